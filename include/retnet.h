@@ -1,0 +1,189 @@
+/*
+ * retnet.h: the public boundary of the retnet library.
+ *
+ * A Retentive Network (Sun et al. 2023) in C, computing exactly the function fixed in
+ * RETNET.md: three equivalent forms of retention (parallel, recurrent, chunkwise), the
+ * multi-scale retention block, and the config variants of the paper, of Microsoft's
+ * torchscale and of fla.
+ *
+ * Conventions
+ *  - Every call that can fail returns retnet_status; on failure retnet_errmsg() gives one
+ *    human-readable line (thread-local, valid until the next failing call in that thread).
+ *    The library never exits and never asserts on user input.
+ *  - Shapes are row-major, time-major: tokens are (B, T), logits are (B, T, vocab).
+ *  - Sizes and offsets are int64_t; token ids are int32_t.
+ *  - A retnet_model is not thread-safe: it owns scratch buffers. Use one model per thread,
+ *    or serialise calls. The library itself uses OpenMP threads inside a call.
+ *  - The decoding state is owned by the caller (retnet_state): its size depends on the config
+ *    only, never on how many tokens it has seen. That is RetNet's O(1) decoding, in the API.
+ */
+#ifndef RETNET_H
+#define RETNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RETNET_FORMAT_VERSION 1   /* checkpoint metadata version, see docs/FILE_FORMAT.md */
+
+typedef enum {
+    RETNET_OK = 0,
+    RETNET_EINVAL,       /* an argument or config value is out of range */
+    RETNET_ENOMEM,       /* an allocation failed */
+    RETNET_EIO,          /* a file could not be opened, read or written */
+    RETNET_EFORMAT,      /* a file is malformed, truncated or does not match the config */
+    RETNET_EUNSUPPORTED, /* valid, but not implemented (e.g. an unknown dtype) */
+} retnet_status;
+
+/* The message of the last failure in the calling thread ("" if none). */
+const char *retnet_errmsg(void);
+/* A short name for a status ("EINVAL", ...). */
+const char *retnet_status_name(retnet_status s);
+
+/* ---------------------------------------------------------------- config */
+
+typedef enum { RETNET_NORM_LAYERNORM = 0, RETNET_NORM_RMSNORM } retnet_norm_kind;
+typedef enum { RETNET_HEADNORM_GROUPNORM = 0, RETNET_HEADNORM_RMSNORM } retnet_head_norm_kind;
+typedef enum { RETNET_FFN_GELU = 0, RETNET_FFN_GLU } retnet_ffn_kind;
+typedef enum { RETNET_ACT_GELU = 0, RETNET_ACT_SWISH } retnet_act;
+typedef enum { RETNET_ROPE_PAPER = 0, RETNET_ROPE_HALF } retnet_rope_kind;
+typedef enum { RETNET_DECAY_POW2 = 0, RETNET_DECAY_LINSPACE } retnet_decay_kind;
+typedef enum { RETNET_FORM_PARALLEL = 0, RETNET_FORM_CHUNKWISE, RETNET_FORM_RECURRENT } retnet_form;
+
+/*
+ * Every option of RETNET.md. Widths are totals over heads: the per-head key width is
+ * dk = d_key / n_head and the value width dv = d_value / n_head (independent of dk).
+ */
+typedef struct retnet_config {
+    int32_t vocab;           /* token ids are 0 .. vocab-1 */
+    int32_t d_model;         /* d */
+    int32_t n_layer;         /* L */
+    int32_t n_head;          /* h */
+    int32_t d_key;           /* h * dk (paper: d) */
+    int32_t d_value;         /* h * dv (paper: 2d) */
+    int32_t d_ffn;           /* FFN hidden width */
+    retnet_norm_kind norm;            /* pre-norms and final norm (RETNET.md §5) */
+    retnet_head_norm_kind head_norm;  /* per-head norm inside MSR (§4) */
+    int32_t head_norm_affine;         /* groupnorm: weight+bias (d_value); rmsnorm: weight (dv, shared by heads) */
+    retnet_ffn_kind ffn;              /* gelu: gelu(x W1) W2; glu: (act(x W1) * x Wgate) W2 */
+    retnet_act ffn_act;               /* the activation of the glu branch (gelu FFN ignores it) */
+    retnet_rope_kind rope;            /* paper: pairs (2j, 2j+1); half: pairs (j, j+dk/2) */
+    float rope_base;                  /* 10000 */
+    retnet_decay_kind decay;          /* per-head gamma (§2) */
+    int32_t normalize;                /* the §3 normalisations of the decay rows and scores */
+    float eps;                        /* eps of every norm */
+    int32_t tie_embeddings;           /* output projection = embedding */
+    int32_t embed_scale;              /* multiply embeddings by sqrt(d) */
+    int32_t chunk;                    /* default chunk length of the chunkwise form */
+} retnet_config;
+
+/* Presets: "tiny" (tests), "small" (~10M), "1.3b", "2.7b", "6.7b" (the paper's, §5). */
+retnet_status retnet_config_preset(const char *name, retnet_config *out);
+/* Names of the presets, NULL-terminated. */
+const char *const *retnet_preset_names(void);
+/* Checks every field and the relations between them (divisibility, even dk for rope). */
+retnet_status retnet_config_validate(const retnet_config *c);
+/*
+ * Parses a config from JSON text: our own keys (docs/FILE_FORMAT.md) or torchscale's
+ * (decoder_embed_dim, decoder_retention_heads, ...), which imply torchscale's variant.
+ * Keys not given keep the values of `base`; with base NULL they take the documented
+ * defaults (our keys: the paper variant; torchscale keys: torchscale's RetNetConfig
+ * defaults). Unknown keys are ignored. The result is validated.
+ */
+retnet_status retnet_config_from_json(const char *json, size_t len, const retnet_config *base,
+                                      retnet_config *out);
+/* The same, from a file. */
+retnet_status retnet_config_load(const char *path, retnet_config *out);
+/* Writes our JSON form into buf (NUL-terminated, truncated to cap). Returns the length needed. */
+int64_t retnet_config_to_json(const retnet_config *c, char *buf, size_t cap);
+/* Number of parameters (scalars) of a model with this config. */
+int64_t retnet_config_param_count(const retnet_config *c);
+/* Decay gamma of head i, in double (§2). */
+double retnet_config_gamma(const retnet_config *c, int head);
+
+/* ---------------------------------------------------------------- model */
+
+typedef struct retnet_model retnet_model;
+
+/* Allocates a model with all parameters zero. */
+retnet_status retnet_model_create(const retnet_config *c, retnet_model **out);
+/* The official initialisation (RETNET.md §5), reproducible from seed. */
+retnet_status retnet_model_init(retnet_model *m, uint64_t seed);
+void retnet_model_free(retnet_model *m);
+const retnet_config *retnet_model_config(const retnet_model *m);
+
+/* One parameter tensor: name as in the checkpoint (torchscale's names), shape and data. */
+typedef struct retnet_tensor {
+    const char *name;
+    int32_t ndim;
+    int64_t shape[2];
+    int64_t numel;
+    float *data;
+} retnet_tensor;
+/* Number of parameter tensors, and tensor i (0 <= i < count) in checkpoint order. */
+int32_t retnet_model_tensor_count(const retnet_model *m);
+retnet_status retnet_model_tensor(const retnet_model *m, int32_t i, retnet_tensor *out);
+/* All parameters as one contiguous array of retnet_config_param_count() floats. */
+float *retnet_model_params(retnet_model *m);
+
+/* ---------------------------------------------------------------- checkpoints */
+
+/*
+ * Loads a safetensors checkpoint (F32, BF16 or F16 tensors; torchscale's names).
+ * The config comes from the file's __metadata__, or from `config` if given (required when the
+ * file has none, e.g. a torchscale state dict saved as safetensors; if both exist they must
+ * agree). Every failure names the tensor and the problem.
+ */
+retnet_status retnet_model_load(const char *path, const retnet_config *config, retnet_model **out);
+/* Writes an F32 safetensors checkpoint with our metadata, atomically (temp file + rename). */
+retnet_status retnet_model_save(const retnet_model *m, const char *path);
+/* Initialises and writes a checkpoint tensor by tensor, without holding the model in memory
+ * (so that the largest presets can be made on a small machine). Same values as
+ * retnet_model_init with the same seed. */
+retnet_status retnet_init_file(const retnet_config *c, uint64_t seed, const char *path);
+
+/* ---------------------------------------------------------------- recurrent state */
+
+/*
+ * The state of one sequence: the position (tokens consumed) and a caller-owned buffer of
+ * retnet_state_floats() floats laid out per layer l as S (h, dk, dv), then, when the §3
+ * normalisations are on, the key sums z (h, dk). The size does not depend on pos.
+ */
+typedef struct retnet_state {
+    int64_t pos;
+    float *data;
+} retnet_state;
+
+int64_t retnet_state_floats(const retnet_config *c);
+/* pos = 0 and all zeros: the state before the first token. */
+void retnet_state_reset(const retnet_config *c, retnet_state *s);
+
+/* ---------------------------------------------------------------- forward */
+
+/*
+ * Runs B sequences of T tokens each through the model in the given form.
+ *   tokens: (B, T) ids in [0, vocab)
+ *   chunk:  chunk length for RETNET_FORM_CHUNKWISE (>= 1; 0 means the config's default)
+ *   states: NULL to start every sequence from the empty state, or B states to start from; they
+ *           are updated to the state after the last token, whatever the form (so a parallel or
+ *           chunkwise prefill can be continued token by token with the recurrent form).
+ *   logits: (B, T, vocab) output, or NULL if only the states are wanted.
+ * All three forms compute the same function (to float rounding).
+ */
+retnet_status retnet_forward(retnet_model *m, const int32_t *tokens, int32_t B, int32_t T,
+                             retnet_form form, int32_t chunk, retnet_state *states, float *logits);
+
+/* Peak bytes of scratch the last forward used (for benchmarks). */
+int64_t retnet_model_scratch_bytes(const retnet_model *m);
+
+/* Name of a form ("parallel", ...), and the reverse (-1 if unknown). */
+const char *retnet_form_name(retnet_form f);
+int retnet_form_parse(const char *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,46 @@
+/*
+ * internal.h: helpers shared by the library's translation units (not installed).
+ * Error reporting: a failing function calls retnet_fail(status, fmt, ...) which records the
+ * message for retnet_errmsg() and returns the status, so that `return retnet_fail(...)`
+ * is the one way to fail.
+ */
+#ifndef RETNET_INTERNAL_H
+#define RETNET_INTERNAL_H
+
+#include "retnet.h"
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#if defined(__GNUC__)
+#define RETNET_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define RETNET_PRINTF(a, b)
+#endif
+
+retnet_status retnet_fail(retnet_status s, const char *fmt, ...) RETNET_PRINTF(2, 3);
+void retnet_clear_error(void);
+
+/* 64-byte aligned allocation, zeroed; NULL on failure (the caller reports ENOMEM). */
+void *retnet_alloc(size_t bytes);
+void retnet_free(void *p);
+
+/* Overflow-checked size arithmetic: returns 0 (false) on overflow. */
+static inline int retnet_mul_ok(int64_t a, int64_t b, int64_t *out) {
+    return !__builtin_mul_overflow(a, b, out) && *out >= 0;
+}
+static inline int retnet_add_ok(int64_t a, int64_t b, int64_t *out) {
+    return !__builtin_add_overflow(a, b, out) && *out >= 0;
+}
+
+/* Seeded random numbers (splitmix64 seeding a xoshiro256**), used by init and tests. */
+typedef struct { uint64_t s[4]; } retnet_rng;
+void retnet_rng_seed(retnet_rng *r, uint64_t seed);
+uint64_t retnet_rng_next(retnet_rng *r);
+double retnet_rng_uniform(retnet_rng *r);          /* [0, 1) */
+double retnet_rng_normal(retnet_rng *r);           /* N(0, 1) */
+
+/* Monotonic seconds, for progress and benchmarks. */
+double retnet_now(void);
+
+#endif

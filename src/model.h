@@ -1,0 +1,32 @@
+/*
+ * model.h: the model object shared by model.c (forward), params.c (table, init) and
+ * checkpoint.c (load/save). Not part of the public API.
+ */
+#ifndef RETNET_MODEL_H
+#define RETNET_MODEL_H
+
+#include "internal.h"
+#include "params.h"
+
+struct retnet_model {
+    retnet_config cfg;
+    float *params;                 /* the one allocation of all parameters */
+    int64_t n_params;
+    retnet_global_params g;        /* pointers into params (NULL: absent in this config) */
+    retnet_layer_params *layers;   /* n_layer entries */
+    retnet_param_desc *table;      /* n_tensors, checkpoint order */
+    int32_t n_tensors;
+    double *gamma;                 /* per-head decay, double (§2) */
+    /* Scratch for forward passes, grown on demand, reused across calls. */
+    float *scratch;
+    int64_t scratch_floats;
+    int64_t scratch_peak_bytes;
+    float **seq_state;             /* per-sequence state pointers of a forward, grown on demand */
+    int64_t *seq_pos;
+    int32_t seq_cap;
+};
+
+/* Index of the tensor with this checkpoint name, or -1. */
+int32_t retnet_model_find_tensor(const retnet_model *m, const char *name);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * matmul.c: matrix products. Large products go to BLAS (OpenBLAS, OpenMP build); a product
+ * with few rows (decoding one token per sequence) is memory bound and goes to our own
+ * matrix-vector loop over both cores, since sgemm with M=1 is far from the bandwidth bound.
+ * Without BLAS (RETNET_BLAS undefined) plain loops compute the same products.
+ */
+#include "ops.h"
+
+#include <omp.h>
+#include <string.h>
+#ifdef RETNET_BLAS
+#include <cblas.h>
+#endif
+
+void op_gemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
+             const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+             int64_t ldc) {
+    if (M <= 0 || N <= 0) return;
+#ifdef RETNET_BLAS
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A, (int)lda,
+                B, (int)ldb, beta, C, (int)ldc);
+#else
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            float acc = 0;
+            for (int64_t k = 0; k < K; k++) {
+                float a = transA ? A[k * lda + i] : A[i * lda + k];
+                float b = transB ? B[j * ldb + k] : B[k * ldb + j];
+                acc += a * b;
+            }
+            C[i * ldc + j] = alpha * acc + (beta == 0 ? 0 : beta * C[i * ldc + j]);
+        }
+#endif
+}
+
+/* Dot product with 16 independent lanes: vectorises without reassociating any one sum. */
+static inline float dot(const float *a, const float *b, int64_t n) {
+    float acc[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) acc[j] += a[i + j] * b[i + j];
+    float s = 0;
+    for (int j = 0; j < 16; j++) s += acc[j];
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+#define SMALL_M 4 /* below this, weights are read once per row anyway: matvec wins */
+
+void op_matmul(float *y, const float *x, const float *w, int64_t M, int64_t N, int64_t K,
+               int accumulate) {
+    if (M >= SMALL_M) {
+        op_gemm(0, 1, M, N, K, 1.0f, x, K, w, K, accumulate ? 1.0f : 0.0f, y, N);
+        return;
+    }
+    /* Each weight row is read once and used for all M rows of x. */
+#pragma omp parallel for schedule(static) if (N * K > 32768)
+    for (int64_t j = 0; j < N; j++) {
+        const float *wj = w + j * K;
+        for (int64_t i = 0; i < M; i++) {
+            float v = dot(x + i * K, wj, K);
+            y[i * N + j] = accumulate ? y[i * N + j] + v : v;
+        }
+    }
+}

@@ -1,0 +1,78 @@
+/* util.c: errors, aligned allocation, random numbers, clocks. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static _Thread_local char errmsg[1024];
+
+retnet_status retnet_fail(retnet_status s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+void retnet_clear_error(void) { errmsg[0] = 0; }
+const char *retnet_errmsg(void) { return errmsg; }
+
+const char *retnet_status_name(retnet_status s) {
+    switch (s) {
+    case RETNET_OK: return "OK";
+    case RETNET_EINVAL: return "EINVAL";
+    case RETNET_ENOMEM: return "ENOMEM";
+    case RETNET_EIO: return "EIO";
+    case RETNET_EFORMAT: return "EFORMAT";
+    case RETNET_EUNSUPPORTED: return "EUNSUPPORTED";
+    }
+    return "E?";
+}
+
+void *retnet_alloc(size_t bytes) {
+    if (bytes == 0) bytes = 64;
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded < bytes) return NULL;
+    void *p = aligned_alloc(64, rounded);
+    if (p) memset(p, 0, rounded);
+    return p;
+}
+
+void retnet_free(void *p) { free(p); }
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void retnet_rng_seed(retnet_rng *r, uint64_t seed) {
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t retnet_rng_next(retnet_rng *r) {
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t; s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double retnet_rng_uniform(retnet_rng *r) { return (retnet_rng_next(r) >> 11) * 0x1.0p-53; }
+
+double retnet_rng_normal(retnet_rng *r) {
+    /* Box-Muller; u1 in (0, 1] so the log is finite. */
+    double u1 = 1.0 - retnet_rng_uniform(r), u2 = retnet_rng_uniform(r);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+double retnet_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}

@@ -1,0 +1,371 @@
+/*
+ * retnet: the command-line tool, a thin client of the library (include/retnet.h).
+ *
+ *   retnet init    make a model with the official initialisation
+ *   retnet logits  run a model over tokens and write the logits
+ *   retnet info    describe a checkpoint
+ *   retnet forms   show that the three forms of retention agree, and how fast each is
+ *
+ * Every failure exits non-zero with one line: what is wrong, and what to do about it.
+ */
+#include "retnet.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *cmd = "retnet";
+
+static void die(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " [%s:%d]\n", file, line);
+    exit(1);
+}
+/* Fails with a message and a hint of what to do next. */
+#define FAIL(...) die(__FILE__, __LINE__, __VA_ARGS__)
+/* Checks a library call; the library's message says what went wrong. */
+#define CHECK(call, hint)                                                                  \
+    do {                                                                                   \
+        if ((call) != RETNET_OK) FAIL("%s; %s", retnet_errmsg(), hint);                    \
+    } while (0)
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------- option parsing */
+
+typedef struct {
+    const char *name;   /* "--out" */
+    int takes_value;
+    const char *value;  /* set when given */
+    int given;
+} opt;
+
+/* Parses argv against opts; positional arguments go to pos[] (at most npos). */
+static void parse(int argc, char **argv, opt *opts, int nopts, const char **pos, int npos,
+                  void (*usage)(void)) {
+    int np = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage();
+            exit(0);
+        }
+        if (!strncmp(argv[i], "--", 2)) {
+            int k = 0;
+            while (k < nopts && strcmp(opts[k].name, argv[i])) k++;
+            if (k == nopts) FAIL("unknown option '%s'; see '%s --help'", argv[i], cmd);
+            opts[k].given = 1;
+            if (opts[k].takes_value) {
+                if (i + 1 >= argc) FAIL("option %s needs a value; see '%s --help'", argv[i], cmd);
+                opts[k].value = argv[++i];
+            }
+        } else {
+            if (np >= npos) FAIL("unexpected argument '%s'; see '%s --help'", argv[i], cmd);
+            pos[np++] = argv[i];
+        }
+    }
+}
+
+static long long parse_int(const char *s, const char *what, long long lo, long long hi) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        FAIL("%s '%s' is not an integer in [%lld, %lld]; give a number in that range", what, s,
+             lo, hi);
+    return v;
+}
+
+/* Reads token ids separated by commas and/or whitespace. */
+static int32_t *parse_tokens(const char *text, int64_t *n_out) {
+    int64_t cap = 256, n = 0;
+    int32_t *t = malloc(sizeof(int32_t) * cap);
+    const char *p = text;
+    while (t) {
+        while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || v < 0 || v > INT32_MAX)
+            FAIL("bad token id near '%.12s'; token ids are non-negative integers separated by "
+                 "commas or spaces", p);
+        if (*end && *end != ',' && *end != ' ' && *end != '\t' && *end != '\n' && *end != '\r')
+            FAIL("bad token id near '%.12s'; token ids are non-negative integers separated by "
+                 "commas or spaces", p);
+        if (n == cap) t = realloc(t, sizeof(int32_t) * (cap *= 2));
+        if (t) t[n++] = (int32_t)v;
+        p = end;
+    }
+    if (!t) FAIL("out of memory reading tokens");
+    if (n == 0) FAIL("the token list is empty; give at least one token id");
+    *n_out = n;
+    return t;
+}
+
+static char *read_file(const char *path, int64_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) FAIL("cannot open '%s': %s; check the path", path, strerror(errno));
+    char *buf = NULL;
+    int64_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = 2 * cap + 8192;
+            buf = realloc(buf, (size_t)cap);
+            if (!buf) FAIL("out of memory reading '%s'", path);
+        }
+        size_t got = fread(buf + n, 1, 4096, f);
+        n += (int64_t)got;
+        if (got < 4096) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) FAIL("cannot read '%s'; check the file", path);
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
+static void print_config(const retnet_config *c) {
+    char buf[2048];
+    retnet_config_to_json(c, buf, sizeof buf);
+    printf("config: %s\n", buf);
+}
+
+static void describe(const retnet_config *c) {
+    int64_t np = retnet_config_param_count(c);
+    int64_t sb = 4 * retnet_state_floats(c);
+    printf("parameters: %lld (%.2f M), %.1f MB as float32\n", (long long)np, np / 1e6, 4.0 * np / 1e6);
+    printf("layers %d, d_model %d, heads %d (dk %d, dv %d), d_ffn %d, vocab %d\n", c->n_layer,
+           c->d_model, c->n_head, c->d_key / c->n_head, c->d_value / c->n_head, c->d_ffn, c->vocab);
+    printf("recurrent state: %lld bytes per sequence (%.1f KB), independent of context length\n",
+           (long long)sb, sb / 1024.0);
+}
+
+/* ---------------------------------------------------------------- init */
+
+static void usage_init(void) {
+    printf("usage: retnet init (--preset NAME | --config FILE) --out MODEL.safetensors [--seed N]\n\n"
+           "Makes a model with the official initialisation (RETNET.md §5) and writes it as a\n"
+           "float32 safetensors checkpoint, tensor by tensor (the 6.7b preset needs no more\n"
+           "memory than its largest tensor).\n\n"
+           "  --preset NAME   tiny, small, 1.3b, 2.7b or 6.7b\n"
+           "  --config FILE   a JSON config (our keys, or torchscale's decoder_* keys)\n"
+           "  --out FILE      where to write the checkpoint (written atomically)\n"
+           "  --seed N        random seed (default 1)\n");
+}
+
+static int cmd_init(int argc, char **argv) {
+    opt o[] = {{"--preset", 1}, {"--config", 1}, {"--out", 1}, {"--seed", 1}};
+    parse(argc, argv, o, 4, NULL, 0, usage_init);
+    if (o[0].given == o[1].given) FAIL("give exactly one of --preset NAME or --config FILE");
+    if (!o[2].given) FAIL("missing --out FILE; say where to write the model");
+    retnet_config c;
+    if (o[0].given) CHECK(retnet_config_preset(o[0].value, &c), "pick one of the listed presets");
+    else CHECK(retnet_config_load(o[1].value, &c), "fix the config file (docs/FILE_FORMAT.md)");
+    uint64_t seed = o[3].given ? (uint64_t)parse_int(o[3].value, "--seed", 0, LLONG_MAX) : 1;
+    double t0 = now();
+    CHECK(retnet_init_file(&c, seed, o[2].value), "check that the output directory exists and is writable");
+    describe(&c);
+    printf("wrote %s in %.1f s\n", o[2].value, now() - t0);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- logits */
+
+static void usage_logits(void) {
+    printf("usage: retnet logits --model MODEL [--config FILE] (--tokens 1,2,3 | --tokens-file FILE)\n"
+           "                     [--form parallel|chunkwise|recurrent] [--chunk C] --out FILE\n\n"
+           "Runs the model over the tokens and writes the logits as float32 little-endian,\n"
+           "shape [T, vocab], row-major (numpy: np.fromfile(FILE, '<f4').reshape(T, vocab)).\n\n"
+           "  --model FILE        safetensors checkpoint\n"
+           "  --config FILE       config for a checkpoint without our metadata (e.g. torchscale's)\n"
+           "  --tokens LIST       token ids separated by commas\n"
+           "  --tokens-file FILE  token ids separated by commas or whitespace\n"
+           "  --form NAME         parallel (default), chunkwise or recurrent\n"
+           "  --chunk C           chunk length for the chunkwise form (default: the config's)\n"
+           "  --out FILE          where to write the logits\n");
+}
+
+static retnet_model *load_model(const char *path, const char *config_path) {
+    retnet_config c, *cp = NULL;
+    if (config_path) {
+        CHECK(retnet_config_load(config_path, &c), "fix the config file (docs/FILE_FORMAT.md)");
+        cp = &c;
+    }
+    retnet_model *m;
+    CHECK(retnet_model_load(path, cp, &m),
+          "give a retnet or torchscale safetensors checkpoint (with --config if it has no metadata)");
+    return m;
+}
+
+static int cmd_logits(int argc, char **argv) {
+    opt o[] = {{"--model", 1}, {"--config", 1}, {"--tokens", 1}, {"--tokens-file", 1},
+               {"--form", 1},  {"--chunk", 1},  {"--out", 1}};
+    parse(argc, argv, o, 7, NULL, 0, usage_logits);
+    if (!o[0].given) FAIL("missing --model FILE");
+    if (o[2].given == o[3].given) FAIL("give exactly one of --tokens LIST or --tokens-file FILE");
+    if (!o[6].given) FAIL("missing --out FILE; say where to write the logits");
+    int form = RETNET_FORM_PARALLEL;
+    if (o[4].given && (form = retnet_form_parse(o[4].value)) < 0)
+        FAIL("unknown form '%s'; use parallel, chunkwise or recurrent", o[4].value);
+    int chunk = o[5].given ? (int)parse_int(o[5].value, "--chunk", 1, 1 << 20) : 0;
+    int64_t T;
+    char *text = o[3].given ? read_file(o[3].value, NULL) : NULL;
+    int32_t *tokens = parse_tokens(text ? text : o[2].value, &T);
+    free(text);
+    if (T > INT32_MAX) FAIL("too many tokens");
+    retnet_model *m = load_model(o[0].value, o[1].value);
+    const retnet_config *c = retnet_model_config(m);
+    for (int64_t i = 0; i < T; i++)
+        if (tokens[i] >= c->vocab)
+            FAIL("token %d (position %lld) is out of range for this model's vocabulary of %d; "
+                 "token ids must be below %d", tokens[i], (long long)i, c->vocab, c->vocab);
+    float *logits = malloc(sizeof(float) * (size_t)T * (size_t)c->vocab);
+    if (!logits) FAIL("out of memory for %lld x %d logits", (long long)T, c->vocab);
+    double t0 = now();
+    CHECK(retnet_forward(m, tokens, 1, (int32_t)T, form, chunk, NULL, logits), "check the inputs");
+    double dt = now() - t0;
+    FILE *f = fopen(o[6].value, "wb");
+    if (!f) FAIL("cannot write '%s': %s; check the path", o[6].value, strerror(errno));
+    size_t wrote = fwrite(logits, sizeof(float), (size_t)T * c->vocab, f);
+    if (fclose(f) || wrote != (size_t)T * c->vocab) FAIL("failed writing '%s'", o[6].value);
+    fprintf(stderr, "%lld tokens, %s form, %.1f ms (%.0f tokens/s); wrote [%lld, %d] float32 to %s\n",
+            (long long)T, retnet_form_name(form), dt * 1e3, T / dt, (long long)T, c->vocab, o[6].value);
+    free(logits);
+    free(tokens);
+    retnet_model_free(m);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- info */
+
+static void usage_info(void) {
+    printf("usage: retnet info MODEL [--config FILE]\n\n"
+           "Prints a checkpoint's config, parameter count, bytes and the recurrent state size.\n");
+}
+
+static int cmd_info(int argc, char **argv) {
+    opt o[] = {{"--config", 1}};
+    const char *pos[1] = {NULL};
+    parse(argc, argv, o, 1, pos, 1, usage_info);
+    if (!pos[0]) FAIL("missing MODEL; usage: retnet info MODEL");
+    retnet_model *m = load_model(pos[0], o[0].value);
+    const retnet_config *c = retnet_model_config(m);
+    printf("model: %s\n", pos[0]);
+    print_config(c);
+    describe(c);
+    printf("tensors: %d\n", retnet_model_tensor_count(m));
+    retnet_model_free(m);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- forms */
+
+static void usage_forms(void) {
+    printf("usage: retnet forms (--model MODEL | --preset NAME) [--tokens T] [--chunk C] [--seed N]\n\n"
+           "Runs T random tokens through the parallel, chunkwise and recurrent forms, prints how\n"
+           "far their logits and final states are from the parallel form's, and how fast each is.\n");
+}
+
+static float max_abs_diff(const float *a, const float *b, int64_t n, double *scale) {
+    float m = 0;
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float d = fabsf(a[i] - b[i]);
+        if (!(d <= m)) m = isnan(d) ? INFINITY : d;
+        if (fabs(b[i]) > s) s = fabs(b[i]);
+    }
+    if (scale) *scale = s;
+    return m;
+}
+
+static int cmd_forms(int argc, char **argv) {
+    opt o[] = {{"--model", 1}, {"--preset", 1}, {"--tokens", 1}, {"--chunk", 1}, {"--seed", 1}};
+    parse(argc, argv, o, 5, NULL, 0, usage_forms);
+    if (o[0].given == o[1].given) FAIL("give exactly one of --model FILE or --preset NAME");
+    int T = o[2].given ? (int)parse_int(o[2].value, "--tokens", 1, 1 << 24) : 1024;
+    int chunk = o[3].given ? (int)parse_int(o[3].value, "--chunk", 1, 1 << 20) : 0;
+    uint64_t seed = o[4].given ? (uint64_t)parse_int(o[4].value, "--seed", 0, LLONG_MAX) : 1;
+    retnet_model *m;
+    if (o[0].given) m = load_model(o[0].value, NULL);
+    else {
+        retnet_config c;
+        CHECK(retnet_config_preset(o[1].value, &c), "pick one of the listed presets");
+        CHECK(retnet_model_create(&c, &m), "use a smaller preset");
+        CHECK(retnet_model_init(m, seed), "");
+    }
+    const retnet_config *c = retnet_model_config(m);
+    int32_t *tokens = malloc(sizeof(int32_t) * T);
+    float *logits[3];
+    float *state[3];
+    int64_t sf = retnet_state_floats(c);
+    uint64_t s = seed * 2654435761u + 1;
+    for (int i = 0; i < T; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        tokens[i] = (int32_t)((s >> 33) % (uint64_t)c->vocab);
+    }
+    printf("%d random tokens, %s; chunk %d\n", T, o[0].given ? o[0].value : o[1].value,
+           chunk ? chunk : c->chunk);
+    printf("%-10s %12s %12s %14s %14s\n", "form", "ms", "tokens/s", "max|dlogit|", "max|dstate|");
+    for (int f = 0; f < 3; f++) {
+        logits[f] = malloc(sizeof(float) * (size_t)T * c->vocab);
+        state[f] = malloc(sizeof(float) * sf);
+        if (!tokens || !logits[f] || !state[f]) FAIL("out of memory; use fewer --tokens");
+        retnet_state st = {0, state[f]};
+        retnet_state_reset(c, &st);
+        double t0 = now();
+        CHECK(retnet_forward(m, tokens, 1, T, (retnet_form)f, chunk, &st, logits[f]), "");
+        double dt = now() - t0;
+        double scale;
+        float dl = max_abs_diff(logits[f], logits[0], (int64_t)T * c->vocab, &scale);
+        float ds = max_abs_diff(state[f], state[0], sf, NULL);
+        printf("%-10s %12.1f %12.0f %14.3g %14.3g\n", retnet_form_name((retnet_form)f), dt * 1e3,
+               T / dt, dl, ds);
+    }
+    double scale;
+    max_abs_diff(logits[0], logits[0], (int64_t)T * c->vocab, &scale);
+    printf("(largest |logit| %.3g; differences are float32 rounding)\n", scale);
+    for (int f = 0; f < 3; f++) free(logits[f]), free(state[f]);
+    free(tokens);
+    retnet_model_free(m);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static void usage(void) {
+    printf("usage: retnet COMMAND [options]   (retnet COMMAND --help for each)\n\n"
+           "  init     make a model with the official initialisation\n"
+           "  logits   run a model over tokens, write float32 logits\n"
+           "  info     describe a checkpoint\n"
+           "  forms    show that the three forms agree, and how fast each is\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage();
+        return argc < 2;
+    }
+    static char name[64];
+    snprintf(name, sizeof name, "retnet %s", argv[1]);
+    cmd = name;
+    struct { const char *name; int (*fn)(int, char **); } cmds[] = {
+        {"init", cmd_init}, {"logits", cmd_logits}, {"info", cmd_info}, {"forms", cmd_forms}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);
+    cmd = "retnet";
+    FAIL("unknown command '%s'; run 'retnet --help' for the list", argv[1]);
+}
