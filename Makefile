@@ -85,7 +85,8 @@ test-debug: deps
 	@$(MAKE) --no-print-directory DEBUG=1 all
 	@tests/run.sh build-debug
 
-bench: deps all
+bench: all
+	@scripts/install-deps.sh bench
 	@bench/run.sh
 
 demo: deps all
