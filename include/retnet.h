@@ -138,6 +138,10 @@ float *retnet_model_params(retnet_model *m);
  * agree). Every failure names the tensor and the problem.
  */
 retnet_status retnet_model_load(const char *path, const retnet_config *config, retnet_model **out);
+/* Reads a checkpoint's config and checks its tensor table (names, shapes, dtypes, ranges)
+ * without reading the values: what `retnet info` shows, instantly even for large files. */
+retnet_status retnet_checkpoint_config(const char *path, const retnet_config *config,
+                                       retnet_config *out);
 /* Writes an F32 safetensors checkpoint with our metadata, atomically (temp file + rename). */
 retnet_status retnet_model_save(const retnet_model *m, const char *path);
 /* Initialises and writes a checkpoint tensor by tensor, without holding the model in memory

@@ -254,7 +254,8 @@ static int cmd_logits(int argc, char **argv) {
 
 static void usage_info(void) {
     printf("usage: retnet info MODEL [--config FILE]\n\n"
-           "Prints a checkpoint's config, parameter count, bytes and the recurrent state size.\n");
+           "Prints a checkpoint's config, parameter count, bytes and the recurrent state size.\n"
+           "Checks the file's tensor table (names, shapes, dtypes, byte ranges) but not the values.\n");
 }
 
 static int cmd_info(int argc, char **argv) {
@@ -262,13 +263,13 @@ static int cmd_info(int argc, char **argv) {
     const char *pos[1] = {NULL};
     parse(argc, argv, o, 1, pos, 1, usage_info);
     if (!pos[0]) FAIL("missing MODEL; usage: retnet info MODEL");
-    retnet_model *m = load_model(pos[0], o[0].value);
-    const retnet_config *c = retnet_model_config(m);
+    retnet_config given, c;
+    if (o[0].given) CHECK(retnet_config_load(o[0].value, &given), "fix the config file (docs/FILE_FORMAT.md)");
+    CHECK(retnet_checkpoint_config(pos[0], o[0].given ? &given : NULL, &c),
+          "give a retnet or torchscale safetensors checkpoint (with --config if it has no metadata)");
     printf("model: %s\n", pos[0]);
-    print_config(c);
-    describe(c);
-    printf("tensors: %d\n", retnet_model_tensor_count(m));
-    retnet_model_free(m);
+    print_config(&c);
+    describe(&c);
     return 0;
 }
 

@@ -1,0 +1,183 @@
+/*
+ * test_cli: the `retnet` tool as a user meets it. Runs the binary built next to this test
+ * (../retnet relative to this binary) on good and bad input and checks the exit status, that
+ * every failure is exactly one line on stderr saying what is wrong, and that the outputs are
+ * right (logits files of the right size, equal across forms).
+ */
+#include "test.h"
+
+#include <libgen.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char retnet[4096], tmpdir[256];
+
+typedef struct {
+    int status;
+    char out[8192], err[8192];
+} result;
+
+/* Runs `retnet ARGS` through the shell, capturing stdout and stderr. */
+static result run(const char *args) {
+    result r = {0};
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s >%s/out 2>%s/err", retnet, args, tmpdir, tmpdir);
+    int st = system(cmd);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    const char *names[2] = {"out", "err"};
+    char *bufs[2] = {r.out, r.err};
+    for (int i = 0; i < 2; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", tmpdir, names[i]);
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(bufs[i], 1, sizeof r.out - 1, f) : 0;
+        bufs[i][n] = 0;
+        if (f) fclose(f);
+    }
+    return r;
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* A failure: non-zero status, one line on stderr, containing `phrase`. */
+static void expect_error(const char *args, const char *phrase) {
+    result r = run(args);
+    CHECK(r.status != 0, "'retnet %s' should fail but exited 0", args);
+    CHECK(count_lines(r.err) == 1, "'retnet %s': want one line on stderr, got:\n%s", args, r.err);
+    CHECK(strstr(r.err, phrase) != NULL, "'retnet %s': stderr lacks '%s':\n%s", args, phrase, r.err);
+    CHECK(r.status < 128, "'retnet %s' crashed (status %d)", args, r.status);
+}
+
+static void test_help(void) {
+    const char *cmds[] = {"--help", "init --help", "logits --help", "info --help", "forms --help"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        result r = run(cmds[i]);
+        CHECK(r.status == 0 && strstr(r.out, "usage:"), "'retnet %s': status %d, out:\n%s",
+              cmds[i], r.status, r.out);
+    }
+}
+
+static void test_bad_input(void) {
+    char a[1024];
+    expect_error("bogus", "unknown command");
+    expect_error("init --preset nope --out x.safetensors", "unknown preset");
+    expect_error("init --preset tiny", "missing --out");
+    expect_error("init --preset tiny --config x.json --out x", "exactly one of");
+    expect_error("init --preset tiny --out x --frobnicate", "unknown option");
+    expect_error("init --preset tiny --out x --seed", "needs a value");
+    expect_error("init --preset tiny --out /nonexistent-dir/x.safetensors", "");
+    snprintf(a, sizeof a, "init --config %s/missing.json --out x", tmpdir);
+    expect_error(a, "missing.json");
+    expect_error("logits --model /nonexistent.safetensors --tokens 1 --out /dev/null",
+                 "nonexistent");
+    snprintf(a, sizeof a, "logits --model %s/tiny.safetensors --tokens 1,2,999 --out %s/l", tmpdir, tmpdir);
+    expect_error(a, "out of range");
+    snprintf(a, sizeof a, "logits --model %s/tiny.safetensors --tokens '' --out %s/l", tmpdir, tmpdir);
+    expect_error(a, "empty");
+    snprintf(a, sizeof a, "logits --model %s/tiny.safetensors --tokens 1,x --out %s/l", tmpdir, tmpdir);
+    expect_error(a, "bad token id");
+    snprintf(a, sizeof a, "logits --model %s/tiny.safetensors --tokens 1,-2 --out %s/l", tmpdir, tmpdir);
+    expect_error(a, "bad token id");
+    snprintf(a, sizeof a, "logits --model %s/tiny.safetensors --tokens 1 --chunk 0 --out %s/l", tmpdir, tmpdir);
+    expect_error(a, "--chunk");
+    snprintf(a, sizeof a, "logits --model %s/tiny.safetensors --tokens 1 --form sideways --out %s/l", tmpdir, tmpdir);
+    expect_error(a, "unknown form");
+    snprintf(a, sizeof a, "logits --model %s/tiny.safetensors --tokens 1 --out /nonexistent-dir/l", tmpdir);
+    expect_error(a, "cannot write");
+    snprintf(a, sizeof a, "logits --model %s/tiny.safetensors --tokens-file %s/nope --out %s/l", tmpdir, tmpdir, tmpdir);
+    expect_error(a, "cannot open");
+    /* a config that does not match the checkpoint */
+    char path[512];
+    snprintf(path, sizeof path, "%s/other.json", tmpdir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"d_model\": 32, \"n_layer\": 2, \"n_head\": 2, \"vocab\": 260}\n");
+    fclose(f);
+    snprintf(a, sizeof a, "logits --model %s/tiny.safetensors --config %s --tokens 1 --out %s/l", tmpdir, path, tmpdir);
+    expect_error(a, "d_model");
+    /* not a checkpoint at all */
+    snprintf(a, sizeof a, "info %s/other.json", tmpdir);
+    expect_error(a, "other.json");
+    expect_error("info", "missing MODEL");
+}
+
+static float *read_floats(const char *path, int64_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long bytes = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    float *x = malloc(bytes > 0 ? bytes : 1);
+    *n = (int64_t)fread(x, sizeof(float), bytes / sizeof(float), f);
+    fclose(f);
+    return x;
+}
+
+static void test_logits_and_info(void) {
+    char a[2048], p[3][512];
+    const char *forms[3] = {"parallel", "chunkwise --chunk 3", "recurrent"};
+    float *x[3];
+    int64_t n[3];
+    for (int i = 0; i < 3; i++) {
+        snprintf(p[i], sizeof p[i], "%s/logits%d", tmpdir, i);
+        snprintf(a, sizeof a, "logits --model %s/tiny.safetensors --tokens 5,7,259,0,1,2,3 --form %s --out %s",
+                 tmpdir, forms[i], p[i]);
+        result r = run(a);
+        CHECK(r.status == 0, "'retnet %s' failed: %s", a, r.err);
+        x[i] = read_floats(p[i], &n[i]);
+        CHECK(x[i] && n[i] == 7 * 260, "logits file %s has %lld floats, want 7*260", p[i],
+              (long long)n[i]);
+    }
+    for (int i = 1; i < 3; i++)
+        if (x[0] && x[i] && n[i] == n[0]) {
+            test_err e = test_compare_ff(x[i], x[0], n[0], 1e-3);
+            /* tiny model, |logit| ~ 1: float32 rounding of a few hundred-term sums */
+            CHECK_ERR(e, 1e-4, 1e-10, forms[i]);
+        }
+    for (int i = 0; i < 3; i++) free(x[i]);
+    /* tokens from a file, whitespace and commas mixed, equal the same tokens inline */
+    snprintf(a, sizeof a, "%s/tok.txt", tmpdir);
+    FILE *f = fopen(a, "w");
+    fprintf(f, "5 7\n259,0, 1\t2\n3\n");
+    fclose(f);
+    char b[4096];
+    snprintf(b, sizeof b, "logits --model %s/tiny.safetensors --tokens-file %s --out %s/lf", tmpdir, a, tmpdir);
+    result r = run(b);
+    CHECK(r.status == 0, "tokens-file: %s", r.err);
+    snprintf(a, sizeof a, "%s/lf", tmpdir);
+    int64_t nf;
+    float *xf = read_floats(a, &nf), *x0 = read_floats(p[0], &n[0]);
+    CHECK(xf && x0 && nf == n[0] && !memcmp(xf, x0, sizeof(float) * nf),
+          "--tokens-file gives other logits than --tokens");
+    free(xf);
+    free(x0);
+    snprintf(a, sizeof a, "info %s/tiny.safetensors", tmpdir);
+    r = run(a);
+    CHECK(r.status == 0 && strstr(r.out, "parameters:") && strstr(r.out, "recurrent state:"),
+          "info: %s%s", r.out, r.err);
+}
+
+int main(int argc, char **argv) {
+    char self[4096];
+    snprintf(self, sizeof self, "%s", argv[0]);
+    snprintf(retnet, sizeof retnet, "%s/../retnet", dirname(self));
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/retnet-test-cli.XXXXXX");
+    if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
+    char a[1024];
+    snprintf(a, sizeof a, "init --preset tiny --out %s/tiny.safetensors --seed 7", tmpdir);
+    result r = run(a);
+    if (r.status) {
+        fprintf(stderr, "cannot make the test model: %s%s\n", r.out, r.err);
+        return 1;
+    }
+    RUN(test_help);
+    RUN(test_bad_input);
+    RUN(test_logits_and_info);
+    snprintf(a, sizeof a, "rm -rf %s", tmpdir);
+    if (system(a)) {}
+    (void)argc;
+    return TEST_SUMMARY();
+}
