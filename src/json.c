@@ -591,8 +591,13 @@ void json_put_string(json_writer *w, const char *s) {
 
 void json_put_float(json_writer *w, double v) {
     if (!isfinite(v)) { json_put(w, "null"); return; } /* keeps the output valid JSON */
+    /* The shortest of %.6g .. %.9g that reads back as the same float32: 1e-06, not
+     * 9.99999997e-07 (9 digits always suffice for a float32). */
     char b[64];
-    snprintf(b, sizeof b, "%.9g", v);
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(b, sizeof b, "%.*g", prec, v);
+        if (strtof(b, NULL) == (float)v) break;
+    }
     for (char *q = b; *q; q++)
         if (*q == ',') *q = '.'; /* a locale with a decimal comma */
     json_put(w, b);

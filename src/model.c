@@ -43,7 +43,6 @@ retnet_status retnet_model_create(const retnet_config *c, retnet_model **out) {
 
 retnet_status retnet_model_init(retnet_model *m, uint64_t seed) {
     if (!m) return retnet_fail(RETNET_EINVAL, "model_init: NULL model");
-#pragma omp parallel for schedule(dynamic)
     for (int32_t i = 0; i < m->n_tensors; i++)
         retnet_param_init(&m->cfg, &m->table[i], i, seed, m->params + m->table[i].offset);
     return RETNET_OK;

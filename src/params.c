@@ -66,11 +66,10 @@ int32_t retnet_param_table(const retnet_config *c, retnet_param_desc *out, int32
     return n;
 }
 
+#define INIT_BLOCK ((int64_t)1 << 16) /* values per random stream: blocks fill in parallel */
+
 void retnet_param_init(const retnet_config *c, const retnet_param_desc *p, int32_t index,
                        uint64_t seed, float *data) {
-    retnet_rng rng;
-    /* One stream per tensor, so tensors can be made in any order or streamed to a file. */
-    retnet_rng_seed(&rng, seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(index + 1)));
     double bound = 0, std = 0;
     switch (p->init) {
     case INIT_ONE:
@@ -82,8 +81,7 @@ void retnet_param_init(const retnet_config *c, const retnet_param_desc *p, int32
     case INIT_EMBED:
     case INIT_OUTPUT:
         std = 1.0 / sqrt((double)c->d_model);
-        for (int64_t i = 0; i < p->numel; i++) data[i] = (float)(std * retnet_rng_normal(&rng));
-        return;
+        break;
     case INIT_XAVIER_QKVG:
         bound = pow(2.0, -2.5) * sqrt(6.0 / (double)(p->fan_in + p->fan_out));
         break;
@@ -94,6 +92,17 @@ void retnet_param_init(const retnet_config *c, const retnet_param_desc *p, int32
         bound = 1.0 / sqrt((double)p->fan_in);
         break;
     }
-    for (int64_t i = 0; i < p->numel; i++)
-        data[i] = (float)(bound * (2.0 * retnet_rng_uniform(&rng) - 1.0));
+    /* One stream per (seed, tensor, block): the values do not depend on the thread count or
+     * on the order tensors are made in, so init can stream to a file. */
+    int64_t nblock = (p->numel + INIT_BLOCK - 1) / INIT_BLOCK;
+#pragma omp parallel for schedule(static) if (nblock > 1)
+    for (int64_t blk = 0; blk < nblock; blk++) {
+        retnet_rng rng;
+        retnet_rng_seed(&rng, seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(index + 1)) ^
+                                  (0xd1b54a32d192ed03ull * (uint64_t)blk));
+        int64_t end = (blk + 1) * INIT_BLOCK < p->numel ? (blk + 1) * INIT_BLOCK : p->numel;
+        for (int64_t i = blk * INIT_BLOCK; i < end; i++)
+            data[i] = std > 0 ? (float)(std * retnet_rng_normal(&rng))
+                              : (float)(bound * (2.0 * retnet_rng_uniform(&rng) - 1.0));
+    }
 }
