@@ -166,7 +166,9 @@ static void retention_layer(retnet_model *m, int l, int64_t B, int64_t T, retnet
     const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     const int64_t per_layer = retnet_state_floats(c) / c->n_layer;
     const int64_t ntask = B * h * fb->nsplit;
-#pragma omp parallel for schedule(dynamic)
+    /* Tiny calls (a short sequence of a tiny model) run on one thread: waking the others
+     * costs more than the work. */
+#pragma omp parallel for schedule(dynamic) if (B * T * c->d_key * dv > 32768)
     for (int64_t task = 0; task < ntask; task++) {
         int64_t b = task / (h * fb->nsplit);
         int head = (int)(task / fb->nsplit % h), s = (int)(task % fb->nsplit);
@@ -192,7 +194,7 @@ static void retention_layer(retnet_model *m, int l, int64_t B, int64_t T, retnet
     if (!c->normalize) return;
     /* §3: row n of head i is scaled by s_n / max(|s_n * rowsum_n|, 1), s_n the decay-row
      * normalisation; the same scalar in every form, so the forms agree with any eps. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (B * T * c->d_value > 32768)
     for (int64_t bh = 0; bh < B * h; bh++) {
         int64_t b = bh / h;
         int head = (int)(bh % h);

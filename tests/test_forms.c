@@ -190,13 +190,15 @@ static fixture make_fixture(int which, int eps_kind, uint64_t seed) {
         for (int32_t i = 0; i < retnet_model_tensor_count(f.m); i++) {
             retnet_tensor t;
             if (retnet_model_tensor(f.m, i, &t) != RETNET_OK) continue;
-            float f = 1;
-            if (strstr(t.name, "retention.q_proj.weight") || strstr(t.name, "retention.k_proj.weight"))
-                f = HOT_QK;
-            if (strstr(t.name, "retention.v_proj.weight") || strstr(t.name, "retention.g_proj.weight") ||
+            float mult = 1;
+            if (strstr(t.name, "retention.q_proj.weight") ||
+                strstr(t.name, "retention.k_proj.weight"))
+                mult = HOT_QK;
+            if (strstr(t.name, "retention.v_proj.weight") ||
+                strstr(t.name, "retention.g_proj.weight") ||
                 strstr(t.name, "retention.out_proj.weight"))
-                f = HOT_VGO;
-            for (int64_t j = 0; j < t.numel; j++) t.data[j] *= f;
+                mult = HOT_VGO;
+            for (int64_t j = 0; j < t.numel; j++) t.data[j] *= mult;
         }
     /* retnet.h: per layer S (h, dk, dv), then z (h, dk) with the §3 normalisations */
     int64_t h = f.cfg.n_head, dk = f.cfg.d_key / h, dv = f.cfg.d_value / h;
@@ -490,6 +492,15 @@ static void test_bad_input(void) {
     double *rl = malloc(sizeof(double) * 4 * c->vocab);
     ref_forward(c, &f.ref, tok, 4, rl, NULL);
     check_rule(l, rl, 4 * c->vocab, k_total(c, 4), 1, "forward after errors vs ref: logits");
+    /* chunk 0 (the config's default length) is accepted and computes the same function */
+    int32_t tok8[8] = {5, 1, 4, 1, 5, 9, 2, 6};
+    float *l8 = malloc(sizeof(float) * 8 * c->vocab), *l8c = malloc(sizeof(float) * 8 * c->vocab);
+    retnet_status e0 = retnet_forward(f.m, tok8, 1, 8, RETNET_FORM_CHUNKWISE, 0, NULL, l8);
+    retnet_status e1 = retnet_forward(f.m, tok8, 1, 8, RETNET_FORM_CHUNKWISE, c->chunk, NULL, l8c);
+    n_checks++;
+    CHECK(e0 == RETNET_OK && e1 == RETNET_OK, "chunk 0: %s", retnet_errmsg());
+    check_rule_ff(l8, l8c, 8 * c->vocab, k_total(c, 8), 2, "chunk 0 vs the config's chunk");
+    free(l8); free(l8c);
     free(rl); free(l); free(sd);
     free_fixture(&f);
 }
