@@ -24,7 +24,7 @@ ifeq ($(DEBUG),1)
   OPT    := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 else
   BUILD  := build
-  OPT    := -O2 -g
+  OPT    := -O3 -g
 endif
 
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(ARCH) -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \

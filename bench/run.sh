@@ -36,7 +36,7 @@ set multiplot layout 1,2 title "retnet forward, preset small, $(nproc) threads, 
 set logscale x 2; set xlabel "T (tokens)"; set key top right; set grid
 set ylabel "tokens/s"
 plot "$out/forward-parallel.dat" u 1:2 w lp t "parallel", "$out/forward-chunkwise.dat" u 1:2 w lp t "chunkwise"
-set ylabel "peak RSS (MB)"; set key top left
+set ylabel "peak RSS (MB)"; set key top left; unset logscale x; set xtics 4096
 plot "$out/forward-parallel.dat" u 1:3 w lp t "parallel", "$out/forward-chunkwise.dat" u 1:3 w lp t "chunkwise"
 unset multiplot
 GP

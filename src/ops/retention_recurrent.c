@@ -13,19 +13,22 @@ void retention_recurrent_forward(const retention_args *a, float *work) {
     const int64_t ldS = a->ldS ? a->ldS : a->dv;
     const int dk = a->dk, dv = a->dv;
     const double g = a->gamma;
-    float *acc = work;
+    float *restrict acc = work;
     for (int64_t t = 0; t < a->T; t++) {
-        const float *q = a->q + t * a->ldq, *k = a->k + t * a->ldk, *v = a->v + t * a->ldv;
+        const float *restrict q = a->q + t * a->ldq, *restrict k = a->k + t * a->ldk;
+        const float *restrict v = a->v + t * a->ldv;
         for (int j = 0; j < dv; j++) acc[j] = 0.0f;
         for (int i = 0; i < dk; i++) {
-            float *S = a->S + i * ldS;
+            float *restrict S = a->S + i * ldS;
             const float ki = k[i], qi = q[i];
+#pragma omp simd
             for (int j = 0; j < dv; j++) {
-                S[j] = (float)(g * S[j]) + ki * v[j];
-                acc[j] += qi * S[j];
+                float s = (float)(g * S[j]) + ki * v[j];
+                S[j] = s;
+                acc[j] += qi * s;
             }
         }
-        float *o = a->o + t * a->ldo;
+        float *restrict o = a->o + t * a->ldo;
         for (int j = 0; j < dv; j++) o[j] = acc[j];
         if (a->z) {
             double s = 0;
