@@ -183,6 +183,46 @@ retnet_status retnet_forward(retnet_model *m, const int32_t *tokens, int32_t B, 
 /* Peak bytes of scratch the last forward used (for benchmarks). */
 int64_t retnet_model_scratch_bytes(const retnet_model *m);
 
+/* ---------------------------------------------------------------- training */
+
+/* Options of a training forward/backward pass. */
+typedef struct retnet_train_opts {
+    retnet_form form;   /* RETNET_FORM_PARALLEL or RETNET_FORM_CHUNKWISE */
+    int32_t chunk;      /* chunk length (0: the config's) */
+    float dropout;      /* probability of zeroing an output of a residual branch (0: off) */
+    uint64_t seed;      /* dropout masks (vary it per step) */
+} retnet_train_opts;
+
+/*
+ * One forward and backward pass over B windows of T tokens, each from the empty state:
+ *   loss = sum over counted positions of -log softmax(logits)[target]
+ *   tokens, targets: (B, T); a target < 0 is not counted.
+ *   grads: retnet_config_param_count() floats in the layout of retnet_model_params();
+ *          grads += grad_scale * d loss / d params (zero it before the first micro-batch).
+ *   loss_sum, count (either may be NULL): the summed loss and the number of counted targets.
+ * Activations of all layers are kept for the backward (linear in B*T); the chunkwise form's
+ * backward recomputes its chunk states instead of storing them.
+ */
+retnet_status retnet_forward_backward(retnet_model *m, const int32_t *tokens,
+                                      const int32_t *targets, int32_t B, int32_t T,
+                                      const retnet_train_opts *opts, float grad_scale,
+                                      float *grads, double *loss_sum, int64_t *count);
+
+/* AdamW (decoupled weight decay, PyTorch's torch.optim.AdamW exactly):
+ *   p -= lr * wd * p (decayed tensors only);  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+ *   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+ * Decayed: the 2-D weights (projections, embedding, output projection); not the norms'
+ * weights and biases. step is 1-based. m1, m2: optimizer moments, param_count floats each. */
+typedef struct retnet_adamw {
+    float lr, beta1, beta2, eps, weight_decay;
+} retnet_adamw;
+retnet_status retnet_adamw_step(retnet_model *m, const float *grads, float *m1, float *m2,
+                                int64_t step, const retnet_adamw *h);
+/* Whether tensor i is weight-decayed. */
+int retnet_tensor_decayed(const retnet_model *m, int32_t i);
+/* sqrt(sum g^2) over n floats, accumulated in double. */
+double retnet_grad_norm(const float *g, int64_t n);
+
 /* Name of a form ("parallel", ...), and the reverse (-1 if unknown). */
 const char *retnet_form_name(retnet_form f);
 int retnet_form_parse(const char *s);

@@ -101,4 +101,71 @@ void retention_parallel_forward(const retention_args *a, float *work);
 void retention_chunkwise_forward(const retention_args *a, int C, float *work);
 void retention_recurrent_forward(const retention_args *a, float *work);
 
+/* ==================================================================================== */
+/* Backward passes. Rule for every function below: gradients ACCUMULATE (+=) into every
+ * output, parameter and input gradients alike (the caller zeroes them once), so residual
+ * branches and shared weights need no extra adds. Any gradient output may be NULL when it is
+ * not wanted. Forward inputs are passed again as they were given to the forward. */
+
+/* matmul.c: y = x W^T.  dx (M, K) += dy W;  dw (N, K) += dy^T x. */
+void op_matmul_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                        int64_t M, int64_t N, int64_t K);
+
+/* norm.c */
+void op_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                           const float *w, int64_t M, int64_t d, float eps);
+void op_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,
+                         const float *w, int64_t M, int64_t d, float eps);
+/* do_ (M, h*dv), dg (M, h*dv), dw/db as the forward's w/b. */
+void op_head_norm_gate_backward(float *do_, float *dg, float *dw, float *db, const float *dy,
+                                const float *o, const float *g, const float *w,
+                                const float *b, int64_t M, int h, int dv, float eps,
+                                int groupnorm);
+
+/* activation.c (x is the forward's input) */
+void op_gelu_backward(float *dx, const float *dy, const float *x, int64_t n);
+void op_swish_backward(float *dx, const float *dy, const float *x, int64_t n);
+
+/* embed.c: dtable[tokens[i]] += dx[i] * scale. */
+void op_embed_backward(float *dtable, const float *dx, const int32_t *tokens, int64_t n,
+                       int64_t d, float scale);
+
+/* rope.c: the forward is linear and orthogonal (times scale): the backward rotates the
+ * gradient (in place, layout as op_rope) by the opposite angles and multiplies by scale.
+ * (In place, so it overwrites rather than accumulates.) */
+void op_rope_backward(float *dx, int64_t ld, int64_t T, int h, int dk, int64_t pos0, int half,
+                      double base, float scale);
+
+/* loss.c: softmax cross-entropy over V for n rows; rows whose target is < 0 are ignored.
+ * Returns the sum of the losses (double) and the count of counted rows; when dlogits is
+ * not NULL, writes (overwrites) dlogits = grad_scale * (softmax - onehot) for counted rows
+ * and 0 for ignored ones. dlogits may be logits (in place). */
+double op_cross_entropy(float *dlogits, const float *logits, const int32_t *targets, int64_t n,
+                        int64_t V, float grad_scale, int64_t *count);
+
+/* retention_parallel.c / retention_chunkwise.c: backward of one head from the EMPTY state
+ * (training windows start from zero state; no gradient reaches a final state):
+ *   forward:  o[n] = sum_{m<=n} (q_n . k_m) gamma^(n-m) v_m,
+ *             rsum[n] = sum_{m<=n} (q_n . k_m) gamma^(n-m)          (when normalising)
+ *   given do (T, dv) and drsum (T, or NULL), accumulates dq, dk (T, dk) and dv (T, dv).
+ * The chunkwise backward keeps memory linear in T: it recomputes the chunk states instead of
+ * storing them for every chunk. Column slices are NOT allowed here (dq, dk sum over all dv). */
+typedef struct {
+    int64_t T;
+    int dk, dv;
+    const float *q, *k, *v;
+    int64_t ldq, ldk, ldv;
+    const float *dout;
+    int64_t lddo;
+    const float *drsum;
+    float *dq, *dk_, *dv_;
+    int64_t lddq, lddk, lddv;
+    double gamma;
+} retention_grad_args;
+
+int64_t retention_parallel_backward_work(int64_t T, int dk, int dv);
+int64_t retention_chunkwise_backward_work(int64_t T, int C, int dk, int dv);
+void retention_parallel_backward(const retention_grad_args *a, float *work);
+void retention_chunkwise_backward(const retention_grad_args *a, int C, float *work);
+
 #endif
