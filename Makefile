@@ -64,7 +64,9 @@ $(BUILD)/libretnet.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/retnet: $(BUILD)/tools/retnet.o $(BUILD)/libretnet.a
+TOOL_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c))
+
+$(BUILD)/retnet: $(TOOL_OBJ) $(BUILD)/libretnet.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_HOBJ) $(BUILD)/libretnet.a

@@ -183,6 +183,15 @@ retnet_status retnet_forward(retnet_model *m, const int32_t *tokens, int32_t B, 
 /* Peak bytes of scratch the last forward used (for benchmarks). */
 int64_t retnet_model_scratch_bytes(const retnet_model *m);
 
+/* ---------------------------------------------------------------- sampling */
+
+/* The next token from a row of V logits: the argmax when temperature <= 0; otherwise a draw
+ * from softmax(logits / temperature) restricted to the top_k most likely (0: all) and to the
+ * smallest set whose probability reaches top_p (1: all). rng: the caller's 64-bit state,
+ * advanced by the draw. work: caller scratch of 2 * V floats (no allocation per token). */
+int32_t retnet_sample(const float *logits, int32_t V, float temperature, int32_t top_k,
+                      float top_p, uint64_t *rng, float *work);
+
 /* ---------------------------------------------------------------- training */
 
 /* Options of a training forward/backward pass. */
@@ -222,6 +231,23 @@ retnet_status retnet_adamw_step(retnet_model *m, const float *grads, float *m1, 
 int retnet_tensor_decayed(const retnet_model *m, int32_t i);
 /* sqrt(sum g^2) over n floats, accumulated in double. */
 double retnet_grad_norm(const float *g, int64_t n);
+
+/* Learning rate at a 1-based step: linear warmup from 0 to lr over `warmup` steps, then
+ * cosine (cosine != 0) or linear decay to min_lr at step `steps`. */
+double retnet_lr_schedule(int64_t step, int64_t steps, int64_t warmup, double lr,
+                          double min_lr, int cosine);
+
+/* The training state of a run, for a bit-identical resume: parameters, AdamW moments
+ * (param_count floats each), the step and the trainer's own JSON (data position, RNG,
+ * hyperparameters; at most a few KB), in one safetensors file written atomically.
+ * Loading refuses a state of another config ("resume of a different model"). */
+retnet_status retnet_train_state_save(const char *path, const retnet_model *m, const float *m1,
+                                      const float *m2, int64_t step, const char *extra_json);
+retnet_status retnet_train_state_load(const char *path, retnet_model *m, float *m1, float *m2,
+                                      int64_t *step, char *extra_json, size_t cap);
+
+/* The number of threads the library's calls use (OpenMP; set with OMP_NUM_THREADS). */
+int retnet_threads(void);
 
 /* Name of a form ("parallel", ...), and the reverse (-1 if unknown). */
 const char *retnet_form_name(retnet_form f);

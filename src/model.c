@@ -57,6 +57,8 @@ void retnet_model_free(retnet_model *m) {
     free(m->gamma);
     free(m->seq_state);
     free(m->seq_pos);
+    free(m->acts);
+    retnet_free(m->train);
     free(m);
 }
 
@@ -81,12 +83,47 @@ int64_t retnet_model_scratch_bytes(const retnet_model *m) { return m->scratch_pe
 
 /* ------------------------------------------------------------------ forward */
 
-/* The scratch of one forward call, carved out of m->scratch. */
+/*
+ * The activations of one layer over all n = B*T positions. In training every layer keeps its
+ * own (the backward needs them); in inference all layers share one set, and the marked
+ * aliases make the layer work in place.
+ */
 typedef struct {
-    float *x, *xn, *q, *k, *v, *g, *o, *h1, *h2, *rsum, *zstate, *work;
-    int64_t work_per_thread;
-    int nsplit, slice;
-} fwd_buffers;
+    float *x;        /* (n, d) layer input */
+    float *xn1;      /* (n, d) Norm(x) */
+    float *q, *k;    /* (n, d_key) rotated (k also scaled by dk^-0.5) */
+    float *v, *g;    /* (n, d_value) */
+    float *o;        /* (n, d_value) raw retention output, before the §3 row factor */
+    float *rsum, *f; /* (B, h, T) §3 row sums and row factors (NULL when normalize is off) */
+    float *y;        /* (n, d_value) HeadNorm(f * o) * swish(g)   (inference: = o) */
+    float *xm;       /* (n, d) x + MSR(x)                         (inference: = x) */
+    float *xn2;      /* (n, d) Norm(xm)                           (inference: = xn1) */
+    float *h1, *h2;  /* (n, d_ffn) x W1 and x Wgate, before the activation */
+    float *a;        /* (n, d_ffn) the FFN's hidden activation    (inference: = h1) */
+    float *out;      /* (n, d) xm + FFN(xm) = the next layer's x  (inference: = x) */
+} layer_acts;
+
+/* Carves `count` float arrays of the given sizes out of one block, each 64-byte aligned.
+ * Returns the floats needed; assigns only when base != NULL. */
+static int64_t carve(float *base, float **const *slots, const int64_t *sizes, int count) {
+    int64_t off = 0;
+    for (int i = 0; i < count; i++) {
+        if (base) *slots[i] = sizes[i] ? base + off : NULL;
+        off += (sizes[i] + 15) / 16 * 16;
+    }
+    return off;
+}
+
+/* Grows a scratch block to `floats` (contents not kept). */
+static retnet_status grow(float **buf, int64_t *cap, int64_t floats, const char *what) {
+    if (floats <= *cap) return RETNET_OK;
+    retnet_free(*buf);
+    *buf = retnet_alloc(sizeof(float) * (size_t)floats);
+    *cap = *buf ? floats : 0;
+    if (!*buf)
+        return retnet_fail(RETNET_ENOMEM, "out of memory: %s needs %.2f GB", what, floats * 4e-9);
+    return RETNET_OK;
+}
 
 /* Splits value columns so that there are at least two tasks per thread when B*h is small. */
 static void plan_split(int64_t Bh, int dv, int threads, int *nsplit, int *slice) {
@@ -107,49 +144,33 @@ static int64_t form_work(retnet_form form, int64_t T, int C, int dk, int dv) {
     }
 }
 
-static retnet_status plan(retnet_model *m, int64_t B, int64_t T, retnet_form form, int C,
-                          int need_zero_states, fwd_buffers *fb) {
-    const retnet_config *c = &m->cfg;
-    const int64_t n = B * T, h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
-    int threads = omp_get_max_threads();
-    plan_split(B * h, (int)dv, threads, &fb->nsplit, &fb->slice);
-    fb->work_per_thread = form_work(form, T, C, (int)dk, fb->slice);
-    int64_t sizes[] = {
-        n * c->d_model, n * c->d_model,                  /* x, xn */
-        n * c->d_key, n * c->d_key,                      /* q, k */
-        n * c->d_value, n * c->d_value, n * c->d_value,  /* v, g, o */
-        n * c->d_ffn, c->ffn == RETNET_FFN_GLU ? n * c->d_ffn : 0,
-        c->normalize ? n * h : 0,                        /* rsum */
-        need_zero_states ? B * retnet_state_floats(c) : 0,
-        threads * fb->work_per_thread,
-    };
-    float **slots[] = {&fb->x, &fb->xn, &fb->q, &fb->k, &fb->v, &fb->g, &fb->o,
-                       &fb->h1, &fb->h2, &fb->rsum, &fb->zstate, &fb->work};
-    int64_t total = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        total += (sizes[i] + 15) / 16 * 16; /* 64-byte aligned pieces */
-    if (total > m->scratch_floats) {
-        retnet_free(m->scratch);
-        m->scratch = retnet_alloc(sizeof(float) * (size_t)total);
-        m->scratch_floats = m->scratch ? total : 0;
-        if (!m->scratch)
-            return retnet_fail(RETNET_ENOMEM, "out of memory: forward of B=%lld T=%lld needs "
-                               "%.2f GB of scratch", (long long)B, (long long)T, total * 4e-9);
-    }
-    if (4 * total > m->scratch_peak_bytes) m->scratch_peak_bytes = 4 * total;
-    float *p = m->scratch;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        *slots[i] = sizes[i] ? p : NULL;
-        p += (sizes[i] + 15) / 16 * 16;
-    }
-    if (fb->zstate) memset(fb->zstate, 0, sizeof(float) * (size_t)B * retnet_state_floats(c));
-    return RETNET_OK;
-}
+/* Everything one forward (and backward) call needs besides the parameters. */
+typedef struct {
+    int64_t B, T, n;
+    retnet_form form;
+    int C, nsplit, slice;
+    float **S;            /* per sequence: its state (caller's or zero scratch) */
+    const int64_t *pos0;  /* per sequence: position of its first token */
+    layer_acts *acts;     /* n_layer entries (inference: all equal) */
+    float *xf, *xnf;      /* (n, d) final residual and Norm of it */
+    float *branch;        /* (n, d) a residual branch before dropout (training only) */
+    float *work;          /* per-thread retention work */
+    int64_t work_per_thread;
+    float dropout;
+    uint64_t seed;
+} fwd_plan;
 
 static void norm(const retnet_config *c, float *y, const float *x, const float *w,
                  const float *b, int64_t n) {
     if (c->norm == RETNET_NORM_LAYERNORM) op_layernorm(y, x, w, b, n, c->d_model, c->eps);
     else op_rmsnorm(y, x, w, n, c->d_model, c->eps);
+}
+
+static void norm_backward(const retnet_config *c, float *dx, float *dw, float *db,
+                          const float *dy, const float *x, const float *w, int64_t n) {
+    if (c->norm == RETNET_NORM_LAYERNORM)
+        op_layernorm_backward(dx, dw, db, dy, x, w, n, c->d_model, c->eps);
+    else op_rmsnorm_backward(dx, dw, dy, x, w, n, c->d_model, c->eps);
 }
 
 /* 1 / sqrt(sum_{i=0..p} gamma^i): the §3 decay-row normalisation at absolute position p. */
@@ -159,134 +180,500 @@ static double decay_row_scale(double gamma, int64_t p) {
     return 1.0 / sqrt(sum);
 }
 
-/* Multi-scale retention of layer l over all sequences: o = retention of (q, k, v). */
-static void retention_layer(retnet_model *m, int l, int64_t B, int64_t T, retnet_form form,
-                            int C, float *const *S, const int64_t *pos0, fwd_buffers *fb) {
+/* Dropout keeps element i of branch `which` of layer l when a hash of (seed, l, which, i)
+ * clears p: masks are recomputed in the backward instead of stored. */
+static inline int dropout_keep(uint64_t seed, int l, int which, int64_t i, float p) {
+    uint64_t z = seed ^ ((uint64_t)(l * 2 + which + 1) * 0x9e3779b97f4a7c15ull) ^
+                 ((uint64_t)i * 0xbf58476d1ce4e5b9ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * 0x1.0p-53 >= p;
+}
+
+/* out += dropout(branch) (out may hold the residual already). */
+static void add_dropout(float *out, const float *branch, int64_t n, float p, uint64_t seed,
+                        int l, int which) {
+    float scale = 1.0f / (1.0f - p);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        if (dropout_keep(seed, l, which, i, p)) out[i] += branch[i] * scale;
+}
+
+/* Retention of layer l over all sequences and heads: A->o (raw), and when normalising the
+ * row sums and the §3 row factors. States are read and updated. */
+static void retention_layer(retnet_model *m, int l, const fwd_plan *P, layer_acts *A) {
     const retnet_config *c = &m->cfg;
+    const int64_t B = P->B, T = P->T;
     const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     const int64_t per_layer = retnet_state_floats(c) / c->n_layer;
-    const int64_t ntask = B * h * fb->nsplit;
+    const int64_t ntask = B * h * P->nsplit;
     /* Tiny calls (a short sequence of a tiny model) run on one thread: waking the others
      * costs more than the work. */
 #pragma omp parallel for schedule(dynamic) if (B * T * c->d_key * dv > 32768)
     for (int64_t task = 0; task < ntask; task++) {
-        int64_t b = task / (h * fb->nsplit);
-        int head = (int)(task / fb->nsplit % h), s = (int)(task % fb->nsplit);
-        int c0 = s * fb->slice, width = dv - c0 < fb->slice ? dv - c0 : fb->slice;
-        float *state = S[b] + l * per_layer;
+        int64_t b = task / (h * P->nsplit);
+        int head = (int)(task / P->nsplit % h), s = (int)(task % P->nsplit);
+        int c0 = s * P->slice, width = dv - c0 < P->slice ? dv - c0 : P->slice;
+        float *state = P->S[b] + l * per_layer;
         int with_norm = c->normalize && s == 0; /* the row sums are the same for every slice */
         retention_args a = {
             .T = T, .dk = dk, .dv = width,
-            .q = fb->q + b * T * c->d_key + head * dk, .ldq = c->d_key,
-            .k = fb->k + b * T * c->d_key + head * dk, .ldk = c->d_key,
-            .v = fb->v + b * T * c->d_value + head * dv + c0, .ldv = c->d_value,
-            .o = fb->o + b * T * c->d_value + head * dv + c0, .ldo = c->d_value,
+            .q = A->q + b * T * c->d_key + head * dk, .ldq = c->d_key,
+            .k = A->k + b * T * c->d_key + head * dk, .ldk = c->d_key,
+            .v = A->v + b * T * c->d_value + head * dv + c0, .ldv = c->d_value,
+            .o = A->o + b * T * c->d_value + head * dv + c0, .ldo = c->d_value,
             .gamma = m->gamma[head],
             .S = state + (int64_t)head * dk * dv + c0, .ldS = dv,
             .z = with_norm ? state + (int64_t)h * dk * dv + (int64_t)head * dk : NULL,
-            .rsum = with_norm ? fb->rsum + (b * h + head) * T : NULL,
+            .rsum = with_norm ? A->rsum + (b * h + head) * T : NULL,
         };
-        float *work = fb->work + omp_get_thread_num() * fb->work_per_thread;
-        if (form == RETNET_FORM_PARALLEL) retention_parallel_forward(&a, work);
-        else if (form == RETNET_FORM_CHUNKWISE) retention_chunkwise_forward(&a, C, work);
+        float *work = P->work + omp_get_thread_num() * P->work_per_thread;
+        if (P->form == RETNET_FORM_PARALLEL) retention_parallel_forward(&a, work);
+        else if (P->form == RETNET_FORM_CHUNKWISE) retention_chunkwise_forward(&a, P->C, work);
         else retention_recurrent_forward(&a, work);
     }
     if (!c->normalize) return;
-    /* §3: row n of head i is scaled by s_n / max(|s_n * rowsum_n|, 1), s_n the decay-row
+    /* §3: row n of head i is scaled by f = s_n / max(|s_n * rowsum_n|, 1), s_n the decay-row
      * normalisation; the same scalar in every form, so the forms agree with any eps. */
-#pragma omp parallel for schedule(static) if (B * T * c->d_value > 32768)
+#pragma omp parallel for schedule(static) if (B * T * h > 4096)
     for (int64_t bh = 0; bh < B * h; bh++) {
         int64_t b = bh / h;
         int head = (int)(bh % h);
         for (int64_t t = 0; t < T; t++) {
-            double sn = decay_row_scale(m->gamma[head], pos0[b] + t);
-            double r = fabs(sn * fb->rsum[bh * T + t]);
-            float f = (float)(sn / (r > 1.0 ? r : 1.0));
-            float *o = fb->o + (b * T + t) * c->d_value + (int64_t)head * dv;
-            for (int j = 0; j < dv; j++) o[j] *= f;
+            double sn = decay_row_scale(m->gamma[head], P->pos0[b] + t);
+            double r = fabs(sn * A->rsum[bh * T + t]);
+            A->f[bh * T + t] = (float)(sn / (r > 1.0 ? r : 1.0));
         }
     }
+}
+
+/* y = f ⊙ o row by row and head by head (y may be o). */
+static void scale_rows(const retnet_config *c, float *y, const float *o, const float *f,
+                       int64_t B, int64_t T) {
+    const int h = c->n_head, dv = c->d_value / h;
+#pragma omp parallel for schedule(static) if (B * T * c->d_value > 32768)
+    for (int64_t bt = 0; bt < B * T; bt++)
+        for (int head = 0; head < h; head++) {
+            float fv = f[((bt / T) * h + head) * T + bt % T];
+            const float *oi = o + bt * c->d_value + head * dv;
+            float *yi = y + bt * c->d_value + head * dv;
+            for (int j = 0; j < dv; j++) yi[j] = fv * oi[j];
+        }
+}
+
+/* One layer: Y = MSR(Norm(X)) + X; X' = FFN(Norm(Y)) + Y   (RETNET.md §5). */
+static void layer_forward(retnet_model *m, int l, const fwd_plan *P, layer_acts *A) {
+    const retnet_config *c = &m->cfg;
+    const retnet_layer_params *p = &m->layers[l];
+    const int64_t n = P->n, d = c->d_model, h = c->n_head, dk = c->d_key / h;
+    const int half = c->rope == RETNET_ROPE_HALF;
+
+    norm(c, A->xn1, A->x, p->ret_norm_w, p->ret_norm_b, n);
+    op_matmul(A->q, A->xn1, p->wq, n, c->d_key, d, 0);
+    op_matmul(A->k, A->xn1, p->wk, n, c->d_key, d, 0);
+    op_matmul(A->v, A->xn1, p->wv, n, c->d_value, d, 0);
+    op_matmul(A->g, A->xn1, p->wg, n, c->d_value, d, 0);
+    for (int64_t b = 0; b < P->B; b++) {
+        op_rope(A->q + b * P->T * c->d_key, c->d_key, P->T, (int)h, (int)dk, P->pos0[b], half,
+                c->rope_base, 1.0f);
+        op_rope(A->k + b * P->T * c->d_key, c->d_key, P->T, (int)h, (int)dk, P->pos0[b], half,
+                c->rope_base, (float)(1.0 / sqrt((double)dk)));
+    }
+    retention_layer(m, l, P, A);
+    if (c->normalize) scale_rows(c, A->y, A->o, A->f, P->B, P->T);
+    else if (A->y != A->o) memcpy(A->y, A->o, sizeof(float) * (size_t)(n * c->d_value));
+    op_head_norm_gate(A->y, A->y, A->g, p->hn_w, p->hn_b, n, (int)h, c->d_value / (int)h,
+                      c->eps, c->head_norm == RETNET_HEADNORM_GROUPNORM);
+    if (A->xm != A->x) memcpy(A->xm, A->x, sizeof(float) * (size_t)(n * d));
+    if (P->dropout > 0) {
+        op_matmul(P->branch, A->y, p->wo, n, d, c->d_value, 0);
+        add_dropout(A->xm, P->branch, n * d, P->dropout, P->seed, l, 0);
+    } else {
+        op_matmul(A->xm, A->y, p->wo, n, d, c->d_value, 1);
+    }
+
+    norm(c, A->xn2, A->xm, p->ffn_norm_w, p->ffn_norm_b, n);
+    const int64_t nf = n * c->d_ffn;
+    op_matmul(A->h1, A->xn2, p->fc1, n, c->d_ffn, d, 0);
+    if (c->ffn == RETNET_FFN_GLU) {
+        op_matmul(A->h2, A->xn2, p->gate, n, c->d_ffn, d, 0);
+        if (c->ffn_act == RETNET_ACT_SWISH) op_swish(A->a, A->h1, nf);
+        else op_gelu(A->a, A->h1, nf);
+        op_mul(A->a, A->a, A->h2, nf);
+    } else {
+        op_gelu(A->a, A->h1, nf);
+    }
+    if (A->out != A->xm) memcpy(A->out, A->xm, sizeof(float) * (size_t)(n * d));
+    if (P->dropout > 0) {
+        op_matmul(P->branch, A->a, p->fc2, n, d, c->d_ffn, 0);
+        add_dropout(A->out, P->branch, n * d, P->dropout, P->seed, l, 1);
+    } else {
+        op_matmul(A->out, A->a, p->fc2, n, d, c->d_ffn, 1);
+    }
+}
+
+/* Embedding, all layers, final norm (and the logits when wanted). */
+static void model_forward(retnet_model *m, const int32_t *tokens, const fwd_plan *P,
+                          float *logits) {
+    const retnet_config *c = &m->cfg;
+    const int64_t n = P->n, d = c->d_model;
+    op_embed(P->acts[0].x, m->g.embed, tokens, n, d, c->embed_scale ? sqrtf((float)d) : 1.0f);
+    for (int l = 0; l < c->n_layer; l++) layer_forward(m, l, P, &P->acts[l]);
+    if (logits) {
+        norm(c, P->xnf, P->xf, m->g.norm_w, m->g.norm_b, n);
+        op_matmul(logits, P->xnf, c->tie_embeddings ? m->g.embed : m->g.out, n, c->vocab, d, 0);
+    }
+}
+
+/* Checks what every entry point checks. */
+static retnet_status check_input(const retnet_model *m, const int32_t *tokens, int32_t B,
+                                 int32_t T, int chunk) {
+    if (!m || !tokens) return retnet_fail(RETNET_EINVAL, "forward: NULL model or tokens");
+    if (B < 1 || T < 1)
+        return retnet_fail(RETNET_EINVAL, "forward: need at least one token (B=%d, T=%d)", B, T);
+    if (chunk < 0) return retnet_fail(RETNET_EINVAL, "forward: chunk %d must be >= 1", chunk);
+    for (int64_t i = 0; i < (int64_t)B * T; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->cfg.vocab)
+            return retnet_fail(RETNET_EINVAL, "token %d at position %lld is out of range: the "
+                               "model's vocabulary is 0..%d", tokens[i], (long long)i,
+                               m->cfg.vocab - 1);
+    return RETNET_OK;
+}
+
+/* Per-sequence state pointers and positions, kept in the model so a decoding step allocates
+ * nothing. */
+static retnet_status seq_arrays(retnet_model *m, int32_t B) {
+    if (B <= m->seq_cap) return RETNET_OK;
+    free(m->seq_state);
+    free(m->seq_pos);
+    m->seq_state = malloc(sizeof(float *) * (size_t)B);
+    m->seq_pos = malloc(sizeof(int64_t) * (size_t)B);
+    m->seq_cap = m->seq_state && m->seq_pos ? B : 0;
+    return m->seq_cap ? RETNET_OK : retnet_fail(RETNET_ENOMEM, "out of memory");
+}
+
+static retnet_status acts_array(retnet_model *m) {
+    if (m->acts_cap >= m->cfg.n_layer) return RETNET_OK;
+    free(m->acts);
+    m->acts = calloc((size_t)m->cfg.n_layer, sizeof(layer_acts));
+    m->acts_cap = m->acts ? m->cfg.n_layer : 0;
+    return m->acts ? RETNET_OK : retnet_fail(RETNET_ENOMEM, "out of memory");
 }
 
 retnet_status retnet_forward(retnet_model *m, const int32_t *tokens, int32_t B, int32_t T,
                              retnet_form form, int32_t chunk, retnet_state *states,
                              float *logits) {
-    if (!m || !tokens) return retnet_fail(RETNET_EINVAL, "forward: NULL model or tokens");
-    if (B < 1 || T < 1)
-        return retnet_fail(RETNET_EINVAL, "forward: need at least one token (B=%d, T=%d)", B, T);
+    retnet_status st = check_input(m, tokens, B, T, chunk);
+    if (st) return st;
     if ((unsigned)form > RETNET_FORM_RECURRENT)
         return retnet_fail(RETNET_EINVAL, "forward: unknown form %d", (int)form);
-    if (chunk < 0) return retnet_fail(RETNET_EINVAL, "forward: chunk %d must be >= 1", chunk);
     const retnet_config *c = &m->cfg;
-    int C = chunk ? chunk : c->chunk;
-    for (int64_t i = 0; i < (int64_t)B * T; i++)
-        if (tokens[i] < 0 || tokens[i] >= c->vocab)
-            return retnet_fail(RETNET_EINVAL, "token %d at position %lld is out of range: the "
-                               "model's vocabulary is 0..%d", tokens[i], (long long)i,
-                               c->vocab - 1);
     if (states)
         for (int32_t b = 0; b < B; b++)
             if (!states[b].data || states[b].pos < 0 || states[b].pos > INT64_MAX / 2 - T)
                 return retnet_fail(RETNET_EINVAL, "forward: state %d is invalid", b);
+    if ((st = seq_arrays(m, B))) return st;
 
-    fwd_buffers fb;
-    retnet_status st = plan(m, B, T, form, C, states == NULL, &fb);
-    if (st) return st;
-    const int64_t n = (int64_t)B * T, d = c->d_model, h = c->n_head, dk = c->d_key / h;
+    /* Inference: one set of activations for all layers, updated in place. */
+    fwd_plan P = {.B = B, .T = T, .n = (int64_t)B * T, .form = form,
+                  .C = chunk ? chunk : c->chunk};
+    const int64_t n = P.n, h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     const int64_t sf = retnet_state_floats(c);
-    if (B > m->seq_cap) {
-        free(m->seq_state);
-        free(m->seq_pos);
-        m->seq_state = malloc(sizeof(float *) * (size_t)B);
-        m->seq_pos = malloc(sizeof(int64_t) * (size_t)B);
-        m->seq_cap = m->seq_state && m->seq_pos ? B : 0;
-        if (!m->seq_cap) return retnet_fail(RETNET_ENOMEM, "out of memory");
-    }
-    float **Sptr = m->seq_state;
-    int64_t *pos0 = m->seq_pos;
+    int threads = omp_get_max_threads();
+    plan_split(B * h, (int)dv, threads, &P.nsplit, &P.slice);
+    P.work_per_thread = form_work(form, T, P.C, (int)dk, P.slice);
+    layer_acts A = {0};
+    float *zstate = NULL;
+    int64_t sizes[] = {n * c->d_model, n * c->d_model, n * c->d_key, n * c->d_key,
+                       n * c->d_value, n * c->d_value, n * c->d_value,
+                       c->normalize ? n * h : 0, c->normalize ? n * h : 0,
+                       n * c->d_ffn, c->ffn == RETNET_FFN_GLU ? n * c->d_ffn : 0,
+                       states ? 0 : B * sf, threads * P.work_per_thread};
+    float **slots[] = {&A.x, &A.xn1, &A.q, &A.k, &A.v, &A.g, &A.o, &A.rsum, &A.f,
+                       &A.h1, &A.h2, &zstate, &P.work};
+    int64_t total = carve(NULL, slots, sizes, 13);
+    if ((st = grow(&m->scratch, &m->scratch_floats, total, "the forward pass"))) return st;
+    if (4 * total > m->scratch_peak_bytes) m->scratch_peak_bytes = 4 * total;
+    carve(m->scratch, slots, sizes, 13);
+    A.y = A.o, A.xm = A.x, A.xn2 = A.xn1, A.a = A.h1, A.out = A.x;
+    if (zstate) memset(zstate, 0, sizeof(float) * (size_t)(B * sf));
     for (int32_t b = 0; b < B; b++) {
-        Sptr[b] = states ? states[b].data : fb.zstate + b * sf;
-        pos0[b] = states ? states[b].pos : 0;
+        m->seq_state[b] = states ? states[b].data : zstate + b * sf;
+        m->seq_pos[b] = states ? states[b].pos : 0;
     }
-
-    op_embed(fb.x, m->g.embed, tokens, n, d, c->embed_scale ? sqrtf((float)d) : 1.0f);
-    for (int l = 0; l < c->n_layer; l++) {
-        const retnet_layer_params *p = &m->layers[l];
-        /* Y = MSR(Norm(X)) + X */
-        norm(c, fb.xn, fb.x, p->ret_norm_w, p->ret_norm_b, n);
-        op_matmul(fb.q, fb.xn, p->wq, n, c->d_key, d, 0);
-        op_matmul(fb.k, fb.xn, p->wk, n, c->d_key, d, 0);
-        op_matmul(fb.v, fb.xn, p->wv, n, c->d_value, d, 0);
-        op_matmul(fb.g, fb.xn, p->wg, n, c->d_value, d, 0);
-        for (int32_t b = 0; b < B; b++) {
-            int half = c->rope == RETNET_ROPE_HALF;
-            op_rope(fb.q + b * T * c->d_key, c->d_key, T, (int)h, (int)dk, pos0[b], half,
-                    c->rope_base, 1.0f);
-            op_rope(fb.k + b * T * c->d_key, c->d_key, T, (int)h, (int)dk, pos0[b], half,
-                    c->rope_base, (float)(1.0 / sqrt((double)dk)));
-        }
-        retention_layer(m, l, B, T, form, C, Sptr, pos0, &fb);
-        op_head_norm_gate(fb.o, fb.o, fb.g, p->hn_w, p->hn_b, n, (int)h, c->d_value / (int)h,
-                          c->eps, c->head_norm == RETNET_HEADNORM_GROUPNORM);
-        op_matmul(fb.x, fb.o, p->wo, n, d, c->d_value, 1);
-        /* X = FFN(Norm(Y)) + Y */
-        norm(c, fb.xn, fb.x, p->ffn_norm_w, p->ffn_norm_b, n);
-        op_matmul(fb.h1, fb.xn, p->fc1, n, c->d_ffn, d, 0);
-        if (c->ffn == RETNET_FFN_GLU) {
-            op_matmul(fb.h2, fb.xn, p->gate, n, c->d_ffn, d, 0);
-            if (c->ffn_act == RETNET_ACT_SWISH) op_swish(fb.h1, fb.h1, n * c->d_ffn);
-            else op_gelu(fb.h1, fb.h1, n * c->d_ffn);
-            op_mul(fb.h1, fb.h1, fb.h2, n * c->d_ffn);
-        } else {
-            op_gelu(fb.h1, fb.h1, n * c->d_ffn);
-        }
-        op_matmul(fb.x, fb.h1, p->fc2, n, d, c->d_ffn, 1);
-    }
-    if (logits) {
-        norm(c, fb.xn, fb.x, m->g.norm_w, m->g.norm_b, n);
-        op_matmul(logits, fb.xn, c->tie_embeddings ? m->g.embed : m->g.out, n, c->vocab, d, 0);
-    }
+    P.S = m->seq_state;
+    P.pos0 = m->seq_pos;
+    P.xf = A.x;
+    P.xnf = A.xn1;
+    /* every layer's entry is the same shared set */
+    if ((st = acts_array(m))) return st;
+    layer_acts *acts = m->acts;
+    for (int l = 0; l < c->n_layer; l++) acts[l] = A;
+    P.acts = acts;
+    model_forward(m, tokens, &P, logits);
     if (states)
         for (int32_t b = 0; b < B; b++) states[b].pos += T;
+    return RETNET_OK;
+}
+
+/* ------------------------------------------------------------------ backward */
+
+/* The gradient buffer's tensor that mirrors parameter pointer p (NULL stays NULL). */
+#define GRAD(p) ((p) ? grads + ((p) - m->params) : NULL)
+
+/* Training-only buffers besides the per-layer activations. */
+typedef struct {
+    float *logits;                 /* (n, V), turned into dlogits in place */
+    float *dx, *dxn;               /* (n, d) gradient of the residual stream, of a norm's output */
+    float *dbranch;                /* (n, d) gradient of a residual branch before dropout */
+    float *dq, *dk, *dv, *dg, *dy; /* (n, d_key) x 2, (n, d_value) x 3 */
+    float *drsum;                  /* (B, h, T) */
+    float *dh1, *dh2, *da, *act;   /* (n, d_ffn) */
+} bwd_bufs;
+
+/* The gradient of a residual branch's output before dropout: the same mask and scale. */
+static const float *branch_grad(const fwd_plan *P, const float *dout, float *dbranch, int l,
+                                int which, int64_t count) {
+    if (P->dropout <= 0) return dout;
+    float scale = 1.0f / (1.0f - P->dropout);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < count; i++)
+        dbranch[i] = dropout_keep(P->seed, l, which, i, P->dropout) ? dout[i] * scale : 0.0f;
+    return dbranch;
+}
+
+/* Backward of layer l: on entry G->dx holds d loss / d out; on exit d loss / d x. */
+static void layer_backward(retnet_model *m, int l, const fwd_plan *P, const layer_acts *A,
+                           bwd_bufs *G, float *grads) {
+    const retnet_config *c = &m->cfg;
+    const retnet_layer_params *p = &m->layers[l];
+    const int64_t n = P->n, d = c->d_model, B = P->B, T = P->T, nf = n * c->d_ffn;
+    const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
+    const int half = c->rope == RETNET_ROPE_HALF;
+
+    /* ---- FFN: out = xm + fc2(a), a = act(h1) [* h2] */
+    const float *db = branch_grad(P, G->dx, G->dbranch, l, 1, n * d);
+    memset(G->da, 0, sizeof(float) * (size_t)nf);
+    op_matmul_backward(G->da, GRAD(p->fc2), db, A->a, p->fc2, n, d, c->d_ffn);
+    memset(G->dh1, 0, sizeof(float) * (size_t)nf);
+    if (c->ffn == RETNET_FFN_GLU) {
+        /* a = act(h1) * h2:  dh2 = da * act(h1),  d act = da * h2 */
+        if (c->ffn_act == RETNET_ACT_SWISH) op_swish(G->act, A->h1, nf);
+        else op_gelu(G->act, A->h1, nf);
+        op_mul(G->dh2, G->da, G->act, nf);
+        op_mul(G->da, G->da, A->h2, nf);
+        if (c->ffn_act == RETNET_ACT_SWISH) op_swish_backward(G->dh1, G->da, A->h1, nf);
+        else op_gelu_backward(G->dh1, G->da, A->h1, nf);
+    } else {
+        op_gelu_backward(G->dh1, G->da, A->h1, nf);
+    }
+    memset(G->dxn, 0, sizeof(float) * (size_t)(n * d));
+    op_matmul_backward(G->dxn, GRAD(p->fc1), G->dh1, A->xn2, p->fc1, n, c->d_ffn, d);
+    if (c->ffn == RETNET_FFN_GLU)
+        op_matmul_backward(G->dxn, GRAD(p->gate), G->dh2, A->xn2, p->gate, n, c->d_ffn, d);
+    /* dx (now d/d xm) += Norm backward; the residual passes G->dx through unchanged */
+    norm_backward(c, G->dx, GRAD(p->ffn_norm_w), GRAD(p->ffn_norm_b), G->dxn, A->xm,
+                  p->ffn_norm_w, n);
+
+    /* ---- MSR: xm = x + out_proj(y), y = HeadNorm(f * o) * swish(g) */
+    db = branch_grad(P, G->dx, G->dbranch, l, 0, n * d);
+    memset(G->dy, 0, sizeof(float) * (size_t)(n * c->d_value));
+    op_matmul_backward(G->dy, GRAD(p->wo), db, A->y, p->wo, n, d, c->d_value);
+    /* the head norm's input f * o, rebuilt in G->dv (free until the retention backward) */
+    float *fo = G->dv;
+    if (c->normalize) scale_rows(c, fo, A->o, A->f, B, T);
+    else memcpy(fo, A->o, sizeof(float) * (size_t)(n * c->d_value));
+    memset(G->dg, 0, sizeof(float) * (size_t)(n * c->d_value));
+    float *d_fo = G->act; /* free after the FFN; sized max(n d_ffn, n d_value) */
+    memset(d_fo, 0, sizeof(float) * (size_t)(n * c->d_value));
+    op_head_norm_gate_backward(d_fo, G->dg, GRAD(p->hn_w), GRAD(p->hn_b), G->dy, fo, A->g,
+                               p->hn_w, p->hn_b, n, h, dv, c->eps,
+                               c->head_norm == RETNET_HEADNORM_GROUPNORM);
+    /* §3: (f*o)' -> d o = f * d(fo); d f = <d(fo), o>; f = s/max(|s r|, 1) -> d r */
+    if (c->normalize) {
+#pragma omp parallel for schedule(static) if (B * T * c->d_value > 32768)
+        for (int64_t bh = 0; bh < B * h; bh++) {
+            int64_t b = bh / h;
+            int head = (int)(bh % h);
+            for (int64_t t = 0; t < T; t++) {
+                float *dfr = d_fo + (b * T + t) * c->d_value + (int64_t)head * dv;
+                const float *orow = A->o + (b * T + t) * c->d_value + (int64_t)head * dv;
+                float fv = A->f[bh * T + t];
+                double dfv = 0;
+                for (int j = 0; j < dv; j++) {
+                    dfv += (double)dfr[j] * orow[j];
+                    dfr[j] *= fv;
+                }
+                double sn = decay_row_scale(m->gamma[head], P->pos0[b] + t);
+                double r = A->rsum[bh * T + t];
+                /* |s r| > 1: f = 1/|r|, df/dr = -sign(r)/r^2; otherwise f = s, df/dr = 0 */
+                G->drsum[bh * T + t] =
+                    fabs(sn * r) > 1.0 ? (float)(-dfv * (r > 0 ? 1.0 : -1.0) / (r * r)) : 0.0f;
+            }
+        }
+    }
+    /* retention backward, one task per (sequence, head): dq, dk, dv from d o and d rsum */
+    memset(G->dq, 0, sizeof(float) * (size_t)(n * c->d_key));
+    memset(G->dk, 0, sizeof(float) * (size_t)(n * c->d_key));
+    memset(G->dv, 0, sizeof(float) * (size_t)(n * c->d_value));
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t bh = 0; bh < B * h; bh++) {
+        int64_t b = bh / h;
+        int head = (int)(bh % h);
+        retention_grad_args a = {
+            .T = T, .dk = dk, .dv = dv,
+            .q = A->q + b * T * c->d_key + head * dk, .ldq = c->d_key,
+            .k = A->k + b * T * c->d_key + head * dk, .ldk = c->d_key,
+            .v = A->v + b * T * c->d_value + head * dv, .ldv = c->d_value,
+            .dout = d_fo + b * T * c->d_value + head * dv, .lddo = c->d_value,
+            .drsum = c->normalize ? G->drsum + bh * T : NULL,
+            .dq = G->dq + b * T * c->d_key + head * dk, .lddq = c->d_key,
+            .dk_ = G->dk + b * T * c->d_key + head * dk, .lddk = c->d_key,
+            .dv_ = G->dv + b * T * c->d_value + head * dv, .lddv = c->d_value,
+            .gamma = m->gamma[head],
+        };
+        float *work = P->work + omp_get_thread_num() * P->work_per_thread;
+        if (P->form == RETNET_FORM_PARALLEL) retention_parallel_backward(&a, work);
+        else retention_chunkwise_backward(&a, P->C, work);
+    }
+    for (int64_t b = 0; b < B; b++) {
+        op_rope_backward(G->dq + b * T * c->d_key, c->d_key, T, h, dk, P->pos0[b], half,
+                         c->rope_base, 1.0f);
+        op_rope_backward(G->dk + b * T * c->d_key, c->d_key, T, h, dk, P->pos0[b], half,
+                         c->rope_base, (float)(1.0 / sqrt((double)dk)));
+    }
+    memset(G->dxn, 0, sizeof(float) * (size_t)(n * d));
+    op_matmul_backward(G->dxn, GRAD(p->wq), G->dq, A->xn1, p->wq, n, c->d_key, d);
+    op_matmul_backward(G->dxn, GRAD(p->wk), G->dk, A->xn1, p->wk, n, c->d_key, d);
+    op_matmul_backward(G->dxn, GRAD(p->wv), G->dv, A->xn1, p->wv, n, c->d_value, d);
+    op_matmul_backward(G->dxn, GRAD(p->wg), G->dg, A->xn1, p->wg, n, c->d_value, d);
+    norm_backward(c, G->dx, GRAD(p->ret_norm_w), GRAD(p->ret_norm_b), G->dxn, A->x,
+                  p->ret_norm_w, n);
+}
+
+retnet_status retnet_forward_backward(retnet_model *m, const int32_t *tokens,
+                                      const int32_t *targets, int32_t B, int32_t T,
+                                      const retnet_train_opts *opts, float grad_scale,
+                                      float *grads, double *loss_sum, int64_t *count) {
+    retnet_status st = check_input(m, tokens, B, T, opts ? opts->chunk : 0);
+    if (st) return st;
+    if (!opts || !targets || !grads)
+        return retnet_fail(RETNET_EINVAL, "forward_backward: NULL options, targets or grads");
+    if (opts->form != RETNET_FORM_PARALLEL && opts->form != RETNET_FORM_CHUNKWISE)
+        return retnet_fail(RETNET_EINVAL, "training runs the parallel or the chunkwise form, "
+                           "not '%s'", retnet_form_name(opts->form));
+    if (!(opts->dropout >= 0.0f && opts->dropout < 1.0f))
+        return retnet_fail(RETNET_EINVAL, "dropout %g must be in [0, 1)", (double)opts->dropout);
+    const retnet_config *c = &m->cfg;
+    for (int64_t i = 0; i < (int64_t)B * T; i++)
+        if (targets[i] >= c->vocab)
+            return retnet_fail(RETNET_EINVAL, "target %d at position %lld is out of range: the "
+                               "model's vocabulary is 0..%d", targets[i], (long long)i,
+                               c->vocab - 1);
+    if ((st = seq_arrays(m, B)) || (st = acts_array(m))) return st;
+
+    fwd_plan P = {.B = B, .T = T, .n = (int64_t)B * T, .form = opts->form,
+                  .C = opts->chunk ? opts->chunk : c->chunk, .dropout = opts->dropout,
+                  .seed = opts->seed};
+    const int64_t n = P.n, d = c->d_model, h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
+    const int L = c->n_layer, glu = c->ffn == RETNET_FFN_GLU, nz = c->normalize;
+    const int64_t sf = retnet_state_floats(c);
+    int threads = omp_get_max_threads();
+    plan_split(B * h, (int)dv, threads, &P.nsplit, &P.slice);
+    int64_t wf = form_work(P.form, T, P.C, (int)dk, P.slice);
+    int64_t wb = P.form == RETNET_FORM_PARALLEL ? retention_parallel_backward_work(T, (int)dk, (int)dv)
+                                                : retention_chunkwise_backward_work(T, P.C, (int)dk, (int)dv);
+    P.work_per_thread = wf > wb ? wf : wb;
+
+    /* Per layer: the activations the backward reads (layer_acts); then the rest. */
+    layer_acts *acts = m->acts;
+    bwd_bufs G = {0};
+    float *zstate = NULL, *xs_last = NULL;
+    enum { PER_LAYER = 15 };
+    int64_t nslots = (int64_t)L * PER_LAYER + 20;
+    int64_t *sizes = calloc((size_t)nslots, sizeof(int64_t));
+    float ***slots = calloc((size_t)nslots, sizeof(float **));
+    if (!sizes || !slots) {
+        free(sizes);
+        free(slots);
+        return retnet_fail(RETNET_ENOMEM, "out of memory");
+    }
+    int k = 0;
+#define SLOT(ptr, size) (slots[k] = &(ptr), sizes[k] = (size), k++)
+    for (int l = 0; l < L; l++) {
+        layer_acts *A = &acts[l];
+        memset(A, 0, sizeof *A);
+        SLOT(A->x, n * d);
+        SLOT(A->xn1, n * d);
+        SLOT(A->q, n * c->d_key);
+        SLOT(A->k, n * c->d_key);
+        SLOT(A->v, n * c->d_value);
+        SLOT(A->g, n * c->d_value);
+        SLOT(A->o, n * c->d_value);
+        SLOT(A->rsum, nz ? n * h : 0);
+        SLOT(A->f, nz ? n * h : 0);
+        SLOT(A->y, n * c->d_value);
+        SLOT(A->xm, n * d);
+        SLOT(A->xn2, n * d);
+        SLOT(A->h1, n * c->d_ffn);
+        SLOT(A->h2, glu ? n * c->d_ffn : 0);
+        SLOT(A->a, n * c->d_ffn);
+    }
+    int64_t nfv = n * (c->d_ffn > c->d_value ? c->d_ffn : c->d_value);
+    SLOT(xs_last, n * d);
+    SLOT(P.xnf, n * d);
+    SLOT(P.branch, P.dropout > 0 ? n * d : 0);
+    SLOT(zstate, B * sf);
+    SLOT(P.work, threads * P.work_per_thread);
+    SLOT(G.logits, n * c->vocab);
+    SLOT(G.dx, n * d);
+    SLOT(G.dxn, n * d);
+    SLOT(G.dbranch, P.dropout > 0 ? n * d : 0);
+    SLOT(G.dq, n * c->d_key);
+    SLOT(G.dk, n * c->d_key);
+    SLOT(G.dv, n * c->d_value);
+    SLOT(G.dg, n * c->d_value);
+    SLOT(G.dy, n * c->d_value);
+    SLOT(G.drsum, nz ? n * h : 0);
+    SLOT(G.dh1, n * c->d_ffn);
+    SLOT(G.dh2, glu ? n * c->d_ffn : 0);
+    SLOT(G.da, n * c->d_ffn);
+    SLOT(G.act, nfv);
+#undef SLOT
+    int64_t total = carve(NULL, slots, sizes, k);
+    st = grow(&m->train, &m->train_floats, total, "training activations");
+    if (st == RETNET_OK) carve(m->train, slots, sizes, k);
+    free(sizes);
+    free(slots);
+    if (st) return st;
+    if (4 * total > m->scratch_peak_bytes) m->scratch_peak_bytes = 4 * total;
+    for (int l = 0; l < L; l++) acts[l].out = l + 1 < L ? acts[l + 1].x : xs_last;
+    P.xf = xs_last;
+    P.acts = acts;
+    memset(zstate, 0, sizeof(float) * (size_t)(B * sf));
+    for (int32_t b = 0; b < B; b++) {
+        m->seq_state[b] = zstate + b * sf;
+        m->seq_pos[b] = 0;
+    }
+    P.S = m->seq_state;
+    P.pos0 = m->seq_pos;
+
+    /* forward, loss, and d loss / d logits (in place) */
+    model_forward(m, tokens, &P, G.logits);
+    int64_t cnt = 0;
+    double loss = op_cross_entropy(G.logits, G.logits, targets, n, c->vocab, grad_scale, &cnt);
+    if (loss_sum) *loss_sum = loss;
+    if (count) *count = cnt;
+
+    /* backward: logits = Norm(xf) Wout^T */
+    const float *wout = c->tie_embeddings ? m->g.embed : m->g.out;
+    memset(G.dxn, 0, sizeof(float) * (size_t)(n * d));
+    op_matmul_backward(G.dxn, GRAD(wout), G.logits, P.xnf, wout, n, c->vocab, d);
+    memset(G.dx, 0, sizeof(float) * (size_t)(n * d));
+    norm_backward(c, G.dx, GRAD(m->g.norm_w), GRAD(m->g.norm_b), G.dxn, P.xf, m->g.norm_w, n);
+    for (int l = L - 1; l >= 0; l--) layer_backward(m, l, &P, &acts[l], &G, grads);
+    op_embed_backward(GRAD(m->g.embed), G.dx, tokens, n, d,
+                      c->embed_scale ? sqrtf((float)d) : 1.0f);
     return RETNET_OK;
 }

@@ -21,6 +21,10 @@ struct retnet_model {
     float *scratch;
     int64_t scratch_floats;
     int64_t scratch_peak_bytes;
+    void *acts;                    /* per-layer activation pointers (model.c's layer_acts) */
+    int32_t acts_cap;
+    float *train;                  /* training activations and gradients, grown on demand */
+    int64_t train_floats;
     float **seq_state;             /* per-sequence state pointers of a forward, grown on demand */
     int64_t *seq_pos;
     int32_t seq_cap;

@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -87,3 +88,5 @@ double retnet_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
+
+int retnet_threads(void) { return omp_get_max_threads(); }

@@ -8,7 +8,7 @@
  *
  * Every failure exits non-zero with one line: what is wrong, and what to do about it.
  */
-#include "retnet.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -18,75 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static const char *cmd = "retnet";
-
-static void die(const char *file, int line, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, " [%s:%d]\n", file, line);
-    exit(1);
-}
-/* Fails with a message and a hint of what to do next. */
-#define FAIL(...) die(__FILE__, __LINE__, __VA_ARGS__)
-/* Checks a library call; the library's message says what went wrong. */
-#define CHECK(call, hint)                                                                  \
-    do {                                                                                   \
-        if ((call) != RETNET_OK) FAIL("%s; %s", retnet_errmsg(), hint);                    \
-    } while (0)
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-/* ---------------------------------------------------------------- option parsing */
-
-typedef struct {
-    const char *name;   /* "--out" */
-    int takes_value;
-    const char *value;  /* set when given */
-    int given;
-} opt;
-
-/* Parses argv against opts; positional arguments go to pos[] (at most npos). */
-static void parse(int argc, char **argv, opt *opts, int nopts, const char **pos, int npos,
-                  void (*usage)(void)) {
-    int np = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage();
-            exit(0);
-        }
-        if (!strncmp(argv[i], "--", 2)) {
-            int k = 0;
-            while (k < nopts && strcmp(opts[k].name, argv[i])) k++;
-            if (k == nopts) FAIL("unknown option '%s'; see '%s --help'", argv[i], cmd);
-            opts[k].given = 1;
-            if (opts[k].takes_value) {
-                if (i + 1 >= argc) FAIL("option %s needs a value; see '%s --help'", argv[i], cmd);
-                opts[k].value = argv[++i];
-            }
-        } else {
-            if (np >= npos) FAIL("unexpected argument '%s'; see '%s --help'", argv[i], cmd);
-            pos[np++] = argv[i];
-        }
-    }
-}
-
-static long long parse_int(const char *s, const char *what, long long lo, long long hi) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        FAIL("%s '%s' is not an integer in [%lld, %lld]; give a number in that range", what, s,
-             lo, hi);
-    return v;
-}
 
 /* Reads token ids separated by commas and/or whitespace. */
 static int32_t *parse_tokens(const char *text, int64_t *n_out) {
@@ -113,29 +44,6 @@ static int32_t *parse_tokens(const char *text, int64_t *n_out) {
     if (n == 0) FAIL("the token list is empty; give at least one token id");
     *n_out = n;
     return t;
-}
-
-static char *read_file(const char *path, int64_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) FAIL("cannot open '%s': %s; check the path", path, strerror(errno));
-    char *buf = NULL;
-    int64_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = 2 * cap + 8192;
-            buf = realloc(buf, (size_t)cap);
-            if (!buf) FAIL("out of memory reading '%s'", path);
-        }
-        size_t got = fread(buf + n, 1, 4096, f);
-        n += (int64_t)got;
-        if (got < 4096) break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) FAIL("cannot read '%s'; check the file", path);
-    buf[n] = 0;
-    if (len) *len = n;
-    return buf;
 }
 
 static void print_config(const retnet_config *c) {
@@ -169,17 +77,17 @@ static void usage_init(void) {
 
 static int cmd_init(int argc, char **argv) {
     opt o[] = {{"--preset", 1}, {"--config", 1}, {"--out", 1}, {"--seed", 1}};
-    parse(argc, argv, o, 4, NULL, 0, usage_init);
+    cli_parse(argc, argv, o, 4, NULL, 0, usage_init);
     if (o[0].given == o[1].given) FAIL("give exactly one of --preset NAME or --config FILE");
     if (!o[2].given) FAIL("missing --out FILE; say where to write the model");
     retnet_config c;
     if (o[0].given) CHECK(retnet_config_preset(o[0].value, &c), "pick one of the listed presets");
     else CHECK(retnet_config_load(o[1].value, &c), "fix the config file (docs/FILE_FORMAT.md)");
-    uint64_t seed = o[3].given ? (uint64_t)parse_int(o[3].value, "--seed", 0, LLONG_MAX) : 1;
-    double t0 = now();
+    uint64_t seed = o[3].given ? (uint64_t)cli_int(o[3].value, "--seed", 0, LLONG_MAX) : 1;
+    double t0 = cli_now();
     CHECK(retnet_init_file(&c, seed, o[2].value), "check that the output directory exists and is writable");
     describe(&c);
-    printf("wrote %s in %.1f s\n", o[2].value, now() - t0);
+    printf("wrote %s in %.1f s\n", o[2].value, cli_now() - t0);
     return 0;
 }
 
@@ -214,16 +122,16 @@ static retnet_model *load_model(const char *path, const char *config_path) {
 static int cmd_logits(int argc, char **argv) {
     opt o[] = {{"--model", 1}, {"--config", 1}, {"--tokens", 1}, {"--tokens-file", 1},
                {"--form", 1},  {"--chunk", 1},  {"--out", 1}};
-    parse(argc, argv, o, 7, NULL, 0, usage_logits);
+    cli_parse(argc, argv, o, 7, NULL, 0, usage_logits);
     if (!o[0].given) FAIL("missing --model FILE");
     if (o[2].given == o[3].given) FAIL("give exactly one of --tokens LIST or --tokens-file FILE");
     if (!o[6].given) FAIL("missing --out FILE; say where to write the logits");
     int form = RETNET_FORM_PARALLEL;
     if (o[4].given && (form = retnet_form_parse(o[4].value)) < 0)
         FAIL("unknown form '%s'; use parallel, chunkwise or recurrent", o[4].value);
-    int chunk = o[5].given ? (int)parse_int(o[5].value, "--chunk", 1, 1 << 20) : 0;
+    int chunk = o[5].given ? (int)cli_int(o[5].value, "--chunk", 1, 1 << 20) : 0;
     int64_t T;
-    char *text = o[3].given ? read_file(o[3].value, NULL) : NULL;
+    char *text = o[3].given ? cli_read_file(o[3].value, NULL) : NULL;
     int32_t *tokens = parse_tokens(text ? text : o[2].value, &T);
     free(text);
     if (T > INT32_MAX) FAIL("too many tokens");
@@ -235,9 +143,9 @@ static int cmd_logits(int argc, char **argv) {
                  "token ids must be below %d", tokens[i], (long long)i, c->vocab, c->vocab);
     float *logits = malloc(sizeof(float) * (size_t)T * (size_t)c->vocab);
     if (!logits) FAIL("out of memory for %lld x %d logits", (long long)T, c->vocab);
-    double t0 = now();
+    double t0 = cli_now();
     CHECK(retnet_forward(m, tokens, 1, (int32_t)T, form, chunk, NULL, logits), "check the inputs");
-    double dt = now() - t0;
+    double dt = cli_now() - t0;
     FILE *f = fopen(o[6].value, "wb");
     if (!f) FAIL("cannot write '%s': %s; check the path", o[6].value, strerror(errno));
     size_t wrote = fwrite(logits, sizeof(float), (size_t)T * c->vocab, f);
@@ -261,7 +169,7 @@ static void usage_info(void) {
 static int cmd_info(int argc, char **argv) {
     opt o[] = {{"--config", 1}};
     const char *pos[1] = {NULL};
-    parse(argc, argv, o, 1, pos, 1, usage_info);
+    cli_parse(argc, argv, o, 1, pos, 1, usage_info);
     if (!pos[0]) FAIL("missing MODEL; usage: retnet info MODEL");
     retnet_config given, c;
     if (o[0].given) CHECK(retnet_config_load(o[0].value, &given), "fix the config file (docs/FILE_FORMAT.md)");
@@ -295,11 +203,11 @@ static float max_abs_diff(const float *a, const float *b, int64_t n, double *sca
 
 static int cmd_forms(int argc, char **argv) {
     opt o[] = {{"--model", 1}, {"--preset", 1}, {"--tokens", 1}, {"--chunk", 1}, {"--seed", 1}};
-    parse(argc, argv, o, 5, NULL, 0, usage_forms);
+    cli_parse(argc, argv, o, 5, NULL, 0, usage_forms);
     if (o[0].given == o[1].given) FAIL("give exactly one of --model FILE or --preset NAME");
-    int T = o[2].given ? (int)parse_int(o[2].value, "--tokens", 1, 1 << 24) : 1024;
-    int chunk = o[3].given ? (int)parse_int(o[3].value, "--chunk", 1, 1 << 20) : 0;
-    uint64_t seed = o[4].given ? (uint64_t)parse_int(o[4].value, "--seed", 0, LLONG_MAX) : 1;
+    int T = o[2].given ? (int)cli_int(o[2].value, "--tokens", 1, 1 << 24) : 1024;
+    int chunk = o[3].given ? (int)cli_int(o[3].value, "--chunk", 1, 1 << 20) : 0;
+    uint64_t seed = o[4].given ? (uint64_t)cli_int(o[4].value, "--seed", 0, LLONG_MAX) : 1;
     retnet_model *m;
     if (o[0].given) m = load_model(o[0].value, NULL);
     else {
@@ -327,9 +235,9 @@ static int cmd_forms(int argc, char **argv) {
         if (!tokens || !logits[f] || !state[f]) FAIL("out of memory; use fewer --tokens");
         retnet_state st = {0, state[f]};
         retnet_state_reset(c, &st);
-        double t0 = now();
+        double t0 = cli_now();
         CHECK(retnet_forward(m, tokens, 1, T, (retnet_form)f, chunk, &st, logits[f]), "");
-        double dt = now() - t0;
+        double dt = cli_now() - t0;
         double scale;
         float dl = max_abs_diff(logits[f], logits[0], (int64_t)T * c->vocab, &scale);
         float ds = max_abs_diff(state[f], state[0], sf, NULL);
@@ -362,11 +270,11 @@ int main(int argc, char **argv) {
     }
     static char name[64];
     snprintf(name, sizeof name, "retnet %s", argv[1]);
-    cmd = name;
+    cli_cmd = name;
     struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"init", cmd_init}, {"logits", cmd_logits}, {"info", cmd_info}, {"forms", cmd_forms}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);
-    cmd = "retnet";
+    cli_cmd = "retnet";
     FAIL("unknown command '%s'; run 'retnet --help' for the list", argv[1]);
 }

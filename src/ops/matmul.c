@@ -64,3 +64,10 @@ void op_matmul(float *y, const float *x, const float *w, int64_t M, int64_t N, i
         }
     }
 }
+
+/* Backward of y = x W^T (ops.h; += into both): dx (M, K) += dy W;  dw (N, K) += dy^T x. */
+void op_matmul_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                        int64_t M, int64_t N, int64_t K) {
+    if (dx) op_gemm(0, 0, M, K, N, 1.0f, dy, N, w, K, 1.0f, dx, K);
+    if (dw) op_gemm(1, 0, N, K, M, 1.0f, dy, N, x, K, 1.0f, dw, K);
+}

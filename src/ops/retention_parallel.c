@@ -70,3 +70,57 @@ void retention_parallel_forward(const retention_args *a, float *work) {
             a->z[i] = (float)s;
         }
 }
+
+/* ==================================================================================== */
+/*
+ * Backward, from the empty state (ops.h). With P = Q K^T ⊙ D (T x T) and O = P V:
+ *   dV += P^T dO
+ *   dP  = (dO V^T + drsum 1^T) ⊙ D          (drsum: the row sums rsum = P 1, when given)
+ *   dQ += dP K,   dK += dP^T Q
+ * Blocked like the forward: BQ query rows at a time, only their causal columns, so the
+ * scratch is one BQ x T block (P first, then overwritten by dP) and the powers of gamma.
+ */
+int64_t retention_parallel_backward_work(int64_t T, int dk, int dv) {
+    return (T + 1) + BQ * T;
+}
+
+void retention_parallel_backward(const retention_grad_args *a, float *work) {
+    const int64_t T = a->T;
+    const int dk = a->dk, dv = a->dv;
+    if (T <= 0 || (!a->dq && !a->dk_ && !a->dv_)) return;
+    float *pw = work, *P = pw + T + 1;
+    retention_powers(a->gamma, T, pw);
+
+    for (int64_t r0 = 0; r0 < T; r0 += BQ) {
+        const int64_t R = T - r0 < BQ ? T - r0 : BQ, ncols = r0 + R;
+        const float *q = a->q + r0 * a->ldq, *dout = a->dout + r0 * a->lddo;
+
+        /* dV[0:ncols] += P_blk^T dO_blk, P_blk (R, ncols) = Q_blk K[0:ncols]^T ⊙ D */
+        if (a->dv_) {
+            op_gemm(0, 1, R, ncols, dk, 1.0f, q, a->ldq, a->k, a->ldk, 0.0f, P, ncols);
+            for (int64_t i = 0; i < R; i++) {
+                int64_t n = r0 + i;
+                float *row = P + i * ncols;
+                for (int64_t m = 0; m <= n; m++) row[m] *= pw[n - m];
+                for (int64_t m = n + 1; m < ncols; m++) row[m] = 0.0f;
+            }
+            op_gemm(1, 0, ncols, dv, R, 1.0f, P, ncols, dout, a->lddo, 1.0f, a->dv_, a->lddv);
+        }
+        if (!a->dq && !a->dk_) continue;
+
+        /* dP_blk (R, ncols) = (dO_blk V[0:ncols]^T + drsum) ⊙ D */
+        op_gemm(0, 1, R, ncols, dv, 1.0f, dout, a->lddo, a->v, a->ldv, 0.0f, P, ncols);
+        for (int64_t i = 0; i < R; i++) {
+            int64_t n = r0 + i;
+            float *row = P + i * ncols, dr = a->drsum ? a->drsum[n] : 0.0f;
+            for (int64_t m = 0; m <= n; m++) row[m] = (row[m] + dr) * pw[n - m];
+            for (int64_t m = n + 1; m < ncols; m++) row[m] = 0.0f;
+        }
+        /* dQ_blk += dP_blk K[0:ncols];  dK[0:ncols] += dP_blk^T Q_blk */
+        if (a->dq)
+            op_gemm(0, 0, R, dk, ncols, 1.0f, P, ncols, a->k, a->ldk, 1.0f,
+                    a->dq + r0 * a->lddq, a->lddq);
+        if (a->dk_)
+            op_gemm(1, 0, ncols, dk, R, 1.0f, P, ncols, q, a->ldq, 1.0f, a->dk_, a->lddk);
+    }
+}

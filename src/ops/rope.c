@@ -8,8 +8,10 @@
 
 #include <math.h>
 
-void op_rope(float *x, int64_t ld, int64_t T, int h, int dk, int64_t pos0, int half,
-             double base, float scale) {
+/* Turns by sign * (pos0 + t) * theta_j, then scales: the forward (sign +1) and, as the
+ * rotation is orthogonal, the transpose that its backward needs (sign -1). */
+static void rope_apply(float *x, int64_t ld, int64_t T, int h, int dk, int64_t pos0, int half,
+                       double base, float scale, float sign) {
     int npair = dk / 2;
     double theta[RETNET_MAX_HEAD_DIM / 2]; /* the config caps dk */
     for (int j = 0; j < npair; j++) {
@@ -21,7 +23,7 @@ void op_rope(float *x, int64_t ld, int64_t T, int h, int dk, int64_t pos0, int h
         double n = (double)(pos0 + t);
         for (int j = 0; j < npair; j++) {
             double ang = n * theta[j];
-            float c = (float)cos(ang), s = (float)sin(ang);
+            float c = (float)cos(ang), s = sign * (float)sin(ang);
             int i0 = half ? j : 2 * j, i1 = half ? j + npair : 2 * j + 1;
             for (int head = 0; head < h; head++) {
                 float *xh = x + t * ld + (int64_t)head * dk;
@@ -31,4 +33,16 @@ void op_rope(float *x, int64_t ld, int64_t T, int h, int dk, int64_t pos0, int h
             }
         }
     }
+}
+
+void op_rope(float *x, int64_t ld, int64_t T, int h, int dk, int64_t pos0, int half,
+             double base, float scale) {
+    rope_apply(x, ld, T, h, dk, pos0, half, base, scale, 1.0f);
+}
+
+/* Backward, in place: x = scale * rot(-angle) dx, i.e. for each pair
+ *   da = (da' cos + db' sin) scale,   db = (db' cos - da' sin) scale. */
+void op_rope_backward(float *dx, int64_t ld, int64_t T, int h, int dk, int64_t pos0, int half,
+                      double base, float scale) {
+    rope_apply(dx, ld, T, h, dk, pos0, half, base, scale, -1.0f);
 }

@@ -195,6 +195,9 @@ def retention_parallel(q, k, v, gamma, normalize, pos0=0, state=None, stats=None
         if stats is not None:  # how many rows the max(|.|, 1) clamp leaves alone / divides
             stats["rows"] = stats.get("rows", 0) + rowsum.numel()
             stats["divided"] = stats.get("divided", 0) + int((rowsum.abs() > 1).sum())
+            # distance to the clamp's kink (where a gradient is discontinuous)
+            stats["margin"] = min(stats.get("margin", math.inf),
+                                  (rowsum.abs() - 1.0).abs().min().item())
     # final state: S_T = sum_m gamma^(T-1-m) K_m^T V_m (+ gamma^T S0)
     zeta = (gamma.to(torch.float64)[:, None] ** (T - 1 - n.to(torch.float64))[None, :]).to(dt)  # (h, T)
     kz = kh * zeta[None, :, :, None]
@@ -425,3 +428,161 @@ def _check_blocks(cfg):
     r = rotate(e, 0, cfg)[0, 1, 0]
     partner = 1 if cfg["rope"] == "paper" else dk // 2
     assert abs(r[0] - math.cos(1.0)) < 1e-15 and abs(r[partner] - math.sin(1.0)) < 1e-15
+
+
+# ------------------------------------------------------------------------- training
+# The training objective of retnet_forward_backward (include/retnet.h) and the AdamW of
+# retnet_adamw_step, for the gradient fixtures (make_fixtures.py, grad_*). Gradients come from
+# PyTorch's autograd through the parallel form above (the definition); grad_self_check shows
+# that autograd through the recurrent and chunkwise forms gives the same gradients and that
+# they are the derivative of the loss (central differences).
+
+
+def token_loss_sum(logits, targets):
+    """Sum over counted positions (target >= 0) of -log softmax(logits)[target], and the count.
+    logits (B, T, V), targets (B, T) int64 with -1 = not counted."""
+    mask = targets >= 0
+    lse = torch.logsumexp(logits, -1)
+    picked = logits.gather(-1, targets.clamp(min=0)[..., None])[..., 0]
+    return ((lse - picked) * mask.to(logits.dtype)).sum(), int(mask.sum())
+
+
+def leaves(params, dtype=torch.float64):
+    """Fresh leaf tensors (requires_grad) of the given dtype, same names."""
+    return {n: t.detach().clone().to(dtype).requires_grad_(True) for n, t in params.items()}
+
+
+def loss_and_grads(cfg, params, tokens, targets, form="parallel", chunk=None, dtype=torch.float64):
+    """(loss_sum, count, {name: d loss_sum / d param}) by autograd, computing in `dtype`."""
+    p = leaves(params, dtype)
+    logits, _ = RetNet(cfg, p, dtype).forward(tokens, form, chunk=chunk)
+    loss, count = token_loss_sum(logits, targets)
+    loss.backward()
+    return loss.item(), count, {n: t.grad.detach().clone() for n, t in p.items()}
+
+
+def decayed(name, shape):
+    """AdamW weight decay applies to the 2-D weights (projections, embedding, output
+    projection), not to the norms' weights and biases (include/retnet.h)."""
+    return len(shape) == 2
+
+
+def adamw_run(cfg, params, tokens, targets, steps, lr, betas, eps, weight_decay,
+              dtype=torch.float64, manual=False, visit=None):
+    """`steps` AdamW steps on the same batch, loss = mean over counted targets (grad_scale =
+    1/count), no clipping. Returns (losses before each step, final params); visit(params), if
+    given, sees the parameters before each step. manual=False uses
+    torch.optim.AdamW; manual=True the formula of include/retnet.h written out:
+        p -= lr*wd*p (decayed only); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+        p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)"""
+    p = leaves(params, dtype)
+    names = list(p.keys())
+    dec = [n for n in names if decayed(n, p[n].shape)]
+    nodec = [n for n in names if not decayed(n, p[n].shape)]
+    if not manual:
+        opt = torch.optim.AdamW([{"params": [p[n] for n in dec], "weight_decay": weight_decay},
+                                 {"params": [p[n] for n in nodec], "weight_decay": 0.0}],
+                                lr=lr, betas=betas, eps=eps)
+    m1 = {n: torch.zeros_like(p[n]) for n in names}
+    m2 = {n: torch.zeros_like(p[n]) for n in names}
+    b1, b2 = betas
+    losses = []
+    for t in range(1, steps + 1):
+        for n in names:
+            p[n].grad = None
+        if visit is not None:
+            visit({n: t.detach() for n, t in p.items()})
+        logits, _ = RetNet(cfg, p, dtype).forward(tokens, "parallel")
+        loss_sum, count = token_loss_sum(logits, targets)
+        loss = loss_sum / count
+        losses.append(loss.item())
+        loss.backward()
+        if not manual:
+            opt.step()
+            continue
+        with torch.no_grad():
+            for n in names:
+                g = p[n].grad
+                if n in dec:
+                    p[n].mul_(1.0 - lr * weight_decay)
+                m1[n] = b1 * m1[n] + (1.0 - b1) * g
+                m2[n] = b2 * m2[n] + (1.0 - b2) * g * g
+                mh = m1[n] / (1.0 - b1 ** t)
+                vh = m2[n] / (1.0 - b2 ** t)
+                p[n].sub_(lr * mh / (torch.sqrt(vh) + eps))
+    return losses, {n: t.detach().clone() for n, t in p.items()}
+
+
+def clamp_margin(cfg, params, tokens):
+    """min over layers, heads and rows of | |row sum of R~| - 1 |, the distance to the kink of
+    the §3 clamp max(|.|, 1): a gradient is discontinuous there, so a float32 run could take
+    the other branch if this were near 0. inf when the §3 normalisations are off."""
+    if not cfg["normalize"]:
+        return math.inf
+    m = RetNet(cfg, params, torch.float64)
+    m.stats = {}
+    with torch.no_grad():
+        m.forward(tokens, "parallel")
+    return m.stats["margin"]
+
+
+def head_norm_margin(cfg, params, tokens):
+    """min over layers, heads and rows of (the per-head norm's statistic) / eps: the variance
+    (groupnorm) or mean square (rmsnorm) of a raw retention output row over its dv channels.
+    Where it is not >> 1 the norm does not divide the row's scale out, and a row that is small
+    by cancellation (e.g. o_0 = (q_0 . k_0) v_0 with q_0 . k_0 ~ 0) is then ill-conditioned: a
+    float32 run's relative error of that row reaches its output."""
+    tr = []
+    with torch.no_grad():
+        RetNet(cfg, params, torch.float64).forward(tokens, "parallel", trace=tr)
+    worst = math.inf
+    for o in tr:
+        if cfg["head_norm"] == "groupnorm":
+            s = ((o - o.mean(-1, keepdim=True)) ** 2).mean(-1)
+        else:
+            s = (o * o).mean(-1)
+        worst = min(worst, s.min().item())
+    return worst / cfg["eps"]
+
+
+def grad_self_check(cfg, params, tokens, targets, tol=1e-10, n_dir=4, seed=0):
+    """Asserts, in float64: (1) the loss agrees with torch.nn.functional.cross_entropy
+    (ignore_index=-1, reduction sum); (2) autograd through the recurrent and chunkwise forms
+    (C = 1, 3, 8, T) gives the parallel form's gradients; (3) central differences along random
+    directions match the gradient (directional derivatives, h = 1e-4 with Richardson
+    extrapolation). Returns the worst
+    relative differences (forms, finite differences)."""
+    import torch.nn.functional as F
+    loss, count, g = loss_and_grads(cfg, params, tokens, targets)
+    with torch.no_grad():
+        logits, _ = RetNet(cfg, params, torch.float64).forward(tokens, "parallel")
+        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                             ignore_index=-1, reduction="sum").item()
+    assert abs(ce - loss) <= 1e-13 * abs(loss), (ce, loss)
+    T = tokens.shape[1]
+    worst_forms = 0.0
+    for form, C in [("recurrent", None)] + [("chunkwise", C) for C in (1, 3, 8, T)]:
+        l2, c2, g2 = loss_and_grads(cfg, params, tokens, targets, form, C)
+        assert c2 == count
+        worst_forms = max(worst_forms, abs(l2 - loss) / abs(loss))
+        for n in g:
+            worst_forms = max(worst_forms, _maxdiff(g2[n], g[n]))
+    assert worst_forms < tol, "gradients of the forms disagree: %.3g" % worst_forms
+    gen = torch.Generator().manual_seed(seed)
+    worst_fd = 0.0
+    h = 1e-4
+    for _ in range(n_dir):
+        dirs = {n: torch.randn(t.shape, generator=gen, dtype=torch.float64) for n, t in params.items()}
+        with torch.no_grad():
+            def f(s):
+                pp = {n: params[n].to(torch.float64) + s * dirs[n] for n in params}
+                lg, _ = RetNet(cfg, pp, torch.float64).forward(tokens, "parallel")
+                return token_loss_sum(lg, targets)[0].item()
+
+            def cd(s):
+                return (f(s) - f(-s)) / (2 * s)
+            fd = (4 * cd(h / 2) - cd(h)) / 3      # Richardson: error O(h^4)
+        an = sum((g[n] * dirs[n]).sum().item() for n in g)
+        worst_fd = max(worst_fd, abs(fd - an) / max(abs(an), 1e-300))
+    assert worst_fd < 1e-7, "finite differences disagree with autograd: %.3g" % worst_fd
+    return worst_forms, worst_fd

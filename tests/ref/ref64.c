@@ -431,3 +431,41 @@ void ref_forward(const retnet_config *c, const ref_model *r, const int32_t *toke
     free(xn);
     free(y);
 }
+
+/* ---------------------------------------------------------------- gradients (training) */
+
+void ref_retention_backward(const ref_retention_args *a, const double *dout,
+                            const double *drsum, double *dq, double *dk, double *dv) {
+    int64_t T = a->T;
+    int dkw = a->dk, dvw = a->dv;
+    if (dq) memset(dq, 0, sizeof(double) * (size_t)(T * dkw));
+    if (dk) memset(dk, 0, sizeof(double) * (size_t)(T * dkw));
+    if (dv) memset(dv, 0, sizeof(double) * (size_t)(T * dvw));
+    for (int64_t n = 0; n < T; n++)
+        for (int64_t m = 0; m <= n; m++) {
+            double D = gamma_pow(a->gamma, n - m), qk = 0, dov = 0;
+            for (int i = 0; i < dkw; i++) qk += a->q[n * dkw + i] * a->k[m * dkw + i];
+            for (int c = 0; c < dvw; c++) dov += dout[n * dvw + c] * a->v[m * dvw + c];
+            /* P[n,m] = qk D;  dP[n,m] = (dO_n . v_m + drsum_n) D */
+            double P = qk * D, dP = (dov + (drsum ? drsum[n] : 0.0)) * D;
+            if (dv)
+                for (int c = 0; c < dvw; c++) dv[m * dvw + c] += P * dout[n * dvw + c];
+            for (int i = 0; i < dkw; i++) {
+                if (dq) dq[n * dkw + i] += dP * a->k[m * dkw + i];
+                if (dk) dk[m * dkw + i] += dP * a->q[n * dkw + i];
+            }
+        }
+}
+
+double ref_cross_entropy(const double *logits, const int32_t *targets, int64_t n, int64_t V) {
+    double total = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (targets[i] < 0) continue;
+        const double *x = logits + i * V;
+        double m = x[0], s = 0;
+        for (int64_t j = 1; j < V; j++) m = fmax(m, x[j]);
+        for (int64_t j = 0; j < V; j++) s += exp(x[j] - m);
+        total += m + log(s) - x[targets[i]];
+    }
+    return total;
+}

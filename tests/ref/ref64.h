@@ -124,4 +124,21 @@ void ref_model_free(ref_model *r);
 void ref_forward(const retnet_config *c, const ref_model *r, const int32_t *tokens, int64_t T,
                  double *logits, double *state);
 
+/* ---- gradients (training) ---- */
+
+/*
+ * The backward of raw retention from the empty state (a->S0, a->z0 ignored), written from
+ * P = Q K^T ⊙ D, O = P V, rsum = P 1:
+ *   dV = P^T dO,  dP = (dO V^T + drsum 1^T) ⊙ D,  dQ = dP K,  dK = dP^T Q.
+ * dout (T, dv); drsum (T) or NULL; dq, dk (T, dk), dv (T, dv): each overwritten, or NULL.
+ * Called on the absolute values of every input it gives the magnitude of each gradient's
+ * terms (every term is a product of inputs and powers of gamma >= 0).
+ */
+void ref_retention_backward(const ref_retention_args *a, const double *dout,
+                            const double *drsum, double *dq, double *dk, double *dv);
+
+/* Sum over rows with targets[i] >= 0 of logsumexp(logits_i) - logits_i[targets[i]]
+ * (log-softmax cross-entropy in double, max subtracted). logits (n, V). */
+double ref_cross_entropy(const double *logits, const int32_t *targets, int64_t n, int64_t V);
+
 #endif

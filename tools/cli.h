@@ -1,0 +1,44 @@
+/*
+ * cli.h: what every `retnet` command shares: one way to fail (a line saying what is wrong and
+ * what to do, then exit 1), option parsing, number parsing, clocks and file reading.
+ */
+#ifndef RETNET_CLI_H
+#define RETNET_CLI_H
+
+#include "retnet.h"
+
+#include <stdint.h>
+
+extern const char *cli_cmd; /* "retnet train", for messages */
+
+void cli_die(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), noreturn));
+/* Fails with a message and a hint of what to do next. */
+#define FAIL(...) cli_die(__FILE__, __LINE__, __VA_ARGS__)
+/* Checks a library call; the library's message says what went wrong. */
+#define CHECK(call, hint)                                                                  \
+    do {                                                                                   \
+        if ((call) != RETNET_OK) FAIL("%s; %s", retnet_errmsg(), hint);                    \
+    } while (0)
+
+typedef struct {
+    const char *name;   /* "--out" */
+    int takes_value;
+    const char *value;  /* set when given */
+    int given;
+} opt;
+
+/* Parses argv against opts; positional arguments go to pos[] (at most npos). --help prints
+ * usage() and exits 0. */
+void cli_parse(int argc, char **argv, opt *opts, int nopts, const char **pos, int npos,
+               void (*usage)(void));
+/* The option named `name` of opts (it must exist). */
+opt *cli_opt(opt *opts, int nopts, const char *name);
+long long cli_int(const char *s, const char *what, long long lo, long long hi);
+double cli_double(const char *s, const char *what, double lo, double hi);
+double cli_now(void);
+/* Reads a whole file (NUL-terminated; *len gets the byte count). Fails with a message. */
+char *cli_read_file(const char *path, int64_t *len);
+int cli_isatty_stderr(void);
+
+#endif

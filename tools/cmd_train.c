@@ -1,0 +1,401 @@
+/*
+ * retnet train: train a model on a tokenized corpus (made by `retnet tokenize`).
+ *
+ * The loop: for each step, the learning rate of the schedule, `accum` micro-batches of
+ * `batch` windows of `seq` tokens (each window starts with <bos>), one forward/backward each
+ * into one gradient buffer, the global gradient norm (a NaN or Inf stops the run before the
+ * update), clipping, AdamW. Every --eval-every steps the validation loss and a short sample
+ * decoded with the recurrent form; every --save-every steps and at the end a checkpoint: the
+ * model (RUN/model.safetensors, for generate/logits) and the training state
+ * (RUN/state.safetensors: parameters, moments, step, data position), each written
+ * atomically. --resume RUN continues bit-identically: the same losses as an uninterrupted run
+ * with the same thread count. Ctrl-C saves a checkpoint and exits.
+ */
+#include "cli.h"
+#include "data.h"
+#include "tokenizer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+static void usage_train(void) {
+    printf(
+        "usage: retnet train --data DIR (--preset NAME | --config FILE | --resume RUN) --out RUN\n"
+        "                    [--steps N | --time MIN] [--batch B] [--seq T] [options]\n\n"
+        "Trains a RetNet on DIR/train.bin (and measures DIR/val.bin), made by `retnet tokenize`.\n"
+        "Writes RUN/model.safetensors and RUN/state.safetensors (for --resume) every --save-every\n"
+        "steps, at the end, on Ctrl-C and at --time.\n\n"
+        "  --data DIR          tokenized corpus (train.bin, val.bin, meta.json)\n"
+        "  --preset NAME       tiny, small, 1.3b, ... (the vocabulary must match the data's)\n"
+        "  --config FILE       a JSON config instead of a preset\n"
+        "  --resume RUN        continue the run in RUN (its model, optimizer and data position)\n"
+        "  --out RUN           run directory (default: the --resume directory)\n"
+        "  --steps N           total steps (a resumed run stops where an uninterrupted one would)\n"
+        "  --time MIN          stop (and save) after MIN minutes of this invocation\n"
+        "  --batch B           windows per micro-batch (default 8)\n"
+        "  --seq T             tokens per window, <bos> included (default 256)\n"
+        "  --accum A           micro-batches per step, gradients accumulated (default 1)\n"
+        "  --form F            chunkwise (default) or parallel\n"
+        "  --chunk C           chunk length (default: the config's)\n"
+        "  --lr X              peak learning rate (default 1e-3)\n"
+        "  --min-lr X          final learning rate (default lr/10)\n"
+        "  --warmup N          warmup steps (default min(375, steps/10))\n"
+        "  --schedule S        cosine (default) or linear decay after warmup\n"
+        "  --wd X              AdamW weight decay on 2-D weights (default 0.05)\n"
+        "  --beta1 X --beta2 X AdamW betas (default 0.9, 0.98: the paper's)\n"
+        "  --clip X            clip the global gradient norm to X (default 2.0; 0: off)\n"
+        "  --dropout P         residual dropout (default 0)\n"
+        "  --eval-every N      validation loss and a sample every N steps (default 100)\n"
+        "  --eval-batches N    validation windows per evaluation, in batches (default 8)\n"
+        "  --save-every N      checkpoint every N steps (default 500)\n"
+        "  --sample-tokens N   length of the sample (default 200; 0: none)\n"
+        "  --seed S            initialisation, data order and dropout (default 1)\n"
+        "  --log FILE          JSON lines, one object per step\n");
+}
+
+typedef struct {
+    int64_t steps, warmup, eval_every, eval_batches, save_every, sample_tokens;
+    int32_t batch, seq, accum, chunk;
+    retnet_form form;
+    double lr, min_lr, clip, time_limit_s;
+    int cosine;
+    retnet_adamw opt;
+    float dropout;
+    uint64_t seed;
+} hparams;
+
+/* The trainer's JSON in the state file: what a resume must restore besides the tensors. */
+static void state_json(char *buf, size_t cap, const hparams *h, const retnet_loader *ld,
+                       int64_t tokens_seen) {
+    char ls[512];
+    retnet_loader_state_str(ld, ls, sizeof ls);
+    snprintf(buf, cap,
+             "{\"steps\": %lld, \"batch\": %d, \"seq\": %d, \"accum\": %d, \"seed\": %llu, "
+             "\"tokens_seen\": %lld, \"loader\": \"%s\"}",
+             (long long)h->steps, h->batch, h->seq, h->accum, (unsigned long long)h->seed,
+             (long long)tokens_seen, ls);
+}
+
+/* A JSON value by key from the flat object above (our own output: no nesting, no escapes). */
+static const char *json_field(const char *json, const char *key, char *out, size_t cap) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(json, pat);
+    if (!p) return NULL;
+    p += strlen(pat);
+    size_t n = 0;
+    if (*p == '"') {
+        p++;
+        while (p[n] && p[n] != '"') n++;
+    } else {
+        while (p[n] && p[n] != ',' && p[n] != '}') n++;
+    }
+    if (n >= cap) return NULL;
+    memcpy(out, p, n);
+    out[n] = 0;
+    return out;
+}
+
+static void ensure_dir(const char *dir) {
+    if (mkdir(dir, 0755) && errno != EEXIST)
+        FAIL("cannot create the run directory '%s': %s; give a writable --out", dir,
+             strerror(errno));
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/.write-test", dir);
+    FILE *f = fopen(probe, "w");
+    if (!f) FAIL("the run directory '%s' is not writable: %s; give a writable --out", dir,
+                 strerror(errno));
+    fclose(f);
+    unlink(probe);
+}
+
+/* Mean loss per token over the first n_batches batches of the validation windows. */
+static double evaluate(retnet_model *m, retnet_loader *val, const hparams *h, int32_t *in,
+                       int32_t *tg, float *logits, int32_t vocab) {
+    double sum = 0;
+    int64_t count = 0;
+    retnet_loader_rewind(val);
+    for (int64_t b = 0; b < h->eval_batches; b++) {
+        int32_t got = retnet_loader_next_sequential(val, in, tg, h->batch);
+        if (got <= 0) break;
+        CHECK(retnet_forward(m, in, got, h->seq, h->form, h->chunk, NULL, logits), "");
+        for (int64_t i = 0; i < (int64_t)got * h->seq; i++) {
+            if (tg[i] < 0) continue;
+            const float *row = logits + i * vocab;
+            double mx = row[0], s = 0;
+            for (int32_t v = 1; v < vocab; v++) mx = row[v] > mx ? row[v] : mx;
+            for (int32_t v = 0; v < vocab; v++) s += exp(row[v] - mx);
+            sum += mx + log(s) - row[tg[i]];
+            count++;
+        }
+    }
+    return count ? sum / count : NAN;
+}
+
+/* Prints a sample: <bos>, then n tokens decoded one at a time with the recurrent form. */
+static void sample(retnet_model *m, const retnet_tokenizer *tok, int64_t n, uint64_t seed,
+                   FILE *out) {
+    const retnet_config *c = retnet_model_config(m);
+    retnet_state st = {0, malloc(sizeof(float) * (size_t)retnet_state_floats(c))};
+    float *logits = malloc(sizeof(float) * (size_t)c->vocab);
+    float *work = malloc(sizeof(float) * 2 * (size_t)c->vocab);
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(n + 1));
+    if (!st.data || !logits || !work || !ids) FAIL("out of memory for the sample");
+    retnet_state_reset(c, &st);
+    int32_t cur = retnet_tokenizer_bos(tok);
+    uint64_t rng = seed;
+    int64_t k = 0;
+    for (; k < n; k++) {
+        CHECK(retnet_forward(m, &cur, 1, 1, RETNET_FORM_RECURRENT, 0, &st, logits), "");
+        cur = retnet_sample(logits, c->vocab, 0.8f, 0, 0.95f, &rng, work);
+        if (cur == retnet_tokenizer_eos(tok)) break;
+        ids[k] = cur;
+    }
+    char *text = NULL;
+    int64_t len = 0;
+    if (retnet_tokenizer_decode(tok, ids, k, RETNET_DECODE_SKIP_SPECIAL, &text, &len) == RETNET_OK) {
+        fprintf(out, "---- sample ----\n");
+        fwrite(text, 1, (size_t)len, out);
+        fprintf(out, "\n----------------\n");
+    }
+    free(text);
+    free(ids);
+    free(work);
+    free(logits);
+    free(st.data);
+}
+
+static void save(retnet_model *m, const char *dir, const float *m1, const float *m2,
+                 int64_t step, const hparams *h, const retnet_loader *ld, int64_t tokens_seen) {
+    char path[4200], js[2048];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    CHECK(retnet_model_save(m, path), "check the disk space and the run directory");
+    state_json(js, sizeof js, h, ld, tokens_seen);
+    snprintf(path, sizeof path, "%s/state.safetensors", dir);
+    CHECK(retnet_train_state_save(path, m, m1, m2, step, js),
+          "check the disk space and the run directory");
+}
+
+int cmd_train(int argc, char **argv) {
+    opt o[] = {{"--data", 1},       {"--preset", 1},      {"--config", 1},   {"--resume", 1},
+               {"--out", 1},        {"--steps", 1},       {"--time", 1},     {"--batch", 1},
+               {"--seq", 1},        {"--accum", 1},       {"--form", 1},     {"--chunk", 1},
+               {"--lr", 1},         {"--min-lr", 1},      {"--warmup", 1},   {"--schedule", 1},
+               {"--wd", 1},         {"--beta1", 1},       {"--beta2", 1},    {"--clip", 1},
+               {"--dropout", 1},    {"--eval-every", 1},  {"--eval-batches", 1},
+               {"--save-every", 1}, {"--sample-tokens", 1}, {"--seed", 1},   {"--log", 1}};
+    const int no = sizeof o / sizeof o[0];
+    cli_parse(argc, argv, o, no, NULL, 0, usage_train);
+#define O(name) cli_opt(o, no, name)
+#define VAL(name, def) (O(name)->given ? O(name)->value : (def))
+    if (!O("--data")->given) FAIL("missing --data DIR; make one with 'retnet tokenize'");
+    int sources = O("--preset")->given + O("--config")->given + O("--resume")->given;
+    if (sources != 1) FAIL("give exactly one of --preset NAME, --config FILE or --resume RUN");
+    const char *out = VAL("--out", O("--resume")->given ? O("--resume")->value : NULL);
+    if (!out) FAIL("missing --out RUN; say where the run's checkpoints go");
+    if (O("--steps")->given == 0 && O("--time")->given == 0)
+        FAIL("give --steps N or --time MIN; say how long to train");
+
+    hparams h = {0};
+    h.steps = cli_int(VAL("--steps", "1000000000"), "--steps", 1, 1000000000000LL);
+    h.time_limit_s = O("--time")->given ? 60 * cli_double(O("--time")->value, "--time", 0, 1e7) : 0;
+    h.batch = (int32_t)cli_int(VAL("--batch", "8"), "--batch", 1, 1 << 20);
+    h.seq = (int32_t)cli_int(VAL("--seq", "256"), "--seq", 2, 1 << 24);
+    h.accum = (int32_t)cli_int(VAL("--accum", "1"), "--accum", 1, 1 << 20);
+    int form = retnet_form_parse(VAL("--form", "chunkwise"));
+    if (form != RETNET_FORM_CHUNKWISE && form != RETNET_FORM_PARALLEL)
+        FAIL("--form must be chunkwise or parallel");
+    h.form = (retnet_form)form;
+    h.chunk = (int32_t)cli_int(VAL("--chunk", "0"), "--chunk", 0, 1 << 20);
+    if (O("--chunk")->given && h.chunk < 1) FAIL("--chunk must be at least 1");
+    h.lr = cli_double(VAL("--lr", "1e-3"), "--lr", 0, 10);
+    h.min_lr = O("--min-lr")->given ? cli_double(O("--min-lr")->value, "--min-lr", 0, 10) : h.lr / 10;
+    int64_t dw = h.steps < 1000000000 ? h.steps / 10 : 375;
+    h.warmup = O("--warmup")->given ? cli_int(O("--warmup")->value, "--warmup", 0, h.steps)
+                                    : (dw < 375 ? dw : 375);
+    const char *sched = VAL("--schedule", "cosine");
+    if (strcmp(sched, "cosine") && strcmp(sched, "linear")) FAIL("--schedule must be cosine or linear");
+    h.cosine = !strcmp(sched, "cosine");
+    h.opt.lr = (float)h.lr;
+    h.opt.weight_decay = (float)cli_double(VAL("--wd", "0.05"), "--wd", 0, 10);
+    h.opt.beta1 = (float)cli_double(VAL("--beta1", "0.9"), "--beta1", 0, 0.999999);
+    h.opt.beta2 = (float)cli_double(VAL("--beta2", "0.98"), "--beta2", 0, 0.999999);
+    h.opt.eps = 1e-8f;
+    h.clip = cli_double(VAL("--clip", "2.0"), "--clip", 0, 1e9);
+    h.dropout = (float)cli_double(VAL("--dropout", "0"), "--dropout", 0, 0.99);
+    h.eval_every = cli_int(VAL("--eval-every", "100"), "--eval-every", 1, 1LL << 40);
+    h.eval_batches = cli_int(VAL("--eval-batches", "8"), "--eval-batches", 1, 1LL << 20);
+    h.save_every = cli_int(VAL("--save-every", "500"), "--save-every", 1, 1LL << 40);
+    h.sample_tokens = cli_int(VAL("--sample-tokens", "200"), "--sample-tokens", 0, 1 << 20);
+    h.seed = (uint64_t)cli_int(VAL("--seed", "1"), "--seed", 0, 1LL << 62);
+
+    /* ---- everything is checked before any work */
+    const char *dir = O("--data")->value;
+    char path[4200];
+    retnet_dataset *data;
+    CHECK(retnet_dataset_open(dir, &data), "make the data directory with 'retnet tokenize'");
+    retnet_tokenizer *tok;
+    CHECK(retnet_tokenizer_load(retnet_dataset_tokenizer(data), &tok),
+          "the data's tokenizer (meta.json) must be loadable");
+    int32_t vocab = retnet_dataset_vocab(data);
+    if (retnet_tokenizer_vocab(tok) != vocab)
+        FAIL("the data's vocabulary (%d) differs from its tokenizer's (%d); re-run 'retnet tokenize'",
+             vocab, retnet_tokenizer_vocab(tok));
+
+    retnet_config cfg;
+    retnet_model *m = NULL;
+    if (O("--preset")->given) CHECK(retnet_config_preset(O("--preset")->value, &cfg), "pick a listed preset");
+    else if (O("--config")->given) CHECK(retnet_config_load(O("--config")->value, &cfg), "fix the config file");
+    else {
+        snprintf(path, sizeof path, "%s/model.safetensors", O("--resume")->value);
+        CHECK(retnet_checkpoint_config(path, NULL, &cfg), "give the directory of an earlier run");
+    }
+    if (cfg.vocab != vocab)
+        FAIL("the model's vocabulary (%d) differs from the data's (%d, tokenizer %s); use a "
+             "config with \"vocab\": %d", cfg.vocab, vocab, retnet_dataset_tokenizer(data), vocab);
+    retnet_loader *train, *val;
+    CHECK(retnet_loader_open(data, "train", h.seq, h.seed, &train),
+          "use more data or a shorter --seq");
+    CHECK(retnet_loader_open(data, "val", h.seq, h.seed, &val),
+          "use more validation data or a shorter --seq");
+    ensure_dir(out);
+    CHECK(retnet_model_create(&cfg, &m), "use a smaller model");
+    int64_t np = retnet_config_param_count(&cfg);
+    float *grads = calloc((size_t)np, sizeof(float)), *m1 = calloc((size_t)np, sizeof(float));
+    float *m2 = calloc((size_t)np, sizeof(float));
+    int64_t win = (int64_t)h.batch * h.seq;
+    int32_t *in = malloc(sizeof(int32_t) * (size_t)win), *tg = malloc(sizeof(int32_t) * (size_t)win);
+    float *logits = malloc(sizeof(float) * (size_t)win * (size_t)vocab);
+    if (!grads || !m1 || !m2 || !in || !tg || !logits) FAIL("out of memory; use a smaller --batch or --seq");
+
+    int64_t step = 0, tokens_seen = 0;
+    if (O("--resume")->given) {
+        char js[4096], v[512];
+        snprintf(path, sizeof path, "%s/state.safetensors", O("--resume")->value);
+        CHECK(retnet_train_state_load(path, m, m1, m2, &step, js, sizeof js),
+              "resume a run of this same model");
+        if (!json_field(js, "loader", v, sizeof v) || retnet_loader_state_parse(train, v))
+            FAIL("%s: the data position in the training state does not fit this data; resume "
+                 "with the same --data", path);
+        if (json_field(js, "tokens_seen", v, sizeof v)) tokens_seen = strtoll(v, NULL, 10);
+        if (json_field(js, "batch", v, sizeof v) && atoi(v) != h.batch)
+            FAIL("the run used --batch %s; resume with the same", v);
+        if (json_field(js, "seq", v, sizeof v) && atoi(v) != h.seq)
+            FAIL("the run used --seq %s; resume with the same", v);
+        if (json_field(js, "accum", v, sizeof v) && atoi(v) != h.accum)
+            FAIL("the run used --accum %s; resume with the same", v);
+        if (step >= h.steps) {
+            fprintf(stderr, "%s: already at step %lld of %lld; nothing to do\n", cli_cmd,
+                    (long long)step, (long long)h.steps);
+            return 0;
+        }
+    } else {
+        CHECK(retnet_model_init(m, h.seed), "");
+    }
+    FILE *log = NULL;
+    if (O("--log")->given && !(log = fopen(O("--log")->value, step ? "a" : "w")))
+        FAIL("cannot write the log '%s': %s", O("--log")->value, strerror(errno));
+
+    fprintf(stderr, "%s: %lld parameters, %s form, batch %d x %d tokens x %d, steps %lld..%lld, "
+            "%d threads\n", cli_cmd, (long long)np, retnet_form_name(h.form), h.batch, h.seq,
+            h.accum, (long long)step + 1, (long long)h.steps, retnet_threads());
+    signal(SIGINT, on_sigint);
+    int tty = cli_isatty_stderr();
+    double t_start = cli_now(), t_last = t_start;
+    int64_t step_first = step;
+    retnet_train_opts to = {.form = h.form, .chunk = h.chunk, .dropout = h.dropout};
+    const float scale = 1.0f / (float)((double)win * h.accum);
+    while (step < h.steps) {
+        step++;
+        double lr = retnet_lr_schedule(step, h.steps, h.warmup, h.lr, h.min_lr, h.cosine);
+        h.opt.lr = (float)lr;
+        memset(grads, 0, sizeof(float) * (size_t)np);
+        double loss = 0;
+        int64_t count = 0;
+        for (int32_t a = 0; a < h.accum; a++) {
+            retnet_loader_next_random(train, in, tg, h.batch);
+            double ls;
+            int64_t cn;
+            to.seed = h.seed * 0x9e3779b97f4a7c15ull + (uint64_t)step * 1000003u + (uint64_t)a;
+            CHECK(retnet_forward_backward(m, in, tg, h.batch, h.seq, &to, scale, grads, &ls, &cn), "");
+            loss += ls;
+            count += cn;
+        }
+        loss /= (double)(count ? count : 1);
+        double gnorm = retnet_grad_norm(grads, np);
+        if (!isfinite(loss) || !isfinite(gnorm)) {
+            if (tty) fputc('\n', stderr);
+            FAIL("step %lld: the %s is %s; stopped without updating, the last checkpoint in %s "
+                 "is intact; lower --lr or raise --warmup", (long long)step,
+                 isfinite(loss) ? "gradient norm" : "loss", isnan(isfinite(loss) ? gnorm : loss) ? "NaN" : "Inf",
+                 out);
+        }
+        if (h.clip > 0 && gnorm > h.clip) {
+            float f = (float)(h.clip / gnorm);
+            for (int64_t i = 0; i < np; i++) grads[i] *= f;
+        }
+        CHECK(retnet_adamw_step(m, grads, m1, m2, step, &h.opt), "");
+        tokens_seen += win * h.accum;
+
+        double now = cli_now(), el = now - t_start;
+        double tps = (double)(step - step_first) * win * h.accum / el;
+        double eta = (double)(h.steps - step) * el / (double)(step - step_first);
+        if (h.time_limit_s > 0 && h.time_limit_s - el < eta) eta = h.time_limit_s - el;
+        int do_eval = step % h.eval_every == 0 || step == h.steps;
+        double vloss = NAN;
+        if (do_eval) vloss = evaluate(m, val, &h, in, tg, logits, vocab);
+        if (log) {
+            fprintf(log, "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, "
+                    "\"tokens_per_s\": %.1f, \"tokens\": %lld, \"elapsed_s\": %.3f",
+                    (long long)step, loss, lr, gnorm, tps, (long long)tokens_seen, el);
+            if (do_eval) fprintf(log, ", \"val_loss\": %.6f", vloss);
+            fprintf(log, "}\n");
+            fflush(log);
+        }
+        if (tty || do_eval || now - t_last > 10 || step == step_first + 1) {
+            fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.3g  |g| %.3g  %.0f tok/s  ETA %.0fs%s",
+                    tty ? "\r\033[K" : "", (long long)step, (long long)h.steps, loss, lr, gnorm,
+                    tps, eta, tty ? "" : "\n");
+            t_last = now;
+        }
+        if (do_eval) {
+            fprintf(stderr, "%sstep %lld: val loss %.4f (%.3f bits/token)\n", tty ? "\n" : "",
+                    (long long)step, vloss, vloss / log(2.0));
+            if (h.sample_tokens > 0) sample(m, tok, h.sample_tokens, h.seed + (uint64_t)step, stderr);
+        }
+        int stop = interrupted || (h.time_limit_s > 0 && el >= h.time_limit_s);
+        if (step % h.save_every == 0 || step == h.steps || stop) {
+            save(m, out, m1, m2, step, &h, train, tokens_seen);
+            if (tty && !do_eval) fprintf(stderr, "\n");
+            fprintf(stderr, "step %lld: saved %s/model.safetensors and state.safetensors\n",
+                    (long long)step, out);
+        }
+        if (stop) {
+            fprintf(stderr, "%s at step %lld; continue with --resume %s\n",
+                    interrupted ? "interrupted" : "time limit reached", (long long)step, out);
+            break;
+        }
+    }
+    if (log) fclose(log);
+    free(grads), free(m1), free(m2), free(in), free(tg), free(logits);
+    retnet_loader_free(train);
+    retnet_loader_free(val);
+    retnet_dataset_free(data);
+    retnet_tokenizer_free(tok);
+    retnet_model_free(m);
+    return 0;
+#undef O
+#undef VAL
+}
