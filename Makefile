@@ -80,11 +80,13 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libretnet.a
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory DEBUG=1 all
+	@-scripts/get-gpt2-tokenizer.sh
 	@tests/run.sh build build-debug
 
 # Only the sanitizer build.
 test-debug: deps
 	@$(MAKE) --no-print-directory DEBUG=1 all
+	@-scripts/get-gpt2-tokenizer.sh
 	@tests/run.sh build-debug
 
 bench: all

@@ -8,8 +8,8 @@ the way a PyTorch user would (nn.Linear / LayerNorm / group_norm, the decay matr
 in float32, trained with the AdamW of retnet_adamw_step (torch.optim.AdamW, betas (0.9, 0.98),
 eps 1e-8, weight decay 0.05 on the 2-D weights only, no clipping), loss = mean token
 cross-entropy. It measures training tokens/s (B*T over the median step time, forward + backward
-+ AdamW, after warm-up steps) and the peak RSS of the process, and prints one JSON line per
-point:
++ AdamW, after warm-up steps) and the peak RSS of the process (rss_runtime_mb: the part that is
+Python + torch before the model), and prints one JSON line per point:
 
   {"impl":"pytorch","form":"parallel","B":8,"T":256,"tokens_per_s":...,"peak_rss_mb":...,...}
 
@@ -31,6 +31,10 @@ chunk lengths that do and do not divide T) with the independent reference of the
 
 Data: byte windows of /work/shared/data/tinyshakespeare.txt when it exists (--data), else random
 bytes; the timing does not depend on the data. Threads: torch.set_num_threads(--threads, 2).
+The 1-minute load average at the start and end of a point is recorded: on a shared 2-core
+machine, 2 OpenMP threads slow down many times over when another process takes a core (a
+256x128x256 product: 39 GFLOP/s on 1 thread, 2.4 on 2 threads with the other core busy), so a
+point with loadavg well above the thread count is not a measurement.
 """
 import argparse
 import json
@@ -242,7 +246,17 @@ def batches(B, T, data, seed):
         yield w[:, :T], w[:, 1:]
 
 
+def vmrss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
 def run_point(a):
+    rss0 = vmrss_mb()   # the Python + torch runtime, before the model
+    load0 = os.getloadavg()[0]
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     c = dict(SMALL)
@@ -272,7 +286,9 @@ def run_point(a):
         "steps": a.steps, "warmup": a.warmup, "threads": torch.get_num_threads(),
         "chunk": a.chunk if a.form == "chunkwise" else None,
         "params": sum(p.numel() for p in model.parameters()),
+        "rss_runtime_mb": round(rss0, 1),
         "loss_first": round(losses[0], 4), "loss_last": round(losses[-1], 4),
+        "loadavg_start": round(load0, 2), "loadavg_end": round(os.getloadavg()[0], 2),
         "torch": torch.__version__, "adamw_foreach": a.foreach,
     }, separators=(",", ":")), flush=True)
 

@@ -157,7 +157,7 @@ static uint64_t hash_bytes(const unsigned char *p, int64_t n) {
     while (n >= 8) {
         uint64_t v;
         memcpy(&v, p, 8);
-        h = mix64(h ^ v) ;
+        h = mix64(h ^ v);
         p += 8; n -= 8;
     }
     uint64_t v = 0;

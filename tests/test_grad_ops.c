@@ -18,9 +18,11 @@
  *   is double rounding, E_fd <= N_L 2^-53 L_abs / h (N_L the number of terms summed into L,
  *   L_abs the sum of their absolute values);
  * - the others (norms, gate, gelu, swish, cross-entropy): the 4th-order stencil
- *   (L(x-2h) - 8 L(x-h) + 8 L(x+h) - L(x+2h)) / 12h with h0 = 1e-3: truncation h^4 |L^(5)| / 30
- *   < 1e-10 for these inputs, rounding 1.5 N_L 2^-53 L_abs / h < 1e-10 L_abs, so
- *   E_fd = 1e-9 (1 + L_abs).
+ *   (L(x-2h) - 8 L(x-h) + 8 L(x+h) - L(x+2h)) / 12h with h0 = 1e-3, and for a norm's input
+ *   h = h0 sqrt(var + eps) of its row (the scale on which a norm varies; a row of one value
+ *   near 0, where RMSNorm is almost sign(x), defeats a fixed step): truncation
+ *   ~ (h / scale)^4 / 30 < 1e-10 relative, rounding 1.5 N_L 2^-53 L_abs / h < 1e-10 L_abs / s
+ *   (s = min(1, smallest step scale)), so E_fd = 1e-9 (1 + L_abs / s).
  * Both are far below the float tolerance, and are added to it.
  *
  * Tolerance rule (as in test_ops.c, written before the kernels were run)
@@ -172,10 +174,12 @@ static void add_prefill(double *want, double *mag, const float *pre, int64_t n) 
 typedef double (*loss_fn)(void *ctx);
 
 /* g[i] = dL/dx[i], i < n, where L = f(ctx) reads x. order 2 (central, for losses affine
- * along each coordinate) or 4; h = h0 max(1, |x_i|). x is restored exactly. */
-static void fd_grad(loss_fn f, void *ctx, double *x, int64_t n, double h0, int order, double *g) {
+ * along each coordinate) or 4; h = h0 max(1, |x_i|), or h0 hs[i] when hs is given (the
+ * scale on which L varies along x_i). x is restored exactly. */
+static void fd_grad_s(loss_fn f, void *ctx, double *x, int64_t n, double h0, int order,
+                      const double *hs, double *g) {
     for (int64_t i = 0; i < n; i++) {
-        double x0 = x[i], h = h0 * fmax(1.0, fabs(x0));
+        double x0 = x[i], h = h0 * (hs ? hs[i] : fmax(1.0, fabs(x0)));
         x[i] = x0 + h; double fp = f(ctx);
         x[i] = x0 - h; double fm = f(ctx);
         if (order == 2) g[i] = (fp - fm) / (2 * h);
@@ -186,6 +190,10 @@ static void fd_grad(loss_fn f, void *ctx, double *x, int64_t n, double h0, int o
         }
         x[i] = x0;
     }
+}
+
+static void fd_grad(loss_fn f, void *ctx, double *x, int64_t n, double h0, int order, double *g) {
+    fd_grad_s(f, ctx, x, n, h0, order, NULL, g);
 }
 
 #define FD_LIN 1.0      /* h0 for affine-per-coordinate losses */
@@ -327,12 +335,25 @@ static void norm_case(int kind, int groupnorm, int64_t M, int h, int n, int affi
                   affine ? widen(w, wn) : NULL, with_b ? widen(b, wn) : NULL, widen(dy, N),
                   dnew(N), eps};
     double *gx = dnew(N), *gg = dnew(N), *gw = dnew(wn), *gb = dnew(wn);
-    fd_grad(norm_loss, &c, c.x, N, FD_NL, 4, gx);
+    /* A norm varies along x on the scale of its segment's std (or rms): steps relative to
+     * it keep the truncation error scale-free (a segment of one value near 0, where
+     * RMSNorm is almost sign(x), would otherwise defeat a fixed step). */
+    double *hs = dnew(N), hmin = INFINITY;
+    for (int64_t seg = 0; seg < M * c.h; seg++) {
+        const double *xs = c.x + seg * n;
+        double mu = 0, var = 0;
+        for (int j = 0; j < n && center; j++) mu += xs[j] / n;
+        for (int j = 0; j < n; j++) var += (xs[j] - mu) * (xs[j] - mu) / n;
+        for (int j = 0; j < n; j++) hs[seg * n + j] = sqrt(var + eps);
+        hmin = fmin(hmin, sqrt(var + eps));
+    }
+    fd_grad_s(norm_loss, &c, c.x, N, FD_NL, 4, hs, gx);
+    free(hs);
     if (kind == 2) fd_grad(norm_loss, &c, c.g, N, FD_NL, 4, gg);
     if (c.w) fd_grad(norm_loss, &c, c.w, wn, FD_NL, 4, gw);
     if (c.b) fd_grad(norm_loss, &c, c.b, wn, FD_NL, 4, gb);
     norm_loss(&c);
-    double L_abs = dot_abs(c.dy, c.y, N), fd_err = fd_err_nl(L_abs);
+    double L_abs = dot_abs(c.dy, c.y, N), fd_err = fd_err_nl(L_abs / fmin(hmin, 1.0));
 
     double *mx = dnew(N), *mg = dnew(N), *mw = dnew(wn), *mb = dnew(wn);
     for (int64_t seg = 0; seg < M * c.h; seg++) {

@@ -620,10 +620,14 @@ static void test_spec(void) {
     retnet_tokenizer *t = (retnet_tokenizer *)1;
     CHECK(retnet_tokenizer_load("nonesuch", &t) == RETNET_EIO && !t, "unknown spec");
     CHECK(strstr(retnet_errmsg(), "'byte', 'gpt2'") != NULL, "message: %s", retnet_errmsg());
+    const char *env = getenv("RETNET_GPT2_DIR");
+    char *saved = env ? strdup(env) : NULL;
     setenv("RETNET_GPT2_DIR", "/nonexistent/gpt2", 1);
     CHECK(retnet_tokenizer_load("gpt2", &t) == RETNET_EIO && !t, "gpt2 without files");
     CHECK(strstr(retnet_errmsg(), "get-gpt2-tokenizer.sh") != NULL, "message: %s", retnet_errmsg());
-    unsetenv("RETNET_GPT2_DIR");
+    if (saved) setenv("RETNET_GPT2_DIR", saved, 1);
+    else unsetenv("RETNET_GPT2_DIR");
+    free(saved);
 }
 
 int main(void) {

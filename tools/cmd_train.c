@@ -304,8 +304,8 @@ int cmd_train(int argc, char **argv) {
     } else {
         CHECK(retnet_model_init(m, h.seed), "");
     }
-    FILE *log = NULL;
-    if (O("--log")->given && !(log = fopen(O("--log")->value, step ? "a" : "w")))
+    FILE *logf = NULL;
+    if (O("--log")->given && !(logf = fopen(O("--log")->value, step ? "a" : "w")))
         FAIL("cannot write the log '%s': %s", O("--log")->value, strerror(errno));
 
     fprintf(stderr, "%s: %lld parameters, %s form, batch %d x %d tokens x %d, steps %lld..%lld, "
@@ -356,13 +356,13 @@ int cmd_train(int argc, char **argv) {
         int do_eval = step % h.eval_every == 0 || step == h.steps;
         double vloss = NAN;
         if (do_eval) vloss = evaluate(m, val, &h, in, tg, logits, vocab);
-        if (log) {
-            fprintf(log, "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, "
+        if (logf) {
+            fprintf(logf, "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, "
                     "\"tokens_per_s\": %.1f, \"tokens\": %lld, \"elapsed_s\": %.3f",
                     (long long)step, loss, lr, gnorm, tps, (long long)tokens_seen, el);
-            if (do_eval) fprintf(log, ", \"val_loss\": %.6f", vloss);
-            fprintf(log, "}\n");
-            fflush(log);
+            if (do_eval) fprintf(logf, ", \"val_loss\": %.6f", vloss);
+            fprintf(logf, "}\n");
+            fflush(logf);
         }
         if (tty || do_eval || now - t_last > 10 || step == step_first + 1) {
             fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.3g  |g| %.3g  %.0f tok/s  ETA %.0fs%s",
@@ -388,7 +388,7 @@ int cmd_train(int argc, char **argv) {
             break;
         }
     }
-    if (log) fclose(log);
+    if (logf) fclose(logf);
     free(grads), free(m1), free(m2), free(in), free(tg), free(logits);
     retnet_loader_free(train);
     retnet_loader_free(val);

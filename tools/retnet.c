@@ -46,6 +46,10 @@ static int32_t *parse_tokens(const char *text, int64_t *n_out) {
     return t;
 }
 
+int cmd_train(int argc, char **argv);     /* cmd_train.c */
+int cmd_tokenize(int argc, char **argv);  /* cmd_data.c */
+int cmd_tokenizer(int argc, char **argv); /* cmd_data.c */
+
 static void print_config(const retnet_config *c) {
     char buf[2048];
     retnet_config_to_json(c, buf, sizeof buf);
@@ -260,7 +264,10 @@ static void usage(void) {
            "  init     make a model with the official initialisation\n"
            "  logits   run a model over tokens, write float32 logits\n"
            "  info     describe a checkpoint\n"
-           "  forms    show that the three forms agree, and how fast each is\n");
+           "  forms    show that the three forms agree, and how fast each is\n"
+           "  tokenizer  train a byte-level BPE tokenizer (or encode/decode with one)\n"
+           "  tokenize   turn a text file into token files for training\n"
+           "  train    train a model on tokenized data\n");
 }
 
 int main(int argc, char **argv) {
@@ -272,7 +279,9 @@ int main(int argc, char **argv) {
     snprintf(name, sizeof name, "retnet %s", argv[1]);
     cli_cmd = name;
     struct { const char *name; int (*fn)(int, char **); } cmds[] = {
-        {"init", cmd_init}, {"logits", cmd_logits}, {"info", cmd_info}, {"forms", cmd_forms}};
+        {"init", cmd_init},         {"logits", cmd_logits},       {"info", cmd_info},
+        {"forms", cmd_forms},       {"train", cmd_train},         {"tokenize", cmd_tokenize},
+        {"tokenizer", cmd_tokenizer}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);
     cli_cmd = "retnet";
