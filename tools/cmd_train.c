@@ -201,8 +201,9 @@ int cmd_train(int argc, char **argv) {
 #define O(name) cli_opt(o, no, name)
 #define VAL(name, def) (O(name)->given ? O(name)->value : (def))
     if (!O("--data")->given) FAIL("missing --data DIR; make one with 'retnet tokenize'");
-    int sources = O("--preset")->given + O("--config")->given + O("--resume")->given;
-    if (sources != 1) FAIL("give exactly one of --preset NAME, --config FILE or --resume RUN");
+    if (O("--preset")->given + O("--config")->given > 1 ||
+        O("--preset")->given + O("--config")->given + O("--resume")->given == 0)
+        FAIL("give one of --preset NAME or --config FILE (or --resume RUN)");
     const char *out = VAL("--out", O("--resume")->given ? O("--resume")->value : NULL);
     if (!out) FAIL("missing --out RUN; say where the run's checkpoints go");
     if (O("--steps")->given == 0 && O("--time")->given == 0)
@@ -258,9 +259,17 @@ int cmd_train(int argc, char **argv) {
     retnet_model *m = NULL;
     if (O("--preset")->given) CHECK(retnet_config_preset(O("--preset")->value, &cfg), "pick a listed preset");
     else if (O("--config")->given) CHECK(retnet_config_load(O("--config")->value, &cfg), "fix the config file");
-    else {
+    if (O("--resume")->given) {
+        retnet_config run;
         snprintf(path, sizeof path, "%s/model.safetensors", O("--resume")->value);
-        CHECK(retnet_checkpoint_config(path, NULL, &cfg), "give the directory of an earlier run");
+        CHECK(retnet_checkpoint_config(path, NULL, &run), "give the directory of an earlier run");
+        char a[4096], b[4096];
+        retnet_config_to_json(&run, a, sizeof a);
+        retnet_config_to_json(&cfg, b, sizeof b);
+        if ((O("--preset")->given || O("--config")->given) && strcmp(a, b))
+            FAIL("the run in %s is a different model than the one given (its config: %s); "
+                 "resume without --preset/--config or start a new run", O("--resume")->value, a);
+        cfg = run;
     }
     if (cfg.vocab != vocab)
         FAIL("the model's vocabulary (%d) differs from the data's (%d, tokenizer %s); use a "
@@ -357,10 +366,10 @@ int cmd_train(int argc, char **argv) {
         double vloss = NAN;
         if (do_eval) vloss = evaluate(m, val, &h, in, tg, logits, vocab);
         if (logf) {
-            fprintf(logf, "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, "
+            fprintf(logf, "{\"step\": %lld, \"loss\": %.17g, \"lr\": %.9g, \"grad_norm\": %.9g, "
                     "\"tokens_per_s\": %.1f, \"tokens\": %lld, \"elapsed_s\": %.3f",
                     (long long)step, loss, lr, gnorm, tps, (long long)tokens_seen, el);
-            if (do_eval) fprintf(logf, ", \"val_loss\": %.6f", vloss);
+            if (do_eval) fprintf(logf, ", \"val_loss\": %.17g", vloss);
             fprintf(logf, "}\n");
             fflush(logf);
         }
