@@ -91,6 +91,9 @@ static retnet_status resolve_config(const char *path, const st_file *f, const re
     char msg[1024];
     int have = 0;
     const char *format = st_meta_get(f, "format");
+    if (format && !strcmp(format, "retnet-train"))
+        return retnet_fail(RETNET_EINVAL, "%s is a training state (for --resume), not a model; "
+                           "give the model.safetensors beside it", path);
     /* Other writers use __metadata__ too (transformers writes "format": "pt"): only a file
      * that says it is ours is read for our keys. */
     if (format && !strcmp(format, "retnet")) {

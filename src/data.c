@@ -474,23 +474,6 @@ retnet_status retnet_dataset_build(const char *dir, const char *spec, const char
     char *meta_path = NULL, *stored_spec = NULL, *json = NULL;
     int64_t off[2], bytes[2], tokens[2] = {0, 0};
 
-    struct stat st;
-    if (stat(dir, &st) != 0) {
-        if (mkdir(dir, 0777) != 0) {
-            s = retnet_fail(RETNET_EIO, "cannot create the directory %s: %s", dir, strerror(errno));
-            goto done;
-        }
-    } else if (!S_ISDIR(st.st_mode)) {
-        s = retnet_fail(RETNET_EIO, "%s exists and is not a directory", dir);
-        goto done;
-    }
-    meta_path = join(dir, "meta.json");
-    if (!meta_path) goto oom;
-    if (unlink(meta_path) != 0 && errno != ENOENT) {
-        s = retnet_fail(RETNET_EIO, "cannot remove the old %s: %s", meta_path, strerror(errno));
-        goto done;
-    }
-
     /* the texts, their checksums and the split */
     if ((s = map_file(data_path, &src[0], &src_len[0])) != RETNET_OK) goto done;
     if (src_len[0] == 0) {
@@ -523,6 +506,25 @@ retnet_status retnet_dataset_build(const char *dir, const char *spec, const char
         memcpy(sha[1], sha[0], 65);
         off[0] = 0; bytes[0] = cut;
         off[1] = cut; bytes[1] = len - cut;
+    }
+
+    /* only now, with the texts read and split, touch the directory: a bad --data leaves an
+     * existing dataset as it was */
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        if (mkdir(dir, 0777) != 0) {
+            s = retnet_fail(RETNET_EIO, "cannot create the directory %s: %s", dir, strerror(errno));
+            goto done;
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
+        s = retnet_fail(RETNET_EIO, "%s exists and is not a directory", dir);
+        goto done;
+    }
+    meta_path = join(dir, "meta.json");
+    if (!meta_path) goto oom;
+    if (unlink(meta_path) != 0 && errno != ENOENT) {
+        s = retnet_fail(RETNET_EIO, "cannot remove the old %s: %s", meta_path, strerror(errno));
+        goto done;
     }
 
     for (int k = 0; k < 2; k++) {

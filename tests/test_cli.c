@@ -56,7 +56,11 @@ static void expect_error(const char *args, const char *phrase) {
 }
 
 static void test_help(void) {
-    const char *cmds[] = {"--help", "init --help", "logits --help", "info --help", "forms --help"};
+    const char *cmds[] = {"--help",          "init --help",           "logits --help",
+                          "info --help",     "forms --help",          "train --help",
+                          "tokenize --help", "tokenizer --help",      "tokenizer train --help",
+                          "tokenizer encode --help", "tokenizer decode --help",
+                          "tokenizer info --help"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         result r = run(cmds[i]);
         CHECK(r.status == 0 && strstr(r.out, "usage:"), "'retnet %s': status %d, out:\n%s",
@@ -65,7 +69,7 @@ static void test_help(void) {
 }
 
 static void test_bad_input(void) {
-    char a[1024];
+    char a[2048];
     expect_error("bogus", "unknown command");
     expect_error("init --preset nope --out x.safetensors", "unknown preset");
     expect_error("init --preset tiny", "missing --out");
@@ -105,6 +109,60 @@ static void test_bad_input(void) {
     snprintf(a, sizeof a, "info %s/other.json", tmpdir);
     expect_error(a, "other.json");
     expect_error("info", "missing MODEL");
+}
+
+/* tokenize, tokenizer and train: their bad input (train's own is in test_train). */
+static void test_data_bad_input(void) {
+    char a[4096], text[512], d[512];
+    snprintf(text, sizeof text, "%s/text.txt", tmpdir);
+    FILE *f = fopen(text, "w");
+    fprintf(f, "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n");
+    fclose(f);
+    snprintf(d, sizeof d, "%s/ds", tmpdir);
+    snprintf(a, sizeof a, "tokenize --data %s --out %s", text, d);
+    expect_error(a, "missing --tokenizer");
+    snprintf(a, sizeof a, "tokenize --tokenizer byte --out %s", d);
+    expect_error(a, "missing --data");
+    snprintf(a, sizeof a, "tokenize --tokenizer byte --data %s", text);
+    expect_error(a, "missing --out");
+    snprintf(a, sizeof a, "tokenize --tokenizer nope --data %s --out %s", text, d);
+    expect_error(a, "nope");
+    snprintf(a, sizeof a, "tokenize --tokenizer byte --data %s --out %s --val-fraction 1.5", text, d);
+    expect_error(a, "--val-fraction");
+    snprintf(a, sizeof a, "tokenize --tokenizer byte --data %s --out %s --val-fraction 0.2 --val-data %s",
+             text, d, text);
+    expect_error(a, "not both");
+    snprintf(a, sizeof a, "tokenize --tokenizer byte --data %s/missing.txt --out %s", tmpdir, d);
+    expect_error(a, "missing.txt");
+    snprintf(a, sizeof a, "tokenize --tokenizer byte --data %s --out /proc/nope/ds", text);
+    expect_error(a, "/proc/nope/ds");
+    expect_error("tokenizer frob", "unknown subcommand");
+    expect_error("tokenizer encode --text hi", "missing --tokenizer");
+    expect_error("tokenizer encode --tokenizer byte", "exactly one of");
+    expect_error("tokenizer encode --tokenizer nope --text hi", "nope");
+    expect_error("tokenizer decode --tokenizer byte --ids 1,x", "bad token id");
+    expect_error("tokenizer decode --tokenizer byte --ids 1,999", "out of range");
+    snprintf(a, sizeof a, "tokenizer train --vocab 100 --data %s --out %s/t.bpe", text, tmpdir);
+    expect_error(a, "--vocab");
+    expect_error("train --preset tiny --out x --steps 1", "missing --data");
+    expect_error("train --data x --preset tiny --out x --steps 1 --bogus", "unknown option");
+    /* good input: the byte tokenizer round trip, and a dataset */
+    result r = run("tokenizer encode --tokenizer byte --text Speak");
+    CHECK(r.status == 0 && !strcmp(r.out, "83,112,101,97,107\n"), "encode: status %d, out '%s' %s",
+          r.status, r.out, r.err);
+    r = run("tokenizer decode --tokenizer byte --ids 83,112,101,97,107");
+    CHECK(r.status == 0 && !strcmp(r.out, "Speak"), "decode: status %d, out '%s' %s", r.status,
+          r.out, r.err);
+    snprintf(a, sizeof a, "tokenize --tokenizer byte --data %s --out %s --val-fraction 0.3", text, d);
+    r = run(a);
+    CHECK(r.status == 0 && strstr(r.out, "vocabulary 260"), "tokenize: status %d: %s%s", r.status,
+          r.out, r.err);
+    const char *files[3] = {"train.bin", "val.bin", "meta.json"};
+    for (int i = 0; i < 3; i++) {
+        struct stat st;
+        snprintf(a, sizeof a, "%s/%s", d, files[i]);
+        CHECK(stat(a, &st) == 0 && st.st_size > 0, "tokenize did not write %s", a);
+    }
 }
 
 static float *read_floats(const char *path, int64_t *n) {
@@ -179,6 +237,7 @@ int main(int argc, char **argv) {
     RUN(test_help);
     RUN(test_bad_input);
     RUN(test_logits_and_info);
+    RUN(test_data_bad_input);
     snprintf(a, sizeof a, "rm -rf %s", tmpdir);
     if (system(a)) {}
     (void)argc;

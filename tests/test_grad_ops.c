@@ -134,7 +134,6 @@ static void check_grad(const float *a, const double *r, const double *mag, int64
             wi = i;
         }
     }
-    if (getenv("SHOWR")) fprintf(stderr, "RATIO %.3g %s\n", worst, what);
     CHECK(worst <= 1.0,
           "%s: |err| > %g*K*u*mag + %.3g (K=%g): worst [%lld] got %.9g want %.9g mag %.3g "
           "(err/tol %.3g); max_abs %.3g max_rel %.3g nmse %.3g",

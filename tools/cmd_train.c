@@ -121,6 +121,38 @@ static void ensure_dir(const char *dir) {
     unlink(probe);
 }
 
+/* Opens the JSON-lines log: new for a new run; for a resumed one, the lines of the steps up
+ * to the resumed step are kept (later ones, logged after the last checkpoint, are dropped so
+ * that every step appears once). */
+static FILE *open_log(const char *path, int64_t step) {
+    char *keep = NULL;
+    size_t kept = 0;
+    FILE *old = step ? fopen(path, "r") : NULL;
+    if (old) {
+        char line[8192];
+        size_t cap = 0;
+        while (fgets(line, sizeof line, old)) {
+            const char *p = strstr(line, "\"step\": ");
+            if (!p || strtoll(p + 8, NULL, 10) > step) continue;
+            size_t n = strlen(line);
+            if (kept + n + 1 > cap) {
+                cap = 2 * (kept + n + 1);
+                char *k = realloc(keep, cap);
+                if (!k) FAIL("out of memory reading the log '%s'", path);
+                keep = k;
+            }
+            memcpy(keep + kept, line, n);
+            kept += n;
+        }
+        fclose(old);
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) FAIL("cannot write the log '%s': %s; give a writable --log path", path, strerror(errno));
+    if (kept && fwrite(keep, 1, kept, f) != kept) FAIL("cannot write the log '%s'", path);
+    free(keep);
+    return f;
+}
+
 /* Mean loss per token over the first n_batches batches of the validation windows. */
 static double evaluate(retnet_model *m, retnet_loader *val, const hparams *h, int32_t *in,
                        int32_t *tg, float *logits, int32_t vocab) {
@@ -279,7 +311,6 @@ int cmd_train(int argc, char **argv) {
           "use more data or a shorter --seq");
     CHECK(retnet_loader_open(data, "val", h.seq, h.seed, &val),
           "use more validation data or a shorter --seq");
-    ensure_dir(out);
     CHECK(retnet_model_create(&cfg, &m), "use a smaller model");
     int64_t np = retnet_config_param_count(&cfg);
     float *grads = calloc((size_t)np, sizeof(float)), *m1 = calloc((size_t)np, sizeof(float));
@@ -290,21 +321,22 @@ int cmd_train(int argc, char **argv) {
     if (!grads || !m1 || !m2 || !in || !tg || !logits) FAIL("out of memory; use a smaller --batch or --seq");
 
     int64_t step = 0, tokens_seen = 0;
+    FILE *logf = NULL;
     if (O("--resume")->given) {
         char js[4096], v[512];
         snprintf(path, sizeof path, "%s/state.safetensors", O("--resume")->value);
         CHECK(retnet_train_state_load(path, m, m1, m2, &step, js, sizeof js),
               "resume a run of this same model");
-        if (!json_field(js, "loader", v, sizeof v) || retnet_loader_state_parse(train, v))
-            FAIL("%s: the data position in the training state does not fit this data; resume "
-                 "with the same --data", path);
-        if (json_field(js, "tokens_seen", v, sizeof v)) tokens_seen = strtoll(v, NULL, 10);
         if (json_field(js, "batch", v, sizeof v) && atoi(v) != h.batch)
             FAIL("the run used --batch %s; resume with the same", v);
         if (json_field(js, "seq", v, sizeof v) && atoi(v) != h.seq)
             FAIL("the run used --seq %s; resume with the same", v);
         if (json_field(js, "accum", v, sizeof v) && atoi(v) != h.accum)
             FAIL("the run used --accum %s; resume with the same", v);
+        if (!json_field(js, "loader", v, sizeof v) || retnet_loader_state_parse(train, v))
+            FAIL("%s: the data position in the training state does not fit this data; resume "
+                 "with the same --data", path);
+        if (json_field(js, "tokens_seen", v, sizeof v)) tokens_seen = strtoll(v, NULL, 10);
         if (step >= h.steps) {
             fprintf(stderr, "%s: already at step %lld of %lld; nothing to do\n", cli_cmd,
                     (long long)step, (long long)h.steps);
@@ -313,10 +345,17 @@ int cmd_train(int argc, char **argv) {
     } else {
         CHECK(retnet_model_init(m, h.seed), "");
     }
-    FILE *logf = NULL;
-    if (O("--log")->given && !(logf = fopen(O("--log")->value, step ? "a" : "w")))
-        FAIL("cannot write the log '%s': %s", O("--log")->value, strerror(errno));
-
+    if (O("--log")->given) { /* a log that cannot be written fails before the run dir exists */
+        char d[4200];
+        snprintf(d, sizeof d, "%s", O("--log")->value);
+        char *slash = strrchr(d, '/');
+        if (slash) *slash = 0;
+        if (access(slash ? (d[0] ? d : "/") : ".", W_OK))
+            FAIL("cannot write the log '%s': its directory is not writable; give a writable "
+                 "--log path", O("--log")->value);
+    }
+    ensure_dir(out);
+    if (O("--log")->given) logf = open_log(O("--log")->value, step);
     fprintf(stderr, "%s: %lld parameters, %s form, batch %d x %d tokens x %d, steps %lld..%lld, "
             "%d threads\n", cli_cmd, (long long)np, retnet_form_name(h.form), h.batch, h.seq,
             h.accum, (long long)step + 1, (long long)h.steps, retnet_threads());
