@@ -4,6 +4,7 @@
  *   o_[i] = (Q_[i] K_[i]^T ⊙ D_L) V_[i]  +  (Q_[i] R) ⊙ xi,     xi[j]   = gamma^(j+1)
  *   R    <- K_[i]^T (V_[i] ⊙ zeta) + gamma^L R,                 zeta[j] = gamma^(L-j-1)
  * Cost and memory are linear in T; a last chunk shorter than C simply uses its own L.
+ * The backward (second half of the file) needs no per-chunk storage: see its comment.
  */
 #include "ops.h"
 
