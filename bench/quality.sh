@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")/.."
 minutes=${QUALITY_MINUTES:-15}
 threads=${QUALITY_THREADS:-1}
-steps=${QUALITY_STEPS:-600}
+steps=${QUALITY_STEPS:-280}
 out=bench/out; mkdir -p "$out" data runs
 scripts/get-corpora.sh data/corpora >/dev/null
 build/retnet tokenize --tokenizer byte --data data/corpora/tinyshakespeare.txt --out data/q-shakespeare >/dev/null
@@ -19,7 +19,7 @@ run() { # name
   rm -rf "runs/q-$1"
   OMP_NUM_THREADS=$threads build/retnet train --data "data/q-$1" --preset small --out "runs/q-$1" \
     --time "$minutes" --steps "$steps" --batch 8 --seq 256 --lr 2e-3 --warmup 30 \
-    --eval-every 25 --eval-batches 16 --sample-tokens 0 --save-every 100000 \
+    --eval-every 20 --eval-batches 16 --sample-tokens 0 --save-every 100000 \
     --log "$out/quality-$1.jsonl" > "$out/quality-$1.txt" 2>&1
 }
 echo "quality: small, byte-level, $minutes min each, $threads thread(s) each, commit $(git rev-parse --short HEAD)"

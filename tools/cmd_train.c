@@ -401,6 +401,7 @@ int cmd_train(int argc, char **argv) {
         double tps = (double)(step - step_first) * win * h.accum / el;
         double eta = (double)(h.steps - step) * el / (double)(step - step_first);
         if (h.time_limit_s > 0 && h.time_limit_s - el < eta) eta = h.time_limit_s - el;
+        int stop = interrupted || (h.time_limit_s > 0 && el >= h.time_limit_s);
         int do_eval = step % h.eval_every == 0 || step == h.steps;
         double vloss = NAN;
         if (do_eval) vloss = evaluate(m, val, &h, in, tg, logits, vocab);
@@ -423,7 +424,6 @@ int cmd_train(int argc, char **argv) {
                     (long long)step, vloss, vloss / log(2.0));
             if (h.sample_tokens > 0) sample(m, tok, h.sample_tokens, h.seed + (uint64_t)step, stderr);
         }
-        int stop = interrupted || (h.time_limit_s > 0 && el >= h.time_limit_s);
         if (step % h.save_every == 0 || step == h.steps || stop) {
             save(m, out, m1, m2, step, &h, train, tokens_seen);
             if (tty && !do_eval) fprintf(stderr, "\n");
