@@ -80,7 +80,8 @@ typedef struct retnet_config {
     int32_t chunk;                    /* default chunk length of the chunkwise form */
 } retnet_config;
 
-/* Presets: "tiny" (tests), "small" (~10M), "1.3b", "2.7b", "6.7b" (the paper's, §5). */
+/* Presets: "tiny" (tests), "small" (~10M), "base" (~99M), "1.3b", "2.7b", "6.7b" (the
+ * paper's, §5). */
 retnet_status retnet_config_preset(const char *name, retnet_config *out);
 /* Names of the presets, NULL-terminated. */
 const char *const *retnet_preset_names(void);
@@ -179,6 +180,13 @@ void retnet_state_reset(const retnet_config *c, retnet_state *s);
  */
 retnet_status retnet_forward(retnet_model *m, const int32_t *tokens, int32_t B, int32_t T,
                              retnet_form form, int32_t chunk, retnet_state *states, float *logits);
+
+/* Decoding with bf16 weights: keeps a bfloat16 copy of the weights (2 bytes per parameter
+ * more) that forward calls over at most 8 positions (B*T <= 8: token-by-token decoding) read
+ * instead of the float32 ones, halving the bytes each token reads. Activations, states and
+ * accumulation stay float32. The copy is made from the current weights; call again after
+ * changing them. on = 0 frees it. */
+retnet_status retnet_model_set_bf16_decode(retnet_model *m, int on);
 
 /* Peak bytes of scratch the last forward used (for benchmarks). */
 int64_t retnet_model_scratch_bytes(const retnet_model *m);

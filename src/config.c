@@ -23,7 +23,7 @@ static retnet_config paper(int32_t vocab, int32_t d, int32_t L, int32_t h, int32
     return c;
 }
 
-static const char *const preset_names[] = {"tiny", "small", "1.3b", "2.7b", "6.7b", NULL};
+static const char *const preset_names[] = {"tiny", "small", "base", "1.3b", "2.7b", "6.7b", NULL};
 
 const char *const *retnet_preset_names(void) { return preset_names; }
 
@@ -33,12 +33,13 @@ retnet_status retnet_config_preset(const char *name, retnet_config *out) {
      * The paper sizes use GPT-2's BPE vocabulary and an untied output projection. */
     if (!strcmp(name, "tiny")) *out = paper(260, 64, 2, 2, 16);
     else if (!strcmp(name, "small")) *out = paper(260, 384, 6, 3, 64);
+    else if (!strcmp(name, "base")) *out = paper(260, 768, 14, 3, 64); /* ~99M: decoding benchmarks */
     else if (!strcmp(name, "1.3b")) *out = paper(50257, 2048, 24, 8, 256);
     else if (!strcmp(name, "2.7b")) *out = paper(50257, 2560, 32, 10, 256);
     else if (!strcmp(name, "6.7b")) *out = paper(50257, 4096, 32, 16, 256);
     else
         return retnet_fail(RETNET_EINVAL,
-                           "unknown preset '%s' (choose tiny, small, 1.3b, 2.7b or 6.7b)", name);
+                           "unknown preset '%s' (choose tiny, small, base, 1.3b, 2.7b or 6.7b)", name);
     if (out->vocab > 1000) out->tie_embeddings = 0;
     return RETNET_OK;
 }

@@ -51,6 +51,7 @@ retnet_status retnet_model_init(retnet_model *m, uint64_t seed) {
 void retnet_model_free(retnet_model *m) {
     if (!m) return;
     retnet_free(m->params);
+    retnet_free(m->params_bf16);
     retnet_free(m->scratch);
     free(m->table);
     free(m->layers);
@@ -262,6 +263,30 @@ static void scale_rows(const retnet_config *c, float *y, const float *o, const f
         }
 }
 
+/* y = x W^T [+ y]. A product of few rows (decoding) reads the bf16 copy of W when the model
+ * has one: such a product is bound by reading W, and bf16 halves the bytes. */
+#define BF16_MAX_ROWS 8
+static void mm(const retnet_model *m, float *y, const float *x, const float *w, int64_t n,
+               int64_t N, int64_t K, int accumulate) {
+    if (m->params_bf16 && n <= BF16_MAX_ROWS)
+        op_matmul_bf16(y, x, m->params_bf16 + (w - m->params), n, N, K, accumulate);
+    else op_matmul(y, x, w, n, N, K, accumulate);
+}
+
+retnet_status retnet_model_set_bf16_decode(retnet_model *m, int on) {
+    if (!m) return retnet_fail(RETNET_EINVAL, "set_bf16_decode: NULL model");
+    retnet_free(m->params_bf16);
+    m->params_bf16 = NULL;
+    if (!on) return RETNET_OK;
+    m->params_bf16 = retnet_alloc(sizeof(uint16_t) * (size_t)m->n_params);
+    if (!m->params_bf16)
+        return retnet_fail(RETNET_ENOMEM, "out of memory for the bf16 weights (%.2f GB)",
+                           m->n_params * 2e-9);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < m->n_params; i++) m->params_bf16[i] = op_f32_to_bf16(m->params[i]);
+    return RETNET_OK;
+}
+
 /* One layer: Y = MSR(Norm(X)) + X; X' = FFN(Norm(Y)) + Y   (RETNET.md §5). */
 static void layer_forward(retnet_model *m, int l, const fwd_plan *P, layer_acts *A) {
     const retnet_config *c = &m->cfg;
@@ -270,10 +295,10 @@ static void layer_forward(retnet_model *m, int l, const fwd_plan *P, layer_acts 
     const int half = c->rope == RETNET_ROPE_HALF;
 
     norm(c, A->xn1, A->x, p->ret_norm_w, p->ret_norm_b, n);
-    op_matmul(A->q, A->xn1, p->wq, n, c->d_key, d, 0);
-    op_matmul(A->k, A->xn1, p->wk, n, c->d_key, d, 0);
-    op_matmul(A->v, A->xn1, p->wv, n, c->d_value, d, 0);
-    op_matmul(A->g, A->xn1, p->wg, n, c->d_value, d, 0);
+    mm(m, A->q, A->xn1, p->wq, n, c->d_key, d, 0);
+    mm(m, A->k, A->xn1, p->wk, n, c->d_key, d, 0);
+    mm(m, A->v, A->xn1, p->wv, n, c->d_value, d, 0);
+    mm(m, A->g, A->xn1, p->wg, n, c->d_value, d, 0);
     for (int64_t b = 0; b < P->B; b++) {
         op_rope(A->q + b * P->T * c->d_key, c->d_key, P->T, (int)h, (int)dk, P->pos0[b], half,
                 c->rope_base, 1.0f);
@@ -287,17 +312,17 @@ static void layer_forward(retnet_model *m, int l, const fwd_plan *P, layer_acts 
                       c->eps, c->head_norm == RETNET_HEADNORM_GROUPNORM);
     if (A->xm != A->x) memcpy(A->xm, A->x, sizeof(float) * (size_t)(n * d));
     if (P->dropout > 0) {
-        op_matmul(P->branch, A->y, p->wo, n, d, c->d_value, 0);
+        mm(m, P->branch, A->y, p->wo, n, d, c->d_value, 0);
         add_dropout(A->xm, P->branch, n * d, P->dropout, P->seed, l, 0);
     } else {
-        op_matmul(A->xm, A->y, p->wo, n, d, c->d_value, 1);
+        mm(m, A->xm, A->y, p->wo, n, d, c->d_value, 1);
     }
 
     norm(c, A->xn2, A->xm, p->ffn_norm_w, p->ffn_norm_b, n);
     const int64_t nf = n * c->d_ffn;
-    op_matmul(A->h1, A->xn2, p->fc1, n, c->d_ffn, d, 0);
+    mm(m, A->h1, A->xn2, p->fc1, n, c->d_ffn, d, 0);
     if (c->ffn == RETNET_FFN_GLU) {
-        op_matmul(A->h2, A->xn2, p->gate, n, c->d_ffn, d, 0);
+        mm(m, A->h2, A->xn2, p->gate, n, c->d_ffn, d, 0);
         if (c->ffn_act == RETNET_ACT_SWISH) op_swish(A->a, A->h1, nf);
         else op_gelu(A->a, A->h1, nf);
         op_mul(A->a, A->a, A->h2, nf);
@@ -306,10 +331,10 @@ static void layer_forward(retnet_model *m, int l, const fwd_plan *P, layer_acts 
     }
     if (A->out != A->xm) memcpy(A->out, A->xm, sizeof(float) * (size_t)(n * d));
     if (P->dropout > 0) {
-        op_matmul(P->branch, A->a, p->fc2, n, d, c->d_ffn, 0);
+        mm(m, P->branch, A->a, p->fc2, n, d, c->d_ffn, 0);
         add_dropout(A->out, P->branch, n * d, P->dropout, P->seed, l, 1);
     } else {
-        op_matmul(A->out, A->a, p->fc2, n, d, c->d_ffn, 1);
+        mm(m, A->out, A->a, p->fc2, n, d, c->d_ffn, 1);
     }
 }
 
@@ -322,7 +347,7 @@ static void model_forward(retnet_model *m, const int32_t *tokens, const fwd_plan
     for (int l = 0; l < c->n_layer; l++) layer_forward(m, l, P, &P->acts[l]);
     if (logits) {
         norm(c, P->xnf, P->xf, m->g.norm_w, m->g.norm_b, n);
-        op_matmul(logits, P->xnf, c->tie_embeddings ? m->g.embed : m->g.out, n, c->vocab, d, 0);
+        mm(m, logits, P->xnf, c->tie_embeddings ? m->g.embed : m->g.out, n, c->vocab, d, 0);
     }
 }
 

@@ -17,6 +17,7 @@ struct retnet_model {
     retnet_param_desc *table;      /* n_tensors, checkpoint order */
     int32_t n_tensors;
     double *gamma;                 /* per-head decay, double (§2) */
+    uint16_t *params_bf16;         /* bf16 copy of the 2-D weights for decoding, or NULL */
     /* Scratch for forward passes, grown on demand, reused across calls. */
     float *scratch;
     int64_t scratch_floats;

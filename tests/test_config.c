@@ -48,7 +48,7 @@ static void test_presets_round_trip(void) {
         s = parse(buf, &other, &back);
         CHECK(s == RETNET_OK && same_config(&c, &back), "%s: base leaked into a full config", *p);
     }
-    CHECK(n == 5, "%d presets", n);
+    CHECK(n == 6, "%d presets", n);
 
     /* Every non-default option survives too. */
     retnet_config c, back;

@@ -38,7 +38,7 @@ static void usage_train(void) {
         "Writes RUN/model.safetensors and RUN/state.safetensors (for --resume) every --save-every\n"
         "steps, at the end, on Ctrl-C and at --time.\n\n"
         "  --data DIR          tokenized corpus (train.bin, val.bin, meta.json)\n"
-        "  --preset NAME       tiny, small, 1.3b, ... (the vocabulary must match the data's)\n"
+        "  --preset NAME       tiny, small, base, ... (the vocabulary must match the data's)\n"
         "  --config FILE       a JSON config instead of a preset\n"
         "  --resume RUN        continue the run in RUN (its model, optimizer and data position)\n"
         "  --out RUN           run directory (default: the --resume directory)\n"

@@ -73,7 +73,7 @@ static void usage_init(void) {
            "Makes a model with the official initialisation (RETNET.md §5) and writes it as a\n"
            "float32 safetensors checkpoint, tensor by tensor (the 6.7b preset needs no more\n"
            "memory than its largest tensor).\n\n"
-           "  --preset NAME   tiny, small, 1.3b, 2.7b or 6.7b\n"
+           "  --preset NAME   tiny, small, base, 1.3b, 2.7b or 6.7b\n"
            "  --config FILE   a JSON config (our keys, or torchscale's decoder_* keys)\n"
            "  --out FILE      where to write the checkpoint (written atomically)\n"
            "  --seed N        random seed (default 1)\n");

@@ -46,6 +46,48 @@ static inline float dot(const float *a, const float *b, int64_t n) {
     return s;
 }
 
+/* The same with bf16 weights: each weight is widened by a shift (bf16 is float32's upper half). */
+static inline float dot_bf16(const float *a, const uint16_t *b, int64_t n) {
+    float acc[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) {
+            uint32_t u = (uint32_t)b[i + j] << 16;
+            float w;
+            memcpy(&w, &u, sizeof w);
+            acc[j] += a[i + j] * w;
+        }
+    float s = 0;
+    for (int j = 0; j < 16; j++) s += acc[j];
+    for (; i < n; i++) {
+        uint32_t u = (uint32_t)b[i] << 16;
+        float w;
+        memcpy(&w, &u, sizeof w);
+        s += a[i] * w;
+    }
+    return s;
+}
+
+void op_matmul_bf16(float *y, const float *x, const uint16_t *w, int64_t M, int64_t N,
+                    int64_t K, int accumulate) {
+#pragma omp parallel for schedule(static) if (N * K > 32768)
+    for (int64_t j = 0; j < N; j++) {
+        const uint16_t *wj = w + j * K;
+        for (int64_t i = 0; i < M; i++) {
+            float v = dot_bf16(x + i * K, wj, K);
+            y[i * N + j] = accumulate ? y[i * N + j] + v : v;
+        }
+    }
+}
+
+uint16_t op_f32_to_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1);
+    return (uint16_t)(u >> 16);
+}
+
 #define SMALL_M 4 /* below this, weights are read once per row anyway: matvec wins */
 
 void op_matmul(float *y, const float *x, const float *w, int64_t M, int64_t N, int64_t K,

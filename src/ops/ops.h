@@ -22,6 +22,14 @@ void op_gemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alph
              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
              int64_t ldc);
 
+/* y (M, N) = x (M, K) @ w(N, K)^T [+ y] with w in bfloat16 (the upper 16 bits of a float32):
+ * half the bytes of a matrix-vector product, which is bound by memory bandwidth. Each
+ * weight row is read once for all M rows of x; meant for small M (decoding). */
+void op_matmul_bf16(float *y, const float *x, const uint16_t *w, int64_t M, int64_t N,
+                    int64_t K, int accumulate);
+/* bfloat16 of a float32, round to nearest even (NaN stays NaN). */
+uint16_t op_f32_to_bf16(float x);
+
 /* ---- norm.c ------------------------------------------------------------------------ */
 /* Row-wise over d: y = (x - mean) / sqrt(var + eps) * w + b (b may be NULL). y may be x. */
 void op_layernorm(float *y, const float *x, const float *w, const float *b, int64_t M,
