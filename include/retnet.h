@@ -261,6 +261,41 @@ int retnet_threads(void);
 const char *retnet_form_name(retnet_form f);
 int retnet_form_parse(const char *s);
 
+/* ---------------------------------------------------------------- saved states */
+
+/*
+ * A decoding state saved to a file, to continue a generation or a conversation later (or in
+ * another process) exactly where it stopped. One safetensors file, written atomically (temp
+ * file + rename): per layer the F32 tensors layers.<l>.retention.S (h, dk, dv) and, when the
+ * config normalizes, layers.<l>.retention.z (h, dk); in __metadata__ format "retnet-state",
+ * version "1", the config JSON, pos, last_token (the next input: a token sampled but not yet
+ * fed, or -1 for none) and the model's fingerprint (retnet_model_fingerprint, hex).
+ *   save: last_token may be NULL (none).
+ *   load: s->data must hold retnet_state_floats() floats; s->pos is set from the file.
+ *         last_token may be NULL. A state of another model (the config or the fingerprint
+ *         differs) is RETNET_EINVAL saying which; a malformed or truncated file is
+ *         RETNET_EFORMAT or RETNET_EIO. On failure *s and *last_token are unchanged.
+ */
+retnet_status retnet_state_save(const char *path, const retnet_model *m, const retnet_state *s,
+                                const int32_t *last_token);
+retnet_status retnet_state_load(const char *path, const retnet_model *m, retnet_state *s,
+                                int32_t *last_token);
+/* The same with the caller's own JSON (e.g. a sampler's RNG state; at most a few KB) stored
+ * in the metadata key "extra": NULL saves "{}"; a load copies it into extra_json (cap bytes,
+ * NUL-terminated; a longer one fails with RETNET_EFORMAT), or ignores it if extra_json is
+ * NULL. */
+retnet_status retnet_state_save_ex(const char *path, const retnet_model *m,
+                                   const retnet_state *s, const int32_t *last_token,
+                                   const char *extra_json);
+retnet_status retnet_state_load_ex(const char *path, const retnet_model *m, retnet_state *s,
+                                   int32_t *last_token, char *extra_json, size_t cap);
+/* A 64-bit fingerprint of a model: XXH64 of all its parameters as float32 little-endian bytes
+ * (the layout of retnet_model_params()), seeded with XXH64 of its config JSON. One pass over
+ * the weights (a few ms per 10M parameters). */
+retnet_status retnet_model_fingerprint(const retnet_model *m, uint64_t *out);
+/* XXH64 (xxHash's 64-bit hash) of len bytes. */
+uint64_t retnet_xxh64(const void *data, size_t len, uint64_t seed);
+
 #ifdef __cplusplus
 }
 #endif

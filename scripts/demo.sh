@@ -21,7 +21,7 @@ echo
 echo "== retnet train --data data/demo --preset small --out runs/demo --time $minutes"
 rm -rf runs/demo
 build/retnet train --data data/demo --preset small --out runs/demo --time "$minutes" \
-  --steps 100000 --batch 8 --seq 256 --lr 2e-3 --warmup 50 --eval-every 100 \
+  --steps 400 --batch 8 --seq 256 --lr 2e-3 --warmup 30 --eval-every 100 \
   --sample-tokens 300 --log runs/demo/log.jsonl 2>&1 | grep -v '^step [0-9]*/' || true
 echo
 echo "== the last line of runs/demo/log.jsonl"

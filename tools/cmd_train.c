@@ -345,16 +345,22 @@ int cmd_train(int argc, char **argv) {
     } else {
         CHECK(retnet_model_init(m, h.seed), "");
     }
-    if (O("--log")->given) { /* a log that cannot be written fails before the run dir exists */
+    /* the run directory, then the log (it may live inside it); a log that cannot be written
+     * removes a run directory made just now */
+    struct stat sb;
+    int existed = stat(out, &sb) == 0;
+    ensure_dir(out);
+    if (O("--log")->given) {
         char d[4200];
         snprintf(d, sizeof d, "%s", O("--log")->value);
         char *slash = strrchr(d, '/');
         if (slash) *slash = 0;
-        if (access(slash ? (d[0] ? d : "/") : ".", W_OK))
+        if (access(slash ? (d[0] ? d : "/") : ".", W_OK)) {
+            if (!existed) rmdir(out);
             FAIL("cannot write the log '%s': its directory is not writable; give a writable "
                  "--log path", O("--log")->value);
+        }
     }
-    ensure_dir(out);
     if (O("--log")->given) logf = open_log(O("--log")->value, step);
     fprintf(stderr, "%s: %lld parameters, %s form, batch %d x %d tokens x %d, steps %lld..%lld, "
             "%d threads\n", cli_cmd, (long long)np, retnet_form_name(h.form), h.batch, h.seq,
@@ -431,6 +437,13 @@ int cmd_train(int argc, char **argv) {
                     (long long)step, out);
         }
         if (stop) {
+            if (!do_eval) { /* a last measurement for the user (not logged: the log of a
+                               resumed run must equal an uninterrupted one) */
+                double v = evaluate(m, val, &h, in, tg, logits, vocab);
+                fprintf(stderr, "step %lld: val loss %.4f (%.3f bits/token)\n", (long long)step,
+                        v, v / log(2.0));
+                if (h.sample_tokens > 0) sample(m, tok, h.sample_tokens, h.seed + (uint64_t)step, stderr);
+            }
             fprintf(stderr, "%s at step %lld; continue with --resume %s\n",
                     interrupted ? "interrupted" : "time limit reached", (long long)step, out);
             break;

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# make bench-decode: token-by-token decoding (the recurrent form) of the `small` preset and the
+# ~100M `base` preset, fp32 and bf16 weights (retnet_model_set_bf16_decode):
+#  - per-token latency (median, p10-p90, over 64 timed tokens after 16 warm-up) and tokens/s at
+#    contexts 128, 1k, 8k, 32k, 100k, with the process's VmRSS and VmHWM at each context;
+#  - batch 1, 8, 64 throughput at context 1k (B states, one retnet_forward(B, T=1) per step);
+#  - the memory-bandwidth bound: the machine's copy and read rates measured first, in this run
+#    (bench_decode --mode bandwidth), and achieved tokens/s as a fraction of
+#    1 / (weight bytes / read rate + 2 state bytes / copy rate).
+# One process per (preset, dtype) walks the contexts upwards, prefilling with the chunkwise
+# form (2048 tokens per call, the state carried, logits NULL). Prefill speed is measured first;
+# a preset whose real prefill of both dtypes up to the largest context would take longer than
+# DECODE_PREFILL_BUDGET seconds (default 200) is prefilled for real up to the largest context
+# that fits, and the contexts above are reached by a position jump (state.pos set to the
+# context; the per-token cost depends on the position only through the rotation angles and the
+# decay-row scale). The table and the JSON say which point was reached how.
+# Output: a table on stdout, bench/out/decode.jsonl, bench/out/decode.png (gnuplot).
+# Environment: DECODE_PRESETS (default "small base"), DECODE_CONTEXTS, DECODE_PREFILL_BUDGET,
+# DECODE_BW_MB (buffer size of the bandwidth test, default 1024).
+set -eu
+cd "$(dirname "$0")/.."
+out=bench/out; mkdir -p "$out"
+bin=build/bench/bench_decode
+J=$out/decode.jsonl
+: > "$J"
+presets=${DECODE_PRESETS:-small base}
+contexts=${DECODE_CONTEXTS:-128,1024,8192,32768,100000}
+budget=${DECODE_PREFILL_BUDGET:-200}
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)
+threads=${OMP_NUM_THREADS:-$(nproc)}
+t_start=$(date +%s)
+
+# the value of a JSON field in a line (numbers and strings)
+field() { sed -E "s/.*\"$1\":\"?([^,\"}]*).*/\1/"; }
+
+echo "decoding, $threads threads, $(date -u '+%F %H:%M') UTC, commit $commit"
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(grep -c ^processor /proc/cpuinfo) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo)"
+
+# ---- 1. memory bandwidth
+$bin --mode bandwidth --mb "${DECODE_BW_MB:-1024}" | tee -a "$J" > "$out/decode-bw.tmp.jsonl"
+bw=$(grep -m1 "\"threads\":$threads," "$out/decode-bw.tmp.jsonl" || head -n1 "$out/decode-bw.tmp.jsonl")
+read_gbs=$(echo "$bw" | field read_gbs); copy_gbs=$(echo "$bw" | field copy_gbs)
+echo
+echo "memory bandwidth (2 buffers of ${DECODE_BW_MB:-1024} MB, median of 5):"
+while read -r l; do
+  printf "  %d thread(s): copy %6.1f GB/s (read + write), read-only sum %6.1f GB/s\n" \
+    "$(echo "$l" | field threads)" "$(echo "$l" | field copy_gbs)" "$(echo "$l" | field read_gbs)"
+done < "$out/decode-bw.tmp.jsonl"
+rm -f "$out/decode-bw.tmp.jsonl"
+echo "  bound: 1 / (weight bytes / $read_gbs GB/s + 2 x state bytes / $copy_gbs GB/s)"
+
+# ---- 2. per preset: prefill speed, the contexts, the batches
+for preset in $presets; do
+  echo
+  l=$($bin --mode prefill --preset "$preset" --tokens 4096 --piece 2048)
+  echo "$l" >> "$J"
+  rate=$(echo "$l" | field tokens_per_s)
+  maxp=$(echo "$contexts" | tr , '\n' | awk -v r="$rate" -v b="$budget" \
+    'NR == 1 {m = $1} 2 * $1 / r <= b {m = $1} END {print m}')
+  largest=$(echo "$contexts" | tr , '\n' | tail -n1)
+  printf "%s: %s parameters; prefill (chunkwise, 2048 per call) %.0f tokens/s\n" "$preset" \
+    "$(echo "$l" | field params)" "$rate"
+  if [ "$maxp" = "$largest" ]; then
+    echo "  every context is prefilled for real ($largest tokens per dtype, ~$(awk -v n="$largest" -v r="$rate" 'BEGIN {printf "%.0f", n / r}') s each)"
+  else
+    echo "  real prefill of $largest tokens would take ~$(awk -v n="$largest" -v r="$rate" 'BEGIN {printf "%.0f", n / r}') s per dtype (budget $budget s for both):"
+    echo "  prefilled for real up to $maxp tokens; larger contexts reached by a position jump from that state"
+  fi
+  for dt in fp32 bf16; do
+    flag=; [ $dt = bf16 ] && flag=--bf16
+    $bin --mode context --preset "$preset" $flag --contexts "$contexts" --max-prefill "$maxp" \
+      --read-gbs "$read_gbs" --copy-gbs "$copy_gbs" >> "$J"
+    $bin --mode batch --preset "$preset" $flag --ctx 1024 --batches 1,8,64 \
+      --read-gbs "$read_gbs" --copy-gbs "$copy_gbs" >> "$J"
+  done
+done
+
+# ---- 3. tables
+echo
+echo "per-token decode latency (B = 1; 16 warm-up + 64 timed tokens; VmHWM: peak while decoding at that context)"
+printf "%-6s %-5s %7s %-8s %9s %17s %9s %8s %9s %9s\n" preset dtype context reached "median ms" \
+  "p10-p90 ms" "tokens/s" "of bound" "VmRSS MB" "VmHWM MB"
+grep '"kind":"decode"' "$J" | while read -r l; do
+  printf "%-6s %-5s %7s %-8s %9.2f %8.2f-%-8.2f %9.1f %7.0f%% %9.1f %9.1f\n" \
+    "$(echo "$l" | field preset)" "$(echo "$l" | field dtype)" "$(echo "$l" | field context)" \
+    "$(echo "$l" | field reached)" "$(echo "$l" | field median_ms)" "$(echo "$l" | field p10_ms)" \
+    "$(echo "$l" | field p90_ms)" "$(echo "$l" | field tokens_per_s)" \
+    "$(echo "$l" | field of_bound | awk '{print 100 * $1}')" "$(echo "$l" | field vmrss_mb)" \
+    "$(echo "$l" | field vmhwm_mb)"
+done
+echo
+echo "flatness from the smallest to the largest context (median latency max/min, VmRSS max - min):"
+for preset in $presets; do for dt in fp32 bf16; do
+  grep '"kind":"decode"' "$J" | grep "\"preset\":\"$preset\"" | grep "\"dtype\":\"$dt\"" |
+    awk -v p="$preset" -v d="$dt" '{
+      match($0, /"median_ms":[0-9.]+/); ms = substr($0, RSTART + 12, RLENGTH - 12) + 0;
+      match($0, /"vmrss_mb":[0-9.]+/); r = substr($0, RSTART + 11, RLENGTH - 11) + 0;
+      if (NR == 1 || ms < lo) lo = ms; if (NR == 1 || ms > hi) hi = ms;
+      if (NR == 1 || r < rlo) rlo = r; if (NR == 1 || r > rhi) rhi = r }
+      END { if (NR) printf "  %-6s %-5s latency max/min %.3f (%s), VmRSS %.1f-%.1f MB (%s)\n", p, d,
+              hi / lo, hi / lo <= 1.10 ? "within 10%" : "NOT within 10%", rlo, rhi,
+              rhi - rlo <= 2 ? "flat" : "differs by " sprintf("%.1f", rhi - rlo) " MB" }'
+done; done
+echo
+echo "batch decoding at context 1k (one retnet_forward(B, T=1) per step; bf16 weights are used for B <= 8)"
+printf "%-6s %-5s %4s %13s %10s %10s %9s %9s\n" preset dtype B "step ms" "tokens/s" "bound" "of bound" "VmRSS MB"
+grep '"kind":"batch"' "$J" | while read -r l; do
+  printf "%-6s %-5s %4s %13.2f %10.1f %10.1f %8.0f%% %9.1f\n" \
+    "$(echo "$l" | field preset)" "$(echo "$l" | field dtype)" "$(echo "$l" | field B)" \
+    "$(echo "$l" | field median_step_ms)" "$(echo "$l" | field tokens_per_s)" \
+    "$(echo "$l" | field bound_tokens_per_s)" "$(echo "$l" | field of_bound | awk '{print 100 * $1}')" \
+    "$(echo "$l" | field vmrss_mb)"
+done
+echo
+echo "bytes per token (B = 1): weights read (all 2-D weights incl. the output projection) + state read and written"
+grep '"kind":"decode"' "$J" | while read -r l; do
+  echo "$(echo "$l" | field preset) $(echo "$l" | field dtype) $(echo "$l" | field weight_mb_per_token) $(echo "$l" | field state_mb) $(echo "$l" | field bound_tokens_per_s)"
+done | sort -u | awk '{printf "  %-6s %-5s weights %7.1f MB + state 2 x %5.2f MB -> bound %7.1f tokens/s\n", $1, $2, $3, $4, $5}'
+echo
+echo "elapsed: $(( $(date +%s) - t_start )) s"
+
+# ---- 4. plot
+if command -v gnuplot >/dev/null; then
+  plots=; rplots=; jumps=; files=
+  for preset in $presets; do for dt in fp32 bf16; do
+    f="$out/decode-$preset-$dt.dat"
+    grep '"kind":"decode"' "$J" | grep "\"preset\":\"$preset\"" | grep "\"dtype\":\"$dt\"" | while read -r l; do
+      echo "$(echo "$l" | field context) $(echo "$l" | field median_ms) $(echo "$l" | field p10_ms) $(echo "$l" | field p90_ms) $(echo "$l" | field vmrss_mb) $(echo "$l" | field reached)"
+    done > "$f"
+    files="$files $f"
+    plots="$plots${plots:+, }\"$f\" u 1:2:3:4 w yerrorlines t \"$preset $dt\""
+    rplots="$rplots${rplots:+, }\"$f\" u 1:5 w lp t \"$preset $dt\""
+    jumps="$jumps${jumps:+, }\"$f\" u 1:(strcol(6) eq \"jump\" ? \$2 : 1/0) w p pt 6 ps 2.5 lc black t \"\""
+  done; done
+  cat $files | grep -q jump && jumps="$jumps, 1/0 w p pt 6 ps 2.5 lc black t \"reached by position jump\""
+  gnuplot <<GP
+set terminal pngcairo size 1100,440
+set output "$out/decode.png"
+set multiplot layout 1,2 title "retnet decoding, B = 1, $threads threads, commit $commit (make bench-decode; bars p10-p90)"
+set logscale x; set xlabel "context (tokens)"; set grid; set key top left
+set xtics ("128" 128, "1k" 1024, "8k" 8192, "32k" 32768, "100k" 100000)
+set logscale y; set ylabel "ms per token"
+plot $plots, $jumps
+unset logscale y; set ylabel "VmRSS (MB)"; set yrange [0:*]
+plot $rplots
+unset multiplot
+GP
+  echo "plot: $out/decode.png"
+fi
