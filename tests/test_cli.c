@@ -59,6 +59,7 @@ static void test_help(void) {
     const char *cmds[] = {"--help",          "init --help",           "logits --help",
                           "info --help",     "forms --help",          "train --help",
                           "tokenize --help", "tokenizer --help",      "tokenizer train --help",
+                          "generate --help", "chat --help",
                           "tokenizer encode --help", "tokenizer decode --help",
                           "tokenizer info --help"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {

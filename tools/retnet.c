@@ -49,6 +49,8 @@ static int32_t *parse_tokens(const char *text, int64_t *n_out) {
 int cmd_train(int argc, char **argv);     /* cmd_train.c */
 int cmd_tokenize(int argc, char **argv);  /* cmd_data.c */
 int cmd_tokenizer(int argc, char **argv); /* cmd_data.c */
+int cmd_generate(int argc, char **argv);  /* cmd_generate.c */
+int cmd_chat(int argc, char **argv);      /* cmd_generate.c */
 
 static void print_config(const retnet_config *c) {
     char buf[2048];
@@ -267,7 +269,9 @@ static void usage(void) {
            "  forms    show that the three forms agree, and how fast each is\n"
            "  tokenizer  train a byte-level BPE tokenizer (or encode/decode with one)\n"
            "  tokenize   turn a text file into token files for training\n"
-           "  train    train a model on tokenized data\n");
+           "  train    train a model on tokenized data\n"
+           "  generate   generate text (a prompt, a batch of prompts, or a saved state)\n"
+           "  chat     talk with a model, keeping its state between lines\n");
 }
 
 int main(int argc, char **argv) {
@@ -281,7 +285,7 @@ int main(int argc, char **argv) {
     struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"init", cmd_init},         {"logits", cmd_logits},       {"info", cmd_info},
         {"forms", cmd_forms},       {"train", cmd_train},         {"tokenize", cmd_tokenize},
-        {"tokenizer", cmd_tokenizer}};
+        {"tokenizer", cmd_tokenizer}, {"generate", cmd_generate},   {"chat", cmd_chat}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);
     cli_cmd = "retnet";

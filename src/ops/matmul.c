@@ -88,11 +88,15 @@ uint16_t op_f32_to_bf16(float x) {
     return (uint16_t)(u >> 16);
 }
 
-#define SMALL_M 4 /* below this, weights are read once per row anyway: matvec wins */
+/* Up to this many rows (decoding a batch of sequences one token each), each weight row is
+ * read once and dotted with every row of x by the same dot(): the product is bound by
+ * reading the weights, and a row's result does not depend on how many rows came with it,
+ * so a sequence decoded in a batch gives exactly what it gives alone. */
+#define SMALL_M 64
 
 void op_matmul(float *y, const float *x, const float *w, int64_t M, int64_t N, int64_t K,
                int accumulate) {
-    if (M >= SMALL_M) {
+    if (M > SMALL_M) {
         op_gemm(0, 1, M, N, K, 1.0f, x, K, w, K, accumulate ? 1.0f : 0.0f, y, N);
         return;
     }
