@@ -27,7 +27,7 @@ else
   OPT    := -O3 -g
 endif
 
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(ARCH) -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(ARCH) -ffp-contract=fast -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
            -Iinclude -Isrc -MMD -MP
 LDFLAGS += $(filter -fsanitize%,$(OPT)) -fopenmp
 LDLIBS  += -lm
@@ -71,6 +71,9 @@ $(BUILD)/retnet: $(TOOL_OBJ) $(BUILD)/libretnet.a
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_HOBJ) $(BUILD)/libretnet.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# test_alloc counts the library's allocations by wrapping the allocator's symbols.
+$(BUILD)/tests/test_alloc: LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=posix_memalign,--wrap=free
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libretnet.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

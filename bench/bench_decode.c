@@ -14,10 +14,12 @@
  *       one sequence walked up the contexts in this process: prefill (chunkwise, `piece` tokens
  *       per call, the state carried, logits NULL) up to each context, then `warmup` untimed and
  *       `tokens` timed decode steps (retnet_forward B=1 T=1 recurrent + retnet_sample), each
- *       timed alone. Contexts above --max-prefill are reached by a position jump: the state
- *       prefilled up to max-prefill tokens gets pos = context (the per-token cost depends on
- *       pos only through the rotation angles and the §3 decay-row scale, never through the
- *       state's size). VmRSS after each point; VmHWM is reset (/proc/self/clear_refs) before each
+ *       timed alone, in blocks of 8 alternating with 8 tokens of a reference sequence held at
+ *       the first context (vs_ref = median / the reference's median: the context's effect with
+ *       the machine's drift taken out). Contexts above --max-prefill are reached by a position
+ *       jump: the state prefilled up to max-prefill tokens gets pos = context (the per-token
+ *       cost depends on pos only through the rotation angles and the §3 decay-row scale, never
+ *       through the state's size). VmRSS after each point; VmHWM is reset (/proc/self/clear_refs) before each
  *       point's decoding, so it is the peak while decoding at that context.
  *   bench_decode --mode batch --preset small [--bf16] [--ctx 1024] [--batches 1,8,64]
  *       B sequences decoded together (one retnet_forward(B, T=1) per step) at context ctx: one
@@ -35,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now(void) {
     struct timespec ts;
@@ -237,19 +240,73 @@ static void prefill_speed(bench *b, int64_t tokens, int piece) {
 
 /* ------------------------------------------------------------------ contexts */
 
+/* CPU accounting, to tell whether a point was disturbed: the machine's busy and steal ticks
+ * (/proc/stat) and this process's (/proc/self/stat), in clock ticks. */
+typedef struct { double wall, busy, steal, self; } cpu_ticks;
+
+static cpu_ticks cpu_now(void) {
+    cpu_ticks c = {now(), 0, 0, 0};
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (f && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                    &v[4], &v[5], &v[6], &v[7]) == 8) {
+        c.busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6]); /* user nice system irq softirq */
+        c.steal = (double)v[7];
+    }
+    if (f) fclose(f);
+    f = fopen("/proc/self/stat", "r");
+    char buf[1024];
+    if (f && fgets(buf, sizeof buf, f)) {
+        char *p = strrchr(buf, ')'); /* fields after the command name; utime, stime: 14, 15 */
+        unsigned long long ut = 0, st = 0;
+        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                        &st) == 2)
+            c.self = (double)(ut + st);
+    }
+    if (f) fclose(f);
+    return c;
+}
+
+/* Cores used by other processes, and cores stolen by the hypervisor, between a and b. */
+static void cpu_others(cpu_ticks a, cpu_ticks b, double *others, double *steal) {
+    double ticks = (b.wall - a.wall) * sysconf(_SC_CLK_TCK);
+    *others = ticks > 0 ? ((b.busy - a.busy) - (b.self - a.self)) / ticks : 0;
+    *steal = ticks > 0 ? (b.steal - a.steal) / ticks : 0;
+    if (*others < 0) *others = 0;
+}
+
+/* Decodes n tokens of sequence s, timing each into t (if t). */
+static void decode_tokens(bench *b, retnet_state *s, int32_t *next, int n, double *t,
+                          float *logits, float *work, uint64_t *srng) {
+    for (int i = 0; i < n; i++) {
+        double t0 = now();
+        if (retnet_forward(b->m, next, 1, 1, RETNET_FORM_RECURRENT, 0, s, logits)) die("decode");
+        *next = retnet_sample(logits, b->c.vocab, 0.8f, 40, 0.95f, srng, work);
+        if (t) t[i] = now() - t0;
+    }
+}
+
 static void contexts(bench *b, const long *ctx, int nctx, long max_prefill, int piece,
                      int warmup, int ntok) {
-    const int V = b->c.vocab;
+    const int V = b->c.vocab, blk = 8; /* tokens per block of the interleaving */
+    ntok = (ntok + blk - 1) / blk * blk;
+    warmup = (warmup + blk - 1) / blk * blk;
     int32_t *tok = malloc(sizeof(int32_t) * piece);
     float *logits = malloc(sizeof(float) * V), *work = malloc(sizeof(float) * 2 * V);
-    double *t = malloc(sizeof(double) * ntok);
-    retnet_state s;
+    double *t = malloc(sizeof(double) * ntok), *tr = malloc(sizeof(double) * ntok);
+    retnet_state s, ref;
     new_state(b, &s);
+    new_state(b, &ref);
     uint64_t rng = 42, srng = 7;
     /* Size the scratch for the largest prefill call once, on a throwaway state, so that the
      * memory the process holds is the same at every context. */
     prefill(b, &s, piece, piece, tok, &rng);
     retnet_state_reset(&b->c, &s);
+    /* The reference sequence, at the first context: its tokens are timed interleaved with
+     * the measured context's (blocks of 8 each), so that a drift of the machine's speed
+     * during the run shows in both and their ratio isolates the effect of the context. */
+    prefill(b, &ref, ctx[0], piece, tok, &rng);
+    int32_t ref_next = tok[0];
     int can_reset = reset_hwm() == 0;
     int64_t real = 0; /* tokens the state has consumed for real (prefill + decode) */
     for (int k = 0; k < nctx; k++) {
@@ -266,40 +323,48 @@ static void contexts(bench *b, const long *ctx, int nctx, long max_prefill, int 
             how = "jump";
             s.pos = ctx[k];
         }
-        double proc_hwm = status_mb("VmHWM");
+        double proc_hwm = status_mb("VmHWM"), others, steal;
+        cpu_ticks c0 = cpu_now();
         if (can_reset) reset_hwm();
         int32_t next = tok[0];
-        for (int i = 0; i < warmup + ntok; i++) {
-            double t0 = now();
-            if (retnet_forward(b->m, &next, 1, 1, RETNET_FORM_RECURRENT, 0, &s, logits))
-                die("decode");
-            next = retnet_sample(logits, V, 0.8f, 40, 0.95f, &srng, work);
-            if (i >= warmup) t[i - warmup] = now() - t0;
+        int64_t ref_pos = ref.pos;
+        for (int i = 0; i < warmup; i += blk) {
+            decode_tokens(b, &s, &next, blk, NULL, logits, work, &srng);
+            decode_tokens(b, &ref, &ref_next, blk, NULL, logits, work, &srng);
         }
+        for (int i = 0; i < ntok; i += blk) {
+            decode_tokens(b, &s, &next, blk, t + i, logits, work, &srng);
+            decode_tokens(b, &ref, &ref_next, blk, tr + i, logits, work, &srng);
+        }
+        cpu_others(c0, cpu_now(), &others, &steal);
         int64_t real_at_start = real;
         real += warmup + ntok;
         double sum = 0;
         for (int i = 0; i < ntok; i++) sum += t[i];
         qsort(t, ntok, sizeof(double), cmp);
-        double med = quant(t, ntok, 0.5), bnd = bound_tps(b, 1);
+        qsort(tr, ntok, sizeof(double), cmp);
+        double med = quant(t, ntok, 0.5), rmed = quant(tr, ntok, 0.5), bnd = bound_tps(b, 1);
         printf("{\"kind\":\"decode\",");
         print_common(b);
         printf(",\"context\":%ld,\"reached\":\"%s\",\"real_tokens\":%lld,"
                "\"prefill_s\":%.2f,\"prefill_tokens_per_s\":%.1f,\"warmup\":%d,\"tokens\":%d,"
                "\"median_ms\":%.4f,\"p10_ms\":%.4f,\"p90_ms\":%.4f,\"min_ms\":%.4f,"
                "\"max_ms\":%.4f,\"tokens_per_s\":%.1f,\"mean_tokens_per_s\":%.1f,"
+               "\"ref_context\":%lld,\"ref_median_ms\":%.4f,\"vs_ref\":%.3f,"
                "\"bound_tokens_per_s\":%.1f,\"of_bound\":%.3f,"
                "\"vmrss_mb\":%.1f,\"vmhwm_mb\":%.1f,\"hwm_reset\":%s,\"process_hwm_mb\":%.1f,"
-               "\"scratch_mb\":%.1f}\n",
+               "\"scratch_mb\":%.1f,\"other_cores\":%.2f,\"steal_cores\":%.2f}\n",
                ctx[k], how, (long long)real_at_start, pf_s, pf_s > 0 ? pf_n / pf_s : 0.0, warmup,
                ntok, 1e3 * med, 1e3 * quant(t, ntok, 0.1), 1e3 * quant(t, ntok, 0.9),
-               1e3 * t[0], 1e3 * t[ntok - 1], 1.0 / med, ntok / sum, bnd,
-               bnd > 0 ? (1.0 / med) / bnd : 0.0, status_mb("VmRSS"), status_mb("VmHWM"),
-               can_reset ? "true" : "false", proc_hwm,
-               retnet_model_scratch_bytes(b->m) / 1048576.0);
+               1e3 * t[0], 1e3 * t[ntok - 1], 1.0 / med, ntok / sum, (long long)ref_pos,
+               1e3 * rmed, med / rmed, bnd, bnd > 0 ? (1.0 / med) / bnd : 0.0,
+               status_mb("VmRSS"), status_mb("VmHWM"), can_reset ? "true" : "false", proc_hwm,
+               retnet_model_scratch_bytes(b->m) / 1048576.0, others, steal);
         fflush(stdout);
     }
     free(s.data);
+    free(ref.data);
+    free(tr);
     free(t);
     free(work);
     free(logits);

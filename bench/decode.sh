@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # make bench-decode: token-by-token decoding (the recurrent form) of the `small` preset and the
 # ~100M `base` preset, fp32 and bf16 weights (retnet_model_set_bf16_decode):
-#  - per-token latency (median, p10-p90, over 64 timed tokens after 16 warm-up) and tokens/s at
-#    contexts 128, 1k, 8k, 32k, 100k, with the process's VmRSS and VmHWM at each context;
+#  - per-token latency (median, p10-p90, over 64 timed tokens after 16 warm-up; 128 for small)
+#    and tokens/s at contexts 128, 1k, 8k, 32k, 100k, with the process's VmRSS and VmHWM at each
+#    context; the timed tokens alternate in blocks of 8 with those of a reference sequence kept
+#    at the first context, and "vs 128" is the ratio of the two medians (drift of the machine
+#    cancels);
 #  - batch 1, 8, 64 throughput at context 1k (B states, one retnet_forward(B, T=1) per step);
 #  - the memory-bandwidth bound: the machine's copy and read rates measured first, in this run
 #    (bench_decode --mode bandwidth), and achieved tokens/s as a fraction of
@@ -68,8 +71,9 @@ for preset in $presets; do
   fi
   for dt in fp32 bf16; do
     flag=; [ $dt = bf16 ] && flag=--bf16
+    ntok=64; [ "$preset" = small ] && ntok=128
     $bin --mode context --preset "$preset" $flag --contexts "$contexts" --max-prefill "$maxp" \
-      --read-gbs "$read_gbs" --copy-gbs "$copy_gbs" >> "$J"
+      --tokens $ntok --read-gbs "$read_gbs" --copy-gbs "$copy_gbs" >> "$J"
     $bin --mode batch --preset "$preset" $flag --ctx 1024 --batches 1,8,64 \
       --read-gbs "$read_gbs" --copy-gbs "$copy_gbs" >> "$J"
   done
@@ -77,28 +81,34 @@ done
 
 # ---- 3. tables
 echo
-echo "per-token decode latency (B = 1; 16 warm-up + 64 timed tokens; VmHWM: peak while decoding at that context)"
-printf "%-6s %-5s %7s %-8s %9s %17s %9s %8s %9s %9s\n" preset dtype context reached "median ms" \
-  "p10-p90 ms" "tokens/s" "of bound" "VmRSS MB" "VmHWM MB"
+echo "per-token decode latency (B = 1; 16 warm-up + 64 timed tokens, small 128; vs ref: median over"
+echo "the median of the interleaved reference sequence at the first context; VmHWM: peak while decoding there;"
+echo "others: cores busy with other processes while decoding)"
+printf "%-6s %-5s %7s %-8s %9s %13s %7s %9s %8s %9s %9s %5s\n" preset dtype context reached "median ms" \
+  "p10-p90 ms" "vs ref" "tokens/s" "of bound" "VmRSS MB" "VmHWM MB" others
 grep '"kind":"decode"' "$J" | while read -r l; do
-  printf "%-6s %-5s %7s %-8s %9.2f %8.2f-%-8.2f %9.1f %7.0f%% %9.1f %9.1f\n" \
+  printf "%-6s %-5s %7s %-8s %9.2f %6.2f-%-6.2f %7.3f %9.1f %7.0f%% %9.1f %9.1f %5.2f\n" \
     "$(echo "$l" | field preset)" "$(echo "$l" | field dtype)" "$(echo "$l" | field context)" \
     "$(echo "$l" | field reached)" "$(echo "$l" | field median_ms)" "$(echo "$l" | field p10_ms)" \
-    "$(echo "$l" | field p90_ms)" "$(echo "$l" | field tokens_per_s)" \
+    "$(echo "$l" | field p90_ms)" "$(echo "$l" | field vs_ref)" "$(echo "$l" | field tokens_per_s)" \
     "$(echo "$l" | field of_bound | awk '{print 100 * $1}')" "$(echo "$l" | field vmrss_mb)" \
-    "$(echo "$l" | field vmhwm_mb)"
+    "$(echo "$l" | field vmhwm_mb)" "$(echo "$l" | field other_cores)"
 done
 echo
-echo "flatness from the smallest to the largest context (median latency max/min, VmRSS max - min):"
+echo "flatness from the smallest to the largest context (median latency max/min; vs ref, the drift-free"
+echo "ratio, at its farthest from 1; VmRSS max - min):"
 for preset in $presets; do for dt in fp32 bf16; do
   grep '"kind":"decode"' "$J" | grep "\"preset\":\"$preset\"" | grep "\"dtype\":\"$dt\"" |
     awk -v p="$preset" -v d="$dt" '{
       match($0, /"median_ms":[0-9.]+/); ms = substr($0, RSTART + 12, RLENGTH - 12) + 0;
       match($0, /"vmrss_mb":[0-9.]+/); r = substr($0, RSTART + 11, RLENGTH - 11) + 0;
+      match($0, /"vs_ref":[0-9.]+/); v = substr($0, RSTART + 9, RLENGTH - 9) + 0;
+      dv = v > 1 ? v - 1 : 1 - v; if (NR == 1 || dv > vmax) { vmax = dv; vw = v }
       if (NR == 1 || ms < lo) lo = ms; if (NR == 1 || ms > hi) hi = ms;
       if (NR == 1 || r < rlo) rlo = r; if (NR == 1 || r > rhi) rhi = r }
-      END { if (NR) printf "  %-6s %-5s latency max/min %.3f (%s), VmRSS %.1f-%.1f MB (%s)\n", p, d,
-              hi / lo, hi / lo <= 1.10 ? "within 10%" : "NOT within 10%", rlo, rhi,
+      END { if (NR) printf "  %-6s %-5s latency max/min %.3f (%s), vs ref at most %.3f (%s), VmRSS %.1f-%.1f MB (%s)\n",
+              p, d, hi / lo, hi / lo <= 1.10 ? "within 10%" : "NOT within 10%", vw,
+              vmax <= 0.10 ? "within 10%" : "NOT within 10%", rlo, rhi,
               rhi - rlo <= 2 ? "flat" : "differs by " sprintf("%.1f", rhi - rlo) " MB" }'
 done; done
 echo
@@ -117,6 +127,8 @@ grep '"kind":"decode"' "$J" | while read -r l; do
   echo "$(echo "$l" | field preset) $(echo "$l" | field dtype) $(echo "$l" | field weight_mb_per_token) $(echo "$l" | field state_mb) $(echo "$l" | field bound_tokens_per_s)"
 done | sort -u | awk '{printf "  %-6s %-5s weights %7.1f MB + state 2 x %5.2f MB -> bound %7.1f tokens/s\n", $1, $2, $3, $4, $5}'
 echo
+bw2=$($bin --mode bandwidth --mb "${DECODE_BW_MB:-1024}" | tee -a "$J" | grep -m1 "\"threads\":$threads,") || true
+[ -n "$bw2" ] && echo "memory bandwidth again at the end: copy $(echo "$bw2" | field copy_gbs) GB/s, read $(echo "$bw2" | field read_gbs) GB/s (the bound above uses the first measurement)"
 echo "elapsed: $(( $(date +%s) - t_start )) s"
 
 # ---- 4. plot

@@ -13,6 +13,11 @@ void retention_recurrent_forward(const retention_args *a, float *work) {
     const int64_t ldS = a->ldS ? a->ldS : a->dv;
     const int dk = a->dk, dv = a->dv;
     const double g = a->gamma;
+    /* When gamma is a float exactly (the pow2 decays 1 - 2^-k are), the double product of
+     * two floats is exact and rounds to the float product: the float loop gives the same
+     * bits, at twice the speed. */
+    const float gf = (float)g;
+    const int exact = (double)gf == g;
     float *restrict acc = work;
     for (int64_t t = 0; t < a->T; t++) {
         const float *restrict q = a->q + t * a->ldq, *restrict k = a->k + t * a->ldk;
@@ -21,11 +26,20 @@ void retention_recurrent_forward(const retention_args *a, float *work) {
         for (int i = 0; i < dk; i++) {
             float *restrict S = a->S + i * ldS;
             const float ki = k[i], qi = q[i];
+            if (exact) {
 #pragma omp simd
-            for (int j = 0; j < dv; j++) {
-                float s = (float)(g * S[j]) + ki * v[j];
-                S[j] = s;
-                acc[j] += qi * s;
+                for (int j = 0; j < dv; j++) {
+                    float s = gf * S[j] + ki * v[j];
+                    S[j] = s;
+                    acc[j] += qi * s;
+                }
+            } else {
+#pragma omp simd
+                for (int j = 0; j < dv; j++) {
+                    float s = (float)(g * S[j]) + ki * v[j];
+                    S[j] = s;
+                    acc[j] += qi * s;
+                }
             }
         }
         float *restrict o = a->o + t * a->ldo;
