@@ -25,10 +25,12 @@
  *       B sequences decoded together (one retnet_forward(B, T=1) per step) at context ctx: one
  *       state prefilled to ctx and copied into all B (the cost does not depend on the values).
  *
- * With --read-gbs/--copy-gbs (from --mode bandwidth) each point reports the memory-bandwidth
- * bound: a decode step must read every 2-D weight once (the output projection included; the
- * embedding only one row when untied) and read + write the recurrent state, so
- *   t_bound = weight_bytes / read_rate + 2 state_bytes / copy_rate (copy rate counts r + w).
+ * With --copy-gbs (from --mode bandwidth) each point reports the memory-bandwidth bound: a
+ * decode step must read every 2-D weight once (the output projection included; the embedding
+ * only one row when untied) and read + write the recurrent state, so
+ *   t_bound = weight_bytes / read_rate + 2 state_bytes / copy_rate (copy rate counts r + w),
+ * with the read rate measured again right before and right after each point (read_rate_now, the
+ * mean of the two: the machine's rate drifts), or --read-gbs if that fails.
  */
 #include "retnet.h"
 
@@ -38,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 static double now(void) {
     struct timespec ts;
@@ -100,39 +103,59 @@ static void die(const char *what) {
 
 /* ------------------------------------------------------------------ bandwidth */
 
+/* One pass of memcpy from a to b (n bytes) on `threads` threads; seconds. */
+static double copy_pass(float *b, const float *a, size_t n, int threads) {
+    double t0 = now();
+#pragma omp parallel num_threads(threads)
+    {
+        int id = omp_get_thread_num(), nt = omp_get_num_threads();
+        size_t lo = n / nt * id / 64 * 64, hi = id == nt - 1 ? n : n / nt * (id + 1) / 64 * 64;
+        memcpy((char *)b + lo, (const char *)a + lo, hi - lo);
+    }
+    return now() - t0;
+}
+
+/* One pass summing the nf floats of a on `threads` threads; seconds. 64 independent lanes (8
+ * AVX vectors), so the sum is bound by the loads, not by the latency of the adds. */
+static double read_pass(const float *a, size_t nf, int threads, double *sink) {
+    double t0 = now();
+    float s = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : s)
+    {
+        int id = omp_get_thread_num(), nt = omp_get_num_threads();
+        size_t lo = nf / nt * id / 64 * 64, hi = id == nt - 1 ? nf : nf / nt * (id + 1) / 64 * 64;
+        float acc[64] = {0};
+        for (size_t i = lo; i + 64 <= hi; i += 64)
+            for (int j = 0; j < 64; j++) acc[j] += a[i + j];
+        for (int j = 0; j < 64; j++) s += acc[j];
+    }
+    *sink += s;
+    return now() - t0;
+}
+
+/* A buffer of n bytes on huge pages where the kernel gives them, as the library's weights are
+ * (retnet_alloc asks for MADV_HUGEPAGE): here 4 KB pages read ~25% slower. */
+static float *big_alloc(size_t n) {
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    madvise(p, n, MADV_HUGEPAGE);
+    return p;
+}
+
 static void bandwidth(int mb) {
     size_t n = (size_t)mb << 20, nf = n / sizeof(float);
-    float *a = malloc(n), *b = malloc(n);
+    float *a = big_alloc(n), *b = big_alloc(n);
     if (!a || !b) { fprintf(stderr, "bench_decode: out of memory for 2 x %d MB\n", mb); exit(1); }
     int T = omp_get_max_threads();
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < nf; i++) { a[i] = (float)(i & 1023); b[i] = 0; }
-    const int reps = 5;
+    enum { reps = 5 };
     for (int threads = T; threads >= 1; threads = threads == 1 ? 0 : 1) {
-        double tc[5], tr[5], sink = 0;
+        double tc[reps], tr[reps], sink = 0;
         for (int r = 0; r < reps; r++) {
-            double t0 = now();
-#pragma omp parallel num_threads(threads)
-            {
-                int id = omp_get_thread_num(), nt = omp_get_num_threads();
-                size_t lo = n / nt * id / 64 * 64, hi = id == nt - 1 ? n : n / nt * (id + 1) / 64 * 64;
-                memcpy((char *)b + lo, (char *)a + lo, hi - lo);
-            }
-            tc[r] = now() - t0;
-            t0 = now();
-            float s = 0;
-            /* 64 independent lanes (8 AVX vectors): the sum is not bound by the add latency */
-#pragma omp parallel num_threads(threads) reduction(+ : s)
-            {
-                int id = omp_get_thread_num(), nt = omp_get_num_threads();
-                size_t lo = nf / nt * id / 64 * 64, hi = id == nt - 1 ? nf : nf / nt * (id + 1) / 64 * 64;
-                float acc[64] = {0};
-                for (size_t i = lo; i + 64 <= hi; i += 64)
-                    for (int j = 0; j < 64; j++) acc[j] += a[i + j];
-                for (int j = 0; j < 64; j++) s += acc[j];
-            }
-            tr[r] = now() - t0;
-            sink += s + b[r * 4096];
+            tc[r] = copy_pass(b, a, n, threads);
+            tr[r] = read_pass(a, nf, threads, &sink);
+            sink += b[r * 4096];
         }
         qsort(tc, reps, sizeof(double), cmp);
         qsort(tr, reps, sizeof(double), cmp);
@@ -144,8 +167,25 @@ static void bandwidth(int mb) {
         fflush(stdout);
         if (T == 1) break;
     }
-    free(a);
-    free(b);
+    munmap(a, n);
+    munmap(b, n);
+}
+
+/* The read rate now (GB/s): the median of 3 read passes over a fresh 256 MB buffer (8x the
+ * L3 cache), all threads. The machine's rate drifts by tens of percent over minutes (a
+ * shared host), so each decode point takes its bound from measurements right before and right
+ * after it. The buffer is unmapped again: the process's memory returns to what it was. */
+static double read_rate_now(void) {
+    size_t n = (size_t)256 << 20, nf = n / sizeof(float);
+    float *a = big_alloc(n);
+    if (!a) return 0;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < nf; i++) a[i] = (float)(i & 1023);
+    double t[3], sink = 0;
+    for (int r = 0; r < 3; r++) t[r] = read_pass(a, nf, omp_get_max_threads(), &sink);
+    munmap(a, n);
+    qsort(t, 3, sizeof(double), cmp);
+    return sink == 12345 ? 0 : n / t[1] / 1e9;
 }
 
 /* ------------------------------------------------------------------ model helpers */
@@ -183,11 +223,13 @@ static void setup(bench *b) {
     b->weight_bytes = b->bf16 ? 2.0 * w2 + w1 + (b->c.tie_embeddings ? row : 0) : b->weight_bytes_fp32;
 }
 
-/* Bound in tokens/s for B sequences per step (weights read once per step). */
-static double bound_tps(const bench *b, int B) {
-    if (b->read_gbs <= 0 || b->copy_gbs <= 0) return 0;
+/* Bound in tokens/s for B sequences per step (weights read once per step), at read rate
+ * read_gbs (0: the one given on the command line). */
+static double bound_tps(const bench *b, int B, double read_gbs) {
+    if (read_gbs <= 0) read_gbs = b->read_gbs;
+    if (read_gbs <= 0 || b->copy_gbs <= 0) return 0;
     double w = B <= 8 ? b->weight_bytes : b->weight_bytes_fp32;
-    double t = w / (b->read_gbs * 1e9) +
+    double t = w / (read_gbs * 1e9) +
                2.0 * B * (double)b->state_bytes / (b->copy_gbs * 1e9);
     return B / t;
 }
@@ -323,7 +365,7 @@ static void contexts(bench *b, const long *ctx, int nctx, long max_prefill, int 
             how = "jump";
             s.pos = ctx[k];
         }
-        double proc_hwm = status_mb("VmHWM"), others, steal;
+        double others, steal, rate0 = b->copy_gbs > 0 ? read_rate_now() : 0;
         cpu_ticks c0 = cpu_now();
         if (can_reset) reset_hwm();
         int32_t next = tok[0];
@@ -343,7 +385,9 @@ static void contexts(bench *b, const long *ctx, int nctx, long max_prefill, int 
         for (int i = 0; i < ntok; i++) sum += t[i];
         qsort(t, ntok, sizeof(double), cmp);
         qsort(tr, ntok, sizeof(double), cmp);
-        double med = quant(t, ntok, 0.5), rmed = quant(tr, ntok, 0.5), bnd = bound_tps(b, 1);
+        double rss = status_mb("VmRSS"), hwm = status_mb("VmHWM");
+        double rate1 = b->copy_gbs > 0 ? read_rate_now() : 0, rate = (rate0 + rate1) / 2;
+        double med = quant(t, ntok, 0.5), rmed = quant(tr, ntok, 0.5), bnd = bound_tps(b, 1, rate);
         printf("{\"kind\":\"decode\",");
         print_common(b);
         printf(",\"context\":%ld,\"reached\":\"%s\",\"real_tokens\":%lld,"
@@ -351,14 +395,15 @@ static void contexts(bench *b, const long *ctx, int nctx, long max_prefill, int 
                "\"median_ms\":%.4f,\"p10_ms\":%.4f,\"p90_ms\":%.4f,\"min_ms\":%.4f,"
                "\"max_ms\":%.4f,\"tokens_per_s\":%.1f,\"mean_tokens_per_s\":%.1f,"
                "\"ref_context\":%lld,\"ref_median_ms\":%.4f,\"vs_ref\":%.3f,"
+               "\"read_gbs\":%.2f,\"read_gbs_before\":%.2f,\"read_gbs_after\":%.2f,"
                "\"bound_tokens_per_s\":%.1f,\"of_bound\":%.3f,"
-               "\"vmrss_mb\":%.1f,\"vmhwm_mb\":%.1f,\"hwm_reset\":%s,\"process_hwm_mb\":%.1f,"
+               "\"vmrss_mb\":%.1f,\"vmhwm_mb\":%.1f,\"hwm_reset\":%s,"
                "\"scratch_mb\":%.1f,\"other_cores\":%.2f,\"steal_cores\":%.2f}\n",
                ctx[k], how, (long long)real_at_start, pf_s, pf_s > 0 ? pf_n / pf_s : 0.0, warmup,
                ntok, 1e3 * med, 1e3 * quant(t, ntok, 0.1), 1e3 * quant(t, ntok, 0.9),
                1e3 * t[0], 1e3 * t[ntok - 1], 1.0 / med, ntok / sum, (long long)ref_pos,
-               1e3 * rmed, med / rmed, bnd, bnd > 0 ? (1.0 / med) / bnd : 0.0,
-               status_mb("VmRSS"), status_mb("VmHWM"), can_reset ? "true" : "false", proc_hwm,
+               1e3 * rmed, med / rmed, rate > 0 ? rate : b->read_gbs, rate0, rate1, bnd,
+               bnd > 0 ? (1.0 / med) / bnd : 0.0, rss, hwm, can_reset ? "true" : "false",
                retnet_model_scratch_bytes(b->m) / 1048576.0, others, steal);
         fflush(stdout);
     }
@@ -403,6 +448,7 @@ static void batches(bench *b, long ctx, const long *Bs, int nB, int piece) {
         int steps = (int)(2.0 / per);
         steps = steps < 8 ? 8 : steps > 64 ? 64 : steps;
         double *t = malloc(sizeof(double) * steps);
+        double rate0 = b->copy_gbs > 0 ? read_rate_now() : 0;
         for (int i = 0; i < steps; i++) {
             t0 = now();
             retnet_forward(b->m, tok, B, 1, RETNET_FORM_RECURRENT, 0, st, logits);
@@ -411,14 +457,16 @@ static void batches(bench *b, long ctx, const long *Bs, int nB, int piece) {
             t[i] = now() - t0;
         }
         qsort(t, steps, sizeof(double), cmp);
-        double med = quant(t, steps, 0.5), bnd = bound_tps(b, B);
+        double rss = status_mb("VmRSS");
+        double rate1 = b->copy_gbs > 0 ? read_rate_now() : 0, rate = (rate0 + rate1) / 2;
+        double med = quant(t, steps, 0.5), bnd = bound_tps(b, B, rate);
         printf("{\"kind\":\"batch\",");
         print_common(b);
         printf(",\"context\":%ld,\"B\":%d,\"steps\":%d,\"median_step_ms\":%.4f,"
                "\"min_step_ms\":%.4f,\"max_step_ms\":%.4f,\"tokens_per_s\":%.1f,"
-               "\"bound_tokens_per_s\":%.1f,\"of_bound\":%.3f,\"vmrss_mb\":%.1f}\n",
-               ctx, B, steps, 1e3 * med, 1e3 * t[0], 1e3 * t[steps - 1], B / med, bnd,
-               bnd > 0 ? (B / med) / bnd : 0.0, status_mb("VmRSS"));
+               "\"read_gbs\":%.2f,\"bound_tokens_per_s\":%.1f,\"of_bound\":%.3f,\"vmrss_mb\":%.1f}\n",
+               ctx, B, steps, 1e3 * med, 1e3 * t[0], 1e3 * t[steps - 1], B / med,
+               rate > 0 ? rate : b->read_gbs, bnd, bnd > 0 ? (B / med) / bnd : 0.0, rss);
         fflush(stdout);
         free(t);
     }

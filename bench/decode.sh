@@ -50,7 +50,8 @@ while read -r l; do
     "$(echo "$l" | field threads)" "$(echo "$l" | field copy_gbs)" "$(echo "$l" | field read_gbs)"
 done < "$out/decode-bw.tmp.jsonl"
 rm -f "$out/decode-bw.tmp.jsonl"
-echo "  bound: 1 / (weight bytes / $read_gbs GB/s + 2 x state bytes / $copy_gbs GB/s)"
+echo "  bound: 1 / (weight bytes / read rate + 2 x state bytes / $copy_gbs GB/s), the read rate measured"
+echo "  again right before and after each point (256 MB, median of 3 each; the rate drifts by tens of percent here)"
 
 # ---- 2. per preset: prefill speed, the contexts, the batches
 for preset in $presets; do
@@ -84,13 +85,14 @@ echo
 echo "per-token decode latency (B = 1; 16 warm-up + 64 timed tokens, small 128; vs ref: median over"
 echo "the median of the interleaved reference sequence at the first context; VmHWM: peak while decoding there;"
 echo "others: cores busy with other processes while decoding)"
-printf "%-6s %-5s %7s %-8s %9s %13s %7s %9s %8s %9s %9s %5s\n" preset dtype context reached "median ms" \
-  "p10-p90 ms" "vs ref" "tokens/s" "of bound" "VmRSS MB" "VmHWM MB" others
+printf "%-6s %-5s %7s %-8s %9s %13s %7s %9s %7s %8s %9s %9s %6s\n" preset dtype context reached "median ms" \
+  "p10-p90 ms" "vs ref" "tokens/s" "rd GB/s" "of bound" "VmRSS MB" "VmHWM MB" others
 grep '"kind":"decode"' "$J" | while read -r l; do
-  printf "%-6s %-5s %7s %-8s %9.2f %6.2f-%-6.2f %7.3f %9.1f %7.0f%% %9.1f %9.1f %5.2f\n" \
+  printf "%-6s %-5s %7s %-8s %9.2f %6.2f-%-6.2f %7.3f %9.1f %7.1f %7.0f%% %9.1f %9.1f %6.2f\n" \
     "$(echo "$l" | field preset)" "$(echo "$l" | field dtype)" "$(echo "$l" | field context)" \
     "$(echo "$l" | field reached)" "$(echo "$l" | field median_ms)" "$(echo "$l" | field p10_ms)" \
     "$(echo "$l" | field p90_ms)" "$(echo "$l" | field vs_ref)" "$(echo "$l" | field tokens_per_s)" \
+    "$(echo "$l" | field read_gbs)" \
     "$(echo "$l" | field of_bound | awk '{print 100 * $1}')" "$(echo "$l" | field vmrss_mb)" \
     "$(echo "$l" | field vmhwm_mb)" "$(echo "$l" | field other_cores)"
 done
@@ -113,19 +115,20 @@ for preset in $presets; do for dt in fp32 bf16; do
 done; done
 echo
 echo "batch decoding at context 1k (one retnet_forward(B, T=1) per step; bf16 weights are used for B <= 8)"
-printf "%-6s %-5s %4s %13s %10s %10s %9s %9s\n" preset dtype B "step ms" "tokens/s" "bound" "of bound" "VmRSS MB"
+printf "%-6s %-5s %4s %13s %10s %8s %10s %9s %9s\n" preset dtype B "step ms" "tokens/s" "rd GB/s" "bound" "of bound" "VmRSS MB"
 grep '"kind":"batch"' "$J" | while read -r l; do
-  printf "%-6s %-5s %4s %13.2f %10.1f %10.1f %8.0f%% %9.1f\n" \
+  printf "%-6s %-5s %4s %13.2f %10.1f %8.1f %10.1f %8.0f%% %9.1f\n" \
     "$(echo "$l" | field preset)" "$(echo "$l" | field dtype)" "$(echo "$l" | field B)" \
-    "$(echo "$l" | field median_step_ms)" "$(echo "$l" | field tokens_per_s)" \
+    "$(echo "$l" | field median_step_ms)" "$(echo "$l" | field tokens_per_s)" "$(echo "$l" | field read_gbs)" \
     "$(echo "$l" | field bound_tokens_per_s)" "$(echo "$l" | field of_bound | awk '{print 100 * $1}')" \
     "$(echo "$l" | field vmrss_mb)"
 done
 echo
-echo "bytes per token (B = 1): weights read (all 2-D weights incl. the output projection) + state read and written"
+echo "bytes per token (B = 1): weights read (all 2-D weights incl. the output projection) + state read and written;"
+echo "bound at the first bandwidth measurement's rates (read $read_gbs GB/s, copy $copy_gbs GB/s)"
 grep '"kind":"decode"' "$J" | while read -r l; do
-  echo "$(echo "$l" | field preset) $(echo "$l" | field dtype) $(echo "$l" | field weight_mb_per_token) $(echo "$l" | field state_mb) $(echo "$l" | field bound_tokens_per_s)"
-done | sort -u | awk '{printf "  %-6s %-5s weights %7.1f MB + state 2 x %5.2f MB -> bound %7.1f tokens/s\n", $1, $2, $3, $4, $5}'
+  echo "$(echo "$l" | field preset) $(echo "$l" | field dtype) $(echo "$l" | field weight_mb_per_token) $(echo "$l" | field state_mb)"
+done | sort -u | awk -v r="$read_gbs" -v c="$copy_gbs" '{printf "  %-6s %-5s weights %7.1f MB + state 2 x %5.2f MB -> bound %7.1f tokens/s\n", $1, $2, $3, $4, 1000 / ($3 / r + 2 * $4 / c)}'
 echo
 bw2=$($bin --mode bandwidth --mb "${DECODE_BW_MB:-1024}" | tee -a "$J" | grep -m1 "\"threads\":$threads,") || true
 [ -n "$bw2" ] && echo "memory bandwidth again at the end: copy $(echo "$bw2" | field copy_gbs) GB/s, read $(echo "$bw2" | field read_gbs) GB/s (the bound above uses the first measurement)"
