@@ -304,7 +304,7 @@ static void test_bpe_train_naive(void) {
     retnet_tokenizer_merges(t, &L2, &R2, &n2);
     int32_t i = 0;
     while (i < nm && i < n2 && L[i] == L2[i] && R[i] == R2[i]) i++;
-    CHECK(nm == 200 && n2 == nm && i == nm, "merge %d of %d/%d differs: got (%d %d) want (%d %d)", i,
+    CHECK(nm >= 100 && n2 == nm && i == nm, "merge %d of %d/%d differs: got (%d %d) want (%d %d)", i,
           n2, nm, i < n2 ? L2[i] : -1, i < n2 ? R2[i] : -1, i < nm ? L[i] : -1, i < nm ? R[i] : -1);
     retnet_tokenizer_free(t);
     /* ties everywhere: every pair of this text occurs equally often */
