@@ -47,7 +47,7 @@ TEST_HOBJ := $(TEST_HELP:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps test test-debug bench bench-train bench-quality demo clean info
+.PHONY: all deps test test-debug bench bench-train bench-quality bench-decode demo clean info
 all: info $(BUILD)/retnet $(TEST_BIN) $(BENCH_BIN)
 
 info:
@@ -99,6 +99,11 @@ bench: all
 # The training benchmark against PyTorch (needs Debian's python3-torch for the peer).
 bench-train: all
 	@bench/train.sh
+
+# Decode latency against context, batch throughput, the memory-bandwidth bound.
+bench-decode: all
+	@scripts/install-deps.sh bench
+	@bench/decode.sh
 
 # Validation-loss curves of 15-minute runs on two corpora.
 bench-quality: all
