@@ -100,3 +100,15 @@ char *cli_read_file(const char *path, int64_t *len) {
 }
 
 int cli_isatty_stderr(void) { return isatty(2); }
+
+retnet_model *cli_load_model(const char *path, const char *config_path) {
+    retnet_config c, *cp = NULL;
+    if (config_path) {
+        CHECK(retnet_config_load(config_path, &c), "fix the config file (docs/FILE_FORMAT.md)");
+        cp = &c;
+    }
+    retnet_model *m;
+    CHECK(retnet_model_load(path, cp, &m),
+          "give a retnet or torchscale safetensors checkpoint (with --config if it has no metadata)");
+    return m;
+}

@@ -40,5 +40,8 @@ double cli_now(void);
 /* Reads a whole file (NUL-terminated; *len gets the byte count). Fails with a message. */
 char *cli_read_file(const char *path, int64_t *len);
 int cli_isatty_stderr(void);
+/* Loads a checkpoint, with a config file for one without our metadata (config_path NULL:
+ * none). Fails with a message. */
+retnet_model *cli_load_model(const char *path, const char *config_path);
 
 #endif

@@ -109,23 +109,12 @@ static char *unescape(const char *s) {
     return out;
 }
 
-static retnet_model *load_model(const char *path, const char *config_path) {
-    retnet_config c, *cp = NULL;
-    if (config_path) {
-        CHECK(retnet_config_load(config_path, &c), "fix the config file (docs/FILE_FORMAT.md)");
-        cp = &c;
-    }
-    retnet_model *m;
-    CHECK(retnet_model_load(path, cp, &m),
-          "give a retnet or torchscale safetensors checkpoint (with --config if it has no metadata)");
-    return m;
-}
 
 /* Model, tokenizer (its ids must all be the model's) and buffers. */
 static void ctx_open(gen_ctx *g, const char *model, const char *config, const char *tok_spec) {
     memset(g, 0, sizeof *g);
     CHECK(retnet_tokenizer_load(tok_spec ? tok_spec : "byte", &g->tok), TOK_HINT);
-    g->m = load_model(model, config);
+    g->m = cli_load_model(model, config);
     g->c = retnet_model_config(g->m);
     g->V = g->c->vocab;
     int32_t tv = retnet_tokenizer_vocab(g->tok);

@@ -113,17 +113,6 @@ static void usage_logits(void) {
            "  --out FILE          where to write the logits\n");
 }
 
-static retnet_model *load_model(const char *path, const char *config_path) {
-    retnet_config c, *cp = NULL;
-    if (config_path) {
-        CHECK(retnet_config_load(config_path, &c), "fix the config file (docs/FILE_FORMAT.md)");
-        cp = &c;
-    }
-    retnet_model *m;
-    CHECK(retnet_model_load(path, cp, &m),
-          "give a retnet or torchscale safetensors checkpoint (with --config if it has no metadata)");
-    return m;
-}
 
 static int cmd_logits(int argc, char **argv) {
     opt o[] = {{"--model", 1}, {"--config", 1}, {"--tokens", 1}, {"--tokens-file", 1},
@@ -141,7 +130,7 @@ static int cmd_logits(int argc, char **argv) {
     int32_t *tokens = parse_tokens(text ? text : o[2].value, &T);
     free(text);
     if (T > INT32_MAX) FAIL("too many tokens");
-    retnet_model *m = load_model(o[0].value, o[1].value);
+    retnet_model *m = cli_load_model(o[0].value, o[1].value);
     const retnet_config *c = retnet_model_config(m);
     for (int64_t i = 0; i < T; i++)
         if (tokens[i] >= c->vocab)
@@ -215,7 +204,7 @@ static int cmd_forms(int argc, char **argv) {
     int chunk = o[3].given ? (int)cli_int(o[3].value, "--chunk", 1, 1 << 20) : 0;
     uint64_t seed = o[4].given ? (uint64_t)cli_int(o[4].value, "--seed", 0, LLONG_MAX) : 1;
     retnet_model *m;
-    if (o[0].given) m = load_model(o[0].value, NULL);
+    if (o[0].given) m = cli_load_model(o[0].value, NULL);
     else {
         retnet_config c;
         CHECK(retnet_config_preset(o[1].value, &c), "pick one of the listed presets");
