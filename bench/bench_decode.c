@@ -19,8 +19,9 @@
  *       the machine's drift taken out). Contexts above --max-prefill are reached by a position
  *       jump: the state prefilled up to max-prefill tokens gets pos = context (the per-token
  *       cost depends on pos only through the rotation angles and the §3 decay-row scale, never
- *       through the state's size). VmRSS after each point; VmHWM is reset (/proc/self/clear_refs) before each
- *       point's decoding, so it is the peak while decoding at that context.
+ *       through the state's size). VmRSS after each point; VmHWM is reset
+ *       (/proc/self/clear_refs) before each point's decoding, so it is the peak while decoding
+ *       at that context.
  *   bench_decode --mode batch --preset small [--bf16] [--ctx 1024] [--batches 1,8,64]
  *       B sequences decoded together (one retnet_forward(B, T=1) per step) at context ctx: one
  *       state prefilled to ctx and copied into all B (the cost does not depend on the values).
@@ -188,6 +189,11 @@ static double read_rate_now(void) {
     return sink == 12345 ? 0 : n / t[1] / 1e9;
 }
 
+/* The mean of two rate measurements, or the one that worked (0: none). */
+static double mean_rate(double a, double b) {
+    return a > 0 && b > 0 ? (a + b) / 2 : a > b ? a : b;
+}
+
 /* ------------------------------------------------------------------ model helpers */
 
 typedef struct {
@@ -220,7 +226,8 @@ static void setup(bench *b) {
     }
     b->weight_bytes_fp32 = 4.0 * w2 + w1;
     /* bf16: the 2-D weights at 2 bytes; a tied embedding's row is still read in fp32 */
-    b->weight_bytes = b->bf16 ? 2.0 * w2 + w1 + (b->c.tie_embeddings ? row : 0) : b->weight_bytes_fp32;
+    b->weight_bytes =
+        b->bf16 ? 2.0 * w2 + w1 + (b->c.tie_embeddings ? row : 0) : b->weight_bytes_fp32;
 }
 
 /* Bound in tokens/s for B sequences per step (weights read once per step), at read rate
@@ -386,7 +393,7 @@ static void contexts(bench *b, const long *ctx, int nctx, long max_prefill, int 
         qsort(t, ntok, sizeof(double), cmp);
         qsort(tr, ntok, sizeof(double), cmp);
         double rss = status_mb("VmRSS"), hwm = status_mb("VmHWM");
-        double rate1 = b->copy_gbs > 0 ? read_rate_now() : 0, rate = (rate0 + rate1) / 2;
+        double rate1 = b->copy_gbs > 0 ? read_rate_now() : 0, rate = mean_rate(rate0, rate1);
         double med = quant(t, ntok, 0.5), rmed = quant(tr, ntok, 0.5), bnd = bound_tps(b, 1, rate);
         printf("{\"kind\":\"decode\",");
         print_common(b);
@@ -440,7 +447,8 @@ static void batches(bench *b, long ctx, const long *Bs, int nB, int piece) {
         double t0 = now();
         int warm = 4;
         for (int i = 0; i < warm; i++) {
-            if (retnet_forward(b->m, tok, B, 1, RETNET_FORM_RECURRENT, 0, st, logits)) die("decode");
+            if (retnet_forward(b->m, tok, B, 1, RETNET_FORM_RECURRENT, 0, st, logits))
+                die("decode");
             for (int j = 0; j < B; j++)
                 tok[j] = retnet_sample(logits + (size_t)j * V, V, 0.8f, 40, 0.95f, &srng, work);
         }
@@ -458,13 +466,14 @@ static void batches(bench *b, long ctx, const long *Bs, int nB, int piece) {
         }
         qsort(t, steps, sizeof(double), cmp);
         double rss = status_mb("VmRSS");
-        double rate1 = b->copy_gbs > 0 ? read_rate_now() : 0, rate = (rate0 + rate1) / 2;
+        double rate1 = b->copy_gbs > 0 ? read_rate_now() : 0, rate = mean_rate(rate0, rate1);
         double med = quant(t, steps, 0.5), bnd = bound_tps(b, B, rate);
         printf("{\"kind\":\"batch\",");
         print_common(b);
         printf(",\"context\":%ld,\"B\":%d,\"steps\":%d,\"median_step_ms\":%.4f,"
                "\"min_step_ms\":%.4f,\"max_step_ms\":%.4f,\"tokens_per_s\":%.1f,"
-               "\"read_gbs\":%.2f,\"bound_tokens_per_s\":%.1f,\"of_bound\":%.3f,\"vmrss_mb\":%.1f}\n",
+               "\"read_gbs\":%.2f,\"bound_tokens_per_s\":%.1f,\"of_bound\":%.3f,"
+               "\"vmrss_mb\":%.1f}\n",
                ctx, B, steps, 1e3 * med, 1e3 * t[0], 1e3 * t[steps - 1], B / med,
                rate > 0 ? rate : b->read_gbs, bnd, bnd > 0 ? (B / med) / bnd : 0.0, rss);
         fflush(stdout);
