@@ -184,6 +184,25 @@ static retnet_status bare_table(const retnet_config *c, retnet_param_desc **out,
     return RETNET_OK;
 }
 
+/* Opens a checkpoint and checks it without reading the values: its config (from the file or
+ * `config`) and every tensor's name, shape, dtype and range. On success *f is open. */
+static retnet_status open_checked(const char *path, const retnet_config *config, st_file **f,
+                                  retnet_config *cfg) {
+    retnet_param_desc *table = NULL;
+    int32_t n = 0;
+    *f = NULL;
+    retnet_status s = st_open(path, f);
+    if (s == RETNET_OK) s = resolve_config(path, *f, config, cfg);
+    if (s == RETNET_OK) s = bare_table(cfg, &table, &n);
+    if (s == RETNET_OK) s = check_tensors(path, *f, table, n);
+    free(table);
+    if (s != RETNET_OK) {
+        st_close(*f);
+        *f = NULL;
+    }
+    return s;
+}
+
 retnet_status retnet_model_load(const char *path, const retnet_config *config,
                                 retnet_model **out) {
     if (!out) return retnet_fail(RETNET_EINVAL, "retnet_model_load: NULL out");
@@ -191,13 +210,8 @@ retnet_status retnet_model_load(const char *path, const retnet_config *config,
     if (!path) return retnet_fail(RETNET_EINVAL, "retnet_model_load: NULL path");
     st_file *f = NULL;
     retnet_model *m = NULL;
-    retnet_param_desc *table = NULL;
-    int32_t n = 0;
     retnet_config cfg;
-    retnet_status s = st_open(path, &f);
-    if (s == RETNET_OK) s = resolve_config(path, f, config, &cfg);
-    if (s == RETNET_OK) s = bare_table(&cfg, &table, &n);
-    if (s == RETNET_OK) s = check_tensors(path, f, table, n);
+    retnet_status s = open_checked(path, config, &f, &cfg);
     if (s == RETNET_OK) {
         s = retnet_model_create(&cfg, &m);
         if (s != RETNET_OK) {
@@ -209,7 +223,6 @@ retnet_status retnet_model_load(const char *path, const retnet_config *config,
         const st_tensor *ft = st_find(f, m->table[i].name);
         s = st_read_f32(f, ft, m->params + m->table[i].offset);
     }
-    free(table);
     st_close(f);
     if (s != RETNET_OK) {
         retnet_model_free(m);
@@ -223,14 +236,8 @@ retnet_status retnet_checkpoint_config(const char *path, const retnet_config *co
                                        retnet_config *out) {
     if (!path || !out) return retnet_fail(RETNET_EINVAL, "retnet_checkpoint_config: NULL argument");
     st_file *f = NULL;
-    retnet_param_desc *table = NULL;
-    int32_t n = 0;
     retnet_config cfg;
-    retnet_status s = st_open(path, &f);
-    if (s == RETNET_OK) s = resolve_config(path, f, config, &cfg);
-    if (s == RETNET_OK) s = bare_table(&cfg, &table, &n);
-    if (s == RETNET_OK) s = check_tensors(path, f, table, n);
-    free(table);
+    retnet_status s = open_checked(path, config, &f, &cfg);
     st_close(f);
     if (s == RETNET_OK) *out = cfg;
     return s;
