@@ -116,7 +116,7 @@ static int64_t carve(float *base, float **const *slots, const int64_t *sizes, in
 }
 
 /* Grows a scratch block to `floats` (contents not kept). */
-static retnet_status grow(float **buf, int64_t *cap, int64_t floats, const char *what) {
+retnet_status model_grow(float **buf, int64_t *cap, int64_t floats, const char *what) {
     if (floats <= *cap) return RETNET_OK;
     retnet_free(*buf);
     *buf = retnet_alloc(sizeof(float) * (size_t)floats);
@@ -172,13 +172,6 @@ static void norm_backward(const retnet_config *c, float *dx, float *dw, float *d
     if (c->norm == RETNET_NORM_LAYERNORM)
         op_layernorm_backward(dx, dw, db, dy, x, w, n, c->d_model, c->eps);
     else op_rmsnorm_backward(dx, dw, dy, x, w, n, c->d_model, c->eps);
-}
-
-/* 1 / sqrt(sum_{i=0..p} gamma^i): the §3 decay-row normalisation at absolute position p. */
-static double decay_row_scale(double gamma, int64_t p) {
-    double sum = gamma < 1.0 ? -expm1((double)(p + 1) * log(gamma)) / (1.0 - gamma)
-                             : (double)(p + 1);
-    return 1.0 / sqrt(sum);
 }
 
 /* Dropout keeps element i of branch `which` of layer l when a hash of (seed, l, which, i)
@@ -242,7 +235,7 @@ static void retention_layer(retnet_model *m, int l, const fwd_plan *P, layer_act
         int64_t b = bh / h;
         int head = (int)(bh % h);
         for (int64_t t = 0; t < T; t++) {
-            double sn = decay_row_scale(m->gamma[head], P->pos0[b] + t);
+            double sn = model_decay_row_scale(m->gamma[head], P->pos0[b] + t);
             double r = fabs(sn * A->rsum[bh * T + t]);
             A->f[bh * T + t] = (float)(sn / (r > 1.0 ? r : 1.0));
         }
@@ -265,7 +258,6 @@ static void scale_rows(const retnet_config *c, float *y, const float *o, const f
 
 /* y = x W^T [+ y]. A product of few rows (decoding) reads the bf16 copy of W when the model
  * has one: such a product is bound by reading W, and bf16 halves the bytes. */
-#define BF16_MAX_ROWS 8
 static void mm(const retnet_model *m, float *y, const float *x, const float *w, int64_t n,
                int64_t N, int64_t K, int accumulate) {
     if (m->params_bf16 && n <= BF16_MAX_ROWS)
@@ -399,6 +391,15 @@ retnet_status retnet_forward(retnet_model *m, const int32_t *tokens, int32_t B, 
             if (!states[b].data || states[b].pos < 0 || states[b].pos > INT64_MAX / 2 - T)
                 return retnet_fail(RETNET_EINVAL, "forward: state %d is invalid", b);
     if ((st = seq_arrays(m, B))) return st;
+    if (form == RETNET_FORM_RECURRENT && T == 1 && B <= DECODE_MAX_B && states) {
+        for (int32_t b = 0; b < B; b++) {
+            m->seq_state[b] = states[b].data;
+            m->seq_pos[b] = states[b].pos;
+        }
+        if ((st = model_decode(m, tokens, B, m->seq_state, m->seq_pos, logits))) return st;
+        for (int32_t b = 0; b < B; b++) states[b].pos += 1;
+        return RETNET_OK;
+    }
 
     /* Inference: one set of activations for all layers, updated in place. */
     fwd_plan P = {.B = B, .T = T, .n = (int64_t)B * T, .form = form,
@@ -418,7 +419,7 @@ retnet_status retnet_forward(retnet_model *m, const int32_t *tokens, int32_t B, 
     float **slots[] = {&A.x, &A.xn1, &A.q, &A.k, &A.v, &A.g, &A.o, &A.rsum, &A.f,
                        &A.h1, &A.h2, &zstate, &P.work};
     int64_t total = carve(NULL, slots, sizes, 13);
-    if ((st = grow(&m->scratch, &m->scratch_floats, total, "the forward pass"))) return st;
+    if ((st = model_grow(&m->scratch, &m->scratch_floats, total, "the forward pass"))) return st;
     if (4 * total > m->scratch_peak_bytes) m->scratch_peak_bytes = 4 * total;
     carve(m->scratch, slots, sizes, 13);
     A.y = A.o, A.xm = A.x, A.xn2 = A.xn1, A.a = A.h1, A.out = A.x;
@@ -530,7 +531,7 @@ static void layer_backward(retnet_model *m, int l, const fwd_plan *P, const laye
                     dfv += (double)dfr[j] * orow[j];
                     dfr[j] *= fv;
                 }
-                double sn = decay_row_scale(m->gamma[head], P->pos0[b] + t);
+                double sn = model_decay_row_scale(m->gamma[head], P->pos0[b] + t);
                 double r = A->rsum[bh * T + t];
                 /* |s r| > 1: f = 1/|r|, df/dr = -sign(r)/r^2; otherwise f = s, df/dr = 0 */
                 G->drsum[bh * T + t] =
@@ -667,7 +668,7 @@ retnet_status retnet_forward_backward(retnet_model *m, const int32_t *tokens,
     SLOT(G.act, nfv);
 #undef SLOT
     int64_t total = carve(NULL, slots, sizes, k);
-    st = grow(&m->train, &m->train_floats, total, "training activations");
+    st = model_grow(&m->train, &m->train_floats, total, "training activations");
     if (st == RETNET_OK) carve(m->train, slots, sizes, k);
     free(sizes);
     free(slots);

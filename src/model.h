@@ -8,6 +8,8 @@
 #include "internal.h"
 #include "params.h"
 
+#include <math.h>
+
 struct retnet_model {
     retnet_config cfg;
     float *params;                 /* the one allocation of all parameters */
@@ -30,6 +32,26 @@ struct retnet_model {
     int64_t *seq_pos;
     int32_t seq_cap;
 };
+
+/* Grows a scratch block to `floats` (contents not kept); ENOMEM names `what`. */
+retnet_status model_grow(float **buf, int64_t *cap, int64_t floats, const char *what);
+
+/* 1 / sqrt(sum_{i=0..p} gamma^i): the §3 decay-row normalisation at absolute position p. */
+static inline double model_decay_row_scale(double gamma, int64_t p) {
+    double sum = gamma < 1.0 ? -expm1((double)(p + 1) * log(gamma)) / (1.0 - gamma)
+                             : (double)(p + 1);
+    return 1.0 / sqrt(sum);
+}
+
+/* Products of up to this many rows (decoding) read the bf16 copy of the weights when the
+ * model has one: they are bound by reading the weights, and bf16 halves the bytes. */
+#define BF16_MAX_ROWS 8
+
+/* Decoding steps (decode.c): one token per sequence, recurrent form, up to this many
+ * sequences, each with its caller-owned state. */
+#define DECODE_MAX_B 64
+retnet_status model_decode(retnet_model *m, const int32_t *tokens, int32_t B,
+                           float *const *S, const int64_t *pos, float *logits);
 
 /* Index of the tensor with this checkpoint name, or -1. */
 int32_t retnet_model_find_tensor(const retnet_model *m, const char *name);

@@ -8,9 +8,47 @@
 #include <math.h>
 #include <string.h>
 
-static int cmp_desc(const void *a, const void *b) {
-    float x = ((const float *)a)[0], y = ((const float *)b)[0];
-    return (x < y) - (x > y);
+/* Pairs (probability, id as bits). `better`: larger probability, then smaller id; a total
+ * order, so the kept set and its order do not depend on the algorithm. */
+static int better(const float *a, const float *b) {
+    if (a[0] != b[0]) return a[0] > b[0];
+    int32_t ia, ib;
+    memcpy(&ia, a + 1, sizeof ia);
+    memcpy(&ib, b + 1, sizeof ib);
+    return ia < ib;
+}
+
+static void swap_pair(float *p, int32_t i, int32_t j) {
+    float t0 = p[2 * i], t1 = p[2 * i + 1];
+    p[2 * i] = p[2 * j], p[2 * i + 1] = p[2 * j + 1];
+    p[2 * j] = t0, p[2 * j + 1] = t1;
+}
+
+/* Sift down in a heap of n pairs whose root is the worst pair. */
+static void sift(float *p, int32_t i, int32_t n) {
+    for (;;) {
+        int32_t w = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && better(p + 2 * w, p + 2 * l)) w = l;
+        if (r < n && better(p + 2 * w, p + 2 * r)) w = r;
+        if (w == i) return;
+        swap_pair(p, i, w);
+        i = w;
+    }
+}
+
+/* Moves the best n of the V pairs to the front, best first: a heap of the n best so far,
+ * O(V log n), in place (qsort would allocate, and sorts all V). */
+static void best_first(float *p, int32_t V, int32_t n) {
+    for (int32_t i = n / 2 - 1; i >= 0; i--) sift(p, i, n);
+    for (int32_t i = n; i < V; i++)
+        if (better(p + 2 * i, p)) {
+            swap_pair(p, 0, i);
+            sift(p, 0, n);
+        }
+    for (int32_t end = n - 1; end > 0; end--) { /* the worst goes last */
+        swap_pair(p, 0, end);
+        sift(p, 0, end);
+    }
 }
 
 static double uniform(uint64_t *s) {
@@ -37,8 +75,8 @@ int32_t retnet_sample(const float *logits, int32_t V, float temperature, int32_t
     }
     int32_t n = V;
     if ((top_k > 0 && top_k < V) || (top_p > 0 && top_p < 1)) {
-        qsort(pairs, (size_t)V, 2 * sizeof(float), cmp_desc);
         if (top_k > 0 && top_k < n) n = top_k;
+        best_first(pairs, V, n);
         if (top_p > 0 && top_p < 1) {
             double acc = 0, total = 0;
             for (int32_t i = 0; i < n; i++) total += pairs[2 * i];

@@ -11,20 +11,24 @@
  *
  * In the release build the test also counts process-wide: it defines malloc & co. itself
  * (forwarding to glibc's __libc_ functions), so the calls of every shared library are seen
- * too. That count is printed, not checked. It is not zero: libgomp mallocs and frees a team
- * for every parallel region it runs on one thread (an `if` clause that is false, or
- * OMP_NUM_THREADS=1), ~35-90 per decode step here; the library would avoid them by not
- * entering such a region at all. Not under ASan, whose own malloc must stay in place.
+ * too, and it must be zero as well: libgomp mallocs and frees a team for every parallel
+ * region it runs on one thread (an `if` clause that is false, or OMP_NUM_THREADS=1), and
+ * glibc's qsort mallocs above 1 KB, so the decoding step enters one region per step only when
+ * it has threads to use, and the sampler selects in place. Not under ASan, whose own malloc
+ * must stay in place.
  *
  * The checks: after a prompt (chunkwise prefill into a caller-owned state) and one decode
  * step, 10,000 more recurrent steps (T = 1, logits into a caller buffer, retnet_sample into
  * caller scratch) make no allocator call; so do batch steps (B = 4), bf16 decoding, and the
- * `small` model (two threads, the parallel paths; release build only). And the counter works:
+ * `small` model (two threads, the parallel paths; release build only), and one thread. And
+ * the counter works:
  * an allocation by the library inside the window (a bf16 copy of the weights; a wider batch
  * growing its per-sequence arrays) is counted.
  */
 #include "retnet.h"
 #include "test.h"
+
+#include <omp.h>
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -183,6 +187,8 @@ static void window(dec *d, retnet_state *s, int B, int32_t *tok, int steps, cons
     long w = wrap_calls - w0, a = all_calls - a0;
     CHECK(bad == 0, "%s: %d failed steps: %s", what, bad, retnet_errmsg());
     CHECK(w == 0, "%s: %ld allocator calls by the library in %d steps", what, w, steps);
+    CHECK(ASAN || a == 0, "%s: %ld allocator calls in the process in %d steps (libgomp: a "
+          "parallel region run on one thread? glibc: qsort?)", what, a, steps);
     CHECK(s[0].pos > steps, "%s: the state did not advance (pos %lld)", what,
           (long long)s[0].pos);
     if (ASAN)
@@ -190,8 +196,7 @@ static void window(dec *d, retnet_state *s, int B, int32_t *tok, int steps, cons
                 "counted under ASan)\n", what, steps, w);
     else
         fprintf(stderr, "     %s, %d steps: library allocator calls %ld; process-wide %ld "
-                "(%.1f per step: libgomp, one-thread parallel regions)\n",
-                what, steps, w, a, (double)a / steps);
+                "\n", what, steps, w, a);
 }
 
 /* ------------------------------------------------------------------ tests */
@@ -277,6 +282,22 @@ static void test_small_model(void) {
     dec_close(&d);
 }
 
+/* One thread (OMP_NUM_THREADS=1): no parallel region may be entered at all. */
+static void test_one_thread(void) {
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    dec d;
+    CHECK(dec_open(&d, "tiny", 4, 1) == 0, "model: %s", retnet_errmsg());
+    if (!test_cur_failed) {
+        int32_t tok[4];
+        retnet_state *s = dec_start(&d, 4, 16, tok);
+        window(&d, s, 4, tok, ASAN ? 200 : 1000, "tiny, B=4, one thread");
+        dec_end(s, 4);
+        dec_close(&d);
+    }
+    omp_set_num_threads(saved);
+}
+
 /* The window detects the library's allocations: a bf16 copy made between two steps, and the
  * growth of its per-sequence arrays for a wider batch. */
 static void test_window_detects(void) {
@@ -312,6 +333,7 @@ int main(void) {
     RUN(test_batch_decode);
     RUN(test_bf16_decode);
     RUN(test_small_model);
+    RUN(test_one_thread);
     RUN(test_window_detects);
     return TEST_SUMMARY();
 }

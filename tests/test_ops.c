@@ -133,7 +133,7 @@ static void check_pad(const float *buf, int64_t rows, int64_t cols, int64_t ld, 
 static void test_matmul(void) {
     static const int64_t shapes[][3] = {{1, 1, 1}, {1, 33, 7}, {2, 5, 64}, {3, 17, 100},
                                         {7, 33, 33}, {33, 7, 65}, {64, 48, 32}, {5, 1, 300},
-                                        {128, 96, 257}};
+                                        {128, 96, 257}, {3, 301, 129}, {1, 517, 100}};
     uint64_t s = next_seed();
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
         for (int acc = 0; acc < 2; acc++) {
@@ -155,6 +155,45 @@ static void test_matmul(void) {
             check_bound(y, r, mag, M * N, K + 2, what);
             free(x); free(w); free(y); free(xd); free(wd); free(y0); free(r); free(mag);
             free(xa); free(wa);
+        }
+}
+
+/* Decoding splits a product's columns over threads (op_matvec_cols) and batches sequences:
+ * any split of the columns, and any row computed with any number of other rows, gives the
+ * bits of the whole product (fp32 and bf16 weights). */
+static void test_matvec_split(void) {
+    static const int64_t shapes[][3] = {{1, 37, 50}, {5, 64, 33}, {3, 301, 129}, {8, 19, 16}};
+    uint64_t s = next_seed();
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int bf = 0; bf < 2; bf++) {
+            int64_t M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+            float *x = frand(M * K, &s, 1), *w = frand(N * K, &s, 1);
+            float *whole = fnew(M * N), *split = fnew(M * N), *row = fnew(N);
+            uint16_t *wb = malloc(sizeof(uint16_t) * N * K);
+            for (int64_t i = 0; i < N * K; i++) wb[i] = op_f32_to_bf16(w[i]);
+            if (bf) op_matmul_bf16(whole, x, wb, M, N, K, 0);
+            else op_matmul(whole, x, w, M, N, K, 0);
+            /* uneven pieces: 1, 2, 3, ... columns, so groups of 4 start anywhere */
+            for (int64_t j0 = 0, len = 1; j0 < N; j0 += len, len++) {
+                int64_t j1 = j0 + len < N ? j0 + len : N;
+                if (bf) op_matvec_cols_bf16(split, x, wb, M, N, K, j0, j1, 0);
+                else op_matvec_cols(split, x, w, M, N, K, j0, j1, 0);
+            }
+            int64_t bad = -1;
+            for (int64_t i = 0; i < M * N; i++)
+                if (memcmp(&whole[i], &split[i], sizeof(float))) { bad = i; break; }
+            CHECK(bad < 0, "matvec %s M=%lld N=%lld K=%lld: split columns differ at %lld: %.9g "
+                  "vs %.9g", bf ? "bf16" : "fp32", (long long)M, (long long)N, (long long)K,
+                  (long long)bad, bad >= 0 ? whole[bad] : 0, bad >= 0 ? split[bad] : 0);
+            for (int64_t i = 0; i < M; i++) {
+                if (bf) op_matmul_bf16(row, x + i * K, wb, 1, N, K, 0);
+                else op_matmul(row, x + i * K, w, 1, N, K, 0);
+                CHECK(!memcmp(row, whole + i * N, sizeof(float) * N),
+                      "matvec %s M=%lld N=%lld K=%lld: row %lld alone differs from the batch",
+                      bf ? "bf16" : "fp32", (long long)M, (long long)N, (long long)K,
+                      (long long)i);
+            }
+            free(x); free(w); free(whole); free(split); free(row); free(wb);
         }
 }
 
@@ -626,6 +665,7 @@ int main(void) {
             (unsigned long long)seed0, (unsigned long long)seed0);
     RUN(test_ref_self);
     RUN(test_matmul);
+    RUN(test_matvec_split);
     RUN(test_gemm);
     RUN(test_norms);
     RUN(test_head_norm_gate);

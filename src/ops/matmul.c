@@ -34,49 +34,142 @@ void op_gemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alph
 #endif
 }
 
-/* Dot product with 16 independent lanes: vectorises without reassociating any one sum. */
-static inline float dot(const float *a, const float *b, int64_t n) {
-    float acc[16] = {0};
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++) acc[j] += a[i + j] * b[i + j];
+/*
+ * Dot products with 16 independent lanes: they vectorise without reassociating any one sum.
+ * The 4-column versions compute each of their four results with exactly the arithmetic of
+ * the 1-column one (same lanes, same order); they only share the loads of x and overlap the
+ * four final reductions. A column's value therefore does not depend on which kernel, thread
+ * or batch computed it.
+ */
+static inline float bf16f(uint16_t b) {
+    uint32_t u = (uint32_t)b << 16; /* bf16 is float32's upper half */
+    float w;
+    memcpy(&w, &u, sizeof w);
+    return w;
+}
+
+/* GCC/clang vector extensions (portable C, no intrinsics): two 8-lane vectors are the 16
+ * lanes. Unaligned loads go through memcpy. */
+typedef float v8f __attribute__((vector_size(32)));
+typedef uint16_t v8h __attribute__((vector_size(16)));
+typedef uint32_t v8u __attribute__((vector_size(32)));
+
+static inline v8f load_f(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
+static inline v8f load_h(const uint16_t *p) {
+    v8h h;
+    memcpy(&h, p, sizeof h);
+    v8u u = __builtin_convertvector(h, v8u) << 16;
+    v8f f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline float reduce16(v8f lo, v8f hi) {
     float s = 0;
-    for (int j = 0; j < 16; j++) s += acc[j];
-    for (; i < n; i++) s += a[i] * b[i];
+    for (int l = 0; l < 8; l++) s += lo[l];
+    for (int l = 0; l < 8; l++) s += hi[l];
     return s;
 }
 
-/* The same with bf16 weights: each weight is widened by a shift (bf16 is float32's upper half). */
-static inline float dot_bf16(const float *a, const uint16_t *b, int64_t n) {
-    float acc[16] = {0};
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++) {
-            uint32_t u = (uint32_t)b[i + j] << 16;
-            float w;
-            memcpy(&w, &u, sizeof w);
-            acc[j] += a[i + j] * w;
-        }
-    float s = 0;
-    for (int j = 0; j < 16; j++) s += acc[j];
-    for (; i < n; i++) {
-        uint32_t u = (uint32_t)b[i] << 16;
-        float w;
-        memcpy(&w, &u, sizeof w);
-        s += a[i] * w;
+/* The last n % 16 elements go through the same vector step, zero-padded: scalar tails
+ * would let the compiler contract or vectorise them differently in the two kernels. */
+#define DOT_BODY(LOAD, W)                                                                \
+    v8f lo = {0}, hi = {0};                                                              \
+    int64_t i = 0;                                                                       \
+    for (; i + 16 <= n; i += 16) {                                                       \
+        lo += load_f(a + i) * LOAD(b + i);                                               \
+        hi += load_f(a + i + 8) * LOAD(b + i + 8);                                       \
+    }                                                                                    \
+    if (i < n) {                                                                         \
+        float ta[16] = {0}, tb[16] = {0};                                                \
+        for (int64_t t = i; t < n; t++) ta[t - i] = a[t], tb[t - i] = W(b[t]);           \
+        lo += load_f(ta) * load_f(tb);                                                   \
+        hi += load_f(ta + 8) * load_f(tb + 8);                                           \
+    }                                                                                    \
+    return reduce16(lo, hi);
+
+#define DOT4_BODY(LOAD, W)                                                               \
+    v8f lo[4] = {{0}}, hi[4] = {{0}};                                                    \
+    const int64_t n16 = n / 16 * 16;                                                     \
+    for (int64_t i = 0; i < n16; i += 16) {                                              \
+        v8f x0 = load_f(a + i), x1 = load_f(a + i + 8);                                  \
+        for (int r = 0; r < 4; r++) {                                                    \
+            lo[r] += x0 * LOAD(b + r * ldb + i);                                         \
+            hi[r] += x1 * LOAD(b + r * ldb + i + 8);                                     \
+        }                                                                                \
+    }                                                                                    \
+    for (int r = 0; r < 4; r++) {                                                        \
+        if (n16 < n) {                                                                   \
+            float ta[16] = {0}, tb[16] = {0};                                            \
+            for (int64_t t = n16; t < n; t++) ta[t - n16] = a[t], tb[t - n16] = W(b[r * ldb + t]); \
+            lo[r] += load_f(ta) * load_f(tb);                                            \
+            hi[r] += load_f(ta + 8) * load_f(tb + 8);                                    \
+        }                                                                                \
+        out[r] = reduce16(lo[r], hi[r]);                                                 \
     }
-    return s;
+
+#define F32(x) (x)
+static inline float dot(const float *a, const float *b, int64_t n) { DOT_BODY(load_f, F32) }
+static inline float dot_bf16(const float *a, const uint16_t *b, int64_t n) {
+    DOT_BODY(load_h, bf16f)
 }
+static inline void dot4(float *out, const float *a, const float *b, int64_t ldb, int64_t n) {
+    DOT4_BODY(load_f, F32)
+}
+static inline void dot4_bf16(float *out, const float *a, const uint16_t *b, int64_t ldb,
+                             int64_t n) {
+    DOT4_BODY(load_h, bf16f)
+}
+
+/* Columns j0..j1-1 of y (M, N) = x (M, K) w(N, K)^T [+ y], serially. Groups of 4 columns
+ * start at multiples of 4 so a column's kernel is fixed by j alone. */
+#define MATVEC_COLS(DOT1, DOT4)                                                          \
+    int64_t j = j0;                                                                      \
+    for (; j < j1 && (j & 3); j++)                                                       \
+        for (int64_t i = 0; i < M; i++) {                                                \
+            float v = DOT1(x + i * K, w + j * K, K);                                      \
+            y[i * N + j] = accumulate ? y[i * N + j] + v : v;                            \
+        }                                                                                \
+    for (; j + 4 <= j1; j += 4)                                                          \
+        for (int64_t i = 0; i < M; i++) {                                                \
+            float v[4];                                                                  \
+            DOT4(v, x + i * K, w + j * K, K, K);                                          \
+            for (int r = 0; r < 4; r++)                                                  \
+                y[i * N + j + r] = accumulate ? y[i * N + j + r] + v[r] : v[r];          \
+        }                                                                                \
+    for (; j < j1; j++)                                                                  \
+        for (int64_t i = 0; i < M; i++) {                                                \
+            float v = DOT1(x + i * K, w + j * K, K);                                      \
+            y[i * N + j] = accumulate ? y[i * N + j] + v : v;                            \
+        }
+
+void op_matvec_cols(float *y, const float *x, const float *w, int64_t M, int64_t N, int64_t K,
+                    int64_t j0, int64_t j1, int accumulate) {
+    MATVEC_COLS(dot, dot4)
+}
+
+void op_matvec_cols_bf16(float *y, const float *x, const uint16_t *w, int64_t M, int64_t N,
+                         int64_t K, int64_t j0, int64_t j1, int accumulate) {
+    MATVEC_COLS(dot_bf16, dot4_bf16)
+}
+
+/* Columns in blocks of MATVEC_BLOCK per task: both cores stream disjoint weight rows. The
+ * region is entered only when there is enough work for two threads: libgomp allocates a
+ * team for every region it runs on one thread. */
+#define MATVEC_BLOCK 16
+#define MATVEC_PAR_MIN 32768
 
 void op_matmul_bf16(float *y, const float *x, const uint16_t *w, int64_t M, int64_t N,
                     int64_t K, int accumulate) {
-#pragma omp parallel for schedule(static) if (N * K > 32768)
-    for (int64_t j = 0; j < N; j++) {
-        const uint16_t *wj = w + j * K;
-        for (int64_t i = 0; i < M; i++) {
-            float v = dot_bf16(x + i * K, wj, K);
-            y[i * N + j] = accumulate ? y[i * N + j] + v : v;
-        }
+    if (N * K <= MATVEC_PAR_MIN || omp_get_max_threads() == 1) {
+        op_matvec_cols_bf16(y, x, w, M, N, K, 0, N, accumulate);
+        return;
+    }
+    const int64_t nb = (N + MATVEC_BLOCK - 1) / MATVEC_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t j0 = b * MATVEC_BLOCK, j1 = j0 + MATVEC_BLOCK < N ? j0 + MATVEC_BLOCK : N;
+        op_matvec_cols_bf16(y, x, w, M, N, K, j0, j1, accumulate);
     }
 }
 
@@ -101,13 +194,15 @@ void op_matmul(float *y, const float *x, const float *w, int64_t M, int64_t N, i
         return;
     }
     /* Each weight row is read once and used for all M rows of x. */
-#pragma omp parallel for schedule(static) if (N * K > 32768)
-    for (int64_t j = 0; j < N; j++) {
-        const float *wj = w + j * K;
-        for (int64_t i = 0; i < M; i++) {
-            float v = dot(x + i * K, wj, K);
-            y[i * N + j] = accumulate ? y[i * N + j] + v : v;
-        }
+    if (N * K <= MATVEC_PAR_MIN || omp_get_max_threads() == 1) {
+        op_matvec_cols(y, x, w, M, N, K, 0, N, accumulate);
+        return;
+    }
+    const int64_t nb = (N + MATVEC_BLOCK - 1) / MATVEC_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t j0 = b * MATVEC_BLOCK, j1 = j0 + MATVEC_BLOCK < N ? j0 + MATVEC_BLOCK : N;
+        op_matvec_cols(y, x, w, M, N, K, j0, j1, accumulate);
     }
 }
 

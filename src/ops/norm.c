@@ -6,67 +6,88 @@
 #include "ops.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stddef.h>
 #include <stdlib.h>
 
+void op_layernorm_row(float *y, const float *x, const float *w, const float *b, int64_t d,
+                      float eps) {
+    double mean = 0, var = 0;
+    for (int64_t j = 0; j < d; j++) mean += x[j];
+    mean /= d;
+    for (int64_t j = 0; j < d; j++) var += (x[j] - mean) * (x[j] - mean);
+    var /= d;
+    float rstd = (float)(1.0 / sqrt(var + eps)), mu = (float)mean;
+    for (int64_t j = 0; j < d; j++) {
+        float v = (x[j] - mu) * rstd * w[j];
+        y[j] = b ? v + b[j] : v;
+    }
+}
+
+void op_rmsnorm_row(float *y, const float *x, const float *w, int64_t d, float eps) {
+    double ss = 0;
+    for (int64_t j = 0; j < d; j++) ss += (double)x[j] * x[j];
+    float r = (float)(1.0 / sqrt(ss / d + eps));
+    for (int64_t j = 0; j < d; j++) y[j] = x[j] * r * (w ? w[j] : 1.0f);
+}
+
+void op_head_norm_gate_seg(float *y, const float *o, const float *g, const float *w,
+                           const float *b, int head, int dv, float eps, int groupnorm) {
+    double mean = 0, var = 0;
+    if (groupnorm) {
+        for (int j = 0; j < dv; j++) mean += o[j];
+        mean /= dv;
+    }
+    for (int j = 0; j < dv; j++) var += (o[j] - mean) * (o[j] - mean);
+    var /= dv;
+    float r = (float)(1.0 / sqrt(var + eps)), mu = (float)mean;
+    /* groupnorm's affine is per channel of d_value; rmsnorm's weight (fla) is shared. */
+    const float *wi = w ? (groupnorm ? w + head * dv : w) : NULL;
+    const float *bi = b ? b + head * dv : NULL;
+    for (int j = 0; j < dv; j++) {
+        float v = (o[j] - mu) * r;
+        if (wi) v *= wi[j];
+        if (bi) v += bi[j];
+        y[j] = v * op_swish1(g[j]);
+    }
+}
+
+/* Rows run in parallel only when there are enough of them to pay for waking the threads; a
+ * serial call does not enter a parallel region at all (libgomp allocates a team for a region
+ * it runs on one thread). */
+#define PAR_ROWS(work) ((work) > 16384 && omp_get_max_threads() > 1)
+
 void op_layernorm(float *y, const float *x, const float *w, const float *b, int64_t M,
                   int64_t d, float eps) {
-#pragma omp parallel for schedule(static) if (M * d > 16384)
-    for (int64_t i = 0; i < M; i++) {
-        const float *xi = x + i * d;
-        float *yi = y + i * d;
-        double mean = 0, var = 0;
-        for (int64_t j = 0; j < d; j++) mean += xi[j];
-        mean /= d;
-        for (int64_t j = 0; j < d; j++) var += (xi[j] - mean) * (xi[j] - mean);
-        var /= d;
-        float rstd = (float)(1.0 / sqrt(var + eps)), mu = (float)mean;
-        for (int64_t j = 0; j < d; j++) {
-            float v = (xi[j] - mu) * rstd * w[j];
-            yi[j] = b ? v + b[j] : v;
-        }
+    if (!PAR_ROWS(M * d)) {
+        for (int64_t i = 0; i < M; i++) op_layernorm_row(y + i * d, x + i * d, w, b, d, eps);
+        return;
     }
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < M; i++) op_layernorm_row(y + i * d, x + i * d, w, b, d, eps);
 }
 
 void op_rmsnorm(float *y, const float *x, const float *w, int64_t M, int64_t d, float eps) {
-#pragma omp parallel for schedule(static) if (M * d > 16384)
-    for (int64_t i = 0; i < M; i++) {
-        const float *xi = x + i * d;
-        float *yi = y + i * d;
-        double ss = 0;
-        for (int64_t j = 0; j < d; j++) ss += (double)xi[j] * xi[j];
-        float r = (float)(1.0 / sqrt(ss / d + eps));
-        for (int64_t j = 0; j < d; j++) yi[j] = xi[j] * r * (w ? w[j] : 1.0f);
+    if (!PAR_ROWS(M * d)) {
+        for (int64_t i = 0; i < M; i++) op_rmsnorm_row(y + i * d, x + i * d, w, d, eps);
+        return;
     }
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < M; i++) op_rmsnorm_row(y + i * d, x + i * d, w, d, eps);
 }
-
-static inline float swish(float z) { return z / (1.0f + expf(-z)); }
 
 void op_head_norm_gate(float *y, const float *o, const float *g, const float *w,
                        const float *b, int64_t M, int h, int dv, float eps, int groupnorm) {
-#pragma omp parallel for schedule(static) if (M * h * dv > 16384)
-    for (int64_t i = 0; i < M * h; i++) {
-        int head = (int)(i % h);
-        const float *oi = o + i * dv, *gi = g + i * dv;
-        float *yi = y + i * dv;
-        double mean = 0, var = 0;
-        if (groupnorm) {
-            for (int j = 0; j < dv; j++) mean += oi[j];
-            mean /= dv;
-        }
-        for (int j = 0; j < dv; j++) var += (oi[j] - mean) * (oi[j] - mean);
-        var /= dv;
-        float r = (float)(1.0 / sqrt(var + eps)), mu = (float)mean;
-        /* groupnorm's affine is per channel of d_value; rmsnorm's weight (fla) is shared. */
-        const float *wi = w ? (groupnorm ? w + head * dv : w) : NULL;
-        const float *bi = b ? b + head * dv : NULL;
-        for (int j = 0; j < dv; j++) {
-            float v = (oi[j] - mu) * r;
-            if (wi) v *= wi[j];
-            if (bi) v += bi[j];
-            yi[j] = v * swish(gi[j]);
-        }
+    if (!PAR_ROWS(M * h * dv)) {
+        for (int64_t i = 0; i < M * h; i++)
+            op_head_norm_gate_seg(y + i * dv, o + i * dv, g + i * dv, w, b, (int)(i % h), dv,
+                                  eps, groupnorm);
+        return;
     }
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < M * h; i++)
+        op_head_norm_gate_seg(y + i * dv, o + i * dv, g + i * dv, w, b, (int)(i % h), dv, eps,
+                              groupnorm);
 }
 
 /* ==================================================================================== */

@@ -8,6 +8,7 @@
 #ifndef RETNET_OPS_H
 #define RETNET_OPS_H
 
+#include <math.h>
 #include <stdint.h>
 
 #define RETNET_MAX_HEAD_DIM 4096 /* per-head key/value width cap (config.c checks it) */
@@ -27,6 +28,13 @@ void op_gemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alph
  * weight row is read once for all M rows of x; meant for small M (decoding). */
 void op_matmul_bf16(float *y, const float *x, const uint16_t *w, int64_t M, int64_t N,
                     int64_t K, int accumulate);
+/* Columns j0..j1-1 of the same products, serially (one thread's share of a product inside a
+ * caller's parallel region). Each column's arithmetic depends on j only, so any split of the
+ * columns over threads, and any M, gives the same bits. */
+void op_matvec_cols(float *y, const float *x, const float *w, int64_t M, int64_t N, int64_t K,
+                    int64_t j0, int64_t j1, int accumulate);
+void op_matvec_cols_bf16(float *y, const float *x, const uint16_t *w, int64_t M, int64_t N,
+                         int64_t K, int64_t j0, int64_t j1, int accumulate);
 /* bfloat16 of a float32, round to nearest even (NaN stays NaN). */
 uint16_t op_f32_to_bf16(float x);
 
@@ -46,7 +54,17 @@ void op_rmsnorm(float *y, const float *x, const float *w, int64_t M, int64_t d, 
 void op_head_norm_gate(float *y, const float *o, const float *g, const float *w,
                        const float *b, int64_t M, int h, int dv, float eps, int groupnorm);
 
+/* One row of layernorm / rmsnorm, one (row, head) segment of the head norm + gate: what
+ * the functions above do per row, serially (same arithmetic). */
+void op_layernorm_row(float *y, const float *x, const float *w, const float *b, int64_t d,
+                      float eps);
+void op_rmsnorm_row(float *y, const float *x, const float *w, int64_t d, float eps);
+void op_head_norm_gate_seg(float *y, const float *o, const float *g, const float *w,
+                           const float *b, int head, int dv, float eps, int groupnorm);
+
 /* ---- activation.c ------------------------------------------------------------------ */
+static inline float op_gelu1(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+static inline float op_swish1(float x) { return x / (1.0f + expf(-x)); }
 void op_gelu(float *y, const float *x, int64_t n);              /* exact, erf form */
 void op_swish(float *y, const float *x, int64_t n);             /* x * sigmoid(x) */
 void op_mul(float *y, const float *a, const float *b, int64_t n);
@@ -66,6 +84,12 @@ void op_embed(float *x, const float *table, const int32_t *tokens, int64_t n, in
  */
 void op_rope(float *x, int64_t ld, int64_t T, int h, int dk, int64_t pos0, int half,
              double base, float scale);
+/* The same rotation split in two, for decoding: op_rope_angles fills cs (dk floats: cos and
+ * sin of pair j at cs[2j], cs[2j+1]) for one position; op_rope_rows writes channels i0..i1-1
+ * of one rotated, scaled head, y[i] from x[i] and its pair partner (y must not be x). */
+void op_rope_angles(float *cs, int dk, int64_t pos, int half, double base);
+void op_rope_rows(float *y, const float *x, int dk, int i0, int i1, const float *cs, int half,
+                  float scale);
 
 /* ---- retention_*.c ----------------------------------------------------------------- */
 /*
@@ -108,6 +132,17 @@ void retention_powers(double gamma, int64_t n, float *pw);
 void retention_parallel_forward(const retention_args *a, float *work);
 void retention_chunkwise_forward(const retention_args *a, int C, float *work);
 void retention_recurrent_forward(const retention_args *a, float *work);
+/*
+ * One token of the recurrent form over key rows i0..i1-1 only (a->T must be 1; a->S, a->z
+ * point at the head's row 0 as above): updates those rows of S (and of z), and writes the
+ * rows' share of the output, o_part[j] = sum_{i0<=i<i1} q_i S_ij (dv floats), and of the
+ * row sum, *rsum_part (when a->z). retention_recurrent_forward sums the shares of blocks of
+ * RETENTION_ROW_BLOCK rows in block order: any split on block boundaries, combined in that
+ * order, gives its bits.
+ */
+#define RETENTION_ROW_BLOCK 32
+void retention_recurrent_rows(const retention_args *a, int i0, int i1, float *o_part,
+                              double *rsum_part);
 
 /* ==================================================================================== */
 /* Backward passes. Rule for every function below: gradients ACCUMULATE (+=) into every
@@ -175,5 +210,86 @@ int64_t retention_parallel_backward_work(int64_t T, int dk, int dv);
 int64_t retention_chunkwise_backward_work(int64_t T, int C, int dk, int dv);
 void retention_parallel_backward(const retention_grad_args *a, float *work);
 void retention_chunkwise_backward(const retention_grad_args *a, int C, float *work);
+
+/* ==================================================================================== */
+/* ---- attention.c: causal multi-head softmax attention (the Transformer baseline) ---- */
+/*
+ * Called after the projections and the rotary embedding (q, k, v arrive rotated). Layout as
+ * the model's activations, time-major with the heads side by side in a row:
+ *   q (B, Tq, H*dk), k (B, Tk, H*dk), v (B, Tk, H*dv), o (B, Tq, H*dv), lse (B, H, Tq);
+ * head h of a row is columns h*dk .. h*dk+dk-1 (h*dv .. for v and o). dk and dv may differ.
+ *   s[i,j] = scale (q_i . k_j)   (the model passes scale = 1/sqrt(dk))
+ * Query row i (0..Tq-1) sits at absolute position P + i, P = Tk - Tq >= 0, and sees the keys
+ * j <= P + i: one rule for training (Tq = Tk), chunked prefill on a cache (Tq < Tk) and
+ * decoding (Tq = 1). Requires Tk >= Tq, so every row sees at least key 0.
+ *   o_i = sum_{j <= P+i} softmax_j(s[i,.]) v_j,   lse_i = log sum_{j <= P+i} exp(s[i,j]).
+ *
+ * Two implementations of one function:
+ *   naive: materialises the Tq x Tk scores of one (b, h) at a time (memory O(Tq Tk) per
+ *          thread), the two products by op_gemm. The reference-style one.
+ *   flash: FlashAttention-2 (Dao 2023): query blocks x key blocks with an online softmax;
+ *          scratch is a few tiles per thread, independent of T. Fully masked tiles skipped.
+ * Threads: a call runs up to `threads` OpenMP threads (0: omp_get_max_threads() at the time
+ * of the call), and its `work` is scratch of the size the matching _work function returns
+ * for the same `threads` (sizes in floats). Calls that run at the same time need their own
+ * work. No function here allocates. Results do not depend on the thread count, except dq of
+ * the flash backward (the order of its sums; same count, same bits).
+ */
+typedef struct {
+    int64_t B, Tq, Tk;
+    int H, dk, dv;
+    float scale;
+    int threads;
+    const float *q, *k, *v;  /* (B, Tq, H*dk), (B, Tk, H*dk), (B, Tk, H*dv) */
+    float *o;                /* (B, Tq, H*dv), written */
+    float *lse;              /* (B, H, Tq), written; may be NULL in the naive forward */
+} attention_args;
+
+int64_t op_attention_naive_work(int64_t Tq, int64_t Tk, int threads);
+int64_t op_attention_flash_work(int dk, int dv, int threads);
+void op_attention_naive_forward(const attention_args *a, float *work);
+void op_attention_flash_forward(const attention_args *a, float *work);
+
+/*
+ * Backward (the rule above: += into dq (B, Tq, H*dk), dk_ (B, Tk, H*dk), dv_ (B, Tk, H*dv);
+ * any may be NULL). With p_ij = exp(s_ij - lse_i) and dout = dL/do (B, Tq, H*dv):
+ *   dv_j += sum_i p_ij do_i,   dp_ij = do_i . v_j,   ds_ij = p_ij (dp_ij - D_i),
+ *   dq_i += scale sum_j ds_ij k_j,   dk_j += scale sum_i ds_ij q_i,
+ * D_i = sum_j p_ij dp_ij = do_i . o_i.
+ * naive: recomputes the probabilities of one (b, h) from q and k (a full softmax, as the
+ *        forward) and takes D_i = sum_j p_ij dp_ij from them: it reads neither o nor lse.
+ *        Memory 2 Tq Tk per thread.
+ * flash: recomputes scores tile by tile, p from the forward's lse, D_i = do_i . o_i from its
+ *        o; threads take key blocks (dk, dv rows owned, no races) and sum dq in per-thread
+ *        copies, added at the end. Scratch O(B Tq H (dk threads)) + tiles.
+ */
+typedef struct {
+    int64_t B, Tq, Tk;
+    int H, dk, dv;
+    float scale;
+    int threads;
+    const float *q, *k, *v;  /* as the forward */
+    const float *o, *lse;    /* the forward's outputs (flash only; the naive ignores them) */
+    const float *dout;       /* (B, Tq, H*dv) */
+    float *dq, *dk_, *dv_;
+} attention_grad_args;
+
+int64_t op_attention_naive_backward_work(int64_t Tq, int64_t Tk, int threads);
+int64_t op_attention_flash_backward_work(int64_t B, int64_t Tq, int H, int dk, int dv,
+                                         int threads);
+void op_attention_naive_backward(const attention_grad_args *a, float *work);
+void op_attention_flash_backward(const attention_grad_args *a, float *work);
+
+/*
+ * Decoding one token for each of B sequences with KV caches of different lengths. Sequence b:
+ * kc[b] its keys (len[b], H*dk), vc[b] its values (len[b], H*dv), the new token's key and
+ * value already appended (so len[b] >= 1 counts it); q (B, H*dk) the new queries; writes
+ * o (B, H*dv) and, when not NULL, lse (B, H). Equals the last row of the forward with
+ * Tq = Tk = len[b]. Parallel over (b, h); work: op_attention_decode_work(dv, threads).
+ */
+int64_t op_attention_decode_work(int dv, int threads);
+void op_attention_decode(float *o, float *lse, const float *q, const float *const *kc,
+                         const float *const *vc, const int64_t *len, int64_t B, int H, int dk,
+                         int dv, float scale, int threads, float *work);
 
 #endif
