@@ -17,6 +17,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
+#include <ctype.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -397,7 +398,11 @@ int64_t retnet_text_cut(const char *text, int64_t len, int64_t pos) {
     if (pos <= 0) return 0;
     for (int64_t i = pos; i < len; i++) {
         unsigned char c = (unsigned char)text[i];
-        if (text[i - 1] == '\n' && c > ' ' && c < 0x7F) return i;
+        /* after "x\n", not after a blank line: GPT-2's pattern reads "\n\n" before a letter
+         * as one token, which a cut between them would split */
+        if (text[i - 1] == '\n' && c > ' ' && c < 0x7F &&
+            (i < 2 || !isspace((unsigned char)text[i - 2])))
+            return i;
     }
     return len;
 }
@@ -411,7 +416,9 @@ retnet_status retnet_tokenize_into(const retnet_tokenizer *tok, const char *text
         int64_t e = i + PIECE_BYTES >= len ? len : retnet_text_cut(text, len, i + PIECE_BYTES);
         int32_t *ids;
         int64_t n;
-        retnet_status s = retnet_tokenizer_encode(tok, text + i, e - i, &ids, &n);
+        /* pieces after the first continue the text: no leading "▁" or prefix space */
+        retnet_status s = retnet_tokenizer_encode_ex(tok, text + i, e - i,
+                                                     i > 0 ? RETNET_ENCODE_CONTINUE : 0, &ids, &n);
         if (s != RETNET_OK) return s;
         s = retnet_tokfile_append(w, ids, n);
         free(ids);

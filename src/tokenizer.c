@@ -1,6 +1,9 @@
 /*
  * tokenizer.c: the byte tokenizer, our byte-level BPE (training, encoding, its file) and
  * GPT-2's BPE (encoder.json + vocab.bpe), behind tokenizer.h. docs/TOKENIZER.md is the spec.
+ * Hugging Face tokenizer.json files are read and run by src/tokenizer_hf.c, which this file
+ * includes at its end: one translation unit, so that both share the struct, the hash maps
+ * and the merge engine below without a private header.
  *
  * One engine encodes both BPEs. A tokenizer holds
  *   - the bytes of every id (specials: their names), for decoding;
@@ -14,6 +17,8 @@
  *   GPT-2: the map holds every split of every token into two tokens, and a pre-token that is
  *          itself a token is emitted directly: tiktoken's algorithm (it merges any two adjacent
  *          parts whose bytes together form a token), hence its ids.
+ *   tokenizer.json: the map holds the file's merges, (left, right) -> rank, and merge_out[rank]
+ *          is the id of the merged token (ids are not ranks there).
  * Merging runs on a linked list with a min-heap of candidate pairs (lazy deletion), so a
  * pre-token of n bytes costs O(n log n), even a megabyte of spaces.
  *
@@ -248,7 +253,14 @@ struct retnet_tokenizer {
     /* GPT-2: token bytes -> id (open addressing over ids, -1 empty), for whole-piece lookups */
     int32_t *whole;
     int64_t whole_cap;
+    /* tokenizer.json: merge rank r makes the id merge_out[r] (NULL: the rank is the id), and
+     * the pipeline around the model (tokenizer_hf.c) */
+    int32_t *merge_out;
+    struct hf_conf *hf;
 };
+
+static void hf_free(struct hf_conf *hf);
+static retnet_status hf_load(const char *path, const char *text, int64_t len, retnet_tokenizer **out);
 
 static const char *const SPECIAL_NAMES[4] = {"<bos>", "<eos>", "<pad>", "<unk>"};
 
@@ -261,12 +273,15 @@ void retnet_tokenizer_free(retnet_tokenizer *t) {
     free(t->mleft);
     free(t->mright);
     free(t->whole);
+    free(t->merge_out);
+    hf_free(t->hf);
     free(t);
 }
 
 retnet_tokenizer_kind retnet_tokenizer_kind_of(const retnet_tokenizer *t) { return t->kind; }
 const char *retnet_tokenizer_kind_name(const retnet_tokenizer *t) {
-    return t->kind == RETNET_TOKENIZER_BYTE ? "byte" : t->kind == RETNET_TOKENIZER_BPE ? "bpe" : "gpt2";
+    return t->kind == RETNET_TOKENIZER_BYTE ? "byte" : t->kind == RETNET_TOKENIZER_BPE ? "bpe"
+         : t->kind == RETNET_TOKENIZER_GPT2 ? "gpt2" : "hf";
 }
 int32_t retnet_tokenizer_vocab(const retnet_tokenizer *t) { return t->vocab; }
 int32_t retnet_tokenizer_bos(const retnet_tokenizer *t) { return t->bos; }
@@ -446,25 +461,12 @@ static int32_t whole_lookup(const retnet_tokenizer *t, const unsigned char *p, i
     }
 }
 
-/* BPE of one pre-token p[0..n): appends its ids to out, returns how many. */
-static int64_t bpe_piece(const retnet_tokenizer *t, const unsigned char *p, int64_t n, scratch *s,
-                         int32_t *out) {
-    if (n == 1) {
-        out[0] = t->byte_id[p[0]];
-        return 1;
-    }
-    if (t->whole) {
-        int32_t id = whole_lookup(t, p, n);
-        if (id >= 0) {
-            out[0] = id;
-            return 1;
-        }
-    }
-    int32_t *id = s->id;
+/* Merges the n symbols id[0 .. n) of one pre-token (n <= s->cap; id may be s->id or lie
+ * within it): appends the resulting ids to out, returns how many. */
+static int64_t bpe_merge(const retnet_tokenizer *t, int32_t *id, int64_t n, scratch *s, int32_t *out) {
     int64_t *next = s->next, *prev = s->prev, hn = 0;
     cand *heap = s->heap;
     for (int64_t k = 0; k < n; k++) {
-        id[k] = t->byte_id[p[k]];
         next[k] = k + 1;
         prev[k] = k - 1;
     }
@@ -477,7 +479,7 @@ static int64_t bpe_piece(const retnet_tokenizer *t, const unsigned char *p, int6
         int64_t a = c.pos, b = next[a];
         if (id[a] < 0 || b >= n || pairmap_get(&t->pairs, pair_key(id[a], id[b])) != c.rank)
             continue; /* stale: a or its neighbour has changed since */
-        id[a] = c.rank;
+        id[a] = t->merge_out ? t->merge_out[c.rank] : c.rank;
         id[b] = -1;
         next[a] = next[b];
         if (next[a] < n) prev[next[a]] = a;
@@ -495,39 +497,203 @@ static int64_t bpe_piece(const retnet_tokenizer *t, const unsigned char *p, int6
     return m;
 }
 
-retnet_status retnet_tokenizer_encode(const retnet_tokenizer *t, const char *text, int64_t len,
-                                      int32_t **ids, int64_t *n) {
+/* BPE of one pre-token p[0..n) of our BPE or GPT-2's: appends its ids to out, returns how many. */
+static int64_t bpe_piece(const retnet_tokenizer *t, const unsigned char *p, int64_t n, scratch *s,
+                         int32_t *out) {
+    if (n == 1) {
+        out[0] = t->byte_id[p[0]];
+        return 1;
+    }
+    if (t->whole) {
+        int32_t id = whole_lookup(t, p, n);
+        if (id >= 0) {
+            out[0] = id;
+            return 1;
+        }
+    }
+    for (int64_t k = 0; k < n; k++) s->id[k] = t->byte_id[p[k]];
+    return bpe_merge(t, s->id, n, s, out);
+}
+
+static void scratch_free(scratch *s) {
+    free(s->id);
+    free(s->next);
+    free(s->prev);
+    free(s->heap);
+    memset(s, 0, sizeof *s);
+}
+
+/* A growing array of ids: the output of encode. */
+typedef struct {
+    int32_t *p;
+    int64_t n, cap;
+} idbuf;
+
+static int idbuf_reserve(idbuf *b, int64_t more) {
+    if (b->n + more <= b->cap) return 1;
+    int64_t cap = b->cap ? b->cap : 256;
+    while (cap < b->n + more) cap *= 2;
+    int32_t *p = realloc(b->p, sizeof(int32_t) * (size_t)cap);
+    if (!p) return 0;
+    b->p = p;
+    b->cap = cap;
+    return 1;
+}
+
+/* A growing byte string (tokenizer_hf.c's normalised text and decoding). */
+typedef struct {
+    char *p;
+    int64_t n, cap;
+} bbuf;
+
+static int bbuf_reserve(bbuf *b, int64_t more) {
+    if (b->n + more + 1 <= b->cap) return 1;
+    int64_t cap = b->cap ? b->cap : 256;
+    while (cap < b->n + more + 1) cap *= 2;
+    char *p = realloc(b->p, (size_t)cap);
+    if (!p) return 0;
+    b->p = p;
+    b->cap = cap;
+    return 1;
+}
+
+static int bbuf_put(bbuf *b, const void *s, int64_t n) {
+    if (!bbuf_reserve(b, n)) return 0;
+    if (n) memcpy(b->p + b->n, s, (size_t)n);
+    b->n += n;
+    return 1;
+}
+
+/* Scratch space of one encode call. */
+typedef struct {
+    scratch sc;
+    bbuf a, b, c;   /* tokenizer_hf.c: the normalised text, its pre-tokenised form, a piece */
+    idbuf sym;      /* tokenizer_hf.c: a word's first symbols */
+} encoder;
+
+static void encoder_free(encoder *e) {
+    scratch_free(&e->sc);
+    free(e->sym.p);
+    free(e->a.p);
+    free(e->b.p);
+    free(e->c.p);
+}
+
+static retnet_status hf_encode_section(const retnet_tokenizer *t, const unsigned char *s, int64_t len,
+                                       int prefix_ok, int at_start, encoder *e, idbuf *out);
+
+/* Encodes text that holds no special to match: our BPE, GPT-2 (pre-tokens, then BPE), or a
+ * tokenizer.json's pipeline. at_start: the text starts the caller's text. */
+static retnet_status encode_section(const retnet_tokenizer *t, const unsigned char *s, int64_t len,
+                                    int at_start, int flags, encoder *e, idbuf *out) {
+    if (t->hf)
+        return hf_encode_section(t, s, len, !(at_start && (flags & RETNET_ENCODE_CONTINUE)),
+                                 at_start && !(flags & RETNET_ENCODE_CONTINUE), e, out);
+    if (!idbuf_reserve(out, len))
+        return retnet_fail(RETNET_ENOMEM, "out of memory encoding %lld bytes", (long long)len);
+    if (t->kind == RETNET_TOKENIZER_BYTE) {
+        for (int64_t i = 0; i < len; i++) out->p[out->n++] = s[i];
+        return RETNET_OK;
+    }
+    for (int64_t i = 0; i < len;) {
+        int64_t end = retnet_pretoken_end((const char *)s, len, i);
+        if (!scratch_reserve(&e->sc, end - i))
+            return retnet_fail(RETNET_ENOMEM, "out of memory encoding a pre-token of %lld bytes",
+                               (long long)(end - i));
+        out->n += bpe_piece(t, s + i, end - i, &e->sc, out->p + out->n);
+        i = end;
+    }
+    return RETNET_OK;
+}
+
+/* The texts that encode matches as tokens (RETNET_ENCODE_SPECIALS; a tokenizer.json's added
+ * tokens): id, bytes. */
+typedef struct {
+    int32_t id;
+    const unsigned char *p;
+    int64_t n;
+} special_text;
+
+static int hf_matchable(const retnet_tokenizer *t, int flags, special_text **list, int32_t *count);
+
+static int matchable(const retnet_tokenizer *t, int flags, special_text **list, int32_t *count) {
+    *list = NULL;
+    *count = 0;
+    if (t->hf) return hf_matchable(t, flags, list, count);
+    if (!(flags & RETNET_ENCODE_SPECIALS)) return 1;
+    int32_t k = 0;
+    for (int32_t id = 0; id < t->vocab; id++) k += t->special[id] && t->off[id + 1] > t->off[id];
+    if (!k) return 1;
+    special_text *l = malloc(sizeof *l * (size_t)k);
+    if (!l) return 0;
+    k = 0;
+    for (int32_t id = 0; id < t->vocab; id++)
+        if (t->special[id] && t->off[id + 1] > t->off[id])
+            l[k++] = (special_text){id, (const unsigned char *)t->bytes + t->off[id],
+                                    t->off[id + 1] - t->off[id]};
+    *list = l;
+    *count = k;
+    return 1;
+}
+
+retnet_status retnet_tokenizer_encode_ex(const retnet_tokenizer *t, const char *text, int64_t len,
+                                         int flags, int32_t **ids, int64_t *n) {
     if (!t || !ids || !n || (len > 0 && !text) || len < 0)
         return retnet_fail(RETNET_EINVAL, "retnet_tokenizer_encode: NULL argument or negative length");
     *ids = NULL;
     *n = 0;
-    int32_t *out = malloc(sizeof(int32_t) * (size_t)(len > 0 ? len : 1));
-    if (!out) return retnet_fail(RETNET_ENOMEM, "out of memory encoding %lld bytes", (long long)len);
     const unsigned char *s = (const unsigned char *)text;
-    if (t->kind == RETNET_TOKENIZER_BYTE) {
-        for (int64_t i = 0; i < len; i++) out[i] = s[i];
-        *ids = out;
-        *n = len;
-        return RETNET_OK;
+    idbuf out = {0};
+    encoder e = {0};
+    special_text *sp = NULL;
+    int32_t nsp = 0;
+    retnet_status st = RETNET_OK;
+    if (!idbuf_reserve(&out, len > 0 ? len : 1) || !matchable(t, flags, &sp, &nsp)) {
+        st = retnet_fail(RETNET_ENOMEM, "out of memory encoding %lld bytes", (long long)len);
+        goto done;
     }
-    scratch sc = {0};
-    int64_t m = 0;
-    for (int64_t i = 0; i < len;) {
-        int64_t e = retnet_pretoken_end(text, len, i);
-        if (!scratch_reserve(&sc, e - i)) {
-            free(out);
-            free(sc.id); free(sc.next); free(sc.prev); free(sc.heap);
-            return retnet_fail(RETNET_ENOMEM, "out of memory encoding a pre-token of %lld bytes",
-                               (long long)(e - i));
+    unsigned char first[256] = {0};
+    for (int32_t k = 0; k < nsp; k++) first[sp[k].p[0]] = 1;
+    /* sections between matched texts: leftmost match, the longest at one position */
+    int64_t from = 0;
+    for (int64_t i = 0; nsp > 0 && i < len; i++) {
+        if (!first[s[i]]) continue;
+        int32_t best = -1;
+        for (int32_t k = 0; k < nsp; k++)
+            if (sp[k].n <= len - i && (best < 0 || sp[k].n > sp[best].n) &&
+                !memcmp(s + i, sp[k].p, (size_t)sp[k].n))
+                best = k;
+        if (best < 0) continue;
+        if (i > from && (st = encode_section(t, s + from, i - from, from == 0, flags, &e, &out)) != RETNET_OK)
+            goto done;
+        if (!idbuf_reserve(&out, 1)) {
+            st = retnet_fail(RETNET_ENOMEM, "out of memory encoding %lld bytes", (long long)len);
+            goto done;
         }
-        m += bpe_piece(t, s + i, e - i, &sc, out + m);
-        i = e;
+        out.p[out.n++] = sp[best].id;
+        i += sp[best].n - 1;
+        from = i + 1;
     }
-    free(sc.id); free(sc.next); free(sc.prev); free(sc.heap);
-    *ids = out;
-    *n = m;
+    if (len > from) st = encode_section(t, s + from, len - from, from == 0, flags, &e, &out);
+done:
+    encoder_free(&e);
+    free(sp);
+    if (st != RETNET_OK) {
+        free(out.p);
+        return st;
+    }
+    *ids = out.p;
+    *n = out.n;
     return RETNET_OK;
 }
+
+retnet_status retnet_tokenizer_encode(const retnet_tokenizer *t, const char *text, int64_t len,
+                                      int32_t **ids, int64_t *n) {
+    return retnet_tokenizer_encode_ex(t, text, len, 0, ids, n);
+}
+
+static retnet_status hf_decode(const retnet_tokenizer *t, const int32_t *ids, int64_t n, int flags,
+                               char **text, int64_t *len);
 
 retnet_status retnet_tokenizer_decode(const retnet_tokenizer *t, const int32_t *ids, int64_t n,
                                       int flags, char **text, int64_t *len) {
@@ -545,6 +711,7 @@ retnet_status retnet_tokenizer_decode(const retnet_tokenizer *t, const int32_t *
         if (!(t->special[id] && (flags & RETNET_DECODE_SKIP_SPECIAL)))
             total += t->off[id + 1] - t->off[id];
     }
+    if (t->hf) return hf_decode(t, ids, n, flags, text, len);
     char *buf = malloc((size_t)total + 1);
     if (!buf) return retnet_fail(RETNET_ENOMEM, "out of memory decoding %lld tokens", (long long)n);
     int64_t k = 0;
@@ -639,6 +806,9 @@ static retnet_status write_atomic(const char *path, const char *data, int64_t le
 
 retnet_status retnet_tokenizer_save(const retnet_tokenizer *t, const char *path) {
     if (!t || !path) return retnet_fail(RETNET_EINVAL, "retnet_tokenizer_save: NULL argument");
+    if (t->kind == RETNET_TOKENIZER_HF)
+        return retnet_fail(RETNET_EUNSUPPORTED, "only a trained BPE tokenizer can be saved (a "
+                           "tokenizer.json is loaded from its own file)");
     if (t->kind != RETNET_TOKENIZER_BPE)
         return retnet_fail(RETNET_EUNSUPPORTED, "only a trained BPE tokenizer can be saved (the %s "
                            "tokenizer is loaded by its spec, \"%s\")", retnet_tokenizer_kind_name(t),
@@ -694,8 +864,8 @@ static retnet_status load_bpe(const char *path, char *text, int64_t len, retnet_
     s = next_line(&L);
     if (!s || strcmp(s, BPE_MAGIC))
         BAD("%s: line 1 is not \"%s\"; not a retnet BPE tokenizer file (give 'byte', 'gpt2', a "
-            "directory with encoder.json and vocab.bpe, or a file from 'retnet tokenizer train')",
-            path, BPE_MAGIC);
+            "directory with encoder.json and vocab.bpe, a Hugging Face tokenizer.json, or a file from "
+            "'retnet tokenizer train')", path, BPE_MAGIC);
     s = next_line(&L);
     if (!s || strcmp(s, "pretokenizer gpt2"))
         BAD("%s: line 2: want \"pretokenizer gpt2\"", path);
@@ -969,6 +1139,16 @@ done:
     return s;
 }
 
+static retnet_status load_hf_file(const char *path, retnet_tokenizer **out) {
+    char *text;
+    int64_t len;
+    retnet_status s = read_all(path, MAX_TOKENIZER_FILE, &text, &len);
+    if (s != RETNET_OK) return s;
+    s = hf_load(path, text, len, out);
+    free(text);
+    return s;
+}
+
 static int is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
@@ -990,8 +1170,22 @@ retnet_status retnet_tokenizer_load(const char *spec, retnet_tokenizer **out) {
                                env && *env ? "" : " or set RETNET_GPT2_DIR");
         return load_gpt2(dir, out);
     }
-    if (is_dir(spec)) return load_gpt2(spec, out);
+    if (is_dir(spec)) {
+        /* GPT-2's files first (as before tokenizer.json was read), then tokenizer.json */
+        char p[4096];
+        snprintf(p, sizeof p, "%s/encoder.json", spec);
+        if (access(p, F_OK) != 0) {
+            snprintf(p, sizeof p, "%s/tokenizer.json", spec);
+            if (access(p, F_OK) == 0) return load_hf_file(p, out);
+            return retnet_fail(RETNET_EIO, "%s holds neither encoder.json (GPT-2's format, with "
+                               "vocab.bpe) nor tokenizer.json (Hugging Face's)", spec);
+        }
+        return load_gpt2(spec, out);
+    }
     size_t sl = strlen(spec);
+    if (sl >= 5 && !strcmp(spec + sl - 5, ".json") &&
+        !(sl >= 12 && !strcmp(spec + sl - 12, "encoder.json")))
+        return load_hf_file(spec, out);
     if (sl >= 12 && !strcmp(spec + sl - 12, "encoder.json")) {
         char *copy = strdup(spec);
         if (!copy) return retnet_fail(RETNET_ENOMEM, "out of memory");
@@ -1008,7 +1202,11 @@ retnet_status retnet_tokenizer_load(const char *spec, retnet_tokenizer **out) {
                                "an existing file", spec);
         return s;
     }
-    s = load_bpe(spec, text, len, out);
+    int64_t k = 0;
+    while (k < len && (text[k] == ' ' || text[k] == '\t' || text[k] == '\n' || text[k] == '\r')) k++;
+    /* a tokenizer.json by another name: a JSON object with a "model" */
+    if (k < len && text[k] == '{' && strstr(text + k, "\"model\"")) s = hf_load(spec, text, len, out);
+    else s = load_bpe(spec, text, len, out);
     free(text);
     return s;
 }
@@ -1302,3 +1500,8 @@ finish:
     /* build_bpe takes left/right; a zero-merge BPE is still a BPE (kind from `left` != NULL) */
     return build_bpe(left, right, done, "trained BPE", out);
 }
+
+/* ---------------------------------------------------------------- tokenizer.json */
+
+#define RETNET_TOKENIZER_C
+#include "tokenizer_hf.c"
