@@ -46,11 +46,17 @@ const char *retnet_status_name(retnet_status s);
 /* ---------------------------------------------------------------- config */
 
 typedef enum { RETNET_NORM_LAYERNORM = 0, RETNET_NORM_RMSNORM } retnet_norm_kind;
-typedef enum { RETNET_HEADNORM_GROUPNORM = 0, RETNET_HEADNORM_RMSNORM } retnet_head_norm_kind;
+typedef enum { RETNET_ARCH_RETNET = 0, RETNET_ARCH_TRANSFORMER } retnet_arch;
+/* none: no per-head norm (an ablation of the paper's §4) */
+typedef enum { RETNET_HEADNORM_GROUPNORM = 0, RETNET_HEADNORM_RMSNORM, RETNET_HEADNORM_NONE } retnet_head_norm_kind;
 typedef enum { RETNET_FFN_GELU = 0, RETNET_FFN_GLU } retnet_ffn_kind;
 typedef enum { RETNET_ACT_GELU = 0, RETNET_ACT_SWISH } retnet_act;
 typedef enum { RETNET_ROPE_PAPER = 0, RETNET_ROPE_HALF } retnet_rope_kind;
-typedef enum { RETNET_DECAY_POW2 = 0, RETNET_DECAY_LINSPACE } retnet_decay_kind;
+/* single: every head takes head 0's pow2 gamma, 1 - 2^-5 (the paper's "without multi-scale
+ * decay" ablation); none: gamma = 1 (its "without decay" ablation). */
+typedef enum {
+    RETNET_DECAY_POW2 = 0, RETNET_DECAY_LINSPACE, RETNET_DECAY_SINGLE, RETNET_DECAY_NONE
+} retnet_decay_kind;
 typedef enum { RETNET_FORM_PARALLEL = 0, RETNET_FORM_CHUNKWISE, RETNET_FORM_RECURRENT } retnet_form;
 
 /*
@@ -58,6 +64,8 @@ typedef enum { RETNET_FORM_PARALLEL = 0, RETNET_FORM_CHUNKWISE, RETNET_FORM_RECU
  * dk = d_key / n_head and the value width dv = d_value / n_head (independent of dk).
  */
 typedef struct retnet_config {
+    retnet_arch arch;        /* retnet, or the Transformer baseline (same everything but the
+                                token mixer: causal softmax attention with rotary positions) */
     int32_t vocab;           /* token ids are 0 .. vocab-1 */
     int32_t d_model;         /* d */
     int32_t n_layer;         /* L */
@@ -78,13 +86,25 @@ typedef struct retnet_config {
     int32_t tie_embeddings;           /* output projection = embedding */
     int32_t embed_scale;              /* multiply embeddings by sqrt(d) */
     int32_t chunk;                    /* default chunk length of the chunkwise form */
+    int32_t gate;                     /* MSR's swish gate (1; 0 = the paper's ablation without it) */
+    int32_t context;                  /* transformer: KV-cache positions per sequence (the state) */
 } retnet_config;
 
 /* Presets: "tiny" (tests), "small" (~10M), "base" (~99M), "1.3b", "2.7b", "6.7b" (the
- * paper's, §5). */
+ * paper's, §5); "tf-<name>" is the Transformer matched to RetNet preset <name> (see
+ * retnet_config_transformer). */
 retnet_status retnet_config_preset(const char *name, retnet_config *out);
 /* Names of the presets, NULL-terminated. */
 const char *const *retnet_preset_names(void);
+/*
+ * The Transformer baseline matched to a RetNet config (RETNET.md §5): same d, layers, norms,
+ * FFN kind, rope, vocabulary and embeddings; d_key = d_value = d, heads of width 64 (or one
+ * head when d < 128), and the FFN widened so that the parameter counts match to within the
+ * norms' weights (the paper's 4d^2 + 8d^2 against RetNet's 8d^2 + 4d^2). context: the KV
+ * cache per sequence (0: 2048).
+ */
+retnet_status retnet_config_transformer(const retnet_config *retnet, int32_t context,
+                                        retnet_config *out);
 /* Checks every field and the relations between them (divisibility, even dk for rope). */
 retnet_status retnet_config_validate(const retnet_config *c);
 /*
@@ -156,6 +176,8 @@ retnet_status retnet_init_file(const retnet_config *c, uint64_t seed, const char
  * The state of one sequence: the position (tokens consumed) and a caller-owned buffer of
  * retnet_state_floats() floats laid out per layer l as S (h, dk, dv), then, when the §3
  * normalisations are on, the key sums z (h, dk). The size does not depend on pos.
+ * For a Transformer the state is its KV cache: per layer, keys (context, d_key) then values
+ * (context, d_value), of which the first pos rows are used; it holds `context` tokens.
  */
 typedef struct retnet_state {
     int64_t pos;
@@ -163,6 +185,9 @@ typedef struct retnet_state {
 } retnet_state;
 
 int64_t retnet_state_floats(const retnet_config *c);
+/* Bytes of state a sequence at position pos actually uses: the whole state for RetNet (it
+ * does not grow), pos rows of the cache for a Transformer. */
+int64_t retnet_state_bytes_used(const retnet_config *c, int64_t pos);
 /* pos = 0 and all zeros: the state before the first token. */
 void retnet_state_reset(const retnet_config *c, retnet_state *s);
 
@@ -187,6 +212,9 @@ retnet_status retnet_forward(retnet_model *m, const int32_t *tokens, int32_t B, 
  * accumulation stay float32. The copy is made from the current weights; call again after
  * changing them. on = 0 frees it. */
 retnet_status retnet_model_set_bf16_decode(retnet_model *m, int on);
+/* Transformer: the KV cache per sequence holds `context` tokens (retnet_state_floats follows;
+ * states made before do not fit the new size). A RetNet's state does not depend on it: no-op. */
+retnet_status retnet_model_set_context(retnet_model *m, int32_t context);
 
 /* Peak bytes of scratch the last forward used (for benchmarks). */
 int64_t retnet_model_scratch_bytes(const retnet_model *m);

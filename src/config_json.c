@@ -27,11 +27,12 @@
 #define MAX_CONFIG_FILE (16 << 20) /* a config is a few hundred bytes; refuse anything huge */
 
 static const char *const NORM_NAMES[] = {"layernorm", "rmsnorm", NULL};
-static const char *const HEAD_NORM_NAMES[] = {"groupnorm", "rmsnorm", NULL};
+static const char *const ARCH_NAMES[] = {"retnet", "transformer", NULL};
+static const char *const HEAD_NORM_NAMES[] = {"groupnorm", "rmsnorm", "none", NULL};
 static const char *const FFN_NAMES[] = {"gelu", "glu", NULL};
 static const char *const ACT_NAMES[] = {"gelu", "swish", NULL};
 static const char *const ROPE_NAMES[] = {"paper", "half", NULL};
-static const char *const DECAY_NAMES[] = {"pow2", "linspace", NULL};
+static const char *const DECAY_NAMES[] = {"pow2", "linspace", "single", "none", NULL};
 
 #define TRY(x)                                                                           \
     do {                                                                                 \
@@ -125,13 +126,7 @@ static retnet_status want_enum(const json_value *v, const char *key, const char 
  * derive_always) resets d_key, d_value and d_ffn to the paper's widths first. */
 static retnet_status apply_ours(const json_value *root, retnet_config *c, int derive_always) {
     const json_value *v;
-    if ((v = find(root, "arch", 0))) {
-        if (v->type != JSON_STRING || strcmp(v->str, "retnet"))
-            return retnet_fail(RETNET_EINVAL, "config: \"arch\" must be \"retnet\"%s%.100s%s",
-                               v->type == JSON_STRING ? ", got \"" : "",
-                               v->type == JSON_STRING ? v->str : "",
-                               v->type == JSON_STRING ? "\"" : "");
-    }
+    ENUM_KEY("arch", ARCH_NAMES, arch, retnet_arch);
     int32_t old_d = c->d_model;
     INT_KEY("vocab", vocab, 0);
     INT_KEY("d_model", d_model, 0);
@@ -158,6 +153,8 @@ static retnet_status apply_ours(const json_value *root, retnet_config *c, int de
     if ((v = find(root, "eps", 0))) TRY(want_float(v, "eps", 0.0, 0, &c->eps));
     BOOL_KEY("tie_embeddings", tie_embeddings, 0);
     BOOL_KEY("embed_scale", embed_scale, 0);
+    BOOL_KEY("gate", gate, 0);
+    INT_KEY("context", context, 0);
     INT_KEY("chunk", chunk, 0);
     return RETNET_OK;
 }
@@ -208,6 +205,8 @@ static retnet_status apply_torchscale(const json_value *root, const retnet_confi
         c->embed_scale = 0;    /* no_scale_embedding = True */
         c->tie_embeddings = 0; /* share_decoder_input_output_embed = False */
         c->chunk = 512;
+        c->gate = 1;
+        c->context = 2048;
     }
     /* What torchscale's RetNetDecoder is, whatever the keys say. */
     c->norm = RETNET_NORM_RMSNORM;
@@ -338,20 +337,23 @@ int64_t retnet_config_to_json(const retnet_config *c, char *buf, size_t cap) {
     }
     json_writer w;
     json_writer_init(&w, buf, cap);
-    json_putf(&w, "{\"arch\": \"retnet\", \"vocab\": %d, \"d_model\": %d, \"n_layer\": %d, "
+    json_putf(&w, "{\"arch\": \"%s\", \"vocab\": %d, \"d_model\": %d, \"n_layer\": %d, "
               "\"n_head\": %d, \"d_key\": %d, \"d_value\": %d, \"d_ffn\": %d, ",
-              c->vocab, c->d_model, c->n_layer, c->n_head, c->d_key, c->d_value, c->d_ffn);
+              enum_name(ARCH_NAMES, 2, (int)c->arch), c->vocab, c->d_model, c->n_layer,
+              c->n_head, c->d_key, c->d_value, c->d_ffn);
     json_putf(&w, "\"norm\": \"%s\", \"head_norm\": \"%s\", \"head_norm_affine\": %s, "
               "\"ffn\": \"%s\", \"ffn_act\": \"%s\", \"rope\": \"%s\", \"rope_base\": ",
               enum_name(NORM_NAMES, 2, (int)c->norm),
-              enum_name(HEAD_NORM_NAMES, 2, (int)c->head_norm),
+              enum_name(HEAD_NORM_NAMES, 3, (int)c->head_norm),
               c->head_norm_affine ? "true" : "false", enum_name(FFN_NAMES, 2, (int)c->ffn),
               enum_name(ACT_NAMES, 2, (int)c->ffn_act), enum_name(ROPE_NAMES, 2, (int)c->rope));
     json_put_float(&w, c->rope_base);
     json_putf(&w, ", \"decay\": \"%s\", \"normalize\": %s, \"eps\": ",
-              enum_name(DECAY_NAMES, 2, (int)c->decay), c->normalize ? "true" : "false");
+              enum_name(DECAY_NAMES, 4, (int)c->decay), c->normalize ? "true" : "false");
     json_put_float(&w, c->eps);
-    json_putf(&w, ", \"tie_embeddings\": %s, \"embed_scale\": %s, \"chunk\": %d}",
-              c->tie_embeddings ? "true" : "false", c->embed_scale ? "true" : "false", c->chunk);
+    json_putf(&w, ", \"tie_embeddings\": %s, \"embed_scale\": %s, \"chunk\": %d, "
+              "\"gate\": %s, \"context\": %d}",
+              c->tie_embeddings ? "true" : "false", c->embed_scale ? "true" : "false", c->chunk,
+              c->gate ? "true" : "false", c->context);
     return w.len;
 }

@@ -107,8 +107,56 @@ static void retention(const retnet_model *m, int l, const step *P) {
             for (int j = 0; j < dv; j++) o[j] = f * o[j];
         }
         const retnet_layer_params *p = &m->layers[l];
-        op_head_norm_gate_seg(o, o, P->g + (int64_t)b * c->d_value + head * dv, p->hn_w, p->hn_b,
-                              head, dv, c->eps, c->head_norm == RETNET_HEADNORM_GROUPNORM);
+        int mode = c->head_norm == RETNET_HEADNORM_GROUPNORM ? HEAD_NORM_GROUP
+                   : c->head_norm == RETNET_HEADNORM_NONE  ? HEAD_NORM_NONE
+                                                            : HEAD_NORM_RMS;
+        if (p->wg || mode != HEAD_NORM_NONE)
+            op_head_norm_gate_seg(o, o, p->wg ? P->g + (int64_t)b * c->d_value + head * dv : NULL,
+                                  p->hn_w, p->hn_b, head, dv, c->eps, mode);
+    }
+}
+
+/* Transformer: for every (sequence, head), rotate the new query and key, append the key and
+ * value to the cache at the sequence's position, and attend over the cache (one pass, online
+ * softmax: no score buffer). Leaves the output in P->y. */
+static void attention(const retnet_model *m, int l, const step *P) {
+    const retnet_config *c = &m->cfg;
+    const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
+    const int half = c->rope == RETNET_ROPE_HALF;
+    const float scale = (float)(1.0 / sqrt((double)dk));
+#pragma omp for schedule(static)
+    for (int64_t bh = 0; bh < (int64_t)P->B * h; bh++) {
+        int32_t b = (int32_t)(bh / h);
+        int head = (int)(bh % h);
+        const int64_t pos = P->pos[b];
+        float *K = P->S[b] + (int64_t)l * c->context * (c->d_key + c->d_value);
+        float *V = K + (int64_t)c->context * c->d_key;
+        const float *cs = P->cs + (int64_t)b * dk;
+        int64_t qo = (int64_t)b * c->d_key + (int64_t)head * dk;
+        float *q = P->qr + qo;
+        op_rope_rows(q, P->q + qo, dk, 0, dk, cs, half, 1.0f);
+        op_rope_rows(K + pos * c->d_key + head * dk, P->k + qo, dk, 0, dk, cs, half, 1.0f);
+        memcpy(V + pos * c->d_value + head * dv, P->v + (int64_t)b * c->d_value + head * dv,
+               sizeof(float) * (size_t)dv);
+        float *o = P->y + (int64_t)b * c->d_value + head * dv;
+        float mx = -INFINITY, sum = 0;
+        for (int j = 0; j < dv; j++) o[j] = 0;
+        for (int64_t t = 0; t <= pos; t++) {
+            const float *kt = K + t * c->d_key + head * dk, *vt = V + t * c->d_value + head * dv;
+            float s = 0;
+            for (int i = 0; i < dk; i++) s += q[i] * kt[i];
+            s *= scale;
+            if (s > mx) { /* a new maximum: rescale what was summed */
+                float r = expf(mx - s);
+                sum *= r;
+                for (int j = 0; j < dv; j++) o[j] *= r;
+                mx = s;
+            }
+            float p = expf(s - mx);
+            sum += p;
+            for (int j = 0; j < dv; j++) o[j] += p * vt[j];
+        }
+        for (int j = 0; j < dv; j++) o[j] /= sum;
     }
 }
 
@@ -130,9 +178,10 @@ static void step_body(const retnet_model *m, const step *P) {
         product(m, P, P->q, P->xn, p->wq, c->d_key, d, 0);
         product(m, P, P->k, P->xn, p->wk, c->d_key, d, 0);
         product(m, P, P->v, P->xn, p->wv, c->d_value, d, 0);
-        product(m, P, P->g, P->xn, p->wg, c->d_value, d, 0);
+        if (p->wg) product(m, P, P->g, P->xn, p->wg, c->d_value, d, 0);
 #pragma omp barrier
-        retention(m, l, P);
+        if (c->arch == RETNET_ARCH_TRANSFORMER) attention(m, l, P);
+        else retention(m, l, P);
         product(m, P, P->x, P->y, p->wo, d, c->d_value, 1);
 #pragma omp barrier
         norm_rows(c, P->xn, P->x, p->ffn_norm_w, p->ffn_norm_b, P->B);
@@ -175,7 +224,8 @@ retnet_status model_decode(retnet_model *m, const int32_t *tokens, int32_t B,
     step P = {.B = B, .tokens = tokens, .S = S, .pos = pos, .logits = logits,
               .bf16 = m->params_bf16 && B <= BF16_MAX_ROWS,
               .nblk = (int)((dk + RETENTION_ROW_BLOCK - 1) / RETENTION_ROW_BLOCK)};
-    const int64_t d = c->d_model, ntask = B * h * P.nblk;
+    const int64_t d = c->d_model;
+    const int64_t ntask = c->arch == RETNET_ARCH_TRANSFORMER ? 0 : B * h * P.nblk;
     float **slots[] = {&P.x, &P.xn, &P.q, &P.k, &P.qr, &P.kr, &P.v, &P.g, &P.y, &P.part,
                        &P.h1, &P.h2, &P.cs, (float **)&P.rpart};
     const int64_t sizes[] = {B * d, B * d, B * c->d_key, B * c->d_key, B * c->d_key,

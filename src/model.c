@@ -96,6 +96,7 @@ typedef struct {
     float *v, *g;    /* (n, d_value) */
     float *o;        /* (n, d_value) raw retention output, before the §3 row factor */
     float *rsum, *f; /* (B, h, T) §3 row sums and row factors (NULL when normalize is off) */
+    float *lse;      /* (B, h, T) transformer: log-sum-exp of each row's scores (else NULL) */
     float *y;        /* (n, d_value) HeadNorm(f * o) * swish(g)   (inference: = o) */
     float *xm;       /* (n, d) x + MSR(x)                         (inference: = x) */
     float *xn2;      /* (n, d) Norm(xm)                           (inference: = xn1) */
@@ -157,6 +158,8 @@ typedef struct {
     float *branch;        /* (n, d) a residual branch before dropout (training only) */
     float *work;          /* per-thread retention work */
     int64_t work_per_thread;
+    float *attn_work;     /* transformer: the attention call's scratch (all threads) */
+    int cache;            /* transformer: S are the callers' KV caches */
     float dropout;
     uint64_t seed;
 } fwd_plan;
@@ -279,29 +282,94 @@ retnet_status retnet_model_set_bf16_decode(retnet_model *m, int on) {
     return RETNET_OK;
 }
 
-/* One layer: Y = MSR(Norm(X)) + X; X' = FFN(Norm(Y)) + Y   (RETNET.md §5). */
+/* The op's head-norm mode for a config. */
+static int hn_mode(const retnet_config *c) {
+    return c->head_norm == RETNET_HEADNORM_GROUPNORM ? HEAD_NORM_GROUP
+           : c->head_norm == RETNET_HEADNORM_NONE  ? HEAD_NORM_NONE
+                                                    : HEAD_NORM_RMS;
+}
+
+/* Transformer: the naive (materialised scores) attention for the parallel form, the tiled
+ * one otherwise (chunkwise, and prefill or decoding on a cache). */
+static int attn_naive(const fwd_plan *P) { return P->form == RETNET_FORM_PARALLEL; }
+
+/* The transformer's KV cache of sequence b in layer l: keys (context, d_key), then values. */
+static float *kv_cache(const retnet_config *c, float *state, int l) {
+    return state + (int64_t)l * c->context * (c->d_key + c->d_value);
+}
+
+/* Causal softmax attention of layer l (A->q, A->k rotated, A->v) into A->o, A->lse. With
+ * states (KV caches) the new keys and values are appended at each sequence's position and
+ * its queries attend to the whole cache; without, to their own window. */
+static void attention_layer(retnet_model *m, int l, const fwd_plan *P, layer_acts *A) {
+    const retnet_config *c = &m->cfg;
+    const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
+    const float scale = (float)(1.0 / sqrt((double)dk));
+    attention_args a = {.B = P->B, .Tq = P->T, .Tk = P->T, .H = h, .dk = dk, .dv = dv,
+                        .scale = scale, .q = A->q, .k = A->k, .v = A->v, .o = A->o,
+                        .lse = A->lse};
+    if (!P->cache) {
+        if (attn_naive(P)) op_attention_naive_forward(&a, P->attn_work);
+        else op_attention_flash_forward(&a, P->attn_work);
+        return;
+    }
+    for (int64_t b = 0; b < P->B; b++) {
+        float *K = kv_cache(c, P->S[b], l), *V = K + (int64_t)c->context * c->d_key;
+        int64_t pos = P->pos0[b], T = P->T;
+        memcpy(K + pos * c->d_key, A->k + b * T * c->d_key, sizeof(float) * (size_t)(T * c->d_key));
+        memcpy(V + pos * c->d_value, A->v + b * T * c->d_value,
+               sizeof(float) * (size_t)(T * c->d_value));
+        attention_args ab = a;
+        ab.B = 1, ab.Tk = pos + T;
+        ab.q = A->q + b * T * c->d_key, ab.k = K, ab.v = V;
+        ab.o = A->o + b * T * c->d_value, ab.lse = A->lse + b * h * T;
+        if (attn_naive(P)) op_attention_naive_forward(&ab, P->attn_work);
+        else op_attention_flash_forward(&ab, P->attn_work);
+    }
+}
+
+retnet_status retnet_model_set_context(retnet_model *m, int32_t context) {
+    if (!m) return retnet_fail(RETNET_EINVAL, "set_context: NULL model");
+    if (m->cfg.arch != RETNET_ARCH_TRANSFORMER) return RETNET_OK;
+    if (context < 1 || context > (1 << 24))
+        return retnet_fail(RETNET_EINVAL, "context %d is out of range [1, %d]", context, 1 << 24);
+    m->cfg.context = context;
+    return RETNET_OK;
+}
+
+/* One layer: Y = MSR(Norm(X)) + X; X' = FFN(Norm(Y)) + Y   (RETNET.md §5); for the
+ * Transformer, Y = Attention(Norm(X)) + X. */
 static void layer_forward(retnet_model *m, int l, const fwd_plan *P, layer_acts *A) {
     const retnet_config *c = &m->cfg;
     const retnet_layer_params *p = &m->layers[l];
     const int64_t n = P->n, d = c->d_model, h = c->n_head, dk = c->d_key / h;
     const int half = c->rope == RETNET_ROPE_HALF;
 
+    const int tf = c->arch == RETNET_ARCH_TRANSFORMER;
     norm(c, A->xn1, A->x, p->ret_norm_w, p->ret_norm_b, n);
     mm(m, A->q, A->xn1, p->wq, n, c->d_key, d, 0);
     mm(m, A->k, A->xn1, p->wk, n, c->d_key, d, 0);
     mm(m, A->v, A->xn1, p->wv, n, c->d_value, d, 0);
-    mm(m, A->g, A->xn1, p->wg, n, c->d_value, d, 0);
+    if (p->wg) mm(m, A->g, A->xn1, p->wg, n, c->d_value, d, 0);
+    /* retention folds dk^-0.5 into the keys; attention scales its scores instead */
+    const float kscale = tf ? 1.0f : (float)(1.0 / sqrt((double)dk));
     for (int64_t b = 0; b < P->B; b++) {
         op_rope(A->q + b * P->T * c->d_key, c->d_key, P->T, (int)h, (int)dk, P->pos0[b], half,
                 c->rope_base, 1.0f);
         op_rope(A->k + b * P->T * c->d_key, c->d_key, P->T, (int)h, (int)dk, P->pos0[b], half,
-                c->rope_base, (float)(1.0 / sqrt((double)dk)));
+                c->rope_base, kscale);
     }
-    retention_layer(m, l, P, A);
-    if (c->normalize) scale_rows(c, A->y, A->o, A->f, P->B, P->T);
-    else if (A->y != A->o) memcpy(A->y, A->o, sizeof(float) * (size_t)(n * c->d_value));
-    op_head_norm_gate(A->y, A->y, A->g, p->hn_w, p->hn_b, n, (int)h, c->d_value / (int)h,
-                      c->eps, c->head_norm == RETNET_HEADNORM_GROUPNORM);
+    if (tf) {
+        attention_layer(m, l, P, A);
+        if (A->y != A->o) memcpy(A->y, A->o, sizeof(float) * (size_t)(n * c->d_value));
+    } else {
+        retention_layer(m, l, P, A);
+        if (c->normalize) scale_rows(c, A->y, A->o, A->f, P->B, P->T);
+        else if (A->y != A->o) memcpy(A->y, A->o, sizeof(float) * (size_t)(n * c->d_value));
+        if (p->wg || c->head_norm != RETNET_HEADNORM_NONE)
+            op_head_norm_gate(A->y, A->y, p->wg ? A->g : NULL, p->hn_w, p->hn_b, n, (int)h,
+                              c->d_value / (int)h, c->eps, hn_mode(c));
+    }
     if (A->xm != A->x) memcpy(A->xm, A->x, sizeof(float) * (size_t)(n * d));
     if (P->dropout > 0) {
         mm(m, P->branch, A->y, p->wo, n, d, c->d_value, 0);
@@ -390,6 +458,17 @@ retnet_status retnet_forward(retnet_model *m, const int32_t *tokens, int32_t B, 
         for (int32_t b = 0; b < B; b++)
             if (!states[b].data || states[b].pos < 0 || states[b].pos > INT64_MAX / 2 - T)
                 return retnet_fail(RETNET_EINVAL, "forward: state %d is invalid", b);
+    const int tf = c->arch == RETNET_ARCH_TRANSFORMER;
+    int64_t tk_max = T; /* transformer: the longest key range of a query */
+    if (tf && states)
+        for (int32_t b = 0; b < B; b++) {
+            if (states[b].pos + T > c->context)
+                return retnet_fail(RETNET_EINVAL, "forward: sequence %d would reach position "
+                                   "%lld, but the Transformer's KV cache holds %d tokens "
+                                   "(raise it: --context in the CLI)", b, (long long)(states[b].pos + T),
+                                   c->context);
+            if (states[b].pos + T > tk_max) tk_max = states[b].pos + T;
+        }
     if ((st = seq_arrays(m, B))) return st;
     if (form == RETNET_FORM_RECURRENT && T == 1 && B <= DECODE_MAX_B && states) {
         for (int32_t b = 0; b < B; b++) {
@@ -408,24 +487,28 @@ retnet_status retnet_forward(retnet_model *m, const int32_t *tokens, int32_t B, 
     const int64_t sf = retnet_state_floats(c);
     int threads = omp_get_max_threads();
     plan_split(B * h, (int)dv, threads, &P.nsplit, &P.slice);
-    P.work_per_thread = form_work(form, T, P.C, (int)dk, P.slice);
+    P.work_per_thread = tf ? 0 : form_work(form, T, P.C, (int)dk, P.slice);
+    P.cache = tf && states;
+    int64_t attn = !tf ? 0 : attn_naive(&P) ? op_attention_naive_work(T, tk_max, threads)
+                                            : op_attention_flash_work((int)dk, (int)dv, threads);
     layer_acts A = {0};
     float *zstate = NULL;
+    const int nz = c->normalize && !tf;
     int64_t sizes[] = {n * c->d_model, n * c->d_model, n * c->d_key, n * c->d_key,
                        n * c->d_value, n * c->d_value, n * c->d_value,
-                       c->normalize ? n * h : 0, c->normalize ? n * h : 0,
+                       nz ? n * h : 0, nz ? n * h : 0, tf ? n * h : 0,
                        n * c->d_ffn, c->ffn == RETNET_FFN_GLU ? n * c->d_ffn : 0,
-                       states ? 0 : B * sf, threads * P.work_per_thread};
-    float **slots[] = {&A.x, &A.xn1, &A.q, &A.k, &A.v, &A.g, &A.o, &A.rsum, &A.f,
-                       &A.h1, &A.h2, &zstate, &P.work};
-    int64_t total = carve(NULL, slots, sizes, 13);
+                       states || tf ? 0 : B * sf, threads * P.work_per_thread, attn};
+    float **slots[] = {&A.x, &A.xn1, &A.q, &A.k, &A.v, &A.g, &A.o, &A.rsum, &A.f, &A.lse,
+                       &A.h1, &A.h2, &zstate, &P.work, &P.attn_work};
+    int64_t total = carve(NULL, slots, sizes, 15);
     if ((st = model_grow(&m->scratch, &m->scratch_floats, total, "the forward pass"))) return st;
     if (4 * total > m->scratch_peak_bytes) m->scratch_peak_bytes = 4 * total;
-    carve(m->scratch, slots, sizes, 13);
+    carve(m->scratch, slots, sizes, 15);
     A.y = A.o, A.xm = A.x, A.xn2 = A.xn1, A.a = A.h1, A.out = A.x;
     if (zstate) memset(zstate, 0, sizeof(float) * (size_t)(B * sf));
     for (int32_t b = 0; b < B; b++) {
-        m->seq_state[b] = states ? states[b].data : zstate + b * sf;
+        m->seq_state[b] = states ? states[b].data : zstate ? zstate + b * sf : NULL;
         m->seq_pos[b] = states ? states[b].pos : 0;
     }
     P.S = m->seq_state;
@@ -502,78 +585,90 @@ static void layer_backward(retnet_model *m, int l, const fwd_plan *P, const laye
     norm_backward(c, G->dx, GRAD(p->ffn_norm_w), GRAD(p->ffn_norm_b), G->dxn, A->xm,
                   p->ffn_norm_w, n);
 
-    /* ---- MSR: xm = x + out_proj(y), y = HeadNorm(f * o) * swish(g) */
+    /* ---- mixer: xm = x + out_proj(y) */
     db = branch_grad(P, G->dx, G->dbranch, l, 0, n * d);
     memset(G->dy, 0, sizeof(float) * (size_t)(n * c->d_value));
     op_matmul_backward(G->dy, GRAD(p->wo), db, A->y, p->wo, n, d, c->d_value);
-    /* the head norm's input f * o, rebuilt in G->dv (free until the retention backward) */
-    float *fo = G->dv;
-    if (c->normalize) scale_rows(c, fo, A->o, A->f, B, T);
-    else memcpy(fo, A->o, sizeof(float) * (size_t)(n * c->d_value));
-    memset(G->dg, 0, sizeof(float) * (size_t)(n * c->d_value));
-    float *d_fo = G->act; /* free after the FFN; sized max(n d_ffn, n d_value) */
-    memset(d_fo, 0, sizeof(float) * (size_t)(n * c->d_value));
-    op_head_norm_gate_backward(d_fo, G->dg, GRAD(p->hn_w), GRAD(p->hn_b), G->dy, fo, A->g,
-                               p->hn_w, p->hn_b, n, h, dv, c->eps,
-                               c->head_norm == RETNET_HEADNORM_GROUPNORM);
-    /* §3: (f*o)' -> d o = f * d(fo); d f = <d(fo), o>; f = s/max(|s r|, 1) -> d r */
-    if (c->normalize) {
-#pragma omp parallel for schedule(static) if (B * T * c->d_value > 32768)
-        for (int64_t bh = 0; bh < B * h; bh++) {
-            int64_t b = bh / h;
-            int head = (int)(bh % h);
-            for (int64_t t = 0; t < T; t++) {
-                float *dfr = d_fo + (b * T + t) * c->d_value + (int64_t)head * dv;
-                const float *orow = A->o + (b * T + t) * c->d_value + (int64_t)head * dv;
-                float fv = A->f[bh * T + t];
-                double dfv = 0;
-                for (int j = 0; j < dv; j++) {
-                    dfv += (double)dfr[j] * orow[j];
-                    dfr[j] *= fv;
-                }
-                double sn = model_decay_row_scale(m->gamma[head], P->pos0[b] + t);
-                double r = A->rsum[bh * T + t];
-                /* |s r| > 1: f = 1/|r|, df/dr = -sign(r)/r^2; otherwise f = s, df/dr = 0 */
-                G->drsum[bh * T + t] =
-                    fabs(sn * r) > 1.0 ? (float)(-dfv * (r > 0 ? 1.0 : -1.0) / (r * r)) : 0.0f;
-            }
-        }
-    }
-    /* retention backward, one task per (sequence, head): dq, dk, dv from d o and d rsum */
     memset(G->dq, 0, sizeof(float) * (size_t)(n * c->d_key));
     memset(G->dk, 0, sizeof(float) * (size_t)(n * c->d_key));
     memset(G->dv, 0, sizeof(float) * (size_t)(n * c->d_value));
+    if (c->arch == RETNET_ARCH_TRANSFORMER) {
+        /* y = o = attention(q, k, v) */
+        attention_grad_args a = {.B = B, .Tq = T, .Tk = T, .H = h, .dk = dk, .dv = dv,
+                                 .scale = (float)(1.0 / sqrt((double)dk)), .q = A->q, .k = A->k,
+                                 .v = A->v, .o = A->o, .lse = A->lse, .dout = G->dy,
+                                 .dq = G->dq, .dk_ = G->dk, .dv_ = G->dv};
+        if (attn_naive(P)) op_attention_naive_backward(&a, P->attn_work);
+        else op_attention_flash_backward(&a, P->attn_work);
+    } else {
+        /* the head norm's input f * o, rebuilt in G->dv (free until the retention backward) */
+        float *fo = G->dv;
+        if (c->normalize) scale_rows(c, fo, A->o, A->f, B, T);
+        else memcpy(fo, A->o, sizeof(float) * (size_t)(n * c->d_value));
+        if (p->wg) memset(G->dg, 0, sizeof(float) * (size_t)(n * c->d_value));
+        float *d_fo = G->act; /* free after the FFN; sized max(n d_ffn, n d_value) */
+        memset(d_fo, 0, sizeof(float) * (size_t)(n * c->d_value));
+        op_head_norm_gate_backward(d_fo, p->wg ? G->dg : NULL, GRAD(p->hn_w), GRAD(p->hn_b), G->dy,
+                                   fo, p->wg ? A->g : NULL, p->hn_w, p->hn_b, n, h, dv, c->eps,
+                                   hn_mode(c));
+        /* §3: (f*o)' -> d o = f * d(fo); d f = <d(fo), o>; f = s/max(|s r|, 1) -> d r */
+        if (c->normalize) {
+#pragma omp parallel for schedule(static) if (B * T * c->d_value > 32768)
+            for (int64_t bh = 0; bh < B * h; bh++) {
+                int64_t b = bh / h;
+                int head = (int)(bh % h);
+                for (int64_t t = 0; t < T; t++) {
+                    float *dfr = d_fo + (b * T + t) * c->d_value + (int64_t)head * dv;
+                    const float *orow = A->o + (b * T + t) * c->d_value + (int64_t)head * dv;
+                    float fv = A->f[bh * T + t];
+                    double dfv = 0;
+                    for (int j = 0; j < dv; j++) {
+                        dfv += (double)dfr[j] * orow[j];
+                        dfr[j] *= fv;
+                    }
+                    double sn = model_decay_row_scale(m->gamma[head], P->pos0[b] + t);
+                    double r = A->rsum[bh * T + t];
+                    /* |s r| > 1: f = 1/|r|, df/dr = -sign(r)/r^2; otherwise f = s, df/dr = 0 */
+                    G->drsum[bh * T + t] =
+                        fabs(sn * r) > 1.0 ? (float)(-dfv * (r > 0 ? 1.0 : -1.0) / (r * r)) : 0.0f;
+                }
+            }
+        }
+        memset(G->dv, 0, sizeof(float) * (size_t)(n * c->d_value)); /* fo no longer needed */
+        /* retention backward, one task per (sequence, head): dq, dk, dv from d o and d rsum */
 #pragma omp parallel for schedule(dynamic)
-    for (int64_t bh = 0; bh < B * h; bh++) {
-        int64_t b = bh / h;
-        int head = (int)(bh % h);
-        retention_grad_args a = {
-            .T = T, .dk = dk, .dv = dv,
-            .q = A->q + b * T * c->d_key + head * dk, .ldq = c->d_key,
-            .k = A->k + b * T * c->d_key + head * dk, .ldk = c->d_key,
-            .v = A->v + b * T * c->d_value + head * dv, .ldv = c->d_value,
-            .dout = d_fo + b * T * c->d_value + head * dv, .lddo = c->d_value,
-            .drsum = c->normalize ? G->drsum + bh * T : NULL,
-            .dq = G->dq + b * T * c->d_key + head * dk, .lddq = c->d_key,
-            .dk_ = G->dk + b * T * c->d_key + head * dk, .lddk = c->d_key,
-            .dv_ = G->dv + b * T * c->d_value + head * dv, .lddv = c->d_value,
-            .gamma = m->gamma[head],
-        };
-        float *work = P->work + omp_get_thread_num() * P->work_per_thread;
-        if (P->form == RETNET_FORM_PARALLEL) retention_parallel_backward(&a, work);
-        else retention_chunkwise_backward(&a, P->C, work);
+        for (int64_t bh = 0; bh < B * h; bh++) {
+            int64_t b = bh / h;
+            int head = (int)(bh % h);
+            retention_grad_args a = {
+                .T = T, .dk = dk, .dv = dv,
+                .q = A->q + b * T * c->d_key + head * dk, .ldq = c->d_key,
+                .k = A->k + b * T * c->d_key + head * dk, .ldk = c->d_key,
+                .v = A->v + b * T * c->d_value + head * dv, .ldv = c->d_value,
+                .dout = d_fo + b * T * c->d_value + head * dv, .lddo = c->d_value,
+                .drsum = c->normalize ? G->drsum + bh * T : NULL,
+                .dq = G->dq + b * T * c->d_key + head * dk, .lddq = c->d_key,
+                .dk_ = G->dk + b * T * c->d_key + head * dk, .lddk = c->d_key,
+                .dv_ = G->dv + b * T * c->d_value + head * dv, .lddv = c->d_value,
+                .gamma = m->gamma[head],
+            };
+            float *work = P->work + omp_get_thread_num() * P->work_per_thread;
+            if (P->form == RETNET_FORM_PARALLEL) retention_parallel_backward(&a, work);
+            else retention_chunkwise_backward(&a, P->C, work);
+        }
     }
     for (int64_t b = 0; b < B; b++) {
         op_rope_backward(G->dq + b * T * c->d_key, c->d_key, T, h, dk, P->pos0[b], half,
                          c->rope_base, 1.0f);
         op_rope_backward(G->dk + b * T * c->d_key, c->d_key, T, h, dk, P->pos0[b], half,
-                         c->rope_base, (float)(1.0 / sqrt((double)dk)));
+                         c->rope_base, c->arch == RETNET_ARCH_TRANSFORMER
+                                           ? 1.0f : (float)(1.0 / sqrt((double)dk)));
     }
     memset(G->dxn, 0, sizeof(float) * (size_t)(n * d));
     op_matmul_backward(G->dxn, GRAD(p->wq), G->dq, A->xn1, p->wq, n, c->d_key, d);
     op_matmul_backward(G->dxn, GRAD(p->wk), G->dk, A->xn1, p->wk, n, c->d_key, d);
     op_matmul_backward(G->dxn, GRAD(p->wv), G->dv, A->xn1, p->wv, n, c->d_value, d);
-    op_matmul_backward(G->dxn, GRAD(p->wg), G->dg, A->xn1, p->wg, n, c->d_value, d);
+    if (p->wg) op_matmul_backward(G->dxn, GRAD(p->wg), G->dg, A->xn1, p->wg, n, c->d_value, d);
     norm_backward(c, G->dx, GRAD(p->ret_norm_w), GRAD(p->ret_norm_b), G->dxn, A->x,
                   p->ret_norm_w, n);
 }
@@ -603,20 +698,30 @@ retnet_status retnet_forward_backward(retnet_model *m, const int32_t *tokens,
                   .C = opts->chunk ? opts->chunk : c->chunk, .dropout = opts->dropout,
                   .seed = opts->seed};
     const int64_t n = P.n, d = c->d_model, h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
-    const int L = c->n_layer, glu = c->ffn == RETNET_FFN_GLU, nz = c->normalize;
+    const int L = c->n_layer, glu = c->ffn == RETNET_FFN_GLU;
+    const int tf = c->arch == RETNET_ARCH_TRANSFORMER, nz = c->normalize && !tf;
     const int64_t sf = retnet_state_floats(c);
     int threads = omp_get_max_threads();
     plan_split(B * h, (int)dv, threads, &P.nsplit, &P.slice);
     int64_t wf = form_work(P.form, T, P.C, (int)dk, P.slice);
     int64_t wb = P.form == RETNET_FORM_PARALLEL ? retention_parallel_backward_work(T, (int)dk, (int)dv)
                                                 : retention_chunkwise_backward_work(T, P.C, (int)dk, (int)dv);
-    P.work_per_thread = wf > wb ? wf : wb;
+    P.work_per_thread = tf ? 0 : wf > wb ? wf : wb;
+    int64_t attn = 0;
+    if (tf) {
+        int64_t af = attn_naive(&P) ? op_attention_naive_work(T, T, threads)
+                                    : op_attention_flash_work((int)dk, (int)dv, threads);
+        int64_t ab = attn_naive(&P) ? op_attention_naive_backward_work(T, T, threads)
+                                    : op_attention_flash_backward_work(B, T, (int)h, (int)dk,
+                                                                       (int)dv, threads);
+        attn = af > ab ? af : ab;
+    }
 
     /* Per layer: the activations the backward reads (layer_acts); then the rest. */
     layer_acts *acts = m->acts;
     bwd_bufs G = {0};
     float *zstate = NULL, *xs_last = NULL;
-    enum { PER_LAYER = 15 };
+    enum { PER_LAYER = 16 };
     int64_t nslots = (int64_t)L * PER_LAYER + 20;
     int64_t *sizes = calloc((size_t)nslots, sizeof(int64_t));
     float ***slots = calloc((size_t)nslots, sizeof(float **));
@@ -635,10 +740,11 @@ retnet_status retnet_forward_backward(retnet_model *m, const int32_t *tokens,
         SLOT(A->q, n * c->d_key);
         SLOT(A->k, n * c->d_key);
         SLOT(A->v, n * c->d_value);
-        SLOT(A->g, n * c->d_value);
+        SLOT(A->g, m->layers[l].wg ? n * c->d_value : 0);
         SLOT(A->o, n * c->d_value);
         SLOT(A->rsum, nz ? n * h : 0);
         SLOT(A->f, nz ? n * h : 0);
+        SLOT(A->lse, tf ? n * h : 0);
         SLOT(A->y, n * c->d_value);
         SLOT(A->xm, n * d);
         SLOT(A->xn2, n * d);
@@ -650,8 +756,9 @@ retnet_status retnet_forward_backward(retnet_model *m, const int32_t *tokens,
     SLOT(xs_last, n * d);
     SLOT(P.xnf, n * d);
     SLOT(P.branch, P.dropout > 0 ? n * d : 0);
-    SLOT(zstate, B * sf);
+    SLOT(zstate, tf ? 0 : B * sf);
     SLOT(P.work, threads * P.work_per_thread);
+    SLOT(P.attn_work, attn);
     SLOT(G.logits, n * c->vocab);
     SLOT(G.dx, n * d);
     SLOT(G.dxn, n * d);
@@ -677,9 +784,9 @@ retnet_status retnet_forward_backward(retnet_model *m, const int32_t *tokens,
     for (int l = 0; l < L; l++) acts[l].out = l + 1 < L ? acts[l + 1].x : xs_last;
     P.xf = xs_last;
     P.acts = acts;
-    memset(zstate, 0, sizeof(float) * (size_t)(B * sf));
+    if (zstate) memset(zstate, 0, sizeof(float) * (size_t)(B * sf));
     for (int32_t b = 0; b < B; b++) {
-        m->seq_state[b] = zstate + b * sf;
+        m->seq_state[b] = zstate ? zstate + b * sf : NULL;
         m->seq_pos[b] = 0;
     }
     P.S = m->seq_state;

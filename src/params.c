@@ -88,6 +88,12 @@ void retnet_param_init(const retnet_config *c, const retnet_param_desc *p, int32
     case INIT_XAVIER_OUT:
         bound = 0.5 * sqrt(6.0 / (double)(p->fan_in + p->fan_out));
         break;
+    case INIT_XAVIER_ATTN:
+        bound = sqrt(0.5) * sqrt(6.0 / (double)(p->fan_in + p->fan_out));
+        break;
+    case INIT_XAVIER:
+        bound = sqrt(6.0 / (double)(p->fan_in + p->fan_out));
+        break;
     case INIT_LINEAR:
         bound = 1.0 / sqrt((double)p->fan_in);
         break;

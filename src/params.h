@@ -23,6 +23,10 @@
 #define P_LN  (c->norm == RETNET_NORM_LAYERNORM)
 #define P_GN  (c->head_norm == RETNET_HEADNORM_GROUPNORM)
 #define P_GLU (c->ffn == RETNET_FFN_GLU)
+#define P_TF  (c->arch == RETNET_ARCH_TRANSFORMER)
+#define P_HN  (!P_TF && c->head_norm != RETNET_HEADNORM_NONE && c->head_norm_affine)
+/* Mixer tensor names: torchscale's RetNet ("retention.*") or its Transformer ("self_attn.*") */
+#define P_MIX(ret, tf) (P_TF ? tf : ret)
 
 typedef enum {
     INIT_ONE,        /* norm weights */
@@ -30,6 +34,8 @@ typedef enum {
     INIT_EMBED,      /* normal(0, d^-0.5) */
     INIT_XAVIER_QKVG,/* xavier-uniform, gain 2^-2.5 */
     INIT_XAVIER_OUT, /* xavier-uniform, gain 2^-1 */
+    INIT_XAVIER_ATTN,/* xavier-uniform, gain 2^-0.5 (torchscale MultiheadAttention q, k, v) */
+    INIT_XAVIER,     /* xavier-uniform, gain 1 (its out_proj) */
     INIT_LINEAR,     /* PyTorch's nn.Linear default: uniform(+-1/sqrt(fan_in)) */
     INIT_OUTPUT,     /* output projection: normal(0, d^-0.5) */
 } retnet_init_rule;
@@ -41,16 +47,22 @@ typedef enum {
     X(out,    "output_projection.weight", c->vocab, P_D, INIT_OUTPUT, !c->tie_embeddings)
 
 #define RETNET_LAYER_PARAMS(X)                                                           \
-    X(ret_norm_w, "retention_layer_norm.weight", P_D, 0, INIT_ONE, 1)                    \
-    X(ret_norm_b, "retention_layer_norm.bias",   P_D, 0, INIT_ZERO, P_LN)                \
-    X(wq,   "retention.q_proj.weight",   P_DK, P_D, INIT_XAVIER_QKVG, 1)                 \
-    X(wk,   "retention.k_proj.weight",   P_DK, P_D, INIT_XAVIER_QKVG, 1)                 \
-    X(wv,   "retention.v_proj.weight",   P_DV, P_D, INIT_XAVIER_QKVG, 1)                 \
-    X(wg,   "retention.g_proj.weight",   P_DV, P_D, INIT_XAVIER_QKVG, 1)                 \
-    X(wo,   "retention.out_proj.weight", P_D, P_DV, INIT_XAVIER_OUT, 1)                  \
+    X(ret_norm_w, P_MIX("retention_layer_norm.weight", "self_attn_layer_norm.weight"),   \
+      P_D, 0, INIT_ONE, 1)                                                               \
+    X(ret_norm_b, P_MIX("retention_layer_norm.bias", "self_attn_layer_norm.bias"),       \
+      P_D, 0, INIT_ZERO, P_LN)                                                           \
+    X(wq, P_MIX("retention.q_proj.weight", "self_attn.q_proj.weight"), P_DK, P_D,        \
+      P_TF ? INIT_XAVIER_ATTN : INIT_XAVIER_QKVG, 1)                                     \
+    X(wk, P_MIX("retention.k_proj.weight", "self_attn.k_proj.weight"), P_DK, P_D,        \
+      P_TF ? INIT_XAVIER_ATTN : INIT_XAVIER_QKVG, 1)                                     \
+    X(wv, P_MIX("retention.v_proj.weight", "self_attn.v_proj.weight"), P_DV, P_D,        \
+      P_TF ? INIT_XAVIER_ATTN : INIT_XAVIER_QKVG, 1)                                     \
+    X(wg, "retention.g_proj.weight", P_DV, P_D, INIT_XAVIER_QKVG, !P_TF && c->gate)      \
+    X(wo, P_MIX("retention.out_proj.weight", "self_attn.out_proj.weight"), P_D, P_DV,    \
+      P_TF ? INIT_XAVIER : INIT_XAVIER_OUT, 1)                                           \
     X(hn_w, "retention.group_norm.weight", P_GN ? P_DV : P_DV / c->n_head, 0, INIT_ONE,  \
-      c->head_norm_affine)                                                               \
-    X(hn_b, "retention.group_norm.bias", P_DV, 0, INIT_ZERO, c->head_norm_affine && P_GN) \
+      P_HN)                                                                              \
+    X(hn_b, "retention.group_norm.bias", P_DV, 0, INIT_ZERO, P_HN && P_GN)               \
     X(ffn_norm_w, "final_layer_norm.weight", P_D, 0, INIT_ONE, 1)                        \
     X(ffn_norm_b, "final_layer_norm.bias",   P_D, 0, INIT_ZERO, P_LN)                    \
     X(fc1,  "ffn.fc1.weight",  c->d_ffn, P_D, INIT_LINEAR, 1)                            \

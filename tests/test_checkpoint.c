@@ -290,6 +290,47 @@ static void test_round_trip(void) {
     CHECK(count_temp_files() == 0, "temp files left");
 }
 
+/* Both architectures through the one loader: a Transformer checkpoint (and an ablated
+ * RetNet's) round-trips with its arch and switches, gives the same logits after loading,
+ * and a file of one architecture is refused with the other's config, naming the tensor. */
+static void test_both_architectures(void) {
+    retnet_config r = tiny(), t, a = tiny();
+    CHECK(retnet_config_transformer(&r, 96, &t) == RETNET_OK, "transformer config: %s",
+          retnet_errmsg());
+    a.gate = 0, a.head_norm = RETNET_HEADNORM_NONE, a.decay = RETNET_DECAY_SINGLE;
+    const retnet_config *cs[2] = {&t, &a};
+    for (int i = 0; i < 2; i++) {
+        retnet_config c = *cs[i];
+        retnet_model *m = make_model(&c, 11 + i), *m2 = NULL;
+        const char *p = tmp_path(i ? "ablated.safetensors" : "transformer.safetensors");
+        CHECK(retnet_model_save(m, p) == RETNET_OK, "save: %s", retnet_errmsg());
+        CHECK(retnet_model_load(p, NULL, &m2) == RETNET_OK && m2, "load: %s", retnet_errmsg());
+        if (!m2) { retnet_model_free(m); continue; }
+        const retnet_config *c2 = retnet_model_config(m2);
+        CHECK(same_config(&c, c2), "config differs after a round trip");
+        CHECK(c2->arch == c.arch && c2->gate == c.gate && c2->head_norm == c.head_norm &&
+              c2->decay == c.decay && c2->context == c.context, "arch or switches lost");
+        int32_t tok[5] = {1, 2, 3, 4, 5};
+        float l1[5 * 260], l2[5 * 260];
+        CHECK(retnet_forward(m, tok, 1, 5, RETNET_FORM_PARALLEL, 0, NULL, l1) == RETNET_OK &&
+              retnet_forward(m2, tok, 1, 5, RETNET_FORM_PARALLEL, 0, NULL, l2) == RETNET_OK,
+              "forward: %s", retnet_errmsg());
+        CHECK(!memcmp(l1, l2, sizeof l1), "logits differ after a round trip");
+        retnet_model_free(m2);
+        m2 = NULL;
+        /* the other architecture's config: refused, the message names a tensor */
+        retnet_config other = i ? t : r;
+        retnet_status st = retnet_model_load(p, &other, &m2);
+        CHECK(st != RETNET_OK && !m2, "a %s file loaded with another config",
+              i ? "ablated" : "transformer");
+        CHECK(strstr(retnet_errmsg(), "config") || strstr(retnet_errmsg(), "tensor"),
+              "unclear message: %s", retnet_errmsg());
+        retnet_model_free(m2);
+        retnet_model_free(m);
+    }
+    CHECK(count_temp_files() == 0, "temp files left");
+}
+
 /* retnet_init_file must give the bytes of init + save, for several variants. */
 static void test_init_file_identical(void) {
     const char *variants[] = {
@@ -957,6 +998,7 @@ int main(void) {
         return 2;
     }
     RUN(test_round_trip);
+    RUN(test_both_architectures);
     RUN(test_init_file_identical);
     RUN(test_f16_bf16_files);
     RUN(test_bf16_rounding_and_writer);

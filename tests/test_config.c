@@ -62,11 +62,39 @@ static void test_presets_round_trip(void) {
     CHECK(parse(buf, NULL, &back) == RETNET_OK && same_config(&c, &back),
           "variant round trip: %s (%s)", buf, retnet_errmsg());
 
+    /* The Transformer and the ablation switches too. */
+    retnet_config t;
+    CHECK(retnet_config_preset("tf-small", &t) == RETNET_OK, "tf-small: %s", retnet_errmsg());
+    CHECK(t.arch == RETNET_ARCH_TRANSFORMER && t.d_key == t.d_model && t.d_value == t.d_model,
+          "tf-small: arch %d, d_key %d, d_value %d", t.arch, t.d_key, t.d_value);
+    retnet_config_preset("small", &back);
+    double ratio = (double)retnet_config_param_count(&t) / retnet_config_param_count(&back);
+    CHECK(fabs(ratio - 1) < 0.01, "tf-small has %.4f times small's parameters", ratio);
+    t.context = 777;
+    retnet_config_to_json(&t, buf, sizeof buf);
+    CHECK(parse(buf, NULL, &back) == RETNET_OK && same_config(&t, &back) &&
+          back.arch == RETNET_ARCH_TRANSFORMER && back.context == 777,
+          "transformer round trip: %s (%s)", buf, retnet_errmsg());
+    c.gate = 0, c.head_norm = RETNET_HEADNORM_NONE, c.decay = RETNET_DECAY_NONE;
+    retnet_config_to_json(&c, buf, sizeof buf);
+    CHECK(parse(buf, NULL, &back) == RETNET_OK && same_config(&c, &back) && back.gate == 0 &&
+          back.head_norm == RETNET_HEADNORM_NONE && back.decay == RETNET_DECAY_NONE,
+          "ablation round trip: %s (%s)", buf, retnet_errmsg());
+    for (const char *const *p = retnet_preset_names(); *p; p++) {
+        char name[32];
+        snprintf(name, sizeof name, "tf-%s", *p);
+        retnet_config r;
+        retnet_config_preset(*p, &r);
+        CHECK(retnet_config_preset(name, &t) == RETNET_OK, "%s: %s", name, retnet_errmsg());
+        ratio = (double)retnet_config_param_count(&t) / retnet_config_param_count(&r);
+        CHECK(fabs(ratio - 1) < 0.01, "%s has %.4f times %s's parameters", name, ratio, *p);
+    }
+
     /* The documented key order. */
     const char *keys[] = {"arch", "vocab", "d_model", "n_layer", "n_head", "d_key", "d_value",
                           "d_ffn", "norm", "head_norm", "head_norm_affine", "ffn", "ffn_act",
                           "rope", "rope_base", "decay", "normalize", "eps", "tie_embeddings",
-                          "embed_scale", "chunk"};
+                          "embed_scale", "chunk", "gate", "context"};
     const char *prev = buf;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         char q[64];
@@ -221,7 +249,9 @@ static void test_bad_values(void) {
         {"{\"ffn\": \"swiglu\"}", RETNET_EINVAL, "\"ffn\"", "\"glu\""},
         {"{\"ffn_act\": \"relu\"}", RETNET_EINVAL, "\"ffn_act\"", "\"swish\""},
         {"{\"rope\": \"xpos\"}", RETNET_EINVAL, "\"rope\"", "\"paper\" or \"half\""},
-        {"{\"decay\": \"exp\"}", RETNET_EINVAL, "\"decay\"", "\"pow2\" or \"linspace\""},
+        {"{\"decay\": \"exp\"}", RETNET_EINVAL, "\"decay\"", "\"single\" or \"none\""},
+        {"{\"arch\": \"transformer\", \"context\": 0}", RETNET_EINVAL, "\"context\"", "out of range"},
+        {"{\"gate\": 0}", RETNET_EINVAL, "\"gate\"", "true or false"},
         {"{\"normalize\": 1}", RETNET_EINVAL, "\"normalize\"", "true or false"},
         {"{\"head_norm_affine\": \"yes\"}", RETNET_EINVAL, "\"head_norm_affine\"", "true or false"},
         {"{\"tie_embeddings\": null}", RETNET_EINVAL, "\"tie_embeddings\"", "true or false"},

@@ -48,9 +48,11 @@ static uint64_t next_seed(void) {
 
 /* ---------------------------------------------------------------- configurations */
 
-enum { N_CONFIGS = 4 };
+enum { N_CONFIGS = 8 };
 static const char *config_names[N_CONFIGS] = {"tiny(paper)", "torchscale-like", "fla-like",
-                                              "variants"};
+                                              "variants", "ablations(no gate, no head norm, "
+                                              "one gamma)", "ablation(gamma=1, no gate)",
+                                              "transformer", "transformer(fla-like)"};
 
 static retnet_config make_config(int which) {
     retnet_config c;
@@ -98,6 +100,33 @@ static retnet_config make_config(int which) {
         c.d_value = 40;     /* dv = 10 */
         c.d_ffn = 48;
         c.vocab = 77;
+        c.eps = 1e-5f;
+        break;
+    case 4: /* the paper's ablations: no swish gate, no head norm, one gamma for all heads */
+        c.gate = 0;
+        c.head_norm = RETNET_HEADNORM_NONE;
+        c.decay = RETNET_DECAY_SINGLE;
+        c.n_head = 4;
+        break;
+    case 5: /* gamma = 1 (no decay), no gate, groupnorm kept */
+        c.decay = RETNET_DECAY_NONE;
+        c.gate = 0;
+        c.n_head = 4;
+        break;
+    case 6: /* the Transformer matched to tiny, 4 heads; a cache of 600 positions */
+        retnet_config_transformer(&c, 600, &c);
+        c.n_head = 4;
+        break;
+    case 7: /* a Transformer with fla's options and dk != dv */
+        c.norm = RETNET_NORM_RMSNORM;
+        c.ffn = RETNET_FFN_GLU;
+        c.ffn_act = RETNET_ACT_SWISH;
+        c.rope = RETNET_ROPE_HALF;
+        c.tie_embeddings = 0;
+        retnet_config_transformer(&c, 600, &c);
+        c.n_head = 4;
+        c.d_key = 64;
+        c.d_value = 96;
         c.eps = 1e-5f;
         break;
     default: break;
@@ -191,18 +220,19 @@ static fixture make_fixture(int which, int eps_kind, uint64_t seed) {
             retnet_tensor t;
             if (retnet_model_tensor(f.m, i, &t) != RETNET_OK) continue;
             float mult = 1;
-            if (strstr(t.name, "retention.q_proj.weight") ||
-                strstr(t.name, "retention.k_proj.weight"))
+            if (strstr(t.name, ".q_proj.weight") || strstr(t.name, ".k_proj.weight"))
                 mult = HOT_QK;
-            if (strstr(t.name, "retention.v_proj.weight") ||
-                strstr(t.name, "retention.g_proj.weight") ||
-                strstr(t.name, "retention.out_proj.weight"))
+            if (strstr(t.name, ".v_proj.weight") || strstr(t.name, ".g_proj.weight") ||
+                strstr(t.name, ".out_proj.weight"))
                 mult = HOT_VGO;
             for (int64_t j = 0; j < t.numel; j++) t.data[j] *= mult;
         }
-    /* retnet.h: per layer S (h, dk, dv), then z (h, dk) with the §3 normalisations */
+    /* retnet.h: per layer S (h, dk, dv), then z (h, dk) with the §3 normalisations; for a
+     * Transformer the KV cache, (context, d_key) then (context, d_value) */
     int64_t h = f.cfg.n_head, dk = f.cfg.d_key / h, dv = f.cfg.d_value / h;
-    int64_t want_sf = f.cfg.n_layer * (h * dk * dv + (f.cfg.normalize ? h * dk : 0));
+    int64_t want_sf = f.cfg.arch == RETNET_ARCH_TRANSFORMER
+                          ? (int64_t)f.cfg.n_layer * f.cfg.context * (f.cfg.d_key + f.cfg.d_value)
+                          : f.cfg.n_layer * (h * dk * dv + (f.cfg.normalize ? h * dk : 0));
     n_checks++;
     CHECK(retnet_state_floats(&f.cfg) == want_sf, "%s: retnet_state_floats %lld, want %lld",
           config_names[which], (long long)retnet_state_floats(&f.cfg), (long long)want_sf);

@@ -39,7 +39,11 @@ static double *ref_param(ref_model *r, const char *name) {
             {"retention.out_proj.weight", L->wo}, {"retention.group_norm.weight", L->hn_w},
             {"retention.group_norm.bias", L->hn_b}, {"final_layer_norm.weight", L->ffn_norm_w},
             {"final_layer_norm.bias", L->ffn_norm_b}, {"ffn.fc1.weight", L->fc1},
-            {"ffn.gate.weight", L->gate}, {"ffn.fc2.weight", L->fc2}};
+            {"ffn.gate.weight", L->gate}, {"ffn.fc2.weight", L->fc2},
+            {"self_attn_layer_norm.weight", L->ret_norm_w},
+            {"self_attn_layer_norm.bias", L->ret_norm_b}, {"self_attn.q_proj.weight", L->wq},
+            {"self_attn.k_proj.weight", L->wk}, {"self_attn.v_proj.weight", L->wv},
+            {"self_attn.out_proj.weight", L->wo}};
         for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
             if (!strcmp(rest, t[i].n)) return t[i].p;
         return NULL;
@@ -70,7 +74,8 @@ static void check_config(const char *label, retnet_config c, float qk_scale) {
         for (int64_t j = 0; j < t.numel; j++)
             t.data[j] = is_norm ? t.data[j] + 0.2f * (float)test_rand(&seed)
                                 : t.data[j] * (strstr(t.name, "q_proj") || strstr(t.name, "k_proj") ? qk_scale
-                                               : strstr(t.name, "retention.") ? 3.0f : 1.0f);
+                                               : strstr(t.name, "retention.") || strstr(t.name, "self_attn.")
+                                                   ? 3.0f : 1.0f);
     }
     int32_t tok[T_LEN], tg[T_LEN];
     for (int i = 0; i < T_LEN; i++) {
@@ -175,8 +180,34 @@ static void test_fla(void) {
     check_config("fla", c, 3.0f);
 }
 
+/* The paper's ablations: no swish gate, no head norm, one gamma; and gamma = 1. */
+static void test_ablations(void) {
+    retnet_config c = small_base();
+    c.gate = 0, c.head_norm = RETNET_HEADNORM_NONE, c.decay = RETNET_DECAY_SINGLE;
+    check_config("ablations", c, 3.0f);
+    c = small_base();
+    c.decay = RETNET_DECAY_NONE, c.gate = 0;
+    check_config("gamma=1", c, 3.0f);
+}
+
+/* The Transformer baseline: parallel = naive attention, chunkwise = the tiled kernel. */
+static void test_transformer(void) {
+    retnet_config c = small_base();
+    retnet_config_transformer(&c, 64, &c);
+    c.n_head = 2;
+    check_config("transformer", c, 3.0f);
+    c = small_base();
+    c.norm = RETNET_NORM_RMSNORM, c.ffn = RETNET_FFN_GLU, c.ffn_act = RETNET_ACT_SWISH;
+    c.rope = RETNET_ROPE_HALF, c.tie_embeddings = 0;
+    retnet_config_transformer(&c, 64, &c);
+    c.n_head = 2, c.d_value = 24;
+    check_config("tf-fla", c, 3.0f);
+}
+
 int main(void) {
     RUN(test_paper);
+    RUN(test_ablations);
+    RUN(test_transformer);
     RUN(test_paper_hot);
     RUN(test_torchscale);
     RUN(test_fla);

@@ -62,10 +62,16 @@ static void describe(const retnet_config *c) {
     int64_t np = retnet_config_param_count(c);
     int64_t sb = 4 * retnet_state_floats(c);
     printf("parameters: %lld (%.2f M), %.1f MB as float32\n", (long long)np, np / 1e6, 4.0 * np / 1e6);
-    printf("layers %d, d_model %d, heads %d (dk %d, dv %d), d_ffn %d, vocab %d\n", c->n_layer,
+    printf("%s: layers %d, d_model %d, heads %d (dk %d, dv %d), d_ffn %d, vocab %d\n",
+           c->arch == RETNET_ARCH_TRANSFORMER ? "transformer" : "retnet", c->n_layer,
            c->d_model, c->n_head, c->d_key / c->n_head, c->d_value / c->n_head, c->d_ffn, c->vocab);
-    printf("recurrent state: %lld bytes per sequence (%.1f KB), independent of context length\n",
-           (long long)sb, sb / 1024.0);
+    if (c->arch == RETNET_ARCH_TRANSFORMER)
+        printf("KV cache: %lld bytes per token per sequence; %lld bytes (%.1f MB) at the full "
+               "context of %d tokens\n", (long long)retnet_state_bytes_used(c, 1), (long long)sb,
+               sb / 1e6, c->context);
+    else
+        printf("recurrent state: %lld bytes per sequence (%.1f KB), independent of context "
+               "length\n", (long long)sb, sb / 1024.0);
 }
 
 /* ---------------------------------------------------------------- init */
@@ -75,7 +81,8 @@ static void usage_init(void) {
            "Makes a model with the official initialisation (RETNET.md §5) and writes it as a\n"
            "float32 safetensors checkpoint, tensor by tensor (the 6.7b preset needs no more\n"
            "memory than its largest tensor).\n\n"
-           "  --preset NAME   tiny, small, base, 1.3b, 2.7b or 6.7b\n"
+           "  --preset NAME   tiny, small, base, 1.3b, 2.7b or 6.7b; tf-NAME: the Transformer\n"
+           "                  matched to it in parameters (same d, layers, norms, FFN kind)\n"
            "  --config FILE   a JSON config (our keys, or torchscale's decoder_* keys)\n"
            "  --out FILE      where to write the checkpoint (written atomically)\n"
            "  --seed N        random seed (default 1)\n");

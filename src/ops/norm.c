@@ -32,23 +32,26 @@ void op_rmsnorm_row(float *y, const float *x, const float *w, int64_t d, float e
 }
 
 void op_head_norm_gate_seg(float *y, const float *o, const float *g, const float *w,
-                           const float *b, int head, int dv, float eps, int groupnorm) {
+                           const float *b, int head, int dv, float eps, int mode) {
     double mean = 0, var = 0;
-    if (groupnorm) {
-        for (int j = 0; j < dv; j++) mean += o[j];
-        mean /= dv;
+    float r = 1.0f, mu = 0.0f; /* HEAD_NORM_NONE: the identity */
+    if (mode != HEAD_NORM_NONE) {
+        if (mode == HEAD_NORM_GROUP) {
+            for (int j = 0; j < dv; j++) mean += o[j];
+            mean /= dv;
+        }
+        for (int j = 0; j < dv; j++) var += (o[j] - mean) * (o[j] - mean);
+        var /= dv;
+        r = (float)(1.0 / sqrt(var + eps)), mu = (float)mean;
     }
-    for (int j = 0; j < dv; j++) var += (o[j] - mean) * (o[j] - mean);
-    var /= dv;
-    float r = (float)(1.0 / sqrt(var + eps)), mu = (float)mean;
     /* groupnorm's affine is per channel of d_value; rmsnorm's weight (fla) is shared. */
-    const float *wi = w ? (groupnorm ? w + head * dv : w) : NULL;
+    const float *wi = w ? (mode == HEAD_NORM_GROUP ? w + head * dv : w) : NULL;
     const float *bi = b ? b + head * dv : NULL;
     for (int j = 0; j < dv; j++) {
-        float v = (o[j] - mu) * r;
+        float v = mode == HEAD_NORM_NONE ? o[j] : (o[j] - mu) * r;
         if (wi) v *= wi[j];
         if (bi) v += bi[j];
-        y[j] = v * op_swish1(g[j]);
+        y[j] = g ? v * op_swish1(g[j]) : v;
     }
 }
 
@@ -77,17 +80,17 @@ void op_rmsnorm(float *y, const float *x, const float *w, int64_t M, int64_t d, 
 }
 
 void op_head_norm_gate(float *y, const float *o, const float *g, const float *w,
-                       const float *b, int64_t M, int h, int dv, float eps, int groupnorm) {
+                       const float *b, int64_t M, int h, int dv, float eps, int mode) {
     if (!PAR_ROWS(M * h * dv)) {
         for (int64_t i = 0; i < M * h; i++)
-            op_head_norm_gate_seg(y + i * dv, o + i * dv, g + i * dv, w, b, (int)(i % h), dv,
-                                  eps, groupnorm);
+            op_head_norm_gate_seg(y + i * dv, o + i * dv, g ? g + i * dv : NULL, w, b,
+                                  (int)(i % h), dv, eps, mode);
         return;
     }
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < M * h; i++)
-        op_head_norm_gate_seg(y + i * dv, o + i * dv, g + i * dv, w, b, (int)(i % h), dv, eps,
-                              groupnorm);
+        op_head_norm_gate_seg(y + i * dv, o + i * dv, g ? g + i * dv : NULL, w, b, (int)(i % h),
+                              dv, eps, mode);
 }
 
 /* ==================================================================================== */
@@ -108,6 +111,7 @@ typedef struct {
     int64_t nseg;          /* segments: M rows x h heads */
     int h, n;              /* heads per row (1 for the plain norms), segment width */
     int center;            /* layernorm (subtract the mean) or rmsnorm */
+    int identity;          /* no normalisation (HEAD_NORM_NONE): xhat = x */
     int wshared;           /* w, b of width n shared by the heads, else of width h*n */
     const float *x, *dy, *g, *w, *b;
     float *dx, *dg, *dw, *db;
@@ -116,6 +120,10 @@ typedef struct {
 
 /* Mean and reciprocal standard deviation of segment s, formed as the forwards form them. */
 static void seg_stats(const norm_bwd *p, int64_t s, float *mu, float *r) {
+    if (p->identity) {
+        *mu = 0.0f, *r = 1.0f;
+        return;
+    }
     const float *x = p->x + s * p->n;
     double mean = 0, var = 0;
     if (p->center) {
@@ -165,7 +173,7 @@ static void norm_backward(const norm_bwd *p) {
             sb += (double)dxh * xh;
         }
         if (!p->dx) continue;
-        float ma = p->center ? (float)(sa / n) : 0.0f, mb = (float)(sb / n);
+        float ma = p->center ? (float)(sa / n) : 0.0f, mb = p->identity ? 0.0f : (float)(sb / n);
         float *dx = p->dx + s * n;
         for (int j = 0; j < n; j++) {
             float xh = (x[j] - mu) * r, dn = g ? dy[j] * (g[j] * sigmoid(g[j])) : dy[j];
@@ -224,10 +232,12 @@ void op_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,
 void op_head_norm_gate_backward(float *do_, float *dg, float *dw, float *db, const float *dy,
                                 const float *o, const float *g, const float *w,
                                 const float *b, int64_t M, int h, int dv, float eps,
-                                int groupnorm) {
+                                int mode) {
     /* groupnorm: affine of width h*dv (per head); rmsnorm: weight of width dv, shared */
-    norm_bwd p = {.nseg = M * h, .h = h, .n = dv, .center = groupnorm, .wshared = !groupnorm,
-                  .x = o, .dy = dy, .g = g, .w = w, .b = groupnorm ? b : NULL, .dx = do_,
-                  .dg = dg, .dw = dw, .db = groupnorm ? db : NULL, .eps = eps};
+    const int group = mode == HEAD_NORM_GROUP;
+    norm_bwd p = {.nseg = M * h, .h = h, .n = dv, .center = group, .wshared = !group,
+                  .identity = mode == HEAD_NORM_NONE, .x = o, .dy = dy, .g = g, .w = w,
+                  .b = group ? b : NULL, .dx = do_, .dg = dg, .dw = dw,
+                  .db = group ? db : NULL, .eps = eps};
     norm_backward(&p);
 }

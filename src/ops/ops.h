@@ -47,12 +47,14 @@ void op_rmsnorm(float *y, const float *x, const float *w, int64_t M, int64_t d, 
 /*
  * Per-head norm and swish gate of the MSR block (RETNET.md §4), fused:
  *   y[m, i*dv + c] = norm_head(o[m, i*dv .. i*dv+dv])[c] * swish(g[m, i*dv + c])
- * groupnorm: LayerNorm over dv with affine w, b of width h*dv (NULL: no affine);
- * rmsnorm: RMSNorm over dv with w of width dv shared by heads (NULL: no affine).
+ * mode HEAD_NORM_GROUP: LayerNorm over dv with affine w, b of width h*dv (NULL: no affine);
+ * HEAD_NORM_RMS: RMSNorm over dv with w of width dv shared by heads (NULL: no affine);
+ * HEAD_NORM_NONE: no normalisation (the ablation). g NULL: no gate (the other ablation).
  * o, g, y: (M, h*dv). y may be o.
  */
+enum { HEAD_NORM_RMS = 0, HEAD_NORM_GROUP = 1, HEAD_NORM_NONE = 2 };
 void op_head_norm_gate(float *y, const float *o, const float *g, const float *w,
-                       const float *b, int64_t M, int h, int dv, float eps, int groupnorm);
+                       const float *b, int64_t M, int h, int dv, float eps, int mode);
 
 /* One row of layernorm / rmsnorm, one (row, head) segment of the head norm + gate: what
  * the functions above do per row, serially (same arithmetic). */
@@ -60,7 +62,7 @@ void op_layernorm_row(float *y, const float *x, const float *w, const float *b, 
                       float eps);
 void op_rmsnorm_row(float *y, const float *x, const float *w, int64_t d, float eps);
 void op_head_norm_gate_seg(float *y, const float *o, const float *g, const float *w,
-                           const float *b, int head, int dv, float eps, int groupnorm);
+                           const float *b, int head, int dv, float eps, int mode);
 
 /* ---- activation.c ------------------------------------------------------------------ */
 static inline float op_gelu1(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
@@ -163,7 +165,7 @@ void op_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,
 void op_head_norm_gate_backward(float *do_, float *dg, float *dw, float *db, const float *dy,
                                 const float *o, const float *g, const float *w,
                                 const float *b, int64_t M, int h, int dv, float eps,
-                                int groupnorm);
+                                int mode);
 
 /* activation.c (x is the forward's input) */
 void op_gelu_backward(float *dx, const float *dy, const float *x, int64_t n);
@@ -228,12 +230,15 @@ void retention_chunkwise_backward(const retention_grad_args *a, int C, float *wo
  *   naive: materialises the Tq x Tk scores of one (b, h) at a time (memory O(Tq Tk) per
  *          thread), the two products by op_gemm. The reference-style one.
  *   flash: FlashAttention-2 (Dao 2023): query blocks x key blocks with an online softmax;
- *          scratch is a few tiles per thread, independent of T. Fully masked tiles skipped.
+ *          scratch is a few tiles per thread, independent of T. Fully masked tiles are
+ *          skipped. Its tile products are attention.c's own (faster than sgemm here).
  * Threads: a call runs up to `threads` OpenMP threads (0: omp_get_max_threads() at the time
  * of the call), and its `work` is scratch of the size the matching _work function returns
  * for the same `threads` (sizes in floats). Calls that run at the same time need their own
- * work. No function here allocates. Results do not depend on the thread count, except dq of
- * the flash backward (the order of its sums; same count, same bits).
+ * work. No function here allocates. Every result is the same bits on every run with the
+ * same thread count. Flash and decode results do not depend on the thread count either,
+ * except dq of the flash backward (the order of its sums); the naive ones may differ in the
+ * last bits (OpenBLAS splits a product over its own threads when the call runs on one).
  */
 typedef struct {
     int64_t B, Tq, Tk;
@@ -242,7 +247,7 @@ typedef struct {
     int threads;
     const float *q, *k, *v;  /* (B, Tq, H*dk), (B, Tk, H*dk), (B, Tk, H*dv) */
     float *o;                /* (B, Tq, H*dv), written */
-    float *lse;              /* (B, H, Tq), written; may be NULL in the naive forward */
+    float *lse;              /* (B, H, Tq), written; may be NULL (no flash backward then) */
 } attention_args;
 
 int64_t op_attention_naive_work(int64_t Tq, int64_t Tk, int threads);
@@ -261,7 +266,8 @@ void op_attention_flash_forward(const attention_args *a, float *work);
  *        Memory 2 Tq Tk per thread.
  * flash: recomputes scores tile by tile, p from the forward's lse, D_i = do_i . o_i from its
  *        o; threads take key blocks (dk, dv rows owned, no races) and sum dq in per-thread
- *        copies, added at the end. Scratch O(B Tq H (dk threads)) + tiles.
+ *        copies, added at the end. Scratch: D (B H Tq), (threads - 1) copies of dq, and
+ *        a few tiles per thread.
  */
 typedef struct {
     int64_t B, Tq, Tk;

@@ -4,6 +4,7 @@
  * tensor API to read a model's parameters.
  */
 #include "ref64.h"
+#include "ref_attention.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -67,12 +68,15 @@ void ref_head_norm_gate(double *y, const double *o, const double *g, const doubl
     for (int64_t m = 0; m < M; m++)
         for (int i = 0; i < h; i++) {
             int64_t off = m * width + (int64_t)i * dv;
-            if (groupnorm)   /* GroupNorm with h groups = LayerNorm per head, affine over h*dv */
+            if (groupnorm == 2)  /* no head norm (the ablation) */
+                memmove(y + off, o + off, sizeof(double) * (size_t)dv);
+            else if (groupnorm)   /* GroupNorm with h groups = LayerNorm per head, affine over h*dv */
                 ref_layernorm(y + off, o + off, w ? w + (int64_t)i * dv : NULL,
                               b ? b + (int64_t)i * dv : NULL, 1, dv, eps);
             else             /* RMSNorm per head, weight of width dv shared by the heads */
                 ref_rmsnorm(y + off, o + off, w, 1, dv, eps);
-            for (int c = 0; c < dv; c++) y[off + c] *= ref_swish(g[off + c]);
+            if (g)
+                for (int c = 0; c < dv; c++) y[off + c] *= ref_swish(g[off + c]);
         }
 }
 
@@ -208,6 +212,8 @@ void ref_retention_recurrent(const ref_retention_args *a) {
 
 double ref_gamma(const retnet_config *c, int head) {
     if (c->decay == RETNET_DECAY_POW2) return 1.0 - pow(2.0, -5.0 - head);
+    if (c->decay == RETNET_DECAY_SINGLE) return 1.0 - pow(2.0, -5.0); /* every head: head 0's */
+    if (c->decay == RETNET_DECAY_NONE) return 1.0;
     /* linspace: 1 - exp(linspace(log(1/32), log(1/512), h)) */
     double lo = log(1.0 / 32), hi = log(1.0 / 512);
     double x = c->n_head > 1 ? lo + (hi - lo) * head / (c->n_head - 1) : lo;
@@ -261,7 +267,7 @@ int ref_model_load(ref_model *r, const retnet_model *m) {
     r->cfg = *c;
     int64_t d = c->d_model, V = c->vocab, dkh = c->d_key, dvh = c->d_value, f = c->d_ffn;
     int ln = c->norm == RETNET_NORM_LAYERNORM, gn = c->head_norm == RETNET_HEADNORM_GROUPNORM;
-    int glu = c->ffn == RETNET_FFN_GLU;
+    int glu = c->ffn == RETNET_FFN_GLU, tf = c->arch == RETNET_ARCH_TRANSFORMER;
     int expected = 0, bad = 0;
     char name[128];
 #define LOAD(dst, nm, rows, cols)                                                        \
@@ -281,14 +287,23 @@ int ref_model_load(ref_model *r, const retnet_model *m) {
         snprintf(name, sizeof name, "layers.%d.%s", l, (nm));                            \
         LOAD(dst, name, rows, cols);                                                     \
     } while (0)
-        LLOAD(p->ret_norm_w, "retention_layer_norm.weight", d, 0);
-        if (ln) LLOAD(p->ret_norm_b, "retention_layer_norm.bias", d, 0);
-        LLOAD(p->wq, "retention.q_proj.weight", dkh, d);
-        LLOAD(p->wk, "retention.k_proj.weight", dkh, d);
-        LLOAD(p->wv, "retention.v_proj.weight", dvh, d);
-        LLOAD(p->wg, "retention.g_proj.weight", dvh, d);
-        LLOAD(p->wo, "retention.out_proj.weight", d, dvh);
-        if (c->head_norm_affine) {
+        if (tf) { /* torchscale's Transformer names */
+            LLOAD(p->ret_norm_w, "self_attn_layer_norm.weight", d, 0);
+            if (ln) LLOAD(p->ret_norm_b, "self_attn_layer_norm.bias", d, 0);
+            LLOAD(p->wq, "self_attn.q_proj.weight", dkh, d);
+            LLOAD(p->wk, "self_attn.k_proj.weight", dkh, d);
+            LLOAD(p->wv, "self_attn.v_proj.weight", dvh, d);
+            LLOAD(p->wo, "self_attn.out_proj.weight", d, dvh);
+        } else {
+            LLOAD(p->ret_norm_w, "retention_layer_norm.weight", d, 0);
+            if (ln) LLOAD(p->ret_norm_b, "retention_layer_norm.bias", d, 0);
+            LLOAD(p->wq, "retention.q_proj.weight", dkh, d);
+            LLOAD(p->wk, "retention.k_proj.weight", dkh, d);
+            LLOAD(p->wv, "retention.v_proj.weight", dvh, d);
+            if (c->gate) LLOAD(p->wg, "retention.g_proj.weight", dvh, d);
+            LLOAD(p->wo, "retention.out_proj.weight", d, dvh);
+        }
+        if (!tf && c->head_norm_affine && c->head_norm != RETNET_HEADNORM_NONE) {
             LLOAD(p->hn_w, "retention.group_norm.weight", gn ? dvh : dvh / c->n_head, 0);
             if (gn) LLOAD(p->hn_b, "retention.group_norm.bias", dvh, 0);
         }
@@ -336,7 +351,7 @@ static void ref_msr(const retnet_config *c, const ref_layer *p, const double *xn
     ref_matmul(q, xn, p->wq, T, dkh, d);
     ref_matmul(k, xn, p->wk, T, dkh, d);
     ref_matmul(v, xn, p->wv, T, dvh, d);
-    ref_matmul(g, xn, p->wg, T, dvh, d);
+    if (p->wg) ref_matmul(g, xn, p->wg, T, dvh, d);
     /* Q = rot(X Wq), K = rot(X Wk) * dk^-0.5 (§2), positions 0 .. T-1. */
     int half = c->rope == RETNET_ROPE_HALF;
     ref_rope(q, dkh, T, h, dk, 0, half, c->rope_base, 1.0);
@@ -378,11 +393,41 @@ static void ref_msr(const retnet_config *c, const ref_layer *p, const double *xn
     }
     /* Y = HeadNorm(concat(heads)) ⊙ swish(X Wg); MSR = Y Wo (§4). */
     double *yo = xcalloc((size_t)(T * dvh), sizeof(double));
-    ref_head_norm_gate(yo, o, g, p->hn_w, p->hn_b, T, h, dv, c->eps,
-                       c->head_norm == RETNET_HEADNORM_GROUPNORM);
+    ref_head_norm_gate(yo, o, p->wg ? g : NULL, p->hn_w, p->hn_b, T, h, dv, c->eps,
+                       c->head_norm == RETNET_HEADNORM_NONE ? 2
+                       : c->head_norm == RETNET_HEADNORM_GROUPNORM);
     ref_matmul(y, yo, p->wo, T, d, dvh);
     free(q); free(k); free(v); free(g); free(o);
     free(qh); free(kh); free(vh); free(oh); free(rsum); free(yo);
+}
+
+/* The Transformer baseline's mixer on the normed input xn (T, d): causal softmax attention
+ * over rotated queries and keys (positions 0 .. T-1), y = o Wo (T, d). The state, when given,
+ * is the KV cache: rotated keys (context, d_key), then values (context, d_value), T rows. */
+static void ref_attn(const retnet_config *c, const ref_layer *p, const double *xn, int64_t T,
+                     double *y, double *state) {
+    int64_t d = c->d_model, dkh = c->d_key, dvh = c->d_value;
+    int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
+    double *q = xcalloc((size_t)(T * dkh), sizeof(double));
+    double *k = xcalloc((size_t)(T * dkh), sizeof(double));
+    double *v = xcalloc((size_t)(T * dvh), sizeof(double));
+    double *o = xcalloc((size_t)(T * dvh), sizeof(double));
+    double *lse = xcalloc((size_t)(T * h), sizeof(double));
+    ref_matmul(q, xn, p->wq, T, dkh, d);
+    ref_matmul(k, xn, p->wk, T, dkh, d);
+    ref_matmul(v, xn, p->wv, T, dvh, d);
+    int half = c->rope == RETNET_ROPE_HALF;
+    ref_rope(q, dkh, T, h, dk, 0, half, c->rope_base, 1.0);
+    ref_rope(k, dkh, T, h, dk, 0, half, c->rope_base, 1.0);
+    ref_attention_args a = {.B = 1, .Tq = T, .Tk = T, .H = h, .dk = dk, .dv = dv,
+                            .scale = 1.0 / sqrt((double)dk), .q = q, .k = k, .v = v};
+    ref_attention_forward(&a, o, lse, NULL);
+    ref_matmul(y, o, p->wo, T, d, dvh);
+    if (state) {
+        memcpy(state, k, sizeof(double) * (size_t)(T * dkh));
+        memcpy(state + (int64_t)c->context * dkh, v, sizeof(double) * (size_t)(T * dvh));
+    }
+    free(q); free(k); free(v); free(o); free(lse);
 }
 
 /* FFN (§5) on the normed input xn (T, d): y (T, d). */
@@ -408,7 +453,8 @@ void ref_forward(const retnet_config *c, const ref_model *r, const int32_t *toke
                  double *logits, double *state) {
     int64_t d = c->d_model, V = c->vocab;
     int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
-    int64_t per_layer = (int64_t)h * dk * dv + (c->normalize ? (int64_t)h * dk : 0);
+    int64_t per_layer = retnet_state_floats(c) / c->n_layer;
+    (void)dk, (void)dv;
     double *x = xcalloc((size_t)(T * d), sizeof(double));
     double *xn = xcalloc((size_t)(T * d), sizeof(double));
     double *y = xcalloc((size_t)(T * d), sizeof(double));
@@ -419,7 +465,10 @@ void ref_forward(const retnet_config *c, const ref_model *r, const int32_t *toke
     for (int l = 0; l < c->n_layer; l++) {
         const ref_layer *p = &r->layers[l];
         ref_norm(c, xn, x, p->ret_norm_w, p->ret_norm_b, T);      /* Y = MSR(Norm(X)) + X */
-        ref_msr(c, p, xn, T, y, state ? state + l * per_layer : NULL);
+        if (c->arch == RETNET_ARCH_TRANSFORMER)
+            ref_attn(c, p, xn, T, y, state ? state + l * per_layer : NULL);
+        else
+            ref_msr(c, p, xn, T, y, state ? state + l * per_layer : NULL);
         for (int64_t i = 0; i < T * d; i++) x[i] += y[i];
         ref_norm(c, xn, x, p->ffn_norm_w, p->ffn_norm_b, T);      /* X' = FFN(Norm(Y)) + Y */
         ref_ffn(c, p, xn, T, y);
