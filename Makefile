@@ -4,13 +4,16 @@
 #   make test       installs dependencies if missing, runs every test (the command CI runs)
 #   make bench      benchmarks (tables on stdout, results in bench/)
 #   make demo       the README's first command: init a model, show the three forms agree
+#   make test-cuda  the CUDA backend's tests (CUDA=1 build; on a machine with a GPU)
 #   DEBUG=1         AddressSanitizer + UBSan build (in build-debug/)
+#   CUDA=1          the CUDA backend too (in build-cuda/; needs nvcc, see CUDA_HOME)
 #   ARCH=...        target flags (default -march=native; ARCH=-march=x86-64-v2 for portable)
 #   CC=clang        any C11 compiler with OpenMP
 
 CC     ?= cc
 ARCH   ?= -march=native
 DEBUG  ?= 0
+CUDA   ?= 0
 
 # ---- optional features, detected -------------------------------------------------------
 # OpenBLAS, OpenMP build, linked by its own path: the pthread build fights our OpenMP loops
@@ -19,12 +22,21 @@ BLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
 BLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
 HAVE_BLAS := $(shell test -f $(BLAS_DIR)/libopenblas.so && test -f $(BLAS_INC)/cblas.h && echo 1)
 
+# CUDA: nvcc, found by its usual path. Only CUDA=1 builds use it; `make test` adds the CUDA
+# tests when it is there (they skip themselves on a machine without a GPU).
+CUDA_HOME ?= /usr/local/cuda
+NVCC      ?= $(CUDA_HOME)/bin/nvcc
+HAVE_NVCC := $(shell test -x $(NVCC) && echo 1)
+
 ifeq ($(DEBUG),1)
   BUILD  := build-debug
   OPT    := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 else
   BUILD  := build
   OPT    := -O3 -g
+endif
+ifeq ($(CUDA),1)
+  BUILD  := $(BUILD:build%=build-cuda%)
 endif
 
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(ARCH) -ffp-contract=fast -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
@@ -37,9 +49,32 @@ ifeq ($(HAVE_BLAS),1)
   LDLIBS += -Wl,-rpath,$(BLAS_DIR) $(BLAS_DIR)/libopenblas.so
 endif
 
+# sm_80 (A100) and sm_90 (H100/H200) machine code, and sm_90 PTX for newer GPUs. nvcc's
+# --threads 0 compiles the three targets of a file in parallel.
+CUDA_GENCODE ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+                -gencode arch=compute_90,code=compute_90
+NVCCFLAGS ?= -O3 -lineinfo -std=c++17 $(CUDA_GENCODE) --threads 0 -Xcompiler -Wall,-Wno-unused-parameter
+ifeq ($(CUDA),1)
+  ifneq ($(HAVE_NVCC),1)
+    $(error CUDA=1 needs nvcc: $(NVCC) is not there (set CUDA_HOME or NVCC))
+  endif
+  CFLAGS += -DRETNET_CUDA
+  # the runtime API only (libcudart finds the driver at run time): no -lcuda
+  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+endif
+
 # ---- sources ---------------------------------------------------------------------------
 LIB_SRC   := $(wildcard src/*.c src/ops/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# CUDA=1: the backend's kernels join the library; its tests live apart in $(BUILD)/cuda/tests,
+# so that tests/run.sh can run them alone (`make test` runs them without the rest again).
+CUDA_SRC      ?= $(wildcard src/cuda/*.cu)
+CUDA_TEST_SRC := $(wildcard tests/cuda/test_*.c)
+ifeq ($(CUDA),1)
+  LIB_OBJ       += $(CUDA_SRC:%.cu=$(BUILD)/%.o)
+  CUDA_TEST_BIN := $(CUDA_TEST_SRC:tests/cuda/%.c=$(BUILD)/cuda/tests/%)
+  CUDA_BENCH    := $(BUILD)/cuda/bench_cuda_ops
+endif
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_HELP := $(filter-out $(TEST_SRC),$(wildcard tests/*.c tests/ref/*.c))
@@ -47,11 +82,11 @@ TEST_HOBJ := $(TEST_HELP:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps test test-debug bench bench-train bench-quality bench-decode demo clean info
-all: info $(BUILD)/retnet $(TEST_BIN) $(BENCH_BIN)
+.PHONY: all deps test test-debug test-cuda cuda-tests bench bench-train bench-quality bench-decode demo clean info
+all: info $(BUILD)/retnet $(TEST_BIN) $(BENCH_BIN) $(CUDA_TEST_BIN) $(CUDA_BENCH)
 
 info:
-	@echo "retnet: CC=$(CC) ARCH=$(ARCH) DEBUG=$(DEBUG) BLAS=$(if $(HAVE_BLAS),openblas-openmp,none (plain C matmul))"
+	@echo "retnet: CC=$(CC) ARCH=$(ARCH) DEBUG=$(DEBUG) BLAS=$(if $(HAVE_BLAS),openblas-openmp,none (plain C matmul)) CUDA=$(CUDA)$(if $(filter 1,$(CUDA)), ($(NVCC)),$(if $(HAVE_NVCC), (nvcc found: CUDA=1 builds the backend),))"
 
 deps:
 	@scripts/install-deps.sh
@@ -59,6 +94,10 @@ deps:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -Iinclude -Isrc -MMD -MP -MF $(@:.o=.d) -c $< -o $@
 
 $(BUILD)/libretnet.a: $(LIB_OBJ)
 	@rm -f $@
@@ -78,18 +117,42 @@ $(BUILD)/tests/test_alloc: LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=rea
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libretnet.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(BUILD)/cuda/tests/%: $(BUILD)/tests/cuda/%.o $(TEST_HOBJ) $(BUILD)/libretnet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# The kernels' timings at training sizes (on a GPU: build-cuda/cuda/bench_cuda_ops).
+$(BUILD)/cuda/bench_cuda_ops: $(BUILD)/tests/cuda/bench_cuda_ops.o $(BUILD)/libretnet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 # The test command of the README and of CI: dependencies, then the release build's tests,
-# then the whole suite again under AddressSanitizer + UBSan. One closing line for both.
+# then the whole suite again under AddressSanitizer + UBSan, and where nvcc is installed the
+# CUDA backend's tests (which skip, passing, without a GPU). One closing line for all.
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory DEBUG=1 all
 	@-scripts/get-gpt2-tokenizer.sh
+	@-scripts/get-hf-tokenizers.sh
+ifeq ($(HAVE_NVCC),1)
+	@$(MAKE) --no-print-directory CUDA=1 cuda-tests
+	@tests/run.sh build build-debug build-cuda/cuda
+else
 	@tests/run.sh build build-debug
+endif
+
+# The CUDA backend's tests alone (each skips, passing, where no GPU is found).
+cuda-tests: info $(CUDA_TEST_BIN)
+
+test-cuda:
+	@$(MAKE) --no-print-directory CUDA=1 cuda-tests
+	@tests/run.sh build-cuda/cuda
 
 # Only the sanitizer build.
 test-debug: deps
 	@$(MAKE) --no-print-directory DEBUG=1 all
 	@-scripts/get-gpt2-tokenizer.sh
+	@-scripts/get-hf-tokenizers.sh
 	@tests/run.sh build-debug
 
 bench: all
@@ -114,6 +177,6 @@ demo: deps all
 	@scripts/demo.sh
 
 clean:
-	rm -rf build build-debug
+	rm -rf build build-debug build-cuda build-cuda-debug
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

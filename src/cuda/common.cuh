@@ -1,0 +1,82 @@
+/*
+ * common.cuh: what every .cu file of the backend shares: the error checks that turn CUDA and
+ * cuBLAS failures into a retnet_status with a message, the runtime's internal entry points
+ * (scratch memory, the cuBLASLt handle), launch-size helpers and device-side helpers (bf16
+ * bits, warp and block reductions in double).
+ */
+#ifndef RETNET_CUDA_COMMON_CUH
+#define RETNET_CUDA_COMMON_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+extern "C" {
+#include "internal.h"
+}
+#include "cuda/cuda.h"
+
+/* ---- errors ------------------------------------------------------------------------- */
+/* Records "CUDA: what: name: text (file:line)" and returns the matching status
+ * (allocation failures RETNET_ENOMEM, bad arguments RETNET_EINVAL, the rest RETNET_EDEVICE). */
+retnet_status cuda_fail_(cudaError_t e, const char *what, const char *file, int line);
+#define CUDA_TRY(call, what)                                                             \
+    do {                                                                                 \
+        cudaError_t e_ = (call);                                                         \
+        if (e_ != cudaSuccess) return cuda_fail_(e_, what, __FILE__, __LINE__);         \
+    } while (0)
+/* After a launch: configuration errors show here, errors in the kernel at the next sync. */
+#define CUDA_LAUNCHED(what) CUDA_TRY(cudaGetLastError(), what)
+
+/* ---- runtime internals (runtime.cu) ------------------------------------------------- */
+/* Initialises device 0 if nothing is initialised yet. */
+retnet_status cuda_ensure_init(void);
+/* A device buffer of at least `bytes` (grown on demand; shared: one stream at a time). */
+retnet_status cuda_scratch(void **p, size_t bytes);
+/* The cuBLASLt handle and its workspace; the cuBLAS handle (fallback products). */
+void *cuda_lt_handle(void);
+void *cuda_lt_workspace(size_t *bytes);
+void *cuda_blas_handle(void);
+int cuda_sm_count(void);
+
+/* ---- launch helpers ----------------------------------------------------------------- */
+static inline unsigned cuda_blocks(int64_t n, int threads, int64_t cap = 1 << 20) {
+    int64_t b = (n + threads - 1) / threads;
+    if (b < 1) b = 1;
+    return (unsigned)(b < cap ? b : cap);
+}
+
+/* ---- device helpers ----------------------------------------------------------------- */
+/* bf16 of a float, round to nearest even, NaN kept quiet: bit for bit op_f32_to_bf16. */
+__device__ __forceinline__ uint16_t f32_to_bf16_bits(float x) {
+    uint32_t u = __float_as_uint(x);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1);
+    return (uint16_t)(u >> 16);
+}
+__device__ __forceinline__ float bf16_bits_to_f32(uint16_t b) {
+    return __uint_as_float((uint32_t)b << 16);
+}
+
+__device__ __forceinline__ double warp_sum(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* Sum over the block (blockDim.x a multiple of 32, at most 1024) in a fixed order; every
+ * thread gets the result. `sh` holds 32 doubles; the call ends with the block in step. */
+__device__ __forceinline__ double block_sum(double v, double *sh) {
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_sum(v);
+    __syncthreads(); /* sh may still be read by a previous call */
+    if (lane == 0) sh[wid] = v;
+    __syncthreads();
+    v = lane < nw ? sh[lane] : 0.0;
+    return warp_sum(v);
+}
+
+#endif

@@ -1,0 +1,235 @@
+/*
+ * cuda.h: the CUDA backend's internal C API (built with `make CUDA=1`, which defines
+ * RETNET_CUDA). Plain C: the library's C files, the tests and the CLI include it. The
+ * kernels behind it mirror src/ops/ file for file: src/cuda/matmul.cu, norm.cu,
+ * activation.cu, embed.cu, rope.cu, loss.cu, optim.cu (src/optim.c's AdamW); runtime.cu
+ * holds the device, errors, memory, streams and cuBLAS handles; retention is retention.h's.
+ *
+ * Conventions, as src/ops/ops.h (whose CPU kernels these mirror, name for name):
+ *  - Every pointer argument of a cuda_op_* is DEVICE memory unless stated; row-major; `ld*`
+ *    are row strides in elements; shapes in comments use RETNET.md's letters.
+ *  - bf16 is `cuda_bf16` here (uint16_t: the upper half of a float32), `__nv_bfloat16` on
+ *    the device; conversions round to nearest even exactly as op_f32_to_bf16.
+ *  - Every call takes a stream (`cuda_stream`, i.e. cudaStream_t; NULL: the legacy default
+ *    stream) and only ENQUEUES work: results are ready after retnet_cuda_sync(stream).
+ *  - Every call that can fail returns a retnet_status and leaves a one-line message in
+ *    retnet_errmsg() ("CUDA: what: cudaErrorName: text (file:line)"). Launch errors are seen
+ *    at once; errors inside a kernel surface at the next synchronising call.
+ *  - Backward rule, as ops.h: gradients ACCUMULATE (+=) into every output; a gradient output
+ *    may be NULL when it is not wanted. Forward inputs are passed again as they were given.
+ *  - Some kernels need scratch memory (named below): they take it from one buffer of the
+ *    runtime that grows on demand (cudaMalloc; growing waits for the device). Calls that use
+ *    it must therefore be ordered on one stream at a time.
+ *  - The runtime's state (device, handles, scratch) is per process and not thread safe: use
+ *    the backend from one host thread.
+ *  - Results are deterministic: no floating-point atomics; every reduction has a fixed
+ *    order that depends only on the shapes.
+ */
+#ifndef RETNET_CUDA_H
+#define RETNET_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "retnet.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct CUstream_st *cuda_stream; /* the same type as cudaStream_t */
+typedef uint16_t cuda_bf16;              /* __nv_bfloat16 on the device */
+typedef enum { CUDA_F32 = 0, CUDA_BF16 = 1 } cuda_dtype;
+typedef enum { CUDA_ACT_GELU = 0, CUDA_ACT_SWISH = 1 } cuda_act;
+
+/* Device failures have no status of their own in retnet.h yet: they report this one. */
+#define RETNET_EDEVICE RETNET_EUNSUPPORTED
+
+/* ==================================================================================== */
+/* runtime.cu --------------------------------------------------------------------------- */
+
+/* Number of CUDA devices; 0 when there is none or no driver (then retnet_errmsg() says why,
+ * e.g. "CUDA: cudaGetDeviceCount: cudaErrorNoDevice: no CUDA-capable device is detected").
+ * Never fails otherwise; tests call it to decide whether to skip. */
+int retnet_cuda_device_count(void);
+
+/* Selects device `device` for this process and creates the cuBLAS and cuBLASLt handles and
+ * the matmul workspace. Calling it again with the same device does nothing; another device
+ * shuts the first down. Every other call below needs it (cuda_op_* call it for device 0 if
+ * the program did not). */
+retnet_status retnet_cuda_init(int device);
+/* Frees the handles, the workspace and the scratch (not the caller's allocations). */
+void retnet_cuda_shutdown(void);
+/* "NVIDIA H200 (sm_90, 132 SMs, 139.8 GiB)"; "" before init. */
+const char *retnet_cuda_device_name(void);
+
+/* Device memory. `what` names the buffer in the error message. *p is NULL on failure
+ * (RETNET_ENOMEM with the size and the free memory). bytes 0 gives NULL and OK. */
+retnet_status retnet_cuda_malloc(void **p, size_t bytes, const char *what);
+void retnet_cuda_free(void *p); /* NULL is fine */
+
+/* Copies between host and device, synchronous for the host (ordered after the work already
+ * enqueued on the legacy default stream, and so on every blocking stream). */
+retnet_status retnet_cuda_upload(void *dst_dev, const void *src_host, size_t bytes);
+retnet_status retnet_cuda_download(void *dst_host, const void *src_dev, size_t bytes);
+/* Enqueued: dst = 0 (bytes) on the stream. */
+retnet_status retnet_cuda_memset0(void *dst_dev, size_t bytes, cuda_stream s);
+
+/* Streams; blocking ones: ordered with the legacy default stream, so with the copies above. */
+retnet_status retnet_cuda_stream_create(cuda_stream *s);
+void retnet_cuda_stream_destroy(cuda_stream s);
+/* Waits for the stream (NULL: the whole device) and reports any error raised by its work. */
+retnet_status retnet_cuda_sync(cuda_stream s);
+
+/* ==================================================================================== */
+/* matmul.cu: matrix products (cuBLASLt, fp32 accumulation) ----------------------------- */
+
+/*
+ * General row-major product C (M, N) = alpha op(A) op(B) + beta C, as op_gemm: op(A) is
+ * (M, K) (A stored (K, M) when transA), op(B) is (K, N) (B stored (N, K) when transB).
+ * A and B are both CUDA_F32 (an exact fp32 SGEMM: TF32 is never used) or both CUDA_BF16
+ * (tensor cores); C is CUDA_F32 or CUDA_BF16 (fp32 inputs need an fp32 C). The
+ * accumulation is always fp32. beta 0 never reads C (it may hold NaN).
+ */
+retnet_status cuda_op_gemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
+                           const void *A, int64_t lda, const void *B, int64_t ldb,
+                           cuda_dtype ab_type, float beta, void *C, int64_t ldc,
+                           cuda_dtype c_type, cuda_stream s);
+
+/* y (M, N) [y_type] = x (M, K) @ w (N, K)^T  [+ y if accumulate]; x and w of in_type. */
+retnet_status cuda_op_matmul(void *y, cuda_dtype y_type, const void *x, const void *w,
+                             cuda_dtype in_type, int64_t M, int64_t N, int64_t K,
+                             int accumulate, cuda_stream s);
+/* Backward of y = x W^T: dx (M, K) += dy W;  dw (N, K) += dy^T x. dy, x, w of in_type;
+ * dx and dw of their own types (e.g. bf16 activations' gradients, fp32 weight gradients). */
+retnet_status cuda_op_matmul_backward(void *dx, cuda_dtype dx_type, void *dw,
+                                      cuda_dtype dw_type, const void *dy, const void *x,
+                                      const void *w, cuda_dtype in_type, int64_t M, int64_t N,
+                                      int64_t K, cuda_stream s);
+
+/* ==================================================================================== */
+/* activation.cu: conversions ----------------------------------------------------------- */
+retnet_status cuda_op_f32_to_bf16(cuda_bf16 *y, const float *x, int64_t n, cuda_stream s);
+retnet_status cuda_op_bf16_to_f32(float *y, const cuda_bf16 *x, int64_t n, cuda_stream s);
+
+/* ==================================================================================== */
+/* embed.cu: embedding ------------------------------------------------------------------ */
+
+/* x (n, d) = table (V, d)[tokens] * scale. A token outside [0, V) gives a row of NaN (the
+ * model checks tokens before; a NaN shows a bug where the CPU would read out of bounds). */
+retnet_status cuda_op_embed(float *x, const float *table, const int32_t *tokens, int64_t n,
+                            int64_t d, int64_t V, float scale, cuda_stream s);
+/* dtable[tokens[i]] += dx[i] * scale, tokens outside [0, V) skipped. Without atomics: the
+ * positions are sorted by token (a stable radix sort) and each row of the table adds its
+ * positions in increasing order, the CPU's order. Uses scratch (~16 n bytes + the sort's). */
+retnet_status cuda_op_embed_backward(float *dtable, const float *dx, const int32_t *tokens,
+                                     int64_t n, int64_t d, int64_t V, float scale,
+                                     cuda_stream s);
+
+/* ==================================================================================== */
+/* norm.cu: norms (statistics accumulated in double, as norm.c) ------------------------- */
+
+/* Row-wise over d: y = (x - mean) / sqrt(var + eps) * w + b (b may be NULL). y may be x. */
+retnet_status cuda_op_layernorm(float *y, const float *x, const float *w, const float *b,
+                                int64_t M, int64_t d, float eps, cuda_stream s);
+/* Row-wise over d: y = x / sqrt(mean(x^2) + eps) * w (w may be NULL). y may be x. */
+retnet_status cuda_op_rmsnorm(float *y, const float *x, const float *w, int64_t M, int64_t d,
+                              float eps, cuda_stream s);
+/* Per-head norm and swish gate, fused (RETNET.md §4; op_head_norm_gate): o, g, y (M, h*dv).
+ * mode (ops.h's HEAD_NORM_*): 1 groupnorm: LayerNorm over dv, affine w, b of width h*dv
+ * (NULL: none); 0 rmsnorm: RMSNorm over dv, w of width dv shared by the heads (NULL: none);
+ * 2 none: no normalisation (an ablation), w as rmsnorm's. b is used by groupnorm only.
+ * g NULL: no gate (the other ablation). y may be o. */
+retnet_status cuda_op_head_norm_gate(float *y, const float *o, const float *g, const float *w,
+                                     const float *b, int64_t M, int h, int dv, float eps,
+                                     int mode, cuda_stream s);
+
+/* Backward (+=). The parameter gradients dw, db are column sums over rows, formed in double
+ * in a fixed order (row chunks, then the chunks in order): they use scratch. */
+retnet_status cuda_op_layernorm_backward(float *dx, float *dw, float *db, const float *dy,
+                                         const float *x, const float *w, int64_t M, int64_t d,
+                                         float eps, cuda_stream s);
+retnet_status cuda_op_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,
+                                       const float *w, int64_t M, int64_t d, float eps,
+                                       cuda_stream s);
+/* do_ (M, h*dv), dg (M, h*dv), dw/db as the forward's w/b. */
+retnet_status cuda_op_head_norm_gate_backward(float *do_, float *dg, float *dw, float *db,
+                                              const float *dy, const float *o, const float *g,
+                                              const float *w, const float *b, int64_t M, int h,
+                                              int dv, float eps, int mode, cuda_stream s);
+
+/* ==================================================================================== */
+/* rope.cu: rotary embedding (op_rope), all B sequences in one launch ------------------- */
+
+/* Rotates every head of x in place: sequence b, row t is x + (b T + t) ld, head i its
+ * columns i*dk .. i*dk+dk-1, at absolute position pos0[b] + t (pos0: B DEVICE int64s, or
+ * NULL for all 0). half: pairs (j, j + dk/2), theta_j = base^(-2j/dk); paper: pairs
+ * (2j, 2j+1), theta_j = base^(-j/(dk/2-1)). Angles and their sin/cos in double; then times
+ * `scale`. dk even. */
+retnet_status cuda_op_rope(float *x, int64_t ld, int64_t B, int64_t T, int h, int dk,
+                           const int64_t *pos0, int half, double base, float scale,
+                           cuda_stream s);
+/* Backward, in place (overwrites, as op_rope_backward): the opposite rotation, times scale. */
+retnet_status cuda_op_rope_backward(float *dx, int64_t ld, int64_t B, int64_t T, int h, int dk,
+                                    const int64_t *pos0, int half, double base, float scale,
+                                    cuda_stream s);
+
+/* ==================================================================================== */
+/* activation.cu: activations (gelu: exact erf form; swish: x sigmoid(x)) --------------- */
+retnet_status cuda_op_gelu(float *y, const float *x, int64_t n, cuda_stream s);
+retnet_status cuda_op_swish(float *y, const float *x, int64_t n, cuda_stream s);
+retnet_status cuda_op_gelu_backward(float *dx, const float *dy, const float *x, int64_t n,
+                                    cuda_stream s);
+retnet_status cuda_op_swish_backward(float *dx, const float *dy, const float *x, int64_t n,
+                                     cuda_stream s);
+/* The GLU FFN's middle, fused: a = act(h1) * h2 (fla's SwiGLU with CUDA_ACT_SWISH,
+ * torchscale's with CUDA_ACT_GELU). a may be h1 or h2. */
+retnet_status cuda_op_glu(float *a, const float *h1, const float *h2, int64_t n, cuda_act act,
+                          cuda_stream s);
+/* dh1 += da h2 act'(h1);  dh2 += da act(h1). */
+retnet_status cuda_op_glu_backward(float *dh1, float *dh2, const float *da, const float *h1,
+                                   const float *h2, int64_t n, cuda_act act, cuda_stream s);
+/* y = a + b (residuals). y may be a or b. */
+retnet_status cuda_op_add(float *y, const float *a, const float *b, int64_t n, cuda_stream s);
+
+/* ==================================================================================== */
+/* loss.cu: loss ------------------------------------------------------------------------ */
+
+/*
+ * Softmax cross-entropy over V for n rows (op_cross_entropy), fused with its gradient:
+ *   loss[i] = logsumexp(logits[i]) - logits[i, t_i]; one read of the row with an online
+ *   max and sum; dlogits[i] = grad_scale (softmax - onehot) written in a second pass.
+ * Rows with target < 0 are ignored (loss 0, dlogits 0); a target >= V gives a NaN loss
+ * (flagged, never read out of bounds) and dlogits = grad_scale softmax. losses (n) is
+ * written; dlogits may be NULL (loss only) or logits itself (in place).
+ * Add the losses with cuda_op_sum for op_cross_entropy's total.
+ */
+retnet_status cuda_op_cross_entropy(float *dlogits, float *losses, const float *logits,
+                                    const int32_t *targets, int64_t n, int64_t V,
+                                    float grad_scale, cuda_stream s);
+
+/* out (1 double, device) = sum x[i], resp. sum x[i]^2 (the gradient norm's square), in
+ * double, in a fixed order for a given n. Uses scratch. */
+retnet_status cuda_op_sum(double *out, const float *x, int64_t n, cuda_stream s);
+retnet_status cuda_op_sumsq(double *out, const float *x, int64_t n, cuda_stream s);
+
+/* ==================================================================================== */
+/* optim.cu: optimiser ------------------------------------------------------------------ */
+
+/*
+ * One AdamW step of one tensor of n elements, exactly as retnet_adamw_step (src/optim.c,
+ * torch.optim.AdamW): with gi = g[i] * grad_scale (the clipping factor; 1 for none),
+ *   p *= 1 - lr wd  (when `decayed`),  m = b1 m + (1 - b1) gi,  v = b2 v + (1 - b2) gi^2,
+ *   p -= lr / (1 - b1^step) * m / (sqrt(v) / sqrt(1 - b2^step) + eps).
+ * p, m, v fp32 (the master weights and moments); p_bf16 (may be NULL) receives bf16(p).
+ * step >= 1; hyperparameters are checked as retnet_adamw_step checks them.
+ */
+retnet_status cuda_op_adamw(float *p, cuda_bf16 *p_bf16, const float *g, float *m, float *v,
+                            int64_t n, int64_t step, const retnet_adamw *h, int decayed,
+                            float grad_scale, cuda_stream s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
