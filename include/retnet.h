@@ -142,7 +142,8 @@ typedef struct retnet_tensor {
     int32_t ndim;
     int64_t shape[2];
     int64_t numel;
-    float *data;
+    float *data;             /* float32 values; NULL for a 2-D weight of a bf16-only model */
+    uint16_t *data_bf16;     /* its bf16 copy (set_bf16_decode, RETNET_LOAD_BF16), or NULL */
 } retnet_tensor;
 /* Number of parameter tensors, and tensor i (0 <= i < count) in checkpoint order. */
 int32_t retnet_model_tensor_count(const retnet_model *m);
@@ -159,12 +160,33 @@ float *retnet_model_params(retnet_model *m);
  * agree). Every failure names the tensor and the problem.
  */
 retnet_status retnet_model_load(const char *path, const retnet_config *config, retnet_model **out);
+/*
+ * The same with flags. RETNET_LOAD_BF16: the 2-D weights are held in bfloat16 only (read as
+ * they are from BF16 files, rounded to nearest even from others), with no float32 copy: half
+ * the memory, for inference (forward, decoding); training refuses such a model.
+ * `path` may also be a Hugging Face model directory in fla's RetNetForCausalLM layout
+ * (config.json, and model.safetensors or model.safetensors.index.json with its shards;
+ * docs/FILE_FORMAT.md), for both functions.
+ */
+#define RETNET_LOAD_BF16 1u
+/* RETNET_LOAD_BF16 when every 2-D weight of the source is stored as BF16 (nothing is lost by
+ * keeping them so); float32 otherwise. What the CLI's inference commands use. */
+#define RETNET_LOAD_BF16_IF_STORED 2u
+retnet_status retnet_model_load_ex(const char *path, const retnet_config *config,
+                                   unsigned flags, retnet_model **out);
 /* Reads a checkpoint's config and checks its tensor table (names, shapes, dtypes, ranges)
  * without reading the values: what `retnet info` shows, instantly even for large files. */
 retnet_status retnet_checkpoint_config(const char *path, const retnet_config *config,
                                        retnet_config *out);
 /* Writes an F32 safetensors checkpoint with our metadata, atomically (temp file + rename). */
 retnet_status retnet_model_save(const retnet_model *m, const char *path);
+/* The same with flags. RETNET_SAVE_BF16: tensors stored as BF16 (rounded to nearest even).
+ * RETNET_SAVE_FLA: `path` is a directory that gets fla's layout (config.json and
+ * model.safetensors with fla's names), which transformers + fla load as RetNetForCausalLM;
+ * RETNET_EUNSUPPORTED for a config fla's model cannot express. */
+#define RETNET_SAVE_BF16 1u
+#define RETNET_SAVE_FLA 2u
+retnet_status retnet_model_save_ex(const retnet_model *m, const char *path, unsigned flags);
 /* Initialises and writes a checkpoint tensor by tensor, without holding the model in memory
  * (so that the largest presets can be made on a small machine). Same values as
  * retnet_model_init with the same seed. */

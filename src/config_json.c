@@ -357,3 +357,96 @@ int64_t retnet_config_to_json(const retnet_config *c, char *buf, size_t cap) {
               c->gate ? "true" : "false", c->context);
     return w.len;
 }
+
+/* ---------------------------------------------------------------- fla (Hugging Face) */
+
+/*
+ * fla's RetNetConfig (config.json of a RetNetForCausalLM; RETNET.md §6): hidden_size,
+ * num_hidden_layers, num_heads, expand_k, expand_v, intermediate_size or hidden_ratio,
+ * hidden_act, use_output_gate, elementwise_affine, norm_eps, vocab_size, tie_word_embeddings,
+ * with RetNetConfig's defaults. fla's model is fixed otherwise: RMSNorm, per-head RMSNorm
+ * (weight of width dv shared by the heads), SwiGLU FFN, rotary on halves with base 10000,
+ * pow2 decays, no §3 normalisations. Options that change the function into something we do
+ * not compute (short convolutions, feature maps, grouped keys, hybrid attention layers)
+ * fail with RETNET_EUNSUPPORTED.
+ */
+retnet_status retnet_config_from_fla_json(const char *json, size_t len, retnet_config *out) {
+    json_doc *doc = NULL;
+    char err[256];
+    retnet_status st = json_parse(json, (int64_t)len, &doc, err, sizeof err);
+    if (st != RETNET_OK) return retnet_fail(st, "config.json: invalid JSON: %s", err);
+    const json_value *root = json_root(doc), *v;
+    retnet_config c;
+    double ek = 1.0, ev = 2.0, ratio = 2.0;
+    float ekf, evf, rf;
+#define FAIL_DOC(...) do { st = retnet_fail(__VA_ARGS__); goto done; } while (0)
+#define TRYD(x) do { if ((st = (x)) != RETNET_OK) goto done; } while (0)
+    if (root->type != JSON_OBJECT) FAIL_DOC(RETNET_EINVAL, "config.json: not a JSON object");
+    if ((v = find(root, "model_type", 1)) && (v->type != JSON_STRING || strcmp(v->str, "retnet")))
+        FAIL_DOC(RETNET_EUNSUPPORTED, "config.json: model_type %s%.60s%s is not \"retnet\" "
+                 "(fla's RetNetForCausalLM)", v->type == JSON_STRING ? "\"" : "",
+                 v->type == JSON_STRING ? v->str : json_type_name(v->type),
+                 v->type == JSON_STRING ? "\"" : "");
+    memset(&c, 0, sizeof c);
+    c.arch = RETNET_ARCH_RETNET;
+    c.d_model = 2048, c.n_layer = 24, c.n_head = 8, c.vocab = 32000;
+    c.norm = RETNET_NORM_RMSNORM, c.head_norm = RETNET_HEADNORM_RMSNORM, c.head_norm_affine = 1;
+    c.ffn = RETNET_FFN_GLU, c.ffn_act = RETNET_ACT_SWISH, c.rope = RETNET_ROPE_HALF;
+    c.rope_base = 10000.0f, c.decay = RETNET_DECAY_POW2, c.normalize = 0, c.eps = 1e-6f;
+    c.tie_embeddings = 0, c.embed_scale = 0, c.chunk = 64, c.gate = 1, c.context = 2048;
+    static const char *const unsupported[] = {"feature_map", "attn", "attnres_block_size", NULL};
+    for (int i = 0; unsupported[i]; i++)
+        if ((v = find(root, unsupported[i], 1)))
+            FAIL_DOC(RETNET_EUNSUPPORTED, "config.json: \"%s\" is set; this fla option is not "
+                     "supported (plain RetNet layers only)", unsupported[i]);
+    if ((v = find(root, "use_short_conv", 1)) && !(v->type == JSON_BOOL && !v->boolean))
+        FAIL_DOC(RETNET_EUNSUPPORTED, "config.json: \"use_short_conv\" is not supported");
+    if ((v = find(root, "hidden_size", 1))) TRYD(want_int(v, "hidden_size", 1, 1 << 20, &c.d_model));
+    if ((v = find(root, "num_hidden_layers", 1)))
+        TRYD(want_int(v, "num_hidden_layers", 1, 4096, &c.n_layer));
+    if ((v = find(root, "num_heads", 1))) TRYD(want_int(v, "num_heads", 1, 4096, &c.n_head));
+    if ((v = find(root, "num_kv_heads", 1))) {
+        int32_t kv = 0;
+        TRYD(want_int(v, "num_kv_heads", 1, 4096, &kv));
+        if (kv != c.n_head)
+            FAIL_DOC(RETNET_EUNSUPPORTED, "config.json: num_kv_heads %d differs from num_heads "
+                     "%d (grouped keys are not supported)", kv, c.n_head);
+    }
+    if ((v = find(root, "vocab_size", 1))) TRYD(want_int(v, "vocab_size", 1, 1 << 24, &c.vocab));
+    if ((v = find(root, "expand_k", 1))) { TRYD(want_float(v, "expand_k", 0.0, 1, &ekf)); ek = v->num; }
+    if ((v = find(root, "expand_v", 1))) { TRYD(want_float(v, "expand_v", 0.0, 1, &evf)); ev = v->num; }
+    c.d_key = (int32_t)(c.d_model * ek);      /* int(hidden_size * expand_k), as fla */
+    c.d_value = (int32_t)(c.d_model * ev);
+    if ((v = find(root, "intermediate_size", 1))) {
+        TRYD(want_int(v, "intermediate_size", 1, 1 << 24, &c.d_ffn));
+    } else {
+        if ((v = find(root, "hidden_ratio", 1))) { TRYD(want_float(v, "hidden_ratio", 0.0, 1, &rf)); ratio = v->num; }
+        int64_t f = (int64_t)(c.d_model * ratio * 2 / 3);  /* fla's GatedMLP */
+        c.d_ffn = (int32_t)(256 * ((f + 255) / 256));
+    }
+    if ((v = find(root, "hidden_act", 1))) {
+        static const char *const acts[] = {"swish", "silu", "gelu", NULL};
+        int e;
+        TRYD(want_enum(v, "hidden_act", acts, &e));
+        c.ffn_act = e == 2 ? RETNET_ACT_GELU : RETNET_ACT_SWISH;
+    }
+    if ((v = find(root, "use_output_gate", 1))) TRYD(want_bool(v, "use_output_gate", &c.gate));
+    if ((v = find(root, "elementwise_affine", 1)))
+        TRYD(want_bool(v, "elementwise_affine", &c.head_norm_affine));
+    if ((v = find(root, "norm_eps", 1))) TRYD(want_float(v, "norm_eps", 0.0, 0, &c.eps));
+    if ((v = find(root, "tie_word_embeddings", 1)))
+        TRYD(want_bool(v, "tie_word_embeddings", &c.tie_embeddings));
+    if ((v = find(root, "max_position_embeddings", 1)))
+        TRYD(want_int(v, "max_position_embeddings", 1, 1 << 24, &c.context));
+    if ((st = retnet_config_validate(&c)) != RETNET_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", retnet_errmsg());
+        FAIL_DOC(st, "config.json: %s", msg);
+    }
+    *out = c;
+done:
+#undef FAIL_DOC
+#undef TRYD
+    json_free(doc);
+    return st;
+}

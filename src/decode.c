@@ -167,8 +167,10 @@ static void step_body(const retnet_model *m, const step *P) {
     const float escale = c->embed_scale ? sqrtf((float)d) : 1.0f;
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < B; b++) {
-        const float *row = m->g.embed + (int64_t)P->tokens[b] * d;
-        for (int64_t j = 0; j < d; j++) P->x[b * d + j] = row[j] * escale;
+        if (m->bf16_only)
+            op_embed_bf16(P->x + b * d, m->params_bf16 + (m->g.embed - m->params), P->tokens + b,
+                          1, d, escale);
+        else op_embed(P->x + b * d, m->g.embed, P->tokens + b, 1, d, escale);
         op_rope_angles(P->cs + b * dk, (int)dk, P->pos[b], c->rope == RETNET_ROPE_HALF,
                        c->rope_base);
     }
@@ -222,7 +224,7 @@ retnet_status model_decode(retnet_model *m, const int32_t *tokens, int32_t B,
     const retnet_config *c = &m->cfg;
     const int64_t h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     step P = {.B = B, .tokens = tokens, .S = S, .pos = pos, .logits = logits,
-              .bf16 = m->params_bf16 && B <= BF16_MAX_ROWS,
+              .bf16 = m->params_bf16 && (B <= BF16_MAX_ROWS || m->bf16_only),
               .nblk = (int)((dk + RETENTION_ROW_BLOCK - 1) / RETENTION_ROW_BLOCK)};
     const int64_t d = c->d_model;
     const int64_t ntask = c->arch == RETNET_ARCH_TRANSFORMER ? 0 : B * h * P.nblk;

@@ -19,6 +19,8 @@
 #endif
 
 retnet_status retnet_fail(retnet_status s, const char *fmt, ...) RETNET_PRINTF(2, 3);
+/* fla's config.json (config_json.c). */
+retnet_status retnet_config_from_fla_json(const char *json, size_t len, retnet_config *out);
 void retnet_clear_error(void);
 
 /* 64-byte aligned allocation, zeroed; NULL on failure (the caller reports ENOMEM). */

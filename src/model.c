@@ -14,6 +14,7 @@
 #include <math.h>
 #include <omp.h>
 #include <string.h>
+#include <sys/mman.h>
 
 retnet_status retnet_model_create(const retnet_config *c, retnet_model **out) {
     if (!out) return retnet_fail(RETNET_EINVAL, "model_create: NULL output");
@@ -48,9 +49,35 @@ retnet_status retnet_model_init(retnet_model *m, uint64_t seed) {
     return RETNET_OK;
 }
 
+/* The page-aligned interior of each 2-D tensor's fp32 range (bf16_only models). */
+static void protect_2d(retnet_model *m, int prot) {
+    const uintptr_t page = 4096;
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        if (m->table[i].ndim != 2) continue;
+        uintptr_t a = (uintptr_t)(m->params + m->table[i].offset);
+        uintptr_t b = a + 4 * (uintptr_t)m->table[i].numel;
+        a = (a + page - 1) & ~(page - 1);
+        b &= ~(page - 1);
+        if (b > a) mprotect((void *)a, b - a, prot);
+    }
+}
+
+retnet_status model_make_bf16_only(retnet_model *m) {
+    retnet_free(m->params_bf16);
+    m->params_bf16 = retnet_alloc(sizeof(uint16_t) * (size_t)m->n_params);
+    if (!m->params_bf16)
+        return retnet_fail(RETNET_ENOMEM, "out of memory for the bf16 weights (%.2f GB)",
+                           m->n_params * 2e-9);
+    m->bf16_only = 1;
+    protect_2d(m, PROT_NONE);
+    return RETNET_OK;
+}
+
 void retnet_model_free(retnet_model *m) {
     if (!m) return;
+    if (m->bf16_only) protect_2d(m, PROT_READ | PROT_WRITE);
     retnet_free(m->params);
+    retnet_free(m->wconv);
     retnet_free(m->params_bf16);
     retnet_free(m->scratch);
     free(m->table);
@@ -76,7 +103,9 @@ retnet_status retnet_model_tensor(const retnet_model *m, int32_t i, retnet_tenso
     out->shape[0] = p->shape[0];
     out->shape[1] = p->shape[1];
     out->numel = p->numel;
-    out->data = m->params + p->offset;
+    out->data = m->bf16_only && p->ndim == 2 ? NULL : m->params + p->offset;
+    out->data_bf16 = m->params_bf16 && (m->bf16_only || p->ndim == 2) ? m->params_bf16 + p->offset
+                                                                        : NULL;
     return RETNET_OK;
 }
 
@@ -263,13 +292,34 @@ static void scale_rows(const retnet_config *c, float *y, const float *o, const f
  * has one: such a product is bound by reading W, and bf16 halves the bytes. */
 static void mm(const retnet_model *m, float *y, const float *x, const float *w, int64_t n,
                int64_t N, int64_t K, int accumulate) {
-    if (m->params_bf16 && n <= BF16_MAX_ROWS)
-        op_matmul_bf16(y, x, m->params_bf16 + (w - m->params), n, N, K, accumulate);
-    else op_matmul(y, x, w, n, N, K, accumulate);
+    const uint16_t *wb = m->params_bf16 ? m->params_bf16 + (w - m->params) : NULL;
+    if (wb && (n <= BF16_MAX_ROWS || (m->bf16_only && n <= 64))) {
+        op_matmul_bf16(y, x, wb, n, N, K, accumulate);
+    } else if (m->bf16_only) { /* many rows: widen the weight once, then BLAS */
+        op_bf16_to_f32(m->wconv, wb, N * K);
+        op_matmul(y, x, m->wconv, n, N, K, accumulate);
+    } else {
+        op_matmul(y, x, w, n, N, K, accumulate);
+    }
+}
+
+/* bf16_only: the widening buffer for the largest 2-D weight, once a product of many rows
+ * needs it. */
+static retnet_status wconv_ready(retnet_model *m, int64_t rows) {
+    if (!m->bf16_only || rows <= 64) return RETNET_OK;
+    int64_t max = 0;
+    for (int32_t i = 0; i < m->n_tensors; i++)
+        if (m->table[i].ndim == 2 && m->table[i].numel > max) max = m->table[i].numel;
+    return model_grow(&m->wconv, &m->wconv_floats, max, "widening a bf16 weight");
 }
 
 retnet_status retnet_model_set_bf16_decode(retnet_model *m, int on) {
     if (!m) return retnet_fail(RETNET_EINVAL, "set_bf16_decode: NULL model");
+    if (m->bf16_only) {
+        if (on) return RETNET_OK;
+        return retnet_fail(RETNET_EINVAL, "this model holds its weights in bf16 only (loaded "
+                           "with RETNET_LOAD_BF16): there is no float32 copy to decode with");
+    }
     retnet_free(m->params_bf16);
     m->params_bf16 = NULL;
     if (!on) return RETNET_OK;
@@ -403,7 +453,10 @@ static void model_forward(retnet_model *m, const int32_t *tokens, const fwd_plan
                           float *logits) {
     const retnet_config *c = &m->cfg;
     const int64_t n = P->n, d = c->d_model;
-    op_embed(P->acts[0].x, m->g.embed, tokens, n, d, c->embed_scale ? sqrtf((float)d) : 1.0f);
+    const float es = c->embed_scale ? sqrtf((float)d) : 1.0f;
+    if (m->bf16_only) op_embed_bf16(P->acts[0].x, m->params_bf16 + (m->g.embed - m->params),
+                                    tokens, n, d, es);
+    else op_embed(P->acts[0].x, m->g.embed, tokens, n, d, es);
     for (int l = 0; l < c->n_layer; l++) layer_forward(m, l, P, &P->acts[l]);
     if (logits) {
         norm(c, P->xnf, P->xf, m->g.norm_w, m->g.norm_b, n);
@@ -520,6 +573,7 @@ retnet_status retnet_forward(retnet_model *m, const int32_t *tokens, int32_t B, 
     layer_acts *acts = m->acts;
     for (int l = 0; l < c->n_layer; l++) acts[l] = A;
     P.acts = acts;
+    if ((st = wconv_ready(m, n))) return st;
     model_forward(m, tokens, &P, logits);
     if (states)
         for (int32_t b = 0; b < B; b++) states[b].pos += T;
@@ -684,6 +738,9 @@ retnet_status retnet_forward_backward(retnet_model *m, const int32_t *tokens,
     if (opts->form != RETNET_FORM_PARALLEL && opts->form != RETNET_FORM_CHUNKWISE)
         return retnet_fail(RETNET_EINVAL, "training runs the parallel or the chunkwise form, "
                            "not '%s'", retnet_form_name(opts->form));
+    if (m && m->bf16_only)
+        return retnet_fail(RETNET_EINVAL, "training needs float32 weights, and this model holds "
+                           "them in bf16 only: load it without RETNET_LOAD_BF16");
     if (!(opts->dropout >= 0.0f && opts->dropout < 1.0f))
         return retnet_fail(RETNET_EINVAL, "dropout %g must be in [0, 1)", (double)opts->dropout);
     const retnet_config *c = &m->cfg;

@@ -20,6 +20,12 @@ struct retnet_model {
     int32_t n_tensors;
     double *gamma;                 /* per-head decay, double (§2) */
     uint16_t *params_bf16;         /* bf16 copy of the 2-D weights for decoding, or NULL */
+    int bf16_only;                 /* the 2-D weights exist only in params_bf16: their fp32
+                                      range of params is never written (and, where whole pages,
+                                      PROT_NONE, so that a read of it faults loudly) */
+    float *wconv;                  /* bf16_only: one weight widened to fp32 for a product of
+                                      many rows (BLAS), grown on demand */
+    int64_t wconv_floats;
     /* Scratch for forward passes, grown on demand, reused across calls. */
     float *scratch;
     int64_t scratch_floats;
@@ -52,6 +58,10 @@ static inline double model_decay_row_scale(double gamma, int64_t p) {
 #define DECODE_MAX_B 64
 retnet_status model_decode(retnet_model *m, const int32_t *tokens, int32_t B,
                            float *const *S, const int64_t *pos, float *logits);
+
+/* Makes a freshly created model hold its 2-D weights in bf16 only (params_bf16); the 1-D ones
+ * stay in params. For loaders: the values are then read into both arrays. */
+retnet_status model_make_bf16_only(retnet_model *m);
 
 /* Index of the tensor with this checkpoint name, or -1. */
 int32_t retnet_model_find_tensor(const retnet_model *m, const char *name);

@@ -385,6 +385,34 @@ retnet_status st_read_f32(const st_file *f, const st_tensor *t, float *dst) {
     return s;
 }
 
+retnet_status st_read_bf16(const st_file *f, const st_tensor *t, uint16_t *dst) {
+    if (t->dtype != ST_BF16) { /* through float32, rounded to nearest even */
+        enum { PIECE = 1 << 18 };
+        float *buf = malloc(sizeof(float) * (size_t)(t->numel < PIECE ? t->numel : PIECE));
+        if (!buf) return retnet_fail(RETNET_ENOMEM, "%s: out of memory", f->path);
+        retnet_status s = RETNET_OK;
+        st_tensor part = *t;
+        int size = st_dtype_size(t->dtype);
+        for (int64_t i = 0; i < t->numel && s == RETNET_OK; i += PIECE) {
+            part.numel = t->numel - i < PIECE ? t->numel - i : PIECE;
+            part.begin = t->begin + i * size;
+            part.end = part.begin + part.numel * size;
+            s = st_read_f32(f, &part, buf);
+            for (int64_t j = 0; s == RETNET_OK && j < part.numel; j++)
+                dst[i + j] = st_f32_to_bf16(buf[j]);
+        }
+        free(buf);
+        return s;
+    }
+    int64_t off = f->data_start + t->begin;
+    retnet_status s = read_at(f, dst, 2 * t->numel, off);
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+    for (int64_t i = 0; s == RETNET_OK && i < t->numel; i++)
+        dst[i] = le16((const unsigned char *)&dst[i]);
+#endif
+    return s;
+}
+
 /* ---------------------------------------------------------------- writer */
 
 #define STAGE_BYTES (1 << 20)

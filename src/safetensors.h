@@ -80,6 +80,9 @@ const char *st_meta_get(const st_file *f, const char *key);
  * rounded to nearest; other dtypes are RETNET_EUNSUPPORTED. A short read (the file shrank
  * since st_open) is RETNET_EIO. */
 retnet_status st_read_f32(const st_file *f, const st_tensor *t, float *dst);
+/* Reads a tensor as bfloat16: BF16 bytes as they are, other float dtypes rounded to nearest
+ * even (through float32). */
+retnet_status st_read_bf16(const st_file *f, const st_tensor *t, uint16_t *dst);
 
 /* Bit conversions (exposed for tests). */
 float st_f16_to_f32(uint16_t h);

@@ -73,30 +73,51 @@ static inline uint64_t xmerge(uint64_t acc, uint64_t v) {
     return acc * XP1 + XP4;
 }
 
-/* XXH64 (Collet's xxHash, 64-bit) of len bytes; the reference's test vector
- * XXH64("", 0) = ef46db3751d8e999 is checked in tests/test_generate.c. */
-uint64_t retnet_xxh64(const void *data, size_t len, uint64_t seed) {
-    const unsigned char *p = data, *end = p + len;
-    uint64_t h;
-    if (len >= 32) {
-        uint64_t v1 = seed + XP1 + XP2, v2 = seed + XP2, v3 = seed, v4 = seed - XP1;
-        const unsigned char *limit = end - 32;
-        do {
-            v1 = xround(v1, rd64(p));
-            v2 = xround(v2, rd64(p + 8));
-            v3 = xround(v3, rd64(p + 16));
-            v4 = xround(v4, rd64(p + 24));
-            p += 32;
-        } while (p <= limit);
-        h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
-        h = xmerge(h, v1);
-        h = xmerge(h, v2);
-        h = xmerge(h, v3);
-        h = xmerge(h, v4);
-    } else {
-        h = seed + XP5;
+/* XXH64 (Collet's xxHash, 64-bit), streaming: 32-byte stripes into four lanes, the tail
+ * (< 32 bytes) buffered until the digest. The reference's test vector XXH64("", 0) =
+ * ef46db3751d8e999 is checked in tests/test_generate.c. */
+typedef struct {
+    uint64_t v[4], seed, total;
+    unsigned char buf[32];
+    int nbuf;
+} xxh64_state;
+
+static void xxh64_init(xxh64_state *s, uint64_t seed) {
+    memset(s, 0, sizeof *s);
+    s->seed = seed;
+    s->v[0] = seed + XP1 + XP2, s->v[1] = seed + XP2, s->v[2] = seed, s->v[3] = seed - XP1;
+}
+
+static void xxh64_stripe(xxh64_state *s, const unsigned char *p) {
+    for (int i = 0; i < 4; i++) s->v[i] = xround(s->v[i], rd64(p + 8 * i));
+}
+
+static void xxh64_update(xxh64_state *s, const void *data, size_t len) {
+    const unsigned char *p = data;
+    s->total += len;
+    if (s->nbuf) {
+        size_t take = 32 - (size_t)s->nbuf < len ? 32 - (size_t)s->nbuf : len;
+        memcpy(s->buf + s->nbuf, p, take);
+        s->nbuf += (int)take, p += take, len -= take;
+        if (s->nbuf < 32) return;
+        xxh64_stripe(s, s->buf);
+        s->nbuf = 0;
     }
-    h += (uint64_t)len;
+    for (; len >= 32; p += 32, len -= 32) xxh64_stripe(s, p);
+    memcpy(s->buf, p, len);
+    s->nbuf = (int)len;
+}
+
+static uint64_t xxh64_digest(const xxh64_state *s) {
+    uint64_t h;
+    if (s->total >= 32) {
+        h = rotl64(s->v[0], 1) + rotl64(s->v[1], 7) + rotl64(s->v[2], 12) + rotl64(s->v[3], 18);
+        for (int i = 0; i < 4; i++) h = xmerge(h, s->v[i]);
+    } else {
+        h = s->seed + XP5;
+    }
+    h += s->total;
+    const unsigned char *p = s->buf, *end = s->buf + s->nbuf;
     while (p + 8 <= end) {
         h ^= xround(0, rd64(p));
         h = rotl64(h, 27) * XP1 + XP4;
@@ -120,6 +141,13 @@ uint64_t retnet_xxh64(const void *data, size_t len, uint64_t seed) {
     return h;
 }
 
+uint64_t retnet_xxh64(const void *data, size_t len, uint64_t seed) {
+    xxh64_state s;
+    xxh64_init(&s, seed);
+    xxh64_update(&s, data, len);
+    return xxh64_digest(&s);
+}
+
 /* ---------------------------------------------------------------- fingerprint */
 
 static char *config_json(const retnet_config *c) {
@@ -129,23 +157,34 @@ static char *config_json(const retnet_config *c) {
     return s;
 }
 
+/* XXH64 of the parameters as float32 little-endian bytes, in retnet_model_params() order,
+ * streamed in blocks: a bf16-only model's 2-D weights are widened on the way (exactly), so it
+ * has the fingerprint of the float32 model holding the same values. */
 static retnet_status fingerprint(const retnet_model *m, const char *cfg_json, uint64_t *out) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    /* hash the little-endian bytes, as stored in a checkpoint */
-    uint64_t seed = retnet_xxh64(cfg_json, strlen(cfg_json), 0);
-    uint32_t *le = malloc(sizeof(uint32_t) * (size_t)(m->n_params ? m->n_params : 1));
+    enum { BLOCK = 1 << 16 };
+    uint32_t *le = malloc(sizeof(uint32_t) * BLOCK);
     if (!le) return retnet_fail(RETNET_ENOMEM, "out of memory for the model fingerprint");
-    for (int64_t i = 0; i < m->n_params; i++) {
-        uint32_t u;
-        memcpy(&u, &m->params[i], 4);
-        le[i] = __builtin_bswap32(u);
-    }
-    *out = retnet_xxh64(le, sizeof(float) * (size_t)m->n_params, seed);
-    free(le);
-#else
-    *out = retnet_xxh64(m->params, sizeof(float) * (size_t)m->n_params,
-                        retnet_xxh64(cfg_json, strlen(cfg_json), 0));
+    xxh64_state s;
+    xxh64_init(&s, retnet_xxh64(cfg_json, strlen(cfg_json), 0));
+    for (int32_t t = 0; t < m->n_tensors; t++) {
+        const retnet_param_desc *d = &m->table[t];
+        int widen = m->bf16_only && d->ndim == 2;
+        for (int64_t i = 0; i < d->numel; i += BLOCK) {
+            int64_t n = d->numel - i < BLOCK ? d->numel - i : BLOCK;
+            for (int64_t j = 0; j < n; j++) {
+                uint32_t u;
+                if (widen) u = (uint32_t)m->params_bf16[d->offset + i + j] << 16;
+                else memcpy(&u, &m->params[d->offset + i + j], 4);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+                u = __builtin_bswap32(u); /* the little-endian bytes, as in a checkpoint */
 #endif
+                le[j] = u;
+            }
+            xxh64_update(&s, le, sizeof(uint32_t) * (size_t)n);
+        }
+    }
+    free(le);
+    *out = xxh64_digest(&s);
     return RETNET_OK;
 }
 

@@ -51,6 +51,7 @@ int cmd_tokenize(int argc, char **argv);  /* cmd_data.c */
 int cmd_tokenizer(int argc, char **argv); /* cmd_data.c */
 int cmd_generate(int argc, char **argv);  /* cmd_generate.c */
 int cmd_chat(int argc, char **argv);      /* cmd_generate.c */
+int cmd_eval(int argc, char **argv);      /* cmd_eval.c */
 
 static void print_config(const retnet_config *c) {
     char buf[2048];
@@ -255,6 +256,46 @@ static int cmd_forms(int argc, char **argv) {
     return 0;
 }
 
+/* ---------------------------------------------------------------- convert */
+
+static void usage_convert(void) {
+    printf("usage: retnet convert --model SRC [--config FILE] --out DST [--to retnet|fla]\n"
+           "                      [--dtype f32|bf16]\n\n"
+           "Rewrites a checkpoint in another layout. SRC is anything --model takes: our\n"
+           "safetensors file, a torchscale state dict saved as safetensors (with --config, its\n"
+           "config JSON in torchscale's keys), or a Hugging Face directory in fla's layout.\n"
+           "  --to retnet   (default) one safetensors file with our metadata; its tensor names\n"
+           "                are torchscale's, so torchscale's RetNetDecoder loads it by name\n"
+           "  --to fla      a directory: config.json and model.safetensors with fla's names, for\n"
+           "                transformers + fla's RetNetForCausalLM (fla's variant only)\n"
+           "  --dtype       f32 (default) or bf16 (rounded to nearest even)\n");
+}
+
+static int cmd_convert(int argc, char **argv) {
+    opt o[] = {{"--model", 1}, {"--config", 1}, {"--out", 1}, {"--to", 1}, {"--dtype", 1}};
+    cli_parse(argc, argv, o, 5, NULL, 0, usage_convert);
+    if (!o[0].given) FAIL("missing --model SRC");
+    if (!o[2].given) FAIL("missing --out DST; say where to write");
+    unsigned flags = 0;
+    if (o[3].given && strcmp(o[3].value, "retnet")) {
+        if (strcmp(o[3].value, "fla")) FAIL("unknown --to '%s'; use retnet or fla", o[3].value);
+        flags |= RETNET_SAVE_FLA;
+    }
+    if (o[4].given && strcmp(o[4].value, "f32")) {
+        if (strcmp(o[4].value, "bf16")) FAIL("unknown --dtype '%s'; use f32 or bf16", o[4].value);
+        flags |= RETNET_SAVE_BF16;
+    }
+    double t0 = cli_now();
+    retnet_model *m = cli_load_model(o[0].value, o[1].value);
+    CHECK(retnet_model_save_ex(m, o[2].value, flags),
+          (flags & RETNET_SAVE_FLA) ? "convert to our format instead (--to retnet)" : "check DST");
+    fprintf(stderr, "wrote %s (%s, %s) in %.1f s\n", o[2].value,
+            (flags & RETNET_SAVE_FLA) ? "fla's layout" : "retnet",
+            (flags & RETNET_SAVE_BF16) ? "bf16" : "f32", cli_now() - t0);
+    retnet_model_free(m);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void usage(void) {
@@ -267,7 +308,9 @@ static void usage(void) {
            "  tokenize   turn a text file into token files for training\n"
            "  train    train a model on tokenized data\n"
            "  generate   generate text (a prompt, a batch of prompts, or a saved state)\n"
-           "  chat     talk with a model, keeping its state between lines\n");
+           "  chat     talk with a model, keeping its state between lines\n"
+           "  eval     perplexity and bits per byte of a text, or multiple-choice task accuracy\n"
+           "  convert  rewrite a checkpoint: ours, torchscale's names, fla's directory layout\n");
 }
 
 int main(int argc, char **argv) {
@@ -281,7 +324,8 @@ int main(int argc, char **argv) {
     struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"init", cmd_init},         {"logits", cmd_logits},       {"info", cmd_info},
         {"forms", cmd_forms},       {"train", cmd_train},         {"tokenize", cmd_tokenize},
-        {"tokenizer", cmd_tokenizer}, {"generate", cmd_generate},   {"chat", cmd_chat}};
+        {"tokenizer", cmd_tokenizer}, {"generate", cmd_generate},   {"chat", cmd_chat},
+        {"eval", cmd_eval},         {"convert", cmd_convert}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);
     cli_cmd = "retnet";

@@ -1,12 +1,32 @@
 /* embed.c: token embedding lookup (RETNET.md §5), with the optional sqrt(d) scale. */
 #include "ops.h"
 
+#include <string.h>
+
+static void embed_row(float *x, const float *row, int64_t d, float scale) {
+    for (int64_t j = 0; j < d; j++) x[j] = row[j] * scale;
+}
+
 void op_embed(float *x, const float *table, const int32_t *tokens, int64_t n, int64_t d,
               float scale) {
-#pragma omp parallel for schedule(static) if (n * d > 65536)
-    for (int64_t i = 0; i < n; i++) {
-        const float *row = table + (int64_t)tokens[i] * d;
-        for (int64_t j = 0; j < d; j++) x[i * d + j] = row[j] * scale;
+    if (n * d <= 65536) { /* no region for small calls (see norm.c's PAR_ROWS) */
+        for (int64_t i = 0; i < n; i++) embed_row(x + i * d, table + (int64_t)tokens[i] * d, d, scale);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) embed_row(x + i * d, table + (int64_t)tokens[i] * d, d, scale);
+}
+
+void op_embed_bf16(float *x, const uint16_t *table, const int32_t *tokens, int64_t n, int64_t d,
+                   float scale) {
+    for (int64_t i = 0; i < n; i++) { /* rows are short: serial (one row per decode step) */
+        const uint16_t *row = table + (int64_t)tokens[i] * d;
+        for (int64_t j = 0; j < d; j++) {
+            uint32_t u = (uint32_t)row[j] << 16;
+            float w;
+            memcpy(&w, &u, sizeof w);
+            x[i * d + j] = w * scale;
+        }
     }
 }
 

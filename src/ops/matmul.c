@@ -173,6 +173,11 @@ void op_matmul_bf16(float *y, const float *x, const uint16_t *w, int64_t M, int6
     }
 }
 
+void op_bf16_to_f32(float *dst, const uint16_t *src, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) dst[i] = bf16f(src[i]);
+}
+
 uint16_t op_f32_to_bf16(float x) {
     uint32_t u;
     memcpy(&u, &x, sizeof u);

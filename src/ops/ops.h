@@ -35,6 +35,8 @@ void op_matvec_cols(float *y, const float *x, const float *w, int64_t M, int64_t
                     int64_t j0, int64_t j1, int accumulate);
 void op_matvec_cols_bf16(float *y, const float *x, const uint16_t *w, int64_t M, int64_t N,
                          int64_t K, int64_t j0, int64_t j1, int accumulate);
+/* dst[i] = the float32 of bf16 src[i] (exact). */
+void op_bf16_to_f32(float *dst, const uint16_t *src, int64_t n);
 /* bfloat16 of a float32, round to nearest even (NaN stays NaN). */
 uint16_t op_f32_to_bf16(float x);
 
@@ -76,6 +78,10 @@ void op_add(float *y, const float *a, const float *b, int64_t n);
 /* x (n, d) = table[tokens] * scale. Tokens are already range-checked. */
 void op_embed(float *x, const float *table, const int32_t *tokens, int64_t n, int64_t d,
               float scale);
+
+/* The same from a bf16 table (models loaded with RETNET_LOAD_BF16), serially. */
+void op_embed_bf16(float *x, const uint16_t *table, const int32_t *tokens, int64_t n, int64_t d,
+                   float scale);
 
 /* ---- rope.c ------------------------------------------------------------------------ */
 /*
