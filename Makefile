@@ -49,10 +49,11 @@ ifeq ($(HAVE_BLAS),1)
   LDLIBS += -Wl,-rpath,$(BLAS_DIR) $(BLAS_DIR)/libopenblas.so
 endif
 
-# sm_80 (A100) and sm_90 (H100/H200) machine code, and sm_90 PTX for newer GPUs. nvcc's
-# --threads 0 compiles the three targets of a file in parallel.
+# sm_80 (A100) and sm_90 (H100/H200) machine code, sm_90a for the Hopper-only instructions
+# (wgmma, TMA) of the retention kernels (the driver picks it over sm_90 on Hopper), and sm_90
+# PTX for newer GPUs. nvcc's --threads 0 compiles the targets of a file in parallel.
 CUDA_GENCODE ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
-                -gencode arch=compute_90,code=compute_90
+                -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_90,code=compute_90
 NVCCFLAGS ?= -O3 -lineinfo -std=c++17 $(CUDA_GENCODE) --threads 0 -Xcompiler -Wall,-Wno-unused-parameter
 ifeq ($(CUDA),1)
   ifneq ($(HAVE_NVCC),1)

@@ -1,0 +1,115 @@
+/*
+ * retention.h: the CUDA retention kernels (src/cuda/retention.cu) behind a plain C API:
+ * the chunkwise forward, its backward, and the recurrent decoding step (RETNET.md §2, the
+ * three forms; no §3 normalisation: the model applies it outside).
+ *
+ * Conventions
+ *  - Every pointer is DEVICE memory, row-major, contiguous in the shapes given; bf16 is the
+ *    raw 16-bit pattern (uint16_t here, __nv_bfloat16 on the device). q, k, v, o and the
+ *    gradients are time-major like fla's chunk_retention with head_first=False:
+ *    q, k (B, T, H, dk), v, o (B, T, H, dv). States are fp32 (B, H, dk, dv).
+ *  - gamma: H fp32 decays on the device (RETNET.md §2, e.g. 1 - 2^(-5-h)); every power of
+ *    gamma and every state is kept in fp32.
+ *  - scale multiplies q (fla's default, dk^-0.5, is what scale <= 0 selects).
+ *  - dk and dv: multiples of 8, at most 512. Pointers 16-byte aligned (cudaMalloc's are).
+ *  - dtype arguments take RETNET_CUDA_F32 (0) or RETNET_CUDA_BF16 (1), the values of
+ *    cuda_dtype in cuda/cuda.h.
+ *  - stream: a cudaStream_t (NULL: the legacy default stream). Calls only ENQUEUE work.
+ *  - Return 0, or nonzero with a one-line message in retention_cuda_errmsg() (bad
+ *    arguments are refused before any work; errors inside a kernel show at the next sync).
+ *  - Deterministic: no atomics; each output element is summed in a fixed order.
+ *  - Accuracy: tensor-core products on bf16 operands with fp32 accumulation. Besides the
+ *    inputs, three roundings to bf16 happen inside (the decayed score block, the state as an
+ *    operand of q S, and v * gamma^(L-1-j) in the state update), each 2^-9 relative;
+ *    dev/cuda/retention_lab.py measures the result against float64.
+ */
+#ifndef RETNET_CUDA_RETENTION_H
+#define RETNET_CUDA_RETENTION_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RETNET_CUDA_F32 0
+#define RETNET_CUDA_BF16 1
+
+struct CUstream_st; /* cudaStream_t is struct CUstream_st * */
+
+/*
+ * Chunkwise forward, all B sequences and H heads in one launch: per head with gamma,
+ *   o_n = sum_{m <= n} gamma^(n-m) (scale q_n . k_m) v_m  +  gamma^(n+1) scale q_n S0
+ *   state_out = S_T = gamma^T S0 + sum_m gamma^(T-1-m) k_m^T v_m
+ * q, k (B, T, H, dk) bf16; v (B, T, H, dv) bf16; o (B, T, H, dv) of o_dtype.
+ * state_in (B, H, dk, dv) fp32 or NULL (zero); state_out (B, H, dk, dv) fp32 or NULL
+ * (not wanted); state_out may be state_in (each block reads its part before writing it).
+ * T may be 0 (then state_out = state_in). Chunks of 64 tokens (the mma.sync kernel that runs
+ * off Hopper: 32 when dk > 256).
+ */
+int retention_cuda_forward(int B, int T, int H, int dk, int dv, const void *q, const void *k,
+                           const void *v, const float *gamma, float scale,
+                           const float *state_in, float *state_out, void *o, int o_dtype,
+                           struct CUstream_st *stream);
+
+/*
+ * Backward of retention_cuda_forward. Inputs as the forward's (state_in the same, or NULL),
+ * dout (B, T, H, dv) bf16; dstate_out (B, H, dk, dv) fp32, the gradient reaching the final
+ * state, or NULL (zero). Outputs, each may be NULL when not wanted:
+ *   dq, dk_ (B, T, H, dk) and dv_ (B, T, H, dv) of grad_dtype; dstate_in (B, H, dk, dv) fp32,
+ *   the gradient of the initial state.
+ * accumulate = 0 overwrites the outputs, 1 adds to them (+=, the rule of cuda/cuda.h).
+ * Nothing is stored between forward and backward: three chunkwise passes recompute what
+ * they need (dq: forward in time, carrying the states; dk, dv: backward in time, carrying
+ * dL/dS), so the work is about three forwards and needs no scratch memory.
+ */
+int retention_cuda_backward(int B, int T, int H, int dk, int dv, const void *q, const void *k,
+                            const void *v, const float *gamma, float scale,
+                            const float *state_in, const void *dout, const float *dstate_out,
+                            void *dq, void *dk_, void *dv_, int grad_dtype, int accumulate,
+                            float *dstate_in, struct CUstream_st *stream);
+
+/*
+ * One decoding step for B sequences (recurrent form): per head,
+ *   S = gamma S + k^T v;   o = scale q S   (the state after this token)
+ * q, k (B, H, dk) bf16; v (B, H, dv) bf16; state (B, H, dk, dv) fp32, updated in place
+ * (read and written once); o (B, H, dv) of o_dtype. T steps of this equal one
+ * retention_cuda_forward over the T tokens (outputs and state).
+ */
+int retention_cuda_step(int B, int H, int dk, int dv, const void *q, const void *k,
+                        const void *v, const float *gamma, float scale, float *state, void *o,
+                        int o_dtype, struct CUstream_st *stream);
+
+/* The message of the last failed call of this file ("" if none). Not thread safe. */
+const char *retention_cuda_errmsg(void);
+
+/*
+ * For the kernel lab (dev/cuda) only: force the output-tile width of the chunkwise kernels
+ * (32 or 64; 0 restores the automatic choice, which takes 64 unless that leaves SMs idle).
+ */
+void retention_cuda_lab_set_tile(int vt);
+/* For the kernel lab only: ablations that give WRONG results, to time parts of the chunkwise
+ * kernel (bit 1: no loads after the first chunk; 2: no phase-1 products, mma.sync kernel only;
+ * 4: no state update; 8: no output stores). 0 (the default) is the real kernel. */
+void retention_cuda_lab_set_flags(int flags);
+/* For the kernel lab only: which chunkwise kernel runs (0: automatic, the wgmma kernels on
+ * Hopper when this file was built for sm_90a; 1: the mma.sync kernel; 2: the wgmma kernel with
+ * TMA loads; 3: the wgmma kernel with cp.async loads; 2 and 3 are an error where they are not
+ * available), and whether the wgmma kernels are available here. */
+void retention_cuda_lab_set_path(int path);
+int retention_cuda_lab_have_wgmma(void);
+/* For the kernel lab only: one wgmma per operand arrangement of the Hopper kernel (variant
+ * 0..10, see retention.cu) on 64 x 64 x 64 bf16 matrices a (M x K), b (K x N), d (M x N fp32),
+ * device memory, on `stream`. */
+int retention_cuda_lab_wgmma_selftest(int variant, const void *a, const void *b, float *d,
+                                      void *stream);
+/* For the kernel lab only: blocks per cluster of the Hopper TMA kernel, sharing Q and K by
+ * multicast (n > 1, reduced to a divisor of a head's output tiles, at most 8); 0 or 1: no
+ * clusters, the default (clusters measured slower). */
+void retention_cuda_lab_set_cluster(int n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,237 @@
+/*
+ * test_cuda_retention: the CUDA retention kernels (src/cuda/retention.h) against the CPU
+ * forms (src/ops/retention_*.c), on random inputs. Skips (0 passed, 0 failed) without a GPU.
+ *
+ * Both sides get the same bf16-representable q, k, v (and dout), so input rounding is not
+ * measured; the CPU computes in float32 (its own error ~1e-6, negligible here). Inside, the
+ * kernels round three operands to bf16 (the decayed score block, the state as an operand of
+ * q S, v * gamma^j in the state update; retention.h), each 2^-9 relative, summed over
+ * contractions of dk, dv and the chunk: the check is the lab's (dev/cuda/retention_lab.py,
+ * 197 checks against float64 on the H200):
+ *   ||gpu - cpu||_2 <= 2^-7 ||cpu||_2   and   max |gpu - cpu| <= 2^-4 max |cpu|.
+ * A wrong decay power, mask or state carry errs by O(1) in both (the lab's mutants).
+ * The decoding step is fp32 throughout: 1e-5 relative.
+ */
+#include "cuda/cuda.h"
+#include "cuda/retention.h"
+#include "ops/ops.h"
+#include "../test.h"
+
+#include <time.h>
+
+static uint64_t seed0;
+
+static double urand(uint64_t *s) {
+    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+    return (double)(*s >> 11) * 0x1.0p-53 * 2 - 1;
+}
+
+/* n random bf16-representable floats, and their bf16 bits. */
+static void rand_bf16(float *f, uint16_t *b, int64_t n, double scale, uint64_t *s) {
+    for (int64_t i = 0; i < n; i++) {
+        b[i] = op_f32_to_bf16((float)(scale * urand(s)));
+        uint32_t u = (uint32_t)b[i] << 16;
+        memcpy(&f[i], &u, 4);
+    }
+}
+
+static void *up(const void *h, size_t bytes) {
+    void *d = NULL;
+    if (retnet_cuda_malloc(&d, bytes, "test") || retnet_cuda_upload(d, h, bytes)) return NULL;
+    return d;
+}
+
+/* got vs want by the rule above. */
+static void check_close(const float *got, const float *want, int64_t n, const char *what) {
+    double num = 0, den = 0, mx = 0, wmax = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)got[i] - want[i];
+        num += d * d, den += (double)want[i] * want[i];
+        mx = fmax(mx, isnan(d) ? INFINITY : fabs(d));
+        wmax = fmax(wmax, fabs(want[i]));
+    }
+    double rel = sqrt(num / (den > 0 ? den : 1));
+    CHECK(rel <= 0x1p-7 && mx <= 0x1p-4 * wmax, "%s: rel L2 %.3g (tol %.3g), max %.3g (tol %.3g)",
+          what, rel, 0x1p-7, mx, 0x1p-4 * wmax);
+    fprintf(stderr, "     %-44s rel L2 %.2e, max %.2e of max %.3g\n", what, rel, mx, wmax);
+}
+
+/* CPU reference of every (b, h) head from the (B, T, H, d) layouts: retention_chunkwise_forward
+ * with the state carried in. The CPU form takes keys already scaled (the model folds dk^-0.5
+ * into k), the kernel scales q: the same outputs when the CPU's states are the kernel's times
+ * scale, so S0 goes in times scale and S comes out divided by it. */
+static void cpu_forward(int B, int T, int H, int dk, int dv, const float *q, const float *k,
+                        const float *v, const double *gamma, float scale, const float *S0,
+                        float *o, float *S) {
+    float *ks = malloc(sizeof(float) * (size_t)B * T * H * dk);
+    for (int64_t i = 0; i < (int64_t)B * T * H * dk; i++) ks[i] = k[i] * scale;
+    float *work = malloc(sizeof(float) * (size_t)retention_chunkwise_work(T, 16, dk, dv));
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            float *Sh = S + ((int64_t)b * H + h) * dk * dv;
+            for (int64_t i = 0; i < (int64_t)dk * dv; i++)
+                Sh[i] = S0 ? S0[((int64_t)b * H + h) * dk * dv + i] * scale : 0.0f;
+            retention_args a = {.T = T, .dk = dk, .dv = dv,
+                                .q = q + ((int64_t)b * T * H + h) * dk, .ldq = (int64_t)H * dk,
+                                .k = ks + ((int64_t)b * T * H + h) * dk, .ldk = (int64_t)H * dk,
+                                .v = v + ((int64_t)b * T * H + h) * dv, .ldv = (int64_t)H * dv,
+                                .o = o + ((int64_t)b * T * H + h) * dv, .ldo = (int64_t)H * dv,
+                                .gamma = gamma[h], .S = Sh};
+            retention_chunkwise_forward(&a, 16, work);
+            for (int64_t i = 0; i < (int64_t)dk * dv; i++) Sh[i] /= scale;
+        }
+    free(work);
+    free(ks);
+}
+
+static void test_forward_and_step(void) {
+    static const int shapes[][5] = {{2, 100, 2, 64, 128}, {1, 257, 3, 128, 64}, {2, 33, 2, 256, 512}};
+    uint64_t s = seed0 | 1;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        int B = shapes[si][0], T = shapes[si][1], H = shapes[si][2], dk = shapes[si][3],
+            dv = shapes[si][4];
+        int64_t nq = (int64_t)B * T * H * dk, nv = (int64_t)B * T * H * dv, ns = (int64_t)B * H * dk * dv;
+        float *q = malloc(4 * nq), *k = malloc(4 * nq), *v = malloc(4 * nv), *o = malloc(4 * nv);
+        float *S0 = malloc(4 * ns), *S = malloc(4 * ns), *og = malloc(4 * nv), *Sg = malloc(4 * ns);
+        uint16_t *qb = malloc(2 * nq), *kb = malloc(2 * nq), *vb = malloc(2 * nv);
+        rand_bf16(q, qb, nq, 1, &s), rand_bf16(k, kb, nq, 1, &s), rand_bf16(v, vb, nv, 1, &s);
+        for (int64_t i = 0; i < ns; i++) S0[i] = (float)(0.1 * urand(&s));
+        double gd[8];
+        float gf[8];
+        for (int h = 0; h < H; h++) gd[h] = 1.0 - ldexp(1.0, -5 - h), gf[h] = (float)gd[h];
+        float scale = (float)(1.0 / sqrt((double)dk));
+        cpu_forward(B, T, H, dk, dv, q, k, v, gd, scale, S0, o, S);
+        void *dq = up(qb, 2 * nq), *dkk = up(kb, 2 * nq), *dvv = up(vb, 2 * nv);
+        float *dg = up(gf, 4 * H), *dS = up(S0, 4 * ns), *dO = NULL;
+        retnet_cuda_malloc((void **)&dO, 4 * nv, "o");
+        int rc = retention_cuda_forward(B, T, H, dk, dv, dq, dkk, dvv, dg, scale, dS, dS, dO,
+                                        RETNET_CUDA_F32, NULL);
+        CHECK(rc == 0, "forward: %s", retention_cuda_errmsg());
+        retnet_cuda_sync(NULL);
+        retnet_cuda_download(og, dO, 4 * nv);
+        retnet_cuda_download(Sg, dS, 4 * ns);
+        char what[96];
+        snprintf(what, sizeof what, "forward B%d T%d H%d dk%d dv%d: o", B, T, H, dk, dv);
+        check_close(og, o, nv, what);
+        snprintf(what, sizeof what, "forward B%d T%d H%d dk%d dv%d: final state", B, T, H, dk, dv);
+        check_close(Sg, S, ns, what);
+        /* one more token by the decoding step, from the final state, against the CPU's
+         * recurrent form from the CPU's state */
+        if (dv <= 512) {
+            int64_t q1 = (int64_t)B * H * dk, v1 = (int64_t)B * H * dv;
+            float *o1 = malloc(4 * v1), *o1g = malloc(4 * v1);
+            uint16_t *qb1 = qb, *kb1 = kb, *vb1 = vb; /* token 0's values again (any will do) */
+            void *sq = up(qb1, 2 * q1), *sk = up(kb1, 2 * q1), *sv = up(vb1, 2 * v1);
+            float *sO = NULL;
+            retnet_cuda_malloc((void **)&sO, 4 * v1, "o1");
+            retnet_cuda_upload(dS, S, 4 * ns); /* the CPU state: only the step is measured */
+            rc = retention_cuda_step(B, H, dk, dv, sq, sk, sv, dg, scale, dS, sO, RETNET_CUDA_F32, NULL);
+            CHECK(rc == 0, "step: %s", retention_cuda_errmsg());
+            retnet_cuda_sync(NULL);
+            retnet_cuda_download(o1g, sO, 4 * v1);
+            /* CPU: S = g S + k^T v, o = scale q S, in double */
+            double err = 0, mx = 0;
+            for (int b = 0; b < B; b++)
+                for (int h = 0; h < H; h++) {
+                    const float *qq = q + ((int64_t)b * H + h) * dk, *kk = k + ((int64_t)b * H + h) * dk;
+                    const float *vv = v + ((int64_t)b * H + h) * dv;
+                    const float *Sh = S + ((int64_t)b * H + h) * dk * dv;
+                    for (int j = 0; j < dv; j++) {
+                        double acc = 0;
+                        for (int i = 0; i < dk; i++)
+                            acc += (double)qq[i] * scale * (gd[h] * Sh[(int64_t)i * dv + j] + (double)kk[i] * vv[j]);
+                        double g = o1g[((int64_t)b * H + h) * dv + j];
+                        err = fmax(err, fabs(g - acc));
+                        mx = fmax(mx, fabs(acc));
+                    }
+                }
+            CHECK(err <= 1e-5 * mx + 1e-6, "step B%d H%d dk%d dv%d: max err %.3g of max %.3g", B,
+                  H, dk, dv, err, mx);
+            free(o1), free(o1g);
+            retnet_cuda_free(sq), retnet_cuda_free(sk), retnet_cuda_free(sv), retnet_cuda_free(sO);
+        }
+        retnet_cuda_free(dq), retnet_cuda_free(dkk), retnet_cuda_free(dvv), retnet_cuda_free(dg);
+        retnet_cuda_free(dS), retnet_cuda_free(dO);
+        free(q), free(k), free(v), free(o), free(S0), free(S), free(og), free(Sg);
+        free(qb), free(kb), free(vb);
+    }
+}
+
+/* The backward from the empty state against the CPU's parallel-form backward. */
+static void test_backward(void) {
+    static const int shapes[][5] = {{2, 100, 2, 64, 128}, {1, 130, 2, 128, 256}};
+    uint64_t s = (seed0 * 7) | 1;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        int B = shapes[si][0], T = shapes[si][1], H = shapes[si][2], dk = shapes[si][3],
+            dv = shapes[si][4];
+        int64_t nq = (int64_t)B * T * H * dk, nv = (int64_t)B * T * H * dv;
+        float *q = malloc(4 * nq), *k = malloc(4 * nq), *v = malloc(4 * nv), *dout = malloc(4 * nv);
+        uint16_t *qb = malloc(2 * nq), *kb = malloc(2 * nq), *vb = malloc(2 * nv), *db = malloc(2 * nv);
+        rand_bf16(q, qb, nq, 1, &s), rand_bf16(k, kb, nq, 1, &s), rand_bf16(v, vb, nv, 1, &s);
+        rand_bf16(dout, db, nv, 1, &s);
+        float *cq = calloc(nq, 4), *ck = calloc(nq, 4), *cv = calloc(nv, 4);
+        float *gq = malloc(4 * nq), *gk = malloc(4 * nq), *gv = malloc(4 * nv);
+        double gd[8];
+        float gf[8];
+        for (int h = 0; h < H; h++) gd[h] = 1.0 - ldexp(1.0, -5 - h), gf[h] = (float)gd[h];
+        float scale = (float)(1.0 / sqrt((double)dk));
+        /* CPU: the form takes q and scaled keys; d(q) then carries the scale through dk */
+        float *ks = malloc(4 * nq);
+        for (int64_t i = 0; i < nq; i++) ks[i] = k[i] * scale;
+        float *work = malloc(sizeof(float) * (size_t)retention_parallel_backward_work(T, dk, dv));
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++) {
+                int64_t oq = ((int64_t)b * T * H + h) * dk, ov = ((int64_t)b * T * H + h) * dv;
+                retention_grad_args a = {.T = T, .dk = dk, .dv = dv, .q = q + oq, .ldq = (int64_t)H * dk,
+                                         .k = ks + oq, .ldk = (int64_t)H * dk, .v = v + ov,
+                                         .ldv = (int64_t)H * dv, .dout = dout + ov,
+                                         .lddo = (int64_t)H * dv, .dq = cq + oq, .lddq = (int64_t)H * dk,
+                                         .dk_ = ck + oq, .lddk = (int64_t)H * dk, .dv_ = cv + ov,
+                                         .lddv = (int64_t)H * dv, .gamma = gd[h]};
+                retention_parallel_backward(&a, work);
+            }
+        for (int64_t i = 0; i < nq; i++) ck[i] *= scale; /* d k = scale d(scaled k) */
+        void *dq = up(qb, 2 * nq), *dkk = up(kb, 2 * nq), *dvv = up(vb, 2 * nv), *ddo = up(db, 2 * nv);
+        float *dg = up(gf, 4 * H), *oq = NULL, *ok = NULL, *ov = NULL;
+        retnet_cuda_malloc((void **)&oq, 4 * nq, "dq");
+        retnet_cuda_malloc((void **)&ok, 4 * nq, "dk");
+        retnet_cuda_malloc((void **)&ov, 4 * nv, "dv");
+        int rc = retention_cuda_backward(B, T, H, dk, dv, dq, dkk, dvv, dg, scale, NULL, ddo, NULL,
+                                         oq, ok, ov, RETNET_CUDA_F32, 0, NULL, NULL);
+        CHECK(rc == 0, "backward: %s", retention_cuda_errmsg());
+        retnet_cuda_sync(NULL);
+        retnet_cuda_download(gq, oq, 4 * nq);
+        retnet_cuda_download(gk, ok, 4 * nq);
+        retnet_cuda_download(gv, ov, 4 * nv);
+        char what[96];
+        snprintf(what, sizeof what, "backward B%d T%d H%d dk%d dv%d: dq", B, T, H, dk, dv);
+        check_close(gq, cq, nq, what);
+        snprintf(what, sizeof what, "backward B%d T%d H%d dk%d dv%d: dk", B, T, H, dk, dv);
+        check_close(gk, ck, nq, what);
+        snprintf(what, sizeof what, "backward B%d T%d H%d dk%d dv%d: dv", B, T, H, dk, dv);
+        check_close(gv, cv, nv, what);
+        retnet_cuda_free(dq), retnet_cuda_free(dkk), retnet_cuda_free(dvv), retnet_cuda_free(ddo);
+        retnet_cuda_free(dg), retnet_cuda_free(oq), retnet_cuda_free(ok), retnet_cuda_free(ov);
+        free(q), free(k), free(v), free(dout), free(qb), free(kb), free(vb), free(db);
+        free(cq), free(ck), free(cv), free(gq), free(gk), free(gv), free(ks), free(work);
+    }
+}
+
+int main(void) {
+    const char *env = getenv("RETNET_TEST_SEED");
+    seed0 = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+    if (retnet_cuda_device_count() == 0) {
+        fprintf(stderr, "skip: no CUDA device (%s)\n", retnet_errmsg());
+        return TEST_SUMMARY();
+    }
+    if (retnet_cuda_init(0) != RETNET_OK) {
+        fprintf(stderr, "CUDA init: %s\n", retnet_errmsg());
+        return 1;
+    }
+    fprintf(stderr, "test_cuda_retention: %s, seed %llu\n", retnet_cuda_device_name(),
+            (unsigned long long)seed0);
+    RUN(test_forward_and_step);
+    RUN(test_backward);
+    retnet_cuda_shutdown();
+    return TEST_SUMMARY();
+}
