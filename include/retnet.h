@@ -241,6 +241,23 @@ retnet_status retnet_model_set_context(retnet_model *m, int32_t context);
 /* Peak bytes of scratch the last forward used (for benchmarks). */
 int64_t retnet_model_scratch_bytes(const retnet_model *m);
 
+/*
+ * Where retnet_forward runs: "cpu" (the default) or "cuda" / "cuda:N" (CUDA device N, in a
+ * build made with `make CUDA=1`; one device per process). Moving to a GPU uploads a copy of
+ * the parameters taken now (2-D weights in bf16, the rest in fp32: ~2 bytes per parameter of
+ * device memory): after changing the weights, call it again. retnet_forward then runs there
+ * with the same contract: products of bf16 operands with fp32 accumulation, fp32 activations
+ * and states, so logits differ from the CPU's by bf16 rounding (about 1e-2 of the largest
+ * logit); `form` and `chunk` are not used (the chunkwise kernel for T > 1, the recurrent step
+ * for T = 1 with states: the forms compute one function). States stay caller-owned host
+ * memory: each call uploads and downloads them (2 L h dk dv floats per sequence), which is
+ * most of the time of a decoding step for small models. Only retnet_forward moves; training
+ * stays on the CPU. RETNET_EUNSUPPORTED: "cuda" in a build without CUDA or without a usable
+ * GPU, or a model the CUDA forward does not cover (the Transformer baseline; configs with
+ * normalize on); after any failure the model runs on the CPU. "cpu" frees the device copy.
+ */
+retnet_status retnet_model_to_device(retnet_model *m, const char *device);
+
 /* ---------------------------------------------------------------- sampling */
 
 /* The next token from a row of V logits: the argmax when temperature <= 0; otherwise a draw

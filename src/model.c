@@ -10,6 +10,9 @@
  */
 #include "model.h"
 #include "ops/ops.h"
+#ifdef RETNET_CUDA
+#include "cuda/model_cuda.h"
+#endif
 
 #include <math.h>
 #include <omp.h>
@@ -76,6 +79,9 @@ retnet_status model_make_bf16_only(retnet_model *m) {
 void retnet_model_free(retnet_model *m) {
     if (!m) return;
     if (m->bf16_only) protect_2d(m, PROT_READ | PROT_WRITE);
+#ifdef RETNET_CUDA
+    model_cuda_free(m->device);
+#endif
     retnet_free(m->params);
     retnet_free(m->wconv);
     retnet_free(m->params_bf16);
@@ -332,6 +338,35 @@ retnet_status retnet_model_set_bf16_decode(retnet_model *m, int on) {
     return RETNET_OK;
 }
 
+retnet_status retnet_model_to_device(retnet_model *m, const char *device) {
+    if (!m || !device) return retnet_fail(RETNET_EINVAL, "model_to_device: NULL argument");
+    int cuda = !strncmp(device, "cuda", 4), ordinal = 0;
+    if (cuda && device[4]) {
+        char *end = NULL;
+        long v = device[4] == ':' && device[5] >= '0' && device[5] <= '9'
+                     ? strtol(device + 5, &end, 10) : -1;
+        if (v < 0 || v > 1024 || *end) cuda = 0;
+        else ordinal = (int)v;
+    }
+    if (strcmp(device, "cpu") && !cuda)
+        return retnet_fail(RETNET_EINVAL, "unknown device '%s'; use cpu, cuda or cuda:N", device);
+#ifdef RETNET_CUDA
+    model_cuda_free(m->device); /* first: two copies need not fit at once */
+    m->device = NULL;
+    if (!cuda) return RETNET_OK;
+    model_cuda *d = NULL;
+    retnet_status st = model_cuda_create(m, ordinal, &d);
+    if (st) return st; /* the model stays on the cpu */
+    m->device = d;
+    return RETNET_OK;
+#else
+    (void)ordinal;
+    if (!cuda) return RETNET_OK;
+    return retnet_fail(RETNET_EUNSUPPORTED, "device '%s': this build has no CUDA backend "
+                       "(build with make CUDA=1 on a machine with nvcc)", device);
+#endif
+}
+
 /* The op's head-norm mode for a config. */
 static int hn_mode(const retnet_config *c) {
     return c->head_norm == RETNET_HEADNORM_GROUPNORM ? HEAD_NORM_GROUP
@@ -511,6 +546,9 @@ retnet_status retnet_forward(retnet_model *m, const int32_t *tokens, int32_t B, 
         for (int32_t b = 0; b < B; b++)
             if (!states[b].data || states[b].pos < 0 || states[b].pos > INT64_MAX / 2 - T)
                 return retnet_fail(RETNET_EINVAL, "forward: state %d is invalid", b);
+#ifdef RETNET_CUDA
+    if (m->device) return model_cuda_forward(m, tokens, B, T, form, states, logits);
+#endif
     const int tf = c->arch == RETNET_ARCH_TRANSFORMER;
     int64_t tk_max = T; /* transformer: the longest key range of a query */
     if (tf && states)

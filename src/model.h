@@ -37,6 +37,8 @@ struct retnet_model {
     float **seq_state;             /* per-sequence state pointers of a forward, grown on demand */
     int64_t *seq_pos;
     int32_t seq_cap;
+    void *device;                  /* CUDA builds: the model_cuda copy that retnet_forward runs
+                                      on (retnet_model_to_device), or NULL: the CPU */
 };
 
 /* Grows a scratch block to `floats` (contents not kept); ENOMEM names `what`. */

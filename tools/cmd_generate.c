@@ -112,13 +112,16 @@ static char *unescape(const char *s) {
 
 /* Model, tokenizer (its ids must all be the model's) and buffers. */
 static void ctx_open(gen_ctx *g, const char *model, const char *config, const char *tok_spec,
-                     const char *context) {
+                     const char *context, const char *device) {
     memset(g, 0, sizeof *g);
     CHECK(retnet_tokenizer_load(tok_spec ? tok_spec : "byte", &g->tok), TOK_HINT);
     g->m = cli_load_model(model, config);
     if (context)
         CHECK(retnet_model_set_context(g->m, (int32_t)cli_int(context, "--context", 1, 1 << 24)),
               "give a context in [1, 16777216]");
+    if (device)
+        CHECK(retnet_model_to_device(g->m, device), "use --device cpu, or a CUDA build on a "
+              "machine with a GPU");
     g->c = retnet_model_config(g->m);
     g->V = g->c->vocab;
     int32_t tv = retnet_tokenizer_vocab(g->tok);
@@ -340,7 +343,8 @@ static void apply_extra(gen_ctx *g, seq *s, const char *path, const char *js, in
 
 enum {
     O_MODEL, O_CONFIG, O_TOK, O_PROMPT, O_PROMPT_FILE, O_PROMPTS_FILE, O_LOAD, O_N, O_TEMP,
-    O_TOPK, O_TOPP, O_SEED, O_STOP, O_CHUNK, O_BF16, O_SAVE, O_JSON, O_CONTEXT, O_COUNT
+    O_TOPK, O_TOPP, O_SEED, O_STOP, O_CHUNK, O_BF16, O_SAVE, O_JSON, O_CONTEXT, O_DEVICE,
+    O_COUNT
 };
 
 #define OPTS                                                                                 \
@@ -348,7 +352,7 @@ enum {
      {"--prompt-file", 1},  {"--prompts-file", 1}, {"--load-state", 1}, {"--max-tokens", 1}, \
      {"--temperature", 1},  {"--top-k", 1},       {"--top-p", 1},       {"--seed", 1},       \
      {"--stop", 1},         {"--chunk", 1},       {"--bf16", 0},        {"--save-state", 1}, \
-     {"--json", 0},         {"--context", 1}}
+     {"--json", 0},         {"--context", 1},     {"--device", 1}}
 
 /* The sampling options shared by generate and chat. */
 static void parse_sampling(gen_ctx *g, opt *o, int64_t *max_tokens, int64_t default_n,
@@ -377,7 +381,8 @@ static void usage_generate(void) {
         "usage: retnet generate --model MODEL [--config FILE] [--tokenizer TOK]\n"
         "                       (--prompt TEXT | --prompt-file F | --prompts-file F | --load-state F)\n"
         "                       [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
-        "                       [--stop STRING] [--chunk C] [--bf16] [--save-state F] [--json]\n\n"
+        "                       [--stop STRING] [--chunk C] [--bf16] [--save-state F] [--json]\n"
+        "                       [--device D]\n\n"
         "Generates text: the prompt (after <bos>) is prefilled in one chunkwise pass, then tokens\n"
         "are sampled and decoded one at a time with the recurrent form (constant cost and memory\n"
         "per token) and streamed to stdout. A summary goes to stderr: prompt tokens (those\n"
@@ -409,6 +414,8 @@ static void usage_generate(void) {
         "  --bf16              decode with bfloat16 weights (half the bytes read per token)\n"
         "  --context N         Transformer models: the KV cache holds N tokens per sequence\n"
         "                      (default: the config's context). A RetNet needs no such limit\n"
+        "  --device D          cpu (default) or cuda / cuda:N: run the model on a GPU (a CUDA\n"
+        "                      build; bf16 weights there, --bf16 and --chunk then unused)\n"
         "  --save-state F      write the state after the generation (one sequence only)\n"
         "  --json              no streaming: print one JSON object (prompt_tokens,\n"
         "                      generated_tokens, prefill_tokens_per_s, decode_tokens_per_s,\n"
@@ -570,7 +577,8 @@ int cmd_generate(int argc, char **argv) {
         prompt = strdup(o[O_PROMPT].value);
         prompt_len = (int64_t)strlen(prompt);
     }
-    ctx_open(&g, o[O_MODEL].value, o[O_CONFIG].value, o[O_TOK].value, o[O_CONTEXT].value);
+    ctx_open(&g, o[O_MODEL].value, o[O_CONFIG].value, o[O_TOK].value, o[O_CONTEXT].value,
+             o[O_DEVICE].value);
     g.sp = probe.sp;
     g.chunk = probe.chunk;
     g.bf16 = o[O_BF16].given;
@@ -690,7 +698,8 @@ int cmd_chat(int argc, char **argv) {
     int64_t max_tokens;
     uint64_t seed;
     parse_sampling(&probe, o, &max_tokens, 200, &seed);
-    ctx_open(&g, o[O_MODEL].value, o[O_CONFIG].value, o[O_TOK].value, o[O_CONTEXT].value);
+    ctx_open(&g, o[O_MODEL].value, o[O_CONFIG].value, o[O_TOK].value, o[O_CONTEXT].value,
+             o[O_DEVICE].value);
     g.sp = probe.sp;
     g.chunk = probe.chunk;
     g.bf16 = o[O_BF16].given;

@@ -109,7 +109,8 @@ static int cmd_init(int argc, char **argv) {
 
 static void usage_logits(void) {
     printf("usage: retnet logits --model MODEL [--config FILE] (--tokens 1,2,3 | --tokens-file FILE)\n"
-           "                     [--form parallel|chunkwise|recurrent] [--chunk C] --out FILE\n\n"
+           "                     [--form parallel|chunkwise|recurrent] [--chunk C] [--device D]\n"
+           "                     --out FILE\n\n"
            "Runs the model over the tokens and writes the logits as float32 little-endian,\n"
            "shape [T, vocab], row-major (numpy: np.fromfile(FILE, '<f4').reshape(T, vocab)).\n\n"
            "  --model FILE        safetensors checkpoint\n"
@@ -118,14 +119,17 @@ static void usage_logits(void) {
            "  --tokens-file FILE  token ids separated by commas or whitespace\n"
            "  --form NAME         parallel (default), chunkwise or recurrent\n"
            "  --chunk C           chunk length for the chunkwise form (default: the config's)\n"
+           "  --device D          cpu (default) or cuda / cuda:N (a CUDA build; bf16 products,\n"
+           "                      the form and chunk are the GPU's own)\n"
            "  --out FILE          where to write the logits\n");
 }
 
 
 static int cmd_logits(int argc, char **argv) {
     opt o[] = {{"--model", 1}, {"--config", 1}, {"--tokens", 1}, {"--tokens-file", 1},
-               {"--form", 1},  {"--chunk", 1},  {"--out", 1}};
-    cli_parse(argc, argv, o, 7, NULL, 0, usage_logits);
+               {"--form", 1},  {"--chunk", 1},  {"--out", 1},
+               {"--device", 1}};
+    cli_parse(argc, argv, o, 8, NULL, 0, usage_logits);
     if (!o[0].given) FAIL("missing --model FILE");
     if (o[2].given == o[3].given) FAIL("give exactly one of --tokens LIST or --tokens-file FILE");
     if (!o[6].given) FAIL("missing --out FILE; say where to write the logits");
@@ -139,6 +143,9 @@ static int cmd_logits(int argc, char **argv) {
     free(text);
     if (T > INT32_MAX) FAIL("too many tokens");
     retnet_model *m = cli_load_model(o[0].value, o[1].value);
+    if (o[7].given)
+        CHECK(retnet_model_to_device(m, o[7].value), "use --device cpu, or a CUDA build on a "
+              "machine with a GPU");
     const retnet_config *c = retnet_model_config(m);
     for (int64_t i = 0; i < T; i++)
         if (tokens[i] >= c->vocab)
@@ -153,8 +160,10 @@ static int cmd_logits(int argc, char **argv) {
     if (!f) FAIL("cannot write '%s': %s; check the path", o[6].value, strerror(errno));
     size_t wrote = fwrite(logits, sizeof(float), (size_t)T * c->vocab, f);
     if (fclose(f) || wrote != (size_t)T * c->vocab) FAIL("failed writing '%s'", o[6].value);
-    fprintf(stderr, "%lld tokens, %s form, %.1f ms (%.0f tokens/s); wrote [%lld, %d] float32 to %s\n",
-            (long long)T, retnet_form_name(form), dt * 1e3, T / dt, (long long)T, c->vocab, o[6].value);
+    const char *where = o[7].given && strcmp(o[7].value, "cpu") ? ", on the GPU" : "";
+    fprintf(stderr, "%lld tokens, %s form%s, %.1f ms (%.0f tokens/s); wrote [%lld, %d] float32 to %s\n",
+            (long long)T, *where ? "chunkwise" : retnet_form_name(form), where, dt * 1e3, T / dt,
+            (long long)T, c->vocab, o[6].value);
     free(logits);
     free(tokens);
     retnet_model_free(m);

@@ -1,0 +1,378 @@
+/*
+ * test_cuda_model.c: the model's forward on the GPU (src/cuda/model_cuda.cu, reached as users
+ * reach it: retnet_model_to_device, then retnet_forward) against the CPU's forward of the same
+ * model, and against fla's own logits (tests/fixtures/fla). Without a GPU every test is
+ * skipped and the binary reports 0 passed, 0 failed (CI machines have no GPU).
+ *
+ * Tolerance rule (written before the first run on a GPU)
+ * -------------------------------------------------------
+ * The GPU forward rounds to bf16 (u16 = 2^-9 relative) every tensor that becomes a product's
+ * operand; the CPU computes in float32 (2^-24: negligible here). Along the longest path
+ * through L layers there are R = 8 L + 1 such roundings: per layer the pre-norm output, q/k/v,
+ * three inside the retention kernel (retention.h), the head-norm output, the FFN's pre-norm
+ * output and its hidden activation; then the final norm's output. Each perturbs its tensor by
+ * at most u16 of its scale, each product sums its chain of ~d such terms with fp32
+ * accumulation (the typical error grows as sqrt(d) u16 |x||w| ~ u16 |result| for products
+ * without cancellation), and the norms bring every layer back to scale 1, so to first order
+ *
+ *     max |gpu - cpu| <= R u16 max |cpu|            NMSE <= R u16^2 / 3 x 12 = 4 R u16^2
+ *
+ * (the second: the typical error, R independent roundings of variance u16^2 / 3 each, with a
+ * factor 12 of room for the gains of the products between them). For the random models the
+ * 2-D weights are rounded to bf16 on the CPU too, so that only the roundings above differ.
+ * Where the weights are float32 (the fla fixture) their rounding adds Rw = 4 L + 1 (per layer
+ * the q/k/v/g, out, fc1/gate and fc2 products; then the output projection); against fla's
+ * logits add the CPU's own parity tolerance with fla (4e-3 of max |logit|: fla's TF32, see
+ * tests/test_hf.c). States are checked with the same rule (they sit before the last layers'
+ * roundings, so R bounds them too).
+ *
+ * Measured on an H200 (first run): random models 0.04-1.3% of max |logit| (R u16 = 3.3%),
+ * NMSE 1e-6 to 6e-5; the fla fixture 2.1% (f32 weights; tol 5.1%, NMSE 2.4e-4 of 4e-4) and
+ * 2.0% / 1.3% (bf16-only: prefill / decoding; tol 3.3%): its tiny random weights (std 0.02)
+ * leave the roundings less averaged than ours. Deterministic, so not flaky at fixed kernels.
+ *
+ * Besides the bound:
+ *  - positions per sequence (rope): sequences start at different positions;
+ *  - the recurrent step (T = 1 with states) continues a chunkwise prefill, 20 steps;
+ *  - device-resident states (model_cuda_forward_states) give the host-state path's results
+ *    bit for bit (the kernels are deterministic);
+ *  - what the CUDA forward does not cover is refused with RETNET_EUNSUPPORTED and a message,
+ *    and the model keeps running on the CPU.
+ */
+#include "cuda/cuda.h"
+#include "cuda/model_cuda.h"
+#include "model.h"
+#include "ops/ops.h"
+#include "../test.h"
+
+#define U16 0x1p-9
+
+static double chain(int L) { return 8.0 * L + 1; }  /* R: activation roundings */
+static double wchain(int L) { return 4.0 * L + 1; } /* Rw: weight roundings */
+
+#define OK(call) CHECK((call) == RETNET_OK, "%s: %s", #call, retnet_errmsg())
+
+static float bf16_round(float x) {
+    uint32_t u = (uint32_t)op_f32_to_bf16(x) << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* |got - want| against the rule: R roundings of u16, plus `extra` of max |want|. */
+static void close_to(const float *got, const float *want, int64_t n, double R, double extra,
+                     const char *what) {
+    double scale = 0;
+    for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(want[i]));
+    test_err e = test_compare_ff(got, want, n, scale * 1e-3 + 1e-30);
+    double tol = (R * U16 + extra) * scale, tol_nmse = 4 * R * U16 * U16 + extra * extra;
+    CHECK_ERR(e, tol, tol_nmse, what);
+    fprintf(stderr, "     %-44s max|d| %.3g = %.2g of max|ref| %.3g (tol %.2g); nmse %.2g (tol %.2g)\n",
+            what, e.max_abs, scale > 0 ? e.max_abs / scale : 0.0, scale, tol / (scale > 0 ? scale : 1),
+            e.nmse, tol_nmse);
+}
+
+/* ---- random models ------------------------------------------------------------------- */
+
+/* fla's variant (RETNET.md §6): rmsnorm, per-head rmsnorm with a shared weight, SwiGLU, half
+ * rope, no §3 normalisations, untied. */
+static retnet_config fla_like(int32_t V, int32_t d, int32_t L, int32_t h, int32_t dv_mult) {
+    retnet_config c = {
+        .arch = RETNET_ARCH_RETNET, .vocab = V, .d_model = d, .n_layer = L, .n_head = h,
+        .d_key = d, .d_value = dv_mult * d, .d_ffn = 2 * d, .norm = RETNET_NORM_RMSNORM,
+        .head_norm = RETNET_HEADNORM_RMSNORM, .head_norm_affine = 1, .ffn = RETNET_FFN_GLU,
+        .ffn_act = RETNET_ACT_SWISH, .rope = RETNET_ROPE_HALF, .rope_base = 10000.0f,
+        .decay = RETNET_DECAY_POW2, .normalize = 0, .eps = 1e-6f, .tie_embeddings = 0,
+        .embed_scale = 0, .chunk = 64, .gate = 1, .context = 2048,
+    };
+    return c;
+}
+
+/* The same random model twice, its 2-D weights rounded to bf16; the second on the GPU. */
+static int make_pair(const retnet_config *c, uint64_t seed, retnet_model **cpu,
+                     retnet_model **gpu) {
+    *cpu = *gpu = NULL;
+    retnet_model *m[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        OK(retnet_model_create(c, &m[i]));
+        if (!m[i]) break;
+        OK(retnet_model_init(m[i], seed));
+        for (int32_t t = 0; t < retnet_model_tensor_count(m[i]); t++) {
+            retnet_tensor x;
+            retnet_model_tensor(m[i], t, &x);
+            if (x.ndim == 2)
+                for (int64_t j = 0; j < x.numel; j++) x.data[j] = bf16_round(x.data[j]);
+        }
+    }
+    if (m[1]) OK(retnet_model_to_device(m[1], "cuda"));
+    if (!m[0] || !m[1] || !m[1]->device) {
+        retnet_model_free(m[0]);
+        retnet_model_free(m[1]);
+        return 0;
+    }
+    *cpu = m[0], *gpu = m[1];
+    return 1;
+}
+
+static void rand_tokens(int32_t *t, int64_t n, int32_t V, uint64_t *s) {
+    for (int64_t i = 0; i < n; i++) t[i] = (int32_t)((test_rand(s) + 1) * 0.5 * V) % V;
+}
+
+/*
+ * CPU against GPU for one config: a chunkwise prefill of B sequences of T tokens from states
+ * at different positions, then `steps` recurrent steps of all B; and the prefill without
+ * states. Checks logits, states and positions. When `dev_states`, repeats the GPU run with
+ * device-resident states (model_cuda_forward_states) and asks for the same bits.
+ */
+static void compare_model(const retnet_config *c, uint64_t seed, int32_t B, int32_t T,
+                          int steps, int dev_states, const char *name) {
+    retnet_model *cpu, *gpu;
+    if (!make_pair(c, seed, &cpu, &gpu)) return;
+    const int32_t V = c->vocab;
+    const int64_t sf = retnet_state_floats(c);
+    const double R = chain(c->n_layer);
+    uint64_t s = seed * 7 + 1;
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)(B * T));
+    int32_t *dtok = malloc(sizeof(int32_t) * (size_t)(B * steps));
+    float *lc = malloc(sizeof(float) * (size_t)(B * T * V)), *lg = malloc(sizeof(float) * (size_t)(B * T * V));
+    float *dc = malloc(sizeof(float) * (size_t)(B * steps * V)), *dg = malloc(sizeof(float) * (size_t)(B * steps * V));
+    float *sc = calloc((size_t)(B * sf), sizeof(float)), *sg = calloc((size_t)(B * sf), sizeof(float));
+    rand_tokens(tok, (int64_t)B * T, V, &s);
+    rand_tokens(dtok, (int64_t)B * steps, V, &s);
+    retnet_state stc[8], stg[8];
+    for (int32_t b = 0; b < B; b++) {
+        stc[b] = (retnet_state){.pos = 37 * b, .data = sc + b * sf};
+        stg[b] = (retnet_state){.pos = 37 * b, .data = sg + b * sf};
+    }
+    char what[160];
+
+    /* chunkwise prefill from states at positions 0, 37, ... */
+    OK(retnet_forward(cpu, tok, B, T, RETNET_FORM_CHUNKWISE, 0, stc, lc));
+    OK(retnet_forward(gpu, tok, B, T, RETNET_FORM_CHUNKWISE, 0, stg, lg));
+    snprintf(what, sizeof what, "%s: prefill B=%d T=%d logits", name, B, T);
+    close_to(lg, lc, (int64_t)B * T * V, R, 0, what);
+    snprintf(what, sizeof what, "%s: prefill states", name);
+    close_to(sg, sc, B * sf, R, 0, what);
+    for (int32_t b = 0; b < B; b++)
+        CHECK(stg[b].pos == stc[b].pos && stc[b].pos == 37 * b + T, "%s: pos %lld, want %lld",
+              name, (long long)stg[b].pos, (long long)stc[b].pos);
+
+    /* recurrent decoding, B sequences a step */
+    for (int t = 0; t < steps; t++) {
+        int32_t in[8];
+        for (int32_t b = 0; b < B; b++) in[b] = dtok[b * steps + t];
+        float *oc = dc + (int64_t)t * B * V, *og = dg + (int64_t)t * B * V;
+        OK(retnet_forward(cpu, in, B, 1, RETNET_FORM_RECURRENT, 0, stc, oc));
+        OK(retnet_forward(gpu, in, B, 1, RETNET_FORM_RECURRENT, 0, stg, og));
+    }
+    if (steps > 0) {
+        snprintf(what, sizeof what, "%s: %d recurrent steps, logits", name, steps);
+        close_to(dg, dc, (int64_t)B * steps * V, R, 0, what);
+        snprintf(what, sizeof what, "%s: states after decoding", name);
+        close_to(sg, sc, B * sf, R, 0, what);
+    }
+
+    /* the same tokens from the empty state, no states kept */
+    float *lc0 = malloc(sizeof(float) * (size_t)(B * T * V)), *lg0 = malloc(sizeof(float) * (size_t)(B * T * V));
+    OK(retnet_forward(cpu, tok, B, T, RETNET_FORM_PARALLEL, 0, NULL, lc0));
+    OK(retnet_forward(gpu, tok, B, T, RETNET_FORM_PARALLEL, 0, NULL, lg0));
+    snprintf(what, sizeof what, "%s: without states, logits", name);
+    close_to(lg0, lc0, (int64_t)B * T * V, R, 0, what);
+
+    /* device-resident states: the same computation, so the same bits */
+    if (dev_states) {
+        model_cuda *d = gpu->device;
+        float *S = NULL, *l2 = malloc(sizeof(float) * (size_t)(B * T * V));
+        float *d2 = malloc(sizeof(float) * (size_t)(B * V)), *s2 = calloc((size_t)(B * sf), sizeof(float));
+        int64_t pos[8];
+        OK(model_cuda_states_alloc(d, B, &S));
+        for (int32_t b = 0; b < B; b++) pos[b] = 37 * b;
+        OK(model_cuda_forward_states(d, tok, B, T, S, pos, l2));
+        CHECK(!memcmp(l2, lg, sizeof(float) * (size_t)(B * T * V)),
+              "%s: prefill with device states differs from host states", name);
+        int same = 1;
+        for (int t = 0; t < steps; t++) {
+            int32_t in[8];
+            for (int32_t b = 0; b < B; b++) in[b] = dtok[b * steps + t], pos[b] = 37 * b + T + t;
+            OK(model_cuda_forward_states(d, in, B, 1, S, pos, d2));
+            same &= !memcmp(d2, dg + (int64_t)t * B * V, sizeof(float) * (size_t)(B * V));
+        }
+        CHECK(same, "%s: decoding with device states differs from host states", name);
+        retnet_state st2[8];
+        for (int32_t b = 0; b < B; b++) st2[b] = (retnet_state){.pos = 0, .data = s2 + b * sf};
+        OK(model_cuda_states_download(d, st2, S, B));
+        CHECK(!memcmp(s2, sg, sizeof(float) * (size_t)(B * sf)),
+              "%s: device states differ from host states", name);
+        retnet_cuda_free(S);
+        free(l2), free(d2), free(s2);
+    }
+    free(tok), free(dtok), free(lc), free(lg), free(dc), free(dg), free(sc), free(sg);
+    free(lc0), free(lg0);
+    retnet_model_free(cpu);
+    retnet_model_free(gpu);
+}
+
+/* ---- tests ----------------------------------------------------------------------------- */
+
+/* fla's variant: chunkwise prefill (B = 2, T = 100: one full chunk and a partial one), then 20
+ * recurrent steps; dk 64, dv 128. */
+static void test_prefill_decode(void) {
+    retnet_config c = fla_like(256, 128, 2, 2, 2);
+    compare_model(&c, 11, 2, 100, 20, 1, "fla variant");
+}
+
+/* Every other option the CPU has, normalize off: the paper's variant, torchscale's, and the
+ * ablations; dk 32 and 64, dv != dk, odd vocabularies. */
+static void test_variants(void) {
+    retnet_config c;
+
+    c = fla_like(100, 64, 2, 2, 2); /* the paper's variant without §3 (dk 32) */
+    c.norm = RETNET_NORM_LAYERNORM, c.head_norm = RETNET_HEADNORM_GROUPNORM;
+    c.ffn = RETNET_FFN_GELU, c.ffn_act = RETNET_ACT_GELU, c.rope = RETNET_ROPE_PAPER;
+    c.tie_embeddings = 1;
+    compare_model(&c, 21, 2, 70, 5, 0, "paper, normalize off");
+
+    c = fla_like(100, 128, 2, 2, 1); /* torchscale's without §3: no affine head norm, GLU gelu */
+    c.head_norm_affine = 0, c.ffn_act = RETNET_ACT_GELU, c.rope = RETNET_ROPE_PAPER;
+    c.decay = RETNET_DECAY_LINSPACE;
+    compare_model(&c, 22, 2, 70, 5, 0, "torchscale, normalize off");
+
+    c = fla_like(77, 128, 2, 2, 2); /* no head norm (gate only), embed scale, gamma = 1 */
+    c.head_norm = RETNET_HEADNORM_NONE, c.head_norm_affine = 0, c.embed_scale = 1;
+    c.decay = RETNET_DECAY_NONE, c.tie_embeddings = 1;
+    compare_model(&c, 23, 2, 70, 5, 0, "no head norm, embed scale, no decay");
+
+    c = fla_like(100, 128, 2, 4, 2); /* no gate, groupnorm without affine, single decay, dk 32 */
+    c.gate = 0, c.head_norm = RETNET_HEADNORM_GROUPNORM, c.head_norm_affine = 0;
+    c.decay = RETNET_DECAY_SINGLE;
+    compare_model(&c, 24, 3, 70, 5, 0, "no gate, groupnorm w/o affine");
+
+    c = fla_like(100, 64, 2, 2, 2); /* neither head norm nor gate: y = o */
+    c.gate = 0, c.head_norm = RETNET_HEADNORM_NONE, c.head_norm_affine = 0;
+    compare_model(&c, 25, 1, 70, 5, 0, "no head norm, no gate");
+}
+
+/* What the CUDA forward does not cover is refused, and the model stays on the CPU. */
+static void test_refused(void) {
+    retnet_config c;
+    retnet_model *m = NULL;
+    OK(retnet_config_preset("tiny", &c)); /* the paper's variant: normalize on */
+    OK(retnet_model_create(&c, &m));
+    if (m) {
+        retnet_status s = retnet_model_to_device(m, "cuda");
+        CHECK(s == RETNET_EUNSUPPORTED && strstr(retnet_errmsg(), "normalize"),
+              "normalize on: got %s (%s)", retnet_status_name(s), retnet_errmsg());
+        CHECK(m->device == NULL, "a refused model must stay on the cpu");
+        int32_t tok[3] = {1, 2, 3};
+        float *lg = malloc(sizeof(float) * 3 * (size_t)c.vocab);
+        OK(retnet_forward(m, tok, 1, 3, RETNET_FORM_PARALLEL, 0, NULL, lg));
+        free(lg);
+        s = retnet_model_to_device(m, "gpu");
+        CHECK(s == RETNET_EINVAL, "unknown device: got %s", retnet_status_name(s));
+        s = retnet_model_to_device(m, "cuda:x");
+        CHECK(s == RETNET_EINVAL, "cuda:x: got %s", retnet_status_name(s));
+        OK(retnet_model_to_device(m, "cpu"));
+        retnet_model_free(m);
+        m = NULL;
+    }
+    OK(retnet_config_preset("tf-tiny", &c));
+    OK(retnet_model_create(&c, &m));
+    if (m) {
+        retnet_status s = retnet_model_to_device(m, "cuda");
+        CHECK(s == RETNET_EUNSUPPORTED && m->device == NULL, "transformer: got %s (%s)",
+              retnet_status_name(s), retnet_errmsg());
+        retnet_model_free(m);
+        m = NULL;
+    }
+    c = fla_like(64, 64, 1, 2, 2);
+    OK(retnet_model_create(&c, &m));
+    if (m) {
+        retnet_status s = retnet_model_to_device(m, "cuda:1000");
+        CHECK(s != RETNET_OK && m->device == NULL, "cuda:1000: got %s", retnet_status_name(s));
+        OK(retnet_model_to_device(m, "cuda:0"));
+        CHECK(m->device != NULL, "cuda:0 did not move the model");
+        OK(retnet_model_to_device(m, "cpu"));
+        CHECK(m->device == NULL, "cpu did not bring the model back");
+        retnet_model_free(m);
+    }
+}
+
+/* fla's RetNetForCausalLM fixture (tests/test_hf.c's test_fla_parity) on the GPU: its float32
+ * weights become bf16 there. Against fla's logits and against our CPU's; the chunkwise prefill
+ * and token-by-token decoding; and the model loaded bf16-only (RETNET_LOAD_BF16, whose fp32
+ * range of the 2-D weights must never be read) against the CPU's bf16-only model. */
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = calloc(1, 1 << 16);
+    size_t n = buf ? fread(buf, 1, (1 << 16) - 1, f) : 0;
+    (void)n;
+    fclose(f);
+    return buf;
+}
+
+static void test_fla_fixture(void) {
+    const char *dir = "tests/fixtures/fla/model";
+    char *toks = read_text("tests/fixtures/fla/tokens.txt");
+    FILE *f = fopen("tests/fixtures/fla/logits-T100-f32.f32", "rb");
+    CHECK(toks && f, "the fla fixture is missing (run from the repository root)");
+    if (!toks || !f) { free(toks); if (f) fclose(f); return; }
+    enum { T = 100, V = 128 };
+    static float want[T * V], cpu[T * V], got[T * V];
+    CHECK(fread(want, sizeof(float), T * V, f) == T * V, "short fixture");
+    fclose(f);
+    int32_t tok[T];
+    int n = 0;
+    for (char *p = toks; *p && n < T;) {
+        tok[n++] = (int32_t)strtol(p, &p, 10);
+        while (*p == ',' || *p == '\n' || *p == ' ') p++;
+    }
+    free(toks);
+    CHECK(n == T, "%d tokens in the fixture", n);
+
+    for (int bf = 0; bf < 2; bf++) {
+        retnet_model *mc = NULL, *mg = NULL;
+        unsigned flags = bf ? RETNET_LOAD_BF16 : 0;
+        OK(retnet_model_load_ex(dir, NULL, flags, &mc));
+        OK(retnet_model_load_ex(dir, NULL, flags, &mg));
+        if (!mc || !mg) { retnet_model_free(mc); retnet_model_free(mg); return; }
+        const retnet_config *c = retnet_model_config(mg);
+        CHECK(c->vocab == V && c->normalize == 0, "fla's config read wrongly");
+        OK(retnet_model_to_device(mg, "cuda"));
+        if (!mg->device) { retnet_model_free(mc); retnet_model_free(mg); return; }
+        const double R = chain(c->n_layer), Rw = bf ? 0 : wchain(c->n_layer);
+        char what[128];
+
+        OK(retnet_forward(mc, tok, 1, T, RETNET_FORM_CHUNKWISE, 0, NULL, cpu));
+        OK(retnet_forward(mg, tok, 1, T, RETNET_FORM_CHUNKWISE, 0, NULL, got));
+        snprintf(what, sizeof what, "fla fixture, %s weights: gpu vs cpu", bf ? "bf16" : "f32");
+        close_to(got, cpu, T * V, R + Rw, 0, what);
+        if (!bf) close_to(got, want, T * V, R + Rw, 4e-3, "fla fixture: gpu prefill vs fla");
+
+        float *st = calloc((size_t)retnet_state_floats(c), sizeof(float));
+        retnet_state s = {0, st};
+        for (int t = 0; t < T; t++)
+            OK(retnet_forward(mg, tok + t, 1, 1, RETNET_FORM_RECURRENT, 0, &s, got + t * V));
+        free(st);
+        CHECK(s.pos == T, "pos %lld after %d steps", (long long)s.pos, T);
+        snprintf(what, sizeof what, "fla fixture, %s weights: gpu decoding vs cpu",
+                 bf ? "bf16" : "f32");
+        close_to(got, cpu, T * V, R + Rw, 0, what);
+        if (!bf) close_to(got, want, T * V, R + Rw, 4e-3, "fla fixture: gpu decoding vs fla");
+        retnet_model_free(mc);
+        retnet_model_free(mg);
+    }
+}
+
+int main(void) {
+    if (retnet_cuda_device_count() == 0) {
+        fprintf(stderr, "skip: no CUDA device (%s)\n", retnet_errmsg());
+        return TEST_SUMMARY();
+    }
+    RUN(test_prefill_decode);
+    RUN(test_variants);
+    RUN(test_refused);
+    RUN(test_fla_fixture);
+    retnet_cuda_shutdown();
+    return TEST_SUMMARY();
+}
