@@ -132,6 +132,7 @@ $(BUILD)/cuda/bench_cuda_ops: $(BUILD)/tests/cuda/bench_cuda_ops.o $(BUILD)/libr
 # CUDA backend's tests (which skip, passing, without a GPU). One closing line for all.
 test: deps
 	@$(MAKE) --no-print-directory all
+	@ln -sf ../../tests/report_smoke.sh build/tests/test_report_smoke
 	@$(MAKE) --no-print-directory DEBUG=1 all
 	@-scripts/get-gpt2-tokenizer.sh
 	@-scripts/get-hf-tokenizers.sh
@@ -173,6 +174,18 @@ bench-decode: all
 bench-quality: all
 	@scripts/install-deps.sh bench
 	@bench/quality.sh
+
+# The paper's claims (RETNET.md §7) measured at our scale, RetNet against a matched Transformer:
+# bench/REPORT.md, its plots and raw data in bench/report/ (~30 minutes on 2 quiet cores).
+# report-smoke: the same scripts at tiny sizes in under a minute, into a temporary directory
+# (what `make test` runs, as build/tests/test_report_smoke).
+.PHONY: report report-smoke
+report: all
+	@scripts/install-deps.sh bench
+	@bench/report.sh
+
+report-smoke: all
+	@tests/report_smoke.sh
 
 demo: deps all
 	@scripts/demo.sh

@@ -31,6 +31,15 @@ static double peak_rss_mb(void) {
     return kb / 1024.0;
 }
 
+/* The 1-minute load average (-1 if unknown). */
+static double loadavg(void) {
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f && fscanf(f, "%lf", &l) != 1) l = -1;
+    if (f) fclose(f);
+    return l;
+}
+
 static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -82,8 +91,11 @@ int main(int argc, char **argv) {
     double med = t[steps / 2];
     printf("{\"impl\":\"retnet\",\"preset\":\"%s\",\"form\":\"%s\",\"B\":%d,\"T\":%d,\"chunk\":%d,"
            "\"steps\":%d,\"median_s\":%.6f,\"min_s\":%.6f,\"max_s\":%.6f,\"tokens_per_s\":%.1f,"
-           "\"peak_rss_mb\":%.1f,\"threads\":%d}\n",
+           "\"peak_rss_mb\":%.1f,\"threads\":%d,\"arch\":\"%s\",\"params\":%lld,"
+           "\"scratch_mb\":%.1f,\"loadavg\":%.2f}\n",
            preset, form_name, B, T, chunk ? chunk : c.chunk, steps, med, t[0], t[steps - 1],
-           n / med, peak_rss_mb(), retnet_threads());
+           n / med, peak_rss_mb(), retnet_threads(),
+           c.arch == RETNET_ARCH_TRANSFORMER ? "transformer" : "retnet", (long long)np,
+           retnet_model_scratch_bytes(m) / 1048576.0, loadavg());
     return 0;
 }

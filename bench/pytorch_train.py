@@ -24,6 +24,7 @@ Debian's python3-torch):
   /usr/bin/python3 bench/pytorch_train.py --B 8 --T 256 --steps 5          # one point, in-process
   /usr/bin/python3 bench/pytorch_train.py --points 8x256,1x2048 --forms parallel --steps 8
   /usr/bin/python3 bench/pytorch_train.py --check      # this model == tests/pytorch/retnet_ref.py
+  /usr/bin/python3 bench/pytorch_train.py --preset tiny --B 2 --T 32 --steps 2    # make report-smoke
 
 --check compares, in float64 on a small config, this model's logits and gradients (both forms,
 chunk lengths that do and do not divide T) with the independent reference of the C tests
@@ -52,6 +53,10 @@ import torch.nn.functional as F
 
 SMALL = dict(vocab=260, d_model=384, n_layer=6, n_head=3, d_key=384, d_value=768, d_ffn=768,
              rope_base=10000.0, eps=1e-6, chunk=64)
+# the C presets of the same names (--preset; tiny: the smoke test of make report)
+PRESETS = {"small": SMALL,
+           "tiny": dict(SMALL, d_model=64, n_layer=2, n_head=2, d_key=64, d_value=128, d_ffn=128,
+                        chunk=16)}
 DEFAULT_POINTS = [(8, 256), (1, 2048)]
 DEFAULT_DATA = "/work/shared/data/tinyshakespeare.txt"
 
@@ -259,7 +264,7 @@ def run_point(a):
     load0 = os.getloadavg()[0]
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    c = dict(SMALL)
+    c = dict(PRESETS[a.preset])
     model = RetNetLM(c)
     model.init_official(a.seed)
     opt = make_optimizer(model, a.lr, a.foreach)
@@ -280,7 +285,7 @@ def run_point(a):
     med = statistics.median(times)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # ru_maxrss: KB
     print(json.dumps({
-        "impl": "pytorch", "form": a.form, "B": a.B, "T": a.T,
+        "impl": "pytorch", "preset": a.preset, "form": a.form, "B": a.B, "T": a.T,
         "tokens_per_s": round(a.B * a.T / med, 1), "peak_rss_mb": round(rss_mb, 1),
         "median_step_s": round(med, 4), "min_step_s": round(min(times), 4),
         "steps": a.steps, "warmup": a.warmup, "threads": torch.get_num_threads(),
@@ -353,7 +358,8 @@ def main():
                     help="BxT list, each in its own process (default %(default)s)")
     ap.add_argument("--form", default="parallel", choices=("parallel", "chunkwise"))
     ap.add_argument("--forms", default="parallel,chunkwise", help="forms for --points")
-    ap.add_argument("--chunk", type=int, default=SMALL["chunk"])
+    ap.add_argument("--preset", default="small", choices=sorted(PRESETS))
+    ap.add_argument("--chunk", type=int, help="chunk length (default: the preset's)")
     ap.add_argument("--steps", type=int, default=10, help="timed steps (median)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
@@ -364,6 +370,8 @@ def main():
     ap.add_argument("--check", action="store_true", help="compare with tests/pytorch/retnet_ref.py")
     a = ap.parse_args()
     a.foreach = bool(a.foreach)
+    if a.chunk is None:
+        a.chunk = PRESETS[a.preset]["chunk"]
     if a.check:
         return check()
     if a.B is not None or a.T is not None:
@@ -374,7 +382,8 @@ def main():
     for form in a.forms.split(","):
         for pt in a.points.split(","):
             B, T = (int(v) for v in pt.lower().split("x"))
-            cmd = [sys.executable, os.path.abspath(__file__), "--B", str(B), "--T", str(T),
+            cmd = [sys.executable, os.path.abspath(__file__), "--preset", a.preset,
+                   "--B", str(B), "--T", str(T),
                    "--form", form, "--chunk", str(a.chunk), "--steps", str(a.steps),
                    "--warmup", str(a.warmup), "--threads", str(a.threads), "--lr", str(a.lr),
                    "--seed", str(a.seed), "--foreach", str(int(a.foreach)), "--data", a.data]
