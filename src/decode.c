@@ -116,6 +116,20 @@ static void retention(const retnet_model *m, int l, const step *P) {
     }
 }
 
+#define KEY_BLOCK 32 /* keys per step of the decoding attention */
+
+/* a . b with 16 independent lanes (vectorises without reassociating any one sum) */
+static inline float dot16(const float *restrict a, const float *restrict b, int n) {
+    float acc[16] = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) acc[l] += a[i + l] * b[i + l];
+    float s = 0;
+    for (int l = 0; l < 16; l++) s += acc[l];
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
 /* Transformer: for every (sequence, head), rotate the new query and key, append the key and
  * value to the cache at the sequence's position, and attend over the cache (one pass, online
  * softmax: no score buffer). Leaves the output in P->y. */
@@ -139,22 +153,30 @@ static void attention(const retnet_model *m, int l, const step *P) {
         memcpy(V + pos * c->d_value + head * dv, P->v + (int64_t)b * c->d_value + head * dv,
                sizeof(float) * (size_t)dv);
         float *o = P->y + (int64_t)b * c->d_value + head * dv;
-        float mx = -INFINITY, sum = 0;
+        float mx = -INFINITY, sum = 0, sc[KEY_BLOCK];
         for (int j = 0; j < dv; j++) o[j] = 0;
-        for (int64_t t = 0; t <= pos; t++) {
-            const float *kt = K + t * c->d_key + head * dk, *vt = V + t * c->d_value + head * dv;
-            float s = 0;
-            for (int i = 0; i < dk; i++) s += q[i] * kt[i];
-            s *= scale;
-            if (s > mx) { /* a new maximum: rescale what was summed */
-                float r = expf(mx - s);
+        /* Keys in blocks: the block's scores first (independent dot products, so they
+         * vectorise and pipeline), then one rescale per block if its maximum is new, then the
+         * weighted values. */
+        for (int64_t t0 = 0; t0 <= pos; t0 += KEY_BLOCK) {
+            int n = pos + 1 - t0 < KEY_BLOCK ? (int)(pos + 1 - t0) : KEY_BLOCK;
+            float bm = -INFINITY;
+            for (int j = 0; j < n; j++) {
+                sc[j] = dot16(q, K + (t0 + j) * c->d_key + head * dk, dk) * scale;
+                bm = sc[j] > bm ? sc[j] : bm;
+            }
+            if (bm > mx) { /* a new maximum: rescale what was summed */
+                float r = expf(mx - bm);
                 sum *= r;
                 for (int j = 0; j < dv; j++) o[j] *= r;
-                mx = s;
+                mx = bm;
             }
-            float p = expf(s - mx);
-            sum += p;
-            for (int j = 0; j < dv; j++) o[j] += p * vt[j];
+            for (int j = 0; j < n; j++) {
+                const float *vt = V + (t0 + j) * c->d_value + head * dv;
+                float p = expf(sc[j] - mx);
+                sum += p;
+                for (int i = 0; i < dv; i++) o[i] += p * vt[i];
+            }
         }
         for (int j = 0; j < dv; j++) o[j] /= sum;
     }
