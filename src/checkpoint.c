@@ -159,50 +159,7 @@ static void ckpt_close(ckpt *k) {
     k->nf = 0;
 }
 
-#define MAX_JSON_FILE (64 << 20)
-
-/* A whole small file (NUL-terminated), or NULL with the reason in the error. */
-static char *read_small(const char *path, int64_t *len) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        retnet_fail(RETNET_EIO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    int64_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? 2 * cap : 4096;
-            if (cap > MAX_JSON_FILE + 1) {
-                retnet_fail(RETNET_EFORMAT, "%s: larger than %d MB", path, MAX_JSON_FILE >> 20);
-                free(buf);
-                fclose(fp);
-                return NULL;
-            }
-            char *nb = realloc(buf, (size_t)cap + 1);
-            if (!nb) {
-                free(buf);
-                fclose(fp);
-                retnet_fail(RETNET_ENOMEM, "%s: out of memory", path);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, (size_t)(cap - n), fp);
-        n += (int64_t)got;
-        if (got == 0) break;
-    }
-    int bad = ferror(fp);
-    fclose(fp);
-    if (bad) {
-        free(buf);
-        retnet_fail(RETNET_EIO, "%s: read error", path);
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
+#define MAX_JSON_FILE (64 << 20) /* config.json, the shard index */
 
 static char *join_path(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 2;
@@ -230,8 +187,9 @@ static retnet_status ckpt_add(ckpt *k, const char *dir, const char *name) {
  * file once; a file name must be a plain name inside the directory. */
 static retnet_status open_index(ckpt *k, const char *dir, const char *index) {
     int64_t len;
-    char *text = read_small(index, &len);
-    if (!text) return retnet_fail(RETNET_EIO, "%s", retnet_errmsg());
+    char *text;
+    retnet_status rs = retnet_read_text(index, MAX_JSON_FILE, "a shard index", &text, &len);
+    if (rs != RETNET_OK) return rs;
     json_doc *doc = NULL;
     char err[256];
     retnet_status s = json_parse(text, len, &doc, err, sizeof err);
@@ -272,8 +230,8 @@ static retnet_status ckpt_open(const char *path, ckpt *k) {
     char *cfgp = join_path(path, "config.json"), *idx = join_path(path, "model.safetensors.index.json");
     retnet_status s = cfgp && idx ? RETNET_OK : retnet_fail(RETNET_ENOMEM, "out of memory");
     int64_t len = 0;
-    char *text = s == RETNET_OK ? read_small(cfgp, &len) : NULL;
-    if (s == RETNET_OK && !text) {
+    char *text = NULL;
+    if (s == RETNET_OK && retnet_read_text(cfgp, MAX_JSON_FILE, "config.json", &text, &len)) {
         char msg[1024];
         s = retnet_fail(RETNET_EIO, "%s is a directory, not a regular file, and has no readable "
                         "config.json (a Hugging Face model directory has one): %s", path,

@@ -290,33 +290,11 @@ retnet_status retnet_config_from_json(const char *json, size_t len, const retnet
 
 retnet_status retnet_config_load(const char *path, retnet_config *out) {
     if (!path || !out) return retnet_fail(RETNET_EINVAL, "config: NULL argument");
-    FILE *f = fopen(path, "rb");
-    if (!f) return retnet_fail(RETNET_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > MAX_CONFIG_FILE) {
-        fclose(f);
-        return retnet_fail(RETNET_EFORMAT, "%s: %lld bytes is too big for a config (at most %d)",
-                           path, (long long)st.st_size, MAX_CONFIG_FILE);
-    }
-    /* Read up to the limit plus one byte, so that a non-regular file cannot exceed it either. */
-    char *text = malloc(MAX_CONFIG_FILE + 1);
-    if (!text) {
-        fclose(f);
-        return retnet_fail(RETNET_ENOMEM, "%s: out of memory", path);
-    }
-    size_t n = fread(text, 1, MAX_CONFIG_FILE + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(text);
-        return retnet_fail(RETNET_EIO, "%s: read error", path);
-    }
-    if (n > MAX_CONFIG_FILE) {
-        free(text);
-        return retnet_fail(RETNET_EFORMAT, "%s: too big for a config (more than %d bytes)", path,
-                           MAX_CONFIG_FILE);
-    }
-    retnet_status s = retnet_config_from_json(text, n, NULL, out);
+    int64_t n;
+    char *text;
+    retnet_status rs = retnet_read_text(path, MAX_CONFIG_FILE, "a config", &text, &n);
+    if (rs != RETNET_OK) return rs;
+    retnet_status s = retnet_config_from_json(text, (size_t)n, NULL, out);
     free(text);
     if (s != RETNET_OK) {
         char msg[1024];

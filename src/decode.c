@@ -107,9 +107,7 @@ static void retention(const retnet_model *m, int l, const step *P) {
             for (int j = 0; j < dv; j++) o[j] = f * o[j];
         }
         const retnet_layer_params *p = &m->layers[l];
-        int mode = c->head_norm == RETNET_HEADNORM_GROUPNORM ? HEAD_NORM_GROUP
-                   : c->head_norm == RETNET_HEADNORM_NONE  ? HEAD_NORM_NONE
-                                                            : HEAD_NORM_RMS;
+        int mode = model_head_norm_mode(c);
         if (p->wg || mode != HEAD_NORM_NONE)
             op_head_norm_gate_seg(o, o, p->wg ? P->g + (int64_t)b * c->d_value + head * dv : NULL,
                                   p->hn_w, p->hn_b, head, dv, c->eps, mode);
@@ -117,18 +115,6 @@ static void retention(const retnet_model *m, int l, const step *P) {
 }
 
 #define KEY_BLOCK 32 /* keys per step of the decoding attention */
-
-/* a . b with 16 independent lanes (vectorises without reassociating any one sum) */
-static inline float dot16(const float *restrict a, const float *restrict b, int n) {
-    float acc[16] = {0};
-    int i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int l = 0; l < 16; l++) acc[l] += a[i + l] * b[i + l];
-    float s = 0;
-    for (int l = 0; l < 16; l++) s += acc[l];
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
 
 /* Transformer: for every (sequence, head), rotate the new query and key, append the key and
  * value to the cache at the sequence's position, and attend over the cache (one pass, online
@@ -143,7 +129,7 @@ static void attention(const retnet_model *m, int l, const step *P) {
         int32_t b = (int32_t)(bh / h);
         int head = (int)(bh % h);
         const int64_t pos = P->pos[b];
-        float *K = P->S[b] + (int64_t)l * c->context * (c->d_key + c->d_value);
+        float *K = model_kv_cache(c, P->S[b], l);
         float *V = K + (int64_t)c->context * c->d_key;
         const float *cs = P->cs + (int64_t)b * dk;
         int64_t qo = (int64_t)b * c->d_key + (int64_t)head * dk;
@@ -162,7 +148,7 @@ static void attention(const retnet_model *m, int l, const step *P) {
             int n = pos + 1 - t0 < KEY_BLOCK ? (int)(pos + 1 - t0) : KEY_BLOCK;
             float bm = -INFINITY;
             for (int j = 0; j < n; j++) {
-                sc[j] = dot16(q, K + (t0 + j) * c->d_key + head * dk, dk) * scale;
+                sc[j] = op_dot(q, K + (t0 + j) * c->d_key + head * dk, dk) * scale;
                 bm = sc[j] > bm ? sc[j] : bm;
             }
             if (bm > mx) { /* a new maximum: rescale what was summed */

@@ -19,6 +19,10 @@
 #endif
 
 retnet_status retnet_fail(retnet_status s, const char *fmt, ...) RETNET_PRINTF(2, 3);
+/* A whole small text file into *out, NUL-terminated (malloc'ed; *len its bytes), refusing one
+ * over max bytes (`what` names it in the message). */
+retnet_status retnet_read_text(const char *path, int64_t max, const char *what, char **out,
+                               int64_t *len);
 /* fla's config.json (config_json.c). */
 retnet_status retnet_config_from_fla_json(const char *json, size_t len, retnet_config *out);
 void retnet_clear_error(void);

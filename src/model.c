@@ -367,21 +367,9 @@ retnet_status retnet_model_to_device(retnet_model *m, const char *device) {
 #endif
 }
 
-/* The op's head-norm mode for a config. */
-static int hn_mode(const retnet_config *c) {
-    return c->head_norm == RETNET_HEADNORM_GROUPNORM ? HEAD_NORM_GROUP
-           : c->head_norm == RETNET_HEADNORM_NONE  ? HEAD_NORM_NONE
-                                                    : HEAD_NORM_RMS;
-}
-
 /* Transformer: the naive (materialised scores) attention for the parallel form, the tiled
  * one otherwise (chunkwise, and prefill or decoding on a cache). */
 static int attn_naive(const fwd_plan *P) { return P->form == RETNET_FORM_PARALLEL; }
-
-/* The transformer's KV cache of sequence b in layer l: keys (context, d_key), then values. */
-static float *kv_cache(const retnet_config *c, float *state, int l) {
-    return state + (int64_t)l * c->context * (c->d_key + c->d_value);
-}
 
 /* Causal softmax attention of layer l (A->q, A->k rotated, A->v) into A->o, A->lse. With
  * states (KV caches) the new keys and values are appended at each sequence's position and
@@ -399,7 +387,7 @@ static void attention_layer(retnet_model *m, int l, const fwd_plan *P, layer_act
         return;
     }
     for (int64_t b = 0; b < P->B; b++) {
-        float *K = kv_cache(c, P->S[b], l), *V = K + (int64_t)c->context * c->d_key;
+        float *K = model_kv_cache(c, P->S[b], l), *V = K + (int64_t)c->context * c->d_key;
         int64_t pos = P->pos0[b], T = P->T;
         memcpy(K + pos * c->d_key, A->k + b * T * c->d_key, sizeof(float) * (size_t)(T * c->d_key));
         memcpy(V + pos * c->d_value, A->v + b * T * c->d_value,
@@ -453,7 +441,7 @@ static void layer_forward(retnet_model *m, int l, const fwd_plan *P, layer_acts 
         else if (A->y != A->o) memcpy(A->y, A->o, sizeof(float) * (size_t)(n * c->d_value));
         if (p->wg || c->head_norm != RETNET_HEADNORM_NONE)
             op_head_norm_gate(A->y, A->y, p->wg ? A->g : NULL, p->hn_w, p->hn_b, n, (int)h,
-                              c->d_value / (int)h, c->eps, hn_mode(c));
+                              c->d_value / (int)h, c->eps, model_head_norm_mode(c));
     }
     if (A->xm != A->x) memcpy(A->xm, A->x, sizeof(float) * (size_t)(n * d));
     if (P->dropout > 0) {
@@ -702,7 +690,7 @@ static void layer_backward(retnet_model *m, int l, const fwd_plan *P, const laye
         memset(d_fo, 0, sizeof(float) * (size_t)(n * c->d_value));
         op_head_norm_gate_backward(d_fo, p->wg ? G->dg : NULL, GRAD(p->hn_w), GRAD(p->hn_b), G->dy,
                                    fo, p->wg ? A->g : NULL, p->hn_w, p->hn_b, n, h, dv, c->eps,
-                                   hn_mode(c));
+                                   model_head_norm_mode(c));
         /* §3: (f*o)' -> d o = f * d(fo); d f = <d(fo), o>; f = s/max(|s r|, 1) -> d r */
         if (c->normalize) {
 #pragma omp parallel for schedule(static) if (B * T * c->d_value > 32768)

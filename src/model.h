@@ -51,6 +51,17 @@ static inline double model_decay_row_scale(double gamma, int64_t p) {
     return 1.0 / sqrt(sum);
 }
 
+/* The head-norm mode of ops.h for a config (ops.h's HEAD_NORM_*: 0 rms, 1 group, 2 none). */
+static inline int model_head_norm_mode(const retnet_config *c) {
+    return c->head_norm == RETNET_HEADNORM_GROUPNORM ? 1 : c->head_norm == RETNET_HEADNORM_NONE ? 2 : 0;
+}
+
+/* The Transformer's KV cache of one sequence in layer l (retnet.h): keys (context, d_key),
+ * then values (context, d_value). */
+static inline float *model_kv_cache(const retnet_config *c, float *state, int l) {
+    return state + (int64_t)l * c->context * (c->d_key + c->d_value);
+}
+
 /* Products of up to this many rows (decoding) read the bf16 copy of the weights when the
  * model has one: they are bound by reading the weights, and bf16 halves the bytes. */
 #define BF16_MAX_ROWS 8

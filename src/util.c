@@ -1,12 +1,15 @@
 /* util.c: errors, aligned allocation, random numbers, clocks. */
 #include "internal.h"
 
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 static _Thread_local char errmsg[1024];
 
@@ -90,3 +93,37 @@ double retnet_now(void) {
 }
 
 int retnet_threads(void) { return omp_get_max_threads(); }
+
+retnet_status retnet_read_text(const char *path, int64_t max, const char *what, char **out,
+                               int64_t *len) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        return retnet_fail(RETNET_EIO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > max) {
+        fclose(f);
+        return retnet_fail(RETNET_EFORMAT, "%s: %lld bytes is too big for %s (at most %lld)",
+                           path, (long long)st.st_size, what, (long long)max);
+    }
+    /* Read up to the limit plus one byte, so that a non-regular file cannot exceed it either. */
+    char *text = malloc((size_t)max + 1);
+    if (!text) {
+        fclose(f);
+        return retnet_fail(RETNET_ENOMEM, "%s: out of memory", path);
+    }
+    size_t n = fread(text, 1, (size_t)max + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || (int64_t)n > max) {
+        free(text);
+        if (bad) return retnet_fail(RETNET_EIO, "%s: read error", path);
+        return retnet_fail(RETNET_EFORMAT, "%s: too big for %s (more than %lld bytes)", path, what,
+                           (long long)max);
+    }
+    text[n] = 0;
+    *len = (int64_t)n;
+    *out = text;
+    return RETNET_OK;
+}

@@ -3,7 +3,7 @@
 # (ctypes-loadable; the kernels are the promoted ones, behind src/cuda/retention.h).
 #   dev/cuda/build.sh [OUTDIR]      (default build/ret-cuda; writes libretention_cuda.so and
 #                                    ptxas.txt, the registers / shared memory / spills report)
-#   SRC=dev/cuda/retention_v1.cu dev/cuda/build.sh build/ret-cuda-v1    (a lab version)
+#   SRC=other.cu dev/cuda/build.sh build/ret-other    (another version, e.g. one from git history)
 # Targets: sm_80 and sm_90 machine code, plus compute_90 PTX for newer GPUs.
 set -e
 cd "$(dirname "$0")/../.."

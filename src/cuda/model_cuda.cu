@@ -228,13 +228,6 @@ static retnet_status norm(const retnet_config *c, float *y, const float *x, cons
     return cuda_op_rmsnorm(y, x, w, n, c->d_model, c->eps, NULL);
 }
 
-/* cuda.h's head-norm modes (ops.h's HEAD_NORM_*: 0 rms, 1 group, 2 none) */
-static int hn_mode(const retnet_config *c) {
-    return c->head_norm == RETNET_HEADNORM_GROUPNORM ? 1
-           : c->head_norm == RETNET_HEADNORM_NONE  ? 2
-                                                    : 0;
-}
-
 /* y (n, N) fp32 [+]= x (n, K) bf16 @ w (N, K)^T bf16 */
 static retnet_status mm(float *y, const cuda_bf16 *x, const float *w, int64_t n, int64_t N,
                         int64_t K, int accumulate) {
@@ -273,7 +266,7 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
                            retention_cuda_errmsg());
     if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE)
         TRY(cuda_op_head_norm_gate(d->o, d->o, p16->wg ? d->g : NULL, p32->hn_w, p32->hn_b, n, h,
-                                   dv, c->eps, hn_mode(c), NULL));
+                                   dv, c->eps, model_head_norm_mode(c), NULL));
     TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, NULL));
     TRY(mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1));
 

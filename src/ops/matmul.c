@@ -93,6 +93,8 @@ static inline float dot_bf16(const float *a, const uint16_t *b, int64_t n) {
     DOT_BODY(load_h, bf16f)
 }
 
+float op_dot(const float *a, const float *b, int64_t n) { return dot(a, b, n); }
+
 /* Columns j0..j1-1 of y (M, N) = x (M, K) w(N, K)^T [+ y], serially: each weight row is
  * read once and dotted with every row of x. */
 #define MATVEC_COLS(DOT1)                                                                \

@@ -35,6 +35,8 @@ void op_matvec_cols(float *y, const float *x, const float *w, int64_t M, int64_t
                     int64_t j0, int64_t j1, int accumulate);
 void op_matvec_cols_bf16(float *y, const float *x, const uint16_t *w, int64_t M, int64_t N,
                          int64_t K, int64_t j0, int64_t j1, int accumulate);
+/* a . b over n floats, 16 independent lanes (the products' own dot product). */
+float op_dot(const float *a, const float *b, int64_t n);
 /* dst[i] = the float32 of bf16 src[i] (exact). */
 void op_bf16_to_f32(float *dst, const uint16_t *src, int64_t n);
 /* bfloat16 of a float32, round to nearest even (NaN stays NaN). */
