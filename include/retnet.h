@@ -251,12 +251,39 @@ int64_t retnet_model_scratch_bytes(const retnet_model *m);
  * logit); `form` and `chunk` are not used (the chunkwise kernel for T > 1, the recurrent step
  * for T = 1 with states: the forms compute one function). States stay caller-owned host
  * memory: each call uploads and downloads them (2 L h dk dv floats per sequence), which is
- * most of the time of a decoding step for small models. Only retnet_forward moves; training
- * stays on the CPU. RETNET_EUNSUPPORTED: "cuda" in a build without CUDA or without a usable
+ * most of the time of a decoding step for small models. Training on the device goes through
+ * retnet_trainer (below). RETNET_EUNSUPPORTED: "cuda" in a build without CUDA or without a usable
  * GPU, or a model the CUDA forward does not cover (the Transformer baseline; configs with
  * normalize on); after any failure the model runs on the CPU. "cpu" frees the device copy.
  */
 retnet_status retnet_model_to_device(retnet_model *m, const char *device);
+
+/* Bytes of device memory the model's copy holds now (parameters, training buffers,
+ * activations; 0 on the CPU). */
+int64_t retnet_model_device_bytes(const retnet_model *m);
+
+/*
+ * A batch of B decoding states kept where the model runs: host memory on the CPU, device
+ * memory on a GPU, so that a decoding step moves only tokens (and logits when asked for),
+ * never the states. Sequence i starts empty at position 0.
+ *   forward: T tokens for each of the B sequences (tokens (B, T)); the chunkwise form for
+ *     T > 1 (prefill), the recurrent step for T = 1. logits (B, T, vocab) host, or NULL: the
+ *     last position's logits are kept beside the states (on the device) for retnet_batch_argmax.
+ *   argmax: the greedy next token of each sequence from the last forward (B ids, host).
+ *   get / set: copy sequence i's state out to / in from a caller's retnet_state (its data of
+ *     retnet_state_floats() floats, and pos).
+ * The model must not move (retnet_model_to_device) while a batch of it exists.
+ */
+typedef struct retnet_batch retnet_batch;
+retnet_status retnet_batch_create(retnet_model *m, int32_t B, retnet_batch **out);
+void retnet_batch_free(retnet_batch *b); /* NULL is fine */
+retnet_status retnet_batch_forward(retnet_batch *b, const int32_t *tokens, int32_t T,
+                                   float *logits);
+retnet_status retnet_batch_argmax(retnet_batch *b, int32_t *next);
+retnet_status retnet_batch_get(retnet_batch *b, int32_t i, retnet_state *s);
+retnet_status retnet_batch_set(retnet_batch *b, int32_t i, const retnet_state *s);
+/* Bytes of state per sequence (where the batch keeps it). */
+int64_t retnet_batch_state_bytes(const retnet_batch *b);
 
 /* ---------------------------------------------------------------- sampling */
 
@@ -320,6 +347,46 @@ retnet_status retnet_train_state_save(const char *path, const retnet_model *m, c
                                       const float *m2, int64_t step, const char *extra_json);
 retnet_status retnet_train_state_load(const char *path, retnet_model *m, float *m1, float *m2,
                                       int64_t *step, char *extra_json, size_t cap);
+
+/*
+ * A trainer: the gradient buffer and the AdamW moments of a model, kept where the model runs
+ * (retnet_model_to_device): host memory on the CPU; on a GPU, device memory together with
+ * fp32 master weights (mixed precision: bf16 products with fp32 accumulation, fp32 master
+ * weights, gradients and moments; each update also refreshes the bf16 copy the products
+ * read). One training step is
+ *   zero_grad; accumulate (once per micro-batch); grad_norm; update (with the clipping factor)
+ * and on the CPU it computes bit for bit what retnet_forward_backward + retnet_grad_norm +
+ * retnet_adamw_step compute. On a GPU the host parameters are stale until retnet_trainer_sync
+ * (call it before saving the model); retnet_forward on the model reads the device's current
+ * weights at any time. A model holds at most one trainer; free it before moving the model.
+ */
+typedef struct retnet_trainer retnet_trainer;
+/* RETNET_EUNSUPPORTED: a model on a device whose backend cannot train it (e.g. dropout on the
+ * GPU is refused at accumulate). */
+retnet_status retnet_trainer_create(retnet_model *m, retnet_trainer **out);
+void retnet_trainer_free(retnet_trainer *t); /* NULL is fine */
+/* Where it runs: "cpu" or "cuda:N". */
+const char *retnet_trainer_device(const retnet_trainer *t);
+retnet_status retnet_trainer_zero_grad(retnet_trainer *t);
+/* retnet_forward_backward into the trainer's gradients (same arguments and contract). */
+retnet_status retnet_trainer_accumulate(retnet_trainer *t, const int32_t *tokens,
+                                        const int32_t *targets, int32_t B, int32_t T,
+                                        const retnet_train_opts *opts, float grad_scale,
+                                        double *loss_sum, int64_t *count);
+/* sqrt(sum g^2) of the accumulated gradients, in double. */
+retnet_status retnet_trainer_grad_norm(retnet_trainer *t, double *norm);
+/* One AdamW step (retnet_adamw_step's rule) with the gradients times clip_scale (the clipping
+ * factor, 1 for none). step is 1-based. */
+retnet_status retnet_trainer_update(retnet_trainer *t, int64_t step, const retnet_adamw *h,
+                                    float clip_scale);
+/* Copies the current (master) weights into the model's host parameters. No-op on the CPU. */
+retnet_status retnet_trainer_sync(retnet_trainer *t);
+/* retnet_train_state_save / _load with the trainer's moments (and, on a GPU, its master
+ * weights: load uploads them; save syncs first). */
+retnet_status retnet_trainer_save(retnet_trainer *t, const char *path, int64_t step,
+                                  const char *extra_json);
+retnet_status retnet_trainer_load(retnet_trainer *t, const char *path, int64_t *step,
+                                  char *extra_json, size_t cap);
 
 /* The number of threads the library's calls use (OpenMP; set with OMP_NUM_THREADS). */
 int retnet_threads(void);

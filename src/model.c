@@ -893,3 +893,12 @@ retnet_status retnet_forward_backward(retnet_model *m, const int32_t *tokens,
                       c->embed_scale ? sqrtf((float)d) : 1.0f);
     return RETNET_OK;
 }
+
+int64_t retnet_model_device_bytes(const retnet_model *m) {
+#ifdef RETNET_CUDA
+    return m && m->device ? model_cuda_bytes(m->device) : 0;
+#else
+    (void)m;
+    return 0;
+#endif
+}

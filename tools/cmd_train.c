@@ -62,7 +62,10 @@ static void usage_train(void) {
         "  --save-every N      checkpoint every N steps (default 500)\n"
         "  --sample-tokens N   length of the sample (default 200; 0: none)\n"
         "  --seed S            initialisation, data order and dropout (default 1)\n"
-        "  --log FILE          JSON lines, one object per step\n");
+        "  --log FILE          JSON lines, one object per step\n"
+        "  --device D          cpu (default) or cuda / cuda:N: train on a GPU (a CUDA build;\n"
+        "                      mixed precision: bf16 products, fp32 master weights and moments;\n"
+        "                      no dropout there yet)\n");
 }
 
 typedef struct {
@@ -209,15 +212,15 @@ static void sample(retnet_model *m, const retnet_tokenizer *tok, int64_t n, uint
     free(st.data);
 }
 
-static void save(retnet_model *m, const char *dir, const float *m1, const float *m2,
-                 int64_t step, const hparams *h, const retnet_loader *ld, int64_t tokens_seen) {
+static void save(retnet_model *m, retnet_trainer *t, const char *dir, int64_t step,
+                 const hparams *h, const retnet_loader *ld, int64_t tokens_seen) {
     char path[4200], js[2048];
+    CHECK(retnet_trainer_sync(t), ""); /* a GPU's master weights into the host model */
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     CHECK(retnet_model_save(m, path), "check the disk space and the run directory");
     state_json(js, sizeof js, h, ld, tokens_seen);
     snprintf(path, sizeof path, "%s/state.safetensors", dir);
-    CHECK(retnet_train_state_save(path, m, m1, m2, step, js),
-          "check the disk space and the run directory");
+    CHECK(retnet_trainer_save(t, path, step, js), "check the disk space and the run directory");
 }
 
 int cmd_train(int argc, char **argv) {
@@ -227,7 +230,8 @@ int cmd_train(int argc, char **argv) {
                {"--lr", 1},         {"--min-lr", 1},      {"--warmup", 1},   {"--schedule", 1},
                {"--wd", 1},         {"--beta1", 1},       {"--beta2", 1},    {"--clip", 1},
                {"--dropout", 1},    {"--eval-every", 1},  {"--eval-batches", 1},
-               {"--save-every", 1}, {"--sample-tokens", 1}, {"--seed", 1},   {"--log", 1}};
+               {"--save-every", 1}, {"--sample-tokens", 1}, {"--seed", 1},   {"--log", 1},
+               {"--device", 1}};
     const int no = sizeof o / sizeof o[0];
     cli_parse(argc, argv, o, no, NULL, 0, usage_train);
 #define O(name) cli_opt(o, no, name)
@@ -313,19 +317,26 @@ int cmd_train(int argc, char **argv) {
           "use more validation data or a shorter --seq");
     CHECK(retnet_model_create(&cfg, &m), "use a smaller model");
     int64_t np = retnet_config_param_count(&cfg);
-    float *grads = calloc((size_t)np, sizeof(float)), *m1 = calloc((size_t)np, sizeof(float));
-    float *m2 = calloc((size_t)np, sizeof(float));
     int64_t win = (int64_t)h.batch * h.seq;
     int32_t *in = malloc(sizeof(int32_t) * (size_t)win), *tg = malloc(sizeof(int32_t) * (size_t)win);
     float *logits = malloc(sizeof(float) * (size_t)win * (size_t)vocab);
-    if (!grads || !m1 || !m2 || !in || !tg || !logits) FAIL("out of memory; use a smaller --batch or --seq");
+    if (!in || !tg || !logits) FAIL("out of memory; use a smaller --batch or --seq");
+    const char *device = VAL("--device", "cpu");
+    if (strcmp(device, "cpu") && h.dropout > 0)
+        FAIL("--dropout %g: the GPU trainer has no dropout yet; use --dropout 0 or --device cpu",
+             (double)h.dropout);
+    if (!O("--resume")->given) CHECK(retnet_model_init(m, h.seed), "");
+    CHECK(retnet_model_to_device(m, device), "use --device cpu, or a CUDA build on a machine "
+          "with a GPU");
+    retnet_trainer *trainer = NULL;
+    CHECK(retnet_trainer_create(m, &trainer), "use a smaller model");
 
     int64_t step = 0, tokens_seen = 0;
     FILE *logf = NULL;
     if (O("--resume")->given) {
         char js[4096], v[512];
         snprintf(path, sizeof path, "%s/state.safetensors", O("--resume")->value);
-        CHECK(retnet_train_state_load(path, m, m1, m2, &step, js, sizeof js),
+        CHECK(retnet_trainer_load(trainer, path, &step, js, sizeof js),
               "resume a run of this same model");
         if (json_field(js, "batch", v, sizeof v) && atoi(v) != h.batch)
             FAIL("the run used --batch %s; resume with the same", v);
@@ -342,8 +353,6 @@ int cmd_train(int argc, char **argv) {
                     (long long)step, (long long)h.steps);
             return 0;
         }
-    } else {
-        CHECK(retnet_model_init(m, h.seed), "");
     }
     /* the run directory, then the log (it may live inside it); a log that cannot be written
      * removes a run directory made just now */
@@ -362,9 +371,15 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (O("--log")->given) logf = open_log(O("--log")->value, step);
+    char dev_desc[64];
+    if (!strcmp(retnet_trainer_device(trainer), "cpu"))
+        snprintf(dev_desc, sizeof dev_desc, "%d threads", retnet_threads());
+    else
+        snprintf(dev_desc, sizeof dev_desc, "on %s (bf16 products, fp32 master weights)",
+                 retnet_trainer_device(trainer));
     fprintf(stderr, "%s: %lld parameters, %s form, batch %d x %d tokens x %d, steps %lld..%lld, "
-            "%d threads\n", cli_cmd, (long long)np, retnet_form_name(h.form), h.batch, h.seq,
-            h.accum, (long long)step + 1, (long long)h.steps, retnet_threads());
+            "%s\n", cli_cmd, (long long)np, retnet_form_name(h.form), h.batch, h.seq,
+            h.accum, (long long)step + 1, (long long)h.steps, dev_desc);
     signal(SIGINT, on_sigint);
     int tty = cli_isatty_stderr();
     double t_start = cli_now(), t_last = t_start;
@@ -375,7 +390,7 @@ int cmd_train(int argc, char **argv) {
         step++;
         double lr = retnet_lr_schedule(step, h.steps, h.warmup, h.lr, h.min_lr, h.cosine);
         h.opt.lr = (float)lr;
-        memset(grads, 0, sizeof(float) * (size_t)np);
+        CHECK(retnet_trainer_zero_grad(trainer), "");
         double loss = 0;
         int64_t count = 0;
         for (int32_t a = 0; a < h.accum; a++) {
@@ -383,12 +398,14 @@ int cmd_train(int argc, char **argv) {
             double ls;
             int64_t cn;
             to.seed = h.seed * 0x9e3779b97f4a7c15ull + (uint64_t)step * 1000003u + (uint64_t)a;
-            CHECK(retnet_forward_backward(m, in, tg, h.batch, h.seq, &to, scale, grads, &ls, &cn), "");
+            CHECK(retnet_trainer_accumulate(trainer, in, tg, h.batch, h.seq, &to, scale, &ls, &cn),
+                  "");
             loss += ls;
             count += cn;
         }
         loss /= (double)(count ? count : 1);
-        double gnorm = retnet_grad_norm(grads, np);
+        double gnorm = 0;
+        CHECK(retnet_trainer_grad_norm(trainer, &gnorm), "");
         if (!isfinite(loss) || !isfinite(gnorm)) {
             if (tty) fputc('\n', stderr);
             FAIL("step %lld: the %s is %s; stopped without updating, the last checkpoint in %s "
@@ -396,11 +413,8 @@ int cmd_train(int argc, char **argv) {
                  isfinite(loss) ? "gradient norm" : "loss", isnan(isfinite(loss) ? gnorm : loss) ? "NaN" : "Inf",
                  out);
         }
-        if (h.clip > 0 && gnorm > h.clip) {
-            float f = (float)(h.clip / gnorm);
-            for (int64_t i = 0; i < np; i++) grads[i] *= f;
-        }
-        CHECK(retnet_adamw_step(m, grads, m1, m2, step, &h.opt), "");
+        float clip = h.clip > 0 && gnorm > h.clip ? (float)(h.clip / gnorm) : 1.0f;
+        CHECK(retnet_trainer_update(trainer, step, &h.opt, clip), "");
         tokens_seen += win * h.accum;
 
         double now = cli_now(), el = now - t_start;
@@ -431,7 +445,7 @@ int cmd_train(int argc, char **argv) {
             if (h.sample_tokens > 0) sample(m, tok, h.sample_tokens, h.seed + (uint64_t)step, stderr);
         }
         if (step % h.save_every == 0 || step == h.steps || stop) {
-            save(m, out, m1, m2, step, &h, train, tokens_seen);
+            save(m, trainer, out, step, &h, train, tokens_seen);
             if (tty && !do_eval) fprintf(stderr, "\n");
             fprintf(stderr, "step %lld: saved %s/model.safetensors and state.safetensors\n",
                     (long long)step, out);
@@ -450,7 +464,8 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (logf) fclose(logf);
-    free(grads), free(m1), free(m2), free(in), free(tg), free(logits);
+    free(in), free(tg), free(logits);
+    retnet_trainer_free(trainer);
     retnet_loader_free(train);
     retnet_loader_free(val);
     retnet_dataset_free(data);

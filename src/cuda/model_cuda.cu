@@ -11,6 +11,8 @@
  * such tensor. The table's slots say which field a tensor fills.
  */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda/common.cuh"
@@ -52,6 +54,52 @@ struct model_cuda {
     int32_t hpos_cap;
     char **hptr;                     /* the host states' data pointers */
     int32_t hptr_cap;
+    /* training (model_cuda_train_begin): fp32 master weights, gradients and moments in the
+     * host parameters' layout, the master address of every tensor, per-layer activations */
+    float *master, *grads, *m1, *m2;
+    int64_t n_params;
+    retnet_global_params gm;
+    retnet_layer_params *lm;
+    struct train_layer *tl;          /* n_layer */
+    struct train_bufs *tb;
+    void *tacts;
+    int64_t tacts_rows;
+    size_t tacts_bytes, acts_bytes, states_bytes;
+    double *dsum;                    /* (2) device: the loss sum, the gradient norm's square */
+    model_cuda_grad_hook hook;       /* distributed training: gradients of a range are final */
+    void *hook_ctx;
+    int32_t *dnext;                  /* (B) device: argmax tokens */
+    int32_t dnext_cap;
+};
+
+/* What the backward reads of one layer (RETNET.md §4-5, src/model.c's layer_acts): fp32 where
+ * an elementwise backward needs it, bf16 where it is a product's operand (the weight gradient
+ * dW += dY^T X reads X in bf16, as the forward did). */
+struct train_layer {
+    float *x;                        /* (n, D) the layer's input */
+    cuda_bf16 *xn1;                  /* (n, D) Norm(x), the q/k/v/g products' operand */
+    cuda_bf16 *q, *k, *v;            /* retention's operands: rotated q, rotated scaled k, v */
+    float *g;                        /* (n, d_value) the gate's pre-activation (or NULL) */
+    float *o;                        /* (n, d_value) retention's output */
+    cuda_bf16 *y;                    /* (n, d_value) head norm + gate output: wo's operand */
+    float *xm;                       /* (n, D) x + mixer: the FFN's input */
+    cuda_bf16 *xn2;                  /* (n, D) Norm(xm): fc1/gate's operand */
+    float *h1, *h2;                  /* (n, d_ffn) FFN hidden, pre-activation */
+    cuda_bf16 *a;                    /* (n, d_ffn) act(h1) [* h2]: fc2's operand */
+};
+
+/* The rest of a training step's buffers (n rows). */
+struct train_bufs {
+    float *xs;                       /* (n, D) the last layer's output */
+    cuda_bf16 *xnf;                  /* (n, D) final norm, the output projection's operand */
+    float *logits;                   /* (n, V), then d loss / d logits in place */
+    float *losses;                   /* (n) */
+    int32_t *tok, *tgt;              /* (n) */
+    float *dx, *dxn;                 /* (n, D) */
+    float *f1, *f2, *f3;             /* (n, max(d_ffn, d_value, d_key)) fp32 temporaries */
+    float *dq, *dk;                  /* (n, d_key) */
+    float *dv, *dg;                  /* (n, d_value) */
+    cuda_bf16 *gb;                   /* (n, max(D, d_ffn, d_value, d_key, V)) a bf16 operand */
 };
 
 #define TRY(call)                                                                        \
@@ -74,6 +122,16 @@ void model_cuda_free(model_cuda *d) {
     retnet_cuda_free(d->gamma);
     retnet_cuda_free(d->acts);
     retnet_cuda_free(d->state);
+    retnet_cuda_free(d->master);
+    retnet_cuda_free(d->grads);
+    retnet_cuda_free(d->m1);
+    retnet_cuda_free(d->m2);
+    retnet_cuda_free(d->tacts);
+    retnet_cuda_free(d->dsum);
+    retnet_cuda_free(d->dnext);
+    free(d->lm);
+    free(d->tl);
+    free(d->tb);
     free(d->l32);
     free(d->l16);
     free(d->hpos);
@@ -83,6 +141,12 @@ void model_cuda_free(model_cuda *d) {
 
 int64_t model_cuda_param_bytes(const model_cuda *d) {
     return d ? (int64_t)(d->w32_bytes + d->w16_bytes) : 0;
+}
+
+int64_t model_cuda_bytes(const model_cuda *d) {
+    if (!d) return 0;
+    return (int64_t)(d->w32_bytes + d->w16_bytes + d->acts_bytes + d->tacts_bytes +
+                     d->states_bytes) + 16 * (d->master ? d->n_params : 0);
 }
 
 /* The field of `dst` (a copy of g or of layers[layer]) that tensor p's slot is in the model. */
@@ -210,6 +274,7 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
     d->acts = NULL;
     d->acts_rows = 0;
     TRY(retnet_cuda_malloc(&d->acts, total, "the forward's activations"));
+    d->acts_bytes = total;
     size_t off = 0;
     for (int i = 0; i < count; i++) {
         *slots[i] = bytes[i] ? (char *)d->acts + off : NULL;
@@ -287,9 +352,11 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
     return RETNET_OK;
 }
 
-retnet_status model_cuda_forward_states(model_cuda *d, const int32_t *tokens, int32_t B,
-                                        int32_t T, float *state_dev, const int64_t *pos,
-                                        float *logits) {
+/* last_dev: only each sequence's last position's logits, into this device buffer (B, V);
+ * `logits` (host, all positions) is then not used. */
+static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t B, int32_t T,
+                                  float *state_dev, const int64_t *pos, float *logits,
+                                  float *last_dev) {
     if (!d || !tokens) return retnet_fail(RETNET_EINVAL, "CUDA forward: NULL model or tokens");
     if (B < 1 || T < 1)
         return retnet_fail(RETNET_EINVAL, "CUDA forward: need at least one token (B=%d, T=%d)",
@@ -310,12 +377,76 @@ retnet_status model_cuda_forward_states(model_cuda *d, const int32_t *tokens, in
     TRY(cuda_op_embed(d->x, d->g32.embed, d->tok, n, D, c->vocab,
                       c->embed_scale ? sqrtf((float)D) : 1.0f, NULL));
     for (int l = 0; l < c->n_layer; l++) TRY(layer_forward(d, l, B, T, state_dev));
+    const float *wout = c->tie_embeddings ? d->g16.embed : d->g16.out;
+    if (last_dev) {
+        /* rows T-1, 2T-1, ...: a product with row stride T D */
+        TRY(norm(c, d->xn, d->x, d->g32.norm_w, d->g32.norm_b, n));
+        TRY(cuda_op_f32_to_bf16(d->xb, d->xn, n * D, NULL));
+        TRY(cuda_op_gemm(0, 1, B, c->vocab, D, 1.0f, d->xb + (int64_t)(T - 1) * D,
+                         (int64_t)T * D, wout, D, CUDA_BF16, 0.0f, last_dev, c->vocab, CUDA_F32,
+                         NULL));
+        return retnet_cuda_sync(NULL);
+    }
     if (!logits) return retnet_cuda_sync(NULL);
     TRY(norm(c, d->xn, d->x, d->g32.norm_w, d->g32.norm_b, n));
     TRY(cuda_op_f32_to_bf16(d->xb, d->xn, n * D, NULL));
-    TRY(mm(d->logits, d->xb, c->tie_embeddings ? d->g16.embed : d->g16.out, n, c->vocab, D, 0));
+    TRY(mm(d->logits, d->xb, wout, n, c->vocab, D, 0));
     TRY(retnet_cuda_sync(NULL));
     return retnet_cuda_download(logits, d->logits, sizeof(float) * (size_t)(n * c->vocab));
+}
+
+retnet_status model_cuda_forward_states(model_cuda *d, const int32_t *tokens, int32_t B,
+                                        int32_t T, float *state_dev, const int64_t *pos,
+                                        float *logits) {
+    return forward_impl(d, tokens, B, T, state_dev, pos, logits, NULL);
+}
+
+retnet_status model_cuda_forward_last(model_cuda *d, const int32_t *tokens, int32_t B,
+                                      int32_t T, float *state_dev, const int64_t *pos,
+                                      float *logits_dev) {
+    if (!logits_dev) return retnet_fail(RETNET_EINVAL, "CUDA forward_last: NULL logits");
+    return forward_impl(d, tokens, B, T, state_dev, pos, NULL, logits_dev);
+}
+
+/* One block per row: the first index of the largest value (retnet_sample's argmax: NaNs
+ * never win). */
+__global__ void argmax_kernel(int32_t *next, const float *logits, int64_t V) {
+    const float *row = logits + (int64_t)blockIdx.x * V;
+    float best = -INFINITY;
+    int64_t bi = 0x7fffffffffffffffll;
+    for (int64_t i = threadIdx.x; i < V; i += blockDim.x)
+        if (row[i] > best) best = row[i], bi = i; /* i increases: ties keep the first */
+    __shared__ float sv[1024];
+    __shared__ int64_t si[1024];
+    sv[threadIdx.x] = best, si[threadIdx.x] = bi;
+    __syncthreads();
+    for (int o = blockDim.x / 2; o > 0; o >>= 1) {
+        if (threadIdx.x < o) {
+            float v2 = sv[threadIdx.x + o];
+            int64_t i2 = si[threadIdx.x + o];
+            if (v2 > sv[threadIdx.x] || (v2 == sv[threadIdx.x] && i2 < si[threadIdx.x]))
+                sv[threadIdx.x] = v2, si[threadIdx.x] = i2;
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) next[blockIdx.x] = si[0] < V ? (int32_t)si[0] : 0;
+}
+
+retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t B,
+                                int32_t *next) {
+    if (!d || !logits_dev || !next || B < 1)
+        return retnet_fail(RETNET_EINVAL, "CUDA argmax: bad arguments");
+    if (B > d->dnext_cap) {
+        retnet_cuda_free(d->dnext);
+        d->dnext = NULL;
+        d->dnext_cap = 0;
+        TRY(retnet_cuda_malloc((void **)&d->dnext, sizeof(int32_t) * (size_t)B, "argmax ids"));
+        d->dnext_cap = B;
+    }
+    argmax_kernel<<<B, 256>>>(d->dnext, logits_dev, d->cfg.vocab);
+    CUDA_LAUNCHED("argmax");
+    TRY(retnet_cuda_sync(NULL));
+    return retnet_cuda_download(next, d->dnext, sizeof(int32_t) * (size_t)B);
 }
 
 /* --------------------------------------------------------------------- states */
@@ -390,6 +521,7 @@ retnet_status model_cuda_forward(retnet_model *m, const int32_t *tokens, int32_t
                                                 layer_state_floats(&d->cfg));
         TRY(retnet_cuda_malloc((void **)&d->state, bytes, "the callers' states"));
         d->state_B = B;
+        d->states_bytes = bytes;
     }
     if (B > d->hpos_cap) {
         free(d->hpos);
@@ -402,5 +534,589 @@ retnet_status model_cuda_forward(retnet_model *m, const int32_t *tokens, int32_t
     TRY(model_cuda_forward_states(d, tokens, B, T, d->state, d->hpos, logits));
     TRY(model_cuda_states_download(d, states, d->state, B));
     for (int32_t b = 0; b < B; b++) states[b].pos += T;
+    return RETNET_OK;
+}
+
+
+/* --------------------------------------------------------------------- step timing */
+/*
+ * RETNET_CUDA_TIMING=1 in the environment: each training pass prints to stderr where its
+ * time went on the device, by phase (events recorded on the default stream between the ops;
+ * a phase runs from its mark to the next). For finding what to fuse, not for benchmarks:
+ * the marks themselves cost a few microseconds each.
+ */
+enum { PH_MAX = 4096 };
+static struct {
+    int on; /* -1: not read yet */
+    int n;
+    const char *name[PH_MAX];
+    cudaEvent_t ev[PH_MAX];
+    int made;
+} ph = {-1, 0, {0}, {0}, 0};
+
+static void ph_mark(const char *name) {
+    if (ph.on < 0) {
+        const char *e = getenv("RETNET_CUDA_TIMING");
+        ph.on = e && *e && strcmp(e, "0");
+    }
+    if (!ph.on || ph.n >= PH_MAX) return;
+    if (ph.n >= ph.made) {
+        if (cudaEventCreate(&ph.ev[ph.n]) != cudaSuccess) return;
+        ph.made++;
+    }
+    ph.name[ph.n] = name;
+    cudaEventRecord(ph.ev[ph.n], NULL);
+    ph.n++;
+}
+
+static void ph_report(int64_t tokens) {
+    if (ph.on <= 0 || ph.n < 2) {
+        ph.n = 0;
+        return;
+    }
+    cudaEventSynchronize(ph.ev[ph.n - 1]);
+    const char *names[64];
+    double ms[64], total = 0;
+    int k = 0;
+    for (int i = 0; i + 1 < ph.n; i++) {
+        float t = 0;
+        cudaEventElapsedTime(&t, ph.ev[i], ph.ev[i + 1]);
+        int j = 0;
+        while (j < k && strcmp(names[j], ph.name[i])) j++;
+        if (j == k && k < 64) names[k] = ph.name[i], ms[k++] = 0;
+        if (j < 64) ms[j] += t;
+        total += t;
+    }
+    fprintf(stderr, "CUDA step timing (%lld tokens): %.2f ms\n", (long long)tokens, total);
+    for (int j = 0; j < k; j++)
+        fprintf(stderr, "  %-24s %9.3f ms  %5.1f%%\n", names[j], ms[j], 100 * ms[j] / total);
+    ph.n = 0;
+}
+
+/* ===================================================================== training */
+/*
+ * Mixed precision, as model_cuda.h says: every product reads bf16 operands (the weights'
+ * bf16 copies, activations and gradients rounded where they become an operand) and
+ * accumulates in fp32; weight gradients accumulate in fp32 into the master layout; norms,
+ * residuals, the head norm, activations and the loss are fp32. The backward is src/model.c's
+ * layer_backward op for op.
+ */
+
+retnet_status model_cuda_train_begin(model_cuda *d, const retnet_model *m) {
+    return model_cuda_train_begin_ex(d, m, 1);
+}
+
+retnet_status model_cuda_train_begin_ex(model_cuda *d, const retnet_model *m, int moments) {
+    if (!d || !m) return retnet_fail(RETNET_EINVAL, "model_cuda_train_begin: NULL argument");
+    if (d->master) return RETNET_OK;
+    if (m->bf16_only)
+        return retnet_fail(RETNET_EINVAL, "training needs float32 weights, and this model holds "
+                           "them in bf16 only: load it without RETNET_LOAD_BF16");
+    TRY(retnet_cuda_init(d->device));
+    const int64_t np = m->n_params;
+    const size_t bytes = sizeof(float) * (size_t)np;
+    d->lm = (retnet_layer_params *)calloc((size_t)d->cfg.n_layer, sizeof *d->lm);
+    d->tl = (struct train_layer *)calloc((size_t)d->cfg.n_layer, sizeof *d->tl);
+    d->tb = (struct train_bufs *)calloc(1, sizeof *d->tb);
+    if (!d->lm || !d->tl || !d->tb) return retnet_fail(RETNET_ENOMEM, "out of memory");
+    retnet_status st = retnet_cuda_malloc((void **)&d->master, bytes, "the master weights");
+    if (!st) st = retnet_cuda_malloc((void **)&d->grads, bytes, "the gradients");
+    if (!st && moments) st = retnet_cuda_malloc((void **)&d->m1, bytes, "AdamW's first moments");
+    if (!st && moments) st = retnet_cuda_malloc((void **)&d->m2, bytes, "AdamW's second moments");
+    if (!st) st = retnet_cuda_malloc((void **)&d->dsum, 2 * sizeof(double), "a device sum");
+    if (!st) st = retnet_cuda_upload(d->master, m->params, bytes);
+    if (!st) st = retnet_cuda_memset0(d->grads, bytes, NULL);
+    if (!st && moments) st = retnet_cuda_memset0(d->m1, bytes, NULL);
+    if (!st && moments) st = retnet_cuda_memset0(d->m2, bytes, NULL);
+    if (!st) st = retnet_cuda_sync(NULL);
+    if (st) {
+        retnet_cuda_free(d->master), retnet_cuda_free(d->grads);
+        retnet_cuda_free(d->m1), retnet_cuda_free(d->m2);
+        d->master = d->grads = d->m1 = d->m2 = NULL;
+        return st;
+    }
+    d->n_params = np;
+    /* every tensor's master address; the forward's fp32 reads move there (the fp32 arena
+     * held the same values and goes) */
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        const retnet_param_desc *p = &m->table[i];
+        float *a = d->master + p->offset;
+        *field(m, p, &d->gm, d->lm) = a;
+        int two_d = p->ndim == 2, embed = p->slot == &m->g.embed;
+        if (!two_d || embed) *field(m, p, &d->g32, d->l32) = a;
+    }
+    retnet_cuda_free(d->w32);
+    d->w32 = NULL;
+    d->w32_bytes = 0;
+    return RETNET_OK;
+}
+
+/* The gradient tensor of master tensor p (NULL stays NULL). */
+static float *grad_of(const model_cuda *d, const float *p) {
+    return p ? d->grads + (p - d->master) : NULL;
+}
+
+retnet_status model_cuda_zero_grads(model_cuda *d) {
+    if (!d || !d->master) return retnet_fail(RETNET_EINVAL, "CUDA: the model is not training");
+    return retnet_cuda_memset0(d->grads, sizeof(float) * (size_t)d->n_params, NULL);
+}
+
+/* The training buffers for n rows (grown on demand; one block). */
+static retnet_status train_ready(model_cuda *d, int64_t n) {
+    if (n <= d->tacts_rows) return RETNET_OK;
+    const retnet_config *c = &d->cfg;
+    const int64_t D = c->d_model, K = c->d_key, V = c->d_value, F = c->d_ffn, L = c->n_layer;
+    const int glu = c->ffn == RETNET_FFN_GLU;
+    int64_t wide = F > V ? F : V;
+    if (K > wide) wide = K;
+    int64_t gw = wide > D ? wide : D;
+    if (c->vocab > gw) gw = c->vocab;
+    retnet_cuda_free(d->tacts);
+    d->tacts = NULL;
+    d->tacts_rows = 0;
+    d->tacts_bytes = 0;
+    /* two passes: sizes, then addresses */
+    void *base = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t off = 0;
+#define CARVE(ptr, type, count)                                                          \
+    do {                                                                                 \
+        size_t b_ = sizeof(type) * (size_t)(count);                                      \
+        (ptr) = pass && b_ ? (type *)((char *)base + off) : NULL;                        \
+        off += align_up(b_);                                                             \
+    } while (0)
+        for (int64_t l = 0; l < L; l++) {
+            struct train_layer *A = &d->tl[l];
+            CARVE(A->x, float, n * D);
+            CARVE(A->xn1, cuda_bf16, n * D);
+            CARVE(A->q, cuda_bf16, n * K);
+            CARVE(A->k, cuda_bf16, n * K);
+            CARVE(A->v, cuda_bf16, n * V);
+            CARVE(A->g, float, d->l16[l].wg ? n * V : 0);
+            CARVE(A->o, float, n * V);
+            CARVE(A->y, cuda_bf16, n * V);
+            CARVE(A->xm, float, n * D);
+            CARVE(A->xn2, cuda_bf16, n * D);
+            CARVE(A->h1, float, n * F);
+            CARVE(A->h2, float, glu ? n * F : 0);
+            CARVE(A->a, cuda_bf16, n * F);
+        }
+        struct train_bufs *G = d->tb;
+        CARVE(G->xs, float, n * D);
+        CARVE(G->xnf, cuda_bf16, n * D);
+        CARVE(G->logits, float, n * c->vocab);
+        CARVE(G->losses, float, n);
+        CARVE(G->tok, int32_t, n);
+        CARVE(G->tgt, int32_t, n);
+        CARVE(G->dx, float, n * D);
+        CARVE(G->dxn, float, n * D);
+        CARVE(G->f1, float, n * wide);
+        CARVE(G->f2, float, n * wide);
+        CARVE(G->f3, float, n * wide);
+        CARVE(G->dq, float, n * K);
+        CARVE(G->dk, float, n * K);
+        CARVE(G->dv, float, n * V);
+        CARVE(G->dg, float, n * V);
+        CARVE(G->gb, cuda_bf16, n * gw);
+#undef CARVE
+        if (!pass) {
+            TRY(retnet_cuda_malloc(&base, off, "the training activations (use a smaller batch "
+                                   "or sequence)"));
+            d->tacts = base;
+            d->tacts_bytes = off;
+        }
+    }
+    d->tacts_rows = n;
+    return RETNET_OK;
+}
+
+static retnet_status bf16(cuda_bf16 *y, const float *x, int64_t count) {
+    return cuda_op_f32_to_bf16(y, x, count, NULL);
+}
+
+/* y (n, N) fp32 = x (n, K) @ w (N, K)^T, all bf16 operands; beta 0 (overwrites) */
+static retnet_status mm0(float *y, const cuda_bf16 *x, const float *w16, int64_t n, int64_t N,
+                         int64_t K) {
+    return cuda_op_matmul(y, CUDA_F32, x, w16, CUDA_BF16, n, N, K, 0, NULL);
+}
+
+/* Backward of y = x W^T with bf16 dy (n, N), x (n, K), W (N, K):
+ * dx (n, K) fp32 = dy W (overwrite, or += when acc) and dW (N, K) fp32 += dy^T x. */
+static retnet_status mm_back(float *dx, int acc, float *dw, const cuda_bf16 *dy,
+                             const cuda_bf16 *x, const float *w16, int64_t n, int64_t N,
+                             int64_t K) {
+    if (dx) TRY(cuda_op_gemm(0, 0, n, K, N, 1.0f, dy, N, w16, K, CUDA_BF16, acc ? 1.0f : 0.0f,
+                             dx, K, CUDA_F32, NULL));
+    if (dw) TRY(cuda_op_gemm(1, 0, N, K, n, 1.0f, dy, N, x, K, CUDA_BF16, 1.0f, dw, K, CUDA_F32,
+                             NULL));
+    return RETNET_OK;
+}
+
+static retnet_status norm_back(const retnet_config *c, float *dx, float *dw, float *db,
+                               const float *dy, const float *x, const float *w, int64_t n) {
+    if (c->norm == RETNET_NORM_LAYERNORM)
+        return cuda_op_layernorm_backward(dx, dw, db, dy, x, w, n, c->d_model, c->eps, NULL);
+    return cuda_op_rmsnorm_backward(dx, dw, dy, x, w, n, c->d_model, c->eps, NULL);
+}
+
+/* Training forward of layer l: reads tl[l].x, writes its activations and `out` (n, D). */
+static retnet_status layer_forward_train(model_cuda *d, int l, int64_t B, int64_t T,
+                                         float *out) {
+    const retnet_config *c = &d->cfg;
+    const retnet_layer_params *p32 = &d->l32[l], *p16 = &d->l16[l];
+    struct train_layer *A = &d->tl[l];
+    struct train_bufs *G = d->tb;
+    const int64_t n = B * T, D = c->d_model, nk = n * c->d_key;
+    const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
+    const int half = c->rope == RETNET_ROPE_HALF;
+
+    ph_mark("f norm+cvt");
+    TRY(norm(c, G->dxn, A->x, p32->ret_norm_w, p32->ret_norm_b, n));
+    TRY(bf16(A->xn1, G->dxn, n * D));
+    ph_mark("f qkvg products");
+    TRY(mm0(G->dq, A->xn1, p16->wq, n, c->d_key, D));
+    TRY(mm0(G->dk, A->xn1, p16->wk, n, c->d_key, D));
+    TRY(cuda_op_matmul(A->v, CUDA_BF16, A->xn1, p16->wv, CUDA_BF16, n, c->d_value, D, 0, NULL));
+    if (p16->wg) TRY(mm0(A->g, A->xn1, p16->wg, n, c->d_value, D));
+    ph_mark("f rope+cvt");
+    TRY(cuda_op_rope(G->dq, c->d_key, B, T, h, dk, NULL, half, c->rope_base, 1.0f, NULL));
+    TRY(cuda_op_rope(G->dk, c->d_key, B, T, h, dk, NULL, half, c->rope_base,
+                     (float)(1.0 / sqrt((double)dk)), NULL));
+    TRY(bf16(A->q, G->dq, nk));
+    TRY(bf16(A->k, G->dk, nk));
+    ph_mark("f retention");
+    if (retention_cuda_forward((int)B, (int)T, h, dk, dv, A->q, A->k, A->v, d->gamma, 1.0f, NULL,
+                               NULL, A->o, RETNET_CUDA_F32, NULL))
+        return retnet_fail(RETNET_EDEVICE, "CUDA: retention of layer %d: %s", l,
+                           retention_cuda_errmsg());
+    ph_mark("f headnorm+cvt");
+    const float *y = A->o;
+    if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE) {
+        TRY(cuda_op_head_norm_gate(G->f1, A->o, p16->wg ? A->g : NULL, p32->hn_w, p32->hn_b, n, h,
+                                   dv, c->eps, model_head_norm_mode(c), NULL));
+        y = G->f1;
+    }
+    TRY(bf16(A->y, y, n * c->d_value));
+    ph_mark("f residual copy");
+    /* xm = x + wo y */
+    CUDA_TRY(cudaMemcpyAsync(A->xm, A->x, sizeof(float) * (size_t)(n * D),
+                             cudaMemcpyDeviceToDevice, NULL), "copying the residual");
+    ph_mark("f out product");
+    TRY(mm(A->xm, A->y, p16->wo, n, D, c->d_value, 1));
+
+    const int64_t nf = n * c->d_ffn;
+    ph_mark("f norm+cvt");
+    TRY(norm(c, G->dxn, A->xm, p32->ffn_norm_w, p32->ffn_norm_b, n));
+    TRY(bf16(A->xn2, G->dxn, n * D));
+    ph_mark("f ffn products");
+    TRY(mm0(A->h1, A->xn2, p16->fc1, n, c->d_ffn, D));
+    if (c->ffn == RETNET_FFN_GLU) {
+        TRY(mm0(A->h2, A->xn2, p16->gate, n, c->d_ffn, D));
+        ph_mark("f ffn act+cvt");
+        TRY(cuda_op_glu(G->f1, A->h1, A->h2, nf,
+                        c->ffn_act == RETNET_ACT_SWISH ? CUDA_ACT_SWISH : CUDA_ACT_GELU, NULL));
+    } else {
+        TRY(cuda_op_gelu(G->f1, A->h1, nf, NULL));
+    }
+    TRY(bf16(A->a, G->f1, nf));
+    ph_mark("f residual copy");
+    CUDA_TRY(cudaMemcpyAsync(out, A->xm, sizeof(float) * (size_t)(n * D),
+                             cudaMemcpyDeviceToDevice, NULL), "copying the residual");
+    ph_mark("f ffn products");
+    TRY(mm(out, A->a, p16->fc2, n, D, c->d_ffn, 1));
+    return RETNET_OK;
+}
+
+/* Backward of layer l: on entry tb->dx holds d loss / d out; on exit d loss / d x. */
+static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64_t T) {
+    const retnet_config *c = &d->cfg;
+    const retnet_layer_params *p32 = &d->l32[l], *p16 = &d->l16[l], *pm = &d->lm[l];
+    const struct train_layer *A = &d->tl[l];
+    struct train_bufs *G = d->tb;
+    const int64_t n = B * T, D = c->d_model, nf = n * c->d_ffn, nv = n * c->d_value,
+                  nk = n * c->d_key;
+    const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
+    const int half = c->rope == RETNET_ROPE_HALF;
+    const size_t fb = sizeof(float);
+
+    /* ---- FFN: out = xm + fc2(a), a = act(h1) [* h2] */
+    ph_mark("b cvt");
+    TRY(bf16(G->gb, G->dx, n * D));
+    ph_mark("b ffn products");
+    float *da = G->f1;
+    TRY(mm_back(da, 0, grad_of(d, pm->fc2), G->gb, A->a, p16->fc2, n, D, c->d_ffn));
+    ph_mark("b ffn act");
+    float *dh1 = G->f2, *dh2 = G->f3;
+    TRY(retnet_cuda_memset0(dh1, fb * (size_t)nf, NULL));
+    if (c->ffn == RETNET_FFN_GLU) {
+        TRY(retnet_cuda_memset0(dh2, fb * (size_t)nf, NULL));
+        TRY(cuda_op_glu_backward(dh1, dh2, da, A->h1, A->h2, nf,
+                                 c->ffn_act == RETNET_ACT_SWISH ? CUDA_ACT_SWISH : CUDA_ACT_GELU,
+                                 NULL));
+    } else {
+        TRY(cuda_op_gelu_backward(dh1, da, A->h1, nf, NULL));
+    }
+    ph_mark("b cvt");
+    TRY(bf16(G->gb, dh1, nf));
+    ph_mark("b ffn products");
+    TRY(mm_back(G->dxn, 0, grad_of(d, pm->fc1), G->gb, A->xn2, p16->fc1, n, c->d_ffn, D));
+    if (c->ffn == RETNET_FFN_GLU) {
+        ph_mark("b cvt");
+        TRY(bf16(G->gb, dh2, nf));
+        ph_mark("b ffn products");
+        TRY(mm_back(G->dxn, 1, grad_of(d, pm->gate), G->gb, A->xn2, p16->gate, n, c->d_ffn, D));
+    }
+    /* dx (now d / d xm) += Norm backward; the residual passes dx through */
+    ph_mark("b norm");
+    TRY(norm_back(c, G->dx, grad_of(d, pm->ffn_norm_w), grad_of(d, pm->ffn_norm_b), G->dxn,
+                  A->xm, p32->ffn_norm_w, n));
+
+    /* ---- mixer: xm = x + wo(y), y = HeadNormGate(o, g), o = retention(q, k, v) */
+    ph_mark("b cvt");
+    TRY(bf16(G->gb, G->dx, n * D));
+    ph_mark("b out product");
+    float *dy = G->f1;
+    TRY(mm_back(dy, 0, grad_of(d, pm->wo), G->gb, A->y, p16->wo, n, D, c->d_value));
+    ph_mark("b headnorm");
+    float *dout = dy;
+    if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE) {
+        dout = G->f2;
+        TRY(retnet_cuda_memset0(dout, fb * (size_t)nv, NULL));
+        if (p16->wg) TRY(retnet_cuda_memset0(G->dg, fb * (size_t)nv, NULL));
+        TRY(cuda_op_head_norm_gate_backward(dout, p16->wg ? G->dg : NULL, grad_of(d, pm->hn_w),
+                                            grad_of(d, pm->hn_b), dy, A->o,
+                                            p16->wg ? A->g : NULL, p32->hn_w, p32->hn_b, n, h,
+                                            dv, c->eps, model_head_norm_mode(c), NULL));
+    }
+    ph_mark("b cvt");
+    TRY(bf16(G->gb, dout, nv));
+    ph_mark("b retention");
+    if (retention_cuda_backward((int)B, (int)T, h, dk, dv, A->q, A->k, A->v, d->gamma, 1.0f,
+                                NULL, G->gb, NULL, G->dq, G->dk, G->dv, RETNET_CUDA_F32, 0, NULL,
+                                NULL))
+        return retnet_fail(RETNET_EDEVICE, "CUDA: retention backward of layer %d: %s", l,
+                           retention_cuda_errmsg());
+    ph_mark("b rope");
+    TRY(cuda_op_rope_backward(G->dq, c->d_key, B, T, h, dk, NULL, half, c->rope_base, 1.0f,
+                              NULL));
+    TRY(cuda_op_rope_backward(G->dk, c->d_key, B, T, h, dk, NULL, half, c->rope_base,
+                              (float)(1.0 / sqrt((double)dk)), NULL));
+    ph_mark("b cvt");
+    TRY(bf16(G->gb, G->dq, nk));
+    ph_mark("b qkvg products");
+    TRY(mm_back(G->dxn, 0, grad_of(d, pm->wq), G->gb, A->xn1, p16->wq, n, c->d_key, D));
+    ph_mark("b cvt");
+    TRY(bf16(G->gb, G->dk, nk));
+    ph_mark("b qkvg products");
+    TRY(mm_back(G->dxn, 1, grad_of(d, pm->wk), G->gb, A->xn1, p16->wk, n, c->d_key, D));
+    ph_mark("b cvt");
+    TRY(bf16(G->gb, G->dv, nv));
+    ph_mark("b qkvg products");
+    TRY(mm_back(G->dxn, 1, grad_of(d, pm->wv), G->gb, A->xn1, p16->wv, n, c->d_value, D));
+    if (p16->wg) {
+        ph_mark("b cvt");
+        TRY(bf16(G->gb, G->dg, nv));
+        ph_mark("b qkvg products");
+        TRY(mm_back(G->dxn, 1, grad_of(d, pm->wg), G->gb, A->xn1, p16->wg, n, c->d_value, D));
+    }
+    ph_mark("b norm");
+    TRY(norm_back(c, G->dx, grad_of(d, pm->ret_norm_w), grad_of(d, pm->ret_norm_b), G->dxn,
+                  A->x, p32->ret_norm_w, n));
+    return RETNET_OK;
+}
+
+retnet_status model_cuda_forward_backward(model_cuda *d, const int32_t *tokens,
+                                          const int32_t *targets, int32_t B, int32_t T,
+                                          float grad_scale, double *loss_sum, int64_t *count) {
+    if (!d || !tokens || !targets)
+        return retnet_fail(RETNET_EINVAL, "CUDA forward_backward: NULL argument");
+    if (!d->master) return retnet_fail(RETNET_EINVAL, "CUDA: the model is not training");
+    if (B < 1 || T < 1)
+        return retnet_fail(RETNET_EINVAL, "CUDA forward_backward: B=%d, T=%d", B, T);
+    const retnet_config *c = &d->cfg;
+    const int64_t n = (int64_t)B * T, D = c->d_model, L = c->n_layer;
+    int64_t cnt = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= c->vocab)
+            return retnet_fail(RETNET_EINVAL, "token %d at position %lld is out of range: the "
+                               "model's vocabulary is 0..%d", tokens[i], (long long)i,
+                               c->vocab - 1);
+        if (targets[i] >= c->vocab)
+            return retnet_fail(RETNET_EINVAL, "target %d at position %lld is out of range: the "
+                               "model's vocabulary is 0..%d", targets[i], (long long)i,
+                               c->vocab - 1);
+        cnt += targets[i] >= 0;
+    }
+    TRY(retnet_cuda_init(d->device));
+    TRY(train_ready(d, n));
+    struct train_bufs *G = d->tb;
+    TRY(retnet_cuda_upload(G->tok, tokens, sizeof(int32_t) * (size_t)n));
+    TRY(retnet_cuda_upload(G->tgt, targets, sizeof(int32_t) * (size_t)n));
+
+    /* forward */
+    ph_mark("f embed");
+    const float escale = c->embed_scale ? sqrtf((float)D) : 1.0f;
+    TRY(cuda_op_embed(d->tl[0].x, d->g32.embed, G->tok, n, D, c->vocab, escale, NULL));
+    for (int l = 0; l < L; l++)
+        TRY(layer_forward_train(d, l, B, T, l + 1 < L ? d->tl[l + 1].x : G->xs));
+    ph_mark("f final norm");
+    TRY(norm(c, G->dxn, G->xs, d->g32.norm_w, d->g32.norm_b, n));
+    TRY(bf16(G->xnf, G->dxn, n * D));
+    const float *wout16 = c->tie_embeddings ? d->g16.embed : d->g16.out;
+    float *wout_grad = grad_of(d, c->tie_embeddings ? d->gm.embed : d->gm.out);
+    ph_mark("f logits product");
+    TRY(mm0(G->logits, G->xnf, wout16, n, c->vocab, D));
+    /* loss and d loss / d logits, in place */
+    ph_mark("cross-entropy");
+    TRY(cuda_op_cross_entropy(G->logits, G->losses, G->logits, G->tgt, n, c->vocab, grad_scale,
+                              NULL));
+    TRY(cuda_op_sum(d->dsum, G->losses, n, NULL));
+
+    /* backward */
+    ph_mark("b cvt");
+    TRY(bf16(G->gb, G->logits, n * c->vocab));
+    ph_mark("b logits products");
+    TRY(mm_back(G->dxn, 0, wout_grad, G->gb, G->xnf, wout16, n, c->vocab, D));
+    ph_mark("b final norm");
+    TRY(retnet_cuda_memset0(G->dx, sizeof(float) * (size_t)(n * D), NULL));
+    TRY(norm_back(c, G->dx, grad_of(d, d->gm.norm_w), grad_of(d, d->gm.norm_b), G->dxn, G->xs,
+                  d->g32.norm_w, n));
+    /* the flat layout is [embedding][layer 0]...[layer L-1][final norm, output projection]:
+     * the backward finishes ranges from the end (model_cuda_set_grad_hook) */
+    int64_t end = d->gm.norm_w - d->master; /* the final norm's weight: the first global */
+    if (d->hook) TRY(d->hook(d->hook_ctx, end, d->n_params));
+    for (int l = (int)L - 1; l >= 0; l--) {
+        TRY(layer_backward_train(d, l, B, T));
+        const int64_t begin = d->lm[l].ret_norm_w - d->master;
+        if (d->hook) TRY(d->hook(d->hook_ctx, begin, end));
+        end = begin;
+    }
+    ph_mark("b embed");
+    TRY(cuda_op_embed_backward(grad_of(d, d->gm.embed), G->dx, G->tok, n, D, c->vocab, escale,
+                               NULL));
+    if (d->hook) TRY(d->hook(d->hook_ctx, 0, end));
+    ph_mark("end");
+    ph_report(n);
+    double loss = 0;
+    TRY(retnet_cuda_sync(NULL));
+    TRY(retnet_cuda_download(&loss, d->dsum, sizeof loss));
+    if (loss_sum) *loss_sum = loss;
+    if (count) *count = cnt;
+    return RETNET_OK;
+}
+
+retnet_status model_cuda_grad_norm(model_cuda *d, double *norm_out) {
+    if (!d || !d->master || !norm_out)
+        return retnet_fail(RETNET_EINVAL, "CUDA grad_norm: the model is not training");
+    double ss = 0;
+    TRY(cuda_op_sumsq(d->dsum + 1, d->grads, d->n_params, NULL));
+    TRY(retnet_cuda_sync(NULL));
+    TRY(retnet_cuda_download(&ss, d->dsum + 1, sizeof ss));
+    *norm_out = sqrt(ss);
+    return RETNET_OK;
+}
+
+retnet_status model_cuda_adamw(model_cuda *d, const retnet_model *m, int64_t step,
+                               const retnet_adamw *h, float clip_scale) {
+    if (!d || !d->master || !m || !h)
+        return retnet_fail(RETNET_EINVAL, "CUDA adamw: the model is not training");
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        const retnet_param_desc *p = &m->table[i];
+        int two_d = p->ndim == 2, embed = p->slot == &m->g.embed;
+        cuda_bf16 *pb = two_d && (!embed || m->cfg.tie_embeddings)
+                            ? (cuda_bf16 *)*field(m, p, &d->g16, d->l16) : NULL;
+        TRY(cuda_op_adamw(d->master + p->offset, pb, d->grads + p->offset, d->m1 + p->offset,
+                          d->m2 + p->offset, p->numel, step, h, retnet_tensor_decayed(m, i),
+                          clip_scale, NULL));
+    }
+    return retnet_cuda_sync(NULL);
+}
+
+retnet_status model_cuda_train_download(model_cuda *d, float *params, float *m1, float *m2,
+                                        float *grads) {
+    if (!d || !d->master) return retnet_fail(RETNET_EINVAL, "CUDA: the model is not training");
+    const size_t bytes = sizeof(float) * (size_t)d->n_params;
+    TRY(retnet_cuda_sync(NULL));
+    if (params) TRY(retnet_cuda_download(params, d->master, bytes));
+    if (m1) TRY(retnet_cuda_download(m1, d->m1, bytes));
+    if (m2) TRY(retnet_cuda_download(m2, d->m2, bytes));
+    if (grads) TRY(retnet_cuda_download(grads, d->grads, bytes));
+    return RETNET_OK;
+}
+
+retnet_status model_cuda_train_upload(model_cuda *d, const retnet_model *m, const float *params,
+                                      const float *m1, const float *m2) {
+    if (!d || !d->master || !m) return retnet_fail(RETNET_EINVAL, "CUDA: the model is not training");
+    const size_t bytes = sizeof(float) * (size_t)d->n_params;
+    if (m1) TRY(retnet_cuda_upload(d->m1, m1, bytes));
+    if (m2) TRY(retnet_cuda_upload(d->m2, m2, bytes));
+    if (!params) return RETNET_OK;
+    TRY(retnet_cuda_upload(d->master, params, bytes));
+    for (int32_t i = 0; i < m->n_tensors; i++) { /* the bf16 copies follow */
+        const retnet_param_desc *p = &m->table[i];
+        int two_d = p->ndim == 2, embed = p->slot == &m->g.embed;
+        if (two_d && (!embed || m->cfg.tie_embeddings))
+            TRY(bf16((cuda_bf16 *)*field(m, p, &d->g16, d->l16), d->master + p->offset,
+                     p->numel));
+    }
+    return retnet_cuda_sync(NULL);
+}
+
+int model_cuda_device(const model_cuda *d) { return d ? d->device : -1; }
+
+retnet_status model_cuda_state_copy(model_cuda *d, float *state_dev, int32_t B, int32_t i,
+                                    float *host, int upload) {
+    if (!d || !state_dev || !host || i < 0 || i >= B)
+        return retnet_fail(RETNET_EINVAL, "model_cuda_state_copy: bad arguments");
+    char *dev = (char *)state_dev + sizeof(float) * (size_t)layer_state_floats(&d->cfg) * i;
+    const size_t P = sizeof(float) * (size_t)layer_state_floats(&d->cfg), L = d->cfg.n_layer;
+    for (size_t l = 0; l < L; l++) {
+        char *dv = dev + l * (size_t)B * P, *hs = (char *)host + l * P;
+        CUDA_TRY(upload ? cudaMemcpy(dv, hs, P, cudaMemcpyHostToDevice)
+                        : cudaMemcpy(hs, dv, P, cudaMemcpyDeviceToHost),
+                 upload ? "uploading a state" : "downloading a state");
+    }
+    return RETNET_OK;
+}
+
+/* ------------------------------------------------------------ distributed training hooks */
+
+void model_cuda_set_grad_hook(model_cuda *d, model_cuda_grad_hook fn, void *ctx) {
+    if (d) d->hook = fn, d->hook_ctx = ctx;
+}
+float *model_cuda_grads(model_cuda *d) { return d ? d->grads : NULL; }
+float *model_cuda_master(model_cuda *d) { return d ? d->master : NULL; }
+int64_t model_cuda_n_params(const model_cuda *d) { return d ? d->n_params : 0; }
+
+retnet_status model_cuda_adamw_range(model_cuda *d, const retnet_model *m, int64_t step,
+                                     const retnet_adamw *h, float clip_scale, int64_t begin,
+                                     int64_t end, float *m1, float *m2) {
+    if (!d || !d->master || !m || !h || !m1 || !m2 || begin < 0 || end > d->n_params ||
+        begin > end)
+        return retnet_fail(RETNET_EINVAL, "CUDA adamw_range: bad arguments");
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        const retnet_param_desc *p = &m->table[i];
+        int64_t lo = p->offset > begin ? p->offset : begin;
+        int64_t hi = p->offset + p->numel < end ? p->offset + p->numel : end;
+        if (lo >= hi) continue;
+        int two_d = p->ndim == 2, embed = p->slot == &m->g.embed;
+        cuda_bf16 *pb = two_d && (!embed || m->cfg.tie_embeddings)
+                            ? (cuda_bf16 *)*field(m, p, &d->g16, d->l16) + (lo - p->offset)
+                            : NULL;
+        TRY(cuda_op_adamw(d->master + lo, pb, d->grads + lo, m1 + (lo - begin), m2 + (lo - begin),
+                          hi - lo, step, h, retnet_tensor_decayed(m, i), clip_scale, NULL));
+    }
+    return RETNET_OK;
+}
+
+retnet_status model_cuda_refresh_bf16(model_cuda *d, const retnet_model *m) {
+    if (!d || !d->master || !m) return retnet_fail(RETNET_EINVAL, "CUDA: the model is not training");
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        const retnet_param_desc *p = &m->table[i];
+        int two_d = p->ndim == 2, embed = p->slot == &m->g.embed;
+        if (two_d && (!embed || m->cfg.tie_embeddings))
+            TRY(bf16((cuda_bf16 *)*field(m, p, &d->g16, d->l16), d->master + p->offset,
+                     p->numel));
+    }
     return RETNET_OK;
 }

@@ -55,6 +55,12 @@ int64_t model_cuda_param_bytes(const model_cuda *d);
  */
 /* Allocates (cudaMalloc) zeroed device states for B sequences; free with retnet_cuda_free. */
 retnet_status model_cuda_states_alloc(const model_cuda *d, int32_t B, float **state_dev);
+/* Sequence i of a device batch of B states to / from one host state's data (upload 1: host
+ * to device). */
+retnet_status model_cuda_state_copy(model_cuda *d, float *state_dev, int32_t B, int32_t i,
+                                    float *host, int upload);
+/* The CUDA device ordinal the model is on. */
+int model_cuda_device(const model_cuda *d);
 /* Copies B host states (their data; pos is not touched) to / from the device layout. */
 retnet_status model_cuda_states_upload(model_cuda *d, float *state_dev,
                                        const retnet_state *states, int32_t B);
@@ -74,6 +80,15 @@ retnet_status model_cuda_forward_states(model_cuda *d, const int32_t *tokens, in
                                         int32_t T, float *state_dev, const int64_t *pos,
                                         float *logits);
 
+/* The same, but only each sequence's last logits, into logits_dev (B, V) on the device
+ * (nothing is downloaded: the decoding loop of retnet_batch). */
+retnet_status model_cuda_forward_last(model_cuda *d, const int32_t *tokens, int32_t B,
+                                      int32_t T, float *state_dev, const int64_t *pos,
+                                      float *logits_dev);
+/* The greedy next token (first largest logit) of each of B rows of device logits (B, V). */
+retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t B,
+                                int32_t *next);
+
 /*
  * The hook of retnet_forward for a model on the device (m->device): the same contract, with
  * the caller's host states uploaded before and downloaded after the call (2 L h dk dv floats
@@ -83,6 +98,67 @@ retnet_status model_cuda_forward_states(model_cuda *d, const int32_t *tokens, in
  */
 retnet_status model_cuda_forward(retnet_model *m, const int32_t *tokens, int32_t B, int32_t T,
                                  retnet_form form, retnet_state *states, float *logits);
+
+/*
+ * Training on the device (retnet_trainer's backend; mixed precision). train_begin allocates
+ * fp32 master weights (the host parameters' layout: one array of param_count floats, uploaded
+ * from m->params), gradients and AdamW moments (zeroed), and points every fp32 read of the
+ * forward at the master weights; the bf16 copies stay what the products read, refreshed by
+ * each AdamW step. Device memory: 16 bytes per parameter besides the bf16 copy.
+ */
+retnet_status model_cuda_train_begin(model_cuda *d, const retnet_model *m);
+retnet_status model_cuda_zero_grads(model_cuda *d);
+/*
+ * retnet_forward_backward on the device, B windows of T tokens from the empty state, the
+ * chunkwise kernels: grads += grad_scale d loss / d params. tokens, targets (B, T) host;
+ * targets < 0 not counted. loss_sum (summed in double) and count may be NULL. Every
+ * layer's activations are kept for the backward (bf16 where they are a product's operand).
+ */
+retnet_status model_cuda_forward_backward(model_cuda *d, const int32_t *tokens,
+                                          const int32_t *targets, int32_t B, int32_t T,
+                                          float grad_scale, double *loss_sum, int64_t *count);
+retnet_status model_cuda_grad_norm(model_cuda *d, double *norm);
+/* AdamW on every tensor of m's table (m: the host model, for the table and which tensors
+ * are decayed), gradients times clip_scale; master weights, moments and bf16 copies updated. */
+retnet_status model_cuda_adamw(model_cuda *d, const retnet_model *m, int64_t step,
+                               const retnet_adamw *h, float clip_scale);
+/* Copies master weights / moments / gradients (param_count floats each; any may be NULL)
+ * from or to the device. Uploading params also refreshes the bf16 copies. */
+retnet_status model_cuda_train_download(model_cuda *d, float *params, float *m1, float *m2,
+                                        float *grads);
+retnet_status model_cuda_train_upload(model_cuda *d, const retnet_model *m, const float *params,
+                                      const float *m1, const float *m2);
+/* train_begin without the AdamW moments when moments == 0 (a ZeRO-1 rank keeps only its
+ * shard's, for model_cuda_adamw_range). */
+retnet_status model_cuda_train_begin_ex(model_cuda *d, const retnet_model *m, int moments);
+
+/*
+ * Distributed training (src/cuda/dist.cu builds on these). The flat parameter layout is
+ * [embedding][layer 0] ... [layer L-1][final norm, output projection]. During
+ * model_cuda_forward_backward the hook is called each time the gradients of a range
+ * [begin, end) of it are final for this micro-batch: once for the final norm and output
+ * projection, once per layer from the last to the first, once for the embedding, in that
+ * order; the work that produced them is enqueued on the legacy default stream (record an
+ * event there and make another stream wait on it, to overlap a reduction with the rest of
+ * the backward). A hook's failure stops the pass with its status. fn NULL removes it.
+ */
+typedef retnet_status (*model_cuda_grad_hook)(void *ctx, int64_t begin, int64_t end);
+void model_cuda_set_grad_hook(model_cuda *d, model_cuda_grad_hook fn, void *ctx);
+/* The device arrays of a training model: gradients and master weights (n_params floats). */
+float *model_cuda_grads(model_cuda *d);
+float *model_cuda_master(model_cuda *d);
+int64_t model_cuda_n_params(const model_cuda *d);
+/* AdamW on the elements [begin, end) of the flat layout only (each tensor's part of it, with
+ * its own decay rule), moments m1, m2 of end - begin floats on the device (a ZeRO-1 shard);
+ * the bf16 copies of those elements follow. Enqueued on the legacy default stream. */
+retnet_status model_cuda_adamw_range(model_cuda *d, const retnet_model *m, int64_t step,
+                                     const retnet_adamw *h, float clip_scale, int64_t begin,
+                                     int64_t end, float *m1, float *m2);
+/* Rebuilds every bf16 copy from the master weights (after they were all-gathered). */
+retnet_status model_cuda_refresh_bf16(model_cuda *d, const retnet_model *m);
+
+/* Device bytes in use by this model (parameters, training buffers, activations). */
+int64_t model_cuda_bytes(const model_cuda *d);
 
 #ifdef __cplusplus
 }

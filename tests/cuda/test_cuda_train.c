@@ -1,0 +1,441 @@
+/*
+ * test_cuda_train.c: training on the GPU (retnet_trainer on a model moved with
+ * retnet_model_to_device; src/cuda/model_cuda.cu's backward and AdamW) against the CPU's
+ * training of the same model, and the device-resident decoding batch (retnet_batch). Without
+ * a GPU every test is skipped and the binary reports 0 passed, 0 failed.
+ *
+ * Tolerance rules (written before the first run on a GPU)
+ * --------------------------------------------------------
+ * Gradients. The GPU rounds every product operand to bf16 (u16 = 2^-9 relative); the CPU is
+ * float32. test_cuda_model.c counts R_f = 8 L + 1 roundings along the forward; the backward
+ * adds, per layer, the operand roundings of d out (twice: FFN and mixer), d h1 and d h2, the
+ * retention's d o, d q, d k, d v and d g, and about three inside the retention backward
+ * (retention.h), 12 per layer, plus d logits: R = 20 L + 2. The 2-D weights are rounded to
+ * bf16 on the CPU too, so that only these roundings differ. Over the whole gradient vector,
+ * R independent roundings of variance u16^2 / 3 with a factor 12 of room for the products'
+ * gains (the rule of test_cuda_model.c):  NMSE <= 4 R u16^2  (L = 2: 6.4e-4).
+ * Per tensor, sums over the n = B T positions cancel (a norm's bias gradient is a column sum
+ * of terms of both signs), so the relative error of one tensor can exceed the global one; it
+ * is checked by direction: cos(g_gpu, g_cpu) >= 1 - 8 R u16^2 (L = 2: 0.9987), i.e. a
+ * per-tensor NMSE up to 4x the global bound. A missing or wrong term of the backward moves
+ * a tensor's gradient by O(1) of its norm: the control below (GPU gradients against the
+ * CPU's for other targets) must fail both checks.
+ *
+ * Loss curve. 50 AdamW steps from the same initialisation on the same batches (a Markov
+ * chain's tokens, learnable), CPU float32 vs GPU mixed precision: Adam normalises each
+ * update, so a relative gradient error e changes each update by about e; the parameters
+ * drift apart by a growing fraction of the updates and the losses with them. With the
+ * per-step gradient error above (sqrt(NMSE) ~ 2.5%), allow |loss_gpu - loss_cpu| <= 2% of
+ * the first step's loss at every step, and 1% for the mean of the last 10 steps; both runs
+ * must learn (last loss < 0.75 of the first).
+ *
+ * Resume. The GPU's kernels are deterministic, so 25 steps, retnet_trainer_save, a new
+ * model and trainer, retnet_trainer_load and 25 more steps give the losses of 50 steps in one
+ * run bit for bit.
+ */
+#include "cuda/cuda.h"
+#include "cuda/model_cuda.h"
+#include "model.h"
+#include "ops/ops.h"
+#include "../test.h"
+
+#include <unistd.h>
+
+#define U16 0x1p-9
+#define OK(call) CHECK((call) == RETNET_OK, "%s: %s", #call, retnet_errmsg())
+
+static float bf16_round(float x) {
+    uint32_t u = (uint32_t)op_f32_to_bf16(x) << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static retnet_config fla_like(int32_t V, int32_t d, int32_t L, int32_t h, int32_t dv_mult) {
+    retnet_config c = {
+        .arch = RETNET_ARCH_RETNET, .vocab = V, .d_model = d, .n_layer = L, .n_head = h,
+        .d_key = d, .d_value = dv_mult * d, .d_ffn = 2 * d, .norm = RETNET_NORM_RMSNORM,
+        .head_norm = RETNET_HEADNORM_RMSNORM, .head_norm_affine = 1, .ffn = RETNET_FFN_GLU,
+        .ffn_act = RETNET_ACT_SWISH, .rope = RETNET_ROPE_HALF, .rope_base = 10000.0f,
+        .decay = RETNET_DECAY_POW2, .normalize = 0, .eps = 1e-6f, .tie_embeddings = 0,
+        .embed_scale = 0, .chunk = 64, .gate = 1, .context = 2048,
+    };
+    return c;
+}
+
+/* A random model; its 2-D weights rounded to bf16 when `round`. */
+static retnet_model *make_model(const retnet_config *c, uint64_t seed, int round) {
+    retnet_model *m = NULL;
+    OK(retnet_model_create(c, &m));
+    if (!m) return NULL;
+    OK(retnet_model_init(m, seed));
+    if (round)
+        for (int32_t t = 0; t < retnet_model_tensor_count(m); t++) {
+            retnet_tensor x;
+            retnet_model_tensor(m, t, &x);
+            if (x.ndim == 2)
+                for (int64_t j = 0; j < x.numel; j++) x.data[j] = bf16_round(x.data[j]);
+        }
+    return m;
+}
+
+static void rand_tokens(int32_t *t, int64_t n, int32_t V, uint64_t *s) {
+    for (int64_t i = 0; i < n; i++) t[i] = (int32_t)((test_rand(s) + 1) * 0.5 * V) % V;
+}
+
+static double dot(const float *a, const float *b, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* GPU gradients against CPU gradients: NMSE of the whole vector, cosine per tensor. Returns
+ * the number of violations (the control expects > 0); `report` prints the figures. */
+static int compare_grads(const retnet_model *m, const float *gg, const float *gc, double R,
+                         const char *name, int report) {
+    const int64_t np = m->n_params;
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < np; i++) {
+        double e = (double)gg[i] - gc[i];
+        num += e * e, den += (double)gc[i] * gc[i];
+    }
+    double nmse = den > 0 ? num / den : 0, tol = 4 * R * U16 * U16, ctol = 1 - 8 * R * U16 * U16;
+    int bad = !(nmse <= tol);
+    double worst = 1;
+    const char *worst_name = "";
+    for (int32_t t = 0; t < m->n_tensors; t++) {
+        const retnet_param_desc *p = &m->table[t];
+        const float *a = gg + p->offset, *b = gc + p->offset;
+        double ab = dot(a, b, p->numel), aa = dot(a, a, p->numel), bb = dot(b, b, p->numel);
+        double cs = aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : (aa == bb ? 1 : 0);
+        if (cs < worst) worst = cs, worst_name = p->name;
+        if (!(cs >= ctol)) {
+            bad++;
+            if (report) CHECK(0, "%s: tensor %s: cos(gpu, cpu) %.6f < %.6f", name, p->name, cs, ctol);
+        }
+    }
+    if (report) {
+        CHECK(nmse <= tol, "%s: gradient NMSE %.3g > %.3g", name, nmse, tol);
+        fprintf(stderr, "     %-40s grads NMSE %.3g (tol %.3g); worst cos %.6f (%s; tol %.6f)\n",
+                name, nmse, tol, worst, worst_name, ctol);
+    }
+    return bad;
+}
+
+/* One forward/backward of B x T random tokens on both; gradients compared; a control with
+ * other targets must fail. */
+static void grads_case(const retnet_config *c, uint64_t seed, int32_t B, int32_t T,
+                       const char *name) {
+    retnet_model *cpu = make_model(c, seed, 1), *gpu = make_model(c, seed, 1);
+    if (!cpu || !gpu) goto out;
+    OK(retnet_model_to_device(gpu, "cuda"));
+    if (!gpu->device) goto out;
+    {
+        const int64_t n = (int64_t)B * T, np = cpu->n_params;
+        uint64_t s = seed * 31 + 7;
+        int32_t *tok = malloc(sizeof(int32_t) * (size_t)n), *tgt = malloc(sizeof(int32_t) * (size_t)n);
+        int32_t *tgt2 = malloc(sizeof(int32_t) * (size_t)n);
+        rand_tokens(tok, n, c->vocab, &s);
+        rand_tokens(tgt, n, c->vocab, &s);
+        rand_tokens(tgt2, n, c->vocab, &s);
+        tgt[3] = -1; /* an ignored position */
+        float *gc = malloc(sizeof(float) * (size_t)np), *gc2 = malloc(sizeof(float) * (size_t)np);
+        float *gg = malloc(sizeof(float) * (size_t)np);
+        retnet_trainer *tc = NULL, *tg = NULL;
+        OK(retnet_trainer_create(cpu, &tc));
+        OK(retnet_trainer_create(gpu, &tg));
+        CHECK(tg && !strncmp(retnet_trainer_device(tg), "cuda", 4), "trainer device %s",
+              tg ? retnet_trainer_device(tg) : "none");
+        retnet_train_opts o = {.form = RETNET_FORM_CHUNKWISE, .chunk = 0};
+        double lc = 0, lg = 0, ln = 0, gn = 0;
+        int64_t cc = 0, cg = 0;
+        const float scale = 1.0f / (float)(n - 1);
+        OK(retnet_forward_backward(cpu, tok, tgt, B, T, &o, scale, (memset(gc, 0, sizeof(float) * (size_t)np), gc), &lc, &cc));
+        OK(retnet_forward_backward(cpu, tok, tgt2, B, T, &o, scale, (memset(gc2, 0, sizeof(float) * (size_t)np), gc2), NULL, NULL));
+        OK(retnet_trainer_zero_grad(tg));
+        OK(retnet_trainer_accumulate(tg, tok, tgt, B, T, &o, scale, &lg, &cg));
+        OK(model_cuda_train_download(gpu->device, NULL, NULL, NULL, gg));
+        OK(retnet_trainer_grad_norm(tg, &gn));
+        ln = sqrt(dot(gg, gg, np));
+        CHECK(cc == n - 1 && cg == cc, "%s: counted %lld (gpu) and %lld (cpu), want %lld", name,
+              (long long)cg, (long long)cc, (long long)(n - 1));
+        const double R = 20.0 * c->n_layer + 2;
+        CHECK(fabs(lg - lc) <= 8 * c->n_layer * U16 * fabs(lc) + 1e-9,
+              "%s: loss %.9g (gpu) vs %.9g (cpu)", name, lg, lc);
+        CHECK(fabs(gn - ln) <= 1e-6 * ln, "%s: grad norm %.9g, from the downloaded grads %.9g",
+              name, gn, ln);
+        compare_grads(cpu, gg, gc, R, name, 1);
+        int bad = compare_grads(cpu, gg, gc2, R, name, 0);
+        CHECK(bad > 0, "%s: the control (other targets) passed the gradient checks", name);
+        /* a second accumulate adds: twice the gradients */
+        float *gg2 = malloc(sizeof(float) * (size_t)np);
+        OK(retnet_trainer_accumulate(tg, tok, tgt, B, T, &o, scale, NULL, NULL));
+        OK(model_cuda_train_download(gpu->device, NULL, NULL, NULL, gg2));
+        /* fp32 additions (a product's beta = 1 may add split-K partials one by one): NMSE
+         * of a few fp32 epsilons squared */
+        double e2 = 0, r2 = 0;
+        for (int64_t i = 0; i < np; i++)
+            e2 += (gg2[i] - 2.0 * gg[i]) * (gg2[i] - 2.0 * gg[i]), r2 += 4.0 * gg[i] * gg[i];
+        CHECK(e2 <= 1e-12 * r2, "%s: two accumulates are not twice one (nmse %.3g)", name,
+              e2 / r2);
+        fprintf(stderr, "     %-40s loss %.6f vs %.6f\n", name, lg, lc);
+        retnet_trainer_free(tc);
+        retnet_trainer_free(tg);
+        free(tok), free(tgt), free(tgt2), free(gc), free(gc2), free(gg), free(gg2);
+    }
+out:
+    retnet_model_free(cpu);
+    retnet_model_free(gpu);
+}
+
+static void test_gradients(void) {
+    retnet_config c = fla_like(300, 64, 2, 2, 2);
+    grads_case(&c, 5, 2, 100, "fla variant");
+
+    c = fla_like(300, 64, 2, 2, 2); /* the paper's variant without §3 */
+    c.norm = RETNET_NORM_LAYERNORM, c.head_norm = RETNET_HEADNORM_GROUPNORM;
+    c.ffn = RETNET_FFN_GELU, c.ffn_act = RETNET_ACT_GELU, c.rope = RETNET_ROPE_PAPER;
+    c.tie_embeddings = 1, c.embed_scale = 1;
+    grads_case(&c, 6, 2, 90, "paper, normalize off, tied");
+
+    c = fla_like(200, 128, 2, 4, 1); /* no gate, no head norm */
+    c.gate = 0, c.head_norm = RETNET_HEADNORM_NONE, c.head_norm_affine = 0;
+    c.decay = RETNET_DECAY_SINGLE;
+    grads_case(&c, 7, 3, 64, "no gate, no head norm");
+
+    c = fla_like(200, 128, 2, 2, 2); /* GLU with gelu, groupnorm without affine */
+    c.ffn_act = RETNET_ACT_GELU, c.head_norm = RETNET_HEADNORM_GROUPNORM, c.head_norm_affine = 0;
+    grads_case(&c, 8, 1, 200, "glu-gelu, groupnorm w/o affine");
+}
+
+/* ---- the loss curve ------------------------------------------------------------------- */
+
+enum { CV = 64, CB = 8, CT = 128, STEPS = 50 };
+
+/* A Markov chain over CV tokens, each followed by one of 4 successors (entropy <= ln 4):
+ * learnable, deterministic. Batch k of step `step`: windows at fixed pseudo-random offsets. */
+static void chain_batch(const int32_t *stream, int64_t len, int step, int32_t *in, int32_t *tg) {
+    uint64_t s = 1000003u * (uint64_t)step + 17;
+    for (int b = 0; b < CB; b++) {
+        int64_t off = (int64_t)((test_rand(&s) + 1) * 0.5 * (double)(len - CT - 1));
+        for (int t = 0; t < CT; t++) in[b * CT + t] = stream[off + t], tg[b * CT + t] = stream[off + t + 1];
+    }
+}
+
+static int32_t *chain_stream(int64_t len) {
+    int32_t *x = malloc(sizeof(int32_t) * (size_t)len), next[CV][4];
+    uint64_t s = 99;
+    for (int i = 0; i < CV; i++)
+        for (int j = 0; j < 4; j++) next[i][j] = (int32_t)((test_rand(&s) + 1) * 0.5 * CV) % CV;
+    x[0] = 0;
+    for (int64_t i = 1; i < len; i++) {
+        double u = (test_rand(&s) + 1) * 0.5; /* successors with probabilities .55 .25 .15 .05 */
+        int j = u < 0.55 ? 0 : u < 0.80 ? 1 : u < 0.95 ? 2 : 3;
+        x[i] = next[x[i - 1]][j];
+    }
+    return x;
+}
+
+/* Steps [from, to) of the run on trainer t (1-based steps), losses into loss[step - 1]. */
+static void run_steps(retnet_trainer *t, const int32_t *stream, int64_t len, int from, int to,
+                      double *loss) {
+    int32_t in[CB * CT], tg[CB * CT];
+    retnet_train_opts o = {.form = RETNET_FORM_CHUNKWISE};
+    retnet_adamw h = {.lr = 0, .beta1 = 0.9f, .beta2 = 0.98f, .eps = 1e-8f, .weight_decay = 0.01f};
+    for (int step = from; step < to; step++) {
+        chain_batch(stream, len, step, in, tg);
+        h.lr = (float)retnet_lr_schedule(step, STEPS, 5, 3e-3, 3e-4, 1);
+        double ls = 0, gn = 0;
+        int64_t cnt = 0;
+        OK(retnet_trainer_zero_grad(t));
+        OK(retnet_trainer_accumulate(t, in, tg, CB, CT, &o, 1.0f / (CB * CT), &ls, &cnt));
+        OK(retnet_trainer_grad_norm(t, &gn));
+        OK(retnet_trainer_update(t, step, &h, gn > 1.0 ? (float)(1.0 / gn) : 1.0f));
+        loss[step - 1] = ls / (double)(cnt ? cnt : 1);
+    }
+}
+
+static void test_loss_curve(void) {
+    retnet_config c = fla_like(CV, 128, 2, 2, 2);
+    const int64_t len = 1 << 16;
+    int32_t *stream = chain_stream(len);
+    double lc[STEPS], lg[STEPS], lr[STEPS];
+    retnet_model *cpu = make_model(&c, 3, 0), *gpu = make_model(&c, 3, 0);
+    retnet_trainer *tc = NULL, *tg = NULL;
+    if (!cpu || !gpu) goto out;
+    OK(retnet_model_to_device(gpu, "cuda"));
+    OK(retnet_trainer_create(cpu, &tc));
+    OK(retnet_trainer_create(gpu, &tg));
+    if (!tc || !tg) goto out;
+    run_steps(tc, stream, len, 1, STEPS + 1, lc);
+    run_steps(tg, stream, len, 1, STEPS + 1, lg);
+    double worst = 0, tail = 0;
+    int worst_step = 0;
+    for (int i = 0; i < STEPS; i++) {
+        double d = fabs(lg[i] - lc[i]);
+        if (d > worst) worst = d, worst_step = i + 1;
+        if (i >= STEPS - 10) tail += (lg[i] - lc[i]) / 10;
+    }
+    fprintf(stderr, "     loss step 1 %.4f / %.4f, step 25 %.4f / %.4f, step 50 %.4f / %.4f "
+            "(gpu / cpu); worst |d| %.4f at step %d (tol %.4f), last-10 mean d %.4f (tol %.4f)\n",
+            lg[0], lc[0], lg[24], lc[24], lg[49], lc[49], worst, worst_step, 0.02 * lc[0], tail,
+            0.01 * lc[0]);
+    CHECK(worst <= 0.02 * lc[0], "loss curves differ by %.4f at step %d", worst, worst_step);
+    CHECK(fabs(tail) <= 0.01 * lc[0], "last 10 steps differ by %.4f on average", tail);
+    CHECK(lc[STEPS - 1] < 0.75 * lc[0] && lg[STEPS - 1] < 0.75 * lg[0],
+          "no learning: cpu %.4f -> %.4f, gpu %.4f -> %.4f", lc[0], lc[STEPS - 1], lg[0],
+          lg[STEPS - 1]);
+
+    /* resume: 25 steps, save, a new model and trainer, load, 25 more: the same bits */
+    {
+        char path[64];
+        snprintf(path, sizeof path, "/tmp/retnet-cuda-train-%d.safetensors", (int)getpid());
+        retnet_model *a = make_model(&c, 3, 0), *b = NULL;
+        retnet_trainer *ta = NULL, *tb = NULL;
+        OK(retnet_model_to_device(a, "cuda"));
+        OK(retnet_trainer_create(a, &ta));
+        run_steps(ta, stream, len, 1, 26, lr);
+        OK(retnet_trainer_save(ta, path, 25, "{}"));
+        retnet_trainer_free(ta);
+        retnet_model_free(a);
+        OK(retnet_model_create(&c, &b)); /* zero weights until the load */
+        OK(retnet_model_to_device(b, "cuda"));
+        OK(retnet_trainer_create(b, &tb));
+        int64_t step = 0;
+        OK(retnet_trainer_load(tb, path, &step, NULL, 0));
+        CHECK(step == 25, "resumed at step %lld", (long long)step);
+        run_steps(tb, stream, len, 26, STEPS + 1, lr);
+        CHECK(!memcmp(lr, lg, sizeof lr), "resumed GPU run differs from the uninterrupted one "
+              "(step 50: %.17g vs %.17g)", lr[49], lg[49]);
+        /* the synced host weights are the device's master weights */
+        OK(retnet_trainer_sync(tb));
+        float *p = malloc(sizeof(float) * (size_t)b->n_params);
+        OK(model_cuda_train_download(b->device, p, NULL, NULL, NULL));
+        CHECK(!memcmp(p, b->params, sizeof(float) * (size_t)b->n_params), "sync: host weights "
+              "differ from the master weights");
+        free(p);
+        retnet_trainer_free(tb);
+        retnet_model_free(b);
+        unlink(path);
+    }
+out:
+    retnet_trainer_free(tc);
+    retnet_trainer_free(tg);
+    retnet_model_free(cpu);
+    retnet_model_free(gpu);
+    free(stream);
+}
+
+/* What the GPU trainer refuses: dropout, the recurrent form, out-of-range targets. */
+static void test_refused(void) {
+    retnet_config c = fla_like(50, 64, 1, 2, 1);
+    retnet_model *m = make_model(&c, 1, 0);
+    retnet_trainer *t = NULL;
+    if (!m) return;
+    OK(retnet_model_to_device(m, "cuda"));
+    OK(retnet_trainer_create(m, &t));
+    if (t) {
+        int32_t tok[8] = {1, 2, 3, 4, 5, 6, 7, 8}, tg[8] = {2, 3, 4, 5, 6, 7, 8, 9};
+        retnet_train_opts o = {.form = RETNET_FORM_CHUNKWISE, .dropout = 0.1f};
+        retnet_status s = retnet_trainer_accumulate(t, tok, tg, 1, 8, &o, 1, NULL, NULL);
+        CHECK(s == RETNET_EUNSUPPORTED && strstr(retnet_errmsg(), "dropout"), "dropout: %s",
+              retnet_errmsg());
+        o.dropout = 0, o.form = RETNET_FORM_RECURRENT;
+        s = retnet_trainer_accumulate(t, tok, tg, 1, 8, &o, 1, NULL, NULL);
+        CHECK(s == RETNET_EINVAL, "recurrent form: %s", retnet_status_name(s));
+        o.form = RETNET_FORM_CHUNKWISE;
+        tg[5] = 50;
+        s = retnet_trainer_accumulate(t, tok, tg, 1, 8, &o, 1, NULL, NULL);
+        CHECK(s == RETNET_EINVAL && strstr(retnet_errmsg(), "out of range"), "target 50: %s",
+              retnet_errmsg());
+        tg[5] = 7, tok[2] = -1;
+        s = retnet_trainer_accumulate(t, tok, tg, 1, 8, &o, 1, NULL, NULL);
+        CHECK(s == RETNET_EINVAL, "token -1: %s", retnet_status_name(s));
+        retnet_adamw h = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.98f, .eps = 1e-8f};
+        s = retnet_trainer_update(t, 1, &h, 0.0f);
+        CHECK(s == RETNET_EINVAL, "clip scale 0: %s", retnet_status_name(s));
+        retnet_trainer_free(t);
+    }
+    retnet_model_free(m);
+}
+
+/* ---- the device-resident batch --------------------------------------------------------- */
+
+/* retnet_batch on the GPU: a prefill with logits NULL, argmax, greedy steps; states and
+ * choices against the host-state path (retnet_forward on the device), which runs the same
+ * kernels: states bit for bit, argmax the largest logit of the host path's row. */
+static void test_batch(void) {
+    retnet_config c = fla_like(300, 128, 2, 2, 2);
+    retnet_model *m = make_model(&c, 9, 0);
+    if (!m) return;
+    OK(retnet_model_to_device(m, "cuda"));
+    enum { B = 3, T = 77, STEPS_B = 6 };
+    const int64_t sf = retnet_state_floats(&c);
+    int32_t tok[B * T], next[B], ref_next[B];
+    uint64_t s = 5;
+    rand_tokens(tok, B * T, c.vocab, &s);
+    float *hs = calloc((size_t)(B * sf), sizeof(float)), *bs = calloc((size_t)sf, sizeof(float));
+    float *lg = malloc(sizeof(float) * (size_t)B * T * c.vocab);
+    retnet_state st[B];
+    for (int b = 0; b < B; b++) st[b] = (retnet_state){.pos = 0, .data = hs + b * sf};
+    retnet_batch *bt = NULL;
+    OK(retnet_batch_create(m, B, &bt));
+    if (!bt) goto out;
+    CHECK(retnet_batch_state_bytes(bt) == 4 * sf, "state bytes %lld", (long long)retnet_batch_state_bytes(bt));
+    CHECK(retnet_batch_argmax(bt, next) == RETNET_EINVAL, "argmax before any forward must fail");
+    OK(retnet_batch_forward(bt, tok, T, NULL));
+    OK(retnet_forward(m, tok, B, T, RETNET_FORM_CHUNKWISE, 0, st, lg));
+    for (int k = 0; k <= STEPS_B; k++) {
+        const int64_t rows = k == 0 ? T : 1;
+        OK(retnet_batch_argmax(bt, next));
+        for (int b = 0; b < B; b++) {
+            const float *row = lg + ((int64_t)b * rows + rows - 1) * c.vocab;
+            int32_t best = 0;
+            for (int32_t j = 1; j < c.vocab; j++)
+                if (row[j] > row[best]) best = j;
+            ref_next[b] = best;
+            CHECK(next[b] >= 0 && next[b] < c.vocab && row[next[b]] >= row[best] - 1e-4f * fabsf(row[best]),
+                  "step %d seq %d: argmax %d (logit %g), host path's %d (%g)", k, b, next[b],
+                  next[b] >= 0 && next[b] < c.vocab ? row[next[b]] : 0.0f, best, row[best]);
+            retnet_state one = {.data = bs};
+            OK(retnet_batch_get(bt, b, &one));
+            CHECK(one.pos == st[b].pos && !memcmp(bs, st[b].data, sizeof(float) * (size_t)sf),
+                  "step %d seq %d: batch state differs from the host path (pos %lld vs %lld)", k,
+                  b, (long long)one.pos, (long long)st[b].pos);
+        }
+        if (k == STEPS_B) break;
+        OK(retnet_batch_forward(bt, ref_next, 1, NULL));
+        OK(retnet_forward(m, ref_next, B, 1, RETNET_FORM_RECURRENT, 0, st, lg));
+    }
+    /* set: sequence 2 takes sequence 0's state; its next step then matches sequence 0's */
+    {
+        retnet_state one = {.data = bs};
+        OK(retnet_batch_get(bt, 0, &one));
+        OK(retnet_batch_set(bt, 2, &one));
+        int32_t in[B] = {7, 8, 7};
+        float *l3 = malloc(sizeof(float) * (size_t)B * c.vocab);
+        OK(retnet_batch_forward(bt, in, 1, l3));
+        CHECK(!memcmp(l3, l3 + 2 * (int64_t)c.vocab, sizeof(float) * (size_t)c.vocab),
+              "after set, sequence 2 should compute what sequence 0 computes");
+        free(l3);
+    }
+    retnet_state bad = {.data = bs};
+    CHECK(retnet_batch_get(bt, B, &bad) == RETNET_EINVAL, "sequence B must be refused");
+out:
+    retnet_batch_free(bt);
+    free(hs), free(bs), free(lg);
+    retnet_model_free(m);
+}
+
+int main(void) {
+    if (retnet_cuda_device_count() == 0) {
+        fprintf(stderr, "skip: no CUDA device (%s)\n", retnet_errmsg());
+        return TEST_SUMMARY();
+    }
+    RUN(test_gradients);
+    RUN(test_loss_curve);
+    RUN(test_refused);
+    RUN(test_batch);
+    retnet_cuda_shutdown();
+    return TEST_SUMMARY();
+}
