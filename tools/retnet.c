@@ -52,6 +52,7 @@ int cmd_tokenizer(int argc, char **argv); /* cmd_data.c */
 int cmd_generate(int argc, char **argv);  /* cmd_generate.c */
 int cmd_chat(int argc, char **argv);      /* cmd_generate.c */
 int cmd_eval(int argc, char **argv);      /* cmd_eval.c */
+int cmd_bench(int argc, char **argv);     /* cmd_bench.c */
 
 static void print_config(const retnet_config *c) {
     char buf[2048];
@@ -319,7 +320,8 @@ static void usage(void) {
            "  generate   generate text (a prompt, a batch of prompts, or a saved state)\n"
            "  chat     talk with a model, keeping its state between lines\n"
            "  eval     perplexity and bits per byte of a text, or multiple-choice task accuracy\n"
-           "  convert  rewrite a checkpoint: ours, torchscale's names, fla's directory layout\n");
+           "  convert  rewrite a checkpoint: ours, torchscale's names, fla's directory layout\n"
+           "  bench    end-to-end speed: training steps (tokens/s, MFU, memory) or decoding\n");
 }
 
 int main(int argc, char **argv) {
@@ -334,7 +336,7 @@ int main(int argc, char **argv) {
         {"init", cmd_init},         {"logits", cmd_logits},       {"info", cmd_info},
         {"forms", cmd_forms},       {"train", cmd_train},         {"tokenize", cmd_tokenize},
         {"tokenizer", cmd_tokenizer}, {"generate", cmd_generate},   {"chat", cmd_chat},
-        {"eval", cmd_eval},         {"convert", cmd_convert}};
+        {"eval", cmd_eval},         {"convert", cmd_convert},     {"bench", cmd_bench}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);
     cli_cmd = "retnet";
