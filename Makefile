@@ -60,8 +60,9 @@ ifeq ($(CUDA),1)
     $(error CUDA=1 needs nvcc: $(NVCC) is not there (set CUDA_HOME or NVCC))
   endif
   CFLAGS += -DRETNET_CUDA
-  # the runtime API only (libcudart finds the driver at run time): no -lcuda
-  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+  # the runtime API only (libcudart finds the driver at run time): no -lcuda; NCCL for
+  # multi-GPU training (src/cuda/dist.cu)
+  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lnccl -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
 # ---- sources ---------------------------------------------------------------------------

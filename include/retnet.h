@@ -253,8 +253,10 @@ int64_t retnet_model_scratch_bytes(const retnet_model *m);
  * memory: each call uploads and downloads them (2 L h dk dv floats per sequence), which is
  * most of the time of a decoding step for small models. Training on the device goes through
  * retnet_trainer (below). RETNET_EUNSUPPORTED: "cuda" in a build without CUDA or without a usable
- * GPU, or a model the CUDA forward does not cover (the Transformer baseline; configs with
- * normalize on); after any failure the model runs on the CPU. "cpu" frees the device copy.
+ * GPU, or a model the CUDA forward does not cover (RetNet configs with normalize on; head
+ * widths the kernels do not take); after any failure the model runs on the CPU. "cpu" frees
+ * the device copy. The Transformer baseline runs there with its KV cache in bf16 (inference
+ * only: its training is CPU-only).
  */
 retnet_status retnet_model_to_device(retnet_model *m, const char *device);
 
@@ -387,6 +389,68 @@ retnet_status retnet_trainer_save(retnet_trainer *t, const char *path, int64_t s
                                   const char *extra_json);
 retnet_status retnet_trainer_load(retnet_trainer *t, const char *path, int64_t *step,
                                   char *extra_json, size_t cap);
+
+/* ---------------------------------------------------------------- distributed training */
+
+/*
+ * Data-parallel training on several GPUs, one process per GPU (a CUDA build; NCCL). Each
+ * rank moves its model to its own GPU (retnet_model_to_device(m, "cuda:LOCAL_RANK")) and
+ * makes its trainer with retnet_trainer_create_dist; then every retnet_trainer call works
+ * as for one trainer, with these differences:
+ *  - accumulate: each rank passes its own windows. During the step's last micro-batch
+ *    (micro_batches below) the gradients are averaged over the ranks as the backward
+ *    finishes them (NCCL all-reduce in buckets, overlapped with the rest of the backward).
+ *    With grad_scale 1 / (this rank's tokens of the step), W ranks of B windows each take
+ *    the step one trainer takes with W B windows (to float rounding). loss_sum and count
+ *    are this rank's: add them over the ranks with retnet_trainer_sum.
+ *  - grad_norm: of the averaged gradients, the same number on every rank.
+ *  - update: ZeRO-1: each rank holds the AdamW moments of its 1/W of the parameters only
+ *    and updates that part; the updated weights are then gathered on every rank, so that all
+ *    ranks hold the same weights (rank 0's initial weights are copied to all at creation).
+ *  - save: rank 0 writes the file (the same format as one trainer's, whole moments
+ *    included); the other ranks write nothing, and all of them learn whether it worked.
+ *    load: every rank reads the file (each must see it) and takes its part. A state saved
+ *    by one trainer resumes on any number of ranks, and the other way round.
+ *  - sync: every rank's host parameters get the weights (no communication).
+ * Every call but sync and free is collective: all ranks make the same calls in the same
+ * order. Every wait for the other ranks is bounded (timeout_s): a rank that stops or hangs
+ * makes the others fail with a message ("rank 0 of 4: ... did not complete within 300 s")
+ * instead of hanging; after such a failure the trainer fails every call: free it and stop.
+ * NVLink multicast stays off: NCCL_NVLS_ENABLE=0 is set in the process's environment
+ * before NCCL reads it. Without CUDA: RETNET_EUNSUPPORTED.
+ */
+typedef struct retnet_dist {
+    int32_t rank, world;   /* this process's rank, 0 .. world-1 */
+    /* How the ranks meet, the first that is given:
+     *  id:      a unique id (retnet_dist_id's hex string) made by one process and handed to
+     *           all ranks, e.g. in the environment (what `retnet train --gpus N` does);
+     *  id_file: rank 0 makes an id and writes it to this file (atomically); the others wait
+     *           for it to appear (up to timeout_s). Use a path no earlier run has used, on a
+     *           file system that every rank sees;
+     *  neither: NCCL_COMM_ID=host:port in every rank's environment (NCCL's own rendezvous:
+     *           rank 0 listens there). */
+    const char *id;
+    const char *id_file;
+    int32_t micro_batches; /* accumulate calls per step (0: 1): the last one averages. With
+                              fewer, grad_norm averages (without overlap); more are refused */
+    double timeout_s;      /* the longest wait for the other ranks (0: $RETNET_DIST_TIMEOUT
+                              seconds, or 300) */
+    int64_t bucket_bytes;  /* gradient bytes per all-reduce, at least (0: 32 MiB) */
+} retnet_dist;
+
+#define RETNET_DIST_ID_HEX 257 /* bytes of a unique id's hex string, NUL included */
+/* A new unique id for the ranks of one run, as hex (NUL-terminated). The process that makes
+ * it hosts NCCL's rendezvous: it must live until the ranks have made their trainers. */
+retnet_status retnet_dist_id(char hex[RETNET_DIST_ID_HEX]);
+/* A trainer for rank d->rank of d->world; m must be on a GPU. Returns once every rank has
+ * joined (or fails after timeout_s). */
+retnet_status retnet_trainer_create_dist(retnet_model *m, const retnet_dist *d,
+                                         retnet_trainer **out);
+/* v[0..n) summed over the ranks, in place (n <= 64; the same result on every rank): the
+ * step's loss sum and count, a flag that any rank wants to stop. One trainer: no change. */
+retnet_status retnet_trainer_sum(retnet_trainer *t, double *v, int32_t n);
+/* This trainer's rank and world size (0 and 1 for one trainer). */
+void retnet_trainer_rank(const retnet_trainer *t, int32_t *rank, int32_t *world);
 
 /* The number of threads the library's calls use (OpenMP; set with OMP_NUM_THREADS). */
 int retnet_threads(void);

@@ -167,7 +167,8 @@ retnet_status retnet_batch_get(retnet_batch *b, int32_t i, retnet_state *s) {
     if (st) return st;
 #ifdef RETNET_CUDA
     if (b->device) {
-        if ((st = model_cuda_state_copy(b->device, b->state_dev, b->B, i, s->data, 0))) return st;
+        if ((st = model_cuda_state_copy(b->device, b->state_dev, b->B, i, s->data, b->pos[i], 0)))
+            return st;
         s->pos = b->pos[i];
         return RETNET_OK;
     }
@@ -185,7 +186,8 @@ retnet_status retnet_batch_set(retnet_batch *b, int32_t i, const retnet_state *s
     b->have_last = 0;
 #ifdef RETNET_CUDA
     if (b->device) {
-        if ((st = model_cuda_state_copy(b->device, b->state_dev, b->B, i, s->data, 1))) return st;
+        if ((st = model_cuda_state_copy(b->device, b->state_dev, b->B, i, s->data, s->pos, 1)))
+            return st;
         b->pos[i] = s->pos;
         return RETNET_OK;
     }

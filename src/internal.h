@@ -49,4 +49,10 @@ double retnet_rng_normal(retnet_rng *r);           /* N(0, 1) */
 /* Monotonic seconds, for progress and benchmarks. */
 double retnet_now(void);
 
+/* dist.c: how the ranks of a data-parallel run meet (retnet_dist). The timeout in force
+ * (given if > 0, else $RETNET_DIST_TIMEOUT, else 300 s), and the run's unique id (128 bytes,
+ * an ncclUniqueId) from d->id, d->id_file or NCCL_COMM_ID. RETNET_EUNSUPPORTED without CUDA. */
+double retnet_dist_timeout(double given);
+retnet_status retnet_dist_meet(const retnet_dist *d, double timeout_s, uint8_t id[128]);
+
 #endif

@@ -407,6 +407,9 @@ retnet_status retnet_model_set_context(retnet_model *m, int32_t context) {
     if (context < 1 || context > (1 << 24))
         return retnet_fail(RETNET_EINVAL, "context %d is out of range [1, %d]", context, 1 << 24);
     m->cfg.context = context;
+#ifdef RETNET_CUDA
+    if (m->device) model_cuda_set_context(m->device, context);
+#endif
     return RETNET_OK;
 }
 

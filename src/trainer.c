@@ -3,7 +3,9 @@
  * it is the composition the trainer always was (retnet_forward_backward, retnet_grad_norm,
  * clipping, retnet_adamw_step) over host arrays; on a GPU it hands each step to the CUDA
  * model (src/cuda/model_cuda.h), which keeps master weights, gradients and moments on the
- * device so that a step moves only tokens and three scalars.
+ * device so that a step moves only tokens and three scalars; a distributed trainer (one rank
+ * of a data-parallel run, retnet_trainer_create_dist) hands it to src/cuda/dist.h, which
+ * averages the gradients over the ranks and keeps only its shard of the moments.
  */
 #include "model.h"
 
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #ifdef RETNET_CUDA
+#include "cuda/dist.h"
 #include "cuda/model_cuda.h"
 #endif
 
@@ -19,6 +22,10 @@ struct retnet_trainer {
     float *grads, *m1, *m2; /* CPU: param_count floats each; NULL on a device */
     int device;             /* -1: the CPU; else the CUDA ordinal */
     char name[24];
+    int32_t rank, world;    /* 0 and 1 unless distributed */
+#ifdef RETNET_CUDA
+    dist_ctx *dist;         /* distributed (then on a device), or NULL */
+#endif
 };
 
 retnet_status retnet_trainer_create(retnet_model *m, retnet_trainer **out) {
@@ -29,6 +36,7 @@ retnet_status retnet_trainer_create(retnet_model *m, retnet_trainer **out) {
     if (!t) return retnet_fail(RETNET_ENOMEM, "out of memory");
     t->m = m;
     t->device = -1;
+    t->world = 1;
     snprintf(t->name, sizeof t->name, "cpu");
 #ifdef RETNET_CUDA
     if (m->device) {
@@ -60,10 +68,69 @@ retnet_status retnet_trainer_create(retnet_model *m, retnet_trainer **out) {
     return RETNET_OK;
 }
 
+retnet_status retnet_trainer_create_dist(retnet_model *m, const retnet_dist *dd,
+                                         retnet_trainer **out) {
+    if (!out) return retnet_fail(RETNET_EINVAL, "trainer_create_dist: NULL output");
+    *out = NULL;
+    if (!m || !dd) return retnet_fail(RETNET_EINVAL, "trainer_create_dist: NULL argument");
+    if (dd->world < 1 || dd->rank < 0 || dd->rank >= dd->world)
+        return retnet_fail(RETNET_EINVAL, "distributed trainer: rank %d of world %d; the rank "
+                           "must be in 0 .. world-1", dd->rank, dd->world);
+    if (dd->micro_batches < 0 || dd->timeout_s < 0 || dd->bucket_bytes < 0)
+        return retnet_fail(RETNET_EINVAL, "distributed trainer: micro_batches %d, timeout %g s, "
+                           "bucket %lld bytes: none may be negative", dd->micro_batches,
+                           dd->timeout_s, (long long)dd->bucket_bytes);
+#ifndef RETNET_CUDA
+    return retnet_dist_meet(dd, 0, NULL); /* RETNET_EUNSUPPORTED, saying why */
+#else
+    if (!m->device)
+        return retnet_fail(RETNET_EINVAL, "distributed training runs on GPUs: move the model to "
+                           "this rank's GPU first (retnet_model_to_device(m, \"cuda:N\"))");
+    const double timeout = retnet_dist_timeout(dd->timeout_s);
+    uint8_t id[DIST_ID_BYTES];
+    retnet_status st = retnet_dist_meet(dd, timeout, id);
+    if (st) return st;
+    retnet_trainer *t = calloc(1, sizeof *t);
+    if (!t) return retnet_fail(RETNET_ENOMEM, "out of memory");
+    dist_opts o = {.rank = dd->rank, .world = dd->world,
+                   .micro_batches = dd->micro_batches ? dd->micro_batches : 1,
+                   .timeout_s = timeout,
+                   .bucket_bytes = dd->bucket_bytes ? dd->bucket_bytes : (int64_t)32 << 20};
+    st = dist_create(m->device, m, id, &o, &t->dist);
+    if (st) {
+        free(t);
+        return st;
+    }
+    t->m = m;
+    t->device = model_cuda_device(m->device);
+    t->rank = dd->rank, t->world = dd->world;
+    snprintf(t->name, sizeof t->name, "cuda:%d", t->device);
+    *out = t;
+    return RETNET_OK;
+#endif
+}
+
 void retnet_trainer_free(retnet_trainer *t) {
     if (!t) return;
+#ifdef RETNET_CUDA
+    dist_free(t->dist);
+#endif
     retnet_free(t->grads), retnet_free(t->m1), retnet_free(t->m2);
     free(t);
+}
+
+void retnet_trainer_rank(const retnet_trainer *t, int32_t *rank, int32_t *world) {
+    if (rank) *rank = t ? t->rank : 0;
+    if (world) *world = t ? t->world : 1;
+}
+
+retnet_status retnet_trainer_sum(retnet_trainer *t, double *v, int32_t n) {
+    if (!t || (n && !v)) return retnet_fail(RETNET_EINVAL, "trainer_sum: NULL argument");
+    if (n < 0 || n > 64) return retnet_fail(RETNET_EINVAL, "trainer_sum: %d values (0 .. 64)", n);
+#ifdef RETNET_CUDA
+    if (t->dist) return dist_sum(t->dist, v, n);
+#endif
+    return RETNET_OK;
 }
 
 const char *retnet_trainer_device(const retnet_trainer *t) { return t ? t->name : ""; }
@@ -88,7 +155,8 @@ retnet_status retnet_trainer_zero_grad(retnet_trainer *t) {
     if (ON_DEVICE(t)) {
         model_cuda *d;
         retnet_status st = dev(t, &d);
-        return st ? st : model_cuda_zero_grads(d);
+        if (st) return st;
+        return t->dist ? dist_zero_grad(t->dist) : model_cuda_zero_grads(d);
     }
 #endif
     memset(t->grads, 0, sizeof(float) * (size_t)t->m->n_params);
@@ -114,6 +182,8 @@ retnet_status retnet_trainer_accumulate(retnet_trainer *t, const int32_t *tokens
             return retnet_fail(RETNET_EINVAL, "training runs the parallel or the chunkwise form, "
                                "not '%s'", retnet_form_name(opts->form));
         /* the forms compute one function: the device runs its chunkwise kernels for both */
+        if (t->dist)
+            return dist_accumulate(t->dist, tokens, targets, B, T, grad_scale, loss_sum, count);
         return model_cuda_forward_backward(d, tokens, targets, B, T, grad_scale, loss_sum, count);
     }
 #endif
@@ -127,7 +197,8 @@ retnet_status retnet_trainer_grad_norm(retnet_trainer *t, double *norm) {
     if (ON_DEVICE(t)) {
         model_cuda *d;
         retnet_status st = dev(t, &d);
-        return st ? st : model_cuda_grad_norm(d, norm);
+        if (st) return st;
+        return t->dist ? dist_grad_norm(t->dist, norm) : model_cuda_grad_norm(d, norm);
     }
 #endif
     *norm = retnet_grad_norm(t->grads, t->m->n_params);
@@ -144,7 +215,9 @@ retnet_status retnet_trainer_update(retnet_trainer *t, int64_t step, const retne
     if (ON_DEVICE(t)) {
         model_cuda *d;
         retnet_status st = dev(t, &d);
-        return st ? st : model_cuda_adamw(d, t->m, step, h, clip_scale);
+        if (st) return st;
+        return t->dist ? dist_update(t->dist, step, h, clip_scale)
+                       : model_cuda_adamw(d, t->m, step, h, clip_scale);
     }
 #endif
     if (clip_scale != 1.0f)
@@ -176,9 +249,63 @@ static retnet_status host_moments(retnet_trainer *t, float **m1, float **m2) {
                        2 * (double)bytes * 1e-9);
 }
 
+#ifdef RETNET_CUDA
+/* Distributed: rank 0 gathers the moments and writes; all ranks learn how it went. */
+static retnet_status dist_save(retnet_trainer *t, model_cuda *d, const char *path, int64_t step,
+                               const char *extra_json) {
+    float *m1 = NULL, *m2 = NULL;
+    retnet_status st = RETNET_OK;
+    if (t->rank == 0 && (st = host_moments(t, &m1, &m2)) != RETNET_OK) m1 = m2 = NULL;
+    if (t->rank == 0 && !st) st = model_cuda_train_download(d, t->m->params, NULL, NULL, NULL);
+    /* collective: rank 0 takes part even when it cannot keep the result */
+    retnet_status gs = dist_moments_gather(t->dist, st ? NULL : m1, st ? NULL : m2);
+    if (!gs && t->rank == 0 && !st) st = retnet_train_state_save(path, t->m, m1, m2, step, extra_json);
+    retnet_free(m1), retnet_free(m2);
+    if (gs) return gs;
+    char msg[512] = "";
+    if (st) snprintf(msg, sizeof msg, "%s", retnet_errmsg());
+    double bad = st != RETNET_OK;
+    gs = dist_sum(t->dist, &bad, 1);
+    if (gs) return gs;
+    if (st) return retnet_fail(st, "%s", msg);
+    if (bad > 0) return retnet_fail(RETNET_EIO, "rank 0 could not write the training state %s "
+                                    "(its message says why)", path);
+    return RETNET_OK;
+}
+
+/* Distributed: every rank reads the whole state and keeps its shard of the moments. */
+static retnet_status dist_load(retnet_trainer *t, model_cuda *d, const char *path,
+                               int64_t *step, char *extra_json, size_t cap) {
+    float *m1, *m2;
+    retnet_status st = host_moments(t, &m1, &m2);
+    if (!st) {
+        st = retnet_train_state_load(path, t->m, m1, m2, step, extra_json, cap);
+        if (!st) st = model_cuda_train_upload(d, t->m, t->m->params, NULL, NULL);
+        if (!st) st = dist_moments_scatter(t->dist, m1, m2);
+        retnet_free(m1), retnet_free(m2);
+    }
+    char msg[512] = "";
+    if (st) snprintf(msg, sizeof msg, "%s", retnet_errmsg());
+    double bad = st != RETNET_OK;
+    retnet_status gs = dist_sum(t->dist, &bad, 1);
+    if (gs) return gs;
+    if (st) return retnet_fail(st, "%s", msg);
+    if (bad > 0) return retnet_fail(RETNET_EIO, "another rank could not load the training state "
+                                    "%s (its message says why)", path);
+    return RETNET_OK;
+}
+#endif
+
 retnet_status retnet_trainer_save(retnet_trainer *t, const char *path, int64_t step,
                                   const char *extra_json) {
     if (!t || !path) return retnet_fail(RETNET_EINVAL, "trainer_save: NULL argument");
+#ifdef RETNET_CUDA
+    if (t->dist) {
+        model_cuda *d;
+        retnet_status st = dev(t, &d);
+        return st ? st : dist_save(t, d, path, step, extra_json);
+    }
+#endif
     float *m1, *m2;
     retnet_status st = host_moments(t, &m1, &m2);
     if (st) return st;
@@ -196,6 +323,13 @@ retnet_status retnet_trainer_save(retnet_trainer *t, const char *path, int64_t s
 retnet_status retnet_trainer_load(retnet_trainer *t, const char *path, int64_t *step,
                                   char *extra_json, size_t cap) {
     if (!t || !path || !step) return retnet_fail(RETNET_EINVAL, "trainer_load: NULL argument");
+#ifdef RETNET_CUDA
+    if (t->dist) {
+        model_cuda *d;
+        retnet_status st = dev(t, &d);
+        return st ? st : dist_load(t, d, path, step, extra_json, cap);
+    }
+#endif
     float *m1, *m2;
     retnet_status st = host_moments(t, &m1, &m2);
     if (st) return st;

@@ -57,6 +57,9 @@ typedef struct {
     sampler sp;
     int bf16;
     float *work;      /* 2 V floats for retnet_sample */
+    retnet_batch *dev; /* a model on a GPU: the one sequence's state kept there (retnet_batch),
+                          so that a step moves a token and the logits, not the state */
+    int dev_fresh;     /* the batch holds the state of the seq (else its host copy does) */
 } gen_ctx;
 
 /* One sequence being generated. */
@@ -159,16 +162,35 @@ static void seq_restart(seq *s) {
     s->reason = NULL;
 }
 
-/* Feeds T tokens from the sequence's state: the first T-1 in one chunkwise pass, the last
- * with the recurrent form, which leaves the logits of the next token in `logits`. */
+/* T tokens of one sequence from its state, logits of the last into `logits` (or none): the
+ * first T-1 in one chunkwise pass, the last with the recurrent form. On a GPU the state stays
+ * in g->dev between calls (seq_sync brings it back to s->st). */
+static retnet_status seq_forward(gen_ctx *g, seq *s, const int32_t *tokens, int32_t T,
+                                 float *logits) {
+    retnet_status st = RETNET_OK;
+    if (g->dev) {
+        if (!g->dev_fresh && (st = retnet_batch_set(g->dev, 0, &s->st))) return st;
+        g->dev_fresh = 1;
+        if (T > 1 && (st = retnet_batch_forward(g->dev, tokens, T - 1, NULL))) return st;
+        if ((st = retnet_batch_forward(g->dev, tokens + T - 1, 1, logits))) return st;
+        s->st.pos += T;
+        return RETNET_OK;
+    }
+    if (T > 1 && (st = retnet_forward(g->m, tokens, 1, T - 1, RETNET_FORM_CHUNKWISE, g->chunk,
+                                      &s->st, NULL)))
+        return st;
+    return retnet_forward(g->m, tokens + T - 1, 1, 1, RETNET_FORM_RECURRENT, 0, &s->st, logits);
+}
+
+/* The host copy of the sequence's state, current (before saving it). */
+static void seq_sync(gen_ctx *g, seq *s) {
+    if (g->dev && g->dev_fresh) CHECK(retnet_batch_get(g->dev, 0, &s->st), "");
+}
+
 static void prefill(gen_ctx *g, seq *s, const int32_t *tokens, int64_t T, float *logits) {
     if (T < 1) FAIL("internal: nothing to prefill");
     if (T > INT32_MAX) FAIL("the prompt is too long (%lld tokens)", (long long)T);
-    if (T > 1)
-        CHECK(retnet_forward(g->m, tokens, 1, (int32_t)(T - 1), RETNET_FORM_CHUNKWISE, g->chunk,
-                             &s->st, NULL), "check the prompt");
-    CHECK(retnet_forward(g->m, tokens + T - 1, 1, 1, RETNET_FORM_RECURRENT, 0, &s->st, logits),
-          "check the prompt");
+    CHECK(seq_forward(g, s, tokens, (int32_t)T, logits), "check the prompt");
     s->prompt_tokens += T;
 }
 
@@ -598,6 +620,8 @@ int cmd_generate(int argc, char **argv) {
 
     seq s;
     seq_init(&g, &s, seed);
+    if (retnet_model_device_bytes(g.m) > 0) /* on a GPU: the state stays there */
+        CHECK(retnet_batch_create(g.m, 1, &g.dev), "use --device cpu");
     int32_t first = g.bos;
     if (o[O_LOAD].given) {
         char extra[4096];
@@ -623,10 +647,11 @@ int cmd_generate(int argc, char **argv) {
     accept(&g, &s, sample(&g, &s, logits), max_tokens, stop, out);
     double t2 = cli_now();
     while (!s.done) {
-        CHECK(retnet_forward(g.m, &s.next, 1, 1, RETNET_FORM_RECURRENT, 0, &s.st, logits), "");
+        CHECK(seq_forward(&g, &s, &s.next, 1, logits), "");
         accept(&g, &s, sample(&g, &s, logits), max_tokens, stop, out);
     }
     double t3 = cli_now();
+    seq_sync(&g, &s);
     if (o[O_SAVE].given) {
         char extra[1024];
         extra_json(&g, &s, extra, sizeof extra);
@@ -661,6 +686,7 @@ int cmd_generate(int argc, char **argv) {
     free(prompt);
     free(stop);
     seq_free(&s);
+    retnet_batch_free(g.dev);
     free(g.work);
     retnet_model_free(g.m);
     retnet_tokenizer_free(g.tok);
@@ -705,6 +731,8 @@ int cmd_chat(int argc, char **argv) {
     g.bf16 = o[O_BF16].given;
     seq s;
     seq_init(&g, &s, seed);
+    if (retnet_model_device_bytes(g.m) > 0) /* on a GPU: the state stays there */
+        CHECK(retnet_batch_create(g.m, 1, &g.dev), "use --device cpu");
     int32_t pending = g.bos;
     int need_newline = 0; /* the last reply did not end with one */
     if (o[O_LOAD].given) {
@@ -746,7 +774,7 @@ int cmd_chat(int argc, char **argv) {
         free(tokens);
         accept(&g, &s, sample(&g, &s, logits), max_tokens, "\n", stdout);
         while (!s.done) {
-            CHECK(retnet_forward(g.m, &s.next, 1, 1, RETNET_FORM_RECURRENT, 0, &s.st, logits), "");
+            CHECK(seq_forward(&g, &s, &s.next, 1, logits), "");
             accept(&g, &s, sample(&g, &s, logits), max_tokens, "\n", stdout);
         }
         putchar('\n');
@@ -756,6 +784,7 @@ int cmd_chat(int argc, char **argv) {
     }
     if (tty) putchar('\n');
     fflush(stdout);
+    seq_sync(&g, &s);
     if (o[O_SAVE].given) {
         char extra[1200];
         extra_json(&g, &s, extra, sizeof extra - 64);
@@ -768,6 +797,7 @@ int cmd_chat(int argc, char **argv) {
     free(buf);
     free(logits);
     seq_free(&s);
+    retnet_batch_free(g.dev);
     free(g.work);
     retnet_model_free(g.m);
     retnet_tokenizer_free(g.tok);

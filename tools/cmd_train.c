@@ -10,6 +10,17 @@
  * (RUN/state.safetensors: parameters, moments, step, data position), each written
  * atomically. --resume RUN continues bit-identically: the same losses as an uninterrupted run
  * with the same thread count. Ctrl-C saves a checkpoint and exits.
+ *
+ * --gpus N: data-parallel training, one process ("rank") per GPU (retnet_trainer_create_dist).
+ * Without rank variables in the environment this process is the launcher: it makes the
+ * run's unique id, starts N copies of itself with RETNET_RANK / RETNET_WORLD_SIZE /
+ * RETNET_LOCAL_RANK / RETNET_DIST_ID set, waits for them, and when one fails stops the others
+ * and says which and why. With rank variables (ours, torchrun's RANK / WORLD_SIZE /
+ * LOCAL_RANK, Open MPI's OMPI_COMM_WORLD_*) it is one rank. Every rank draws the same global
+ * batch of N x --batch windows per micro-batch (the loaders' RNG is the same everywhere) and
+ * trains on its own slice, so that the run equals one GPU's with --batch N x B; the printed
+ * and logged loss is the mean over all ranks. Only rank 0 prints progress, evaluates,
+ * samples, logs and writes checkpoints; the other ranks print only errors.
  */
 #include "cli.h"
 #include "data.h"
@@ -21,7 +32,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t interrupted;
@@ -65,7 +79,21 @@ static void usage_train(void) {
         "  --log FILE          JSON lines, one object per step\n"
         "  --device D          cpu (default) or cuda / cuda:N: train on a GPU (a CUDA build;\n"
         "                      mixed precision: bf16 products, fp32 master weights and moments;\n"
-        "                      no dropout there yet)\n");
+        "                      no dropout there yet)\n"
+        "  --gpus N            data-parallel training on N GPUs, one process each (a CUDA build\n"
+        "                      with NCCL): every step takes N x --batch windows, each GPU its own\n"
+        "                      --batch of them, so the run equals one GPU with --batch N x B;\n"
+        "                      gradients averaged over the GPUs during the backward, AdamW\n"
+        "                      moments sharded (ZeRO-1). retnet starts the N processes itself\n"
+        "                      (GPU i = cuda:i), unless a launcher did (below)\n\n"
+        "Under a launcher (torchrun --no-python, mpirun, ...) that starts one process per GPU and\n"
+        "sets RANK / WORLD_SIZE / LOCAL_RANK (or OMPI_COMM_WORLD_RANK / _SIZE / _LOCAL_RANK), give\n"
+        "each the same --gpus WORLD_SIZE; the process uses cuda:LOCAL_RANK. The ranks meet through\n"
+        "RETNET_DIST_ID_FILE=PATH (rank 0 writes a new id there, the others wait for it: a path no\n"
+        "earlier run used, that every rank sees) or NCCL_COMM_ID=HOST:PORT (rank 0 listens there).\n"
+        "RETNET_DIST_TIMEOUT=S: the longest wait for the other ranks (default 300 s); a rank that\n"
+        "stops makes the others fail with a message instead of hanging. NVLink multicast stays\n"
+        "off (NCCL_NVLS_ENABLE=0).\n");
 }
 
 typedef struct {
@@ -79,15 +107,16 @@ typedef struct {
     uint64_t seed;
 } hparams;
 
-/* The trainer's JSON in the state file: what a resume must restore besides the tensors. */
-static void state_json(char *buf, size_t cap, const hparams *h, const retnet_loader *ld,
-                       int64_t tokens_seen) {
+/* The trainer's JSON in the state file: what a resume must restore besides the tensors.
+ * batch is per GPU; gpus x batch windows are drawn per micro-batch. */
+static void state_json(char *buf, size_t cap, const hparams *h, int32_t gpus,
+                       const retnet_loader *ld, int64_t tokens_seen) {
     char ls[512];
     retnet_loader_state_str(ld, ls, sizeof ls);
     snprintf(buf, cap,
-             "{\"steps\": %lld, \"batch\": %d, \"seq\": %d, \"accum\": %d, \"seed\": %llu, "
-             "\"tokens_seen\": %lld, \"loader\": \"%s\"}",
-             (long long)h->steps, h->batch, h->seq, h->accum, (unsigned long long)h->seed,
+             "{\"steps\": %lld, \"batch\": %d, \"gpus\": %d, \"seq\": %d, \"accum\": %d, "
+             "\"seed\": %llu, \"tokens_seen\": %lld, \"loader\": \"%s\"}",
+             (long long)h->steps, h->batch, gpus, h->seq, h->accum, (unsigned long long)h->seed,
              (long long)tokens_seen, ls);
 }
 
@@ -212,15 +241,159 @@ static void sample(retnet_model *m, const retnet_tokenizer *tok, int64_t n, uint
     free(st.data);
 }
 
+/* Rank 0 writes the model; the training state's save is collective (rank 0 writes it). */
 static void save(retnet_model *m, retnet_trainer *t, const char *dir, int64_t step,
                  const hparams *h, const retnet_loader *ld, int64_t tokens_seen) {
     char path[4200], js[2048];
-    CHECK(retnet_trainer_sync(t), ""); /* a GPU's master weights into the host model */
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    CHECK(retnet_model_save(m, path), "check the disk space and the run directory");
-    state_json(js, sizeof js, h, ld, tokens_seen);
+    int32_t rank, world;
+    retnet_trainer_rank(t, &rank, &world);
+    if (rank == 0) {
+        CHECK(retnet_trainer_sync(t), ""); /* a GPU's master weights into the host model */
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        CHECK(retnet_model_save(m, path), "check the disk space and the run directory");
+    }
+    state_json(js, sizeof js, h, world, ld, tokens_seen);
     snprintf(path, sizeof path, "%s/state.safetensors", dir);
     CHECK(retnet_trainer_save(t, path, step, js), "check the disk space and the run directory");
+}
+
+/* ---- --gpus: the ranks ---------------------------------------------------------------- */
+
+/* An integer environment variable; 0 when unset. Fails on a malformed one. */
+static int env_int(const char *name, int *out) {
+    const char *v = getenv(name);
+    if (!v || !*v) return 0;
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*end || x < 0 || x > 1 << 20)
+        FAIL("the environment variable %s='%s' is not a rank or a size; fix the launcher's "
+             "environment", name, v);
+    *out = (int)x;
+    return 1;
+}
+
+/* This process's rank from the environment: ours (RETNET_RANK, set by the launcher below),
+ * Open MPI's, or torchrun's (and others': RANK, WORLD_SIZE, LOCAL_RANK). 0 when none. */
+static int rank_from_env(int *rank, int *world, int *local) {
+    static const char *const sets[][3] = {
+        {"RETNET_RANK", "RETNET_WORLD_SIZE", "RETNET_LOCAL_RANK"},
+        {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
+        {"RANK", "WORLD_SIZE", "LOCAL_RANK"},
+    };
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+        if (!env_int(sets[i][0], rank)) continue;
+        if (!env_int(sets[i][1], world))
+            FAIL("%s is set but %s is not; the launcher must set both", sets[i][0], sets[i][1]);
+        if (!env_int(sets[i][2], local)) *local = *rank; /* one machine */
+        return 1;
+    }
+    return 0;
+}
+
+static volatile sig_atomic_t launcher_signal;
+static void on_launcher_signal(int sig) { launcher_signal = sig; }
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* `retnet train --gpus N` without rank variables: starts N ranks of this same command (one
+ * per GPU) that meet through `id` (retnet_dist_id: this process hosts NCCL's rendezvous),
+ * waits for them, and when one fails stops the others and says which one failed
+ * and how. Ctrl-C reaches the ranks (they save and stop together); SIGTERM is passed on. */
+static int launch_ranks(int world, const char *id, int argc, char **argv) {
+    char exe[4096], num[32];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) FAIL("cannot find this program's path (/proc/self/exe): %s", strerror(errno));
+    exe[n] = 0;
+    char **args = calloc((size_t)argc + 3, sizeof *args);
+    pid_t *pid = calloc((size_t)world, sizeof *pid);
+    int *alive = calloc((size_t)world, sizeof *alive);
+    if (!args || !pid || !alive) FAIL("out of memory");
+    args[0] = "retnet", args[1] = "train";
+    for (int i = 0; i < argc; i++) args[i + 2] = argv[i];
+    setenv("NCCL_NVLS_ENABLE", "0", 1); /* NVLink multicast stays off */
+    setenv("RETNET_DIST_ID", id, 1);
+    snprintf(num, sizeof num, "%d", world);
+    setenv("RETNET_WORLD_SIZE", num, 1);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_launcher_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    const pid_t parent = getpid();
+    fflush(NULL);
+    for (int r = 0; r < world; r++) {
+        pid[r] = fork();
+        if (pid[r] == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGTERM); /* the launcher gone: stop */
+            if (getppid() != parent) _exit(1);
+            char v[32];
+            snprintf(v, sizeof v, "%d", r);
+            setenv("RETNET_RANK", v, 1);
+            setenv("RETNET_LOCAL_RANK", v, 1);
+            signal(SIGINT, SIG_DFL), signal(SIGTERM, SIG_DFL), signal(SIGHUP, SIG_DFL);
+            execv(exe, args);
+            fprintf(stderr, "%s: cannot start rank %d (%s): %s\n", cli_cmd, r, exe, strerror(errno));
+            _exit(127);
+        }
+        if (pid[r] < 0) {
+            int e = errno;
+            for (int k = 0; k < r; k++) kill(pid[k], SIGTERM);
+            FAIL("cannot start rank %d: fork: %s", r, strerror(e));
+        }
+        alive[r] = 1;
+    }
+    /* wait; after the first failure the others get half a second to print what they saw,
+     * then SIGTERM, ten seconds later SIGKILL */
+    int running = world, failed = -1, fail_status = 0;
+    double t_fail = 0;
+    int termed = 0, killed = 0;
+    while (running > 0) {
+        int st;
+        pid_t p = waitpid(-1, &st, WNOHANG);
+        if (p > 0) {
+            int r = 0;
+            while (r < world && pid[r] != p) r++;
+            if (r == world) continue;
+            alive[r] = 0, running--;
+            int bad = !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+            if (bad && failed < 0) failed = r, fail_status = st, t_fail = cli_now();
+            continue;
+        }
+        if (p < 0 && errno != EINTR) break;
+        if (launcher_signal) { /* pass it on (a terminal's Ctrl-C reached them already) */
+            int sig = launcher_signal;
+            launcher_signal = 0;
+            for (int r = 0; r < world; r++)
+                if (alive[r]) kill(pid[r], sig);
+        }
+        if (t_fail > 0 && !termed && cli_now() - t_fail > 0.5) {
+            for (int r = 0; r < world; r++)
+                if (alive[r]) kill(pid[r], SIGTERM);
+            termed = 1;
+        }
+        if (termed && !killed && cli_now() - t_fail > 11.0) {
+            for (int r = 0; r < world; r++)
+                if (alive[r]) kill(pid[r], SIGKILL);
+            killed = 1;
+        }
+        sleep_ms(20);
+    }
+    free(args), free(pid), free(alive);
+    if (failed >= 0) {
+        char how[160];
+        if (WIFEXITED(fail_status))
+            snprintf(how, sizeof how, "exited with status %d (the first to fail; its message "
+                     "is above)", WEXITSTATUS(fail_status));
+        else
+            snprintf(how, sizeof how, "was killed by signal %d, %s (the first to fail)",
+                     WTERMSIG(fail_status), strsignal(WTERMSIG(fail_status)));
+        FAIL("rank %d of %d %s; the other ranks were stopped", failed, world, how);
+    }
+    return 0;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -231,7 +404,7 @@ int cmd_train(int argc, char **argv) {
                {"--wd", 1},         {"--beta1", 1},       {"--beta2", 1},    {"--clip", 1},
                {"--dropout", 1},    {"--eval-every", 1},  {"--eval-batches", 1},
                {"--save-every", 1}, {"--sample-tokens", 1}, {"--seed", 1},   {"--log", 1},
-               {"--device", 1}};
+               {"--device", 1},     {"--gpus", 1}};
     const int no = sizeof o / sizeof o[0];
     cli_parse(argc, argv, o, no, NULL, 0, usage_train);
 #define O(name) cli_opt(o, no, name)
@@ -278,6 +451,35 @@ int cmd_train(int argc, char **argv) {
     h.sample_tokens = cli_int(VAL("--sample-tokens", "200"), "--sample-tokens", 0, 1 << 20);
     h.seed = (uint64_t)cli_int(VAL("--seed", "1"), "--seed", 0, 1LL << 62);
 
+    /* --gpus N: this process is one rank (rank variables set) or starts the N ranks */
+    int32_t world = 1, rank = 0;
+    int local = 0, spawn = 0;
+    char dev_rank[32], id[RETNET_DIST_ID_HEX];
+    static char rank_cmd[96];
+    const char *cmd_name = cli_cmd;
+    if (O("--gpus")->given) {
+        world = (int32_t)cli_int(O("--gpus")->value, "--gpus", 1, 1 << 16);
+        if (O("--device")->given)
+            FAIL("give --gpus N or --device D, not both: --gpus N trains on cuda:0 .. cuda:N-1 "
+                 "(under a launcher, on each rank's cuda:LOCAL_RANK)");
+        if (h.dropout > 0)
+            FAIL("--dropout %g: the GPU trainer has no dropout yet; use --dropout 0",
+                 (double)h.dropout);
+        int er, ew;
+        if (rank_from_env(&er, &ew, &local)) {
+            if (ew != world)
+                FAIL("--gpus %d, but the launcher's world size is %d; give --gpus %d", world, ew, ew);
+            if (er >= ew) FAIL("rank %d of a world of %d; fix the launcher's environment", er, ew);
+            rank = er;
+            snprintf(rank_cmd, sizeof rank_cmd, "%s (rank %d of %d)", cli_cmd, rank, world);
+            cli_cmd = rank_cmd;
+        } else {
+            spawn = 1;
+            CHECK(retnet_dist_id(id), "train without --gpus (one GPU: --device cuda)");
+        }
+        snprintf(dev_rank, sizeof dev_rank, "cuda:%d", local);
+    }
+
     /* ---- everything is checked before any work */
     const char *dir = O("--data")->value;
     char path[4200];
@@ -315,21 +517,37 @@ int cmd_train(int argc, char **argv) {
           "use more data or a shorter --seq");
     CHECK(retnet_loader_open(data, "val", h.seq, h.seed, &val),
           "use more validation data or a shorter --seq");
+    if (spawn) { /* everything above is checked once, here; the ranks do the rest */
+        retnet_loader_free(train), retnet_loader_free(val);
+        retnet_dataset_free(data), retnet_tokenizer_free(tok);
+        return launch_ranks(world, id, argc, argv);
+    }
     CHECK(retnet_model_create(&cfg, &m), "use a smaller model");
     int64_t np = retnet_config_param_count(&cfg);
     int64_t win = (int64_t)h.batch * h.seq;
-    int32_t *in = malloc(sizeof(int32_t) * (size_t)win), *tg = malloc(sizeof(int32_t) * (size_t)win);
+    /* each micro-batch draws world x batch windows; this rank's are [rank win, (rank+1) win) */
+    int32_t *in = malloc(sizeof(int32_t) * (size_t)(win * world));
+    int32_t *tg = malloc(sizeof(int32_t) * (size_t)(win * world));
     float *logits = malloc(sizeof(float) * (size_t)win * (size_t)vocab);
     if (!in || !tg || !logits) FAIL("out of memory; use a smaller --batch or --seq");
-    const char *device = VAL("--device", "cpu");
+    const char *device = O("--gpus")->given ? dev_rank : VAL("--device", "cpu");
     if (strcmp(device, "cpu") && h.dropout > 0)
         FAIL("--dropout %g: the GPU trainer has no dropout yet; use --dropout 0 or --device cpu",
              (double)h.dropout);
-    if (!O("--resume")->given) CHECK(retnet_model_init(m, h.seed), "");
+    /* a distributed trainer copies rank 0's weights to every rank: the others need none */
+    if (!O("--resume")->given && rank == 0) CHECK(retnet_model_init(m, h.seed), "");
     CHECK(retnet_model_to_device(m, device), "use --device cpu, or a CUDA build on a machine "
           "with a GPU");
     retnet_trainer *trainer = NULL;
-    CHECK(retnet_trainer_create(m, &trainer), "use a smaller model");
+    if (O("--gpus")->given) {
+        retnet_dist dd = {.rank = rank, .world = world, .id = getenv("RETNET_DIST_ID"),
+                          .id_file = getenv("RETNET_DIST_ID_FILE"), .micro_batches = h.accum};
+        CHECK(retnet_trainer_create_dist(m, &dd, &trainer),
+              "every rank must start, each on a GPU of its own; under a launcher set "
+              "RETNET_DIST_ID_FILE or NCCL_COMM_ID (see --help)");
+    } else {
+        CHECK(retnet_trainer_create(m, &trainer), "use a smaller model");
+    }
 
     int64_t step = 0, tokens_seen = 0;
     FILE *logf = NULL;
@@ -338,8 +556,11 @@ int cmd_train(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/state.safetensors", O("--resume")->value);
         CHECK(retnet_trainer_load(trainer, path, &step, js, sizeof js),
               "resume a run of this same model");
-        if (json_field(js, "batch", v, sizeof v) && atoi(v) != h.batch)
-            FAIL("the run used --batch %s; resume with the same", v);
+        int saved_gpus = json_field(js, "gpus", v, sizeof v) ? atoi(v) : 1;
+        if (json_field(js, "batch", v, sizeof v) && atoi(v) * saved_gpus != h.batch * world)
+            FAIL("the run used a global batch of %d windows (--batch %s x %d GPU%s); resume with "
+                 "the same (--batch x --gpus)", atoi(v) * saved_gpus, v, saved_gpus,
+                 saved_gpus == 1 ? "" : "s");
         if (json_field(js, "seq", v, sizeof v) && atoi(v) != h.seq)
             FAIL("the run used --seq %s; resume with the same", v);
         if (json_field(js, "accum", v, sizeof v) && atoi(v) != h.accum)
@@ -349,8 +570,10 @@ int cmd_train(int argc, char **argv) {
                  "with the same --data", path);
         if (json_field(js, "tokens_seen", v, sizeof v)) tokens_seen = strtoll(v, NULL, 10);
         if (step >= h.steps) {
-            fprintf(stderr, "%s: already at step %lld of %lld; nothing to do\n", cli_cmd,
-                    (long long)step, (long long)h.steps);
+            if (rank == 0)
+                fprintf(stderr, "%s: already at step %lld of %lld; nothing to do\n", cmd_name,
+                        (long long)step, (long long)h.steps);
+            retnet_trainer_free(trainer);
             return 0;
         }
     }
@@ -358,8 +581,8 @@ int cmd_train(int argc, char **argv) {
      * removes a run directory made just now */
     struct stat sb;
     int existed = stat(out, &sb) == 0;
-    ensure_dir(out);
-    if (O("--log")->given) {
+    if (rank == 0) ensure_dir(out);
+    if (rank == 0 && O("--log")->given) {
         char d[4200];
         snprintf(d, sizeof d, "%s", O("--log")->value);
         char *slash = strrchr(d, '/');
@@ -370,16 +593,22 @@ int cmd_train(int argc, char **argv) {
                  "--log path", O("--log")->value);
         }
     }
-    if (O("--log")->given) logf = open_log(O("--log")->value, step);
-    char dev_desc[64];
+    if (rank == 0 && O("--log")->given) logf = open_log(O("--log")->value, step);
+    char dev_desc[128];
     if (!strcmp(retnet_trainer_device(trainer), "cpu"))
         snprintf(dev_desc, sizeof dev_desc, "%d threads", retnet_threads());
+    else if (O("--gpus")->given)
+        snprintf(dev_desc, sizeof dev_desc, "on %d GPU%s (NCCL; bf16 products, fp32 master "
+                 "weights, AdamW moments sharded)", world, world == 1 ? "" : "s");
     else
         snprintf(dev_desc, sizeof dev_desc, "on %s (bf16 products, fp32 master weights)",
                  retnet_trainer_device(trainer));
-    fprintf(stderr, "%s: %lld parameters, %s form, batch %d x %d tokens x %d, steps %lld..%lld, "
-            "%s\n", cli_cmd, (long long)np, retnet_form_name(h.form), h.batch, h.seq,
-            h.accum, (long long)step + 1, (long long)h.steps, dev_desc);
+    char gpus_desc[32] = "";
+    if (O("--gpus")->given) snprintf(gpus_desc, sizeof gpus_desc, " x %d GPUs", world);
+    if (rank == 0)
+        fprintf(stderr, "%s: %lld parameters, %s form, batch %d x %d tokens x %d%s, steps "
+                "%lld..%lld, %s\n", cmd_name, (long long)np, retnet_form_name(h.form), h.batch,
+                h.seq, h.accum, gpus_desc, (long long)step + 1, (long long)h.steps, dev_desc);
     signal(SIGINT, on_sigint);
     int tty = cli_isatty_stderr();
     double t_start = cli_now(), t_last = t_start;
@@ -394,16 +623,22 @@ int cmd_train(int argc, char **argv) {
         double loss = 0;
         int64_t count = 0;
         for (int32_t a = 0; a < h.accum; a++) {
-            retnet_loader_next_random(train, in, tg, h.batch);
+            retnet_loader_next_random(train, in, tg, h.batch * world);
             double ls;
             int64_t cn;
             to.seed = h.seed * 0x9e3779b97f4a7c15ull + (uint64_t)step * 1000003u + (uint64_t)a;
-            CHECK(retnet_trainer_accumulate(trainer, in, tg, h.batch, h.seq, &to, scale, &ls, &cn),
-                  "");
+            CHECK(retnet_trainer_accumulate(trainer, in + rank * win, tg + rank * win, h.batch,
+                                            h.seq, &to, scale, &ls, &cn), "");
             loss += ls;
             count += cn;
         }
-        loss /= (double)(count ? count : 1);
+        /* over all ranks: the loss, the count, and whether any rank wants to stop (Ctrl-C,
+         * --time): all ranks then stop at this step together */
+        double sums[3] = {loss, (double)count,
+                          interrupted || (h.time_limit_s > 0 && cli_now() - t_start >= h.time_limit_s)};
+        CHECK(retnet_trainer_sum(trainer, sums, 3), "");
+        loss = sums[0] / (sums[1] > 0 ? sums[1] : 1);
+        const int stop = sums[2] > 0;
         double gnorm = 0;
         CHECK(retnet_trainer_grad_norm(trainer, &gnorm), "");
         if (!isfinite(loss) || !isfinite(gnorm)) {
@@ -415,14 +650,13 @@ int cmd_train(int argc, char **argv) {
         }
         float clip = h.clip > 0 && gnorm > h.clip ? (float)(h.clip / gnorm) : 1.0f;
         CHECK(retnet_trainer_update(trainer, step, &h.opt, clip), "");
-        tokens_seen += win * h.accum;
+        tokens_seen += win * h.accum * world;
 
         double now = cli_now(), el = now - t_start;
-        double tps = (double)(step - step_first) * win * h.accum / el;
+        double tps = (double)(step - step_first) * win * h.accum * world / el;
         double eta = (double)(h.steps - step) * el / (double)(step - step_first);
         if (h.time_limit_s > 0 && h.time_limit_s - el < eta) eta = h.time_limit_s - el;
-        int stop = interrupted || (h.time_limit_s > 0 && el >= h.time_limit_s);
-        int do_eval = step % h.eval_every == 0 || step == h.steps;
+        int do_eval = rank == 0 && (step % h.eval_every == 0 || step == h.steps);
         double vloss = NAN;
         if (do_eval) vloss = evaluate(m, val, &h, in, tg, logits, vocab);
         if (logf) {
@@ -433,7 +667,7 @@ int cmd_train(int argc, char **argv) {
             fprintf(logf, "}\n");
             fflush(logf);
         }
-        if (tty || do_eval || now - t_last > 10 || step == step_first + 1) {
+        if (rank == 0 && (tty || do_eval || now - t_last > 10 || step == step_first + 1)) {
             fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.3g  |g| %.3g  %.0f tok/s  ETA %.0fs%s",
                     tty ? "\r\033[K" : "", (long long)step, (long long)h.steps, loss, lr, gnorm,
                     tps, eta, tty ? "" : "\n");
@@ -446,10 +680,12 @@ int cmd_train(int argc, char **argv) {
         }
         if (step % h.save_every == 0 || step == h.steps || stop) {
             save(m, trainer, out, step, &h, train, tokens_seen);
-            if (tty && !do_eval) fprintf(stderr, "\n");
-            fprintf(stderr, "step %lld: saved %s/model.safetensors and state.safetensors\n",
-                    (long long)step, out);
+            if (rank == 0 && tty && !do_eval) fprintf(stderr, "\n");
+            if (rank == 0)
+                fprintf(stderr, "step %lld: saved %s/model.safetensors and state.safetensors\n",
+                        (long long)step, out);
         }
+        if (stop && rank != 0) break;
         if (stop) {
             if (!do_eval) { /* a last measurement for the user (not logged: the log of a
                                resumed run must equal an uninterrupted one) */

@@ -50,6 +50,32 @@ __global__ void glu_bwd_kernel(float *dh1, float *dh2, const float *da, const fl
         if (dh1) dh1[i] += (g * h2[i]) * (ACT == CUDA_ACT_GELU ? gelu_d(u) : swish_d(u));
     }
 }
+/* bf16 outputs, overwritten: the FFN's operands of products (cuda.h's _bf16 variants) */
+template <int ACT>
+__global__ void act_bf16_kernel(uint16_t *y, const float *x, int64_t n) {
+    GRID_LOOP(i, n) y[i] = f32_to_bf16_bits(ACT == CUDA_ACT_GELU ? gelu_f(x[i]) : swish_f(x[i]));
+}
+template <int ACT>
+__global__ void act_bwd_bf16_kernel(uint16_t *dx, const float *dy, const float *x, int64_t n) {
+    GRID_LOOP(i, n)
+        dx[i] = f32_to_bf16_bits(dy[i] * (ACT == CUDA_ACT_GELU ? gelu_d(x[i]) : swish_d(x[i])));
+}
+template <int ACT>
+__global__ void glu_bf16_kernel(uint16_t *a, const float *h1, const float *h2, int64_t n) {
+    GRID_LOOP(i, n) {
+        float u = h1[i], v = h2[i];
+        a[i] = f32_to_bf16_bits((ACT == CUDA_ACT_GELU ? gelu_f(u) : swish_f(u)) * v);
+    }
+}
+template <int ACT>
+__global__ void glu_bwd_bf16_kernel(uint16_t *dh1, uint16_t *dh2, const float *da,
+                                    const float *h1, const float *h2, int64_t n) {
+    GRID_LOOP(i, n) {
+        float u = h1[i], g = da[i];
+        dh2[i] = f32_to_bf16_bits(g * (ACT == CUDA_ACT_GELU ? gelu_f(u) : swish_f(u)));
+        dh1[i] = f32_to_bf16_bits((g * h2[i]) * (ACT == CUDA_ACT_GELU ? gelu_d(u) : swish_d(u)));
+    }
+}
 __global__ void add_kernel(float *y, const float *a, const float *b, int64_t n) {
     GRID_LOOP(i, n) y[i] = a[i] + b[i];
 }
@@ -122,4 +148,35 @@ retnet_status cuda_op_f32_to_bf16(cuda_bf16 *y, const float *x, int64_t n, cuda_
 retnet_status cuda_op_bf16_to_f32(float *y, const cuda_bf16 *x, int64_t n, cuda_stream s) {
     EW_PROLOGUE("cuda_op_bf16_to_f32");
     EW_LAUNCH(from_bf16_kernel, "cuda_op_bf16_to_f32", y, x, n);
+}
+
+retnet_status cuda_op_act_bf16(cuda_bf16 *y, const float *x, int64_t n, cuda_act act,
+                               cuda_stream s) {
+    EW_PROLOGUE("cuda_op_act_bf16");
+    if (act == CUDA_ACT_GELU) EW_LAUNCH(act_bf16_kernel<CUDA_ACT_GELU>, "cuda_op_act_bf16", y, x, n);
+    EW_LAUNCH(act_bf16_kernel<CUDA_ACT_SWISH>, "cuda_op_act_bf16", y, x, n);
+}
+retnet_status cuda_op_act_backward_bf16(cuda_bf16 *dx, const float *dy, const float *x,
+                                        int64_t n, cuda_act act, cuda_stream s) {
+    EW_PROLOGUE("cuda_op_act_backward_bf16");
+    if (act == CUDA_ACT_GELU)
+        EW_LAUNCH(act_bwd_bf16_kernel<CUDA_ACT_GELU>, "cuda_op_act_backward_bf16", dx, dy, x, n);
+    EW_LAUNCH(act_bwd_bf16_kernel<CUDA_ACT_SWISH>, "cuda_op_act_backward_bf16", dx, dy, x, n);
+}
+retnet_status cuda_op_glu_bf16(cuda_bf16 *a, const float *h1, const float *h2, int64_t n,
+                               cuda_act act, cuda_stream s) {
+    EW_PROLOGUE("cuda_op_glu_bf16");
+    if (act == CUDA_ACT_GELU) EW_LAUNCH(glu_bf16_kernel<CUDA_ACT_GELU>, "cuda_op_glu_bf16", a, h1, h2, n);
+    EW_LAUNCH(glu_bf16_kernel<CUDA_ACT_SWISH>, "cuda_op_glu_bf16", a, h1, h2, n);
+}
+retnet_status cuda_op_glu_backward_bf16(cuda_bf16 *dh1, cuda_bf16 *dh2, const float *da,
+                                        const float *h1, const float *h2, int64_t n,
+                                        cuda_act act, cuda_stream s) {
+    EW_PROLOGUE("cuda_op_glu_backward_bf16");
+    if (!dh1 || !dh2) return retnet_fail(RETNET_EINVAL, "cuda_op_glu_backward_bf16: NULL output");
+    if (act == CUDA_ACT_GELU)
+        EW_LAUNCH(glu_bwd_bf16_kernel<CUDA_ACT_GELU>, "cuda_op_glu_backward_bf16", dh1, dh2, da,
+                  h1, h2, n);
+    EW_LAUNCH(glu_bwd_bf16_kernel<CUDA_ACT_SWISH>, "cuda_op_glu_backward_bf16", dh1, dh2, da, h1,
+              h2, n);
 }

@@ -100,6 +100,11 @@ retnet_status cuda_op_gemm(int transA, int transB, int64_t M, int64_t N, int64_t
 retnet_status cuda_op_matmul(void *y, cuda_dtype y_type, const void *x, const void *w,
                              cuda_dtype in_type, int64_t M, int64_t N, int64_t K,
                              int accumulate, cuda_stream s);
+/* y (M, N) fp32 = res + x (M, K) @ w (N, K)^T: a residual branch's output projection added
+ * to the stream without copying it first (cuBLASLt's separate C and D; res may be y). */
+retnet_status cuda_op_matmul_residual(float *y, const float *res, const void *x, const void *w,
+                                      cuda_dtype in_type, int64_t M, int64_t N, int64_t K,
+                                      cuda_stream s);
 /* Backward of y = x W^T: dx (M, K) += dy W;  dw (N, K) += dy^T x. dy, x, w of in_type;
  * dx and dw of their own types (e.g. bf16 activations' gradients, fp32 weight gradients). */
 retnet_status cuda_op_matmul_backward(void *dx, cuda_dtype dx_type, void *dw,
@@ -158,6 +163,34 @@ retnet_status cuda_op_head_norm_gate_backward(float *do_, float *dg, float *dw, 
                                               const float *w, const float *b, int64_t M, int h,
                                               int dv, float eps, int mode, cuda_stream s);
 
+/* The same with bf16 outputs, for tensors that are only a product's operand (2^-8 relative
+ * each). The backward's _bf16 variant OVERWRITES do_ and dg (bf16) instead of adding; dw, db
+ * are still added (fp32). */
+retnet_status cuda_op_layernorm_bf16(cuda_bf16 *y, const float *x, const float *w,
+                                     const float *b, int64_t M, int64_t d, float eps,
+                                     cuda_stream s);
+retnet_status cuda_op_rmsnorm_bf16(cuda_bf16 *y, const float *x, const float *w, int64_t M,
+                                   int64_t d, float eps, cuda_stream s);
+retnet_status cuda_op_head_norm_gate_bf16(cuda_bf16 *y, const float *o, const float *g,
+                                          const float *w, const float *b, int64_t M, int h,
+                                          int dv, float eps, int mode, cuda_stream s);
+retnet_status cuda_op_head_norm_gate_backward_bf16(cuda_bf16 *do_, cuda_bf16 *dg, float *dw,
+                                                   float *db, const float *dy, const float *o,
+                                                   const float *g, const float *w,
+                                                   const float *b, int64_t M, int h, int dv,
+                                                   float eps, int mode, cuda_stream s);
+
+/* The norms' backward (+= into dx, as above) that also writes the updated dx rounded to
+ * bf16 into dx_bf16: the residual stream's gradient and, in the same pass, the operand of
+ * the next products of the backward. */
+retnet_status cuda_op_layernorm_backward_round(float *dx, cuda_bf16 *dx_bf16, float *dw,
+                                               float *db, const float *dy, const float *x,
+                                               const float *w, int64_t M, int64_t d, float eps,
+                                               cuda_stream s);
+retnet_status cuda_op_rmsnorm_backward_round(float *dx, cuda_bf16 *dx_bf16, float *dw,
+                                             const float *dy, const float *x, const float *w,
+                                             int64_t M, int64_t d, float eps, cuda_stream s);
+
 /* ==================================================================================== */
 /* rope.cu: rotary embedding (op_rope), all B sequences in one launch ------------------- */
 
@@ -174,6 +207,15 @@ retnet_status cuda_op_rope_backward(float *dx, int64_t ld, int64_t B, int64_t T,
                                     const int64_t *pos0, int half, double base, float scale,
                                     cuda_stream s);
 
+/* Out of place into bf16 (the same layout, row stride ld): y = round(rope(x)), resp. the
+ * backward's rotation; x is not changed. */
+retnet_status cuda_op_rope_bf16(cuda_bf16 *y, const float *x, int64_t ld, int64_t B, int64_t T,
+                                int h, int dk, const int64_t *pos0, int half, double base,
+                                float scale, cuda_stream s);
+retnet_status cuda_op_rope_backward_bf16(cuda_bf16 *y, const float *dx, int64_t ld, int64_t B,
+                                         int64_t T, int h, int dk, const int64_t *pos0, int half,
+                                         double base, float scale, cuda_stream s);
+
 /* ==================================================================================== */
 /* activation.cu: activations (gelu: exact erf form; swish: x sigmoid(x)) --------------- */
 retnet_status cuda_op_gelu(float *y, const float *x, int64_t n, cuda_stream s);
@@ -189,6 +231,18 @@ retnet_status cuda_op_glu(float *a, const float *h1, const float *h2, int64_t n,
 /* dh1 += da h2 act'(h1);  dh2 += da act(h1). */
 retnet_status cuda_op_glu_backward(float *dh1, float *dh2, const float *da, const float *h1,
                                    const float *h2, int64_t n, cuda_act act, cuda_stream s);
+/* bf16 outputs, OVERWRITTEN (not added): for tensors that are only a product's operand.
+ * act: y = act(x); its backward dx = dy act'(x); glu: a = act(h1) h2; its backward
+ * dh1 = da h2 act'(h1), dh2 = da act(h1) (both required). */
+retnet_status cuda_op_act_bf16(cuda_bf16 *y, const float *x, int64_t n, cuda_act act,
+                               cuda_stream s);
+retnet_status cuda_op_act_backward_bf16(cuda_bf16 *dx, const float *dy, const float *x,
+                                        int64_t n, cuda_act act, cuda_stream s);
+retnet_status cuda_op_glu_bf16(cuda_bf16 *a, const float *h1, const float *h2, int64_t n,
+                               cuda_act act, cuda_stream s);
+retnet_status cuda_op_glu_backward_bf16(cuda_bf16 *dh1, cuda_bf16 *dh2, const float *da,
+                                        const float *h1, const float *h2, int64_t n,
+                                        cuda_act act, cuda_stream s);
 /* y = a + b (residuals). y may be a or b. */
 retnet_status cuda_op_add(float *y, const float *a, const float *b, int64_t n, cuda_stream s);
 

@@ -18,7 +18,7 @@
 typedef struct {
     int ta, tb, abt, ct, beta0;
     int64_t M, N, K, lda, ldb, ldc;
-    int alA, alB, alC; /* pointer alignments, bytes (up to 256) */
+    int alA, alB, alC, alCin; /* pointer alignments, bytes (up to 256) */
 } gemm_key;
 
 typedef struct {
@@ -60,10 +60,11 @@ __global__ void scale_kernel(T *C, int64_t M, int64_t N, int64_t ldc, float beta
         }                                                                                \
     } while (0)
 
-retnet_status cuda_op_gemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
-                           const void *A, int64_t lda, const void *B, int64_t ldb,
-                           cuda_dtype ab_type, float beta, void *C, int64_t ldc,
-                           cuda_dtype c_type, cuda_stream s) {
+/* The product with the addend read from Cin (same layout as C; Cin == C: in place). */
+static retnet_status gemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
+                          const void *A, int64_t lda, const void *B, int64_t ldb,
+                          cuda_dtype ab_type, float beta, const void *Cin, void *C, int64_t ldc,
+                          cuda_dtype c_type, cuda_stream s) {
     retnet_status status = cuda_ensure_init();
     if (status) return status;
     if (M < 0 || N < 0 || K < 0)
@@ -78,6 +79,13 @@ retnet_status cuda_op_gemm(int transA, int transB, int64_t M, int64_t N, int64_t
                            (long long)N, (long long)K);
     if (M == 0 || N == 0) return RETNET_OK;
     cudaStream_t cs = (cudaStream_t)s;
+    if (Cin != C && beta != 0.0f && (K == 0 || alpha == 0.0f)) {
+        /* only the addend: copy it, then scale in place */
+        const size_t es = c_type == CUDA_F32 ? 4 : 2;
+        CUDA_TRY(cudaMemcpy2DAsync(C, es * (size_t)ldc, Cin, es * (size_t)ldc, es * (size_t)N,
+                                   (size_t)M, cudaMemcpyDeviceToDevice, cs), "gemm addend copy");
+        Cin = C;
+    }
     if (K == 0 || alpha == 0.0f) {
         if (beta == 1.0f) return RETNET_OK;
         if (c_type == CUDA_F32)
@@ -103,6 +111,7 @@ retnet_status cuda_op_gemm(int transA, int transB, int64_t M, int64_t N, int64_t
     key.ta = transA, key.tb = transB, key.abt = ab_type, key.ct = c_type, key.beta0 = beta == 0;
     key.M = M, key.N = N, key.K = K, key.lda = lda, key.ldb = ldb, key.ldc = ldc;
     key.alA = align_of(A), key.alB = align_of(B), key.alC = align_of(C);
+    key.alCin = align_of(Cin);
 
     cublasLtMatmulDesc_t op = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
@@ -155,7 +164,7 @@ retnet_status cuda_op_gemm(int transA, int transB, int64_t M, int64_t N, int64_t
     }
 
     if (plan->found) {
-        LT_TRY(cublasLtMatmul(lt, op, &alpha, B, la, A, lb, &beta, C, lc, C, lc, &plan->algo, ws,
+        LT_TRY(cublasLtMatmul(lt, op, &alpha, B, la, A, lb, &beta, Cin, lc, C, lc, &plan->algo, ws,
                               ws_bytes, cs), "cublasLtMatmul");
     } else {
         /* no cuBLASLt algorithm (unusual strides or alignment): cuBLAS, same types */
@@ -165,6 +174,14 @@ retnet_status cuda_op_gemm(int transA, int transB, int64_t M, int64_t N, int64_t
                                  "sizes beyond cuBLAS's int (M %lld N %lld K %lld)",
                                  (long long)M, (long long)N, (long long)K);
             goto done;
+        }
+        if (Cin != C && beta != 0.0f) {
+            const size_t es = c_type == CUDA_F32 ? 4 : 2;
+            if (cudaMemcpy2DAsync(C, es * (size_t)ldc, Cin, es * (size_t)ldc, es * (size_t)N,
+                                  (size_t)M, cudaMemcpyDeviceToDevice, cs) != cudaSuccess) {
+                status = retnet_fail(RETNET_EDEVICE, "CUDA: gemm addend copy failed");
+                goto done;
+            }
         }
         cublasHandle_t bh = (cublasHandle_t)cuda_blas_handle();
         LT_TRY(cublasSetStream(bh, cs), "cublasSetStream");
@@ -180,6 +197,21 @@ done:
     if (la) cublasLtMatrixLayoutDestroy(la);
     if (op) cublasLtMatmulDescDestroy(op);
     return status;
+}
+
+retnet_status cuda_op_gemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
+                           const void *A, int64_t lda, const void *B, int64_t ldb,
+                           cuda_dtype ab_type, float beta, void *C, int64_t ldc,
+                           cuda_dtype c_type, cuda_stream s) {
+    return gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, ab_type, beta, C, C, ldc, c_type,
+                s);
+}
+
+retnet_status cuda_op_matmul_residual(float *y, const float *res, const void *x, const void *w,
+                                      cuda_dtype in_type, int64_t M, int64_t N, int64_t K,
+                                      cuda_stream s) {
+    if (!res) return retnet_fail(RETNET_EINVAL, "cuda_op_matmul_residual: NULL addend");
+    return gemm(0, 1, M, N, K, 1.0f, x, K, w, K, in_type, 1.0f, res, y, N, CUDA_F32, s);
 }
 
 retnet_status cuda_op_matmul(void *y, cuda_dtype y_type, const void *x, const void *w,

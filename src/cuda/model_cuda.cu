@@ -20,6 +20,7 @@
 extern "C" {
 #include "model.h"
 }
+#include "cuda/attention.h"
 #include "cuda/model_cuda.h"
 #include "cuda/retention.h"
 
@@ -38,7 +39,7 @@ struct model_cuda {
     /* activations for n rows (grown on demand; one block) */
     void *acts;
     int64_t acts_rows;
-    float *x, *xn;                   /* (n, d) residual stream, a norm's output */
+    float *x;                        /* (n, d) residual stream */
     float *q, *k;                    /* (n, d_key) before rope and the bf16 rounding */
     float *g, *o;                    /* (n, d_value) gate pre-activation, retention output */
     float *h1, *h2;                  /* (n, d_ffn) FFN hidden (h2: the GLU's second branch) */
@@ -47,6 +48,10 @@ struct model_cuda {
     cuda_bf16 *qb, *kb, *vb;         /* retention's bf16 operands */
     int32_t *tok;                    /* (n) */
     int64_t *pos;                    /* (n) >= B positions */
+    cuda_bf16 *tcache;               /* Transformer without states: one layer's KV cache of
+                                        the window, (B, T, d_key) then (B, T, d_value) */
+    int64_t *hzero;                  /* (hzero_cap) host zeros: positions of a window */
+    int32_t hzero_cap;
     /* retnet_forward's hook: the callers' states on the device, and their positions */
     float *state;
     int32_t state_B;
@@ -66,6 +71,13 @@ struct model_cuda {
     int64_t tacts_rows;
     size_t tacts_bytes, acts_bytes, states_bytes;
     double *dsum;                    /* (2) device: the loss sum, the gradient norm's square */
+    /* decoding steps as CUDA graphs (decode_step_graph) */
+    int graphs;
+    cudaStream_t gstream;
+    cudaGraphExec_t gexec;
+    int32_t gB;
+    float *gstate, *glast;
+    void *gacts;
     model_cuda_grad_hook hook;       /* distributed training: gradients of a range are final */
     void *hook_ctx;
     int32_t *dnext;                  /* (B) device: argmax tokens */
@@ -96,10 +108,11 @@ struct train_bufs {
     float *losses;                   /* (n) */
     int32_t *tok, *tgt;              /* (n) */
     float *dx, *dxn;                 /* (n, D) */
-    float *f1, *f2, *f3;             /* (n, max(d_ffn, d_value, d_key)) fp32 temporaries */
+    float *f1;                       /* (n, max(d_ffn, d_value, d_key)) an fp32 temporary */
     float *dq, *dk;                  /* (n, d_key) */
     float *dv, *dg;                  /* (n, d_value) */
     cuda_bf16 *gb;                   /* (n, max(D, d_ffn, d_value, d_key, V)) a bf16 operand */
+    cuda_bf16 *gb2;                  /* (n, max(d_ffn, d_value, d_key)) a second one */
 };
 
 #define TRY(call)                                                                        \
@@ -111,6 +124,18 @@ struct train_bufs {
 /* floats of one layer's state of one sequence: h dk dv (normalize is refused) */
 static int64_t layer_state_floats(const retnet_config *c) {
     return (int64_t)c->d_key * (c->d_value / c->n_head);
+}
+
+static int is_tf(const retnet_config *c) { return c->arch == RETNET_ARCH_TRANSFORMER; }
+
+/* Device bytes of one layer's states for B sequences: RetNet fp32 (B, h, dk, dv); the
+ * Transformer's bf16 KV cache, keys (B, context, d_key) then values (B, context, d_value)
+ * (cuda/attention.h's layout). The states of L layers are L such blocks, layer-major. */
+static size_t layer_state_bytes(const retnet_config *c, int64_t B) {
+    if (is_tf(c))
+        return (size_t)cuda_attention_cache_bytes(B, c->context, c->n_head, c->d_key / c->n_head,
+                                                  c->d_value / c->n_head);
+    return sizeof(float) * (size_t)(B * layer_state_floats(c));
 }
 
 /* --------------------------------------------------------------------- parameters */
@@ -129,12 +154,15 @@ void model_cuda_free(model_cuda *d) {
     retnet_cuda_free(d->tacts);
     retnet_cuda_free(d->dsum);
     retnet_cuda_free(d->dnext);
+    if (d->gexec) cudaGraphExecDestroy(d->gexec);
+    if (d->gstream) cudaStreamDestroy(d->gstream);
     free(d->lm);
     free(d->tl);
     free(d->tb);
     free(d->l32);
     free(d->l16);
     free(d->hpos);
+    free(d->hzero);
     free(d->hptr);
     free(d);
 }
@@ -146,7 +174,9 @@ int64_t model_cuda_param_bytes(const model_cuda *d) {
 int64_t model_cuda_bytes(const model_cuda *d) {
     if (!d) return 0;
     return (int64_t)(d->w32_bytes + d->w16_bytes + d->acts_bytes + d->tacts_bytes +
-                     d->states_bytes) + 16 * (d->master ? d->n_params : 0);
+                     d->states_bytes) +
+           4 * d->n_params * ((d->master != NULL) + (d->grads != NULL) + (d->m1 != NULL) +
+                              (d->m2 != NULL));
 }
 
 /* The field of `dst` (a copy of g or of layers[layer]) that tensor p's slot is in the model. */
@@ -163,10 +193,11 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     *out = NULL;
     if (!m) return retnet_fail(RETNET_EINVAL, "model_cuda_create: NULL model");
     const retnet_config *c = &m->cfg;
-    if (c->arch != RETNET_ARCH_RETNET)
-        return retnet_fail(RETNET_EUNSUPPORTED, "CUDA: the Transformer baseline has no CUDA "
-                           "forward yet; run it on the cpu");
-    if (c->normalize)
+    if (is_tf(c) && (c->d_key / c->n_head > 256 || c->d_value / c->n_head > 256 ||
+                     (c->d_key / c->n_head) % 8 || (c->d_value / c->n_head) % 8))
+        return retnet_fail(RETNET_EUNSUPPORTED, "CUDA: the Transformer's attention kernels take "
+                           "head widths that are multiples of 8 up to 256; run it on the cpu");
+    if (!is_tf(c) && c->normalize)
         return retnet_fail(RETNET_EUNSUPPORTED, "CUDA: this config has normalize on (the "
                            "section-3 normalisations of the paper and torchscale), which the "
                            "CUDA retention kernels do not compute; run it on the cpu, or use a "
@@ -182,6 +213,8 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     if (!d) return retnet_fail(RETNET_ENOMEM, "out of memory");
     d->cfg = *c;
     d->device = device;
+    const char *ge = getenv("RETNET_CUDA_GRAPHS");
+    d->graphs = !(ge && !strcmp(ge, "0"));
     d->l32 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l32);
     d->l16 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l16);
     if (!d->l32 || !d->l16) {
@@ -255,18 +288,19 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
     const retnet_config *c = &d->cfg;
     const int64_t D = c->d_model, wide = D > c->d_value ? (D > c->d_ffn ? D : c->d_ffn)
                                                         : (c->d_value > c->d_ffn ? c->d_value : c->d_ffn);
-    void **slots[] = {(void **)&d->x,  (void **)&d->xn, (void **)&d->q,  (void **)&d->k,
+    void **slots[] = {(void **)&d->x,  (void **)&d->q,  (void **)&d->k,
                       (void **)&d->g,  (void **)&d->o,  (void **)&d->h1, (void **)&d->h2,
                       (void **)&d->logits, (void **)&d->xb, (void **)&d->qb, (void **)&d->kb,
-                      (void **)&d->vb, (void **)&d->tok, (void **)&d->pos};
-    const size_t bytes[] = {4 * (size_t)(n * D), 4 * (size_t)(n * D),
+                      (void **)&d->vb, (void **)&d->tok, (void **)&d->pos, (void **)&d->tcache};
+    const size_t bytes[] = {4 * (size_t)(n * D),
                             4 * (size_t)(n * c->d_key), 4 * (size_t)(n * c->d_key),
                             4 * (size_t)(n * c->d_value), 4 * (size_t)(n * c->d_value),
                             4 * (size_t)(n * c->d_ffn),
                             c->ffn == RETNET_FFN_GLU ? 4 * (size_t)(n * c->d_ffn) : 0,
                             4 * (size_t)(n * c->vocab), 2 * (size_t)(n * wide),
                             2 * (size_t)(n * c->d_key), 2 * (size_t)(n * c->d_key),
-                            2 * (size_t)(n * c->d_value), 4 * (size_t)n, 8 * (size_t)n};
+                            2 * (size_t)(n * c->d_value), 4 * (size_t)n, 8 * (size_t)n,
+                            is_tf(c) ? 2 * (size_t)(n * (c->d_key + c->d_value)) : 0};
     const int count = (int)(sizeof bytes / sizeof bytes[0]);
     size_t total = 0;
     for (int i = 0; i < count; i++) total += align_up(bytes[i]);
@@ -286,70 +320,172 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
 
 /* --------------------------------------------------------------------- forward */
 
-static retnet_status norm(const retnet_config *c, float *y, const float *x, const float *w,
-                          const float *b, int64_t n) {
+/* The norm of the config into bf16 (the products' operand; the backward reads its input). */
+static retnet_status norm_bf16(const retnet_config *c, cuda_bf16 *y, const float *x,
+                               const float *w, const float *b, int64_t n, cuda_stream cs = NULL) {
     if (c->norm == RETNET_NORM_LAYERNORM)
-        return cuda_op_layernorm(y, x, w, b, n, c->d_model, c->eps, NULL);
-    return cuda_op_rmsnorm(y, x, w, n, c->d_model, c->eps, NULL);
+        return cuda_op_layernorm_bf16(y, x, w, b, n, c->d_model, c->eps, cs);
+    return cuda_op_rmsnorm_bf16(y, x, w, n, c->d_model, c->eps, cs);
+}
+
+static cuda_act ffn_act(const retnet_config *c) {
+    return c->ffn == RETNET_FFN_GLU && c->ffn_act == RETNET_ACT_SWISH ? CUDA_ACT_SWISH
+                                                                       : CUDA_ACT_GELU;
 }
 
 /* y (n, N) fp32 [+]= x (n, K) bf16 @ w (N, K)^T bf16 */
 static retnet_status mm(float *y, const cuda_bf16 *x, const float *w, int64_t n, int64_t N,
-                        int64_t K, int accumulate) {
-    return cuda_op_matmul(y, CUDA_F32, x, w, CUDA_BF16, n, N, K, accumulate, NULL);
+                        int64_t K, int accumulate, cuda_stream cs = NULL) {
+    return cuda_op_matmul(y, CUDA_F32, x, w, CUDA_BF16, n, N, K, accumulate, cs);
 }
 
 /* One layer, in place on d->x: x += MSR(Norm(x)); x += FFN(Norm(x))   (RETNET.md §5). */
-static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, float *state) {
+/* The Transformer's token mixer of layer l (src/model.c's attention_layer): q, k rotated (k
+ * not scaled: the scores are), the new k, v appended to the layer's KV cache (the states, or
+ * a window's own temporary cache), causal attention over the cache into d->o. hpos: the
+ * host copy of the B positions. */
+static retnet_status attention_forward(model_cuda *d, int l, int64_t B, int64_t T, void *state,
+                                       const int64_t *hpos, cuda_stream cs) {
     const retnet_config *c = &d->cfg;
-    const retnet_layer_params *p32 = &d->l32[l], *p16 = &d->l16[l];
-    const int64_t n = B * T, D = c->d_model, nk = n * c->d_key, nv = n * c->d_value;
+    const retnet_layer_params *p16 = &d->l16[l];
+    const int64_t n = B * T, D = c->d_model;
     const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     const int half = c->rope == RETNET_ROPE_HALF;
+    TRY(mm(d->q, d->xb, p16->wq, n, c->d_key, D, 0, cs));
+    TRY(mm(d->k, d->xb, p16->wk, n, c->d_key, D, 0, cs));
+    TRY(mm(d->g, d->xb, p16->wv, n, c->d_value, D, 0, cs)); /* v, fp32 (no gate here) */
+    TRY(cuda_op_rope(d->q, c->d_key, B, T, h, dk, d->pos, half, c->rope_base, 1.0f, cs));
+    TRY(cuda_op_rope(d->k, c->d_key, B, T, h, dk, d->pos, half, c->rope_base, 1.0f, cs));
+    cuda_bf16 *kc, *vc;
+    int64_t C;
+    if (state) {
+        C = c->context;
+        kc = (cuda_bf16 *)((char *)state + (size_t)l * layer_state_bytes(c, B));
+        vc = kc + B * C * c->d_key;
+    } else {
+        C = T;
+        kc = d->tcache;
+        vc = kc + B * T * c->d_key;
+    }
+    TRY(cuda_attention_append(kc, vc, d->k, d->g, B, T, h, dk, dv, C, d->pos, hpos, cs));
+    return cuda_attention_cached(d->o, d->q, kc, vc, B, T, h, dk, dv, C, d->pos, hpos,
+                                 (float)(1.0 / sqrt((double)dk)), cs);
+}
 
-    TRY(norm(c, d->xn, d->x, p32->ret_norm_w, p32->ret_norm_b, n));
-    TRY(cuda_op_f32_to_bf16(d->xb, d->xn, n * D, NULL));
-    TRY(mm(d->q, d->xb, p16->wq, n, c->d_key, D, 0));
-    TRY(mm(d->k, d->xb, p16->wk, n, c->d_key, D, 0));
-    TRY(cuda_op_matmul(d->vb, CUDA_BF16, d->xb, p16->wv, CUDA_BF16, n, c->d_value, D, 0, NULL));
-    if (p16->wg) TRY(mm(d->g, d->xb, p16->wg, n, c->d_value, D, 0));
+/* RetNet's token mixer of layer l on d->xb = Norm(x): x += wo HeadNormGate(retention). */
+static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T, float *state,
+                                     cuda_stream cs) {
+    const retnet_config *c = &d->cfg;
+    const retnet_layer_params *p32 = &d->l32[l], *p16 = &d->l16[l];
+    const int64_t n = B * T, D = c->d_model, nv = n * c->d_value;
+    const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
+    const int half = c->rope == RETNET_ROPE_HALF;
+    TRY(mm(d->q, d->xb, p16->wq, n, c->d_key, D, 0, cs));
+    TRY(mm(d->k, d->xb, p16->wk, n, c->d_key, D, 0, cs));
+    TRY(cuda_op_matmul(d->vb, CUDA_BF16, d->xb, p16->wv, CUDA_BF16, n, c->d_value, D, 0, cs));
+    if (p16->wg) TRY(mm(d->g, d->xb, p16->wg, n, c->d_value, D, 0, cs));
     /* as the CPU: dk^-0.5 folded into the keys with their rotation; retention's scale is 1 */
-    TRY(cuda_op_rope(d->q, c->d_key, B, T, h, dk, d->pos, half, c->rope_base, 1.0f, NULL));
-    TRY(cuda_op_rope(d->k, c->d_key, B, T, h, dk, d->pos, half, c->rope_base,
-                     (float)(1.0 / sqrt((double)dk)), NULL));
-    TRY(cuda_op_f32_to_bf16(d->qb, d->q, nk, NULL));
-    TRY(cuda_op_f32_to_bf16(d->kb, d->k, nk, NULL));
+    TRY(cuda_op_rope_bf16(d->qb, d->q, c->d_key, B, T, h, dk, d->pos, half, c->rope_base, 1.0f,
+                          cs));
+    TRY(cuda_op_rope_bf16(d->kb, d->k, c->d_key, B, T, h, dk, d->pos, half, c->rope_base,
+                          (float)(1.0 / sqrt((double)dk)), cs));
 
-    float *S = state ? state + (int64_t)l * B * layer_state_floats(c) : NULL;
+    float *S = state ? (float *)((char *)state + (size_t)l * layer_state_bytes(c, B)) : NULL;
     int r = T == 1 && S
                 ? retention_cuda_step((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma, 1.0f, S,
-                                      d->o, RETNET_CUDA_F32, NULL)
+                                      d->o, RETNET_CUDA_F32, (cudaStream_t)cs)
                 : retention_cuda_forward((int)B, (int)T, h, dk, dv, d->qb, d->kb, d->vb, d->gamma,
-                                         1.0f, S, S, d->o, RETNET_CUDA_F32, NULL);
+                                         1.0f, S, S, d->o, RETNET_CUDA_F32, (cudaStream_t)cs);
     if (r)
         return retnet_fail(RETNET_EDEVICE, "CUDA: retention of layer %d: %s", l,
                            retention_cuda_errmsg());
     if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE)
-        TRY(cuda_op_head_norm_gate(d->o, d->o, p16->wg ? d->g : NULL, p32->hn_w, p32->hn_b, n, h,
-                                   dv, c->eps, model_head_norm_mode(c), NULL));
-    TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, NULL));
-    TRY(mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1));
+        TRY(cuda_op_head_norm_gate_bf16(d->xb, d->o, p16->wg ? d->g : NULL, p32->hn_w, p32->hn_b,
+                                        n, h, dv, c->eps, model_head_norm_mode(c), cs));
+    else
+        TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
+    TRY(mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1, cs));
 
+    return RETNET_OK;
+}
+
+static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, float *state,
+                                   cuda_stream cs, const int64_t *hpos = NULL) {
+    const retnet_config *c = &d->cfg;
+    const retnet_layer_params *p32 = &d->l32[l], *p16 = &d->l16[l];
+    const int64_t n = B * T, D = c->d_model, nv = n * c->d_value;
+
+    TRY(norm_bf16(c, d->xb, d->x, p32->ret_norm_w, p32->ret_norm_b, n, cs));
+    if (is_tf(c)) {
+        TRY(attention_forward(d, l, B, T, state, hpos, cs));
+        TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
+        TRY(mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1, cs));
+    } else {
+        TRY(retention_mixer(d, l, B, T, state, cs));
+    }
     const int64_t nf = n * c->d_ffn;
-    TRY(norm(c, d->xn, d->x, p32->ffn_norm_w, p32->ffn_norm_b, n));
-    TRY(cuda_op_f32_to_bf16(d->xb, d->xn, n * D, NULL));
-    TRY(mm(d->h1, d->xb, p16->fc1, n, c->d_ffn, D, 0));
+    TRY(norm_bf16(c, d->xb, d->x, p32->ffn_norm_w, p32->ffn_norm_b, n, cs));
+    TRY(mm(d->h1, d->xb, p16->fc1, n, c->d_ffn, D, 0, cs));
     if (c->ffn == RETNET_FFN_GLU) {
         /* as the CPU: act(fc1 x) * (gate x) */
-        TRY(mm(d->h2, d->xb, p16->gate, n, c->d_ffn, D, 0));
-        TRY(cuda_op_glu(d->h1, d->h1, d->h2, nf,
-                        c->ffn_act == RETNET_ACT_SWISH ? CUDA_ACT_SWISH : CUDA_ACT_GELU, NULL));
+        TRY(mm(d->h2, d->xb, p16->gate, n, c->d_ffn, D, 0, cs));
+        TRY(cuda_op_glu_bf16(d->xb, d->h1, d->h2, nf, ffn_act(c), cs));
     } else {
-        TRY(cuda_op_gelu(d->h1, d->h1, nf, NULL));
+        TRY(cuda_op_act_bf16(d->xb, d->h1, nf, CUDA_ACT_GELU, cs));
     }
-    TRY(cuda_op_f32_to_bf16(d->xb, d->h1, nf, NULL));
-    TRY(mm(d->x, d->xb, p16->fc2, n, D, c->d_ffn, 1));
+    TRY(mm(d->x, d->xb, p16->fc2, n, D, c->d_ffn, 1, cs));
     return RETNET_OK;
+}
+
+/* The logits of rows T-1, 2T-1, ... (each sequence's last position) into last_dev (B, V): a
+ * product with row stride T D. */
+static retnet_status last_logits(model_cuda *d, int32_t B, int32_t T, float *last_dev,
+                                 cuda_stream cs) {
+    const retnet_config *c = &d->cfg;
+    const int64_t D = c->d_model;
+    TRY(norm_bf16(c, d->xb, d->x, d->g32.norm_w, d->g32.norm_b, (int64_t)B * T, cs));
+    return cuda_op_gemm(0, 1, B, c->vocab, D, 1.0f, d->xb + (int64_t)(T - 1) * D, (int64_t)T * D,
+                        c->tie_embeddings ? d->g16.embed : d->g16.out, D, CUDA_BF16, 0.0f,
+                        last_dev, c->vocab, CUDA_F32, cs);
+}
+
+/*
+ * A decoding step (T = 1, device states, logits kept on the device) as one CUDA graph: the
+ * step is ~15 launches per layer whose kernels, at small batches, take less time than the
+ * host takes to launch them, so it is captured once per (B, states, logits, buffers) and
+ * replayed: the same kernels on the same addresses, the tokens and positions read from the
+ * buffers they were uploaded to. RETNET_CUDA_GRAPHS=0 turns this off (every step launched
+ * one by one; the same results).
+ */
+static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_dev,
+                                       float *last_dev) {
+    const retnet_config *c = &d->cfg;
+    if (!d->gstream)
+        CUDA_TRY(cudaStreamCreateWithFlags(&d->gstream, cudaStreamNonBlocking), "a graph stream");
+    cuda_stream cs = (cuda_stream)d->gstream;
+    if (!(d->gexec && d->gB == B && d->gstate == state_dev && d->glast == last_dev &&
+          d->gacts == d->acts)) {
+        if (d->gexec) cudaGraphExecDestroy(d->gexec);
+        d->gexec = NULL;
+        CUDA_TRY(cudaStreamBeginCapture(d->gstream, cudaStreamCaptureModeThreadLocal),
+                 "capturing a decoding step");
+        retnet_status st = cuda_op_embed(d->x, d->g32.embed, d->tok, B, c->d_model, c->vocab,
+                                         c->embed_scale ? sqrtf((float)c->d_model) : 1.0f, cs);
+        for (int l = 0; l < c->n_layer && !st; l++) st = layer_forward(d, l, B, 1, state_dev, cs);
+        if (!st) st = last_logits(d, B, 1, last_dev, cs);
+        cudaGraph_t g = NULL;
+        cudaError_t e = cudaStreamEndCapture(d->gstream, &g);
+        if (!st && e == cudaSuccess) e = cudaGraphInstantiate(&d->gexec, g, 0);
+        if (g) cudaGraphDestroy(g);
+        if (st) return st;
+        if (e != cudaSuccess) {
+            d->gexec = NULL;
+            return cuda_fail_(e, "making the decoding step's graph", __FILE__, __LINE__);
+        }
+        d->gB = B, d->gstate = state_dev, d->glast = last_dev, d->gacts = d->acts;
+    }
+    CUDA_TRY(cudaGraphLaunch(d->gexec, d->gstream), "launching the decoding step");
+    return retnet_cuda_sync(cs);
 }
 
 /* last_dev: only each sequence's last position's logits, into this device buffer (B, V);
@@ -370,26 +506,38 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
                                c->vocab - 1);
     TRY(retnet_cuda_init(d->device));
     TRY(acts_ready(d, n));
+    if (is_tf(c) && state_dev && pos)
+        for (int32_t b = 0; b < B; b++)
+            if (pos[b] < 0 || pos[b] + T > c->context)
+                return retnet_fail(RETNET_EINVAL, "forward: sequence %d would reach position "
+                                   "%lld, but the Transformer's KV cache holds %d tokens "
+                                   "(raise it: --context in the CLI)", b,
+                                   (long long)(pos[b] + T), c->context);
+    if (!pos) { /* windows from position 0: host zeros for the attention's checks */
+        if (B > d->hzero_cap) {
+            free(d->hzero);
+            d->hzero = (int64_t *)calloc((size_t)B, sizeof(int64_t));
+            d->hzero_cap = d->hzero ? B : 0;
+            if (!d->hzero) return retnet_fail(RETNET_ENOMEM, "out of memory");
+        }
+        pos = d->hzero;
+    }
     TRY(retnet_cuda_upload(d->tok, tokens, sizeof(int32_t) * (size_t)n));
-    if (pos) TRY(retnet_cuda_upload(d->pos, pos, sizeof(int64_t) * (size_t)B));
-    else TRY(retnet_cuda_memset0(d->pos, sizeof(int64_t) * (size_t)B, NULL));
+    TRY(retnet_cuda_upload(d->pos, pos, sizeof(int64_t) * (size_t)B));
 
+    const float *wout = c->tie_embeddings ? d->g16.embed : d->g16.out;
+    /* graphs: RetNet only (the attention sizes its grid from the positions) */
+    if (last_dev && T == 1 && state_dev && d->graphs && !is_tf(c))
+        return decode_step_graph(d, B, state_dev, last_dev);
     TRY(cuda_op_embed(d->x, d->g32.embed, d->tok, n, D, c->vocab,
                       c->embed_scale ? sqrtf((float)D) : 1.0f, NULL));
-    for (int l = 0; l < c->n_layer; l++) TRY(layer_forward(d, l, B, T, state_dev));
-    const float *wout = c->tie_embeddings ? d->g16.embed : d->g16.out;
+    for (int l = 0; l < c->n_layer; l++) TRY(layer_forward(d, l, B, T, state_dev, NULL, pos));
     if (last_dev) {
-        /* rows T-1, 2T-1, ...: a product with row stride T D */
-        TRY(norm(c, d->xn, d->x, d->g32.norm_w, d->g32.norm_b, n));
-        TRY(cuda_op_f32_to_bf16(d->xb, d->xn, n * D, NULL));
-        TRY(cuda_op_gemm(0, 1, B, c->vocab, D, 1.0f, d->xb + (int64_t)(T - 1) * D,
-                         (int64_t)T * D, wout, D, CUDA_BF16, 0.0f, last_dev, c->vocab, CUDA_F32,
-                         NULL));
+        TRY(last_logits(d, B, T, last_dev, NULL));
         return retnet_cuda_sync(NULL);
     }
     if (!logits) return retnet_cuda_sync(NULL);
-    TRY(norm(c, d->xn, d->x, d->g32.norm_w, d->g32.norm_b, n));
-    TRY(cuda_op_f32_to_bf16(d->xb, d->xn, n * D, NULL));
+    TRY(norm_bf16(c, d->xb, d->x, d->g32.norm_w, d->g32.norm_b, n));
     TRY(mm(d->logits, d->xb, wout, n, c->vocab, D, 0));
     TRY(retnet_cuda_sync(NULL));
     return retnet_cuda_download(logits, d->logits, sizeof(float) * (size_t)(n * c->vocab));
@@ -454,8 +602,7 @@ retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t 
 retnet_status model_cuda_states_alloc(const model_cuda *d, int32_t B, float **state_dev) {
     if (!d || !state_dev || B < 1)
         return retnet_fail(RETNET_EINVAL, "model_cuda_states_alloc: bad arguments");
-    size_t bytes = sizeof(float) * (size_t)(d->cfg.n_layer * (int64_t)B *
-                                            layer_state_floats(&d->cfg));
+    size_t bytes = (size_t)d->cfg.n_layer * layer_state_bytes(&d->cfg, B);
     TRY(retnet_cuda_malloc((void **)state_dev, bytes, "the decoding states"));
     TRY(retnet_cuda_memset0(*state_dev, bytes, NULL));
     return retnet_cuda_sync(NULL);
@@ -482,6 +629,42 @@ static retnet_status states_copy(const model_cuda *d, char *dev, char *const *ho
     return RETNET_OK;
 }
 
+/*
+ * The Transformer: sequence b's KV cache between the host (fp32, per layer (context, d_key)
+ * then (context, d_value): model.h's model_kv_cache) and the device (bf16, cuda/attention.h's
+ * layer-major layout), its first `rows` positions only (the rest is never read). Through a
+ * staging buffer (the runtime's scratch) and a conversion: a cache that has been on the
+ * device comes back rounded to bf16.
+ */
+static retnet_status tf_seq_copy(model_cuda *d, char *dev, int32_t B, int32_t b, float *host,
+                                 int64_t rows, int upload) {
+    const retnet_config *c = &d->cfg;
+    const int64_t C = c->context, dK = c->d_key, dV = c->d_value;
+    if (rows > C) rows = C;
+    if (rows <= 0) return RETNET_OK;
+    void *tmp = NULL;
+    TRY(cuda_scratch(&tmp, sizeof(float) * (size_t)(rows * (dK > dV ? dK : dV))));
+    for (int l = 0; l < c->n_layer; l++) {
+        cuda_bf16 *kc = (cuda_bf16 *)(dev + (size_t)l * layer_state_bytes(c, B)) + b * C * dK;
+        cuda_bf16 *vc = (cuda_bf16 *)(dev + (size_t)l * layer_state_bytes(c, B)) + B * C * dK +
+                        b * C * dV;
+        float *hk = host + (int64_t)l * C * (dK + dV), *hv = hk + C * dK;
+        for (int kv = 0; kv < 2; kv++) {
+            cuda_bf16 *dc = kv ? vc : kc;
+            float *hc = kv ? hv : hk;
+            const int64_t cnt = rows * (kv ? dV : dK);
+            if (upload) {
+                TRY(retnet_cuda_upload(tmp, hc, sizeof(float) * (size_t)cnt));
+                TRY(cuda_op_f32_to_bf16(dc, (const float *)tmp, cnt, NULL));
+            } else {
+                TRY(cuda_op_bf16_to_f32((float *)tmp, dc, cnt, NULL));
+                TRY(retnet_cuda_download(hc, tmp, sizeof(float) * (size_t)cnt));
+            }
+        }
+    }
+    return retnet_cuda_sync(NULL);
+}
+
 /* The host states' data pointers, for states_copy (B of them; grown on demand). */
 static retnet_status host_ptrs(model_cuda *d, const retnet_state *states, int32_t B) {
     if (B > d->hptr_cap) {
@@ -496,12 +679,30 @@ static retnet_status host_ptrs(model_cuda *d, const retnet_state *states, int32_
 
 retnet_status model_cuda_states_upload(model_cuda *d, float *state_dev,
                                        const retnet_state *states, int32_t B) {
+    if (is_tf(&d->cfg)) {
+        for (int32_t b = 0; b < B; b++)
+            TRY(tf_seq_copy(d, (char *)state_dev, B, b, states[b].data, states[b].pos, 1));
+        return RETNET_OK;
+    }
     TRY(host_ptrs(d, states, B));
     return states_copy(d, (char *)state_dev, d->hptr, B, cudaMemcpyHostToDevice);
 }
 
+/* extra: positions beyond states[b].pos that the device holds (a forward's T). */
+static retnet_status states_download(model_cuda *d, retnet_state *states, const float *state_dev,
+                                     int32_t B, int64_t extra) {
+    if (is_tf(&d->cfg)) {
+        for (int32_t b = 0; b < B; b++)
+            TRY(tf_seq_copy(d, (char *)state_dev, B, b, states[b].data, states[b].pos + extra, 0));
+        return RETNET_OK;
+    }
+    TRY(host_ptrs(d, states, B));
+    return states_copy(d, (char *)state_dev, d->hptr, B, cudaMemcpyDeviceToHost);
+}
+
 retnet_status model_cuda_states_download(model_cuda *d, retnet_state *states,
                                          const float *state_dev, int32_t B) {
+    if (is_tf(&d->cfg)) return states_download(d, states, state_dev, B, 0);
     TRY(host_ptrs(d, states, B));
     return states_copy(d, (char *)state_dev, d->hptr, B, cudaMemcpyDeviceToHost);
 }
@@ -517,8 +718,7 @@ retnet_status model_cuda_forward(retnet_model *m, const int32_t *tokens, int32_t
         retnet_cuda_free(d->state);
         d->state = NULL;
         d->state_B = 0;
-        size_t bytes = sizeof(float) * (size_t)(d->cfg.n_layer * (int64_t)B *
-                                                layer_state_floats(&d->cfg));
+        size_t bytes = (size_t)d->cfg.n_layer * layer_state_bytes(&d->cfg, B);
         TRY(retnet_cuda_malloc((void **)&d->state, bytes, "the callers' states"));
         d->state_B = B;
         d->states_bytes = bytes;
@@ -532,7 +732,7 @@ retnet_status model_cuda_forward(retnet_model *m, const int32_t *tokens, int32_t
     for (int32_t b = 0; b < B; b++) d->hpos[b] = states[b].pos;
     TRY(model_cuda_states_upload(d, d->state, states, B));
     TRY(model_cuda_forward_states(d, tokens, B, T, d->state, d->hpos, logits));
-    TRY(model_cuda_states_download(d, states, d->state, B));
+    TRY(states_download(d, states, d->state, B, T));
     for (int32_t b = 0; b < B; b++) states[b].pos += T;
     return RETNET_OK;
 }
@@ -608,7 +808,19 @@ retnet_status model_cuda_train_begin(model_cuda *d, const retnet_model *m) {
 
 retnet_status model_cuda_train_begin_ex(model_cuda *d, const retnet_model *m, int moments) {
     if (!d || !m) return retnet_fail(RETNET_EINVAL, "model_cuda_train_begin: NULL argument");
-    if (d->master) return RETNET_OK;
+    if (d->master && (!moments || d->m1)) return RETNET_OK;
+    if (d->master) { /* made without moments (a ZeRO-1 rank); a plain trainer wants them */
+        const size_t b = sizeof(float) * (size_t)d->n_params;
+        TRY(retnet_cuda_malloc((void **)&d->m1, b, "AdamW's first moments"));
+        TRY(retnet_cuda_malloc((void **)&d->m2, b, "AdamW's second moments"));
+        TRY(retnet_cuda_memset0(d->m1, b, NULL));
+        TRY(retnet_cuda_memset0(d->m2, b, NULL));
+        return retnet_cuda_sync(NULL);
+    }
+    if (is_tf(&d->cfg))
+        return retnet_fail(RETNET_EUNSUPPORTED, "CUDA: training the Transformer baseline on the "
+                           "GPU is not implemented (its attention has no CUDA backward); train it "
+                           "on the cpu");
     if (m->bf16_only)
         return retnet_fail(RETNET_EINVAL, "training needs float32 weights, and this model holds "
                            "them in bf16 only: load it without RETNET_LOAD_BF16");
@@ -711,13 +923,12 @@ static retnet_status train_ready(model_cuda *d, int64_t n) {
         CARVE(G->dx, float, n * D);
         CARVE(G->dxn, float, n * D);
         CARVE(G->f1, float, n * wide);
-        CARVE(G->f2, float, n * wide);
-        CARVE(G->f3, float, n * wide);
         CARVE(G->dq, float, n * K);
         CARVE(G->dk, float, n * K);
         CARVE(G->dv, float, n * V);
         CARVE(G->dg, float, n * V);
         CARVE(G->gb, cuda_bf16, n * gw);
+        CARVE(G->gb2, cuda_bf16, n * wide);
 #undef CARVE
         if (!pass) {
             TRY(retnet_cuda_malloc(&base, off, "the training activations (use a smaller batch "
@@ -752,144 +963,118 @@ static retnet_status mm_back(float *dx, int acc, float *dw, const cuda_bf16 *dy,
     return RETNET_OK;
 }
 
+/* dx += Norm backward; dx_bf16 (or NULL): the new dx rounded, in the same pass */
 static retnet_status norm_back(const retnet_config *c, float *dx, float *dw, float *db,
-                               const float *dy, const float *x, const float *w, int64_t n) {
+                               const float *dy, const float *x, const float *w, int64_t n,
+                               cuda_bf16 *dx_bf16 = NULL) {
+    if (dx_bf16 && c->norm == RETNET_NORM_LAYERNORM)
+        return cuda_op_layernorm_backward_round(dx, dx_bf16, dw, db, dy, x, w, n, c->d_model,
+                                                c->eps, NULL);
+    if (dx_bf16)
+        return cuda_op_rmsnorm_backward_round(dx, dx_bf16, dw, dy, x, w, n, c->d_model, c->eps,
+                                              NULL);
     if (c->norm == RETNET_NORM_LAYERNORM)
         return cuda_op_layernorm_backward(dx, dw, db, dy, x, w, n, c->d_model, c->eps, NULL);
     return cuda_op_rmsnorm_backward(dx, dw, dy, x, w, n, c->d_model, c->eps, NULL);
 }
 
-/* Training forward of layer l: reads tl[l].x, writes its activations and `out` (n, D). */
+/* Training forward of layer l: reads tl[l].x, writes its activations and `out` (n, D).
+ * Tensors that only feed products are written in bf16 by the op that makes them. */
 static retnet_status layer_forward_train(model_cuda *d, int l, int64_t B, int64_t T,
                                          float *out) {
     const retnet_config *c = &d->cfg;
     const retnet_layer_params *p32 = &d->l32[l], *p16 = &d->l16[l];
     struct train_layer *A = &d->tl[l];
     struct train_bufs *G = d->tb;
-    const int64_t n = B * T, D = c->d_model, nk = n * c->d_key;
+    const int64_t n = B * T, D = c->d_model;
     const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     const int half = c->rope == RETNET_ROPE_HALF;
 
-    ph_mark("f norm+cvt");
-    TRY(norm(c, G->dxn, A->x, p32->ret_norm_w, p32->ret_norm_b, n));
-    TRY(bf16(A->xn1, G->dxn, n * D));
+    ph_mark("f norm");
+    TRY(norm_bf16(c, A->xn1, A->x, p32->ret_norm_w, p32->ret_norm_b, n));
     ph_mark("f qkvg products");
     TRY(mm0(G->dq, A->xn1, p16->wq, n, c->d_key, D));
     TRY(mm0(G->dk, A->xn1, p16->wk, n, c->d_key, D));
     TRY(cuda_op_matmul(A->v, CUDA_BF16, A->xn1, p16->wv, CUDA_BF16, n, c->d_value, D, 0, NULL));
     if (p16->wg) TRY(mm0(A->g, A->xn1, p16->wg, n, c->d_value, D));
-    ph_mark("f rope+cvt");
-    TRY(cuda_op_rope(G->dq, c->d_key, B, T, h, dk, NULL, half, c->rope_base, 1.0f, NULL));
-    TRY(cuda_op_rope(G->dk, c->d_key, B, T, h, dk, NULL, half, c->rope_base,
-                     (float)(1.0 / sqrt((double)dk)), NULL));
-    TRY(bf16(A->q, G->dq, nk));
-    TRY(bf16(A->k, G->dk, nk));
+    ph_mark("f rope");
+    TRY(cuda_op_rope_bf16(A->q, G->dq, c->d_key, B, T, h, dk, NULL, half, c->rope_base, 1.0f,
+                          NULL));
+    TRY(cuda_op_rope_bf16(A->k, G->dk, c->d_key, B, T, h, dk, NULL, half, c->rope_base,
+                          (float)(1.0 / sqrt((double)dk)), NULL));
     ph_mark("f retention");
     if (retention_cuda_forward((int)B, (int)T, h, dk, dv, A->q, A->k, A->v, d->gamma, 1.0f, NULL,
                                NULL, A->o, RETNET_CUDA_F32, NULL))
         return retnet_fail(RETNET_EDEVICE, "CUDA: retention of layer %d: %s", l,
                            retention_cuda_errmsg());
-    ph_mark("f headnorm+cvt");
-    const float *y = A->o;
-    if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE) {
-        TRY(cuda_op_head_norm_gate(G->f1, A->o, p16->wg ? A->g : NULL, p32->hn_w, p32->hn_b, n, h,
-                                   dv, c->eps, model_head_norm_mode(c), NULL));
-        y = G->f1;
-    }
-    TRY(bf16(A->y, y, n * c->d_value));
-    ph_mark("f residual copy");
-    /* xm = x + wo y */
-    CUDA_TRY(cudaMemcpyAsync(A->xm, A->x, sizeof(float) * (size_t)(n * D),
-                             cudaMemcpyDeviceToDevice, NULL), "copying the residual");
+    ph_mark("f headnorm");
+    if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE)
+        TRY(cuda_op_head_norm_gate_bf16(A->y, A->o, p16->wg ? A->g : NULL, p32->hn_w, p32->hn_b,
+                                        n, h, dv, c->eps, model_head_norm_mode(c), NULL));
+    else
+        TRY(bf16(A->y, A->o, n * c->d_value));
     ph_mark("f out product");
-    TRY(mm(A->xm, A->y, p16->wo, n, D, c->d_value, 1));
+    TRY(cuda_op_matmul_residual(A->xm, A->x, A->y, p16->wo, CUDA_BF16, n, D, c->d_value, NULL));
 
     const int64_t nf = n * c->d_ffn;
-    ph_mark("f norm+cvt");
-    TRY(norm(c, G->dxn, A->xm, p32->ffn_norm_w, p32->ffn_norm_b, n));
-    TRY(bf16(A->xn2, G->dxn, n * D));
+    ph_mark("f norm");
+    TRY(norm_bf16(c, A->xn2, A->xm, p32->ffn_norm_w, p32->ffn_norm_b, n));
     ph_mark("f ffn products");
     TRY(mm0(A->h1, A->xn2, p16->fc1, n, c->d_ffn, D));
-    if (c->ffn == RETNET_FFN_GLU) {
-        TRY(mm0(A->h2, A->xn2, p16->gate, n, c->d_ffn, D));
-        ph_mark("f ffn act+cvt");
-        TRY(cuda_op_glu(G->f1, A->h1, A->h2, nf,
-                        c->ffn_act == RETNET_ACT_SWISH ? CUDA_ACT_SWISH : CUDA_ACT_GELU, NULL));
-    } else {
-        TRY(cuda_op_gelu(G->f1, A->h1, nf, NULL));
-    }
-    TRY(bf16(A->a, G->f1, nf));
-    ph_mark("f residual copy");
-    CUDA_TRY(cudaMemcpyAsync(out, A->xm, sizeof(float) * (size_t)(n * D),
-                             cudaMemcpyDeviceToDevice, NULL), "copying the residual");
+    if (c->ffn == RETNET_FFN_GLU) TRY(mm0(A->h2, A->xn2, p16->gate, n, c->d_ffn, D));
+    ph_mark("f ffn act");
+    if (c->ffn == RETNET_FFN_GLU) TRY(cuda_op_glu_bf16(A->a, A->h1, A->h2, nf, ffn_act(c), NULL));
+    else TRY(cuda_op_act_bf16(A->a, A->h1, nf, CUDA_ACT_GELU, NULL));
     ph_mark("f ffn products");
-    TRY(mm(out, A->a, p16->fc2, n, D, c->d_ffn, 1));
+    TRY(cuda_op_matmul_residual(out, A->xm, A->a, p16->fc2, CUDA_BF16, n, D, c->d_ffn, NULL));
     return RETNET_OK;
 }
 
-/* Backward of layer l: on entry tb->dx holds d loss / d out; on exit d loss / d x. */
+/* Backward of layer l: on entry tb->dx holds d loss / d out; on exit d loss / d x. Gradients
+ * that only feed products are written in bf16 (overwriting) by the op that makes them. */
 static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64_t T) {
     const retnet_config *c = &d->cfg;
     const retnet_layer_params *p32 = &d->l32[l], *p16 = &d->l16[l], *pm = &d->lm[l];
     const struct train_layer *A = &d->tl[l];
     struct train_bufs *G = d->tb;
-    const int64_t n = B * T, D = c->d_model, nf = n * c->d_ffn, nv = n * c->d_value,
-                  nk = n * c->d_key;
+    const int64_t n = B * T, D = c->d_model, nf = n * c->d_ffn, nv = n * c->d_value;
     const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     const int half = c->rope == RETNET_ROPE_HALF;
-    const size_t fb = sizeof(float);
 
-    /* ---- FFN: out = xm + fc2(a), a = act(h1) [* h2] */
-    ph_mark("b cvt");
-    TRY(bf16(G->gb, G->dx, n * D));
+    /* ---- FFN: out = xm + fc2(a), a = act(h1) [* h2]; gb holds bf16(dx) (from the layer
+     * above's norm backward, or the final norm's) */
     ph_mark("b ffn products");
     float *da = G->f1;
     TRY(mm_back(da, 0, grad_of(d, pm->fc2), G->gb, A->a, p16->fc2, n, D, c->d_ffn));
     ph_mark("b ffn act");
-    float *dh1 = G->f2, *dh2 = G->f3;
-    TRY(retnet_cuda_memset0(dh1, fb * (size_t)nf, NULL));
-    if (c->ffn == RETNET_FFN_GLU) {
-        TRY(retnet_cuda_memset0(dh2, fb * (size_t)nf, NULL));
-        TRY(cuda_op_glu_backward(dh1, dh2, da, A->h1, A->h2, nf,
-                                 c->ffn_act == RETNET_ACT_SWISH ? CUDA_ACT_SWISH : CUDA_ACT_GELU,
-                                 NULL));
-    } else {
-        TRY(cuda_op_gelu_backward(dh1, da, A->h1, nf, NULL));
-    }
-    ph_mark("b cvt");
-    TRY(bf16(G->gb, dh1, nf));
+    if (c->ffn == RETNET_FFN_GLU)
+        TRY(cuda_op_glu_backward_bf16(G->gb, G->gb2, da, A->h1, A->h2, nf, ffn_act(c), NULL));
+    else
+        TRY(cuda_op_act_backward_bf16(G->gb, da, A->h1, nf, CUDA_ACT_GELU, NULL));
     ph_mark("b ffn products");
     TRY(mm_back(G->dxn, 0, grad_of(d, pm->fc1), G->gb, A->xn2, p16->fc1, n, c->d_ffn, D));
-    if (c->ffn == RETNET_FFN_GLU) {
-        ph_mark("b cvt");
-        TRY(bf16(G->gb, dh2, nf));
-        ph_mark("b ffn products");
-        TRY(mm_back(G->dxn, 1, grad_of(d, pm->gate), G->gb, A->xn2, p16->gate, n, c->d_ffn, D));
-    }
+    if (c->ffn == RETNET_FFN_GLU)
+        TRY(mm_back(G->dxn, 1, grad_of(d, pm->gate), G->gb2, A->xn2, p16->gate, n, c->d_ffn, D));
     /* dx (now d / d xm) += Norm backward; the residual passes dx through */
     ph_mark("b norm");
     TRY(norm_back(c, G->dx, grad_of(d, pm->ffn_norm_w), grad_of(d, pm->ffn_norm_b), G->dxn,
-                  A->xm, p32->ffn_norm_w, n));
+                  A->xm, p32->ffn_norm_w, n, G->gb));
 
-    /* ---- mixer: xm = x + wo(y), y = HeadNormGate(o, g), o = retention(q, k, v) */
-    ph_mark("b cvt");
-    TRY(bf16(G->gb, G->dx, n * D));
+    /* ---- mixer: xm = x + wo(y), y = HeadNormGate(o, g), o = retention(q, k, v); gb holds
+     * bf16(dx) from the norm's backward */
     ph_mark("b out product");
     float *dy = G->f1;
     TRY(mm_back(dy, 0, grad_of(d, pm->wo), G->gb, A->y, p16->wo, n, D, c->d_value));
     ph_mark("b headnorm");
-    float *dout = dy;
-    if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE) {
-        dout = G->f2;
-        TRY(retnet_cuda_memset0(dout, fb * (size_t)nv, NULL));
-        if (p16->wg) TRY(retnet_cuda_memset0(G->dg, fb * (size_t)nv, NULL));
-        TRY(cuda_op_head_norm_gate_backward(dout, p16->wg ? G->dg : NULL, grad_of(d, pm->hn_w),
-                                            grad_of(d, pm->hn_b), dy, A->o,
-                                            p16->wg ? A->g : NULL, p32->hn_w, p32->hn_b, n, h,
-                                            dv, c->eps, model_head_norm_mode(c), NULL));
-    }
-    ph_mark("b cvt");
-    TRY(bf16(G->gb, dout, nv));
+    /* d o into gb, d g into gb2 (bf16: retention's and g's product's operands) */
+    if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE)
+        TRY(cuda_op_head_norm_gate_backward_bf16(G->gb, p16->wg ? G->gb2 : NULL,
+                                                 grad_of(d, pm->hn_w), grad_of(d, pm->hn_b), dy,
+                                                 A->o, p16->wg ? A->g : NULL, p32->hn_w,
+                                                 p32->hn_b, n, h, dv, c->eps,
+                                                 model_head_norm_mode(c), NULL));
+    else
+        TRY(bf16(G->gb, dy, nv));
     ph_mark("b retention");
     if (retention_cuda_backward((int)B, (int)T, h, dk, dv, A->q, A->k, A->v, d->gamma, 1.0f,
                                 NULL, G->gb, NULL, G->dq, G->dk, G->dv, RETNET_CUDA_F32, 0, NULL,
@@ -897,31 +1082,24 @@ static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64
         return retnet_fail(RETNET_EDEVICE, "CUDA: retention backward of layer %d: %s", l,
                            retention_cuda_errmsg());
     ph_mark("b rope");
-    TRY(cuda_op_rope_backward(G->dq, c->d_key, B, T, h, dk, NULL, half, c->rope_base, 1.0f,
-                              NULL));
-    TRY(cuda_op_rope_backward(G->dk, c->d_key, B, T, h, dk, NULL, half, c->rope_base,
-                              (float)(1.0 / sqrt((double)dk)), NULL));
-    ph_mark("b cvt");
-    TRY(bf16(G->gb, G->dq, nk));
+    TRY(cuda_op_rope_backward_bf16(G->gb, G->dq, c->d_key, B, T, h, dk, NULL, half, c->rope_base,
+                                   1.0f, NULL));
     ph_mark("b qkvg products");
     TRY(mm_back(G->dxn, 0, grad_of(d, pm->wq), G->gb, A->xn1, p16->wq, n, c->d_key, D));
-    ph_mark("b cvt");
-    TRY(bf16(G->gb, G->dk, nk));
+    ph_mark("b rope");
+    TRY(cuda_op_rope_backward_bf16(G->gb, G->dk, c->d_key, B, T, h, dk, NULL, half, c->rope_base,
+                                   (float)(1.0 / sqrt((double)dk)), NULL));
     ph_mark("b qkvg products");
     TRY(mm_back(G->dxn, 1, grad_of(d, pm->wk), G->gb, A->xn1, p16->wk, n, c->d_key, D));
     ph_mark("b cvt");
     TRY(bf16(G->gb, G->dv, nv));
     ph_mark("b qkvg products");
     TRY(mm_back(G->dxn, 1, grad_of(d, pm->wv), G->gb, A->xn1, p16->wv, n, c->d_value, D));
-    if (p16->wg) {
-        ph_mark("b cvt");
-        TRY(bf16(G->gb, G->dg, nv));
-        ph_mark("b qkvg products");
-        TRY(mm_back(G->dxn, 1, grad_of(d, pm->wg), G->gb, A->xn1, p16->wg, n, c->d_value, D));
-    }
+    if (p16->wg)
+        TRY(mm_back(G->dxn, 1, grad_of(d, pm->wg), G->gb2, A->xn1, p16->wg, n, c->d_value, D));
     ph_mark("b norm");
     TRY(norm_back(c, G->dx, grad_of(d, pm->ret_norm_w), grad_of(d, pm->ret_norm_b), G->dxn,
-                  A->x, p32->ret_norm_w, n));
+                  A->x, p32->ret_norm_w, n, l > 0 ? G->gb : NULL));
     return RETNET_OK;
 }
 
@@ -960,8 +1138,7 @@ retnet_status model_cuda_forward_backward(model_cuda *d, const int32_t *tokens,
     for (int l = 0; l < L; l++)
         TRY(layer_forward_train(d, l, B, T, l + 1 < L ? d->tl[l + 1].x : G->xs));
     ph_mark("f final norm");
-    TRY(norm(c, G->dxn, G->xs, d->g32.norm_w, d->g32.norm_b, n));
-    TRY(bf16(G->xnf, G->dxn, n * D));
+    TRY(norm_bf16(c, G->xnf, G->xs, d->g32.norm_w, d->g32.norm_b, n));
     const float *wout16 = c->tie_embeddings ? d->g16.embed : d->g16.out;
     float *wout_grad = grad_of(d, c->tie_embeddings ? d->gm.embed : d->gm.out);
     ph_mark("f logits product");
@@ -980,7 +1157,7 @@ retnet_status model_cuda_forward_backward(model_cuda *d, const int32_t *tokens,
     ph_mark("b final norm");
     TRY(retnet_cuda_memset0(G->dx, sizeof(float) * (size_t)(n * D), NULL));
     TRY(norm_back(c, G->dx, grad_of(d, d->gm.norm_w), grad_of(d, d->gm.norm_b), G->dxn, G->xs,
-                  d->g32.norm_w, n));
+                  d->g32.norm_w, n, L > 0 ? G->gb : NULL));
     /* the flat layout is [embedding][layer 0]...[layer L-1][final norm, output projection]:
      * the backward finishes ranges from the end (model_cuda_set_grad_hook) */
     int64_t end = d->gm.norm_w - d->master; /* the final norm's weight: the first global */
@@ -1065,9 +1242,10 @@ retnet_status model_cuda_train_upload(model_cuda *d, const retnet_model *m, cons
 int model_cuda_device(const model_cuda *d) { return d ? d->device : -1; }
 
 retnet_status model_cuda_state_copy(model_cuda *d, float *state_dev, int32_t B, int32_t i,
-                                    float *host, int upload) {
+                                    float *host, int64_t rows, int upload) {
     if (!d || !state_dev || !host || i < 0 || i >= B)
         return retnet_fail(RETNET_EINVAL, "model_cuda_state_copy: bad arguments");
+    if (is_tf(&d->cfg)) return tf_seq_copy(d, (char *)state_dev, B, i, host, rows, upload);
     char *dev = (char *)state_dev + sizeof(float) * (size_t)layer_state_floats(&d->cfg) * i;
     const size_t P = sizeof(float) * (size_t)layer_state_floats(&d->cfg), L = d->cfg.n_layer;
     for (size_t l = 0; l < L; l++) {
@@ -1119,4 +1297,13 @@ retnet_status model_cuda_refresh_bf16(model_cuda *d, const retnet_model *m) {
                      p->numel));
     }
     return RETNET_OK;
+}
+
+void model_cuda_set_context(model_cuda *d, int32_t context) {
+    if (!d || !is_tf(&d->cfg) || d->cfg.context == context) return;
+    d->cfg.context = context; /* the KV caches' capacity: states made before no longer fit */
+    retnet_cuda_free(d->state);
+    d->state = NULL;
+    d->state_B = 0;
+    d->states_bytes = 0;
 }

@@ -1,33 +1,39 @@
 /*
- * model_cuda.h: the RetNet model's inference forward on a CUDA device (make CUDA=1; the
- * public way in is retnet_model_to_device + retnet_forward, include/retnet.h).
+ * model_cuda.h: the model on a CUDA device (make CUDA=1): its inference forward, decoding
+ * states on the device, and its training forward/backward and AdamW (the public ways in are
+ * retnet_model_to_device + retnet_forward / retnet_batch / retnet_trainer, include/retnet.h).
  *
  * A model_cuda is a device copy of a retnet_model's parameters, taken when it is made (a
  * snapshot: after changing the host weights, make it again), plus activation buffers grown
  * on demand. The 2-D weights are held in bf16 (rounded to nearest even from float32
  * parameters, copied as they are from a bf16-only model); the norms' weights and biases, the
  * decays and the embedding table (for the lookup) in fp32; a tied output projection reads a
- * bf16 copy of the embedding.
+ * bf16 copy of the embedding. Training adds fp32 master weights (the fp32 reads move to them),
+ * gradients and moments (model_cuda_train_begin).
  *
- * The forward is src/model.c's inference forward, op for op (RETNET.md §4-5): products on
- * bf16 operands with fp32 accumulation (cuBLASLt), fp32 activations, norms and residuals;
- * retention in the chunkwise form (retention_cuda_forward, chunks of the kernel's own
- * length: the `form` and `chunk` of a call are not used, the forms being one function) for
- * any T, and the recurrent step (retention_cuda_step) for T = 1 with states. States are fp32
- * throughout. Bf16 roundings (2^-9 relative each) happen where a tensor becomes a product's
- * operand: the norms' outputs, q/k/v, the head-norm output, the FFN's hidden activation, and
- * three inside the retention kernel (retention.h).
+ * The forward is src/model.c's forward, op for op (RETNET.md §4-5): products on bf16 operands
+ * with fp32 accumulation (cuBLASLt), fp32 activations, norms and residuals; retention in the
+ * chunkwise form (retention_cuda_forward, chunks of the kernel's own length: the `form` and
+ * `chunk` of a call are not used, the forms being one function) for any T, and the recurrent
+ * step (retention_cuda_step) for T = 1 with states; a decoding step with device states and
+ * device logits runs as one CUDA graph. RetNet states are fp32. Bf16 roundings (2^-8 relative
+ * each: bf16's unit roundoff) happen where a tensor becomes a product's operand: the norms'
+ * outputs, q/k/v, the head-norm output, the FFN's hidden activation, three inside the
+ * retention kernel (retention.h); in training also the gradients that feed products.
  *
  * Supported: arch retnet with every option but the §3 normalisations: rope paper and half,
  * layernorm and rmsnorm, gelu and glu FFNs (gelu or swish), head norm groupnorm / rmsnorm /
  * none with or without affine weights, the gate on or off, tied or untied output, embed scale,
- * every decay. Refused with RETNET_EUNSUPPORTED (at model_cuda_create, with a message): the
- * Transformer baseline, normalize = 1 (the CUDA retention kernels have no row sums: fla's
- * variant, what real checkpoints use, has it off), and head widths the kernels do not take
- * (dk, dv multiples of 8 and at most 512).
+ * every decay; and the Transformer baseline for inference (cuda/attention.h: its KV cache in
+ * bf16 on the device, so a host state that went through the GPU comes back rounded to bf16).
+ * Refused with RETNET_EUNSUPPORTED (with a message): normalize = 1 (the CUDA retention kernels
+ * have no row sums: fla's variant, what real checkpoints use, has it off), head widths the
+ * kernels do not take (RetNet: multiples of 8 up to 512; Transformer: up to 256), training the
+ * Transformer, dropout in training.
  *
- * One device per process (the runtime's rule, cuda.h); not thread safe; everything runs on
- * the legacy default stream and every call returns with the device idle.
+ * One device per process (the runtime's rule, cuda.h); not thread safe; work runs on the
+ * legacy default stream (the decoding graph on the model's own stream) and every call returns
+ * with the device idle.
  */
 #ifndef RETNET_MODEL_CUDA_H
 #define RETNET_MODEL_CUDA_H
@@ -56,9 +62,13 @@ int64_t model_cuda_param_bytes(const model_cuda *d);
 /* Allocates (cudaMalloc) zeroed device states for B sequences; free with retnet_cuda_free. */
 retnet_status model_cuda_states_alloc(const model_cuda *d, int32_t B, float **state_dev);
 /* Sequence i of a device batch of B states to / from one host state's data (upload 1: host
- * to device). */
+ * to device). rows: the Transformer's positions to copy (its state's pos; the rest of a KV
+ * cache is never read); not used by a RetNet. */
 retnet_status model_cuda_state_copy(model_cuda *d, float *state_dev, int32_t B, int32_t i,
-                                    float *host, int upload);
+                                    float *host, int64_t rows, int upload);
+/* The Transformer's KV-cache capacity changed (retnet_model_set_context): device states made
+ * before no longer fit (the caller's batches must be made again). */
+void model_cuda_set_context(model_cuda *d, int32_t context);
 /* The CUDA device ordinal the model is on. */
 int model_cuda_device(const model_cuda *d);
 /* Copies B host states (their data; pos is not touched) to / from the device layout. */

@@ -20,7 +20,7 @@
  *  - Deterministic: no atomics; each output element is summed in a fixed order.
  *  - Accuracy: tensor-core products on bf16 operands with fp32 accumulation. Besides the
  *    inputs, three roundings to bf16 happen inside (the decayed score block, the state as an
- *    operand of q S, and v * gamma^(L-1-j) in the state update), each 2^-9 relative;
+ *    operand of q S, and v * gamma^(L-1-j) in the state update), each 2^-8 relative (bf16's unit roundoff);
  *    dev/cuda/retention_lab.py measures the result against float64.
  */
 #ifndef RETNET_CUDA_RETENTION_H

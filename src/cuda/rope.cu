@@ -7,8 +7,11 @@
  */
 #include "cuda/common.cuh"
 
-__global__ void rope_kernel(float *x, int64_t ld, int64_t B, int64_t T, int h, int dk,
-                            const int64_t *pos0, int half, double base, float scale, float sign) {
+/* y may be x (in place, fp32) or a bf16 array of the same layout (BF). */
+template <bool BF>
+__global__ void rope_kernel(const float *x, void *y, int64_t ld, int64_t B, int64_t T, int h,
+                            int dk, const int64_t *pos0, int half, double base, float scale,
+                            float sign) {
     const int npair = dk / 2;
     const int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
     if (idx >= B * T * npair) return;
@@ -22,18 +25,25 @@ __global__ void rope_kernel(float *x, int64_t ld, int64_t B, int64_t T, int h, i
     sincos(ang, &sd, &cd);
     const float c = (float)cd, s = sign * (float)sd;
     const int i0 = half ? j : 2 * j, i1 = half ? j + npair : 2 * j + 1;
-    float *row = x + bt * ld;
+    const float *row = x + bt * ld;
     for (int head = 0; head < h; head++) {
-        float *xh = row + (int64_t)head * dk;
+        const int64_t o = bt * ld + (int64_t)head * dk;
+        const float *xh = row + (int64_t)head * dk;
         const float a = xh[i0], bb = xh[i1];
-        xh[i0] = (a * c - bb * s) * scale;
-        xh[i1] = (bb * c + a * s) * scale;
+        const float u = (a * c - bb * s) * scale, v = (bb * c + a * s) * scale;
+        if (BF) {
+            ((uint16_t *)y)[o + i0] = f32_to_bf16_bits(u);
+            ((uint16_t *)y)[o + i1] = f32_to_bf16_bits(v);
+        } else {
+            ((float *)y)[o + i0] = u;
+            ((float *)y)[o + i1] = v;
+        }
     }
 }
 
 static retnet_status rope(const char *fn, float *x, int64_t ld, int64_t B, int64_t T, int h,
                           int dk, const int64_t *pos0, int half, double base, float scale,
-                          float sign, cuda_stream s) {
+                          float sign, cuda_stream s, cuda_bf16 *ybf = NULL) {
     retnet_status st = cuda_ensure_init();
     if (st) return st;
     if (B < 0 || T < 0 || h < 1 || dk < 2 || dk % 2 || ld < (int64_t)h * dk)
@@ -41,8 +51,12 @@ static retnet_status rope(const char *fn, float *x, int64_t ld, int64_t B, int64
                            (long long)B, (long long)T, h, dk, (long long)ld);
     const int64_t n = B * T * (dk / 2);
     if (n == 0) return RETNET_OK;
-    rope_kernel<<<cuda_blocks(n, 256, INT32_MAX), 256, 0, (cudaStream_t)s>>>(
-        x, ld, B, T, h, dk, pos0, half, base, scale, sign);
+    if (ybf)
+        rope_kernel<true><<<cuda_blocks(n, 256, INT32_MAX), 256, 0, (cudaStream_t)s>>>(
+            x, ybf, ld, B, T, h, dk, pos0, half, base, scale, sign);
+    else
+        rope_kernel<false><<<cuda_blocks(n, 256, INT32_MAX), 256, 0, (cudaStream_t)s>>>(
+            x, x, ld, B, T, h, dk, pos0, half, base, scale, sign);
     CUDA_LAUNCHED(fn);
     return RETNET_OK;
 }
@@ -58,4 +72,18 @@ retnet_status cuda_op_rope_backward(float *dx, int64_t ld, int64_t B, int64_t T,
                                     const int64_t *pos0, int half, double base, float scale,
                                     cuda_stream s) {
     return rope("cuda_op_rope_backward", dx, ld, B, T, h, dk, pos0, half, base, scale, -1.0f, s);
+}
+
+retnet_status cuda_op_rope_bf16(cuda_bf16 *y, const float *x, int64_t ld, int64_t B, int64_t T,
+                                int h, int dk, const int64_t *pos0, int half, double base,
+                                float scale, cuda_stream s) {
+    return rope("cuda_op_rope_bf16", (float *)x, ld, B, T, h, dk, pos0, half, base, scale, 1.0f,
+                s, y);
+}
+
+retnet_status cuda_op_rope_backward_bf16(cuda_bf16 *y, const float *dx, int64_t ld, int64_t B,
+                                         int64_t T, int h, int dk, const int64_t *pos0, int half,
+                                         double base, float scale, cuda_stream s) {
+    return rope("cuda_op_rope_backward_bf16", (float *)dx, ld, B, T, h, dk, pos0, half, base,
+                scale, -1.0f, s, y);
 }

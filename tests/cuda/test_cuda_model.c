@@ -6,7 +6,8 @@
  *
  * Tolerance rule (written before the first run on a GPU)
  * -------------------------------------------------------
- * The GPU forward rounds to bf16 (u16 = 2^-9 relative) every tensor that becomes a product's
+ * The GPU forward rounds to bf16 (u16 = 2^-8 relative: bf16's unit roundoff, 8 significant
+ * bits; an earlier version of this rule used 2^-9, half of it) every tensor that becomes a product's
  * operand; the CPU computes in float32 (2^-24: negligible here). Along the longest path
  * through L layers there are R = 8 L + 1 such roundings: per layer the pre-norm output, q/k/v,
  * three inside the retention kernel (retention.h), the head-norm output, the FFN's pre-norm
@@ -26,9 +27,9 @@
  * tests/test_hf.c). States are checked with the same rule (they sit before the last layers'
  * roundings, so R bounds them too).
  *
- * Measured on an H200 (first run): random models 0.04-1.3% of max |logit| (R u16 = 3.3%),
- * NMSE 1e-6 to 6e-5; the fla fixture 2.1% (f32 weights; tol 5.1%, NMSE 2.4e-4 of 4e-4) and
- * 2.0% / 1.3% (bf16-only: prefill / decoding; tol 3.3%): its tiny random weights (std 0.02)
+ * Measured on an H200 (first run): random models 0.04-1.3% of max |logit| (R u16 = 6.6%),
+ * NMSE 1e-6 to 6e-5; the fla fixture 2.1% (f32 weights; tol 10.2%, NMSE 2.4e-4 of 1.6e-3) and
+ * 2.0% / 1.3% (bf16-only: prefill / decoding; tol 6.6%): its tiny random weights (std 0.02)
  * leave the roundings less averaged than ours. Deterministic, so not flaky at fixed kernels.
  *
  * Besides the bound:
@@ -45,7 +46,7 @@
 #include "ops/ops.h"
 #include "../test.h"
 
-#define U16 0x1p-9
+#define U16 0x1p-8
 
 static double chain(int L) { return 8.0 * L + 1; }  /* R: activation roundings */
 static double wchain(int L) { return 4.0 * L + 1; } /* Rw: weight roundings */
@@ -250,6 +251,16 @@ static void test_variants(void) {
     c = fla_like(100, 64, 2, 2, 2); /* neither head norm nor gate: y = o */
     c.gate = 0, c.head_norm = RETNET_HEADNORM_NONE, c.head_norm_affine = 0;
     compare_model(&c, 25, 1, 70, 5, 0, "no head norm, no gate");
+
+    /* the Transformer baseline with its KV cache (cuda/attention.h): prefill (the tiled
+     * kernel, T >= 16) and decoding (the split kernel); the cache holds 256 positions */
+    retnet_config r = fla_like(100, 128, 2, 2, 2);
+    OK(retnet_config_transformer(&r, 256, &c));
+    compare_model(&c, 26, 2, 100, 20, 0, "transformer, KV cache");
+    r.norm = RETNET_NORM_LAYERNORM, r.ffn = RETNET_FFN_GELU, r.ffn_act = RETNET_ACT_GELU;
+    r.rope = RETNET_ROPE_PAPER, r.tie_embeddings = 1;
+    OK(retnet_config_transformer(&r, 256, &c));
+    compare_model(&c, 27, 3, 40, 5, 0, "transformer (paper's norms), KV cache");
 }
 
 /* What the CUDA forward does not cover is refused, and the model stays on the CPU. */
@@ -275,12 +286,15 @@ static void test_refused(void) {
         retnet_model_free(m);
         m = NULL;
     }
-    OK(retnet_config_preset("tf-tiny", &c));
+    OK(retnet_config_preset("tf-tiny", &c)); /* runs on the GPU, but does not train there */
     OK(retnet_model_create(&c, &m));
     if (m) {
-        retnet_status s = retnet_model_to_device(m, "cuda");
-        CHECK(s == RETNET_EUNSUPPORTED && m->device == NULL, "transformer: got %s (%s)",
-              retnet_status_name(s), retnet_errmsg());
+        OK(retnet_model_to_device(m, "cuda"));
+        retnet_trainer *t = NULL;
+        retnet_status s = retnet_trainer_create(m, &t);
+        CHECK(s == RETNET_EUNSUPPORTED && !t && strstr(retnet_errmsg(), "Transformer"),
+              "transformer training: got %s (%s)", retnet_status_name(s), retnet_errmsg());
+        retnet_trainer_free(t);
         retnet_model_free(m);
         m = NULL;
     }

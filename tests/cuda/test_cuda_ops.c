@@ -991,6 +991,151 @@ static void test_adamw(void) {
 /* ==================================================================================== */
 
 /* With arguments, only the tests named (e.g. under compute-sanitizer, which is slow). */
+
+/*
+ * The bf16-output variants (cuda.h's _bf16 ops, the model's operands of products) compute
+ * the fp32 op's value and round it once: bit for bit the fp32 op's output passed through
+ * cuda_op_f32_to_bf16 (the backward variants overwrite, so against the fp32 op accumulating
+ * into zeros, where 0 + v = v exactly). And y = res + x W^T (cuda_op_matmul_residual) equals
+ * res copied and then x W^T accumulated, within the product's bound (two cuBLASLt plans).
+ */
+static uint16_t *dgetb(const void *d, int64_t n) {
+    uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
+    dget(h, d, sizeof(uint16_t) * (size_t)n);
+    return h;
+}
+/* fp32 device result -> bf16 on the device, downloaded */
+static uint16_t *round_dev(const float *y, int64_t n) {
+    cuda_bf16 *b = dput(NULL, 2 * (size_t)n);
+    OK(cuda_op_f32_to_bf16(b, y, n, NULL));
+    uint16_t *h = dgetb(b, n);
+    retnet_cuda_free(b);
+    return h;
+}
+
+static void test_bf16_outputs(void) {
+    uint64_t s = next_seed();
+    const int64_t M = 37, h = 3, dv = 40, d = h * dv, n = M * d;
+    float *x = frand(n, &s, 2.0), *g = frand(n, &s, 3.0), *w = frand(d, &s, 1.0);
+    float *b = frand(d, &s, 0.5), *dy = frand(n, &s, 1.0), *h2 = frand(n, &s, 1.5);
+    float *dx_ = dputf(x, n), *dg_ = dputf(g, n), *dw_ = dputf(w, d), *db_ = dputf(b, d);
+    float *ddy = dputf(dy, n), *dh2 = dputf(h2, n), *y32 = dput(NULL, 4 * (size_t)n);
+    float *z1 = dput(NULL, 4 * (size_t)n), *z2 = dput(NULL, 4 * (size_t)n);
+    float *pw = dput(NULL, 4 * (size_t)d), *pb = dput(NULL, 4 * (size_t)d);
+    cuda_bf16 *y16 = dput(NULL, 2 * (size_t)n), *y16b = dput(NULL, 2 * (size_t)n);
+    uint16_t *got, *want;
+    char what[96];
+#define SAME16(a, b_, what_) do { got = dgetb(a, n); want = round_dev(b_, n); \
+        check_same(got, want, 2 * (size_t)n, what_); free(got); free(want); } while (0)
+
+    OK(cuda_op_layernorm(y32, dx_, dw_, db_, M, d, 1e-5f, NULL));
+    OK(cuda_op_layernorm_bf16(y16, dx_, dw_, db_, M, d, 1e-5f, NULL));
+    SAME16(y16, y32, "layernorm_bf16");
+    OK(cuda_op_rmsnorm(y32, dx_, dw_, M, d, 1e-6f, NULL));
+    OK(cuda_op_rmsnorm_bf16(y16, dx_, dw_, M, d, 1e-6f, NULL));
+    SAME16(y16, y32, "rmsnorm_bf16");
+    for (int mode = 0; mode < 3; mode++) {
+        const float *wm = mode == 1 ? dw_ : dw_; /* group: width h dv; rms: dv (a prefix) */
+        OK(cuda_op_head_norm_gate(y32, dx_, dg_, wm, db_, M, (int)h, (int)dv, 1e-5f, mode, NULL));
+        OK(cuda_op_head_norm_gate_bf16(y16, dx_, dg_, wm, db_, M, (int)h, (int)dv, 1e-5f, mode, NULL));
+        snprintf(what, sizeof what, "head_norm_gate_bf16 mode %d", mode);
+        SAME16(y16, y32, what);
+        /* backward: fp32 into zeros vs bf16 overwrite; dw, db both accumulate the same */
+        OK(retnet_cuda_memset0(z1, 4 * (size_t)n, NULL));
+        OK(retnet_cuda_memset0(z2, 4 * (size_t)n, NULL));
+        OK(cuda_op_head_norm_gate_backward(z1, z2, NULL, NULL, ddy, dx_, dg_, wm, db_, M, (int)h,
+                                           (int)dv, 1e-5f, mode, NULL));
+        OK(cuda_op_head_norm_gate_backward_bf16(y16, y16b, NULL, NULL, ddy, dx_, dg_, wm, db_, M,
+                                                (int)h, (int)dv, 1e-5f, mode, NULL));
+        snprintf(what, sizeof what, "head_norm_gate_backward_bf16 mode %d: d o", mode);
+        SAME16(y16, z1, what);
+        snprintf(what, sizeof what, "head_norm_gate_backward_bf16 mode %d: d g", mode);
+        SAME16(y16b, z2, what);
+    }
+    /* the norms' backward with the rounded copy: the same fp32 dx, and its bf16 */
+    for (int ln = 0; ln < 2; ln++) {
+        OK(retnet_cuda_upload(z1, dy, 4 * (size_t)n));
+        OK(retnet_cuda_upload(z2, dy, 4 * (size_t)n));
+        if (ln) {
+            OK(cuda_op_layernorm_backward(z1, pw, pb, ddy, dx_, dw_, M, d, 1e-5f, NULL));
+            OK(cuda_op_layernorm_backward_round(z2, y16, pw, pb, ddy, dx_, dw_, M, d, 1e-5f, NULL));
+        } else {
+            OK(cuda_op_rmsnorm_backward(z1, pw, ddy, dx_, dw_, M, d, 1e-5f, NULL));
+            OK(cuda_op_rmsnorm_backward_round(z2, y16, pw, ddy, dx_, dw_, M, d, 1e-5f, NULL));
+        }
+        float *a1 = dgetf(z1, n), *a2 = dgetf(z2, n);
+        check_same(a1, a2, 4 * (size_t)n, ln ? "layernorm_backward_round: dx" : "rmsnorm_backward_round: dx");
+        free(a1), free(a2);
+        SAME16(y16, z2, ln ? "layernorm_backward_round: bf16 copy" : "rmsnorm_backward_round: bf16 copy");
+    }
+    for (int half = 0; half < 2; half++) {
+        int64_t pos[2] = {5, 1000};
+        int64_t *dpos = dput(pos, sizeof pos);
+        OK(retnet_cuda_upload(y32, x, 4 * (size_t)n));
+        OK(cuda_op_rope_bf16(y16, y32, d, 2, 18, (int)h, (int)dv, dpos, half, 10000.0, 0.5f, NULL));
+        OK(cuda_op_rope(y32, d, 2, 18, (int)h, (int)dv, dpos, half, 10000.0, 0.5f, NULL));
+        got = dgetb(y16, 36 * d), want = round_dev(y32, 36 * d);
+        check_same(got, want, 2 * (size_t)(36 * d), half ? "rope_bf16 half" : "rope_bf16 paper");
+        free(got), free(want);
+        OK(retnet_cuda_upload(y32, x, 4 * (size_t)n));
+        OK(cuda_op_rope_backward_bf16(y16, y32, d, 2, 18, (int)h, (int)dv, dpos, half, 10000.0, 0.5f, NULL));
+        OK(cuda_op_rope_backward(y32, d, 2, 18, (int)h, (int)dv, dpos, half, 10000.0, 0.5f, NULL));
+        got = dgetb(y16, 36 * d), want = round_dev(y32, 36 * d);
+        check_same(got, want, 2 * (size_t)(36 * d), "rope_backward_bf16");
+        free(got), free(want);
+        retnet_cuda_free(dpos);
+    }
+    for (int a = 0; a < 2; a++) {
+        cuda_act act = a ? CUDA_ACT_SWISH : CUDA_ACT_GELU;
+        OK(a ? cuda_op_swish(y32, dx_, n, NULL) : cuda_op_gelu(y32, dx_, n, NULL));
+        OK(cuda_op_act_bf16(y16, dx_, n, act, NULL));
+        SAME16(y16, y32, "act_bf16");
+        OK(retnet_cuda_memset0(z1, 4 * (size_t)n, NULL));
+        OK(a ? cuda_op_swish_backward(z1, ddy, dx_, n, NULL) : cuda_op_gelu_backward(z1, ddy, dx_, n, NULL));
+        OK(cuda_op_act_backward_bf16(y16, ddy, dx_, n, act, NULL));
+        SAME16(y16, z1, "act_backward_bf16");
+        OK(cuda_op_glu(y32, dx_, dh2, n, act, NULL));
+        OK(cuda_op_glu_bf16(y16, dx_, dh2, n, act, NULL));
+        SAME16(y16, y32, "glu_bf16");
+        OK(retnet_cuda_memset0(z1, 4 * (size_t)n, NULL));
+        OK(retnet_cuda_memset0(z2, 4 * (size_t)n, NULL));
+        OK(cuda_op_glu_backward(z1, z2, ddy, dx_, dh2, n, act, NULL));
+        OK(cuda_op_glu_backward_bf16(y16, y16b, ddy, dx_, dh2, n, act, NULL));
+        SAME16(y16, z1, "glu_backward_bf16 dh1");
+        SAME16(y16b, z2, "glu_backward_bf16 dh2");
+    }
+    /* y = res + x W^T: x (M, K) bf16, W (N, K) bf16 with N = d, K = 64 */
+    {
+        const int64_t K = 64, N = d;
+        float *xa = frand(M * K, &s, 1.0), *wa = frand(N * K, &s, 1.0), *res = frand(M * N, &s, 4.0);
+        uint16_t *xb = to_bf16(xa, M * K), *wb = to_bf16(wa, N * K);
+        void *dxb = dput(xb, 2 * (size_t)(M * K)), *dwb = dput(wb, 2 * (size_t)(N * K));
+        float *dres = dputf(res, M * N), *out = dput(NULL, 4 * (size_t)(M * N));
+        OK(cuda_op_matmul_residual(out, dres, dxb, dwb, CUDA_BF16, M, N, K, NULL));
+        OK(cuda_op_matmul(dres, CUDA_F32, dxb, dwb, CUDA_BF16, M, N, K, 1, NULL));
+        float *o1 = dgetf(out, M * N), *o2 = dgetf(dres, M * N);
+        double *mag = dnew(M * N);
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                double m = fabs(res[i * N + j]);
+                for (int64_t k = 0; k < K; k++)
+                    m += fabs((double)bf16_to_f32(xb[i * K + k]) * bf16_to_f32(wb[j * K + k]));
+                mag[i * N + j] = m;
+            }
+        check_pair(o1, o2, mag, M * N, (double)K + 2, "matmul_residual vs copy + accumulate");
+        /* res may be y */
+        OK(retnet_cuda_upload(dres, res, 4 * (size_t)(M * N)));
+        OK(cuda_op_matmul_residual(dres, dres, dxb, dwb, CUDA_BF16, M, N, K, NULL));
+        float *o3 = dgetf(dres, M * N);
+        check_same(o3, o1, 4 * (size_t)(M * N), "matmul_residual in place");
+        free(xa), free(wa), free(res), free(xb), free(wb), free(o1), free(o2), free(o3), free(mag);
+        DFREE(dxb, dwb, dres, out);
+    }
+#undef SAME16
+    free(x), free(g), free(w), free(b), free(dy), free(h2);
+    DFREE(dx_, dg_, dw_, db_, ddy, dh2, y32, z1, z2, pw, pb, y16, y16b);
+}
+
 static int n_only;
 static char **only;
 static int wanted(const char *name) {
@@ -1025,6 +1170,7 @@ int main(int argc, char **argv) {
     RUN_IF(test_cross_entropy);
     RUN_IF(test_sums);
     RUN_IF(test_adamw);
+    RUN_IF(test_bf16_outputs);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
 }

@@ -5,7 +5,8 @@
  * Both sides get the same bf16-representable q, k, v (and dout), so input rounding is not
  * measured; the CPU computes in float32 (its own error ~1e-6, negligible here). Inside, the
  * kernels round three operands to bf16 (the decayed score block, the state as an operand of
- * q S, v * gamma^j in the state update; retention.h), each 2^-9 relative, summed over
+ * q S, v * gamma^j in the state update; retention.h), each 2^-8 relative (bf16's unit
+ * roundoff: 8 significant bits), summed over
  * contractions of dk, dv and the chunk: the check is the lab's (dev/cuda/retention_lab.py,
  * 197 checks against float64 on the H200):
  *   ||gpu - cpu||_2 <= 2^-7 ||cpu||_2   and   max |gpu - cpu| <= 2^-4 max |cpu|.

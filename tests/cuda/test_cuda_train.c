@@ -6,17 +6,17 @@
  *
  * Tolerance rules (written before the first run on a GPU)
  * --------------------------------------------------------
- * Gradients. The GPU rounds every product operand to bf16 (u16 = 2^-9 relative); the CPU is
+ * Gradients. The GPU rounds every product operand to bf16 (u16 = 2^-8 relative, bf16's unit roundoff); the CPU is
  * float32. test_cuda_model.c counts R_f = 8 L + 1 roundings along the forward; the backward
  * adds, per layer, the operand roundings of d out (twice: FFN and mixer), d h1 and d h2, the
  * retention's d o, d q, d k, d v and d g, and about three inside the retention backward
  * (retention.h), 12 per layer, plus d logits: R = 20 L + 2. The 2-D weights are rounded to
  * bf16 on the CPU too, so that only these roundings differ. Over the whole gradient vector,
  * R independent roundings of variance u16^2 / 3 with a factor 12 of room for the products'
- * gains (the rule of test_cuda_model.c):  NMSE <= 4 R u16^2  (L = 2: 6.4e-4).
+ * gains (the rule of test_cuda_model.c):  NMSE <= 4 R u16^2  (L = 2: 2.6e-3).
  * Per tensor, sums over the n = B T positions cancel (a norm's bias gradient is a column sum
  * of terms of both signs), so the relative error of one tensor can exceed the global one; it
- * is checked by direction: cos(g_gpu, g_cpu) >= 1 - 8 R u16^2 (L = 2: 0.9987), i.e. a
+ * is checked by direction: cos(g_gpu, g_cpu) >= 1 - 8 R u16^2 (L = 2: 0.9949), i.e. a
  * per-tensor NMSE up to 4x the global bound. A missing or wrong term of the backward moves
  * a tensor's gradient by O(1) of its norm: the control below (GPU gradients against the
  * CPU's for other targets) must fail both checks.
@@ -25,7 +25,7 @@
  * chain's tokens, learnable), CPU float32 vs GPU mixed precision: Adam normalises each
  * update, so a relative gradient error e changes each update by about e; the parameters
  * drift apart by a growing fraction of the updates and the losses with them. With the
- * per-step gradient error above (sqrt(NMSE) ~ 2.5%), allow |loss_gpu - loss_cpu| <= 2% of
+ * per-step gradient error above (sqrt(NMSE) ~ 5%), allow |loss_gpu - loss_cpu| <= 2% of
  * the first step's loss at every step, and 1% for the mean of the last 10 steps; both runs
  * must learn (last loss < 0.75 of the first).
  *
@@ -41,7 +41,7 @@
 
 #include <unistd.h>
 
-#define U16 0x1p-9
+#define U16 0x1p-8
 #define OK(call) CHECK((call) == RETNET_OK, "%s: %s", #call, retnet_errmsg())
 
 static float bf16_round(float x) {
