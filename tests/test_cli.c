@@ -61,12 +61,41 @@ static void test_help(void) {
                           "tokenize --help", "tokenizer --help",      "tokenizer train --help",
                           "generate --help", "chat --help",
                           "tokenizer encode --help", "tokenizer decode --help",
-                          "tokenizer info --help"};
+                          "tokenizer info --help", "bench --help", "bench train --help",
+                          "bench decode --help"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         result r = run(cmds[i]);
         CHECK(r.status == 0 && strstr(r.out, "usage:"), "'retnet %s': status %d, out:\n%s",
               cmds[i], r.status, r.out);
     }
+}
+
+/* retnet bench on the CPU: a few training steps and decoding steps of the tiny presets, as
+ * JSON rows with the figures a user reads; bad arguments are one-line errors. */
+static void test_bench(void) {
+    result r = run("bench train --preset tiny --steps 2 --warmup 1 --batch 2 --seq 32 --json");
+    CHECK(r.status == 0 && strstr(r.out, "\"bench\": \"train\"") &&
+              strstr(r.out, "\"tokens_per_s\"") && strstr(r.out, "\"loss_last\"") &&
+              strstr(r.out, "\"flops_per_token\""),
+          "bench train: status %d, out:\n%s%s", r.status, r.out, r.err);
+    const char *dec[] = {"bench decode --preset tiny --batch 1,2 --context 16,40 --steps 2 "
+                         "--warmup 1 --json",
+                         "bench decode --preset tf-tiny --batch 1,2 --context 16,40 --steps 2 "
+                         "--warmup 1 --json"};
+    for (int i = 0; i < 2; i++) {
+        r = run(dec[i]);
+        int rows = 0;
+        for (const char *p = r.out; (p = strstr(p, "\"bench\": \"decode\"")); p++) rows++;
+        CHECK(r.status == 0 && rows == 4 && strstr(r.out, "\"ms_per_step\"") &&
+                  strstr(r.out, "\"state_bytes_per_seq\""),
+              "'retnet %s': status %d, %d decode rows, out:\n%s%s", dec[i], r.status, rows,
+              r.out, r.err);
+    }
+    expect_error("bench nope", "unknown");
+    expect_error("bench train --preset tiny --steps 0", "--steps");
+    expect_error("bench decode --preset tiny --batch 0", "--batch");
+    expect_error("bench decode --preset tiny --context 1,x", "--context");
+    expect_error("bench train --preset nope", "unknown preset");
 }
 
 static void test_bad_input(void) {
@@ -237,6 +266,7 @@ int main(int argc, char **argv) {
     }
     RUN(test_help);
     RUN(test_bad_input);
+    RUN(test_bench);
     RUN(test_logits_and_info);
     RUN(test_data_bad_input);
     snprintf(a, sizeof a, "rm -rf %s", tmpdir);
