@@ -282,6 +282,11 @@ void retnet_batch_free(retnet_batch *b); /* NULL is fine */
 retnet_status retnet_batch_forward(retnet_batch *b, const int32_t *tokens, int32_t T,
                                    float *logits);
 retnet_status retnet_batch_argmax(retnet_batch *b, int32_t *next);
+/* T tokens per sequence into the states (the chunkwise form, chunks of `chunk` tokens, 0: the
+ * config's; a GPU uses its kernel's), no logits at all: a prefill whose last token is then
+ * fed with retnet_batch_forward. */
+retnet_status retnet_batch_advance(retnet_batch *b, const int32_t *tokens, int32_t T,
+                                   int32_t chunk);
 retnet_status retnet_batch_get(retnet_batch *b, int32_t i, retnet_state *s);
 retnet_status retnet_batch_set(retnet_batch *b, int32_t i, const retnet_state *s);
 /* Bytes of state per sequence (where the batch keeps it). */

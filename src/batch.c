@@ -141,6 +141,28 @@ retnet_status retnet_batch_forward(retnet_batch *b, const int32_t *tokens, int32
     return RETNET_OK;
 }
 
+retnet_status retnet_batch_advance(retnet_batch *b, const int32_t *tokens, int32_t T,
+                                   int32_t chunk) {
+    if (!b || !tokens || T < 1)
+        return retnet_fail(RETNET_EINVAL, "batch_advance: need a batch, tokens and T >= 1");
+    retnet_status st = same_place(b);
+    if (st) return st;
+    b->have_last = 0;
+#ifdef RETNET_CUDA
+    if (b->device) {
+        if ((st = model_cuda_forward_states(b->device, tokens, b->B, T, b->state_dev, b->pos,
+                                            NULL)))
+            return st;
+        for (int32_t i = 0; i < b->B; i++) b->pos[i] += T;
+        return RETNET_OK;
+    }
+#endif
+    for (int32_t i = 0; i < b->B; i++) b->st[i].pos = b->pos[i];
+    st = retnet_forward(b->m, tokens, b->B, T, RETNET_FORM_CHUNKWISE, chunk, b->st, NULL);
+    for (int32_t i = 0; i < b->B; i++) b->pos[i] = b->st[i].pos;
+    return st;
+}
+
 retnet_status retnet_batch_argmax(retnet_batch *b, int32_t *next) {
     if (!b || !next) return retnet_fail(RETNET_EINVAL, "batch_argmax: NULL argument");
     if (!b->have_last)

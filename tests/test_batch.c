@@ -166,6 +166,35 @@ static void test_batch_cpu(void) {
     CHECK(!memcmp(lb, lg, sizeof(float) * (size_t)B * V), "batch logits differ from retnet_forward");
     CHECK(retnet_batch_argmax(bt, next) == RETNET_EINVAL, "argmax after a forward with logits "
           "must fail (the logits went to the caller)");
+    /* advance (states only, chunkwise) then forward: retnet_forward's prefill exactly */
+    {
+        float *s2 = calloc((size_t)(B * sf), sizeof(float));
+        retnet_state st2[B];
+        for (int b = 0; b < B; b++) {
+            st2[b] = (retnet_state){.pos = 0, .data = s2 + b * sf};
+            OK(retnet_batch_set(bt, b, &st2[b]));
+        }
+        int32_t part[B * (T - 1)], last[B];
+        for (int b = 0; b < B; b++) {
+            memcpy(part + b * (T - 1), tok + b * T, sizeof(int32_t) * (T - 1));
+            last[b] = tok[b * T + T - 1];
+        }
+        OK(retnet_batch_advance(bt, part, T - 1, 16));
+        CHECK(retnet_batch_argmax(bt, next) == RETNET_EINVAL, "argmax after advance must fail");
+        OK(retnet_batch_forward(bt, last, 1, lb));
+        OK(retnet_forward(m, part, B, T - 1, RETNET_FORM_CHUNKWISE, 16, st2, NULL));
+        OK(retnet_forward(m, last, B, 1, RETNET_FORM_RECURRENT, 0, st2, lg));
+        CHECK(!memcmp(lb, lg, sizeof(float) * (size_t)B * V), "advance + forward differ from "
+              "retnet_forward's chunkwise prefill + recurrent step");
+        for (int b = 0; b < B; b++) {
+            retnet_state one = {.data = bs};
+            OK(retnet_batch_get(bt, b, &one));
+            CHECK(one.pos == T && !memcmp(bs, st2[b].data, sizeof(float) * (size_t)sf),
+                  "advance: state %d differs (pos %lld)", b, (long long)one.pos);
+        }
+        CHECK(retnet_batch_advance(bt, part, 0, 0) == RETNET_EINVAL, "advance T = 0 must fail");
+        free(s2);
+    }
     retnet_state bad = {.data = bs, .pos = -1};
     CHECK(retnet_batch_set(bt, 0, &bad) == RETNET_EINVAL, "negative pos must be refused");
     bad.pos = 0;

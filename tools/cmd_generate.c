@@ -57,8 +57,8 @@ typedef struct {
     sampler sp;
     int bf16;
     float *work;      /* 2 V floats for retnet_sample */
-    retnet_batch *dev; /* a model on a GPU: the one sequence's state kept there (retnet_batch),
-                          so that a step moves a token and the logits, not the state */
+    retnet_batch *dev; /* single-sequence modes: the sequence's state, kept where the model runs
+                          (on a GPU a step then moves a token and the logits, not the state) */
     int dev_fresh;     /* the batch holds the state of the seq (else its host copy does) */
 } gen_ctx;
 
@@ -171,7 +171,7 @@ static retnet_status seq_forward(gen_ctx *g, seq *s, const int32_t *tokens, int3
     if (g->dev) {
         if (!g->dev_fresh && (st = retnet_batch_set(g->dev, 0, &s->st))) return st;
         g->dev_fresh = 1;
-        if (T > 1 && (st = retnet_batch_forward(g->dev, tokens, T - 1, NULL))) return st;
+        if (T > 1 && (st = retnet_batch_advance(g->dev, tokens, T - 1, g->chunk))) return st;
         if ((st = retnet_batch_forward(g->dev, tokens + T - 1, 1, logits))) return st;
         s->st.pos += T;
         return RETNET_OK;
@@ -620,8 +620,9 @@ int cmd_generate(int argc, char **argv) {
 
     seq s;
     seq_init(&g, &s, seed);
-    if (retnet_model_device_bytes(g.m) > 0) /* on a GPU: the state stays there */
-        CHECK(retnet_batch_create(g.m, 1, &g.dev), "use --device cpu");
+    /* the sequence's state lives in a retnet_batch: on a GPU it stays there between steps;
+     * on the CPU the same code path, the same arithmetic as retnet_forward */
+    CHECK(retnet_batch_create(g.m, 1, &g.dev), "use --device cpu");
     int32_t first = g.bos;
     if (o[O_LOAD].given) {
         char extra[4096];
@@ -731,8 +732,9 @@ int cmd_chat(int argc, char **argv) {
     g.bf16 = o[O_BF16].given;
     seq s;
     seq_init(&g, &s, seed);
-    if (retnet_model_device_bytes(g.m) > 0) /* on a GPU: the state stays there */
-        CHECK(retnet_batch_create(g.m, 1, &g.dev), "use --device cpu");
+    /* the sequence's state lives in a retnet_batch: on a GPU it stays there between steps;
+     * on the CPU the same code path, the same arithmetic as retnet_forward */
+    CHECK(retnet_batch_create(g.m, 1, &g.dev), "use --device cpu");
     int32_t pending = g.bos;
     int need_newline = 0; /* the last reply did not end with one */
     if (o[O_LOAD].given) {
