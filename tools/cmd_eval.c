@@ -41,14 +41,15 @@ static const char *TOK_HINT =
 
 enum {
     O_MODEL, O_CONFIG, O_TOK, O_DATA, O_TASK, O_WINDOW, O_CHUNK, O_CONTEXT, O_DOCS, O_DOCSEP,
-    O_SHOTS, O_FEWSHOT, O_JSON, O_QUIET, O_COUNT
+    O_SHOTS, O_FEWSHOT, O_JSON, O_QUIET, O_DEVICE, O_COUNT
 };
 
 static void usage_eval(void) {
     printf(
         "usage: retnet eval --model MODEL [--config FILE] [--tokenizer TOK] --data TEXT\n"
         "                   [--window W] [--chunk C] [--context N]\n"
-        "                   [--documents file|lines|blank | --doc-sep STRING] [--json] [--quiet]\n"
+        "                   [--documents file|lines|blank | --doc-sep STRING] [--device D]\n"
+        "                   [--json] [--quiet]\n"
         "       retnet eval --model MODEL [--config FILE] [--tokenizer TOK] --task FILE.jsonl\n"
         "                   [--shots K [--fewshot-file F.jsonl]] [--chunk C] [--json] [--quiet]\n\n"
         "Text: perplexity per token, bits per byte (total nats / ln 2 / bytes of the scored text),\n"
@@ -75,6 +76,8 @@ static void usage_eval(void) {
         "                      lines. The state is reset at every document\n"
         "  --doc-sep STRING    documents are separated by STRING (\\n, \\t, \\r, \\\\ escapes)\n"
         "  --task FILE         a multiple-choice task file (JSON lines)\n"
+        "  --device D          cpu (default) or cuda / cuda:N: run the model on a GPU (a CUDA\n"
+        "                      build; bf16 products, so scores differ from the cpu's by rounding)\n"
         "  --shots K           prepend K demonstrations (context + gold choice, separated by\n"
         "                      blank lines): the first K examples of the task file, which are\n"
         "                      then not scored, or of --fewshot-file\n"
@@ -133,6 +136,9 @@ static void ctx_open(eval_ctx *e, opt *o) {
     memset(e, 0, sizeof *e);
     CHECK(retnet_tokenizer_load(o[O_TOK].value ? o[O_TOK].value : "byte", &e->tok), TOK_HINT);
     e->m = cli_load_model(o[O_MODEL].value, o[O_CONFIG].value);
+    if (o[O_DEVICE].given)
+        CHECK(retnet_model_to_device(e->m, o[O_DEVICE].value), "use --device cpu, or a CUDA "
+              "build on a machine with a GPU");
     e->model_path = o[O_MODEL].value;
     e->V = retnet_model_config(e->m)->vocab;
     int32_t tv = retnet_tokenizer_vocab(e->tok);
@@ -797,7 +803,7 @@ int cmd_eval(int argc, char **argv) {
     opt o[] = {{"--model", 1},  {"--config", 1},    {"--tokenizer", 1}, {"--data", 1},
                {"--task", 1},   {"--window", 1},    {"--chunk", 1},     {"--context", 1},
                {"--documents", 1}, {"--doc-sep", 1}, {"--shots", 1},    {"--fewshot-file", 1},
-               {"--json", 0},   {"--quiet", 0}};
+               {"--json", 0},   {"--quiet", 0},     {"--device", 1}};
     cli_parse(argc, argv, o, O_COUNT, NULL, 0, usage_eval);
     if (!o[O_MODEL].given) FAIL("missing --model FILE");
     if (o[O_DATA].given == o[O_TASK].given)
