@@ -319,7 +319,8 @@ typedef struct retnet_train_opts {
  *          grads += grad_scale * d loss / d params (zero it before the first micro-batch).
  *   loss_sum, count (either may be NULL): the summed loss and the number of counted targets.
  * Activations of all layers are kept for the backward (linear in B*T); the chunkwise form's
- * backward recomputes its chunk states instead of storing them.
+ * backward recomputes its chunk states instead of storing them. CPU only: a model on a GPU is
+ * refused (RETNET_EINVAL); retnet_trainer trains wherever the model runs.
  */
 retnet_status retnet_forward_backward(retnet_model *m, const int32_t *tokens,
                                       const int32_t *targets, int32_t B, int32_t T,

@@ -770,6 +770,10 @@ retnet_status retnet_forward_backward(retnet_model *m, const int32_t *tokens,
     if (m && m->bf16_only)
         return retnet_fail(RETNET_EINVAL, "training needs float32 weights, and this model holds "
                            "them in bf16 only: load it without RETNET_LOAD_BF16");
+    if (m && m->device) /* its weights may have moved on there: the host copy can be stale */
+        return retnet_fail(RETNET_EINVAL, "forward_backward computes on the cpu, and this model "
+                           "is on a GPU: train it with retnet_trainer, or move it back first "
+                           "(retnet_model_to_device(m, \"cpu\"))");
     if (!(opts->dropout >= 0.0f && opts->dropout < 1.0f))
         return retnet_fail(RETNET_EINVAL, "dropout %g must be in [0, 1)", (double)opts->dropout);
     const retnet_config *c = &m->cfg;

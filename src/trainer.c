@@ -23,6 +23,8 @@ struct retnet_trainer {
     int device;             /* -1: the CPU; else the CUDA ordinal */
     char name[24];
     int32_t rank, world;    /* 0 and 1 unless distributed */
+    int synced;             /* on a device: the host parameters equal the master weights (no
+                               update since the last copy either way) */
 #ifdef RETNET_CUDA
     dist_ctx *dist;         /* distributed (then on a device), or NULL */
 #endif
@@ -216,6 +218,7 @@ retnet_status retnet_trainer_update(retnet_trainer *t, int64_t step, const retne
         model_cuda *d;
         retnet_status st = dev(t, &d);
         if (st) return st;
+        t->synced = 0;
         return t->dist ? dist_update(t->dist, step, h, clip_scale)
                        : model_cuda_adamw(d, t->m, step, h, clip_scale);
     }
@@ -231,7 +234,10 @@ retnet_status retnet_trainer_sync(retnet_trainer *t) {
     if (ON_DEVICE(t)) {
         model_cuda *d;
         retnet_status st = dev(t, &d);
-        return st ? st : model_cuda_train_download(d, t->m->params, NULL, NULL, NULL);
+        if (st || t->synced) return st;
+        st = model_cuda_train_download(d, t->m->params, NULL, NULL, NULL);
+        t->synced = st == RETNET_OK;
+        return st;
     }
 #endif
     return RETNET_OK;
@@ -256,7 +262,8 @@ static retnet_status dist_save(retnet_trainer *t, model_cuda *d, const char *pat
     float *m1 = NULL, *m2 = NULL;
     retnet_status st = RETNET_OK;
     if (t->rank == 0 && (st = host_moments(t, &m1, &m2)) != RETNET_OK) m1 = m2 = NULL;
-    if (t->rank == 0 && !st) st = model_cuda_train_download(d, t->m->params, NULL, NULL, NULL);
+    if (t->rank == 0 && !st && !t->synced)
+        st = model_cuda_train_download(d, t->m->params, NULL, NULL, NULL);
     /* collective: rank 0 takes part even when it cannot keep the result */
     retnet_status gs = dist_moments_gather(t->dist, st ? NULL : m1, st ? NULL : m2);
     if (!gs && t->rank == 0 && !st) st = retnet_train_state_save(path, t->m, m1, m2, step, extra_json);
@@ -281,6 +288,7 @@ static retnet_status dist_load(retnet_trainer *t, model_cuda *d, const char *pat
     if (!st) {
         st = retnet_train_state_load(path, t->m, m1, m2, step, extra_json, cap);
         if (!st) st = model_cuda_train_upload(d, t->m, t->m->params, NULL, NULL);
+        t->synced = st == RETNET_OK;
         if (!st) st = dist_moments_scatter(t->dist, m1, m2);
         retnet_free(m1), retnet_free(m2);
     }
@@ -312,7 +320,9 @@ retnet_status retnet_trainer_save(retnet_trainer *t, const char *path, int64_t s
 #ifdef RETNET_CUDA
     if (ON_DEVICE(t)) {
         model_cuda *d;
-        if (!(st = dev(t, &d))) st = model_cuda_train_download(d, t->m->params, m1, m2, NULL);
+        if (!(st = dev(t, &d)))
+            st = model_cuda_train_download(d, t->synced ? NULL : t->m->params, m1, m2, NULL);
+        t->synced = st == RETNET_OK;
     }
 #endif
     if (!st) st = retnet_train_state_save(path, t->m, m1, m2, step, extra_json);
@@ -338,6 +348,7 @@ retnet_status retnet_trainer_load(retnet_trainer *t, const char *path, int64_t *
     if (!st && ON_DEVICE(t)) {
         model_cuda *d;
         if (!(st = dev(t, &d))) st = model_cuda_train_upload(d, t->m, t->m->params, m1, m2);
+        t->synced = st == RETNET_OK;
     }
 #endif
     if (ON_DEVICE(t)) retnet_free(m1), retnet_free(m2);

@@ -114,3 +114,92 @@ retnet_model *cli_load_model(const char *path, const char *config_path) {
           "metadata), or a Hugging Face model directory in fla's layout");
     return m;
 }
+
+char *cli_unescape(const char *s) {
+    size_t n = strlen(s);
+    char *out = malloc(n + 1), *p = out;
+    if (!out) FAIL("out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\' && i + 1 < n) {
+            char e = s[i + 1];
+            if (e == 'n' || e == 't' || e == 'r' || e == '\\') {
+                *p++ = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : '\\';
+                i++;
+                continue;
+            }
+        }
+        *p++ = s[i];
+    }
+    *p = 0;
+    return out;
+}
+
+/* Bytes of the valid UTF-8 character at s (n bytes left), or 0 if it is not one. */
+static int utf8_len(const unsigned char *s, int64_t n) {
+    unsigned c = s[0];
+    int k;
+    uint32_t cp;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) k = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef) k = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4) k = 4, cp = c & 0x07;
+    else return 0;
+    if (n < k) return 0;
+    for (int i = 1; i < k; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((k == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (k == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return k;
+}
+
+/* The JSON form of the character at s[*i] (n bytes in all) into out (at most 7 bytes + NUL);
+ * advances *i. */
+static int json_char(const char *s, int64_t n, int64_t *i, char out[8]) {
+    unsigned char c = (unsigned char)s[*i];
+    int k = 0;
+    if (c == '"' || c == '\\') out[k++] = '\\', out[k++] = (char)c;
+    else if (c == '\n') out[k++] = '\\', out[k++] = 'n';
+    else if (c == '\r') out[k++] = '\\', out[k++] = 'r';
+    else if (c == '\t') out[k++] = '\\', out[k++] = 't';
+    else if (c < 0x20 || c == 0x7f) k = snprintf(out, 8, "\\u%04x", c);
+    else {
+        int u = utf8_len((const unsigned char *)s + *i, n - *i);
+        if (u == 0) {
+            memcpy(out, "\\ufffd", 6);
+            k = 6;
+        } else {
+            memcpy(out, s + *i, (size_t)u);
+            *i += u;
+            out[u] = 0;
+            return u;
+        }
+    }
+    *i += 1;
+    out[k] = 0;
+    return k;
+}
+
+void cli_json_string(FILE *f, const char *s, int64_t n) {
+    char e[8];
+    fputc('"', f);
+    for (int64_t i = 0; i < n;) fwrite(e, 1, (size_t)json_char(s, n, &i, e), f);
+    fputc('"', f);
+}
+
+const char *cli_json_escape(char *buf, size_t cap, const char *s) {
+    const int64_t n = (int64_t)strlen(s);
+    size_t k = 0;
+    char e[8];
+    if (!cap) return buf;
+    for (int64_t i = 0; i < n;) {
+        int m = json_char(s, n, &i, e);
+        if (k + (size_t)m + 1 > cap) break;
+        memcpy(buf + k, e, (size_t)m);
+        k += (size_t)m;
+    }
+    buf[k] = 0;
+    return buf;
+}

@@ -8,6 +8,7 @@
 #include "retnet.h"
 
 #include <stdint.h>
+#include <stdio.h>
 
 extern const char *cli_cmd; /* "retnet train", for messages */
 
@@ -43,5 +44,15 @@ int cli_isatty_stderr(void);
 /* Loads a checkpoint, with a config file for one without our metadata (config_path NULL:
  * none). Fails with a message. */
 retnet_model *cli_load_model(const char *path, const char *config_path);
+
+/* A copy of s with the escapes \n, \t, \r and \\ resolved (options such as --stop and
+ * --doc-sep: a shell cannot easily pass a newline). Free it. */
+char *cli_unescape(const char *s);
+/* n bytes as a JSON string, quotes included: valid UTF-8 as it is, each invalid byte as
+ * U+FFFD, control characters escaped. */
+void cli_json_string(FILE *f, const char *s, int64_t n);
+/* The same escaping of the string s into buf, without the quotes (cap bytes, NUL-terminated,
+ * cut at a character boundary if it does not fit); returns buf. */
+const char *cli_json_escape(char *buf, size_t cap, const char *s);
 
 #endif

@@ -71,18 +71,9 @@ static void stats(double *v, int n, double *med, double *lo, double *hi) {
     *hi = v[n - 1];
 }
 
-/* s as a JSON string (quotes, backslashes and control characters escaped), into buf. */
-static const char *js(const char *s, char *buf, size_t cap) {
-    size_t k = 0;
-    for (; *s && k + 8 < cap; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') buf[k++] = '\\', buf[k++] = (char)ch;
-        else if (ch < 0x20) k += (size_t)snprintf(buf + k, cap - k, "\\u%04x", ch);
-        else buf[k++] = (char)ch;
-    }
-    buf[k] = 0;
-    return buf;
-}
+
+/* s escaped for a JSON string, into the char array buf */
+#define JS(buf, s) cli_json_escape(buf, sizeof buf, s)
 
 static void random_tokens(int32_t *t, int64_t n, int32_t vocab, uint64_t seed) {
     uint64_t s = seed * 2654435761u + 1;
@@ -174,8 +165,8 @@ static int bench_to_device(retnet_model *m, const char *device, const char *what
     char b1[1024], b2[1024], b3[1024];
     if (json)
         printf("{\"bench\": \"%s\", \"impl\": \"retnet\", \"model\": \"%s\", \"device\": \"%s\", "
-               "\"refused\": \"%s\"}\n", what, js(label, b3, sizeof b3), js(device, b1, sizeof b1),
-               js(retnet_errmsg(), b2, sizeof b2));
+               "\"refused\": \"%s\"}\n", what, JS(b3, label), JS(b1, device),
+               JS(b2, retnet_errmsg()));
     else
         printf("%s: the device refuses this model: %s\n", device, retnet_errmsg());
     fflush(stdout);
@@ -286,8 +277,8 @@ static int bench_train(int argc, char **argv) {
     if (s == RETNET_EUNSUPPORTED) {
         if (json)
             printf("{\"bench\": \"train\", \"impl\": \"retnet\", \"model\": \"%s\", "
-                   "\"device\": \"%s\", \"refused\": \"%s\"}\n", js(label, jl, sizeof jl),
-                   js(device, jd, sizeof jd), js(retnet_errmsg(), jm, sizeof jm));
+                   "\"device\": \"%s\", \"refused\": \"%s\"}\n", JS(jl, label),
+                   JS(jd, device), JS(jm, retnet_errmsg()));
         else
             printf("%s: the trainer refuses this model: %s\n", device, retnet_errmsg());
         retnet_model_free(m);
@@ -353,7 +344,7 @@ static int bench_train(int argc, char **argv) {
                "\"ms_per_step_min\": %.3f, \"ms_per_step_max\": %.3f, \"ms_per_step_mean\": %.3f, "
                "\"tokens_per_s\": %.1f, \"flops_per_token\": %.6g, \"mixer_flops_per_token_fwd\": "
                "%.6g, \"model_tflops\": %.2f, ",
-               js(label, jl, sizeof jl), where, (long long)np, (long long)P, B, T, (long long)n, W,
+               JS(jl, label), where, (long long)np, (long long)P, B, T, (long long)n, W,
                N, 1e3 * med,
                1e3 * lo, 1e3 * hi, 1e3 * mean, tps, fpt, R, tflops);
         if (peak > 0) printf("\"peak_tflops\": %.1f, \"mfu\": %.4f, ", peak, tflops / peak);
@@ -455,8 +446,8 @@ static int bench_decode(int argc, char **argv) {
             if (json)
                 printf("{\"bench\": \"decode\", \"impl\": \"retnet\", \"model\": \"%s\", "
                        "\"device\": \"%s\", \"context\": %lld, \"refused\": \"%s\"}\n",
-                       js(label, jl, sizeof jl),
-                       js(device, jd, sizeof jd), (long long)X, js(retnet_errmsg(), jm, sizeof jm));
+                       JS(jl, label),
+                       JS(jd, device), (long long)X, JS(jm, retnet_errmsg()));
             else
                 printf("%8lld  refused by %s: %s\n", (long long)X, device, retnet_errmsg());
             fflush(stdout);
@@ -480,7 +471,7 @@ static int bench_decode(int argc, char **argv) {
         if (json)
             printf("{\"bench\": \"prefill\", \"impl\": \"retnet\", \"model\": \"%s\", \"device\": "
                    "\"%s\", \"context\": %lld, \"piece\": %d, \"seconds\": %.4f, \"tokens_per_s\": "
-                   "%.1f}\n", js(label, jl, sizeof jl), js(device, jd, sizeof jd), (long long)X,
+                   "%.1f}\n", JS(jl, label), JS(jd, device), (long long)X,
                    piece, prefill_s, X / prefill_s);
         for (int bi = 0; bi < nb; bi++) {
             int32_t B = (int32_t)Bs[bi];
@@ -491,8 +482,8 @@ static int bench_decode(int argc, char **argv) {
                     printf("{\"bench\": \"decode\", \"impl\": \"retnet\", \"model\": \"%s\", "
                            "\"device\": \"%s\", \"context\": %lld, \"batch\": %d, "
                            "\"refused\": \"%s: %s\"}\n",
-                           js(label, jl, sizeof jl), js(device, jd, sizeof jd), (long long)X, B,
-                           retnet_status_name(s), js(retnet_errmsg(), jm, sizeof jm));
+                           JS(jl, label), JS(jd, device), (long long)X, B,
+                           retnet_status_name(s), JS(jm, retnet_errmsg()));
                 else
                     printf("%8lld %6d  not run: %s\n", (long long)X, B, retnet_errmsg());
                 fflush(stdout);
@@ -534,7 +525,7 @@ static int bench_decode(int argc, char **argv) {
                        "\"state_bytes_per_seq\": %.0f, \"state_capacity_bytes_per_seq\": %lld, "
                        "\"weight_bytes_per_step\": %lld, \"bytes_per_step\": %.0f, \"%s\": %.0f, "
                        "\"state_from\": \"one sequence prefilled to the context, copied to all\"",
-                       js(label, jl, sizeof jl), js(device, jd, sizeof jd),
+                       JS(jl, label), JS(jd, device),
                        tf ? "transformer" : "retnet", (long long)np, (long long)X,
                        B, N, W, 1e3 * med, 1e3 * lo, 1e3 * hi, B / med, used, (long long)sb,
                        (long long)wbytes, bytes, on_gpu(device) ? "device_bytes" : "peak_rss_bytes",

@@ -86,40 +86,8 @@ static void usage_eval(void) {
         "  --quiet             no progress on stderr\n");
 }
 
-/* The value of --doc-sep with the escapes \n, \t, \r and \\ resolved. */
-static char *unescape(const char *s) {
-    size_t n = strlen(s);
-    char *out = malloc(n + 1), *p = out;
-    if (!out) FAIL("out of memory");
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\\' && i + 1 < n) {
-            char e = s[i + 1];
-            if (e == 'n' || e == 't' || e == 'r' || e == '\\') {
-                *p++ = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : '\\';
-                i++;
-                continue;
-            }
-        }
-        *p++ = s[i];
-    }
-    *p = 0;
-    return out;
-}
-
-/* A JSON string of arbitrary bytes (paths, ids): control characters escaped, bytes >= 0x80
- * as they are (our inputs are file names and strings parsed from JSON, valid UTF-8). */
-static void put_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c == '\n') fputs("\\n", f);
-        else if (c == '\t') fputs("\\t", f);
-        else if (c < 0x20 || c == 0x7f) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
+/* A JSON string (paths, ids). */
+static void put_str(FILE *f, const char *s) { cli_json_string(f, s, (int64_t)strlen(s)); }
 
 static double rate(double n, double dt) { return dt > 0 && n > 0 ? n / dt : 0; }
 
@@ -280,7 +248,7 @@ static int eval_text(opt *o) {
     if (strcmp(mode, "file") && strcmp(mode, "lines") && strcmp(mode, "blank"))
         FAIL("unknown --documents '%s'; use file, lines or blank", mode);
     if (o[O_DOCS].given && o[O_DOCSEP].given) FAIL("give --documents or --doc-sep, not both");
-    char *sep = o[O_DOCSEP].given ? unescape(o[O_DOCSEP].value) : NULL;
+    char *sep = o[O_DOCSEP].given ? cli_unescape(o[O_DOCSEP].value) : NULL;
     if (sep && !*sep) FAIL("--doc-sep is empty; give the string that separates documents");
     if (o[O_SHOTS].given || o[O_FEWSHOT].given)
         FAIL("--shots and --fewshot-file are for --task, not --data");

@@ -91,28 +91,6 @@ static void alias_short_n(int argc, char **argv, const opt *o, int no) {
     }
 }
 
-/* The value of --stop with the escapes \n, \t, \r and \\ resolved (a shell cannot easily
- * pass a newline). */
-static char *unescape(const char *s) {
-    size_t n = strlen(s);
-    char *out = malloc(n + 1), *p = out;
-    if (!out) FAIL("out of memory");
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\\' && i + 1 < n) {
-            char e = s[i + 1];
-            if (e == 'n' || e == 't' || e == 'r' || e == '\\') {
-                *p++ = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : '\\';
-                i++;
-                continue;
-            }
-        }
-        *p++ = s[i];
-    }
-    *p = 0;
-    return out;
-}
-
-
 /* Model, tokenizer (its ids must all be the model's) and buffers. */
 static void ctx_open(gen_ctx *g, const char *model, const char *config, const char *tok_spec,
                      const char *context, const char *device) {
@@ -263,54 +241,6 @@ static int32_t sample(gen_ctx *g, seq *s, const float *logits) {
 }
 
 /* ---------------------------------------------------------------- JSON output */
-
-/* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid. */
-static int utf8_len(const unsigned char *s, int64_t n) {
-    unsigned c = s[0];
-    int k;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) k = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef) k = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4) k = 4, cp = c & 0x07;
-    else return 0;
-    if (n < k) return 0;
-    for (int i = 1; i < k; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if ((k == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (k == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return k;
-}
-
-/* A JSON string of arbitrary bytes: valid UTF-8 as is, each invalid byte as U+FFFD. */
-static void put_json_string(FILE *f, const char *s, int64_t n) {
-    fputc('"', f);
-    for (int64_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"') fputs("\\\"", f);
-        else if (c == '\\') fputs("\\\\", f);
-        else if (c == '\n') fputs("\\n", f);
-        else if (c == '\r') fputs("\\r", f);
-        else if (c == '\t') fputs("\\t", f);
-        else if (c < 0x20 || c == 0x7f) fprintf(f, "\\u%04x", c);
-        else {
-            int k = utf8_len((const unsigned char *)s + i, n - i);
-            if (k == 0) {
-                fputs("\\ufffd", f);
-                i++;
-            } else {
-                fwrite(s + i, 1, (size_t)k, f);
-                i += k;
-            }
-            continue;
-        }
-        i++;
-    }
-    fputc('"', f);
-}
 
 static void put_tokens(FILE *f, const seq *s) {
     fputc('[', f);
@@ -539,7 +469,7 @@ static int generate_batch(gen_ctx *g, char **prompts, int32_t B, int64_t max_tok
                    (long long)s->st.pos);
             put_tokens(stdout, s);
             printf(", \"text\": ");
-            put_json_string(stdout, s->text ? s->text : "", s->len);
+            cli_json_string(stdout, s->text ? s->text : "", s->len);
             printf("}\n");
         } else {
             int64_t i = 0;
@@ -587,7 +517,7 @@ int cmd_generate(int argc, char **argv) {
     /* check every option before the (slow) model load */
     gen_ctx probe = {0};
     parse_sampling(&probe, o, &max_tokens, 100, &seed);
-    char *stop = o[O_STOP].given ? unescape(o[O_STOP].value) : NULL;
+    char *stop = o[O_STOP].given ? cli_unescape(o[O_STOP].value) : NULL;
     if (stop && !*stop) FAIL("--stop is empty; give the text to stop at");
     char **prompts = NULL;
     int32_t B = 0;
@@ -669,7 +599,7 @@ int cmd_generate(int argc, char **argv) {
                s.reason, (long long)s.st.pos);
         put_tokens(stdout, &s);
         printf(", \"text\": ");
-        put_json_string(stdout, s.text ? s.text : "", s.len);
+        cli_json_string(stdout, s.text ? s.text : "", s.len);
         printf("}\n");
         fflush(stdout);
     } else {

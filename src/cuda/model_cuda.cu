@@ -188,6 +188,20 @@ static float **field(const retnet_model *m, const retnet_param_desc *p,
                       ((const char *)p->slot - (const char *)&m->layers[p->layer]));
 }
 
+/* Which precision a tensor is read in: the 2-D weights in bf16 (the products' operands), the
+ * rest in fp32; the embedding in fp32 for the lookup, and in bf16 too when it is the tied
+ * output projection. */
+static int has_bf16(const retnet_model *m, const retnet_param_desc *p) {
+    return p->ndim == 2 && (p->slot != &m->g.embed || m->cfg.tie_embeddings);
+}
+static int has_fp32(const retnet_model *m, const retnet_param_desc *p) {
+    return p->ndim != 2 || p->slot == &m->g.embed;
+}
+/* The device bf16 copy of tensor p (has_bf16). */
+static cuda_bf16 *bf16_of(model_cuda *d, const retnet_model *m, const retnet_param_desc *p) {
+    return (cuda_bf16 *)*field(m, p, &d->g16, d->l16);
+}
+
 retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **out) {
     if (!out) return retnet_fail(RETNET_EINVAL, "model_cuda_create: NULL output");
     *out = NULL;
@@ -222,14 +236,11 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
         return retnet_fail(RETNET_ENOMEM, "out of memory");
     }
 
-    /* Which precision each tensor is read in: the 2-D weights bf16 (the products), the rest
-     * fp32; the embedding fp32 for the lookup, and bf16 too when it is the output projection. */
     size_t b32 = 0, b16 = 0, stage = 0;
     for (int32_t i = 0; i < m->n_tensors; i++) {
         const retnet_param_desc *p = &m->table[i];
-        int two_d = p->ndim == 2, embed = p->slot == &m->g.embed;
-        if (!two_d || embed) b32 += align_up(4 * (size_t)p->numel);
-        if (two_d && (!embed || c->tie_embeddings)) b16 += align_up(2 * (size_t)p->numel);
+        if (has_fp32(m, p)) b32 += align_up(4 * (size_t)p->numel);
+        if (has_bf16(m, p)) b16 += align_up(2 * (size_t)p->numel);
         if (4 * (size_t)p->numel > stage) stage = 4 * (size_t)p->numel;
     }
     void *tmp = NULL;
@@ -242,12 +253,11 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     size_t o32 = 0, o16 = 0;
     for (int32_t i = 0; i < m->n_tensors && !st; i++) {
         const retnet_param_desc *p = &m->table[i];
-        int two_d = p->ndim == 2, embed = p->slot == &m->g.embed;
         /* the host values: bf16 for the 2-D weights of a bf16-only model (whose fp32 range
          * must not be read), fp32 otherwise */
-        const uint16_t *src16 = m->bf16_only && two_d ? m->params_bf16 + p->offset : NULL;
+        const uint16_t *src16 = m->bf16_only && p->ndim == 2 ? m->params_bf16 + p->offset : NULL;
         const float *src32 = src16 ? NULL : m->params + p->offset;
-        if (two_d && (!embed || c->tie_embeddings)) {
+        if (has_bf16(m, p)) {
             cuda_bf16 *dst = (cuda_bf16 *)((char *)d->w16 + o16);
             o16 += align_up(2 * (size_t)p->numel);
             *field(m, p, &d->g16, d->l16) = (float *)dst;
@@ -255,7 +265,7 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
             else if (!(st = retnet_cuda_upload(tmp, src32, 4 * (size_t)p->numel)))
                 st = cuda_op_f32_to_bf16(dst, (const float *)tmp, p->numel, NULL);
         }
-        if (!st && (!two_d || embed)) {
+        if (!st && has_fp32(m, p)) {
             float *dst = (float *)((char *)d->w32 + o32);
             o32 += align_up(4 * (size_t)p->numel);
             *field(m, p, &d->g32, d->l32) = dst;
@@ -854,8 +864,7 @@ retnet_status model_cuda_train_begin_ex(model_cuda *d, const retnet_model *m, in
         const retnet_param_desc *p = &m->table[i];
         float *a = d->master + p->offset;
         *field(m, p, &d->gm, d->lm) = a;
-        int two_d = p->ndim == 2, embed = p->slot == &m->g.embed;
-        if (!two_d || embed) *field(m, p, &d->g32, d->l32) = a;
+        if (has_fp32(m, p)) *field(m, p, &d->g32, d->l32) = a;
     }
     retnet_cuda_free(d->w32);
     d->w32 = NULL;
@@ -1195,17 +1204,9 @@ retnet_status model_cuda_grad_norm(model_cuda *d, double *norm_out) {
 
 retnet_status model_cuda_adamw(model_cuda *d, const retnet_model *m, int64_t step,
                                const retnet_adamw *h, float clip_scale) {
-    if (!d || !d->master || !m || !h)
+    if (!d || !d->master || !d->m1 || !m || !h)
         return retnet_fail(RETNET_EINVAL, "CUDA adamw: the model is not training");
-    for (int32_t i = 0; i < m->n_tensors; i++) {
-        const retnet_param_desc *p = &m->table[i];
-        int two_d = p->ndim == 2, embed = p->slot == &m->g.embed;
-        cuda_bf16 *pb = two_d && (!embed || m->cfg.tie_embeddings)
-                            ? (cuda_bf16 *)*field(m, p, &d->g16, d->l16) : NULL;
-        TRY(cuda_op_adamw(d->master + p->offset, pb, d->grads + p->offset, d->m1 + p->offset,
-                          d->m2 + p->offset, p->numel, step, h, retnet_tensor_decayed(m, i),
-                          clip_scale, NULL));
-    }
+    TRY(model_cuda_adamw_range(d, m, step, h, clip_scale, 0, d->n_params, d->m1, d->m2));
     return retnet_cuda_sync(NULL);
 }
 
@@ -1229,13 +1230,7 @@ retnet_status model_cuda_train_upload(model_cuda *d, const retnet_model *m, cons
     if (m2) TRY(retnet_cuda_upload(d->m2, m2, bytes));
     if (!params) return RETNET_OK;
     TRY(retnet_cuda_upload(d->master, params, bytes));
-    for (int32_t i = 0; i < m->n_tensors; i++) { /* the bf16 copies follow */
-        const retnet_param_desc *p = &m->table[i];
-        int two_d = p->ndim == 2, embed = p->slot == &m->g.embed;
-        if (two_d && (!embed || m->cfg.tie_embeddings))
-            TRY(bf16((cuda_bf16 *)*field(m, p, &d->g16, d->l16), d->master + p->offset,
-                     p->numel));
-    }
+    TRY(model_cuda_refresh_bf16(d, m)); /* the bf16 copies follow */
     return retnet_cuda_sync(NULL);
 }
 
@@ -1277,10 +1272,7 @@ retnet_status model_cuda_adamw_range(model_cuda *d, const retnet_model *m, int64
         int64_t lo = p->offset > begin ? p->offset : begin;
         int64_t hi = p->offset + p->numel < end ? p->offset + p->numel : end;
         if (lo >= hi) continue;
-        int two_d = p->ndim == 2, embed = p->slot == &m->g.embed;
-        cuda_bf16 *pb = two_d && (!embed || m->cfg.tie_embeddings)
-                            ? (cuda_bf16 *)*field(m, p, &d->g16, d->l16) + (lo - p->offset)
-                            : NULL;
+        cuda_bf16 *pb = has_bf16(m, p) ? bf16_of(d, m, p) + (lo - p->offset) : NULL;
         TRY(cuda_op_adamw(d->master + lo, pb, d->grads + lo, m1 + (lo - begin), m2 + (lo - begin),
                           hi - lo, step, h, retnet_tensor_decayed(m, i), clip_scale, NULL));
     }
@@ -1291,10 +1283,7 @@ retnet_status model_cuda_refresh_bf16(model_cuda *d, const retnet_model *m) {
     if (!d || !d->master || !m) return retnet_fail(RETNET_EINVAL, "CUDA: the model is not training");
     for (int32_t i = 0; i < m->n_tensors; i++) {
         const retnet_param_desc *p = &m->table[i];
-        int two_d = p->ndim == 2, embed = p->slot == &m->g.embed;
-        if (two_d && (!embed || m->cfg.tie_embeddings))
-            TRY(bf16((cuda_bf16 *)*field(m, p, &d->g16, d->l16), d->master + p->offset,
-                     p->numel));
+        if (has_bf16(m, p)) TRY(bf16(bf16_of(d, m, p), d->master + p->offset, p->numel));
     }
     return RETNET_OK;
 }

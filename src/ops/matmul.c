@@ -120,18 +120,26 @@ void op_matvec_cols_bf16(float *y, const float *x, const uint16_t *w, int64_t M,
 #define MATVEC_BLOCK 16
 #define MATVEC_PAR_MIN 32768
 
-void op_matmul_bf16(float *y, const float *x, const uint16_t *w, int64_t M, int64_t N,
-                    int64_t K, int accumulate) {
+/* y = x W^T [+ y] for a few rows, W float32 (w) or bf16 (wb), by column blocks. */
+static void matvec_blocks(float *y, const float *x, const float *w, const uint16_t *wb,
+                          int64_t M, int64_t N, int64_t K, int accumulate) {
     if (N * K <= MATVEC_PAR_MIN || omp_get_max_threads() == 1) {
-        op_matvec_cols_bf16(y, x, w, M, N, K, 0, N, accumulate);
+        if (wb) op_matvec_cols_bf16(y, x, wb, M, N, K, 0, N, accumulate);
+        else op_matvec_cols(y, x, w, M, N, K, 0, N, accumulate);
         return;
     }
     const int64_t nb = (N + MATVEC_BLOCK - 1) / MATVEC_BLOCK;
 #pragma omp parallel for schedule(static)
     for (int64_t b = 0; b < nb; b++) {
         int64_t j0 = b * MATVEC_BLOCK, j1 = j0 + MATVEC_BLOCK < N ? j0 + MATVEC_BLOCK : N;
-        op_matvec_cols_bf16(y, x, w, M, N, K, j0, j1, accumulate);
+        if (wb) op_matvec_cols_bf16(y, x, wb, M, N, K, j0, j1, accumulate);
+        else op_matvec_cols(y, x, w, M, N, K, j0, j1, accumulate);
     }
+}
+
+void op_matmul_bf16(float *y, const float *x, const uint16_t *w, int64_t M, int64_t N,
+                    int64_t K, int accumulate) {
+    matvec_blocks(y, x, NULL, w, M, N, K, accumulate);
 }
 
 void op_bf16_to_f32(float *dst, const uint16_t *src, int64_t n) {
@@ -160,16 +168,7 @@ void op_matmul(float *y, const float *x, const float *w, int64_t M, int64_t N, i
         return;
     }
     /* Each weight row is read once and used for all M rows of x. */
-    if (N * K <= MATVEC_PAR_MIN || omp_get_max_threads() == 1) {
-        op_matvec_cols(y, x, w, M, N, K, 0, N, accumulate);
-        return;
-    }
-    const int64_t nb = (N + MATVEC_BLOCK - 1) / MATVEC_BLOCK;
-#pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < nb; b++) {
-        int64_t j0 = b * MATVEC_BLOCK, j1 = j0 + MATVEC_BLOCK < N ? j0 + MATVEC_BLOCK : N;
-        op_matvec_cols(y, x, w, M, N, K, j0, j1, accumulate);
-    }
+    matvec_blocks(y, x, w, NULL, M, N, K, accumulate);
 }
 
 /* Backward of y = x W^T (ops.h; += into both): dx (M, K) += dy W;  dw (N, K) += dy^T x. */
