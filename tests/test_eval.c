@@ -28,6 +28,7 @@
 #include "json.h"
 #include "retnet.h"
 #include "test.h"
+#include "cli_run.h"
 
 #include <libgen.h>
 #include <omp.h>
@@ -39,66 +40,12 @@ static char retnet[4200], tmp[256], model[512], model_tf[512], text_path[512];
 
 /* ---------------------------------------------------------------- running the CLI */
 
-typedef struct {
-    int status;
-    char *out, *err;
-} result;
+typedef cli_result result;
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap + 1);
-    for (size_t got; buf && (got = fread(buf + n, 1, cap - n, f)) > 0;) {
-        n += got;
-        if (n == cap) {
-            char *b = realloc(buf, 2 * cap + 1);
-            if (!b) { free(buf); buf = NULL; break; }
-            buf = b;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!buf) return NULL;
-    buf[n] = 0;
-    if (len) *len = n;
-    return buf;
-}
-
-static result run(const char *args) {
-    result r = {0};
-    char cmd[16384], op[512], ep[512];
-    snprintf(op, sizeof op, "%s/out", tmp);
-    snprintf(ep, sizeof ep, "%s/err", tmp);
-    snprintf(cmd, sizeof cmd, "%s %s </dev/null >%s 2>%s", retnet, args, op, ep);
-    int st = system(cmd);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-    r.out = slurp(op, NULL);
-    r.err = slurp(ep, NULL);
-    if (!r.out) r.out = strdup("");
-    if (!r.err) r.err = strdup("");
-    return r;
-}
-
-static void result_free(result *r) {
-    free(r->out);
-    free(r->err);
-}
-
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; s && *s; s++) n += *s == '\n';
-    return n;
-}
-
+static result run(const char *args) { return cli_run("", retnet, args, NULL, tmp); }
+static void result_free(result *r) { cli_result_free(r); }
 static void expect_error(const char *args, const char *phrase) {
-    result r = run(args);
-    CHECK(r.status != 0, "'retnet %s' should fail but exited 0", args);
-    CHECK(r.status < 128, "'retnet %s' crashed (status %d): %s", args, r.status, r.err);
-    CHECK(count_lines(r.err) == 1, "'retnet %s': want one line on stderr, got:\n%s", args, r.err);
-    CHECK(strstr(r.err, phrase) != NULL, "'retnet %s': stderr lacks '%s':\n%s", args, phrase,
-          r.err);
-    result_free(&r);
+    cli_expect_error(run(args), args, phrase);
 }
 
 static void write_file(const char *name, const char *content, char *path, size_t cap) {

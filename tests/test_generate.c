@@ -33,6 +33,7 @@
 #include "json.h"
 #include "retnet.h"
 #include "test.h"
+#include "cli_run.h"
 
 #include <libgen.h>
 #include <sys/stat.h>
@@ -45,70 +46,16 @@ static char retnet[4200], tmp[256], model[512], model_init[512], model_other[512
 
 /* ---------------------------------------------------------------- running the CLI */
 
-typedef struct {
-    int status;
-    char *out, *err;
-    size_t out_len;
-} result;
+typedef cli_result result;
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap + 1);
-    for (size_t got; buf && (got = fread(buf + n, 1, cap - n, f)) > 0;) {
-        n += got;
-        if (n == cap) {
-            char *b = realloc(buf, 2 * cap + 1);
-            if (!b) { free(buf); buf = NULL; break; }
-            buf = b;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!buf) return NULL;
-    buf[n] = 0;
-    if (len) *len = n;
-    return buf;
-}
-
-static void result_free(result *r) {
-    free(r->out);
-    free(r->err);
-    r->out = r->err = NULL;
-}
-
-/* Runs `retnet ARGS` through the shell (stdin from `input` if not NULL). */
+static void result_free(result *r) { cli_result_free(r); }
+/* Runs `retnet ARGS` (stdin from `input` if not NULL). */
 static result run_in(const char *args, const char *input) {
-    result r = {0};
-    char cmd[16384], inpath[512], op[512], ep[512];
-    snprintf(op, sizeof op, "%s/out", tmp);
-    snprintf(ep, sizeof ep, "%s/err", tmp);
-    snprintf(inpath, sizeof inpath, "%s/stdin", tmp);
-    if (input) {
-        FILE *f = fopen(inpath, "w");
-        if (f) {
-            fputs(input, f);
-            fclose(f);
-        }
-    }
-    snprintf(cmd, sizeof cmd, "%s %s <%s >%s 2>%s", retnet, args, input ? inpath : "/dev/null",
-             op, ep);
-    int st = system(cmd);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-    r.out = slurp(op, &r.out_len);
-    r.err = slurp(ep, NULL);
-    if (!r.out) r.out = strdup(""), r.out_len = 0;
-    if (!r.err) r.err = strdup("");
-    return r;
+    return cli_run("", retnet, args, input, tmp);
 }
 static result run(const char *args) { return run_in(args, NULL); }
 
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; s && *s; s++) n += *s == '\n';
-    return n;
-}
+static int count_lines(const char *s) { return test_count_lines(s); }
 
 /* Lines of output that may hold NUL bytes. */
 static int count_lines_n(const char *s, size_t len) {
@@ -125,15 +72,8 @@ static size_t token_bytes(const int32_t *t, int n, char *out) {
     return k;
 }
 
-/* A failure: non-zero status (not a crash), one line on stderr containing `phrase`. */
 static void expect_error_in(const char *args, const char *input, const char *phrase) {
-    result r = run_in(args, input);
-    CHECK(r.status != 0, "'retnet %s' should fail but exited 0", args);
-    CHECK(r.status < 128, "'retnet %s' crashed (status %d): %s", args, r.status, r.err);
-    CHECK(count_lines(r.err) == 1, "'retnet %s': want one line on stderr, got:\n%s", args, r.err);
-    CHECK(strstr(r.err, phrase) != NULL, "'retnet %s': stderr lacks '%s':\n%s", args, phrase,
-          r.err);
-    result_free(&r);
+    cli_expect_error(run_in(args, input), args, phrase);
 }
 static void expect_error(const char *args, const char *phrase) { expect_error_in(args, NULL, phrase); }
 
@@ -385,7 +325,7 @@ static void test_state_file_library(void) {
     CHECK(s == RETNET_EFORMAT && strstr(retnet_errmsg(), "not a retnet state"), "checkpoint as a state: %s", retnet_errmsg());
     /* every truncation is refused, and leaves the state as it was */
     size_t len;
-    char *bytes = slurp(path, &len);
+    char *bytes = test_slurp(path, &len);
     snprintf(trunc, sizeof trunc, "%s/trunc.state", tmp);
     int refused = 0, tried = 0;
     for (size_t cut = 0; bytes && cut < len; cut += (cut < 64 ? 1 : 97)) {
@@ -653,7 +593,7 @@ static void test_bad_input(void) {
     CHECK(r.status == 0, "save: %s", r.err);
     result_free(&r);
     size_t len;
-    char *bytes = slurp(st, &len);
+    char *bytes = test_slurp(st, &len);
     if (bytes) {
         char tr[600];
         snprintf(tr, sizeof tr, "%s/trunc.state", tmp);

@@ -23,6 +23,7 @@
  */
 #include "retnet.h"
 #include "test.h"
+#include "cli_run.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -43,43 +44,15 @@ static uint64_t seed0;
 
 /* ---------------------------------------------------------------- files */
 
-/* A whole file, NUL-terminated (NULL if it cannot be read); *len gets its size. */
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap + 1);
-    for (size_t got; buf && (got = fread(buf + n, 1, cap - n, f)) > 0;) {
-        n += got;
-        if (n == cap) {
-            char *b = realloc(buf, 2 * cap + 1);
-            if (!b) { free(buf); buf = NULL; break; }
-            buf = b;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!buf) return NULL;
-    buf[n] = 0;
-    if (len) *len = n;
-    return buf;
-}
-
 static int exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
 }
 
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; s && *s; s++) n += *s == '\n';
-    return n;
-}
-
 /* 1 if both files exist with the same bytes, 0 if not. */
 static int same_file(const char *a, const char *b) {
-    size_t na, nb;
-    char *x = slurp(a, &na), *y = slurp(b, &nb);
+    size_t na = 0, nb = 0;
+    char *x = test_slurp(a, &na), *y = test_slurp(b, &nb);
     int same = x && y && na == nb && !memcmp(x, y, na);
     free(x);
     free(y);
@@ -129,35 +102,15 @@ static long long state_step(const char *run) {
 
 /* ---------------------------------------------------------------- running the CLI */
 
-typedef struct {
-    int status;          /* exit status, 128 + signal if killed */
-    char *out, *err;
-} result;
+typedef cli_result result;
 
-static void result_free(result *r) {
-    free(r->out);
-    free(r->err);
-    r->out = r->err = NULL;
-}
-
-static int decode_status(int st) {
-    return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 255;
-}
+static void result_free(result *r) { cli_result_free(r); }
 
 /* Runs `ENV retnet ARGS` through the shell, capturing stdout and stderr. */
 static result vrun(const char *env, const char *fmt, va_list ap) {
-    char args[8192], cmd[16384], path[512];
+    char args[8192];
     vsnprintf(args, sizeof args, fmt, ap);
-    snprintf(cmd, sizeof cmd, "%s %s %s >%s/out 2>%s/err", env, retnet, args, tmp, tmp);
-    fflush(NULL);
-    result r = {decode_status(system(cmd)), NULL, NULL};
-    snprintf(path, sizeof path, "%s/out", tmp);
-    r.out = slurp(path, NULL);
-    snprintf(path, sizeof path, "%s/err", tmp);
-    r.err = slurp(path, NULL);
-    if (!r.out) r.out = calloc(1, 1);
-    if (!r.err) r.err = calloc(1, 1);
-    return r;
+    return cli_run(env, retnet, args, NULL, tmp);
 }
 
 __attribute__((format(printf, 1, 2))) static result run(const char *fmt, ...) {
@@ -237,15 +190,15 @@ static int wait_child(pid_t pid, double timeout_s) {
     }
     for (int i = 0; i < n_live; i++)
         if (live[i] == pid) live[i] = live[--n_live];
-    return timed_out ? -1 : decode_status(st);
+    return timed_out ? -1 : test_exit_status(st);
 }
 
 /* Polls until the file has at least `lines` lines or the child has exited; 1 if it has. */
 static int wait_lines(const char *path, int lines, pid_t pid, double timeout_s) {
     double t0 = now_s();
     while (now_s() - t0 < timeout_s) {
-        char *s = slurp(path, NULL);
-        int n = count_lines(s);
+        char *s = test_slurp(path, NULL);
+        int n = test_count_lines(s);
         free(s);
         if (n >= lines) return 1;
         siginfo_t info = {0};
@@ -265,7 +218,7 @@ typedef struct {
 } jlog;
 
 static jlog jlog_read(const char *path) {
-    jlog l = {slurp(path, NULL), {0}, 0};
+    jlog l = {test_slurp(path, NULL), {0}, 0};
     for (char *p = l.buf; p && *p && l.n < 512;) {
         char *e = strchr(p, '\n');
         if (e) *e = 0;
@@ -510,7 +463,7 @@ static void test_steps_total(void) {
     snprintf(cmd, sizeof cmd, "cp %s %s", state, keep);
     CHECK(system(cmd) == 0, "cp failed");
     size_t model_len = 0;
-    char *before = slurp(model, &model_len);
+    char *before = test_slurp(model, &model_len);
     CHECK(before, "cannot read %s", model);
     const int totals[2] = {8, 5};
     for (int k = 0; k < 2; k++) {
@@ -519,12 +472,12 @@ static void test_steps_total(void) {
         CHECK(r.status == 0, "resume at the last step (--steps %d): status %d: %s", totals[k],
               r.status, r.err);
         CHECK(strstr(r.err, "already at step 8") && strstr(r.err, "nothing to do") &&
-                  count_lines(r.err) == 1,
+                  test_count_lines(r.err) == 1,
               "resume at the last step (--steps %d) does not say it has nothing to do:\n%s",
               totals[k], r.err);
         result_free(&r);
         size_t n = 0;
-        char *after = slurp(model, &n);
+        char *after = test_slurp(model, &n);
         CHECK(after && n == model_len && !memcmp(before, after, n),
               "resume at the last step changed the model");
         free(after);
@@ -610,7 +563,7 @@ static void test_sigint(void) {
     CHECK(started, "the run did not log a step within 30 s");
     kill(pid, SIGINT);
     int st = wait_child(pid, 30);
-    char *e = slurp(err, NULL);
+    char *e = test_slurp(err, NULL);
     CHECK(st == 0, "after SIGINT: exit status %d (want 0), stderr:\n%s", st, e ? e : "");
     const char *p = e ? strstr(e, "interrupted at step ") : NULL;
     long long k = p ? strtoll(p + 20, NULL, 10) : -1;
@@ -669,7 +622,7 @@ static void test_kill(void) {
         sleep_s(delay);
         kill(pid, SIGKILL);
         int st = wait_child(pid, 30);
-        char *e = slurp(err, NULL);
+        char *e = test_slurp(err, NULL);
         CHECK(st == 128 + SIGKILL, "kill %d: the run ended by itself (status %d) before the kill "
               "after %.0f ms:\n%s", kill_no, st, 1e3 * delay, e ? e : "");
         free(e);
@@ -716,7 +669,7 @@ static void test_blow_up(void) {
                    data_dir, run_dir, log);
     CHECK(r.status != 0 && r.status < 128, "a run that blows up: exit status %d", r.status);
     /* its last line: "retnet train: step N: the loss is NaN; ..."; no other line names it */
-    int n = count_lines(r.err), bad_lines = 0;
+    int n = test_count_lines(r.err), bad_lines = 0;
     const char *last = r.err;
     for (const char *p = r.err; *p; p++)
         if (*p == '\n' && p[1]) last = p + 1;
@@ -770,7 +723,7 @@ static void expect_error(const char *args, const char *phrase, const char *made)
     result r = run("%s", a);
     CHECK(r.status != 0 && r.status < 128, "'retnet %s': exit status %d, want a failure", a,
           r.status);
-    CHECK(count_lines(r.err) == 1, "'retnet %s': want one line on stderr, got:\n%s", a, r.err);
+    CHECK(test_count_lines(r.err) == 1, "'retnet %s': want one line on stderr, got:\n%s", a, r.err);
     CHECK(strstr(r.err, phrase) != NULL, "'retnet %s': stderr lacks '%s':\n%s", a, phrase, r.err);
     CHECK(!exists(log), "'retnet %s' created its log before failing", a);
     CHECK(!made || !exists(made), "'retnet %s' created %s before failing", a, made);
@@ -835,7 +788,7 @@ static void test_bad_input(void) {
     snprintf(model, sizeof model, "%s/runA0/model.safetensors", tmp);
     snprintf(state, sizeof state, "%s/runA0/state.safetensors", tmp);
     size_t nm = 0, ns = 0;
-    char *m0 = slurp(model, &nm), *s0 = slurp(state, &ns);
+    char *m0 = test_slurp(model, &nm), *s0 = test_slurp(state, &ns);
     snprintf(path, sizeof path, "%s/runA0", tmp);
     int files0 = count_files(path, "");
     snprintf(a, sizeof a, "train --data %s --resume %s/runA0 --preset small --steps 9 " SMALL,
@@ -848,7 +801,7 @@ static void test_bad_input(void) {
              data_dir, tmp);
     expect_error(a, "--accum", NULL);
     size_t n1 = 0, n2 = 0;
-    char *m1 = slurp(model, &n1), *s1 = slurp(state, &n2);
+    char *m1 = test_slurp(model, &n1), *s1 = test_slurp(state, &n2);
     CHECK(m0 && s0 && m1 && s1 && nm == n1 && ns == n2 && !memcmp(m0, m1, nm) &&
               !memcmp(s0, s1, ns) && count_files(path, "") == files0,
           "a refused resume changed the run directory %s", path);
