@@ -545,10 +545,7 @@ retnet_status retnet_forward(retnet_model *m, const int32_t *tokens, int32_t B, 
     if (tf && states)
         for (int32_t b = 0; b < B; b++) {
             if (states[b].pos + T > c->context)
-                return retnet_fail(RETNET_EINVAL, "forward: sequence %d would reach position "
-                                   "%lld, but the Transformer's KV cache holds %d tokens "
-                                   "(raise it: --context in the CLI)", b, (long long)(states[b].pos + T),
-                                   c->context);
+                return model_cache_overflow(c, b, states[b].pos + T);
             if (states[b].pos + T > tk_max) tk_max = states[b].pos + T;
         }
     if ((st = seq_arrays(m, B))) return st;

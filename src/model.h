@@ -62,6 +62,14 @@ static inline float *model_kv_cache(const retnet_config *c, float *state, int l)
     return state + (int64_t)l * c->context * (c->d_key + c->d_value);
 }
 
+/* A Transformer's forward that would write position end - 1 into a KV cache of c->context
+ * positions is refused (both backends say the same). */
+static inline retnet_status model_cache_overflow(const retnet_config *c, int32_t b, int64_t end) {
+    return retnet_fail(RETNET_EINVAL, "forward: sequence %d would reach position %lld, but the "
+                       "Transformer's KV cache holds %d tokens (raise it: --context in the CLI)",
+                       b, (long long)end, c->context);
+}
+
 /* Products of up to this many rows (decoding) read the bf16 copy of the weights when the
  * model has one: they are bound by reading the weights, and bf16 halves the bytes. */
 #define BF16_MAX_ROWS 8

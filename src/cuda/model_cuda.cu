@@ -110,7 +110,7 @@ struct train_bufs {
     float *dx, *dxn;                 /* (n, D) */
     float *f1;                       /* (n, max(d_ffn, d_value, d_key)) an fp32 temporary */
     float *dq, *dk;                  /* (n, d_key) */
-    float *dv, *dg;                  /* (n, d_value) */
+    float *dv;                       /* (n, d_value) */
     cuda_bf16 *gb;                   /* (n, max(D, d_ffn, d_value, d_key, V)) a bf16 operand */
     cuda_bf16 *gb2;                  /* (n, max(d_ffn, d_value, d_key)) a second one */
 };
@@ -165,10 +165,6 @@ void model_cuda_free(model_cuda *d) {
     free(d->hzero);
     free(d->hptr);
     free(d);
-}
-
-int64_t model_cuda_param_bytes(const model_cuda *d) {
-    return d ? (int64_t)(d->w32_bytes + d->w16_bytes) : 0;
 }
 
 int64_t model_cuda_bytes(const model_cuda *d) {
@@ -338,6 +334,10 @@ static retnet_status norm_bf16(const retnet_config *c, cuda_bf16 *y, const float
     return cuda_op_rmsnorm_bf16(y, x, w, n, c->d_model, c->eps, cs);
 }
 
+static float embed_scale(const retnet_config *c) {
+    return c->embed_scale ? sqrtf((float)c->d_model) : 1.0f; /* as src/model.c */
+}
+
 static cuda_act ffn_act(const retnet_config *c) {
     return c->ffn == RETNET_FFN_GLU && c->ffn_act == RETNET_ACT_SWISH ? CUDA_ACT_SWISH
                                                                        : CUDA_ACT_GELU;
@@ -349,7 +349,6 @@ static retnet_status mm(float *y, const cuda_bf16 *x, const float *w, int64_t n,
     return cuda_op_matmul(y, CUDA_F32, x, w, CUDA_BF16, n, N, K, accumulate, cs);
 }
 
-/* One layer, in place on d->x: x += MSR(Norm(x)); x += FFN(Norm(x))   (RETNET.md §5). */
 /* The Transformer's token mixer of layer l (src/model.c's attention_layer): q, k rotated (k
  * not scaled: the scores are), the new k, v appended to the layer's KV cache (the states, or
  * a window's own temporary cache), causal attention over the cache into d->o. hpos: the
@@ -419,6 +418,8 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     return RETNET_OK;
 }
 
+/* One layer, in place on d->x: x += Mixer(Norm(x)); x += FFN(Norm(x))   (RETNET.md §5; the
+ * mixer: retention, or the Transformer's attention). */
 static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, float *state,
                                    cuda_stream cs, const int64_t *hpos = NULL) {
     const retnet_config *c = &d->cfg;
@@ -480,7 +481,7 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
         CUDA_TRY(cudaStreamBeginCapture(d->gstream, cudaStreamCaptureModeThreadLocal),
                  "capturing a decoding step");
         retnet_status st = cuda_op_embed(d->x, d->g32.embed, d->tok, B, c->d_model, c->vocab,
-                                         c->embed_scale ? sqrtf((float)c->d_model) : 1.0f, cs);
+                                         embed_scale(c), cs);
         for (int l = 0; l < c->n_layer && !st; l++) st = layer_forward(d, l, B, 1, state_dev, cs);
         if (!st) st = last_logits(d, B, 1, last_dev, cs);
         cudaGraph_t g = NULL;
@@ -519,10 +520,7 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
     if (is_tf(c) && state_dev && pos)
         for (int32_t b = 0; b < B; b++)
             if (pos[b] < 0 || pos[b] + T > c->context)
-                return retnet_fail(RETNET_EINVAL, "forward: sequence %d would reach position "
-                                   "%lld, but the Transformer's KV cache holds %d tokens "
-                                   "(raise it: --context in the CLI)", b,
-                                   (long long)(pos[b] + T), c->context);
+                return model_cache_overflow(c, b, pos[b] + T);
     if (!pos) { /* windows from position 0: host zeros for the attention's checks */
         if (B > d->hzero_cap) {
             free(d->hzero);
@@ -539,8 +537,7 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
     /* graphs: RetNet only (the attention sizes its grid from the positions) */
     if (last_dev && T == 1 && state_dev && d->graphs && !is_tf(c))
         return decode_step_graph(d, B, state_dev, last_dev);
-    TRY(cuda_op_embed(d->x, d->g32.embed, d->tok, n, D, c->vocab,
-                      c->embed_scale ? sqrtf((float)D) : 1.0f, NULL));
+    TRY(cuda_op_embed(d->x, d->g32.embed, d->tok, n, D, c->vocab, embed_scale(c), NULL));
     for (int l = 0; l < c->n_layer; l++) TRY(layer_forward(d, l, B, T, state_dev, NULL, pos));
     if (last_dev) {
         TRY(last_logits(d, B, T, last_dev, NULL));
@@ -935,7 +932,6 @@ static retnet_status train_ready(model_cuda *d, int64_t n) {
         CARVE(G->dq, float, n * K);
         CARVE(G->dk, float, n * K);
         CARVE(G->dv, float, n * V);
-        CARVE(G->dg, float, n * V);
         CARVE(G->gb, cuda_bf16, n * gw);
         CARVE(G->gb2, cuda_bf16, n * wide);
 #undef CARVE
@@ -1142,7 +1138,7 @@ retnet_status model_cuda_forward_backward(model_cuda *d, const int32_t *tokens,
 
     /* forward */
     ph_mark("f embed");
-    const float escale = c->embed_scale ? sqrtf((float)D) : 1.0f;
+    const float escale = embed_scale(c);
     TRY(cuda_op_embed(d->tl[0].x, d->g32.embed, G->tok, n, D, c->vocab, escale, NULL));
     for (int l = 0; l < L; l++)
         TRY(layer_forward_train(d, l, B, T, l + 1 < L ? d->tl[l + 1].x : G->xs));
@@ -1224,7 +1220,8 @@ retnet_status model_cuda_train_download(model_cuda *d, float *params, float *m1,
 
 retnet_status model_cuda_train_upload(model_cuda *d, const retnet_model *m, const float *params,
                                       const float *m1, const float *m2) {
-    if (!d || !d->master || !m) return retnet_fail(RETNET_EINVAL, "CUDA: the model is not training");
+    if (!d || !d->master || !m)
+        return retnet_fail(RETNET_EINVAL, "CUDA: the model is not training");
     const size_t bytes = sizeof(float) * (size_t)d->n_params;
     if (m1) TRY(retnet_cuda_upload(d->m1, m1, bytes));
     if (m2) TRY(retnet_cuda_upload(d->m2, m2, bytes));
@@ -1280,7 +1277,8 @@ retnet_status model_cuda_adamw_range(model_cuda *d, const retnet_model *m, int64
 }
 
 retnet_status model_cuda_refresh_bf16(model_cuda *d, const retnet_model *m) {
-    if (!d || !d->master || !m) return retnet_fail(RETNET_EINVAL, "CUDA: the model is not training");
+    if (!d || !d->master || !m)
+        return retnet_fail(RETNET_EINVAL, "CUDA: the model is not training");
     for (int32_t i = 0; i < m->n_tensors; i++) {
         const retnet_param_desc *p = &m->table[i];
         if (has_bf16(m, p)) TRY(bf16(bf16_of(d, m, p), d->master + p->offset, p->numel));

@@ -51,8 +51,6 @@ typedef struct model_cuda model_cuda;
 /* Selects CUDA device `device` and uploads m's parameters. *out NULL on failure. */
 retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **out);
 void model_cuda_free(model_cuda *d); /* NULL is fine */
-/* Device bytes the parameters take. */
-int64_t model_cuda_param_bytes(const model_cuda *d);
 
 /*
  * Device-resident states for B sequences, layer-major: (L, B, h, dk, dv) fp32, so that each
