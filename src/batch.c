@@ -81,10 +81,15 @@ int64_t retnet_batch_state_bytes(const retnet_batch *b) {
     return b ? 4 * b->sf : 0;
 }
 
+/* The batch still fits its model: same device, same state size (a Transformer's KV cache
+ * follows retnet_model_set_context). */
 static retnet_status same_place(const retnet_batch *b) {
     if (b->m->device != b->device)
         return retnet_fail(RETNET_EINVAL, "batch: the model moved (retnet_model_to_device) "
                            "after the batch was made; make a new batch");
+    if (retnet_state_floats(retnet_model_config(b->m)) != b->sf)
+        return retnet_fail(RETNET_EINVAL, "batch: the model's context changed "
+                           "(retnet_model_set_context) after the batch was made; make a new batch");
     return RETNET_OK;
 }
 

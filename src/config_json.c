@@ -393,12 +393,19 @@ retnet_status retnet_config_from_fla_json(const char *json, size_t len, retnet_c
     if ((v = find(root, "vocab_size", 1))) TRYD(want_int(v, "vocab_size", 1, 1 << 24, &c.vocab));
     if ((v = find(root, "expand_k", 1))) { TRYD(want_float(v, "expand_k", 0.0, 1, &ekf)); ek = v->num; }
     if ((v = find(root, "expand_v", 1))) { TRYD(want_float(v, "expand_v", 0.0, 1, &evf)); ev = v->num; }
+    /* widths are checked before the casts: a hostile file must not make them overflow */
+    if (c.d_model * ek > (1 << 24) || c.d_model * ev > (1 << 24))
+        FAIL_DOC(RETNET_EINVAL, "config.json: hidden_size x expand_k / expand_v = %.9g / %.9g is "
+                 "out of range (at most %d)", c.d_model * ek, c.d_model * ev, 1 << 24);
     c.d_key = (int32_t)(c.d_model * ek);      /* int(hidden_size * expand_k), as fla */
     c.d_value = (int32_t)(c.d_model * ev);
     if ((v = find(root, "intermediate_size", 1))) {
         TRYD(want_int(v, "intermediate_size", 1, 1 << 24, &c.d_ffn));
     } else {
         if ((v = find(root, "hidden_ratio", 1))) { TRYD(want_float(v, "hidden_ratio", 0.0, 1, &rf)); ratio = v->num; }
+        if (c.d_model * ratio * 2 / 3 > (1 << 24))
+            FAIL_DOC(RETNET_EINVAL, "config.json: hidden_size x hidden_ratio = %.9g is out of "
+                     "range", c.d_model * ratio);
         int64_t f = (int64_t)(c.d_model * ratio * 2 / 3);  /* fla's GatedMLP */
         c.d_ffn = (int32_t)(256 * ((f + 255) / 256));
     }

@@ -47,6 +47,8 @@ retnet_status retnet_model_create(const retnet_config *c, retnet_model **out) {
 
 retnet_status retnet_model_init(retnet_model *m, uint64_t seed) {
     if (!m) return retnet_fail(RETNET_EINVAL, "model_init: NULL model");
+    retnet_status st = model_need_f32(m, "model_init");
+    if (st) return st;
     for (int32_t i = 0; i < m->n_tensors; i++)
         retnet_param_init(&m->cfg, &m->table[i], i, seed, m->params + m->table[i].offset);
     return RETNET_OK;
@@ -764,9 +766,8 @@ retnet_status retnet_forward_backward(retnet_model *m, const int32_t *tokens,
     if (opts->form != RETNET_FORM_PARALLEL && opts->form != RETNET_FORM_CHUNKWISE)
         return retnet_fail(RETNET_EINVAL, "training runs the parallel or the chunkwise form, "
                            "not '%s'", retnet_form_name(opts->form));
-    if (m && m->bf16_only)
-        return retnet_fail(RETNET_EINVAL, "training needs float32 weights, and this model holds "
-                           "them in bf16 only: load it without RETNET_LOAD_BF16");
+    if (m && (st = model_need_f32(m, "training")))
+        return st;
     if (m && m->device) /* its weights may have moved on there: the host copy can be stale */
         return retnet_fail(RETNET_EINVAL, "forward_backward computes on the cpu, and this model "
                            "is on a GPU: train it with retnet_trainer, or move it back first "

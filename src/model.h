@@ -80,6 +80,15 @@ static inline retnet_status model_cache_overflow(const retnet_config *c, int32_t
 retnet_status model_decode(retnet_model *m, const int32_t *tokens, int32_t B,
                            float *const *S, const int64_t *pos, float *logits);
 
+/* The calls that read or write the float32 weights refuse a bf16-only model (whose float32
+ * range is never written, and PROT_NONE where it covers whole pages) with this one message:
+ * `what` names the call. */
+static inline retnet_status model_need_f32(const retnet_model *m, const char *what) {
+    if (!m->bf16_only) return RETNET_OK;
+    return retnet_fail(RETNET_EINVAL, "%s needs float32 weights, and this model holds them in "
+                       "bf16 only (loaded with RETNET_LOAD_BF16): load it without", what);
+}
+
 /* Makes a freshly created model hold its 2-D weights in bf16 only (params_bf16); the 1-D ones
  * stay in params. For loaders: the values are then read into both arrays. */
 retnet_status model_make_bf16_only(retnet_model *m);

@@ -38,6 +38,8 @@ retnet_status retnet_adamw_step(retnet_model *m, const float *grads, float *m1, 
                                 int64_t step, const retnet_adamw *h) {
     if (!m || !grads || !m1 || !m2 || !h)
         return retnet_fail(RETNET_EINVAL, "adamw_step: NULL argument");
+    retnet_status st = model_need_f32(m, "adamw_step");
+    if (st) return st;
     if (step < 1) return retnet_fail(RETNET_EINVAL, "adamw_step: step %lld must be >= 1",
                                      (long long)step);
     if (!(h->lr >= 0) || !(h->beta1 >= 0 && h->beta1 < 1) || !(h->beta2 >= 0 && h->beta2 < 1) ||

@@ -32,6 +32,8 @@ retnet_status retnet_train_state_save(const char *path, const retnet_model *m, c
                                       const float *m2, int64_t step, const char *extra_json) {
     if (!path || !m || !m1 || !m2)
         return retnet_fail(RETNET_EINVAL, "train_state_save: NULL argument");
+    retnet_status st0 = model_need_f32(m, "train_state_save");
+    if (st0) return st0;
     char cfg[4096], stepbuf[32];
     retnet_config_to_json(&m->cfg, cfg, sizeof cfg);
     snprintf(stepbuf, sizeof stepbuf, "%lld", (long long)step);
@@ -54,6 +56,8 @@ retnet_status retnet_train_state_load(const char *path, retnet_model *m, float *
                                       int64_t *step, char *extra_json, size_t cap) {
     if (!path || !m || !m1 || !m2 || !step)
         return retnet_fail(RETNET_EINVAL, "train_state_load: NULL argument");
+    retnet_status st0 = model_need_f32(m, "train_state_load");
+    if (st0) return st0;
     st_file *f = NULL;
     retnet_status s = st_open(path, &f);
     if (s) return s;

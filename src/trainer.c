@@ -53,10 +53,10 @@ retnet_status retnet_trainer_create(retnet_model *m, retnet_trainer **out) {
         return RETNET_OK;
     }
 #endif
-    if (m->bf16_only) {
+    retnet_status st = model_need_f32(m, "training");
+    if (st) {
         free(t);
-        return retnet_fail(RETNET_EINVAL, "training needs float32 weights, and this model holds "
-                           "them in bf16 only: load it without RETNET_LOAD_BF16");
+        return st;
     }
     size_t bytes = sizeof(float) * (size_t)m->n_params;
     t->grads = retnet_alloc(bytes), t->m1 = retnet_alloc(bytes), t->m2 = retnet_alloc(bytes);

@@ -209,8 +209,32 @@ out:
     retnet_model_free(m);
 }
 
+/* A Transformer's batch made before retnet_model_set_context does not fit after it: refused
+ * instead of writing past its states. */
+static void test_batch_context(void) {
+    retnet_config c;
+    retnet_model *m = NULL;
+    if (retnet_config_preset("tf-tiny", &c) || retnet_model_create(&c, &m)) {
+        CHECK(0, "tf-tiny: %s", retnet_errmsg());
+        return;
+    }
+    OK(retnet_model_init(m, 2));
+    OK(retnet_model_set_context(m, 32));
+    retnet_batch *b = NULL;
+    OK(retnet_batch_create(m, 2, &b));
+    int32_t tok[2 * 8] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    OK(retnet_batch_forward(b, tok, 8, NULL));
+    OK(retnet_model_set_context(m, 64));
+    retnet_status s = retnet_batch_forward(b, tok, 1, NULL);
+    CHECK(s == RETNET_EINVAL && strstr(retnet_errmsg(), "context"), "after set_context: %s (%s)",
+          retnet_status_name(s), retnet_errmsg());
+    retnet_batch_free(b);
+    retnet_model_free(m);
+}
+
 int main(void) {
     RUN(test_trainer_equals_composition);
     RUN(test_batch_cpu);
+    RUN(test_batch_context);
     return TEST_SUMMARY();
 }
