@@ -61,13 +61,13 @@ static inline cli_result cli_run(const char *env, const char *bin, const char *a
     snprintf(in, sizeof in, "%s/stdin", dir);
     if (input) {
         FILE *f = fopen(in, "w");
-        if (f) {
-            fputs(input, f);
-            fclose(f);
-        }
+        int ok = f && fputs(input, f) >= 0;
+        if (f) ok = fclose(f) == 0 && ok;
+        CHECK(ok, "cannot write the stdin file %s", in);
     }
-    snprintf(cmd, sizeof cmd, "%s %s %s <%s >%s 2>%s", env ? env : "", bin, args,
-             input ? in : "/dev/null", op, ep);
+    int len = snprintf(cmd, sizeof cmd, "%s %s %s <%s >%s 2>%s", env ? env : "", bin, args,
+                       input ? in : "/dev/null", op, ep);
+    CHECK(len > 0 && (size_t)len < sizeof cmd, "command too long (%d bytes)", len);
     fflush(NULL);
     r.status = test_exit_status(system(cmd));
     r.out = test_slurp(op, &r.out_len);

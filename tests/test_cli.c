@@ -5,6 +5,7 @@
  * right (logits files of the right size, equal across forms).
  */
 #include "test.h"
+#include "cli_run.h"
 
 #include <libgen.h>
 #include <sys/stat.h>
@@ -12,47 +13,16 @@
 
 static char retnet[4096], tmpdir[256];
 
-typedef struct {
-    int status;
-    char out[8192], err[8192];
-} result;
+typedef cli_result result;
 
-/* Runs `retnet ARGS` through the shell, capturing stdout and stderr. */
+/* Runs `retnet ARGS`. The CLI exits through one error path without freeing what it holds (by
+ * design: the process ends); leak checking is for the library's own tests. */
 static result run(const char *args) {
-    result r = {0};
-    char cmd[8192];
-    /* The CLI exits through one error path without freeing what it holds (by design: the
-     * process ends); leak checking is for the library's own tests. */
-    snprintf(cmd, sizeof cmd, "ASAN_OPTIONS=detect_leaks=0 %s %s >%s/out 2>%s/err", retnet,
-             args, tmpdir, tmpdir);
-    int st = system(cmd);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-    const char *names[2] = {"out", "err"};
-    char *bufs[2] = {r.out, r.err};
-    for (int i = 0; i < 2; i++) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s", tmpdir, names[i]);
-        FILE *f = fopen(path, "r");
-        size_t n = f ? fread(bufs[i], 1, sizeof r.out - 1, f) : 0;
-        bufs[i][n] = 0;
-        if (f) fclose(f);
-    }
-    return r;
+    return cli_run("ASAN_OPTIONS=detect_leaks=0", retnet, args, NULL, tmpdir);
 }
 
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
-
-/* A failure: non-zero status, one line on stderr, containing `phrase`. */
 static void expect_error(const char *args, const char *phrase) {
-    result r = run(args);
-    CHECK(r.status != 0, "'retnet %s' should fail but exited 0", args);
-    CHECK(count_lines(r.err) == 1, "'retnet %s': want one line on stderr, got:\n%s", args, r.err);
-    CHECK(strstr(r.err, phrase) != NULL, "'retnet %s': stderr lacks '%s':\n%s", args, phrase, r.err);
-    CHECK(r.status < 128, "'retnet %s' crashed (status %d)", args, r.status);
+    cli_expect_error(run(args), args, phrase);
 }
 
 static void test_help(void) {
@@ -67,6 +37,7 @@ static void test_help(void) {
         result r = run(cmds[i]);
         CHECK(r.status == 0 && strstr(r.out, "usage:"), "'retnet %s': status %d, out:\n%s",
               cmds[i], r.status, r.out);
+        cli_result_free(&r);
     }
 }
 
@@ -78,6 +49,7 @@ static void test_bench(void) {
               strstr(r.out, "\"tokens_per_s\"") && strstr(r.out, "\"loss_last\"") &&
               strstr(r.out, "\"flops_per_token\""),
           "bench train: status %d, out:\n%s%s", r.status, r.out, r.err);
+    cli_result_free(&r);
     const char *dec[] = {"bench decode --preset tiny --batch 1,2 --context 16,40 --steps 2 "
                          "--warmup 1 --json",
                          "bench decode --preset tf-tiny --batch 1,2 --context 16,40 --steps 2 "
@@ -90,6 +62,7 @@ static void test_bench(void) {
                   strstr(r.out, "\"state_bytes_per_seq\""),
               "'retnet %s': status %d, %d decode rows, out:\n%s%s", dec[i], r.status, rows,
               r.out, r.err);
+        cli_result_free(&r);
     }
     expect_error("bench nope", "unknown");
     expect_error("bench train --preset tiny --steps 0", "--steps");
@@ -180,13 +153,16 @@ static void test_data_bad_input(void) {
     result r = run("tokenizer encode --tokenizer byte --text Speak");
     CHECK(r.status == 0 && !strcmp(r.out, "83,112,101,97,107\n"), "encode: status %d, out '%s' %s",
           r.status, r.out, r.err);
+    cli_result_free(&r);
     r = run("tokenizer decode --tokenizer byte --ids 83,112,101,97,107");
     CHECK(r.status == 0 && !strcmp(r.out, "Speak"), "decode: status %d, out '%s' %s", r.status,
           r.out, r.err);
+    cli_result_free(&r);
     snprintf(a, sizeof a, "tokenize --tokenizer byte --data %s --out %s --val-fraction 0.3", text, d);
     r = run(a);
     CHECK(r.status == 0 && strstr(r.out, "vocabulary 260"), "tokenize: status %d: %s%s", r.status,
           r.out, r.err);
+    cli_result_free(&r);
     const char *files[3] = {"train.bin", "val.bin", "meta.json"};
     for (int i = 0; i < 3; i++) {
         struct stat st;
@@ -218,6 +194,7 @@ static void test_logits_and_info(void) {
                  tmpdir, forms[i], p[i]);
         result r = run(a);
         CHECK(r.status == 0, "'retnet %s' failed: %s", a, r.err);
+        cli_result_free(&r);
         x[i] = read_floats(p[i], &n[i]);
         CHECK(x[i] && n[i] == 7 * 260, "logits file %s has %lld floats, want 7*260", p[i],
               (long long)n[i]);
@@ -238,6 +215,7 @@ static void test_logits_and_info(void) {
     snprintf(b, sizeof b, "logits --model %s/tiny.safetensors --tokens-file %s --out %s/lf", tmpdir, a, tmpdir);
     result r = run(b);
     CHECK(r.status == 0, "tokens-file: %s", r.err);
+    cli_result_free(&r);
     snprintf(a, sizeof a, "%s/lf", tmpdir);
     int64_t nf;
     float *xf = read_floats(a, &nf), *x0 = read_floats(p[0], &n[0]);
@@ -249,6 +227,7 @@ static void test_logits_and_info(void) {
     r = run(a);
     CHECK(r.status == 0 && strstr(r.out, "parameters:") && strstr(r.out, "recurrent state:"),
           "info: %s%s", r.out, r.err);
+    cli_result_free(&r);
 }
 
 int main(int argc, char **argv) {
@@ -264,6 +243,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cannot make the test model: %s%s\n", r.out, r.err);
         return 1;
     }
+    cli_result_free(&r);
     RUN(test_help);
     RUN(test_bad_input);
     RUN(test_bench);

@@ -11,6 +11,7 @@
  * The GPU side (NCCL, the trainer) is tests/cuda/test_cuda_dist.c.
  */
 #include "test.h"
+#include "cli_run.h"
 
 #include <fcntl.h>
 #include <libgen.h>
@@ -75,15 +76,10 @@ static result run(const char *const *args, const char *const *env) {
     close(fd[0]);
     int st = 0;
     waitpid(pid, &st, 0);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.status = test_exit_status(st);
     return r;
 }
 
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
 
 /* A failure: non-zero status (not a crash), one line on stderr containing `phrase`, and no
  * run directory made. */
@@ -93,7 +89,7 @@ static void expect_error(const char *what, const char *const *args, const char *
     snprintf(out, sizeof out, "%s/run", tmpdir);
     result r = run(args, env);
     CHECK(r.status != 0 && r.status < 128, "%s: status %d", what, r.status);
-    CHECK(count_lines(r.err) == 1, "%s: want one line on stderr, got:\n%s", what, r.err);
+    CHECK(test_count_lines(r.err) == 1, "%s: want one line on stderr, got:\n%s", what, r.err);
     CHECK(strstr(r.err, phrase) != NULL, "%s: stderr lacks '%s':\n%s", what, phrase, r.err);
     struct stat sb;
     CHECK(stat(out, &sb) != 0, "%s: the run directory was made", what);

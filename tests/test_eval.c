@@ -358,7 +358,8 @@ static void check_task(const char *what, retnet_model *m, const json_doc *d, con
         const json_value *ll = json_get(r, "loglik"), *gr = json_get(r, "greedy");
         const json_value *by = json_get(r, "bytes"), *pr = json_get(r, "pred");
         const json_value *pn = json_get(r, "pred_norm");
-        if (!ll || !gr || !by || !pr || !pn || ll->count != it[i].n) {
+        if (!ll || !gr || !by || !pr || !pn || ll->count != it[i].n || gr->count != it[i].n ||
+            by->count != it[i].n) {
             CHECK(0, "%s: result %d lacks keys or has the wrong number of choices", what, i);
             continue;
         }

@@ -720,14 +720,9 @@ static void expect_error(const char *args, const char *phrase, const char *made)
     char log[512], a[8192];
     snprintf(log, sizeof log, "%s/bad.jsonl", tmp);
     snprintf(a, sizeof a, "%s --log %s", args, log);
-    result r = run("%s", a);
-    CHECK(r.status != 0 && r.status < 128, "'retnet %s': exit status %d, want a failure", a,
-          r.status);
-    CHECK(test_count_lines(r.err) == 1, "'retnet %s': want one line on stderr, got:\n%s", a, r.err);
-    CHECK(strstr(r.err, phrase) != NULL, "'retnet %s': stderr lacks '%s':\n%s", a, phrase, r.err);
+    cli_expect_error(run("%s", a), a, phrase);
     CHECK(!exists(log), "'retnet %s' created its log before failing", a);
     CHECK(!made || !exists(made), "'retnet %s' created %s before failing", a, made);
-    result_free(&r);
     unlink(log);
     if (made && exists(made) && strncmp(made, "/proc", 5)) {  /* no knock-on failures */
         snprintf(a, sizeof a, "rm -rf '%s'", made);

@@ -324,7 +324,7 @@ static int bench_train(int argc, char **argv) {
         if (step > W) dt[step - W - 1] = t_now - t_prev;
         fprintf(stderr, "%s: step %d/%d%s: loss %.4f, grad norm %.3f, %.1f ms\n", cli_cmd, step,
                 W + N, step <= W ? " (warm-up)" : "", loss, gnorm, 1e3 * (t_now - t_prev));
-        t_prev = t_now;
+        t_prev = cli_now(); /* the print is not part of the next step's time */
         CHECK(retnet_trainer_update(tr, step, &h, gnorm > clip ? (float)(clip / gnorm) : 1.0f), "");
     }
     double med, lo, hi, mean = 0;
@@ -477,6 +477,9 @@ static int bench_decode(int argc, char **argv) {
             int32_t B = (int32_t)Bs[bi];
             retnet_batch *bb;
             s = retnet_batch_create(m, B, &bb);
+            /* a batch whose states do not fit is a row of the table; anything else an error */
+            if (s != RETNET_OK && s != RETNET_ENOMEM && s != RETNET_EUNSUPPORTED)
+                FAIL("batch %d: %s", B, retnet_errmsg());
             if (s != RETNET_OK) {
                 if (json)
                     printf("{\"bench\": \"decode\", \"impl\": \"retnet\", \"model\": \"%s\", "

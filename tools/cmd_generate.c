@@ -552,7 +552,8 @@ int cmd_generate(int argc, char **argv) {
     seq_init(&g, &s, seed);
     /* the sequence's state lives in a retnet_batch: on a GPU it stays there between steps;
      * on the CPU the same code path, the same arithmetic as retnet_forward */
-    CHECK(retnet_batch_create(g.m, 1, &g.dev), "use --device cpu");
+    CHECK(retnet_batch_create(g.m, 1, &g.dev), "give a smaller --context (a Transformer's KV "
+          "cache), or run on another device");
     int32_t first = g.bos;
     if (o[O_LOAD].given) {
         char extra[4096];
@@ -664,7 +665,8 @@ int cmd_chat(int argc, char **argv) {
     seq_init(&g, &s, seed);
     /* the sequence's state lives in a retnet_batch: on a GPU it stays there between steps;
      * on the CPU the same code path, the same arithmetic as retnet_forward */
-    CHECK(retnet_batch_create(g.m, 1, &g.dev), "use --device cpu");
+    CHECK(retnet_batch_create(g.m, 1, &g.dev), "give a smaller --context (a Transformer's KV "
+          "cache), or run on another device");
     int32_t pending = g.bos;
     int need_newline = 0; /* the last reply did not end with one */
     if (o[O_LOAD].given) {
