@@ -114,11 +114,9 @@ static void retention(const retnet_model *m, int l, const step *P) {
     }
 }
 
-#define KEY_BLOCK 32 /* keys per step of the decoding attention */
-
 /* Transformer: for every (sequence, head), rotate the new query and key, append the key and
- * value to the cache at the sequence's position, and attend over the cache (one pass, online
- * softmax: no score buffer). Leaves the output in P->y. */
+ * value to the cache at the sequence's position, and attend over the cache
+ * (op_attention_decode_head). Leaves the output in P->y. */
 static void attention(const retnet_model *m, int l, const step *P) {
     const retnet_config *c = &m->cfg;
     const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
@@ -138,33 +136,9 @@ static void attention(const retnet_model *m, int l, const step *P) {
         op_rope_rows(K + pos * c->d_key + head * dk, P->k + qo, dk, 0, dk, cs, half, 1.0f);
         memcpy(V + pos * c->d_value + head * dv, P->v + (int64_t)b * c->d_value + head * dv,
                sizeof(float) * (size_t)dv);
-        float *o = P->y + (int64_t)b * c->d_value + head * dv;
-        float mx = -INFINITY, sum = 0, sc[KEY_BLOCK];
-        for (int j = 0; j < dv; j++) o[j] = 0;
-        /* Keys in blocks: the block's scores first (independent dot products, so they
-         * vectorise and pipeline), then one rescale per block if its maximum is new, then the
-         * weighted values. */
-        for (int64_t t0 = 0; t0 <= pos; t0 += KEY_BLOCK) {
-            int n = pos + 1 - t0 < KEY_BLOCK ? (int)(pos + 1 - t0) : KEY_BLOCK;
-            float bm = -INFINITY;
-            for (int j = 0; j < n; j++) {
-                sc[j] = op_dot(q, K + (t0 + j) * c->d_key + head * dk, dk) * scale;
-                bm = sc[j] > bm ? sc[j] : bm;
-            }
-            if (bm > mx) { /* a new maximum: rescale what was summed */
-                float r = expf(mx - bm);
-                sum *= r;
-                for (int j = 0; j < dv; j++) o[j] *= r;
-                mx = bm;
-            }
-            for (int j = 0; j < n; j++) {
-                const float *vt = V + (t0 + j) * c->d_value + head * dv;
-                float p = expf(sc[j] - mx);
-                sum += p;
-                for (int i = 0; i < dv; i++) o[i] += p * vt[i];
-            }
-        }
-        for (int j = 0; j < dv; j++) o[j] /= sum;
+        op_attention_decode_head(P->y + (int64_t)b * c->d_value + head * dv, NULL, q,
+                                 K + head * dk, V + head * dv, pos + 1, c->d_key, c->d_value,
+                                 dk, dv, scale);
     }
 }
 

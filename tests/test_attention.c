@@ -698,9 +698,8 @@ static void test_decode(void) {
     }
     double *one = dconst(NS * H, 1.0);
     for (int threads = 1; threads <= 2; threads++) {
-        float *work = fnan(op_attention_decode_work(dv, threads));
         float *o2 = fnan(NS * H * dv), *l2 = fnan(NS * H);
-        op_attention_decode(o2, l2, q, kc, vc, lens, NS, H, dk, dv, cs[0].scale, threads, work);
+        op_attention_decode(o2, l2, q, kc, vc, lens, NS, H, dk, dv, cs[0].scale, threads);
         char what[96];
         snprintf(what, sizeof what, "decode threads=%d vs reference last rows: o", threads);
         check_attn(o2, wo, wm, NS * H * dv, K_o, what);
@@ -716,14 +715,14 @@ static void test_decode(void) {
             check_same(o2, o, NS * H * dv, "decode: 2 threads vs 1, o");
             check_same(l2, lse, NS * H, "decode: 2 threads vs 1, lse");
         }
-        free(work); free(o2); free(l2);
+        free(o2); free(l2);
     }
     /* lse may be NULL */
     {
-        float *work = fnan(op_attention_decode_work(dv, 0)), *o3 = fnan(NS * H * dv);
-        op_attention_decode(o3, NULL, q, kc, vc, lens, NS, H, dk, dv, cs[0].scale, 0, work);
+        float *o3 = fnan(NS * H * dv);
+        op_attention_decode(o3, NULL, q, kc, vc, lens, NS, H, dk, dv, cs[0].scale, 0);
         check_same(o3, o, NS * H * dv, "decode without lse");
-        free(work); free(o3);
+        free(o3);
     }
     /* mutant: the new token forgotten (len - 1 keys; a sequence of length 1 is skipped) */
     {

@@ -3,8 +3,8 @@
  * a bf16 KV cache per layer, the append of new keys and values, and causal softmax attention
  * of new queries against the cache, for prefill (T > 1, chunked or not) and decoding (T = 1).
  * The CPU functions it mirrors are ops.h's op_attention_flash_forward (Tq = T queries against
- * Tk = pos + T cached keys) and op_attention_decode, as src/model.c and src/decode.c call
- * them; inference only (no backward).
+ * Tk = pos + T cached keys, as src/model.c calls it) and op_attention_decode (the kernel of
+ * src/decode.c's step); inference only (no backward).
  *
  * Conventions: those of cuda/cuda.h (DEVICE pointers, row-major, calls only ENQUEUE work on
  * the stream, retnet_status with a message in retnet_errmsg(), deterministic, no atomics).

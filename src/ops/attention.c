@@ -13,10 +13,10 @@
  *           m_new) whenever the max grows; lse = m + log l. The backward walks the query
  *           blocks of one key block and recomputes p = exp(s - lse) tile by tile, with
  *           D_i = do_i . o_i. Tiles above the diagonal are never visited.
- *   decode  one query per sequence against its own KV cache, the forward's online softmax
- *           over blocks of the cache.
- * Softmax statistics and sums are float; every exp is exp8 below (one function for all
- * three, so they differ only in the order of their sums).
+ *   decode  one query per (sequence, head) against its own KV cache, an online softmax over
+ *           blocks of 32 keys: the one kernel of the model's decoding step (decode.c).
+ * Softmax statistics and sums are float; the naive and flash forms take every exp from exp8
+ * below (so they differ only in the order of their sums); decode uses expf, once per key.
  *
  * Tile products. The flash tiles are small (96 x 96 x 64), and op_gemm (OpenBLAS sgemm)
  * measured half the speed of our own register-blocked loop, tile_mm: ~22 against ~45
@@ -60,7 +60,6 @@
 #define BK 96   /* forward: keys per tile */
 #define BQB 96  /* backward: query rows per tile */
 #define BKB 96  /* backward: keys per tile (one task) */
-#define BD 256  /* decode: keys per block of the cache */
 
 /* Below this many score entries (B H Tq Tk) a call runs on the calling thread alone. */
 #define SERIAL_MAX 8192
@@ -530,56 +529,43 @@ void op_attention_flash_backward(const attention_grad_args *a, float *work) {
 /* ==================================================================================== */
 /* decode */
 
-int64_t op_attention_decode_work(int dv, int threads) {
-    return nthreads(threads) * ((int64_t)BD + dv);
-}
+#define KEY_BLOCK 32 /* keys per step of the decoding attention */
 
-/* Dot product with 16 independent lanes (vectorises without -ffast-math). */
-static inline float dot16(const float *a, const float *b, int n) {
-    float acc[16] = {0};
-    int i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++) acc[j] += a[i + j] * b[i + j];
-    float s = 0.0f;
-    for (int j = 0; j < 16; j++) s += acc[j];
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-/* One (sequence, head): online softmax over blocks of BD cached keys. w: BD + dv floats. */
-static void decode_one(float *o, float *lse, const float *q, const float *K, const float *V,
-                       int64_t len, int64_t ldk, int64_t ldv, int dk, int dv, float scale,
-                       float *w) {
-    float *s = w, *acc = w + BD, m = -INFINITY, l = 0.0f;
-    memset(acc, 0, sizeof(float) * (size_t)dv);
-    for (int64_t j0 = 0; j0 < len; j0 += BD) {
-        const int64_t n = imin(BD, len - j0);
-        float mx = m;
-        for (int64_t j = 0; j < n; j++) {
-            s[j] = scale * dot16(q, K + (j0 + j) * ldk, dk);
-            mx = s[j] > mx ? s[j] : mx;
+/* One (sequence, head): keys in blocks, the block's scores first (independent dot products,
+ * so they vectorise and pipeline), then one rescale per block if its maximum is new, then the
+ * weighted values; an online softmax, no score buffer. */
+void op_attention_decode_head(float *o, float *lse, const float *q, const float *K,
+                              const float *V, int64_t len, int64_t ldk, int64_t ldv, int dk,
+                              int dv, float scale) {
+    float mx = -INFINITY, sum = 0, sc[KEY_BLOCK];
+    for (int j = 0; j < dv; j++) o[j] = 0;
+    for (int64_t t0 = 0; t0 < len; t0 += KEY_BLOCK) {
+        int n = len - t0 < KEY_BLOCK ? (int)(len - t0) : KEY_BLOCK;
+        float bm = -INFINITY;
+        for (int j = 0; j < n; j++) {
+            sc[j] = op_dot(q, K + (t0 + j) * ldk, dk) * scale;
+            bm = sc[j] > bm ? sc[j] : bm;
         }
-        float alpha = m; /* exp(m - mx): 0 on the first block, 1 if the max did not move */
-        exp_sub(&alpha, 1, NULL, mx);
-        l *= alpha;
-        if (alpha != 1.0f)
-            for (int c = 0; c < dv; c++) acc[c] *= alpha;
-        exp_sub(s, n, NULL, mx);
-        for (int64_t j = 0; j < n; j++) {
-            const float *vj = V + (j0 + j) * ldv;
-            l += s[j];
-            for (int c = 0; c < dv; c++) acc[c] += s[j] * vj[c];
+        if (bm > mx) { /* a new maximum: rescale what was summed */
+            float r = expf(mx - bm);
+            sum *= r;
+            for (int j = 0; j < dv; j++) o[j] *= r;
+            mx = bm;
         }
-        m = mx;
+        for (int j = 0; j < n; j++) {
+            const float *vt = V + (t0 + j) * ldv;
+            float p = expf(sc[j] - mx);
+            sum += p;
+            for (int i = 0; i < dv; i++) o[i] += p * vt[i];
+        }
     }
-    const float inv = 1.0f / l;
-    for (int c = 0; c < dv; c++) o[c] = acc[c] * inv;
-    if (lse) *lse = m + logf(l);
+    for (int j = 0; j < dv; j++) o[j] /= sum;
+    if (lse) *lse = mx + logf(sum);
 }
 
 void op_attention_decode(float *o, float *lse, const float *q, const float *const *kc,
                          const float *const *vc, const int64_t *len, int64_t B, int H, int dk,
-                         int dv, float scale, int threads, float *work) {
+                         int dv, float scale, int threads) {
     const int64_t ntask = B * H, ldk = (int64_t)H * dk, ldv = (int64_t)H * dv;
     const int nt = nthreads(threads);
     int64_t total = 0;
@@ -590,8 +576,9 @@ void op_attention_decode(float *o, float *lse, const float *q, const float *cons
         for (int64_t t = 0; t < ntask; t++) {
             const int64_t b = t / H;
             const int h = (int)(t % H);
-            decode_one(o + b * ldv + h * dv, lse ? lse + t : NULL, q + b * ldk + h * dk,
-                       kc[b] + h * dk, vc[b] + h * dv, len[b], ldk, ldv, dk, dv, scale, work);
+            op_attention_decode_head(o + b * ldv + h * dv, lse ? lse + t : NULL,
+                                     q + b * ldk + h * dk, kc[b] + h * dk, vc[b] + h * dv, len[b],
+                                     ldk, ldv, dk, dv, scale);
         }
         return;
     }
@@ -599,8 +586,8 @@ void op_attention_decode(float *o, float *lse, const float *q, const float *cons
     for (int64_t t = 0; t < ntask; t++) {
         const int64_t b = t / H;
         const int h = (int)(t % H);
-        decode_one(o + b * ldv + h * dv, lse ? lse + t : NULL, q + b * ldk + h * dk,
-                   kc[b] + h * dk, vc[b] + h * dv, len[b], ldk, ldv, dk, dv, scale,
-                   work + omp_get_thread_num() * ((int64_t)BD + dv));
+        op_attention_decode_head(o + b * ldv + h * dv, lse ? lse + t : NULL,
+                                 q + b * ldk + h * dk, kc[b] + h * dk, vc[b] + h * dv, len[b],
+                                 ldk, ldv, dk, dv, scale);
     }
 }

@@ -295,15 +295,20 @@ void op_attention_naive_backward(const attention_grad_args *a, float *work);
 void op_attention_flash_backward(const attention_grad_args *a, float *work);
 
 /*
- * Decoding one token for each of B sequences with KV caches of different lengths. Sequence b:
- * kc[b] its keys (len[b], H*dk), vc[b] its values (len[b], H*dv), the new token's key and
- * value already appended (so len[b] >= 1 counts it); q (B, H*dk) the new queries; writes
- * o (B, H*dv) and, when not NULL, lse (B, H). Equals the last row of the forward with
- * Tq = Tk = len[b]. Parallel over (b, h); work: op_attention_decode_work(dv, threads).
+ * Decoding one token of one (sequence, head) against its KV cache: q (dk) the new query;
+ * K, V the cache's keys and values with row strides ldk, ldv, len >= 1 rows (the new token's
+ * key and value already appended); writes o (dv) and, when not NULL, *lse. Equals the last row
+ * of the forward with Tq = Tk = len. No scratch, no allocation: the model's decoding step
+ * (decode.c) calls it for every (sequence, head) inside its one parallel region.
  */
-int64_t op_attention_decode_work(int dv, int threads);
+void op_attention_decode_head(float *o, float *lse, const float *q, const float *K,
+                              const float *V, int64_t len, int64_t ldk, int64_t ldv, int dk,
+                              int dv, float scale);
+/* The same for B sequences with caches of different lengths: kc[b] keys (len[b], H*dk),
+ * vc[b] values (len[b], H*dv), q (B, H*dk); o (B, H*dv), lse (B, H) or NULL. Parallel over
+ * (b, h). */
 void op_attention_decode(float *o, float *lse, const float *q, const float *const *kc,
                          const float *const *vc, const int64_t *len, int64_t B, int H, int dk,
-                         int dv, float scale, int threads, float *work);
+                         int dv, float scale, int threads);
 
 #endif

@@ -371,8 +371,8 @@ static void decode_case(int64_t B, int64_t ctx, int H, int dk, int dv, int path,
     int64_t *len = malloc(sizeof(int64_t) * B);
     for (int64_t b = 0; b < B; b++)
         kp[b] = c.K + b * C * ldk, vp[b] = c.V + b * C * ldv, len[b] = pos[b] + 1;
-    float *cpu = fnew(B * ldv), *work = fnew(op_attention_decode_work(dv, 0));
-    op_attention_decode(cpu, NULL, q, kp, vp, len, B, H, dk, dv, scale, 0, work);
+    float *cpu = fnew(B * ldv);
+    op_attention_decode(cpu, NULL, q, kp, vp, len, B, H, dk, dv, scale, 0);
 
     char what[128];
     snprintf(what, sizeof what, "decode B=%lld ctx=%lld H=%d dk=%d dv=%d %s%s", (long long)B,
@@ -380,7 +380,7 @@ static void decode_case(int64_t B, int64_t ctx, int H, int dk, int dv, int path,
     check_rows(what, &c, q, o, cpu, 1, pos, scale, path == 2, ctx > 1 && ctx <= 17);
     cache_free(&c);
     retnet_cuda_free(qd), retnet_cuda_free(od), retnet_cuda_free(pd);
-    free(q), free(o), free(pos), free(zero), free(kp), free(vp), free(len), free(cpu), free(work);
+    free(q), free(o), free(pos), free(zero), free(kp), free(vp), free(len), free(cpu);
 }
 
 static void test_decode(void) {
