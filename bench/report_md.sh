@@ -169,7 +169,11 @@ END {
       if (sk["rn", b] == "") { if (rb1 == "") { rb1 = b }; rbm = b }
       if (sk["tf", b] == "") { if (tb1 == "") { tb1 = b }; tbm = b }
       if (ok && tps["rn", b] / tps["tf", b] > bestr) { bestr = tps["rn", b] / tps["tf", b]; bestb = b }
+      if (ok) rr[++nr] = tps["rn", b] / tps["tf", b]
     }
+    # the median ratio over B (the largest alone is the noisiest)
+    for (i = 2; i <= nr; i++) { x = rr[i]; for (j = i - 1; j >= 1 && rr[j] > x; j--) rr[j + 1] = rr[j]; rr[j + 1] = x }
+    if (nr > 0) { kv("b_med_ratio", nr % 2 ? rr[(nr + 1) / 2] : (rr[nr / 2] + rr[nr / 2 + 1]) / 2); kv("b_min_ratio", rr[1]); kv("b_nr", nr) }
     print ""
     dnote()
     kv("bctx", bctx); kv("rb1", rb1); kv("rbm", rbm); kv("tb1", tb1); kv("tbm", tbm)
@@ -376,8 +380,8 @@ END {
     # 3. 8.4x faster at 8k
     r8 = v["tf_ms8"] / v["rn_ms8"]
     s3 = sprintf("B = 1 at %s: RetNet %.2fx faster per token (%s%s against %s%s ms)", kb(v["dec_c8"]), r8, r3(v["rn_ms8"]), mk("rn_o8"), r3(v["tf_ms8"]), mk("tf_o8"))
-    if (has("b_best_ratio") && v["b_best_ratio"] > 0) s3 = s3 sprintf("; batched at %s: up to %.2fx the Transformer'"'"'s tokens/s (B = %s)", kb(v["bctx"]), v["b_best_ratio"], v["b_best_B"])
-    ok = r8 >= 8.4 || v["b_best_ratio"] >= 8.4; part = r8 > 1.2
+    if (has("b_med_ratio") && v["b_med_ratio"] > 0) s3 = s3 sprintf("; batched at %s: %.2fx the Transformer'"'"'s tokens/s, the median over %d batch sizes (%.2f-%.2fx)", kb(v["bctx"]), v["b_med_ratio"], v["b_nr"], v["b_min_ratio"], v["b_best_ratio"])
+    ok = r8 >= 8.4 || v["b_med_ratio"] >= 8.4; part = r8 > 1.2
     printf "| 3 | Decoding 8.4x faster than a Transformer with KV cache at 8k context (6.7B) | %s | %s | At B = 1 a step moves the weights plus the state: %.1f MB + %.1f MB (Transformer) against %.1f MB + 2 x %.2f MB (RetNet), a %.2fx ratio of bytes at %s; a small model has few weight bytes, so the cache counts from ~%.0f tokens on, and the ratio grows with the context and the batch (each sequence has its own cache)%s |\n", \
       s3, (ok ? "**holds**" : part ? "**partly** (faster, by less)" : "**does not hold here**") dist(s3), v["tf_w"], v["tf_used8"], v["rn_w"], v["rn_state"], v["bytes_ratio8"], kb(v["dec_c8"]), v["kv_cross"], \
       (has("tf_ob8") ? sprintf(". Against the bandwidth bound the RetNet runs at %.0f%% and the Transformer at %.0f%% at %s, so the measured ratio %s the bytes ratio: with both at the same fraction of their bounds it would be about %.1fx", 100 * v["rn_ob8"], 100 * v["tf_ob8"], kb(v["dec_c8"]), (r8 > v["bytes_ratio8"] ? "exceeds" : "stays under"), v["bytes_ratio8"]) : "")
