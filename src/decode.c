@@ -101,9 +101,7 @@ static void retention(const retnet_model *m, int l, const step *P) {
             for (int j = 0; j < dv; j++) o[j] += part[(int64_t)blk * dv + j];
         if (c->normalize) {
             for (int blk = 0; blk < P->nblk; blk++) rsum += P->rpart[bh * P->nblk + blk];
-            double sn = model_decay_row_scale(m->gamma[head], P->pos[b]);
-            double r = fabs(sn * (float)rsum);
-            float f = (float)(sn / (r > 1.0 ? r : 1.0));
+            float f = model_row_factor(m->gamma[head], P->pos[b], (float)rsum);
             for (int j = 0; j < dv; j++) o[j] = f * o[j];
         }
         const retnet_layer_params *p = &m->layers[l];
@@ -206,7 +204,7 @@ retnet_status model_decode(retnet_model *m, const int32_t *tokens, int32_t B,
     const retnet_config *c = &m->cfg;
     const int64_t h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     step P = {.B = B, .tokens = tokens, .S = S, .pos = pos, .logits = logits,
-              .bf16 = m->params_bf16 && (B <= BF16_MAX_ROWS || m->bf16_only),
+              .bf16 = model_use_bf16(m, B),
               .nblk = (int)((dk + RETENTION_ROW_BLOCK - 1) / RETENTION_ROW_BLOCK)};
     const int64_t d = c->d_model;
     const int64_t ntask = c->arch == RETNET_ARCH_TRANSFORMER ? 0 : B * h * P.nblk;

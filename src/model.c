@@ -275,9 +275,8 @@ static void retention_layer(retnet_model *m, int l, const fwd_plan *P, layer_act
         int64_t b = bh / h;
         int head = (int)(bh % h);
         for (int64_t t = 0; t < T; t++) {
-            double sn = model_decay_row_scale(m->gamma[head], P->pos0[b] + t);
-            double r = fabs(sn * A->rsum[bh * T + t]);
-            A->f[bh * T + t] = (float)(sn / (r > 1.0 ? r : 1.0));
+            A->f[bh * T + t] = model_row_factor(m->gamma[head], P->pos0[b] + t,
+                                                A->rsum[bh * T + t]);
         }
     }
 }
@@ -301,7 +300,7 @@ static void scale_rows(const retnet_config *c, float *y, const float *o, const f
 static void mm(const retnet_model *m, float *y, const float *x, const float *w, int64_t n,
                int64_t N, int64_t K, int accumulate) {
     const uint16_t *wb = m->params_bf16 ? m->params_bf16 + (w - m->params) : NULL;
-    if (wb && (n <= BF16_MAX_ROWS || (m->bf16_only && n <= 64))) {
+    if (model_use_bf16(m, n)) {
         op_matmul_bf16(y, x, wb, n, N, K, accumulate);
     } else if (m->bf16_only) { /* many rows: widen the weight once, then BLAS */
         op_bf16_to_f32(m->wconv, wb, N * K);
@@ -314,7 +313,7 @@ static void mm(const retnet_model *m, float *y, const float *x, const float *w, 
 /* bf16_only: the widening buffer for the largest 2-D weight, once a product of many rows
  * needs it. */
 static retnet_status wconv_ready(retnet_model *m, int64_t rows) {
-    if (!m->bf16_only || rows <= 64) return RETNET_OK;
+    if (!m->bf16_only || rows <= BF16_ONLY_MAX_ROWS) return RETNET_OK;
     int64_t max = 0;
     for (int32_t i = 0; i < m->n_tensors; i++)
         if (m->table[i].ndim == 2 && m->table[i].numel > max) max = m->table[i].numel;

@@ -73,10 +73,28 @@ static inline retnet_status model_cache_overflow(const retnet_config *c, int32_t
 /* Products of up to this many rows (decoding) read the bf16 copy of the weights when the
  * model has one: they are bound by reading the weights, and bf16 halves the bytes. */
 #define BF16_MAX_ROWS 8
+/* A bf16-only model's products read its bf16 weights directly up to this many rows; above, a
+ * weight is widened to float32 once for BLAS (model.c's mm). */
+#define BF16_ONLY_MAX_ROWS 64
 
 /* Decoding steps (decode.c): one token per sequence, recurrent form, up to this many
  * sequences, each with its caller-owned state. */
 #define DECODE_MAX_B 64
+
+/* Whether a product of `rows` rows reads the bf16 weights (the one rule of model.c's products
+ * and of the decoding step). */
+static inline int model_use_bf16(const retnet_model *m, int64_t rows) {
+    return m->params_bf16 &&
+           (rows <= BF16_MAX_ROWS || (m->bf16_only && rows <= BF16_ONLY_MAX_ROWS));
+}
+
+/* The §3 scale of an output row: f = s / max(|s r|, 1), s the decay-row normalisation at
+ * absolute position pos, r the row's score sum (every form and the decoding step). */
+static inline float model_row_factor(double gamma, int64_t pos, float rsum) {
+    double sn = model_decay_row_scale(gamma, pos);
+    double r = fabs(sn * rsum);
+    return (float)(sn / (r > 1.0 ? r : 1.0));
+}
 retnet_status model_decode(retnet_model *m, const int32_t *tokens, int32_t B,
                            float *const *S, const int64_t *pos, float *logits);
 
