@@ -731,43 +731,9 @@ retnet_status retnet_tokenizer_decode(const retnet_tokenizer *t, const int32_t *
 /* ---------------------------------------------------------------- files */
 
 #define MAX_TOKENIZER_FILE ((int64_t)256 << 20)
-
-/* Reads a whole file (at most max bytes) into a malloc'ed, NUL-terminated buffer. */
-static retnet_status read_all(const char *path, int64_t max, char **buf, int64_t *len) {
-    *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return retnet_fail(RETNET_EIO, "cannot open %s: %s", path, strerror(errno));
-    int64_t cap = 1 << 16, n = 0;
-    char *b = malloc((size_t)cap);
-    for (;;) {
-        if (!b) {
-            fclose(f);
-            return retnet_fail(RETNET_ENOMEM, "out of memory reading %s", path);
-        }
-        size_t got = fread(b + n, 1, (size_t)(cap - n - 1), f);
-        n += (int64_t)got;
-        if (n < cap - 1) break;
-        if (cap > max) {
-            free(b);
-            fclose(f);
-            return retnet_fail(RETNET_EFORMAT, "%s: larger than %lld MB; not a tokenizer file",
-                               path, (long long)(max >> 20));
-        }
-        char *nb = realloc(b, (size_t)(cap *= 2));
-        if (!nb) free(b);
-        b = nb;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(b);
-        return retnet_fail(RETNET_EIO, "cannot read %s", path);
-    }
-    b[n] = 0;
-    *buf = b;
-    *len = n;
-    return RETNET_OK;
-}
+/* A whole tokenizer file, NUL-terminated (util.c's reader). */
+#define read_tokenizer_file(path, buf, len) \
+    retnet_read_text(path, MAX_TOKENIZER_FILE, "a tokenizer file", buf, len)
 
 /* Writes data to path through a temp file + rename (path never holds a partial file). */
 static retnet_status write_atomic(const char *path, const char *data, int64_t len) {
@@ -967,9 +933,9 @@ static retnet_status load_gpt2(const char *dir, retnet_tokenizer **out) {
     snprintf(bpe_path, sizeof bpe_path, "%s/vocab.bpe", dir);
     char *enc = NULL, *bpe = NULL;
     int64_t enc_len, bpe_len;
-    retnet_status s = read_all(enc_path, MAX_TOKENIZER_FILE, &enc, &enc_len);
+    retnet_status s = read_tokenizer_file(enc_path, &enc, &enc_len);
     if (s != RETNET_OK) return s;
-    s = read_all(bpe_path, MAX_TOKENIZER_FILE, &bpe, &bpe_len);
+    s = read_tokenizer_file(bpe_path, &bpe, &bpe_len);
     if (s != RETNET_OK) {
         free(enc);
         return s;
@@ -1142,7 +1108,7 @@ done:
 static retnet_status load_hf_file(const char *path, retnet_tokenizer **out) {
     char *text;
     int64_t len;
-    retnet_status s = read_all(path, MAX_TOKENIZER_FILE, &text, &len);
+    retnet_status s = read_tokenizer_file(path, &text, &len);
     if (s != RETNET_OK) return s;
     s = hf_load(path, text, len, out);
     free(text);
@@ -1195,7 +1161,7 @@ retnet_status retnet_tokenizer_load(const char *spec, retnet_tokenizer **out) {
     }
     char *text;
     int64_t len;
-    retnet_status s = read_all(spec, MAX_TOKENIZER_FILE, &text, &len);
+    retnet_status s = read_tokenizer_file(spec, &text, &len);
     if (s != RETNET_OK) {
         if (s == RETNET_EIO && access(spec, F_OK) != 0)
             return retnet_fail(RETNET_EIO, "tokenizer '%s' is not 'byte', 'gpt2', a directory or "

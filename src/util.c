@@ -98,32 +98,41 @@ retnet_status retnet_read_text(const char *path, int64_t max, const char *what, 
                                int64_t *len) {
     *out = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) {
-        return retnet_fail(RETNET_EIO, "%s: cannot open: %s", path, strerror(errno));
-    }
+    if (!f) return retnet_fail(RETNET_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > max) {
-        fclose(f);
-        return retnet_fail(RETNET_EFORMAT, "%s: %lld bytes is too big for %s (at most %lld)",
-                           path, (long long)st.st_size, what, (long long)max);
+    int64_t cap = 1 << 16; /* a regular file: its size (+1 to see it end); else grown */
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
+        if (st.st_size > max) {
+            fclose(f);
+            return retnet_fail(RETNET_EFORMAT, "%s: %lld bytes is too big for %s (at most %lld)",
+                               path, (long long)st.st_size, what, (long long)max);
+        }
+        cap = (int64_t)st.st_size + 2;
     }
-    /* Read up to the limit plus one byte, so that a non-regular file cannot exceed it either. */
-    char *text = malloc((size_t)max + 1);
-    if (!text) {
-        fclose(f);
-        return retnet_fail(RETNET_ENOMEM, "%s: out of memory", path);
+    int64_t n = 0;
+    char *text = malloc((size_t)cap);
+    for (;;) {
+        if (!text) {
+            fclose(f);
+            return retnet_fail(RETNET_ENOMEM, "%s: out of memory", path);
+        }
+        n += (int64_t)fread(text + n, 1, (size_t)(cap - n - 1), f);
+        if (n < cap - 1 || ferror(f)) break;
+        if (n > max) break; /* a file that grew, or a pipe: not beyond the limit */
+        char *t = realloc(text, (size_t)(cap *= 2));
+        if (!t) free(text);
+        text = t;
     }
-    size_t n = fread(text, 1, (size_t)max + 1, f);
     int bad = ferror(f);
     fclose(f);
-    if (bad || (int64_t)n > max) {
+    if (bad || n > max) {
         free(text);
         if (bad) return retnet_fail(RETNET_EIO, "%s: read error", path);
         return retnet_fail(RETNET_EFORMAT, "%s: too big for %s (more than %lld bytes)", path, what,
                            (long long)max);
     }
     text[n] = 0;
-    *len = (int64_t)n;
+    *len = n;
     *out = text;
     return RETNET_OK;
 }
