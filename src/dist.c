@@ -82,8 +82,9 @@ retnet_status retnet_dist_id(char hex[RETNET_DIST_ID_HEX]) {
     return RETNET_OK;
 }
 
-/* Rank 0: a new id into `path`, written to a temporary name and renamed (so that a reader
- * never sees half of it). */
+/* Rank 0: a new id into `path`, written to a temporary name and linked there (so that a
+ * reader never sees half of it). A file already there is refused: the other ranks may have
+ * read a stale id from it already, and would wait for a run that never comes. */
 static retnet_status write_id_file(const char *path, uint8_t id[ID_BYTES]) {
     retnet_status st = dist_make_id(id);
     if (st) return st;
@@ -95,12 +96,16 @@ static retnet_status write_id_file(const char *path, uint8_t id[ID_BYTES]) {
                                strerror(errno));
     int bad = fprintf(f, "%s\n", hex) < 0;
     bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path)) {
+    if (bad || link(tmp, path)) {
         int e = errno;
         unlink(tmp);
+        if (!bad && e == EEXIST)
+            return retnet_fail(RETNET_EINVAL, "rank 0: the id file '%s' exists already (from an "
+                               "earlier run?): give every run a new path", path);
         return retnet_fail(RETNET_EIO, "rank 0: cannot write the id file '%s': %s", path,
                            strerror(e));
     }
+    unlink(tmp);
     return RETNET_OK;
 }
 

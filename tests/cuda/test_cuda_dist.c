@@ -366,6 +366,12 @@ static void test_id_file(void) {
           n, buf);
     retnet_trainer_free(t);
     t = NULL;
+    /* a second run on the same path: refused (its other ranks could read the stale id) */
+    retnet_status s0 = retnet_trainer_create_dist(m, &d, &t);
+    CHECK(s0 == RETNET_EINVAL && !t && strstr(retnet_errmsg(), "exists"),
+          "an existing id file: %s (%s)", retnet_status_name(s0), retnet_errmsg());
+    retnet_trainer_free(t);
+    t = NULL;
     unlink(path);
     d.rank = 1, d.world = 2, d.timeout_s = 0.5;
     double t0 = retnet_now();
