@@ -163,15 +163,20 @@ if dec:
           'Bound: bytes one step must read (2-D weights in bf16 once, state read + written or the '
           'KV rows read) at 4800 GB/s; "of bound" = bound / measured.')
     print()
-    print('| context | batch | ours ms/step | ours tokens/s | ours of bound | fla tokens/s | SDPA tokens/s | SDPA eager tokens/s | SDPA of bound | ours / SDPA | ours / fla | state per seq: ours / fla / SDPA KV |')
-    print('|---|---|---|---|---|---|---|---|---|---|---|---|')
+    print('| context | batch | ours ms/step | ours tokens/s | ours of bound | fla tokens/s | SDPA tokens/s | SDPA eager tokens/s | SDPA of bound | our Transformer tokens/s | ours / SDPA | ours / fla | state per seq: ours / fla / SDPA KV |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
 
-    def pick(impl, X, B):
+    def pick(impl, X, B, arch='retnet'):
         return next((r for r in dec if r.get('impl') == impl and r.get('context') == X
-                     and r.get('batch') == B), None)
+                     and r.get('batch') == B and r.get('arch', 'retnet') == arch), None)
     keys = sorted({(r['context'], r['batch']) for r in dec if 'context' in r and 'batch' in r})
     for X, B in keys:
         o, p, s = pick('retnet', X, B), pick('fla', X, B), pick('sdpa', X, B)
+        t = pick('retnet', X, B, 'transformer')
+        if t and t.get('refused'):
+            tf_cell = 'does not fit'
+        else:
+            tf_cell = f(t.get('tokens_per_s') if t else None, '{:.0f}')
         ot = o.get('tokens_per_s') if o else None
         pt = p.get('tokens_per_s') if p else None
         st = s.get('tokens_per_s') if s else None
@@ -186,7 +191,7 @@ if dec:
         sb = f"{100 * s['of_bound']:.0f}%" if s and s.get('of_bound') else '-'
         mb = lambda r: '-' if not r or r.get('state_bytes_per_seq') is None else f"{r['state_bytes_per_seq'] / 1e6:.0f} MB"
         print(f"| {X} | {B} | {f(o.get('ms_per_step') if o else None, '{:.2f}')} | {f(ot, '{:.0f}')} | {ob} | "
-              f"{f(pt, '{:.0f}')} | {sdpa_cell} | {f(se, '{:.0f}')} | {sb} | {ratio(ot, st)} | {ratio(ot, pt)} | "
+              f"{f(pt, '{:.0f}')} | {sdpa_cell} | {f(se, '{:.0f}')} | {sb} | {tf_cell} | {ratio(ot, st)} | {ratio(ot, pt)} | "
               f"{mb(o)} / {mb(p)} / {mb(s)} |")
     print()
     notes = [r for r in dec + of('train') if r.get('refused') or r.get('error')]

@@ -1,182 +1,282 @@
 /*
  * activation.cu: elementwise kernels (src/ops/activation.c's counterpart, same formulas):
  * gelu (exact erf form), swish, the GLU FFN's act(h1) * h2 fused with its backward, the
- * residual add, and the fp32 <-> bf16 conversions. Grid-stride loops; every kernel is one
- * read and one write of each element.
+ * residual add, and the fp32 <-> bf16 conversions. Every kernel is one read and one write of
+ * each element, so they are memory-bound: each thread moves 2 groups of 4 consecutive
+ * elements per step (16-byte fp32, 8-byte bf16 accesses, all its loads issued before its
+ * stores, to keep bytes in flight), the last partial tile one element per thread, and
+ * pointers not aligned to a group take a scalar kernel. Both paths evaluate the same
+ * per-element expression: the results are bit for bit those of a plain loop.
  *   gelu'(x)  = Phi(x) + x phi(x) = 0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi)
  *   swish'(x) = s (1 + x (1 - s)),  s = sigmoid(x)
  */
 #include "cuda/common.cuh"
 
-__device__ __forceinline__ float gelu_f(float x) {
-    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+/* ---- a thread's values ------------------------------------------------------------------
+ * One step of a thread covers N elements of each array: N = 1 (the scalar path: element i),
+ * or N / 4 groups of 4 consecutive elements, group u starting at i + u * step (step = 4
+ * blockDim, so that each warp's accesses stay contiguous). fp32 is read as float4, bf16 as
+ * 4 x 16 bits in a uint2; bf16 stores round each value with f32_to_bf16_bits. */
+template <int N>
+__device__ __forceinline__ void ld(float (&r)[N], const float *p, int64_t i, int64_t step) {
+    if constexpr (N == 1) r[0] = p[i];
+    else
+#pragma unroll
+        for (int u = 0; u < N / 4; u++) {
+            const float4 v = *(const float4 *)(p + i + u * step);
+            r[4 * u] = v.x, r[4 * u + 1] = v.y, r[4 * u + 2] = v.z, r[4 * u + 3] = v.w;
+        }
 }
-__device__ __forceinline__ float gelu_d(float x) {
-    return 0.5f * (1.0f + erff(x * 0.70710678118654752f)) +
-           x * 0.39894228040143268f * expf(-0.5f * x * x);
+template <int N>
+__device__ __forceinline__ void ld(float (&r)[N], const uint16_t *p, int64_t i, int64_t step) {
+    if constexpr (N == 1) r[0] = bf16_bits_to_f32(p[i]);
+    else
+#pragma unroll
+        for (int u = 0; u < N / 4; u++) {
+            const uint2 v = *(const uint2 *)(p + i + u * step);
+            r[4 * u] = bf16_bits_to_f32((uint16_t)v.x);
+            r[4 * u + 1] = bf16_bits_to_f32((uint16_t)(v.x >> 16));
+            r[4 * u + 2] = bf16_bits_to_f32((uint16_t)v.y);
+            r[4 * u + 3] = bf16_bits_to_f32((uint16_t)(v.y >> 16));
+        }
 }
-__device__ __forceinline__ float swish_f(float x) { return x / (1.0f + expf(-x)); }
-__device__ __forceinline__ float swish_d(float x) {
-    float s = 1.0f / (1.0f + expf(-x));
-    return s * (1.0f + x * (1.0f - s));
+template <int N>
+__device__ __forceinline__ void st(float *p, int64_t i, int64_t step, const float (&r)[N]) {
+    if constexpr (N == 1) p[i] = r[0];
+    else
+#pragma unroll
+        for (int u = 0; u < N / 4; u++)
+            *(float4 *)(p + i + u * step) =
+                make_float4(r[4 * u], r[4 * u + 1], r[4 * u + 2], r[4 * u + 3]);
+}
+__device__ __forceinline__ uint32_t bf16x2_bits(float lo, float hi) {
+    return f32_to_bf16_bits(lo) | (uint32_t)f32_to_bf16_bits(hi) << 16;
+}
+template <int N>
+__device__ __forceinline__ void st(uint16_t *p, int64_t i, int64_t step, const float (&r)[N]) {
+    if constexpr (N == 1) p[i] = f32_to_bf16_bits(r[0]);
+    else
+#pragma unroll
+        for (int u = 0; u < N / 4; u++)
+            *(uint2 *)(p + i + u * step) = make_uint2(bf16x2_bits(r[4 * u], r[4 * u + 1]),
+                                                      bf16x2_bits(r[4 * u + 2], r[4 * u + 3]));
 }
 
-#define GRID_LOOP(i, n)                                                                  \
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n);            \
+/* Host side: may this array take the grouped accesses (4 elements' worth of alignment)?
+ * NULL (an absent optional output) may. */
+template <class... T> static bool groups_ok(const T *...p) {
+    return ((((uintptr_t)p % (4 * sizeof(T))) == 0) && ...);
+}
+
+/* ---- the operations ----------------------------------------------------------------------
+ * Each is a struct of its arrays with run<N>(i, step): load all its inputs, apply the formula
+ * to each value, store (so in-place calls, y == x, stay safe). The output type O is float or
+ * uint16_t (bf16 bits, cuda.h's _bf16 variants); the backward ops accumulate into fp32
+ * outputs (+=) and overwrite bf16 ones, as cuda.h defines them. */
+template <int ACT> __device__ __forceinline__ float act_f(float x) {
+    return ACT == CUDA_ACT_GELU ? gelu_f(x) : swish_f(x);
+}
+template <int ACT> __device__ __forceinline__ float act_d(float x) {
+    return ACT == CUDA_ACT_GELU ? gelu_d(x) : swish_d(x);
+}
+template <class O> constexpr bool accumulates = sizeof(O) == sizeof(float);
+
+template <int ACT, class O> struct Act { /* y = act(x) */
+    O *y;
+    const float *x;
+    bool vec_ok() const { return groups_ok(y, x); }
+    template <int N> __device__ void run(int64_t i, int64_t s) const {
+        float a[N];
+        ld(a, x, i, s);
+#pragma unroll
+        for (int k = 0; k < N; k++) a[k] = act_f<ACT>(a[k]);
+        st(y, i, s, a);
+    }
+};
+template <int ACT, class O> struct ActBwd { /* dx (+)= dy act'(x) */
+    O *dx;
+    const float *dy, *x;
+    bool vec_ok() const { return groups_ok(dx, dy, x); }
+    template <int N> __device__ void run(int64_t i, int64_t s) const {
+        float g[N], u[N], o[N];
+        ld(g, dy, i, s), ld(u, x, i, s);
+        if constexpr (accumulates<O>) ld(o, dx, i, s);
+#pragma unroll
+        for (int k = 0; k < N; k++) {
+            const float v = g[k] * act_d<ACT>(u[k]);
+            if constexpr (accumulates<O>) o[k] += v;
+            else o[k] = v;
+        }
+        st(dx, i, s, o);
+    }
+};
+template <int ACT, class O> struct Glu { /* a = act(h1) h2 */
+    O *a;
+    const float *h1, *h2;
+    bool vec_ok() const { return groups_ok(a, h1, h2); }
+    template <int N> __device__ void run(int64_t i, int64_t s) const {
+        float u[N], v[N];
+        ld(u, h1, i, s), ld(v, h2, i, s);
+#pragma unroll
+        for (int k = 0; k < N; k++) u[k] = act_f<ACT>(u[k]) * v[k];
+        st(a, i, s, u);
+    }
+};
+/* As model.c composes it: dh2 (+)= da act(h1); dh1 (+)= act'(h1) (da h2). fp32: either output
+ * may be NULL (not computed); bf16: both are there (checked by the caller). */
+template <int ACT, class O> struct GluBwd {
+    O *dh1, *dh2;
+    const float *da, *h1, *h2;
+    bool vec_ok() const { return groups_ok(dh1, dh2, da, h1, h2); }
+    template <int N> __device__ void run(int64_t i, int64_t s) const {
+        const bool w1 = !accumulates<O> || dh1, w2 = !accumulates<O> || dh2; /* outputs wanted */
+        float g[N], u[N], v[N], o1[N], o2[N];
+        ld(g, da, i, s), ld(u, h1, i, s);
+        if (w1) ld(v, h2, i, s);
+        if constexpr (accumulates<O>) {
+            if (w1) ld(o1, dh1, i, s);
+            if (w2) ld(o2, dh2, i, s);
+        }
+#pragma unroll
+        for (int k = 0; k < N; k++) {
+            if (w2) {
+                const float w = g[k] * act_f<ACT>(u[k]);
+                if constexpr (accumulates<O>) o2[k] += w;
+                else o2[k] = w;
+            }
+            if (w1) {
+                const float w = (g[k] * v[k]) * act_d<ACT>(u[k]);
+                if constexpr (accumulates<O>) o1[k] += w;
+                else o1[k] = w;
+            }
+        }
+        if (w2) st(dh2, i, s, o2);
+        if (w1) st(dh1, i, s, o1);
+    }
+};
+struct Add { /* y = a + b */
+    float *y;
+    const float *a, *b;
+    bool vec_ok() const { return groups_ok(y, a, b); }
+    template <int N> __device__ void run(int64_t i, int64_t s) const {
+        float u[N], v[N];
+        ld(u, a, i, s), ld(v, b, i, s);
+#pragma unroll
+        for (int k = 0; k < N; k++) u[k] = u[k] + v[k];
+        st(y, i, s, u);
+    }
+};
+template <class O, class I> struct Convert { /* y = x, rounded to bf16 or widened to fp32 */
+    O *y;
+    const I *x;
+    bool vec_ok() const { return groups_ok(y, x); }
+    template <int N> __device__ void run(int64_t i, int64_t s) const {
+        float v[N];
+        ld(v, x, i, s);
+        st(y, i, s, v);
+    }
+};
+
+/* ---- the launch ----------------------------------------------------------------------------
+ * U > 0: the first n - n % (U 4 blockDim) elements in tiles of U groups per thread, grid-
+ * stride over the tiles; the rest (and everything when U == 0, the unaligned case) one
+ * element per thread. */
+#define EW_THREADS 256
+#define EW_GROUPS 2
+
+template <class Op, int U>
+__global__ void __launch_bounds__(EW_THREADS) ew_kernel(Op op, int64_t n) {
+    int64_t done = 0;
+    if constexpr (U > 0) {
+        const int64_t step = 4 * (int64_t)blockDim.x, tile = U * step, tiles = n / tile;
+        for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x)
+            op.template run<4 * U>(t * tile + 4 * threadIdx.x, step);
+        done = tiles * tile;
+    }
+    for (int64_t i = done + blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
-
-template <int ACT>
-__global__ void act_kernel(float *y, const float *x, int64_t n) {
-    GRID_LOOP(i, n) y[i] = ACT == CUDA_ACT_GELU ? gelu_f(x[i]) : swish_f(x[i]);
-}
-template <int ACT>
-__global__ void act_bwd_kernel(float *dx, const float *dy, const float *x, int64_t n) {
-    GRID_LOOP(i, n) dx[i] += dy[i] * (ACT == CUDA_ACT_GELU ? gelu_d(x[i]) : swish_d(x[i]));
-}
-template <int ACT>
-__global__ void glu_kernel(float *a, const float *h1, const float *h2, int64_t n) {
-    GRID_LOOP(i, n) {
-        float u = h1[i], v = h2[i];
-        a[i] = (ACT == CUDA_ACT_GELU ? gelu_f(u) : swish_f(u)) * v;
-    }
-}
-/* As model.c composes it: dh2 += da act(h1); dh1 += act'(h1) (da h2). */
-template <int ACT>
-__global__ void glu_bwd_kernel(float *dh1, float *dh2, const float *da, const float *h1,
-                               const float *h2, int64_t n) {
-    GRID_LOOP(i, n) {
-        float u = h1[i], g = da[i];
-        if (dh2) dh2[i] += g * (ACT == CUDA_ACT_GELU ? gelu_f(u) : swish_f(u));
-        if (dh1) dh1[i] += (g * h2[i]) * (ACT == CUDA_ACT_GELU ? gelu_d(u) : swish_d(u));
-    }
-}
-/* bf16 outputs, overwritten: the FFN's operands of products (cuda.h's _bf16 variants) */
-template <int ACT>
-__global__ void act_bf16_kernel(uint16_t *y, const float *x, int64_t n) {
-    GRID_LOOP(i, n) y[i] = f32_to_bf16_bits(ACT == CUDA_ACT_GELU ? gelu_f(x[i]) : swish_f(x[i]));
-}
-template <int ACT>
-__global__ void act_bwd_bf16_kernel(uint16_t *dx, const float *dy, const float *x, int64_t n) {
-    GRID_LOOP(i, n)
-        dx[i] = f32_to_bf16_bits(dy[i] * (ACT == CUDA_ACT_GELU ? gelu_d(x[i]) : swish_d(x[i])));
-}
-template <int ACT>
-__global__ void glu_bf16_kernel(uint16_t *a, const float *h1, const float *h2, int64_t n) {
-    GRID_LOOP(i, n) {
-        float u = h1[i], v = h2[i];
-        a[i] = f32_to_bf16_bits((ACT == CUDA_ACT_GELU ? gelu_f(u) : swish_f(u)) * v);
-    }
-}
-template <int ACT>
-__global__ void glu_bwd_bf16_kernel(uint16_t *dh1, uint16_t *dh2, const float *da,
-                                    const float *h1, const float *h2, int64_t n) {
-    GRID_LOOP(i, n) {
-        float u = h1[i], g = da[i];
-        dh2[i] = f32_to_bf16_bits(g * (ACT == CUDA_ACT_GELU ? gelu_f(u) : swish_f(u)));
-        dh1[i] = f32_to_bf16_bits((g * h2[i]) * (ACT == CUDA_ACT_GELU ? gelu_d(u) : swish_d(u)));
-    }
-}
-__global__ void add_kernel(float *y, const float *a, const float *b, int64_t n) {
-    GRID_LOOP(i, n) y[i] = a[i] + b[i];
-}
-__global__ void to_bf16_kernel(uint16_t *y, const float *x, int64_t n) {
-    GRID_LOOP(i, n) y[i] = f32_to_bf16_bits(x[i]);
-}
-__global__ void from_bf16_kernel(float *y, const uint16_t *x, int64_t n) {
-    GRID_LOOP(i, n) y[i] = bf16_bits_to_f32(x[i]);
+        op.template run<1>(i, 0);
 }
 
-/* Blocks for an elementwise launch: enough to fill the GPU many times over, then the loop. */
-static unsigned ew_blocks(int64_t n) {
+/* Blocks for an elementwise launch: enough to fill the GPU many times over, then the loop
+ * (per_thread: the elements one thread takes per step). */
+static unsigned ew_blocks(int64_t n, int per_thread) {
     int sms = cuda_sm_count();
-    return cuda_blocks(n, 256, (int64_t)(sms > 0 ? sms : 132) * 16);
+    return cuda_blocks((n + per_thread - 1) / per_thread, EW_THREADS,
+                       (int64_t)(sms > 0 ? sms : 132) * 16);
 }
 
-#define EW_PROLOGUE(fn)                                                                  \
-    retnet_status st_ = cuda_ensure_init();                                              \
-    if (st_) return st_;                                                                 \
-    if (n < 0) return retnet_fail(RETNET_EINVAL, "%s: n %lld < 0", fn, (long long)n);    \
-    if (n == 0) return RETNET_OK;                                                        \
+template <class Op>
+static retnet_status ew_launch(const char *fn, const Op &op, int64_t n, cuda_stream s) {
+    retnet_status st = cuda_ensure_init();
+    if (st) return st;
+    if (n < 0) return retnet_fail(RETNET_EINVAL, "%s: n %lld < 0", fn, (long long)n);
+    if (n == 0) return RETNET_OK;
     cudaStream_t cs = (cudaStream_t)s;
+    if (op.vec_ok())
+        ew_kernel<Op, EW_GROUPS><<<ew_blocks(n, 4 * EW_GROUPS), EW_THREADS, 0, cs>>>(op, n);
+    else
+        ew_kernel<Op, 0><<<ew_blocks(n, 1), EW_THREADS, 0, cs>>>(op, n);
+    CUDA_LAUNCHED(fn);
+    return RETNET_OK;
+}
 
-#define EW_LAUNCH(kernel, fn, ...)                                                       \
-    do {                                                                                 \
-        kernel<<<ew_blocks(n), 256, 0, cs>>>(__VA_ARGS__);                               \
-        CUDA_LAUNCHED(fn);                                                               \
-        return RETNET_OK;                                                                \
-    } while (0)
+/* The fp32 / bf16 pairs pick the activation at run time (n, s: the calling function's). */
+#define EW_ACT(fn, act, Op, O, ...)                                                      \
+    ((act) == CUDA_ACT_GELU ? ew_launch(fn, Op<CUDA_ACT_GELU, O>{__VA_ARGS__}, n, s)     \
+                            : ew_launch(fn, Op<CUDA_ACT_SWISH, O>{__VA_ARGS__}, n, s))
 
 retnet_status cuda_op_gelu(float *y, const float *x, int64_t n, cuda_stream s) {
-    EW_PROLOGUE("cuda_op_gelu");
-    EW_LAUNCH(act_kernel<CUDA_ACT_GELU>, "cuda_op_gelu", y, x, n);
+    return ew_launch("cuda_op_gelu", Act<CUDA_ACT_GELU, float>{y, x}, n, s);
 }
 retnet_status cuda_op_swish(float *y, const float *x, int64_t n, cuda_stream s) {
-    EW_PROLOGUE("cuda_op_swish");
-    EW_LAUNCH(act_kernel<CUDA_ACT_SWISH>, "cuda_op_swish", y, x, n);
+    return ew_launch("cuda_op_swish", Act<CUDA_ACT_SWISH, float>{y, x}, n, s);
 }
 retnet_status cuda_op_gelu_backward(float *dx, const float *dy, const float *x, int64_t n,
                                     cuda_stream s) {
-    EW_PROLOGUE("cuda_op_gelu_backward");
-    EW_LAUNCH(act_bwd_kernel<CUDA_ACT_GELU>, "cuda_op_gelu_backward", dx, dy, x, n);
+    return ew_launch("cuda_op_gelu_backward", ActBwd<CUDA_ACT_GELU, float>{dx, dy, x}, n, s);
 }
 retnet_status cuda_op_swish_backward(float *dx, const float *dy, const float *x, int64_t n,
                                      cuda_stream s) {
-    EW_PROLOGUE("cuda_op_swish_backward");
-    EW_LAUNCH(act_bwd_kernel<CUDA_ACT_SWISH>, "cuda_op_swish_backward", dx, dy, x, n);
+    return ew_launch("cuda_op_swish_backward", ActBwd<CUDA_ACT_SWISH, float>{dx, dy, x}, n, s);
 }
 retnet_status cuda_op_glu(float *a, const float *h1, const float *h2, int64_t n, cuda_act act,
                           cuda_stream s) {
-    EW_PROLOGUE("cuda_op_glu");
-    if (act == CUDA_ACT_GELU) EW_LAUNCH(glu_kernel<CUDA_ACT_GELU>, "cuda_op_glu", a, h1, h2, n);
-    EW_LAUNCH(glu_kernel<CUDA_ACT_SWISH>, "cuda_op_glu", a, h1, h2, n);
+    return EW_ACT("cuda_op_glu", act, Glu, float, a, h1, h2);
 }
 retnet_status cuda_op_glu_backward(float *dh1, float *dh2, const float *da, const float *h1,
                                    const float *h2, int64_t n, cuda_act act, cuda_stream s) {
-    EW_PROLOGUE("cuda_op_glu_backward");
-    if (act == CUDA_ACT_GELU)
-        EW_LAUNCH(glu_bwd_kernel<CUDA_ACT_GELU>, "cuda_op_glu_backward", dh1, dh2, da, h1, h2, n);
-    EW_LAUNCH(glu_bwd_kernel<CUDA_ACT_SWISH>, "cuda_op_glu_backward", dh1, dh2, da, h1, h2, n);
+    return EW_ACT("cuda_op_glu_backward", act, GluBwd, float, dh1, dh2, da, h1, h2);
 }
 retnet_status cuda_op_add(float *y, const float *a, const float *b, int64_t n, cuda_stream s) {
-    EW_PROLOGUE("cuda_op_add");
-    EW_LAUNCH(add_kernel, "cuda_op_add", y, a, b, n);
+    return ew_launch("cuda_op_add", Add{y, a, b}, n, s);
 }
 retnet_status cuda_op_f32_to_bf16(cuda_bf16 *y, const float *x, int64_t n, cuda_stream s) {
-    EW_PROLOGUE("cuda_op_f32_to_bf16");
-    EW_LAUNCH(to_bf16_kernel, "cuda_op_f32_to_bf16", y, x, n);
+    return ew_launch("cuda_op_f32_to_bf16", Convert<uint16_t, float>{y, x}, n, s);
 }
 retnet_status cuda_op_bf16_to_f32(float *y, const cuda_bf16 *x, int64_t n, cuda_stream s) {
-    EW_PROLOGUE("cuda_op_bf16_to_f32");
-    EW_LAUNCH(from_bf16_kernel, "cuda_op_bf16_to_f32", y, x, n);
+    return ew_launch("cuda_op_bf16_to_f32", Convert<float, uint16_t>{y, x}, n, s);
 }
 
 retnet_status cuda_op_act_bf16(cuda_bf16 *y, const float *x, int64_t n, cuda_act act,
                                cuda_stream s) {
-    EW_PROLOGUE("cuda_op_act_bf16");
-    if (act == CUDA_ACT_GELU) EW_LAUNCH(act_bf16_kernel<CUDA_ACT_GELU>, "cuda_op_act_bf16", y, x, n);
-    EW_LAUNCH(act_bf16_kernel<CUDA_ACT_SWISH>, "cuda_op_act_bf16", y, x, n);
+    return EW_ACT("cuda_op_act_bf16", act, Act, uint16_t, y, x);
 }
 retnet_status cuda_op_act_backward_bf16(cuda_bf16 *dx, const float *dy, const float *x,
                                         int64_t n, cuda_act act, cuda_stream s) {
-    EW_PROLOGUE("cuda_op_act_backward_bf16");
-    if (act == CUDA_ACT_GELU)
-        EW_LAUNCH(act_bwd_bf16_kernel<CUDA_ACT_GELU>, "cuda_op_act_backward_bf16", dx, dy, x, n);
-    EW_LAUNCH(act_bwd_bf16_kernel<CUDA_ACT_SWISH>, "cuda_op_act_backward_bf16", dx, dy, x, n);
+    return EW_ACT("cuda_op_act_backward_bf16", act, ActBwd, uint16_t, dx, dy, x);
 }
 retnet_status cuda_op_glu_bf16(cuda_bf16 *a, const float *h1, const float *h2, int64_t n,
                                cuda_act act, cuda_stream s) {
-    EW_PROLOGUE("cuda_op_glu_bf16");
-    if (act == CUDA_ACT_GELU) EW_LAUNCH(glu_bf16_kernel<CUDA_ACT_GELU>, "cuda_op_glu_bf16", a, h1, h2, n);
-    EW_LAUNCH(glu_bf16_kernel<CUDA_ACT_SWISH>, "cuda_op_glu_bf16", a, h1, h2, n);
+    return EW_ACT("cuda_op_glu_bf16", act, Glu, uint16_t, a, h1, h2);
 }
 retnet_status cuda_op_glu_backward_bf16(cuda_bf16 *dh1, cuda_bf16 *dh2, const float *da,
                                         const float *h1, const float *h2, int64_t n,
                                         cuda_act act, cuda_stream s) {
-    EW_PROLOGUE("cuda_op_glu_backward_bf16");
-    if (!dh1 || !dh2) return retnet_fail(RETNET_EINVAL, "cuda_op_glu_backward_bf16: NULL output");
-    if (act == CUDA_ACT_GELU)
-        EW_LAUNCH(glu_bwd_bf16_kernel<CUDA_ACT_GELU>, "cuda_op_glu_backward_bf16", dh1, dh2, da,
-                  h1, h2, n);
-    EW_LAUNCH(glu_bwd_bf16_kernel<CUDA_ACT_SWISH>, "cuda_op_glu_backward_bf16", dh1, dh2, da, h1,
-              h2, n);
+    if (n > 0 && (!dh1 || !dh2)) { /* n < 0 and n == 0 answer first, as ew_launch has them */
+        TRY(cuda_ensure_init());
+        return retnet_fail(RETNET_EINVAL, "cuda_op_glu_backward_bf16: NULL output");
+    }
+    return EW_ACT("cuda_op_glu_backward_bf16", act, GluBwd, uint16_t, dh1, dh2, da,
+                  h1, h2);
 }

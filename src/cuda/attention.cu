@@ -513,6 +513,21 @@ static void launch_split(dim3 grid, cudaStream_t s, const float *q, const cuda_b
                                                     NS, ml, acc);
 }
 
+/* Rows of (sequence, new token) per launch of the split kernels, and their scratch: the
+ * (max, sum) pair and dv partial sums of every split of every row and head. */
+static int64_t split_rows(int64_t rows, int H) {
+    const int64_t per = ROWS_H_MAX / H > 1 ? ROWS_H_MAX / H : 1;
+    return rows < per ? rows : per;
+}
+static size_t split_scratch(int64_t rpl, int H, int NS, int dv) {
+    return sizeof(float) * (size_t)(rpl * H * NS) * (dv + 2);
+}
+
+int64_t cuda_attention_scratch_bytes(int64_t B, int64_t T, int H, int dv, int64_t C) {
+    if (B < 1 || T < 1 || H < 1 || dv < 1 || C < 1) return 0;
+    return (int64_t)split_scratch(split_rows(B * T, H), H, max_splits(C), dv);
+}
+
 static retnet_status run_split(float *o, const float *q, const cuda_bf16 *kc,
                                const cuda_bf16 *vc, int64_t B, int64_t T, int H, int dk, int dv,
                                int64_t C, const int64_t *pos, const int64_t *pos_host,
@@ -524,10 +539,9 @@ static retnet_status run_split(float *o, const float *q, const cuda_bf16 *kc,
         for (int64_t b = 0; b < B; b++) maxlen = pos_host[b] + T > maxlen ? pos_host[b] + T : maxlen;
     }
     const int NS = max_splits(maxlen);
-    const int64_t rows = B * T, per = ROWS_H_MAX / H > 1 ? ROWS_H_MAX / H : 1;
-    const int64_t rpl = rows < per ? rows : per; /* rows per launch */
+    const int64_t rows = B * T, rpl = split_rows(rows, H);
     void *scr = NULL;
-    retnet_status st = cuda_scratch(&scr, sizeof(float) * (size_t)(rpl * H * NS) * (dv + 2));
+    retnet_status st = cuda_scratch(&scr, split_scratch(rpl, H, NS, dv));
     if (st) return st;
     float *ml = (float *)scr, *acc = ml + 2 * rpl * H * NS;
     const int w = dk > dv ? dk : dv, G = w <= 64 ? 8 : w <= 128 ? 16 : 32;

@@ -41,6 +41,12 @@ extern "C" {
  * 2 B C H (dk + dv). The model's allocation for L layers is L times this. */
 int64_t cuda_attention_cache_bytes(int64_t B, int64_t C, int H, int dk, int dv);
 
+/* The most scratch memory (runtime.cu's cuda_scratch) one cuda_attention_cached call of B
+ * sequences of T new tokens, a cache of capacity C and value width dv may ask for; a caller
+ * that captures the call in a CUDA graph grows the scratch to this first (the capture must
+ * not reallocate it). */
+int64_t cuda_attention_scratch_bytes(int64_t B, int64_t T, int H, int dv, int64_t C);
+
 /*
  * Writes T new rows per sequence into the cache: for t < T,
  *   kc[b, pos[b] + t, :, :] = bf16(k[b, t, :]),   vc[b, pos[b] + t, :, :] = bf16(v[b, t, :])

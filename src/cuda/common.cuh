@@ -25,6 +25,12 @@ retnet_status cuda_fail_(cudaError_t e, const char *what, const char *file, int 
         cudaError_t e_ = (call);                                                         \
         if (e_ != cudaSuccess) return cuda_fail_(e_, what, __FILE__, __LINE__);         \
     } while (0)
+/* A call that returns a retnet_status: return it if it is an error. */
+#define TRY(call)                                                                        \
+    do {                                                                                 \
+        retnet_status st_ = (call);                                                      \
+        if (st_ != RETNET_OK) return st_;                                                \
+    } while (0)
 /* After a launch: configuration errors show here, errors in the kernel at the next sync. */
 #define CUDA_LAUNCHED(what) CUDA_TRY(cudaGetLastError(), what)
 
@@ -56,6 +62,20 @@ __device__ __forceinline__ uint16_t f32_to_bf16_bits(float x) {
 }
 __device__ __forceinline__ float bf16_bits_to_f32(uint16_t b) {
     return __uint_as_float((uint32_t)b << 16);
+}
+
+/* The activations (src/ops/activation.c's formulas): gelu in its exact erf form, swish. */
+__device__ __forceinline__ float gelu_f(float x) {
+    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+}
+__device__ __forceinline__ float gelu_d(float x) {
+    return 0.5f * (1.0f + erff(x * 0.70710678118654752f)) +
+           x * 0.39894228040143268f * expf(-0.5f * x * x);
+}
+__device__ __forceinline__ float swish_f(float x) { return x / (1.0f + expf(-x)); }
+__device__ __forceinline__ float swish_d(float x) {
+    float s = 1.0f / (1.0f + expf(-x));
+    return s * (1.0f + x * (1.0f - s));
 }
 
 __device__ __forceinline__ double warp_sum(double v) {

@@ -113,6 +113,40 @@ retnet_status cuda_op_matmul_backward(void *dx, cuda_dtype dx_type, void *dw,
                                       int64_t K, cuda_stream s);
 
 /* ==================================================================================== */
+/* gemv.cu: products with a few rows of x (decoding), at the speed of reading the weights */
+
+#define CUDA_GEMV_MAX_M 8   /* rows of x */
+/* Which single products cuda_op_matmul / cuda_op_gemm give the gemv kernel: up to 2 rows of
+ * x, and up to 4 for weights of at most 2^24 values. On the H200 (bench/gpu/gemv-h200.txt)
+ * it beat cuBLASLt 1.5-2.8x for the model's d x d-sized weights at M <= 4 (at M = 8 it won
+ * or lost by up to 1.2x, by run), while for the 32000 x 2048 output layer it tied at M = 2
+ * and lost at M >= 4 (1.2x at 4, 1.7x at 8); the grouped launches (q k v g, the GLU) keep
+ * it up to CUDA_GEMV_MAX_M. */
+#define CUDA_GEMV_SINGLE(M, N, K) ((M) <= 2 || ((M) <= 4 && (int64_t)(N) * (K) <= (1 << 24)))
+#define CUDA_GEMV_MAX_OUT 4 /* products sharing x in one launch */
+
+typedef struct {
+    const cuda_bf16 *w;   /* (N, K) bf16, 16-byte aligned */
+    void *y;              /* (M, N) of y_type, row stride ldy */
+    cuda_dtype y_type;    /* CUDA_F32 or CUDA_BF16 */
+    int64_t N, ldy;
+    const void *addend;   /* y = addend + x w^T (y_type, row stride ldy; may be y), or NULL */
+} cuda_gemv_out;
+
+/* Whether the gemv kernels take x (M, K) with row stride ldx: 1 <= M <= CUDA_GEMV_MAX_M,
+ * K and ldx multiples of 8, x 16-byte aligned, and not turned off (RETNET_CUDA_GEMV=0). */
+int cuda_gemv_suits(int64_t M, int64_t K, const void *x, int64_t ldx);
+/* y_i = [addend_i +] x (M, K) bf16 @ w_i (N_i, K)^T, for n_out <= CUDA_GEMV_MAX_OUT outputs
+ * in one launch; fp32 accumulation. RETNET_EUNSUPPORTED where cuda_gemv_suits says no. */
+retnet_status cuda_op_gemv_multi(const cuda_bf16 *x, int64_t M, int64_t K, int64_t ldx,
+                                 const cuda_gemv_out *out, int n_out, cuda_stream s);
+/* The GLU FFN's hidden layer in one pass over both weights: y (M, N) bf16 =
+ * act(x @ w1^T) * (x @ w2^T) (cuda_op_glu_bf16's formula on the fp32 products). */
+retnet_status cuda_op_gemv_glu(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,
+                               const cuda_bf16 *w2, int64_t M, int64_t N, int64_t K,
+                               cuda_act act, cuda_stream s);
+
+/* ==================================================================================== */
 /* activation.cu: conversions ----------------------------------------------------------- */
 retnet_status cuda_op_f32_to_bf16(cuda_bf16 *y, const float *x, int64_t n, cuda_stream s);
 retnet_status cuda_op_bf16_to_f32(float *y, const cuda_bf16 *x, int64_t n, cuda_stream s);

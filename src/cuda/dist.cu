@@ -53,11 +53,6 @@ struct dist_ctx {
     char err[640];
 };
 
-#define TRY(call)                                                                        \
-    do {                                                                                 \
-        retnet_status st_ = (call);                                                      \
-        if (st_ != RETNET_OK) return st_;                                                \
-    } while (0)
 
 static double now_s(void) {
     struct timespec t;

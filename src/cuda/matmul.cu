@@ -98,6 +98,14 @@ static retnet_status gemm(int transA, int transB, int64_t M, int64_t N, int64_t 
         return RETNET_OK;
     }
 
+    if (ab_type == CUDA_BF16 && !transA && transB && alpha == 1.0f &&
+        (beta == 0.0f || beta == 1.0f) && ldb == K && !((uintptr_t)B & 15) &&
+        CUDA_GEMV_SINGLE(M, N, K) && cuda_gemv_suits(M, K, A, lda)) {
+        /* a few rows of x (decoding): gemv.cu reads the weights once, near the copy rate */
+        cuda_gemv_out o = {(const cuda_bf16 *)B, C, c_type, N, ldc, beta == 1.0f ? Cin : NULL};
+        return cuda_op_gemv_multi((const cuda_bf16 *)A, M, K, lda, &o, 1, s);
+    }
+
     const cudaDataType_t abt = ab_type == CUDA_BF16 ? CUDA_R_16BF : CUDA_R_32F;
     const cudaDataType_t ct = c_type == CUDA_BF16 ? CUDA_R_16BF : CUDA_R_32F;
     const cublasOperation_t opB = transB ? CUBLAS_OP_T : CUBLAS_OP_N; /* cuBLAS's A */

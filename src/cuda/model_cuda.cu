@@ -75,7 +75,8 @@ struct model_cuda {
     int graphs;
     cudaStream_t gstream;
     cudaGraphExec_t gexec;
-    int32_t gB;
+    int32_t gB, gctx; /* the graph's batch and (Transformer) KV-cache capacity */
+    void *gscr;       /* the scratch buffer the graph's attention uses */
     float *gstate, *glast;
     void *gacts;
     model_cuda_grad_hook hook;       /* distributed training: gradients of a range are final */
@@ -115,11 +116,6 @@ struct train_bufs {
     cuda_bf16 *gb2;                  /* (n, max(d_ffn, d_value, d_key)) a second one */
 };
 
-#define TRY(call)                                                                        \
-    do {                                                                                 \
-        retnet_status st_ = (call);                                                      \
-        if (st_ != RETNET_OK) return st_;                                                \
-    } while (0)
 
 /* floats of one layer's state of one sequence: h dk dv (normalize is refused) */
 static int64_t layer_state_floats(const retnet_config *c) {
@@ -360,9 +356,17 @@ static retnet_status attention_forward(model_cuda *d, int l, int64_t B, int64_t 
     const int64_t n = B * T, D = c->d_model;
     const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     const int half = c->rope == RETNET_ROPE_HALF;
-    TRY(mm(d->q, d->xb, p16->wq, n, c->d_key, D, 0, cs));
-    TRY(mm(d->k, d->xb, p16->wk, n, c->d_key, D, 0, cs));
-    TRY(mm(d->g, d->xb, p16->wv, n, c->d_value, D, 0, cs)); /* v, fp32 (no gate here) */
+    if (cuda_gemv_suits(n, D, d->xb, D)) { /* decoding: one launch, one read of x */
+        const cuda_gemv_out o[3] = {
+            {(const cuda_bf16 *)p16->wq, d->q, CUDA_F32, c->d_key, c->d_key, NULL},
+            {(const cuda_bf16 *)p16->wk, d->k, CUDA_F32, c->d_key, c->d_key, NULL},
+            {(const cuda_bf16 *)p16->wv, d->g, CUDA_F32, c->d_value, c->d_value, NULL}};
+        TRY(cuda_op_gemv_multi(d->xb, n, D, D, o, 3, cs));
+    } else {
+        TRY(mm(d->q, d->xb, p16->wq, n, c->d_key, D, 0, cs));
+        TRY(mm(d->k, d->xb, p16->wk, n, c->d_key, D, 0, cs));
+        TRY(mm(d->g, d->xb, p16->wv, n, c->d_value, D, 0, cs)); /* v, fp32 (no gate here) */
+    }
     TRY(cuda_op_rope(d->q, c->d_key, B, T, h, dk, d->pos, half, c->rope_base, 1.0f, cs));
     TRY(cuda_op_rope(d->k, c->d_key, B, T, h, dk, d->pos, half, c->rope_base, 1.0f, cs));
     cuda_bf16 *kc, *vc;
@@ -389,10 +393,20 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     const int64_t n = B * T, D = c->d_model, nv = n * c->d_value;
     const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     const int half = c->rope == RETNET_ROPE_HALF;
-    TRY(mm(d->q, d->xb, p16->wq, n, c->d_key, D, 0, cs));
-    TRY(mm(d->k, d->xb, p16->wk, n, c->d_key, D, 0, cs));
-    TRY(cuda_op_matmul(d->vb, CUDA_BF16, d->xb, p16->wv, CUDA_BF16, n, c->d_value, D, 0, cs));
-    if (p16->wg) TRY(mm(d->g, d->xb, p16->wg, n, c->d_value, D, 0, cs));
+    if (cuda_gemv_suits(n, D, d->xb, D)) { /* decoding: one launch, one read of x */
+        const cuda_gemv_out o[4] = {
+            {(const cuda_bf16 *)p16->wq, d->q, CUDA_F32, c->d_key, c->d_key, NULL},
+            {(const cuda_bf16 *)p16->wk, d->k, CUDA_F32, c->d_key, c->d_key, NULL},
+            {(const cuda_bf16 *)p16->wv, d->vb, CUDA_BF16, c->d_value, c->d_value, NULL},
+            {(const cuda_bf16 *)p16->wg, d->g, CUDA_F32, c->d_value, c->d_value, NULL}};
+        TRY(cuda_op_gemv_multi(d->xb, n, D, D, o, p16->wg ? 4 : 3, cs));
+    } else {
+        TRY(mm(d->q, d->xb, p16->wq, n, c->d_key, D, 0, cs));
+        TRY(mm(d->k, d->xb, p16->wk, n, c->d_key, D, 0, cs));
+        TRY(cuda_op_matmul(d->vb, CUDA_BF16, d->xb, p16->wv, CUDA_BF16, n, c->d_value, D, 0,
+                           cs));
+        if (p16->wg) TRY(mm(d->g, d->xb, p16->wg, n, c->d_value, D, 0, cs));
+    }
     /* as the CPU: dk^-0.5 folded into the keys with their rotation; retention's scale is 1 */
     TRY(cuda_op_rope_bf16(d->qb, d->q, c->d_key, B, T, h, dk, d->pos, half, c->rope_base, 1.0f,
                           cs));
@@ -436,6 +450,14 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
     }
     const int64_t nf = n * c->d_ffn;
     TRY(norm_bf16(c, d->xb, d->x, p32->ffn_norm_w, p32->ffn_norm_b, n, cs));
+    if (c->ffn == RETNET_FFN_GLU && cuda_gemv_suits(n, D, d->xb, D)) {
+        /* decoding: both products and act(a) * b in one pass, into h1's (unused) space */
+        cuda_bf16 *a = (cuda_bf16 *)d->h1;
+        TRY(cuda_op_gemv_glu(a, d->xb, (const cuda_bf16 *)p16->fc1, (const cuda_bf16 *)p16->gate,
+                             n, c->d_ffn, D, ffn_act(c), cs));
+        TRY(mm(d->x, a, p16->fc2, n, D, c->d_ffn, 1, cs));
+        return RETNET_OK;
+    }
     TRY(mm(d->h1, d->xb, p16->fc1, n, c->d_ffn, D, 0, cs));
     if (c->ffn == RETNET_FFN_GLU) {
         /* as the CPU: act(fc1 x) * (gate x) */
@@ -462,8 +484,9 @@ static retnet_status last_logits(model_cuda *d, int32_t B, int32_t T, float *las
 
 /*
  * A decoding step (T = 1, device states, logits kept on the device) as one CUDA graph: the
- * step is ~15 launches per layer whose kernels, at small batches, take less time than the
- * host takes to launch them, so it is captured once per (B, states, logits, buffers) and
+ * step is ~10 launches per layer whose kernels, at small batches, take less time than the
+ * host takes to launch them, so it is captured once per (B, states, logits, buffers, cache
+ * capacity, scratch) and
  * replayed: the same kernels on the same addresses, the tokens and positions read from the
  * buffers they were uploaded to. RETNET_CUDA_GRAPHS=0 turns this off (every step launched
  * one by one; the same results).
@@ -474,8 +497,15 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
     if (!d->gstream)
         CUDA_TRY(cudaStreamCreateWithFlags(&d->gstream, cudaStreamNonBlocking), "a graph stream");
     cuda_stream cs = (cuda_stream)d->gstream;
+    /* the attention's scratch, grown before the capture (which must not reallocate it); a
+     * later reallocation by other work moves it, and the graph is made again */
+    void *scr = NULL;
+    if (is_tf(c))
+        TRY(cuda_scratch(&scr, (size_t)cuda_attention_scratch_bytes(B, 1, c->n_head,
+                                                                    c->d_value / c->n_head,
+                                                                    c->context)));
     if (!(d->gexec && d->gB == B && d->gstate == state_dev && d->glast == last_dev &&
-          d->gacts == d->acts)) {
+          d->gacts == d->acts && d->gctx == c->context && d->gscr == scr)) {
         if (d->gexec) cudaGraphExecDestroy(d->gexec);
         d->gexec = NULL;
         CUDA_TRY(cudaStreamBeginCapture(d->gstream, cudaStreamCaptureModeThreadLocal),
@@ -494,6 +524,7 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
             return cuda_fail_(e, "making the decoding step's graph", __FILE__, __LINE__);
         }
         d->gB = B, d->gstate = state_dev, d->glast = last_dev, d->gacts = d->acts;
+        d->gctx = c->context, d->gscr = scr;
     }
     CUDA_TRY(cudaGraphLaunch(d->gexec, d->gstream), "launching the decoding step");
     return retnet_cuda_sync(cs);
@@ -534,8 +565,10 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
     TRY(retnet_cuda_upload(d->pos, pos, sizeof(int64_t) * (size_t)B));
 
     const float *wout = c->tie_embeddings ? d->g16.embed : d->g16.out;
-    /* graphs: RetNet only (the attention sizes its grid from the positions) */
-    if (last_dev && T == 1 && state_dev && d->graphs && !is_tf(c))
+    /* in a graph the Transformer's attention gets no host positions (checked above): its
+     * grid is sized for the whole cache and each row's splits still follow its own length
+     * (attention.cu's split_len), so the results are those of a launch sized to the step */
+    if (last_dev && T == 1 && state_dev && d->graphs)
         return decode_step_graph(d, B, state_dev, last_dev);
     TRY(cuda_op_embed(d->x, d->g32.embed, d->tok, n, D, c->vocab, embed_scale(c), NULL));
     for (int l = 0; l < c->n_layer; l++) TRY(layer_forward(d, l, B, T, state_dev, NULL, pos));
@@ -569,8 +602,19 @@ __global__ void argmax_kernel(int32_t *next, const float *logits, int64_t V) {
     const float *row = logits + (int64_t)blockIdx.x * V;
     float best = -INFINITY;
     int64_t bi = 0x7fffffffffffffffll;
-    for (int64_t i = threadIdx.x; i < V; i += blockDim.x)
-        if (row[i] > best) best = row[i], bi = i; /* i increases: ties keep the first */
+    /* 4 loads in flight per thread (one at a time took ~50 us for V = 32000); each thread
+     * still visits its indices in increasing order, so ties keep the first */
+    for (int64_t i0 = threadIdx.x; i0 < V; i0 += 4 * (int64_t)blockDim.x) {
+        float v[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            const int64_t i = i0 + u * (int64_t)blockDim.x;
+            v[u] = i < V ? row[i] : -INFINITY;
+        }
+#pragma unroll
+        for (int u = 0; u < 4; u++)
+            if (v[u] > best) best = v[u], bi = i0 + u * (int64_t)blockDim.x;
+    }
     __shared__ float sv[1024];
     __shared__ int64_t si[1024];
     sv[threadIdx.x] = best, si[threadIdx.x] = bi;
@@ -598,7 +642,7 @@ retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t 
         TRY(retnet_cuda_malloc((void **)&d->dnext, sizeof(int32_t) * (size_t)B, "argmax ids"));
         d->dnext_cap = B;
     }
-    argmax_kernel<<<B, 256>>>(d->dnext, logits_dev, d->cfg.vocab);
+    argmax_kernel<<<B, 1024>>>(d->dnext, logits_dev, d->cfg.vocab);
     CUDA_LAUNCHED("argmax");
     TRY(retnet_cuda_sync(NULL));
     return retnet_cuda_download(next, d->dnext, sizeof(int32_t) * (size_t)B);

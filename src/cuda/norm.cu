@@ -7,21 +7,36 @@
  *   xhat = (x - mu) r,  r = 1 / sqrt(var + eps)  (mu = 0 and var = mean(x^2) for RMS),
  *   y = (xhat w + b) [* swish(g)];  w, b of width n shared by the heads (wshared) or h*n;
  *   the head norm's mode 2 (no norm, an ablation) is xhat = x, and g NULL is no gate.
- * One warp per segment; lanes stride over its n values; the warp's sums go through a fixed
- * butterfly, so every lane holds the same bits.
  *
  * Backward (norm.c's formulas):
  *   dn = dy swish(g),  dg += dy (xhat w + b) swish'(g),  dxhat = dn w,
  *   dx += r (dxhat - mean(dxhat) - xhat mean(dxhat xhat))   (no mean(dxhat) for RMS),
  *   dw += sum over segments of dn xhat,  db += sum of dn.
- * The parameter sums never use atomics: the data (M, h*n) is viewed as R rows of W columns
- * (R = M*h rows of n when the parameters are shared by the heads, else M rows of h*n, so a
- * column is one parameter), each of P chunks of rows sums its rows in double into a partial
- * row, and a second kernel adds the P partials of each column in order. P depends only on R.
+ *
+ * The kernels are memory-bound, so each reads its inputs from global memory once: a segment
+ * (n <= NORM_NMAX) is held in registers by a group of T threads (NORM_CONFIGS: one warp for
+ * n <= 256, 2 warps for the heads of 512, a block of 256 for rows of 2048), thread t holding
+ * the 16-byte chunks t, t + T, ... of it (4K values, K <= 2: the backward's double column
+ * sums and its inputs then fit in ~110 registers, 16 warps an SM). The loads are float4
+ * where n % 4 == 0 and every pointer is 16-byte aligned (VEC, decided per call), else
+ * scalar loads of the same elements: the same values sit in the same threads and are summed
+ * in the same order either way, so VEC changes no result. Each thread sums its
+ * values in double, then the group adds those in a fixed order (the warp's butterfly, then
+ * the group's warps in order): every thread of the group holds the same bits.
+ *
+ * The parameter sums never use atomics. When the parameters are shared by the segments
+ * (wshared: layernorm, rmsnorm, the rms head norm) they are fused into the backward pass:
+ * block b owns segments [b spb, (b + 1) spb), each thread adds (in double) its columns over
+ * its group's segments, the block adds its groups in order into partial row b, and a last
+ * kernel adds the P partial rows of each column in order. spb, hence P, depends only on the
+ * shape. Per-head parameters (the groupnorm head norm) and rows wider than NORM_NMAX take
+ * a second pass (norm_bwd_cols_kernel) that re-reads dy, x, g with the (mu, r) the first
+ * wrote; rows wider than NORM_NMAX (none in the models) keep a warp per segment that
+ * re-reads the segment from global memory for each pass.
  */
 #include "cuda/common.cuh"
 
-#define WARPS 8 /* segments per block of the per-segment kernels */
+#define WARPS 8 /* segments per block of the wide-row kernels */
 
 typedef struct {
     int64_t nseg;
@@ -33,6 +48,309 @@ typedef struct {
 } seg_shape;
 
 __device__ __forceinline__ float sigmoidf_(float z) { return 1.0f / (1.0f + expf(-z)); }
+
+/* ==================================================== segments held in registers (n <= 4096) */
+
+/* Threads per block for groups of T threads: a warp per segment runs 4 segments a block,
+ * wider groups fill a block of at least 256. NORM_MINB: blocks an SM at least, i.e. 512
+ * threads and at most 128 registers (the backward's variants need 105-150; 768 threads, 85
+ * registers, spill 100-500 bytes). */
+#define NORM_BLOCK(T) ((T) == 32 ? 128 : (T) > 256 ? (T) : 256)
+#define NORM_MINB(T) (512 / NORM_BLOCK(T))
+#define NORM_NMAX 4096
+
+/* value v = 4k + i of thread t in its group of T: element 4 (t + T k) + i of the segment */
+template <int T> __device__ __forceinline__ int seg_col(int t, int v) {
+    return 4 * (t + T * (v >> 2)) + (v & 3);
+}
+
+/* Loads the thread's values of a segment (0 beyond n). */
+template <int T, int K, bool VEC>
+__device__ __forceinline__ void seg_load(float (&a)[4 * K], const float *p, int t, int n) {
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        const int c = 4 * (t + T * k);
+        if (VEC) { /* n % 4 == 0: a chunk is all in or all out */
+            const float4 q = c < n ? *(const float4 *)(p + c) : make_float4(0.f, 0.f, 0.f, 0.f);
+            a[4 * k] = q.x, a[4 * k + 1] = q.y, a[4 * k + 2] = q.z, a[4 * k + 3] = q.w;
+        } else {
+#pragma unroll
+            for (int i = 0; i < 4; i++) a[4 * k + i] = c + i < n ? p[c + i] : 0.0f;
+        }
+    }
+}
+
+template <int T, int K>
+__device__ __forceinline__ void seg_fill(float (&a)[4 * K], float v) {
+#pragma unroll
+    for (int j = 0; j < 4 * K; j++) a[j] = v;
+}
+
+template <int T, int K, bool VEC>
+__device__ __forceinline__ void seg_store(float *p, const float (&a)[4 * K], int t, int n) {
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        const int c = 4 * (t + T * k);
+        if (VEC) {
+            if (c < n) *(float4 *)(p + c) = make_float4(a[4 * k], a[4 * k + 1], a[4 * k + 2], a[4 * k + 3]);
+        } else {
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                if (c + i < n) p[c + i] = a[4 * k + i];
+        }
+    }
+}
+
+template <int T, int K, bool VEC>
+__device__ __forceinline__ void seg_store_bf16(uint16_t *p, const float (&a)[4 * K], int t, int n) {
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        const int c = 4 * (t + T * k);
+        if (VEC) { /* 4 bf16, 8 bytes, the lower element in the lower half */
+            if (c < n)
+                *(uint2 *)(p + c) = make_uint2(
+                    f32_to_bf16_bits(a[4 * k]) | (uint32_t)f32_to_bf16_bits(a[4 * k + 1]) << 16,
+                    f32_to_bf16_bits(a[4 * k + 2]) | (uint32_t)f32_to_bf16_bits(a[4 * k + 3]) << 16);
+        } else {
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                if (c + i < n) p[c + i] = f32_to_bf16_bits(a[4 * k + i]);
+        }
+    }
+}
+
+/* Sum over the group of T threads in a fixed order: the warp's butterfly, then (T > 32) the
+ * group's warps in order through sh (NORM_BLOCK(T) / 32 entries). Every thread of the group
+ * gets the same bits. T > 32 waits at __syncthreads: every thread of the block must call. */
+template <int T> __device__ __forceinline__ double group_sum(double a, double2 *sh) {
+    a = warp_sum(a);
+    if (T > 32) {
+        __syncthreads(); /* sh may still be read by the previous call */
+        if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5].x = a;
+        __syncthreads();
+        const double2 *gs = sh + (threadIdx.x / T) * (T / 32);
+        a = gs[0].x;
+#pragma unroll
+        for (int k = 1; k < T / 32; k++) a += gs[k].x;
+    }
+    return a;
+}
+
+template <int T> __device__ __forceinline__ double2 group_sum2(double a, double b, double2 *sh) {
+    a = warp_sum(a), b = warp_sum(b);
+    if (T > 32) {
+        __syncthreads();
+        if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = make_double2(a, b);
+        __syncthreads();
+        const double2 *gs = sh + (threadIdx.x / T) * (T / 32);
+        a = gs[0].x, b = gs[0].y;
+#pragma unroll
+        for (int k = 1; k < T / 32; k++) a += gs[k].x, b += gs[k].y;
+    }
+    return make_double2(a, b);
+}
+
+/* mean and reciprocal standard deviation of the segment in xv, as norm.c's seg_stats forms
+ * them (two passes over the registers: the variance about the double mean) */
+template <int T, int K>
+__device__ __forceinline__ void reg_stats(const float (&xv)[4 * K], const seg_shape &p, int t,
+                                          double2 *sh, float *mu, float *r) {
+    if (p.identity) {
+        *mu = 0.0f, *r = 1.0f;
+        return;
+    }
+    double mean = 0, var = 0;
+    if (p.center) {
+#pragma unroll
+        for (int v = 0; v < 4 * K; v++)
+            if (seg_col<T>(t, v) < p.n) mean += xv[v];
+        mean = group_sum<T>(mean, sh) / p.n;
+    }
+#pragma unroll
+    for (int v = 0; v < 4 * K; v++)
+        if (seg_col<T>(t, v) < p.n) {
+            const double dd = xv[v] - mean;
+            var += dd * dd;
+        }
+    var = group_sum<T>(var, sh) / p.n;
+    *r = (float)(1.0 / sqrt(var + p.eps));
+    *mu = (float)mean;
+}
+
+/* One segment per group. y may be x (in place): each thread reads its elements before it
+ * writes them, and no other thread touches them. */
+template <int T, int K, bool VEC>
+__global__ void __launch_bounds__(NORM_BLOCK(T), NORM_MINB(T))
+norm_fwd_kernel(void *y, const float *x, const float *g, const float *w, const float *b,
+                seg_shape p) {
+    constexpr int G = NORM_BLOCK(T) / T, V = 4 * K;
+    __shared__ double2 sh[NORM_BLOCK(T) / 32];
+    const int t = threadIdx.x % T, n = p.n;
+    const int64_t s = blockIdx.x * (int64_t)G + threadIdx.x / T;
+    /* a group without a segment (the grid's last block) still joins the group sums */
+    const bool active = s < p.nseg;
+    const int64_t off = active ? s * n : 0;
+    float xv[V], gv[V], wv[V], bv[V];
+    seg_fill<T, K>(xv, 0.0f), seg_fill<T, K>(gv, 0.0f);
+    if (active) {
+        seg_load<T, K, VEC>(xv, x + off, t, n);
+        if (g) seg_load<T, K, VEC>(gv, g + off, t, n);
+    }
+    float mu, r;
+    reg_stats<T, K>(xv, p, t, sh, &mu, &r);
+    if (!active) return;
+    /* after the sums (fewer registers live across them); small, L1/L2 hits */
+    const int64_t poff = p.wshared ? 0 : (int64_t)(s % p.h) * n;
+    if (w) seg_load<T, K, VEC>(wv, w + poff, t, n);
+    if (b) seg_load<T, K, VEC>(bv, b + poff, t, n);
+#pragma unroll
+    for (int j = 0; j < V; j++) {
+        float v = (xv[j] - mu) * r;
+        if (w) v *= wv[j];
+        if (b) v += bv[j];
+        if (g) {
+            const float z = gv[j];
+            v *= z / (1.0f + expf(-z));
+        }
+        xv[j] = v;
+    }
+    if (p.bf16_out) seg_store_bf16<T, K, VEC>((uint16_t *)y + off, xv, t, n);
+    else seg_store<T, K, VEC>((float *)y + off, xv, t, n);
+}
+
+/* The block's column sums a (each thread's V columns over its group's segments) into row
+ * blockIdx.x of dst: the groups in order 0, 1, ... through red (4 T K doubles). */
+template <int T, int K>
+__device__ __forceinline__ void block_partial(double *dst, const double (&a)[4 * K], double *red,
+                                              int t, int n) {
+    constexpr int G = NORM_BLOCK(T) / T;
+    dst += blockIdx.x * (int64_t)n;
+    if (G == 1) {
+#pragma unroll
+        for (int v = 0; v < 4 * K; v++)
+            if (seg_col<T>(t, v) < n) dst[seg_col<T>(t, v)] = a[v];
+        return;
+    }
+    const int grp = threadIdx.x / T;
+    for (int q = 0; q < G; q++) {
+        __syncthreads(); /* the previous group's additions, or red's readers of a last call */
+        if (grp == q)
+#pragma unroll
+            for (int v = 0; v < 4 * K; v++) {
+                const int c = seg_col<T>(t, v);
+                red[c] = q ? red[c] + a[v] : a[v];
+            }
+    }
+    __syncthreads();
+    for (int c = threadIdx.x; c < n; c += NORM_BLOCK(T)) dst[c] = red[c];
+}
+
+/* Block b: segments [b spb, min((b + 1) spb, nseg)), group grp taking every G-th from the
+ * block's first + grp. dx, dg written (bf16_out) or added to (fp32, dx's sum then copied
+ * rounded to dx_round when that is not NULL); stats: the segments' (mu, r) for the second
+ * pass of the per-head parameters' sums; pw, pb (wshared only): the block's partial row of
+ * the sums of dn xhat and of dn. CENTER: layernorm and groupnorm, the only ones with b;
+ * GATE: g is not NULL. Both are template arguments so that the registers of what a variant
+ * lacks are not reserved (the kernel's occupancy is set by its registers). */
+template <int T, int K, bool VEC, bool CENTER, bool GATE>
+__global__ void __launch_bounds__(NORM_BLOCK(T), NORM_MINB(T))
+norm_bwd_kernel(void *dx, void *dg, float *stats, double *pw, double *pb, const float *dy,
+                const float *x, const float *g, const float *w, const float *b, seg_shape p,
+                uint16_t *dx_round, int64_t spb) {
+    constexpr int G = NORM_BLOCK(T) / T, V = 4 * K;
+    /* dx's old values loaded along with the inputs (one round trip) where registers allow */
+    constexpr bool EARLY = V <= 8;
+    __shared__ double2 sh[NORM_BLOCK(T) / 32];
+    __shared__ double red[G > 1 ? 4 * T * K : 1];
+    const int t = threadIdx.x % T, grp = threadIdx.x / T, n = p.n;
+    const int64_t r0 = blockIdx.x * spb, r1 = r0 + spb < p.nseg ? r0 + spb : p.nseg;
+    const bool acc = !p.bf16_out; /* fp32 dx, dg: added to */
+    float wv[V], bv[V]; /* bv, ab: dead (no registers) unless CENTER */
+    seg_fill<T, K>(wv, 1.0f), seg_fill<T, K>(bv, 0.0f);
+    if (p.wshared) { /* the same for every segment: loaded once */
+        if (w) seg_load<T, K, VEC>(wv, w, t, n);
+        if (CENTER && b) seg_load<T, K, VEC>(bv, b, t, n);
+    }
+    double aw[V], ab[V];
+#pragma unroll
+    for (int j = 0; j < V; j++) aw[j] = 0, ab[j] = 0;
+    for (int64_t base = r0; base < r1; base += G) { /* the same trip count for the block */
+        const int64_t s = base + grp;
+        const bool active = s < r1;
+        const int64_t off = active ? s * n : 0;
+        float xv[V], dn[V], gv[V], ox[V]; /* ox: dx's old values, then its new ones */
+        seg_fill<T, K>(xv, 0.0f), seg_fill<T, K>(dn, 0.0f), seg_fill<T, K>(gv, 0.0f);
+        seg_fill<T, K>(ox, 0.0f);
+        if (active) {
+            seg_load<T, K, VEC>(xv, x + off, t, n);
+            seg_load<T, K, VEC>(dn, dy + off, t, n);
+            if (GATE) seg_load<T, K, VEC>(gv, g + off, t, n);
+            if (EARLY && dx && acc) seg_load<T, K, VEC>(ox, (const float *)dx + off, t, n);
+        }
+        float mu, r;
+        reg_stats<T, K>(xv, p, t, sh, &mu, &r);
+        if (stats && active && t == 0) stats[2 * s] = mu, stats[2 * s + 1] = r;
+        if (!p.wshared && active) { /* per-head parameters (L1/L2 hits) */
+            const int64_t poff = (int64_t)(s % p.h) * n;
+            if (w) seg_load<T, K, VEC>(wv, w + poff, t, n);
+            if (CENTER && b) seg_load<T, K, VEC>(bv, b + poff, t, n);
+        }
+        const bool wdg = GATE && dg && active;
+        if (wdg) { /* dg += dy (xhat w + b) swish'(g), or written as bf16 */
+            float og[V];
+            seg_fill<T, K>(og, 0.0f);
+            if (acc) seg_load<T, K, VEC>(og, (const float *)dg + off, t, n);
+#pragma unroll
+            for (int j = 0; j < V; j++) {
+                const float xh = (xv[j] - mu) * r, z = gv[j], sg = sigmoidf_(z);
+                float yv = w ? xh * wv[j] : xh;
+                if (CENTER && b) yv += bv[j];
+                const float v = dn[j] * yv * (sg * (1.0f + z * (1.0f - sg)));
+                og[j] = acc ? og[j] + v : v;
+            }
+            if (acc) seg_store<T, K, VEC>((float *)dg + off, og, t, n);
+            else seg_store_bf16<T, K, VEC>((uint16_t *)dg + off, og, t, n);
+        }
+        double sa = 0, sb = 0; /* sum dxhat, sum dxhat xhat */
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+            const float xh = (xv[j] - mu) * r;
+            float d = dn[j];
+            if (GATE) d *= gv[j] * sigmoidf_(gv[j]); /* dn = dy swish(g) */
+            dn[j] = d;
+            if (seg_col<T>(t, j) < n) {
+                const float dxh = d * wv[j]; /* wv is 1 without w: exact */
+                sa += dxh;
+                sb += (double)dxh * xh;
+                if (active) {
+                    if (pw) aw[j] += (double)d * xh;
+                    if (CENTER && pb) ab[j] += d;
+                }
+            }
+        }
+        if (!dx) continue; /* uniform over the block */
+        const double2 m = group_sum2<T>(sa, sb, sh);
+        const float ma = p.center ? (float)(m.x / n) : 0.0f, mb = p.identity ? 0.0f : (float)(m.y / n);
+        if (!active) continue;
+        if (!EARLY && acc) seg_load<T, K, VEC>(ox, (const float *)dx + off, t, n);
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+            const float xh = (xv[j] - mu) * r, dxh = dn[j] * wv[j];
+            const float v = r * (dxh - ma - xh * mb);
+            ox[j] = acc ? ox[j] + v : v;
+        }
+        if (acc) {
+            seg_store<T, K, VEC>((float *)dx + off, ox, t, n);
+            if (dx_round) seg_store_bf16<T, K, VEC>(dx_round + off, ox, t, n);
+        } else {
+            seg_store_bf16<T, K, VEC>((uint16_t *)dx + off, ox, t, n);
+        }
+    }
+    if (pw) block_partial<T, K>(pw, aw, red, t, n);
+    if (CENTER && pb) block_partial<T, K>(pb, ab, red, t, n);
+}
+
+/* ========================================= rows wider than NORM_NMAX: a warp per segment */
 
 /* mean and reciprocal standard deviation of one segment, as norm.c's seg_stats forms them */
 __device__ __forceinline__ void seg_stats(const float *x, const seg_shape &p, int lane,
@@ -55,8 +373,9 @@ __device__ __forceinline__ void seg_stats(const float *x, const seg_shape &p, in
     *mu = (float)mean;
 }
 
-__global__ void norm_fwd_kernel(void *y, const float *x, const float *g, const float *w,
-                                const float *b, seg_shape p) {
+__global__ void norm_fwd_wide_kernel(void *y, const float *x, const float *g, const float *w,
+                                     const float *b, seg_shape p) {
+
     const int64_t s = blockIdx.x * (int64_t)WARPS + threadIdx.x / 32;
     const int lane = threadIdx.x & 31;
     if (s >= p.nseg) return;
@@ -80,9 +399,9 @@ __global__ void norm_fwd_kernel(void *y, const float *x, const float *g, const f
 }
 
 /* dx, dg (+=) per segment; the segment's (mu, r) to stats when the parameter sums need them */
-__global__ void norm_bwd_seg_kernel(void *dx, void *dg, float *stats, const float *dy,
-                                    const float *x, const float *g, const float *w,
-                                    const float *b, seg_shape p, uint16_t *dx_round) {
+__global__ void norm_bwd_wide_kernel(void *dx, void *dg, float *stats, const float *dy,
+                                     const float *x, const float *g, const float *w,
+                                     const float *b, seg_shape p, uint16_t *dx_round) {
     const int64_t s = blockIdx.x * (int64_t)WARPS + threadIdx.x / 32;
     const int lane = threadIdx.x & 31;
     if (s >= p.nseg) return;
@@ -170,17 +489,18 @@ __global__ void norm_bwd_final_kernel(float *dw, float *db, const double *pw, co
     const int lane = threadIdx.x & 31;
     if (c >= W) return;
     double aw = 0, ab = 0;
-    for (int64_t k = lane; k < P; k += 32) {
-        aw += pw[k * W + c];
+    for (int64_t k = lane; k < P; k += 32) { /* the fused kernel writes only the sums asked for */
+        if (dw) aw += pw[k * W + c];
         if (db) ab += pb[k * W + c];
     }
-    aw = warp_sum(aw);
+    if (dw) aw = warp_sum(aw);
     if (db) ab = warp_sum(ab);
     if (lane == 0) {
         if (dw) dw[c] += (float)aw;
         if (db) db[c] += (float)ab;
     }
 }
+
 
 static retnet_status check_shape(const char *fn, int64_t M, int64_t h, int64_t n) {
     if (M < 0 || h < 1 || n < 1 || n > INT32_MAX)
@@ -189,15 +509,74 @@ static retnet_status check_shape(const char *fn, int64_t M, int64_t h, int64_t n
     return cuda_ensure_init();
 }
 
+/* The register-resident kernels' shapes, (index, T, K): the first whose 4 T K holds n (a
+ * function of n alone, so that the bf16 and fp32 variants sum in the same order). */
+#define NORM_CONFIGS(F) F(0, 32, 1) F(1, 32, 2) F(2, 64, 2) F(3, 128, 2) F(4, 256, 2) \
+    F(5, 512, 2)
+#define CFG_(i, T, K) {T, K},
+static const struct { int T, K; } norm_cfgs[] = {NORM_CONFIGS(CFG_)};
+#undef CFG_
+
+static int norm_config(int64_t n) {
+    for (int i = 0; i < (int)(sizeof norm_cfgs / sizeof norm_cfgs[0]); i++)
+        if (n <= 4 * norm_cfgs[i].T * norm_cfgs[i].K) return i;
+    return -1; /* wider than NORM_NMAX: the wide-row kernels */
+}
+
+static bool aligned(const void *q, uintptr_t a) { return ((uintptr_t)q & (a - 1)) == 0; }
+
+template <int T, int K>
+static void launch_fwd(bool vec, cudaStream_t cs, void *y, const float *x, const float *g,
+                       const float *w, const float *b, const seg_shape &p) {
+    const unsigned grid = cuda_blocks(p.nseg, NORM_BLOCK(T) / T, INT32_MAX);
+    if (vec) norm_fwd_kernel<T, K, true><<<grid, NORM_BLOCK(T), 0, cs>>>(y, x, g, w, b, p);
+    else norm_fwd_kernel<T, K, false><<<grid, NORM_BLOCK(T), 0, cs>>>(y, x, g, w, b, p);
+}
+
+template <int T, int K>
+static void launch_bwd(bool vec, cudaStream_t cs, int64_t spb, void *dx, void *dg, float *stats,
+                       double *pw, double *pb, const float *dy, const float *x, const float *g,
+                       const float *w, const float *b, const seg_shape &p, uint16_t *dx_round) {
+    const unsigned grid = (unsigned)((p.nseg + spb - 1) / spb);
+#define BWD_(V, C, GT)                                                                     \
+    norm_bwd_kernel<T, K, V, C, GT><<<grid, NORM_BLOCK(T), 0, cs>>>(dx, dg, stats, pw, pb, dy, \
+                                                                     x, g, w, b, p, dx_round, spb)
+#define BWD_G(V, C)              \
+    do {                         \
+        if (g) BWD_(V, C, true); \
+        else BWD_(V, C, false);  \
+    } while (0)
+    if (vec) {
+        if (p.center) BWD_G(true, true);
+        else BWD_G(true, false);
+    } else {
+        if (p.center) BWD_G(false, true);
+        else BWD_G(false, false);
+    }
+#undef BWD_G
+#undef BWD_
+}
+
 static retnet_status norm_forward(const char *fn, void *y, const float *x, const float *g,
                                   const float *w, const float *b, int64_t M, int h, int64_t n,
                                   int center, int wshared, int identity, float eps,
                                   cuda_stream s, int bf16_out = 0) {
     retnet_status st = check_shape(fn, M, h, n);
     if (st || M == 0) return st;
+    cudaStream_t cs = (cudaStream_t)s;
     seg_shape p = {M * h, h, (int)n, center, wshared, identity, eps, bf16_out};
-    norm_fwd_kernel<<<cuda_blocks(p.nseg, WARPS, INT32_MAX), 32 * WARPS, 0, (cudaStream_t)s>>>(
-        y, x, g, w, b, p);
+    /* float4 loads where every segment of every operand starts on 16 bytes (8 for bf16) */
+    const bool vec = n % 4 == 0 && aligned(x, 16) && aligned(g, 16) && aligned(w, 16) &&
+                     aligned(b, 16) && aligned(y, bf16_out ? 8 : 16);
+    switch (norm_config(n)) {
+#define FWD_(i, T, K) \
+    case i: launch_fwd<T, K>(vec, cs, y, x, g, w, b, p); break;
+        NORM_CONFIGS(FWD_)
+#undef FWD_
+    default:
+        norm_fwd_wide_kernel<<<cuda_blocks(p.nseg, WARPS, INT32_MAX), 32 * WARPS, 0, cs>>>(
+            y, x, g, w, b, p);
+    }
     CUDA_LAUNCHED(fn);
     return RETNET_OK;
 }
@@ -211,29 +590,61 @@ static retnet_status norm_backward(const char *fn, void *dx, void *dg, float *dw
     if (st || M == 0) return st;
     cudaStream_t cs = (cudaStream_t)s;
     seg_shape p = {M * h, h, (int)n, center, wshared, identity, eps, bf16_out};
+    const int cfg = norm_config(n);
     const int64_t R = wshared ? M * h : M, W = wshared ? n : (int64_t)h * n;
-    /* chunks of at least 64 rows, at most 1024 chunks: P depends on R alone */
-    int64_t P = (R + 63) / 64;
-    if (P > 1024) P = 1024;
-    const int64_t rows_per = (R + P - 1) / P;
+    const int osz = bf16_out ? 8 : 16;
+    const bool vec = n % 4 == 0 && aligned(dy, 16) && aligned(x, 16) && aligned(g, 16) &&
+                     aligned(w, 16) && aligned(b, 16) && aligned(dx, osz) && aligned(dg, osz) &&
+                     aligned(dx_round, 8);
+    /* the parameter sums in the segment kernel (shared parameters), or a second pass */
+    const bool sums = dw || db, fused = sums && cfg >= 0 && wshared;
+    const int64_t G = cfg >= 0 ? NORM_BLOCK(norm_cfgs[cfg].T) / norm_cfgs[cfg].T : WARPS;
+    int64_t spb = G, P = 0, rows_per = 0;
     float *stats = NULL;
     double *pw = NULL, *pb = NULL;
-    if (dw || db) {
+    if (fused) {
+        /* Segments per block: at least 32 (the P partial rows stay a few % of the traffic:
+         * 16k rows of 2048 give P = 512, 8 MB a sum) and enough that P <= 1024, rounded up
+         * to whole rounds of the block's G groups. A function of the shape alone. */
+        spb = (R + 1023) / 1024;
+        if (spb < 32) spb = 32;
+        spb = (spb + G - 1) / G * G;
+        P = (R + spb - 1) / spb;
+    } else if (sums) {
+        /* chunks of at least 64 rows, at most 1024 chunks: P depends on R alone */
+        P = (R + 63) / 64;
+        if (P > 1024) P = 1024;
+        rows_per = (R + P - 1) / P;
+    }
+    if (sums) {
         void *scr;
-        size_t bytes = sizeof(double) * (size_t)(2 * P * W) + sizeof(float) * (size_t)(2 * p.nseg);
+        size_t bytes = sizeof(double) * (size_t)(2 * P * W);
+        if (!fused) bytes += sizeof(float) * (size_t)(2 * p.nseg);
         st = cuda_scratch(&scr, bytes);
         if (st) return st;
         pw = (double *)scr, pb = pw + P * W;
-        stats = (float *)(pb + P * W);
+        if (!fused) stats = (float *)(pb + P * W);
     }
-    norm_bwd_seg_kernel<<<cuda_blocks(p.nseg, WARPS, INT32_MAX), 32 * WARPS, 0, cs>>>(
-        dx, dg, stats, dy, x, g, w, b, p, dx_round);
+    switch (cfg) {
+#define BWD_(i, T, K)                                                                      \
+    case i:                                                                                \
+        launch_bwd<T, K>(vec, cs, spb, dx, dg, stats, fused && dw ? pw : NULL,             \
+                         fused && db ? pb : NULL, dy, x, g, w, b, p, dx_round);            \
+        break;
+        NORM_CONFIGS(BWD_)
+#undef BWD_
+    default:
+        norm_bwd_wide_kernel<<<cuda_blocks(p.nseg, WARPS, INT32_MAX), 32 * WARPS, 0, cs>>>(
+            dx, dg, stats, dy, x, g, w, b, p, dx_round);
+    }
     CUDA_LAUNCHED(fn);
-    if (dw || db) {
+    if (sums && !fused) {
         dim3 grid((unsigned)((W + COLS - 1) / COLS), (unsigned)P), block(COLS, ROWS);
         norm_bwd_cols_kernel<<<grid, block, 0, cs>>>(pw, db ? pb : NULL, dy, x, g, stats, R, W,
                                                      rows_per, (int)n);
         CUDA_LAUNCHED(fn);
+    }
+    if (sums) {
         norm_bwd_final_kernel<<<cuda_blocks(W, 8, INT32_MAX), 256, 0, cs>>>(dw, db, pw, pb, W, P);
         CUDA_LAUNCHED(fn);
     }

@@ -1,44 +1,163 @@
 /*
  * rope.cu: the position rotation of RETNET.md §2 (src/ops/rope.c's counterpart), for all B
- * sequences of a batch in one launch. One thread per (sequence, position, channel pair)
- * turns that pair in every head. As on the CPU, theta_j and the angle n theta_j are formed
- * in double and so are their cosine and sine (n theta reaches 1e5 rad at T = 100k, where a
- * float angle would have lost its fraction), then rounded to float.
+ * sequences of a batch in one launch. A thread takes P consecutive channel pairs of one
+ * (sequence, position) and turns them in every head. As on the CPU, theta_j and the angle
+ * n theta_j are formed in double and so are their cosine and sine (n theta reaches 1e5 rad
+ * at T = 100k, where a float angle would have lost its fraction), then rounded to float.
+ * Memory-bound: with P = 4 (rows of 16-byte aligned groups) a head's pairs are read as two
+ * float4 and written as two float4 / 4 x bf16, a few heads' loads issued at once; P = 1 is the
+ * fallback for other layouts. The same operations either way (the rotation's contractions
+ * spelled out), so the same bits.
  */
 #include "cuda/common.cuh"
 
-/* y may be x (in place, fp32) or a bf16 array of the same layout (BF). */
-template <bool BF>
-__global__ void rope_kernel(const float *x, void *y, int64_t ld, int64_t B, int64_t T, int h,
-                            int dk, const int64_t *pos0, int half, double base, float scale,
-                            float sign) {
-    const int npair = dk / 2;
-    const int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-    if (idx >= B * T * npair) return;
-    const int j = (int)(idx % npair);
-    const int64_t bt = idx / npair, b = bt / T, t = bt - b * T;
-    double theta;
-    if (half) theta = pow(base, -2.0 * j / dk);
-    else theta = npair > 1 ? pow(base, -(double)j / (npair - 1)) : 1.0;
-    const double ang = (double)((pos0 ? pos0[b] : 0) + t) * theta;
-    double sd, cd;
-    sincos(ang, &sd, &cd);
-    const float c = (float)cd, s = sign * (float)sd;
-    const int i0 = half ? j : 2 * j, i1 = half ? j + npair : 2 * j + 1;
-    const float *row = x + bt * ld;
-    for (int head = 0; head < h; head++) {
-        const int64_t o = bt * ld + (int64_t)head * dk;
-        const float *xh = row + (int64_t)head * dk;
-        const float a = xh[i0], bb = xh[i1];
-        const float u = (a * c - bb * s) * scale, v = (bb * c + a * s) * scale;
-        if (BF) {
-            ((uint16_t *)y)[o + i0] = f32_to_bf16_bits(u);
-            ((uint16_t *)y)[o + i1] = f32_to_bf16_bits(v);
+/* The pairs j0 .. j0+P-1 of one head xh: a[p] = xh[i0], b[p] = xh[i1] with (i0, i1) =
+ * (j, j + npair) for the half rotation, (2j, 2j+1) for the paper's interleaved pairs. P = 4
+ * (j0 and npair multiples of 4, xh 16-byte aligned): half: a is the float4 at j0, b the one
+ * at j0 + npair; interleaved: the 8 floats at 2 j0, a the even ones, b the odd. */
+template <int P>
+__device__ __forceinline__ void ld_pairs(float (&a)[P], float (&b)[P], const float *xh, int j0,
+                                         int npair, int half) {
+    if constexpr (P == 1) {
+        a[0] = xh[half ? j0 : 2 * j0], b[0] = xh[half ? j0 + npair : 2 * j0 + 1];
+    } else {
+        static_assert(P == 4, "P is 1 or 4");
+        if (half) {
+            const float4 u = *(const float4 *)(xh + j0), v = *(const float4 *)(xh + j0 + npair);
+            a[0] = u.x, a[1] = u.y, a[2] = u.z, a[3] = u.w;
+            b[0] = v.x, b[1] = v.y, b[2] = v.z, b[3] = v.w;
         } else {
-            ((float *)y)[o + i0] = u;
-            ((float *)y)[o + i1] = v;
+            const float4 u = *(const float4 *)(xh + 2 * j0), v = *(const float4 *)(xh + 2 * j0 + 4);
+            a[0] = u.x, b[0] = u.y, a[1] = u.z, b[1] = u.w;
+            a[2] = v.x, b[2] = v.y, a[3] = v.z, b[3] = v.w;
         }
     }
+}
+/* 4 consecutive outputs: one float4, or 4 bf16 (rounded as f32_to_bf16_bits) in 8 bytes. */
+__device__ __forceinline__ void st4(float *y, float v0, float v1, float v2, float v3) {
+    *(float4 *)y = make_float4(v0, v1, v2, v3);
+}
+__device__ __forceinline__ void st4(uint16_t *y, float v0, float v1, float v2, float v3) {
+    *(uint2 *)y = make_uint2(f32_to_bf16_bits(v0) | (uint32_t)f32_to_bf16_bits(v1) << 16,
+                             f32_to_bf16_bits(v2) | (uint32_t)f32_to_bf16_bits(v3) << 16);
+}
+__device__ __forceinline__ void st1(float *y, float v) { *y = v; }
+__device__ __forceinline__ void st1(uint16_t *y, float v) { *y = f32_to_bf16_bits(v); }
+/* The rotated pairs (u, v) back to where ld_pairs found them. */
+template <int P, class O>
+__device__ __forceinline__ void st_pairs(O *yh, const float (&u)[P], const float (&v)[P], int j0,
+                                         int npair, int half) {
+    if constexpr (P == 1) {
+        st1(yh + (half ? j0 : 2 * j0), u[0]), st1(yh + (half ? j0 + npair : 2 * j0 + 1), v[0]);
+    } else if (half) {
+        st4(yh + j0, u[0], u[1], u[2], u[3]), st4(yh + j0 + npair, v[0], v[1], v[2], v[3]);
+    } else {
+        st4(yh + 2 * j0, u[0], v[0], u[1], v[1]), st4(yh + 2 * j0 + 4, u[2], v[2], u[3], v[3]);
+    }
+}
+
+/* Heads whose loads a thread issues together (registers: 2 P HB floats; 2 keeps the P = 4
+ * kernel at 64 registers, 4 blocks of 256 per SM on sm_90). */
+#define ROPE_HB 2
+#define ROPE_THREADS 256
+
+/* y may be x (in place, fp32: each thread reads its elements before it writes them) or a
+ * bf16 array of the same layout. Grid-stride over (sequence, position, pair group); with a
+ * stride that is a multiple of the groups per row (the usual case) a thread keeps its pairs,
+ * so theta_j (a pow) is formed once per thread, only the sincos once per position. Kept in
+ * shared memory, as registers held across the loop cost occupancy. */
+template <class O, int P>
+__global__ void __launch_bounds__(ROPE_THREADS)
+    rope_kernel(const float *x, O *y, int64_t ld, int64_t B, int64_t T, int h, int dk,
+                const int64_t *pos0, int half, double base, float scale, float sign) {
+    const int npair = dk / 2, ng = npair / P;
+    const int64_t n = B * T * ng;
+    __shared__ double theta[P][ROPE_THREADS]; /* this thread's theta_j (j = j0 + p): a slot, */
+    int jc = -1;                              /* not registers; jc: the j0 it holds */
+    for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < n;
+         idx += (int64_t)gridDim.x * blockDim.x) {
+        const int j0 = (int)(idx % ng) * P;
+        const int64_t bt = idx / ng, b = bt / T, t = bt - b * T;
+        const float *row = x + bt * ld;
+        float a[ROPE_HB][P], bb[ROPE_HB][P];
+        /* the first heads' loads go out before the double-precision work */
+        auto load = [&](int h0) {
+#pragma unroll
+            for (int k = 0; k < ROPE_HB; k++)
+                if (h0 + k < h)
+                    ld_pairs<P>(a[k], bb[k], row + (int64_t)(h0 + k) * dk, j0, npair, half);
+        };
+        load(0);
+        if (j0 != jc) {
+#pragma unroll
+            for (int p = 0; p < P; p++) {
+                const int j = j0 + p;
+                if (half) theta[p][threadIdx.x] = pow(base, -2.0 * j / dk);
+                else theta[p][threadIdx.x] = npair > 1 ? pow(base, -(double)j / (npair - 1)) : 1.0;
+            }
+            jc = j0;
+        }
+        float c[P], s[P];
+#pragma unroll
+        for (int p = 0; p < P; p++) {
+            const double ang = (double)((pos0 ? pos0[b] : 0) + t) * theta[p][threadIdx.x];
+            double sd, cd;
+            sincos(ang, &sd, &cd);
+            c[p] = (float)cd, s[p] = sign * (float)sd;
+        }
+        for (int h0 = 0; h0 < h; h0 += ROPE_HB) {
+            if (h0) load(h0);
+#pragma unroll
+            for (int k = 0; k < ROPE_HB; k++) {
+                if (h0 + k >= h) break;
+                /* u = (a c - b s) scale, v = (b c + a s) scale with the contractions spelled
+                 * out: a c and a s fused, b s and b c rounded. That is what nvcc + ptxas made
+                 * of the plain expressions in the one-pair-per-thread kernel before (checked
+                 * on its sm_90 code); left to the compiler, which product gets fused depends
+                 * on the surrounding code, so bits could differ between P, O and versions. */
+                float u[P], v[P];
+#pragma unroll
+                for (int p = 0; p < P; p++) {
+                    u[p] = __fmaf_rn(a[k][p], c[p], -(bb[k][p] * s[p])) * scale;
+                    v[p] = __fmaf_rn(a[k][p], s[p], bb[k][p] * c[p]) * scale;
+                }
+                st_pairs<P>(y + bt * ld + (int64_t)(h0 + k) * dk, u, v, j0, npair, half);
+            }
+        }
+    }
+}
+
+/* Launch: P = 4 when every group is 16-byte aligned in x (and 4 * sizeof(O) in y): npair and
+ * ld multiples of 4, both bases aligned. Blocks: what stays resident (one wave), so that the
+ * grid stride (blocks x 256) is a multiple of the groups per row whenever that divides 256. */
+template <class O, int P>
+static retnet_status rope_launch(const float *x, O *y, int64_t ld, int64_t B, int64_t T, int h,
+                                 int dk, const int64_t *pos0, int half, double base, float scale,
+                                 float sign, cudaStream_t cs) {
+    static int per_sm = 0; /* resident blocks per SM of this instantiation (benign race) */
+    if (!per_sm) {
+        int nb = 0;
+        CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb, rope_kernel<O, P>,
+                                                               ROPE_THREADS, 0),
+                 "rope occupancy");
+        per_sm = nb > 0 ? nb : 1;
+    }
+    const int sms = cuda_sm_count();
+    const int64_t n = B * T * (dk / 2 / P);
+    const unsigned blocks = cuda_blocks(n, ROPE_THREADS, (int64_t)(sms > 0 ? sms : 132) * per_sm);
+    rope_kernel<O, P><<<blocks, ROPE_THREADS, 0, cs>>>(x, y, ld, B, T, h, dk, pos0, half, base,
+                                                       scale, sign);
+    return RETNET_OK;
+}
+
+template <class O>
+static retnet_status rope_pick(const float *x, O *y, int64_t ld, int64_t B, int64_t T, int h,
+                               int dk, const int64_t *pos0, int half, double base, float scale,
+                               float sign, cudaStream_t cs) {
+    const bool grouped = (dk / 2) % 4 == 0 && ld % 4 == 0 && (uintptr_t)x % 16 == 0 &&
+                         (uintptr_t)y % (4 * sizeof(O)) == 0;
+    if (grouped) return rope_launch<O, 4>(x, y, ld, B, T, h, dk, pos0, half, base, scale, sign, cs);
+    return rope_launch<O, 1>(x, y, ld, B, T, h, dk, pos0, half, base, scale, sign, cs);
 }
 
 static retnet_status rope(const char *fn, float *x, int64_t ld, int64_t B, int64_t T, int h,
@@ -51,16 +170,12 @@ static retnet_status rope(const char *fn, float *x, int64_t ld, int64_t B, int64
                            (long long)B, (long long)T, h, dk, (long long)ld);
     const int64_t n = B * T * (dk / 2);
     if (n == 0) return RETNET_OK;
-    if (ybf)
-        rope_kernel<true><<<cuda_blocks(n, 256, INT32_MAX), 256, 0, (cudaStream_t)s>>>(
-            x, ybf, ld, B, T, h, dk, pos0, half, base, scale, sign);
-    else
-        rope_kernel<false><<<cuda_blocks(n, 256, INT32_MAX), 256, 0, (cudaStream_t)s>>>(
-            x, x, ld, B, T, h, dk, pos0, half, base, scale, sign);
+    cudaStream_t cs = (cudaStream_t)s;
+    if (ybf) TRY(rope_pick<uint16_t>(x, ybf, ld, B, T, h, dk, pos0, half, base, scale, sign, cs));
+    else TRY(rope_pick<float>(x, x, ld, B, T, h, dk, pos0, half, base, scale, sign, cs));
     CUDA_LAUNCHED(fn);
     return RETNET_OK;
 }
-
 retnet_status cuda_op_rope(float *x, int64_t ld, int64_t B, int64_t T, int h, int dk,
                            const int64_t *pos0, int half, double base, float scale,
                            cuda_stream s) {

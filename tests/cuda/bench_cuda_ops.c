@@ -124,6 +124,18 @@ int main(void) {
     BENCH("head_norm_gate_backward group", 7 * ndv, 0,
           cuda_op_head_norm_gate_backward(dx, dg, dw, db, y, x, g, w, b, n, (int)h, (int)(dv / h),
                                           1e-5f, 1, NULL));
+    /* the 1.3B training step's norms: rmsnorm (bf16 out) at d 2048 and its backward with the
+     * rounded dx copy (dx f32 +=: read and written), the rms head norm (8 heads of 512, w
+     * shared, gated) with bf16 outputs */
+    BENCH("rmsnorm_bf16 16k x 2048", 1.5 * nd, 0,
+          cuda_op_rmsnorm_bf16(ya, x, w, n, d, 1e-6f, NULL));
+    BENCH("rmsnorm_backward_round (dx dw)", 4.5 * nd, 0,
+          cuda_op_rmsnorm_backward_round(dx, ya, dw, y, x, w, n, d, 1e-6f, NULL));
+    BENCH("head_norm_gate_bf16 rms 16k x 8x512", 2.5 * ndv, 0,
+          cuda_op_head_norm_gate_bf16(ya, x, g, w, NULL, n, (int)h, (int)(dv / h), 1e-5f, 0, NULL));
+    BENCH("head_norm_gate_backward_bf16 rms", 4 * ndv, 0,
+          cuda_op_head_norm_gate_backward_bf16(ya, (cuda_bf16 *)dx, dw, NULL, y, x, g, w, NULL, n,
+                                               (int)h, (int)(dv / h), 1e-5f, 0, NULL));
     BENCH("rope paper 16k x 8 heads x 256", 2 * nd, 0,
           cuda_op_rope(x, d, 1, n, (int)h, (int)(d / h), NULL, 0, 10000.0, 1.0f, NULL));
     BENCH("gelu 16k x 4096", 2 * ndv, 0, cuda_op_gelu(y, x, n * dv, NULL));

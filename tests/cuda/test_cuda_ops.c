@@ -470,7 +470,8 @@ static void norm_mag(double *mag, const float *x, const float *w, const float *b
 }
 
 static void test_norms(void) {
-    static const int64_t shapes[][2] = {{1, 2}, {7, 33}, {3, 1024}, {16, 64}, {5, 1}, {300, 4096}};
+    static const int64_t shapes[][2] = {{1, 2}, {7, 33}, {3, 1024}, {16, 64}, {5, 1}, {300, 4096},
+                                        {5, 4094}, {3, 5000}};
     uint64_t s = next_seed();
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
         for (int v = 0; v < 8; v++) {
@@ -667,7 +668,8 @@ static void norm_bwd_case(int kind, int mode, int64_t M, int h, int n, int affin
 }
 
 static void test_norm_backward(void) {
-    static const int64_t shapes[][2] = {{1, 2}, {3, 5}, {4, 17}, {2, 1}, {300, 1024}, {70000, 8}};
+    static const int64_t shapes[][2] = {{1, 2},    {3, 5},    {4, 17},   {2, 1},   {300, 1024},
+                                        {70000, 8}, {40, 2048}, {5, 4094}, {3, 5000}};
     uint64_t s = next_seed();
     for (int kind = 0; kind < 2; kind++) {
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
@@ -680,7 +682,7 @@ static void test_norm_backward(void) {
 
 static void test_head_norm_gate_backward(void) {
     static const int shapes[][3] = {{1, 1, 2}, {3, 2, 5}, {2, 3, 4}, {2, 2, 7}, {256, 4, 128},
-                                    {4096, 8, 16}}; /* M h dv */
+                                    {4096, 8, 16}, {64, 8, 512}, {5, 2, 1030}}; /* M h dv */
     uint64_t s = next_seed();
     for (int mode = 0; mode < 3; mode++) {
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
@@ -699,11 +701,13 @@ static void test_rope(void) {
     static const int64_t pos[][2] = {{0, 0}, {5, 100000}};
     uint64_t s = next_seed();
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
-        for (int v = 0; v < 8; v++) {
+        for (int v = 0; v < 16; v++) {
             const int half = v & 1, bwd = (v >> 1) & 1, pi = (v >> 2) & 1;
             const int64_t B = 2, T = shapes[si][0];
             const int h = shapes[si][1], dk = shapes[si][2];
-            const int64_t ld = (int64_t)h * dk + 5, n = B * T * ld;
+            /* rows padded by 5 (the kernels' one-pair path) or 8 (16-byte rows when h dk is
+             * a multiple of 4: their 4-pair path) */
+            const int64_t ld = (int64_t)h * dk + (v >> 3 ? 8 : 5), n = B * T * ld;
             const float scale = bwd ? (float)(1.0 / sqrt((double)dk)) : 1.0f;
             const double base = 10000.0;
             float *x = frand(n, &s, 1);

@@ -427,6 +427,54 @@ out:
     retnet_model_free(m);
 }
 
+/* A decoding step captured as one CUDA graph computes what the same step launched op by op
+ * computes, bit for bit (argmax and states), for RetNet and for the Transformer (whose graph
+ * sizes the attention's grid for the whole cache, each row still split by its own length). */
+static void test_graphs(void) {
+    for (int tf = 0; tf < 2; tf++) {
+        retnet_config c = fla_like(300, 128, 2, 2, 2);
+        if (tf) OK(retnet_config_preset("tf-tiny", &c));
+        c.context = 128;
+        retnet_model *m[2] = {NULL, NULL};
+        retnet_batch *bt[2] = {NULL, NULL};
+        enum { B = 2, T = 37, STEPS = 12 };
+        const int64_t sf = retnet_state_floats(&c);
+        float *s0 = calloc((size_t)sf, sizeof(float)), *s1 = calloc((size_t)sf, sizeof(float));
+        for (int g = 0; g < 2; g++) {
+            m[g] = make_model(&c, 11, 0);
+            if (!m[g]) goto out;
+            setenv("RETNET_CUDA_GRAPHS", g ? "1" : "0", 1); /* read when the model moves */
+            OK(retnet_model_to_device(m[g], "cuda"));
+            OK(retnet_batch_create(m[g], B, &bt[g]));
+            if (!bt[g]) goto out;
+        }
+        unsetenv("RETNET_CUDA_GRAPHS");
+        int32_t tok[B * T], next[2][B];
+        uint64_t s = 21;
+        rand_tokens(tok, B * T, c.vocab, &s);
+        for (int g = 0; g < 2; g++) OK(retnet_batch_forward(bt[g], tok, T, NULL));
+        for (int k = 0; k < STEPS; k++) {
+            for (int g = 0; g < 2; g++) OK(retnet_batch_argmax(bt[g], next[g]));
+            CHECK(!memcmp(next[0], next[1], sizeof next[0]), "%s step %d: argmax differs with "
+                  "graphs (%d %d) and without (%d %d)", tf ? "transformer" : "retnet", k,
+                  next[1][0], next[1][1], next[0][0], next[0][1]);
+            for (int g = 0; g < 2; g++) OK(retnet_batch_forward(bt[g], next[0], 1, NULL));
+        }
+        for (int b = 0; b < B; b++) {
+            retnet_state a = {.data = s0}, bb = {.data = s1};
+            OK(retnet_batch_get(bt[0], b, &a));
+            OK(retnet_batch_get(bt[1], b, &bb));
+            CHECK(a.pos == T + STEPS && bb.pos == a.pos &&
+                      !memcmp(s0, s1, sizeof(float) * (size_t)sf),
+                  "%s seq %d: the state after %d steps differs with graphs (pos %lld, %lld)",
+                  tf ? "transformer" : "retnet", b, STEPS, (long long)bb.pos, (long long)a.pos);
+        }
+    out:
+        for (int g = 0; g < 2; g++) retnet_batch_free(bt[g]), retnet_model_free(m[g]);
+        free(s0), free(s1);
+    }
+}
+
 int main(void) {
     if (retnet_cuda_device_count() == 0) {
         fprintf(stderr, "skip: no CUDA device (%s)\n", retnet_errmsg());
@@ -436,6 +484,7 @@ int main(void) {
     RUN(test_loss_curve);
     RUN(test_refused);
     RUN(test_batch);
+    RUN(test_graphs);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
 }

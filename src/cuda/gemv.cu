@@ -1,0 +1,205 @@
+/*
+ * gemv.cu: products with a few rows of activations (decoding: one row per sequence), where
+ * the time is reading the weights once. cuBLASLt's kernels for M <= 8 reach ~1.2 TB/s on an
+ * H200 (7 us for a 2048 x 2048 bf16 matrix, profiled); these stream each weight row once at
+ * close to the copy bandwidth, and several products that share their input run as one launch
+ * (the mixer's q, k, v, g; the GLU's two products with act(a) * b in the epilogue), so a small
+ * matrix is not a launch's worth of latency on its own.
+ *
+ * One warp computes two output columns (two weight rows) for all M rows of x: each lane reads
+ * 16 bytes (8 bf16) of each weight row per step, U steps in flight, and the matching 16 bytes
+ * of every x row (from L1: x is a few KB); fp32 products and sums, then the warp's fixed
+ * butterfly. The order of the sum differs from cuBLAS's; both accumulate in fp32 (the same
+ * error bound: K u_f32 of sum |x w|).
+ */
+#include "cuda/common.cuh"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define GEMV_WARPS 4 /* warps per block */
+#define GEMV_U 4     /* 16-byte loads in flight per lane and weight row */
+
+typedef struct {
+    const uint4 *w;  /* (N, K) bf16, rows of K / 8 uint4 */
+    void *y;         /* (M, N), row stride ldy; fp32 or bf16 */
+    const void *cin; /* addend of y's type (may be y), or NULL */
+    const uint4 *w2; /* GLU: the second weight (y = act(x w^T) * (x w2^T), bf16) */
+    int64_t N, ldy;
+    int bf16;
+} gemv_seg;
+
+typedef struct {
+    const uint4 *x; /* (M, K) bf16, row stride ldx8 uint4 */
+    int64_t ldx8, K8;
+    int nseg, act;
+    gemv_seg seg[CUDA_GEMV_MAX_OUT];
+    int64_t first[CUDA_GEMV_MAX_OUT + 1]; /* first warp of each segment */
+} gemv_args;
+
+/* 8 bf16 (one 16-byte load) to floats (exact) */
+__device__ __forceinline__ void widen8(uint4 u, float *f) {
+    const uint32_t a[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+        f[2 * j] = __uint_as_float(a[j] << 16), f[2 * j + 1] = __uint_as_float(a[j] & 0xffff0000u);
+}
+
+__device__ __forceinline__ float warp_sum_f(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+template <int MB>
+__global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
+    const int lane = threadIdx.x & 31;
+    const int64_t wid = (int64_t)blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    int s = 0;
+    while (s < a.nseg - 1 && wid >= a.first[s + 1]) s++;
+    if (wid >= a.first[a.nseg]) return;
+    const gemv_seg &g = a.seg[s];
+    const int glu = g.w2 != NULL;
+    /* plain: columns n, n + 1 of one weight; GLU: column n of both weights */
+    const int64_t n = glu ? wid - a.first[s] : 2 * (wid - a.first[s]);
+    const uint4 *r0 = g.w + n * a.K8;
+    const uint4 *r1 = glu ? g.w2 + n * a.K8 : (n + 1 < g.N ? r0 + a.K8 : NULL);
+    float acc0[MB], acc1[MB];
+#pragma unroll
+    for (int m = 0; m < MB; m++) acc0[m] = 0.0f, acc1[m] = 0.0f;
+    for (int64_t i0 = lane; i0 < a.K8; i0 += 32 * GEMV_U) {
+        uint4 w0[GEMV_U], w1[GEMV_U];
+#pragma unroll
+        for (int u = 0; u < GEMV_U; u++) {
+            const int64_t i = i0 + 32 * u;
+            const uint4 z = make_uint4(0, 0, 0, 0);
+            w0[u] = i < a.K8 ? __ldcs(r0 + i) : z; /* streamed: no reuse */
+            w1[u] = i < a.K8 && r1 ? __ldcs(r1 + i) : z;
+        }
+#pragma unroll
+        for (int u = 0; u < GEMV_U; u++) {
+            const int64_t i = i0 + 32 * u;
+            if (i >= a.K8) break;
+            /* each value widened once: the weights' for all rows of x, x's for both columns
+             * (at M = 8, widening per product made the kernel issue-bound) */
+            float f0[8], f1[8];
+            widen8(w0[u], f0);
+            widen8(w1[u], f1);
+#pragma unroll
+            for (int m = 0; m < MB; m++) {
+                float xf[8];
+                widen8(__ldg(a.x + m * a.ldx8 + i), xf);
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    acc0[m] = fmaf(f0[j], xf[j], acc0[m]);
+                    acc1[m] = fmaf(f1[j], xf[j], acc1[m]);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int m = 0; m < MB; m++) acc0[m] = warp_sum_f(acc0[m]), acc1[m] = warp_sum_f(acc1[m]);
+    if (lane != 0) return;
+#pragma unroll
+    for (int m = 0; m < MB; m++) {
+        const int64_t o = m * g.ldy + n;
+        if (glu) {
+            const float v = (a.act == CUDA_ACT_GELU ? gelu_f(acc0[m]) : swish_f(acc0[m])) * acc1[m];
+            ((uint16_t *)g.y)[o] = f32_to_bf16_bits(v);
+            continue;
+        }
+        for (int c = 0; c < 2 && n + c < g.N; c++) {
+            float v = c ? acc1[m] : acc0[m];
+            if (g.bf16) {
+                if (g.cin) v += bf16_bits_to_f32(((const uint16_t *)g.cin)[o + c]);
+                ((uint16_t *)g.y)[o + c] = f32_to_bf16_bits(v);
+            } else {
+                if (g.cin) v += ((const float *)g.cin)[o + c];
+                ((float *)g.y)[o + c] = v;
+            }
+        }
+    }
+}
+
+static int gemv_off = -1; /* RETNET_CUDA_GEMV=0: cuBLASLt for every product (comparisons) */
+
+int cuda_gemv_enabled(void) {
+    if (gemv_off < 0) {
+        const char *e = getenv("RETNET_CUDA_GEMV");
+        gemv_off = e && !strcmp(e, "0");
+    }
+    return !gemv_off;
+}
+
+static int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+int cuda_gemv_suits(int64_t M, int64_t K, const void *x, int64_t ldx) {
+    return cuda_gemv_enabled() && M >= 1 && M <= CUDA_GEMV_MAX_M && K >= 8 && K % 8 == 0 &&
+           ldx % 8 == 0 && aligned16(x);
+}
+
+static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
+    TRY(cuda_ensure_init());
+    const int64_t warps = a->first[a->nseg];
+    if (warps == 0) return RETNET_OK;
+    const int64_t blocks = (warps + GEMV_WARPS - 1) / GEMV_WARPS;
+    if (blocks > INT32_MAX) return retnet_fail(RETNET_EINVAL, "cuda gemv: too many columns");
+    const dim3 grid((unsigned)blocks), block(32 * GEMV_WARPS);
+    cudaStream_t cs = (cudaStream_t)s;
+    switch (M) {
+    case 1: gemv_kernel<1><<<grid, block, 0, cs>>>(*a); break;
+    case 2: gemv_kernel<2><<<grid, block, 0, cs>>>(*a); break;
+    case 3: gemv_kernel<3><<<grid, block, 0, cs>>>(*a); break;
+    case 4: gemv_kernel<4><<<grid, block, 0, cs>>>(*a); break;
+    case 5: gemv_kernel<5><<<grid, block, 0, cs>>>(*a); break;
+    case 6: gemv_kernel<6><<<grid, block, 0, cs>>>(*a); break;
+    case 7: gemv_kernel<7><<<grid, block, 0, cs>>>(*a); break;
+    default: gemv_kernel<8><<<grid, block, 0, cs>>>(*a); break;
+    }
+    CUDA_LAUNCHED("cuda gemv");
+    return RETNET_OK;
+}
+
+static retnet_status check(const char *fn, int64_t M, int64_t K, const void *x, int64_t ldx) {
+    if (!cuda_gemv_suits(M, K, x, ldx))
+        return retnet_fail(RETNET_EUNSUPPORTED, "%s: needs 1 <= M <= %d, K and the row stride "
+                           "multiples of 8, x 16-byte aligned (M %lld, K %lld, stride %lld)",
+                           fn, CUDA_GEMV_MAX_M, (long long)M, (long long)K, (long long)ldx);
+    return RETNET_OK;
+}
+
+retnet_status cuda_op_gemv_multi(const cuda_bf16 *x, int64_t M, int64_t K, int64_t ldx,
+                                 const cuda_gemv_out *out, int n_out, cuda_stream s) {
+    TRY(check("cuda_op_gemv_multi", M, K, x, ldx));
+    if (n_out < 1 || n_out > CUDA_GEMV_MAX_OUT || !out)
+        return retnet_fail(RETNET_EINVAL, "cuda_op_gemv_multi: %d outputs (1..%d)", n_out,
+                           CUDA_GEMV_MAX_OUT);
+    gemv_args a;
+    memset(&a, 0, sizeof a);
+    a.x = (const uint4 *)x, a.ldx8 = ldx / 8, a.K8 = K / 8, a.nseg = n_out;
+    for (int i = 0; i < n_out; i++) {
+        const cuda_gemv_out *o = &out[i];
+        if (!o->w || !o->y || o->N < 0 || o->ldy < o->N || !aligned16(o->w) ||
+            (o->y_type != CUDA_F32 && o->y_type != CUDA_BF16))
+            return retnet_fail(RETNET_EINVAL, "cuda_op_gemv_multi: output %d: NULL, unaligned "
+                               "weight, bad type or row stride below N", i);
+        a.seg[i].w = (const uint4 *)o->w, a.seg[i].y = o->y, a.seg[i].cin = o->addend;
+        a.seg[i].N = o->N, a.seg[i].ldy = o->ldy, a.seg[i].bf16 = o->y_type == CUDA_BF16;
+        a.first[i + 1] = a.first[i] + (o->N + 1) / 2;
+    }
+    return run(&a, M, s);
+}
+
+retnet_status cuda_op_gemv_glu(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,
+                               const cuda_bf16 *w2, int64_t M, int64_t N, int64_t K,
+                               cuda_act act, cuda_stream s) {
+    TRY(check("cuda_op_gemv_glu", M, K, x, K));
+    if (!y || !w1 || !w2 || N < 0 || !aligned16(w1) || !aligned16(w2))
+        return retnet_fail(RETNET_EINVAL, "cuda_op_gemv_glu: NULL or unaligned argument");
+    gemv_args a;
+    memset(&a, 0, sizeof a);
+    a.x = (const uint4 *)x, a.ldx8 = K / 8, a.K8 = K / 8, a.nseg = 1, a.act = act;
+    a.seg[0].w = (const uint4 *)w1, a.seg[0].w2 = (const uint4 *)w2, a.seg[0].y = y;
+    a.seg[0].N = N, a.seg[0].ldy = N, a.seg[0].bf16 = 1;
+    a.first[1] = N;
+    return run(&a, M, s);
+}

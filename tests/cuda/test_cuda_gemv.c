@@ -1,0 +1,366 @@
+/*
+ * test_cuda_gemv.c: the decoding products (src/cuda/gemv.cu) against float64, on random bf16
+ * inputs; also through cuda_op_matmul (which routes M <= 8 to them) and against cuBLASLt's
+ * result for the same inputs (RETNET_CUDA_GEMV=0 in a second process is not needed: a
+ * product with M = 9 rows, whose first M rows are the same, goes to cuBLASLt).
+ *
+ * Tolerance (written before the kernels ran): the inputs are exact bf16 values, so the only
+ * errors are the fp32 products and sums: |y - y64| <= (K + 2) u_f32 sum_k |x_k w_k| (Higham
+ * §3.1, any order of summation), C = 2 for safety. A bf16 output adds its own rounding,
+ * 2^-8 |y| (8 significant bits), and the GLU's act(a) * b in fp32 adds a few u of |act(a) b|
+ * beyond the products' errors carried through act (|act'| <= 1.13 for gelu and 1.1 for swish):
+ *   |glu - glu64| <= 2 (K + 2) u (1.2 |b| sum|x w1| + |act(a)| sum|x w2|) + 8 u |act(a) b|
+ *                    + 2^-8 |glu64|.
+ * Control: the same check against a reference that lacks 8 consecutive terms (one lane's
+ * 16-byte load) must fail (fp32 outputs; a bf16 output's rounding bound is of that size),
+ * so the bound is not so loose that a skipped load would pass.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <time.h>
+
+#include "cuda/cuda.h"
+#include "ops/ops.h"
+#include "../test.h"
+
+#define U 0x1p-24
+static uint64_t seed0;
+static uint64_t rng(void) {
+    static uint64_t k;
+    return (seed0 + 0x9E3779B97F4A7C15ull * ++k) | 1;
+}
+#define OK(call) CHECK((call) == RETNET_OK, "%s: %s", #call, retnet_errmsg())
+
+/* n random bf16 values in [-scale, scale), as bits, and their floats */
+static uint16_t *rand_bf16(int64_t n, double scale, float **as_float) {
+    uint64_t s = rng();
+    uint16_t *b = malloc(2 * (size_t)n);
+    float *f = malloc(4 * (size_t)n);
+    for (int64_t i = 0; i < n; i++) {
+        b[i] = op_f32_to_bf16((float)(scale * test_rand(&s)));
+        op_bf16_to_f32(&f[i], &b[i], 1);
+    }
+    *as_float = f;
+    return b;
+}
+static void *dput(const void *h, size_t bytes) {
+    void *d = NULL;
+    OK(retnet_cuda_malloc(&d, bytes, "test buffer"));
+    if (d && h) OK(retnet_cuda_upload(d, h, bytes));
+    return d;
+}
+static void dget(void *h, const void *d, size_t bytes) {
+    OK(retnet_cuda_sync(NULL));
+    OK(retnet_cuda_download(h, d, bytes));
+}
+static double act64(double v, int act) {
+    return act == CUDA_ACT_GELU ? 0.5 * v * (1 + erf(v / sqrt(2.0))) : v / (1 + exp(-v));
+}
+
+/* worst err / bound over n values (NaN or inf if any value is NaN) */
+static double worst_ratio(const float *y, const double *ref, const double *bound, int64_t n,
+                          int64_t *at) {
+    double w = 0;
+    *at = -1;
+    for (int64_t i = 0; i < n; i++) {
+        double r = fabs((double)y[i] - ref[i]) / bound[i];
+        if (!(r <= w)) w = isnan(r) ? INFINITY : r, *at = i;
+    }
+    return w;
+}
+
+/* y (M, N) = [addend +] x (M, K) @ w (N, K)^T, through cuda_op_gemv_multi with n_out outputs
+ * splitting N, or through cuda_op_matmul (via = 1). */
+static void product_case(int64_t M, int64_t N, int64_t K, int bf16_out, int addend, int n_out,
+                         int via_matmul) {
+    float *xf, *wf;
+    uint16_t *xb = rand_bf16(M * K, 1.0, &xf), *wb = rand_bf16(N * K, 1.0, &wf);
+    const int64_t ldy = N + 3; /* padded rows: nothing may land in the padding */
+    float *y0 = malloc(4 * (size_t)(M * ldy));
+    uint64_t s = rng();
+    for (int64_t i = 0; i < M * ldy; i++) y0[i] = (float)test_rand(&s);
+    uint16_t *y0b = malloc(2 * (size_t)(M * ldy));
+    for (int64_t i = 0; i < M * ldy; i++) {
+        y0b[i] = op_f32_to_bf16(y0[i]);
+        op_bf16_to_f32(&y0[i], &y0b[i], 1); /* the addend as its type holds it */
+    }
+    const size_t es = bf16_out ? 2 : 4;
+    void *dx = dput(xb, 2 * (size_t)(M * K)), *dw = dput(wb, 2 * (size_t)(N * K));
+    void *dy = dput(bf16_out ? (void *)y0b : (void *)y0, es * (size_t)(M * ldy));
+    if (via_matmul) {
+        /* cuda_op_matmul has no row stride for y: use ldy = N there */
+        OK(cuda_op_matmul(dy, bf16_out ? CUDA_BF16 : CUDA_F32, dx, dw, CUDA_BF16, M, N, K, addend,
+                          NULL));
+    } else {
+        cuda_gemv_out o[CUDA_GEMV_MAX_OUT];
+        int64_t n0 = 0;
+        for (int i = 0; i < n_out; i++) {
+            int64_t n1 = N * (i + 1) / n_out;
+            o[i].w = (const cuda_bf16 *)dw + n0 * K;
+            o[i].y = (char *)dy + es * (size_t)n0;
+            o[i].y_type = bf16_out ? CUDA_BF16 : CUDA_F32;
+            o[i].N = n1 - n0, o[i].ldy = ldy;
+            o[i].addend = addend ? o[i].y : NULL;
+            n0 = n1;
+        }
+        OK(cuda_op_gemv_multi(dx, M, K, K, o, n_out, NULL));
+    }
+    const int64_t ld = via_matmul ? N : ldy;
+    float *y = malloc(4 * (size_t)(M * ldy));
+    uint16_t *yb = malloc(2 * (size_t)(M * ldy));
+    if (bf16_out) {
+        dget(yb, dy, 2 * (size_t)(M * ldy));
+        op_bf16_to_f32(y, yb, M * ldy);
+    } else {
+        dget(y, dy, 4 * (size_t)(M * ldy));
+    }
+    double *ref = malloc(8 * (size_t)(M * N)), *bound = malloc(8 * (size_t)(M * N));
+    float *got = malloc(4 * (size_t)(M * N));
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double acc = 0, mag = 0;
+            for (int64_t k = 0; k < K; k++) {
+                double p = (double)xf[m * K + k] * wf[n * K + k];
+                acc += p, mag += fabs(p);
+            }
+            const double a0 = addend ? y0[m * ld + n] : 0.0;
+            ref[m * N + n] = acc + a0;
+            bound[m * N + n] = 2 * (K + 2) * U * (mag + fabs(a0)) +
+                               (bf16_out ? 0x1p-8 * fabs(acc + a0) : 0) + 0x1p-140;
+            got[m * N + n] = y[m * ld + n];
+        }
+    int64_t at;
+    double w = worst_ratio(got, ref, bound, M * N, &at);
+    char what[160];
+    snprintf(what, sizeof what, "M %lld N %lld K %lld %s%s outputs %d%s", (long long)M,
+             (long long)N, (long long)K, bf16_out ? "bf16" : "fp32", addend ? " +addend" : "",
+             n_out, via_matmul ? " (cuda_op_matmul)" : "");
+    CHECK(w <= 1.0, "%s: worst err/bound %.3g at [%lld]: got %.9g want %.9g", what, w,
+          (long long)at, at >= 0 ? got[at] : 0.0, at >= 0 ? ref[at] : 0.0);
+    if (!via_matmul)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = N; n < ldy; n++) {
+                const int64_t i = m * ldy + n;
+                CHECK(bf16_out ? yb[i] == y0b[i] : y[i] == y0[i],
+                      "%s: wrote into the padding at (%lld, %lld)", what, (long long)m,
+                      (long long)n);
+            }
+    /* control: the same check against a reference that lacks one 16-byte load's worth of
+     * terms (8 consecutive k, what one lane reads at a time) must fail somewhere: a single
+     * term can hide inside the worst-case bound at large K, eight rarely do */
+    if (!via_matmul && !bf16_out) {
+        const int64_t k0 = 8 * ((K / 8) / 2);
+        double ctl = 0;
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < N; n++) {
+                double drop = 0;
+                for (int64_t k = k0; k < k0 + 8; k++) drop += (double)xf[m * K + k] * wf[n * K + k];
+                ctl = fmax(ctl, fabs(got[m * N + n] - (ref[m * N + n] - drop)) / bound[m * N + n]);
+            }
+        CHECK(ctl > 1.0, "%s: the control (8 terms dropped) passed: worst %.3g", what, ctl);
+    }
+    retnet_cuda_free(dx), retnet_cuda_free(dw), retnet_cuda_free(dy);
+    free(xf), free(wf), free(xb), free(wb), free(y0), free(y0b), free(y), free(yb), free(ref),
+        free(bound), free(got);
+}
+
+static void test_products(void) {
+    /* M 1..8; K: one lane step (8), not a multiple of 32 x 8 x 4 (40, 2056), the model's
+     * widths (2048, 2816, 4096); N odd and even (a warp computes two columns) */
+    static const int64_t shapes[][3] = {{1, 1, 8},     {1, 7, 40},     {2, 33, 2056},
+                                        {3, 64, 2048}, {4, 130, 2816}, {5, 9, 4096},
+                                        {6, 17, 264},  {7, 255, 1024}, {8, 128, 2048},
+                                        {8, 3, 5632}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int64_t M = shapes[i][0], N = shapes[i][1], K = shapes[i][2];
+        for (int v = 0; v < 4; v++) product_case(M, N, K, v & 1, (v >> 1) & 1, 1, 0);
+        product_case(M, N, K, 0, 0, N >= 4 ? 4 : 1, 0);
+        product_case(M, N, K, 1, 1, N >= 3 ? 3 : 1, 0);
+        product_case(M, N, K, i & 1, (int)(i >> 1) & 1, 1, 1);
+    }
+}
+
+static void glu_case(int64_t M, int64_t N, int64_t K, int act) {
+    float *xf, *af, *bf;
+    uint16_t *xb = rand_bf16(M * K, 1.0, &xf), *w1 = rand_bf16(N * K, 0.1, &af),
+             *w2 = rand_bf16(N * K, 0.1, &bf);
+    void *dx = dput(xb, 2 * (size_t)(M * K)), *d1 = dput(w1, 2 * (size_t)(N * K)),
+         *d2 = dput(w2, 2 * (size_t)(N * K)), *dy = dput(NULL, 2 * (size_t)(M * N));
+    OK(cuda_op_gemv_glu(dy, dx, d1, d2, M, N, K, act, NULL));
+    uint16_t *yb = malloc(2 * (size_t)(M * N));
+    float *y = malloc(4 * (size_t)(M * N));
+    dget(yb, dy, 2 * (size_t)(M * N));
+    op_bf16_to_f32(y, yb, M * N);
+    double *ref = malloc(8 * (size_t)(M * N)), *bound = malloc(8 * (size_t)(M * N));
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double a = 0, b = 0, ma = 0, mb = 0;
+            for (int64_t k = 0; k < K; k++) {
+                double pa = (double)xf[m * K + k] * af[n * K + k];
+                double pb = (double)xf[m * K + k] * bf[n * K + k];
+                a += pa, b += pb, ma += fabs(pa), mb += fabs(pb);
+            }
+            const double g = act64(a, act) * b;
+            ref[m * N + n] = g;
+            bound[m * N + n] = 2 * (K + 2) * U * (1.2 * fabs(b) * ma + fabs(act64(a, act)) * mb) +
+                               8 * U * fabs(g) + 0x1p-8 * fabs(g) + 0x1p-140;
+        }
+    int64_t at;
+    double w = worst_ratio(y, ref, bound, M * N, &at);
+    CHECK(w <= 1.0, "glu %s M %lld N %lld K %lld: worst err/bound %.3g at [%lld]: got %.9g want "
+          "%.9g", act == CUDA_ACT_GELU ? "gelu" : "swish", (long long)M, (long long)N,
+          (long long)K, w, (long long)at, at >= 0 ? y[at] : 0.0, at >= 0 ? ref[at] : 0.0);
+    retnet_cuda_free(dx), retnet_cuda_free(d1), retnet_cuda_free(d2), retnet_cuda_free(dy);
+    free(xf), free(af), free(bf), free(xb), free(w1), free(w2), free(yb), free(y), free(ref),
+        free(bound);
+}
+
+static void test_glu(void) {
+    glu_case(1, 2816, 2048, CUDA_ACT_SWISH);
+    glu_case(3, 5, 40, CUDA_ACT_GELU);
+    glu_case(8, 129, 1032, CUDA_ACT_SWISH);
+    glu_case(2, 64, 8, CUDA_ACT_GELU);
+}
+
+/* What the kernels refuse (cuda_op_matmul then takes cuBLASLt), and the decoding shapes'
+ * agreement with cuBLASLt's result: rows of a 9-row product (cuBLASLt) against the same rows
+ * alone (the gemv kernel), within twice the fp32 bound. */
+static void test_refusals_and_cublas(void) {
+    CHECK(!cuda_gemv_suits(9, 64, (void *)(uintptr_t)256, 64), "M = 9 taken");
+    CHECK(!cuda_gemv_suits(1, 60, (void *)(uintptr_t)256, 60), "K = 60 taken");
+    CHECK(!cuda_gemv_suits(1, 64, (void *)(uintptr_t)258, 64), "unaligned x taken");
+    CHECK(!cuda_gemv_suits(2, 64, (void *)(uintptr_t)256, 68), "row stride 68 taken");
+    cuda_gemv_out o = {NULL, NULL, CUDA_F32, 4, 4, NULL};
+    CHECK(cuda_op_gemv_multi(NULL, 1, 64, 64, &o, 1, NULL) != RETNET_OK, "NULL x accepted");
+
+    const int64_t M = 9, N = 2048, K = 2048;
+    float *xf, *wf;
+    uint16_t *xb = rand_bf16(M * K, 1.0, &xf), *wb = rand_bf16(N * K, 1.0, &wf);
+    void *dx = dput(xb, 2 * (size_t)(M * K)), *dw = dput(wb, 2 * (size_t)(N * K));
+    void *y9 = dput(NULL, 4 * (size_t)(M * N)), *y1 = dput(NULL, 4 * (size_t)(M * N));
+    OK(cuda_op_matmul(y9, CUDA_F32, dx, dw, CUDA_BF16, M, N, K, 0, NULL));
+    for (int64_t m = 0; m < M; m++)
+        OK(cuda_op_matmul((float *)y1 + m * N, CUDA_F32, (uint16_t *)dx + m * K, dw, CUDA_BF16, 1,
+                          N, K, 0, NULL));
+    float *a = malloc(4 * (size_t)(M * N)), *b = malloc(4 * (size_t)(M * N));
+    dget(a, y9, 4 * (size_t)(M * N));
+    dget(b, y1, 4 * (size_t)(M * N));
+    double worst = 0;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double mag = 0;
+            for (int64_t k = 0; k < K; k++) mag += fabs((double)xf[m * K + k] * wf[n * K + k]);
+            worst = fmax(worst, fabs((double)a[m * N + n] - b[m * N + n]) / (4 * (K + 2) * U * mag));
+        }
+    CHECK(worst <= 1.0, "gemv against cuBLASLt: worst err/bound %.3g", worst);
+    retnet_cuda_free(dx), retnet_cuda_free(dw), retnet_cuda_free(y9), retnet_cuda_free(y1);
+    free(xf), free(wf), free(xb), free(wb), free(a), free(b);
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+/* One product y (M, N) fp32 [+]= x w^T: the gemv kernel itself at every M (cuda_op_matmul
+ * takes it only where CUDA_GEMV_SINGLE says), or cuBLASLt when gemv is off. */
+static void single(void *y, const void *x, const uint16_t *w, int M, int64_t N, int64_t K,
+                   int acc, int gemv) {
+    if (!gemv) {
+        OK(cuda_op_matmul(y, CUDA_F32, x, w, CUDA_BF16, M, N, K, acc, NULL));
+        return;
+    }
+    cuda_gemv_out o = {w, y, CUDA_F32, N, N, acc ? y : NULL};
+    OK(cuda_op_gemv_multi(x, M, K, K, &o, 1, NULL));
+}
+
+/* --bench: the decoding products of the 1.3B shape (d 2048, d_key 2048, d_value 4096, SwiGLU
+ * 2816, vocabulary 32000), time per call and the weights' read rate; RETNET_CUDA_GEMV=0 gives
+ * cuBLASLt's for the single products (each launch of a group is then one cuBLASLt call). */
+static void bench(void) {
+    const int64_t D = 2048, DK = 2048, DV = 4096, F = 2816, V = 32000;
+    const int64_t wmax = V * D;
+    void *dw = dput(NULL, 2 * (size_t)(wmax + 2 * F * D)), *dx = dput(NULL, 2 * 8 * (size_t)DV);
+    void *dy = dput(NULL, 4 * 8 * (size_t)(V + 3 * DV));
+    OK(retnet_cuda_memset0(dw, 2 * (size_t)(wmax + 2 * F * D), NULL));
+    OK(retnet_cuda_memset0(dx, 2 * 8 * (size_t)DV, NULL));
+    const int gemv = cuda_gemv_suits(1, 64, dx, 64);
+    printf("gemv kernels %s (RETNET_CUDA_GEMV)\n", gemv ? "on" : "off: cuBLASLt");
+    printf("%-34s %3s %10s %10s\n", "product", "M", "us/call", "GB/s");
+    for (int M = 1; M <= 8; M *= 2) {
+        for (int kind = 0; kind < 5; kind++) {
+            const int reps = 200;
+            int64_t bytes = 0;
+            const char *name = "";
+            double t0 = 0;
+            for (int r = -10; r < reps; r++) {
+                if (r == 0) {
+                    OK(retnet_cuda_sync(NULL));
+                    t0 = now_s();
+                }
+                const uint16_t *w = dw;
+                if (kind == 0) { /* the mixer's q, k, v, g */
+                    name = "q k v g (2048+2048+4096+4096) x 2048";
+                    bytes = 2 * D * (2 * DK + 2 * DV);
+                    if (gemv) {
+                        cuda_gemv_out o[4] = {{w, dy, CUDA_F32, DK, DK, NULL},
+                                              {w + DK * D, dy, CUDA_F32, DK, DK, NULL},
+                                              {w + 2 * DK * D, dy, CUDA_BF16, DV, DV, NULL},
+                                              {w + (2 * DK + DV) * D, dy, CUDA_F32, DV, DV, NULL}};
+                        OK(cuda_op_gemv_multi(dx, M, D, D, o, 4, NULL));
+                    } else {
+                        OK(cuda_op_matmul(dy, CUDA_F32, dx, w, CUDA_BF16, M, DK, D, 0, NULL));
+                        OK(cuda_op_matmul(dy, CUDA_F32, dx, w + DK * D, CUDA_BF16, M, DK, D, 0, NULL));
+                        OK(cuda_op_matmul(dy, CUDA_BF16, dx, w + 2 * DK * D, CUDA_BF16, M, DV, D, 0, NULL));
+                        OK(cuda_op_matmul(dy, CUDA_F32, dx, w + (2 * DK + DV) * D, CUDA_BF16, M, DV, D, 0, NULL));
+                    }
+                } else if (kind == 1) {
+                    name = "wo 2048 x 4096 (+ residual)";
+                    bytes = 2 * D * DV;
+                    single(dy, dx, w, M, D, DV, 1, gemv);
+                } else if (kind == 2) {
+                    name = "fc1, gate 2 x 2816 x 2048, GLU";
+                    bytes = 2 * 2 * F * D;
+                    if (gemv) OK(cuda_op_gemv_glu(dy, dx, w, w + F * D, M, F, D, CUDA_ACT_SWISH, NULL));
+                    else {
+                        OK(cuda_op_matmul(dy, CUDA_F32, dx, w, CUDA_BF16, M, F, D, 0, NULL));
+                        OK(cuda_op_matmul((float *)dy + 8 * F, CUDA_F32, dx, w + F * D, CUDA_BF16, M, F, D, 0, NULL));
+                    }
+                } else if (kind == 3) {
+                    name = "fc2 2048 x 2816 (+ residual)";
+                    bytes = 2 * D * F;
+                    single(dy, dx, w, M, D, F, 1, gemv);
+                } else {
+                    name = "logits 32000 x 2048";
+                    bytes = 2 * V * D;
+                    single(dy, dx, w, M, V, D, 0, gemv);
+                }
+            }
+            OK(retnet_cuda_sync(NULL));
+            const double us = (now_s() - t0) / reps * 1e6;
+            printf("%-34s %3d %10.2f %10.0f\n", name, M, us, bytes / us * 1e-3);
+        }
+    }
+    retnet_cuda_free(dw), retnet_cuda_free(dx), retnet_cuda_free(dy);
+}
+
+int main(int argc, char **argv) {
+    const char *env = getenv("RETNET_TEST_SEED");
+    seed0 = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+    if (retnet_cuda_device_count() == 0) {
+        fprintf(stderr, "skip: no CUDA device (%s)\n", retnet_errmsg());
+        return TEST_SUMMARY();
+    }
+    fprintf(stderr, "test_cuda_gemv: seed %llu (RETNET_TEST_SEED=%llu reproduces this run)\n",
+            (unsigned long long)seed0, (unsigned long long)seed0);
+    if (argc > 1 && !strcmp(argv[1], "--bench")) {
+        bench();
+        retnet_cuda_shutdown();
+        return 0;
+    }
+    RUN(test_products);
+    RUN(test_glu);
+    RUN(test_refusals_and_cublas);
+    retnet_cuda_shutdown();
+    return TEST_SUMMARY();
+}
