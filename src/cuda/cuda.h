@@ -147,6 +147,39 @@ retnet_status cuda_op_gemv_glu(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16
                                cuda_act act, cuda_stream s);
 
 /* ==================================================================================== */
+/* retention_norm.cu: RETNET.md §3 (the config's `normalize`), after retention's raw output */
+
+/* o (B, T, h, dv) fp32 *= f per row and head, f = model_row_factor(gamma64[head], pos[b] + t,
+ * r), r the row's score sum over q, k (B, T, h, dk) bf16 (retention's operands) and the
+ * initial key sums z_in (B, h, dk) fp32 (NULL: zero); the key sums after the T tokens into
+ * z_out (NULL: not wanted; may be z_in). gamma (h) fp32 for the retention kernel, gamma64 the
+ * same decays in double for f. Uses the scratch buffer. */
+retnet_status cuda_retention_normalize(float *o, const cuda_bf16 *q, const cuda_bf16 *k,
+                                       const float *gamma, const double *gamma64,
+                                       const int64_t *pos, const float *z_in, float *z_out,
+                                       int64_t B, int64_t T, int h, int dk, int dv,
+                                       float *f_out, float *r_out, cuda_stream s);
+/* Training (positions from 0, no states), with f_out, r_out (B, T, h) kept by the forward:
+ * dfo (B, T, h, dv) bf16, the gradient of the scaled rows fo = f o, becomes in place that of
+ * o (f dfo); the row sums' gradient goes to column 0 of dr8 (B, T, h, 8) bf16. Then
+ * ..._sums adds what it gives q and k to dq, dk (B, T, h, dk) fp32 (retention's backward with
+ * v = 1; ones8 (B, T, h, 8) bf16 is its scratch). */
+retnet_status cuda_retention_normalize_backward(cuda_bf16 *dfo, const float *fo, const float *f,
+                                                const float *r, const double *gamma64,
+                                                cuda_bf16 *dr8, int64_t B, int64_t T, int h,
+                                                int dv, cuda_stream s);
+retnet_status cuda_retention_normalize_backward_sums(const cuda_bf16 *q, const cuda_bf16 *k,
+                                                     const float *gamma, const cuda_bf16 *dr8,
+                                                     cuda_bf16 *ones8, float *dq, float *dk_,
+                                                     int64_t B, int64_t T, int h, int dk,
+                                                     cuda_stream s);
+/* The same for one decoding step (T = 1): z (B, h, dk) updated in place, o (B, h, dv) scaled. */
+retnet_status cuda_retention_normalize_step(float *o, float *z, const cuda_bf16 *q,
+                                            const cuda_bf16 *k, const double *gamma64,
+                                            const int64_t *pos, int64_t B, int h, int dk, int dv,
+                                            cuda_stream s);
+
+/* ==================================================================================== */
 /* activation.cu: conversions ----------------------------------------------------------- */
 retnet_status cuda_op_f32_to_bf16(cuda_bf16 *y, const float *x, int64_t n, cuda_stream s);
 retnet_status cuda_op_bf16_to_f32(float *y, const cuda_bf16 *x, int64_t n, cuda_stream s);

@@ -36,6 +36,7 @@ struct model_cuda {
     retnet_global_params g32, g16;   /* device addresses (see the top of the file) */
     retnet_layer_params *l32, *l16;  /* n_layer each */
     float *gamma;                    /* (h) fp32 decays */
+    double *gamma64;                 /* (h) the same in double (§3's row factors) */
     /* activations for n rows (grown on demand; one block) */
     void *acts;
     int64_t acts_rows;
@@ -93,7 +94,8 @@ struct train_layer {
     cuda_bf16 *xn1;                  /* (n, D) Norm(x), the q/k/v/g products' operand */
     cuda_bf16 *q, *k, *v;            /* retention's operands: rotated q, rotated scaled k, v */
     float *g;                        /* (n, d_value) the gate's pre-activation (or NULL) */
-    float *o;                        /* (n, d_value) retention's output */
+    float *o;                        /* (n, d_value) retention's output (times f with §3) */
+    float *f, *r;                    /* (n, h) §3's row factors and row sums (or NULL) */
     cuda_bf16 *y;                    /* (n, d_value) head norm + gate output: wo's operand */
     float *xm;                       /* (n, D) x + mixer: the FFN's input */
     cuda_bf16 *xn2;                  /* (n, D) Norm(xm): fc1/gate's operand */
@@ -114,12 +116,19 @@ struct train_bufs {
     float *dv;                       /* (n, d_value) */
     cuda_bf16 *gb;                   /* (n, max(D, d_ffn, d_value, d_key, V)) a bf16 operand */
     cuda_bf16 *gb2;                  /* (n, max(d_ffn, d_value, d_key)) a second one */
+    cuda_bf16 *dr8, *ones8;          /* (n, h, 8) §3's row sums' gradient, and ones */
 };
 
 
-/* floats of one layer's state of one sequence: h dk dv (normalize is refused) */
-static int64_t layer_state_floats(const retnet_config *c) {
+/* Floats of one layer's state of one sequence: S (h, dk, dv), then with §3 on the key sums z
+ * (h, dk), as the host lays them out (retnet.h). On the device a layer's block holds the B
+ * sequences' S, then their z. */
+static int64_t layer_s_floats(const retnet_config *c) {
     return (int64_t)c->d_key * (c->d_value / c->n_head);
+}
+static int64_t layer_z_floats(const retnet_config *c) { return c->normalize ? c->d_key : 0; }
+static int64_t layer_state_floats(const retnet_config *c) {
+    return layer_s_floats(c) + layer_z_floats(c);
 }
 
 static int is_tf(const retnet_config *c) { return c->arch == RETNET_ARCH_TRANSFORMER; }
@@ -141,6 +150,7 @@ void model_cuda_free(model_cuda *d) {
     retnet_cuda_free(d->w32);
     retnet_cuda_free(d->w16);
     retnet_cuda_free(d->gamma);
+    retnet_cuda_free(d->gamma64);
     retnet_cuda_free(d->acts);
     retnet_cuda_free(d->state);
     retnet_cuda_free(d->master);
@@ -203,11 +213,6 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
                      (c->d_key / c->n_head) % 8 || (c->d_value / c->n_head) % 8))
         return retnet_fail(RETNET_EUNSUPPORTED, "CUDA: the Transformer's attention kernels take "
                            "head widths that are multiples of 8 up to 256; run it on the cpu");
-    if (!is_tf(c) && c->normalize)
-        return retnet_fail(RETNET_EUNSUPPORTED, "CUDA: this config has normalize on (the "
-                           "section-3 normalisations of the paper and torchscale), which the "
-                           "CUDA retention kernels do not compute; run it on the cpu, or use a "
-                           "config with normalize 0 (fla's variant, what its checkpoints use)");
     const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     if (dk % 8 || dv % 8 || dk > 512 || dv > 512)
         return retnet_fail(RETNET_EUNSUPPORTED, "CUDA: head widths dk %d, dv %d: the retention "
@@ -239,6 +244,7 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     retnet_status st = retnet_cuda_malloc(&d->w32, b32, "the fp32 parameters");
     if (!st) st = retnet_cuda_malloc(&d->w16, b16, "the bf16 weights");
     if (!st) st = retnet_cuda_malloc((void **)&d->gamma, sizeof(float) * (size_t)h, "the decays");
+    if (!st) st = retnet_cuda_malloc((void **)&d->gamma64, sizeof(double) * (size_t)h, "the decays");
     if (!st) st = retnet_cuda_malloc(&tmp, stage, "staging a weight");
     d->w32_bytes = b32, d->w16_bytes = b16;
 
@@ -271,6 +277,7 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
         for (int i = 0; i < h && i < 1024; i++) gh[i] = (float)m->gamma[i];
         if (h > 1024) st = retnet_fail(RETNET_EUNSUPPORTED, "CUDA: %d heads (at most 1024)", h);
         else st = retnet_cuda_upload(d->gamma, gh, sizeof(float) * (size_t)h);
+        if (!st) st = retnet_cuda_upload(d->gamma64, m->gamma, sizeof(double) * (size_t)h);
     }
     if (!st) st = retnet_cuda_sync(NULL); /* the conversions are done before tmp goes */
     retnet_cuda_free(tmp);
@@ -422,6 +429,15 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     if (r)
         return retnet_fail(RETNET_EDEVICE, "CUDA: retention of layer %d: %s", l,
                            retention_cuda_errmsg());
+    if (c->normalize) { /* §3: the key sums follow the B sequences' S in the layer's block */
+        float *z = S ? S + B * layer_s_floats(c) : NULL;
+        if (T == 1 && S)
+            TRY(cuda_retention_normalize_step(d->o, z, d->qb, d->kb, d->gamma64, d->pos, B, h, dk,
+                                              dv, cs));
+        else
+            TRY(cuda_retention_normalize(d->o, d->qb, d->kb, d->gamma, d->gamma64, d->pos, z, z, B,
+                                         T, h, dk, dv, NULL, NULL, cs));
+    }
     if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE)
         TRY(cuda_op_head_norm_gate_bf16(d->xb, d->o, p16->wg ? d->g : NULL, p32->hn_w, p32->hn_b,
                                         n, h, dv, c->eps, model_head_norm_mode(c), cs));
@@ -659,24 +675,36 @@ retnet_status model_cuda_states_alloc(const model_cuda *d, int32_t B, float **st
     return retnet_cuda_sync(NULL);
 }
 
-/* Sequence b's L layer blocks, B blocks apart on the device: one strided copy per sequence
- * (one per block where the stride passes cudaMemcpy2D's pitch limit, 2^31 bytes). */
-static retnet_status states_copy(const model_cuda *d, char *dev, char *const *host, int32_t B,
-                                 cudaMemcpyKind kind) {
-    const size_t P = sizeof(float) * (size_t)layer_state_floats(&d->cfg), L = d->cfg.n_layer;
+/* Sequence b's state between the host (per layer: S, then z with §3) and the device (per
+ * layer: the B sequences' S, then their z): one strided copy per part (one per layer where
+ * the device's layer stride passes cudaMemcpy2D's pitch limit, 2^31 bytes). */
+static retnet_status seq_copy(const model_cuda *d, char *dev, int32_t B, int32_t b, char *host,
+                              cudaMemcpyKind kind) {
+    const retnet_config *c = &d->cfg;
+    const size_t S = sizeof(float) * (size_t)layer_s_floats(c);
+    const size_t Z = sizeof(float) * (size_t)layer_z_floats(c), L = c->n_layer;
+    const size_t LB = layer_state_bytes(c, B), H = S + Z;
     const int up = kind == cudaMemcpyHostToDevice;
     const char *what = up ? "uploading a state" : "downloading a state";
-    for (int32_t b = 0; b < B; b++) {
-        char *dv = dev + b * P, *hs = host[b];
-        if (P * (size_t)B < ((size_t)1 << 30)) {
-            if (up) CUDA_TRY(cudaMemcpy2D(dv, P * B, hs, P, P, L, kind), what);
-            else CUDA_TRY(cudaMemcpy2D(hs, P, dv, P * B, P, L, kind), what);
+    for (int part = 0; part < 2; part++) {
+        const size_t w = part ? Z : S;
+        if (!w) continue;
+        char *dv = dev + (part ? (size_t)B * S + b * Z : b * S), *hs = host + (part ? S : 0);
+        if (LB < ((size_t)1 << 30)) {
+            if (up) CUDA_TRY(cudaMemcpy2D(dv, LB, hs, H, w, L, kind), what);
+            else CUDA_TRY(cudaMemcpy2D(hs, H, dv, LB, w, L, kind), what);
         } else {
             for (size_t l = 0; l < L; l++)
-                CUDA_TRY(up ? cudaMemcpy(dv + l * B * P, hs + l * P, P, kind)
-                            : cudaMemcpy(hs + l * P, dv + l * B * P, P, kind), what);
+                CUDA_TRY(up ? cudaMemcpy(dv + l * LB, hs + l * H, w, kind)
+                            : cudaMemcpy(hs + l * H, dv + l * LB, w, kind), what);
         }
     }
+    return RETNET_OK;
+}
+
+static retnet_status states_copy(const model_cuda *d, char *dev, char *const *host, int32_t B,
+                                 cudaMemcpyKind kind) {
+    for (int32_t b = 0; b < B; b++) TRY(seq_copy(d, dev, B, b, host[b], kind));
     return RETNET_OK;
 }
 
@@ -956,6 +984,8 @@ static retnet_status train_ready(model_cuda *d, int64_t n) {
             CARVE(A->v, cuda_bf16, n * V);
             CARVE(A->g, float, d->l16[l].wg ? n * V : 0);
             CARVE(A->o, float, n * V);
+            CARVE(A->f, float, c->normalize ? n * c->n_head : 0);
+            CARVE(A->r, float, c->normalize ? n * c->n_head : 0);
             CARVE(A->y, cuda_bf16, n * V);
             CARVE(A->xm, float, n * D);
             CARVE(A->xn2, cuda_bf16, n * D);
@@ -978,6 +1008,8 @@ static retnet_status train_ready(model_cuda *d, int64_t n) {
         CARVE(G->dv, float, n * V);
         CARVE(G->gb, cuda_bf16, n * gw);
         CARVE(G->gb2, cuda_bf16, n * wide);
+        CARVE(G->dr8, cuda_bf16, c->normalize ? n * c->n_head * 8 : 0);
+        CARVE(G->ones8, cuda_bf16, c->normalize ? n * c->n_head * 8 : 0);
 #undef CARVE
         if (!pass) {
             TRY(retnet_cuda_malloc(&base, off, "the training activations (use a smaller batch "
@@ -1056,6 +1088,9 @@ static retnet_status layer_forward_train(model_cuda *d, int l, int64_t B, int64_
                                NULL, A->o, RETNET_CUDA_F32, NULL))
         return retnet_fail(RETNET_EDEVICE, "CUDA: retention of layer %d: %s", l,
                            retention_cuda_errmsg());
+    if (c->normalize) /* A->o becomes f o, the head norm's input; f and r kept */
+        TRY(cuda_retention_normalize(A->o, A->q, A->k, d->gamma, d->gamma64, NULL, NULL, NULL, B,
+                                     T, h, dk, dv, A->f, A->r, NULL));
     ph_mark("f headnorm");
     if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE)
         TRY(cuda_op_head_norm_gate_bf16(A->y, A->o, p16->wg ? A->g : NULL, p32->hn_w, p32->hn_b,
@@ -1124,12 +1159,18 @@ static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64
                                                  model_head_norm_mode(c), NULL));
     else
         TRY(bf16(G->gb, dy, nv));
+    if (c->normalize) /* §3: d(f o) -> d o in place, and the row sums' gradient */
+        TRY(cuda_retention_normalize_backward(G->gb, A->o, A->f, A->r, d->gamma64, G->dr8, B, T,
+                                              h, dv, NULL));
     ph_mark("b retention");
     if (retention_cuda_backward((int)B, (int)T, h, dk, dv, A->q, A->k, A->v, d->gamma, 1.0f,
                                 NULL, G->gb, NULL, G->dq, G->dk, G->dv, RETNET_CUDA_F32, 0, NULL,
                                 NULL))
         return retnet_fail(RETNET_EDEVICE, "CUDA: retention backward of layer %d: %s", l,
                            retention_cuda_errmsg());
+    if (c->normalize) /* + what the row sums give q and k */
+        TRY(cuda_retention_normalize_backward_sums(A->q, A->k, d->gamma, G->dr8, G->ones8, G->dq,
+                                                   G->dk, B, T, h, dk, NULL));
     ph_mark("b rope");
     TRY(cuda_op_rope_backward_bf16(G->gb, G->dq, c->d_key, B, T, h, dk, NULL, half, c->rope_base,
                                    1.0f, NULL));
@@ -1282,15 +1323,8 @@ retnet_status model_cuda_state_copy(model_cuda *d, float *state_dev, int32_t B, 
     if (!d || !state_dev || !host || i < 0 || i >= B)
         return retnet_fail(RETNET_EINVAL, "model_cuda_state_copy: bad arguments");
     if (is_tf(&d->cfg)) return tf_seq_copy(d, (char *)state_dev, B, i, host, rows, upload);
-    char *dev = (char *)state_dev + sizeof(float) * (size_t)layer_state_floats(&d->cfg) * i;
-    const size_t P = sizeof(float) * (size_t)layer_state_floats(&d->cfg), L = d->cfg.n_layer;
-    for (size_t l = 0; l < L; l++) {
-        char *dv = dev + l * (size_t)B * P, *hs = (char *)host + l * P;
-        CUDA_TRY(upload ? cudaMemcpy(dv, hs, P, cudaMemcpyHostToDevice)
-                        : cudaMemcpy(hs, dv, P, cudaMemcpyDeviceToHost),
-                 upload ? "uploading a state" : "downloading a state");
-    }
-    return RETNET_OK;
+    return seq_copy(d, (char *)state_dev, B, i, (char *)host,
+                    upload ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost);
 }
 
 /* ------------------------------------------------------------ distributed training hooks */

@@ -222,8 +222,8 @@ static void test_prefill_decode(void) {
     compare_model(&c, 11, 2, 100, 20, 1, "fla variant");
 }
 
-/* Every other option the CPU has, normalize off: the paper's variant, torchscale's, and the
- * ablations; dk 32 and 64, dv != dk, odd vocabularies. */
+/* Every other option the CPU has: the paper's variant, torchscale's, the ablations, the §3
+ * normalisations; dk 32 and 64, dv != dk, odd vocabularies. */
 static void test_variants(void) {
     retnet_config c;
 
@@ -252,6 +252,18 @@ static void test_variants(void) {
     c.gate = 0, c.head_norm = RETNET_HEADNORM_NONE, c.head_norm_affine = 0;
     compare_model(&c, 25, 1, 70, 5, 0, "no head norm, no gate");
 
+    /* §3 on (src/cuda/retention_norm.cu): the row sums from the retention kernel with v = 1,
+     * the key sums z kept in the states (compared with the CPU's). The paper preset (its
+     * groupnorm divides the row factor out but for eps), then with no head norm, where the
+     * factor reaches the logits whole; states at positions 0 and 37 for the decay rows. */
+    OK(retnet_config_preset("tiny", &c));
+    compare_model(&c, 31, 2, 70, 12, 1, "paper preset tiny, normalize on");
+    c = fla_like(100, 128, 2, 2, 2);
+    c.normalize = 1, c.head_norm = RETNET_HEADNORM_NONE, c.head_norm_affine = 0;
+    compare_model(&c, 32, 2, 100, 12, 1, "normalize on, no head norm");
+    c.decay = RETNET_DECAY_LINSPACE, c.gate = 0;
+    compare_model(&c, 33, 3, 70, 5, 0, "normalize on, no head norm, no gate, linspace decays");
+
     /* the Transformer baseline with its KV cache (cuda/attention.h): prefill (the tiled
      * kernel, T >= 16) and decoding (the split kernel); the cache holds 256 positions */
     retnet_config r = fla_like(100, 128, 2, 2, 2);
@@ -270,15 +282,15 @@ static void test_refused(void) {
     OK(retnet_config_preset("tiny", &c)); /* the paper's variant: normalize on */
     OK(retnet_model_create(&c, &m));
     if (m) {
-        retnet_status s = retnet_model_to_device(m, "cuda");
-        CHECK(s == RETNET_EUNSUPPORTED && strstr(retnet_errmsg(), "normalize"),
-              "normalize on: got %s (%s)", retnet_status_name(s), retnet_errmsg());
-        CHECK(m->device == NULL, "a refused model must stay on the cpu");
+        /* runs on the GPU (and trains there: test_cuda_train) */
+        OK(retnet_model_to_device(m, "cuda"));
         int32_t tok[3] = {1, 2, 3};
         float *lg = malloc(sizeof(float) * 3 * (size_t)c.vocab);
         OK(retnet_forward(m, tok, 1, 3, RETNET_FORM_PARALLEL, 0, NULL, lg));
         free(lg);
-        s = retnet_model_to_device(m, "gpu");
+        /* an unknown device is refused and leaves the model where it was */
+        OK(retnet_model_to_device(m, "cpu"));
+        retnet_status s = retnet_model_to_device(m, "gpu");
         CHECK(s == RETNET_EINVAL, "unknown device: got %s", retnet_status_name(s));
         s = retnet_model_to_device(m, "cuda:x");
         CHECK(s == RETNET_EINVAL, "cuda:x: got %s", retnet_status_name(s));

@@ -86,7 +86,9 @@ static void cpu_forward(int B, int T, int H, int dk, int dv, const float *q, con
 }
 
 static void test_forward_and_step(void) {
-    static const int shapes[][5] = {{2, 100, 2, 64, 128}, {1, 257, 3, 128, 64}, {2, 33, 2, 256, 512}};
+    /* dv = 8: the v = 1 pass of the section-3 row sums (src/cuda/retention_norm.cu) */
+    static const int shapes[][5] = {{2, 100, 2, 64, 128}, {1, 257, 3, 128, 64}, {2, 33, 2, 256, 512},
+                                    {2, 100, 2, 32, 8},   {1, 130, 2, 256, 8}};
     uint64_t s = seed0 | 1;
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         int B = shapes[si][0], T = shapes[si][1], H = shapes[si][2], dk = shapes[si][3],
@@ -160,7 +162,8 @@ static void test_forward_and_step(void) {
 
 /* The backward from the empty state against the CPU's parallel-form backward. */
 static void test_backward(void) {
-    static const int shapes[][5] = {{2, 100, 2, 64, 128}, {1, 130, 2, 128, 256}};
+    static const int shapes[][5] = {{2, 100, 2, 64, 128}, {1, 130, 2, 128, 256}, {2, 100, 2, 32, 8},
+                                    {1, 130, 2, 256, 8}};
     uint64_t s = (seed0 * 7) | 1;
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         int B = shapes[si][0], T = shapes[si][1], H = shapes[si][2], dk = shapes[si][3],

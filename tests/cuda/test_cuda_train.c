@@ -206,6 +206,15 @@ static void test_gradients(void) {
     c = fla_like(200, 128, 2, 2, 2); /* GLU with gelu, groupnorm without affine */
     c.ffn_act = RETNET_ACT_GELU, c.head_norm = RETNET_HEADNORM_GROUPNORM, c.head_norm_affine = 0;
     grads_case(&c, 8, 1, 200, "glu-gelu, groupnorm w/o affine");
+
+    /* §3 on (src/cuda/retention_norm.cu): the paper preset, whose groupnorm divides the row
+     * factor out but for eps, and no head norm, where the factor's gradient reaches the
+     * weights whole */
+    OK(retnet_config_preset("tiny", &c));
+    grads_case(&c, 9, 2, 80, "paper preset tiny, normalize on");
+    c = fla_like(200, 128, 2, 2, 2);
+    c.normalize = 1, c.head_norm = RETNET_HEADNORM_NONE, c.head_norm_affine = 0;
+    grads_case(&c, 10, 2, 100, "normalize on, no head norm");
 }
 
 /* ---- the loss curve ------------------------------------------------------------------- */
@@ -431,9 +440,11 @@ out:
  * computes, bit for bit (argmax and states), for RetNet and for the Transformer (whose graph
  * sizes the attention's grid for the whole cache, each row still split by its own length). */
 static void test_graphs(void) {
-    for (int tf = 0; tf < 2; tf++) {
+    static const char *names[] = {"retnet", "transformer", "retnet, normalize on"};
+    for (int tf = 0; tf < 3; tf++) { /* RetNet, the Transformer, RetNet with §3 */
         retnet_config c = fla_like(300, 128, 2, 2, 2);
-        if (tf) OK(retnet_config_preset("tf-tiny", &c));
+        if (tf == 1) OK(retnet_config_preset("tf-tiny", &c));
+        if (tf == 2) c.normalize = 1;
         c.context = 128;
         retnet_model *m[2] = {NULL, NULL};
         retnet_batch *bt[2] = {NULL, NULL};
@@ -456,7 +467,7 @@ static void test_graphs(void) {
         for (int k = 0; k < STEPS; k++) {
             for (int g = 0; g < 2; g++) OK(retnet_batch_argmax(bt[g], next[g]));
             CHECK(!memcmp(next[0], next[1], sizeof next[0]), "%s step %d: argmax differs with "
-                  "graphs (%d %d) and without (%d %d)", tf ? "transformer" : "retnet", k,
+                  "graphs (%d %d) and without (%d %d)", names[tf], k,
                   next[1][0], next[1][1], next[0][0], next[0][1]);
             for (int g = 0; g < 2; g++) OK(retnet_batch_forward(bt[g], next[0], 1, NULL));
         }
@@ -467,7 +478,7 @@ static void test_graphs(void) {
             CHECK(a.pos == T + STEPS && bb.pos == a.pos &&
                       !memcmp(s0, s1, sizeof(float) * (size_t)sf),
                   "%s seq %d: the state after %d steps differs with graphs (pos %lld, %lld)",
-                  tf ? "transformer" : "retnet", b, STEPS, (long long)bb.pos, (long long)a.pos);
+                  names[tf], b, STEPS, (long long)bb.pos, (long long)a.pos);
         }
     out:
         for (int g = 0; g < 2; g++) retnet_batch_free(bt[g]), retnet_model_free(m[g]);
@@ -475,16 +486,27 @@ static void test_graphs(void) {
     }
 }
 
-int main(void) {
+/* With arguments, only the tests named. */
+static int n_only;
+static char **only;
+static int wanted(const char *name) {
+    for (int i = 0; i < n_only; i++)
+        if (!strcmp(only[i], name)) return 1;
+    return n_only == 0;
+}
+#define RUN_IF(fn) do { if (wanted(#fn)) RUN(fn); } while (0)
+
+int main(int argc, char **argv) {
+    n_only = argc - 1, only = argv + 1;
     if (retnet_cuda_device_count() == 0) {
         fprintf(stderr, "skip: no CUDA device (%s)\n", retnet_errmsg());
         return TEST_SUMMARY();
     }
-    RUN(test_gradients);
-    RUN(test_loss_curve);
-    RUN(test_refused);
-    RUN(test_batch);
-    RUN(test_graphs);
+    RUN_IF(test_gradients);
+    RUN_IF(test_loss_curve);
+    RUN_IF(test_refused);
+    RUN_IF(test_batch);
+    RUN_IF(test_graphs);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
 }
