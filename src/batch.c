@@ -19,7 +19,7 @@ struct retnet_batch {
     int32_t B;
     int64_t sf;            /* floats per state */
     void *device;          /* the model_cuda when the batch was made, or NULL: the CPU */
-    float *state_dev;      /* device: (L, B, h, dk, dv) */
+    float *state_dev;      /* device: per layer the B states (cuda/model_cuda.h's layout) */
     float *last_dev;       /* device: (B, V) logits of the last position */
     int64_t *pos;          /* (B) */
     retnet_state *st;      /* CPU: B states over `data` */

@@ -2,7 +2,8 @@
  * cuda.h: the CUDA backend's internal C API (built with `make CUDA=1`, which defines
  * RETNET_CUDA). Plain C: the library's C files, the tests and the CLI include it. The
  * kernels behind it mirror src/ops/ file for file: src/cuda/matmul.cu, norm.cu,
- * activation.cu, embed.cu, rope.cu, loss.cu, optim.cu (src/optim.c's AdamW); runtime.cu
+ * activation.cu, embed.cu, rope.cu, loss.cu, optim.cu (src/optim.c's AdamW); gemv.cu has the
+ * decoding products (a few rows of x), retention_norm.cu the §3 normalisations; runtime.cu
  * holds the device, errors, memory, streams and cuBLAS handles; retention is retention.h's.
  *
  * Conventions, as src/ops/ops.h (whose CPU kernels these mirror, name for name):
@@ -134,7 +135,8 @@ typedef struct {
 } cuda_gemv_out;
 
 /* Whether the gemv kernels take x (M, K) with row stride ldx: 1 <= M <= CUDA_GEMV_MAX_M,
- * K and ldx multiples of 8, x 16-byte aligned, and not turned off (RETNET_CUDA_GEMV=0). */
+ * K >= 8, K and ldx multiples of 8, x 16-byte aligned, and not turned off
+ * (RETNET_CUDA_GEMV=0). */
 int cuda_gemv_suits(int64_t M, int64_t K, const void *x, int64_t ldx);
 /* y_i = [addend_i +] x (M, K) bf16 @ w_i (N_i, K)^T, for n_out <= CUDA_GEMV_MAX_OUT outputs
  * in one launch; fp32 accumulation. RETNET_EUNSUPPORTED where cuda_gemv_suits says no. */

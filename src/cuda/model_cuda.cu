@@ -75,6 +75,8 @@ struct model_cuda {
     /* decoding steps as CUDA graphs (decode_step_graph) */
     int graphs;
     cudaStream_t gstream;
+    cudaEvent_t gready;              /* recorded on the legacy stream before each replay */
+    int64_t gacts_rows;              /* the activations' layout the graph was made with */
     cudaGraphExec_t gexec;
     int32_t gB, gctx; /* the graph's batch and (Transformer) KV-cache capacity */
     void *gscr;       /* the scratch buffer the graph's attention uses */
@@ -162,6 +164,7 @@ void model_cuda_free(model_cuda *d) {
     retnet_cuda_free(d->dnext);
     if (d->gexec) cudaGraphExecDestroy(d->gexec);
     if (d->gstream) cudaStreamDestroy(d->gstream);
+    if (d->gready) cudaEventDestroy(d->gready);
     free(d->lm);
     free(d->tl);
     free(d->tb);
@@ -512,6 +515,8 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
     const retnet_config *c = &d->cfg;
     if (!d->gstream)
         CUDA_TRY(cudaStreamCreateWithFlags(&d->gstream, cudaStreamNonBlocking), "a graph stream");
+    if (!d->gready)
+        CUDA_TRY(cudaEventCreateWithFlags(&d->gready, cudaEventDisableTiming), "a graph event");
     cuda_stream cs = (cuda_stream)d->gstream;
     /* the attention's scratch, grown before the capture (which must not reallocate it); a
      * later reallocation by other work moves it, and the graph is made again */
@@ -521,7 +526,8 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
                                                                     c->d_value / c->n_head,
                                                                     c->context)));
     if (!(d->gexec && d->gB == B && d->gstate == state_dev && d->glast == last_dev &&
-          d->gacts == d->acts && d->gctx == c->context && d->gscr == scr)) {
+          d->gacts == d->acts && d->gacts_rows == d->acts_rows && d->gctx == c->context &&
+          d->gscr == scr)) {
         if (d->gexec) cudaGraphExecDestroy(d->gexec);
         d->gexec = NULL;
         CUDA_TRY(cudaStreamBeginCapture(d->gstream, cudaStreamCaptureModeThreadLocal),
@@ -540,8 +546,13 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
             return cuda_fail_(e, "making the decoding step's graph", __FILE__, __LINE__);
         }
         d->gB = B, d->gstate = state_dev, d->glast = last_dev, d->gacts = d->acts;
-        d->gctx = c->context, d->gscr = scr;
+        d->gctx = c->context, d->gscr = scr, d->gacts_rows = d->acts_rows;
     }
+    /* the graph's stream does not wait for the legacy stream by itself, where the tokens,
+     * positions and states were copied (from pageable memory cudaMemcpy may return before its
+     * DMA lands): the replay waits for everything issued there first */
+    CUDA_TRY(cudaEventRecord(d->gready, 0), "ordering the decoding step");
+    CUDA_TRY(cudaStreamWaitEvent(d->gstream, d->gready, 0), "ordering the decoding step");
     CUDA_TRY(cudaGraphLaunch(d->gexec, d->gstream), "launching the decoding step");
     return retnet_cuda_sync(cs);
 }
@@ -677,7 +688,7 @@ retnet_status model_cuda_states_alloc(const model_cuda *d, int32_t B, float **st
 
 /* Sequence b's state between the host (per layer: S, then z with §3) and the device (per
  * layer: the B sequences' S, then their z): one strided copy per part (one per layer where
- * the device's layer stride passes cudaMemcpy2D's pitch limit, 2^31 bytes). */
+ * the device's layer stride reaches 2^30 bytes, below cudaMemcpy2D's pitch limit). */
 static retnet_status seq_copy(const model_cuda *d, char *dev, int32_t B, int32_t b, char *host,
                               cudaMemcpyKind kind) {
     const retnet_config *c = &d->cfg;

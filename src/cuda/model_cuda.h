@@ -21,15 +21,14 @@
  * outputs, q/k/v, the head-norm output, the FFN's hidden activation, three inside the
  * retention kernel (retention.h); in training also the gradients that feed products.
  *
- * Supported: arch retnet with every option but the §3 normalisations: rope paper and half,
- * layernorm and rmsnorm, gelu and glu FFNs (gelu or swish), head norm groupnorm / rmsnorm /
- * none with or without affine weights, the gate on or off, tied or untied output, embed scale,
- * every decay; and the Transformer baseline for inference (cuda/attention.h: its KV cache in
- * bf16 on the device, so a host state that went through the GPU comes back rounded to bf16).
- * Refused with RETNET_EUNSUPPORTED (with a message): normalize = 1 (the CUDA retention kernels
- * have no row sums: fla's variant, what real checkpoints use, has it off), head widths the
- * kernels do not take (RetNet: multiples of 8 up to 512; Transformer: up to 256), training the
- * Transformer, dropout in training.
+ * Supported: arch retnet with every option: rope paper and half, layernorm and rmsnorm, gelu
+ * and glu FFNs (gelu or swish), head norm groupnorm / rmsnorm / none with or without affine
+ * weights, the gate on or off, tied or untied output, embed scale, every decay, the §3
+ * normalisations (cuda.h's retention_norm.cu); and the Transformer baseline for inference
+ * (cuda/attention.h: its KV cache in bf16 on the device, so a host state that went through the
+ * GPU comes back rounded to bf16). Refused with RETNET_EUNSUPPORTED (with a message): head
+ * widths the kernels do not take (RetNet: multiples of 8 up to 512; Transformer: up to 256),
+ * training the Transformer, dropout in training.
  *
  * One device per process (the runtime's rule, cuda.h); not thread safe; work runs on the
  * legacy default stream (the decoding graph on the model's own stream) and every call returns
@@ -53,9 +52,10 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
 void model_cuda_free(model_cuda *d); /* NULL is fine */
 
 /*
- * Device-resident states for B sequences, layer-major: (L, B, h, dk, dv) fp32, so that each
- * layer's B states are contiguous for the retention kernels. Block (l, b) is exactly layer l
- * of sequence b's host retnet_state data (retnet.h's layout, normalize off).
+ * Device-resident states for B sequences, layer-major: per layer the B sequences' S (B, h, dk,
+ * dv) fp32, contiguous for the retention kernels, then with §3 their key sums z (B, h, dk). A
+ * sequence's host retnet_state data (retnet.h's layout: per layer S, then z) is gathered from
+ * those parts (the Transformer: its bf16 KV cache, cuda/attention.h's layout).
  */
 /* Allocates (cudaMalloc) zeroed device states for B sequences; free with retnet_cuda_free. */
 retnet_status model_cuda_states_alloc(const model_cuda *d, int32_t B, float **state_dev);

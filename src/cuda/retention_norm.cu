@@ -31,7 +31,7 @@ __global__ void fill_ones_kernel(uint16_t *x, int64_t n) {
         x[i] = 0x3F80; /* bf16 1.0 */
 }
 
-/* z (m) -> z8 (m, NW), every column a copy; or back, column 0 (to = 0) */
+/* z (m) -> z8 (m, NW), every column a copy; and back: column 0 */
 __global__ void widen_z_kernel(float *z8, const float *z, int64_t m) {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < m * NW;
          i += (int64_t)gridDim.x * blockDim.x)
@@ -155,7 +155,7 @@ __global__ void rows_backward_kernel(uint16_t *dfo, const float *fo, const float
         df += (double)gj * x[j];
         g[j] = f32_to_bf16_bits(fv * gj);
     }
-    df = warp_sum(df) / fv;
+    df = fv != 0.0f ? warp_sum(df) / fv : 0.0; /* f = 0 (|r| ~ 1e38): d r -> 0, as the CPU */
     if (lane < NW) {
         float v = 0.0f;
         if (lane == 0) {
