@@ -134,6 +134,7 @@ $(BUILD)/cuda/bench_cuda_ops: $(BUILD)/tests/cuda/bench_cuda_ops.o $(BUILD)/libr
 test: deps
 	@$(MAKE) --no-print-directory all
 	@ln -sf ../../tests/report_smoke.sh build/tests/test_report_smoke
+	@ln -sf ../../tests/gpu_report_smoke.sh build/tests/test_gpu_report_smoke
 	@$(MAKE) --no-print-directory DEBUG=1 all
 	@-scripts/get-gpt2-tokenizer.sh
 	@-scripts/get-hf-tokenizers.sh
