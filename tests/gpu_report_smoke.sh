@@ -38,5 +38,9 @@ check "the training ratio is the raw data's ($want)" has "$md" "T = 2048: ours/f
 { cat "$raw"; echo '{"bench": "decode", "impl": "retnet", "context": 2048, "bat'; } >"$out/cut.jsonl"
 bash bench/gpu/e2e.sh --report "$out/cut.jsonl" >"$out/md2" 2>/dev/null
 check "a truncated last line is skipped" sh -c "cmp -s '$md' '$out/md2'"
+if command -v gnuplot >/dev/null; then
+  bash bench/gpu/e2e_plot.sh "$raw" "$out/d.png" >/dev/null 2>&1
+  check "e2e_plot.sh draws a PNG" sh -c "head -c 8 '$out/d.png' | od -An -c | grep -q 'P   N   G'"
+fi
 echo "gpu_report_smoke: $passed passed, $failed failed"
 [ $failed -eq 0 ]
