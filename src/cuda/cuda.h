@@ -126,13 +126,27 @@ retnet_status cuda_op_matmul_backward(void *dx, cuda_dtype dx_type, void *dw,
 #define CUDA_GEMV_SINGLE(M, N, K) ((M) <= 2 || ((M) <= 4 && (int64_t)(N) * (K) <= (1 << 24)))
 #define CUDA_GEMV_MAX_OUT 4 /* products sharing x in one launch */
 
+/* An output rotated as cuda_op_rope_bf16 would rotate it (the same bits): heads of dk,
+ * pairs (j, j + dk/2) when half, else (2j, 2j + 1); row m of x at position pos[m] (device). */
+typedef struct {
+    int dk, half;
+    double base;
+    float scale;
+    const int64_t *pos;
+} cuda_gemv_rope;
+
 typedef struct {
     const cuda_bf16 *w;   /* (N, K) bf16, 16-byte aligned */
     void *y;              /* (M, N) of y_type, row stride ldy */
     cuda_dtype y_type;    /* CUDA_F32 or CUDA_BF16 */
     int64_t N, ldy;
     const void *addend;   /* y = addend + x w^T (y_type, row stride ldy; may be y), or NULL */
+    const cuda_gemv_rope *rope; /* or NULL; with it y is bf16 and there is no addend */
 } cuda_gemv_out;
+
+/* Whether decoding rotates q and k in the products' epilogue (RETNET_CUDA_ROPE_EPILOGUE=1;
+ * off by default until it has been timed and checked on a GPU: test_cuda_gemv test_rope). */
+int cuda_gemv_rope_epilogue(void);
 
 /* Whether the gemv kernels take x (M, K) with row stride ldx: 1 <= M <= CUDA_GEMV_MAX_M,
  * K >= 8, K and ldx multiples of 8, x 16-byte aligned, and not turned off

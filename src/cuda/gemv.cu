@@ -27,6 +27,12 @@ typedef struct {
     const uint4 *w2; /* GLU: the second weight (y = act(x w^T) * (x w2^T), bf16) */
     int64_t N, ldy;
     int bf16;
+    /* rope (cuda_gemv_rope): the warp's two rows are a rotation pair of one head, rotated
+     * and scaled in the epilogue as rope.cu does it */
+    const int64_t *pos;
+    double base;
+    float scale;
+    int rope, half, dk;
 } gemv_seg;
 
 typedef struct {
@@ -59,10 +65,20 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
     if (wid >= a.first[a.nseg]) return;
     const gemv_seg &g = a.seg[s];
     const int glu = g.w2 != NULL;
-    /* plain: columns n, n + 1 of one weight; GLU: column n of both weights */
-    const int64_t n = glu ? wid - a.first[s] : 2 * (wid - a.first[s]);
+    /* plain: columns n, n + 1 of one weight; GLU: column n of both weights; rope: the
+     * columns n, n1 of pair j of a head (j, j + dk/2 for the half rotation, 2j, 2j + 1 for
+     * the paper's) */
+    const int64_t local = wid - a.first[s];
+    int64_t n = glu ? local : 2 * local, n1 = n + 1;
+    int j = 0;
+    if (g.rope) {
+        const int npair = g.dk / 2;
+        const int64_t head = local / npair;
+        j = (int)(local % npair);
+        n = head * g.dk + (g.half ? j : 2 * j), n1 = head * g.dk + (g.half ? j + npair : 2 * j + 1);
+    }
     const uint4 *r0 = g.w + n * a.K8;
-    const uint4 *r1 = glu ? g.w2 + n * a.K8 : (n + 1 < g.N ? r0 + a.K8 : NULL);
+    const uint4 *r1 = glu ? g.w2 + n * a.K8 : (n1 < g.N ? g.w + n1 * a.K8 : NULL);
     float acc0[MB], acc1[MB];
 #pragma unroll
     for (int m = 0; m < MB; m++) acc0[m] = 0.0f, acc1[m] = 0.0f;
@@ -99,6 +115,22 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
 #pragma unroll
     for (int m = 0; m < MB; m++) acc0[m] = warp_sum_f(acc0[m]), acc1[m] = warp_sum_f(acc1[m]);
     if (lane != 0) return;
+    if (g.rope) { /* rope.cu's rope_kernel, operation for operation (the same bits) */
+        const int npair = g.dk / 2;
+        const double theta = g.half ? pow(g.base, -2.0 * j / g.dk)
+                                    : (npair > 1 ? pow(g.base, -(double)j / (npair - 1)) : 1.0);
+#pragma unroll
+        for (int m = 0; m < MB; m++) {
+            double sd, cd;
+            sincos((double)g.pos[m] * theta, &sd, &cd);
+            const float c = (float)cd, sn = (float)sd, av = acc0[m], bv = acc1[m];
+            const float u = __fmaf_rn(av, c, -(bv * sn)) * g.scale;
+            const float v = __fmaf_rn(av, sn, bv * c) * g.scale;
+            ((uint16_t *)g.y)[m * g.ldy + n] = f32_to_bf16_bits(u);
+            ((uint16_t *)g.y)[m * g.ldy + n1] = f32_to_bf16_bits(v);
+        }
+        return;
+    }
 #pragma unroll
     for (int m = 0; m < MB; m++) {
         const int64_t o = m * g.ldy + n;
@@ -121,13 +153,22 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
 }
 
 static int gemv_off = -1; /* RETNET_CUDA_GEMV=0: cuBLASLt for every product (comparisons) */
-
 int cuda_gemv_enabled(void) {
     if (gemv_off < 0) {
         const char *e = getenv("RETNET_CUDA_GEMV");
         gemv_off = e && !strcmp(e, "0");
     }
     return !gemv_off;
+}
+
+static int rope_on = -1; /* RETNET_CUDA_ROPE_EPILOGUE=1: decoding's q, k rotated in the products */
+
+int cuda_gemv_rope_epilogue(void) {
+    if (rope_on < 0) {
+        const char *e = getenv("RETNET_CUDA_ROPE_EPILOGUE");
+        rope_on = e && !strcmp(e, "1");
+    }
+    return rope_on && cuda_gemv_enabled();
 }
 
 static int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
@@ -184,6 +225,16 @@ retnet_status cuda_op_gemv_multi(const cuda_bf16 *x, int64_t M, int64_t K, int64
                                "weight, bad type or row stride below N", i);
         a.seg[i].w = (const uint4 *)o->w, a.seg[i].y = o->y, a.seg[i].cin = o->addend;
         a.seg[i].N = o->N, a.seg[i].ldy = o->ldy, a.seg[i].bf16 = o->y_type == CUDA_BF16;
+        if (o->rope) {
+            const cuda_gemv_rope *r = o->rope;
+            if (o->y_type != CUDA_BF16 || o->addend || !r->pos || r->dk < 2 || r->dk % 2 ||
+                o->N % r->dk)
+                return retnet_fail(RETNET_EINVAL, "cuda_op_gemv_multi: output %d: rope needs a "
+                                   "bf16 output, no addend, positions, and N a multiple of an "
+                                   "even head width (N %lld, dk %d)", i, (long long)o->N, r->dk);
+            a.seg[i].rope = 1, a.seg[i].half = r->half, a.seg[i].dk = r->dk;
+            a.seg[i].base = r->base, a.seg[i].scale = r->scale, a.seg[i].pos = r->pos;
+        }
         a.first[i + 1] = a.first[i] + (o->N + 1) / 2;
     }
     return run(&a, M, s);

@@ -403,12 +403,18 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     const int64_t n = B * T, D = c->d_model, nv = n * c->d_value;
     const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     const int half = c->rope == RETNET_ROPE_HALF;
+    /* a decoding step may rotate q and k in the products' epilogue (one position per row) */
+    const int fuse = T == 1 && cuda_gemv_rope_epilogue() && cuda_gemv_suits(n, D, d->xb, D);
+    const cuda_gemv_rope rq = {dk, half, c->rope_base, 1.0f, d->pos};
+    const cuda_gemv_rope rk = {dk, half, c->rope_base, (float)(1.0 / sqrt((double)dk)), d->pos};
     if (cuda_gemv_suits(n, D, d->xb, D)) { /* decoding: one launch, one read of x */
         const cuda_gemv_out o[4] = {
-            {(const cuda_bf16 *)p16->wq, d->q, CUDA_F32, c->d_key, c->d_key, NULL},
-            {(const cuda_bf16 *)p16->wk, d->k, CUDA_F32, c->d_key, c->d_key, NULL},
-            {(const cuda_bf16 *)p16->wv, d->vb, CUDA_BF16, c->d_value, c->d_value, NULL},
-            {(const cuda_bf16 *)p16->wg, d->g, CUDA_F32, c->d_value, c->d_value, NULL}};
+            {(const cuda_bf16 *)p16->wq, fuse ? (void *)d->qb : (void *)d->q,
+             fuse ? CUDA_BF16 : CUDA_F32, c->d_key, c->d_key, NULL, fuse ? &rq : NULL},
+            {(const cuda_bf16 *)p16->wk, fuse ? (void *)d->kb : (void *)d->k,
+             fuse ? CUDA_BF16 : CUDA_F32, c->d_key, c->d_key, NULL, fuse ? &rk : NULL},
+            {(const cuda_bf16 *)p16->wv, d->vb, CUDA_BF16, c->d_value, c->d_value, NULL, NULL},
+            {(const cuda_bf16 *)p16->wg, d->g, CUDA_F32, c->d_value, c->d_value, NULL, NULL}};
         TRY(cuda_op_gemv_multi(d->xb, n, D, D, o, p16->wg ? 4 : 3, cs));
     } else {
         TRY(mm(d->q, d->xb, p16->wq, n, c->d_key, D, 0, cs));
@@ -418,10 +424,12 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
         if (p16->wg) TRY(mm(d->g, d->xb, p16->wg, n, c->d_value, D, 0, cs));
     }
     /* as the CPU: dk^-0.5 folded into the keys with their rotation; retention's scale is 1 */
-    TRY(cuda_op_rope_bf16(d->qb, d->q, c->d_key, B, T, h, dk, d->pos, half, c->rope_base, 1.0f,
-                          cs));
-    TRY(cuda_op_rope_bf16(d->kb, d->k, c->d_key, B, T, h, dk, d->pos, half, c->rope_base,
-                          (float)(1.0 / sqrt((double)dk)), cs));
+    if (!fuse) {
+        TRY(cuda_op_rope_bf16(d->qb, d->q, c->d_key, B, T, h, dk, d->pos, half, rq.base,
+                              rq.scale, cs));
+        TRY(cuda_op_rope_bf16(d->kb, d->k, c->d_key, B, T, h, dk, d->pos, half, rk.base,
+                              rk.scale, cs));
+    }
 
     float *S = state ? (float *)((char *)state + (size_t)l * layer_state_bytes(c, B)) : NULL;
     int r = T == 1 && S

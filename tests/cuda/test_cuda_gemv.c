@@ -221,6 +221,64 @@ static void test_glu(void) {
     glu_case(2, 64, 8, CUDA_ACT_GELU);
 }
 
+/* The rope epilogue (decoding's q and k rotated in the products): the same bits as the
+ * product into fp32 followed by cuda_op_rope_bf16, for both pair layouts, several head
+ * widths, batches, positions (to 100000) and scales. */
+static void test_rope(void) {
+    static const int shapes[][3] = {{1, 1, 8}, {3, 2, 64}, {8, 3, 256}, {2, 4, 32}}; /* M h dk */
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int v = 0; v < 4; v++) {
+            const int M = shapes[si][0], h = shapes[si][1], dk = shapes[si][2], half = v & 1;
+            const int64_t N = (int64_t)h * dk, K = 1032;
+            const float scale = v >> 1 ? (float)(1.0 / sqrt((double)dk)) : 1.0f;
+            const double base = 10000.0;
+            float *xf, *wf;
+            uint16_t *xb = rand_bf16(M * K, 1.0, &xf), *wb = rand_bf16(N * K, 0.5, &wf);
+            int64_t pos[8];
+            uint64_t s = rng();
+            for (int m = 0; m < M; m++) pos[m] = m == 1 ? 100000 : (int64_t)((test_rand(&s) + 1) * 500);
+            void *dx = dput(xb, 2 * (size_t)(M * K)), *dw = dput(wb, 2 * (size_t)(N * K));
+            void *dp = dput(pos, sizeof(int64_t) * (size_t)M);
+            void *y32 = dput(NULL, 4 * (size_t)(M * N)), *ya = dput(NULL, 2 * (size_t)(M * N));
+            void *yb = dput(NULL, 2 * (size_t)(M * N));
+            /* unfused: the product, then rope.cu */
+            cuda_gemv_out o = {dw, y32, CUDA_F32, N, N, NULL, NULL};
+            OK(cuda_op_gemv_multi(dx, M, K, K, &o, 1, NULL));
+            OK(cuda_op_rope_bf16(ya, y32, N, M, 1, h, dk, dp, half, base, scale, NULL));
+            /* fused */
+            cuda_gemv_rope r = {dk, half, base, scale, dp};
+            cuda_gemv_out of = {dw, yb, CUDA_BF16, N, N, NULL, &r};
+            OK(cuda_op_gemv_multi(dx, M, K, K, &of, 1, NULL));
+            uint16_t *a = malloc(2 * (size_t)(M * N)), *b = malloc(2 * (size_t)(M * N));
+            dget(a, ya, 2 * (size_t)(M * N));
+            dget(b, yb, 2 * (size_t)(M * N));
+            int64_t at = -1;
+            for (int64_t i = 0; i < M * N && at < 0; i++)
+                if (a[i] != b[i]) at = i;
+            CHECK(at < 0, "rope %s M %d h %d dk %d scale %g: differs from product + rope at [%lld] "
+                  "(%04x vs %04x)", half ? "half" : "paper", M, h, dk, scale, (long long)at,
+                  at >= 0 ? a[at] : 0, at >= 0 ? b[at] : 0);
+            /* and it is a rotation: not the product unrotated (positions > 0 move it) */
+            float *y = malloc(4 * (size_t)(M * N));
+            dget(y, y32, 4 * (size_t)(M * N));
+            int moved = 0;
+            for (int64_t i = N; i < M * N; i++) moved |= b[i] != op_f32_to_bf16(y[i] * scale);
+            if (M > 1) CHECK(moved, "rope M %d: the rotation changed nothing", M);
+            retnet_cuda_free(dx), retnet_cuda_free(dw), retnet_cuda_free(dp);
+            retnet_cuda_free(y32), retnet_cuda_free(ya), retnet_cuda_free(yb);
+            free(xf), free(wf), free(xb), free(wb), free(a), free(b), free(y);
+        }
+    /* refused: an fp32 output, N not a multiple of dk */
+    cuda_gemv_rope r = {8, 1, 10000.0, 1.0f, (const int64_t *)(uintptr_t)256};
+    cuda_gemv_out o = {(const cuda_bf16 *)(uintptr_t)256, (void *)(uintptr_t)256, CUDA_F32, 16, 16,
+                       NULL, &r};
+    CHECK(cuda_op_gemv_multi((const cuda_bf16 *)(uintptr_t)256, 1, 64, 64, &o, 1, NULL) ==
+              RETNET_EINVAL, "rope with an fp32 output accepted");
+    o.y_type = CUDA_BF16, o.N = 12, o.ldy = 12;
+    CHECK(cuda_op_gemv_multi((const cuda_bf16 *)(uintptr_t)256, 1, 64, 64, &o, 1, NULL) ==
+              RETNET_EINVAL, "rope with N = 12, dk = 8 accepted");
+}
+
 /* What the kernels refuse (cuda_op_matmul then takes cuBLASLt), and the decoding shapes'
  * agreement with cuBLASLt's result: rows of a 9-row product (cuBLASLt) against the same rows
  * alone (the gemv kernel), within twice the fp32 bound. */
@@ -229,7 +287,7 @@ static void test_refusals_and_cublas(void) {
     CHECK(!cuda_gemv_suits(1, 60, (void *)(uintptr_t)256, 60), "K = 60 taken");
     CHECK(!cuda_gemv_suits(1, 64, (void *)(uintptr_t)258, 64), "unaligned x taken");
     CHECK(!cuda_gemv_suits(2, 64, (void *)(uintptr_t)256, 68), "row stride 68 taken");
-    cuda_gemv_out o = {NULL, NULL, CUDA_F32, 4, 4, NULL};
+    cuda_gemv_out o = {NULL, NULL, CUDA_F32, 4, 4, NULL, NULL};
     CHECK(cuda_op_gemv_multi(NULL, 1, 64, 64, &o, 1, NULL) != RETNET_OK, "NULL x accepted");
 
     const int64_t M = 9, N = 2048, K = 2048;
@@ -270,7 +328,7 @@ static void single(void *y, const void *x, const uint16_t *w, int M, int64_t N, 
         OK(cuda_op_matmul(y, CUDA_F32, x, w, CUDA_BF16, M, N, K, acc, NULL));
         return;
     }
-    cuda_gemv_out o = {w, y, CUDA_F32, N, N, acc ? y : NULL};
+    cuda_gemv_out o = {w, y, CUDA_F32, N, N, acc ? y : NULL, NULL};
     OK(cuda_op_gemv_multi(x, M, K, K, &o, 1, NULL));
 }
 
@@ -360,6 +418,7 @@ int main(int argc, char **argv) {
     }
     RUN(test_products);
     RUN(test_glu);
+    RUN(test_rope);
     RUN(test_refusals_and_cublas);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
