@@ -44,8 +44,15 @@ struct retnet_model {
 /* Grows a scratch block to `floats` (contents not kept); ENOMEM names `what`. */
 retnet_status model_grow(float **buf, int64_t *cap, int64_t floats, const char *what);
 
+/* The §3 scalars below are also the CUDA kernels' (src/cuda/retention_norm.cu): one formula. */
+#ifdef __CUDACC__
+#define MODEL_HOST_DEVICE __host__ __device__
+#else
+#define MODEL_HOST_DEVICE
+#endif
+
 /* 1 / sqrt(sum_{i=0..p} gamma^i): the §3 decay-row normalisation at absolute position p. */
-static inline double model_decay_row_scale(double gamma, int64_t p) {
+static inline MODEL_HOST_DEVICE double model_decay_row_scale(double gamma, int64_t p) {
     double sum = gamma < 1.0 ? -expm1((double)(p + 1) * log(gamma)) / (1.0 - gamma)
                              : (double)(p + 1);
     return 1.0 / sqrt(sum);
@@ -90,7 +97,7 @@ static inline int model_use_bf16(const retnet_model *m, int64_t rows) {
 
 /* The §3 scale of an output row: f = s / max(|s r|, 1), s the decay-row normalisation at
  * absolute position pos, r the row's score sum (every form and the decoding step). */
-static inline float model_row_factor(double gamma, int64_t pos, float rsum) {
+static inline MODEL_HOST_DEVICE float model_row_factor(double gamma, int64_t pos, float rsum) {
     double sn = model_decay_row_scale(gamma, pos);
     double r = fabs(sn * rsum);
     return (float)(sn / (r > 1.0 ? r : 1.0));

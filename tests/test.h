@@ -43,6 +43,18 @@ static const char *test_cur_name = "";
         else { test_passed++; fprintf(stderr, "ok   %s\n", #fn); }                       \
     } while (0)
 
+/* With arguments, only the tests named run (e.g. under compute-sanitizer, which is slow):
+ * TEST_ONLY(argc, argv) in main, then RUN_IF(fn) instead of RUN(fn). */
+static int test_n_only;
+static char **test_only;
+#define TEST_ONLY(argc, argv) (test_n_only = (argc) - 1, test_only = (argv) + 1)
+static inline int test_wanted(const char *name) {
+    for (int i = 0; i < test_n_only; i++)
+        if (!strcmp(test_only[i], name)) return 1;
+    return test_n_only == 0;
+}
+#define RUN_IF(fn) do { if (test_wanted(#fn)) RUN(fn); } while (0)
+
 #define TEST_SUMMARY()                                                                   \
     (printf("%s: %d passed, %d failed\n", __FILE__, test_passed, test_failed),           \
      test_failed ? 1 : 0)

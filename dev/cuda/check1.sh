@@ -2,20 +2,10 @@
 # Session 3, first device call: build; every CUDA test (the mends since the last GPU run);
 # generate on the GPU against the CPU; our Transformer's decoding benchmark; a per-kernel
 # profile (ncu, durations only) of decoding steps at B = 1 and B = 8 without graphs.
-set -uo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${OUT:-bench/gpu/out}; mkdir -p "$OUT"
-export PATH=/usr/local/cuda/bin:$PATH
-t0=$SECONDS
-make -k CUDA=1 -j16 >"$OUT/build.log" 2>&1; echo "build: exit $? in $((SECONDS - t0)) s"
-grep -E "error" -A3 "$OUT/build.log" | head -20
-for t in build-cuda/cuda/tests/test_cuda_*; do
-  n=$(basename "$t"); s=$SECONDS
-  timeout 150 "$t" >"$OUT/$n.log" 2>&1
-  echo "$n: exit $? in $((SECONDS - s)) s: $(tail -n 1 "$OUT/$n.log")"
-  grep -h "FAIL" "$OUT/$n.log" | head -5
-done
-cat "$OUT"/test_cuda_*.log > "$OUT/tests.log"; rm -f "$OUT"/test_cuda_*.log
+. dev/cuda/lib.sh
+cuda_build
+cuda_tests
 R=build-cuda/retnet CFG=dev/cuda/cfg-1.3b-fla.json
 $R init --config dev/cuda/cfg-small-fla.json --out /tmp/s.safetensors >/dev/null 2>&1
 for dev in cpu cuda; do

@@ -2,24 +2,14 @@
 # Session 3, second device call: build; every CUDA test; the decoding products (gemv.cu)
 # against cuBLASLt; the ops' bandwidth; the training step by phase and its speed; decoding,
 # RetNet and our Transformer, with the new kernels and (same run) without them.
-set -uo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${OUT:-bench/gpu/out}; mkdir -p "$OUT"
-export PATH=/usr/local/cuda/bin:$PATH
-t0=$SECONDS
+. dev/cuda/lib.sh
 # the previous commit (build/base.tar, git archive of HEAD, carried) for same-run before/after
 BASE=/tmp/base
 ( mkdir -p $BASE && tar xf build/base.tar -C $BASE && cd $BASE && make CUDA=1 -j6 build-cuda/retnet >$BASE/build.log 2>&1; echo "base build: exit $?" ) &
 BPID=$!
-make -k CUDA=1 -j12 >"$OUT/build.log" 2>&1; echo "build: exit $? in $((SECONDS - t0)) s"
-grep -E "error|warning" -A3 "$OUT/build.log" | head -20
-: >"$OUT/tests.log"
-for t in build-cuda/cuda/tests/test_cuda_*; do
-  n=$(basename "$t"); s=$SECONDS
-  timeout 200 "$t" >>"$OUT/tests.log" 2>&1
-  echo "$n: exit $? in $((SECONDS - s)) s: $(tail -n 1 "$OUT/tests.log")"
-done
-grep -h "FAIL" "$OUT/tests.log" | head -20
+JOBS=12 cuda_build
+cuda_tests
 wait $BPID; echo "base ready at $((SECONDS - t0)) s"
 R=build-cuda/retnet CFG=dev/cuda/cfg-1.3b-fla.json RB=$BASE/build-cuda/retnet
 { build-cuda/cuda/tests/test_cuda_gemv --bench; RETNET_CUDA_GEMV=0 build-cuda/cuda/tests/test_cuda_gemv --bench; } >"$OUT/gemv.txt" 2>&1

@@ -3,13 +3,9 @@
 # retention_norm.cu): the model's tests (CPU against GPU, states with z, the paper preset),
 # training's (gradients against the CPU with normalize on, graphs), generate with the small
 # preset on both devices; then the 1.3b preset (normalize on) decoding and training briefly.
-set -uo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${OUT:-bench/gpu/out}; mkdir -p "$OUT"
-export PATH=/usr/local/cuda/bin:$PATH
-t0=$SECONDS
-make -k CUDA=1 -j16 build-cuda/retnet build-cuda/cuda/tests/test_cuda_model build-cuda/cuda/tests/test_cuda_train build-cuda/cuda/tests/test_cuda_retention >"$OUT/build.log" 2>&1; echo "build: exit $? in $((SECONDS - t0)) s"
-grep -E "error" -A3 "$OUT/build.log" | head -20
+. dev/cuda/lib.sh
+cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_model build-cuda/cuda/tests/test_cuda_train build-cuda/cuda/tests/test_cuda_retention
 timeout 60 build-cuda/cuda/tests/test_cuda_retention >"$OUT/tests.log" 2>&1; echo "test_cuda_retention: exit $? at $((SECONDS - t0)) s: $(tail -n 1 "$OUT/tests.log")"
 timeout 100 build-cuda/cuda/tests/test_cuda_model >>"$OUT/tests.log" 2>&1; echo "test_cuda_model: exit $? at $((SECONDS - t0)) s: $(tail -n 1 "$OUT/tests.log")"
 timeout 120 build-cuda/cuda/tests/test_cuda_train test_gradients test_refused test_batch test_graphs >>"$OUT/tests.log" 2>&1; echo "test_cuda_train (all but the loss curve): exit $? at $((SECONDS - t0)) s: $(tail -n 1 "$OUT/tests.log")"

@@ -1,19 +1,10 @@
 #!/usr/bin/env bash
 # One device call: build, every CUDA test, the training step's timing by phase, the 1.3B-shape
 # training and decoding benchmarks (ours), a generate smoke test. Logs and JSON lines in $OUT.
-set -uo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${OUT:-bench/gpu/out}; mkdir -p "$OUT"
-export PATH=/usr/local/cuda/bin:$PATH
-t0=$SECONDS
-make -k CUDA=1 -j16 >"$OUT/build.log" 2>&1; echo "build: exit $? in $((SECONDS - t0)) s"
-grep -E "error" -A3 "$OUT/build.log" | head -20
-for t in build-cuda/cuda/tests/test_cuda_*; do
-  n=$(basename "$t"); s=$SECONDS
-  timeout 150 "$t" >"$OUT/$n.log" 2>&1
-  echo "$n: exit $? in $((SECONDS - s)) s: $(tail -n 1 "$OUT/$n.log")"
-  grep -h "FAIL" "$OUT/$n.log" | head -5
-done
+. dev/cuda/lib.sh
+cuda_build
+cuda_tests
 R=build-cuda/retnet CFG=dev/cuda/cfg-1.3b-fla.json
 RETNET_CUDA_TIMING=1 timeout 60 $R bench train --config $CFG --device cuda --batch 8 --seq 2048 --steps 2 --warmup 1 >"$OUT/train-timing.log" 2>&1
 grep -A40 "CUDA step timing" "$OUT/train-timing.log" | tail -28

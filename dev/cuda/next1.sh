@@ -4,17 +4,10 @@
 # (RETNET_CUDA_ROPE_EPILOGUE=1, src/cuda/gemv.cu), whose test_cuda_gemv test_rope asks for the
 # same bits as product + rope; decoding timed with it off and on in one run; the review mends
 # of 36f4387 (graph replay ordered after the legacy stream) ride on test_graphs / test_batch.
-set -uo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${OUT:-bench/gpu/out}; mkdir -p "$OUT"
-export PATH=/usr/local/cuda/bin:$PATH
-t0=$SECONDS
-make -k CUDA=1 -j16 >"$OUT/build.log" 2>&1; echo "build: exit $? in $((SECONDS - t0)) s"
-grep -E "error" -A3 "$OUT/build.log" | head -20
-: >"$OUT/tests.log"
-for t in build-cuda/cuda/tests/test_cuda_*; do
-  timeout 200 "$t" >>"$OUT/tests.log" 2>&1; echo "$(basename "$t"): exit $? $(tail -n 1 "$OUT/tests.log")"
-done
+. dev/cuda/lib.sh
+cuda_build
+cuda_tests
 echo "== with RETNET_CUDA_ROPE_EPILOGUE=1" >>"$OUT/tests.log"
 RETNET_CUDA_ROPE_EPILOGUE=1 timeout 120 build-cuda/cuda/tests/test_cuda_model >>"$OUT/tests.log" 2>&1; echo "model, rope epilogue: exit $? $(tail -n 1 "$OUT/tests.log")"
 RETNET_CUDA_ROPE_EPILOGUE=1 timeout 120 build-cuda/cuda/tests/test_cuda_train test_batch test_graphs >>"$OUT/tests.log" 2>&1; echo "train batch/graphs, rope epilogue: exit $? $(tail -n 1 "$OUT/tests.log")"

@@ -69,13 +69,6 @@ static int max_splits(int64_t n) {
     return n >= (int64_t)NS_MAX * MIN_SPLIT ? NS_MAX : (int)((n + MIN_SPLIT - 1) / MIN_SPLIT);
 }
 
-/* 8 bf16 (one 16-byte load) to floats (exact). */
-__device__ __forceinline__ void unpack8(const uint4 u, float *f) {
-    f[0] = __uint_as_float(u.x << 16), f[1] = __uint_as_float(u.x & 0xffff0000u);
-    f[2] = __uint_as_float(u.y << 16), f[3] = __uint_as_float(u.y & 0xffff0000u);
-    f[4] = __uint_as_float(u.z << 16), f[5] = __uint_as_float(u.z & 0xffff0000u);
-    f[6] = __uint_as_float(u.w << 16), f[7] = __uint_as_float(u.w & 0xffff0000u);
-}
 
 /* ==================================================================================== */
 /* append */

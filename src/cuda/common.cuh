@@ -63,6 +63,13 @@ __device__ __forceinline__ uint16_t f32_to_bf16_bits(float x) {
 __device__ __forceinline__ float bf16_bits_to_f32(uint16_t b) {
     return __uint_as_float((uint32_t)b << 16);
 }
+/* 8 bf16 (one 16-byte load) to floats (exact). */
+__device__ __forceinline__ void unpack8(const uint4 u, float *f) {
+    f[0] = __uint_as_float(u.x << 16), f[1] = __uint_as_float(u.x & 0xffff0000u);
+    f[2] = __uint_as_float(u.y << 16), f[3] = __uint_as_float(u.y & 0xffff0000u);
+    f[4] = __uint_as_float(u.z << 16), f[5] = __uint_as_float(u.z & 0xffff0000u);
+    f[6] = __uint_as_float(u.w << 16), f[7] = __uint_as_float(u.w & 0xffff0000u);
+}
 
 /* The activations (src/ops/activation.c's formulas): gelu in its exact erf form, swish. */
 __device__ __forceinline__ float gelu_f(float x) {
@@ -79,6 +86,11 @@ __device__ __forceinline__ float swish_d(float x) {
 }
 
 __device__ __forceinline__ double warp_sum(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+/* float sums over a warp, the same fixed butterfly (where fp32 accumulation is the rule) */
+__device__ __forceinline__ float warp_sum_f(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }

@@ -43,19 +43,6 @@ typedef struct {
     int64_t first[CUDA_GEMV_MAX_OUT + 1]; /* first warp of each segment */
 } gemv_args;
 
-/* 8 bf16 (one 16-byte load) to floats (exact) */
-__device__ __forceinline__ void widen8(uint4 u, float *f) {
-    const uint32_t a[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-    for (int j = 0; j < 4; j++)
-        f[2 * j] = __uint_as_float(a[j] << 16), f[2 * j + 1] = __uint_as_float(a[j] & 0xffff0000u);
-}
-
-__device__ __forceinline__ float warp_sum_f(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
 template <int MB>
 __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
     const int lane = threadIdx.x & 31;
@@ -98,12 +85,12 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
             /* each value widened once: the weights' for all rows of x, x's for both columns
              * (at M = 8, widening per product made the kernel issue-bound) */
             float f0[8], f1[8];
-            widen8(w0[u], f0);
-            widen8(w1[u], f1);
+            unpack8(w0[u], f0);
+            unpack8(w1[u], f1);
 #pragma unroll
             for (int m = 0; m < MB; m++) {
                 float xf[8];
-                widen8(__ldg(a.x + m * a.ldx8 + i), xf);
+                unpack8(__ldg(a.x + m * a.ldx8 + i), xf);
 #pragma unroll
                 for (int j = 0; j < 8; j++) {
                     acc0[m] = fmaf(f0[j], xf[j], acc0[m]);

@@ -15,15 +15,11 @@
 #include "cuda/common.cuh"
 #include "cuda/retention.h"
 
-#define NW 8 /* the value width of the v = 1 pass */
-
-__device__ __forceinline__ float row_factor(double gamma, int64_t pos, float rsum) {
-    /* model.h's model_decay_row_scale and model_row_factor */
-    const double sum = gamma < 1.0 ? -expm1((double)(pos + 1) * log(gamma)) / (1.0 - gamma)
-                                   : (double)(pos + 1);
-    const double sn = 1.0 / sqrt(sum), r = fabs(sn * rsum);
-    return (float)(sn / (r > 1.0 ? r : 1.0));
+extern "C" {
+#include "model.h" /* model_row_factor, model_decay_row_scale: the CPU's formulas */
 }
+
+#define NW 8 /* the value width of the v = 1 pass */
 
 __global__ void fill_ones_kernel(uint16_t *x, int64_t n) {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
@@ -53,7 +49,7 @@ __global__ void scale_rows_kernel(float *o, const float *r8, const double *gamma
     if (w >= B * T * h) return;
     const int head = (int)(w % h);
     const int64_t bt = w / h, b = bt / T, t = bt % T;
-    const float f = row_factor(gamma[head], (pos ? pos[b] : 0) + t, r8[w * NW]);
+    const float f = model_row_factor(gamma[head], (pos ? pos[b] : 0) + t, r8[w * NW]);
     if (lane == 0 && f_out) f_out[w] = f, r_out[w] = r8[w * NW];
     float *row = o + w * dv;
     for (int j = lane; j < dv; j += 32) row[j] *= f;
@@ -75,7 +71,7 @@ __global__ void z_step_kernel(float *z, float *o, const uint16_t *q, const uint1
         acc += (double)(bf16_bits_to_f32(q[bh * dk + i]) * zi);
     }
     const double r = block_sum(acc, sh);
-    const float f = row_factor(gamma[head], pos[bh / h], (float)r);
+    const float f = model_row_factor(gamma[head], pos[bh / h], (float)r);
     float *os = o + bh * dv;
     for (int j = threadIdx.x; j < dv; j += blockDim.x) os[j] *= f;
 }
@@ -159,10 +155,7 @@ __global__ void rows_backward_kernel(uint16_t *dfo, const float *fo, const float
     if (lane < NW) {
         float v = 0.0f;
         if (lane == 0) {
-            const double gm = gamma[head];
-            const double sum = gm < 1.0 ? -expm1((double)(t + 1) * log(gm)) / (1.0 - gm)
-                                        : (double)(t + 1);
-            const double sn = 1.0 / sqrt(sum), rv = r[w];
+            const double sn = model_decay_row_scale(gamma[head], t), rv = r[w];
             v = fabs(sn * rv) > 1.0 ? (float)(-df * (rv > 0 ? 1.0 : -1.0) / (rv * rv)) : 0.0f;
         }
         dr8[w * NW + lane] = f32_to_bf16_bits(v);

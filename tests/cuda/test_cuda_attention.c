@@ -53,6 +53,7 @@
 #include "cuda/cuda.h"
 #include "ops/ops.h"
 #include "../test.h"
+#include "cuda_test.h"
 
 #define U 0x1p-24
 #define R 0x1p-8 /* bf16's unit roundoff */
@@ -67,7 +68,6 @@ static uint64_t next_seed(void) {
 }
 
 /* ---- host and device helpers ------------------------------------------------------- */
-#define OK(call) CHECK((call) == RETNET_OK, "%s: %s", #call, retnet_errmsg())
 
 static float *fnew(int64_t n) { return malloc(sizeof(float) * (size_t)(n > 0 ? n : 1)); }
 static float *frand(int64_t n, uint64_t *s, double scale) {

@@ -22,11 +22,12 @@
 #include "cuda/cuda.h"
 #include "cuda/model_cuda.h"
 #include "model.h"
+#include "ops/ops.h"
 #include "../test.h"
+#include "cuda_test.h"
 
 #include <unistd.h>
 
-#define OK(call) CHECK((call) == RETNET_OK, "%s: %s", #call, retnet_errmsg())
 
 enum { V = 97, B = 3, T = 96, STEPS = 6 };
 

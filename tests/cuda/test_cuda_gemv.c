@@ -21,6 +21,7 @@
 #include "cuda/cuda.h"
 #include "ops/ops.h"
 #include "../test.h"
+#include "cuda_test.h"
 
 #define U 0x1p-24
 static uint64_t seed0;
@@ -28,7 +29,6 @@ static uint64_t rng(void) {
     static uint64_t k;
     return (seed0 + 0x9E3779B97F4A7C15ull * ++k) | 1;
 }
-#define OK(call) CHECK((call) == RETNET_OK, "%s: %s", #call, retnet_errmsg())
 
 /* n random bf16 values in [-scale, scale), as bits, and their floats */
 static uint16_t *rand_bf16(int64_t n, double scale, float **as_float) {

@@ -45,20 +45,12 @@
 #include "model.h"
 #include "ops/ops.h"
 #include "../test.h"
+#include "cuda_test.h"
 
 #define U16 0x1p-8
 
 static double chain(int L) { return 8.0 * L + 1; }  /* R: activation roundings */
 static double wchain(int L) { return 4.0 * L + 1; } /* Rw: weight roundings */
-
-#define OK(call) CHECK((call) == RETNET_OK, "%s: %s", #call, retnet_errmsg())
-
-static float bf16_round(float x) {
-    uint32_t u = (uint32_t)op_f32_to_bf16(x) << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
 
 /* |got - want| against the rule: R roundings of u16, plus `extra` of max |want|. */
 static void close_to(const float *got, const float *want, int64_t n, double R, double extra,
@@ -74,20 +66,6 @@ static void close_to(const float *got, const float *want, int64_t n, double R, d
 }
 
 /* ---- random models ------------------------------------------------------------------- */
-
-/* fla's variant (RETNET.md §6): rmsnorm, per-head rmsnorm with a shared weight, SwiGLU, half
- * rope, no §3 normalisations, untied. */
-static retnet_config fla_like(int32_t V, int32_t d, int32_t L, int32_t h, int32_t dv_mult) {
-    retnet_config c = {
-        .arch = RETNET_ARCH_RETNET, .vocab = V, .d_model = d, .n_layer = L, .n_head = h,
-        .d_key = d, .d_value = dv_mult * d, .d_ffn = 2 * d, .norm = RETNET_NORM_RMSNORM,
-        .head_norm = RETNET_HEADNORM_RMSNORM, .head_norm_affine = 1, .ffn = RETNET_FFN_GLU,
-        .ffn_act = RETNET_ACT_SWISH, .rope = RETNET_ROPE_HALF, .rope_base = 10000.0f,
-        .decay = RETNET_DECAY_POW2, .normalize = 0, .eps = 1e-6f, .tie_embeddings = 0,
-        .embed_scale = 0, .chunk = 64, .gate = 1, .context = 2048,
-    };
-    return c;
-}
 
 /* The same random model twice, its 2-D weights rounded to bf16; the second on the GPU. */
 static int make_pair(const retnet_config *c, uint64_t seed, retnet_model **cpu,
@@ -113,10 +91,6 @@ static int make_pair(const retnet_config *c, uint64_t seed, retnet_model **cpu,
     }
     *cpu = m[0], *gpu = m[1];
     return 1;
-}
-
-static void rand_tokens(int32_t *t, int64_t n, int32_t V, uint64_t *s) {
-    for (int64_t i = 0; i < n; i++) t[i] = (int32_t)((test_rand(s) + 1) * 0.5 * V) % V;
 }
 
 /*

@@ -994,8 +994,6 @@ static void test_adamw(void) {
 
 /* ==================================================================================== */
 
-/* With arguments, only the tests named (e.g. under compute-sanitizer, which is slow). */
-
 /*
  * The bf16-output variants (cuda.h's _bf16 ops, the model's operands of products) compute
  * the fp32 op's value and round it once: bit for bit the fp32 op's output passed through
@@ -1140,17 +1138,9 @@ static void test_bf16_outputs(void) {
     DFREE(dx_, dg_, dw_, db_, ddy, dh2, y32, z1, z2, pw, pb, y16, y16b);
 }
 
-static int n_only;
-static char **only;
-static int wanted(const char *name) {
-    for (int i = 0; i < n_only; i++)
-        if (!strcmp(only[i], name)) return 1;
-    return n_only == 0;
-}
-#define RUN_IF(fn) do { if (wanted(#fn)) RUN(fn); } while (0)
-
+/* With arguments, only the tests named (test.h's RUN_IF; e.g. under compute-sanitizer). */
 int main(int argc, char **argv) {
-    n_only = argc - 1, only = argv + 1;
+    TEST_ONLY(argc, argv);
     const char *env = getenv("RETNET_TEST_SEED");
     seed0 = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
     int ndev = retnet_cuda_device_count();

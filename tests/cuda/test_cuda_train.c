@@ -38,30 +38,11 @@
 #include "model.h"
 #include "ops/ops.h"
 #include "../test.h"
+#include "cuda_test.h"
 
 #include <unistd.h>
 
 #define U16 0x1p-8
-#define OK(call) CHECK((call) == RETNET_OK, "%s: %s", #call, retnet_errmsg())
-
-static float bf16_round(float x) {
-    uint32_t u = (uint32_t)op_f32_to_bf16(x) << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static retnet_config fla_like(int32_t V, int32_t d, int32_t L, int32_t h, int32_t dv_mult) {
-    retnet_config c = {
-        .arch = RETNET_ARCH_RETNET, .vocab = V, .d_model = d, .n_layer = L, .n_head = h,
-        .d_key = d, .d_value = dv_mult * d, .d_ffn = 2 * d, .norm = RETNET_NORM_RMSNORM,
-        .head_norm = RETNET_HEADNORM_RMSNORM, .head_norm_affine = 1, .ffn = RETNET_FFN_GLU,
-        .ffn_act = RETNET_ACT_SWISH, .rope = RETNET_ROPE_HALF, .rope_base = 10000.0f,
-        .decay = RETNET_DECAY_POW2, .normalize = 0, .eps = 1e-6f, .tie_embeddings = 0,
-        .embed_scale = 0, .chunk = 64, .gate = 1, .context = 2048,
-    };
-    return c;
-}
 
 /* A random model; its 2-D weights rounded to bf16 when `round`. */
 static retnet_model *make_model(const retnet_config *c, uint64_t seed, int round) {
@@ -77,10 +58,6 @@ static retnet_model *make_model(const retnet_config *c, uint64_t seed, int round
                 for (int64_t j = 0; j < x.numel; j++) x.data[j] = bf16_round(x.data[j]);
         }
     return m;
-}
-
-static void rand_tokens(int32_t *t, int64_t n, int32_t V, uint64_t *s) {
-    for (int64_t i = 0; i < n; i++) t[i] = (int32_t)((test_rand(s) + 1) * 0.5 * V) % V;
 }
 
 static double dot(const float *a, const float *b, int64_t n) {
@@ -486,18 +463,8 @@ static void test_graphs(void) {
     }
 }
 
-/* With arguments, only the tests named. */
-static int n_only;
-static char **only;
-static int wanted(const char *name) {
-    for (int i = 0; i < n_only; i++)
-        if (!strcmp(only[i], name)) return 1;
-    return n_only == 0;
-}
-#define RUN_IF(fn) do { if (wanted(#fn)) RUN(fn); } while (0)
-
 int main(int argc, char **argv) {
-    n_only = argc - 1, only = argv + 1;
+    TEST_ONLY(argc, argv);
     if (retnet_cuda_device_count() == 0) {
         fprintf(stderr, "skip: no CUDA device (%s)\n", retnet_errmsg());
         return TEST_SUMMARY();
