@@ -16,13 +16,14 @@ cuda_build() {
 # cuda_tests [binaries...] (default: every test): $OUT/tests.log, a line per binary, then the
 # failures; each binary at most $TEST_TIMEOUT seconds (default 200)
 cuda_tests() {
-  local t s bins=("$@")
+  local t s rc bins=("$@")
   [ ${#bins[@]} -eq 0 ] && bins=(build-cuda/cuda/tests/test_cuda_*)
   : >"$OUT/tests.log"
   for t in "${bins[@]}"; do
     s=$SECONDS
     timeout "${TEST_TIMEOUT:-200}" "$t" >>"$OUT/tests.log" 2>&1
-    echo "$(basename "$t"): exit $? in $((SECONDS - s)) s: $(tail -n 1 "$OUT/tests.log")"
+    rc=$? # before any other expansion: $(basename) would reset $?
+    echo "$(basename "$t"): exit $rc in $((SECONDS - s)) s: $(tail -n 1 "$OUT/tests.log")"
   done
   grep -h "FAIL" "$OUT/tests.log" | head -20
 }

@@ -144,8 +144,8 @@ typedef struct {
     const cuda_gemv_rope *rope; /* or NULL; with it y is bf16 and there is no addend */
 } cuda_gemv_out;
 
-/* Whether decoding rotates q and k in the products' epilogue (RETNET_CUDA_ROPE_EPILOGUE=1;
- * off by default until it has been timed and checked on a GPU: test_cuda_gemv test_rope). */
+/* Whether decoding rotates q and k in the products' epilogue (on unless
+ * RETNET_CUDA_ROPE_EPILOGUE=0; the same bits as product then rope: test_cuda_gemv test_rope). */
 int cuda_gemv_rope_epilogue(void);
 
 /* Whether the gemv kernels take x (M, K) with row stride ldx: 1 <= M <= CUDA_GEMV_MAX_M,

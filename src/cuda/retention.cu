@@ -57,6 +57,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "retention.h"
 
@@ -166,7 +167,7 @@ struct ChunkRun {
     int grad_state; /* initial state / (scale gamma), final state * (scale gamma) */
     int lab;        /* dev/cuda ablations (wrong results, timing only): 1 no loads after the
                        first chunk, 2 no phase-1 products (mma.sync kernel only), 4 no state
-                       update, 8 no O stores */
+                       update, 8 no O stores, 16 O stored from the registers (no TMA store) */
 };
 
 constexpr int NWARP = 8, NTHREAD = NWARP * 32;
@@ -577,6 +578,13 @@ __global__ void __launch_bounds__(NTHREAD, 1) chunk_kernel(const ChunkRun p) {
  * row-group major, element (r, c) at ((r / 8) (VT / 8) + c / 8) 128 + (r % 8) 16 + (c % 8) 2,
  * an MN-major B with 8-row groups VT 16 bytes apart and 8-column groups 128.
  */
+/* the O staging's boxes (stage_o below): BC columns, rows of RB bytes, NBOX boxes of BOX bytes */
+template <int VT, int F32> struct OStage {
+    static constexpr int ES = F32 ? 4 : 2, BC = VT * ES > 128 ? 128 / ES : VT;
+    static constexpr int RB = BC * ES, BOX = 64 * RB, NBOX = VT / BC;
+    static constexpr uint32_t SWM = RB == 128 ? 7 : 3;
+};
+
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define RET_WG_BODY 1
 #define RET_WG_BOUNDS(n) __launch_bounds__(n, 1)
@@ -663,6 +671,79 @@ __device__ __forceinline__ void stsm_x4(uint32_t a, uint32_t r0, uint32_t r1, ui
     asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(a),
                  "r"(r0), "r"(r1), "r"(r2), "r"(r3)
                  : "memory");
+}
+
+/* TMA store of a staged box (shared memory at src) to a 4-D tensor map at (c0, c1, c2, c3);
+ * add != 0 adds it to what is there (fp32). One bulk group per chunk, committed by the caller. */
+__device__ __forceinline__ void tma_store4(const void *tmap, uint32_t src, int c0, int c1, int c2,
+                                           int c3, int add) {
+    if (add)
+        asm volatile("cp.reduce.async.bulk.tensor.4d.global.shared::cta.add.tile.bulk_group"
+                     " [%0, {%2, %3, %4, %5}], [%1];\n" ::"l"(tmap),
+                     "r"(src), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+                     : "memory");
+    else
+        asm volatile("cp.async.bulk.tensor.4d.global.shared::cta.tile.bulk_group"
+                     " [%0, {%2, %3, %4, %5}], [%1];\n" ::"l"(tmap),
+                     "r"(src), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+                     : "memory");
+}
+__device__ __forceinline__ void bulk_commit() {
+    asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+}
+/* the committed stores have read their shared memory (it may be written again) */
+__device__ __forceinline__ void bulk_wait_read() {
+    asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+}
+/* the committed stores are complete */
+__device__ __forceinline__ void bulk_wait_all() {
+    asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
+}
+__device__ __forceinline__ void bar_wg0() { asm volatile("bar.sync 2, 128;\n" ::: "memory"); }
+
+/* The O tile (64 x VT, fp32 accumulator fragments of warpgroup 0) staged for the TMA store
+ * (OStage): boxes of 64 rows x BC columns (rows of 128 bytes, or 64 for a bf16 tile of 32 columns),
+ * swizzled as the tensor map says (16-byte piece bits 4.. XOR row bits 7..: CUTLASS's
+ * Swizzle<3,4,3> / <2,4,3>; the base is 1024-aligned). Thread rows pr0, pr1 are the box rows of
+ * the fragment's rows rowA, rowA + 8. Each warp's stores touch every bank once (bf16) or twice
+ * (fp32, 256 bytes). */
+template <int VT, int F32>
+__device__ __forceinline__ void stage_o(unsigned char *st, const float (&d)[VT / 2], int pr0,
+                                        int pr1, int t4) {
+    using S = OStage<VT, F32>;
+#pragma unroll
+    for (int rr = 0; rr < 2; rr++)
+#pragma unroll
+        for (int j = 0; j < VT / 8; j++) {
+            const int col = 8 * j + 2 * t4;
+            uint32_t off = (col / S::BC) * S::BOX + (rr ? pr1 : pr0) * S::RB + (col % S::BC) * S::ES;
+            off ^= ((off >> 7) & S::SWM) << 4;
+            if constexpr (F32)
+                *reinterpret_cast<float2 *>(st + off) = make_float2(d[4 * j + 2 * rr], d[4 * j + 2 * rr + 1]);
+            else
+                *reinterpret_cast<uint32_t *>(st + off) = pack_bf16(d[4 * j + 2 * rr], d[4 * j + 2 * rr + 1]);
+        }
+}
+/* warpgroup 0 after a chunk's O is in acc: stage it (st, a free 1024-aligned buffer, at s_st in
+ * the shared window) and one thread (tid 0) sends the boxes of rows row0.. (outside the tensor:
+ * not written) to the map; mode 2 adds. Every staged row goes out; rows of a short chunk that
+ * hold no token lie outside the tensor. */
+template <int VT>
+__device__ __forceinline__ void store_o_tma(const void *tmap, unsigned char *st, uint32_t s_st,
+                                            const float (&d)[VT / 2], int pr0, int pr1, int t4,
+                                            int f32, int mode, int vo0, int h, int row0, int b,
+                                            int tid) {
+    if (f32) stage_o<VT, 1>(st, d, pr0, pr1, t4);
+    else stage_o<VT, 0>(st, d, pr0, pr1, t4);
+    fence_async_smem();
+    bar_wg0();
+    if (tid == 0) {
+        const int nbox = f32 ? OStage<VT, 1>::NBOX : OStage<VT, 0>::NBOX;
+        const int box = f32 ? OStage<VT, 1>::BOX : OStage<VT, 0>::BOX;
+        for (int i = 0; i < nbox; i++)
+            tma_store4(tmap, s_st + i * box, vo0 + i * (VT / nbox), h, row0, b, mode == 2);
+        bulk_commit();
+    }
 }
 
 /* D (64 x N fp32) (+)= A (64 x 16) B (16 x N), bf16. SS: A and B from shared memory by
@@ -755,7 +836,11 @@ template <int KC, int VT, int NB> struct WCfg {
     static constexpr uint32_t Q_OFF = 0, K_OFF = Q_OFF + NB * QBYTES, V_OFF = K_OFF + NB * QBYTES;
     static constexpr uint32_t VZ_OFF = V_OFF + 2 * VBYTES, R_OFF = VZ_OFF + VBYTES;
     static constexpr uint32_t PW_OFF = R_OFF + 2 * RBYTES, BAR_OFF = PW_OFF + 4 * (C + 4);
-    static constexpr size_t SMEM = BAR_OFF + 16 + 1024; /* + alignment of the base to 1024 */
+    /* the TMA store's O staging (fp32 at most): a buffer of its own where it fits, else the
+     * chunk's Q buffer, free once Q K^T and Q R are done (KC = 256, VT = 64; NB = 2) */
+    static constexpr uint32_t OST_BYTES = C * VT * 4, O_OFF = (BAR_OFF + 16 + 1023) & ~1023u;
+    static constexpr bool O_IN_Q = O_OFF + OST_BYTES + 1024 > 227 * 1024;
+    static constexpr size_t SMEM = (O_IN_Q ? BAR_OFF + 16 : O_OFF + OST_BYTES) + 1024; /* + base alignment */
     static constexpr int NJ = VT / 8, MT = KC / 64;     /* n8 blocks of a row; 64-row tiles */
     static constexpr int VSW = VT == 64 ? SW_128 : SW_64; /* V rows of 128 or 64 bytes */
     static constexpr uint32_t VGRP = VT * 2 * 8;          /* bytes of 8 V rows */
@@ -763,13 +848,17 @@ template <int KC, int VT, int NB> struct WCfg {
     static_assert(VT == 64 || VT == 32, "tile");
     static_assert(SMEM <= 227 * 1024, "shared memory");
     static_assert(NB == 1 || NB == 2, "buffers");
+    static_assert(!O_IN_Q || (NB == 2 && QBYTES >= OST_BYTES), "O staging in the Q buffer");
 };
 
+/* ost: how O leaves the block. 0 from the accumulator registers (o_acc in bf16, or the lab's
+ * flag 16); 1 staged in shared memory and written by TMA (tmo, a map of o); 2 the same, added
+ * to what is there (fp32 o_acc) */
 template <int KC, int VT, int NB>
 __global__ void RET_WG_BOUNDS(NTHREAD)
     wg_kernel(const __grid_constant__ ChunkRun p, const __grid_constant__ TensorMap tmq,
               const __grid_constant__ TensorMap tmk, const __grid_constant__ TensorMap tmv,
-              int cl) {
+              const __grid_constant__ TensorMap tmo, int cl, int ost) {
 #if RET_WG_BODY
     using G = WCfg<KC, VT, NB>;
     constexpr int C = G::C;
@@ -824,7 +913,11 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
     auto top = [&](int ci) {
         if (NB == 2 && cl > 1) cluster_sync();
         else bar_all();
-        if (NB == 2 && tid == 0 && ci + 1 < nchunk && !no_more) issue(ci + 1);
+        if (NB == 2 && tid == 0 && ci + 1 < nchunk && !no_more) {
+            /* that Q buffer held chunk ci - 1's staged O: its store must have read it */
+            if (G::O_IN_Q && ost) bulk_wait_read();
+            issue(ci + 1);
+        }
         if (no_more) mbar_wait(bar_full, 0); /* only chunk 0 ever arrives */
         else mbar_wait(bar_full + (ci & 1) * 8, (ci >> 1) & 1);
     };
@@ -914,6 +1007,16 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             wg_wait<0>();
             wg_pin(acc_o);
             if (p.lab & 8) continue;
+            if (ost) { /* staged, then TMA: rows in forward order, as loaded */
+                const uint32_t so = G::O_IN_Q ? G::Q_OFF + qoff : G::O_OFF;
+                if (!G::O_IN_Q) { /* the last chunk's store has read the buffer */
+                    if (tid == 0) bulk_wait_read();
+                    bar_wg0();
+                }
+                store_o_tma<VT>(&tmo, sbase + so, s0 + so, acc_o, rowA, rowA + 8, t4, p.o_f32, ost,
+                                vo0, h, rev ? T - (ci + 1) * C : c0, b, tid);
+                continue;
+            }
 #pragma unroll
             for (int rr = 0; rr < 2; rr++) {
                 const int n = rowA + 8 * rr;
@@ -946,6 +1049,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                 }
             }
         }
+        if (ost && tid == 0) bulk_wait_all(); /* the shared memory outlives the stores */
     } else {
         /* ---------------- warpgroup 1: the state tile, rows 64 mt + 16 wq + g (+8) -------- */
         const uint64_t dKt = wg_desc(s0 + G::K_OFF, 8192, 1024, SW_128); /* A = K^T, MN-major */
@@ -1057,7 +1161,10 @@ template <int KC, int VT, int NB> struct WCCfg {
     static constexpr uint32_t Q_OFF = 0, K_OFF = Q_OFF + NB * QBYTES, V_OFF = K_OFF + NB * QBYTES;
     static constexpr uint32_t VZ_OFF = V_OFF + 2 * VBYTES, R_OFF = VZ_OFF + VBYTES;
     static constexpr uint32_t PW_OFF = R_OFF + 2 * RBYTES;
-    static constexpr size_t SMEM = PW_OFF + 4 * (C + 4);
+    /* the TMA store's O staging (fp32 at most, 1024-aligned inside the window), where it fits */
+    static constexpr uint32_t OST_BYTES = C * VT * 4, O_OFF = PW_OFF + 4 * (C + 4);
+    static constexpr bool OST = O_OFF + 1024 + OST_BYTES <= 227 * 1024;
+    static constexpr size_t SMEM = OST ? O_OFF + 1024 + OST_BYTES : O_OFF;
     static constexpr int NJ = VT / 8, MT = KC / 64;  /* n8 blocks of a row; 64-row state tiles */
     static constexpr int NCQ = KC / 8, NCV = VT / 8; /* 16-byte pieces of a Q / K row, V row */
     static constexpr int QPIECES = C * NCQ, VPIECES = C * NCV;
@@ -1068,7 +1175,8 @@ template <int KC, int VT, int NB> struct WCCfg {
 };
 
 template <int KC, int VT, int NB>
-__global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const ChunkRun p) {
+__global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkRun p,
+                                                  const __grid_constant__ TensorMap tmo, int ost) {
 #if RET_WG_BODY
     using G = WCCfg<KC, VT, NB>;
     constexpr int C = G::C;
@@ -1202,6 +1310,15 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const ChunkRun p) {
             wg_wait<0>();
             wg_pin(acc_o);
             if (p.lab & 8) continue;
+            if (G::OST && ost) { /* staged, then TMA; rows in forward order (mirrored backward) */
+                const uint32_t s_st = (s0 + G::O_OFF + 1023u) & ~1023u;
+                if (tid == 0) bulk_wait_read(); /* the last chunk's store has read the buffer */
+                bar_wg0();
+                store_o_tma<VT>(&tmo, smem_raw + (s_st - s0), s_st, acc_o,
+                                p.reverse ? C - 1 - rowA : rowA, p.reverse ? C - 9 - rowA : rowA + 8,
+                                t4, p.o_f32, ost, vo0, h, p.reverse ? T - c0 - C : c0, b, tid);
+                continue;
+            }
 #pragma unroll
             for (int rr = 0; rr < 2; rr++) {
                 const int n = rowA + 8 * rr;
@@ -1234,6 +1351,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const ChunkRun p) {
                 }
             }
         }
+        if (ost && tid == 0) bulk_wait_all(); /* the shared memory outlives the stores */
     } else {
         /* ---------------- warpgroup 1: the state tile, rows 64 mt + 16 wq + g (+8) -------- */
         const uint64_t dKt = wg_desc(s0 + G::K_OFF, KC * 16, 128, SW_NONE); /* A = K^T, MN-major */
@@ -1574,19 +1692,23 @@ static PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder(void) {
     return fn;
 }
 
-/* TMA map of a time-major (B, T, H, D) bf16 tensor with element strides sb, st, sh: dimensions
- * (D, H, T, B) (innermost first), boxes of 64 rows of one head, `cols` columns, swizzled by
- * rows of 128 or 64 bytes; reads outside the tensor give zeros */
-static int tensor_map(TensorMap *m, const bf16 *base, int64_t sb, int64_t st, int64_t sh, int D,
-                      int H, int T, int B, int cols) {
+/* TMA map of a time-major (B, T, H, D) bf16 (or fp32) tensor with element strides sb, st, sh:
+ * dimensions (D, H, T, B) (innermost first), boxes of 64 rows of one head, `cols` columns,
+ * swizzled by rows of 128 or 64 bytes; reads outside the tensor give zeros, writes outside it
+ * are dropped */
+static int tensor_map(TensorMap *m, const void *base, int64_t sb, int64_t st, int64_t sh, int D,
+                      int H, int T, int B, int cols, int f32 = 0) {
     PFN_cuTensorMapEncodeTiled_v12000 enc = tensor_map_encoder();
     if (!enc) return fail("retention_cuda: cuTensorMapEncodeTiled is not available");
+    const int es = f32 ? 4 : 2;
     cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)H, (cuuint64_t)T, (cuuint64_t)B};
-    cuuint64_t strides[3] = {(cuuint64_t)sh * 2, (cuuint64_t)st * 2, (cuuint64_t)sb * 2};
-    cuuint32_t box[4] = {(cuuint32_t)cols, 1, 64, 1}, es[4] = {1, 1, 1, 1};
-    const CUresult r = enc(reinterpret_cast<CUtensorMap *>(m), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4,
-                           (void *)base, dims, strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                           cols == 64 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B,
+    cuuint64_t strides[3] = {(cuuint64_t)(sh * es), (cuuint64_t)(st * es), (cuuint64_t)(sb * es)};
+    cuuint32_t box[4] = {(cuuint32_t)cols, 1, 64, 1}, ones[4] = {1, 1, 1, 1};
+    const CUresult r = enc(reinterpret_cast<CUtensorMap *>(m),
+                           f32 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4,
+                           const_cast<void *>(base), dims, strides, box, ones,
+                           CU_TENSOR_MAP_INTERLEAVE_NONE,
+                           cols * es == 128 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B,
                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
         return fail("retention_cuda: cuTensorMapEncodeTiled failed (%d; D %d H %d T %d B %d)",
@@ -1594,6 +1716,16 @@ static int tensor_map(TensorMap *m, const bf16 *base, int64_t sb, int64_t st, in
     return 0;
 }
 
+/* How the wgmma kernels write O (their `ost`): by TMA from a staged tile (1; 2 adds, fp32),
+ * or from the registers where TMA cannot (a bf16 sum, an unaligned o) or the lab asks (16).
+ * The map of o when TMA writes. */
+template <int VT> static int o_store(const ChunkRun &r, TensorMap *m, int *ost) {
+    *ost = 0;
+    if (!r.o || (r.lab & 16) || ((uintptr_t)r.o & 15) || (r.o_acc && !r.o_f32)) return 0;
+    *ost = r.o_acc ? 2 : 1;
+    const int bc = r.o_f32 ? OStage<VT, 1>::BC : OStage<VT, 0>::BC;
+    return tensor_map(m, r.o, r.so_b, r.so_t, r.so_h, r.Vo, r.H, r.T, r.B, bc, r.o_f32);
+}
 template <int KC, int VT, int NB> static int launch_wg(const ChunkRun &r, cudaStream_t s) {
     using G = WCfg<KC, VT, NB>;
     static_assert(sizeof(TensorMap) == sizeof(CUtensorMap), "tensor map size");
@@ -1604,10 +1736,12 @@ template <int KC, int VT, int NB> static int launch_wg(const ChunkRun &r, cudaSt
                 "cudaFuncSetAttribute (wg_kernel shared memory)");
         attr = true;
     }
-    TensorMap tq = {}, tk = {}, tv = {};
+    TensorMap tq = {}, tk = {}, tv = {}, to = {};
+    int ost = 0;
     if (r.T > 0 && (tensor_map(&tq, r.q, r.sq_b, r.sq_t, r.sq_h, r.Kc, r.H, r.T, r.B, 64) ||
                     tensor_map(&tk, r.k, r.sk_b, r.sk_t, r.sk_h, r.Kc, r.H, r.T, r.B, 64) ||
-                    tensor_map(&tv, r.v, r.sv_b, r.sv_t, r.sv_h, r.Vo, r.H, r.T, r.B, VT)))
+                    tensor_map(&tv, r.v, r.sv_b, r.sv_t, r.sv_h, r.Vo, r.H, r.T, r.B, VT) ||
+                    o_store<VT>(r, &to, &ost)))
         return 1;
     /* lab: a cluster of the output tiles of one head (up to 8, a divisor of their number), Q
      * and K multicast. Measured slower (H200: H8 forward at T = 16k 1.66 against 0.85 ms; the
@@ -1624,7 +1758,8 @@ template <int KC, int VT, int NB> static int launch_wg(const ChunkRun &r, cudaSt
     at[0].id = cudaLaunchAttributeClusterDimension;
     at[0].val.clusterDim.x = cl, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
     cfg.attrs = at, cfg.numAttrs = 1;
-    CUDA_OK(cudaLaunchKernelEx(&cfg, wg_kernel<KC, VT, NB>, r, tq, tk, tv, cl), "wg_kernel launch");
+    CUDA_OK(cudaLaunchKernelEx(&cfg, wg_kernel<KC, VT, NB>, r, tq, tk, tv, to, cl, ost),
+            "wg_kernel launch");
     return 0;
 }
 
@@ -1637,8 +1772,11 @@ template <int KC, int VT, int NB> static int launch_wgc(const ChunkRun &r, cudaS
                 "cudaFuncSetAttribute (wgc_kernel shared memory)");
         attr = true;
     }
+    TensorMap to = {};
+    int ost = 0;
+    if (G::OST && r.T > 0 && o_store<VT>(r, &to, &ost)) return 1;
     dim3 grid((r.Vo + VT - 1) / VT, r.H, r.B);
-    wgc_kernel<KC, VT, NB><<<grid, NTHREAD, G::SMEM, s>>>(r);
+    wgc_kernel<KC, VT, NB><<<grid, NTHREAD, G::SMEM, s>>>(r, to, ost);
     CUDA_OK(cudaGetLastError(), "wgc_kernel launch");
     return 0;
 }
@@ -1656,7 +1794,12 @@ extern "C" int retention_cuda_lab_wgmma_selftest(int variant, const void *a, con
  * that leaves SMs idle (32 doubles the blocks) or the state would not fit the registers.
  * Hopper (wgmma) first; mma.sync elsewhere, or when the lab asks (path 1). */
 static int run_chunk(ChunkRun r, cudaStream_t s) {
-    r.lab = g_lab_flags;
+    static int env_flags = -1; /* RETNET_CUDA_LAB_FLAGS: the lab's flags for a whole program */
+    if (env_flags < 0) {
+        const char *e = getenv("RETNET_CUDA_LAB_FLAGS");
+        env_flags = e ? atoi(e) : 0;
+    }
+    r.lab = g_lab_flags | env_flags;
     const int kc = r.Kc <= 64 ? 64 : r.Kc <= 128 ? 128 : r.Kc <= 256 ? 256 : 512;
     int vt = 64;
     if (kc == 512)

@@ -91,7 +91,7 @@ static void product_case(int64_t M, int64_t N, int64_t K, int bf16_out, int adde
         OK(cuda_op_matmul(dy, bf16_out ? CUDA_BF16 : CUDA_F32, dx, dw, CUDA_BF16, M, N, K, addend,
                           NULL));
     } else {
-        cuda_gemv_out o[CUDA_GEMV_MAX_OUT];
+        cuda_gemv_out o[CUDA_GEMV_MAX_OUT] = {0};
         int64_t n0 = 0;
         for (int i = 0; i < n_out; i++) {
             int64_t n1 = N * (i + 1) / n_out;

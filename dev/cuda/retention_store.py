@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""O written by TMA from a staged tile (the default) against O written from the accumulator
+registers (lab flag 16, the previous way): the same values must land, bit for bit, and the
+timings of both at the benchmark's shapes, in one process.
+
+  python3 dev/cuda/retention_store.py            identity checks, then timings
+  python3 dev/cuda/retention_store.py --check    identity checks only
+
+Identity: both ways store the same fp32 accumulators (rounded to bf16 the same way, or added
+in fp32 to what is there), so any difference is a wrong address, a dropped or extra row, or a
+race. Every kernel is reached: automatic choice, path 2 (TMA loads, every contraction width)
+and path 3 (cp.async loads); odd T (short last chunks, forward and backward in time), value
+widths that leave a tile part empty, few blocks (32-column tiles), fp32 and bf16 outputs,
+accumulating gradients. Exits 1 on any difference.
+"""
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from retention_ctypes import Retention, pow2_gammas  # noqa: E402
+
+BF16 = torch.bfloat16
+R = Retention()
+
+
+def inputs(B, T, H, dk, dv, seed=0):
+    g = torch.Generator(device='cuda').manual_seed(seed)
+    q, k = (torch.randn(B, T, H, dk, device='cuda', generator=g).to(BF16) for _ in range(2))
+    v, do = (torch.randn(B, T, H, dv, device='cuda', generator=g).to(BF16) for _ in range(2))
+    return q, k, v, do, pow2_gammas(H)
+
+
+def run(flags, q, k, v, do, gam, dt, acc):
+    """forward o and backward dq, dk, dv (accumulating onto fixed random values if acc)"""
+    R.set_flags(flags)
+    B, T, H, dk = q.shape
+    dv = v.shape[-1]
+    g = torch.Generator(device='cuda').manual_seed(7)
+    o = torch.full((B, T, H, dv), float('nan'), device='cuda', dtype=dt)
+    if acc:
+        grads = [torch.randn(x.shape, device='cuda', generator=g).to(dt) for x in (q, k, v)]
+    else:
+        grads = [torch.full(x.shape, float('nan'), device='cuda', dtype=dt) for x in (q, k, v)]
+    R.forward(q, k, v, gam, o=o)
+    R.backward(q, k, v, gam, do, dq=grads[0], dk=grads[1], dv=grads[2], accumulate=acc)
+    torch.cuda.synchronize()
+    R.set_flags(0)
+    return [o] + grads
+
+
+def same(a, b):
+    """bit-identical, NaNs included (a NaN left means a row or column never written)"""
+    return torch.equal(a.view(torch.int32) if a.dtype == torch.float32 else a.view(torch.int16),
+                       b.view(torch.int32) if b.dtype == torch.float32 else b.view(torch.int16))
+
+
+def checks():
+    shapes = [(2, 200, 3, 64, 96), (1, 130, 2, 128, 40), (2, 100, 2, 256, 64),
+              (1, 77, 1, 512, 512), (2, 300, 4, 256, 512), (1, 65, 2, 40, 24),
+              (3, 64, 2, 128, 256), (1, 1, 1, 16, 8), (2, 129, 8, 256, 512)]
+    paths = [0, 2, 3] if R.have_wgmma() else [0]
+    bad = n = 0
+    for path in paths:
+        R.set_path(path)
+        for (B, T, H, dk, dv) in shapes:
+            q, k, v, do, gam = inputs(B, T, H, dk, dv, seed=B * 1000 + T)
+            for dt, acc in ((BF16, False), (torch.float32, False), (torch.float32, True),
+                            (BF16, True)):
+                new = run(0, q, k, v, do, gam, dt, acc)
+                old = run(16, q, k, v, do, gam, dt, acc)
+                for name, a, b in zip(('o', 'dq', 'dk', 'dv'), new, old):
+                    n += 1
+                    ok = same(a, b) and not torch.isnan(b).any()
+                    if not ok:
+                        bad += 1
+                        d = (a.float() - b.float()).abs()
+                        print(f'DIFF path {path} B{B} T{T} H{H} dk{dk} dv{dv} {dt} acc {acc} {name}: '
+                              f'max|d| {d.nan_to_num(float("inf")).max().item():.3g}, '
+                              f'NaN new {torch.isnan(a).sum().item()} old {torch.isnan(b).sum().item()}')
+    R.set_path(0)
+    print(f'TMA store against register store: {n - bad} of {n} outputs bit-identical')
+    return bad == 0
+
+
+def ev(fn, reps=9):
+    fn()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(reps):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        fn()
+        e.record()
+        torch.cuda.synchronize()
+        ts.append(s.elapsed_time(e))
+    return sorted(ts)[reps // 2]
+
+
+def timings():
+    print(f"{'shape':<26}{'out':>6}{'fwd reg':>10}{'fwd tma':>10}{'ratio':>7}"
+          f"{'bwd reg':>10}{'bwd tma':>10}{'ratio':>7}   (ms, median of 9)")
+    for name, B, T, H, dk, dv in (('H8 dk256 dv512 B16 T2k', 16, 2048, 8, 256, 512),
+                                  ('H8 dk256 dv512 B2 T16k', 2, 16384, 8, 256, 512),
+                                  ('H16 dk128 dv256 B16 T2k', 16, 2048, 16, 128, 256),
+                                  ('H16 dk128 dv256 B2 T16k', 2, 16384, 16, 128, 256),
+                                  ('1.3B layer B8 T2k', 8, 2048, 8, 256, 512)):
+        q, k, v, do, gam = inputs(B, T, H, dk, dv)
+        for dt in ((BF16, torch.float32) if name.startswith('1.3B') else (BF16,)):
+            o = torch.empty(B, T, H, dv, device='cuda', dtype=dt)
+            gs = [torch.empty(x.shape, device='cuda', dtype=dt) for x in (q, k, v)]
+            row = []
+            for fl in (16, 0):
+                R.set_flags(fl)
+                row.append(ev(lambda: R.forward(q, k, v, gam, o=o)))
+                row.append(ev(lambda: R.backward(q, k, v, gam, do, dq=gs[0], dk=gs[1], dv=gs[2])))
+            R.set_flags(0)
+            print(f"{name:<26}{'fp32' if dt == torch.float32 else 'bf16':>6}{row[0]:10.3f}{row[2]:10.3f}"
+                  f"{row[0] / row[2]:7.2f}{row[1]:10.3f}{row[3]:10.3f}{row[1] / row[3]:7.2f}", flush=True)
+        del q, k, v, do
+        torch.cuda.empty_cache()
+
+
+if __name__ == '__main__':
+    ok = checks()
+    if '--check' not in sys.argv:
+        timings()
+    sys.exit(0 if ok else 1)
