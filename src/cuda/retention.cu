@@ -727,7 +727,7 @@ __device__ __forceinline__ void stage_o(unsigned char *st, const float (&d)[VT /
 /* warpgroup 0 after a chunk's O is in acc: stage it (st, a free 1024-aligned buffer, at s_st in
  * the shared window) and one thread (tid 0) sends the boxes of rows row0.. (outside the tensor:
  * not written) to the map; mode 2 adds. Every staged row goes out; rows of a short chunk that
- * hold no token lie outside the tensor. */
+ * hold no token lie past its end (the callers keep the box start at 0 or later). */
 template <int VT>
 __device__ __forceinline__ void store_o_tma(const void *tmap, unsigned char *st, uint32_t s_st,
                                             const float (&d)[VT / 2], int pr0, int pr1, int t4,
@@ -1007,7 +1007,10 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             wg_wait<0>();
             wg_pin(acc_o);
             if (p.lab & 8) continue;
-            if (ost) { /* staged, then TMA: rows in forward order, as loaded */
+            /* staged, then TMA: rows in forward order, as loaded. Not for a short chunk backward
+             * in time: its box starts before token 0, and a TMA store at a negative coordinate
+             * stops the kernel (illegal instruction, H200), where a load there reads zeros */
+            if (ost && (!rev || T - (ci + 1) * C >= 0)) {
                 const uint32_t so = G::O_IN_Q ? G::Q_OFF + qoff : G::O_OFF;
                 if (!G::O_IN_Q) { /* the last chunk's store has read the buffer */
                     if (tid == 0) bulk_wait_read();
@@ -1310,7 +1313,9 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkR
             wg_wait<0>();
             wg_pin(acc_o);
             if (p.lab & 8) continue;
-            if (G::OST && ost) { /* staged, then TMA; rows in forward order (mirrored backward) */
+            /* staged, then TMA; rows in forward order (mirrored backward); a short chunk
+             * backward in time from the registers (see wg_kernel) */
+            if (G::OST && ost && (!p.reverse || T - c0 - C >= 0)) {
                 const uint32_t s_st = (s0 + G::O_OFF + 1023u) & ~1023u;
                 if (tid == 0) bulk_wait_read(); /* the last chunk's store has read the buffer */
                 bar_wg0();
