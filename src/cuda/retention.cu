@@ -41,14 +41,14 @@
  * 16-byte accesses, the q S reduction over dk finished in shared memory.
  *
  * Status (bench/gpu/retention-h200.md, H200, wgmma kernels): ours over fla's fastest path,
- * forward 1.25-1.33x (H8 dk256 dv512) and 0.92-0.94x (H16 dk128 dv256), fwd+bwd 1.58-1.69x
- * and 1.32-1.68x; decode 1.06-1.55x. Where the time goes now (dev/cuda/retention_probe.py,
- * H8 forward at T = 16k, 0.84 ms): O stores from the accumulator fragments 0.26 ms (8-row x
- * 16-byte pieces; staging O through shared memory is the next step), loads 0.17 ms, the
- * rest (products, the serial chain of warpgroup 0, barriers) about 0.4 ms. The mma.sync
- * kernel's chunk size is 64, or 32 when the contraction is wider than 256; the wgmma kernels
- * use 64 throughout. The tile is 64 columns unless that leaves SMs idle (then 32; KC = 512
- * always 32).
+ * forward 1.57-1.71x (H8 dk256 dv512) and 0.99-1.05x (H16 dk128 dv256), fwd+bwd 1.76-1.91x
+ * and 1.33-1.98x; decode 1.07-1.59x. The output tile leaves through shared memory by a TMA
+ * store (stage_o; forward 1.12-1.29x and backward 1.11-1.19x faster than storing from the
+ * accumulator fragments). Left in the H8 forward at T = 16k (0.63 ms; probe of the version
+ * before): loads ~0.17 ms and the serial chain of warpgroup 0 (Q K^T, Q R, then P V). The
+ * mma.sync kernel's chunk size is 64, or 32 when the contraction is wider than 256; the
+ * wgmma kernels use 64 throughout. The tile is 64 columns unless that leaves SMs idle (then
+ * 32; KC = 512 always 32).
  */
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -569,6 +569,13 @@ __global__ void __launch_bounds__(NTHREAD, 1) chunk_kernel(const ChunkRun p) {
  * 63 - r of the chunk (rows of a short last chunk come first, zero-filled), and the causal
  * mask, the decays and the stores are mirrored.
  *
+ * Stores: warpgroup 0 writes the chunk's O tile into shared memory (swizzled boxes of 128-byte
+ * rows, stage_o) and one thread sends it to global memory by TMA (store_o_tma; fp32 gradients
+ * that accumulate use the TMA's reduce-add), so the store leaves warpgroup 0's serial chain
+ * (1.1-1.3x faster than storing from the accumulator fragments, bit for bit the same values:
+ * dev/cuda/retention_store.py). The staging buffer is its own where shared memory allows,
+ * else the chunk's Q buffer, which Q K^T and Q R no longer need (KC = 256, VT = 64).
+ *
  * Layouts for wgmma. Q and K slabs ([64 rows][64 columns], 128-byte rows, 16-byte pieces
  * swizzled by XOR with row % 8): Q as a K-major A and K as a K-major B of Q K^T (stride between
  * 8-row groups 1024 bytes; k-steps of 16 columns are +32 bytes, slabs +8 KB); the same K as
@@ -624,8 +631,11 @@ template <int N> __device__ __forceinline__ void wg_pin(float (&d)[N]) {
 __device__ __forceinline__ void fence_async_smem() {
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
-__device__ __forceinline__ void bar_all() { asm volatile("bar.sync 0;\n" ::: "memory"); }
-__device__ __forceinline__ void bar_wg1() { asm volatile("bar.sync 1, 128;\n" ::: "memory"); }
+/* barrier.sync, not bar.sync (= barrier.sync.aligned, which wants every thread of a warp at the
+ * same instruction converged): compute-sanitizer's synccheck found warps of wgc_kernel's
+ * warpgroup 1 arriving diverged (1,472 reports on test_cuda_retention; none with these) */
+__device__ __forceinline__ void bar_all() { asm volatile("barrier.sync 0;\n" ::: "memory"); }
+__device__ __forceinline__ void bar_wg1() { asm volatile("barrier.sync 1, 128;\n" ::: "memory"); }
 __device__ __forceinline__ void cluster_sync() {
     asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::
                      : "memory");
@@ -699,7 +709,7 @@ __device__ __forceinline__ void bulk_wait_read() {
 __device__ __forceinline__ void bulk_wait_all() {
     asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
 }
-__device__ __forceinline__ void bar_wg0() { asm volatile("bar.sync 2, 128;\n" ::: "memory"); }
+__device__ __forceinline__ void bar_wg0() { asm volatile("barrier.sync 2, 128;\n" ::: "memory"); }
 
 /* The O tile (64 x VT, fp32 accumulator fragments of warpgroup 0) staged for the TMA store
  * (OStage): boxes of 64 rows x BC columns (rows of 128 bytes, or 64 for a bf16 tile of 32 columns),
