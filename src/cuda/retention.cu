@@ -1815,6 +1815,23 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
         env_flags = e ? atoi(e) : 0;
     }
     r.lab = g_lab_flags | env_flags;
+    /* Lab flag 32 (off until timed on a GPU): a contraction wider than 256 (the backward's dq
+     * and dk passes when dv = 512) as two passes over its halves, the second adding its O to
+     * the first's. (1) and (2) are sums over the contraction index, and the state's rows are
+     * that index, so each half carries its own rows of R and O = O_first + O_second. Each half
+     * then runs the KC = 256 kernel (two Q/K buffers, 64-column tiles, no spills) instead of the
+     * KC = 512 one (one buffer, 32-column tiles that each recompute Q K^T over 512 columns):
+     * 0.78x the executed products and about half the bytes loaded per chunk. */
+    if ((r.lab & 32) && r.Kc > 256 && g_lab_path != 1 && wg_available()) {
+        ChunkRun a = r, z = r;
+        a.Kc = 256;
+        z.Kc = r.Kc - 256;
+        z.q += 256, z.k += 256;
+        if (z.s_init) z.s_init += 256 * r.si_k;
+        if (z.s_final) z.s_final += 256 * r.sf_k;
+        z.o_acc = 1; /* onto the first half's O (a.o_acc is the caller's) */
+        return run_chunk(a, s) || run_chunk(z, s); /* Kc <= 256 each: no further split */
+    }
     const int kc = r.Kc <= 64 ? 64 : r.Kc <= 128 ? 128 : r.Kc <= 256 ? 256 : 512;
     int vt = 64;
     if (kc == 512)
