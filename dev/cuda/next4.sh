@@ -15,6 +15,12 @@ cuda_build
 wait
 tail -1 "$OUT/retlib.log"
 export RETNET_CUDA_LIB=build/ret-cuda/libretention_cuda.so
+# the review's mends to the TMA store (not run yet): a barrier before every staging, no box
+# wholly past the last column, none under clusters; the check now also forces 64-column tiles
+timeout 150 python3 dev/cuda/retention_store.py --check 2>&1 | tee "$OUT/store.txt" | grep -v "^DIFF" | tail -3
+echo "DIFF lines: $(grep -c "^DIFF" "$OUT/store.txt")"; grep "^DIFF" "$OUT/store.txt" | head -5
+timeout 120 python3 dev/cuda/retention_lab.py --no-time >"$OUT/lab.log" 2>&1
+echo "lab: exit $? $(grep CORRECTNESS "$OUT/lab.log")"
 RETNET_CUDA_LAB_FLAGS=32 timeout 120 python3 dev/cuda/retention_lab.py --no-time >"$OUT/lab32.log" 2>&1
 echo "lab, flags 32: exit $? $(grep CORRECTNESS "$OUT/lab32.log")"
 timeout 200 python3 dev/cuda/retention_ab.py 0 32 2>&1 | tee "$OUT/ab.txt"

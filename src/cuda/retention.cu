@@ -741,8 +741,8 @@ __device__ __forceinline__ void stage_o(unsigned char *st, const float (&d)[VT /
 template <int VT>
 __device__ __forceinline__ void store_o_tma(const void *tmap, unsigned char *st, uint32_t s_st,
                                             const float (&d)[VT / 2], int pr0, int pr1, int t4,
-                                            int f32, int mode, int vo0, int h, int row0, int b,
-                                            int tid) {
+                                            int f32, int mode, int vo0, int vo_end, int h,
+                                            int row0, int b, int tid) {
     if (f32) stage_o<VT, 1>(st, d, pr0, pr1, t4);
     else stage_o<VT, 0>(st, d, pr0, pr1, t4);
     fence_async_smem();
@@ -750,8 +750,9 @@ __device__ __forceinline__ void store_o_tma(const void *tmap, unsigned char *st,
     if (tid == 0) {
         const int nbox = f32 ? OStage<VT, 1>::NBOX : OStage<VT, 0>::NBOX;
         const int box = f32 ? OStage<VT, 1>::BOX : OStage<VT, 0>::BOX;
-        for (int i = 0; i < nbox; i++)
-            tma_store4(tmap, s_st + i * box, vo0 + i * (VT / nbox), h, row0, b, mode == 2);
+        for (int i = 0; i < nbox; i++) /* a box wholly past the last column is not sent */
+            if (vo0 + i * (VT / nbox) < vo_end)
+                tma_store4(tmap, s_st + i * box, vo0 + i * (VT / nbox), h, row0, b, mode == 2);
         bulk_commit();
     }
 }
@@ -1022,12 +1023,13 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
              * stops the kernel (illegal instruction, H200), where a load there reads zeros */
             if (ost && (!rev || T - (ci + 1) * C >= 0)) {
                 const uint32_t so = G::O_IN_Q ? G::Q_OFF + qoff : G::O_OFF;
-                if (!G::O_IN_Q) { /* the last chunk's store has read the buffer */
-                    if (tid == 0) bulk_wait_read();
-                    bar_wg0();
-                }
+                /* the buffer is free: the last store from it has read it (a Q buffer's was
+                 * waited for before its reload in top, unless the lab stopped the loads), and
+                 * every warp's Q K^T and Q R have read this chunk's Q */
+                if (tid == 0 && (!G::O_IN_Q || no_more)) bulk_wait_read();
+                bar_wg0();
                 store_o_tma<VT>(&tmo, sbase + so, s0 + so, acc_o, rowA, rowA + 8, t4, p.o_f32, ost,
-                                vo0, h, rev ? T - (ci + 1) * C : c0, b, tid);
+                                vo0, Vo, h, rev ? T - (ci + 1) * C : c0, b, tid);
                 continue;
             }
 #pragma unroll
@@ -1331,7 +1333,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkR
                 bar_wg0();
                 store_o_tma<VT>(&tmo, smem_raw + (s_st - s0), s_st, acc_o,
                                 p.reverse ? C - 1 - rowA : rowA, p.reverse ? C - 9 - rowA : rowA + 8,
-                                t4, p.o_f32, ost, vo0, h, p.reverse ? T - c0 - C : c0, b, tid);
+                                t4, p.o_f32, ost, vo0, Vo, h, p.reverse ? T - c0 - C : c0, b, tid);
                 continue;
             }
 #pragma unroll
@@ -1734,12 +1736,12 @@ static int tensor_map(TensorMap *m, const void *base, int64_t sb, int64_t st, in
 /* How the wgmma kernels write O (their `ost`): by TMA from a staged tile (1; 2 adds, fp32),
  * or from the registers where TMA cannot (a bf16 sum, an unaligned o) or the lab asks (16).
  * The map of o when TMA writes. */
-template <int VT> static int o_store(const ChunkRun &r, TensorMap *m, int *ost) {
+template <int VT> static void o_store(const ChunkRun &r, TensorMap *m, int *ost) {
     *ost = 0;
-    if (!r.o || (r.lab & 16) || ((uintptr_t)r.o & 15) || (r.o_acc && !r.o_f32)) return 0;
-    *ost = r.o_acc ? 2 : 1;
+    if (!r.o || (r.lab & 16) || ((uintptr_t)r.o & 15) || (r.o_acc && !r.o_f32)) return;
     const int bc = r.o_f32 ? OStage<VT, 1>::BC : OStage<VT, 0>::BC;
-    return tensor_map(m, r.o, r.so_b, r.so_t, r.so_h, r.Vo, r.H, r.T, r.B, bc, r.o_f32);
+    if (tensor_map(m, r.o, r.so_b, r.so_t, r.so_h, r.Vo, r.H, r.T, r.B, bc, r.o_f32) == 0)
+        *ost = r.o_acc ? 2 : 1; /* else the register stores, which take any strides */
 }
 template <int KC, int VT, int NB> static int launch_wg(const ChunkRun &r, cudaStream_t s) {
     using G = WCfg<KC, VT, NB>;
@@ -1755,8 +1757,7 @@ template <int KC, int VT, int NB> static int launch_wg(const ChunkRun &r, cudaSt
     int ost = 0;
     if (r.T > 0 && (tensor_map(&tq, r.q, r.sq_b, r.sq_t, r.sq_h, r.Kc, r.H, r.T, r.B, 64) ||
                     tensor_map(&tk, r.k, r.sk_b, r.sk_t, r.sk_h, r.Kc, r.H, r.T, r.B, 64) ||
-                    tensor_map(&tv, r.v, r.sv_b, r.sv_t, r.sv_h, r.Vo, r.H, r.T, r.B, VT) ||
-                    o_store<VT>(r, &to, &ost)))
+                    tensor_map(&tv, r.v, r.sv_b, r.sv_t, r.sv_h, r.Vo, r.H, r.T, r.B, VT)))
         return 1;
     /* lab: a cluster of the output tiles of one head (up to 8, a divisor of their number), Q
      * and K multicast. Measured slower (H200: H8 forward at T = 16k 1.66 against 0.85 ms; the
@@ -1764,6 +1765,9 @@ template <int KC, int VT, int NB> static int launch_wg(const ChunkRun &r, cudaSt
     const int nx = (r.Vo + VT - 1) / VT;
     int cl = g_lab_cluster > 0 ? g_lab_cluster : 1; /* clusters measured slower: opt-in */
     while (cl > 1 && nx % cl) cl >>= 1;
+    /* O by TMA, except under clusters: a peer's multicast into this block's Q buffer does not
+     * wait for this block's store from it (O_IN_Q) */
+    if (r.T > 0 && cl == 1) o_store<VT>(r, &to, &ost);
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(nx, r.H, r.B);
     cfg.blockDim = dim3(NTHREAD);
@@ -1789,7 +1793,7 @@ template <int KC, int VT, int NB> static int launch_wgc(const ChunkRun &r, cudaS
     }
     TensorMap to = {};
     int ost = 0;
-    if (G::OST && r.T > 0 && o_store<VT>(r, &to, &ost)) return 1;
+    if (G::OST && r.T > 0) o_store<VT>(r, &to, &ost);
     dim3 grid((r.Vo + VT - 1) / VT, r.H, r.B);
     wgc_kernel<KC, VT, NB><<<grid, NTHREAD, G::SMEM, s>>>(r, to, ost);
     CUDA_OK(cudaGetLastError(), "wgc_kernel launch");
@@ -1821,7 +1825,8 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
      * that index, so each half carries its own rows of R and O = O_first + O_second. Each half
      * then runs the KC = 256 kernel (two Q/K buffers, 64-column tiles, no spills) instead of the
      * KC = 512 one (one buffer, 32-column tiles that each recompute Q K^T over 512 columns):
-     * 0.78x the executed products and about half the bytes loaded per chunk. */
+     * 0.78x the executed products and about half the bytes loaded per chunk. A bf16 O is
+     * rounded once more (the first half's O to bf16 before the second adds to it in fp32). */
     if ((r.lab & 32) && r.Kc > 256 && g_lab_path != 1 && wg_available()) {
         ChunkRun a = r, z = r;
         a.Kc = 256;
