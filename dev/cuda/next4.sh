@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ready for the next session's first retention call (written 2026-11-29 09:20 UTC, not yet run):
+# Ready for the next session's first device call (written 2026-11-29 09:20 UTC, not yet run):
 # lab flag 32, the contraction of the KC = 512 passes (the backward's dq and dk when dv = 512)
 # split into two KC = 256 passes whose outputs add (src/cuda/retention.cu run_chunk).
 # Build; flag 32's float64 lab checks and the CUDA tests under RETNET_CUDA_LAB_FLAGS=32;
@@ -14,6 +14,10 @@ dev/cuda/build.sh build/ret-cuda >"$OUT/retlib.log" 2>&1 &
 cuda_build
 wait
 tail -1 "$OUT/retlib.log"
+# every CUDA test as committed (the dv gradient written as bf16 by the retention backward,
+# 4428d54's store mends: neither has run on a GPU yet)
+TEST_TIMEOUT=150 cuda_tests
+mv "$OUT/tests.log" "$OUT/tests-default.log"
 export RETNET_CUDA_LIB=build/ret-cuda/libretention_cuda.so
 # the review's mends to the TMA store (not run yet): a barrier before every staging, no box
 # wholly past the last column, none under clusters; the check now also forces 64-column tiles

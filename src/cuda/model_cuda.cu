@@ -1182,8 +1182,16 @@ static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64
         TRY(cuda_retention_normalize_backward(G->gb, A->o, A->f, A->r, d->gamma64, G->dr8, B, T,
                                               h, dv, NULL));
     ph_mark("b retention");
+    /* dq and dk in fp32 (rope's backward reads them, §3 adds to them); dv straight to bf16,
+     * the wv product's operand, in dv's fp32 buffer: the same bits as converting its fp32
+     * values afterwards (both round to nearest even), without that pass. Two calls, each
+     * running only its gradients' passes. */
+    cuda_bf16 *dv16 = (cuda_bf16 *)G->dv;
     if (retention_cuda_backward((int)B, (int)T, h, dk, dv, A->q, A->k, A->v, d->gamma, 1.0f,
-                                NULL, G->gb, NULL, G->dq, G->dk, G->dv, RETNET_CUDA_F32, 0, NULL,
+                                NULL, G->gb, NULL, G->dq, G->dk, NULL, RETNET_CUDA_F32, 0, NULL,
+                                NULL) ||
+        retention_cuda_backward((int)B, (int)T, h, dk, dv, A->q, A->k, A->v, d->gamma, 1.0f,
+                                NULL, G->gb, NULL, NULL, NULL, dv16, RETNET_CUDA_BF16, 0, NULL,
                                 NULL))
         return retnet_fail(RETNET_EDEVICE, "CUDA: retention backward of layer %d: %s", l,
                            retention_cuda_errmsg());
@@ -1200,10 +1208,8 @@ static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64
                                    (float)(1.0 / sqrt((double)dk)), NULL));
     ph_mark("b qkvg products");
     TRY(mm_back(G->dxn, 1, grad_of(d, pm->wk), G->gb, A->xn1, p16->wk, n, c->d_key, D));
-    ph_mark("b cvt");
-    TRY(bf16(G->gb, G->dv, nv));
     ph_mark("b qkvg products");
-    TRY(mm_back(G->dxn, 1, grad_of(d, pm->wv), G->gb, A->xn1, p16->wv, n, c->d_value, D));
+    TRY(mm_back(G->dxn, 1, grad_of(d, pm->wv), dv16, A->xn1, p16->wv, n, c->d_value, D));
     if (p16->wg)
         TRY(mm_back(G->dxn, 1, grad_of(d, pm->wg), G->gb2, A->xn1, p16->wg, n, c->d_value, D));
     ph_mark("b norm");
