@@ -1,48 +1,36 @@
 #!/usr/bin/env bash
-# Ready for the next session's first device call (written 2026-11-29 09:20 UTC, not yet run):
-# lab flag 32, the contraction of the KC = 512 passes (the backward's dq and dk when dv = 512)
-# split into two KC = 256 passes whose outputs add (src/cuda/retention.cu run_chunk).
-# Build; flag 32's float64 lab checks and the CUDA tests under RETNET_CUDA_LAB_FLAGS=32;
-# dev/cuda/retention_ab.py 0 32 (timings and distance); the 1.3B training step with and
-# without, alternated. If all pass and it is faster, make it the default (drop the flag test
-# in run_chunk) and re-run bench/gpu/e2e.sh --only train and dev/cuda/device_run.sh.
-# Prediction (before any run): H8 backward at T = 16k 3.1 -> ~2.0 ms (each half pass like half
-# of the forward, 0.63 ms); the training step ~10 ms shorter (0.44 ms per layer).
+# Ready for the next session's first device call (written 2026-11-29, not yet run). What was
+# written after the last device call of 2026-11-29 and has not run on a GPU:
+#   - the retention backward's dv written as bf16 straight into the wv product's operand
+#     (model_cuda.cu; the same bits by construction) and the review's TMA-store mends (a
+#     barrier before every staging, no box wholly past the last column, none under clusters);
+#   - lab flag 32: a contraction wider than 256 as two passes over its halves (the backward's
+#     dq and dk when dv = 512); flags 64 / 128: 4 / 3 cp.async load stages for KC <= 128
+#     (the H16 forward and the dv pass of dk = 128).
+# Here: build; every CUDA test as committed; the store check; the float64 lab with each flag;
+# each flag timed against the default (dev/cuda/retention_ab.py). Then dev/cuda/next5.sh with
+# the flags that won: the model tests under them and the training step with and without.
+# Predictions (before any run): flag 32, H8 backward at T = 16k 3.1 -> ~2.5 ms (sequential
+# halves: each launch has 64 blocks of 64 columns there, so 32-column tiles again), 1.3B
+# layer backward 1.69 -> ~1.3 ms; flags 64/128, H16 forward 0.69 -> ~0.5 ms (the v4 probe: 0.31
+# of 0.78 ms went to loads).
 cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
 dev/cuda/build.sh build/ret-cuda >"$OUT/retlib.log" 2>&1 &
 cuda_build
 wait
 tail -1 "$OUT/retlib.log"
-# every CUDA test as committed (the dv gradient written as bf16 by the retention backward,
-# 4428d54's store mends: neither has run on a GPU yet)
 TEST_TIMEOUT=150 cuda_tests
 mv "$OUT/tests.log" "$OUT/tests-default.log"
 export RETNET_CUDA_LIB=build/ret-cuda/libretention_cuda.so
-# the review's mends to the TMA store (not run yet): a barrier before every staging, no box
-# wholly past the last column, none under clusters; the check now also forces 64-column tiles
-timeout 150 python3 dev/cuda/retention_store.py --check 2>&1 | tee "$OUT/store.txt" | grep -v "^DIFF" | tail -3
+timeout 150 python3 dev/cuda/retention_store.py --check 2>&1 | tee "$OUT/store.txt" | grep -v "^DIFF" | tail -2
 echo "DIFF lines: $(grep -c "^DIFF" "$OUT/store.txt")"; grep "^DIFF" "$OUT/store.txt" | head -5
-timeout 120 python3 dev/cuda/retention_lab.py --no-time >"$OUT/lab.log" 2>&1
-echo "lab: exit $? $(grep CORRECTNESS "$OUT/lab.log")"
-RETNET_CUDA_LAB_FLAGS=32 timeout 120 python3 dev/cuda/retention_lab.py --no-time >"$OUT/lab32.log" 2>&1
-echo "lab, flags 32: exit $? $(grep CORRECTNESS "$OUT/lab32.log")"
-timeout 200 python3 dev/cuda/retention_ab.py 0 32 2>&1 | tee "$OUT/ab.txt"
-echo "at $((SECONDS - t0)) s"
-export RETNET_CUDA_LAB_FLAGS=32
-TEST_TIMEOUT=150 cuda_tests build-cuda/cuda/tests/test_cuda_retention build-cuda/cuda/tests/test_cuda_model build-cuda/cuda/tests/test_cuda_train
-unset RETNET_CUDA_LAB_FLAGS
-R=build-cuda/retnet CFG=dev/cuda/cfg-1.3b-fla.json
-for f in 0 32 0 32; do
-  RETNET_CUDA_LAB_FLAGS=$f timeout 60 $R bench train --config $CFG --device cuda --batch 8 --seq 2048 --steps 6 --warmup 2 --json 2>/dev/null | sed "s/^{/{\"lab_flags\": $f, /" >>"$OUT/train.jsonl"
+for f in 0 32 64 128; do
+  RETNET_CUDA_LAB_FLAGS=$f timeout 100 python3 dev/cuda/retention_lab.py --no-time >"$OUT/lab$f.log" 2>&1
+  echo "lab, flags $f: exit $? $(grep CORRECTNESS "$OUT/lab$f.log")"
 done
-python3 - "$OUT/train.jsonl" <<'PY'
-import json, sys
-for l in open(sys.argv[1]):
-    try: r = json.loads(l)
-    except Exception: continue
-    print('lab_flags', r.get('lab_flags'), r.get('ms_per_step'), 'ms', r.get('tokens_per_s'), 'tok/s, MFU', r.get('mfu'))
-PY
-RETNET_CUDA_LAB_FLAGS=32 RETNET_CUDA_TIMING=1 timeout 60 $R bench train --config $CFG --device cuda --batch 8 --seq 2048 --steps 2 --warmup 1 >"$OUT/train-timing.log" 2>&1
-grep -A40 "CUDA step timing" "$OUT/train-timing.log" | grep "retention\|step\|MFU"
+echo "at $((SECONDS - t0)) s"
+for f in 32 64 128; do
+  timeout 120 python3 dev/cuda/retention_ab.py 0 $f >"$OUT/ab$f.txt" 2>&1; echo "ab 0 $f: exit $?"; cat "$OUT/ab$f.txt"
+done
 echo "total $((SECONDS - t0)) s"

@@ -1173,8 +1173,10 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
 template <int KC, int VT, int NB> struct WCCfg {
     static constexpr int C = 64;
     static constexpr uint32_t QBYTES = C * KC * 2, VBYTES = C * VT * 2, RBYTES = KC * VT * 2;
+    /* NB stages of Q and K (1: loaded mid-chunk; 2..4: NB - 1 chunks ahead), V at least 2 */
+    static constexpr int VB = NB < 2 ? 2 : NB;
     static constexpr uint32_t Q_OFF = 0, K_OFF = Q_OFF + NB * QBYTES, V_OFF = K_OFF + NB * QBYTES;
-    static constexpr uint32_t VZ_OFF = V_OFF + 2 * VBYTES, R_OFF = VZ_OFF + VBYTES;
+    static constexpr uint32_t VZ_OFF = V_OFF + VB * VBYTES, R_OFF = VZ_OFF + VBYTES;
     static constexpr uint32_t PW_OFF = R_OFF + 2 * RBYTES;
     /* the TMA store's O staging (fp32 at most, 1024-aligned inside the window), where it fits */
     static constexpr uint32_t OST_BYTES = C * VT * 4, O_OFF = PW_OFF + 4 * (C + 4);
@@ -1186,8 +1188,13 @@ template <int KC, int VT, int NB> struct WCCfg {
     static_assert(QPIECES % NTHREAD == 0 && VPIECES % NTHREAD == 0 && VPIECES % 128 == 0,
                   "load layout");
     static_assert(SMEM <= 227 * 1024, "shared memory");
-    static_assert(NB == 1 || NB == 2, "buffers");
+    static_assert(NB >= 1 && NB <= 4, "buffers");
 };
+
+/* cp.async groups: all but the newest N complete */
+template <int N> __device__ __forceinline__ void cp_async_wait_but() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
 
 template <int KC, int VT, int NB>
 __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkRun p,
@@ -1237,11 +1244,20 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkR
         cp_async_commit();
     };
     /* top of a chunk: its loads are in and visible to wgmma, the last chunk's readers are done */
+    /* With NB >= 2 stages, chunk ci + NB - 1 is loaded at the top of chunk ci into the buffers
+     * chunk ci - 1 used (free after the barrier); one cp.async group per chunk (empty past the
+     * end), so "all but the newest NB - 2 groups" is chunk ci's. More stages hide more of the
+     * load latency, which the small chunks of KC <= 128 do not cover with compute. */
     auto top = [&](int ci) {
-        cp_async_wait_all();
+        if constexpr (NB >= 2) cp_async_wait_but<NB - 2>();
+        else cp_async_wait_all();
         fence_async_smem();
         bar_all();
-        if (NB == 2 && ci + 1 < nchunk && !(p.lab & 1)) load_chunk(ci + 1, (ci + 1) & 1, (ci + 1) & 1);
+        if constexpr (NB >= 2) {
+            const int nx = ci + NB - 1;
+            if (nx < nchunk && !(p.lab & 1)) load_chunk(nx, nx % NB, nx % G::VB);
+            else cp_async_commit();
+        }
     };
     /* KC = 512 (one Q / K buffer): the next chunk's loads once both warpgroups have read it */
     auto mid = [&](int ci) {
@@ -1249,7 +1265,10 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkR
         if (ci + 1 < nchunk && !(p.lab & 1)) load_chunk(ci + 1, 0, (ci + 1) & 1);
     };
 
-    if (nchunk > 0) load_chunk(0, 0, 0);
+    for (int i = 0; i < (NB >= 2 ? NB - 1 : 1); i++) { /* the first chunks, a group each */
+        if (i < nchunk && (i == 0 || !(p.lab & 1))) load_chunk(i, i % NB, i % G::VB);
+        else cp_async_commit();
+    }
     for (int i = tid; i <= C; i += NTHREAD) pw[i] = (float)pow((double)gam, (double)i);
 
     if (wg == 0) {
@@ -1267,8 +1286,8 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkR
         } else
         for (int ci = 0; ci < nchunk; ci++) {
             const int c0 = ci * C, L = min(C, T - c0);
-            const uint32_t qoff = (NB == 2 ? (ci & 1) : 0) * G::QBYTES;
-            const uint32_t voff = (ci & 1) * G::VBYTES, roff = (ci & 1) * G::RBYTES;
+            const uint32_t qoff = (NB >= 2 ? ci % NB : 0) * G::QBYTES;
+            const uint32_t voff = (ci % G::VB) * G::VBYTES, roff = (ci & 1) * G::RBYTES;
             float acc_s[32], acc_o[VT / 2];
             top(ci);
             /* every wgmma below is unconditional and waited for before its accumulators are
@@ -1399,8 +1418,8 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkR
         store_r(0);
         for (int ci = 0; ci < nchunk; ci++) {
             const int L = min(C, T - ci * C);
-            const uint32_t qoff = (NB == 2 ? (ci & 1) : 0) * G::QBYTES;
-            const uint32_t voff = (ci & 1) * G::VBYTES;
+            const uint32_t qoff = (NB >= 2 ? ci % NB : 0) * G::QBYTES;
+            const uint32_t voff = (ci % G::VB) * G::VBYTES;
             top(ci);
             /* zeta ⊙ V, zeta[j] = gamma^(L-1-j) (rows past L are zero) */
 #pragma unroll
@@ -1849,6 +1868,18 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
         return fail("retention_cuda: the wgmma path was asked for, but is not built for this device");
     /* Hopper: TMA loads where Q and K chunks are large, cp.async loads where they are small */
     if (g_lab_path == 3 || (g_lab_path == 0 && kc <= 128 && wg_available())) {
+        /* lab flags 64 / 128 (off until timed on a GPU): 4 / 3 load stages for KC <= 128 */
+        const int ns = kc > 128 ? 0 : (r.lab & 64) ? 4 : (r.lab & 128) ? 3 : 0;
+        if (ns) switch (kc * 1000 + vt * 10 + ns) {
+            case 64644: return launch_wgc<64, 64, 4>(r, s);
+            case 64324: return launch_wgc<64, 32, 4>(r, s);
+            case 128644: return launch_wgc<128, 64, 4>(r, s);
+            case 128324: return launch_wgc<128, 32, 4>(r, s);
+            case 64643: return launch_wgc<64, 64, 3>(r, s);
+            case 64323: return launch_wgc<64, 32, 3>(r, s);
+            case 128643: return launch_wgc<128, 64, 3>(r, s);
+            default: return launch_wgc<128, 32, 3>(r, s);
+            }
         switch (kc * 100 + vt) {
         case 6464: return launch_wgc<64, 64, 2>(r, s);
         case 6432: return launch_wgc<64, 32, 2>(r, s);
