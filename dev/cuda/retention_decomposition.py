@@ -10,6 +10,9 @@ backward is three such runs with the operands swapped:
        dS0 = scale gamma * (final state of that run)
 This script checks these against torch autograd of the recurrent form, loss = <o, dO> +
 <S_T, dS_T>, for T = 37 and chunk lengths 1, 2, 5, 8, 64: every difference is ~1e-15.
+It also checks the lab's contraction split (lab flag 32 in retention.cu): a run over the
+columns [0, a) of q and k and then over [a, Kc), each with its rows of the initial state, gives
+o as the sum of the two o's and the final state as the two final states' rows stacked.
   python3 dev/cuda/retention_decomposition.py      (torch CPU, e.g. Debian's python3-torch)
 """
 import torch
@@ -43,6 +46,15 @@ def run(q, k, v, g, scale, reverse, X, C, grad_state=False):
     return o, (scale * g * S if grad_state else S)
 
 
+def run_split(q, k, v, g, scale, reverse, X, C, grad_state=False, at=1):
+    """run() as two runs over the contraction's columns [0, at) and [at, Kc) (lab flag 32)"""
+    oa, Sa = run(q[:, :at], k[:, :at], v, g, scale, reverse, None if X is None else X[:at], C,
+                 grad_state)
+    ob, Sb = run(q[:, at:], k[:, at:], v, g, scale, reverse, None if X is None else X[at:], C,
+                 grad_state)
+    return oa + ob, torch.cat((Sa, Sb), 0)
+
+
 def main():
     torch.manual_seed(0)
     T, dk, dv, g = 37, 6, 5, 0.9
@@ -68,6 +80,17 @@ def main():
                 ((o, o_ref), (ST, S_ref), (dq, q.grad), (dk_, k.grad), (dv_, v.grad), (dS0, S0.grad))]
         worst = max(worst, max(errs))
         print(f'C={C:<3} max|diff| o, S_T, dq, dk, dv, dS0: ' + ' '.join(f'{e:.1e}' for e in errs))
+        for at in (1, 2, 4):  # the split: contraction dk = 6 (forward, dv pass), dv = 5 (dq, dk)
+            with torch.no_grad():
+                o, ST = run_split(q, k, v, g, sc, False, S0, C, at=at)
+                dq, _ = run_split(do, v, k, g, sc, False, S0.T, C, at=at)
+                dk_, _ = run_split(v, do, q, g, sc, True, dST.T, C, grad_state=True, at=at)
+                dv_, dS0 = run_split(k, q, do, g, sc, True, dST, C, grad_state=True, at=at)
+            errs = [float((a - b).abs().max()) for a, b in
+                    ((o, o_ref), (ST, S_ref), (dq, q.grad), (dk_, k.grad), (dv_, v.grad),
+                     (dS0, S0.grad))]
+            worst = max(worst, max(errs))
+            print(f'      split at {at}: ' + ' '.join(f'{e:.1e}' for e in errs))
     print('ok' if worst < 1e-12 else 'FAILED')
     return 0 if worst < 1e-12 else 1
 
