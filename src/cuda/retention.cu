@@ -1760,7 +1760,9 @@ template <int VT> static void o_store(const ChunkRun &r, TensorMap *m, int *ost)
     if (!r.o || (r.lab & 16) || ((uintptr_t)r.o & 15) || (r.o_acc && !r.o_f32)) return;
     const int bc = r.o_f32 ? OStage<VT, 1>::BC : OStage<VT, 0>::BC;
     if (tensor_map(m, r.o, r.so_b, r.so_t, r.so_h, r.Vo, r.H, r.T, r.B, bc, r.o_f32) == 0)
-        *ost = r.o_acc ? 2 : 1; /* else the register stores, which take any strides */
+        *ost = r.o_acc ? 2 : 1;
+    else
+        g_msg[0] = 0; /* not an error: the register stores take any strides */
 }
 template <int KC, int VT, int NB> static int launch_wg(const ChunkRun &r, cudaStream_t s) {
     using G = WCfg<KC, VT, NB>;
@@ -1868,17 +1870,16 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
         return fail("retention_cuda: the wgmma path was asked for, but is not built for this device");
     /* Hopper: TMA loads where Q and K chunks are large, cp.async loads where they are small */
     if (g_lab_path == 3 || (g_lab_path == 0 && kc <= 128 && wg_available())) {
-        /* lab flags 64 / 128 (off until timed on a GPU): 4 / 3 load stages for KC <= 128 */
-        const int ns = kc > 128 ? 0 : (r.lab & 64) ? 4 : (r.lab & 128) ? 3 : 0;
-        if (ns) switch (kc * 1000 + vt * 10 + ns) {
-            case 64644: return launch_wgc<64, 64, 4>(r, s);
-            case 64324: return launch_wgc<64, 32, 4>(r, s);
-            case 128644: return launch_wgc<128, 64, 4>(r, s);
-            case 128324: return launch_wgc<128, 32, 4>(r, s);
-            case 64643: return launch_wgc<64, 64, 3>(r, s);
-            case 64323: return launch_wgc<64, 32, 3>(r, s);
-            case 128643: return launch_wgc<128, 64, 3>(r, s);
-            default: return launch_wgc<128, 32, 3>(r, s);
+        /* lab flags 64 / 128 (off until timed on a GPU): 4 / 3 load stages for KC = 128, whose
+         * registers allow one block per SM anyway (KC = 64 runs two, which more stages'
+         * shared memory would halve) */
+        const int ns = kc != 128 ? 0 : (r.lab & 64) ? 4 : (r.lab & 128) ? 3 : 0;
+        if (ns) switch (vt * 10 + ns) {
+            case 644: return launch_wgc<128, 64, 4>(r, s);
+            case 324: return launch_wgc<128, 32, 4>(r, s);
+            case 643: return launch_wgc<128, 64, 3>(r, s);
+            case 323: return launch_wgc<128, 32, 3>(r, s);
+            default: return fail("retention_cuda: no %d-stage kernel for tile %d", ns, vt);
             }
         switch (kc * 100 + vt) {
         case 6464: return launch_wgc<64, 64, 2>(r, s);

@@ -90,10 +90,10 @@ const char *retention_cuda_errmsg(void);
 void retention_cuda_lab_set_tile(int vt);
 /* For the kernel lab only: ablations that give WRONG results, to time parts of the chunkwise
  * kernel (bit 1: no loads after the first chunk; 2: no phase-1 products, mma.sync kernel only;
- * 4: no state update; 8: no output stores), and two that do not (16: the wgmma kernels write
+ * 4: no state update; 8: no output stores), and four that do not (16: the wgmma kernels write
  * O from the registers, not staged and stored by TMA; 32: a contraction wider than 256 as two
  * passes over its halves; 64 / 128: 4 / 3 stages of cp.async loads where the contraction is
- * at most 128; these three not yet timed on a GPU). 0 (the default) is the real kernel.
+ * 128 (65-128); these three not yet timed on a GPU). 0 (the default) is the real kernel.
  * RETNET_CUDA_LAB_FLAGS in the environment ORs flags in for a whole program. */
 void retention_cuda_lab_set_flags(int flags);
 /* For the kernel lab only: which chunkwise kernel runs (0: automatic, the wgmma kernels on
