@@ -7,12 +7,7 @@
 # file) through tests/run.sh, which reads the last line: "gpu_report_smoke: N passed, N failed".
 set -u
 cd "$(dirname "$(readlink -f "$0")")/.."
-passed=0 failed=0
-check() { # description, then a command that must succeed
-  local what=$1; shift
-  if "$@" >/dev/null 2>&1; then echo "ok $what"; passed=$((passed + 1))
-  else echo "FAIL $what"; failed=$((failed + 1)); fi
-}
+. tests/smoke.sh
 out=$(mktemp -d /tmp/retnet-gpu-report.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 raw=bench/gpu/e2e-h200.jsonl
@@ -42,5 +37,4 @@ if command -v gnuplot >/dev/null; then
   bash bench/gpu/e2e_plot.sh "$raw" "$out/d.png" >/dev/null 2>&1
   check "e2e_plot.sh draws a PNG" sh -c "head -c 8 '$out/d.png' | od -An -c | grep -q 'P   N   G'"
 fi
-echo "gpu_report_smoke: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+smoke_end gpu_report_smoke

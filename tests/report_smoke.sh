@@ -7,12 +7,7 @@
 # tests/run.sh, which reads the last line: "report_smoke: N passed, N failed".
 set -u
 cd "$(dirname "$(readlink -f "$0")")/.."
-passed=0 failed=0
-check() { # description, then a command that must succeed
-  local what=$1; shift
-  if "$@" >/dev/null 2>&1; then echo "ok $what"; passed=$((passed + 1))
-  else echo "FAIL $what"; failed=$((failed + 1)); fi
-}
+. tests/smoke.sh
 fingerprint() { { cat bench/REPORT.md 2>/dev/null; ls -l --time-style=+%s bench/report 2>/dev/null; } | cksum; }
 
 out=$(mktemp -d /tmp/retnet-report-smoke.XXXXXX)
@@ -76,5 +71,4 @@ else
   check "without gnuplot the report says so" has "$md" "gnuplot was not installed"
 fi
 check "finished in under 300 s" test $secs -lt 300
-echo "report_smoke: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+smoke_end report_smoke

@@ -27,3 +27,38 @@ cuda_tests() {
   done
   grep -h "FAIL" "$OUT/tests.log" | head -20
 }
+
+# cuda_build_lab: cuda_build and, beside it, the kernel lab's library (dev/cuda/build.sh into
+# build/ret-cuda, the one RETNET_CUDA_LIB names for the lab's Python scripts)
+cuda_build_lab() {
+  dev/cuda/build.sh build/ret-cuda >"$OUT/retlib.log" 2>&1 &
+  cuda_build
+  wait
+  tail -1 "$OUT/retlib.log"
+  export RETNET_CUDA_LIB=build/ret-cuda/libretention_cuda.so
+}
+
+# train_ab FLAGS...: the 1.3B training step (6 steps after 2) once per argument, each run with
+# RETNET_CUDA_LAB_FLAGS set to it, into $OUT/train.jsonl; a line per run
+train_ab() {
+  local f
+  for f in "$@"; do
+    RETNET_CUDA_LAB_FLAGS=$f timeout 60 build-cuda/retnet bench train --config dev/cuda/cfg-1.3b-fla.json \
+      --device cuda --batch 8 --seq 2048 --steps 6 --warmup 2 --json 2>/dev/null |
+      sed "s/^{/{\"lab_flags\": $f, /" >>"$OUT/train.jsonl"
+  done
+  python3 - "$OUT/train.jsonl" <<'PY'
+import json, sys
+for l in open(sys.argv[1]):
+    try: r = json.loads(l)
+    except Exception: continue
+    print('lab_flags', r.get('lab_flags'), r.get('ms_per_step'), 'ms', r.get('tokens_per_s'), 'tokens/s, MFU', r.get('mfu'))
+PY
+}
+
+# train_phases: one training step timed by phase (RETNET_CUDA_TIMING=1), the table printed
+train_phases() {
+  RETNET_CUDA_TIMING=1 timeout 60 build-cuda/retnet bench train --config dev/cuda/cfg-1.3b-fla.json \
+    --device cuda --batch 8 --seq 2048 --steps 2 --warmup 1 >"$OUT/train-timing.log" 2>&1
+  grep -A40 "CUDA step timing" "$OUT/train-timing.log" | tail -26
+}

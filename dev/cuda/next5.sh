@@ -8,17 +8,6 @@ cd "$(dirname "$0")/../.."
 : "${FLAGS:?FLAGS=the lab flags to test}"
 cuda_build
 RETNET_CUDA_LAB_FLAGS=$FLAGS TEST_TIMEOUT=150 cuda_tests build-cuda/cuda/tests/test_cuda_retention build-cuda/cuda/tests/test_cuda_model build-cuda/cuda/tests/test_cuda_train
-R=build-cuda/retnet CFG=dev/cuda/cfg-1.3b-fla.json
-for f in 0 $FLAGS 0 $FLAGS; do
-  RETNET_CUDA_LAB_FLAGS=$f timeout 60 $R bench train --config $CFG --device cuda --batch 8 --seq 2048 --steps 6 --warmup 2 --json 2>/dev/null | sed "s/^{/{\"lab_flags\": $f, /" >>"$OUT/train.jsonl"
-done
-python3 - "$OUT/train.jsonl" <<'PY'
-import json, sys
-for l in open(sys.argv[1]):
-    try: r = json.loads(l)
-    except Exception: continue
-    print('lab_flags', r.get('lab_flags'), r.get('ms_per_step'), 'ms', r.get('tokens_per_s'), 'tok/s, MFU', r.get('mfu'))
-PY
-RETNET_CUDA_LAB_FLAGS=$FLAGS RETNET_CUDA_TIMING=1 timeout 60 $R bench train --config $CFG --device cuda --batch 8 --seq 2048 --steps 2 --warmup 1 >"$OUT/train-timing.log" 2>&1
-grep -A40 "CUDA step timing" "$OUT/train-timing.log" | tail -26
+train_ab 0 $FLAGS 0 $FLAGS
+RETNET_CUDA_LAB_FLAGS=$FLAGS train_phases
 echo "total $((SECONDS - t0)) s"

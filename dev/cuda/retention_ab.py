@@ -2,7 +2,7 @@
 """Two settings of the lab flags (retention_cuda_lab_set_flags; retention.h) timed against each
 other in one process at the benchmark's shapes, with how far their outputs are apart.
 
-  python3 dev/cuda/retention_ab.py A B       e.g. 0 32 (32: the contraction split in halves)
+  python3 dev/cuda/retention_ab.py A B       e.g. 16 0 (the TMA store's gain), 0 32 (the split)
 
 Only for flags that keep the results right (16, 32): for those, "apart" is the relative L2
 distance of o, dq, dk, dv between the two settings, which must stay within 2^-8 (each is within
@@ -16,8 +16,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from retention_ctypes import Retention, pow2_gammas  # noqa: E402
-from retention_store import ev, inputs  # noqa: E402
+from retention_ctypes import Retention, ev, inputs  # noqa: E402
 
 BF16 = torch.bfloat16
 R = Retention()

@@ -141,3 +141,27 @@ class Retention:
 def pow2_gammas(H, device='cuda'):
     """RETNET.md §2 default decays: gamma_h = 1 - 2^(-5-h)."""
     return (1 - torch.pow(2.0, -5.0 - torch.arange(H, dtype=torch.float64))).float().to(device)
+
+
+def inputs(B, T, H, dk, dv, seed=0):
+    """q, k (B, T, H, dk), v, dO (B, T, H, dv) bf16, standard normal, and the default decays"""
+    g = torch.Generator(device='cuda').manual_seed(seed)
+    q, k = (torch.randn(B, T, H, dk, device='cuda', generator=g).to(torch.bfloat16) for _ in range(2))
+    v, do = (torch.randn(B, T, H, dv, device='cuda', generator=g).to(torch.bfloat16) for _ in range(2))
+    return q, k, v, do, pow2_gammas(H)
+
+
+def ev(fn, reps=9, warm=1):
+    """median CUDA-event time of fn() in ms, over reps calls after warm ones"""
+    for _ in range(warm):
+        fn()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(reps):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        fn()
+        e.record()
+        torch.cuda.synchronize()
+        ts.append(s.elapsed_time(e))
+    return sorted(ts)[reps // 2]

@@ -27,7 +27,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from retention_ctypes import Retention, pow2_gammas  # noqa: E402
+from retention_ctypes import Retention, ev, pow2_gammas  # noqa: E402
 
 DEV = 'cuda'
 F64, BF16, F32 = torch.float64, torch.bfloat16, torch.float32
@@ -233,20 +233,8 @@ def wgmma_selftest(R):
 
 
 def timings(R, path, tiles=(0, 32, 64), label=None):
-    def ev_time(fn, reps=10):
-        for _ in range(2):
-            fn()
-        torch.cuda.synchronize()
-        ts = []
-        for _ in range(reps):
-            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            s.record()
-            fn()
-            e.record()
-            torch.cuda.synchronize()
-            ts.append(s.elapsed_time(e))
-        ts.sort()
-        return ts[len(ts) // 2]
+    def ev_time(fn):
+        return ev(fn, reps=10, warm=2)
 
     R.set_path(path)
     pname = label or {0: 'auto', 1: 'mma.sync', 2: 'wgmma+TMA', 3: 'wgmma+cp.async'}[path]

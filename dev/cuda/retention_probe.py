@@ -10,31 +10,9 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from retention_ctypes import Retention, pow2_gammas  # noqa: E402
+from retention_ctypes import Retention, ev, inputs  # noqa: E402
 
-BF16 = torch.bfloat16
 R = Retention()
-
-
-def inputs(B, T, H, dk, dv):
-    torch.manual_seed(0)
-    q, k = (torch.randn(B, T, H, dk, device='cuda').to(BF16) for _ in range(2))
-    v, do = (torch.randn(B, T, H, dv, device='cuda').to(BF16) for _ in range(2))
-    return q, k, v, do, pow2_gammas(H)
-
-
-def ev(fn, reps=7):
-    fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        fn()
-        e.record()
-        torch.cuda.synchronize()
-        ts.append(s.elapsed_time(e))
-    return sorted(ts)[reps // 2]
 
 
 if '--one' in sys.argv:

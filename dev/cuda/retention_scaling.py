@@ -14,21 +14,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from retention_ctypes import Retention, pow2_gammas  # noqa: E402
-
-
-def ev(fn, reps=7):
-    fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        fn()
-        e.record()
-        torch.cuda.synchronize()
-        ts.append(s.elapsed_time(e))
-    return sorted(ts)[reps // 2]
+from retention_ctypes import Retention, ev, pow2_gammas  # noqa: E402
 
 
 R = Retention()

@@ -573,7 +573,7 @@ __global__ void __launch_bounds__(NTHREAD, 1) chunk_kernel(const ChunkRun p) {
  * rows, stage_o) and one thread sends it to global memory by TMA (store_o_tma; fp32 gradients
  * that accumulate use the TMA's reduce-add), so the store leaves warpgroup 0's serial chain
  * (1.1-1.3x faster than storing from the accumulator fragments, bit for bit the same values:
- * dev/cuda/retention_store.py). The staging buffer is its own where shared memory allows,
+ * dev/cuda/retention_store.py, retention_ab.py 16 0). The staging buffer is its own where shared memory allows,
  * else the chunk's Q buffer, which Q K^T and Q R no longer need (KC = 256, VT = 64).
  *
  * Layouts for wgmma. Q and K slabs ([64 rows][64 columns], 128-byte rows, 16-byte pieces

@@ -6,7 +6,26 @@
 #ifndef RETNET_TESTS_CUDA_TEST_H
 #define RETNET_TESTS_CUDA_TEST_H
 
+#include <time.h>
+
 #define OK(call) CHECK((call) == RETNET_OK, "%s: %s", #call, retnet_errmsg())
+
+/* A CUDA test's start: whether there is a device (without one, as in CI, the caller returns
+ * TEST_SUMMARY() with every test skipped) and, where seed is not NULL, the run's seed:
+ * RETNET_TEST_SEED replays a run, else the clock; printed under the test's name. */
+static inline int cuda_test_start(const char *name, uint64_t *seed) {
+    if (retnet_cuda_device_count() == 0) {
+        fprintf(stderr, "skip: no CUDA device (%s)\n", retnet_errmsg());
+        return 0;
+    }
+    if (seed) {
+        const char *env = getenv("RETNET_TEST_SEED");
+        *seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+        fprintf(stderr, "%s: seed %llu (RETNET_TEST_SEED=%llu reproduces this run)\n", name,
+                (unsigned long long)*seed, (unsigned long long)*seed);
+    }
+    return 1;
+}
 
 static inline float bf16_round(float x) {
     uint32_t u = (uint32_t)op_f32_to_bf16(x) << 16;

@@ -687,18 +687,13 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--bench")) do_bench = 1;
         else if (!strcmp(argv[i], "--quick")) quick = 1;
     }
-    const char *env = getenv("RETNET_TEST_SEED");
-    seed0 = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
-    if (retnet_cuda_device_count() == 0) {
-        fprintf(stderr, "skip: no CUDA device (%s)\n", retnet_errmsg());
-        return TEST_SUMMARY();
-    }
+    if (!cuda_test_start("test_cuda_attention", &seed0)) return TEST_SUMMARY();
     if (retnet_cuda_init(0) != RETNET_OK) {
         fprintf(stderr, "CUDA init: %s\n", retnet_errmsg());
         return 1;
     }
-    fprintf(stderr, "test_cuda_attention: %s, seed %llu%s\n", retnet_cuda_device_name(),
-            (unsigned long long)seed0, quick ? " (quick)" : "");
+    fprintf(stderr, "test_cuda_attention: %s%s\n", retnet_cuda_device_name(),
+            quick ? " (quick)" : "");
     RUN(test_append);
     RUN(test_decode);
     RUN(test_decode_widths);

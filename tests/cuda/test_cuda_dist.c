@@ -404,10 +404,7 @@ static void test_missing_rank_times_out(void) {
 }
 
 int main(void) {
-    if (retnet_cuda_device_count() == 0) {
-        fprintf(stderr, "skip: no CUDA device (%s)\n", retnet_errmsg());
-        return TEST_SUMMARY();
-    }
+    if (!cuda_test_start("test_cuda_dist", NULL)) return TEST_SUMMARY();
     RUN(test_equals_plain_trainer);
     RUN(test_extra_micro_batch);
     RUN(test_save_load);

@@ -403,14 +403,7 @@ static void bench(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *env = getenv("RETNET_TEST_SEED");
-    seed0 = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
-    if (retnet_cuda_device_count() == 0) {
-        fprintf(stderr, "skip: no CUDA device (%s)\n", retnet_errmsg());
-        return TEST_SUMMARY();
-    }
-    fprintf(stderr, "test_cuda_gemv: seed %llu (RETNET_TEST_SEED=%llu reproduces this run)\n",
-            (unsigned long long)seed0, (unsigned long long)seed0);
+    if (!cuda_test_start("test_cuda_gemv", &seed0)) return TEST_SUMMARY();
     if (argc > 1 && !strcmp(argv[1], "--bench")) {
         bench();
         retnet_cuda_shutdown();

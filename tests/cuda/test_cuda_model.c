@@ -365,10 +365,7 @@ static void test_fla_fixture(void) {
 }
 
 int main(void) {
-    if (retnet_cuda_device_count() == 0) {
-        fprintf(stderr, "skip: no CUDA device (%s)\n", retnet_errmsg());
-        return TEST_SUMMARY();
-    }
+    if (!cuda_test_start("test_cuda_model", NULL)) return TEST_SUMMARY();
     RUN(test_prefill_decode);
     RUN(test_variants);
     RUN(test_refused);

@@ -53,6 +53,7 @@
 #include "model.h"
 #include "ops/ops.h"
 #include "../test.h"
+#include "cuda_test.h"
 
 #define U 0x1p-24
 #define C_TOL 2.0
@@ -99,8 +100,7 @@ static uint16_t *to_bf16(float *x, int64_t n) {
 }
 static double sigm(double z) { return 1 / (1 + exp(-z)); }
 
-/* ---- device helpers: failures are CHECKed with the backend's message ----------------- */
-#define OK(call) CHECK((call) == RETNET_OK, "%s: %s", #call, retnet_errmsg())
+/* ---- device helpers: failures are CHECKed with the backend's message (OK, cuda_test.h) - */
 
 static void *dput(const void *h, size_t bytes) {
     void *d = NULL;
@@ -1141,15 +1141,7 @@ static void test_bf16_outputs(void) {
 /* With arguments, only the tests named (test.h's RUN_IF; e.g. under compute-sanitizer). */
 int main(int argc, char **argv) {
     TEST_ONLY(argc, argv);
-    const char *env = getenv("RETNET_TEST_SEED");
-    seed0 = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
-    int ndev = retnet_cuda_device_count();
-    if (ndev == 0) {
-        fprintf(stderr, "skip: no CUDA device (%s)\n", retnet_errmsg());
-        return TEST_SUMMARY();
-    }
-    fprintf(stderr, "test_cuda_ops: seed %llu (RETNET_TEST_SEED=%llu reproduces this run)\n",
-            (unsigned long long)seed0, (unsigned long long)seed0);
+    if (!cuda_test_start("test_cuda_ops", &seed0)) return TEST_SUMMARY();
     RUN_IF(test_runtime);
     RUN_IF(test_convert);
     RUN_IF(test_gemm);

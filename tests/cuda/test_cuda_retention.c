@@ -17,6 +17,7 @@
 #include "cuda/retention.h"
 #include "ops/ops.h"
 #include "../test.h"
+#include "cuda_test.h"
 
 #include <time.h>
 
@@ -222,18 +223,12 @@ static void test_backward(void) {
 }
 
 int main(void) {
-    const char *env = getenv("RETNET_TEST_SEED");
-    seed0 = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
-    if (retnet_cuda_device_count() == 0) {
-        fprintf(stderr, "skip: no CUDA device (%s)\n", retnet_errmsg());
-        return TEST_SUMMARY();
-    }
+    if (!cuda_test_start("test_cuda_retention", &seed0)) return TEST_SUMMARY();
     if (retnet_cuda_init(0) != RETNET_OK) {
         fprintf(stderr, "CUDA init: %s\n", retnet_errmsg());
         return 1;
     }
-    fprintf(stderr, "test_cuda_retention: %s, seed %llu\n", retnet_cuda_device_name(),
-            (unsigned long long)seed0);
+    fprintf(stderr, "test_cuda_retention: %s\n", retnet_cuda_device_name());
     RUN(test_forward_and_step);
     RUN(test_backward);
     retnet_cuda_shutdown();

@@ -465,10 +465,7 @@ static void test_graphs(void) {
 
 int main(int argc, char **argv) {
     TEST_ONLY(argc, argv);
-    if (retnet_cuda_device_count() == 0) {
-        fprintf(stderr, "skip: no CUDA device (%s)\n", retnet_errmsg());
-        return TEST_SUMMARY();
-    }
+    if (!cuda_test_start("test_cuda_train", NULL)) return TEST_SUMMARY();
     RUN_IF(test_gradients);
     RUN_IF(test_loss_curve);
     RUN_IF(test_refused);
