@@ -19,7 +19,6 @@ Results: $OUT/lab.json (or ./lab.json) and a table on stdout.
 """
 import argparse
 import json
-import math
 import os
 import sys
 import time
