@@ -155,6 +155,7 @@ struct ChunkRun {
     void *o; /* NULL: outputs not wanted (only the final state) */
     int64_t so_b, so_t, so_h;
     int o_f32, o_acc;
+    int split2; /* the second half of a split contraction (run_chunk): adds by TMA in bf16 too */
     const float *gamma;
     const float *s_init; /* element (b, h, i < Kc, j < Vo) at b si_b + h si_h + i si_k + j si_v */
     int64_t si_b, si_h, si_k, si_v;
@@ -167,7 +168,10 @@ struct ChunkRun {
     int grad_state; /* initial state / (scale gamma), final state * (scale gamma) */
     int lab;        /* dev/cuda ablations (wrong results, timing only): 1 no loads after the
                        first chunk, 2 no phase-1 products (mma.sync kernel only), 4 no state
-                       update, 8 no O stores, 16 O stored from the registers (no TMA store) */
+                       update, 8 no O stores, 16 O stored from the registers (no TMA store),
+                       32 no contraction split (run_chunk), 64 two load stages for KC = 128
+                       (wgc_kernel), 128 the split at any size; 16, 32, 64, 128 keep the
+                       results right */
 };
 
 constexpr int NWARP = 8, NTHREAD = NWARP * 32;
@@ -1757,7 +1761,8 @@ static int tensor_map(TensorMap *m, const void *base, int64_t sb, int64_t st, in
  * The map of o when TMA writes. */
 template <int VT> static void o_store(const ChunkRun &r, TensorMap *m, int *ost) {
     *ost = 0;
-    if (!r.o || (r.lab & 16) || ((uintptr_t)r.o & 15) || (r.o_acc && !r.o_f32)) return;
+    if (!r.o || (r.lab & 16) || ((uintptr_t)r.o & 15) || (r.o_acc && !r.o_f32 && !r.split2))
+        return;
     const int bc = r.o_f32 ? OStage<VT, 1>::BC : OStage<VT, 0>::BC;
     if (tensor_map(m, r.o, r.so_b, r.so_t, r.so_h, r.Vo, r.H, r.T, r.B, bc, r.o_f32) == 0)
         *ost = r.o_acc ? 2 : 1;
@@ -1840,22 +1845,28 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
         env_flags = e ? atoi(e) : 0;
     }
     r.lab = g_lab_flags | env_flags;
-    /* Lab flag 32 (off until timed on a GPU): a contraction wider than 256 (the backward's dq
-     * and dk passes when dv = 512) as two passes over its halves, the second adding its O to
-     * the first's. (1) and (2) are sums over the contraction index, and the state's rows are
-     * that index, so each half carries its own rows of R and O = O_first + O_second. Each half
-     * then runs the KC = 256 kernel (two Q/K buffers, 64-column tiles, no spills) instead of the
-     * KC = 512 one (one buffer, 32-column tiles that each recompute Q K^T over 512 columns):
-     * 0.78x the executed products and about half the bytes loaded per chunk. A bf16 O is
-     * rounded once more (the first half's O to bf16 before the second adds to it in fp32). */
-    if ((r.lab & 32) && r.Kc > 256 && g_lab_path != 1 && wg_available()) {
+    /* A contraction wider than 256 (the backward's dq and dk passes when dv = 512) runs as
+     * two passes over its halves, the second adding its O to the first's. (1) and (2) are sums
+     * over the contraction index, and the state's rows are that index, so each half carries its
+     * own rows of R and O = O_first + O_second. Each half then runs the KC = 256 kernel (two
+     * Q/K buffers, 64-column tiles, no spills) instead of the KC = 512 one (one buffer,
+     * 32-column tiles that each recompute Q K^T over 512 columns): 0.78x the executed products
+     * and about half the bytes loaded per chunk. Only where the 64-column tiles fill the GPU:
+     * with fewer blocks than SMs the halves' sequential launches cost twice the latency (H200:
+     * H8 T = 16k B = 2, 3.2 -> 5.5 ms); with them, 1.3B layer backward 1.77 -> 1.39 ms. The
+     * second half adds by TMA, in bf16 too (split2): a bf16 O is rounded twice more than in
+     * one pass (the first half's O, the second's addend; 2.8e-3 relative L2 apart). Lab flag
+     * 32: one pass, as before; 128: the split at any size
+     * (so the lab's small cases check it against float64). */
+    if (!(r.lab & 32) && r.Kc > 256 && g_lab_path != 1 && wg_available() &&
+        ((r.lab & 128) || (int64_t)r.B * r.H * ((r.Vo + 63) / 64) >= (int64_t)sm_count() * 9 / 10)) {
         ChunkRun a = r, z = r;
         a.Kc = 256;
         z.Kc = r.Kc - 256;
         z.q += 256, z.k += 256;
         if (z.s_init) z.s_init += 256 * r.si_k;
         if (z.s_final) z.s_final += 256 * r.sf_k;
-        z.o_acc = 1; /* onto the first half's O (a.o_acc is the caller's) */
+        z.o_acc = 1, z.split2 = 1; /* onto the first half's O (a.o_acc is the caller's) */
         return run_chunk(a, s) || run_chunk(z, s); /* Kc <= 256 each: no further split */
     }
     const int kc = r.Kc <= 64 ? 64 : r.Kc <= 128 ? 128 : r.Kc <= 256 ? 256 : 512;
@@ -1870,17 +1881,11 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
         return fail("retention_cuda: the wgmma path was asked for, but is not built for this device");
     /* Hopper: TMA loads where Q and K chunks are large, cp.async loads where they are small */
     if (g_lab_path == 3 || (g_lab_path == 0 && kc <= 128 && wg_available())) {
-        /* lab flags 64 / 128 (off until timed on a GPU): 4 / 3 load stages for KC = 128, whose
-         * registers allow one block per SM anyway (KC = 64 runs two, which more stages'
-         * shared memory would halve) */
-        const int ns = kc != 128 ? 0 : (r.lab & 64) ? 4 : (r.lab & 128) ? 3 : 0;
-        if (ns) switch (vt * 10 + ns) {
-            case 644: return launch_wgc<128, 64, 4>(r, s);
-            case 324: return launch_wgc<128, 32, 4>(r, s);
-            case 643: return launch_wgc<128, 64, 3>(r, s);
-            case 323: return launch_wgc<128, 32, 3>(r, s);
-            default: return fail("retention_cuda: no %d-stage kernel for tile %d", ns, vt);
-            }
+        /* KC = 128: 4 load stages, as its registers allow one block per SM anyway (KC = 64
+         * runs two, which more stages' shared memory would halve). H200, H16 forward:
+         * 1.06-1.08x over 2 stages, 3 stages 1.03-1.08x. Lab flag 64: 2 stages. */
+        if (kc == 128 && !(r.lab & 64))
+            return vt == 64 ? launch_wgc<128, 64, 4>(r, s) : launch_wgc<128, 32, 4>(r, s);
         switch (kc * 100 + vt) {
         case 6464: return launch_wgc<64, 64, 2>(r, s);
         case 6432: return launch_wgc<64, 32, 2>(r, s);
