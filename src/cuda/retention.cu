@@ -156,6 +156,8 @@ struct ChunkRun {
     int64_t so_b, so_t, so_h;
     int o_f32, o_acc;
     int split2; /* the second half of a split contraction (run_chunk): adds by TMA in bf16 too */
+    int par;    /* launches of this size running alongside, this one included (0: 1): the
+                   grid-size choices of run_chunk count their blocks together */
     const float *gamma;
     const float *s_init; /* element (b, h, i < Kc, j < Vo) at b si_b + h si_h + i si_k + j si_v */
     int64_t si_b, si_h, si_k, si_v;
@@ -170,8 +172,9 @@ struct ChunkRun {
                        first chunk, 2 no phase-1 products (mma.sync kernel only), 4 no state
                        update, 8 no O stores, 16 O stored from the registers (no TMA store),
                        32 no contraction split (run_chunk), 64 two load stages for KC = 128
-                       (wgc_kernel), 128 the split at any size; 16, 32, 64, 128 keep the
-                       results right */
+                       (wgc_kernel), 128 the split at any size, 256 the backward's dq and dk
+                       passes one after the other (retention_cuda_backward); 16, 32, 64,
+                       128, 256 keep the results right */
 };
 
 constexpr int NWARP = 8, NTHREAD = NWARP * 32;
@@ -1835,16 +1838,39 @@ extern "C" int retention_cuda_lab_wgmma_selftest(int variant, const void *a, con
     return 0;
 }
 
+/* RETNET_CUDA_LAB_FLAGS: the lab's flags for a whole program */
+static int env_lab_flags(void) {
+    static int f = -1;
+    if (f < 0) {
+        const char *e = getenv("RETNET_CUDA_LAB_FLAGS");
+        f = e ? atoi(e) : 0;
+    }
+    return f;
+}
+
+/* The backward's side stream and its fork / join events, made once per device (a process
+ * drives one device at a time; retnet_cuda_init may move it to another). */
+static int side_stream(cudaStream_t *s, cudaEvent_t *fork, cudaEvent_t *join) {
+    enum { NDEV = 64 };
+    static cudaStream_t ss[NDEV];
+    static cudaEvent_t ef[NDEV], ej[NDEV];
+    int dev = 0;
+    CUDA_OK(cudaGetDevice(&dev), "cudaGetDevice");
+    if (dev < 0 || dev >= NDEV) return fail("retention_cuda: device %d beyond %d", dev, NDEV);
+    if (!ss[dev]) {
+        CUDA_OK(cudaEventCreateWithFlags(&ef[dev], cudaEventDisableTiming), "cudaEventCreate");
+        CUDA_OK(cudaEventCreateWithFlags(&ej[dev], cudaEventDisableTiming), "cudaEventCreate");
+        CUDA_OK(cudaStreamCreateWithFlags(&ss[dev], cudaStreamNonBlocking), "cudaStreamCreate");
+    }
+    *s = ss[dev], *fork = ef[dev], *join = ej[dev];
+    return 0;
+}
+
 /* The contraction width picks the instantiation (padded up); the tile width is 64 unless
  * that leaves SMs idle (32 doubles the blocks) or the state would not fit the registers.
  * Hopper (wgmma) first; mma.sync elsewhere, or when the lab asks (path 1). */
 static int run_chunk(ChunkRun r, cudaStream_t s) {
-    static int env_flags = -1; /* RETNET_CUDA_LAB_FLAGS: the lab's flags for a whole program */
-    if (env_flags < 0) {
-        const char *e = getenv("RETNET_CUDA_LAB_FLAGS");
-        env_flags = e ? atoi(e) : 0;
-    }
-    r.lab = g_lab_flags | env_flags;
+    r.lab = g_lab_flags | env_lab_flags();
     /* A contraction wider than 256 (the backward's dq and dk passes when dv = 512) runs as
      * two passes over its halves, the second adding its O to the first's. (1) and (2) are sums
      * over the contraction index, and the state's rows are that index, so each half carries its
@@ -1858,8 +1884,9 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
      * one pass (the first half's O, the second's addend; 2.8e-3 relative L2 apart). Lab flag
      * 32: one pass, as before; 128: the split at any size
      * (so the lab's small cases check it against float64). */
+    const int64_t blocks64 = (int64_t)r.B * r.H * ((r.Vo + 63) / 64) * (r.par > 1 ? r.par : 1);
     if (!(r.lab & 32) && r.Kc > 256 && g_lab_path != 1 && wg_available() &&
-        ((r.lab & 128) || (int64_t)r.B * r.H * ((r.Vo + 63) / 64) >= (int64_t)sm_count() * 9 / 10)) {
+        ((r.lab & 128) || blocks64 >= (int64_t)sm_count() * 9 / 10)) {
         ChunkRun a = r, z = r;
         a.Kc = 256;
         z.Kc = r.Kc - 256;
@@ -1875,7 +1902,7 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
         vt = 32;
     else if (g_lab_vt == 32 || g_lab_vt == 64)
         vt = g_lab_vt;
-    else if ((int64_t)r.B * r.H * ((r.Vo + 63) / 64) < (int64_t)sm_count() * 9 / 10)
+    else if (blocks64 < (int64_t)sm_count() * 9 / 10)
         vt = 32;
     if (g_lab_path >= 2 && !wg_available())
         return fail("retention_cuda: the wgmma path was asked for, but is not built for this device");
@@ -1989,6 +2016,20 @@ extern "C" int retention_cuda_backward(int B, int T, int H, int dk, int dv, cons
         dq = dk_ = dv_ = nullptr;
         if (!dstate_in) return 0;
     }
+    /* The dq and dk passes are independent and alike (Kc = dv, Vo = dk): where both run, the
+     * dk pass goes on a side stream alongside the dq pass (fork and join by events, which CUDA
+     * graph capture also follows), and the tile and split choices count both grids. With few
+     * sequence-heads (H16 dk128 at T = 16k: 64 blocks of 64 columns each) the two then fill the
+     * GPU with 64-column tiles instead of 32-column ones that recompute dO V^T per tile. Lab
+     * flag 256: one after the other, as before. */
+    cudaStream_t side = nullptr;
+    cudaEvent_t forked = nullptr, joined = nullptr;
+    int par = dq && dk_ && !((g_lab_flags | env_lab_flags()) & 256);
+    if (par && side_stream(&side, &forked, &joined)) par = 0, g_msg[0] = 0; /* then in turn */
+    if (par) {
+        CUDA_OK(cudaEventRecord(forked, stream), "cudaEventRecord (fork)");
+        CUDA_OK(cudaStreamWaitEvent(side, forked, 0), "cudaStreamWaitEvent (fork)");
+    }
     /* dq = run(dO, V, K), forward in time, initial state S0^T (Kc = dv, Vo = dk) */
     if (dq) {
         ChunkRun r = base_run(B, T, H, scale, gamma);
@@ -1999,6 +2040,7 @@ extern "C" int retention_cuda_backward(int B, int T, int H, int dk, int dv, cons
         r.o = dq, r.so_b = (int64_t)T * H * dk, r.so_t = (int64_t)H * dk, r.so_h = dk;
         r.o_f32 = f32, r.o_acc = accumulate;
         r.s_init = state_in, r.si_b = sb, r.si_h = sh, r.si_k = 1, r.si_v = dv;
+        r.par = par ? 2 : 1;
         if (run_chunk(r, stream)) return 1;
     }
     /* dk = run(V, dO, Q), backward in time, initial state dS_T^T / (scale gamma) */
@@ -2011,7 +2053,13 @@ extern "C" int retention_cuda_backward(int B, int T, int H, int dk, int dv, cons
         r.o = dk_, r.so_b = (int64_t)T * H * dk, r.so_t = (int64_t)H * dk, r.so_h = dk;
         r.o_f32 = f32, r.o_acc = accumulate;
         r.s_init = dstate_out, r.si_b = sb, r.si_h = sh, r.si_k = 1, r.si_v = dv;
-        if (run_chunk(r, stream)) return 1;
+        r.par = par ? 2 : 1;
+        const int bad = run_chunk(r, par ? side : stream);
+        if (par) { /* joined even after a failed launch: the caller's stream must not wait forever */
+            CUDA_OK(cudaEventRecord(joined, side), "cudaEventRecord (join)");
+            CUDA_OK(cudaStreamWaitEvent(stream, joined, 0), "cudaStreamWaitEvent (join)");
+        }
+        if (bad) return 1;
     }
     /* dv = run(K, Q, dO), backward in time, initial state dS_T / (scale gamma);
      * its final state times scale gamma is dS0 */
