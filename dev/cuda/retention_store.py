@@ -11,7 +11,10 @@ race. Every kernel is reached: automatic choice, path 2 (TMA loads, every contra
 and path 3 (cp.async loads); odd T (short last chunks, forward and backward in time), value
 widths that leave a tile part empty, few blocks (32-column tiles), fp32 and bf16 outputs,
 accumulating fp32 gradients (TMA's reduce-add; a bf16 sum takes the register stores both ways,
-so it is not compared). Exits 1 on any difference.
+so it is not compared). bf16 outputs are compared without the contraction split (lab flag 32):
+the split's second half adds by a bf16 TMA reduce (two roundings) where the register stores add
+in fp32 (one), so those differ by design (retention_ab.py 32 0 measures the distance).
+Exits 1 on any difference.
 """
 import os
 import sys
@@ -63,8 +66,11 @@ def checks():
         for (B, T, H, dk, dv) in shapes:
             q, k, v, do, gam = inputs(B, T, H, dk, dv, seed=B * 1000 + T)
             for dt, acc in ((BF16, False), (torch.float32, False), (torch.float32, True)):
-                new = run(0, q, k, v, do, gam, dt, acc)
-                old = run(16, q, k, v, do, gam, dt, acc)
+                # bf16 without the contraction split (32): its second half adds by a bf16 TMA
+                # reduce, which the register stores do as fp32 read-add-round (values differ)
+                base = 32 if dt == BF16 else 0
+                new = run(base, q, k, v, do, gam, dt, acc)
+                old = run(base | 16, q, k, v, do, gam, dt, acc)
                 for name, a, b in zip(('o', 'dq', 'dk', 'dv'), new, old):
                     n += 1
                     ok = same(a, b) and not torch.isnan(b).any()
