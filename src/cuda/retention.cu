@@ -1031,10 +1031,17 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             if (ost && (!rev || T - (ci + 1) * C >= 0)) {
                 const uint32_t so = G::O_IN_Q ? G::Q_OFF + qoff : G::O_OFF;
                 /* the buffer is free: the last store from it has read it (a Q buffer's was
-                 * waited for before its reload in top, unless the lab stopped the loads), and
-                 * every warp's Q K^T and Q R have read this chunk's Q */
-                if (tid == 0 && (!G::O_IN_Q || no_more)) bulk_wait_read();
-                bar_wg0();
+                 * waited for before its reload in top, unless the lab stopped the loads). In
+                 * the Q buffer, each warp stages only its own 16 rows (O's box rows are Q's:
+                 * 128-byte rows, the same swizzle), which only its own part of the Q K^T and
+                 * Q R products reads, complete at its wgmma wait: no barrier. With one
+                 * (commit 4428d54) the H8 forward took 0.82 instead of 0.69 ms on the H200
+                 * (dev/cuda/bisect_fwd.sh); outputs are bit-identical to the register stores
+                 * either way (retention_store.py). */
+                if (!G::O_IN_Q || no_more) {
+                    if (tid == 0) bulk_wait_read();
+                    bar_wg0();
+                }
                 store_o_tma<VT>(&tmo, sbase + so, s0 + so, acc_o, rowA, rowA + 8, t4, p.o_f32, ost,
                                 vo0, Vo, h, rev ? T - (ci + 1) * C : c0, b, tid);
                 continue;
@@ -1256,11 +1263,15 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkR
      * end), so "all but the newest NB - 2 groups" is chunk ci's. More stages hide more of the
      * load latency, which the small chunks of KC <= 128 do not cover with compute. */
     auto top = [&](int ci) {
-        if constexpr (NB >= 2) cp_async_wait_but<NB - 2>();
+        if constexpr (NB > 2) cp_async_wait_but<NB - 2>();
         else cp_async_wait_all();
         fence_async_smem();
         bar_all();
-        if constexpr (NB >= 2) {
+        /* NB = 2 written as before NB > 2 existed: the generic form measured 10% slower on the
+         * H200 for the H16 forward (0.71 -> 0.78 ms; dev/cuda/bisect_fwd.sh), same registers */
+        if constexpr (NB == 2) {
+            if (ci + 1 < nchunk && !(p.lab & 1)) load_chunk(ci + 1, (ci + 1) & 1, (ci + 1) & 1);
+        } else if constexpr (NB > 2) {
             const int nx = ci + NB - 1;
             if (nx < nchunk && !(p.lab & 1)) load_chunk(nx, nx % NB, nx % G::VB);
             else cp_async_commit();
@@ -1272,10 +1283,13 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkR
         if (ci + 1 < nchunk && !(p.lab & 1)) load_chunk(ci + 1, 0, (ci + 1) & 1);
     };
 
-    for (int i = 0; i < (NB >= 2 ? NB - 1 : 1); i++) { /* the first chunks, a group each */
-        if (i < nchunk && (i == 0 || !(p.lab & 1))) load_chunk(i, i % NB, i % G::VB);
-        else cp_async_commit();
-    }
+    if constexpr (NB > 2) {
+        for (int i = 0; i < NB - 1; i++) { /* the first chunks, a group each */
+            if (i < nchunk && (i == 0 || !(p.lab & 1))) load_chunk(i, i % NB, i % G::VB);
+            else cp_async_commit();
+        }
+    } else if (nchunk > 0)
+        load_chunk(0, 0, 0);
     for (int i = tid; i <= C; i += NTHREAD) pw[i] = (float)pow((double)gam, (double)i);
 
     if (wg == 0) {
@@ -1293,8 +1307,8 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkR
         } else
         for (int ci = 0; ci < nchunk; ci++) {
             const int c0 = ci * C, L = min(C, T - c0);
-            const uint32_t qoff = (NB >= 2 ? ci % NB : 0) * G::QBYTES;
-            const uint32_t voff = (ci % G::VB) * G::VBYTES, roff = (ci & 1) * G::RBYTES;
+            const uint32_t qoff = (NB > 2 ? ci % NB : NB == 2 ? (ci & 1) : 0) * G::QBYTES;
+            const uint32_t voff = (NB > 2 ? ci % G::VB : (ci & 1)) * G::VBYTES, roff = (ci & 1) * G::RBYTES;
             float acc_s[32], acc_o[VT / 2];
             top(ci);
             /* every wgmma below is unconditional and waited for before its accumulators are
@@ -1425,8 +1439,8 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkR
         store_r(0);
         for (int ci = 0; ci < nchunk; ci++) {
             const int L = min(C, T - ci * C);
-            const uint32_t qoff = (NB >= 2 ? ci % NB : 0) * G::QBYTES;
-            const uint32_t voff = (ci % G::VB) * G::VBYTES;
+            const uint32_t qoff = (NB > 2 ? ci % NB : NB == 2 ? (ci & 1) : 0) * G::QBYTES;
+            const uint32_t voff = (NB > 2 ? ci % G::VB : (ci & 1)) * G::VBYTES;
             top(ci);
             /* zeta ⊙ V, zeta[j] = gamma^(L-1-j) (rows past L are zero) */
 #pragma unroll
