@@ -171,7 +171,7 @@ struct ChunkRun {
     int lab;        /* dev/cuda ablations (wrong results, timing only): 1 no loads after the
                        first chunk, 2 no phase-1 products (mma.sync kernel only), 4 no state
                        update, 8 no O stores, 16 O stored from the registers (no TMA store),
-                       32 no contraction split (run_chunk), 64 two load stages for KC = 128
+                       32 no contraction split (run_chunk), 64 four load stages for KC = 128
                        (wgc_kernel), 128 the split at any size, 256 the backward's dq and dk
                        passes one after the other (retention_cuda_backward); 16, 32, 64,
                        128, 256 keep the results right */
@@ -1922,10 +1922,11 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
         return fail("retention_cuda: the wgmma path was asked for, but is not built for this device");
     /* Hopper: TMA loads where Q and K chunks are large, cp.async loads where they are small */
     if (g_lab_path == 3 || (g_lab_path == 0 && kc <= 128 && wg_available())) {
-        /* KC = 128: 4 load stages, as its registers allow one block per SM anyway (KC = 64
-         * runs two, which more stages' shared memory would halve). H200, H16 forward:
-         * 1.06-1.08x over 2 stages, 3 stages 1.03-1.08x. Lab flag 64: 2 stages. */
-        if (kc == 128 && !(r.lab & 64))
+        /* Lab flag 64: 4 load stages for KC = 128 (its registers allow one block per SM
+         * anyway; KC = 64 runs two, which more stages' shared memory would halve). Measured
+         * slower than 2 on the H200 once 2 was written as before the stages generalisation:
+         * H16 forward 0.771 against 0.735 ms at T = 2k, 0.756 against 0.712 at 16k. */
+        if (kc == 128 && (r.lab & 64))
             return vt == 64 ? launch_wgc<128, 64, 4>(r, s) : launch_wgc<128, 32, 4>(r, s);
         switch (kc * 100 + vt) {
         case 6464: return launch_wgc<64, 64, 2>(r, s);
