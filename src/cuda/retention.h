@@ -61,7 +61,11 @@ int retention_cuda_forward(int B, int T, int H, int dk, int dv, const void *q, c
  * accumulate = 0 overwrites the outputs, 1 adds to them (+=, the rule of cuda/cuda.h).
  * Nothing is stored between forward and backward: three chunkwise passes recompute what
  * they need (dq: forward in time, carrying the states; dk, dv: backward in time, carrying
- * dL/dS), so the work is about three forwards and needs no scratch memory.
+ * dL/dS), so the work is about three forwards and needs no scratch memory. When both dq and
+ * dk are asked for, their passes run side by side: the dk pass on a second stream of this
+ * file's (one per device), forked from and joined back to `stream` by events, so the call
+ * stays ordered on `stream` (and can be captured in a CUDA graph). That stream is shared:
+ * calls from several host threads at once are not supported (as for the error message).
  */
 int retention_cuda_backward(int B, int T, int H, int dk, int dv, const void *q, const void *k,
                             const void *v, const float *gamma, float scale,
@@ -90,11 +94,13 @@ const char *retention_cuda_errmsg(void);
 void retention_cuda_lab_set_tile(int vt);
 /* For the kernel lab only: ablations that give WRONG results, to time parts of the chunkwise
  * kernel (bit 1: no loads after the first chunk; 2: no phase-1 products, mma.sync kernel only;
- * 4: no state update; 8: no output stores), and four that do not (16: the wgmma kernels write
- * O from the registers, not staged and stored by TMA; 32: a contraction wider than 256 as two
- * passes over its halves; 64 / 128: 4 / 3 stages of cp.async loads where the contraction is
- * 128 (65-128); these three not yet timed on a GPU). 0 (the default) is the real kernel.
- * RETNET_CUDA_LAB_FLAGS in the environment ORs flags in for a whole program. */
+ * 4: no state update; 8: no output stores), and the ways not taken, which give the same
+ * results up to rounding (16: the wgmma kernels write O from the registers, not staged and
+ * stored by TMA; 32: a contraction wider than 256 in one pass, not split in halves; 64: 4
+ * stages of cp.async loads where the contraction is 65-128, not 2; 128: the split at every
+ * size, not only where the tiles fill the GPU; 256: the backward's dq and dk passes in turn,
+ * not side by side). 0 (the default) is the real kernel. RETNET_CUDA_LAB_FLAGS in the
+ * environment ORs flags in for a whole program. */
 void retention_cuda_lab_set_flags(int flags);
 /* For the kernel lab only: which chunkwise kernel runs (0: automatic, the wgmma kernels on
  * Hopper when this file was built for sm_90a; 1: the mma.sync kernel; 2: the wgmma kernel with
