@@ -1184,8 +1184,9 @@ static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64
     ph_mark("b retention");
     /* dq and dk in fp32 (rope's backward reads them, §3 adds to them); dv straight to bf16,
      * the wv product's operand, in dv's fp32 buffer: the same bits as converting its fp32
-     * values afterwards (both round to nearest even), without that pass. Two calls, each
-     * running only its gradients' passes. */
+     * values afterwards (both round to nearest even), without that pass, for dk <= 256 (a
+     * wider dk splits the dv pass, whose halves then add in bf16: retention.h). Two calls,
+     * each running only its gradients' passes. */
     cuda_bf16 *dv16 = (cuda_bf16 *)G->dv;
     if (retention_cuda_backward((int)B, (int)T, h, dk, dv, A->q, A->k, A->v, d->gamma, 1.0f,
                                 NULL, G->gb, NULL, G->dq, G->dk, NULL, RETNET_CUDA_F32, 0, NULL,

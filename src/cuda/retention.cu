@@ -579,7 +579,8 @@ __global__ void __launch_bounds__(NTHREAD, 1) chunk_kernel(const ChunkRun p) {
  * Stores: warpgroup 0 writes the chunk's O tile into shared memory (swizzled boxes of 128-byte
  * rows, stage_o) and one thread sends it to global memory by TMA (store_o_tma; fp32 gradients
  * that accumulate use the TMA's reduce-add), so the store leaves warpgroup 0's serial chain
- * (1.1-1.3x faster than storing from the accumulator fragments, bit for bit the same values:
+ * (1.1-1.3x faster than storing from the accumulator fragments, bit for bit the same values
+ * but for a bf16 sum, which the registers add in fp32 and TMA in bf16:
  * dev/cuda/retention_store.py, retention_ab.py 16 0). The staging buffer is its own where shared memory allows,
  * else the chunk's Q buffer, which Q K^T and Q R no longer need (KC = 256, VT = 64).
  *
@@ -691,7 +692,7 @@ __device__ __forceinline__ void stsm_x4(uint32_t a, uint32_t r0, uint32_t r1, ui
 }
 
 /* TMA store of a staged box (shared memory at src) to a 4-D tensor map at (c0, c1, c2, c3);
- * add != 0 adds it to what is there (fp32). One bulk group per chunk, committed by the caller. */
+ * add != 0 adds it to what is there (in the map's type, fp32 or bf16). One bulk group per chunk, committed by the caller. */
 __device__ __forceinline__ void tma_store4(const void *tmap, uint32_t src, int c0, int c1, int c2,
                                            int c3, int add) {
     if (add)
@@ -869,9 +870,9 @@ template <int KC, int VT, int NB> struct WCfg {
     static_assert(!O_IN_Q || (NB == 2 && QBYTES >= OST_BYTES), "O staging in the Q buffer");
 };
 
-/* ost: how O leaves the block. 0 from the accumulator registers (o_acc in bf16, or the lab's
- * flag 16); 1 staged in shared memory and written by TMA (tmo, a map of o); 2 the same, added
- * to what is there (fp32 o_acc) */
+/* ost: how O leaves the block. 0 from the accumulator registers (a caller's bf16 o_acc, or
+ * the lab's flag 16); 1 staged in shared memory and written by TMA (tmo, a map of o); 2 the
+ * same, added to what is there (fp32 o_acc, or a split's second half: run_chunk) */
 template <int KC, int VT, int NB>
 __global__ void RET_WG_BOUNDS(NTHREAD)
     wg_kernel(const __grid_constant__ ChunkRun p, const __grid_constant__ TensorMap tmq,
@@ -1259,8 +1260,8 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkR
     };
     /* top of a chunk: its loads are in and visible to wgmma, the last chunk's readers are done */
     /* With NB >= 2 stages, chunk ci + NB - 1 is loaded at the top of chunk ci into the buffers
-     * chunk ci - 1 used (free after the barrier); one cp.async group per chunk (empty past the
-     * end), so "all but the newest NB - 2 groups" is chunk ci's. More stages hide more of the
+     * chunk ci - 1 used (free after the barrier); with NB > 2 one cp.async group per chunk
+     * (empty past the end), so "all but the newest NB - 2 groups" is chunk ci's. More stages hide more of the
      * load latency, which the small chunks of KC <= 128 do not cover with compute. */
     auto top = [&](int ci) {
         if constexpr (NB > 2) cp_async_wait_but<NB - 2>();
@@ -1773,8 +1774,9 @@ static int tensor_map(TensorMap *m, const void *base, int64_t sb, int64_t st, in
     return 0;
 }
 
-/* How the wgmma kernels write O (their `ost`): by TMA from a staged tile (1; 2 adds, fp32),
- * or from the registers where TMA cannot (a bf16 sum, an unaligned o) or the lab asks (16).
+/* How the wgmma kernels write O (their `ost`): by TMA from a staged tile (1; 2 adds: fp32, or
+ * bf16 for a split's second half), or from the registers where TMA cannot (a caller's bf16
+ * sum, which the registers round once; an unaligned o) or the lab asks (16).
  * The map of o when TMA writes. */
 template <int VT> static void o_store(const ChunkRun &r, TensorMap *m, int *ost) {
     *ost = 0;
@@ -1869,12 +1871,22 @@ static int side_stream(cudaStream_t *s, cudaEvent_t *fork, cudaEvent_t *join) {
     static cudaStream_t ss[NDEV];
     static cudaEvent_t ef[NDEV], ej[NDEV];
     int dev = 0;
-    CUDA_OK(cudaGetDevice(&dev), "cudaGetDevice");
-    if (dev < 0 || dev >= NDEV) return fail("retention_cuda: device %d beyond %d", dev, NDEV);
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= NDEV) {
+        (void)cudaGetLastError(); /* the caller runs the passes in turn: no error left behind */
+        return 1;
+    }
     if (!ss[dev]) {
-        CUDA_OK(cudaEventCreateWithFlags(&ef[dev], cudaEventDisableTiming), "cudaEventCreate");
-        CUDA_OK(cudaEventCreateWithFlags(&ej[dev], cudaEventDisableTiming), "cudaEventCreate");
-        CUDA_OK(cudaStreamCreateWithFlags(&ss[dev], cudaStreamNonBlocking), "cudaStreamCreate");
+        cudaEvent_t a = nullptr, b = nullptr;
+        cudaStream_t c = nullptr;
+        if (cudaEventCreateWithFlags(&a, cudaEventDisableTiming) != cudaSuccess ||
+            cudaEventCreateWithFlags(&b, cudaEventDisableTiming) != cudaSuccess ||
+            cudaStreamCreateWithFlags(&c, cudaStreamNonBlocking) != cudaSuccess) {
+            if (a) cudaEventDestroy(a);
+            if (b) cudaEventDestroy(b);
+            (void)cudaGetLastError();
+            return 1;
+        }
+        ef[dev] = a, ej[dev] = b, ss[dev] = c;
     }
     *s = ss[dev], *fork = ef[dev], *join = ej[dev];
     return 0;
@@ -2039,12 +2051,17 @@ extern "C" int retention_cuda_backward(int B, int T, int H, int dk, int dv, cons
      * flag 256: one after the other, as before. */
     cudaStream_t side = nullptr;
     cudaEvent_t forked = nullptr, joined = nullptr;
-    int par = dq && dk_ && !((g_lab_flags | env_lab_flags()) & 256);
-    if (par && side_stream(&side, &forked, &joined)) par = 0, g_msg[0] = 0; /* then in turn */
+    /* not where dq and dk overlap (both adding to one buffer: in turn, each sum is whole) */
+    const size_t gbytes = (size_t)B * T * H * dk * (f32 ? 4 : 2);
+    const uintptr_t pq = (uintptr_t)dq, pk = (uintptr_t)dk_;
+    int par = dq && dk_ && !((g_lab_flags | env_lab_flags()) & 256) &&
+              (pq + gbytes <= pk || pk + gbytes <= pq);
+    if (par && side_stream(&side, &forked, &joined)) par = 0; /* then in turn */
     if (par) {
         CUDA_OK(cudaEventRecord(forked, stream), "cudaEventRecord (fork)");
         CUDA_OK(cudaStreamWaitEvent(side, forked, 0), "cudaStreamWaitEvent (fork)");
     }
+    int bad = 0;
     /* dq = run(dO, V, K), forward in time, initial state S0^T (Kc = dv, Vo = dk) */
     if (dq) {
         ChunkRun r = base_run(B, T, H, scale, gamma);
@@ -2056,10 +2073,10 @@ extern "C" int retention_cuda_backward(int B, int T, int H, int dk, int dv, cons
         r.o_f32 = f32, r.o_acc = accumulate;
         r.s_init = state_in, r.si_b = sb, r.si_h = sh, r.si_k = 1, r.si_v = dv;
         r.par = par ? 2 : 1;
-        if (run_chunk(r, stream)) return 1;
+        bad = run_chunk(r, stream);
     }
     /* dk = run(V, dO, Q), backward in time, initial state dS_T^T / (scale gamma) */
-    if (dk_) {
+    if (dk_ && !bad) {
         ChunkRun r = base_run(B, T, H, scale, gamma);
         r.Kc = dv, r.Vo = dk, r.reverse = 1, r.grad_state = 1;
         SET_BTHD(r, q, v, dv);
@@ -2069,13 +2086,13 @@ extern "C" int retention_cuda_backward(int B, int T, int H, int dk, int dv, cons
         r.o_f32 = f32, r.o_acc = accumulate;
         r.s_init = dstate_out, r.si_b = sb, r.si_h = sh, r.si_k = 1, r.si_v = dv;
         r.par = par ? 2 : 1;
-        const int bad = run_chunk(r, par ? side : stream);
-        if (par) { /* joined even after a failed launch: the caller's stream must not wait forever */
-            CUDA_OK(cudaEventRecord(joined, side), "cudaEventRecord (join)");
-            CUDA_OK(cudaStreamWaitEvent(stream, joined, 0), "cudaStreamWaitEvent (join)");
-        }
-        if (bad) return 1;
+        bad = run_chunk(r, par ? side : stream);
     }
+    if (par) { /* joined even after a failure: a fork left open would break a graph capture */
+        CUDA_OK(cudaEventRecord(joined, side), "cudaEventRecord (join)");
+        CUDA_OK(cudaStreamWaitEvent(stream, joined, 0), "cudaStreamWaitEvent (join)");
+    }
+    if (bad) return 1;
     /* dv = run(K, Q, dO), backward in time, initial state dS_T / (scale gamma);
      * its final state times scale gamma is dS0 */
     if (dv_ || dstate_in) {

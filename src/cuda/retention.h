@@ -17,11 +17,14 @@
  *  - stream: a cudaStream_t (NULL: the legacy default stream). Calls only ENQUEUE work.
  *  - Return 0, or nonzero with a one-line message in retention_cuda_errmsg() (bad
  *    arguments are refused before any work; errors inside a kernel show at the next sync).
- *  - Deterministic: no atomics; each output element is summed in a fixed order.
+ *  - Deterministic: no two writers race on an element; each is summed in a fixed order.
  *  - Accuracy: tensor-core products on bf16 operands with fp32 accumulation. Besides the
  *    inputs, three roundings to bf16 happen inside (the decayed score block, the state as an
  *    operand of q S, and v * gamma^(L-1-j) in the state update), each 2^-8 relative (bf16's unit roundoff);
- *    dev/cuda/retention_lab.py measures the result against float64.
+ *    dev/cuda/retention_lab.py measures the result against float64. A contraction wider
+ *    than 256 (dv > 256 for dq and dk, dk > 256 for o and dv) runs as two passes over its
+ *    halves where the GPU is full, the second adding to the first's output: a bf16 output
+ *    is then rounded twice more (the first half's, the second's addend).
  */
 #ifndef RETNET_CUDA_RETENTION_H
 #define RETNET_CUDA_RETENTION_H

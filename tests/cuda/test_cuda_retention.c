@@ -162,18 +162,22 @@ static void test_forward_and_step(void) {
 }
 
 /* The backward from the empty state against the CPU's parallel-form backward, gradients in
- * fp32 and (last column 1) also in bf16. dv = 512 with 128 blocks of 64 columns: the dq and dk
+ * fp32 or bf16 (column 6), written or added to random values already there (column 7).
+ * Outputs that are written start as NaN, so an element never written fails. dv = 512 with
+ * 128 blocks of 64 columns (256 counting the dq and dk passes, which run side by side): those
  * passes split their contraction in halves (retention.cu, run_chunk), the second adding to the
- * first (TMA reduce-add, in bf16 too). bf16 gradients add their rounding, 2^-9 relative, well
- * inside the rule's 2^-7. */
+ * first (TMA reduce-add, in bf16 too). bf16 gradients add their rounding, 2^-9 relative (a few
+ * times that where the halves or the old values add in bf16), inside the rule's 2^-7. */
 static void test_backward(void) {
-    static const int shapes[][6] = {{2, 100, 2, 64, 128, 0}, {1, 130, 2, 128, 256, 0},
-                                    {2, 100, 2, 32, 8, 0},   {1, 130, 2, 256, 8, 0},
-                                    {4, 70, 8, 256, 512, 0}, {4, 70, 8, 256, 512, 1}};
+    static const int shapes[][7] = {{2, 100, 2, 64, 128, 0, 0}, {1, 130, 2, 128, 256, 0, 0},
+                                    {2, 100, 2, 32, 8, 0, 0},   {1, 130, 2, 256, 8, 0, 0},
+                                    {4, 70, 8, 256, 512, 0, 0}, {4, 70, 8, 256, 512, 1, 0},
+                                    {4, 70, 8, 256, 512, 0, 1}, {4, 70, 8, 256, 512, 1, 1},
+                                    {2, 100, 2, 64, 128, 1, 1}};
     uint64_t s = (seed0 * 7) | 1;
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         int B = shapes[si][0], T = shapes[si][1], H = shapes[si][2], dk = shapes[si][3],
-            dv = shapes[si][4], g16 = shapes[si][5];
+            dv = shapes[si][4], g16 = shapes[si][5], acc = shapes[si][6];
         int64_t nq = (int64_t)B * T * H * dk, nv = (int64_t)B * T * H * dv;
         float *q = malloc(4 * nq), *k = malloc(4 * nq), *v = malloc(4 * nv), *dout = malloc(4 * nv);
         uint16_t *qb = malloc(2 * nq), *kb = malloc(2 * nq), *vb = malloc(2 * nv), *db = malloc(2 * nv);
@@ -202,31 +206,46 @@ static void test_backward(void) {
             }
         for (int64_t i = 0; i < nq; i++) ck[i] *= scale; /* d k = scale d(scaled k) */
         void *dq = up(qb, 2 * nq), *dkk = up(kb, 2 * nq), *dvv = up(vb, 2 * nv), *ddo = up(db, 2 * nv);
-        float *dg = up(gf, 4 * H), *oq = NULL, *ok = NULL, *ov = NULL;
+        float *dg = up(gf, 4 * H);
+        void *oq = NULL, *ok = NULL, *ov = NULL;
         const size_t es = g16 ? 2 : 4; /* bytes per gradient element */
-        retnet_cuda_malloc((void **)&oq, es * nq, "dq");
-        retnet_cuda_malloc((void **)&ok, es * nq, "dk");
-        retnet_cuda_malloc((void **)&ov, es * nv, "dv");
+        float *gs[3] = {gq, gk, gv}, *cs[3] = {cq, ck, cv};
+        void **ds[3] = {&oq, &ok, &ov};
+        const int64_t ns[3] = {nq, nq, nv};
+        for (int i = 0; i < 3; i++) { /* NaN bytes, or old values (then the CPU adds them too) */
+            unsigned char *h0 = malloc(es * ns[i]);
+            if (!acc)
+                memset(h0, 0xff, es * ns[i]);
+            else if (g16) {
+                float *f = malloc(4 * ns[i]);
+                rand_bf16(f, (uint16_t *)h0, ns[i], 1, &s);
+                for (int64_t j = 0; j < ns[i]; j++) cs[i][j] += f[j];
+                free(f);
+            } else
+                for (int64_t j = 0; j < ns[i]; j++) {
+                    ((float *)h0)[j] = (float)urand(&s);
+                    cs[i][j] += ((float *)h0)[j];
+                }
+            *ds[i] = up(h0, es * ns[i]);
+            free(h0);
+        }
         int rc = retention_cuda_backward(B, T, H, dk, dv, dq, dkk, dvv, dg, scale, NULL, ddo, NULL,
-                                         oq, ok, ov, g16 ? RETNET_CUDA_BF16 : RETNET_CUDA_F32, 0,
+                                         oq, ok, ov, g16 ? RETNET_CUDA_BF16 : RETNET_CUDA_F32, acc,
                                          NULL, NULL);
         CHECK(rc == 0, "backward: %s", retention_cuda_errmsg());
         retnet_cuda_sync(NULL);
-        float *gs[3] = {gq, gk, gv};
-        const void *ds[3] = {oq, ok, ov};
-        const int64_t ns[3] = {nq, nq, nv};
         for (int i = 0; i < 3; i++) {
             if (!g16) {
-                retnet_cuda_download(gs[i], ds[i], 4 * ns[i]);
+                retnet_cuda_download(gs[i], *ds[i], 4 * ns[i]);
                 continue;
             }
             uint16_t *b16 = malloc(2 * ns[i]);
-            retnet_cuda_download(b16, ds[i], 2 * ns[i]);
+            retnet_cuda_download(b16, *ds[i], 2 * ns[i]);
             op_bf16_to_f32(gs[i], b16, ns[i]);
             free(b16);
         }
         char what[96];
-        const char *gt = g16 ? "bf16 " : "";
+        const char *gt = g16 ? (acc ? "bf16 += " : "bf16 ") : (acc ? "+= " : "");
         snprintf(what, sizeof what, "backward B%d T%d H%d dk%d dv%d: %sdq", B, T, H, dk, dv, gt);
         check_close(gq, cq, nq, what);
         snprintf(what, sizeof what, "backward B%d T%d H%d dk%d dv%d: %sdk", B, T, H, dk, dv, gt);
