@@ -8,7 +8,8 @@
  *     exp(x_j - m) over its columns, rescaling s when m grows ("online softmax"); the block
  *     combines the (m, s) pairs: m = max(m1, m2), s = s1 e^(m1 - m) + s2 e^(m2 - m).
  *     loss = m + log(s) - x_t, in double.
- *   pass 2 (only when the gradient is wanted): dlogits_j = grad_scale (e^(x_j - m) / s - [j = t]).
+ *   pass 2 (only when the gradient is wanted): dlogits_j = grad_scale (e^(x_j - m) / s - [j = t]),
+ *     in fp32 or (cuda_op_cross_entropy_bf16, for training's logits product) rounded to bf16.
  * The exps are float as on the CPU; the CPU's sum is double, ours float per thread and
  * combined by a tree (at most ~V/threads + log2(threads) roundings per term, well under the
  * tests' 1e-6 relative).
@@ -26,18 +27,26 @@ __device__ __forceinline__ void ms_combine(float &m, float &s, float m2, float s
     m = mn, s = a + b;
 }
 
+/* the gradient's element: fp32, or its bf16 rounding (f32_to_bf16_bits, as
+ * cuda_op_f32_to_bf16 rounds: the same bits as converting the fp32 gradient afterwards) */
+__device__ __forceinline__ void ce_put(float *d, int64_t j, float v) { d[j] = v; }
+__device__ __forceinline__ void ce_put(uint16_t *d, int64_t j, float v) {
+    d[j] = f32_to_bf16_bits(v);
+}
+
+template <class D>
 __global__ void __launch_bounds__(CE_THREADS)
-ce_kernel(float *dl, float *losses, const float *logits, const int32_t *targets, int64_t V,
+ce_kernel(D *dl, float *losses, const float *logits, const int32_t *targets, int64_t V,
           float grad_scale) {
     __shared__ float shm[32], shs[32];
     const int64_t i = blockIdx.x;
     const float *x = logits + i * V;
-    float *d = dl ? dl + i * V : NULL;
+    D *d = dl ? dl + i * V : NULL;
     const int32_t t = targets[i];
     if (t < 0) { /* ignored row */
         if (threadIdx.x == 0) losses[i] = 0.0f;
         if (d)
-            for (int64_t j = threadIdx.x; j < V; j += blockDim.x) d[j] = 0.0f;
+            for (int64_t j = threadIdx.x; j < V; j += blockDim.x) ce_put(d, j, 0.0f);
         return;
     }
     const float xt = t < V ? x[t] : 0.0f; /* read before pass 2 may overwrite it (in place) */
@@ -67,7 +76,7 @@ ce_kernel(float *dl, float *losses, const float *logits, const int32_t *targets,
     const float inv = (float)(1.0 / (double)s);
     for (int64_t j = threadIdx.x; j < V; j += blockDim.x) {
         const float p = expf(x[j] - m) * inv;
-        d[j] = grad_scale * (j == t ? p - 1.0f : p);
+        ce_put(d, j, grad_scale * (j == t ? p - 1.0f : p));
     }
 }
 
@@ -80,9 +89,25 @@ retnet_status cuda_op_cross_entropy(float *dlogits, float *losses, const float *
         return retnet_fail(RETNET_EINVAL, "cuda_op_cross_entropy: bad shape (n %lld V %lld)",
                            (long long)n, (long long)V);
     if (n == 0) return RETNET_OK;
-    ce_kernel<<<(unsigned)n, CE_THREADS, 0, (cudaStream_t)s>>>(dlogits, losses, logits, targets, V,
-                                                               grad_scale);
+    ce_kernel<float><<<(unsigned)n, CE_THREADS, 0, (cudaStream_t)s>>>(dlogits, losses, logits,
+                                                                      targets, V, grad_scale);
     CUDA_LAUNCHED("cuda_op_cross_entropy");
+    return RETNET_OK;
+}
+
+retnet_status cuda_op_cross_entropy_bf16(cuda_bf16 *dlogits, float *losses, const float *logits,
+                                         const int32_t *targets, int64_t n, int64_t V,
+                                         float grad_scale, cuda_stream s) {
+    retnet_status st = cuda_ensure_init();
+    if (st) return st;
+    if (n < 0 || V < 1 || n > INT32_MAX)
+        return retnet_fail(RETNET_EINVAL, "cuda_op_cross_entropy_bf16: bad shape (n %lld V %lld)",
+                           (long long)n, (long long)V);
+    if (!dlogits) return retnet_fail(RETNET_EINVAL, "cuda_op_cross_entropy_bf16: no dlogits");
+    if (n == 0) return RETNET_OK;
+    ce_kernel<uint16_t><<<(unsigned)n, CE_THREADS, 0, (cudaStream_t)s>>>(
+        (uint16_t *)dlogits, losses, logits, targets, V, grad_scale);
+    CUDA_LAUNCHED("cuda_op_cross_entropy_bf16");
     return RETNET_OK;
 }
 

@@ -887,6 +887,25 @@ static void test_cross_entropy(void) {
             if (v < 2) {
                 float *d = dgetf(v == 0 ? dd : dx, n * V);
                 check_pair(d, dc, dm, n * V, K, what);
+                if (v == 0) { /* the bf16 gradient: this fp32 one rounded, bit for bit (and the
+                                 same losses); poisoned with NaN first */
+                    uint16_t *hb = malloc(sizeof(uint16_t) * n * V);
+                    memset(hb, 0xff, sizeof(uint16_t) * n * V);
+                    void *db = dput(hb, sizeof(uint16_t) * n * V), *dl2 = dputf(NULL, n);
+                    OK(cuda_op_cross_entropy_bf16(db, dl2, dx, dt, n, V, gs, NULL));
+                    dget(hb, db, sizeof(uint16_t) * n * V);
+                    float *lg2 = dgetf(dl2, n);
+                    int64_t badj = -1;
+                    for (int64_t j = 0; j < n * V && badj < 0; j++)
+                        if (hb[j] != op_f32_to_bf16(d[j])) badj = j;
+                    CHECK(badj < 0, "%s: bf16 gradient element %lld is 0x%04x, the fp32 one "
+                          "rounded 0x%04x", what, (long long)badj, badj >= 0 ? hb[badj] : 0,
+                          badj >= 0 ? op_f32_to_bf16(d[badj]) : 0);
+                    CHECK(memcmp(lg2, lg, sizeof(float) * n) == 0, "%s: bf16 variant's losses differ",
+                          what);
+                    DFREE(db, dl2);
+                    free(hb); free(lg2);
+                }
                 free(d);
             }
             /* the total, as op_cross_entropy adds it: valid rows only */
