@@ -5,9 +5,7 @@
 cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
 # the previous commit (build/base.tar, git archive of HEAD, carried) for same-run before/after
-BASE=/tmp/base
-( mkdir -p $BASE && tar xf build/base.tar -C $BASE && cd $BASE && make CUDA=1 -j6 build-cuda/retnet >$BASE/build.log 2>&1; echo "base build: exit $?" ) &
-BPID=$!
+cuda_build_base
 JOBS=12 cuda_build
 cuda_tests
 wait $BPID; echo "base ready at $((SECONDS - t0)) s"

@@ -28,6 +28,16 @@ cuda_tests() {
   grep -h "FAIL" "$OUT/tests.log" | head -20
 }
 
+# cuda_build_base: build/base.tar (`git archive` of an earlier commit, carried: the device
+# copy's git history may lack it) built in the background into $BASE (default /tmp/base), its
+# CLI at $BASE/build-cuda/retnet, for before/after in one run; `wait $BPID` before using it
+cuda_build_base() {
+  BASE=${BASE:-/tmp/base}
+  ( mkdir -p "$BASE" && tar xf build/base.tar -C "$BASE" && cd "$BASE" &&
+    make CUDA=1 -j6 build-cuda/retnet >"$BASE/build.log" 2>&1; echo "base build: exit $?" ) &
+  BPID=$!
+}
+
 # cuda_build_lab: cuda_build and, beside it, the kernel lab's library (dev/cuda/build.sh into
 # build/ret-cuda, the one RETNET_CUDA_LIB names for the lab's Python scripts)
 cuda_build_lab() {

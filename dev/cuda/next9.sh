@@ -13,9 +13,7 @@
 # again (flag 256); the training step, base and new alternated, then by phase.
 cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
-BASE=/tmp/base
-( mkdir -p $BASE && tar xf build/base.tar -C $BASE && cd $BASE && make CUDA=1 -j6 build-cuda/retnet >$BASE/build.log 2>&1; echo "base build: exit $?" ) &
-BPID=$!
+cuda_build_base
 JOBS=10 cuda_build_lab
 TEST_TIMEOUT=150 cuda_tests
 grep -E "dv512|cross_entropy" "$OUT/tests.log" | head -20

@@ -4,7 +4,7 @@ other in one process at the benchmark's shapes, with how far their outputs are a
 
   python3 dev/cuda/retention_ab.py A B       e.g. 16 0 (the TMA store's gain), 32 0 (the split)
 
-Only for flags that keep the results right (16, 32, 64, 128, 256): for those, "apart" is the relative L2
+Only for flags that keep the results right (16, 32, 128, 256): for those, "apart" is the relative L2
 distance of o, dq, dk, dv between the two settings, which must stay within 2^-8 (each is within
 about 2^-9 of float64 at these shapes: bench/gpu/retention-h200.md; the float64 check of a
 setting is `RETNET_CUDA_LAB_FLAGS=B python3 dev/cuda/retention_lab.py --no-time`). Exit 1 if any

@@ -80,35 +80,35 @@ ce_kernel(D *dl, float *losses, const float *logits, const int32_t *targets, int
     }
 }
 
-retnet_status cuda_op_cross_entropy(float *dlogits, float *losses, const float *logits,
-                                    const int32_t *targets, int64_t n, int64_t V,
-                                    float grad_scale, cuda_stream s) {
+template <class D>
+static retnet_status cross_entropy(const char *fn, D *dlogits, float *losses,
+                                   const float *logits, const int32_t *targets, int64_t n,
+                                   int64_t V, float grad_scale, cuda_stream s) {
     retnet_status st = cuda_ensure_init();
     if (st) return st;
     if (n < 0 || V < 1 || n > INT32_MAX)
-        return retnet_fail(RETNET_EINVAL, "cuda_op_cross_entropy: bad shape (n %lld V %lld)",
-                           (long long)n, (long long)V);
+        return retnet_fail(RETNET_EINVAL, "%s: bad shape (n %lld V %lld)", fn, (long long)n,
+                           (long long)V);
     if (n == 0) return RETNET_OK;
-    ce_kernel<float><<<(unsigned)n, CE_THREADS, 0, (cudaStream_t)s>>>(dlogits, losses, logits,
-                                                                      targets, V, grad_scale);
-    CUDA_LAUNCHED("cuda_op_cross_entropy");
+    ce_kernel<D><<<(unsigned)n, CE_THREADS, 0, (cudaStream_t)s>>>(dlogits, losses, logits,
+                                                                  targets, V, grad_scale);
+    CUDA_LAUNCHED(fn);
     return RETNET_OK;
+}
+
+retnet_status cuda_op_cross_entropy(float *dlogits, float *losses, const float *logits,
+                                    const int32_t *targets, int64_t n, int64_t V,
+                                    float grad_scale, cuda_stream s) {
+    return cross_entropy("cuda_op_cross_entropy", dlogits, losses, logits, targets, n, V,
+                         grad_scale, s);
 }
 
 retnet_status cuda_op_cross_entropy_bf16(cuda_bf16 *dlogits, float *losses, const float *logits,
                                          const int32_t *targets, int64_t n, int64_t V,
                                          float grad_scale, cuda_stream s) {
-    retnet_status st = cuda_ensure_init();
-    if (st) return st;
-    if (n < 0 || V < 1 || n > INT32_MAX)
-        return retnet_fail(RETNET_EINVAL, "cuda_op_cross_entropy_bf16: bad shape (n %lld V %lld)",
-                           (long long)n, (long long)V);
     if (!dlogits) return retnet_fail(RETNET_EINVAL, "cuda_op_cross_entropy_bf16: no dlogits");
-    if (n == 0) return RETNET_OK;
-    ce_kernel<uint16_t><<<(unsigned)n, CE_THREADS, 0, (cudaStream_t)s>>>(
-        (uint16_t *)dlogits, losses, logits, targets, V, grad_scale);
-    CUDA_LAUNCHED("cuda_op_cross_entropy_bf16");
-    return RETNET_OK;
+    return cross_entropy("cuda_op_cross_entropy_bf16", (uint16_t *)dlogits, losses, logits,
+                         targets, n, V, grad_scale, s);
 }
 
 /* ---- deterministic sums: G blocks of partial sums (G a function of n), then one block --- */

@@ -171,10 +171,9 @@ struct ChunkRun {
     int lab;        /* dev/cuda ablations (wrong results, timing only): 1 no loads after the
                        first chunk, 2 no phase-1 products (mma.sync kernel only), 4 no state
                        update, 8 no O stores, 16 O stored from the registers (no TMA store),
-                       32 no contraction split (run_chunk), 64 four load stages for KC = 128
-                       (wgc_kernel), 128 the split at any size, 256 the backward's dq and dk
-                       passes one after the other (retention_cuda_backward); 16, 32, 64,
-                       128, 256 keep the results right */
+                       32 no contraction split (run_chunk), 128 the split at any size, 256
+                       the backward's dq and dk passes one after the other
+                       (retention_cuda_backward); 16, 32, 128, 256 keep the results right */
 };
 
 constexpr int NWARP = 8, NTHREAD = NWARP * 32;
@@ -1188,10 +1187,8 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
 template <int KC, int VT, int NB> struct WCCfg {
     static constexpr int C = 64;
     static constexpr uint32_t QBYTES = C * KC * 2, VBYTES = C * VT * 2, RBYTES = KC * VT * 2;
-    /* NB stages of Q and K (1: loaded mid-chunk; 2..4: NB - 1 chunks ahead), V at least 2 */
-    static constexpr int VB = NB < 2 ? 2 : NB;
     static constexpr uint32_t Q_OFF = 0, K_OFF = Q_OFF + NB * QBYTES, V_OFF = K_OFF + NB * QBYTES;
-    static constexpr uint32_t VZ_OFF = V_OFF + VB * VBYTES, R_OFF = VZ_OFF + VBYTES;
+    static constexpr uint32_t VZ_OFF = V_OFF + 2 * VBYTES, R_OFF = VZ_OFF + VBYTES;
     static constexpr uint32_t PW_OFF = R_OFF + 2 * RBYTES;
     /* the TMA store's O staging (fp32 at most, 1024-aligned inside the window), where it fits */
     static constexpr uint32_t OST_BYTES = C * VT * 4, O_OFF = PW_OFF + 4 * (C + 4);
@@ -1203,13 +1200,8 @@ template <int KC, int VT, int NB> struct WCCfg {
     static_assert(QPIECES % NTHREAD == 0 && VPIECES % NTHREAD == 0 && VPIECES % 128 == 0,
                   "load layout");
     static_assert(SMEM <= 227 * 1024, "shared memory");
-    static_assert(NB >= 1 && NB <= 4, "buffers");
+    static_assert(NB == 1 || NB == 2, "buffers");
 };
-
-/* cp.async groups: all but the newest N complete */
-template <int N> __device__ __forceinline__ void cp_async_wait_but() {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
 
 template <int KC, int VT, int NB>
 __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkRun p,
@@ -1258,25 +1250,15 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkR
         }
         cp_async_commit();
     };
-    /* top of a chunk: its loads are in and visible to wgmma, the last chunk's readers are done */
-    /* With NB >= 2 stages, chunk ci + NB - 1 is loaded at the top of chunk ci into the buffers
-     * chunk ci - 1 used (free after the barrier); with NB > 2 one cp.async group per chunk
-     * (empty past the end), so "all but the newest NB - 2 groups" is chunk ci's. More stages hide more of the
-     * load latency, which the small chunks of KC <= 128 do not cover with compute. */
+    /* top of a chunk: its loads are in and visible to wgmma, the last chunk's readers are done.
+     * (More stages, 4 for KC = 128, were measured slower on the H200: 0.771 against 0.735 ms,
+     * H16 forward; bench/gpu/retention-ab-h200.txt. A generic NB-stage form of this code was
+     * slower still at NB = 2: 0.78 against 0.71 ms, dev/cuda/bisect_fwd.sh.) */
     auto top = [&](int ci) {
-        if constexpr (NB > 2) cp_async_wait_but<NB - 2>();
-        else cp_async_wait_all();
+        cp_async_wait_all();
         fence_async_smem();
         bar_all();
-        /* NB = 2 written as before NB > 2 existed: the generic form measured 10% slower on the
-         * H200 for the H16 forward (0.71 -> 0.78 ms; dev/cuda/bisect_fwd.sh), same registers */
-        if constexpr (NB == 2) {
-            if (ci + 1 < nchunk && !(p.lab & 1)) load_chunk(ci + 1, (ci + 1) & 1, (ci + 1) & 1);
-        } else if constexpr (NB > 2) {
-            const int nx = ci + NB - 1;
-            if (nx < nchunk && !(p.lab & 1)) load_chunk(nx, nx % NB, nx % G::VB);
-            else cp_async_commit();
-        }
+        if (NB == 2 && ci + 1 < nchunk && !(p.lab & 1)) load_chunk(ci + 1, (ci + 1) & 1, (ci + 1) & 1);
     };
     /* KC = 512 (one Q / K buffer): the next chunk's loads once both warpgroups have read it */
     auto mid = [&](int ci) {
@@ -1284,13 +1266,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkR
         if (ci + 1 < nchunk && !(p.lab & 1)) load_chunk(ci + 1, 0, (ci + 1) & 1);
     };
 
-    if constexpr (NB > 2) {
-        for (int i = 0; i < NB - 1; i++) { /* the first chunks, a group each */
-            if (i < nchunk && (i == 0 || !(p.lab & 1))) load_chunk(i, i % NB, i % G::VB);
-            else cp_async_commit();
-        }
-    } else if (nchunk > 0)
-        load_chunk(0, 0, 0);
+    if (nchunk > 0) load_chunk(0, 0, 0);
     for (int i = tid; i <= C; i += NTHREAD) pw[i] = (float)pow((double)gam, (double)i);
 
     if (wg == 0) {
@@ -1308,8 +1284,8 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkR
         } else
         for (int ci = 0; ci < nchunk; ci++) {
             const int c0 = ci * C, L = min(C, T - c0);
-            const uint32_t qoff = (NB > 2 ? ci % NB : NB == 2 ? (ci & 1) : 0) * G::QBYTES;
-            const uint32_t voff = (NB > 2 ? ci % G::VB : (ci & 1)) * G::VBYTES, roff = (ci & 1) * G::RBYTES;
+            const uint32_t qoff = (NB == 2 ? (ci & 1) : 0) * G::QBYTES;
+            const uint32_t voff = (ci & 1) * G::VBYTES, roff = (ci & 1) * G::RBYTES;
             float acc_s[32], acc_o[VT / 2];
             top(ci);
             /* every wgmma below is unconditional and waited for before its accumulators are
@@ -1440,8 +1416,8 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkR
         store_r(0);
         for (int ci = 0; ci < nchunk; ci++) {
             const int L = min(C, T - ci * C);
-            const uint32_t qoff = (NB > 2 ? ci % NB : NB == 2 ? (ci & 1) : 0) * G::QBYTES;
-            const uint32_t voff = (NB > 2 ? ci % G::VB : (ci & 1)) * G::VBYTES;
+            const uint32_t qoff = (NB == 2 ? (ci & 1) : 0) * G::QBYTES;
+            const uint32_t voff = (ci & 1) * G::VBYTES;
             top(ci);
             /* zeta ⊙ V, zeta[j] = gamma^(L-1-j) (rows past L are zero) */
 #pragma unroll
@@ -1934,12 +1910,6 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
         return fail("retention_cuda: the wgmma path was asked for, but is not built for this device");
     /* Hopper: TMA loads where Q and K chunks are large, cp.async loads where they are small */
     if (g_lab_path == 3 || (g_lab_path == 0 && kc <= 128 && wg_available())) {
-        /* Lab flag 64: 4 load stages for KC = 128 (its registers allow one block per SM
-         * anyway; KC = 64 runs two, which more stages' shared memory would halve). Measured
-         * slower than 2 on the H200 once 2 was written as before the stages generalisation:
-         * H16 forward 0.771 against 0.735 ms at T = 2k, 0.756 against 0.712 at 16k. */
-        if (kc == 128 && (r.lab & 64))
-            return vt == 64 ? launch_wgc<128, 64, 4>(r, s) : launch_wgc<128, 32, 4>(r, s);
         switch (kc * 100 + vt) {
         case 6464: return launch_wgc<64, 64, 2>(r, s);
         case 6432: return launch_wgc<64, 32, 2>(r, s);

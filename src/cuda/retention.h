@@ -99,9 +99,8 @@ void retention_cuda_lab_set_tile(int vt);
  * kernel (bit 1: no loads after the first chunk; 2: no phase-1 products, mma.sync kernel only;
  * 4: no state update; 8: no output stores), and the ways not taken, which give the same
  * results up to rounding (16: the wgmma kernels write O from the registers, not staged and
- * stored by TMA; 32: a contraction wider than 256 in one pass, not split in halves; 64: 4
- * stages of cp.async loads where the contraction is 65-128, not 2; 128: the split at every
- * size, not only where the tiles fill the GPU; 256: the backward's dq and dk passes in turn,
+ * stored by TMA; 32: a contraction wider than 256 in one pass, not split in halves; 128: the
+ * split at every size, not only where the tiles fill the GPU; 256: the backward's dq and dk passes in turn,
  * not side by side). 0 (the default) is the real kernel. RETNET_CUDA_LAB_FLAGS in the
  * environment ORs flags in for a whole program. */
 void retention_cuda_lab_set_flags(int flags);
