@@ -45,11 +45,15 @@ typedef struct {
 
 template <int MB>
 __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
+    pdl_trigger();
     const int lane = threadIdx.x & 31;
     const int64_t wid = (int64_t)blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
     int s = 0;
     while (s < a.nseg - 1 && wid >= a.first[s + 1]) s++;
-    if (wid >= a.first[a.nseg]) return;
+    if (wid >= a.first[a.nseg]) {
+        pdl_wait();
+        return;
+    }
     const gemv_seg &g = a.seg[s];
     const int glu = g.w2 != NULL;
     /* plain: columns n, n + 1 of one weight; GLU: column n of both weights; rope: the
@@ -69,8 +73,10 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
     float acc0[MB], acc1[MB];
 #pragma unroll
     for (int m = 0; m < MB; m++) acc0[m] = 0.0f, acc1[m] = 0.0f;
-    for (int64_t i0 = lane; i0 < a.K8; i0 += 32 * GEMV_U) {
-        uint4 w0[GEMV_U], w1[GEMV_U];
+    /* the weights' first loads are issued before waiting for x: under programmatic launch
+     * (cuda_launch) they stream while the kernel before finishes */
+    uint4 w0[GEMV_U], w1[GEMV_U];
+    auto load = [&](int64_t i0) {
 #pragma unroll
         for (int u = 0; u < GEMV_U; u++) {
             const int64_t i = i0 + 32 * u;
@@ -78,6 +84,11 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
             w0[u] = i < a.K8 ? __ldcs(r0 + i) : z; /* streamed: no reuse */
             w1[u] = i < a.K8 && r1 ? __ldcs(r1 + i) : z;
         }
+    };
+    load(lane);
+    pdl_wait();
+    for (int64_t i0 = lane; i0 < a.K8; i0 += 32 * GEMV_U) {
+        if (i0 != lane) load(i0);
 #pragma unroll
         for (int u = 0; u < GEMV_U; u++) {
             const int64_t i = i0 + 32 * u;
@@ -175,17 +186,10 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     if (blocks > INT32_MAX) return retnet_fail(RETNET_EINVAL, "cuda gemv: too many columns");
     const dim3 grid((unsigned)blocks), block(32 * GEMV_WARPS);
     cudaStream_t cs = (cudaStream_t)s;
-    switch (M) {
-    case 1: gemv_kernel<1><<<grid, block, 0, cs>>>(*a); break;
-    case 2: gemv_kernel<2><<<grid, block, 0, cs>>>(*a); break;
-    case 3: gemv_kernel<3><<<grid, block, 0, cs>>>(*a); break;
-    case 4: gemv_kernel<4><<<grid, block, 0, cs>>>(*a); break;
-    case 5: gemv_kernel<5><<<grid, block, 0, cs>>>(*a); break;
-    case 6: gemv_kernel<6><<<grid, block, 0, cs>>>(*a); break;
-    case 7: gemv_kernel<7><<<grid, block, 0, cs>>>(*a); break;
-    default: gemv_kernel<8><<<grid, block, 0, cs>>>(*a); break;
-    }
-    CUDA_LAUNCHED("cuda gemv");
+    void (*const k[])(gemv_args) = {gemv_kernel<1>, gemv_kernel<2>, gemv_kernel<3>,
+                                     gemv_kernel<4>, gemv_kernel<5>, gemv_kernel<6>,
+                                     gemv_kernel<7>, gemv_kernel<8>};
+    CUDA_TRY(cuda_launch(k[(M < 8 ? M : 8) - 1], grid, block, 0, cs, *a), "cuda gemv");
     return RETNET_OK;
 }
 

@@ -72,8 +72,8 @@ struct model_cuda {
     int64_t tacts_rows;
     size_t tacts_bytes, acts_bytes, states_bytes;
     double *dsum;                    /* (2) device: the loss sum, the gradient norm's square */
-    /* decoding steps as CUDA graphs (decode_step_graph) */
-    int graphs;
+    /* decoding steps as CUDA graphs (decode_step_graph), their kernels overlapping (pdl_scope) */
+    int graphs, pdl;
     cudaStream_t gstream;
     cudaEvent_t gready;              /* recorded on the legacy stream before each replay */
     int64_t gacts_rows;              /* the activations' layout the graph was made with */
@@ -229,6 +229,8 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->device = device;
     const char *ge = getenv("RETNET_CUDA_GRAPHS");
     d->graphs = !(ge && !strcmp(ge, "0"));
+    const char *pe = getenv("RETNET_CUDA_PDL");
+    d->pdl = !(pe && !strcmp(pe, "0"));
     d->l32 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l32);
     d->l16 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l16);
     if (!d->l32 || !d->l16) {
@@ -565,6 +567,17 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
     return retnet_cuda_sync(cs);
 }
 
+/* A decoding step's kernels (norms, the gemv products, the retention step) launched with
+ * programmatic dependent launch: each starts while the one before finishes, streaming its
+ * weights (the step: its state) before it waits for its inputs; on for one forward, as the
+ * ~8 short kernels of a layer spent a few us each in launch and ramp. RETNET_CUDA_PDL=0 (read
+ * when the model moves to the GPU) turns it off: the same results. */
+struct pdl_scope {
+    int was, was_step;
+    explicit pdl_scope(int on) : was(cuda_set_pdl(on)), was_step(retention_cuda_step_overlap(on)) {}
+    ~pdl_scope() { cuda_set_pdl(was), retention_cuda_step_overlap(was_step); }
+};
+
 /* last_dev: only each sequence's last position's logits, into this device buffer (B, V);
  * `logits` (host, all positions) is then not used. */
 static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t B, int32_t T,
@@ -598,6 +611,7 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
     }
     TRY(retnet_cuda_upload(d->tok, tokens, sizeof(int32_t) * (size_t)n));
     TRY(retnet_cuda_upload(d->pos, pos, sizeof(int64_t) * (size_t)B));
+    pdl_scope pdl(d->pdl && T == 1 && state_dev);
 
     const float *wout = c->tie_embeddings ? d->g16.embed : d->g16.out;
     /* in a graph the Transformer's attention gets no host positions (checked above): its

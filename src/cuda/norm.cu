@@ -185,6 +185,8 @@ norm_fwd_kernel(void *y, const float *x, const float *g, const float *w, const f
                 seg_shape p) {
     constexpr int G = NORM_BLOCK(T) / T, V = 4 * K;
     __shared__ double2 sh[NORM_BLOCK(T) / 32];
+    pdl_trigger(); /* decoding's chain (cuda_launch): x is the kernel before's output */
+    pdl_wait();
     const int t = threadIdx.x % T, n = p.n;
     const int64_t s = blockIdx.x * (int64_t)G + threadIdx.x / T;
     /* a group without a segment (the grid's last block) still joins the group sums */
@@ -526,11 +528,11 @@ static int norm_config(int64_t n) {
 static bool aligned(const void *q, uintptr_t a) { return ((uintptr_t)q & (a - 1)) == 0; }
 
 template <int T, int K>
-static void launch_fwd(bool vec, cudaStream_t cs, void *y, const float *x, const float *g,
-                       const float *w, const float *b, const seg_shape &p) {
+static cudaError_t launch_fwd(bool vec, cudaStream_t cs, void *y, const float *x, const float *g,
+                              const float *w, const float *b, const seg_shape &p) {
     const unsigned grid = cuda_blocks(p.nseg, NORM_BLOCK(T) / T, INT32_MAX);
-    if (vec) norm_fwd_kernel<T, K, true><<<grid, NORM_BLOCK(T), 0, cs>>>(y, x, g, w, b, p);
-    else norm_fwd_kernel<T, K, false><<<grid, NORM_BLOCK(T), 0, cs>>>(y, x, g, w, b, p);
+    return cuda_launch(vec ? norm_fwd_kernel<T, K, true> : norm_fwd_kernel<T, K, false>, grid,
+                       NORM_BLOCK(T), 0, cs, y, x, g, w, b, p);
 }
 
 template <int T, int K>
@@ -568,15 +570,17 @@ static retnet_status norm_forward(const char *fn, void *y, const float *x, const
     /* float4 loads where every segment of every operand starts on 16 bytes (8 for bf16) */
     const bool vec = n % 4 == 0 && aligned(x, 16) && aligned(g, 16) && aligned(w, 16) &&
                      aligned(b, 16) && aligned(y, bf16_out ? 8 : 16);
+    cudaError_t e = cudaSuccess;
     switch (norm_config(n)) {
 #define FWD_(i, T, K) \
-    case i: launch_fwd<T, K>(vec, cs, y, x, g, w, b, p); break;
+    case i: e = launch_fwd<T, K>(vec, cs, y, x, g, w, b, p); break;
         NORM_CONFIGS(FWD_)
 #undef FWD_
     default:
         norm_fwd_wide_kernel<<<cuda_blocks(p.nseg, WARPS, INT32_MAX), 32 * WARPS, 0, cs>>>(
             y, x, g, w, b, p);
     }
+    CUDA_TRY(e, fn);
     CUDA_LAUNCHED(fn);
     return RETNET_OK;
 }

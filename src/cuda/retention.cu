@@ -1594,6 +1594,18 @@ __global__ void RET_WG_BOUNDS(128) wg_selftest_kernel(int variant, const bf16 *A
 /* Block: 64 columns of one (b, h); 16 lanes x float4 per row, 16 row groups. */
 constexpr int STEP_COLS = 64, STEP_RG = 16, STEP_UNROLL = 8;
 
+/* Programmatic dependent launch (as src/cuda/common.cuh's; this file stands alone) */
+__device__ __forceinline__ void pdl_wait(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_trigger(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 __global__ void __launch_bounds__(256) step_kernel(int H, int dk, int dv, const bf16 *q,
                                                    const bf16 *k, const bf16 *v,
                                                    const float *gamma, float scale, float *S,
@@ -1604,6 +1616,19 @@ __global__ void __launch_bounds__(256) step_kernel(int H, int dk, int dv, const 
     const int tid = threadIdx.x, c4 = tid & 15, rg = tid >> 4;
     const int h = blockIdx.y, b = blockIdx.z, col = blockIdx.x * STEP_COLS + c4 * 4;
     const int64_t bh = (int64_t)b * H + h;
+    float *Sb = S + bh * dk * dv + col;
+    /* the state's first rows are read before waiting for q, k, v: under programmatic launch
+     * (retention_cuda_step_overlap) they stream while the products before finish */
+    float4 s[STEP_UNROLL];
+    pdl_trigger();
+    if (col < dv) {
+#pragma unroll
+        for (int u = 0; u < STEP_UNROLL; u++) {
+            const int i = rg + u * STEP_RG;
+            if (i < dk) s[u] = __ldcs(reinterpret_cast<const float4 *>(Sb + (int64_t)i * dv));
+        }
+    }
+    pdl_wait();
     for (int i = tid; i < dk; i += blockDim.x) {
         qs[i] = __bfloat162float(q[bh * dk + i]);
         ks[i] = __bfloat162float(k[bh * dk + i]);
@@ -1615,13 +1640,12 @@ __global__ void __launch_bounds__(256) step_kernel(int H, int dk, int dv, const 
         const uint2 vraw = *reinterpret_cast<const uint2 *>(v + bh * dv + col);
         const float2 v01 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&vraw.x));
         const float2 v23 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&vraw.y));
-        float *Sb = S + bh * dk * dv + col;
         for (int i0 = rg; i0 < dk; i0 += STEP_RG * STEP_UNROLL) {
-            float4 s[STEP_UNROLL];
 #pragma unroll
             for (int u = 0; u < STEP_UNROLL; u++) {
                 const int i = i0 + u * STEP_RG;
-                if (i < dk) s[u] = __ldcs(reinterpret_cast<const float4 *>(Sb + (int64_t)i * dv));
+                if (i0 != rg && i < dk)
+                    s[u] = __ldcs(reinterpret_cast<const float4 *>(Sb + (int64_t)i * dv));
             }
 #pragma unroll
             for (int u = 0; u < STEP_UNROLL; u++) {
@@ -2081,6 +2105,22 @@ extern "C" int retention_cuda_backward(int B, int T, int H, int dk, int dv, cons
     return 0;
 }
 
+/* Programmatic launch of the step (retention_cuda_step_overlap): per host thread, and only
+ * where the device has it (sm_90) */
+static thread_local int step_overlap = 0;
+extern "C" int retention_cuda_step_overlap(int on) {
+    const int was = step_overlap;
+    step_overlap = on;
+    return was;
+}
+
+static int have_pdl(void) {
+    int dev = 0, major = 0;
+    return cudaGetDevice(&dev) == cudaSuccess &&
+           cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+           major >= 9;
+}
+
 extern "C" int retention_cuda_step(int B, int H, int dk, int dv, const void *q, const void *k,
                                    const void *v, const float *gamma, float scale, float *state,
                                    void *o, int o_dtype, cudaStream_t stream) {
@@ -2094,9 +2134,15 @@ extern "C" int retention_cuda_step(int B, int H, int dk, int dv, const void *q, 
     if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
     dim3 grid((dv + STEP_COLS - 1) / STEP_COLS, H, B);
     const size_t smem = sizeof(float) * (2 * dk + STEP_RG * STEP_COLS);
-    step_kernel<<<grid, 256, smem, stream>>>(H, dk, dv, (const bf16 *)q, (const bf16 *)k,
-                                             (const bf16 *)v, gamma, scale, state, o,
-                                             o_dtype == RETNET_CUDA_F32);
-    CUDA_OK(cudaGetLastError(), "step_kernel launch");
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid, cfg.blockDim = dim3(256), cfg.dynamicSmemBytes = smem, cfg.stream = stream;
+    cfg.attrs = at, cfg.numAttrs = step_overlap && have_pdl() ? 1 : 0;
+    CUDA_OK(cudaLaunchKernelEx(&cfg, step_kernel, H, dk, dv, (const bf16 *)q, (const bf16 *)k,
+                               (const bf16 *)v, gamma, scale, state, o,
+                               (int)(o_dtype == RETNET_CUDA_F32)),
+            "step_kernel launch");
     return 0;
 }

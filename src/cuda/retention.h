@@ -87,6 +87,15 @@ int retention_cuda_step(int B, int H, int dk, int dv, const void *q, const void 
                         const void *v, const float *gamma, float scale, float *state, void *o,
                         int o_dtype, struct CUstream_st *stream);
 
+/*
+ * Whether this host thread's retention_cuda_step calls use programmatic dependent launch
+ * (sm_90; elsewhere ignored): the step's kernel then starts while the kernel before it in
+ * the stream finishes, reads the state's first rows, and waits for that kernel before it
+ * reads q, k, v. Only for chains where no kernel launched since the last ordinary launch
+ * writes the state (a model's decoding step). Off by default; returns the previous setting.
+ */
+int retention_cuda_step_overlap(int on);
+
 /* The message of the last failed call of this file ("" if none). Not thread safe. */
 const char *retention_cuda_errmsg(void);
 

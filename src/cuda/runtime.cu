@@ -19,12 +19,13 @@ static struct {
     int device;           /* -1: not initialised */
     char name[160];
     int sms;
+    int major; /* compute capability */
     cublasHandle_t blas;
     cublasLtHandle_t lt;
     void *lt_ws;
     void *scratch;
     size_t scratch_bytes;
-} rt = {-1, "", 0, NULL, NULL, NULL, NULL, 0};
+} rt = {-1, "", 0, 0, NULL, NULL, NULL, NULL, 0};
 
 retnet_status cuda_fail_(cudaError_t e, const char *what, const char *file, int line) {
     retnet_status s = RETNET_EDEVICE;
@@ -78,7 +79,7 @@ retnet_status retnet_cuda_init(int device) {
                            "newer (bf16 tensor cores)", p.name, p.major, p.minor);
     snprintf(rt.name, sizeof rt.name, "%.100s (sm_%d%d, %d SMs, %.1f GiB)", p.name, p.major, p.minor,
              p.multiProcessorCount, p.totalGlobalMem / 1073741824.0);
-    rt.sms = p.multiProcessorCount;
+    rt.sms = p.multiProcessorCount, rt.major = p.major;
     int st = cublasCreate(&rt.blas);
     if (st != CUBLAS_STATUS_SUCCESS) return blas_fail(st, "cublasCreate", __LINE__);
     /* fp32 products stay fp32: no TF32 (the pedantic mode also forbids reduced-precision
@@ -100,6 +101,17 @@ void *cuda_lt_handle(void) { return rt.lt; }
 void *cuda_blas_handle(void) { return rt.blas; }
 void *cuda_lt_workspace(size_t *bytes) { *bytes = LT_WORKSPACE_BYTES; return rt.lt_ws; }
 int cuda_sm_count(void) { return rt.sms; }
+
+/* Programmatic dependent launch: per host thread (each drives its own chain of launches) */
+static thread_local int pdl_on = 0;
+
+int cuda_set_pdl(int on) {
+    const int was = pdl_on;
+    pdl_on = on;
+    return was;
+}
+
+int cuda_pdl(void) { return pdl_on && rt.major >= 9; }
 
 retnet_status retnet_cuda_malloc(void **p, size_t bytes, const char *what) {
     *p = NULL;

@@ -415,7 +415,10 @@ out:
 
 /* A decoding step captured as one CUDA graph computes what the same step launched op by op
  * computes, bit for bit (argmax and states), for RetNet and for the Transformer (whose graph
- * sizes the attention's grid for the whole cache, each row still split by its own length). */
+ * sizes the attention's grid for the whole cache, each row still split by its own length).
+ * The op-by-op side runs without programmatic dependent launch (RETNET_CUDA_PDL=0), the graph
+ * with it: a kernel reading its inputs before the kernel before it has written them would
+ * differ. */
 static void test_graphs(void) {
     static const char *names[] = {"retnet", "transformer", "retnet, normalize on"};
     for (int tf = 0; tf < 3; tf++) { /* RetNet, the Transformer, RetNet with §3 */
@@ -432,11 +435,12 @@ static void test_graphs(void) {
             m[g] = make_model(&c, 11, 0);
             if (!m[g]) goto out;
             setenv("RETNET_CUDA_GRAPHS", g ? "1" : "0", 1); /* read when the model moves */
+            setenv("RETNET_CUDA_PDL", g ? "1" : "0", 1);
             OK(retnet_model_to_device(m[g], "cuda"));
             OK(retnet_batch_create(m[g], B, &bt[g]));
             if (!bt[g]) goto out;
         }
-        unsetenv("RETNET_CUDA_GRAPHS");
+        unsetenv("RETNET_CUDA_GRAPHS"), unsetenv("RETNET_CUDA_PDL");
         int32_t tok[B * T], next[2][B];
         uint64_t s = 21;
         rand_tokens(tok, B * T, c.vocab, &s);
