@@ -243,10 +243,24 @@ attn_combine(float *__restrict__ o, const float *__restrict__ part_ml,
 /* ==================================================================================== */
 /* tiled (tensor cores) */
 
+__device__ __forceinline__ uint32_t smem_u32(const void *p) {
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
 /* two floats -> bf16x2 (round to nearest even), lo in the low half */
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     const uint32_t a = f32_to_bf16_bits(lo), b = f32_to_bf16_bits(hi);
     return a | b << 16;
+}
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, int bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+                 "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() {
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 __device__ __forceinline__ void ldsm_x4(uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3,
                                         uint32_t addr) {

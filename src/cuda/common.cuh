@@ -94,24 +94,6 @@ __device__ __forceinline__ void pdl_trigger(void) {
 #endif
 }
 
-/* Asynchronous 16-byte copies global -> shared (sm_80): `bytes` of 16 read, the rest zero;
- * each thread's copies are its own to wait for (cp_async_wait<N>: all but the newest N of its
- * committed groups have landed), other threads' need a barrier after that. */
-__device__ __forceinline__ uint32_t smem_u32(const void *p) {
-    return (uint32_t)__cvta_generic_to_shared(p);
-}
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, int bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-                 "r"(bytes)
-                 : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() {
-    asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-template <int N> __device__ __forceinline__ void cp_async_wait() {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
 /* bf16 of a float, round to nearest even, NaN kept quiet: bit for bit op_f32_to_bf16. */
 __device__ __forceinline__ uint16_t f32_to_bf16_bits(float x) {
     uint32_t u = __float_as_uint(x);

@@ -36,9 +36,6 @@
  */
 #include "cuda/common.cuh"
 
-#include <stdlib.h>
-#include <string.h>
-
 #define WARPS 8 /* segments per block of the wide-row kernels */
 
 typedef struct {
@@ -61,7 +58,6 @@ __device__ __forceinline__ float sigmoidf_(float z) { return 1.0f / (1.0f + expf
 #define NORM_BLOCK(T) ((T) == 32 ? 128 : (T) > 256 ? (T) : 256)
 #define NORM_MINB(T) (512 / NORM_BLOCK(T))
 #define NORM_NMAX 4096
-#define NORM_STAGES 3 /* the backward's buffers of segments in shared memory (PIPE) */
 
 /* value v = 4k + i of thread t in its group of T: element 4 (t + T k) + i of the segment */
 template <int T> __device__ __forceinline__ int seg_col(int t, int v) {
@@ -258,7 +254,7 @@ __device__ __forceinline__ void block_partial(double *dst, const double (&a)[4 *
  * the sums of dn xhat and of dn. CENTER: layernorm and groupnorm, the only ones with b;
  * GATE: g is not NULL. Both are template arguments so that the registers of what a variant
  * lacks are not reserved (the kernel's occupancy is set by its registers). */
-template <int T, int K, bool VEC, bool CENTER, bool GATE, bool PIPE>
+template <int T, int K, bool VEC, bool CENTER, bool GATE>
 __global__ void __launch_bounds__(NORM_BLOCK(T), NORM_MINB(T))
 norm_bwd_kernel(void *dx, void *dg, float *stats, double *pw, double *pb, const float *dy,
                 const float *x, const float *g, const float *w, const float *b, seg_shape p,
@@ -271,36 +267,6 @@ norm_bwd_kernel(void *dx, void *dg, float *stats, double *pw, double *pb, const 
     const int t = threadIdx.x % T, grp = threadIdx.x / T, n = p.n;
     const int64_t r0 = blockIdx.x * spb, r1 = r0 + spb < p.nseg ? r0 + spb : p.nseg;
     const bool acc = !p.bf16_out; /* fp32 dx, dg: added to */
-    /* PIPE (VEC only): the inputs of the group's next NORM_STAGES - 1 segments are copied
-     * into shared memory (cp.async) while this one is worked on, so that loads are in flight
-     * all the time rather than in turn with the sums and stores (registers alone held one
-     * segment a thread: ~1.8 TB/s for the head norm's backward on an H200). Each thread
-     * copies and later reads its own chunks only (no barrier), float4 k of array a of
-     * buffer q at ((q NA + a) K + k) NORM_BLOCK(T) + thread. */
-    const bool has_ox = EARLY && dx && acc;
-    const int na = 2 + GATE + has_ox;
-    extern __shared__ float4 pipe[];
-    auto issue = [&](int64_t i) { /* segment r0 + i G + grp into buffer i % NORM_STAGES */
-        const int64_t s = r0 + i * G + grp;
-        if (s < r1) {
-            float4 *q = pipe + (int64_t)(i % NORM_STAGES) * na * K * NORM_BLOCK(T);
-            auto copy = [&](const float *src, int a) {
-#pragma unroll
-                for (int k = 0; k < K; k++) {
-                    const int c = 4 * (t + T * k);
-                    if (c < n)
-                        cp_async16(smem_u32(q + (a * K + k) * NORM_BLOCK(T) + threadIdx.x),
-                                   src + s * n + c, 16);
-                }
-            };
-            copy(x, 0), copy(dy, 1);
-            if (GATE) copy(g, 2);
-            if (has_ox) copy((const float *)dx, 2 + GATE);
-        }
-        cp_async_commit(); /* empty past the end: the wait below counts groups */
-    };
-    if (PIPE)
-        for (int i = 0; i < NORM_STAGES - 1; i++) issue(i);
     float wv[V], bv[V]; /* bv, ab: dead (no registers) unless CENTER */
     seg_fill<T, K>(wv, 1.0f), seg_fill<T, K>(bv, 0.0f);
     if (p.wshared) { /* the same for every segment: loaded once */
@@ -310,31 +276,14 @@ norm_bwd_kernel(void *dx, void *dg, float *stats, double *pw, double *pb, const 
     double aw[V], ab[V];
 #pragma unroll
     for (int j = 0; j < V; j++) aw[j] = 0, ab[j] = 0;
-    for (int64_t base = r0, it = 0; base < r1; base += G, it++) { /* the same trip count for the block */
+    for (int64_t base = r0; base < r1; base += G) { /* the same trip count for the block */
         const int64_t s = base + grp;
         const bool active = s < r1;
         const int64_t off = active ? s * n : 0;
         float xv[V], dn[V], gv[V], ox[V]; /* ox: dx's old values, then its new ones */
         seg_fill<T, K>(xv, 0.0f), seg_fill<T, K>(dn, 0.0f), seg_fill<T, K>(gv, 0.0f);
         seg_fill<T, K>(ox, 0.0f);
-        if (PIPE) {
-            issue(it + NORM_STAGES - 1);
-            cp_async_wait<NORM_STAGES - 1>(); /* this segment's group has landed */
-            if (active) {
-                const float4 *q = pipe + (int64_t)(it % NORM_STAGES) * na * K * NORM_BLOCK(T);
-                auto get = [&](float(&d)[V], int a) {
-#pragma unroll
-                    for (int k = 0; k < K; k++)
-                        if (4 * (t + T * k) < n) {
-                            const float4 f = q[(a * K + k) * NORM_BLOCK(T) + threadIdx.x];
-                            d[4 * k] = f.x, d[4 * k + 1] = f.y, d[4 * k + 2] = f.z, d[4 * k + 3] = f.w;
-                        }
-                };
-                get(xv, 0), get(dn, 1);
-                if (GATE) get(gv, 2);
-                if (has_ox) get(ox, 2 + GATE);
-            }
-        } else if (active) {
+        if (active) {
             seg_load<T, K, VEC>(xv, x + off, t, n);
             seg_load<T, K, VEC>(dn, dy + off, t, n);
             if (GATE) seg_load<T, K, VEC>(gv, g + off, t, n);
@@ -586,57 +535,25 @@ static cudaError_t launch_fwd(bool vec, cudaStream_t cs, void *y, const float *x
                        NORM_BLOCK(T), 0, cs, y, x, g, w, b, p);
 }
 
-/* RETNET_CUDA_NORM_PIPE=0: the backward without its shared-memory pipeline (comparisons;
- * the same bits, which test_cuda_ops checks; read at each call) */
-static int norm_pipe(void) {
-    const char *e = getenv("RETNET_CUDA_NORM_PIPE");
-    return !(e && !strcmp(e, "0"));
-}
-
-template <int T, int K, bool VEC, bool C, bool GT, bool PIPE>
-static cudaError_t launch_bwd1(unsigned grid, size_t smem, cudaStream_t cs, int64_t spb, void *dx,
-                               void *dg, float *stats, double *pw, double *pb, const float *dy,
-                               const float *x, const float *g, const float *w, const float *b,
-                               const seg_shape &p, uint16_t *dx_round) {
-    if (PIPE) {
-        const cudaError_t e = cudaFuncSetAttribute(norm_bwd_kernel<T, K, VEC, C, GT, PIPE>,
-                                                   cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                   (int)smem);
-        if (e != cudaSuccess) return e;
-    }
-    norm_bwd_kernel<T, K, VEC, C, GT, PIPE><<<grid, NORM_BLOCK(T), smem, cs>>>(
-        dx, dg, stats, pw, pb, dy, x, g, w, b, p, dx_round, spb);
-    return cudaGetLastError();
-}
-
 template <int T, int K>
-static cudaError_t launch_bwd(bool vec, cudaStream_t cs, int64_t spb, void *dx, void *dg,
-                              float *stats, double *pw, double *pb, const float *dy,
-                              const float *x, const float *g, const float *w, const float *b,
-                              const seg_shape &p, uint16_t *dx_round) {
+static void launch_bwd(bool vec, cudaStream_t cs, int64_t spb, void *dx, void *dg, float *stats,
+                       double *pw, double *pb, const float *dy, const float *x, const float *g,
+                       const float *w, const float *b, const seg_shape &p, uint16_t *dx_round) {
     const unsigned grid = (unsigned)((p.nseg + spb - 1) / spb);
-    const int na = 2 + (g != NULL) + (4 * K <= 8 && dx && !p.bf16_out); /* the kernel's */
-    const size_t bytes = (size_t)NORM_STAGES * na * K * NORM_BLOCK(T) * 16;
-    /* two blocks an SM on an A100 (164 KiB): rows of 2048 and heads of 512 take 72 KiB */
-    const bool pipe = vec && norm_pipe() && bytes <= 80 * 1024;
-    const size_t smem = pipe ? bytes : 0;
-#define BWD_(V, C, GT, P)                                                                      \
-    return launch_bwd1<T, K, V, C, GT, P>(grid, smem, cs, spb, dx, dg, stats, pw, pb, dy, x, g, \
-                                          w, b, p, dx_round)
-#define BWD_G(V, C, P)           \
+#define BWD_(V, C, GT)                                                                     \
+    norm_bwd_kernel<T, K, V, C, GT><<<grid, NORM_BLOCK(T), 0, cs>>>(dx, dg, stats, pw, pb, dy, \
+                                                                     x, g, w, b, p, dx_round, spb)
+#define BWD_G(V, C)              \
     do {                         \
-        if (g) BWD_(V, C, true, P); \
-        else BWD_(V, C, false, P);  \
+        if (g) BWD_(V, C, true); \
+        else BWD_(V, C, false);  \
     } while (0)
-    if (pipe) {
-        if (p.center) BWD_G(true, true, true);
-        else BWD_G(true, false, true);
-    } else if (vec) {
-        if (p.center) BWD_G(true, true, false);
-        else BWD_G(true, false, false);
+    if (vec) {
+        if (p.center) BWD_G(true, true);
+        else BWD_G(true, false);
     } else {
-        if (p.center) BWD_G(false, true, false);
-        else BWD_G(false, false, false);
+        if (p.center) BWD_G(false, true);
+        else BWD_G(false, false);
     }
 #undef BWD_G
 #undef BWD_
@@ -712,12 +629,11 @@ static retnet_status norm_backward(const char *fn, void *dx, void *dg, float *dw
         pw = (double *)scr, pb = pw + P * W;
         if (!fused) stats = (float *)(pb + P * W);
     }
-    cudaError_t e = cudaSuccess;
     switch (cfg) {
 #define BWD_(i, T, K)                                                                      \
     case i:                                                                                \
-        e = launch_bwd<T, K>(vec, cs, spb, dx, dg, stats, fused && dw ? pw : NULL,         \
-                             fused && db ? pb : NULL, dy, x, g, w, b, p, dx_round);        \
+        launch_bwd<T, K>(vec, cs, spb, dx, dg, stats, fused && dw ? pw : NULL,             \
+                         fused && db ? pb : NULL, dy, x, g, w, b, p, dx_round);            \
         break;
         NORM_CONFIGS(BWD_)
 #undef BWD_
@@ -725,7 +641,6 @@ static retnet_status norm_backward(const char *fn, void *dx, void *dg, float *dw
         norm_bwd_wide_kernel<<<cuda_blocks(p.nseg, WARPS, INT32_MAX), 32 * WARPS, 0, cs>>>(
             dx, dg, stats, dy, x, g, w, b, p, dx_round);
     }
-    CUDA_TRY(e, fn);
     CUDA_LAUNCHED(fn);
     if (sums && !fused) {
         dim3 grid((unsigned)((W + COLS - 1) / COLS), (unsigned)P), block(COLS, ROWS);
