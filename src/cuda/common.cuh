@@ -94,6 +94,14 @@ __device__ __forceinline__ void pdl_trigger(void) {
 #endif
 }
 
+/* Asks L2 to fetch [p, p + bytes) (sm_90 bulk prefetch; 16-byte aligned, bytes a multiple
+ * of 16; a hint: no-op elsewhere). */
+__device__ __forceinline__ void prefetch_l2(const void *p, uint32_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+#endif
+}
+
 /* bf16 of a float, round to nearest even, NaN kept quiet: bit for bit op_f32_to_bf16. */
 __device__ __forceinline__ uint16_t f32_to_bf16_bits(float x) {
     uint32_t u = __float_as_uint(x);

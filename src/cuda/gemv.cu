@@ -38,12 +38,12 @@ typedef struct {
 typedef struct {
     const uint4 *x; /* (M, K) bf16, row stride ldx8 uint4 */
     int64_t ldx8, K8;
-    int nseg, act;
+    int nseg, act, prefetch;
     gemv_seg seg[CUDA_GEMV_MAX_OUT];
     int64_t first[CUDA_GEMV_MAX_OUT + 1]; /* first warp of each segment */
 } gemv_args;
 
-template <int MB>
+template <int MB, int U = GEMV_U>
 __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
     pdl_trigger();
     const int lane = threadIdx.x & 31;
@@ -75,22 +75,26 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
     for (int m = 0; m < MB; m++) acc0[m] = 0.0f, acc1[m] = 0.0f;
     /* the weights' first loads are issued before waiting for x: under programmatic launch
      * (cuda_launch) they stream while the kernel before finishes */
-    uint4 w0[GEMV_U], w1[GEMV_U];
+    uint4 w0[U], w1[U];
     auto load = [&](int64_t i0) {
 #pragma unroll
-        for (int u = 0; u < GEMV_U; u++) {
+        for (int u = 0; u < U; u++) {
             const int64_t i = i0 + 32 * u;
             const uint4 z = make_uint4(0, 0, 0, 0);
             w0[u] = i < a.K8 ? __ldcs(r0 + i) : z; /* streamed: no reuse */
             w1[u] = i < a.K8 && r1 ? __ldcs(r1 + i) : z;
         }
     };
+    /* the rest of both rows asked of L2 too (RETNET_CUDA_GEMV_PREFETCH=0: not): under
+     * programmatic launch the whole matrix streams in while the kernels before finish */
+    if (a.prefetch && lane < 2 && (lane ? r1 : r0))
+        prefetch_l2(lane ? r1 : r0, (uint32_t)(a.K8 * 16));
     load(lane);
     pdl_wait();
-    for (int64_t i0 = lane; i0 < a.K8; i0 += 32 * GEMV_U) {
+    for (int64_t i0 = lane; i0 < a.K8; i0 += 32 * U) {
         if (i0 != lane) load(i0);
 #pragma unroll
-        for (int u = 0; u < GEMV_U; u++) {
+        for (int u = 0; u < U; u++) {
             const int64_t i = i0 + 32 * u;
             if (i >= a.K8) break;
             /* each value widened once: the weights' for all rows of x, x's for both columns
@@ -178,8 +182,20 @@ int cuda_gemv_suits(int64_t M, int64_t K, const void *x, int64_t ldx) {
            ldx % 8 == 0 && aligned16(x);
 }
 
+static int prefetch_on = -1;
+
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
+    if (prefetch_on < 0) {
+        const char *e = getenv("RETNET_CUDA_GEMV_PREFETCH");
+        prefetch_on = !(e && !strcmp(e, "0"));
+    }
+    a->prefetch = prefetch_on;
+    static int u8 = -1; /* lab: RETNET_CUDA_GEMV_U=8, 8 loads in flight per row at M = 1 */
+    if (u8 < 0) {
+        const char *e = getenv("RETNET_CUDA_GEMV_U");
+        u8 = e && !strcmp(e, "8");
+    }
     const int64_t warps = a->first[a->nseg];
     if (warps == 0) return RETNET_OK;
     const int64_t blocks = (warps + GEMV_WARPS - 1) / GEMV_WARPS;
@@ -189,7 +205,9 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     void (*const k[])(gemv_args) = {gemv_kernel<1>, gemv_kernel<2>, gemv_kernel<3>,
                                      gemv_kernel<4>, gemv_kernel<5>, gemv_kernel<6>,
                                      gemv_kernel<7>, gemv_kernel<8>};
-    CUDA_TRY(cuda_launch(k[(M < 8 ? M : 8) - 1], grid, block, 0, cs, *a), "cuda gemv");
+    CUDA_TRY(cuda_launch(M == 1 && u8 ? gemv_kernel<1, 8> : k[(M < 8 ? M : 8) - 1], grid, block,
+                         0, cs, *a),
+             "cuda gemv");
     return RETNET_OK;
 }
 
