@@ -44,11 +44,6 @@ void *cuda_lt_handle(void);
 void *cuda_lt_workspace(size_t *bytes);
 void *cuda_blas_handle(void);
 int cuda_sm_count(void);
-/* Programmatic dependent launch (cuda_launch below): set by the caller around a chain of
- * launches that may overlap (a decoding step, model_cuda.cu); returns the previous setting.
- * cuda_pdl() is the setting, and false off Hopper. */
-int cuda_set_pdl(int on);
-int cuda_pdl(void);
 
 /* ---- launch helpers ----------------------------------------------------------------- */
 static inline unsigned cuda_blocks(int64_t n, int threads, int64_t cap = 1 << 20) {
@@ -57,7 +52,8 @@ static inline unsigned cuda_blocks(int64_t n, int threads, int64_t cap = 1 << 20
     return (unsigned)(b < cap ? b : cap);
 }
 
-/* k<<<grid, block, smem, s>>>(args...), with programmatic dependent launch where cuda_pdl():
+/* k<<<grid, block, smem, s>>>(args...), with programmatic dependent launch where cuda_pdl()
+ * (cuda.h):
  * the kernel may then start while the previous kernel in the stream still runs, once all of
  * that kernel's blocks have called pdl_trigger (or exited). A kernel launched so must call
  * pdl_wait in every thread before it reads or writes anything a kernel before it writes, and
