@@ -44,6 +44,11 @@ void *cuda_lt_handle(void);
 void *cuda_lt_workspace(size_t *bytes);
 void *cuda_blas_handle(void);
 int cuda_sm_count(void);
+/* Programmatic dependent launch (cuda_launch below): set by the caller around a chain of
+ * launches that may overlap (a decoding step, model_cuda.cu); returns the previous setting.
+ * cuda_pdl() is the setting, and false off Hopper. */
+int cuda_set_pdl(int on);
+int cuda_pdl(void);
 
 /* ---- launch helpers ----------------------------------------------------------------- */
 static inline unsigned cuda_blocks(int64_t n, int threads, int64_t cap = 1 << 20) {
@@ -52,8 +57,7 @@ static inline unsigned cuda_blocks(int64_t n, int threads, int64_t cap = 1 << 20
     return (unsigned)(b < cap ? b : cap);
 }
 
-/* k<<<grid, block, smem, s>>>(args...), with programmatic dependent launch where cuda_pdl()
- * (cuda.h):
+/* k<<<grid, block, smem, s>>>(args...), with programmatic dependent launch where cuda_pdl():
  * the kernel may then start while the previous kernel in the stream still runs, once all of
  * that kernel's blocks have called pdl_trigger (or exited). A kernel launched so must call
  * pdl_wait in every thread before it reads or writes anything a kernel before it writes, and
@@ -87,14 +91,6 @@ __device__ __forceinline__ void pdl_wait(void) {
 __device__ __forceinline__ void pdl_trigger(void) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
-/* Asks L2 to fetch [p, p + bytes) (sm_90 bulk prefetch; 16-byte aligned, bytes a multiple
- * of 16; a hint: no-op elsewhere). */
-__device__ __forceinline__ void prefetch_l2(const void *p, uint32_t bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
 #endif
 }
 

@@ -113,13 +113,6 @@ retnet_status cuda_op_matmul_backward(void *dx, cuda_dtype dx_type, void *dw,
                                       const void *w, cuda_dtype in_type, int64_t M, int64_t N,
                                       int64_t K, cuda_stream s);
 
-/* Programmatic dependent launch of the kernels that support it (common.cuh's cuda_launch):
- * set by the caller around a chain of launches that may overlap (a decoding step,
- * model_cuda.cu), per host thread; returns the previous setting. cuda_pdl() is the setting,
- * and false off Hopper. */
-int cuda_set_pdl(int on);
-int cuda_pdl(void);
-
 /* ==================================================================================== */
 /* gemv.cu: products with a few rows of x (decoding), at the speed of reading the weights */
 
@@ -163,35 +156,6 @@ int cuda_gemv_suits(int64_t M, int64_t K, const void *x, int64_t ldx);
  * in one launch; fp32 accumulation. RETNET_EUNSUPPORTED where cuda_gemv_suits says no. */
 retnet_status cuda_op_gemv_multi(const cuda_bf16 *x, int64_t M, int64_t K, int64_t ldx,
                                  const cuda_gemv_out *out, int n_out, cuda_stream s);
-/* x of a gemv given as a norm of fp32 rows, computed by every block of the product into its
- * shared memory (decoding: the norm's kernel and its round trip folded into the product that
- * reads it): the bf16 values cuda_op_layernorm_bf16 / cuda_op_rmsnorm_bf16 (h = 1) or
- * cuda_op_head_norm_gate_bf16 (h heads) would write for the same arguments, bit for bit
- * (test_cuda_gemv test_norm_fold). cuda_gemv_norm_of_* fill it as those ops take theirs. */
-typedef struct {
-    const float *src;  /* (M, K) fp32, contiguous */
-    const float *gate; /* (M, K) fp32: times swish(gate) after the norm, or NULL */
-    const float *w, *b; /* NULL or width K / h (wshared), else K (per head) */
-    int h;             /* segments (heads) of a row */
-    int center, wshared, identity; /* mean subtracted; w, b shared; no normalisation */
-    float eps;
-} cuda_gemv_norm;
-cuda_gemv_norm cuda_gemv_norm_of_row(const float *x, const float *w, const float *b, int center,
-                                     float eps);
-cuda_gemv_norm cuda_gemv_norm_of_heads(const float *o, const float *g, const float *w,
-                                       const float *b, int h, float eps, int mode);
-/* Whether cuda_op_gemv_*_norm take it for M rows of K: cuda_gemv_suits's conditions, x
- * (M K bf16) within 48 KiB of shared memory, at most 64 segments. */
-int cuda_gemv_norm_suits(const cuda_gemv_norm *nx, int64_t M, int64_t K);
-retnet_status cuda_op_gemv_multi_norm(const cuda_gemv_norm *nx, int64_t M, int64_t K,
-                                      const cuda_gemv_out *out, int n_out, cuda_stream s);
-retnet_status cuda_op_gemv_glu_norm(cuda_bf16 *y, const cuda_gemv_norm *nx, const cuda_bf16 *w1,
-                                    const cuda_bf16 *w2, int64_t M, int64_t N, int64_t K,
-                                    cuda_act act, cuda_stream s);
-/* norm.cu's register kernels' group for segments of n values: T threads holding 4 K values
- * each (thread t: 4 (t + T k) + i); 0 where n is wider than they take. */
-int cuda_norm_group(int64_t n, int *T, int *K);
-
 /* The GLU FFN's hidden layer in one pass over both weights: y (M, N) bf16 =
  * act(x @ w1^T) * (x @ w2^T) (cuda_op_glu_bf16's formula on the fp32 products). */
 retnet_status cuda_op_gemv_glu(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,

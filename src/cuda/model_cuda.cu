@@ -72,9 +72,8 @@ struct model_cuda {
     int64_t tacts_rows;
     size_t tacts_bytes, acts_bytes, states_bytes;
     double *dsum;                    /* (2) device: the loss sum, the gradient norm's square */
-    /* decoding steps as CUDA graphs (decode_step_graph), their kernels overlapping (pdl_scope),
-     * the norms folded into the products that read them (layer_forward) */
-    int graphs, pdl, fold;
+    /* decoding steps as CUDA graphs (decode_step_graph), their kernels overlapping (pdl_scope) */
+    int graphs, pdl;
     cudaStream_t gstream;
     cudaEvent_t gready;              /* recorded on the legacy stream before each replay */
     int64_t gacts_rows;              /* the activations' layout the graph was made with */
@@ -232,8 +231,6 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->graphs = !(ge && !strcmp(ge, "0"));
     const char *pe = getenv("RETNET_CUDA_PDL");
     d->pdl = !(pe && !strcmp(pe, "0"));
-    const char *fe = getenv("RETNET_CUDA_FOLD");
-    d->fold = !(fe && !strcmp(fe, "0"));
     d->l32 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l32);
     d->l16 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l16);
     if (!d->l32 || !d->l16) {
@@ -365,20 +362,18 @@ static retnet_status mm(float *y, const cuda_bf16 *x, const float *w, int64_t n,
  * a window's own temporary cache), causal attention over the cache into d->o. hpos: the
  * host copy of the B positions. */
 static retnet_status attention_forward(model_cuda *d, int l, int64_t B, int64_t T, void *state,
-                                       const int64_t *hpos, cuda_stream cs,
-                                       const cuda_gemv_norm *fm) {
+                                       const int64_t *hpos, cuda_stream cs) {
     const retnet_config *c = &d->cfg;
     const retnet_layer_params *p16 = &d->l16[l];
     const int64_t n = B * T, D = c->d_model;
     const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     const int half = c->rope == RETNET_ROPE_HALF;
-    if (fm || cuda_gemv_suits(n, D, d->xb, D)) { /* decoding: one launch, one read of x */
+    if (cuda_gemv_suits(n, D, d->xb, D)) { /* decoding: one launch, one read of x */
         const cuda_gemv_out o[3] = {
             {(const cuda_bf16 *)p16->wq, d->q, CUDA_F32, c->d_key, c->d_key, NULL},
             {(const cuda_bf16 *)p16->wk, d->k, CUDA_F32, c->d_key, c->d_key, NULL},
             {(const cuda_bf16 *)p16->wv, d->g, CUDA_F32, c->d_value, c->d_value, NULL}};
-        if (fm) TRY(cuda_op_gemv_multi_norm(fm, n, D, o, 3, cs));
-        else TRY(cuda_op_gemv_multi(d->xb, n, D, D, o, 3, cs));
+        TRY(cuda_op_gemv_multi(d->xb, n, D, D, o, 3, cs));
     } else {
         TRY(mm(d->q, d->xb, p16->wq, n, c->d_key, D, 0, cs));
         TRY(mm(d->k, d->xb, p16->wk, n, c->d_key, D, 0, cs));
@@ -402,21 +397,19 @@ static retnet_status attention_forward(model_cuda *d, int l, int64_t B, int64_t 
                                  (float)(1.0 / sqrt((double)dk)), cs);
 }
 
-/* RetNet's token mixer of layer l on d->xb = Norm(x), or on that norm folded into its
- * products (fm): x += wo HeadNormGate(retention). */
+/* RetNet's token mixer of layer l on d->xb = Norm(x): x += wo HeadNormGate(retention). */
 static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T, float *state,
-                                     cuda_stream cs, const cuda_gemv_norm *fm) {
+                                     cuda_stream cs) {
     const retnet_config *c = &d->cfg;
     const retnet_layer_params *p32 = &d->l32[l], *p16 = &d->l16[l];
     const int64_t n = B * T, D = c->d_model, nv = n * c->d_value;
     const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     const int half = c->rope == RETNET_ROPE_HALF;
     /* a decoding step may rotate q and k in the products' epilogue (one position per row) */
-    const int gemv = fm || cuda_gemv_suits(n, D, d->xb, D);
-    const int fuse = T == 1 && cuda_gemv_rope_epilogue() && gemv;
+    const int fuse = T == 1 && cuda_gemv_rope_epilogue() && cuda_gemv_suits(n, D, d->xb, D);
     const cuda_gemv_rope rq = {dk, half, c->rope_base, 1.0f, d->pos};
     const cuda_gemv_rope rk = {dk, half, c->rope_base, (float)(1.0 / sqrt((double)dk)), d->pos};
-    if (gemv) { /* decoding: one launch, one read of x */
+    if (cuda_gemv_suits(n, D, d->xb, D)) { /* decoding: one launch, one read of x */
         const cuda_gemv_out o[4] = {
             {(const cuda_bf16 *)p16->wq, fuse ? (void *)d->qb : (void *)d->q,
              fuse ? CUDA_BF16 : CUDA_F32, c->d_key, c->d_key, NULL, fuse ? &rq : NULL},
@@ -424,8 +417,7 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
              fuse ? CUDA_BF16 : CUDA_F32, c->d_key, c->d_key, NULL, fuse ? &rk : NULL},
             {(const cuda_bf16 *)p16->wv, d->vb, CUDA_BF16, c->d_value, c->d_value, NULL, NULL},
             {(const cuda_bf16 *)p16->wg, d->g, CUDA_F32, c->d_value, c->d_value, NULL, NULL}};
-        if (fm) TRY(cuda_op_gemv_multi_norm(fm, n, D, o, p16->wg ? 4 : 3, cs));
-        else TRY(cuda_op_gemv_multi(d->xb, n, D, D, o, p16->wg ? 4 : 3, cs));
+        TRY(cuda_op_gemv_multi(d->xb, n, D, D, o, p16->wg ? 4 : 3, cs));
     } else {
         TRY(mm(d->q, d->xb, p16->wq, n, c->d_key, D, 0, cs));
         TRY(mm(d->k, d->xb, p16->wk, n, c->d_key, D, 0, cs));
@@ -459,20 +451,11 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
             TRY(cuda_retention_normalize(d->o, d->qb, d->kb, d->gamma, d->gamma64, d->pos, z, z, B,
                                          T, h, dk, dv, NULL, NULL, cs));
     }
-    if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE) {
-        /* decoding: the head norm folded into the output product */
-        const cuda_gemv_norm hn = cuda_gemv_norm_of_heads(d->o, p16->wg ? d->g : NULL, p32->hn_w,
-                                                          p32->hn_b, h, c->eps,
-                                                          model_head_norm_mode(c));
-        if (d->fold && cuda_gemv_norm_suits(&hn, n, c->d_value)) {
-            const cuda_gemv_out o = {(const cuda_bf16 *)p16->wo, d->x, CUDA_F32, D, D, d->x, NULL};
-            return cuda_op_gemv_multi_norm(&hn, n, c->d_value, &o, 1, cs);
-        }
+    if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE)
         TRY(cuda_op_head_norm_gate_bf16(d->xb, d->o, p16->wg ? d->g : NULL, p32->hn_w, p32->hn_b,
                                         n, h, dv, c->eps, model_head_norm_mode(c), cs));
-    } else {
+    else
         TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
-    }
     TRY(mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1, cs));
 
     return RETNET_OK;
@@ -485,36 +468,22 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
     const retnet_config *c = &d->cfg;
     const retnet_layer_params *p32 = &d->l32[l], *p16 = &d->l16[l];
     const int64_t n = B * T, D = c->d_model, nv = n * c->d_value;
-    const int center = c->norm == RETNET_NORM_LAYERNORM;
 
-    /* decoding (a few rows): each norm folded into the products that read it, which form it
-     * in their blocks (cuda_gemv_norm: the same bits), instead of a kernel and a round trip */
-    const cuda_gemv_norm nm = cuda_gemv_norm_of_row(d->x, p32->ret_norm_w, p32->ret_norm_b,
-                                                    center, c->eps);
-    const cuda_gemv_norm *fm = d->fold && cuda_gemv_norm_suits(&nm, n, D) ? &nm : NULL;
-    if (!fm) TRY(norm_bf16(c, d->xb, d->x, p32->ret_norm_w, p32->ret_norm_b, n, cs));
+    TRY(norm_bf16(c, d->xb, d->x, p32->ret_norm_w, p32->ret_norm_b, n, cs));
     if (is_tf(c)) {
-        TRY(attention_forward(d, l, B, T, state, hpos, cs, fm));
+        TRY(attention_forward(d, l, B, T, state, hpos, cs));
         TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
         TRY(mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1, cs));
     } else {
-        TRY(retention_mixer(d, l, B, T, state, cs, fm));
+        TRY(retention_mixer(d, l, B, T, state, cs));
     }
     const int64_t nf = n * c->d_ffn;
-    const cuda_gemv_norm nn = cuda_gemv_norm_of_row(d->x, p32->ffn_norm_w, p32->ffn_norm_b,
-                                                    center, c->eps);
-    const cuda_gemv_norm *fn = c->ffn == RETNET_FFN_GLU && d->fold &&
-                                       cuda_gemv_norm_suits(&nn, n, D) ? &nn : NULL;
-    if (!fn) TRY(norm_bf16(c, d->xb, d->x, p32->ffn_norm_w, p32->ffn_norm_b, n, cs));
-    if (c->ffn == RETNET_FFN_GLU && (fn || cuda_gemv_suits(n, D, d->xb, D))) {
+    TRY(norm_bf16(c, d->xb, d->x, p32->ffn_norm_w, p32->ffn_norm_b, n, cs));
+    if (c->ffn == RETNET_FFN_GLU && cuda_gemv_suits(n, D, d->xb, D)) {
         /* decoding: both products and act(a) * b in one pass, into h1's (unused) space */
         cuda_bf16 *a = (cuda_bf16 *)d->h1;
-        if (fn)
-            TRY(cuda_op_gemv_glu_norm(a, fn, (const cuda_bf16 *)p16->fc1,
-                                      (const cuda_bf16 *)p16->gate, n, c->d_ffn, D, ffn_act(c), cs));
-        else
-            TRY(cuda_op_gemv_glu(a, d->xb, (const cuda_bf16 *)p16->fc1,
-                                 (const cuda_bf16 *)p16->gate, n, c->d_ffn, D, ffn_act(c), cs));
+        TRY(cuda_op_gemv_glu(a, d->xb, (const cuda_bf16 *)p16->fc1, (const cuda_bf16 *)p16->gate,
+                             n, c->d_ffn, D, ffn_act(c), cs));
         TRY(mm(d->x, a, p16->fc2, n, D, c->d_ffn, 1, cs));
         return RETNET_OK;
     }

@@ -207,9 +207,8 @@ norm_fwd_kernel(void *y, const float *x, const float *g, const float *w, const f
     if (b) seg_load<T, K, VEC>(bv, b + poff, t, n);
 #pragma unroll
     for (int j = 0; j < V; j++) {
-        /* rounded products, never fused with + b: gemv.cu's fold repeats this exactly */
-        float v = __fmul_rn(xv[j] - mu, r);
-        if (w) v = __fmul_rn(v, wv[j]);
+        float v = (xv[j] - mu) * r;
+        if (w) v *= wv[j];
         if (b) v += bv[j];
         if (g) {
             const float z = gv[j];
@@ -524,13 +523,6 @@ static int norm_config(int64_t n) {
     for (int i = 0; i < (int)(sizeof norm_cfgs / sizeof norm_cfgs[0]); i++)
         if (n <= 4 * norm_cfgs[i].T * norm_cfgs[i].K) return i;
     return -1; /* wider than NORM_NMAX: the wide-row kernels */
-}
-
-int cuda_norm_group(int64_t n, int *T, int *K) {
-    const int i = n >= 1 ? norm_config(n) : -1;
-    if (i < 0) return 0;
-    *T = norm_cfgs[i].T, *K = norm_cfgs[i].K;
-    return 1;
 }
 
 static bool aligned(const void *q, uintptr_t a) { return ((uintptr_t)q & (a - 1)) == 0; }

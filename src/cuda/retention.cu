@@ -1609,7 +1609,7 @@ __device__ __forceinline__ void pdl_trigger(void) {
 __global__ void __launch_bounds__(256) step_kernel(int H, int dk, int dv, const bf16 *q,
                                                    const bf16 *k, const bf16 *v,
                                                    const float *gamma, float scale, float *S,
-                                                   void *o, int o_f32, int step_prefetch) {
+                                                   void *o, int o_f32) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     float *qs = reinterpret_cast<float *>(smem_raw), *ks = qs + dk;
     float *red = ks + dk; /* [STEP_RG][STEP_COLS] */
@@ -1621,14 +1621,6 @@ __global__ void __launch_bounds__(256) step_kernel(int H, int dk, int dv, const 
      * (retention_cuda_step_overlap) they stream while the products before finish */
     float4 s[STEP_UNROLL];
     pdl_trigger();
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    /* the block's other state rows asked of L2 (a bulk prefetch of each row's 64 columns) */
-    if (step_prefetch && tid < dk && blockIdx.x * STEP_COLS + STEP_COLS <= dv)
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(
-                         S + bh * dk * dv + (int64_t)tid * dv + blockIdx.x * STEP_COLS),
-                     "r"((uint32_t)(STEP_COLS * sizeof(float)))
-                     : "memory");
-#endif
     if (col < dv) {
 #pragma unroll
         for (int u = 0; u < STEP_UNROLL; u++) {
@@ -2150,7 +2142,7 @@ extern "C" int retention_cuda_step(int B, int H, int dk, int dv, const void *q, 
     cfg.attrs = at, cfg.numAttrs = step_overlap && have_pdl() ? 1 : 0;
     CUDA_OK(cudaLaunchKernelEx(&cfg, step_kernel, H, dk, dv, (const bf16 *)q, (const bf16 *)k,
                                (const bf16 *)v, gamma, scale, state, o,
-                               (int)(o_dtype == RETNET_CUDA_F32), step_overlap),
+                               (int)(o_dtype == RETNET_CUDA_F32)),
             "step_kernel launch");
     return 0;
 }

@@ -68,113 +68,6 @@ static double worst_ratio(const float *y, const double *ref, const double *bound
     return w;
 }
 
-/* n random floats in [-scale, scale) + offset */
-static float *rand_f32(int64_t n, double scale, double offset) {
-    uint64_t s = rng();
-    float *f = malloc(4 * (size_t)n);
-    for (int64_t i = 0; i < n; i++) f[i] = (float)(offset + scale * test_rand(&s));
-    return f;
-}
-
-/* One fold case: kind 0 rmsnorm, 1 layernorm (h = 1), 2 the head norm in `mode` with h heads
- * (gated or not); n values a segment, M rows. The norm op into x, then the products on x,
- * against the products with the norm folded in (cuda_op_gemv_*_norm), which must give the
- * same bits: without programmatic launch, and with it (the source written by a kernel
- * launched just before, over NaNs: a fold that read it early would differ). */
-static void fold_case(int kind, int mode, int h, int n, int gated, int M) {
-    const int64_t K = (int64_t)h * n, N = 72, F = 40, wn = kind == 2 && mode == 1 ? K : n;
-    const float eps = 1e-5f;
-    float *x = rand_f32(M * K, 2.0, kind == 1 ? 3.0 : 0.0), *g = rand_f32(M * K, 4.0, 0.0);
-    float *w = rand_f32(wn, 1.5, 1.0), *b = rand_f32(wn, 0.5, 0.0), *add = rand_f32(M * N, 1.0, 0.0);
-    float *nan = malloc(4 * (size_t)(M * K)), *zero = calloc((size_t)(M * K), 4);
-    for (int64_t i = 0; i < M * K; i++) nan[i] = NAN;
-    float *wf;
-    uint16_t *wb = rand_bf16((2 * N + 2 * F) * K, 0.05, &wf);
-    float *dsrc = dput(x, 4 * (size_t)(M * K)), *dstage = dput(x, 4 * (size_t)(M * K));
-    float *dzero = dput(zero, 4 * (size_t)(M * K)), *dg = dput(g, 4 * (size_t)(M * K));
-    float *dw = dput(w, 4 * (size_t)wn), *db = dput(b, 4 * (size_t)wn);
-    float *dadd = dput(add, 4 * (size_t)(M * N));
-    cuda_bf16 *dwt = dput(wb, 2 * (size_t)((2 * N + 2 * F) * K)), *dx = dput(NULL, 2 * (size_t)(M * K));
-    float *y32 = dput(NULL, 4 * (size_t)(M * N));
-    cuda_bf16 *y16 = dput(NULL, 2 * (size_t)(M * N)), *yg = dput(NULL, 2 * (size_t)(M * F));
-    cuda_gemv_norm nx = kind == 2 ? cuda_gemv_norm_of_heads(dsrc, gated ? dg : NULL, dw, db, h, eps, mode)
-                                  : cuda_gemv_norm_of_row(dsrc, dw, db, kind == 1, eps);
-    char what[160];
-    snprintf(what, sizeof what, "fold %s mode %d h %d n %d gate %d M %d",
-             kind == 0 ? "rmsnorm" : kind == 1 ? "layernorm" : "head norm", mode, h, n, gated, M);
-    CHECK(cuda_gemv_norm_suits(&nx, M, K), "%s: not taken", what);
-    const cuda_gemv_out o[2] = {{dwt, y32, CUDA_F32, N, N, dadd, NULL},
-                                {dwt + N * K, y16, CUDA_BF16, N, N, NULL, NULL}};
-    const cuda_bf16 *w1 = dwt + 2 * N * K, *w2 = w1 + F * K;
-    float *r32[3];
-    uint16_t *r16[3], *rg[3];
-    for (int run = 0; run < 3; run++) { /* the norm op then the products; the fold; with PDL */
-        r32[run] = malloc(4 * (size_t)(M * N)), r16[run] = malloc(2 * (size_t)(M * N));
-        rg[run] = malloc(2 * (size_t)(M * F));
-        if (run == 0) {
-            if (kind == 0) OK(cuda_op_rmsnorm_bf16(dx, dsrc, dw, M, K, eps, NULL));
-            else if (kind == 1) OK(cuda_op_layernorm_bf16(dx, dsrc, dw, db, M, K, eps, NULL));
-            else OK(cuda_op_head_norm_gate_bf16(dx, dsrc, gated ? dg : NULL, dw, db, M, h, n, eps, mode, NULL));
-            OK(cuda_op_gemv_multi(dx, M, K, K, o, 2, NULL));
-            OK(cuda_op_gemv_glu(yg, dx, w1, w2, M, F, K, CUDA_ACT_SWISH, NULL));
-        } else {
-            OK(retnet_cuda_upload(dsrc, nan, 4 * (size_t)(M * K)));
-            OK(retnet_cuda_sync(NULL));
-            const int was = cuda_set_pdl(run == 2);
-            OK(cuda_op_add(dsrc, dstage, dzero, M * K, NULL));
-            OK(cuda_op_gemv_multi_norm(&nx, M, K, o, 2, NULL));
-            OK(cuda_op_add(dsrc, dstage, dzero, M * K, NULL)); /* again, before the GLU */
-            OK(cuda_op_gemv_glu_norm(yg, &nx, w1, w2, M, F, K, CUDA_ACT_SWISH, NULL));
-            cuda_set_pdl(was);
-        }
-        dget(r32[run], y32, 4 * (size_t)(M * N));
-        dget(r16[run], y16, 2 * (size_t)(M * N));
-        dget(rg[run], yg, 2 * (size_t)(M * F));
-        OK(retnet_cuda_memset0(y32, 4 * (size_t)(M * N), NULL));
-        OK(retnet_cuda_memset0(y16, 2 * (size_t)(M * N), NULL));
-        OK(retnet_cuda_memset0(yg, 2 * (size_t)(M * F), NULL));
-    }
-    int finite = 1;
-    for (int64_t i = 0; i < M * N; i++) finite &= isfinite(r32[0][i]);
-    CHECK(finite, "%s: the unfolded products are not finite", what);
-    for (int run = 1; run < 3; run++) {
-        CHECK(!memcmp(r32[run], r32[0], 4 * (size_t)(M * N)) &&
-                  !memcmp(r16[run], r16[0], 2 * (size_t)(M * N)) &&
-                  !memcmp(rg[run], rg[0], 2 * (size_t)(M * F)),
-              "%s: the fold%s differs from the norm op then the products", what,
-              run == 2 ? " under programmatic launch" : "");
-    }
-    for (int run = 0; run < 3; run++) free(r32[run]), free(r16[run]), free(rg[run]);
-    retnet_cuda_free(dsrc), retnet_cuda_free(dstage), retnet_cuda_free(dzero), retnet_cuda_free(dg);
-    retnet_cuda_free(dw), retnet_cuda_free(db), retnet_cuda_free(dadd), retnet_cuda_free(dwt);
-    retnet_cuda_free(dx), retnet_cuda_free(y32), retnet_cuda_free(y16), retnet_cuda_free(yg);
-    free(x), free(g), free(w), free(b), free(add), free(nan), free(zero), free(wb), free(wf);
-}
-
-/* The norms folded into the products (decoding's layers) give the norm ops' bits; what the
- * fold cannot take is refused. */
-static void test_norm_fold(void) {
-    static const int cases[][5] = {/* kind, mode, h, n, gated */
-                                   {0, 0, 1, 2048, 0}, {0, 0, 1, 96, 0},   {1, 0, 1, 2048, 0},
-                                   {1, 0, 1, 200, 0},  {2, 0, 8, 512, 1},  {2, 0, 4, 128, 0},
-                                   {2, 1, 8, 64, 1},   {2, 2, 2, 256, 1},  {2, 1, 3, 40, 0}};
-    static const int Ms[] = {1, 3, 5};
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-        for (size_t m = 0; m < sizeof Ms / sizeof Ms[0]; m++)
-            fold_case(cases[c][0], cases[c][1], cases[c][2], cases[c][3], cases[c][4], Ms[m]);
-    float *p = (float *)(uintptr_t)256;
-    cuda_gemv_norm nx = cuda_gemv_norm_of_heads(p, NULL, NULL, NULL, 8, 1e-5f, 0);
-    CHECK(!cuda_gemv_norm_suits(&nx, 6, 4096), "M 6 x K 4096 (48 KiB of x) taken");
-    CHECK(cuda_gemv_norm_suits(&nx, 5, 4096), "M 5 x K 4096 refused");
-    nx.h = 3;
-    CHECK(!cuda_gemv_norm_suits(&nx, 1, 4096), "K not a multiple of h taken");
-    nx = cuda_gemv_norm_of_row(p, NULL, NULL, 0, 1e-5f);
-    CHECK(!cuda_gemv_norm_suits(&nx, 1, 8192), "a row wider than the norm kernels' taken");
-    const cuda_gemv_out o = {(const cuda_bf16 *)p, p, CUDA_F32, 16, 16, NULL, NULL};
-    CHECK(cuda_op_gemv_multi_norm(&nx, 1, 64, &o, 1, NULL) == RETNET_EINVAL,
-          "an output over the fold's source accepted");
-}
-
 /* y (M, N) = [addend +] x (M, K) @ w (N, K)^T, through cuda_op_gemv_multi with n_out outputs
  * splitting N, or through cuda_op_matmul (via = 1). */
 static void product_case(int64_t M, int64_t N, int64_t K, int bf16_out, int addend, int n_out,
@@ -520,7 +413,6 @@ int main(int argc, char **argv) {
     RUN(test_glu);
     RUN(test_rope);
     RUN(test_refusals_and_cublas);
-    RUN(test_norm_fold);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
 }
