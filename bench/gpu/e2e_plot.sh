@@ -15,7 +15,8 @@ rows = []
 for l in open(raw):
     try: rows.append(json.loads(l))
     except Exception: pass
-meta = next((r for r in rows if r.get('bench') == 'meta'), {})
+metas = [r for r in rows if r.get('bench') == 'meta']  # the decoding run's, where parts were run apart
+meta = next((r for r in metas if 'decode' in r.get('only', '')), metas[0] if metas else {})
 dec = [r for r in rows if r.get('bench') == 'decode']
 def pick(impl, X, B, arch='retnet'):
     return next((r for r in dec if r.get('impl') == impl and r.get('context') == X and
