@@ -41,9 +41,11 @@ cuda_build_base() {
 # cuda_build_lab: cuda_build and, beside it, the kernel lab's library (dev/cuda/build.sh into
 # build/ret-cuda, the one RETNET_CUDA_LIB names for the lab's Python scripts)
 cuda_build_lab() {
+  local lp
   dev/cuda/build.sh build/ret-cuda >"$OUT/retlib.log" 2>&1 &
+  lp=$!
   cuda_build
-  wait
+  wait $lp # its own: cuda_build_base's may still run, for `wait $BPID`
   tail -1 "$OUT/retlib.log"
   export RETNET_CUDA_LIB=build/ret-cuda/libretention_cuda.so
 }

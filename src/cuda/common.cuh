@@ -15,6 +15,7 @@ extern "C" {
 #include "internal.h"
 }
 #include "cuda/cuda.h"
+#include "cuda/pdl.cuh"
 
 /* ---- errors ------------------------------------------------------------------------- */
 /* Records "CUDA: what: name: text (file:line)" and returns the matching status
@@ -57,43 +58,14 @@ static inline unsigned cuda_blocks(int64_t n, int threads, int64_t cap = 1 << 20
     return (unsigned)(b < cap ? b : cap);
 }
 
-/* k<<<grid, block, smem, s>>>(args...), with programmatic dependent launch where cuda_pdl():
- * the kernel may then start while the previous kernel in the stream still runs, once all of
- * that kernel's blocks have called pdl_trigger (or exited). A kernel launched so must call
- * pdl_wait in every thread before it reads or writes anything a kernel before it writes, and
- * before it exits; before the wait it may read only what no kernel of the chain writes (the
- * weights of a decoding step, the layer's own state). Returns the launch's error. */
+/* A kernel launch, with programmatic dependent launch (pdl.cuh) where cuda_pdl() */
 template <typename... KArgs, typename... Args>
 static inline cudaError_t cuda_launch(void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem,
                                       cudaStream_t s, Args... args) {
-    if (!cuda_pdl()) {
-        k<<<grid, block, smem, s>>>(args...);
-        return cudaGetLastError();
-    }
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = smem, cfg.stream = s;
-    cfg.attrs = at, cfg.numAttrs = 1;
-    return cudaLaunchKernelEx(&cfg, k, args...);
+    return pdl_launch(cuda_pdl(), k, grid, block, smem, s, args...);
 }
 
 /* ---- device helpers ----------------------------------------------------------------- */
-/* Programmatic dependent launch (sm_90; no-ops elsewhere and in kernels launched without
- * it): pdl_wait returns once the kernels before this one have finished and their writes are
- * visible; pdl_trigger lets the next kernel start (its blocks then wait in pdl_wait). */
-__device__ __forceinline__ void pdl_wait(void) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void pdl_trigger(void) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
 /* bf16 of a float, round to nearest even, NaN kept quiet: bit for bit op_f32_to_bf16. */
 __device__ __forceinline__ uint16_t f32_to_bf16_bits(float x) {
     uint32_t u = __float_as_uint(x);

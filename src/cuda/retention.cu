@@ -59,6 +59,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "pdl.cuh"
 #include "retention.h"
 
 typedef __nv_bfloat16 bf16;
@@ -1594,18 +1595,6 @@ __global__ void RET_WG_BOUNDS(128) wg_selftest_kernel(int variant, const bf16 *A
 /* Block: 64 columns of one (b, h); 16 lanes x float4 per row, 16 row groups. */
 constexpr int STEP_COLS = 64, STEP_RG = 16, STEP_UNROLL = 8;
 
-/* Programmatic dependent launch (as src/cuda/common.cuh's; this file stands alone) */
-__device__ __forceinline__ void pdl_wait(void) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void pdl_trigger(void) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
 __global__ void __launch_bounds__(256) step_kernel(int H, int dk, int dv, const bf16 *q,
                                                    const bf16 *k, const bf16 *v,
                                                    const float *gamma, float scale, float *S,
@@ -2115,10 +2104,14 @@ extern "C" int retention_cuda_step_overlap(int on) {
 }
 
 static int have_pdl(void) {
-    int dev = 0, major = 0;
-    return cudaGetDevice(&dev) == cudaSuccess &&
-           cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
-           major >= 9;
+    static int ok = -1;
+    if (ok < 0) {
+        int dev = 0, major = 0;
+        ok = cudaGetDevice(&dev) == cudaSuccess &&
+             cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+             major >= 9;
+    }
+    return ok;
 }
 
 extern "C" int retention_cuda_step(int B, int H, int dk, int dv, const void *q, const void *k,
@@ -2134,15 +2127,9 @@ extern "C" int retention_cuda_step(int B, int H, int dk, int dv, const void *q, 
     if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
     dim3 grid((dv + STEP_COLS - 1) / STEP_COLS, H, B);
     const size_t smem = sizeof(float) * (2 * dk + STEP_RG * STEP_COLS);
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = grid, cfg.blockDim = dim3(256), cfg.dynamicSmemBytes = smem, cfg.stream = stream;
-    cfg.attrs = at, cfg.numAttrs = step_overlap && have_pdl() ? 1 : 0;
-    CUDA_OK(cudaLaunchKernelEx(&cfg, step_kernel, H, dk, dv, (const bf16 *)q, (const bf16 *)k,
-                               (const bf16 *)v, gamma, scale, state, o,
-                               (int)(o_dtype == RETNET_CUDA_F32)),
+    CUDA_OK(pdl_launch(step_overlap && have_pdl(), step_kernel, grid, dim3(256), smem, stream, H,
+                       dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma, scale,
+                       state, o, (int)(o_dtype == RETNET_CUDA_F32)),
             "step_kernel launch");
     return 0;
 }
