@@ -30,11 +30,12 @@ cuda_tests() {
 
 # cuda_build_base: build/base.tar (`git archive` of an earlier commit, carried: the device
 # copy's git history may lack it) built in the background into $BASE (default /tmp/base), its
-# CLI at $BASE/build-cuda/retnet, for before/after in one run; `wait $BPID` before using it
+# CLI at $BASE/build-cuda/retnet (and any targets given), for before/after in one run; `wait
+# $BPID` before using it
 cuda_build_base() {
   BASE=${BASE:-/tmp/base}
   ( mkdir -p "$BASE" && tar xf build/base.tar -C "$BASE" && cd "$BASE" &&
-    make CUDA=1 -j6 build-cuda/retnet >"$BASE/build.log" 2>&1; echo "base build: exit $?" ) &
+    make CUDA=1 -j6 build-cuda/retnet "$@" >"$BASE/build.log" 2>&1; echo "base build: exit $?" ) &
   BPID=$!
 }
 

@@ -73,6 +73,21 @@ __device__ __forceinline__ uint16_t f32_to_bf16_bits(float x) {
     u += 0x7fffu + ((u >> 16) & 1);
     return (uint16_t)(u >> 16);
 }
+/* bf16 of computed values by the hardware's conversion: round to nearest even like
+ * f32_to_bf16_bits, in one instruction for two values where that takes ~6 integer ones for
+ * each; a NaN becomes the canonical NaN (0x7fff), where f32_to_bf16_bits keeps its payload
+ * (the rule for conversions and stored values). The norms use it (issue-bound kernels); the
+ * elementwise kernels were no faster with it (dev/cuda/next17.sh) and keep f32_to_bf16_bits. */
+__device__ __forceinline__ uint16_t bf16_rn(float x) {
+    uint16_t u;
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(u) : "f"(x));
+    return u;
+}
+__device__ __forceinline__ uint32_t bf16x2_rn(float lo, float hi) { /* lo in the low half */
+    uint32_t u;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(u) : "f"(hi), "f"(lo));
+    return u;
+}
 __device__ __forceinline__ float bf16_bits_to_f32(uint16_t b) {
     return __uint_as_float((uint32_t)b << 16);
 }

@@ -58,6 +58,10 @@ __device__ __forceinline__ float sigmoidf_(float z) { return 1.0f / (1.0f + expf
 #define NORM_BLOCK(T) ((T) == 32 ? 128 : (T) > 256 ? (T) : 256)
 #define NORM_MINB(T) (512 / NORM_BLOCK(T))
 #define NORM_NMAX 4096
+/* The backward's blocks an SM at least. The heads of 512 without centring (the 1.3B models'
+ * rms head norm) run at 3 (80 registers, ~50 bytes of spills): 540 -> 390 us on an H200
+ * (dev/cuda/next17.sh); the other variants were slower at 3 (layernorm's 221 -> 280 us). */
+#define NORM_BWD_MINB(T, CENTER) ((T) == 64 && !(CENTER) ? 3 : NORM_MINB(T))
 
 /* value v = 4k + i of thread t in its group of T: element 4 (t + T k) + i of the segment */
 template <int T> __device__ __forceinline__ int seg_col(int t, int v) {
@@ -106,43 +110,34 @@ __device__ __forceinline__ void seg_store_bf16(uint16_t *p, const float (&a)[4 *
 #pragma unroll
     for (int k = 0; k < K; k++) {
         const int c = 4 * (t + T * k);
-        if (VEC) { /* 4 bf16, 8 bytes, the lower element in the lower half */
+        if (VEC) { /* 4 bf16, 8 bytes */
             if (c < n)
-                *(uint2 *)(p + c) = make_uint2(
-                    f32_to_bf16_bits(a[4 * k]) | (uint32_t)f32_to_bf16_bits(a[4 * k + 1]) << 16,
-                    f32_to_bf16_bits(a[4 * k + 2]) | (uint32_t)f32_to_bf16_bits(a[4 * k + 3]) << 16);
+                *(uint2 *)(p + c) = make_uint2(bf16x2_rn(a[4 * k], a[4 * k + 1]),
+                                               bf16x2_rn(a[4 * k + 2], a[4 * k + 3]));
         } else {
 #pragma unroll
             for (int i = 0; i < 4; i++)
-                if (c + i < n) p[c + i] = f32_to_bf16_bits(a[4 * k + i]);
+                if (c + i < n) p[c + i] = bf16_rn(a[4 * k + i]);
         }
     }
 }
 
 /* Sum over the group of T threads in a fixed order: the warp's butterfly, then (T > 32) the
- * group's warps in order through sh (NORM_BLOCK(T) / 32 entries). Every thread of the group
- * gets the same bits. T > 32 waits at __syncthreads: every thread of the block must call. */
-template <int T> __device__ __forceinline__ double group_sum(double a, double2 *sh) {
-    a = warp_sum(a);
-    if (T > 32) {
-        __syncthreads(); /* sh may still be read by the previous call */
-        if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5].x = a;
-        __syncthreads();
-        const double2 *gs = sh + (threadIdx.x / T) * (T / 32);
-        a = gs[0].x;
-#pragma unroll
-        for (int k = 1; k < T / 32; k++) a += gs[k].x;
-    }
-    return a;
-}
-
-template <int T> __device__ __forceinline__ double2 group_sum2(double a, double b, double2 *sh) {
+ * group's warps in order through sh. Every thread of the group gets the same bits. T > 32
+ * waits at __syncthreads: every thread of the block must call. sh holds two buffers of
+ * NORM_BLOCK(T) / 32 entries used in turn (par flips at each call), so one barrier a call
+ * suffices: a buffer is written again only after the barrier of the call between, which
+ * every thread reaches after its reads of it. */
+template <int T> __device__ __forceinline__ double2 group_sum2(double a, double b, double2 *sh,
+                                                               int &par) {
     a = warp_sum(a), b = warp_sum(b);
     if (T > 32) {
+        constexpr int NW = NORM_BLOCK(T) / 32;
+        double2 *buf = sh + par * NW;
+        par ^= 1;
+        if ((threadIdx.x & 31) == 0) buf[threadIdx.x >> 5] = make_double2(a, b);
         __syncthreads();
-        if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = make_double2(a, b);
-        __syncthreads();
-        const double2 *gs = sh + (threadIdx.x / T) * (T / 32);
+        const double2 *gs = buf + (threadIdx.x / T) * (T / 32);
         a = gs[0].x, b = gs[0].y;
 #pragma unroll
         for (int k = 1; k < T / 32; k++) a += gs[k].x, b += gs[k].y;
@@ -150,29 +145,46 @@ template <int T> __device__ __forceinline__ double2 group_sum2(double a, double 
     return make_double2(a, b);
 }
 
+template <int T> __device__ __forceinline__ double group_sum(double a, double2 *sh, int &par) {
+    a = warp_sum(a);
+    if (T > 32) {
+        constexpr int NW = NORM_BLOCK(T) / 32;
+        double2 *buf = sh + par * NW;
+        par ^= 1;
+        if ((threadIdx.x & 31) == 0) buf[threadIdx.x >> 5].x = a;
+        __syncthreads();
+        const double2 *gs = buf + (threadIdx.x / T) * (T / 32);
+        a = gs[0].x;
+#pragma unroll
+        for (int k = 1; k < T / 32; k++) a += gs[k].x;
+    }
+    return a;
+}
+
 /* mean and reciprocal standard deviation of the segment in xv, as norm.c's seg_stats forms
- * them (two passes over the registers: the variance about the double mean) */
+ * them (two passes over the registers: the variance about the double mean). Values beyond n
+ * are 0 (seg_load): they add exactly 0 to the mean, but (0 - mean)^2 to the variance. */
 template <int T, int K>
 __device__ __forceinline__ void reg_stats(const float (&xv)[4 * K], const seg_shape &p, int t,
-                                          double2 *sh, float *mu, float *r) {
+                                          double2 *sh, int &par, float *mu, float *r) {
     if (p.identity) {
         *mu = 0.0f, *r = 1.0f;
         return;
     }
+    const bool full = p.n == 4 * T * K; /* the models' widths: no column check */
     double mean = 0, var = 0;
     if (p.center) {
 #pragma unroll
-        for (int v = 0; v < 4 * K; v++)
-            if (seg_col<T>(t, v) < p.n) mean += xv[v];
-        mean = group_sum<T>(mean, sh) / p.n;
+        for (int v = 0; v < 4 * K; v++) mean += xv[v];
+        mean = group_sum<T>(mean, sh, par) / p.n;
     }
 #pragma unroll
     for (int v = 0; v < 4 * K; v++)
-        if (seg_col<T>(t, v) < p.n) {
+        if (full || seg_col<T>(t, v) < p.n) {
             const double dd = xv[v] - mean;
             var += dd * dd;
         }
-    var = group_sum<T>(var, sh) / p.n;
+    var = group_sum<T>(var, sh, par) / p.n;
     *r = (float)(1.0 / sqrt(var + p.eps));
     *mu = (float)mean;
 }
@@ -184,7 +196,8 @@ __global__ void __launch_bounds__(NORM_BLOCK(T), NORM_MINB(T))
 norm_fwd_kernel(void *y, const float *x, const float *g, const float *w, const float *b,
                 seg_shape p) {
     constexpr int G = NORM_BLOCK(T) / T, V = 4 * K;
-    __shared__ double2 sh[NORM_BLOCK(T) / 32];
+    __shared__ double2 sh[2 * NORM_BLOCK(T) / 32];
+    int par = 0;
     pdl_trigger(); /* decoding's chain (cuda_launch): x is the kernel before's output */
     pdl_wait();
     const int t = threadIdx.x % T, n = p.n;
@@ -199,7 +212,7 @@ norm_fwd_kernel(void *y, const float *x, const float *g, const float *w, const f
         if (g) seg_load<T, K, VEC>(gv, g + off, t, n);
     }
     float mu, r;
-    reg_stats<T, K>(xv, p, t, sh, &mu, &r);
+    reg_stats<T, K>(xv, p, t, sh, par, &mu, &r);
     if (!active) return;
     /* after the sums (fewer registers live across them); small, L1/L2 hits */
     const int64_t poff = p.wshared ? 0 : (int64_t)(s % p.h) * n;
@@ -253,17 +266,25 @@ __device__ __forceinline__ void block_partial(double *dst, const double (&a)[4 *
  * pass of the per-head parameters' sums; pw, pb (wshared only): the block's partial row of
  * the sums of dn xhat and of dn. CENTER: layernorm and groupnorm, the only ones with b;
  * GATE: g is not NULL. Both are template arguments so that the registers of what a variant
- * lacks are not reserved (the kernel's occupancy is set by its registers). */
+ * lacks are not reserved (the kernel's occupancy is set by its registers).
+ *
+ * The kernel issues more instructions than its bytes need (ncu: 2 of 4 warp schedulers'
+ * slots busy, at 115 registers 16 warps an SM), so each value is formed once: xhat in place
+ * of x, the sigmoid once for dg and dn. The sums take no column check: beyond n, dy and x
+ * are 0 (seg_load), so dn, dxhat and their products are exactly +-0 and leave every sum
+ * unchanged (a sum starting at +0 never becomes -0), unless mu or r is not finite, when the
+ * segment's own sums are NaN already. */
 template <int T, int K, bool VEC, bool CENTER, bool GATE>
-__global__ void __launch_bounds__(NORM_BLOCK(T), NORM_MINB(T))
+__global__ void __launch_bounds__(NORM_BLOCK(T), NORM_BWD_MINB(T, CENTER))
 norm_bwd_kernel(void *dx, void *dg, float *stats, double *pw, double *pb, const float *dy,
                 const float *x, const float *g, const float *w, const float *b, seg_shape p,
                 uint16_t *dx_round, int64_t spb) {
     constexpr int G = NORM_BLOCK(T) / T, V = 4 * K;
     /* dx's old values loaded along with the inputs (one round trip) where registers allow */
     constexpr bool EARLY = V <= 8;
-    __shared__ double2 sh[NORM_BLOCK(T) / 32];
+    __shared__ double2 sh[2 * NORM_BLOCK(T) / 32];
     __shared__ double red[G > 1 ? 4 * T * K : 1];
+    int par = 0;
     const int t = threadIdx.x % T, grp = threadIdx.x / T, n = p.n;
     const int64_t r0 = blockIdx.x * spb, r1 = r0 + spb < p.nseg ? r0 + spb : p.nseg;
     const bool acc = !p.bf16_out; /* fp32 dx, dg: added to */
@@ -280,7 +301,8 @@ norm_bwd_kernel(void *dx, void *dg, float *stats, double *pw, double *pb, const 
         const int64_t s = base + grp;
         const bool active = s < r1;
         const int64_t off = active ? s * n : 0;
-        float xv[V], dn[V], gv[V], ox[V]; /* ox: dx's old values, then its new ones */
+        /* xv: x, then xhat; dn: dy, then dy swish(g); ox: dx's old values, then its new ones */
+        float xv[V], dn[V], gv[V], ox[V];
         seg_fill<T, K>(xv, 0.0f), seg_fill<T, K>(dn, 0.0f), seg_fill<T, K>(gv, 0.0f);
         seg_fill<T, K>(ox, 0.0f);
         if (active) {
@@ -290,55 +312,53 @@ norm_bwd_kernel(void *dx, void *dg, float *stats, double *pw, double *pb, const 
             if (EARLY && dx && acc) seg_load<T, K, VEC>(ox, (const float *)dx + off, t, n);
         }
         float mu, r;
-        reg_stats<T, K>(xv, p, t, sh, &mu, &r);
+        reg_stats<T, K>(xv, p, t, sh, par, &mu, &r);
         if (stats && active && t == 0) stats[2 * s] = mu, stats[2 * s + 1] = r;
         if (!p.wshared && active) { /* per-head parameters (L1/L2 hits) */
             const int64_t poff = (int64_t)(s % p.h) * n;
             if (w) seg_load<T, K, VEC>(wv, w + poff, t, n);
             if (CENTER && b) seg_load<T, K, VEC>(bv, b + poff, t, n);
         }
-        const bool wdg = GATE && dg && active;
-        if (wdg) { /* dg += dy (xhat w + b) swish'(g), or written as bf16 */
+#pragma unroll
+        for (int j = 0; j < V; j++) xv[j] = (xv[j] - mu) * r;
+        if (GATE) { /* dg += dy (xhat w + b) swish'(g), or written as bf16; dn = dy swish(g) */
+            const bool wdg = dg && active;
             float og[V];
             seg_fill<T, K>(og, 0.0f);
-            if (acc) seg_load<T, K, VEC>(og, (const float *)dg + off, t, n);
+            if (wdg && acc) seg_load<T, K, VEC>(og, (const float *)dg + off, t, n);
 #pragma unroll
             for (int j = 0; j < V; j++) {
-                const float xh = (xv[j] - mu) * r, z = gv[j], sg = sigmoidf_(z);
-                float yv = w ? xh * wv[j] : xh;
-                if (CENTER && b) yv += bv[j];
-                const float v = dn[j] * yv * (sg * (1.0f + z * (1.0f - sg)));
-                og[j] = acc ? og[j] + v : v;
+                const float z = gv[j], sg = sigmoidf_(z);
+                if (wdg) {
+                    float yv = w ? xv[j] * wv[j] : xv[j];
+                    if (CENTER && b) yv += bv[j];
+                    const float v = dn[j] * yv * (sg * (1.0f + z * (1.0f - sg)));
+                    og[j] = acc ? og[j] + v : v;
+                }
+                dn[j] *= z * sg;
             }
-            if (acc) seg_store<T, K, VEC>((float *)dg + off, og, t, n);
-            else seg_store_bf16<T, K, VEC>((uint16_t *)dg + off, og, t, n);
+            if (wdg) {
+                if (acc) seg_store<T, K, VEC>((float *)dg + off, og, t, n);
+                else seg_store_bf16<T, K, VEC>((uint16_t *)dg + off, og, t, n);
+            }
         }
         double sa = 0, sb = 0; /* sum dxhat, sum dxhat xhat */
 #pragma unroll
         for (int j = 0; j < V; j++) {
-            const float xh = (xv[j] - mu) * r;
-            float d = dn[j];
-            if (GATE) d *= gv[j] * sigmoidf_(gv[j]); /* dn = dy swish(g) */
-            dn[j] = d;
-            if (seg_col<T>(t, j) < n) {
-                const float dxh = d * wv[j]; /* wv is 1 without w: exact */
-                sa += dxh;
-                sb += (double)dxh * xh;
-                if (active) {
-                    if (pw) aw[j] += (double)d * xh;
-                    if (CENTER && pb) ab[j] += d;
-                }
-            }
+            const float dxh = dn[j] * wv[j]; /* wv is 1 without w: exact */
+            sa += dxh;
+            sb += (double)dxh * xv[j];
+            if (pw && active) aw[j] += (double)dn[j] * xv[j];
+            if (CENTER && pb && active) ab[j] += dn[j];
         }
         if (!dx) continue; /* uniform over the block */
-        const double2 m = group_sum2<T>(sa, sb, sh);
+        const double2 m = group_sum2<T>(sa, sb, sh, par);
         const float ma = p.center ? (float)(m.x / n) : 0.0f, mb = p.identity ? 0.0f : (float)(m.y / n);
         if (!active) continue;
         if (!EARLY && acc) seg_load<T, K, VEC>(ox, (const float *)dx + off, t, n);
 #pragma unroll
         for (int j = 0; j < V; j++) {
-            const float xh = (xv[j] - mu) * r, dxh = dn[j] * wv[j];
-            const float v = r * (dxh - ma - xh * mb);
+            const float v = r * (dn[j] * wv[j] - ma - xv[j] * mb);
             ox[j] = acc ? ox[j] + v : v;
         }
         if (acc) {
@@ -395,7 +415,7 @@ __global__ void norm_fwd_wide_kernel(void *y, const float *x, const float *g, co
             float z = g[off + j];
             v *= z / (1.0f + expf(-z));
         }
-        if (p.bf16_out) ((uint16_t *)y)[off + j] = f32_to_bf16_bits(v);
+        if (p.bf16_out) ((uint16_t *)y)[off + j] = bf16_rn(v);
         else ((float *)y)[off + j] = v;
     }
 }
@@ -424,7 +444,7 @@ __global__ void norm_bwd_wide_kernel(void *dx, void *dg, float *stats, const flo
                 float yv = ws ? xh * wj : xh;
                 if (bs) yv += bs[j];
                 const float v = dys[j] * yv * (sg * (1.0f + z * (1.0f - sg)));
-                if (p.bf16_out) ((uint16_t *)dg)[off + j] = f32_to_bf16_bits(v);
+                if (p.bf16_out) ((uint16_t *)dg)[off + j] = bf16_rn(v);
                 else ((float *)dg)[off + j] += v;
             }
             dn *= z * sg;
@@ -442,11 +462,11 @@ __global__ void norm_bwd_wide_kernel(void *dx, void *dg, float *stats, const flo
         float dxh = dn * (ws ? ws[j] : 1.0f);
         const float v = r * (dxh - ma - xh * mb);
         if (p.bf16_out) {
-            ((uint16_t *)dx)[off + j] = f32_to_bf16_bits(v);
+            ((uint16_t *)dx)[off + j] = bf16_rn(v);
         } else {
             const float nv = ((float *)dx)[off + j] + v;
             ((float *)dx)[off + j] = nv;
-            if (dx_round) dx_round[off + j] = f32_to_bf16_bits(nv);
+            if (dx_round) dx_round[off + j] = bf16_rn(nv);
         }
     }
 }
