@@ -39,7 +39,6 @@ typedef struct {
     const uint4 *x; /* (M, K) bf16, row stride ldx8 uint4 */
     int64_t ldx8, K8;
     int nseg, act;
-    int split; /* S: warps per column pair (1, 2, 4: a divisor of GEMV_WARPS) */
     gemv_seg seg[CUDA_GEMV_MAX_OUT];
     int64_t first[CUDA_GEMV_MAX_OUT + 1]; /* first warp of each segment */
 } gemv_args;
@@ -47,14 +46,12 @@ typedef struct {
 template <int MB>
 __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
     pdl_trigger();
-    __shared__ float part[GEMV_WARPS][2][MB]; /* S > 1: each warp's sums */
-    const int lane = threadIdx.x & 31, wib = threadIdx.x >> 5, S = a.split, q = wib % S;
-    const int64_t wid = (int64_t)blockIdx.x * (GEMV_WARPS / S) + wib / S;
+    const int lane = threadIdx.x & 31;
+    const int64_t wid = (int64_t)blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
     int s = 0;
     while (s < a.nseg - 1 && wid >= a.first[s + 1]) s++;
     if (wid >= a.first[a.nseg]) {
         pdl_wait();
-        if (S > 1) __syncthreads();
         return;
     }
     const gemv_seg &g = a.seg[s];
@@ -88,11 +85,10 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
             w1[u] = i < a.K8 && r1 ? __ldcs(r1 + i) : z;
         }
     };
-    const int64_t first = lane + 32 * GEMV_U * q;
-    load(first);
+    load(lane);
     pdl_wait();
-    for (int64_t i0 = first; i0 < a.K8; i0 += 32 * GEMV_U * S) {
-        if (i0 != first) load(i0);
+    for (int64_t i0 = lane; i0 < a.K8; i0 += 32 * GEMV_U) {
+        if (i0 != lane) load(i0);
 #pragma unroll
         for (int u = 0; u < GEMV_U; u++) {
             const int64_t i = i0 + 32 * u;
@@ -116,16 +112,6 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
     }
 #pragma unroll
     for (int m = 0; m < MB; m++) acc0[m] = warp_sum_f(acc0[m]), acc1[m] = warp_sum_f(acc1[m]);
-    if (S > 1) {
-        if (lane == 0)
-#pragma unroll
-            for (int m = 0; m < MB; m++) part[wib][0][m] = acc0[m], part[wib][1][m] = acc1[m];
-        __syncthreads();
-        if (q != 0) return;
-        for (int r = 1; r < S; r++)
-#pragma unroll
-            for (int m = 0; m < MB; m++) acc0[m] += part[wib + r][0][m], acc1[m] += part[wib + r][1][m];
-    }
     if (lane != 0) return;
     if (g.rope) { /* rope.cu's rope_kernel, operation for operation (the same bits) */
         const int npair = g.dk / 2;
@@ -192,28 +178,11 @@ int cuda_gemv_suits(int64_t M, int64_t K, const void *x, int64_t ldx) {
            ldx % 8 == 0 && aligned16(x);
 }
 
-static int gemv_split(int64_t K8, int64_t pairs) {
-    static int forced = -1;
-    if (forced < 0) {
-        const char *e = getenv("RETNET_CUDA_GEMV_SPLIT");
-        const int v = e ? atoi(e) : 0;
-        forced = v == 1 || v == 2 || v == 4 ? v : 0;
-    }
-    if (forced) return forced;
-    if (pairs >= 8192) return 1;
-    const int64_t steps = (K8 + 32 * GEMV_U - 1) / (32 * GEMV_U);
-    int S = 1;
-    while (S < GEMV_WARPS && S < steps) S *= 2;
-    return S;
-}
-
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
-    const int64_t pairs = a->first[a->nseg];
-    if (pairs == 0) return RETNET_OK;
-    a->split = gemv_split(a->K8, pairs);
-    const int64_t per_block = GEMV_WARPS / a->split;
-    const int64_t blocks = (pairs + per_block - 1) / per_block;
+    const int64_t warps = a->first[a->nseg];
+    if (warps == 0) return RETNET_OK;
+    const int64_t blocks = (warps + GEMV_WARPS - 1) / GEMV_WARPS;
     if (blocks > INT32_MAX) return retnet_fail(RETNET_EINVAL, "cuda gemv: too many columns");
     const dim3 grid((unsigned)blocks), block(32 * GEMV_WARPS);
     cudaStream_t cs = (cudaStream_t)s;
