@@ -98,7 +98,10 @@ for G in 1 2 4 8; do
     "$R" train $COMMON --config "$W/cfg.json" --steps 100000 --batch $B --gpus "$G" \
         --out "$W/kill-$G" --log "$W/kill-$G.jsonl" >"$O/kill-$G.log" 2>&1 &
     L=$!
-    for _ in $(seq 600); do [ "$(wc -l <"$W/kill-$G.jsonl" 2>/dev/null || echo 0)" -ge 5 ] && break; sleep 0.1; done
+    for _ in $(seq 600); do # the log appears with the first step
+        [ -f "$W/kill-$G.jsonl" ] && [ "$(wc -l <"$W/kill-$G.jsonl")" -ge 5 ] && break
+        sleep 0.1
+    done
     victim=
     for p in $(pgrep -P $L); do
         tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "RETNET_RANK=$((G - 1))" && victim=$p
