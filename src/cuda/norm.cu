@@ -13,11 +13,13 @@
  *   dx += r (dxhat - mean(dxhat) - xhat mean(dxhat xhat))   (no mean(dxhat) for RMS),
  *   dw += sum over segments of dn xhat,  db += sum of dn.
  *
- * The kernels are memory-bound, so each reads its inputs from global memory once: a segment
- * (n <= NORM_NMAX) is held in registers by a group of T threads (NORM_CONFIGS: one warp for
- * n <= 256, 2 warps for the heads of 512, a block of 256 for rows of 2048), thread t holding
- * the 16-byte chunks t, t + T, ... of it (4K values, K <= 2: the backward's double column
- * sums and its inputs then fit in ~110 registers, 16 warps an SM). The loads are float4
+ * Each kernel reads its inputs from global memory once (the forward streams at ~3.3-3.9 TB/s;
+ * the backward issues enough instructions to be held back by them, norm_bwd_kernel): a
+ * segment (n <= NORM_NMAX) is held in registers by a group of T threads (NORM_CONFIGS: one
+ * warp for n <= 256, 2 warps for the heads of 512, a block of 256 for rows of 2048), thread t
+ * holding the 16-byte chunks t, t + T, ... of it (4K values, K <= 2: the backward's double
+ * column sums and its inputs then fit in ~110 registers, 16 warps an SM; 80 and 24 for the
+ * rms head norm's backward). The loads are float4
  * where n % 4 == 0 and every pointer is 16-byte aligned (VEC, decided per call), else
  * scalar loads of the same elements: the same values sit in the same threads and are summed
  * in the same order either way, so VEC changes no result. Each thread sums its
@@ -53,8 +55,8 @@ __device__ __forceinline__ float sigmoidf_(float z) { return 1.0f / (1.0f + expf
 
 /* Threads per block for groups of T threads: a warp per segment runs 4 segments a block,
  * wider groups fill a block of at least 256. NORM_MINB: blocks an SM at least, i.e. 512
- * threads and at most 128 registers (the backward's variants need 105-150; 768 threads, 85
- * registers, spill 100-500 bytes). */
+ * threads and at most 128 registers (the backward's variants need 105-128; at 768 threads,
+ * 80 registers, they spill 20-300 bytes: NORM_BWD_MINB). */
 #define NORM_BLOCK(T) ((T) == 32 ? 128 : (T) > 256 ? (T) : 256)
 #define NORM_MINB(T) (512 / NORM_BLOCK(T))
 #define NORM_NMAX 4096
