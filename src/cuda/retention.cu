@@ -1592,20 +1592,17 @@ __global__ void RET_WG_BOUNDS(128) wg_selftest_kernel(int variant, const bf16 *A
 /* ==================================================================================== */
 /* the decode step                                                                      */
 
-/* Block of 256 threads: COLS columns of one (b, h) (64, 32 or 16: step_cols); COLS / 4 lanes
- * x float4 per row, STEP_RG = 1024 / COLS row groups. */
-constexpr int STEP_UNROLL = 8;
+/* Block: 64 columns of one (b, h); 16 lanes x float4 per row, 16 row groups. */
+constexpr int STEP_COLS = 64, STEP_RG = 16, STEP_UNROLL = 8;
 
-template <int COLS>
 __global__ void __launch_bounds__(256) step_kernel(int H, int dk, int dv, const bf16 *q,
                                                    const bf16 *k, const bf16 *v,
                                                    const float *gamma, float scale, float *S,
                                                    void *o, int o_f32) {
-    constexpr int STEP_COLS = COLS, STEP_RG = 1024 / COLS;
     extern __shared__ __align__(16) unsigned char smem_raw[];
     float *qs = reinterpret_cast<float *>(smem_raw), *ks = qs + dk;
     float *red = ks + dk; /* [STEP_RG][STEP_COLS] */
-    const int tid = threadIdx.x, c4 = tid % (COLS / 4), rg = tid / (COLS / 4);
+    const int tid = threadIdx.x, c4 = tid & 15, rg = tid >> 4;
     const int h = blockIdx.y, b = blockIdx.z, col = blockIdx.x * STEP_COLS + c4 * 4;
     const int64_t bh = (int64_t)b * H + h;
     float *Sb = S + bh * dk * dv + col;
@@ -1674,12 +1671,11 @@ __global__ void __launch_bounds__(256) step_kernel(int H, int dk, int dv, const 
 /* ==================================================================================== */
 /* host side                                                                            */
 
-static int g_lab_vt = 0, g_lab_flags = 0, g_lab_path = 0, g_lab_cluster = 0, g_lab_step_cols = 0;
+static int g_lab_vt = 0, g_lab_flags = 0, g_lab_path = 0, g_lab_cluster = 0;
 extern "C" void retention_cuda_lab_set_tile(int vt) { g_lab_vt = vt; }
 extern "C" void retention_cuda_lab_set_flags(int flags) { g_lab_flags = flags; }
 extern "C" void retention_cuda_lab_set_path(int path) { g_lab_path = path; }
 extern "C" void retention_cuda_lab_set_cluster(int n) { g_lab_cluster = n; }
-extern "C" void retention_cuda_lab_set_step_cols(int cols) { g_lab_step_cols = cols; }
 
 static int sm_count(void) {
     static int n = 0;
@@ -2118,22 +2114,6 @@ static int have_pdl(void) {
     return ok;
 }
 
-/* The step's columns a block: 64, unless that leaves SMs without a block (a 1.3B model at
- * B = 1: 8 heads x 8 blocks on 132 SMs, 0.85 TB/s), then 32 if that gives every SM one, else
- * 16. retention_cuda_lab_set_step_cols or RETNET_CUDA_STEP_COLS=64, 32 or 16 sets it. */
-static int step_cols(int64_t bh, int dv) {
-    static int env = -1;
-    if (env < 0) {
-        const char *e = getenv("RETNET_CUDA_STEP_COLS");
-        env = e ? atoi(e) : 0;
-    }
-    const int forced = g_lab_step_cols ? g_lab_step_cols : env;
-    if (forced == 64 || forced == 32 || forced == 16) return forced;
-    for (int c = 64; c > 16; c /= 2)
-        if (bh * ((dv + c - 1) / c) >= sm_count()) return c;
-    return 16;
-}
-
 extern "C" int retention_cuda_step(int B, int H, int dk, int dv, const void *q, const void *k,
                                    const void *v, const float *gamma, float scale, float *state,
                                    void *o, int o_dtype, cudaStream_t stream) {
@@ -2145,14 +2125,10 @@ extern "C" int retention_cuda_step(int B, int H, int dk, int dv, const void *q, 
     if (o_dtype != RETNET_CUDA_F32 && o_dtype != RETNET_CUDA_BF16)
         return fail("%s: o_dtype %d is neither RETNET_CUDA_F32 nor RETNET_CUDA_BF16", fn, o_dtype);
     if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
-    const int cols = step_cols((int64_t)B * H, dv);
-    dim3 grid((dv + cols - 1) / cols, H, B);
-    const size_t smem = sizeof(float) * (2 * dk + 1024);
-    void (*const kern)(int, int, int, const bf16 *, const bf16 *, const bf16 *, const float *,
-                       float, float *, void *, int) =
-        cols == 64 ? step_kernel<64> : cols == 32 ? step_kernel<32> : step_kernel<16>;
-    CUDA_OK(pdl_launch(step_overlap && have_pdl(), kern, grid, dim3(256), smem, stream, H, dk,
-                       dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma, scale,
+    dim3 grid((dv + STEP_COLS - 1) / STEP_COLS, H, B);
+    const size_t smem = sizeof(float) * (2 * dk + STEP_RG * STEP_COLS);
+    CUDA_OK(pdl_launch(step_overlap && have_pdl(), step_kernel, grid, dim3(256), smem, stream, H,
+                       dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma, scale,
                        state, o, (int)(o_dtype == RETNET_CUDA_F32)),
             "step_kernel launch");
     return 0;

@@ -128,9 +128,6 @@ int retention_cuda_lab_wgmma_selftest(int variant, const void *a, const void *b,
  * multicast (n > 1, reduced to a divisor of a head's output tiles, at most 8); 0 or 1: no
  * clusters, the default (clusters measured slower). */
 void retention_cuda_lab_set_cluster(int n);
-/* For the kernel lab and tests: the decoding step's columns a block (64, 32 or 16; 0 restores
- * the automatic choice, which takes 64 unless that leaves SMs without a block). */
-void retention_cuda_lab_set_step_cols(int cols);
 
 #ifdef __cplusplus
 }
