@@ -369,8 +369,8 @@ retnet_status retnet_train_state_load(const char *path, retnet_model *m, float *
  * weights at any time. A model holds at most one trainer; free it before moving the model.
  */
 typedef struct retnet_trainer retnet_trainer;
-/* RETNET_EUNSUPPORTED: a model on a device whose backend cannot train it (e.g. dropout on the
- * GPU is refused at accumulate). */
+/* RETNET_EUNSUPPORTED: a model on a device whose backend cannot train it (the Transformer
+ * baseline on the GPU). */
 retnet_status retnet_trainer_create(retnet_model *m, retnet_trainer **out);
 void retnet_trainer_free(retnet_trainer *t); /* NULL is fine */
 /* Where it runs: "cpu" or "cuda:N". */

@@ -8,6 +8,7 @@
  * tasks (sequence, head, slice of value columns) spread over the OpenMP threads: value
  * columns are independent in all three forms, so the split changes no result.
  */
+#include "dropout.h"
 #include "model.h"
 #include "ops/ops.h"
 #ifdef RETNET_CUDA
@@ -212,17 +213,6 @@ static void norm_backward(const retnet_config *c, float *dx, float *dw, float *d
     if (c->norm == RETNET_NORM_LAYERNORM)
         op_layernorm_backward(dx, dw, db, dy, x, w, n, c->d_model, c->eps);
     else op_rmsnorm_backward(dx, dw, dy, x, w, n, c->d_model, c->eps);
-}
-
-/* Dropout keeps element i of branch `which` of layer l when a hash of (seed, l, which, i)
- * clears p: masks are recomputed in the backward instead of stored. */
-static inline int dropout_keep(uint64_t seed, int l, int which, int64_t i, float p) {
-    uint64_t z = seed ^ ((uint64_t)(l * 2 + which + 1) * 0x9e3779b97f4a7c15ull) ^
-                 ((uint64_t)i * 0xbf58476d1ce4e5b9ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * 0x1.0p-53 >= p;
 }
 
 /* out += dropout(branch) (out may hold the residual already). */

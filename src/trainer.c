@@ -176,10 +176,10 @@ retnet_status retnet_trainer_accumulate(retnet_trainer *t, const int32_t *tokens
         retnet_status st = dev(t, &d);
         if (st) return st;
         if (!opts) return retnet_fail(RETNET_EINVAL, "trainer_accumulate: NULL options");
-        if (opts->dropout != 0.0f)
-            return retnet_fail(RETNET_EUNSUPPORTED, "dropout %g: the CUDA trainer has no dropout "
-                               "yet; train with dropout 0 on the GPU, or on the cpu",
-                               (double)opts->dropout);
+        /* the CPU's masks (src/dropout.h); a rank's micro-batch sits at rank B T d in the
+         * global batch */
+        st = model_cuda_set_dropout(d, opts->dropout, opts->seed, t->dist ? dist_rank(t->dist) : 0);
+        if (st) return st;
         if (opts->form != RETNET_FORM_PARALLEL && opts->form != RETNET_FORM_CHUNKWISE)
             return retnet_fail(RETNET_EINVAL, "training runs the parallel or the chunkwise form, "
                                "not '%s'", retnet_form_name(opts->form));

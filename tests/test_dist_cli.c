@@ -7,7 +7,8 @@
  *   - a build without CUDA: --gpus fails at once, before reading any data, saying that
  *     multi-GPU training needs a CUDA build; the same under a launcher's rank variables;
  *   - any build: --gpus with --device, --gpus 0, a launcher's world size that differs from
- *     --gpus, a rank variable without its size, dropout: refused with a reason.
+ *     --gpus, a rank variable without its size, a dropout out of range: refused with a
+ *     reason.
  * The GPU side (NCCL, the trainer) is tests/cuda/test_cuda_dist.c.
  */
 #include "test.h"
@@ -123,10 +124,10 @@ static void test_refused(void) {
     expect_error("--gpus 0", ARGS("train", "--gpus", "0", "--data", "/nonexistent-data",
                                   "--preset", "tiny", "--out", out, "--steps", "1"),
                  NULL, "--gpus '0'");
-    expect_error("--gpus with dropout",
-                 ARGS("train", "--gpus", "2", "--dropout", "0.1", "--data", "/nonexistent-data",
+    expect_error("--gpus with dropout 1.5",
+                 ARGS("train", "--gpus", "2", "--dropout", "1.5", "--data", "/nonexistent-data",
                       "--preset", "tiny", "--out", out, "--steps", "1"),
-                 NULL, "dropout");
+                 NULL, "--dropout");
     expect_error("a launcher's world of 3 for --gpus 2",
                  ARGS("train", "--gpus", "2", "--data", "/nonexistent-data", "--preset", "tiny",
                       "--out", out, "--steps", "1"),

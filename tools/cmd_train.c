@@ -79,7 +79,7 @@ static void usage_train(void) {
         "  --log FILE          JSON lines, one object per step\n"
         "  --device D          cpu (default) or cuda / cuda:N: train on a GPU (a CUDA build;\n"
         "                      mixed precision: bf16 products, fp32 master weights and moments;\n"
-        "                      no dropout there yet)\n"
+        "                      dropout drops the same elements as on the cpu)\n"
         "  --gpus N            data-parallel training on N GPUs, one process each (a CUDA build\n"
         "                      with NCCL): every step takes N x --batch windows, each GPU its own\n"
         "                      --batch of them, so the run equals one GPU with --batch N x B;\n"
@@ -462,9 +462,6 @@ int cmd_train(int argc, char **argv) {
         if (O("--device")->given)
             FAIL("give --gpus N or --device D, not both: --gpus N trains on cuda:0 .. cuda:N-1 "
                  "(under a launcher, on each rank's cuda:LOCAL_RANK)");
-        if (h.dropout > 0)
-            FAIL("--dropout %g: the GPU trainer has no dropout yet; use --dropout 0",
-                 (double)h.dropout);
         int er, ew;
         if (rank_from_env(&er, &ew, &local)) {
             if (ew != world)
@@ -531,9 +528,6 @@ int cmd_train(int argc, char **argv) {
     float *logits = malloc(sizeof(float) * (size_t)win * (size_t)vocab);
     if (!in || !tg || !logits) FAIL("out of memory; use a smaller --batch or --seq");
     const char *device = O("--gpus")->given ? dev_rank : VAL("--device", "cpu");
-    if (strcmp(device, "cpu") && h.dropout > 0)
-        FAIL("--dropout %g: the GPU trainer has no dropout yet; use --dropout 0 or --device cpu",
-             (double)h.dropout);
     /* a distributed trainer copies rank 0's weights to every rank: the others need none */
     if (!O("--resume")->given && rank == 0) CHECK(retnet_model_init(m, h.seed), "");
     CHECK(retnet_model_to_device(m, device), "use --device cpu, or a CUDA build on a machine "

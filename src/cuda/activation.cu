@@ -1,7 +1,7 @@
 /*
  * activation.cu: elementwise kernels (src/ops/activation.c's counterpart, same formulas):
  * gelu (exact erf form), swish, the GLU FFN's act(h1) * h2 fused with its backward, the
- * residual add, and the fp32 <-> bf16 conversions. Every kernel is one read and one write of
+ * residual add (with dropout: dropout.h), and the fp32 <-> bf16 conversions. Every kernel is one read and one write of
  * each element, so they are memory-bound: each thread moves 2 groups of 4 consecutive
  * elements per step (16-byte fp32, 8-byte bf16 accesses, all its loads issued before its
  * stores, to keep bytes in flight), the last partial tile one element per thread, and
@@ -11,6 +11,7 @@
  *   swish'(x) = s (1 + x (1 - s)),  s = sigmoid(x)
  */
 #include "cuda/common.cuh"
+#include "dropout.h"
 
 /* ---- a thread's values ------------------------------------------------------------------
  * One step of a thread covers N elements of each array: N = 1 (the scalar path: element i),
@@ -166,6 +167,46 @@ struct Add { /* y = a + b */
         st(y, i, s, u);
     }
 };
+/* Residual dropout (dropout.h's mask; model.c's add_dropout and branch_grad). Value k of a
+ * run<N> sits at element i (N = 1) or i + (k / 4) step + k % 4; the mask takes that index
+ * plus `first`, the micro-batch's first element in the global batch. */
+struct DropMask {
+    uint64_t seed;
+    int64_t first;
+    float p, scale;
+    int layer, which;
+    __device__ bool keep(int64_t e) const { return dropout_keep(seed, layer, which, first + e, p); }
+};
+template <int N> __device__ __forceinline__ int64_t elem(int64_t i, int64_t s, int k) {
+    return N == 1 ? i : i + (k >> 2) * s + (k & 3);
+}
+struct DropoutAdd { /* y = x + mask(branch) / (1 - p) */
+    float *y;
+    const float *x, *branch;
+    DropMask m{};
+    bool vec_ok() const { return groups_ok(y, x, branch); }
+    template <int N> __device__ void run(int64_t i, int64_t s) const {
+        float u[N], v[N];
+        ld(u, x, i, s), ld(v, branch, i, s);
+#pragma unroll
+        for (int k = 0; k < N; k++)
+            if (m.keep(elem<N>(i, s, k))) u[k] += v[k] * m.scale;
+        st(y, i, s, u);
+    }
+};
+struct DropoutGrad { /* g = bf16(mask(dy) / (1 - p)): the branch's gradient, overwritten */
+    uint16_t *g;
+    const float *dy;
+    DropMask m{};
+    bool vec_ok() const { return groups_ok(g, dy); }
+    template <int N> __device__ void run(int64_t i, int64_t s) const {
+        float v[N];
+        ld(v, dy, i, s);
+#pragma unroll
+        for (int k = 0; k < N; k++) v[k] = m.keep(elem<N>(i, s, k)) ? v[k] * m.scale : 0.0f;
+        st(g, i, s, v);
+    }
+};
 template <class O, class I> struct Convert { /* y = x, rounded to bf16 or widened to fp32 */
     O *y;
     const I *x;
@@ -250,6 +291,29 @@ retnet_status cuda_op_glu_backward(float *dh1, float *dh2, const float *da, cons
 }
 retnet_status cuda_op_add(float *y, const float *a, const float *b, int64_t n, cuda_stream s) {
     return ew_launch("cuda_op_add", Add{y, a, b}, n, s);
+}
+static retnet_status drop_mask(const char *fn, float p, uint64_t seed, int layer, int which,
+                               int64_t first, DropMask *m) {
+    if (!(p > 0.0f && p < 1.0f) || layer < 0 || which < 0 || which > 1 || first < 0)
+        return retnet_fail(RETNET_EINVAL, "%s: p %g must be in (0, 1), layer %d >= 0, branch %d "
+                           "0 or 1, first element %lld >= 0", fn, (double)p, layer, which,
+                           (long long)first);
+    *m = DropMask{seed, first, p, 1.0f / (1.0f - p), layer, which};
+    return RETNET_OK;
+}
+retnet_status cuda_op_dropout_add(float *y, const float *x, const float *branch, int64_t n,
+                                  float p, uint64_t seed, int layer, int which, int64_t first,
+                                  cuda_stream s) {
+    DropMask m{};
+    TRY(drop_mask("cuda_op_dropout_add", p, seed, layer, which, first, &m));
+    return ew_launch("cuda_op_dropout_add", DropoutAdd{y, x, branch, m}, n, s);
+}
+retnet_status cuda_op_dropout_grad_bf16(cuda_bf16 *g, const float *dy, int64_t n, float p,
+                                        uint64_t seed, int layer, int which, int64_t first,
+                                        cuda_stream s) {
+    DropMask m{};
+    TRY(drop_mask("cuda_op_dropout_grad_bf16", p, seed, layer, which, first, &m));
+    return ew_launch("cuda_op_dropout_grad_bf16", DropoutGrad{g, dy, m}, n, s);
 }
 retnet_status cuda_op_f32_to_bf16(cuda_bf16 *y, const float *x, int64_t n, cuda_stream s) {
     return ew_launch("cuda_op_f32_to_bf16", Convert<uint16_t, float>{y, x}, n, s);

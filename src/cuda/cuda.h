@@ -328,6 +328,15 @@ retnet_status cuda_op_glu_backward_bf16(cuda_bf16 *dh1, cuda_bf16 *dh2, const fl
                                         cuda_act act, cuda_stream s);
 /* y = a + b (residuals). y may be a or b. */
 retnet_status cuda_op_add(float *y, const float *a, const float *b, int64_t n, cuda_stream s);
+/* Residual dropout with src/dropout.h's mask (the CPU's): y = x + branch / (1 - p) where
+ * element first + i of branch `which` (0 mixer, 1 FFN) of `layer` is kept, else y = x (y may
+ * be x); its backward g = bf16(dy / (1 - p)) where kept, else 0 (overwritten). 0 < p < 1. */
+retnet_status cuda_op_dropout_add(float *y, const float *x, const float *branch, int64_t n,
+                                  float p, uint64_t seed, int layer, int which, int64_t first,
+                                  cuda_stream s);
+retnet_status cuda_op_dropout_grad_bf16(cuda_bf16 *g, const float *dy, int64_t n, float p,
+                                        uint64_t seed, int layer, int which, int64_t first,
+                                        cuda_stream s);
 
 /* ==================================================================================== */
 /* loss.cu: loss ------------------------------------------------------------------------ */

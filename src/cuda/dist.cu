@@ -314,6 +314,8 @@ retnet_status dist_create(model_cuda *d, const retnet_model *m, const uint8_t id
 
 /* ---------------------------------------------------------------- the step */
 
+int32_t dist_rank(const dist_ctx *x) { return x ? x->rank : 0; }
+
 retnet_status dist_zero_grad(dist_ctx *x) {
     if (x->failed) return failed_again(x);
     x->done = 0, x->reduced = 0;

@@ -75,6 +75,8 @@ void dist_free(dist_ctx *x);
 
 /* model_cuda_zero_grads, and a new step: the next `micro_batches`-th accumulate reduces. */
 retnet_status dist_zero_grad(dist_ctx *x);
+/* This process's rank (0 for NULL). */
+int32_t dist_rank(const dist_ctx *x);
 /* model_cuda_forward_backward; on the step's last micro-batch with the reduction hooked in. */
 retnet_status dist_accumulate(dist_ctx *x, const int32_t *tokens, const int32_t *targets,
                               int32_t B, int32_t T, float grad_scale, double *loss_sum,

@@ -84,6 +84,9 @@ struct model_cuda {
     void *gacts;
     model_cuda_grad_hook hook;       /* distributed training: gradients of a range are final */
     void *hook_ctx;
+    float dropout;                   /* residual dropout of the training passes (0: off) */
+    uint64_t dropout_seed;
+    int32_t dropout_rank;
     int32_t *dnext;                  /* (B) device: argmax tokens */
     int32_t dnext_cap;
 };
@@ -1131,7 +1134,14 @@ static retnet_status layer_forward_train(model_cuda *d, int l, int64_t B, int64_
     else
         TRY(bf16(A->y, A->o, n * c->d_value));
     ph_mark("f out product");
-    TRY(cuda_op_matmul_residual(A->xm, A->x, A->y, p16->wo, CUDA_BF16, n, D, c->d_value, NULL));
+    const float p = d->dropout; /* residual dropout: the branch into dxn (free until the backward) */
+    const int64_t first = (int64_t)d->dropout_rank * n * D;
+    if (p > 0.0f) {
+        TRY(cuda_op_matmul(G->dxn, CUDA_F32, A->y, p16->wo, CUDA_BF16, n, D, c->d_value, 0, NULL));
+        TRY(cuda_op_dropout_add(A->xm, A->x, G->dxn, n * D, p, d->dropout_seed, l, 0, first, NULL));
+    } else {
+        TRY(cuda_op_matmul_residual(A->xm, A->x, A->y, p16->wo, CUDA_BF16, n, D, c->d_value, NULL));
+    }
 
     const int64_t nf = n * c->d_ffn;
     ph_mark("f norm");
@@ -1143,7 +1153,12 @@ static retnet_status layer_forward_train(model_cuda *d, int l, int64_t B, int64_
     if (c->ffn == RETNET_FFN_GLU) TRY(cuda_op_glu_bf16(A->a, A->h1, A->h2, nf, ffn_act(c), NULL));
     else TRY(cuda_op_act_bf16(A->a, A->h1, nf, CUDA_ACT_GELU, NULL));
     ph_mark("f ffn products");
-    TRY(cuda_op_matmul_residual(out, A->xm, A->a, p16->fc2, CUDA_BF16, n, D, c->d_ffn, NULL));
+    if (p > 0.0f) {
+        TRY(cuda_op_matmul(G->dxn, CUDA_F32, A->a, p16->fc2, CUDA_BF16, n, D, c->d_ffn, 0, NULL));
+        TRY(cuda_op_dropout_add(out, A->xm, G->dxn, n * D, p, d->dropout_seed, l, 1, first, NULL));
+    } else {
+        TRY(cuda_op_matmul_residual(out, A->xm, A->a, p16->fc2, CUDA_BF16, n, D, c->d_ffn, NULL));
+    }
     return RETNET_OK;
 }
 
@@ -1161,6 +1176,10 @@ static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64
     /* ---- FFN: out = xm + fc2(a), a = act(h1) [* h2]; gb holds bf16(dx) (from the layer
      * above's norm backward, or the final norm's) */
     ph_mark("b ffn products");
+    const float p = d->dropout; /* the branch's gradient: dx through the mask, into gb */
+    const int64_t first = (int64_t)d->dropout_rank * n * D;
+    if (p > 0.0f)
+        TRY(cuda_op_dropout_grad_bf16(G->gb, G->dx, n * D, p, d->dropout_seed, l, 1, first, NULL));
     float *da = G->f1;
     TRY(mm_back(da, 0, grad_of(d, pm->fc2), G->gb, A->a, p16->fc2, n, D, c->d_ffn));
     ph_mark("b ffn act");
@@ -1180,6 +1199,8 @@ static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64
     /* ---- mixer: xm = x + wo(y), y = HeadNormGate(o, g), o = retention(q, k, v); gb holds
      * bf16(dx) from the norm's backward */
     ph_mark("b out product");
+    if (p > 0.0f)
+        TRY(cuda_op_dropout_grad_bf16(G->gb, G->dx, n * D, p, d->dropout_seed, l, 0, first, NULL));
     float *dy = G->f1;
     TRY(mm_back(dy, 0, grad_of(d, pm->wo), G->gb, A->y, p16->wo, n, D, c->d_value));
     ph_mark("b headnorm");
@@ -1368,6 +1389,15 @@ retnet_status model_cuda_state_copy(model_cuda *d, float *state_dev, int32_t B, 
 }
 
 /* ------------------------------------------------------------ distributed training hooks */
+
+retnet_status model_cuda_set_dropout(model_cuda *d, float p, uint64_t seed, int32_t rank) {
+    if (!d) return retnet_fail(RETNET_EINVAL, "CUDA set_dropout: NULL model");
+    if (!(p >= 0.0f && p < 1.0f) || rank < 0)
+        return retnet_fail(RETNET_EINVAL, "dropout %g must be in [0, 1) (rank %d)", (double)p,
+                           rank);
+    d->dropout = p, d->dropout_seed = seed, d->dropout_rank = rank;
+    return RETNET_OK;
+}
 
 void model_cuda_set_grad_hook(model_cuda *d, model_cuda_grad_hook fn, void *ctx) {
     if (d) d->hook = fn, d->hook_ctx = ctx;

@@ -125,6 +125,10 @@ retnet_status model_cuda_zero_grads(model_cuda *d);
 retnet_status model_cuda_forward_backward(model_cuda *d, const int32_t *tokens,
                                           const int32_t *targets, int32_t B, int32_t T,
                                           float grad_scale, double *loss_sum, int64_t *count);
+/* Residual dropout for the next model_cuda_forward_backward calls (src/dropout.h's masks, the
+ * CPU's: retnet_train_opts' dropout and seed): p in [0, 1), 0 off; rank (data-parallel: the
+ * micro-batch's place in the global batch, which starts at rank B T d_model elements). */
+retnet_status model_cuda_set_dropout(model_cuda *d, float p, uint64_t seed, int32_t rank);
 retnet_status model_cuda_grad_norm(model_cuda *d, double *norm);
 /* AdamW on every tensor of m's table (m: the host model, for the table and which tensors
  * are decayed), gradients times clip_scale; master weights, moments and bf16 copies updated. */

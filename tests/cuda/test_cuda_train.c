@@ -102,7 +102,7 @@ static int compare_grads(const retnet_model *m, const float *gg, const float *gc
 /* One forward/backward of B x T random tokens on both; gradients compared; a control with
  * other targets must fail. */
 static void grads_case(const retnet_config *c, uint64_t seed, int32_t B, int32_t T,
-                       const char *name) {
+                       const char *name, float dropout) {
     retnet_model *cpu = make_model(c, seed, 1), *gpu = make_model(c, seed, 1);
     if (!cpu || !gpu) goto out;
     OK(retnet_model_to_device(gpu, "cuda"));
@@ -123,7 +123,8 @@ static void grads_case(const retnet_config *c, uint64_t seed, int32_t B, int32_t
         OK(retnet_trainer_create(gpu, &tg));
         CHECK(tg && !strncmp(retnet_trainer_device(tg), "cuda", 4), "trainer device %s",
               tg ? retnet_trainer_device(tg) : "none");
-        retnet_train_opts o = {.form = RETNET_FORM_CHUNKWISE, .chunk = 0};
+        retnet_train_opts o = {.form = RETNET_FORM_CHUNKWISE, .chunk = 0, .dropout = dropout,
+                               .seed = seed * 977 + 3};
         double lc = 0, lg = 0, ln = 0, gn = 0;
         int64_t cc = 0, cg = 0;
         const float scale = 1.0f / (float)(n - 1);
@@ -144,6 +145,17 @@ static void grads_case(const retnet_config *c, uint64_t seed, int32_t B, int32_t
         compare_grads(cpu, gg, gc, R, name, 1);
         int bad = compare_grads(cpu, gg, gc2, R, name, 0);
         CHECK(bad > 0, "%s: the control (other targets) passed the gradient checks", name);
+        if (dropout > 0) { /* the masks must act: the CPU without dropout, or with other masks */
+            retnet_train_opts o2 = o;
+            o2.dropout = 0;
+            OK(retnet_forward_backward(cpu, tok, tgt, B, T, &o2, scale, (memset(gc2, 0, sizeof(float) * (size_t)np), gc2), NULL, NULL));
+            CHECK(compare_grads(cpu, gg, gc2, R, name, 0) > 0,
+                  "%s: the control (no dropout on the cpu) passed the gradient checks", name);
+            o2.dropout = dropout, o2.seed = o.seed + 1;
+            OK(retnet_forward_backward(cpu, tok, tgt, B, T, &o2, scale, (memset(gc2, 0, sizeof(float) * (size_t)np), gc2), NULL, NULL));
+            CHECK(compare_grads(cpu, gg, gc2, R, name, 0) > 0,
+                  "%s: the control (other masks on the cpu) passed the gradient checks", name);
+        }
         /* a second accumulate adds: twice the gradients */
         float *gg2 = malloc(sizeof(float) * (size_t)np);
         OK(retnet_trainer_accumulate(tg, tok, tgt, B, T, &o, scale, NULL, NULL));
@@ -167,31 +179,33 @@ out:
 
 static void test_gradients(void) {
     retnet_config c = fla_like(300, 64, 2, 2, 2);
-    grads_case(&c, 5, 2, 100, "fla variant");
+    grads_case(&c, 5, 2, 100, "fla variant", 0);
+    grads_case(&c, 11, 2, 100, "fla variant, dropout 0.1", 0.1f);
 
     c = fla_like(300, 64, 2, 2, 2); /* the paper's variant without §3 */
     c.norm = RETNET_NORM_LAYERNORM, c.head_norm = RETNET_HEADNORM_GROUPNORM;
     c.ffn = RETNET_FFN_GELU, c.ffn_act = RETNET_ACT_GELU, c.rope = RETNET_ROPE_PAPER;
     c.tie_embeddings = 1, c.embed_scale = 1;
-    grads_case(&c, 6, 2, 90, "paper, normalize off, tied");
+    grads_case(&c, 6, 2, 90, "paper, normalize off, tied", 0);
+    grads_case(&c, 12, 2, 90, "paper, normalize off, tied, dropout 0.3", 0.3f);
 
     c = fla_like(200, 128, 2, 4, 1); /* no gate, no head norm */
     c.gate = 0, c.head_norm = RETNET_HEADNORM_NONE, c.head_norm_affine = 0;
     c.decay = RETNET_DECAY_SINGLE;
-    grads_case(&c, 7, 3, 64, "no gate, no head norm");
+    grads_case(&c, 7, 3, 64, "no gate, no head norm", 0);
 
     c = fla_like(200, 128, 2, 2, 2); /* GLU with gelu, groupnorm without affine */
     c.ffn_act = RETNET_ACT_GELU, c.head_norm = RETNET_HEADNORM_GROUPNORM, c.head_norm_affine = 0;
-    grads_case(&c, 8, 1, 200, "glu-gelu, groupnorm w/o affine");
+    grads_case(&c, 8, 1, 200, "glu-gelu, groupnorm w/o affine", 0);
 
     /* §3 on (src/cuda/retention_norm.cu): the paper preset, whose groupnorm divides the row
      * factor out but for eps, and no head norm, where the factor's gradient reaches the
      * weights whole */
     OK(retnet_config_preset("tiny", &c));
-    grads_case(&c, 9, 2, 80, "paper preset tiny, normalize on");
+    grads_case(&c, 9, 2, 80, "paper preset tiny, normalize on", 0);
     c = fla_like(200, 128, 2, 2, 2);
     c.normalize = 1, c.head_norm = RETNET_HEADNORM_NONE, c.head_norm_affine = 0;
-    grads_case(&c, 10, 2, 100, "normalize on, no head norm");
+    grads_case(&c, 10, 2, 100, "normalize on, no head norm", 0);
 }
 
 /* ---- the loss curve ------------------------------------------------------------------- */
@@ -312,7 +326,8 @@ out:
     free(stream);
 }
 
-/* What the GPU trainer refuses: dropout, the recurrent form, out-of-range targets. */
+/* What the GPU trainer refuses: dropout outside [0, 1), the recurrent form, out-of-range
+ * targets. */
 static void test_refused(void) {
     retnet_config c = fla_like(50, 64, 1, 2, 1);
     retnet_model *m = make_model(&c, 1, 0);
@@ -322,9 +337,9 @@ static void test_refused(void) {
     OK(retnet_trainer_create(m, &t));
     if (t) {
         int32_t tok[8] = {1, 2, 3, 4, 5, 6, 7, 8}, tg[8] = {2, 3, 4, 5, 6, 7, 8, 9};
-        retnet_train_opts o = {.form = RETNET_FORM_CHUNKWISE, .dropout = 0.1f};
+        retnet_train_opts o = {.form = RETNET_FORM_CHUNKWISE, .dropout = 1.0f};
         retnet_status s = retnet_trainer_accumulate(t, tok, tg, 1, 8, &o, 1, NULL, NULL);
-        CHECK(s == RETNET_EUNSUPPORTED && strstr(retnet_errmsg(), "dropout"), "dropout: %s",
+        CHECK(s == RETNET_EINVAL && strstr(retnet_errmsg(), "dropout"), "dropout 1: %s",
               retnet_errmsg());
         o.dropout = 0, o.form = RETNET_FORM_RECURRENT;
         s = retnet_trainer_accumulate(t, tok, tg, 1, 8, &o, 1, NULL, NULL);
