@@ -1,11 +1,11 @@
 /*
  * activation.cu: elementwise kernels (src/ops/activation.c's counterpart, same formulas):
  * gelu (exact erf form), swish, the GLU FFN's act(h1) * h2 fused with its backward, the
- * residual add (with dropout: dropout.h), and the fp32 <-> bf16 conversions. Every kernel is one read and one write of
- * each element, so they are memory-bound: each thread moves 2 groups of 4 consecutive
- * elements per step (16-byte fp32, 8-byte bf16 accesses, all its loads issued before its
- * stores, to keep bytes in flight), the last partial tile one element per thread, and
- * pointers not aligned to a group take a scalar kernel. Both paths evaluate the same
+ * residual add (and with dropout: src/dropout.h), and the fp32 <-> bf16 conversions. Every
+ * kernel is one read and one write of each element, so they are memory-bound: each thread
+ * moves 2 groups of 4 consecutive elements per step (16-byte fp32, 8-byte bf16 accesses, all
+ * its loads issued before its stores, to keep bytes in flight), the last partial tile one
+ * element per thread, and pointers not aligned to a group take a scalar kernel. Both paths evaluate the same
  * per-element expression: the results are bit for bit those of a plain loop.
  *   gelu'(x)  = Phi(x) + x phi(x) = 0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi)
  *   swish'(x) = s (1 + x (1 - s)),  s = sigmoid(x)
