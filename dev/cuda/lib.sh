@@ -75,3 +75,33 @@ train_phases() {
     --device cuda --batch 8 --seq 2048 --steps 2 --warmup 1 >"$OUT/train-timing.log" 2>&1
   grep -A40 "CUDA step timing" "$OUT/train-timing.log" | tail -26
 }
+
+# decode_ab VAR "A B" BATCHES: the 1.3B decoding step (context 64, 48 steps after 4) with the
+# environment variable VAR set to A, then B, alternated twice, at the batches BATCHES (e.g.
+# 1,8,64), into $OUT/decode-ab.jsonl; then a line per batch: both settings' ms and A/B of the
+# fastest runs
+decode_ab() {
+  local var=$1 a=${2% *} b=${2#* } batches=$3 i v
+  for i in 1 2; do
+    for v in "$a" "$b"; do
+      env "$var=$v" timeout 90 build-cuda/retnet bench decode --config dev/cuda/cfg-1.3b-fla.json \
+        --device cuda --batch "$batches" --context 64 --steps 48 --warmup 4 --json 2>/dev/null |
+        sed "s/^{/{\"ab\": \"$v\", /" >>"$OUT/decode-ab.jsonl"
+    done
+  done
+  python3 - "$OUT/decode-ab.jsonl" "$var" "$a" "$b" <<'PY'
+import json, sys
+path, var, a, b = sys.argv[1:]
+rows = {}
+for l in open(path):
+    try: r = json.loads(l)
+    except Exception: continue
+    if r.get("bench") != "decode": continue
+    if "ms_per_step" in r: rows.setdefault((r["batch"], r["ab"]), []).append(r["ms_per_step"])
+    else: print(f"{var}={r['ab']}: {r.get('refused', 'no time')}")
+print(f"batch  {var}={a} ms (runs)  {var}={b} ms (runs)  {a}/{b}")
+for n in sorted({k[0] for k in rows}):
+    x, y = rows.get((n, a), []), rows.get((n, b), [])
+    if x and y: print(f"{n:5d}  {x}  {y}  {min(x) / min(y):.3f}")
+PY
+}

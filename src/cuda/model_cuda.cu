@@ -1095,6 +1095,30 @@ static retnet_status norm_back(const retnet_config *c, float *dx, float *dw, flo
     return cuda_op_rmsnorm_backward(dx, dw, dy, x, w, n, c->d_model, c->eps, NULL);
 }
 
+/* A residual branch's output product, dst = res + x w^T (n, D), with residual dropout when
+ * on (branch `which` of layer l: 0 mixer, 1 FFN; src/dropout.h's masks, a data-parallel
+ * rank's elements numbered from its place in the global batch): the product then goes into
+ * dxn, free until the backward, and the masked add follows. */
+static retnet_status residual_product(model_cuda *d, int l, int which, float *dst,
+                                      const float *res, const void *x, const void *w, int64_t n,
+                                      int64_t K) {
+    const int64_t D = d->cfg.d_model;
+    if (d->dropout <= 0.0f)
+        return cuda_op_matmul_residual(dst, res, x, w, CUDA_BF16, n, D, K, NULL);
+    TRY(cuda_op_matmul(d->tb->dxn, CUDA_F32, x, w, CUDA_BF16, n, D, K, 0, NULL));
+    return cuda_op_dropout_add(dst, res, d->tb->dxn, n * D, d->dropout, d->dropout_seed, l, which,
+                               (int64_t)d->dropout_rank * n * D, NULL);
+}
+
+/* Its backward's first step with dropout on: gb = bf16(the branch's gradient), dx through
+ * the same mask; without dropout gb already holds bf16(dx). */
+static retnet_status residual_branch_grad(model_cuda *d, int l, int which, int64_t n) {
+    if (d->dropout <= 0.0f) return RETNET_OK;
+    const int64_t D = d->cfg.d_model;
+    return cuda_op_dropout_grad_bf16(d->tb->gb, d->tb->dx, n * D, d->dropout, d->dropout_seed, l,
+                                     which, (int64_t)d->dropout_rank * n * D, NULL);
+}
+
 /* Training forward of layer l: reads tl[l].x, writes its activations and `out` (n, D).
  * Tensors that only feed products are written in bf16 by the op that makes them. */
 static retnet_status layer_forward_train(model_cuda *d, int l, int64_t B, int64_t T,
@@ -1134,14 +1158,7 @@ static retnet_status layer_forward_train(model_cuda *d, int l, int64_t B, int64_
     else
         TRY(bf16(A->y, A->o, n * c->d_value));
     ph_mark("f out product");
-    const float p = d->dropout; /* residual dropout: the branch into dxn (free until the backward) */
-    const int64_t first = (int64_t)d->dropout_rank * n * D;
-    if (p > 0.0f) {
-        TRY(cuda_op_matmul(G->dxn, CUDA_F32, A->y, p16->wo, CUDA_BF16, n, D, c->d_value, 0, NULL));
-        TRY(cuda_op_dropout_add(A->xm, A->x, G->dxn, n * D, p, d->dropout_seed, l, 0, first, NULL));
-    } else {
-        TRY(cuda_op_matmul_residual(A->xm, A->x, A->y, p16->wo, CUDA_BF16, n, D, c->d_value, NULL));
-    }
+    TRY(residual_product(d, l, 0, A->xm, A->x, A->y, p16->wo, n, c->d_value));
 
     const int64_t nf = n * c->d_ffn;
     ph_mark("f norm");
@@ -1153,12 +1170,7 @@ static retnet_status layer_forward_train(model_cuda *d, int l, int64_t B, int64_
     if (c->ffn == RETNET_FFN_GLU) TRY(cuda_op_glu_bf16(A->a, A->h1, A->h2, nf, ffn_act(c), NULL));
     else TRY(cuda_op_act_bf16(A->a, A->h1, nf, CUDA_ACT_GELU, NULL));
     ph_mark("f ffn products");
-    if (p > 0.0f) {
-        TRY(cuda_op_matmul(G->dxn, CUDA_F32, A->a, p16->fc2, CUDA_BF16, n, D, c->d_ffn, 0, NULL));
-        TRY(cuda_op_dropout_add(out, A->xm, G->dxn, n * D, p, d->dropout_seed, l, 1, first, NULL));
-    } else {
-        TRY(cuda_op_matmul_residual(out, A->xm, A->a, p16->fc2, CUDA_BF16, n, D, c->d_ffn, NULL));
-    }
+    TRY(residual_product(d, l, 1, out, A->xm, A->a, p16->fc2, n, c->d_ffn));
     return RETNET_OK;
 }
 
@@ -1176,10 +1188,7 @@ static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64
     /* ---- FFN: out = xm + fc2(a), a = act(h1) [* h2]; gb holds bf16(dx) (from the layer
      * above's norm backward, or the final norm's) */
     ph_mark("b ffn products");
-    const float p = d->dropout; /* the branch's gradient: dx through the mask, into gb */
-    const int64_t first = (int64_t)d->dropout_rank * n * D;
-    if (p > 0.0f)
-        TRY(cuda_op_dropout_grad_bf16(G->gb, G->dx, n * D, p, d->dropout_seed, l, 1, first, NULL));
+    TRY(residual_branch_grad(d, l, 1, n));
     float *da = G->f1;
     TRY(mm_back(da, 0, grad_of(d, pm->fc2), G->gb, A->a, p16->fc2, n, D, c->d_ffn));
     ph_mark("b ffn act");
@@ -1199,8 +1208,7 @@ static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64
     /* ---- mixer: xm = x + wo(y), y = HeadNormGate(o, g), o = retention(q, k, v); gb holds
      * bf16(dx) from the norm's backward */
     ph_mark("b out product");
-    if (p > 0.0f)
-        TRY(cuda_op_dropout_grad_bf16(G->gb, G->dx, n * D, p, d->dropout_seed, l, 0, first, NULL));
+    TRY(residual_branch_grad(d, l, 0, n));
     float *dy = G->f1;
     TRY(mm_back(dy, 0, grad_of(d, pm->wo), G->gb, A->y, p16->wo, n, D, c->d_value));
     ph_mark("b headnorm");
