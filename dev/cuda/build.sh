@@ -12,7 +12,7 @@ src=${SRC:-src/cuda/retention.cu}
 mkdir -p "$out"
 NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
 "$NVCC" --version | tail -1
-"$NVCC" -O3 -std=c++17 -Xcompiler -fPIC -shared -lineinfo --threads 0 -Xptxas -v \
+"$NVCC" -O3 -std=c++17 ${NVCC_EXTRA:-} -Xcompiler -fPIC -shared -lineinfo --threads 0 -Xptxas -v \
     ${GENCODE:--gencode arch=compute_80,code=sm_80 -gencode arch=compute_90a,code=sm_90a} \
     -gencode arch=compute_90,code=compute_90 \
     -o "$out/libretention_cuda.so" "$src" 2>"$out/ptxas.txt" ||

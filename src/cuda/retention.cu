@@ -603,13 +603,20 @@ template <int VT, int F32> struct OStage {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define RET_WG_BODY 1
 #define RET_WG_BOUNDS(n) __launch_bounds__(n, 1)
+/* lab: blocks an SM asked of the cp.async kernel's KC = 128, VT = 32 variant (-DRET_WGC_MINB=2) */
+#ifndef RET_WGC_MINB
+#define RET_WGC_MINB 1
+#endif
+#define RET_WGC_BOUNDS(n, kc, vt) __launch_bounds__(n, (kc == 128 && vt == 32) ? RET_WGC_MINB : 1)
 #elif defined(__CUDA_ARCH__)
 /* other targets get an empty stub; its launch bound (32) tells the host not to use it */
 #define RET_WG_BODY 0
 #define RET_WG_BOUNDS(n) __launch_bounds__(32)
+#define RET_WGC_BOUNDS(n, kc, vt) __launch_bounds__(32)
 #else
 #define RET_WG_BODY 0
 #define RET_WG_BOUNDS(n)
+#define RET_WGC_BOUNDS(n, kc, vt)
 #endif
 
 /* swizzle modes of a descriptor (bits 62-63) */
@@ -1205,7 +1212,7 @@ template <int KC, int VT, int NB> struct WCCfg {
 };
 
 template <int KC, int VT, int NB>
-__global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkRun p,
+__global__ void RET_WGC_BOUNDS(NTHREAD, KC, VT) wgc_kernel(const __grid_constant__ ChunkRun p,
                                                   const __grid_constant__ TensorMap tmo, int ost) {
 #if RET_WG_BODY
     using G = WCCfg<KC, VT, NB>;
