@@ -2,10 +2,11 @@
 """The retention forward of several kernel builds and settings, timed against each other and
 against fla's chunk_retention in one process, at the benchmark's shapes (B*T = 32768).
 
-  PYTHONPATH=build/fla-src python3 dev/cuda/fwd_ab.py NAME=LIB[:TILE[:FLAGS]] ...
+  PYTHONPATH=build/fla-src python3 dev/cuda/fwd_ab.py NAME=LIB[:TILE[:FLAGS[:PATH]]] ...
 
-FWD_AB_SHAPES=N times only the first N shapes (1 for a profiler's run). Each setting is a library (dev/cuda/build.sh's output) with the lab's tile width (0 automatic,
-32, 64) and flags. Its o is checked against the first setting's (relative L2; all must stay
+FWD_AB_SHAPES=N times only the first N shapes (1 for a profiler's run); FWD_AB_BWD=1 times the
+backward too (a line under each shape). Each setting is a library (dev/cuda/build.sh's output) with the lab's tile width (0 automatic,
+32, 64), flags and kernel path (0 automatic, 2 wgmma + TMA, 3 wgmma + cp.async). Its o is checked against the first setting's (relative L2; all must stay
 within 2^-8, each being within ~2^-9 of float64: retention_lab.py). Times: median of 15 CUDA
 events, ms; Mtok/s; and the ratio to chunk_retention (when fla imports). Exit 1 when a setting's
 output is further than 2^-8 from the first's.
@@ -18,6 +19,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from retention_ctypes import Retention, ev, inputs  # noqa: E402
 
+BWD = os.environ.get('FWD_AB_BWD') == '1'  # also the backward's ms (no check)
 SHAPES = (('H16 dk128 dv256', 16, 2048, 16, 128, 256), ('H16 dk128 dv256', 8, 4096, 16, 128, 256),
           ('H16 dk128 dv256', 2, 16384, 16, 128, 256), ('H8 dk256 dv512', 16, 2048, 8, 256, 512),
           ('H8 dk256 dv512', 8, 4096, 8, 256, 512), ('H8 dk256 dv512', 2, 16384, 8, 256, 512))
@@ -27,8 +29,8 @@ def main():
     sets = []
     for a in sys.argv[1:]:
         name, spec = a.split('=', 1)
-        parts = spec.split(':') + ['0', '0']
-        sets.append((name, Retention(parts[0]), int(parts[1]), int(parts[2])))
+        parts = spec.split(':') + ['0', '0', '0']
+        sets.append((name, Retention(parts[0]), int(parts[1]), int(parts[2]), int(parts[3])))
     try:
         from fla.ops.retention import chunk_retention
     except Exception as e:  # noqa: BLE001
@@ -38,12 +40,13 @@ def main():
     hdr = f"{'shape':<18}{'B':>3}{'T':>6}" + ''.join(f'{n:>14}' for n, *_ in sets)
     print(hdr + ('  chunk_ret' if chunk_retention else '') + '   (ms; then Mtok/s, x fla)')
     for name, B, T, H, dk, dv in SHAPES[:int(os.environ.get('FWD_AB_SHAPES', len(SHAPES)))]:
-        q, k, v, _, gam = inputs(B, T, H, dk, dv)
+        q, k, v, do, gam = inputs(B, T, H, dk, dv)
         ref = None
-        ms = []
-        for n, R, tile, flags in sets:
+        ms, bms = [], []
+        for n, R, tile, flags, path in sets:
             R.set_tile(tile)
             R.set_flags(flags)
+            R.set_path(path)
             o = torch.full((B, T, H, dv), float('nan'), device='cuda', dtype=torch.bfloat16)
             R.forward(q, k, v, gam, o=o)
             torch.cuda.synchronize()
@@ -55,8 +58,13 @@ def main():
                     print(f'  {n}: o is {d:.2e} from {sets[0][0]}\'s')
                     bad = True
             ms.append(ev(lambda: R.forward(q, k, v, gam, o=o), reps=15, warm=3))
+            if BWD:
+                gs = [torch.empty_like(x) for x in (q, k, v)]
+                bms.append(ev(lambda: R.backward(q, k, v, gam, do, dq=gs[0], dk=gs[1], dv=gs[2]),
+                              reps=9, warm=2))
             R.set_tile(0)
             R.set_flags(0)
+            R.set_path(0)
         fla_ms = None
         if chunk_retention:
             # as bench/gpu/retention_bench.py calls it: (B, T, H, D), its own decays and scale
@@ -71,7 +79,9 @@ def main():
         line += '   ' + ' '.join(f'{tok / m:.1f}' + (f' ({fla_ms / m:.2f}x)' if fla_ms else '')
                                  for m in ms)
         print(line, flush=True)
-        del q, k, v
+        if BWD:
+            print(f"{'  backward':<27}" + ''.join(f'{m:14.3f}' for m in bms), flush=True)
+        del q, k, v, do
         torch.cuda.empty_cache()
     return not bad
 

@@ -48,5 +48,8 @@ if s is not None:
         print(f'{num(r[s]) / tot * 100:5.1f}%', ' | '.join(r[:2]), r[src] if src is not None else '')
 PY
 head -70 "$OUT/fwd-stalls.txt"
-rm -f "$OUT/fwd.ncu-rep"
 echo "total $((SECONDS - t0)) s"
+# at most 8 files come back: the logs in one archive
+gzip -f "$OUT/fwd-sass.csv"
+(cd "$OUT" && tar czf logs.tgz *.log *.jsonl *.err 2>/dev/null && rm -f *.log *.jsonl *.err)
+ls "$OUT"

@@ -17,9 +17,10 @@
  *
  * Three implementations of that pass (run_chunk picks):
  *   wg_kernel   Hopper (sm_90a): wgmma products, TMA loads (section "the chunkwise kernel on
- *               Hopper" below); for contractions KC >= 256.
- *   wgc_kernel  Hopper (sm_90a): the same products, cp.async loads; for KC <= 128, where it
- *               measured faster than TMA (H16 forward 0.78 against 0.99 ms).
+ *               Hopper" below).
+ *   wgc_kernel  Hopper (sm_90a): the same products, cp.async loads; the lab's (path 3) since
+ *               the P build lost its branches: H16 forward 0.73 against TMA's 0.54 ms, where it
+ *               had been the faster one (0.71 against 0.90 ms) while the P build dominated.
  *   chunk_kernel  any sm_80+ GPU: mma.sync m16n8k16 fed by ldmatrix (described next); what
  *               runs where this file was not built for sm_90a (the wgmma kernels are then
  *               stubs that the host recognises by their launch bound and never launches).
@@ -174,7 +175,8 @@ struct ChunkRun {
                        update, 8 no O stores, 16 O stored from the registers (no TMA store),
                        32 no contraction split (run_chunk), 128 the split at any size, 256
                        the backward's dq and dk passes one after the other
-                       (retention_cuda_backward); 16, 32, 128, 256 keep the results right */
+                       (retention_cuda_backward), 512 the cp.async kernel's loads always
+                       bounds-checked; 16, 32, 128, 256, 512 keep the results right */
 };
 
 constexpr int NWARP = 8, NTHREAD = NWARP * 32;
@@ -849,6 +851,27 @@ __device__ __forceinline__ void wg_store_frag(const float (&d)[N / 2], uint32_t 
 }
 #endif /* RET_WG_BODY */
 
+/* gamma^i in double by repeated squaring (i <= 64: at most 12 products, a few 1e-16 off the
+ * true power; rounded to float it is pow's). pow() in double took microseconds a block. */
+__device__ __forceinline__ float gamma_pow(float gam, int i) {
+    double r = 1.0, x = gam;
+    for (; i; i >>= 1, x *= x)
+        if (i & 1) r *= x;
+    return (float)r;
+}
+
+/* The wgmma kernels' decay tables: pw[i] = gamma^i for i <= C, and the decays of
+ * P = scale D ⊙ S by offset d = n - m (or m - n backward in time) in [-C, C): pz[C + d] =
+ * scale gamma^d for d >= 0, 0 below (the same float as scale * pw[d]). P's elements load pz
+ * unconditionally (a per-thread base and immediate offsets) and select: with the load inside
+ * the condition the compiler branched around it for every element (ncu, H16 forward: the P
+ * build was 41% of warpgroup 0's stall samples, branch resolving and short scoreboard). */
+template <int C>
+__device__ __forceinline__ void decay_tables(float *pw, float *pz, float gam, float scale, int tid) {
+    for (int i = tid; i <= C; i += NTHREAD) pw[i] = gamma_pow(gam, i);
+    for (int i = tid; i < 2 * C; i += NTHREAD) pz[i] = i >= C ? scale * gamma_pow(gam, i - C) : 0.0f;
+}
+
 /* a CUtensorMap's storage (cuda.h's type, 128 bytes, 64-byte aligned), so that this part does
  * not need the driver API's header */
 struct __align__(64) TensorMap {
@@ -861,7 +884,8 @@ template <int KC, int VT, int NB> struct WCfg {
     static constexpr uint32_t QBYTES = C * KC * 2, VBYTES = C * VT * 2, RBYTES = KC * VT * 2;
     static constexpr uint32_t Q_OFF = 0, K_OFF = Q_OFF + NB * QBYTES, V_OFF = K_OFF + NB * QBYTES;
     static constexpr uint32_t VZ_OFF = V_OFF + 2 * VBYTES, R_OFF = VZ_OFF + VBYTES;
-    static constexpr uint32_t PW_OFF = R_OFF + 2 * RBYTES, BAR_OFF = PW_OFF + 4 * (C + 4);
+    static constexpr uint32_t PW_OFF = R_OFF + 2 * RBYTES, PZ_OFF = PW_OFF + 4 * (C + 4);
+    static constexpr uint32_t BAR_OFF = PZ_OFF + 4 * 2 * C;
     /* the TMA store's O staging (fp32 at most): a buffer of its own where it fits, else the
      * chunk's Q buffer, free once Q K^T and Q R are done (KC = 256, VT = 64; NB = 2) */
     static constexpr uint32_t OST_BYTES = C * VT * 4, O_OFF = (BAR_OFF + 16 + 1023) & ~1023u;
@@ -893,6 +917,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
     const uint32_t s0 = (smem_u32(smem_raw) + 1023u) & ~1023u;
     unsigned char *sbase = smem_raw + (s0 - smem_u32(smem_raw));
     float *pw = reinterpret_cast<float *>(sbase + G::PW_OFF); /* pw[i] = gamma^i, i <= C */
+    float *pz = reinterpret_cast<float *>(sbase + G::PZ_OFF); /* pz[C + d]: decay_tables */
     const uint32_t bar_full = s0 + G::BAR_OFF;              /* two mbarriers, one per chunk parity */
     const int tid = threadIdx.x, wt = tid & 127, wq = wt >> 5, lane = tid & 31;
     /* the warpgroup, visibly uniform to the compiler (a lane-0 broadcast): wgmma in a branch
@@ -910,10 +935,6 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
         mbar_init(bar_full + 8, 1);
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
-    for (int i = tid; i <= C; i += NTHREAD) pw[i] = (float)pow((double)gam, (double)i);
-    /* the barriers exist in every block of the cluster before anyone multicasts */
-    if (cl > 1) cluster_sync();
-    else bar_all();
 
     /* the loads of chunk ci (one thread): its Q and K slabs, shared out over the cluster, each
      * multicast to every block; this block's V tile. Boxes start at the chunk's first row in
@@ -953,7 +974,14 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
         else bar_all();
         if (tid == 0 && ci + 1 < nchunk && !no_more) issue(ci + 1);
     };
-    if (tid == 0 && nchunk > 0) issue(0);
+    /* without a cluster the first chunk's loads go out at once, under the tables' work (the
+     * issuing thread initialized the barrier itself); a multicast waits until the barriers
+     * exist in every block of the cluster */
+    if (cl == 1 && tid == 0 && nchunk > 0) issue(0);
+    decay_tables<C>(pw, pz, gam, scale, tid);
+    if (cl > 1) cluster_sync();
+    else bar_all();
+    if (cl > 1 && tid == 0 && nchunk > 0) issue(0);
 
     /* a chunk's row r is token j = r (forward in time) or j = 63 - r (backward); the rows that
      * hold tokens are r < L, or r >= 64 - L */
@@ -1002,18 +1030,21 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
              * a1 (row + 8), a2 (row, k 2t + 8..), a3 (row + 8, k 2t + 8..); D[n][m] is
              * gamma^(n-m) for m <= n (forward), gamma^(m-n) for m >= n (backward) */
             uint32_t pa[4][4];
+            {   /* d0 = base + sg (8 rr - 8 j), d1 = d0 - sg (see decay_tables) */
+                const int sg = rev ? -1 : 1, base = sg * (rowA - 2 * t4);
 #pragma unroll
-            for (int kb = 0; kb < 4; kb++)
+                for (int kb = 0; kb < 4; kb++)
 #pragma unroll
-                for (int hf = 0; hf < 2; hf++)
+                    for (int hf = 0; hf < 2; hf++)
 #pragma unroll
-                    for (int rr = 0; rr < 2; rr++) {
-                        const int j = 2 * kb + hf, n = rowA + 8 * rr, m = 8 * j + 2 * t4;
-                        const int d0 = rev ? m - n : n - m, d1 = rev ? d0 + 1 : d0 - 1;
-                        const float v0 = d0 >= 0 ? scale * pw[d0 < 0 ? 0 : d0] * acc_s[4 * j + 2 * rr] : 0.0f;
-                        const float v1 = d1 >= 0 ? scale * pw[d1 < 0 ? 0 : d1] * acc_s[4 * j + 2 * rr + 1] : 0.0f;
-                        pa[kb][hf * 2 + rr] = pack_bf16(v0, v1);
-                    }
+                        for (int rr = 0; rr < 2; rr++) {
+                            const int j = 2 * kb + hf, d0 = base + sg * (8 * rr - 8 * j), d1 = d0 - sg;
+                            const float w0 = pz[C + d0], w1 = pz[C + d1];
+                            const float v0 = d0 >= 0 ? w0 * acc_s[4 * j + 2 * rr] : 0.0f;
+                            const float v1 = d1 >= 0 ? w1 * acc_s[4 * j + 2 * rr + 1] : 0.0f;
+                            pa[kb][hf * 2 + rr] = pack_bf16(v0, v1);
+                        }
+            }
             wg_wait<0>();
             wg_pin(acc_o);
             {   /* xi of row n: gamma^(j+1), j = n or 63 - n */
@@ -1189,17 +1220,18 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
  * thread, 16 bytes each, into unswizzled 8 x 8 core-matrix tiles (element (r, c) of a [rows][cols]
  * tile at ((r / 8) (cols / 8) + c / 8) 128 + (r % 8) 16 + (c % 8) 2), tokens loaded in processing
  * order (no mirroring backward in time). Slower than TMA where a chunk's Q and K are large
- * (KC = 256: 0.85 against 1.22 ms for the H8 forward), faster where they are small (KC <= 128:
- * 0.78 against 0.99 ms for the H16 forward; H200, bench/gpu/retention-h200.md): the
- * dispatcher picks by KC. */
+ * (KC = 256: 0.85 against 1.22 ms for the H8 forward); it was faster where they are small
+ * (KC <= 128, H16 forward 0.71 against 0.90 ms) until the P build lost its branches, which
+ * left it bound by its loads' issue (0.73 against 0.54 ms; dev/cuda/next23.sh). The lab's
+ * path 3 only. */
 template <int KC, int VT, int NB> struct WCCfg {
     static constexpr int C = 64;
     static constexpr uint32_t QBYTES = C * KC * 2, VBYTES = C * VT * 2, RBYTES = KC * VT * 2;
     static constexpr uint32_t Q_OFF = 0, K_OFF = Q_OFF + NB * QBYTES, V_OFF = K_OFF + NB * QBYTES;
     static constexpr uint32_t VZ_OFF = V_OFF + 2 * VBYTES, R_OFF = VZ_OFF + VBYTES;
-    static constexpr uint32_t PW_OFF = R_OFF + 2 * RBYTES;
+    static constexpr uint32_t PW_OFF = R_OFF + 2 * RBYTES, PZ_OFF = PW_OFF + 4 * (C + 4);
     /* the TMA store's O staging (fp32 at most, 1024-aligned inside the window), where it fits */
-    static constexpr uint32_t OST_BYTES = C * VT * 4, O_OFF = PW_OFF + 4 * (C + 4);
+    static constexpr uint32_t OST_BYTES = C * VT * 4, O_OFF = PZ_OFF + 4 * 2 * C;
     static constexpr bool OST = O_OFF + 1024 + OST_BYTES <= 227 * 1024;
     static constexpr size_t SMEM = OST ? O_OFF + 1024 + OST_BYTES : O_OFF;
     static constexpr int NJ = VT / 8, MT = KC / 64;  /* n8 blocks of a row; 64-row state tiles */
@@ -1220,6 +1252,7 @@ __global__ void RET_WGC_BOUNDS(NTHREAD, KC, VT) wgc_kernel(const __grid_constant
     extern __shared__ __align__(16) unsigned char smem_raw[]; /* no swizzle: 16 is enough */
     const uint32_t s0 = smem_u32(smem_raw);
     float *pw = reinterpret_cast<float *>(smem_raw + G::PW_OFF); /* pw[i] = gamma^i, i <= C */
+    float *pz = reinterpret_cast<float *>(smem_raw + G::PZ_OFF); /* pz[C + d]: decay_tables */
     const int tid = threadIdx.x, wt = tid & 127, wq = wt >> 5, lane = tid & 31;
     /* the warpgroup, visibly uniform to the compiler (a lane-0 broadcast): wgmma in a branch
      * it cannot prove uniform gets serialized */
@@ -1234,8 +1267,51 @@ __global__ void RET_WGC_BOUNDS(NTHREAD, KC, VT) wgc_kernel(const __grid_constant
     const bf16 *qsrc = p.q + b * p.sq_b + h * p.sq_h;
     const bf16 *ksrc = p.k + b * p.sk_b + h * p.sk_h;
     const bf16 *vsrc = p.v + b * p.sv_b + h * p.sv_h + vo0;
+    /* A chunk inside T with whole tiles (every chunk but a short last one, when Kc = KC and the
+     * V tile is inside Vo) loads without bounds checks, from per-thread offsets taken once:
+     * piece n of a Q / K / V tile is at the chunk's first token (in processing order) plus
+     * rel[n] elements. The checked form below spent ~40% of the warps' stall samples in its
+     * 64-bit address arithmetic (long scoreboard on registers a pending cp.async still reads;
+     * ncu, H16 forward). */
+    constexpr int NQP = G::QPIECES / NTHREAD, NVP = G::VPIECES / NTHREAD;
+    const int rsg = p.reverse ? -1 : 1;
+    int relq[NQP], relk[NQP], relv[NVP];
+    if constexpr (KC <= 128) {
+#pragma unroll
+        for (int n = 0; n < NQP; n++) {
+            const int i = tid + n * NTHREAD;
+            const int row = ((i >> 3) / G::NCQ) * 8 + (i & 7), col = ((i >> 3) % G::NCQ) * 8;
+            relq[n] = rsg * row * (int)p.sq_t + col;
+            relk[n] = rsg * row * (int)p.sk_t + col;
+        }
+#pragma unroll
+        for (int n = 0; n < NVP; n++) {
+            const int i = tid + n * NTHREAD;
+            const int row = ((i >> 3) / G::NCV) * 8 + (i & 7), col = ((i >> 3) % G::NCV) * 8;
+            relv[n] = rsg * row * (int)p.sv_t + col;
+        }
+    }
+    /* (KC <= 128: the offsets' registers spill in the wider variants, which the dispatcher
+     * gives to the TMA kernel anyway) */
+    const bool whole = KC <= 128 && Kc == KC && vo0 + VT <= Vo && !(p.lab & 512) &&
+                       p.sq_t < (1 << 24) && p.sk_t < (1 << 24) && p.sv_t < (1 << 24);
     auto load_chunk = [&](int ci, int qb, int vb) {
         const int c0 = ci * C;
+        if (KC <= 128 && whole && c0 + C <= T) {
+            const int64_t t0 = p.reverse ? (int64_t)(T - 1 - c0) : (int64_t)c0;
+            const bf16 *qc = qsrc + t0 * p.sq_t, *kc = ksrc + t0 * p.sk_t, *vc = vsrc + t0 * p.sv_t;
+#pragma unroll
+            for (int n = 0; n < NQP; n++) {
+                const uint32_t d = (tid + n * NTHREAD) * 16 + qb * G::QBYTES;
+                cp_async16(s0 + G::Q_OFF + d, qc + relq[n], 16);
+                cp_async16(s0 + G::K_OFF + d, kc + relk[n], 16);
+            }
+#pragma unroll
+            for (int n = 0; n < NVP; n++)
+                cp_async16(s0 + G::V_OFF + vb * G::VBYTES + (tid + n * NTHREAD) * 16, vc + relv[n], 16);
+            cp_async_commit();
+            return;
+        }
 #pragma unroll
         for (int n = 0; n < G::QPIECES / NTHREAD; n++) {
             const int i = tid + n * NTHREAD;
@@ -1275,7 +1351,7 @@ __global__ void RET_WGC_BOUNDS(NTHREAD, KC, VT) wgc_kernel(const __grid_constant
     };
 
     if (nchunk > 0) load_chunk(0, 0, 0);
-    for (int i = tid; i <= C; i += NTHREAD) pw[i] = (float)pow((double)gam, (double)i);
+    decay_tables<C>(pw, pz, gam, scale, tid);
 
     if (wg == 0) {
         /* ---------------- warpgroup 0: the output rows rowA, rowA + 8 of each chunk -------- */
@@ -1320,18 +1396,22 @@ __global__ void RET_WGC_BOUNDS(NTHREAD, KC, VT) wgc_kernel(const __grid_constant
             /* P = scale D ⊙ S as A fragments: block kb = keys 16 kb.., a0 (row, k 2t..),
              * a1 (row + 8), a2 (row, k 2t + 8..), a3 (row + 8, k 2t + 8..) */
             uint32_t pa[4][4];
+            {   /* d0 = n - m (see decay_tables): a per-thread base and immediate offsets */
+                const float *pzr = pz + C + rowA - 2 * t4;
+                const int base = rowA - 2 * t4;
 #pragma unroll
-            for (int kb = 0; kb < 4; kb++)
+                for (int kb = 0; kb < 4; kb++)
 #pragma unroll
-                for (int hf = 0; hf < 2; hf++)
+                    for (int hf = 0; hf < 2; hf++)
 #pragma unroll
-                    for (int rr = 0; rr < 2; rr++) {
-                        const int j = 2 * kb + hf, n = rowA + 8 * rr, m = 8 * j + 2 * t4;
-                        const int d0 = n - m, d1 = n - m - 1;
-                        const float v0 = d0 >= 0 ? scale * pw[d0 < 0 ? 0 : d0] * acc_s[4 * j + 2 * rr] : 0.0f;
-                        const float v1 = d1 >= 0 ? scale * pw[d1 < 0 ? 0 : d1] * acc_s[4 * j + 2 * rr + 1] : 0.0f;
-                        pa[kb][hf * 2 + rr] = pack_bf16(v0, v1);
-                    }
+                        for (int rr = 0; rr < 2; rr++) {
+                            const int j = 2 * kb + hf, o0 = 8 * rr - 8 * j;
+                            const float w0 = pzr[o0], w1 = pzr[o0 - 1];
+                            const float v0 = base + o0 >= 0 ? w0 * acc_s[4 * j + 2 * rr] : 0.0f;
+                            const float v1 = base + o0 - 1 >= 0 ? w1 * acc_s[4 * j + 2 * rr + 1] : 0.0f;
+                            pa[kb][hf * 2 + rr] = pack_bf16(v0, v1);
+                        }
+            }
             wg_wait<0>();
             wg_pin(acc_o);
             {
@@ -1928,8 +2008,8 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
         vt = 32;
     if (g_lab_path >= 2 && !wg_available())
         return fail("retention_cuda: the wgmma path was asked for, but is not built for this device");
-    /* Hopper: TMA loads where Q and K chunks are large, cp.async loads where they are small */
-    if (g_lab_path == 3 || (g_lab_path == 0 && kc <= 128 && wg_available())) {
+    /* Hopper: TMA loads; the cp.async kernel when the lab asks (path 3) */
+    if (g_lab_path == 3) {
         switch (kc * 100 + vt) {
         case 6464: return launch_wgc<64, 64, 2>(r, s);
         case 6432: return launch_wgc<64, 32, 2>(r, s);
