@@ -176,9 +176,7 @@ struct ChunkRun {
                        32 no contraction split (run_chunk), 128 the split at any size, 256
                        the backward's dq and dk passes one after the other
                        (retention_cuda_backward), 512 the cp.async kernel's loads always
-                       bounds-checked, 1024 the TMA kernel's O stored in its own chunk (not
-                       under the next one's Q K^T); 16, 32, 128, 256, 512, 1024 keep the
-                       results right */
+                       bounds-checked; 16, 32, 128, 256, 512 keep the results right */
 };
 
 constexpr int NWARP = 8, NTHREAD = NWARP * 32;
@@ -994,69 +992,6 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
         const uint64_t dR = wg_desc(s0 + G::R_OFF, VT * 16, 128, SW_NONE); /* B, MN-major */
         const uint64_t dV = wg_desc(s0 + G::V_OFF, 8192, G::VGRP, G::VSW); /* B, MN-major */
         const int rowA = wq * 16 + g;
-        /* O of chunk cj (in acc_o) to memory. With a staging buffer of its own (not the Q
-         * buffer), chunk ci's O goes out in chunk ci + 1, after that chunk's Q K^T is issued,
-         * so that the staging and the TMA store run under the tensor cores' work (lab flag
-         * 1024: not deferred). */
-        const bool DEFER = !G::O_IN_Q && !(p.lab & 1024);
-        float acc_s[32], acc_o[VT / 2];
-        auto emit_o = [&](int cj) {
-            const int c0 = cj * C, L = min(C, T - c0);
-            const uint32_t qoff = (NB == 2 ? (cj & 1) : 0) * G::QBYTES;
-            if (p.lab & 8) return;
-            /* staged, then TMA: rows in forward order, as loaded. Not for a short chunk backward
-             * in time: its box starts before token 0, and a TMA store at a negative coordinate
-             * stops the kernel (illegal instruction, H200), where a load there reads zeros */
-            if (ost && (!rev || T - (cj + 1) * C >= 0)) {
-                const uint32_t so = G::O_IN_Q ? G::Q_OFF + qoff : G::O_OFF;
-                /* the buffer is free: the last store from it has read it (a Q buffer's was
-                 * waited for before its reload in top, unless the lab stopped the loads). In
-                 * the Q buffer, each warp stages only its own 16 rows (O's box rows are Q's:
-                 * 128-byte rows, the same swizzle), which only its own part of the Q K^T and
-                 * Q R products reads, complete at its wgmma wait: no barrier. With one
-                 * (commit 4428d54) the H8 forward took 0.82 instead of 0.69 ms on the H200
-                 * (dev/cuda/bisect_fwd.sh); outputs are bit-identical to the register stores
-                 * either way (retention_store.py). */
-                if (!G::O_IN_Q || no_more) {
-                    if (tid == 0) bulk_wait_read();
-                    bar_wg0();
-                }
-                store_o_tma<VT>(&tmo, sbase + so, s0 + so, acc_o, rowA, rowA + 8, t4, p.o_f32,
-                                ost, vo0, Vo, h, rev ? T - (cj + 1) * C : c0, b, tid);
-                return;
-            }
-#pragma unroll
-            for (int rr = 0; rr < 2; rr++) {
-                const int n = rowA + 8 * rr;
-                if (rev ? n < C - L : n >= L) continue;
-                /* token position (forward order): c0 + n, or T - 64 - c0 + n backward */
-                const int64_t tt = rev ? (int64_t)(T - C - c0 + n) : (int64_t)(c0 + n);
-                const int64_t base = b * p.so_b + tt * p.so_t + h * p.so_h;
-#pragma unroll
-                for (int j = 0; j < G::NJ; j++) {
-                    const int col = vo0 + 8 * j + 2 * t4;
-                    if (col >= Vo) continue;
-                    float v0 = acc_o[4 * j + 2 * rr], v1 = acc_o[4 * j + 2 * rr + 1];
-                    if (p.o_f32) {
-                        float2 *dst = reinterpret_cast<float2 *>((float *)p.o + base + col);
-                        if (p.o_acc) {
-                            const float2 old = *dst;
-                            v0 += old.x, v1 += old.y;
-                        }
-                        *dst = make_float2(v0, v1);
-                    } else {
-                        uint32_t *dst = reinterpret_cast<uint32_t *>((bf16 *)p.o + base + col);
-                        if (p.o_acc) {
-                            uint32_t old = *dst;
-                            const float2 f =
-                                __bfloat1622float2(*reinterpret_cast<__nv_bfloat162 *>(&old));
-                            v0 += f.x, v1 += f.y;
-                        }
-                        *dst = pack_bf16(v0, v1);
-                    }
-                }
-            }
-        };
         if (p.o == nullptr) { /* only the final state is wanted */
             for (int ci = 0; ci < nchunk; ci++) {
                 top(ci);
@@ -1067,6 +1002,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             const int c0 = ci * C, L = min(C, T - c0);
             const uint32_t qoff = (NB == 2 ? (ci & 1) : 0) * G::QBYTES;
             const uint32_t voff = (ci & 1) * G::VBYTES, roff = (ci & 1) * G::RBYTES;
+            float acc_s[32], acc_o[VT / 2];
             top(ci);
             /* every wgmma below is unconditional and waited for before its accumulators are
              * read: the compiler then keeps them asynchronous */
@@ -1077,10 +1013,6 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                 wg_ss<64, 0, 0>(acc_s, wg_at(dQ, off), wg_at(dK, off), kk > 0);
             }
             wg_commit();
-            if (DEFER && ci > 0) {
-                emit_o(ci - 1);
-                wg_fence(); /* acc_o was read */
-            }
 #pragma unroll
             for (int kk = 0; kk < KC / 16; kk++)
                 wg_ss<VT, 0, 1>(acc_o, wg_at(dQ, qoff + (kk >> 2) * G::SLAB + (kk & 3) * 32),
@@ -1131,9 +1063,60 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             wg_commit();
             wg_wait<0>();
             wg_pin(acc_o);
-            if (!DEFER) emit_o(ci);
+            if (p.lab & 8) continue;
+            /* staged, then TMA: rows in forward order, as loaded. Not for a short chunk backward
+             * in time: its box starts before token 0, and a TMA store at a negative coordinate
+             * stops the kernel (illegal instruction, H200), where a load there reads zeros */
+            if (ost && (!rev || T - (ci + 1) * C >= 0)) {
+                const uint32_t so = G::O_IN_Q ? G::Q_OFF + qoff : G::O_OFF;
+                /* the buffer is free: the last store from it has read it (a Q buffer's was
+                 * waited for before its reload in top, unless the lab stopped the loads). In
+                 * the Q buffer, each warp stages only its own 16 rows (O's box rows are Q's:
+                 * 128-byte rows, the same swizzle), which only its own part of the Q K^T and
+                 * Q R products reads, complete at its wgmma wait: no barrier. With one
+                 * (commit 4428d54) the H8 forward took 0.82 instead of 0.69 ms on the H200
+                 * (dev/cuda/bisect_fwd.sh); outputs are bit-identical to the register stores
+                 * either way (retention_store.py). */
+                if (!G::O_IN_Q || no_more) {
+                    if (tid == 0) bulk_wait_read();
+                    bar_wg0();
+                }
+                store_o_tma<VT>(&tmo, sbase + so, s0 + so, acc_o, rowA, rowA + 8, t4, p.o_f32, ost,
+                                vo0, Vo, h, rev ? T - (ci + 1) * C : c0, b, tid);
+                continue;
+            }
+#pragma unroll
+            for (int rr = 0; rr < 2; rr++) {
+                const int n = rowA + 8 * rr;
+                if (rev ? n < C - L : n >= L) continue;
+                /* token position (forward order): c0 + n, or T - 64 - c0 + n backward */
+                const int64_t tt = rev ? (int64_t)(T - C - c0 + n) : (int64_t)(c0 + n);
+                const int64_t base = b * p.so_b + tt * p.so_t + h * p.so_h;
+#pragma unroll
+                for (int j = 0; j < G::NJ; j++) {
+                    const int col = vo0 + 8 * j + 2 * t4;
+                    if (col >= Vo) continue;
+                    float v0 = acc_o[4 * j + 2 * rr], v1 = acc_o[4 * j + 2 * rr + 1];
+                    if (p.o_f32) {
+                        float2 *dst = reinterpret_cast<float2 *>((float *)p.o + base + col);
+                        if (p.o_acc) {
+                            const float2 old = *dst;
+                            v0 += old.x, v1 += old.y;
+                        }
+                        *dst = make_float2(v0, v1);
+                    } else {
+                        uint32_t *dst = reinterpret_cast<uint32_t *>((bf16 *)p.o + base + col);
+                        if (p.o_acc) {
+                            uint32_t old = *dst;
+                            const float2 f =
+                                __bfloat1622float2(*reinterpret_cast<__nv_bfloat162 *>(&old));
+                            v0 += f.x, v1 += f.y;
+                        }
+                        *dst = pack_bf16(v0, v1);
+                    }
+                }
+            }
         }
-        if (DEFER && nchunk > 0) emit_o(nchunk - 1);
         if (ost && tid == 0) bulk_wait_all(); /* the shared memory outlives the stores */
     } else {
         /* ---------------- warpgroup 1: the state tile, rows 64 mt + 16 wq + g (+8) -------- */
