@@ -992,6 +992,19 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
         const uint64_t dR = wg_desc(s0 + G::R_OFF, VT * 16, 128, SW_NONE); /* B, MN-major */
         const uint64_t dV = wg_desc(s0 + G::V_OFF, 8192, G::VGRP, G::VSW); /* B, MN-major */
         const int rowA = wq * 16 + g;
+        /* the decays of this thread's 32 elements of P (the accumulator fragment of S), the
+         * same every chunk: kept in registers (from shared memory they were 32 loads a chunk
+         * on warpgroup 0's critical path). Element 4 j + 2 rr + e is row n = rowA + 8 rr, key
+         * m = 8 j + 2 t4 + e; the offset d = n - m (m - n backward in time) */
+        float dz[32];
+        {
+            const int sg = rev ? -1 : 1;
+#pragma unroll
+            for (int i = 0; i < 32; i++) {
+                const int j = i >> 2, rr = (i >> 1) & 1, e = i & 1;
+                dz[i] = pz[C + sg * (rowA + 8 * rr - 8 * j - 2 * t4 - e)];
+            }
+        }
         if (p.o == nullptr) { /* only the final state is wanted */
             for (int ci = 0; ci < nchunk; ci++) {
                 top(ci);
@@ -1030,21 +1043,16 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
              * a1 (row + 8), a2 (row, k 2t + 8..), a3 (row + 8, k 2t + 8..); D[n][m] is
              * gamma^(n-m) for m <= n (forward), gamma^(m-n) for m >= n (backward) */
             uint32_t pa[4][4];
-            {   /* d0 = base + sg (8 rr - 8 j), d1 = d0 - sg (see decay_tables) */
-                const int sg = rev ? -1 : 1, base = sg * (rowA - 2 * t4);
 #pragma unroll
-                for (int kb = 0; kb < 4; kb++)
+            for (int j = 0; j < 8; j++)
 #pragma unroll
-                    for (int hf = 0; hf < 2; hf++)
-#pragma unroll
-                        for (int rr = 0; rr < 2; rr++) {
-                            const int j = 2 * kb + hf, d0 = base + sg * (8 * rr - 8 * j), d1 = d0 - sg;
-                            const float w0 = pz[C + d0], w1 = pz[C + d1];
-                            const float v0 = d0 >= 0 ? w0 * acc_s[4 * j + 2 * rr] : 0.0f;
-                            const float v1 = d1 >= 0 ? w1 * acc_s[4 * j + 2 * rr + 1] : 0.0f;
-                            pa[kb][hf * 2 + rr] = pack_bf16(v0, v1);
-                        }
-            }
+                for (int rr = 0; rr < 2; rr++) {
+                    /* a zero decay is the mask (or an underflow, whose product is 0 too) */
+                    const float w0 = dz[4 * j + 2 * rr], w1 = dz[4 * j + 2 * rr + 1];
+                    const float v0 = w0 != 0.0f ? w0 * acc_s[4 * j + 2 * rr] : 0.0f;
+                    const float v1 = w1 != 0.0f ? w1 * acc_s[4 * j + 2 * rr + 1] : 0.0f;
+                    pa[j >> 1][(j & 1) * 2 + rr] = pack_bf16(v0, v1);
+                }
             wg_wait<0>();
             wg_pin(acc_o);
             {   /* xi of row n: gamma^(j+1), j = n or 63 - n */
