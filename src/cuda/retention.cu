@@ -41,12 +41,13 @@
  * The decode step (`step_kernel`) is memory-bound: one read and one write of the state,
  * 16-byte accesses, the q S reduction over dk finished in shared memory.
  *
- * Status (bench/gpu/retention-h200.md, H200, wgmma kernels): ours over fla's fastest path,
- * forward 1.57-1.71x (H8 dk256 dv512) and 0.99-1.05x (H16 dk128 dv256), fwd+bwd 1.76-1.91x
- * and 1.33-1.98x; decode 1.07-1.59x. The output tile leaves through shared memory by a TMA
- * store (stage_o; forward 1.12-1.29x and backward 1.11-1.19x faster than storing from the
- * accumulator fragments). Left in the H8 forward at T = 16k (0.63 ms; probe of the version
- * before): loads ~0.17 ms and the serial chain of warpgroup 0 (Q K^T, Q R, then P V). The
+ * Status (bench/gpu/retention-h200.md, H200, the TMA kernel): over fla's chunk_retention,
+ * forward 2.04-2.51x (H8 dk256 dv512) and 2.11-2.61x (H16 dk128 dv256), fwd+bwd 2.89-3.03x
+ * and 2.78-3.02x; decode 1.07-1.59x over fused_recurrent. The output tile leaves through
+ * shared memory by a TMA store (stage_o; forward 1.12-1.29x and backward 1.11-1.19x faster
+ * than storing from the accumulator fragments). Left (ncu, H16 forward): the two warpgroups
+ * wait for each other at the chunk barrier (24% of the stall samples), the first Q K^T wgmma
+ * of a chunk for the tensor pipe (12%), warpgroup 1's proxy fence after storing R (7%). The
  * mma.sync kernel's chunk size is 64, or 32 when the contraction is wider than 256; the
  * wgmma kernels use 64 throughout. The tile is 64 columns unless that leaves SMs idle (then
  * 32; KC = 512 always 32).
