@@ -4,6 +4,7 @@
 #   dev/cuda/build.sh [OUTDIR]      (default build/ret-cuda; writes libretention_cuda.so and
 #                                    ptxas.txt, the registers / shared memory / spills report)
 #   SRC=other.cu dev/cuda/build.sh build/ret-other    (another version, e.g. one from git history)
+#   NVCC_EXTRA=-DRET_WGC_MINB=2 dev/cuda/build.sh build/ret-x    (extra nvcc flags: lab macros)
 # Targets: sm_80 and sm_90 machine code, plus compute_90 PTX for newer GPUs.
 set -e
 cd "$(dirname "$0")/../.."

@@ -4,12 +4,17 @@ against fla's chunk_retention in one process, at the benchmark's shapes (B*T = 3
 
   PYTHONPATH=build/fla-src python3 dev/cuda/fwd_ab.py NAME=LIB[:TILE[:FLAGS[:PATH]]] ...
 
-FWD_AB_SHAPES=N times only the first N shapes (1 for a profiler's run); FWD_AB_BWD=1 times the
-backward too (a line under each shape). Each setting is a library (dev/cuda/build.sh's output) with the lab's tile width (0 automatic,
-32, 64), flags and kernel path (0 automatic, 2 wgmma + TMA, 3 wgmma + cp.async). Its o is checked against the first setting's (relative L2; all must stay
-within 2^-8, each being within ~2^-9 of float64: retention_lab.py). Times: median of 15 CUDA
-events, ms; Mtok/s; and the ratio to chunk_retention (when fla imports). Exit 1 when a setting's
-output is further than 2^-8 from the first's.
+Each setting is a library (dev/cuda/build.sh's output) with the lab's tile width (0 automatic,
+32, 64), flags and kernel path (0 automatic, 2 wgmma + TMA, 3 wgmma + cp.async). Its o is
+checked against the first setting's (relative L2; all must stay within 2^-8, each being within
+~2^-9 of float64: retention_lab.py). Times: median of 15 CUDA events, ms; Mtok/s; and the
+ratio to chunk_retention (when fla imports). Exit 1 when a setting's output is further than
+2^-8 from the first's.
+FWD_AB_SHAPES=N times only the first N shapes (1 for a profiler's run); FWD_AB_BWD=1 times
+the backward too (a line under each shape).
+For A/B only: the L2 is not flushed between calls (bench/gpu/retention_bench.py, the record,
+flushes it), and the settings run in the order given at every shape, so a drift favours one
+side: name a setting twice (a b a b) to see it.
 """
 import os
 import sys
@@ -30,7 +35,11 @@ def main():
     for a in sys.argv[1:]:
         name, spec = a.split('=', 1)
         parts = spec.split(':') + ['0', '0', '0']
-        sets.append((name, Retention(parts[0]), int(parts[1]), int(parts[2]), int(parts[3])))
+        R = Retention(parts[0])
+        tile, flags, path = (int(x or 0) for x in parts[1:4])
+        if path and not R.has_paths:
+            sys.exit(f'{name}: {parts[0]} has no kernel-path switch (path {path} asked)')
+        sets.append((name, R, tile, flags, path))
     try:
         from fla.ops.retention import chunk_retention
     except Exception as e:  # noqa: BLE001

@@ -288,6 +288,7 @@ CASES = (
     dict(name='dk 24 dv 512 tile 64', B=1, T=130, H=2, dk=24, dv=512, tile=64),
     dict(name='dk 200 dv 136, T 64', B=2, T=64, H=2, dk=200, dv=136, odt=F32, gdt=F32),
     dict(name='T 0 (state only)', B=2, T=0, H=2, dk=128, dv=128, odt=F32, gdt=F32),
+    dict(name='dk 64 dv 64, T 200 (whole chunks of KC 64)', B=2, T=200, H=2, dk=64, dv=64),
 )
 
 

@@ -17,10 +17,11 @@
  *
  * Three implementations of that pass (run_chunk picks):
  *   wg_kernel   Hopper (sm_90a): wgmma products, TMA loads (section "the chunkwise kernel on
- *               Hopper" below).
- *   wgc_kernel  Hopper (sm_90a): the same products, cp.async loads; the lab's (path 3) since
- *               the P build lost its branches: H16 forward 0.73 against TMA's 0.54 ms, where it
- *               had been the faster one (0.71 against 0.90 ms) while the P build dominated.
+ *               Hopper" below); for contractions KC >= 128.
+ *   wgc_kernel  Hopper (sm_90a): the same products, cp.async loads; for KC = 64, and the
+ *               lab's path 3. It ran KC = 128 too until the P build lost its branches
+ *               (dev/cuda/next23.sh, H16 forward: 0.73 ms against TMA's 0.54, where it had been
+ *               the faster one, 0.71 against 0.90, while the P build dominated).
  *   chunk_kernel  any sm_80+ GPU: mma.sync m16n8k16 fed by ldmatrix (described next); what
  *               runs where this file was not built for sm_90a (the wgmma kernels are then
  *               stubs that the host recognises by their launch bound and never launches).
@@ -43,9 +44,9 @@
  *
  * Status (bench/gpu/retention-h200.md, H200, the TMA kernel): over fla's chunk_retention,
  * forward 2.04-2.51x (H8 dk256 dv512) and 2.11-2.61x (H16 dk128 dv256), fwd+bwd 2.89-3.03x
- * and 2.78-3.02x; decode 1.07-1.59x over fused_recurrent. The output tile leaves through
- * shared memory by a TMA store (stage_o; forward 1.12-1.29x and backward 1.11-1.19x faster
- * than storing from the accumulator fragments). Left (ncu, H16 forward): the two warpgroups
+ * and 2.78-3.02x; decode 1.07-1.61x over fused_recurrent (version 7's run). The output
+ * tile leaves through shared memory by a TMA store (stage_o; forward 1.12-1.29x and backward
+ * 1.11-1.19x faster than storing from the accumulator fragments). Left (ncu, H16 forward): the two warpgroups
  * wait for each other at the chunk barrier (24% of the stall samples), the first Q K^T wgmma
  * of a chunk for the tensor pipe (12%), warpgroup 1's proxy fence after storing R (7%). The
  * mma.sync kernel's chunk size is 64, or 32 when the contraction is wider than 256; the
@@ -852,8 +853,9 @@ __device__ __forceinline__ void wg_store_frag(const float (&d)[N / 2], uint32_t 
 }
 #endif /* RET_WG_BODY */
 
-/* gamma^i in double by repeated squaring (i <= 64: at most 12 products, a few 1e-16 off the
- * true power; rounded to float it is pow's). pow() in double took microseconds a block. */
+/* gamma^i in double by repeated squaring (i <= 64: at most 12 products, within ~1e-14 of the
+ * true power; as a float, pow's but for rare 1-ulp cases). pow() in double took microseconds
+ * a block. */
 __device__ __forceinline__ float gamma_pow(float gam, int i) {
     double r = 1.0, x = gam;
     for (; i; i >>= 1, x *= x)
@@ -863,10 +865,12 @@ __device__ __forceinline__ float gamma_pow(float gam, int i) {
 
 /* The wgmma kernels' decay tables: pw[i] = gamma^i for i <= C, and the decays of
  * P = scale D ⊙ S by offset d = n - m (or m - n backward in time) in [-C, C): pz[C + d] =
- * scale gamma^d for d >= 0, 0 below (the same float as scale * pw[d]). P's elements load pz
- * unconditionally (a per-thread base and immediate offsets) and select: with the load inside
- * the condition the compiler branched around it for every element (ncu, H16 forward: the P
- * build was 41% of warpgroup 0's stall samples, branch resolving and short scoreboard). */
+ * scale gamma^d for d >= 0, 0 below (the same float as scale * pw[d]). P's elements read it
+ * without a branch: the TMA kernel copies each thread's 32 decays into registers once, the
+ * cp.async kernel loads pz every chunk (a per-thread base and immediate offsets), both then
+ * select. With the load inside the condition the compiler branched around it for every
+ * element (ncu, H16 forward: the P build was 41% of warpgroup 0's stall samples, branch
+ * resolving and short scoreboard). */
 template <int C>
 __device__ __forceinline__ void decay_tables(float *pw, float *pz, float gam, float scale, int tid) {
     for (int i = tid; i <= C; i += NTHREAD) pw[i] = gamma_pow(gam, i);
@@ -1048,7 +1052,8 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             for (int j = 0; j < 8; j++)
 #pragma unroll
                 for (int rr = 0; rr < 2; rr++) {
-                    /* a zero decay is the mask (or an underflow, whose product is 0 too) */
+                    /* a zero decay is the mask, or an underflow (whose product with a finite
+                     * score is 0 too; the other kernels give NaN there for an infinite one) */
                     const float w0 = dz[4 * j + 2 * rr], w1 = dz[4 * j + 2 * rr + 1];
                     const float v0 = w0 != 0.0f ? w0 * acc_s[4 * j + 2 * rr] : 0.0f;
                     const float v1 = w1 != 0.0f ? w1 * acc_s[4 * j + 2 * rr + 1] : 0.0f;
@@ -1231,8 +1236,8 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
  * order (no mirroring backward in time). Slower than TMA where a chunk's Q and K are large
  * (KC = 256: 0.85 against 1.22 ms for the H8 forward); it was faster where they are small
  * (KC <= 128, H16 forward 0.71 against 0.90 ms) until the P build lost its branches, which
- * left it bound by its loads' issue (0.73 against 0.54 ms; dev/cuda/next23.sh). The lab's
- * path 3 only. */
+ * left it bound by its loads' issue (0.73 against 0.54 ms; dev/cuda/next23.sh). Now for
+ * KC = 64 and the lab's path 3. */
 template <int KC, int VT, int NB> struct WCCfg {
     static constexpr int C = 64;
     static constexpr uint32_t QBYTES = C * KC * 2, VBYTES = C * VT * 2, RBYTES = KC * VT * 2;
@@ -1276,16 +1281,16 @@ __global__ void RET_WGC_BOUNDS(NTHREAD, KC, VT) wgc_kernel(const __grid_constant
     const bf16 *qsrc = p.q + b * p.sq_b + h * p.sq_h;
     const bf16 *ksrc = p.k + b * p.sk_b + h * p.sk_h;
     const bf16 *vsrc = p.v + b * p.sv_b + h * p.sv_h + vo0;
-    /* A chunk inside T with whole tiles (every chunk but a short last one, when Kc = KC and the
-     * V tile is inside Vo) loads without bounds checks, from per-thread offsets taken once:
-     * piece n of a Q / K / V tile is at the chunk's first token (in processing order) plus
-     * rel[n] elements. The checked form below spent ~40% of the warps' stall samples in its
-     * 64-bit address arithmetic (long scoreboard on registers a pending cp.async still reads;
-     * ncu, H16 forward). */
+    /* A chunk inside T with whole tiles (every chunk but a short last one, when Kc = KC = 128
+     * and the V tile is inside Vo) loads without bounds checks, from per-thread offsets taken
+     * once: piece n of a Q / K / V tile is at the chunk's first token (in processing order)
+     * plus rel[n] elements. The checked form below spent ~40% of the warps' stall samples in
+     * its 64-bit address arithmetic (long scoreboard on registers a pending cp.async still
+     * reads; ncu, H16 forward). */
     constexpr int NQP = G::QPIECES / NTHREAD, NVP = G::VPIECES / NTHREAD;
     const int rsg = p.reverse ? -1 : 1;
     int relq[NQP], relk[NQP], relv[NVP];
-    if constexpr (KC <= 128) {
+    if constexpr (KC == 128) {
 #pragma unroll
         for (int n = 0; n < NQP; n++) {
             const int i = tid + n * NTHREAD;
@@ -1300,13 +1305,15 @@ __global__ void RET_WGC_BOUNDS(NTHREAD, KC, VT) wgc_kernel(const __grid_constant
             relv[n] = rsg * row * (int)p.sv_t + col;
         }
     }
-    /* (KC <= 128: the offsets' registers spill in the wider variants, which the dispatcher
-     * gives to the TMA kernel anyway) */
-    const bool whole = KC <= 128 && Kc == KC && vo0 + VT <= Vo && !(p.lab & 512) &&
-                       p.sq_t < (1 << 24) && p.sk_t < (1 << 24) && p.sv_t < (1 << 24);
+    /* (KC = 128 only: the offsets' registers spill in the wider variants, which keep the
+     * checked loads, and KC = 64 has not run this way on a GPU yet; the strides' bound keeps
+     * 64 rows of offsets inside an int) */
+    const bool whole = KC == 128 && Kc == KC && vo0 + VT <= Vo && !(p.lab & 512) &&
+                       (uint64_t)p.sq_t < (1u << 24) && (uint64_t)p.sk_t < (1u << 24) &&
+                       (uint64_t)p.sv_t < (1u << 24);
     auto load_chunk = [&](int ci, int qb, int vb) {
         const int c0 = ci * C;
-        if (KC <= 128 && whole && c0 + C <= T) {
+        if (whole && c0 + C <= T) { /* (whole implies KC = 128: rel is set) */
             const int64_t t0 = p.reverse ? (int64_t)(T - 1 - c0) : (int64_t)c0;
             const bf16 *qc = qsrc + t0 * p.sq_t, *kc = ksrc + t0 * p.sk_t, *vc = vsrc + t0 * p.sv_t;
 #pragma unroll
@@ -2017,8 +2024,10 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
         vt = 32;
     if (g_lab_path >= 2 && !wg_available())
         return fail("retention_cuda: the wgmma path was asked for, but is not built for this device");
-    /* Hopper: TMA loads; the cp.async kernel when the lab asks (path 3) */
-    if (g_lab_path == 3) {
+    /* Hopper: TMA loads; the cp.async kernel for KC = 64 (two blocks an SM at 118 registers,
+     * where the TMA kernel with its decays in registers takes 131, one block; KC = 64 has not
+     * been timed since, so it keeps the kernel it had) and when the lab asks (path 3) */
+    if (g_lab_path == 3 || (g_lab_path == 0 && kc == 64 && wg_available())) {
         switch (kc * 100 + vt) {
         case 6464: return launch_wgc<64, 64, 2>(r, s);
         case 6432: return launch_wgc<64, 32, 2>(r, s);

@@ -114,8 +114,8 @@ void retention_cuda_lab_set_tile(int vt);
  * default) is the real kernel. RETNET_CUDA_LAB_FLAGS in the
  * environment ORs flags in for a whole program. */
 void retention_cuda_lab_set_flags(int flags);
-/* For the kernel lab only: which chunkwise kernel runs (0: automatic, the wgmma kernel with TMA
- * loads on Hopper when this file was built for sm_90a; 1: the mma.sync kernel; 2: the wgmma kernel with
+/* For the kernel lab only: which chunkwise kernel runs (0: automatic, the wgmma kernels on
+ * Hopper when this file was built for sm_90a, TMA loads but for dk = 64; 1: the mma.sync kernel; 2: the wgmma kernel with
  * TMA loads; 3: the wgmma kernel with cp.async loads; 2 and 3 are an error where they are not
  * available), and whether the wgmma kernels are available here. */
 void retention_cuda_lab_set_path(int path);
