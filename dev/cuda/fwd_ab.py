@@ -11,7 +11,7 @@ checked against the first setting's (relative L2; all must stay within 2^-8, eac
 ratio to chunk_retention (when fla imports). Exit 1 when a setting's output is further than
 2^-8 from the first's.
 FWD_AB_SHAPES=N times only the first N shapes (1 for a profiler's run); FWD_AB_BWD=1 times
-the backward too (a line under each shape).
+the backward too (a line under each shape); FWD_AB_SMALL=1 takes heads of dk 64 instead.
 For A/B only: the L2 is not flushed between calls (bench/gpu/retention_bench.py, the record,
 flushes it), and the settings run in the order given at every shape, so a drift favours one
 side: name a setting twice (a b a b) to see it.
@@ -28,6 +28,9 @@ BWD = os.environ.get('FWD_AB_BWD') == '1'  # also the backward's ms (no check)
 SHAPES = (('H16 dk128 dv256', 16, 2048, 16, 128, 256), ('H16 dk128 dv256', 8, 4096, 16, 128, 256),
           ('H16 dk128 dv256', 2, 16384, 16, 128, 256), ('H8 dk256 dv512', 16, 2048, 8, 256, 512),
           ('H8 dk256 dv512', 8, 4096, 8, 256, 512), ('H8 dk256 dv512', 2, 16384, 8, 256, 512))
+# FWD_AB_SMALL=1: heads of 64 (KC = 64, the cp.async kernel's remaining size)
+SMALL = (('H32 dk64 dv64', 16, 2048, 32, 64, 64), ('H16 dk64 dv128', 8, 4096, 16, 64, 128),
+         ('H32 dk64 dv64', 2, 16384, 32, 64, 64))
 
 
 def main():
@@ -48,7 +51,8 @@ def main():
     bad = False
     hdr = f"{'shape':<18}{'B':>3}{'T':>6}" + ''.join(f'{n:>14}' for n, *_ in sets)
     print(hdr + ('  chunk_ret' if chunk_retention else '') + '   (ms; then Mtok/s, x fla)')
-    for name, B, T, H, dk, dv in SHAPES[:int(os.environ.get('FWD_AB_SHAPES', len(SHAPES)))]:
+    shapes = SMALL if os.environ.get('FWD_AB_SMALL') == '1' else SHAPES
+    for name, B, T, H, dk, dv in shapes[:int(os.environ.get('FWD_AB_SHAPES', len(shapes)))]:
         q, k, v, do, gam = inputs(B, T, H, dk, dv)
         ref = None
         ms, bms = [], []
