@@ -105,3 +105,24 @@ for n in sorted({k[0] for k in rows}):
     if x and y: print(f"{n:5d}  {x}  {y}  {min(x) / min(y):.3f}")
 PY
 }
+
+# lab_libs_ab: the kernel lab's library of this tree (build/ret-cuda) and of an earlier
+# retention.cu (build/ret-base-src: its retention.cu, pdl.cuh and retention.h from `git show`,
+# carried) into build/ret-base, sm_90a only, built side by side in the background: `wait
+# $LPID` before using $N (this tree's) and $B (the base's)
+lab_libs_ab() {
+  local g="-gencode arch=compute_90a,code=sm_90a"
+  ( GENCODE="$g" SRC=build/ret-base-src/retention.cu dev/cuda/build.sh build/ret-base \
+      >"$OUT/retlib-base.log" 2>&1 &
+    GENCODE="$g" dev/cuda/build.sh build/ret-cuda >"$OUT/retlib.log" 2>&1; wait ) &
+  LPID=$!
+  N=build/ret-cuda/libretention_cuda.so B=build/ret-base/libretention_cuda.so
+}
+
+# lab_checks LIB: retention_lab.py's float64 checks of LIB (--no-time) into $OUT/lab.log; a
+# line with the counts, then the failures
+lab_checks() {
+  RETNET_CUDA_LIB=$1 timeout 200 python3 dev/cuda/retention_lab.py --no-time >"$OUT/lab.log" 2>&1
+  echo "lab checks: exit $? at $((SECONDS - t0)) s: $(grep -c '^  ok' "$OUT/lab.log") ok, $(grep -c BAD "$OUT/lab.log") BAD"
+  grep BAD "$OUT/lab.log" | head
+}

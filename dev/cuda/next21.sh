@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# (RET_WGC_MINB, the launch-bound macro this run used, was removed in the eighth session's
+# final review after the 2-block variant measured slower.)
 # Eighth session, first call. (1) The review commit's dropout helpers (36a3044, compiled, not
 # run): test_cuda_train's gradients and the 1.3B step. (2) The H16 forward (wgc_kernel<128,64,2>):
 # ncu's full set with source-level stall sampling on one launch at B 16 T 2k, and (3) the forward

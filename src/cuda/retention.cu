@@ -177,8 +177,7 @@ struct ChunkRun {
                        update, 8 no O stores, 16 O stored from the registers (no TMA store),
                        32 no contraction split (run_chunk), 128 the split at any size, 256
                        the backward's dq and dk passes one after the other
-                       (retention_cuda_backward), 512 the cp.async kernel's loads always
-                       bounds-checked; 16, 32, 128, 256, 512 keep the results right */
+                       (retention_cuda_backward); 16, 32, 128, 256 keep the results right */
 };
 
 constexpr int NWARP = 8, NTHREAD = NWARP * 32;
@@ -607,20 +606,13 @@ template <int VT, int F32> struct OStage {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define RET_WG_BODY 1
 #define RET_WG_BOUNDS(n) __launch_bounds__(n, 1)
-/* lab: blocks an SM asked of the cp.async kernel's KC = 128, VT = 32 variant (-DRET_WGC_MINB=2) */
-#ifndef RET_WGC_MINB
-#define RET_WGC_MINB 1
-#endif
-#define RET_WGC_BOUNDS(n, kc, vt) __launch_bounds__(n, (kc == 128 && vt == 32) ? RET_WGC_MINB : 1)
 #elif defined(__CUDA_ARCH__)
 /* other targets get an empty stub; its launch bound (32) tells the host not to use it */
 #define RET_WG_BODY 0
 #define RET_WG_BOUNDS(n) __launch_bounds__(32)
-#define RET_WGC_BOUNDS(n, kc, vt) __launch_bounds__(32)
 #else
 #define RET_WG_BODY 0
 #define RET_WG_BOUNDS(n)
-#define RET_WGC_BOUNDS(n, kc, vt)
 #endif
 
 /* swizzle modes of a descriptor (bits 62-63) */
@@ -1236,7 +1228,8 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
  * order (no mirroring backward in time). Slower than TMA where a chunk's Q and K are large
  * (KC = 256: 0.85 against 1.22 ms for the H8 forward); it was faster where they are small
  * (KC <= 128, H16 forward 0.71 against 0.90 ms) until the P build lost its branches, which
- * left it bound by its loads' issue (0.73 against 0.54 ms; dev/cuda/next23.sh). Now for
+ * left it bound by its loads' issue (0.73 against 0.54 ms; dev/cuda/next23.sh; unchecked
+ * loads of whole chunks from precomputed offsets gained 3%, so they were not kept). Now for
  * KC = 64 and the lab's path 3. */
 template <int KC, int VT, int NB> struct WCCfg {
     static constexpr int C = 64;
@@ -1258,7 +1251,7 @@ template <int KC, int VT, int NB> struct WCCfg {
 };
 
 template <int KC, int VT, int NB>
-__global__ void RET_WGC_BOUNDS(NTHREAD, KC, VT) wgc_kernel(const __grid_constant__ ChunkRun p,
+__global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkRun p,
                                                   const __grid_constant__ TensorMap tmo, int ost) {
 #if RET_WG_BODY
     using G = WCCfg<KC, VT, NB>;
@@ -1281,53 +1274,8 @@ __global__ void RET_WGC_BOUNDS(NTHREAD, KC, VT) wgc_kernel(const __grid_constant
     const bf16 *qsrc = p.q + b * p.sq_b + h * p.sq_h;
     const bf16 *ksrc = p.k + b * p.sk_b + h * p.sk_h;
     const bf16 *vsrc = p.v + b * p.sv_b + h * p.sv_h + vo0;
-    /* A chunk inside T with whole tiles (every chunk but a short last one, when Kc = KC = 128
-     * and the V tile is inside Vo) loads without bounds checks, from per-thread offsets taken
-     * once: piece n of a Q / K / V tile is at the chunk's first token (in processing order)
-     * plus rel[n] elements. The checked form below spent ~40% of the warps' stall samples in
-     * its 64-bit address arithmetic (long scoreboard on registers a pending cp.async still
-     * reads; ncu, H16 forward). */
-    constexpr int NQP = G::QPIECES / NTHREAD, NVP = G::VPIECES / NTHREAD;
-    const int rsg = p.reverse ? -1 : 1;
-    int relq[NQP], relk[NQP], relv[NVP];
-    if constexpr (KC == 128) {
-#pragma unroll
-        for (int n = 0; n < NQP; n++) {
-            const int i = tid + n * NTHREAD;
-            const int row = ((i >> 3) / G::NCQ) * 8 + (i & 7), col = ((i >> 3) % G::NCQ) * 8;
-            relq[n] = rsg * row * (int)p.sq_t + col;
-            relk[n] = rsg * row * (int)p.sk_t + col;
-        }
-#pragma unroll
-        for (int n = 0; n < NVP; n++) {
-            const int i = tid + n * NTHREAD;
-            const int row = ((i >> 3) / G::NCV) * 8 + (i & 7), col = ((i >> 3) % G::NCV) * 8;
-            relv[n] = rsg * row * (int)p.sv_t + col;
-        }
-    }
-    /* (KC = 128 only: the offsets' registers spill in the wider variants, which keep the
-     * checked loads, and KC = 64 has not run this way on a GPU yet; the strides' bound keeps
-     * 64 rows of offsets inside an int) */
-    const bool whole = KC == 128 && Kc == KC && vo0 + VT <= Vo && !(p.lab & 512) &&
-                       (uint64_t)p.sq_t < (1u << 24) && (uint64_t)p.sk_t < (1u << 24) &&
-                       (uint64_t)p.sv_t < (1u << 24);
     auto load_chunk = [&](int ci, int qb, int vb) {
         const int c0 = ci * C;
-        if (whole && c0 + C <= T) { /* (whole implies KC = 128: rel is set) */
-            const int64_t t0 = p.reverse ? (int64_t)(T - 1 - c0) : (int64_t)c0;
-            const bf16 *qc = qsrc + t0 * p.sq_t, *kc = ksrc + t0 * p.sk_t, *vc = vsrc + t0 * p.sv_t;
-#pragma unroll
-            for (int n = 0; n < NQP; n++) {
-                const uint32_t d = (tid + n * NTHREAD) * 16 + qb * G::QBYTES;
-                cp_async16(s0 + G::Q_OFF + d, qc + relq[n], 16);
-                cp_async16(s0 + G::K_OFF + d, kc + relk[n], 16);
-            }
-#pragma unroll
-            for (int n = 0; n < NVP; n++)
-                cp_async16(s0 + G::V_OFF + vb * G::VBYTES + (tid + n * NTHREAD) * 16, vc + relv[n], 16);
-            cp_async_commit();
-            return;
-        }
 #pragma unroll
         for (int n = 0; n < G::QPIECES / NTHREAD; n++) {
             const int i = tid + n * NTHREAD;

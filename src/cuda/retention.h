@@ -110,14 +110,14 @@ void retention_cuda_lab_set_tile(int vt);
  * results up to rounding (16: the wgmma kernels write O from the registers, not staged and
  * stored by TMA; 32: a contraction wider than 256 in one pass, not split in halves; 128: the
  * split at every size, not only where the tiles fill the GPU; 256: the backward's dq and dk passes in turn,
- * not side by side; 512: the cp.async kernel, path 3, checks every load's bounds). 0 (the
- * default) is the real kernel. RETNET_CUDA_LAB_FLAGS in the
+ * not side by side). 0 (the default) is the real kernel. RETNET_CUDA_LAB_FLAGS in the
  * environment ORs flags in for a whole program. */
 void retention_cuda_lab_set_flags(int flags);
 /* For the kernel lab only: which chunkwise kernel runs (0: automatic, the wgmma kernels on
- * Hopper when this file was built for sm_90a, TMA loads but for dk = 64; 1: the mma.sync kernel; 2: the wgmma kernel with
- * TMA loads; 3: the wgmma kernel with cp.async loads; 2 and 3 are an error where they are not
- * available), and whether the wgmma kernels are available here. */
+ * Hopper when this file was built for sm_90a: TMA loads, cp.async for contractions of 64 or
+ * less; 1: the mma.sync kernel; 2: the wgmma kernel with TMA loads; 3: the wgmma kernel with
+ * cp.async loads; 2 and 3 are an error where they are not available), and whether the wgmma
+ * kernels are available here. */
 void retention_cuda_lab_set_path(int path);
 int retention_cuda_lab_have_wgmma(void);
 /* For the kernel lab only: one wgmma per operand arrangement of the Hopper kernel (variant
