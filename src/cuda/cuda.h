@@ -117,13 +117,13 @@ retnet_status cuda_op_matmul_backward(void *dx, cuda_dtype dx_type, void *dw,
 /* gemv.cu: products with a few rows of x (decoding), at the speed of reading the weights */
 
 #define CUDA_GEMV_MAX_M 8   /* rows of x */
-/* Which single products cuda_op_matmul / cuda_op_gemm give the gemv kernel: up to 2 rows of
- * x, and up to 4 for weights of at most 2^24 values. On the H200 (bench/gpu/gemv-h200.txt)
- * it beat cuBLASLt 1.5-2.8x for the model's d x d-sized weights at M <= 4 (at M = 8 it won
- * or lost by up to 1.2x, by run), while for the 32000 x 2048 output layer it tied at M = 2
- * and lost at M >= 4 (1.2x at 4, 1.7x at 8); the grouped launches (q k v g, the GLU) keep
- * it up to CUDA_GEMV_MAX_M. */
-#define CUDA_GEMV_SINGLE(M, N, K) ((M) <= 2 || ((M) <= 4 && (int64_t)(N) * (K) <= (1 << 24)))
+/* Which single products cuda_op_matmul / cuda_op_gemm give the gemv kernels: up to 2 rows of
+ * x, and up to CUDA_GEMV_MAX_M for weights of at most 2^24 values. On the H200 the FMA
+ * kernel (M <= 2) beat cuBLASLt 1.5-2.8x for the model's d x d-sized weights and tied for
+ * the 32000 x 2048 output layer at M = 2 (bench/gpu/gemv-h200.txt); the mma kernel (M >= 3)
+ * beat it 1.25-1.9x for the d x d-sized weights at M = 8 and lost 1.25-1.6x for the output
+ * layer at M = 4 and 8 (dev/cuda/next31.sh). */
+#define CUDA_GEMV_SINGLE(M, N, K) ((M) <= 2 || (int64_t)(N) * (K) <= (1 << 24))
 #define CUDA_GEMV_MAX_OUT 4 /* products sharing x in one launch */
 
 /* An output rotated as cuda_op_rope_bf16 would rotate it (the same bits): heads of dk,

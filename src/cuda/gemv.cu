@@ -4,31 +4,47 @@
  * H200 (7 us for a 2048 x 2048 bf16 matrix, profiled); these stream each weight row once at
  * close to the copy bandwidth, and several products that share their input run as one launch
  * (the mixer's q, k, v, g; the GLU's two products with act(a) * b in the epilogue), so a small
- * matrix is not a launch's worth of latency on its own.
+ * matrix is not a launch's worth of latency on its own. Two kernels, by the rows of x:
  *
- * One warp computes two output columns (two weight rows) for all M rows of x: each lane reads
- * 16 bytes (8 bf16) of each weight row per step, U steps in flight, and the matching 16 bytes
- * of every x row (from L1: x is a few KB); fp32 products and sums, then the warp's fixed
- * butterfly. The order of the sum differs from cuBLAS's; both accumulate in fp32 (the same
- * error bound: K u_f32 of sum |x w|).
+ * M <= 2, gemv_fma_kernel: one warp computes two output columns (two weight rows) for all M
+ * rows of x: each lane reads 16 bytes (8 bf16) of each weight row per step, FMA_U steps in
+ * flight, and the matching 16 bytes of every x row (from L1: x is a few KB); fp32 products
+ * and sums, then the warp's fixed butterfly.
+ *
+ * M >= 3, gemv_mma_kernel: there the FMA kernel is issue-bound (every weight widened and
+ * multiplied M times; 1.0-1.5 TB/s at M = 8). A block computes 16 output columns for all
+ * M <= 8 rows of x with tensor cores: mma.sync m16n8k16, the weights as A (16 rows), x as B
+ * (8 columns, the rows of x; those beyond M zeros). Each lane loads 16 bytes of its two
+ * weight rows per step straight from global memory, MMA_U steps in flight; the sum over k
+ * does not care which k a fragment slot holds, so lane (g, t)'s 8 consecutive k feed two
+ * mmas as the fragments' k 2t, 2t+1, 2t+8, 2t+9 (x loaded the same way). The block's
+ * MMA_WARPS warps split K (warp w takes every MMA_WARPS-th 64-byte run of each row) and add
+ * their partial tiles in shared memory in warp order. At M = 1 and 2 it was slower than the
+ * FMA kernel (dev/cuda/next31.sh: the 1.3B products 1-45% slower per call).
+ *
+ * Both sum in a fixed order (the same bits every run) that differs from cuBLAS's; all
+ * accumulate in fp32 (the same error bound: K u_f32 of sum |x w|).
  */
 #include "cuda/common.cuh"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define GEMV_WARPS 4 /* warps per block */
-#define GEMV_U 4     /* 16-byte loads in flight per lane and weight row */
+#define FMA_WARPS 4  /* gemv_fma_kernel: warps per block */
+#define FMA_U 4      /* 16-byte loads in flight per lane and weight row */
+#define MMA_WARPS 8  /* gemv_mma_kernel: warps per block, each a share of K for 16 rows */
+#define MMA_U 8      /* 16-byte loads in flight per lane and weight row */
+#define MMA_MIN_M 3  /* rows of x from which the mma kernel runs (RETNET_CUDA_GEMV_MMA_M) */
 
 typedef struct {
     const uint4 *w;  /* (N, K) bf16, rows of K / 8 uint4 */
     void *y;         /* (M, N), row stride ldy; fp32 or bf16 */
     const void *cin; /* addend of y's type (may be y), or NULL */
     const uint4 *w2; /* GLU: the second weight (y = act(x w^T) * (x w2^T), bf16) */
-    int64_t N, ldy;
+    int64_t N, ldy, P; /* P: the segment's row pairs (plain: (N + 1) / 2, GLU: N) */
     int bf16;
-    /* rope (cuda_gemv_rope): the warp's two rows are a rotation pair of one head, rotated
-     * and scaled in the epilogue as rope.cu does it */
+    /* rope (cuda_gemv_rope): the two rows of a warp (FMA) or lane (mma) are a rotation pair
+     * of one head, rotated and scaled in the epilogue as rope.cu does it */
     const int64_t *pos;
     double base;
     float scale;
@@ -38,16 +54,67 @@ typedef struct {
 typedef struct {
     const uint4 *x; /* (M, K) bf16, row stride ldx8 uint4 */
     int64_t ldx8, K8;
-    int nseg, act;
+    int M, nseg, act;
     gemv_seg seg[CUDA_GEMV_MAX_OUT];
-    int64_t first[CUDA_GEMV_MAX_OUT + 1]; /* first warp of each segment */
+    /* first pair-unit of each segment: a warp of the FMA kernel takes one pair, a block of
+     * the mma kernel 8 */
+    int64_t first[CUDA_GEMV_MAX_OUT + 1];
 } gemv_args;
 
+/* The rows of pair `local` of segment g: plain, columns n, n + 1 of one weight; GLU, column n
+ * of both weights; rope, the columns n, n1 of pair j of a head (j, j + dk/2 for the half
+ * rotation, 2j, 2j + 1 for the paper's). */
+__device__ __forceinline__ void pair_rows(const gemv_seg &g, int64_t local, int64_t &n,
+                                          int64_t &n1, int &j) {
+    n = g.w2 ? local : 2 * local, n1 = n + 1, j = 0;
+    if (g.rope) {
+        const int npair = g.dk / 2;
+        const int64_t head = local / npair;
+        j = (int)(local % npair);
+        n = head * g.dk + (g.half ? j : 2 * j), n1 = head * g.dk + (g.half ? j + npair : 2 * j + 1);
+    }
+}
+
+/* Row m's outputs v0 (column n), v1 (column n1) of pair j: rotated, GLU, or stored (with the
+ * addend) */
+__device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, int64_t n,
+                                           int64_t n1, int j, float v0, float v1) {
+    if (g.rope) { /* rope.cu's rope_kernel, operation for operation (the same bits) */
+        const int npair = g.dk / 2;
+        const double theta = g.half ? pow(g.base, -2.0 * j / g.dk)
+                                    : (npair > 1 ? pow(g.base, -(double)j / (npair - 1)) : 1.0);
+        double sd, cd;
+        sincos((double)g.pos[m] * theta, &sd, &cd);
+        const float c = (float)cd, sn = (float)sd;
+        const float u = __fmaf_rn(v0, c, -(v1 * sn)) * g.scale;
+        const float v = __fmaf_rn(v0, sn, v1 * c) * g.scale;
+        ((uint16_t *)g.y)[m * g.ldy + n] = f32_to_bf16_bits(u);
+        ((uint16_t *)g.y)[m * g.ldy + n1] = f32_to_bf16_bits(v);
+        return;
+    }
+    const int64_t o = m * g.ldy + n;
+    if (g.w2) {
+        const float v = (act == CUDA_ACT_GELU ? gelu_f(v0) : swish_f(v0)) * v1;
+        ((uint16_t *)g.y)[o] = f32_to_bf16_bits(v);
+        return;
+    }
+    for (int c = 0; c < 2 && n + c < g.N; c++) {
+        float v = c ? v1 : v0;
+        if (g.bf16) {
+            if (g.cin) v += bf16_bits_to_f32(((const uint16_t *)g.cin)[o + c]);
+            ((uint16_t *)g.y)[o + c] = f32_to_bf16_bits(v);
+        } else {
+            if (g.cin) v += ((const float *)g.cin)[o + c];
+            ((float *)g.y)[o + c] = v;
+        }
+    }
+}
+
 template <int MB>
-__global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
+__global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     pdl_trigger();
     const int lane = threadIdx.x & 31;
-    const int64_t wid = (int64_t)blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    const int64_t wid = (int64_t)blockIdx.x * FMA_WARPS + (threadIdx.x >> 5);
     int s = 0;
     while (s < a.nseg - 1 && wid >= a.first[s + 1]) s++;
     if (wid >= a.first[a.nseg]) {
@@ -55,30 +122,20 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
         return;
     }
     const gemv_seg &g = a.seg[s];
-    const int glu = g.w2 != NULL;
-    /* plain: columns n, n + 1 of one weight; GLU: column n of both weights; rope: the
-     * columns n, n1 of pair j of a head (j, j + dk/2 for the half rotation, 2j, 2j + 1 for
-     * the paper's) */
-    const int64_t local = wid - a.first[s];
-    int64_t n = glu ? local : 2 * local, n1 = n + 1;
-    int j = 0;
-    if (g.rope) {
-        const int npair = g.dk / 2;
-        const int64_t head = local / npair;
-        j = (int)(local % npair);
-        n = head * g.dk + (g.half ? j : 2 * j), n1 = head * g.dk + (g.half ? j + npair : 2 * j + 1);
-    }
+    int64_t n, n1;
+    int j;
+    pair_rows(g, wid - a.first[s], n, n1, j);
     const uint4 *r0 = g.w + n * a.K8;
-    const uint4 *r1 = glu ? g.w2 + n * a.K8 : (n1 < g.N ? g.w + n1 * a.K8 : NULL);
+    const uint4 *r1 = g.w2 ? g.w2 + n * a.K8 : (n1 < g.N ? g.w + n1 * a.K8 : NULL);
     float acc0[MB], acc1[MB];
 #pragma unroll
     for (int m = 0; m < MB; m++) acc0[m] = 0.0f, acc1[m] = 0.0f;
     /* the weights' first loads are issued before waiting for x: under programmatic launch
      * (cuda_launch) they stream while the kernel before finishes */
-    uint4 w0[GEMV_U], w1[GEMV_U];
+    uint4 w0[FMA_U], w1[FMA_U];
     auto load = [&](int64_t i0) {
 #pragma unroll
-        for (int u = 0; u < GEMV_U; u++) {
+        for (int u = 0; u < FMA_U; u++) {
             const int64_t i = i0 + 32 * u;
             const uint4 z = make_uint4(0, 0, 0, 0);
             w0[u] = i < a.K8 ? __ldcs(r0 + i) : z; /* streamed: no reuse */
@@ -87,14 +144,13 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
     };
     load(lane);
     pdl_wait();
-    for (int64_t i0 = lane; i0 < a.K8; i0 += 32 * GEMV_U) {
+    for (int64_t i0 = lane; i0 < a.K8; i0 += 32 * FMA_U) {
         if (i0 != lane) load(i0);
 #pragma unroll
-        for (int u = 0; u < GEMV_U; u++) {
+        for (int u = 0; u < FMA_U; u++) {
             const int64_t i = i0 + 32 * u;
             if (i >= a.K8) break;
-            /* each value widened once: the weights' for all rows of x, x's for both columns
-             * (at M = 8, widening per product made the kernel issue-bound) */
+            /* each value widened once: the weights' for all rows of x, x's for both columns */
             float f0[8], f1[8];
             unpack8(w0[u], f0);
             unpack8(w1[u], f1);
@@ -103,9 +159,9 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
                 float xf[8];
                 unpack8(__ldg(a.x + m * a.ldx8 + i), xf);
 #pragma unroll
-                for (int j = 0; j < 8; j++) {
-                    acc0[m] = fmaf(f0[j], xf[j], acc0[m]);
-                    acc1[m] = fmaf(f1[j], xf[j], acc1[m]);
+                for (int k = 0; k < 8; k++) {
+                    acc0[m] = fmaf(f0[k], xf[k], acc0[m]);
+                    acc1[m] = fmaf(f1[k], xf[k], acc1[m]);
                 }
             }
         }
@@ -113,41 +169,75 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_args a) {
 #pragma unroll
     for (int m = 0; m < MB; m++) acc0[m] = warp_sum_f(acc0[m]), acc1[m] = warp_sum_f(acc1[m]);
     if (lane != 0) return;
-    if (g.rope) { /* rope.cu's rope_kernel, operation for operation (the same bits) */
-        const int npair = g.dk / 2;
-        const double theta = g.half ? pow(g.base, -2.0 * j / g.dk)
-                                    : (npair > 1 ? pow(g.base, -(double)j / (npair - 1)) : 1.0);
 #pragma unroll
-        for (int m = 0; m < MB; m++) {
-            double sd, cd;
-            sincos((double)g.pos[m] * theta, &sd, &cd);
-            const float c = (float)cd, sn = (float)sd, av = acc0[m], bv = acc1[m];
-            const float u = __fmaf_rn(av, c, -(bv * sn)) * g.scale;
-            const float v = __fmaf_rn(av, sn, bv * c) * g.scale;
-            ((uint16_t *)g.y)[m * g.ldy + n] = f32_to_bf16_bits(u);
-            ((uint16_t *)g.y)[m * g.ldy + n1] = f32_to_bf16_bits(v);
-        }
-        return;
-    }
+    for (int m = 0; m < MB; m++) store_pair(g, a.act, m, n, n1, j, acc0[m], acc1[m]);
+}
+
+/* d += a b: a 16x16 (row), b 16x8 (col), bf16; d 16x8 fp32 (fragments as retention.cu's) */
+__device__ __forceinline__ void mma16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                         uint32_t a3, uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
+                 "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+__global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a) {
+    __shared__ float4 part[MMA_WARPS][32];
+    pdl_trigger();
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int64_t blk = blockIdx.x;
+    int s = 0;
+    while (s < a.nseg - 1 && blk >= a.first[s + 1]) s++;
+    const gemv_seg &sg = a.seg[s];
+    /* lane (g, t)'s two rows: those of pair 8 (blk - first) + g of the segment */
+    const int64_t local = (blk - a.first[s]) * 8 + g;
+    const bool live = local < sg.P;
+    int64_t n = 0, n1 = 0;
+    int j = 0;
+    if (live) pair_rows(sg, local, n, n1, j);
+    const uint4 *r0 = live ? sg.w + n * a.K8 : NULL;
+    const uint4 *r1 = !live ? NULL : sg.w2 ? sg.w2 + n * a.K8 : n1 < sg.N ? sg.w + n1 * a.K8 : NULL;
+    /* step q of warp w: uint4 columns c = (q MMA_WARPS + w) 4 + t of both rows; the first
+     * MMA_U steps are issued before waiting for x (as the FMA kernel's) */
+    const int K8 = (int)a.K8, nq = (K8 + 4 * MMA_WARPS - 1) / (4 * MMA_WARPS);
+    const uint4 z = make_uint4(0, 0, 0, 0);
+    uint4 w0[MMA_U], w1[MMA_U];
+    auto load = [&](int q0) {
 #pragma unroll
-    for (int m = 0; m < MB; m++) {
-        const int64_t o = m * g.ldy + n;
-        if (glu) {
-            const float v = (a.act == CUDA_ACT_GELU ? gelu_f(acc0[m]) : swish_f(acc0[m])) * acc1[m];
-            ((uint16_t *)g.y)[o] = f32_to_bf16_bits(v);
-            continue;
+        for (int u = 0; u < MMA_U; u++) {
+            const int c = ((q0 + u) * MMA_WARPS + w) * 4 + t;
+            w0[u] = r0 && c < K8 ? __ldcs(r0 + c) : z; /* streamed: no reuse */
+            w1[u] = r1 && c < K8 ? __ldcs(r1 + c) : z;
         }
-        for (int c = 0; c < 2 && n + c < g.N; c++) {
-            float v = c ? acc1[m] : acc0[m];
-            if (g.bf16) {
-                if (g.cin) v += bf16_bits_to_f32(((const uint16_t *)g.cin)[o + c]);
-                ((uint16_t *)g.y)[o + c] = f32_to_bf16_bits(v);
-            } else {
-                if (g.cin) v += ((const float *)g.cin)[o + c];
-                ((float *)g.y)[o + c] = v;
-            }
+    };
+    load(0);
+    pdl_wait();
+    const uint4 *xr = g < a.M ? a.x + g * a.ldx8 : NULL; /* rows beyond M: zeros */
+    float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int q0 = 0; q0 < nq; q0 += MMA_U) {
+        if (q0) load(q0);
+#pragma unroll
+        for (int u = 0; u < MMA_U; u++) {
+            const int c0 = ((q0 + u) * MMA_WARPS + w) * 4, c = c0 + t;
+            if (c0 >= K8) break; /* the same in every lane: the mma is the warp's */
+            const uint4 xv = xr && c < K8 ? __ldg(xr + c) : z;
+            mma16816(d, w0[u].x, w1[u].x, w0[u].y, w1[u].y, xv.x, xv.y);
+            mma16816(d, w0[u].z, w1[u].z, w0[u].w, w1[u].w, xv.z, xv.w);
         }
     }
+    part[w][lane] = make_float4(d[0], d[1], d[2], d[3]);
+    __syncthreads();
+    if (w != 0 || !live) return;
+    float4 sum = part[0][lane];
+#pragma unroll
+    for (int i = 1; i < MMA_WARPS; i++) {
+        const float4 q = part[i][lane];
+        sum.x += q.x, sum.y += q.y, sum.z += q.z, sum.w += q.w;
+    }
+    /* lane (g, t) holds rows n (.x, .y) and n1 (.z, .w) for rows 2t, 2t + 1 of x */
+    if (2 * t < a.M) store_pair(sg, a.act, 2 * t, n, n1, j, sum.x, sum.z);
+    if (2 * t + 1 < a.M) store_pair(sg, a.act, 2 * t + 1, n, n1, j, sum.y, sum.w);
 }
 
 static int gemv_off = -1; /* RETNET_CUDA_GEMV=0: cuBLASLt for every product (comparisons) */
@@ -178,18 +268,39 @@ int cuda_gemv_suits(int64_t M, int64_t K, const void *x, int64_t ldx) {
            ldx % 8 == 0 && aligned16(x);
 }
 
+/* rows of x from which the mma kernel runs: MMA_MIN_M, or RETNET_CUDA_GEMV_MMA_M (1..9; 9:
+ * never) for comparisons */
+static int mma_min_m(void) {
+    static int m = 0;
+    if (!m) {
+        const char *e = getenv("RETNET_CUDA_GEMV_MMA_M");
+        m = e && atoi(e) >= 1 && atoi(e) <= 9 ? atoi(e) : MMA_MIN_M;
+    }
+    return m;
+}
+
+/* a->seg[].P set: first[] for the kernel of M rows, and the launch */
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
-    const int64_t warps = a->first[a->nseg];
-    if (warps == 0) return RETNET_OK;
-    const int64_t blocks = (warps + GEMV_WARPS - 1) / GEMV_WARPS;
+    const int mma = M >= mma_min_m();
+    a->M = (int)M, a->first[0] = 0;
+    for (int i = 0; i < a->nseg; i++)
+        a->first[i + 1] = a->first[i] + (mma ? (a->seg[i].P + 7) / 8 : a->seg[i].P);
+    const int64_t units = a->first[a->nseg];
+    if (units == 0) return RETNET_OK;
+    const int64_t blocks = mma ? units : (units + FMA_WARPS - 1) / FMA_WARPS;
     if (blocks > INT32_MAX) return retnet_fail(RETNET_EINVAL, "cuda gemv: too many columns");
-    const dim3 grid((unsigned)blocks), block(32 * GEMV_WARPS);
     cudaStream_t cs = (cudaStream_t)s;
-    void (*const k[])(gemv_args) = {gemv_kernel<1>, gemv_kernel<2>, gemv_kernel<3>,
-                                     gemv_kernel<4>, gemv_kernel<5>, gemv_kernel<6>,
-                                     gemv_kernel<7>, gemv_kernel<8>};
-    CUDA_TRY(cuda_launch(k[(M < 8 ? M : 8) - 1], grid, block, 0, cs, *a), "cuda gemv");
+    if (mma) {
+        CUDA_TRY(cuda_launch(gemv_mma_kernel, dim3((unsigned)blocks), dim3(32 * MMA_WARPS), 0, cs,
+                             *a), "cuda gemv");
+        return RETNET_OK;
+    }
+    void (*const k[])(gemv_args) = {gemv_fma_kernel<1>, gemv_fma_kernel<2>, gemv_fma_kernel<3>,
+                                     gemv_fma_kernel<4>, gemv_fma_kernel<5>, gemv_fma_kernel<6>,
+                                     gemv_fma_kernel<7>, gemv_fma_kernel<8>};
+    CUDA_TRY(cuda_launch(k[(M < 8 ? M : 8) - 1], dim3((unsigned)blocks), dim3(32 * FMA_WARPS), 0,
+                         cs, *a), "cuda gemv");
     return RETNET_OK;
 }
 
@@ -228,7 +339,7 @@ retnet_status cuda_op_gemv_multi(const cuda_bf16 *x, int64_t M, int64_t K, int64
             a.seg[i].rope = 1, a.seg[i].half = r->half, a.seg[i].dk = r->dk;
             a.seg[i].base = r->base, a.seg[i].scale = r->scale, a.seg[i].pos = r->pos;
         }
-        a.first[i + 1] = a.first[i] + (o->N + 1) / 2;
+        a.seg[i].P = (o->N + 1) / 2;
     }
     return run(&a, M, s);
 }
@@ -243,7 +354,6 @@ retnet_status cuda_op_gemv_glu(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16
     memset(&a, 0, sizeof a);
     a.x = (const uint4 *)x, a.ldx8 = K / 8, a.K8 = K / 8, a.nseg = 1, a.act = act;
     a.seg[0].w = (const uint4 *)w1, a.seg[0].w2 = (const uint4 *)w2, a.seg[0].y = y;
-    a.seg[0].N = N, a.seg[0].ldy = N, a.seg[0].bf16 = 1;
-    a.first[1] = N;
+    a.seg[0].N = N, a.seg[0].ldy = N, a.seg[0].bf16 = 1, a.seg[0].P = N;
     return run(&a, M, s);
 }

@@ -649,23 +649,44 @@ retnet_status model_cuda_forward_last(model_cuda *d, const int32_t *tokens, int3
 }
 
 /* One block per row: the first index of the largest value (retnet_sample's argmax: NaNs
- * never win). */
-__global__ void argmax_kernel(int32_t *next, const float *logits, int64_t V) {
+ * never win). Each thread visits its indices in increasing order, so ties keep the first;
+ * with 16-byte rows (vec) it reads float4s, 8 in flight (the 1.3B vocabulary, 32000, in one
+ * round trip: one load at a time took ~50 us, 4 floats in flight 12.6 us under ncu). */
+__global__ void argmax_kernel(int32_t *next, const float *logits, int64_t V, int vec) {
     const float *row = logits + (int64_t)blockIdx.x * V;
     float best = -INFINITY;
     int64_t bi = 0x7fffffffffffffffll;
-    /* 4 loads in flight per thread (one at a time took ~50 us for V = 32000); each thread
-     * still visits its indices in increasing order, so ties keep the first */
-    for (int64_t i0 = threadIdx.x; i0 < V; i0 += 4 * (int64_t)blockDim.x) {
-        float v[4];
+    if (vec) {
+        const float4 *r4 = (const float4 *)row;
+        const int64_t V4 = V / 4;
+        for (int64_t i0 = threadIdx.x; i0 < V4; i0 += 8 * (int64_t)blockDim.x) {
+            float4 v[8];
 #pragma unroll
-        for (int u = 0; u < 4; u++) {
-            const int64_t i = i0 + u * (int64_t)blockDim.x;
-            v[u] = i < V ? row[i] : -INFINITY;
+            for (int u = 0; u < 8; u++) {
+                const int64_t i = i0 + u * (int64_t)blockDim.x;
+                v[u] = i < V4 ? r4[i] : make_float4(-INFINITY, -INFINITY, -INFINITY, -INFINITY);
+            }
+#pragma unroll
+            for (int u = 0; u < 8; u++) {
+                const int64_t i = 4 * (i0 + u * (int64_t)blockDim.x);
+                if (v[u].x > best) best = v[u].x, bi = i;
+                if (v[u].y > best) best = v[u].y, bi = i + 1;
+                if (v[u].z > best) best = v[u].z, bi = i + 2;
+                if (v[u].w > best) best = v[u].w, bi = i + 3;
+            }
         }
+    } else {
+        for (int64_t i0 = threadIdx.x; i0 < V; i0 += 4 * (int64_t)blockDim.x) {
+            float v[4];
 #pragma unroll
-        for (int u = 0; u < 4; u++)
-            if (v[u] > best) best = v[u], bi = i0 + u * (int64_t)blockDim.x;
+            for (int u = 0; u < 4; u++) {
+                const int64_t i = i0 + u * (int64_t)blockDim.x;
+                v[u] = i < V ? row[i] : -INFINITY;
+            }
+#pragma unroll
+            for (int u = 0; u < 4; u++)
+                if (v[u] > best) best = v[u], bi = i0 + u * (int64_t)blockDim.x;
+        }
     }
     __shared__ float sv[1024];
     __shared__ int64_t si[1024];
@@ -694,7 +715,8 @@ retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t 
         TRY(retnet_cuda_malloc((void **)&d->dnext, sizeof(int32_t) * (size_t)B, "argmax ids"));
         d->dnext_cap = B;
     }
-    argmax_kernel<<<B, 1024>>>(d->dnext, logits_dev, d->cfg.vocab);
+    const int vec = d->cfg.vocab % 4 == 0 && ((uintptr_t)logits_dev & 15) == 0;
+    argmax_kernel<<<B, 1024>>>(d->dnext, logits_dev, d->cfg.vocab, vec);
     CUDA_LAUNCHED("argmax");
     TRY(retnet_cuda_sync(NULL));
     return retnet_cuda_download(next, d->dnext, sizeof(int32_t) * (size_t)B);

@@ -1972,10 +1972,11 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
         vt = 32;
     if (g_lab_path >= 2 && !wg_available())
         return fail("retention_cuda: the wgmma path was asked for, but is not built for this device");
-    /* Hopper: TMA loads; the cp.async kernel for KC = 64 (two blocks an SM at 118 registers,
-     * where the TMA kernel with its decays in registers takes 131, one block; KC = 64 has not
-     * been timed since, so it keeps the kernel it had) and when the lab asks (path 3) */
-    if (g_lab_path == 3 || (g_lab_path == 0 && kc == 64 && wg_available())) {
+    /* Hopper: TMA loads at every KC (at KC = 64, H32 dk64 dv64, the cp.async kernel took
+     * 0.250 / 0.495 ms forward at T = 2k / 16k and 0.697 / 1.134 backward, the TMA kernel
+     * 0.204 / 0.275 and 0.563 / 0.624: dev/cuda/next30.sh); the cp.async kernel when the lab
+     * asks (path 3) */
+    if (g_lab_path == 3) {
         switch (kc * 100 + vt) {
         case 6464: return launch_wgc<64, 64, 2>(r, s);
         case 6432: return launch_wgc<64, 32, 2>(r, s);

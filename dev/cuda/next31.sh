@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Ninth session, first decoding call: the tensor-core gemv (mma.sync, K split over 8 warps,
+# x staged in shared memory), the norms computed inside the decoding products
+# (RETNET_CUDA_NORM_IN_GEMV), the step kernel at 32 columns when 64 leave SMs idle
+# (RETNET_CUDA_STEP_COLS), KC = 64 back on the TMA kernel. (1) every CUDA test and the lab's
+# float64 checks; (2) the decoding products per call (test_cuda_gemv --bench) against the
+# last commit's FMA gemv (build/base.tar, built beside); (3) 1.3B decoding, this tree against
+# the base at B = 1, 8, 64, and A/Bs of the two switches; (4) two more gemv variants (GEMV_U
+# 8 at one block an SM, GEMV_U 4) by rebuilding gemv.o only.
+cd "$(dirname "$0")/../.."
+. dev/cuda/lib.sh
+export PYTHONUNBUFFERED=1
+cuda_build_base build-cuda/cuda/tests/test_cuda_gemv
+cuda_build_lab
+lab_checks $RETNET_CUDA_LIB
+TEST_TIMEOUT=150 cuda_tests
+wait $BPID
+CFG=dev/cuda/cfg-1.3b-fla.json
+dec() { # dec NAME BINARY BATCHES [ENV...]: one decode bench line per batch into decode.jsonl
+  local name=$1 bin=$2 bs=$3; shift 3
+  env "$@" timeout 100 "$bin" bench decode --config $CFG --device cuda --batch "$bs" --context 64 \
+    --steps 48 --warmup 4 --json 2>/dev/null | sed "s/^{/{\"v\": \"$name\", /" >>"$OUT/decode.jsonl"
+}
+build-cuda/cuda/tests/test_cuda_gemv --bench >"$OUT/gemv-new.txt" 2>&1
+/tmp/base/build-cuda/cuda/tests/test_cuda_gemv --bench >"$OUT/gemv-base.txt" 2>&1
+for r in 1 2; do
+  dec new build-cuda/retnet 1,8,64
+  dec base /tmp/base/build-cuda/retnet 1,8,64
+  dec nonorm build-cuda/retnet 1,8 RETNET_CUDA_NORM_IN_GEMV=0
+  dec cols64 build-cuda/retnet 1,8 RETNET_CUDA_STEP_COLS=64
+done
+echo "decode A/B done at $((SECONDS - t0)) s"
+for v in "u8 -DGEMV_U=8 -DGEMV_MINB=1" "u4 -DGEMV_U=4"; do
+  name=${v%% *} flags=${v#* }
+  rm -f build-cuda/cuda/gemv.o
+  make CUDA=1 -j16 build-cuda/retnet build-cuda/cuda/tests/test_cuda_gemv \
+    NVCCFLAGS="-O3 -lineinfo -std=c++17 -gencode arch=compute_90a,code=sm_90a $flags" >>"$OUT/build.log" 2>&1
+  echo "variant $name: build exit $?"
+  build-cuda/cuda/tests/test_cuda_gemv --bench >"$OUT/gemv-$name.txt" 2>&1
+  for r in 1 2; do dec $name build-cuda/retnet 1,8; done
+done
+python3 - "$OUT/decode.jsonl" <<'PY'
+import json, sys, collections
+t = collections.defaultdict(list)
+for l in open(sys.argv[1]):
+    try: r = json.loads(l)
+    except Exception: continue
+    if 'ms_per_step' in r: t[(r['v'], r['batch'])].append(r['ms_per_step'])
+print('variant    batch  ms/step (runs)           best')
+for (v, b), x in sorted(t.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    print(f'{v:9s} {b:5d}  {" ".join(f"{y:.3f}" for y in x):24s} {min(x):.3f}')
+PY
+for f in new base u8 u4; do echo "== gemv $f"; grep -E "^(q k v|wo|fc1|fc2|logits)" "$OUT/gemv-$f.txt" | head -20; done
+(cd "$OUT" && tar czf logs.tgz --remove-files $(ls | grep -v -e decode.jsonl -e logs.tgz))
+echo "total $((SECONDS - t0)) s"
