@@ -400,17 +400,6 @@ static retnet_status attention_forward(model_cuda *d, int l, int64_t B, int64_t 
                                  (float)(1.0 / sqrt((double)dk)), cs);
 }
 
-/* The decoding step's head norm in the step's launch (retention_cuda_step_norm); off with
- * RETNET_CUDA_STEP_NORM=0 (the step, then the head norm's own kernel) */
-static int step_norm_on(void) {
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("RETNET_CUDA_STEP_NORM");
-        on = !(e && !strcmp(e, "0"));
-    }
-    return on;
-}
-
 /* RetNet's token mixer of layer l on d->xb = Norm(x): x += wo HeadNormGate(retention). */
 static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T, float *state,
                                      cuda_stream cs) {
@@ -448,18 +437,6 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     }
 
     float *S = state ? (float *)((char *)state + (size_t)l * layer_state_bytes(c, B)) : NULL;
-    const int mode = model_head_norm_mode(c);
-    if (T == 1 && S && !c->normalize && (p16->wg || c->head_norm != RETNET_HEADNORM_NONE) &&
-        step_norm_on() && retention_cuda_step_norm_supported(dv)) {
-        /* decoding: the head norm and gate in the step's launch (its blocks of a head a
-         * cluster), o not stored */
-        if (retention_cuda_step_norm((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma, 1.0f, S,
-                                     p16->wg ? d->g : NULL, p32->hn_w, p32->hn_b, mode, c->eps,
-                                     d->xb, (cudaStream_t)cs))
-            return retnet_fail(RETNET_EDEVICE, "CUDA: retention of layer %d: %s", l,
-                               retention_cuda_errmsg());
-        return mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1, cs);
-    }
     int r = T == 1 && S
                 ? retention_cuda_step((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma, 1.0f, S,
                                       d->o, RETNET_CUDA_F32, (cudaStream_t)cs)
@@ -479,7 +456,7 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     }
     if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE)
         TRY(cuda_op_head_norm_gate_bf16(d->xb, d->o, p16->wg ? d->g : NULL, p32->hn_w, p32->hn_b,
-                                        n, h, dv, c->eps, mode, cs));
+                                        n, h, dv, c->eps, model_head_norm_mode(c), cs));
     else
         TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
     TRY(mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1, cs));

@@ -62,8 +62,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <cooperative_groups.h>
-
 #include "pdl.cuh"
 #include "retention.h"
 
@@ -1648,47 +1646,10 @@ __global__ void RET_WG_BOUNDS(128) wg_selftest_kernel(int variant, const bf16 *A
 /* Block: 64 columns of one (b, h); 16 lanes x float4 per row, 16 row groups. */
 constexpr int STEP_COLS = 64, STEP_RG = 16, STEP_UNROLL = 8;
 
-/* The head norm and gate after the step (retention_cuda_step_norm): y = bf16 of
- * (o - mean) r [* w] [+ b] [* swish(g)] over each head's dv columns, as the model's
- * cuda_op_head_norm_gate_bf16 computes it from the step's fp32 o. */
-struct StepNorm {
-    const float *g, *w, *b;
-    uint16_t *y;
-    float eps;
-    int mode; /* 0: RMSNorm, w of dv shared by the heads; 1: GroupNorm, w, b per head;
-               * 2: none (mean 0, r 1) */
-};
-
-__device__ __forceinline__ double warp_sum_d(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-/* The sum over a (b, h)'s cluster of blocks of x (nonzero in threads 0-63 only), the same
- * double in every thread: warp sums, the block's two warps, then the blocks in rank order
- * through distributed shared memory. slot: a buffer of its own per call (no block rewrites
- * what another may still read). */
-__device__ __forceinline__ double cluster_sum(double x, double *wsum, double *slot) {
-    namespace cg = cooperative_groups;
-    cg::cluster_group cl = cg::this_cluster();
-    const int tid = threadIdx.x;
-    x = warp_sum_d(x);
-    if (tid == 0 || tid == 32) wsum[tid >> 5] = x;
-    __syncthreads();
-    if (tid == 0) *slot = wsum[0] + wsum[1];
-    cl.sync();
-    double t = 0;
-    for (unsigned r = 0; r < cl.num_blocks(); r++) t += *cl.map_shared_rank(slot, r);
-    return t;
-}
-#endif
-
-template <bool NORM>
 __global__ void __launch_bounds__(256) step_kernel(int H, int dk, int dv, const bf16 *q,
                                                    const bf16 *k, const bf16 *v,
                                                    const float *gamma, float scale, float *S,
-                                                   void *o, int o_f32, StepNorm nrm) {
+                                                   void *o, int o_f32) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     float *qs = reinterpret_cast<float *>(smem_raw), *ks = qs + dk;
     float *red = ks + dk; /* [STEP_RG][STEP_COLS] */
@@ -1744,53 +1705,18 @@ __global__ void __launch_bounds__(256) step_kernel(int H, int dk, int dv, const 
     }
     *reinterpret_cast<float4 *>(red + rg * STEP_COLS + c4 * 4) = acc;
     __syncthreads();
-    if (!NORM) {
-        if (tid < STEP_COLS) {
-            const int c = blockIdx.x * STEP_COLS + tid;
-            if (c < dv) {
-                float sum = 0.0f;
-                for (int r = 0; r < STEP_RG; r++) sum += red[r * STEP_COLS + tid];
-                sum *= scale;
-                if (o_f32)
-                    ((float *)o)[bh * dv + c] = sum;
-                else
-                    ((bf16 *)o)[bh * dv + c] = __float2bfloat16_rn(sum);
-            }
-        }
-        return;
-    }
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    /* the head's dv = 64 x (cluster size) columns: one per thread 0-63 of each block */
-    __shared__ double wsum[2], slot[2];
-    const int c = blockIdx.x * STEP_COLS + tid;
-    float x = 0.0f;
     if (tid < STEP_COLS) {
-        for (int r = 0; r < STEP_RG; r++) x += red[r * STEP_COLS + tid];
-        x *= scale;
-    }
-    double mean = 0, var = 0;
-    if (nrm.mode != 2) {
-        if (nrm.mode == 1) {
-            mean = cluster_sum(tid < STEP_COLS ? (double)x : 0.0, wsum, &slot[0]) / dv;
-            __syncthreads(); /* wsum's readers before the next call writes it */
+        const int c = blockIdx.x * STEP_COLS + tid;
+        if (c < dv) {
+            float sum = 0.0f;
+            for (int r = 0; r < STEP_RG; r++) sum += red[r * STEP_COLS + tid];
+            sum *= scale;
+            if (o_f32)
+                ((float *)o)[bh * dv + c] = sum;
+            else
+                ((bf16 *)o)[bh * dv + c] = __float2bfloat16_rn(sum);
         }
-        const double d = tid < STEP_COLS ? x - mean : 0.0;
-        var = cluster_sum(d * d, wsum, &slot[1]) / dv;
     }
-    if (tid < STEP_COLS) {
-        const float r = nrm.mode == 2 ? 1.0f : (float)(1.0 / sqrt(var + nrm.eps));
-        const float mu = nrm.mode == 2 ? 0.0f : (float)mean;
-        float y = (x - mu) * r;
-        if (nrm.w) y *= nrm.w[nrm.mode == 1 ? h * dv + c : c];
-        if (nrm.mode == 1 && nrm.b) y += nrm.b[h * dv + c];
-        if (nrm.g) {
-            const float z = nrm.g[bh * dv + c];
-            y *= z / (1.0f + expf(-z));
-        }
-        nrm.y[bh * dv + c] = __bfloat16_as_ushort(__float2bfloat16_rn(y));
-    }
-    cooperative_groups::this_cluster().sync(); /* the slots stay until every block has read */
-#endif
 }
 
 /* ==================================================================================== */
@@ -2255,46 +2181,9 @@ extern "C" int retention_cuda_step(int B, int H, int dk, int dv, const void *q, 
     if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
     dim3 grid((dv + STEP_COLS - 1) / STEP_COLS, H, B);
     const size_t smem = sizeof(float) * (2 * dk + STEP_RG * STEP_COLS);
-    const StepNorm none = {};
-    CUDA_OK(pdl_launch(step_overlap && have_pdl(), step_kernel<false>, grid, dim3(256), smem,
-                       stream, H, dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v,
-                       gamma, scale, state, o, (int)(o_dtype == RETNET_CUDA_F32), none),
+    CUDA_OK(pdl_launch(step_overlap && have_pdl(), step_kernel, grid, dim3(256), smem, stream, H,
+                       dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma, scale,
+                       state, o, (int)(o_dtype == RETNET_CUDA_F32)),
             "step_kernel launch");
-    return 0;
-}
-
-extern "C" int retention_cuda_step_norm_supported(int dv) {
-    return have_pdl() && dv >= STEP_COLS && dv % STEP_COLS == 0 && dv / STEP_COLS <= 8;
-}
-
-extern "C" int retention_cuda_step_norm(int B, int H, int dk, int dv, const void *q, const void *k,
-                                        const void *v, const float *gamma, float scale,
-                                        float *state, const float *g, const float *w,
-                                        const float *b, int mode, float eps, void *y,
-                                        cudaStream_t stream) {
-    const char *fn = "retention_cuda_step_norm";
-    if (check_common(fn, B, H, dk, dv, gamma)) return 1;
-    if (!q || !k || !v || !state || !y) return fail("%s: q, k, v, state and y are required", fn);
-    if (!aligned16(state) || ((uintptr_t)v & 7))
-        return fail("%s: state must be 16-byte and v 8-byte aligned", fn);
-    if (mode < 0 || mode > 2) return fail("%s: mode %d (0, 1 or 2)", fn, mode);
-    if (!retention_cuda_step_norm_supported(dv))
-        return fail("%s: needs an sm_90 device and dv a multiple of 64 up to 512 (dv %d)", fn, dv);
-    if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
-    const StepNorm nrm = {g, w, b, (uint16_t *)y, eps, mode};
-    cudaLaunchAttribute at[2];
-    at[0].id = cudaLaunchAttributeClusterDimension;
-    at[0].val.clusterDim.x = (unsigned)(dv / STEP_COLS), at[0].val.clusterDim.y = 1;
-    at[0].val.clusterDim.z = 1;
-    at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[1].val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(dv / STEP_COLS, H, B), cfg.blockDim = dim3(256);
-    cfg.dynamicSmemBytes = sizeof(float) * (2 * dk + STEP_RG * STEP_COLS), cfg.stream = stream;
-    cfg.attrs = at, cfg.numAttrs = step_overlap ? 2 : 1;
-    CUDA_OK(cudaLaunchKernelEx(&cfg, step_kernel<true>, H, dk, dv, (const bf16 *)q,
-                               (const bf16 *)k, (const bf16 *)v, gamma, scale, state,
-                               (void *)nullptr, 0, nrm),
-            "step_kernel (head norm) launch");
     return 0;
 }

@@ -88,20 +88,6 @@ int retention_cuda_step(int B, int H, int dk, int dv, const void *q, const void 
                         int o_dtype, struct CUstream_st *stream);
 
 /*
- * The step followed by the head norm and gate, in one launch (decoding): y (B, H*dv) bf16 =
- * (o - mean) r [* w] [+ b] [* swish(g)] per head, o the step's fp32 output (not stored), r =
- * 1 / sqrt(var + eps) in double; mode 0: RMSNorm (mean 0, w of dv shared by the heads),
- * 1: GroupNorm (w, b of H*dv), 2: no norm (r 1; w, if given, of dv); g (B, H*dv) fp32 or
- * NULL. A head's dv / 64 blocks form a cluster and add their sums through distributed shared
- * memory: sm_90 and dv a multiple of 64 up to 512 (retention_cuda_step_norm_supported).
- */
-int retention_cuda_step_norm_supported(int dv);
-int retention_cuda_step_norm(int B, int H, int dk, int dv, const void *q, const void *k,
-                             const void *v, const float *gamma, float scale, float *state,
-                             const float *g, const float *w, const float *b, int mode, float eps,
-                             void *y, struct CUstream_st *stream);
-
-/*
  * Whether this host thread's retention_cuda_step calls use programmatic dependent launch
  * (sm_90; elsewhere ignored): the step's kernel then starts while the kernel before it in
  * the stream finishes, reads the state's first rows, and waits for that kernel before it
