@@ -19,8 +19,9 @@
  * does not care which k a fragment slot holds, so lane (g, t)'s 8 consecutive k feed two
  * mmas as the fragments' k 2t, 2t+1, 2t+8, 2t+9 (x loaded the same way). The block's
  * MMA_WARPS warps split K (warp w takes every MMA_WARPS-th 64-byte run of each row) and add
- * their partial tiles in shared memory in warp order. At M = 1 and 2 it was slower than the
- * FMA kernel (dev/cuda/next31.sh: the 1.3B products 1-45% slower per call).
+ * their partial tiles in shared memory in warp order. At M = 1 and 2 it is slower than the
+ * FMA kernel (fewer loads in flight an SM: 1.3B decoding at B = 1 1.229 -> 1.335 ms with it,
+ * dev/cuda/next32.sh); at M = 8 1.5x faster (2.807 -> 1.888 ms a step at B = 8).
  *
  * Both sum in a fixed order (the same bits every run) that differs from cuBLAS's; all
  * accumulate in fp32 (the same error bound: K u_f32 of sum |x w|).
