@@ -200,14 +200,20 @@ norm_fwd_kernel(void *y, const float *x, const float *g, const float *w, const f
     constexpr int G = NORM_BLOCK(T) / T, V = 4 * K;
     __shared__ double2 sh[2 * NORM_BLOCK(T) / 32];
     int par = 0;
-    pdl_trigger(); /* decoding's chain (cuda_launch): x is the kernel before's output */
-    pdl_wait();
     const int t = threadIdx.x % T, n = p.n;
     const int64_t s = blockIdx.x * (int64_t)G + threadIdx.x / T;
     /* a group without a segment (the grid's last block) still joins the group sums */
     const bool active = s < p.nseg;
     const int64_t off = active ? s * n : 0;
     float xv[V], gv[V], wv[V], bv[V];
+    /* the parameters before the wait: no kernel of a decoding step writes them, so under
+     * programmatic launch (decoding's chain, cuda_launch) their load overlaps the kernel
+     * before instead of following the sums on the step's critical path */
+    const int64_t poff = p.wshared ? 0 : (int64_t)(s % p.h) * n;
+    if (active && w) seg_load<T, K, VEC>(wv, w + poff, t, n);
+    if (active && b) seg_load<T, K, VEC>(bv, b + poff, t, n);
+    pdl_trigger();
+    pdl_wait(); /* x (and g) are the kernel before's output */
     seg_fill<T, K>(xv, 0.0f), seg_fill<T, K>(gv, 0.0f);
     if (active) {
         seg_load<T, K, VEC>(xv, x + off, t, n);
@@ -216,10 +222,6 @@ norm_fwd_kernel(void *y, const float *x, const float *g, const float *w, const f
     float mu, r;
     reg_stats<T, K>(xv, p, t, sh, par, &mu, &r);
     if (!active) return;
-    /* after the sums (fewer registers live across them); small, L1/L2 hits */
-    const int64_t poff = p.wshared ? 0 : (int64_t)(s % p.h) * n;
-    if (w) seg_load<T, K, VEC>(wv, w + poff, t, n);
-    if (b) seg_load<T, K, VEC>(bv, b + poff, t, n);
 #pragma unroll
     for (int j = 0; j < V; j++) {
         float v = (xv[j] - mu) * r;
