@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# RAN ON AN UNCOMMITTED TREE (2026-11-29 15:50 UTC): the norms-in-products code, the
+# RETNET_CUDA_NORM_IN_GEMV / RETNET_CUDA_STEP_COLS switches and GEMV_U / GEMV_MINB it names were
+# dropped after this run (dev/cuda/README.md, ninth session); kept as the record of what ran.
 # Ninth session, first decoding call: the tensor-core gemv (mma.sync, K split over 8 warps,
 # x staged in shared memory), the norms computed inside the decoding products
 # (RETNET_CUDA_NORM_IN_GEMV), the step kernel at 32 columns when 64 leave SMs idle
