@@ -164,8 +164,9 @@ static void product_case(int64_t M, int64_t N, int64_t K, int bf16_out, int adde
 }
 
 static void test_products(void) {
-    /* M 1..8; K: one lane step (8), not a multiple of 32 x 8 x 4 (40, 2056), the model's
-     * widths (2048, 2816, 4096); N odd and even (a warp computes two columns) */
+    /* M 1..8 (the FMA kernel at 1-2, the mma kernel from 3); K: one lane step (8), not a
+     * multiple of either kernel's step (40, 2056), the model's widths (2048, 2816, 4096); N
+     * odd and even (a warp or a lane computes two columns) */
     static const int64_t shapes[][3] = {{1, 1, 8},     {1, 7, 40},     {2, 33, 2056},
                                         {3, 64, 2048}, {4, 130, 2816}, {5, 9, 4096},
                                         {6, 17, 264},  {7, 255, 1024}, {8, 128, 2048},
