@@ -106,10 +106,49 @@ for n in sorted({k[0] for k in rows}):
 PY
 }
 
+# decode_tests: the CUDA tests of the decoding path (gemv, model, retention, ops, and
+# test_cuda_train's argmax, batch and graphs) into $OUT/tests.log, a line each, then the
+# failures
+decode_tests() {
+  local rc
+  TEST_TIMEOUT=150 cuda_tests build-cuda/cuda/tests/test_cuda_gemv build-cuda/cuda/tests/test_cuda_model \
+    build-cuda/cuda/tests/test_cuda_retention build-cuda/cuda/tests/test_cuda_ops
+  timeout 150 build-cuda/cuda/tests/test_cuda_train test_argmax test_batch test_graphs >>"$OUT/tests.log" 2>&1
+  rc=$?
+  echo "test_cuda_train (argmax, batch, graphs): exit $rc: $(tail -n 1 "$OUT/tests.log")"
+  grep FAIL "$OUT/tests.log" | head
+}
+
+# decode_run NAME BINARY BATCHES [VAR=VALUE...]: the 1.3B decoding step of BINARY (context 64,
+# 48 steps after 4) with that environment, a JSON line per batch tagged "v": NAME into
+# $OUT/decode.jsonl; for builds side by side (decode_ab compares two settings of one build)
+decode_run() {
+  local name=$1 bin=$2 bs=$3; shift 3
+  env "$@" timeout 100 "$bin" bench decode --config dev/cuda/cfg-1.3b-fla.json --device cuda \
+    --batch "$bs" --context 64 --steps 48 --warmup 4 --json 2>/dev/null |
+    sed "s/^{/{\"v\": \"$name\", /" >>"$OUT/decode.jsonl"
+}
+
+# decode_table: $OUT/decode.jsonl by batch and variant, each run's ms a step and the fastest
+decode_table() {
+  python3 - "$OUT/decode.jsonl" <<'PY'
+import json, sys, collections
+t = collections.defaultdict(list)
+for l in open(sys.argv[1]):
+    try: r = json.loads(l)
+    except Exception: continue
+    if 'ms_per_step' in r: t[(r['v'], r['batch'])].append(r['ms_per_step'])
+print('variant    batch  ms/step (runs)           best')
+for (v, b), x in sorted(t.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    print(f'{v:9s} {b:5d}  {" ".join(f"{y:.3f}" for y in x):24s} {min(x):.3f}')
+PY
+}
+
 # lab_libs_ab: the kernel lab's library of this tree (build/ret-cuda) and of an earlier
-# retention.cu (build/ret-base-src: its retention.cu, pdl.cuh and retention.h from `git show`,
-# carried) into build/ret-base, sm_90a only, built side by side in the background: `wait
-# $LPID` before using $N (this tree's) and $B (the base's)
+# retention.cu (build/ret-base-src: its retention.cu, pdl.cuh, mma.cuh (from the ninth
+# session on) and retention.h from `git show`, carried) into build/ret-base, sm_90a only,
+# built side by side in the background: `wait $LPID` before using $N (this tree's) and $B
+# (the base's)
 lab_libs_ab() {
   local g="-gencode arch=compute_90a,code=sm_90a"
   ( GENCODE="$g" SRC=build/ret-base-src/retention.cu dev/cuda/build.sh build/ret-base \

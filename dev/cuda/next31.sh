@@ -18,19 +18,13 @@ cuda_build_lab
 lab_checks $RETNET_CUDA_LIB
 TEST_TIMEOUT=150 cuda_tests
 wait $BPID
-CFG=dev/cuda/cfg-1.3b-fla.json
-dec() { # dec NAME BINARY BATCHES [ENV...]: one decode bench line per batch into decode.jsonl
-  local name=$1 bin=$2 bs=$3; shift 3
-  env "$@" timeout 100 "$bin" bench decode --config $CFG --device cuda --batch "$bs" --context 64 \
-    --steps 48 --warmup 4 --json 2>/dev/null | sed "s/^{/{\"v\": \"$name\", /" >>"$OUT/decode.jsonl"
-}
 build-cuda/cuda/tests/test_cuda_gemv --bench >"$OUT/gemv-new.txt" 2>&1
 /tmp/base/build-cuda/cuda/tests/test_cuda_gemv --bench >"$OUT/gemv-base.txt" 2>&1
 for r in 1 2; do
-  dec new build-cuda/retnet 1,8,64
-  dec base /tmp/base/build-cuda/retnet 1,8,64
-  dec nonorm build-cuda/retnet 1,8 RETNET_CUDA_NORM_IN_GEMV=0
-  dec cols64 build-cuda/retnet 1,8 RETNET_CUDA_STEP_COLS=64
+  decode_run new build-cuda/retnet 1,8,64
+  decode_run base /tmp/base/build-cuda/retnet 1,8,64
+  decode_run nonorm build-cuda/retnet 1,8 RETNET_CUDA_NORM_IN_GEMV=0
+  decode_run cols64 build-cuda/retnet 1,8 RETNET_CUDA_STEP_COLS=64
 done
 echo "decode A/B done at $((SECONDS - t0)) s"
 for v in "u8 -DGEMV_U=8 -DGEMV_MINB=1" "u4 -DGEMV_U=4"; do
@@ -40,19 +34,9 @@ for v in "u8 -DGEMV_U=8 -DGEMV_MINB=1" "u4 -DGEMV_U=4"; do
     NVCCFLAGS="-O3 -lineinfo -std=c++17 -gencode arch=compute_90a,code=sm_90a $flags" >>"$OUT/build.log" 2>&1
   echo "variant $name: build exit $?"
   build-cuda/cuda/tests/test_cuda_gemv --bench >"$OUT/gemv-$name.txt" 2>&1
-  for r in 1 2; do dec $name build-cuda/retnet 1,8; done
+  for r in 1 2; do decode_run $name build-cuda/retnet 1,8; done
 done
-python3 - "$OUT/decode.jsonl" <<'PY'
-import json, sys, collections
-t = collections.defaultdict(list)
-for l in open(sys.argv[1]):
-    try: r = json.loads(l)
-    except Exception: continue
-    if 'ms_per_step' in r: t[(r['v'], r['batch'])].append(r['ms_per_step'])
-print('variant    batch  ms/step (runs)           best')
-for (v, b), x in sorted(t.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-    print(f'{v:9s} {b:5d}  {" ".join(f"{y:.3f}" for y in x):24s} {min(x):.3f}')
-PY
+decode_table
 for f in new base u8 u4; do echo "== gemv $f"; grep -E "^(q k v|wo|fc1|fc2|logits)" "$OUT/gemv-$f.txt" | head -20; done
 (cd "$OUT" && tar czf logs.tgz --remove-files $(ls | grep -v -e decode.jsonl -e logs.tgz))
 echo "total $((SECONDS - t0)) s"

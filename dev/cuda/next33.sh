@@ -7,11 +7,7 @@
 cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
 cuda_build
-TEST_TIMEOUT=150 cuda_tests build-cuda/cuda/tests/test_cuda_gemv build-cuda/cuda/tests/test_cuda_model \
-  build-cuda/cuda/tests/test_cuda_retention build-cuda/cuda/tests/test_cuda_ops
-timeout 150 build-cuda/cuda/tests/test_cuda_train test_argmax test_batch test_graphs >>"$OUT/tests.log" 2>&1
-echo "test_cuda_train (argmax, batch, graphs): exit $?: $(tail -n 1 "$OUT/tests.log")"
-grep FAIL "$OUT/tests.log" | head
+decode_tests
 E2E_FLA_DECODE=0 STEP_TIMEOUT=200 bench/gpu/e2e.sh --only decode,peers --no-build >"$OUT/e2e-run.log" 2>&1
 echo "e2e: exit $? at $((SECONDS - t0)) s"
 grep -A16 "^| context" "$OUT/e2e-h200.md" | head -16

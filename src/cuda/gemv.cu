@@ -27,6 +27,7 @@
  * accumulate in fp32 (the same error bound: K u_f32 of sum |x w|).
  */
 #include "cuda/common.cuh"
+#include "cuda/mma.cuh"
 
 #include <stdlib.h>
 #include <string.h>
@@ -174,15 +175,6 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     for (int m = 0; m < MB; m++) store_pair(g, a.act, m, n, n1, j, acc0[m], acc1[m]);
 }
 
-/* d += a b: a 16x16 (row), b 16x8 (col), bf16; d 16x8 fp32 (fragments as retention.cu's) */
-__device__ __forceinline__ void mma16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
-                                         uint32_t a3, uint32_t b0, uint32_t b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
-                 "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
 __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a) {
     __shared__ float4 part[MMA_WARPS][32];
     pdl_trigger();
@@ -223,8 +215,10 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
             const int c0 = ((q0 + u) * MMA_WARPS + w) * 4, c = c0 + t;
             if (c0 >= K8) break; /* the same in every lane: the mma is the warp's */
             const uint4 xv = xr && c < K8 ? __ldg(xr + c) : z;
-            mma16816(d, w0[u].x, w1[u].x, w0[u].y, w1[u].y, xv.x, xv.y);
-            mma16816(d, w0[u].z, w1[u].z, w0[u].w, w1[u].w, xv.z, xv.w);
+            const uint32_t a0[4] = {w0[u].x, w1[u].x, w0[u].y, w1[u].y};
+            const uint32_t a1[4] = {w0[u].z, w1[u].z, w0[u].w, w1[u].w};
+            mma16816(d, a0, xv.x, xv.y);
+            mma16816(d, a1, xv.z, xv.w);
         }
     }
     part[w][lane] = make_float4(d[0], d[1], d[2], d[3]);

@@ -17,11 +17,12 @@
  *
  * Three implementations of that pass (run_chunk picks):
  *   wg_kernel   Hopper (sm_90a): wgmma products, TMA loads (section "the chunkwise kernel on
- *               Hopper" below); for contractions KC >= 128.
- *   wgc_kernel  Hopper (sm_90a): the same products, cp.async loads; for KC = 64, and the
- *               lab's path 3. It ran KC = 128 too until the P build lost its branches
+ *               Hopper" below); every contraction.
+ *   wgc_kernel  Hopper (sm_90a): the same products, cp.async loads; only the lab's path 3
+ *               (for comparisons). It ran KC <= 128 until the P build lost its branches
  *               (dev/cuda/next23.sh, H16 forward: 0.73 ms against TMA's 0.54, where it had been
- *               the faster one, 0.71 against 0.90, while the P build dominated).
+ *               the faster one, 0.71 against 0.90, while the P build dominated), then KC = 64
+ *               until dev/cuda/next30.sh timed TMA faster there too.
  *   chunk_kernel  any sm_80+ GPU: mma.sync m16n8k16 fed by ldmatrix (described next); what
  *               runs where this file was not built for sm_90a (the wgmma kernels are then
  *               stubs that the host recognises by their launch bound and never launches).
@@ -62,6 +63,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "mma.cuh"
 #include "pdl.cuh"
 #include "retention.h"
 
@@ -116,18 +118,6 @@ __device__ __forceinline__ void ldsm_x2_t(uint32_t &r0, uint32_t &r1, uint32_t a
                  : "=r"(r0), "=r"(r1)
                  : "r"(a)
                  : "memory");
-}
-
-/* d += a b: a 16x16 (row), b 16x8 (col), bf16; d 16x8 fp32. Fragments (g = lane/4,
- * t = lane%4): a0 (g, 2t..), a1 (g+8, 2t..), a2 (g, 2t+8..), a3 (g+8, 2t+8..);
- * b0 (k 2t.., n g), b1 (k 2t+8.., n g); d0,d1 (g, 2t..), d2,d3 (g+8, 2t..). */
-__device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                         uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
-        "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 /* 16 bytes global -> shared, asynchronously; src_bytes 0 fills the 16 bytes with zeros. */
@@ -1229,8 +1219,8 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
  * (KC = 256: 0.85 against 1.22 ms for the H8 forward); it was faster where they are small
  * (KC <= 128, H16 forward 0.71 against 0.90 ms) until the P build lost its branches, which
  * left it bound by its loads' issue (0.73 against 0.54 ms; dev/cuda/next23.sh; unchecked
- * loads of whole chunks from precomputed offsets gained 3%, so they were not kept). Now for
- * KC = 64 and the lab's path 3. */
+ * loads of whole chunks from precomputed offsets gained 3%, so they were not kept); at KC = 64
+ * too since (next30.sh). Now only the lab's path 3. */
 template <int KC, int VT, int NB> struct WCCfg {
     static constexpr int C = 64;
     static constexpr uint32_t QBYTES = C * KC * 2, VBYTES = C * VT * 2, RBYTES = KC * VT * 2;

@@ -113,11 +113,11 @@ void retention_cuda_lab_set_tile(int vt);
  * not side by side). 0 (the default) is the real kernel. RETNET_CUDA_LAB_FLAGS in the
  * environment ORs flags in for a whole program. */
 void retention_cuda_lab_set_flags(int flags);
-/* For the kernel lab only: which chunkwise kernel runs (0: automatic, the wgmma kernels on
- * Hopper when this file was built for sm_90a: TMA loads, cp.async for contractions of 64 or
- * less; 1: the mma.sync kernel; 2: the wgmma kernel with TMA loads; 3: the wgmma kernel with
- * cp.async loads; 2 and 3 are an error where they are not available), and whether the wgmma
- * kernels are available here. */
+/* For the kernel lab only: which chunkwise kernel runs (0: automatic, the wgmma kernel with
+ * TMA loads on Hopper when this file was built for sm_90a, else the mma.sync kernel; 1: the
+ * mma.sync kernel; 2: the wgmma kernel with TMA loads; 3: the wgmma kernel with cp.async
+ * loads, which only this path runs; 2 and 3 are an error where they are not available), and
+ * whether the wgmma kernels are available here. */
 void retention_cuda_lab_set_path(int path);
 int retention_cuda_lab_have_wgmma(void);
 /* For the kernel lab only: one wgmma per operand arrangement of the Hopper kernel (variant
