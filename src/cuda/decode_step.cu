@@ -44,7 +44,8 @@ extern "C" {
 #define RMAX 16                /* weight rows a stage at most (a GLU stage: twice) */
 #define CPL 4                  /* 16-byte chunks of x a lane at most: K <= 64 * 32 * CPL */
 #define KMAX (64 * 32 * CPL)
-#define NVMAX 32               /* values a thread of a row norm: D <= CT * NVMAX */
+#define NVMAX 16               /* values a thread of a row norm (D <= CT NVMAX) and a lane of a head
+                                  norm (dv <= 32 NVMAX) */
 #define TC 32                  /* state columns a step unit */
 #define DKMAX 1024
 
@@ -102,7 +103,8 @@ static __host__ __device__ int widest_k(const ds_args &a) {
 }
 static __host__ __device__ size_t fixed_bytes(const ds_args &a) {
     return al((size_t)a.B * widest_k(a) * 2) + al(2 * 2 * RMAX * CW * a.B * 4) +
-           al(2 * DKMAX * 4) + al(32 * TC * 4) + al(16 * MAX_STAGES) + al(8 * CW * 8);
+           al(2 * DKMAX * 4) + al(32 * TC * 4) + al(16 * MAX_STAGES) + al(8 * CW * 8) +
+           al(sizeof(ds_layer) * a.L) + al((size_t)a.H * 12) + al(8 * DS_MAX_B);
 }
 static __host__ __device__ int ring_stages(const ds_args &a) {
     const long room = (long)SMEM_MAX - (long)fixed_bytes(a);
@@ -112,7 +114,8 @@ static __host__ __device__ int ring_stages(const ds_args &a) {
 
 /* The products of phase `ph` (0: q k v g, 1: wo, 2: fc1 [gate], 3: fc2) of layer l, or at
  * l == L the output projection; false past the last. */
-__device__ __forceinline__ bool get_seg(const ds_args &a, int l, int ph, int i, seg_t &s) {
+__device__ __forceinline__ bool get_seg(const ds_args &a, const ds_layer *tab, int l, int ph,
+                                        int i, seg_t &s) {
     const int dkt = a.H * a.dk, dvt = a.H * a.dv;
     s.w2 = NULL;
     if (l == a.L) {
@@ -120,7 +123,7 @@ __device__ __forceinline__ bool get_seg(const ds_args &a, int l, int ph, int i, 
         s = seg_t{a.wout, NULL, a.V, a.D, SEG_LOGITS};
         return true;
     }
-    const ds_layer &y = a.layers[l];
+    const ds_layer &y = tab[l];
     switch (ph) {
     case 0:
         if (i == 0) s = seg_t{y.wq, NULL, dkt, a.D, SEG_Q};
@@ -193,12 +196,14 @@ __device__ __forceinline__ void grid_sync(unsigned *bar) {
     cbar();
     if (threadIdx.x == 0) {
         const unsigned nb = blockIdx.x == 0 ? 0x80000000u - (gridDim.x - 1) : 1u;
-        __threadfence();
-        const unsigned old = atomicAdd(bar, nb);
+        unsigned old, now;
+        /* release: the block's writes (ordered before by the barrier above) go first */
+        asm volatile("atom.add.release.gpu.u32 %0, [%1], %2;" : "=r"(old) : "l"(bar), "r"(nb) : "memory");
         const long long t0 = clock64();
-        while (((old ^ *(volatile unsigned *)bar) & 0x80000000u) == 0)
+        do {
+            asm volatile("ld.acquire.gpu.u32 %0, [%1];" : "=r"(now) : "l"(bar) : "memory");
             if (clock64() - t0 > 20000000000ll) __trap();
-        __threadfence();
+        } while (((old ^ now) & 0x80000000u) == 0);
     }
     cbar();
 }
@@ -225,6 +230,14 @@ template <int M>
 __device__ void row_norm(const float *x, const float *w, const float *b, int D, int center,
                          float eps, uint16_t *xs, double *sh) {
     const int t = threadIdx.x;
+    float wv[NVMAX], bv[NVMAX];
+    /* every load issued before the first use: one round trip, not one per element */
+#pragma unroll
+    for (int i = 0; i < NVMAX; i++) {
+        const int j = t + CT * i;
+        wv[i] = w && j < D ? w[j] : 1.0f;
+        bv[i] = b && j < D ? b[j] : 0.0f;
+    }
     for (int m = 0; m < M; m++) {
         float v[NVMAX];
         double s = 0;
@@ -232,8 +245,9 @@ __device__ void row_norm(const float *x, const float *w, const float *b, int D, 
         for (int i = 0; i < NVMAX; i++) {
             const int j = t + CT * i;
             v[i] = j < D ? __ldcg(x + (int64_t)m * D + j) : 0.0f;
-            s += v[i];
         }
+#pragma unroll
+        for (int i = 0; i < NVMAX; i++) s += v[i];
         const double mean = center ? csum(s, sh) / D : 0.0;
         double q = 0;
 #pragma unroll
@@ -249,8 +263,8 @@ __device__ void row_norm(const float *x, const float *w, const float *b, int D, 
             const int j = t + CT * i;
             if (j < D) {
                 float y = (v[i] - mu) * r;
-                if (w) y *= w[j];
-                if (b) y += b[j];
+                if (w) y *= wv[i];
+                if (b) y += bv[i];
                 xs[m * D + j] = f32_to_bf16_bits(y);
             }
         }
@@ -268,16 +282,23 @@ __device__ void head_norm(const ds_args &a, const ds_layer &y, const scr_t &sc, 
         const int m = sg / a.H, h = sg % a.H;
         const int64_t off = (int64_t)m * dvt + (int64_t)h * dv;
         const float f = a.normalize ? __ldcg(sc.f + m * a.H + h) : 1.0f;
-        float v[NVMAX];
-        double s = 0;
+        const float *wp = y.hn_w ? y.hn_w + (mode == 1 ? (int64_t)h * dv : 0) : NULL;
+        const float *bp = mode == 1 && y.hn_b ? y.hn_b + (int64_t)h * dv : NULL;
+        float v[NVMAX], gv[NVMAX], wv[NVMAX], bv[NVMAX];
+        /* every load before the first use: one round trip */
 #pragma unroll
         for (int i = 0; i < NVMAX; i++) {
             const int j = lane + 32 * i;
-            v[i] = 0.0f;
-            if (j < dv) {
-                v[i] = __ldcg(sc.o + off + j);
-                if (a.normalize) v[i] *= f;
-            }
+            const bool in = j < dv;
+            v[i] = in ? __ldcg(sc.o + off + j) : 0.0f;
+            gv[i] = in && y.wg ? __ldcg(sc.g + off + j) : 0.0f;
+            wv[i] = in && wp ? wp[j] : 1.0f;
+            bv[i] = in && bp ? bp[j] : 0.0f;
+        }
+        double s = 0;
+#pragma unroll
+        for (int i = 0; i < NVMAX; i++) {
+            if (a.normalize) v[i] *= f;
             s += v[i];
         }
         float mu = 0.0f, r = 1.0f;
@@ -293,8 +314,6 @@ __device__ void head_norm(const ds_args &a, const ds_layer &y, const scr_t &sc, 
             const double var = warp_sum(q) / dv;
             r = (float)(1.0 / sqrt(var + a.eps)), mu = (float)mean;
         }
-        const float *wp = y.hn_w ? y.hn_w + (mode == 1 ? (int64_t)h * dv : 0) : NULL;
-        const float *bp = mode == 1 && y.hn_b ? y.hn_b + (int64_t)h * dv : NULL;
 #pragma unroll
         for (int i = 0; i < NVMAX; i++) {
             const int j = lane + 32 * i;
@@ -302,10 +321,10 @@ __device__ void head_norm(const ds_args &a, const ds_layer &y, const scr_t &sc, 
                 float u = v[i];
                 if (mode >= 0) {
                     u = (u - mu) * r;
-                    if (wp) u *= wp[j];
-                    if (bp) u += bp[j];
+                    if (wp) u *= wv[i];
+                    if (bp) u += bv[i];
                     if (y.wg) {
-                        const float z = __ldcg(sc.g + off + j);
+                        const float z = gv[i];
                         u *= z / (1.0f + expf(-z));
                     }
                 }
@@ -320,8 +339,16 @@ __device__ void head_norm(const ds_args &a, const ds_layer &y, const scr_t &sc, 
 /* h (M, F) bf16 from global into xs (fc2's operand) */
 template <int M>
 __device__ __forceinline__ void copy_x(uint16_t *xs, const uint16_t *h, int n) {
-    for (int i = threadIdx.x; i < M * n / 8; i += CT)
-        ((uint4 *)xs)[i] = __ldcg((const uint4 *)h + i);
+    const int n8 = M * n / 8;
+    for (int i0 = threadIdx.x; i0 < n8; i0 += 4 * CT) { /* 4 loads in flight */
+        uint4 u[4];
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+            if (i0 + k * CT < n8) u[k] = __ldcg((const uint4 *)h + i0 + k * CT);
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+            if (i0 + k * CT < n8) ((uint4 *)xs)[i0 + k * CT] = u[k];
+    }
 }
 
 /* the sums of 8 rows (v[r], each lane a part) over the warp: lane l gets row (l >> 2)'s whole
@@ -396,18 +423,14 @@ __device__ __forceinline__ void stage_dot(const unsigned char *st, int nrows, in
 /* Row n's result for sequence m, stored as the product's type asks (gemv.cu's store_pair and
  * the separate kernels' formulas). */
 __device__ __forceinline__ void store_out(const ds_args &a, const scr_t &sc, const seg_t &s,
-                                          int m, int64_t n, float v, float v2) {
+                                          int m, int64_t n, float v, float v2, float x0) {
     const int dkt = a.H * a.dk, dvt = a.H * a.dv;
     switch (s.type) {
     case SEG_Q: sc.q[(int64_t)m * dkt + n] = v; break;
     case SEG_K: sc.k[(int64_t)m * dkt + n] = v; break;
     case SEG_V: sc.v[(int64_t)m * dvt + n] = f32_to_bf16_bits(v); break;
     case SEG_G: sc.g[(int64_t)m * dvt + n] = v; break;
-    case SEG_RESID: {
-        float *p = a.x + (int64_t)m * a.D + n;
-        *p = v + __ldcg(p);
-        break;
-    }
+    case SEG_RESID: a.x[(int64_t)m * a.D + n] = v + x0; break;
     case SEG_ACT:
         sc.h[(int64_t)m * a.F + n] =
             f32_to_bf16_bits(a.act == CUDA_ACT_GELU ? gelu_f(v) : swish_f(v));
@@ -430,12 +453,12 @@ typedef struct {
 
 /* The consumers' side of one phase's products: every stage of this block's rows. */
 template <int M>
-__device__ void run_products(const ds_args &a, const scr_t &sc, int l, int ph,
-                             const uint16_t *xs, ring_t &rg, float *red) {
+__device__ void run_products(const ds_args &a, const ds_layer *tab, const scr_t &sc, int l,
+                             int ph, const uint16_t *xs, ring_t &rg, float *red) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     const int G = gridDim.x, b = blockIdx.x, t = threadIdx.x, lane = t & 31;
     seg_t s;
-    for (int i = 0; get_seg(a, l, ph, i, s); i++) {
+    for (int i = 0; get_seg(a, tab, l, ph, i, s); i++) {
         const int64_t r0 = s.N * b / G, r1 = s.N * (b + 1) / G;
         const int R = stage_rows(s);
         for (int64_t r = r0; r < r1; r += R) {
@@ -444,6 +467,9 @@ __device__ void run_products(const ds_args &a, const scr_t &sc, int l, int ph,
             const uint32_t par = (rg.it / rg.ns) & 1;
             rg.it++;
             float *rd = red + (rg.it & 1) * (2 * RMAX * CW * M);
+            /* the residual's old value, loaded under the stage's products */
+            float x0 = 0.0f;
+            if (s.type == SEG_RESID && t < nr * M) x0 = __ldcg(a.x + (int64_t)(t % M) * a.D + r + t / M);
             mbar_wait(rg.full + 8 * slot, par);
             stage_dot<M>(rg.ring + (size_t)slot * STAGE, s.w2 ? 2 * nr : nr, s.K, xs, rd);
             __syncwarp();
@@ -458,7 +484,7 @@ __device__ void run_products(const ds_args &a, const scr_t &sc, int l, int ph,
                 if (s.w2)
 #pragma unroll
                     for (int w = 0; w < CW; w++) v2 += rd[((nr + rr) * CW + w) * M + m];
-                store_out(a, sc, s, m, r + rr, v, v2);
+                store_out(a, sc, s, m, r + rr, v, v2, x0);
             }
         }
     }
@@ -466,29 +492,93 @@ __device__ void run_products(const ds_args &a, const scr_t &sc, int l, int ph,
 }
 
 /* The producer: the same walk, issuing each stage's copies once its slot is free. */
-__device__ void produce(const ds_args &a, ring_t &rg) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+__device__ __forceinline__ unsigned long long gtimer() {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+
+/* A walk over this block's stages in the order they are used: layer, phase, product, rows. */
+typedef struct {
+    int l, ph, i;
+    seg_t s;
+    int64_t r, r1;
+    int R, nr;
+    bool valid;
+} cursor_t;
+
+__device__ __forceinline__ void cursor_seek(const ds_args &a, const ds_layer *tab, cursor_t &c) {
     const int G = gridDim.x, b = blockIdx.x;
-    for (int l = 0; l <= a.L; l++)
-        for (int ph = 0; ph < (l == a.L ? 1 : 4); ph++) {
-            seg_t s;
-            for (int i = 0; get_seg(a, l, ph, i, s); i++) {
-                const int64_t r0 = s.N * b / G, r1 = s.N * (b + 1) / G;
-                const int R = stage_rows(s);
-                for (int64_t r = r0; r < r1; r += R) {
-                    const int nr = (int)(r1 - r < R ? r1 - r : R);
-                    const int slot = (int)(rg.it % rg.ns);
-                    const uint32_t use = rg.it / rg.ns;
-                    rg.it++;
-                    if (use > 0) mbar_wait(rg.empty + 8 * slot, (use - 1) & 1);
-                    const uint32_t bytes = (uint32_t)nr * s.K * 2;
-                    const uint32_t dst = smem_u32(rg.ring + (size_t)slot * STAGE);
-                    mbar_expect_tx(rg.full + 8 * slot, s.w2 ? 2 * bytes : bytes);
-                    bulk_load(dst, s.w + r * s.K, bytes, rg.full + 8 * slot);
-                    if (s.w2) bulk_load(dst + bytes, s.w2 + r * s.K, bytes, rg.full + 8 * slot);
-                }
-            }
+    for (;;) { /* the first product from (l, ph, i) on with rows in this block */
+        if (c.l > a.L) {
+            c.valid = false;
+            return;
         }
+        if (get_seg(a, tab, c.l, c.ph, c.i, c.s)) {
+            c.r = c.s.N * b / G, c.r1 = c.s.N * (b + 1) / G, c.R = stage_rows(c.s);
+            if (c.r < c.r1) break;
+            c.i++;
+        } else if (c.ph < (c.l == a.L ? 0 : 3)) {
+            c.ph++, c.i = 0;
+        } else {
+            c.l++, c.ph = 0, c.i = 0;
+        }
+    }
+    c.nr = (int)(c.r1 - c.r < c.R ? c.r1 - c.r : c.R);
+    c.valid = true;
+}
+__device__ __forceinline__ void cursor_next(const ds_args &a, const ds_layer *tab, cursor_t &c) {
+    c.r += c.R;
+    if (c.r < c.r1) {
+        c.nr = (int)(c.r1 - c.r < c.R ? c.r1 - c.r : c.R);
+        return;
+    }
+    c.i++;
+    cursor_seek(a, tab, c);
+}
+
+/* The producer: the consumers' walk, issuing each stage's copies once its slot is free and
+ * at most `inflight` copies are on their way; with l2_ahead, the stages after the ring's are
+ * also requested into L2 (cp.async.bulk.prefetch), so that HBM keeps streaming while the
+ * ring is full and the consumers wait at a barrier. */
+__device__ void produce(const ds_args &a, const ds_layer *tab, ring_t &rg) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    unsigned long long waited = 0;
+    cursor_t c = {0, 0, 0}, pf = {0, 0, 0};
+    cursor_seek(a, tab, c);
+    cursor_seek(a, tab, pf);
+    uint32_t npf = 0; /* stages prefetched */
+    for (; c.valid; cursor_next(a, tab, c)) {
+        const uint32_t it = rg.it++;
+        while (a.l2_ahead > 0 && pf.valid && npf < it + rg.ns + a.l2_ahead) {
+            if (npf >= it + rg.ns) {
+                const uint32_t bytes = (uint32_t)pf.nr * pf.s.K * 2;
+                asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(pf.s.w + pf.r * pf.s.K),
+                             "r"(bytes) : "memory");
+                if (pf.s.w2)
+                    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(pf.s.w2 + pf.r * pf.s.K),
+                                 "r"(bytes) : "memory");
+            }
+            npf++;
+            cursor_next(a, tab, pf);
+        }
+        const int slot = (int)(it % rg.ns);
+        const uint32_t use = it / rg.ns;
+        const unsigned long long t0 = a.prof ? gtimer() : 0;
+        if (use > 0) mbar_wait(rg.empty + 8 * slot, (use - 1) & 1);
+        /* at most `inflight` copies on their way */
+        if (it >= (uint32_t)a.inflight) {
+            const uint32_t j = it - a.inflight;
+            mbar_wait(rg.full + 8 * (j % rg.ns), (j / rg.ns) & 1);
+        }
+        if (a.prof) waited += gtimer() - t0;
+        const uint32_t bytes = (uint32_t)c.nr * c.s.K * 2;
+        const uint32_t dst = smem_u32(rg.ring + (size_t)slot * STAGE);
+        mbar_expect_tx(rg.full + 8 * slot, c.s.w2 ? 2 * bytes : bytes);
+        bulk_load(dst, c.s.w + c.r * c.s.K, bytes, rg.full + 8 * slot);
+        if (c.s.w2) bulk_load(dst + bytes, c.s.w2 + c.r * c.s.K, bytes, rg.full + 8 * slot);
+    }
+    if (a.prof && blockIdx.x == 0) a.prof[DS_PROF_SLOTS * a.L] = waited;
 #endif
 }
 
@@ -511,7 +601,8 @@ __device__ __forceinline__ void rotate(const ds_args &a, const float *src, const
 
 /* Units (m, h, 32 columns): this block's, from `first`, stepping by the grid. */
 __device__ void step_units(const ds_args &a, const scr_t &sc, float *S, float *qs, float *ks,
-                           float *red2, double *sh) {
+                           float *red2, double *sh, const float *gam_s, const double *gam64_s,
+                           const int64_t *pos_s) {
     const int G = gridDim.x, t = threadIdx.x, H = a.H, dk = a.dk, dv = a.dv;
     const int dkt = H * dk, dvt = H * dv, nt = dv / TC;
     const int units = a.B * H * nt;
@@ -525,7 +616,7 @@ __device__ void step_units(const ds_args &a, const scr_t &sc, float *S, float *q
         cbar();
         if (a.normalize && tile == 0) { /* retention_norm.cu's z_step_kernel */
             float *z = S + (int64_t)a.B * dkt * dv + bh * dk;
-            const float g = (float)a.gamma64[h];
+            const float g = (float)gam64_s[h];
             double acc = 0;
             for (int i = t; i < dk; i += CT) {
                 const float zi = g * z[i] + ks[i];
@@ -533,12 +624,12 @@ __device__ void step_units(const ds_args &a, const scr_t &sc, float *S, float *q
                 acc += (double)(qs[i] * zi);
             }
             const double r = csum(acc, sh);
-            if (t == 0) sc.f[bh] = model_row_factor(a.gamma64[h], a.pos[m], (float)r);
+            if (t == 0) sc.f[bh] = model_row_factor(gam64_s[h], pos_s[m], (float)r);
         }
         /* retention.cu's step_kernel on 32 columns */
         const int col = tile * TC + c4 * 4;
         float *Sb = S + bh * dk * dv + col;
-        const float gam = a.gamma[h];
+        const float gam = gam_s[h];
         const uint2 vraw = __ldcg((const uint2 *)(sc.v + (int64_t)m * dvt + (int64_t)h * dv + col));
         const float2 v01 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&vraw.x));
         const float2 v23 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&vraw.y));
@@ -590,7 +681,7 @@ __device__ __forceinline__ void prefetch_state(const ds_args &a, const float *S)
 /* ------------------------------------------------------------------------- the kernel */
 
 template <int M>
-__global__ void __launch_bounds__(NTHREADS, 1) decode_step_kernel(const __grid_constant__ ds_args a) {
+__global__ void __maxnreg__(224) decode_step_kernel(const __grid_constant__ ds_args a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     extern __shared__ __align__(1024) unsigned char smem[];
     const int t = threadIdx.x;
@@ -611,13 +702,26 @@ __global__ void __launch_bounds__(NTHREADS, 1) decode_step_kernel(const __grid_c
     rg.full = smem_u32(p), rg.empty = rg.full + 8 * MAX_STAGES;
     p += al(16 * MAX_STAGES);
     double *sh = (double *)p;
+    p += al(8 * CW * 8);
+    /* the layer table, decays and positions: read at every phase, so kept here rather than
+     * re-read from global memory (a round trip each) */
+    ds_layer *tab = (ds_layer *)p;
+    p += al(sizeof(ds_layer) * a.L);
+    double *gam64_s = (double *)p;
+    float *gam_s = (float *)(gam64_s + a.H);
+    p += al((size_t)a.H * 12);
+    int64_t *pos_s = (int64_t *)p;
+    for (int i = t; i < (int)(sizeof(ds_layer) / 8) * a.L; i += NTHREADS)
+        ((unsigned long long *)tab)[i] = ((const unsigned long long *)a.layers)[i];
+    for (int i = t; i < a.H; i += NTHREADS) gam64_s[i] = a.gamma64[i], gam_s[i] = a.gamma[i];
+    for (int i = t; i < a.B; i += NTHREADS) pos_s[i] = a.pos[i];
     if (t == 0) {
         for (int i = 0; i < rg.ns; i++) mbar_init(rg.full + 8 * i, 1), mbar_init(rg.empty + 8 * i, CW);
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
     if (t >= CT) { /* the producer warp */
-        if (t == CT) produce(a, rg);
+        if (t == CT) produce(a, tab, rg);
         return;
     }
 
@@ -627,42 +731,58 @@ __global__ void __launch_bounds__(NTHREADS, 1) decode_step_kernel(const __grid_c
         const double theta = a.rope_half ? pow((double)a.rope_base, -2.0 * j / a.dk)
                                          : (npair > 1 ? pow((double)a.rope_base, -(double)j / (npair - 1)) : 1.0);
         double sd, cd;
-        sincos((double)a.pos[m] * theta, &sd, &cd);
+        sincos((double)pos_s[m] * theta, &sd, &cd);
         sc.rope[e] = make_float2((float)cd, (float)sd);
     }
 
 
+    const bool pr = a.prof && blockIdx.x == 0 && t == 0;
+    if (pr) a.prof[DS_PROF_SLOTS * a.L + 1] = gtimer();
+#define STAMP(k) \
+    if (pr) a.prof[DS_PROF_SLOTS * l + (k)] = gtimer()
     for (int l = 0; l < a.L; l++) {
-        const ds_layer &y = a.layers[l];
+        const ds_layer &y = tab[l];
         float *S = a.state + l * a.state_stride;
         /* A: q, k, v, g */
         row_norm<M>(a.x, y.norm1_w, y.norm1_b, a.D, a.center, a.eps, xs, sh);
         cbar();
-        run_products<M>(a, sc, l, 0, xs, rg, red);
+        run_products<M>(a, tab, sc, l, 0, xs, rg, red);
         prefetch_state(a, S);
+        STAMP(0);
         grid_sync(sc.bar);
+        STAMP(1);
         /* B: the state */
-        step_units(a, sc, S, qs, ks, red2, sh);
+        step_units(a, sc, S, qs, ks, red2, sh, gam_s, gam64_s, pos_s);
+        STAMP(2);
         grid_sync(sc.bar);
+        STAMP(3);
         /* C: head norm, gate, wo */
         head_norm<M>(a, y, sc, xs);
         cbar();
-        run_products<M>(a, sc, l, 1, xs, rg, red);
+        run_products<M>(a, tab, sc, l, 1, xs, rg, red);
+        STAMP(4);
         grid_sync(sc.bar);
+        STAMP(5);
         /* D: the FFN's first product */
         row_norm<M>(a.x, y.norm2_w, y.norm2_b, a.D, a.center, a.eps, xs, sh);
         cbar();
-        run_products<M>(a, sc, l, 2, xs, rg, red);
+        run_products<M>(a, tab, sc, l, 2, xs, rg, red);
+        STAMP(6);
         grid_sync(sc.bar);
+        STAMP(7);
         /* E: fc2 */
         copy_x<M>(xs, sc.h, a.F);
         cbar();
-        run_products<M>(a, sc, l, 3, xs, rg, red);
+        run_products<M>(a, tab, sc, l, 3, xs, rg, red);
+        STAMP(8);
         grid_sync(sc.bar);
+        STAMP(9);
     }
+#undef STAMP
     row_norm<M>(a.x, a.fnorm_w, a.fnorm_b, a.D, a.center, a.eps, xs, sh);
     cbar();
-    run_products<M>(a, sc, a.L, 0, xs, rg, red);
+    run_products<M>(a, tab, sc, a.L, 0, xs, rg, red);
+    if (pr) a.prof[DS_PROF_SLOTS * a.L + 2] = gtimer();
 #else
     __trap(); /* sm_90 only: cuda_decode_step_suits refuses older devices */
 #endif
@@ -684,8 +804,8 @@ int cuda_decode_step_suits(const ds_args *a, const char **why) {
     else if (a->B < 1 || a->B > DS_MAX_B) w = "batch above 4";
     else if (a->D % 64 || dvt % 64 || a->F % 64) w = "widths not multiples of 64";
     else if (a->D > KMAX || dvt > KMAX || a->F > KMAX) w = "widths above 8192";
-    else if (a->D > CT * NVMAX) w = "d_model above 8192";
-    else if (a->dv % TC || a->dv > 32 * NVMAX) w = "head value width not a multiple of 32 or above 1024";
+    else if (a->D > CT * NVMAX) w = "d_model above 4096";
+    else if (a->dv % TC || a->dv > 32 * NVMAX) w = "head value width not a multiple of 32 or above 512";
     else if (a->dk % 2 || a->dk > DKMAX) w = "head key width odd or above 1024";
     else if (ring_stages(*a) < 2) w = "shared memory (the widths)";
     if (why) *why = w;
@@ -713,6 +833,10 @@ retnet_status cuda_decode_step(const ds_args *a, cudaStream_t s) {
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(cuda_sm_count()), cfg.blockDim = dim3(NTHREADS);
     cfg.dynamicSmemBytes = smem, cfg.stream = s, cfg.attrs = at, cfg.numAttrs = 1;
-    CUDA_TRY(cudaLaunchKernelEx(&cfg, k, *a), "decode_step launch");
+    ds_args b = *a;
+    const int ns = ring_stages(b);
+    if (b.inflight <= 0) b.inflight = 2;
+    if (b.inflight > ns) b.inflight = ns;
+    CUDA_TRY(cudaLaunchKernelEx(&cfg, k, b), "decode_step launch");
     return RETNET_OK;
 }

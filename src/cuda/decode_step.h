@@ -14,6 +14,10 @@ extern "C" {
 }
 
 #define DS_MAX_B 4 /* sequences a step at most */
+/* The profile (prof non-NULL): block 0's %globaltimer (ns) at the end of each phase's own work
+ * and of its barrier, 10 a layer (A work, A barrier, B, B, C, C, D, D, E, E), then the
+ * producer's ns spent waiting for free stages in slot 10 L (block 0) */
+#define DS_PROF_SLOTS 10
 
 /* One layer's device tensors (the model's: fp32 vectors, bf16 (rows, K) matrices); NULL
  * where the config has none. */
@@ -45,6 +49,9 @@ typedef struct {
     const uint16_t *wout;    /* (V, D) the output projection */
     float *logits;           /* (B, V) out */
     void *scratch;           /* cuda_decode_step_scratch_bytes(B, ...) bytes, 256-aligned */
+    int inflight;            /* ring stages on their way at most (0: the default, 2) */
+    int l2_ahead;            /* stages past the ring requested into L2 (0: none) */
+    unsigned long long *prof; /* NULL, or DS_PROF_SLOTS (L + 1) stamps: the timeline below */
 } ds_args;
 
 /* Whether the step can run this config and batch on this device (sm_90: TMA bulk copies; the

@@ -97,6 +97,7 @@ struct model_cuda {
     int64_t persistent_steps;        /* steps it ran (the tests check it did) */
     ds_layer *dlayers;
     void *dscratch;
+    unsigned long long *dprof;       /* RETNET_CUDA_PERSISTENT_PROF=1: its timeline (stderr) */
 };
 
 /* What the backward reads of one layer (RETNET.md §4-5, src/model.c's layer_acts): fp32 where
@@ -175,6 +176,7 @@ void model_cuda_free(model_cuda *d) {
     retnet_cuda_free(d->dnext);
     retnet_cuda_free(d->dlayers);
     retnet_cuda_free(d->dscratch);
+    retnet_cuda_free(d->dprof);
     if (d->gexec) cudaGraphExecDestroy(d->gexec);
     if (d->gstream) cudaStreamDestroy(d->gstream);
     if (d->gready) cudaEventDestroy(d->gready);
@@ -583,7 +585,47 @@ static int persistent_args(model_cuda *d, int32_t B, float *state_dev, float *ou
         if (*st) return 0;
     }
     a->layers = d->dlayers, a->scratch = d->dscratch;
+    const char *fe = getenv("RETNET_CUDA_PERSISTENT_INFLIGHT"); /* tuning: decode_step.h */
+    a->inflight = fe ? atoi(fe) : 0;
+    const char *le = getenv("RETNET_CUDA_PERSISTENT_L2");
+    a->l2_ahead = le ? atoi(le) : 0;
+    const char *pe = getenv("RETNET_CUDA_PERSISTENT_PROF");
+    if (pe && !strcmp(pe, "1")) {
+        if (!d->dprof)
+            *st = retnet_cuda_malloc((void **)&d->dprof,
+                                     sizeof(unsigned long long) * DS_PROF_SLOTS * (c->n_layer + 1),
+                                     "the decoding step's profile");
+        if (*st) return 0;
+        a->prof = d->dprof;
+    }
     return 1;
+}
+
+/* RETNET_CUDA_PERSISTENT_PROF=1 (steps without a graph): the step's timeline on stderr, us:
+ * each phase's own work and its barrier, averaged over the layers */
+static void persistent_profile(model_cuda *d) {
+    const int L = d->cfg.n_layer, n = DS_PROF_SLOTS * (L + 1);
+    unsigned long long *h = (unsigned long long *)malloc(sizeof *h * (size_t)n);
+    if (!h || retnet_cuda_download(h, d->dprof, sizeof *h * (size_t)n)) {
+        free(h);
+        return;
+    }
+    double sum[DS_PROF_SLOTS] = {0};
+    for (int l = 0; l < L; l++)
+        for (int k = 0; k < DS_PROF_SLOTS; k++) {
+            const unsigned long long prev = k ? h[DS_PROF_SLOTS * l + k - 1]
+                                          : l ? h[DS_PROF_SLOTS * (l - 1) + 9]
+                                              : h[DS_PROF_SLOTS * L + 1];
+            sum[k] += (double)(h[DS_PROF_SLOTS * l + k] - prev) / 1e3;
+        }
+    fprintf(stderr, "persistent step: %.1f us; a layer:", (h[DS_PROF_SLOTS * L + 2] -
+                                                          h[DS_PROF_SLOTS * L + 1]) / 1e3);
+    const char *nm[DS_PROF_SLOTS] = {"A", "A|", "B", "B|", "C", "C|", "D", "D|", "E", "E|"};
+    for (int k = 0; k < DS_PROF_SLOTS; k++) fprintf(stderr, " %s %.2f", nm[k], sum[k] / L);
+    fprintf(stderr, "; head %.1f; producer waited %.1f us\n",
+            (h[DS_PROF_SLOTS * L + 2] - h[DS_PROF_SLOTS * (L - 1) + 9]) / 1e3,
+            h[DS_PROF_SLOTS * L] / 1e3);
+    free(h);
 }
 
 /* A decoding step's kernels into out (B, V): the embedding, then the persistent step or the
@@ -625,6 +667,12 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
         TRY(cuda_scratch(&scr, (size_t)cuda_attention_scratch_bytes(B, 1, c->n_head,
                                                                     c->d_value / c->n_head,
                                                                     c->context)));
+    { /* the persistent step's table and scratch: made before a capture (no allocation in it) */
+        ds_args a;
+        retnet_status st;
+        persistent_args(d, B, state_dev, last_dev, &a, &st);
+        TRY(st);
+    }
     if (!(d->gexec && d->gB == B && d->gstate == state_dev && d->glast == last_dev &&
           d->gacts == d->acts && d->gacts_rows == d->acts_rows && d->gctx == c->context &&
           d->gscr == scr && d->gpon == d->persistent)) {
@@ -718,6 +766,7 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
             TRY(cuda_decode_step(&a, NULL));
             TRY(retnet_cuda_sync(NULL));
             d->persistent_steps++;
+            if (a.prof) persistent_profile(d);
             if (last_dev) return RETNET_OK;
             return retnet_cuda_download(logits, d->logits, sizeof(float) * (size_t)(n * c->vocab));
         }
