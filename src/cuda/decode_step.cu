@@ -681,7 +681,7 @@ __device__ __forceinline__ void prefetch_state(const ds_args &a, const float *S)
 /* ------------------------------------------------------------------------- the kernel */
 
 template <int M>
-__global__ void __maxnreg__(224) decode_step_kernel(const __grid_constant__ ds_args a) {
+__global__ void __launch_bounds__(NTHREADS, 1) decode_step_kernel(const __grid_constant__ ds_args a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     extern __shared__ __align__(1024) unsigned char smem[];
     const int t = threadIdx.x;
