@@ -50,6 +50,8 @@ typedef struct {
     float *logits;           /* (B, V) out */
     void *scratch;           /* cuda_decode_step_scratch_bytes(B, ...) bytes, 256-aligned */
     int inflight;            /* ring stages on their way at most (0: the default, 2) */
+    int debug;               /* timing experiments only (wrong results): 1 no products' arithmetic,
+                                2 no grid barriers */
     int l2_ahead;            /* stages past the ring requested into L2 (0: none) */
     unsigned long long *prof; /* NULL, or DS_PROF_SLOTS (L + 1) stamps: the timeline below */
 } ds_args;

@@ -589,6 +589,8 @@ static int persistent_args(model_cuda *d, int32_t B, float *state_dev, float *ou
     a->inflight = fe ? atoi(fe) : 0;
     const char *le = getenv("RETNET_CUDA_PERSISTENT_L2");
     a->l2_ahead = le ? atoi(le) : 0;
+    const char *de = getenv("RETNET_CUDA_PERSISTENT_DEBUG");
+    a->debug = de ? atoi(de) : 0;
     const char *pe = getenv("RETNET_CUDA_PERSISTENT_PROF");
     if (pe && !strcmp(pe, "1")) {
         if (!d->dprof)
