@@ -276,7 +276,7 @@ __device__ void row_norm(const float *x, const float *w, const float *b, int D, 
  * head norm (mode 0 rms with shared weights, 1 group with per-head weights and bias, 2 none;
  * -1: neither norm nor gate, a plain rounding) */
 template <int M>
-__device__ void head_norm(const ds_args &a, const ds_layer &y, const scr_t &sc, uint16_t *xs) {
+__device__ __noinline__ void head_norm(const ds_args &a, const ds_layer &y, const scr_t &sc, uint16_t *xs) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, dv = a.dv, dvt = a.H * a.dv;
     const int mode = a.head_norm;
     for (int sg = w; sg < M * a.H; sg += CW) {
@@ -352,72 +352,46 @@ __device__ __forceinline__ void copy_x(uint16_t *xs, const uint16_t *h, int n) {
     }
 }
 
-/* the sums of 8 rows (v[r], each lane a part) over the warp: lane l gets row (l >> 2)'s whole
- * sum; fixed pairs, so a fixed order */
-__device__ __forceinline__ float rows8_sum(float (&v)[8]) {
-    const int lane = threadIdx.x & 31;
-    const bool hi16 = lane & 16, hi8 = lane & 8, hi4 = lane & 4;
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        const float send = hi16 ? v[i] : v[i + 4], keep = hi16 ? v[i + 4] : v[i];
-        v[i] = keep + __shfl_xor_sync(0xffffffffu, send, 16);
-    }
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-        const float send = hi8 ? v[i] : v[i + 2], keep = hi8 ? v[i + 2] : v[i];
-        v[i] = keep + __shfl_xor_sync(0xffffffffu, send, 8);
-    }
-    {
-        const float send = hi4 ? v[0] : v[1], keep = hi4 ? v[1] : v[0];
-        v[0] = keep + __shfl_xor_sync(0xffffffffu, send, 4);
-    }
-    v[0] += __shfl_xor_sync(0xffffffffu, v[0], 2);
-    v[0] += __shfl_xor_sync(0xffffffffu, v[0], 1);
-    return v[0];
-}
-
-/* One stage's rows (nrows: both halves of a GLU stage) times the warp's x slice: partial
- * sums into red[row][warp][m]. */
+/* One output row of a stage: w (K bf16) [and the GLU's second row w2] times the M rows of x
+ * (smem, row stride K), summed over the warp: lane l takes the 16-byte chunks l, l + 32, ...
+ * in order, then the warp's fixed butterfly. Every lane gets the sums. */
 template <int M>
-__device__ __forceinline__ void stage_dot(const unsigned char *st, int nrows, int K,
-                                          const uint16_t *xs, float *red) {
-    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, K64 = K >> 6;
-    for (int r0 = 0; r0 < nrows; r0 += 8) {
-        float acc[M][8];
+__device__ __forceinline__ void row_dot(const uint4 *w, const uint4 *w2, int K,
+                                        const uint16_t *xs, float (&v)[M], float (&v2)[M]) {
+    const int lane = threadIdx.x & 31, K8 = K >> 3;
 #pragma unroll
-        for (int m = 0; m < M; m++)
+    for (int m = 0; m < M; m++) v[m] = 0.0f, v2[m] = 0.0f;
+    for (int c0 = lane; c0 < K8; c0 += 4 * 32) {
+        uint4 wr[4], wr2[4];
 #pragma unroll
-            for (int r = 0; r < 8; r++) acc[m][r] = 0.0f;
+        for (int u = 0; u < 4; u++) { /* 4 loads before the arithmetic */
+            const int c = c0 + 32 * u;
+            wr[u] = c < K8 ? w[c] : make_uint4(0, 0, 0, 0);
+            if (w2) wr2[u] = c < K8 ? w2[c] : make_uint4(0, 0, 0, 0);
+        }
 #pragma unroll
-        for (int j = 0; j < CPL; j++) {
-            const int c = lane + 32 * j;
-            if (32 * j >= K64) break; /* uniform: no lane has chunk j */
-            float xf[M][8];
+        for (int u = 0; u < 4; u++) {
+            const int c = c0 + 32 * u;
+            if (c >= K8) break;
+            float wf[8], wf2[8];
+            unpack8(wr[u], wf);
+            if (w2) unpack8(wr2[u], wf2);
 #pragma unroll
-            for (int m = 0; m < M; m++)
-                unpack8(c < K64 ? ((const uint4 *)(xs + (int64_t)m * K))[w * K64 + c]
-                                : make_uint4(0, 0, 0, 0),
-                        xf[m]);
+            for (int m = 0; m < M; m++) {
+                float xf[8];
+                unpack8(((const uint4 *)(xs + (int64_t)m * K))[c], xf);
 #pragma unroll
-            for (int r = 0; r < 8; r++) {
-                if (c < K64 && r0 + r < nrows) {
-                    const uint4 wr = *((const uint4 *)(st + (int64_t)(r0 + r) * K * 2) +
-                                       w * K64 + c);
-                    float wf[8];
-                    unpack8(wr, wf);
+                for (int e = 0; e < 8; e++) v[m] = fmaf(wf[e], xf[e], v[m]);
+                if (w2)
 #pragma unroll
-                    for (int m = 0; m < M; m++)
-#pragma unroll
-                        for (int e = 0; e < 8; e++) acc[m][r] = fmaf(wf[e], xf[m][e], acc[m][r]);
-                }
+                    for (int e = 0; e < 8; e++) v2[m] = fmaf(wf2[e], xf[e], v2[m]);
             }
         }
+    }
 #pragma unroll
-        for (int m = 0; m < M; m++) {
-            const float s = rows8_sum(acc[m]);
-            const int r = r0 + (lane >> 2);
-            if ((lane & 3) == 0 && r < nrows) red[(r * CW + w) * M + m] = s;
-        }
+    for (int m = 0; m < M; m++) {
+        v[m] = warp_sum_f(v[m]);
+        if (w2) v2[m] = warp_sum_f(v2[m]);
     }
 }
 
@@ -452,12 +426,15 @@ typedef struct {
     uint32_t it; /* stages so far */
 } ring_t;
 
-/* The consumers' side of one phase's products: every stage of this block's rows. */
+/* The consumers' side of one phase's products: every stage of this block's rows. Each warp
+ * takes every CW-th output row of the block's slice and walks the stages on its own (no
+ * block barrier a stage): it waits for a stage only where it has rows in it, and releases
+ * every stage (the producer refills a slot once all CW warps have). */
 template <int M>
 __device__ void run_products(const ds_args &a, const ds_layer *tab, const scr_t &sc, int l,
                              int ph, const uint16_t *xs, ring_t &rg, float *red) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    const int G = gridDim.x, b = blockIdx.x, t = threadIdx.x, lane = t & 31;
+    const int G = gridDim.x, b = blockIdx.x, lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     seg_t s;
     for (int i = 0; get_seg(a, tab, l, ph, i, s); i++) {
         const int64_t r0 = s.N * b / G, r1 = s.N * (b + 1) / G;
@@ -467,33 +444,44 @@ __device__ void run_products(const ds_args &a, const ds_layer *tab, const scr_t 
             const int slot = (int)(rg.it % rg.ns);
             const uint32_t par = (rg.it / rg.ns) & 1;
             rg.it++;
-            float *rd = red + (rg.it & 1) * (2 * RMAX * CW * M);
-            /* the residual's old value, loaded under the stage's products */
-            float x0 = 0.0f;
-            if (s.type == SEG_RESID && t < nr * M) x0 = __ldcg(a.x + (int64_t)(t % M) * a.D + r + t / M);
-            mbar_wait(rg.full + 8 * slot, par);
-            if (!(a.debug & 1))
-                stage_dot<M>(rg.ring + (size_t)slot * STAGE, s.w2 ? 2 * nr : nr, s.K, xs, rd);
+            /* this warp's rows of the stage: q = first .. nr, step CW, counted from r0 */
+            int q = (int)((w - (r - r0) % CW + CW) % CW);
+            if (q < nr) {
+                /* the residual of the warp's first row, loaded before the wait */
+                float x0[M];
+#pragma unroll
+                for (int m = 0; m < M; m++)
+                    x0[m] = s.type == SEG_RESID && lane == m
+                                ? __ldcg(a.x + (int64_t)m * a.D + r + q) : 0.0f;
+                mbar_wait(rg.full + 8 * slot, par);
+                const unsigned char *st = rg.ring + (size_t)slot * STAGE;
+                for (bool first = true; q < nr; q += CW, first = false) {
+                    float v[M], v2[M];
+                    const uint4 *wr = (const uint4 *)(st + (size_t)q * s.K * 2);
+                    const uint4 *wr2 =
+                        s.w2 ? (const uint4 *)(st + (size_t)(nr + q) * s.K * 2) : NULL;
+                    if (!(a.debug & 1)) {
+                        row_dot<M>(wr, wr2, s.K, xs, v, v2);
+                    } else {
+#pragma unroll
+                        for (int m = 0; m < M; m++) v[m] = v2[m] = 0.0f;
+                    }
+#pragma unroll
+                    for (int m = 0; m < M; m++)
+                        if (lane == m) {
+                            const float xo = first || s.type != SEG_RESID
+                                                 ? x0[m] : __ldcg(a.x + (int64_t)m * a.D + r + q);
+                            store_out(a, sc, s, m, r + q, v[m], v2[m], xo);
+                        }
+                }
+            }
             __syncwarp();
             if (lane == 0) mbar_arrive(rg.empty + 8 * slot);
-            cbar();
-            /* rd is written again two stages on, after a cbar every thread passes after this */
-            if (t < nr * M) {
-                const int rr = t / M, m = t % M;
-                float v = 0.0f, v2 = 0.0f;
-#pragma unroll
-                for (int w = 0; w < CW; w++) v += rd[(rr * CW + w) * M + m];
-                if (s.w2)
-#pragma unroll
-                    for (int w = 0; w < CW; w++) v2 += rd[((nr + rr) * CW + w) * M + m];
-                store_out(a, sc, s, m, r + rr, v, v2, x0);
-            }
         }
     }
 #endif
 }
 
-/* The producer: the same walk, issuing each stage's copies once its slot is free. */
 __device__ __forceinline__ unsigned long long gtimer() {
     unsigned long long t;
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
@@ -602,7 +590,7 @@ __device__ __forceinline__ void rotate(const ds_args &a, const float *src, const
 }
 
 /* Units (m, h, 32 columns): this block's, from `first`, stepping by the grid. */
-__device__ void step_units(const ds_args &a, const scr_t &sc, float *S, float *qs, float *ks,
+__device__ __noinline__ void step_units(const ds_args &a, const scr_t &sc, float *S, float *qs, float *ks,
                            float *red2, double *sh, const float *gam_s, const double *gam64_s,
                            const int64_t *pos_s) {
     const int G = gridDim.x, t = threadIdx.x, H = a.H, dk = a.dk, dv = a.dv;
