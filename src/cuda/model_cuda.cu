@@ -21,7 +21,6 @@ extern "C" {
 #include "model.h"
 }
 #include "cuda/attention.h"
-#include "cuda/decode_step.h"
 #include "cuda/model_cuda.h"
 #include "cuda/retention.h"
 
@@ -90,14 +89,6 @@ struct model_cuda {
     int32_t dropout_rank;
     int32_t *dnext;                  /* (B) device: argmax tokens */
     int32_t dnext_cap;
-    /* the persistent decoding step (decode_step.h) for B <= DS_MAX_B: on unless
-     * RETNET_CUDA_PERSISTENT=0; its layer table and scratch, made on first use */
-    int persistent, gpers, gpon;     /* gpers: the graph's step is the persistent one, made
-                                        with persistent == gpon */
-    int64_t persistent_steps;        /* steps it ran (the tests check it did) */
-    ds_layer *dlayers;
-    void *dscratch;
-    unsigned long long *dprof;       /* RETNET_CUDA_PERSISTENT_PROF=1: its timeline (stderr) */
 };
 
 /* What the backward reads of one layer (RETNET.md §4-5, src/model.c's layer_acts): fp32 where
@@ -174,9 +165,6 @@ void model_cuda_free(model_cuda *d) {
     retnet_cuda_free(d->tacts);
     retnet_cuda_free(d->dsum);
     retnet_cuda_free(d->dnext);
-    retnet_cuda_free(d->dlayers);
-    retnet_cuda_free(d->dscratch);
-    retnet_cuda_free(d->dprof);
     if (d->gexec) cudaGraphExecDestroy(d->gexec);
     if (d->gstream) cudaStreamDestroy(d->gstream);
     if (d->gready) cudaEventDestroy(d->gready);
@@ -190,13 +178,6 @@ void model_cuda_free(model_cuda *d) {
     free(d->hptr);
     free(d);
 }
-
-int model_cuda_set_persistent(model_cuda *d, int on) {
-    const int was = d->persistent;
-    d->persistent = on;
-    return was;
-}
-int64_t model_cuda_persistent_steps(const model_cuda *d) { return d->persistent_steps; }
 
 int64_t model_cuda_bytes(const model_cuda *d) {
     if (!d) return 0;
@@ -253,8 +234,6 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->graphs = !(ge && !strcmp(ge, "0"));
     const char *pe = getenv("RETNET_CUDA_PDL");
     d->pdl = !(pe && !strcmp(pe, "0"));
-    const char *ps = getenv("RETNET_CUDA_PERSISTENT");
-    d->persistent = !(ps && !strcmp(ps, "0"));
     d->l32 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l32);
     d->l16 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l16);
     if (!d->l32 || !d->l16) {
@@ -535,116 +514,6 @@ static retnet_status last_logits(model_cuda *d, int32_t B, int32_t T, float *las
                         last_dev, c->vocab, CUDA_F32, cs);
 }
 
-/* The persistent decoding step's arguments (decode_step.h) for B sequences whose logits go
- * to out; 0 where it is off or does not suit the config, batch or device (the layer-by-layer
- * kernels then run: the same function). Makes its layer table and scratch on first use, so
- * that a graph's capture never allocates. */
-static int persistent_args(model_cuda *d, int32_t B, float *state_dev, float *out, ds_args *a,
-                           retnet_status *st) {
-    const retnet_config *c = &d->cfg;
-    *st = RETNET_OK;
-    if (!d->persistent || is_tf(c) || B > DS_MAX_B || !state_dev) return 0;
-    memset(a, 0, sizeof *a);
-    const int dk = c->d_key / c->n_head;
-    a->L = c->n_layer, a->B = B, a->D = c->d_model, a->H = c->n_head, a->dk = dk;
-    a->dv = c->d_value / c->n_head, a->F = c->d_ffn, a->V = c->vocab;
-    a->center = c->norm == RETNET_NORM_LAYERNORM;
-    a->head_norm = c->gate || c->head_norm != RETNET_HEADNORM_NONE ? model_head_norm_mode(c) : -1;
-    a->act = ffn_act(c), a->rope_half = c->rope == RETNET_ROPE_HALF;
-    a->normalize = c->normalize, a->eps = c->eps, a->rope_base = c->rope_base;
-    a->kscale = (float)(1.0 / sqrt((double)dk)); /* as retention_mixer's rk */
-    a->gamma = d->gamma, a->gamma64 = d->gamma64, a->pos = d->pos;
-    a->state = state_dev, a->state_stride = (int64_t)(layer_state_bytes(c, B) / sizeof(float));
-    a->x = d->x, a->fnorm_w = d->g32.norm_w, a->fnorm_b = d->g32.norm_b;
-    a->wout = (const uint16_t *)(c->tie_embeddings ? d->g16.embed : d->g16.out);
-    a->logits = out;
-    if (!cuda_decode_step_suits(a, NULL)) return 0;
-    if (!d->dlayers) {
-        ds_layer *h = (ds_layer *)calloc((size_t)c->n_layer, sizeof *h);
-        if (!h) return *st = retnet_fail(RETNET_ENOMEM, "out of memory"), 0;
-        for (int l = 0; l < c->n_layer; l++) {
-            const retnet_layer_params *p32 = &d->l32[l], *p16 = &d->l16[l];
-            h[l] = ds_layer{p32->ret_norm_w, p32->ret_norm_b,
-                            (const uint16_t *)p16->wq, (const uint16_t *)p16->wk,
-                            (const uint16_t *)p16->wv, (const uint16_t *)p16->wg,
-                            (const uint16_t *)p16->wo, p32->hn_w, p32->hn_b,
-                            p32->ffn_norm_w, p32->ffn_norm_b, (const uint16_t *)p16->fc1,
-                            (const uint16_t *)p16->gate, (const uint16_t *)p16->fc2};
-        }
-        *st = retnet_cuda_malloc((void **)&d->dlayers, sizeof *h * (size_t)c->n_layer,
-                                 "the decoding step's layer table");
-        if (!*st) *st = retnet_cuda_upload(d->dlayers, h, sizeof *h * (size_t)c->n_layer);
-        free(h);
-        if (*st) return 0;
-    }
-    if (!d->dscratch) { /* sized for DS_MAX_B: one allocation, never moved */
-        ds_args m = *a;
-        m.B = DS_MAX_B;
-        *st = retnet_cuda_malloc(&d->dscratch, cuda_decode_step_scratch_bytes(&m),
-                                 "the decoding step's scratch");
-        if (*st) return 0;
-    }
-    a->layers = d->dlayers, a->scratch = d->dscratch;
-    const char *fe = getenv("RETNET_CUDA_PERSISTENT_INFLIGHT"); /* tuning: decode_step.h */
-    a->inflight = fe ? atoi(fe) : 0;
-    const char *le = getenv("RETNET_CUDA_PERSISTENT_L2");
-    a->l2_ahead = le ? atoi(le) : 0;
-    const char *de = getenv("RETNET_CUDA_PERSISTENT_DEBUG");
-    a->debug = de ? atoi(de) : 0;
-    const char *pe = getenv("RETNET_CUDA_PERSISTENT_PROF");
-    if (pe && !strcmp(pe, "1")) {
-        if (!d->dprof)
-            *st = retnet_cuda_malloc((void **)&d->dprof,
-                                     sizeof(unsigned long long) * DS_PROF_SLOTS * (c->n_layer + 1),
-                                     "the decoding step's profile");
-        if (*st) return 0;
-        a->prof = d->dprof;
-    }
-    return 1;
-}
-
-/* RETNET_CUDA_PERSISTENT_PROF=1 (steps without a graph): the step's timeline on stderr, us:
- * each phase's own work and its barrier, averaged over the layers */
-static void persistent_profile(model_cuda *d) {
-    const int L = d->cfg.n_layer, n = DS_PROF_SLOTS * (L + 1);
-    unsigned long long *h = (unsigned long long *)malloc(sizeof *h * (size_t)n);
-    if (!h || retnet_cuda_download(h, d->dprof, sizeof *h * (size_t)n)) {
-        free(h);
-        return;
-    }
-    double sum[DS_PROF_SLOTS] = {0};
-    for (int l = 0; l < L; l++)
-        for (int k = 0; k < DS_PROF_SLOTS; k++) {
-            const unsigned long long prev = k ? h[DS_PROF_SLOTS * l + k - 1]
-                                          : l ? h[DS_PROF_SLOTS * (l - 1) + 9]
-                                              : h[DS_PROF_SLOTS * L + 1];
-            sum[k] += (double)(h[DS_PROF_SLOTS * l + k] - prev) / 1e3;
-        }
-    fprintf(stderr, "persistent step: %.1f us; a layer:", (h[DS_PROF_SLOTS * L + 2] -
-                                                          h[DS_PROF_SLOTS * L + 1]) / 1e3);
-    const char *nm[DS_PROF_SLOTS] = {"A", "A|", "B", "B|", "C", "C|", "D", "D|", "E", "E|"};
-    for (int k = 0; k < DS_PROF_SLOTS; k++) fprintf(stderr, " %s %.2f", nm[k], sum[k] / L);
-    fprintf(stderr, "; head %.1f; producer waited %.1f us\n",
-            (h[DS_PROF_SLOTS * L + 2] - h[DS_PROF_SLOTS * (L - 1) + 9]) / 1e3,
-            h[DS_PROF_SLOTS * L] / 1e3);
-    free(h);
-}
-
-/* A decoding step's kernels into out (B, V): the embedding, then the persistent step or the
- * layers one by one and the logits. */
-static retnet_status decode_kernels(model_cuda *d, int32_t B, float *state_dev, float *out,
-                                    cuda_stream cs, int *persistent) {
-    const retnet_config *c = &d->cfg;
-    ds_args a;
-    retnet_status st;
-    *persistent = persistent_args(d, B, state_dev, out, &a, &st);
-    TRY(st);
-    TRY(cuda_op_embed(d->x, d->g32.embed, d->tok, B, c->d_model, c->vocab, embed_scale(c), cs));
-    if (*persistent) return cuda_decode_step(&a, (cudaStream_t)cs);
-    for (int l = 0; l < c->n_layer; l++) TRY(layer_forward(d, l, B, 1, state_dev, cs));
-    return last_logits(d, B, 1, out, cs);
-}
-
 /*
  * A decoding step (T = 1, device states, logits kept on the device) as one CUDA graph: the
  * step is ~10 launches per layer whose kernels, at small batches, take less time than the
@@ -669,20 +538,17 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
         TRY(cuda_scratch(&scr, (size_t)cuda_attention_scratch_bytes(B, 1, c->n_head,
                                                                     c->d_value / c->n_head,
                                                                     c->context)));
-    { /* the persistent step's table and scratch: made before a capture (no allocation in it) */
-        ds_args a;
-        retnet_status st;
-        persistent_args(d, B, state_dev, last_dev, &a, &st);
-        TRY(st);
-    }
     if (!(d->gexec && d->gB == B && d->gstate == state_dev && d->glast == last_dev &&
           d->gacts == d->acts && d->gacts_rows == d->acts_rows && d->gctx == c->context &&
-          d->gscr == scr && d->gpon == d->persistent)) {
+          d->gscr == scr)) {
         if (d->gexec) cudaGraphExecDestroy(d->gexec);
         d->gexec = NULL;
         CUDA_TRY(cudaStreamBeginCapture(d->gstream, cudaStreamCaptureModeThreadLocal),
                  "capturing a decoding step");
-        retnet_status st = decode_kernels(d, B, state_dev, last_dev, cs, &d->gpers);
+        retnet_status st = cuda_op_embed(d->x, d->g32.embed, d->tok, B, c->d_model, c->vocab,
+                                         embed_scale(c), cs);
+        for (int l = 0; l < c->n_layer && !st; l++) st = layer_forward(d, l, B, 1, state_dev, cs);
+        if (!st) st = last_logits(d, B, 1, last_dev, cs);
         cudaGraph_t g = NULL;
         cudaError_t e = cudaStreamEndCapture(d->gstream, &g);
         if (!st && e == cudaSuccess) e = cudaGraphInstantiate(&d->gexec, g, 0);
@@ -694,7 +560,6 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
         }
         d->gB = B, d->gstate = state_dev, d->glast = last_dev, d->gacts = d->acts;
         d->gctx = c->context, d->gscr = scr, d->gacts_rows = d->acts_rows;
-        d->gpon = d->persistent;
     }
     /* the graph's stream does not wait for the legacy stream by itself, where the tokens,
      * positions and states were copied (from pageable memory cudaMemcpy may return before its
@@ -702,7 +567,6 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
     CUDA_TRY(cudaEventRecord(d->gready, 0), "ordering the decoding step");
     CUDA_TRY(cudaStreamWaitEvent(d->gstream, d->gready, 0), "ordering the decoding step");
     CUDA_TRY(cudaGraphLaunch(d->gexec, d->gstream), "launching the decoding step");
-    d->persistent_steps += d->gpers;
     return retnet_cuda_sync(cs);
 }
 
@@ -758,21 +622,6 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
      * (attention.cu's split_len), so the results are those of a launch sized to the step */
     if (last_dev && T == 1 && state_dev && d->graphs)
         return decode_step_graph(d, B, state_dev, last_dev);
-    if (T == 1 && state_dev && (last_dev || logits)) { /* a decoding step without a graph */
-        ds_args a;
-        retnet_status st;
-        const int pers = persistent_args(d, B, state_dev, last_dev ? last_dev : d->logits, &a, &st);
-        TRY(st);
-        if (pers) {
-            TRY(cuda_op_embed(d->x, d->g32.embed, d->tok, n, D, c->vocab, embed_scale(c), NULL));
-            TRY(cuda_decode_step(&a, NULL));
-            TRY(retnet_cuda_sync(NULL));
-            d->persistent_steps++;
-            if (a.prof) persistent_profile(d);
-            if (last_dev) return RETNET_OK;
-            return retnet_cuda_download(logits, d->logits, sizeof(float) * (size_t)(n * c->vocab));
-        }
-    }
     TRY(cuda_op_embed(d->x, d->g32.embed, d->tok, n, D, c->vocab, embed_scale(c), NULL));
     for (int l = 0; l < c->n_layer; l++) TRY(layer_forward(d, l, B, T, state_dev, NULL, pos));
     if (last_dev) {

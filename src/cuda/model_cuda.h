@@ -171,11 +171,6 @@ retnet_status model_cuda_refresh_bf16(model_cuda *d, const retnet_model *m);
 
 /* Device bytes in use by this model (parameters, training buffers, activations). */
 int64_t model_cuda_bytes(const model_cuda *d);
-/* The persistent decoding step (cuda/decode_step.h: B <= 4, T = 1, device states), on by
- * default (RETNET_CUDA_PERSISTENT=0: off): turns it on or off, returns the last setting; and
- * how many steps it has run (decoding steps it did not suit ran layer by layer). */
-int model_cuda_set_persistent(model_cuda *d, int on);
-int64_t model_cuda_persistent_steps(const model_cuda *d);
 
 #ifdef __cplusplus
 }
