@@ -25,6 +25,7 @@
  * and the logits (and final states) must satisfy, against the float64 reference,
  *     max_abs <= C_TOL K_total u max|want|,   NMSE <= (C_TOL K_total u)^2,   C_TOL = 2,
  * and two float forms, each within that of the reference, within twice that of each other.
+ * At eps = 0 the rule is scaled by the head norms' condition where it is large (kappa_factor).
  * Typical errors are ~sqrt(K_total) u (1e-6 .. 1e-5 relative); the bound allows ~1e-4 ..
  * 5e-4; any real disagreement between the forms (a wrong decay power, a dropped state term,
  * a normalisation that differs between forms) is O(1e-3 .. 1) relative.
@@ -150,6 +151,19 @@ static double k_total(const retnet_config *c, int64_t T) {
                    c->d_ffn;
     return c->n_layer * layer + (d + 4) + d;
 }
+
+/* The head norm's condition (ref_head_kappa: the terms of a head's output row against the
+ * norm's divisor) scales the rule where it exceeds what the rule was set for. At eps = 0 a
+ * row whose spread vanishes against its terms passes their rounding on amplified (with
+ * GroupNorm(c v) = sign(c) GroupNorm(v) the function is discontinuous at c = 0), and the
+ * recurrent form rounds each column's terms apart. Measured (120 seeds, 14,400 eps = 0 logit
+ * checks): kappa's median 29-31 in every config with a head norm, its 99th percentile
+ * 560-3000, its largest 140,000; the error never above 0.003 of the rule per unit of kappa,
+ * and above half the rule only at kappa 27,000 and 140,000 (the gamma = 1 ablation at T = 2
+ * and 7, 0.73 and 1.94 times the rule). So the rule is multiplied by kappa / KAPPA_RULE
+ * beyond KAPPA_RULE: ~1 check in 100 is loosened, each by what its own condition asks. */
+#define KAPPA_RULE 100.0
+static double kappa_factor(double kappa) { return kappa > KAPPA_RULE ? kappa / KAPPA_RULE : 1.0; }
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -312,7 +326,7 @@ static void test_forms_vs_ref(void) {
                 ref_forward(c, &f.ref, tok, T, rl, rs);
                 float *pl = malloc(sizeof(float) * T * V), *ps = malloc(sizeof(float) * sf);
                 float *l = malloc(sizeof(float) * T * V), *st = malloc(sizeof(float) * sf);
-                double K = k_total(c, T);
+                double K = k_total(c, T) * kappa_factor(ref_head_kappa());
                 char what[160];
                 const char *cn = config_names[which];
                 /* parallel first: the other forms are also compared with it */

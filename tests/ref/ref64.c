@@ -328,6 +328,10 @@ int ref_model_load(ref_model *r, const retnet_model *m) {
 }
 
 /* The pre-norm / final norm of §5 (layernorm with bias, or rmsnorm). */
+/* ref_head_kappa's value, reset by each ref_forward */
+static double head_kappa = 1.0;
+double ref_head_kappa(void) { return head_kappa; }
+
 static void ref_norm(const retnet_config *c, double *y, const double *x, const double *w,
                      const double *b, int64_t T) {
     if (c->norm == RETNET_NORM_LAYERNORM)
@@ -363,6 +367,8 @@ static void ref_msr(const retnet_config *c, const ref_layer *p, const double *xn
     double *vh = xcalloc((size_t)(T * dv), sizeof(double));
     double *oh = xcalloc((size_t)(T * dv), sizeof(double));
     double *rsum = xcalloc((size_t)T, sizeof(double));
+    double *aq = xcalloc((size_t)(T * dk), sizeof(double)), *ak = xcalloc((size_t)(T * dk), sizeof(double));
+    double *av = xcalloc((size_t)(T * dv), sizeof(double)), *ao = xcalloc((size_t)(T * dv), sizeof(double));
     for (int i = 0; i < h; i++) {
         for (int64_t t = 0; t < T; t++) {
             memcpy(qh + t * dk, q + t * dkh + (int64_t)i * dk, sizeof(double) * dk);
@@ -377,6 +383,13 @@ static void ref_msr(const retnet_config *c, const ref_layer *p, const double *xn
             if (c->normalize) a.z = state + (int64_t)h * dk * dv + (int64_t)i * dk;
         }
         ref_retention_parallel(&a);
+        /* the terms' magnitudes: the same retention of |q|, |k|, |v| (every term of o is a
+         * product of them and powers of gamma >= 0), for the head norm's condition below */
+        for (int64_t e = 0; e < T * dk; e++) aq[e] = fabs(qh[e]), ak[e] = fabs(kh[e]);
+        for (int64_t e = 0; e < T * dv; e++) av[e] = fabs(vh[e]);
+        ref_retention_args aa = {.T = T, .dk = dk, .dv = dv, .q = aq, .k = ak, .v = av,
+                                 .gamma = gamma, .o = ao};
+        ref_retention_parallel(&aa);
         for (int64_t n = 0; n < T; n++) {
             double scale = 1.0;
             if (c->normalize) {
@@ -389,6 +402,20 @@ static void ref_msr(const retnet_config *c, const ref_layer *p, const double *xn
                 scale = rowscale / fmax(fabs(rowsum), 1.0);
             }
             for (int cc = 0; cc < dv; cc++) o[n * dvh + (int64_t)i * dv + cc] = oh[n * dv + cc] * scale;
+            if (c->head_norm != RETNET_HEADNORM_NONE) {
+                /* kappa = rms(A) / the norm's divisor, A the row's terms' magnitudes */
+                const double *on = oh + n * dv, *an = ao + n * dv;
+                double mean = 0, aa2 = 0, var = 0;
+                if (c->head_norm == RETNET_HEADNORM_GROUPNORM)
+                    for (int cc = 0; cc < dv; cc++) mean += on[cc] / dv;
+                for (int cc = 0; cc < dv; cc++) {
+                    var += (on[cc] - mean) * (on[cc] - mean) / dv;
+                    aa2 += an[cc] * an[cc] / dv;
+                }
+                const double div = sqrt(var * scale * scale + c->eps);
+                const double kappa = div > 0 ? sqrt(aa2) * fabs(scale) / div : INFINITY;
+                if (kappa > head_kappa) head_kappa = kappa;
+            }
         }
     }
     /* Y = HeadNorm(concat(heads)) ⊙ swish(X Wg); MSR = Y Wo (§4). */
@@ -399,6 +426,7 @@ static void ref_msr(const retnet_config *c, const ref_layer *p, const double *xn
     ref_matmul(y, yo, p->wo, T, d, dvh);
     free(q); free(k); free(v); free(g); free(o);
     free(qh); free(kh); free(vh); free(oh); free(rsum); free(yo);
+    free(aq); free(ak); free(av); free(ao);
 }
 
 /* The Transformer baseline's mixer on the normed input xn (T, d): causal softmax attention
@@ -455,6 +483,7 @@ void ref_forward(const retnet_config *c, const ref_model *r, const int32_t *toke
     int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     int64_t per_layer = retnet_state_floats(c) / c->n_layer;
     (void)dk, (void)dv;
+    head_kappa = 1.0;
     double *x = xcalloc((size_t)(T * d), sizeof(double));
     double *xn = xcalloc((size_t)(T * d), sizeof(double));
     double *y = xcalloc((size_t)(T * d), sizeof(double));
