@@ -152,7 +152,7 @@ static double k_total(const retnet_config *c, int64_t T) {
     return c->n_layer * layer + (d + 4) + d;
 }
 
-/* The head norm's condition (ref_head_kappa: the terms of a head's output row against the
+/* The head norm's condition (ref_forward_kappa: the terms of a head's output row against the
  * norm's divisor) scales the rule where it exceeds what the rule was set for. At eps = 0 a
  * row whose spread vanishes against its terms passes their rounding on amplified (with
  * GroupNorm(c v) = sign(c) GroupNorm(v) the function is discontinuous at c = 0), and the
@@ -323,10 +323,11 @@ static void test_forms_vs_ref(void) {
                 int32_t *tok = malloc(sizeof(int32_t) * T);
                 random_tokens(tok, T, (int32_t)V, &s);
                 double *rl = malloc(sizeof(double) * T * V), *rs = calloc((size_t)sf, sizeof(double));
-                ref_forward(c, &f.ref, tok, T, rl, rs);
+                double kappa;
+                ref_forward_kappa(c, &f.ref, tok, T, rl, rs, &kappa);
                 float *pl = malloc(sizeof(float) * T * V), *ps = malloc(sizeof(float) * sf);
                 float *l = malloc(sizeof(float) * T * V), *st = malloc(sizeof(float) * sf);
-                double K = k_total(c, T) * kappa_factor(ref_head_kappa());
+                double K = k_total(c, T) * kappa_factor(kappa);
                 char what[160];
                 const char *cn = config_names[which];
                 /* parallel first: the other forms are also compared with it */

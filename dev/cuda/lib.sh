@@ -165,3 +165,30 @@ lab_checks() {
   echo "lab checks: exit $? at $((SECONDS - t0)) s: $(grep -c '^  ok' "$OUT/lab.log") ok, $(grep -c BAD "$OUT/lab.log") BAD"
   grep BAD "$OUT/lab.log" | head
 }
+
+# lab_ab_checks: after lab_libs_ab, wait for both libraries and run the float64 checks of
+# this tree's ($N)
+lab_ab_checks() {
+  wait $LPID
+  lab_checks $N
+}
+
+# fwd_ab NAME=LIB[:TILE[:FLAGS[:PATH]]]...: fwd_ab.py, forward and backward, against
+# chunk_retention (fla from build/fla-src), into $OUT/fwd-ab.txt and stdout
+fwd_ab() {
+  FWD_AB_BWD=1 PYTHONPATH=build/fla-src timeout 240 python3 dev/cuda/fwd_ab.py "$@" 2>&1 |
+    grep -v Warn | tee "$OUT/fwd-ab.txt"
+}
+
+# gemv_ab_start: this tree (with the lab's library) and build/base.tar built side by side, the
+# lab's float64 checks and every CUDA test, then test_cuda_gemv --bench of both into
+# $OUT/gemv-new.txt and $OUT/gemv-base.txt
+gemv_ab_start() {
+  cuda_build_base build-cuda/cuda/tests/test_cuda_gemv
+  cuda_build_lab
+  lab_checks $RETNET_CUDA_LIB
+  TEST_TIMEOUT=150 cuda_tests
+  wait $BPID
+  build-cuda/cuda/tests/test_cuda_gemv --bench >"$OUT/gemv-new.txt" 2>&1
+  /tmp/base/build-cuda/cuda/tests/test_cuda_gemv --bench >"$OUT/gemv-base.txt" 2>&1
+}

@@ -15,6 +15,5 @@ wait $LPID
 tail -1 "$OUT/retlib-base.log" "$OUT/retlib.log"
 lab_checks $N
 TEST_TIMEOUT=120 cuda_tests build-cuda/cuda/tests/test_cuda_retention
-FWD_AB_BWD=1 PYTHONPATH=build/fla-src timeout 240 python3 dev/cuda/fwd_ab.py base=$B new=$N \
-  base_tma=$B:0:0:2 new_tma=$N:0:0:2 new_checked=$N:0:512 2>&1 | grep -v Warn | tee "$OUT/fwd-ab.txt"
+fwd_ab base=$B new=$N base_tma=$B:0:0:2 new_tma=$N:0:0:2 new_checked=$N:0:512
 echo "total $((SECONDS - t0)) s"

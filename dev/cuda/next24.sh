@@ -9,10 +9,8 @@ cd "$(dirname "$0")/../.."
 export PYTHONUNBUFFERED=1 TRITON_CACHE_DIR=/tmp/tcache
 lab_libs_ab
 cuda_build
-wait $LPID
-lab_checks $N
-FWD_AB_BWD=1 PYTHONPATH=build/fla-src timeout 240 python3 dev/cuda/fwd_ab.py base=$B new=$N \
-  new_cpasync=$N:0:0:3 2>&1 | grep -v Warn | tee "$OUT/fwd-ab.txt"
+lab_ab_checks
+fwd_ab base=$B new=$N new_cpasync=$N:0:0:3
 train_ab 0
 TEST_TIMEOUT=200 cuda_tests
 echo "total $((SECONDS - t0)) s"

@@ -8,9 +8,7 @@ cd "$(dirname "$0")/../.."
 export PYTHONUNBUFFERED=1 TRITON_CACHE_DIR=/tmp/tcache
 lab_libs_ab
 cuda_build build-cuda/cuda/tests/test_cuda_retention
-wait $LPID
-lab_checks $N
+lab_ab_checks
 TEST_TIMEOUT=120 cuda_tests build-cuda/cuda/tests/test_cuda_retention
-FWD_AB_BWD=1 PYTHONPATH=build/fla-src timeout 240 python3 dev/cuda/fwd_ab.py prev=$B new=$N \
-  new_nodefer=$N:0:1024 2>&1 | grep -v Warn | tee "$OUT/fwd-ab.txt"
+fwd_ab prev=$B new=$N new_nodefer=$N:0:1024
 echo "total $((SECONDS - t0)) s"

@@ -6,10 +6,8 @@ cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
 export PYTHONUNBUFFERED=1 TRITON_CACHE_DIR=/tmp/tcache
 lab_libs_ab
-wait $LPID
-lab_checks $N
-FWD_AB_BWD=1 PYTHONPATH=build/fla-src timeout 240 python3 dev/cuda/fwd_ab.py head=$B dz=$N head2=$B dz2=$N \
-  2>&1 | grep -v Warn | tee "$OUT/fwd-ab.txt"
+lab_ab_checks
+fwd_ab head=$B dz=$N head2=$B dz2=$N
 FWD_AB_SHAPES=1 timeout 120 ncu --set full --import-source yes --kernel-name regex:wg_kernel \
   --launch-skip 2 --launch-count 1 -o "$OUT/fwd3" -f python3 dev/cuda/fwd_ab.py dz=$N >"$OUT/ncu-run.log" 2>&1
 echo "ncu: exit $? at $((SECONDS - t0)) s"

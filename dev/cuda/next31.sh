@@ -13,13 +13,7 @@
 cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
 export PYTHONUNBUFFERED=1
-cuda_build_base build-cuda/cuda/tests/test_cuda_gemv
-cuda_build_lab
-lab_checks $RETNET_CUDA_LIB
-TEST_TIMEOUT=150 cuda_tests
-wait $BPID
-build-cuda/cuda/tests/test_cuda_gemv --bench >"$OUT/gemv-new.txt" 2>&1
-/tmp/base/build-cuda/cuda/tests/test_cuda_gemv --bench >"$OUT/gemv-base.txt" 2>&1
+gemv_ab_start
 for r in 1 2; do
   decode_run new build-cuda/retnet 1,8,64
   decode_run base /tmp/base/build-cuda/retnet 1,8,64

@@ -328,10 +328,6 @@ int ref_model_load(ref_model *r, const retnet_model *m) {
 }
 
 /* The pre-norm / final norm of §5 (layernorm with bias, or rmsnorm). */
-/* ref_head_kappa's value, reset by each ref_forward */
-static double head_kappa = 1.0;
-double ref_head_kappa(void) { return head_kappa; }
-
 static void ref_norm(const retnet_config *c, double *y, const double *x, const double *w,
                      const double *b, int64_t T) {
     if (c->norm == RETNET_NORM_LAYERNORM)
@@ -343,7 +339,7 @@ static void ref_norm(const retnet_config *c, double *y, const double *x, const d
 /* Multi-scale retention of one layer (§4), on the normed input xn (T, d): y (T, d).
  * Also writes this layer's final state (S per head, then z per head) into state if given. */
 static void ref_msr(const retnet_config *c, const ref_layer *p, const double *xn, int64_t T,
-                    double *y, double *state) {
+                    double *y, double *state, double *kappa) {
     int64_t d = c->d_model;
     int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     int64_t dkh = c->d_key, dvh = c->d_value;
@@ -367,8 +363,13 @@ static void ref_msr(const retnet_config *c, const ref_layer *p, const double *xn
     double *vh = xcalloc((size_t)(T * dv), sizeof(double));
     double *oh = xcalloc((size_t)(T * dv), sizeof(double));
     double *rsum = xcalloc((size_t)T, sizeof(double));
-    double *aq = xcalloc((size_t)(T * dk), sizeof(double)), *ak = xcalloc((size_t)(T * dk), sizeof(double));
-    double *av = xcalloc((size_t)(T * dv), sizeof(double)), *ao = xcalloc((size_t)(T * dv), sizeof(double));
+    /* kappa (ref_forward_kappa): the terms' magnitudes, the retention of |q|, |k|, |v| */
+    const int want_kappa = kappa && c->head_norm != RETNET_HEADNORM_NONE;
+    double *aq = NULL, *ak = NULL, *av = NULL, *ao = NULL;
+    if (want_kappa) {
+        aq = xcalloc((size_t)(T * dk), sizeof(double)), ak = xcalloc((size_t)(T * dk), sizeof(double));
+        av = xcalloc((size_t)(T * dv), sizeof(double)), ao = xcalloc((size_t)(T * dv), sizeof(double));
+    }
     for (int i = 0; i < h; i++) {
         for (int64_t t = 0; t < T; t++) {
             memcpy(qh + t * dk, q + t * dkh + (int64_t)i * dk, sizeof(double) * dk);
@@ -383,13 +384,13 @@ static void ref_msr(const retnet_config *c, const ref_layer *p, const double *xn
             if (c->normalize) a.z = state + (int64_t)h * dk * dv + (int64_t)i * dk;
         }
         ref_retention_parallel(&a);
-        /* the terms' magnitudes: the same retention of |q|, |k|, |v| (every term of o is a
-         * product of them and powers of gamma >= 0), for the head norm's condition below */
-        for (int64_t e = 0; e < T * dk; e++) aq[e] = fabs(qh[e]), ak[e] = fabs(kh[e]);
-        for (int64_t e = 0; e < T * dv; e++) av[e] = fabs(vh[e]);
-        ref_retention_args aa = {.T = T, .dk = dk, .dv = dv, .q = aq, .k = ak, .v = av,
-                                 .gamma = gamma, .o = ao};
-        ref_retention_parallel(&aa);
+        if (want_kappa) { /* every term of o is a product of these and powers of gamma >= 0 */
+            for (int64_t e = 0; e < T * dk; e++) aq[e] = fabs(qh[e]), ak[e] = fabs(kh[e]);
+            for (int64_t e = 0; e < T * dv; e++) av[e] = fabs(vh[e]);
+            ref_retention_args aa = {.T = T, .dk = dk, .dv = dv, .q = aq, .k = ak, .v = av,
+                                     .gamma = gamma, .o = ao};
+            ref_retention_parallel(&aa);
+        }
         for (int64_t n = 0; n < T; n++) {
             double scale = 1.0;
             if (c->normalize) {
@@ -402,8 +403,7 @@ static void ref_msr(const retnet_config *c, const ref_layer *p, const double *xn
                 scale = rowscale / fmax(fabs(rowsum), 1.0);
             }
             for (int cc = 0; cc < dv; cc++) o[n * dvh + (int64_t)i * dv + cc] = oh[n * dv + cc] * scale;
-            if (c->head_norm != RETNET_HEADNORM_NONE) {
-                /* kappa = rms(A) / the norm's divisor, A the row's terms' magnitudes */
+            if (want_kappa) { /* rms(A) / the norm's divisor, A the row's terms' magnitudes */
                 const double *on = oh + n * dv, *an = ao + n * dv;
                 double mean = 0, aa2 = 0, var = 0;
                 if (c->head_norm == RETNET_HEADNORM_GROUPNORM)
@@ -413,8 +413,8 @@ static void ref_msr(const retnet_config *c, const ref_layer *p, const double *xn
                     aa2 += an[cc] * an[cc] / dv;
                 }
                 const double div = sqrt(var * scale * scale + c->eps);
-                const double kappa = div > 0 ? sqrt(aa2) * fabs(scale) / div : INFINITY;
-                if (kappa > head_kappa) head_kappa = kappa;
+                const double kr = div > 0 ? sqrt(aa2) * fabs(scale) / div : INFINITY;
+                if (kr > *kappa) *kappa = kr;
             }
         }
     }
@@ -479,11 +479,16 @@ static void ref_ffn(const retnet_config *c, const ref_layer *p, const double *xn
 
 void ref_forward(const retnet_config *c, const ref_model *r, const int32_t *tokens, int64_t T,
                  double *logits, double *state) {
+    ref_forward_kappa(c, r, tokens, T, logits, state, NULL);
+}
+
+void ref_forward_kappa(const retnet_config *c, const ref_model *r, const int32_t *tokens,
+                       int64_t T, double *logits, double *state, double *kappa) {
     int64_t d = c->d_model, V = c->vocab;
     int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     int64_t per_layer = retnet_state_floats(c) / c->n_layer;
     (void)dk, (void)dv;
-    head_kappa = 1.0;
+    if (kappa) *kappa = 1.0;
     double *x = xcalloc((size_t)(T * d), sizeof(double));
     double *xn = xcalloc((size_t)(T * d), sizeof(double));
     double *y = xcalloc((size_t)(T * d), sizeof(double));
@@ -497,7 +502,7 @@ void ref_forward(const retnet_config *c, const ref_model *r, const int32_t *toke
         if (c->arch == RETNET_ARCH_TRANSFORMER)
             ref_attn(c, p, xn, T, y, state ? state + l * per_layer : NULL);
         else
-            ref_msr(c, p, xn, T, y, state ? state + l * per_layer : NULL);
+            ref_msr(c, p, xn, T, y, state ? state + l * per_layer : NULL, kappa);
         for (int64_t i = 0; i < T * d; i++) x[i] += y[i];
         ref_norm(c, xn, x, p->ffn_norm_w, p->ffn_norm_b, T);      /* X' = FFN(Norm(Y)) + Y */
         ref_ffn(c, p, xn, T, y);

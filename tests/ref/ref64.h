@@ -125,16 +125,17 @@ void ref_forward(const retnet_config *c, const ref_model *r, const int32_t *toke
                  double *logits, double *state);
 
 /*
- * The condition of the last ref_forward's head norms: the largest, over layers, positions
- * and heads, of rms(A) / sqrt(var(o) + eps), o a head's retention output row (after §3's
- * factor), A the magnitudes of its terms (the retention of |q|, |k|, |v|), var about the
+ * ref_forward, and the condition of its head norms in *kappa: the largest, over layers,
+ * positions and heads, of rms(A) / sqrt(var(o) + eps), o a head's retention output row (after
+ * §3's factor), A the magnitudes of its terms (the retention of |q|, |k|, |v|), var about the
  * row's mean for the groupnorm, about 0 for the rms head norm. A float form's rounding of o is
  * a few u of A, and the norm divides it by that divisor: where a row's spread vanishes against
  * its terms (with eps = 0, GroupNorm(c v) = sign(c) GroupNorm(v), discontinuous at c = 0), a
  * form that rounds each column's terms differently (the recurrent one) errs by up to kappa
  * times what the norm would otherwise pass on. 1 without a head norm (and for Transformers).
  */
-double ref_head_kappa(void);
+void ref_forward_kappa(const retnet_config *c, const ref_model *r, const int32_t *tokens,
+                       int64_t T, double *logits, double *state, double *kappa);
 
 /* ---- gradients (training) ---- */
 
