@@ -153,10 +153,6 @@ int cuda_gemv_rope_epilogue(void);
  * K >= 8, K and ldx multiples of 8, x 16-byte aligned, and not turned off
  * (RETNET_CUDA_GEMV=0). */
 int cuda_gemv_suits(int64_t M, int64_t K, const void *x, int64_t ldx);
-/* Where the products stage the weights in shared memory before waiting for x (gemv.cu): 0 never,
- * 1 (the default, or RETNET_CUDA_GEMV_STAGE) where a launch's whole matrix fits at once, 2
- * wherever a block's rows fit; -1 keeps it. Returns the previous setting (tests, lab). */
-int cuda_gemv_set_stage(int mode);
 /* y_i = [addend_i +] x (M, K) bf16 @ w_i (N_i, K)^T, for n_out <= CUDA_GEMV_MAX_OUT outputs
  * in one launch; fp32 accumulation. RETNET_EUNSUPPORTED where cuda_gemv_suits says no. */
 retnet_status cuda_op_gemv_multi(const cuda_bf16 *x, int64_t M, int64_t K, int64_t ldx,

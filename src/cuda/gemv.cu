@@ -23,14 +23,6 @@
  * FMA kernel (fewer loads in flight an SM: 1.3B decoding at B = 1 1.229 -> 1.335 ms with it,
  * dev/cuda/next32.sh); at M = 8 1.5x faster (2.807 -> 1.888 ms a step at B = 8).
  *
- * Staged (both kernels, STAGED): where a whole launch's weights fit in the SMs' shared memory
- * at once (the 1.3B model's wo, fc1 / gate and fc2; not q k v g or the output layer), each
- * lane first copies every 16 bytes it will use of its two rows into shared memory
- * (cp.async) and only then waits for x. Under programmatic launch the whole matrix then
- * streams in while the kernels before it (the retention step, the norms) run, where the
- * unstaged kernels hold only their first loads in registers before the wait. The same
- * arithmetic in the same order: the same bits either way.
- *
  * Both sum in a fixed order (the same bits every run) that differs from cuBLAS's; all
  * accumulate in fp32 (the same error bound: K u_f32 of sum |x w|).
  */
@@ -120,22 +112,8 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
     }
 }
 
-/* Staging (STAGED kernels): every 16 bytes a thread will load of its weight rows copied into
- * shared memory before the wait, at stage[(r Q + q) threads + thread] for its q-th load of
- * row r (0, 1), Q loads a row: a warp's lanes touch 512 consecutive bytes (no bank
- * conflicts), and each thread reads back only what it copied itself, so cp.async.wait_all is
- * the only synchronization. */
-__device__ __forceinline__ void cp_async16(void *dst, const void *src) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(
-                     (uint32_t)__cvta_generic_to_shared(dst)), "l"(src) : "memory");
-}
-__device__ __forceinline__ void cp_async_wait_all(void) {
-    asm volatile("cp.async.wait_all;\n" ::: "memory");
-}
-
-template <int MB, bool STAGED>
+template <int MB>
 __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
-    extern __shared__ uint4 stage[];
     pdl_trigger();
     const int lane = threadIdx.x & 31;
     const int64_t wid = (int64_t)blockIdx.x * FMA_WARPS + (threadIdx.x >> 5);
@@ -157,35 +135,19 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     /* the weights' first loads are issued before waiting for x: under programmatic launch
      * (cuda_launch) they stream while the kernel before finishes */
     uint4 w0[FMA_U], w1[FMA_U];
-    const int Q = (int)((a.K8 + 31) / 32), T = 32 * FMA_WARPS;
-    uint4 *st = stage + threadIdx.x;
     auto load = [&](int64_t i0) {
 #pragma unroll
         for (int u = 0; u < FMA_U; u++) {
             const int64_t i = i0 + 32 * u;
-            const int q = (int)(i >> 5);
             const uint4 z = make_uint4(0, 0, 0, 0);
-            if (STAGED) {
-                w0[u] = i < a.K8 ? st[q * T] : z;
-                w1[u] = i < a.K8 && r1 ? st[(Q + q) * T] : z;
-            } else {
-                w0[u] = i < a.K8 ? __ldcs(r0 + i) : z; /* streamed: no reuse */
-                w1[u] = i < a.K8 && r1 ? __ldcs(r1 + i) : z;
-            }
+            w0[u] = i < a.K8 ? __ldcs(r0 + i) : z; /* streamed: no reuse */
+            w1[u] = i < a.K8 && r1 ? __ldcs(r1 + i) : z;
         }
     };
-    if (STAGED) {
-        for (int q = 0; q < Q && lane + 32 * q < a.K8; q++) {
-            cp_async16(st + q * T, r0 + lane + 32 * q);
-            if (r1) cp_async16(st + (Q + q) * T, r1 + lane + 32 * q);
-        }
-    } else {
-        load(lane);
-    }
+    load(lane);
     pdl_wait();
-    if (STAGED) cp_async_wait_all();
     for (int64_t i0 = lane; i0 < a.K8; i0 += 32 * FMA_U) {
-        if (STAGED || i0 != lane) load(i0);
+        if (i0 != lane) load(i0);
 #pragma unroll
         for (int u = 0; u < FMA_U; u++) {
             const int64_t i = i0 + 32 * u;
@@ -213,10 +175,8 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     for (int m = 0; m < MB; m++) store_pair(g, a.act, m, n, n1, j, acc0[m], acc1[m]);
 }
 
-template <bool STAGED>
 __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a) {
     __shared__ float4 part[MMA_WARPS][32];
-    extern __shared__ uint4 stage[];
     pdl_trigger();
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     const int64_t blk = blockIdx.x;
@@ -236,36 +196,20 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
     const int K8 = (int)a.K8, nq = (K8 + 4 * MMA_WARPS - 1) / (4 * MMA_WARPS);
     const uint4 z = make_uint4(0, 0, 0, 0);
     uint4 w0[MMA_U], w1[MMA_U];
-    uint4 *st = stage + threadIdx.x;
-    const int T = 32 * MMA_WARPS;
     auto load = [&](int q0) {
 #pragma unroll
         for (int u = 0; u < MMA_U; u++) {
-            const int q = q0 + u, c = (q * MMA_WARPS + w) * 4 + t;
-            if (STAGED) {
-                w0[u] = r0 && c < K8 ? st[q * T] : z;
-                w1[u] = r1 && c < K8 ? st[(nq + q) * T] : z;
-            } else {
-                w0[u] = r0 && c < K8 ? __ldcs(r0 + c) : z; /* streamed: no reuse */
-                w1[u] = r1 && c < K8 ? __ldcs(r1 + c) : z;
-            }
+            const int c = ((q0 + u) * MMA_WARPS + w) * 4 + t;
+            w0[u] = r0 && c < K8 ? __ldcs(r0 + c) : z; /* streamed: no reuse */
+            w1[u] = r1 && c < K8 ? __ldcs(r1 + c) : z;
         }
     };
-    if (STAGED) {
-        for (int q = 0; q < nq; q++) {
-            const int c = (q * MMA_WARPS + w) * 4 + t;
-            if (r0 && c < K8) cp_async16(st + q * T, r0 + c);
-            if (r1 && c < K8) cp_async16(st + (nq + q) * T, r1 + c);
-        }
-    } else {
-        load(0);
-    }
+    load(0);
     pdl_wait();
-    if (STAGED) cp_async_wait_all();
     const uint4 *xr = g < a.M ? a.x + g * a.ldx8 : NULL; /* rows beyond M: zeros */
     float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int q0 = 0; q0 < nq; q0 += MMA_U) {
-        if (STAGED || q0) load(q0);
+        if (q0) load(q0);
 #pragma unroll
         for (int u = 0; u < MMA_U; u++) {
             const int c0 = ((q0 + u) * MMA_WARPS + w) * 4, c = c0 + t;
@@ -330,22 +274,6 @@ static int mma_min_m(void) {
     return m;
 }
 
-/* When the staged kernels run (RETNET_CUDA_GEMV_STAGE, or cuda_gemv_set_stage): 0 never, 1
- * where every block of the launch fits in shared memory at once (at most STAGE_SM_BYTES a
- * multiprocessor), 2 wherever a block's rows fit (STAGE_BLOCK_BYTES). */
-#define STAGE_SM_BYTES (200 << 10)
-#define STAGE_BLOCK_BYTES (200 << 10)
-static int stage_mode = -1;
-int cuda_gemv_set_stage(int mode) {
-    if (stage_mode < 0) {
-        const char *e = getenv("RETNET_CUDA_GEMV_STAGE");
-        stage_mode = e && *e >= '0' && *e <= '2' ? *e - '0' : 1;
-    }
-    const int was = stage_mode;
-    if (mode >= 0 && mode <= 2) stage_mode = mode;
-    return was;
-}
-
 /* a->seg[].P set: first[] for the kernel of M rows, and the launch */
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
@@ -358,40 +286,16 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     const int64_t blocks = mma ? units : (units + FMA_WARPS - 1) / FMA_WARPS;
     if (blocks > INT32_MAX) return retnet_fail(RETNET_EINVAL, "cuda gemv: too many columns");
     cudaStream_t cs = (cudaStream_t)s;
-    /* staged: a block's two rows a thread, Q (FMA) or nq (mma) 16-byte loads a row each */
-    const int64_t threads = 32 * (mma ? MMA_WARPS : FMA_WARPS);
-    const int64_t Q = mma ? (a->K8 + 4 * MMA_WARPS - 1) / (4 * MMA_WARPS) : (a->K8 + 31) / 32;
-    const int64_t smem = 2 * Q * threads * 16;
-    const int64_t per_sm = (blocks + cuda_sm_count() - 1) / cuda_sm_count();
-    const int mode = cuda_gemv_set_stage(-1);
-    const int staged = mode && smem <= STAGE_BLOCK_BYTES &&
-                       (mode == 2 || per_sm * smem <= STAGE_SM_BYTES);
-    void (*k)(gemv_args);
     if (mma) {
-        k = staged ? gemv_mma_kernel<true> : gemv_mma_kernel<false>;
-    } else {
-        void (*const fma[2][8])(gemv_args) = {
-            {gemv_fma_kernel<1, false>, gemv_fma_kernel<2, false>, gemv_fma_kernel<3, false>,
-             gemv_fma_kernel<4, false>, gemv_fma_kernel<5, false>, gemv_fma_kernel<6, false>,
-             gemv_fma_kernel<7, false>, gemv_fma_kernel<8, false>},
-            {gemv_fma_kernel<1, true>, gemv_fma_kernel<2, true>, gemv_fma_kernel<3, true>,
-             gemv_fma_kernel<4, true>, gemv_fma_kernel<5, true>, gemv_fma_kernel<6, true>,
-             gemv_fma_kernel<7, true>, gemv_fma_kernel<8, true>}};
-        k = fma[staged][(M < 8 ? M : 8) - 1];
+        CUDA_TRY(cuda_launch(gemv_mma_kernel, dim3((unsigned)blocks), dim3(32 * MMA_WARPS), 0, cs,
+                             *a), "cuda gemv");
+        return RETNET_OK;
     }
-    if (staged) {
-        /* once a kernel: the largest a block may ask for */
-        static void (*set[32])(gemv_args);
-        int i = 0;
-        while (i < 32 && set[i] && set[i] != k) i++;
-        if (i < 32 && !set[i]) {
-            CUDA_TRY(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                          STAGE_BLOCK_BYTES), "cuda gemv (shared memory)");
-            set[i] = k;
-        }
-    }
-    CUDA_TRY(cuda_launch(k, dim3((unsigned)blocks), dim3((unsigned)threads),
-                         staged ? (size_t)smem : 0, cs, *a), "cuda gemv");
+    void (*const k[])(gemv_args) = {gemv_fma_kernel<1>, gemv_fma_kernel<2>, gemv_fma_kernel<3>,
+                                     gemv_fma_kernel<4>, gemv_fma_kernel<5>, gemv_fma_kernel<6>,
+                                     gemv_fma_kernel<7>, gemv_fma_kernel<8>};
+    CUDA_TRY(cuda_launch(k[(M < 8 ? M : 8) - 1], dim3((unsigned)blocks), dim3(32 * FMA_WARPS), 0,
+                         cs, *a), "cuda gemv");
     return RETNET_OK;
 }
 

@@ -403,20 +403,6 @@ static void bench(void) {
     retnet_cuda_free(dw), retnet_cuda_free(dx), retnet_cuda_free(dy);
 }
 
-/* M <= 2 has two kernels (gemv.cu): the default stages the weights in shared memory where a
- * launch's matrix fits (every case above but the largest), so the cases run again with the
- * register-only FMA kernel (stage 0), and with staging wherever a block fits (stage 2) */
-static void test_stage_modes(void) {
-    const int was = cuda_gemv_set_stage(0);
-    for (int mode = 0; mode <= 2; mode += 2) {
-        cuda_gemv_set_stage(mode);
-        test_products();
-        test_glu();
-        test_rope();
-    }
-    cuda_gemv_set_stage(was);
-}
-
 int main(int argc, char **argv) {
     if (!cuda_test_start("test_cuda_gemv", &seed0)) return TEST_SUMMARY();
     if (argc > 1 && !strcmp(argv[1], "--bench")) {
@@ -428,7 +414,6 @@ int main(int argc, char **argv) {
     RUN(test_glu);
     RUN(test_rope);
     RUN(test_refusals_and_cublas);
-    RUN(test_stage_modes);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
 }
