@@ -116,7 +116,7 @@ retnet_status cuda_op_matmul_backward(void *dx, cuda_dtype dx_type, void *dw,
 /* ==================================================================================== */
 /* gemv.cu: products with a few rows of x (decoding), at the speed of reading the weights */
 
-#define CUDA_GEMV_MAX_M 8   /* rows of x */
+#define CUDA_GEMV_MAX_M 64  /* rows of x */
 /* Which single products cuda_op_matmul / cuda_op_gemm give the gemv kernels: up to 2 rows of
  * x, and up to CUDA_GEMV_MAX_M for weights of at most 2^24 values. On the H200
  * (bench/gpu/gemv-h200.txt) the FMA kernel (M <= 2) beat cuBLASLt 1.5-2.8x for the model's

@@ -175,8 +175,10 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     for (int m = 0; m < MB; m++) store_pair(g, a.act, m, n, n1, j, acc0[m], acc1[m]);
 }
 
+/* NT n8 tiles of x rows: M <= 8 NT (1, 2, 4, 8); U 16-byte loads in flight per weight row */
+template <int NT, int U = (NT <= 2 ? MMA_U : 4)>
 __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a) {
-    __shared__ float4 part[MMA_WARPS][32];
+    __shared__ float4 part[MMA_WARPS][NT][32];
     pdl_trigger();
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     const int64_t blk = blockIdx.x;
@@ -195,10 +197,10 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
      * MMA_U steps are issued before waiting for x (as the FMA kernel's) */
     const int K8 = (int)a.K8, nq = (K8 + 4 * MMA_WARPS - 1) / (4 * MMA_WARPS);
     const uint4 z = make_uint4(0, 0, 0, 0);
-    uint4 w0[MMA_U], w1[MMA_U];
+    uint4 w0[U], w1[U];
     auto load = [&](int q0) {
 #pragma unroll
-        for (int u = 0; u < MMA_U; u++) {
+        for (int u = 0; u < U; u++) {
             const int c = ((q0 + u) * MMA_WARPS + w) * 4 + t;
             w0[u] = r0 && c < K8 ? __ldcs(r0 + c) : z; /* streamed: no reuse */
             w1[u] = r1 && c < K8 ? __ldcs(r1 + c) : z;
@@ -206,33 +208,46 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
     };
     load(0);
     pdl_wait();
-    const uint4 *xr = g < a.M ? a.x + g * a.ldx8 : NULL; /* rows beyond M: zeros */
-    float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int q0 = 0; q0 < nq; q0 += MMA_U) {
+    /* tile i's x row for lane (g, t): 8 i + g (rows beyond M: zeros) */
+    const uint4 *xr[NT];
+#pragma unroll
+    for (int i = 0; i < NT; i++) xr[i] = 8 * i + g < a.M ? a.x + (8 * i + g) * a.ldx8 : NULL;
+    float d[NT][4];
+#pragma unroll
+    for (int i = 0; i < NT; i++) d[i][0] = d[i][1] = d[i][2] = d[i][3] = 0.0f;
+    for (int q0 = 0; q0 < nq; q0 += U) {
         if (q0) load(q0);
 #pragma unroll
-        for (int u = 0; u < MMA_U; u++) {
+        for (int u = 0; u < U; u++) {
             const int c0 = ((q0 + u) * MMA_WARPS + w) * 4, c = c0 + t;
             if (c0 >= K8) break; /* the same in every lane: the mma is the warp's */
-            const uint4 xv = xr && c < K8 ? __ldg(xr + c) : z;
             const uint32_t a0[4] = {w0[u].x, w1[u].x, w0[u].y, w1[u].y};
             const uint32_t a1[4] = {w0[u].z, w1[u].z, w0[u].w, w1[u].w};
-            mma16816(d, a0, xv.x, xv.y);
-            mma16816(d, a1, xv.z, xv.w);
+#pragma unroll
+            for (int i = 0; i < NT; i++) {
+                const uint4 xv = xr[i] && c < K8 ? __ldg(xr[i] + c) : z;
+                mma16816(d[i], a0, xv.x, xv.y);
+                mma16816(d[i], a1, xv.z, xv.w);
+            }
         }
     }
-    part[w][lane] = make_float4(d[0], d[1], d[2], d[3]);
+#pragma unroll
+    for (int i = 0; i < NT; i++) part[w][i][lane] = make_float4(d[i][0], d[i][1], d[i][2], d[i][3]);
     __syncthreads();
     if (w != 0 || !live) return;
-    float4 sum = part[0][lane];
 #pragma unroll
-    for (int i = 1; i < MMA_WARPS; i++) {
-        const float4 q = part[i][lane];
-        sum.x += q.x, sum.y += q.y, sum.z += q.z, sum.w += q.w;
+    for (int i = 0; i < NT; i++) {
+        float4 sum = part[0][i][lane];
+#pragma unroll
+        for (int v = 1; v < MMA_WARPS; v++) {
+            const float4 q = part[v][i][lane];
+            sum.x += q.x, sum.y += q.y, sum.z += q.z, sum.w += q.w;
+        }
+        /* lane (g, t) holds rows n (.x, .y) and n1 (.z, .w) for rows 8 i + 2t, + 1 of x */
+        const int m = 8 * i + 2 * t;
+        if (m < a.M) store_pair(sg, a.act, m, n, n1, j, sum.x, sum.z);
+        if (m + 1 < a.M) store_pair(sg, a.act, m + 1, n, n1, j, sum.y, sum.w);
     }
-    /* lane (g, t) holds rows n (.x, .y) and n1 (.z, .w) for rows 2t, 2t + 1 of x */
-    if (2 * t < a.M) store_pair(sg, a.act, 2 * t, n, n1, j, sum.x, sum.z);
-    if (2 * t + 1 < a.M) store_pair(sg, a.act, 2 * t + 1, n, n1, j, sum.y, sum.w);
 }
 
 static int gemv_off = -1; /* RETNET_CUDA_GEMV=0: cuBLASLt for every product (comparisons) */
@@ -258,8 +273,19 @@ int cuda_gemv_rope_epilogue(void) {
 
 static int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
+/* the rows of x up to which products run here: CUDA_GEMV_MAX_M, or RETNET_CUDA_GEMV_MAX_M
+ * (1..CUDA_GEMV_MAX_M) for comparisons with cuBLASLt */
+static int gemv_max_m(void) {
+    static int m = 0;
+    if (!m) {
+        const char *e = getenv("RETNET_CUDA_GEMV_MAX_M");
+        m = e && atoi(e) >= 1 && atoi(e) <= CUDA_GEMV_MAX_M ? atoi(e) : CUDA_GEMV_MAX_M;
+    }
+    return m;
+}
+
 int cuda_gemv_suits(int64_t M, int64_t K, const void *x, int64_t ldx) {
-    return cuda_gemv_enabled() && M >= 1 && M <= CUDA_GEMV_MAX_M && K >= 8 && K % 8 == 0 &&
+    return cuda_gemv_enabled() && M >= 1 && M <= gemv_max_m() && K >= 8 && K % 8 == 0 &&
            ldx % 8 == 0 && aligned16(x);
 }
 
@@ -277,7 +303,7 @@ static int mma_min_m(void) {
 /* a->seg[].P set: first[] for the kernel of M rows, and the launch */
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
-    const int mma = M >= mma_min_m();
+    const int mma = M >= mma_min_m() || M > 8; /* the FMA kernel takes up to 8 rows */
     a->M = (int)M, a->first[0] = 0;
     for (int i = 0; i < a->nseg; i++)
         a->first[i + 1] = a->first[i] + (mma ? (a->seg[i].P + 7) / 8 : a->seg[i].P);
@@ -287,8 +313,12 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     if (blocks > INT32_MAX) return retnet_fail(RETNET_EINVAL, "cuda gemv: too many columns");
     cudaStream_t cs = (cudaStream_t)s;
     if (mma) {
-        CUDA_TRY(cuda_launch(gemv_mma_kernel, dim3((unsigned)blocks), dim3(32 * MMA_WARPS), 0, cs,
-                             *a), "cuda gemv");
+        void (*const k)(gemv_args) = M <= 8    ? gemv_mma_kernel<1>
+                                     : M <= 16 ? gemv_mma_kernel<2>
+                                     : M <= 32 ? gemv_mma_kernel<4>
+                                               : gemv_mma_kernel<8>;
+        CUDA_TRY(cuda_launch(k, dim3((unsigned)blocks), dim3(32 * MMA_WARPS), 0, cs, *a),
+                 "cuda gemv");
         return RETNET_OK;
     }
     void (*const k[])(gemv_args) = {gemv_fma_kernel<1>, gemv_fma_kernel<2>, gemv_fma_kernel<3>,

@@ -164,13 +164,16 @@ static void product_case(int64_t M, int64_t N, int64_t K, int bf16_out, int adde
 }
 
 static void test_products(void) {
-    /* M 1..8 (the FMA kernel at 1-2, the mma kernel from 3); K: one lane step (8), not a
-     * multiple of either kernel's step (40, 2056), the model's widths (2048, 2816, 4096); N
-     * odd and even (a warp or a lane computes two columns) */
-    static const int64_t shapes[][3] = {{1, 1, 8},     {1, 7, 40},     {2, 33, 2056},
-                                        {3, 64, 2048}, {4, 130, 2816}, {5, 9, 4096},
-                                        {6, 17, 264},  {7, 255, 1024}, {8, 128, 2048},
-                                        {8, 3, 5632}};
+    /* M 1..64 (the FMA kernel at 1-2, the mma kernel from 3 with 1, 2, 4, 8 tiles of 8 rows,
+     * full and partial); K: one lane step (8), not a multiple of either kernel's step (40,
+     * 2056), the model's widths (2048, 2816, 4096); N odd and even (a warp or a lane computes
+     * two columns) */
+    static const int64_t shapes[][3] = {{1, 1, 8},      {1, 7, 40},     {2, 33, 2056},
+                                        {3, 64, 2048},  {4, 130, 2816}, {5, 9, 4096},
+                                        {6, 17, 264},   {7, 255, 1024}, {8, 128, 2048},
+                                        {8, 3, 5632},   {9, 33, 40},    {16, 130, 2056},
+                                        {27, 17, 1032}, {32, 64, 2816}, {33, 9, 264},
+                                        {64, 130, 2048}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const int64_t M = shapes[i][0], N = shapes[i][1], K = shapes[i][2];
         for (int v = 0; v < 4; v++) product_case(M, N, K, v & 1, (v >> 1) & 1, 1, 0);
@@ -220,13 +223,16 @@ static void test_glu(void) {
     glu_case(3, 5, 40, CUDA_ACT_GELU);
     glu_case(8, 129, 1032, CUDA_ACT_SWISH);
     glu_case(2, 64, 8, CUDA_ACT_GELU);
+    glu_case(13, 40, 1032, CUDA_ACT_SWISH);
+    glu_case(64, 129, 2048, CUDA_ACT_GELU);
 }
 
 /* The rope epilogue (decoding's q and k rotated in the products): the same bits as the
  * product into fp32 followed by cuda_op_rope_bf16, for both pair layouts, several head
  * widths, batches, positions (to 100000) and scales. */
 static void test_rope(void) {
-    static const int shapes[][3] = {{1, 1, 8}, {3, 2, 64}, {8, 3, 256}, {2, 4, 32}}; /* M h dk */
+    static const int shapes[][3] = {{1, 1, 8},    {3, 2, 64},  {8, 3, 256},
+                                    {2, 4, 32},   {16, 2, 64}, {40, 1, 128}}; /* M h dk */
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
         for (int v = 0; v < 4; v++) {
             const int M = shapes[si][0], h = shapes[si][1], dk = shapes[si][2], half = v & 1;
@@ -235,7 +241,7 @@ static void test_rope(void) {
             const double base = 10000.0;
             float *xf, *wf;
             uint16_t *xb = rand_bf16(M * K, 1.0, &xf), *wb = rand_bf16(N * K, 0.5, &wf);
-            int64_t pos[8];
+            int64_t pos[64];
             uint64_t s = rng();
             for (int m = 0; m < M; m++) pos[m] = m == 1 ? 100000 : (int64_t)((test_rand(&s) + 1) * 500);
             void *dx = dput(xb, 2 * (size_t)(M * K)), *dw = dput(wb, 2 * (size_t)(N * K));
@@ -281,17 +287,17 @@ static void test_rope(void) {
 }
 
 /* What the kernels refuse (cuda_op_matmul then takes cuBLASLt), and the decoding shapes'
- * agreement with cuBLASLt's result: rows of a 9-row product (cuBLASLt) against the same rows
- * alone (the gemv kernel), within twice the fp32 bound. */
+ * agreement with cuBLASLt's result: rows of a product beyond CUDA_GEMV_MAX_M rows (cuBLASLt)
+ * against the same rows alone (the gemv kernel), within twice the fp32 bound. */
 static void test_refusals_and_cublas(void) {
-    CHECK(!cuda_gemv_suits(9, 64, (void *)(uintptr_t)256, 64), "M = 9 taken");
+    CHECK(!cuda_gemv_suits(CUDA_GEMV_MAX_M + 1, 64, (void *)(uintptr_t)256, 64), "M = 65 taken");
     CHECK(!cuda_gemv_suits(1, 60, (void *)(uintptr_t)256, 60), "K = 60 taken");
     CHECK(!cuda_gemv_suits(1, 64, (void *)(uintptr_t)258, 64), "unaligned x taken");
     CHECK(!cuda_gemv_suits(2, 64, (void *)(uintptr_t)256, 68), "row stride 68 taken");
     cuda_gemv_out o = {NULL, NULL, CUDA_F32, 4, 4, NULL, NULL};
     CHECK(cuda_op_gemv_multi(NULL, 1, 64, 64, &o, 1, NULL) != RETNET_OK, "NULL x accepted");
 
-    const int64_t M = 9, N = 2048, K = 2048;
+    const int64_t M = CUDA_GEMV_MAX_M + 1, N = 2048, K = 2048;
     float *xf, *wf;
     uint16_t *xb = rand_bf16(M * K, 1.0, &xf), *wb = rand_bf16(N * K, 1.0, &wf);
     void *dx = dput(xb, 2 * (size_t)(M * K)), *dw = dput(wb, 2 * (size_t)(N * K));
@@ -339,14 +345,15 @@ static void single(void *y, const void *x, const uint16_t *w, int M, int64_t N, 
 static void bench(void) {
     const int64_t D = 2048, DK = 2048, DV = 4096, F = 2816, V = 32000;
     const int64_t wmax = V * D;
-    void *dw = dput(NULL, 2 * (size_t)(wmax + 2 * F * D)), *dx = dput(NULL, 2 * 8 * (size_t)DV);
-    void *dy = dput(NULL, 4 * 8 * (size_t)(V + 3 * DV));
+    const int64_t MM = CUDA_GEMV_MAX_M;
+    void *dw = dput(NULL, 2 * (size_t)(wmax + 2 * F * D)), *dx = dput(NULL, 2 * MM * (size_t)DV);
+    void *dy = dput(NULL, 4 * MM * (size_t)(V + 3 * DV));
     OK(retnet_cuda_memset0(dw, 2 * (size_t)(wmax + 2 * F * D), NULL));
-    OK(retnet_cuda_memset0(dx, 2 * 8 * (size_t)DV, NULL));
+    OK(retnet_cuda_memset0(dx, 2 * MM * (size_t)DV, NULL));
     const int gemv = cuda_gemv_suits(1, 64, dx, 64);
     printf("gemv kernels %s (RETNET_CUDA_GEMV)\n", gemv ? "on" : "off: cuBLASLt");
     printf("%-34s %3s %10s %10s\n", "product", "M", "us/call", "GB/s");
-    for (int M = 1; M <= 8; M *= 2) {
+    for (int M = 1; M <= MM; M *= 2) {
         for (int kind = 0; kind < 5; kind++) {
             const int reps = 200;
             int64_t bytes = 0;
@@ -383,7 +390,7 @@ static void bench(void) {
                     if (gemv) OK(cuda_op_gemv_glu(dy, dx, w, w + F * D, M, F, D, CUDA_ACT_SWISH, NULL));
                     else {
                         OK(cuda_op_matmul(dy, CUDA_F32, dx, w, CUDA_BF16, M, F, D, 0, NULL));
-                        OK(cuda_op_matmul((float *)dy + 8 * F, CUDA_F32, dx, w + F * D, CUDA_BF16, M, F, D, 0, NULL));
+                        OK(cuda_op_matmul((float *)dy + MM * F, CUDA_F32, dx, w + F * D, CUDA_BF16, M, F, D, 0, NULL));
                     }
                 } else if (kind == 3) {
                     name = "fc2 2048 x 2816 (+ residual)";
