@@ -13,15 +13,19 @@
  *
  * M >= 3, gemv_mma_kernel: there the FMA kernel is issue-bound (every weight widened and
  * multiplied M times; 1.0-1.5 TB/s at M = 8). A block computes 16 output columns for all
- * M <= 8 rows of x with tensor cores: mma.sync m16n8k16, the weights as A (16 rows), x as B
- * (8 columns, the rows of x; those beyond M zeros). Each lane loads 16 bytes of its two
+ * M <= 16 rows of x with tensor cores: mma.sync m16n8k16, the weights as A (16 rows), x as B
+ * (one or two tiles of 8 columns, the rows of x; those beyond M zeros). Each lane loads 16 bytes of its two
  * weight rows per step straight from global memory, MMA_U steps in flight; the sum over k
  * does not care which k a fragment slot holds, so lane (g, t)'s 8 consecutive k feed two
  * mmas as the fragments' k 2t, 2t+1, 2t+8, 2t+9 (x loaded the same way). The block's
  * MMA_WARPS warps split K (warp w takes every MMA_WARPS-th 64-byte run of each row) and add
  * their partial tiles in shared memory in warp order. At M = 1 and 2 it is slower than the
  * FMA kernel (fewer loads in flight an SM: 1.3B decoding at B = 1 1.229 -> 1.335 ms with it,
- * dev/cuda/next32.sh); at M = 8 1.5x faster (2.807 -> 1.888 ms a step at B = 8).
+ * dev/cuda/next32.sh); at M = 8 1.5x faster (2.807 -> 1.888 ms a step at B = 8). At M = 16
+ * (two tiles) 1.3-1.8x faster than cuBLASLt's products (B = 16 decoding 2.93 -> 2.45 ms a
+ * step); with 4 and 8 tiles (M = 32, 64) every block reads all of x through L1 and lost to
+ * cuBLASLt (B = 32 3.75 -> 3.82 ms, B = 64 5.34 -> 7.32: dev/cuda/next43.sh), so 16 is the
+ * limit.
  *
  * Both sum in a fixed order (the same bits every run) that differs from cuBLAS's; all
  * accumulate in fp32 (the same error bound: K u_f32 of sum |x w|).
@@ -175,8 +179,8 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     for (int m = 0; m < MB; m++) store_pair(g, a.act, m, n, n1, j, acc0[m], acc1[m]);
 }
 
-/* NT n8 tiles of x rows: M <= 8 NT (1, 2, 4, 8); U 16-byte loads in flight per weight row */
-template <int NT, int U = (NT <= 2 ? MMA_U : 4)>
+/* NT n8 tiles of x rows: M <= 8 NT (1 or 2) */
+template <int NT>
 __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a) {
     __shared__ float4 part[MMA_WARPS][NT][32];
     pdl_trigger();
@@ -197,10 +201,10 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
      * MMA_U steps are issued before waiting for x (as the FMA kernel's) */
     const int K8 = (int)a.K8, nq = (K8 + 4 * MMA_WARPS - 1) / (4 * MMA_WARPS);
     const uint4 z = make_uint4(0, 0, 0, 0);
-    uint4 w0[U], w1[U];
+    uint4 w0[MMA_U], w1[MMA_U];
     auto load = [&](int q0) {
 #pragma unroll
-        for (int u = 0; u < U; u++) {
+        for (int u = 0; u < MMA_U; u++) {
             const int c = ((q0 + u) * MMA_WARPS + w) * 4 + t;
             w0[u] = r0 && c < K8 ? __ldcs(r0 + c) : z; /* streamed: no reuse */
             w1[u] = r1 && c < K8 ? __ldcs(r1 + c) : z;
@@ -215,10 +219,10 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
     float d[NT][4];
 #pragma unroll
     for (int i = 0; i < NT; i++) d[i][0] = d[i][1] = d[i][2] = d[i][3] = 0.0f;
-    for (int q0 = 0; q0 < nq; q0 += U) {
+    for (int q0 = 0; q0 < nq; q0 += MMA_U) {
         if (q0) load(q0);
 #pragma unroll
-        for (int u = 0; u < U; u++) {
+        for (int u = 0; u < MMA_U; u++) {
             const int c0 = ((q0 + u) * MMA_WARPS + w) * 4, c = c0 + t;
             if (c0 >= K8) break; /* the same in every lane: the mma is the warp's */
             const uint32_t a0[4] = {w0[u].x, w1[u].x, w0[u].y, w1[u].y};
@@ -274,7 +278,7 @@ int cuda_gemv_rope_epilogue(void) {
 static int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
 /* the rows of x up to which products run here: CUDA_GEMV_MAX_M, or RETNET_CUDA_GEMV_MAX_M
- * (1..CUDA_GEMV_MAX_M) for comparisons with cuBLASLt */
+ * (1..CUDA_GEMV_MAX_M, e.g. 8: B = 9-16 decoding through cuBLASLt) for comparisons */
 static int gemv_max_m(void) {
     static int m = 0;
     if (!m) {
@@ -313,10 +317,7 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     if (blocks > INT32_MAX) return retnet_fail(RETNET_EINVAL, "cuda gemv: too many columns");
     cudaStream_t cs = (cudaStream_t)s;
     if (mma) {
-        void (*const k)(gemv_args) = M <= 8    ? gemv_mma_kernel<1>
-                                     : M <= 16 ? gemv_mma_kernel<2>
-                                     : M <= 32 ? gemv_mma_kernel<4>
-                                               : gemv_mma_kernel<8>;
+        void (*const k)(gemv_args) = M <= 8 ? gemv_mma_kernel<1> : gemv_mma_kernel<2>;
         CUDA_TRY(cuda_launch(k, dim3((unsigned)blocks), dim3(32 * MMA_WARPS), 0, cs, *a),
                  "cuda gemv");
         return RETNET_OK;
