@@ -192,3 +192,26 @@ gemv_ab_start() {
   build-cuda/cuda/tests/test_cuda_gemv --bench >"$OUT/gemv-new.txt" 2>&1
   /tmp/base/build-cuda/cuda/tests/test_cuda_gemv --bench >"$OUT/gemv-base.txt" 2>&1
 }
+
+# probe_copy DIR [FMA_WARPS]: the tracked tree copied into DIR with the timing-only probes of
+# the decoding chain (wrong results; never committed), each off unless its variable is set at
+# run time: GEMV_PROBE_K8=n (the gemv reads only the first n 16-byte columns of each weight
+# row), PROBE_NONORM (the model norms skipped), PROBE_NOHN (the head norm and gate skipped);
+# FMA_WARPS, if given, the gemv FMA kernel's warps a block. Build it with `make -C DIR`.
+probe_copy() {
+  local d=$1
+  rm -rf "$d" && mkdir -p "$d" && git ls-files -z | xargs -0 cp --parents -t "$d"
+  python3 - "$d" "${2:-}" <<'PY'
+import sys
+d, warps = sys.argv[1:]
+def patch(p, old, new):
+    s = open(d + p).read(); assert old in s, (p, old); open(d + p, 'w').write(s.replace(old, new, 1))
+patch('/src/cuda/gemv.cu', '    TRY(cuda_ensure_init());\n',
+      '    TRY(cuda_ensure_init()); if (getenv("GEMV_PROBE_K8")) { const int64_t p = atoll(getenv("GEMV_PROBE_K8")); if (a->K8 > p) a->K8 = p; }\n')
+patch('/src/cuda/model_cuda.cu', 'const float *w, const float *b, int64_t n, cuda_stream cs = NULL) {\n',
+      'const float *w, const float *b, int64_t n, cuda_stream cs = NULL) {\n    if (getenv("PROBE_NONORM")) return RETNET_OK;\n')
+patch('/src/cuda/norm.cu', 'int dv, float eps, int mode, cuda_stream s) {\n',
+      'int dv, float eps, int mode, cuda_stream s) {\n    if (getenv("PROBE_NOHN")) return RETNET_OK;\n')
+if warps: patch('/src/cuda/gemv.cu', '#define FMA_WARPS 4 ', '#define FMA_WARPS %s ' % warps)
+PY
+}

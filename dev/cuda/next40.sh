@@ -3,7 +3,7 @@
 # M = 16, 64, 256 through cuBLASLt (matmul.cu's settings), the heuristic's first algorithm
 # against the best of its first 16. (2) A timing-only probe of the B = 1 and 8 decoding chain:
 # a copy of the tree whose gemv reads only the first GEMV_PROBE_K8 16-byte columns of each
-# weight row (wrong results; the sed below, never committed), so what remains is the chain's
+# weight row (wrong results; lib.sh's probe_copy, never committed), so what remains is the chain's
 # latency: the launches, waits, norms, step and head norm with almost no weight traffic.
 # (3) The step at B = 16 and 64 on HEAD.
 cd "$(dirname "$0")/../.."
@@ -11,9 +11,7 @@ cd "$(dirname "$0")/../.."
 export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
 nvcc -O2 $CUDA_GENCODE dev/cuda/lt_algos.cu -lcublasLt -o /tmp/lt_algos && /tmp/lt_algos | tee "$OUT/lt-algos.txt"
 echo "lt_algos at $((SECONDS - t0)) s"
-rm -rf /tmp/probe && mkdir -p /tmp/probe && git ls-files -z | xargs -0 cp --parents -t /tmp/probe
-sed -i 's|^    TRY(cuda_ensure_init());$|    TRY(cuda_ensure_init()); if (getenv("GEMV_PROBE_K8")) { const int64_t p = atoll(getenv("GEMV_PROBE_K8")); if (a->K8 > p) a->K8 = p; }|' /tmp/probe/src/cuda/gemv.cu
-grep -c GEMV_PROBE_K8 /tmp/probe/src/cuda/gemv.cu
+probe_copy /tmp/probe
 ( cd /tmp/probe && make CUDA=1 -j8 build-cuda/retnet >"$OUT/probe-build.log" 2>&1; echo "probe build: exit $?" ) &
 PB=$!
 JOBS=8 cuda_build build-cuda/retnet

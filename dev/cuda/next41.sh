@@ -6,19 +6,7 @@
 cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
 export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
-rm -rf /tmp/probe && mkdir -p /tmp/probe && git ls-files -z | xargs -0 cp --parents -t /tmp/probe
-python3 - <<'PY'
-import re
-def patch(p, old, new):
-    s = open(p).read(); assert old in s, (p, old); open(p, 'w').write(s.replace(old, new, 1))
-patch('/tmp/probe/src/cuda/gemv.cu', '    TRY(cuda_ensure_init());\n',
-      '    TRY(cuda_ensure_init()); if (getenv("GEMV_PROBE_K8")) { const int64_t p = atoll(getenv("GEMV_PROBE_K8")); if (a->K8 > p) a->K8 = p; }\n')
-patch('/tmp/probe/src/cuda/model_cuda.cu', 'const float *w, const float *b, int64_t n, cuda_stream cs = NULL) {\n',
-      'const float *w, const float *b, int64_t n, cuda_stream cs = NULL) {\n    if (getenv("PROBE_NONORM")) return RETNET_OK;\n')
-patch('/tmp/probe/src/cuda/norm.cu', 'int dv, float eps, int mode, cuda_stream s) {\n',
-      'int dv, float eps, int mode, cuda_stream s) {\n    if (getenv("PROBE_NOHN")) return RETNET_OK;\n')
-print("patched")
-PY
+probe_copy /tmp/probe
 ( cd /tmp/probe && make CUDA=1 -j16 build-cuda/retnet >"$OUT/probe-build.log" 2>&1; echo "probe build: exit $? at $((SECONDS - t0)) s" )
 P=/tmp/probe/build-cuda/retnet
 for r in 1 2; do

@@ -7,20 +7,7 @@ cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
 export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
 for w in 4 8 16; do
-  rm -rf /tmp/w$w && mkdir -p /tmp/w$w && git ls-files -z | xargs -0 cp --parents -t /tmp/w$w
-  python3 - /tmp/w$w $w <<'PY'
-import sys
-d, w = sys.argv[1:]
-p = d + '/src/cuda/gemv.cu'
-s = open(p).read()
-old = '    TRY(cuda_ensure_init());\n'
-assert old in s
-s = s.replace(old, '    TRY(cuda_ensure_init()); if (getenv("GEMV_PROBE_K8")) { const int64_t p = atoll(getenv("GEMV_PROBE_K8")); if (a->K8 > p) a->K8 = p; }\n', 1)
-old = '#define FMA_WARPS 4 '
-assert old in s
-s = s.replace(old, '#define FMA_WARPS %s ' % w, 1)
-open(p, 'w').write(s)
-PY
+  probe_copy /tmp/w$w $w
   ( cd /tmp/w$w && make CUDA=1 -j6 build-cuda/retnet build-cuda/cuda/tests/test_cuda_gemv >"$OUT/build-w$w.log" 2>&1; echo "w$w build: exit $? at $((SECONDS - t0)) s" ) &
 done
 wait

@@ -123,8 +123,8 @@ retnet_status cuda_op_matmul_backward(void *dx, cuda_dtype dx_type, void *dw,
  * d x d-sized weights and tied for the 32000 x 2048 output layer at M = 2, same run; the mma
  * kernel (M >= 3, next32.sh's run) took 9.5 / 7.6 us at M = 8 for wo / fc2 and 39.8-40.5 us
  * for the output layer at M = 4-8, where cuBLASLt took 13.4 / 15.8 and 35.1-35.5 us in the
- * earlier run (not the same run: the ratios are approximate); at M = 16 (next43.sh, same run)
- * 11.1 / 9.6 us against cuBLASLt's 14.3 / 14.5. */
+ * earlier run (not the same run: the ratios are approximate); at M = 16 (next44.sh, same run)
+ * 11.2 / 9.6 us against cuBLASLt's 15.6 / 15.1. */
 #define CUDA_GEMV_SINGLE(M, N, K) ((M) <= 2 || (int64_t)(N) * (K) <= (1 << 24))
 #define CUDA_GEMV_MAX_OUT 4 /* products sharing x in one launch */
 

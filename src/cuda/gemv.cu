@@ -14,18 +14,19 @@
  * M >= 3, gemv_mma_kernel: there the FMA kernel is issue-bound (every weight widened and
  * multiplied M times; 1.0-1.5 TB/s at M = 8). A block computes 16 output columns for all
  * M <= 16 rows of x with tensor cores: mma.sync m16n8k16, the weights as A (16 rows), x as B
- * (one or two tiles of 8 columns, the rows of x; those beyond M zeros). Each lane loads 16 bytes of its two
- * weight rows per step straight from global memory, MMA_U steps in flight; the sum over k
- * does not care which k a fragment slot holds, so lane (g, t)'s 8 consecutive k feed two
- * mmas as the fragments' k 2t, 2t+1, 2t+8, 2t+9 (x loaded the same way). The block's
+ * (one or two tiles of 8 columns, the rows of x; those beyond M zeros). Each lane loads 16
+ * bytes of its two weight rows per step straight from global memory, MMA_U steps in
+ * flight; the sum over k does not care which k a fragment slot holds, so lane (g, t)'s 8
+ * consecutive k feed two mmas as the fragments' k 2t, 2t+1, 2t+8, 2t+9 (x loaded the same
+ * way). The block's
  * MMA_WARPS warps split K (warp w takes every MMA_WARPS-th 64-byte run of each row) and add
  * their partial tiles in shared memory in warp order. At M = 1 and 2 it is slower than the
  * FMA kernel (fewer loads in flight an SM: 1.3B decoding at B = 1 1.229 -> 1.335 ms with it,
  * dev/cuda/next32.sh); at M = 8 1.5x faster (2.807 -> 1.888 ms a step at B = 8). At M = 16
- * (two tiles) 1.3-1.8x faster than cuBLASLt's products (B = 16 decoding 2.93 -> 2.45 ms a
- * step); with 4 and 8 tiles (M = 32, 64) every block reads all of x through L1 and lost to
- * cuBLASLt (B = 32 3.75 -> 3.82 ms, B = 64 5.34 -> 7.32: dev/cuda/next43.sh), so 16 is the
- * limit.
+ * (two tiles) 1.35-1.84x faster than cuBLASLt's products (B = 16 decoding 2.903 -> 2.429 ms
+ * a step, next44.sh); with 4 and 8 tiles (M = 32, 64) every block reads all of x through L1
+ * and lost to cuBLASLt (B = 32 3.75 -> 3.82 ms, B = 64 5.34 -> 7.32: next43.sh), so 16 is
+ * the limit.
  *
  * Both sum in a fixed order (the same bits every run) that differs from cuBLAS's; all
  * accumulate in fp32 (the same error bound: K u_f32 of sum |x w|).
@@ -179,7 +180,7 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     for (int m = 0; m < MB; m++) store_pair(g, a.act, m, n, n1, j, acc0[m], acc1[m]);
 }
 
-/* NT n8 tiles of x rows: M <= 8 NT (1 or 2) */
+/* NT (1 or 2) tiles of 8 rows of x: M <= 8 NT */
 template <int NT>
 __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a) {
     __shared__ float4 part[MMA_WARPS][NT][32];
@@ -294,7 +295,7 @@ int cuda_gemv_suits(int64_t M, int64_t K, const void *x, int64_t ldx) {
 }
 
 /* rows of x from which the mma kernel runs: MMA_MIN_M, or RETNET_CUDA_GEMV_MMA_M (1..9; 9:
- * never) for comparisons */
+ * the FMA kernel up to its limit of 8) for comparisons */
 static int mma_min_m(void) {
     static int m = 0;
     if (!m) {

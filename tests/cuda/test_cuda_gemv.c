@@ -290,7 +290,8 @@ static void test_rope(void) {
  * agreement with cuBLASLt's result: rows of a product beyond CUDA_GEMV_MAX_M rows (cuBLASLt)
  * against the same rows alone (the gemv kernel), within twice the fp32 bound. */
 static void test_refusals_and_cublas(void) {
-    CHECK(!cuda_gemv_suits(CUDA_GEMV_MAX_M + 1, 64, (void *)(uintptr_t)256, 64), "M = 17 taken");
+    CHECK(!cuda_gemv_suits(CUDA_GEMV_MAX_M + 1, 64, (void *)(uintptr_t)256, 64), "M = %d taken",
+          CUDA_GEMV_MAX_M + 1);
     CHECK(!cuda_gemv_suits(1, 60, (void *)(uintptr_t)256, 60), "K = 60 taken");
     CHECK(!cuda_gemv_suits(1, 64, (void *)(uintptr_t)258, 64), "unaligned x taken");
     CHECK(!cuda_gemv_suits(2, 64, (void *)(uintptr_t)256, 68), "row stride 68 taken");

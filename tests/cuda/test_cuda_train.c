@@ -468,17 +468,19 @@ out:
  * sizes the attention's grid for the whole cache, each row still split by its own length).
  * The op-by-op side runs without programmatic dependent launch (RETNET_CUDA_PDL=0), the graph
  * with it: a kernel reading its inputs before the kernel before it has written them would
- * differ. */
+ * differ. Batches of 2 and 12 (the decoding products' FMA kernel, and the mma kernel with two
+ * tiles of x rows: src/cuda/gemv.cu). */
 static void test_graphs(void) {
     static const char *names[] = {"retnet", "transformer", "retnet, normalize on"};
-    for (int tf = 0; tf < 3; tf++) { /* RetNet, the Transformer, RetNet with §3 */
+    for (int run = 0; run < 6; run++) { /* RetNet, the Transformer, RetNet with §3; B 2, 12 */
+        const int tf = run % 3, B = run < 3 ? 2 : 12;
         retnet_config c = fla_like(300, 128, 2, 2, 2);
         if (tf == 1) OK(retnet_config_preset("tf-tiny", &c));
         if (tf == 2) c.normalize = 1;
         c.context = 128;
         retnet_model *m[2] = {NULL, NULL};
         retnet_batch *bt[2] = {NULL, NULL};
-        enum { B = 2, T = 37, STEPS = 12 };
+        enum { BMAX = 12, T = 37, STEPS = 12 };
         const int64_t sf = retnet_state_floats(&c);
         float *s0 = calloc((size_t)sf, sizeof(float)), *s1 = calloc((size_t)sf, sizeof(float));
         for (int g = 0; g < 2; g++) {
@@ -491,14 +493,14 @@ static void test_graphs(void) {
             if (!bt[g]) goto out;
         }
         unsetenv("RETNET_CUDA_GRAPHS"), unsetenv("RETNET_CUDA_PDL");
-        int32_t tok[B * T], next[2][B];
+        int32_t tok[BMAX * T], next[2][BMAX];
         uint64_t s = 21;
         rand_tokens(tok, B * T, c.vocab, &s);
         for (int g = 0; g < 2; g++) OK(retnet_batch_forward(bt[g], tok, T, NULL));
         for (int k = 0; k < STEPS; k++) {
             for (int g = 0; g < 2; g++) OK(retnet_batch_argmax(bt[g], next[g]));
-            CHECK(!memcmp(next[0], next[1], sizeof next[0]), "%s step %d: argmax differs with "
-                  "graphs (%d %d) and without (%d %d)", names[tf], k,
+            CHECK(!memcmp(next[0], next[1], sizeof(int32_t) * B), "%s B %d step %d: argmax differs "
+                  "with graphs (%d %d) and without (%d %d)", names[tf], B, k,
                   next[1][0], next[1][1], next[0][0], next[0][1]);
             for (int g = 0; g < 2; g++) OK(retnet_batch_forward(bt[g], next[0], 1, NULL));
         }
@@ -508,8 +510,8 @@ static void test_graphs(void) {
             OK(retnet_batch_get(bt[1], b, &bb));
             CHECK(a.pos == T + STEPS && bb.pos == a.pos &&
                       !memcmp(s0, s1, sizeof(float) * (size_t)sf),
-                  "%s seq %d: the state after %d steps differs with graphs (pos %lld, %lld)",
-                  names[tf], b, STEPS, (long long)bb.pos, (long long)a.pos);
+                  "%s B %d seq %d: the state after %d steps differs with graphs (pos %lld, %lld)",
+                  names[tf], B, b, STEPS, (long long)bb.pos, (long long)a.pos);
         }
     out:
         for (int g = 0; g < 2; g++) retnet_batch_free(bt[g]), retnet_model_free(m[g]);
