@@ -123,6 +123,33 @@ template <int ACT, class O> struct Glu { /* a = act(h1) h2 */
         st(a, i, s, u);
     }
 };
+/* The same with h1 and h2 side by side in rows of 2F (h): element i of a is row i / F, column
+ * i % F. Groups of 4 stay inside a row when F % 4 == 0 (vec_ok). */
+template <int ACT, class O> struct GluRows {
+    O *a;
+    const float *h;
+    int64_t F;
+    bool vec_ok() const { return F % 4 == 0 && groups_ok(a, h); }
+    template <int N> __device__ void run(int64_t i, int64_t s) const {
+        float u[N], v[N];
+        constexpr int G = N == 1 ? 1 : N / 4, W = N == 1 ? 1 : 4;
+#pragma unroll
+        for (int q = 0; q < G; q++) {
+            const int64_t e = i + q * s, r = e / F, c = e - r * F;
+            const float *p = h + r * 2 * F + c;
+            if constexpr (W == 1) {
+                u[q] = p[0], v[q] = p[F];
+            } else {
+                const float4 x = *(const float4 *)p, y = *(const float4 *)(p + F);
+                u[4 * q] = x.x, u[4 * q + 1] = x.y, u[4 * q + 2] = x.z, u[4 * q + 3] = x.w;
+                v[4 * q] = y.x, v[4 * q + 1] = y.y, v[4 * q + 2] = y.z, v[4 * q + 3] = y.w;
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < N; k++) u[k] = act_f<ACT>(u[k]) * v[k];
+        st(a, i, s, u);
+    }
+};
 /* As model.c composes it: dh2 (+)= da act(h1); dh1 (+)= act'(h1) (da h2). fp32: either output
  * may be NULL (not computed); bf16: both are there (checked by the caller). */
 template <int ACT, class O> struct GluBwd {
@@ -333,6 +360,16 @@ retnet_status cuda_op_act_backward_bf16(cuda_bf16 *dx, const float *dy, const fl
 retnet_status cuda_op_glu_bf16(cuda_bf16 *a, const float *h1, const float *h2, int64_t n,
                                cuda_act act, cuda_stream s) {
     return EW_ACT("cuda_op_glu_bf16", act, Glu, uint16_t, a, h1, h2);
+}
+retnet_status cuda_op_glu_rows_bf16(cuda_bf16 *a, const float *h, int64_t rows, int64_t F,
+                                    cuda_act act, cuda_stream s) {
+    if (rows < 0 || F < 0) {
+        TRY(cuda_ensure_init());
+        return retnet_fail(RETNET_EINVAL, "cuda_op_glu_rows_bf16: rows %lld, F %lld < 0",
+                           (long long)rows, (long long)F);
+    }
+    const int64_t n = rows * F;
+    return EW_ACT("cuda_op_glu_rows_bf16", act, GluRows, uint16_t, a, h, F);
 }
 retnet_status cuda_op_glu_backward_bf16(cuda_bf16 *dh1, cuda_bf16 *dh2, const float *da,
                                         const float *h1, const float *h2, int64_t n,

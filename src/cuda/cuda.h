@@ -300,6 +300,15 @@ retnet_status cuda_op_rope_bf16(cuda_bf16 *y, const float *x, int64_t ld, int64_
 retnet_status cuda_op_rope_backward_bf16(cuda_bf16 *y, const float *dx, int64_t ld, int64_t B,
                                          int64_t T, int h, int dk, const int64_t *pos0, int half,
                                          double base, float scale, cuda_stream s);
+/* q k v g out of one product's rows (model_cuda.cu's forward: the four weights lie one after
+ * the other, so one product gives them): x (B T rows, row stride ldx) holds [q | k | v | g],
+ * h dk, h dk, h dv, h dv columns (no g when g == NULL). Writes qb = bf16(rope(q)) and
+ * kb = bf16(rope(k) kscale), as cuda_op_rope_bf16 rotates them (scale 1 and kscale: the
+ * same bits), vb = bf16(v) and g = g, each (B T, its width) without padding. One launch. */
+retnet_status cuda_op_qkvg_split(cuda_bf16 *qb, cuda_bf16 *kb, cuda_bf16 *vb, float *g,
+                                 const float *x, int64_t ldx, int64_t B, int64_t T, int h,
+                                 int dk, int dv, const int64_t *pos0, int half, double base,
+                                 float kscale, cuda_stream s);
 
 /* ==================================================================================== */
 /* activation.cu: activations (gelu: exact erf form; swish: x sigmoid(x)) --------------- */
@@ -325,6 +334,10 @@ retnet_status cuda_op_act_backward_bf16(cuda_bf16 *dx, const float *dy, const fl
                                         int64_t n, cuda_act act, cuda_stream s);
 retnet_status cuda_op_glu_bf16(cuda_bf16 *a, const float *h1, const float *h2, int64_t n,
                                cuda_act act, cuda_stream s);
+/* The same out of one product's rows: h (rows, 2F) holds [h1 | h2] (fc1 and gate as one
+ * product), a (rows, F) = act(h1) h2 rounded to bf16, as cuda_op_glu_bf16 (the same bits). */
+retnet_status cuda_op_glu_rows_bf16(cuda_bf16 *a, const float *h, int64_t rows, int64_t F,
+                                    cuda_act act, cuda_stream s);
 retnet_status cuda_op_glu_backward_bf16(cuda_bf16 *dh1, cuda_bf16 *dh2, const float *da,
                                         const float *h1, const float *h2, int64_t n,
                                         cuda_act act, cuda_stream s);

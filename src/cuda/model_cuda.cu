@@ -74,6 +74,7 @@ struct model_cuda {
     double *dsum;                    /* (2) device: the loss sum, the gradient norm's square */
     /* decoding steps as CUDA graphs (decode_step_graph), their kernels overlapping (pdl_scope) */
     int graphs, pdl;
+    int one_product; /* q k v g (and fc1 | gate) as one product where they lie together */
     cudaStream_t gstream;
     cudaEvent_t gready;              /* recorded on the legacy stream before each replay */
     int64_t gacts_rows;              /* the activations' layout the graph was made with */
@@ -234,6 +235,8 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->graphs = !(ge && !strcmp(ge, "0"));
     const char *pe = getenv("RETNET_CUDA_PDL");
     d->pdl = !(pe && !strcmp(pe, "0"));
+    const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
+    d->one_product = !(oe && !strcmp(oe, "0"));
     d->l32 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l32);
     d->l16 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l16);
     if (!d->l32 || !d->l16) {
@@ -305,6 +308,10 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
     const retnet_config *c = &d->cfg;
     const int64_t D = c->d_model, wide = D > c->d_value ? (D > c->d_ffn ? D : c->d_ffn)
                                                         : (c->d_value > c->d_ffn ? c->d_value : c->d_ffn);
+    /* the logits' rows also hold a layer's joined products (joined_out), free until then */
+    int64_t lw = c->vocab;
+    if (lw < 2 * (c->d_key + c->d_value)) lw = 2 * (c->d_key + c->d_value);
+    if (lw < 2 * c->d_ffn) lw = 2 * c->d_ffn;
     void **slots[] = {(void **)&d->x,  (void **)&d->q,  (void **)&d->k,
                       (void **)&d->g,  (void **)&d->o,  (void **)&d->h1, (void **)&d->h2,
                       (void **)&d->logits, (void **)&d->xb, (void **)&d->qb, (void **)&d->kb,
@@ -314,7 +321,7 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
                             4 * (size_t)(n * c->d_value), 4 * (size_t)(n * c->d_value),
                             4 * (size_t)(n * c->d_ffn),
                             c->ffn == RETNET_FFN_GLU ? 4 * (size_t)(n * c->d_ffn) : 0,
-                            4 * (size_t)(n * c->vocab), 2 * (size_t)(n * wide),
+                            4 * (size_t)(n * lw), 2 * (size_t)(n * wide),
                             2 * (size_t)(n * c->d_key), 2 * (size_t)(n * c->d_key),
                             2 * (size_t)(n * c->d_value), 4 * (size_t)n, 8 * (size_t)n,
                             is_tf(c) ? 2 * (size_t)(n * (c->d_key + c->d_value)) : 0};
@@ -400,6 +407,21 @@ static retnet_status attention_forward(model_cuda *d, int l, int64_t B, int64_t 
                                  (float)(1.0 / sqrt((double)dk)), cs);
 }
 
+/* Where a layer's weights w0, w1, ... (bf16, rows of K) lie one after the other in the arena,
+ * one product gives all their outputs side by side: its output, d->logits (wide enough:
+ * acts_ready; free until the output layer), or NULL where they do not (or
+ * RETNET_CUDA_ONE_PRODUCT=0). cuBLASLt's small-M products cost about the same for 12288 rows
+ * of weights as for 2048 (bench/gpu/gemv-h200.txt: q k v g at M = 64 16.8 us as one product,
+ * 27.0 as four), so at batches past the gemv kernels' this saves most of three launches. */
+static float *joined_out(const model_cuda *d, int64_t K, const float *const *w,
+                         const int64_t *rows, int count) {
+    if (!d->one_product) return NULL;
+    for (int i = 1; i < count; i++)
+        if (!w[i] || (const char *)w[i] != (const char *)w[i - 1] + 2 * (size_t)(rows[i - 1] * K))
+            return NULL;
+    return d->logits;
+}
+
 /* RetNet's token mixer of layer l on d->xb = Norm(x): x += wo HeadNormGate(retention). */
 static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T, float *state,
                                      cuda_stream cs) {
@@ -412,6 +434,9 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     const int fuse = T == 1 && cuda_gemv_rope_epilogue() && cuda_gemv_suits(n, D, d->xb, D);
     const cuda_gemv_rope rq = {dk, half, c->rope_base, 1.0f, d->pos};
     const cuda_gemv_rope rk = {dk, half, c->rope_base, (float)(1.0 / sqrt((double)dk)), d->pos};
+    const float *w4[4] = {p16->wq, p16->wk, p16->wv, p16->wg};
+    const int64_t r4[4] = {c->d_key, c->d_key, c->d_value, c->d_value};
+    float *joined = NULL;
     if (cuda_gemv_suits(n, D, d->xb, D)) { /* decoding: one launch, one read of x */
         const cuda_gemv_out o[4] = {
             {(const cuda_bf16 *)p16->wq, fuse ? (void *)d->qb : (void *)d->q,
@@ -421,6 +446,11 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
             {(const cuda_bf16 *)p16->wv, d->vb, CUDA_BF16, c->d_value, c->d_value, NULL, NULL},
             {(const cuda_bf16 *)p16->wg, d->g, CUDA_F32, c->d_value, c->d_value, NULL, NULL}};
         TRY(cuda_op_gemv_multi(d->xb, n, D, D, o, p16->wg ? 4 : 3, cs));
+    } else if ((joined = joined_out(d, D, w4, r4, p16->wg ? 4 : 3))) {
+        const int64_t W = 2 * c->d_key + (p16->wg ? 2 : 1) * c->d_value;
+        TRY(mm(joined, d->xb, p16->wq, n, W, D, 0, cs));
+        TRY(cuda_op_qkvg_split(d->qb, d->kb, d->vb, p16->wg ? d->g : NULL, joined, W, B, T, h,
+                               dk, dv, d->pos, half, rq.base, rk.scale, cs));
     } else {
         TRY(mm(d->q, d->xb, p16->wq, n, c->d_key, D, 0, cs));
         TRY(mm(d->k, d->xb, p16->wk, n, c->d_key, D, 0, cs));
@@ -429,7 +459,7 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
         if (p16->wg) TRY(mm(d->g, d->xb, p16->wg, n, c->d_value, D, 0, cs));
     }
     /* as the CPU: dk^-0.5 folded into the keys with their rotation; retention's scale is 1 */
-    if (!fuse) {
+    if (!fuse && !joined) {
         TRY(cuda_op_rope_bf16(d->qb, d->q, c->d_key, B, T, h, dk, d->pos, half, rq.base,
                               rq.scale, cs));
         TRY(cuda_op_rope_bf16(d->kb, d->k, c->d_key, B, T, h, dk, d->pos, half, rk.base,
@@ -488,6 +518,15 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
         TRY(cuda_op_gemv_glu(a, d->xb, (const cuda_bf16 *)p16->fc1, (const cuda_bf16 *)p16->gate,
                              n, c->d_ffn, D, ffn_act(c), cs));
         TRY(mm(d->x, a, p16->fc2, n, D, c->d_ffn, 1, cs));
+        return RETNET_OK;
+    }
+    const float *w2[2] = {p16->fc1, p16->gate};
+    const int64_t r2[2] = {c->d_ffn, c->d_ffn};
+    float *joined = c->ffn == RETNET_FFN_GLU ? joined_out(d, D, w2, r2, 2) : NULL;
+    if (joined) { /* fc1 and gate as one product, act(h1) h2 from its rows */
+        TRY(mm(joined, d->xb, p16->fc1, n, 2 * c->d_ffn, D, 0, cs));
+        TRY(cuda_op_glu_rows_bf16(d->xb, joined, n, c->d_ffn, ffn_act(c), cs));
+        TRY(mm(d->x, d->xb, p16->fc2, n, D, c->d_ffn, 1, cs));
         return RETNET_OK;
     }
     TRY(mm(d->h1, d->xb, p16->fc1, n, c->d_ffn, D, 0, cs));

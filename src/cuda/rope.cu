@@ -62,14 +62,15 @@ __device__ __forceinline__ void st_pairs(O *yh, const float (&u)[P], const float
 #define ROPE_THREADS 256
 
 /* y may be x (in place, fp32: each thread reads its elements before it writes them) or a
- * bf16 array of the same layout. Grid-stride over (sequence, position, pair group); with a
- * stride that is a multiple of the groups per row (the usual case) a thread keeps its pairs,
- * so theta_j (a pow) is formed once per thread, only the sincos once per position. Kept in
- * shared memory, as registers held across the loop cost occupancy. */
+ * bf16 array of the same layout (row strides ldx, ldy). Grid-stride over (sequence, position,
+ * pair group) along the grid's x; with a stride that is a multiple of the groups per row (the
+ * usual case) a thread keeps its pairs, so theta_j (a pow) is formed once per thread, only the
+ * sincos once per position. Kept in shared memory, as registers held across the loop cost
+ * occupancy. */
 template <class O, int P>
-__global__ void __launch_bounds__(ROPE_THREADS)
-    rope_kernel(const float *x, O *y, int64_t ld, int64_t B, int64_t T, int h, int dk,
-                const int64_t *pos0, int half, double base, float scale, float sign) {
+__device__ __forceinline__ void rope_rows(const float *x, int64_t ldx, O *y, int64_t ldy,
+                                          int64_t B, int64_t T, int h, int dk, const int64_t *pos0,
+                                          int half, double base, float scale, float sign) {
     const int npair = dk / 2, ng = npair / P;
     const int64_t n = B * T * ng;
     __shared__ double theta[P][ROPE_THREADS]; /* this thread's theta_j (j = j0 + p): a slot, */
@@ -78,7 +79,7 @@ __global__ void __launch_bounds__(ROPE_THREADS)
          idx += (int64_t)gridDim.x * blockDim.x) {
         const int j0 = (int)(idx % ng) * P;
         const int64_t bt = idx / ng, b = bt / T, t = bt - b * T;
-        const float *row = x + bt * ld;
+        const float *row = x + bt * ldx;
         float a[ROPE_HB][P], bb[ROPE_HB][P];
         /* the first heads' loads go out before the double-precision work */
         auto load = [&](int h0) {
@@ -121,10 +122,17 @@ __global__ void __launch_bounds__(ROPE_THREADS)
                     u[p] = __fmaf_rn(a[k][p], c[p], -(bb[k][p] * s[p])) * scale;
                     v[p] = __fmaf_rn(a[k][p], s[p], bb[k][p] * c[p]) * scale;
                 }
-                st_pairs<P>(y + bt * ld + (int64_t)(h0 + k) * dk, u, v, j0, npair, half);
+                st_pairs<P>(y + bt * ldy + (int64_t)(h0 + k) * dk, u, v, j0, npair, half);
             }
         }
     }
+}
+
+template <class O, int P>
+__global__ void __launch_bounds__(ROPE_THREADS)
+    rope_kernel(const float *x, O *y, int64_t ld, int64_t B, int64_t T, int h, int dk,
+                const int64_t *pos0, int half, double base, float scale, float sign) {
+    rope_rows<O, P>(x, ld, y, ld, B, T, h, dk, pos0, half, base, scale, sign);
 }
 
 /* Launch: P = 4 when every group is 16-byte aligned in x (and 4 * sizeof(O) in y): npair and
@@ -201,4 +209,89 @@ retnet_status cuda_op_rope_backward_bf16(cuda_bf16 *y, const float *dx, int64_t 
                                          double base, float scale, cuda_stream s) {
     return rope("cuda_op_rope_backward_bf16", (float *)dx, ld, B, T, h, dk, pos0, half, base,
                 scale, -1.0f, s, y);
+}
+
+/* ---- a forward's q k v g out of one product ----------------------------------------------
+ * x's rows hold [q | k | v | g] (model_cuda.cu multiplies by the four weights at once, they
+ * lie one after the other): blockIdx.y 0 and 1 rotate q and k into bf16 with rope_rows (the
+ * same operations as cuda_op_rope_bf16, so the same bits), 2 rounds v to bf16 and copies g,
+ * four values a thread where `vec` (every row's columns 16-byte aligned). */
+template <int P>
+__global__ void __launch_bounds__(ROPE_THREADS)
+    qkvg_split_kernel(const float *x, int64_t ldx, uint16_t *qb, uint16_t *kb, uint16_t *vb,
+                      float *g, int64_t B, int64_t T, int h, int dk, int dv, const int64_t *pos0,
+                      int half, double base, float kscale, int vec) {
+    const int64_t dkey = (int64_t)h * dk, dval = (int64_t)h * dv;
+    if (blockIdx.y < 2) {
+        rope_rows<uint16_t, P>(x + blockIdx.y * dkey, ldx, blockIdx.y ? kb : qb, dkey, B, T, h,
+                               dk, pos0, half, base, blockIdx.y ? kscale : 1.0f, 1.0f);
+        return;
+    }
+    const float *xv = x + 2 * dkey, *xg = xv + dval;
+    const int64_t w = vec ? 4 : 1, ng = dval / w, n = B * T * ng;
+    for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < n;
+         idx += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t r = idx / ng, c = (idx - r * ng) * w;
+        if (vec) {
+            const float4 v = *(const float4 *)(xv + r * ldx + c);
+            st4(vb + r * dval + c, v.x, v.y, v.z, v.w);
+            if (g) *(float4 *)(g + r * dval + c) = *(const float4 *)(xg + r * ldx + c);
+        } else {
+            st1(vb + r * dval + c, xv[r * ldx + c]);
+            if (g) g[r * dval + c] = xg[r * ldx + c];
+        }
+    }
+}
+
+template <int P>
+static retnet_status split_launch(const float *x, int64_t ldx, uint16_t *qb, uint16_t *kb,
+                                  uint16_t *vb, float *g, int64_t B, int64_t T, int h, int dk,
+                                  int dv, const int64_t *pos0, int half, double base,
+                                  float kscale, int vec, cudaStream_t cs) {
+    static int per_sm = 0; /* as rope_launch's */
+    if (!per_sm) {
+        int nb = 0;
+        CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb, qkvg_split_kernel<P>,
+                                                               ROPE_THREADS, 0),
+                 "qkvg split occupancy");
+        per_sm = nb > 0 ? nb : 1;
+    }
+    const int sms = cuda_sm_count();
+    const int64_t cap = (int64_t)(sms > 0 ? sms : 132) * per_sm;
+    /* the copies' blocks where they are more than the rotations' (the rotations' grid stride
+     * does not change their results) */
+    const unsigned br = cuda_blocks(B * T * (dk / 2 / P), ROPE_THREADS, cap),
+                   bc = cuda_blocks(B * T * ((int64_t)h * dv / (vec ? 4 : 1)), ROPE_THREADS, cap);
+    qkvg_split_kernel<P><<<dim3(br > bc ? br : bc, 3), ROPE_THREADS, 0, cs>>>(
+        x, ldx, qb, kb, vb, g, B, T, h, dk, dv, pos0, half, base, kscale, vec);
+    return RETNET_OK;
+}
+
+retnet_status cuda_op_qkvg_split(cuda_bf16 *qb, cuda_bf16 *kb, cuda_bf16 *vb, float *g,
+                                 const float *x, int64_t ldx, int64_t B, int64_t T, int h,
+                                 int dk, int dv, const int64_t *pos0, int half, double base,
+                                 float kscale, cuda_stream s) {
+    const char *fn = "cuda_op_qkvg_split";
+    retnet_status st = cuda_ensure_init();
+    if (st) return st;
+    const int64_t dkey = (int64_t)h * dk, dval = (int64_t)h * dv;
+    if (B < 0 || T < 0 || h < 1 || dk < 2 || dk % 2 || dv < 1 ||
+        ldx < 2 * dkey + (g ? 2 : 1) * dval)
+        return retnet_fail(RETNET_EINVAL, "%s: bad shape (B %lld T %lld h %d dk %d dv %d ldx %lld)",
+                           fn, (long long)B, (long long)T, h, dk, dv, (long long)ldx);
+    if (!qb || !kb || !vb || !x) return retnet_fail(RETNET_EINVAL, "%s: NULL array", fn);
+    if (B * T == 0) return RETNET_OK;
+    cudaStream_t cs = (cudaStream_t)s;
+    uint16_t *q = (uint16_t *)qb, *k = (uint16_t *)kb, *v = (uint16_t *)vb;
+    /* the rotations grouped as rope_pick groups them, for each of q and k */
+    const bool grouped = (dk / 2) % 4 == 0 && ldx % 4 == 0 && dkey % 4 == 0 &&
+                         (uintptr_t)x % 16 == 0 && (uintptr_t)q % 8 == 0 && (uintptr_t)k % 8 == 0;
+    const int vec = dval % 4 == 0 && ldx % 4 == 0 && (2 * dkey) % 4 == 0 &&
+                    (uintptr_t)x % 16 == 0 && (uintptr_t)v % 8 == 0 && (uintptr_t)g % 16 == 0;
+    if (grouped)
+        TRY(split_launch<4>(x, ldx, q, k, v, g, B, T, h, dk, dv, pos0, half, base, kscale, vec, cs));
+    else
+        TRY(split_launch<1>(x, ldx, q, k, v, g, B, T, h, dk, dv, pos0, half, base, kscale, vec, cs));
+    CUDA_LAUNCHED(fn);
+    return RETNET_OK;
 }

@@ -99,6 +99,7 @@ static int make_pair(const retnet_config *c, uint64_t seed, retnet_model **cpu,
  * states. Checks logits, states and positions. When `dev_states`, repeats the GPU run with
  * device-resident states (model_cuda_forward_states) and asks for the same bits.
  */
+enum { CMP_BMAX = 20 }; /* the widest batch compare_model takes */
 static void compare_model(const retnet_config *c, uint64_t seed, int32_t B, int32_t T,
                           int steps, int dev_states, const char *name) {
     retnet_model *cpu, *gpu;
@@ -114,7 +115,7 @@ static void compare_model(const retnet_config *c, uint64_t seed, int32_t B, int3
     float *sc = calloc((size_t)(B * sf), sizeof(float)), *sg = calloc((size_t)(B * sf), sizeof(float));
     rand_tokens(tok, (int64_t)B * T, V, &s);
     rand_tokens(dtok, (int64_t)B * steps, V, &s);
-    retnet_state stc[8], stg[8];
+    retnet_state stc[CMP_BMAX], stg[CMP_BMAX];
     for (int32_t b = 0; b < B; b++) {
         stc[b] = (retnet_state){.pos = 37 * b, .data = sc + b * sf};
         stg[b] = (retnet_state){.pos = 37 * b, .data = sg + b * sf};
@@ -134,7 +135,7 @@ static void compare_model(const retnet_config *c, uint64_t seed, int32_t B, int3
 
     /* recurrent decoding, B sequences a step */
     for (int t = 0; t < steps; t++) {
-        int32_t in[8];
+        int32_t in[CMP_BMAX];
         for (int32_t b = 0; b < B; b++) in[b] = dtok[b * steps + t];
         float *oc = dc + (int64_t)t * B * V, *og = dg + (int64_t)t * B * V;
         OK(retnet_forward(cpu, in, B, 1, RETNET_FORM_RECURRENT, 0, stc, oc));
@@ -159,7 +160,7 @@ static void compare_model(const retnet_config *c, uint64_t seed, int32_t B, int3
         model_cuda *d = gpu->device;
         float *S = NULL, *l2 = malloc(sizeof(float) * (size_t)(B * T * V));
         float *d2 = malloc(sizeof(float) * (size_t)(B * V)), *s2 = calloc((size_t)(B * sf), sizeof(float));
-        int64_t pos[8];
+        int64_t pos[CMP_BMAX];
         OK(model_cuda_states_alloc(d, B, &S));
         for (int32_t b = 0; b < B; b++) pos[b] = 37 * b;
         OK(model_cuda_forward_states(d, tok, B, T, S, pos, l2));
@@ -167,13 +168,13 @@ static void compare_model(const retnet_config *c, uint64_t seed, int32_t B, int3
               "%s: prefill with device states differs from host states", name);
         int same = 1;
         for (int t = 0; t < steps; t++) {
-            int32_t in[8];
+            int32_t in[CMP_BMAX];
             for (int32_t b = 0; b < B; b++) in[b] = dtok[b * steps + t], pos[b] = 37 * b + T + t;
             OK(model_cuda_forward_states(d, in, B, 1, S, pos, d2));
             same &= !memcmp(d2, dg + (int64_t)t * B * V, sizeof(float) * (size_t)(B * V));
         }
         CHECK(same, "%s: decoding with device states differs from host states", name);
-        retnet_state st2[8];
+        retnet_state st2[CMP_BMAX];
         for (int32_t b = 0; b < B; b++) st2[b] = (retnet_state){.pos = 0, .data = s2 + b * sf};
         OK(model_cuda_states_download(d, st2, S, B));
         CHECK(!memcmp(s2, sg, sizeof(float) * (size_t)(B * sf)),
@@ -194,6 +195,16 @@ static void compare_model(const retnet_config *c, uint64_t seed, int32_t B, int3
 static void test_prefill_decode(void) {
     retnet_config c = fla_like(256, 128, 2, 2, 2);
     compare_model(&c, 11, 2, 100, 20, 1, "fla variant");
+}
+
+/* A batch past the gemv kernels' 16 rows: the decoding step's products go to cuBLASLt, q k v g
+ * and fc1 | gate each as one product (model_cuda.cu's joined_out), the prefill's too; with
+ * the gate and without (q k v only), with the GLU and without. */
+static void test_wide_batch(void) {
+    retnet_config c = fla_like(256, 128, 2, 2, 2);
+    compare_model(&c, 31, CMP_BMAX, 9, 4, 1, "fla variant, B 20");
+    c.gate = 0, c.ffn = RETNET_FFN_GELU, c.ffn_act = RETNET_ACT_GELU;
+    compare_model(&c, 32, 17, 5, 3, 0, "no gate, gelu FFN, B 17");
 }
 
 /* Every other option the CPU has: the paper's variant, torchscale's, the ablations, the §3
@@ -368,6 +379,7 @@ int main(void) {
     if (!cuda_test_start("test_cuda_model", NULL)) return TEST_SUMMARY();
     RUN(test_prefill_decode);
     RUN(test_variants);
+    RUN(test_wide_batch);
     RUN(test_refused);
     RUN(test_fla_fixture);
     retnet_cuda_shutdown();

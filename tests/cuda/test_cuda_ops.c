@@ -1157,6 +1157,90 @@ static void test_bf16_outputs(void) {
     DFREE(dx_, dg_, dw_, db_, ddy, dh2, y32, z1, z2, pw, pb, y16, y16b);
 }
 
+/* One product's rows split into the forward's operands (model_cuda.cu's joined products):
+ * q k v g out of [q | k | v | g] must be bit for bit cuda_op_rope_bf16 of q and of k (times
+ * kscale), bf16(v) and g; act(h1) h2 out of [h1 | h2] bit for bit cuda_op_glu_bf16. Shapes
+ * with and without the 4-wide accesses (head widths 16 / 6, value widths 24 / 15, F 40 / 7),
+ * rows padded and not, without g. */
+static void test_joined_products(void) {
+    uint64_t s = next_seed();
+    const struct { int h, dk, dv, gate, pad; } cs[] = {{2, 16, 12, 1, 0}, {3, 6, 5, 0, 3},
+                                                       {4, 8, 8, 1, 4}};
+    for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++)
+        for (int half = 0; half < 2; half++) {
+            const int h = cs[ci].h, dk = cs[ci].dk, dv = cs[ci].dv;
+            const int64_t B = 3, T = 5, rows = B * T, dkey = (int64_t)h * dk,
+                          dval = (int64_t)h * dv,
+                          ldx = 2 * dkey + (cs[ci].gate ? 2 : 1) * dval + cs[ci].pad;
+            const float kscale = 0.25f;
+            int64_t pos[3] = {0, 17, 70000};
+            char what[128];
+            const int64_t wmax = dkey > dval ? dkey : dval;
+            float *x = frand(rows * ldx, &s, 2.0), *part = fnew(rows * wmax);
+            float *dx = dputf(x, rows * ldx), *dpart = dput(NULL, 4 * (size_t)(rows * wmax));
+            int64_t *dpos = dput(pos, sizeof pos);
+            cuda_bf16 *qb = dput(NULL, 2 * (size_t)(rows * dkey)),
+                      *kb = dput(NULL, 2 * (size_t)(rows * dkey)),
+                      *vb = dput(NULL, 2 * (size_t)(rows * dval)),
+                      *ref = dput(NULL, 2 * (size_t)(rows * wmax));
+            float *g = cs[ci].gate ? dput(NULL, 4 * (size_t)(rows * dval)) : NULL;
+            OK(retnet_cuda_memset0(qb, 2 * (size_t)(rows * dkey), NULL));
+            OK(cuda_op_qkvg_split(qb, kb, vb, g, dx, ldx, B, T, h, dk, dv, dpos, half, 10000.0,
+                                  kscale, NULL));
+            for (int which = 0; which < 4; which++) { /* q, k, v, g */
+                const int64_t w = which < 2 ? dkey : dval, off = which < 2 ? which * dkey
+                                                                           : 2 * dkey + (which - 2) * dval;
+                if (which == 3 && !g) break;
+                for (int64_t r = 0; r < rows; r++)
+                    memcpy(part + r * w, x + r * ldx + off, sizeof(float) * (size_t)w);
+                OK(retnet_cuda_upload(dpart, part, sizeof(float) * (size_t)(rows * w)));
+                snprintf(what, sizeof what, "qkvg_split h %d dk %d dv %d %s: %c", h, dk, dv,
+                         half ? "half" : "paper", "qkvg"[which]);
+                if (which == 3) {
+                    float *got = dgetf(g, rows * w);
+                    check_same(got, part, sizeof(float) * (size_t)(rows * w), what);
+                    free(got);
+                    continue;
+                }
+                if (which < 2)
+                    OK(cuda_op_rope_bf16(ref, dpart, w, B, T, h, dk, dpos, half, 10000.0,
+                                         which ? kscale : 1.0f, NULL));
+                else
+                    OK(cuda_op_f32_to_bf16(ref, dpart, rows * w, NULL));
+                uint16_t *got = dgetb(which == 0 ? qb : which == 1 ? kb : vb, rows * w),
+                         *want = dgetb(ref, rows * w);
+                check_same(got, want, 2 * (size_t)(rows * w), what);
+                free(got), free(want);
+            }
+            /* a row stride too short for the columns is refused */
+            CHECK(cuda_op_qkvg_split(qb, kb, vb, g, dx, 2 * dkey, B, T, h, dk, dv, dpos, half,
+                                     10000.0, kscale, NULL) == RETNET_EINVAL,
+                  "qkvg_split: short ldx accepted");
+            free(x), free(part);
+            DFREE(dx, dpart, dpos, qb, kb, vb, ref, g);
+        }
+    const int64_t Fs[] = {40, 7};
+    for (int fi = 0; fi < 2; fi++)
+        for (int a = 0; a < 2; a++) {
+            const int64_t rows = 37, F = Fs[fi];
+            const cuda_act act = a ? CUDA_ACT_SWISH : CUDA_ACT_GELU;
+            float *hx = frand(rows * 2 * F, &s, 3.0), *h1 = fnew(rows * F), *h2 = fnew(rows * F);
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t j = 0; j < F; j++)
+                    h1[r * F + j] = hx[r * 2 * F + j], h2[r * F + j] = hx[r * 2 * F + F + j];
+            float *dh = dputf(hx, rows * 2 * F), *d1 = dputf(h1, rows * F), *d2 = dputf(h2, rows * F);
+            cuda_bf16 *y = dput(NULL, 2 * (size_t)(rows * F)), *yr = dput(NULL, 2 * (size_t)(rows * F));
+            OK(cuda_op_glu_rows_bf16(y, dh, rows, F, act, NULL));
+            OK(cuda_op_glu_bf16(yr, d1, d2, rows * F, act, NULL));
+            uint16_t *got = dgetb(y, rows * F), *want = dgetb(yr, rows * F);
+            char what[64];
+            snprintf(what, sizeof what, "glu_rows_bf16 F %lld %s", (long long)F, a ? "swish" : "gelu");
+            check_same(got, want, 2 * (size_t)(rows * F), what);
+            free(got), free(want), free(hx), free(h1), free(h2);
+            DFREE(dh, d1, d2, y, yr);
+        }
+}
+
 /* With arguments, only the tests named (test.h's RUN_IF; e.g. under compute-sanitizer). */
 int main(int argc, char **argv) {
     TEST_ONLY(argc, argv);
@@ -1176,6 +1260,7 @@ int main(int argc, char **argv) {
     RUN_IF(test_sums);
     RUN_IF(test_adamw);
     RUN_IF(test_bf16_outputs);
+    RUN_IF(test_joined_products);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
 }

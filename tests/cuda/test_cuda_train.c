@@ -472,15 +472,16 @@ out:
  * tiles of x rows: src/cuda/gemv.cu). */
 static void test_graphs(void) {
     static const char *names[] = {"retnet", "transformer", "retnet, normalize on"};
-    for (int run = 0; run < 6; run++) { /* RetNet, the Transformer, RetNet with §3; B 2, 12 */
-        const int tf = run % 3, B = run < 3 ? 2 : 12;
+    for (int run = 0; run < 9; run++) { /* RetNet, the Transformer, RetNet with §3; B 2, 12
+                                          * (the gemv's one and two tiles), 24 (cuBLASLt) */
+        const int tf = run % 3, B = run < 3 ? 2 : run < 6 ? 12 : 24;
         retnet_config c = fla_like(300, 128, 2, 2, 2);
         if (tf == 1) OK(retnet_config_preset("tf-tiny", &c));
         if (tf == 2) c.normalize = 1;
         c.context = 128;
         retnet_model *m[2] = {NULL, NULL};
         retnet_batch *bt[2] = {NULL, NULL};
-        enum { BMAX = 12, T = 37, STEPS = 12 };
+        enum { BMAX = 24, T = 37, STEPS = 12 };
         const int64_t sf = retnet_state_floats(&c);
         float *s0 = calloc((size_t)sf, sizeof(float)), *s1 = calloc((size_t)sf, sizeof(float));
         for (int g = 0; g < 2; g++) {
