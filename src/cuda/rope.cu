@@ -62,15 +62,14 @@ __device__ __forceinline__ void st_pairs(O *yh, const float (&u)[P], const float
 #define ROPE_THREADS 256
 
 /* y may be x (in place, fp32: each thread reads its elements before it writes them) or a
- * bf16 array of the same layout (row strides ldx, ldy). Grid-stride over (sequence, position,
- * pair group) along the grid's x; with a stride that is a multiple of the groups per row (the
- * usual case) a thread keeps its pairs, so theta_j (a pow) is formed once per thread, only the
- * sincos once per position. Kept in shared memory, as registers held across the loop cost
- * occupancy. */
+ * bf16 array of the same layout. Grid-stride over (sequence, position, pair group); with a
+ * stride that is a multiple of the groups per row (the usual case) a thread keeps its pairs,
+ * so theta_j (a pow) is formed once per thread, only the sincos once per position. Kept in
+ * shared memory, as registers held across the loop cost occupancy. */
 template <class O, int P>
-__device__ __forceinline__ void rope_rows(const float *x, int64_t ldx, O *y, int64_t ldy,
-                                          int64_t B, int64_t T, int h, int dk, const int64_t *pos0,
-                                          int half, double base, float scale, float sign) {
+__global__ void __launch_bounds__(ROPE_THREADS)
+    rope_kernel(const float *x, O *y, int64_t ld, int64_t B, int64_t T, int h, int dk,
+                const int64_t *pos0, int half, double base, float scale, float sign) {
     const int npair = dk / 2, ng = npair / P;
     const int64_t n = B * T * ng;
     __shared__ double theta[P][ROPE_THREADS]; /* this thread's theta_j (j = j0 + p): a slot, */
@@ -79,7 +78,7 @@ __device__ __forceinline__ void rope_rows(const float *x, int64_t ldx, O *y, int
          idx += (int64_t)gridDim.x * blockDim.x) {
         const int j0 = (int)(idx % ng) * P;
         const int64_t bt = idx / ng, b = bt / T, t = bt - b * T;
-        const float *row = x + bt * ldx;
+        const float *row = x + bt * ld;
         float a[ROPE_HB][P], bb[ROPE_HB][P];
         /* the first heads' loads go out before the double-precision work */
         auto load = [&](int h0) {
@@ -122,17 +121,10 @@ __device__ __forceinline__ void rope_rows(const float *x, int64_t ldx, O *y, int
                     u[p] = __fmaf_rn(a[k][p], c[p], -(bb[k][p] * s[p])) * scale;
                     v[p] = __fmaf_rn(a[k][p], s[p], bb[k][p] * c[p]) * scale;
                 }
-                st_pairs<P>(y + bt * ldy + (int64_t)(h0 + k) * dk, u, v, j0, npair, half);
+                st_pairs<P>(y + bt * ld + (int64_t)(h0 + k) * dk, u, v, j0, npair, half);
             }
         }
     }
-}
-
-template <class O, int P>
-__global__ void __launch_bounds__(ROPE_THREADS)
-    rope_kernel(const float *x, O *y, int64_t ld, int64_t B, int64_t T, int h, int dk,
-                const int64_t *pos0, int half, double base, float scale, float sign) {
-    rope_rows<O, P>(x, ld, y, ld, B, T, h, dk, pos0, half, base, scale, sign);
 }
 
 /* Launch: P = 4 when every group is 16-byte aligned in x (and 4 * sizeof(O) in y): npair and
@@ -213,24 +205,64 @@ retnet_status cuda_op_rope_backward_bf16(cuda_bf16 *y, const float *dx, int64_t 
 
 /* ---- a forward's q k v g out of one product ----------------------------------------------
  * x's rows hold [q | k | v | g] (model_cuda.cu multiplies by the four weights at once, they
- * lie one after the other): blockIdx.y 0 and 1 rotate q and k into bf16 with rope_rows (the
- * same operations as cuda_op_rope_bf16, so the same bits), 2 rounds v to bf16 and copies g,
- * four values a thread where `vec` (every row's columns 16-byte aligned). */
+ * lie one after the other). blockIdx.y 0 and 1 rotate q and k into bf16, 2 rounds v to bf16
+ * and copies g, four values a thread where `vec` (every row's columns 16-byte aligned). A
+ * rotating thread takes P pairs of SPLIT_HB heads of one row, not every head as rope_kernel's
+ * do: a decoding step has few rows (at B = 64, 8 blocks a tensor in rope_kernel's layout, 10
+ * us under ncu), and its angles cost a few double-precision operations more this way. The
+ * same operations per element as rope_kernel, so the same bits. */
+#define SPLIT_HB 2
 template <int P>
 __global__ void __launch_bounds__(ROPE_THREADS)
     qkvg_split_kernel(const float *x, int64_t ldx, uint16_t *qb, uint16_t *kb, uint16_t *vb,
                       float *g, int64_t B, int64_t T, int h, int dk, int dv, const int64_t *pos0,
                       int half, double base, float kscale, int vec) {
     const int64_t dkey = (int64_t)h * dk, dval = (int64_t)h * dv;
+    const int64_t rows = B * T, stride = (int64_t)gridDim.x * blockDim.x;
     if (blockIdx.y < 2) {
-        rope_rows<uint16_t, P>(x + blockIdx.y * dkey, ldx, blockIdx.y ? kb : qb, dkey, B, T, h,
-                               dk, pos0, half, base, blockIdx.y ? kscale : 1.0f, 1.0f);
+        const float *xs = x + blockIdx.y * dkey;
+        uint16_t *y = blockIdx.y ? kb : qb;
+        const float scale = blockIdx.y ? kscale : 1.0f;
+        const int npair = dk / 2, ng = npair / P, nhg = (h + SPLIT_HB - 1) / SPLIT_HB;
+        for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+             idx < rows * nhg * ng; idx += stride) {
+            const int j0 = (int)(idx % ng) * P;
+            const int64_t rest = idx / ng, bt = rest / nhg, b = bt / T, t = bt - b * T;
+            const int h0 = (int)(rest - bt * nhg) * SPLIT_HB;
+            const float *row = xs + bt * ldx;
+            float a[SPLIT_HB][P], bb[SPLIT_HB][P];
+#pragma unroll
+            for (int k = 0; k < SPLIT_HB; k++)
+                if (h0 + k < h)
+                    ld_pairs<P>(a[k], bb[k], row + (int64_t)(h0 + k) * dk, j0, npair, half);
+            float c[P], s[P];
+#pragma unroll
+            for (int p = 0; p < P; p++) {
+                const int j = j0 + p;
+                const double theta = half ? pow(base, -2.0 * j / dk)
+                                     : npair > 1 ? pow(base, -(double)j / (npair - 1)) : 1.0;
+                const double ang = (double)((pos0 ? pos0[b] : 0) + t) * theta;
+                double sd, cd;
+                sincos(ang, &sd, &cd);
+                c[p] = (float)cd, s[p] = (float)sd;
+            }
+#pragma unroll
+            for (int k = 0; k < SPLIT_HB; k++) {
+                if (h0 + k >= h) break;
+                float u[P], v[P]; /* rope_kernel's contractions, sign 1 */
+#pragma unroll
+                for (int p = 0; p < P; p++) {
+                    u[p] = __fmaf_rn(a[k][p], c[p], -(bb[k][p] * s[p])) * scale;
+                    v[p] = __fmaf_rn(a[k][p], s[p], bb[k][p] * c[p]) * scale;
+                }
+                st_pairs<P>(y + bt * dkey + (int64_t)(h0 + k) * dk, u, v, j0, npair, half);
+            }
+        }
         return;
     }
     const float *xv = x + 2 * dkey, *xg = xv + dval;
-    const int64_t w = vec ? 4 : 1, ng = dval / w, n = B * T * ng;
-    for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < n;
-         idx += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t w = vec ? 4 : 1, ng = dval / w, n = rows * ng;
+    for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < n; idx += stride) {
         const int64_t r = idx / ng, c = (idx - r * ng) * w;
         if (vec) {
             const float4 v = *(const float4 *)(xv + r * ldx + c);
@@ -258,9 +290,9 @@ static retnet_status split_launch(const float *x, int64_t ldx, uint16_t *qb, uin
     }
     const int sms = cuda_sm_count();
     const int64_t cap = (int64_t)(sms > 0 ? sms : 132) * per_sm;
-    /* the copies' blocks where they are more than the rotations' (the rotations' grid stride
-     * does not change their results) */
-    const unsigned br = cuda_blocks(B * T * (dk / 2 / P), ROPE_THREADS, cap),
+    /* enough blocks for the rotations and for the copies, whichever need more */
+    const unsigned br = cuda_blocks(B * T * ((h + SPLIT_HB - 1) / SPLIT_HB) * (dk / 2 / P),
+                                    ROPE_THREADS, cap),
                    bc = cuda_blocks(B * T * ((int64_t)h * dv / (vec ? 4 : 1)), ROPE_THREADS, cap);
     qkvg_split_kernel<P><<<dim3(br > bc ? br : bc, 3), ROPE_THREADS, 0, cs>>>(
         x, ldx, qb, kb, vb, g, B, T, h, dk, dv, pos0, half, base, kscale, vec);
