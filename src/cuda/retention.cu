@@ -41,7 +41,9 @@
  * that each column tile recomputes Q K^T (dk/.. of the work, counted in the benchmark).
  *
  * The decode step (`step_kernel`) is memory-bound: one read and one write of the state,
- * 16-byte accesses, the q S reduction over dk finished in shared memory.
+ * 16-byte accesses, the q S reduction over dk finished in shared memory (its row groups'
+ * partial sums added in order: the results depend on the block shape, which depends on the
+ * state's size, not on anything else).
  *
  * Status (bench/gpu/retention-h200.md, H200, the TMA kernel): over fla's chunk_retention,
  * forward 2.04-2.51x (H8 dk256 dv512) and 2.11-2.61x (H16 dk128 dv256), fwd+bwd 2.89-3.03x
@@ -62,6 +64,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mma.cuh"
 #include "pdl.cuh"
@@ -1633,17 +1636,29 @@ __global__ void RET_WG_BOUNDS(128) wg_selftest_kernel(int variant, const bf16 *A
 /* ==================================================================================== */
 /* the decode step                                                                      */
 
-/* Block: 64 columns of one (b, h); 16 lanes x float4 per row, 16 row groups. */
-constexpr int STEP_COLS = 64, STEP_RG = 16, STEP_UNROLL = 8;
+/* Block: 64 columns of one (b, h); 16 lanes x float4 per row, STEP_RG row groups, each
+ * thread STEP_UNROLL rows in flight. Two shapes (retention_cuda_step picks): 32 row groups
+ * with plain accesses for large states (dev/cuda/step_lab.cu on the H200: 4.04 / 4.18 TB/s
+ * at B = 64 / 256, against 3.94 / 4.01 for 16 hinted; copy_bw.cu's in-place ceiling is
+ * 4.0-4.27), 16 with streaming hints (__ldcs / __stcs) for small ones. */
+constexpr int STEP_COLS = 64, STEP_UNROLL = 8;
 
-__global__ void __launch_bounds__(256) step_kernel(int H, int dk, int dv, const bf16 *q,
-                                                   const bf16 *k, const bf16 *v,
-                                                   const float *gamma, float scale, float *S,
-                                                   void *o, int o_f32) {
+template <bool HINT> __device__ __forceinline__ float4 step_ld(const float *p) {
+    return HINT ? __ldcs(reinterpret_cast<const float4 *>(p)) : *reinterpret_cast<const float4 *>(p);
+}
+template <bool HINT> __device__ __forceinline__ void step_st(float *p, float4 v) {
+    if (HINT) __stcs(reinterpret_cast<float4 *>(p), v);
+    else *reinterpret_cast<float4 *>(p) = v;
+}
+
+template <int STEP_RG, bool HINT>
+__global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
+    step_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
+                const float *gamma, float scale, float *S, void *o, int o_f32) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     float *qs = reinterpret_cast<float *>(smem_raw), *ks = qs + dk;
     float *red = ks + dk; /* [STEP_RG][STEP_COLS] */
-    const int tid = threadIdx.x, c4 = tid & 15, rg = tid >> 4;
+    const int tid = threadIdx.x, c4 = tid & 15, rg = tid >> 4; /* 16 lanes a row */
     const int h = blockIdx.y, b = blockIdx.z, col = blockIdx.x * STEP_COLS + c4 * 4;
     const int64_t bh = (int64_t)b * H + h;
     float *Sb = S + bh * dk * dv + col;
@@ -1655,7 +1670,7 @@ __global__ void __launch_bounds__(256) step_kernel(int H, int dk, int dv, const 
 #pragma unroll
         for (int u = 0; u < STEP_UNROLL; u++) {
             const int i = rg + u * STEP_RG;
-            if (i < dk) s[u] = __ldcs(reinterpret_cast<const float4 *>(Sb + (int64_t)i * dv));
+            if (i < dk) s[u] = step_ld<HINT>(Sb + (int64_t)i * dv);
         }
     }
     pdl_wait();
@@ -1675,7 +1690,7 @@ __global__ void __launch_bounds__(256) step_kernel(int H, int dk, int dv, const 
             for (int u = 0; u < STEP_UNROLL; u++) {
                 const int i = i0 + u * STEP_RG;
                 if (i0 != rg && i < dk)
-                    s[u] = __ldcs(reinterpret_cast<const float4 *>(Sb + (int64_t)i * dv));
+                    s[u] = step_ld<HINT>(Sb + (int64_t)i * dv);
             }
 #pragma unroll
             for (int u = 0; u < STEP_UNROLL; u++) {
@@ -1686,7 +1701,7 @@ __global__ void __launch_bounds__(256) step_kernel(int H, int dk, int dv, const 
                     s[u].y = gam * s[u].y + kk * v01.y;
                     s[u].z = gam * s[u].z + kk * v23.x;
                     s[u].w = gam * s[u].w + kk * v23.y;
-                    __stcs(reinterpret_cast<float4 *>(Sb + (int64_t)i * dv), s[u]);
+                    step_st<HINT>(Sb + (int64_t)i * dv, s[u]);
                     acc.x += qq * s[u].x, acc.y += qq * s[u].y;
                     acc.z += qq * s[u].z, acc.w += qq * s[u].w;
                 }
@@ -2170,10 +2185,28 @@ extern "C" int retention_cuda_step(int B, int H, int dk, int dv, const void *q, 
         return fail("%s: o_dtype %d is neither RETNET_CUDA_F32 nor RETNET_CUDA_BF16", fn, o_dtype);
     if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
     dim3 grid((dv + STEP_COLS - 1) / STEP_COLS, H, B);
-    const size_t smem = sizeof(float) * (2 * dk + STEP_RG * STEP_COLS);
-    CUDA_OK(pdl_launch(step_overlap && have_pdl(), step_kernel, grid, dim3(256), smem, stream, H,
-                       dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma, scale,
-                       state, o, (int)(o_dtype == RETNET_CUDA_F32)),
-            "step_kernel launch");
+    /* 32 row groups, plain accesses, where the states stream (64 MB or more: B >= 16 at the
+     * 1.3B model's heads; B = 64 4.82 -> 4.71 ms a decoding step, B = 256 14.78 -> 14.23);
+     * 16 row groups with streaming hints below, where the step is latency (B = 1 1.18 against
+     * 1.20-1.22 with 32; dev/cuda/next51.sh). RETNET_CUDA_STEP_RG=16 or 32 forces one. */
+    static int forced = -1;
+    if (forced < 0) {
+        const char *e = getenv("RETNET_CUDA_STEP_RG");
+        forced = e && !strcmp(e, "16") ? 16 : e && !strcmp(e, "32") ? 32 : 0;
+    }
+    const int shape = forced ? forced
+                      : (double)B * H * dk * dv * sizeof(float) >= 64.0 * (1 << 20) ? 32 : 16;
+    const size_t smem = sizeof(float) * (2 * dk + shape * STEP_COLS);
+    const int pdl = step_overlap && have_pdl(), of32 = o_dtype == RETNET_CUDA_F32;
+    if (shape == 16)
+        CUDA_OK(pdl_launch(pdl, step_kernel<16, true>, grid, dim3(STEP_COLS / 4 * 16), smem, stream,
+                           H, dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
+                           scale, state, o, of32),
+                "step_kernel launch");
+    else
+        CUDA_OK(pdl_launch(pdl, step_kernel<32, false>, grid, dim3(STEP_COLS / 4 * 32), smem,
+                           stream, H, dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v,
+                           gamma, scale, state, o, of32),
+                "step_kernel launch");
     return 0;
 }
