@@ -164,13 +164,6 @@ retnet_status cuda_op_gemv_glu(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16
                                const cuda_bf16 *w2, int64_t M, int64_t N, int64_t K,
                                cuda_act act, cuda_stream s);
 
-/* The next gemv launch on this host thread (only that one) also asks L2 for `bytes` from p
- * (16-byte multiples; a hint: cp.async.bulk.prefetch on sm_90, nothing elsewhere), its
- * blocks each a share, before they wait for their inputs: a decoding step names the weights
- * of the product after the launch, so that they stream from memory while the chain's short
- * kernels run (model_cuda.cu, RETNET_CUDA_L2_NEXT). p NULL: nothing. */
-void cuda_gemv_prefetch_next(const void *p, int64_t bytes);
-
 /* ==================================================================================== */
 /* retention_norm.cu: RETNET.md §3 (the config's `normalize`), after retention's raw output */
 

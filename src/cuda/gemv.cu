@@ -62,8 +62,6 @@ typedef struct {
     const uint4 *x; /* (M, K) bf16, row stride ldx8 uint4 */
     int64_t ldx8, K8;
     int M, nseg, act;
-    const char *pf;   /* cuda_gemv_prefetch_next's region (or NULL) */
-    int64_t pf_bytes;
     gemv_seg seg[CUDA_GEMV_MAX_OUT];
     /* first pair-unit of each segment: a warp of the FMA kernel takes one pair, a block of
      * the mma kernel 8 */
@@ -119,25 +117,9 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
     }
 }
 
-/* This block's share of the region to ask of L2 (thread 0, pieces of 32 KB). */
-__device__ __forceinline__ void prefetch_share(const gemv_args &a) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    if (!a.pf || threadIdx.x != 0) return;
-    const int64_t share = ((a.pf_bytes + gridDim.x - 1) / gridDim.x + 15) / 16 * 16;
-    const int64_t lo = (int64_t)blockIdx.x * share,
-                  hi = lo + share < a.pf_bytes ? lo + share : a.pf_bytes;
-    for (int64_t p = lo; p < hi; p += 32768) {
-        const uint32_t n = (uint32_t)(hi - p < 32768 ? hi - p : 32768);
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(a.pf + p), "r"(n)
-                     : "memory");
-    }
-#endif
-}
-
 template <int MB>
 __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     pdl_trigger();
-    prefetch_share(a);
     const int lane = threadIdx.x & 31;
     const int64_t wid = (int64_t)blockIdx.x * FMA_WARPS + (threadIdx.x >> 5);
     int s = 0;
@@ -203,7 +185,6 @@ template <int NT>
 __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a) {
     __shared__ float4 part[MMA_WARPS][NT][32];
     pdl_trigger();
-    prefetch_share(a);
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     const int64_t blk = blockIdx.x;
     int s = 0;
@@ -324,17 +305,9 @@ static int mma_min_m(void) {
     return m;
 }
 
-static thread_local const char *pf_next;
-static thread_local int64_t pf_next_bytes;
-void cuda_gemv_prefetch_next(const void *p, int64_t bytes) {
-    pf_next = p && bytes >= 16 ? (const char *)p : NULL;
-    pf_next_bytes = bytes / 16 * 16;
-}
-
 /* a->seg[].P set: first[] for the kernel of M rows, and the launch */
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
-    a->pf = pf_next, a->pf_bytes = pf_next_bytes, pf_next = NULL; /* for this launch only */
     const int mma = M >= mma_min_m() || M > 8; /* the FMA kernel takes up to 8 rows */
     a->M = (int)M, a->first[0] = 0;
     for (int i = 0; i < a->nseg; i++)

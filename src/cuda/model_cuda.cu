@@ -75,8 +75,6 @@ struct model_cuda {
     /* decoding steps as CUDA graphs (decode_step_graph), their kernels overlapping (pdl_scope) */
     int graphs, pdl;
     int one_product; /* q k v g (and fc1 | gate) as one product where they lie together */
-    int l2_next;     /* decoding: each gemv asks L2 for the next product's weights (l2_hint) */
-    int64_t l2_cap;  /* at most this many bytes of them */
     cudaStream_t gstream;
     cudaEvent_t gready;              /* recorded on the legacy stream before each replay */
     int64_t gacts_rows;              /* the activations' layout the graph was made with */
@@ -239,9 +237,6 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->pdl = !(pe && !strcmp(pe, "0"));
     const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
     d->one_product = !(oe && !strcmp(oe, "0"));
-    const char *le = getenv("RETNET_CUDA_L2_NEXT"), *lc = getenv("RETNET_CUDA_L2_CAP_MB");
-    d->l2_next = le && !strcmp(le, "1");
-    d->l2_cap = (int64_t)(lc && atoi(lc) > 0 ? atoi(lc) : 24) << 20;
     d->l32 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l32);
     d->l16 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l16);
     if (!d->l32 || !d->l16) {
@@ -427,20 +422,6 @@ static float *joined_out(const model_cuda *d, int64_t K, const float *const *w,
     return d->logits;
 }
 
-/* Decoding on the gemv kernels (RETNET_CUDA_L2_NEXT=1): the gemv launched next also asks L2
- * for w's first `bytes` (at most d->l2_cap), the weights of the product after it, so that
- * they stream in while the short kernels between the two run. */
-static void l2_hint(const model_cuda *d, int on, const float *w, int64_t bytes) {
-    if (d->l2_next && on && w) cuda_gemv_prefetch_next(w, bytes < d->l2_cap ? bytes : d->l2_cap);
-}
-/* The bytes of layer l's weights from w[0] on that lie together (joined_out's test), bf16. */
-static int64_t run_bytes(int64_t K, const float *const *w, const int64_t *rows, int count) {
-    int64_t b = 2 * rows[0] * K;
-    for (int i = 1; i < count && w[i] && (const char *)w[i] == (const char *)w[0] + b; i++)
-        b += 2 * rows[i] * K;
-    return b;
-}
-
 /* RetNet's token mixer of layer l on d->xb = Norm(x): x += wo HeadNormGate(retention). */
 static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T, float *state,
                                      cuda_stream cs) {
@@ -456,9 +437,7 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     const float *w4[4] = {p16->wq, p16->wk, p16->wv, p16->wg};
     const int64_t r4[4] = {c->d_key, c->d_key, c->d_value, c->d_value};
     float *joined = NULL;
-    const int gemv = T == 1 && cuda_gemv_suits(n, D, d->xb, D);
     if (cuda_gemv_suits(n, D, d->xb, D)) { /* decoding: one launch, one read of x */
-        l2_hint(d, gemv, p16->wo, 2 * D * c->d_value);
         const cuda_gemv_out o[4] = {
             {(const cuda_bf16 *)p16->wq, fuse ? (void *)d->qb : (void *)d->q,
              fuse ? CUDA_BF16 : CUDA_F32, c->d_key, c->d_key, NULL, fuse ? &rq : NULL},
@@ -510,11 +489,6 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
                                         n, h, dv, c->eps, model_head_norm_mode(c), cs));
     else
         TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
-    {
-        const float *w2[2] = {p16->fc1, p16->gate};
-        const int64_t r2[2] = {c->d_ffn, c->d_ffn};
-        l2_hint(d, gemv, p16->fc1, run_bytes(D, w2, r2, p16->gate ? 2 : 1));
-    }
     TRY(mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1, cs));
 
     return RETNET_OK;
@@ -541,18 +515,8 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
     if (c->ffn == RETNET_FFN_GLU && cuda_gemv_suits(n, D, d->xb, D)) {
         /* decoding: both products and act(a) * b in one pass, into h1's (unused) space */
         cuda_bf16 *a = (cuda_bf16 *)d->h1;
-        const int gemv = T == 1;
-        l2_hint(d, gemv, p16->fc2, 2 * D * c->d_ffn);
         TRY(cuda_op_gemv_glu(a, d->xb, (const cuda_bf16 *)p16->fc1, (const cuda_bf16 *)p16->gate,
                              n, c->d_ffn, D, ffn_act(c), cs));
-        if (l + 1 < c->n_layer) { /* the next layer's q k v g, or the output layer's weights */
-            const retnet_layer_params *q16 = &d->l16[l + 1];
-            const float *w4[4] = {q16->wq, q16->wk, q16->wv, q16->wg};
-            const int64_t r4[4] = {c->d_key, c->d_key, c->d_value, c->d_value};
-            l2_hint(d, gemv && !is_tf(c), q16->wq, run_bytes(D, w4, r4, q16->wg ? 4 : 3));
-        } else {
-            l2_hint(d, gemv, c->tie_embeddings ? d->g16.embed : d->g16.out, 2 * D * c->vocab);
-        }
         TRY(mm(d->x, a, p16->fc2, n, D, c->d_ffn, 1, cs));
         return RETNET_OK;
     }
