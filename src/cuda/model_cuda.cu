@@ -44,7 +44,9 @@ struct model_cuda {
     float *q, *k;                    /* (n, d_key) before rope and the bf16 rounding */
     float *g, *o;                    /* (n, d_value) gate pre-activation, retention output */
     float *h1, *h2;                  /* (n, d_ffn) FFN hidden (h2: the GLU's second branch) */
-    float *logits;                   /* (n, V) */
+    float *logits;                   /* (n, V), and before the output layer a layer's joined
+                                        products (joined_out): rows of max(V, 2 (d_key +
+                                        d_value), 2 d_ffn) */
     cuda_bf16 *xb;                   /* (n, max(d, d_value, d_ffn)): a product's bf16 operand */
     cuda_bf16 *qb, *kb, *vb;         /* retention's bf16 operands */
     int32_t *tok;                    /* (n) */
@@ -410,9 +412,10 @@ static retnet_status attention_forward(model_cuda *d, int l, int64_t B, int64_t 
 /* Where a layer's weights w0, w1, ... (bf16, rows of K) lie one after the other in the arena,
  * one product gives all their outputs side by side: its output, d->logits (wide enough:
  * acts_ready; free until the output layer), or NULL where they do not (or
- * RETNET_CUDA_ONE_PRODUCT=0). cuBLASLt's small-M products cost about the same for 12288 rows
- * of weights as for 2048 (bench/gpu/gemv-h200.txt: q k v g at M = 64 16.8 us as one product,
- * 27.0 as four), so at batches past the gemv kernels' this saves most of three launches. */
+ * RETNET_CUDA_ONE_PRODUCT=0). cuBLASLt's small-M products take about as long for 12288 rows
+ * of weights as for 2048 (dev/cuda/lt_algos.cu: q k v g at M = 64 16.8 us as one product,
+ * 27.0 as four), so past the gemv kernels' batches this saves most of three launches (1.3B
+ * decoding at B = 64 5.34 -> 4.86 ms a step, dev/cuda/next46.sh). */
 static float *joined_out(const model_cuda *d, int64_t K, const float *const *w,
                          const int64_t *rows, int count) {
     if (!d->one_product) return NULL;

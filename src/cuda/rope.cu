@@ -208,9 +208,10 @@ retnet_status cuda_op_rope_backward_bf16(cuda_bf16 *y, const float *dx, int64_t 
  * lie one after the other). blockIdx.y 0 and 1 rotate q and k into bf16, 2 rounds v to bf16
  * and copies g, four values a thread where `vec` (every row's columns 16-byte aligned). A
  * rotating thread takes P pairs of SPLIT_HB heads of one row, not every head as rope_kernel's
- * do: a decoding step has few rows (at B = 64, 8 blocks a tensor in rope_kernel's layout, 10
- * us under ncu), and its angles cost a few double-precision operations more this way. The
- * same operations per element as rope_kernel, so the same bits. */
+ * do: a decoding step has few rows (at B = 64, rope_kernel's layout gives 8 blocks a tensor,
+ * 10 us under ncu's serialised timing, though in the step's graph both layouts timed the same:
+ * dev/cuda/next49.sh), and the angles cost a few more double-precision operations this way.
+ * The same operations per element as rope_kernel, so the same bits (test_cuda_ops). */
 #define SPLIT_HB 2
 template <int P>
 __global__ void __launch_bounds__(ROPE_THREADS)

@@ -171,6 +171,72 @@ static void test_forward_and_step(void) {
     }
 }
 
+/* The decoding step alone from a random state, against S' = g S + k^T v, o = scale q S' in
+ * double (the rule of test_forward_and_step's step), at state sizes on both sides of the
+ * kernel's switch between its block shapes (retention_cuda_step: 32 row groups from 64 MB of
+ * states, 16 below; the sums of q S' are added in another order in each): 64 MB exactly
+ * (the 1.3B model's heads at B = 16), 71 MB with columns that do not fill a block (dv 136),
+ * and 4 MB. */
+static void test_step_shapes(void) {
+    static const int shapes[][4] = {{16, 8, 256, 512}, {256, 8, 64, 136}, {1, 8, 256, 512}};
+    uint64_t s = seed0 * 3 + 1;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int B = shapes[si][0], H = shapes[si][1], dk = shapes[si][2], dv = shapes[si][3];
+        const int64_t nq = (int64_t)B * H * dk, nv = (int64_t)B * H * dv, ns = nq * dv;
+        float *q = malloc(4 * nq), *k = malloc(4 * nq), *v = malloc(4 * nv);
+        float *S = malloc(4 * ns), *Sg = malloc(4 * ns), *og = malloc(4 * nv);
+        uint16_t *qb = malloc(2 * nq), *kb = malloc(2 * nq), *vb = malloc(2 * nv);
+        rand_bf16(q, qb, nq, 1, &s), rand_bf16(k, kb, nq, 1, &s), rand_bf16(v, vb, nv, 1, &s);
+        for (int64_t i = 0; i < ns; i++) S[i] = (float)urand(&s);
+        double gd[8];
+        float gf[8];
+        for (int h = 0; h < H; h++) gd[h] = 1.0 - ldexp(1.0, -5 - h), gf[h] = (float)gd[h];
+        const float scale = (float)(1.0 / sqrt((double)dk));
+        void *dq = up(qb, 2 * nq), *dkk = up(kb, 2 * nq), *dvv = up(vb, 2 * nv);
+        float *dg = up(gf, 4 * H), *dS = up(S, 4 * ns), *dO = NULL;
+        retnet_cuda_malloc((void **)&dO, 4 * nv, "o");
+        int rc = dq && dkk && dvv && dg && dS && dO
+                     ? retention_cuda_step(B, H, dk, dv, dq, dkk, dvv, dg, scale, dS, dO,
+                                           RETNET_CUDA_F32, NULL)
+                     : -1;
+        CHECK(rc == 0, "step B%d H%d dk%d dv%d: %s", B, H, dk, dv,
+              rc < 0 ? "device buffers" : retention_cuda_errmsg());
+        if (rc == 0) {
+            retnet_cuda_sync(NULL);
+            retnet_cuda_download(og, dO, 4 * nv);
+            retnet_cuda_download(Sg, dS, 4 * ns);
+            double err = 0, mx = 0, serr = 0, smx = 0;
+            double *acc = malloc(sizeof(double) * (size_t)dv);
+            for (int64_t bh = 0; bh < (int64_t)B * H; bh++) {
+                const int h = (int)(bh % H);
+                const float *qq = q + bh * dk, *kk = k + bh * dk, *vv = v + bh * dv;
+                for (int j = 0; j < dv; j++) acc[j] = 0;
+                for (int i = 0; i < dk; i++)
+                    for (int j = 0; j < dv; j++) {
+                        const int64_t e = bh * dk * dv + (int64_t)i * dv + j;
+                        const double sn = gd[h] * S[e] + (double)kk[i] * vv[j];
+                        acc[j] += (double)qq[i] * scale * sn;
+                        serr = fmax(serr, fabs(Sg[e] - sn)), smx = fmax(smx, fabs(sn));
+                    }
+                for (int j = 0; j < dv; j++) {
+                    err = fmax(err, fabs(og[bh * dv + j] - acc[j]));
+                    mx = fmax(mx, fabs(acc[j]));
+                }
+            }
+            free(acc);
+            CHECK(err <= 1e-5 * mx + 1e-6, "step B%d H%d dk%d dv%d: max err %.3g of max %.3g", B,
+                  H, dk, dv, err, mx);
+            CHECK(serr <= 1e-6 * smx + 1e-7,
+                  "step B%d H%d dk%d dv%d: state max err %.3g of max %.3g", B, H, dk, dv, serr, smx);
+            fprintf(stderr, "     step B%d H%d dk%d dv%d (%lld MB of state): o err %.2e of %.3g\n",
+                    B, H, dk, dv, (long long)(4 * ns >> 20), err, mx);
+        }
+        retnet_cuda_free(dq), retnet_cuda_free(dkk), retnet_cuda_free(dvv), retnet_cuda_free(dg);
+        retnet_cuda_free(dS), retnet_cuda_free(dO);
+        free(q), free(k), free(v), free(S), free(Sg), free(og), free(qb), free(kb), free(vb);
+    }
+}
+
 /* The backward from the empty state against the CPU's parallel-form backward, gradients in
  * fp32 or bf16 (column 6), written or added to random values already there (column 7).
  * Outputs that are written start as NaN, so an element never written fails. dv = 512 with
@@ -277,6 +343,7 @@ int main(void) {
     }
     fprintf(stderr, "test_cuda_retention: %s\n", retnet_cuda_device_name());
     RUN(test_forward_and_step);
+    RUN(test_step_shapes);
     RUN(test_backward);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
