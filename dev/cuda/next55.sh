@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Twelfth session, review: test_cuda_retention's new test_step_shapes (the decoding step at
-# 64 MB and 71 MB of states, where it takes 32 row groups, and at 4 MB, 16; each against
+# 64 MB and 68 MB of states, where it takes 32 row groups, and at 4 MB, 16; each against
 # double), and the tests of the session's paths again on the review's tree.
 cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh

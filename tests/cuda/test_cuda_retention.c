@@ -175,7 +175,7 @@ static void test_forward_and_step(void) {
  * double (the rule of test_forward_and_step's step), at state sizes on both sides of the
  * kernel's switch between its block shapes (retention_cuda_step: 32 row groups from 64 MB of
  * states, 16 below; the sums of q S' are added in another order in each): 64 MB exactly
- * (the 1.3B model's heads at B = 16), 71 MB with columns that do not fill a block (dv 136),
+ * (the 1.3B model's heads at B = 16), 68 MB with columns that do not fill a block (dv 136),
  * and 4 MB. */
 static void test_step_shapes(void) {
     static const int shapes[][4] = {{16, 8, 256, 512}, {256, 8, 64, 136}, {1, 8, 256, 512}};
