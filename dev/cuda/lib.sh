@@ -215,3 +215,20 @@ patch('/src/cuda/norm.cu', 'int dv, float eps, int mode, cuda_stream s) {\n',
 if warps: patch('/src/cuda/gemv.cu', '#define FMA_WARPS 4 ', '#define FMA_WARPS %s ' % warps)
 PY
 }
+
+# ncu_summary FILE: one line per kernel of an `ncu --print-summary per-kernel` log (name,
+# invocations, then the metrics' min / max / mean as ncu printed them)
+ncu_summary() {
+  python3 - "$1" <<'PY'
+import re, sys
+txt = open(sys.argv[1]).read()
+blocks = re.split(r"\n  (?=\S[^\n]*\(\d+, \d+, \d+\)x\(\d+, \d+, \d+\))", txt)
+for b in blocks[1:]:
+    name = b.split("\n", 1)[0][:110]
+    inv = re.search(r"Invocations\s*:?\s*(\d+)", b) or re.search(r"(\d+)\s+invocations", b)
+    ms = [(m, re.search(m + r"\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", b))
+          for m in ("gpu__time_duration.sum", "dram__bytes_read.sum", "dram__bytes_write.sum")]
+    print(name, "|", inv.group(1) if inv else "?",
+          *("| " + " ".join(x.groups()) for m, x in ms if x))
+PY
+}

@@ -3,15 +3,12 @@
  * cuBLASLt, as src/cuda/matmul.cu asks for them (bf16 inputs, fp32 compute, split-K partials
  * in fp32, 32 MiB workspace), timed for each of the heuristic's first 16 algorithms: how far
  * the heuristic's first choice (the one matmul.cu takes) is from the best, and the weights'
- * read rate and TFLOP/s of each. Standalone: nvcc -O2 -arch=sm_90a lt_algos.cu -lcublasLt
+ * read rate and TFLOP/s of each, each timed inside a CUDA graph (lt_common.cuh). next40.sh's
+ * run timed launches back to back, so its figures for the small products (M = 16, 64) were
+ * largely cublasLtMatmul's host cost (next48.sh). Standalone: nvcc -O2 -arch=sm_90a
+ * lt_algos.cu -lcublasLt
  */
-#include <cublasLt.h>
-#include <cuda_runtime.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-#define CK(x) do { cudaError_t e = (x); if (e) { printf("%s: %s\n", #x, cudaGetErrorString(e)); exit(1); } } while (0)
-#define LK(x) do { cublasStatus_t e = (x); if (e) { printf("%s: %d\n", #x, (int)e); exit(1); } } while (0)
+#include "lt_common.cuh"
 
 int main(void) {
     struct { const char *name; int N, K, bf16out, beta; } P[] = {
@@ -31,61 +28,33 @@ int main(void) {
     CK(cudaMemset(A, 0, 2ull * 256 * 4096));
     CK(cudaMemset(B, 0, 2ull * 32000 * 4096));
     CK(cudaMemset(C, 0, 4ull * 256 * 32000));
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0), cudaEventCreate(&e1);
     printf("%-26s %4s %9s %9s %4s %8s %8s\n", "product", "M", "first us", "best us", "idx",
            "best GB/s", "TFLOP/s");
     for (int mi = 0; mi < 3; mi++)
         for (size_t p = 0; p < sizeof P / sizeof P[0]; p++) {
             const int M = Ms[mi], N = P[p].N, K = P[p].K;
             const cudaDataType_t ct = P[p].bf16out ? CUDA_R_16BF : CUDA_R_32F;
-            const cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
-            cublasLtMatmulDesc_t op;
-            cublasLtMatrixLayout_t la, lb, lc;
-            LK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-            LK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof opT));
-            LK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN));
-            LK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, K, N, K));
-            LK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, K, M, K));
-            LK(cublasLtMatrixLayoutCreate(&lc, ct, N, M, N));
-            cublasLtMatmulPreference_t pref;
-            LK(cublasLtMatmulPreferenceCreate(&pref));
-            LK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                    &ws_bytes, sizeof ws_bytes));
-            uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
-            LK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
-                                                    &schemes, sizeof schemes));
+            LtProduct pr(M, N, K, K, ct);
             cublasLtMatmulHeuristicResult_t res[16];
-            int nres = 0;
-            LK(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 16, res, &nres));
+            const int nres = pr.heuristics(lt, ws_bytes, CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE,
+                                           res, 16);
             const float alpha = 1.0f, beta = (float)P[p].beta;
             float first = 0, best = 1e30f;
             int bi = -1;
             for (int r = 0; r < nres; r++) {
-                bool bad = false;
-                for (int w = 0; w < 5 && !bad; w++)
-                    bad = cublasLtMatmul(lt, op, &alpha, B, la, A, lb, &beta, C, lc, C, lc,
-                                         &res[r].algo, ws, ws_bytes, 0) != CUBLAS_STATUS_SUCCESS;
-                if (bad) continue;
-                const int reps = 50;
-                cudaEventRecord(e0);
-                for (int i = 0; i < reps; i++)
-                    cublasLtMatmul(lt, op, &alpha, B, la, A, lb, &beta, C, lc, C, lc, &res[r].algo,
-                                   ws, ws_bytes, 0);
-                cudaEventRecord(e1);
-                CK(cudaEventSynchronize(e1));
-                float ms;
-                cudaEventElapsedTime(&ms, e0, e1);
-                const float us = ms * 1e3f / reps;
+                if (cublasLtMatmul(lt, pr.op, &alpha, B, pr.la, A, pr.lb, &beta, C, pr.lc, C,
+                                   pr.lc, &res[r].algo, ws, ws_bytes, 0) != CUBLAS_STATUS_SUCCESS)
+                    continue;
+                CK(cudaDeviceSynchronize());
+                const float us = graph_us([&](cudaStream_t st) {
+                    LK(cublasLtMatmul(lt, pr.op, &alpha, B, pr.la, A, pr.lb, &beta, C, pr.lc, C,
+                                      pr.lc, &res[r].algo, ws, ws_bytes, st));
+                });
                 if (r == 0) first = us;
                 if (us < best) best = us, bi = r;
             }
             printf("%-26s %4d %9.2f %9.2f %4d %8.0f %8.1f\n", P[p].name, M, first, best, bi,
                    2.0 * N * K / best * 1e-3, 2.0 * M * N * K / best * 1e-6);
-            cublasLtMatmulPreferenceDestroy(pref);
-            cublasLtMatrixLayoutDestroy(la), cublasLtMatrixLayoutDestroy(lb),
-                cublasLtMatrixLayoutDestroy(lc);
-            cublasLtMatmulDescDestroy(op);
         }
     return 0;
 }

@@ -6,15 +6,9 @@
  * allowed (fp32 output: the in-place and output-type schemes add in fp32 too); (c) K split
  * by hand into S slices as one strided-batched product into fp32 partials, then one kernel
  * y = res + sum of the partials. Each timed as 50 calls in one CUDA graph (the decoding step
- * is one). Standalone: nvcc -O2 -arch=sm_90a lt_splitk.cu -lcublasLt
+ * is one: lt_common.cuh). Standalone: nvcc -O2 -arch=sm_90a lt_splitk.cu -lcublasLt
  */
-#include <cublasLt.h>
-#include <cuda_runtime.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-#define CK(x) do { cudaError_t e = (x); if (e) { printf("%s: %s\n", #x, cudaGetErrorString(e)); exit(1); } } while (0)
-#define LK(x) do { cublasStatus_t e = (x); if (e) { printf("%s: %d\n", #x, (int)e); exit(1); } } while (0)
+#include "lt_common.cuh"
 
 __global__ void reduce_kernel(float *y, const float *res, const float *P, int S, long mn) {
     for (long i = (blockIdx.x * (long)blockDim.x + threadIdx.x) * 4; i < mn;
@@ -33,78 +27,30 @@ static void *ws;
 static size_t ws_bytes = 32 << 20;
 
 /* one (batched) product: C (S batches of M x N, fp32) [+]= x[:, slice] w[:, slice]^T; returns
- * us per call (mean of 50 after 5), or -1 where no algorithm */
+ * us per call (graph_us), or -1 where no algorithm */
 static float timed(int M, int N, int K, int S, float beta, uint32_t schemes, const void *A,
                    const void *B, float *C, const float *res, float *Pbuf, int reduce) {
     const int Ks = K / S;
-    const cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
-    cublasLtMatmulDesc_t op;
-    cublasLtMatrixLayout_t la, lb, lc;
-    LK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    LK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof opT));
-    LK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN));
-    LK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, Ks, N, K));
-    LK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, Ks, M, K));
-    LK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, N, M, N));
+    LtProduct pr(M, N, Ks, K, CUDA_R_32F);
     if (S > 1) {
         const int32_t bc = S;
         const int64_t oa = Ks, ob = Ks, oc = (int64_t)M * N;
-        LK(cublasLtMatrixLayoutSetAttribute(la, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc));
-        LK(cublasLtMatrixLayoutSetAttribute(lb, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc));
-        LK(cublasLtMatrixLayoutSetAttribute(lc, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc));
-        LK(cublasLtMatrixLayoutSetAttribute(la, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &oa, sizeof oa));
-        LK(cublasLtMatrixLayoutSetAttribute(lb, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &ob, sizeof ob));
-        LK(cublasLtMatrixLayoutSetAttribute(lc, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &oc, sizeof oc));
+        for (cublasLtMatrixLayout_t l : {pr.la, pr.lb, pr.lc})
+            LK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc));
+        LK(cublasLtMatrixLayoutSetAttribute(pr.la, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &oa, sizeof oa));
+        LK(cublasLtMatrixLayoutSetAttribute(pr.lb, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &ob, sizeof ob));
+        LK(cublasLtMatrixLayoutSetAttribute(pr.lc, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &oc, sizeof oc));
     }
-    cublasLtMatmulPreference_t pref;
-    LK(cublasLtMatmulPreferenceCreate(&pref));
-    LK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                            &ws_bytes, sizeof ws_bytes));
-    LK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
-                                            &schemes, sizeof schemes));
     cublasLtMatmulHeuristicResult_t r;
-    int nres = 0;
-    cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 1, &r, &nres);
-    float us = -1;
-    if (nres > 0) {
-        const float alpha = 1.0f, b = S > 1 ? 0.0f : beta;
-        float *out = S > 1 ? Pbuf : C;
-        const long mn = (long)M * N;
-        /* 50 calls captured in a graph, as the decoding step runs them: the host's cost of
-         * a call (several us for cublasLtMatmul) would otherwise be what is timed */
-        cudaStream_t st;
-        CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
-        auto call = [&]() {
-            LK(cublasLtMatmul(lt, op, &alpha, B, la, A, lb, &b, out, lc, out, lc, &r.algo, ws,
-                              ws_bytes, st));
-            if (S > 1 || reduce) reduce_kernel<<<264, 256, 0, st>>>(C, res, out, S, mn);
-        };
-        for (int i = 0; i < 3; i++) call();
-        CK(cudaStreamSynchronize(st));
-        cudaGraph_t g;
-        cudaGraphExec_t ge;
-        CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
-        for (int i = 0; i < 50; i++) call();
-        CK(cudaStreamEndCapture(st, &g));
-        CK(cudaGraphInstantiate(&ge, g, 0));
-        CK(cudaGraphLaunch(ge, st));
-        CK(cudaStreamSynchronize(st));
-        cudaEvent_t e0, e1;
-        cudaEventCreate(&e0), cudaEventCreate(&e1);
-        cudaEventRecord(e0, st);
-        CK(cudaGraphLaunch(ge, st));
-        cudaEventRecord(e1, st);
-        CK(cudaEventSynchronize(e1));
-        float ms;
-        cudaEventElapsedTime(&ms, e0, e1);
-        us = ms * 1e3f / 50;
-        cudaEventDestroy(e0), cudaEventDestroy(e1);
-        cudaGraphExecDestroy(ge), cudaGraphDestroy(g), cudaStreamDestroy(st);
-    }
-    cublasLtMatmulPreferenceDestroy(pref);
-    cublasLtMatrixLayoutDestroy(la), cublasLtMatrixLayoutDestroy(lb), cublasLtMatrixLayoutDestroy(lc);
-    cublasLtMatmulDescDestroy(op);
-    return us;
+    if (pr.heuristics(lt, ws_bytes, schemes, &r, 1) < 1) return -1;
+    const float alpha = 1.0f, b = S > 1 ? 0.0f : beta;
+    float *out = S > 1 ? Pbuf : C;
+    const long mn = (long)M * N;
+    return graph_us([&](cudaStream_t st) {
+        LK(cublasLtMatmul(lt, pr.op, &alpha, B, pr.la, A, pr.lb, &b, out, pr.lc, out, pr.lc,
+                          &r.algo, ws, ws_bytes, st));
+        if (S > 1 || reduce) reduce_kernel<<<264, 256, 0, st>>>(C, res, out, S, mn);
+    });
 }
 
 int main(void) {

@@ -14,17 +14,6 @@ R=build-cuda/retnet CFG=dev/cuda/cfg-1.3b-fla.json
 RETNET_CUDA_GRAPHS=0 timeout 200 ncu --clock-control none --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum --print-summary per-kernel \
   $R bench decode --config $CFG --device cuda --batch 64 --context 64 --steps 2 --warmup 0 >"$OUT/ncu-decode-b64.txt" 2>&1
 echo "ncu: exit $? at $((SECONDS - t0)) s"
-python3 - "$OUT/ncu-decode-b64.txt" <<'PY'
-import re, sys
-txt = open(sys.argv[1]).read()
-blocks = re.split(r"\n  (?=\S[^\n]*\(\d+, \d+, \d+\)x\(\d+, \d+, \d+\))", txt)
-for b in blocks[1:]:
-    name = b.split("\n", 1)[0][:110]
-    inv = re.search(r"Invocations\s*:?\s*(\d+)", b) or re.search(r"(\d+)\s+invocations", b)
-    t = re.search(r"gpu__time_duration.sum\s+\S+\s+(\S+)\s+(\S+)\s+(\S+)", b)
-    r = re.search(r"dram__bytes_read.sum\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", b)
-    w = re.search(r"dram__bytes_write.sum\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", b)
-    print(name, "|", inv.group(1) if inv else "?", "|", t.groups() if t else "", "|", r.groups() if r else "", "|", w.groups() if w else "")
-PY
+ncu_summary "$OUT/ncu-decode-b64.txt"
 grep -m3 -i "error" "$OUT/ncu-decode-b64.txt"
 echo "total $((SECONDS - t0)) s"

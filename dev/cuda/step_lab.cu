@@ -1,123 +1,38 @@
 /*
- * step_lab.cu (lab): the decoding step's state update (retention.cu's step_kernel) in other
- * block shapes, against the kernel as it is, at the 1.3B model's heads (H 8, dk 256, dv 512)
- * for B = 1, 8, 64 and 256: S = gamma S + k v^T, o = scale q S, fp32 state read and rewritten once
- * (512 MB a layer at B = 64). copy_bw.cu put the in-place ceiling at 4.0-4.27 TB/s; next48's
- * ncu had step_kernel at ~3.9. Each variant: COLS columns a block (COLS / 4 lanes of float4),
- * RG row groups, UNROLL rows in flight a thread; checked against V0 (S bit for bit, o within
- * 1e-5 of max |o|: other summation orders). Standalone: nvcc -O2 -arch=sm_90a step_lab.cu
+ * step_lab.cu (lab): the decoding step's state update (retention.cu's step_kernel, included
+ * here, so what is timed is the kernel itself) in other block shapes, against the shape small
+ * states take, at the 1.3B model's heads (H 8, dk 256, dv 512) for B = 1, 8, 64 and 256:
+ * S = gamma S + k v^T, o = scale q S, the fp32 state read and rewritten once (512 MB a layer
+ * at B = 64). copy_bw.cu puts the in-place ceiling at 4.0-4.27 TB/s. Each variant: COLS
+ * columns a block (COLS / 4 lanes of float4), RG row groups, with or without the streaming
+ * cache hints; checked against V0 (S bit for bit, o within 1e-5 of max |o|: other summation
+ * orders). The runs of next50.sh and next52.sh timed a copy of the kernel with the rows in
+ * flight a thread as a third parameter (4, 8, 16: 16 within 2% of 8). From the repository
+ * root: nvcc -O2 -arch=sm_90a -std=c++17 dev/cuda/step_lab.cu
  */
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+/* the kernel itself (its block shape is a template: STEP_COLS, STEP_RG, cache hints) */
+#include "../../src/cuda/retention.cu"
 
 #define CK(x) do { cudaError_t e = (x); if (e) { printf("%s: %s\n", #x, cudaGetErrorString(e)); exit(1); } } while (0)
-typedef __nv_bfloat16 bf16;
-
-template <bool HINT> __device__ __forceinline__ float4 ld4(const float *p) {
-    return HINT ? __ldcs(reinterpret_cast<const float4 *>(p)) : *reinterpret_cast<const float4 *>(p);
-}
-template <bool HINT> __device__ __forceinline__ void st4(float *p, float4 v) {
-    if (HINT) __stcs(reinterpret_cast<float4 *>(p), v);
-    else *reinterpret_cast<float4 *>(p) = v;
-}
-
-template <int COLS, int RG, int UNROLL, bool HINT = true>
-__global__ void __launch_bounds__(COLS / 4 * RG) step_v(int H, int dk, int dv, const bf16 *q,
-                                                        const bf16 *k, const bf16 *v,
-                                                        const float *gamma, float scale, float *S,
-                                                        float *o) {
-    constexpr int LANES = COLS / 4, NT = LANES * RG;
-    extern __shared__ __align__(16) unsigned char smem_raw[];
-    float *qs = reinterpret_cast<float *>(smem_raw), *ks = qs + dk;
-    float *red = ks + dk; /* [RG][COLS] */
-    const int tid = threadIdx.x, c4 = tid % LANES, rg = tid / LANES;
-    const int h = blockIdx.y, b = blockIdx.z, col = blockIdx.x * COLS + c4 * 4;
-    const int64_t bh = (int64_t)b * H + h;
-    float *Sb = S + bh * dk * dv + col;
-    float4 s[UNROLL];
-    if (col < dv) {
-#pragma unroll
-        for (int u = 0; u < UNROLL; u++) {
-            const int i = rg + u * RG;
-            if (i < dk) s[u] = ld4<HINT>(Sb + (int64_t)i * dv);
-        }
-    }
-    for (int i = tid; i < dk; i += NT) {
-        qs[i] = __bfloat162float(q[bh * dk + i]);
-        ks[i] = __bfloat162float(k[bh * dk + i]);
-    }
-    __syncthreads();
-    const float gam = gamma[h];
-    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (col < dv) {
-        const uint2 vraw = *reinterpret_cast<const uint2 *>(v + bh * dv + col);
-        const float2 v01 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&vraw.x));
-        const float2 v23 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&vraw.y));
-        for (int i0 = rg; i0 < dk; i0 += RG * UNROLL) {
-#pragma unroll
-            for (int u = 0; u < UNROLL; u++) {
-                const int i = i0 + u * RG;
-                if (i0 != rg && i < dk)
-                    s[u] = ld4<HINT>(Sb + (int64_t)i * dv);
-            }
-#pragma unroll
-            for (int u = 0; u < UNROLL; u++) {
-                const int i = i0 + u * RG;
-                if (i < dk) {
-                    const float kk = ks[i], qq = qs[i];
-                    s[u].x = gam * s[u].x + kk * v01.x;
-                    s[u].y = gam * s[u].y + kk * v01.y;
-                    s[u].z = gam * s[u].z + kk * v23.x;
-                    s[u].w = gam * s[u].w + kk * v23.y;
-                    st4<HINT>(Sb + (int64_t)i * dv, s[u]);
-                    acc.x += qq * s[u].x, acc.y += qq * s[u].y;
-                    acc.z += qq * s[u].z, acc.w += qq * s[u].w;
-                }
-            }
-        }
-    }
-    *reinterpret_cast<float4 *>(red + rg * COLS + c4 * 4) = acc;
-    __syncthreads();
-    for (int c = tid; c < COLS; c += NT) {
-        const int cc = blockIdx.x * COLS + c;
-        if (cc < dv) {
-            float sum = 0.0f;
-            for (int r = 0; r < RG; r++) sum += red[r * COLS + c];
-            o[bh * dv + cc] = sum * scale;
-        }
-    }
-}
 
 struct Variant {
     const char *name;
     void (*k)(int, int, int, const bf16 *, const bf16 *, const bf16 *, const float *, float,
-              float *, float *);
+              float *, void *, int);
     int cols, rg;
 };
 
 int main(void) {
     const int H = 8, dk = 256, dv = 512;
     Variant vs[] = {
-        {"V0 now: 64 cols, 16 rg, unroll 8 (256 thr)", step_v<64, 16, 8>, 64, 16},
-        {"64 cols, 16 rg, unroll 16 (256 thr)", step_v<64, 16, 16>, 64, 16},
-        {"64 cols, 16 rg, unroll 4 (256 thr)", step_v<64, 16, 4>, 64, 16},
-        {"64 cols, 32 rg, unroll 8 (512 thr)", step_v<64, 32, 8>, 64, 32},
-        {"64 cols, 64 rg, unroll 4 (1024 thr)", step_v<64, 64, 4>, 64, 64},
-        {"64 cols, 32 rg, unroll 4 (512 thr)", step_v<64, 32, 4>, 64, 32},
-        {"128 cols, 16 rg, unroll 8 (512 thr)", step_v<128, 16, 8>, 128, 16},
-        {"128 cols, 8 rg, unroll 8 (256 thr)", step_v<128, 8, 8>, 128, 8},
-        {"32 cols, 32 rg, unroll 8 (256 thr)", step_v<32, 32, 8>, 32, 32},
-        {"32 cols, 64 rg, unroll 4 (512 thr)", step_v<32, 64, 4>, 32, 64},
-        {"512 cols, 2 rg, unroll 16 (256 thr)", step_v<512, 2, 16>, 512, 2},
-        {"V0 without the cache hints", step_v<64, 16, 8, false>, 64, 16},
-        {"32 cols, 16 rg, unroll 16 (128 thr)", step_v<32, 16, 16>, 32, 16},
-        {"16 cols, 64 rg, unroll 4 (256 thr)", step_v<16, 64, 4>, 16, 64},
-        {"16 cols, 32 rg, unroll 8 (128 thr)", step_v<16, 32, 8>, 16, 32},
-        {"64 cols, 32 rg, unroll 8, no hints", step_v<64, 32, 8, false>, 64, 32},
+        {"V0 small states: 64 cols, 16 rg (256 thr)", step_kernel<64, 16, true>, 64, 16},
+        {"64 cols, 32 rg (512 thr)", step_kernel<64, 32, true>, 64, 32},
+        {"128 cols, 16 rg (512 thr)", step_kernel<128, 16, true>, 128, 16},
+        {"128 cols, 8 rg (256 thr)", step_kernel<128, 8, true>, 128, 8},
+        {"32 cols, 32 rg (256 thr)", step_kernel<32, 32, true>, 32, 32},
+        {"V0 without the cache hints", step_kernel<64, 16, false>, 64, 16},
+        {"16 cols, 32 rg (128 thr)", step_kernel<16, 32, true>, 16, 32},
+        {"large states: 64 cols, 32 rg, no hints", step_kernel<64, 32, false>, 64, 32},
     };
     const int nv = sizeof vs / sizeof vs[0];
     for (int B : {1, 8, 64, 256}) {
@@ -158,7 +73,7 @@ int main(void) {
             dim3 grid((dv + V.cols - 1) / V.cols, H, B);
             /* one step from S0 for the check */
             CK(cudaMemcpy(S, S0, ns * 4, cudaMemcpyDeviceToDevice));
-            V.k<<<grid, nt, smem>>>(H, dk, dv, q, k, v, gamma, 0.0625f, S, o);
+            V.k<<<grid, nt, smem>>>(H, dk, dv, q, k, v, gamma, 0.0625f, S, o, 1);
             CK(cudaGetLastError());
             CK(cudaDeviceSynchronize());
             CK(cudaMemcpy(vi ? Sgot : Sref, S, ns * 4, cudaMemcpyDeviceToHost));
@@ -181,7 +96,7 @@ int main(void) {
             cudaGraph_t gr;
             cudaGraphExec_t ge;
             CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
-            for (int i = 0; i < reps; i++) V.k<<<grid, nt, smem, st>>>(H, dk, dv, q, k, v, gamma, 0.0625f, S, o);
+            for (int i = 0; i < reps; i++) V.k<<<grid, nt, smem, st>>>(H, dk, dv, q, k, v, gamma, 0.0625f, S, o, 1);
             CK(cudaStreamEndCapture(st, &gr));
             CK(cudaGraphInstantiate(&ge, gr, 0));
             CK(cudaGraphLaunch(ge, st));

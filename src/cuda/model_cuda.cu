@@ -412,10 +412,10 @@ static retnet_status attention_forward(model_cuda *d, int l, int64_t B, int64_t 
 /* Where a layer's weights w0, w1, ... (bf16, rows of K) lie one after the other in the arena,
  * one product gives all their outputs side by side: its output, d->logits (wide enough:
  * acts_ready; free until the output layer), or NULL where they do not (or
- * RETNET_CUDA_ONE_PRODUCT=0). cuBLASLt's small-M products take about as long for 12288 rows
- * of weights as for 2048 (dev/cuda/lt_algos.cu: q k v g at M = 64 16.8 us as one product,
- * 27.0 as four), so past the gemv kernels' batches this saves most of three launches (1.3B
- * decoding at B = 64 5.34 -> 4.86 ms a step, dev/cuda/next46.sh). */
+ * RETNET_CUDA_ONE_PRODUCT=0). At the batches past the gemv kernels' a product's time is
+ * mostly its launch and ramp, not its weights (q k v g as one product at M = 64: 16.4 us for
+ * 50 MB in a CUDA graph, dev/cuda/lt_splitk.cu), so this saves most of three products and
+ * a rope launch a layer (1.3B decoding at B = 64 5.34 -> 4.86 ms a step, next46.sh). */
 static float *joined_out(const model_cuda *d, int64_t K, const float *const *w,
                          const int64_t *rows, int count) {
     if (!d->one_product) return NULL;

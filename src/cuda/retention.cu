@@ -1636,12 +1636,13 @@ __global__ void RET_WG_BOUNDS(128) wg_selftest_kernel(int variant, const bf16 *A
 /* ==================================================================================== */
 /* the decode step                                                                      */
 
-/* Block: 64 columns of one (b, h); 16 lanes x float4 per row, STEP_RG row groups, each
- * thread STEP_UNROLL rows in flight. Two shapes (retention_cuda_step picks): 32 row groups
- * with plain accesses for large states (dev/cuda/step_lab.cu on the H200: 4.04 / 4.18 TB/s
- * at B = 64 / 256, against 3.94 / 4.01 for 16 hinted; copy_bw.cu's in-place ceiling is
- * 4.0-4.27), 16 with streaming hints (__ldcs / __stcs) for small ones. */
-constexpr int STEP_COLS = 64, STEP_UNROLL = 8;
+/* Block: STEP_COLS columns of one (b, h), STEP_COLS / 4 lanes x float4 per row, STEP_RG row
+ * groups, each thread STEP_UNROLL rows in flight. Two shapes (retention_cuda_step picks), both
+ * 64 columns: 32 row groups with plain accesses for large states (dev/cuda/step_lab.cu, which
+ * times this kernel in other shapes, on the H200: 4.04 / 4.18 TB/s at B = 64 / 256, against
+ * 3.94 / 4.01 for 16 hinted; copy_bw.cu's in-place ceiling is 4.0-4.27), 16 with streaming
+ * hints (__ldcs / __stcs) for small ones. */
+constexpr int STEP_UNROLL = 8;
 
 template <bool HINT> __device__ __forceinline__ float4 step_ld(const float *p) {
     return HINT ? __ldcs(reinterpret_cast<const float4 *>(p)) : *reinterpret_cast<const float4 *>(p);
@@ -1651,14 +1652,14 @@ template <bool HINT> __device__ __forceinline__ void step_st(float *p, float4 v)
     else *reinterpret_cast<float4 *>(p) = v;
 }
 
-template <int STEP_RG, bool HINT>
+template <int STEP_COLS, int STEP_RG, bool HINT>
 __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
     step_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
                 const float *gamma, float scale, float *S, void *o, int o_f32) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     float *qs = reinterpret_cast<float *>(smem_raw), *ks = qs + dk;
     float *red = ks + dk; /* [STEP_RG][STEP_COLS] */
-    const int tid = threadIdx.x, c4 = tid & 15, rg = tid >> 4; /* 16 lanes a row */
+    const int tid = threadIdx.x, c4 = tid % (STEP_COLS / 4), rg = tid / (STEP_COLS / 4);
     const int h = blockIdx.y, b = blockIdx.z, col = blockIdx.x * STEP_COLS + c4 * 4;
     const int64_t bh = (int64_t)b * H + h;
     float *Sb = S + bh * dk * dv + col;
@@ -1710,11 +1711,12 @@ __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
     }
     *reinterpret_cast<float4 *>(red + rg * STEP_COLS + c4 * 4) = acc;
     __syncthreads();
-    if (tid < STEP_COLS) {
-        const int c = blockIdx.x * STEP_COLS + tid;
+    /* a column a thread (once, where the block has at least as many threads as columns) */
+    for (int t = tid; t < STEP_COLS; t += STEP_COLS / 4 * STEP_RG) {
+        const int c = blockIdx.x * STEP_COLS + t;
         if (c < dv) {
             float sum = 0.0f;
-            for (int r = 0; r < STEP_RG; r++) sum += red[r * STEP_COLS + tid];
+            for (int r = 0; r < STEP_RG; r++) sum += red[r * STEP_COLS + t];
             sum *= scale;
             if (o_f32)
                 ((float *)o)[bh * dv + c] = sum;
@@ -2184,7 +2186,6 @@ extern "C" int retention_cuda_step(int B, int H, int dk, int dv, const void *q, 
     if (o_dtype != RETNET_CUDA_F32 && o_dtype != RETNET_CUDA_BF16)
         return fail("%s: o_dtype %d is neither RETNET_CUDA_F32 nor RETNET_CUDA_BF16", fn, o_dtype);
     if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
-    dim3 grid((dv + STEP_COLS - 1) / STEP_COLS, H, B);
     /* 32 row groups, plain accesses, where the states stream (64 MB or more: B >= 16 at the
      * 1.3B model's heads; B = 64 4.82 -> 4.71 ms a decoding step, B = 256 14.78 -> 14.23);
      * 16 row groups with streaming hints below, where the step is latency (B = 1 1.18 against
@@ -2194,19 +2195,17 @@ extern "C" int retention_cuda_step(int B, int H, int dk, int dv, const void *q, 
         const char *e = getenv("RETNET_CUDA_STEP_RG");
         forced = e && !strcmp(e, "16") ? 16 : e && !strcmp(e, "32") ? 32 : 0;
     }
-    const int shape = forced ? forced
-                      : (double)B * H * dk * dv * sizeof(float) >= 64.0 * (1 << 20) ? 32 : 16;
-    const size_t smem = sizeof(float) * (2 * dk + shape * STEP_COLS);
-    const int pdl = step_overlap && have_pdl(), of32 = o_dtype == RETNET_CUDA_F32;
-    if (shape == 16)
-        CUDA_OK(pdl_launch(pdl, step_kernel<16, true>, grid, dim3(STEP_COLS / 4 * 16), smem, stream,
-                           H, dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
-                           scale, state, o, of32),
-                "step_kernel launch");
-    else
-        CUDA_OK(pdl_launch(pdl, step_kernel<32, false>, grid, dim3(STEP_COLS / 4 * 32), smem,
-                           stream, H, dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v,
-                           gamma, scale, state, o, of32),
-                "step_kernel launch");
+    const int rg = forced ? forced
+                   : (double)B * H * dk * dv * sizeof(float) >= 64.0 * (1 << 20) ? 32 : 16;
+    constexpr int cols = 64;
+    void (*kern)(int, int, int, const bf16 *, const bf16 *, const bf16 *, const float *, float,
+                 float *, void *, int) = rg == 16 ? step_kernel<cols, 16, true>
+                                                  : step_kernel<cols, 32, false>;
+    dim3 grid((dv + cols - 1) / cols, H, B);
+    const size_t smem = sizeof(float) * (2 * dk + rg * cols);
+    CUDA_OK(pdl_launch(step_overlap && have_pdl(), kern, grid, dim3(cols / 4 * rg), smem, stream,
+                       H, dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
+                       scale, state, o, (int)(o_dtype == RETNET_CUDA_F32)),
+            "step_kernel launch");
     return 0;
 }

@@ -1184,7 +1184,16 @@ static void test_joined_products(void) {
                       *vb = dput(NULL, 2 * (size_t)(rows * dval)),
                       *ref = dput(NULL, 2 * (size_t)(rows * wmax));
             float *g = cs[ci].gate ? dput(NULL, 4 * (size_t)(rows * dval)) : NULL;
-            OK(retnet_cuda_memset0(qb, 2 * (size_t)(rows * dkey), NULL));
+            { /* every output poisoned with NaN (all bits set: NaN in bf16 and in fp32) */
+                const size_t most = 4 * (size_t)(rows * wmax);
+                unsigned char *ff = malloc(most);
+                memset(ff, 0xff, most);
+                OK(retnet_cuda_upload(qb, ff, 2 * (size_t)(rows * dkey)));
+                OK(retnet_cuda_upload(kb, ff, 2 * (size_t)(rows * dkey)));
+                OK(retnet_cuda_upload(vb, ff, 2 * (size_t)(rows * dval)));
+                if (g) OK(retnet_cuda_upload(g, ff, 4 * (size_t)(rows * dval)));
+                free(ff);
+            }
             OK(cuda_op_qkvg_split(qb, kb, vb, g, dx, ldx, B, T, h, dk, dv, dpos, half, 10000.0,
                                   kscale, NULL));
             for (int which = 0; which < 4; which++) { /* q, k, v, g */
