@@ -6,10 +6,12 @@
  * (the mixer's q, k, v, g; the GLU's two products with act(a) * b in the epilogue), so a small
  * matrix is not a launch's worth of latency on its own. Two kernels, by the rows of x:
  *
- * M <= 2, gemv_fma_kernel: one warp computes two output columns (two weight rows) for all M
- * rows of x: each lane reads 16 bytes (8 bf16) of each weight row per step, FMA_U steps in
- * flight, and the matching 16 bytes of every x row (from L1: x is a few KB); fp32 products
- * and sums, then the warp's fixed butterfly.
+ * M <= 2, gemv_fma_kernel: two warps compute two output columns (two weight rows) for all M
+ * rows of x, each half of K in alternate runs: each lane reads 16 bytes (8 bf16) of each
+ * weight row per step, 4 steps in flight, and the matching 16 bytes of every x row (from L1:
+ * x is a few KB); fp32 products and sums, the warp's fixed butterfly, the two warps' sums
+ * added in order. Two warps a pair rather than one: half the rounds of dependent loads a
+ * warp (1.3B decoding at B = 2 1.42 -> 1.34 ms a step, fma_shape).
  *
  * M >= 3, gemv_mma_kernel: there the FMA kernel is issue-bound (every weight widened and
  * multiplied M times; 1.0-1.5 TB/s at M = 8). A block computes 16 output columns for all
@@ -34,11 +36,11 @@
 #include "cuda/common.cuh"
 #include "cuda/mma.cuh"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define FMA_WARPS 4  /* gemv_fma_kernel: warps per block */
-#define FMA_U 4      /* 16-byte loads in flight per lane and weight row */
 #define MMA_WARPS 8  /* gemv_mma_kernel: warps per block, each a share of K for 16 rows */
 #define MMA_U 8      /* 16-byte loads in flight per lane and weight row */
 #define MMA_MIN_M 3  /* rows of x from which the mma kernel runs (RETNET_CUDA_GEMV_MMA_M) */
@@ -117,44 +119,46 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
     }
 }
 
-template <int MB>
+/* MB rows of x; U 16-byte loads in flight per lane and weight row; KS warps share a pair's K
+ * (warp ks takes every KS-th run of 32 U uint4s), their sums added in warp order */
+template <int MB, int U, int KS>
 __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
+    static_assert(FMA_WARPS % KS == 0, "a block holds whole pairs");
+    __shared__ float part[KS > 1 ? FMA_WARPS : 1][MB][2];
     pdl_trigger();
-    const int lane = threadIdx.x & 31;
-    const int64_t wid = (int64_t)blockIdx.x * FMA_WARPS + (threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31, wb = threadIdx.x >> 5, ks = wb % KS;
+    const int64_t wid = (int64_t)blockIdx.x * (FMA_WARPS / KS) + wb / KS; /* the pair unit */
     int s = 0;
     while (s < a.nseg - 1 && wid >= a.first[s + 1]) s++;
-    if (wid >= a.first[a.nseg]) {
-        pdl_wait();
-        return;
-    }
+    const bool live = wid < a.first[a.nseg];
     const gemv_seg &g = a.seg[s];
-    int64_t n, n1;
-    int j;
-    pair_rows(g, wid - a.first[s], n, n1, j);
-    const uint4 *r0 = g.w + n * a.K8;
-    const uint4 *r1 = g.w2 ? g.w2 + n * a.K8 : (n1 < g.N ? g.w + n1 * a.K8 : NULL);
+    int64_t n = 0, n1 = 0;
+    int j = 0;
+    if (live) pair_rows(g, wid - a.first[s], n, n1, j);
+    const uint4 *r0 = live ? g.w + n * a.K8 : NULL;
+    const uint4 *r1 = !live ? NULL : g.w2 ? g.w2 + n * a.K8 : (n1 < g.N ? g.w + n1 * a.K8 : NULL);
     float acc0[MB], acc1[MB];
 #pragma unroll
     for (int m = 0; m < MB; m++) acc0[m] = 0.0f, acc1[m] = 0.0f;
     /* the weights' first loads are issued before waiting for x: under programmatic launch
      * (cuda_launch) they stream while the kernel before finishes */
-    uint4 w0[FMA_U], w1[FMA_U];
+    uint4 w0[U], w1[U];
     auto load = [&](int64_t i0) {
 #pragma unroll
-        for (int u = 0; u < FMA_U; u++) {
+        for (int u = 0; u < U; u++) {
             const int64_t i = i0 + 32 * u;
             const uint4 z = make_uint4(0, 0, 0, 0);
-            w0[u] = i < a.K8 ? __ldcs(r0 + i) : z; /* streamed: no reuse */
-            w1[u] = i < a.K8 && r1 ? __ldcs(r1 + i) : z;
+            w0[u] = r0 && i < a.K8 ? __ldcs(r0 + i) : z; /* streamed: no reuse */
+            w1[u] = r1 && i < a.K8 ? __ldcs(r1 + i) : z;
         }
     };
-    load(lane);
+    const int64_t first = (int64_t)ks * 32 * U + lane, stride = (int64_t)32 * U * KS;
+    load(first);
     pdl_wait();
-    for (int64_t i0 = lane; i0 < a.K8; i0 += 32 * FMA_U) {
-        if (i0 != lane) load(i0);
+    for (int64_t i0 = first; r0 && i0 < a.K8; i0 += stride) {
+        if (i0 != first) load(i0);
 #pragma unroll
-        for (int u = 0; u < FMA_U; u++) {
+        for (int u = 0; u < U; u++) {
             const int64_t i = i0 + 32 * u;
             if (i >= a.K8) break;
             /* each value widened once: the weights' for all rows of x, x's for both columns */
@@ -175,7 +179,18 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     }
 #pragma unroll
     for (int m = 0; m < MB; m++) acc0[m] = warp_sum_f(acc0[m]), acc1[m] = warp_sum_f(acc1[m]);
-    if (lane != 0) return;
+    if (KS > 1) {
+        if (lane == 0)
+#pragma unroll
+            for (int m = 0; m < MB; m++) part[wb][m][0] = acc0[m], part[wb][m][1] = acc1[m];
+        __syncthreads();
+        if (ks != 0) return;
+#pragma unroll
+        for (int m = 0; m < MB; m++)
+#pragma unroll
+            for (int v = 1; v < KS; v++) acc0[m] += part[wb + v][m][0], acc1[m] += part[wb + v][m][1];
+    }
+    if (lane != 0 || !live) return;
 #pragma unroll
     for (int m = 0; m < MB; m++) store_pair(g, a.act, m, n, n1, j, acc0[m], acc1[m]);
 }
@@ -305,6 +320,24 @@ static int mma_min_m(void) {
     return m;
 }
 
+/* The FMA kernel's loads in flight per lane and row (U) and warps per row pair (KS) at
+ * M <= 2: U = 4, KS = 2, or RETNET_CUDA_FMA="U,KS" (U 4 or 8, KS 1, 2 or 4) for comparisons.
+ * The 1.3B step (dev/cuda/next58.sh, next59.sh, the same runs): B = 1 1.165-1.183 ms at 4,1
+ * against 1.144-1.153 at 4,2; B = 2 1.417-1.439 against 1.337-1.342. KS = 4 for the products
+ * with K 2816 and 4096 alone (a warp's whole share in one round of loads before the wait)
+ * was slower (B = 1 1.243): 1024-block grids fill the GPU and keep the next kernel's blocks
+ * from starting under programmatic launch; 8,1 and 8,2 were slower too. */
+static void fma_shape(int *U, int *KS) {
+    static int u = -1, ks = -1;
+    if (u < 0) {
+        const char *e = getenv("RETNET_CUDA_FMA");
+        if (!(e && sscanf(e, "%d,%d", &u, &ks) == 2 && (u == 4 || u == 8) &&
+              (ks == 1 || ks == 2 || ks == 4)))
+            u = 4, ks = 2;
+    }
+    *U = u, *KS = ks;
+}
+
 /* a->seg[].P set: first[] for the kernel of M rows, and the launch */
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
@@ -314,7 +347,7 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
         a->first[i + 1] = a->first[i] + (mma ? (a->seg[i].P + 7) / 8 : a->seg[i].P);
     const int64_t units = a->first[a->nseg];
     if (units == 0) return RETNET_OK;
-    const int64_t blocks = mma ? units : (units + FMA_WARPS - 1) / FMA_WARPS;
+    const int64_t blocks = mma ? units : (units * 4 + FMA_WARPS - 1) / FMA_WARPS;
     if (blocks > INT32_MAX) return retnet_fail(RETNET_EINVAL, "cuda gemv: too many columns");
     cudaStream_t cs = (cudaStream_t)s;
     if (mma) {
@@ -323,11 +356,28 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
                  "cuda gemv");
         return RETNET_OK;
     }
-    void (*const k[])(gemv_args) = {gemv_fma_kernel<1>, gemv_fma_kernel<2>, gemv_fma_kernel<3>,
-                                     gemv_fma_kernel<4>, gemv_fma_kernel<5>, gemv_fma_kernel<6>,
-                                     gemv_fma_kernel<7>, gemv_fma_kernel<8>};
-    CUDA_TRY(cuda_launch(k[(M < 8 ? M : 8) - 1], dim3((unsigned)blocks), dim3(32 * FMA_WARPS), 0,
-                         cs, *a), "cuda gemv");
+    int U, KS;
+    fma_shape(&U, &KS);
+    if (M > 2) U = 4; /* U = 8 only where the rows of x leave registers for it */
+    const int64_t fblocks = (units * KS + FMA_WARPS - 1) / FMA_WARPS;
+    const int ki = KS == 1 ? 0 : KS == 2 ? 1 : 2;
+    void (*k)(gemv_args) = NULL;
+    if (M > 2) {
+#define FMA_KS(MB) {gemv_fma_kernel<MB, 4, 1>, gemv_fma_kernel<MB, 4, 2>, gemv_fma_kernel<MB, 4, 4>}
+        void (*const km[6][3])(gemv_args) = {FMA_KS(3), FMA_KS(4), FMA_KS(5),
+                                             FMA_KS(6), FMA_KS(7), FMA_KS(8)};
+#undef FMA_KS
+        k = km[(M < 8 ? M : 8) - 3][ki];
+    } else {
+#define FMA_SHAPES(MB) \
+    {gemv_fma_kernel<MB, 4, 1>, gemv_fma_kernel<MB, 4, 2>, gemv_fma_kernel<MB, 4, 4>}, \
+    {gemv_fma_kernel<MB, 8, 1>, gemv_fma_kernel<MB, 8, 2>, gemv_fma_kernel<MB, 8, 4>}
+        void (*const k2[2][2][3])(gemv_args) = {{FMA_SHAPES(1)}, {FMA_SHAPES(2)}};
+#undef FMA_SHAPES
+        k = k2[M - 1][U == 8][ki];
+    }
+    CUDA_TRY(cuda_launch(k, dim3((unsigned)fblocks), dim3(32 * FMA_WARPS), 0, cs, *a),
+             "cuda gemv");
     return RETNET_OK;
 }
 
