@@ -84,17 +84,30 @@ __device__ __forceinline__ void pair_rows(const gemv_seg &g, int64_t local, int6
     }
 }
 
-/* Row m's outputs v0 (column n), v1 (column n1) of pair j: rotated, GLU, or stored (with the
- * addend) */
+/* The rotation of pair j at row m's position (rope.cu's rope_kernel, operation for
+ * operation: the same bits). It reads only the weights' segment and the positions, which no
+ * kernel of a decoding step writes (they are uploaded before it), so the kernels compute it
+ * before their programmatic-launch wait: double pow and sincos are ~1 us of dependent
+ * instructions that would otherwise follow the sums. */
+struct rope_cs {
+    float c, sn;
+};
+
+__device__ __forceinline__ rope_cs rope_at(const gemv_seg &g, int m, int j) {
+    const int npair = g.dk / 2;
+    const double theta = g.half ? pow(g.base, -2.0 * j / g.dk)
+                                : (npair > 1 ? pow(g.base, -(double)j / (npair - 1)) : 1.0);
+    double sd, cd;
+    sincos((double)g.pos[m] * theta, &sd, &cd);
+    return {(float)cd, (float)sd};
+}
+
+/* Row m's outputs v0 (column n), v1 (column n1) of pair j: rotated (by r, from rope_at), GLU,
+ * or stored (with the addend) */
 __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, int64_t n,
-                                           int64_t n1, int j, float v0, float v1) {
-    if (g.rope) { /* rope.cu's rope_kernel, operation for operation (the same bits) */
-        const int npair = g.dk / 2;
-        const double theta = g.half ? pow(g.base, -2.0 * j / g.dk)
-                                    : (npair > 1 ? pow(g.base, -(double)j / (npair - 1)) : 1.0);
-        double sd, cd;
-        sincos((double)g.pos[m] * theta, &sd, &cd);
-        const float c = (float)cd, sn = (float)sd;
+                                           int64_t n1, rope_cs r, float v0, float v1) {
+    if (g.rope) {
+        const float c = r.c, sn = r.sn;
         const float u = __fmaf_rn(v0, c, -(v1 * sn)) * g.scale;
         const float v = __fmaf_rn(v0, sn, v1 * c) * g.scale;
         ((uint16_t *)g.y)[m * g.ldy + n] = f32_to_bf16_bits(u);
@@ -154,6 +167,13 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     };
     const int64_t first = (int64_t)ks * 32 * U + lane, stride = (int64_t)32 * U * KS;
     load(first);
+    rope_cs rc[MB];
+#pragma unroll
+    for (int m = 0; m < MB; m++) rc[m] = {0.0f, 0.0f};
+    if (g.rope && live && lane == 0 && ks == 0)
+#pragma unroll
+        for (int m = 0; m < MB; m++)
+            if (m < a.M) rc[m] = rope_at(g, m, j);
     pdl_wait();
     for (int64_t i0 = first; r0 && i0 < a.K8; i0 += stride) {
         if (i0 != first) load(i0);
@@ -192,7 +212,7 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     }
     if (lane != 0 || !live) return;
 #pragma unroll
-    for (int m = 0; m < MB; m++) store_pair(g, a.act, m, n, n1, j, acc0[m], acc1[m]);
+    for (int m = 0; m < MB; m++) store_pair(g, a.act, m, n, n1, rc[m], acc0[m], acc1[m]);
 }
 
 /* NT (1 or 2) tiles of 8 rows of x: M <= 8 NT */
@@ -227,6 +247,15 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
         }
     };
     load(0);
+    /* lane (g, t) stores rows 8 i + 2t and 8 i + 2t + 1 of x */
+    rope_cs rc[NT][2];
+#pragma unroll
+    for (int i = 0; i < NT; i++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+            const int m = 8 * i + 2 * t + e;
+            rc[i][e] = sg.rope && live && m < a.M ? rope_at(sg, m, j) : rope_cs{0.0f, 0.0f};
+        }
     pdl_wait();
     /* tile i's x row for lane (g, t): 8 i + g (rows beyond M: zeros) */
     const uint4 *xr[NT];
@@ -265,8 +294,8 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
         }
         /* lane (g, t) holds rows n (.x, .y) and n1 (.z, .w) for rows 8 i + 2t, + 1 of x */
         const int m = 8 * i + 2 * t;
-        if (m < a.M) store_pair(sg, a.act, m, n, n1, j, sum.x, sum.z);
-        if (m + 1 < a.M) store_pair(sg, a.act, m + 1, n, n1, j, sum.y, sum.w);
+        if (m < a.M) store_pair(sg, a.act, m, n, n1, rc[i][0], sum.x, sum.z);
+        if (m + 1 < a.M) store_pair(sg, a.act, m + 1, n, n1, rc[i][1], sum.y, sum.w);
     }
 }
 

@@ -5,7 +5,8 @@
  * still runs, once all of that kernel's blocks have called pdl_trigger (or exited). Such a
  * kernel must call pdl_wait in every thread before it reads or writes anything a kernel
  * before it writes, and before it exits; before the wait it may read only what no kernel of
- * the chain writes (the weights of a decoding step, the layer's own state).
+ * the chain writes (the weights of a decoding step, the layer's own state, the positions and
+ * decays uploaded before it).
  */
 #ifndef RETNET_CUDA_PDL_CUH
 #define RETNET_CUDA_PDL_CUH

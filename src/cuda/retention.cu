@@ -1674,16 +1674,17 @@ __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
             if (i < dk) s[u] = step_ld<HINT>(Sb + (int64_t)i * dv);
         }
     }
+    const float gam = gamma[h]; /* a parameter: no kernel of the chain writes it */
     pdl_wait();
+    /* v's load is issued before q and k are staged, so the two round trips overlap */
+    const uint2 vraw = col < dv ? *reinterpret_cast<const uint2 *>(v + bh * dv + col) : uint2{0, 0};
     for (int i = tid; i < dk; i += blockDim.x) {
         qs[i] = __bfloat162float(q[bh * dk + i]);
         ks[i] = __bfloat162float(k[bh * dk + i]);
     }
     __syncthreads();
-    const float gam = gamma[h];
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
     if (col < dv) {
-        const uint2 vraw = *reinterpret_cast<const uint2 *>(v + bh * dv + col);
         const float2 v01 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&vraw.x));
         const float2 v23 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&vraw.y));
         for (int i0 = rg; i0 < dk; i0 += STEP_RG * STEP_UNROLL) {
