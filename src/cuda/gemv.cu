@@ -376,6 +376,7 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
         a->first[i + 1] = a->first[i] + (mma ? (a->seg[i].P + 7) / 8 : a->seg[i].P);
     const int64_t units = a->first[a->nseg];
     if (units == 0) return RETNET_OK;
+    /* the most blocks either kernel may take (the FMA kernel: KS <= 4 warps a unit) */
     const int64_t blocks = mma ? units : (units * 4 + FMA_WARPS - 1) / FMA_WARPS;
     if (blocks > INT32_MAX) return retnet_fail(RETNET_EINVAL, "cuda gemv: too many columns");
     cudaStream_t cs = (cudaStream_t)s;
