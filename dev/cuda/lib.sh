@@ -28,6 +28,33 @@ cuda_tests() {
   grep -h "FAIL" "$OUT/tests.log" | head -20
 }
 
+# clean_tests [SECONDS]: build-cuda removed, a build for every target (all gencodes, as CI
+# and users build), then every CUDA test, each at most SECONDS (default 200)
+clean_tests() {
+  rm -rf build-cuda
+  cuda_build
+  TEST_TIMEOUT=${1:-200} cuda_tests
+}
+
+# gemv_tests_under VAR VALUE...: test_cuda_gemv once with VAR set to each VALUE, a log each
+# in $OUT and a line each
+gemv_tests_under() {
+  local var=$1 v log; shift
+  for v in "$@"; do
+    log="$OUT/gemv-$var-${v//[^A-Za-z0-9]/_}.log"
+    env "$var=$v" timeout 100 build-cuda/cuda/tests/test_cuda_gemv >"$log" 2>&1
+    echo "test_cuda_gemv $var=$v: exit $?: $(tail -n 1 "$log")"
+  done
+}
+
+# decode_record: bench/gpu/e2e.sh --only decode,peers on the build there (fla's decoding peer
+# off), its log in $OUT, the decoding table printed
+decode_record() {
+  E2E_FLA_DECODE=0 STEP_TIMEOUT=200 bench/gpu/e2e.sh --only decode,peers --no-build >"$OUT/e2e-run.log" 2>&1
+  echo "e2e: exit $? at $((SECONDS - t0)) s"
+  grep -A16 "^| context" "$OUT/e2e-h200.md" | head -16
+}
+
 # cuda_build_base: build/base.tar (`git archive` of an earlier commit, carried: the device
 # copy's git history may lack it) built in the background into $BASE (default /tmp/base), its
 # CLI at $BASE/build-cuda/retnet (and any targets given), for before/after in one run; `wait

@@ -3,7 +3,5 @@
 # cbced92, whose review changes had not run on a GPU), a clean build for every target.
 cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
-rm -rf build-cuda
-cuda_build
-TEST_TIMEOUT=150 cuda_tests
+clean_tests 150
 echo "total $((SECONDS - t0)) s"

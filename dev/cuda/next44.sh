@@ -5,9 +5,7 @@
 # cuBLASLt, and the 1.3B step at B = 8 and 16 with RETNET_CUDA_GEMV_MAX_M 8 / 16.
 cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
-rm -rf build-cuda
-cuda_build
-TEST_TIMEOUT=200 cuda_tests
+clean_tests
 build-cuda/cuda/tests/test_cuda_gemv --bench >"$OUT/gemv-new.txt" 2>&1
 RETNET_CUDA_GEMV=0 build-cuda/cuda/tests/test_cuda_gemv --bench >"$OUT/gemv-cublaslt.txt" 2>&1
 paste <(cut -c1-60 "$OUT/gemv-new.txt") <(awk '{print $(NF-1)}' "$OUT/gemv-cublaslt.txt") | tail -26

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Thirteenth session: next58's best (K shared by 2 warps everywhere) against KS by class of
+# Thirteenth session (ran on a working tree not committed: RETNET_CUDA_FMA_KS never was; at
+# HEAD only RETNET_CUDA_FMA=4,1 against the default is measured): next58's best (K shared by 2 warps everywhere) against KS by class of
 # product (RETNET_CUDA_FMA_KS="p,g,l": plain K <= 2048, the GLU, plain K > 2048), and the old
 # shape (RETNET_CUDA_FMA=4,1): the 1.3B step at B = 1 and 2, alternated twice.
 cd "$(dirname "$0")/../.."
@@ -7,10 +8,7 @@ cd "$(dirname "$0")/../.."
 export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
 cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_gemv build-cuda/cuda/tests/test_cuda_model \
   build-cuda/cuda/tests/test_cuda_train
-for f in 4,1 4,2 8,2; do
-  RETNET_CUDA_FMA=$f timeout 100 build-cuda/cuda/tests/test_cuda_gemv >"$OUT/gemv-${f/,/-}.log" 2>&1
-  echo "test_cuda_gemv FMA=$f: exit $?: $(tail -n 1 "$OUT/gemv-${f/,/-}.log")"
-done
+gemv_tests_under RETNET_CUDA_FMA 4,1 4,2 8,2
 TEST_TIMEOUT=150 cuda_tests build-cuda/cuda/tests/test_cuda_model
 timeout 150 build-cuda/cuda/tests/test_cuda_train test_argmax test_batch test_graphs >>"$OUT/tests.log" 2>&1
 echo "test_cuda_train (argmax, batch, graphs): exit $?: $(tail -n 1 "$OUT/tests.log")"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Thirteenth session: the mma gemv (3 <= M <= 16) in six block shapes, RETNET_CUDA_MMA = 0..5:
+# Thirteenth session (ran on a working tree not committed: HEAD has no RETNET_CUDA_MMA): the
+# mma gemv (3 <= M <= 16) in six block shapes, RETNET_CUDA_MMA = 0..5:
 # (warps, loads in flight per lane and row, min blocks an SM) = (8,8,2) as before, (8,4,3),
 # (4,8,4), (4,4,6), (16,4,1), (8,16,1). test_cuda_gemv under each, --bench at M = 4, 8, 16
 # for each, the 1.3B step at B = 4, 8, 16 for each (alternated twice); the FMA kernel's new
@@ -9,10 +10,7 @@ cd "$(dirname "$0")/../.."
 export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
 cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_gemv build-cuda/cuda/tests/test_cuda_model \
   build-cuda/cuda/tests/test_cuda_train
-for v in 0 1 2 3 4 5; do
-  RETNET_CUDA_MMA=$v timeout 100 build-cuda/cuda/tests/test_cuda_gemv >"$OUT/gemv-$v.log" 2>&1
-  echo "test_cuda_gemv MMA=$v: exit $?: $(tail -n 1 "$OUT/gemv-$v.log")"
-done
+gemv_tests_under RETNET_CUDA_MMA 0 1 2 3 4 5
 TEST_TIMEOUT=150 cuda_tests build-cuda/cuda/tests/test_cuda_model
 timeout 150 build-cuda/cuda/tests/test_cuda_train test_argmax test_batch test_graphs >>"$OUT/tests.log" 2>&1
 echo "test_cuda_train (argmax, batch, graphs): exit $?: $(tail -n 1 "$OUT/tests.log")"

@@ -5,13 +5,9 @@
 # next53.sh.
 cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
-rm -rf build-cuda
-cuda_build
-TEST_TIMEOUT=200 cuda_tests
+clean_tests
 RETNET_CUDA_GEMV_MMA_M=9 timeout 100 build-cuda/cuda/tests/test_cuda_gemv >"$OUT/gemv-fma9.log" 2>&1
 echo "test_cuda_gemv with the FMA kernel to 8 rows: exit $?: $(tail -n 1 "$OUT/gemv-fma9.log")"
 decode_ab RETNET_CUDA_GEMV_MMA_M "3 9" 3,4,6,8
-E2E_FLA_DECODE=0 STEP_TIMEOUT=200 bench/gpu/e2e.sh --only decode,peers --no-build >"$OUT/e2e-run.log" 2>&1
-echo "e2e: exit $? at $((SECONDS - t0)) s"
-grep -A16 "^| context" "$OUT/e2e-h200.md" | head -16
+decode_record
 echo "total $((SECONDS - t0)) s"

@@ -8,10 +8,7 @@ cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
 export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
 cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_gemv build-cuda/cuda/tests/test_cuda_train
-for f in 4,1 4,2; do
-  RETNET_CUDA_FMA_WARPS=2 RETNET_CUDA_FMA=$f timeout 100 build-cuda/cuda/tests/test_cuda_gemv >"$OUT/gemv-w2-${f/,/-}.log" 2>&1
-  echo "test_cuda_gemv WARPS=2 FMA=$f: exit $?: $(tail -n 1 "$OUT/gemv-w2-${f/,/-}.log")"
-done
+RETNET_CUDA_FMA_WARPS=2 gemv_tests_under RETNET_CUDA_FMA 4,1 4,2
 RETNET_CUDA_FMA_WARPS=2 timeout 150 build-cuda/cuda/tests/test_cuda_train test_graphs test_batch >"$OUT/tests.log" 2>&1
 echo "test_cuda_train (graphs, batch) at WARPS=2: exit $?: $(tail -n 1 "$OUT/tests.log")"
 decode_ab RETNET_CUDA_FMA_WARPS "4 2" 1,2

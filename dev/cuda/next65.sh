@@ -3,7 +3,5 @@
 # every CUDA test.
 cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
-rm -rf build-cuda
-cuda_build
-TEST_TIMEOUT=150 cuda_tests
+clean_tests 150
 echo "total $((SECONDS - t0)) s"

@@ -11,7 +11,7 @@
  * weight row per step, 4 steps in flight, and the matching 16 bytes of every x row (from L1:
  * x is a few KB); fp32 products and sums, the warp's fixed butterfly, the two warps' sums
  * added in order. Two warps a pair rather than one: half the rounds of dependent loads a
- * warp (1.3B decoding at B = 2 1.42 -> 1.34 ms a step, fma_shape).
+ * warp (1.3B decoding at B = 2 1.42 -> 1.34 ms a step, fma_ks).
  *
  * M >= 3, gemv_mma_kernel: there the FMA kernel is issue-bound (every weight widened and
  * multiplied M times; 1.0-1.5 TB/s at M = 8). A block computes 16 output columns for all
@@ -36,11 +36,11 @@
 #include "cuda/common.cuh"
 #include "cuda/mma.cuh"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define FMA_WARPS 4  /* gemv_fma_kernel: warps per block */
+#define FMA_U 4      /* 16-byte loads in flight per lane and weight row */
 #define MMA_WARPS 8  /* gemv_mma_kernel: warps per block, each a share of K for 16 rows */
 #define MMA_U 8      /* 16-byte loads in flight per lane and weight row */
 #define MMA_MIN_M 3  /* rows of x from which the mma kernel runs (RETNET_CUDA_GEMV_MMA_M) */
@@ -132,9 +132,9 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
     }
 }
 
-/* MB rows of x; U 16-byte loads in flight per lane and weight row; KS warps share a pair's K
- * (warp ks takes every KS-th run of 32 U uint4s), their sums added in warp order */
-template <int MB, int U, int KS>
+/* MB rows of x; KS warps share a pair's K (warp ks takes every KS-th run of 32 FMA_U uint4s),
+ * their sums added in warp order */
+template <int MB, int KS>
 __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     static_assert(FMA_WARPS % KS == 0, "a block holds whole pairs");
     __shared__ float part[KS > 1 ? FMA_WARPS : 1][MB][2];
@@ -155,17 +155,17 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     for (int m = 0; m < MB; m++) acc0[m] = 0.0f, acc1[m] = 0.0f;
     /* the weights' first loads are issued before waiting for x: under programmatic launch
      * (cuda_launch) they stream while the kernel before finishes */
-    uint4 w0[U], w1[U];
+    uint4 w0[FMA_U], w1[FMA_U];
     auto load = [&](int64_t i0) {
 #pragma unroll
-        for (int u = 0; u < U; u++) {
+        for (int u = 0; u < FMA_U; u++) {
             const int64_t i = i0 + 32 * u;
             const uint4 z = make_uint4(0, 0, 0, 0);
             w0[u] = r0 && i < a.K8 ? __ldcs(r0 + i) : z; /* streamed: no reuse */
             w1[u] = r1 && i < a.K8 ? __ldcs(r1 + i) : z;
         }
     };
-    const int64_t first = (int64_t)ks * 32 * U + lane, stride = (int64_t)32 * U * KS;
+    const int64_t first = (int64_t)ks * 32 * FMA_U + lane, stride = (int64_t)32 * FMA_U * KS;
     load(first);
     rope_cs rc[MB];
 #pragma unroll
@@ -178,7 +178,7 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     for (int64_t i0 = first; r0 && i0 < a.K8; i0 += stride) {
         if (i0 != first) load(i0);
 #pragma unroll
-        for (int u = 0; u < U; u++) {
+        for (int u = 0; u < FMA_U; u++) {
             const int64_t i = i0 + 32 * u;
             if (i >= a.K8) break;
             /* each value widened once: the weights' for all rows of x, x's for both columns */
@@ -349,22 +349,20 @@ static int mma_min_m(void) {
     return m;
 }
 
-/* The FMA kernel's loads in flight per lane and row (U) and warps per row pair (KS) at
- * M <= 2: U = 4, KS = 2, or RETNET_CUDA_FMA="U,KS" (U 4 or 8, KS 1, 2 or 4) for comparisons.
- * The 1.3B step (dev/cuda/next58.sh, next59.sh, the same runs): B = 1 1.165-1.183 ms at 4,1
- * against 1.144-1.153 at 4,2; B = 2 1.417-1.439 against 1.337-1.342. KS = 4 for the products
- * with K 2816 and 4096 alone (a warp's whole share in one round of loads before the wait)
- * was slower (B = 1 1.243): 1024-block grids fill the GPU and keep the next kernel's blocks
- * from starting under programmatic launch; 8,1 and 8,2 were slower too. */
-static void fma_shape(int *U, int *KS) {
-    static int u = -1, ks = -1;
-    if (u < 0) {
+/* The FMA kernel's warps per row pair: 2, or RETNET_CUDA_FMA=4,1 (one, as before b231f59)
+ * for comparisons. The 1.3B step (dev/cuda/next58.sh, next59.sh, the same runs): B = 1
+ * 1.165-1.183 ms with one against 1.144-1.153 with two; B = 2 1.417-1.439 against
+ * 1.337-1.342. Four warps a pair (next58), for the products with K 2816 and 4096 alone (a
+ * warp's whole share in one round of loads before the wait; B = 1 1.243) or for all, and 8
+ * loads in flight instead of 4 were slower: 1024-block grids fill the GPU and keep the next
+ * kernel's blocks from starting under programmatic launch. */
+static int fma_ks(void) {
+    static int ks = 0;
+    if (!ks) {
         const char *e = getenv("RETNET_CUDA_FMA");
-        if (!(e && sscanf(e, "%d,%d", &u, &ks) == 2 && (u == 4 || u == 8) &&
-              (ks == 1 || ks == 2 || ks == 4)))
-            u = 4, ks = 2;
+        ks = e && !strcmp(e, "4,1") ? 1 : 2;
     }
-    *U = u, *KS = ks;
+    return ks;
 }
 
 /* a->seg[].P set: first[] for the kernel of M rows, and the launch */
@@ -376,8 +374,8 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
         a->first[i + 1] = a->first[i] + (mma ? (a->seg[i].P + 7) / 8 : a->seg[i].P);
     const int64_t units = a->first[a->nseg];
     if (units == 0) return RETNET_OK;
-    /* the most blocks either kernel may take (the FMA kernel: KS <= 4 warps a unit) */
-    const int64_t blocks = mma ? units : (units * 4 + FMA_WARPS - 1) / FMA_WARPS;
+    const int KS = fma_ks(); /* the FMA kernel's warps a unit */
+    const int64_t blocks = mma ? units : (units * KS + FMA_WARPS - 1) / FMA_WARPS;
     if (blocks > INT32_MAX) return retnet_fail(RETNET_EINVAL, "cuda gemv: too many columns");
     cudaStream_t cs = (cudaStream_t)s;
     if (mma) {
@@ -386,28 +384,12 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
                  "cuda gemv");
         return RETNET_OK;
     }
-    int U, KS;
-    fma_shape(&U, &KS);
-    if (M > 2) U = 4; /* U = 8 only where the rows of x leave registers for it */
-    const int64_t fblocks = (units * KS + FMA_WARPS - 1) / FMA_WARPS;
-    const int ki = KS == 1 ? 0 : KS == 2 ? 1 : 2;
-    void (*k)(gemv_args) = NULL;
-    if (M > 2) {
-#define FMA_KS(MB) {gemv_fma_kernel<MB, 4, 1>, gemv_fma_kernel<MB, 4, 2>, gemv_fma_kernel<MB, 4, 4>}
-        void (*const km[6][3])(gemv_args) = {FMA_KS(3), FMA_KS(4), FMA_KS(5),
-                                             FMA_KS(6), FMA_KS(7), FMA_KS(8)};
+#define FMA_KS(MB) {gemv_fma_kernel<MB, 1>, gemv_fma_kernel<MB, 2>}
+    void (*const k[8][2])(gemv_args) = {FMA_KS(1), FMA_KS(2), FMA_KS(3), FMA_KS(4),
+                                        FMA_KS(5), FMA_KS(6), FMA_KS(7), FMA_KS(8)};
 #undef FMA_KS
-        k = km[(M < 8 ? M : 8) - 3][ki];
-    } else {
-#define FMA_SHAPES(MB) \
-    {gemv_fma_kernel<MB, 4, 1>, gemv_fma_kernel<MB, 4, 2>, gemv_fma_kernel<MB, 4, 4>}, \
-    {gemv_fma_kernel<MB, 8, 1>, gemv_fma_kernel<MB, 8, 2>, gemv_fma_kernel<MB, 8, 4>}
-        void (*const k2[2][2][3])(gemv_args) = {{FMA_SHAPES(1)}, {FMA_SHAPES(2)}};
-#undef FMA_SHAPES
-        k = k2[M - 1][U == 8][ki];
-    }
-    CUDA_TRY(cuda_launch(k, dim3((unsigned)fblocks), dim3(32 * FMA_WARPS), 0, cs, *a),
-             "cuda gemv");
+    CUDA_TRY(cuda_launch(k[(M < 8 ? M : 8) - 1][KS - 1], dim3((unsigned)blocks),
+                         dim3(32 * FMA_WARPS), 0, cs, *a), "cuda gemv");
     return RETNET_OK;
 }
 
