@@ -1,0 +1,303 @@
+/*
+ * ring_lab.cu (lab): can one persistent kernel stream a 1.3B decoding step's weights (24
+ * layers of q k v g | wo | fc1 | fc2, then the output projection: 2.62 GB of bf16) at the
+ * speed of HBM while the step's dependency chain (a grid barrier after every product, the
+ * next product's input re-read from L2 after it) runs on top of it?
+ *
+ * The kernel chain in the model takes 1.15 ms at B = 1 (~2.3 TB/s); the tenth session's
+ * persistent step (a TMA ring like this one, under the full arithmetic) took 1.71 and its
+ * ring alone, arithmetic and barriers switched off, still only ~2.2 TB/s. This lab times the
+ * ring on its own terms, with nothing of the model around it, so that its shape (stage size,
+ * stages, blocks an SM) is chosen from measurements before a step is built on it:
+ *
+ *   mode 0  the ring only: consumer warps wait for a stage and hand it back
+ *   mode 1  + each stage's rows dotted with x (bf16 x bf16 -> fp32, a warp a row)
+ *   mode 2  + a grid barrier after every product, x re-read from global memory after it
+ *   mode 3  as 2, with a fifth barrier a layer (the state's update in the step)
+ *
+ * One block an SM (or two) of 1 producer warp + CW consumer warps; block b owns rows
+ * [N b / G, N (b + 1) / G) of every matrix: one contiguous byte range, copied stage by stage
+ * with cp.async.bulk (whole rows a stage) completing on the stage's mbarrier. The producer
+ * runs ahead of the consumers across the barriers, bounded by the ring only. Against: a
+ * plain read of the same 2.62 GB (grid-stride, uint4, 4 in flight), in the same run.
+ *
+ * Standalone: nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a ring_lab.cu
+ */
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CK(x)                                                                                  \
+    do {                                                                                       \
+        cudaError_t e_ = (x);                                                                  \
+        if (e_) {                                                                              \
+            printf("%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));          \
+            exit(1);                                                                           \
+        }                                                                                      \
+    } while (0)
+
+#define CW 8 /* consumer warps */
+#define NT (32 * (CW + 1))
+#define MAXM 128 /* matrices */
+#define KMAX 4096
+
+struct mat_t {
+    const uint16_t *w;
+    int N, K;
+    int out; /* offset of its outputs in out[] */
+};
+struct lab_t {
+    mat_t m[MAXM];
+    int nm, per_layer, mode, stage, nstages;
+    const float *x; /* KMAX floats: the products' input */
+    float *out;
+    unsigned *bar; /* [0] count, [1] generation */
+};
+
+__device__ __forceinline__ uint32_t smem_u32(const void *p) {
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+    asm volatile("{\n.reg .pred P1;\nWAIT_%=:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n"
+                 "@P1 bra DONE_%=;\nbra WAIT_%=;\nDONE_%=:\n}\n" ::"r"(bar),
+                 "r"(parity)
+                 : "memory");
+}
+__device__ __forceinline__ void bulk_load(uint32_t dst, const void *src, uint32_t bytes,
+                                          uint32_t bar) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], "
+                 "%2, [%3];\n" ::"r"(dst),
+                 "l"(src), "r"(bytes), "r"(bar)
+                 : "memory");
+}
+__device__ __forceinline__ unsigned ld_acquire(const unsigned *p) {
+    unsigned v;
+    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+__device__ __forceinline__ void st_release(unsigned *p, unsigned v) {
+    asm volatile("st.release.gpu.global.u32 [%0], %1;\n" ::"l"(p), "r"(v) : "memory");
+}
+__device__ __forceinline__ void cbar() { asm volatile("bar.sync 1, %0;\n" ::"n"(32 * CW) : "memory"); }
+
+/* the consumers of every block; the producer warps never take part */
+__device__ void grid_sync(unsigned *bar) {
+    cbar();
+    if (threadIdx.x == 0) {
+        const unsigned g = ld_acquire(bar + 1);
+        __threadfence();
+        if (atomicAdd(bar, 1u) == gridDim.x - 1) {
+            bar[0] = 0;
+            __threadfence();
+            st_release(bar + 1, g + 1);
+        } else {
+            while (ld_acquire(bar + 1) == g) __nanosleep(20);
+        }
+    }
+    cbar();
+}
+
+/* block b's rows of matrix m, and its stages (whole rows each) */
+__device__ __forceinline__ void share(const mat_t &m, int b, int G, int &r0, int &r1) {
+    r0 = (int)((int64_t)m.N * b / G), r1 = (int)((int64_t)m.N * (b + 1) / G);
+}
+
+__global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
+    extern __shared__ __align__(128) unsigned char sm[];
+    float *xs = reinterpret_cast<float *>(sm);                         /* KMAX floats */
+    uint64_t *bars = reinterpret_cast<uint64_t *>(sm + KMAX * 4);      /* full, empty */
+    unsigned char *ring = sm + KMAX * 4 + 1024;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, NS = a.nstages;
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < NS; s++) {
+            mbar_init(smem_u32(bars + s), 1);
+            mbar_init(smem_u32(bars + NS + s), CW);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+    if (warp == CW) { /* the producer */
+        if (lane) return;
+        long it = 0;
+        for (int mi = 0; mi < a.nm; mi++) {
+            const mat_t m = a.m[mi];
+            int r0, r1;
+            share(m, blockIdx.x, gridDim.x, r0, r1);
+            const int rps = a.stage / (m.K * 2);
+            for (int r = r0; r < r1; r += rps, it++) {
+                const int n = r1 - r < rps ? r1 - r : rps, s = (int)(it % NS);
+                if (it >= NS) mbar_wait(smem_u32(bars + NS + s), (uint32_t)((it / NS - 1) & 1));
+                const uint32_t bytes = (uint32_t)n * m.K * 2;
+                mbar_expect_tx(smem_u32(bars + s), bytes);
+                bulk_load(smem_u32(ring + (size_t)s * a.stage), m.w + (int64_t)r * m.K, bytes,
+                          smem_u32(bars + s));
+            }
+        }
+        return;
+    }
+    long it = 0;
+    const int tid = threadIdx.x;
+    for (int mi = 0; mi < a.nm; mi++) {
+        const mat_t m = a.m[mi];
+        if (a.mode >= 1 && (mi == 0 || a.mode >= 2)) { /* the product's input, from L2 */
+            for (int i = tid; i < m.K; i += 32 * CW) xs[i] = __ldcg(a.x + i);
+            cbar();
+        }
+        int r0, r1;
+        share(m, blockIdx.x, gridDim.x, r0, r1);
+        const int rps = a.stage / (m.K * 2);
+        for (int r = r0; r < r1; r += rps, it++) {
+            const int n = r1 - r < rps ? r1 - r : rps, s = (int)(it % NS);
+            mbar_wait(smem_u32(bars + s), (uint32_t)((it / NS) & 1));
+            if (a.mode >= 1) {
+                const uint16_t *st = reinterpret_cast<const uint16_t *>(ring + (size_t)s * a.stage);
+                for (int j = warp; j < n; j += CW) { /* a warp a row */
+                    const uint4 *row = reinterpret_cast<const uint4 *>(st + (size_t)j * m.K);
+                    float acc = 0.f;
+                    for (int c = lane; c < m.K / 8; c += 32) {
+                        const uint4 w = row[c];
+                        const uint32_t ww[4] = {w.x, w.y, w.z, w.w};
+                        const float4 x0 = reinterpret_cast<const float4 *>(xs)[2 * c];
+                        const float4 x1 = reinterpret_cast<const float4 *>(xs)[2 * c + 1];
+                        const float xx[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+#pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            const float lo = __uint_as_float(ww[e] << 16);
+                            const float hi = __uint_as_float(ww[e] & 0xffff0000u);
+                            acc += lo * xx[2 * e] + hi * xx[2 * e + 1];
+                        }
+                    }
+#pragma unroll
+                    for (int o = 16; o; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+                    if (!lane) a.out[m.out + r + j] = acc;
+                }
+            }
+            __syncwarp();
+            if (!lane) mbar_arrive(smem_u32(bars + NS + s));
+        }
+        if (a.mode >= 2) {
+            grid_sync(a.bar);
+            if (a.mode >= 3 && mi % a.per_layer == 0 && mi / a.per_layer < (a.nm - 1) / a.per_layer)
+                grid_sync(a.bar); /* the state's update after q k v g */
+        }
+    }
+}
+
+__global__ void read_kernel(const uint4 *p, long n, float *sink) {
+    float acc = 0.f;
+    const long stride = (long)gridDim.x * blockDim.x;
+    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+    for (; i + 3 * stride < n; i += 4 * stride) {
+        uint4 v[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) v[u] = __ldcs(p + i + u * stride);
+#pragma unroll
+        for (int u = 0; u < 4; u++) acc += __uint_as_float(v[u].x ^ v[u].y ^ v[u].z ^ v[u].w);
+    }
+    for (; i < n; i += stride) acc += __uint_as_float(p[i].x);
+    if (acc == 1.2345f) *sink = acc;
+}
+
+int main(int argc, char **argv) {
+    const int L = argc > 1 ? atoi(argv[1]) : 24, D = 2048;
+    int sms = 0;
+    CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+    /* the 1.3B paper preset: q k v g as one 12288 x 2048, wo 2048 x 4096, fc1 4096 x 2048,
+     * fc2 2048 x 4096; the output projection 50257 x 2048 */
+    int shapes[4][2] = {{6 * D, D}, {D, 2 * D}, {2 * D, D}, {D, 2 * D}};
+    lab_t a;
+    memset(&a, 0, sizeof a);
+    size_t elems = 0;
+    int outs = 0;
+    for (int l = 0; l < L; l++)
+        for (int j = 0; j < 4; j++) {
+            a.m[a.nm] = mat_t{(const uint16_t *)elems, shapes[j][0], shapes[j][1], outs};
+            elems += (size_t)shapes[j][0] * shapes[j][1], outs += shapes[j][0], a.nm++;
+        }
+    a.m[a.nm] = mat_t{(const uint16_t *)elems, 50257, D, outs};
+    elems += (size_t)50257 * D, outs += 50257, a.nm++;
+    a.per_layer = 4;
+    uint16_t *w;
+    float *x, *out, *sink;
+    unsigned *bar;
+    CK(cudaMalloc(&w, elems * 2));
+    CK(cudaMalloc(&x, KMAX * 4));
+    CK(cudaMalloc(&out, (size_t)outs * 4));
+    CK(cudaMalloc(&sink, 4));
+    CK(cudaMalloc(&bar, 8));
+    CK(cudaMemset(w, 0x3c, elems * 2)); /* bf16 0x3c3c ~ 0.0115: finite sums */
+    CK(cudaMemset(x, 0, KMAX * 4));
+    CK(cudaMemset(bar, 0, 8));
+    for (int i = 0; i < a.nm; i++) a.m[i].w = w + (size_t)a.m[i].w;
+    a.x = x, a.out = out, a.bar = bar;
+    const double gb = elems * 2 / 1e9;
+    printf("%d layers, %.3f GB of weights, %d SMs\n", L, gb, sms);
+
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    float ms;
+    const int reps = 10;
+    /* the plain read */
+    {
+        const long n = (long)(elems * 2 / 16);
+        read_kernel<<<sms * 8, 512>>>((const uint4 *)w, n, sink);
+        CK(cudaDeviceSynchronize());
+        float best = 1e9;
+        for (int r = 0; r < reps; r++) {
+            CK(cudaEventRecord(e0));
+            read_kernel<<<sms * 8, 512>>>((const uint4 *)w, n, sink);
+            CK(cudaEventRecord(e1));
+            CK(cudaEventSynchronize(e1));
+            CK(cudaEventElapsedTime(&ms, e0, e1));
+            if (ms < best) best = ms;
+        }
+        printf("plain read: %.3f ms, %.0f GB/s\n", best, gb / best * 1e3);
+    }
+    CK(cudaFuncSetAttribute(ring_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+    const int stages_kb[] = {8, 16, 32, 64};
+    printf("| mode | stage KB | stages | ring KB | ms | GB/s |\n|---|---|---|---|---|---|\n");
+    for (int mode = 0; mode <= 3; mode++)
+        for (int si = 0; si < 4; si++) {
+            const int stage = stages_kb[si] * 1024;
+            for (int frac = 0; frac < 2; frac++) {
+                const int maxs = (227 * 1024 - KMAX * 4 - 1024) / stage;
+                int ns = frac ? maxs : maxs / 2;
+                if (ns > 64) ns = 64;
+                if (ns < 2) continue;
+                a.mode = mode, a.stage = stage, a.nstages = ns;
+                const size_t smem = KMAX * 4 + 1024 + (size_t)ns * stage;
+                void *args[] = {&a};
+                float best = 1e9;
+                for (int r = 0; r <= reps; r++) {
+                    CK(cudaEventRecord(e0));
+                    CK(cudaLaunchCooperativeKernel((void *)ring_kernel, dim3(sms), dim3(NT), args,
+                                                   smem, 0));
+                    CK(cudaEventRecord(e1));
+                    CK(cudaEventSynchronize(e1));
+                    CK(cudaEventElapsedTime(&ms, e0, e1));
+                    if (r && ms < best) best = ms;
+                }
+                CK(cudaGetLastError());
+                printf("| %d | %d | %d | %d | %.3f | %.0f |\n", mode, stages_kb[si], ns,
+                       ns * stages_kb[si], best, gb / best * 1e3);
+            }
+        }
+    float h[4];
+    CK(cudaMemcpy(h, out, 16, cudaMemcpyDeviceToHost));
+    printf("out[0..3] %g %g %g %g (x = 0: 0)\n", h[0], h[1], h[2], h[3]);
+    return 0;
+}
