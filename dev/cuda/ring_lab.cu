@@ -51,6 +51,8 @@ struct mat_t {
 struct lab_t {
     mat_t m[MAXM];
     int nm, per_layer, mode, stage, nstages;
+    int pf;       /* stages of the block's stream asked of L2 ahead of the ring's copies */
+    int bar_kind; /* 0: a generation word, polled with __nanosleep; 1: a counter only, polled hot */
     const float *x; /* KMAX floats: the products' input */
     float *out;
     unsigned *bar; /* [0] count, [1] generation */
@@ -93,21 +95,34 @@ __device__ __forceinline__ void st_release(unsigned *p, unsigned v) {
 }
 __device__ __forceinline__ void cbar() { asm volatile("bar.sync 1, %0;\n" ::"n"(32 * CW) : "memory"); }
 
-/* the consumers of every block; the producer warps never take part */
-__device__ void grid_sync(unsigned *bar) {
+/* the consumers of every block; the producer warps never take part. bar_kind 1: the count
+ * only grows (zeroed before each launch), so a barrier is one atomic and a hot poll */
+__device__ void grid_sync(unsigned *bar, int kind, unsigned &epoch) {
     cbar();
     if (threadIdx.x == 0) {
-        const unsigned g = ld_acquire(bar + 1);
-        __threadfence();
-        if (atomicAdd(bar, 1u) == gridDim.x - 1) {
-            bar[0] = 0;
+        if (kind) {
+            epoch += gridDim.x;
             __threadfence();
-            st_release(bar + 1, g + 1);
+            atomicAdd(bar, 1u);
+            while (ld_acquire(bar) < epoch) {
+            }
         } else {
-            while (ld_acquire(bar + 1) == g) __nanosleep(20);
+            const unsigned g = ld_acquire(bar + 1);
+            __threadfence();
+            if (atomicAdd(bar, 1u) == gridDim.x - 1) {
+                bar[0] = 0;
+                __threadfence();
+                st_release(bar + 1, g + 1);
+            } else {
+                while (ld_acquire(bar + 1) == g) __nanosleep(20);
+            }
         }
     }
     cbar();
+}
+
+__device__ __forceinline__ void prefetch_l2(const void *src, uint32_t bytes) {
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(src), "r"(bytes) : "memory");
 }
 
 /* block b's rows of matrix m, and its stages (whole rows each) */
@@ -131,6 +146,24 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
     __syncthreads();
     if (warp == CW) { /* the producer */
         if (lane) return;
+        /* the L2 cursor: pf stages ahead of the copies, along the same sequence */
+        int pm = 0, pr = 0, pr1 = 0;
+        {
+            int r0;
+            share(a.m[0], blockIdx.x, gridDim.x, r0, pr1);
+            pr = r0;
+        }
+        auto prefetch_next = [&]() {
+            while (pm < a.nm && pr >= pr1) {
+                if (++pm < a.nm) share(a.m[pm], blockIdx.x, gridDim.x, pr, pr1);
+            }
+            if (pm >= a.nm) return;
+            const mat_t &m = a.m[pm];
+            const int rps = a.stage / (m.K * 2), n = pr1 - pr < rps ? pr1 - pr : rps;
+            prefetch_l2(m.w + (int64_t)pr * m.K, (uint32_t)n * m.K * 2);
+            pr += n;
+        };
+        for (int i = 0; i < a.pf; i++) prefetch_next(); /* the stream's first stages */
         long it = 0;
         for (int mi = 0; mi < a.nm; mi++) {
             const mat_t m = a.m[mi];
@@ -141,6 +174,7 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
                 const int n = r1 - r < rps ? r1 - r : rps, s = (int)(it % NS);
                 if (it >= NS) mbar_wait(smem_u32(bars + NS + s), (uint32_t)((it / NS - 1) & 1));
                 const uint32_t bytes = (uint32_t)n * m.K * 2;
+                if (a.pf) prefetch_next();
                 mbar_expect_tx(smem_u32(bars + s), bytes);
                 bulk_load(smem_u32(ring + (size_t)s * a.stage), m.w + (int64_t)r * m.K, bytes,
                           smem_u32(bars + s));
@@ -149,6 +183,7 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
         return;
     }
     long it = 0;
+    unsigned epoch = 0;
     const int tid = threadIdx.x;
     for (int mi = 0; mi < a.nm; mi++) {
         const mat_t m = a.m[mi];
@@ -189,9 +224,9 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
             if (!lane) mbar_arrive(smem_u32(bars + NS + s));
         }
         if (a.mode >= 2) {
-            grid_sync(a.bar);
+            grid_sync(a.bar, a.bar_kind, epoch);
             if (a.mode >= 3 && mi % a.per_layer == 0 && mi / a.per_layer < (a.nm - 1) / a.per_layer)
-                grid_sync(a.bar); /* the state's update after q k v g */
+                grid_sync(a.bar, a.bar_kind, epoch); /* the state's update after q k v g */
         }
     }
 }
@@ -268,34 +303,42 @@ int main(int argc, char **argv) {
         printf("plain read: %.3f ms, %.0f GB/s\n", best, gb / best * 1e3);
     }
     CK(cudaFuncSetAttribute(ring_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
-    const int stages_kb[] = {8, 16, 32, 64};
-    printf("| mode | stage KB | stages | ring KB | ms | GB/s |\n|---|---|---|---|---|---|\n");
-    for (int mode = 0; mode <= 3; mode++)
-        for (int si = 0; si < 4; si++) {
-            const int stage = stages_kb[si] * 1024;
-            for (int frac = 0; frac < 2; frac++) {
-                const int maxs = (227 * 1024 - KMAX * 4 - 1024) / stage;
-                int ns = frac ? maxs : maxs / 2;
-                if (ns > 64) ns = 64;
-                if (ns < 2) continue;
-                a.mode = mode, a.stage = stage, a.nstages = ns;
-                const size_t smem = KMAX * 4 + 1024 + (size_t)ns * stage;
-                void *args[] = {&a};
-                float best = 1e9;
-                for (int r = 0; r <= reps; r++) {
-                    CK(cudaEventRecord(e0));
-                    CK(cudaLaunchCooperativeKernel((void *)ring_kernel, dim3(sms), dim3(NT), args,
-                                                   smem, 0));
-                    CK(cudaEventRecord(e1));
-                    CK(cudaEventSynchronize(e1));
-                    CK(cudaEventElapsedTime(&ms, e0, e1));
-                    if (r && ms < best) best = ms;
-                }
-                CK(cudaGetLastError());
-                printf("| %d | %d | %d | %d | %.3f | %.0f |\n", mode, stages_kb[si], ns,
-                       ns * stages_kb[si], best, gb / best * 1e3);
-            }
+    /* each shape once; ring: as many stages as fit; pf: MB of the whole grid's stream asked
+     * of L2 ahead of the copies */
+    printf("| mode | barrier | stage KB | stages | L2 ahead MB | ms | GB/s |\n|---|---|---|---|---|---|---|\n");
+    struct cfg_t { int mode, bar, kb, pf_mb; };
+    cfg_t cfgs[64];
+    int nc = 0;
+    for (int mode = 0; mode <= 1; mode++)
+        for (int kb = 32; kb <= 64; kb *= 2) cfgs[nc++] = cfg_t{mode, 1, kb, 0};
+    const int pfs[] = {0, 4, 8, 16, 32};
+    for (int mode = 2; mode <= 3; mode++)
+        for (int bk = 0; bk < 2; bk++)
+            for (int kb = 32; kb <= 64; kb *= 2)
+                for (int p = 0; p < 5; p++) cfgs[nc++] = cfg_t{mode, bk, kb, pfs[p]};
+    for (int c = 0; c < nc; c++) {
+        const int stage = cfgs[c].kb * 1024;
+        const int ns = (227 * 1024 - KMAX * 4 - 1024) / stage;
+        a.mode = cfgs[c].mode, a.bar_kind = cfgs[c].bar, a.stage = stage, a.nstages = ns;
+        a.pf = (int)((double)cfgs[c].pf_mb * (1 << 20) / sms / stage + 0.5);
+        if (cfgs[c].pf_mb && a.pf < 1) a.pf = 1;
+        const size_t smem = KMAX * 4 + 1024 + (size_t)ns * stage;
+        void *args[] = {&a};
+        float best = 1e9;
+        for (int r = 0; r <= reps; r++) {
+            CK(cudaMemsetAsync(bar, 0, 8));
+            CK(cudaEventRecord(e0));
+            CK(cudaLaunchCooperativeKernel((void *)ring_kernel, dim3(sms), dim3(NT), args, smem, 0));
+            CK(cudaEventRecord(e1));
+            CK(cudaEventSynchronize(e1));
+            CK(cudaEventElapsedTime(&ms, e0, e1));
+            if (r && ms < best) best = ms;
         }
+        CK(cudaGetLastError());
+        printf("| %d | %s | %d | %d | %d (%d stages a block) | %.3f | %.0f |\n", a.mode,
+               a.mode < 2 ? "-" : a.bar_kind ? "counter" : "generation", cfgs[c].kb, ns,
+               cfgs[c].pf_mb, a.pf, best, gb / best * 1e3);
+    }
     float h[4];
     CK(cudaMemcpy(h, out, 16, cudaMemcpyDeviceToHost));
     printf("out[0..3] %g %g %g %g (x = 0: 0)\n", h[0], h[1], h[2], h[3]);
