@@ -40,6 +40,7 @@
 #define MX_RG (MX_THREADS / MX_COLS) /* row groups: thread t has column t % 32, rows t / 32 + 8 j */
 #define MX_ROWS 32                   /* state rows a thread at most: dk <= 256 */
 #define MX_DMAX 3072                 /* model width at most (wo's columns: 64 bytes a row) */
+#define MX_XR 4                      /* rows of x a warp loaded early (the 1.3B: 2) */
 #define MX_SMEM(D, dk) ((size_t)(D) * 64 + (size_t)(dk) * 8 + MX_RG * MX_COLS * 4 + 256)
 
 typedef __nv_bfloat16 bf16;
@@ -51,6 +52,8 @@ struct mx_args {
     const bf16 *q, *k, *v, *wo;
     const float *g, *gamma, *hn_w, *hn_b;
     int H, dk, dv, D, mode; /* mode: 0 rms, 1 group, 2 none (norm.cu's head-norm modes) */
+    int lab; /* RETNET_CUDA_MIXER (timing experiments): 2 x by atomic adds (no second
+                meeting, bits vary), 3 wo loaded after the wait */
     float eps;
 };
 
@@ -72,7 +75,6 @@ __device__ __forceinline__ void meet(unsigned long long *ctr, unsigned n) {
         const long long t0 = clock64();
         while (ld_acquire_u64(ctr) < target)
             if (clock64() - t0 > (1ll << 35)) __trap();
-        __threadfence();
     }
     __syncthreads();
 }
@@ -106,8 +108,9 @@ __global__ void __launch_bounds__(MX_THREADS, 1) mixer_step_kernel(mx_args a) {
 
     /* before the wait: what no kernel of the chain writes */
     const bf16 *wo = a.wo + (int64_t)h * a.dv + c0;
-    for (int i = t; i < a.D * 4; i += MX_THREADS)
-        cp_async16(ws + wo_chunk(i >> 2, i & 3), wo + (int64_t)(i >> 2) * dvt + (i & 3) * 8);
+    if (a.lab != 3)
+        for (int i = t; i < a.D * 4; i += MX_THREADS)
+            cp_async16(ws + wo_chunk(i >> 2, i & 3), wo + (int64_t)(i >> 2) * dvt + (i & 3) * 8);
     float *S = a.S + (int64_t)h * a.dk * a.dv + c;
     float s[MX_ROWS];
 #pragma unroll
@@ -118,7 +121,20 @@ __global__ void __launch_bounds__(MX_THREADS, 1) mixer_step_kernel(mx_args a) {
     const float b = a.hn_b && a.mode == 1 ? a.hn_b[h * a.dv + c] : 0.0f;
     pdl_trigger();
     pdl_wait();
+    if (a.lab == 3)
+        for (int i = t; i < a.D * 4; i += MX_THREADS)
+            cp_async16(ws + wo_chunk(i >> 2, i & 3), wo + (int64_t)(i >> 2) * dvt + (i & 3) * 8);
 
+    /* this block's rows of x (final once the chain before has finished), a warp's rows in
+     * its lane 0, loaded now so that the last step does not wait for them */
+    const int G = gridDim.x, lane = t & 31, wid = t >> 5;
+    const int r0 = (int)((int64_t)a.D * blockIdx.x / G), r1 = (int)((int64_t)a.D * (blockIdx.x + 1) / G);
+    float xr[MX_XR];
+#pragma unroll
+    for (int m = 0; m < MX_XR; m++) {
+        const int r = r0 + wid + m * (MX_THREADS / 32);
+        xr[m] = lane == 0 && r < r1 && a.lab != 2 ? a.x[r] : 0.0f;
+    }
     const float vc = __bfloat162float(a.v[(int64_t)h * a.dv + c]);
     const float gc = a.g ? a.g[(int64_t)h * a.dv + c] : 0.0f;
     for (int i = t; i < a.dk; i += MX_THREADS) {
@@ -150,14 +166,14 @@ __global__ void __launch_bounds__(MX_THREADS, 1) mixer_step_kernel(mx_args a) {
     if (t < MX_COLS) {
         float mu = 0.0f, rs = 1.0f;
         if (a.mode != 2) {
-            if (t == 0) {
-                double s1 = 0, s2 = 0;
-                for (int j = 0; j < nb; j++) { /* the head's blocks in order */
-                    s1 += __ldcg(a.stats + 2 * (int64_t)(h * nb + j));
-                    s2 += __ldcg(a.stats + 2 * (int64_t)(h * nb + j) + 1);
-                }
-                st[0] = s1, st[1] = s2;
+            /* lane j < nb (<= 32: dv <= 1024) loads block j's sums: one round trip */
+            double s1 = 0, s2 = 0;
+            if (t < nb) {
+                s1 = __ldcg(a.stats + 2 * (int64_t)(h * nb + t));
+                s2 = __ldcg(a.stats + 2 * (int64_t)(h * nb + t) + 1);
             }
+            s1 = warp_sum(s1), s2 = warp_sum(s2);
+            if (t == 0) st[0] = s1, st[1] = s2;
             __syncwarp();
             const double mean = a.mode == 1 ? st[0] / a.dv : 0.0;
             const double var = a.mode == 1 ? st[1] / a.dv - mean * mean : st[1] / a.dv;
@@ -187,16 +203,25 @@ __global__ void __launch_bounds__(MX_THREADS, 1) mixer_step_kernel(mx_args a) {
 #pragma unroll
             for (int e = 0; e < 8; e++) p += f[e] * yv[8 * j + e];
         }
-        __stcg(part + r, p);
+        if (a.lab == 2) atomicAdd(a.x + r, p);
+        else __stcg(part + r, p);
     }
+    if (a.lab == 2) return;
     meet(a.ctr + a.H, gridDim.x);
 
     /* rows [D b / G, D (b + 1) / G) of x: a warp a row, lane l adding partials l, l + 32, ...
      * in order, then the warp's fixed butterfly */
-    const int G = gridDim.x, lane = t & 31, wid = t >> 5;
-    const int r0 = (int)((int64_t)a.D * blockIdx.x / G), r1 = (int)((int64_t)a.D * (blockIdx.x + 1) / G);
-    for (int r = r0 + wid; r < r1; r += MX_THREADS / 32) {
+#pragma unroll
+    for (int m = 0; m < MX_XR; m++) {
+        const int r = r0 + wid + m * (MX_THREADS / 32);
+        if (r >= r1) break;
         float p = 0.0f;
+        for (int j = lane; j < G; j += 32) p += __ldcg(a.part + (int64_t)j * a.D + r);
+        p = warp_sum_f(p);
+        if (lane == 0) a.x[r] = xr[m] + p;
+    }
+    for (int r = r0 + wid + MX_XR * (MX_THREADS / 32); r < r1; r += MX_THREADS / 32) {
+        float p = 0.0f; /* past MX_XR rows a warp (small grids): x loaded here */
         for (int j = lane; j < G; j += 32) p += __ldcg(a.part + (int64_t)j * a.D + r);
         p = warp_sum_f(p);
         if (lane == 0) a.x[r] += p;
@@ -206,10 +231,14 @@ __global__ void __launch_bounds__(MX_THREADS, 1) mixer_step_kernel(mx_args a) {
 /* ------------------------------------------------------------------------ host side */
 
 static int mx_fits(int64_t B, int h, int dk, int dv, int64_t D) {
-    if (B != 1 || dv % MX_COLS || dk % MX_RG || dk / MX_RG > MX_ROWS || D > MX_DMAX || D % 8)
+    if (B != 1 || dv % MX_COLS || dv > 32 * MX_COLS || dk % MX_RG || dk / MX_RG > MX_ROWS ||
+        D > MX_DMAX || D % 8)
         return 0;
     static int attr_set = 0, per_sm = 0;
+    static int64_t last_D = -1, last_dk = -1; /* the occupancy of the last shape asked */
     const size_t smem = MX_SMEM(D, dk);
+    if (D == last_D && dk == last_dk)
+        return per_sm >= 1 && (int64_t)h * (dv / MX_COLS) <= (int64_t)per_sm * cuda_sm_count();
     if (!attr_set) {
         if (cudaFuncSetAttribute(mixer_step_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  (int)MX_SMEM(MX_DMAX, MX_ROWS * MX_RG)) != cudaSuccess) {
@@ -223,16 +252,21 @@ static int mx_fits(int64_t B, int h, int dk, int dv, int64_t D) {
         cudaGetLastError();
         return 0;
     }
+    last_D = D, last_dk = dk;
     return per_sm >= 1 && (int64_t)h * (dv / MX_COLS) <= (int64_t)per_sm * cuda_sm_count();
 }
 
-int cuda_mixer_step_suits(int64_t B, int h, int dk, int dv, int64_t D) {
-    static int off = -1;
-    if (off < 0) {
+static int mx_lab(void) {
+    static int v = -1;
+    if (v < 0) {
         const char *e = getenv("RETNET_CUDA_MIXER");
-        off = e && !strcmp(e, "0");
+        v = e ? atoi(e) : 1;
     }
-    return !off && mx_fits(B, h, dk, dv, D);
+    return v;
+}
+
+int cuda_mixer_step_suits(int64_t B, int h, int dk, int dv, int64_t D) {
+    return mx_lab() != 0 && mx_fits(B, h, dk, dv, D);
 }
 
 size_t cuda_mixer_step_scratch_bytes(int h, int dv, int64_t D) {
@@ -255,7 +289,7 @@ retnet_status cuda_mixer_step(float *x, float *S, const cuda_bf16 *q, const cuda
     a.part = (float *)((char *)a.stats + 16 * (size_t)G);
     a.x = x, a.S = S, a.q = (const bf16 *)q, a.k = (const bf16 *)k, a.v = (const bf16 *)v;
     a.wo = (const bf16 *)wo, a.g = g, a.gamma = gamma, a.hn_w = hn_w, a.hn_b = hn_b;
-    a.H = h, a.dk = dk, a.dv = dv, a.D = (int)D, a.mode = mode, a.eps = eps;
+    a.H = h, a.dk = dk, a.dv = dv, a.D = (int)D, a.mode = mode, a.eps = eps, a.lab = mx_lab();
     CUDA_TRY(cuda_launch(mixer_step_kernel, dim3((unsigned)G), dim3(MX_THREADS),
                          MX_SMEM(D, dk), (cudaStream_t)s, a),
              "mixer_step_kernel launch");
