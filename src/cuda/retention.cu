@@ -1652,7 +1652,7 @@ template <bool HINT> __device__ __forceinline__ void step_st(float *p, float4 v)
     else *reinterpret_cast<float4 *>(p) = v;
 }
 
-template <int STEP_COLS, int STEP_RG, bool HINT>
+template <int STEP_COLS, int STEP_RG, bool HINT, int UNR = STEP_UNROLL>
 __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
     step_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
                 const float *gamma, float scale, float *S, void *o, int o_f32) {
@@ -1665,11 +1665,11 @@ __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
     float *Sb = S + bh * dk * dv + col;
     /* the state's first rows are read before waiting for q, k, v: under programmatic launch
      * (retention_cuda_step_overlap) they stream while the products before finish */
-    float4 s[STEP_UNROLL];
+    float4 s[UNR];
     pdl_trigger();
     if (col < dv) {
 #pragma unroll
-        for (int u = 0; u < STEP_UNROLL; u++) {
+        for (int u = 0; u < UNR; u++) {
             const int i = rg + u * STEP_RG;
             if (i < dk) s[u] = step_ld<HINT>(Sb + (int64_t)i * dv);
         }
@@ -1687,15 +1687,15 @@ __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
     if (col < dv) {
         const float2 v01 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&vraw.x));
         const float2 v23 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&vraw.y));
-        for (int i0 = rg; i0 < dk; i0 += STEP_RG * STEP_UNROLL) {
+        for (int i0 = rg; i0 < dk; i0 += STEP_RG * UNR) {
 #pragma unroll
-            for (int u = 0; u < STEP_UNROLL; u++) {
+            for (int u = 0; u < UNR; u++) {
                 const int i = i0 + u * STEP_RG;
                 if (i0 != rg && i < dk)
                     s[u] = step_ld<HINT>(Sb + (int64_t)i * dv);
             }
 #pragma unroll
-            for (int u = 0; u < STEP_UNROLL; u++) {
+            for (int u = 0; u < UNR; u++) {
                 const int i = i0 + u * STEP_RG;
                 if (i < dk) {
                     const float kk = ks[i], qq = qs[i];
@@ -2199,8 +2199,16 @@ extern "C" int retention_cuda_step(int B, int H, int dk, int dv, const void *q, 
     const int rg = forced ? forced
                    : (double)B * H * dk * dv * sizeof(float) >= 64.0 * (1 << 20) ? 32 : 16;
     constexpr int cols = 64;
+    /* small states: 16 rows a thread in flight, so that at dk <= 256 every row is asked for
+     * before the wait (RETNET_CUDA_STEP_UNR=8: half of them, as before) */
+    static int unr = -1;
+    if (unr < 0) {
+        const char *e = getenv("RETNET_CUDA_STEP_UNR");
+        unr = e && !strcmp(e, "8") ? 8 : 16;
+    }
     void (*kern)(int, int, int, const bf16 *, const bf16 *, const bf16 *, const float *, float,
-                 float *, void *, int) = rg == 16 ? step_kernel<cols, 16, true>
+                 float *, void *, int) = rg == 16 ? (unr == 16 ? step_kernel<cols, 16, true, 16>
+                                                               : step_kernel<cols, 16, true, 8>)
                                                   : step_kernel<cols, 32, false>;
     dim3 grid((dv + cols - 1) / cols, H, B);
     const size_t smem = sizeof(float) * (2 * dk + rg * cols);
