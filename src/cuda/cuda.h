@@ -191,22 +191,6 @@ retnet_status cuda_retention_normalize_backward_sums(const cuda_bf16 *q, const c
                                                      cuda_bf16 *ones8, float *dq, float *dk_,
                                                      int64_t B, int64_t T, int h, int dk,
                                                      cuda_stream s);
-/* mixer_step.cu: a decoding step's mixer after its q k v g product, for B = 1, as one
- * kernel: S = gamma S + k^T v, o = q S, y = bf16(HeadNorm(o) * swish(g)) (mode as
- * cuda_op_head_norm_gate's; g NULL: no gate), x += y wo^T. q, k rotated (k scaled), v: bf16
- * (h dk, h dk, h dv); g fp32 (h dv); S (h, dk, dv) updated in place; wo (D, h dv) bf16.
- * scratch: cuda_mixer_step_scratch_bytes, zeroed once before its first use and then only
- * this op's (its counters carry over from call to call). _suits: whether the fused kernel
- * takes this shape on this device (every block resident at once: h dv / 32 blocks at most
- * the SMs' count; dk <= 256; D <= 3072) and RETNET_CUDA_MIXER is not 0. */
-int cuda_mixer_step_suits(int64_t B, int h, int dk, int dv, int64_t D);
-size_t cuda_mixer_step_scratch_bytes(int h, int dv, int64_t D);
-retnet_status cuda_mixer_step(float *x, float *S, const cuda_bf16 *q, const cuda_bf16 *k,
-                              const cuda_bf16 *v, const float *g, const float *gamma,
-                              const float *hn_w, const float *hn_b, const cuda_bf16 *wo, int h,
-                              int dk, int dv, int64_t D, float eps, int mode, void *scratch,
-                              cuda_stream s);
-
 /* The same for one decoding step (T = 1): z (B, h, dk) updated in place, o (B, h, dv) scaled. */
 retnet_status cuda_retention_normalize_step(float *o, float *z, const cuda_bf16 *q,
                                             const cuda_bf16 *k, const double *gamma64,

@@ -37,7 +37,6 @@ struct model_cuda {
     retnet_layer_params *l32, *l16;  /* n_layer each */
     float *gamma;                    /* (h) fp32 decays */
     double *gamma64;                 /* (h) the same in double (§3's row factors) */
-    void *mix;                       /* cuda_mixer_step's scratch (NULL: the op unused) */
     /* activations for n rows (grown on demand; one block) */
     void *acts;
     int64_t acts_rows;
@@ -160,7 +159,6 @@ void model_cuda_free(model_cuda *d) {
     retnet_cuda_free(d->w16);
     retnet_cuda_free(d->gamma);
     retnet_cuda_free(d->gamma64);
-    retnet_cuda_free(d->mix);
     retnet_cuda_free(d->acts);
     retnet_cuda_free(d->state);
     retnet_cuda_free(d->master);
@@ -293,12 +291,6 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
         if (h > 1024) st = retnet_fail(RETNET_EUNSUPPORTED, "CUDA: %d heads (at most 1024)", h);
         else st = retnet_cuda_upload(d->gamma, gh, sizeof(float) * (size_t)h);
         if (!st) st = retnet_cuda_upload(d->gamma64, m->gamma, sizeof(double) * (size_t)h);
-    }
-    if (!st && !is_tf(c) && cuda_mixer_step_suits(1, h, dk, dv, c->d_model)) {
-        /* zeroed here, outside any graph's capture: the op's counters start at 0 */
-        const size_t mb = cuda_mixer_step_scratch_bytes(h, dv, c->d_model);
-        st = retnet_cuda_malloc(&d->mix, mb, "the fused mixer's scratch");
-        if (!st) st = retnet_cuda_memset0(d->mix, mb, NULL);
     }
     if (!st) st = retnet_cuda_sync(NULL); /* the conversions are done before tmp goes */
     retnet_cuda_free(tmp);
@@ -478,11 +470,6 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     }
 
     float *S = state ? (float *)((char *)state + (size_t)l * layer_state_bytes(c, B)) : NULL;
-    if (fuse && S && B == 1 && !c->normalize && d->mix &&
-        cuda_mixer_step_suits(B, h, dk, dv, D)) /* the step, head norm, gate and wo as one */
-        return cuda_mixer_step(d->x, S, d->qb, d->kb, d->vb, p16->wg ? d->g : NULL, d->gamma,
-                               p32->hn_w, p32->hn_b, (const cuda_bf16 *)p16->wo, h, dk, dv, D,
-                               c->eps, model_head_norm_mode(c), d->mix, cs);
     int r = T == 1 && S
                 ? retention_cuda_step((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma, 1.0f, S,
                                       d->o, RETNET_CUDA_F32, (cudaStream_t)cs)
