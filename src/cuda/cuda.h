@@ -144,6 +144,8 @@ typedef struct {
     int64_t N, ldy;
     const void *addend;   /* y = addend + x w^T (y_type, row stride ldy; may be y), or NULL */
     const cuda_gemv_rope *rope; /* or NULL; with it y is bf16 and there is no addend */
+    int gelu;             /* y = bf16(gelu(x w^T)), as cuda_op_act_bf16 on the fp32 product
+                             (the same bits): y bf16, no addend, no rope */
 } cuda_gemv_out;
 
 /* Whether decoding rotates q and k in the products' epilogue (on unless

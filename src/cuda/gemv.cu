@@ -58,6 +58,7 @@ typedef struct {
     double base;
     float scale;
     int rope, half, dk;
+    int gelu; /* plain bf16 outputs: gelu before the rounding (cuda_gemv_out's gelu) */
 } gemv_seg;
 
 typedef struct {
@@ -124,6 +125,7 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
         float v = c ? v1 : v0;
         if (g.bf16) {
             if (g.cin) v += bf16_bits_to_f32(((const uint16_t *)g.cin)[o + c]);
+            if (g.gelu) v = gelu_f(v);
             ((uint16_t *)g.y)[o + c] = f32_to_bf16_bits(v);
         } else {
             if (g.cin) v += ((const float *)g.cin)[o + c];
@@ -427,6 +429,12 @@ retnet_status cuda_op_gemv_multi(const cuda_bf16 *x, int64_t M, int64_t K, int64
                                    "even head width (N %lld, dk %d)", i, (long long)o->N, r->dk);
             a.seg[i].rope = 1, a.seg[i].half = r->half, a.seg[i].dk = r->dk;
             a.seg[i].base = r->base, a.seg[i].scale = r->scale, a.seg[i].pos = r->pos;
+        }
+        if (o->gelu) {
+            if (o->y_type != CUDA_BF16 || o->addend || o->rope)
+                return retnet_fail(RETNET_EINVAL, "cuda_op_gemv_multi: output %d: gelu needs a "
+                                   "bf16 output, no addend and no rope", i);
+            a.seg[i].gelu = 1;
         }
         a.seg[i].P = (o->N + 1) / 2;
     }

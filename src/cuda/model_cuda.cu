@@ -532,6 +532,15 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
         TRY(mm(d->x, d->xb, p16->fc2, n, D, c->d_ffn, 1, cs));
         return RETNET_OK;
     }
+    if (c->ffn != RETNET_FFN_GLU && cuda_gemv_suits(n, D, d->xb, D)) {
+        /* decoding: gelu in the product's epilogue (the act kernel's bits), into h1's space */
+        cuda_bf16 *a = (cuda_bf16 *)d->h1;
+        const cuda_gemv_out o = {(const cuda_bf16 *)p16->fc1, a, CUDA_BF16, c->d_ffn, c->d_ffn,
+                                 NULL, NULL, 1};
+        TRY(cuda_op_gemv_multi(d->xb, n, D, D, &o, 1, cs));
+        TRY(mm(d->x, a, p16->fc2, n, D, c->d_ffn, 1, cs));
+        return RETNET_OK;
+    }
     TRY(mm(d->h1, d->xb, p16->fc1, n, c->d_ffn, D, 0, cs));
     if (c->ffn == RETNET_FFN_GLU) {
         /* as the CPU: act(fc1 x) * (gate x) */

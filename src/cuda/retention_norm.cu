@@ -56,24 +56,43 @@ __global__ void scale_rows_kernel(float *o, const float *r8, const double *gamma
 }
 
 /* A decoding step: z (B, h, dk) updated in place with k, r = q . z, o (B, h, dv) *= f.
- * One block per (sequence, head). */
-__global__ void z_step_kernel(float *z, float *o, const uint16_t *q, const uint16_t *k,
-                              const double *gamma, const int64_t *pos, int h, int dk, int dv) {
+ * One block per (sequence, head), ZT threads, at most ZR of z's values a thread (dk <= 512).
+ * Under programmatic launch (cuda_launch: a decoding step's chain) z, the decay and the
+ * row's decay scale (from the positions, uploaded before the step) are read before the wait:
+ * no kernel of the chain writes them. f is model_row_factor's formula on that scale. */
+#define ZT 128
+#define ZR 4
+__global__ void __launch_bounds__(ZT) z_step_kernel(float *z, float *o, const uint16_t *q,
+                                                    const uint16_t *k, const double *gamma,
+                                                    const int64_t *pos, int h, int dk, int dv) {
     __shared__ double sh[32];
     const int64_t bh = blockIdx.x;
     const int head = (int)(bh % h);
     const float g = (float)gamma[head];
+    const double sn = model_decay_row_scale(gamma[head], pos[bh / h]);
     float *zs = z + bh * dk;
-    double acc = 0;
-    for (int i = threadIdx.x; i < dk; i += blockDim.x) {
-        const float zi = g * zs[i] + bf16_bits_to_f32(k[bh * dk + i]);
-        zs[i] = zi;
-        acc += (double)(bf16_bits_to_f32(q[bh * dk + i]) * zi);
+    float zv[ZR];
+#pragma unroll
+    for (int u = 0; u < ZR; u++) {
+        const int i = threadIdx.x + u * ZT;
+        zv[u] = i < dk ? zs[i] : 0.0f;
     }
-    const double r = block_sum(acc, sh);
-    const float f = model_row_factor(gamma[head], pos[bh / h], (float)r);
+    pdl_trigger();
+    pdl_wait();
+    double acc = 0;
+#pragma unroll
+    for (int u = 0; u < ZR; u++) {
+        const int i = threadIdx.x + u * ZT;
+        if (i < dk) {
+            const float zi = g * zv[u] + bf16_bits_to_f32(k[bh * dk + i]);
+            zs[i] = zi;
+            acc += (double)(bf16_bits_to_f32(q[bh * dk + i]) * zi);
+        }
+    }
+    const double r = fabs(sn * (float)block_sum(acc, sh));
+    const float f = (float)(sn / (r > 1.0 ? r : 1.0)); /* model_row_factor */
     float *os = o + bh * dv;
-    for (int j = threadIdx.x; j < dv; j += blockDim.x) os[j] *= f;
+    for (int j = threadIdx.x; j < dv; j += ZT) os[j] *= f;
 }
 
 retnet_status cuda_retention_normalize(float *o, const cuda_bf16 *q, const cuda_bf16 *k,
@@ -120,12 +139,13 @@ retnet_status cuda_retention_normalize_step(float *o, float *z, const cuda_bf16 
                                             const cuda_bf16 *k, const double *gamma64,
                                             const int64_t *pos, int64_t B, int h, int dk, int dv,
                                             cuda_stream s) {
-    if (B < 1 || h < 1 || dk < 1 || dv < 1 || !o || !z || !q || !k || !gamma64 || !pos)
+    if (B < 1 || h < 1 || dk < 1 || dk > ZT * ZR || dv < 1 || !o || !z || !q || !k ||
+        !gamma64 || !pos)
         return retnet_fail(RETNET_EINVAL, "cuda_retention_normalize_step: bad arguments");
     TRY(cuda_ensure_init());
-    z_step_kernel<<<(unsigned)(B * h), 128, 0, (cudaStream_t)s>>>(
-        z, o, (const uint16_t *)q, (const uint16_t *)k, gamma64, pos, h, dk, dv);
-    CUDA_LAUNCHED("cuda_retention_normalize_step");
+    CUDA_TRY(cuda_launch(z_step_kernel, dim3((unsigned)(B * h)), dim3(ZT), 0, (cudaStream_t)s, z,
+                         o, (const uint16_t *)q, (const uint16_t *)k, gamma64, pos, h, dk, dv),
+             "cuda_retention_normalize_step");
     return RETNET_OK;
 }
 

@@ -286,6 +286,55 @@ static void test_rope(void) {
               RETNET_EINVAL, "rope with N = 12, dk = 8 accepted");
 }
 
+/* The gelu epilogue (the paper's FFN at decoding: act(x fc1^T) rounded to bf16 in the
+ * product): the same bits as the product into fp32 followed by cuda_op_act_bf16, on both
+ * kernels (M 1, 2: FMA; 3-16: mma), odd N (a pair's second row absent). Refused with an
+ * fp32 output or an addend. */
+static void test_gelu(void) {
+    static const int64_t shapes[][3] = {{1, 64, 2048}, {2, 33, 1032}, {3, 130, 64},
+                                        {8, 4096, 2048}, {16, 17, 256}}; /* M N K */
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int64_t M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+        float *xf, *wf;
+        uint16_t *xb = rand_bf16(M * K, 1.0, &xf), *wb = rand_bf16(N * K, 0.1, &wf);
+        void *dx = dput(xb, 2 * (size_t)(M * K)), *dw = dput(wb, 2 * (size_t)(N * K));
+        void *y32 = dput(NULL, 4 * (size_t)(M * N)), *ya = dput(NULL, 2 * (size_t)(M * N));
+        void *yb = dput(NULL, 2 * (size_t)(M * N));
+        cuda_gemv_out o = {dw, y32, CUDA_F32, N, N, NULL, NULL, 0};
+        OK(cuda_op_gemv_multi(dx, M, K, K, &o, 1, NULL));
+        OK(cuda_op_act_bf16(ya, y32, M * N, CUDA_ACT_GELU, NULL));
+        cuda_gemv_out of = {dw, yb, CUDA_BF16, N, N, NULL, NULL, 1};
+        OK(cuda_op_gemv_multi(dx, M, K, K, &of, 1, NULL));
+        uint16_t *a = malloc(2 * (size_t)(M * N)), *b = malloc(2 * (size_t)(M * N));
+        float *y = malloc(4 * (size_t)(M * N));
+        dget(a, ya, 2 * (size_t)(M * N));
+        dget(b, yb, 2 * (size_t)(M * N));
+        dget(y, y32, 4 * (size_t)(M * N));
+        int64_t at = -1, neg = 0;
+        for (int64_t i = 0; i < M * N; i++) {
+            if (at < 0 && a[i] != b[i]) at = i;
+            neg += y[i] < -0.5f; /* gelu moved these far from the product: it ran */
+        }
+        CHECK(at < 0, "gelu M %lld N %lld K %lld: differs from product + act at [%lld] (%04x vs "
+              "%04x)", (long long)M, (long long)N, (long long)K, (long long)at,
+              at >= 0 ? a[at] : 0, at >= 0 ? b[at] : 0);
+        int64_t same = 0;
+        for (int64_t i = 0; i < M * N; i++) same += y[i] < -0.5f && b[i] == op_f32_to_bf16(y[i]);
+        CHECK(same == 0 && (neg > 0 || M * N < 64), "gelu M %lld N %lld: %lld of %lld negative "
+              "outputs unchanged", (long long)M, (long long)N, (long long)same, (long long)neg);
+        retnet_cuda_free(dx), retnet_cuda_free(dw), retnet_cuda_free(y32);
+        retnet_cuda_free(ya), retnet_cuda_free(yb);
+        free(xf), free(wf), free(xb), free(wb), free(a), free(b), free(y);
+    }
+    cuda_gemv_out o = {(const cuda_bf16 *)(uintptr_t)256, (void *)(uintptr_t)256, CUDA_F32, 16, 16,
+                       NULL, NULL, 1};
+    CHECK(cuda_op_gemv_multi((const cuda_bf16 *)(uintptr_t)256, 1, 64, 64, &o, 1, NULL) ==
+              RETNET_EINVAL, "gelu with an fp32 output accepted");
+    o.y_type = CUDA_BF16, o.addend = (const void *)(uintptr_t)256;
+    CHECK(cuda_op_gemv_multi((const cuda_bf16 *)(uintptr_t)256, 1, 64, 64, &o, 1, NULL) ==
+              RETNET_EINVAL, "gelu with an addend accepted");
+}
+
 /* What the kernels refuse (cuda_op_matmul then takes cuBLASLt), and the decoding shapes'
  * agreement with cuBLASLt's result: rows of a product beyond CUDA_GEMV_MAX_M rows (cuBLASLt)
  * against the same rows alone (the gemv kernel), within twice the fp32 bound. */
@@ -421,6 +470,7 @@ int main(int argc, char **argv) {
     RUN(test_products);
     RUN(test_glu);
     RUN(test_rope);
+    RUN(test_gelu);
     RUN(test_refusals_and_cublas);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
