@@ -14,6 +14,10 @@
  *   mode 1  + each stage's rows dotted with x (bf16 x bf16 -> fp32, a warp a row)
  *   mode 2  + a grid barrier after every product, x re-read from global memory after it
  *   mode 3  as 2, with a fifth barrier a layer (the state's update in the step)
+ *   mode 4  barriers after wo and fc2 only: the two global meetings a layer of a dataflow step
+ *           (products split along their contraction so that the other stages wait only for
+ *           the pieces they read); its lower bound, the local waits left out
+ *   mode 5  one barrier a layer (after fc2)
  *
  * One block an SM (or two) of 1 producer warp + CW consumer warps; block b owns rows
  * [N b / G, N (b + 1) / G) of every matrix: one contiguous byte range, copied stage by stage
@@ -223,9 +227,13 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
             __syncwarp();
             if (!lane) mbar_arrive(smem_u32(bars + NS + s));
         }
-        if (a.mode >= 2) {
+        /* mode 4: after wo and fc2 only (a dataflow step's two meetings a layer, before each
+         * pre-norm); mode 5: after fc2 only */
+        const int ph = mi % a.per_layer;
+        const bool meet = a.mode == 4 ? ph == 1 || ph == 3 : a.mode == 5 ? ph == 3 : true;
+        if (a.mode >= 2 && meet) {
             grid_sync(a.bar, a.bar_kind, epoch);
-            if (a.mode >= 3 && mi % a.per_layer == 0 && mi / a.per_layer < (a.nm - 1) / a.per_layer)
+            if (a.mode == 3 && mi % a.per_layer == 0 && mi / a.per_layer < (a.nm - 1) / a.per_layer)
                 grid_sync(a.bar, a.bar_kind, epoch); /* the state's update after q k v g */
         }
     }
@@ -311,11 +319,9 @@ int main(int argc, char **argv) {
     int nc = 0;
     for (int mode = 0; mode <= 1; mode++)
         for (int kb = 32; kb <= 64; kb *= 2) cfgs[nc++] = cfg_t{mode, 1, kb, 0};
-    const int pfs[] = {0, 4, 8, 16, 32};
-    for (int mode = 2; mode <= 3; mode++)
-        for (int bk = 0; bk < 2; bk++)
-            for (int kb = 32; kb <= 64; kb *= 2)
-                for (int p = 0; p < 5; p++) cfgs[nc++] = cfg_t{mode, bk, kb, pfs[p]};
+    /* (next67 also swept the generation barrier and 4-32 MB asked of L2 ahead: both slower) */
+    for (int mode = 2; mode <= 5; mode++)
+        for (int kb = 32; kb <= 64; kb *= 2) cfgs[nc++] = cfg_t{mode, 1, kb, 0};
     for (int c = 0; c < nc; c++) {
         const int stage = cfgs[c].kb * 1024;
         const int ns = (227 * 1024 - KMAX * 4 - 1024) / stage;
