@@ -60,6 +60,8 @@ struct lab_t {
     const float *x; /* KMAX floats: the products' input */
     float *out;
     unsigned *bar; /* [0] count, [1] generation */
+    int dyn;       /* stages taken from a per-matrix counter (load balance), not fixed shares */
+    int *grab;     /* [MAXM] the counters (zeroed before each launch) */
 };
 
 __device__ __forceinline__ uint32_t smem_u32(const void *p) {
@@ -138,6 +140,7 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
     extern __shared__ __align__(128) unsigned char sm[];
     float *xs = reinterpret_cast<float *>(sm);                         /* KMAX floats */
     uint64_t *bars = reinterpret_cast<uint64_t *>(sm + KMAX * 4);      /* full, empty */
+    int *hdr = reinterpret_cast<int *>(sm + KMAX * 4 + 512); /* dyn: [NS] first row, [NS] rows */
     unsigned char *ring = sm + KMAX * 4 + 1024;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, NS = a.nstages;
     if (threadIdx.x == 0) {
@@ -169,6 +172,28 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
         };
         for (int i = 0; i < a.pf; i++) prefetch_next(); /* the stream's first stages */
         long it = 0;
+        if (a.dyn) { /* take whole-row stages from the matrix's counter; -1 ends a matrix */
+            for (int mi = 0; mi < a.nm; mi++) {
+                const mat_t m = a.m[mi];
+                const int rps = a.stage / (m.K * 2), nch = (m.N + rps - 1) / rps;
+                for (;; it++) {
+                    const int c = atomicAdd(a.grab + mi, 1), s = (int)(it % NS);
+                    if (it >= NS) mbar_wait(smem_u32(bars + NS + s), (uint32_t)((it / NS - 1) & 1));
+                    if (c >= nch) {
+                        hdr[s] = -1;
+                        mbar_arrive(smem_u32(bars + s));
+                        it++;
+                        break;
+                    }
+                    const int r = c * rps, n = m.N - r < rps ? m.N - r : rps;
+                    hdr[s] = r, hdr[NS + s] = n;
+                    mbar_expect_tx(smem_u32(bars + s), (uint32_t)n * m.K * 2);
+                    bulk_load(smem_u32(ring + (size_t)s * a.stage), m.w + (int64_t)r * m.K,
+                              (uint32_t)n * m.K * 2, smem_u32(bars + s));
+                }
+            }
+            return;
+        }
         for (int mi = 0; mi < a.nm; mi++) {
             const mat_t m = a.m[mi];
             int r0, r1;
@@ -198,9 +223,19 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
         int r0, r1;
         share(m, blockIdx.x, gridDim.x, r0, r1);
         const int rps = a.stage / (m.K * 2);
-        for (int r = r0; r < r1; r += rps, it++) {
-            const int n = r1 - r < rps ? r1 - r : rps, s = (int)(it % NS);
+        for (int r = r0; a.dyn || r < r1; r += rps, it++) {
+            int n = r1 - r < rps ? r1 - r : rps;
+            const int s = (int)(it % NS);
             mbar_wait(smem_u32(bars + s), (uint32_t)((it / NS) & 1));
+            if (a.dyn) {
+                r = hdr[s], n = hdr[NS + s];
+                if (r < 0) {
+                    __syncwarp();
+                    if (!lane) mbar_arrive(smem_u32(bars + NS + s));
+                    it++;
+                    break;
+                }
+            }
             if (a.mode >= 1) {
                 const uint16_t *st = reinterpret_cast<const uint16_t *>(ring + (size_t)s * a.stage);
                 for (int j = warp; j < n; j += CW) { /* a warp a row */
@@ -281,11 +316,13 @@ int main(int argc, char **argv) {
     CK(cudaMalloc(&out, (size_t)outs * 4));
     CK(cudaMalloc(&sink, 4));
     CK(cudaMalloc(&bar, 8));
+    int *grab;
+    CK(cudaMalloc(&grab, MAXM * sizeof(int)));
     CK(cudaMemset(w, 0x3c, elems * 2)); /* bf16 0x3c3c ~ 0.0115: finite sums */
     CK(cudaMemset(x, 0, KMAX * 4));
     CK(cudaMemset(bar, 0, 8));
     for (int i = 0; i < a.nm; i++) a.m[i].w = w + (size_t)a.m[i].w;
-    a.x = x, a.out = out, a.bar = bar;
+    a.x = x, a.out = out, a.bar = bar, a.grab = grab;
     const double gb = elems * 2 / 1e9;
     printf("%d layers, %.3f GB of weights, %d SMs\n", L, gb, sms);
 
@@ -313,19 +350,22 @@ int main(int argc, char **argv) {
     CK(cudaFuncSetAttribute(ring_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
     /* each shape once; ring: as many stages as fit; pf: MB of the whole grid's stream asked
      * of L2 ahead of the copies */
-    printf("| mode | barrier | stage KB | stages | L2 ahead MB | ms | GB/s |\n|---|---|---|---|---|---|---|\n");
-    struct cfg_t { int mode, bar, kb, pf_mb; };
+    printf("| mode | stages taken | barrier | stage KB | stages | L2 ahead MB | ms | GB/s |\n|---|---|---|---|---|---|---|---|\n");
+    struct cfg_t { int mode, bar, kb, pf_mb, dyn; };
     cfg_t cfgs[64];
     int nc = 0;
     for (int mode = 0; mode <= 1; mode++)
-        for (int kb = 32; kb <= 64; kb *= 2) cfgs[nc++] = cfg_t{mode, 1, kb, 0};
+        for (int kb = 32; kb <= 64; kb *= 2) cfgs[nc++] = cfg_t{mode, 1, kb, 0, 0};
     /* (next67 also swept the generation barrier and 4-32 MB asked of L2 ahead: both slower) */
-    for (int mode = 2; mode <= 5; mode++)
-        for (int kb = 32; kb <= 64; kb *= 2) cfgs[nc++] = cfg_t{mode, 1, kb, 0};
+    for (int dyn = 0; dyn < 2; dyn++)
+        for (int mode = dyn; mode <= 5; mode++)
+            for (int kb = 32; kb <= 64; kb *= 2)
+                if (mode != 3) cfgs[nc++] = cfg_t{mode, 1, kb, 0, dyn};
     for (int c = 0; c < nc; c++) {
         const int stage = cfgs[c].kb * 1024;
         const int ns = (227 * 1024 - KMAX * 4 - 1024) / stage;
         a.mode = cfgs[c].mode, a.bar_kind = cfgs[c].bar, a.stage = stage, a.nstages = ns;
+        a.dyn = cfgs[c].dyn;
         a.pf = (int)((double)cfgs[c].pf_mb * (1 << 20) / sms / stage + 0.5);
         if (cfgs[c].pf_mb && a.pf < 1) a.pf = 1;
         const size_t smem = KMAX * 4 + 1024 + (size_t)ns * stage;
@@ -333,6 +373,7 @@ int main(int argc, char **argv) {
         float best = 1e9;
         for (int r = 0; r <= reps; r++) {
             CK(cudaMemsetAsync(bar, 0, 8));
+            CK(cudaMemsetAsync(grab, 0, MAXM * sizeof(int)));
             CK(cudaEventRecord(e0));
             CK(cudaLaunchCooperativeKernel((void *)ring_kernel, dim3(sms), dim3(NT), args, smem, 0));
             CK(cudaEventRecord(e1));
@@ -341,7 +382,8 @@ int main(int argc, char **argv) {
             if (r && ms < best) best = ms;
         }
         CK(cudaGetLastError());
-        printf("| %d | %s | %d | %d | %d (%d stages a block) | %.3f | %.0f |\n", a.mode,
+        printf("| %d | %s | %s | %d | %d | %d (%d stages a block) | %.3f | %.0f |\n", a.mode,
+               a.dyn ? "from a counter" : "fixed shares",
                a.mode < 2 ? "-" : a.bar_kind ? "counter" : "generation", cfgs[c].kb, ns,
                cfgs[c].pf_mb, a.pf, best, gb / best * 1e3);
     }
