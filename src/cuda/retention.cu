@@ -1637,11 +1637,13 @@ __global__ void RET_WG_BOUNDS(128) wg_selftest_kernel(int variant, const bf16 *A
 /* the decode step                                                                      */
 
 /* Block: STEP_COLS columns of one (b, h), STEP_COLS / 4 lanes x float4 per row, STEP_RG row
- * groups, each thread STEP_UNROLL rows in flight. Two shapes (retention_cuda_step picks), both
- * 64 columns: 32 row groups with plain accesses for large states (dev/cuda/step_lab.cu, which
- * times this kernel in other shapes, on the H200: 4.04 / 4.18 TB/s at B = 64 / 256, against
- * 3.94 / 4.01 for 16 hinted; copy_bw.cu's in-place ceiling is 4.0-4.27), 16 with streaming
- * hints (__ldcs / __stcs) for small ones. */
+ * groups, each thread UNR rows in flight (the first UNR asked for before the wait). Two shapes
+ * (retention_cuda_step picks), both 64 columns: 32 row groups with plain accesses and 8 rows
+ * for large states (dev/cuda/step_lab.cu, which times this kernel in other shapes, on the
+ * H200: 4.04 / 4.18 TB/s at B = 64 / 256, against 3.94 / 4.01 for 16 hinted; copy_bw.cu's
+ * in-place ceiling is 4.0-4.27), 16 with streaming hints (__ldcs / __stcs) and 16 rows for
+ * small ones, where the step is latency: all of dk = 256 then streams while the products
+ * before finish (1.3B decoding at B = 2 1.293 -> 1.253 ms, B = 1 1.127 -> 1.112; next70.sh). */
 constexpr int STEP_UNROLL = 8;
 
 template <bool HINT> __device__ __forceinline__ float4 step_ld(const float *p) {
