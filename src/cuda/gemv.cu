@@ -4,7 +4,10 @@
  * H200 (7 us for a 2048 x 2048 bf16 matrix, profiled); these stream each weight row once at
  * close to the copy bandwidth, and several products that share their input run as one launch
  * (the mixer's q, k, v, g; the GLU's two products with act(a) * b in the epilogue), so a small
- * matrix is not a launch's worth of latency on its own. Two kernels, by the rows of x:
+ * matrix is not a launch's worth of latency on its own. Epilogues: the rotation of q and k,
+ * the residual's addend, the GLU, and gelu (the paper's FFN: 1.3b-preset decoding at B = 1
+ * 1.302 -> 1.194 ms with the §3 step's earlier loads, dev/cuda/next73.sh), each with the
+ * bits of the separate op it replaces. Two kernels, by the rows of x:
  *
  * M <= 2, gemv_fma_kernel: two warps compute two output columns (two weight rows) for all M
  * rows of x, each half of K in alternate runs: each lane reads 16 bytes (8 bf16) of each
