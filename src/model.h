@@ -96,11 +96,14 @@ static inline int model_use_bf16(const retnet_model *m, int64_t rows) {
 }
 
 /* The §3 scale of an output row: f = s / max(|s r|, 1), s the decay-row normalisation at
- * absolute position pos, r the row's score sum (every form and the decoding step). */
-static inline MODEL_HOST_DEVICE float model_row_factor(double gamma, int64_t pos, float rsum) {
-    double sn = model_decay_row_scale(gamma, pos);
+ * absolute position pos, r the row's score sum (every form and the decoding step); _at takes
+ * s already formed (the GPU's step forms it before waiting for r's inputs). */
+static inline MODEL_HOST_DEVICE float model_row_factor_at(double sn, float rsum) {
     double r = fabs(sn * rsum);
     return (float)(sn / (r > 1.0 ? r : 1.0));
+}
+static inline MODEL_HOST_DEVICE float model_row_factor(double gamma, int64_t pos, float rsum) {
+    return model_row_factor_at(model_decay_row_scale(gamma, pos), rsum);
 }
 retnet_status model_decode(retnet_model *m, const int32_t *tokens, int32_t B,
                            float *const *S, const int64_t *pos, float *logits);

@@ -173,7 +173,7 @@ PY
 
 # lab_libs_ab: the kernel lab's library of this tree (build/ret-cuda) and of an earlier
 # retention.cu (build/ret-base-src: its retention.cu, pdl.cuh, mma.cuh (from the ninth
-# session on) and retention.h from `git show`, carried) into build/ret-base, sm_90a only,
+# session on), mbar.cuh (from the fourteenth) and retention.h from `git show`, carried) into build/ret-base, sm_90a only,
 # built side by side in the background: `wait $LPID` before using $N (this tree's) and $B
 # (the base's)
 lab_libs_ab() {

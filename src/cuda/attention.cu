@@ -37,6 +37,7 @@
 
 #include "cuda/common.cuh"
 #include "cuda/attention.h"
+#include "cuda/mbar.cuh" /* smem_u32 */
 
 #define NS_MAX 64         /* splits of one row at most */
 #define MIN_SPLIT 128     /* keys of a split at least */
@@ -243,9 +244,6 @@ attn_combine(float *__restrict__ o, const float *__restrict__ part_ml,
 /* ==================================================================================== */
 /* tiled (tensor cores) */
 
-__device__ __forceinline__ uint32_t smem_u32(const void *p) {
-    return (uint32_t)__cvta_generic_to_shared(p);
-}
 /* two floats -> bf16x2 (round to nearest even), lo in the low half */
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     const uint32_t a = f32_to_bf16_bits(lo), b = f32_to_bf16_bits(hi);

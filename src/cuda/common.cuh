@@ -113,6 +113,15 @@ __device__ __forceinline__ float swish_d(float x) {
     return s * (1.0f + x * (1.0f - s));
 }
 
+/* Rotary embedding's angle rate of pair j in a head of dk (rope.cu's rule, cuda.h): half,
+ * pairs (j, j + dk/2) at base^(-2j/dk); the paper's, pairs (2j, 2j+1) at base^(-j/(dk/2-1)).
+ * Every kernel that rotates (rope.cu's two, gemv.cu's epilogue) forms it here, so their
+ * angles, hence their rotations, are the same bits. */
+__device__ __forceinline__ double rope_theta(int j, int dk, int half, double base) {
+    const int npair = dk / 2;
+    return half ? pow(base, -2.0 * j / dk) : npair > 1 ? pow(base, -(double)j / (npair - 1)) : 1.0;
+}
+
 __device__ __forceinline__ double warp_sum(double v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;

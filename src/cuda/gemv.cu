@@ -98,9 +98,7 @@ struct rope_cs {
 };
 
 __device__ __forceinline__ rope_cs rope_at(const gemv_seg &g, int m, int j) {
-    const int npair = g.dk / 2;
-    const double theta = g.half ? pow(g.base, -2.0 * j / g.dk)
-                                : (npair > 1 ? pow(g.base, -(double)j / (npair - 1)) : 1.0);
+    const double theta = rope_theta(j, g.dk, g.half, g.base);
     double sd, cd;
     sincos((double)g.pos[m] * theta, &sd, &cd);
     return {(float)cd, (float)sd};

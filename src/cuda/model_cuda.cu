@@ -515,11 +515,17 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
     }
     const int64_t nf = n * c->d_ffn;
     TRY(norm_bf16(c, d->xb, d->x, p32->ffn_norm_w, p32->ffn_norm_b, n, cs));
-    if (c->ffn == RETNET_FFN_GLU && cuda_gemv_suits(n, D, d->xb, D)) {
-        /* decoding: both products and act(a) * b in one pass, into h1's (unused) space */
+    if (cuda_gemv_suits(n, D, d->xb, D)) {
+        /* decoding: the hidden layer in one pass into h1's (unused) space, bf16: both GLU
+         * products and act(a) * b, or fc1 with gelu in its epilogue (the act kernel's bits) */
         cuda_bf16 *a = (cuda_bf16 *)d->h1;
-        TRY(cuda_op_gemv_glu(a, d->xb, (const cuda_bf16 *)p16->fc1, (const cuda_bf16 *)p16->gate,
-                             n, c->d_ffn, D, ffn_act(c), cs));
+        const cuda_gemv_out o = {(const cuda_bf16 *)p16->fc1, a, CUDA_BF16, c->d_ffn, c->d_ffn,
+                                 NULL, NULL, 1};
+        if (c->ffn == RETNET_FFN_GLU)
+            TRY(cuda_op_gemv_glu(a, d->xb, (const cuda_bf16 *)p16->fc1,
+                                 (const cuda_bf16 *)p16->gate, n, c->d_ffn, D, ffn_act(c), cs));
+        else
+            TRY(cuda_op_gemv_multi(d->xb, n, D, D, &o, 1, cs));
         TRY(mm(d->x, a, p16->fc2, n, D, c->d_ffn, 1, cs));
         return RETNET_OK;
     }
@@ -530,15 +536,6 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
         TRY(mm(joined, d->xb, p16->fc1, n, 2 * c->d_ffn, D, 0, cs));
         TRY(cuda_op_glu_rows_bf16(d->xb, joined, n, c->d_ffn, ffn_act(c), cs));
         TRY(mm(d->x, d->xb, p16->fc2, n, D, c->d_ffn, 1, cs));
-        return RETNET_OK;
-    }
-    if (c->ffn != RETNET_FFN_GLU && cuda_gemv_suits(n, D, d->xb, D)) {
-        /* decoding: gelu in the product's epilogue (the act kernel's bits), into h1's space */
-        cuda_bf16 *a = (cuda_bf16 *)d->h1;
-        const cuda_gemv_out o = {(const cuda_bf16 *)p16->fc1, a, CUDA_BF16, c->d_ffn, c->d_ffn,
-                                 NULL, NULL, 1};
-        TRY(cuda_op_gemv_multi(d->xb, n, D, D, &o, 1, cs));
-        TRY(mm(d->x, a, p16->fc2, n, D, c->d_ffn, 1, cs));
         return RETNET_OK;
     }
     TRY(mm(d->h1, d->xb, p16->fc1, n, c->d_ffn, D, 0, cs));

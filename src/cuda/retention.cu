@@ -66,6 +66,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mbar.cuh"
 #include "mma.cuh"
 #include "pdl.cuh"
 #include "retention.h"
@@ -97,10 +98,6 @@ extern "C" const char *retention_cuda_errmsg(void) { return g_msg; }
 
 /* ==================================================================================== */
 /* device helpers: ldmatrix, mma, cp.async                                              */
-
-__device__ __forceinline__ uint32_t smem_u32(const void *p) {
-    return (uint32_t)__cvta_generic_to_shared(p);
-}
 
 /* Four 8x8 bf16 matrices; lane l gives the row address of matrix l/8, row l%8. */
 __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t a) {
@@ -648,20 +645,6 @@ __device__ __forceinline__ uint32_t cluster_rank() {
     uint32_t r;
     asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
     return r;
-}
-__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
-                 : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-    asm volatile("{\n.reg .pred P1;\nLAB_WAIT:\n"
-                 "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n"
-                 "@P1 bra DONE;\nbra LAB_WAIT;\nDONE:\n}\n" ::"r"(bar),
-                 "r"(parity)
-                 : "memory");
 }
 /* TMA: box of a 4-D tensor map at (c0, c1, c2, c3) -> shared memory at dst, completion on bar;
  * with mask != 0 the same box lands at dst in every block of the mask (cluster multicast) */

@@ -16,7 +16,7 @@
 #include "cuda/retention.h"
 
 extern "C" {
-#include "model.h" /* model_row_factor, model_decay_row_scale: the CPU's formulas */
+#include "model.h" /* model_row_factor(_at), model_decay_row_scale: the CPU's formulas */
 }
 
 #define NW 8 /* the value width of the v = 1 pass */
@@ -59,7 +59,7 @@ __global__ void scale_rows_kernel(float *o, const float *r8, const double *gamma
  * One block per (sequence, head), ZT threads, at most ZR of z's values a thread (dk <= 512).
  * Under programmatic launch (cuda_launch: a decoding step's chain) z, the decay and the
  * row's decay scale (from the positions, uploaded before the step) are read before the wait:
- * no kernel of the chain writes them. f is model_row_factor's formula on that scale. */
+ * no kernel of the chain writes them. */
 #define ZT 128
 #define ZR 4
 __global__ void __launch_bounds__(ZT) z_step_kernel(float *z, float *o, const uint16_t *q,
@@ -89,8 +89,7 @@ __global__ void __launch_bounds__(ZT) z_step_kernel(float *z, float *o, const ui
             acc += (double)(bf16_bits_to_f32(q[bh * dk + i]) * zi);
         }
     }
-    const double r = fabs(sn * (float)block_sum(acc, sh));
-    const float f = (float)(sn / (r > 1.0 ? r : 1.0)); /* model_row_factor */
+    const float f = model_row_factor_at(sn, (float)block_sum(acc, sh));
     float *os = o + bh * dv;
     for (int j = threadIdx.x; j < dv; j += ZT) os[j] *= f;
 }

@@ -92,8 +92,7 @@ __global__ void __launch_bounds__(ROPE_THREADS)
 #pragma unroll
             for (int p = 0; p < P; p++) {
                 const int j = j0 + p;
-                if (half) theta[p][threadIdx.x] = pow(base, -2.0 * j / dk);
-                else theta[p][threadIdx.x] = npair > 1 ? pow(base, -(double)j / (npair - 1)) : 1.0;
+                theta[p][threadIdx.x] = rope_theta(j, dk, half, base);
             }
             jc = j0;
         }
@@ -240,8 +239,7 @@ __global__ void __launch_bounds__(ROPE_THREADS)
 #pragma unroll
             for (int p = 0; p < P; p++) {
                 const int j = j0 + p;
-                const double theta = half ? pow(base, -2.0 * j / dk)
-                                     : npair > 1 ? pow(base, -(double)j / (npair - 1)) : 1.0;
+                const double theta = rope_theta(j, dk, half, base);
                 const double ang = (double)((pos0 ? pos0[b] : 0) + t) * theta;
                 double sd, cd;
                 sincos(ang, &sd, &cd);
