@@ -78,7 +78,11 @@ void retnet_batch_free(retnet_batch *b) {
 }
 
 int64_t retnet_batch_state_bytes(const retnet_batch *b) {
-    return b ? 4 * b->sf : 0;
+    if (!b) return 0;
+#ifdef RETNET_CUDA
+    if (b->device) return 4 * b->sf + model_cuda_window_bytes(b->device, b->B);
+#endif
+    return 4 * b->sf;
 }
 
 /* The batch still fits its model: same device, same state size (a Transformer's KV cache

@@ -510,27 +510,32 @@ static int bench_decode(int argc, char **argv) {
                 toks = next;
                 next = sw;
             }
-            double med, lo, hi;
+            double med, lo, hi, mean = 0;
             stats(dt, N, &med, &lo, &hi);
+            for (int i = 0; i < N; i++) mean += dt[i] / N;
             int64_t sb = retnet_batch_state_bytes(bb);
             /* a Transformer's cache: the rows used at the context, in the batch's precision */
             double per_floats = (double)sb / (4.0 * (double)sf);
             double used = tf ? per_floats * (double)retnet_state_bytes_used(c, X) : (double)sb;
-            double row = tf ? per_floats * (double)retnet_state_bytes_used(c, 1) : (double)sb;
-            double bytes = (double)wbytes + (double)B * (used + row);
+            double row = tf ? per_floats * (double)retnet_state_bytes_used(c, 1) : 0.0;
+            /* what a step must move: the weights, and the states read once (RetNet; its
+             * window's ring beside them is not counted) or the KV rows read and the new one
+             * written (Transformer) */
+            double bytes = (double)wbytes + (double)B * (tf ? used + row : 4.0 * (double)sf);
             double bound_ms = bw > 0 ? 1e3 * bytes / (bw * 1e9) : NAN;
             double mem = on_gpu(device) ? (double)retnet_model_device_bytes(m) : peak_rss_bytes();
             if (json) {
                 printf("{\"bench\": \"decode\", \"impl\": \"retnet\", \"model\": \"%s\", \"device\": "
                        "\"%s\", \"arch\": \"%s\", \"params\": %lld, \"context\": %lld, \"batch\": %d, "
                        "\"steps\": %d, \"warmup\": %d, \"ms_per_step\": %.4f, \"ms_per_step_min\": "
-                       "%.4f, \"ms_per_step_max\": %.4f, \"tokens_per_s\": %.1f, "
-                       "\"state_bytes_per_seq\": %.0f, \"state_capacity_bytes_per_seq\": %lld, "
+                       "%.4f, \"ms_per_step_max\": %.4f, \"ms_per_step_mean\": %.4f, "
+                       "\"tokens_per_s\": %.1f, \"state_bytes_per_seq\": %.0f, \"state_capacity_bytes_per_seq\": %lld, "
                        "\"weight_bytes_per_step\": %lld, \"bytes_per_step\": %.0f, \"%s\": %.0f, "
                        "\"state_from\": \"one sequence prefilled to the context, copied to all\"",
                        JS(jl, label), JS(jd, device),
                        tf ? "transformer" : "retnet", (long long)np, (long long)X,
-                       B, N, W, 1e3 * med, 1e3 * lo, 1e3 * hi, B / med, used, (long long)sb,
+                       B, N, W, 1e3 * med, 1e3 * lo, 1e3 * hi, 1e3 * mean, B / med, used,
+                       (long long)sb,
                        (long long)wbytes, bytes, on_gpu(device) ? "device_bytes" : "peak_rss_bytes",
                        mem);
                 if (bw > 0)
@@ -556,8 +561,8 @@ static int bench_decode(int argc, char **argv) {
         printf("(memory: %s; ", on_gpu(device) ? "device bytes the model holds"
                                                 : "peak RSS of the process");
         if (bw > 0)
-            printf("bound: weights read once and states read and written once per step at %.0f "
-                   "GB/s)\n", bw);
+            printf("bound: weights and RetNet states read once per step, a Transformer's KV rows "
+                   "read and its new row written, at %.0f GB/s)\n", bw);
         else
             printf("no bound: give --bandwidth-gbs)\n");
     }

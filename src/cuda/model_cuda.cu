@@ -58,6 +58,10 @@ struct model_cuda {
     /* retnet_forward's hook: the callers' states on the device, and their positions */
     float *state;
     int32_t state_B;
+    /* decoding states with a window (retention_cuda_step_window): W tokens, from layers'
+     * states of win_min bytes (B sequences' S) up; win_W 0: off (RETNET_CUDA_WINDOW) */
+    int win_W;
+    double win_min;
     int64_t *hpos;
     int32_t hpos_cap;
     char **hptr;                     /* the host states' data pointers */
@@ -151,6 +155,90 @@ static size_t layer_state_bytes(const retnet_config *c, int64_t B) {
     return sizeof(float) * (size_t)(B * layer_state_floats(c));
 }
 
+/*
+ * The decoding window (retention_cuda_step_window): where a layer's states are large, a step
+ * reads them and writes them only every W steps, the last tokens' k and v waiting beside them.
+ * Its window W for B sequences, or 0 (none: retention_cuda_step reads and writes every step).
+ */
+static int win_of(const model_cuda *d, int64_t B) {
+    const retnet_config *c = &d->cfg;
+    if (is_tf(c) || d->win_W < 1) return 0;
+    return (double)B * sizeof(float) * (double)layer_s_floats(c) * c->n_head >= d->win_min
+               ? d->win_W : 0;
+}
+static size_t round256(size_t n) { return (n + 255) & ~(size_t)255; }
+/* a layer's ring of W + 1 slots: keys (B, W + 1, h, dk) bf16, then values (B, W + 1, h, dv) */
+static size_t win_k_bytes(const model_cuda *d, int64_t B) {
+    const int W = win_of(d, B);
+    return W ? round256(2 * (size_t)B * (W + 1) * d->cfg.d_key) : 0;
+}
+static size_t win_v_bytes(const model_cuda *d, int64_t B) {
+    const int W = win_of(d, B);
+    return W ? round256(2 * (size_t)B * (W + 1) * d->cfg.d_value) : 0;
+}
+/* Device bytes of a layer's block: its states (layer_state_bytes), then the window's ring */
+static size_t layer_bytes(const model_cuda *d, int64_t B) {
+    const size_t s = layer_state_bytes(&d->cfg, B);
+    return win_of(d, B) ? round256(s) + win_k_bytes(d, B) + win_v_bytes(d, B) : s;
+}
+/* All of B sequences' device states: L layer blocks, then with a window its count m (B int32:
+ * the tokens since the windows were last empty) */
+static size_t states_bytes_of(const model_cuda *d, int64_t B) {
+    return (size_t)d->cfg.n_layer * layer_bytes(d, B) + (win_of(d, B) ? 4 * (size_t)B : 0);
+}
+struct win_ptrs {
+    int W, phase;
+    void *kw, *vw;
+    int *m;
+};
+/* Layer l's window in states for B sequences; phase spreads the layers' folds over W steps */
+static win_ptrs win_at(const model_cuda *d, float *state, int64_t B, int l) {
+    win_ptrs w = {win_of(d, B), 0, NULL, NULL, NULL};
+    if (!w.W || !state) return w;
+    char *blk = (char *)state + (size_t)l * layer_bytes(d, B);
+    w.kw = blk + round256(layer_state_bytes(&d->cfg, B));
+    w.vw = (char *)w.kw + win_k_bytes(d, B);
+    w.m = (int *)((char *)state + (size_t)d->cfg.n_layer * layer_bytes(d, B));
+    w.phase = (int)((int64_t)l * w.W / d->cfg.n_layer);
+    return w;
+}
+
+/* Sequences [b0, b0 + nb) of B: every layer's window folded into its state, their m reset
+ * (before anything but the window's step reads the states, or after new ones are written) */
+static retnet_status win_flush(const model_cuda *d, float *state, int64_t B, int64_t b0, int64_t nb,
+                               int fold) {
+    if (!win_of(d, B) || !state) return RETNET_OK;
+    /* (reading m on the host to skip empty windows would cost a round trip: the kernels
+     * return at once where a sequence's window is empty) */
+    const retnet_config *c = &d->cfg;
+    const int h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
+    win_ptrs w = win_at(d, state, B, 0);
+    for (int l = 0; fold && l < c->n_layer; l++) {
+        w = win_at(d, state, B, l);
+        float *S = (float *)((char *)state + (size_t)l * layer_bytes(d, B)) + b0 * layer_s_floats(c);
+        if (retention_cuda_window_flush((int)nb, h, dk, dv, d->gamma, S,
+                                        (char *)w.kw + 2 * (size_t)b0 * (w.W + 1) * c->d_key,
+                                        (char *)w.vw + 2 * (size_t)b0 * (w.W + 1) * c->d_value,
+                                        w.m + b0, w.W, w.phase, NULL))
+            return retnet_fail(RETNET_EDEVICE, "CUDA: folding layer %d's window: %s", l,
+                               retention_cuda_errmsg());
+    }
+    if (retention_cuda_window_advance((int)nb, w.m + b0, 1, w.W, NULL))
+        return retnet_fail(RETNET_EDEVICE, "CUDA: resetting the windows: %s",
+                           retention_cuda_errmsg());
+    return RETNET_OK;
+}
+
+/* After a decoding step's layers: one more token in every sequence's windows */
+static retnet_status win_advance(const model_cuda *d, float *state, int64_t B, cuda_stream cs) {
+    const win_ptrs w = win_at(d, state, B, 0);
+    if (!w.W) return RETNET_OK;
+    if (retention_cuda_window_advance((int)B, w.m, 0, w.W, (cudaStream_t)cs))
+        return retnet_fail(RETNET_EDEVICE, "CUDA: advancing the windows: %s",
+                           retention_cuda_errmsg());
+    return RETNET_OK;
+}
+
 /* --------------------------------------------------------------------- parameters */
 
 void model_cuda_free(model_cuda *d) {
@@ -237,6 +325,16 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->graphs = !(ge && !strcmp(ge, "0"));
     const char *pe = getenv("RETNET_CUDA_PDL");
     d->pdl = !(pe && !strcmp(pe, "0"));
+    /* RETNET_CUDA_WINDOW=W[,MB]: the window's W (0: off) and the layer's states from which it
+     * runs, in MB (default 16,16: B >= 4 at the 1.3B model's heads) */
+    const char *we = getenv("RETNET_CUDA_WINDOW");
+    d->win_W = 16, d->win_min = 16.0 * (1 << 20);
+    if (we) {
+        int w = atoi(we);
+        const char *comma = strchr(we, ',');
+        d->win_W = w >= 0 && w <= 64 ? w : 16;
+        if (comma) d->win_min = atof(comma + 1) * (1 << 20);
+    }
     const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
     d->one_product = !(oe && !strcmp(oe, "0"));
     d->l32 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l32);
@@ -397,7 +495,7 @@ static retnet_status attention_forward(model_cuda *d, int l, int64_t B, int64_t 
     int64_t C;
     if (state) {
         C = c->context;
-        kc = (cuda_bf16 *)((char *)state + (size_t)l * layer_state_bytes(c, B));
+        kc = (cuda_bf16 *)((char *)state + (size_t)l * layer_bytes(d, B));
         vc = kc + B * C * c->d_key;
     } else {
         C = T;
@@ -469,8 +567,13 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
                               rk.scale, cs));
     }
 
-    float *S = state ? (float *)((char *)state + (size_t)l * layer_state_bytes(c, B)) : NULL;
-    int r = T == 1 && S
+    float *S = state ? (float *)((char *)state + (size_t)l * layer_bytes(d, B)) : NULL;
+    const win_ptrs w = win_at(d, state, B, l);
+    int r = T == 1 && S && w.W
+                ? retention_cuda_step_window((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma,
+                                             1.0f, S, w.kw, w.vw, w.m, w.W, w.phase, d->o,
+                                             RETNET_CUDA_F32, (cudaStream_t)cs)
+            : T == 1 && S
                 ? retention_cuda_step((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma, 1.0f, S,
                                       d->o, RETNET_CUDA_F32, (cudaStream_t)cs)
                 : retention_cuda_forward((int)B, (int)T, h, dk, dv, d->qb, d->kb, d->vb, d->gamma,
@@ -596,6 +699,7 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
         retnet_status st = cuda_op_embed(d->x, d->g32.embed, d->tok, B, c->d_model, c->vocab,
                                          embed_scale(c), cs);
         for (int l = 0; l < c->n_layer && !st; l++) st = layer_forward(d, l, B, 1, state_dev, cs);
+        if (!st) st = win_advance(d, state_dev, B, cs);
         if (!st) st = last_logits(d, B, 1, last_dev, cs);
         cudaGraph_t g = NULL;
         cudaError_t e = cudaStreamEndCapture(d->gstream, &g);
@@ -670,8 +774,11 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
      * (attention.cu's split_len), so the results are those of a launch sized to the step */
     if (last_dev && T == 1 && state_dev && d->graphs)
         return decode_step_graph(d, B, state_dev, last_dev);
+    /* the chunkwise form reads the states: the windows folded in first */
+    if (T > 1 && state_dev) TRY(win_flush(d, state_dev, B, 0, B, 1));
     TRY(cuda_op_embed(d->x, d->g32.embed, d->tok, n, D, c->vocab, embed_scale(c), NULL));
     for (int l = 0; l < c->n_layer; l++) TRY(layer_forward(d, l, B, T, state_dev, NULL, pos));
+    if (T == 1 && state_dev) TRY(win_advance(d, state_dev, B, NULL));
     if (last_dev) {
         TRY(last_logits(d, B, T, last_dev, NULL));
         return retnet_cuda_sync(NULL);
@@ -775,7 +882,7 @@ retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t 
 retnet_status model_cuda_states_alloc(const model_cuda *d, int32_t B, float **state_dev) {
     if (!d || !state_dev || B < 1)
         return retnet_fail(RETNET_EINVAL, "model_cuda_states_alloc: bad arguments");
-    size_t bytes = (size_t)d->cfg.n_layer * layer_state_bytes(&d->cfg, B);
+    size_t bytes = states_bytes_of(d, B);
     TRY(retnet_cuda_malloc((void **)state_dev, bytes, "the decoding states"));
     TRY(retnet_cuda_memset0(*state_dev, bytes, NULL));
     return retnet_cuda_sync(NULL);
@@ -789,9 +896,10 @@ static retnet_status seq_copy(const model_cuda *d, char *dev, int32_t B, int32_t
     const retnet_config *c = &d->cfg;
     const size_t S = sizeof(float) * (size_t)layer_s_floats(c);
     const size_t Z = sizeof(float) * (size_t)layer_z_floats(c), L = c->n_layer;
-    const size_t LB = layer_state_bytes(c, B), H = S + Z;
+    const size_t LB = layer_bytes(d, B), H = S + Z;
     const int up = kind == cudaMemcpyHostToDevice;
     const char *what = up ? "uploading a state" : "downloading a state";
+    if (!up) TRY(win_flush(d, (float *)dev, B, b, 1, 1)); /* the state, window folded in */
     for (int part = 0; part < 2; part++) {
         const size_t w = part ? Z : S;
         if (!w) continue;
@@ -805,7 +913,7 @@ static retnet_status seq_copy(const model_cuda *d, char *dev, int32_t B, int32_t
                             : cudaMemcpy(hs + l * H, dv + l * LB, w, kind), what);
         }
     }
-    return RETNET_OK;
+    return up ? win_flush(d, (float *)dev, B, b, 1, 0) : RETNET_OK; /* a new state: no window */
 }
 
 static retnet_status states_copy(const model_cuda *d, char *dev, char *const *host, int32_t B,
@@ -830,8 +938,8 @@ static retnet_status tf_seq_copy(model_cuda *d, char *dev, int32_t B, int32_t b,
     void *tmp = NULL;
     TRY(cuda_scratch(&tmp, sizeof(float) * (size_t)(rows * (dK > dV ? dK : dV))));
     for (int l = 0; l < c->n_layer; l++) {
-        cuda_bf16 *kc = (cuda_bf16 *)(dev + (size_t)l * layer_state_bytes(c, B)) + b * C * dK;
-        cuda_bf16 *vc = (cuda_bf16 *)(dev + (size_t)l * layer_state_bytes(c, B)) + B * C * dK +
+        cuda_bf16 *kc = (cuda_bf16 *)(dev + (size_t)l * layer_bytes(d, B)) + b * C * dK;
+        cuda_bf16 *vc = (cuda_bf16 *)(dev + (size_t)l * layer_bytes(d, B)) + B * C * dK +
                         b * C * dV;
         float *hk = host + (int64_t)l * C * (dK + dV), *hv = hk + C * dK;
         for (int kv = 0; kv < 2; kv++) {
@@ -903,7 +1011,7 @@ retnet_status model_cuda_forward(retnet_model *m, const int32_t *tokens, int32_t
         retnet_cuda_free(d->state);
         d->state = NULL;
         d->state_B = 0;
-        size_t bytes = (size_t)d->cfg.n_layer * layer_state_bytes(&d->cfg, B);
+        size_t bytes = states_bytes_of(d, B);
         TRY(retnet_cuda_malloc((void **)&d->state, bytes, "the callers' states"));
         d->state_B = B;
         d->states_bytes = bytes;
@@ -1456,6 +1564,11 @@ retnet_status model_cuda_train_upload(model_cuda *d, const retnet_model *m, cons
 }
 
 int model_cuda_device(const model_cuda *d) { return d ? d->device : -1; }
+
+int64_t model_cuda_window_bytes(const model_cuda *d, int32_t B) {
+    if (!d || B < 1 || !win_of(d, B)) return 0;
+    return (int64_t)((states_bytes_of(d, B) - (size_t)d->cfg.n_layer * layer_state_bytes(&d->cfg, B)) / B);
+}
 
 retnet_status model_cuda_state_copy(model_cuda *d, float *state_dev, int32_t B, int32_t i,
                                     float *host, int64_t rows, int upload) {

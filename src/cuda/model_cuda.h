@@ -69,6 +69,9 @@ retnet_status model_cuda_state_copy(model_cuda *d, float *state_dev, int32_t B, 
 void model_cuda_set_context(model_cuda *d, int32_t context);
 /* The CUDA device ordinal the model is on. */
 int model_cuda_device(const model_cuda *d);
+/* Device bytes per sequence beyond the states themselves, for B sequences: the decoding
+ * window's ring and count (model_cuda.cu's win_of; 0 without one). */
+int64_t model_cuda_window_bytes(const model_cuda *d, int32_t B);
 /* Copies B host states (their data; pos is not touched) to / from the device layout. */
 retnet_status model_cuda_states_upload(model_cuda *d, float *state_dev,
                                        const retnet_state *states, int32_t B);

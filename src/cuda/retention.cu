@@ -1713,6 +1713,417 @@ __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
 }
 
 /* ==================================================================================== */
+/* the decode step with a window (retention_cuda_step_window)                           */
+
+/* Shared memory of the window kernels: q (dk), the window's keys ((W + 1) dk: the old
+ * tokens, then this step's), their values at the block's columns ((W + 1) COLS), the
+ * scores' coefficients and gamma's powers (WP each), the row groups' partial sums. */
+__host__ __device__ constexpr int window_wp(int W) { return (W + 4) & ~3; }
+static size_t window_smem(int dk, int W, int cols, int rg) {
+    return sizeof(float) * ((size_t)(W + 2) * dk + (size_t)(W + 1) * cols + 2 * window_wp(W) +
+                            (size_t)rg * cols);
+}
+
+/* gamma^j, j = 0..W, as double products rounded once: the eager step's W multiplications by
+ * gamma in fp32 would round W times */
+__device__ __forceinline__ void window_powers(float *gp, float gam, int W) {
+    for (int j = threadIdx.x; j <= W; j += blockDim.x) {
+        double p = 1.0;
+        for (int i = 0; i < j; i++) p *= (double)gam;
+        gp[j] = (float)p;
+    }
+}
+
+/* Loads into shared memory, widened: with `old`, the wl window tokens before token m (slots
+ * (m - wl + j) % (W + 1)): every key into kws, the block's COLS columns of each value into
+ * vws; with `now`, this step's q into qs, its k and v as window token wl (and into their slot
+ * m % (W + 1) of the ring: no block of the launch reads that slot, the window's wl <= W
+ * tokens hold the others). 16-byte loads, up to WL_U a thread in flight before any is stored
+ * (one scalar load and its store at a time made every block a chain of round trips: the 1.3B
+ * step at B = 256 23.8 ms against 14.3 without the window, next77.sh). */
+constexpr int WL_U = 2;
+template <int COLS>
+__device__ __forceinline__ void window_load(float *qs, float *kws, float *vws, bf16 *kw, bf16 *vw,
+                                            const bf16 *q, const bf16 *k, const bf16 *v,
+                                            int64_t b, int h, int H, int dk, int dv, int m,
+                                            int wl, int W, bool old, bool now) {
+    const int nthr = blockDim.x, slots = W + 1, k8 = dk / 8, c8 = COLS / 8;
+    const int nk = old ? wl * k8 : 0, nv = old ? wl * c8 : 0;
+    const int total = nk + nv + (now ? 2 * k8 + c8 : 0);
+    const int64_t bh = b * H + h, cur = b * slots + m % slots;
+    /* offsets from qs (the kernels' shared memory starts with q, keys, values) */
+    const int koff = (int)(kws - qs), voff = (int)(vws - qs);
+    for (int e0 = threadIdx.x; e0 < total; e0 += WL_U * nthr) {
+        uint4 r[WL_U];
+        int dst[WL_U];  /* float offset from qs, or -1 */
+        bf16 *put[WL_U]; /* this token's k or v: its ring slot, or NULL */
+#pragma unroll
+        for (int u = 0; u < WL_U; u++) {
+            const int e = e0 + u * nthr;
+            r[u] = make_uint4(0, 0, 0, 0), dst[u] = -1, put[u] = NULL;
+            if (e >= total) continue;
+            const bf16 *src = NULL;
+            if (e < nk) { /* an old key */
+                const int j = e / k8, i = (e - j * k8) * 8;
+                src = kw + ((b * slots + (m - wl + j) % slots) * H + h) * dk + i;
+                dst[u] = koff + j * dk + i;
+            } else if (e < nk + nv) { /* an old value's columns */
+                const int f = e - nk, j = f / c8, c = (f - j * c8) * 8;
+                const int cc = blockIdx.x * COLS + c;
+                if (cc < dv) /* dv % 8 == 0: a chunk is all in or all out */
+                    src = vw + ((b * slots + (m - wl + j) % slots) * H + h) * dv + cc;
+                dst[u] = voff + j * COLS + c;
+            } else {
+                const int f = e - nk - nv;
+                if (f < k8) { /* q */
+                    src = q + bh * dk + 8 * f, dst[u] = 8 * f;
+                } else if (f < 2 * k8) { /* k */
+                    const int i = 8 * (f - k8);
+                    src = k + bh * dk + i, dst[u] = koff + wl * dk + i;
+                    if (blockIdx.x == 0) put[u] = kw + (cur * H + h) * dk + i;
+                } else { /* v's columns */
+                    const int c = 8 * (f - 2 * k8), cc = blockIdx.x * COLS + c;
+                    if (cc < dv) src = v + bh * dv + cc, put[u] = vw + (cur * H + h) * dv + cc;
+                    dst[u] = voff + wl * COLS + c;
+                }
+            }
+            if (src) r[u] = *reinterpret_cast<const uint4 *>(src);
+        }
+#pragma unroll
+        for (int u = 0; u < WL_U; u++)
+            if (dst[u] >= 0) {
+                const __nv_bfloat162 *p = reinterpret_cast<const __nv_bfloat162 *>(&r[u]);
+                const float2 a = __bfloat1622float2(p[0]), bb = __bfloat1622float2(p[1]);
+                const float2 c = __bfloat1622float2(p[2]), d = __bfloat1622float2(p[3]);
+                reinterpret_cast<float4 *>(qs + dst[u])[0] = make_float4(a.x, a.y, bb.x, bb.y);
+                reinterpret_cast<float4 *>(qs + dst[u])[1] = make_float4(c.x, c.y, d.x, d.y);
+                if (put[u]) *reinterpret_cast<uint4 *>(put[u]) = r[u];
+            }
+    }
+}
+
+/* Block: as step_kernel's (COLS columns of one (b, h), RG row groups, UNR rows in flight, the
+ * first asked for before the wait). The state is read; written only on the steps that fold. */
+template <int COLS, int RG, bool HINT, int UNR>
+__global__ void __launch_bounds__(COLS / 4 * RG, 2) /* 2 blocks an SM, as step_kernel runs */
+    step_window_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
+                       const float *gamma, float scale, float *S, bf16 *kw, bf16 *vw,
+                       const int *mw, int W, int phase, void *o, int o_f32) {
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    const int WP = window_wp(W);
+    float *qs = reinterpret_cast<float *>(smem_raw), *kws = qs + dk;
+    float *vws = kws + (W + 1) * dk, *coef = vws + (W + 1) * COLS, *gp = coef + WP;
+    float *red = gp + WP; /* [RG][COLS] */
+    constexpr int NT = COLS / 4 * RG;
+    const int tid = threadIdx.x, c4 = tid % (COLS / 4), rg = tid / (COLS / 4);
+    const int h = blockIdx.y, b = blockIdx.z, col = blockIdx.x * COLS + c4 * 4;
+    const int64_t bh = (int64_t)b * H + h;
+    float *Sb = S + bh * dk * dv + col;
+    float4 s[UNR];
+    pdl_trigger();
+    /* before the wait: the state's first rows, gamma's powers and the window's old tokens,
+     * none of which a kernel of this step writes */
+    const int m = mw[b], wl = retention_window_len(m, phase, W);
+    const bool fold = m > 0 && (m + phase) % W == 0;
+    if (col < dv) {
+#pragma unroll
+        for (int u = 0; u < UNR; u++) {
+            const int i = rg + u * RG;
+            if (i < dk) s[u] = step_ld<HINT>(Sb + (int64_t)i * dv);
+        }
+    }
+    window_powers(gp, gamma[h], W);
+    /* small states (RG 16: a launch's blocks all resident, waiting on the products before)
+     * load the window before the wait; large ones with this token's q, k, v after it, one
+     * round trip for a block instead of two */
+    constexpr bool PRE = RG == 16;
+    if (PRE) window_load<COLS>(qs, kws, vws, kw, vw, q, k, v, b, h, H, dk, dv, m, wl, W, true, false);
+    pdl_wait();
+    window_load<COLS>(qs, kws, vws, kw, vw, q, k, v, b, h, H, dk, dv, m, wl, W, !PRE, true);
+    __syncthreads();
+    /* the scores of the tokens o sums outside the state: after a fold only this one */
+    const int j0 = fold ? wl : 0, lane = tid & 31;
+    for (int j = j0 + (tid >> 5); j <= wl; j += NT / 32) {
+        float d = 0.0f;
+        for (int i = lane; i < dk; i += 32) d = fmaf(qs[i], kws[j * dk + i], d);
+#pragma unroll
+        for (int off = 16; off; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);
+        if (lane == 0) coef[j] = gp[wl - j] * d;
+    }
+    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (col < dv) {
+        for (int i0 = rg; i0 < dk; i0 += RG * UNR) {
+#pragma unroll
+            for (int u = 0; u < UNR; u++) {
+                const int i = i0 + u * RG;
+                if (i0 != rg && i < dk) s[u] = step_ld<HINT>(Sb + (int64_t)i * dv);
+            }
+#pragma unroll
+            for (int u = 0; u < UNR; u++) {
+                const int i = i0 + u * RG;
+                if (i < dk) {
+                    float4 sv = s[u];
+                    if (fold) { /* S = gamma^wl S + sum_j gamma^(wl-1-j) k_j^T v_j */
+                        const float g = gp[wl];
+                        sv.x *= g, sv.y *= g, sv.z *= g, sv.w *= g;
+                        for (int j = 0; j < wl; j++) {
+                            const float kk = gp[wl - 1 - j] * kws[j * dk + i];
+                            const float4 vv = *reinterpret_cast<const float4 *>(vws + j * COLS + c4 * 4);
+                            sv.x = fmaf(kk, vv.x, sv.x), sv.y = fmaf(kk, vv.y, sv.y);
+                            sv.z = fmaf(kk, vv.z, sv.z), sv.w = fmaf(kk, vv.w, sv.w);
+                        }
+                        step_st<HINT>(Sb + (int64_t)i * dv, sv);
+                    }
+                    const float qq = qs[i];
+                    acc.x += qq * sv.x, acc.y += qq * sv.y, acc.z += qq * sv.z, acc.w += qq * sv.w;
+                }
+            }
+        }
+    }
+    *reinterpret_cast<float4 *>(red + rg * COLS + c4 * 4) = acc;
+    __syncthreads();
+    for (int t = tid; t < COLS; t += NT) {
+        const int c = blockIdx.x * COLS + t;
+        if (c < dv) {
+            float sum = 0.0f;
+            for (int r = 0; r < RG; r++) sum += red[r * COLS + t];
+            sum *= gp[wl + 1 - j0];
+            for (int j = j0; j <= wl; j++) sum = fmaf(coef[j], vws[j * COLS + t], sum);
+            sum *= scale;
+            if (o_f32)
+                ((float *)o)[bh * dv + c] = sum;
+            else
+                ((bf16 *)o)[bh * dv + c] = __float2bfloat16_rn(sum);
+        }
+    }
+}
+
+/*
+ * The windowed step for large states, streamed: the block kernel above holds a unit's state
+ * in registers from its loads to its sums, so an SM has at most its blocks' units in flight
+ * and none while they sum: read-only it read ~2.6 TB/s (next80.sh). Here one block an SM
+ * walks a contiguous range of units (b, h, SW_COLS columns; columns fastest, so a (b, h)'s
+ * window stays in L1 / L2), and cp.async fills the next unit's stage (its state columns, the
+ * ring's W + 1 slots of keys and of its value columns, q, k, v) while this one is summed. The
+ * ring is copied whole (no m needed to issue it); the slot of this step's token may be half
+ * written by the block that stores it, and is never read here.
+ */
+constexpr int SW_COLS = 64, SW_RG = 32, SW_NT = SW_COLS / 4 * SW_RG;
+struct sw_layout { /* bytes of one stage's parts, and of the stage */
+    int s, keys, vals, q, kc, vc, stage;
+};
+__host__ __device__ inline sw_layout sw_layout_of(int dk, int W) {
+    sw_layout L;
+    L.s = dk * SW_COLS * 4, L.keys = (W + 1) * dk * 2, L.vals = (W + 1) * SW_COLS * 2;
+    L.q = dk * 2, L.kc = dk * 2, L.vc = SW_COLS * 2;
+    L.stage = L.s + L.keys + L.vals + L.q + L.kc + L.vc; /* each a multiple of 16 */
+    return L;
+}
+static size_t sw_smem(int dk, int H, int W) {
+    return 2 * (size_t)sw_layout_of(dk, W).stage + sizeof(float) * ((size_t)SW_RG * SW_COLS +
+                                                                    window_wp(W) + (size_t)H * (W + 1));
+}
+
+__global__ void __launch_bounds__(SW_NT, 1)
+    step_window_stream_kernel(int B, int H, int dk, int dv, const bf16 *q, const bf16 *k,
+                              const bf16 *v, const float *gamma, float scale, float *S, bf16 *kw,
+                              bf16 *vw, const int *mw, int W, int phase, void *o, int o_f32) {
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    const sw_layout L = sw_layout_of(dk, W);
+    float *red = reinterpret_cast<float *>(smem_raw + 2 * L.stage), *coef = red + SW_RG * SW_COLS;
+    float *gpow = coef + window_wp(W); /* [H][W + 1] */
+    const int tid = threadIdx.x, c4 = tid % (SW_COLS / 4), rg = tid / (SW_COLS / 4);
+    const int ncb = (dv + SW_COLS - 1) / SW_COLS, slots = W + 1, k8 = dk / 8;
+    const int64_t U = (int64_t)B * H * ncb, per = (U + gridDim.x - 1) / gridDim.x;
+    const int64_t u0 = blockIdx.x * per, u1 = u0 + per < U ? u0 + per : U;
+    pdl_trigger();
+    for (int e = tid; e < H * slots; e += SW_NT) {
+        const int hh = e / slots, j = e - hh * slots;
+        double p = 1.0;
+        for (int i = 0; i < j; i++) p *= (double)gamma[hh];
+        gpow[e] = (float)p;
+    }
+    pdl_wait(); /* q, k, v: the products before */
+    auto issue = [&](int st, int64_t u) {
+        if (u < u1) {
+            const int cb = (int)(u % ncb);
+            const int64_t bh = u / ncb, b = bh / H;
+            const int h = (int)(bh - b * H), c0 = cb * SW_COLS;
+            const uint32_t base = smem_u32(smem_raw + (size_t)st * L.stage);
+            const int ns = dk * (SW_COLS / 4), nk = slots * k8, nv = slots * (SW_COLS / 8);
+            const int total = ns + nk + nv + 2 * k8 + SW_COLS / 8;
+            for (int e = tid; e < total; e += SW_NT) {
+                const void *src;
+                uint32_t dst;
+                int ok = 16;
+                if (e < ns) { /* a state row's 16 bytes */
+                    const int i = e / (SW_COLS / 4), c = (e % (SW_COLS / 4)) * 4;
+                    ok = c0 + c < dv ? 16 : 0;
+                    src = S + (bh * dk + i) * dv + (ok ? c0 + c : 0);
+                    dst = base + 4 * (i * SW_COLS + c);
+                } else if (e < ns + nk) { /* a ring slot's key */
+                    const int f = e - ns, sl = f / k8, i = (f % k8) * 8;
+                    src = kw + ((b * slots + sl) * H + h) * dk + i;
+                    dst = base + L.s + 2 * (sl * dk + i);
+                } else if (e < ns + nk + nv) { /* a ring slot's value columns */
+                    const int f = e - ns - nk, sl = f / (SW_COLS / 8), c = (f % (SW_COLS / 8)) * 8;
+                    ok = c0 + c < dv ? 16 : 0;
+                    src = vw + ((b * slots + sl) * H + h) * dv + (ok ? c0 + c : 0);
+                    dst = base + L.s + L.keys + 2 * (sl * SW_COLS + c);
+                } else {
+                    const int f = e - ns - nk - nv;
+                    if (f < k8) src = q + bh * dk + 8 * f, dst = base + L.s + L.keys + L.vals + 16 * f;
+                    else if (f < 2 * k8)
+                        src = k + bh * dk + 8 * (f - k8),
+                        dst = base + L.s + L.keys + L.vals + L.q + 16 * (f - k8);
+                    else {
+                        const int c = 8 * (f - 2 * k8);
+                        ok = c0 + c < dv ? 16 : 0;
+                        src = v + bh * dv + (ok ? c0 + c : 0);
+                        dst = base + L.s + L.keys + L.vals + L.q + L.kc + 2 * c;
+                    }
+                }
+                cp_async16(dst, src, ok);
+            }
+        }
+        cp_async_commit(); /* empty groups too: the wait below counts them */
+    };
+    issue(0, u0);
+    issue(1, u0 + 1);
+    int mnext = u0 < u1 ? __ldg(mw + (u0 / ncb) / H) : 0;
+    for (int64_t u = u0; u < u1; u++) {
+        const int st = (int)((u - u0) & 1);
+        const int m = mnext;
+        if (u + 1 < u1) mnext = __ldg(mw + ((u + 1) / ncb) / H); /* lands while this one sums */
+        asm volatile("cp.async.wait_group 1;\n" ::: "memory");
+        __syncthreads();
+        const unsigned char *sb = smem_raw + (size_t)st * L.stage;
+        const float *Ss = reinterpret_cast<const float *>(sb);
+        const bf16 *ks = reinterpret_cast<const bf16 *>(sb + L.s);
+        const bf16 *vs = reinterpret_cast<const bf16 *>(sb + L.s + L.keys);
+        const bf16 *qs = reinterpret_cast<const bf16 *>(sb + L.s + L.keys + L.vals);
+        const bf16 *kc = qs + dk, *vc = kc + dk;
+        const int cb = (int)(u % ncb);
+        const int64_t bh = u / ncb, b = bh / H;
+        const int h = (int)(bh - b * H), col = cb * SW_COLS + c4 * 4;
+        const float *gp = gpow + h * slots;
+        const int wl = retention_window_len(m, phase, W);
+        const bool fold = m > 0 && (m + phase) % W == 0;
+        const int j0 = fold ? wl : 0, lane = tid & 31;
+        /* window token j's key and value columns: old ones in their ring slots, this one
+         * beside them */
+        auto key = [&](int j) { return j < wl ? ks + ((m - wl + j) % slots) * dk : kc; };
+        auto val = [&](int j) { return j < wl ? vs + ((m - wl + j) % slots) * SW_COLS : vc; };
+        for (int j = j0 + (tid >> 5); j <= wl; j += SW_NT / 32) {
+            const bf16 *kj = key(j);
+            float d = 0.0f;
+            for (int i = lane; i < dk; i += 32) d = fmaf(__bfloat162float(qs[i]), __bfloat162float(kj[i]), d);
+#pragma unroll
+            for (int off = 16; off; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);
+            if (lane == 0) coef[j] = gp[wl - j] * d;
+        }
+        float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (col < dv) {
+            float *Sg = S + bh * dk * dv + col;
+            for (int i = rg; i < dk; i += SW_RG) {
+                float4 sv = *reinterpret_cast<const float4 *>(Ss + i * SW_COLS + c4 * 4);
+                if (fold) {
+                    const float g = gp[wl];
+                    sv.x *= g, sv.y *= g, sv.z *= g, sv.w *= g;
+                    for (int j = 0; j < wl; j++) {
+                        const float kk = gp[wl - 1 - j] * __bfloat162float(key(j)[i]);
+                        const bf16 *vj = val(j) + c4 * 4;
+                        const float2 v01 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(vj));
+                        const float2 v23 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(vj + 2));
+                        sv.x = fmaf(kk, v01.x, sv.x), sv.y = fmaf(kk, v01.y, sv.y);
+                        sv.z = fmaf(kk, v23.x, sv.z), sv.w = fmaf(kk, v23.y, sv.w);
+                    }
+                    *reinterpret_cast<float4 *>(Sg + (int64_t)i * dv) = sv;
+                }
+                const float qq = __bfloat162float(qs[i]);
+                acc.x += qq * sv.x, acc.y += qq * sv.y, acc.z += qq * sv.z, acc.w += qq * sv.w;
+            }
+        }
+        *reinterpret_cast<float4 *>(red + rg * SW_COLS + c4 * 4) = acc;
+        /* this token into its ring slot (k by the (b, h)'s first column block) */
+        const int64_t cur = b * slots + m % slots;
+        if (cb == 0)
+            for (int e = tid; e < k8; e += SW_NT)
+                reinterpret_cast<uint4 *>(kw + (cur * H + h) * dk)[e] = reinterpret_cast<const uint4 *>(kc)[e];
+        if (tid < SW_COLS / 8 && cb * SW_COLS + 8 * tid < dv)
+            reinterpret_cast<uint4 *>(vw + (cur * H + h) * dv + cb * SW_COLS)[tid] =
+                reinterpret_cast<const uint4 *>(vc)[tid];
+        __syncthreads();
+        for (int t = tid; t < SW_COLS; t += SW_NT) {
+            const int c = cb * SW_COLS + t;
+            if (c < dv) {
+                float sum = 0.0f;
+                for (int r = 0; r < SW_RG; r++) sum += red[r * SW_COLS + t];
+                sum *= gp[wl + 1 - j0];
+                for (int j = j0; j <= wl; j++) sum = fmaf(coef[j], __bfloat162float(val(j)[t]), sum);
+                sum *= scale;
+                if (o_f32)
+                    ((float *)o)[bh * dv + c] = sum;
+                else
+                    ((bf16 *)o)[bh * dv + c] = __float2bfloat16_rn(sum);
+            }
+        }
+        __syncthreads(); /* the stage, red and coef are free */
+        issue(st, u + 2);
+    }
+    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+}
+
+/* The whole window folded into the state (the step's fold with no token of its own). */
+template <int COLS, int RG>
+__global__ void __launch_bounds__(COLS / 4 * RG)
+    window_flush_kernel(int H, int dk, int dv, const float *gamma, float *S, const bf16 *kw,
+                        const bf16 *vw, const int *mw, int W, int phase) {
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    const int WP = window_wp(W);
+    float *kws = reinterpret_cast<float *>(smem_raw) + dk;
+    float *vws = kws + (W + 1) * dk, *gp = vws + (W + 1) * COLS + WP;
+    const int tid = threadIdx.x, c4 = tid % (COLS / 4), rg = tid / (COLS / 4);
+    const int h = blockIdx.y, b = blockIdx.z, col = blockIdx.x * COLS + c4 * 4;
+    const int m = mw[b], wl = retention_window_len(m, phase, W);
+    if (wl == 0) return; /* the same in every thread of the block */
+    window_powers(gp, gamma[h], W);
+    window_load<COLS>(kws - dk, kws, vws, (bf16 *)kw, (bf16 *)vw, NULL, NULL, NULL, b, h, H, dk,
+                      dv, m, wl, W, true, false);
+    __syncthreads();
+    if (col >= dv) return;
+    float *Sb = S + ((int64_t)b * H + h) * dk * dv + col;
+    for (int i = rg; i < dk; i += RG) {
+        float4 sv = *reinterpret_cast<float4 *>(Sb + (int64_t)i * dv);
+        const float g = gp[wl];
+        sv.x *= g, sv.y *= g, sv.z *= g, sv.w *= g;
+        for (int j = 0; j < wl; j++) {
+            const float kk = gp[wl - 1 - j] * kws[j * dk + i];
+            const float4 vv = *reinterpret_cast<const float4 *>(vws + j * COLS + c4 * 4);
+            sv.x = fmaf(kk, vv.x, sv.x), sv.y = fmaf(kk, vv.y, sv.y);
+            sv.z = fmaf(kk, vv.z, sv.z), sv.w = fmaf(kk, vv.w, sv.w);
+        }
+        *reinterpret_cast<float4 *>(Sb + (int64_t)i * dv) = sv;
+    }
+}
+
+/* m += 1 (kept below 2^30 by whole periods W (W + 1) of both residues), or 0 */
+__global__ void window_advance_kernel(int B, int *m, int reset, int W) {
+    pdl_trigger();
+    pdl_wait(); /* the step's kernels before have read m */
+    const int b = blockIdx.x * blockDim.x + threadIdx.x;
+    if (b >= B) return;
+    if (reset) {
+        m[b] = 0;
+        return;
+    }
+    const int period = W * (W + 1);
+    int n = m[b] + 1;
+    if (n >= (1 << 30)) n -= ((n - W) / period) * period; /* >= W: past every first fold */
+    m[b] = n;
+}
+
+/* ==================================================================================== */
 /* host side                                                                            */
 
 static int g_lab_vt = 0, g_lab_flags = 0, g_lab_path = 0, g_lab_cluster = 0;
@@ -2201,5 +2612,99 @@ extern "C" int retention_cuda_step(int B, int H, int dk, int dv, const void *q, 
                        H, dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
                        scale, state, o, (int)(o_dtype == RETNET_CUDA_F32)),
             "step_kernel launch");
+    return 0;
+}
+
+/* The window's launches: the step's shape rule (retention_cuda_step), shared memory past the
+ * default 48 KB where the window and dk ask for it */
+static int window_args(const char *fn, int B, int H, int dk, int dv, const float *gamma,
+                       const float *state, const void *kw, const void *vw, const int *m, int W,
+                       int phase) {
+    if (check_common(fn, B, H, dk, dv, gamma)) return 1;
+    if (!state || !kw || !vw || !m) return fail("%s: state, kw, vw and m are required", fn);
+    if (W < 1 || W > 64 || phase < 0 || phase >= W)
+        return fail("%s: W = %d must be in [1, 64] and phase = %d in [0, W)", fn, W, phase);
+    if (!aligned16(state) || !aligned16(kw) || !aligned16(vw))
+        return fail("%s: state, kw and vw must be 16-byte aligned", fn);
+    return 0;
+}
+
+template <typename K> static int window_smem_ok(K kern, size_t smem) {
+    if (smem <= 48 * 1024) return 0;
+    CUDA_OK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
+            "window kernel shared memory");
+    return 0;
+}
+
+extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const void *q,
+                                          const void *k, const void *v, const float *gamma,
+                                          float scale, float *state, void *kw, void *vw,
+                                          const int *m, int W, int phase, void *o, int o_dtype,
+                                          cudaStream_t stream) {
+    const char *fn = "retention_cuda_step_window";
+    if (window_args(fn, B, H, dk, dv, gamma, state, kw, vw, m, W, phase)) return 1;
+    if (!q || !k || !v || !o) return fail("%s: q, k, v and o are required", fn);
+    if (!aligned16(q) || !aligned16(k) || !aligned16(v))
+        return fail("%s: q, k and v must be 16-byte aligned", fn);
+    if (o_dtype != RETNET_CUDA_F32 && o_dtype != RETNET_CUDA_BF16)
+        return fail("%s: o_dtype %d is neither RETNET_CUDA_F32 nor RETNET_CUDA_BF16", fn, o_dtype);
+    if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
+    constexpr int cols = 64;
+    const int rg = (double)B * H * dk * dv * sizeof(float) >= 64.0 * (1 << 20) ? 32 : 16;
+    /* streamed (step_window_stream_kernel) where the states are large, unless
+     * RETNET_CUDA_WINDOW_STREAM=0; =1 streams every size (tests) */
+    static int stream_env = -2;
+    if (stream_env == -2) {
+        const char *e = getenv("RETNET_CUDA_WINDOW_STREAM");
+        stream_env = e ? atoi(e) : -1;
+    }
+    const size_t swm = sw_smem(dk, H, W);
+    if (stream_env != 0 && (rg == 32 || stream_env == 1) && swm <= 227 * 1024) {
+        if (window_smem_ok(step_window_stream_kernel, swm)) return 1;
+        const int64_t units = (int64_t)B * H * ((dv + 63) / 64);
+        const int grid = (int)(units < sm_count() ? units : sm_count());
+        CUDA_OK(pdl_launch(step_overlap && have_pdl(), step_window_stream_kernel, dim3(grid),
+                           dim3(SW_NT), swm, stream, B, H, dk, dv, (const bf16 *)q,
+                           (const bf16 *)k, (const bf16 *)v, gamma, scale, state, (bf16 *)kw,
+                           (bf16 *)vw, m, W, phase, o, (int)(o_dtype == RETNET_CUDA_F32)),
+                "step_window_stream_kernel launch");
+        return 0;
+    }
+    void (*kern)(int, int, int, const bf16 *, const bf16 *, const bf16 *, const float *, float,
+                 float *, bf16 *, bf16 *, const int *, int, int, void *, int) =
+        rg == 16 ? step_window_kernel<cols, 16, true, 16> : step_window_kernel<cols, 32, false, 8>;
+    const size_t smem = window_smem(dk, W, cols, rg);
+    if (window_smem_ok(kern, smem)) return 1;
+    dim3 grid((dv + cols - 1) / cols, H, B);
+    CUDA_OK(pdl_launch(step_overlap && have_pdl(), kern, grid, dim3(cols / 4 * rg), smem, stream,
+                       H, dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
+                       scale, state, (bf16 *)kw, (bf16 *)vw, m, W, phase, o,
+                       (int)(o_dtype == RETNET_CUDA_F32)),
+            "step_window_kernel launch");
+    return 0;
+}
+
+extern "C" int retention_cuda_window_flush(int B, int H, int dk, int dv, const float *gamma,
+                                           float *state, const void *kw, const void *vw,
+                                           const int *m, int W, int phase, cudaStream_t stream) {
+    const char *fn = "retention_cuda_window_flush";
+    if (window_args(fn, B, H, dk, dv, gamma, state, kw, vw, m, W, phase)) return 1;
+    constexpr int cols = 64, rg = 16;
+    const size_t smem = window_smem(dk, W, cols, 0);
+    if (window_smem_ok(window_flush_kernel<cols, rg>, smem)) return 1;
+    dim3 grid((dv + cols - 1) / cols, H, B);
+    window_flush_kernel<cols, rg><<<grid, cols / 4 * rg, smem, stream>>>(
+        H, dk, dv, gamma, state, (const bf16 *)kw, (const bf16 *)vw, m, W, phase);
+    CUDA_OK(cudaGetLastError(), "window_flush_kernel launch");
+    return 0;
+}
+
+extern "C" int retention_cuda_window_advance(int B, int *m, int reset, int W,
+                                             cudaStream_t stream) {
+    const char *fn = "retention_cuda_window_advance";
+    if (B < 1 || !m || W < 1 || W > 64) return fail("%s: B = %d, m, W = %d in [1, 64]", fn, B, W);
+    CUDA_OK(pdl_launch(step_overlap && have_pdl(), window_advance_kernel, dim3((B + 255) / 256),
+                       dim3(256), 0, stream, B, m, reset, W),
+            "window_advance_kernel launch");
     return 0;
 }

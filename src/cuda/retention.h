@@ -88,6 +88,46 @@ int retention_cuda_step(int B, int H, int dk, int dv, const void *q, const void 
                         int o_dtype, struct CUstream_st *stream);
 
 /*
+ * The decoding step with a window: the state is read every step but written only every W
+ * steps, so a step moves about half the bytes of retention_cuda_step's read and write. The
+ * last tokens' k and v wait in a ring of W + 1 slots beside the state, and
+ *   o = scale (gamma^c q S + sum_j gamma^(c-1-j) (q . k_j) v_j)
+ * over the c window tokens including this one (RETNET.md's recurrence unrolled over the
+ * window: the chunkwise form's split between the state and the tokens since). Every W
+ * steps, at a layer's own phase, the window is folded first:
+ *   S = gamma^w S + sum_j gamma^(w-1-j) k_j^T v_j   (w tokens, read and written once).
+ * kw (B, W + 1, H, dk) bf16 and vw (B, W + 1, H, dv) bf16 hold the window: token j since the
+ * window was last empty in slot j % (W + 1). m (B) int32: the tokens since then before this
+ * step (device; only retention_cuda_window_advance changes it). phase: 0 <= phase < W, the
+ * layer's offset in the fold schedule (layers fold on different steps, so every step costs
+ * about the same). The other arguments are retention_cuda_step's; the state and o equal its
+ * up to fp32 rounding once the window is folded in (retention_cuda_window_flush).
+ */
+int retention_cuda_step_window(int B, int H, int dk, int dv, const void *q, const void *k,
+                               const void *v, const float *gamma, float scale, float *state,
+                               void *kw, void *vw, const int *m, int W, int phase, void *o,
+                               int o_dtype, struct CUstream_st *stream);
+/* The window folded into the state (state = what retention_cuda_step would hold), for B
+ * sequences with their m; m itself is left alone (advance with reset next). */
+int retention_cuda_window_flush(int B, int H, int dk, int dv, const float *gamma, float *state,
+                                const void *kw, const void *vw, const int *m, int W, int phase,
+                                struct CUstream_st *stream);
+/* m (B) += 1 after a step's layers (kept below 2^30 by steps of W (W + 1), which leave every
+ * schedule the same), or = 0 (reset) after a flush or a new state */
+int retention_cuda_window_advance(int B, int *m, int reset, int W, struct CUstream_st *stream);
+/* Window tokens (before a step) of a layer of the given phase after m tokens: the first fold
+ * comes at m = W - phase, then every W */
+#ifdef __CUDACC__
+__host__ __device__
+#endif
+static inline int retention_window_len(int m, int phase, int W) {
+    if (m <= 0) return 0;
+    const int r = (m + phase) % W;
+    if (r == 0) return m < W ? m : W;
+    return m < W - phase ? m : r;
+}
+
+/*
  * Whether this host thread's retention_cuda_step calls use programmatic dependent launch
  * (sm_90; elsewhere ignored): the step's kernel then starts while the kernel before it in
  * the stream finishes, reads the state's first rows, and waits for that kernel before it

@@ -260,6 +260,90 @@ static void test_variants(void) {
     compare_model(&c, 27, 3, 40, 5, 0, "transformer (paper's norms), KV cache");
 }
 
+/*
+ * The decoding window (model_cuda.cu's win_of, retention_cuda_step_window): device states that
+ * are read every step and written every W steps, the last tokens' k and v beside them. Made
+ * to run on small models by RETNET_CUDA_WINDOW=W,0 (read when the model moves to the GPU).
+ * Through the batch API, as users decode: a chunkwise prefill, then steps past several folds
+ * of every layer (phases 0..W-1), a state read back mid-window (the window folded in), a
+ * sequence given a new state mid-window (its window emptied), and a chunkwise piece after
+ * steps (the windows folded first); each against the CPU's recurrence by the rule above.
+ */
+static void window_case(const retnet_config *c, const char *W, uint64_t seed, const char *name) {
+    enum { B = 3, T = 20, STEPS = 23, PIECE = 5 };
+    setenv("RETNET_CUDA_WINDOW", W, 1);
+    retnet_model *cpu, *gpu;
+    int made = make_pair(c, seed, &cpu, &gpu);
+    unsetenv("RETNET_CUDA_WINDOW");
+    if (!made) return;
+    const int32_t V = c->vocab;
+    const int64_t sf = retnet_state_floats(c);
+    const double R = chain(c->n_layer);
+    uint64_t s = seed * 5 + 3;
+    int32_t tok[B * T], step[B], piece[B * PIECE];
+    float *lc = malloc(sizeof(float) * (size_t)(B * T * V)), *lg = malloc(sizeof(float) * (size_t)(B * T * V));
+    float *sc = calloc((size_t)(B * sf), sizeof(float)), *sg = calloc((size_t)sf, sizeof(float));
+    retnet_state stc[B];
+    for (int32_t b = 0; b < B; b++) stc[b] = (retnet_state){.pos = 0, .data = sc + b * sf};
+    retnet_batch *bt = NULL;
+    OK(retnet_batch_create(gpu, B, &bt));
+    CHECK(model_cuda_window_bytes(gpu->device, B) > 0, "%s: no window at RETNET_CUDA_WINDOW=%s",
+          name, W);
+    char what[160];
+    rand_tokens(tok, B * T, V, &s);
+    OK(retnet_forward(cpu, tok, B, T, RETNET_FORM_CHUNKWISE, 0, stc, lc));
+    OK(retnet_batch_forward(bt, tok, T, lg));
+    snprintf(what, sizeof what, "%s: prefill logits", name);
+    close_to(lg, lc, (int64_t)B * T * V, R, 0, what);
+    double worst = 0;
+    for (int t = 0; t < STEPS; t++) {
+        if (t == 9) { /* mid-window: sequence 1 read back, sequence 2 given the CPU's state */
+            retnet_state g1 = {.pos = 0, .data = sg};
+            OK(retnet_batch_get(bt, 1, &g1));
+            CHECK(g1.pos == stc[1].pos, "%s: pos %lld, want %lld", name, (long long)g1.pos,
+                  (long long)stc[1].pos);
+            snprintf(what, sizeof what, "%s: a state read back mid-window", name);
+            close_to(sg, stc[1].data, sf, R, 0, what);
+            OK(retnet_batch_set(bt, 2, &stc[2]));
+        }
+        if (t == 15) { /* a chunkwise piece after steps: the windows folded in first */
+            rand_tokens(piece, B * PIECE, V, &s);
+            OK(retnet_forward(cpu, piece, B, PIECE, RETNET_FORM_CHUNKWISE, 0, stc, lc));
+            OK(retnet_batch_forward(bt, piece, PIECE, lg));
+            snprintf(what, sizeof what, "%s: a chunkwise piece after %d steps", name, t);
+            close_to(lg, lc, (int64_t)B * PIECE * V, R, 0, what);
+        }
+        rand_tokens(step, B, V, &s);
+        OK(retnet_forward(cpu, step, B, 1, RETNET_FORM_RECURRENT, 0, stc, lc));
+        OK(retnet_batch_forward(bt, step, 1, lg));
+        double scale = 0, d = 0;
+        for (int64_t i = 0; i < (int64_t)B * V; i++)
+            scale = fmax(scale, fabs(lc[i])), d = fmax(d, fabs(lg[i] - lc[i]));
+        worst = fmax(worst, d / scale);
+        snprintf(what, sizeof what, "%s: step %d logits", name, t);
+        close_to(lg, lc, (int64_t)B * V, R, 0, what);
+    }
+    for (int32_t b = 0; b < B; b++) {
+        retnet_state g = {.pos = 0, .data = sg};
+        OK(retnet_batch_get(bt, b, &g));
+        snprintf(what, sizeof what, "%s: sequence %d's state at the end", name, b);
+        close_to(sg, stc[b].data, sf, R, 0, what);
+    }
+    fprintf(stderr, "     %s: %d steps, worst step %.2g of max |logit|\n", name, STEPS, worst);
+    retnet_batch_free(bt);
+    free(lc), free(lg), free(sc), free(sg);
+    retnet_model_free(cpu);
+    retnet_model_free(gpu);
+}
+
+static void test_window(void) {
+    retnet_config c = fla_like(100, 128, 3, 2, 2); /* three layers: phases 0, 1, 2 of W = 4 */
+    window_case(&c, "4,0", 41, "window 4, fla variant");
+    window_case(&c, "16,0", 42, "window 16, fla variant");
+    OK(retnet_config_preset("tiny", &c)); /* §3: the key sums stay eager beside the window */
+    window_case(&c, "5,0", 43, "window 5, paper preset tiny");
+}
+
 /* What the CUDA forward does not cover is refused, and the model stays on the CPU. */
 static void test_refused(void) {
     retnet_config c;
@@ -380,6 +464,7 @@ int main(void) {
     RUN(test_prefill_decode);
     RUN(test_variants);
     RUN(test_wide_batch);
+    RUN(test_window);
     RUN(test_refused);
     RUN(test_fla_fixture);
     retnet_cuda_shutdown();

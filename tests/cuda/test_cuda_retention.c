@@ -237,6 +237,303 @@ static void test_step_shapes(void) {
     }
 }
 
+/* test_step_window's rule. The windowed step and the plain one both form o in fp32: dot
+ * products of dk <= 512 terms (q S, and q . k_j for the window's tokens), up to W + 1 window
+ * terms, gamma's powers (each rounded once or a few times: a few u, u = 2^-24), and a state
+ * carried through up to 4 W + 4 = 132 updates or folds, each adding about 2 u of its largest
+ * (k v is exact: two bf16s multiply exactly in fp32). Summed linearly that is ~1e-5 at the
+ * longest run, and rounding errors of random sign grow like the square root: 2e-5 of the
+ * largest |o| (per step) and of the largest |S| is several times the expected error, while a
+ * power of gamma off by one errs by 1 - gamma >= 1e-3 relative, and a token lost, counted twice
+ * or read from a stale slot errs by O(1). A bf16 o adds its own rounding, at most 2^-8 of
+ * |o| (half an ulp at 8 significant bits). */
+#define WINDOW_TOL 2e-5
+
+typedef struct {
+    double ratio, err, mx; /* the worst element: its error over its tolerance, error, max |o| */
+    int step;
+} window_worst;
+
+/* got (n) against want in double: |got - want| <= rel |want| + WINDOW_TOL max |want| */
+static void window_o_check(const float *got, const double *want, int64_t n, double rel, int step,
+                           window_worst *w) {
+    double mx = 0;
+    for (int64_t i = 0; i < n; i++) mx = fmax(mx, fabs(want[i]));
+    const double tol = WINDOW_TOL * mx + 1e-30;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (isnan(d)) d = INFINITY;
+        const double r = d / (rel * fabs(want[i]) + tol);
+        if (r > w->ratio) w->ratio = r, w->err = d, w->mx = mx, w->step = step;
+    }
+}
+
+/* a device state against the reference: max |got - want| <= WINDOW_TOL max |want| */
+static void window_state_check(const float *dS, const double *Sd, int64_t ns, const char *what,
+                               const char *which) {
+    float *Sg = malloc(4 * ns);
+    retnet_cuda_download(Sg, dS, 4 * ns);
+    double err = 0, mx = 0;
+    for (int64_t i = 0; i < ns; i++) {
+        const double d = fabs((double)Sg[i] - Sd[i]);
+        err = fmax(err, isnan(d) ? INFINITY : d), mx = fmax(mx, fabs(Sd[i]));
+    }
+    CHECK(err <= WINDOW_TOL * mx, "%s: %s: max err %.3g (tol %.3g) of max %.3g", what, which, err,
+          WINDOW_TOL * mx, mx);
+    fprintf(stderr, "     %-58s %s: err %.2e of %.3g\n", what, which, err, mx);
+    free(Sg);
+}
+
+/* m (B) on the device against the count want (B): equal below 2^30; from there (advance keeps
+ * m below 2^30 by steps of W (W + 1), retention.h) the same modulo W (W + 1), in [W, 2^30) */
+static void window_m_check(const int *dm, const int64_t *want, int B, int W, const char *what,
+                           const char *when) {
+    int *mg = malloc(sizeof(int) * (size_t)B);
+    retnet_cuda_download(mg, dm, sizeof(int) * (size_t)B);
+    const int64_t P = (int64_t)W * (W + 1);
+    for (int b = 0; b < B; b++)
+        CHECK(want[b] < (1 << 30) ? mg[b] == want[b]
+                                  : mg[b] >= W && mg[b] < (1 << 30) && (want[b] - mg[b]) % P == 0,
+              "%s: m[%d] = %d %s, want %lld%s", what, b, mg[b], when, (long long)want[b],
+              want[b] < (1 << 30) ? "" : " modulo W (W + 1), below 2^30");
+    free(mg);
+}
+
+/* One case of test_step_window: N = 4 W + 4 steps of retention_cuda_step_window (then
+ * retention_cuda_window_advance) and, side by side on a copy of the state, retention_cuda_step,
+ * both against the recurrence in double; a flush and reset after 2 W + 1 steps (the state
+ * then compared; the window then holds 1 to W tokens depending on the phase) and at the end.
+ * Sequence 0 starts with m = 0 and an empty, zeroed window (its first fold at m = W - phase);
+ * the others start part way, at m0 = b (W + 3) mod (2 W + 1) (sequence 2: 2^30 - 2, so m
+ * passes 2^30, where advance brings it back by whole periods) with their windows' tokens in
+ * their slots and stale random tokens in the other slots, so each sequence keeps its own
+ * schedule and a slot outside the window must not be read. */
+static void step_window_case(int B, int H, int dk, int dv, int W, int phase, int o_dtype,
+                             uint64_t *s) {
+    const int N = 4 * W + 4, mid = 2 * W + 1, S1 = W + 1, o16 = o_dtype == RETNET_CUDA_BF16;
+    const int64_t nq = (int64_t)B * H * dk, nv = (int64_t)B * H * dv, ns = nq * dv;
+    const int64_t nkw = (int64_t)B * S1 * H * dk, nvw = (int64_t)B * S1 * H * dv;
+    char what[96];
+    snprintf(what, sizeof what, "step_window B%d H%d dk%d dv%d W%d phase %d%s", B, H, dk, dv, W,
+             phase, o16 ? " bf16 o" : "");
+    float *q = malloc(4 * nq), *k = malloc(4 * nq), *v = malloc(4 * nv), *S0 = malloc(4 * ns);
+    float *kwf = calloc(nkw, 4), *vwf = calloc(nvw, 4), *ow = malloc(4 * nv), *op = malloc(4 * nv);
+    uint16_t *qb = malloc(2 * nq), *kb = malloc(2 * nq), *vb = malloc(2 * nv);
+    uint16_t *kwb = calloc(nkw, 2), *vwb = calloc(nvw, 2), *o16b = malloc(2 * nv);
+    double *Sd = malloc(sizeof(double) * ns), *oref = malloc(sizeof(double) * nv);
+    int *m0 = calloc(B, sizeof(int));
+    int64_t *mwant = calloc(B, sizeof(int64_t));
+    double gd[8];
+    float gf[8];
+    for (int h = 0; h < H; h++) gf[h] = (float)(0.9495 + 0.0495 * urand(s)), gd[h] = gf[h];
+    const float scale = (float)(1.0 / sqrt((double)dk));
+    const double sc = scale;
+    for (int64_t i = 0; i < ns; i++) S0[i] = (float)urand(s), Sd[i] = S0[i];
+    /* sequences b > 0: every slot random (bf16), then the window's tokens, those of slots
+     * j % (W + 1) for j in [m0 - len, m0), folded into the reference */
+    for (int b = 1; b < B; b++) {
+        m0[b] = b == 2 ? (1 << 30) - 2 : b * (W + 3) % (2 * W + 1);
+        rand_bf16(kwf + (int64_t)b * S1 * H * dk, kwb + (int64_t)b * S1 * H * dk,
+                  (int64_t)S1 * H * dk, 1, s);
+        rand_bf16(vwf + (int64_t)b * S1 * H * dv, vwb + (int64_t)b * S1 * H * dv,
+                  (int64_t)S1 * H * dv, 1, s);
+        const int len = retention_window_len(m0[b], phase, W);
+        for (int j = m0[b] - len; j < m0[b]; j++)
+            for (int h = 0; h < H; h++) {
+                const int64_t sl = ((int64_t)b * S1 + j % S1) * H + h;
+                const float *kk = kwf + sl * dk, *vv = vwf + sl * dv;
+                double *Sh = Sd + ((int64_t)b * H + h) * dk * dv;
+                for (int i = 0; i < dk; i++)
+                    for (int c = 0; c < dv; c++)
+                        Sh[(int64_t)i * dv + c] = gd[h] * Sh[(int64_t)i * dv + c] + (double)kk[i] * vv[c];
+            }
+    }
+    float *Sf = malloc(4 * ns); /* the plain step's state: the reference's, in fp32 */
+    for (int64_t i = 0; i < ns; i++) Sf[i] = (float)Sd[i];
+    void *dq = NULL, *dk_ = NULL, *dv_ = NULL, *dO = NULL, *dO2 = NULL;
+    retnet_cuda_malloc(&dq, 2 * nq, "q"), retnet_cuda_malloc(&dk_, 2 * nq, "k");
+    retnet_cuda_malloc(&dv_, 2 * nv, "v");
+    retnet_cuda_malloc(&dO, 4 * nv, "o"), retnet_cuda_malloc(&dO2, 4 * nv, "o plain");
+    float *dg = up(gf, 4 * H), *dS = up(S0, 4 * ns), *dS2 = up(Sf, 4 * ns);
+    void *dkw = up(kwb, 2 * nkw), *dvw = up(vwb, 2 * nvw);
+    int *dm = up(m0, sizeof(int) * (size_t)B);
+    window_worst ww = {0, 0, 0, -1}, wp = {0, 0, 0, -1};
+    if (!(dq && dk_ && dv_ && dO && dO2 && dg && dS && dS2 && dkw && dvw && dm)) {
+        CHECK(0, "%s: device buffers: %s", what, retnet_errmsg());
+        goto done;
+    }
+    for (int b = 0; b < B; b++) mwant[b] = m0[b];
+    for (int t = 0; t < N; t++) {
+        if (t == mid) { /* flush and reset with the window part full, then carry on */
+            window_m_check(dm, mwant, B, W, what, "before the middle flush");
+            int rc = retention_cuda_window_flush(B, H, dk, dv, dg, dS, dkw, dvw, dm, W, phase, NULL);
+            CHECK(rc == 0, "%s: flush: %s", what, retention_cuda_errmsg());
+            rc = rc ? rc : retention_cuda_window_advance(B, dm, 1, W, NULL);
+            CHECK(rc == 0, "%s: reset: %s", what, retention_cuda_errmsg());
+            if (rc) goto done;
+            retnet_cuda_sync(NULL);
+            char which[64];
+            snprintf(which, sizeof which, "state after %d steps (sequence 0's window %d)", t,
+                     retention_window_len(t, phase, W));
+            window_state_check(dS, Sd, ns, what, which);
+            window_state_check(dS2, Sd, ns, what, "plain step's state there");
+            for (int b = 0; b < B; b++) mwant[b] = 0;
+            window_m_check(dm, mwant, B, W, what, "after the reset");
+        }
+        rand_bf16(q, qb, nq, 1, s), rand_bf16(k, kb, nq, 1, s), rand_bf16(v, vb, nv, 1, s);
+        retnet_cuda_upload(dq, qb, 2 * nq), retnet_cuda_upload(dk_, kb, 2 * nq);
+        retnet_cuda_upload(dv_, vb, 2 * nv);
+        int rc = retention_cuda_step_window(B, H, dk, dv, dq, dk_, dv_, dg, scale, dS, dkw, dvw,
+                                            dm, W, phase, dO, o_dtype, NULL);
+        CHECK(rc == 0, "%s: step %d: %s", what, t, retention_cuda_errmsg());
+        rc = rc ? rc : retention_cuda_window_advance(B, dm, 0, W, NULL);
+        CHECK(rc == 0, "%s: advance at step %d: %s", what, t, retention_cuda_errmsg());
+        rc = rc ? rc
+                : retention_cuda_step(B, H, dk, dv, dq, dk_, dv_, dg, scale, dS2, dO2, o_dtype, NULL);
+        CHECK(rc == 0, "%s: plain step %d: %s", what, t, retention_cuda_errmsg());
+        if (rc) goto done;
+        for (int b = 0; b < B; b++) mwant[b]++;
+        retnet_cuda_sync(NULL);
+        if (o16) {
+            retnet_cuda_download(o16b, dO, 2 * nv), op_bf16_to_f32(ow, o16b, nv);
+            retnet_cuda_download(o16b, dO2, 2 * nv), op_bf16_to_f32(op, o16b, nv);
+        } else {
+            retnet_cuda_download(ow, dO, 4 * nv), retnet_cuda_download(op, dO2, 4 * nv);
+        }
+        /* the recurrence in double: S = g S + k^T v, o = scale q S */
+        for (int64_t bh = 0; bh < (int64_t)B * H; bh++) {
+            const double g = gd[bh % H];
+            double *oo = oref + bh * dv;
+            const float *vv = v + bh * dv;
+            for (int c = 0; c < dv; c++) oo[c] = 0;
+            for (int i = 0; i < dk; i++) {
+                double *row = Sd + (bh * dk + i) * dv;
+                const double qi = sc * q[bh * dk + i], ki = k[bh * dk + i];
+                for (int c = 0; c < dv; c++) row[c] = g * row[c] + ki * vv[c], oo[c] += qi * row[c];
+            }
+        }
+        window_o_check(ow, oref, nv, o16 ? 0x1p-8 : 0, t, &ww);
+        window_o_check(op, oref, nv, o16 ? 0x1p-8 : 0, t, &wp);
+    }
+    {
+        window_m_check(dm, mwant, B, W, what, "at the end");
+        int rc = retention_cuda_window_flush(B, H, dk, dv, dg, dS, dkw, dvw, dm, W, phase, NULL);
+        CHECK(rc == 0, "%s: final flush: %s", what, retention_cuda_errmsg());
+        rc = rc ? rc : retention_cuda_window_advance(B, dm, 1, W, NULL);
+        CHECK(rc == 0, "%s: final reset: %s", what, retention_cuda_errmsg());
+        if (rc) goto done;
+        retnet_cuda_sync(NULL);
+        char which[64];
+        snprintf(which, sizeof which, "final state (sequence 0's window %d)",
+                 retention_window_len(N - mid, phase, W));
+        window_state_check(dS, Sd, ns, what, which);
+        window_state_check(dS2, Sd, ns, what, "plain step's final state");
+        for (int b = 0; b < B; b++) mwant[b] = 0;
+        window_m_check(dm, mwant, B, W, what, "after the final reset");
+    }
+    const char *rule = o16 ? "2^-8 |o| + " : "";
+    CHECK(ww.ratio <= 1, "%s: windowed o, step %d: err %.3g is %.3g x its tolerance (%s%.0e of max |o| %.3g)",
+          what, ww.step, ww.err, ww.ratio, rule, WINDOW_TOL, ww.mx);
+    CHECK(wp.ratio <= 1, "%s: plain step's o, step %d: err %.3g is %.3g x its tolerance (%s%.0e of max |o| %.3g)",
+          what, wp.step, wp.err, wp.ratio, rule, WINDOW_TOL, wp.mx);
+    fprintf(stderr, "     %-58s o over %d steps: worst %.2f (windowed), %.2f (plain) of tol\n", what, N,
+            ww.ratio, wp.ratio);
+done:
+    retnet_cuda_free(dq), retnet_cuda_free(dk_), retnet_cuda_free(dv_), retnet_cuda_free(dO);
+    retnet_cuda_free(dO2), retnet_cuda_free(dg), retnet_cuda_free(dS), retnet_cuda_free(dS2);
+    retnet_cuda_free(dkw), retnet_cuda_free(dvw), retnet_cuda_free(dm);
+    free(q), free(k), free(v), free(S0), free(Sf), free(kwf), free(vwf), free(ow), free(op);
+    free(qb), free(kb), free(vb), free(kwb), free(vwb), free(o16b), free(Sd), free(oref);
+    free(m0), free(mwant);
+}
+
+/* The decoding step with a window (retention_cuda_step_window, _window_flush, _window_advance)
+ * against the recurrence in double and against retention_cuda_step beside it (step_window_case),
+ * by the rule above: each shape at W 4 and 16 and phases 0, W / 3 and W - 1; a bf16 o; W 1 (a
+ * fold every step); W 32 at dk 512 (the kernels' shared memory past 48 KB). Then arguments
+ * it must refuse, before any work. */
+static void test_step_window(void) {
+    static const int shapes[][4] = {{3, 2, 64, 128}, {2, 8, 256, 512}, {1, 3, 32, 96}};
+    static const int extra[][7] = {/* B, H, dk, dv, W, phase, o_dtype */
+                                   {3, 2, 64, 128, 4, 2, RETNET_CUDA_BF16},
+                                   {3, 2, 64, 128, 1, 0, RETNET_CUDA_F32},
+                                   {1, 2, 512, 128, 32, 7, RETNET_CUDA_F32}};
+    uint64_t s = seed0 * 11 + 5;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int W = 4; W <= 16; W *= 4) {
+            const int phases[3] = {0, W / 3, W - 1};
+            for (int pi = 0; pi < 3; pi++)
+                step_window_case(shapes[si][0], shapes[si][1], shapes[si][2], shapes[si][3], W,
+                                 phases[pi], RETNET_CUDA_F32, &s);
+        }
+    for (size_t ei = 0; ei < sizeof extra / sizeof extra[0]; ei++)
+        step_window_case(extra[ei][0], extra[ei][1], extra[ei][2], extra[ei][3], extra[ei][4],
+                         extra[ei][5], extra[ei][6], &s);
+
+    /* refused arguments: nonzero with a message, and nothing written (state, ring, o, m) */
+    const int B = 1, H = 1, dk = 32, dv = 32, W = 4; /* the ring: W + 1 = 5 slots */
+    float S[32 * 32], Sg[32 * 32], og[32], tmp[32], g = 0.95f;
+    uint16_t qb[32], kb[32], vb[32], ring[5 * 32] = {0}, ringg[5 * 32];
+    rand_bf16(tmp, qb, dk, 1, &s), rand_bf16(tmp, kb, dk, 1, &s), rand_bf16(tmp, vb, dv, 1, &s);
+    for (int i = 0; i < dk * dv; i++) S[i] = (float)urand(&s);
+    for (int i = 0; i < dv; i++) og[i] = NAN; /* o as the calls found it */
+    int m0 = 0, mg = -1;
+    void *dq = up(qb, 2 * dk), *dkk = up(kb, 2 * dk), *dvv = up(vb, 2 * dv);
+    void *dkw = up(ring, sizeof ring), *dvw = up(ring, sizeof ring), *dO = up(og, sizeof og);
+    float *dg = up(&g, 4), *dS = up(S, sizeof S);
+    int *dm = up(&m0, sizeof m0);
+    if (!(dq && dkk && dvv && dkw && dvw && dO && dg && dS && dm)) {
+        CHECK(0, "step_window arguments: device buffers: %s", retnet_errmsg());
+    } else {
+        const float sc = 0.0f; /* scale <= 0: the default */
+        struct {
+            const char *what;
+            int rc;
+        } bad[] = {
+#define SW(dS_, kw_, vw_, m_, W_, ph_, od_)                                                    \
+    retention_cuda_step_window(B, H, dk, dv, dq, dkk, dvv, dg, sc, dS_, kw_, vw_, m_, W_, ph_, dO, \
+                               od_, NULL)
+            {"step_window W = 0", SW(dS, dkw, dvw, dm, 0, 0, RETNET_CUDA_F32)},
+            {"step_window W = -1", SW(dS, dkw, dvw, dm, -1, 0, RETNET_CUDA_F32)},
+            {"step_window phase = W", SW(dS, dkw, dvw, dm, W, W, RETNET_CUDA_F32)},
+            {"step_window phase = -1", SW(dS, dkw, dvw, dm, W, -1, RETNET_CUDA_F32)},
+            {"step_window m NULL", SW(dS, dkw, dvw, NULL, W, 0, RETNET_CUDA_F32)},
+            {"step_window kw NULL", SW(dS, NULL, dvw, dm, W, 0, RETNET_CUDA_F32)},
+            {"step_window vw NULL", SW(dS, dkw, NULL, dm, W, 0, RETNET_CUDA_F32)},
+            {"step_window state NULL", SW(NULL, dkw, dvw, dm, W, 0, RETNET_CUDA_F32)},
+            {"step_window o_dtype 2", SW(dS, dkw, dvw, dm, W, 0, 2)},
+#undef SW
+            {"window_flush W = 0",
+             retention_cuda_window_flush(B, H, dk, dv, dg, dS, dkw, dvw, dm, 0, 0, NULL)},
+            {"window_flush phase = W",
+             retention_cuda_window_flush(B, H, dk, dv, dg, dS, dkw, dvw, dm, W, W, NULL)},
+            {"window_flush m NULL",
+             retention_cuda_window_flush(B, H, dk, dv, dg, dS, dkw, dvw, NULL, W, 0, NULL)},
+            {"window_advance m NULL", retention_cuda_window_advance(B, NULL, 0, W, NULL)},
+            {"window_advance W = 0", retention_cuda_window_advance(B, dm, 0, 0, NULL)},
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+            CHECK(bad[i].rc != 0, "%s: accepted (rc 0)", bad[i].what);
+        CHECK(retention_cuda_errmsg()[0] != '\0', "refused arguments left no message");
+        retnet_cuda_sync(NULL);
+        float ogg[32];
+        retnet_cuda_download(Sg, dS, sizeof Sg), retnet_cuda_download(ringg, dkw, sizeof ringg);
+        retnet_cuda_download(ogg, dO, sizeof ogg), retnet_cuda_download(&mg, dm, sizeof mg);
+        CHECK(!memcmp(Sg, S, sizeof S), "refused calls changed the state");
+        CHECK(!memcmp(ringg, ring, sizeof ring), "refused calls changed the ring");
+        CHECK(!memcmp(ogg, og, sizeof og), "refused calls wrote o");
+        CHECK(mg == 0, "refused calls changed m (%d)", mg);
+        /* the same buffers are good: the call itself is accepted */
+        const int rc = retention_cuda_step_window(B, H, dk, dv, dq, dkk, dvv, dg, sc, dS, dkw, dvw,
+                                                  dm, W, 0, dO, RETNET_CUDA_F32, NULL);
+        CHECK(rc == 0, "step_window on the refused calls' buffers: %s", retention_cuda_errmsg());
+        retnet_cuda_sync(NULL);
+    }
+    retnet_cuda_free(dq), retnet_cuda_free(dkk), retnet_cuda_free(dvv), retnet_cuda_free(dkw);
+    retnet_cuda_free(dvw), retnet_cuda_free(dO), retnet_cuda_free(dg), retnet_cuda_free(dS);
+    retnet_cuda_free(dm);
+}
+
 /* The backward from the empty state against the CPU's parallel-form backward, gradients in
  * fp32 or bf16 (column 6), written or added to random values already there (column 7).
  * Outputs that are written start as NaN, so an element never written fails. dv = 512 with
@@ -344,6 +641,7 @@ int main(void) {
     fprintf(stderr, "test_cuda_retention: %s\n", retnet_cuda_device_name());
     RUN(test_forward_and_step);
     RUN(test_step_shapes);
+    RUN(test_step_window);
     RUN(test_backward);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
