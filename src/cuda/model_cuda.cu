@@ -325,10 +325,12 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->graphs = !(ge && !strcmp(ge, "0"));
     const char *pe = getenv("RETNET_CUDA_PDL");
     d->pdl = !(pe && !strcmp(pe, "0"));
-    /* RETNET_CUDA_WINDOW=W[,MB]: the window's W (0: off) and the layer's states from which it
-     * runs, in MB (default 16,16: B >= 4 at the 1.3B model's heads) */
+    /* RETNET_CUDA_WINDOW=W[,MB]: the window's W (0: off) and a layer's states (B sequences')
+     * from which it runs, in MB. Default 16,256: B >= 64 at the 1.3B model's heads, where the
+     * step gained 3-10% (B = 64 4.77 -> 4.67 ms, 128 7.89 -> 7.46, 256 14.32 -> 13.04, means
+     * of the steps; below it even or slower: B = 32 3.15 / 3.16; dev/cuda/next80.sh, next81.sh) */
     const char *we = getenv("RETNET_CUDA_WINDOW");
-    d->win_W = 16, d->win_min = 16.0 * (1 << 20);
+    d->win_W = 16, d->win_min = 256.0 * (1 << 20);
     if (we) {
         int w = atoi(we);
         const char *comma = strchr(we, ',');
