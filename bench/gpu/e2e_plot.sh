@@ -28,7 +28,8 @@ with open(f"{tmp}/batch.dat", 'w') as f:   # batch, then (ours, sdpa) per contex
         cols = []
         for X in ctxs:
             o, s = pick('retnet', X, B), pick('sdpa', X, B)
-            cols += [o.get('tokens_per_s') if o and o.get('tokens_per_s') else 'NaN',
+            ot = B / (o['ms_per_step_mean'] * 1e-3) if o and o.get('ms_per_step_mean') else (o or {}).get('tokens_per_s')
+            cols += [ot if ot else 'NaN',  # ours: the mean of the steps, as e2e.sh's table
                      s.get('tokens_per_s') if s and s.get('tokens_per_s') else 'NaN']
         f.write(' '.join(str(c) for c in [B] + cols) + '\n')
 with open(f"{tmp}/mem.dat", 'w') as f:     # context, ours MB, SDPA KV MB

@@ -163,8 +163,7 @@ static size_t layer_state_bytes(const retnet_config *c, int64_t B) {
 static int win_of(const model_cuda *d, int64_t B) {
     const retnet_config *c = &d->cfg;
     if (is_tf(c) || d->win_W < 1) return 0;
-    return (double)B * sizeof(float) * (double)layer_s_floats(c) * c->n_head >= d->win_min
-               ? d->win_W : 0;
+    return (double)B * sizeof(float) * (double)layer_s_floats(c) >= d->win_min ? d->win_W : 0;
 }
 static size_t round256(size_t n) { return (n + 255) & ~(size_t)255; }
 /* a layer's ring of W + 1 slots: keys (B, W + 1, h, dk) bf16, then values (B, W + 1, h, dv) */
@@ -326,11 +325,12 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     const char *pe = getenv("RETNET_CUDA_PDL");
     d->pdl = !(pe && !strcmp(pe, "0"));
     /* RETNET_CUDA_WINDOW=W[,MB]: the window's W (0: off) and a layer's states (B sequences')
-     * from which it runs, in MB. Default 16,256: B >= 64 at the 1.3B model's heads, where the
-     * step gained 3-10% (B = 64 4.77 -> 4.67 ms, 128 7.89 -> 7.46, 256 14.32 -> 13.04, means
-     * of the steps; below it even or slower: B = 32 3.15 / 3.16; dev/cuda/next80.sh, next81.sh) */
+     * from which it runs, in MB. Default 16,32: B >= 8 at the 1.3B model's heads (4 MB a
+     * sequence), where the step's mean over steps went (off -> on, dev/cuda/next82.sh) B = 8
+     * 1.80-1.84 -> 1.79 ms, 64 4.73-4.74 -> 4.63-4.65, 128 7.88-7.89 -> 7.40-7.41, 256
+     * 14.31-14.36 -> 13.01-13.06; B = 16 and 32 even (next80.sh) */
     const char *we = getenv("RETNET_CUDA_WINDOW");
-    d->win_W = 16, d->win_min = 256.0 * (1 << 20);
+    d->win_W = 16, d->win_min = 32.0 * (1 << 20);
     if (we) {
         int w = atoi(we);
         const char *comma = strchr(we, ',');
