@@ -43,7 +43,9 @@
  * The decode step (`step_kernel`) is memory-bound: one read and one write of the state,
  * 16-byte accesses, the q S reduction over dk finished in shared memory (its row groups'
  * partial sums added in order: the results depend on the block shape, which depends on the
- * state's size, not on anything else).
+ * state's size, not on anything else). With a window (`step_window_kernel`,
+ * retention_cuda_step_window) the state is read every step and written every W steps, the
+ * last tokens' k and v kept in a ring beside it; `window_flush_kernel` folds the ring in.
  *
  * Status (bench/gpu/retention-h200.md, H200, the TMA kernel): over fla's chunk_retention,
  * forward 2.04-2.51x (H8 dk256 dv512) and 2.11-2.61x (H16 dk128 dv256), fwd+bwd 2.89-3.03x
