@@ -18,7 +18,8 @@
  *  - the slots of the window's tokens formed once a unit;
  *  - the sum over row groups first within each warp (its two row groups), then 16 partials a
  *    column in shared memory.
- * Checked against the block kernel: o within 1e-5 of max |o| (other summation orders), the
+ * Three shapes: 64 columns a unit with 2 stages (~152 KB), 32 columns with 3 or 4 (more,
+ * smaller units in flight). Checked against the block kernel: o within 1e-5 of max |o| (other summation orders), the
  * state within 1e-6 of max |S| after folding steps, the ring's new slot bit for bit. From the
  * repository root: nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a dev/cuda/window_lab.cu
  */
@@ -26,35 +27,37 @@
 
 #define CK(x) do { cudaError_t e = (x); if (e) { printf("%s: %s\n", #x, cudaGetErrorString(e)); exit(1); } } while (0)
 
-constexpr int LC = 64, LRG = 32, LNT = LC / 4 * LRG; /* columns a unit, row groups, threads */
+constexpr int LNT = 512; /* threads a block; a unit is LC columns, LNT / (LC / 4) row groups */
 
 struct lw_layout { /* bytes: a stage's state columns, the ring's value columns, this token's
                       value columns, then (units that start a (b, h)) keys, q, k */
     int s, vals, vc, keys, q, kc, stage;
 };
-__host__ __device__ inline lw_layout lw_layout_of(int dk, int W) {
+template <int LC> __host__ __device__ inline lw_layout lw_layout_of(int dk, int W) {
     lw_layout L;
     L.s = dk * LC * 4, L.vals = (W + 1) * LC * 2, L.vc = LC * 2;
     L.keys = (W + 1) * dk * 2, L.q = dk * 2, L.kc = dk * 2;
     L.stage = L.s + L.vals + L.vc + L.keys + L.q + L.kc;
     return L;
 }
-static size_t lw_smem(int dk, int H, int W) {
-    return 2 * (size_t)lw_layout_of(dk, W).stage + lw_layout_of(dk, W).keys +
+template <int LC, int NST> static size_t lw_smem(int dk, int H, int W) {
+    return NST * (size_t)lw_layout_of<LC>(dk, W).stage + lw_layout_of<LC>(dk, W).keys +
            sizeof(float) * ((size_t)16 * LC + window_wp(W) + (size_t)H * (W + 1) + dk) +
            sizeof(int) * window_wp(W);
 }
 
+template <int LC, int NST>
 __global__ void __launch_bounds__(LNT, 1)
     lw_stream_kernel(int B, int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
                      const float *gamma, float scale, float *S, bf16 *kw, bf16 *vw,
                      const int *mw, int W, int phase, float *o) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    const lw_layout L = lw_layout_of(dk, W);
+    constexpr int LRG = LNT / (LC / 4);
+    const lw_layout L = lw_layout_of<LC>(dk, W);
     const int WP = window_wp(W);
     /* the (b, h)'s keys, kept from the stage that started it for the other units' folds */
-    bf16 *kp = reinterpret_cast<bf16 *>(smem_raw + 2 * L.stage);
-    float *red = reinterpret_cast<float *>(smem_raw + 2 * L.stage + L.keys); /* [16 warps][LC] */
+    bf16 *kp = reinterpret_cast<bf16 *>(smem_raw + NST * L.stage);
+    float *red = reinterpret_cast<float *>(smem_raw + NST * L.stage + L.keys); /* [16 warps][LC] */
     float *coef = red + 16 * LC, *gpow = coef + WP;                  /* gpow [H][W + 1] */
     int *slot = reinterpret_cast<int *>(gpow + H * (W + 1));         /* window token -> slot */
     const int tid = threadIdx.x, c4 = tid % (LC / 4), rg = tid / (LC / 4), lane = tid & 31;
@@ -82,12 +85,12 @@ __global__ void __launch_bounds__(LNT, 1)
                 uint32_t dst;
                 int ok = 16;
                 if (e < ns) {
-                    const int i = e >> 4, c = (e & 15) * 4; /* LC / 4 = 16 chunks a row */
+                    const int i = e / (LC / 4), c = (e % (LC / 4)) * 4;
                     ok = c0 + c < dv ? 16 : 0;
                     src = S + ((size_t)bh * dk + i) * dv + (ok ? c0 + c : 0);
                     dst = base + 4 * (i * LC + c);
                 } else if (e < ns + nv) {
-                    const int f = e - ns, sl = f >> 3, c = (f & 7) * 8;
+                    const int f = e - ns, sl = f / (LC / 8), c = (f % (LC / 8)) * 8;
                     ok = c0 + c < dv ? 16 : 0;
                     src = vw + (((size_t)b * slots + sl) * H + h) * dv + (ok ? c0 + c : 0);
                     dst = base + L.s + 2 * (sl * LC + c);
@@ -115,19 +118,19 @@ __global__ void __launch_bounds__(LNT, 1)
         }
         cp_async_commit(); /* empty groups too: the wait below counts them */
     };
-    issue(0, u0);
-    issue(1, u0 + 1);
+#pragma unroll
+    for (int i = 0; i < NST; i++) issue(i, u0 + i);
     /* q of the current (b, h), widened, from the stage that started it: kept for the rows */
     float *qf = reinterpret_cast<float *>(slot + WP); /* [dk] */
     for (int u = u0; u < u1; u++) {
-        const int st = (u - u0) & 1;
+        const int st = (u - u0) % NST;
         const int cb = u % ncb, bh = u / ncb, b = bh / H, h = bh - b * H;
         const bool first = cb == 0 || u == u0;
         const int m = __ldg(mw + b), wl = retention_window_len(m, phase, W);
         const bool fold = m > 0 && (m + phase) % W == 0;
         const int j0 = fold ? wl : 0;
         const float *gp = gpow + h * slots;
-        asm volatile("cp.async.wait_group 1;\n" ::: "memory");
+        asm volatile("cp.async.wait_group %0;\n" ::"n"(NST - 1) : "memory");
         __syncthreads();
         const unsigned char *sb = smem_raw + (size_t)st * L.stage;
         const float *Ss = reinterpret_cast<const float *>(sb);
@@ -178,10 +181,13 @@ __global__ void __launch_bounds__(LNT, 1)
                 acc.x += qq * sv.x, acc.y += qq * sv.y, acc.z += qq * sv.z, acc.w += qq * sv.w;
             }
         }
-        /* a warp's two row groups (lanes l and l ^ 16: the same columns) first */
-        acc.x += __shfl_xor_sync(0xffffffffu, acc.x, 16), acc.y += __shfl_xor_sync(0xffffffffu, acc.y, 16);
-        acc.z += __shfl_xor_sync(0xffffffffu, acc.z, 16), acc.w += __shfl_xor_sync(0xffffffffu, acc.w, 16);
-        if (lane < 16) *reinterpret_cast<float4 *>(red + warp * LC + c4 * 4) = acc;
+        /* a warp's row groups first (lanes l, l ^ LC / 4, ...: the same columns) */
+#pragma unroll
+        for (int off = LC / 4; off < 32; off <<= 1) {
+            acc.x += __shfl_xor_sync(0xffffffffu, acc.x, off), acc.y += __shfl_xor_sync(0xffffffffu, acc.y, off);
+            acc.z += __shfl_xor_sync(0xffffffffu, acc.z, off), acc.w += __shfl_xor_sync(0xffffffffu, acc.w, off);
+        }
+        if (lane < LC / 4) *reinterpret_cast<float4 *>(red + warp * LC + c4 * 4) = acc;
         if (tid < LC / 8 && cb * LC + 8 * tid < dv) /* this token's value columns into its slot */
             reinterpret_cast<uint4 *>(vw + (((int64_t)b * slots + m % slots) * H + h) * dv + cb * LC)[tid] =
                 reinterpret_cast<const uint4 *>(vc)[tid];
@@ -203,7 +209,7 @@ __global__ void __launch_bounds__(LNT, 1)
             }
         }
         __syncthreads(); /* the stage, red, slot, coef (the next unit of this (b, h) keeps coef) */
-        issue(st, u + 2);
+        issue(st, u + NST);
     }
     asm volatile("cp.async.wait_group 0;\n" ::: "memory");
 }
@@ -222,12 +228,22 @@ int main(void) {
     const int H = 8, dk = 256, dv = 512, W = 16;
     int sms = 0;
     CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
-    const size_t lsm = lw_smem(dk, H, W);
-    CK(cudaFuncSetAttribute(lw_stream_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)lsm));
+    typedef void (*lw_fn)(int, int, int, int, const bf16 *, const bf16 *, const bf16 *, const float *,
+                          float, float *, bf16 *, bf16 *, const int *, int, int, float *);
+    struct { const char *name; lw_fn k; size_t smem; int lc; } sv[] = {
+        {"streamed (lab) 64 cols, 2 stages", lw_stream_kernel<64, 2>, lw_smem<64, 2>(dk, H, W), 64},
+        {"streamed (lab) 32 cols, 3 stages", lw_stream_kernel<32, 3>, lw_smem<32, 3>(dk, H, W), 32},
+        {"streamed (lab) 32 cols, 4 stages", lw_stream_kernel<32, 4>, lw_smem<32, 4>(dk, H, W), 32},
+    };
+    const int nsv = sizeof sv / sizeof sv[0];
+    for (int i = 0; i < nsv; i++)
+        CK(cudaFuncSetAttribute(sv[i].k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sv[i].smem));
     auto blk = step_window_kernel<64, 32, false, 8>;
     const size_t bsm = window_smem(dk, W, 64, 32);
-    printf("window lab: H %d dk %d dv %d W %d; streamed kernel %zu KB of shared memory, %d SMs\n",
-           H, dk, dv, W, lsm >> 10, sms);
+    printf("window lab: H %d dk %d dv %d W %d, %d SMs; the streamed kernels' shared memory:", H, dk,
+           dv, W, sms);
+    for (int i = 0; i < nsv; i++) printf(" %zu KB", sv[i].smem >> 10);
+    printf("\n");
     printf("| B | step | kernel | us | state GB/s (read, + written if it folds) | check |\n|---|---|---|---|---|---|\n");
     for (int B : {64, 256}) {
         const size_t ns = (size_t)B * H * dk * dv, nq = (size_t)B * H * dk, nvv = (size_t)B * H * dv;
@@ -283,7 +299,7 @@ int main(void) {
             for (int b = 0; b < B; b++) hm[b] = mv;
             CK(cudaMemcpy(m, hm, B * 4, cudaMemcpyHostToDevice));
             free(hm);
-            for (int ki = 0; ki < 2; ki++) {
+            for (int ki = 0; ki <= nsv; ki++) {
                 CK(cudaMemcpy(S, S0, ns * 4, cudaMemcpyDeviceToDevice));
                 CK(cudaMemcpy(kw, kw0, nkw * 2, cudaMemcpyDeviceToDevice));
                 CK(cudaMemcpy(vw, vw0, nvw * 2, cudaMemcpyDeviceToDevice));
@@ -292,9 +308,9 @@ int main(void) {
                         dim3 grid(dv / 64, H, B);
                         blk<<<grid, 512, bsm>>>(H, dk, dv, q, k, v, gamma, 0.0625f, S, kw, vw, m, W, 0, o, 1);
                     } else {
-                        const int units = B * H * (dv / LC);
-                        lw_stream_kernel<<<units < sms ? units : sms, LNT, lsm>>>(B, H, dk, dv, q, k, v, gamma,
-                                                                                  0.0625f, S, kw, vw, m, W, 0, o);
+                        const int units = B * H * (dv / sv[ki - 1].lc);
+                        sv[ki - 1].k<<<units < sms ? units : sms, LNT, sv[ki - 1].smem>>>(
+                            B, H, dk, dv, q, k, v, gamma, 0.0625f, S, kw, vw, m, W, 0, o);
                     }
                 };
                 if (ki == 0) CK(cudaFuncSetAttribute(blk, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bsm));
@@ -324,7 +340,7 @@ int main(void) {
                 const double us = ms * 1e3 / reps;
                 const double bytes = ns * 4.0 * (mode ? 2 : 1);
                 printf("| %d | %s | %s | %.1f | %.0f | %s |\n", B, mode ? "folds" : "reads only",
-                       ki ? "streamed (lab)" : "step_window_kernel", us, bytes / (us * 1e-6) * 1e-9, chk);
+                       ki ? sv[ki - 1].name : "step_window_kernel", us, bytes / (us * 1e-6) * 1e-9, chk);
             }
         }
         cudaFree(S), cudaFree(S0), cudaFree(o), cudaFree(gamma), cudaFree(sink), cudaFree(m);
