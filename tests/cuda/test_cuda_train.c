@@ -471,10 +471,17 @@ out:
  * differ. Batches of 2 and 12 (the decoding products' FMA kernel, and the mma kernel with two
  * tiles of x rows: src/cuda/gemv.cu). */
 static void test_graphs(void) {
-    static const char *names[] = {"retnet", "transformer", "retnet, normalize on"};
-    for (int run = 0; run < 9; run++) { /* RetNet, the Transformer, RetNet with §3; B 2, 12
-                                          * (the gemv's one and two tiles), 24 (cuBLASLt) */
-        const int tf = run % 3, B = run < 3 ? 2 : run < 6 ? 12 : 24;
+    static const char *names[] = {"retnet", "transformer", "retnet, normalize on",
+                                  "retnet, window 4", "retnet, normalize on, window 4"};
+    /* RetNet, the Transformer, RetNet with §3; B 2, 12 (the gemv's one and two tiles), 24
+     * (cuBLASLt); then the decoding window (RETNET_CUDA_WINDOW, model_cuda.cu's win_of) at
+     * W = 4 from any size, 12 steps: three folds of each layer, the graph's window count
+     * advanced inside it */
+    for (int run = 0; run < 13; run++) {
+        const int win = run >= 9;
+        const int tf = win ? (run == 11 ? 2 : 0) : run % 3;
+        const int B = win ? (int[]){2, 12, 12, 24}[run - 9] : run < 3 ? 2 : run < 6 ? 12 : 24;
+        const char *name = names[win ? (tf == 2 ? 4 : 3) : tf];
         retnet_config c = fla_like(300, 128, 2, 2, 2);
         if (tf == 1) OK(retnet_config_preset("tf-tiny", &c));
         if (tf == 2) c.normalize = 1;
@@ -489,11 +496,12 @@ static void test_graphs(void) {
             if (!m[g]) goto out;
             setenv("RETNET_CUDA_GRAPHS", g ? "1" : "0", 1); /* read when the model moves */
             setenv("RETNET_CUDA_PDL", g ? "1" : "0", 1);
+            if (win) setenv("RETNET_CUDA_WINDOW", "4,0", 1);
             OK(retnet_model_to_device(m[g], "cuda"));
             OK(retnet_batch_create(m[g], B, &bt[g]));
             if (!bt[g]) goto out;
         }
-        unsetenv("RETNET_CUDA_GRAPHS"), unsetenv("RETNET_CUDA_PDL");
+        unsetenv("RETNET_CUDA_GRAPHS"), unsetenv("RETNET_CUDA_PDL"), unsetenv("RETNET_CUDA_WINDOW");
         int32_t tok[BMAX * T], next[2][BMAX];
         uint64_t s = 21;
         rand_tokens(tok, B * T, c.vocab, &s);
@@ -501,7 +509,7 @@ static void test_graphs(void) {
         for (int k = 0; k < STEPS; k++) {
             for (int g = 0; g < 2; g++) OK(retnet_batch_argmax(bt[g], next[g]));
             CHECK(!memcmp(next[0], next[1], sizeof(int32_t) * B), "%s B %d step %d: argmax differs "
-                  "with graphs (%d %d) and without (%d %d)", names[tf], B, k,
+                  "with graphs (%d %d) and without (%d %d)", name, B, k,
                   next[1][0], next[1][1], next[0][0], next[0][1]);
             for (int g = 0; g < 2; g++) OK(retnet_batch_forward(bt[g], next[0], 1, NULL));
         }
@@ -512,7 +520,7 @@ static void test_graphs(void) {
             CHECK(a.pos == T + STEPS && bb.pos == a.pos &&
                       !memcmp(s0, s1, sizeof(float) * (size_t)sf),
                   "%s B %d seq %d: the state after %d steps differs with graphs (pos %lld, %lld)",
-                  names[tf], B, b, STEPS, (long long)bb.pos, (long long)a.pos);
+                  name, B, b, STEPS, (long long)bb.pos, (long long)a.pos);
         }
     out:
         for (int g = 0; g < 2; g++) retnet_batch_free(bt[g]), retnet_model_free(m[g]);
