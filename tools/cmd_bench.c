@@ -32,8 +32,10 @@
  * content. Then greedy steps, timed one by one: forward of one token per sequence (logits
  * kept on the device) and retnet_batch_argmax, whose ids are the next step's input. The bound:
  * the bytes one step must read (each 2-D weight used in a product once, bf16 on the GPU, the
- * model's own precision on the CPU; the states read and written once: 2 x state bytes x B; a
- * Transformer reads the X used rows of its KV cache and writes one) over --bandwidth-gbs.
+ * model's own precision on the CPU; RetNet's states read once, as the issue states the bound
+ * (a step with the decoding window reads them and writes them every W steps; without it, they
+ * are read and written); a Transformer reads the X used rows of its KV cache and writes one)
+ * over --bandwidth-gbs.
  */
 #include "cli.h"
 
@@ -223,7 +225,9 @@ static void usage_bench(void) {
         "token per sequence, argmax fed back). Prints ms/step (median), tokens/s (B / step),\n"
         "the state bytes per sequence (a Transformer's KV cache: the rows used at X), memory,\n"
         "and the bandwidth bound: bytes of weights read per step (2-D product weights, bf16 on\n"
-        "a GPU) + 2 x state bytes x B, over --bandwidth-gbs (default 4800 on a GPU, H200 HBM).\n"
+        "a GPU) + the states read once (state bytes x B; a Transformer: its KV rows read and\n"
+        "one written), over --bandwidth-gbs (default 4800 on a GPU, H200 HBM). JSON also has\n"
+        "the mean step (ms_per_step_mean: steps that fold a decoding window are slower).\n"
         "A Transformer config (arch transformer, presets tf-NAME) gets a KV cache of X + the\n"
         "steps; a model the device refuses is reported as such.\n\n"
         "  --preset NAME       a preset, random-initialised (tiny, small, base, 1.3b, tf-NAME)\n"
