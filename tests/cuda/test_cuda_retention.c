@@ -632,7 +632,40 @@ static void test_backward(void) {
     }
 }
 
+/* The window's schedule (retention.h's retention_window_len, host code: runs without a GPU)
+ * against a simulation of what the step does: a window that starts empty, takes one token a
+ * step, and is folded first on the steps where m > 0 and (m + phase) % W == 0. Checks the
+ * length before every step, that it never reaches W + 1 (the ring's slots), that a layer's
+ * first fold comes at m = W - phase (phase 0: W) and then every W steps. */
+static void test_window_schedule(void) {
+    int bad = 0;
+    for (int W = 1; W <= 64 && !bad; W++)
+        for (int phase = 0; phase < W && !bad; phase++) {
+            int len = 0, last_fold = -1;
+            for (int m = 0; m < 4 * W + 9 && !bad; m++) {
+                const int got = retention_window_len(m, phase, W);
+                const int fold = m > 0 && (m + phase) % W == 0;
+                if (got != len || len > W || (!fold && len == W)) {
+                    CHECK(0, "W %d phase %d m %d: window %d, simulated %d%s", W, phase, m, got, len,
+                          len > W ? " (past the ring)" : "");
+                    bad = 1;
+                }
+                if (fold) {
+                    const int want = last_fold < 0 ? (phase ? W - phase : W) : last_fold + W;
+                    if (m != want) {
+                        CHECK(0, "W %d phase %d: a fold at m %d, want %d", W, phase, m, want);
+                        bad = 1;
+                    }
+                    last_fold = m, len = 0;
+                }
+                len++; /* this step's token */
+            }
+        }
+    CHECK(!bad, "the window's schedule");
+}
+
 int main(void) {
+    RUN(test_window_schedule); /* host code: also without a GPU */
     if (!cuda_test_start("test_cuda_retention", &seed0)) return TEST_SUMMARY();
     if (retnet_cuda_init(0) != RETNET_OK) {
         fprintf(stderr, "CUDA init: %s\n", retnet_errmsg());
