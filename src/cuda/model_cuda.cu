@@ -901,7 +901,6 @@ static retnet_status seq_copy(const model_cuda *d, char *dev, int32_t B, int32_t
     const size_t LB = layer_bytes(d, B), H = S + Z;
     const int up = kind == cudaMemcpyHostToDevice;
     const char *what = up ? "uploading a state" : "downloading a state";
-    if (!up) TRY(win_flush(d, (float *)dev, B, b, 1, 1)); /* the state, window folded in */
     for (int part = 0; part < 2; part++) {
         const size_t w = part ? Z : S;
         if (!w) continue;
@@ -915,13 +914,22 @@ static retnet_status seq_copy(const model_cuda *d, char *dev, int32_t B, int32_t
                             : cudaMemcpy(hs + l * H, dv + l * LB, w, kind), what);
         }
     }
-    return up ? win_flush(d, (float *)dev, B, b, 1, 0) : RETNET_OK; /* a new state: no window */
+    return RETNET_OK;
+}
+
+/* Sequences [b0, b0 + n) of B (host[0..n)): their windows folded in once before a download,
+ * emptied after an upload (a new state has none) */
+static retnet_status seqs_copy(const model_cuda *d, char *dev, char *const *host, int32_t B,
+                               int32_t b0, int32_t n, cudaMemcpyKind kind) {
+    const int up = kind == cudaMemcpyHostToDevice;
+    if (!up) TRY(win_flush(d, (float *)dev, B, b0, n, 1));
+    for (int32_t b = 0; b < n; b++) TRY(seq_copy(d, dev, B, b0 + b, host[b], kind));
+    return up ? win_flush(d, (float *)dev, B, b0, n, 0) : RETNET_OK;
 }
 
 static retnet_status states_copy(const model_cuda *d, char *dev, char *const *host, int32_t B,
                                  cudaMemcpyKind kind) {
-    for (int32_t b = 0; b < B; b++) TRY(seq_copy(d, dev, B, b, host[b], kind));
-    return RETNET_OK;
+    return seqs_copy(d, dev, host, B, 0, B, kind);
 }
 
 /*
@@ -1577,8 +1585,9 @@ retnet_status model_cuda_state_copy(model_cuda *d, float *state_dev, int32_t B, 
     if (!d || !state_dev || !host || i < 0 || i >= B)
         return retnet_fail(RETNET_EINVAL, "model_cuda_state_copy: bad arguments");
     if (is_tf(&d->cfg)) return tf_seq_copy(d, (char *)state_dev, B, i, host, rows, upload);
-    return seq_copy(d, (char *)state_dev, B, i, (char *)host,
-                    upload ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost);
+    char *h = (char *)host;
+    return seqs_copy(d, (char *)state_dev, &h, B, i, 1,
+                     upload ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost);
 }
 
 /* ------------------------------------------------------------ distributed training hooks */

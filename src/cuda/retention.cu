@@ -1804,6 +1804,22 @@ __device__ __forceinline__ void window_load(float *qs, float *kws, float *vws, b
     }
 }
 
+/* Row i's 4 columns of lane c4 with the window's wl tokens folded in (the step's fold and the
+ * flush's, one order of operations): S = gamma^wl S + sum_j gamma^(wl-1-j) k_j^T v_j */
+template <int COLS>
+__device__ __forceinline__ float4 window_fold4(float4 sv, const float *gp, const float *kws,
+                                              const float *vws, int wl, int dk, int i, int c4) {
+    const float g = gp[wl];
+    sv.x *= g, sv.y *= g, sv.z *= g, sv.w *= g;
+    for (int j = 0; j < wl; j++) {
+        const float kk = gp[wl - 1 - j] * kws[j * dk + i];
+        const float4 vv = *reinterpret_cast<const float4 *>(vws + j * COLS + c4 * 4);
+        sv.x = fmaf(kk, vv.x, sv.x), sv.y = fmaf(kk, vv.y, sv.y);
+        sv.z = fmaf(kk, vv.z, sv.z), sv.w = fmaf(kk, vv.w, sv.w);
+    }
+    return sv;
+}
+
 /* Block: as step_kernel's (COLS columns of one (b, h), RG row groups, UNR rows in flight, the
  * first asked for before the wait). The state is read; written only on the steps that fold. */
 template <int COLS, int RG, bool HINT, int UNR>
@@ -1865,15 +1881,8 @@ __global__ void __launch_bounds__(COLS / 4 * RG, 2) /* 2 blocks an SM, as step_k
                 const int i = i0 + u * RG;
                 if (i < dk) {
                     float4 sv = s[u];
-                    if (fold) { /* S = gamma^wl S + sum_j gamma^(wl-1-j) k_j^T v_j */
-                        const float g = gp[wl];
-                        sv.x *= g, sv.y *= g, sv.z *= g, sv.w *= g;
-                        for (int j = 0; j < wl; j++) {
-                            const float kk = gp[wl - 1 - j] * kws[j * dk + i];
-                            const float4 vv = *reinterpret_cast<const float4 *>(vws + j * COLS + c4 * 4);
-                            sv.x = fmaf(kk, vv.x, sv.x), sv.y = fmaf(kk, vv.y, sv.y);
-                            sv.z = fmaf(kk, vv.z, sv.z), sv.w = fmaf(kk, vv.w, sv.w);
-                        }
+                    if (fold) {
+                        sv = window_fold4<COLS>(sv, gp, kws, vws, wl, dk, i, c4);
                         step_st<HINT>(Sb + (int64_t)i * dv, sv);
                     }
                     const float qq = qs[i];
@@ -1920,16 +1929,8 @@ __global__ void __launch_bounds__(COLS / 4 * RG)
     if (col >= dv) return;
     float *Sb = S + ((int64_t)b * H + h) * dk * dv + col;
     for (int i = rg; i < dk; i += RG) {
-        float4 sv = *reinterpret_cast<float4 *>(Sb + (int64_t)i * dv);
-        const float g = gp[wl];
-        sv.x *= g, sv.y *= g, sv.z *= g, sv.w *= g;
-        for (int j = 0; j < wl; j++) {
-            const float kk = gp[wl - 1 - j] * kws[j * dk + i];
-            const float4 vv = *reinterpret_cast<const float4 *>(vws + j * COLS + c4 * 4);
-            sv.x = fmaf(kk, vv.x, sv.x), sv.y = fmaf(kk, vv.y, sv.y);
-            sv.z = fmaf(kk, vv.z, sv.z), sv.w = fmaf(kk, vv.w, sv.w);
-        }
-        *reinterpret_cast<float4 *>(Sb + (int64_t)i * dv) = sv;
+        float4 *row = reinterpret_cast<float4 *>(Sb + (int64_t)i * dv);
+        *row = window_fold4<COLS>(*row, gp, kws, vws, wl, dk, i, c4);
     }
 }
 

@@ -299,6 +299,41 @@ static void window_m_check(const int *dm, const int64_t *want, int B, int W, con
     free(mg);
 }
 
+/* One case's device buffers and reference, for window_flush_check */
+typedef struct {
+    int B, H, dk, dv, W, phase;
+    const float *dg;
+    float *dS, *dS2; /* the windowed step's state, the plain step's */
+    void *dkw, *dvw;
+    int *dm;
+    const double *Sd; /* the reference state */
+    int64_t ns;
+    int64_t *mwant;
+    const char *what;
+} window_flush_args;
+
+/* m checked, the window flushed and m reset (`when`: "middle", "final"), then both states
+ * against the reference (`which` names the windowed one) and m against 0. 0 if a call failed. */
+static int window_flush_check(window_flush_args *a, const char *which, const char *when) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "before the %s flush", when);
+    window_m_check(a->dm, a->mwant, a->B, a->W, a->what, msg);
+    int rc = retention_cuda_window_flush(a->B, a->H, a->dk, a->dv, a->dg, a->dS, a->dkw, a->dvw,
+                                         a->dm, a->W, a->phase, NULL);
+    CHECK(rc == 0, "%s: %s flush: %s", a->what, when, retention_cuda_errmsg());
+    rc = rc ? rc : retention_cuda_window_advance(a->B, a->dm, 1, a->W, NULL);
+    CHECK(rc == 0, "%s: %s reset: %s", a->what, when, retention_cuda_errmsg());
+    if (rc) return 0;
+    retnet_cuda_sync(NULL);
+    window_state_check(a->dS, a->Sd, a->ns, a->what, which);
+    snprintf(msg, sizeof msg, "plain step's state (%s)", when);
+    window_state_check(a->dS2, a->Sd, a->ns, a->what, msg);
+    for (int b = 0; b < a->B; b++) a->mwant[b] = 0;
+    snprintf(msg, sizeof msg, "after the %s reset", when);
+    window_m_check(a->dm, a->mwant, a->B, a->W, a->what, msg);
+    return 1;
+}
+
 /* One case of test_step_window: N = 4 W + 4 steps of retention_cuda_step_window (then
  * retention_cuda_window_advance) and, side by side on a copy of the state, retention_cuda_step,
  * both against the recurrence in double; a flush and reset after 2 W + 1 steps (the state
@@ -363,22 +398,13 @@ static void step_window_case(int B, int H, int dk, int dv, int W, int phase, int
         goto done;
     }
     for (int b = 0; b < B; b++) mwant[b] = m0[b];
+    window_flush_args fc = {B, H, dk, dv, W, phase, dg, dS, dS2, dkw, dvw, dm, Sd, ns, mwant, what};
     for (int t = 0; t < N; t++) {
         if (t == mid) { /* flush and reset with the window part full, then carry on */
-            window_m_check(dm, mwant, B, W, what, "before the middle flush");
-            int rc = retention_cuda_window_flush(B, H, dk, dv, dg, dS, dkw, dvw, dm, W, phase, NULL);
-            CHECK(rc == 0, "%s: flush: %s", what, retention_cuda_errmsg());
-            rc = rc ? rc : retention_cuda_window_advance(B, dm, 1, W, NULL);
-            CHECK(rc == 0, "%s: reset: %s", what, retention_cuda_errmsg());
-            if (rc) goto done;
-            retnet_cuda_sync(NULL);
             char which[64];
             snprintf(which, sizeof which, "state after %d steps (sequence 0's window %d)", t,
                      retention_window_len(t, phase, W));
-            window_state_check(dS, Sd, ns, what, which);
-            window_state_check(dS2, Sd, ns, what, "plain step's state there");
-            for (int b = 0; b < B; b++) mwant[b] = 0;
-            window_m_check(dm, mwant, B, W, what, "after the reset");
+            if (!window_flush_check(&fc, which, "middle")) goto done;
         }
         rand_bf16(q, qb, nq, 1, s), rand_bf16(k, kb, nq, 1, s), rand_bf16(v, vb, nv, 1, s);
         retnet_cuda_upload(dq, qb, 2 * nq), retnet_cuda_upload(dk_, kb, 2 * nq);
@@ -416,20 +442,10 @@ static void step_window_case(int B, int H, int dk, int dv, int W, int phase, int
         window_o_check(op, oref, nv, o16 ? 0x1p-8 : 0, t, &wp);
     }
     {
-        window_m_check(dm, mwant, B, W, what, "at the end");
-        int rc = retention_cuda_window_flush(B, H, dk, dv, dg, dS, dkw, dvw, dm, W, phase, NULL);
-        CHECK(rc == 0, "%s: final flush: %s", what, retention_cuda_errmsg());
-        rc = rc ? rc : retention_cuda_window_advance(B, dm, 1, W, NULL);
-        CHECK(rc == 0, "%s: final reset: %s", what, retention_cuda_errmsg());
-        if (rc) goto done;
-        retnet_cuda_sync(NULL);
         char which[64];
         snprintf(which, sizeof which, "final state (sequence 0's window %d)",
                  retention_window_len(N - mid, phase, W));
-        window_state_check(dS, Sd, ns, what, which);
-        window_state_check(dS2, Sd, ns, what, "plain step's final state");
-        for (int b = 0; b < B; b++) mwant[b] = 0;
-        window_m_check(dm, mwant, B, W, what, "after the final reset");
+        if (!window_flush_check(&fc, which, "final")) goto done;
     }
     const char *rule = o16 ? "2^-8 |o| + " : "";
     CHECK(ww.ratio <= 1, "%s: windowed o, step %d: err %.3g is %.3g x its tolerance (%s%.0e of max |o| %.3g)",
