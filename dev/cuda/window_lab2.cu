@@ -13,9 +13,12 @@
  *  - the next UNR rows asked for before the current ones are summed (two register sets);
  *  - the fold with the window's tokens outside the rows (each value read from shared memory
  *    once for UNR rows instead of once a row: the fold was ~3x a read-only step), in the same
- *    order of operations for each element as window_fold4 (so the same bits).
- * Checked against step_window_kernel<64, 32>: o within 1e-5 of max |o| (other summation
- * orders), the state bit for bit, the ring bit for bit. From the repository root:
+ *    order of operations for each element as the flush's (so the same bits).
+ * Checked against the first variant: o within 1e-5 of max |o| (other summation orders), the
+ * state bit for bit, the ring bit for bit. next85.sh ran it against the first kernel
+ * (step_window_kernel<64, 32, 8 rows in one set>); the winner, 512 columns, 4 row groups,
+ * 2 rows x2, 2 blocks an SM, is now retention.cu's step_window_kernel for large states,
+ * whose shapes are timed here beside the lab's. From the repository root:
  * nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a dev/cuda/window_lab2.cu
  */
 #include "../../src/cuda/retention.cu"
@@ -142,7 +145,10 @@ int main(void) {
     int sms = 0;
     CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
     variant vs[] = {
-        {"step_window_kernel<64, 32> (mainline)", step_window_kernel<64, 32, false, 8>, 64, 32},
+        {"mainline, small states' shape (64 cols, 16 row groups, 8 rows x2, hints)",
+         step_window_kernel<64, 16, 8, true, true>, 64, 16},
+        {"mainline, large states' shape at 512 cols", step_window_kernel<512, 4, 2, false, false>, 512, 4},
+        {"mainline, large states' shape at 256 cols", step_window_kernel<256, 8, 2, false, false>, 256, 8},
         V(64, 32, 4, 2), V(128, 16, 4, 2), V(256, 8, 4, 2), V(512, 4, 4, 2),
         V(512, 4, 8, 1), V(512, 2, 4, 4), V(256, 4, 4, 4), V(128, 8, 4, 4), V(512, 1, 4, 8),
         V(512, 4, 2, 2), V(256, 8, 2, 2), V(512, 2, 2, 4),

@@ -1804,26 +1804,46 @@ __device__ __forceinline__ void window_load(float *qs, float *kws, float *vws, b
     }
 }
 
-/* Row i's 4 columns of lane c4 with the window's wl tokens folded in (the step's fold and the
- * flush's, one order of operations): S = gamma^wl S + sum_j gamma^(wl-1-j) k_j^T v_j */
-template <int COLS>
-__device__ __forceinline__ float4 window_fold4(float4 sv, const float *gp, const float *kws,
-                                              const float *vws, int wl, int dk, int i, int c4) {
+/* Rows i0 + u rg_step (u < UNR) of lane c4's 4 columns with the window's wl tokens folded in
+ * (the step's fold and the flush's, one order of operations for every element, so the same
+ * bits): S = gamma^wl S + sum_j gamma^(wl-1-j) k_j^T v_j. Each token's values are read from
+ * shared memory once for the UNR rows. */
+template <int COLS, int UNR>
+__device__ __forceinline__ void window_fold_rows(float4 (&r)[UNR], const float *gp,
+                                                 const float *kws, const float *vws, int wl,
+                                                 int dk, int i0, int rg_step, int c4) {
     const float g = gp[wl];
-    sv.x *= g, sv.y *= g, sv.z *= g, sv.w *= g;
+#pragma unroll
+    for (int u = 0; u < UNR; u++) r[u].x *= g, r[u].y *= g, r[u].z *= g, r[u].w *= g;
     for (int j = 0; j < wl; j++) {
-        const float kk = gp[wl - 1 - j] * kws[j * dk + i];
         const float4 vv = *reinterpret_cast<const float4 *>(vws + j * COLS + c4 * 4);
-        sv.x = fmaf(kk, vv.x, sv.x), sv.y = fmaf(kk, vv.y, sv.y);
-        sv.z = fmaf(kk, vv.z, sv.z), sv.w = fmaf(kk, vv.w, sv.w);
+        const float gj = gp[wl - 1 - j];
+#pragma unroll
+        for (int u = 0; u < UNR; u++) {
+            const int i = i0 + u * rg_step;
+            const float kk = gj * kws[j * dk + (i < dk ? i : 0)];
+            r[u].x = fmaf(kk, vv.x, r[u].x), r[u].y = fmaf(kk, vv.y, r[u].y);
+            r[u].z = fmaf(kk, vv.z, r[u].z), r[u].w = fmaf(kk, vv.w, r[u].w);
+        }
     }
-    return sv;
 }
 
-/* Block: as step_kernel's (COLS columns of one (b, h), RG row groups, UNR rows in flight, the
- * first asked for before the wait). The state is read; written only on the steps that fold. */
-template <int COLS, int RG, bool HINT, int UNR>
-__global__ void __launch_bounds__(COLS / 4 * RG, 2) /* 2 blocks an SM, as step_kernel runs */
+/* Block: COLS columns of one (b, h), RG row groups, each thread 2 UNR rows in flight in two
+ * register sets (the next set asked for while one is summed; both before the wait). The state
+ * is read; written only on the steps that fold. Two shapes (retention_cuda_step_window picks):
+ *  - small states, where the step is latency (PRE): 64 columns, 16 row groups, 8 rows a set,
+ *    streaming hints: at dk <= 256 every row, and the window's old tokens, asked for before
+ *    the wait, as step_kernel's small shape;
+ *  - large states, where the state streams: 512 threads, as many columns as still give two
+ *    blocks an SM (a head's 512 columns at the 1.3B model from B = 64), 2 rows a set: one
+ *    window load and one set of scores a (b, h) instead of 8, 2 KB runs of a row, 4 row
+ *    groups to sum. Read-only, B = 256 254.6 us a layer against 403.8 for the first kernel
+ *    (64 columns, 32 row groups, 8 rows in one set: 4.22 TB/s against 2.66, a plain read
+ *    4.5; dev/cuda/window_lab2.cu, next85.sh).
+ * The fold (window_fold_rows) takes each window token's values from shared memory once for a
+ * set's rows, not once a row (the fold was ~3x a read-only step: B = 256 1202 -> 644 us). */
+template <int COLS, int RG, int UNR, bool PRE, bool HINT>
+__global__ void __launch_bounds__(COLS / 4 * RG, 2)
     step_window_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
                        const float *gamma, float scale, float *S, bf16 *kw, bf16 *vw,
                        const int *mw, int W, int phase, void *o, int o_f32) {
@@ -1832,29 +1852,28 @@ __global__ void __launch_bounds__(COLS / 4 * RG, 2) /* 2 blocks an SM, as step_k
     float *qs = reinterpret_cast<float *>(smem_raw), *kws = qs + dk;
     float *vws = kws + (W + 1) * dk, *coef = vws + (W + 1) * COLS, *gp = coef + WP;
     float *red = gp + WP; /* [RG][COLS] */
-    constexpr int NT = COLS / 4 * RG;
+    constexpr int NT = COLS / 4 * RG, STEP = RG * UNR;
     const int tid = threadIdx.x, c4 = tid % (COLS / 4), rg = tid / (COLS / 4);
     const int h = blockIdx.y, b = blockIdx.z, col = blockIdx.x * COLS + c4 * 4;
     const int64_t bh = (int64_t)b * H + h;
     float *Sb = S + bh * dk * dv + col;
-    float4 s[UNR];
-    pdl_trigger();
-    /* before the wait: the state's first rows, gamma's powers and the window's old tokens,
-     * none of which a kernel of this step writes */
-    const int m = mw[b], wl = retention_window_len(m, phase, W);
-    const bool fold = m > 0 && (m + phase) % W == 0;
-    if (col < dv) {
+    const bool in = col < dv;
+    float4 s[UNR], t[UNR];
+    auto ld = [&](float4(&r)[UNR], int i0) {
 #pragma unroll
         for (int u = 0; u < UNR; u++) {
-            const int i = rg + u * RG;
-            if (i < dk) s[u] = step_ld<HINT>(Sb + (int64_t)i * dv);
+            const int i = i0 + u * RG;
+            if (in && i < dk) r[u] = step_ld<HINT>(Sb + (int64_t)i * dv);
         }
-    }
+    };
+    pdl_trigger();
+    /* before the wait: the state's first rows, gamma's powers and (PRE) the window's old
+     * tokens, none of which a kernel of this step writes */
+    const int m = mw[b], wl = retention_window_len(m, phase, W);
+    const bool fold = m > 0 && (m + phase) % W == 0;
+    ld(s, rg);
+    if (STEP < dk) ld(t, rg + STEP);
     window_powers(gp, gamma[h], W);
-    /* small states (RG 16: a launch's blocks all resident, waiting on the products before)
-     * load the window before the wait; large ones with this token's q, k, v after it, one
-     * round trip for a block instead of two */
-    constexpr bool PRE = RG == 16;
     if (PRE) window_load<COLS>(qs, kws, vws, kw, vw, q, k, v, b, h, H, dk, dv, m, wl, W, true, false);
     pdl_wait();
     window_load<COLS>(qs, kws, vws, kw, vw, q, k, v, b, h, H, dk, dv, m, wl, W, !PRE, true);
@@ -1869,37 +1888,42 @@ __global__ void __launch_bounds__(COLS / 4 * RG, 2) /* 2 blocks an SM, as step_k
         if (lane == 0) coef[j] = gp[wl - j] * d;
     }
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (col < dv) {
-        for (int i0 = rg; i0 < dk; i0 += RG * UNR) {
+    /* a set's rows i0 + u RG: folded and stored if this step folds, then summed with q */
+    auto use = [&](float4(&r)[UNR], int i0) {
+        if (fold) {
+            window_fold_rows<COLS, UNR>(r, gp, kws, vws, wl, dk, i0, RG, c4);
 #pragma unroll
             for (int u = 0; u < UNR; u++) {
                 const int i = i0 + u * RG;
-                if (i0 != rg && i < dk) s[u] = step_ld<HINT>(Sb + (int64_t)i * dv);
-            }
-#pragma unroll
-            for (int u = 0; u < UNR; u++) {
-                const int i = i0 + u * RG;
-                if (i < dk) {
-                    float4 sv = s[u];
-                    if (fold) {
-                        sv = window_fold4<COLS>(sv, gp, kws, vws, wl, dk, i, c4);
-                        step_st<HINT>(Sb + (int64_t)i * dv, sv);
-                    }
-                    const float qq = qs[i];
-                    acc.x += qq * sv.x, acc.y += qq * sv.y, acc.z += qq * sv.z, acc.w += qq * sv.w;
-                }
+                if (in && i < dk) step_st<HINT>(Sb + (int64_t)i * dv, r[u]);
             }
         }
+#pragma unroll
+        for (int u = 0; u < UNR; u++) {
+            const int i = i0 + u * RG;
+            if (i < dk) {
+                const float qq = qs[i];
+                acc.x += qq * r[u].x, acc.y += qq * r[u].y, acc.z += qq * r[u].z, acc.w += qq * r[u].w;
+            }
+        }
+    };
+    for (int i0 = rg; i0 < dk; i0 += 2 * STEP) {
+        use(s, i0);
+        if (i0 + 2 * STEP < dk) ld(s, i0 + 2 * STEP);
+        if (i0 + STEP < dk) {
+            use(t, i0 + STEP);
+            if (i0 + 3 * STEP < dk) ld(t, i0 + 3 * STEP);
+        }
     }
-    *reinterpret_cast<float4 *>(red + rg * COLS + c4 * 4) = acc;
+    if (in) *reinterpret_cast<float4 *>(red + rg * COLS + c4 * 4) = acc;
     __syncthreads();
-    for (int t = tid; t < COLS; t += NT) {
-        const int c = blockIdx.x * COLS + t;
+    for (int tt = tid; tt < COLS; tt += NT) {
+        const int c = blockIdx.x * COLS + tt;
         if (c < dv) {
             float sum = 0.0f;
-            for (int r = 0; r < RG; r++) sum += red[r * COLS + t];
+            for (int r = 0; r < RG; r++) sum += red[r * COLS + tt];
             sum *= gp[wl + 1 - j0];
-            for (int j = j0; j <= wl; j++) sum = fmaf(coef[j], vws[j * COLS + t], sum);
+            for (int j = j0; j <= wl; j++) sum = fmaf(coef[j], vws[j * COLS + tt], sum);
             sum *= scale;
             if (o_f32)
                 ((float *)o)[bh * dv + c] = sum;
@@ -1928,9 +1952,16 @@ __global__ void __launch_bounds__(COLS / 4 * RG)
     __syncthreads();
     if (col >= dv) return;
     float *Sb = S + ((int64_t)b * H + h) * dk * dv + col;
-    for (int i = rg; i < dk; i += RG) {
-        float4 *row = reinterpret_cast<float4 *>(Sb + (int64_t)i * dv);
-        *row = window_fold4<COLS>(*row, gp, kws, vws, wl, dk, i, c4);
+    constexpr int UNR = 4;
+    for (int i0 = rg; i0 < dk; i0 += RG * UNR) {
+        float4 r[UNR];
+#pragma unroll
+        for (int u = 0; u < UNR; u++)
+            if (i0 + u * RG < dk) r[u] = *reinterpret_cast<const float4 *>(Sb + (int64_t)(i0 + u * RG) * dv);
+        window_fold_rows<COLS, UNR>(r, gp, kws, vws, wl, dk, i0, RG, c4);
+#pragma unroll
+        for (int u = 0; u < UNR; u++)
+            if (i0 + u * RG < dk) *reinterpret_cast<float4 *>(Sb + (int64_t)(i0 + u * RG) * dv) = r[u];
     }
 }
 
@@ -1953,7 +1984,10 @@ __global__ void window_advance_kernel(int B, int *m, int reset, int W) {
 /* ==================================================================================== */
 /* host side                                                                            */
 
-static int g_lab_vt = 0, g_lab_flags = 0, g_lab_path = 0, g_lab_cluster = 0;
+static int g_lab_vt = 0, g_lab_flags = 0, g_lab_path = 0, g_lab_cluster = 0, g_window_shape = 0;
+extern "C" void retention_cuda_lab_window_shape(int shape) {
+    g_window_shape = shape >= 1 && shape <= 5 ? shape : 0;
+}
 extern "C" void retention_cuda_lab_set_tile(int vt) { g_lab_vt = vt; }
 extern "C" void retention_cuda_lab_set_flags(int flags) { g_lab_flags = flags; }
 extern "C" void retention_cuda_lab_set_path(int path) { g_lab_path = path; }
@@ -2476,11 +2510,38 @@ extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const vo
     if (o_dtype != RETNET_CUDA_F32 && o_dtype != RETNET_CUDA_BF16)
         return fail("%s: o_dtype %d is neither RETNET_CUDA_F32 nor RETNET_CUDA_BF16", fn, o_dtype);
     if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
-    constexpr int cols = 64;
-    const int rg = (double)B * H * dk * dv * sizeof(float) >= 64.0 * (1 << 20) ? 32 : 16;
-    void (*kern)(int, int, int, const bf16 *, const bf16 *, const bf16 *, const float *, float,
-                 float *, bf16 *, bf16 *, const int *, int, int, void *, int) =
-        rg == 16 ? step_window_kernel<cols, 16, true, 16> : step_window_kernel<cols, 32, false, 8>;
+    typedef void (*window_fn)(int, int, int, const bf16 *, const bf16 *, const bf16 *,
+                              const float *, float, float *, bf16 *, bf16 *, const int *, int,
+                              int, void *, int);
+    /* the large states' shape at 512 >> i columns (512 threads: 2048 / cols row groups) */
+    static const window_fn wide[4] = {
+        step_window_kernel<512, 4, 2, false, false>, step_window_kernel<256, 8, 2, false, false>,
+        step_window_kernel<128, 16, 2, false, false>, step_window_kernel<64, 32, 2, false, false>};
+    int shape = g_window_shape; /* 1: the small states' shape; 2 + i: wide[i] */
+    if (!shape) {
+        shape = 1;
+        if ((double)B * H * dk * dv * sizeof(float) >= 64.0 * (1 << 20)) {
+            /* the widest that is no wider than dv and still gives two blocks an SM */
+            shape = 5;
+            for (int i = 0; i < 3; i++)
+                if ((512 >> i) < 2 * dv &&
+                    (int64_t)B * H * ((dv + (512 >> i) - 1) / (512 >> i)) >= 2 * sm_count()) {
+                    shape = 2 + i;
+                    break;
+                }
+        }
+    }
+    static int optin = 0; /* a block's shared memory limit */
+    if (!optin) {
+        int dev = 0;
+        CUDA_OK(cudaGetDevice(&dev), "cudaGetDevice");
+        CUDA_OK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
+                "shared memory limit");
+    }
+    int cols = shape == 1 ? 64 : 512 >> (shape - 2), rg = shape == 1 ? 16 : 2048 / cols;
+    while (shape > 1 && shape < 5 && window_smem(dk, W, cols, rg) > (size_t)optin)
+        shape++, cols >>= 1, rg <<= 1; /* a long window of wide keys: narrower blocks */
+    const window_fn kern = shape == 1 ? step_window_kernel<64, 16, 8, true, true> : wide[shape - 2];
     const size_t smem = window_smem(dk, W, cols, rg);
     if (window_smem_ok(kern, smem)) return 1;
     dim3 grid((dv + cols - 1) / cols, H, B);

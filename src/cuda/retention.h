@@ -169,6 +169,10 @@ int retention_cuda_lab_wgmma_selftest(int variant, const void *a, const void *b,
  * multicast (n > 1, reduced to a divisor of a head's output tiles, at most 8); 0 or 1: no
  * clusters, the default (clusters measured slower). */
 void retention_cuda_lab_set_cluster(int n);
+/* For tests and the lab: the shape of retention_cuda_step_window's kernel (0: automatic, by
+ * the state's size; 1: the small states' shape; 2, 3, 4, 5: the large states' shape at 512,
+ * 256, 128, 64 columns, narrower where the window's shared memory asks for it). */
+void retention_cuda_lab_window_shape(int shape);
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,7 @@
  */
 #include "cuda/cuda.h"
 #include "cuda/model_cuda.h"
+#include "cuda/retention.h"
 #include "model.h"
 #include "ops/ops.h"
 #include "../test.h"
@@ -267,7 +268,8 @@ static void test_variants(void) {
  * Through the batch API, as users decode: a chunkwise prefill, then steps past several folds
  * of every layer (phases 0..W-1), a state read back mid-window (the window folded in), a
  * sequence given a new state mid-window (its window emptied), and a chunkwise piece after
- * steps (the windows folded first); each against the CPU's recurrence by the rule above.
+ * steps (the windows folded first); each against the CPU's recurrence by the rule above. Once
+ * also with the step kernel in the shape it takes for large states.
  */
 static void window_case(const retnet_config *c, const char *W, uint64_t seed, const char *name) {
     enum { B = 3, T = 20, STEPS = 23, PIECE = 5 };
@@ -340,6 +342,9 @@ static void test_window(void) {
     retnet_config c = fla_like(100, 128, 3, 2, 2); /* three layers: phases 0, 1, 2 of W = 4 */
     window_case(&c, "4,0", 41, "window 4, fla variant");
     window_case(&c, "16,0", 42, "window 16, fla variant");
+    retention_cuda_lab_window_shape(2); /* the large states' kernel (these states are small) */
+    window_case(&c, "16,0", 44, "window 16, fla variant, the large states' step kernel");
+    retention_cuda_lab_window_shape(0);
     OK(retnet_config_preset("tiny", &c)); /* §3: the key sums stay eager beside the window */
     window_case(&c, "5,0", 43, "window 5, paper preset tiny");
 }

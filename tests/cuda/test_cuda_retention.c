@@ -343,14 +343,15 @@ static int window_flush_check(window_flush_args *a, const char *which, const cha
  * passes 2^30, where advance brings it back by whole periods) with their windows' tokens in
  * their slots and stale random tokens in the other slots, so each sequence keeps its own
  * schedule and a slot outside the window must not be read. */
+static int window_shape; /* retention_cuda_lab_window_shape's, for the messages */
 static void step_window_case(int B, int H, int dk, int dv, int W, int phase, int o_dtype,
                              uint64_t *s) {
     const int N = 4 * W + 4, mid = 2 * W + 1, S1 = W + 1, o16 = o_dtype == RETNET_CUDA_BF16;
     const int64_t nq = (int64_t)B * H * dk, nv = (int64_t)B * H * dv, ns = nq * dv;
     const int64_t nkw = (int64_t)B * S1 * H * dk, nvw = (int64_t)B * S1 * H * dv;
-    char what[96];
-    snprintf(what, sizeof what, "step_window B%d H%d dk%d dv%d W%d phase %d%s", B, H, dk, dv, W,
-             phase, o16 ? " bf16 o" : "");
+    char what[112];
+    snprintf(what, sizeof what, "step_window B%d H%d dk%d dv%d W%d phase %d%s, kernel shape %d", B,
+             H, dk, dv, W, phase, o16 ? " bf16 o" : "", window_shape);
     float *q = malloc(4 * nq), *k = malloc(4 * nq), *v = malloc(4 * nv), *S0 = malloc(4 * ns);
     float *kwf = calloc(nkw, 4), *vwf = calloc(nvw, 4), *ow = malloc(4 * nv), *op = malloc(4 * nv);
     uint16_t *qb = malloc(2 * nq), *kb = malloc(2 * nq), *vb = malloc(2 * nv);
@@ -466,8 +467,8 @@ done:
 /* The decoding step with a window (retention_cuda_step_window, _window_flush, _window_advance)
  * against the recurrence in double and against retention_cuda_step beside it (step_window_case),
  * by the rule above: each shape at W 4 and 16 and phases 0, W / 3 and W - 1; a bf16 o; W 1 (a
- * fold every step); W 32 at dk 512 (the kernels' shared memory past 48 KB). Then arguments
- * it must refuse, before any work. */
+ * fold every step); W 32 at dk 512 (the kernels' shared memory past 48 KB); all of it under
+ * each of the step kernel's shapes. Then arguments it must refuse, before any work. */
 static void test_step_window(void) {
     static const int shapes[][4] = {{3, 2, 64, 128}, {2, 8, 256, 512}, {1, 3, 32, 96}};
     static const int extra[][7] = {/* B, H, dk, dv, W, phase, o_dtype */
@@ -475,16 +476,23 @@ static void test_step_window(void) {
                                    {3, 2, 64, 128, 1, 0, RETNET_CUDA_F32},
                                    {1, 2, 512, 128, 32, 7, RETNET_CUDA_F32}};
     uint64_t s = seed0 * 11 + 5;
-    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
-        for (int W = 4; W <= 16; W *= 4) {
-            const int phases[3] = {0, W / 3, W - 1};
-            for (int pi = 0; pi < 3; pi++)
-                step_window_case(shapes[si][0], shapes[si][1], shapes[si][2], shapes[si][3], W,
-                                 phases[pi], RETNET_CUDA_F32, &s);
-        }
-    for (size_t ei = 0; ei < sizeof extra / sizeof extra[0]; ei++)
-        step_window_case(extra[ei][0], extra[ei][1], extra[ei][2], extra[ei][3], extra[ei][4],
-                         extra[ei][5], extra[ei][6], &s);
+    /* every kernel shape, forced: these states are small, so the automatic choice is shape 1;
+     * 2..5 are the large states' shape at 512..64 columns (wider than dv: columns past it) */
+    for (window_shape = 1; window_shape <= 5; window_shape++) {
+        retention_cuda_lab_window_shape(window_shape);
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+            for (int W = 4; W <= 16; W *= 4) {
+                const int phases[3] = {0, W / 3, W - 1};
+                for (int pi = 0; pi < 3; pi++)
+                    step_window_case(shapes[si][0], shapes[si][1], shapes[si][2], shapes[si][3],
+                                     W, phases[pi], RETNET_CUDA_F32, &s);
+            }
+        for (size_t ei = 0; ei < sizeof extra / sizeof extra[0]; ei++)
+            step_window_case(extra[ei][0], extra[ei][1], extra[ei][2], extra[ei][3],
+                             extra[ei][4], extra[ei][5], extra[ei][6], &s);
+    }
+    retention_cuda_lab_window_shape(0);
+    window_shape = 0;
 
     /* refused arguments: nonzero with a message, and nothing written (state, ring, o, m) */
     const int B = 1, H = 1, dk = 32, dv = 32, W = 4; /* the ring: W + 1 = 5 slots */
