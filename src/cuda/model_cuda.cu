@@ -325,12 +325,12 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     const char *pe = getenv("RETNET_CUDA_PDL");
     d->pdl = !(pe && !strcmp(pe, "0"));
     /* RETNET_CUDA_WINDOW=W[,MB]: the window's W (0: off) and a layer's states (B sequences')
-     * from which it runs, in MB. Default 16,32: B >= 8 at the 1.3B model's heads (4 MB a
-     * sequence), where the step's mean over steps went (off -> on, dev/cuda/next82.sh) B = 8
-     * 1.80-1.84 -> 1.79 ms, 64 4.73-4.74 -> 4.63-4.65, 128 7.88-7.89 -> 7.40-7.41, 256
-     * 14.31-14.36 -> 13.01-13.06; B = 16 and 32 even (next80.sh) */
+     * from which it runs, in MB. Default 16,8: B >= 2 at the 1.3B model's heads (4 MB a
+     * sequence). With the step kernel of dev/cuda/window_lab2.cu (off -> on, next86.sh, mean
+     * of 48 steps): B = 2 1.276 -> 1.262 ms, 4 1.560 -> 1.491, 8 1.815 -> 1.640-1.659, 16
+     * 2.400 -> 2.055-2.076; B = 1 no better (1.111 -> 1.121), so off there. */
     const char *we = getenv("RETNET_CUDA_WINDOW");
-    d->win_W = 16, d->win_min = 32.0 * (1 << 20);
+    d->win_W = 16, d->win_min = 8.0 * (1 << 20);
     if (we) {
         int w = atoi(we);
         const char *comma = strchr(we, ',');
