@@ -1835,7 +1835,7 @@ __device__ __forceinline__ void window_fold_rows(float4 (&r)[UNR], const float *
  *    streaming hints: at dk <= 256 every row, and the window's old tokens, asked for before
  *    the wait, as step_kernel's small shape;
  *  - large states, where the state streams: 512 threads, as many columns as still give two
- *    blocks an SM (a head's 512 columns at the 1.3B model from B = 64), 2 rows a set: one
+ *    blocks an SM (a head's 512 columns at the 1.3B model from B = 33), 2 rows a set: one
  *    window load and one set of scores a (b, h) instead of 8, 2 KB runs of a row, 4 row
  *    groups to sum. Read-only, B = 256 254.6 us a layer against 403.8 for the first kernel
  *    (64 columns, 32 row groups, 8 rows in one set: 4.22 TB/s against 2.66, a plain read
