@@ -1804,26 +1804,47 @@ __device__ __forceinline__ void window_load(float *qs, float *kws, float *vws, b
     }
 }
 
-/* Rows i0 + u rg_step (u < UNR) of lane c4's 4 columns with the window's wl tokens folded in
- * (the step's fold and the flush's, one order of operations for every element, so the same
- * bits): S = gamma^wl S + sum_j gamma^(wl-1-j) k_j^T v_j. Each token's values are read from
- * shared memory once for the UNR rows. */
+/* Rows i0 .. i0 + 2 UNR - 1 of lane c4's 4 columns (a: the first UNR, b: the next UNR) with
+ * the window's wl tokens folded in (the step's fold and the flush's, one order of operations
+ * for every element, so the same bits): S = gamma^wl S + sum_j gamma^(wl-1-j) k_j^T v_j.
+ * Each token's values are read from shared memory once for the 2 UNR rows and its keys for
+ * them as float4s (i0 is a multiple of 4, dk of 8). Rows past dk are computed on whatever the
+ * registers hold and never stored. */
 template <int COLS, int UNR>
-__device__ __forceinline__ void window_fold_rows(float4 (&r)[UNR], const float *gp,
-                                                 const float *kws, const float *vws, int wl,
-                                                 int dk, int i0, int rg_step, int c4) {
+__device__ __forceinline__ void window_fold_rows(float4 (&a)[UNR], float4 (&b)[UNR],
+                                                 const float *gp, const float *kws,
+                                                 const float *vws, int wl, int dk, int i0,
+                                                 int c4) {
+    constexpr int N = 2 * UNR;
+    static_assert(N % 4 == 0, "keys are read as float4s");
     const float g = gp[wl];
 #pragma unroll
-    for (int u = 0; u < UNR; u++) r[u].x *= g, r[u].y *= g, r[u].z *= g, r[u].w *= g;
+    for (int u = 0; u < UNR; u++) {
+        a[u].x *= g, a[u].y *= g, a[u].z *= g, a[u].w *= g;
+        b[u].x *= g, b[u].y *= g, b[u].z *= g, b[u].w *= g;
+    }
+    const bool whole = i0 + N <= dk;
     for (int j = 0; j < wl; j++) {
         const float4 vv = *reinterpret_cast<const float4 *>(vws + j * COLS + c4 * 4);
-        const float gj = gp[wl - 1 - j];
+        const float gj = gp[wl - 1 - j], *kp = kws + j * dk + i0;
+        float kr[N];
+        if (whole) {
+#pragma unroll
+            for (int w = 0; w < N / 4; w++) {
+                const float4 k4 = reinterpret_cast<const float4 *>(kp)[w];
+                kr[4 * w] = k4.x, kr[4 * w + 1] = k4.y, kr[4 * w + 2] = k4.z, kr[4 * w + 3] = k4.w;
+            }
+        } else {
+#pragma unroll
+            for (int u = 0; u < N; u++) kr[u] = i0 + u < dk ? kp[u] : 0.0f;
+        }
 #pragma unroll
         for (int u = 0; u < UNR; u++) {
-            const int i = i0 + u * rg_step;
-            const float kk = gj * kws[j * dk + (i < dk ? i : 0)];
-            r[u].x = fmaf(kk, vv.x, r[u].x), r[u].y = fmaf(kk, vv.y, r[u].y);
-            r[u].z = fmaf(kk, vv.z, r[u].z), r[u].w = fmaf(kk, vv.w, r[u].w);
+            const float ka = gj * kr[u], kb = gj * kr[UNR + u];
+            a[u].x = fmaf(ka, vv.x, a[u].x), a[u].y = fmaf(ka, vv.y, a[u].y);
+            a[u].z = fmaf(ka, vv.z, a[u].z), a[u].w = fmaf(ka, vv.w, a[u].w);
+            b[u].x = fmaf(kb, vv.x, b[u].x), b[u].y = fmaf(kb, vv.y, b[u].y);
+            b[u].z = fmaf(kb, vv.z, b[u].z), b[u].w = fmaf(kb, vv.w, b[u].w);
         }
     }
 }
@@ -1840,8 +1861,10 @@ __device__ __forceinline__ void window_fold_rows(float4 (&r)[UNR], const float *
  *    groups to sum. Read-only, B = 256 254.6 us a layer against 403.8 for the first kernel
  *    (64 columns, 32 row groups, 8 rows in one set: 4.22 TB/s against 2.66, a plain read
  *    4.5; dev/cuda/window_lab2.cu, next85.sh).
- * The fold (window_fold_rows) takes each window token's values from shared memory once for a
- * set's rows, not once a row (the fold was ~3x a read-only step: B = 256 1202 -> 644 us). */
+ * A thread's rows come 2 UNR in a row, so that the fold (window_fold_rows) folds both sets
+ * at once, each window token's values read from shared memory once for them and its keys as
+ * float4s (the fold was ~3x a read-only step, reading the values once a row: B = 256 1202 ->
+ * 644 us with a set's rows, [next91.sh] with both). */
 template <int COLS, int RG, int UNR, bool PRE, bool HINT>
 __global__ void __launch_bounds__(COLS / 4 * RG, 2)
     step_window_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
@@ -1858,21 +1881,22 @@ __global__ void __launch_bounds__(COLS / 4 * RG, 2)
     const int64_t bh = (int64_t)b * H + h;
     float *Sb = S + bh * dk * dv + col;
     const bool in = col < dv;
+    /* a thread's rows: 2 UNR in a row from r0 in each block of 2 STEP rows, the first UNR in
+     * s, the next in t */
+    const int r0 = rg * 2 * UNR;
     float4 s[UNR], t[UNR];
     auto ld = [&](float4(&r)[UNR], int i0) {
 #pragma unroll
-        for (int u = 0; u < UNR; u++) {
-            const int i = i0 + u * RG;
-            if (in && i < dk) r[u] = step_ld<HINT>(Sb + (int64_t)i * dv);
-        }
+        for (int u = 0; u < UNR; u++)
+            if (in && i0 + u < dk) r[u] = step_ld<HINT>(Sb + (int64_t)(i0 + u) * dv);
     };
     pdl_trigger();
     /* before the wait: the state's first rows, gamma's powers and (PRE) the window's old
      * tokens, none of which a kernel of this step writes */
     const int m = mw[b], wl = retention_window_len(m, phase, W);
     const bool fold = m > 0 && (m + phase) % W == 0;
-    ld(s, rg);
-    if (STEP < dk) ld(t, rg + STEP);
+    ld(s, r0);
+    ld(t, r0 + UNR);
     window_powers(gp, gamma[h], W);
     if (PRE) window_load<COLS>(qs, kws, vws, kw, vw, q, k, v, b, h, H, dk, dv, m, wl, W, true, false);
     pdl_wait();
@@ -1888,31 +1912,31 @@ __global__ void __launch_bounds__(COLS / 4 * RG, 2)
         if (lane == 0) coef[j] = gp[wl - j] * d;
     }
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-    /* a set's rows i0 + u RG: folded and stored if this step folds, then summed with q */
-    auto use = [&](float4(&r)[UNR], int i0) {
-        if (fold) {
-            window_fold_rows<COLS, UNR>(r, gp, kws, vws, wl, dk, i0, RG, c4);
+    auto sum = [&](float4(&r)[UNR], int i0) {
 #pragma unroll
-            for (int u = 0; u < UNR; u++) {
-                const int i = i0 + u * RG;
-                if (in && i < dk) step_st<HINT>(Sb + (int64_t)i * dv, r[u]);
-            }
-        }
-#pragma unroll
-        for (int u = 0; u < UNR; u++) {
-            const int i = i0 + u * RG;
-            if (i < dk) {
-                const float qq = qs[i];
+        for (int u = 0; u < UNR; u++)
+            if (i0 + u < dk) {
+                const float qq = qs[i0 + u];
                 acc.x += qq * r[u].x, acc.y += qq * r[u].y, acc.z += qq * r[u].z, acc.w += qq * r[u].w;
             }
-        }
     };
-    for (int i0 = rg; i0 < dk; i0 += 2 * STEP) {
-        use(s, i0);
-        if (i0 + 2 * STEP < dk) ld(s, i0 + 2 * STEP);
-        if (i0 + STEP < dk) {
-            use(t, i0 + STEP);
-            if (i0 + 3 * STEP < dk) ld(t, i0 + 3 * STEP);
+    auto st = [&](float4(&r)[UNR], int i0) {
+#pragma unroll
+        for (int u = 0; u < UNR; u++)
+            if (in && i0 + u < dk) step_st<HINT>(Sb + (int64_t)(i0 + u) * dv, r[u]);
+    };
+    for (int p = 0; p < dk; p += 2 * STEP) {
+        const int i0 = p + r0, next = p + 2 * STEP < dk;
+        if (fold) { /* both sets folded at once: each token's values read once for 2 UNR rows */
+            window_fold_rows<COLS, UNR>(s, t, gp, kws, vws, wl, dk, i0, c4);
+            st(s, i0), st(t, i0 + UNR);
+            sum(s, i0), sum(t, i0 + UNR);
+            if (next) ld(s, i0 + 2 * STEP), ld(t, i0 + 2 * STEP + UNR);
+        } else { /* the next set asked for while the other is summed */
+            sum(s, i0);
+            if (next) ld(s, i0 + 2 * STEP);
+            sum(t, i0 + UNR);
+            if (next) ld(t, i0 + 2 * STEP + UNR);
         }
     }
     if (in) *reinterpret_cast<float4 *>(red + rg * COLS + c4 * 4) = acc;
@@ -1952,16 +1976,16 @@ __global__ void __launch_bounds__(COLS / 4 * RG)
     __syncthreads();
     if (col >= dv) return;
     float *Sb = S + ((int64_t)b * H + h) * dk * dv + col;
-    constexpr int UNR = 4;
-    for (int i0 = rg; i0 < dk; i0 += RG * UNR) {
-        float4 r[UNR];
+    constexpr int UNR = 2; /* 4 rows in a row a thread */
+    for (int i0 = rg * 2 * UNR; i0 < dk; i0 += RG * 2 * UNR) {
+        float4 r[2][UNR];
 #pragma unroll
-        for (int u = 0; u < UNR; u++)
-            if (i0 + u * RG < dk) r[u] = *reinterpret_cast<const float4 *>(Sb + (int64_t)(i0 + u * RG) * dv);
-        window_fold_rows<COLS, UNR>(r, gp, kws, vws, wl, dk, i0, RG, c4);
+        for (int u = 0; u < 2 * UNR; u++)
+            if (i0 + u < dk) r[u / UNR][u % UNR] = *reinterpret_cast<const float4 *>(Sb + (int64_t)(i0 + u) * dv);
+        window_fold_rows<COLS, UNR>(r[0], r[1], gp, kws, vws, wl, dk, i0, c4);
 #pragma unroll
-        for (int u = 0; u < UNR; u++)
-            if (i0 + u * RG < dk) *reinterpret_cast<float4 *>(Sb + (int64_t)(i0 + u * RG) * dv) = r[u];
+        for (int u = 0; u < 2 * UNR; u++)
+            if (i0 + u < dk) *reinterpret_cast<float4 *>(Sb + (int64_t)(i0 + u) * dv) = r[u / UNR][u % UNR];
     }
 }
 
