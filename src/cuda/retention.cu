@@ -1864,7 +1864,7 @@ __device__ __forceinline__ void window_fold_rows(float4 (&a)[UNR], float4 (&b)[U
  * A thread's rows come 2 UNR in a row, so that the fold (window_fold_rows) folds both sets
  * at once, each window token's values read from shared memory once for them and its keys as
  * float4s (the fold was ~3x a read-only step, reading the values once a row: B = 256 1202 ->
- * 644 us with a set's rows, [next91.sh] with both). */
+ * 644 us with a set's rows, 598 with both; dev/cuda/next91.sh). */
 template <int COLS, int RG, int UNR, bool PRE, bool HINT>
 __global__ void __launch_bounds__(COLS / 4 * RG, 2)
     step_window_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
