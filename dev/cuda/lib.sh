@@ -171,6 +171,36 @@ for (v, b), x in sorted(t.items(), key=lambda kv: (kv[0][1], kv[0][0])):
 PY
 }
 
+# decode_runs [MIN_BATCH]: each run of $OUT/decode.jsonl (decode_run's) on a line: variant,
+# batch, the median, mean, min and max of its steps (ms) and its state bytes a sequence, for
+# batches of MIN_BATCH (default 1) up
+decode_runs() {
+  python3 - "$OUT/decode.jsonl" "${1:-1}" <<'PY'
+import json, sys
+for l in open(sys.argv[1]):
+    try: r = json.loads(l)
+    except Exception: continue
+    if 'ms_per_step' in r and r['batch'] >= int(sys.argv[2]):
+        print(r['v'], r['batch'], 'median', r['ms_per_step'], 'mean', r.get('ms_per_step_mean'), 'min',
+              r['ms_per_step_min'], 'max', r['ms_per_step_max'], 'state B/seq', r.get('state_bytes_per_seq'))
+PY
+}
+
+# preset_record SECONDS: the paper's `1.3b` preset decoding at the issue's batches and contexts
+# into $OUT/preset-1.3b-h200.jsonl (bench/gpu/'s record), at most SECONDS; a line per run
+preset_record() {
+  timeout "$1" build-cuda/retnet bench decode --preset 1.3b --device cuda --batch 1,8,64,256 \
+    --context 2048,8192,32768 --json 2>"$OUT/preset.err" >"$OUT/preset-1.3b-h200.jsonl"
+  echo "preset decode: exit $?"
+  python3 - "$OUT/preset-1.3b-h200.jsonl" <<'PY'
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r.get("bench") == "decode":
+        print(r["context"], r["batch"], r.get("ms_per_step"), r.get("ms_per_step_mean"), r.get("of_bound"), r.get("refused", ""))
+PY
+}
+
 # lab_libs_ab: the kernel lab's library of this tree (build/ret-cuda) and of an earlier
 # retention.cu (build/ret-base-src: its retention.cu, pdl.cuh, mma.cuh (from the ninth
 # session on), mbar.cuh (from the fourteenth) and retention.h from `git show`, carried) into build/ret-base, sm_90a only,

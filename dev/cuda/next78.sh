@@ -14,10 +14,5 @@ for i in 1 2; do
   done
 done
 decode_table
-python3 - "$OUT/decode.jsonl" <<'PY'
-import json, sys
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    if 'ms_per_step' in r and r['batch'] >= 64: print(r['v'], r['batch'], 'median', r['ms_per_step'], 'mean', r.get('ms_per_step_mean'), 'min', r['ms_per_step_min'], 'max', r['ms_per_step_max'])
-PY
+decode_runs 64
 echo "total $((SECONDS - t0)) s"

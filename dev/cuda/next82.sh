@@ -10,12 +10,7 @@ for i in 1 2; do
   decode_run w0 build-cuda/retnet 1,8,64,128,256 RETNET_CUDA_WINDOW=0
 done
 decode_table
-python3 - "$OUT/decode.jsonl" <<'PY'
-import json, sys
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    if 'ms_per_step' in r: print(r['v'], r['batch'], 'median', r['ms_per_step'], 'mean', r.get('ms_per_step_mean'), 'min', r['ms_per_step_min'], 'max', r['ms_per_step_max'], 'state B/seq', r['state_bytes_per_seq'])
-PY
+decode_runs
 echo "before the record: $((SECONDS - t0)) s"
 decode_record
 echo "total $((SECONDS - t0)) s"

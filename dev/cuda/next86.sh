@@ -18,10 +18,5 @@ done
 decode_run new-w16all build-cuda/retnet 1,2,4,8,16 RETNET_CUDA_WINDOW=16,0
 decode_run new-w0 build-cuda/retnet 2,4,8,16 RETNET_CUDA_WINDOW=0
 decode_table
-python3 - "$OUT/decode.jsonl" <<'PY'
-import json, sys
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    if 'ms_per_step' in r: print(r['v'], r['batch'], 'median', r['ms_per_step'], 'mean', r.get('ms_per_step_mean'), 'min', r['ms_per_step_min'], 'max', r['ms_per_step_max'])
-PY
+decode_runs
 echo "total $((SECONDS - t0)) s"

@@ -23,10 +23,5 @@ for i in 1 2; do
   decode_run base /tmp/base/build-cuda/retnet 8,64,256
   decode_run new build-cuda/retnet 8,64,256
 done
-python3 - "$OUT/decode.jsonl" <<'PY'
-import json, sys
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    if 'ms_per_step' in r: print(r['v'], r['batch'], 'mean', r.get('ms_per_step_mean'), 'median', r['ms_per_step'], 'min', r['ms_per_step_min'], 'max', r['ms_per_step_max'])
-PY
+decode_runs
 echo "total $((SECONDS - t0)) s"

@@ -2008,7 +2008,9 @@ __global__ void window_advance_kernel(int B, int *m, int reset, int W) {
 /* ==================================================================================== */
 /* host side                                                                            */
 
-static int g_lab_vt = 0, g_lab_flags = 0, g_lab_path = 0, g_lab_cluster = 0, g_window_shape = 0;
+static int g_lab_vt = 0, g_lab_flags = 0, g_lab_path = 0, g_lab_cluster = 0;
+/* the window step's forced shape (0: automatic; -1: RETNET_CUDA_WINDOW_SHAPE not read yet) */
+static int g_window_shape = -1;
 extern "C" void retention_cuda_lab_window_shape(int shape) {
     g_window_shape = shape >= 1 && shape <= 5 ? shape : 0;
 }
@@ -2298,6 +2300,13 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
     }
 }
 
+/* The decode steps' split between their shapes: where a launch's states reach 64 MB (B >= 16
+ * at the 1.3B model's heads) they stream, and the kernels take their streaming shape; below,
+ * the step is latency, and they ask for everything they can before the wait. */
+static bool large_states(int B, int H, int dk, int dv) {
+    return (double)B * H * dk * dv * sizeof(float) >= 64.0 * (1 << 20);
+}
+
 static int check_common(const char *fn, int B, int H, int dk, int dv, const void *gamma) {
     if (B < 1 || H < 1) return fail("%s: B = %d and H = %d must be at least 1", fn, B, H);
     if (dk < 8 || dv < 8 || dk > 512 || dv > 512 || dk % 8 || dv % 8)
@@ -2478,7 +2487,7 @@ extern "C" int retention_cuda_step(int B, int H, int dk, int dv, const void *q, 
         forced = e && !strcmp(e, "16") ? 16 : e && !strcmp(e, "32") ? 32 : 0;
     }
     const int rg = forced ? forced
-                   : (double)B * H * dk * dv * sizeof(float) >= 64.0 * (1 << 20) ? 32 : 16;
+                   : large_states(B, H, dk, dv) ? 32 : 16;
     constexpr int cols = 64;
     /* small states: 16 rows a thread in flight, so that at dk <= 256 every row is asked for
      * before the wait (RETNET_CUDA_STEP_UNR=8: half of them, as before) */
@@ -2543,15 +2552,14 @@ extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const vo
         step_window_kernel<128, 16, 2, false, false>, step_window_kernel<64, 32, 2, false, false>};
     /* 1: the small states' shape; 2 + i: wide[i]; RETNET_CUDA_WINDOW_SHAPE forces one for a
      * whole program (the lab's A/B), retention_cuda_lab_window_shape for a test */
-    static int env_shape = -1;
-    if (env_shape < 0) {
+    if (g_window_shape < 0) {
         const char *e = getenv("RETNET_CUDA_WINDOW_SHAPE");
-        env_shape = e && e[0] >= '1' && e[0] <= '5' && !e[1] ? e[0] - '0' : 0;
+        g_window_shape = e && e[0] >= '1' && e[0] <= '5' && !e[1] ? e[0] - '0' : 0;
     }
-    int shape = g_window_shape ? g_window_shape : env_shape;
+    int shape = g_window_shape;
     if (!shape) {
         shape = 1;
-        if ((double)B * H * dk * dv * sizeof(float) >= 64.0 * (1 << 20)) {
+        if (large_states(B, H, dk, dv)) {
             /* the widest that is no wider than dv and still gives two blocks an SM */
             shape = 5;
             for (int i = 0; i < 3; i++)
