@@ -43,9 +43,6 @@ retnet_status cuda_scratch(void **p, size_t bytes);
 /* The cuBLASLt handle and its workspace; the cuBLAS handle (fallback products). */
 void *cuda_lt_handle(void);
 void *cuda_lt_workspace(size_t *bytes);
-/* Products that may run beside others (two streams of one graph) take lane 1, and so a
- * workspace of their own; returns the previous lane (0 or 1) */
-int cuda_set_lane(int lane);
 void *cuda_blas_handle(void);
 int cuda_sm_count(void);
 /* Programmatic dependent launch (cuda_launch below): set by the caller around a chain of

@@ -53,10 +53,6 @@ struct model_cuda {
     int64_t *pos;                    /* (n) >= B positions */
     cuda_bf16 *tcache;               /* Transformer without states: one layer's KV cache of
                                         the window, (B, T, d_key) then (B, T, d_value) */
-    size_t act_row[15];              /* bytes a row of each buffer above, x to tcache */
-    /* a view of sequences [view_b0, view_b0 + B) of view_B (half_view): its activations are
-     * its own rows, its states those of the view_B sequences' layout; view_B 0: no view */
-    int64_t view_B, view_b0;
     int64_t *hzero;                  /* (hzero_cap) host zeros: positions of a window */
     int32_t hzero_cap;
     /* retnet_forward's hook: the callers' states on the device, and their positions */
@@ -87,14 +83,6 @@ struct model_cuda {
     int one_product; /* q k v g (and fc1 | gate) as one product where they lie together */
     cudaStream_t gstream;
     cudaEvent_t gready;              /* recorded on the legacy stream before each replay */
-    /* a large batch's step as two halves, one's state read beside the other's products
-     * (decode_halves): their second stream, and the events that fork, join and (mode 2)
-     * alternate their state reads. split: 0 off, 1 two chains, 2 alternating; from
-     * split_min bytes of a layer's states (RETNET_CUDA_SPLIT=mode[,MB]) */
-    cudaStream_t gstream2;
-    cudaEvent_t gfork, gjoin, gturn[2];
-    int split;
-    double split_min;
     int64_t gacts_rows;              /* the activations' layout the graph was made with */
     cudaGraphExec_t gexec;
     int32_t gB, gctx; /* the graph's batch and (Transformer) KV-cache capacity */
@@ -270,10 +258,6 @@ void model_cuda_free(model_cuda *d) {
     if (d->gexec) cudaGraphExecDestroy(d->gexec);
     if (d->gstream) cudaStreamDestroy(d->gstream);
     if (d->gready) cudaEventDestroy(d->gready);
-    if (d->gstream2) cudaStreamDestroy(d->gstream2);
-    cudaEvent_t ev[4] = {d->gfork, d->gjoin, d->gturn[0], d->gturn[1]};
-    for (int i = 0; i < 4; i++)
-        if (ev[i]) cudaEventDestroy(ev[i]);
     free(d->lm);
     free(d->tl);
     free(d->tb);
@@ -353,16 +337,6 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
         d->win_W = w >= 0 && w <= 64 ? w : 16;
         if (comma) d->win_min = atof(comma + 1) * (1 << 20);
     }
-    /* RETNET_CUDA_SPLIT=mode[,MB]: a decoding step as two halves (decode_layers) from a
-     * layer's states of MB (B sequences') */
-    const char *se = getenv("RETNET_CUDA_SPLIT");
-    d->split = 0, d->split_min = 256.0 * (1 << 20);
-    if (se) {
-        int m = atoi(se);
-        const char *comma = strchr(se, ',');
-        d->split = m >= 0 && m <= 2 ? m : 0;
-        if (comma) d->split_min = atof(comma + 1) * (1 << 20);
-    }
     const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
     d->one_product = !(oe && !strcmp(oe, "0"));
     d->l32 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l32);
@@ -430,31 +404,6 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
 
 /* --------------------------------------------------------------------- activations */
 
-/* The activation buffers, in their order in the block (act_row) */
-#define ACT_SLOTS 15
-static void act_slots(model_cuda *d, void **slots[ACT_SLOTS]) {
-    void **s[ACT_SLOTS] = {(void **)&d->x,  (void **)&d->q,  (void **)&d->k,
-                           (void **)&d->g,  (void **)&d->o,  (void **)&d->h1, (void **)&d->h2,
-                           (void **)&d->logits, (void **)&d->xb, (void **)&d->qb,
-                           (void **)&d->kb, (void **)&d->vb, (void **)&d->tok, (void **)&d->pos,
-                           (void **)&d->tcache};
-    memcpy(slots, s, sizeof s);
-}
-
-/* Sequences [b0, b0 + nb) of a step of Bs as a model of their own (a shallow copy: nothing of
- * it is freed): every activation buffer from row b0 * its widest row, so two views of one
- * batch use disjoint parts of each buffer and can run at once; retention_mixer finds their
- * states by view_B and view_b0. */
-static model_cuda half_view(const model_cuda *d, int64_t b0, int64_t Bs) {
-    model_cuda v = *d;
-    void **slots[ACT_SLOTS];
-    act_slots(&v, slots);
-    for (int i = 0; i < ACT_SLOTS; i++)
-        if (*slots[i]) *slots[i] = (char *)*slots[i] + (size_t)b0 * d->act_row[i];
-    v.view_B = Bs, v.view_b0 = b0;
-    return v;
-}
-
 /* The activation buffers for n rows (n >= B). */
 static retnet_status acts_ready(model_cuda *d, int64_t n) {
     if (n <= d->acts_rows) return RETNET_OK;
@@ -465,8 +414,10 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
     int64_t lw = c->vocab;
     if (lw < 2 * (c->d_key + c->d_value)) lw = 2 * (c->d_key + c->d_value);
     if (lw < 2 * c->d_ffn) lw = 2 * c->d_ffn;
-    void **slots[ACT_SLOTS];
-    act_slots(d, slots);
+    void **slots[] = {(void **)&d->x,  (void **)&d->q,  (void **)&d->k,
+                      (void **)&d->g,  (void **)&d->o,  (void **)&d->h1, (void **)&d->h2,
+                      (void **)&d->logits, (void **)&d->xb, (void **)&d->qb, (void **)&d->kb,
+                      (void **)&d->vb, (void **)&d->tok, (void **)&d->pos, (void **)&d->tcache};
     const size_t bytes[] = {4 * (size_t)(n * D),
                             4 * (size_t)(n * c->d_key), 4 * (size_t)(n * c->d_key),
                             4 * (size_t)(n * c->d_value), 4 * (size_t)(n * c->d_value),
@@ -477,7 +428,6 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
                             2 * (size_t)(n * c->d_value), 4 * (size_t)n, 8 * (size_t)n,
                             is_tf(c) ? 2 * (size_t)(n * (c->d_key + c->d_value)) : 0};
     const int count = (int)(sizeof bytes / sizeof bytes[0]);
-    static_assert(sizeof bytes / sizeof bytes[0] == ACT_SLOTS, "a size for every buffer");
     size_t total = 0;
     for (int i = 0; i < count; i++) total += align_up(bytes[i]);
     retnet_cuda_free(d->acts);
@@ -488,7 +438,6 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
     size_t off = 0;
     for (int i = 0; i < count; i++) {
         *slots[i] = bytes[i] ? (char *)d->acts + off : NULL;
-        d->act_row[i] = bytes[i] / (size_t)n;
         off += align_up(bytes[i]);
     }
     d->acts_rows = n;
@@ -620,22 +569,8 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
                               rk.scale, cs));
     }
 
-    /* a view's sequences are b0.. of Bs (half_view) */
-    const int64_t Bs = d->view_B ? d->view_B : B, b0 = d->view_B ? d->view_b0 : 0;
-    float *S0 = state ? (float *)((char *)state + (size_t)l * layer_bytes(d, Bs)) : NULL;
-    float *S = S0 ? S0 + b0 * layer_s_floats(c) : NULL;
-    win_ptrs w = win_at(d, state, Bs, l);
-    if (w.W) {
-        w.kw = (char *)w.kw + 2 * (size_t)b0 * (w.W + 1) * c->d_key;
-        w.vw = (char *)w.vw + 2 * (size_t)b0 * (w.W + 1) * c->d_value;
-        w.m += b0;
-    }
-    /* two halves' state reads one after the other (decode_halves' mode 2), each beside the
-     * other's products: the second waits for the first's, the first (from layer 1) for the
-     * second's of the layer before */
-    const int turn = d->view_B && d->split == 2 && T == 1 && cs ? (b0 ? 1 : 0) : -1;
-    if (turn >= 0 && (turn == 1 || l > 0))
-        CUDA_TRY(cudaStreamWaitEvent((cudaStream_t)cs, d->gturn[1 - turn], 0), "ordering halves");
+    float *S = state ? (float *)((char *)state + (size_t)l * layer_bytes(d, B)) : NULL;
+    const win_ptrs w = win_at(d, state, B, l);
     int r = T == 1 && S && w.W
                 ? retention_cuda_step_window((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma,
                                              1.0f, S, w.kw, w.vw, w.m, w.W, w.phase, d->o,
@@ -648,10 +583,8 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     if (r)
         return retnet_fail(RETNET_EDEVICE, "CUDA: retention of layer %d: %s", l,
                            retention_cuda_errmsg());
-    if (turn >= 0)
-        CUDA_TRY(cudaEventRecord(d->gturn[turn], (cudaStream_t)cs), "ordering halves");
-    if (c->normalize) { /* §3: the key sums follow the Bs sequences' S in the layer's block */
-        float *z = S0 ? S0 + Bs * layer_s_floats(c) + b0 * layer_z_floats(c) : NULL;
+    if (c->normalize) { /* §3: the key sums follow the B sequences' S in the layer's block */
+        float *z = S ? S + B * layer_s_floats(c) : NULL;
         if (T == 1 && S)
             TRY(cuda_retention_normalize_step(d->o, z, d->qb, d->kb, d->gamma64, d->pos, B, h, dk,
                                               dv, cs));
@@ -734,52 +667,6 @@ static retnet_status last_logits(model_cuda *d, int32_t B, int32_t T, float *las
                         last_dev, c->vocab, CUDA_F32, cs);
 }
 
-/* Whether a decoding step of B sequences runs as two halves (decode_layers), and how */
-static int split_of(const model_cuda *d, int64_t B) {
-    const retnet_config *c = &d->cfg;
-    if (is_tf(c) || !d->split || B < 2) return 0;
-    return (double)B * sizeof(float) * (double)layer_s_floats(c) >= d->split_min ? d->split : 0;
-}
-
-/*
- * A decoding step's layers. At large batches a layer is its state read (the window's step:
- * most of the time, memory bound) between products that are mostly tensor-core work, and
- * within one chain each waits for the other. Split in two halves on two streams, one half's
- * state read runs beside the other's products (mode 2 makes them take turns; mode 1 leaves
- * the order to the GPU), at the price of reading the weights twice. Without streams (cs
- * NULL: op by op) the halves run one after the other with the same kernels, so a graph's
- * step has the bits of the op-by-op one.
- */
-static retnet_status decode_layers(model_cuda *d, int32_t B, float *state, cuda_stream cs,
-                                   cuda_stream cs2, const int64_t *hpos) {
-    const int split = split_of(d, B);
-    if (!split) {
-        for (int l = 0; l < d->cfg.n_layer; l++)
-            TRY(layer_forward(d, l, B, 1, state, cs, hpos));
-        return RETNET_OK;
-    }
-    const int32_t nb = B / 2;
-    model_cuda h0 = half_view(d, 0, B), h1 = half_view(d, nb, B);
-    if (!cs) {
-        for (int l = 0; l < d->cfg.n_layer; l++) TRY(layer_forward(&h0, l, nb, 1, state, cs));
-        for (int l = 0; l < d->cfg.n_layer; l++) TRY(layer_forward(&h1, l, B - nb, 1, state, cs));
-        return RETNET_OK;
-    }
-    CUDA_TRY(cudaEventRecord(d->gfork, (cudaStream_t)cs), "forking a decoding step");
-    CUDA_TRY(cudaStreamWaitEvent((cudaStream_t)cs2, d->gfork, 0), "forking a decoding step");
-    retnet_status st = RETNET_OK;
-    for (int l = 0; l < d->cfg.n_layer && !st; l++) {
-        st = layer_forward(&h0, l, nb, 1, state, cs);
-        const int was = cuda_set_lane(1); /* the second stream's products: their own workspace */
-        if (!st) st = layer_forward(&h1, l, B - nb, 1, state, cs2);
-        cuda_set_lane(was);
-    }
-    if (st) return st;
-    CUDA_TRY(cudaEventRecord(d->gjoin, (cudaStream_t)cs2), "joining a decoding step");
-    CUDA_TRY(cudaStreamWaitEvent((cudaStream_t)cs, d->gjoin, 0), "joining a decoding step");
-    return RETNET_OK;
-}
-
 /*
  * A decoding step (T = 1, device states, logits kept on the device) as one CUDA graph: the
  * step is ~10 launches per layer whose kernels, at small batches, take less time than the
@@ -796,12 +683,6 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
         CUDA_TRY(cudaStreamCreateWithFlags(&d->gstream, cudaStreamNonBlocking), "a graph stream");
     if (!d->gready)
         CUDA_TRY(cudaEventCreateWithFlags(&d->gready, cudaEventDisableTiming), "a graph event");
-    if (split_of(d, B) && !d->gstream2) {
-        CUDA_TRY(cudaStreamCreateWithFlags(&d->gstream2, cudaStreamNonBlocking), "a graph stream");
-        cudaEvent_t *ev[4] = {&d->gfork, &d->gjoin, &d->gturn[0], &d->gturn[1]};
-        for (int i = 0; i < 4; i++)
-            CUDA_TRY(cudaEventCreateWithFlags(ev[i], cudaEventDisableTiming), "a graph event");
-    }
     cuda_stream cs = (cuda_stream)d->gstream;
     /* the attention's scratch, grown before the capture (which must not reallocate it); a
      * later reallocation by other work moves it, and the graph is made again */
@@ -819,7 +700,7 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
                  "capturing a decoding step");
         retnet_status st = cuda_op_embed(d->x, d->g32.embed, d->tok, B, c->d_model, c->vocab,
                                          embed_scale(c), cs);
-        if (!st) st = decode_layers(d, B, state_dev, cs, (cuda_stream)d->gstream2, NULL);
+        for (int l = 0; l < c->n_layer && !st; l++) st = layer_forward(d, l, B, 1, state_dev, cs);
         if (!st) st = win_advance(d, state_dev, B, cs);
         if (!st) st = last_logits(d, B, 1, last_dev, cs);
         cudaGraph_t g = NULL;
@@ -898,12 +779,8 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
     /* the chunkwise form reads the states: the windows folded in first */
     if (T > 1 && state_dev) TRY(win_flush(d, state_dev, B, 0, B, 1));
     TRY(cuda_op_embed(d->x, d->g32.embed, d->tok, n, D, c->vocab, embed_scale(c), NULL));
-    if (T == 1 && state_dev) {
-        TRY(decode_layers(d, B, state_dev, NULL, NULL, pos));
-        TRY(win_advance(d, state_dev, B, NULL));
-    } else {
-        for (int l = 0; l < c->n_layer; l++) TRY(layer_forward(d, l, B, T, state_dev, NULL, pos));
-    }
+    for (int l = 0; l < c->n_layer; l++) TRY(layer_forward(d, l, B, T, state_dev, NULL, pos));
+    if (T == 1 && state_dev) TRY(win_advance(d, state_dev, B, NULL));
     if (last_dev) {
         TRY(last_logits(d, B, T, last_dev, NULL));
         return retnet_cuda_sync(NULL);

@@ -22,10 +22,10 @@ static struct {
     int major; /* compute capability */
     cublasHandle_t blas;
     cublasLtHandle_t lt;
-    void *lt_ws[2]; /* one a lane (cuda_set_lane): products on two streams at once */
+    void *lt_ws;
     void *scratch;
     size_t scratch_bytes;
-} rt = {-1, "", 0, 0, NULL, NULL, {NULL, NULL}, NULL, 0};
+} rt = {-1, "", 0, 0, NULL, NULL, NULL, NULL, 0};
 
 retnet_status cuda_fail_(cudaError_t e, const char *what, const char *file, int line) {
     retnet_status s = RETNET_EDEVICE;
@@ -57,10 +57,9 @@ void retnet_cuda_shutdown(void) {
     if (rt.device < 0) return;
     if (rt.lt) cublasLtDestroy(rt.lt);
     if (rt.blas) cublasDestroy(rt.blas);
-    cudaFree(rt.lt_ws[0]);
-    cudaFree(rt.lt_ws[1]);
+    cudaFree(rt.lt_ws);
     cudaFree(rt.scratch);
-    rt.lt = NULL, rt.blas = NULL, rt.lt_ws[0] = rt.lt_ws[1] = NULL, rt.scratch = NULL, rt.scratch_bytes = 0;
+    rt.lt = NULL, rt.blas = NULL, rt.lt_ws = NULL, rt.scratch = NULL, rt.scratch_bytes = 0;
     rt.device = -1, rt.name[0] = 0;
 }
 
@@ -88,11 +87,9 @@ retnet_status retnet_cuda_init(int device) {
     cublasSetMathMode(rt.blas, CUBLAS_PEDANTIC_MATH);
     st = cublasLtCreate(&rt.lt);
     if (st != CUBLAS_STATUS_SUCCESS) return blas_fail(st, "cublasLtCreate", __LINE__);
-    for (int i = 0; i < 2; i++) {
-        cudaError_t e = cudaMalloc(&rt.lt_ws[i], LT_WORKSPACE_BYTES);
-        if (e != cudaSuccess) return cuda_fail_(e, "cudaMalloc (cuBLASLt workspace, 32 MiB)",
-                                                __FILE__, __LINE__);
-    }
+    cudaError_t e = cudaMalloc(&rt.lt_ws, LT_WORKSPACE_BYTES);
+    if (e != cudaSuccess) return cuda_fail_(e, "cudaMalloc (cuBLASLt workspace, 32 MiB)",
+                                            __FILE__, __LINE__);
     rt.device = device;
     return RETNET_OK;
 }
@@ -102,19 +99,7 @@ retnet_status cuda_ensure_init(void) { return rt.device >= 0 ? RETNET_OK : retne
 const char *retnet_cuda_device_name(void) { return rt.name; }
 void *cuda_lt_handle(void) { return rt.lt; }
 void *cuda_blas_handle(void) { return rt.blas; }
-/* The lane of the products a host thread launches: each lane has its own workspace */
-static thread_local int lane = 0;
-
-int cuda_set_lane(int l) {
-    const int was = lane;
-    lane = l ? 1 : 0;
-    return was;
-}
-
-void *cuda_lt_workspace(size_t *bytes) {
-    *bytes = LT_WORKSPACE_BYTES;
-    return rt.lt_ws[lane];
-}
+void *cuda_lt_workspace(size_t *bytes) { *bytes = LT_WORKSPACE_BYTES; return rt.lt_ws; }
 int cuda_sm_count(void) { return rt.sms; }
 
 /* Programmatic dependent launch: per host thread (each drives its own chain of launches) */

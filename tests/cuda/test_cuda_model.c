@@ -271,14 +271,12 @@ static void test_variants(void) {
  * steps (the windows folded first); each against the CPU's recurrence by the rule above. Once
  * also with the step kernel in the shape it takes for large states.
  */
-static void window_case(const retnet_config *c, const char *W, uint64_t seed, const char *name,
-                        const char *split) {
+static void window_case(const retnet_config *c, const char *W, uint64_t seed, const char *name) {
     enum { B = 3, T = 20, STEPS = 23, PIECE = 5 };
     setenv("RETNET_CUDA_WINDOW", W, 1);
-    if (split) setenv("RETNET_CUDA_SPLIT", split, 1);
     retnet_model *cpu, *gpu;
     int made = make_pair(c, seed, &cpu, &gpu);
-    unsetenv("RETNET_CUDA_WINDOW"), unsetenv("RETNET_CUDA_SPLIT");
+    unsetenv("RETNET_CUDA_WINDOW");
     if (!made) return;
     const int32_t V = c->vocab;
     const int64_t sf = retnet_state_floats(c);
@@ -291,8 +289,8 @@ static void window_case(const retnet_config *c, const char *W, uint64_t seed, co
     for (int32_t b = 0; b < B; b++) stc[b] = (retnet_state){.pos = 0, .data = sc + b * sf};
     retnet_batch *bt = NULL;
     OK(retnet_batch_create(gpu, B, &bt));
-    CHECK(!strcmp(W, "0") || model_cuda_window_bytes(gpu->device, B) > 0,
-          "%s: no window at RETNET_CUDA_WINDOW=%s", name, W);
+    CHECK(model_cuda_window_bytes(gpu->device, B) > 0, "%s: no window at RETNET_CUDA_WINDOW=%s",
+          name, W);
     char what[160];
     rand_tokens(tok, B * T, V, &s);
     OK(retnet_forward(cpu, tok, B, T, RETNET_FORM_CHUNKWISE, 0, stc, lc));
@@ -342,27 +340,13 @@ static void window_case(const retnet_config *c, const char *W, uint64_t seed, co
 
 static void test_window(void) {
     retnet_config c = fla_like(100, 128, 3, 2, 2); /* three layers: phases 0, 1, 2 of W = 4 */
-    window_case(&c, "4,0", 41, "window 4, fla variant", NULL);
-    window_case(&c, "16,0", 42, "window 16, fla variant", NULL);
+    window_case(&c, "4,0", 41, "window 4, fla variant");
+    window_case(&c, "16,0", 42, "window 16, fla variant");
     retention_cuda_lab_window_shape(2); /* the large states' kernel (these states are small) */
-    window_case(&c, "16,0", 44, "window 16, fla variant, the large states' step kernel", NULL);
+    window_case(&c, "16,0", 44, "window 16, fla variant, the large states' step kernel");
     retention_cuda_lab_window_shape(0);
     OK(retnet_config_preset("tiny", &c)); /* §3: the key sums stay eager beside the window */
-    window_case(&c, "5,0", 43, "window 5, paper preset tiny", NULL);
-}
-
-/* A large batch's step as two halves on two streams (model_cuda.cu's decode_layers), forced
- * at B = 3 (halves of 1 and 2 sequences) by RETNET_CUDA_SPLIT=mode,0: each half finds its
- * states, windows and §3 key sums among the batch's, against the CPU by window_case's rule;
- * with and without the window, in both modes. */
-static void test_split(void) {
-    retnet_config c = fla_like(100, 128, 3, 2, 2);
-    window_case(&c, "4,0", 45, "split 2, window 4, fla variant", "2,0");
-    window_case(&c, "0", 46, "split 2, no window, fla variant", "2,0");
-    window_case(&c, "4,0", 47, "split 1, window 4, fla variant", "1,0");
-    OK(retnet_config_preset("tiny", &c));
-    window_case(&c, "5,0", 48, "split 2, window 5, paper preset tiny", "2,0");
-    window_case(&c, "0", 49, "split 2, no window, paper preset tiny", "2,0");
+    window_case(&c, "5,0", 43, "window 5, paper preset tiny");
 }
 
 /* What the CUDA forward does not cover is refused, and the model stays on the CPU. */
@@ -486,7 +470,6 @@ int main(void) {
     RUN(test_variants);
     RUN(test_wide_batch);
     RUN(test_window);
-    RUN(test_split);
     RUN(test_refused);
     RUN(test_fla_fixture);
     retnet_cuda_shutdown();

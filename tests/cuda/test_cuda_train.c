@@ -469,37 +469,26 @@ out:
  * The op-by-op side runs without programmatic dependent launch (RETNET_CUDA_PDL=0), the graph
  * with it: a kernel reading its inputs before the kernel before it has written them would
  * differ. Batches of 2 and 12 (the decoding products' FMA kernel, and the mma kernel with two
- * tiles of x rows: src/cuda/gemv.cu). Then a step as two halves on two streams
- * (RETNET_CUDA_SPLIT, model_cuda.cu's decode_layers) against the same halves one after the
- * other: a race between the halves (a buffer, a state or cuBLASLt's workspace shared) shows
- * as a difference. */
+ * tiles of x rows: src/cuda/gemv.cu). */
 static void test_graphs(void) {
     static const char *names[] = {"retnet", "transformer", "retnet, normalize on",
-                                  "retnet, window 4", "retnet, normalize on, window 4",
-                                  "retnet, window 4, split 2", "retnet, normalize on, split 2",
-                                  "retnet, window 4, split 1",
-                                  "retnet, normalize on, window 4, split 2"};
+                                  "retnet, window 4", "retnet, normalize on, window 4"};
     /* RetNet, the Transformer, RetNet with §3; B 2, 12 (the gemv's one and two tiles), 24
      * (cuBLASLt); then the decoding window (RETNET_CUDA_WINDOW, model_cuda.cu's win_of) at
      * W = 4 from any size, 12 steps: three folds of each layer, the graph's window count
-     * advanced inside it; then the split at any size, halves of cuBLASLt's, the gemv's and
-     * uneven ones */
-    for (int run = 0; run < 17; run++) {
-        const int split = run >= 13;
-        const int win = run >= 9 && !split;
-        const int tf = split ? (run == 14 || run == 16 ? 2 : 0)
-                             : win ? (run == 11 ? 2 : 0) : run % 3;
-        const int B = split ? (int[]){48, 3, 24, 25}[run - 13]
-                            : win ? (int[]){2, 12, 12, 24}[run - 9] : run < 3 ? 2 : run < 6 ? 12 : 24;
-        const int swin = split && run != 14;
-        const char *name = names[split ? 5 + run - 13 : win ? (tf == 2 ? 4 : 3) : tf];
+     * advanced inside it */
+    for (int run = 0; run < 13; run++) {
+        const int win = run >= 9;
+        const int tf = win ? (run == 11 ? 2 : 0) : run % 3;
+        const int B = win ? (int[]){2, 12, 12, 24}[run - 9] : run < 3 ? 2 : run < 6 ? 12 : 24;
+        const char *name = names[win ? (tf == 2 ? 4 : 3) : tf];
         retnet_config c = fla_like(300, 128, 2, 2, 2);
         if (tf == 1) OK(retnet_config_preset("tf-tiny", &c));
         if (tf == 2) c.normalize = 1;
         c.context = 128;
         retnet_model *m[2] = {NULL, NULL};
         retnet_batch *bt[2] = {NULL, NULL};
-        enum { BMAX = 48, T = 37, STEPS = 12 };
+        enum { BMAX = 24, T = 37, STEPS = 12 };
         const int64_t sf = retnet_state_floats(&c);
         float *s0 = calloc((size_t)sf, sizeof(float)), *s1 = calloc((size_t)sf, sizeof(float));
         for (int g = 0; g < 2; g++) {
@@ -507,14 +496,12 @@ static void test_graphs(void) {
             if (!m[g]) goto out;
             setenv("RETNET_CUDA_GRAPHS", g ? "1" : "0", 1); /* read when the model moves */
             setenv("RETNET_CUDA_PDL", g ? "1" : "0", 1);
-            if (win || swin) setenv("RETNET_CUDA_WINDOW", "4,0", 1);
-            if (split) setenv("RETNET_CUDA_SPLIT", run == 15 ? "1,0" : "2,0", 1);
+            if (win) setenv("RETNET_CUDA_WINDOW", "4,0", 1);
             OK(retnet_model_to_device(m[g], "cuda"));
             OK(retnet_batch_create(m[g], B, &bt[g]));
             if (!bt[g]) goto out;
         }
         unsetenv("RETNET_CUDA_GRAPHS"), unsetenv("RETNET_CUDA_PDL"), unsetenv("RETNET_CUDA_WINDOW");
-        unsetenv("RETNET_CUDA_SPLIT");
         int32_t tok[BMAX * T], next[2][BMAX];
         uint64_t s = 21;
         rand_tokens(tok, B * T, c.vocab, &s);
