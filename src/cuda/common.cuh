@@ -45,7 +45,6 @@ void *cuda_lt_handle(void);
 void *cuda_lt_workspace(size_t *bytes);
 void *cuda_blas_handle(void);
 int cuda_sm_count(void);
-int cuda_cc_major(void); /* the device's compute capability, major */
 /* Programmatic dependent launch (cuda_launch below): set by the caller around a chain of
  * launches that may overlap (a decoding step, model_cuda.cu); returns the previous setting.
  * cuda_pdl() is the setting, and false off Hopper. */

@@ -37,7 +37,6 @@
  * accumulate in fp32 (the same error bound: K u_f32 of sum |x w|).
  */
 #include "cuda/common.cuh"
-#include "cuda/mbar.cuh"
 #include "cuda/mma.cuh"
 
 #include <stdlib.h>
@@ -303,160 +302,6 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
     }
 }
 
-/*
- * gemv_ring_kernel: the mma kernel's arithmetic on a stream that never stops. One block an
- * SM owns a contiguous range of the launch's units (8 row pairs: 16 weight rows); its
- * producer warp copies them chunk by chunk (RING_KC columns of the 16 rows: 16 bulk copies,
- * one a row, completing on the stage's mbarrier) into a ring of RING_NS stages, while the
- * RING_CW consumer warps take each stage's 32-column steps in turn (warp w the steps w,
- * w + RING_CW, ...: the mma kernel's fragments, read from shared memory) and hand it back.
- * At a unit's end the warps' partial tiles meet in shared memory (two buffers: the next
- * unit's sums start at once) and one warp, a different one each unit, adds them in warp
- * order and stores them through store_pair. The weights are asked for before the
- * programmatic-launch wait. Rows in shared memory are RING_KC * 2 + 64 bytes apart, so the
- * 8 lanes of a quarter-warp (rows g, g + 1; 16 bytes at t) hit 32 different banks.
- */
-#define RING_CW 8
-#define RING_NS 4
-#define RING_KC 1024
-#define RING_PITCH (RING_KC * 2 + 64)
-#define RING_STAGE (16 * RING_PITCH)
-
-template <int NT>
-static constexpr size_t ring_smem() {
-    return (size_t)RING_NS * RING_STAGE + sizeof(float4) * 2 * RING_CW * NT * 32 +
-           16 * RING_NS;
-}
-
-template <int NT>
-__global__ void __launch_bounds__(32 * (RING_CW + 1), 1) gemv_ring_kernel(gemv_args a) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    extern __shared__ __align__(128) unsigned char sm[];
-    float4 *part = reinterpret_cast<float4 *>(sm + (size_t)RING_NS * RING_STAGE);
-    uint64_t *bars = reinterpret_cast<uint64_t *>(part + 2 * RING_CW * NT * 32); /* full, empty */
-    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    pdl_trigger();
-    if (threadIdx.x == 0) {
-        for (int i = 0; i < RING_NS; i++) {
-            mbar_init(smem_u32(bars + i), 1);
-            mbar_init(smem_u32(bars + RING_NS + i), RING_CW);
-        }
-        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-    }
-    __syncthreads();
-    const int64_t U = a.first[a.nseg];
-    const int64_t u0 = U * blockIdx.x / gridDim.x, u1 = U * (blockIdx.x + 1) / gridDim.x;
-    const int K = (int)a.K8 * 8, nch = (K + RING_KC - 1) / RING_KC;
-    /* the rows of unit u that lane (g, e) of a warp handles: pair g's first (e 0) or second */
-    auto unit_row = [&](int64_t u, int g, int e, int &seg, int64_t &n, int64_t &n1, int &j,
-                        bool &live) -> const uint16_t * {
-        seg = 0;
-        while (seg < a.nseg - 1 && u >= a.first[seg + 1]) seg++;
-        const gemv_seg &sg = a.seg[seg];
-        const int64_t local = (u - a.first[seg]) * 8 + g;
-        live = local < sg.P;
-        n = n1 = 0, j = 0;
-        if (!live) return NULL;
-        pair_rows(sg, local, n, n1, j);
-        if (e == 0) return (const uint16_t *)sg.w + n * K;
-        if (sg.w2) return (const uint16_t *)sg.w2 + n * K;
-        return n1 < sg.N ? (const uint16_t *)sg.w + n1 * K : NULL;
-    };
-    if (w == RING_CW) { /* the producer: lane L copies row L of each chunk (L < 16) */
-        int64_t it = 0;
-        for (int64_t u = u0; u < u1; u++) {
-            int seg, j;
-            int64_t n, n1;
-            bool live;
-            const uint16_t *row = lane < 16 ? unit_row(u, lane & 7, lane >> 3, seg, n, n1, j, live)
-                                            : NULL;
-            for (int c = 0; c < nch; c++, it++) {
-                const int s = (int)(it % RING_NS);
-                const int kc = K - c * RING_KC < RING_KC ? K - c * RING_KC : RING_KC;
-                if (it >= RING_NS)
-                    mbar_wait(smem_u32(bars + RING_NS + s), (uint32_t)((it / RING_NS - 1) & 1));
-                const unsigned have = __ballot_sync(0xffffffffu, row != NULL);
-                if (lane == 0)
-                    mbar_expect_tx(smem_u32(bars + s), (uint32_t)__popc(have) * kc * 2);
-                __syncwarp();
-                if (row)
-                    bulk_load(smem_u32(sm + (size_t)s * RING_STAGE + (size_t)lane * RING_PITCH),
-                              row + (int64_t)c * RING_KC, (uint32_t)kc * 2, smem_u32(bars + s));
-            }
-        }
-        pdl_wait();
-        return;
-    }
-    const int g = lane >> 2, t = lane & 3;
-    const uint4 z = make_uint4(0, 0, 0, 0);
-    pdl_wait();
-    const uint4 *xr[NT];
-#pragma unroll
-    for (int i = 0; i < NT; i++) xr[i] = 8 * i + g < a.M ? a.x + (8 * i + g) * a.ldx8 : NULL;
-    int64_t it = 0;
-    for (int64_t u = u0; u < u1; u++) {
-        int seg, j;
-        int64_t n, n1;
-        bool live;
-        const bool has0 = unit_row(u, g, 0, seg, n, n1, j, live) != NULL;
-        const bool has1 = unit_row(u, g, 1, seg, n, n1, j, live) != NULL;
-        float d[NT][4];
-#pragma unroll
-        for (int i = 0; i < NT; i++) d[i][0] = d[i][1] = d[i][2] = d[i][3] = 0.0f;
-        for (int c = 0; c < nch; c++, it++) {
-            const int s = (int)(it % RING_NS);
-            const int kc8 = (K - c * RING_KC < RING_KC ? K - c * RING_KC : RING_KC) / 8;
-            mbar_wait(smem_u32(bars + s), (uint32_t)((it / RING_NS) & 1));
-            const unsigned char *st = sm + (size_t)s * RING_STAGE;
-            for (int q = w; q * 4 < kc8; q += RING_CW) {
-                const int cl = q * 4 + t; /* this lane's uint4 in the chunk */
-                const bool in = cl < kc8;
-                const uint4 w0 = has0 && in ? *reinterpret_cast<const uint4 *>(st + g * RING_PITCH + cl * 16) : z;
-                const uint4 w1 = has1 && in ? *reinterpret_cast<const uint4 *>(st + (8 + g) * RING_PITCH + cl * 16) : z;
-                const uint32_t a0[4] = {w0.x, w1.x, w0.y, w1.y};
-                const uint32_t a1[4] = {w0.z, w1.z, w0.w, w1.w};
-                const int cg = c * (RING_KC / 8) + cl;
-#pragma unroll
-                for (int i = 0; i < NT; i++) {
-                    const uint4 xv = xr[i] && in ? __ldg(xr[i] + cg) : z;
-                    mma16816(d[i], a0, xv.x, xv.y);
-                    mma16816(d[i], a1, xv.z, xv.w);
-                }
-            }
-            __syncwarp();
-            if (lane == 0) mbar_arrive(smem_u32(bars + RING_NS + s));
-        }
-        /* the unit's sums: partial tiles in buffer (u - u0) & 1, added by warp (u - u0) % CW */
-        float4 *pb = part + (size_t)((u - u0) & 1) * RING_CW * NT * 32;
-#pragma unroll
-        for (int i = 0; i < NT; i++) pb[(w * NT + i) * 32 + lane] = make_float4(d[i][0], d[i][1], d[i][2], d[i][3]);
-        asm volatile("bar.sync 1, %0;\n" ::"n"(32 * RING_CW) : "memory");
-        if (w != (int)((u - u0) % RING_CW) || !live) continue;
-        const gemv_seg &sg = a.seg[seg];
-#pragma unroll
-        for (int i = 0; i < NT; i++) {
-            float4 sum = pb[i * 32 + lane];
-#pragma unroll
-            for (int v = 1; v < RING_CW; v++) {
-                const float4 q = pb[(v * NT + i) * 32 + lane];
-                sum.x += q.x, sum.y += q.y, sum.z += q.z, sum.w += q.w;
-            }
-            const int m = 8 * i + 2 * t;
-            if (m < a.M) {
-                const rope_cs r = sg.rope ? rope_at(sg, m, j) : rope_cs{0.0f, 0.0f};
-                store_pair(sg, a.act, m, n, n1, r, sum.x, sum.z);
-            }
-            if (m + 1 < a.M) {
-                const rope_cs r = sg.rope ? rope_at(sg, m + 1, j) : rope_cs{0.0f, 0.0f};
-                store_pair(sg, a.act, m + 1, n, n1, r, sum.y, sum.w);
-            }
-        }
-    }
-#else
-    __trap(); /* launched only on sm_90 and newer (run's ring_on) */
-#endif
-}
-
 static int gemv_off = -1; /* RETNET_CUDA_GEMV=0: cuBLASLt for every product (comparisons) */
 int cuda_gemv_enabled(void) {
     if (gemv_off < 0) {
@@ -523,46 +368,15 @@ static int fma_ks(void) {
     return ks;
 }
 
-/* RETNET_CUDA_GEMV_RING: 0 never, 1 where the mma kernel would run, 2 for every M */
-static int ring_mode(void) {
-    static int m = -1;
-    if (m < 0) {
-        const char *e = getenv("RETNET_CUDA_GEMV_RING");
-        m = e && atoi(e) >= 0 && atoi(e) <= 2 ? atoi(e) : 0;
-    }
-    return m;
-}
-
-template <int NT>
-static retnet_status ring_launch(const gemv_args *a, int64_t units, cudaStream_t cs) {
-    static int ready = 0;
-    const size_t bytes = ring_smem<NT>();
-    if (!ready) {
-        CUDA_TRY(cudaFuncSetAttribute(gemv_ring_kernel<NT>,
-                                      cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes),
-                 "cuda gemv (ring)");
-        ready = 1;
-    }
-    const int64_t blocks = units < cuda_sm_count() ? units : cuda_sm_count();
-    CUDA_TRY(cuda_launch(gemv_ring_kernel<NT>, dim3((unsigned)blocks), dim3(32 * (RING_CW + 1)),
-                         bytes, cs, *a),
-             "cuda gemv (ring)");
-    return RETNET_OK;
-}
-
 /* a->seg[].P set: first[] for the kernel of M rows, and the launch */
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
     const int mma = M >= mma_min_m() || M > 8; /* the FMA kernel takes up to 8 rows */
-    const int ring = cuda_cc_major() >= 9 && (ring_mode() == 2 || (ring_mode() == 1 && mma));
     a->M = (int)M, a->first[0] = 0;
     for (int i = 0; i < a->nseg; i++)
-        a->first[i + 1] = a->first[i] + (mma || ring ? (a->seg[i].P + 7) / 8 : a->seg[i].P);
+        a->first[i + 1] = a->first[i] + (mma ? (a->seg[i].P + 7) / 8 : a->seg[i].P);
     const int64_t units = a->first[a->nseg];
     if (units == 0) return RETNET_OK;
-    if (ring)
-        return M <= 8 ? ring_launch<1>(a, units, (cudaStream_t)s)
-                      : ring_launch<2>(a, units, (cudaStream_t)s);
     const int KS = fma_ks(); /* the FMA kernel's warps a unit */
     const int64_t blocks = mma ? units : (units * KS + FMA_WARPS - 1) / FMA_WARPS;
     if (blocks > INT32_MAX) return retnet_fail(RETNET_EINVAL, "cuda gemv: too many columns");

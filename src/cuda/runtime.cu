@@ -101,7 +101,6 @@ void *cuda_lt_handle(void) { return rt.lt; }
 void *cuda_blas_handle(void) { return rt.blas; }
 void *cuda_lt_workspace(size_t *bytes) { *bytes = LT_WORKSPACE_BYTES; return rt.lt_ws; }
 int cuda_sm_count(void) { return rt.sms; }
-int cuda_cc_major(void) { return rt.major; }
 
 /* Programmatic dependent launch: per host thread (each drives its own chain of launches) */
 static thread_local int pdl_on = 0;
