@@ -20,7 +20,7 @@ struct retnet_batch {
     int64_t sf;            /* floats per state */
     void *device;          /* the model_cuda when the batch was made, or NULL: the CPU */
     float *state_dev;      /* device: per layer the B states (cuda/model_cuda.h's layout) */
-    float *last_dev;       /* device: (B, V) logits of the last position */
+    float *last_dev;       /* device: (B, model_cuda_logits_stride) logits of the last position */
     int64_t *pos;          /* (B) */
     retnet_state *st;      /* CPU: B states over `data` */
     float *data;
@@ -43,7 +43,8 @@ retnet_status retnet_batch_create(retnet_model *m, int32_t B, retnet_batch **out
 #ifdef RETNET_CUDA
     if (!st && b->device) st = model_cuda_states_alloc(b->device, B, &b->state_dev);
     if (!st && b->device)
-        st = retnet_cuda_malloc((void **)&b->last_dev, sizeof(float) * (size_t)B * c->vocab,
+        st = retnet_cuda_malloc((void **)&b->last_dev,
+                                sizeof(float) * (size_t)B * (size_t)model_cuda_logits_stride(b->device),
                                 "the batch's logits");
 #endif
     if (!st && !b->device) {

@@ -370,12 +370,14 @@ retnet_status cuda_op_dropout_grad_bf16(cuda_bf16 *g, const float *dy, int64_t n
 retnet_status cuda_op_cross_entropy(float *dlogits, float *losses, const float *logits,
                                     const int32_t *targets, int64_t n, int64_t V,
                                     float grad_scale, cuda_stream s);
-/* The same with dlogits (n, V) in bf16 (not NULL, not overlapping logits): the bits that
+/* The same with dlogits in bf16 (not NULL, not overlapping logits): the bits that
  * cuda_op_f32_to_bf16 of cuda_op_cross_entropy's fp32 gradient gives, without writing it
- * (training's logits product takes the bf16 gradient). */
+ * (training's logits product takes the bf16 gradient). The rows of logits and dlogits are
+ * ld >= V elements apart (the model pads them to 16 bytes for cuBLASLt); the V..ld-1 of a
+ * row are neither read nor written. */
 retnet_status cuda_op_cross_entropy_bf16(cuda_bf16 *dlogits, float *losses, const float *logits,
                                          const int32_t *targets, int64_t n, int64_t V,
-                                         float grad_scale, cuda_stream s);
+                                         int64_t ld, float grad_scale, cuda_stream s);
 
 /* out (1 double, device) = sum x[i], resp. sum x[i]^2 (the gradient norm's square), in
  * double, in a fixed order for a given n. Uses scratch. */

@@ -37,11 +37,11 @@ __device__ __forceinline__ void ce_put(uint16_t *d, int64_t j, float v) {
 template <class D>
 __global__ void __launch_bounds__(CE_THREADS)
 ce_kernel(D *dl, float *losses, const float *logits, const int32_t *targets, int64_t V,
-          float grad_scale) {
+          int64_t ld, float grad_scale) {
     __shared__ float shm[32], shs[32];
     const int64_t i = blockIdx.x;
-    const float *x = logits + i * V;
-    D *d = dl ? dl + i * V : NULL;
+    const float *x = logits + i * ld;
+    D *d = dl ? dl + i * ld : NULL;
     const int32_t t = targets[i];
     if (t < 0) { /* ignored row */
         if (threadIdx.x == 0) losses[i] = 0.0f;
@@ -83,15 +83,15 @@ ce_kernel(D *dl, float *losses, const float *logits, const int32_t *targets, int
 template <class D>
 static retnet_status cross_entropy(const char *fn, D *dlogits, float *losses,
                                    const float *logits, const int32_t *targets, int64_t n,
-                                   int64_t V, float grad_scale, cuda_stream s) {
+                                   int64_t V, int64_t ld, float grad_scale, cuda_stream s) {
     retnet_status st = cuda_ensure_init();
     if (st) return st;
-    if (n < 0 || V < 1 || n > INT32_MAX)
-        return retnet_fail(RETNET_EINVAL, "%s: bad shape (n %lld V %lld)", fn, (long long)n,
-                           (long long)V);
+    if (n < 0 || V < 1 || n > INT32_MAX || ld < V)
+        return retnet_fail(RETNET_EINVAL, "%s: bad shape (n %lld V %lld row stride %lld)", fn,
+                           (long long)n, (long long)V, (long long)ld);
     if (n == 0) return RETNET_OK;
     ce_kernel<D><<<(unsigned)n, CE_THREADS, 0, (cudaStream_t)s>>>(dlogits, losses, logits,
-                                                                  targets, V, grad_scale);
+                                                                  targets, V, ld, grad_scale);
     CUDA_LAUNCHED(fn);
     return RETNET_OK;
 }
@@ -99,16 +99,16 @@ static retnet_status cross_entropy(const char *fn, D *dlogits, float *losses,
 retnet_status cuda_op_cross_entropy(float *dlogits, float *losses, const float *logits,
                                     const int32_t *targets, int64_t n, int64_t V,
                                     float grad_scale, cuda_stream s) {
-    return cross_entropy("cuda_op_cross_entropy", dlogits, losses, logits, targets, n, V,
+    return cross_entropy("cuda_op_cross_entropy", dlogits, losses, logits, targets, n, V, V,
                          grad_scale, s);
 }
 
 retnet_status cuda_op_cross_entropy_bf16(cuda_bf16 *dlogits, float *losses, const float *logits,
                                          const int32_t *targets, int64_t n, int64_t V,
-                                         float grad_scale, cuda_stream s) {
+                                         int64_t ld, float grad_scale, cuda_stream s) {
     if (!dlogits) return retnet_fail(RETNET_EINVAL, "cuda_op_cross_entropy_bf16: no dlogits");
     return cross_entropy("cuda_op_cross_entropy_bf16", (uint16_t *)dlogits, losses, logits,
-                         targets, n, V, grad_scale, s);
+                         targets, n, V, ld, grad_scale, s);
 }
 
 /* ---- deterministic sums: G blocks of partial sums (G a function of n), then one block --- */

@@ -44,9 +44,15 @@ struct model_cuda {
     float *q, *k;                    /* (n, d_key) before rope and the bf16 rounding */
     float *g, *o;                    /* (n, d_value) gate pre-activation, retention output */
     float *h1, *h2;                  /* (n, d_ffn) FFN hidden (h2: the GLU's second branch) */
-    float *logits;                   /* (n, V), and before the output layer a layer's joined
-                                        products (joined_out): rows of max(V, 2 (d_key +
+    float *logits;                   /* (n, ldv), and before the output layer a layer's joined
+                                        products (joined_out): rows of max(ldv, 2 (d_key +
                                         d_value), 2 d_ffn) */
+    /* the logits' row stride on the device: the vocabulary rounded up to 8, so that every
+     * row starts on 16 bytes, which cuBLASLt's fast kernels need of the output layer's
+     * product and of its gradient's (the paper's vocabulary, 50257, in a cutlass "align1"
+     * kernel: 505 us a decoding step at B = 256, 52 us at 50264; a 1.3B training step 379
+     * ms against 319: dev/cuda/next96.sh, next97.sh) */
+    int64_t ldv;
     cuda_bf16 *xb;                   /* (n, max(d, d_value, d_ffn)): a product's bf16 operand */
     cuda_bf16 *qb, *kb, *vb;         /* retention's bf16 operands */
     int32_t *tok;                    /* (n) */
@@ -119,7 +125,7 @@ struct train_layer {
 struct train_bufs {
     float *xs;                       /* (n, D) the last layer's output */
     cuda_bf16 *xnf;                  /* (n, D) final norm, the output projection's operand */
-    float *logits;                   /* (n, V), then d loss / d logits in place */
+    float *logits;                   /* (n, ldv) */
     float *losses;                   /* (n) */
     int32_t *tok, *tgt;              /* (n) */
     float *dx, *dxn;                 /* (n, D) */
@@ -320,6 +326,7 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     if (!d) return retnet_fail(RETNET_ENOMEM, "out of memory");
     d->cfg = *c;
     d->device = device;
+    d->ldv = ((int64_t)c->vocab + 7) / 8 * 8;
     const char *ge = getenv("RETNET_CUDA_GRAPHS");
     d->graphs = !(ge && !strcmp(ge, "0"));
     const char *pe = getenv("RETNET_CUDA_PDL");
@@ -411,7 +418,7 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
     const int64_t D = c->d_model, wide = D > c->d_value ? (D > c->d_ffn ? D : c->d_ffn)
                                                         : (c->d_value > c->d_ffn ? c->d_value : c->d_ffn);
     /* the logits' rows also hold a layer's joined products (joined_out), free until then */
-    int64_t lw = c->vocab;
+    int64_t lw = d->ldv;
     if (lw < 2 * (c->d_key + c->d_value)) lw = 2 * (c->d_key + c->d_value);
     if (lw < 2 * c->d_ffn) lw = 2 * c->d_ffn;
     void **slots[] = {(void **)&d->x,  (void **)&d->q,  (void **)&d->k,
@@ -655,8 +662,8 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
     return RETNET_OK;
 }
 
-/* The logits of rows T-1, 2T-1, ... (each sequence's last position) into last_dev (B, V): a
- * product with row stride T D. */
+/* The logits of rows T-1, 2T-1, ... (each sequence's last position) into last_dev (B, ldv):
+ * a product with row stride T D. */
 static retnet_status last_logits(model_cuda *d, int32_t B, int32_t T, float *last_dev,
                                  cuda_stream cs) {
     const retnet_config *c = &d->cfg;
@@ -664,7 +671,7 @@ static retnet_status last_logits(model_cuda *d, int32_t B, int32_t T, float *las
     TRY(norm_bf16(c, d->xb, d->x, d->g32.norm_w, d->g32.norm_b, (int64_t)B * T, cs));
     return cuda_op_gemm(0, 1, B, c->vocab, D, 1.0f, d->xb + (int64_t)(T - 1) * D, (int64_t)T * D,
                         c->tie_embeddings ? d->g16.embed : d->g16.out, D, CUDA_BF16, 0.0f,
-                        last_dev, c->vocab, CUDA_F32, cs);
+                        last_dev, d->ldv, CUDA_F32, cs);
 }
 
 /*
@@ -735,7 +742,7 @@ struct pdl_scope {
     ~pdl_scope() { cuda_set_pdl(was), retention_cuda_step_overlap(was_step); }
 };
 
-/* last_dev: only each sequence's last position's logits, into this device buffer (B, V);
+/* last_dev: only each sequence's last position's logits, into this device buffer (B, ldv);
  * `logits` (host, all positions) is then not used. */
 static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t B, int32_t T,
                                   float *state_dev, const int64_t *pos, float *logits,
@@ -787,9 +794,14 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
     }
     if (!logits) return retnet_cuda_sync(NULL);
     TRY(norm_bf16(c, d->xb, d->x, d->g32.norm_w, d->g32.norm_b, n));
-    TRY(mm(d->logits, d->xb, wout, n, c->vocab, D, 0));
+    TRY(cuda_op_gemm(0, 1, n, c->vocab, D, 1.0f, d->xb, D, wout, D, CUDA_BF16, 0.0f, d->logits,
+                     d->ldv, CUDA_F32, NULL));
     TRY(retnet_cuda_sync(NULL));
-    return retnet_cuda_download(logits, d->logits, sizeof(float) * (size_t)(n * c->vocab));
+    CUDA_TRY(cudaMemcpy2D(logits, sizeof(float) * (size_t)c->vocab, d->logits,
+                          sizeof(float) * (size_t)d->ldv, sizeof(float) * (size_t)c->vocab,
+                          (size_t)n, cudaMemcpyDeviceToHost),
+             "downloading the logits");
+    return RETNET_OK;
 }
 
 retnet_status model_cuda_forward_states(model_cuda *d, const int32_t *tokens, int32_t B,
@@ -809,8 +821,9 @@ retnet_status model_cuda_forward_last(model_cuda *d, const int32_t *tokens, int3
  * never win). Each thread visits its indices in increasing order, so ties keep the first;
  * with 16-byte rows (vec) it reads float4s, 8 in flight (the 1.3B vocabulary, 32000, in one
  * round trip: one load at a time took ~50 us, 4 floats in flight 12.6 us under ncu). */
-__global__ void argmax_kernel(int32_t *next, const float *logits, int64_t V, int vec) {
-    const float *row = logits + (int64_t)blockIdx.x * V;
+__global__ void argmax_kernel(int32_t *next, const float *logits, int64_t V, int64_t ld,
+                              int vec) {
+    const float *row = logits + (int64_t)blockIdx.x * ld;
     float best = -INFINITY;
     int64_t bi = 0x7fffffffffffffffll;
     if (vec) {
@@ -832,6 +845,9 @@ __global__ void argmax_kernel(int32_t *next, const float *logits, int64_t V, int
                 if (v[u].w > best) best = v[u].w, bi = i + 3;
             }
         }
+        /* the last V % 4 (each the largest index its thread visits) */
+        const int64_t i = 4 * V4 + threadIdx.x;
+        if (i < V && row[i] > best) best = row[i], bi = i;
     } else {
         for (int64_t i0 = threadIdx.x; i0 < V; i0 += 4 * (int64_t)blockDim.x) {
             float v[4];
@@ -872,8 +888,8 @@ retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t 
         TRY(retnet_cuda_malloc((void **)&d->dnext, sizeof(int32_t) * (size_t)B, "argmax ids"));
         d->dnext_cap = B;
     }
-    const int vec = d->cfg.vocab % 4 == 0 && ((uintptr_t)logits_dev & 15) == 0;
-    argmax_kernel<<<B, 1024>>>(d->dnext, logits_dev, d->cfg.vocab, vec);
+    const int vec = ((uintptr_t)logits_dev & 15) == 0; /* rows of ldv: multiples of 16 bytes */
+    argmax_kernel<<<B, 1024>>>(d->dnext, logits_dev, d->cfg.vocab, d->ldv, vec);
     CUDA_LAUNCHED("argmax");
     TRY(retnet_cuda_sync(NULL));
     return retnet_cuda_download(next, d->dnext, sizeof(int32_t) * (size_t)B);
@@ -1184,7 +1200,7 @@ static retnet_status train_ready(model_cuda *d, int64_t n) {
     int64_t wide = F > V ? F : V;
     if (K > wide) wide = K;
     int64_t gw = wide > D ? wide : D;
-    if (c->vocab > gw) gw = c->vocab;
+    if (d->ldv > gw) gw = d->ldv;
     retnet_cuda_free(d->tacts);
     d->tacts = NULL;
     d->tacts_rows = 0;
@@ -1220,7 +1236,7 @@ static retnet_status train_ready(model_cuda *d, int64_t n) {
         struct train_bufs *G = d->tb;
         CARVE(G->xs, float, n * D);
         CARVE(G->xnf, cuda_bf16, n * D);
-        CARVE(G->logits, float, n * c->vocab);
+        CARVE(G->logits, float, n * d->ldv);
         CARVE(G->losses, float, n);
         CARVE(G->tok, int32_t, n);
         CARVE(G->tgt, int32_t, n);
@@ -1256,15 +1272,16 @@ static retnet_status mm0(float *y, const cuda_bf16 *x, const float *w16, int64_t
     return cuda_op_matmul(y, CUDA_F32, x, w16, CUDA_BF16, n, N, K, 0, NULL);
 }
 
-/* Backward of y = x W^T with bf16 dy (n, N), x (n, K), W (N, K):
+/* Backward of y = x W^T with bf16 dy (n, N; rows ldy apart, 0: N), x (n, K), W (N, K):
  * dx (n, K) fp32 = dy W (overwrite, or += when acc) and dW (N, K) fp32 += dy^T x. */
 static retnet_status mm_back(float *dx, int acc, float *dw, const cuda_bf16 *dy,
                              const cuda_bf16 *x, const float *w16, int64_t n, int64_t N,
-                             int64_t K) {
-    if (dx) TRY(cuda_op_gemm(0, 0, n, K, N, 1.0f, dy, N, w16, K, CUDA_BF16, acc ? 1.0f : 0.0f,
+                             int64_t K, int64_t ldy = 0) {
+    if (!ldy) ldy = N;
+    if (dx) TRY(cuda_op_gemm(0, 0, n, K, N, 1.0f, dy, ldy, w16, K, CUDA_BF16, acc ? 1.0f : 0.0f,
                              dx, K, CUDA_F32, NULL));
-    if (dw) TRY(cuda_op_gemm(1, 0, N, K, n, 1.0f, dy, N, x, K, CUDA_BF16, 1.0f, dw, K, CUDA_F32,
-                             NULL));
+    if (dw) TRY(cuda_op_gemm(1, 0, N, K, n, 1.0f, dy, ldy, x, K, CUDA_BF16, 1.0f, dw, K,
+                             CUDA_F32, NULL));
     return RETNET_OK;
 }
 
@@ -1489,18 +1506,19 @@ retnet_status model_cuda_forward_backward(model_cuda *d, const int32_t *tokens,
     const float *wout16 = c->tie_embeddings ? d->g16.embed : d->g16.out;
     float *wout_grad = grad_of(d, c->tie_embeddings ? d->gm.embed : d->gm.out);
     ph_mark("f logits product");
-    TRY(mm0(G->logits, G->xnf, wout16, n, c->vocab, D));
+    TRY(cuda_op_gemm(0, 1, n, c->vocab, D, 1.0f, G->xnf, D, wout16, D, CUDA_BF16, 0.0f,
+                     G->logits, d->ldv, CUDA_F32, NULL));
     /* loss, and d loss / d logits straight to bf16, the logits product's operand: the same
      * bits as the fp32 gradient converted afterwards, without writing it and that pass (n x
      * vocab: 2 GB read, 1 GB written for the 1.3B shape at 16k tokens) */
     ph_mark("cross-entropy");
-    TRY(cuda_op_cross_entropy_bf16(G->gb, G->losses, G->logits, G->tgt, n, c->vocab, grad_scale,
-                                   NULL));
+    TRY(cuda_op_cross_entropy_bf16(G->gb, G->losses, G->logits, G->tgt, n, c->vocab, d->ldv,
+                                   grad_scale, NULL));
     TRY(cuda_op_sum(d->dsum, G->losses, n, NULL));
 
     /* backward */
     ph_mark("b logits products");
-    TRY(mm_back(G->dxn, 0, wout_grad, G->gb, G->xnf, wout16, n, c->vocab, D));
+    TRY(mm_back(G->dxn, 0, wout_grad, G->gb, G->xnf, wout16, n, c->vocab, D, d->ldv));
     ph_mark("b final norm");
     TRY(retnet_cuda_memset0(G->dx, sizeof(float) * (size_t)(n * D), NULL));
     TRY(norm_back(c, G->dx, grad_of(d, d->gm.norm_w), grad_of(d, d->gm.norm_b), G->dxn, G->xs,
@@ -1574,6 +1592,8 @@ retnet_status model_cuda_train_upload(model_cuda *d, const retnet_model *m, cons
 }
 
 int model_cuda_device(const model_cuda *d) { return d ? d->device : -1; }
+
+int64_t model_cuda_logits_stride(const model_cuda *d) { return d ? d->ldv : 0; }
 
 int64_t model_cuda_window_bytes(const model_cuda *d, int32_t B) {
     if (!d || B < 1 || !win_of(d, B)) return 0;

@@ -91,14 +91,18 @@ retnet_status model_cuda_forward_states(model_cuda *d, const int32_t *tokens, in
                                         int32_t T, float *state_dev, const int64_t *pos,
                                         float *logits);
 
-/* The same, but only each sequence's last logits, into logits_dev (B, V) on the device
- * (nothing is downloaded: the decoding loop of retnet_batch). */
+/* The same, but only each sequence's last logits, into logits_dev (B rows of
+ * model_cuda_logits_stride floats, the first V of each used) on the device (nothing is
+ * downloaded: the decoding loop of retnet_batch). */
 retnet_status model_cuda_forward_last(model_cuda *d, const int32_t *tokens, int32_t B,
                                       int32_t T, float *state_dev, const int64_t *pos,
                                       float *logits_dev);
-/* The greedy next token (first largest logit) of each of B rows of device logits (B, V). */
+/* The greedy next token (first largest logit) of each of B rows of device logits (B rows
+ * of model_cuda_logits_stride floats). */
 retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t B,
                                 int32_t *next);
+/* The device logits' row stride in floats: the vocabulary rounded up to 8 (16-byte rows) */
+int64_t model_cuda_logits_stride(const model_cuda *d);
 
 /*
  * The hook of retnet_forward for a model on the device (m->device): the same contract, with

@@ -892,7 +892,7 @@ static void test_cross_entropy(void) {
                     uint16_t *hb = malloc(sizeof(uint16_t) * n * V);
                     memset(hb, 0xff, sizeof(uint16_t) * n * V);
                     void *db = dput(hb, sizeof(uint16_t) * n * V), *dl2 = dputf(NULL, n);
-                    OK(cuda_op_cross_entropy_bf16(db, dl2, dx, dt, n, V, gs, NULL));
+                    OK(cuda_op_cross_entropy_bf16(db, dl2, dx, dt, n, V, V, gs, NULL));
                     dget(hb, db, sizeof(uint16_t) * n * V);
                     float *lg2 = dgetf(dl2, n);
                     int64_t badj = -1;
@@ -903,8 +903,29 @@ static void test_cross_entropy(void) {
                           badj >= 0 ? op_f32_to_bf16(d[badj]) : 0);
                     CHECK(memcmp(lg2, lg, sizeof(float) * n) == 0, "%s: bf16 variant's losses differ",
                           what);
+                    /* rows ld = V + 5 apart (the model pads them to 16 bytes): the same
+                     * gradient and losses, the padding neither read (NaN there) nor written */
+                    const int64_t ld = V + 5;
+                    float *xp = fnan(n * ld);
+                    for (int64_t i = 0; i < n; i++) memcpy(xp + i * ld, x + i * V, sizeof(float) * V);
+                    uint16_t *hp = malloc(sizeof(uint16_t) * n * ld);
+                    memset(hp, 0xff, sizeof(uint16_t) * n * ld);
+                    void *dxp = dputf(xp, n * ld), *dbp = dput(hp, sizeof(uint16_t) * n * ld);
+                    void *dl3 = dputf(NULL, n);
+                    OK(cuda_op_cross_entropy_bf16(dbp, dl3, dxp, dt, n, V, ld, gs, NULL));
+                    dget(hp, dbp, sizeof(uint16_t) * n * ld);
+                    float *lg3 = dgetf(dl3, n);
+                    int64_t badp = -1;
+                    for (int64_t i = 0; i < n && badp < 0; i++)
+                        for (int64_t j = 0; j < ld && badp < 0; j++)
+                            if (hp[i * ld + j] != (j < V ? hb[i * V + j] : 0xffff)) badp = i * ld + j;
+                    CHECK(badp < 0, "%s: with rows %lld apart, element %lld of the bf16 gradient "
+                          "differs (or padding written)", what, (long long)ld, (long long)badp);
+                    CHECK(memcmp(lg3, lg, sizeof(float) * n) == 0, "%s: with rows %lld apart, "
+                          "the losses differ", what, (long long)ld);
                     DFREE(db, dl2);
-                    free(hb); free(lg2);
+                    DFREE(dxp, dbp, dl3);
+                    free(hb); free(lg2); free(xp); free(hp); free(lg3);
                 }
                 free(d);
             }

@@ -365,36 +365,44 @@ static void test_refused(void) {
 /* model_cuda_argmax on crafted rows, both of its loads (float4 rows; a row start off 16
  * bytes): the first index of the largest value, NaNs never winning, ties to the first. */
 static void test_argmax(void) {
-    retnet_config c = fla_like(300, 128, 2, 2, 2);
-    retnet_model *m = make_model(&c, 9, 0);
-    if (!m) return;
-    OK(retnet_model_to_device(m, "cuda"));
-    enum { B = 4 };
-    const int32_t V = c.vocab;
-    float *h = malloc(sizeof(float) * (size_t)(B * V + 1));
-    uint64_t s = 11;
-    for (int off = 0; off < 2; off++) {
-        for (int64_t i = 0; i < B * V + 1; i++) h[i] = (float)test_rand(&s); /* in (-1, 1) */
-        float *r = h + off;
-        r[0 * V + 7] = 5.0f, r[0 * V + 250] = 5.0f;          /* a tie: 7 */
-        r[1 * V + 3] = NAN, r[1 * V + V - 1] = 4.0f;          /* NaN loses; the last index */
-        for (int j = 0; j < V; j++) r[2 * V + j] = -INFINITY; /* nothing above -inf: 0 */
-        r[2 * V + 100] = NAN;
-        r[3 * V + 0] = 3.0f, r[3 * V + 1] = 3.0f;             /* the first index */
-        const int32_t want[B] = {7, V - 1, 0, 0};
-        float *d = NULL;
-        OK(retnet_cuda_malloc((void **)&d, sizeof(float) * (size_t)(B * V + 1), "argmax test"));
-        if (!d) break;
-        OK(retnet_cuda_upload(d, h, sizeof(float) * (size_t)(B * V + 1)));
-        int32_t next[B] = {-1, -1, -1, -1};
-        OK(model_cuda_argmax(m->device, d + off, B, next));
-        for (int b = 0; b < B; b++)
-            CHECK(next[b] == want[b], "argmax %s row %d: %d, want %d",
-                  off ? "off 16 bytes" : "float4 rows", b, next[b], want[b]);
-        retnet_cuda_free(d);
+    /* rows model_cuda_logits_stride apart (the vocabulary rounded up to 8): 300 (float4s, 4
+     * floats of padding) and 301 (float4s and a scalar tail) */
+    for (int vi = 0; vi < 2; vi++) {
+        retnet_config c = fla_like(vi ? 301 : 300, 128, 2, 2, 2);
+        retnet_model *m = make_model(&c, 9, 0);
+        if (!m) return;
+        OK(retnet_model_to_device(m, "cuda"));
+        enum { B = 4 };
+        const int32_t V = c.vocab;
+        const int64_t ld = model_cuda_logits_stride(m->device);
+        CHECK(ld >= V && ld % 8 == 0 && ld < V + 8, "V %d: logits stride %lld", V, (long long)ld);
+        float *h = malloc(sizeof(float) * (size_t)(B * ld + 1));
+        uint64_t s = 11;
+        for (int off = 0; off < 2; off++) {
+            for (int64_t i = 0; i < B * ld + 1; i++) h[i] = (float)test_rand(&s); /* in (-1, 1) */
+            float *r = h + off;
+            for (int b = 0; b < B; b++) /* the padding never wins */
+                for (int64_t j = V; j < ld; j++) r[b * ld + j] = 100.0f;
+            r[0 * ld + 7] = 5.0f, r[0 * ld + 250] = 5.0f;           /* a tie: 7 */
+            r[1 * ld + 3] = NAN, r[1 * ld + V - 1] = 4.0f;          /* NaN loses; the last index */
+            for (int j = 0; j < V; j++) r[2 * ld + j] = -INFINITY; /* nothing above -inf: 0 */
+            r[2 * ld + 100] = NAN;
+            r[3 * ld + 0] = 3.0f, r[3 * ld + 1] = 3.0f;             /* the first index */
+            const int32_t want[B] = {7, V - 1, 0, 0};
+            float *d = NULL;
+            OK(retnet_cuda_malloc((void **)&d, sizeof(float) * (size_t)(B * ld + 1), "argmax test"));
+            if (!d) break;
+            OK(retnet_cuda_upload(d, h, sizeof(float) * (size_t)(B * ld + 1)));
+            int32_t next[B] = {-1, -1, -1, -1};
+            OK(model_cuda_argmax(m->device, d + off, B, next));
+            for (int b = 0; b < B; b++)
+                CHECK(next[b] == want[b], "argmax V %d %s row %d: %d, want %d", V,
+                      off ? "off 16 bytes" : "float4 rows", b, next[b], want[b]);
+            retnet_cuda_free(d);
+        }
+        free(h);
+        retnet_model_free(m);
     }
-    free(h);
-    retnet_model_free(m);
 }
 
 /* retnet_batch on the GPU: a prefill with logits NULL, argmax, greedy steps; states and
