@@ -110,9 +110,9 @@ static retnet_status gemm(int transA, int transB, int64_t M, int64_t N, int64_t 
         /* cuBLASLt's fast kernels read and write whole 16-byte vectors along each operand's
          * contiguous extent: one that is not a multiple of 8 elements (the paper's
          * vocabulary, 50257: the output layer's N, its gradient's K and M) leaves them a
-         * cutlass "align1" kernel, 4-10x slower (a 1.3B decoding step at B = 256 9.23 ->
-         * 8.81 ms, a training step 379 -> 319 ms with 50264: dev/cuda/next97.sh). There the
-         * product runs as its aligned part and the few rows or columns left. */
+         * cutlass "align1" kernel, 4-10x slower. There the product runs as its aligned part
+         * and the few rows or columns left (the paper's 1.3B: a decoding step at B = 256
+         * 9.30 -> 8.82 ms, a training step 387 -> 327 ms: dev/cuda/next99.sh). */
         const size_t ea = ab_type == CUDA_BF16 ? 2 : 4, ec = c_type == CUDA_BF16 ? 2 : 4;
         const bool al = !((uintptr_t)A & 15) && !((uintptr_t)B & 15) && !((uintptr_t)C & 15) &&
                         !((uintptr_t)Cin & 15) && !((size_t)lda * ea % 16) &&

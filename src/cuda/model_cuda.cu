@@ -49,9 +49,9 @@ struct model_cuda {
                                         d_value), 2 d_ffn) */
     /* the logits' row stride on the device: the vocabulary rounded up to 8, so that every
      * row starts on 16 bytes, which cuBLASLt's fast kernels need of the output layer's
-     * product and of its gradient's (the paper's vocabulary, 50257, in a cutlass "align1"
-     * kernel: 505 us a decoding step at B = 256, 52 us at 50264; a 1.3B training step 379
-     * ms against 319: dev/cuda/next96.sh, next97.sh) */
+     * product and of its gradient's (with cuda_op_gemm's split of odd extents: the paper's
+     * vocabulary, 50257, had the output layer in a cutlass "align1" kernel, 505 us of a
+     * decoding step at B = 256; dev/cuda/next96.sh to next99.sh) */
     int64_t ldv;
     cuda_bf16 *xb;                   /* (n, max(d, d_value, d_ffn)): a product's bf16 operand */
     cuda_bf16 *qb, *kb, *vb;         /* retention's bf16 operands */
