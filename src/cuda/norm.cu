@@ -507,10 +507,11 @@ __global__ void norm_bwd_cols_kernel(double *pw, double *pb, const float *dy, co
 }
 
 /* The same sums, 4 columns a thread (float4 loads; n a multiple of 4, so the 4 share a
- * segment), the rows unrolled: the scalar kernel kept one row's loads in flight a thread and
- * took ~0.8 ms a layer of the paper preset's GroupNorm backward (16k rows x 4096: a 1.3B
- * training step's "b headnorm" 29.9 ms against RMSNorm's fused sums' 10.1, next100.sh). The
- * same operations in the same order as norm_bwd_cols_kernel: the same bits. */
+ * segment), the rows unrolled: the scalar kernel kept one row's loads in flight a thread.
+ * The paper preset's GroupNorm backward (its "b headnorm" 29.9 ms of a 1.3B training step
+ * against RMSNorm's fused sums' 10.1, dev/cuda/next100.sh) takes this path: the step 330.3 ->
+ * 325.4 ms (next101.sh). The same operations in the same order as norm_bwd_cols_kernel: the
+ * same bits (the step's losses equal). */
 __global__ void norm_bwd_cols4_kernel(double *pw, double *pb, const float *dy, const float *x,
                                       const float *g, const float *stats, int64_t R, int64_t W,
                                       int64_t rows_per, int n) {
