@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# (Written at the end of the seventeenth session, not yet run.) The paper preset's training
+# step by kernel, against the fla shape's: ncu's own time of each kernel (next90.sh's summary)
+# over one timed step after one warm-up (B 8 x T 2048), to split next100.sh's "b headnorm"
+# (29.9 against 10.1 ms: the GroupNorm backward's segment kernel on its unfused path, its
+# parameter sums' pass, §3's rows backward) and §3's retention passes into kernels.
+cd "$(dirname "$0")/../.."
+. dev/cuda/lib.sh
+CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a" cuda_build build-cuda/retnet
+NCU=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
+for model in "--preset 1.3b" "--config dev/cuda/cfg-1.3b-fla.json"; do
+  tag=$(echo "$model" | tr -c 'a-z0-9\n' '_')
+  timeout 280 "$NCU" --csv --metrics gpu__time_duration.sum --cache-control none --clock-control none \
+    build-cuda/retnet bench train $model --device cuda --batch 8 --seq 2048 --steps 1 --warmup 1 \
+    >"$OUT/ncu-train$tag.csv" 2>"$OUT/ncu-train$tag.err"
+  echo "$model ncu exit $? at $((SECONDS - t0)) s"
+  python3 - "$OUT/ncu-train$tag.csv" <<'PY'
+import csv, sys, collections, re
+lines = [l for l in open(sys.argv[1]) if l.startswith('"')]
+t = collections.defaultdict(float); n = collections.Counter()
+for r in csv.DictReader(lines):
+    if r.get('Metric Name') != 'gpu__time_duration.sum': continue
+    name = r['Kernel Name']
+    name = re.sub(r'\(.*$', '', name) if '<' not in name else name[:name.find('<')] + '<' + name[name.find('<')+1:][:60]
+    v = float(r['Metric Value'].replace(',', ''))
+    u = r['Metric Unit']
+    v = v / 1e3 if u in ('ns', 'nsecond') else v * 1e3 if u in ('ms', 'msecond') else v  # -> us
+    t[name] += v; n[name] += 1
+tot = sum(t.values())
+print(f"{sum(n.values())} kernels, {tot/1e3:.1f} ms in all (two steps: warm-up and timed)")
+for k, v in sorted(t.items(), key=lambda kv: -kv[1])[:24]:
+    print(f"  {100*v/tot:5.1f}%  {v/1e3:8.2f} ms  {n[k]:5d} x {v/n[k]:8.1f} us  {k[:100]}")
+PY
+done
+echo "total $((SECONDS - t0)) s"
