@@ -289,3 +289,25 @@ for b in blocks[1:]:
           *("| " + " ".join(x.groups()) for m, x in ms if x))
 PY
 }
+
+# ncu_kernels CSV TITLE [TOP]: an `ncu --csv --metrics gpu__time_duration.sum` log summed by
+# kernel name (templates cut at 60 characters), the TOP (default 18) largest, in ms and us
+ncu_kernels() {
+  python3 - "$1" "$2" "${3:-18}" <<'PY'
+import csv, sys, collections, re
+lines = [l for l in open(sys.argv[1]) if l.startswith('"')]
+t = collections.defaultdict(float); n = collections.Counter()
+for r in csv.DictReader(lines):
+    if r.get('Metric Name') != 'gpu__time_duration.sum': continue
+    name = r['Kernel Name']
+    name = re.sub(r'\(.*$', '', name) if '<' not in name else name[:name.find('<')] + '<' + name[name.find('<')+1:][:60]
+    v = float(r['Metric Value'].replace(',', ''))
+    u = r['Metric Unit']
+    v = v / 1e3 if u in ('ns', 'nsecond') else v * 1e3 if u in ('ms', 'msecond') else v  # -> us
+    t[name] += v; n[name] += 1
+tot = sum(t.values())
+print(f"{sys.argv[2]}: {sum(n.values())} kernels, {tot/1e3:.2f} ms in all")
+for k, v in sorted(t.items(), key=lambda kv: -kv[1])[:int(sys.argv[3])]:
+    print(f"  {100*v/tot:5.1f}%  {v/1e3:8.2f} ms  {n[k]:5d} x {v/n[k]:8.1f} us  {k[:100]}")
+PY
+}

@@ -14,22 +14,6 @@ for model in "--preset 1.3b" "--config dev/cuda/cfg-1.3b-fla.json"; do
     build-cuda/retnet bench train $model --device cuda --batch 8 --seq 2048 --steps 1 --warmup 1 \
     >"$OUT/ncu-train$tag.csv" 2>"$OUT/ncu-train$tag.err"
   echo "$model ncu exit $? at $((SECONDS - t0)) s"
-  python3 - "$OUT/ncu-train$tag.csv" <<'PY'
-import csv, sys, collections, re
-lines = [l for l in open(sys.argv[1]) if l.startswith('"')]
-t = collections.defaultdict(float); n = collections.Counter()
-for r in csv.DictReader(lines):
-    if r.get('Metric Name') != 'gpu__time_duration.sum': continue
-    name = r['Kernel Name']
-    name = re.sub(r'\(.*$', '', name) if '<' not in name else name[:name.find('<')] + '<' + name[name.find('<')+1:][:60]
-    v = float(r['Metric Value'].replace(',', ''))
-    u = r['Metric Unit']
-    v = v / 1e3 if u in ('ns', 'nsecond') else v * 1e3 if u in ('ms', 'msecond') else v  # -> us
-    t[name] += v; n[name] += 1
-tot = sum(t.values())
-print(f"{sum(n.values())} kernels, {tot/1e3:.1f} ms in all (two steps: warm-up and timed)")
-for k, v in sorted(t.items(), key=lambda kv: -kv[1])[:24]:
-    print(f"  {100*v/tot:5.1f}%  {v/1e3:8.2f} ms  {n[k]:5d} x {v/n[k]:8.1f} us  {k[:100]}")
-PY
+  ncu_kernels "$OUT/ncu-train$tag.csv" "$model (two steps: warm-up and timed)" 24
 done
 echo "total $((SECONDS - t0)) s"

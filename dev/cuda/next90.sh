@@ -12,22 +12,6 @@ for b in 8 256; do
     build-cuda/retnet bench decode --config dev/cuda/cfg-1.3b-fla.json --device cuda --batch $b \
     --context 64 --steps 6 --warmup 1 >"$OUT/ncu$b.csv" 2>"$OUT/ncu$b.err"
   echo "B=$b ncu exit $? at $((SECONDS - t0)) s"
-  python3 - "$OUT/ncu$b.csv" "$b" <<'PY'
-import csv, sys, collections, re
-lines = [l for l in open(sys.argv[1]) if l.startswith('"')]
-t = collections.defaultdict(float); n = collections.Counter()
-for r in csv.DictReader(lines):
-    if r.get('Metric Name') != 'gpu__time_duration.sum': continue
-    name = r['Kernel Name']
-    name = re.sub(r'\(.*$', '', name) if '<' not in name else name[:name.find('<')] + '<' + name[name.find('<')+1:][:60]
-    v = float(r['Metric Value'].replace(',', ''))
-    if r['Metric Unit'] == 'nsecond': v /= 1e3
-    elif r['Metric Unit'] == 'msecond': v *= 1e3
-    t[name] += v; n[name] += 1
-tot = sum(t.values())
-print(f"B={sys.argv[2]}: {sum(n.values())} kernels, {tot/1e3:.2f} ms in all (prefill of 64 tokens, 1 warm-up step, 6 steps)")
-for k, v in sorted(t.items(), key=lambda kv: -kv[1])[:16]:
-    print(f"  {100*v/tot:5.1f}%  {v/1e3:8.2f} ms  {n[k]:5d} x {v/n[k]:8.1f} us  {k[:100]}")
-PY
+  ncu_kernels "$OUT/ncu$b.csv" "B=$b (prefill of 64 tokens, 1 warm-up step, 6 steps)"
 done
 echo "total $((SECONDS - t0)) s"

@@ -114,8 +114,8 @@ static retnet_status gemm(int transA, int transB, int64_t M, int64_t N, int64_t 
          * and the few rows or columns left (the paper's 1.3B: a decoding step at B = 256
          * 9.30 -> 8.82 ms, a training step 387 -> 327 ms: dev/cuda/next99.sh). */
         const size_t ea = ab_type == CUDA_BF16 ? 2 : 4, ec = c_type == CUDA_BF16 ? 2 : 4;
-        const bool al = !((uintptr_t)A & 15) && !((uintptr_t)B & 15) && !((uintptr_t)C & 15) &&
-                        !((uintptr_t)Cin & 15) && !((size_t)lda * ea % 16) &&
+        const bool al = align_of(A) >= 16 && align_of(B) >= 16 && align_of(C) >= 16 &&
+                        align_of(Cin) >= 16 && !((size_t)lda * ea % 16) &&
                         !((size_t)ldb * ea % 16) && !((size_t)ldc * ec % 16);
         const char *a = (const char *)A, *b = (const char *)B, *ci = (const char *)Cin;
         char *c = (char *)C;

@@ -478,79 +478,61 @@ __global__ void norm_bwd_wide_kernel(void *dx, void *dg, float *stats, const flo
 #define COLS 32
 #define ROWS 8
 
-/* Partial column sums of dn xhat and dn over chunk blockIdx.y of `rows_per` rows. */
+/* Partial column sums of dn xhat and dn over chunk blockIdx.y of `rows_per` rows, V columns
+ * a thread: 4 (float4 loads, the rows unrolled; n a multiple of 4, so the 4 share a segment)
+ * or 1. One row's loads in flight a thread (V 1) left the paper preset's GroupNorm backward
+ * (its weights per head take this pass) at "b headnorm" 29.9 ms of a 1.3B training step
+ * against RMSNorm's fused sums' 10.1 (dev/cuda/next100.sh); V 4: the step 330.3 -> 325.4 ms
+ * (next101.sh). Each column's sum runs over the same rows in the same order either way. */
+template <int V>
 __global__ void norm_bwd_cols_kernel(double *pw, double *pb, const float *dy, const float *x,
                                      const float *g, const float *stats, int64_t R, int64_t W,
                                      int64_t rows_per, int n) {
-    __shared__ double sw[ROWS][COLS], sbb[ROWS][COLS];
+    __shared__ double sw[ROWS][V * COLS], sbb[ROWS][V * COLS];
     const int tx = threadIdx.x, ty = threadIdx.y;
-    const int64_t c = blockIdx.x * (int64_t)COLS + tx;
+    const int64_t c = (blockIdx.x * (int64_t)COLS + tx) * V;
     const int64_t r0 = blockIdx.y * rows_per, r1 = r0 + rows_per < R ? r0 + rows_per : R;
-    double aw = 0, ab = 0;
-    if (c < W) {
-        const int64_t segs_per_row = W / n, seg_in_row = c / n;
-        for (int64_t row = r0 + ty; row < r1; row += ROWS) {
-            const int64_t i = row * W + c, s = row * segs_per_row + seg_in_row;
-            float dn = dy[i];
-            if (g) dn *= g[i] * sigmoidf_(g[i]);
-            aw += (double)dn * ((x[i] - stats[2 * s]) * stats[2 * s + 1]);
-            ab += dn;
-        }
-    }
-    sw[ty][tx] = aw, sbb[ty][tx] = ab;
-    __syncthreads();
-    if (ty == 0 && c < W) {
-        for (int k = 1; k < ROWS; k++) aw += sw[k][tx], ab += sbb[k][tx];
-        pw[blockIdx.y * W + c] = aw;
-        if (pb) pb[blockIdx.y * W + c] = ab;
-    }
-}
-
-/* The same sums, 4 columns a thread (float4 loads; n a multiple of 4, so the 4 share a
- * segment), the rows unrolled: the scalar kernel kept one row's loads in flight a thread.
- * The paper preset's GroupNorm backward (its "b headnorm" 29.9 ms of a 1.3B training step
- * against RMSNorm's fused sums' 10.1, dev/cuda/next100.sh) takes this path: the step 330.3 ->
- * 325.4 ms (next101.sh). The same operations in the same order as norm_bwd_cols_kernel: the
- * same bits (the step's losses equal). */
-__global__ void norm_bwd_cols4_kernel(double *pw, double *pb, const float *dy, const float *x,
-                                      const float *g, const float *stats, int64_t R, int64_t W,
-                                      int64_t rows_per, int n) {
-    __shared__ double sw[ROWS][4 * COLS], sbb[ROWS][4 * COLS];
-    const int tx = threadIdx.x, ty = threadIdx.y;
-    const int64_t c = (blockIdx.x * (int64_t)COLS + tx) * 4;
-    const int64_t r0 = blockIdx.y * rows_per, r1 = r0 + rows_per < R ? r0 + rows_per : R;
-    double aw[4] = {0, 0, 0, 0}, ab[4] = {0, 0, 0, 0};
+    double aw[V], ab[V];
+#pragma unroll
+    for (int k = 0; k < V; k++) aw[k] = 0, ab[k] = 0;
     if (c < W) {
         const int64_t segs_per_row = W / n, seg_in_row = c / n;
 #pragma unroll 4
         for (int64_t row = r0 + ty; row < r1; row += ROWS) {
             const int64_t i = row * W + c, s = row * segs_per_row + seg_in_row;
-            const float4 d4 = *reinterpret_cast<const float4 *>(dy + i);
-            const float4 x4 = *reinterpret_cast<const float4 *>(x + i);
-            float dn[4] = {d4.x, d4.y, d4.z, d4.w};
-            const float xv[4] = {x4.x, x4.y, x4.z, x4.w};
-            if (g) {
-                const float4 g4 = *reinterpret_cast<const float4 *>(g + i);
-                const float gv[4] = {g4.x, g4.y, g4.z, g4.w};
-#pragma unroll
-                for (int k = 0; k < 4; k++) dn[k] *= gv[k] * sigmoidf_(gv[k]);
+            float dn[V], xv[V], gv[V];
+            if constexpr (V == 4) {
+                const float4 d4 = *reinterpret_cast<const float4 *>(dy + i);
+                const float4 x4 = *reinterpret_cast<const float4 *>(x + i);
+                dn[0] = d4.x, dn[1] = d4.y, dn[2] = d4.z, dn[3] = d4.w;
+                xv[0] = x4.x, xv[1] = x4.y, xv[2] = x4.z, xv[3] = x4.w;
+                if (g) {
+                    const float4 g4 = *reinterpret_cast<const float4 *>(g + i);
+                    gv[0] = g4.x, gv[1] = g4.y, gv[2] = g4.z, gv[3] = g4.w;
+                }
+            } else {
+                dn[0] = dy[i], xv[0] = x[i];
+                if (g) gv[0] = g[i];
             }
+            if (g)
+#pragma unroll
+                for (int k = 0; k < V; k++) dn[k] *= gv[k] * sigmoidf_(gv[k]);
             const float mu = stats[2 * s], rs = stats[2 * s + 1];
 #pragma unroll
-            for (int k = 0; k < 4; k++) {
+            for (int k = 0; k < V; k++) {
                 aw[k] += (double)dn[k] * ((xv[k] - mu) * rs);
                 ab[k] += dn[k];
             }
         }
     }
 #pragma unroll
-    for (int k = 0; k < 4; k++) sw[ty][4 * tx + k] = aw[k], sbb[ty][4 * tx + k] = ab[k];
+    for (int k = 0; k < V; k++) sw[ty][V * tx + k] = aw[k], sbb[ty][V * tx + k] = ab[k];
     __syncthreads();
     if (ty == 0 && c < W) {
 #pragma unroll
-        for (int q = 0; q < 4; q++) {
+        for (int q = 0; q < V; q++) {
             double a = aw[q], b2 = ab[q];
-            for (int k = 1; k < ROWS; k++) a += sw[k][4 * tx + q], b2 += sbb[k][4 * tx + q];
+            for (int k = 1; k < ROWS; k++) a += sw[k][V * tx + q], b2 += sbb[k][V * tx + q];
             pw[blockIdx.y * W + c + q] = a;
             if (pb) pb[blockIdx.y * W + c + q] = b2;
         }
@@ -720,14 +702,14 @@ static retnet_status norm_backward(const char *fn, void *dx, void *dg, float *dw
     if (sums && !fused) {
         const bool v4 = W % 4 == 0 && n % 4 == 0 && aligned(dy, 16) && aligned(x, 16) &&
                         aligned(g, 16);
-        dim3 grid((unsigned)((W + (v4 ? 4 : 1) * COLS - 1) / ((v4 ? 4 : 1) * COLS)), (unsigned)P),
-            block(COLS, ROWS);
+        const int64_t cpb = (v4 ? 4 : 1) * COLS; /* columns a block */
+        dim3 grid((unsigned)((W + cpb - 1) / cpb), (unsigned)P), block(COLS, ROWS);
         if (v4)
-            norm_bwd_cols4_kernel<<<grid, block, 0, cs>>>(pw, db ? pb : NULL, dy, x, g, stats, R,
-                                                          W, rows_per, (int)n);
+            norm_bwd_cols_kernel<4><<<grid, block, 0, cs>>>(pw, db ? pb : NULL, dy, x, g, stats,
+                                                            R, W, rows_per, (int)n);
         else
-            norm_bwd_cols_kernel<<<grid, block, 0, cs>>>(pw, db ? pb : NULL, dy, x, g, stats, R,
-                                                         W, rows_per, (int)n);
+            norm_bwd_cols_kernel<1><<<grid, block, 0, cs>>>(pw, db ? pb : NULL, dy, x, g, stats,
+                                                            R, W, rows_per, (int)n);
         CUDA_LAUNCHED(fn);
     }
     if (sums) {
