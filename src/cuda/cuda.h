@@ -261,11 +261,23 @@ retnet_status cuda_op_rmsnorm_bf16(cuda_bf16 *y, const float *x, const float *w,
 retnet_status cuda_op_head_norm_gate_bf16(cuda_bf16 *y, const float *o, const float *g,
                                           const float *w, const float *b, int64_t M, int h,
                                           int dv, float eps, int mode, cuda_stream s);
+/* RETNET.md §3's rows in the head norm's backward (training, positions from 0; M = B T):
+ * with the forward's f, r (B, T, h) and o the scaled rows f o, the bf16 d o written is that
+ * of o before the scale, f bf16(d(f o)), and the row sums' gradient goes to column 0 of dr8
+ * (B, T, h, 8) bf16: cuda_retention_normalize_backward's work, done in the same pass (the
+ * same d o bits; d r summed in another order). dv at most 512. */
+typedef struct {
+    const float *f, *r;
+    const double *gamma64;
+    int64_t T;
+    cuda_bf16 *dr8;
+} cuda_rows_grad;
 retnet_status cuda_op_head_norm_gate_backward_bf16(cuda_bf16 *do_, cuda_bf16 *dg, float *dw,
                                                    float *db, const float *dy, const float *o,
                                                    const float *g, const float *w,
                                                    const float *b, int64_t M, int h, int dv,
-                                                   float eps, int mode, cuda_stream s);
+                                                   float eps, int mode,
+                                                   const cuda_rows_grad *rows, cuda_stream s);
 
 /* The norms' backward (+= into dx, as above) that also writes the updated dx rounded to
  * bf16 into dx_bf16: the residual stream's gradient and, in the same pass, the operand of

@@ -87,6 +87,7 @@ struct model_cuda {
     /* decoding steps as CUDA graphs (decode_step_graph), their kernels overlapping (pdl_scope) */
     int graphs, pdl;
     int one_product; /* q k v g (and fc1 | gate) as one product where they lie together */
+    int rows_fused;  /* training: §3's rows backward in the head norm's (RETNET_CUDA_ROWS=0: apart) */
     cudaStream_t gstream;
     cudaEvent_t gready;              /* recorded on the legacy stream before each replay */
     int64_t gacts_rows;              /* the activations' layout the graph was made with */
@@ -346,6 +347,8 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     }
     const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
     d->one_product = !(oe && !strcmp(oe, "0"));
+    const char *re = getenv("RETNET_CUDA_ROWS");
+    d->rows_fused = !(re && !strcmp(re, "0"));
     d->l32 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l32);
     d->l16 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l16);
     if (!d->l32 || !d->l16) {
@@ -1417,16 +1420,22 @@ static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64
     float *dy = G->f1;
     TRY(mm_back(dy, 0, grad_of(d, pm->wo), G->gb, A->y, p16->wo, n, D, c->d_value));
     ph_mark("b headnorm");
-    /* d o into gb, d g into gb2 (bf16: retention's and g's product's operands) */
-    if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE)
+    /* d o into gb, d g into gb2 (bf16: retention's and g's product's operands); with §3, d o
+     * is that of the unscaled rows and the row sums' gradient goes to dr8, in the head norm's
+     * pass (rows) or after it */
+    const int head_norm = p16->wg || c->head_norm != RETNET_HEADNORM_NONE;
+    const cuda_rows_grad rows = {A->f, A->r, d->gamma64, T, G->dr8};
+    const int rows_fused = c->normalize && head_norm && d->rows_fused;
+    if (head_norm)
         TRY(cuda_op_head_norm_gate_backward_bf16(G->gb, p16->wg ? G->gb2 : NULL,
                                                  grad_of(d, pm->hn_w), grad_of(d, pm->hn_b), dy,
                                                  A->o, p16->wg ? A->g : NULL, p32->hn_w,
                                                  p32->hn_b, n, h, dv, c->eps,
-                                                 model_head_norm_mode(c), NULL));
+                                                 model_head_norm_mode(c),
+                                                 rows_fused ? &rows : NULL, NULL));
     else
         TRY(bf16(G->gb, dy, nv));
-    if (c->normalize) /* §3: d(f o) -> d o in place, and the row sums' gradient */
+    if (c->normalize && !rows_fused) /* §3: d(f o) -> d o in place, and the row sums' gradient */
         TRY(cuda_retention_normalize_backward(G->gb, A->o, A->f, A->r, d->gamma64, G->dr8, B, T,
                                               h, dv, NULL));
     ph_mark("b retention");

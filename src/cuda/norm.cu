@@ -26,19 +26,33 @@
  * values in double, then the group adds those in a fixed order (the warp's butterfly, then
  * the group's warps in order): every thread of the group holds the same bits.
  *
- * The parameter sums never use atomics. When the parameters are shared by the segments
- * (wshared: layernorm, rmsnorm, the rms head norm) they are fused into the backward pass:
- * block b owns segments [b spb, (b + 1) spb), each thread adds (in double) its columns over
- * its group's segments, the block adds its groups in order into partial row b, and a last
- * kernel adds the P partial rows of each column in order. spb, hence P, depends only on the
- * shape. Per-head parameters (the groupnorm head norm) and rows wider than NORM_NMAX take
- * a second pass (norm_bwd_cols_kernel) that re-reads dy, x, g with the (mu, r) the first
- * wrote; rows wider than NORM_NMAX (none in the models) keep a warp per segment that
- * re-reads the segment from global memory for each pass.
+ * The parameter sums never use atomics; they are fused into the backward pass. The segments
+ * fall into hp parameter sets: one when the parameters are shared (wshared: layernorm,
+ * rmsnorm, the rms head norm), else one a head (the groupnorm head norm), whose segments are
+ * rows r h + head. Block b takes set b % hp and that set's segments of rows [c spb,
+ * (c + 1) spb), c = b / hp; each thread adds (in double) its columns over its group's
+ * segments, the block adds its groups in order into partial row c at columns (b % hp) n, and
+ * a last kernel adds the P partial rows of each of the hp n columns in order. spb, hence P,
+ * depends only on the shape. Rows wider than NORM_NMAX (none in the models) keep a warp per
+ * segment that re-reads the segment from global memory for each pass, and a second pass
+ * (norm_bwd_cols_kernel) for the sums that re-reads dy, x, g with the (mu, r) the first
+ * wrote.
  */
 #include "cuda/common.cuh"
 
+extern "C" {
+#include "model.h" /* model_decay_row_scale: §3's rows, as the CPU forms them */
+}
+
 #define WARPS 8 /* segments per block of the wide-row kernels */
+
+/* §3's rows in the head norm's backward (cuda_rows_grad): f NULL when not asked for */
+typedef struct {
+    const float *f, *r;
+    const double *gamma;
+    int64_t T;
+    uint16_t *dr8;
+} rows_args;
 
 typedef struct {
     int64_t nseg;
@@ -60,9 +74,11 @@ __device__ __forceinline__ float sigmoidf_(float z) { return 1.0f / (1.0f + expf
 #define NORM_BLOCK(T) ((T) == 32 ? 128 : (T) > 256 ? (T) : 256)
 #define NORM_MINB(T) (512 / NORM_BLOCK(T))
 #define NORM_NMAX 4096
+#define ROWS_NMAX 512 /* §3's rows in the backward: the retention kernels' widest heads */
 /* The backward's blocks an SM at least. The heads of 512 without centring (the 1.3B models'
  * rms head norm) run at 3 (80 registers, ~50 bytes of spills): 540 -> 390 us on an H200
- * (dev/cuda/next17.sh); the other variants were slower at 3 (layernorm's 221 -> 280 us). */
+ * (dev/cuda/next17.sh); the other variants were slower at 3 (layernorm's 221 -> 280 us), and
+ * §3's rows spill 130-200 bytes at 80 registers (passed as CENTER). */
 #define NORM_BWD_MINB(T, CENTER) ((T) == 64 && !(CENTER) ? 3 : NORM_MINB(T))
 
 /* value v = 4k + i of thread t in its group of T: element 4 (t + T k) + i of the segment */
@@ -264,12 +280,16 @@ __device__ __forceinline__ void block_partial(double *dst, const double (&a)[4 *
     for (int c = threadIdx.x; c < n; c += NORM_BLOCK(T)) dst[c] = red[c];
 }
 
-/* Block b: segments [b spb, min((b + 1) spb, nseg)), group grp taking every G-th from the
- * block's first + grp. dx, dg written (bf16_out) or added to (fp32, dx's sum then copied
- * rounded to dx_round when that is not NULL); stats: the segments' (mu, r) for the second
- * pass of the per-head parameters' sums; pw, pb (wshared only): the block's partial row of
- * the sums of dn xhat and of dn. CENTER: layernorm and groupnorm, the only ones with b;
- * GATE: g is not NULL. Both are template arguments so that the registers of what a variant
+/* Block b: parameter set hs = b % hp (hp = 1 when wshared, else h) and, of that set's
+ * segments s = r hp + hs, rows r in [c spb, min((c + 1) spb, nseg / hp)), c = b / hp;
+ * group grp takes every G-th row from the block's first + grp. dx, dg written (bf16_out) or
+ * added to (fp32, dx's sum then copied rounded to dx_round when that is not NULL); pw, pb:
+ * the block's partial sums of dn xhat and of dn, row c of hp n columns, at columns hs n.
+ * CENTER: layernorm and groupnorm, the only ones with b;
+ * GATE: g is not NULL. ROWS (bf16_out, dx; positions from 0; segments of at most
+ * ROWS_NMAX): §3's rows from ra, cuda_retention_normalize_backward's rows_backward_kernel in
+ * the same pass (the same d o bits: f times dx rounded to bf16; d f summed in another
+ * order). They are template arguments so that the registers of what a variant
  * lacks are not reserved (the kernel's occupancy is set by its registers).
  *
  * The kernel issues more instructions than its bytes need (ncu: 2 of 4 warp schedulers'
@@ -278,11 +298,11 @@ __device__ __forceinline__ void block_partial(double *dst, const double (&a)[4 *
  * are 0 (seg_load), so dn, dxhat and their products are exactly +-0 and leave every sum
  * unchanged (a sum starting at +0 never becomes -0), unless mu or r is not finite, when the
  * segment's own sums are NaN already. */
-template <int T, int K, bool VEC, bool CENTER, bool GATE>
-__global__ void __launch_bounds__(NORM_BLOCK(T), NORM_BWD_MINB(T, CENTER))
-norm_bwd_kernel(void *dx, void *dg, float *stats, double *pw, double *pb, const float *dy,
+template <int T, int K, bool VEC, bool CENTER, bool GATE, bool ROWS>
+__global__ void __launch_bounds__(NORM_BLOCK(T), NORM_BWD_MINB(T, CENTER || ROWS))
+norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
                 const float *x, const float *g, const float *w, const float *b, seg_shape p,
-                uint16_t *dx_round, int64_t spb) {
+                uint16_t *dx_round, int64_t spb, rows_args ra) {
     constexpr int G = NORM_BLOCK(T) / T, V = 4 * K;
     /* dx's old values loaded along with the inputs (one round trip) where registers allow */
     constexpr bool EARLY = V <= 8;
@@ -290,21 +310,20 @@ norm_bwd_kernel(void *dx, void *dg, float *stats, double *pw, double *pb, const 
     __shared__ double red[G > 1 ? 4 * T * K : 1];
     int par = 0;
     const int t = threadIdx.x % T, grp = threadIdx.x / T, n = p.n;
-    const int64_t r0 = blockIdx.x * spb, r1 = r0 + spb < p.nseg ? r0 + spb : p.nseg;
+    const int hp = p.wshared ? 1 : p.h, hs = (int)(blockIdx.x % hp);
+    const int64_t R = p.nseg / hp, r0 = blockIdx.x / hp * spb, r1 = r0 + spb < R ? r0 + spb : R;
     const bool acc = !p.bf16_out; /* fp32 dx, dg: added to */
     float wv[V], bv[V]; /* bv, ab: dead (no registers) unless CENTER */
     seg_fill<T, K>(wv, 1.0f), seg_fill<T, K>(bv, 0.0f);
-    if (p.wshared) { /* the same for every segment: loaded once */
-        if (w) seg_load<T, K, VEC>(wv, w, t, n);
-        if (CENTER && b) seg_load<T, K, VEC>(bv, b, t, n);
-    }
+    if (w) seg_load<T, K, VEC>(wv, w + (int64_t)hs * n, t, n); /* the block's set: loaded once */
+    if (CENTER && b) seg_load<T, K, VEC>(bv, b + (int64_t)hs * n, t, n);
     double aw[V], ab[V];
 #pragma unroll
     for (int j = 0; j < V; j++) aw[j] = 0, ab[j] = 0;
     for (int64_t base = r0; base < r1; base += G) { /* the same trip count for the block */
-        const int64_t s = base + grp;
-        const bool active = s < r1;
-        const int64_t off = active ? s * n : 0;
+        const int64_t row = base + grp;
+        const bool active = row < r1;
+        const int64_t off = active ? (row * hp + hs) * n : 0;
         /* xv: x, then xhat; dn: dy, then dy swish(g); ox: dx's old values, then its new ones */
         float xv[V], dn[V], gv[V], ox[V];
         seg_fill<T, K>(xv, 0.0f), seg_fill<T, K>(dn, 0.0f), seg_fill<T, K>(gv, 0.0f);
@@ -317,12 +336,6 @@ norm_bwd_kernel(void *dx, void *dg, float *stats, double *pw, double *pb, const 
         }
         float mu, r;
         reg_stats<T, K>(xv, p, t, sh, par, &mu, &r);
-        if (stats && active && t == 0) stats[2 * s] = mu, stats[2 * s + 1] = r;
-        if (!p.wshared && active) { /* per-head parameters (L1/L2 hits) */
-            const int64_t poff = (int64_t)(s % p.h) * n;
-            if (w) seg_load<T, K, VEC>(wv, w + poff, t, n);
-            if (CENTER && b) seg_load<T, K, VEC>(bv, b + poff, t, n);
-        }
 #pragma unroll
         for (int j = 0; j < V; j++) xv[j] = (xv[j] - mu) * r;
         if (GATE) { /* dg += dy (xhat w + b) swish'(g), or written as bf16; dn = dy swish(g) */
@@ -356,20 +369,47 @@ norm_bwd_kernel(void *dx, void *dg, float *stats, double *pw, double *pb, const 
             if (CENTER && pb && active) ab[j] += dn[j];
         }
         if (!dx) continue; /* uniform over the block */
+        const int64_t s = (row * hp + hs) % p.nseg; /* in range when inactive, unused then */
+        const float fs = ROWS ? ra.f[s] : 1.0f; /* early: its latency under the group sum */
         const double2 m = group_sum2<T>(sa, sb, sh, par);
         const float ma = p.center ? (float)(m.x / n) : 0.0f, mb = p.identity ? 0.0f : (float)(m.y / n);
-        if (!active) continue;
-        if (!EARLY && acc) seg_load<T, K, VEC>(ox, (const float *)dx + off, t, n);
+        if (active) {
+            if (!EARLY && acc) seg_load<T, K, VEC>(ox, (const float *)dx + off, t, n);
 #pragma unroll
-        for (int j = 0; j < V; j++) {
-            const float v = r * (dn[j] * wv[j] - ma - xv[j] * mb);
-            ox[j] = acc ? ox[j] + v : v;
+            for (int j = 0; j < V; j++) {
+                const float v = r * (dn[j] * wv[j] - ma - xv[j] * mb);
+                ox[j] = acc ? ox[j] + v : v;
+            }
+            if (acc) {
+                seg_store<T, K, VEC>((float *)dx + off, ox, t, n);
+                if (dx_round) seg_store_bf16<T, K, VEC>(dx_round + off, ox, t, n);
+            } else if (ROWS) { /* d(f o) as rows_backward_kernel read it: rounded to bf16 */
+                float fo[V];
+#pragma unroll
+                for (int j = 0; j < V; j++) ox[j] = bf16_bits_to_f32(bf16_rn(ox[j])), fo[j] = fs * ox[j];
+                seg_store_bf16<T, K, VEC>((uint16_t *)dx + off, fo, t, n);
+            } else {
+                seg_store_bf16<T, K, VEC>((uint16_t *)dx + off, ox, t, n);
+            }
         }
-        if (acc) {
-            seg_store<T, K, VEC>((float *)dx + off, ox, t, n);
-            if (dx_round) seg_store_bf16<T, K, VEC>(dx_round + off, ox, t, n);
-        } else {
-            seg_store_bf16<T, K, VEC>((uint16_t *)dx + off, ox, t, n);
+        if (ROWS) { /* d f = <d(f o), f o> / f, f o being x; then d r, as the CPU */
+            double df = 0;
+            if (active) {
+                seg_load<T, K, VEC>(xv, x + off, t, n); /* L1 hits: read above */
+#pragma unroll
+                for (int j = 0; j < V; j++) df += (double)ox[j] * xv[j];
+            }
+            df = group_sum<T>(df, sh, par);
+            if (active && t < 8) {
+                float v = 0.0f;
+                if (t == 0 && fs != 0.0f) { /* f = 0 (|r| ~ 1e38): d r -> 0, as the CPU */
+                    const double sn = model_decay_row_scale(ra.gamma[s % p.h], (s / p.h) % ra.T);
+                    const double rv = ra.r[s];
+                    df /= fs;
+                    v = fabs(sn * rv) > 1.0 ? (float)(-df * (rv > 0 ? 1.0 : -1.0) / (rv * rv)) : 0.0f;
+                }
+                ra.dr8[s * 8 + t] = bf16_rn(v);
+            }
         }
     }
     if (pw) block_partial<T, K>(pw, aw, red, t, n);
@@ -478,12 +518,11 @@ __global__ void norm_bwd_wide_kernel(void *dx, void *dg, float *stats, const flo
 #define COLS 32
 #define ROWS 8
 
-/* Partial column sums of dn xhat and dn over chunk blockIdx.y of `rows_per` rows, V columns
- * a thread: 4 (float4 loads, the rows unrolled; n a multiple of 4, so the 4 share a segment)
- * or 1. One row's loads in flight a thread (V 1) left the paper preset's GroupNorm backward
- * (its weights per head take this pass) at "b headnorm" 29.9 ms of a 1.3B training step
- * against RMSNorm's fused sums' 10.1 (dev/cuda/next100.sh); V 4: the step 330.3 -> 325.4 ms
- * (next101.sh). Each column's sum runs over the same rows in the same order either way. */
+/* Rows wider than NORM_NMAX: partial column sums of dn xhat and dn over chunk blockIdx.y of
+ * `rows_per` rows, V columns a thread: 4 (float4 loads, the rows unrolled; n a multiple of 4,
+ * so the 4 share a segment) or 1. Each column's sum runs over the same rows in the same order
+ * either way. (Until the per-head sums were fused into norm_bwd_kernel, this pass also took
+ * the groupnorm head norm's: V 4 took a 1.3B step 330.3 -> 325.4 ms, dev/cuda/next101.sh.) */
 template <int V>
 __global__ void norm_bwd_cols_kernel(double *pw, double *pb, const float *dy, const float *x,
                                      const float *g, const float *stats, int64_t R, int64_t W,
@@ -593,13 +632,26 @@ static cudaError_t launch_fwd(bool vec, cudaStream_t cs, void *y, const float *x
 }
 
 template <int T, int K>
-static void launch_bwd(bool vec, cudaStream_t cs, int64_t spb, void *dx, void *dg, float *stats,
-                       double *pw, double *pb, const float *dy, const float *x, const float *g,
-                       const float *w, const float *b, const seg_shape &p, uint16_t *dx_round) {
-    const unsigned grid = (unsigned)((p.nseg + spb - 1) / spb);
-#define BWD_(V, C, GT)                                                                     \
-    norm_bwd_kernel<T, K, V, C, GT><<<grid, NORM_BLOCK(T), 0, cs>>>(dx, dg, stats, pw, pb, dy, \
-                                                                     x, g, w, b, p, dx_round, spb)
+static void launch_bwd(bool vec, cudaStream_t cs, int64_t spb, void *dx, void *dg, double *pw,
+                       double *pb, const float *dy, const float *x, const float *g,
+                       const float *w, const float *b, const seg_shape &p, uint16_t *dx_round,
+                       const rows_args &ra) {
+    const int64_t hp = p.wshared ? 1 : p.h;
+    const unsigned grid = (unsigned)((p.nseg / hp + spb - 1) / spb * hp);
+#define BWD_R(V, C, GT, RW)                                                            \
+    norm_bwd_kernel<T, K, V, C, GT, RW><<<grid, NORM_BLOCK(T), 0, cs>>>(                   \
+        dx, dg, pw, pb, dy, x, g, w, b, p, dx_round, spb, ra)
+    /* the §3 rows' variants only where they are asked for (head widths <= ROWS_NMAX) */
+#define BWD_(V, C, GT)                                                                 \
+    do {                                                                               \
+        if constexpr (4 * T * K <= ROWS_NMAX) {                                        \
+            if (ra.f) {                                                                \
+                BWD_R(V, C, GT, true);                                                 \
+                break;                                                                 \
+            }                                                                          \
+        }                                                                              \
+        BWD_R(V, C, GT, false);                                                        \
+    } while (0)
 #define BWD_G(V, C)              \
     do {                         \
         if (g) BWD_(V, C, true); \
@@ -614,6 +666,7 @@ static void launch_bwd(bool vec, cudaStream_t cs, int64_t spb, void *dx, void *d
     }
 #undef BWD_G
 #undef BWD_
+#undef BWD_R
 }
 
 static retnet_status norm_forward(const char *fn, void *y, const float *x, const float *g,
@@ -646,9 +699,21 @@ static retnet_status norm_backward(const char *fn, void *dx, void *dg, float *dw
                                    const float *dy, const float *x, const float *g,
                                    const float *w, const float *b, int64_t M, int h, int64_t n,
                                    int center, int wshared, int identity, float eps,
-                                   cuda_stream s, int bf16_out = 0, cuda_bf16 *dx_round = NULL) {
+                                   cuda_stream s, int bf16_out = 0, cuda_bf16 *dx_round = NULL,
+                                   const cuda_rows_grad *rows = NULL) {
     retnet_status st = check_shape(fn, M, h, n);
     if (st || M == 0) return st;
+    rows_args ra = {};
+    if (rows) {
+        if (!bf16_out || !dx || !rows->f || !rows->r || !rows->gamma64 || !rows->dr8 ||
+            rows->T < 1 || M % rows->T)
+            return retnet_fail(RETNET_EINVAL, "%s: bad section-3 rows (T %lld for %lld rows)",
+                               fn, (long long)rows->T, (long long)M);
+        if (n > ROWS_NMAX)
+            return retnet_fail(RETNET_EINVAL, "%s: section-3 rows need heads of at most %d",
+                               fn, ROWS_NMAX);
+        ra = {rows->f, rows->r, rows->gamma64, rows->T, (uint16_t *)rows->dr8};
+    }
     cudaStream_t cs = (cudaStream_t)s;
     seg_shape p = {M * h, h, (int)n, center, wshared, identity, eps, bf16_out};
     const int cfg = norm_config(n);
@@ -657,16 +722,17 @@ static retnet_status norm_backward(const char *fn, void *dx, void *dg, float *dw
     const bool vec = n % 4 == 0 && aligned(dy, 16) && aligned(x, 16) && aligned(g, 16) &&
                      aligned(w, 16) && aligned(b, 16) && aligned(dx, osz) && aligned(dg, osz) &&
                      aligned(dx_round, 8);
-    /* the parameter sums in the segment kernel (shared parameters), or a second pass */
-    const bool sums = dw || db, fused = sums && cfg >= 0 && wshared;
+    /* the parameter sums in the segment kernel, or a second pass (rows wider than NORM_NMAX) */
+    const bool sums = dw || db, fused = sums && cfg >= 0;
     const int64_t G = cfg >= 0 ? NORM_BLOCK(norm_cfgs[cfg].T) / norm_cfgs[cfg].T : WARPS;
     int64_t spb = G, P = 0, rows_per = 0;
     float *stats = NULL;
     double *pw = NULL, *pb = NULL;
     if (fused) {
-        /* Segments per block: at least 32 (the P partial rows stay a few % of the traffic:
-         * 16k rows of 2048 give P = 512, 8 MB a sum) and enough that P <= 1024, rounded up
-         * to whole rounds of the block's G groups. A function of the shape alone. */
+        /* Segments per block (R a parameter set's): at least 32 (the P partial rows stay a
+         * few % of the traffic: 16k rows of 2048 give P = 512, 8 MB a sum) and enough that
+         * P <= 1024, rounded up to whole rounds of the block's G groups. A function of the
+         * shape alone. */
         spb = (R + 1023) / 1024;
         if (spb < 32) spb = 32;
         spb = (spb + G - 1) / G * G;
@@ -689,8 +755,8 @@ static retnet_status norm_backward(const char *fn, void *dx, void *dg, float *dw
     switch (cfg) {
 #define BWD_(i, T, K)                                                                      \
     case i:                                                                                \
-        launch_bwd<T, K>(vec, cs, spb, dx, dg, stats, fused && dw ? pw : NULL,             \
-                         fused && db ? pb : NULL, dy, x, g, w, b, p, dx_round);            \
+        launch_bwd<T, K>(vec, cs, spb, dx, dg, fused && dw ? pw : NULL,                    \
+                         fused && db ? pb : NULL, dy, x, g, w, b, p, dx_round, ra);        \
         break;
         NORM_CONFIGS(BWD_)
 #undef BWD_
@@ -792,13 +858,14 @@ retnet_status cuda_op_head_norm_gate_backward_bf16(cuda_bf16 *do_, cuda_bf16 *dg
                                                    float *db, const float *dy, const float *o,
                                                    const float *g, const float *w,
                                                    const float *b, int64_t M, int h, int dv,
-                                                   float eps, int mode, cuda_stream s) {
+                                                   float eps, int mode,
+                                                   const cuda_rows_grad *rows, cuda_stream s) {
     if (mode < 0 || mode > 2)
         return retnet_fail(RETNET_EINVAL, "cuda_op_head_norm_gate_backward_bf16: mode %d", mode);
     const int group = mode == 1;
     return norm_backward("cuda_op_head_norm_gate_backward_bf16", do_, dg, dw, group ? db : NULL,
                          dy, o, g, w, group ? b : NULL, M, h, dv, group, !group, mode == 2, eps,
-                         s, 1);
+                         s, 1, NULL, rows);
 }
 
 retnet_status cuda_op_layernorm_backward_round(float *dx, cuda_bf16 *dx_bf16, float *dw,

@@ -1088,7 +1088,7 @@ static void test_bf16_outputs(void) {
         OK(cuda_op_head_norm_gate_backward(z1, z2, NULL, NULL, ddy, dx_, dg_, wm, db_, M, (int)h,
                                            (int)dv, 1e-5f, mode, NULL));
         OK(cuda_op_head_norm_gate_backward_bf16(y16, y16b, NULL, NULL, ddy, dx_, dg_, wm, db_, M,
-                                                (int)h, (int)dv, 1e-5f, mode, NULL));
+                                                (int)h, (int)dv, 1e-5f, mode, NULL, NULL));
         snprintf(what, sizeof what, "head_norm_gate_backward_bf16 mode %d: d o", mode);
         SAME16(y16, z1, what);
         snprintf(what, sizeof what, "head_norm_gate_backward_bf16 mode %d: d g", mode);
@@ -1271,6 +1271,95 @@ static void test_joined_products(void) {
         }
 }
 
+/* RETNET.md §3's rows in the head norm's backward (cuda_rows_grad): the head norm's backward
+ * run alone gives d(f o) in bf16 (what cuda_retention_normalize_backward reads); from it the
+ * host forms, as src/model.c does, d o = bf16(f d(f o)) (one float product and one rounding:
+ * the same bits required) and d r = -d f sign(r) / r^2 where |s r| > 1, else 0, with
+ * d f = <d(f o), f o> / f in double: the GPU sums it in float products of the same values in
+ * double in another order (relative error ~1e-15), then rounds to float and bf16, so its
+ * d r is the host's rounded to bf16 or a neighbour: within 2^-8 relative. The other seven
+ * columns of dr8 must be +0, and d g, dw, db the same bits as without the rows. Shapes: the
+ * paper's heads (T 64, 8 x 512, group), odd widths (scalar loads), each head norm mode. */
+static void test_head_norm_rows(void) {
+    static const int shapes[][4] = {{2, 64, 8, 512}, {3, 7, 3, 40}, {2, 5, 2, 6}, {1, 33, 4, 128}};
+    uint64_t s = next_seed();
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int mode = 0; mode < 3; mode++)
+            for (int gate = 0; gate < 2; gate++) {
+                const int64_t B = shapes[si][0], T = shapes[si][1], M = B * T;
+                const int h = shapes[si][2], dv = shapes[si][3];
+                const int64_t N = M * h * dv, wn = mode == 1 ? (int64_t)h * dv : dv, R = M * h;
+                float *fo = frand(N, &s, 2), *g = frand(N, &s, 3), *w = frand(wn, &s, 1.5);
+                float *b = frand(wn, &s, 0.5), *dy = frand(N, &s, 1), *r = frand(R, &s, 8);
+                float *f = fnew(R);
+                double gam[8];
+                for (int i = 0; i < h; i++) gam[i] = 1.0 - exp2(-5.0 - i);
+                for (int64_t i = 0; i < R; i++) {
+                    if (i % 7 == 3) r[i] = 0.25f; /* |s r| <= 1: d r = 0 */
+                    f[i] = model_row_factor(gam[i % h], (i / h) % T, r[i]);
+                }
+                void *dfo = dputf(fo, N), *dg_ = dputf(g, N), *dw_ = dputf(w, wn), *db_ = dputf(b, wn);
+                void *ddy = dputf(dy, N), *df = dputf(f, R), *dr = dputf(r, R);
+                void *dgam = dput(gam, sizeof gam);
+                cuda_bf16 *o1 = dput(NULL, 2 * (size_t)N), *o2 = dput(NULL, 2 * (size_t)N);
+                cuda_bf16 *g1 = dput(NULL, 2 * (size_t)N), *g2 = dput(NULL, 2 * (size_t)N);
+                uint16_t *h8 = malloc(2 * (size_t)R * 8);
+                for (int64_t i = 0; i < R * 8; i++) h8[i] = 0x7fc1; /* NaN: every column written */
+                cuda_bf16 *dr8 = dput(h8, 2 * (size_t)R * 8);
+                float *pw1 = dputf(NULL, wn), *pb1 = dputf(NULL, wn);
+                float *pw2 = dputf(NULL, wn), *pb2 = dputf(NULL, wn);
+                OK(retnet_cuda_memset0(pw1, 4 * (size_t)wn, NULL));
+                OK(retnet_cuda_memset0(pb1, 4 * (size_t)wn, NULL));
+                OK(retnet_cuda_memset0(pw2, 4 * (size_t)wn, NULL));
+                OK(retnet_cuda_memset0(pb2, 4 * (size_t)wn, NULL));
+                const cuda_rows_grad rows = {df, dr, dgam, T, dr8};
+                OK(cuda_op_head_norm_gate_backward_bf16(o1, gate ? g1 : NULL, pw1, pb1, ddy, dfo,
+                                                        gate ? dg_ : NULL, dw_, db_, M, h, dv,
+                                                        1e-5f, mode, NULL, NULL));
+                OK(cuda_op_head_norm_gate_backward_bf16(o2, gate ? g2 : NULL, pw2, pb2, ddy, dfo,
+                                                        gate ? dg_ : NULL, dw_, db_, M, h, dv,
+                                                        1e-5f, mode, &rows, NULL));
+                uint16_t *a1 = dgetb(o1, N), *a2 = dgetb(o2, N), *r8 = dgetb(dr8, R * 8);
+                uint16_t *want = malloc(2 * (size_t)N);
+                char what[128];
+                snprintf(what, sizeof what, "head norm rows B=%lld T=%lld h=%d dv=%d mode %d gate %d",
+                         (long long)B, (long long)T, h, dv, mode, gate);
+                int64_t bad = -1, badz = -1;
+                double bad_want = 0;
+                for (int64_t i = 0; i < R; i++) {
+                    double dfv = 0;
+                    for (int j = 0; j < dv; j++) {
+                        const float u = bf16_to_f32(a1[i * dv + j]);
+                        dfv += (double)u * fo[i * dv + j];
+                        want[i * dv + j] = op_f32_to_bf16(f[i] * u);
+                    }
+                    const double sn = model_decay_row_scale(gam[i % h], (i / h) % T), rv = r[i];
+                    const double drv = fabs(sn * rv) > 1.0 ? -(dfv / f[i]) * (rv > 0 ? 1 : -1) / (rv * rv) : 0.0;
+                    const double got = bf16_to_f32(r8[i * 8]);
+                    const double err = fabs(got - drv) / (0x1p-8 * fabs(drv) + 1e-30);
+                    if (!(err <= 1.0) && bad < 0) bad = i, bad_want = drv;
+                    for (int c = 1; c < 8; c++)
+                        if (r8[i * 8 + c] != 0 && badz < 0) badz = i * 8 + c;
+                }
+                CHECK(bad < 0, "%s: d r [%lld] gpu %.9g, host %.9g", what, (long long)bad,
+                      bad >= 0 ? bf16_to_f32(r8[bad * 8]) : 0.0, bad_want);
+                CHECK(badz < 0, "%s: dr8 [%lld] not +0", what, (long long)badz);
+                check_same(a2, want, 2 * (size_t)N, what);
+                if (gate) {
+                    uint16_t *x1 = dgetb(g1, N), *x2 = dgetb(g2, N);
+                    check_same(x2, x1, 2 * (size_t)N, what);
+                    free(x1); free(x2);
+                }
+                float *w1 = dgetf(pw1, wn), *w2 = dgetf(pw2, wn), *b1 = dgetf(pb1, wn), *b2 = dgetf(pb2, wn);
+                check_same(w2, w1, 4 * (size_t)wn, what);
+                check_same(b2, b1, 4 * (size_t)wn, what);
+                free(w1); free(w2); free(b1); free(b2);
+                DFREE(dfo, dg_, dw_, db_, ddy, df, dr, dgam, o1, o2, g1, g2, dr8, pw1, pb1, pw2, pb2);
+                free(fo); free(g); free(w); free(b); free(dy); free(r); free(f); free(h8);
+                free(a1); free(a2); free(r8); free(want);
+            }
+}
+
 /* With arguments, only the tests named (test.h's RUN_IF; e.g. under compute-sanitizer). */
 int main(int argc, char **argv) {
     TEST_ONLY(argc, argv);
@@ -1290,6 +1379,7 @@ int main(int argc, char **argv) {
     RUN_IF(test_sums);
     RUN_IF(test_adamw);
     RUN_IF(test_bf16_outputs);
+    RUN_IF(test_head_norm_rows);
     RUN_IF(test_joined_products);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
