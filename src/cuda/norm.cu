@@ -163,6 +163,27 @@ template <int T> __device__ __forceinline__ double2 group_sum2(double a, double 
     return make_double2(a, b);
 }
 
+/* group_sum2 of two pairs at once, ab summed as group_sum2 sums it (the same bits). sh: two
+ * buffers of 2 NORM_BLOCK(T) / 32 entries, its own (not group_sum2's). */
+template <int T> __device__ __forceinline__ void group_sum4(double2 &ab, double2 &cd, double2 *sh,
+                                                           int &par) {
+    ab.x = warp_sum(ab.x), ab.y = warp_sum(ab.y), cd.x = warp_sum(cd.x), cd.y = warp_sum(cd.y);
+    if (T > 32) {
+        constexpr int NW = NORM_BLOCK(T) / 32;
+        double2 *buf = sh + par * 2 * NW;
+        par ^= 1;
+        if ((threadIdx.x & 31) == 0) buf[2 * (threadIdx.x >> 5)] = ab, buf[2 * (threadIdx.x >> 5) + 1] = cd;
+        __syncthreads();
+        const double2 *gs = buf + (threadIdx.x / T) * (T / 32) * 2;
+        ab = gs[0], cd = gs[1];
+#pragma unroll
+        for (int k = 1; k < T / 32; k++) {
+            ab.x += gs[2 * k].x, ab.y += gs[2 * k].y;
+            cd.x += gs[2 * k + 1].x, cd.y += gs[2 * k + 1].y;
+        }
+    }
+}
+
 template <int T> __device__ __forceinline__ double group_sum(double a, double2 *sh, int &par) {
     a = warp_sum(a);
     if (T > 32) {
@@ -286,10 +307,11 @@ __device__ __forceinline__ void block_partial(double *dst, const double (&a)[4 *
  * added to (fp32, dx's sum then copied rounded to dx_round when that is not NULL); pw, pb:
  * the block's partial sums of dn xhat and of dn, row c of hp n columns, at columns hs n.
  * CENTER: layernorm and groupnorm, the only ones with b;
- * GATE: g is not NULL. ROWS (bf16_out, dx; positions from 0; segments of at most
- * ROWS_NMAX): §3's rows from ra, cuda_retention_normalize_backward's rows_backward_kernel in
- * the same pass (the same d o bits: f times dx rounded to bf16; d f summed in another
- * order). They are template arguments so that the registers of what a variant
+ * GATE: g is not NULL. SEC3 (bf16_out, dx; positions from 0; segments of at most ROWS_NMAX):
+ * §3's rows from ra, cuda_retention_normalize_backward's rows_backward_kernel in the same
+ * pass: the same d o bits (f times dx rounded to bf16), and d f = <dx, x> / f formed from the
+ * segment's sums (below) instead of a second read of x. They are template arguments so that
+ * the registers of what a variant
  * lacks are not reserved (the kernel's occupancy is set by its registers).
  *
  * The kernel issues more instructions than its bytes need (ncu: 2 of 4 warp schedulers'
@@ -298,17 +320,17 @@ __device__ __forceinline__ void block_partial(double *dst, const double (&a)[4 *
  * are 0 (seg_load), so dn, dxhat and their products are exactly +-0 and leave every sum
  * unchanged (a sum starting at +0 never becomes -0), unless mu or r is not finite, when the
  * segment's own sums are NaN already. */
-template <int T, int K, bool VEC, bool CENTER, bool GATE, bool ROWS>
-__global__ void __launch_bounds__(NORM_BLOCK(T), NORM_BWD_MINB(T, CENTER || ROWS))
+template <int T, int K, bool VEC, bool CENTER, bool GATE, bool SEC3>
+__global__ void __launch_bounds__(NORM_BLOCK(T), NORM_BWD_MINB(T, CENTER || SEC3))
 norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
                 const float *x, const float *g, const float *w, const float *b, seg_shape p,
                 uint16_t *dx_round, int64_t spb, rows_args ra) {
     constexpr int G = NORM_BLOCK(T) / T, V = 4 * K;
     /* dx's old values loaded along with the inputs (one round trip) where registers allow */
     constexpr bool EARLY = V <= 8;
-    __shared__ double2 sh[2 * NORM_BLOCK(T) / 32];
+    __shared__ double2 sh[2 * NORM_BLOCK(T) / 32], sh4[SEC3 ? 4 * NORM_BLOCK(T) / 32 : 1];
     __shared__ double red[G > 1 ? 4 * T * K : 1];
-    int par = 0;
+    int par = 0, par4 = 0;
     const int t = threadIdx.x % T, grp = threadIdx.x / T, n = p.n;
     const int hp = p.wshared ? 1 : p.h, hs = (int)(blockIdx.x % hp);
     const int64_t R = p.nseg / hp, r0 = blockIdx.x / hp * spb, r1 = r0 + spb < R ? r0 + spb : R;
@@ -359,19 +381,22 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
                 else seg_store_bf16<T, K, VEC>((uint16_t *)dg + off, og, t, n);
             }
         }
-        double sa = 0, sb = 0; /* sum dxhat, sum dxhat xhat */
+        double sa = 0, sb = 0, q1 = 0, q2 = 0; /* sum dxhat, dxhat xhat; (SEC3) xhat, xhat^2 */
 #pragma unroll
         for (int j = 0; j < V; j++) {
             const float dxh = dn[j] * wv[j]; /* wv is 1 without w: exact */
             sa += dxh;
             sb += (double)dxh * xv[j];
+            if (SEC3) q1 += xv[j], q2 += (double)xv[j] * xv[j];
             if (pw && active) aw[j] += (double)dn[j] * xv[j];
             if (CENTER && pb && active) ab[j] += dn[j];
         }
         if (!dx) continue; /* uniform over the block */
         const int64_t s = (row * hp + hs) % p.nseg; /* in range when inactive, unused then */
-        const float fs = ROWS ? ra.f[s] : 1.0f; /* early: its latency under the group sum */
-        const double2 m = group_sum2<T>(sa, sb, sh, par);
+        const float fs = SEC3 ? ra.f[s] : 1.0f; /* early: its latency under the group sum */
+        double2 m = make_double2(sa, sb), q = make_double2(q1, q2);
+        if (SEC3) group_sum4<T>(m, q, sh4, par4); /* m: the same bits as group_sum2's */
+        else m = group_sum2<T>(sa, sb, sh, par);
         const float ma = p.center ? (float)(m.x / n) : 0.0f, mb = p.identity ? 0.0f : (float)(m.y / n);
         if (active) {
             if (!EARLY && acc) seg_load<T, K, VEC>(ox, (const float *)dx + off, t, n);
@@ -383,29 +408,26 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
             if (acc) {
                 seg_store<T, K, VEC>((float *)dx + off, ox, t, n);
                 if (dx_round) seg_store_bf16<T, K, VEC>(dx_round + off, ox, t, n);
-            } else if (ROWS) { /* d(f o) as rows_backward_kernel read it: rounded to bf16 */
-                float fo[V];
+            } else if (SEC3) { /* d o = f d(f o), the latter rounded as rows_backward_kernel reads it */
 #pragma unroll
-                for (int j = 0; j < V; j++) ox[j] = bf16_bits_to_f32(bf16_rn(ox[j])), fo[j] = fs * ox[j];
-                seg_store_bf16<T, K, VEC>((uint16_t *)dx + off, fo, t, n);
+                for (int j = 0; j < V; j++) ox[j] = fs * bf16_bits_to_f32(bf16_rn(ox[j]));
+                seg_store_bf16<T, K, VEC>((uint16_t *)dx + off, ox, t, n);
             } else {
                 seg_store_bf16<T, K, VEC>((uint16_t *)dx + off, ox, t, n);
             }
-        }
-        if (ROWS) { /* d f = <d(f o), f o> / f, f o being x; then d r, as the CPU */
-            double df = 0;
-            if (active) {
-                seg_load<T, K, VEC>(xv, x + off, t, n); /* L1 hits: read above */
-#pragma unroll
-                for (int j = 0; j < V; j++) df += (double)ox[j] * xv[j];
-            }
-            df = group_sum<T>(df, sh, par);
-            if (active && t < 8) {
+            if (SEC3 && t < 8) {
+                /* d f = <dx, x> / f (x = f o). With dx_j = r (dxhat_j - ma - xhat_j mb) and
+                 * x_j = xhat_j / r + mu, <dx, x> = sb - ma q1 - mb q2 + r mu (sa - n ma - mb q1)
+                 * in double, where the norm makes it nearly 0 (a norm's output does not change
+                 * with its input's scale: only eps gives d f a value): summing dx rounded to bf16
+                 * times x, as rows_backward_kernel does, gives the roundings' noise instead. */
                 float v = 0.0f;
                 if (t == 0 && fs != 0.0f) { /* f = 0 (|r| ~ 1e38): d r -> 0, as the CPU */
                     const double sn = model_decay_row_scale(ra.gamma[s % p.h], (s / p.h) % ra.T);
                     const double rv = ra.r[s];
-                    df /= fs;
+                    const double dxx = m.y - (double)ma * q.x - (double)mb * q.y +
+                                       (double)r * mu * (m.x - (double)n * ma - (double)mb * q.x);
+                    const double df = dxx / fs;
                     v = fabs(sn * rv) > 1.0 ? (float)(-df * (rv > 0 ? 1.0 : -1.0) / (rv * rv)) : 0.0f;
                 }
                 ra.dr8[s * 8 + t] = bf16_rn(v);
