@@ -179,15 +179,15 @@ retnet_status cuda_retention_normalize(float *o, const cuda_bf16 *q, const cuda_
                                        const int64_t *pos, const float *z_in, float *z_out,
                                        int64_t B, int64_t T, int h, int dk, int dv,
                                        float *f_out, float *r_out, cuda_stream s);
-/* Training (positions from 0, no states), with f_out, r_out (B, T, h) kept by the forward:
+/* Training (positions from 0, no states), with f_out, r_out (B, T, h) kept by the forward (r
+ * as 0 where |s r| <= 1, where f does not depend on it):
  * dfo (B, T, h, dv) bf16, the gradient of the scaled rows fo = f o, becomes in place that of
  * o (f dfo); the row sums' gradient goes to column 0 of dr8 (B, T, h, 8) bf16. Then
  * ..._sums adds what it gives q and k to dq, dk (B, T, h, dk) fp32 (retention's backward with
  * v = 1; ones8 (B, T, h, 8) bf16 is its scratch). */
 retnet_status cuda_retention_normalize_backward(cuda_bf16 *dfo, const float *fo, const float *f,
-                                                const float *r, const double *gamma64,
-                                                cuda_bf16 *dr8, int64_t B, int64_t T, int h,
-                                                int dv, cuda_stream s);
+                                                const float *r, cuda_bf16 *dr8, int64_t B,
+                                                int64_t T, int h, int dv, cuda_stream s);
 retnet_status cuda_retention_normalize_backward_sums(const cuda_bf16 *q, const cuda_bf16 *k,
                                                      const float *gamma, const cuda_bf16 *dr8,
                                                      cuda_bf16 *ones8, float *dq, float *dk_,
@@ -261,15 +261,13 @@ retnet_status cuda_op_rmsnorm_bf16(cuda_bf16 *y, const float *x, const float *w,
 retnet_status cuda_op_head_norm_gate_bf16(cuda_bf16 *y, const float *o, const float *g,
                                           const float *w, const float *b, int64_t M, int h,
                                           int dv, float eps, int mode, cuda_stream s);
-/* RETNET.md §3's rows in the head norm's backward (training, positions from 0; M = B T):
- * with the forward's f, r (B, T, h) and o the scaled rows f o, the bf16 d o written is that
- * of o before the scale, f bf16(d(f o)), and the row sums' gradient goes to column 0 of dr8
- * (B, T, h, 8) bf16: cuda_retention_normalize_backward's work, done in the same pass (the
- * same d o bits; d r summed in another order). dv at most 512. */
+/* RETNET.md §3's rows in the head norm's backward (training): with the forward's f, r (M h,
+ * as cuda_retention_normalize keeps them) and o the scaled rows f o, the bf16 d o written is
+ * that of o before the scale, f bf16(d(f o)), and the row sums' gradient goes to column 0 of
+ * dr8 (M h, 8) bf16: cuda_retention_normalize_backward's work, in the same pass (the same d o
+ * bits; d f from the segment's sums, norm.cu). dv at most 512. */
 typedef struct {
     const float *f, *r;
-    const double *gamma64;
-    int64_t T;
     cuda_bf16 *dr8;
 } cuda_rows_grad;
 retnet_status cuda_op_head_norm_gate_backward_bf16(cuda_bf16 *do_, cuda_bf16 *dg, float *dw,

@@ -1424,7 +1424,7 @@ static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64
      * is that of the unscaled rows and the row sums' gradient goes to dr8, in the head norm's
      * pass (rows) or after it */
     const int head_norm = p16->wg || c->head_norm != RETNET_HEADNORM_NONE;
-    const cuda_rows_grad rows = {A->f, A->r, d->gamma64, T, G->dr8};
+    const cuda_rows_grad rows = {A->f, A->r, G->dr8};
     const int rows_fused = c->normalize && head_norm && d->rows_fused;
     if (head_norm)
         TRY(cuda_op_head_norm_gate_backward_bf16(G->gb, p16->wg ? G->gb2 : NULL,
@@ -1436,8 +1436,8 @@ static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64
     else
         TRY(bf16(G->gb, dy, nv));
     if (c->normalize && !rows_fused) /* §3: d(f o) -> d o in place, and the row sums' gradient */
-        TRY(cuda_retention_normalize_backward(G->gb, A->o, A->f, A->r, d->gamma64, G->dr8, B, T,
-                                              h, dv, NULL));
+        TRY(cuda_retention_normalize_backward(G->gb, A->o, A->f, A->r, G->dr8, B, T, h, dv,
+                                              NULL));
     ph_mark("b retention");
     /* dq and dk in fp32 (rope's backward reads them, §3 adds to them); dv straight to bf16,
      * the wv product's operand, in dv's fp32 buffer: the same bits as converting its fp32

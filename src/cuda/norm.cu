@@ -40,17 +40,11 @@
  */
 #include "cuda/common.cuh"
 
-extern "C" {
-#include "model.h" /* model_decay_row_scale: §3's rows, as the CPU forms them */
-}
-
 #define WARPS 8 /* segments per block of the wide-row kernels */
 
 /* §3's rows in the head norm's backward (cuda_rows_grad): f NULL when not asked for */
 typedef struct {
     const float *f, *r;
-    const double *gamma;
-    int64_t T;
     uint16_t *dr8;
 } rows_args;
 
@@ -307,7 +301,7 @@ __device__ __forceinline__ void block_partial(double *dst, const double (&a)[4 *
  * added to (fp32, dx's sum then copied rounded to dx_round when that is not NULL); pw, pb:
  * the block's partial sums of dn xhat and of dn, row c of hp n columns, at columns hs n.
  * CENTER: layernorm and groupnorm, the only ones with b;
- * GATE: g is not NULL. SEC3 (bf16_out, dx; positions from 0; segments of at most ROWS_NMAX):
+ * GATE: g is not NULL. SEC3 (bf16_out, dx; segments of at most ROWS_NMAX):
  * §3's rows from ra, cuda_retention_normalize_backward's rows_backward_kernel in the same
  * pass: the same d o bits (f times dx rounded to bf16), and d f = <dx, x> / f formed from the
  * segment's sums (below) instead of a second read of x. They are template arguments so that
@@ -387,7 +381,8 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
             const float dxh = dn[j] * wv[j]; /* wv is 1 without w: exact */
             sa += dxh;
             sb += (double)dxh * xv[j];
-            if (SEC3) q1 += xv[j], q2 += (double)xv[j] * xv[j];
+            if (SEC3 && (4 * T * K == n || seg_col<T>(t, j) < n)) /* xhat is -mu r beyond n */
+                q1 += xv[j], q2 += (double)xv[j] * xv[j];
             if (pw && active) aw[j] += (double)dn[j] * xv[j];
             if (CENTER && pb && active) ab[j] += dn[j];
         }
@@ -422,13 +417,12 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
                  * with its input's scale: only eps gives d f a value): summing dx rounded to bf16
                  * times x, as rows_backward_kernel does, gives the roundings' noise instead. */
                 float v = 0.0f;
-                if (t == 0 && fs != 0.0f) { /* f = 0 (|r| ~ 1e38): d r -> 0, as the CPU */
-                    const double sn = model_decay_row_scale(ra.gamma[s % p.h], (s / p.h) % ra.T);
-                    const double rv = ra.r[s];
+                const double rv = ra.r[s]; /* 0 where |s r| <= 1: d r = 0 */
+                if (t == 0 && fs != 0.0f && rv != 0.0) { /* f = 0 (|r| ~ 1e38): d r -> 0, as the CPU */
                     const double dxx = m.y - (double)ma * q.x - (double)mb * q.y +
                                        (double)r * mu * (m.x - (double)n * ma - (double)mb * q.x);
                     const double df = dxx / fs;
-                    v = fabs(sn * rv) > 1.0 ? (float)(-df * (rv > 0 ? 1.0 : -1.0) / (rv * rv)) : 0.0f;
+                    v = (float)(-df * (rv > 0 ? 1.0 : -1.0) / (rv * rv));
                 }
                 ra.dr8[s * 8 + t] = bf16_rn(v);
             }
@@ -727,14 +721,12 @@ static retnet_status norm_backward(const char *fn, void *dx, void *dg, float *dw
     if (st || M == 0) return st;
     rows_args ra = {};
     if (rows) {
-        if (!bf16_out || !dx || !rows->f || !rows->r || !rows->gamma64 || !rows->dr8 ||
-            rows->T < 1 || M % rows->T)
-            return retnet_fail(RETNET_EINVAL, "%s: bad section-3 rows (T %lld for %lld rows)",
-                               fn, (long long)rows->T, (long long)M);
+        if (!bf16_out || !dx || !rows->f || !rows->r || !rows->dr8)
+            return retnet_fail(RETNET_EINVAL, "%s: section-3 rows without their buffers", fn);
         if (n > ROWS_NMAX)
             return retnet_fail(RETNET_EINVAL, "%s: section-3 rows need heads of at most %d",
                                fn, ROWS_NMAX);
-        ra = {rows->f, rows->r, rows->gamma64, rows->T, (uint16_t *)rows->dr8};
+        ra = {rows->f, rows->r, (uint16_t *)rows->dr8};
     }
     cudaStream_t cs = (cudaStream_t)s;
     seg_shape p = {M * h, h, (int)n, center, wshared, identity, eps, bf16_out};

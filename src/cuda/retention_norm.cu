@@ -40,7 +40,9 @@ __global__ void narrow_z_kernel(float *z, const float *z8, int64_t m) {
 }
 
 /* o (B, T, h, dv) *= f; one warp per (row, head); r8 (B, T, h, NW) the v = 1 outputs; f and
- * r kept (B, T, h) for a backward when f_out, r_out are given */
+ * r kept (B, T, h) for a backward when f_out, r_out are given, r as 0 where |s r| <= 1 (f does
+ * not depend on r there): the backward then needs no s, whose double log and expm1 on one
+ * lane a row held its warps back */
 __global__ void scale_rows_kernel(float *o, const float *r8, const double *gamma,
                                   const int64_t *pos, int64_t B, int64_t T, int h, int dv,
                                   float *f_out, float *r_out) {
@@ -49,8 +51,9 @@ __global__ void scale_rows_kernel(float *o, const float *r8, const double *gamma
     if (w >= B * T * h) return;
     const int head = (int)(w % h);
     const int64_t bt = w / h, b = bt / T, t = bt % T;
-    const float f = model_row_factor(gamma[head], (pos ? pos[b] : 0) + t, r8[w * NW]);
-    if (lane == 0 && f_out) f_out[w] = f, r_out[w] = r8[w * NW];
+    const double sn = model_decay_row_scale(gamma[head], (pos ? pos[b] : 0) + t);
+    const float rs = r8[w * NW], f = model_row_factor_at(sn, rs);
+    if (lane == 0 && f_out) f_out[w] = f, r_out[w] = fabs(sn * rs) > 1.0 ? rs : 0.0f;
     float *row = o + w * dv;
     for (int j = lane; j < dv; j += 32) row[j] *= f;
 }
@@ -151,16 +154,13 @@ retnet_status cuda_retention_normalize_step(float *o, float *z, const cuda_bf16 
 /* The backward's first half, one warp per (row, head), positions from 0: with fo = f o (what
  * the head norm read) and dfo its gradient (bf16, in place):
  *   d o = f dfo (bf16, in place: retention's dout);  d f = <dfo, o> = <dfo, fo> / f;
- *   f = s / max(|s r|, 1):  d r = -d f sign(r) / r^2 where |s r| > 1, else 0
+ *   f = s / max(|s r|, 1):  d r = -d f sign(r) / r^2 where |s r| > 1 (r kept), else 0
  * into column 0 of dr8 (B, T, h, NW) bf16 (the other columns 0), as src/model.c. */
 __global__ void rows_backward_kernel(uint16_t *dfo, const float *fo, const float *f,
-                                     const float *r, const double *gamma, uint16_t *dr8,
-                                     int64_t B, int64_t T, int h, int dv) {
+                                     const float *r, uint16_t *dr8, int64_t rows, int dv) {
     const int64_t w = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32;
     const int lane = threadIdx.x & 31;
-    if (w >= B * T * h) return;
-    const int head = (int)(w % h);
-    const int64_t t = (w / h) % T;
+    if (w >= rows) return;
     const float fv = f[w];
     uint16_t *g = dfo + w * dv;
     const float *x = fo + w * dv;
@@ -174,23 +174,22 @@ __global__ void rows_backward_kernel(uint16_t *dfo, const float *fo, const float
     if (lane < NW) {
         float v = 0.0f;
         if (lane == 0) {
-            const double sn = model_decay_row_scale(gamma[head], t), rv = r[w];
-            v = fabs(sn * rv) > 1.0 ? (float)(-df * (rv > 0 ? 1.0 : -1.0) / (rv * rv)) : 0.0f;
+            const double rv = r[w];
+            v = rv != 0.0 ? (float)(-df * (rv > 0 ? 1.0 : -1.0) / (rv * rv)) : 0.0f;
         }
         dr8[w * NW + lane] = f32_to_bf16_bits(v);
     }
 }
 
 retnet_status cuda_retention_normalize_backward(cuda_bf16 *dfo, const float *fo, const float *f,
-                                                const float *r, const double *gamma64,
-                                                cuda_bf16 *dr8, int64_t B, int64_t T, int h,
-                                                int dv, cuda_stream s) {
-    if (B < 1 || T < 1 || h < 1 || dv < 1 || !dfo || !fo || !f || !r || !gamma64 || !dr8)
+                                                const float *r, cuda_bf16 *dr8, int64_t B,
+                                                int64_t T, int h, int dv, cuda_stream s) {
+    if (B < 1 || T < 1 || h < 1 || dv < 1 || !dfo || !fo || !f || !r || !dr8)
         return retnet_fail(RETNET_EINVAL, "cuda_retention_normalize_backward: bad arguments");
     TRY(cuda_ensure_init());
     const int64_t rows = B * T * h;
     rows_backward_kernel<<<cuda_blocks(rows * 32, 256, INT32_MAX), 256, 0, (cudaStream_t)s>>>(
-        (uint16_t *)dfo, fo, f, r, gamma64, (uint16_t *)dr8, B, T, h, dv);
+        (uint16_t *)dfo, fo, f, r, (uint16_t *)dr8, rows, dv);
     CUDA_LAUNCHED("cuda_retention_normalize_backward");
     return RETNET_OK;
 }

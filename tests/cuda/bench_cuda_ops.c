@@ -7,7 +7,6 @@
  * Host timing around retnet_cuda_sync (each kernel runs long enough that launch overhead is
  * noise), 3 warm-ups, median of 15. Built by `make CUDA=1` as build-cuda/cuda/bench_cuda_ops.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,21 +137,17 @@ int main(void) {
           cuda_op_head_norm_gate_backward_bf16(ya, (cuda_bf16 *)dx, dw, NULL, y, x, g, w, NULL, n,
                                                (int)h, (int)(dv / h), 1e-5f, 0, NULL, NULL));
     /* the paper preset's: the groupnorm head norm (weights per head), then RETNET.md §3's
-     * rows after it, in their own pass and in the head norm's (T 2048) */
+     * rows after it, in their own pass and in the head norm's */
     BENCH("head_norm_gate_backward_bf16 group", 4 * ndv, 0,
           cuda_op_head_norm_gate_backward_bf16(ya, (cuda_bf16 *)dx, dw, db, y, x, g, w, b, n,
                                                (int)h, (int)(dv / h), 1e-5f, 1, NULL, NULL));
     {
         float *rf = dalloc(n * h * F, 1), *rr = dalloc(n * h * F, 4);
         uint16_t *dr8;
-        double *gam, hg[8];
-        for (int i = 0; i < 8; i++) hg[i] = 1.0 - exp2(-5.0 - i);
-        TRY(retnet_cuda_malloc((void **)&gam, sizeof hg, "gamma"));
-        TRY(retnet_cuda_upload(gam, hg, sizeof hg));
         TRY(retnet_cuda_malloc((void **)&dr8, n * h * 8 * 2, "dr8"));
-        const cuda_rows_grad rows = {rf, rr, gam, 2048, (cuda_bf16 *)dr8};
+        const cuda_rows_grad rows = {rf, rr, (cuda_bf16 *)dr8};
         BENCH("retention_normalize_backward", 2.5 * ndv, 0,
-              cuda_retention_normalize_backward((cuda_bf16 *)ya, x, rf, rr, gam, (cuda_bf16 *)dr8,
+              cuda_retention_normalize_backward((cuda_bf16 *)ya, x, rf, rr, (cuda_bf16 *)dr8,
                                                 n / 2048, 2048, (int)h, (int)(dv / h), NULL));
         BENCH("head_norm_gate_backward_bf16 g+rows", 4 * ndv, 0,
               cuda_op_head_norm_gate_backward_bf16(ya, (cuda_bf16 *)dx, dw, db, y, x, g, w, b, n,

@@ -1297,16 +1297,17 @@ static void test_head_norm_rows(void) {
                 const int64_t N = M * h * dv, wn = mode == 1 ? (int64_t)h * dv : dv, R = M * h;
                 float *fo = frand(N, &s, 2), *g = frand(N, &s, 3), *w = frand(wn, &s, 1.5);
                 float *b = frand(wn, &s, 0.5), *dy = frand(N, &s, 1), *r = frand(R, &s, 8);
-                float *f = fnew(R);
+                float *f = fnew(R), *rk = fnew(R); /* rk: r as the forward keeps it */
                 double gam[8];
                 for (int i = 0; i < h; i++) gam[i] = 1.0 - exp2(-5.0 - i);
                 for (int64_t i = 0; i < R; i++) {
                     if (i % 7 == 3) r[i] = 0.25f; /* |s r| <= 1: d r = 0 */
-                    f[i] = model_row_factor(gam[i % h], (i / h) % T, r[i]);
+                    const double sn = model_decay_row_scale(gam[i % h], (i / h) % T);
+                    f[i] = model_row_factor_at(sn, r[i]);
+                    rk[i] = fabs(sn * r[i]) > 1.0 ? r[i] : 0.0f;
                 }
                 void *dfo = dputf(fo, N), *dg_ = dputf(g, N), *dw_ = dputf(w, wn), *db_ = dputf(b, wn);
-                void *ddy = dputf(dy, N), *df = dputf(f, R), *dr = dputf(r, R);
-                void *dgam = dput(gam, sizeof gam);
+                void *ddy = dputf(dy, N), *df = dputf(f, R), *dr = dputf(rk, R);
                 cuda_bf16 *o1 = dput(NULL, 2 * (size_t)N), *o2 = dput(NULL, 2 * (size_t)N);
                 cuda_bf16 *g1 = dput(NULL, 2 * (size_t)N), *g2 = dput(NULL, 2 * (size_t)N);
                 uint16_t *h8 = malloc(2 * (size_t)R * 8);
@@ -1318,7 +1319,7 @@ static void test_head_norm_rows(void) {
                 OK(retnet_cuda_memset0(pb1, 4 * (size_t)wn, NULL));
                 OK(retnet_cuda_memset0(pw2, 4 * (size_t)wn, NULL));
                 OK(retnet_cuda_memset0(pb2, 4 * (size_t)wn, NULL));
-                const cuda_rows_grad rows = {df, dr, dgam, T, dr8};
+                const cuda_rows_grad rows = {df, dr, dr8};
                 OK(cuda_op_head_norm_gate_backward_bf16(o1, gate ? g1 : NULL, pw1, pb1, ddy, dfo,
                                                         gate ? dg_ : NULL, dw_, db_, M, h, dv,
                                                         eps, mode, NULL, NULL));
@@ -1364,8 +1365,8 @@ static void test_head_norm_rows(void) {
                 check_same(w2, w1, 4 * (size_t)wn, what);
                 check_same(b2, b1, 4 * (size_t)wn, what);
                 free(w1); free(w2); free(b1); free(b2);
-                DFREE(dfo, dg_, dw_, db_, ddy, df, dr, dgam, o1, o2, g1, g2, dr8, pw1, pb1, pw2, pb2);
-                free(fo); free(g); free(w); free(b); free(dy); free(r); free(f); free(h8);
+                DFREE(dfo, dg_, dw_, db_, ddy, df, dr, o1, o2, g1, g2, dr8, pw1, pb1, pw2, pb2);
+                free(fo); free(g); free(w); free(b); free(dy); free(r); free(f); free(rk); free(h8);
                 free(a1); free(a2); free(r8); free(want);
             }
 }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Eighteenth session, after next104.sh (test_head_norm_rows failed for groupnorm at widths
+# below the group's 4 T K: the sums of xhat took the padding's -mu r; the rows' kernels were
+# held back by s's double log and expm1 on one lane a row): the padding left out, and the
+# forward keeps r as 0 where |s r| <= 1 so that the backward needs no s. test_cuda_ops,
+# test_cuda_train (all: its 50-step curves include §3), test_cuda_model; bench_cuda_ops'
+# head-norm lines; the paper preset's step against 064ff91 (build/base.tar) and with the rows
+# apart, alternated three times.
+cd "$(dirname "$0")/../.."
+. dev/cuda/lib.sh
+export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
+JOBS=6 cuda_build_base
+JOBS=10 cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_ops build-cuda/cuda/tests/test_cuda_train build-cuda/cuda/tests/test_cuda_model build-cuda/cuda/bench_cuda_ops
+TEST_TIMEOUT=240 cuda_tests build-cuda/cuda/tests/test_cuda_ops build-cuda/cuda/tests/test_cuda_train build-cuda/cuda/tests/test_cuda_model
+timeout 120 build-cuda/cuda/bench_cuda_ops >"$OUT/bench_ops.log" 2>&1
+grep -E "head_norm|normalize|layernorm" "$OUT/bench_ops.log"
+wait $BPID
+echo "at $((SECONDS - t0)) s"
+run() { # tag bin model [env]
+  env ${4:-X=1} timeout 90 $2 bench train $3 --device cuda --batch 8 --seq 2048 \
+    --steps 4 --warmup 2 --json 2>/dev/null | sed "s/^{/{\"v\": \"$1\", /" >>"$OUT/train.jsonl"
+}
+for v in base new rows0 base new rows0 base new; do
+  bin=build-cuda/retnet; [ $v = base ] && bin=$BASE/build-cuda/retnet
+  run "$v preset" $bin "--preset 1.3b" $([ $v = rows0 ] && echo RETNET_CUDA_ROWS=0)
+done
+python3 - "$OUT/train.jsonl" <<'PY'
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    print(r['v'], r['ms_per_step'], 'ms', r['tokens_per_s'], 'tok/s MFU', r['mfu'], 'loss', r['loss_first'], '->', repr(r['loss_last']))
+PY
+RETNET_CUDA_TIMING=1 timeout 60 build-cuda/retnet bench train --preset 1.3b \
+  --device cuda --batch 8 --seq 2048 --steps 2 --warmup 1 >"$OUT/train-timing.log" 2>&1
+grep -A40 "CUDA step timing" "$OUT/train-timing.log" | tail -26
+echo "total $((SECONDS - t0)) s"
