@@ -169,7 +169,8 @@ retnet_status cuda_op_gemv_glu(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16
 /* ==================================================================================== */
 /* retention_norm.cu: RETNET.md §3 (the config's `normalize`), after retention's raw output */
 
-/* o (B, T, h, dv) fp32 *= f per row and head, f = model_row_factor(gamma64[head], pos[b] + t,
+/* o (B, T, h, dv) fp32 *= f per row and head (o NULL: f_out only, for
+ * cuda_op_head_norm_gate_scaled_bf16), f = model_row_factor(gamma64[head], pos[b] + t,
  * r), r the row's score sum over q, k (B, T, h, dk) bf16 (retention's operands) and the
  * initial key sums z_in (B, h, dk) fp32 (NULL: zero); the key sums after the T tokens into
  * z_out (NULL: not wanted; may be z_in). gamma (h) fp32 for the retention kernel, gamma64 the
@@ -261,11 +262,19 @@ retnet_status cuda_op_rmsnorm_bf16(cuda_bf16 *y, const float *x, const float *w,
 retnet_status cuda_op_head_norm_gate_bf16(cuda_bf16 *y, const float *o, const float *g,
                                           const float *w, const float *b, int64_t M, int h,
                                           int dv, float eps, int mode, cuda_stream s);
-/* RETNET.md §3's rows in the head norm's backward (training): with the forward's f, r (M h,
- * as cuda_retention_normalize keeps them) and o the scaled rows f o, the bf16 d o written is
- * that of o before the scale, f bf16(d(f o)), and the row sums' gradient goes to column 0 of
- * dr8 (M h, 8) bf16: cuda_retention_normalize_backward's work, in the same pass (the same d o
- * bits; d f from the segment's sums, norm.cu). dv at most 512. */
+/* RETNET.md §3's rows, training. The forward's norm of f o, o unscaled (M h rows of dv, f
+ * (M h) from cuda_retention_normalize with o NULL): the same bits as scaling o in place first
+ * and cuda_op_head_norm_gate_bf16. dv at most 4096. */
+retnet_status cuda_op_head_norm_gate_scaled_bf16(cuda_bf16 *y, const float *o, const float *f,
+                                                 const float *g, const float *w,
+                                                 const float *b, int64_t M, int h, int dv,
+                                                 float eps, int mode, cuda_stream s);
+/* The backward's rows (cuda_op_head_norm_gate_backward_bf16's `rows`): with the forward's f,
+ * r (M h, as cuda_retention_normalize keeps them) and o UNSCALED (the norm's input f o is
+ * formed as the scaled forward forms it), the bf16 d o written is that of o, f bf16(d(f o)),
+ * and the row sums' gradient goes to column 0 of dr8 (M h, 8) bf16:
+ * cuda_retention_normalize_backward's work in the same pass (d f from the segment's sums,
+ * norm.cu). dv at most 512. */
 typedef struct {
     const float *f, *r;
     cuda_bf16 *dr8;

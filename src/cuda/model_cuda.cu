@@ -87,7 +87,7 @@ struct model_cuda {
     /* decoding steps as CUDA graphs (decode_step_graph), their kernels overlapping (pdl_scope) */
     int graphs, pdl;
     int one_product; /* q k v g (and fc1 | gate) as one product where they lie together */
-    int rows_fused;  /* training: §3's rows backward in the head norm's (RETNET_CUDA_ROWS=0: apart) */
+    int rows_fused;  /* training: §3 in the head norm's passes (RETNET_CUDA_ROWS=0: apart) */
     cudaStream_t gstream;
     cudaEvent_t gready;              /* recorded on the legacy stream before each replay */
     int64_t gacts_rows;              /* the activations' layout the graph was made with */
@@ -1356,11 +1356,19 @@ static retnet_status layer_forward_train(model_cuda *d, int l, int64_t B, int64_
                                NULL, A->o, RETNET_CUDA_F32, NULL))
         return retnet_fail(RETNET_EDEVICE, "CUDA: retention of layer %d: %s", l,
                            retention_cuda_errmsg());
-    if (c->normalize) /* A->o becomes f o, the head norm's input; f and r kept */
-        TRY(cuda_retention_normalize(A->o, A->q, A->k, d->gamma, d->gamma64, NULL, NULL, NULL, B,
-                                     T, h, dk, dv, A->f, A->r, NULL));
+    /* §3 (f and r kept): with the rows in the head norm's passes (rows_fused) A->o stays o and
+     * the norm reads f o in registers, else A->o becomes f o, the head norm's input */
+    const int head_norm = p16->wg || c->head_norm != RETNET_HEADNORM_NONE;
+    const int rows_fused = c->normalize && head_norm && d->rows_fused;
+    if (c->normalize)
+        TRY(cuda_retention_normalize(rows_fused ? NULL : A->o, A->q, A->k, d->gamma, d->gamma64,
+                                     NULL, NULL, NULL, B, T, h, dk, dv, A->f, A->r, NULL));
     ph_mark("f headnorm");
-    if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE)
+    if (rows_fused)
+        TRY(cuda_op_head_norm_gate_scaled_bf16(A->y, A->o, A->f, p16->wg ? A->g : NULL, p32->hn_w,
+                                               p32->hn_b, n, h, dv, c->eps,
+                                               model_head_norm_mode(c), NULL));
+    else if (head_norm)
         TRY(cuda_op_head_norm_gate_bf16(A->y, A->o, p16->wg ? A->g : NULL, p32->hn_w, p32->hn_b,
                                         n, h, dv, c->eps, model_head_norm_mode(c), NULL));
     else
@@ -1422,7 +1430,7 @@ static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64
     ph_mark("b headnorm");
     /* d o into gb, d g into gb2 (bf16: retention's and g's product's operands); with §3, d o
      * is that of the unscaled rows and the row sums' gradient goes to dr8, in the head norm's
-     * pass (rows) or after it */
+     * pass (rows_fused: A->o is o, unscaled) or after it (A->o is f o) */
     const int head_norm = p16->wg || c->head_norm != RETNET_HEADNORM_NONE;
     const cuda_rows_grad rows = {A->f, A->r, G->dr8};
     const int rows_fused = c->normalize && head_norm && d->rows_fused;

@@ -55,6 +55,7 @@ typedef struct {
     float eps;
     int bf16_out; /* forward: y is bf16; backward: dx and dg are bf16 and overwritten (the
                      model's operands of products, which read nothing else) */
+    const float *xs; /* forward: NULL, or a factor per segment: the norm of xs[s] x (§3's f o) */
 } seg_shape;
 
 __device__ __forceinline__ float sigmoidf_(float z) { return 1.0f / (1.0f + expf(-z)); }
@@ -249,6 +250,11 @@ norm_fwd_kernel(void *y, const float *x, const float *g, const float *w, const f
     if (active) {
         seg_load<T, K, VEC>(xv, x + off, t, n);
         if (g) seg_load<T, K, VEC>(gv, g + off, t, n);
+        if (p.xs) { /* rounded as written (no fma with what follows): the backward's f o */
+            const float f = p.xs[s];
+#pragma unroll
+            for (int j = 0; j < V; j++) xv[j] = __fmul_rn(xv[j], f);
+        }
     }
     float mu, r;
     reg_stats<T, K>(xv, p, t, sh, par, &mu, &r);
@@ -301,10 +307,10 @@ __device__ __forceinline__ void block_partial(double *dst, const double (&a)[4 *
  * added to (fp32, dx's sum then copied rounded to dx_round when that is not NULL); pw, pb:
  * the block's partial sums of dn xhat and of dn, row c of hp n columns, at columns hs n.
  * CENTER: layernorm and groupnorm, the only ones with b;
- * GATE: g is not NULL. SEC3 (bf16_out, dx; segments of at most ROWS_NMAX):
- * §3's rows from ra, cuda_retention_normalize_backward's rows_backward_kernel in the same
- * pass: the same d o bits (f times dx rounded to bf16), and d f = <dx, x> / f formed from the
- * segment's sums (below) instead of a second read of x. They are template arguments so that
+ * GATE: g is not NULL. SEC3 (bf16_out, dx; segments of at most ROWS_NMAX): §3's rows from
+ * ra: x is o, the norm's input f o is formed in registers (as the scaled forward forms it),
+ * and cuda_retention_normalize_backward's rows_backward_kernel is done in the same pass: d o
+ * = f bf16(dx), and d f = <dx, f o> / f formed from the segment's sums (below). They are template arguments so that
  * the registers of what a variant
  * lacks are not reserved (the kernel's occupancy is set by its registers).
  *
@@ -344,11 +350,16 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
         float xv[V], dn[V], gv[V], ox[V];
         seg_fill<T, K>(xv, 0.0f), seg_fill<T, K>(dn, 0.0f), seg_fill<T, K>(gv, 0.0f);
         seg_fill<T, K>(ox, 0.0f);
+        const int64_t s = (row * hp + hs) % p.nseg; /* in range when inactive, unused then */
+        const float fs = SEC3 ? ra.f[s] : 1.0f;
         if (active) {
             seg_load<T, K, VEC>(xv, x + off, t, n);
             seg_load<T, K, VEC>(dn, dy + off, t, n);
             if (GATE) seg_load<T, K, VEC>(gv, g + off, t, n);
             if (EARLY && dx && acc) seg_load<T, K, VEC>(ox, (const float *)dx + off, t, n);
+            if (SEC3)
+#pragma unroll
+                for (int j = 0; j < V; j++) xv[j] = __fmul_rn(xv[j], fs); /* the forward's f o */
         }
         float mu, r;
         reg_stats<T, K>(xv, p, t, sh, par, &mu, &r);
@@ -387,8 +398,6 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
             if (CENTER && pb && active) ab[j] += dn[j];
         }
         if (!dx) continue; /* uniform over the block */
-        const int64_t s = (row * hp + hs) % p.nseg; /* in range when inactive, unused then */
-        const float fs = SEC3 ? ra.f[s] : 1.0f; /* early: its latency under the group sum */
         double2 m = make_double2(sa, sb), q = make_double2(q1, q2);
         if (SEC3) group_sum4<T>(m, q, sh4, par4); /* m: the same bits as group_sum2's */
         else m = group_sum2<T>(sa, sb, sh, par);
@@ -397,7 +406,10 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
             if (!EARLY && acc) seg_load<T, K, VEC>(ox, (const float *)dx + off, t, n);
 #pragma unroll
             for (int j = 0; j < V; j++) {
-                const float v = r * (dn[j] * wv[j] - ma - xv[j] * mb);
+                /* rounded as written (no contraction into fma): every variant, with §3's
+                 * rows or without, fp32 or bf16 out, gives the same bits */
+                const float v = __fmul_rn(r, __fsub_rn(__fsub_rn(__fmul_rn(dn[j], wv[j]), ma),
+                                                       __fmul_rn(xv[j], mb)));
                 ox[j] = acc ? ox[j] + v : v;
             }
             if (acc) {
@@ -688,11 +700,14 @@ static void launch_bwd(bool vec, cudaStream_t cs, int64_t spb, void *dx, void *d
 static retnet_status norm_forward(const char *fn, void *y, const float *x, const float *g,
                                   const float *w, const float *b, int64_t M, int h, int64_t n,
                                   int center, int wshared, int identity, float eps,
-                                  cuda_stream s, int bf16_out = 0) {
+                                  cuda_stream s, int bf16_out = 0, const float *xs = NULL) {
     retnet_status st = check_shape(fn, M, h, n);
     if (st || M == 0) return st;
+    if (xs && n > NORM_NMAX)
+        return retnet_fail(RETNET_EINVAL, "%s: scaled rows need segments of at most %d", fn,
+                           NORM_NMAX);
     cudaStream_t cs = (cudaStream_t)s;
-    seg_shape p = {M * h, h, (int)n, center, wshared, identity, eps, bf16_out};
+    seg_shape p = {M * h, h, (int)n, center, wshared, identity, eps, bf16_out, xs};
     /* float4 loads where every segment of every operand starts on 16 bytes (8 for bf16) */
     const bool vec = n % 4 == 0 && aligned(x, 16) && aligned(g, 16) && aligned(w, 16) &&
                      aligned(b, 16) && aligned(y, bf16_out ? 8 : 16);
@@ -729,7 +744,7 @@ static retnet_status norm_backward(const char *fn, void *dx, void *dg, float *dw
         ra = {rows->f, rows->r, (uint16_t *)rows->dr8};
     }
     cudaStream_t cs = (cudaStream_t)s;
-    seg_shape p = {M * h, h, (int)n, center, wshared, identity, eps, bf16_out};
+    seg_shape p = {M * h, h, (int)n, center, wshared, identity, eps, bf16_out, NULL};
     const int cfg = norm_config(n);
     const int64_t R = wshared ? M * h : M, W = wshared ? n : (int64_t)h * n;
     const int osz = bf16_out ? 8 : 16;
@@ -866,6 +881,18 @@ retnet_status cuda_op_head_norm_gate_bf16(cuda_bf16 *y, const float *o, const fl
     const int group = mode == 1;
     return norm_forward("cuda_op_head_norm_gate_bf16", y, o, g, w, group ? b : NULL, M, h, dv,
                         group, !group, mode == 2, eps, s, 1);
+}
+
+retnet_status cuda_op_head_norm_gate_scaled_bf16(cuda_bf16 *y, const float *o, const float *f,
+                                                 const float *g, const float *w,
+                                                 const float *b, int64_t M, int h, int dv,
+                                                 float eps, int mode, cuda_stream s) {
+    if (mode < 0 || mode > 2 || !f)
+        return retnet_fail(RETNET_EINVAL, "cuda_op_head_norm_gate_scaled_bf16: mode %d, f %p",
+                           mode, (const void *)f);
+    const int group = mode == 1;
+    return norm_forward("cuda_op_head_norm_gate_scaled_bf16", y, o, g, w, group ? b : NULL, M,
+                        h, dv, group, !group, mode == 2, eps, s, 1, f);
 }
 
 retnet_status cuda_op_head_norm_gate_backward_bf16(cuda_bf16 *do_, cuda_bf16 *dg, float *dw,

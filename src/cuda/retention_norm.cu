@@ -58,6 +58,17 @@ __global__ void scale_rows_kernel(float *o, const float *r8, const double *gamma
     for (int j = lane; j < dv; j += 32) row[j] *= f;
 }
 
+/* f and r only (o left to cuda_op_head_norm_gate_scaled_bf16): a thread a row */
+__global__ void row_factors_kernel(const float *r8, const double *gamma, const int64_t *pos,
+                                   int64_t B, int64_t T, int h, float *f_out, float *r_out) {
+    const int64_t w = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (w >= B * T * h) return;
+    const int64_t bt = w / h, b = bt / T, t = bt % T;
+    const double sn = model_decay_row_scale(gamma[w % h], (pos ? pos[b] : 0) + t);
+    const float rs = r8[w * NW];
+    f_out[w] = model_row_factor_at(sn, rs), r_out[w] = fabs(sn * rs) > 1.0 ? rs : 0.0f;
+}
+
 /* A decoding step: z (B, h, dk) updated in place with k, r = q . z, o (B, h, dv) *= f.
  * One block per (sequence, head), ZT threads, at most ZR of z's values a thread (dk <= 512).
  * Under programmatic launch (cuda_launch: a decoding step's chain) z, the decay and the
@@ -102,8 +113,8 @@ retnet_status cuda_retention_normalize(float *o, const cuda_bf16 *q, const cuda_
                                        const int64_t *pos, const float *z_in, float *z_out,
                                        int64_t B, int64_t T, int h, int dk, int dv,
                                        float *f_out, float *r_out, cuda_stream s) {
-    if (B < 1 || T < 1 || h < 1 || dk < 8 || dk % 8 || dv < 1 || !o || !q || !k || !gamma ||
-        !gamma64)
+    if (B < 1 || T < 1 || h < 1 || dk < 8 || dk % 8 || dv < 1 || (!o && !f_out) || !q || !k ||
+        !gamma || !gamma64 || !f_out != !r_out)
         return retnet_fail(RETNET_EINVAL, "cuda_retention_normalize: bad arguments (B %lld T "
                            "%lld h %d dk %d dv %d)", (long long)B, (long long)T, h, dk, dv);
     TRY(cuda_ensure_init());
@@ -127,8 +138,12 @@ retnet_status cuda_retention_normalize(float *o, const cuda_bf16 *q, const cuda_
                                cs))
         return retnet_fail(RETNET_EDEVICE, "CUDA: the section-3 row sums: %s",
                            retention_cuda_errmsg());
-    scale_rows_kernel<<<cuda_blocks(rows * 32, 256, INT32_MAX), 256, 0, cs>>>(
-        o, r8, gamma64, pos, B, T, h, dv, f_out, r_out);
+    if (o)
+        scale_rows_kernel<<<cuda_blocks(rows * 32, 256, INT32_MAX), 256, 0, cs>>>(
+            o, r8, gamma64, pos, B, T, h, dv, f_out, r_out);
+    else
+        row_factors_kernel<<<cuda_blocks(rows, 256, INT32_MAX), 256, 0, cs>>>(
+            r8, gamma64, pos, B, T, h, f_out, r_out);
     CUDA_LAUNCHED("cuda_retention_normalize");
     if (z_out) {
         narrow_z_kernel<<<cuda_blocks(zm, 256, 4096), 256, 0, cs>>>(z_out, z8o, zm);
