@@ -195,9 +195,12 @@ template <int T> __device__ __forceinline__ double group_sum(double a, double2 *
     return a;
 }
 
-/* mean and reciprocal standard deviation of the segment in xv, as norm.c's seg_stats forms
- * them (two passes over the registers: the variance about the double mean). Values beyond n
- * are 0 (seg_load): they add exactly 0 to the mean, but (0 - mean)^2 to the variance. */
+/* mean and reciprocal standard deviation of the segment in xv. Centred (layernorm, groupnorm):
+ * one group sum of x and x^2 in double, var = E[x^2] - mean^2, where norm.c's seg_stats takes
+ * two passes (the variance about the mean): a group sum costs the T > 32 groups a barrier,
+ * and the two differ by ~2^-53 E[x^2] / var relative (each x^2 exact in double), far below
+ * the float results' rounding. Values beyond n are 0 (seg_load): they add exactly 0 to both
+ * sums. */
 template <int T, int K>
 __device__ __forceinline__ void reg_stats(const float (&xv)[4 * K], const seg_shape &p, int t,
                                           double2 *sh, int &par, float *mu, float *r) {
@@ -205,20 +208,24 @@ __device__ __forceinline__ void reg_stats(const float (&xv)[4 * K], const seg_sh
         *mu = 0.0f, *r = 1.0f;
         return;
     }
-    const bool full = p.n == 4 * T * K; /* the models' widths: no column check */
     double mean = 0, var = 0;
     if (p.center) {
+        double s2 = 0;
 #pragma unroll
-        for (int v = 0; v < 4 * K; v++) mean += xv[v];
-        mean = group_sum<T>(mean, sh, par) / p.n;
+        for (int v = 0; v < 4 * K; v++) mean += xv[v], s2 += (double)xv[v] * xv[v];
+        const double2 m = group_sum2<T>(mean, s2, sh, par);
+        mean = m.x / p.n;
+        var = fmax(m.y / p.n - mean * mean, 0.0);
+    } else {
+        const bool full = p.n == 4 * T * K; /* the models' widths: no column check */
+#pragma unroll
+        for (int v = 0; v < 4 * K; v++)
+            if (full || seg_col<T>(t, v) < p.n) {
+                const double dd = xv[v] - mean;
+                var += dd * dd;
+            }
+        var = group_sum<T>(var, sh, par) / p.n;
     }
-#pragma unroll
-    for (int v = 0; v < 4 * K; v++)
-        if (full || seg_col<T>(t, v) < p.n) {
-            const double dd = xv[v] - mean;
-            var += dd * dd;
-        }
-    var = group_sum<T>(var, sh, par) / p.n;
     *r = (float)(1.0 / sqrt(var + p.eps));
     *mu = (float)mean;
 }

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Eighteenth session: the centred norms' statistics (layernorm, groupnorm) from one group sum of
+# x and x^2 instead of two (mean, then the variance about it): a barrier less a segment for the
+# T > 32 groups, forward and backward. test_cuda_ops (every norm against the CPU), test_cuda_model,
+# test_cuda_train's gradients; bench_cuda_ops' norm lines; the preset's step and the fla
+# shape's against the tree before (build/base.tar = the eighteenth session's 993fe57 code),
+# alternated.
+cd "$(dirname "$0")/../.."
+. dev/cuda/lib.sh
+export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
+JOBS=6 cuda_build_base build-cuda/cuda/bench_cuda_ops
+JOBS=10 cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_ops build-cuda/cuda/tests/test_cuda_train build-cuda/cuda/tests/test_cuda_model build-cuda/cuda/bench_cuda_ops
+TEST_TIMEOUT=150 cuda_tests build-cuda/cuda/tests/test_cuda_ops build-cuda/cuda/tests/test_cuda_model
+timeout 150 build-cuda/cuda/tests/test_cuda_train test_gradients >>"$OUT/tests.log" 2>&1
+echo "test_cuda_train test_gradients: exit $?: $(tail -n 1 "$OUT/tests.log")"
+wait $BPID
+for v in base new; do
+  bin=build-cuda/cuda/bench_cuda_ops; [ $v = base ] && bin=$BASE/build-cuda/cuda/bench_cuda_ops
+  timeout 120 $bin >"$OUT/bench_ops_$v.log" 2>&1
+  echo "== $v"; grep -E "norm" "$OUT/bench_ops_$v.log"
+done
+echo "at $((SECONDS - t0)) s"
+run() { # tag bin model
+  timeout 90 $2 bench train $3 --device cuda --batch 8 --seq 2048 \
+    --steps 4 --warmup 2 --json 2>/dev/null | sed "s/^{/{\"v\": \"$1\", /" >>"$OUT/train.jsonl"
+}
+for v in base new base new base new; do
+  bin=build-cuda/retnet; [ $v = base ] && bin=$BASE/build-cuda/retnet
+  run "$v preset" $bin "--preset 1.3b"
+done
+run "base fla" $BASE/build-cuda/retnet "--config dev/cuda/cfg-1.3b-fla.json"
+run "new fla" build-cuda/retnet "--config dev/cuda/cfg-1.3b-fla.json"
+python3 - "$OUT/train.jsonl" <<'PY'
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    print(r['v'], r['ms_per_step'], 'ms', r['tokens_per_s'], 'tok/s MFU', r['mfu'], 'loss', r['loss_first'], '->', repr(r['loss_last']))
+PY
+echo "total $((SECONDS - t0)) s"
