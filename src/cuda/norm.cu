@@ -313,13 +313,12 @@ __device__ __forceinline__ void block_partial(double *dst, const double (&a)[4 *
  * group grp takes every G-th row from the block's first + grp. dx, dg written (bf16_out) or
  * added to (fp32, dx's sum then copied rounded to dx_round when that is not NULL); pw, pb:
  * the block's partial sums of dn xhat and of dn, row c of hp n columns, at columns hs n.
- * CENTER: layernorm and groupnorm, the only ones with b;
- * GATE: g is not NULL. SEC3 (bf16_out, dx; segments of at most ROWS_NMAX): §3's rows from
- * ra: x is o, the norm's input f o is formed in registers (as the scaled forward forms it),
- * and cuda_retention_normalize_backward's rows_backward_kernel is done in the same pass: d o
- * = f bf16(dx), and d f = <dx, f o> / f formed from the segment's sums (below). They are template arguments so that
- * the registers of what a variant
- * lacks are not reserved (the kernel's occupancy is set by its registers).
+ * CENTER: layernorm and groupnorm, the only ones with b; GATE: g is not NULL; SEC3 (bf16_out,
+ * dx; segments of at most ROWS_NMAX): §3's rows from ra: x is o, the norm's input f o is
+ * formed in registers (as the scaled forward forms it), and cuda_retention_normalize_backward's
+ * rows_backward_kernel is done in the same pass: d o = f bf16(dx), and d f = <dx, f o> / f
+ * formed from the segment's sums (below). They are template arguments so that the registers
+ * of what a variant lacks are not reserved (the kernel's occupancy is set by its registers).
  *
  * The kernel issues more instructions than its bytes need (ncu: 2 of 4 warp schedulers'
  * slots busy, at 115 registers 16 warps an SM), so each value is formed once: xhat in place
