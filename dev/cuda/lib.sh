@@ -96,6 +96,64 @@ for l in open(sys.argv[1]):
 PY
 }
 
+# train_run TAG BIN MODEL [B T [VAR=VALUE]]: `BIN bench train MODEL` (B x T, default 8 x 2048;
+# 4 steps after 2, or $TRAIN_STEPS) with the environment setting given, appended to
+# $OUT/train.jsonl as one JSON line tagged "v": TAG
+train_run() {
+  local tag=$1 bin=$2 model=$3 b=${4:-8} t=${5:-2048} setting=${6:-X=1}
+  env "$setting" timeout 90 $bin bench train $model --device cuda --batch $b --seq $t \
+    --steps "${TRAIN_STEPS:-4}" --warmup 2 --json 2>/dev/null |
+    sed "s/^{/{\"v\": \"$tag\", /" >>"$OUT/train.jsonl"
+}
+
+# preset_ab V...: the paper preset's step (train_run) for each V in turn: base ($BASE's
+# build), rows0 (this tree's with RETNET_CUDA_ROWS=0), anything else this tree's
+preset_ab() {
+  local v
+  for v in "$@"; do
+    case $v in
+      base) train_run "base preset" "$BASE/build-cuda/retnet" "--preset 1.3b" ;;
+      rows0) train_run "rows0 preset" build-cuda/retnet "--preset 1.3b" 8 2048 RETNET_CUDA_ROWS=0 ;;
+      *) train_run "$v preset" build-cuda/retnet "--preset 1.3b" ;;
+    esac
+  done
+}
+
+# train_table [FILE]: a line per run of $OUT/train.jsonl (or FILE): tag, shape, ms per step,
+# tokens/s, MFU, memory and the losses
+train_table() {
+  python3 - "${1:-$OUT/train.jsonl}" <<'PY'
+import json, sys
+for l in open(sys.argv[1]):
+    try: r = json.loads(l)
+    except Exception: continue
+    print(r.get('v'), 'B', r['batch'], 'T', r['seq'], r['ms_per_step'], 'ms', r['tokens_per_s'], 'tok/s MFU', r['mfu'],
+          'GB', round(r['device_bytes'] / 1e9, 2), 'loss', r['loss_first'], '->', repr(r['loss_last']))
+PY
+}
+
+# train_step_phases MODEL: one step of MODEL (B 8 x T 2048) timed by phase, the table printed
+train_step_phases() {
+  RETNET_CUDA_TIMING=1 timeout 60 build-cuda/retnet bench train $1 \
+    --device cuda --batch 8 --seq 2048 --steps 2 --warmup 1 >"$OUT/train-timing.log" 2>&1
+  grep -A40 "CUDA step timing" "$OUT/train-timing.log" | tail -26
+}
+
+# ncu_train MODEL...: for each model, ncu's own time of each kernel over a warm-up and a timed
+# training step (B 8 x T 2048), summed by kernel (ncu_kernels, the 30 largest)
+ncu_train() {
+  local NCU model tag
+  NCU=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
+  for model in "$@"; do
+    tag=$(echo "$model" | tr -c 'a-z0-9\n' '_')
+    timeout 240 "$NCU" --csv --metrics gpu__time_duration.sum --cache-control none --clock-control none \
+      build-cuda/retnet bench train $model --device cuda --batch 8 --seq 2048 --steps 1 --warmup 1 \
+      >"$OUT/ncu-train$tag.csv" 2>"$OUT/ncu-train$tag.err"
+    echo "$model ncu exit $? at $((SECONDS - t0)) s"
+    ncu_kernels "$OUT/ncu-train$tag.csv" "$model (two steps: warm-up and timed)" 30
+  done
+}
+
 # train_phases: one training step timed by phase (RETNET_CUDA_TIMING=1), the table printed
 train_phases() {
   RETNET_CUDA_TIMING=1 timeout 60 build-cuda/retnet bench train --config dev/cuda/cfg-1.3b-fla.json \

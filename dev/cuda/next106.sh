@@ -17,21 +17,7 @@ timeout 120 build-cuda/cuda/bench_cuda_ops >"$OUT/bench_ops.log" 2>&1
 grep -E "head_norm|normalize" "$OUT/bench_ops.log"
 wait $BPID
 echo "at $((SECONDS - t0)) s"
-run() { # tag bin model [env]
-  env ${4:-X=1} timeout 90 $2 bench train $3 --device cuda --batch 8 --seq 2048 \
-    --steps 4 --warmup 2 --json 2>/dev/null | sed "s/^{/{\"v\": \"$1\", /" >>"$OUT/train.jsonl"
-}
-for v in base new rows0 base new rows0 base new; do
-  bin=build-cuda/retnet; [ $v = base ] && bin=$BASE/build-cuda/retnet
-  run "$v preset" $bin "--preset 1.3b" $([ $v = rows0 ] && echo RETNET_CUDA_ROWS=0)
-done
-python3 - "$OUT/train.jsonl" <<'PY'
-import json, sys
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    print(r['v'], r['ms_per_step'], 'ms', r['tokens_per_s'], 'tok/s MFU', r['mfu'], 'loss', r['loss_first'], '->', repr(r['loss_last']))
-PY
-RETNET_CUDA_TIMING=1 timeout 60 build-cuda/retnet bench train --preset 1.3b \
-  --device cuda --batch 8 --seq 2048 --steps 2 --warmup 1 >"$OUT/train-timing.log" 2>&1
-grep -A40 "CUDA step timing" "$OUT/train-timing.log" | tail -26
+preset_ab base new rows0 base new rows0 base new
+train_table
+train_step_phases "--preset 1.3b"
 echo "total $((SECONDS - t0)) s"

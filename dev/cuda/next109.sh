@@ -20,20 +20,8 @@ for v in base new; do
   echo "== $v"; grep -E "norm" "$OUT/bench_ops_$v.log"
 done
 echo "at $((SECONDS - t0)) s"
-run() { # tag bin model
-  timeout 90 $2 bench train $3 --device cuda --batch 8 --seq 2048 \
-    --steps 4 --warmup 2 --json 2>/dev/null | sed "s/^{/{\"v\": \"$1\", /" >>"$OUT/train.jsonl"
-}
-for v in base new base new base new; do
-  bin=build-cuda/retnet; [ $v = base ] && bin=$BASE/build-cuda/retnet
-  run "$v preset" $bin "--preset 1.3b"
-done
-run "base fla" $BASE/build-cuda/retnet "--config dev/cuda/cfg-1.3b-fla.json"
-run "new fla" build-cuda/retnet "--config dev/cuda/cfg-1.3b-fla.json"
-python3 - "$OUT/train.jsonl" <<'PY'
-import json, sys
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    print(r['v'], r['ms_per_step'], 'ms', r['tokens_per_s'], 'tok/s MFU', r['mfu'], 'loss', r['loss_first'], '->', repr(r['loss_last']))
-PY
+preset_ab base new base new base new
+train_run "base fla" $BASE/build-cuda/retnet "--config dev/cuda/cfg-1.3b-fla.json"
+train_run "new fla" build-cuda/retnet "--config dev/cuda/cfg-1.3b-fla.json"
+train_table
 echo "total $((SECONDS - t0)) s"

@@ -87,7 +87,8 @@ struct model_cuda {
     /* decoding steps as CUDA graphs (decode_step_graph), their kernels overlapping (pdl_scope) */
     int graphs, pdl;
     int one_product; /* q k v g (and fc1 | gate) as one product where they lie together */
-    int rows_fused;  /* training: §3 in the head norm's passes (RETNET_CUDA_ROWS=0: apart) */
+    int rows_fused;  /* training: §3 in the head norm's passes (a model with §3 and a head norm
+                        or gate; RETNET_CUDA_ROWS=0: apart) */
     cudaStream_t gstream;
     cudaEvent_t gready;              /* recorded on the legacy stream before each replay */
     int64_t gacts_rows;              /* the activations' layout the graph was made with */
@@ -348,7 +349,8 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
     d->one_product = !(oe && !strcmp(oe, "0"));
     const char *re = getenv("RETNET_CUDA_ROWS");
-    d->rows_fused = !(re && !strcmp(re, "0"));
+    d->rows_fused = !(re && !strcmp(re, "0")) && c->normalize &&
+                    (c->gate || c->head_norm != RETNET_HEADNORM_NONE);
     d->l32 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l32);
     d->l16 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l16);
     if (!d->l32 || !d->l16) {
@@ -1358,8 +1360,7 @@ static retnet_status layer_forward_train(model_cuda *d, int l, int64_t B, int64_
                            retention_cuda_errmsg());
     /* §3 (f and r kept): with the rows in the head norm's passes (rows_fused) A->o stays o and
      * the norm reads f o in registers, else A->o becomes f o, the head norm's input */
-    const int head_norm = p16->wg || c->head_norm != RETNET_HEADNORM_NONE;
-    const int rows_fused = c->normalize && head_norm && d->rows_fused;
+    const int rows_fused = d->rows_fused;
     if (c->normalize)
         TRY(cuda_retention_normalize(rows_fused ? NULL : A->o, A->q, A->k, d->gamma, d->gamma64,
                                      NULL, NULL, NULL, B, T, h, dk, dv, A->f, A->r, NULL));
@@ -1368,7 +1369,7 @@ static retnet_status layer_forward_train(model_cuda *d, int l, int64_t B, int64_
         TRY(cuda_op_head_norm_gate_scaled_bf16(A->y, A->o, A->f, p16->wg ? A->g : NULL, p32->hn_w,
                                                p32->hn_b, n, h, dv, c->eps,
                                                model_head_norm_mode(c), NULL));
-    else if (head_norm)
+    else if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE)
         TRY(cuda_op_head_norm_gate_bf16(A->y, A->o, p16->wg ? A->g : NULL, p32->hn_w, p32->hn_b,
                                         n, h, dv, c->eps, model_head_norm_mode(c), NULL));
     else
@@ -1433,7 +1434,7 @@ static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64
      * pass (rows_fused: A->o is o, unscaled) or after it (A->o is f o) */
     const int head_norm = p16->wg || c->head_norm != RETNET_HEADNORM_NONE;
     const cuda_rows_grad rows = {A->f, A->r, G->dr8};
-    const int rows_fused = c->normalize && head_norm && d->rows_fused;
+    const int rows_fused = d->rows_fused;
     if (head_norm)
         TRY(cuda_op_head_norm_gate_backward_bf16(G->gb, p16->wg ? G->gb2 : NULL,
                                                  grad_of(d, pm->hn_w), grad_of(d, pm->hn_b), dy,

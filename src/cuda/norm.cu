@@ -42,9 +42,10 @@
 
 #define WARPS 8 /* segments per block of the wide-row kernels */
 
-/* §3's rows in the head norm's backward (cuda_rows_grad): f NULL when not asked for */
+/* §3's rows in the head norm's backward (cuda_rows_grad, with its f in seg_shape's xs): the
+ * kept r and the row sums' gradient */
 typedef struct {
-    const float *f, *r;
+    const float *r;
     uint16_t *dr8;
 } rows_args;
 
@@ -55,7 +56,8 @@ typedef struct {
     float eps;
     int bf16_out; /* forward: y is bf16; backward: dx and dg are bf16 and overwritten (the
                      model's operands of products, which read nothing else) */
-    const float *xs; /* forward: NULL, or a factor per segment: the norm of xs[s] x (§3's f o) */
+    const float *xs; /* NULL, or a factor per segment: the norm of xs[s] x (§3's f o; in the
+                        backward only with §3's rows, SEC3) */
 } seg_shape;
 
 __device__ __forceinline__ float sigmoidf_(float z) { return 1.0f / (1.0f + expf(-z)); }
@@ -314,7 +316,7 @@ __device__ __forceinline__ void block_partial(double *dst, const double (&a)[4 *
  * added to (fp32, dx's sum then copied rounded to dx_round when that is not NULL); pw, pb:
  * the block's partial sums of dn xhat and of dn, row c of hp n columns, at columns hs n.
  * CENTER: layernorm and groupnorm, the only ones with b; GATE: g is not NULL; SEC3 (bf16_out,
- * dx; segments of at most ROWS_NMAX): §3's rows from ra: x is o, the norm's input f o is
+ * dx; segments of at most ROWS_NMAX): §3's rows (f in p.xs; r, dr8 in ra): x is o, the input f o is
  * formed in registers (as the scaled forward forms it), and cuda_retention_normalize_backward's
  * rows_backward_kernel is done in the same pass: d o = f bf16(dx), and d f = <dx, f o> / f
  * formed from the segment's sums (below). They are template arguments so that the registers
@@ -357,7 +359,7 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
         seg_fill<T, K>(xv, 0.0f), seg_fill<T, K>(dn, 0.0f), seg_fill<T, K>(gv, 0.0f);
         seg_fill<T, K>(ox, 0.0f);
         const int64_t s = (row * hp + hs) % p.nseg; /* in range when inactive, unused then */
-        const float fs = SEC3 ? ra.f[s] : 1.0f;
+        const float fs = SEC3 ? p.xs[s] : 1.0f;
         if (active) {
             seg_load<T, K, VEC>(xv, x + off, t, n);
             seg_load<T, K, VEC>(dn, dy + off, t, n);
@@ -679,7 +681,7 @@ static void launch_bwd(bool vec, cudaStream_t cs, int64_t spb, void *dx, void *d
 #define BWD_(V, C, GT)                                                                 \
     do {                                                                               \
         if constexpr (4 * T * K <= ROWS_NMAX) {                                        \
-            if (ra.f) {                                                                \
+            if (p.xs) {                                                                \
                 BWD_R(V, C, GT, true);                                                 \
                 break;                                                                 \
             }                                                                          \
@@ -747,10 +749,11 @@ static retnet_status norm_backward(const char *fn, void *dx, void *dg, float *dw
         if (n > ROWS_NMAX)
             return retnet_fail(RETNET_EINVAL, "%s: section-3 rows need heads of at most %d",
                                fn, ROWS_NMAX);
-        ra = {rows->f, rows->r, (uint16_t *)rows->dr8};
+        ra = {rows->r, (uint16_t *)rows->dr8};
     }
     cudaStream_t cs = (cudaStream_t)s;
-    seg_shape p = {M * h, h, (int)n, center, wshared, identity, eps, bf16_out, NULL};
+    seg_shape p = {M * h, h, (int)n, center, wshared, identity, eps, bf16_out,
+                   rows ? rows->f : NULL};
     const int cfg = norm_config(n);
     const int64_t R = wshared ? M * h : M, W = wshared ? n : (int64_t)h * n;
     const int osz = bf16_out ? 8 : 16;
