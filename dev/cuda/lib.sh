@@ -107,13 +107,15 @@ train_run() {
 }
 
 # preset_ab V...: the paper preset's step (train_run) for each V in turn: base ($BASE's
-# build), rows0 (this tree's with RETNET_CUDA_ROWS=0), anything else this tree's
+# build), rows0 / rowsums0 (this tree's with RETNET_CUDA_ROWS=0 / RETNET_CUDA_ROWSUMS=0),
+# anything else this tree's
 preset_ab() {
   local v
   for v in "$@"; do
     case $v in
       base) train_run "base preset" "$BASE/build-cuda/retnet" "--preset 1.3b" ;;
       rows0) train_run "rows0 preset" build-cuda/retnet "--preset 1.3b" 8 2048 RETNET_CUDA_ROWS=0 ;;
+      rowsums0) train_run "rowsums0 preset" build-cuda/retnet "--preset 1.3b" 8 2048 RETNET_CUDA_ROWSUMS=0 ;;
       *) train_run "$v preset" build-cuda/retnet "--preset 1.3b" ;;
     esac
   done

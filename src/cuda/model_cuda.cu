@@ -89,6 +89,9 @@ struct model_cuda {
     int one_product; /* q k v g (and fc1 | gate) as one product where they lie together */
     int rows_fused;  /* training: §3 in the head norm's passes (a model with §3 and a head norm
                         or gate; RETNET_CUDA_ROWS=0: apart) */
+    int rows_ret;    /* training with §3: the row sums' backward inside retention's dq and dk
+                        passes (retention_cuda_backward_rows; RETNET_CUDA_ROWSUMS=0: a v = 1
+                        pass of its own, as where the wgmma kernel is not built) */
     cudaStream_t gstream;
     cudaEvent_t gready;              /* recorded on the legacy stream before each replay */
     int64_t gacts_rows;              /* the activations' layout the graph was made with */
@@ -351,6 +354,8 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     const char *re = getenv("RETNET_CUDA_ROWS");
     d->rows_fused = !(re && !strcmp(re, "0")) && c->normalize &&
                     (c->gate || c->head_norm != RETNET_HEADNORM_NONE);
+    const char *rs = getenv("RETNET_CUDA_ROWSUMS");
+    d->rows_ret = !(rs && !strcmp(rs, "0")) && c->normalize && retention_cuda_have_rows();
     d->l32 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l32);
     d->l16 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l16);
     if (!d->l32 || !d->l16) {
@@ -1454,15 +1459,20 @@ static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64
      * wider dk splits the dv pass, whose halves then add in bf16: retention.h). Two calls,
      * each running only its gradients' passes. */
     cuda_bf16 *dv16 = (cuda_bf16 *)G->dv;
-    if (retention_cuda_backward((int)B, (int)T, h, dk, dv, A->q, A->k, A->v, d->gamma, 1.0f,
-                                NULL, G->gb, NULL, G->dq, G->dk, NULL, RETNET_CUDA_F32, 0, NULL,
-                                NULL) ||
+    /* with §3 (rows_ret), the row sums' gradient (dr8's column 0) rides in the dq and dk passes */
+    const int rows_ret = c->normalize && d->rows_ret;
+    if ((rows_ret ? retention_cuda_backward_rows((int)B, (int)T, h, dk, dv, A->q, A->k, A->v,
+                                                 d->gamma, 1.0f, G->gb, G->dr8, 8, G->dq, G->dk,
+                                                 RETNET_CUDA_F32, NULL)
+                  : retention_cuda_backward((int)B, (int)T, h, dk, dv, A->q, A->k, A->v,
+                                            d->gamma, 1.0f, NULL, G->gb, NULL, G->dq, G->dk,
+                                            NULL, RETNET_CUDA_F32, 0, NULL, NULL)) ||
         retention_cuda_backward((int)B, (int)T, h, dk, dv, A->q, A->k, A->v, d->gamma, 1.0f,
                                 NULL, G->gb, NULL, NULL, NULL, dv16, RETNET_CUDA_BF16, 0, NULL,
                                 NULL))
         return retnet_fail(RETNET_EDEVICE, "CUDA: retention backward of layer %d: %s", l,
                            retention_cuda_errmsg());
-    if (c->normalize) /* + what the row sums give q and k */
+    if (c->normalize && !rows_ret) /* + what the row sums give q and k */
         TRY(cuda_retention_normalize_backward_sums(A->q, A->k, d->gamma, G->dr8, G->ones8, G->dq,
                                                    G->dk, B, T, h, dk, NULL));
     ph_mark("b rope");

@@ -164,6 +164,15 @@ struct ChunkRun {
     float scale;
     int reverse;    /* tokens in reverse order */
     int grad_state; /* initial state / (scale gamma), final state * (scale gamma) */
+    /* RETNET.md §3's row sums r_n = sum_{m <= n} gamma^(n-m) scale q_n . k_m (retention with
+     * v = 1) carried through the backward's dq and dk passes (wgmma kernel only; no states):
+     * rows 1, the dq pass (q := dO, k := V, v := K): dO and V gain a column dr and a column of
+     * ones, so P += dr_n and the state gains the row z = decayed sum of the v tile; rows 2, the
+     * dk pass (q := V, k := dO, v := Q): P += dr_m by key and the state's extra row is the
+     * dr-weighted decayed sum of the v tile. dr (bf16) of (b, t, h) at b sd_b + t sd_t + h sd_h */
+    int rows;
+    const bf16 *dr;
+    int64_t sd_b, sd_t, sd_h;
     int lab;        /* dev/cuda ablations (wrong results, timing only): 1 no loads after the
                        first chunk, 2 no phase-1 products (mma.sync kernel only), 4 no state
                        update, 8 no O stores, 16 O stored from the registers (no TMA store),
@@ -853,7 +862,7 @@ struct __align__(64) TensorMap {
     unsigned long long opaque[16];
 };
 
-template <int KC, int VT, int NB> struct WCfg {
+template <int KC, int VT, int NB, int RW = 0> struct WCfg {
     static constexpr int C = 64;
     static constexpr uint32_t SLAB = C * 64 * 2;              /* 64 rows x 64 bf16 */
     static constexpr uint32_t QBYTES = C * KC * 2, VBYTES = C * VT * 2, RBYTES = KC * VT * 2;
@@ -861,11 +870,18 @@ template <int KC, int VT, int NB> struct WCfg {
     static constexpr uint32_t VZ_OFF = V_OFF + 2 * VBYTES, R_OFF = VZ_OFF + VBYTES;
     static constexpr uint32_t PW_OFF = R_OFF + 2 * RBYTES, PZ_OFF = PW_OFF + 4 * (C + 4);
     static constexpr uint32_t BAR_OFF = PZ_OFF + 4 * 2 * C;
+    /* §3's rows (ChunkRun::rows): dr of a chunk's rows (two chunks), the state's extra row z
+     * (two chunks), and its column sums' partials (a row of VT per group of rows of the
+     * warpgroup that forms zeta ⊙ V) */
+    static constexpr int NRG = 128 / (VT / 8);
+    static constexpr uint32_t DR_OFF = BAR_OFF + 16, Z_OFF = DR_OFF + 4 * 2 * C;
+    static constexpr uint32_t ZP_OFF = Z_OFF + 4 * 2 * VT;
+    static constexpr uint32_t ROWS_END = RW ? ZP_OFF + 4 * NRG * VT : BAR_OFF + 16;
     /* the TMA store's O staging (fp32 at most): a buffer of its own where it fits, else the
      * chunk's Q buffer, free once Q K^T and Q R are done (KC = 256, VT = 64; NB = 2) */
-    static constexpr uint32_t OST_BYTES = C * VT * 4, O_OFF = (BAR_OFF + 16 + 1023) & ~1023u;
+    static constexpr uint32_t OST_BYTES = C * VT * 4, O_OFF = (ROWS_END + 1023) & ~1023u;
     static constexpr bool O_IN_Q = O_OFF + OST_BYTES + 1024 > 227 * 1024;
-    static constexpr size_t SMEM = (O_IN_Q ? BAR_OFF + 16 : O_OFF + OST_BYTES) + 1024; /* + base alignment */
+    static constexpr size_t SMEM = (O_IN_Q ? ROWS_END : O_OFF + OST_BYTES) + 1024; /* + base alignment */
     static constexpr int NJ = VT / 8, MT = KC / 64;     /* n8 blocks of a row; 64-row tiles */
     static constexpr int VSW = VT == 64 ? SW_128 : SW_64; /* V rows of 128 or 64 bytes */
     static constexpr uint32_t VGRP = VT * 2 * 8;          /* bytes of 8 V rows */
@@ -876,16 +892,19 @@ template <int KC, int VT, int NB> struct WCfg {
     static_assert(!O_IN_Q || (NB == 2 && QBYTES >= OST_BYTES), "O staging in the Q buffer");
 };
 
+/* RW: ChunkRun::rows (0: none; 1, 2: §3's row sums in the dq, dk pass), a template
+ * argument so that the kernels without them are the code they were (with it a runtime flag,
+ * the preset's step took 5 ms longer with the rows apart: dev/cuda/next112.sh) */
 /* ost: how O leaves the block. 0 from the accumulator registers (a caller's bf16 o_acc, or
  * the lab's flag 16); 1 staged in shared memory and written by TMA (tmo, a map of o); 2 the
  * same, added to what is there (fp32 o_acc, or a split's second half: run_chunk) */
-template <int KC, int VT, int NB>
+template <int KC, int VT, int NB, int RW>
 __global__ void RET_WG_BOUNDS(NTHREAD)
     wg_kernel(const __grid_constant__ ChunkRun p, const __grid_constant__ TensorMap tmq,
               const __grid_constant__ TensorMap tmk, const __grid_constant__ TensorMap tmv,
               const __grid_constant__ TensorMap tmo, int cl, int ost) {
 #if RET_WG_BODY
-    using G = WCfg<KC, VT, NB>;
+    using G = WCfg<KC, VT, NB, RW>;
     constexpr int C = G::C;
     extern __shared__ __align__(16) unsigned char smem_raw[];
     /* swizzled tiles need 1024-byte alignment */
@@ -904,6 +923,9 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
     const float gam = p.gamma[h], scale = p.scale;
     const int nchunk = (T + C - 1) / C;
     const int crank = cl > 1 ? (int)cluster_rank() : 0;
+    constexpr int rows = RW; /* §3's row sums (ChunkRun::rows): 0, 1 (dq) or 2 (dk) */
+    float *drs = reinterpret_cast<float *>(sbase + G::DR_OFF); /* [2][C] dr by chunk row */
+    float *zs = reinterpret_cast<float *>(sbase + G::Z_OFF);   /* [2][VT] the extra state row */
 
     if (tid == 0) {
         mbar_init(bar_full, 1);
@@ -1018,6 +1040,9 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
              * a1 (row + 8), a2 (row, k 2t + 8..), a3 (row + 8, k 2t + 8..); D[n][m] is
              * gamma^(n-m) for m <= n (forward), gamma^(m-n) for m >= n (backward) */
             uint32_t pa[4][4];
+            /* §3: the score gains dr of its row (rows 1) or of its key (rows 2) */
+            const float *dri = drs + (ci & 1) * C;
+            const float dra0 = rows == 1 ? dri[rowA] : 0.0f, dra1 = rows == 1 ? dri[rowA + 8] : 0.0f;
 #pragma unroll
             for (int j = 0; j < 8; j++)
 #pragma unroll
@@ -1025,8 +1050,15 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                     /* a zero decay is the mask, or an underflow (whose product with a finite
                      * score is 0 too; the other kernels give NaN there for an infinite one) */
                     const float w0 = dz[4 * j + 2 * rr], w1 = dz[4 * j + 2 * rr + 1];
-                    const float v0 = w0 != 0.0f ? w0 * acc_s[4 * j + 2 * rr] : 0.0f;
-                    const float v1 = w1 != 0.0f ? w1 * acc_s[4 * j + 2 * rr + 1] : 0.0f;
+                    float s0 = acc_s[4 * j + 2 * rr], s1 = acc_s[4 * j + 2 * rr + 1];
+                    if (rows == 1) {
+                        s0 += rr ? dra1 : dra0, s1 += rr ? dra1 : dra0;
+                    } else if (rows == 2) {
+                        const float2 dk2 = *reinterpret_cast<const float2 *>(dri + 8 * j + 2 * t4);
+                        s0 += dk2.x, s1 += dk2.y;
+                    }
+                    const float v0 = w0 != 0.0f ? w0 * s0 : 0.0f;
+                    const float v1 = w1 != 0.0f ? w1 * s1 : 0.0f;
                     pa[j >> 1][(j & 1) * 2 + rr] = pack_bf16(v0, v1);
                 }
             wg_wait<0>();
@@ -1038,6 +1070,16 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                 for (int j = 0; j < G::NJ; j++) {
                     acc_o[4 * j] *= x0, acc_o[4 * j + 1] *= x0;
                     acc_o[4 * j + 2] *= x1, acc_o[4 * j + 3] *= x1;
+                }
+                if (rows) { /* + xi (dr of the row, or 1) z: the extra state row's term */
+                    const float *zi = zs + (ci & 1) * VT;
+                    const float c0 = rows == 1 ? x0 * dra0 : x0, c1 = rows == 1 ? x1 * dra1 : x1;
+#pragma unroll
+                    for (int j = 0; j < G::NJ; j++) {
+                        const float2 z2 = *reinterpret_cast<const float2 *>(zi + 8 * j + 2 * t4);
+                        acc_o[4 * j] += c0 * z2.x, acc_o[4 * j + 1] += c0 * z2.y;
+                        acc_o[4 * j + 2] += c1 * z2.x, acc_o[4 * j + 3] += c1 * z2.y;
+                    }
                 }
             }
             wg_fence();
@@ -1130,11 +1172,31 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             fence_async_smem();
         };
         store_r(0);
+        /* §3's rows: dr of chunk c's rows (tokens in forward order, as loaded; 0 past the
+         * sequence) read by the threads wt < C; z, the extra state row, kept by wt < VT */
+        auto load_dr = [&](int c) {
+            const int tt = (rev ? T - (c + 1) * C : c * C) + wt;
+            return (wt < C && tt >= 0 && tt < T)
+                       ? __bfloat162float(p.dr[b * p.sd_b + (int64_t)tt * p.sd_t + h * p.sd_h])
+                       : 0.0f;
+        };
+        float zc = 0.0f;
+        if (rows) {
+            if (wt < C) drs[wt] = load_dr(0);
+            if (wt < VT) zs[wt] = 0.0f;
+        }
+        /* this thread's 16-byte pieces of the V tile are 8 columns of one logical column group
+         * in rows wt / (VT / 8) + NRG n: the swizzle (128 / 64-byte: chunk ^= row bits) gives
+         * the same group in every n */
+        const int lcg = (wt % (VT / 8)) ^ ((wt >> 3) & (VT == 64 ? 7 : 3));
         for (int ci = 0; ci < nchunk; ci++) {
             const int L = min(C, T - ci * C);
             const uint32_t qoff = (NB == 2 ? (ci & 1) : 0) * G::QBYTES;
             const uint32_t voff = (ci & 1) * G::VBYTES;
             top(ci);
+            const float drn = rows && ci + 1 < nchunk ? load_dr(ci + 1) : 0.0f; /* lands later */
+            const float *dri = drs + (ci & 1) * C;
+            float zp[8] = {};
             /* zeta ⊙ V, zeta = gamma^(L-1-j) for token j of the chunk (zero on empty rows);
              * same swizzled layout as V: 16-byte piece i is in row i / (VT / 8) */
 #pragma unroll
@@ -1146,16 +1208,31 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                 const __nv_bfloat162 *x = reinterpret_cast<const __nv_bfloat162 *>(&raw);
                 uint4 out;
                 uint32_t *o = reinterpret_cast<uint32_t *>(&out);
+                const float zw = rows == 2 ? z * dri[row] : z; /* §3: the row's weight */
 #pragma unroll
                 for (int q = 0; q < 4; q++) {
                     const float2 f = __bfloat1622float2(x[q]);
                     o[q] = pack_bf16(f.x * z, f.y * z);
+                    if (rows) zp[2 * q] += f.x * zw, zp[2 * q + 1] += f.y * zw;
                 }
                 *reinterpret_cast<uint4 *>(sbase + G::VZ_OFF + i * 16) = out;
             }
+            float *zpart = reinterpret_cast<float *>(sbase + G::ZP_OFF);
+            if (rows)
+#pragma unroll
+                for (int c = 0; c < 8; c++) zpart[(wt / (VT / 8)) * VT + lcg * 8 + c] = zp[c];
             fence_async_smem();
             bar_wg1();
             const float gl = pw[L];
+            if (rows) { /* z = gamma^L z + the chunk's column sums (in a fixed order) */
+                if (wt < VT) {
+                    float sum = 0.0f;
+                    for (int g2 = 0; g2 < G::NRG; g2++) sum += zpart[g2 * VT + wt];
+                    zc = gl * zc + sum;
+                    zs[((ci + 1) & 1) * VT + wt] = zc;
+                }
+                if (wt < C) drs[((ci + 1) & 1) * C + wt] = drn;
+            }
 #pragma unroll
             for (int mt = 0; mt < G::MT; mt++)
 #pragma unroll
@@ -2057,7 +2134,7 @@ static int wg_available(void) {
              cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
              cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess &&
              major == 9 && minor == 0 &&
-             cudaFuncGetAttributes(&fa, wg_kernel<64, 64, 2>) == cudaSuccess &&
+             cudaFuncGetAttributes(&fa, wg_kernel<64, 64, 2, 0>) == cudaSuccess &&
              tensor_map_encoder() != nullptr &&
              fa.maxThreadsPerBlock >= NTHREAD;
         (void)cudaGetLastError();
@@ -2119,12 +2196,12 @@ template <int VT> static void o_store(const ChunkRun &r, TensorMap *m, int *ost)
     else
         g_msg[0] = 0; /* not an error: the register stores take any strides */
 }
-template <int KC, int VT, int NB> static int launch_wg(const ChunkRun &r, cudaStream_t s) {
-    using G = WCfg<KC, VT, NB>;
+template <int KC, int VT, int NB, int RW> static int launch_wg_rw(const ChunkRun &r, cudaStream_t s) {
+    using G = WCfg<KC, VT, NB, RW>;
     static_assert(sizeof(TensorMap) == sizeof(CUtensorMap), "tensor map size");
     static bool attr = false; /* per instantiation */
     if (!attr) {
-        CUDA_OK(cudaFuncSetAttribute(wg_kernel<KC, VT, NB>,
+        CUDA_OK(cudaFuncSetAttribute(wg_kernel<KC, VT, NB, RW>,
                                      cudaFuncAttributeMaxDynamicSharedMemorySize, (int)G::SMEM),
                 "cudaFuncSetAttribute (wg_kernel shared memory)");
         attr = true;
@@ -2153,9 +2230,16 @@ template <int KC, int VT, int NB> static int launch_wg(const ChunkRun &r, cudaSt
     at[0].id = cudaLaunchAttributeClusterDimension;
     at[0].val.clusterDim.x = cl, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
     cfg.attrs = at, cfg.numAttrs = 1;
-    CUDA_OK(cudaLaunchKernelEx(&cfg, wg_kernel<KC, VT, NB>, r, tq, tk, tv, to, cl, ost),
+    CUDA_OK(cudaLaunchKernelEx(&cfg, wg_kernel<KC, VT, NB, RW>, r, tq, tk, tv, to, cl, ost),
             "wg_kernel launch");
     return 0;
+}
+template <int KC, int VT, int NB> static int launch_wg(const ChunkRun &r, cudaStream_t s) {
+    switch (r.rows) {
+    case 0: return launch_wg_rw<KC, VT, NB, 0>(r, s);
+    case 1: return launch_wg_rw<KC, VT, NB, 1>(r, s);
+    default: return launch_wg_rw<KC, VT, NB, 2>(r, s);
+    }
 }
 
 template <int KC, int VT, int NB> static int launch_wgc(const ChunkRun &r, cudaStream_t s) {
@@ -2251,6 +2335,7 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
         if (z.s_init) z.s_init += 256 * r.si_k;
         if (z.s_final) z.s_final += 256 * r.sf_k;
         z.o_acc = 1, z.split2 = 1; /* onto the first half's O (a.o_acc is the caller's) */
+        z.rows = 0;                /* §3's rows once, in the first half */
         return run_chunk(a, s) || run_chunk(z, s); /* Kc <= 256 each: no further split */
     }
     const int kc = r.Kc <= 64 ? 64 : r.Kc <= 128 ? 128 : r.Kc <= 256 ? 256 : 512;
@@ -2263,6 +2348,8 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
         vt = 32;
     if (g_lab_path >= 2 && !wg_available())
         return fail("retention_cuda: the wgmma path was asked for, but is not built for this device");
+    if (r.rows && (g_lab_path == 1 || g_lab_path == 3 || !wg_available()))
+        return fail("retention_cuda: the section-3 row sums ride only on the wgmma kernel");
     /* Hopper: TMA loads at every KC (at KC = 64, H32 dk64 dv64, the cp.async kernel took
      * 0.250 / 0.495 ms forward at T = 2k / 16k and 0.697 / 1.134 backward, the TMA kernel
      * 0.204 / 0.275 and 0.563 / 0.624: dev/cuda/next30.sh); the cp.async kernel when the lab
@@ -2356,13 +2443,11 @@ extern "C" int retention_cuda_forward(int B, int T, int H, int dk, int dv, const
     return run_chunk(r, stream);
 }
 
-extern "C" int retention_cuda_backward(int B, int T, int H, int dk, int dv, const void *q,
-                                       const void *k, const void *v, const float *gamma,
-                                       float scale, const float *state_in, const void *dout,
-                                       const float *dstate_out, void *dq, void *dk_, void *dv_,
-                                       int grad_dtype, int accumulate, float *dstate_in,
-                                       cudaStream_t stream) {
-    const char *fn = "retention_cuda_backward";
+static int backward(const char *fn, int B, int T, int H, int dk, int dv, const void *q,
+                    const void *k, const void *v, const float *gamma, float scale,
+                    const float *state_in, const void *dout, const float *dstate_out, void *dq,
+                    void *dk_, void *dv_, int grad_dtype, int accumulate, float *dstate_in,
+                    const void *dr, int dr_ld, cudaStream_t stream) {
     if (check_common(fn, B, H, dk, dv, gamma)) return 1;
     if (T < 0) return fail("%s: T = %d is negative", fn, T);
     if (T > 0 && (!q || !k || !v || !dout)) return fail("%s: q, k, v and dout are required", fn);
@@ -2408,6 +2493,10 @@ extern "C" int retention_cuda_backward(int B, int T, int H, int dk, int dv, cons
         r.o_f32 = f32, r.o_acc = accumulate;
         r.s_init = state_in, r.si_b = sb, r.si_h = sh, r.si_k = 1, r.si_v = dv;
         r.par = par ? 2 : 1;
+        if (dr) {
+            r.rows = 1, r.dr = (const bf16 *)dr;
+            r.sd_b = (int64_t)T * H * dr_ld, r.sd_t = (int64_t)H * dr_ld, r.sd_h = dr_ld;
+        }
         bad = run_chunk(r, stream);
     }
     /* dk = run(V, dO, Q), backward in time, initial state dS_T^T / (scale gamma) */
@@ -2421,6 +2510,10 @@ extern "C" int retention_cuda_backward(int B, int T, int H, int dk, int dv, cons
         r.o_f32 = f32, r.o_acc = accumulate;
         r.s_init = dstate_out, r.si_b = sb, r.si_h = sh, r.si_k = 1, r.si_v = dv;
         r.par = par ? 2 : 1;
+        if (dr) {
+            r.rows = 2, r.dr = (const bf16 *)dr;
+            r.sd_b = (int64_t)T * H * dr_ld, r.sd_t = (int64_t)H * dr_ld, r.sd_h = dr_ld;
+        }
         bad = run_chunk(r, par ? side : stream);
     }
     if (par) { /* joined even after a failure: a fork left open would break a graph capture */
@@ -2444,6 +2537,33 @@ extern "C" int retention_cuda_backward(int B, int T, int H, int dk, int dv, cons
         if (run_chunk(r, stream)) return 1;
     }
     return 0;
+}
+
+extern "C" int retention_cuda_backward(int B, int T, int H, int dk, int dv, const void *q,
+                                       const void *k, const void *v, const float *gamma,
+                                       float scale, const float *state_in, const void *dout,
+                                       const float *dstate_out, void *dq, void *dk_, void *dv_,
+                                       int grad_dtype, int accumulate, float *dstate_in,
+                                       cudaStream_t stream) {
+    return backward("retention_cuda_backward", B, T, H, dk, dv, q, k, v, gamma, scale, state_in,
+                    dout, dstate_out, dq, dk_, dv_, grad_dtype, accumulate, dstate_in, nullptr, 0,
+                    stream);
+}
+
+extern "C" int retention_cuda_have_rows(void) { return wg_available() && g_lab_path != 1 && g_lab_path != 3; }
+
+extern "C" int retention_cuda_backward_rows(int B, int T, int H, int dk, int dv, const void *q,
+                                            const void *k, const void *v, const float *gamma,
+                                            float scale, const void *dout, const void *dr,
+                                            int dr_ld, void *dq, void *dk_, int grad_dtype,
+                                            cudaStream_t stream) {
+    const char *fn = "retention_cuda_backward_rows";
+    if (!retention_cuda_have_rows())
+        return fail("%s: needs the wgmma kernel (sm_90a), not built or not this device", fn);
+    if (T > 0 && (!dr || dr_ld < 1 || ((uintptr_t)dr & 1)))
+        return fail("%s: dr is required (bf16, row stride dr_ld >= 1)", fn);
+    return backward(fn, B, T, H, dk, dv, q, k, v, gamma, scale, nullptr, dout, nullptr, dq, dk_,
+                    nullptr, grad_dtype, 0, nullptr, dr, dr_ld, stream);
 }
 
 /* Programmatic launch of the step (retention_cuda_step_overlap): per host thread, and only

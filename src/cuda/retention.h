@@ -77,6 +77,21 @@ int retention_cuda_backward(int B, int T, int H, int dk, int dv, const void *q, 
                             float *dstate_in, struct CUstream_st *stream);
 
 /*
+ * The backward's dq and dk (no states, not accumulated) with RETNET.md §3's row sums'
+ * gradient added: r_n = sum_{m <= n} gamma^(n-m) scale q_n . k_m (retention with v = 1, the
+ * model's row factors), dr (B, T, H) bf16 at element ((b T + t) H + h) dr_ld. Inside the dq
+ * and dk passes (the scores gain dr, the carried state a row: the key sums, resp. the dr-
+ * weighted query sums), where it had taken a pass of its own for each (a v = 1 retention
+ * backward adding to dq and dk). Only on the wgmma kernel: retention_cuda_have_rows() says
+ * whether this build and device have it (else this call fails, nothing enqueued).
+ */
+int retention_cuda_have_rows(void);
+int retention_cuda_backward_rows(int B, int T, int H, int dk, int dv, const void *q,
+                                 const void *k, const void *v, const float *gamma, float scale,
+                                 const void *dout, const void *dr, int dr_ld, void *dq, void *dk_,
+                                 int grad_dtype, struct CUstream_st *stream);
+
+/*
  * One decoding step for B sequences (recurrent form): per head,
  *   S = gamma S + k^T v;   o = scale q S   (the state after this token)
  * q, k (B, H, dk) bf16; v (B, H, dv) bf16; state (B, H, dk, dv) fp32, updated in place

@@ -656,6 +656,102 @@ static void test_backward(void) {
     }
 }
 
+/* retention_cuda_backward_rows: dq and dk with §3's row sums r_n = sum_{m <= n} gamma^(n-m)
+ * scale q_n . k_m carried in the passes, against the CPU's backward plus that term in
+ * double (dq_n += dr_n scale sum_{m <= n} gamma^(n-m) k_m, dk_m += scale sum_{n >= m}
+ * gamma^(n-m) dr_n q_n). dr is made as large as the scores (sqrt(dv)), so a wrong term errs
+ * by O(1); once with dout = 0 (the rows alone). dr lies at a row stride of 8 with the other
+ * columns large, as the model's dr8 does not have them, so a wrong stride shows. Shapes: a
+ * contraction split in halves (dv 512, a full GPU), the one-pass 512 kernel (few blocks),
+ * 32-column tiles, partial chunks both ways in time. Tolerance: test_backward's. */
+static void test_backward_rows(void) {
+    if (!retention_cuda_have_rows()) {
+        fprintf(stderr, "     (no wgmma kernel here: retention_cuda_backward_rows not tested)\n");
+        return;
+    }
+    static const int shapes[][5] = {{2, 100, 2, 64, 128}, {1, 130, 2, 128, 256},
+                                    {2, 100, 2, 32, 8},   {2, 128, 2, 64, 64},
+                                    {4, 70, 8, 256, 512}, {1, 200, 2, 256, 512}};
+    uint64_t s = (seed0 * 11) | 1;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int zero_do = 0; zero_do < 2; zero_do++) {
+            const int B = shapes[si][0], T = shapes[si][1], H = shapes[si][2],
+                      dk = shapes[si][3], dv = shapes[si][4];
+            const int64_t nq = (int64_t)B * T * H * dk, nv = (int64_t)B * T * H * dv,
+                          nr = (int64_t)B * T * H;
+            float *q = malloc(4 * nq), *k = malloc(4 * nq), *v = malloc(4 * nv),
+                  *dout = malloc(4 * nv), *dr = malloc(4 * nr * 8);
+            uint16_t *qb = malloc(2 * nq), *kb = malloc(2 * nq), *vb = malloc(2 * nv),
+                     *db = malloc(2 * nv), *drb = malloc(2 * nr * 8);
+            rand_bf16(q, qb, nq, 1, &s), rand_bf16(k, kb, nq, 1, &s), rand_bf16(v, vb, nv, 1, &s);
+            rand_bf16(dout, db, nv, zero_do ? 0 : 1, &s);
+            rand_bf16(dr, drb, nr * 8, 4 * sqrt((double)dv), &s);
+            for (int64_t i = 0; i < nr; i++) /* the columns besides 0: large, never read */
+                for (int c = 1; c < 8; c++) drb[i * 8 + c] = op_f32_to_bf16(1e4f);
+            double gd[8];
+            float gf[8];
+            for (int h = 0; h < H; h++) gd[h] = 1.0 - ldexp(1.0, -5 - h), gf[h] = (float)gd[h];
+            const float scale = (float)(1.0 / sqrt((double)dk));
+            float *cq = calloc(nq, 4), *ck = calloc(nq, 4), *cv = calloc(nv, 4);
+            float *ks = malloc(4 * nq);
+            for (int64_t i = 0; i < nq; i++) ks[i] = k[i] * scale;
+            float *work = malloc(sizeof(float) * (size_t)retention_parallel_backward_work(T, dk, dv));
+            double *acc = malloc(sizeof(double) * dk);
+            for (int b = 0; b < B; b++)
+                for (int h = 0; h < H; h++) {
+                    const int64_t oq = ((int64_t)b * T * H + h) * dk, ov = ((int64_t)b * T * H + h) * dv;
+                    retention_grad_args a = {
+                        .T = T, .dk = dk, .dv = dv, .q = q + oq, .ldq = (int64_t)H * dk,
+                        .k = ks + oq, .ldk = (int64_t)H * dk, .v = v + ov, .ldv = (int64_t)H * dv,
+                        .dout = dout + ov, .lddo = (int64_t)H * dv, .dq = cq + oq,
+                        .lddq = (int64_t)H * dk, .dk_ = ck + oq, .lddk = (int64_t)H * dk,
+                        .dv_ = cv + ov, .lddv = (int64_t)H * dv, .gamma = gd[h]};
+                    retention_parallel_backward(&a, work);
+                    for (int i = 0; i < dk; i++) acc[i] = 0; /* z_n = sum gamma^(n-m) k_m */
+                    for (int t = 0; t < T; t++) {
+                        const int64_t row = ((int64_t)b * T + t) * H + h;
+                        const double drv = dr[row * 8];
+                        for (int i = 0; i < dk; i++) {
+                            acc[i] = gd[h] * acc[i] + k[row * dk + i];
+                            cq[row * dk + i] += (float)(drv * scale * acc[i]);
+                        }
+                    }
+                    for (int i = 0; i < dk; i++) acc[i] = 0; /* sum gamma^(n-m) dr_n q_n */
+                    for (int t = T - 1; t >= 0; t--) {
+                        const int64_t row = ((int64_t)b * T + t) * H + h;
+                        const double drv = dr[row * 8];
+                        for (int i = 0; i < dk; i++) {
+                            acc[i] = gd[h] * acc[i] + drv * q[row * dk + i];
+                            ck[row * dk + i] = (float)(ck[row * dk + i] * scale + scale * acc[i]);
+                        }
+                    }
+                }
+            void *dq = up(qb, 2 * nq), *dkk = up(kb, 2 * nq), *dvv = up(vb, 2 * nv),
+                 *ddo = up(db, 2 * nv), *ddr = up(drb, 2 * nr * 8);
+            float *dg = up(gf, 4 * H), *gq = malloc(4 * nq), *gk = malloc(4 * nq);
+            void *oq = NULL, *ok = NULL;
+            retnet_cuda_malloc(&oq, 4 * nq, "test"), retnet_cuda_malloc(&ok, 4 * nq, "test");
+            const int rc = retention_cuda_backward_rows(B, T, H, dk, dv, dq, dkk, dvv, dg, scale,
+                                                        ddo, ddr, 8, oq, ok, RETNET_CUDA_F32, NULL);
+            CHECK(rc == 0, "backward_rows: %s", retention_cuda_errmsg());
+            retnet_cuda_sync(NULL);
+            retnet_cuda_download(gq, oq, 4 * nq), retnet_cuda_download(gk, ok, 4 * nq);
+            char what[96];
+            snprintf(what, sizeof what, "backward+rows B%d T%d H%d dk%d dv%d%s: dq", B, T, H, dk,
+                     dv, zero_do ? " (dO 0)" : "");
+            check_close(gq, cq, nq, what);
+            snprintf(what, sizeof what, "backward+rows B%d T%d H%d dk%d dv%d%s: dk", B, T, H, dk,
+                     dv, zero_do ? " (dO 0)" : "");
+            check_close(gk, ck, nq, what);
+            retnet_cuda_free(dq), retnet_cuda_free(dkk), retnet_cuda_free(dvv);
+            retnet_cuda_free(ddo), retnet_cuda_free(ddr), retnet_cuda_free(dg);
+            retnet_cuda_free(oq), retnet_cuda_free(ok);
+            free(q), free(k), free(v), free(dout), free(dr), free(qb), free(kb), free(vb);
+            free(db), free(drb), free(cq), free(ck), free(cv), free(ks), free(work), free(acc);
+            free(gq), free(gk);
+        }
+}
+
 /* The window's schedule (retention.h's retention_window_len, host code: runs without a GPU)
  * against a simulation of what the step does: a window that starts empty, takes one token a
  * step, and is folded first on the steps where m > 0 and (m + phase) % W == 0. Checks the
@@ -700,6 +796,7 @@ int main(void) {
     RUN(test_step_shapes);
     RUN(test_step_window);
     RUN(test_backward);
+    RUN(test_backward_rows);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
 }
