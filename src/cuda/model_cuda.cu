@@ -92,6 +92,7 @@ struct model_cuda {
     int rows_ret;    /* training with §3: the row sums' backward inside retention's dq and dk
                         passes (retention_cuda_backward_rows; RETNET_CUDA_ROWSUMS=0: a v = 1
                         pass of its own, as where the wgmma kernel is not built) */
+    int rows_fwd;    /* ... and in the forward's pass (with rows_fused, dk <= 256) */
     cudaStream_t gstream;
     cudaEvent_t gready;              /* recorded on the legacy stream before each replay */
     int64_t gacts_rows;              /* the activations' layout the graph was made with */
@@ -356,6 +357,7 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
                     (c->gate || c->head_norm != RETNET_HEADNORM_NONE);
     const char *rs = getenv("RETNET_CUDA_ROWSUMS");
     d->rows_ret = !(rs && !strcmp(rs, "0")) && c->normalize && retention_cuda_have_rows();
+    d->rows_fwd = d->rows_ret && d->rows_fused && cuda_retention_have_fused_forward(c->d_key / c->n_head);
     d->l32 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l32);
     d->l16 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l16);
     if (!d->l32 || !d->l16) {
@@ -1359,14 +1361,18 @@ static retnet_status layer_forward_train(model_cuda *d, int l, int64_t B, int64_
     TRY(cuda_op_rope_bf16(A->k, G->dk, c->d_key, B, T, h, dk, NULL, half, c->rope_base,
                           (float)(1.0 / sqrt((double)dk)), NULL));
     ph_mark("f retention");
-    if (retention_cuda_forward((int)B, (int)T, h, dk, dv, A->q, A->k, A->v, d->gamma, 1.0f, NULL,
-                               NULL, A->o, RETNET_CUDA_F32, NULL))
+    /* §3 (f and r kept): with the rows in the head norm's passes (rows_fused) A->o stays o and
+     * the norm reads f o in registers, else A->o becomes f o, the head norm's input. The row
+     * sums come from retention's own pass (rows_fwd) or a v = 1 pass of their own. */
+    const int rows_fused = d->rows_fused;
+    if (d->rows_fwd)
+        TRY(cuda_retention_forward_normalized(A->o, A->q, A->k, A->v, d->gamma, d->gamma64, B, T,
+                                              h, dk, dv, A->f, A->r, NULL));
+    else if (retention_cuda_forward((int)B, (int)T, h, dk, dv, A->q, A->k, A->v, d->gamma, 1.0f,
+                                    NULL, NULL, A->o, RETNET_CUDA_F32, NULL))
         return retnet_fail(RETNET_EDEVICE, "CUDA: retention of layer %d: %s", l,
                            retention_cuda_errmsg());
-    /* §3 (f and r kept): with the rows in the head norm's passes (rows_fused) A->o stays o and
-     * the norm reads f o in registers, else A->o becomes f o, the head norm's input */
-    const int rows_fused = d->rows_fused;
-    if (c->normalize)
+    if (c->normalize && !d->rows_fwd)
         TRY(cuda_retention_normalize(rows_fused ? NULL : A->o, A->q, A->k, d->gamma, d->gamma64,
                                      NULL, NULL, NULL, B, T, h, dk, dv, A->f, A->r, NULL));
     ph_mark("f headnorm");

@@ -173,6 +173,11 @@ struct ChunkRun {
     int rows;
     const bf16 *dr;
     int64_t sd_b, sd_t, sd_h;
+    /* rows 3, the forward (q := Q, k := K, forward in time): the row sums r_n in 8 partial
+     * slots, r8[((b T + t) H + h) 8 + s]: slot s holds xi_n scale q_n . z over the key columns
+     * [s KC / 8, (s + 1) KC / 8) (z the key sums carried, gamma-decayed), slot 0 also the
+     * chunk's own sum_m P_nm; block x of nx takes the slots s = x (mod nx) */
+    float *r8;
     int lab;        /* dev/cuda ablations (wrong results, timing only): 1 no loads after the
                        first chunk, 2 no phase-1 products (mma.sync kernel only), 4 no state
                        update, 8 no O stores, 16 O stored from the registers (no TMA store),
@@ -876,7 +881,12 @@ template <int KC, int VT, int NB, int RW = 0> struct WCfg {
     static constexpr int NRG = 128 / (VT / 8);
     static constexpr uint32_t DR_OFF = BAR_OFF + 16, Z_OFF = DR_OFF + 4 * 2 * C;
     static constexpr uint32_t ZP_OFF = Z_OFF + 4 * 2 * VT;
-    static constexpr uint32_t ROWS_END = RW ? ZP_OFF + 4 * NRG * VT : BAR_OFF + 16;
+    /* rows 3 (the forward's row sums): the key sums z (two chunks, KC floats each), the
+     * partials of their chunk sums (128 a slot, 8 slots) */
+    static constexpr uint32_t Z3_OFF = BAR_OFF + 16, ZP3_OFF = Z3_OFF + 4 * 2 * KC;
+    static constexpr uint32_t ROWS_END = RW == 3   ? ZP3_OFF + 4 * 8 * 128
+                                         : RW      ? ZP_OFF + 4 * NRG * VT
+                                                   : BAR_OFF + 16;
     /* the TMA store's O staging (fp32 at most): a buffer of its own where it fits, else the
      * chunk's Q buffer, free once Q K^T and Q R are done (KC = 256, VT = 64; NB = 2) */
     static constexpr uint32_t OST_BYTES = C * VT * 4, O_OFF = (ROWS_END + 1023) & ~1023u;
@@ -926,6 +936,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
     constexpr int rows = RW; /* §3's row sums (ChunkRun::rows): 0, 1 (dq) or 2 (dk) */
     float *drs = reinterpret_cast<float *>(sbase + G::DR_OFF); /* [2][C] dr by chunk row */
     float *zs = reinterpret_cast<float *>(sbase + G::Z_OFF);   /* [2][VT] the extra state row */
+    float *zs3 = reinterpret_cast<float *>(sbase + G::Z3_OFF); /* rows 3: [2][KC] key sums */
 
     if (tid == 0) {
         mbar_init(bar_full, 1);
@@ -1043,6 +1054,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             /* §3: the score gains dr of its row (rows 1) or of its key (rows 2) */
             const float *dri = drs + (ci & 1) * C;
             const float dra0 = rows == 1 ? dri[rowA] : 0.0f, dra1 = rows == 1 ? dri[rowA + 8] : 0.0f;
+            float rsum[2] = {0.0f, 0.0f}; /* rows 3: sum_m P_nm of the rows rowA, rowA + 8 */
 #pragma unroll
             for (int j = 0; j < 8; j++)
 #pragma unroll
@@ -1060,6 +1072,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                     const float v0 = w0 != 0.0f ? w0 * s0 : 0.0f;
                     const float v1 = w1 != 0.0f ? w1 * s1 : 0.0f;
                     pa[j >> 1][(j & 1) * 2 + rr] = pack_bf16(v0, v1);
+                    if (rows == 3) rsum[rr] += v0 + v1;
                 }
             wg_wait<0>();
             wg_pin(acc_o);
@@ -1071,7 +1084,44 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                     acc_o[4 * j] *= x0, acc_o[4 * j + 1] *= x0;
                     acc_o[4 * j + 2] *= x1, acc_o[4 * j + 3] *= x1;
                 }
-                if (rows) { /* + xi (dr of the row, or 1) z: the extra state row's term */
+                if constexpr (rows == 3) { /* the row sums' slots (ChunkRun::r8) */
+                    constexpr int W8 = KC / 8, CW = KC / 32; /* a slot's columns; a thread's */
+                    const float *zi = zs3 + (ci & 1) * KC;
+#pragma unroll
+                    for (int rr = 0; rr < 2; rr++) {
+                        rsum[rr] += __shfl_xor_sync(0xffffffffu, rsum[rr], 1);
+                        rsum[rr] += __shfl_xor_sync(0xffffffffu, rsum[rr], 2);
+                    }
+                    for (int sl = blockIdx.x; sl < 8; sl += gridDim.x) {
+                        const int col0 = sl * W8 + t4 * CW;
+                        float rp[2] = {0.0f, 0.0f};
+#pragma unroll
+                        for (int rr = 0; rr < 2; rr++) {
+                            const int row = rowA + 8 * rr;
+#pragma unroll
+                            for (int c = 0; c < CW; c += 2) {
+                                const int col = col0 + c;
+                                const uint32_t off = qoff + (col >> 6) * G::SLAB + row * 128 +
+                                                     ((((col & 63) >> 3) ^ (row & 7)) << 4) +
+                                                     (col & 7) * 2;
+                                const float2 qv = __bfloat1622float2(
+                                    *reinterpret_cast<const __nv_bfloat162 *>(sbase + G::Q_OFF + off));
+                                rp[rr] += qv.x * zi[col] + qv.y * zi[col + 1];
+                            }
+                            rp[rr] += __shfl_xor_sync(0xffffffffu, rp[rr], 1);
+                            rp[rr] += __shfl_xor_sync(0xffffffffu, rp[rr], 2);
+                        }
+                        if (t4 == 0)
+#pragma unroll
+                            for (int rr = 0; rr < 2; rr++) {
+                                const int n = rowA + 8 * rr;
+                                if (n >= L) continue;
+                                const float v = (rr ? x1 : x0) * rp[rr] + (sl == 0 ? rsum[rr] : 0.0f);
+                                p.r8[((int64_t)(b * T + c0 + n) * p.H + h) * 8 + sl] = v;
+                            }
+                    }
+                }
+                if (rows == 1 || rows == 2) { /* + xi (dr of the row, or 1) z: the extra state row's term */
                     const float *zi = zs + (ci & 1) * VT;
                     const float c0 = rows == 1 ? x0 * dra0 : x0, c1 = rows == 1 ? x1 * dra1 : x1;
 #pragma unroll
@@ -1180,11 +1230,14 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                        ? __bfloat162float(p.dr[b * p.sd_b + (int64_t)tt * p.sd_t + h * p.sd_h])
                        : 0.0f;
         };
+        constexpr bool R12 = rows == 1 || rows == 2;
         float zc = 0.0f;
-        if (rows) {
+        if constexpr (R12) {
             if (wt < C) drs[wt] = load_dr(0);
             if (wt < VT) zs[wt] = 0.0f;
         }
+        if constexpr (rows == 3)
+            for (int i = wt; i < KC; i += 128) zs3[i] = 0.0f;
         /* this thread's 16-byte pieces of the V tile are 8 columns of one logical column group
          * in rows wt / (VT / 8) + NRG n: the swizzle (128 / 64-byte: chunk ^= row bits) gives
          * the same group in every n */
@@ -1194,7 +1247,23 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             const uint32_t qoff = (NB == 2 ? (ci & 1) : 0) * G::QBYTES;
             const uint32_t voff = (ci & 1) * G::VBYTES;
             top(ci);
-            const float drn = rows && ci + 1 < nchunk ? load_dr(ci + 1) : 0.0f; /* lands later */
+            const float drn = R12 && ci + 1 < nchunk ? load_dr(ci + 1) : 0.0f; /* lands later */
+            if constexpr (rows == 3) { /* the chunk's key sums, sum_j gamma^(L-1-j) k_j, by slot */
+                constexpr int W8 = KC / 8, RG = 128 / W8;
+                const int c = wt % W8, rg = wt / W8;
+                float *zp3 = reinterpret_cast<float *>(sbase + G::ZP3_OFF);
+                for (int sl = blockIdx.x, k = 0; sl < 8; sl += gridDim.x, k++) {
+                    const int col = sl * W8 + c;
+                    float acc = 0.0f;
+                    for (int j = rg; j < L; j += RG) {
+                        const uint32_t off = qoff + (col >> 6) * G::SLAB + j * 128 +
+                                             ((((col & 63) >> 3) ^ (j & 7)) << 4) + (col & 7) * 2;
+                        acc += pw[L - 1 - j] *
+                               __bfloat162float(*reinterpret_cast<const bf16 *>(sbase + G::K_OFF + off));
+                    }
+                    zp3[k * 128 + rg * W8 + c] = acc;
+                }
+            }
             const float *dri = drs + (ci & 1) * C;
             float zp[8] = {};
             /* zeta ⊙ V, zeta = gamma^(L-1-j) for token j of the chunk (zero on empty rows);
@@ -1213,18 +1282,30 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                 for (int q = 0; q < 4; q++) {
                     const float2 f = __bfloat1622float2(x[q]);
                     o[q] = pack_bf16(f.x * z, f.y * z);
-                    if (rows) zp[2 * q] += f.x * zw, zp[2 * q + 1] += f.y * zw;
+                    if (R12) zp[2 * q] += f.x * zw, zp[2 * q + 1] += f.y * zw;
                 }
                 *reinterpret_cast<uint4 *>(sbase + G::VZ_OFF + i * 16) = out;
             }
             float *zpart = reinterpret_cast<float *>(sbase + G::ZP_OFF);
-            if (rows)
+            if (R12)
 #pragma unroll
                 for (int c = 0; c < 8; c++) zpart[(wt / (VT / 8)) * VT + lcg * 8 + c] = zp[c];
             fence_async_smem();
             bar_wg1();
             const float gl = pw[L];
-            if (rows) { /* z = gamma^L z + the chunk's column sums (in a fixed order) */
+            if constexpr (rows == 3) { /* z = gamma^L z + the chunk's key sums (a fixed order) */
+                constexpr int W8 = KC / 8, RG = 128 / W8;
+                const float *zp3 = reinterpret_cast<const float *>(sbase + G::ZP3_OFF);
+                const float *zo = zs3 + (ci & 1) * KC;
+                float *zn = zs3 + ((ci + 1) & 1) * KC;
+                for (int sl = blockIdx.x, k = 0; sl < 8; sl += gridDim.x, k++)
+                    if (wt < W8) {
+                        float sum = 0.0f;
+                        for (int g2 = 0; g2 < RG; g2++) sum += zp3[k * 128 + g2 * W8 + wt];
+                        zn[sl * W8 + wt] = gl * zo[sl * W8 + wt] + sum;
+                    }
+            }
+            if (R12) { /* z = gamma^L z + the chunk's column sums (in a fixed order) */
                 if (wt < VT) {
                     float sum = 0.0f;
                     for (int g2 = 0; g2 < G::NRG; g2++) sum += zpart[g2 * VT + wt];
@@ -2238,7 +2319,10 @@ template <int KC, int VT, int NB> static int launch_wg(const ChunkRun &r, cudaSt
     switch (r.rows) {
     case 0: return launch_wg_rw<KC, VT, NB, 0>(r, s);
     case 1: return launch_wg_rw<KC, VT, NB, 1>(r, s);
-    default: return launch_wg_rw<KC, VT, NB, 2>(r, s);
+    case 2: return launch_wg_rw<KC, VT, NB, 2>(r, s);
+    default:
+        if constexpr (NB == 2) return launch_wg_rw<KC, VT, NB, 3>(r, s); /* KC <= 256 */
+        else return fail("retention_cuda: the forward's row sums need dk <= 256");
     }
 }
 
@@ -2326,7 +2410,7 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
      * 32: one pass, as before; 128: the split at any size
      * (so the lab's small cases check it against float64). */
     const int64_t blocks64 = (int64_t)r.B * r.H * ((r.Vo + 63) / 64) * (r.par > 1 ? r.par : 1);
-    if (!(r.lab & 32) && r.Kc > 256 && g_lab_path != 1 && wg_available() &&
+    if (!(r.lab & 32) && r.Kc > 256 && r.rows != 3 && g_lab_path != 1 && wg_available() &&
         ((r.lab & 128) || blocks64 >= (int64_t)sm_count() * 9 / 10)) {
         ChunkRun a = r, z = r;
         a.Kc = 256;
@@ -2415,11 +2499,12 @@ static ChunkRun base_run(int B, int T, int H, float scale, const float *gamma) {
         r.s##P##_b = (int64_t)T * H * (D), r.s##P##_t = (int64_t)H * (D), r.s##P##_h = (D); \
     } while (0)
 
-extern "C" int retention_cuda_forward(int B, int T, int H, int dk, int dv, const void *q,
-                                      const void *k, const void *v, const float *gamma,
-                                      float scale, const float *state_in, float *state_out,
-                                      void *o, int o_dtype, cudaStream_t stream) {
-    const char *fn = "retention_cuda_forward";
+extern "C" int retention_cuda_have_rows(void);
+
+static int forward(const char *fn, int B, int T, int H, int dk, int dv, const void *q,
+                   const void *k, const void *v, const float *gamma, float scale,
+                   const float *state_in, float *state_out, void *o, int o_dtype, float *r8,
+                   cudaStream_t stream) {
     if (check_common(fn, B, H, dk, dv, gamma)) return 1;
     if (T < 0) return fail("%s: T = %d is negative", fn, T);
     if (T > 0 && (!q || !k || !v || !o)) return fail("%s: q, k, v and o are required", fn);
@@ -2439,8 +2524,30 @@ extern "C" int retention_cuda_forward(int B, int T, int H, int dk, int dv, const
     const int64_t sb = (int64_t)H * dk * dv, sh = (int64_t)dk * dv;
     r.s_init = state_in, r.si_b = sb, r.si_h = sh, r.si_k = dv, r.si_v = 1;
     r.s_final = state_out, r.sf_b = sb, r.sf_h = sh, r.sf_k = dv, r.sf_v = 1;
+    if (r8) r.rows = 3, r.r8 = r8;
     if (!r.o && !r.s_final) return 0;
     return run_chunk(r, stream);
+}
+
+extern "C" int retention_cuda_forward(int B, int T, int H, int dk, int dv, const void *q,
+                                      const void *k, const void *v, const float *gamma,
+                                      float scale, const float *state_in, float *state_out,
+                                      void *o, int o_dtype, cudaStream_t stream) {
+    return forward("retention_cuda_forward", B, T, H, dk, dv, q, k, v, gamma, scale, state_in,
+                   state_out, o, o_dtype, nullptr, stream);
+}
+
+extern "C" int retention_cuda_forward_rows(int B, int T, int H, int dk, int dv, const void *q,
+                                           const void *k, const void *v, const float *gamma,
+                                           float scale, void *o, int o_dtype, float *r8,
+                                           cudaStream_t stream) {
+    const char *fn = "retention_cuda_forward_rows";
+    if (!retention_cuda_have_rows())
+        return fail("%s: needs the wgmma kernel (sm_90a), not built or not this device", fn);
+    if (dk > 256) return fail("%s: dk = %d: the row sums ride only on dk <= 256", fn, dk);
+    if (T > 0 && (!r8 || !o)) return fail("%s: o and r8 are required", fn);
+    return forward(fn, B, T, H, dk, dv, q, k, v, gamma, scale, nullptr, nullptr, o, o_dtype, r8,
+                   stream);
 }
 
 static int backward(const char *fn, int B, int T, int H, int dk, int dv, const void *q,

@@ -58,14 +58,18 @@ __global__ void scale_rows_kernel(float *o, const float *r8, const double *gamma
     for (int j = lane; j < dv; j += 32) row[j] *= f;
 }
 
-/* f and r only (o left to cuda_op_head_norm_gate_scaled_bf16): a thread a row */
-__global__ void row_factors_kernel(const float *r8, const double *gamma, const int64_t *pos,
-                                   int64_t B, int64_t T, int h, float *f_out, float *r_out) {
+/* f and r only (o left to cuda_op_head_norm_gate_scaled_bf16): a thread a row; r the sum of
+ * the row's first nslot columns of r8 (1: the v = 1 pass's; 8: retention_cuda_forward_rows'
+ * slots, in order) */
+__global__ void row_factors_kernel(const float *r8, int nslot, const double *gamma,
+                                   const int64_t *pos, int64_t B, int64_t T, int h,
+                                   float *f_out, float *r_out) {
     const int64_t w = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
     if (w >= B * T * h) return;
     const int64_t bt = w / h, b = bt / T, t = bt % T;
     const double sn = model_decay_row_scale(gamma[w % h], (pos ? pos[b] : 0) + t);
-    const float rs = r8[w * NW];
+    float rs = r8[w * NW];
+    for (int i = 1; i < nslot; i++) rs += r8[w * NW + i];
     f_out[w] = model_row_factor_at(sn, rs), r_out[w] = fabs(sn * rs) > 1.0 ? rs : 0.0f;
 }
 
@@ -143,12 +147,38 @@ retnet_status cuda_retention_normalize(float *o, const cuda_bf16 *q, const cuda_
             o, r8, gamma64, pos, B, T, h, dv, f_out, r_out);
     else
         row_factors_kernel<<<cuda_blocks(rows, 256, INT32_MAX), 256, 0, cs>>>(
-            r8, gamma64, pos, B, T, h, f_out, r_out);
+            r8, 1, gamma64, pos, B, T, h, f_out, r_out);
     CUDA_LAUNCHED("cuda_retention_normalize");
     if (z_out) {
         narrow_z_kernel<<<cuda_blocks(zm, 256, 4096), 256, 0, cs>>>(z_out, z8o, zm);
         CUDA_LAUNCHED("cuda_retention_normalize");
     }
+    return RETNET_OK;
+}
+
+int cuda_retention_have_fused_forward(int dk) { return dk <= 256 && retention_cuda_have_rows(); }
+
+retnet_status cuda_retention_forward_normalized(float *o, const cuda_bf16 *q, const cuda_bf16 *k,
+                                                const cuda_bf16 *v, const float *gamma,
+                                                const double *gamma64, int64_t B, int64_t T,
+                                                int h, int dk, int dv, float *f_out,
+                                                float *r_out, cuda_stream s) {
+    if (B < 1 || T < 1 || h < 1 || !o || !q || !k || !v || !gamma || !gamma64 || !f_out ||
+        !r_out || B * T > INT32_MAX)
+        return retnet_fail(RETNET_EINVAL, "cuda_retention_forward_normalized: bad arguments");
+    TRY(cuda_ensure_init());
+    cudaStream_t cs = (cudaStream_t)s;
+    const int64_t rows = B * T * h;
+    void *scr = NULL;
+    TRY(cuda_scratch(&scr, 4 * (size_t)(rows * NW)));
+    float *r8 = (float *)scr;
+    if (retention_cuda_forward_rows((int)B, (int)T, h, dk, dv, q, k, v, gamma, 1.0f, o,
+                                    RETNET_CUDA_F32, r8, cs))
+        return retnet_fail(RETNET_EDEVICE, "CUDA: retention with the section-3 row sums: %s",
+                           retention_cuda_errmsg());
+    row_factors_kernel<<<cuda_blocks(rows, 256, INT32_MAX), 256, 0, cs>>>(
+        r8, NW, gamma64, NULL, B, T, h, f_out, r_out);
+    CUDA_LAUNCHED("cuda_retention_forward_normalized");
     return RETNET_OK;
 }
 

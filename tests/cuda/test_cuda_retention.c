@@ -656,6 +656,79 @@ static void test_backward(void) {
     }
 }
 
+/* retention_cuda_forward_rows: o as retention_cuda_forward's (the CPU's, test_forward_and_
+ * step's rule) and the row sums r_n = sum_{m <= n} gamma^(n-m) scale q_n . k_m, the sum of
+ * the 8 slots, against double. r is formed in fp32 from the bf16 inputs (the scores before
+ * their bf16 rounding, the key sums in fp32): its error is fp32 rounding over sums of T dk
+ * terms, so 1e-4 of max |r| (a wrong slot, decay or carry errs by O(1) of it). Every slot
+ * must be written (the buffer starts as NaN). Shapes: one block taking all 8 slots (dv 8),
+ * 4 and 8 blocks a head, 16 (blocks past slot 7 write none), partial chunks. */
+static void test_forward_rows(void) {
+    if (!retention_cuda_have_rows()) {
+        fprintf(stderr, "     (no wgmma kernel here: retention_cuda_forward_rows not tested)\n");
+        return;
+    }
+    static const int shapes[][5] = {{2, 100, 2, 64, 128}, {1, 130, 2, 128, 256},
+                                    {2, 100, 2, 32, 8},   {4, 70, 8, 256, 512},
+                                    {1, 200, 2, 256, 512}, {2, 128, 3, 128, 64}};
+    uint64_t s = (seed0 * 13) | 1;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int B = shapes[si][0], T = shapes[si][1], H = shapes[si][2], dk = shapes[si][3],
+                  dv = shapes[si][4];
+        const int64_t nq = (int64_t)B * T * H * dk, nv = (int64_t)B * T * H * dv,
+                      nr = (int64_t)B * T * H, ns = (int64_t)B * H * dk * dv;
+        float *q = malloc(4 * nq), *k = malloc(4 * nq), *v = malloc(4 * nv), *o = malloc(4 * nv);
+        float *S = malloc(4 * ns), *og = malloc(4 * nv), *r8 = malloc(4 * nr * 8);
+        uint16_t *qb = malloc(2 * nq), *kb = malloc(2 * nq), *vb = malloc(2 * nv);
+        rand_bf16(q, qb, nq, 1, &s), rand_bf16(k, kb, nq, 1, &s), rand_bf16(v, vb, nv, 1, &s);
+        double gd[8];
+        float gf[8];
+        for (int h = 0; h < H; h++) gd[h] = 1.0 - ldexp(1.0, -5 - h), gf[h] = (float)gd[h];
+        const float scale = (float)(1.0 / sqrt((double)dk));
+        cpu_forward(B, T, H, dk, dv, q, k, v, gd, scale, NULL, o, S);
+        void *dq = up(qb, 2 * nq), *dkk = up(kb, 2 * nq), *dvv = up(vb, 2 * nv);
+        float *dg = up(gf, 4 * H), *dO = NULL;
+        for (int64_t i = 0; i < nr * 8; i++) r8[i] = NAN;
+        float *dr8 = up(r8, 4 * nr * 8);
+        retnet_cuda_malloc((void **)&dO, 4 * nv, "o");
+        const int rc = retention_cuda_forward_rows(B, T, H, dk, dv, dq, dkk, dvv, dg, scale, dO,
+                                                   RETNET_CUDA_F32, dr8, NULL);
+        CHECK(rc == 0, "forward_rows: %s", retention_cuda_errmsg());
+        retnet_cuda_sync(NULL);
+        retnet_cuda_download(og, dO, 4 * nv), retnet_cuda_download(r8, dr8, 4 * nr * 8);
+        char what[96];
+        snprintf(what, sizeof what, "forward+rows B%d T%d H%d dk%d dv%d: o", B, T, H, dk, dv);
+        check_close(og, o, nv, what);
+        double err = 0, mx = 0;
+        double *z = malloc(sizeof(double) * dk);
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++) {
+                for (int i = 0; i < dk; i++) z[i] = 0;
+                for (int t = 0; t < T; t++) {
+                    const int64_t row = ((int64_t)b * T + t) * H + h;
+                    double want = 0;
+                    for (int i = 0; i < dk; i++) {
+                        z[i] = gd[h] * z[i] + k[row * dk + i];
+                        want += (double)q[row * dk + i] * z[i];
+                    }
+                    want *= scale;
+                    float got = 0.0f;
+                    for (int sl = 0; sl < 8; sl++) got += r8[row * 8 + sl];
+                    err = fmax(err, isnan(got) ? INFINITY : fabs(got - want));
+                    mx = fmax(mx, fabs(want));
+                }
+            }
+        CHECK(err <= 1e-4 * mx, "forward+rows B%d T%d H%d dk%d dv%d: r max err %.3g of max %.3g",
+              B, T, H, dk, dv, err, mx);
+        fprintf(stderr, "     forward+rows B%d T%d H%d dk%d dv%d: r max err %.2e of max %.3g\n", B,
+                T, H, dk, dv, err, mx);
+        free(z);
+        retnet_cuda_free(dq), retnet_cuda_free(dkk), retnet_cuda_free(dvv), retnet_cuda_free(dg);
+        retnet_cuda_free(dO), retnet_cuda_free(dr8);
+        free(q), free(k), free(v), free(o), free(S), free(og), free(r8), free(qb), free(kb), free(vb);
+    }
+}
+
 /* retention_cuda_backward_rows: dq and dk with §3's row sums r_n = sum_{m <= n} gamma^(n-m)
  * scale q_n . k_m carried in the passes, against the CPU's backward plus that term in
  * double (dq_n += dr_n scale sum_{m <= n} gamma^(n-m) k_m, dk_m += scale sum_{n >= m}
@@ -797,6 +870,7 @@ int main(void) {
     RUN(test_step_window);
     RUN(test_backward);
     RUN(test_backward_rows);
+    RUN(test_forward_rows);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
 }
