@@ -165,6 +165,14 @@ int main(void) {
           cuda_op_cross_entropy(dl, loss, logits, tgt, nce, V, 1.0f / nce, NULL));
     BENCH("cross_entropy loss only", 1.0 * nce * V * F, 0,
           cuda_op_cross_entropy(NULL, loss, logits, tgt, nce, V, 1.0f, NULL));
+    { /* training's: 16k rows 16 bytes apart (the model's padding), the gradient in bf16 */
+        const int64_t ld = (V + 7) / 8 * 8;
+        float *lg = dalloc(n * ld * F, 16), *ls = dalloc(n * F, 1);
+        void *g16 = dalloc(n * ld * 2, 1);
+        BENCH("cross_entropy_bf16 16k x 50257 (training)", n * V * (F + 2.0), 0,
+              cuda_op_cross_entropy_bf16((cuda_bf16 *)g16, ls, lg, tok, n, V, ld, 1.0f / n, NULL));
+        retnet_cuda_free(lg), retnet_cuda_free(ls), retnet_cuda_free(g16);
+    }
     BENCH("sumsq 100M", 1.0 * P * F, 0, cuda_op_sumsq(dsum, pg, P, NULL));
     BENCH("adamw 100M (+bf16 copy)", P * (4.0 * 7 + 2), 0,
           cuda_op_adamw(p, pb, pg, pm, pv, P, 10, &hp, 1, 1.0f, NULL));
