@@ -1,7 +1,8 @@
 /*
  * retention.h: the CUDA retention kernels (src/cuda/retention.cu) behind a plain C API:
  * the chunkwise forward, its backward, and the recurrent decoding step (RETNET.md §2, the
- * three forms; no §3 normalisation: the model applies it outside).
+ * three forms; §3's normalisation is the model's, but its row sums r can ride in the
+ * chunkwise passes: retention_cuda_forward_rows, retention_cuda_backward_rows).
  *
  * Conventions
  *  - Every pointer is DEVICE memory, row-major, contiguous in the shapes given; bf16 is the

@@ -10,7 +10,10 @@
  * ones padded to the kernel's smallest value width (8; the kernel computes the 8 equal columns
  * and the first is used) and z as its state, broadcast to those 8 columns; a decoding step
  * updates z and forms r directly (one block per sequence and head). f is formed in double
- * from the host's double decays, as the CPU forms it.
+ * from the host's double decays, as the CPU forms it. Training, where the wgmma kernel is
+ * built, forms r inside retention's own forward pass instead (cuda_retention_forward_normalized:
+ * 8 partial slots a row, added here) and its gradient inside the dq and dk passes (the model
+ * calls retention_cuda_backward_rows): no v = 1 pass either way.
  */
 #include "cuda/common.cuh"
 #include "cuda/retention.h"
