@@ -15,6 +15,12 @@
  *        and dS0 = scale gamma (the final state of that last run)
  * Running "backward in time" reverses the token order; the state it carries is dL/dS.
  *
+ * RETNET.md §3's row sums r_n = sum_{m <= n} gamma^(n-m) scale q_n . k_m (retention with
+ * v = 1) ride in the same passes on the wgmma kernel (its RW template argument; ChunkRun::rows):
+ * the forward adds each row's scores and xi q . z (z the carried key sums) into 8 partial slots
+ * (retention_cuda_forward_rows), the dq and dk passes take dr as one more score term and one
+ * more carried state row (retention_cuda_backward_rows). Each had been a v = 1 pass of its own.
+ *
  * Three implementations of that pass (run_chunk picks):
  *   wg_kernel   Hopper (sm_90a): wgmma products, TMA loads (section "the chunkwise kernel on
  *               Hopper" below); every contraction.
