@@ -121,6 +121,34 @@ preset_ab() {
   done
 }
 
+# train_record [TAG VAR=VALUE]...: the preset's training record (6 steps after 2): B 8 x T
+# 2048 and B 2 x T 8192 twice each, a B 8 x T 2048 run tagged "preset TAG" under each setting
+# given, the fla shape's step beside them; then train_table
+train_record() {
+  local i
+  for i in 1 2; do
+    TRAIN_STEPS=6 train_run preset build-cuda/retnet "--preset 1.3b" 8 2048
+    TRAIN_STEPS=6 train_run preset build-cuda/retnet "--preset 1.3b" 2 8192
+  done
+  while [ $# -ge 2 ]; do
+    TRAIN_STEPS=6 train_run "preset $1" build-cuda/retnet "--preset 1.3b" 8 2048 "$2"
+    shift 2
+  done
+  TRAIN_STEPS=6 train_run fla build-cuda/retnet "--config dev/cuda/cfg-1.3b-fla.json" 8 2048
+  train_table
+}
+
+# ops_ab PATTERN: bench_cuda_ops of $BASE's build, then of this tree's, each logged to $OUT;
+# the lines matching PATTERN (egrep) printed
+ops_ab() {
+  local v bin
+  for v in base new; do
+    bin=build-cuda/cuda/bench_cuda_ops; [ $v = base ] && bin=$BASE/build-cuda/cuda/bench_cuda_ops
+    timeout 150 $bin >"$OUT/bench_ops_$v.log" 2>&1
+    echo "== $v"; grep -E "$1" "$OUT/bench_ops_$v.log"
+  done
+}
+
 # train_table [FILE]: a line per run of $OUT/train.jsonl (or FILE): tag, shape, ms per step,
 # tokens/s, MFU, memory and the losses
 train_table() {

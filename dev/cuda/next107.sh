@@ -6,15 +6,7 @@ cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
 rm -rf build-cuda
 JOBS=16 cuda_build
-for i in 1 2; do
-  TRAIN_STEPS=6 train_run preset build-cuda/retnet "--preset 1.3b" 8 2048
-  TRAIN_STEPS=6 train_run preset build-cuda/retnet "--preset 1.3b" 2 8192
-done
-TRAIN_STEPS=6 train_run fla build-cuda/retnet "--config dev/cuda/cfg-1.3b-fla.json" 8 2048
-train_table
+train_record
 echo "at $((SECONDS - t0)) s"
-TEST_TIMEOUT=150 cuda_tests build-cuda/cuda/tests/test_cuda_ops build-cuda/cuda/tests/test_cuda_model \
-  build-cuda/cuda/tests/test_cuda_gemv build-cuda/cuda/tests/test_cuda_attention \
-  build-cuda/cuda/tests/test_cuda_retention build-cuda/cuda/tests/test_cuda_dist \
-  build-cuda/cuda/tests/test_cuda_train
+TEST_TIMEOUT=150 cuda_tests
 echo "total $((SECONDS - t0)) s"

@@ -14,11 +14,7 @@ TEST_TIMEOUT=150 cuda_tests build-cuda/cuda/tests/test_cuda_ops build-cuda/cuda/
 timeout 150 build-cuda/cuda/tests/test_cuda_train test_gradients >>"$OUT/tests.log" 2>&1
 echo "test_cuda_train test_gradients: exit $?: $(tail -n 1 "$OUT/tests.log")"
 wait $BPID
-for v in base new; do
-  bin=build-cuda/cuda/bench_cuda_ops; [ $v = base ] && bin=$BASE/build-cuda/cuda/bench_cuda_ops
-  timeout 120 $bin >"$OUT/bench_ops_$v.log" 2>&1
-  echo "== $v"; grep -E "norm" "$OUT/bench_ops_$v.log"
-done
+ops_ab "norm"
 echo "at $((SECONDS - t0)) s"
 preset_ab base new base new base new
 train_run "base fla" $BASE/build-cuda/retnet "--config dev/cuda/cfg-1.3b-fla.json"

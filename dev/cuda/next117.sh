@@ -11,11 +11,7 @@ JOBS=10 cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_ops build-c
 TEST_TIMEOUT=100 cuda_tests build-cuda/cuda/tests/test_cuda_ops
 grep -E "cross_entropy" "$OUT/tests.log" | head -5
 wait $BPID
-for v in base new; do
-  bin=build-cuda/cuda/bench_cuda_ops; [ $v = base ] && bin=$BASE/build-cuda/cuda/bench_cuda_ops
-  timeout 150 $bin >"$OUT/bench_ops_$v.log" 2>&1
-  echo "== $v"; grep -E "cross_entropy|adamw|sumsq" "$OUT/bench_ops_$v.log"
-done
+ops_ab "cross_entropy|adamw|sumsq"
 preset_ab base new base new
 train_run "base fla" $BASE/build-cuda/retnet "--config dev/cuda/cfg-1.3b-fla.json"
 train_run "new fla" build-cuda/retnet "--config dev/cuda/cfg-1.3b-fla.json"

@@ -10,11 +10,7 @@ JOBS=10 cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_ops build-c
 TEST_TIMEOUT=100 cuda_tests build-cuda/cuda/tests/test_cuda_ops
 grep -E "adamw" "$OUT/tests.log" | head -5
 wait $BPID
-for v in base new; do
-  bin=build-cuda/cuda/bench_cuda_ops; [ $v = base ] && bin=$BASE/build-cuda/cuda/bench_cuda_ops
-  timeout 150 $bin >"$OUT/bench_ops_$v.log" 2>&1
-  echo "== $v"; grep -E "adamw|sumsq" "$OUT/bench_ops_$v.log"
-done
+ops_ab "adamw|sumsq"
 preset_ab base new base new
 train_table
 echo "total $((SECONDS - t0)) s"

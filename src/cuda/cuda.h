@@ -181,10 +181,9 @@ retnet_status cuda_retention_normalize(float *o, const cuda_bf16 *q, const cuda_
                                        int64_t B, int64_t T, int h, int dk, int dv,
                                        float *f_out, float *r_out, cuda_stream s);
 /* Training's forward with the row sums formed inside retention's own pass
- * (retention_cuda_forward_rows, where cuda_retention_have_rows() and dk <= 256): o (B, T, h,
- * dv) fp32 unscaled, f_out and r_out as cuda_retention_normalize keeps them with o NULL.
- * Uses the scratch buffer. */
-int cuda_retention_have_fused_forward(int dk);
+ * (retention_cuda_forward_rows: where retention_cuda_have_rows() and dk <=
+ * RETENTION_CUDA_ROWS_DK_MAX): o (B, T, h, dv) fp32 unscaled, f_out and r_out as
+ * cuda_retention_normalize keeps them with o NULL. Uses the scratch buffer. */
 retnet_status cuda_retention_forward_normalized(float *o, const cuda_bf16 *q, const cuda_bf16 *k,
                                                 const cuda_bf16 *v, const float *gamma,
                                                 const double *gamma64, int64_t B, int64_t T,

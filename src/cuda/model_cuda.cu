@@ -140,7 +140,8 @@ struct train_bufs {
     float *dv;                       /* (n, d_value) */
     cuda_bf16 *gb;                   /* (n, max(D, d_ffn, d_value, d_key, V)) a bf16 operand */
     cuda_bf16 *gb2;                  /* (n, max(d_ffn, d_value, d_key)) a second one */
-    cuda_bf16 *dr8, *ones8;          /* (n, h, 8) §3's row sums' gradient, and ones */
+    cuda_bf16 *dr8, *ones8;          /* (n, h, 8) §3's row sums' gradient, and ones (only
+                                        for the v = 1 pass: without rows_ret) */
 };
 
 
@@ -357,7 +358,7 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
                     (c->gate || c->head_norm != RETNET_HEADNORM_NONE);
     const char *rs = getenv("RETNET_CUDA_ROWSUMS");
     d->rows_ret = !(rs && !strcmp(rs, "0")) && c->normalize && retention_cuda_have_rows();
-    d->rows_fwd = d->rows_ret && d->rows_fused && cuda_retention_have_fused_forward(c->d_key / c->n_head);
+    d->rows_fwd = d->rows_ret && d->rows_fused && c->d_key / c->n_head <= RETENTION_CUDA_ROWS_DK_MAX;
     d->l32 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l32);
     d->l16 = (retnet_layer_params *)calloc((size_t)c->n_layer, sizeof *d->l16);
     if (!d->l32 || !d->l16) {
@@ -1261,7 +1262,7 @@ static retnet_status train_ready(model_cuda *d, int64_t n) {
         CARVE(G->gb, cuda_bf16, n * gw);
         CARVE(G->gb2, cuda_bf16, n * wide);
         CARVE(G->dr8, cuda_bf16, c->normalize ? n * c->n_head * 8 : 0);
-        CARVE(G->ones8, cuda_bf16, c->normalize ? n * c->n_head * 8 : 0);
+        CARVE(G->ones8, cuda_bf16, c->normalize && !d->rows_ret ? n * c->n_head * 8 : 0);
 #undef CARVE
         if (!pass) {
             TRY(retnet_cuda_malloc(&base, off, "the training activations (use a smaller batch "
@@ -1466,7 +1467,7 @@ static retnet_status layer_backward_train(model_cuda *d, int l, int64_t B, int64
      * each running only its gradients' passes. */
     cuda_bf16 *dv16 = (cuda_bf16 *)G->dv;
     /* with §3 (rows_ret), the row sums' gradient (dr8's column 0) rides in the dq and dk passes */
-    const int rows_ret = c->normalize && d->rows_ret;
+    const int rows_ret = d->rows_ret; /* (only with §3) */
     if ((rows_ret ? retention_cuda_backward_rows((int)B, (int)T, h, dk, dv, A->q, A->k, A->v,
                                                  d->gamma, 1.0f, G->gb, G->dr8, 8, G->dq, G->dk,
                                                  RETNET_CUDA_F32, NULL)

@@ -890,6 +890,12 @@ template <int KC, int VT, int NB, int RW = 0> struct WCfg {
     /* rows 3 (the forward's row sums): the key sums z (two chunks, KC floats each), the
      * partials of their chunk sums (128 a slot, 8 slots) */
     static constexpr uint32_t Z3_OFF = BAR_OFF + 16, ZP3_OFF = Z3_OFF + 4 * 2 * KC;
+    static constexpr int W8 = KC / 8, RG8 = 128 / W8; /* a slot's key columns; row groups */
+    /* byte offset of element (row, col) in a chunk's Q or K buffer (64-column slabs of
+     * 128-byte rows, 16-byte chunks swizzled by the row's low 3 bits, as TMA wrote them) */
+    static __device__ __forceinline__ uint32_t qk_off(int row, int col) {
+        return (col >> 6) * SLAB + row * 128 + ((((col & 63) >> 3) ^ (row & 7)) << 4) + (col & 7) * 2;
+    }
     static constexpr uint32_t ROWS_END = RW == 3   ? ZP3_OFF + 4 * 8 * 128
                                          : RW      ? ZP_OFF + 4 * NRG * VT
                                                    : BAR_OFF + 16;
@@ -1091,7 +1097,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                     acc_o[4 * j + 2] *= x1, acc_o[4 * j + 3] *= x1;
                 }
                 if constexpr (rows == 3) { /* the row sums' slots (ChunkRun::r8) */
-                    constexpr int W8 = KC / 8, CW = KC / 32; /* a slot's columns; a thread's */
+                    constexpr int CW = KC / 32; /* a thread's columns of a slot */
                     const float *zi = zs3 + (ci & 1) * KC;
 #pragma unroll
                     for (int rr = 0; rr < 2; rr++) {
@@ -1099,7 +1105,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                         rsum[rr] += __shfl_xor_sync(0xffffffffu, rsum[rr], 2);
                     }
                     for (int sl = blockIdx.x; sl < 8; sl += gridDim.x) {
-                        const int col0 = sl * W8 + t4 * CW;
+                        const int col0 = sl * G::W8 + t4 * CW;
                         float rp[2] = {0.0f, 0.0f};
 #pragma unroll
                         for (int rr = 0; rr < 2; rr++) {
@@ -1107,11 +1113,8 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
 #pragma unroll
                             for (int c = 0; c < CW; c += 2) {
                                 const int col = col0 + c;
-                                const uint32_t off = qoff + (col >> 6) * G::SLAB + row * 128 +
-                                                     ((((col & 63) >> 3) ^ (row & 7)) << 4) +
-                                                     (col & 7) * 2;
-                                const float2 qv = __bfloat1622float2(
-                                    *reinterpret_cast<const __nv_bfloat162 *>(sbase + G::Q_OFF + off));
+                                const float2 qv = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(
+                                    sbase + G::Q_OFF + qoff + G::qk_off(row, col)));
                                 rp[rr] += qv.x * zi[col] + qv.y * zi[col + 1];
                             }
                             rp[rr] += __shfl_xor_sync(0xffffffffu, rp[rr], 1);
@@ -1255,19 +1258,15 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             top(ci);
             const float drn = R12 && ci + 1 < nchunk ? load_dr(ci + 1) : 0.0f; /* lands later */
             if constexpr (rows == 3) { /* the chunk's key sums, sum_j gamma^(L-1-j) k_j, by slot */
-                constexpr int W8 = KC / 8, RG = 128 / W8;
-                const int c = wt % W8, rg = wt / W8;
+                const int c = wt % G::W8, rg = wt / G::W8;
                 float *zp3 = reinterpret_cast<float *>(sbase + G::ZP3_OFF);
                 for (int sl = blockIdx.x, k = 0; sl < 8; sl += gridDim.x, k++) {
-                    const int col = sl * W8 + c;
+                    const int col = sl * G::W8 + c;
                     float acc = 0.0f;
-                    for (int j = rg; j < L; j += RG) {
-                        const uint32_t off = qoff + (col >> 6) * G::SLAB + j * 128 +
-                                             ((((col & 63) >> 3) ^ (j & 7)) << 4) + (col & 7) * 2;
-                        acc += pw[L - 1 - j] *
-                               __bfloat162float(*reinterpret_cast<const bf16 *>(sbase + G::K_OFF + off));
-                    }
-                    zp3[k * 128 + rg * W8 + c] = acc;
+                    for (int j = rg; j < L; j += G::RG8)
+                        acc += pw[L - 1 - j] * __bfloat162float(*reinterpret_cast<const bf16 *>(
+                                                   sbase + G::K_OFF + qoff + G::qk_off(j, col)));
+                    zp3[k * 128 + rg * G::W8 + c] = acc;
                 }
             }
             const float *dri = drs + (ci & 1) * C;
@@ -1300,15 +1299,14 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             bar_wg1();
             const float gl = pw[L];
             if constexpr (rows == 3) { /* z = gamma^L z + the chunk's key sums (a fixed order) */
-                constexpr int W8 = KC / 8, RG = 128 / W8;
                 const float *zp3 = reinterpret_cast<const float *>(sbase + G::ZP3_OFF);
                 const float *zo = zs3 + (ci & 1) * KC;
                 float *zn = zs3 + ((ci + 1) & 1) * KC;
                 for (int sl = blockIdx.x, k = 0; sl < 8; sl += gridDim.x, k++)
-                    if (wt < W8) {
+                    if (wt < G::W8) {
                         float sum = 0.0f;
-                        for (int g2 = 0; g2 < RG; g2++) sum += zp3[k * 128 + g2 * W8 + wt];
-                        zn[sl * W8 + wt] = gl * zo[sl * W8 + wt] + sum;
+                        for (int g2 = 0; g2 < G::RG8; g2++) sum += zp3[k * 128 + g2 * G::W8 + wt];
+                        zn[sl * G::W8 + wt] = gl * zo[sl * G::W8 + wt] + sum;
                     }
             }
             if (R12) { /* z = gamma^L z + the chunk's column sums (in a fixed order) */
@@ -2505,8 +2503,6 @@ static ChunkRun base_run(int B, int T, int H, float scale, const float *gamma) {
         r.s##P##_b = (int64_t)T * H * (D), r.s##P##_t = (int64_t)H * (D), r.s##P##_h = (D); \
     } while (0)
 
-extern "C" int retention_cuda_have_rows(void);
-
 static int forward(const char *fn, int B, int T, int H, int dk, int dv, const void *q,
                    const void *k, const void *v, const float *gamma, float scale,
                    const float *state_in, float *state_out, void *o, int o_dtype, float *r8,
@@ -2550,7 +2546,9 @@ extern "C" int retention_cuda_forward_rows(int B, int T, int H, int dk, int dv, 
     const char *fn = "retention_cuda_forward_rows";
     if (!retention_cuda_have_rows())
         return fail("%s: needs the wgmma kernel (sm_90a), not built or not this device", fn);
-    if (dk > 256) return fail("%s: dk = %d: the row sums ride only on dk <= 256", fn, dk);
+    if (dk > RETENTION_CUDA_ROWS_DK_MAX)
+        return fail("%s: dk = %d: the row sums ride only on dk <= %d", fn, dk,
+                    RETENTION_CUDA_ROWS_DK_MAX);
     if (T > 0 && (!r8 || !o)) return fail("%s: o and r8 are required", fn);
     return forward(fn, B, T, H, dk, dv, q, k, v, gamma, scale, nullptr, nullptr, o, o_dtype, r8,
                    stream);

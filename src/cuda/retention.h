@@ -91,8 +91,10 @@ int retention_cuda_have_rows(void);
  * The forward (no states) with those row sums formed on the way: r8 (B, T, H, 8) fp32 gets
  * 8 partial sums of each r_n, r_n = sum_{s < 8} r8[((b T + t) H + h) 8 + s] in that order
  * (slot s: the carried key sums' term over the key columns s dk / 8 ..; slot 0 also the
- * chunk's own scores). Every slot is written. dk <= 256; retention_cuda_have_rows().
+ * chunk's own scores). Every slot is written. dk <= RETENTION_CUDA_ROWS_DK_MAX (the kernel with
+ * two Q / K buffers); retention_cuda_have_rows().
  */
+#define RETENTION_CUDA_ROWS_DK_MAX 256 /* retention_cuda_forward_rows' widest heads */
 int retention_cuda_forward_rows(int B, int T, int H, int dk, int dv, const void *q,
                                 const void *k, const void *v, const float *gamma, float scale,
                                 void *o, int o_dtype, float *r8, struct CUstream_st *stream);

@@ -159,8 +159,6 @@ retnet_status cuda_retention_normalize(float *o, const cuda_bf16 *q, const cuda_
     return RETNET_OK;
 }
 
-int cuda_retention_have_fused_forward(int dk) { return dk <= 256 && retention_cuda_have_rows(); }
-
 retnet_status cuda_retention_forward_normalized(float *o, const cuda_bf16 *q, const cuda_bf16 *k,
                                                 const cuda_bf16 *v, const float *gamma,
                                                 const double *gamma64, int64_t B, int64_t T,
