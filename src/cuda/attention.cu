@@ -37,7 +37,7 @@
 
 #include "cuda/common.cuh"
 #include "cuda/attention.h"
-#include "cuda/mbar.cuh" /* smem_u32 */
+#include "cuda/mbar.cuh" /* smem_u32, cp.async */
 
 #define NS_MAX 64         /* splits of one row at most */
 #define MIN_SPLIT 128     /* keys of a split at least */
@@ -248,17 +248,6 @@ attn_combine(float *__restrict__ o, const float *__restrict__ part_ml,
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     const uint32_t a = f32_to_bf16_bits(lo), b = f32_to_bf16_bits(hi);
     return a | b << 16;
-}
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, int bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-                 "r"(bytes)
-                 : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() {
-    asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-template <int N> __device__ __forceinline__ void cp_async_wait() {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 __device__ __forceinline__ void ldsm_x4(uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3,
                                         uint32_t addr) {

@@ -1,6 +1,7 @@
 /*
- * mbar.cuh: shared-memory addresses, mbarriers and bulk copies (sm_90), for the kernels that
- * stream through shared memory (retention.cu's TMA kernels, dev/cuda/ring_lab.cu). Like
+ * mbar.cuh: shared-memory addresses, per-thread async copies (cp.async, sm_80), mbarriers and
+ * bulk copies (sm_90), for the kernels that stream through shared memory (retention.cu,
+ * attention.cu, norm.cu's backward, dev/cuda/ring_lab.cu). Like
  * pdl.cuh it includes nothing of the project: retention.cu stands alone for the kernel lab.
  * Below sm_90 the mbarrier and bulk helpers compile to nothing; no kernel uses them there.
  */
@@ -12,6 +13,21 @@
 
 __device__ __forceinline__ uint32_t smem_u32(const void *p) {
     return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+/* 16 bytes global -> shared, asynchronously; src_bytes 0 fills the 16 bytes with zeros */
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, int src_bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+                 "r"(src_bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() {
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+/* until at most N of this thread's committed groups are still in flight; what completed is
+ * visible to this thread (other threads: after a barrier) */
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

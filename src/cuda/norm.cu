@@ -38,7 +38,11 @@
  * (norm_bwd_cols_kernel) for the sums that re-reads dy, x, g with the (mu, r) the first
  * wrote.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "cuda/common.cuh"
+#include "cuda/mbar.cuh" /* cp.async */
 
 #define WARPS 8 /* segments per block of the wide-row kernels */
 
@@ -332,7 +336,7 @@ template <int T, int K, bool VEC, bool CENTER, bool GATE, bool SEC3>
 __global__ void __launch_bounds__(NORM_BLOCK(T), NORM_BWD_MINB(T, CENTER || SEC3))
 norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
                 const float *x, const float *g, const float *w, const float *b, seg_shape p,
-                uint16_t *dx_round, int64_t spb, rows_args ra) {
+                uint16_t *dx_round, int64_t spb, rows_args ra, int stages) {
     constexpr int G = NORM_BLOCK(T) / T, V = 4 * K;
     /* dx's old values loaded along with the inputs (one round trip) where registers allow */
     constexpr bool EARLY = V <= 8;
@@ -343,6 +347,49 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
     const int hp = p.wshared ? 1 : p.h, hs = (int)(blockIdx.x % hp);
     const int64_t R = p.nseg / hp, r0 = blockIdx.x / hp * spb, r1 = r0 + spb < R ? r0 + spb : R;
     const bool acc = !p.bf16_out; /* fp32 dx, dg: added to */
+    /* VEC: a round's inputs (x, dy, g, dx's old values) stream into shared memory `stages`
+     * rounds ahead (cp.async; norm_bwd_stage_bytes), so that the block's loads overlap its
+     * sums instead of following them (the kernel ran at ~2 TB/s waiting for each round's
+     * loads). Each thread copies and later reads only its own 16-byte chunks, at the
+     * registers' places, so no barrier orders them; chunks beyond n or of an inactive group
+     * are zero-filled, as seg_load and seg_fill give them. */
+    extern __shared__ float4 nstage[];
+    const bool old_dx = EARLY && dx && acc;
+    const int na = 2 + GATE + old_dx; /* staged arrays: x, dy, [g], [dx] */
+    auto slot = [&](int st, int a, int k) {
+        return nstage + ((st * na + a) * K + k) * NORM_BLOCK(T) + threadIdx.x;
+    };
+    auto issue = [&](int64_t base_i, int st) {
+        const int64_t row = base_i + grp;
+        const bool act = row < r1;
+        const int64_t off = act ? (row * hp + hs) * n : 0;
+#pragma unroll
+        for (int k = 0; k < K; k++) {
+            const int c = 4 * (t + T * k);
+            const bool ok = act && c < n;
+            const int by = ok ? 16 : 0;
+            cp_async16(smem_u32(slot(st, 0, k)), ok ? x + off + c : x, by);
+            cp_async16(smem_u32(slot(st, 1, k)), ok ? dy + off + c : dy, by);
+            if (GATE) cp_async16(smem_u32(slot(st, 2, k)), ok ? g + off + c : g, by);
+            if (old_dx)
+                cp_async16(smem_u32(slot(st, 2 + GATE, k)),
+                           ok ? (const float *)dx + off + c : (const float *)dx, by);
+        }
+    };
+    auto take = [&](float(&a)[V], int st, int ai) {
+#pragma unroll
+        for (int k = 0; k < K; k++) {
+            const float4 q = *slot(st, ai, k);
+            a[4 * k] = q.x, a[4 * k + 1] = q.y, a[4 * k + 2] = q.z, a[4 * k + 3] = q.w;
+        }
+    };
+    if (VEC)
+        for (int j = 0; j + 1 < stages; j++) {
+            if (r0 + j * G < r1) issue(r0 + j * G, j);
+            cp_async_commit();
+        }
+    int it = 0;
+    float fs_nx = SEC3 ? p.xs[((r0 + grp) * hp + hs) % p.nseg] : 1.0f;
     float wv[V], bv[V]; /* bv, ab: dead (no registers) unless CENTER */
     seg_fill<T, K>(wv, 1.0f), seg_fill<T, K>(bv, 0.0f);
     if (w) seg_load<T, K, VEC>(wv, w + (int64_t)hs * n, t, n); /* the block's set: loaded once */
@@ -350,7 +397,7 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
     double aw[V], ab[V];
 #pragma unroll
     for (int j = 0; j < V; j++) aw[j] = 0, ab[j] = 0;
-    for (int64_t base = r0; base < r1; base += G) { /* the same trip count for the block */
+    for (int64_t base = r0; base < r1; base += G, it++) { /* the same trip count for the block */
         const int64_t row = base + grp;
         const bool active = row < r1;
         const int64_t off = active ? (row * hp + hs) * n : 0;
@@ -359,16 +406,32 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
         seg_fill<T, K>(xv, 0.0f), seg_fill<T, K>(dn, 0.0f), seg_fill<T, K>(gv, 0.0f);
         seg_fill<T, K>(ox, 0.0f);
         const int64_t s = (row * hp + hs) % p.nseg; /* in range when inactive, unused then */
-        const float fs = SEC3 ? p.xs[s] : 1.0f;
-        if (active) {
+        /* §3's f a round ahead and r at the round's start: their loads' latency under the
+         * round before, or under this round's sums, not at the point of use */
+        const float fs = fs_nx;
+        const double rv = SEC3 ? (double)ra.r[s] : 1.0;
+        if (SEC3) fs_nx = p.xs[((base + G + grp) * hp + hs) % p.nseg];
+        if (VEC) {
+            /* the round `stages` - 1 ahead into the buffer the last round read (its values
+             * were used before this round began), then this round's */
+            const int64_t ahead = base + (int64_t)(stages - 1) * G;
+            if (ahead < r1) issue(ahead, (it + stages - 1) % stages);
+            cp_async_commit();
+            if (stages == 3) cp_async_wait<2>();
+            else cp_async_wait<1>();
+            const int st = it % stages;
+            take(xv, st, 0), take(dn, st, 1);
+            if (GATE) take(gv, st, 2);
+            if (old_dx) take(ox, st, 2 + GATE);
+        } else if (active) {
             seg_load<T, K, VEC>(xv, x + off, t, n);
             seg_load<T, K, VEC>(dn, dy + off, t, n);
             if (GATE) seg_load<T, K, VEC>(gv, g + off, t, n);
             if (EARLY && dx && acc) seg_load<T, K, VEC>(ox, (const float *)dx + off, t, n);
-            if (SEC3)
-#pragma unroll
-                for (int j = 0; j < V; j++) xv[j] = __fmul_rn(xv[j], fs); /* the forward's f o */
         }
+        if (SEC3 && active)
+#pragma unroll
+            for (int j = 0; j < V; j++) xv[j] = __fmul_rn(xv[j], fs); /* the forward's f o */
         float mu, r;
         reg_stats<T, K>(xv, p, t, sh, par, &mu, &r);
 #pragma unroll
@@ -436,8 +499,7 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
                  * in double, where the norm makes it nearly 0 (a norm's output does not change
                  * with its input's scale: only eps gives d f a value): summing dx rounded to bf16
                  * times x, as rows_backward_kernel does, gives the roundings' noise instead. */
-                float v = 0.0f;
-                const double rv = ra.r[s]; /* 0 where |s r| <= 1: d r = 0 */
+                float v = 0.0f; /* rv: 0 where |s r| <= 1: d r = 0 */
                 if (t == 0 && fs != 0.0f && rv != 0.0) { /* f = 0 (|r| ~ 1e38): d r -> 0, as the CPU */
                     const double dxx = m.y - (double)ma * q.x - (double)mb * q.y +
                                        (double)r * mu * (m.x - (double)n * ma - (double)mb * q.x);
@@ -667,6 +729,22 @@ static cudaError_t launch_fwd(bool vec, cudaStream_t cs, void *y, const float *x
                        NORM_BLOCK(T), 0, cs, y, x, g, w, b, p);
 }
 
+/* The backward's rounds in flight (norm_bwd_kernel's staging): RETNET_CUDA_NORM_STAGES 2 or
+ * 3 (the default) */
+static int norm_stages(void) {
+    static int st = 0;
+    if (!st) {
+        const char *e = getenv("RETNET_CUDA_NORM_STAGES");
+        st = e && !strcmp(e, "2") ? 2 : 3;
+    }
+    return st;
+}
+
+/* the arrays the backward stages a round: x, dy, g where gated, dx where added to */
+static int norm_staged(const void *dx, const float *g, const seg_shape &p) {
+    return 2 + (g != NULL) + (dx != NULL && !p.bf16_out);
+}
+
 template <int T, int K>
 static void launch_bwd(bool vec, cudaStream_t cs, int64_t spb, void *dx, void *dg, double *pw,
                        double *pb, const float *dy, const float *x, const float *g,
@@ -674,9 +752,16 @@ static void launch_bwd(bool vec, cudaStream_t cs, int64_t spb, void *dx, void *d
                        const rows_args &ra) {
     const int64_t hp = p.wshared ? 1 : p.h;
     const unsigned grid = (unsigned)((p.nseg / hp + spb - 1) / spb * hp);
+    const int st = norm_stages();
+    const int smem = vec ? st * norm_staged(dx, g, p) * K * NORM_BLOCK(T) * 16 : 0;
 #define BWD_R(V, C, GT, RW)                                                            \
-    norm_bwd_kernel<T, K, V, C, GT, RW><<<grid, NORM_BLOCK(T), 0, cs>>>(                   \
-        dx, dg, pw, pb, dy, x, g, w, b, p, dx_round, spb, ra)
+    do {                                                                               \
+        auto kern = norm_bwd_kernel<T, K, V, C, GT, RW>;                               \
+        if (smem > 48 * 1024)                                                          \
+            cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem); \
+        kern<<<grid, NORM_BLOCK(T), smem, cs>>>(dx, dg, pw, pb, dy, x, g, w, b, p, dx_round, \
+                                                spb, ra, st);                          \
+    } while (0)
     /* the §3 rows' variants only where they are asked for (head widths <= ROWS_NMAX) */
 #define BWD_(V, C, GT)                                                                 \
     do {                                                                               \

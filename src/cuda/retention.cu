@@ -105,7 +105,7 @@ static int fail(const char *fmt, ...) {
 extern "C" const char *retention_cuda_errmsg(void) { return g_msg; }
 
 /* ==================================================================================== */
-/* device helpers: ldmatrix, mma, cp.async                                              */
+/* device helpers: ldmatrix, mma (cp.async: mbar.cuh)                                 */
 
 /* Four 8x8 bf16 matrices; lane l gives the row address of matrix l/8, row l%8. */
 __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t a) {
@@ -126,19 +126,6 @@ __device__ __forceinline__ void ldsm_x2_t(uint32_t &r0, uint32_t &r1, uint32_t a
                  : "=r"(r0), "=r"(r1)
                  : "r"(a)
                  : "memory");
-}
-
-/* 16 bytes global -> shared, asynchronously; src_bytes 0 fills the 16 bytes with zeros. */
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, int src_bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst),
-                 "l"(src), "r"(src_bytes)
-                 : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() {
-    asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-__device__ __forceinline__ void cp_async_wait_all() {
-    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
 }
 
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
@@ -323,7 +310,7 @@ __global__ void __launch_bounds__(NTHREAD, 1) chunk_kernel(const ChunkRun p) {
     for (int ci = 0; ci < nchunk; ci++) {
         const int c0 = ci * C, L = min(C, T - c0), buf = ci & 1;
         const bf16 *cV = sV + buf * C * G::VP;
-        cp_async_wait_all();
+        cp_async_wait<0>();
         __syncthreads(); /* B1: chunk ci is in; sS holds R; last chunk's readers are done */
         if (ci + 1 < nchunk && !(p.lab & 1)) load_chunk(ci + 1, buf ^ 1);
 
@@ -1443,7 +1430,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkR
      * H16 forward; bench/gpu/retention-ab-h200.txt. A generic NB-stage form of this code was
      * slower still at NB = 2: 0.78 against 0.71 ms, dev/cuda/bisect_fwd.sh.) */
     auto top = [&](int ci) {
-        cp_async_wait_all();
+        cp_async_wait<0>();
         fence_async_smem();
         bar_all();
         if (NB == 2 && ci + 1 < nchunk && !(p.lab & 1)) load_chunk(ci + 1, (ci + 1) & 1, (ci + 1) & 1);
