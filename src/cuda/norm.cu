@@ -729,15 +729,23 @@ static cudaError_t launch_fwd(bool vec, cudaStream_t cs, void *y, const float *x
                        NORM_BLOCK(T), 0, cs, y, x, g, w, b, p);
 }
 
-/* The backward's rounds in flight (norm_bwd_kernel's staging): RETNET_CUDA_NORM_STAGES 2 or
- * 3 (the default) */
-static int norm_stages(void) {
-    static int st = 0;
-    if (!st) {
+/* The backward's rounds in flight (norm_bwd_kernel's staging, `per` bytes a round): 3 where an
+ * SM still holds as many blocks as with 2, else 2 (the rms head norm's 3 blocks of 80
+ * registers: 389 us at 2, 420 at 3 on an H200, dev/cuda/next121.sh); RETNET_CUDA_NORM_STAGES
+ * 2 or 3 forces one. The attribute and the query are per device, so they are asked at each
+ * launch (a few us of host time, under the GPU's). */
+static int bwd_stages(const void *kern, int threads, int per) {
+    static int forced = -1;
+    if (forced < 0) {
         const char *e = getenv("RETNET_CUDA_NORM_STAGES");
-        st = e && !strcmp(e, "2") ? 2 : 3;
+        forced = e && (!strcmp(e, "2") || !strcmp(e, "3")) ? atoi(e) : 0;
     }
-    return st;
+    int b2 = 0, b3 = 0;
+    cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, 3 * per);
+    if (forced) return forced;
+    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b2, kern, threads, 2 * per);
+    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b3, kern, threads, 3 * per);
+    return b3 >= b2 && b3 > 0 ? 3 : 2;
 }
 
 /* the arrays the backward stages a round: x, dy, g where gated, dx where added to */
@@ -752,15 +760,13 @@ static void launch_bwd(bool vec, cudaStream_t cs, int64_t spb, void *dx, void *d
                        const rows_args &ra) {
     const int64_t hp = p.wshared ? 1 : p.h;
     const unsigned grid = (unsigned)((p.nseg / hp + spb - 1) / spb * hp);
-    const int st = norm_stages();
-    const int smem = vec ? st * norm_staged(dx, g, p) * K * NORM_BLOCK(T) * 16 : 0;
+    const int per = vec ? norm_staged(dx, g, p) * K * NORM_BLOCK(T) * 16 : 0; /* a round */
 #define BWD_R(V, C, GT, RW)                                                            \
     do {                                                                               \
         auto kern = norm_bwd_kernel<T, K, V, C, GT, RW>;                               \
-        if (smem > 48 * 1024)                                                          \
-            cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem); \
-        kern<<<grid, NORM_BLOCK(T), smem, cs>>>(dx, dg, pw, pb, dy, x, g, w, b, p, dx_round, \
-                                                spb, ra, st);                          \
+        const int st = V ? bwd_stages((const void *)kern, NORM_BLOCK(T), per) : 1;     \
+        kern<<<grid, NORM_BLOCK(T), st * per, cs>>>(dx, dg, pw, pb, dy, x, g, w, b, p, \
+                                                    dx_round, spb, ra, st);            \
     } while (0)
     /* the §3 rows' variants only where they are asked for (head widths <= ROWS_NMAX) */
 #define BWD_(V, C, GT)                                                                 \
