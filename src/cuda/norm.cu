@@ -388,8 +388,8 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
             if (r0 + j * G < r1) issue(r0 + j * G, j);
             cp_async_commit();
         }
-    int it = 0;
-    float fs_nx = SEC3 ? p.xs[((r0 + grp) * hp + hs) % p.nseg] : 1.0f;
+    int ist = stages - 1; /* the stage the round `stages` - 1 ahead goes to: (it - 1) mod stages */
+    float fs_nx = SEC3 ? p.xs[r0 + grp < R ? (r0 + grp) * hp + hs : hs] : 1.0f;
     float wv[V], bv[V]; /* bv, ab: dead (no registers) unless CENTER */
     seg_fill<T, K>(wv, 1.0f), seg_fill<T, K>(bv, 0.0f);
     if (w) seg_load<T, K, VEC>(wv, w + (int64_t)hs * n, t, n); /* the block's set: loaded once */
@@ -397,7 +397,7 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
     double aw[V], ab[V];
 #pragma unroll
     for (int j = 0; j < V; j++) aw[j] = 0, ab[j] = 0;
-    for (int64_t base = r0; base < r1; base += G, it++) { /* the same trip count for the block */
+    for (int64_t base = r0; base < r1; base += G) { /* the same trip count for the block */
         const int64_t row = base + grp;
         const bool active = row < r1;
         const int64_t off = active ? (row * hp + hs) * n : 0;
@@ -405,21 +405,22 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
         float xv[V], dn[V], gv[V], ox[V];
         seg_fill<T, K>(xv, 0.0f), seg_fill<T, K>(dn, 0.0f), seg_fill<T, K>(gv, 0.0f);
         seg_fill<T, K>(ox, 0.0f);
-        const int64_t s = (row * hp + hs) % p.nseg; /* in range when inactive, unused then */
+        const int64_t s = row < R ? row * hp + hs : hs; /* in range when inactive, unused then */
         /* §3's f a round ahead and r at the round's start: their loads' latency under the
          * round before, or under this round's sums, not at the point of use */
         const float fs = fs_nx;
         const double rv = SEC3 ? (double)ra.r[s] : 1.0;
-        if (SEC3) fs_nx = p.xs[((base + G + grp) * hp + hs) % p.nseg];
+        if (SEC3) fs_nx = p.xs[base + G + grp < R ? (base + G + grp) * hp + hs : hs];
         if (VEC) {
             /* the round `stages` - 1 ahead into the buffer the last round read (its values
              * were used before this round began), then this round's */
             const int64_t ahead = base + (int64_t)(stages - 1) * G;
-            if (ahead < r1) issue(ahead, (it + stages - 1) % stages);
+            if (ahead < r1) issue(ahead, ist);
             cp_async_commit();
             if (stages == 3) cp_async_wait<2>();
             else cp_async_wait<1>();
-            const int st = it % stages;
+            const int st = ist + 1 < stages ? ist + 1 : 0; /* (it mod stages) */
+            ist = st;
             take(xv, st, 0), take(dn, st, 1);
             if (GATE) take(gv, st, 2);
             if (old_dx) take(ox, st, 2 + GATE);
