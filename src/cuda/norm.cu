@@ -62,6 +62,9 @@ typedef struct {
                      model's operands of products, which read nothing else) */
     const float *xs; /* NULL, or a factor per segment: the norm of xs[s] x (§3's f o; in the
                         backward only with §3's rows, SEC3) */
+    double rn; /* 1 / n: the register kernels' means multiply by it (a double division is ~25
+                  instructions a round; for the models' widths, powers of two, the product is
+                  the quotient exactly, and elsewhere within an ulp of double) */
 } seg_shape;
 
 __device__ __forceinline__ float sigmoidf_(float z) { return 1.0f / (1.0f + expf(-z)); }
@@ -220,8 +223,8 @@ __device__ __forceinline__ void reg_stats(const float (&xv)[4 * K], const seg_sh
 #pragma unroll
         for (int v = 0; v < 4 * K; v++) mean += xv[v], s2 += (double)xv[v] * xv[v];
         const double2 m = group_sum2<T>(mean, s2, sh, par);
-        mean = m.x / p.n;
-        var = fmax(m.y / p.n - mean * mean, 0.0);
+        mean = m.x * p.rn;
+        var = fmax(m.y * p.rn - mean * mean, 0.0);
     } else {
         const bool full = p.n == 4 * T * K; /* the models' widths: no column check */
 #pragma unroll
@@ -230,7 +233,7 @@ __device__ __forceinline__ void reg_stats(const float (&xv)[4 * K], const seg_sh
                 const double dd = xv[v] - mean;
                 var += dd * dd;
             }
-        var = group_sum<T>(var, sh, par) / p.n;
+        var = group_sum<T>(var, sh, par) * p.rn;
     }
     *r = (float)(1.0 / sqrt(var + p.eps));
     *mu = (float)mean;
@@ -363,17 +366,18 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
         const int64_t row = base_i + grp;
         const bool act = row < r1;
         const int64_t off = act ? (row * hp + hs) * n : 0;
+        const uint32_t s0 = smem_u32(slot(st, 0, 0)), step = K * NORM_BLOCK(T) * 16; /* an array */
 #pragma unroll
         for (int k = 0; k < K; k++) {
             const int c = 4 * (t + T * k);
             const bool ok = act && c < n;
+            const int64_t o = ok ? off + c : 0; /* a zero fill reads nothing: any address */
             const int by = ok ? 16 : 0;
-            cp_async16(smem_u32(slot(st, 0, k)), ok ? x + off + c : x, by);
-            cp_async16(smem_u32(slot(st, 1, k)), ok ? dy + off + c : dy, by);
-            if (GATE) cp_async16(smem_u32(slot(st, 2, k)), ok ? g + off + c : g, by);
-            if (old_dx)
-                cp_async16(smem_u32(slot(st, 2 + GATE, k)),
-                           ok ? (const float *)dx + off + c : (const float *)dx, by);
+            const uint32_t d = s0 + k * NORM_BLOCK(T) * 16;
+            cp_async16(d, x + o, by);
+            cp_async16(d + step, dy + o, by);
+            if (GATE) cp_async16(d + 2 * step, g + o, by);
+            if (old_dx) cp_async16(d + (2 + GATE) * step, (const float *)dx + o, by);
         }
     };
     auto take = [&](float(&a)[V], int st, int ai) {
@@ -473,7 +477,8 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
         double2 m = make_double2(sa, sb), q = make_double2(q1, q2);
         if (SEC3) group_sum4<T>(m, q, sh4, par4); /* m: the same bits as group_sum2's */
         else m = group_sum2<T>(sa, sb, sh, par);
-        const float ma = p.center ? (float)(m.x / n) : 0.0f, mb = p.identity ? 0.0f : (float)(m.y / n);
+        const float ma = p.center ? (float)(m.x * p.rn) : 0.0f,
+                    mb = p.identity ? 0.0f : (float)(m.y * p.rn);
         if (active) {
             if (!EARLY && acc) seg_load<T, K, VEC>(ox, (const float *)dx + off, t, n);
 #pragma unroll
@@ -807,7 +812,7 @@ static retnet_status norm_forward(const char *fn, void *y, const float *x, const
         return retnet_fail(RETNET_EINVAL, "%s: scaled rows need segments of at most %d", fn,
                            NORM_NMAX);
     cudaStream_t cs = (cudaStream_t)s;
-    seg_shape p = {M * h, h, (int)n, center, wshared, identity, eps, bf16_out, xs};
+    seg_shape p = {M * h, h, (int)n, center, wshared, identity, eps, bf16_out, xs, 1.0 / n};
     /* float4 loads where every segment of every operand starts on 16 bytes (8 for bf16) */
     const bool vec = n % 4 == 0 && aligned(x, 16) && aligned(g, 16) && aligned(w, 16) &&
                      aligned(b, 16) && aligned(y, bf16_out ? 8 : 16);
@@ -845,7 +850,7 @@ static retnet_status norm_backward(const char *fn, void *dx, void *dg, float *dw
     }
     cudaStream_t cs = (cudaStream_t)s;
     seg_shape p = {M * h, h, (int)n, center, wshared, identity, eps, bf16_out,
-                   rows ? rows->f : NULL};
+                   rows ? rows->f : NULL, 1.0 / n};
     const int cfg = norm_config(n);
     const int64_t R = wshared ? M * h : M, W = wshared ? n : (int64_t)h * n;
     const int osz = bf16_out ? 8 : 16;
