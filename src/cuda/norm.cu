@@ -84,6 +84,10 @@ __device__ __forceinline__ float sigmoidf_(float z) { return 1.0f / (1.0f + expf
  * (dev/cuda/next17.sh); the other variants were slower at 3 (layernorm's 221 -> 280 us), and
  * §3's rows spill 130-200 bytes at 80 registers (passed as CENTER). */
 #define NORM_BWD_MINB(T, CENTER) ((T) == 64 && !(CENTER) ? 3 : NORM_MINB(T))
+/* The forward's: 1024 threads an SM (at most 64 registers). A block of the model norms' rows
+ * (2048: T = 256) holds one row, 8 KB in flight; at 71 registers 3 fit an SM and the kernel
+ * read ~2.2 TB/s, waiting on each row's round trip. */
+#define NORM_FWD_MINB(T) (1024 / NORM_BLOCK(T))
 
 /* value v = 4k + i of thread t in its group of T: element 4 (t + T k) + i of the segment */
 template <int T> __device__ __forceinline__ int seg_col(int t, int v) {
@@ -242,7 +246,7 @@ __device__ __forceinline__ void reg_stats(const float (&xv)[4 * K], const seg_sh
 /* One segment per group. y may be x (in place): each thread reads its elements before it
  * writes them, and no other thread touches them. */
 template <int T, int K, bool VEC>
-__global__ void __launch_bounds__(NORM_BLOCK(T), NORM_MINB(T))
+__global__ void __launch_bounds__(NORM_BLOCK(T), NORM_FWD_MINB(T))
 norm_fwd_kernel(void *y, const float *x, const float *g, const float *w, const float *b,
                 seg_shape p) {
     constexpr int G = NORM_BLOCK(T) / T, V = 4 * K;
