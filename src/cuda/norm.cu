@@ -13,8 +13,9 @@
  *   dx += r (dxhat - mean(dxhat) - xhat mean(dxhat xhat))   (no mean(dxhat) for RMS),
  *   dw += sum over segments of dn xhat,  db += sum of dn.
  *
- * Each kernel reads its inputs from global memory once (the forward streams at ~3.3-3.9 TB/s;
- * the backward issues enough instructions to be held back by them, norm_bwd_kernel): a
+ * Each kernel reads its inputs from global memory once (on an H200 the forward streams at
+ * ~2.7-3.7 TB/s, the backward at ~2.2-3.4: it stages its rounds through shared memory, and its
+ * instructions, not its bytes, are what is left to cut: norm_bwd_kernel): a
  * segment (n <= NORM_NMAX) is held in registers by a group of T threads (NORM_CONFIGS: one
  * warp for n <= 256, 2 warps for the heads of 512, a block of 256 for rows of 2048), thread t
  * holding the 16-byte chunks t, t + T, ... of it (4K values, K <= 2: the backward's double
@@ -333,9 +334,10 @@ __device__ __forceinline__ void block_partial(double *dst, const double (&a)[4 *
  * formed from the segment's sums (below). They are template arguments so that the registers
  * of what a variant lacks are not reserved (the kernel's occupancy is set by its registers).
  *
- * The kernel issues more instructions than its bytes need (ncu: 2 of 4 warp schedulers'
- * slots busy, at 115 registers 16 warps an SM), so each value is formed once: xhat in place
- * of x, the sigmoid once for dg and dn. The sums take no column check: beyond n, dy and x
+ * The kernel issues more instructions than its bytes need (ncu, dev/cuda/next123.sh: ~1100
+ * a round of 8 values a thread in the preset's variant, 60% of the issue slots busy), so each
+ * value is formed once (xhat in place of x, the sigmoid once for dg and dn) and a round has no
+ * integer division or double division. The sums take no column check: beyond n, dy and x
  * are 0 (seg_load), so dn, dxhat and their products are exactly +-0 and leave every sum
  * unchanged (a sum starting at +0 never becomes -0), unless mu or r is not finite, when the
  * segment's own sums are NaN already. */
