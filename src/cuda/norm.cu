@@ -356,10 +356,10 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
     const int hp = p.wshared ? 1 : p.h, hs = (int)(blockIdx.x % hp);
     const int64_t R = p.nseg / hp, r0 = blockIdx.x / hp * spb, r1 = r0 + spb < R ? r0 + spb : R;
     const bool acc = !p.bf16_out; /* fp32 dx, dg: added to */
-    /* VEC: a round's inputs (x, dy, g, dx's old values) stream into shared memory `stages`
-     * rounds ahead (cp.async; norm_bwd_stage_bytes), so that the block's loads overlap its
-     * sums instead of following them (the kernel ran at ~2 TB/s waiting for each round's
-     * loads). Each thread copies and later reads only its own 16-byte chunks, at the
+    /* VEC: a round's inputs (x, dy, g, dx's old values) stream into shared memory `stages` - 1
+     * rounds ahead (cp.async; 2 or 3 buffers: bwd_stages), so that the block's loads
+     * overlap its sums instead of following them (the kernel ran at ~2 TB/s waiting for each
+     * round's loads). Each thread copies and later reads only its own 16-byte chunks, at the
      * registers' places, so no barrier orders them; chunks beyond n or of an inactive group
      * are zero-filled, as seg_load and seg_fill give them. */
     extern __shared__ float4 nstage[];
@@ -741,20 +741,39 @@ static cudaError_t launch_fwd(bool vec, cudaStream_t cs, void *y, const float *x
                        NORM_BLOCK(T), 0, cs, y, x, g, w, b, p);
 }
 
-/* The backward's rounds in flight (norm_bwd_kernel's staging, `per` bytes a round): 3 where an
- * SM still holds as many blocks as with 2, else 2 (the rms head norm's 3 blocks of 80
- * registers: 389 us at 2, 420 at 3 on an H200, dev/cuda/next121.sh); RETNET_CUDA_NORM_STAGES
- * 2 or 3 forces one. The attribute and the query are per device, so they are asked at each
- * launch (a few us of host time, under the GPU's). */
+/* The backward's staging buffers (norm_bwd_kernel, `per` bytes a round): 3 where an SM still
+ * holds as many blocks as with 2, else 2 (the rms head norm's 3 blocks of 80 registers: 389 us
+ * at 2, 420 at 3 on an H200, dev/cuda/next121.sh); RETNET_CUDA_NORM_STAGES 2 or 3 forces one
+ * where it fits. 0 where not even 2 fit a block's shared memory (the widest rows, 4096, on
+ * GPUs with ~100 KB a block): the launch then takes the scalar loads' variant. The attribute
+ * and the queries are per device, so they are asked at each launch (a few us of host time,
+ * under the GPU's); a failed one is cleared, not left for the launch's error check. */
 static int bwd_stages(const void *kern, int threads, int per) {
     static int forced = -1;
     if (forced < 0) {
         const char *e = getenv("RETNET_CUDA_NORM_STAGES");
         forced = e && (!strcmp(e, "2") || !strcmp(e, "3")) ? atoi(e) : 0;
     }
+    int dev = 0, optin = 0;
+    cudaFuncAttributes fa;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) !=
+            cudaSuccess ||
+        cudaFuncGetAttributes(&fa, kern) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    const int most = (optin - (int)fa.sharedSizeBytes) / per; /* buffers a block can have */
+    if (most < 2) return 0;
+    const int top = most < 3 ? most : 3;
+    if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, top * per) !=
+        cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    if (forced) return forced <= top ? forced : top;
+    if (top < 3) return 2;
     int b2 = 0, b3 = 0;
-    cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, 3 * per);
-    if (forced) return forced;
     cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b2, kern, threads, 2 * per);
     cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b3, kern, threads, 3 * per);
     return b3 >= b2 && b3 > 0 ? 3 : 2;
@@ -776,7 +795,9 @@ static void launch_bwd(bool vec, cudaStream_t cs, int64_t spb, void *dx, void *d
 #define BWD_R(V, C, GT, RW)                                                            \
     do {                                                                               \
         auto kern = norm_bwd_kernel<T, K, V, C, GT, RW>;                               \
-        const int st = V ? bwd_stages((const void *)kern, NORM_BLOCK(T), per) : 1;     \
+        const int st = V ? bwd_stages((const void *)kern, NORM_BLOCK(T), per) : 0;     \
+        if (V && st < 2) /* no room to stage: the same sums from scalar loads */       \
+            kern = norm_bwd_kernel<T, K, false, C, GT, RW>;                            \
         kern<<<grid, NORM_BLOCK(T), st * per, cs>>>(dx, dg, pw, pb, dy, x, g, w, b, p, \
                                                     dx_round, spb, ra, st);            \
     } while (0)
