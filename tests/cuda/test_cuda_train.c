@@ -208,6 +208,54 @@ static void test_gradients(void) {
     grads_case(&c, 10, 2, 100, "normalize on, no head norm", 0);
 }
 
+/* RETNET_CUDA_GRAD_WRITE=1: zero_grads zeros only what a backward adds to, and the backward
+ * writes the products' weight gradients. grads_case checks the first accumulate against the
+ * CPU (every tensor: a range left unzeroed, or a product that added to old values, fails) and
+ * that a second one adds. Then the buffer read right after zero_grads, when the products'
+ * gradients of the accumulate before are still on the device, must be zeros: by the grad
+ * norm and by a download. */
+static void test_grad_write(void) {
+    setenv("RETNET_CUDA_GRAD_WRITE", "1", 1); /* read when the model moves */
+    retnet_config c = fla_like(300, 64, 2, 2, 2);
+    grads_case(&c, 15, 2, 100, "fla variant, written", 0);
+    c.norm = RETNET_NORM_LAYERNORM, c.head_norm = RETNET_HEADNORM_GROUPNORM;
+    c.ffn = RETNET_FFN_GELU, c.ffn_act = RETNET_ACT_GELU, c.rope = RETNET_ROPE_PAPER;
+    c.tie_embeddings = 1, c.embed_scale = 1;
+    grads_case(&c, 16, 2, 90, "paper, tied, written", 0);
+    OK(retnet_config_preset("tiny", &c));
+    grads_case(&c, 17, 2, 80, "paper preset tiny, written", 0);
+
+    c = fla_like(300, 64, 2, 2, 2);
+    retnet_model *gpu = make_model(&c, 18, 1);
+    if (gpu) OK(retnet_model_to_device(gpu, "cuda"));
+    if (gpu && gpu->device) {
+        const int32_t B = 2, T = 50;
+        const int64_t n = (int64_t)B * T, np = gpu->n_params;
+        uint64_t s = 99;
+        int32_t *tok = malloc(sizeof(int32_t) * (size_t)n), *tgt = malloc(sizeof(int32_t) * (size_t)n);
+        rand_tokens(tok, n, c.vocab, &s), rand_tokens(tgt, n, c.vocab, &s);
+        float *gg = malloc(sizeof(float) * (size_t)np);
+        retnet_trainer *tg = NULL;
+        OK(retnet_trainer_create(gpu, &tg));
+        retnet_train_opts o = {.form = RETNET_FORM_CHUNKWISE};
+        double gn = -1;
+        OK(retnet_trainer_zero_grad(tg));
+        OK(retnet_trainer_accumulate(tg, tok, tgt, B, T, &o, 1.0f / (float)n, NULL, NULL));
+        OK(retnet_trainer_zero_grad(tg)); /* the products' gradients now stale on the device */
+        OK(retnet_trainer_grad_norm(tg, &gn));
+        CHECK(gn == 0.0, "grad norm right after zero_grad: %.9g, want 0", gn);
+        OK(retnet_trainer_zero_grad(tg));
+        OK(model_cuda_train_download(gpu->device, NULL, NULL, NULL, gg));
+        int64_t nz = 0;
+        for (int64_t i = 0; i < np; i++) nz += gg[i] != 0.0f;
+        CHECK(nz == 0, "%lld gradients not zero right after zero_grad", (long long)nz);
+        retnet_trainer_free(tg);
+        free(tok), free(tgt), free(gg);
+    }
+    retnet_model_free(gpu);
+    unsetenv("RETNET_CUDA_GRAD_WRITE");
+}
+
 /* ---- the loss curve ------------------------------------------------------------------- */
 
 enum { CV = 64, CB = 8, CT = 128, STEPS = 50 };
@@ -540,6 +588,7 @@ int main(int argc, char **argv) {
     TEST_ONLY(argc, argv);
     if (!cuda_test_start("test_cuda_train", NULL)) return TEST_SUMMARY();
     RUN_IF(test_gradients);
+    RUN_IF(test_grad_write);
     RUN_IF(test_loss_curve);
     RUN_IF(test_refused);
     RUN_IF(test_batch);
