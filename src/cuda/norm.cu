@@ -743,17 +743,19 @@ static cudaError_t launch_fwd(bool vec, cudaStream_t cs, void *y, const float *x
 
 /* The backward's staging buffers (norm_bwd_kernel, `per` bytes a round): 3 where an SM still
  * holds as many blocks as with 2, else 2 (the rms head norm's 3 blocks of 80 registers: 389 us
- * at 2, 420 at 3 on an H200, dev/cuda/next121.sh); RETNET_CUDA_NORM_STAGES 2 or 3 forces one
- * where it fits. 0 where not even 2 fit a block's shared memory (the widest rows, 4096, on
- * GPUs with ~100 KB a block): the launch then takes the scalar loads' variant. The attribute
- * and the queries are per device, so they are asked at each launch (a few us of host time,
- * under the GPU's); a failed one is cleared, not left for the launch's error check. */
+ * at 2, 420 at 3 on an H200, dev/cuda/next121.sh). 0 where not even 2 fit a block's shared
+ * memory (the widest rows, 4096, on GPUs with ~100 KB a block): the launch then takes the
+ * scalar loads' variant. RETNET_CUDA_NORM_STAGES 2 or 3 forces a count where it fits, 0 the
+ * scalar variant (for tests). The attribute and the queries are per device, so they are asked
+ * at each launch (a few us of host time, under the GPU's); a failed one is cleared, not left
+ * for the launch's error check. */
 static int bwd_stages(const void *kern, int threads, int per) {
-    static int forced = -1;
-    if (forced < 0) {
+    static int forced = -2; /* -2: not read yet, -1: none */
+    if (forced == -2) {
         const char *e = getenv("RETNET_CUDA_NORM_STAGES");
-        forced = e && (!strcmp(e, "2") || !strcmp(e, "3")) ? atoi(e) : 0;
+        forced = e && (!strcmp(e, "0") || !strcmp(e, "2") || !strcmp(e, "3")) ? atoi(e) : -1;
     }
+    if (forced == 0) return 0;
     int dev = 0, optin = 0;
     cudaFuncAttributes fa;
     if (cudaGetDevice(&dev) != cudaSuccess ||
@@ -771,7 +773,7 @@ static int bwd_stages(const void *kern, int threads, int per) {
         (void)cudaGetLastError();
         return 0;
     }
-    if (forced) return forced <= top ? forced : top;
+    if (forced > 0) return forced <= top ? forced : top;
     if (top < 3) return 2;
     int b2 = 0, b3 = 0;
     cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b2, kern, threads, 2 * per);
