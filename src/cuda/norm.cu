@@ -393,7 +393,7 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
             a[4 * k] = q.x, a[4 * k + 1] = q.y, a[4 * k + 2] = q.z, a[4 * k + 3] = q.w;
         }
     };
-    if (VEC)
+    if constexpr (VEC)
         for (int j = 0; j + 1 < stages; j++) {
             if (r0 + j * G < r1) issue(r0 + j * G, j);
             cp_async_commit();
@@ -421,7 +421,7 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
         const float fs = fs_nx;
         const double rv = SEC3 ? (double)ra.r[s] : 1.0;
         if (SEC3) fs_nx = p.xs[base + G + grp < R ? (base + G + grp) * hp + hs : hs];
-        if (VEC) {
+        if constexpr (VEC) {
             /* the round `stages` - 1 ahead into the buffer the last round read (its values
              * were used before this round began), then this round's */
             const int64_t ahead = base + (int64_t)(stages - 1) * G;
@@ -434,11 +434,11 @@ norm_bwd_kernel(void *dx, void *dg, double *pw, double *pb, const float *dy,
             take(xv, st, 0), take(dn, st, 1);
             if (GATE) take(gv, st, 2);
             if (old_dx) take(ox, st, 2 + GATE);
-        } else if (active) {
-            seg_load<T, K, VEC>(xv, x + off, t, n);
-            seg_load<T, K, VEC>(dn, dy + off, t, n);
-            if (GATE) seg_load<T, K, VEC>(gv, g + off, t, n);
-            if (EARLY && dx && acc) seg_load<T, K, VEC>(ox, (const float *)dx + off, t, n);
+        } else if (active) { /* the scalar loads' variant */
+            seg_load<T, K, false>(xv, x + off, t, n);
+            seg_load<T, K, false>(dn, dy + off, t, n);
+            if (GATE) seg_load<T, K, false>(gv, g + off, t, n);
+            if (EARLY && dx && acc) seg_load<T, K, false>(ox, (const float *)dx + off, t, n);
         }
         if (SEC3 && active)
 #pragma unroll
@@ -746,20 +746,12 @@ static cudaError_t launch_fwd(bool vec, cudaStream_t cs, void *y, const float *x
  * at 2, 420 at 3 on an H200, dev/cuda/next121.sh). 0 where not even 2 fit a block's shared
  * memory (the widest rows, 4096, on GPUs with ~100 KB a block): the launch then takes the
  * scalar loads' variant. RETNET_CUDA_NORM_STAGES 2 or 3 forces a count where it fits, 0 the
- * scalar variant (for tests). The attribute and the queries are per device, so they are asked
- * at each launch (a few us of host time, under the GPU's); a failed one is cleared, not left
- * for the launch's error check. */
-static int bwd_stages(const void *kern, int threads, int per) {
-    static int forced = -2; /* -2: not read yet, -1: none */
-    if (forced == -2) {
-        const char *e = getenv("RETNET_CUDA_NORM_STAGES");
-        forced = e && (!strcmp(e, "0") || !strcmp(e, "2") || !strcmp(e, "3")) ? atoi(e) : -1;
-    }
-    if (forced == 0) return 0;
-    int dev = 0, optin = 0;
+ * scalar variant (for tests). A failed query is cleared, not left for the launch's error
+ * check. */
+static int stages_for(const void *kern, int threads, int per, int dev, int forced) {
+    int optin = 0;
     cudaFuncAttributes fa;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) !=
+    if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) !=
             cudaSuccess ||
         cudaFuncGetAttributes(&fa, kern) != cudaSuccess) {
         (void)cudaGetLastError();
@@ -779,6 +771,30 @@ static int bwd_stages(const void *kern, int threads, int per) {
     cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b2, kern, threads, 2 * per);
     cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b3, kern, threads, 3 * per);
     return b3 >= b2 && b3 > 0 ? 3 : 2;
+}
+
+/* stages_for, asked once per kernel, round size and device (the attribute is per device; the
+ * memo per thread, so that threads driving other devices need no lock) */
+static int bwd_stages(const void *kern, int threads, int per) {
+    static int forced = -2; /* -2: not read yet, -1: none */
+    if (forced == -2) {
+        const char *e = getenv("RETNET_CUDA_NORM_STAGES");
+        forced = e && (!strcmp(e, "0") || !strcmp(e, "2") || !strcmp(e, "3")) ? atoi(e) : -1;
+    }
+    if (forced == 0) return 0;
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    struct memo { const void *kern; int per, dev, st; };
+    static thread_local memo seen[64];
+    static thread_local int nseen;
+    for (int i = 0; i < nseen; i++)
+        if (seen[i].kern == kern && seen[i].per == per && seen[i].dev == dev) return seen[i].st;
+    const int st = stages_for(kern, threads, per, dev, forced);
+    if (nseen < 64) seen[nseen++] = {kern, per, dev, st};
+    return st;
 }
 
 /* the arrays the backward stages a round: x, dy, g where gated, dx where added to */

@@ -130,6 +130,10 @@ static void grads_case(const retnet_config *c, uint64_t seed, int32_t B, int32_t
         const float scale = 1.0f / (float)(n - 1);
         OK(retnet_forward_backward(cpu, tok, tgt, B, T, &o, scale, (memset(gc, 0, sizeof(float) * (size_t)np), gc), &lc, &cc));
         OK(retnet_forward_backward(cpu, tok, tgt2, B, T, &o, scale, (memset(gc2, 0, sizeof(float) * (size_t)np), gc2), NULL, NULL));
+        /* the buffer holds another batch's gradients before zero_grad: whatever it leaves
+         * (a range not zeroed, a product that adds instead of writing: RETNET_CUDA_GRAD_WRITE)
+         * shows against the CPU */
+        OK(retnet_trainer_accumulate(tg, tok, tgt2, B, T, &o, scale, NULL, NULL));
         OK(retnet_trainer_zero_grad(tg));
         OK(retnet_trainer_accumulate(tg, tok, tgt, B, T, &o, scale, &lg, &cg));
         OK(model_cuda_train_download(gpu->device, NULL, NULL, NULL, gg));
@@ -209,9 +213,10 @@ static void test_gradients(void) {
 }
 
 /* RETNET_CUDA_GRAD_WRITE=1: zero_grads zeros only what a backward adds to, and the backward
- * writes the products' weight gradients. grads_case checks the first accumulate against the
- * CPU (every tensor: a range left unzeroed, or a product that added to old values, fails) and
- * that a second one adds. Then the buffer read right after zero_grads, when the products'
+ * writes the products' weight gradients. grads_case checks the accumulate after zero_grad,
+ * with another batch's gradients in the buffer before, against the CPU (every tensor: a range
+ * left unzeroed, or a product that added to the old values, fails) and that a second one
+ * adds. Then the buffer read right after zero_grads, when the products'
  * gradients of the accumulate before are still on the device, must be zeros: by the grad
  * norm and by a download. */
 static void test_grad_write(void) {
