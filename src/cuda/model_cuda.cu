@@ -84,12 +84,13 @@ struct model_cuda {
     int64_t tacts_rows;
     size_t tacts_bytes, acts_bytes, states_bytes;
     double *dsum;                    /* (2) device: the loss sum, the gradient norm's square */
-    /* RETNET_CUDA_GRAD_WRITE=1 (lab, off by default): zero_grads zeros only the tensors a
+    /* grad_write (RETNET_CUDA_GRAD_WRITE=0 turns it off): zero_grads zeros only the tensors a
      * backward adds to (zr: nzr ranges of offset, count), and the next backward writes the
      * products' weight gradients (beta 0) instead of adding them to zeros; until it has run
      * (grads_unset), a reader of the buffer zeros it whole first (grads_ready). Saves a write
-     * of the whole buffer a step (~1.3 ms of the 1.3B step). Off for a model whose buffer is
-     * handed out (model_cuda_grads: the multi-GPU path reads it directly). */
+     * of the whole buffer a step (~1.3 ms of the 1.3B step: the preset 290.9 -> 289.5 ms,
+     * means of two runs each, dev/cuda/next127.sh; the same losses). Off for a model whose
+     * buffer is handed out (model_cuda_grads: the multi-GPU path reads it directly). */
     int grad_write, grads_unset;
     int64_t *zr;
     int32_t nzr;
@@ -362,7 +363,7 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
         if (comma) d->win_min = atof(comma + 1) * (1 << 20);
     }
     const char *gw = getenv("RETNET_CUDA_GRAD_WRITE");
-    d->grad_write = gw && !strcmp(gw, "1");
+    d->grad_write = !(gw && !strcmp(gw, "0"));
     const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
     d->one_product = !(oe && !strcmp(oe, "0"));
     const char *re = getenv("RETNET_CUDA_ROWS");

@@ -757,10 +757,12 @@ static int stages_for(const void *kern, int threads, int per, int dev, int force
         (void)cudaGetLastError();
         return 0;
     }
-    const int most = (optin - (int)fa.sharedSizeBytes) / per; /* buffers a block can have */
+    const int room = optin - (int)fa.sharedSizeBytes, most = room / per; /* buffers */
     if (most < 2) return 0;
     const int top = most < 3 ? most : 3;
-    if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, top * per) !=
+    /* the whole room, not top * per: the attribute is the kernel's, and the memo's other
+     * round sizes (the same kernel with or without dx staged) must still fit after it */
+    if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, room) !=
         cudaSuccess) {
         (void)cudaGetLastError();
         return 0;

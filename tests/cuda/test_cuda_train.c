@@ -212,21 +212,25 @@ static void test_gradients(void) {
     grads_case(&c, 10, 2, 100, "normalize on, no head norm", 0);
 }
 
-/* RETNET_CUDA_GRAD_WRITE=1: zero_grads zeros only what a backward adds to, and the backward
- * writes the products' weight gradients. grads_case checks the accumulate after zero_grad,
- * with another batch's gradients in the buffer before, against the CPU (every tensor: a range
- * left unzeroed, or a product that added to the old values, fails) and that a second one
- * adds. Then the buffer read right after zero_grads, when the products'
- * gradients of the accumulate before are still on the device, must be zeros: by the grad
- * norm and by a download. */
+/* Gradients written (the default; RETNET_CUDA_GRAD_WRITE=0 adds them to a zeroed buffer):
+ * zero_grads zeros only what a backward adds to, and the backward writes the products'
+ * gradients. grads_case checks the accumulate after zero_grad, with another batch's gradients
+ * in the buffer before, against the CPU (every tensor: a range left unzeroed, or a product
+ * that added to the old values, fails) and that a second one adds; the other tests' models
+ * run this way too. The switch's other side on the paper's variant. Then the buffer read
+ * right after zero_grads, when the products' gradients of the accumulate before are still on
+ * the device, must be zeros: by the grad norm and by a download. */
 static void test_grad_write(void) {
-    setenv("RETNET_CUDA_GRAD_WRITE", "1", 1); /* read when the model moves */
+    unsetenv("RETNET_CUDA_GRAD_WRITE"); /* read when the model moves */
     retnet_config c = fla_like(300, 64, 2, 2, 2);
     grads_case(&c, 15, 2, 100, "fla variant, written", 0);
     c.norm = RETNET_NORM_LAYERNORM, c.head_norm = RETNET_HEADNORM_GROUPNORM;
     c.ffn = RETNET_FFN_GELU, c.ffn_act = RETNET_ACT_GELU, c.rope = RETNET_ROPE_PAPER;
     c.tie_embeddings = 1, c.embed_scale = 1;
     grads_case(&c, 16, 2, 90, "paper, tied, written", 0);
+    setenv("RETNET_CUDA_GRAD_WRITE", "0", 1);
+    grads_case(&c, 16, 2, 90, "paper, tied, added to zeros", 0);
+    unsetenv("RETNET_CUDA_GRAD_WRITE");
     OK(retnet_config_preset("tiny", &c));
     grads_case(&c, 17, 2, 80, "paper preset tiny, written", 0);
 
@@ -258,7 +262,6 @@ static void test_grad_write(void) {
         free(tok), free(tgt), free(gg);
     }
     retnet_model_free(gpu);
-    unsetenv("RETNET_CUDA_GRAD_WRITE");
 }
 
 /* ---- the loss curve ------------------------------------------------------------------- */
