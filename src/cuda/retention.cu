@@ -2005,9 +2005,9 @@ __device__ __forceinline__ void window_fold_rows(float4 (&a)[UNR], float4 (&b)[U
  *    streaming hints: at dk <= 256 every row, and the window's old tokens, asked for before
  *    the wait, as step_kernel's small shape;
  *  - large states, where the state streams: 512 threads, as many columns as still give two
- *    blocks an SM (a head's 512 columns at the 1.3B model from B = 33), 2 rows a set: one
- *    window load and one set of scores a (b, h) instead of 8, 2 KB runs of a row, 4 row
- *    groups to sum. Read-only, B = 256 254.6 us a layer against 403.8 for the first kernel
+ *    blocks an SM (a head's 512 columns at the 1.3B model from B = 33), 2 rows a set (4 in
+ *    the 128- and 64-column shapes): one window load and one set of scores a (b, h)
+ *    instead of 8, 2 KB runs of a row, 4 row groups to sum. Read-only, B = 256 254.6 us a layer against 403.8 for the first kernel
  *    (64 columns, 32 row groups, 8 rows in one set: 4.22 TB/s against 2.66, a plain read
  *    4.5; dev/cuda/window_lab2.cu, next85.sh).
  * A thread's rows come 2 UNR in a row, so that the fold (window_fold_rows) folds both sets
@@ -2764,10 +2764,14 @@ extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const vo
     typedef void (*window_fn)(int, int, int, const bf16 *, const bf16 *, const bf16 *,
                               const float *, float, float *, bf16 *, bf16 *, const int *, int,
                               int, void *, int);
-    /* the large states' shape at 512 >> i columns (512 threads: 2048 / cols row groups) */
+    /* the large states' shape at 512 >> i columns (512 threads: 2048 / cols row groups). The
+     * narrow two (B = 2-16 at the 1.3B shape) with 4 rows a set: at dk 256 the 64-column
+     * shape then asks for all of a thread's rows before the wait. 1.3B step, 2 / 4 rows a
+     * set, best of two (dev/cuda/next130.sh): B = 4 1.486 / 1.478 ms, 8 1.671 / 1.647,
+     * 16 2.065 / 2.033; the wide two lost with 4 (B = 64 3.277 / 3.305, 256 8.604 / 8.780). */
     static const window_fn wide[4] = {
         step_window_kernel<512, 4, 2, false, false>, step_window_kernel<256, 8, 2, false, false>,
-        step_window_kernel<128, 16, 2, false, false>, step_window_kernel<64, 32, 2, false, false>};
+        step_window_kernel<128, 16, 4, false, false>, step_window_kernel<64, 32, 4, false, false>};
     /* 1: the small states' shape; 2 + i: wide[i]; RETNET_CUDA_WINDOW_SHAPE forces one for a
      * whole program (the lab's A/B), retention_cuda_lab_window_shape for a test */
     if (g_window_shape < 0) {
