@@ -7,6 +7,7 @@
 
 #include "internal.h"
 #include "params.h"
+#include "row_factor.h" /* RETNET.md §3's row scalars: shared with the CUDA kernels */
 
 #include <math.h>
 
@@ -43,20 +44,6 @@ struct retnet_model {
 
 /* Grows a scratch block to `floats` (contents not kept); ENOMEM names `what`. */
 retnet_status model_grow(float **buf, int64_t *cap, int64_t floats, const char *what);
-
-/* The §3 scalars below are also the CUDA kernels' (src/cuda/retention_norm.cu): one formula. */
-#ifdef __CUDACC__
-#define MODEL_HOST_DEVICE __host__ __device__
-#else
-#define MODEL_HOST_DEVICE
-#endif
-
-/* 1 / sqrt(sum_{i=0..p} gamma^i): the §3 decay-row normalisation at absolute position p. */
-static inline MODEL_HOST_DEVICE double model_decay_row_scale(double gamma, int64_t p) {
-    double sum = gamma < 1.0 ? -expm1((double)(p + 1) * log(gamma)) / (1.0 - gamma)
-                             : (double)(p + 1);
-    return 1.0 / sqrt(sum);
-}
 
 /* The head-norm mode of ops.h for a config (ops.h's HEAD_NORM_*: 0 rms, 1 group, 2 none). */
 static inline int model_head_norm_mode(const retnet_config *c) {
@@ -95,16 +82,6 @@ static inline int model_use_bf16(const retnet_model *m, int64_t rows) {
            (rows <= BF16_MAX_ROWS || (m->bf16_only && rows <= BF16_ONLY_MAX_ROWS));
 }
 
-/* The §3 scale of an output row: f = s / max(|s r|, 1), s the decay-row normalisation at
- * absolute position pos, r the row's score sum (every form and the decoding step); _at takes
- * s already formed (the GPU's step forms it before waiting for r's inputs). */
-static inline MODEL_HOST_DEVICE float model_row_factor_at(double sn, float rsum) {
-    double r = fabs(sn * rsum);
-    return (float)(sn / (r > 1.0 ? r : 1.0));
-}
-static inline MODEL_HOST_DEVICE float model_row_factor(double gamma, int64_t pos, float rsum) {
-    return model_row_factor_at(model_decay_row_scale(gamma, pos), rsum);
-}
 retnet_status model_decode(retnet_model *m, const int32_t *tokens, int32_t B,
                            float *const *S, const int64_t *pos, float *logits);
 

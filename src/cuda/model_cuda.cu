@@ -97,6 +97,8 @@ struct model_cuda {
     /* decoding steps as CUDA graphs (decode_step_graph), their kernels overlapping (pdl_scope) */
     int graphs, pdl;
     int one_product; /* q k v g (and fc1 | gate) as one product where they lie together */
+    int z_fused;     /* §3's key sums in the step's state update where it has no window
+                        (RETNET_CUDA_Z_FUSED=0: their own launch) */
     int rows_fused;  /* training: §3 in the head norm's passes (a model with §3 and a head norm
                         or gate; RETNET_CUDA_ROWS=0: apart) */
     int rows_ret;    /* training with §3: the row sums' backward inside retention's dq and dk
@@ -364,6 +366,8 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     }
     const char *gw = getenv("RETNET_CUDA_GRAD_WRITE");
     d->grad_write = !(gw && !strcmp(gw, "0"));
+    const char *ze = getenv("RETNET_CUDA_Z_FUSED");
+    d->z_fused = !(ze && !strcmp(ze, "0"));
     const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
     d->one_product = !(oe && !strcmp(oe, "0"));
     const char *re = getenv("RETNET_CUDA_ROWS");
@@ -603,8 +607,16 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     }
 
     float *S = state ? (float *)((char *)state + (size_t)l * layer_bytes(d, B)) : NULL;
+    /* §3: the key sums follow the B sequences' S in the layer's block */
+    float *z = S && c->normalize ? S + B * layer_s_floats(c) : NULL;
     const win_ptrs w = win_at(d, state, B, l);
-    int r = T == 1 && S && w.W
+    /* without a window (small batches), §3's key-sum step rides in the state's update: one
+     * launch less a layer (the preset at B = 1 1.171 -> 1.149 ms, dev/cuda/next133.sh). In
+     * the window's step it lost at large batches (next132) */
+    const int zs = T == 1 && S && !w.W && z && d->z_fused;
+    int r = zs ? retention_cuda_step_rows((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma, 1.0f,
+                                          S, d->o, z, d->gamma64, d->pos, (cudaStream_t)cs)
+            : T == 1 && S && w.W
                 ? retention_cuda_step_window((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma,
                                              1.0f, S, w.kw, w.vw, w.m, w.W, w.phase, d->o,
                                              RETNET_CUDA_F32, (cudaStream_t)cs)
@@ -616,8 +628,7 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     if (r)
         return retnet_fail(RETNET_EDEVICE, "CUDA: retention of layer %d: %s", l,
                            retention_cuda_errmsg());
-    if (c->normalize) { /* §3: the key sums follow the B sequences' S in the layer's block */
-        float *z = S ? S + B * layer_s_floats(c) : NULL;
+    if (c->normalize && !zs) {
         if (T == 1 && S)
             TRY(cuda_retention_normalize_step(d->o, z, d->qb, d->kb, d->gamma64, d->pos, B, h, dk,
                                               dv, cs));

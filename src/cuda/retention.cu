@@ -75,6 +75,7 @@
 #include <string.h>
 
 #include "mbar.cuh"
+#include "../row_factor.h" /* §3's row factor, one formula (the step's key sums) */
 #include "mma.cuh"
 #include "pdl.cuh"
 #include "retention.h"
@@ -1788,13 +1789,22 @@ template <bool HINT> __device__ __forceinline__ void step_st(float *p, float4 v)
     else *reinterpret_cast<float4 *>(p) = v;
 }
 
-template <int STEP_COLS, int STEP_RG, bool HINT, int UNR = STEP_UNROLL>
-__global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
-    step_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
-                const float *gamma, float scale, float *S, void *o, int o_f32) {
+/* Z: RETNET.md §3's key sums as well (step_rows_kernel): z (B, H, dk) = gamma z + k, r = q . z
+ * and o scaled by the row factor f, the operations of retention_norm.cu's z_step_kernel (the
+ * same z; r up to its sum's order), whose launch a step then does without. z's row is copied
+ * into shared memory before the wait and the sums come after the state's rows, so the
+ * state's registers are as without it. */
+template <int STEP_COLS, int STEP_RG, bool HINT, int UNR, bool Z>
+__device__ __forceinline__ void step_body(int H, int dk, int dv, const bf16 *q, const bf16 *k,
+                                          const bf16 *v, const float *gamma, float scale,
+                                          float *S, void *o, int o_f32, float *z,
+                                          const double *g64, const int64_t *pos) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     float *qs = reinterpret_cast<float *>(smem_raw), *ks = qs + dk;
     float *red = ks + dk; /* [STEP_RG][STEP_COLS] */
+    /* Z: z's row (dk), the warps' sums, s and f */
+    float *zsm = red + STEP_RG * STEP_COLS;
+    double *zred = reinterpret_cast<double *>(zsm + dk), *zsf = zred + 32;
     const int tid = threadIdx.x, c4 = tid % (STEP_COLS / 4), rg = tid / (STEP_COLS / 4);
     const int h = blockIdx.y, b = blockIdx.z, col = blockIdx.x * STEP_COLS + c4 * 4;
     const int64_t bh = (int64_t)b * H + h;
@@ -1811,6 +1821,12 @@ __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
         }
     }
     const float gam = gamma[h]; /* a parameter: no kernel of the chain writes it */
+    if constexpr (Z) {
+        for (int i4 = tid; i4 < dk / 4; i4 += blockDim.x)
+            cp_async16(smem_u32(zsm + 4 * i4), z + bh * dk + 4 * i4, 16);
+        cp_async_commit();
+        if (tid == 0) zsf[0] = model_decay_row_scale(g64[h], pos[b]);
+    }
     pdl_wait();
     /* v's load is issued before q and k are staged, so the two round trips overlap */
     const uint2 vraw = col < dv ? *reinterpret_cast<const uint2 *>(v + bh * dv + col) : uint2{0, 0};
@@ -1847,7 +1863,29 @@ __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
         }
     }
     *reinterpret_cast<float4 *>(red + rg * STEP_COLS + c4 * 4) = acc;
+    if constexpr (Z) cp_async_wait<0>();
     __syncthreads();
+    float f = 1.0f;
+    if constexpr (Z) {
+        const float g = (float)g64[h];
+        double za = 0;
+        for (int i = tid; i < dk; i += blockDim.x) {
+            const float zi = g * zsm[i] + ks[i];
+            if (blockIdx.x == 0) z[bh * dk + i] = zi;
+            za += (double)(qs[i] * zi);
+        }
+#pragma unroll
+        for (int off = 16; off; off >>= 1) za += __shfl_xor_sync(0xffffffffu, za, off);
+        if ((tid & 31) == 0) zred[tid >> 5] = za;
+        __syncthreads();
+        if (tid == 0) {
+            double r = 0;
+            for (int w = 0; w < (int)(blockDim.x / 32); w++) r += zred[w];
+            zsf[1] = model_row_factor_at(zsf[0], (float)r);
+        }
+        __syncthreads();
+        f = (float)zsf[1];
+    }
     /* a column a thread (once, where the block has at least as many threads as columns) */
     for (int t = tid; t < STEP_COLS; t += STEP_COLS / 4 * STEP_RG) {
         const int c = blockIdx.x * STEP_COLS + t;
@@ -1855,12 +1893,30 @@ __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
             float sum = 0.0f;
             for (int r = 0; r < STEP_RG; r++) sum += red[r * STEP_COLS + t];
             sum *= scale;
+            if constexpr (Z) sum *= f; /* as z_step_kernel scales the stored o */
             if (o_f32)
                 ((float *)o)[bh * dv + c] = sum;
             else
                 ((bf16 *)o)[bh * dv + c] = __float2bfloat16_rn(sum);
         }
     }
+}
+
+template <int STEP_COLS, int STEP_RG, bool HINT, int UNR = STEP_UNROLL>
+__global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
+    step_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
+                const float *gamma, float scale, float *S, void *o, int o_f32) {
+    step_body<STEP_COLS, STEP_RG, HINT, UNR, false>(H, dk, dv, q, k, v, gamma, scale, S, o,
+                                                     o_f32, nullptr, nullptr, nullptr);
+}
+
+template <int STEP_COLS, int STEP_RG, bool HINT, int UNR = STEP_UNROLL>
+__global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
+    step_rows_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
+                     const float *gamma, float scale, float *S, void *o, int o_f32, float *z,
+                     const double *g64, const int64_t *pos) {
+    step_body<STEP_COLS, STEP_RG, HINT, UNR, true>(H, dk, dv, q, k, v, gamma, scale, S, o, o_f32,
+                                                    z, g64, pos);
 }
 
 /* ==================================================================================== */
@@ -2684,10 +2740,35 @@ static int have_pdl(void) {
     return ok;
 }
 
+static int step_launch(const char *fn, int B, int H, int dk, int dv, const void *q,
+                       const void *k, const void *v, const float *gamma, float scale,
+                       float *state, void *o, int o_dtype, float *z, const double *gamma64,
+                       const int64_t *pos, cudaStream_t stream);
+
 extern "C" int retention_cuda_step(int B, int H, int dk, int dv, const void *q, const void *k,
                                    const void *v, const float *gamma, float scale, float *state,
                                    void *o, int o_dtype, cudaStream_t stream) {
-    const char *fn = "retention_cuda_step";
+    return step_launch("retention_cuda_step", B, H, dk, dv, q, k, v, gamma, scale, state, o,
+                       o_dtype, NULL, NULL, NULL, stream);
+}
+
+extern "C" int retention_cuda_step_rows(int B, int H, int dk, int dv, const void *q,
+                                        const void *k, const void *v, const float *gamma,
+                                        float scale, float *state, void *o, float *z,
+                                        const double *gamma64, const int64_t *pos,
+                                        cudaStream_t stream) {
+    const char *fn = "retention_cuda_step_rows";
+    if (!z || !gamma64 || !pos || !aligned16(z) || dk % 4)
+        return fail("%s: z (16-byte aligned), gamma64 and pos are required, dk a multiple of 4",
+                    fn);
+    return step_launch(fn, B, H, dk, dv, q, k, v, gamma, scale, state, o, RETNET_CUDA_F32, z,
+                       gamma64, pos, stream);
+}
+
+static int step_launch(const char *fn, int B, int H, int dk, int dv, const void *q,
+                       const void *k, const void *v, const float *gamma, float scale,
+                       float *state, void *o, int o_dtype, float *z, const double *gamma64,
+                       const int64_t *pos, cudaStream_t stream) {
     if (check_common(fn, B, H, dk, dv, gamma)) return 1;
     if (!q || !k || !v || !state || !o) return fail("%s: q, k, v, state and o are required", fn);
     if (!aligned16(state) || ((uintptr_t)v & 7))
@@ -2714,12 +2795,25 @@ extern "C" int retention_cuda_step(int B, int H, int dk, int dv, const void *q, 
         const char *e = getenv("RETNET_CUDA_STEP_UNR");
         unr = e && !strcmp(e, "8") ? 8 : 16;
     }
+    dim3 grid((dv + cols - 1) / cols, H, B);
+    size_t smem = sizeof(float) * (2 * dk + rg * cols);
+    if (z) { /* §3's key sums: z's row, 32 warps' sums, s and f */
+        smem += sizeof(float) * dk + sizeof(double) * 34;
+        void (*kern)(int, int, int, const bf16 *, const bf16 *, const bf16 *, const float *,
+                     float, float *, void *, int, float *, const double *, const int64_t *) =
+            rg == 16 ? (unr == 16 ? step_rows_kernel<cols, 16, true, 16>
+                                  : step_rows_kernel<cols, 16, true, 8>)
+                     : step_rows_kernel<cols, 32, false>;
+        CUDA_OK(pdl_launch(step_overlap && have_pdl(), kern, grid, dim3(cols / 4 * rg), smem,
+                           stream, H, dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v,
+                           gamma, scale, state, o, 1, z, gamma64, pos),
+                "step_rows_kernel launch");
+        return 0;
+    }
     void (*kern)(int, int, int, const bf16 *, const bf16 *, const bf16 *, const float *, float,
                  float *, void *, int) = rg == 16 ? (unr == 16 ? step_kernel<cols, 16, true, 16>
                                                                : step_kernel<cols, 16, true, 8>)
                                                   : step_kernel<cols, 32, false>;
-    dim3 grid((dv + cols - 1) / cols, H, B);
-    const size_t smem = sizeof(float) * (2 * dk + rg * cols);
     CUDA_OK(pdl_launch(step_overlap && have_pdl(), kern, grid, dim3(cols / 4 * rg), smem, stream,
                        H, dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
                        scale, state, o, (int)(o_dtype == RETNET_CUDA_F32)),

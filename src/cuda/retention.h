@@ -113,6 +113,15 @@ int retention_cuda_backward_rows(int B, int T, int H, int dk, int dv, const void
 int retention_cuda_step(int B, int H, int dk, int dv, const void *q, const void *k,
                         const void *v, const float *gamma, float scale, float *state, void *o,
                         int o_dtype, struct CUstream_st *stream);
+/* The same step with RETNET.md §3's key sums z (B, H, dk) fp32 updated in place
+ * (z = gamma z + k) and each head's o (fp32) scaled by its row factor f = s / max(|s r|, 1),
+ * r = q . z, s the decay-row normalisation at the sequence's position pos[b] (device int64),
+ * gamma64 (H) the decays in double (row_factor.h: the CPU's formula): in one launch what
+ * retention_cuda_step and then cuda_retention_normalize_step do. dk a multiple of 4. */
+int retention_cuda_step_rows(int B, int H, int dk, int dv, const void *q, const void *k,
+                             const void *v, const float *gamma, float scale, float *state,
+                             void *o, float *z, const double *gamma64, const int64_t *pos,
+                             struct CUstream_st *stream);
 
 /*
  * The decoding step with a window: the state is read every step but written only every W

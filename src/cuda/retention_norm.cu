@@ -9,7 +9,9 @@
  * A forward of T tokens gets r from the chunkwise retention kernel itself, with v a column of
  * ones padded to the kernel's smallest value width (8; the kernel computes the 8 equal columns
  * and the first is used) and z as its state, broadcast to those 8 columns; a decoding step
- * updates z and forms r directly (one block per sequence and head). f is formed in double
+ * updates z and forms r directly (one block per sequence and head), or, without a decoding
+ * window, retention.cu's step does it in the state update's launch (retention_cuda_step_rows,
+ * the same operations). f is formed in double
  * from the host's double decays, as the CPU forms it. Training, where the wgmma kernel is
  * built, forms r inside retention's own forward pass instead (cuda_retention_forward_normalized:
  * 8 partial slots a row, added here) and its gradient inside the dq and dk passes (the model

@@ -237,6 +237,90 @@ static void test_step_shapes(void) {
     }
 }
 
+/* §3's key sums in the step (retention_cuda_step_rows) against the two launches it replaces
+ * (retention_cuda_step, then cuda_retention_normalize_step), three steps at growing
+ * positions, at the small and the large states' shapes: the state and z must be the same
+ * bits (the same operations), o within 4 ulp of max |o| (r's double sum may add in another
+ * order: f can move by an ulp of float, and o is rounded after it), and z within 2^-22 of a
+ * double reference (gamma z + k, one or two roundings). A lost k, a wrong decay or position,
+ * or f applied twice or not at all errs by far more. */
+static void test_step_rows(void) {
+    static const int shapes[][4] = {{2, 4, 64, 96}, {1, 8, 256, 512}, {16, 8, 256, 512}};
+    uint64_t s = seed0 * 11 + 5;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int B = shapes[si][0], H = shapes[si][1], dk = shapes[si][2], dv = shapes[si][3];
+        const int64_t nq = (int64_t)B * H * dk, nv = (int64_t)B * H * dv, ns = nq * dv;
+        float *q = malloc(4 * nq), *k = malloc(4 * nq), *v = malloc(4 * nv), *z = malloc(4 * nq);
+        float *S = malloc(4 * ns), *oa = malloc(4 * nv), *ob = malloc(4 * nv);
+        float *Sa = malloc(4 * ns), *Sb = malloc(4 * ns), *za = malloc(4 * nq), *zb = malloc(4 * nq);
+        uint16_t *qb = malloc(2 * nq), *kb = malloc(2 * nq), *vb = malloc(2 * nv);
+        for (int64_t i = 0; i < ns; i++) S[i] = (float)urand(&s);
+        for (int64_t i = 0; i < nq; i++) z[i] = (float)(4 * urand(&s));
+        double gd[8];
+        float gf[8];
+        for (int h = 0; h < H; h++) gd[h] = 1.0 - ldexp(1.0, -5 - h), gf[h] = (float)gd[h];
+        int64_t pos[16];
+        const float scale = (float)(1.0 / sqrt((double)dk));
+        float *dg = up(gf, 4 * H), *dSa = up(S, 4 * ns), *dSb = up(S, 4 * ns);
+        float *dza = up(z, 4 * nq), *dzb = up(z, 4 * nq);
+        double *dgd = up(gd, 8 * H);
+        float *dOa = NULL, *dOb = NULL;
+        retnet_cuda_malloc((void **)&dOa, 4 * nv, "o"), retnet_cuda_malloc((void **)&dOb, 4 * nv, "o");
+        int ok = dg && dSa && dSb && dza && dzb && dgd && dOa && dOb;
+        CHECK(ok, "step rows B%d: device buffers", B);
+        double zerr = 0, zmx = 0, oerr = 0, omx = 0;
+        int sbits = 1, zbits = 1;
+        for (int step = 0; ok && step < 3; step++) {
+            rand_bf16(q, qb, nq, 1, &s), rand_bf16(k, kb, nq, 1, &s), rand_bf16(v, vb, nv, 1, &s);
+            for (int b = 0; b < B; b++) pos[b] = 5 + 3 * b + step;
+            void *dq = up(qb, 2 * nq), *dkk = up(kb, 2 * nq), *dvv = up(vb, 2 * nv);
+            int64_t *dp = up(pos, 8 * (size_t)B);
+            int rc = retention_cuda_step(B, H, dk, dv, dq, dkk, dvv, dg, scale, dSa, dOa,
+                                         RETNET_CUDA_F32, NULL);
+            retnet_status st = rc ? RETNET_OK
+                                  : cuda_retention_normalize_step(dOa, dza, dq, dkk, dgd, dp, B, H,
+                                                                  dk, dv, NULL);
+            int rb = retention_cuda_step_rows(B, H, dk, dv, dq, dkk, dvv, dg, scale, dSb, dOb, dzb,
+                                              dgd, dp, NULL);
+            CHECK(rc == 0 && st == RETNET_OK && rb == 0, "step rows B%d H%d dk%d dv%d step %d: %s",
+                  B, H, dk, dv, step, retention_cuda_errmsg());
+            ok = rc == 0 && st == RETNET_OK && rb == 0;
+            if (ok) {
+                retnet_cuda_sync(NULL);
+                retnet_cuda_download(oa, dOa, 4 * nv), retnet_cuda_download(ob, dOb, 4 * nv);
+                retnet_cuda_download(za, dza, 4 * nq), retnet_cuda_download(zb, dzb, 4 * nq);
+                retnet_cuda_download(Sa, dSa, 4 * ns), retnet_cuda_download(Sb, dSb, 4 * ns);
+                sbits &= !memcmp(Sa, Sb, 4 * ns), zbits &= !memcmp(za, zb, 4 * nq);
+                for (int64_t i = 0; i < nv; i++)
+                    oerr = fmax(oerr, fabs((double)ob[i] - oa[i])), omx = fmax(omx, fabs(oa[i]));
+                for (int64_t i = 0; i < nq; i++) {
+                    const int h = (int)(i / dk % H);
+                    const double want = (double)gf[h] * z[i] + k[i];
+                    zerr = fmax(zerr, fabs(zb[i] - want)), zmx = fmax(zmx, fabs(want));
+                    z[i] = zb[i];
+                }
+            }
+            retnet_cuda_free(dq), retnet_cuda_free(dkk), retnet_cuda_free(dvv), retnet_cuda_free(dp);
+        }
+        if (ok) {
+            CHECK(sbits, "step rows B%d H%d dk%d dv%d: the state differs from the plain step's", B,
+                  H, dk, dv);
+            CHECK(zbits, "step rows B%d H%d dk%d dv%d: z differs from z_step_kernel's", B, H, dk,
+                  dv);
+            CHECK(oerr <= 0x1p-22 * omx, "step rows B%d H%d dk%d dv%d: o differs by %.3g of max "
+                  "%.3g (tol 4 ulp)", B, H, dk, dv, oerr, omx);
+            CHECK(zerr <= 0x1p-22 * zmx, "step rows B%d H%d dk%d dv%d: z err %.3g of max %.3g", B,
+                  H, dk, dv, zerr, zmx);
+            fprintf(stderr, "     step rows B%d H%d dk%d dv%d: o within %.2e of %.3g of the two "
+                    "launches', z err %.2e of %.3g\n", B, H, dk, dv, oerr, omx, zerr, zmx);
+        }
+        retnet_cuda_free(dg), retnet_cuda_free(dSa), retnet_cuda_free(dSb), retnet_cuda_free(dza);
+        retnet_cuda_free(dzb), retnet_cuda_free(dgd), retnet_cuda_free(dOa), retnet_cuda_free(dOb);
+        free(q), free(k), free(v), free(z), free(S), free(oa), free(ob), free(Sa), free(Sb);
+        free(za), free(zb), free(qb), free(kb), free(vb);
+    }
+}
+
 /* test_step_window's rule. The windowed step and the plain one both form o in fp32: dot
  * products of dk <= 512 terms (q S, and q . k_j for the window's tokens), up to W + 1 window
  * terms, gamma's powers (each rounded once or a few times: a few u, u = 2^-24), and a state
@@ -867,6 +951,7 @@ int main(void) {
     fprintf(stderr, "test_cuda_retention: %s\n", retnet_cuda_device_name());
     RUN(test_forward_and_step);
     RUN(test_step_shapes);
+    RUN(test_step_rows);
     RUN(test_step_window);
     RUN(test_backward);
     RUN(test_backward_rows);
