@@ -2859,10 +2859,12 @@ extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const vo
                               const float *, float, float *, bf16 *, bf16 *, const int *, int,
                               int, void *, int);
     /* the large states' shape at 512 >> i columns (512 threads: 2048 / cols row groups). The
-     * narrow two (B = 2-16 at the 1.3B shape) with 4 rows a set: at dk 256 the 64-column
-     * shape then asks for all of a thread's rows before the wait. 1.3B step, 2 / 4 rows a
-     * set, best of two (dev/cuda/next130.sh): B = 4 1.486 / 1.478 ms, 8 1.671 / 1.647,
-     * 16 2.065 / 2.033; the wide two lost with 4 (B = 64 3.277 / 3.305, 256 8.604 / 8.780). */
+     * narrow two (B = 16-31 at the 1.3B shape, where 64 MB of a layer's states make them
+     * large) with 4 rows a set: at dk 256 a thread's rows then come in 2 rounds, not 4. 1.3B
+     * step, 2 / 4 rows a set, best of two (dev/cuda/next130.sh): B = 16 2.065 / 2.033 ms; the
+     * wide two lost with 4 (B = 64 3.277 / 3.305, 256 8.604 / 8.780). (B = 4 and 8, 1.486 /
+     * 1.478 and 1.671 / 1.647 in the same runs, take the small states' shape either way: the
+     * runs' spread.) */
     static const window_fn wide[4] = {
         step_window_kernel<512, 4, 2, false, false>, step_window_kernel<256, 8, 2, false, false>,
         step_window_kernel<128, 16, 4, false, false>, step_window_kernel<64, 32, 4, false, false>};
