@@ -99,6 +99,9 @@ struct model_cuda {
     int one_product; /* q k v g (and fc1 | gate) as one product where they lie together */
     int z_fused;     /* §3's key sums in the step's state update where it has no window
                         (RETNET_CUDA_Z_FUSED=0: their own launch) */
+    int hn_fused;    /* the head norm and gate in the step's state update where it has no
+                        window, a cluster a head: 1 without §3 (the default), 2 with it too
+                        (RETNET_CUDA_HN_FUSED=1), 0 never (=0) */
     int rows_fused;  /* training: §3 in the head norm's passes (a model with §3 and a head norm
                         or gate; RETNET_CUDA_ROWS=0: apart) */
     int rows_ret;    /* training with §3: the row sums' backward inside retention's dq and dk
@@ -368,6 +371,8 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->grad_write = !(gw && !strcmp(gw, "0"));
     const char *ze = getenv("RETNET_CUDA_Z_FUSED");
     d->z_fused = !(ze && !strcmp(ze, "0"));
+    const char *he = getenv("RETNET_CUDA_HN_FUSED");
+    d->hn_fused = he && !strcmp(he, "0") ? 0 : he && !strcmp(he, "1") ? 2 : 1;
     const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
     d->one_product = !(oe && !strcmp(oe, "0"));
     const char *re = getenv("RETNET_CUDA_ROWS");
@@ -614,7 +619,21 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
      * launch less a layer (the preset at B = 1 1.171 -> 1.149 ms, dev/cuda/next133.sh). In
      * the window's step it lost at large batches (next132) */
     const int zs = T == 1 && S && !w.W && z && d->z_fused;
-    int r = zs ? retention_cuda_step_rows((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma, 1.0f,
+    /* and the head norm and gate, where a head's blocks fit one cluster: the fla shape at
+     * B = 1 1.110 -> 1.089 ms, means of three runs alternated; the paper preset, whose step
+     * also carries §3's sums, 1.151 -> 1.157 (dev/cuda/next134.sh), so not with §3 unless
+     * asked */
+    const int hs = T == 1 && S && !w.W && (d->hn_fused == 2 || (d->hn_fused == 1 && !z)) &&
+                   (!z || zs) &&
+                   (p16->wg || c->head_norm != RETNET_HEADNORM_NONE) &&
+                   retention_cuda_step_hn_ok(dk, dv);
+    const int mode = model_head_norm_mode(c);
+    const retention_cuda_head_norm hn = {p16->wg ? d->g : NULL, p32->hn_w,
+                                         mode == 1 ? p32->hn_b : NULL, mode, c->eps, d->xb};
+    int r = hs ? retention_cuda_step_hn((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma, 1.0f,
+                                        S, d->o, zs ? z : NULL, d->gamma64, d->pos, &hn,
+                                        (cudaStream_t)cs)
+            : zs ? retention_cuda_step_rows((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma, 1.0f,
                                           S, d->o, z, d->gamma64, d->pos, (cudaStream_t)cs)
             : T == 1 && S && w.W
                 ? retention_cuda_step_window((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma,
@@ -636,7 +655,9 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
             TRY(cuda_retention_normalize(d->o, d->qb, d->kb, d->gamma, d->gamma64, d->pos, z, z, B,
                                          T, h, dk, dv, NULL, NULL, cs));
     }
-    if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE)
+    if (hs) {
+        /* xb written by the step */
+    } else if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE)
         TRY(cuda_op_head_norm_gate_bf16(d->xb, d->o, p16->wg ? d->g : NULL, p32->hn_w, p32->hn_b,
                                         n, h, dv, c->eps, model_head_norm_mode(c), cs));
     else

@@ -64,6 +64,7 @@
  * wgmma kernels use 64 throughout. The tile is 64 columns unless that leaves SMs idle (then
  * 32; KC = 512 always 32).
  */
+#include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <cudaTypedefs.h> /* PFN_cuTensorMapEncodeTiled (TMA maps; no link to libcuda) */
@@ -1789,21 +1790,85 @@ template <bool HINT> __device__ __forceinline__ void step_st(float *p, float4 v)
     else *reinterpret_cast<float4 *>(p) = v;
 }
 
+/* HN (step_hn_kernel): the multi-scale retention block's head norm and gate on the step's
+ * output, as norm.cu's norm_fwd_kernel forms them (cuda_op_head_norm_gate_bf16: the same
+ * statistics, E[x] and E[x^2] in double, then the same float operations), so that the
+ * products after need no launch of their own for it. A head's dv columns lie in the
+ * dv / STEP_COLS blocks of one thread block cluster (at most 8); each block sums its columns
+ * and reads the others' sums from their shared memory in rank order (the same sums in every
+ * block). y (B, H, dv) bf16. */
+constexpr int STEP_HN_FLOATS = 3 * 64 + 16; /* hw, hb, hg (64 columns) and 4 double2 */
+
+template <int COLS>
+__device__ __forceinline__ void step_head_norm(const float *x, const float *hw, const float *hb,
+                                               const float *hg, double2 *hs,
+                                               const retention_cuda_head_norm &hn, int dv,
+                                               int64_t row) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    static_assert(COLS == 64, "two warps hold a block's columns");
+    namespace cg = cooperative_groups;
+    cg::cluster_group cl = cg::this_cluster();
+    const int tid = threadIdx.x, lane = tid & 31;
+    const int c = blockIdx.x * COLS + tid;
+    const bool live = tid < COLS && c < dv;
+    const float xv = live ? x[tid] : 0.0f;
+    double s1 = xv, s2 = (double)xv * xv;
+#pragma unroll
+    for (int off = 16; off; off >>= 1)
+        s1 += __shfl_xor_sync(0xffffffffu, s1, off), s2 += __shfl_xor_sync(0xffffffffu, s2, off);
+    if (tid < COLS && lane == 0) hs[tid >> 5] = make_double2(s1, s2);
+    __syncthreads();
+    if (tid == 0) hs[2] = make_double2(hs[0].x + hs[1].x, hs[0].y + hs[1].y);
+    cl.sync(); /* every block's sums written */
+    if (tid == 0) {
+        double a = 0, q = 0;
+        for (unsigned r = 0; r < cl.num_blocks(); r++) {
+            const double2 p = *cl.map_shared_rank(hs + 2, r);
+            a += p.x, q += p.y;
+        }
+        hs[3] = make_double2(a, q);
+    }
+    cl.sync(); /* every block's sums read: none leaves while another reads its memory */
+    if (!live) return;
+    const double rn = 1.0 / dv, m1 = hs[3].x, m2 = hs[3].y;
+    float mu = 0.0f, r = 1.0f;
+    if (hn.mode != 2) {
+        double mean = 0, var;
+        if (hn.mode == 1) mean = m1 * rn, var = fmax(m2 * rn - mean * mean, 0.0);
+        else var = m2 * rn;
+        r = (float)(1.0 / sqrt(var + hn.eps)), mu = (float)mean;
+    }
+    float v = (xv - mu) * r;
+    if (hn.w) v *= hw[tid];
+    if (hn.b) v += hb[tid];
+    if (hn.g) {
+        const float zg = hg[tid];
+        v *= zg / (1.0f + expf(-zg));
+    }
+    ((bf16 *)hn.y)[row + c] = __float2bfloat16_rn(v);
+#endif
+}
+
 /* Z: RETNET.md §3's key sums as well (step_rows_kernel): z (B, H, dk) = gamma z + k, r = q . z
  * and o scaled by the row factor f, the operations of retention_norm.cu's z_step_kernel (the
  * same z; r up to its sum's order), whose launch a step then does without. z's row is copied
  * into shared memory before the wait and the sums come after the state's rows, so the
  * state's registers are as without it. */
-template <int STEP_COLS, int STEP_RG, bool HINT, int UNR, bool Z>
+template <int STEP_COLS, int STEP_RG, bool HINT, int UNR, bool Z, bool HN = false>
 __device__ __forceinline__ void step_body(int H, int dk, int dv, const bf16 *q, const bf16 *k,
                                           const bf16 *v, const float *gamma, float scale,
                                           float *S, void *o, int o_f32, float *z,
-                                          const double *g64, const int64_t *pos) {
+                                          const double *g64, const int64_t *pos,
+                                          const retention_cuda_head_norm &hn) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     float *qs = reinterpret_cast<float *>(smem_raw), *ks = qs + dk;
     float *red = ks + dk; /* [STEP_RG][STEP_COLS] */
+    /* HN: the block's columns of the norm's weight, bias and the gate, then 4 double2 (two
+     * warps' sums, the block's, the head's) */
+    float *hw = red + STEP_RG * STEP_COLS, *hb = hw + STEP_COLS, *hg = hb + STEP_COLS;
+    double2 *hs = reinterpret_cast<double2 *>(hg + STEP_COLS);
     /* Z: z's row (dk), the warps' sums, s and f */
-    float *zsm = red + STEP_RG * STEP_COLS;
+    float *zsm = red + STEP_RG * STEP_COLS + (HN ? STEP_HN_FLOATS : 0);
     double *zred = reinterpret_cast<double *>(zsm + dk), *zsf = zred + 32;
     const int tid = threadIdx.x, c4 = tid % (STEP_COLS / 4), rg = tid / (STEP_COLS / 4);
     const int h = blockIdx.y, b = blockIdx.z, col = blockIdx.x * STEP_COLS + c4 * 4;
@@ -1827,7 +1892,23 @@ __device__ __forceinline__ void step_body(int H, int dk, int dv, const bf16 *q, 
         cp_async_commit();
         if (tid == 0) zsf[0] = model_decay_row_scale(g64[h], pos[b]);
     }
+    /* HN: the parameters' columns before the wait, the gate's (the products' output) after it;
+     * the grid's columns are whole 16-byte chunks (dv % STEP_COLS == 0: the host's rule) */
+    const int64_t hpo = (hn.mode == 1 ? (int64_t)h * dv : 0) + blockIdx.x * STEP_COLS;
+    if constexpr (HN) {
+        if (tid < STEP_COLS / 4) {
+            if (hn.w) cp_async16(smem_u32(hw + 4 * tid), hn.w + hpo + 4 * tid, 16);
+            if (hn.b) cp_async16(smem_u32(hb + 4 * tid), hn.b + hpo + 4 * tid, 16);
+        }
+        cp_async_commit();
+    }
     pdl_wait();
+    if constexpr (HN) {
+        if (hn.g && tid < STEP_COLS / 4)
+            cp_async16(smem_u32(hg + 4 * tid), hn.g + bh * dv + blockIdx.x * STEP_COLS + 4 * tid,
+                       16);
+        cp_async_commit();
+    }
     /* v's load is issued before q and k are staged, so the two round trips overlap */
     const uint2 vraw = col < dv ? *reinterpret_cast<const uint2 *>(v + bh * dv + col) : uint2{0, 0};
     for (int i = tid; i < dk; i += blockDim.x) {
@@ -1863,7 +1944,7 @@ __device__ __forceinline__ void step_body(int H, int dk, int dv, const bf16 *q, 
         }
     }
     *reinterpret_cast<float4 *>(red + rg * STEP_COLS + c4 * 4) = acc;
-    if constexpr (Z) cp_async_wait<0>();
+    if constexpr (Z || HN) cp_async_wait<0>();
     __syncthreads();
     float f = 1.0f;
     if constexpr (Z) {
@@ -1898,8 +1979,10 @@ __device__ __forceinline__ void step_body(int H, int dk, int dv, const bf16 *q, 
                 ((float *)o)[bh * dv + c] = sum;
             else
                 ((bf16 *)o)[bh * dv + c] = __float2bfloat16_rn(sum);
+            if constexpr (HN) red[t] = sum; /* row 0 of red: this thread's alone */
         }
     }
+    if constexpr (HN) step_head_norm<STEP_COLS>(red, hw, hb, hg, hs, hn, dv, bh * dv);
 }
 
 template <int STEP_COLS, int STEP_RG, bool HINT, int UNR = STEP_UNROLL>
@@ -1907,7 +1990,7 @@ __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
     step_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
                 const float *gamma, float scale, float *S, void *o, int o_f32) {
     step_body<STEP_COLS, STEP_RG, HINT, UNR, false>(H, dk, dv, q, k, v, gamma, scale, S, o,
-                                                     o_f32, nullptr, nullptr, nullptr);
+                                                     o_f32, nullptr, nullptr, nullptr, {});
 }
 
 template <int STEP_COLS, int STEP_RG, bool HINT, int UNR = STEP_UNROLL>
@@ -1916,7 +1999,17 @@ __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
                      const float *gamma, float scale, float *S, void *o, int o_f32, float *z,
                      const double *g64, const int64_t *pos) {
     step_body<STEP_COLS, STEP_RG, HINT, UNR, true>(H, dk, dv, q, k, v, gamma, scale, S, o, o_f32,
-                                                    z, g64, pos);
+                                                    z, g64, pos, {});
+}
+
+/* the step, [§3's key sums,] and the head norm and gate (a cluster of a head's blocks) */
+template <int STEP_COLS, int STEP_RG, bool HINT, int UNR, bool Z>
+__global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
+    step_hn_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
+                   const float *gamma, float scale, float *S, void *o, float *z,
+                   const double *g64, const int64_t *pos, retention_cuda_head_norm hn) {
+    step_body<STEP_COLS, STEP_RG, HINT, UNR, Z, true>(H, dk, dv, q, k, v, gamma, scale, S, o, 1,
+                                                       z, g64, pos, hn);
 }
 
 /* ==================================================================================== */
@@ -2763,6 +2856,52 @@ extern "C" int retention_cuda_step_rows(int B, int H, int dk, int dv, const void
                     fn);
     return step_launch(fn, B, H, dk, dv, q, k, v, gamma, scale, state, o, RETNET_CUDA_F32, z,
                        gamma64, pos, stream);
+}
+
+extern "C" int retention_cuda_step_hn_ok(int dk, int dv) {
+    return dv % 64 == 0 && dv <= 512 && dk % 4 == 0 && have_pdl(); /* have_pdl: sm_90 on */
+}
+
+extern "C" int retention_cuda_step_hn(int B, int H, int dk, int dv, const void *q,
+                                      const void *k, const void *v, const float *gamma,
+                                      float scale, float *state, void *o, float *z,
+                                      const double *gamma64, const int64_t *pos,
+                                      const retention_cuda_head_norm *hn, cudaStream_t stream) {
+    const char *fn = "retention_cuda_step_hn";
+    if (check_common(fn, B, H, dk, dv, gamma)) return 1;
+    if (!q || !k || !v || !state || !o || !hn || !hn->y)
+        return fail("%s: q, k, v, state, o and hn->y are required", fn);
+    if (!retention_cuda_step_hn_ok(dk, dv))
+        return fail("%s: needs dv a multiple of 64 up to 512, dk of 4, and sm_90 (dk %d, dv %d)",
+                    fn, dk, dv);
+    if (hn->mode < 0 || hn->mode > 2) return fail("%s: head norm mode %d", fn, hn->mode);
+    if (!aligned16(state) || ((uintptr_t)v & 7) || (z && !aligned16(z)) ||
+        (hn->g && !aligned16(hn->g)) || (hn->w && !aligned16(hn->w)) ||
+        (hn->b && !aligned16(hn->b)))
+        return fail("%s: state, z, g, w and b must be 16-byte and v 8-byte aligned", fn);
+    if (z && (!gamma64 || !pos)) return fail("%s: z needs gamma64 and pos", fn);
+    if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
+    constexpr int cols = 64, rg = 16;
+    size_t smem = sizeof(float) * (2 * dk + rg * cols + STEP_HN_FLOATS);
+    if (z) smem += sizeof(float) * dk + sizeof(double) * 34;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(dv / cols, H, B), cfg.blockDim = dim3(cols / 4 * rg);
+    cfg.dynamicSmemBytes = smem, cfg.stream = stream;
+    cudaLaunchAttribute at[2];
+    at[0].id = cudaLaunchAttributeClusterDimension;
+    at[0].val.clusterDim.x = dv / cols, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
+    at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[1].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at, cfg.numAttrs = step_overlap ? 2 : 1;
+    const retention_cuda_head_norm h = *hn;
+    CUDA_OK(z ? cudaLaunchKernelEx(&cfg, step_hn_kernel<cols, rg, true, 16, true>, H, dk, dv,
+                                   (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
+                                   scale, state, o, z, gamma64, pos, h)
+              : cudaLaunchKernelEx(&cfg, step_hn_kernel<cols, rg, true, 16, false>, H, dk, dv,
+                                   (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
+                                   scale, state, o, z, gamma64, pos, h),
+            "step_hn_kernel launch");
+    return 0;
 }
 
 static int step_launch(const char *fn, int B, int H, int dk, int dv, const void *q,

@@ -122,6 +122,25 @@ int retention_cuda_step_rows(int B, int H, int dk, int dv, const void *q, const 
                              const void *v, const float *gamma, float scale, float *state,
                              void *o, float *z, const double *gamma64, const int64_t *pos,
                              struct CUstream_st *stream);
+/* The multi-scale retention block's head norm and gate after a step (RETNET.md §4, as
+ * cuda_op_head_norm_gate_bf16 forms them): y = norm(o) [* w] [+ b] [* swish(g)] per head,
+ * mode 0 RMSNorm (w shared by the heads), 1 GroupNorm (w, b per head: H dv each), 2 none;
+ * g (B, H, dv) fp32 or NULL; y (B, H, dv) bf16. */
+typedef struct {
+    const float *g, *w, *b;
+    int mode;
+    float eps;
+    void *y;
+} retention_cuda_head_norm;
+/* Whether retention_cuda_step_hn takes these shapes on this device: dv a multiple of 64 and
+ * at most 512 (a head's blocks in one cluster), compute capability 9 or newer. */
+int retention_cuda_step_hn_ok(int dk, int dv);
+/* retention_cuda_step (o fp32), with §3's key sums as retention_cuda_step_rows where z is
+ * given, then the head norm and gate into hn->y, in one launch. */
+int retention_cuda_step_hn(int B, int H, int dk, int dv, const void *q, const void *k,
+                           const void *v, const float *gamma, float scale, float *state, void *o,
+                           float *z, const double *gamma64, const int64_t *pos,
+                           const retention_cuda_head_norm *hn, struct CUstream_st *stream);
 
 /*
  * The decoding step with a window: the state is read every step but written only every W

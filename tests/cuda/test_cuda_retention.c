@@ -321,6 +321,111 @@ static void test_step_rows(void) {
     }
 }
 
+/* The head norm and gate in the step (retention_cuda_step_hn, a cluster a head) against the
+ * launches they replace (retention_cuda_step [, cuda_retention_normalize_step], then
+ * cuda_op_head_norm_gate_bf16), in each head-norm mode, with and without the gate and §3's key
+ * sums: the state, z and o must be the same bits (the same step), y (bf16) the same but for
+ * the rounding of statistics summed in another order, so within 1 bf16 ulp (2^-7 relative;
+ * a wrong mean, variance, weight or gate errs by far more) and on at most 1% of the values. */
+static void test_step_hn(void) {
+    static const int shapes[][4] = {{2, 4, 64, 128}, {1, 8, 256, 512}};
+    uint64_t s = seed0 * 13 + 7;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int B = shapes[si][0], H = shapes[si][1], dk = shapes[si][2], dv = shapes[si][3];
+        if (!retention_cuda_step_hn_ok(dk, dv)) {
+            fprintf(stderr, "     step hn: not on this device (sm_90 on)\n");
+            return;
+        }
+        const int64_t nq = (int64_t)B * H * dk, nv = (int64_t)B * H * dv, ns = nq * dv;
+        float *q = malloc(4 * nq), *k = malloc(4 * nq), *v = malloc(4 * nv), *z = malloc(4 * nq);
+        float *S = malloc(4 * ns), *g = malloc(4 * nv), *w = malloc(4 * (size_t)H * dv);
+        float *bb = malloc(4 * (size_t)H * dv), *Sa = malloc(4 * ns), *Sb = malloc(4 * ns);
+        float *oa = malloc(4 * nv), *ob = malloc(4 * nv), *za = malloc(4 * nq), *zb = malloc(4 * nq);
+        uint16_t *qb = malloc(2 * nq), *kb = malloc(2 * nq), *vb = malloc(2 * nv);
+        uint16_t *ya = malloc(2 * nv), *yb = malloc(2 * nv);
+        rand_bf16(q, qb, nq, 1, &s), rand_bf16(k, kb, nq, 1, &s), rand_bf16(v, vb, nv, 1, &s);
+        for (int64_t i = 0; i < ns; i++) S[i] = (float)urand(&s);
+        for (int64_t i = 0; i < nq; i++) z[i] = (float)(4 * urand(&s));
+        for (int64_t i = 0; i < nv; i++) g[i] = (float)(3 * urand(&s));
+        for (int64_t i = 0; i < (int64_t)H * dv; i++)
+            w[i] = (float)(1 + 0.5 * urand(&s)), bb[i] = (float)(0.2 * urand(&s));
+        double gd[8];
+        float gf[8];
+        for (int h = 0; h < H; h++) gd[h] = 1.0 - ldexp(1.0, -5 - h), gf[h] = (float)gd[h];
+        int64_t pos[4] = {7, 12, 3, 9};
+        const float scale = (float)(1.0 / sqrt((double)dk));
+        void *dq = up(qb, 2 * nq), *dkk = up(kb, 2 * nq), *dvv = up(vb, 2 * nv);
+        float *dg = up(gf, 4 * H), *dgate = up(g, 4 * nv), *dw = up(w, 4 * (size_t)H * dv);
+        float *db = up(bb, 4 * (size_t)H * dv);
+        double *dgd = up(gd, 8 * H);
+        int64_t *dp = up(pos, 8 * (size_t)B);
+        float *dSa = NULL, *dSb = NULL, *dza = NULL, *dzb = NULL, *dOa = NULL, *dOb = NULL;
+        void *dya = NULL, *dyb = NULL;
+        retnet_cuda_malloc((void **)&dSa, 4 * ns, "S"), retnet_cuda_malloc((void **)&dSb, 4 * ns, "S");
+        retnet_cuda_malloc((void **)&dza, 4 * nq, "z"), retnet_cuda_malloc((void **)&dzb, 4 * nq, "z");
+        retnet_cuda_malloc((void **)&dOa, 4 * nv, "o"), retnet_cuda_malloc((void **)&dOb, 4 * nv, "o");
+        retnet_cuda_malloc(&dya, 2 * nv, "y"), retnet_cuda_malloc(&dyb, 2 * nv, "y");
+        int ok = dq && dkk && dvv && dg && dgate && dw && db && dgd && dp && dSa && dSb && dza &&
+                 dzb && dOa && dOb && dya && dyb;
+        CHECK(ok, "step hn B%d: device buffers", B);
+        for (int mode = 0; ok && mode < 3; mode++)
+            for (int gate = 0; ok && gate < 2; gate++)
+                for (int zon = 0; ok && zon < 2; zon++) {
+                    retnet_cuda_upload(dSa, S, 4 * ns), retnet_cuda_upload(dSb, S, 4 * ns);
+                    retnet_cuda_upload(dza, z, 4 * nq), retnet_cuda_upload(dzb, z, 4 * nq);
+                    const float *gp = gate ? dgate : NULL, *bp = mode == 1 ? db : NULL;
+                    int rc = retention_cuda_step(B, H, dk, dv, dq, dkk, dvv, dg, scale, dSa, dOa,
+                                                 RETNET_CUDA_F32, NULL);
+                    retnet_status st = RETNET_OK;
+                    if (!rc && zon)
+                        st = cuda_retention_normalize_step(dOa, dza, dq, dkk, dgd, dp, B, H, dk,
+                                                           dv, NULL);
+                    if (!rc && !st)
+                        st = cuda_op_head_norm_gate_bf16(dya, dOa, gp, dw, bp, B, H, dv, 1e-5f,
+                                                         mode, NULL);
+                    const retention_cuda_head_norm hn = {gp, dw, bp, mode, 1e-5f, dyb};
+                    int rb = retention_cuda_step_hn(B, H, dk, dv, dq, dkk, dvv, dg, scale, dSb,
+                                                    dOb, zon ? dzb : NULL, dgd, dp, &hn, NULL);
+                    CHECK(!rc && !st && !rb, "step hn B%d dv%d mode %d gate %d z %d: %s", B, dv,
+                          mode, gate, zon, retention_cuda_errmsg());
+                    ok = !rc && !st && !rb;
+                    if (!ok) break;
+                    retnet_cuda_sync(NULL);
+                    retnet_cuda_download(Sa, dSa, 4 * ns), retnet_cuda_download(Sb, dSb, 4 * ns);
+                    retnet_cuda_download(oa, dOa, 4 * nv), retnet_cuda_download(ob, dOb, 4 * nv);
+                    retnet_cuda_download(za, dza, 4 * nq), retnet_cuda_download(zb, dzb, 4 * nq);
+                    retnet_cuda_download(ya, dya, 2 * nv), retnet_cuda_download(yb, dyb, 2 * nv);
+                    CHECK(!memcmp(Sa, Sb, 4 * ns) && !memcmp(oa, ob, 4 * nv) &&
+                              !memcmp(za, zb, 4 * nq),
+                          "step hn B%d dv%d mode %d gate %d z %d: state, o or z differ", B, dv,
+                          mode, gate, zon);
+                    int64_t ndiff = 0;
+                    double worst = 0, ymx = 0;
+                    for (int64_t i = 0; i < nv; i++) {
+                        float fa, fb;
+                        uint32_t ua = (uint32_t)ya[i] << 16, ub = (uint32_t)yb[i] << 16;
+                        memcpy(&fa, &ua, 4), memcpy(&fb, &ub, 4);
+                        ndiff += ya[i] != yb[i];
+                        const double tol = 0x1p-7 * fmax(fabs(fa), 1e-30);
+                        worst = fmax(worst, isnan(fb) ? INFINITY : fabs((double)fb - fa) / tol);
+                        ymx = fmax(ymx, fabs(fa));
+                    }
+                    CHECK(worst <= 1.0 && ndiff <= nv / 100,
+                          "step hn B%d dv%d mode %d gate %d z %d: y differs on %lld of %lld "
+                          "values, worst %.3g of 1 bf16 ulp", B, dv, mode, gate, zon,
+                          (long long)ndiff, (long long)nv, worst);
+                    if (mode == 1 && gate && zon)
+                        fprintf(stderr, "     step hn B%d dv%d (cluster of %d): y equal but on "
+                                "%lld of %lld values, max |y| %.3g\n", B, dv, dv / 64,
+                                (long long)ndiff, (long long)nv, ymx);
+                }
+        void *bufs[] = {dq, dkk, dvv, dg, dgate, dw, db, dgd, dp, dSa, dSb, dza, dzb, dOa, dOb, dya, dyb};
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) retnet_cuda_free(bufs[i]);
+        free(q), free(k), free(v), free(z), free(S), free(g), free(w), free(bb), free(Sa), free(Sb);
+        free(oa), free(ob), free(za), free(zb), free(qb), free(kb), free(vb), free(ya), free(yb);
+    }
+}
+
 /* test_step_window's rule. The windowed step and the plain one both form o in fp32: dot
  * products of dk <= 512 terms (q S, and q . k_j for the window's tokens), up to W + 1 window
  * terms, gamma's powers (each rounded once or a few times: a few u, u = 2^-24), and a state
@@ -952,6 +1057,7 @@ int main(void) {
     RUN(test_forward_and_step);
     RUN(test_step_shapes);
     RUN(test_step_rows);
+    RUN(test_step_hn);
     RUN(test_step_window);
     RUN(test_backward);
     RUN(test_backward_rows);
