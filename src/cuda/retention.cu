@@ -1796,7 +1796,9 @@ template <bool HINT> __device__ __forceinline__ void step_st(float *p, float4 v)
  * products after need no launch of their own for it. A head's dv columns lie in the
  * dv / STEP_COLS blocks of one thread block cluster (at most 8); each block sums its columns
  * and reads the others' sums from their shared memory in rank order (the same sums in every
- * block). y (B, H, dv) bf16. */
+ * block). y (B, H, dv) bf16. The 1.3B fla shape at B = 1: 1.110 -> 1.089 ms a step
+ * (dev/cuda/next134.sh); the same epilogue in the window's step lost 7-11% at B = 4-8
+ * (next135: clusters of 8 among two blocks an SM wait for their slowest block). */
 constexpr int STEP_HN_FLOATS = 3 * 64 + 16; /* hw, hb, hg (64 columns) and 4 double2 */
 
 template <int COLS>
