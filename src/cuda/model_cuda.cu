@@ -623,10 +623,9 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
      * B = 1 1.110 -> 1.089 ms, means of three runs alternated; the paper preset, whose step
      * also carries §3's sums, 1.151 -> 1.157 (dev/cuda/next134.sh), so not with §3 unless
      * asked */
+    const int has_hn = p16->wg || c->head_norm != RETNET_HEADNORM_NONE;
     const int hs = T == 1 && S && !w.W && (d->hn_fused == 2 || (d->hn_fused == 1 && !z)) &&
-                   (!z || zs) &&
-                   (p16->wg || c->head_norm != RETNET_HEADNORM_NONE) &&
-                   retention_cuda_step_hn_ok(dk, dv);
+                   (!z || zs) && has_hn && retention_cuda_step_hn_ok(dk, dv);
     const int mode = model_head_norm_mode(c);
     const retention_cuda_head_norm hn = {p16->wg ? d->g : NULL, p32->hn_w,
                                          mode == 1 ? p32->hn_b : NULL, mode, c->eps, d->xb};
@@ -657,9 +656,9 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     }
     if (hs) {
         /* xb written by the step */
-    } else if (p16->wg || c->head_norm != RETNET_HEADNORM_NONE)
-        TRY(cuda_op_head_norm_gate_bf16(d->xb, d->o, p16->wg ? d->g : NULL, p32->hn_w, p32->hn_b,
-                                        n, h, dv, c->eps, model_head_norm_mode(c), cs));
+    } else if (has_hn)
+        TRY(cuda_op_head_norm_gate_bf16(d->xb, d->o, hn.g, hn.w, hn.b, n, h, dv, hn.eps, hn.mode,
+                                        cs));
     else
         TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
     TRY(mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1, cs));

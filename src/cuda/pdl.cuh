@@ -27,17 +27,33 @@ __device__ __forceinline__ void pdl_trigger(void) {
 #endif
 }
 
-/* k<<<grid, block, smem, s>>>(args...), with the attribute where `pdl`; the launch's error */
+/* k<<<grid, block, smem, s>>>(args...), with the attribute where `pdl`, and blocks grouped in
+ * thread block clusters of cluster_x along x where cluster_x > 1 (sm_90); the launch's error */
+template <typename... KArgs, typename... Args>
+static inline cudaError_t pdl_launch_cluster(int pdl, unsigned cluster_x, void (*k)(KArgs...),
+                                             dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                                             Args... args) {
+    cudaLaunchAttribute at[2];
+    unsigned n = 0;
+    if (pdl) {
+        at[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[n++].val.programmaticStreamSerializationAllowed = 1;
+    }
+    if (cluster_x > 1) {
+        at[n].id = cudaLaunchAttributeClusterDimension;
+        at[n].val.clusterDim.x = cluster_x, at[n].val.clusterDim.y = 1;
+        at[n++].val.clusterDim.z = 1;
+    }
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = smem, cfg.stream = s;
+    cfg.attrs = at, cfg.numAttrs = n;
+    return cudaLaunchKernelEx(&cfg, k, args...);
+}
+
 template <typename... KArgs, typename... Args>
 static inline cudaError_t pdl_launch(int pdl, void (*k)(KArgs...), dim3 grid, dim3 block,
                                      size_t smem, cudaStream_t s, Args... args) {
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = smem, cfg.stream = s;
-    cfg.attrs = at, cfg.numAttrs = pdl ? 1 : 0;
-    return cudaLaunchKernelEx(&cfg, k, args...);
+    return pdl_launch_cluster(pdl, 1, k, grid, block, smem, s, args...);
 }
 
 #endif

@@ -1896,8 +1896,8 @@ __device__ __forceinline__ void step_body(int H, int dk, int dv, const bf16 *q, 
     }
     /* HN: the parameters' columns before the wait, the gate's (the products' output) after it;
      * the grid's columns are whole 16-byte chunks (dv % STEP_COLS == 0: the host's rule) */
-    const int64_t hpo = (hn.mode == 1 ? (int64_t)h * dv : 0) + blockIdx.x * STEP_COLS;
     if constexpr (HN) {
+        const int64_t hpo = (hn.mode == 1 ? (int64_t)h * dv : 0) + blockIdx.x * STEP_COLS;
         if (tid < STEP_COLS / 4) {
             if (hn.w) cp_async16(smem_u32(hw + 4 * tid), hn.w + hpo + 4 * tid, 16);
             if (hn.b) cp_async16(smem_u32(hb + 4 * tid), hn.b + hpo + 4 * tid, 16);
@@ -2838,13 +2838,14 @@ static int have_pdl(void) {
 static int step_launch(const char *fn, int B, int H, int dk, int dv, const void *q,
                        const void *k, const void *v, const float *gamma, float scale,
                        float *state, void *o, int o_dtype, float *z, const double *gamma64,
-                       const int64_t *pos, cudaStream_t stream);
+                       const int64_t *pos, const retention_cuda_head_norm *hn,
+                       cudaStream_t stream);
 
 extern "C" int retention_cuda_step(int B, int H, int dk, int dv, const void *q, const void *k,
                                    const void *v, const float *gamma, float scale, float *state,
                                    void *o, int o_dtype, cudaStream_t stream) {
     return step_launch("retention_cuda_step", B, H, dk, dv, q, k, v, gamma, scale, state, o,
-                       o_dtype, NULL, NULL, NULL, stream);
+                       o_dtype, NULL, NULL, NULL, NULL, stream);
 }
 
 extern "C" int retention_cuda_step_rows(int B, int H, int dk, int dv, const void *q,
@@ -2852,12 +2853,9 @@ extern "C" int retention_cuda_step_rows(int B, int H, int dk, int dv, const void
                                         float scale, float *state, void *o, float *z,
                                         const double *gamma64, const int64_t *pos,
                                         cudaStream_t stream) {
-    const char *fn = "retention_cuda_step_rows";
-    if (!z || !gamma64 || !pos || !aligned16(z) || dk % 4)
-        return fail("%s: z (16-byte aligned), gamma64 and pos are required, dk a multiple of 4",
-                    fn);
-    return step_launch(fn, B, H, dk, dv, q, k, v, gamma, scale, state, o, RETNET_CUDA_F32, z,
-                       gamma64, pos, stream);
+    if (!z) return fail("retention_cuda_step_rows: z is required");
+    return step_launch("retention_cuda_step_rows", B, H, dk, dv, q, k, v, gamma, scale, state, o,
+                       RETNET_CUDA_F32, z, gamma64, pos, NULL, stream);
 }
 
 extern "C" int retention_cuda_step_hn_ok(int dk, int dv) {
@@ -2869,65 +2867,48 @@ extern "C" int retention_cuda_step_hn(int B, int H, int dk, int dv, const void *
                                       float scale, float *state, void *o, float *z,
                                       const double *gamma64, const int64_t *pos,
                                       const retention_cuda_head_norm *hn, cudaStream_t stream) {
-    const char *fn = "retention_cuda_step_hn";
-    if (check_common(fn, B, H, dk, dv, gamma)) return 1;
-    if (!q || !k || !v || !state || !o || !hn || !hn->y)
-        return fail("%s: q, k, v, state, o and hn->y are required", fn);
-    if (!retention_cuda_step_hn_ok(dk, dv))
-        return fail("%s: needs dv a multiple of 64 up to 512, dk of 4, and sm_90 (dk %d, dv %d)",
-                    fn, dk, dv);
-    if (hn->mode < 0 || hn->mode > 2) return fail("%s: head norm mode %d", fn, hn->mode);
-    if (!aligned16(state) || ((uintptr_t)v & 7) || (z && !aligned16(z)) ||
-        (hn->g && !aligned16(hn->g)) || (hn->w && !aligned16(hn->w)) ||
-        (hn->b && !aligned16(hn->b)))
-        return fail("%s: state, z, g, w and b must be 16-byte and v 8-byte aligned", fn);
-    if (z && (!gamma64 || !pos)) return fail("%s: z needs gamma64 and pos", fn);
-    if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
-    constexpr int cols = 64, rg = 16;
-    size_t smem = sizeof(float) * (2 * dk + rg * cols + STEP_HN_FLOATS);
-    if (z) smem += sizeof(float) * dk + sizeof(double) * 34;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(dv / cols, H, B), cfg.blockDim = dim3(cols / 4 * rg);
-    cfg.dynamicSmemBytes = smem, cfg.stream = stream;
-    cudaLaunchAttribute at[2];
-    at[0].id = cudaLaunchAttributeClusterDimension;
-    at[0].val.clusterDim.x = dv / cols, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
-    at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[1].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = at, cfg.numAttrs = step_overlap ? 2 : 1;
-    const retention_cuda_head_norm h = *hn;
-    CUDA_OK(z ? cudaLaunchKernelEx(&cfg, step_hn_kernel<cols, rg, true, 16, true>, H, dk, dv,
-                                   (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
-                                   scale, state, o, z, gamma64, pos, h)
-              : cudaLaunchKernelEx(&cfg, step_hn_kernel<cols, rg, true, 16, false>, H, dk, dv,
-                                   (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
-                                   scale, state, o, z, gamma64, pos, h),
-            "step_hn_kernel launch");
-    return 0;
+    if (!hn) return fail("retention_cuda_step_hn: hn is required");
+    return step_launch("retention_cuda_step_hn", B, H, dk, dv, q, k, v, gamma, scale, state, o,
+                       RETNET_CUDA_F32, z, gamma64, pos, hn, stream);
 }
 
+/* The three steps' launch: the plain step; with z, §3's key sums (step_rows_kernel); with hn,
+ * the head norm and gate as well (step_hn_kernel: the small states' shape, a cluster a head) */
 static int step_launch(const char *fn, int B, int H, int dk, int dv, const void *q,
                        const void *k, const void *v, const float *gamma, float scale,
                        float *state, void *o, int o_dtype, float *z, const double *gamma64,
-                       const int64_t *pos, cudaStream_t stream) {
+                       const int64_t *pos, const retention_cuda_head_norm *hn,
+                       cudaStream_t stream) {
     if (check_common(fn, B, H, dk, dv, gamma)) return 1;
     if (!q || !k || !v || !state || !o) return fail("%s: q, k, v, state and o are required", fn);
     if (!aligned16(state) || ((uintptr_t)v & 7))
         return fail("%s: state must be 16-byte and v 8-byte aligned", fn);
     if (o_dtype != RETNET_CUDA_F32 && o_dtype != RETNET_CUDA_BF16)
         return fail("%s: o_dtype %d is neither RETNET_CUDA_F32 nor RETNET_CUDA_BF16", fn, o_dtype);
+    if (z && (!gamma64 || !pos || !aligned16(z) || dk % 4))
+        return fail("%s: z (16-byte aligned) needs gamma64 and pos, and dk a multiple of 4", fn);
+    if (hn) {
+        if (!hn->y || hn->mode < 0 || hn->mode > 2)
+            return fail("%s: the head norm needs y and a mode in 0..2 (mode %d)", fn, hn->mode);
+        if (!retention_cuda_step_hn_ok(dk, dv))
+            return fail("%s: needs dv a multiple of 64 up to 512, dk of 4, and sm_90 (dk %d, "
+                        "dv %d)", fn, dk, dv);
+        if ((hn->g && !aligned16(hn->g)) || (hn->w && !aligned16(hn->w)) ||
+            (hn->b && !aligned16(hn->b)))
+            return fail("%s: g, w and b must be 16-byte aligned", fn);
+    }
     if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
     /* 32 row groups, plain accesses, where the states stream (64 MB or more: B >= 16 at the
      * 1.3B model's heads; B = 64 4.82 -> 4.71 ms a decoding step, B = 256 14.78 -> 14.23);
      * 16 row groups with streaming hints below, where the step is latency (B = 1 1.18 against
-     * 1.20-1.22 with 32; dev/cuda/next51.sh). RETNET_CUDA_STEP_RG=16 or 32 forces one. */
+     * 1.20-1.22 with 32; dev/cuda/next51.sh). RETNET_CUDA_STEP_RG=16 or 32 forces one. The
+     * head norm's kernel comes in the small shape only. */
     static int forced = -1;
     if (forced < 0) {
         const char *e = getenv("RETNET_CUDA_STEP_RG");
         forced = e && !strcmp(e, "16") ? 16 : e && !strcmp(e, "32") ? 32 : 0;
     }
-    const int rg = forced ? forced
-                   : large_states(B, H, dk, dv) ? 32 : 16;
+    const int rg = hn ? 16 : forced ? forced : large_states(B, H, dk, dv) ? 32 : 16;
     constexpr int cols = 64;
     /* small states: 16 rows a thread in flight, so that at dk <= 256 every row is asked for
      * before the wait (RETNET_CUDA_STEP_UNR=8: half of them, as before) */
@@ -2937,17 +2918,30 @@ static int step_launch(const char *fn, int B, int H, int dk, int dv, const void 
         unr = e && !strcmp(e, "8") ? 8 : 16;
     }
     dim3 grid((dv + cols - 1) / cols, H, B);
+    const int pdl = step_overlap && have_pdl();
     size_t smem = sizeof(float) * (2 * dk + rg * cols);
-    if (z) { /* §3's key sums: z's row, 32 warps' sums, s and f */
-        smem += sizeof(float) * dk + sizeof(double) * 34;
+    if (z) smem += sizeof(float) * dk + sizeof(double) * 34; /* z's row, warps' sums, s, f */
+    if (hn) {
+        smem += sizeof(float) * STEP_HN_FLOATS;
+        const retention_cuda_head_norm h = *hn;
+        CUDA_OK(pdl_launch_cluster(pdl, (unsigned)grid.x,
+                                   z ? step_hn_kernel<cols, 16, true, 16, true>
+                                     : step_hn_kernel<cols, 16, true, 16, false>,
+                                   grid, dim3(cols / 4 * rg), smem, stream, H, dk, dv,
+                                   (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
+                                   scale, state, o, z, gamma64, pos, h),
+                "step_hn_kernel launch");
+        return 0;
+    }
+    if (z) {
         void (*kern)(int, int, int, const bf16 *, const bf16 *, const bf16 *, const float *,
                      float, float *, void *, int, float *, const double *, const int64_t *) =
             rg == 16 ? (unr == 16 ? step_rows_kernel<cols, 16, true, 16>
                                   : step_rows_kernel<cols, 16, true, 8>)
                      : step_rows_kernel<cols, 32, false>;
-        CUDA_OK(pdl_launch(step_overlap && have_pdl(), kern, grid, dim3(cols / 4 * rg), smem,
-                           stream, H, dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v,
-                           gamma, scale, state, o, 1, z, gamma64, pos),
+        CUDA_OK(pdl_launch(pdl, kern, grid, dim3(cols / 4 * rg), smem, stream, H, dk, dv,
+                           (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma, scale,
+                           state, o, (int)(o_dtype == RETNET_CUDA_F32), z, gamma64, pos),
                 "step_rows_kernel launch");
         return 0;
     }
@@ -2955,9 +2949,9 @@ static int step_launch(const char *fn, int B, int H, int dk, int dv, const void 
                  float *, void *, int) = rg == 16 ? (unr == 16 ? step_kernel<cols, 16, true, 16>
                                                                : step_kernel<cols, 16, true, 8>)
                                                   : step_kernel<cols, 32, false>;
-    CUDA_OK(pdl_launch(step_overlap && have_pdl(), kern, grid, dim3(cols / 4 * rg), smem, stream,
-                       H, dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
-                       scale, state, o, (int)(o_dtype == RETNET_CUDA_F32)),
+    CUDA_OK(pdl_launch(pdl, kern, grid, dim3(cols / 4 * rg), smem, stream, H, dk, dv,
+                       (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma, scale, state, o,
+                       (int)(o_dtype == RETNET_CUDA_F32)),
             "step_kernel launch");
     return 0;
 }
