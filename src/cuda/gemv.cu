@@ -218,8 +218,10 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     for (int m = 0; m < MB; m++) store_pair(g, a.act, m, n, n1, rc[m], acc0[m], acc1[m]);
 }
 
-/* NT (1 or 2) tiles of 8 rows of x: M <= 8 NT */
-template <int NT>
+/* NT (1 or 2) tiles of 8 rows of x: M <= 8 NT. NA accumulators a tile (1 or 2: the two mmas of
+ * a step into separate tiles, added at the end, halving each tile's chain of dependent mmas;
+ * RETNET_CUDA_MMA_ACC, lab) */
+template <int NT, int NA>
 __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a) {
     __shared__ float4 part[MMA_WARPS][NT][32];
     pdl_trigger();
@@ -264,9 +266,11 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
     const uint4 *xr[NT];
 #pragma unroll
     for (int i = 0; i < NT; i++) xr[i] = 8 * i + g < a.M ? a.x + (8 * i + g) * a.ldx8 : NULL;
-    float d[NT][4];
+    float d[NT][4], e[NT][4];
 #pragma unroll
-    for (int i = 0; i < NT; i++) d[i][0] = d[i][1] = d[i][2] = d[i][3] = 0.0f;
+    for (int i = 0; i < NT; i++)
+#pragma unroll
+        for (int c = 0; c < 4; c++) d[i][c] = 0.0f, e[i][c] = 0.0f;
     for (int q0 = 0; q0 < nq; q0 += MMA_U) {
         if (q0) load(q0);
 #pragma unroll
@@ -279,12 +283,17 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
             for (int i = 0; i < NT; i++) {
                 const uint4 xv = xr[i] && c < K8 ? __ldg(xr[i] + c) : z;
                 mma16816(d[i], a0, xv.x, xv.y);
-                mma16816(d[i], a1, xv.z, xv.w);
+                mma16816(NA == 2 ? e[i] : d[i], a1, xv.z, xv.w);
             }
         }
     }
 #pragma unroll
-    for (int i = 0; i < NT; i++) part[w][i][lane] = make_float4(d[i][0], d[i][1], d[i][2], d[i][3]);
+    for (int i = 0; i < NT; i++) {
+        if (NA == 2)
+#pragma unroll
+            for (int c = 0; c < 4; c++) d[i][c] += e[i][c];
+        part[w][i][lane] = make_float4(d[i][0], d[i][1], d[i][2], d[i][3]);
+    }
     __syncthreads();
     if (w != 0 || !live) return;
 #pragma unroll
@@ -368,6 +377,16 @@ static int fma_ks(void) {
     return ks;
 }
 
+/* the mma kernel's accumulators a tile: 1, or RETNET_CUDA_MMA_ACC=2 (lab) */
+static int mma_acc(void) {
+    static int n = 0;
+    if (!n) {
+        const char *e = getenv("RETNET_CUDA_MMA_ACC");
+        n = e && !strcmp(e, "2") ? 2 : 1;
+    }
+    return n;
+}
+
 /* a->seg[].P set: first[] for the kernel of M rows, and the launch */
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
@@ -382,7 +401,8 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     if (blocks > INT32_MAX) return retnet_fail(RETNET_EINVAL, "cuda gemv: too many columns");
     cudaStream_t cs = (cudaStream_t)s;
     if (mma) {
-        void (*const k)(gemv_args) = M <= 8 ? gemv_mma_kernel<1> : gemv_mma_kernel<2>;
+        void (*const k)(gemv_args) = mma_acc() == 2 ? (M <= 8 ? gemv_mma_kernel<1, 2> : gemv_mma_kernel<2, 2>)
+                                                    : (M <= 8 ? gemv_mma_kernel<1, 1> : gemv_mma_kernel<2, 1>);
         CUDA_TRY(cuda_launch(k, dim3((unsigned)blocks), dim3(32 * MMA_WARPS), 0, cs, *a),
                  "cuda gemv");
         return RETNET_OK;
