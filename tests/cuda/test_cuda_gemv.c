@@ -389,6 +389,137 @@ static void single(void *y, const void *x, const uint16_t *w, int M, int64_t N, 
     OK(cuda_op_gemv_multi(x, M, K, K, &o, 1, NULL));
 }
 
+/* The pre-norm in the products' prologue (cuda_op_gemv_multi_norm, cuda_op_gemv_glu_norm)
+ * against float64 products of the operand formed on the CPU as norm.cu forms it (statistics in
+ * double, (x - mu) r w [+ b] in float, bf16 rounding), and against the separate launches it
+ * replaces (cuda_op_rmsnorm_bf16 / cuda_op_layernorm_bf16, then the product). The operand can
+ * differ from the CPU's (and, rarely, the separate norm's) where a value lies within a float
+ * rounding of a bf16 tie (contraction into fma, the statistics' sum order): a flipped operand
+ * moves a product by 2^-8 |x_k w_k|, so the bound allows 4 of the largest such terms beyond
+ * product_case's. Control: the reference without the norm's weight must fail. */
+static void prenorm_case(int64_t M, int64_t N, int64_t K, int layernorm, int glu) {
+    uint64_t s = rng();
+    float *x = malloc(4 * (size_t)(M * K)), *nw = malloc(4 * (size_t)K), *nb = malloc(4 * (size_t)K);
+    for (int64_t i = 0; i < M * K; i++) x[i] = (float)(0.7 + 2.0 * test_rand(&s)); /* mean != 0 */
+    for (int64_t k = 0; k < K; k++) nw[k] = (float)(1.0 + 0.5 * test_rand(&s)), nb[k] = (float)(0.2 * test_rand(&s));
+    const float eps = 1e-5f;
+    float *af, *bf;
+    uint16_t *w1 = rand_bf16(N * K, 0.1, &af), *w2 = rand_bf16(N * K, 0.1, &bf);
+    /* the operand on the CPU, and without the norm's weight (the control) */
+    float *xn = malloc(4 * (size_t)(M * K)), *xc = malloc(4 * (size_t)(M * K));
+    for (int64_t m = 0; m < M; m++) {
+        double s1 = 0, s2 = 0;
+        for (int64_t k = 0; k < K; k++) s1 += x[m * K + k], s2 += (double)x[m * K + k] * x[m * K + k];
+        const double mean = layernorm ? s1 / K : 0.0;
+        const double var = layernorm ? fmax(s2 / K - mean * mean, 0.0) : s2 / K;
+        const float r = (float)(1.0 / sqrt(var + eps)), mu = (float)mean;
+        for (int64_t k = 0; k < K; k++) {
+            volatile float t = (x[m * K + k] - mu) * r; /* volatile: no contraction across */
+            float c = t;
+            t = t * nw[k];
+            float v = t;
+            if (layernorm) v = v + nb[k], c = c + nb[k];
+            uint16_t b = op_f32_to_bf16(v), bc = op_f32_to_bf16(c);
+            op_bf16_to_f32(&xn[m * K + k], &b, 1);
+            op_bf16_to_f32(&xc[m * K + k], &bc, 1);
+        }
+    }
+    void *dx = dput(x, 4 * (size_t)(M * K)), *dnw = dput(nw, 4 * (size_t)K), *dnb = dput(nb, 4 * (size_t)K);
+    void *d1 = dput(w1, 2 * (size_t)(N * K)), *d2 = dput(w2, 2 * (size_t)(N * K));
+    void *dxb = dput(NULL, 2 * (size_t)(M * K));
+    const size_t ybytes = (glu ? 2 : 4) * (size_t)(M * N);
+    void *dy = dput(NULL, ybytes), *dys = dput(NULL, ybytes);
+    const cuda_gemv_norm nrm = {dx, K, dnw, dnb, eps, layernorm};
+    CHECK(cuda_gemv_norm_suits(M, K, &nrm), "pre-norm refused M %lld K %lld", (long long)M, (long long)K);
+    if (layernorm) OK(cuda_op_layernorm_bf16(dxb, dx, dnw, dnb, M, K, eps, NULL));
+    else OK(cuda_op_rmsnorm_bf16(dxb, dx, dnw, M, K, eps, NULL));
+    if (glu) {
+        OK(cuda_op_gemv_glu_norm(dy, &nrm, d1, d2, M, N, K, CUDA_ACT_SWISH, NULL));
+        OK(cuda_op_gemv_glu(dys, dxb, d1, d2, M, N, K, CUDA_ACT_SWISH, NULL));
+    } else { /* two outputs, the first with an addend (dy zeroed: the addend adds 0) */
+        OK(retnet_cuda_memset0(dy, ybytes, NULL));
+        OK(retnet_cuda_memset0(dys, ybytes, NULL));
+        const int64_t h = N / 2;
+        cuda_gemv_out o[2] = {{d1, dy, CUDA_F32, h, N, dy},
+                              {(const uint16_t *)d1 + h * K, (float *)dy + h, CUDA_F32, N - h, N, NULL}};
+        OK(cuda_op_gemv_multi_norm(&nrm, M, K, o, 2, NULL));
+        o[0].y = dys, o[0].addend = dys, o[1].y = (float *)dys + h;
+        OK(cuda_op_gemv_multi(dxb, M, K, K, o, 2, NULL));
+    }
+    float *y = malloc(4 * (size_t)(M * N)), *ys = malloc(4 * (size_t)(M * N));
+    if (glu) {
+        uint16_t *yb = malloc(ybytes), *ysb = malloc(ybytes);
+        dget(yb, dy, ybytes), dget(ysb, dys, ybytes);
+        op_bf16_to_f32(y, yb, M * N), op_bf16_to_f32(ys, ysb, M * N);
+        free(yb), free(ysb);
+    } else {
+        dget(y, dy, ybytes), dget(ys, dys, ybytes);
+    }
+    double *ref = malloc(8 * (size_t)(M * N)), *ctl = malloc(8 * (size_t)(M * N));
+    double *bound = malloc(8 * (size_t)(M * N));
+    int64_t same = 0;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double a = 0, b = 0, ma = 0, mb = 0, ca = 0, cb = 0, big = 0;
+            for (int64_t k = 0; k < K; k++) {
+                const double xa = xn[m * K + k], xc_ = xc[m * K + k];
+                a += xa * af[n * K + k], b += xa * bf[n * K + k];
+                ca += xc_ * af[n * K + k], cb += xc_ * bf[n * K + k];
+                ma += fabs(xa * af[n * K + k]), mb += fabs(xa * bf[n * K + k]);
+                big = fmax(big, fmax(fabs(xa * af[n * K + k]), fabs(xa * bf[n * K + k])));
+            }
+            const int64_t i = m * N + n;
+            const double flips = 4 * 0x1p-8 * big;
+            if (glu) {
+                const double g = act64(a, CUDA_ACT_SWISH) * b;
+                ref[i] = g, ctl[i] = act64(ca, CUDA_ACT_SWISH) * cb;
+                bound[i] = 2 * (K + 2) * U * (1.2 * fabs(b) * ma + fabs(act64(a, CUDA_ACT_SWISH)) * mb) +
+                           1.2 * flips * (fabs(b) + fabs(act64(a, CUDA_ACT_SWISH))) +
+                           8 * U * fabs(g) + 0x1p-8 * fabs(g) + 0x1p-140;
+            } else {
+                ref[i] = a, ctl[i] = ca;
+                bound[i] = 2 * (K + 2) * U * ma + flips + 0x1p-140;
+            }
+            same += memcmp(&y[i], &ys[i], 4) == 0;
+        }
+    int64_t at;
+    const double w = worst_ratio(y, ref, bound, M * N, &at);
+    double wsep = 0, wctl = 0;
+    for (int64_t i = 0; i < M * N; i++) {
+        wsep = fmax(wsep, fabs((double)y[i] - ys[i]) / bound[i]);
+        wctl = fmax(wctl, fabs((double)y[i] - ctl[i]) / bound[i]);
+    }
+    char what[120];
+    snprintf(what, sizeof what, "pre-norm %s %s M %lld N %lld K %lld", layernorm ? "layernorm" : "rmsnorm",
+             glu ? "glu" : "two outputs", (long long)M, (long long)N, (long long)K);
+    CHECK(w <= 1.0, "%s: worst err/bound %.3g at [%lld]: got %.9g want %.9g", what, w, (long long)at,
+          at >= 0 ? y[at] : 0.0, at >= 0 ? ref[at] : 0.0);
+    CHECK(wsep <= 1.0, "%s: against the separate norm and product: worst %.3g of the bound", what, wsep);
+    CHECK(wctl > 1.0, "%s: the control (no norm weight) passed: worst %.3g", what, wctl);
+    printf("  %s: worst %.3g of the bound; %lld of %lld outputs the separate launches' bits\n", what,
+           w, (long long)same, (long long)(M * N));
+    retnet_cuda_free(dx), retnet_cuda_free(dnw), retnet_cuda_free(dnb), retnet_cuda_free(d1),
+        retnet_cuda_free(d2), retnet_cuda_free(dxb), retnet_cuda_free(dy), retnet_cuda_free(dys);
+    free(x), free(nw), free(nb), free(af), free(bf), free(w1), free(w2), free(xn), free(xc), free(y),
+        free(ys), free(ref), free(ctl), free(bound);
+}
+
+static void test_prenorm(void) {
+    /* M 1 and 2 (the FMA kernel's); K the model's width, odd multiples of 8 (a thread's share
+     * of the statistics uneven), N odd; RMSNorm and LayerNorm; both entry points */
+    static const int64_t shapes[][3] = {{1, 257, 2048}, {2, 65, 2048}, {1, 33, 1032}, {2, 9, 40}, {1, 5, 8}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int v = 0; v < 4; v++) prenorm_case(shapes[i][0], shapes[i][1], shapes[i][2], v & 1, v >> 1);
+    /* refusals: the mma kernel's rows, an unaligned row stride */
+    float *dx = dput(NULL, 4 * 3 * 64), *dw = dput(NULL, 4 * 64);
+    const cuda_gemv_norm n3 = {dx, 64, dw, NULL, 1e-5f, 0}, nodd = {dx, 66, dw, NULL, 1e-5f, 0};
+    CHECK(!cuda_gemv_norm_suits(3, 64, &n3), "a pre-norm at 3 rows taken");
+    CHECK(!cuda_gemv_norm_suits(1, 64, &nodd), "a row stride of 66 taken");
+    cuda_gemv_out o = {(const cuda_bf16 *)dw, dx, CUDA_F32, 2, 2, NULL};
+    CHECK(cuda_op_gemv_multi_norm(&n3, 3, 64, &o, 1, NULL) == RETNET_EUNSUPPORTED, "3 rows not refused");
+    retnet_cuda_free(dx), retnet_cuda_free(dw);
+}
+
 /* --bench: the decoding products of the 1.3B shape (d 2048, d_key 2048, d_value 4096, SwiGLU
  * 2816, vocabulary 32000), time per call and the weights' read rate; RETNET_CUDA_GEMV=0 gives
  * cuBLASLt's for the single products (each launch of a group is then one cuBLASLt call). */
@@ -471,6 +602,7 @@ int main(int argc, char **argv) {
     RUN(test_glu);
     RUN(test_rope);
     RUN(test_gelu);
+    RUN(test_prenorm);
     RUN(test_refusals_and_cublas);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
