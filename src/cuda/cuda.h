@@ -166,26 +166,6 @@ retnet_status cuda_op_gemv_glu(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16
                                const cuda_bf16 *w2, int64_t M, int64_t N, int64_t K,
                                cuda_act act, cuda_stream s);
 
-/* The model's pre-norm in the products' prologue (decoding at 1-2 rows): each block forms
- * x = bf16(Norm(xf)) from the fp32 rows itself, the statistics as cuda_op_rmsnorm_bf16 /
- * cuda_op_layernorm_bf16 form them, instead of a norm's launch writing x for the products to
- * read. */
-typedef struct {
-    const float *x;     /* (M, K) fp32, row stride ldx (a multiple of 4), 16-byte aligned */
-    int64_t ldx;
-    const float *w, *b; /* the norm's weight (K); LayerNorm's bias (K) */
-    float eps;
-    int layernorm;      /* 0: RMSNorm (b unused), 1: LayerNorm */
-} cuda_gemv_norm;
-/* Whether the pre-norm variants take these: 1 <= M <= 2 (and below the mma kernel's rows),
- * K a multiple of 8, the pointers 16-byte aligned, and the gemv kernels on. */
-int cuda_gemv_norm_suits(int64_t M, int64_t K, const cuda_gemv_norm *n);
-retnet_status cuda_op_gemv_multi_norm(const cuda_gemv_norm *nrm, int64_t M, int64_t K,
-                                      const cuda_gemv_out *out, int n_out, cuda_stream s);
-retnet_status cuda_op_gemv_glu_norm(cuda_bf16 *y, const cuda_gemv_norm *nrm,
-                                    const cuda_bf16 *w1, const cuda_bf16 *w2, int64_t M,
-                                    int64_t N, int64_t K, cuda_act act, cuda_stream s);
-
 /* ==================================================================================== */
 /* retention_norm.cu: RETNET.md §3 (the config's `normalize`), after retention's raw output */
 

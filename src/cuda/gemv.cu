@@ -65,14 +65,9 @@ typedef struct {
 } gemv_seg;
 
 typedef struct {
-    const uint4 *x; /* (M, K) bf16, row stride ldx8 uint4; NULL with a pre-norm */
+    const uint4 *x; /* (M, K) bf16, row stride ldx8 uint4 */
     int64_t ldx8, K8;
     int M, nseg, act;
-    /* the pre-norm (cuda_gemv_norm; norm 0 none, 1 RMSNorm, 2 LayerNorm): x = bf16(Norm(nx)) */
-    const float *nx, *nw, *nb;
-    int64_t ldnx;
-    float neps;
-    int norm;
     gemv_seg seg[CUDA_GEMV_MAX_OUT];
     /* first pair-unit of each segment: a warp of the FMA kernel takes one pair, a block of
      * the mma kernel 8 */
@@ -140,72 +135,12 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
     }
 }
 
-/* The pre-norm: rows m < min(M, MB) of nx normalised into xs (bf16, K a row) by the block's NT
- * threads (float4s k = t + NT j of a row): the statistics as norm.cu's reg_stats forms them
- * (sums of x and x^2 in double, var = E[x^2] - mean^2 for LayerNorm, r = 1 / sqrt(var + eps))
- * but summed in another order (the float mu and r agree but for rounding ties), then its
- * per-value formula ((x - mu) r, times w, plus b) and bf16 rounding: the operand the separate
- * norm would have written. x is read twice (the second time from L1) rather than held, which
- * would cost the weights' loads in flight their registers. Every thread calls it; two
- * barriers. */
-template <int MB, int NT>
-__device__ __forceinline__ void norm_stage(const gemv_args &a, uint2 *xs, double2 (*sh)[MB]) {
-    const int K4 = (int)(2 * a.K8), lane = threadIdx.x & 31, wp = threadIdx.x >> 5;
-#pragma unroll
-    for (int m = 0; m < MB; m++) {
-        double s1 = 0, s2 = 0;
-        const float4 *xr = (const float4 *)(a.nx + m * a.ldnx);
-#pragma unroll 4
-        for (int k = threadIdx.x; k < K4 && m < a.M; k += NT) {
-            const float4 q = __ldg(xr + k);
-            s1 += (double)q.x + (double)q.y + (double)q.z + (double)q.w;
-            s2 += (double)q.x * q.x + (double)q.y * q.y + (double)q.z * q.z + (double)q.w * q.w;
-        }
-        s1 = warp_sum(s1), s2 = warp_sum(s2);
-        if (lane == 0) sh[wp][m] = make_double2(s1, s2);
-    }
-    __syncthreads();
-    const double rn = 1.0 / (8.0 * (double)a.K8);
-#pragma unroll
-    for (int m = 0; m < MB; m++) {
-        double s1 = sh[0][m].x, s2 = sh[0][m].y;
-#pragma unroll
-        for (int w = 1; w < NT / 32; w++) s1 += sh[w][m].x, s2 += sh[w][m].y;
-        double mean = 0, var;
-        if (a.norm == 2) {
-            mean = s1 * rn;
-            var = fmax(s2 * rn - mean * mean, 0.0);
-        } else {
-            var = s2 * rn;
-        }
-        const float r = (float)(1.0 / sqrt(var + a.neps)), mu = (float)mean;
-        const float4 *xr = (const float4 *)(a.nx + m * a.ldnx);
-#pragma unroll 2
-        for (int k = threadIdx.x; k < K4 && m < a.M; k += NT) {
-            const float4 q = __ldg(xr + k), w = __ldg((const float4 *)a.nw + k);
-            const float4 b = a.nb ? __ldg((const float4 *)a.nb + k) : make_float4(0, 0, 0, 0);
-            float t[4] = {q.x, q.y, q.z, q.w};
-            const float wv[4] = {w.x, w.y, w.z, w.w}, bv[4] = {b.x, b.y, b.z, b.w};
-#pragma unroll
-            for (int c = 0; c < 4; c++) {
-                t[c] = (t[c] - mu) * r;
-                t[c] *= wv[c];
-                if (a.nb) t[c] += bv[c];
-            }
-            xs[m * K4 + k] = make_uint2(bf16x2_rn(t[0], t[1]), bf16x2_rn(t[2], t[3]));
-        }
-    }
-    __syncthreads();
-}
-
 /* MB rows of x; KS warps share a pair's K (warp ks takes every KS-th run of 32 FMA_U uint4s),
  * their sums added in warp order */
-template <int MB, int KS, bool NORM>
+template <int MB, int KS>
 __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     static_assert(FMA_WARPS % KS == 0, "a block holds whole pairs");
     __shared__ float part[KS > 1 ? FMA_WARPS : 1][MB][2];
-    __shared__ double2 nsh[NORM ? FMA_WARPS : 1][MB];
-    extern __shared__ uint4 nxs[]; /* the pre-norm's x: MB rows of K8 uint4 */
     pdl_trigger();
     const int lane = threadIdx.x & 31, wb = threadIdx.x >> 5, ks = wb % KS;
     const int64_t wid = (int64_t)blockIdx.x * (FMA_WARPS / KS) + wb / KS; /* the pair unit */
@@ -243,9 +178,6 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
         for (int m = 0; m < MB; m++)
             if (m < a.M) rc[m] = rope_at(g, m, j);
     pdl_wait();
-    if (NORM) norm_stage<MB, 32 * FMA_WARPS>(a, (uint2 *)nxs, nsh);
-    const uint4 *xrow = NORM ? nxs : a.x;
-    const int64_t ldx8 = NORM ? a.K8 : a.ldx8;
     for (int64_t i0 = first; r0 && i0 < a.K8; i0 += stride) {
         if (i0 != first) load(i0);
 #pragma unroll
@@ -259,7 +191,7 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
 #pragma unroll
             for (int m = 0; m < MB; m++) {
                 float xf[8];
-                unpack8(NORM ? xrow[m * ldx8 + i] : __ldg(xrow + m * ldx8 + i), xf);
+                unpack8(__ldg(a.x + m * a.ldx8 + i), xf);
 #pragma unroll
                 for (int k = 0; k < 8; k++) {
                     acc0[m] = fmaf(f0[k], xf[k], acc0[m]);
@@ -286,10 +218,8 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     for (int m = 0; m < MB; m++) store_pair(g, a.act, m, n, n1, rc[m], acc0[m], acc1[m]);
 }
 
-/* NT (1 or 2) tiles of 8 rows of x: M <= 8 NT. NA accumulators a tile (1 or 2: the two mmas of
- * a step into separate tiles, added at the end, halving each tile's chain of dependent mmas;
- * RETNET_CUDA_MMA_ACC, lab) */
-template <int NT, int NA>
+/* NT (1 or 2) tiles of 8 rows of x: M <= 8 NT */
+template <int NT>
 __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a) {
     __shared__ float4 part[MMA_WARPS][NT][32];
     pdl_trigger();
@@ -334,11 +264,9 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
     const uint4 *xr[NT];
 #pragma unroll
     for (int i = 0; i < NT; i++) xr[i] = 8 * i + g < a.M ? a.x + (8 * i + g) * a.ldx8 : NULL;
-    float d[NT][4], e[NT][4];
+    float d[NT][4];
 #pragma unroll
-    for (int i = 0; i < NT; i++)
-#pragma unroll
-        for (int c = 0; c < 4; c++) d[i][c] = 0.0f, e[i][c] = 0.0f;
+    for (int i = 0; i < NT; i++) d[i][0] = d[i][1] = d[i][2] = d[i][3] = 0.0f;
     for (int q0 = 0; q0 < nq; q0 += MMA_U) {
         if (q0) load(q0);
 #pragma unroll
@@ -351,17 +279,12 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
             for (int i = 0; i < NT; i++) {
                 const uint4 xv = xr[i] && c < K8 ? __ldg(xr[i] + c) : z;
                 mma16816(d[i], a0, xv.x, xv.y);
-                mma16816(NA == 2 ? e[i] : d[i], a1, xv.z, xv.w);
+                mma16816(d[i], a1, xv.z, xv.w);
             }
         }
     }
 #pragma unroll
-    for (int i = 0; i < NT; i++) {
-        if (NA == 2)
-#pragma unroll
-            for (int c = 0; c < 4; c++) d[i][c] += e[i][c];
-        part[w][i][lane] = make_float4(d[i][0], d[i][1], d[i][2], d[i][3]);
-    }
+    for (int i = 0; i < NT; i++) part[w][i][lane] = make_float4(d[i][0], d[i][1], d[i][2], d[i][3]);
     __syncthreads();
     if (w != 0 || !live) return;
 #pragma unroll
@@ -445,23 +368,10 @@ static int fma_ks(void) {
     return ks;
 }
 
-/* the mma kernel's accumulators a tile: 1, or RETNET_CUDA_MMA_ACC=2 (lab) */
-static int mma_acc(void) {
-    static int n = 0;
-    if (!n) {
-        const char *e = getenv("RETNET_CUDA_MMA_ACC");
-        n = e && !strcmp(e, "2") ? 2 : 1;
-    }
-    return n;
-}
-
 /* a->seg[].P set: first[] for the kernel of M rows, and the launch */
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
     const int mma = M >= mma_min_m() || M > 8; /* the FMA kernel takes up to 8 rows */
-    if (a->norm && mma)
-        return retnet_fail(RETNET_EUNSUPPORTED, "cuda gemv: a pre-norm with %lld rows of x",
-                           (long long)M);
     a->M = (int)M, a->first[0] = 0;
     for (int i = 0; i < a->nseg; i++)
         a->first[i + 1] = a->first[i] + (mma ? (a->seg[i].P + 7) / 8 : a->seg[i].P);
@@ -472,25 +382,17 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     if (blocks > INT32_MAX) return retnet_fail(RETNET_EINVAL, "cuda gemv: too many columns");
     cudaStream_t cs = (cudaStream_t)s;
     if (mma) {
-        void (*const k)(gemv_args) = mma_acc() == 2 ? (M <= 8 ? gemv_mma_kernel<1, 2> : gemv_mma_kernel<2, 2>)
-                                                    : (M <= 8 ? gemv_mma_kernel<1, 1> : gemv_mma_kernel<2, 1>);
+        void (*const k)(gemv_args) = M <= 8 ? gemv_mma_kernel<1> : gemv_mma_kernel<2>;
         CUDA_TRY(cuda_launch(k, dim3((unsigned)blocks), dim3(32 * MMA_WARPS), 0, cs, *a),
                  "cuda gemv");
         return RETNET_OK;
     }
-#define FMA_KS(MB) {gemv_fma_kernel<MB, 1, false>, gemv_fma_kernel<MB, 2, false>}
+#define FMA_KS(MB) {gemv_fma_kernel<MB, 1>, gemv_fma_kernel<MB, 2>}
     void (*const k[8][2])(gemv_args) = {FMA_KS(1), FMA_KS(2), FMA_KS(3), FMA_KS(4),
                                         FMA_KS(5), FMA_KS(6), FMA_KS(7), FMA_KS(8)};
 #undef FMA_KS
-    /* the pre-norm's kernels: the batches the FMA kernel takes by default (1, 2) */
-    void (*const kn[2][2])(gemv_args) = {{gemv_fma_kernel<1, 1, true>, gemv_fma_kernel<1, 2, true>},
-                                         {gemv_fma_kernel<2, 1, true>, gemv_fma_kernel<2, 2, true>}};
-    if (a->norm && M > 2)
-        return retnet_fail(RETNET_EUNSUPPORTED, "cuda gemv: a pre-norm with %lld rows of x",
-                           (long long)M);
-    CUDA_TRY(cuda_launch(a->norm ? kn[M - 1][KS - 1] : k[(M < 8 ? M : 8) - 1][KS - 1],
-                         dim3((unsigned)blocks), dim3(32 * FMA_WARPS),
-                         a->norm ? 16 * (size_t)(M * a->K8) : 0, cs, *a), "cuda gemv");
+    CUDA_TRY(cuda_launch(k[(M < 8 ? M : 8) - 1][KS - 1], dim3((unsigned)blocks),
+                         dim3(32 * FMA_WARPS), 0, cs, *a), "cuda gemv");
     return RETNET_OK;
 }
 
@@ -502,42 +404,15 @@ static retnet_status check(const char *fn, int64_t M, int64_t K, const void *x, 
     return RETNET_OK;
 }
 
-int cuda_gemv_norm_suits(int64_t M, int64_t K, const cuda_gemv_norm *n) {
-    return cuda_gemv_enabled() && n && n->x && n->w && (!n->layernorm || n->b) && M >= 1 &&
-           M <= 2 && M < mma_min_m() && K >= 8 && K % 8 == 0 &&
-           n->ldx % 4 == 0 &&
-           n->ldx >= K && aligned16(n->x) && aligned16(n->w) && (!n->b || aligned16(n->b));
-}
-
-/* x's fields of a: x, or the pre-norm's */
-static retnet_status set_x(gemv_args *a, const char *fn, const cuda_bf16 *x, int64_t ldx,
-                           const cuda_gemv_norm *nrm, int64_t M, int64_t K) {
-    a->K8 = K / 8;
-    if (!nrm) {
-        TRY(check(fn, M, K, x, ldx));
-        a->x = (const uint4 *)x, a->ldx8 = ldx / 8;
-        return RETNET_OK;
-    }
-    if (!cuda_gemv_norm_suits(M, K, nrm))
-        return retnet_fail(RETNET_EUNSUPPORTED, "%s: a pre-norm needs 1 <= M <= 2 (the FMA "
-                           "kernel's rows), K a multiple of 8, fp32 rows 16-byte aligned with a "
-                           "stride a multiple of 4, its weight (and LayerNorm's bias) 16-byte "
-                           "aligned (M %lld, K %lld)", fn, (long long)M, (long long)K);
-    a->nx = nrm->x, a->ldnx = nrm->ldx, a->nw = nrm->w, a->nb = nrm->layernorm ? nrm->b : NULL;
-    a->neps = nrm->eps, a->norm = nrm->layernorm ? 2 : 1;
-    return RETNET_OK;
-}
-
-static retnet_status multi(const char *fn, const cuda_bf16 *x, int64_t ldx,
-                           const cuda_gemv_norm *nrm, int64_t M, int64_t K,
-                           const cuda_gemv_out *out, int n_out, cuda_stream s) {
-    gemv_args a;
-    memset(&a, 0, sizeof a);
-    TRY(set_x(&a, fn, x, ldx, nrm, M, K));
+retnet_status cuda_op_gemv_multi(const cuda_bf16 *x, int64_t M, int64_t K, int64_t ldx,
+                                 const cuda_gemv_out *out, int n_out, cuda_stream s) {
+    TRY(check("cuda_op_gemv_multi", M, K, x, ldx));
     if (n_out < 1 || n_out > CUDA_GEMV_MAX_OUT || !out)
         return retnet_fail(RETNET_EINVAL, "cuda_op_gemv_multi: %d outputs (1..%d)", n_out,
                            CUDA_GEMV_MAX_OUT);
-    a.nseg = n_out;
+    gemv_args a;
+    memset(&a, 0, sizeof a);
+    a.x = (const uint4 *)x, a.ldx8 = ldx / 8, a.K8 = K / 8, a.nseg = n_out;
     for (int i = 0; i < n_out; i++) {
         const cuda_gemv_out *o = &out[i];
         if (!o->w || !o->y || o->N < 0 || o->ldy < o->N || !aligned16(o->w) ||
@@ -567,38 +442,16 @@ static retnet_status multi(const char *fn, const cuda_bf16 *x, int64_t ldx,
     return run(&a, M, s);
 }
 
-retnet_status cuda_op_gemv_multi(const cuda_bf16 *x, int64_t M, int64_t K, int64_t ldx,
-                                 const cuda_gemv_out *out, int n_out, cuda_stream s) {
-    return multi("cuda_op_gemv_multi", x, ldx, NULL, M, K, out, n_out, s);
-}
-
-retnet_status cuda_op_gemv_multi_norm(const cuda_gemv_norm *nrm, int64_t M, int64_t K,
-                                      const cuda_gemv_out *out, int n_out, cuda_stream s) {
-    return multi("cuda_op_gemv_multi_norm", NULL, 0, nrm, M, K, out, n_out, s);
-}
-
-static retnet_status glu(const char *fn, cuda_bf16 *y, const cuda_bf16 *x,
-                         const cuda_gemv_norm *nrm, const cuda_bf16 *w1, const cuda_bf16 *w2,
-                         int64_t M, int64_t N, int64_t K, cuda_act act, cuda_stream s) {
-    gemv_args a;
-    memset(&a, 0, sizeof a);
-    TRY(set_x(&a, fn, x, K, nrm, M, K));
-    if (!y || !w1 || !w2 || N < 0 || !aligned16(w1) || !aligned16(w2))
-        return retnet_fail(RETNET_EINVAL, "%s: NULL or unaligned argument", fn);
-    a.nseg = 1, a.act = act;
-    a.seg[0].w = (const uint4 *)w1, a.seg[0].w2 = (const uint4 *)w2, a.seg[0].y = y;
-    a.seg[0].N = N, a.seg[0].ldy = N, a.seg[0].bf16 = 1, a.seg[0].P = N;
-    return run(&a, M, s);
-}
-
 retnet_status cuda_op_gemv_glu(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,
                                const cuda_bf16 *w2, int64_t M, int64_t N, int64_t K,
                                cuda_act act, cuda_stream s) {
-    return glu("cuda_op_gemv_glu", y, x, NULL, w1, w2, M, N, K, act, s);
-}
-
-retnet_status cuda_op_gemv_glu_norm(cuda_bf16 *y, const cuda_gemv_norm *nrm,
-                                    const cuda_bf16 *w1, const cuda_bf16 *w2, int64_t M,
-                                    int64_t N, int64_t K, cuda_act act, cuda_stream s) {
-    return glu("cuda_op_gemv_glu_norm", y, NULL, nrm, w1, w2, M, N, K, act, s);
+    TRY(check("cuda_op_gemv_glu", M, K, x, K));
+    if (!y || !w1 || !w2 || N < 0 || !aligned16(w1) || !aligned16(w2))
+        return retnet_fail(RETNET_EINVAL, "cuda_op_gemv_glu: NULL or unaligned argument");
+    gemv_args a;
+    memset(&a, 0, sizeof a);
+    a.x = (const uint4 *)x, a.ldx8 = K / 8, a.K8 = K / 8, a.nseg = 1, a.act = act;
+    a.seg[0].w = (const uint4 *)w1, a.seg[0].w2 = (const uint4 *)w2, a.seg[0].y = y;
+    a.seg[0].N = N, a.seg[0].ldy = N, a.seg[0].bf16 = 1, a.seg[0].P = N;
+    return run(&a, M, s);
 }

@@ -102,8 +102,6 @@ struct model_cuda {
     int hn_fused;    /* the head norm and gate in the step's state update where it has no
                         window, a cluster a head: 1 without §3 (the default), 2 with it too
                         (RETNET_CUDA_HN_FUSED=1), 0 never (=0) */
-    int norm_fused;  /* decoding at 1-2 sequences: the pre-norms in the products' prologue
-                        (cuda_gemv_norm; RETNET_CUDA_NORM_FUSED=0: their own launches) */
     int rows_fused;  /* training: §3 in the head norm's passes (a model with §3 and a head norm
                         or gate; RETNET_CUDA_ROWS=0: apart) */
     int rows_ret;    /* training with §3: the row sums' backward inside retention's dq and dk
@@ -373,8 +371,6 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->grad_write = !(gw && !strcmp(gw, "0"));
     const char *ze = getenv("RETNET_CUDA_Z_FUSED");
     d->z_fused = !(ze && !strcmp(ze, "0"));
-    const char *nf = getenv("RETNET_CUDA_NORM_FUSED");
-    d->norm_fused = !(nf && !strcmp(nf, "0"));
     const char *he = getenv("RETNET_CUDA_HN_FUSED");
     d->hn_fused = he && !strcmp(he, "0") ? 0 : he && !strcmp(he, "1") ? 2 : 1;
     const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
@@ -571,10 +567,9 @@ static float *joined_out(const model_cuda *d, int64_t K, const float *const *w,
     return d->logits;
 }
 
-/* RetNet's token mixer of layer l on d->xb = Norm(x), or with pre (decoding) on the norm
- * formed in the products' prologue: x += wo HeadNormGate(retention). */
+/* RetNet's token mixer of layer l on d->xb = Norm(x): x += wo HeadNormGate(retention). */
 static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T, float *state,
-                                     const cuda_gemv_norm *pre, cuda_stream cs) {
+                                     cuda_stream cs) {
     const retnet_config *c = &d->cfg;
     const retnet_layer_params *p32 = &d->l32[l], *p16 = &d->l16[l];
     const int64_t n = B * T, D = c->d_model, nv = n * c->d_value;
@@ -595,8 +590,7 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
              fuse ? CUDA_BF16 : CUDA_F32, c->d_key, c->d_key, NULL, fuse ? &rk : NULL},
             {(const cuda_bf16 *)p16->wv, d->vb, CUDA_BF16, c->d_value, c->d_value, NULL, NULL},
             {(const cuda_bf16 *)p16->wg, d->g, CUDA_F32, c->d_value, c->d_value, NULL, NULL}};
-        if (pre) TRY(cuda_op_gemv_multi_norm(pre, n, D, o, p16->wg ? 4 : 3, cs));
-        else TRY(cuda_op_gemv_multi(d->xb, n, D, D, o, p16->wg ? 4 : 3, cs));
+        TRY(cuda_op_gemv_multi(d->xb, n, D, D, o, p16->wg ? 4 : 3, cs));
     } else if ((joined = joined_out(d, D, w4, r4, p16->wg ? 4 : 3))) {
         const int64_t W = 2 * c->d_key + (p16->wg ? 2 : 1) * c->d_value;
         TRY(mm(joined, d->xb, p16->wq, n, W, D, 0, cs));
@@ -624,7 +618,7 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     /* without a window (small batches), §3's key-sum step rides in the state's update: one
      * launch less a layer (the preset at B = 1 1.171 -> 1.149 ms, dev/cuda/next133.sh). In
      * the window's step it lost at large batches (next132) */
-    const int zs = T == 1 && S && !w.W && z && d->z_fused;
+    const int zs = T == 1 && S && !w.W && z && d->z_fused && retention_cuda_step_rows_ok(dk, dv);
     /* and the head norm and gate, where a head's blocks fit one cluster: the fla shape at
      * B = 1 1.110 -> 1.089 ms, means of three runs alternated; the paper preset, whose step
      * also carries §3's sums, 1.151 -> 1.157 (dev/cuda/next134.sh), so not with §3 unless
@@ -680,37 +674,25 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
     const retnet_layer_params *p32 = &d->l32[l], *p16 = &d->l16[l];
     const int64_t n = B * T, D = c->d_model, nv = n * c->d_value;
 
-    /* decoding at 1-2 sequences: each pre-norm inside the products that read it, one launch
-     * less for each */
-    const int lnorm = c->norm == RETNET_NORM_LAYERNORM;
-    const cuda_gemv_norm n1 = {d->x, D, p32->ret_norm_w, p32->ret_norm_b, c->eps, lnorm};
-    const cuda_gemv_norm n2 = {d->x, D, p32->ffn_norm_w, p32->ffn_norm_b, c->eps, lnorm};
-    const int pre = T == 1 && d->norm_fused && !is_tf(c) && cuda_gemv_suits(n, D, d->xb, D) &&
-                    cuda_gemv_norm_suits(n, D, &n1) && cuda_gemv_norm_suits(n, D, &n2);
-    if (!pre) TRY(norm_bf16(c, d->xb, d->x, p32->ret_norm_w, p32->ret_norm_b, n, cs));
+    TRY(norm_bf16(c, d->xb, d->x, p32->ret_norm_w, p32->ret_norm_b, n, cs));
     if (is_tf(c)) {
         TRY(attention_forward(d, l, B, T, state, hpos, cs));
         TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
         TRY(mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1, cs));
     } else {
-        TRY(retention_mixer(d, l, B, T, state, pre ? &n1 : NULL, cs));
+        TRY(retention_mixer(d, l, B, T, state, cs));
     }
     const int64_t nf = n * c->d_ffn;
-    if (!pre) TRY(norm_bf16(c, d->xb, d->x, p32->ffn_norm_w, p32->ffn_norm_b, n, cs));
+    TRY(norm_bf16(c, d->xb, d->x, p32->ffn_norm_w, p32->ffn_norm_b, n, cs));
     if (cuda_gemv_suits(n, D, d->xb, D)) {
         /* decoding: the hidden layer in one pass into h1's (unused) space, bf16: both GLU
          * products and act(a) * b, or fc1 with gelu in its epilogue (the act kernel's bits) */
         cuda_bf16 *a = (cuda_bf16 *)d->h1;
         const cuda_gemv_out o = {(const cuda_bf16 *)p16->fc1, a, CUDA_BF16, c->d_ffn, c->d_ffn,
                                  NULL, NULL, 1};
-        if (c->ffn == RETNET_FFN_GLU && pre)
-            TRY(cuda_op_gemv_glu_norm(a, &n2, (const cuda_bf16 *)p16->fc1,
-                                      (const cuda_bf16 *)p16->gate, n, c->d_ffn, D, ffn_act(c), cs));
-        else if (c->ffn == RETNET_FFN_GLU)
+        if (c->ffn == RETNET_FFN_GLU)
             TRY(cuda_op_gemv_glu(a, d->xb, (const cuda_bf16 *)p16->fc1,
                                  (const cuda_bf16 *)p16->gate, n, c->d_ffn, D, ffn_act(c), cs));
-        else if (pre)
-            TRY(cuda_op_gemv_multi_norm(&n2, n, D, &o, 1, cs));
         else
             TRY(cuda_op_gemv_multi(d->xb, n, D, D, &o, 1, cs));
         TRY(mm(d->x, a, p16->fc2, n, D, c->d_ffn, 1, cs));

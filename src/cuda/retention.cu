@@ -1855,7 +1855,12 @@ __device__ __forceinline__ void step_head_norm(const float *x, const float *hw, 
  * and o scaled by the row factor f, the operations of retention_norm.cu's z_step_kernel (the
  * same z; r up to its sum's order), whose launch a step then does without. z's row is copied
  * into shared memory before the wait and the sums come after the state's rows, so the
- * state's registers are as without it. */
+ * state's registers are as without it. Every block of a head reads the old z and block 0
+ * writes the new one in place, so a head's blocks form a thread block cluster and block 0
+ * writes only after every block has arrived with its copy (a split cluster barrier: arrive
+ * before the state's rows, wait after them). Without it a block that started after block 0
+ * had written read the new z: at 16 sequences (1024 blocks) o was off by 4% of its largest
+ * value, now and then (test_step_rows, dev/cuda/next141.sh). */
 template <int STEP_COLS, int STEP_RG, bool HINT, int UNR, bool Z, bool HN = false>
 __device__ __forceinline__ void step_body(int H, int dk, int dv, const bf16 *q, const bf16 *k,
                                           const bf16 *v, const float *gamma, float scale,
@@ -1889,10 +1894,14 @@ __device__ __forceinline__ void step_body(int H, int dk, int dv, const bf16 *q, 
     }
     const float gam = gamma[h]; /* a parameter: no kernel of the chain writes it */
     if constexpr (Z) {
+        /* plain loads: the arrive's release orders them before block 0's rewrite */
         for (int i4 = tid; i4 < dk / 4; i4 += blockDim.x)
-            cp_async16(smem_u32(zsm + 4 * i4), z + bh * dk + 4 * i4, 16);
-        cp_async_commit();
+            *reinterpret_cast<float4 *>(zsm + 4 * i4) =
+                *reinterpret_cast<const float4 *>(z + bh * dk + 4 * i4);
         if (tid == 0) zsf[0] = model_decay_row_scale(g64[h], pos[b]);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 /* sm_80 never launches it (rows_ok) */
+        asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
+#endif
     }
     /* HN: the parameters' columns before the wait, the gate's (the products' output) after it;
      * the grid's columns are whole 16-byte chunks (dv % STEP_COLS == 0: the host's rule) */
@@ -1946,10 +1955,13 @@ __device__ __forceinline__ void step_body(int H, int dk, int dv, const bf16 *q, 
         }
     }
     *reinterpret_cast<float4 *>(red + rg * STEP_COLS + c4 * 4) = acc;
-    if constexpr (Z || HN) cp_async_wait<0>();
+    if constexpr (HN) cp_async_wait<0>();
     __syncthreads();
     float f = 1.0f;
     if constexpr (Z) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+        asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+#endif
         const float g = (float)g64[h];
         double za = 0;
         for (int i = tid; i < dk; i += blockDim.x) {
@@ -2858,6 +2870,10 @@ extern "C" int retention_cuda_step_rows(int B, int H, int dk, int dv, const void
                        RETNET_CUDA_F32, z, gamma64, pos, NULL, stream);
 }
 
+extern "C" int retention_cuda_step_rows_ok(int dk, int dv) {
+    return dv >= 1 && dv <= 512 && dk % 4 == 0 && have_pdl(); /* have_pdl: sm_90 on */
+}
+
 extern "C" int retention_cuda_step_hn_ok(int dk, int dv) {
     return dv % 64 == 0 && dv <= 512 && dk % 4 == 0 && have_pdl(); /* have_pdl: sm_90 on */
 }
@@ -2887,6 +2903,9 @@ static int step_launch(const char *fn, int B, int H, int dk, int dv, const void 
         return fail("%s: o_dtype %d is neither RETNET_CUDA_F32 nor RETNET_CUDA_BF16", fn, o_dtype);
     if (z && (!gamma64 || !pos || !aligned16(z) || dk % 4))
         return fail("%s: z (16-byte aligned) needs gamma64 and pos, and dk a multiple of 4", fn);
+    if (z && !retention_cuda_step_rows_ok(dk, dv))
+        return fail("%s: §3's sums in the step need a head's blocks in one cluster: dv at most "
+                    "512, dk a multiple of 4, and sm_90 (dk %d, dv %d)", fn, dk, dv);
     if (hn) {
         if (!hn->y || hn->mode < 0 || hn->mode > 2)
             return fail("%s: the head norm needs y and a mode in 0..2 (mode %d)", fn, hn->mode);
@@ -2939,9 +2958,10 @@ static int step_launch(const char *fn, int B, int H, int dk, int dv, const void 
             rg == 16 ? (unr == 16 ? step_rows_kernel<cols, 16, true, 16>
                                   : step_rows_kernel<cols, 16, true, 8>)
                      : step_rows_kernel<cols, 32, false>;
-        CUDA_OK(pdl_launch(pdl, kern, grid, dim3(cols / 4 * rg), smem, stream, H, dk, dv,
-                           (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma, scale,
-                           state, o, (int)(o_dtype == RETNET_CUDA_F32), z, gamma64, pos),
+        CUDA_OK(pdl_launch_cluster(pdl, (unsigned)grid.x, kern, grid, dim3(cols / 4 * rg), smem,
+                                   stream, H, dk, dv, (const bf16 *)q, (const bf16 *)k,
+                                   (const bf16 *)v, gamma, scale, state, o,
+                                   (int)(o_dtype == RETNET_CUDA_F32), z, gamma64, pos),
                 "step_rows_kernel launch");
         return 0;
     }

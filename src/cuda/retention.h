@@ -122,6 +122,9 @@ int retention_cuda_step_rows(int B, int H, int dk, int dv, const void *q, const 
                              const void *v, const float *gamma, float scale, float *state,
                              void *o, float *z, const double *gamma64, const int64_t *pos,
                              struct CUstream_st *stream);
+/* Whether retention_cuda_step_rows takes these shapes on this device: a head's blocks in one
+ * cluster (dv at most 512), dk a multiple of 4, compute capability 9 or newer. */
+int retention_cuda_step_rows_ok(int dk, int dv);
 /* The multi-scale retention block's head norm and gate after a step (RETNET.md §4, as
  * cuda_op_head_norm_gate_bf16 forms them): y = norm(o) [* w] [+ b] [* swish(g)] per head,
  * mode 0 RMSNorm (w shared by the heads), 1 GroupNorm (w, b per head: H dv each), 2 none;

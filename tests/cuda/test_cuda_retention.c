@@ -245,7 +245,10 @@ static void test_step_shapes(void) {
  * double reference (gamma z + k, one or two roundings). A lost k, a wrong decay or position,
  * or f applied twice or not at all errs by far more. */
 static void test_step_rows(void) {
-    static const int shapes[][4] = {{2, 4, 64, 96}, {1, 8, 256, 512}, {16, 8, 256, 512}};
+    /* 48 sequences: 3072 blocks, several waves, so blocks start after a head's block 0 has
+     * rewritten z (without the cluster barrier o was off at 16: next141.sh) */
+    static const int shapes[][4] = {{2, 4, 64, 96}, {1, 8, 256, 512}, {16, 8, 256, 512},
+                                    {48, 8, 128, 512}};
     uint64_t s = seed0 * 11 + 5;
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         const int B = shapes[si][0], H = shapes[si][1], dk = shapes[si][2], dv = shapes[si][3];
@@ -259,7 +262,7 @@ static void test_step_rows(void) {
         double gd[8];
         float gf[8];
         for (int h = 0; h < H; h++) gd[h] = 1.0 - ldexp(1.0, -5 - h), gf[h] = (float)gd[h];
-        int64_t pos[16];
+        int64_t pos[48];
         const float scale = (float)(1.0 / sqrt((double)dk));
         float *dg = up(gf, 4 * H), *dSa = up(S, 4 * ns), *dSb = up(S, 4 * ns);
         float *dza = up(z, 4 * nq), *dzb = up(z, 4 * nq);
@@ -319,6 +322,12 @@ static void test_step_rows(void) {
         free(q), free(k), free(v), free(z), free(S), free(oa), free(ob), free(Sa), free(Sb);
         free(za), free(zb), free(qb), free(kb), free(vb);
     }
+    /* a head's blocks must fit one cluster (dv <= 512 at 64 columns a block) */
+    CHECK(!retention_cuda_step_rows_ok(64, 640), "step rows: dv 640 taken");
+    CHECK(retention_cuda_step_rows(1, 1, 64, 640, (void *)8, (void *)8, (void *)8, (float *)8, 1.0f,
+                                   (float *)16, (void *)16, (float *)16, (double *)8,
+                                   (int64_t *)8, NULL) != 0,
+          "step rows: dv 640 not refused");
 }
 
 /* The head norm and gate in the step (retention_cuda_step_hn, a cluster a head) against the
