@@ -238,7 +238,7 @@ static void test_step_shapes(void) {
 }
 
 /* §3's key sums in the step (retention_cuda_step_rows) against the two launches it replaces
- * (retention_cuda_step, then cuda_retention_normalize_step), three steps at growing
+ * (retention_cuda_step, then cuda_retention_normalize_step), 3 or 12 steps at growing
  * positions, at the small and the large states' shapes: the state and z must be the same
  * bits (the same operations), o within 4 ulp of max |o| (r's double sum may add in another
  * order: f can move by an ulp of float, and o is rounded after it), and z within 2^-22 of a
@@ -273,7 +273,10 @@ static void test_step_rows(void) {
         CHECK(ok, "step rows B%d: device buffers", B);
         double zerr = 0, zmx = 0, oerr = 0, omx = 0;
         int sbits = 1, zbits = 1;
-        for (int step = 0; ok && step < 3; step++) {
+        /* the race a block of a head could lose to its block 0 (next141-143) showed in about
+         * one run in two at 3 steps; the many-block shapes take 12 */
+        const int steps = B >= 16 ? 12 : 3;
+        for (int step = 0; ok && step < steps; step++) {
             rand_bf16(q, qb, nq, 1, &s), rand_bf16(k, kb, nq, 1, &s), rand_bf16(v, vb, nv, 1, &s);
             for (int b = 0; b < B; b++) pos[b] = 5 + 3 * b + step;
             void *dq = up(qb, 2 * nq), *dkk = up(kb, 2 * nq), *dvv = up(vb, 2 * nv);
