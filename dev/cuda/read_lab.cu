@@ -8,6 +8,14 @@
  * without programmatic launch (the next launch's loads issued before griddepcontrol.wait, as
  * the gemv kernels do), for one-shot grids of U 16-byte loads a thread. A sum a block is
  * stored so the loads are not dropped. Standalone: nvcc -O3 -arch=sm_90a read_lab.cu
+ *
+ * Measured (dev/cuda/next139.sh, H200): under programmatic launch a one-shot grid of 4-16 loads
+ * a thread reads q k v g's 50 MB in 11.7-11.9 us (4.27 TB/s), fc1 | gate's 23 MB in 5.3-6.0,
+ * wo's 16.8 MB in 3.8-4.4, fc2's 11.5 MB in 3.2-3.9; one load a thread is slower (15.5 us for
+ * q k v g). Cold, one launch at a time (ncu): 14.0, 8.0, 6.6, 5.5 us, where the gemv kernels
+ * take 18.6, 12.5, 11.8, 9.8 (next140): 4.4-5.2 us more a launch whatever its size. The 1 GB
+ * read: 4555 GB/s. rdw (next140's stand-in for the work after the loads) failed there (its
+ * shared slots lay in the dynamic allocation, size 0 when uncapped); fixed since, not run.
  */
 #include <cuda_runtime.h>
 #include <stdio.h>
@@ -45,7 +53,8 @@ __global__ void __launch_bounds__(T) rd(const uint4 *w, long n16, float *sink, i
  * shared memory (unused) caps the blocks an SM */
 template <int U, int T>
 __global__ void __launch_bounds__(T) rdw(const uint4 *w, long n16, float *sink, int pdl, int spin) {
-    extern __shared__ float pad[];
+    extern __shared__ float pad[]; /* only to cap the blocks an SM */
+    __shared__ float part[T / 32];
     if (pdl) trigger();
     const long base = (long)blockIdx.x * T * U + threadIdx.x;
     uint4 r[U];
@@ -61,9 +70,9 @@ __global__ void __launch_bounds__(T) rdw(const uint4 *w, long n16, float *sink, 
     const long long t0 = clock64();
     while (clock64() - t0 < spin) acc = acc * 1664525u + 1013904223u;
     for (int o = 16; o; o >>= 1) acc ^= __shfl_xor_sync(0xffffffffu, acc, o);
-    if ((threadIdx.x & 31) == 0) pad[threadIdx.x >> 5] = (float)acc;
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = (float)acc;
     __syncthreads();
-    if (threadIdx.x == 0 && pad[1] == 12345.0f) sink[blockIdx.x % 1024] = pad[0];
+    if (threadIdx.x == 0 && part[1] == 12345.0f) sink[blockIdx.x % 1024] = part[0];
 }
 
 template <int U, int T>
