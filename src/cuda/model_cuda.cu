@@ -616,12 +616,14 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     float *z = S && c->normalize ? S + B * layer_s_floats(c) : NULL;
     const win_ptrs w = win_at(d, state, B, l);
     /* without a window (small batches), §3's key-sum step rides in the state's update: one
-     * launch less a layer (the preset at B = 1 1.171 -> 1.149 ms, dev/cuda/next133.sh). In
-     * the window's step it lost at large batches (next132) */
+     * launch less a layer (the preset at B = 1 1.171 -> 1.149 ms, dev/cuda/next133.sh), where
+     * a head's blocks fit one cluster (retention_cuda_step_rows_ok). In the window's step it
+     * lost at large batches (next132) */
     const int zs = T == 1 && S && !w.W && z && d->z_fused && retention_cuda_step_rows_ok(dk, dv);
     /* and the head norm and gate, where a head's blocks fit one cluster: the fla shape at
      * B = 1 1.110 -> 1.089 ms, means of three runs alternated; the paper preset, whose step
-     * also carries §3's sums, 1.151 -> 1.157 (dev/cuda/next134.sh), so not with §3 unless
+     * also carries §3's sums, 1.151 -> 1.157 (dev/cuda/next134.sh), and 1.175-1.182 ->
+     * 1.188-1.218 once the rows step was a cluster too (next145.sh), so not with §3 unless
      * asked */
     const int has_hn = p16->wg || c->head_norm != RETNET_HEADNORM_NONE;
     const int hs = T == 1 && S && !w.W && (d->hn_fused == 2 || (d->hn_fused == 1 && !z)) &&
