@@ -41,6 +41,24 @@ __device__ __forceinline__ void cp16(uint32_t dst, const void *src) {
 __device__ __forceinline__ void commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void wait_group() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
+/* The NW warps' tiles added in warp order by warp 0 and stored: lane (g, t) holds weight rows
+ * n0 = 16 b + g (.x, .y) and n0 + 8 (.z, .w) for x rows 2t, 2t + 1. Every thread calls it. */
+template <int NW>
+__device__ __forceinline__ void store_tile(float4 (*part)[32], const float (&d)[4], float *y, int N) {
+    const int lane = threadIdx.x & 31, wp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    part[wp][lane] = make_float4(d[0], d[1], d[2], d[3]);
+    __syncthreads();
+    if (wp) return;
+    float4 s = part[0][lane];
+    for (int v = 1; v < NW; v++) {
+        const float4 q = part[v][lane];
+        s.x += q.x, s.y += q.y, s.z += q.z, s.w += q.w;
+    }
+    const int n0 = blockIdx.x * 16 + g, n1 = n0 + 8;
+    if (n0 < N) y[(2 * t) * N + n0] = s.x, y[(2 * t + 1) * N + n0] = s.y;
+    if (n1 < N) y[(2 * t) * N + n1] = s.z, y[(2 * t + 1) * N + n1] = s.w;
+}
+
 /* y (8, N) fp32 = x (8, K) bf16 @ w (N, K)^T; lane (g, t)'s rows: 16 b + g and 16 b + 8 + g */
 #define V0_WARPS 8
 #define V0_U 8
@@ -78,17 +96,7 @@ __global__ void __launch_bounds__(32 * V0_WARPS, 2) v0(const uint4 *w, const uin
             mma16816(d, a1, xv.z, xv.w);
         }
     }
-    part[wp][lane] = make_float4(d[0], d[1], d[2], d[3]);
-    __syncthreads();
-    if (wp) return;
-    float4 s = part[0][lane];
-    for (int v = 1; v < V0_WARPS; v++) {
-        const float4 q = part[v][lane];
-        s.x += q.x, s.y += q.y, s.z += q.z, s.w += q.w;
-    }
-    /* lane (g, t): rows n0 (.x, .y) and n1 (.z, .w) for x rows 2t, 2t + 1 */
-    if (n0 < N) y[(2 * t) * N + n0] = s.x, y[(2 * t + 1) * N + n0] = s.y;
-    if (n1 < N) y[(2 * t) * N + n1] = s.z, y[(2 * t + 1) * N + n1] = s.w;
+    store_tile<V0_WARPS>(part, d, y, N);
 }
 
 /* v1: S stages of 16 rows x 256 columns (32 uint4 a row, padded to 36) */
@@ -135,17 +143,7 @@ __global__ void __launch_bounds__(32 * V1_WARPS) v1(const uint4 *w, const uint4 
             mma16816(d, a1, xv.z, xv.w);
         }
     }
-    part[wp][lane] = make_float4(d[0], d[1], d[2], d[3]);
-    __syncthreads();
-    if (wp) return;
-    float4 s = part[0][lane];
-    for (int v = 1; v < V1_WARPS; v++) {
-        const float4 q = part[v][lane];
-        s.x += q.x, s.y += q.y, s.z += q.z, s.w += q.w;
-    }
-    const int n0 = row0 + g, n1 = n0 + 8;
-    if (n0 < N) y[(2 * t) * N + n0] = s.x, y[(2 * t + 1) * N + n0] = s.y;
-    if (n1 < N) y[(2 * t) * N + n1] = s.z, y[(2 * t + 1) * N + n1] = s.w;
+    store_tile<V1_WARPS>(part, d, y, N);
 }
 
 struct Prod { const char *name; int N, K; };

@@ -27,9 +27,10 @@
 __device__ __forceinline__ void wait_prior() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 __device__ __forceinline__ void trigger() { asm volatile("griddepcontrol.launch_dependents;"); }
 
-/* block b, thread t: uint4s (b U + u) T + t, u < U (coalesced across the block) */
+/* block b, thread t: uint4s (b U + u) T + t, u < U (coalesced across the block), loaded before
+ * the programmatic-launch wait (as the gemv kernels load their weights), then xor-ed */
 template <int U, int T>
-__global__ void __launch_bounds__(T) rd(const uint4 *w, long n16, float *sink, int pdl) {
+__device__ __forceinline__ uint32_t read_xor(const uint4 *w, long n16, int pdl) {
     if (pdl) trigger();
     const long base = (long)blockIdx.x * T * U + threadIdx.x;
     uint4 r[U];
@@ -42,9 +43,15 @@ __global__ void __launch_bounds__(T) rd(const uint4 *w, long n16, float *sink, i
     uint32_t acc = 0;
 #pragma unroll
     for (int u = 0; u < U; u++) acc ^= r[u].x ^ r[u].y ^ r[u].z ^ r[u].w;
-    /* a block's xor; stored only if it is a value no data here makes (never), so the loads
-     * stay and almost nothing is written */
     for (int o = 16; o; o >>= 1) acc ^= __shfl_xor_sync(0xffffffffu, acc, o);
+    return acc;
+}
+
+/* the plain read: a warp's xor stored only if it is a value no data here makes (never), so
+ * the loads stay and almost nothing is written */
+template <int U, int T>
+__global__ void __launch_bounds__(T) rd(const uint4 *w, long n16, float *sink, int pdl, int) {
+    const uint32_t acc = read_xor<U, T>(w, n16, pdl);
     if (acc == 0x7f7f7f7fu && (threadIdx.x & 31) == 0) sink[blockIdx.x % 1024] = (float)acc;
 }
 
@@ -55,71 +62,30 @@ template <int U, int T>
 __global__ void __launch_bounds__(T) rdw(const uint4 *w, long n16, float *sink, int pdl, int spin) {
     extern __shared__ float pad[]; /* only to cap the blocks an SM */
     __shared__ float part[T / 32];
-    if (pdl) trigger();
-    const long base = (long)blockIdx.x * T * U + threadIdx.x;
-    uint4 r[U];
-#pragma unroll
-    for (int u = 0; u < U; u++) {
-        const long i = base + (long)u * T;
-        r[u] = i < n16 ? __ldcs(w + i) : make_uint4(0, 0, 0, 0);
-    }
-    if (pdl) wait_prior();
-    uint32_t acc = 0;
-#pragma unroll
-    for (int u = 0; u < U; u++) acc ^= r[u].x ^ r[u].y ^ r[u].z ^ r[u].w;
+    uint32_t acc = read_xor<U, T>(w, n16, pdl);
     const long long t0 = clock64();
     while (clock64() - t0 < spin) acc = acc * 1664525u + 1013904223u;
-    for (int o = 16; o; o >>= 1) acc ^= __shfl_xor_sync(0xffffffffu, acc, o);
     if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = (float)acc;
     __syncthreads();
     if (threadIdx.x == 0 && part[1] == 12345.0f) sink[blockIdx.x % 1024] = part[0];
 }
 
+/* reps launches of rd (work 0) or rdw (work 1), each on the next buffer of the ring, after as
+ * many to warm up; a line with the time a launch */
 template <int U, int T>
-static int runw(const char *name, uint4 *buf, long ring16, long n16, int reps, int spin,
-                int smem, float *sink, cudaStream_t s) {
+static int run(const char *name, uint4 *buf, long ring16, long n16, int reps, int pdl, float *sink,
+               cudaStream_t s, int work = 0, int spin = 0, int smem = 0) {
+    void (*k)(const uint4 *, long, float *, int, int) = work ? rdw<U, T> : rd<U, T>;
     const long blocks = (n16 + (long)T * U - 1) / ((long)T * U);
-    CK(cudaFuncSetAttribute(rdw<U, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024));
+    if (work) CK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024));
     cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     at[0].val.programmaticStreamSerializationAllowed = 1;
     cfg.gridDim = dim3((unsigned)blocks), cfg.blockDim = dim3(T), cfg.stream = s;
-    cfg.attrs = at, cfg.numAttrs = 1, cfg.dynamicSmemBytes = smem;
+    cfg.attrs = at, cfg.numAttrs = pdl ? 1 : 0, cfg.dynamicSmemBytes = smem;
     int per_sm = 0;
-    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, rdw<U, T>, T, smem));
-    const long slots = ring16 / n16;
-    cudaEvent_t e0, e1;
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    for (int pass = 0; pass < 2; pass++) {
-        CK(cudaEventRecord(e0, s));
-        for (int r = 0; r < reps; r++)
-            CK(cudaLaunchKernelEx(&cfg, rdw<U, T>, (const uint4 *)(buf + (r % slots) * n16), n16,
-                                  sink, 1, spin));
-        CK(cudaEventRecord(e1, s));
-        CK(cudaEventSynchronize(e1));
-    }
-    float ms;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    const double us = 1e3 * ms / reps;
-    printf("%-10s work U %d T %d spin %5d  blocks/SM %2d  %8.1f MB  %8.2f us  %6.0f GB/s\n", name, U,
-           T, spin, per_sm, 16e-6 * n16, us, 16.0 * n16 / us * 1e-3);
-    CK(cudaEventDestroy(e0));
-    CK(cudaEventDestroy(e1));
-    return 0;
-}
-
-template <int U, int T>
-static int run(const char *name, uint4 *buf, long ring16, long n16, int reps, int pdl,
-               float *sink, cudaStream_t s) {
-    const long blocks = (n16 + (long)T * U - 1) / ((long)T * U);
-    cudaLaunchConfig_t cfg = {};
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.gridDim = dim3((unsigned)blocks), cfg.blockDim = dim3(T), cfg.stream = s;
-    cfg.attrs = at, cfg.numAttrs = pdl ? 1 : 0;
+    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k, T, smem));
     const long slots = ring16 / n16;
     cudaEvent_t e0, e1;
     CK(cudaEventCreate(&e0));
@@ -127,16 +93,20 @@ static int run(const char *name, uint4 *buf, long ring16, long n16, int reps, in
     for (int pass = 0; pass < 2; pass++) { /* pass 0 warms up */
         CK(cudaEventRecord(e0, s));
         for (int r = 0; r < reps; r++)
-            CK(cudaLaunchKernelEx(&cfg, rd<U, T>, (const uint4 *)(buf + (r % slots) * n16), n16,
-                                  sink, pdl));
+            CK(cudaLaunchKernelEx(&cfg, k, (const uint4 *)(buf + (r % slots) * n16), n16, sink,
+                                  pdl, spin));
         CK(cudaEventRecord(e1, s));
         CK(cudaEventSynchronize(e1));
     }
     float ms;
     CK(cudaEventElapsedTime(&ms, e0, e1));
     const double us = 1e3 * ms / reps;
-    printf("%-10s U %2d T %3d pdl %d  %8.1f MB  %6ld blocks  %8.2f us  %6.0f GB/s\n", name, U, T,
-           pdl, 16e-6 * n16, blocks, us, 16.0 * n16 / us * 1e-3);
+    if (work)
+        printf("%-10s work U %d T %d spin %5d  blocks/SM %2d  %8.1f MB  %8.2f us  %6.0f GB/s\n",
+               name, U, T, spin, per_sm, 16e-6 * n16, us, 16.0 * n16 / us * 1e-3);
+    else
+        printf("%-10s U %2d T %3d pdl %d  %8.1f MB  %6ld blocks  %8.2f us  %6.0f GB/s\n", name, U,
+               T, pdl, 16e-6 * n16, blocks, us, 16.0 * n16 / us * 1e-3);
     CK(cudaEventDestroy(e0));
     CK(cudaEventDestroy(e1));
     return 0;
@@ -171,7 +141,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 4; i += 2)
         for (int a = 0; a < 4; a++)
             for (int b = 0; b < 3; b++)
-                if (runw<8, 128>(names[i], buf, ring / 16, sizes[i] / 16, reps, spins[b], smems[a], sink, s))
+                if (run<8, 128>(names[i], buf, ring / 16, sizes[i] / 16, reps, 1, sink, s, 1, spins[b], smems[a]))
                     return 1;
     /* a long read: what the bandwidth is without launches */
     if (run<4, 256>("1 GB", buf, ring / 16, ring / 16, reps < 10 ? reps : 10, 0, sink, s)) return 1;

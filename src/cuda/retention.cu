@@ -130,6 +130,21 @@ __device__ __forceinline__ void ldsm_x2_t(uint32_t &r0, uint32_t &r1, uint32_t a
                  : "memory");
 }
 
+/* A thread block cluster's barrier in two halves (sm_90; below it no kernel runs as a cluster
+ * and they compile to nothing): every thread of the cluster arrives, its earlier memory
+ * operations released, and a wait returns once all have arrived, acquiring theirs. Work
+ * between the two halves overlaps the other blocks' way to the barrier. */
+__device__ __forceinline__ void cluster_arrive() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void cluster_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+#endif
+}
+
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<uint32_t *>(&h);
@@ -649,8 +664,8 @@ __device__ __forceinline__ void fence_async_smem() {
 __device__ __forceinline__ void bar_all() { asm volatile("barrier.sync 0;\n" ::: "memory"); }
 __device__ __forceinline__ void bar_wg1() { asm volatile("barrier.sync 1, 128;\n" ::: "memory"); }
 __device__ __forceinline__ void cluster_sync() {
-    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::
-                     : "memory");
+    cluster_arrive();
+    cluster_wait();
 }
 __device__ __forceinline__ uint32_t cluster_rank() {
     uint32_t r;
@@ -1899,9 +1914,7 @@ __device__ __forceinline__ void step_body(int H, int dk, int dv, const bf16 *q, 
             *reinterpret_cast<float4 *>(zsm + 4 * i4) =
                 *reinterpret_cast<const float4 *>(z + bh * dk + 4 * i4);
         if (tid == 0) zsf[0] = model_decay_row_scale(g64[h], pos[b]);
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 /* sm_80 never launches it (rows_ok) */
-        asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
-#endif
+        cluster_arrive(); /* block 0 rewrites z only after every block's copy */
     }
     /* HN: the parameters' columns before the wait, the gate's (the products' output) after it;
      * the grid's columns are whole 16-byte chunks (dv % STEP_COLS == 0: the host's rule) */
@@ -1959,9 +1972,7 @@ __device__ __forceinline__ void step_body(int H, int dk, int dv, const bf16 *q, 
     __syncthreads();
     float f = 1.0f;
     if constexpr (Z) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-        asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
-#endif
+        cluster_wait();
         const float g = (float)g64[h];
         double za = 0;
         for (int i = tid; i < dk; i += blockDim.x) {
@@ -2874,8 +2885,9 @@ extern "C" int retention_cuda_step_rows_ok(int dk, int dv) {
     return dv >= 1 && dv <= 512 && dk % 4 == 0 && have_pdl(); /* have_pdl: sm_90 on */
 }
 
+/* the head norm's kernel: the rows step's cluster, and whole blocks of 64 columns */
 extern "C" int retention_cuda_step_hn_ok(int dk, int dv) {
-    return dv % 64 == 0 && dv <= 512 && dk % 4 == 0 && have_pdl(); /* have_pdl: sm_90 on */
+    return dv % 64 == 0 && retention_cuda_step_rows_ok(dk, dv);
 }
 
 extern "C" int retention_cuda_step_hn(int B, int H, int dk, int dv, const void *q,
