@@ -151,21 +151,31 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
     if (g.xw) g.ss[m * g.P + (n >> 1)] = q; /* plain segments: pair n / 2 */
 }
 
-/* Row m's 1 / sqrt(mean(y^2) + eps) from the producer's pair sums (x an xw): the same value
- * in every warp that asks (a fixed order: lane-strided in double, then the butterfly), as
- * norm.cu forms r from its double sum. Called by whole warps. */
+/* The producer's pair sums of row m (x an xw) asked into L1 before the products: a 128-byte
+ * line a lane (4 KB a pass of the warp), so that rms_scale after them finds them there and
+ * the sums' loads and arithmetic are not on the way to the weights' first ones. */
+__device__ __forceinline__ void rms_prefetch(const gemv_args &a, int m, int lane) {
+    if (m >= a.M) return;
+    const float4 *p = a.ss + m * a.nss4;
+    for (int64_t i = 8 * lane; i < a.nss4; i += 8 * 32)
+        asm volatile("prefetch.global.L1 [%0];" ::"l"(p + i));
+}
+
+/* Row m's 1 / sqrt(mean(y^2) + eps) from the pair sums: the same value in every warp that
+ * asks (a fixed order: lane-strided float sums, then the butterfly; r formed in double as
+ * norm.cu forms it). Called by whole warps. */
 __device__ __forceinline__ float rms_scale(const gemv_args &a, int m, int lane) {
-    double s = 0.0;
+    float s = 0.0f;
     if (m < a.M) {
         const float4 *p = a.ss + m * a.nss4;
-#pragma unroll 4
+#pragma unroll 8
         for (int64_t i = lane; i < a.nss4; i += 32) {
             const float4 v = p[i];
-            s += ((double)v.x + v.y) + ((double)v.z + v.w);
+            s += (v.x + v.y) + (v.z + v.w);
         }
     }
-    s = warp_sum(s);
-    return (float)(1.0 / sqrt(s * a.rn + a.eps));
+    s = warp_sum_f(s);
+    return (float)(1.0 / sqrt((double)s * a.rn + a.eps));
 }
 
 /* MB rows of x; KS warps share a pair's K (warp ks takes every KS-th run of 32 FMA_U uint4s),
@@ -211,14 +221,9 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
         for (int m = 0; m < MB; m++)
             if (m < a.M) rc[m] = rope_at(g, m, j);
     pdl_wait();
-    /* the norm's scale of each row (x an xw), in the warps that store: its loads go out with
-     * x's first ones */
-    float rs[MB];
+    if (a.ss && ks == 0) /* x an xw: the norm's sums, for the warps that store */
 #pragma unroll
-    for (int m = 0; m < MB; m++) rs[m] = 1.0f;
-    if (a.ss && ks == 0)
-#pragma unroll
-        for (int m = 0; m < MB; m++) rs[m] = rms_scale(a, m, lane);
+        for (int m = 0; m < MB; m++) rms_prefetch(a, m, lane);
     for (int64_t i0 = first; r0 && i0 < a.K8; i0 += stride) {
         if (i0 != first) load(i0);
 #pragma unroll
@@ -243,6 +248,9 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     }
 #pragma unroll
     for (int m = 0; m < MB; m++) acc0[m] = warp_sum_f(acc0[m]), acc1[m] = warp_sum_f(acc1[m]);
+    float rs[MB];
+#pragma unroll
+    for (int m = 0; m < MB; m++) rs[m] = a.ss && ks == 0 ? rms_scale(a, m, lane) : 1.0f;
     if (KS > 1) {
         if (lane == 0)
 #pragma unroll
