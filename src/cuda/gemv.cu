@@ -62,22 +62,12 @@ typedef struct {
     float scale;
     int rope, half, dk;
     int gelu; /* plain bf16 outputs: gelu before the rounding (cuda_gemv_out's gelu) */
-    /* the next RMSNorm's pieces (cuda_gemv_rms_out; plain fp32 outputs): xw (M, N) bf16 =
-     * bf16(y nw), ss (M, P) each pair's sum of y^2 */
-    const float *nw;
-    uint16_t *xw;
-    float *ss;
 } gemv_seg;
 
 typedef struct {
     const uint4 *x; /* (M, K) bf16, row stride ldx8 uint4 */
     int64_t ldx8, K8;
     int M, nseg, act;
-    /* x is an xw of cuda_gemv_rms_out: the sums scaled by each row's 1 / sqrt(mean(y^2) +
-     * eps), from ss (M, 4 nss4: the pair sums) */
-    const float4 *ss;
-    int64_t nss4;
-    double rn, eps;
     gemv_seg seg[CUDA_GEMV_MAX_OUT];
     /* first pair-unit of each segment: a warp of the FMA kernel takes one pair, a block of
      * the mma kernel 8 */
@@ -132,7 +122,6 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
         ((uint16_t *)g.y)[o] = f32_to_bf16_bits(v);
         return;
     }
-    float q = 0.0f;
     for (int c = 0; c < 2 && n + c < g.N; c++) {
         float v = c ? v1 : v0;
         if (g.bf16) {
@@ -142,40 +131,8 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
         } else {
             if (g.cin) v += ((const float *)g.cin)[o + c];
             ((float *)g.y)[o + c] = v;
-            if (g.xw) {
-                g.xw[m * g.N + n + c] = f32_to_bf16_bits(v * g.nw[n + c]);
-                q = fmaf(v, v, q);
-            }
         }
     }
-    if (g.xw) g.ss[m * g.P + (n >> 1)] = q; /* plain segments: pair n / 2 */
-}
-
-/* The producer's pair sums of row m (x an xw) asked into L1 before the products: a 128-byte
- * line a lane (4 KB a pass of the warp), so that rms_scale after them finds them there and
- * the sums' loads and arithmetic are not on the way to the weights' first ones. */
-__device__ __forceinline__ void rms_prefetch(const gemv_args &a, int m, int lane) {
-    if (m >= a.M) return;
-    const float4 *p = a.ss + m * a.nss4;
-    for (int64_t i = 8 * lane; i < a.nss4; i += 8 * 32)
-        asm volatile("prefetch.global.L1 [%0];" ::"l"(p + i));
-}
-
-/* Row m's 1 / sqrt(mean(y^2) + eps) from the pair sums: the same value in every warp that
- * asks (a fixed order: lane-strided float sums, then the butterfly; r formed in double as
- * norm.cu forms it). Called by whole warps. */
-__device__ __forceinline__ float rms_scale(const gemv_args &a, int m, int lane) {
-    float s = 0.0f;
-    if (m < a.M) {
-        const float4 *p = a.ss + m * a.nss4;
-#pragma unroll 8
-        for (int64_t i = lane; i < a.nss4; i += 32) {
-            const float4 v = p[i];
-            s += (v.x + v.y) + (v.z + v.w);
-        }
-    }
-    s = warp_sum_f(s);
-    return (float)(1.0 / sqrt((double)s * a.rn + a.eps));
 }
 
 /* MB rows of x; KS warps share a pair's K (warp ks takes every KS-th run of 32 FMA_U uint4s),
@@ -221,9 +178,6 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
         for (int m = 0; m < MB; m++)
             if (m < a.M) rc[m] = rope_at(g, m, j);
     pdl_wait();
-    if (a.ss && ks == 0) /* x an xw: the norm's sums, for the warps that store */
-#pragma unroll
-        for (int m = 0; m < MB; m++) rms_prefetch(a, m, lane);
     for (int64_t i0 = first; r0 && i0 < a.K8; i0 += stride) {
         if (i0 != first) load(i0);
 #pragma unroll
@@ -248,9 +202,6 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     }
 #pragma unroll
     for (int m = 0; m < MB; m++) acc0[m] = warp_sum_f(acc0[m]), acc1[m] = warp_sum_f(acc1[m]);
-    float rs[MB];
-#pragma unroll
-    for (int m = 0; m < MB; m++) rs[m] = a.ss && ks == 0 ? rms_scale(a, m, lane) : 1.0f;
     if (KS > 1) {
         if (lane == 0)
 #pragma unroll
@@ -264,8 +215,7 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     }
     if (lane != 0 || !live) return;
 #pragma unroll
-    for (int m = 0; m < MB; m++)
-        store_pair(g, a.act, m, n, n1, rc[m], acc0[m] * rs[m], acc1[m] * rs[m]);
+    for (int m = 0; m < MB; m++) store_pair(g, a.act, m, n, n1, rc[m], acc0[m], acc1[m]);
 }
 
 /* NT (1 or 2) tiles of 8 rows of x: M <= 8 NT */
@@ -422,9 +372,6 @@ static int fma_ks(void) {
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
     const int mma = M >= mma_min_m() || M > 8; /* the FMA kernel takes up to 8 rows */
-    if (mma && a->ss)
-        return retnet_fail(RETNET_EUNSUPPORTED, "cuda gemv: a norm's scale on %lld rows "
-                           "(the FMA kernel's only: cuda_gemv_rms_suits)", (long long)M);
     a->M = (int)M, a->first[0] = 0;
     for (int i = 0; i < a->nseg; i++)
         a->first[i + 1] = a->first[i] + (mma ? (a->seg[i].P + 7) / 8 : a->seg[i].P);
@@ -457,29 +404,8 @@ static retnet_status check(const char *fn, int64_t M, int64_t K, const void *x, 
     return RETNET_OK;
 }
 
-int cuda_gemv_rms_suits(int64_t M, int64_t K, const void *x, int64_t ldx) {
-    return cuda_gemv_suits(M, K, x, ldx) && M < mma_min_m() && M <= 8;
-}
-
-/* the consumer's side of cuda_gemv_rms into a */
-static retnet_status rms_in(gemv_args *a, const char *fn, int64_t M, int64_t K, const void *x,
-                            int64_t ldx, const cuda_gemv_rms *rms) {
-    if (!rms) return RETNET_OK;
-    if (!cuda_gemv_rms_suits(M, K, x, ldx) || !rms->ss || ((uintptr_t)rms->ss & 15))
-        return retnet_fail(RETNET_EUNSUPPORTED, "%s: a norm's scale needs the FMA kernel's rows "
-                           "(M %lld) and 16-byte aligned sums", fn, (long long)M);
-    a->ss = (const float4 *)rms->ss, a->nss4 = K / 8, a->rn = 1.0 / (double)K, a->eps = rms->eps;
-    return RETNET_OK;
-}
-
 retnet_status cuda_op_gemv_multi(const cuda_bf16 *x, int64_t M, int64_t K, int64_t ldx,
                                  const cuda_gemv_out *out, int n_out, cuda_stream s) {
-    return cuda_op_gemv_multi_rms(x, M, K, ldx, out, n_out, NULL, s);
-}
-
-retnet_status cuda_op_gemv_multi_rms(const cuda_bf16 *x, int64_t M, int64_t K, int64_t ldx,
-                                     const cuda_gemv_out *out, int n_out,
-                                     const cuda_gemv_rms *rms, cuda_stream s) {
     TRY(check("cuda_op_gemv_multi", M, K, x, ldx));
     if (n_out < 1 || n_out > CUDA_GEMV_MAX_OUT || !out)
         return retnet_fail(RETNET_EINVAL, "cuda_op_gemv_multi: %d outputs (1..%d)", n_out,
@@ -487,7 +413,6 @@ retnet_status cuda_op_gemv_multi_rms(const cuda_bf16 *x, int64_t M, int64_t K, i
     gemv_args a;
     memset(&a, 0, sizeof a);
     a.x = (const uint4 *)x, a.ldx8 = ldx / 8, a.K8 = K / 8, a.nseg = n_out;
-    TRY(rms_in(&a, "cuda_op_gemv_multi", M, K, x, ldx, rms));
     for (int i = 0; i < n_out; i++) {
         const cuda_gemv_out *o = &out[i];
         if (!o->w || !o->y || o->N < 0 || o->ldy < o->N || !aligned16(o->w) ||
@@ -512,16 +437,6 @@ retnet_status cuda_op_gemv_multi_rms(const cuda_bf16 *x, int64_t M, int64_t K, i
                                    "bf16 output, no addend and no rope", i);
             a.seg[i].gelu = 1;
         }
-        if (o->rms) {
-            const cuda_gemv_rms_out *r = o->rms;
-            if (o->y_type != CUDA_F32 || o->rope || o->gelu || o->N % 8 || !r->w || !r->xw ||
-                !r->ss || ((uintptr_t)r->xw & 15) || ((uintptr_t)r->ss & 15))
-                return retnet_fail(RETNET_EINVAL, "cuda_op_gemv_multi: output %d: a norm's "
-                                   "pieces need an fp32 output without rope or gelu, N a "
-                                   "multiple of 8 (%lld) and 16-byte aligned buffers", i,
-                                   (long long)o->N);
-            a.seg[i].nw = r->w, a.seg[i].xw = (uint16_t *)r->xw, a.seg[i].ss = r->ss;
-        }
         a.seg[i].P = (o->N + 1) / 2;
     }
     return run(&a, M, s);
@@ -530,19 +445,12 @@ retnet_status cuda_op_gemv_multi_rms(const cuda_bf16 *x, int64_t M, int64_t K, i
 retnet_status cuda_op_gemv_glu(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,
                                const cuda_bf16 *w2, int64_t M, int64_t N, int64_t K,
                                cuda_act act, cuda_stream s) {
-    return cuda_op_gemv_glu_rms(y, x, w1, w2, M, N, K, act, NULL, s);
-}
-
-retnet_status cuda_op_gemv_glu_rms(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,
-                                   const cuda_bf16 *w2, int64_t M, int64_t N, int64_t K,
-                                   cuda_act act, const cuda_gemv_rms *rms, cuda_stream s) {
     TRY(check("cuda_op_gemv_glu", M, K, x, K));
     if (!y || !w1 || !w2 || N < 0 || !aligned16(w1) || !aligned16(w2))
         return retnet_fail(RETNET_EINVAL, "cuda_op_gemv_glu: NULL or unaligned argument");
     gemv_args a;
     memset(&a, 0, sizeof a);
     a.x = (const uint4 *)x, a.ldx8 = K / 8, a.K8 = K / 8, a.nseg = 1, a.act = act;
-    TRY(rms_in(&a, "cuda_op_gemv_glu", M, K, x, K, rms));
     a.seg[0].w = (const uint4 *)w1, a.seg[0].w2 = (const uint4 *)w2, a.seg[0].y = y;
     a.seg[0].N = N, a.seg[0].ldy = N, a.seg[0].bf16 = 1, a.seg[0].P = N;
     return run(&a, M, s);
