@@ -218,56 +218,46 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     for (int m = 0; m < MB; m++) store_pair(g, a.act, m, n, n1, rc[m], acc0[m], acc1[m]);
 }
 
-/* NT tiles of 8 rows of x (M <= 8 NT); RG groups of 16 weight rows a block, the block's
- * warps split MMA_WARPS / RG ways along K; U 16-byte loads in flight a lane and row. Up to 16
- * rows of x: RG 1, U MMA_U. Past 16 (lab: RETNET_CUDA_GEMV_MAX_M) x is read through L1 by
- * every warp of a block, so more weight rows a block (RG 4: 64) make each x load serve more
- * weights. */
-template <int NT, int RG, int U>
+/* NT (1 or 2) tiles of 8 rows of x: M <= 8 NT */
+template <int NT>
 __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a) {
-    constexpr int KS = MMA_WARPS / RG;
     __shared__ float4 part[MMA_WARPS][NT][32];
     pdl_trigger();
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-    const int rg = w % RG, ks = w / RG;
     const int64_t blk = blockIdx.x;
     int s = 0;
     while (s < a.nseg - 1 && blk >= a.first[s + 1]) s++;
     const gemv_seg &sg = a.seg[s];
-    /* lane (g, t)'s two rows: those of pair 8 ((blk - first) RG + rg) + g of the segment */
-    const int64_t local = ((blk - a.first[s]) * RG + rg) * 8 + g;
+    /* lane (g, t)'s two rows: those of pair 8 (blk - first) + g of the segment */
+    const int64_t local = (blk - a.first[s]) * 8 + g;
     const bool live = local < sg.P;
     int64_t n = 0, n1 = 0;
     int j = 0;
     if (live) pair_rows(sg, local, n, n1, j);
     const uint4 *r0 = live ? sg.w + n * a.K8 : NULL;
     const uint4 *r1 = !live ? NULL : sg.w2 ? sg.w2 + n * a.K8 : n1 < sg.N ? sg.w + n1 * a.K8 : NULL;
-    /* step q of K share ks: uint4 columns c = (q KS + ks) 4 + t of both rows; the first U
-     * steps are issued before waiting for x (as the FMA kernel's) */
-    const int K8 = (int)a.K8, nq = (K8 + 4 * KS - 1) / (4 * KS);
+    /* step q of warp w: uint4 columns c = (q MMA_WARPS + w) 4 + t of both rows; the first
+     * MMA_U steps are issued before waiting for x (as the FMA kernel's) */
+    const int K8 = (int)a.K8, nq = (K8 + 4 * MMA_WARPS - 1) / (4 * MMA_WARPS);
     const uint4 z = make_uint4(0, 0, 0, 0);
-    uint4 w0[U], w1[U];
+    uint4 w0[MMA_U], w1[MMA_U];
     auto load = [&](int q0) {
 #pragma unroll
-        for (int u = 0; u < U; u++) {
-            const int c = ((q0 + u) * KS + ks) * 4 + t;
+        for (int u = 0; u < MMA_U; u++) {
+            const int c = ((q0 + u) * MMA_WARPS + w) * 4 + t;
             w0[u] = r0 && c < K8 ? __ldcs(r0 + c) : z; /* streamed: no reuse */
             w1[u] = r1 && c < K8 ? __ldcs(r1 + c) : z;
         }
     };
     load(0);
     /* lane (g, t) stores rows 8 i + 2t and 8 i + 2t + 1 of x */
-    /* the rotations before the wait where they are few (NT <= 2); past that they would hold
-     * 4 NT registers through the loop, so they are formed at the store */
-    constexpr int NR = NT <= 2 ? NT : 1;
-    rope_cs rc[NR][2];
+    rope_cs rc[NT][2];
 #pragma unroll
-    for (int i = 0; i < NR; i++)
+    for (int i = 0; i < NT; i++)
 #pragma unroll
         for (int e = 0; e < 2; e++) {
             const int m = 8 * i + 2 * t + e;
-            rc[i][e] = NT <= 2 && sg.rope && live && ks == 0 && m < a.M ? rope_at(sg, m, j)
-                                                                       : rope_cs{0.0f, 0.0f};
+            rc[i][e] = sg.rope && live && m < a.M ? rope_at(sg, m, j) : rope_cs{0.0f, 0.0f};
         }
     pdl_wait();
     /* tile i's x row for lane (g, t): 8 i + g (rows beyond M: zeros) */
@@ -277,11 +267,11 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
     float d[NT][4];
 #pragma unroll
     for (int i = 0; i < NT; i++) d[i][0] = d[i][1] = d[i][2] = d[i][3] = 0.0f;
-    for (int q0 = 0; q0 < nq; q0 += U) {
+    for (int q0 = 0; q0 < nq; q0 += MMA_U) {
         if (q0) load(q0);
 #pragma unroll
-        for (int u = 0; u < U; u++) {
-            const int c0 = ((q0 + u) * KS + ks) * 4, c = c0 + t;
+        for (int u = 0; u < MMA_U; u++) {
+            const int c0 = ((q0 + u) * MMA_WARPS + w) * 4, c = c0 + t;
             if (c0 >= K8) break; /* the same in every lane: the mma is the warp's */
             const uint32_t a0[4] = {w0[u].x, w1[u].x, w0[u].y, w1[u].y};
             const uint32_t a1[4] = {w0[u].z, w1[u].z, w0[u].w, w1[u].w};
@@ -296,24 +286,19 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
 #pragma unroll
     for (int i = 0; i < NT; i++) part[w][i][lane] = make_float4(d[i][0], d[i][1], d[i][2], d[i][3]);
     __syncthreads();
-    if (ks != 0 || !live) return;
+    if (w != 0 || !live) return;
 #pragma unroll
     for (int i = 0; i < NT; i++) {
-        float4 sum = part[rg][i][lane]; /* the K shares in order */
+        float4 sum = part[0][i][lane];
 #pragma unroll
-        for (int v = 1; v < KS; v++) {
-            const float4 q = part[rg + v * RG][i][lane];
+        for (int v = 1; v < MMA_WARPS; v++) {
+            const float4 q = part[v][i][lane];
             sum.x += q.x, sum.y += q.y, sum.z += q.z, sum.w += q.w;
         }
         /* lane (g, t) holds rows n (.x, .y) and n1 (.z, .w) for rows 8 i + 2t, + 1 of x */
         const int m = 8 * i + 2 * t;
-        rope_cs r0 = rc[NR > 1 ? i : 0][0], r1 = rc[NR > 1 ? i : 0][1];
-        if (NT > 2 && sg.rope) {
-            r0 = m < a.M ? rope_at(sg, m, j) : r0;
-            r1 = m + 1 < a.M ? rope_at(sg, m + 1, j) : r1;
-        }
-        if (m < a.M) store_pair(sg, a.act, m, n, n1, r0, sum.x, sum.z);
-        if (m + 1 < a.M) store_pair(sg, a.act, m + 1, n, n1, r1, sum.y, sum.w);
+        if (m < a.M) store_pair(sg, a.act, m, n, n1, rc[i][0], sum.x, sum.z);
+        if (m + 1 < a.M) store_pair(sg, a.act, m + 1, n, n1, rc[i][1], sum.y, sum.w);
     }
 }
 
@@ -346,7 +331,7 @@ static int gemv_max_m(void) {
     static int m = 0;
     if (!m) {
         const char *e = getenv("RETNET_CUDA_GEMV_MAX_M");
-        m = e && atoi(e) >= 1 && atoi(e) <= CUDA_GEMV_MAX_M ? atoi(e) : CUDA_GEMV_DEFAULT_M;
+        m = e && atoi(e) >= 1 && atoi(e) <= CUDA_GEMV_MAX_M ? atoi(e) : CUDA_GEMV_MAX_M;
     }
     return m;
 }
@@ -383,29 +368,13 @@ static int fma_ks(void) {
     return ks;
 }
 
-/* Past 16 rows (lab): the mma kernel's row groups a block and loads in flight,
- * RETNET_CUDA_GEMV_WIDE=RG,U (RG 2 or 4, U 2 or 4; default 4,4) */
-static int wide_cfg(int which) {
-    static int rg = 0, u = 0;
-    if (!rg) {
-        const char *e = getenv("RETNET_CUDA_GEMV_WIDE");
-        rg = 4, u = 4;
-        if (e && (e[0] == '2' || e[0] == '4')) rg = e[0] - '0';
-        if (e && e[1] == ',' && (e[2] == '2' || e[2] == '4')) u = e[2] - '0';
-    }
-    return which ? u : rg;
-}
-static int wide_rg(void) { return wide_cfg(0); }
-static int wide_u(void) { return wide_cfg(1); }
-
 /* a->seg[].P set: first[] for the kernel of M rows, and the launch */
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
     const int mma = M >= mma_min_m() || M > 8; /* the FMA kernel takes up to 8 rows */
-    const int rg = M > 16 ? wide_rg() : 1;       /* the mma kernel's row groups a block */
     a->M = (int)M, a->first[0] = 0;
     for (int i = 0; i < a->nseg; i++)
-        a->first[i + 1] = a->first[i] + (mma ? (a->seg[i].P + 8 * rg - 1) / (8 * rg) : a->seg[i].P);
+        a->first[i + 1] = a->first[i] + (mma ? (a->seg[i].P + 7) / 8 : a->seg[i].P);
     const int64_t units = a->first[a->nseg];
     if (units == 0) return RETNET_OK;
     const int KS = fma_ks(); /* the FMA kernel's warps a unit */
@@ -413,14 +382,7 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     if (blocks > INT32_MAX) return retnet_fail(RETNET_EINVAL, "cuda gemv: too many columns");
     cudaStream_t cs = (cudaStream_t)s;
     if (mma) {
-        void (*k)(gemv_args) = M <= 8 ? gemv_mma_kernel<1, 1, MMA_U> : gemv_mma_kernel<2, 1, MMA_U>;
-        if (M > 16) {
-            const int u = wide_u();
-            k = M <= 32 ? (rg == 2 ? (u == 2 ? gemv_mma_kernel<4, 2, 2> : gemv_mma_kernel<4, 2, 4>)
-                                   : (u == 2 ? gemv_mma_kernel<4, 4, 2> : gemv_mma_kernel<4, 4, 4>))
-                        : (rg == 2 ? (u == 2 ? gemv_mma_kernel<8, 2, 2> : gemv_mma_kernel<8, 2, 4>)
-                                   : (u == 2 ? gemv_mma_kernel<8, 4, 2> : gemv_mma_kernel<8, 4, 4>));
-        }
+        void (*const k)(gemv_args) = M <= 8 ? gemv_mma_kernel<1> : gemv_mma_kernel<2>;
         CUDA_TRY(cuda_launch(k, dim3((unsigned)blocks), dim3(32 * MMA_WARPS), 0, cs, *a),
                  "cuda gemv");
         return RETNET_OK;
