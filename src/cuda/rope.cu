@@ -219,10 +219,6 @@ __global__ void __launch_bounds__(ROPE_THREADS)
                       int half, double base, float kscale, int vec) {
     const int64_t dkey = (int64_t)h * dk, dval = (int64_t)h * dv;
     const int64_t rows = B * T, stride = (int64_t)gridDim.x * blockDim.x;
-    /* in a decoding step the state's update comes next: under programmatic launch it starts
-     * now and streams its state while this runs (x is the product's before it: waited for) */
-    pdl_trigger();
-    pdl_wait();
     if (blockIdx.y < 2) {
         const float *xs = x + blockIdx.y * dkey;
         uint16_t *y = blockIdx.y ? kb : qb;
@@ -278,16 +274,6 @@ __global__ void __launch_bounds__(ROPE_THREADS)
     }
 }
 
-/* RETNET_CUDA_SPLIT_PDL=0: the split launched plainly (comparisons) */
-static int split_pdl(void) {
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("RETNET_CUDA_SPLIT_PDL");
-        on = !(e && !strcmp(e, "0"));
-    }
-    return on;
-}
-
 template <int P>
 static retnet_status split_launch(const float *x, int64_t ldx, uint16_t *qb, uint16_t *kb,
                                   uint16_t *vb, float *g, int64_t B, int64_t T, int h, int dk,
@@ -307,10 +293,8 @@ static retnet_status split_launch(const float *x, int64_t ldx, uint16_t *qb, uin
     const unsigned br = cuda_blocks(B * T * ((h + SPLIT_HB - 1) / SPLIT_HB) * (dk / 2 / P),
                                     ROPE_THREADS, cap),
                    bc = cuda_blocks(B * T * ((int64_t)h * dv / (vec ? 4 : 1)), ROPE_THREADS, cap);
-    CUDA_TRY(pdl_launch(cuda_pdl() && split_pdl(), qkvg_split_kernel<P>,
-                        dim3(br > bc ? br : bc, 3), dim3(ROPE_THREADS), 0, cs, x, ldx, qb, kb, vb,
-                        g, B, T, h, dk, dv, pos0, half, base, kscale, vec),
-             "cuda_op_qkvg_split");
+    qkvg_split_kernel<P><<<dim3(br > bc ? br : bc, 3), ROPE_THREADS, 0, cs>>>(
+        x, ldx, qb, kb, vb, g, B, T, h, dk, dv, pos0, half, base, kscale, vec);
     return RETNET_OK;
 }
 
