@@ -319,6 +319,7 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
 #define SK_ROWS (16 * SK_WARPS) /* weight rows a block */
 #define SK_U 4                   /* 16-byte loads in flight a lane and row */
 #define SK_MAXW (2 * CUDA_GEMV_MAX_OUT)
+#define SK_SMAX 16               /* slices of K at most */
 
 typedef struct {
     const uint4 *x;
@@ -357,14 +358,19 @@ __global__ void __launch_bounds__(32 * SK_WARPS, 2) gemv_sk_kernel(sk_args a) {
     };
     load(0); /* before the wait, as the other kernels' */
     pdl_wait();
-    const int ld = a.Kc8 + 4;
-    for (int i = threadIdx.x; i < NT * 8 * kc; i += blockDim.x) {
-        const int m = i / kc, c = i - m * kc;
-        const bool in = m < a.M;
-        cp_async16(smem_u32(xs + m * ld + c), a.x + (in ? m : 0) * a.ldx8 + k0 + c, in ? 16 : 0);
+    /* x's slice in two halves (two copy groups): the products start on the first while the
+     * second lands; kh a multiple of a round of loads (4 SK_U columns) */
+    const int ld = a.Kc8 + 4, kh = kc > 8 * SK_U ? (kc / 2 + 4 * SK_U - 1) / (4 * SK_U) * (4 * SK_U) : kc;
+    for (int h = 0; h < 2; h++) {
+        const int cb = h ? kh : 0, cw = (h ? kc : kh) - cb;
+        for (int i = threadIdx.x; i < NT * 8 * cw; i += blockDim.x) {
+            const int m = i / cw, c = cb + i - m * cw;
+            const bool in = m < a.M;
+            cp_async16(smem_u32(xs + m * ld + c), a.x + (in ? m : 0) * a.ldx8 + k0 + c, in ? 16 : 0);
+        }
+        cp_async_commit();
     }
-    cp_async_commit();
-    cp_async_wait<0>();
+    cp_async_wait<1>();
     __syncthreads();
     float d[NT][4];
 #pragma unroll
@@ -372,6 +378,10 @@ __global__ void __launch_bounds__(32 * SK_WARPS, 2) gemv_sk_kernel(sk_args a) {
     const int nq = (kc + 3) / 4;
     for (int q0 = 0; q0 < nq; q0 += SK_U) {
         if (q0) load(q0);
+        if (q0 * 4 == kh) { /* the second half of x */
+            cp_async_wait<0>();
+            __syncthreads();
+        }
 #pragma unroll
         for (int u = 0; u < SK_U; u++) {
             const int c0 = (q0 + u) * 4, c = c0 + t;
@@ -430,12 +440,19 @@ __global__ void __launch_bounds__(256) gemv_sk_reduce_kernel(gemv_args a, sk_red
     const int64_t c0 = r.pcol[s] + n, c1 = r.pcol[s] + (g.w2 ? g.N + n : n1);
     const bool has1 = g.w2 || n1 < g.N;
     pdl_wait();
-    float v0 = 0.0f, v1 = 0.0f;
-    for (int k = 0; k < r.S; k++) {
-        const float *p = r.part + ((int64_t)k * a.M + m) * r.R;
-        v0 += p[c0];
-        if (has1) v1 += p[c1];
+    /* every slice's loads in flight before the first sum (a loop over S would wait for each) */
+    float x0[SK_SMAX], x1[SK_SMAX];
+    const float *p = r.part + (int64_t)m * r.R;
+    const int64_t slice = (int64_t)a.M * r.R;
+#pragma unroll
+    for (int k = 0; k < SK_SMAX; k++) {
+        x0[k] = k < r.S ? p[k * slice + c0] : 0.0f;
+        x1[k] = k < r.S && has1 ? p[k * slice + c1] : 0.0f;
     }
+    float v0 = 0.0f, v1 = 0.0f;
+#pragma unroll
+    for (int k = 0; k < SK_SMAX; k++)
+        if (k < r.S) v0 += x0[k], v1 += x1[k];
     store_pair(g, a.act, m, n, n1, rc, v0, v1);
 }
 
@@ -529,7 +546,7 @@ static int sk_slices(int64_t R, int64_t K8, int *kc8) {
     const int64_t rb = (R + SK_ROWS - 1) / SK_ROWS;
     int64_t S = (2 * sms + rb - 1) / rb, smax = K8 / 32;
     if (S > smax) S = smax;
-    if (S > 16) S = 16;
+    if (S > SK_SMAX) S = SK_SMAX;
     if (S < 1) S = 1;
     int64_t c = (K8 + S - 1) / S;
     c = (c + 3) / 4 * 4;
