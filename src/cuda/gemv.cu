@@ -539,12 +539,12 @@ retnet_status cuda_gemv_reserve(size_t bytes) {
     return RETNET_OK;
 }
 
-/* S slices of K (of Kc8 uint4 columns each, a multiple of 4) for R weight rows: about two
- * blocks an SM, each slice at least 256 columns of K, at most 16 */
+/* S slices of K (of Kc8 uint4 columns each, a multiple of 4) for R weight rows: at most two
+ * blocks an SM (one wave), each slice at least 256 columns of K, at most 16 */
 static int sk_slices(int64_t R, int64_t K8, int *kc8) {
     const int sms = cuda_sm_count() > 0 ? cuda_sm_count() : 132;
     const int64_t rb = (R + SK_ROWS - 1) / SK_ROWS;
-    int64_t S = (2 * sms + rb - 1) / rb, smax = K8 / 32;
+    int64_t S = 2 * sms / rb, smax = K8 / 32; /* within one wave */
     if (S > smax) S = smax;
     if (S > SK_SMAX) S = SK_SMAX;
     if (S < 1) S = 1;
