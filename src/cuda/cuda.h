@@ -116,8 +116,7 @@ retnet_status cuda_op_matmul_backward(void *dx, cuda_dtype dx_type, void *dw,
 /* ==================================================================================== */
 /* gemv.cu: products with a few rows of x (decoding), at the speed of reading the weights */
 
-#define CUDA_GEMV_MAX_M 64     /* rows of x the kernels take (past 16: split K) */
-#define CUDA_GEMV_DEFAULT_M 16 /* ... and up to which products go to them (RETNET_CUDA_GEMV_MAX_M) */
+#define CUDA_GEMV_MAX_M 16  /* rows of x */
 /* Which single products cuda_op_matmul / cuda_op_gemm give the gemv kernels: up to 2 rows of
  * x, and up to CUDA_GEMV_MAX_M for weights of at most 2^24 values. On the H200
  * (bench/gpu/gemv-h200.txt) the FMA kernel (M <= 2) beat cuBLASLt 1.5-2.8x for the model's
@@ -127,13 +126,6 @@ retnet_status cuda_op_matmul_backward(void *dx, cuda_dtype dx_type, void *dw,
  * earlier run (not the same run: the ratios are approximate); at M = 16 (next44.sh, same run)
  * 11.2 / 9.6 us against cuBLASLt's 15.6 / 15.1. */
 #define CUDA_GEMV_SINGLE(M, N, K) ((M) <= 2 || (int64_t)(N) * (K) <= (1 << 24))
-/* Past 16 rows the products keep partial sums in a scratch of this module's: grown on demand,
- * but not inside a graph capture, so a caller that captures reserves it first (the bytes a
- * product of M rows, R weight rows in all (a GLU's two weights count twice), K needs); the
- * scratch's address, which a captured graph holds (it moves when it grows). */
-size_t cuda_gemv_scratch_bytes(int64_t M, int64_t R, int64_t K);
-retnet_status cuda_gemv_reserve(size_t bytes);
-void *cuda_gemv_scratch(void);
 #define CUDA_GEMV_MAX_OUT 4 /* products sharing x in one launch */
 
 /* An output rotated as cuda_op_rope_bf16 would rotate it (the same bits): heads of dk,

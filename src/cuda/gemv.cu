@@ -37,7 +37,6 @@
  * accumulate in fp32 (the same error bound: K u_f32 of sum |x w|).
  */
 #include "cuda/common.cuh"
-#include "cuda/mbar.cuh"
 #include "cuda/mma.cuh"
 
 #include <stdlib.h>
@@ -303,159 +302,6 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
     }
 }
 
-/* ---- past 16 rows: split-K products with x in shared memory (gemv_sk_kernel) --------
- *
- * At 17-64 rows of x the mma kernel's x loads (a 16-byte L1 load a lane and tile of 8 rows)
- * outnumber its weights' and it is issue-bound (dev/cuda/next151.sh: slower than cuBLASLt
- * however its blocks are shaped). Here a block stages its slice of K of all M rows of x in
- * shared memory once (cp.async, after the wait), and its 8 warps stream 16 weight rows each
- * over that slice from global memory into mma.sync fragments (the mma kernel's loads and
- * k order); B fragments are 16-byte shared loads (rows 64 bytes apart mod 128: no bank
- * conflicts). The grid is (blocks of 128 weight rows, S slices of K) with S chosen for ~2
- * blocks an SM; each block writes its fp32 partial sums (S, M, R), and gemv_sk_reduce_kernel
- * adds the S slices in order (the same bits every run) and applies the segment's epilogue
- * (store_pair: rotation, GLU, gelu, addend, bf16). */
-#define SK_WARPS 8
-#define SK_ROWS (16 * SK_WARPS) /* weight rows a block */
-#define SK_U 4                   /* 16-byte loads in flight a lane and row */
-#define SK_MAXW (2 * CUDA_GEMV_MAX_OUT)
-#define SK_SMAX 16               /* slices of K at most */
-
-typedef struct {
-    const uint4 *x;
-    int64_t ldx8, K8, R; /* R: weight rows in all, the partials' row length */
-    const uint4 *w[SK_MAXW];
-    int64_t rbase[SK_MAXW + 1]; /* weight list i: rows rbase[i] .. rbase[i + 1] - 1 */
-    int nw, M, Kc8;             /* Kc8: uint4 columns a slice (a multiple of 4) */
-    float *part;                /* (S, M, R) */
-} sk_args;
-
-template <int NT>
-__global__ void __launch_bounds__(32 * SK_WARPS, 2) gemv_sk_kernel(sk_args a) {
-    extern __shared__ uint4 xs[]; /* NT 8 rows of Kc8 + 4 uint4 */
-    pdl_trigger();
-    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-    const int sl = blockIdx.y;
-    const int64_t k0 = (int64_t)sl * a.Kc8;
-    const int kc = (int)(a.K8 - k0 < a.Kc8 ? a.K8 - k0 : a.Kc8);
-    const int64_t row0 = (int64_t)blockIdx.x * SK_ROWS + w * 16 + g, row1 = row0 + 8;
-    auto row_ptr = [&](int64_t r) -> const uint4 * {
-        if (r >= a.R) return NULL;
-        int i = 0;
-        while (i < a.nw - 1 && r >= a.rbase[i + 1]) i++;
-        return a.w[i] + (r - a.rbase[i]) * a.K8 + k0;
-    };
-    const uint4 *r0 = row_ptr(row0), *r1 = row_ptr(row1);
-    const uint4 z = make_uint4(0, 0, 0, 0);
-    uint4 w0[SK_U], w1[SK_U];
-    auto load = [&](int q0) {
-#pragma unroll
-        for (int u = 0; u < SK_U; u++) {
-            const int c = (q0 + u) * 4 + t;
-            w0[u] = r0 && c < kc ? __ldcs(r0 + c) : z; /* streamed: no reuse */
-            w1[u] = r1 && c < kc ? __ldcs(r1 + c) : z;
-        }
-    };
-    load(0); /* before the wait, as the other kernels' */
-    pdl_wait();
-    /* x's slice in two halves (two copy groups): the products start on the first while the
-     * second lands; kh a multiple of a round of loads (4 SK_U columns) */
-    const int ld = a.Kc8 + 4, kh = kc > 8 * SK_U ? (kc / 2 + 4 * SK_U - 1) / (4 * SK_U) * (4 * SK_U) : kc;
-    for (int h = 0; h < 2; h++) {
-        const int cb = h ? kh : 0, cw = (h ? kc : kh) - cb;
-        for (int i = threadIdx.x; i < NT * 8 * cw; i += blockDim.x) {
-            const int m = i / cw, c = cb + i - m * cw;
-            const bool in = m < a.M;
-            cp_async16(smem_u32(xs + m * ld + c), a.x + (in ? m : 0) * a.ldx8 + k0 + c, in ? 16 : 0);
-        }
-        cp_async_commit();
-    }
-    cp_async_wait<1>();
-    __syncthreads();
-    float d[NT][4];
-#pragma unroll
-    for (int i = 0; i < NT; i++) d[i][0] = d[i][1] = d[i][2] = d[i][3] = 0.0f;
-    const int nq = (kc + 3) / 4;
-    for (int q0 = 0; q0 < nq; q0 += SK_U) {
-        if (q0) load(q0);
-        if (q0 * 4 == kh) { /* the second half of x */
-            cp_async_wait<0>();
-            __syncthreads();
-        }
-#pragma unroll
-        for (int u = 0; u < SK_U; u++) {
-            const int c0 = (q0 + u) * 4, c = c0 + t;
-            if (c0 >= kc) break;
-            const uint32_t a0[4] = {w0[u].x, w1[u].x, w0[u].y, w1[u].y};
-            const uint32_t a1[4] = {w0[u].z, w1[u].z, w0[u].w, w1[u].w};
-#pragma unroll
-            for (int i = 0; i < NT; i++) {
-                const uint4 xv = c < kc ? xs[(8 * i + g) * ld + c] : z;
-                mma16816(d[i], a0, xv.x, xv.y);
-                mma16816(d[i], a1, xv.z, xv.w);
-            }
-        }
-    }
-    /* lane (g, t): D[row0][m], D[row0][m + 1], D[row1][m], D[row1][m + 1], m = 8 i + 2 t */
-    float *p = a.part + (int64_t)sl * a.M * a.R;
-#pragma unroll
-    for (int i = 0; i < NT; i++) {
-        const int m = 8 * i + 2 * t;
-        if (m < a.M) {
-            if (row0 < a.R) p[m * a.R + row0] = d[i][0];
-            if (row1 < a.R) p[m * a.R + row1] = d[i][2];
-        }
-        if (m + 1 < a.M) {
-            if (row0 < a.R) p[(m + 1) * a.R + row0] = d[i][1];
-            if (row1 < a.R) p[(m + 1) * a.R + row1] = d[i][3];
-        }
-    }
-}
-
-/* Thread (m, pair unit): the S slices' sums in order, then the segment's epilogue. pcol[s]:
- * segment s's first row in the partials (a GLU's w2 rows follow its N w1 rows). */
-typedef struct {
-    const float *part;
-    int64_t R, pcol[CUDA_GEMV_MAX_OUT];
-    int S;
-} sk_red;
-
-__global__ void __launch_bounds__(256) gemv_sk_reduce_kernel(gemv_args a, sk_red r) {
-    pdl_trigger();
-    const int64_t units = a.first[a.nseg];
-    const int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= units * a.M) {
-        pdl_wait();
-        return;
-    }
-    const int m = (int)(idx / units);
-    const int64_t u = idx - (int64_t)m * units;
-    int s = 0;
-    while (s < a.nseg - 1 && u >= a.first[s + 1]) s++;
-    const gemv_seg &g = a.seg[s];
-    int64_t n, n1;
-    int j;
-    pair_rows(g, u - a.first[s], n, n1, j);
-    const rope_cs rc = g.rope ? rope_at(g, m, j) : rope_cs{0.0f, 0.0f};
-    const int64_t c0 = r.pcol[s] + n, c1 = r.pcol[s] + (g.w2 ? g.N + n : n1);
-    const bool has1 = g.w2 || n1 < g.N;
-    pdl_wait();
-    /* every slice's loads in flight before the first sum (a loop over S would wait for each) */
-    float x0[SK_SMAX], x1[SK_SMAX];
-    const float *p = r.part + (int64_t)m * r.R;
-    const int64_t slice = (int64_t)a.M * r.R;
-#pragma unroll
-    for (int k = 0; k < SK_SMAX; k++) {
-        x0[k] = k < r.S ? p[k * slice + c0] : 0.0f;
-        x1[k] = k < r.S && has1 ? p[k * slice + c1] : 0.0f;
-    }
-    float v0 = 0.0f, v1 = 0.0f;
-#pragma unroll
-    for (int k = 0; k < SK_SMAX; k++)
-        if (k < r.S) v0 += x0[k], v1 += x1[k];
-    store_pair(g, a.act, m, n, n1, rc, v0, v1);
-}
-
 static int gemv_off = -1; /* RETNET_CUDA_GEMV=0: cuBLASLt for every product (comparisons) */
 int cuda_gemv_enabled(void) {
     if (gemv_off < 0) {
@@ -485,7 +331,7 @@ static int gemv_max_m(void) {
     static int m = 0;
     if (!m) {
         const char *e = getenv("RETNET_CUDA_GEMV_MAX_M");
-        m = e && atoi(e) >= 1 && atoi(e) <= CUDA_GEMV_MAX_M ? atoi(e) : CUDA_GEMV_DEFAULT_M;
+        m = e && atoi(e) >= 1 && atoi(e) <= CUDA_GEMV_MAX_M ? atoi(e) : CUDA_GEMV_MAX_M;
     }
     return m;
 }
@@ -522,94 +368,9 @@ static int fma_ks(void) {
     return ks;
 }
 
-/* the split-K products' partial sums (grown outside graph captures: cuda_gemv_reserve) */
-static void *sk_buf;
-static size_t sk_cap;
-
-void *cuda_gemv_scratch(void) { return sk_buf; }
-
-retnet_status cuda_gemv_reserve(size_t bytes) {
-    if (bytes <= sk_cap) return RETNET_OK;
-    TRY(cuda_ensure_init());
-    CUDA_TRY(cudaDeviceSynchronize(), "cuda gemv: before growing its scratch");
-    retnet_cuda_free(sk_buf);
-    sk_buf = NULL, sk_cap = 0;
-    TRY(retnet_cuda_malloc(&sk_buf, bytes, "the split-K products' partial sums"));
-    sk_cap = bytes;
-    return RETNET_OK;
-}
-
-/* S slices of K (of Kc8 uint4 columns each, a multiple of 4) for R weight rows: at most two
- * blocks an SM (one wave), each slice at least 256 columns of K, at most 16 */
-static int sk_slices(int64_t R, int64_t K8, int *kc8) {
-    const int sms = cuda_sm_count() > 0 ? cuda_sm_count() : 132;
-    const int64_t rb = (R + SK_ROWS - 1) / SK_ROWS;
-    int64_t S = 2 * sms / rb, smax = K8 / 32; /* within one wave */
-    if (S > smax) S = smax;
-    if (S > SK_SMAX) S = SK_SMAX;
-    if (S < 1) S = 1;
-    int64_t c = (K8 + S - 1) / S;
-    c = (c + 3) / 4 * 4;
-    *kc8 = (int)c;
-    return (int)((K8 + c - 1) / c);
-}
-
-size_t cuda_gemv_scratch_bytes(int64_t M, int64_t R, int64_t K) {
-    if (M <= 16 || M > CUDA_GEMV_MAX_M || K < 8) return 0;
-    int kc8;
-    return (size_t)sk_slices(R, K / 8, &kc8) * (size_t)M * (size_t)R * sizeof(float);
-}
-
-/* M 17..64 (a->seg[].P set): gemv_sk_kernel's partial sums, then the reduction */
-static retnet_status run_sk(gemv_args *a, int64_t M, cudaStream_t cs) {
-    sk_args k;
-    sk_red r;
-    memset(&k, 0, sizeof k), memset(&r, 0, sizeof r);
-    k.x = a->x, k.ldx8 = a->ldx8, k.K8 = a->K8, k.M = (int)M;
-    int64_t R = 0;
-    for (int i = 0; i < a->nseg; i++) {
-        r.pcol[i] = R;
-        k.w[k.nw] = a->seg[i].w, k.rbase[k.nw++] = R, R += a->seg[i].N;
-        if (a->seg[i].w2) k.w[k.nw] = a->seg[i].w2, k.rbase[k.nw++] = R, R += a->seg[i].N;
-    }
-    k.rbase[k.nw] = R, k.R = r.R = R;
-    if (R == 0) return RETNET_OK;
-    int kc8;
-    r.S = sk_slices(R, a->K8, &kc8);
-    k.Kc8 = kc8;
-    const size_t bytes = (size_t)r.S * (size_t)M * (size_t)R * sizeof(float);
-    if (bytes > sk_cap) {
-        cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
-        CUDA_TRY(cudaStreamIsCapturing(cs, &st), "cuda gemv");
-        if (st != cudaStreamCaptureStatusNone)
-            return retnet_fail(RETNET_EINVAL, "cuda gemv: %zu bytes of partial sums needed in a "
-                               "graph capture (cuda_gemv_reserve first)", bytes);
-        TRY(cuda_gemv_reserve(bytes));
-    }
-    k.part = (float *)sk_buf, r.part = (const float *)sk_buf;
-    const int nt8 = M > 32;
-    void (*const kern)(sk_args) = nt8 ? gemv_sk_kernel<8> : gemv_sk_kernel<4>;
-    const size_t smem = (size_t)(nt8 ? 64 : 32) * (size_t)(kc8 + 4) * 16;
-    static size_t room[2];
-    if (smem > room[nt8]) {
-        CUDA_TRY(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      (int)smem), "cuda gemv: shared memory");
-        room[nt8] = smem;
-    }
-    CUDA_TRY(cuda_launch(kern, dim3((unsigned)((R + SK_ROWS - 1) / SK_ROWS), (unsigned)r.S),
-                         dim3(32 * SK_WARPS), smem, cs, k), "cuda gemv (split K)");
-    a->M = (int)M, a->first[0] = 0;
-    for (int i = 0; i < a->nseg; i++) a->first[i + 1] = a->first[i] + a->seg[i].P;
-    const int64_t n = a->first[a->nseg] * M;
-    CUDA_TRY(cuda_launch(gemv_sk_reduce_kernel, dim3((unsigned)((n + 255) / 256)), dim3(256), 0,
-                         cs, *a, r), "cuda gemv (split K sums)");
-    return RETNET_OK;
-}
-
 /* a->seg[].P set: first[] for the kernel of M rows, and the launch */
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
-    if (M > 16) return run_sk(a, M, (cudaStream_t)s);
     const int mma = M >= mma_min_m() || M > 8; /* the FMA kernel takes up to 8 rows */
     a->M = (int)M, a->first[0] = 0;
     for (int i = 0; i < a->nseg; i++)

@@ -114,7 +114,6 @@ struct model_cuda {
     cudaGraphExec_t gexec;
     int32_t gB, gctx; /* the graph's batch and (Transformer) KV-cache capacity */
     void *gscr;       /* the scratch buffer the graph's attention uses */
-    void *gsk;        /* and the gemv's partial sums (cuda_gemv_scratch) */
     float *gstate, *glast;
     void *gacts;
     model_cuda_grad_hook hook;       /* distributed training: gradients of a range are final */
@@ -484,16 +483,7 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
         off += align_up(bytes[i]);
     }
     d->acts_rows = n;
-    /* a decoding step's products past 16 rows keep partial sums (gemv.cu), grown here, not
-     * inside the step's graph capture, for every batch these rows hold (the bytes grow with
-     * M) */
-    const int64_t Rq = 2 * c->d_key + 2 * c->d_value, Rf = (c->ffn == RETNET_FFN_GLU ? 2 : 1) * c->d_ffn;
-    const int64_t mr = n < CUDA_GEMV_MAX_M ? n : CUDA_GEMV_MAX_M;
-    size_t sk = cuda_gemv_scratch_bytes(mr, Rq, D), b;
-    if ((b = cuda_gemv_scratch_bytes(mr, Rf, D)) > sk) sk = b;
-    if ((b = cuda_gemv_scratch_bytes(mr, D, c->d_value)) > sk) sk = b;
-    if ((b = cuda_gemv_scratch_bytes(mr, D, c->d_ffn)) > sk) sk = b;
-    return cuda_gemv_reserve(sk);
+    return RETNET_OK;
 }
 
 /* --------------------------------------------------------------------- forward */
@@ -769,7 +759,7 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
                                                                     c->context)));
     if (!(d->gexec && d->gB == B && d->gstate == state_dev && d->glast == last_dev &&
           d->gacts == d->acts && d->gacts_rows == d->acts_rows && d->gctx == c->context &&
-          d->gscr == scr && d->gsk == cuda_gemv_scratch())) {
+          d->gscr == scr)) {
         if (d->gexec) cudaGraphExecDestroy(d->gexec);
         d->gexec = NULL;
         CUDA_TRY(cudaStreamBeginCapture(d->gstream, cudaStreamCaptureModeThreadLocal),
@@ -790,7 +780,6 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
         }
         d->gB = B, d->gstate = state_dev, d->glast = last_dev, d->gacts = d->acts;
         d->gctx = c->context, d->gscr = scr, d->gacts_rows = d->acts_rows;
-        d->gsk = cuda_gemv_scratch();
     }
     /* the graph's stream does not wait for the legacy stream by itself, where the tokens,
      * positions and states were copied (from pageable memory cudaMemcpy may return before its
