@@ -143,14 +143,19 @@ gemm_kernel(const __nv_bfloat16 *x, const __nv_bfloat16 *w, float *part, int M, 
         __threadfence();
     }
     __syncthreads();
-    /* rows r = s, s + S, ... of the tile, each (M x 1) summed in slice order */
-    for (int e = tid; e < BM * M; e += THREADS) {
-        const int r = e / M, m = e - r * M;
-        if (r % S != s) continue;
-        const int n = n0 + r;
+    /* rows r = s, s + S, ... of the tile, each (M x 1) summed in slice order; every slice's
+     * load in flight before the sums */
+    const int rows = (BM - s + S - 1) / S;
+    for (int e = tid; e < rows * M; e += THREADS) {
+        const int m = e % M, r = s + (e / M) * S, n = n0 + r;
         if (n >= N) continue;
+        float v[SMAX];
+#pragma unroll
+        for (int k = 0; k < SMAX; k++) v[k] = k < S ? __ldcg(part + ((size_t)k * M + m) * N + n) : 0.0f;
         float a = 0.0f;
-        for (int k = 0; k < S; k++) a += __ldcg(part + ((size_t)k * M + m) * N + n);
+#pragma unroll
+        for (int k = 0; k < SMAX; k++)
+            if (k < S) a += v[k];
         y[(size_t)m * N + n] = a;
     }
     __syncthreads();
