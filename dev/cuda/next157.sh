@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# (next158: the meeting's loads all in flight before its sums; it looped over S.) gemm_lab.cu with the slices met inside the kernel (every block resident; each sums its
+# gemm_lab.cu with the slices met inside the kernel (every block resident; each sums its
 # share of its tile's rows in slice order), at M = 64 and 32, and with 1 block an SM's worth
 # of slices (LAB_BLOCKS_PER_SM=1) at M = 64.
 cd "$(dirname "$0")/../.."
