@@ -15,6 +15,8 @@
  */
 #include "lt_common.cuh"
 
+#include <cooperative_groups.h>
+
 #include <cuda_bf16.h>
 #include <math.h>
 #include <stdint.h>
@@ -55,6 +57,7 @@ __device__ __forceinline__ int swz(int r, int c) { return r * 8 + (c ^ (r & 7));
  * partials are written (a count a tile, cnt[2 tile]; every block of the grid resident: one
  * wave), sums rows s, s + S, ... of its tile in slice order into y; the last to leave
  * (cnt[2 tile + 1]) sets both counts back to 0 for the next launch */
+template <bool CL>
 __global__ void __launch_bounds__(THREADS, 2)
 gemm_kernel(const __nv_bfloat16 *x, const __nv_bfloat16 *w, float *part, int M, int N, int K,
             int ksteps, float *y, unsigned *cnt) {
@@ -121,6 +124,44 @@ gemm_kernel(const __nv_bfloat16 *x, const __nv_bfloat16 *w, float *part, int M, 
         }
     }
     /* acc[mi][ni]: weight rows n0 + wm 32 + mi 16 + g (+ 8), x rows wn 32 + ni 8 + 2t (+ 1) */
+    if (CL) {
+        /* the tile's S slices are one cluster (1, S, 1): each block's accumulators into its
+         * shared memory (the ring's room: 128 x 64 floats), a cluster barrier, then block s
+         * sums rows s, s + S, ... of the tile from every block's copy in slice order (the
+         * distributed shared memory: no partials in global memory), a barrier before leaving */
+        namespace cg = cooperative_groups;
+        cg::cluster_group cl = cg::this_cluster();
+        const int S = (int)cl.num_blocks(), rank = (int)cl.block_rank();
+        asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+        __syncthreads();
+        float *ct = (float *)sm; /* [128 rows][BN] */
+#pragma unroll
+        for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+            for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                    ct[(wm * 32 + mi * 16 + g + (e >> 1) * 8) * BN + wn * 32 + ni * 8 + 2 * t + (e & 1)] =
+                        acc[mi][ni][e];
+        cl.sync();
+        const float *src[8];
+#pragma unroll
+        for (int k = 0; k < 8; k++) src[k] = k < S ? cl.map_shared_rank(ct, k) : ct;
+        const int rows = (BM - rank + S - 1) / S;
+        for (int e = tid; e < rows * M; e += THREADS) {
+            const int m = e % M, r = rank + (e / M) * S, n = n0 + r;
+            float v[8];
+#pragma unroll
+            for (int k = 0; k < 8; k++) v[k] = k < S ? src[k][r * BN + m] : 0.0f;
+            float a = 0.0f;
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                if (k < S) a += v[k];
+            if (n < N) y[(size_t)m * N + n] = a;
+        }
+        cl.sync();
+        return;
+    }
     float *p = part + (size_t)s * M * N;
 #pragma unroll
     for (int mi = 0; mi < 2; mi++)
@@ -194,7 +235,8 @@ int main(int argc, char **argv) {
     int sms = 0;
     CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
     const size_t smem = (size_t)STAGES * (BM + BN) * BK * 2;
-    CK(cudaFuncSetAttribute(gemm_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    CK(cudaFuncSetAttribute(gemm_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    CK(cudaFuncSetAttribute(gemm_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     cublasLtHandle_t lt;
     LK(cublasLtCreate(&lt));
     void *ws;
@@ -204,9 +246,9 @@ int main(int argc, char **argv) {
         {"q k v g", 12288, 2048}, {"fc1 | gate", 5632, 2048}, {"wo", 2048, 4096}, {"fc2", 2048, 2816}};
     printf("M = %d, %d SMs, %zu KB of shared memory a block; us a launch (50 in a CUDA graph, each "
            "on its own copy of the weights)\n", M, sms, smem / 1024);
-    printf("%-11s %6s %5s %3s %9s %9s %9s %9s %9s  %s\n", "product", "N", "K", "S", "cublasLt",
-           "ours", "+reduce", "met", "TB/s", "max |ours - lt| / max |lt|");
-    double lt_sum = 0, our_sum = 0, meet_sum = 0;
+    printf("%-11s %6s %5s %3s %9s %9s %9s %9s %9s %9s  %s\n", "product", "N", "K", "S", "cublasLt",
+           "ours", "+reduce", "met", "cluster", "TB/s", "max |ours - lt| / max |lt| (+reduce, cluster)");
+    double lt_sum = 0, our_sum = 0, meet_sum = 0, cl_sum = 0;
     for (const Shape &sh : shapes) {
         const int N = sh.N, K = sh.K;
         const size_t wbytes = (size_t)N * K * 2;
@@ -250,12 +292,26 @@ int main(int argc, char **argv) {
         const dim3 grid((N + BM - 1) / BM, S);
         const int MN = M * N;
         auto our_main = [&](cudaStream_t s) {
-            gemm_kernel<<<grid, THREADS, smem, s>>>(X, W[ci++ % copies], S > 1 ? P : Y, M, N, K,
-                                                    ksteps, nullptr, nullptr);
+            gemm_kernel<false><<<grid, THREADS, smem, s>>>(X, W[ci++ % copies], S > 1 ? P : Y, M,
+                                                           N, K, ksteps, nullptr, nullptr);
         };
         auto our_meet = [&](cudaStream_t s) {
-            gemm_kernel<<<grid, THREADS, smem, s>>>(X, W[ci++ % copies], S > 1 ? P : Y, M, N, K,
-                                                    ksteps, S > 1 ? Y : nullptr, CNT);
+            gemm_kernel<false><<<grid, THREADS, smem, s>>>(X, W[ci++ % copies], S > 1 ? P : Y, M,
+                                                           N, K, ksteps, S > 1 ? Y : nullptr, CNT);
+        };
+        /* the slices as a cluster (S <= 8: its own grid) */
+        const int Sc = S < 8 ? S : 8, kc = (K / BK + Sc - 1) / Sc;
+        const dim3 gridc((N + BM - 1) / BM, Sc);
+        auto our_cl = [&](cudaStream_t s) {
+            cudaLaunchAttribute at[1];
+            at[0].id = cudaLaunchAttributeClusterDimension;
+            at[0].val.clusterDim.x = 1, at[0].val.clusterDim.y = Sc, at[0].val.clusterDim.z = 1;
+            cudaLaunchConfig_t cfg = {};
+            cfg.gridDim = gridc, cfg.blockDim = dim3(THREADS), cfg.dynamicSmemBytes = smem;
+            cfg.stream = s, cfg.attrs = at, cfg.numAttrs = 1;
+            CK(cudaLaunchKernelEx(&cfg, gemm_kernel<true>, (const __nv_bfloat16 *)X,
+                                  (const __nv_bfloat16 *)W[ci++ % copies], (float *)nullptr, M, N,
+                                  K, kc, Y, (unsigned *)nullptr));
         };
         auto our_all = [&](cudaStream_t s) {
             our_main(s);
@@ -265,6 +321,7 @@ int main(int argc, char **argv) {
         /* the meeting needs every block resident (2 an SM): else it would wait forever */
         const bool meet_ok = S > 1 && (long)grid.x * grid.y <= 2L * sms;
         const float tq = meet_ok ? graph_us(our_meet) : ta;
+        const float tc = graph_us(our_cl);
         CK(cudaGetLastError());
         /* check: ours against cuBLASLt on the same copy */
         ci = 0;
@@ -281,20 +338,27 @@ int main(int argc, char **argv) {
         else our_all(0);
         CK(cudaDeviceSynchronize());
         CK(cudaMemcpy(q.data(), Y, (size_t)MN * 4, cudaMemcpyDeviceToHost));
-        double md = 0, mb = 0;
+        CK(cudaMemset(Y, 0, (size_t)MN * 4));
+        ci = 0;
+        our_cl(0);
+        CK(cudaDeviceSynchronize());
+        std::vector<float> cv((size_t)MN);
+        CK(cudaMemcpy(cv.data(), Y, (size_t)MN * 4, cudaMemcpyDeviceToHost));
+        double md = 0, mb = 0, mc = 0;
         int same = 1;
         for (int i = 0; i < MN; i++) {
             md = fmax(md, fabs((double)a[i] - b[i])), mb = fmax(mb, fabs((double)b[i]));
+            mc = fmax(mc, fabs((double)cv[i] - b[i]));
             same &= a[i] == q[i];
         }
-        printf("%-11s %6d %5d %3d %9.2f %9.2f %9.2f %9.2f %9.2f  %.2e%s%s\n", sh.name, N, K, S, tl,
-               tm, ta, tq, wbytes / (tq * 1e-6) / 1e12, md / mb, md / mb < 1e-4 ? "" : "  MISMATCH",
-               same ? "" : "  MEET DIFFERS");
-        lt_sum += tl, our_sum += ta, meet_sum += tq;
+        printf("%-11s %6d %5d %3d %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f  %.2e %.2e%s%s\n", sh.name, N,
+               K, S, tl, tm, ta, tq, tc, wbytes / (tc * 1e-6) / 1e12, md / mb, mc / mb,
+               md / mb < 1e-4 && mc / mb < 1e-4 ? "" : "  MISMATCH", same ? "" : "  MEET DIFFERS");
+        lt_sum += tl, our_sum += ta, meet_sum += tq, cl_sum += tc;
         for (int c = 0; c < copies; c++) cudaFree(W[c]);
         cudaFree(X), cudaFree(Y), cudaFree(Yl), cudaFree(P), cudaFree(CNT);
     }
     printf("a layer's four: cublasLt %.1f us, ours %.1f us (a reduction kernel), %.1f us (met in "
-           "the kernel)\n", lt_sum, our_sum, meet_sum);
+           "the kernel), %.1f us (a cluster's slices, S <= 8)\n", lt_sum, our_sum, meet_sum, cl_sum);
     return 0;
 }
