@@ -322,6 +322,18 @@ int main(int argc, char **argv) {
         const bool meet_ok = S > 1 && (long)grid.x * grid.y <= 2L * sms;
         const float tq = meet_ok ? graph_us(our_meet) : ta;
         const float tc = graph_us(our_cl);
+        {   /* how many such clusters the GPU places at once, against the grid's */
+            cudaLaunchAttribute at[1];
+            at[0].id = cudaLaunchAttributeClusterDimension;
+            at[0].val.clusterDim.x = 1, at[0].val.clusterDim.y = Sc, at[0].val.clusterDim.z = 1;
+            cudaLaunchConfig_t cfg = {};
+            cfg.gridDim = gridc, cfg.blockDim = dim3(THREADS), cfg.dynamicSmemBytes = smem;
+            cfg.attrs = at, cfg.numAttrs = 1;
+            int nc = 0;
+            CK(cudaOccupancyMaxActiveClusters(&nc, gemm_kernel<true>, &cfg));
+            printf("  %s: clusters of %d: %d resident at once, the grid has %u\n", sh.name, Sc, nc,
+                   gridc.x);
+        }
         CK(cudaGetLastError());
         /* check: ours against cuBLASLt on the same copy */
         ci = 0;
