@@ -128,31 +128,35 @@ gemm_kernel(const __nv_bfloat16 *x, const __nv_bfloat16 *w, float *part, int M, 
         /* the tile's S slices are one cluster (1, S, 1): each block's accumulators into its
          * shared memory (the ring's room: 128 x 64 floats), a cluster barrier, then block s
          * sums rows s, s + S, ... of the tile from every block's copy in slice order (the
-         * distributed shared memory: no partials in global memory), a barrier before leaving */
+         * distributed shared memory: no partials in global memory), a barrier before leaving.
+         * Rows in runs, not strided: next159 had consecutive threads on consecutive m, y's
+         * writes N floats apart */
         namespace cg = cooperative_groups;
         cg::cluster_group cl = cg::this_cluster();
         const int S = (int)cl.num_blocks(), rank = (int)cl.block_rank();
         asm volatile("cp.async.wait_group 0;\n" ::: "memory");
         __syncthreads();
-        float *ct = (float *)sm; /* [128 rows][BN] */
+        float *ct = (float *)sm; /* [BN rows of x][128 weight rows] */
 #pragma unroll
         for (int mi = 0; mi < 2; mi++)
 #pragma unroll
             for (int ni = 0; ni < 4; ni++)
 #pragma unroll
                 for (int e = 0; e < 4; e++)
-                    ct[(wm * 32 + mi * 16 + g + (e >> 1) * 8) * BN + wn * 32 + ni * 8 + 2 * t + (e & 1)] =
+                    ct[(wn * 32 + ni * 8 + 2 * t + (e & 1)) * BM + wm * 32 + mi * 16 + g + (e >> 1) * 8] =
                         acc[mi][ni][e];
         cl.sync();
         const float *src[8];
 #pragma unroll
         for (int k = 0; k < 8; k++) src[k] = k < S ? cl.map_shared_rank(ct, k) : ct;
-        const int rows = (BM - rank + S - 1) / S;
+        /* block `rank` takes a run of the tile's rows: consecutive threads, consecutive
+         * outputs (y's writes coalesced, ct's reads on distinct banks) */
+        const int rpb = (BM + S - 1) / S, rb = rank * rpb, rows = min(rpb, BM - rb);
         for (int e = tid; e < rows * M; e += THREADS) {
-            const int m = e % M, r = rank + (e / M) * S, n = n0 + r;
+            const int m = e / rows, r = rb + (e - m * rows), n = n0 + r;
             float v[8];
 #pragma unroll
-            for (int k = 0; k < 8; k++) v[k] = k < S ? src[k][r * BN + m] : 0.0f;
+            for (int k = 0; k < 8; k++) v[k] = k < S ? src[k][m * BM + r] : 0.0f;
             float a = 0.0f;
 #pragma unroll
             for (int k = 0; k < 8; k++)
@@ -184,11 +188,11 @@ gemm_kernel(const __nv_bfloat16 *x, const __nv_bfloat16 *w, float *part, int M, 
         __threadfence();
     }
     __syncthreads();
-    /* rows r = s, s + S, ... of the tile, each (M x 1) summed in slice order; every slice's
-     * load in flight before the sums */
-    const int rows = (BM - s + S - 1) / S;
+    /* a run of the tile's rows a block (consecutive threads, consecutive outputs), each
+     * summed in slice order; every slice's load in flight before the sums */
+    const int rpb = (BM + S - 1) / S, rb = s * rpb, rows = max(0, min(rpb, BM - rb));
     for (int e = tid; e < rows * M; e += THREADS) {
-        const int m = e % M, r = s + (e / M) * S, n = n0 + r;
+        const int m = e / rows, r = rb + (e - m * rows), n = n0 + r;
         if (n >= N) continue;
         float v[SMAX];
 #pragma unroll
