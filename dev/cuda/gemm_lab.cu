@@ -52,29 +52,33 @@ __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint3
  * that ldmatrix's 8 rows of one chunk column fall on 8 different bank groups */
 __device__ __forceinline__ int swz(int r, int c) { return r * 8 + (c ^ (r & 7)); }
 
-/* part (S, M, N) fp32 (or y (M, N) when S = 1) = x (M, K) @ w (N, K)^T over slice blockIdx.y */
-/* y: where not NULL (S > 1), the slices meet in the kernel: each block, once its tile's S
- * partials are written (a count a tile, cnt[2 tile]; every block of the grid resident: one
- * wave), sums rows s, s + S, ... of its tile in slice order into y; the last to leave
- * (cnt[2 tile + 1]) sets both counts back to 0 for the next launch */
-template <bool CL>
+/* part (S, M, N) fp32 (or y (M, N) when S = 1) = x (M, K) @ w (N, K)^T over slice blockIdx.y.
+ * TM weight rows a block (128 or 64), ST stages; the 8 warps as TM / 32 along the weight rows
+ * by the rest along x's 64 rows. y: where not NULL (S > 1), the slices meet in the kernel:
+ * each block, once its tile's S partials are written (a count a tile, cnt[2 tile]; every block
+ * of the grid resident: one wave), sums a run of its tile's rows in slice order into y; the
+ * last to leave (cnt[2 tile + 1]) sets both counts back to 0 for the next launch. CL: the
+ * slices are a cluster instead (below). */
+template <bool CL, int TM = BM, int ST = STAGES>
 __global__ void __launch_bounds__(THREADS, 2)
 gemm_kernel(const __nv_bfloat16 *x, const __nv_bfloat16 *w, float *part, int M, int N, int K,
             int ksteps, float *y, unsigned *cnt) {
+    constexpr int WMW = TM / 32, WNW = 8 / WMW, XW = BN / WNW, NI = XW / 8, NJ = NI / 2;
+    static_assert(WMW * WNW == 8 && NJ >= 1, "8 warps of 32 weight rows by >= 16 rows of x");
     extern __shared__ uint4 sm[];
-    uint4 *As = sm, *Bs = sm + STAGES * BM * 8;
+    uint4 *As = sm, *Bs = sm + ST * TM * 8;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
-    const int wm = warp & 3, wn = warp >> 2;
-    const int n0 = blockIdx.x * BM, s = blockIdx.y;
+    const int wm = warp % WMW, wn = warp / WMW;
+    const int n0 = blockIdx.x * TM, s = blockIdx.y;
     const int kt0 = s * ksteps, kt1 = min(kt0 + ksteps, K / BK), nk = kt1 - kt0;
-    /* stage loads: A 128 rows x 8 chunks (4 a thread), B 64 rows x 8 chunks (2 a thread) */
+    /* stage loads: A TM rows x 8 chunks (TM / 32 a thread), B 64 rows x 8 chunks (2 a thread) */
     auto load = [&](int kt, int st) {
         const int k0 = kt * BK;
 #pragma unroll
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < TM * 8 / THREADS; i++) {
             const int e = tid + i * THREADS, r = e >> 3, c = e & 7;
             const int n = n0 + r;
-            cpa16(su32(As + st * BM * 8 + swz(r, c)), w + (size_t)(n < N ? n : 0) * K + k0 + c * 8,
+            cpa16(su32(As + st * TM * 8 + swz(r, c)), w + (size_t)(n < N ? n : 0) * K + k0 + c * 8,
                   n < N ? 16 : 0);
         }
 #pragma unroll
@@ -84,25 +88,25 @@ gemm_kernel(const __nv_bfloat16 *x, const __nv_bfloat16 *w, float *part, int M, 
                   r < M ? 16 : 0);
         }
     };
-    float acc[2][4][4];
+    float acc[2][NI][4];
 #pragma unroll
     for (int i = 0; i < 2; i++)
 #pragma unroll
-        for (int j = 0; j < 4; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
+        for (int j = 0; j < NI; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.0f;
 #pragma unroll
-    for (int st = 0; st < STAGES - 1; st++) {
+    for (int st = 0; st < ST - 1; st++) {
         if (st < nk) load(kt0 + st, st);
         asm volatile("cp.async.commit_group;\n" ::: "memory");
     }
     for (int i = 0; i < nk; i++) {
-        asm volatile("cp.async.wait_group %0;\n" ::"n"(STAGES - 2) : "memory");
+        asm volatile("cp.async.wait_group %0;\n" ::"n"(ST - 2) : "memory");
         __syncthreads(); /* stage i landed for all; stage i - 1 read by all */
-        if (i + STAGES - 1 < nk) load(kt0 + i + STAGES - 1, (i + STAGES - 1) % STAGES);
+        if (i + ST - 1 < nk) load(kt0 + i + ST - 1, (i + ST - 1) % ST);
         asm volatile("cp.async.commit_group;\n" ::: "memory");
-        const uint4 *A = As + (i % STAGES) * BM * 8, *B = Bs + (i % STAGES) * BN * 8;
+        const uint4 *A = As + (i % ST) * TM * 8, *B = Bs + (i % ST) * BN * 8;
 #pragma unroll
         for (int kk = 0; kk < BK / 16; kk++) {
-            uint32_t a[2][4], b[2][4];
+            uint32_t a[2][4], b[NJ][4];
 #pragma unroll
             for (int mi = 0; mi < 2; mi++) {
                 /* matrices: rows 0-7 / 8-15 of k 0-7, then of k 8-15 */
@@ -110,20 +114,20 @@ gemm_kernel(const __nv_bfloat16 *x, const __nv_bfloat16 *w, float *part, int M, 
                 ldsm4(a[mi], su32(A + swz(r, c)));
             }
 #pragma unroll
-            for (int nj = 0; nj < 2; nj++) {
+            for (int nj = 0; nj < NJ; nj++) {
                 /* matrices: x rows 0-7 k 0-7, rows 0-7 k 8-15, rows 8-15 k 0-7, rows 8-15 k 8-15 */
                 const int j = lane >> 3;
-                const int r = wn * 32 + nj * 16 + (j >> 1) * 8 + (lane & 7), c = kk * 2 + (j & 1);
+                const int r = wn * XW + nj * 16 + (j >> 1) * 8 + (lane & 7), c = kk * 2 + (j & 1);
                 ldsm4(b[nj], su32(B + swz(r, c)));
             }
 #pragma unroll
             for (int mi = 0; mi < 2; mi++)
 #pragma unroll
-                for (int ni = 0; ni < 4; ni++)
+                for (int ni = 0; ni < NI; ni++)
                     mma(acc[mi][ni], a[mi], b[ni >> 1][(ni & 1) * 2], b[ni >> 1][(ni & 1) * 2 + 1]);
         }
     }
-    /* acc[mi][ni]: weight rows n0 + wm 32 + mi 16 + g (+ 8), x rows wn 32 + ni 8 + 2t (+ 1) */
+    /* acc[mi][ni]: weight rows n0 + wm 32 + mi 16 + g (+ 8), x rows wn XW + ni 8 + 2t (+ 1) */
     if (CL) {
         /* the tile's S slices are one cluster (1, S, 1): each block's accumulators into its
          * shared memory (the ring's room: 128 x 64 floats), a cluster barrier, then block s
@@ -136,14 +140,14 @@ gemm_kernel(const __nv_bfloat16 *x, const __nv_bfloat16 *w, float *part, int M, 
         const int S = (int)cl.num_blocks(), rank = (int)cl.block_rank();
         asm volatile("cp.async.wait_group 0;\n" ::: "memory");
         __syncthreads();
-        float *ct = (float *)sm; /* [BN rows of x][128 weight rows] */
+        float *ct = (float *)sm; /* [BN rows of x][TM weight rows] */
 #pragma unroll
         for (int mi = 0; mi < 2; mi++)
 #pragma unroll
-            for (int ni = 0; ni < 4; ni++)
+            for (int ni = 0; ni < NI; ni++)
 #pragma unroll
                 for (int e = 0; e < 4; e++)
-                    ct[(wn * 32 + ni * 8 + 2 * t + (e & 1)) * BM + wm * 32 + mi * 16 + g + (e >> 1) * 8] =
+                    ct[(wn * XW + ni * 8 + 2 * t + (e & 1)) * TM + wm * 32 + mi * 16 + g + (e >> 1) * 8] =
                         acc[mi][ni][e];
         cl.sync();
         const float *src[8];
@@ -151,12 +155,12 @@ gemm_kernel(const __nv_bfloat16 *x, const __nv_bfloat16 *w, float *part, int M, 
         for (int k = 0; k < 8; k++) src[k] = k < S ? cl.map_shared_rank(ct, k) : ct;
         /* block `rank` takes a run of the tile's rows: consecutive threads, consecutive
          * outputs (y's writes coalesced, ct's reads on distinct banks) */
-        const int rpb = (BM + S - 1) / S, rb = rank * rpb, rows = min(rpb, BM - rb);
+        const int rpb = (TM + S - 1) / S, rb = rank * rpb, rows = min(rpb, TM - rb);
         for (int e = tid; e < rows * M; e += THREADS) {
             const int m = e / rows, r = rb + (e - m * rows), n = n0 + r;
             float v[8];
 #pragma unroll
-            for (int k = 0; k < 8; k++) v[k] = k < S ? src[k][m * BM + r] : 0.0f;
+            for (int k = 0; k < 8; k++) v[k] = k < S ? src[k][m * TM + r] : 0.0f;
             float a = 0.0f;
 #pragma unroll
             for (int k = 0; k < 8; k++)
@@ -170,11 +174,11 @@ gemm_kernel(const __nv_bfloat16 *x, const __nv_bfloat16 *w, float *part, int M, 
 #pragma unroll
     for (int mi = 0; mi < 2; mi++)
 #pragma unroll
-        for (int ni = 0; ni < 4; ni++)
+        for (int ni = 0; ni < NI; ni++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const int n = n0 + wm * 32 + mi * 16 + g + (e >> 1) * 8;
-                const int m = wn * 32 + ni * 8 + 2 * t + (e & 1);
+                const int m = wn * XW + ni * 8 + 2 * t + (e & 1);
                 if (n < N && m < M) p[(size_t)m * N + n] = acc[mi][ni][e];
             }
     if (!y) return;
@@ -190,7 +194,7 @@ gemm_kernel(const __nv_bfloat16 *x, const __nv_bfloat16 *w, float *part, int M, 
     __syncthreads();
     /* a run of the tile's rows a block (consecutive threads, consecutive outputs), each
      * summed in slice order; every slice's load in flight before the sums */
-    const int rpb = (BM + S - 1) / S, rb = s * rpb, rows = max(0, min(rpb, BM - rb));
+    const int rpb = (TM + S - 1) / S, rb = s * rpb, rows = max(0, min(rpb, TM - rb));
     for (int e = tid; e < rows * M; e += THREADS) {
         const int m = e / rows, r = rb + (e - m * rows), n = n0 + r;
         if (n >= N) continue;
@@ -219,6 +223,47 @@ __global__ void reduce_kernel(const float *part, float *y, int MN, int S) {
     for (int k = 0; k < SMAX; k++)
         if (k < S) a += v[k];
     y[i] = a;
+}
+
+/* Other tiles and depths (main kernel alone, and with the sum kernel), on the same inputs:
+ * the blocks an SM from the occupancy API, the slices for one wave; checked against
+ * cuBLASLt's y (ylt, from the same copy of the weights) */
+template <int TM, int ST>
+static void sweep(const char *name, int M, int N, int K, int sms, std::vector<__nv_bfloat16 *> &W,
+                  int copies, const __nv_bfloat16 *X, float *Y, float *P, const float *ylt,
+                  double mb) {
+    const size_t smem = (size_t)ST * (TM + BN) * BK * 2;
+    CK(cudaFuncSetAttribute(gemm_kernel<false, TM, ST>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                            (int)smem));
+    int bps = 0;
+    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&bps, gemm_kernel<false, TM, ST>, THREADS, smem));
+    const int tiles = (N + TM - 1) / TM, kt = K / BK;
+    int S = bps * sms / tiles;
+    if (S > kt / 2) S = kt / 2;
+    if (S > SMAX) S = SMAX;
+    if (S < 1) S = 1;
+    const int ksteps = (kt + S - 1) / S, MN = M * N;
+    const dim3 grid(tiles, S);
+    int ci = 0;
+    auto main_ = [&](cudaStream_t s) {
+        gemm_kernel<false, TM, ST><<<grid, THREADS, smem, s>>>(X, W[ci++ % copies], S > 1 ? P : Y, M,
+                                                               N, K, ksteps, nullptr, nullptr);
+    };
+    auto all_ = [&](cudaStream_t s) {
+        main_(s);
+        if (S > 1) reduce_kernel<<<(MN + 255) / 256, 256, 0, s>>>(P, Y, MN, S);
+    };
+    const float tm = graph_us(main_), ta = graph_us(all_);
+    ci = 0;
+    all_(0);
+    CK(cudaDeviceSynchronize());
+    std::vector<float> a((size_t)MN);
+    CK(cudaMemcpy(a.data(), Y, (size_t)MN * 4, cudaMemcpyDeviceToHost));
+    double md = 0;
+    for (int i = 0; i < MN; i++) md = fmax(md, fabs((double)a[i] - ylt[i]));
+    printf("  %-11s tile %3d, %d stages (%3zu KB): %d blocks an SM, S %2d: %7.2f us alone, %7.2f with "
+           "the sum  %.2e%s\n", name, TM, ST, smem / 1024, bps, S, tm, ta, md / mb,
+           md / mb < 1e-4 ? "" : "  MISMATCH");
 }
 
 static int slices(int N, int K, int sms) {
@@ -277,7 +322,7 @@ int main(int argc, char **argv) {
         CK(cudaMemcpy(X, hx.data(), (size_t)M * K * 2, cudaMemcpyHostToDevice));
         CK(cudaMalloc(&Y, (size_t)M * N * 4));
         CK(cudaMalloc(&Yl, (size_t)M * N * 4));
-        CK(cudaMalloc(&P, (size_t)S * M * N * 4));
+        CK(cudaMalloc(&P, (size_t)SMAX * M * N * 4)); /* room for the sweep's slices too */
         unsigned *CNT;
         CK(cudaMalloc(&CNT, 2 * 4 * (size_t)((N + BM - 1) / BM)));
         CK(cudaMemset(CNT, 0, 2 * 4 * (size_t)((N + BM - 1) / BM)));
@@ -371,6 +416,10 @@ int main(int argc, char **argv) {
                K, S, tl, tm, ta, tq, tc, wbytes / (tc * 1e-6) / 1e12, md / mb, mc / mb,
                md / mb < 1e-4 && mc / mb < 1e-4 ? "" : "  MISMATCH", same ? "" : "  MEET DIFFERS");
         lt_sum += tl, our_sum += ta, meet_sum += tq, cl_sum += tc;
+        sweep<128, 6>(sh.name, M, N, K, sms, W, copies, X, Y, P, b.data(), mb);
+        sweep<64, 4>(sh.name, M, N, K, sms, W, copies, X, Y, P, b.data(), mb);
+        sweep<64, 6>(sh.name, M, N, K, sms, W, copies, X, Y, P, b.data(), mb);
+        sweep<64, 8>(sh.name, M, N, K, sms, W, copies, X, Y, P, b.data(), mb);
         for (int c = 0; c < copies; c++) cudaFree(W[c]);
         cudaFree(X), cudaFree(Y), cudaFree(Yl), cudaFree(P), cudaFree(CNT);
     }
