@@ -399,3 +399,14 @@ for k, v in sorted(t.items(), key=lambda kv: -kv[1])[:int(sys.argv[3])]:
     print(f"  {100*v/tot:5.1f}%  {v/1e3:8.2f} ms  {n[k]:5d} x {v/n[k]:8.1f} us  {k[:100]}")
 PY
 }
+
+# gemm_lab M...: dev/cuda/gemm_lab.cu built for sm_90a into build/gemm_lab (its log in $OUT),
+# then run at each M given (next156-161 copied these lines; next162 on)
+gemm_lab() {
+  mkdir -p build
+  nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o build/gemm_lab dev/cuda/gemm_lab.cu \
+    -lcublasLt >"$OUT/gemm_build.log" 2>&1
+  echo "build: exit $? at $((SECONDS - t0)) s"; grep -E "error" "$OUT/gemm_build.log" | head -5
+  local m
+  for m in "$@"; do timeout 150 build/gemm_lab "$m"; echo "exit $?"; done
+}

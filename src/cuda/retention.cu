@@ -2181,7 +2181,8 @@ __device__ __forceinline__ void window_fold_rows(float4 (&a)[UNR], float4 (&b)[U
  *  - large states, where the state streams: 512 threads, as many columns as still give two
  *    blocks an SM (a head's 512 columns at the 1.3B model from B = 33), 2 rows a set (4 in
  *    the 128- and 64-column shapes): one window load and one set of scores a (b, h)
- *    instead of 8, 2 KB runs of a row, 4 row groups to sum. Read-only, B = 256 254.6 us a layer against 403.8 for the first kernel
+ *    instead of 8, 2 KB runs of a row, 4 row groups to sum. Read-only, B = 256 254.6 us a
+ *    layer against 403.8 for the first kernel
  *    (64 columns, 32 row groups, 8 rows in one set: 4.22 TB/s against 2.66, a plain read
  *    4.5; dev/cuda/window_lab2.cu, next85.sh).
  * A thread's rows come 2 UNR in a row, so that the fold (window_fold_rows) folds both sets
