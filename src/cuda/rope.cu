@@ -10,6 +10,8 @@
  * spelled out), so the same bits.
  */
 #include "cuda/common.cuh"
+#include <stdlib.h>
+#include <string.h>
 
 /* The pairs j0 .. j0+P-1 of one head xh: a[p] = xh[i0], b[p] = xh[i1] with (i0, i1) =
  * (j, j + npair) for the half rotation, (2j, 2j+1) for the paper's interleaved pairs. P = 4
@@ -274,6 +276,96 @@ __global__ void __launch_bounds__(ROPE_THREADS)
     }
 }
 
+/* The same split with a block a row and part (grid: rows x (2 + copy parts)), for the
+ * grouped, 16-byte aligned layouts with dk / 2 <= SPLIT_MAXPAIR (the 1.3B shapes): blocks
+ * y = 0, 1 rotate the row's q, k in every head, y >= 2 round v and copy g, SPLIT_C float4 a
+ * thread. A row's angles are formed once (one sincos a pair, into shared memory, while the
+ * block's loads are in flight) instead of once per pair group of each head and tensor: at
+ * h = 8 the old kernel's threads formed each angle 8 times in double. The same operations on
+ * each element, so the same bits (test_cuda_ops). */
+#define SPLIT_THREADS 256
+#define SPLIT_G 2        /* pair groups (of 4 pairs) a thread loads at once */
+#define SPLIT_C 4        /* float4 of v | g a thread copies */
+#define SPLIT_MAXPAIR 512
+__global__ void __launch_bounds__(SPLIT_THREADS)
+    qkvg_split_rows_kernel(const float *x, int64_t ldx, uint16_t *qb, uint16_t *kb, uint16_t *vb,
+                           float *g, int64_t T, int h, int dk, int dv, const int64_t *pos0,
+                           int half, double base, float kscale) {
+    __shared__ float tc[SPLIT_MAXPAIR], ts[SPLIT_MAXPAIR];
+    pdl_trigger();
+    const int64_t bt = blockIdx.x, b = bt / T, t = bt - b * T;
+    const int64_t dkey = (int64_t)h * dk, dval = (int64_t)h * dv;
+    const float *row = x + bt * ldx;
+    const int tid = threadIdx.x;
+    if (blockIdx.y < 2) {
+        const int npair = dk / 2, ng = npair / 4, groups = h * ng;
+        const float *xs = row + blockIdx.y * dkey;
+        uint16_t *y = (blockIdx.y ? kb : qb) + bt * dkey;
+        const float scale = blockIdx.y ? kscale : 1.0f;
+        pdl_wait();
+        const double p = (double)((pos0 ? pos0[b] : 0) + t);
+        for (int g0 = 0; g0 < groups; g0 += SPLIT_G * SPLIT_THREADS) {
+            float a[SPLIT_G][4], bb[SPLIT_G][4];
+#pragma unroll
+            for (int u = 0; u < SPLIT_G; u++) {
+                const int gi = g0 + u * SPLIT_THREADS + tid;
+                if (gi < groups) ld_pairs<4>(a[u], bb[u], xs + (gi / ng) * dk, (gi % ng) * 4, npair, half);
+            }
+            if (g0 == 0) { /* the same for every thread of the block: the barrier is safe */
+                for (int j = tid; j < npair; j += SPLIT_THREADS) {
+                    double sd, cd;
+                    sincos(p * rope_theta(j, dk, half, base), &sd, &cd);
+                    tc[j] = (float)cd, ts[j] = (float)sd;
+                }
+                __syncthreads();
+            }
+#pragma unroll
+            for (int u = 0; u < SPLIT_G; u++) {
+                const int gi = g0 + u * SPLIT_THREADS + tid;
+                if (gi >= groups) break;
+                const int j0 = (gi % ng) * 4;
+                float uu[4], vv[4]; /* rope_kernel's contractions, sign 1 */
+#pragma unroll
+                for (int q = 0; q < 4; q++) {
+                    const float c = tc[j0 + q], sn = ts[j0 + q];
+                    uu[q] = __fmaf_rn(a[u][q], c, -(bb[u][q] * sn)) * scale;
+                    vv[q] = __fmaf_rn(a[u][q], sn, bb[u][q] * c) * scale;
+                }
+                st_pairs<4>(y + (int64_t)(gi / ng) * dk, uu, vv, j0, npair, half);
+            }
+        }
+        return;
+    }
+    /* v and g lie side by side in the row: 2 dval / 4 float4 (dval / 4 without g) */
+    const int64_t n4 = dval / 4, tot = g ? 2 * n4 : n4;
+    const int64_t i0 = (int64_t)(blockIdx.y - 2) * SPLIT_C * SPLIT_THREADS + tid;
+    const float4 *src = (const float4 *)(row + 2 * dkey);
+    pdl_wait();
+    float4 v[SPLIT_C];
+#pragma unroll
+    for (int u = 0; u < SPLIT_C; u++) {
+        const int64_t i = i0 + (int64_t)u * SPLIT_THREADS;
+        if (i < tot) v[u] = src[i];
+    }
+#pragma unroll
+    for (int u = 0; u < SPLIT_C; u++) {
+        const int64_t i = i0 + (int64_t)u * SPLIT_THREADS;
+        if (i >= tot) break;
+        if (i < n4) st4(vb + bt * dval + 4 * i, v[u].x, v[u].y, v[u].z, v[u].w);
+        else *(float4 *)(g + bt * dval + 4 * (i - n4)) = v[u];
+    }
+}
+
+/* RETNET_CUDA_SPLIT_ROWS=0: the grid-stride kernel above everywhere (comparisons) */
+static int split_rows_on(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("RETNET_CUDA_SPLIT_ROWS");
+        on = !(e && !strcmp(e, "0"));
+    }
+    return on;
+}
+
 template <int P>
 static retnet_status split_launch(const float *x, int64_t ldx, uint16_t *qb, uint16_t *kb,
                                   uint16_t *vb, float *g, int64_t B, int64_t T, int h, int dk,
@@ -319,7 +411,14 @@ retnet_status cuda_op_qkvg_split(cuda_bf16 *qb, cuda_bf16 *kb, cuda_bf16 *vb, fl
                          (uintptr_t)x % 16 == 0 && (uintptr_t)q % 8 == 0 && (uintptr_t)k % 8 == 0;
     const int vec = dval % 4 == 0 && ldx % 4 == 0 && (2 * dkey) % 4 == 0 &&
                     (uintptr_t)x % 16 == 0 && (uintptr_t)v % 8 == 0 && (uintptr_t)g % 16 == 0;
-    if (grouped)
+    if (grouped && vec && dk / 2 <= SPLIT_MAXPAIR && B * T <= INT32_MAX && split_rows_on()) {
+        const int64_t tot = (g ? 2 : 1) * (dval / 4), per = SPLIT_C * SPLIT_THREADS;
+        CUDA_TRY(cuda_launch(qkvg_split_rows_kernel, dim3((unsigned)(B * T),
+                                                          (unsigned)(2 + (tot + per - 1) / per)),
+                             dim3(SPLIT_THREADS), 0, cs, x, ldx, q, k, v, g, T, h, dk, dv, pos0,
+                             half, base, kscale),
+                 fn);
+    } else if (grouped)
         TRY(split_launch<4>(x, ldx, q, k, v, g, B, T, h, dk, dv, pos0, half, base, kscale, vec, cs));
     else
         TRY(split_launch<1>(x, ldx, q, k, v, g, B, T, h, dk, dv, pos0, half, base, kscale, vec, cs));

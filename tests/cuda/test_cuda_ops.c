@@ -1182,11 +1182,14 @@ static void test_bf16_outputs(void) {
  * q k v g out of [q | k | v | g] must be bit for bit cuda_op_rope_bf16 of q and of k (times
  * kscale), bf16(v) and g; act(h1) h2 out of [h1 | h2] bit for bit cuda_op_glu_bf16. Shapes
  * with and without the 4-wide accesses (head widths 16 / 6, value widths 24 / 15, F 40 / 7),
- * rows padded and not, without g. */
+ * rows padded and not, without g; the 1.3B heads (8 x 256 / 512: rope.cu's block a row), 1024
+ * pair groups a tensor (the row kernel's loop over them) and dk / 2 = 520 (past its angle
+ * table: the grid-stride kernel). */
 static void test_joined_products(void) {
     uint64_t s = next_seed();
-    const struct { int h, dk, dv, gate, pad; } cs[] = {{2, 16, 12, 1, 0}, {3, 6, 5, 0, 3},
-                                                       {4, 8, 8, 1, 4}};
+    const struct { int h, dk, dv, gate, pad; } cs[] = {
+        {2, 16, 12, 1, 0}, {3, 6, 5, 0, 3}, {4, 8, 8, 1, 4},
+        {8, 256, 512, 1, 0}, {16, 512, 8, 0, 4}, {2, 1040, 8, 1, 0}};
     for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++)
         for (int half = 0; half < 2; half++) {
             const int h = cs[ci].h, dk = cs[ci].dk, dv = cs[ci].dv;
