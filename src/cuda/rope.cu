@@ -281,8 +281,11 @@ __global__ void __launch_bounds__(ROPE_THREADS)
  * y = 0, 1 rotate the row's q, k in every head, y >= 2 round v and copy g, SPLIT_C float4 a
  * thread. A row's angles are formed once (one sincos a pair, into shared memory, while the
  * block's loads are in flight) instead of once per pair group of each head and tensor: at
- * h = 8 the old kernel's threads formed each angle 8 times in double. The same operations on
- * each element, so the same bits (test_cuda_ops). */
+ * h = 8 the old kernel's threads formed each angle 8 times in double. 1.3B decoding, best of
+ * three alternated: B = 24 2.215 -> 2.068 ms a step, 64 3.334 -> 3.201, 256 8.619 -> 8.550
+ * (dev/cuda/next163.sh; the split alone at B = 64 10.2 -> 6.1 us under ncu). The angles'
+ * double-precision work hides under the loads (skipping it: 0.5% more, next164.sh). The same
+ * operations on each element, so the same bits (test_cuda_ops). */
 #define SPLIT_THREADS 256
 #define SPLIT_G 2        /* pair groups (of 4 pairs) a thread loads at once */
 #define SPLIT_C 4        /* float4 of v | g a thread copies */
