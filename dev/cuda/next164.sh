@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# (ran with lab modes of the split kernel that were then reverted: a3b0f0e+1 has them in this script only)
+# (ran on a working tree with these lab modes in qkvg_split_rows_kernel, an extra `mode` argument; reverted, not committed)
 # (lab modes of qkvg_split_rows_kernel, RETNET_CUDA_SPLIT_ROWS: 1 as committed, 2 no angles
 # (c = 1, s = 0: wrong outputs, timing only: what the double-precision chain costs), 3 the
 # angles formed before the programmatic-launch wait (do cuBLASLt's kernels let it start
