@@ -137,6 +137,24 @@ typedef struct {
     const int64_t *pos;
 } cuda_gemv_rope;
 
+/* RMSNorm carried across a decoding step's products, so that the norm is no launch of its
+ * own. A product that adds to the residual (fp32 y = addend + x w^T) can also write the next
+ * norm's operand unscaled, xw = bf16(y w_norm): the norm's scale is one number a row, which
+ * the next product forms from y itself while it reads xw and applies after its sums. */
+typedef struct {
+    const float *w; /* (N) the norm's weight */
+    cuda_bf16 *xw;  /* (M, N) bf16(y w), 16-byte aligned */
+} cuda_gemv_rms_out;
+
+/* The next product's side: its x is such an xw, y (M, K) fp32 (row stride K, 16-byte
+ * aligned) the rows it came from; each row's sums are scaled by 1 / sqrt(mean(y^2) + eps),
+ * mean(y^2) summed in fp32 by the lanes that read the matching xw. So the operand is rounded
+ * before the scale, not after as in cuda_op_rmsnorm_bf16: the same relative rounding. */
+typedef struct {
+    const float *y;
+    float eps;
+} cuda_gemv_rms;
+
 typedef struct {
     const cuda_bf16 *w;   /* (N, K) bf16, 16-byte aligned */
     void *y;              /* (M, N) of y_type, row stride ldy */
@@ -146,6 +164,7 @@ typedef struct {
     const cuda_gemv_rope *rope; /* or NULL; with it y is bf16 and there is no addend */
     int gelu;             /* y = bf16(gelu(x w^T)), as cuda_op_act_bf16 on the fp32 product
                              (the same bits): y bf16, no addend, no rope */
+    const cuda_gemv_rms_out *rms; /* or NULL: the next norm's pieces (y fp32, N % 8 == 0) */
 } cuda_gemv_out;
 
 /* Whether decoding rotates q and k in the products' epilogue (on unless
@@ -160,6 +179,16 @@ int cuda_gemv_suits(int64_t M, int64_t K, const void *x, int64_t ldx);
  * in one launch; fp32 accumulation. RETNET_EUNSUPPORTED where cuda_gemv_suits says no. */
 retnet_status cuda_op_gemv_multi(const cuda_bf16 *x, int64_t M, int64_t K, int64_t ldx,
                                  const cuda_gemv_out *out, int n_out, cuda_stream s);
+/* Whether a product of M rows can take a norm's scale (cuda_gemv_rms): the FMA kernel's
+ * rows (M <= 2), and cuda_gemv_suits. */
+int cuda_gemv_rms_suits(int64_t M, int64_t K, const void *x, int64_t ldx);
+/* cuda_op_gemv_multi, cuda_op_gemv_glu with x an xw and its scale (rms not NULL) */
+retnet_status cuda_op_gemv_multi_rms(const cuda_bf16 *x, int64_t M, int64_t K, int64_t ldx,
+                                     const cuda_gemv_out *out, int n_out,
+                                     const cuda_gemv_rms *rms, cuda_stream s);
+retnet_status cuda_op_gemv_glu_rms(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,
+                                   const cuda_bf16 *w2, int64_t M, int64_t N, int64_t K,
+                                   cuda_act act, const cuda_gemv_rms *rms, cuda_stream s);
 /* The GLU FFN's hidden layer in one pass over both weights: y (M, N) bf16 =
  * act(x @ w1^T) * (x @ w2^T) (cuda_op_glu_bf16's formula on the fp32 products). */
 retnet_status cuda_op_gemv_glu(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,

@@ -47,6 +47,9 @@
 #define MMA_WARPS 8  /* gemv_mma_kernel: warps per block, each a share of K for 16 rows */
 #define MMA_U 8      /* 16-byte loads in flight per lane and weight row */
 #define MMA_MIN_M 3  /* rows of x from which the mma kernel runs (RETNET_CUDA_GEMV_MMA_M) */
+#ifndef GEMV_RMS_MINB
+#define GEMV_RMS_MINB 7 /* (lab) the RMS kernel at M = 1: blocks an SM for ptxas */
+#endif
 
 typedef struct {
     const uint4 *w;  /* (N, K) bf16, rows of K / 8 uint4 */
@@ -62,12 +65,20 @@ typedef struct {
     float scale;
     int rope, half, dk;
     int gelu; /* plain bf16 outputs: gelu before the rounding (cuda_gemv_out's gelu) */
+    /* the next RMSNorm's operand (cuda_gemv_rms_out; plain fp32 outputs): xw (M, N) bf16 =
+     * bf16(y nw) */
+    const float *nw;
+    uint16_t *xw;
 } gemv_seg;
 
 typedef struct {
     const uint4 *x; /* (M, K) bf16, row stride ldx8 uint4 */
     int64_t ldx8, K8;
     int M, nseg, act;
+    /* x is an xw of cuda_gemv_rms_out: the sums scaled by each row's 1 / sqrt(mean(y^2) +
+     * eps), y (M, K) fp32 read beside x (row stride 2 ldx8 float4) */
+    const float4 *ys;
+    double rn, eps;
     gemv_seg seg[CUDA_GEMV_MAX_OUT];
     /* first pair-unit of each segment: a warp of the FMA kernel takes one pair, a block of
      * the mma kernel 8 */
@@ -131,16 +142,21 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
         } else {
             if (g.cin) v += ((const float *)g.cin)[o + c];
             ((float *)g.y)[o + c] = v;
+            if (g.xw) g.xw[m * g.N + n + c] = f32_to_bf16_bits(v * g.nw[n + c]);
         }
     }
 }
 
 /* MB rows of x; KS warps share a pair's K (warp ks takes every KS-th run of 32 FMA_U uint4s),
- * their sums added in warp order */
-template <int MB, int KS>
-__global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
+ * their sums added in warp order. RMS: x is an xw (cuda_gemv_rms); each lane also sums the
+ * squares of the fp32 y values behind the xw values it reads (the warps of a pair together
+ * read every one), and the sums are scaled by the row's norm before the epilogue: no round
+ * trip of its own, where reading statistics written by the producer cost one before the sums
+ * (1.3B decoding at B = 1 1.087 -> 1.131 ms, dev/cuda/next148.sh). */
+template <int MB, int KS, bool RMS>
+__global__ void __launch_bounds__(32 * FMA_WARPS, RMS && MB == 1 ? GEMV_RMS_MINB : 0) gemv_fma_kernel(gemv_args a) {
     static_assert(FMA_WARPS % KS == 0, "a block holds whole pairs");
-    __shared__ float part[KS > 1 ? FMA_WARPS : 1][MB][2];
+    __shared__ float part[KS > 1 ? FMA_WARPS : 1][MB][RMS ? 3 : 2];
     pdl_trigger();
     const int lane = threadIdx.x & 31, wb = threadIdx.x >> 5, ks = wb % KS;
     const int64_t wid = (int64_t)blockIdx.x * (FMA_WARPS / KS) + wb / KS; /* the pair unit */
@@ -178,6 +194,9 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
         for (int m = 0; m < MB; m++)
             if (m < a.M) rc[m] = rope_at(g, m, j);
     pdl_wait();
+    float ss[MB]; /* RMS: this lane's sums of y^2 */
+#pragma unroll
+    for (int m = 0; m < MB; m++) ss[m] = 0.0f;
     for (int64_t i0 = first; r0 && i0 < a.K8; i0 += stride) {
         if (i0 != first) load(i0);
 #pragma unroll
@@ -192,6 +211,14 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
             for (int m = 0; m < MB; m++) {
                 float xf[8];
                 unpack8(__ldg(a.x + m * a.ldx8 + i), xf);
+                if constexpr (RMS) {
+                    const float4 *yr = a.ys + m * 2 * a.ldx8 + 2 * i;
+                    const float4 p = __ldg(yr), q = __ldg(yr + 1);
+                    ss[m] = fmaf(p.x, p.x, ss[m]), ss[m] = fmaf(p.y, p.y, ss[m]);
+                    ss[m] = fmaf(p.z, p.z, ss[m]), ss[m] = fmaf(p.w, p.w, ss[m]);
+                    ss[m] = fmaf(q.x, q.x, ss[m]), ss[m] = fmaf(q.y, q.y, ss[m]);
+                    ss[m] = fmaf(q.z, q.z, ss[m]), ss[m] = fmaf(q.w, q.w, ss[m]);
+                }
 #pragma unroll
                 for (int k = 0; k < 8; k++) {
                     acc0[m] = fmaf(f0[k], xf[k], acc0[m]);
@@ -201,21 +228,34 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
         }
     }
 #pragma unroll
-    for (int m = 0; m < MB; m++) acc0[m] = warp_sum_f(acc0[m]), acc1[m] = warp_sum_f(acc1[m]);
+    for (int m = 0; m < MB; m++) {
+        acc0[m] = warp_sum_f(acc0[m]), acc1[m] = warp_sum_f(acc1[m]);
+        if constexpr (RMS) ss[m] = warp_sum_f(ss[m]);
+    }
     if (KS > 1) {
         if (lane == 0)
 #pragma unroll
-            for (int m = 0; m < MB; m++) part[wb][m][0] = acc0[m], part[wb][m][1] = acc1[m];
+            for (int m = 0; m < MB; m++) {
+                part[wb][m][0] = acc0[m], part[wb][m][1] = acc1[m];
+                if constexpr (RMS) part[wb][m][2] = ss[m];
+            }
         __syncthreads();
         if (ks != 0) return;
 #pragma unroll
         for (int m = 0; m < MB; m++)
 #pragma unroll
-            for (int v = 1; v < KS; v++) acc0[m] += part[wb + v][m][0], acc1[m] += part[wb + v][m][1];
+            for (int v = 1; v < KS; v++) {
+                acc0[m] += part[wb + v][m][0], acc1[m] += part[wb + v][m][1];
+                if constexpr (RMS) ss[m] += part[wb + v][m][2];
+            }
     }
     if (lane != 0 || !live) return;
 #pragma unroll
-    for (int m = 0; m < MB; m++) store_pair(g, a.act, m, n, n1, rc[m], acc0[m], acc1[m]);
+    for (int m = 0; m < MB; m++) {
+        float r = 1.0f; /* norm.cu's 1 / sqrt(mean + eps), in double */
+        if constexpr (RMS) r = (float)(1.0 / sqrt((double)ss[m] * a.rn + a.eps));
+        store_pair(g, a.act, m, n, n1, rc[m], acc0[m] * r, acc1[m] * r);
+    }
 }
 
 /* NT (1 or 2) tiles of 8 rows of x: M <= 8 NT */
@@ -372,6 +412,9 @@ static int fma_ks(void) {
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
     const int mma = M >= mma_min_m() || M > 8; /* the FMA kernel takes up to 8 rows */
+    if (mma && a->ys)
+        return retnet_fail(RETNET_EUNSUPPORTED, "cuda gemv: a norm's scale on %lld rows "
+                           "(the FMA kernel's only: cuda_gemv_rms_suits)", (long long)M);
     a->M = (int)M, a->first[0] = 0;
     for (int i = 0; i < a->nseg; i++)
         a->first[i + 1] = a->first[i] + (mma ? (a->seg[i].P + 7) / 8 : a->seg[i].P);
@@ -387,12 +430,18 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
                  "cuda gemv");
         return RETNET_OK;
     }
-#define FMA_KS(MB) {gemv_fma_kernel<MB, 1>, gemv_fma_kernel<MB, 2>}
+#define FMA_KS(MB) {gemv_fma_kernel<MB, 1, false>, gemv_fma_kernel<MB, 2, false>}
     void (*const k[8][2])(gemv_args) = {FMA_KS(1), FMA_KS(2), FMA_KS(3), FMA_KS(4),
                                         FMA_KS(5), FMA_KS(6), FMA_KS(7), FMA_KS(8)};
 #undef FMA_KS
-    CUDA_TRY(cuda_launch(k[(M < 8 ? M : 8) - 1][KS - 1], dim3((unsigned)blocks),
-                         dim3(32 * FMA_WARPS), 0, cs, *a), "cuda gemv");
+    /* a norm's scale: the rows of cuda_gemv_rms_suits */
+    void (*const kr[2][2])(gemv_args) = {{gemv_fma_kernel<1, 1, true>, gemv_fma_kernel<1, 2, true>},
+                                         {gemv_fma_kernel<2, 1, true>, gemv_fma_kernel<2, 2, true>}};
+    if (a->ys && M > 2)
+        return retnet_fail(RETNET_EUNSUPPORTED, "cuda gemv: a norm's scale on %lld rows",
+                           (long long)M);
+    CUDA_TRY(cuda_launch(a->ys ? kr[M - 1][KS - 1] : k[(M < 8 ? M : 8) - 1][KS - 1],
+                         dim3((unsigned)blocks), dim3(32 * FMA_WARPS), 0, cs, *a), "cuda gemv");
     return RETNET_OK;
 }
 
@@ -404,8 +453,29 @@ static retnet_status check(const char *fn, int64_t M, int64_t K, const void *x, 
     return RETNET_OK;
 }
 
+int cuda_gemv_rms_suits(int64_t M, int64_t K, const void *x, int64_t ldx) {
+    return cuda_gemv_suits(M, K, x, ldx) && M < mma_min_m() && M <= 2;
+}
+
+/* the consumer's side of cuda_gemv_rms into a */
+static retnet_status rms_in(gemv_args *a, const char *fn, int64_t M, int64_t K, const void *x,
+                            int64_t ldx, const cuda_gemv_rms *rms) {
+    if (!rms) return RETNET_OK;
+    if (!cuda_gemv_rms_suits(M, K, x, ldx) || !rms->y || !aligned16(rms->y))
+        return retnet_fail(RETNET_EUNSUPPORTED, "%s: a norm's scale needs the FMA kernel's rows "
+                           "(M %lld <= 2) and 16-byte aligned rows y", fn, (long long)M);
+    a->ys = (const float4 *)rms->y, a->rn = 1.0 / (double)K, a->eps = rms->eps;
+    return RETNET_OK;
+}
+
 retnet_status cuda_op_gemv_multi(const cuda_bf16 *x, int64_t M, int64_t K, int64_t ldx,
                                  const cuda_gemv_out *out, int n_out, cuda_stream s) {
+    return cuda_op_gemv_multi_rms(x, M, K, ldx, out, n_out, NULL, s);
+}
+
+retnet_status cuda_op_gemv_multi_rms(const cuda_bf16 *x, int64_t M, int64_t K, int64_t ldx,
+                                     const cuda_gemv_out *out, int n_out,
+                                     const cuda_gemv_rms *rms, cuda_stream s) {
     TRY(check("cuda_op_gemv_multi", M, K, x, ldx));
     if (n_out < 1 || n_out > CUDA_GEMV_MAX_OUT || !out)
         return retnet_fail(RETNET_EINVAL, "cuda_op_gemv_multi: %d outputs (1..%d)", n_out,
@@ -413,6 +483,7 @@ retnet_status cuda_op_gemv_multi(const cuda_bf16 *x, int64_t M, int64_t K, int64
     gemv_args a;
     memset(&a, 0, sizeof a);
     a.x = (const uint4 *)x, a.ldx8 = ldx / 8, a.K8 = K / 8, a.nseg = n_out;
+    TRY(rms_in(&a, "cuda_op_gemv_multi", M, K, x, ldx, rms));
     for (int i = 0; i < n_out; i++) {
         const cuda_gemv_out *o = &out[i];
         if (!o->w || !o->y || o->N < 0 || o->ldy < o->N || !aligned16(o->w) ||
@@ -437,6 +508,16 @@ retnet_status cuda_op_gemv_multi(const cuda_bf16 *x, int64_t M, int64_t K, int64
                                    "bf16 output, no addend and no rope", i);
             a.seg[i].gelu = 1;
         }
+        if (o->rms) {
+            const cuda_gemv_rms_out *r = o->rms;
+            if (o->y_type != CUDA_F32 || o->rope || o->gelu || o->N % 8 || !r->w || !r->xw ||
+                !aligned16(r->xw))
+                return retnet_fail(RETNET_EINVAL, "cuda_op_gemv_multi: output %d: a norm's "
+                                   "operand needs an fp32 output without rope or gelu, N a "
+                                   "multiple of 8 (%lld) and a 16-byte aligned xw", i,
+                                   (long long)o->N);
+            a.seg[i].nw = r->w, a.seg[i].xw = (uint16_t *)r->xw;
+        }
         a.seg[i].P = (o->N + 1) / 2;
     }
     return run(&a, M, s);
@@ -445,12 +526,19 @@ retnet_status cuda_op_gemv_multi(const cuda_bf16 *x, int64_t M, int64_t K, int64
 retnet_status cuda_op_gemv_glu(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,
                                const cuda_bf16 *w2, int64_t M, int64_t N, int64_t K,
                                cuda_act act, cuda_stream s) {
+    return cuda_op_gemv_glu_rms(y, x, w1, w2, M, N, K, act, NULL, s);
+}
+
+retnet_status cuda_op_gemv_glu_rms(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,
+                                   const cuda_bf16 *w2, int64_t M, int64_t N, int64_t K,
+                                   cuda_act act, const cuda_gemv_rms *rms, cuda_stream s) {
     TRY(check("cuda_op_gemv_glu", M, K, x, K));
     if (!y || !w1 || !w2 || N < 0 || !aligned16(w1) || !aligned16(w2))
         return retnet_fail(RETNET_EINVAL, "cuda_op_gemv_glu: NULL or unaligned argument");
     gemv_args a;
     memset(&a, 0, sizeof a);
     a.x = (const uint4 *)x, a.ldx8 = K / 8, a.K8 = K / 8, a.nseg = 1, a.act = act;
+    TRY(rms_in(&a, "cuda_op_gemv_glu", M, K, x, K, rms));
     a.seg[0].w = (const uint4 *)w1, a.seg[0].w2 = (const uint4 *)w2, a.seg[0].y = y;
     a.seg[0].N = N, a.seg[0].ldy = N, a.seg[0].bf16 = 1, a.seg[0].P = N;
     return run(&a, M, s);

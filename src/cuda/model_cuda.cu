@@ -55,6 +55,8 @@ struct model_cuda {
     int64_t ldv;
     cuda_bf16 *xb;                   /* (n, max(d, d_value, d_ffn)): a product's bf16 operand */
     cuda_bf16 *qb, *kb, *vb;         /* retention's bf16 operands */
+    cuda_bf16 *xw;                   /* (n, d) decoding's next RMSNorm operand, bf16(x w)
+                                        (rms_chain) */
     int32_t *tok;                    /* (n) */
     int64_t *pos;                    /* (n) >= B positions */
     cuda_bf16 *tcache;               /* Transformer without states: one layer's KV cache of
@@ -97,6 +99,8 @@ struct model_cuda {
     /* decoding steps as CUDA graphs (decode_step_graph), their kernels overlapping (pdl_scope) */
     int graphs, pdl;
     int one_product; /* q k v g (and fc1 | gate) as one product where they lie together */
+    int rms_chain;   /* decoding's RMSNorms inside the products (RETNET_CUDA_RMS_CHAIN=0: their
+                        own launches) */
     int z_fused;     /* §3's key sums in the step's state update where it has no window
                         (RETNET_CUDA_Z_FUSED=0: their own launch) */
     int hn_fused;    /* the head norm and gate in the step's state update where it has no
@@ -373,6 +377,8 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->z_fused = !(ze && !strcmp(ze, "0"));
     const char *he = getenv("RETNET_CUDA_HN_FUSED");
     d->hn_fused = he && !strcmp(he, "0") ? 0 : he && !strcmp(he, "1") ? 2 : 1;
+    const char *ce = getenv("RETNET_CUDA_RMS_CHAIN");
+    d->rms_chain = !(ce && !strcmp(ce, "0"));
     const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
     d->one_product = !(oe && !strcmp(oe, "0"));
     const char *re = getenv("RETNET_CUDA_ROWS");
@@ -459,7 +465,8 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
     void **slots[] = {(void **)&d->x,  (void **)&d->q,  (void **)&d->k,
                       (void **)&d->g,  (void **)&d->o,  (void **)&d->h1, (void **)&d->h2,
                       (void **)&d->logits, (void **)&d->xb, (void **)&d->qb, (void **)&d->kb,
-                      (void **)&d->vb, (void **)&d->tok, (void **)&d->pos, (void **)&d->tcache};
+                      (void **)&d->vb, (void **)&d->tok, (void **)&d->pos, (void **)&d->tcache,
+                      (void **)&d->xw};
     const size_t bytes[] = {4 * (size_t)(n * D),
                             4 * (size_t)(n * c->d_key), 4 * (size_t)(n * c->d_key),
                             4 * (size_t)(n * c->d_value), 4 * (size_t)(n * c->d_value),
@@ -468,7 +475,8 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
                             4 * (size_t)(n * lw), 2 * (size_t)(n * wide),
                             2 * (size_t)(n * c->d_key), 2 * (size_t)(n * c->d_key),
                             2 * (size_t)(n * c->d_value), 4 * (size_t)n, 8 * (size_t)n,
-                            is_tf(c) ? 2 * (size_t)(n * (c->d_key + c->d_value)) : 0};
+                            is_tf(c) ? 2 * (size_t)(n * (c->d_key + c->d_value)) : 0,
+                            2 * (size_t)(n * D)};
     const int count = (int)(sizeof bytes / sizeof bytes[0]);
     size_t total = 0;
     for (int i = 0; i < count; i++) total += align_up(bytes[i]);
@@ -503,6 +511,31 @@ static float embed_scale(const retnet_config *c) {
 static cuda_act ffn_act(const retnet_config *c) {
     return c->ffn == RETNET_FFN_GLU && c->ffn_act == RETNET_ACT_SWISH ? CUDA_ACT_SWISH
                                                                        : CUDA_ACT_GELU;
+}
+
+/*
+ * A decoding step's RMSNorms inside its products (the norm's launch gone: two a layer; the
+ * first layer's stays). The product that adds to the residual (wo, fc2) also writes
+ * xw = bf16(x w_norm) (cuda_gemv_rms_out); the next product (q k v g, fc1 | gate, the output
+ * layer) reads xw, sums x's squares beside it and scales its sums by the row's
+ * 1 / sqrt(mean(x^2) + eps) (cuda_gemv_rms). Where the FMA gemv runs (B <= 2), in a model
+ * with RMSNorm and retention.
+ */
+static int rms_chain(const model_cuda *d, int64_t n, int64_t T, const void *state) {
+    const retnet_config *c = &d->cfg;
+    return d->rms_chain && T == 1 && state && c->norm == RETNET_NORM_RMSNORM && !is_tf(c) &&
+           c->d_model % 8 == 0 && cuda_gemv_rms_suits(n, c->d_model, d->xw, c->d_model) &&
+           cuda_gemv_suits(n, c->d_value, d->xb, c->d_value) &&
+           cuda_gemv_suits(n, c->d_ffn, d->h1, c->d_ffn);
+}
+
+/* x += a (n, K) @ w^T through the gemv, also writing the next norm's pieces (weight nw) */
+static retnet_status residual_rms(model_cuda *d, const cuda_bf16 *a, const float *w, int64_t n,
+                                  int64_t K, const float *nw, cuda_stream cs) {
+    const int64_t D = d->cfg.d_model;
+    const cuda_gemv_rms_out r = {nw, d->xw};
+    const cuda_gemv_out o = {(const cuda_bf16 *)w, d->x, CUDA_F32, D, D, d->x, NULL, 0, &r};
+    return cuda_op_gemv_multi(a, n, K, K, &o, 1, cs);
 }
 
 /* y (n, N) fp32 [+]= x (n, K) bf16 @ w (N, K)^T bf16 */
@@ -579,6 +612,9 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     const int fuse = T == 1 && cuda_gemv_rope_epilogue() && cuda_gemv_suits(n, D, d->xb, D);
     const cuda_gemv_rope rq = {dk, half, c->rope_base, 1.0f, d->pos};
     const cuda_gemv_rope rk = {dk, half, c->rope_base, (float)(1.0 / sqrt((double)dk)), d->pos};
+    /* the layer's norm rides in the products but for the first layer's (rms_chain) */
+    const int rc = rms_chain(d, n, T, state), rin = rc && l > 0;
+    const cuda_gemv_rms rms = {d->x, c->eps};
     const float *w4[4] = {p16->wq, p16->wk, p16->wv, p16->wg};
     const int64_t r4[4] = {c->d_key, c->d_key, c->d_value, c->d_value};
     float *joined = NULL;
@@ -590,7 +626,8 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
              fuse ? CUDA_BF16 : CUDA_F32, c->d_key, c->d_key, NULL, fuse ? &rk : NULL},
             {(const cuda_bf16 *)p16->wv, d->vb, CUDA_BF16, c->d_value, c->d_value, NULL, NULL},
             {(const cuda_bf16 *)p16->wg, d->g, CUDA_F32, c->d_value, c->d_value, NULL, NULL}};
-        TRY(cuda_op_gemv_multi(d->xb, n, D, D, o, p16->wg ? 4 : 3, cs));
+        TRY(cuda_op_gemv_multi_rms(rin ? d->xw : d->xb, n, D, D, o, p16->wg ? 4 : 3,
+                                   rin ? &rms : NULL, cs));
     } else if ((joined = joined_out(d, D, w4, r4, p16->wg ? 4 : 3))) {
         const int64_t W = 2 * c->d_key + (p16->wg ? 2 : 1) * c->d_value;
         TRY(mm(joined, d->xb, p16->wq, n, W, D, 0, cs));
@@ -663,6 +700,7 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
                                         cs));
     else
         TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
+    if (rc) return residual_rms(d, d->xb, p16->wo, n, c->d_value, p32->ffn_norm_w, cs);
     TRY(mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1, cs));
 
     return RETNET_OK;
@@ -676,7 +714,9 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
     const retnet_layer_params *p32 = &d->l32[l], *p16 = &d->l16[l];
     const int64_t n = B * T, D = c->d_model, nv = n * c->d_value;
 
-    TRY(norm_bf16(c, d->xb, d->x, p32->ret_norm_w, p32->ret_norm_b, n, cs));
+    const int rc = rms_chain(d, n, T, state);
+    const cuda_gemv_rms rms = {d->x, c->eps};
+    if (!rc || l == 0) TRY(norm_bf16(c, d->xb, d->x, p32->ret_norm_w, p32->ret_norm_b, n, cs));
     if (is_tf(c)) {
         TRY(attention_forward(d, l, B, T, state, hpos, cs));
         TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
@@ -685,18 +725,23 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
         TRY(retention_mixer(d, l, B, T, state, cs));
     }
     const int64_t nf = n * c->d_ffn;
-    TRY(norm_bf16(c, d->xb, d->x, p32->ffn_norm_w, p32->ffn_norm_b, n, cs));
+    if (!rc) TRY(norm_bf16(c, d->xb, d->x, p32->ffn_norm_w, p32->ffn_norm_b, n, cs));
     if (cuda_gemv_suits(n, D, d->xb, D)) {
         /* decoding: the hidden layer in one pass into h1's (unused) space, bf16: both GLU
          * products and act(a) * b, or fc1 with gelu in its epilogue (the act kernel's bits) */
         cuda_bf16 *a = (cuda_bf16 *)d->h1;
         const cuda_gemv_out o = {(const cuda_bf16 *)p16->fc1, a, CUDA_BF16, c->d_ffn, c->d_ffn,
                                  NULL, NULL, 1};
+        const cuda_bf16 *xin = rc ? d->xw : d->xb;
         if (c->ffn == RETNET_FFN_GLU)
-            TRY(cuda_op_gemv_glu(a, d->xb, (const cuda_bf16 *)p16->fc1,
-                                 (const cuda_bf16 *)p16->gate, n, c->d_ffn, D, ffn_act(c), cs));
+            TRY(cuda_op_gemv_glu_rms(a, xin, (const cuda_bf16 *)p16->fc1,
+                                     (const cuda_bf16 *)p16->gate, n, c->d_ffn, D, ffn_act(c),
+                                     rc ? &rms : NULL, cs));
         else
-            TRY(cuda_op_gemv_multi(d->xb, n, D, D, &o, 1, cs));
+            TRY(cuda_op_gemv_multi_rms(xin, n, D, D, &o, 1, rc ? &rms : NULL, cs));
+        if (rc) /* the next layer's norm, or the final one */
+            return residual_rms(d, a, p16->fc2, n, c->d_ffn,
+                                l + 1 < c->n_layer ? d->l32[l + 1].ret_norm_w : d->g32.norm_w, cs);
         TRY(mm(d->x, a, p16->fc2, n, D, c->d_ffn, 1, cs));
         return RETNET_OK;
     }
@@ -723,10 +768,16 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
 
 /* The logits of rows T-1, 2T-1, ... (each sequence's last position) into last_dev (B, ldv):
  * a product with row stride T D. */
-static retnet_status last_logits(model_cuda *d, int32_t B, int32_t T, float *last_dev,
-                                 cuda_stream cs) {
+static retnet_status last_logits(model_cuda *d, int32_t B, int32_t T, const void *state,
+                                 float *last_dev, cuda_stream cs) {
     const retnet_config *c = &d->cfg;
     const int64_t D = c->d_model;
+    if (rms_chain(d, B, T, state)) { /* the final norm in the product (the last fc2 wrote xw) */
+        const cuda_gemv_rms rms = {d->x, c->eps};
+        const cuda_gemv_out o = {(const cuda_bf16 *)(c->tie_embeddings ? d->g16.embed : d->g16.out),
+                                 last_dev, CUDA_F32, c->vocab, d->ldv, NULL};
+        return cuda_op_gemv_multi_rms(d->xw, B, D, D, &o, 1, &rms, cs);
+    }
     TRY(norm_bf16(c, d->xb, d->x, d->g32.norm_w, d->g32.norm_b, (int64_t)B * T, cs));
     return cuda_op_gemm(0, 1, B, c->vocab, D, 1.0f, d->xb + (int64_t)(T - 1) * D, (int64_t)T * D,
                         c->tie_embeddings ? d->g16.embed : d->g16.out, D, CUDA_BF16, 0.0f,
@@ -768,7 +819,7 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
                                          embed_scale(c), cs);
         for (int l = 0; l < c->n_layer && !st; l++) st = layer_forward(d, l, B, 1, state_dev, cs);
         if (!st) st = win_advance(d, state_dev, B, cs);
-        if (!st) st = last_logits(d, B, 1, last_dev, cs);
+        if (!st) st = last_logits(d, B, 1, state_dev, last_dev, cs);
         cudaGraph_t g = NULL;
         cudaError_t e = cudaStreamEndCapture(d->gstream, &g);
         if (!st && e == cudaSuccess) e = cudaGraphInstantiate(&d->gexec, g, 0);
@@ -848,7 +899,7 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
     for (int l = 0; l < c->n_layer; l++) TRY(layer_forward(d, l, B, T, state_dev, NULL, pos));
     if (T == 1 && state_dev) TRY(win_advance(d, state_dev, B, NULL));
     if (last_dev) {
-        TRY(last_logits(d, B, T, last_dev, NULL));
+        TRY(last_logits(d, B, T, state_dev, last_dev, NULL));
         return retnet_cuda_sync(NULL);
     }
     if (!logits) return retnet_cuda_sync(NULL);

@@ -389,6 +389,153 @@ static void single(void *y, const void *x, const uint16_t *w, int M, int64_t N, 
     OK(cuda_op_gemv_multi(x, M, K, K, &o, 1, NULL));
 }
 
+/* RMSNorm carried across two products (cuda_gemv_rms_out, cuda_gemv_rms: decoding's norms
+ * without launches of their own). The producer y = y0 + a @ wp^T (fp32, D columns) also
+ * writes xw: y must be the bits of the same product without it, xw bit for bit bf16(y w)
+ * formed on the CPU from the downloaded y. The consumer (two outputs, or the GLU) reads xw and
+ * y (for mean(y^2), summed in fp32: relative error <= D u), and is checked against float64
+ * products of the unrounded operand y r w (r = 1 / sqrt(mean(y^2) + eps) in double from the
+ * downloaded y): beyond product_case's bound, xw's rounding moves each term by at most
+ * 2^-9 |y_k r w_k W_k|, and r's relative error, at most (D / 2 + 1) u (the fp32 sum's D u
+ * halved by the square root, and r's rounding to float), moves the result by that times
+ * |y64| <= ma; so, with that added to the products' term,
+ *   plain: (2 (K + 2) + D / 2 + 1) u ma + 2^-9 ma + 2 u |y64|,   ma = sum_k |y_k r w_k W_k|,
+ *   GLU:   as glu_case's with the same factor of ma for its products' term and 4 u more
+ *          (1.2 |a b| + |act(a) b|) for r.
+ * Against the separate launches (cuda_op_rmsnorm_bf16 then the product, whose operand is
+ * rounded after the scale: the same bound): within twice the bound. Control: the reference
+ * without r must fail. */
+static void rms_case(int64_t M, int64_t D, int64_t Ka, int64_t N, int glu) {
+    uint64_t s = rng();
+    float *af, *wpf, *f1, *f2;
+    uint16_t *a = rand_bf16(M * Ka, 1.0, &af), *wp = rand_bf16(D * Ka, 0.1, &wpf);
+    uint16_t *w1 = rand_bf16(N * D, 0.1, &f1), *w2 = rand_bf16(N * D, 0.1, &f2);
+    float *y0 = malloc(4 * (size_t)(M * D)), *nw = malloc(4 * (size_t)D);
+    for (int64_t i = 0; i < M * D; i++) y0[i] = (float)(3.0 * test_rand(&s)); /* r far from 1 */
+    for (int64_t k = 0; k < D; k++) nw[k] = (float)(1.0 + 0.5 * test_rand(&s));
+    const float eps = 1e-5f;
+    const size_t yb = 4 * (size_t)(M * D), zb = (glu ? 2 : 4) * (size_t)(M * N);
+    void *da = dput(a, 2 * (size_t)(M * Ka)), *dwp = dput(wp, 2 * (size_t)(D * Ka));
+    void *d1 = dput(w1, 2 * (size_t)(N * D)), *d2 = dput(w2, 2 * (size_t)(N * D));
+    void *dnw = dput(nw, 4 * (size_t)D), *dy = dput(y0, yb), *dyp = dput(y0, yb);
+    void *dxw = dput(NULL, 2 * (size_t)(M * D));
+    void *dxb = dput(NULL, 2 * (size_t)(M * D)), *dz = dput(NULL, zb), *dzs = dput(NULL, zb);
+    const cuda_gemv_rms_out ro = {dnw, dxw};
+    cuda_gemv_out op = {dwp, dy, CUDA_F32, D, D, dy, NULL, 0, &ro};
+    OK(cuda_op_gemv_multi(da, M, Ka, Ka, &op, 1, NULL));
+    op.y = dyp, op.addend = dyp, op.rms = NULL;
+    OK(cuda_op_gemv_multi(da, M, Ka, Ka, &op, 1, NULL));
+    const cuda_gemv_rms rin = {dy, eps};
+    OK(cuda_op_rmsnorm_bf16(dxb, dy, dnw, M, D, eps, NULL));
+    if (glu) {
+        OK(cuda_op_gemv_glu_rms(dz, dxw, d1, d2, M, N, D, CUDA_ACT_SWISH, &rin, NULL));
+        OK(cuda_op_gemv_glu(dzs, dxb, d1, d2, M, N, D, CUDA_ACT_SWISH, NULL));
+    } else {
+        const int64_t h = N / 2;
+        cuda_gemv_out o[2] = {{d1, dz, CUDA_F32, h, N, NULL},
+                              {(const uint16_t *)d1 + h * D, (float *)dz + h, CUDA_F32, N - h, N, NULL}};
+        OK(cuda_op_gemv_multi_rms(dxw, M, D, D, o, 2, &rin, NULL));
+        o[0].y = dzs, o[1].y = (float *)dzs + h;
+        OK(cuda_op_gemv_multi(dxb, M, D, D, o, 2, NULL));
+    }
+    float *y = malloc(yb), *yp = malloc(yb);
+    uint16_t *xw = malloc(2 * (size_t)(M * D));
+    dget(y, dy, yb), dget(yp, dyp, yb), dget(xw, dxw, 2 * (size_t)(M * D));
+    char what[120];
+    snprintf(what, sizeof what, "rms chain %s M %lld D %lld Ka %lld N %lld", glu ? "glu" : "two outputs",
+             (long long)M, (long long)D, (long long)Ka, (long long)N);
+    CHECK(!memcmp(y, yp, yb), "%s: the producer's y differs from the plain product's", what);
+    int64_t xw_bad = 0;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t k = 0; k < D; k++) {
+            const float v = y[m * D + k] * nw[k];
+            xw_bad += op_f32_to_bf16(v) != xw[m * D + k];
+        }
+    CHECK(xw_bad == 0, "%s: %lld of xw's values not bf16(y w)", what, (long long)xw_bad);
+    float *z = malloc(4 * (size_t)(M * N)), *zs = malloc(4 * (size_t)(M * N));
+    if (glu) {
+        uint16_t *b1 = malloc(zb), *b2 = malloc(zb);
+        dget(b1, dz, zb), dget(b2, dzs, zb);
+        op_bf16_to_f32(z, b1, M * N), op_bf16_to_f32(zs, b2, M * N);
+        free(b1), free(b2);
+    } else {
+        dget(z, dz, zb), dget(zs, dzs, zb);
+    }
+    double *ref = malloc(8 * (size_t)(M * N)), *ctl = malloc(8 * (size_t)(M * N));
+    double *bound = malloc(8 * (size_t)(M * N));
+    /* a product's error per unit of sum |terms|, with r's (D / 2 + 1) u */
+    const double T = 2 * (D + 2) * U + (D / 2 + 1) * U + 0x1p-9;
+    for (int64_t m = 0; m < M; m++) {
+        double sy = 0;
+        for (int64_t k = 0; k < D; k++) sy += (double)y[m * D + k] * y[m * D + k];
+        const double r = 1.0 / sqrt(sy / D + eps);
+        for (int64_t n = 0; n < N; n++) {
+            double p = 0, q = 0, mp = 0, mq = 0;
+            for (int64_t k = 0; k < D; k++) {
+                const double xv = (double)y[m * D + k] * nw[k];
+                p += xv * f1[n * D + k], q += xv * f2[n * D + k];
+                mp += fabs(xv * f1[n * D + k]), mq += fabs(xv * f2[n * D + k]);
+            }
+            const int64_t i = m * N + n;
+            if (glu) {
+                const double ar = act64(p * r, CUDA_ACT_SWISH), g = ar * q * r;
+                ref[i] = g, ctl[i] = act64(p, CUDA_ACT_SWISH) * q;
+                bound[i] = T * (1.2 * fabs(q * r) * mp * r + fabs(ar) * mq * r) +
+                           4 * U * (1.2 * fabs(p * r * q * r) + fabs(g)) + 8 * U * fabs(g) +
+                           0x1p-8 * fabs(g) + 0x1p-140;
+            } else {
+                /* column n is w1's row n in both outputs */
+                ref[i] = p * r, ctl[i] = p;
+                bound[i] = T * mp * r + 2 * U * fabs(p * r) + 0x1p-140;
+            }
+        }
+    }
+    int64_t at;
+    const double w = worst_ratio(z, ref, bound, M * N, &at);
+    double wsep = 0, wctl = 0;
+    for (int64_t i = 0; i < M * N; i++) {
+        wsep = fmax(wsep, fabs((double)z[i] - zs[i]) / (2 * bound[i]));
+        wctl = fmax(wctl, fabs((double)z[i] - ctl[i]) / bound[i]);
+    }
+    CHECK(w <= 1.0, "%s: worst err/bound %.3g at [%lld]: got %.9g want %.9g", what, w, (long long)at,
+          at >= 0 ? z[at] : 0.0, at >= 0 ? ref[at] : 0.0);
+    CHECK(wsep <= 1.0, "%s: against the separate norm and product: worst %.3g of twice the bound",
+          what, wsep);
+    CHECK(wctl > 1.0, "%s: the control (no scale) passed: worst %.3g", what, wctl);
+    printf("  %s: worst %.3g of the bound, %.3g of twice it against the separate launches\n", what,
+           w, wsep);
+    retnet_cuda_free(da), retnet_cuda_free(dwp), retnet_cuda_free(d1), retnet_cuda_free(d2),
+        retnet_cuda_free(dnw), retnet_cuda_free(dy), retnet_cuda_free(dyp), retnet_cuda_free(dxw),
+        retnet_cuda_free(dxb), retnet_cuda_free(dz), retnet_cuda_free(dzs);
+    free(a), free(af), free(wp), free(wpf), free(w1), free(f1), free(w2), free(f2), free(y0),
+        free(nw), free(y), free(yp), free(xw), free(z), free(zs), free(ref), free(ctl),
+        free(bound);
+}
+
+static void test_rms_chain(void) {
+    /* M 1 and 2 (the FMA kernel's); D the models' widths and small multiples of 8 */
+    static const int64_t shapes[][4] = {{1, 2048, 4096, 257}, {2, 2048, 2816, 65},
+                                        {1, 1032, 40, 33}, {2, 40, 16, 9}, {1, 8, 8, 5}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int glu = 0; glu < 2; glu++)
+            rms_case(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], glu);
+    /* refusals: the mma kernel's rows; pieces of a bf16 output or an N not a multiple of 8 */
+    float *dx = dput(NULL, 4 * 3 * 64), *dw = dput(NULL, 4 * 64 * 64);
+    const cuda_gemv_rms rin = {dx, 1e-5f};
+    CHECK(!cuda_gemv_rms_suits(3, 64, dx, 64), "a norm's scale at 3 rows taken");
+    cuda_gemv_out o = {(const cuda_bf16 *)dw, dx, CUDA_F32, 2, 2, NULL};
+    CHECK(cuda_op_gemv_multi_rms((const cuda_bf16 *)dw, 3, 64, 64, &o, 1, &rin, NULL) ==
+          RETNET_EUNSUPPORTED, "a norm's scale at 3 rows not refused");
+    const cuda_gemv_rms_out ro = {dx, (cuda_bf16 *)dx};
+    cuda_gemv_out ob = {(const cuda_bf16 *)dw, dx, CUDA_BF16, 8, 8, NULL, NULL, 0, &ro};
+    CHECK(cuda_op_gemv_multi((const cuda_bf16 *)dw, 1, 64, 64, &ob, 1, NULL) == RETNET_EINVAL,
+          "a norm's pieces of a bf16 output taken");
+    ob.y_type = CUDA_F32, ob.N = 6, ob.ldy = 6;
+    CHECK(cuda_op_gemv_multi((const cuda_bf16 *)dw, 1, 64, 64, &ob, 1, NULL) == RETNET_EINVAL,
+          "a norm's pieces of 6 columns taken");
+    retnet_cuda_free(dx), retnet_cuda_free(dw);
+}
+
 /* --bench: the decoding products of the 1.3B shape (d 2048, d_key 2048, d_value 4096, SwiGLU
  * 2816, vocabulary 32000), time per call and the weights' read rate; RETNET_CUDA_GEMV=0 gives
  * cuBLASLt's for the single products (each launch of a group is then one cuBLASLt call). */
@@ -471,6 +618,7 @@ int main(int argc, char **argv) {
     RUN(test_glu);
     RUN(test_rope);
     RUN(test_gelu);
+    RUN(test_rms_chain);
     RUN(test_refusals_and_cublas);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();

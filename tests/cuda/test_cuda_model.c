@@ -349,6 +349,59 @@ static void test_window(void) {
     window_case(&c, "5,0", 43, "window 5, paper preset tiny");
 }
 
+/* Decoding's RMSNorms inside the products (model_cuda.cu's rms_chain, at 1 and 2 sequences):
+ * 12 recurrent steps after a chunkwise prefill against the CPU by the rule, and the same model
+ * with the norms in launches of their own (RETNET_CUDA_RMS_CHAIN=0) by the rule too; the two
+ * GPU runs must not give the same bits (the operand is rounded before the norm's scale in
+ * one, after it in the other), so that the chain is known to have run. */
+static void test_rms_chain(void) {
+    enum { T = 9, STEPS = 12, BMAX = 2 };
+    const retnet_config c = fla_like(256, 128, 2, 2, 2);
+    for (int32_t B = 1; B <= BMAX; B++) {
+        retnet_model *cpu, *gpu, *cpu2 = NULL, *off = NULL;
+        if (!make_pair(&c, 51, &cpu, &gpu)) return;
+        setenv("RETNET_CUDA_RMS_CHAIN", "0", 1);
+        const int made = make_pair(&c, 51, &cpu2, &off);
+        unsetenv("RETNET_CUDA_RMS_CHAIN");
+        retnet_model_free(cpu2);
+        if (!made) {
+            retnet_model_free(cpu), retnet_model_free(gpu);
+            return;
+        }
+        const int32_t V = c.vocab;
+        const int64_t sf = retnet_state_floats(&c);
+        float *st = calloc((size_t)(3 * BMAX * sf), sizeof(float));
+        float *lp = malloc(sizeof(float) * (size_t)(BMAX * T * V));
+        float *lg[3];
+        for (int i = 0; i < 3; i++) lg[i] = malloc(sizeof(float) * (size_t)(BMAX * STEPS * V));
+        retnet_model *m[3] = {cpu, gpu, off};
+        uint64_t s = 77 + B;
+        int32_t tok[BMAX * T], step[BMAX * STEPS];
+        rand_tokens(tok, B * T, V, &s);
+        rand_tokens(step, B * STEPS, V, &s);
+        for (int i = 0; i < 3; i++) {
+            retnet_state sv[BMAX];
+            for (int32_t b = 0; b < B; b++)
+                sv[b] = (retnet_state){.pos = 0, .data = st + (i * BMAX + b) * sf};
+            OK(retnet_forward(m[i], tok, B, T, RETNET_FORM_CHUNKWISE, 0, sv, lp));
+            for (int t = 0; t < STEPS; t++)
+                OK(retnet_forward(m[i], step + t * B, B, 1, RETNET_FORM_RECURRENT, 0, sv,
+                                  lg[i] + (int64_t)t * B * V));
+        }
+        const int64_t n = (int64_t)B * STEPS * V;
+        char what[96];
+        snprintf(what, sizeof what, "rms chain B=%d: %d steps, logits", B, STEPS);
+        close_to(lg[1], lg[0], n, chain(c.n_layer), 0, what);
+        snprintf(what, sizeof what, "rms chain off B=%d: %d steps, logits", B, STEPS);
+        close_to(lg[2], lg[0], n, chain(c.n_layer), 0, what);
+        CHECK(memcmp(lg[1], lg[2], sizeof(float) * (size_t)n) != 0,
+              "B=%d: the chain's logits are the separate norms' bits: did it run?", B);
+        for (int i = 0; i < 3; i++) free(lg[i]);
+        free(st), free(lp);
+        retnet_model_free(cpu), retnet_model_free(gpu), retnet_model_free(off);
+    }
+}
+
 /* What the CUDA forward does not cover is refused, and the model stays on the CPU. */
 static void test_refused(void) {
     retnet_config c;
@@ -470,6 +523,7 @@ int main(void) {
     RUN(test_variants);
     RUN(test_wide_batch);
     RUN(test_window);
+    RUN(test_rms_chain);
     RUN(test_refused);
     RUN(test_fla_fixture);
     retnet_cuda_shutdown();
