@@ -179,8 +179,8 @@ int cuda_gemv_suits(int64_t M, int64_t K, const void *x, int64_t ldx);
  * in one launch; fp32 accumulation. RETNET_EUNSUPPORTED where cuda_gemv_suits says no. */
 retnet_status cuda_op_gemv_multi(const cuda_bf16 *x, int64_t M, int64_t K, int64_t ldx,
                                  const cuda_gemv_out *out, int n_out, cuda_stream s);
-/* Whether a product of M rows can take a norm's scale (cuda_gemv_rms): the FMA kernel's
- * rows (M <= 2), and cuda_gemv_suits. */
+/* Whether a product of M rows can take a norm's scale (cuda_gemv_rms): one row, in the FMA
+ * kernel, and cuda_gemv_suits. */
 int cuda_gemv_rms_suits(int64_t M, int64_t K, const void *x, int64_t ldx);
 /* cuda_op_gemv_multi, cuda_op_gemv_glu with x an xw and its scale (rms not NULL) */
 retnet_status cuda_op_gemv_multi_rms(const cuda_bf16 *x, int64_t M, int64_t K, int64_t ldx,

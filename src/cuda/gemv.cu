@@ -47,9 +47,6 @@
 #define MMA_WARPS 8  /* gemv_mma_kernel: warps per block, each a share of K for 16 rows */
 #define MMA_U 8      /* 16-byte loads in flight per lane and weight row */
 #define MMA_MIN_M 3  /* rows of x from which the mma kernel runs (RETNET_CUDA_GEMV_MMA_M) */
-#ifndef GEMV_RMS_MINB
-#define GEMV_RMS_MINB 7 /* (lab) the RMS kernel at M = 1: blocks an SM for ptxas */
-#endif
 
 typedef struct {
     const uint4 *w;  /* (N, K) bf16, rows of K / 8 uint4 */
@@ -152,9 +149,12 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
  * squares of the fp32 y values behind the xw values it reads (the warps of a pair together
  * read every one), and the sums are scaled by the row's norm before the epilogue: no round
  * trip of its own, where reading statistics written by the producer cost one before the sums
- * (1.3B decoding at B = 1 1.087 -> 1.131 ms, dev/cuda/next148.sh). */
+ * (1.3B decoding at B = 1 1.087 -> 1.131 ms, dev/cuda/next148.sh). At M = 1 only: the 1.3B
+ * step 1.080-1.121 -> 1.044-1.072 ms (next165.sh; held to 72 registers for a seventh block an
+ * SM, with spills, it gained nothing). At M = 2 the step lost 12% (1.236 -> 1.385 ms): three
+ * L1 loads of x a row for each pair of weight loads saturate L1's wavefronts. */
 template <int MB, int KS, bool RMS>
-__global__ void __launch_bounds__(32 * FMA_WARPS, RMS && MB == 1 ? GEMV_RMS_MINB : 0) gemv_fma_kernel(gemv_args a) {
+__global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     static_assert(FMA_WARPS % KS == 0, "a block holds whole pairs");
     __shared__ float part[KS > 1 ? FMA_WARPS : 1][MB][RMS ? 3 : 2];
     pdl_trigger();
@@ -434,13 +434,12 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     void (*const k[8][2])(gemv_args) = {FMA_KS(1), FMA_KS(2), FMA_KS(3), FMA_KS(4),
                                         FMA_KS(5), FMA_KS(6), FMA_KS(7), FMA_KS(8)};
 #undef FMA_KS
-    /* a norm's scale: the rows of cuda_gemv_rms_suits */
-    void (*const kr[2][2])(gemv_args) = {{gemv_fma_kernel<1, 1, true>, gemv_fma_kernel<1, 2, true>},
-                                         {gemv_fma_kernel<2, 1, true>, gemv_fma_kernel<2, 2, true>}};
-    if (a->ys && M > 2)
+    /* a norm's scale: one row (cuda_gemv_rms_suits) */
+    void (*const kr[2])(gemv_args) = {gemv_fma_kernel<1, 1, true>, gemv_fma_kernel<1, 2, true>};
+    if (a->ys && M != 1)
         return retnet_fail(RETNET_EUNSUPPORTED, "cuda gemv: a norm's scale on %lld rows",
                            (long long)M);
-    CUDA_TRY(cuda_launch(a->ys ? kr[M - 1][KS - 1] : k[(M < 8 ? M : 8) - 1][KS - 1],
+    CUDA_TRY(cuda_launch(a->ys ? kr[KS - 1] : k[(M < 8 ? M : 8) - 1][KS - 1],
                          dim3((unsigned)blocks), dim3(32 * FMA_WARPS), 0, cs, *a), "cuda gemv");
     return RETNET_OK;
 }
@@ -454,7 +453,7 @@ static retnet_status check(const char *fn, int64_t M, int64_t K, const void *x, 
 }
 
 int cuda_gemv_rms_suits(int64_t M, int64_t K, const void *x, int64_t ldx) {
-    return cuda_gemv_suits(M, K, x, ldx) && M < mma_min_m() && M <= 2;
+    return cuda_gemv_suits(M, K, x, ldx) && M == 1 && mma_min_m() > 1;
 }
 
 /* the consumer's side of cuda_gemv_rms into a */
@@ -463,7 +462,7 @@ static retnet_status rms_in(gemv_args *a, const char *fn, int64_t M, int64_t K, 
     if (!rms) return RETNET_OK;
     if (!cuda_gemv_rms_suits(M, K, x, ldx) || !rms->y || !aligned16(rms->y))
         return retnet_fail(RETNET_EUNSUPPORTED, "%s: a norm's scale needs the FMA kernel's rows "
-                           "(M %lld <= 2) and 16-byte aligned rows y", fn, (long long)M);
+                           "(M %lld: 1) and 16-byte aligned rows y", fn, (long long)M);
     a->ys = (const float4 *)rms->y, a->rn = 1.0 / (double)K, a->eps = rms->eps;
     return RETNET_OK;
 }
