@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (ran on e56c628, reverted after: the shared sums gave nothing at B = 1 and B = 2 still lost 13%)
 # The RMSNorm chain's sums of squares shared by a block's pair units (unit pu reads x's fp32
 # values of run i / 32 of row m only where (i / 32 + m) % 2 == pu; the block's four warps'
 # sums added in order after its barrier): half the fp32 loads at M = 1, and at M = 2 one row's

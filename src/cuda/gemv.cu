@@ -156,10 +156,9 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
 template <int MB, int KS, bool RMS>
 __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     static_assert(FMA_WARPS % KS == 0, "a block holds whole pairs");
-    __shared__ float part[KS > 1 || RMS ? FMA_WARPS : 1][MB][RMS ? 3 : 2];
+    __shared__ float part[KS > 1 ? FMA_WARPS : 1][MB][RMS ? 3 : 2];
     pdl_trigger();
-    constexpr int PU = FMA_WARPS / KS; /* pair units a block */
-    const int lane = threadIdx.x & 31, wb = threadIdx.x >> 5, ks = wb % KS, pu = wb / KS;
+    const int lane = threadIdx.x & 31, wb = threadIdx.x >> 5, ks = wb % KS;
     const int64_t wid = (int64_t)blockIdx.x * (FMA_WARPS / KS) + wb / KS; /* the pair unit */
     int s = 0;
     while (s < a.nseg - 1 && wid >= a.first[s + 1]) s++;
@@ -198,8 +197,7 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     float ss[MB]; /* RMS: this lane's sums of y^2 */
 #pragma unroll
     for (int m = 0; m < MB; m++) ss[m] = 0.0f;
-    /* RMS: every warp walks K (a dead one's weights are zeros), for its share of the sums */
-    for (int64_t i0 = first; (RMS || r0) && i0 < a.K8; i0 += stride) {
+    for (int64_t i0 = first; r0 && i0 < a.K8; i0 += stride) {
         if (i0 != first) load(i0);
 #pragma unroll
         for (int u = 0; u < FMA_U; u++) {
@@ -213,9 +211,7 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
             for (int m = 0; m < MB; m++) {
                 float xf[8];
                 unpack8(__ldg(a.x + m * a.ldx8 + i), xf);
-                /* the block's pair units share the sums: unit pu takes run i / 32 of row m
-                 * where (i / 32 + m) % PU == pu (the same for the whole warp) */
-                if (RMS && ((i >> 5) + m) % PU == pu) {
+                if constexpr (RMS) {
                     const float4 *yr = a.ys + m * 2 * a.ldx8 + 2 * i;
                     const float4 p = __ldg(yr), q = __ldg(yr + 1);
                     ss[m] = fmaf(p.x, p.x, ss[m]), ss[m] = fmaf(p.y, p.y, ss[m]);
@@ -236,7 +232,7 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
         acc0[m] = warp_sum_f(acc0[m]), acc1[m] = warp_sum_f(acc1[m]);
         if constexpr (RMS) ss[m] = warp_sum_f(ss[m]);
     }
-    if (KS > 1 || RMS) {
+    if (KS > 1) {
         if (lane == 0)
 #pragma unroll
             for (int m = 0; m < MB; m++) {
@@ -246,15 +242,12 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
         __syncthreads();
         if (ks != 0) return;
 #pragma unroll
-        for (int m = 0; m < MB; m++) {
+        for (int m = 0; m < MB; m++)
 #pragma unroll
-            for (int v = 1; v < KS; v++) acc0[m] += part[wb + v][m][0], acc1[m] += part[wb + v][m][1];
-            if constexpr (RMS) { /* the block's warps in order: the same bits in every block */
-                ss[m] = part[0][m][2];
-#pragma unroll
-                for (int v = 1; v < FMA_WARPS; v++) ss[m] += part[v][m][2];
+            for (int v = 1; v < KS; v++) {
+                acc0[m] += part[wb + v][m][0], acc1[m] += part[wb + v][m][1];
+                if constexpr (RMS) ss[m] += part[wb + v][m][2];
             }
-        }
     }
     if (lane != 0 || !live) return;
 #pragma unroll
@@ -442,12 +435,11 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
                                         FMA_KS(5), FMA_KS(6), FMA_KS(7), FMA_KS(8)};
 #undef FMA_KS
     /* a norm's scale: one row (cuda_gemv_rms_suits) */
-    void (*const kr[2][2])(gemv_args) = {{gemv_fma_kernel<1, 1, true>, gemv_fma_kernel<1, 2, true>},
-                                         {gemv_fma_kernel<2, 1, true>, gemv_fma_kernel<2, 2, true>}};
-    if (a->ys && M > 2)
+    void (*const kr[2])(gemv_args) = {gemv_fma_kernel<1, 1, true>, gemv_fma_kernel<1, 2, true>};
+    if (a->ys && M != 1)
         return retnet_fail(RETNET_EUNSUPPORTED, "cuda gemv: a norm's scale on %lld rows",
                            (long long)M);
-    CUDA_TRY(cuda_launch(a->ys ? kr[M - 1][KS - 1] : k[(M < 8 ? M : 8) - 1][KS - 1],
+    CUDA_TRY(cuda_launch(a->ys ? kr[KS - 1] : k[(M < 8 ? M : 8) - 1][KS - 1],
                          dim3((unsigned)blocks), dim3(32 * FMA_WARPS), 0, cs, *a), "cuda gemv");
     return RETNET_OK;
 }
@@ -461,7 +453,7 @@ static retnet_status check(const char *fn, int64_t M, int64_t K, const void *x, 
 }
 
 int cuda_gemv_rms_suits(int64_t M, int64_t K, const void *x, int64_t ldx) {
-    return cuda_gemv_suits(M, K, x, ldx) && M <= 2 && M < mma_min_m();
+    return cuda_gemv_suits(M, K, x, ldx) && M == 1 && mma_min_m() > 1;
 }
 
 /* the consumer's side of cuda_gemv_rms into a */
@@ -470,7 +462,7 @@ static retnet_status rms_in(gemv_args *a, const char *fn, int64_t M, int64_t K, 
     if (!rms) return RETNET_OK;
     if (!cuda_gemv_rms_suits(M, K, x, ldx) || !rms->y || !aligned16(rms->y))
         return retnet_fail(RETNET_EUNSUPPORTED, "%s: a norm's scale needs the FMA kernel's rows "
-                           "(M %lld <= 2) and 16-byte aligned rows y", fn, (long long)M);
+                           "(M %lld: 1) and 16-byte aligned rows y", fn, (long long)M);
     a->ys = (const float4 *)rms->y, a->rn = 1.0 / (double)K, a->eps = rms->eps;
     return RETNET_OK;
 }
