@@ -146,7 +146,7 @@ typedef struct {
     cuda_bf16 *xw;  /* (M, N) bf16(y w), 16-byte aligned */
 } cuda_gemv_rms_out;
 
-/* The next product's side: its x is such an xw, y (M, K) fp32 (row stride K, 16-byte
+/* The next product's side: its x is such an xw, y (M, K) fp32 (x's row stride, 16-byte
  * aligned) the rows it came from; each row's sums are scaled by 1 / sqrt(mean(y^2) + eps),
  * mean(y^2) summed in fp32 by the lanes that read the matching xw. So the operand is rounded
  * before the scale, not after as in cuda_op_rmsnorm_bf16: the same relative rounding. */

@@ -151,8 +151,10 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
  * trip of its own, where reading statistics written by the producer cost one before the sums
  * (1.3B decoding at B = 1 1.087 -> 1.131 ms, dev/cuda/next148.sh). At M = 1 only: the 1.3B
  * step 1.080-1.121 -> 1.044-1.072 ms (next165.sh; held to 72 registers for a seventh block an
- * SM, with spills, it gained nothing). At M = 2 the step lost 12% (1.236 -> 1.385 ms): three
- * L1 loads of x a row for each pair of weight loads saturate L1's wavefronts. */
+ * SM, with spills, it gained nothing). At M = 2 the step lost 12% (1.236 -> 1.385 ms), and
+ * as much with the block's pair units sharing the sums (half the loads of y, next167.sh): ncu
+ * put the two-row consumer at 20.4 us a launch cold, ~5 us above the plain kernel's, where at
+ * one row the two are level (next169.sh). Why is not yet known; not the loads of y alone. */
 template <int MB, int KS, bool RMS>
 __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     static_assert(FMA_WARPS % KS == 0, "a block holds whole pairs");
@@ -412,9 +414,9 @@ static int fma_ks(void) {
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
     const int mma = M >= mma_min_m() || M > 8; /* the FMA kernel takes up to 8 rows */
-    if (mma && a->ys)
+    if (a->ys && (mma || M != 1))
         return retnet_fail(RETNET_EUNSUPPORTED, "cuda gemv: a norm's scale on %lld rows "
-                           "(the FMA kernel's only: cuda_gemv_rms_suits)", (long long)M);
+                           "(one row, in the FMA kernel: cuda_gemv_rms_suits)", (long long)M);
     a->M = (int)M, a->first[0] = 0;
     for (int i = 0; i < a->nseg; i++)
         a->first[i + 1] = a->first[i] + (mma ? (a->seg[i].P + 7) / 8 : a->seg[i].P);
@@ -436,9 +438,6 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
 #undef FMA_KS
     /* a norm's scale: one row (cuda_gemv_rms_suits) */
     void (*const kr[2])(gemv_args) = {gemv_fma_kernel<1, 1, true>, gemv_fma_kernel<1, 2, true>};
-    if (a->ys && M != 1)
-        return retnet_fail(RETNET_EUNSUPPORTED, "cuda gemv: a norm's scale on %lld rows",
-                           (long long)M);
     CUDA_TRY(cuda_launch(a->ys ? kr[KS - 1] : k[(M < 8 ? M : 8) - 1][KS - 1],
                          dim3((unsigned)blocks), dim3(32 * FMA_WARPS), 0, cs, *a), "cuda gemv");
     return RETNET_OK;
