@@ -115,11 +115,21 @@ __device__ __forceinline__ float swish_d(float x) {
 
 /* Rotary embedding's angle rate of pair j in a head of dk (rope.cu's rule, cuda.h): half,
  * pairs (j, j + dk/2) at base^(-2j/dk); the paper's, pairs (2j, 2j+1) at base^(-j/(dk/2-1)).
- * Every kernel that rotates (rope.cu's two, gemv.cu's epilogue) forms it here, so their
+ * Every kernel that rotates (rope.cu's three, gemv.cu's epilogue) forms it here, so their
  * angles, hence their rotations, are the same bits. */
 __device__ __forceinline__ double rope_theta(int j, int dk, int half, double base) {
     const int npair = dk / 2;
     return half ? pow(base, -2.0 * j / dk) : npair > 1 ? pow(base, -(double)j / (npair - 1)) : 1.0;
+}
+
+/* A pair (a, b) turned by the angle whose cosine and sine are c, s, then scaled:
+ * u = (a c - b s) scale, v = (b c + a s) scale, with the contractions spelled out (a c and
+ * a s fused, b s and b c rounded), so that every kernel that rotates gives the same bits
+ * whatever the compiler would fuse around it. */
+__device__ __forceinline__ void rope_rotate(float a, float b, float c, float s, float scale,
+                                            float &u, float &v) {
+    u = __fmaf_rn(a, c, -(b * s)) * scale;
+    v = __fmaf_rn(a, s, b * c) * scale;
 }
 
 __device__ __forceinline__ double warp_sum(double v) {

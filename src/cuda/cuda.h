@@ -164,7 +164,7 @@ typedef struct {
     const cuda_gemv_rope *rope; /* or NULL; with it y is bf16 and there is no addend */
     int gelu;             /* y = bf16(gelu(x w^T)), as cuda_op_act_bf16 on the fp32 product
                              (the same bits): y bf16, no addend, no rope */
-    const cuda_gemv_rms_out *rms; /* or NULL: the next norm's pieces (y fp32, N % 8 == 0) */
+    const cuda_gemv_rms_out *rms; /* or NULL: the next norm's operand (y fp32, N % 8 == 0) */
 } cuda_gemv_out;
 
 /* Whether decoding rotates q and k in the products' epilogue (on unless

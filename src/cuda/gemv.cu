@@ -117,9 +117,8 @@ __device__ __forceinline__ rope_cs rope_at(const gemv_seg &g, int m, int j) {
 __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, int64_t n,
                                            int64_t n1, rope_cs r, float v0, float v1) {
     if (g.rope) {
-        const float c = r.c, sn = r.sn;
-        const float u = __fmaf_rn(v0, c, -(v1 * sn)) * g.scale;
-        const float v = __fmaf_rn(v0, sn, v1 * c) * g.scale;
+        float u, v;
+        rope_rotate(v0, v1, r.c, r.sn, g.scale, u, v);
         ((uint16_t *)g.y)[m * g.ldy + n] = f32_to_bf16_bits(u);
         ((uint16_t *)g.y)[m * g.ldy + n1] = f32_to_bf16_bits(v);
         return;

@@ -2914,8 +2914,8 @@ static int step_launch(const char *fn, int B, int H, int dk, int dv, const void 
         return fail("%s: state must be 16-byte and v 8-byte aligned", fn);
     if (o_dtype != RETNET_CUDA_F32 && o_dtype != RETNET_CUDA_BF16)
         return fail("%s: o_dtype %d is neither RETNET_CUDA_F32 nor RETNET_CUDA_BF16", fn, o_dtype);
-    if (z && (!gamma64 || !pos || !aligned16(z) || dk % 4))
-        return fail("%s: z (16-byte aligned) needs gamma64 and pos, and dk a multiple of 4", fn);
+    if (z && (!gamma64 || !pos || !aligned16(z)))
+        return fail("%s: z (16-byte aligned) needs gamma64 and pos", fn);
     if (z && !retention_cuda_step_rows_ok(dk, dv))
         return fail("%s: §3's sums in the step need a head's blocks in one cluster: dv at most "
                     "512, dk a multiple of 4, and sm_90 (dk %d, dv %d)", fn, dk, dv);

@@ -111,17 +111,13 @@ __global__ void __launch_bounds__(ROPE_THREADS)
 #pragma unroll
             for (int k = 0; k < ROPE_HB; k++) {
                 if (h0 + k >= h) break;
-                /* u = (a c - b s) scale, v = (b c + a s) scale with the contractions spelled
-                 * out: a c and a s fused, b s and b c rounded. That is what nvcc + ptxas made
-                 * of the plain expressions in the one-pair-per-thread kernel before (checked
-                 * on its sm_90 code); left to the compiler, which product gets fused depends
-                 * on the surrounding code, so bits could differ between P, O and versions. */
+                /* rope_rotate's contractions are what nvcc + ptxas made of the plain
+                 * expressions in the one-pair-per-thread kernel before (checked on its sm_90
+                 * code); left to the compiler, which product gets fused depends on the
+                 * surrounding code, so bits could differ between P, O and versions. */
                 float u[P], v[P];
 #pragma unroll
-                for (int p = 0; p < P; p++) {
-                    u[p] = __fmaf_rn(a[k][p], c[p], -(bb[k][p] * s[p])) * scale;
-                    v[p] = __fmaf_rn(a[k][p], s[p], bb[k][p] * c[p]) * scale;
-                }
+                for (int p = 0; p < P; p++) rope_rotate(a[k][p], bb[k][p], c[p], s[p], scale, u[p], v[p]);
                 st_pairs<P>(y + bt * ld + (int64_t)(h0 + k) * dk, u, v, j0, npair, half);
             }
         }
@@ -250,12 +246,9 @@ __global__ void __launch_bounds__(ROPE_THREADS)
 #pragma unroll
             for (int k = 0; k < SPLIT_HB; k++) {
                 if (h0 + k >= h) break;
-                float u[P], v[P]; /* rope_kernel's contractions, sign 1 */
+                float u[P], v[P]; /* rope_kernel's rotation, sign 1 */
 #pragma unroll
-                for (int p = 0; p < P; p++) {
-                    u[p] = __fmaf_rn(a[k][p], c[p], -(bb[k][p] * s[p])) * scale;
-                    v[p] = __fmaf_rn(a[k][p], s[p], bb[k][p] * c[p]) * scale;
-                }
+                for (int p = 0; p < P; p++) rope_rotate(a[k][p], bb[k][p], c[p], s[p], scale, u[p], v[p]);
                 st_pairs<P>(y + bt * dkey + (int64_t)(h0 + k) * dk, u, v, j0, npair, half);
             }
         }
@@ -327,13 +320,10 @@ __global__ void __launch_bounds__(SPLIT_THREADS)
                 const int gi = g0 + u * SPLIT_THREADS + tid;
                 if (gi >= groups) break;
                 const int j0 = (gi % ng) * 4;
-                float uu[4], vv[4]; /* rope_kernel's contractions, sign 1 */
+                float uu[4], vv[4]; /* rope_kernel's rotation, sign 1 */
 #pragma unroll
-                for (int q = 0; q < 4; q++) {
-                    const float c = tc[j0 + q], sn = ts[j0 + q];
-                    uu[q] = __fmaf_rn(a[u][q], c, -(bb[u][q] * sn)) * scale;
-                    vv[q] = __fmaf_rn(a[u][q], sn, bb[u][q] * c) * scale;
-                }
+                for (int q = 0; q < 4; q++)
+                    rope_rotate(a[u][q], bb[u][q], tc[j0 + q], ts[j0 + q], scale, uu[q], vv[q]);
                 st_pairs<4>(y + (int64_t)(gi / ng) * dk, uu, vv, j0, npair, half);
             }
         }
