@@ -189,9 +189,6 @@ retnet_status cuda_op_gemv_multi_rms(const cuda_bf16 *x, int64_t M, int64_t K, i
 retnet_status cuda_op_gemv_glu_rms(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,
                                    const cuda_bf16 *w2, int64_t M, int64_t N, int64_t K,
                                    cuda_act act, const cuda_gemv_rms *rms, cuda_stream s);
-/* The next gemv launch of this host thread also asks the L2 for n bytes at p (a decoding
- * step's next weights, read by a later kernel; a hint), then forgets them. */
-void cuda_gemv_l2_ahead(const void *p, int64_t n);
 /* The GLU FFN's hidden layer in one pass over both weights: y (M, N) bf16 =
  * act(x @ w1^T) * (x @ w2^T) (cuda_op_glu_bf16's formula on the fp32 products). */
 retnet_status cuda_op_gemv_glu(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,

@@ -80,7 +80,6 @@ typedef struct {
     /* first pair-unit of each segment: a warp of the FMA kernel takes one pair, a block of
      * the mma kernel 8 */
     int64_t first[CUDA_GEMV_MAX_OUT + 1];
-    l2_ahead pf; /* cuda_gemv_l2_ahead's range, asked of the L2 at the start */
 } gemv_args;
 
 /* The rows of pair `local` of segment g: plain, columns n, n + 1 of one weight; GLU, column n
@@ -160,7 +159,6 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     static_assert(FMA_WARPS % KS == 0, "a block holds whole pairs");
     __shared__ float part[KS > 1 ? FMA_WARPS : 1][MB][RMS ? 3 : 2];
     pdl_trigger();
-    l2_prefetch(a.pf);
     const int lane = threadIdx.x & 31, wb = threadIdx.x >> 5, ks = wb % KS;
     const int64_t wid = (int64_t)blockIdx.x * (FMA_WARPS / KS) + wb / KS; /* the pair unit */
     int s = 0;
@@ -266,7 +264,6 @@ template <int NT>
 __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a) {
     __shared__ float4 part[MMA_WARPS][NT][32];
     pdl_trigger();
-    l2_prefetch(a.pf);
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     const int64_t blk = blockIdx.x;
     int s = 0;
@@ -412,18 +409,8 @@ static int fma_ks(void) {
     return ks;
 }
 
-/* cuda_gemv_l2_ahead's range for this host thread's next launch */
-static thread_local l2_ahead pending_pf = {NULL, 0};
-
-void cuda_gemv_l2_ahead(const void *p, int64_t n) {
-    const uintptr_t a = ((uintptr_t)p + 15) & ~(uintptr_t)15;
-    n -= (int64_t)(a - (uintptr_t)p);
-    pending_pf.p = (const void *)a, pending_pf.n = p && n > 0 ? (unsigned long long)n & ~15ull : 0;
-}
-
 /* a->seg[].P set: first[] for the kernel of M rows, and the launch */
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
-    a->pf = pending_pf, pending_pf.n = 0;
     TRY(cuda_ensure_init());
     const int mma = M >= mma_min_m() || M > 8; /* the FMA kernel takes up to 8 rows */
     if (a->ys && (mma || M != 1))

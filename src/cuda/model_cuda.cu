@@ -99,10 +99,6 @@ struct model_cuda {
     /* decoding steps as CUDA graphs (decode_step_graph), their kernels overlapping (pdl_scope) */
     int graphs, pdl;
     int one_product; /* q k v g (and fc1 | gate) as one product where they lie together */
-    /* decoding: each product (mask bit 1) and step (bit 2) also asks the L2 for the next
-       l2_ahead bytes of the weights after its own (RETNET_CUDA_L2_AHEAD=MB[,mask]) */
-    int64_t l2_ahead;
-    int l2_mask;
     int rms_chain;   /* decoding's RMSNorms inside the products (RETNET_CUDA_RMS_CHAIN=0: their
                         own launches) */
     int z_fused;     /* §3's key sums in the step's state update where it has no window
@@ -381,13 +377,6 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->z_fused = !(ze && !strcmp(ze, "0"));
     const char *he = getenv("RETNET_CUDA_HN_FUSED");
     d->hn_fused = he && !strcmp(he, "0") ? 0 : he && !strcmp(he, "1") ? 2 : 1;
-    const char *le = getenv("RETNET_CUDA_L2_AHEAD");
-    d->l2_ahead = 0, d->l2_mask = 3;
-    if (le) {
-        d->l2_ahead = (int64_t)(atof(le) * (1 << 20));
-        const char *comma = strchr(le, ',');
-        if (comma) d->l2_mask = atoi(comma + 1);
-    }
     const char *ce = getenv("RETNET_CUDA_RMS_CHAIN");
     d->rms_chain = !(ce && !strcmp(ce, "0"));
     const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
@@ -541,25 +530,12 @@ static int rms_chain(const model_cuda *d, int64_t n, int64_t T, const void *stat
            cuda_gemv_suits(n, c->d_ffn, d->h1, c->d_ffn);
 }
 
-/* Decoding: the next launch of a gemv (which 1) or step (2) also asks the L2 for the
- * d->l2_ahead bytes of the weights' arena after the weight w of numel values, which the
- * next products read (the arena holds them in the order a step reads them). */
-static void l2_ahead(const model_cuda *d, int which, const float *w, int64_t numel) {
-    if (!(d->l2_mask & which) || d->l2_ahead <= 0 || !w) return;
-    const char *e = (const char *)w + 2 * numel, *lim = (const char *)d->w16 + d->w16_bytes;
-    if (e < (const char *)d->w16 || e >= lim) return;
-    const int64_t n = d->l2_ahead < lim - e ? d->l2_ahead : (int64_t)(lim - e);
-    if (which == 1) cuda_gemv_l2_ahead(e, n);
-    else retention_cuda_l2_ahead(e, n);
-}
-
 /* x += a (n, K) @ w^T through the gemv, also writing the next norm's pieces (weight nw) */
 static retnet_status residual_rms(model_cuda *d, const cuda_bf16 *a, const float *w, int64_t n,
                                   int64_t K, const float *nw, cuda_stream cs) {
     const int64_t D = d->cfg.d_model;
     const cuda_gemv_rms_out r = {nw, d->xw};
     const cuda_gemv_out o = {(const cuda_bf16 *)w, d->x, CUDA_F32, D, D, d->x, NULL, 0, &r};
-    l2_ahead(d, 1, w, D * K);
     return cuda_op_gemv_multi(a, n, K, K, &o, 1, cs);
 }
 
@@ -651,9 +627,6 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
              fuse ? CUDA_BF16 : CUDA_F32, c->d_key, c->d_key, NULL, fuse ? &rk : NULL},
             {(const cuda_bf16 *)p16->wv, d->vb, CUDA_BF16, c->d_value, c->d_value, NULL, NULL},
             {(const cuda_bf16 *)p16->wg, d->g, CUDA_F32, c->d_value, c->d_value, NULL, NULL}};
-        if (T == 1 && state) /* decoding: the weights after q k v g (wo's) into the L2 */
-            for (int which = 1; which <= 2; which++)
-                l2_ahead(d, which, p16->wg ? p16->wg : p16->wv, c->d_value * D);
         TRY(cuda_op_gemv_multi_rms(rin ? d->xw : d->xb, n, D, D, o, p16->wg ? 4 : 3,
                                    rin ? &rms : NULL, cs));
     } else if ((joined = joined_out(d, D, w4, r4, p16->wg ? 4 : 3))) {
@@ -729,8 +702,6 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     else
         TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
     if (rc) return residual_rms(d, d->xb, p16->wo, n, c->d_value, p32->ffn_norm_w, cs);
-    if (T == 1 && state && cuda_gemv_suits(n, c->d_value, d->xb, c->d_value))
-        l2_ahead(d, 1, p16->wo, D * c->d_value);
     TRY(mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1, cs));
 
     return RETNET_OK;
@@ -763,8 +734,6 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
         const cuda_gemv_out o = {(const cuda_bf16 *)p16->fc1, a, CUDA_BF16, c->d_ffn, c->d_ffn,
                                  NULL, NULL, 1};
         const cuda_bf16 *xin = rc ? d->xw : d->xb;
-        if (T == 1 && state)
-            l2_ahead(d, 1, c->ffn == RETNET_FFN_GLU ? p16->gate : p16->fc1, c->d_ffn * D);
         if (c->ffn == RETNET_FFN_GLU)
             TRY(cuda_op_gemv_glu_rms(a, xin, (const cuda_bf16 *)p16->fc1,
                                      (const cuda_bf16 *)p16->gate, n, c->d_ffn, D, ffn_act(c),
@@ -774,8 +743,6 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
         if (rc) /* the next layer's norm, or the final one */
             return residual_rms(d, a, p16->fc2, n, c->d_ffn,
                                 l + 1 < c->n_layer ? d->l32[l + 1].ret_norm_w : d->g32.norm_w, cs);
-        if (T == 1 && state && cuda_gemv_suits(n, c->d_ffn, a, c->d_ffn))
-            l2_ahead(d, 1, p16->fc2, D * c->d_ffn);
         TRY(mm(d->x, a, p16->fc2, n, D, c->d_ffn, 1, cs));
         return RETNET_OK;
     }

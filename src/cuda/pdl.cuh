@@ -27,34 +27,6 @@ __device__ __forceinline__ void pdl_trigger(void) {
 #endif
 }
 
-/* A range of memory a later kernel of the chain reads (a decoding step's next weights), for
- * l2_prefetch. */
-struct l2_ahead {
-    const void *p; /* 16-byte aligned */
-    unsigned long long n; /* bytes, a multiple of 16 */
-};
-
-/* Asks the L2 for this block's share of a.n bytes at a.p (sm_90's bulk prefetch: no
- * registers, nothing to wait for), in pieces of 16 KB over the first warp's lanes, so that
- * the kernel reading them later finds them in the L2 where the memory would otherwise idle
- * (a chain's latency-bound kernels, the tails of its products). A hint: a no-op below sm_90. */
-__device__ __forceinline__ void l2_prefetch(const l2_ahead &a) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    if (!a.n || threadIdx.x >= 32 || threadIdx.y || threadIdx.z) return;
-    const unsigned long long nb = (unsigned long long)gridDim.x * gridDim.y * gridDim.z;
-    const unsigned long long b = blockIdx.x + (unsigned long long)gridDim.x *
-                                                  (blockIdx.y + (unsigned long long)gridDim.y * blockIdx.z);
-    const unsigned long long share = ((a.n + nb - 1) / nb + 255) & ~255ull, piece = 16384;
-    const unsigned long long lo = b * share, hi = lo + share < a.n ? lo + share : a.n;
-    for (unsigned long long o = lo + threadIdx.x * piece; o < hi; o += 32 * piece) {
-        const unsigned sz = (unsigned)(hi - o < piece ? hi - o : piece);
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"((const char *)a.p + o),
-                     "r"(sz)
-                     : "memory");
-    }
-#endif
-}
-
 /* k<<<grid, block, smem, s>>>(args...), with the attribute where `pdl`, and blocks grouped in
  * thread block clusters of cluster_x along x where cluster_x > 1 (sm_90); the launch's error */
 template <typename... KArgs, typename... Args>

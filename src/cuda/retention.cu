@@ -2013,8 +2013,7 @@ __device__ __forceinline__ void step_body(int H, int dk, int dv, const bf16 *q, 
 template <int STEP_COLS, int STEP_RG, bool HINT, int UNR = STEP_UNROLL>
 __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
     step_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
-                const float *gamma, float scale, float *S, void *o, int o_f32, l2_ahead pf) {
-    l2_prefetch(pf);
+                const float *gamma, float scale, float *S, void *o, int o_f32) {
     step_body<STEP_COLS, STEP_RG, HINT, UNR, false>(H, dk, dv, q, k, v, gamma, scale, S, o,
                                                      o_f32, nullptr, nullptr, nullptr, {});
 }
@@ -2023,8 +2022,7 @@ template <int STEP_COLS, int STEP_RG, bool HINT, int UNR = STEP_UNROLL>
 __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
     step_rows_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
                      const float *gamma, float scale, float *S, void *o, int o_f32, float *z,
-                     const double *g64, const int64_t *pos, l2_ahead pf) {
-    l2_prefetch(pf);
+                     const double *g64, const int64_t *pos) {
     step_body<STEP_COLS, STEP_RG, HINT, UNR, true>(H, dk, dv, q, k, v, gamma, scale, S, o, o_f32,
                                                     z, g64, pos, {});
 }
@@ -2034,9 +2032,7 @@ template <int STEP_COLS, int STEP_RG, bool HINT, int UNR, bool Z>
 __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
     step_hn_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
                    const float *gamma, float scale, float *S, void *o, float *z,
-                   const double *g64, const int64_t *pos, retention_cuda_head_norm hn,
-                   l2_ahead pf) {
-    l2_prefetch(pf);
+                   const double *g64, const int64_t *pos, retention_cuda_head_norm hn) {
     step_body<STEP_COLS, STEP_RG, HINT, UNR, Z, true>(H, dk, dv, q, k, v, gamma, scale, S, o, 1,
                                                        z, g64, pos, hn);
 }
@@ -2197,8 +2193,7 @@ template <int COLS, int RG, int UNR, bool PRE, bool HINT>
 __global__ void __launch_bounds__(COLS / 4 * RG, 2)
     step_window_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
                        const float *gamma, float scale, float *S, bf16 *kw, bf16 *vw,
-                       const int *mw, int W, int phase, void *o, int o_f32, l2_ahead pf) {
-    l2_prefetch(pf);
+                       const int *mw, int W, int phase, void *o, int o_f32) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     const int WP = window_wp(W);
     float *qs = reinterpret_cast<float *>(smem_raw), *kws = qs + dk;
@@ -2847,18 +2842,6 @@ extern "C" int retention_cuda_backward_rows(int B, int T, int H, int dk, int dv,
 /* Programmatic launch of the step (retention_cuda_step_overlap): per host thread, and only
  * where the device has it (sm_90) */
 static thread_local int step_overlap = 0;
-/* retention_cuda_l2_ahead's range for this host thread's next step */
-static thread_local l2_ahead pending_pf = {NULL, 0};
-extern "C" void retention_cuda_l2_ahead(const void *p, long long n) {
-    const uintptr_t a = ((uintptr_t)p + 15) & ~(uintptr_t)15;
-    n -= (long long)(a - (uintptr_t)p);
-    pending_pf.p = (const void *)a, pending_pf.n = p && n > 0 ? (unsigned long long)n & ~15ull : 0;
-}
-static l2_ahead take_ahead(void) {
-    const l2_ahead a = pending_pf;
-    pending_pf.n = 0;
-    return a;
-}
 extern "C" int retention_cuda_step_overlap(int on) {
     const int was = step_overlap;
     step_overlap = on;
@@ -2947,7 +2930,6 @@ static int step_launch(const char *fn, int B, int H, int dk, int dv, const void 
             return fail("%s: g, w and b must be 16-byte aligned", fn);
     }
     if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
-    const l2_ahead pf = take_ahead();
     /* 32 row groups, plain accesses, where the states stream (64 MB or more: B >= 16 at the
      * 1.3B model's heads; B = 64 4.82 -> 4.71 ms a decoding step, B = 256 14.78 -> 14.23);
      * 16 row groups with streaming hints below, where the step is latency (B = 1 1.18 against
@@ -2979,31 +2961,30 @@ static int step_launch(const char *fn, int B, int H, int dk, int dv, const void 
                                      : step_hn_kernel<cols, 16, true, 16, false>,
                                    grid, dim3(cols / 4 * rg), smem, stream, H, dk, dv,
                                    (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
-                                   scale, state, o, z, gamma64, pos, h, pf),
+                                   scale, state, o, z, gamma64, pos, h),
                 "step_hn_kernel launch");
         return 0;
     }
     if (z) {
         void (*kern)(int, int, int, const bf16 *, const bf16 *, const bf16 *, const float *,
-                     float, float *, void *, int, float *, const double *, const int64_t *,
-                     l2_ahead) =
+                     float, float *, void *, int, float *, const double *, const int64_t *) =
             rg == 16 ? (unr == 16 ? step_rows_kernel<cols, 16, true, 16>
                                   : step_rows_kernel<cols, 16, true, 8>)
                      : step_rows_kernel<cols, 32, false>;
         CUDA_OK(pdl_launch_cluster(pdl, (unsigned)grid.x, kern, grid, dim3(cols / 4 * rg), smem,
                                    stream, H, dk, dv, (const bf16 *)q, (const bf16 *)k,
                                    (const bf16 *)v, gamma, scale, state, o,
-                                   (int)(o_dtype == RETNET_CUDA_F32), z, gamma64, pos, pf),
+                                   (int)(o_dtype == RETNET_CUDA_F32), z, gamma64, pos),
                 "step_rows_kernel launch");
         return 0;
     }
     void (*kern)(int, int, int, const bf16 *, const bf16 *, const bf16 *, const float *, float,
-                 float *, void *, int, l2_ahead) = rg == 16 ? (unr == 16 ? step_kernel<cols, 16, true, 16>
+                 float *, void *, int) = rg == 16 ? (unr == 16 ? step_kernel<cols, 16, true, 16>
                                                                : step_kernel<cols, 16, true, 8>)
                                                   : step_kernel<cols, 32, false>;
     CUDA_OK(pdl_launch(pdl, kern, grid, dim3(cols / 4 * rg), smem, stream, H, dk, dv,
                        (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma, scale, state, o,
-                       (int)(o_dtype == RETNET_CUDA_F32), pf),
+                       (int)(o_dtype == RETNET_CUDA_F32)),
             "step_kernel launch");
     return 0;
 }
@@ -3044,7 +3025,7 @@ extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const vo
     if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
     typedef void (*window_fn)(int, int, int, const bf16 *, const bf16 *, const bf16 *,
                               const float *, float, float *, bf16 *, bf16 *, const int *, int,
-                              int, void *, int, l2_ahead);
+                              int, void *, int);
     /* the large states' shape at 512 >> i columns (512 threads: 2048 / cols row groups). The
      * narrow two (B = 16-31 at the 1.3B shape, where 64 MB of a layer's states make them
      * large) with 4 rows a set: at dk 256 a thread's rows then come in 2 rounds, not 4. 1.3B
@@ -3092,7 +3073,7 @@ extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const vo
     CUDA_OK(pdl_launch(step_overlap && have_pdl(), kern, grid, dim3(cols / 4 * rg), smem, stream,
                        H, dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
                        scale, state, (bf16 *)kw, (bf16 *)vw, m, W, phase, o,
-                       (int)(o_dtype == RETNET_CUDA_F32), take_ahead()),
+                       (int)(o_dtype == RETNET_CUDA_F32)),
             "step_window_kernel launch");
     return 0;
 }

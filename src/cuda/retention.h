@@ -194,11 +194,6 @@ static inline int retention_window_len(int m, int phase, int W) {
  */
 int retention_cuda_step_overlap(int on);
 
-/* This host thread's next decoding step (retention_cuda_step and its variants,
- * retention_cuda_step_window) also asks the L2 for n bytes at p (a hint: the weights a later
- * kernel reads), then forgets them. */
-void retention_cuda_l2_ahead(const void *p, long long n);
-
 /* The message of the last failed call of this file ("" if none). Not thread safe. */
 const char *retention_cuda_errmsg(void);
 
