@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# (Ran once in the twenty-fifth session on 90772d4; reverted in 8a7cd9f: slower at every depth.)
+# (Ran once in the twenty-fifth session on 90772d4; reverted in f7267af: slower at every depth.)
 # The decoding step's next weights asked of the L2 ahead of their product
 # (RETNET_CUDA_L2_AHEAD=MB[,mask]: each gemv launch (mask 1) and the state's step (mask 2)
 # bulk-prefetches the MB of the weights' arena after its own product's weights, a block's
