@@ -66,6 +66,8 @@ typedef struct {
      * bf16(y nw) */
     const float *nw;
     uint16_t *xw;
+    /* a LayerNorm consumer's (cuda_gemv_ln) W w and W b of the segment's rows (wb may be NULL) */
+    const float *ww, *wb;
 } gemv_seg;
 
 typedef struct {
@@ -76,6 +78,8 @@ typedef struct {
      * eps), y (M, K) fp32 read beside x (row stride 2 ldx8 float4) */
     const float4 *ys;
     double rn, eps;
+    /* LayerNorm (cuda_gemv_ln): x is not read; the operand is ys lnw in fp32 */
+    const float4 *lnw;
     gemv_seg seg[CUDA_GEMV_MAX_OUT];
     /* first pair-unit of each segment: a warp of the FMA kernel takes one pair, a block of
      * the mma kernel 8 */
@@ -154,10 +158,13 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
  * as much with the block's pair units sharing the sums (half the loads of y, next167.sh): ncu
  * put the two-row consumer at 20.4 us a launch cold, ~5 us above the plain kernel's, where at
  * one row the two are level (next169.sh). Why is not yet known; not the loads of y alone. */
-template <int MB, int KS, bool RMS>
+enum { NORM_NONE, NORM_RMS, NORM_LN };
+template <int MB, int KS, int NORM>
 __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     static_assert(FMA_WARPS % KS == 0, "a block holds whole pairs");
+    constexpr bool RMS = NORM == NORM_RMS, LN = NORM == NORM_LN;
     __shared__ float part[KS > 1 ? FMA_WARPS : 1][MB][RMS ? 3 : 2];
+    __shared__ double lpart[KS > 1 && LN ? FMA_WARPS : 1][MB][2];
     pdl_trigger();
     const int lane = threadIdx.x & 31, wb = threadIdx.x >> 5, ks = wb % KS;
     const int64_t wid = (int64_t)blockIdx.x * (FMA_WARPS / KS) + wb / KS; /* the pair unit */
@@ -196,8 +203,9 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
             if (m < a.M) rc[m] = rope_at(g, m, j);
     pdl_wait();
     float ss[MB]; /* RMS: this lane's sums of y^2 */
+    double s1[MB], s2[MB]; /* LN: this lane's sums of y and y^2 (each square exact) */
 #pragma unroll
-    for (int m = 0; m < MB; m++) ss[m] = 0.0f;
+    for (int m = 0; m < MB; m++) ss[m] = 0.0f, s1[m] = s2[m] = 0.0;
     for (int64_t i0 = first; r0 && i0 < a.K8; i0 += stride) {
         if (i0 != first) load(i0);
 #pragma unroll
@@ -211,7 +219,20 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
 #pragma unroll
             for (int m = 0; m < MB; m++) {
                 float xf[8];
-                unpack8(__ldg(a.x + m * a.ldx8 + i), xf);
+                if constexpr (LN) { /* the operand y w, unrounded; y's sums beside it */
+                    const float4 *yr = a.ys + m * 2 * a.ldx8 + 2 * i;
+                    const float4 p = __ldg(yr), q = __ldg(yr + 1);
+                    const float4 u = __ldg(a.lnw + 2 * i), v = __ldg(a.lnw + 2 * i + 1);
+                    const float yv[8] = {p.x, p.y, p.z, p.w, q.x, q.y, q.z, q.w};
+                    const float wv[8] = {u.x, u.y, u.z, u.w, v.x, v.y, v.z, v.w};
+#pragma unroll
+                    for (int k = 0; k < 8; k++) {
+                        xf[k] = yv[k] * wv[k];
+                        s1[m] += (double)yv[k], s2[m] = fma((double)yv[k], (double)yv[k], s2[m]);
+                    }
+                } else {
+                    unpack8(__ldg(a.x + m * a.ldx8 + i), xf);
+                }
                 if constexpr (RMS) {
                     const float4 *yr = a.ys + m * 2 * a.ldx8 + 2 * i;
                     const float4 p = __ldg(yr), q = __ldg(yr + 1);
@@ -232,6 +253,7 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     for (int m = 0; m < MB; m++) {
         acc0[m] = warp_sum_f(acc0[m]), acc1[m] = warp_sum_f(acc1[m]);
         if constexpr (RMS) ss[m] = warp_sum_f(ss[m]);
+        if constexpr (LN) s1[m] = warp_sum(s1[m]), s2[m] = warp_sum(s2[m]);
     }
     if (KS > 1) {
         if (lane == 0)
@@ -239,6 +261,7 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
             for (int m = 0; m < MB; m++) {
                 part[wb][m][0] = acc0[m], part[wb][m][1] = acc1[m];
                 if constexpr (RMS) part[wb][m][2] = ss[m];
+                if constexpr (LN) lpart[wb][m][0] = s1[m], lpart[wb][m][1] = s2[m];
             }
         __syncthreads();
         if (ks != 0) return;
@@ -248,6 +271,7 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
             for (int v = 1; v < KS; v++) {
                 acc0[m] += part[wb + v][m][0], acc1[m] += part[wb + v][m][1];
                 if constexpr (RMS) ss[m] += part[wb + v][m][2];
+                if constexpr (LN) s1[m] += lpart[wb + v][m][0], s2[m] += lpart[wb + v][m][1];
             }
     }
     if (lane != 0 || !live) return;
@@ -255,6 +279,15 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     for (int m = 0; m < MB; m++) {
         float r = 1.0f; /* norm.cu's 1 / sqrt(mean + eps), in double */
         if constexpr (RMS) r = (float)(1.0 / sqrt((double)ss[m] * a.rn + a.eps));
+        if constexpr (LN) { /* norm.cu's mean and variance; W ((y - mean) w) + W b */
+            const double mean = s1[m] * a.rn, var = fmax(s2[m] * a.rn - mean * mean, 0.0);
+            const double rd = 1.0 / sqrt(var + a.eps);
+            const bool has1 = n1 < g.N;
+            acc0[m] = (float)(rd * ((double)acc0[m] - mean * g.ww[n]) + (g.wb ? g.wb[n] : 0.0f));
+            acc1[m] = has1 ? (float)(rd * ((double)acc1[m] - mean * g.ww[n1]) +
+                                     (g.wb ? g.wb[n1] : 0.0f))
+                           : 0.0f;
+        }
         store_pair(g, a.act, m, n, n1, rc[m], acc0[m] * r, acc1[m] * r);
     }
 }
@@ -431,13 +464,16 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
                  "cuda gemv");
         return RETNET_OK;
     }
-#define FMA_KS(MB) {gemv_fma_kernel<MB, 1, false>, gemv_fma_kernel<MB, 2, false>}
+#define FMA_KS(MB) {gemv_fma_kernel<MB, 1, NORM_NONE>, gemv_fma_kernel<MB, 2, NORM_NONE>}
     void (*const k[8][2])(gemv_args) = {FMA_KS(1), FMA_KS(2), FMA_KS(3), FMA_KS(4),
                                         FMA_KS(5), FMA_KS(6), FMA_KS(7), FMA_KS(8)};
 #undef FMA_KS
     /* a norm's scale: one row (cuda_gemv_rms_suits) */
-    void (*const kr[2])(gemv_args) = {gemv_fma_kernel<1, 1, true>, gemv_fma_kernel<1, 2, true>};
-    CUDA_TRY(cuda_launch(a->ys ? kr[KS - 1] : k[(M < 8 ? M : 8) - 1][KS - 1],
+    void (*const kr[2])(gemv_args) = {gemv_fma_kernel<1, 1, NORM_RMS>, gemv_fma_kernel<1, 2, NORM_RMS>};
+    void (*const kl[2])(gemv_args) = {gemv_fma_kernel<1, 1, NORM_LN>, gemv_fma_kernel<1, 2, NORM_LN>};
+    CUDA_TRY(cuda_launch(a->lnw  ? kl[KS - 1]
+                         : a->ys ? kr[KS - 1]
+                                 : k[(M < 8 ? M : 8) - 1][KS - 1],
                          dim3((unsigned)blocks), dim3(32 * FMA_WARPS), 0, cs, *a), "cuda gemv");
     return RETNET_OK;
 }
@@ -515,9 +551,103 @@ retnet_status cuda_op_gemv_multi_rms(const cuda_bf16 *x, int64_t M, int64_t K, i
                                    (long long)o->N);
             a.seg[i].nw = r->w, a.seg[i].xw = (uint16_t *)r->xw;
         }
+        a.seg[i].ww = o->ln_ww, a.seg[i].wb = o->ln_wb;
         a.seg[i].P = (o->N + 1) / 2;
     }
     return run(&a, M, s);
+}
+
+retnet_status cuda_op_gemv_multi_ln(int64_t K, const cuda_gemv_out *out, int n_out,
+                                    const cuda_gemv_ln *ln, cuda_stream s) {
+    const char *fn = "cuda_op_gemv_multi_ln";
+    if (!ln || !ln->y || !ln->w || !aligned16(ln->y) || !aligned16(ln->w) ||
+        !cuda_gemv_rms_suits(1, K, ln->y, K))
+        return retnet_fail(RETNET_EUNSUPPORTED, "%s: needs y and w (16-byte aligned), K a "
+                           "multiple of 8 (%lld) and the FMA kernel's one row", fn, (long long)K);
+    if (n_out < 1 || n_out > CUDA_GEMV_MAX_OUT || !out)
+        return retnet_fail(RETNET_EINVAL, "%s: %d outputs (1..%d)", fn, n_out, CUDA_GEMV_MAX_OUT);
+    for (int i = 0; i < n_out; i++)
+        if (!out[i].ln_ww || out[i].rms)
+            return retnet_fail(RETNET_EINVAL, "%s: output %d needs its W w (cuda_op_gemv_ln_sums) "
+                               "and no norm operand of its own", fn, i);
+    /* x is not read: y stands in for the checks (cuda_op_gemv_multi_rms's) */
+    gemv_args a;
+    memset(&a, 0, sizeof a);
+    TRY(check(fn, 1, K, ln->y, K));
+    a.x = NULL, a.ldx8 = K / 8, a.K8 = K / 8, a.nseg = n_out;
+    a.ys = (const float4 *)ln->y, a.lnw = (const float4 *)ln->w;
+    a.rn = 1.0 / (double)K, a.eps = ln->eps;
+    for (int i = 0; i < n_out; i++) {
+        const cuda_gemv_out *o = &out[i];
+        if (!o->w || !o->y || o->N < 0 || o->ldy < o->N || !aligned16(o->w) ||
+            (o->y_type != CUDA_F32 && o->y_type != CUDA_BF16))
+            return retnet_fail(RETNET_EINVAL, "%s: output %d: NULL, unaligned weight, bad type "
+                               "or row stride below N", fn, i);
+        a.seg[i].w = (const uint4 *)o->w, a.seg[i].y = o->y, a.seg[i].cin = o->addend;
+        a.seg[i].N = o->N, a.seg[i].ldy = o->ldy, a.seg[i].bf16 = o->y_type == CUDA_BF16;
+        if (o->rope) {
+            const cuda_gemv_rope *r = o->rope;
+            if (o->y_type != CUDA_BF16 || o->addend || !r->pos || r->dk < 2 || r->dk % 2 ||
+                o->N % r->dk)
+                return retnet_fail(RETNET_EINVAL, "%s: output %d: rope needs a bf16 output, no "
+                                   "addend, positions, and N a multiple of an even head width",
+                                   fn, i);
+            a.seg[i].rope = 1, a.seg[i].half = r->half, a.seg[i].dk = r->dk;
+            a.seg[i].base = r->base, a.seg[i].scale = r->scale, a.seg[i].pos = r->pos;
+        }
+        if (o->gelu) {
+            if (o->y_type != CUDA_BF16 || o->addend || o->rope)
+                return retnet_fail(RETNET_EINVAL, "%s: output %d: gelu needs a bf16 output, no "
+                                   "addend and no rope", fn, i);
+            a.seg[i].gelu = 1;
+        }
+        a.seg[i].ww = o->ln_ww, a.seg[i].wb = o->ln_wb;
+        a.seg[i].P = (o->N + 1) / 2;
+    }
+    return run(&a, 1, s);
+}
+
+/* A warp a row: ww[n] = sum_k W[n, k] w[k], wb[n] = sum_k W[n, k] b[k], in double (W is the
+ * bf16 weight the products read) */
+__global__ void ln_sums_kernel(float *ww, float *wb, const uint4 *W, int64_t N, int64_t K8,
+                               const float4 *w, const float4 *b) {
+    const int64_t n = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    const int lane = threadIdx.x & 31;
+    if (n >= N) return;
+    double sw = 0.0, sb = 0.0;
+    for (int64_t i = lane; i < K8; i += 32) {
+        float f[8];
+        unpack8(W[n * K8 + i], f);
+        const float4 w0 = w[2 * i], w1 = w[2 * i + 1];
+        const float wv[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
+#pragma unroll
+        for (int k = 0; k < 8; k++) sw += (double)f[k] * wv[k];
+        if (b) {
+            const float4 b0 = b[2 * i], b1 = b[2 * i + 1];
+            const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+            for (int k = 0; k < 8; k++) sb += (double)f[k] * bv[k];
+        }
+    }
+    sw = warp_sum(sw), sb = warp_sum(sb);
+    if (lane == 0) {
+        ww[n] = (float)sw;
+        if (wb) wb[n] = (float)sb;
+    }
+}
+
+retnet_status cuda_op_gemv_ln_sums(float *ww, float *wb, const cuda_bf16 *W, int64_t N,
+                                   int64_t K, const float *w, const float *b, cuda_stream s) {
+    if (!ww || !W || !w || N < 0 || K < 8 || K % 8 || !aligned16(W) || !aligned16(w) ||
+        (b && (!wb || !aligned16(b))))
+        return retnet_fail(RETNET_EINVAL, "cuda_op_gemv_ln_sums: NULL or unaligned argument, or "
+                           "K %lld not a multiple of 8 (b needs wb)", (long long)K);
+    if (N == 0) return RETNET_OK;
+    TRY(cuda_ensure_init());
+    ln_sums_kernel<<<(unsigned)((N + 7) / 8), 256, 0, (cudaStream_t)s>>>(
+        ww, b ? wb : NULL, (const uint4 *)W, N, K / 8, (const float4 *)w, (const float4 *)b);
+    CUDA_TRY(cudaGetLastError(), "cuda_op_gemv_ln_sums");
+    return RETNET_OK;
 }
 
 retnet_status cuda_op_gemv_glu(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,

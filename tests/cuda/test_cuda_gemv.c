@@ -512,6 +512,133 @@ static void rms_case(int64_t M, int64_t D, int64_t Ka, int64_t N, int glu) {
         free(bound);
 }
 
+/* LayerNorm inside the product (cuda_op_gemv_multi_ln with cuda_op_gemv_ln_sums' W w, W b):
+ * y fp32 with a mean offset mu (the mean taken out after the sums: the cancellation this
+ * shape could suffer), the norm's weight w and bias b, against float64 products of the
+ * unrounded operand x = (y - mean) r w + b (mean, r from the same y in double). The kernel
+ * forms acc = sum_k W_k fl(y_k w_k) in fp32 (each term's operand rounded once: u |y w|, the
+ * sums (K + 2) u, Higham §3.1), then r (acc - mean ww) + wb in double with ww = fl(W w),
+ * wb = fl(W b) (u each) and r's double error negligible; so, with C = 2,
+ *   plain fp32: 2 [r ((K + 3) u A + u |mean| B) + u |wb| + u |ref|],
+ *   A = sum_k |W_k y_k w_k|, B = sum_k |W_k w_k|;
+ * gelu (bf16 output): that through |gelu'| <= 1.13, a few u of gelu's own, and 2^-8 |out|.
+ * That bound is far below the separate launches' bf16 rounding of the operand (2^-9 of
+ * sum |W x| per term), so an operand rounded to bf16 would fail it. Against the separate
+ * launches (cuda_op_layernorm_bf16 then the product): within the sum of both bounds.
+ * Control: the reference without the mean taken out must fail. */
+static void ln_case(int64_t D, int64_t N, int gelu, int bias, double mu) {
+    uint64_t s = rng();
+    float *wf;
+    uint16_t *W = rand_bf16(N * D, 0.1, &wf);
+    float *y = malloc(4 * (size_t)D), *nw = malloc(4 * (size_t)D), *nb = malloc(4 * (size_t)D);
+    for (int64_t k = 0; k < D; k++) {
+        y[k] = (float)(mu + 3.0 * test_rand(&s));
+        nw[k] = (float)(1.0 + 0.5 * test_rand(&s));
+        nb[k] = bias ? (float)(0.3 * test_rand(&s)) : 0.0f;
+    }
+    const float eps = 1e-5f;
+    const size_t zb = (gelu ? 2 : 4) * (size_t)N;
+    void *dW = dput(W, 2 * (size_t)(N * D)), *dy = dput(y, 4 * (size_t)D);
+    void *dnw = dput(nw, 4 * (size_t)D), *dnb = dput(nb, 4 * (size_t)D);
+    float *dww = dput(NULL, 4 * (size_t)N), *dwb = dput(NULL, 4 * (size_t)N);
+    void *dz = dput(NULL, zb), *dzs = dput(NULL, zb), *dxb = dput(NULL, 2 * (size_t)D);
+    OK(cuda_op_gemv_ln_sums(dww, bias ? dwb : NULL, dW, N, D, dnw, bias ? dnb : NULL, NULL));
+    const cuda_gemv_ln ln = {dy, dnw, eps};
+    /* two outputs (rows [0, h) and [h, N) of W) where fp32, so both segments are exercised */
+    const int64_t h = gelu ? N : N / 2;
+    cuda_gemv_out o[2] = {{dW, dz, gelu ? CUDA_BF16 : CUDA_F32, h, N, NULL, NULL, gelu},
+                          {(const uint16_t *)dW + h * D, (float *)dz + h, CUDA_F32, N - h, N, NULL}};
+    o[0].ln_ww = dww, o[0].ln_wb = bias ? dwb : NULL;
+    o[1].ln_ww = dww + h, o[1].ln_wb = bias ? dwb + h : NULL;
+    OK(cuda_op_gemv_multi_ln(D, o, gelu ? 1 : 2, &ln, NULL));
+    OK(cuda_op_layernorm_bf16(dxb, dy, dnw, dnb, 1, D, eps, NULL)); /* nb = 0 without bias */
+    cuda_gemv_out os[2] = {o[0], o[1]};
+    os[0].y = dzs, os[1].y = (float *)dzs + h;
+    os[0].ln_ww = os[0].ln_wb = os[1].ln_ww = os[1].ln_wb = NULL;
+    OK(cuda_op_gemv_multi(dxb, 1, D, D, os, gelu ? 1 : 2, NULL));
+    float *z = malloc(4 * (size_t)N), *zs = malloc(4 * (size_t)N);
+    if (gelu) {
+        uint16_t *b1 = malloc(zb), *b2 = malloc(zb);
+        dget(b1, dz, zb), dget(b2, dzs, zb);
+        op_bf16_to_f32(z, b1, N), op_bf16_to_f32(zs, b2, N);
+        free(b1), free(b2);
+    } else {
+        dget(z, dz, zb), dget(zs, dzs, zb);
+    }
+    double mean = 0, var = 0;
+    for (int64_t k = 0; k < D; k++) mean += y[k];
+    mean /= D;
+    for (int64_t k = 0; k < D; k++) var += ((double)y[k] - mean) * ((double)y[k] - mean);
+    const double r = 1.0 / sqrt(var / D + eps);
+    double *ref = malloc(8 * (size_t)N), *ctl = malloc(8 * (size_t)N);
+    double *bound = malloc(8 * (size_t)N), *bsep = malloc(8 * (size_t)N);
+    for (int64_t n = 0; n < N; n++) {
+        double p = 0, pc = 0, A = 0, B = 0, wb = 0, ax = 0;
+        for (int64_t k = 0; k < D; k++) {
+            const double wk = wf[n * D + k], x = ((double)y[k] - mean) * r * nw[k] + nb[k];
+            p += wk * x, pc += wk * ((double)y[k] * r * nw[k] + nb[k]);
+            A += fabs(wk * y[k] * nw[k]), B += fabs(wk * nw[k]), wb += wk * nb[k];
+            ax += fabs(wk * x);
+        }
+        const double e = 2 * (r * ((D + 3) * U * A + U * fabs(mean) * B) + U * fabs(wb) + U * fabs(p));
+        const double es = 0x1p-9 * ax + 2 * (D + 2) * U * ax + 2 * U * fabs(p); /* separate */
+        if (gelu) {
+            const double g = act64(p, CUDA_ACT_GELU);
+            ref[n] = g, ctl[n] = act64(pc, CUDA_ACT_GELU);
+            bound[n] = 1.13 * e + 8 * U * fabs(g) + 0x1p-8 * fabs(g) + 0x1p-140;
+            bsep[n] = 1.13 * es + 8 * U * fabs(g) + 0x1p-8 * fabs(g) + 0x1p-140;
+        } else {
+            ref[n] = p, ctl[n] = pc;
+            bound[n] = e + 0x1p-140, bsep[n] = es + 0x1p-140;
+        }
+    }
+    char what[120];
+    snprintf(what, sizeof what, "ln chain %s%s D %lld N %lld mean %g", gelu ? "gelu" : "two outputs",
+             bias ? "" : " no bias", (long long)D, (long long)N, mu);
+    int64_t at;
+    const double w = worst_ratio(z, ref, bound, N, &at);
+    double wsep = 0, wctl = 0;
+    for (int64_t i = 0; i < N; i++) {
+        wsep = fmax(wsep, fabs((double)z[i] - zs[i]) / (bound[i] + bsep[i]));
+        wctl = fmax(wctl, fabs((double)z[i] - ctl[i]) / bound[i]);
+    }
+    CHECK(w <= 1.0, "%s: worst err/bound %.3g at [%lld]: got %.9g want %.9g", what, w, (long long)at,
+          at >= 0 ? z[at] : 0.0, at >= 0 ? ref[at] : 0.0);
+    CHECK(wsep <= 1.0, "%s: against the separate norm and product: worst %.3g of both bounds",
+          what, wsep);
+    CHECK(wctl > 1.0, "%s: the control (mean kept) passed: worst %.3g", what, wctl);
+    printf("  %s: worst %.3g of the bound, %.3g of both against the separate launches\n", what, w,
+           wsep);
+    retnet_cuda_free(dW), retnet_cuda_free(dy), retnet_cuda_free(dnw), retnet_cuda_free(dnb),
+        retnet_cuda_free(dww), retnet_cuda_free(dwb), retnet_cuda_free(dz), retnet_cuda_free(dzs),
+        retnet_cuda_free(dxb);
+    free(W), free(wf), free(y), free(nw), free(nb), free(z), free(zs), free(ref), free(ctl),
+        free(bound), free(bsep);
+}
+
+static void test_ln_chain(void) {
+    /* D the models' widths and small multiples of 8; N odd (a last pair of one row) */
+    static const int64_t shapes[][2] = {{2048, 257}, {2048, 4096}, {1032, 33}, {40, 9}, {8, 5}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int gelu = 0; gelu < 2; gelu++)
+            ln_case(shapes[i][0], shapes[i][1], gelu, 1, 2.0);
+    ln_case(2048, 257, 0, 0, 2.0);  /* no bias */
+    ln_case(2048, 257, 0, 1, 30.0); /* a mean 17x the spread */
+    ln_case(2048, 257, 1, 1, 0.0);
+    /* refusals: 2 rows (the FMA kernel's one), a GLU-less output without its sums, a bad K */
+    float *dx = dput(NULL, 4 * 2 * 64), *dw = dput(NULL, 4 * 64 * 64);
+    const cuda_gemv_ln ln = {dx, dx, 1e-5f};
+    cuda_gemv_out o = {(const cuda_bf16 *)dw, dx, CUDA_F32, 2, 2, NULL};
+    CHECK(cuda_op_gemv_multi_ln(64, &o, 1, &ln, NULL) == RETNET_EINVAL,
+          "an output without its W w taken");
+    o.ln_ww = dx;
+    CHECK(cuda_op_gemv_multi_ln(60, &o, 1, &ln, NULL) == RETNET_EUNSUPPORTED, "K 60 taken");
+    CHECK(cuda_op_gemv_multi_ln(64, &o, 1, NULL, NULL) == RETNET_EUNSUPPORTED, "no norm taken");
+    CHECK(cuda_op_gemv_ln_sums(dx, NULL, (const cuda_bf16 *)dw, 2, 64, dx, dx, NULL) ==
+              RETNET_EINVAL, "a bias without its sums taken");
+    retnet_cuda_free(dx), retnet_cuda_free(dw);
+}
+
 static void test_rms_chain(void) {
     /* M 1 (the FMA kernel's one row); D the models' widths and small multiples of 8 */
     static const int64_t shapes[][4] = {{1, 2048, 4096, 257}, {1, 2048, 2816, 65},
@@ -622,6 +749,7 @@ int main(int argc, char **argv) {
     RUN(test_rope);
     RUN(test_gelu);
     RUN(test_rms_chain);
+    RUN(test_ln_chain);
     RUN(test_refusals_and_cublas);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
