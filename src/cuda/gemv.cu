@@ -41,6 +41,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <type_traits>
 
 #define FMA_WARPS 4  /* gemv_fma_kernel: warps per block */
 #define FMA_U 4      /* 16-byte loads in flight per lane and weight row */
@@ -158,11 +159,12 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
  * as much with the block's pair units sharing the sums (half the loads of y, next167.sh): ncu
  * put the two-row consumer at 20.4 us a launch cold, ~5 us above the plain kernel's, where at
  * one row the two are level (next169.sh). Why is not yet known; not the loads of y alone. */
-enum { NORM_NONE, NORM_RMS, NORM_LN };
+enum { NORM_NONE, NORM_RMS, NORM_LN, NORM_LNF /* lab: LN's lane sums in float */ };
 template <int MB, int KS, int NORM>
 __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     static_assert(FMA_WARPS % KS == 0, "a block holds whole pairs");
-    constexpr bool RMS = NORM == NORM_RMS, LN = NORM == NORM_LN;
+    constexpr bool RMS = NORM == NORM_RMS, LN = NORM == NORM_LN || NORM == NORM_LNF;
+    typedef typename std::conditional<NORM == NORM_LNF, float, double>::type sum_t;
     __shared__ float part[KS > 1 ? FMA_WARPS : 1][MB][RMS ? 3 : 2];
     __shared__ double lpart[KS > 1 && LN ? FMA_WARPS : 1][MB][2];
     pdl_trigger();
@@ -203,7 +205,7 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
             if (m < a.M) rc[m] = rope_at(g, m, j);
     pdl_wait();
     float ss[MB]; /* RMS: this lane's sums of y^2 */
-    double s1[MB], s2[MB]; /* LN: this lane's sums of y and y^2 (each square exact) */
+    sum_t s1[MB], s2[MB]; /* LN: this lane's sums of y and y^2 (each square exact) */
 #pragma unroll
     for (int m = 0; m < MB; m++) ss[m] = 0.0f, s1[m] = s2[m] = 0.0;
     for (int64_t i0 = first; r0 && i0 < a.K8; i0 += stride) {
@@ -228,7 +230,7 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
 #pragma unroll
                     for (int k = 0; k < 8; k++) {
                         xf[k] = yv[k] * wv[k];
-                        s1[m] += (double)yv[k], s2[m] = fma((double)yv[k], (double)yv[k], s2[m]);
+                        s1[m] += (sum_t)yv[k], s2[m] = fma((sum_t)yv[k], (sum_t)yv[k], s2[m]);
                     }
                 } else {
                     unpack8(__ldg(a.x + m * a.ldx8 + i), xf);
@@ -253,7 +255,8 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     for (int m = 0; m < MB; m++) {
         acc0[m] = warp_sum_f(acc0[m]), acc1[m] = warp_sum_f(acc1[m]);
         if constexpr (RMS) ss[m] = warp_sum_f(ss[m]);
-        if constexpr (LN) s1[m] = warp_sum(s1[m]), s2[m] = warp_sum(s2[m]);
+        if constexpr (NORM == NORM_LN) s1[m] = warp_sum(s1[m]), s2[m] = warp_sum(s2[m]);
+        if constexpr (NORM == NORM_LNF) s1[m] = warp_sum_f(s1[m]), s2[m] = warp_sum_f(s2[m]);
     }
     if (KS > 1) {
         if (lane == 0)
@@ -280,7 +283,7 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
         float r = 1.0f; /* norm.cu's 1 / sqrt(mean + eps), in double */
         if constexpr (RMS) r = (float)(1.0 / sqrt((double)ss[m] * a.rn + a.eps));
         if constexpr (LN) { /* norm.cu's mean and variance; W ((y - mean) w) + W b */
-            const double mean = s1[m] * a.rn, var = fmax(s2[m] * a.rn - mean * mean, 0.0);
+            const double mean = (double)s1[m] * a.rn, var = fmax((double)s2[m] * a.rn - mean * mean, 0.0);
             const double rd = 1.0 / sqrt(var + a.eps);
             const bool has1 = n1 < g.N;
             acc0[m] = (float)(rd * ((double)acc0[m] - mean * g.ww[n]) + (g.wb ? g.wb[n] : 0.0f));
@@ -470,7 +473,13 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
 #undef FMA_KS
     /* a norm's scale: one row (cuda_gemv_rms_suits) */
     void (*const kr[2])(gemv_args) = {gemv_fma_kernel<1, 1, NORM_RMS>, gemv_fma_kernel<1, 2, NORM_RMS>};
-    void (*const kl[2])(gemv_args) = {gemv_fma_kernel<1, 1, NORM_LN>, gemv_fma_kernel<1, 2, NORM_LN>};
+    static int lnf = -1; /* lab: RETNET_CUDA_LN_SUMS=float */
+    if (lnf < 0) {
+        const char *e = getenv("RETNET_CUDA_LN_SUMS");
+        lnf = e && !strcmp(e, "float");
+    }
+    void (*const kl[2])(gemv_args) = {lnf ? gemv_fma_kernel<1, 1, NORM_LNF> : gemv_fma_kernel<1, 1, NORM_LN>,
+                                      lnf ? gemv_fma_kernel<1, 2, NORM_LNF> : gemv_fma_kernel<1, 2, NORM_LN>};
     CUDA_TRY(cuda_launch(a->lnw  ? kl[KS - 1]
                          : a->ys ? kr[KS - 1]
                                  : k[(M < 8 ? M : 8) - 1][KS - 1],
