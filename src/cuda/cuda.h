@@ -144,6 +144,7 @@ typedef struct {
 typedef struct {
     const float *w; /* (N) the norm's weight */
     cuda_bf16 *xw;  /* (M, N) bf16(y w), 16-byte aligned */
+    float *xwf;     /* or (xw NULL) y w unrounded, fp32: a LayerNorm consumer's operand */
 } cuda_gemv_rms_out;
 
 /* The next product's side: its x is such an xw, y (M, K) fp32 (x's row stride, 16-byte
@@ -193,16 +194,17 @@ retnet_status cuda_op_gemv_glu_rms(cuda_bf16 *y, const cuda_bf16 *x, const cuda_
                                    const cuda_bf16 *w2, int64_t M, int64_t N, int64_t K,
                                    cuda_act act, const cuda_gemv_rms *rms, cuda_stream s);
 /* LayerNorm inside a decoding product (one row of x), so that the norm is no launch of its
- * own. The product reads the residual y (fp32) and the norm's weight w itself, its operand
- * y w in fp32, and sums y and y^2 (in double) beside it; output n is then
+ * own. The product reads the operand y w in fp32 (written by the product before it:
+ * cuda_gemv_rms_out's xwf) and the residual y, whose sums (y and y^2, in double) every block
+ * forms once beside its products; output n is then
  * r (sum_k W[n, k] y[k] w[k] - mean ww[n]) + wb[n], r = 1 / sqrt(var + eps), with ww = W w and
  * wb = W b formed once per weight update (cuda_op_gemv_ln_sums). The mean comes out after the
  * sums, not before: exact in arithmetic, and in fp32 the sums' rounding is relative to
  * sum |W y w| rather than sum |W (y - mean) w|, where the separate norm rounds its operand to
  * bf16 (2^-9) and this keeps it in fp32 (2^-24). */
 typedef struct {
-    const float *y; /* (1, K) fp32, 16-byte aligned */
-    const float *w; /* (K) the norm's weight, 16-byte aligned */
+    const float *y;  /* (1, K) fp32, 16-byte aligned */
+    const float *xw; /* (1, K) fp32 y w (the norm's weight w), 16-byte aligned */
     float eps;
 } cuda_gemv_ln;
 /* ww (N) = W w, wb (N) = W b (b NULL: wb not written), W (N, K) bf16, in double */

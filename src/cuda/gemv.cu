@@ -67,6 +67,7 @@ typedef struct {
      * bf16(y nw) */
     const float *nw;
     uint16_t *xw;
+    float *xwf; /* or y nw in fp32 (a LayerNorm consumer's operand) */
     /* a LayerNorm consumer's (cuda_gemv_ln) W w and W b of the segment's rows (wb may be NULL) */
     const float *ww, *wb;
 } gemv_seg;
@@ -79,8 +80,8 @@ typedef struct {
      * eps), y (M, K) fp32 read beside x (row stride 2 ldx8 float4) */
     const float4 *ys;
     double rn, eps;
-    /* LayerNorm (cuda_gemv_ln): x is not read; the operand is ys lnw in fp32 */
-    const float4 *lnw;
+    /* LayerNorm (cuda_gemv_ln): x is not read; the operand is xf (fp32 y w), ys y */
+    const float4 *xf;
     gemv_seg seg[CUDA_GEMV_MAX_OUT];
     /* first pair-unit of each segment: a warp of the FMA kernel takes one pair, a block of
      * the mma kernel 8 */
@@ -144,6 +145,7 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
             if (g.cin) v += ((const float *)g.cin)[o + c];
             ((float *)g.y)[o + c] = v;
             if (g.xw) g.xw[m * g.N + n + c] = f32_to_bf16_bits(v * g.nw[n + c]);
+            if (g.xwf) g.xwf[m * g.N + n + c] = v * g.nw[n + c];
         }
     }
 }
@@ -166,7 +168,7 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     constexpr bool RMS = NORM == NORM_RMS, LN = NORM == NORM_LN || NORM == NORM_LNF;
     typedef typename std::conditional<NORM == NORM_LNF, float, double>::type sum_t;
     __shared__ float part[KS > 1 ? FMA_WARPS : 1][MB][RMS ? 3 : 2];
-    __shared__ double lpart[KS > 1 && LN ? FMA_WARPS : 1][MB][2];
+    __shared__ double lpart[LN ? FMA_WARPS : 1][2];
     pdl_trigger();
     const int lane = threadIdx.x & 31, wb = threadIdx.x >> 5, ks = wb % KS;
     const int64_t wid = (int64_t)blockIdx.x * (FMA_WARPS / KS) + wb / KS; /* the pair unit */
@@ -208,6 +210,14 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     sum_t s1[MB], s2[MB]; /* LN: this lane's sums of y and y^2 (each square exact) */
 #pragma unroll
     for (int m = 0; m < MB; m++) ss[m] = 0.0f, s1[m] = s2[m] = 0.0;
+    if constexpr (LN) { /* y's sums once a block, its threads a share each (MB = 1) */
+        for (int64_t j = threadIdx.x; j < 2 * a.K8; j += 32 * FMA_WARPS) {
+            const float4 v = __ldg(a.ys + j);
+            s1[0] += (sum_t)v.x + (sum_t)v.y + (sum_t)v.z + (sum_t)v.w;
+            s2[0] = fma((sum_t)v.x, (sum_t)v.x, s2[0]), s2[0] = fma((sum_t)v.y, (sum_t)v.y, s2[0]);
+            s2[0] = fma((sum_t)v.z, (sum_t)v.z, s2[0]), s2[0] = fma((sum_t)v.w, (sum_t)v.w, s2[0]);
+        }
+    }
     for (int64_t i0 = first; r0 && i0 < a.K8; i0 += stride) {
         if (i0 != first) load(i0);
 #pragma unroll
@@ -221,17 +231,11 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
 #pragma unroll
             for (int m = 0; m < MB; m++) {
                 float xf[8];
-                if constexpr (LN) { /* the operand y w, unrounded; y's sums beside it */
-                    const float4 *yr = a.ys + m * 2 * a.ldx8 + 2 * i;
-                    const float4 p = __ldg(yr), q = __ldg(yr + 1);
-                    const float4 u = __ldg(a.lnw + 2 * i), v = __ldg(a.lnw + 2 * i + 1);
-                    const float yv[8] = {p.x, p.y, p.z, p.w, q.x, q.y, q.z, q.w};
-                    const float wv[8] = {u.x, u.y, u.z, u.w, v.x, v.y, v.z, v.w};
-#pragma unroll
-                    for (int k = 0; k < 8; k++) {
-                        xf[k] = yv[k] * wv[k];
-                        s1[m] += (sum_t)yv[k], s2[m] = fma((sum_t)yv[k], (sum_t)yv[k], s2[m]);
-                    }
+                if constexpr (LN) { /* the operand y w, unrounded */
+                    const float4 *xr = a.xf + m * 2 * a.ldx8 + 2 * i;
+                    const float4 p = __ldg(xr), q = __ldg(xr + 1);
+                    xf[0] = p.x, xf[1] = p.y, xf[2] = p.z, xf[3] = p.w;
+                    xf[4] = q.x, xf[5] = q.y, xf[6] = q.z, xf[7] = q.w;
                 } else {
                     unpack8(__ldg(a.x + m * a.ldx8 + i), xf);
                 }
@@ -258,13 +262,16 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
         if constexpr (NORM == NORM_LN) s1[m] = warp_sum(s1[m]), s2[m] = warp_sum(s2[m]);
         if constexpr (NORM == NORM_LNF) s1[m] = warp_sum_f(s1[m]), s2[m] = warp_sum_f(s2[m]);
     }
+    if constexpr (LN) {
+        if (lane == 0) lpart[wb][0] = s1[0], lpart[wb][1] = s2[0];
+        if (KS == 1) __syncthreads();
+    }
     if (KS > 1) {
         if (lane == 0)
 #pragma unroll
             for (int m = 0; m < MB; m++) {
                 part[wb][m][0] = acc0[m], part[wb][m][1] = acc1[m];
                 if constexpr (RMS) part[wb][m][2] = ss[m];
-                if constexpr (LN) lpart[wb][m][0] = s1[m], lpart[wb][m][1] = s2[m];
             }
         __syncthreads();
         if (ks != 0) return;
@@ -274,10 +281,13 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
             for (int v = 1; v < KS; v++) {
                 acc0[m] += part[wb + v][m][0], acc1[m] += part[wb + v][m][1];
                 if constexpr (RMS) ss[m] += part[wb + v][m][2];
-                if constexpr (LN) s1[m] += lpart[wb + v][m][0], s2[m] += lpart[wb + v][m][1];
             }
     }
     if (lane != 0 || !live) return;
+    if constexpr (LN) { /* the block's warps' sums of y, in warp order */
+        s1[0] = s2[0] = 0.0;
+        for (int v = 0; v < FMA_WARPS; v++) s1[0] += lpart[v][0], s2[0] += lpart[v][1];
+    }
 #pragma unroll
     for (int m = 0; m < MB; m++) {
         float r = 1.0f; /* norm.cu's 1 / sqrt(mean + eps), in double */
@@ -480,7 +490,7 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     }
     void (*const kl[2])(gemv_args) = {lnf ? gemv_fma_kernel<1, 1, NORM_LNF> : gemv_fma_kernel<1, 1, NORM_LN>,
                                       lnf ? gemv_fma_kernel<1, 2, NORM_LNF> : gemv_fma_kernel<1, 2, NORM_LN>};
-    CUDA_TRY(cuda_launch(a->lnw  ? kl[KS - 1]
+    CUDA_TRY(cuda_launch(a->xf   ? kl[KS - 1]
                          : a->ys ? kr[KS - 1]
                                  : k[(M < 8 ? M : 8) - 1][KS - 1],
                          dim3((unsigned)blocks), dim3(32 * FMA_WARPS), 0, cs, *a), "cuda gemv");
@@ -552,13 +562,13 @@ retnet_status cuda_op_gemv_multi_rms(const cuda_bf16 *x, int64_t M, int64_t K, i
         }
         if (o->rms) {
             const cuda_gemv_rms_out *r = o->rms;
-            if (o->y_type != CUDA_F32 || o->rope || o->gelu || o->N % 8 || !r->w || !r->xw ||
-                !aligned16(r->xw))
+            if (o->y_type != CUDA_F32 || o->rope || o->gelu || o->N % 8 || !r->w ||
+                !r->xw == !r->xwf || !aligned16(r->xw ? (const void *)r->xw : r->xwf))
                 return retnet_fail(RETNET_EINVAL, "cuda_op_gemv_multi: output %d: a norm's "
                                    "operand needs an fp32 output without rope or gelu, N a "
                                    "multiple of 8 (%lld) and a 16-byte aligned xw", i,
                                    (long long)o->N);
-            a.seg[i].nw = r->w, a.seg[i].xw = (uint16_t *)r->xw;
+            a.seg[i].nw = r->w, a.seg[i].xw = (uint16_t *)r->xw, a.seg[i].xwf = r->xwf;
         }
         a.seg[i].ww = o->ln_ww, a.seg[i].wb = o->ln_wb;
         a.seg[i].P = (o->N + 1) / 2;
@@ -569,9 +579,9 @@ retnet_status cuda_op_gemv_multi_rms(const cuda_bf16 *x, int64_t M, int64_t K, i
 retnet_status cuda_op_gemv_multi_ln(int64_t K, const cuda_gemv_out *out, int n_out,
                                     const cuda_gemv_ln *ln, cuda_stream s) {
     const char *fn = "cuda_op_gemv_multi_ln";
-    if (!ln || !ln->y || !ln->w || !aligned16(ln->y) || !aligned16(ln->w) ||
+    if (!ln || !ln->y || !ln->xw || !aligned16(ln->y) || !aligned16(ln->xw) ||
         !cuda_gemv_rms_suits(1, K, ln->y, K))
-        return retnet_fail(RETNET_EUNSUPPORTED, "%s: needs y and w (16-byte aligned), K a "
+        return retnet_fail(RETNET_EUNSUPPORTED, "%s: needs y and xw (16-byte aligned), K a "
                            "multiple of 8 (%lld) and the FMA kernel's one row", fn, (long long)K);
     if (n_out < 1 || n_out > CUDA_GEMV_MAX_OUT || !out)
         return retnet_fail(RETNET_EINVAL, "%s: %d outputs (1..%d)", fn, n_out, CUDA_GEMV_MAX_OUT);
@@ -584,7 +594,7 @@ retnet_status cuda_op_gemv_multi_ln(int64_t K, const cuda_gemv_out *out, int n_o
     memset(&a, 0, sizeof a);
     TRY(check(fn, 1, K, ln->y, K));
     a.x = NULL, a.ldx8 = K / 8, a.K8 = K / 8, a.nseg = n_out;
-    a.ys = (const float4 *)ln->y, a.lnw = (const float4 *)ln->w;
+    a.ys = (const float4 *)ln->y, a.xf = (const float4 *)ln->xw;
     a.rn = 1.0 / (double)K, a.eps = ln->eps;
     for (int i = 0; i < n_out; i++) {
         const cuda_gemv_out *o = &out[i];

@@ -57,6 +57,7 @@ struct model_cuda {
     cuda_bf16 *qb, *kb, *vb;         /* retention's bf16 operands */
     cuda_bf16 *xw;                   /* (n, d) decoding's next RMSNorm operand, bf16(x w)
                                         (rms_chain) */
+    float *xwf;                      /* (n, d) decoding's next LayerNorm operand, x w (ln_chain) */
     int32_t *tok;                    /* (n) */
     int64_t *pos;                    /* (n) >= B positions */
     cuda_bf16 *tcache;               /* Transformer without states: one layer's KV cache of
@@ -475,7 +476,7 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
                       (void **)&d->g,  (void **)&d->o,  (void **)&d->h1, (void **)&d->h2,
                       (void **)&d->logits, (void **)&d->xb, (void **)&d->qb, (void **)&d->kb,
                       (void **)&d->vb, (void **)&d->tok, (void **)&d->pos, (void **)&d->tcache,
-                      (void **)&d->xw};
+                      (void **)&d->xw, (void **)&d->xwf};
     const size_t bytes[] = {4 * (size_t)(n * D),
                             4 * (size_t)(n * c->d_key), 4 * (size_t)(n * c->d_key),
                             4 * (size_t)(n * c->d_value), 4 * (size_t)(n * c->d_value),
@@ -485,7 +486,7 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
                             2 * (size_t)(n * c->d_key), 2 * (size_t)(n * c->d_key),
                             2 * (size_t)(n * c->d_value), 4 * (size_t)n, 8 * (size_t)n,
                             is_tf(c) ? 2 * (size_t)(n * (c->d_key + c->d_value)) : 0,
-                            2 * (size_t)(n * D)};
+                            2 * (size_t)(n * D), 4 * (size_t)(n * D)};
     const int count = (int)(sizeof bytes / sizeof bytes[0]);
     size_t total = 0;
     for (int i = 0; i < count; i++) total += align_up(bytes[i]);
@@ -539,20 +540,21 @@ static int rms_chain(const model_cuda *d, int64_t n, int64_t T, const void *stat
            cuda_gemv_suits(n, c->d_ffn, d->h1, c->d_ffn);
 }
 
-/* x += a (n, K) @ w^T through the gemv, also writing the next norm's pieces (weight nw) */
+/* x += a (n, K) @ w^T through the gemv, also writing the next norm's operand (weight nw):
+ * bf16 for the RMSNorm chain, fp32 for the LayerNorm chain (ln) */
 static retnet_status residual_rms(model_cuda *d, const cuda_bf16 *a, const float *w, int64_t n,
-                                  int64_t K, const float *nw, cuda_stream cs) {
+                                  int64_t K, const float *nw, cuda_stream cs, int ln = 0) {
     const int64_t D = d->cfg.d_model;
-    const cuda_gemv_rms_out r = {nw, d->xw};
+    const cuda_gemv_rms_out r = {nw, ln ? NULL : d->xw, ln ? d->xwf : NULL};
     const cuda_gemv_out o = {(const cuda_bf16 *)w, d->x, CUDA_F32, D, D, d->x, NULL, 0, &r};
     return cuda_op_gemv_multi(a, n, K, K, &o, 1, cs);
 }
 
 /*
  * A decoding step's LayerNorms inside its products (cuda_op_gemv_multi_ln, one row): the
- * consumer (q k v g, fc1, the output layer) reads the residual x and the norm's weight
- * itself, so neither the norm nor the product before it does anything for it, and no layer
- * keeps a norm launch (the RMSNorm chain keeps the first layer's). Each consumer weight's
+ * product that adds to the residual (wo, fc2) also writes x w_norm in fp32 (xwf), and the
+ * next (q k v g, fc1, the output layer) reads it and x, whose sums each block forms once
+ * (the first layer's norm keeps its launch, as the RMSNorm chain's). Each consumer weight's
  * W w and W b, formed once per weight update (ln_sums_ready), take the mean out after the
  * sums. Only where the FFN has one weight (no GLU: its two products would need both sums).
  */
@@ -695,11 +697,11 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
              fuse ? CUDA_BF16 : CUDA_F32, c->d_key, c->d_key, NULL, fuse ? &rk : NULL},
             {(const cuda_bf16 *)p16->wv, d->vb, CUDA_BF16, c->d_value, c->d_value, NULL, NULL},
             {(const cuda_bf16 *)p16->wg, d->g, CUDA_F32, c->d_value, c->d_value, NULL, NULL}};
-        if (lc) { /* the layer's LayerNorm in the products */
+        if (lc && l > 0) { /* the layer's LayerNorm in the products (the first layer's: a launch) */
             cuda_gemv_out ol[4];
             for (int s = 0; s < 4; s++)
                 ol[s] = o[s], ol[s].ln_ww = ln_ww(d, l, s), ol[s].ln_wb = ln_wb(d, l, s);
-            const cuda_gemv_ln ln = {d->x, p32->ret_norm_w, c->eps};
+            const cuda_gemv_ln ln = {d->x, d->xwf, c->eps};
             TRY(cuda_op_gemv_multi_ln(D, ol, p16->wg ? 4 : 3, &ln, cs));
         } else
             TRY(cuda_op_gemv_multi_rms(rin ? d->xw : d->xb, n, D, D, o, p16->wg ? 4 : 3,
@@ -776,7 +778,7 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
                                         cs));
     else
         TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
-    if (rc) return residual_rms(d, d->xb, p16->wo, n, c->d_value, p32->ffn_norm_w, cs);
+    if (rc || lc) return residual_rms(d, d->xb, p16->wo, n, c->d_value, p32->ffn_norm_w, cs, lc);
     TRY(mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1, cs));
 
     return RETNET_OK;
@@ -792,7 +794,7 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
 
     const int rc = rms_chain(d, n, T, state), lc = ln_chain(d, n, T, state);
     const cuda_gemv_rms rms = {d->x, c->eps};
-    if ((!rc || l == 0) && !lc)
+    if ((!rc && !lc) || l == 0)
         TRY(norm_bf16(c, d->xb, d->x, p32->ret_norm_w, p32->ret_norm_b, n, cs));
     if (is_tf(c)) {
         TRY(attention_forward(d, l, B, T, state, hpos, cs));
@@ -813,7 +815,7 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
         if (lc) {
             cuda_gemv_out ol = o;
             ol.ln_ww = ln_ww(d, l, 4), ol.ln_wb = ln_wb(d, l, 4);
-            const cuda_gemv_ln ln = {d->x, p32->ffn_norm_w, c->eps};
+            const cuda_gemv_ln ln = {d->x, d->xwf, c->eps};
             TRY(cuda_op_gemv_multi_ln(D, &ol, 1, &ln, cs));
         } else if (c->ffn == RETNET_FFN_GLU)
             TRY(cuda_op_gemv_glu_rms(a, xin, (const cuda_bf16 *)p16->fc1,
@@ -821,9 +823,10 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
                                      rc ? &rms : NULL, cs));
         else
             TRY(cuda_op_gemv_multi_rms(xin, n, D, D, &o, 1, rc ? &rms : NULL, cs));
-        if (rc) /* the next layer's norm, or the final one */
+        if (rc || lc) /* the next layer's norm, or the final one */
             return residual_rms(d, a, p16->fc2, n, c->d_ffn,
-                                l + 1 < c->n_layer ? d->l32[l + 1].ret_norm_w : d->g32.norm_w, cs);
+                                l + 1 < c->n_layer ? d->l32[l + 1].ret_norm_w : d->g32.norm_w, cs,
+                                lc);
         TRY(mm(d->x, a, p16->fc2, n, D, c->d_ffn, 1, cs));
         return RETNET_OK;
     }
@@ -861,7 +864,7 @@ static retnet_status last_logits(model_cuda *d, int32_t B, int32_t T, const void
         return cuda_op_gemv_multi_rms(d->xw, B, D, D, &o, 1, &rms, cs);
     }
     if (ln_chain(d, B, T, state)) { /* the final LayerNorm in the product */
-        const cuda_gemv_ln ln = {d->x, d->g32.norm_w, c->eps};
+        const cuda_gemv_ln ln = {d->x, d->xwf, c->eps};
         cuda_gemv_out o = {(const cuda_bf16 *)(c->tie_embeddings ? d->g16.embed : d->g16.out),
                            last_dev, CUDA_F32, c->vocab, d->ldv, NULL};
         o.ln_ww = ln_ww(d, c->n_layer, 0), o.ln_wb = ln_wb(d, c->n_layer, 0);

@@ -514,7 +514,9 @@ static void rms_case(int64_t M, int64_t D, int64_t Ka, int64_t N, int glu) {
 
 /* LayerNorm inside the product (cuda_op_gemv_multi_ln with cuda_op_gemv_ln_sums' W w, W b):
  * y fp32 with a mean offset mu (the mean taken out after the sums: the cancellation this
- * shape could suffer), the norm's weight w and bias b, against float64 products of the
+ * shape could suffer) from a producer y = y0 + a wp^T that also writes the operand y w in
+ * fp32 (cuda_gemv_rms_out's xwf: checked bit for bit against fl(y w) on the CPU), the norm's
+ * weight w and bias b; the consumer against float64 products of the
  * unrounded operand x = (y - mean) r w + b (mean, r from the same y in double). The kernel
  * forms acc = sum_k W_k fl(y_k w_k) in fp32 (each term's operand rounded once: u |y w|, the
  * sums (K + 2) u, Higham §3.1), then r (acc - mean ww) + wb in double with ww = fl(W w),
@@ -531,8 +533,10 @@ static void ln_case(int64_t D, int64_t N, int gelu, int bias, double mu) {
     float *wf;
     uint16_t *W = rand_bf16(N * D, 0.1, &wf);
     float *y = malloc(4 * (size_t)D), *nw = malloc(4 * (size_t)D), *nb = malloc(4 * (size_t)D);
+    float *af, *wpf, *xw = malloc(4 * (size_t)D);
+    uint16_t *a = rand_bf16(16, 1.0, &af), *wp = rand_bf16(D * 16, 0.1, &wpf);
     for (int64_t k = 0; k < D; k++) {
-        y[k] = (float)(mu + 3.0 * test_rand(&s));
+        y[k] = (float)(mu + 3.0 * test_rand(&s)); /* y0 here: y after the producer */
         nw[k] = (float)(1.0 + 0.5 * test_rand(&s));
         nb[k] = bias ? (float)(0.3 * test_rand(&s)) : 0.0f;
     }
@@ -542,8 +546,16 @@ static void ln_case(int64_t D, int64_t N, int gelu, int bias, double mu) {
     void *dnw = dput(nw, 4 * (size_t)D), *dnb = dput(nb, 4 * (size_t)D);
     float *dww = dput(NULL, 4 * (size_t)N), *dwb = dput(NULL, 4 * (size_t)N);
     void *dz = dput(NULL, zb), *dzs = dput(NULL, zb), *dxb = dput(NULL, 2 * (size_t)D);
+    void *da = dput(a, 32), *dwp = dput(wp, 2 * (size_t)(D * 16));
+    float *dxw = dput(NULL, 4 * (size_t)D);
+    const cuda_gemv_rms_out ro = {dnw, NULL, dxw};
+    const cuda_gemv_out op = {dwp, dy, CUDA_F32, D, D, dy, NULL, 0, &ro};
+    OK(cuda_op_gemv_multi(da, 1, 16, 16, &op, 1, NULL));
+    dget(y, dy, 4 * (size_t)D), dget(xw, dxw, 4 * (size_t)D);
+    int64_t xw_bad = 0;
+    for (int64_t k = 0; k < D; k++) xw_bad += xw[k] != y[k] * nw[k];
     OK(cuda_op_gemv_ln_sums(dww, bias ? dwb : NULL, dW, N, D, dnw, bias ? dnb : NULL, NULL));
-    const cuda_gemv_ln ln = {dy, dnw, eps};
+    const cuda_gemv_ln ln = {dy, dxw, eps};
     /* two outputs (rows [0, h) and [h, N) of W) where fp32, so both segments are exercised */
     const int64_t h = gelu ? N : N / 2;
     cuda_gemv_out o[2] = {{dW, dz, gelu ? CUDA_BF16 : CUDA_F32, h, N, NULL, NULL, gelu},
@@ -595,6 +607,7 @@ static void ln_case(int64_t D, int64_t N, int gelu, int bias, double mu) {
     char what[120];
     snprintf(what, sizeof what, "ln chain %s%s D %lld N %lld mean %g", gelu ? "gelu" : "two outputs",
              bias ? "" : " no bias", (long long)D, (long long)N, mu);
+    CHECK(xw_bad == 0, "%s: %lld of the producer's xw values not fl(y w)", what, (long long)xw_bad);
     int64_t at;
     const double w = worst_ratio(z, ref, bound, N, &at);
     double wsep = 0, wctl = 0;
@@ -611,9 +624,9 @@ static void ln_case(int64_t D, int64_t N, int gelu, int bias, double mu) {
            wsep);
     retnet_cuda_free(dW), retnet_cuda_free(dy), retnet_cuda_free(dnw), retnet_cuda_free(dnb),
         retnet_cuda_free(dww), retnet_cuda_free(dwb), retnet_cuda_free(dz), retnet_cuda_free(dzs),
-        retnet_cuda_free(dxb);
+        retnet_cuda_free(dxb), retnet_cuda_free(da), retnet_cuda_free(dwp), retnet_cuda_free(dxw);
     free(W), free(wf), free(y), free(nw), free(nb), free(z), free(zs), free(ref), free(ctl),
-        free(bound), free(bsep);
+        free(bound), free(bsep), free(a), free(af), free(wp), free(wpf), free(xw);
 }
 
 static void test_ln_chain(void) {
@@ -627,7 +640,7 @@ static void test_ln_chain(void) {
     ln_case(2048, 257, 1, 1, 0.0);
     /* refusals: 2 rows (the FMA kernel's one), a GLU-less output without its sums, a bad K */
     float *dx = dput(NULL, 4 * 2 * 64), *dw = dput(NULL, 4 * 64 * 64);
-    const cuda_gemv_ln ln = {dx, dx, 1e-5f};
+    const cuda_gemv_ln ln = {dx, dx, 1e-5f}; /* y, xw */
     cuda_gemv_out o = {(const cuda_bf16 *)dw, dx, CUDA_F32, 2, 2, NULL};
     CHECK(cuda_op_gemv_multi_ln(64, &o, 1, &ln, NULL) == RETNET_EINVAL,
           "an output without its W w taken");
