@@ -3,7 +3,7 @@
 # operand x w in fp32 (cuda_gemv_rms_out's xwf), the consumer reads it (32 bytes a step a
 # lane, where the first form read x and w: 64, and lost 9%: next173-174) and forms x's sums
 # once a block; the first layer's norm keeps its launch. The decoding tests, then the preset
-# at B = 1 chain / apart alternated three times (B = 8 once each: the same kernels), and ncu
+# at B = 1 chain / apart alternated three times (B = 8 once each: the same kernels), and ncu (third form in next176: y's loads with the products' first operands)
 # of the chain at B = 1.
 cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh

@@ -210,14 +210,22 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     sum_t s1[MB], s2[MB]; /* LN: this lane's sums of y and y^2 (each square exact) */
 #pragma unroll
     for (int m = 0; m < MB; m++) ss[m] = 0.0f, s1[m] = s2[m] = 0.0;
-    if constexpr (LN) { /* y's sums once a block, its threads a share each (MB = 1) */
-        for (int64_t j = threadIdx.x; j < 2 * a.K8; j += 32 * FMA_WARPS) {
-            const float4 v = __ldg(a.ys + j);
-            s1[0] += (sum_t)v.x + (sum_t)v.y + (sum_t)v.z + (sum_t)v.w;
-            s2[0] = fma((sum_t)v.x, (sum_t)v.x, s2[0]), s2[0] = fma((sum_t)v.y, (sum_t)v.y, s2[0]);
-            s2[0] = fma((sum_t)v.z, (sum_t)v.z, s2[0]), s2[0] = fma((sum_t)v.w, (sum_t)v.w, s2[0]);
+    /* LN: y's sums once a block, its threads a share each (MB = 1): the first LN_Y float4s
+     * a thread asked for with the products' first operands and summed after the products,
+     * so that they are no round trip of their own before them */
+    constexpr int LN_Y = LN ? 4 : 1;
+    float4 yv[LN_Y];
+    if constexpr (LN)
+#pragma unroll
+        for (int u = 0; u < LN_Y; u++) {
+            const int64_t j = threadIdx.x + (int64_t)u * 32 * FMA_WARPS;
+            yv[u] = j < 2 * a.K8 ? __ldg(a.ys + j) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         }
-    }
+    auto ysum = [&](const float4 v) {
+        s1[0] += (sum_t)v.x + (sum_t)v.y + (sum_t)v.z + (sum_t)v.w;
+        s2[0] = fma((sum_t)v.x, (sum_t)v.x, s2[0]), s2[0] = fma((sum_t)v.y, (sum_t)v.y, s2[0]);
+        s2[0] = fma((sum_t)v.z, (sum_t)v.z, s2[0]), s2[0] = fma((sum_t)v.w, (sum_t)v.w, s2[0]);
+    };
     for (int64_t i0 = first; r0 && i0 < a.K8; i0 += stride) {
         if (i0 != first) load(i0);
 #pragma unroll
@@ -259,10 +267,13 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     for (int m = 0; m < MB; m++) {
         acc0[m] = warp_sum_f(acc0[m]), acc1[m] = warp_sum_f(acc1[m]);
         if constexpr (RMS) ss[m] = warp_sum_f(ss[m]);
-        if constexpr (NORM == NORM_LN) s1[m] = warp_sum(s1[m]), s2[m] = warp_sum(s2[m]);
-        if constexpr (NORM == NORM_LNF) s1[m] = warp_sum_f(s1[m]), s2[m] = warp_sum_f(s2[m]);
     }
     if constexpr (LN) {
+#pragma unroll
+        for (int u = 0; u < LN_Y; u++) ysum(yv[u]);
+        for (int64_t j = threadIdx.x + LN_Y * 32 * FMA_WARPS; j < 2 * a.K8; j += 32 * FMA_WARPS)
+            ysum(__ldg(a.ys + j));
+        s1[0] = warp_sum(s1[0]), s2[0] = warp_sum(s2[0]);
         if (lane == 0) lpart[wb][0] = s1[0], lpart[wb][1] = s2[0];
         if (KS == 1) __syncthreads();
     }

@@ -527,7 +527,8 @@ static void rms_case(int64_t M, int64_t D, int64_t Ka, int64_t N, int glu) {
  * That bound is far below the separate launches' bf16 rounding of the operand (2^-9 of
  * sum |W x| per term), so an operand rounded to bf16 would fail it. Against the separate
  * launches (cuda_op_layernorm_bf16 then the product): within the sum of both bounds.
- * Control: the reference without the mean taken out must fail. */
+ * Control: the reference with the mean kept and without b must fail (by the mean where it
+ * is not 0, by b where it is). */
 static void ln_case(int64_t D, int64_t N, int gelu, int bias, double mu) {
     uint64_t s = rng();
     float *wf;
@@ -588,7 +589,7 @@ static void ln_case(int64_t D, int64_t N, int gelu, int bias, double mu) {
         double p = 0, pc = 0, A = 0, B = 0, wb = 0, ax = 0;
         for (int64_t k = 0; k < D; k++) {
             const double wk = wf[n * D + k], x = ((double)y[k] - mean) * r * nw[k] + nb[k];
-            p += wk * x, pc += wk * ((double)y[k] * r * nw[k] + nb[k]);
+            p += wk * x, pc += wk * ((double)y[k] * r * nw[k]); /* control: mean kept, no b */
             A += fabs(wk * y[k] * nw[k]), B += fabs(wk * nw[k]), wb += wk * nb[k];
             ax += fabs(wk * x);
         }
@@ -619,7 +620,7 @@ static void ln_case(int64_t D, int64_t N, int gelu, int bias, double mu) {
           at >= 0 ? z[at] : 0.0, at >= 0 ? ref[at] : 0.0);
     CHECK(wsep <= 1.0, "%s: against the separate norm and product: worst %.3g of both bounds",
           what, wsep);
-    CHECK(wctl > 1.0, "%s: the control (mean kept) passed: worst %.3g", what, wctl);
+    CHECK(wctl > 1.0, "%s: the control (mean kept, no b) passed: worst %.3g", what, wctl);
     printf("  %s: worst %.3g of the bound, %.3g of both against the separate launches\n", what, w,
            wsep);
     retnet_cuda_free(dW), retnet_cuda_free(dy), retnet_cuda_free(dnw), retnet_cuda_free(dnb),
