@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (Ran in the twenty-fifth session; the LayerNorm chain lost in every form and was reverted: see dev/cuda/README.md.)
 # LayerNorm inside the B = 1 decoding products (model_cuda.cu's ln_chain, gemv.cu's
 # gemv_fma_kernel<1, KS, NORM_LN>: the consumer reads the residual and the norm's weight
 # itself, its operand y w in fp32, y's sums in double beside it; W w and W b per consumer

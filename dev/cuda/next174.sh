@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (Ran in the twenty-fifth session; the LayerNorm chain lost in every form and was reverted: see dev/cuda/README.md.)
 # Why the LayerNorm chain lost at B = 1 (next173: the preset 1.190 -> 1.302 ms): the lane
 # sums in float instead of double (lab: RETNET_CUDA_LN_SUMS=float) beside the chain and the
 # separate launches, alternated twice; then each kernel's own time under ncu (one at a time),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (Ran in the twenty-fifth session; the LayerNorm chain lost in every form and was reverted: see dev/cuda/README.md.)
 # The LayerNorm chain, third form (y's sums from loads issued with the products' first operands and summed after them; next175 summed them first: 1.179 -> 1.228 ms). Second form: the residual's product (wo, fc2) writes the next norm's
 # operand x w in fp32 (cuda_gemv_rms_out's xwf), the consumer reads it (32 bytes a step a
 # lane, where the first form read x and w: 64, and lost 9%: next173-174) and forms x's sums

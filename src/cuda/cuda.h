@@ -144,7 +144,6 @@ typedef struct {
 typedef struct {
     const float *w; /* (N) the norm's weight */
     cuda_bf16 *xw;  /* (M, N) bf16(y w), 16-byte aligned */
-    float *xwf;     /* or (xw NULL) y w unrounded, fp32: a LayerNorm consumer's operand */
 } cuda_gemv_rms_out;
 
 /* The next product's side: its x is such an xw, y (M, K) fp32 (x's row stride, 16-byte
@@ -166,9 +165,6 @@ typedef struct {
     int gelu;             /* y = bf16(gelu(x w^T)), as cuda_op_act_bf16 on the fp32 product
                              (the same bits): y bf16, no addend, no rope */
     const cuda_gemv_rms_out *rms; /* or NULL: the next norm's operand (y fp32, N % 8 == 0) */
-    /* cuda_op_gemv_multi_ln: W w and W b of this output's weight (cuda_op_gemv_ln_sums), N
-     * floats each (ln_wb NULL: a norm without bias) */
-    const float *ln_ww, *ln_wb;
 } cuda_gemv_out;
 
 /* Whether decoding rotates q and k in the products' epilogue (on unless
@@ -193,28 +189,6 @@ retnet_status cuda_op_gemv_multi_rms(const cuda_bf16 *x, int64_t M, int64_t K, i
 retnet_status cuda_op_gemv_glu_rms(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,
                                    const cuda_bf16 *w2, int64_t M, int64_t N, int64_t K,
                                    cuda_act act, const cuda_gemv_rms *rms, cuda_stream s);
-/* LayerNorm inside a decoding product (one row of x), so that the norm is no launch of its
- * own. The product reads the operand y w in fp32 (written by the product before it:
- * cuda_gemv_rms_out's xwf) and the residual y, whose sums (y and y^2, in double) every block
- * forms once beside its products; output n is then
- * r (sum_k W[n, k] y[k] w[k] - mean ww[n]) + wb[n], r = 1 / sqrt(var + eps), with ww = W w and
- * wb = W b formed once per weight update (cuda_op_gemv_ln_sums). The mean comes out after the
- * sums, not before: exact in arithmetic, and in fp32 the sums' rounding is relative to
- * sum |W y w| rather than sum |W (y - mean) w|, where the separate norm rounds its operand to
- * bf16 (2^-9) and this keeps it in fp32 (2^-24). */
-typedef struct {
-    const float *y;  /* (1, K) fp32, 16-byte aligned */
-    const float *xw; /* (1, K) fp32 y w (the norm's weight w), 16-byte aligned */
-    float eps;
-} cuda_gemv_ln;
-/* ww (N) = W w, wb (N) = W b (b NULL: wb not written), W (N, K) bf16, in double */
-retnet_status cuda_op_gemv_ln_sums(float *ww, float *wb, const cuda_bf16 *W, int64_t N,
-                                   int64_t K, const float *w, const float *b, cuda_stream s);
-/* y_i = [addend_i +] LayerNorm(y) @ w_i^T for n_out outputs sharing the norm (each with its
- * ln_ww, ln_wb; no GLU, no norm operand), one row; RETNET_EUNSUPPORTED where
- * cuda_gemv_rms_suits(1, K, ...) says no. */
-retnet_status cuda_op_gemv_multi_ln(int64_t K, const cuda_gemv_out *out, int n_out,
-                                    const cuda_gemv_ln *ln, cuda_stream s);
 /* The GLU FFN's hidden layer in one pass over both weights: y (M, N) bf16 =
  * act(x @ w1^T) * (x @ w2^T) (cuda_op_glu_bf16's formula on the fp32 products). */
 retnet_status cuda_op_gemv_glu(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,

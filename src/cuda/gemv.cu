@@ -41,7 +41,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <type_traits>
 
 #define FMA_WARPS 4  /* gemv_fma_kernel: warps per block */
 #define FMA_U 4      /* 16-byte loads in flight per lane and weight row */
@@ -67,9 +66,6 @@ typedef struct {
      * bf16(y nw) */
     const float *nw;
     uint16_t *xw;
-    float *xwf; /* or y nw in fp32 (a LayerNorm consumer's operand) */
-    /* a LayerNorm consumer's (cuda_gemv_ln) W w and W b of the segment's rows (wb may be NULL) */
-    const float *ww, *wb;
 } gemv_seg;
 
 typedef struct {
@@ -80,8 +76,6 @@ typedef struct {
      * eps), y (M, K) fp32 read beside x (row stride 2 ldx8 float4) */
     const float4 *ys;
     double rn, eps;
-    /* LayerNorm (cuda_gemv_ln): x is not read; the operand is xf (fp32 y w), ys y */
-    const float4 *xf;
     gemv_seg seg[CUDA_GEMV_MAX_OUT];
     /* first pair-unit of each segment: a warp of the FMA kernel takes one pair, a block of
      * the mma kernel 8 */
@@ -145,7 +139,6 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
             if (g.cin) v += ((const float *)g.cin)[o + c];
             ((float *)g.y)[o + c] = v;
             if (g.xw) g.xw[m * g.N + n + c] = f32_to_bf16_bits(v * g.nw[n + c]);
-            if (g.xwf) g.xwf[m * g.N + n + c] = v * g.nw[n + c];
         }
     }
 }
@@ -161,14 +154,10 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
  * as much with the block's pair units sharing the sums (half the loads of y, next167.sh): ncu
  * put the two-row consumer at 20.4 us a launch cold, ~5 us above the plain kernel's, where at
  * one row the two are level (next169.sh). Why is not yet known; not the loads of y alone. */
-enum { NORM_NONE, NORM_RMS, NORM_LN, NORM_LNF /* lab: LN's lane sums in float */ };
-template <int MB, int KS, int NORM>
+template <int MB, int KS, bool RMS>
 __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     static_assert(FMA_WARPS % KS == 0, "a block holds whole pairs");
-    constexpr bool RMS = NORM == NORM_RMS, LN = NORM == NORM_LN || NORM == NORM_LNF;
-    typedef typename std::conditional<NORM == NORM_LNF, float, double>::type sum_t;
     __shared__ float part[KS > 1 ? FMA_WARPS : 1][MB][RMS ? 3 : 2];
-    __shared__ double lpart[LN ? FMA_WARPS : 1][2];
     pdl_trigger();
     const int lane = threadIdx.x & 31, wb = threadIdx.x >> 5, ks = wb % KS;
     const int64_t wid = (int64_t)blockIdx.x * (FMA_WARPS / KS) + wb / KS; /* the pair unit */
@@ -207,25 +196,8 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
             if (m < a.M) rc[m] = rope_at(g, m, j);
     pdl_wait();
     float ss[MB]; /* RMS: this lane's sums of y^2 */
-    sum_t s1[MB], s2[MB]; /* LN: this lane's sums of y and y^2 (each square exact) */
 #pragma unroll
-    for (int m = 0; m < MB; m++) ss[m] = 0.0f, s1[m] = s2[m] = 0.0;
-    /* LN: y's sums once a block, its threads a share each (MB = 1): the first LN_Y float4s
-     * a thread asked for with the products' first operands and summed after the products,
-     * so that they are no round trip of their own before them */
-    constexpr int LN_Y = LN ? 4 : 1;
-    float4 yv[LN_Y];
-    if constexpr (LN)
-#pragma unroll
-        for (int u = 0; u < LN_Y; u++) {
-            const int64_t j = threadIdx.x + (int64_t)u * 32 * FMA_WARPS;
-            yv[u] = j < 2 * a.K8 ? __ldg(a.ys + j) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        }
-    auto ysum = [&](const float4 v) {
-        s1[0] += (sum_t)v.x + (sum_t)v.y + (sum_t)v.z + (sum_t)v.w;
-        s2[0] = fma((sum_t)v.x, (sum_t)v.x, s2[0]), s2[0] = fma((sum_t)v.y, (sum_t)v.y, s2[0]);
-        s2[0] = fma((sum_t)v.z, (sum_t)v.z, s2[0]), s2[0] = fma((sum_t)v.w, (sum_t)v.w, s2[0]);
-    };
+    for (int m = 0; m < MB; m++) ss[m] = 0.0f;
     for (int64_t i0 = first; r0 && i0 < a.K8; i0 += stride) {
         if (i0 != first) load(i0);
 #pragma unroll
@@ -239,14 +211,7 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
 #pragma unroll
             for (int m = 0; m < MB; m++) {
                 float xf[8];
-                if constexpr (LN) { /* the operand y w, unrounded */
-                    const float4 *xr = a.xf + m * 2 * a.ldx8 + 2 * i;
-                    const float4 p = __ldg(xr), q = __ldg(xr + 1);
-                    xf[0] = p.x, xf[1] = p.y, xf[2] = p.z, xf[3] = p.w;
-                    xf[4] = q.x, xf[5] = q.y, xf[6] = q.z, xf[7] = q.w;
-                } else {
-                    unpack8(__ldg(a.x + m * a.ldx8 + i), xf);
-                }
+                unpack8(__ldg(a.x + m * a.ldx8 + i), xf);
                 if constexpr (RMS) {
                     const float4 *yr = a.ys + m * 2 * a.ldx8 + 2 * i;
                     const float4 p = __ldg(yr), q = __ldg(yr + 1);
@@ -268,15 +233,6 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
         acc0[m] = warp_sum_f(acc0[m]), acc1[m] = warp_sum_f(acc1[m]);
         if constexpr (RMS) ss[m] = warp_sum_f(ss[m]);
     }
-    if constexpr (LN) {
-#pragma unroll
-        for (int u = 0; u < LN_Y; u++) ysum(yv[u]);
-        for (int64_t j = threadIdx.x + LN_Y * 32 * FMA_WARPS; j < 2 * a.K8; j += 32 * FMA_WARPS)
-            ysum(__ldg(a.ys + j));
-        s1[0] = warp_sum(s1[0]), s2[0] = warp_sum(s2[0]);
-        if (lane == 0) lpart[wb][0] = s1[0], lpart[wb][1] = s2[0];
-        if (KS == 1) __syncthreads();
-    }
     if (KS > 1) {
         if (lane == 0)
 #pragma unroll
@@ -295,23 +251,10 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
             }
     }
     if (lane != 0 || !live) return;
-    if constexpr (LN) { /* the block's warps' sums of y, in warp order */
-        s1[0] = s2[0] = 0.0;
-        for (int v = 0; v < FMA_WARPS; v++) s1[0] += lpart[v][0], s2[0] += lpart[v][1];
-    }
 #pragma unroll
     for (int m = 0; m < MB; m++) {
         float r = 1.0f; /* norm.cu's 1 / sqrt(mean + eps), in double */
         if constexpr (RMS) r = (float)(1.0 / sqrt((double)ss[m] * a.rn + a.eps));
-        if constexpr (LN) { /* norm.cu's mean and variance; W ((y - mean) w) + W b */
-            const double mean = (double)s1[m] * a.rn, var = fmax((double)s2[m] * a.rn - mean * mean, 0.0);
-            const double rd = 1.0 / sqrt(var + a.eps);
-            const bool has1 = n1 < g.N;
-            acc0[m] = (float)(rd * ((double)acc0[m] - mean * g.ww[n]) + (g.wb ? g.wb[n] : 0.0f));
-            acc1[m] = has1 ? (float)(rd * ((double)acc1[m] - mean * g.ww[n1]) +
-                                     (g.wb ? g.wb[n1] : 0.0f))
-                           : 0.0f;
-        }
         store_pair(g, a.act, m, n, n1, rc[m], acc0[m] * r, acc1[m] * r);
     }
 }
@@ -488,22 +431,13 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
                  "cuda gemv");
         return RETNET_OK;
     }
-#define FMA_KS(MB) {gemv_fma_kernel<MB, 1, NORM_NONE>, gemv_fma_kernel<MB, 2, NORM_NONE>}
+#define FMA_KS(MB) {gemv_fma_kernel<MB, 1, false>, gemv_fma_kernel<MB, 2, false>}
     void (*const k[8][2])(gemv_args) = {FMA_KS(1), FMA_KS(2), FMA_KS(3), FMA_KS(4),
                                         FMA_KS(5), FMA_KS(6), FMA_KS(7), FMA_KS(8)};
 #undef FMA_KS
     /* a norm's scale: one row (cuda_gemv_rms_suits) */
-    void (*const kr[2])(gemv_args) = {gemv_fma_kernel<1, 1, NORM_RMS>, gemv_fma_kernel<1, 2, NORM_RMS>};
-    static int lnf = -1; /* lab: RETNET_CUDA_LN_SUMS=float */
-    if (lnf < 0) {
-        const char *e = getenv("RETNET_CUDA_LN_SUMS");
-        lnf = e && !strcmp(e, "float");
-    }
-    void (*const kl[2])(gemv_args) = {lnf ? gemv_fma_kernel<1, 1, NORM_LNF> : gemv_fma_kernel<1, 1, NORM_LN>,
-                                      lnf ? gemv_fma_kernel<1, 2, NORM_LNF> : gemv_fma_kernel<1, 2, NORM_LN>};
-    CUDA_TRY(cuda_launch(a->xf   ? kl[KS - 1]
-                         : a->ys ? kr[KS - 1]
-                                 : k[(M < 8 ? M : 8) - 1][KS - 1],
+    void (*const kr[2])(gemv_args) = {gemv_fma_kernel<1, 1, true>, gemv_fma_kernel<1, 2, true>};
+    CUDA_TRY(cuda_launch(a->ys ? kr[KS - 1] : k[(M < 8 ? M : 8) - 1][KS - 1],
                          dim3((unsigned)blocks), dim3(32 * FMA_WARPS), 0, cs, *a), "cuda gemv");
     return RETNET_OK;
 }
@@ -573,111 +507,17 @@ retnet_status cuda_op_gemv_multi_rms(const cuda_bf16 *x, int64_t M, int64_t K, i
         }
         if (o->rms) {
             const cuda_gemv_rms_out *r = o->rms;
-            if (o->y_type != CUDA_F32 || o->rope || o->gelu || o->N % 8 || !r->w ||
-                !r->xw == !r->xwf || !aligned16(r->xw ? (const void *)r->xw : r->xwf))
+            if (o->y_type != CUDA_F32 || o->rope || o->gelu || o->N % 8 || !r->w || !r->xw ||
+                !aligned16(r->xw))
                 return retnet_fail(RETNET_EINVAL, "cuda_op_gemv_multi: output %d: a norm's "
                                    "operand needs an fp32 output without rope or gelu, N a "
                                    "multiple of 8 (%lld) and a 16-byte aligned xw", i,
                                    (long long)o->N);
-            a.seg[i].nw = r->w, a.seg[i].xw = (uint16_t *)r->xw, a.seg[i].xwf = r->xwf;
+            a.seg[i].nw = r->w, a.seg[i].xw = (uint16_t *)r->xw;
         }
-        a.seg[i].ww = o->ln_ww, a.seg[i].wb = o->ln_wb;
         a.seg[i].P = (o->N + 1) / 2;
     }
     return run(&a, M, s);
-}
-
-retnet_status cuda_op_gemv_multi_ln(int64_t K, const cuda_gemv_out *out, int n_out,
-                                    const cuda_gemv_ln *ln, cuda_stream s) {
-    const char *fn = "cuda_op_gemv_multi_ln";
-    if (!ln || !ln->y || !ln->xw || !aligned16(ln->y) || !aligned16(ln->xw) ||
-        !cuda_gemv_rms_suits(1, K, ln->y, K))
-        return retnet_fail(RETNET_EUNSUPPORTED, "%s: needs y and xw (16-byte aligned), K a "
-                           "multiple of 8 (%lld) and the FMA kernel's one row", fn, (long long)K);
-    if (n_out < 1 || n_out > CUDA_GEMV_MAX_OUT || !out)
-        return retnet_fail(RETNET_EINVAL, "%s: %d outputs (1..%d)", fn, n_out, CUDA_GEMV_MAX_OUT);
-    for (int i = 0; i < n_out; i++)
-        if (!out[i].ln_ww || out[i].rms)
-            return retnet_fail(RETNET_EINVAL, "%s: output %d needs its W w (cuda_op_gemv_ln_sums) "
-                               "and no norm operand of its own", fn, i);
-    /* x is not read: y stands in for the checks (cuda_op_gemv_multi_rms's) */
-    gemv_args a;
-    memset(&a, 0, sizeof a);
-    TRY(check(fn, 1, K, ln->y, K));
-    a.x = NULL, a.ldx8 = K / 8, a.K8 = K / 8, a.nseg = n_out;
-    a.ys = (const float4 *)ln->y, a.xf = (const float4 *)ln->xw;
-    a.rn = 1.0 / (double)K, a.eps = ln->eps;
-    for (int i = 0; i < n_out; i++) {
-        const cuda_gemv_out *o = &out[i];
-        if (!o->w || !o->y || o->N < 0 || o->ldy < o->N || !aligned16(o->w) ||
-            (o->y_type != CUDA_F32 && o->y_type != CUDA_BF16))
-            return retnet_fail(RETNET_EINVAL, "%s: output %d: NULL, unaligned weight, bad type "
-                               "or row stride below N", fn, i);
-        a.seg[i].w = (const uint4 *)o->w, a.seg[i].y = o->y, a.seg[i].cin = o->addend;
-        a.seg[i].N = o->N, a.seg[i].ldy = o->ldy, a.seg[i].bf16 = o->y_type == CUDA_BF16;
-        if (o->rope) {
-            const cuda_gemv_rope *r = o->rope;
-            if (o->y_type != CUDA_BF16 || o->addend || !r->pos || r->dk < 2 || r->dk % 2 ||
-                o->N % r->dk)
-                return retnet_fail(RETNET_EINVAL, "%s: output %d: rope needs a bf16 output, no "
-                                   "addend, positions, and N a multiple of an even head width",
-                                   fn, i);
-            a.seg[i].rope = 1, a.seg[i].half = r->half, a.seg[i].dk = r->dk;
-            a.seg[i].base = r->base, a.seg[i].scale = r->scale, a.seg[i].pos = r->pos;
-        }
-        if (o->gelu) {
-            if (o->y_type != CUDA_BF16 || o->addend || o->rope)
-                return retnet_fail(RETNET_EINVAL, "%s: output %d: gelu needs a bf16 output, no "
-                                   "addend and no rope", fn, i);
-            a.seg[i].gelu = 1;
-        }
-        a.seg[i].ww = o->ln_ww, a.seg[i].wb = o->ln_wb;
-        a.seg[i].P = (o->N + 1) / 2;
-    }
-    return run(&a, 1, s);
-}
-
-/* A warp a row: ww[n] = sum_k W[n, k] w[k], wb[n] = sum_k W[n, k] b[k], in double (W is the
- * bf16 weight the products read) */
-__global__ void ln_sums_kernel(float *ww, float *wb, const uint4 *W, int64_t N, int64_t K8,
-                               const float4 *w, const float4 *b) {
-    const int64_t n = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    const int lane = threadIdx.x & 31;
-    if (n >= N) return;
-    double sw = 0.0, sb = 0.0;
-    for (int64_t i = lane; i < K8; i += 32) {
-        float f[8];
-        unpack8(W[n * K8 + i], f);
-        const float4 w0 = w[2 * i], w1 = w[2 * i + 1];
-        const float wv[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
-#pragma unroll
-        for (int k = 0; k < 8; k++) sw += (double)f[k] * wv[k];
-        if (b) {
-            const float4 b0 = b[2 * i], b1 = b[2 * i + 1];
-            const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
-#pragma unroll
-            for (int k = 0; k < 8; k++) sb += (double)f[k] * bv[k];
-        }
-    }
-    sw = warp_sum(sw), sb = warp_sum(sb);
-    if (lane == 0) {
-        ww[n] = (float)sw;
-        if (wb) wb[n] = (float)sb;
-    }
-}
-
-retnet_status cuda_op_gemv_ln_sums(float *ww, float *wb, const cuda_bf16 *W, int64_t N,
-                                   int64_t K, const float *w, const float *b, cuda_stream s) {
-    if (!ww || !W || !w || N < 0 || K < 8 || K % 8 || !aligned16(W) || !aligned16(w) ||
-        (b && (!wb || !aligned16(b))))
-        return retnet_fail(RETNET_EINVAL, "cuda_op_gemv_ln_sums: NULL or unaligned argument, or "
-                           "K %lld not a multiple of 8 (b needs wb)", (long long)K);
-    if (N == 0) return RETNET_OK;
-    TRY(cuda_ensure_init());
-    ln_sums_kernel<<<(unsigned)((N + 7) / 8), 256, 0, (cudaStream_t)s>>>(
-        ww, b ? wb : NULL, (const uint4 *)W, N, K / 8, (const float4 *)w, (const float4 *)b);
-    CUDA_TRY(cudaGetLastError(), "cuda_op_gemv_ln_sums");
-    return RETNET_OK;
 }
 
 retnet_status cuda_op_gemv_glu(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,

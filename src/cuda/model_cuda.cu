@@ -57,7 +57,6 @@ struct model_cuda {
     cuda_bf16 *qb, *kb, *vb;         /* retention's bf16 operands */
     cuda_bf16 *xw;                   /* (n, d) decoding's next RMSNorm operand, bf16(x w)
                                         (rms_chain) */
-    float *xwf;                      /* (n, d) decoding's next LayerNorm operand, x w (ln_chain) */
     int32_t *tok;                    /* (n) */
     int64_t *pos;                    /* (n) >= B positions */
     cuda_bf16 *tcache;               /* Transformer without states: one layer's KV cache of
@@ -102,11 +101,6 @@ struct model_cuda {
     int one_product; /* q k v g (and fc1 | gate) as one product where they lie together */
     int rms_chain;   /* decoding's RMSNorms inside the products (RETNET_CUDA_RMS_CHAIN=0: their
                         own launches) */
-    /* decoding's LayerNorms inside the products (ln_chain; RETNET_CUDA_LN_CHAIN=0: their own
-       launches): W w and W b of each consumer weight (ln_sums_ready), remade after the
-       weights change (ln_dirty) */
-    int ln_chain_on, ln_dirty;
-    float *ln_sums;
     int z_fused;     /* §3's key sums in the step's state update where it has no window
                         (RETNET_CUDA_Z_FUSED=0: their own launch) */
     int hn_fused;    /* the head norm and gate in the step's state update where it has no
@@ -293,7 +287,6 @@ void model_cuda_free(model_cuda *d) {
     retnet_cuda_free(d->tacts);
     retnet_cuda_free(d->dsum);
     retnet_cuda_free(d->dnext);
-    retnet_cuda_free(d->ln_sums);
     if (d->gexec) cudaGraphExecDestroy(d->gexec);
     if (d->gstream) cudaStreamDestroy(d->gstream);
     if (d->gready) cudaEventDestroy(d->gready);
@@ -386,9 +379,6 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->hn_fused = he && !strcmp(he, "0") ? 0 : he && !strcmp(he, "1") ? 2 : 1;
     const char *ce = getenv("RETNET_CUDA_RMS_CHAIN");
     d->rms_chain = !(ce && !strcmp(ce, "0"));
-    const char *lce = getenv("RETNET_CUDA_LN_CHAIN");
-    d->ln_chain_on = !(lce && !strcmp(lce, "0"));
-    d->ln_dirty = 1;
     const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
     d->one_product = !(oe && !strcmp(oe, "0"));
     const char *re = getenv("RETNET_CUDA_ROWS");
@@ -476,7 +466,7 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
                       (void **)&d->g,  (void **)&d->o,  (void **)&d->h1, (void **)&d->h2,
                       (void **)&d->logits, (void **)&d->xb, (void **)&d->qb, (void **)&d->kb,
                       (void **)&d->vb, (void **)&d->tok, (void **)&d->pos, (void **)&d->tcache,
-                      (void **)&d->xw, (void **)&d->xwf};
+                      (void **)&d->xw};
     const size_t bytes[] = {4 * (size_t)(n * D),
                             4 * (size_t)(n * c->d_key), 4 * (size_t)(n * c->d_key),
                             4 * (size_t)(n * c->d_value), 4 * (size_t)(n * c->d_value),
@@ -486,7 +476,7 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
                             2 * (size_t)(n * c->d_key), 2 * (size_t)(n * c->d_key),
                             2 * (size_t)(n * c->d_value), 4 * (size_t)n, 8 * (size_t)n,
                             is_tf(c) ? 2 * (size_t)(n * (c->d_key + c->d_value)) : 0,
-                            2 * (size_t)(n * D), 4 * (size_t)(n * D)};
+                            2 * (size_t)(n * D)};
     const int count = (int)(sizeof bytes / sizeof bytes[0]);
     size_t total = 0;
     for (int i = 0; i < count; i++) total += align_up(bytes[i]);
@@ -540,73 +530,13 @@ static int rms_chain(const model_cuda *d, int64_t n, int64_t T, const void *stat
            cuda_gemv_suits(n, c->d_ffn, d->h1, c->d_ffn);
 }
 
-/* x += a (n, K) @ w^T through the gemv, also writing the next norm's operand (weight nw):
- * bf16 for the RMSNorm chain, fp32 for the LayerNorm chain (ln) */
+/* x += a (n, K) @ w^T through the gemv, also writing the next norm's pieces (weight nw) */
 static retnet_status residual_rms(model_cuda *d, const cuda_bf16 *a, const float *w, int64_t n,
-                                  int64_t K, const float *nw, cuda_stream cs, int ln = 0) {
+                                  int64_t K, const float *nw, cuda_stream cs) {
     const int64_t D = d->cfg.d_model;
-    const cuda_gemv_rms_out r = {nw, ln ? NULL : d->xw, ln ? d->xwf : NULL};
+    const cuda_gemv_rms_out r = {nw, d->xw};
     const cuda_gemv_out o = {(const cuda_bf16 *)w, d->x, CUDA_F32, D, D, d->x, NULL, 0, &r};
     return cuda_op_gemv_multi(a, n, K, K, &o, 1, cs);
-}
-
-/*
- * A decoding step's LayerNorms inside its products (cuda_op_gemv_multi_ln, one row): the
- * product that adds to the residual (wo, fc2) also writes x w_norm in fp32 (xwf), and the
- * next (q k v g, fc1, the output layer) reads it and x, whose sums each block forms once
- * (the first layer's norm keeps its launch, as the RMSNorm chain's). Each consumer weight's
- * W w and W b, formed once per weight update (ln_sums_ready), take the mean out after the
- * sums. Only where the FFN has one weight (no GLU: its two products would need both sums).
- */
-static int64_t ln_layer_floats(const retnet_config *c) {
-    return 2 * (2 * (int64_t)c->d_key + 2 * (int64_t)c->d_value + c->d_ffn);
-}
-static int ln_chain(const model_cuda *d, int64_t n, int64_t T, const void *state) {
-    const retnet_config *c = &d->cfg;
-    return d->ln_chain_on && T == 1 && state && c->norm == RETNET_NORM_LAYERNORM && !is_tf(c) &&
-           c->ffn != RETNET_FFN_GLU && d->ln_sums && !d->ln_dirty &&
-           cuda_gemv_rms_suits(n, c->d_model, d->x, c->d_model) &&
-           cuda_gemv_suits(n, c->d_value, d->xb, c->d_value) &&
-           cuda_gemv_suits(n, c->d_ffn, d->h1, c->d_ffn);
-}
-/* layer l's (or, at l = n_layer, the output layer's) W w, W b: segment 0-3 q k v g, 4 fc1 */
-static float *ln_ww(const model_cuda *d, int l, int seg) {
-    const retnet_config *c = &d->cfg;
-    const int64_t off[5] = {0, c->d_key, 2 * (int64_t)c->d_key, 2 * (int64_t)c->d_key + c->d_value,
-                            2 * ((int64_t)c->d_key + c->d_value)};
-    return d->ln_sums + l * ln_layer_floats(c) + off[seg];
-}
-static float *ln_wb(const model_cuda *d, int l, int seg) {
-    return ln_ww(d, l, seg) + (l < d->cfg.n_layer ? ln_layer_floats(&d->cfg) / 2 : d->cfg.vocab);
-}
-/* the sums, made where the weights changed since (on the default stream, before a decoding
- * step's graph waits for it) */
-static retnet_status ln_sums_ready(model_cuda *d) {
-    const retnet_config *c = &d->cfg;
-    if (!d->ln_dirty || !d->ln_chain_on || c->norm != RETNET_NORM_LAYERNORM || is_tf(c) ||
-        c->ffn == RETNET_FFN_GLU || c->d_model % 8)
-        return RETNET_OK;
-    if (!d->ln_sums) {
-        const size_t n = (size_t)c->n_layer * ln_layer_floats(c) + 2 * (size_t)c->vocab;
-        TRY(retnet_cuda_malloc((void **)&d->ln_sums, sizeof(float) * n, "the LayerNorm sums"));
-    }
-    const int64_t D = c->d_model;
-    for (int l = 0; l < c->n_layer; l++) {
-        const retnet_layer_params *p32 = &d->l32[l], *p16 = &d->l16[l];
-        const float *w[5] = {p16->wq, p16->wk, p16->wv, p16->wg, p16->fc1};
-        const int64_t N[5] = {c->d_key, c->d_key, c->d_value, c->d_value, c->d_ffn};
-        for (int s = 0; s < 5; s++)
-            if (w[s])
-                TRY(cuda_op_gemv_ln_sums(ln_ww(d, l, s), ln_wb(d, l, s), (const cuda_bf16 *)w[s],
-                                         N[s], D, s < 4 ? p32->ret_norm_w : p32->ffn_norm_w,
-                                         s < 4 ? p32->ret_norm_b : p32->ffn_norm_b, NULL));
-    }
-    const float *wout = c->tie_embeddings ? d->g16.embed : d->g16.out;
-    TRY(cuda_op_gemv_ln_sums(ln_ww(d, c->n_layer, 0), ln_wb(d, c->n_layer, 0),
-                             (const cuda_bf16 *)wout, c->vocab, D, d->g32.norm_w, d->g32.norm_b,
-                             NULL));
-    d->ln_dirty = 0;
-    return RETNET_OK;
 }
 
 /* y (n, N) fp32 [+]= x (n, K) bf16 @ w (N, K)^T bf16 */
@@ -684,7 +614,7 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     const cuda_gemv_rope rq = {dk, half, c->rope_base, 1.0f, d->pos};
     const cuda_gemv_rope rk = {dk, half, c->rope_base, (float)(1.0 / sqrt((double)dk)), d->pos};
     /* the layer's norm rides in the products but for the first layer's (rms_chain) */
-    const int rc = rms_chain(d, n, T, state), rin = rc && l > 0, lc = ln_chain(d, n, T, state);
+    const int rc = rms_chain(d, n, T, state), rin = rc && l > 0;
     const cuda_gemv_rms rms = {d->x, c->eps};
     const float *w4[4] = {p16->wq, p16->wk, p16->wv, p16->wg};
     const int64_t r4[4] = {c->d_key, c->d_key, c->d_value, c->d_value};
@@ -697,15 +627,8 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
              fuse ? CUDA_BF16 : CUDA_F32, c->d_key, c->d_key, NULL, fuse ? &rk : NULL},
             {(const cuda_bf16 *)p16->wv, d->vb, CUDA_BF16, c->d_value, c->d_value, NULL, NULL},
             {(const cuda_bf16 *)p16->wg, d->g, CUDA_F32, c->d_value, c->d_value, NULL, NULL}};
-        if (lc && l > 0) { /* the layer's LayerNorm in the products (the first layer's: a launch) */
-            cuda_gemv_out ol[4];
-            for (int s = 0; s < 4; s++)
-                ol[s] = o[s], ol[s].ln_ww = ln_ww(d, l, s), ol[s].ln_wb = ln_wb(d, l, s);
-            const cuda_gemv_ln ln = {d->x, d->xwf, c->eps};
-            TRY(cuda_op_gemv_multi_ln(D, ol, p16->wg ? 4 : 3, &ln, cs));
-        } else
-            TRY(cuda_op_gemv_multi_rms(rin ? d->xw : d->xb, n, D, D, o, p16->wg ? 4 : 3,
-                                       rin ? &rms : NULL, cs));
+        TRY(cuda_op_gemv_multi_rms(rin ? d->xw : d->xb, n, D, D, o, p16->wg ? 4 : 3,
+                                   rin ? &rms : NULL, cs));
     } else if ((joined = joined_out(d, D, w4, r4, p16->wg ? 4 : 3))) {
         const int64_t W = 2 * c->d_key + (p16->wg ? 2 : 1) * c->d_value;
         TRY(mm(joined, d->xb, p16->wq, n, W, D, 0, cs));
@@ -778,7 +701,7 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
                                         cs));
     else
         TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
-    if (rc || lc) return residual_rms(d, d->xb, p16->wo, n, c->d_value, p32->ffn_norm_w, cs, lc);
+    if (rc) return residual_rms(d, d->xb, p16->wo, n, c->d_value, p32->ffn_norm_w, cs);
     TRY(mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1, cs));
 
     return RETNET_OK;
@@ -792,10 +715,9 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
     const retnet_layer_params *p32 = &d->l32[l], *p16 = &d->l16[l];
     const int64_t n = B * T, D = c->d_model, nv = n * c->d_value;
 
-    const int rc = rms_chain(d, n, T, state), lc = ln_chain(d, n, T, state);
+    const int rc = rms_chain(d, n, T, state);
     const cuda_gemv_rms rms = {d->x, c->eps};
-    if ((!rc && !lc) || l == 0)
-        TRY(norm_bf16(c, d->xb, d->x, p32->ret_norm_w, p32->ret_norm_b, n, cs));
+    if (!rc || l == 0) TRY(norm_bf16(c, d->xb, d->x, p32->ret_norm_w, p32->ret_norm_b, n, cs));
     if (is_tf(c)) {
         TRY(attention_forward(d, l, B, T, state, hpos, cs));
         TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
@@ -804,7 +726,7 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
         TRY(retention_mixer(d, l, B, T, state, cs));
     }
     const int64_t nf = n * c->d_ffn;
-    if (!rc && !lc) TRY(norm_bf16(c, d->xb, d->x, p32->ffn_norm_w, p32->ffn_norm_b, n, cs));
+    if (!rc) TRY(norm_bf16(c, d->xb, d->x, p32->ffn_norm_w, p32->ffn_norm_b, n, cs));
     if (cuda_gemv_suits(n, D, d->xb, D)) {
         /* decoding: the hidden layer in one pass into h1's (unused) space, bf16: both GLU
          * products and act(a) * b, or fc1 with gelu in its epilogue (the act kernel's bits) */
@@ -812,21 +734,15 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
         const cuda_gemv_out o = {(const cuda_bf16 *)p16->fc1, a, CUDA_BF16, c->d_ffn, c->d_ffn,
                                  NULL, NULL, 1};
         const cuda_bf16 *xin = rc ? d->xw : d->xb;
-        if (lc) {
-            cuda_gemv_out ol = o;
-            ol.ln_ww = ln_ww(d, l, 4), ol.ln_wb = ln_wb(d, l, 4);
-            const cuda_gemv_ln ln = {d->x, d->xwf, c->eps};
-            TRY(cuda_op_gemv_multi_ln(D, &ol, 1, &ln, cs));
-        } else if (c->ffn == RETNET_FFN_GLU)
+        if (c->ffn == RETNET_FFN_GLU)
             TRY(cuda_op_gemv_glu_rms(a, xin, (const cuda_bf16 *)p16->fc1,
                                      (const cuda_bf16 *)p16->gate, n, c->d_ffn, D, ffn_act(c),
                                      rc ? &rms : NULL, cs));
         else
             TRY(cuda_op_gemv_multi_rms(xin, n, D, D, &o, 1, rc ? &rms : NULL, cs));
-        if (rc || lc) /* the next layer's norm, or the final one */
+        if (rc) /* the next layer's norm, or the final one */
             return residual_rms(d, a, p16->fc2, n, c->d_ffn,
-                                l + 1 < c->n_layer ? d->l32[l + 1].ret_norm_w : d->g32.norm_w, cs,
-                                lc);
+                                l + 1 < c->n_layer ? d->l32[l + 1].ret_norm_w : d->g32.norm_w, cs);
         TRY(mm(d->x, a, p16->fc2, n, D, c->d_ffn, 1, cs));
         return RETNET_OK;
     }
@@ -862,13 +778,6 @@ static retnet_status last_logits(model_cuda *d, int32_t B, int32_t T, const void
         const cuda_gemv_out o = {(const cuda_bf16 *)(c->tie_embeddings ? d->g16.embed : d->g16.out),
                                  last_dev, CUDA_F32, c->vocab, d->ldv, NULL};
         return cuda_op_gemv_multi_rms(d->xw, B, D, D, &o, 1, &rms, cs);
-    }
-    if (ln_chain(d, B, T, state)) { /* the final LayerNorm in the product */
-        const cuda_gemv_ln ln = {d->x, d->xwf, c->eps};
-        cuda_gemv_out o = {(const cuda_bf16 *)(c->tie_embeddings ? d->g16.embed : d->g16.out),
-                           last_dev, CUDA_F32, c->vocab, d->ldv, NULL};
-        o.ln_ww = ln_ww(d, c->n_layer, 0), o.ln_wb = ln_wb(d, c->n_layer, 0);
-        return cuda_op_gemv_multi_ln(D, &o, 1, &ln, cs);
     }
     TRY(norm_bf16(c, d->xb, d->x, d->g32.norm_w, d->g32.norm_b, (int64_t)B * T, cs));
     return cuda_op_gemm(0, 1, B, c->vocab, D, 1.0f, d->xb + (int64_t)(T - 1) * D, (int64_t)T * D,
@@ -978,7 +887,6 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
     TRY(retnet_cuda_upload(d->tok, tokens, sizeof(int32_t) * (size_t)n));
     TRY(retnet_cuda_upload(d->pos, pos, sizeof(int64_t) * (size_t)B));
     pdl_scope pdl(d->pdl && T == 1 && state_dev);
-    if (T == 1 && state_dev && B == 1) TRY(ln_sums_ready(d));
 
     const float *wout = c->tie_embeddings ? d->g16.embed : d->g16.out;
     /* in a graph the Transformer's attention gets no host positions (checked above): its
@@ -1919,7 +1827,6 @@ retnet_status model_cuda_adamw_range(model_cuda *d, const retnet_model *m, int64
     if (!d || !d->master || !m || !h || !m1 || !m2 || begin < 0 || end > d->n_params ||
         begin > end)
         return retnet_fail(RETNET_EINVAL, "CUDA adamw_range: bad arguments");
-    d->ln_dirty = 1; /* the LayerNorm sums follow the weights */
     TRY(grads_ready(d));
     for (int32_t i = 0; i < m->n_tensors; i++) {
         const retnet_param_desc *p = &m->table[i];
@@ -1936,7 +1843,6 @@ retnet_status model_cuda_adamw_range(model_cuda *d, const retnet_model *m, int64
 retnet_status model_cuda_refresh_bf16(model_cuda *d, const retnet_model *m) {
     if (!d || !d->master || !m)
         return retnet_fail(RETNET_EINVAL, "CUDA: the model is not training");
-    d->ln_dirty = 1; /* the LayerNorm sums follow the weights */
     for (int32_t i = 0; i < m->n_tensors; i++) {
         const retnet_param_desc *p = &m->table[i];
         if (has_bf16(m, p)) TRY(bf16(bf16_of(d, m, p), d->master + p->offset, p->numel));
