@@ -18,11 +18,9 @@ grep -h "ln chain" "$OUT/tests.log" | head -20
 timeout 100 build-cuda/cuda/tests/test_cuda_train test_ln_chain_update >"$OUT/ln-update.log" 2>&1
 echo "test_ln_chain_update: exit $?: $(tail -n 1 "$OUT/ln-update.log")"
 grep -h "ln chain\|FAIL" "$OUT/ln-update.log" | head
-preset_run() { # NAME BATCHES [VAR=VALUE...]
+preset_run() { # NAME BATCHES [VAR=VALUE...]: lib.sh's decode_run on the paper preset
   local name=$1 bs=$2; shift 2
-  env "$@" timeout 100 build-cuda/retnet bench decode --preset 1.3b --device cuda \
-    --batch "$bs" --context 64 --steps 48 --warmup 4 --json 2>/dev/null |
-    sed "s/^{/{\"v\": \"$name\", /" >>"$OUT/decode.jsonl"
+  DECODE_MODEL="--preset 1.3b" decode_run "$name" build-cuda/retnet "$bs" "$@"
 }
 for i in 1 2 3; do
   preset_run "p-chain" 1,8

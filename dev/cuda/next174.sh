@@ -8,11 +8,9 @@ cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
 export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
 JOBS=16 cuda_build build-cuda/retnet
-preset_run() { # NAME BATCHES [VAR=VALUE...]
+preset_run() { # NAME BATCHES [VAR=VALUE...]: lib.sh's decode_run on the paper preset
   local name=$1 bs=$2; shift 2
-  env "$@" timeout 100 build-cuda/retnet bench decode --preset 1.3b --device cuda \
-    --batch "$bs" --context 64 --steps 48 --warmup 4 --json 2>/dev/null |
-    sed "s/^{/{\"v\": \"$name\", /" >>"$OUT/decode.jsonl"
+  DECODE_MODEL="--preset 1.3b" decode_run "$name" build-cuda/retnet "$bs" "$@"
 }
 for i in 1 2; do
   preset_run "p-chain" 1

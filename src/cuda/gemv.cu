@@ -412,10 +412,8 @@ static int fma_ks(void) {
 /* a->seg[].P set: first[] for the kernel of M rows, and the launch */
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
-    const int mma = M >= mma_min_m() || M > 8; /* the FMA kernel takes up to 8 rows */
-    if (a->ys && (mma || M != 1))
-        return retnet_fail(RETNET_EUNSUPPORTED, "cuda gemv: a norm's scale on %lld rows "
-                           "(one row, in the FMA kernel: cuda_gemv_rms_suits)", (long long)M);
+    /* the FMA kernel takes up to 8 rows; a norm's scale (ys) one (rms_in's check) */
+    const int mma = M >= mma_min_m() || M > 8;
     a->M = (int)M, a->first[0] = 0;
     for (int i = 0; i < a->nseg; i++)
         a->first[i + 1] = a->first[i] + (mma ? (a->seg[i].P + 7) / 8 : a->seg[i].P);

@@ -525,7 +525,7 @@ static cuda_act ffn_act(const retnet_config *c) {
 static int rms_chain(const model_cuda *d, int64_t n, int64_t T, const void *state) {
     const retnet_config *c = &d->cfg;
     return d->rms_chain && T == 1 && state && c->norm == RETNET_NORM_RMSNORM && !is_tf(c) &&
-           c->d_model % 8 == 0 && cuda_gemv_rms_suits(n, c->d_model, d->xw, c->d_model) &&
+           cuda_gemv_rms_suits(n, c->d_model, d->xw, c->d_model) &&
            cuda_gemv_suits(n, c->d_value, d->xb, c->d_value) &&
            cuda_gemv_suits(n, c->d_ffn, d->h1, c->d_ffn);
 }
@@ -773,15 +773,16 @@ static retnet_status last_logits(model_cuda *d, int32_t B, int32_t T, const void
                                  float *last_dev, cuda_stream cs) {
     const retnet_config *c = &d->cfg;
     const int64_t D = c->d_model;
+    const float *wout = c->tie_embeddings ? d->g16.embed : d->g16.out;
     if (rms_chain(d, B, T, state)) { /* the final norm in the product (the last fc2 wrote xw) */
         const cuda_gemv_rms rms = {d->x, c->eps};
-        const cuda_gemv_out o = {(const cuda_bf16 *)(c->tie_embeddings ? d->g16.embed : d->g16.out),
-                                 last_dev, CUDA_F32, c->vocab, d->ldv, NULL};
+        const cuda_gemv_out o = {(const cuda_bf16 *)wout, last_dev, CUDA_F32, c->vocab, d->ldv,
+                                 NULL};
         return cuda_op_gemv_multi_rms(d->xw, B, D, D, &o, 1, &rms, cs);
     }
     TRY(norm_bf16(c, d->xb, d->x, d->g32.norm_w, d->g32.norm_b, (int64_t)B * T, cs));
     return cuda_op_gemm(0, 1, B, c->vocab, D, 1.0f, d->xb + (int64_t)(T - 1) * D, (int64_t)T * D,
-                        c->tie_embeddings ? d->g16.embed : d->g16.out, D, CUDA_BF16, 0.0f,
+                        wout, D, CUDA_BF16, 0.0f,
                         last_dev, d->ldv, CUDA_F32, cs);
 }
 
