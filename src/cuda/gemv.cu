@@ -11,27 +11,27 @@
  *
  * M <= 2, gemv_fma_kernel: two warps compute two output columns (two weight rows) for all M
  * rows of x, each half of K in alternate runs: each lane reads 16 bytes (8 bf16) of each
- * weight row per step, 4 steps in flight, and the matching 16 bytes of every x row (from L1:
- * x is a few KB); fp32 products and sums, the warp's fixed butterfly, the two warps' sums
- * added in order. Two warps a pair rather than one: half the rounds of dependent loads a
- * warp (1.3B decoding at B = 2 1.42 -> 1.34 ms a step, fma_ks).
+ * weight row per step, 4 steps in flight (8 where K > 2048: fma_long_u), and the matching 16
+ * bytes of every x row (from L1: x is a few KB); fp32 products and sums, the warp's fixed
+ * butterfly, the two warps' sums added in order. Two warps a pair rather than one: half the
+ * rounds of dependent loads a warp (1.3B decoding at B = 2 1.42 -> 1.34 ms a step, fma_ks).
  *
  * M >= 3, gemv_mma_kernel: there the FMA kernel is issue-bound (every weight widened and
  * multiplied M times; 1.0-1.5 TB/s at M = 8). A block computes 16 output columns for all
  * M <= 16 rows of x with tensor cores: mma.sync m16n8k16, the weights as A (16 rows), x as B
  * (one or two tiles of 8 columns, the rows of x; those beyond M zeros). Each lane loads 16
- * bytes of its two weight rows per step straight from global memory, MMA_U steps in
- * flight; the sum over k does not care which k a fragment slot holds, so lane (g, t)'s 8
- * consecutive k feed two mmas as the fragments' k 2t, 2t+1, 2t+8, 2t+9 (x loaded the same
- * way). The block's
- * MMA_WARPS warps split K (warp w takes every MMA_WARPS-th 64-byte run of each row) and add
- * their partial tiles in shared memory in warp order. At M = 1 and 2 it is slower than the
- * FMA kernel (fewer loads in flight an SM: 1.3B decoding at B = 1 1.229 -> 1.335 ms with it,
- * dev/cuda/next32.sh); at M = 8 1.5x faster (2.807 -> 1.888 ms a step at B = 8). At M = 16
- * (two tiles) 1.35-1.84x faster than cuBLASLt's products (B = 16 decoding 2.903 -> 2.429 ms
- * a step, next44.sh); with 4 and 8 tiles (M = 32, 64) every block reads all of x through L1
- * and lost to cuBLASLt (B = 32 3.75 -> 3.82 ms, B = 64 5.34 -> 7.32: next43.sh), so 16 is
- * the limit.
+ * bytes of its two weight rows per step straight from global memory, U steps in flight; the
+ * sum over k does not care which k a fragment slot holds, so lane (g, t)'s 8 consecutive k
+ * feed two mmas as the fragments' k 2t, 2t+1, 2t+8, 2t+9 (x loaded the same way). The
+ * block's W warps split K (warp w takes every W-th 64-byte run of each row) and add their
+ * partial tiles in shared memory in warp order; W and U by K (gemv_mma_shape: at M 3-8 one
+ * round of loads a warp and 16 warps in each of an SM's block places; 8 x 8 at M 9-16). At
+ * M = 1 and 2 it is slower than the FMA kernel (fewer loads in flight an SM: 1.3B decoding at
+ * B = 1 1.229 -> 1.335 ms with it, dev/cuda/next32.sh); at M = 8 1.5x faster (2.807 -> 1.888
+ * ms a step at B = 8). At M = 16 (two tiles) 1.35-1.84x faster than cuBLASLt's products (B =
+ * 16 decoding 2.903 -> 2.429 ms a step, next44.sh); with 4 and 8 tiles (M = 32, 64) every
+ * block reads all of x through L1 and lost to cuBLASLt (B = 32 3.75 -> 3.82 ms, B = 64 5.34
+ * -> 7.32: next43.sh), so 16 is the limit.
  *
  * Both sum in a fixed order (the same bits every run) that differs from cuBLAS's; all
  * accumulate in fp32 (the same error bound: K u_f32 of sum |x w|).
@@ -43,9 +43,10 @@
 #include <string.h>
 
 #define FMA_WARPS 4  /* gemv_fma_kernel: warps per block */
-#define FMA_U 4      /* 16-byte loads in flight per lane and weight row */
-#define MMA_WARPS 8  /* gemv_mma_kernel: warps per block, each a share of K for 16 rows */
-#define MMA_U 8      /* 16-byte loads in flight per lane and weight row */
+#define FMA_U 4      /* 16-byte loads in flight per lane and weight row (or 2 FMA_U) */
+#define MMA_WARPS 8  /* gemv_mma_kernel: warps per block, each a share of K for 16 rows, */
+#define MMA_WARPS_LONG 16 /* or these (gemv_mma_shape) */
+#define MMA_U 8      /* 16-byte loads in flight per lane and weight row (or MMA_U / 2) */
 #define MMA_MIN_M 3  /* rows of x from which the mma kernel runs (RETNET_CUDA_GEMV_MMA_M) */
 
 typedef struct {
@@ -154,7 +155,7 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
  * as much with the block's pair units sharing the sums (half the loads of y, next167.sh): ncu
  * put the two-row consumer at 20.4 us a launch cold, ~5 us above the plain kernel's, where at
  * one row the two are level (next169.sh). Why is not yet known; not the loads of y alone. */
-template <int MB, int KS, bool RMS>
+template <int MB, int KS, bool RMS, int FU = FMA_U>
 __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     static_assert(FMA_WARPS % KS == 0, "a block holds whole pairs");
     __shared__ float part[KS > 1 ? FMA_WARPS : 1][MB][RMS ? 3 : 2];
@@ -175,17 +176,17 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     for (int m = 0; m < MB; m++) acc0[m] = 0.0f, acc1[m] = 0.0f;
     /* the weights' first loads are issued before waiting for x: under programmatic launch
      * (cuda_launch) they stream while the kernel before finishes */
-    uint4 w0[FMA_U], w1[FMA_U];
+    uint4 w0[FU], w1[FU];
     auto load = [&](int64_t i0) {
 #pragma unroll
-        for (int u = 0; u < FMA_U; u++) {
+        for (int u = 0; u < FU; u++) {
             const int64_t i = i0 + 32 * u;
             const uint4 z = make_uint4(0, 0, 0, 0);
             w0[u] = r0 && i < a.K8 ? __ldcs(r0 + i) : z; /* streamed: no reuse */
             w1[u] = r1 && i < a.K8 ? __ldcs(r1 + i) : z;
         }
     };
-    const int64_t first = (int64_t)ks * 32 * FMA_U + lane, stride = (int64_t)32 * FMA_U * KS;
+    const int64_t first = (int64_t)ks * 32 * FU + lane, stride = (int64_t)32 * FU * KS;
     load(first);
     rope_cs rc[MB];
 #pragma unroll
@@ -201,7 +202,7 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     for (int64_t i0 = first; r0 && i0 < a.K8; i0 += stride) {
         if (i0 != first) load(i0);
 #pragma unroll
-        for (int u = 0; u < FMA_U; u++) {
+        for (int u = 0; u < FU; u++) {
             const int64_t i = i0 + 32 * u;
             if (i >= a.K8) break;
             /* each value widened once: the weights' for all rows of x, x's for both columns */
@@ -259,10 +260,15 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     }
 }
 
-/* NT (1 or 2) tiles of 8 rows of x: M <= 8 NT */
-template <int NT>
-__global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a) {
-    __shared__ float4 part[MMA_WARPS][NT][32];
+/* NT (1 or 2) tiles of 8 rows of x: M <= 8 NT; W warps a block of U loads in flight a lane
+ * and row (gemv_mma_shape). With W U = 64 (two blocks of 16 warps an SM: 64 registers) the
+ * rotation's angles, whose double sincos beside 32 registers of loads in flight spilled, are
+ * formed by the last warp into shared memory before it issues its loads. */
+template <int NT, int W, int U>
+__global__ void __launch_bounds__(32 * W, 128 / (W * U)) gemv_mma_kernel(gemv_args a) {
+    constexpr bool RC_SHARED = W * U <= 64;
+    __shared__ float4 part[W][NT][32];
+    __shared__ rope_cs rcs[RC_SHARED ? NT : 1][2][32];
     pdl_trigger();
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     const int64_t blk = blockIdx.x;
@@ -277,29 +283,38 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
     if (live) pair_rows(sg, local, n, n1, j);
     const uint4 *r0 = live ? sg.w + n * a.K8 : NULL;
     const uint4 *r1 = !live ? NULL : sg.w2 ? sg.w2 + n * a.K8 : n1 < sg.N ? sg.w + n1 * a.K8 : NULL;
-    /* step q of warp w: uint4 columns c = (q MMA_WARPS + w) 4 + t of both rows; the first
-     * MMA_U steps are issued before waiting for x (as the FMA kernel's) */
-    const int K8 = (int)a.K8, nq = (K8 + 4 * MMA_WARPS - 1) / (4 * MMA_WARPS);
+    /* lane (g, t) stores rows 8 i + 2t and 8 i + 2t + 1 of x, rotated by rc (the same lane of
+     * every warp has the same rows) */
+    rope_cs rc[NT][2];
+    auto angles = [&]() {
+#pragma unroll
+        for (int i = 0; i < NT; i++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                const int m = 8 * i + 2 * t + e;
+                rc[i][e] = sg.rope && live && m < a.M ? rope_at(sg, m, j) : rope_cs{0.0f, 0.0f};
+            }
+    };
+    if (RC_SHARED && w == W - 1) {
+        angles();
+#pragma unroll
+        for (int i = 0; i < NT; i++) rcs[i][0][lane] = rc[i][0], rcs[i][1][lane] = rc[i][1];
+    }
+    /* step q of warp w: uint4 columns c = (q W + w) 4 + t of both rows; the first U steps
+     * are issued before waiting for x (as the FMA kernel's) */
+    const int K8 = (int)a.K8, nq = (K8 + 4 * W - 1) / (4 * W);
     const uint4 z = make_uint4(0, 0, 0, 0);
-    uint4 w0[MMA_U], w1[MMA_U];
+    uint4 w0[U], w1[U];
     auto load = [&](int q0) {
 #pragma unroll
-        for (int u = 0; u < MMA_U; u++) {
-            const int c = ((q0 + u) * MMA_WARPS + w) * 4 + t;
+        for (int u = 0; u < U; u++) {
+            const int c = ((q0 + u) * W + w) * 4 + t;
             w0[u] = r0 && c < K8 ? __ldcs(r0 + c) : z; /* streamed: no reuse */
             w1[u] = r1 && c < K8 ? __ldcs(r1 + c) : z;
         }
     };
     load(0);
-    /* lane (g, t) stores rows 8 i + 2t and 8 i + 2t + 1 of x */
-    rope_cs rc[NT][2];
-#pragma unroll
-    for (int i = 0; i < NT; i++)
-#pragma unroll
-        for (int e = 0; e < 2; e++) {
-            const int m = 8 * i + 2 * t + e;
-            rc[i][e] = sg.rope && live && m < a.M ? rope_at(sg, m, j) : rope_cs{0.0f, 0.0f};
-        }
+    if (!RC_SHARED) angles();
     pdl_wait();
     /* tile i's x row for lane (g, t): 8 i + g (rows beyond M: zeros) */
     const uint4 *xr[NT];
@@ -308,11 +323,11 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
     float d[NT][4];
 #pragma unroll
     for (int i = 0; i < NT; i++) d[i][0] = d[i][1] = d[i][2] = d[i][3] = 0.0f;
-    for (int q0 = 0; q0 < nq; q0 += MMA_U) {
+    for (int q0 = 0; q0 < nq; q0 += U) {
         if (q0) load(q0);
 #pragma unroll
-        for (int u = 0; u < MMA_U; u++) {
-            const int c0 = ((q0 + u) * MMA_WARPS + w) * 4, c = c0 + t;
+        for (int u = 0; u < U; u++) {
+            const int c0 = ((q0 + u) * W + w) * 4, c = c0 + t;
             if (c0 >= K8) break; /* the same in every lane: the mma is the warp's */
             const uint32_t a0[4] = {w0[u].x, w1[u].x, w0[u].y, w1[u].y};
             const uint32_t a1[4] = {w0[u].z, w1[u].z, w0[u].w, w1[u].w};
@@ -332,12 +347,13 @@ __global__ void __launch_bounds__(32 * MMA_WARPS, 2) gemv_mma_kernel(gemv_args a
     for (int i = 0; i < NT; i++) {
         float4 sum = part[0][i][lane];
 #pragma unroll
-        for (int v = 1; v < MMA_WARPS; v++) {
+        for (int v = 1; v < W; v++) {
             const float4 q = part[v][i][lane];
             sum.x += q.x, sum.y += q.y, sum.z += q.z, sum.w += q.w;
         }
         /* lane (g, t) holds rows n (.x, .y) and n1 (.z, .w) for rows 8 i + 2t, + 1 of x */
         const int m = 8 * i + 2 * t;
+        if (RC_SHARED) rc[i][0] = rcs[i][0][lane], rc[i][1] = rcs[i][1][lane];
         if (m < a.M) store_pair(sg, a.act, m, n, n1, rc[i][0], sum.x, sum.z);
         if (m + 1 < a.M) store_pair(sg, a.act, m + 1, n, n1, rc[i][1], sum.y, sum.w);
     }
@@ -398,8 +414,9 @@ static int mma_min_m(void) {
  * 1.165-1.183 ms with one against 1.144-1.153 with two; B = 2 1.417-1.439 against
  * 1.337-1.342. Four warps a pair (next58), for the products with K 2816 and 4096 alone (a
  * warp's whole share in one round of loads before the wait; B = 1 1.243) or for all, and 8
- * loads in flight instead of 4 were slower: 1024-block grids fill the GPU and keep the next
- * kernel's blocks from starting under programmatic launch. */
+ * loads in flight instead of 4 for every product were slower: 1024-block grids fill the GPU
+ * and keep the next kernel's blocks from starting under programmatic launch. (8 for the
+ * products with K > 2048 alone gain: fma_long_u.) */
 static int fma_ks(void) {
     static int ks = 0;
     if (!ks) {
@@ -407,6 +424,46 @@ static int fma_ks(void) {
         ks = e && !strcmp(e, "4,1") ? 1 : 2;
     }
     return ks;
+}
+
+/* The mma kernel's shape for K at one tile of x (M 3-8): W warps a block splitting K, U
+ * loads in flight a lane and row, so that a warp's share of K is one round of loads (K <=
+ * 4096) with 16 warps in each SM's block places: 16 x 4 for K <= 2048 (two blocks an SM), 16
+ * x 8 up to 4096 (one). The old 8 x 8 (two blocks of 8 warps an SM) read wo and fc2 (K 4096,
+ * 2816) in two rounds a warp, the second issued only after the first was summed, and their
+ * 2048 rows (128 blocks) filled half the GPU's places. M = 8, each launch on its own weights
+ * under programmatic launch (dev/cuda/gemv_lab.cu, next178.sh), 8 x 8 / 16 x 8 / 16 x 4, us:
+ * q k v g 16.7 / 18.8 / 15.3, wo 9.6 / 6.6 / 8.6, fc1 | gate 9.5 / 10.1 / 8.4, fc2 6.2 / 5.1
+ * / 5.3. The 1.3B step (next179.sh), old / this, ms: fla shape B = 4 1.483-1.504 / 1.369-1.372,
+ * B = 8 1.655-1.683 / 1.541-1.549; the paper preset B = 8 1.748-1.750 / 1.579-1.588. Two
+ * tiles (M 9-16) keep 8 x 8: 16 x 8 past K 2048 was level to 1.5% slower there (B = 12, 16),
+ * and 16 x 4 spills at 64 registers. RETNET_CUDA_MMA_SHAPE=old (8 x 8 everywhere) or long (16
+ * x 8 past K 2048 only, next178's first form) for comparisons. */
+static void gemv_mma_shape(int64_t K8, int NT, int *W, int *U) {
+    static int mode = -1; /* 0 this rule, 1 old, 2 long */
+    if (mode < 0) {
+        const char *e = getenv("RETNET_CUDA_MMA_SHAPE");
+        mode = e && !strcmp(e, "old") ? 1 : e && !strcmp(e, "long") ? 2 : 0;
+    }
+    const int long_k = K8 > 4 * MMA_WARPS * MMA_U; /* 8 x 8 would take two rounds */
+    if (mode == 1 || NT == 2 || (mode == 2 && !long_k))
+        *W = MMA_WARPS, *U = MMA_U;
+    else
+        *W = MMA_WARPS_LONG, *U = long_k ? MMA_U : MMA_U / 2;
+}
+
+/* The FMA kernel's loads in flight a lane and row at M 1-2 (no norm's scale): 8 where K takes
+ * two rounds of FMA_U a warp (K > 2048: wo, fc2), so that each warp's share is one round.
+ * The 1.3B step (next179.sh), 4 / 8, ms: fla shape B = 1 1.076-1.081 / 1.042-1.053, B = 2
+ * 1.267-1.271 / 1.227-1.243; the paper preset B = 1 1.178-1.186 / 1.132-1.138.
+ * RETNET_CUDA_FMA_LONG_U=4 keeps FMA_U (comparisons). */
+static int fma_long_u(void) {
+    static int u = 0;
+    if (!u) {
+        const char *e = getenv("RETNET_CUDA_FMA_LONG_U");
+        u = e && atoi(e) == FMA_U ? FMA_U : 2 * FMA_U;
+    }
+    return u;
 }
 
 /* a->seg[].P set: first[] for the kernel of M rows, and the launch */
@@ -424,9 +481,14 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     if (blocks > INT32_MAX) return retnet_fail(RETNET_EINVAL, "cuda gemv: too many columns");
     cudaStream_t cs = (cudaStream_t)s;
     if (mma) {
-        void (*const k)(gemv_args) = M <= 8 ? gemv_mma_kernel<1> : gemv_mma_kernel<2>;
-        CUDA_TRY(cuda_launch(k, dim3((unsigned)blocks), dim3(32 * MMA_WARPS), 0, cs, *a),
-                 "cuda gemv");
+        const int NT = M <= 8 ? 1 : 2;
+        int W, U;
+        gemv_mma_shape(a->K8, NT, &W, &U);
+        void (*const k)(gemv_args) = NT == 2        ? gemv_mma_kernel<2, MMA_WARPS, MMA_U>
+                                     : W == MMA_WARPS ? gemv_mma_kernel<1, MMA_WARPS, MMA_U>
+                                     : U == MMA_U     ? gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U>
+                                                      : gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U / 2>;
+        CUDA_TRY(cuda_launch(k, dim3((unsigned)blocks), dim3(32 * W), 0, cs, *a), "cuda gemv");
         return RETNET_OK;
     }
 #define FMA_KS(MB) {gemv_fma_kernel<MB, 1, false>, gemv_fma_kernel<MB, 2, false>}
@@ -435,8 +497,10 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
 #undef FMA_KS
     /* a norm's scale: one row (cuda_gemv_rms_suits) */
     void (*const kr[2])(gemv_args) = {gemv_fma_kernel<1, 1, true>, gemv_fma_kernel<1, 2, true>};
-    CUDA_TRY(cuda_launch(a->ys ? kr[KS - 1] : k[(M < 8 ? M : 8) - 1][KS - 1],
-                         dim3((unsigned)blocks), dim3(32 * FMA_WARPS), 0, cs, *a), "cuda gemv");
+    void (*kf)(gemv_args) = a->ys ? kr[KS - 1] : k[(M < 8 ? M : 8) - 1][KS - 1];
+    if (!a->ys && KS == 2 && M <= 2 && a->K8 > 32 * FMA_U * KS && fma_long_u() > FMA_U)
+        kf = M == 1 ? gemv_fma_kernel<1, 2, false, 2 * FMA_U> : gemv_fma_kernel<2, 2, false, 2 * FMA_U>;
+    CUDA_TRY(cuda_launch(kf, dim3((unsigned)blocks), dim3(32 * FMA_WARPS), 0, cs, *a), "cuda gemv");
     return RETNET_OK;
 }
 
