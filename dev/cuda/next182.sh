@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (reverted: 55107fd -> the next commit; the walk was level or slower in the step: B = 4 1.350-1.383 / off 1.342-1.352 ms, B = 8 1.518-1.550 / 1.529-1.543, the preset B = 8 1.618-1.646 / 1.599-1.630)
 # The mma gemv's 16 x 4 shape walking its units (gemv_mma_kernel's WALK: two blocks an SM,
 # each walking units blk, blk + grid, ..., the next unit's loads issued before this one's
 # tiles meet and are stored), where the units outnumber the blocks that fit (q k v g, fc1 |

@@ -263,63 +263,49 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
 /* NT (1 or 2) tiles of 8 rows of x: M <= 8 NT; W warps a block of U loads in flight a lane
  * and row (gemv_mma_shape). With W U = 64 (two blocks of 16 warps an SM: 64 registers) the
  * rotation's angles, whose double sincos beside 32 registers of loads in flight spilled, are
- * formed by the last warp into shared memory before it issues its loads. WALK: the grid is
- * the blocks that fit at once and each walks units blk, blk + grid, ..., issuing the next
- * unit's first round of loads as soon as this one's are summed, before the warps' tiles meet
- * and warp 0 stores (a block of one unit issues nothing from its last mma to its exit, and
- * the block after it starts its loads only then). */
-template <int NT, int W, int U, bool WALK>
+ * formed by the last warp into shared memory before it issues its loads. */
+template <int NT, int W, int U>
 __global__ void __launch_bounds__(32 * W, 128 / (W * U)) gemv_mma_kernel(gemv_args a) {
     constexpr bool RC_SHARED = W * U <= 64;
-    static_assert(RC_SHARED || !WALK, "the walk keeps the angles in shared memory");
     __shared__ float4 part[W][NT][32];
-    __shared__ rope_cs rcs[RC_SHARED ? 2 : 1][NT][2][32]; /* WALK: this unit's and the next's */
+    __shared__ rope_cs rcs[RC_SHARED ? NT : 1][2][32];
     pdl_trigger();
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-    const int64_t units = a.first[a.nseg];
-    /* unit blk's rows for lane (g, t): those of pair 8 (blk - first) + g of its segment */
-    struct unit_rows {
-        int s, j;
-        int64_t n, n1;
-        bool live;
-    };
-    auto rows_of = [&](int64_t blk) {
-        unit_rows r = {0, 0, 0, 0, false};
-        while (r.s < a.nseg - 1 && blk >= a.first[r.s + 1]) r.s++;
-        const int64_t local = (blk - a.first[r.s]) * 8 + g;
-        r.live = local < a.seg[r.s].P;
-        if (r.live) pair_rows(a.seg[r.s], local, r.n, r.n1, r.j);
-        return r;
-    };
+    const int64_t blk = blockIdx.x;
+    int s = 0;
+    while (s < a.nseg - 1 && blk >= a.first[s + 1]) s++;
+    const gemv_seg &sg = a.seg[s];
+    /* lane (g, t)'s two rows: those of pair 8 (blk - first) + g of the segment */
+    const int64_t local = (blk - a.first[s]) * 8 + g;
+    const bool live = local < sg.P;
+    int64_t n = 0, n1 = 0;
+    int j = 0;
+    if (live) pair_rows(sg, local, n, n1, j);
+    const uint4 *r0 = live ? sg.w + n * a.K8 : NULL;
+    const uint4 *r1 = !live ? NULL : sg.w2 ? sg.w2 + n * a.K8 : n1 < sg.N ? sg.w + n1 * a.K8 : NULL;
     /* lane (g, t) stores rows 8 i + 2t and 8 i + 2t + 1 of x, rotated by rc (the same lane of
      * every warp has the same rows) */
     rope_cs rc[NT][2];
-    auto angles = [&](const unit_rows &r) {
-        const gemv_seg &sg = a.seg[r.s];
+    auto angles = [&]() {
 #pragma unroll
         for (int i = 0; i < NT; i++)
 #pragma unroll
             for (int e = 0; e < 2; e++) {
                 const int m = 8 * i + 2 * t + e;
-                rc[i][e] = sg.rope && r.live && m < a.M ? rope_at(sg, m, r.j) : rope_cs{0.0f, 0.0f};
+                rc[i][e] = sg.rope && live && m < a.M ? rope_at(sg, m, j) : rope_cs{0.0f, 0.0f};
             }
     };
-    auto angles_shared = [&](const unit_rows &r, int buf) {
-        angles(r);
+    if (RC_SHARED && w == W - 1) {
+        angles();
 #pragma unroll
-        for (int i = 0; i < NT; i++) rcs[buf][i][0][lane] = rc[i][0], rcs[buf][i][1][lane] = rc[i][1];
-    };
+        for (int i = 0; i < NT; i++) rcs[i][0][lane] = rc[i][0], rcs[i][1][lane] = rc[i][1];
+    }
     /* step q of warp w: uint4 columns c = (q W + w) 4 + t of both rows; the first U steps
      * are issued before waiting for x (as the FMA kernel's) */
     const int K8 = (int)a.K8, nq = (K8 + 4 * W - 1) / (4 * W);
     const uint4 z = make_uint4(0, 0, 0, 0);
     uint4 w0[U], w1[U];
-    auto load = [&](const unit_rows &r, int q0) {
-        const gemv_seg &sg = a.seg[r.s];
-        const uint4 *r0 = r.live ? sg.w + r.n * a.K8 : NULL;
-        const uint4 *r1 = !r.live  ? NULL
-                          : sg.w2  ? sg.w2 + r.n * a.K8
-                          : r.n1 < sg.N ? sg.w + r.n1 * a.K8 : NULL;
+    auto load = [&](int q0) {
 #pragma unroll
         for (int u = 0; u < U; u++) {
             const int c = ((q0 + u) * W + w) * 4 + t;
@@ -327,70 +313,49 @@ __global__ void __launch_bounds__(32 * W, 128 / (W * U)) gemv_mma_kernel(gemv_ar
             w1[u] = r1 && c < K8 ? __ldcs(r1 + c) : z;
         }
     };
-    int64_t blk = blockIdx.x;
-    int buf = 0;
-    {
-        const unit_rows r = rows_of(blk);
-        if (RC_SHARED && w == W - 1) angles_shared(r, buf);
-        load(r, 0);
-        if (!RC_SHARED) angles(r);
-    }
+    load(0);
+    if (!RC_SHARED) angles();
     pdl_wait();
     /* tile i's x row for lane (g, t): 8 i + g (rows beyond M: zeros) */
     const uint4 *xr[NT];
 #pragma unroll
     for (int i = 0; i < NT; i++) xr[i] = 8 * i + g < a.M ? a.x + (8 * i + g) * a.ldx8 : NULL;
-    for (;;) {
-        float d[NT][4];
+    float d[NT][4];
 #pragma unroll
-        for (int i = 0; i < NT; i++) d[i][0] = d[i][1] = d[i][2] = d[i][3] = 0.0f;
-        for (int q0 = 0; q0 < nq; q0 += U) {
-            if (q0) load(rows_of(blk), q0);
+    for (int i = 0; i < NT; i++) d[i][0] = d[i][1] = d[i][2] = d[i][3] = 0.0f;
+    for (int q0 = 0; q0 < nq; q0 += U) {
+        if (q0) load(q0);
 #pragma unroll
-            for (int u = 0; u < U; u++) {
-                const int c0 = ((q0 + u) * W + w) * 4, c = c0 + t;
-                if (c0 >= K8) break; /* the same in every lane: the mma is the warp's */
-                const uint32_t a0[4] = {w0[u].x, w1[u].x, w0[u].y, w1[u].y};
-                const uint32_t a1[4] = {w0[u].z, w1[u].z, w0[u].w, w1[u].w};
-#pragma unroll
-                for (int i = 0; i < NT; i++) {
-                    const uint4 xv = xr[i] && c < K8 ? __ldg(xr[i] + c) : z;
-                    mma16816(d[i], a0, xv.x, xv.y);
-                    mma16816(d[i], a1, xv.z, xv.w);
-                }
-            }
-        }
-        const int64_t next = WALK ? blk + gridDim.x : units;
-        if constexpr (WALK)
-            if (next < units) {
-                const unit_rows r = rows_of(next);
-                if (w == W - 1) angles_shared(r, buf ^ 1);
-                load(r, 0);
-            }
-#pragma unroll
-        for (int i = 0; i < NT; i++) part[w][i][lane] = make_float4(d[i][0], d[i][1], d[i][2], d[i][3]);
-        __syncthreads();
-        const unit_rows cur = w == 0 ? rows_of(blk) : unit_rows{0, 0, 0, 0, false};
-        if (cur.live) {
-            const gemv_seg &sg = a.seg[cur.s];
+        for (int u = 0; u < U; u++) {
+            const int c0 = ((q0 + u) * W + w) * 4, c = c0 + t;
+            if (c0 >= K8) break; /* the same in every lane: the mma is the warp's */
+            const uint32_t a0[4] = {w0[u].x, w1[u].x, w0[u].y, w1[u].y};
+            const uint32_t a1[4] = {w0[u].z, w1[u].z, w0[u].w, w1[u].w};
 #pragma unroll
             for (int i = 0; i < NT; i++) {
-                float4 sum = part[0][i][lane];
-#pragma unroll
-                for (int v = 1; v < W; v++) {
-                    const float4 q = part[v][i][lane];
-                    sum.x += q.x, sum.y += q.y, sum.z += q.z, sum.w += q.w;
-                }
-                /* lane (g, t) holds rows n (.x, .y) and n1 (.z, .w) for rows 8 i + 2t, + 1 of x */
-                const int m = 8 * i + 2 * t;
-                if (RC_SHARED) rc[i][0] = rcs[buf][i][0][lane], rc[i][1] = rcs[buf][i][1][lane];
-                if (m < a.M) store_pair(sg, a.act, m, cur.n, cur.n1, rc[i][0], sum.x, sum.z);
-                if (m + 1 < a.M) store_pair(sg, a.act, m + 1, cur.n, cur.n1, rc[i][1], sum.y, sum.w);
+                const uint4 xv = xr[i] && c < K8 ? __ldg(xr[i] + c) : z;
+                mma16816(d[i], a0, xv.x, xv.y);
+                mma16816(d[i], a1, xv.z, xv.w);
             }
         }
-        if (next >= units) break;
-        __syncthreads(); /* part and rcs[buf] are rewritten for the unit after next */
-        blk = next, buf ^= 1;
+    }
+#pragma unroll
+    for (int i = 0; i < NT; i++) part[w][i][lane] = make_float4(d[i][0], d[i][1], d[i][2], d[i][3]);
+    __syncthreads();
+    if (w != 0 || !live) return;
+#pragma unroll
+    for (int i = 0; i < NT; i++) {
+        float4 sum = part[0][i][lane];
+#pragma unroll
+        for (int v = 1; v < W; v++) {
+            const float4 q = part[v][i][lane];
+            sum.x += q.x, sum.y += q.y, sum.z += q.z, sum.w += q.w;
+        }
+        /* lane (g, t) holds rows n (.x, .y) and n1 (.z, .w) for rows 8 i + 2t, + 1 of x */
+        const int m = 8 * i + 2 * t;
+        if (RC_SHARED) rc[i][0] = rcs[i][0][lane], rc[i][1] = rcs[i][1][lane];
+        if (m < a.M) store_pair(sg, a.act, m, n, n1, rc[i][0], sum.x, sum.z);
+        if (m + 1 < a.M) store_pair(sg, a.act, m + 1, n, n1, rc[i][1], sum.y, sum.w);
     }
 }
 
@@ -487,18 +452,6 @@ static void gemv_mma_shape(int64_t K8, int NT, int *W, int *U) {
         *W = MMA_WARPS_LONG, *U = long_k ? MMA_U : MMA_U / 2;
 }
 
-/* The mma kernel's 16 x 4 shape walking its units (RETNET_CUDA_MMA_WALK=0: a block a unit,
- * for comparisons). M = 8, us, a block a unit / walking (dev/cuda/gemv_lab.cu, next181.sh):
- * q k v g 15.0 / 14.4, fc1 | gate 8.4 / 7.4. */
-static int mma_walk(void) {
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("RETNET_CUDA_MMA_WALK");
-        on = !(e && !strcmp(e, "0"));
-    }
-    return on;
-}
-
 /* The FMA kernel's loads in flight a lane and row at M 1-2 (no norm's scale): 8 where K takes
  * two rounds of FMA_U a warp (K > 2048: wo, fc2), so that each warp's share is one round.
  * The 1.3B step (next179.sh), 4 / 8, ms: fla shape B = 1 1.076-1.081 / 1.042-1.053, B = 2
@@ -531,17 +484,11 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
         const int NT = M <= 8 ? 1 : 2;
         int W, U;
         gemv_mma_shape(a->K8, NT, &W, &U);
-        /* 16 x 4 walks (gemv_mma_kernel's WALK) where its units outnumber two blocks an SM */
-        const int64_t places = 2 * (int64_t)cuda_sm_count();
-        const int walk = W == MMA_WARPS_LONG && U < MMA_U && blocks > places && mma_walk();
-        void (*const k)(gemv_args) =
-            NT == 2          ? gemv_mma_kernel<2, MMA_WARPS, MMA_U, false>
-            : W == MMA_WARPS ? gemv_mma_kernel<1, MMA_WARPS, MMA_U, false>
-            : U == MMA_U     ? gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U, false>
-            : walk           ? gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U / 2, true>
-                             : gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U / 2, false>;
-        CUDA_TRY(cuda_launch(k, dim3((unsigned)(walk ? places : blocks)), dim3(32 * W), 0, cs, *a),
-                 "cuda gemv");
+        void (*const k)(gemv_args) = NT == 2        ? gemv_mma_kernel<2, MMA_WARPS, MMA_U>
+                                     : W == MMA_WARPS ? gemv_mma_kernel<1, MMA_WARPS, MMA_U>
+                                     : U == MMA_U     ? gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U>
+                                                      : gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U / 2>;
+        CUDA_TRY(cuda_launch(k, dim3((unsigned)blocks), dim3(32 * W), 0, cs, *a), "cuda gemv");
         return RETNET_OK;
     }
 #define FMA_KS(MB) {gemv_fma_kernel<MB, 1, false>, gemv_fma_kernel<MB, 2, false>}
