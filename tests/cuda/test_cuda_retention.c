@@ -679,7 +679,8 @@ static void test_step_window(void) {
     static const int extra[][7] = {/* B, H, dk, dv, W, phase, o_dtype */
                                    {3, 2, 64, 128, 4, 2, RETNET_CUDA_BF16},
                                    {3, 2, 64, 128, 1, 0, RETNET_CUDA_F32},
-                                   {1, 2, 512, 128, 32, 7, RETNET_CUDA_F32}};
+                                   {1, 2, 512, 128, 32, 7, RETNET_CUDA_F32},
+                                   {2, 2, 512, 128, 32, 7, RETNET_CUDA_F32}};
     uint64_t s = seed0 * 11 + 5;
     /* every kernel shape, forced: these states are small, so the automatic choice is shape 1;
      * 2..5 are the large states' shape at 512..64 columns (wider than dv: columns past it) */
