@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (reverted: 3b5baec -> the next commit; no gain: B = 4 pair 1.409-1.441 / off 1.349-1.375 ms, B = 8 1.516-1.528 / 1.513-1.541, the preset B = 8 1.575-1.620 / 1.598-1.612)
 # The window's step with two sequences a block (step_window_pair_kernel, RETNET_CUDA_WINDOW_PAIR=1:
 # the second sequence's state columns copied into shared memory beside the first's rows in
 # registers, both before the wait; the small states' shape, B = 2-15 at the 1.3B shape): the

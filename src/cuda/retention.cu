@@ -2193,7 +2193,7 @@ template <int COLS, int RG, int UNR, bool PRE, bool HINT>
 __global__ void __launch_bounds__(COLS / 4 * RG, 2)
     step_window_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
                        const float *gamma, float scale, float *S, bf16 *kw, bf16 *vw,
-                       const int *mw, int W, int phase, void *o, int o_f32, int nb) {
+                       const int *mw, int W, int phase, void *o, int o_f32) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     const int WP = window_wp(W);
     float *qs = reinterpret_cast<float *>(smem_raw), *kws = qs + dk;
@@ -2278,135 +2278,6 @@ __global__ void __launch_bounds__(COLS / 4 * RG, 2)
             else
                 ((bf16 *)o)[bh * dv + c] = __float2bfloat16_rn(sum);
         }
-    }
-}
-
-/* The small states' shape with two sequences a block (RETNET_CUDA_WINDOW_PAIR=1, lab):
- * sequences b and b + gridDim.z (if < nb), the second's state columns copied into shared
- * memory by cp.async beside the first's rows in registers, both before the wait, so that
- * the whole step's state is asked for at once where two blocks an SM of one sequence each
- * made two waves, the second's loads issued only as the first left (B = 8 at the 1.3B
- * shape: 512 blocks of 64 KB, 264 places). The same operations as step_window_kernel. */
-template <int COLS, int RG, int UNR, bool PRE, bool HINT>
-__global__ void __launch_bounds__(COLS / 4 * RG, 2)
-    step_window_pair_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
-                       const float *gamma, float scale, float *S, bf16 *kw, bf16 *vw,
-                       const int *mw, int W, int phase, void *o, int o_f32, int nb) {
-    extern __shared__ __align__(16) unsigned char smem_raw[];
-    const int WP = window_wp(W);
-    float *qs = reinterpret_cast<float *>(smem_raw), *kws = qs + dk;
-    float *vws = kws + (W + 1) * dk, *coef = vws + (W + 1) * COLS, *gp = coef + WP;
-    float *red = gp + WP; /* [RG][COLS] */
-    /* the second sequence's state columns (dk, COLS), copied in before the wait */
-    float *stage = red + RG * COLS;
-    constexpr int NT = COLS / 4 * RG, STEP = RG * UNR;
-    const int tid = threadIdx.x, c4 = tid % (COLS / 4), rg = tid / (COLS / 4);
-    const int h = blockIdx.y, col = blockIdx.x * COLS + c4 * 4;
-    const bool in = col < dv;
-    /* a thread's rows: 2 UNR in a row from r0 in each block of 2 STEP rows, the first UNR in
-     * s, the next in t */
-    const int r0 = rg * 2 * UNR;
-    float4 s[UNR], t[UNR];
-    const int b1 = blockIdx.z, b2 = b1 + (int)gridDim.z;
-    const bool two = b2 < nb;
-    auto sb = [&](int b) { return S + ((int64_t)b * H + h) * dk * dv + col; };
-    auto ld = [&](float4(&r)[UNR], int i0, const float *Sb, bool staged) {
-#pragma unroll
-        for (int u = 0; u < UNR; u++)
-            if (in && i0 + u < dk)
-                r[u] = staged ? *reinterpret_cast<const float4 *>(stage + (i0 + u) * COLS + c4 * 4)
-                              : step_ld<HINT>(Sb + (int64_t)(i0 + u) * dv);
-    };
-    pdl_trigger();
-    /* before the wait: the state's first rows, gamma's powers and (PRE) the window's old
-     * tokens, none of which a kernel of this step writes */
-    const int m = mw[b1], wl = retention_window_len(m, phase, W);
-    const bool fold = m > 0 && (m + phase) % W == 0;
-    ld(s, r0, sb(b1), false);
-    ld(t, r0 + UNR, sb(b1), false);
-    window_powers(gp, gamma[h], W);
-    if (PRE) window_load<COLS>(qs, kws, vws, kw, vw, q, k, v, b1, h, H, dk, dv, m, wl, W, true, false);
-    if (two) {
-        const float *Sb = sb(b2) - c4 * 4; /* the block's first column */
-        for (int e = tid; e < dk * (COLS / 4); e += NT) {
-            const int i = e / (COLS / 4), c = e % (COLS / 4);
-            const bool ok = blockIdx.x * COLS + 4 * c < dv;
-            cp_async16((uint32_t)__cvta_generic_to_shared(stage + i * COLS + 4 * c),
-                       ok ? Sb + (int64_t)i * dv + 4 * c : S, ok ? 16 : 0);
-        }
-        cp_async_commit();
-    }
-    pdl_wait();
-    /* sequence b's step from the rows in s and t (its window's old tokens already loaded
-     * unless `old`): o, and on a fold the state */
-    auto unit = [&](int b, int m, int wl, bool fold, bool staged, bool old) {
-        const int64_t bh = (int64_t)b * H + h;
-        float *Sb = sb(b);
-        window_load<COLS>(qs, kws, vws, kw, vw, q, k, v, b, h, H, dk, dv, m, wl, W, old, true);
-        __syncthreads();
-        /* the scores of the tokens o sums outside the state: after a fold only this one */
-        const int j0 = fold ? wl : 0, lane = tid & 31;
-        for (int j = j0 + (tid >> 5); j <= wl; j += NT / 32) {
-            float d = 0.0f;
-            for (int i = lane; i < dk; i += 32) d = fmaf(qs[i], kws[j * dk + i], d);
-#pragma unroll
-            for (int off = 16; off; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);
-            if (lane == 0) coef[j] = gp[wl - j] * d;
-        }
-        float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-        auto sum = [&](float4(&r)[UNR], int i0) {
-#pragma unroll
-            for (int u = 0; u < UNR; u++)
-                if (i0 + u < dk) {
-                    const float qq = qs[i0 + u];
-                    acc.x += qq * r[u].x, acc.y += qq * r[u].y, acc.z += qq * r[u].z, acc.w += qq * r[u].w;
-                }
-        };
-        auto st = [&](float4(&r)[UNR], int i0) {
-#pragma unroll
-            for (int u = 0; u < UNR; u++)
-                if (in && i0 + u < dk) step_st<HINT>(Sb + (int64_t)(i0 + u) * dv, r[u]);
-        };
-        for (int p = 0; p < dk; p += 2 * STEP) {
-            const int i0 = p + r0, next = p + 2 * STEP < dk;
-            if (fold) { /* both sets folded at once: each token's values read once for 2 UNR rows */
-                window_fold_rows<COLS, UNR>(s, t, gp, kws, vws, wl, dk, i0, c4);
-                st(s, i0), st(t, i0 + UNR);
-                sum(s, i0), sum(t, i0 + UNR);
-                if (next) ld(s, i0 + 2 * STEP, Sb, staged), ld(t, i0 + 2 * STEP + UNR, Sb, staged);
-            } else { /* the next set asked for while the other is summed */
-                sum(s, i0);
-                if (next) ld(s, i0 + 2 * STEP, Sb, staged);
-                sum(t, i0 + UNR);
-                if (next) ld(t, i0 + 2 * STEP + UNR, Sb, staged);
-            }
-        }
-        if (in) *reinterpret_cast<float4 *>(red + rg * COLS + c4 * 4) = acc;
-        __syncthreads();
-        for (int tt = tid; tt < COLS; tt += NT) {
-            const int c = blockIdx.x * COLS + tt;
-            if (c < dv) {
-                float sum = 0.0f;
-                for (int r = 0; r < RG; r++) sum += red[r * COLS + tt];
-                sum *= gp[wl + 1 - j0];
-                for (int j = j0; j <= wl; j++) sum = fmaf(coef[j], vws[j * COLS + tt], sum);
-                sum *= scale;
-                if (o_f32)
-                    ((float *)o)[bh * dv + c] = sum;
-                else
-                    ((bf16 *)o)[bh * dv + c] = __float2bfloat16_rn(sum);
-            }
-        }
-    };
-    unit(b1, m, wl, fold, false, !PRE);
-    if (two) {
-        const int m2 = mw[b2], wl2 = retention_window_len(m2, phase, W);
-        cp_async_wait<0>();
-        __syncthreads(); /* the stage landed for every thread; the first sequence's shared
-                          * memory (window, scores, sums) read by every thread */
-        ld(s, r0, NULL, true);
-        ld(t, r0 + UNR, NULL, true);
-        unit(b2, m2, wl2, m2 > 0 && (m2 + phase) % W == 0, true, true);
     }
 }
 
@@ -3154,7 +3025,7 @@ extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const vo
     if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
     typedef void (*window_fn)(int, int, int, const bf16 *, const bf16 *, const bf16 *,
                               const float *, float, float *, bf16 *, bf16 *, const int *, int,
-                              int, void *, int, int);
+                              int, void *, int);
     /* the large states' shape at 512 >> i columns (512 threads: 2048 / cols row groups). The
      * narrow two (B = 16-31 at the 1.3B shape, where 64 MB of a layer's states make them
      * large) with 4 rows a set: at dk 256 a thread's rows then come in 2 rounds, not 4. 1.3B
@@ -3195,23 +3066,14 @@ extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const vo
     int cols = shape == 1 ? 64 : 512 >> (shape - 2), rg = shape == 1 ? 16 : 2048 / cols;
     while (shape > 1 && shape < 5 && window_smem(dk, W, cols, rg) > (size_t)optin)
         shape++, cols >>= 1, rg <<= 1; /* a long window of wide keys: narrower blocks */
-    /* the small states' shape with two sequences a block (RETNET_CUDA_WINDOW_PAIR=1, lab) */
-    static int pair_on = -1;
-    if (pair_on < 0) {
-        const char *e = getenv("RETNET_CUDA_WINDOW_PAIR");
-        pair_on = e && !strcmp(e, "1");
-    }
-    const int pair = shape == 1 && pair_on && B >= 2;
-    const window_fn kern = shape != 1 ? wide[shape - 2]
-                           : pair     ? step_window_pair_kernel<64, 16, 8, true, true>
-                                      : step_window_kernel<64, 16, 8, true, true>;
-    const size_t smem = window_smem(dk, W, cols, rg) + (pair ? sizeof(float) * dk * cols : 0);
+    const window_fn kern = shape == 1 ? step_window_kernel<64, 16, 8, true, true> : wide[shape - 2];
+    const size_t smem = window_smem(dk, W, cols, rg);
     if (window_smem_ok(kern, smem)) return 1;
-    dim3 grid((dv + cols - 1) / cols, H, pair ? (B + 1) / 2 : B);
+    dim3 grid((dv + cols - 1) / cols, H, B);
     CUDA_OK(pdl_launch(step_overlap && have_pdl(), kern, grid, dim3(cols / 4 * rg), smem, stream,
                        H, dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
                        scale, state, (bf16 *)kw, (bf16 *)vw, m, W, phase, o,
-                       (int)(o_dtype == RETNET_CUDA_F32), B),
+                       (int)(o_dtype == RETNET_CUDA_F32)),
             "step_window_kernel launch");
     return 0;
 }
