@@ -484,10 +484,11 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
         const int NT = M <= 8 ? 1 : 2;
         int W, U;
         gemv_mma_shape(a->K8, NT, &W, &U);
-        void (*const k)(gemv_args) = NT == 2        ? gemv_mma_kernel<2, MMA_WARPS, MMA_U>
-                                     : W == MMA_WARPS ? gemv_mma_kernel<1, MMA_WARPS, MMA_U>
-                                     : U == MMA_U     ? gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U>
-                                                      : gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U / 2>;
+        void (*const k)(gemv_args) =
+            NT == 2          ? gemv_mma_kernel<2, MMA_WARPS, MMA_U>
+            : W == MMA_WARPS ? gemv_mma_kernel<1, MMA_WARPS, MMA_U>
+            : U == MMA_U     ? gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U>
+                             : gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U / 2>;
         CUDA_TRY(cuda_launch(k, dim3((unsigned)blocks), dim3(32 * W), 0, cs, *a), "cuda gemv");
         return RETNET_OK;
     }
@@ -499,7 +500,8 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     void (*const kr[2])(gemv_args) = {gemv_fma_kernel<1, 1, true>, gemv_fma_kernel<1, 2, true>};
     void (*kf)(gemv_args) = a->ys ? kr[KS - 1] : k[(M < 8 ? M : 8) - 1][KS - 1];
     if (!a->ys && KS == 2 && M <= 2 && a->K8 > 32 * FMA_U * KS && fma_long_u() > FMA_U)
-        kf = M == 1 ? gemv_fma_kernel<1, 2, false, 2 * FMA_U> : gemv_fma_kernel<2, 2, false, 2 * FMA_U>;
+        kf = M == 1 ? gemv_fma_kernel<1, 2, false, 2 * FMA_U>
+                    : gemv_fma_kernel<2, 2, false, 2 * FMA_U>;
     CUDA_TRY(cuda_launch(kf, dim3((unsigned)blocks), dim3(32 * FMA_WARPS), 0, cs, *a), "cuda gemv");
     return RETNET_OK;
 }
