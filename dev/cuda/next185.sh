@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (reverted: 0bd2ad4 -> the next commit; slower: fla B = 1 one 1.158 1.139 / off 1.059 1.058 ms, the preset B = 1 1.136 / 1.133; test_cuda_gemv passed with it on)
 # (lab, the session's last 4 minutes of GPU time) At B = 1 the products with K <= 2048 (the
 # RMS consumers q k v g and fc1 | gate, the output layer) with one warp a row pair and 8 loads
 # a lane (RETNET_CUDA_FMA_ONE=1: one round, no meeting of two warps' sums) against two warps

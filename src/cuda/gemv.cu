@@ -502,19 +502,7 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     if (!a->ys && KS == 2 && M <= 2 && a->K8 > 32 * FMA_U * KS && fma_long_u() > FMA_U)
         kf = M == 1 ? gemv_fma_kernel<1, 2, false, 2 * FMA_U>
                     : gemv_fma_kernel<2, 2, false, 2 * FMA_U>;
-    /* lab (RETNET_CUDA_FMA_ONE=1): at one row and K <= 2048, one warp a pair with 8 loads a
-     * lane (one round, no meeting of two warps) instead of two warps of 4 */
-    static int one = -1;
-    if (one < 0) {
-        const char *e = getenv("RETNET_CUDA_FMA_ONE");
-        one = e && !strcmp(e, "1");
-    }
-    int64_t nblk = blocks;
-    if (one && KS == 2 && M == 1 && a->K8 <= 32 * 2 * FMA_U) {
-        kf = a->ys ? gemv_fma_kernel<1, 1, true, 2 * FMA_U> : gemv_fma_kernel<1, 1, false, 2 * FMA_U>;
-        nblk = (units + FMA_WARPS - 1) / FMA_WARPS;
-    }
-    CUDA_TRY(cuda_launch(kf, dim3((unsigned)nblk), dim3(32 * FMA_WARPS), 0, cs, *a), "cuda gemv");
+    CUDA_TRY(cuda_launch(kf, dim3((unsigned)blocks), dim3(32 * FMA_WARPS), 0, cs, *a), "cuda gemv");
     return RETNET_OK;
 }
 
