@@ -77,7 +77,7 @@ __device__ __forceinline__ void tma2d(uint32_t dst, const void *map, int c0, int
 }
 
 /* P[s] (M, N) fp32 = x (M, K) W (N, K)^T over K's slice s: slabs of 64 k, [s ks, s ks + ks) */
-template <int R, int ST>
+template <int R, int ST, int NOMMA = 0>
 __global__ void __launch_bounds__(128, 1)
 sk_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUtensorMap xmap,
           float *P, int M, int N, int nslab, int ks) {
@@ -113,12 +113,14 @@ sk_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUte
         mbar_wait(smem_u32(&full[st]), (i / ST) & 1);
         const uint32_t sw = base + st * SB, sx = sw + WB;
         const uint64_t dw = wg_desc(sw, 16, 1024), dx = wg_desc(sx, 16, 1024);
-        wg_fence();
+        if (!NOMMA) {
+            wg_fence();
 #pragma unroll
-        for (int kk = 0; kk < 4; kk++) wg_mma<R>(d, dx + (kk * 32 >> 4), dw + (kk * 32 >> 4));
-        wg_commit();
-        wg_wait<0>();
-        wg_pin(d);
+            for (int kk = 0; kk < 4; kk++) wg_mma<R>(d, dx + (kk * 32 >> 4), dw + (kk * 32 >> 4));
+            wg_commit();
+            wg_wait<0>();
+            wg_pin(d);
+        }
         __syncthreads(); /* every thread's wgmma has read stage st */
         if (tid == 0 && i + ST < nk) {
             mbar_expect_tx(smem_u32(&full[st]), SB);
@@ -137,6 +139,14 @@ sk_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUte
                 *reinterpret_cast<float2 *>(p + (size_t)m * N + n) =
                     make_float2(d[4 * j + 2 * h], d[4 * j + 2 * h + 1]);
         }
+}
+
+/* the plain read of n uint4 (one each a thread, one-shot grid), summed so that it is not dropped */
+__global__ void read_kernel(const uint4 *w, int64_t n, unsigned *sink) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const uint4 v = __ldcs(w + i);
+    if ((v.x ^ v.y ^ v.z ^ v.w) == 0x9e3779b9u) atomicAdd(sink, 1u);
 }
 
 /* y (M, N) = the S slices' partial sums, in order */
@@ -191,10 +201,10 @@ struct Case {
 };
 
 /* one shape: R weight rows a block, ST stages, S slices (0: about `bps` blocks an SM) */
-template <int R, int ST>
+template <int R, int ST, int NOMMA = 0>
 static void run(const char *name, Case &c, int S, float tl) {
     const size_t smem = (size_t)ST * (R * 128 + 64 * 128) + 1024;
-    auto kern = sk_kernel<R, ST>;
+    auto kern = sk_kernel<R, ST, NOMMA>;
     CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     int bps = 0;
     CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&bps, kern, 128, smem));
@@ -233,6 +243,11 @@ static void run(const char *name, Case &c, int S, float tl) {
     double md = 0;
     for (int i = 0; i < MN; i++) md = fmax(md, fabs((double)a[i] - c.ylt[i]));
     const double mbytes = (double)c.N * c.K * 2;
+    if (NOMMA) {
+        printf("  %-11s R %3d ST %d S %2d, TMA only (no products): %6.2f us (%.2f TB/s), PDL %6.2f\n",
+               name, R, ST, S, ta, (double)c.N * c.K * 2 / (ta * 1e-6) / 1e12, tp);
+        return;
+    }
     printf("  %-11s R %3d ST %d (%3zu KB, %d a SM) S %2d (%4d blocks): alone %6.2f us (%.2f TB/s), "
            "PDL %6.2f, +sum %6.2f; cuBLASLt %6.2f  %.1e%s\n",
            name, R, ST, smem / 1024, bps, S, tiles * S, ta, mbytes / (ta * 1e-6) / 1e12, tp, tr, tl,
@@ -306,10 +321,24 @@ int main(int argc, char **argv) {
         printf("%s (N %d, K %d, %.1f MB): cuBLASLt %.2f us (%.2f TB/s)\n", sh.name, N, K, wbytes / 1e6,
                tl, wbytes / (tl * 1e-6) / 1e12);
         Case c{X, Y, P, M, N, K, copies, &wm128, map2d(X, K, M, 64), b.data(), mb, sms};
+        {
+            unsigned *sink;
+            CK(cudaMalloc(&sink, 4));
+            const int64_t n16 = (int64_t)wbytes / 16;
+            int cr = 0;
+            const float tr = graph_us([&](cudaStream_t s) {
+                read_kernel<<<(unsigned)((n16 + 255) / 256), 256, 0, s>>>((const uint4 *)W[cr++ % copies], n16, sink);
+            });
+            printf("  plain read: %.2f us (%.2f TB/s)\n", tr, wbytes / (tr * 1e-6) / 1e12);
+            cudaFree(sink);
+        }
         c.wm = &wm64;
+        run<64, 4, 1>(sh.name, c, 0, tl);
+        run<64, 8, 1>(sh.name, c, 0, tl);
         run<64, 4>(sh.name, c, 0, tl);
         run<64, 8>(sh.name, c, 0, tl);
         c.wm = &wm128;
+        run<128, 6, 1>(sh.name, c, 0, tl);
         run<128, 4>(sh.name, c, 0, tl);
         run<128, 6>(sh.name, c, 0, tl);
         run<128, 4>(sh.name, c, 1, tl);
