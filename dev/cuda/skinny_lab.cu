@@ -76,18 +76,20 @@ __device__ __forceinline__ void tma2d(uint32_t dst, const void *map, int c0, int
                  : "memory");
 }
 
-/* P[s] (M, N) fp32 = x (M, K) W (N, K)^T over K's slice s: slabs of 64 k, [s ks, s ks + ks) */
-template <int R, int ST, int NOMMA = 0>
+/* P[s] (M, N) fp32 = x (M, K) W (N, K)^T over K's slice s: slabs of 64 k, [s ks, s ks + ks);
+ * a stage holds SK slabs (SK boxes of each operand back to back: SK 128-byte pieces of each
+ * weight row asked together) */
+template <int R, int ST, int NOMMA = 0, int SK = 1>
 __global__ void __launch_bounds__(128, 1)
 sk_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUtensorMap xmap,
           float *P, int M, int N, int nslab, int ks) {
-    constexpr uint32_t WB = R * 128, XB = 64 * 128, SB = WB + XB;
+    constexpr uint32_t WB = R * 128, XB = 64 * 128, SB = SK * (WB + XB);
     extern __shared__ unsigned char smraw[];
     __shared__ __align__(8) uint64_t full[ST];
     const uint32_t raw = smem_u32(smraw), base = (raw + 1023) & ~1023u;
     const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
     const int n0 = blockIdx.x * R, s = blockIdx.y;
-    const int k0 = s * ks, nk = min(nslab, k0 + ks) - k0;
+    const int k0 = s * ks, k1 = min(nslab, k0 + ks), nk = (k1 - k0 + SK - 1) / SK;
     if (tid == 0) {
         for (int i = 0; i < ST; i++) mbar_init(smem_u32(&full[i]), 1);
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
@@ -95,38 +97,46 @@ sk_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUte
     }
     __syncthreads();
     pdl_trigger();
+    auto slabs = [&](int i) { return min(SK, k1 - (k0 + i * SK)); };
+    auto load_w = [&](int i, uint32_t at) {
+        const int n = slabs(i);
+        mbar_expect_tx(smem_u32(&full[i % ST]), n * (WB + XB));
+        for (int j = 0; j < n; j++)
+            tma2d(at + j * WB, &wmap, (k0 + i * SK + j) * 64, n0, smem_u32(&full[i % ST]));
+    };
+    auto load_x = [&](int i, uint32_t at) {
+        const int n = slabs(i);
+        for (int j = 0; j < n; j++)
+            tma2d(at + SK * WB + j * XB, &xmap, (k0 + i * SK + j) * 64, 0, smem_u32(&full[i % ST]));
+    };
     /* the weights' first stages before the wait: nothing before this kernel writes them */
     if (tid == 0)
-        for (int i = 0; i < ST && i < nk; i++) {
-            mbar_expect_tx(smem_u32(&full[i]), SB);
-            tma2d(base + i * SB, &wmap, (k0 + i) * 64, n0, smem_u32(&full[i]));
-        }
+        for (int i = 0; i < ST && i < nk; i++) load_w(i, base + i * SB);
     pdl_wait();
     if (tid == 0)
-        for (int i = 0; i < ST && i < nk; i++)
-            tma2d(base + i * SB + WB, &xmap, (k0 + i) * 64, 0, smem_u32(&full[i]));
+        for (int i = 0; i < ST && i < nk; i++) load_x(i, base + i * SB);
     float d[R / 2];
 #pragma unroll
     for (int i = 0; i < R / 2; i++) d[i] = 0.0f;
     for (int i = 0; i < nk; i++) {
-        const int st = i % ST;
+        const int st = i % ST, n = slabs(i);
         mbar_wait(smem_u32(&full[st]), (i / ST) & 1);
-        const uint32_t sw = base + st * SB, sx = sw + WB;
-        const uint64_t dw = wg_desc(sw, 16, 1024), dx = wg_desc(sx, 16, 1024);
+        const uint32_t sw = base + st * SB, sx = sw + SK * WB;
         if (!NOMMA) {
             wg_fence();
 #pragma unroll
-            for (int kk = 0; kk < 4; kk++) wg_mma<R>(d, dx + (kk * 32 >> 4), dw + (kk * 32 >> 4));
+            for (int j = 0; j < SK; j++)
+                if (j < n) {
+                    const uint64_t dw = wg_desc(sw + j * WB, 16, 1024), dx = wg_desc(sx + j * XB, 16, 1024);
+#pragma unroll
+                    for (int kk = 0; kk < 4; kk++) wg_mma<R>(d, dx + (kk * 32 >> 4), dw + (kk * 32 >> 4));
+                }
             wg_commit();
             wg_wait<0>();
             wg_pin(d);
         }
         __syncthreads(); /* every thread's wgmma has read stage st */
-        if (tid == 0 && i + ST < nk) {
-            mbar_expect_tx(smem_u32(&full[st]), SB);
-            tma2d(sw, &wmap, (k0 + i + ST) * 64, n0, smem_u32(&full[st]));
-            tma2d(sx, &xmap, (k0 + i + ST) * 64, 0, smem_u32(&full[st]));
-        }
+        if (tid == 0 && i + ST < nk) load_w(i + ST, sw), load_x(i + ST, sw);
     }
     /* d[4j + e]: x row 16 w + lane / 4 + 8 (e / 2), weight row n0 + 8 j + 2 (lane % 4) + e % 2 */
     float *p = P + (size_t)s * M * N;
@@ -135,7 +145,7 @@ sk_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUte
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             const int m = 16 * w + (lane >> 2) + 8 * h, n = n0 + 8 * j + 2 * (lane & 3);
-            if (m < M && n + 1 < N + 1)
+            if (m < M && n < N)
                 *reinterpret_cast<float2 *>(p + (size_t)m * N + n) =
                     make_float2(d[4 * j + 2 * h], d[4 * j + 2 * h + 1]);
         }
@@ -201,10 +211,10 @@ struct Case {
 };
 
 /* one shape: R weight rows a block, ST stages, S slices (0: about `bps` blocks an SM) */
-template <int R, int ST, int NOMMA = 0>
+template <int R, int ST, int NOMMA = 0, int SK = 1>
 static void run(const char *name, Case &c, int S, float tl) {
-    const size_t smem = (size_t)ST * (R * 128 + 64 * 128) + 1024;
-    auto kern = sk_kernel<R, ST, NOMMA>;
+    const size_t smem = (size_t)ST * SK * (R * 128 + 64 * 128) + 1024;
+    auto kern = sk_kernel<R, ST, NOMMA, SK>;
     CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     int bps = 0;
     CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&bps, kern, 128, smem));
@@ -213,7 +223,8 @@ static void run(const char *name, Case &c, int S, float tl) {
     if (S > nslab) S = nslab;
     if (S > SMAX) S = SMAX;
     if (S < 1) S = 1;
-    const int ks = (nslab + S - 1) / S;
+    int ks = (nslab + S - 1) / S;
+    ks = (ks + SK - 1) / SK * SK;
     S = (nslab + ks - 1) / ks;
     const int MN = c.M * c.N;
     int ci = 0;
@@ -244,13 +255,13 @@ static void run(const char *name, Case &c, int S, float tl) {
     for (int i = 0; i < MN; i++) md = fmax(md, fabs((double)a[i] - c.ylt[i]));
     const double mbytes = (double)c.N * c.K * 2;
     if (NOMMA) {
-        printf("  %-11s R %3d ST %d S %2d, TMA only (no products): %6.2f us (%.2f TB/s), PDL %6.2f\n",
-               name, R, ST, S, ta, (double)c.N * c.K * 2 / (ta * 1e-6) / 1e12, tp);
+        printf("  %-11s R %3d ST %d SK %d S %2d, TMA only (no products): %6.2f us (%.2f TB/s), PDL %6.2f\n",
+               name, R, ST, SK, S, ta, (double)c.N * c.K * 2 / (ta * 1e-6) / 1e12, tp);
         return;
     }
-    printf("  %-11s R %3d ST %d (%3zu KB, %d a SM) S %2d (%4d blocks): alone %6.2f us (%.2f TB/s), "
+    printf("  %-11s R %3d ST %d SK %d (%3zu KB, %d a SM) S %2d (%4d blocks): alone %6.2f us (%.2f TB/s), "
            "PDL %6.2f, +sum %6.2f; cuBLASLt %6.2f  %.1e%s\n",
-           name, R, ST, smem / 1024, bps, S, tiles * S, ta, mbytes / (ta * 1e-6) / 1e12, tp, tr, tl,
+           name, R, ST, SK, smem / 1024, bps, S, tiles * S, ta, mbytes / (ta * 1e-6) / 1e12, tp, tr, tl,
            md / c.mb, md / c.mb < 1e-4 ? "" : "  MISMATCH");
 }
 
@@ -334,18 +345,18 @@ int main(int argc, char **argv) {
         }
         c.wm = &wm64;
         run<64, 4, 1>(sh.name, c, 0, tl);
-        run<64, 8, 1>(sh.name, c, 0, tl);
+        run<64, 4, 1, 2>(sh.name, c, 0, tl);
+        run<64, 3, 1, 4>(sh.name, c, 0, tl);
+        run<64, 2, 1, 4>(sh.name, c, 0, tl);
         run<64, 4>(sh.name, c, 0, tl);
-        run<64, 8>(sh.name, c, 0, tl);
+        run<64, 4, 0, 2>(sh.name, c, 0, tl);
+        run<64, 3, 0, 4>(sh.name, c, 0, tl);
+        run<64, 2, 0, 4>(sh.name, c, 0, tl);
         c.wm = &wm128;
         run<128, 6, 1>(sh.name, c, 0, tl);
-        run<128, 4>(sh.name, c, 0, tl);
-        run<128, 6>(sh.name, c, 0, tl);
-        run<128, 4>(sh.name, c, 1, tl);
-        run<128, 6>(sh.name, c, 2, tl);
-        c.wm = &wm256;
-        run<256, 4>(sh.name, c, 0, tl);
-        run<256, 5>(sh.name, c, 0, tl);
+        run<128, 3, 1, 2>(sh.name, c, 0, tl);
+        run<128, 3, 0, 2>(sh.name, c, 0, tl);
+        run<128, 2, 0, 4>(sh.name, c, 0, tl);
         for (int i = 0; i < copies; i++) cudaFree(W[i]);
         cudaFree(X), cudaFree(Y), cudaFree(Yl), cudaFree(P);
     }
