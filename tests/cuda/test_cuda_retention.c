@@ -442,6 +442,153 @@ static void test_step_hn(void) {
     }
 }
 
+/* The window's step with §3's key sums and the head norm and gate in it
+ * (retention_cuda_step_window_hn, a head in one block) against the launches it replaces
+ * (retention_cuda_step_window [, cuda_retention_normalize_step], cuda_op_head_norm_gate_bf16),
+ * step by step over 2 W + 3 steps (folds at two phases of the schedule), in each head-norm
+ * mode, with and without the gate and §3: the state, the ring and z the same bits (the same
+ * operations); o the same but for r = q . z summed in another order (its float rounding can
+ * move f, so o within 2^-20 relative, ~8 float ulps: a wrong f, token or power errs by 1e-3 or
+ * more); y within 1 bf16 ulp on at most 1% of the values (test_step_hn's rule). Shapes: the
+ * small states' kernel (dv <= 64), and the 512-column kernel forced (dv 512: every thread a
+ * column; dv 96: most threads none). */
+static void test_step_window_hn(void) {
+    static const int shapes[][6] = {/* B, H, dk, dv, W, forced kernel shape */
+                                    {3, 2, 64, 64, 4, 0},
+                                    {2, 2, 256, 512, 4, 2},
+                                    {2, 3, 64, 96, 3, 2}};
+    uint64_t s = seed0 * 17 + 3;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int B = shapes[si][0], H = shapes[si][1], dk = shapes[si][2], dv = shapes[si][3];
+        const int W = shapes[si][4], S1 = W + 1, N = 2 * W + 3, phase = W / 2;
+        retention_cuda_lab_window_shape(shapes[si][5]);
+        if (!retention_cuda_step_window_hn_ok(B, H, dk, dv, W)) {
+            CHECK(0, "step window hn B%d dv%d shape %d: not taken", B, dv, shapes[si][5]);
+            continue;
+        }
+        const int64_t nq = (int64_t)B * H * dk, nv = (int64_t)B * H * dv, ns = nq * dv;
+        const int64_t nkw = (int64_t)B * S1 * H * dk, nvw = (int64_t)B * S1 * H * dv;
+        float *q = malloc(4 * nq), *k = malloc(4 * nq), *v = malloc(4 * nv), *z = malloc(4 * nq);
+        float *S = malloc(4 * ns), *g = malloc(4 * nv), *w = malloc(4 * (size_t)H * dv);
+        float *bb = malloc(4 * (size_t)H * dv), *Sa = malloc(4 * ns), *Sb = malloc(4 * ns);
+        float *oa = malloc(4 * nv), *ob = malloc(4 * nv), *za = malloc(4 * nq), *zb = malloc(4 * nq);
+        uint16_t *qb = malloc(2 * nq), *kb = malloc(2 * nq), *vb = malloc(2 * nv);
+        uint16_t *ya = malloc(2 * nv), *yb = malloc(2 * nv), *ring0 = calloc(nkw + nvw, 2);
+        uint16_t *ra = malloc(2 * (nkw + nvw)), *rb = malloc(2 * (nkw + nvw));
+        for (int64_t i = 0; i < ns; i++) S[i] = (float)urand(&s);
+        for (int64_t i = 0; i < nq; i++) z[i] = (float)(4 * urand(&s));
+        for (int64_t i = 0; i < (int64_t)H * dv; i++)
+            w[i] = (float)(1 + 0.5 * urand(&s)), bb[i] = (float)(0.2 * urand(&s));
+        double gd[8];
+        float gf[8];
+        for (int h = 0; h < H; h++) gd[h] = 1.0 - ldexp(1.0, -5 - h), gf[h] = (float)gd[h];
+        int64_t pos[4] = {7, 12, 3, 9};
+        int m0[4] = {0, 0, 0, 0};
+        const float scale = (float)(1.0 / sqrt((double)dk));
+        float *dg = up(gf, 4 * H), *dw = up(w, 4 * (size_t)H * dv), *db = up(bb, 4 * (size_t)H * dv);
+        double *dgd = up(gd, 8 * H);
+        int64_t *dp = up(pos, 8 * (size_t)B);
+        float *dSa = up(S, 4 * ns), *dSb = up(S, 4 * ns), *dza = up(z, 4 * nq), *dzb = up(z, 4 * nq);
+        uint16_t *dra = up(ring0, 2 * (nkw + nvw)), *drb = up(ring0, 2 * (nkw + nvw));
+        int *dma = up(m0, sizeof m0), *dmb = up(m0, sizeof m0);
+        void *dq = NULL, *dkk = NULL, *dvv = NULL, *dgate = NULL, *dOa = NULL, *dOb = NULL;
+        void *dya = NULL, *dyb = NULL;
+        retnet_cuda_malloc(&dq, 2 * nq, "q"), retnet_cuda_malloc(&dkk, 2 * nq, "k");
+        retnet_cuda_malloc(&dvv, 2 * nv, "v"), retnet_cuda_malloc(&dgate, 4 * nv, "g");
+        retnet_cuda_malloc(&dOa, 4 * nv, "o"), retnet_cuda_malloc(&dOb, 4 * nv, "o");
+        retnet_cuda_malloc(&dya, 2 * nv, "y"), retnet_cuda_malloc(&dyb, 2 * nv, "y");
+        int ok = dg && dw && db && dgd && dp && dSa && dSb && dza && dzb && dra && drb && dma &&
+                 dmb && dq && dkk && dvv && dgate && dOa && dOb && dya && dyb;
+        CHECK(ok, "step window hn B%d: device buffers", B);
+        int64_t ydiff = 0, yn = 0;
+        double yworst = 0, oworst = 0;
+        for (int mode = 0; ok && mode < 3; mode++)
+            for (int gate = 0; ok && gate < 2; gate++)
+                for (int zon = 0; ok && zon < 2; zon++) {
+                    retnet_cuda_upload(dSa, S, 4 * ns), retnet_cuda_upload(dSb, S, 4 * ns);
+                    retnet_cuda_upload(dza, z, 4 * nq), retnet_cuda_upload(dzb, z, 4 * nq);
+                    retnet_cuda_upload(dra, ring0, 2 * (nkw + nvw));
+                    retnet_cuda_upload(drb, ring0, 2 * (nkw + nvw));
+                    retnet_cuda_upload(dma, m0, sizeof m0), retnet_cuda_upload(dmb, m0, sizeof m0);
+                    const float *gp = gate ? dgate : NULL, *bp = mode == 1 ? db : NULL;
+                    const retention_cuda_head_norm hn = {gp, dw, bp, mode, 1e-5f, dyb};
+                    for (int t = 0; ok && t < N; t++) {
+                        rand_bf16(q, qb, nq, 1, &s), rand_bf16(k, kb, nq, 1, &s);
+                        rand_bf16(v, vb, nv, 1, &s);
+                        for (int64_t i = 0; i < nv; i++) g[i] = (float)(3 * urand(&s));
+                        retnet_cuda_upload(dq, qb, 2 * nq), retnet_cuda_upload(dkk, kb, 2 * nq);
+                        retnet_cuda_upload(dvv, vb, 2 * nv), retnet_cuda_upload(dgate, g, 4 * nv);
+                        int rc = retention_cuda_step_window(B, H, dk, dv, dq, dkk, dvv, dg, scale,
+                                                            dSa, dra, dra + nkw, dma, W, phase,
+                                                            dOa, RETNET_CUDA_F32, NULL);
+                        retnet_status st = RETNET_OK;
+                        if (!rc && zon)
+                            st = cuda_retention_normalize_step(dOa, dza, dq, dkk, dgd, dp, B, H,
+                                                               dk, dv, NULL);
+                        if (!rc && !st)
+                            st = cuda_op_head_norm_gate_bf16(dya, dOa, gp, dw, bp, B, H, dv,
+                                                             1e-5f, mode, NULL);
+                        int rb2 = retention_cuda_step_window_hn(
+                            B, H, dk, dv, dq, dkk, dvv, dg, scale, dSb, drb, drb + nkw, dmb, W,
+                            phase, dOb, zon ? dzb : NULL, dgd, dp, &hn, NULL);
+                        if (!rc && !rb2) rc = retention_cuda_window_advance(B, dma, 0, W, NULL);
+                        if (!rc && !rb2) rb2 = retention_cuda_window_advance(B, dmb, 0, W, NULL);
+                        CHECK(!rc && !st && !rb2, "step window hn B%d dv%d mode %d gate %d z %d "
+                              "step %d: %s", B, dv, mode, gate, zon, t, retention_cuda_errmsg());
+                        ok = !rc && !st && !rb2;
+                        if (!ok) break;
+                        retnet_cuda_sync(NULL);
+                        retnet_cuda_download(Sa, dSa, 4 * ns), retnet_cuda_download(Sb, dSb, 4 * ns);
+                        retnet_cuda_download(za, dza, 4 * nq), retnet_cuda_download(zb, dzb, 4 * nq);
+                        retnet_cuda_download(ra, dra, 2 * (nkw + nvw));
+                        retnet_cuda_download(rb, drb, 2 * (nkw + nvw));
+                        retnet_cuda_download(oa, dOa, 4 * nv), retnet_cuda_download(ob, dOb, 4 * nv);
+                        retnet_cuda_download(ya, dya, 2 * nv), retnet_cuda_download(yb, dyb, 2 * nv);
+                        CHECK(!memcmp(Sa, Sb, 4 * ns) && !memcmp(za, zb, 4 * nq) &&
+                                  !memcmp(ra, rb, 2 * (nkw + nvw)),
+                              "step window hn B%d dv%d mode %d gate %d z %d step %d: state, z or "
+                              "ring differ", B, dv, mode, gate, zon, t);
+                        double omx = 0, oerr = 0;
+                        for (int64_t i = 0; i < nv; i++) {
+                            omx = fmax(omx, fabs(oa[i]));
+                            const double d = fabs((double)ob[i] - oa[i]);
+                            oerr = fmax(oerr, isnan(d) ? INFINITY : d / (0x1p-20 * fabs(oa[i]) + 1e-30));
+                        }
+                        oworst = fmax(oworst, oerr);
+                        CHECK(oerr <= 1.0, "step window hn B%d dv%d mode %d gate %d z %d step %d: "
+                              "o off by %.3g of 2^-20 relative", B, dv, mode, gate, zon, t, oerr);
+                        int64_t nd = 0;
+                        double worst = 0;
+                        for (int64_t i = 0; i < nv; i++) {
+                            float fa, fb;
+                            uint32_t ua = (uint32_t)ya[i] << 16, ub = (uint32_t)yb[i] << 16;
+                            memcpy(&fa, &ua, 4), memcpy(&fb, &ub, 4);
+                            nd += ya[i] != yb[i];
+                            const double tol = 0x1p-7 * fmax(fabs(fa), 1e-30);
+                            worst = fmax(worst, isnan(fb) ? INFINITY : fabs((double)fb - fa) / tol);
+                        }
+                        CHECK(worst <= 1.0 && nd <= nv / 100,
+                              "step window hn B%d dv%d mode %d gate %d z %d step %d: y differs on "
+                              "%lld of %lld values, worst %.3g of 1 bf16 ulp", B, dv, mode, gate,
+                              zon, t, (long long)nd, (long long)nv, worst);
+                        ydiff += nd, yn += nv, yworst = fmax(yworst, worst);
+                    }
+                }
+        fprintf(stderr, "     step window hn B%d H%d dk%d dv%d W%d (kernel shape %d): y differs on "
+                "%lld of %lld values (worst %.2f bf16 ulp), o worst %.2f of 2^-20\n", B, H, dk, dv,
+                W, shapes[si][5], (long long)ydiff, (long long)yn, yworst, oworst);
+        void *bufs[] = {dg, dw, db, dgd, dp, dSa, dSb, dza, dzb, dra, drb, dma, dmb, dq, dkk, dvv,
+                        dgate, dOa, dOb, dya, dyb};
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) retnet_cuda_free(bufs[i]);
+        free(q), free(k), free(v), free(z), free(S), free(g), free(w), free(bb), free(Sa), free(Sb);
+        free(oa), free(ob), free(za), free(zb), free(qb), free(kb), free(vb), free(ya), free(yb);
+        free(ring0), free(ra), free(rb);
+    }
+    retention_cuda_lab_window_shape(0);
+    /* a head wider than the block: refused, with a message */
+    CHECK(!retention_cuda_step_window_hn_ok(1, 1, 64, 128, 4), "step window hn: dv 128 taken");
+}
+
 /* test_step_window's rule. The windowed step and the plain one both form o in fp32: dot
  * products of dk <= 512 terms (q S, and q . k_j for the window's tokens), up to W + 1 window
  * terms, gamma's powers (each rounded once or a few times: a few u, u = 2^-24), and a state
@@ -1076,6 +1223,7 @@ int main(void) {
     RUN(test_step_rows);
     RUN(test_step_hn);
     RUN(test_step_window);
+    RUN(test_step_window_hn);
     RUN(test_backward);
     RUN(test_backward_rows);
     RUN(test_forward_rows);
