@@ -21,10 +21,6 @@ __device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, int sr
                  "r"(src_bytes)
                  : "memory");
 }
-/* 4 bytes global -> shared, asynchronously (src 4-byte aligned) */
-__device__ __forceinline__ void cp_async4(uint32_t dst, const void *src) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(dst), "l"(src) : "memory");
-}
 __device__ __forceinline__ void cp_async_commit() {
     asm volatile("cp.async.commit_group;\n" ::: "memory");
 }

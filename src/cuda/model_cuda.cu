@@ -103,8 +103,6 @@ struct model_cuda {
                         own launches) */
     int z_fused;     /* §3's key sums in the step's state update where it has no window
                         (RETNET_CUDA_Z_FUSED=0: their own launch) */
-    int win_epi;     /* §3's sums, the head norm and gate in the window's step where a head
-                        fits one block (RETNET_CUDA_WINDOW_HN=0: apart) */
     int hn_fused;    /* the head norm and gate in the step's state update where it has no
                         window, a cluster a head: 1 without §3 (the default), 2 with it too
                         (RETNET_CUDA_HN_FUSED=1), 0 never (=0) */
@@ -379,8 +377,6 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->z_fused = !(ze && !strcmp(ze, "0"));
     const char *he = getenv("RETNET_CUDA_HN_FUSED");
     d->hn_fused = he && !strcmp(he, "0") ? 0 : he && !strcmp(he, "1") ? 2 : 1;
-    const char *we2 = getenv("RETNET_CUDA_WINDOW_HN");
-    d->win_epi = !(we2 && !strcmp(we2, "0"));
     const char *ce = getenv("RETNET_CUDA_RMS_CHAIN");
     d->rms_chain = !(ce && !strcmp(ce, "0"));
     const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
@@ -670,17 +666,10 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     const int has_hn = p16->wg || c->head_norm != RETNET_HEADNORM_NONE;
     const int hs = T == 1 && S && !w.W && (d->hn_fused == 2 || (d->hn_fused == 1 && !z)) &&
                    (!z || zs) && has_hn && retention_cuda_step_hn_ok(dk, dv);
-    /* with a window, both ride in its step where a head's columns fit one block: the 1.3B
-     * shapes from B = 33 (dev/cuda/next189.sh) */
-    const int ws = T == 1 && S && w.W && has_hn && d->win_epi &&
-                   retention_cuda_step_window_hn_ok((int)B, h, dk, dv, w.W);
     const int mode = model_head_norm_mode(c);
     const retention_cuda_head_norm hn = {p16->wg ? d->g : NULL, p32->hn_w,
                                          mode == 1 ? p32->hn_b : NULL, mode, c->eps, d->xb};
-    int r = ws ? retention_cuda_step_window_hn((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma,
-                                               1.0f, S, w.kw, w.vw, w.m, w.W, w.phase, NULL, z,
-                                               d->gamma64, d->pos, &hn, (cudaStream_t)cs)
-            : hs ? retention_cuda_step_hn((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma, 1.0f,
+    int r = hs ? retention_cuda_step_hn((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma, 1.0f,
                                         S, d->o, zs ? z : NULL, d->gamma64, d->pos, &hn,
                                         (cudaStream_t)cs)
             : zs ? retention_cuda_step_rows((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma, 1.0f,
@@ -697,7 +686,7 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     if (r)
         return retnet_fail(RETNET_EDEVICE, "CUDA: retention of layer %d: %s", l,
                            retention_cuda_errmsg());
-    if (c->normalize && !zs && !ws) {
+    if (c->normalize && !zs) {
         if (T == 1 && S)
             TRY(cuda_retention_normalize_step(d->o, z, d->qb, d->kb, d->gamma64, d->pos, B, h, dk,
                                               dv, cs));
@@ -705,7 +694,7 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
             TRY(cuda_retention_normalize(d->o, d->qb, d->kb, d->gamma, d->gamma64, d->pos, z, z, B,
                                          T, h, dk, dv, NULL, NULL, cs));
     }
-    if (hs || ws) {
+    if (hs) {
         /* xb written by the step */
     } else if (has_hn)
         TRY(cuda_op_head_norm_gate_bf16(d->xb, d->o, hn.g, hn.w, hn.b, n, h, dv, hn.eps, hn.mode,

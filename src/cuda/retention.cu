@@ -2048,11 +2048,6 @@ static size_t window_smem(int dk, int W, int cols, int rg) {
     return sizeof(float) * ((size_t)(W + 2) * dk + (size_t)(W + 1) * cols + 2 * window_wp(W) +
                             (size_t)rg * cols);
 }
-/* and the epilogue's (step_window_kernel's EPI): the norm's weight, bias and gate columns and
- * z's row (floats), then the warps' double sums and the head's (doubles) */
-static size_t window_epi_smem(int dk, int cols) {
-    return sizeof(float) * (3 * (size_t)cols + dk) + sizeof(double) * (2 * 32 + 8);
-}
 
 /* gamma^j, j = 0..W, as double products rounded once: the eager step's W multiplications by
  * gamma in fp32 would round W times */
@@ -2194,21 +2189,16 @@ __device__ __forceinline__ void window_fold_rows(float4 (&a)[UNR], float4 (&b)[U
  * at once, each window token's values read from shared memory once for them and its keys as
  * float4s (the fold was ~3x a read-only step, reading the values once a row: B = 256 1202 ->
  * 644 us with a set's rows, 598 with both; dev/cuda/next91.sh). */
-template <int COLS, int RG, int UNR, bool PRE, bool HINT, bool Z = false, bool HN = false>
+template <int COLS, int RG, int UNR, bool PRE, bool HINT>
 __global__ void __launch_bounds__(COLS / 4 * RG, 2)
     step_window_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
                        const float *gamma, float scale, float *S, bf16 *kw, bf16 *vw,
-                       const int *mw, int W, int phase, void *o, int o_f32, float *z,
-                       const double *g64, const int64_t *pos, retention_cuda_head_norm hn) {
-    constexpr bool EPI = Z || HN; /* a block holds a head's every column (dv <= COLS) */
+                       const int *mw, int W, int phase, void *o, int o_f32) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     const int WP = window_wp(W);
     float *qs = reinterpret_cast<float *>(smem_raw), *kws = qs + dk;
     float *vws = kws + (W + 1) * dk, *coef = vws + (W + 1) * COLS, *gp = coef + WP;
     float *red = gp + WP; /* [RG][COLS] */
-    /* EPI (window_epi_smem): the norm's weight, bias, the gate's row, z's row, then doubles */
-    float *hw = red + RG * COLS, *hb = hw + COLS, *hg = hb + COLS, *zsm = hg + COLS;
-    double *dsum = reinterpret_cast<double *>(zsm + dk); /* [32] x 2, then the head's */
     constexpr int NT = COLS / 4 * RG, STEP = RG * UNR;
     const int tid = threadIdx.x, c4 = tid % (COLS / 4), rg = tid / (COLS / 4);
     const int h = blockIdx.y, b = blockIdx.z, col = blockIdx.x * COLS + c4 * 4;
@@ -2233,25 +2223,7 @@ __global__ void __launch_bounds__(COLS / 4 * RG, 2)
     ld(t, r0 + UNR);
     window_powers(gp, gamma[h], W);
     if (PRE) window_load<COLS>(qs, kws, vws, kw, vw, q, k, v, b, h, H, dk, dv, m, wl, W, true, false);
-    /* EPI: the norm's parameters and z's row before the wait too (z is this kernel's alone:
-     * one block a head reads and rewrites it), the gate (the products' output) after it */
-    if constexpr (HN) {
-        const int64_t hpo = hn.mode == 1 ? (int64_t)h * dv : 0;
-        for (int i = tid; i < dv; i += NT) {
-            if (hn.w) cp_async4(smem_u32(hw + i), hn.w + hpo + i);
-            if (hn.b) cp_async4(smem_u32(hb + i), hn.b + hpo + i);
-        }
-    }
-    if constexpr (Z) {
-        for (int i = tid; i < dk; i += NT) cp_async4(smem_u32(zsm + i), z + bh * dk + i);
-        if (tid == 0) dsum[70] = model_decay_row_scale(g64[h], pos[b]);
-    }
     pdl_wait();
-    if constexpr (HN) {
-        if (hn.g)
-            for (int i = tid; i < dv; i += NT) cp_async4(smem_u32(hg + i), hn.g + bh * dv + i);
-    }
-    if constexpr (EPI) cp_async_commit();
     window_load<COLS>(qs, kws, vws, kw, vw, q, k, v, b, h, H, dk, dv, m, wl, W, !PRE, true);
     __syncthreads();
     /* the scores of the tokens o sums outside the state: after a fold only this one */
@@ -2292,33 +2264,7 @@ __global__ void __launch_bounds__(COLS / 4 * RG, 2)
         }
     }
     if (in) *reinterpret_cast<float4 *>(red + rg * COLS + c4 * 4) = acc;
-    if constexpr (EPI) cp_async_wait<0>();
     __syncthreads();
-    const int warp = tid >> 5, nw = NT / 32;
-    float f = 1.0f;
-    if constexpr (Z) {
-        /* §3 (z_step_kernel's operations): z = gamma z + k, r = q . z, o scaled by f */
-        const float g = (float)g64[h];
-        const float *kn = kws + wl * dk; /* this step's key */
-        double za = 0;
-        for (int i = tid; i < dk; i += NT) {
-            const float zi = g * zsm[i] + kn[i];
-            z[bh * dk + i] = zi;
-            za += (double)(qs[i] * zi);
-        }
-#pragma unroll
-        for (int off = 16; off; off >>= 1) za += __shfl_xor_sync(0xffffffffu, za, off);
-        if (lane == 0) dsum[warp] = za;
-        __syncthreads();
-        if (tid == 0) {
-            double r = 0;
-            for (int w = 0; w < nw; w++) r += dsum[w];
-            dsum[71] = model_row_factor_at(dsum[70], (float)r);
-        }
-        __syncthreads();
-        f = (float)dsum[71];
-    }
-    float xv = 0.0f; /* HN: this thread's column (NT >= COLS >= dv: one at most) */
     for (int tt = tid; tt < COLS; tt += NT) {
         const int c = blockIdx.x * COLS + tt;
         if (c < dv) {
@@ -2327,49 +2273,11 @@ __global__ void __launch_bounds__(COLS / 4 * RG, 2)
             sum *= gp[wl + 1 - j0];
             for (int j = j0; j <= wl; j++) sum = fmaf(coef[j], vws[j * COLS + tt], sum);
             sum *= scale;
-            if constexpr (Z) sum *= f; /* as z_step_kernel scales the stored o */
-            xv = sum;
-            if (!o) continue;
             if (o_f32)
                 ((float *)o)[bh * dv + c] = sum;
             else
                 ((bf16 *)o)[bh * dv + c] = __float2bfloat16_rn(sum);
         }
-    }
-    if constexpr (HN) {
-        /* the head norm and gate (step_head_norm's operations, the head's sums in one block):
-         * E[x] and E[x^2] in double, then norm.cu's float operations */
-        const bool live = tid < dv;
-        double s1 = live ? xv : 0.0, s2 = live ? (double)xv * xv : 0.0;
-#pragma unroll
-        for (int off = 16; off; off >>= 1)
-            s1 += __shfl_xor_sync(0xffffffffu, s1, off), s2 += __shfl_xor_sync(0xffffffffu, s2, off);
-        __syncthreads(); /* Z's sums read */
-        if (lane == 0) dsum[2 * warp] = s1, dsum[2 * warp + 1] = s2;
-        __syncthreads();
-        if (tid == 0) {
-            double a = 0, qq = 0;
-            for (int w = 0; w < nw; w++) a += dsum[2 * w], qq += dsum[2 * w + 1];
-            dsum[64] = a, dsum[65] = qq;
-        }
-        __syncthreads();
-        if (!live) return;
-        const double rn = 1.0 / dv, m1 = dsum[64], m2 = dsum[65];
-        float mu = 0.0f, r = 1.0f;
-        if (hn.mode != 2) {
-            double mean = 0, var;
-            if (hn.mode == 1) mean = m1 * rn, var = fmax(m2 * rn - mean * mean, 0.0);
-            else var = m2 * rn;
-            r = (float)(1.0 / sqrt(var + hn.eps)), mu = (float)mean;
-        }
-        float y = (xv - mu) * r;
-        if (hn.w) y *= hw[tid];
-        if (hn.b) y += hb[tid];
-        if (hn.g) {
-            const float zg = hg[tid];
-            y *= zg / (1.0f + expf(-zg));
-        }
-        ((bf16 *)hn.y)[bh * dv + tid] = __float2bfloat16_rn(y);
     }
 }
 
@@ -3102,17 +3010,34 @@ template <typename K> static int window_smem_ok(K kern, size_t smem) {
     return 0;
 }
 
-/* The window step's kernel shape: 1 the small states' (64 columns, 16 row groups), 2 + i the
- * large states' at 512 >> i columns (512 threads: 2048 / cols row groups). The narrow two
- * (B = 16-31 at the 1.3B shape, where 64 MB of a layer's states make them large) with 4 rows
- * a set: at dk 256 a thread's rows then come in 2 rounds, not 4. 1.3B step, 2 / 4 rows a set,
- * best of two (dev/cuda/next130.sh): B = 16 2.065 / 2.033 ms; the wide two lost with 4 (B = 64
- * 3.277 / 3.305, 256 8.604 / 8.780). (B = 4 and 8, 1.486 / 1.478 and 1.671 / 1.647 in the
- * same runs, take the small states' shape either way: the runs' spread.)
- * RETNET_CUDA_WINDOW_SHAPE forces one for a whole program (the lab's A/B),
- * retention_cuda_lab_window_shape for a test. 0 if the device's limits cannot be read. */
-static int window_shape_of(int B, int H, int dk, int dv, int W, size_t epi, int *cols_out,
-                           int *rg_out) {
+extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const void *q,
+                                          const void *k, const void *v, const float *gamma,
+                                          float scale, float *state, void *kw, void *vw,
+                                          const int *m, int W, int phase, void *o, int o_dtype,
+                                          cudaStream_t stream) {
+    const char *fn = "retention_cuda_step_window";
+    if (window_args(fn, B, H, dk, dv, gamma, state, kw, vw, m, W, phase)) return 1;
+    if (!q || !k || !v || !o) return fail("%s: q, k, v and o are required", fn);
+    if (!aligned16(q) || !aligned16(k) || !aligned16(v))
+        return fail("%s: q, k and v must be 16-byte aligned", fn);
+    if (o_dtype != RETNET_CUDA_F32 && o_dtype != RETNET_CUDA_BF16)
+        return fail("%s: o_dtype %d is neither RETNET_CUDA_F32 nor RETNET_CUDA_BF16", fn, o_dtype);
+    if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
+    typedef void (*window_fn)(int, int, int, const bf16 *, const bf16 *, const bf16 *,
+                              const float *, float, float *, bf16 *, bf16 *, const int *, int,
+                              int, void *, int);
+    /* the large states' shape at 512 >> i columns (512 threads: 2048 / cols row groups). The
+     * narrow two (B = 16-31 at the 1.3B shape, where 64 MB of a layer's states make them
+     * large) with 4 rows a set: at dk 256 a thread's rows then come in 2 rounds, not 4. 1.3B
+     * step, 2 / 4 rows a set, best of two (dev/cuda/next130.sh): B = 16 2.065 / 2.033 ms; the
+     * wide two lost with 4 (B = 64 3.277 / 3.305, 256 8.604 / 8.780). (B = 4 and 8, 1.486 /
+     * 1.478 and 1.671 / 1.647 in the same runs, take the small states' shape either way: the
+     * runs' spread.) */
+    static const window_fn wide[4] = {
+        step_window_kernel<512, 4, 2, false, false>, step_window_kernel<256, 8, 2, false, false>,
+        step_window_kernel<128, 16, 4, false, false>, step_window_kernel<64, 32, 4, false, false>};
+    /* 1: the small states' shape; 2 + i: wide[i]; RETNET_CUDA_WINDOW_SHAPE forces one for a
+     * whole program (the lab's A/B), retention_cuda_lab_window_shape for a test */
     if (g_window_shape < 0) {
         const char *e = getenv("RETNET_CUDA_WINDOW_SHAPE");
         g_window_shape = e && e[0] >= '1' && e[0] <= '5' && !e[1] ? e[0] - '0' : 0;
@@ -3134,106 +3059,23 @@ static int window_shape_of(int B, int H, int dk, int dv, int W, size_t epi, int 
     static int optin = 0; /* a block's shared memory limit */
     if (!optin) {
         int dev = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) !=
-                cudaSuccess)
-            return 0;
+        CUDA_OK(cudaGetDevice(&dev), "cudaGetDevice");
+        CUDA_OK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
+                "shared memory limit");
     }
     int cols = shape == 1 ? 64 : 512 >> (shape - 2), rg = shape == 1 ? 16 : 2048 / cols;
-    while (shape > 1 && shape < 5 && window_smem(dk, W, cols, rg) + epi > (size_t)optin)
+    while (shape > 1 && shape < 5 && window_smem(dk, W, cols, rg) > (size_t)optin)
         shape++, cols >>= 1, rg <<= 1; /* a long window of wide keys: narrower blocks */
-    *cols_out = cols, *rg_out = rg;
-    return shape;
-}
-
-typedef void (*window_fn)(int, int, int, const bf16 *, const bf16 *, const bf16 *, const float *,
-                          float, float *, bf16 *, bf16 *, const int *, int, int, void *, int,
-                          float *, const double *, const int64_t *, retention_cuda_head_norm);
-
-static int window_launch(const char *fn, window_fn kern, size_t smem, int cols, int rg, int B,
-                         int H, int dk, int dv, const void *q, const void *k, const void *v,
-                         const float *gamma, float scale, float *state, void *kw, void *vw,
-                         const int *m, int W, int phase, void *o, int o_f32, float *z,
-                         const double *g64, const int64_t *pos, retention_cuda_head_norm hn,
-                         cudaStream_t stream) {
+    const window_fn kern = shape == 1 ? step_window_kernel<64, 16, 8, true, true> : wide[shape - 2];
+    const size_t smem = window_smem(dk, W, cols, rg);
     if (window_smem_ok(kern, smem)) return 1;
     dim3 grid((dv + cols - 1) / cols, H, B);
     CUDA_OK(pdl_launch(step_overlap && have_pdl(), kern, grid, dim3(cols / 4 * rg), smem, stream,
                        H, dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
-                       scale, state, (bf16 *)kw, (bf16 *)vw, m, W, phase, o, o_f32, z, g64, pos,
-                       hn),
-            fn);
+                       scale, state, (bf16 *)kw, (bf16 *)vw, m, W, phase, o,
+                       (int)(o_dtype == RETNET_CUDA_F32)),
+            "step_window_kernel launch");
     return 0;
-}
-
-extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const void *q,
-                                          const void *k, const void *v, const float *gamma,
-                                          float scale, float *state, void *kw, void *vw,
-                                          const int *m, int W, int phase, void *o, int o_dtype,
-                                          cudaStream_t stream) {
-    const char *fn = "retention_cuda_step_window";
-    if (window_args(fn, B, H, dk, dv, gamma, state, kw, vw, m, W, phase)) return 1;
-    if (!q || !k || !v || !o) return fail("%s: q, k, v and o are required", fn);
-    if (!aligned16(q) || !aligned16(k) || !aligned16(v))
-        return fail("%s: q, k and v must be 16-byte aligned", fn);
-    if (o_dtype != RETNET_CUDA_F32 && o_dtype != RETNET_CUDA_BF16)
-        return fail("%s: o_dtype %d is neither RETNET_CUDA_F32 nor RETNET_CUDA_BF16", fn, o_dtype);
-    if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
-    static const window_fn wide[4] = {
-        step_window_kernel<512, 4, 2, false, false>, step_window_kernel<256, 8, 2, false, false>,
-        step_window_kernel<128, 16, 4, false, false>, step_window_kernel<64, 32, 4, false, false>};
-    int cols = 0, rg = 0;
-    const int shape = window_shape_of(B, H, dk, dv, W, 0, &cols, &rg);
-    if (!shape) return fail("%s: the device's shared memory limit cannot be read", fn);
-    const window_fn kern = shape == 1 ? step_window_kernel<64, 16, 8, true, true> : wide[shape - 2];
-    return window_launch("step_window_kernel launch", kern, window_smem(dk, W, cols, rg), cols,
-                         rg, B, H, dk, dv, q, k, v, gamma, scale, state, kw, vw, m, W, phase, o,
-                         (int)(o_dtype == RETNET_CUDA_F32), NULL, NULL, NULL, {}, stream);
-}
-
-/* The window step's epilogue kernels take a head in one block: the small states' shape where
- * dv <= 64, the widest large states' (512 columns) where dv <= 512 (the 1.3B model from B =
- * 33) */
-static int window_epi_shape(int B, int H, int dk, int dv, int W, int *cols, int *rg) {
-    const int shape = window_shape_of(B, H, dk, dv, W, window_epi_smem(dk, 512), cols, rg);
-    return (shape == 1 || shape == 2) && dv <= *cols ? shape : 0;
-}
-
-extern "C" int retention_cuda_step_window_hn_ok(int B, int H, int dk, int dv, int W) {
-    int cols, rg;
-    return B >= 1 && H >= 1 && dk >= 8 && dv >= 8 && W >= 1 && W <= 64 &&
-           window_epi_shape(B, H, dk, dv, W, &cols, &rg) != 0;
-}
-
-extern "C" int retention_cuda_step_window_hn(int B, int H, int dk, int dv, const void *q,
-                                             const void *k, const void *v, const float *gamma,
-                                             float scale, float *state, void *kw, void *vw,
-                                             const int *m, int W, int phase, void *o, float *z,
-                                             const double *gamma64, const int64_t *pos,
-                                             const retention_cuda_head_norm *hn,
-                                             cudaStream_t stream) {
-    const char *fn = "retention_cuda_step_window_hn";
-    if (window_args(fn, B, H, dk, dv, gamma, state, kw, vw, m, W, phase)) return 1;
-    if (!q || !k || !v || !hn || !hn->y) return fail("%s: q, k, v, hn and hn->y are required", fn);
-    if (!aligned16(q) || !aligned16(k) || !aligned16(v))
-        return fail("%s: q, k and v must be 16-byte aligned", fn);
-    if (z && (!gamma64 || !pos)) return fail("%s: z needs gamma64 and pos", fn);
-    if (hn->mode < 0 || hn->mode > 2) return fail("%s: head-norm mode %d", fn, hn->mode);
-    int cols = 0, rg = 0;
-    const int shape = window_epi_shape(B, H, dk, dv, W, &cols, &rg);
-    if (!shape)
-        return fail("%s: B %d, H %d, dk %d, dv %d, W %d: a head does not fit one block", fn, B,
-                    H, dk, dv, W);
-    if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
-    const window_fn kern =
-        shape == 1 ? (z ? step_window_kernel<64, 16, 8, true, true, true, true>
-                        : step_window_kernel<64, 16, 8, true, true, false, true>)
-                   : (z ? step_window_kernel<512, 4, 2, false, false, true, true>
-                        : step_window_kernel<512, 4, 2, false, false, false, true>);
-    return window_launch("step_window_kernel (head norm) launch", kern,
-                         window_smem(dk, W, cols, rg) + window_epi_smem(dk, cols), cols, rg, B, H,
-                         dk, dv, q, k, v, gamma, scale, state, kw, vw, m, W, phase, o, 1, z,
-                         gamma64, pos, *hn, stream);
 }
 
 extern "C" int retention_cuda_window_flush(int B, int H, int dk, int dv, const float *gamma,

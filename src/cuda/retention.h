@@ -165,17 +165,6 @@ int retention_cuda_step_window(int B, int H, int dk, int dv, const void *q, cons
                                const void *v, const float *gamma, float scale, float *state,
                                void *kw, void *vw, const int *m, int W, int phase, void *o,
                                int o_dtype, struct CUstream_st *stream);
-/* retention_cuda_step_window followed by what a model's decoding step does next, in one
- * launch: with z, RETNET.md §3's key sums as retention_cuda_step_rows forms them (z updated,
- * o scaled by the row factor), then the head norm and gate into hn->y (as
- * retention_cuda_step_hn). A head's columns in one block: only where
- * retention_cuda_step_window_hn_ok says so. o (fp32, the scaled step output) may be NULL. */
-int retention_cuda_step_window_hn(int B, int H, int dk, int dv, const void *q, const void *k,
-                                  const void *v, const float *gamma, float scale, float *state,
-                                  void *kw, void *vw, const int *m, int W, int phase, void *o,
-                                  float *z, const double *gamma64, const int64_t *pos,
-                                  const retention_cuda_head_norm *hn, struct CUstream_st *stream);
-int retention_cuda_step_window_hn_ok(int B, int H, int dk, int dv, int W);
 /* The window folded into the state (state = what retention_cuda_step would hold), for B
  * sequences with their m; m itself is left alone (advance with reset next). */
 int retention_cuda_window_flush(int B, int H, int dk, int dv, const float *gamma, float *state,
