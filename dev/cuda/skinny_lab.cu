@@ -79,10 +79,10 @@ __device__ __forceinline__ void tma2d(uint32_t dst, const void *map, int c0, int
 /* P[s] (M, N) fp32 = x (M, K) W (N, K)^T over K's slice s: slabs of 64 k, [s ks, s ks + ks);
  * a stage holds SK slabs (SK boxes of each operand back to back: SK 128-byte pieces of each
  * weight row asked together) */
-template <int R, int ST, int NOMMA = 0, int SK = 1>
+template <int R, int ST, int NOMMA = 0, int SK = 1, int TILED = 0>
 __global__ void __launch_bounds__(128, 1)
 sk_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUtensorMap xmap,
-          float *P, int M, int N, int nslab, int ks) {
+          float *P, int M, int N, int nslab, int ks, const __nv_bfloat16 *wt) {
     constexpr uint32_t WB = R * 128, XB = 64 * 128, SB = SK * (WB + XB);
     extern __shared__ unsigned char smraw[];
     __shared__ __align__(8) uint64_t full[ST];
@@ -102,7 +102,11 @@ sk_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUte
         const int n = slabs(i);
         mbar_expect_tx(smem_u32(&full[i % ST]), n * (WB + XB));
         for (int j = 0; j < n; j++)
-            tma2d(at + j * WB, &wmap, (k0 + i * SK + j) * 64, n0, smem_u32(&full[i % ST]));
+            if (TILED) /* one contiguous, pre-swizzled R x 64 tile: a 1-D bulk copy */
+                bulk_load(at + j * WB, wt + ((size_t)blockIdx.x * nslab + k0 + i * SK + j) * R * 64,
+                          WB, smem_u32(&full[i % ST]));
+            else
+                tma2d(at + j * WB, &wmap, (k0 + i * SK + j) * 64, n0, smem_u32(&full[i % ST]));
     };
     auto load_x = [&](int i, uint32_t at) {
         const int n = slabs(i);
@@ -199,11 +203,25 @@ static CUtensorMap map2d(const void *p, int K, int rows, int box_rows) {
     return m;
 }
 
+/* w (N, K) as [N / R][K / 64] tiles of R rows x 64 k, each the image TMA's 128-byte swizzle
+ * leaves in shared memory (16-byte chunk c of row r at chunk c ^ (r % 8)) */
+static void tiled_fill(std::vector<__nv_bfloat16> &t, const std::vector<__nv_bfloat16> &w, int N, int K,
+                       int R) {
+    size_t o = 0;
+    for (int n0 = 0; n0 < N; n0 += R)
+        for (int k0 = 0; k0 < K; k0 += 64, o += (size_t)R * 64)
+            for (int r = 0; r < R; r++)
+                for (int c = 0; c < 8; c++)
+                    for (int e = 0; e < 8; e++)
+                        t[o + r * 64 + ((c ^ (r & 7)) * 8) + e] = w[(size_t)(n0 + r) * K + k0 + c * 8 + e];
+}
+
 struct Case {
     const __nv_bfloat16 *X;
     float *Y, *P;
     int M, N, K, copies;
     std::vector<CUtensorMap> *wm;
+    std::vector<__nv_bfloat16 *> *wt; /* the weights tiled for R (TILED), or NULL */
     CUtensorMap xm;
     const float *ylt;
     double mb;
@@ -211,10 +229,10 @@ struct Case {
 };
 
 /* one shape: R weight rows a block, ST stages, S slices (0: about `bps` blocks an SM) */
-template <int R, int ST, int NOMMA = 0, int SK = 1>
+template <int R, int ST, int NOMMA = 0, int SK = 1, int TILED = 0>
 static void run(const char *name, Case &c, int S, float tl) {
     const size_t smem = (size_t)ST * SK * (R * 128 + 64 * 128) + 1024;
-    auto kern = sk_kernel<R, ST, NOMMA, SK>;
+    auto kern = sk_kernel<R, ST, NOMMA, SK, TILED>;
     CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     int bps = 0;
     CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&bps, kern, 128, smem));
@@ -235,7 +253,9 @@ static void run(const char *name, Case &c, int S, float tl) {
         cudaLaunchConfig_t cfg = {};
         cfg.gridDim = dim3(tiles, S), cfg.blockDim = dim3(128), cfg.dynamicSmemBytes = smem;
         cfg.stream = st, cfg.attrs = at, cfg.numAttrs = pdl ? 1 : 0;
-        CK(cudaLaunchKernelEx(&cfg, kern, (*c.wm)[ci++ % c.copies], c.xm, out, c.M, c.N, nslab, ks));
+        const int cc = ci++ % c.copies;
+        CK(cudaLaunchKernelEx(&cfg, kern, (*c.wm)[cc], c.xm, out, c.M, c.N, nslab, ks,
+                              (const __nv_bfloat16 *)(TILED ? (*c.wt)[cc] : nullptr)));
     };
     float *out = S > 1 ? c.P : c.Y;
     const float ta = graph_us([&](cudaStream_t st) { launch(st, 0, out); });
@@ -255,13 +275,13 @@ static void run(const char *name, Case &c, int S, float tl) {
     for (int i = 0; i < MN; i++) md = fmax(md, fabs((double)a[i] - c.ylt[i]));
     const double mbytes = (double)c.N * c.K * 2;
     if (NOMMA) {
-        printf("  %-11s R %3d ST %d SK %d S %2d, TMA only (no products): %6.2f us (%.2f TB/s), PDL %6.2f\n",
-               name, R, ST, SK, S, ta, (double)c.N * c.K * 2 / (ta * 1e-6) / 1e12, tp);
+        printf("  %-11s R %3d ST %d SK %d S %2d%s, TMA only (no products): %6.2f us (%.2f TB/s), PDL %6.2f\n",
+               name, R, ST, SK, S, TILED ? " tiled" : "", ta, (double)c.N * c.K * 2 / (ta * 1e-6) / 1e12, tp);
         return;
     }
-    printf("  %-11s R %3d ST %d SK %d (%3zu KB, %d a SM) S %2d (%4d blocks): alone %6.2f us (%.2f TB/s), "
+    printf("  %-11s R %3d ST %d SK %d%s (%3zu KB, %d a SM) S %2d (%4d blocks): alone %6.2f us (%.2f TB/s), "
            "PDL %6.2f, +sum %6.2f; cuBLASLt %6.2f  %.1e%s\n",
-           name, R, ST, SK, smem / 1024, bps, S, tiles * S, ta, mbytes / (ta * 1e-6) / 1e12, tp, tr, tl,
+           name, R, ST, SK, TILED ? " tiled" : "", smem / 1024, bps, S, tiles * S, ta, mbytes / (ta * 1e-6) / 1e12, tp, tr, tl,
            md / c.mb, md / c.mb < 1e-4 ? "" : "  MISMATCH");
 }
 
@@ -302,6 +322,17 @@ int main(int argc, char **argv) {
             wm64[c] = map2d(W[c], K, N, 64), wm128[c] = map2d(W[c], K, N, 128);
             wm256[c] = map2d(W[c], K, N, 256);
         }
+        std::vector<__nv_bfloat16 *> T64(copies), T128(copies);
+        {
+            std::vector<__nv_bfloat16> t64(h.size()), t128(h.size());
+            tiled_fill(t64, h, N, K, 64), tiled_fill(t128, h, N, K, 128);
+            for (int cc = 0; cc < copies; cc++) {
+                CK(cudaMalloc(&T64[cc], wbytes));
+                CK(cudaMalloc(&T128[cc], wbytes));
+                CK(cudaMemcpy(T64[cc], t64.data(), wbytes, cudaMemcpyHostToDevice));
+                CK(cudaMemcpy(T128[cc], t128.data(), wbytes, cudaMemcpyHostToDevice));
+            }
+        }
         __nv_bfloat16 *X;
         float *Y, *Yl, *P;
         CK(cudaMalloc(&X, (size_t)M * K * 2));
@@ -331,7 +362,7 @@ int main(int argc, char **argv) {
         for (float v : b) mb = fmax(mb, fabs((double)v));
         printf("%s (N %d, K %d, %.1f MB): cuBLASLt %.2f us (%.2f TB/s)\n", sh.name, N, K, wbytes / 1e6,
                tl, wbytes / (tl * 1e-6) / 1e12);
-        Case c{X, Y, P, M, N, K, copies, &wm128, map2d(X, K, M, 64), b.data(), mb, sms};
+        Case c{X, Y, P, M, N, K, copies, &wm128, nullptr, map2d(X, K, M, 64), b.data(), mb, sms};
         {
             unsigned *sink;
             CK(cudaMalloc(&sink, 4));
@@ -343,20 +374,20 @@ int main(int argc, char **argv) {
             printf("  plain read: %.2f us (%.2f TB/s)\n", tr, wbytes / (tr * 1e-6) / 1e12);
             cudaFree(sink);
         }
-        c.wm = &wm64;
+        c.wm = &wm64, c.wt = &T64;
         run<64, 4, 1>(sh.name, c, 0, tl);
-        run<64, 4, 1, 2>(sh.name, c, 0, tl);
-        run<64, 3, 1, 4>(sh.name, c, 0, tl);
-        run<64, 2, 1, 4>(sh.name, c, 0, tl);
+        run<64, 4, 1, 1, 1>(sh.name, c, 0, tl);
+        run<64, 8, 1, 1, 1>(sh.name, c, 0, tl);
         run<64, 4>(sh.name, c, 0, tl);
-        run<64, 4, 0, 2>(sh.name, c, 0, tl);
-        run<64, 3, 0, 4>(sh.name, c, 0, tl);
-        run<64, 2, 0, 4>(sh.name, c, 0, tl);
-        c.wm = &wm128;
+        run<64, 4, 0, 1, 1>(sh.name, c, 0, tl);
+        run<64, 6, 0, 1, 1>(sh.name, c, 0, tl);
+        run<64, 8, 0, 1, 1>(sh.name, c, 0, tl);
+        c.wm = &wm128, c.wt = &T128;
         run<128, 6, 1>(sh.name, c, 0, tl);
-        run<128, 3, 1, 2>(sh.name, c, 0, tl);
-        run<128, 3, 0, 2>(sh.name, c, 0, tl);
-        run<128, 2, 0, 4>(sh.name, c, 0, tl);
+        run<128, 6, 1, 1, 1>(sh.name, c, 0, tl);
+        run<128, 4, 0, 1, 1>(sh.name, c, 0, tl);
+        run<128, 6, 0, 1, 1>(sh.name, c, 0, tl);
+        for (int cc = 0; cc < copies; cc++) cudaFree(T64[cc]), cudaFree(T128[cc]);
         for (int i = 0; i < copies; i++) cudaFree(W[i]);
         cudaFree(X), cudaFree(Y), cudaFree(Yl), cudaFree(P);
     }
