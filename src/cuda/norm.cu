@@ -278,12 +278,18 @@ norm_fwd_kernel(void *y, const float *x, const float *g, const float *w, const f
     if (active) {
         seg_load<T, K, VEC>(xv, x + off, t, n);
         if (g) seg_load<T, K, VEC>(gv, g + off, t, n);
-        if constexpr (PART) {
-            for (int q = 0; q < p.nsplit; q++) {
-                float pv[V];
-                seg_load<T, K, VEC>(pv, p.part + q * p.pstride + off, t, n);
+        if constexpr (PART) { /* three slices' loads in flight, then their sums in order */
+            for (int q0 = 0; q0 < p.nsplit; q0 += 3) {
+                float pv[3][V];
 #pragma unroll
-                for (int j = 0; j < V; j++) xv[j] += pv[j];
+                for (int u = 0; u < 3; u++)
+                    if (q0 + u < p.nsplit)
+                        seg_load<T, K, VEC>(pv[u], p.part + (q0 + u) * p.pstride + off, t, n);
+#pragma unroll
+                for (int u = 0; u < 3; u++)
+                    if (q0 + u < p.nsplit)
+#pragma unroll
+                        for (int j = 0; j < V; j++) xv[j] += pv[u][j];
             }
             seg_store<T, K, VEC>(p.xout + off, xv, t, n);
         }

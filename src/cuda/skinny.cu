@@ -175,10 +175,16 @@ int cuda_skinny_suits(int64_t M, int64_t N, int64_t K, const void *x, const void
            ((uintptr_t)w & 15) == 0 && skinny_available();
 }
 
-/* slices for about three blocks an SM (65 KB of shared memory each), whole slabs a slice */
+/* slices for about three blocks an SM (65 KB of shared memory each), whole slabs a slice;
+ * RETNET_CUDA_SKINNY_S=n asks for n (lab) */
 static int skinny_ks(int64_t N, int64_t K) {
     const int nslab = (int)(K / 64), tiles = (int)(N / SK_R);
-    int S = 3 * cuda_sm_count() / tiles;
+    static int forced = -1;
+    if (forced < 0) {
+        const char *e = getenv("RETNET_CUDA_SKINNY_S");
+        forced = e ? atoi(e) : 0;
+    }
+    int S = forced > 0 ? forced : 3 * cuda_sm_count() / tiles;
     if (S > SK_SMAX) S = SK_SMAX;
     if (S > nslab) S = nslab;
     if (S < 1) S = 1;
