@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (reverted: 510b50a, 5bf1dca have it) on / off best of two: fla B 24 2.059 / 2.077 ms, 32 2.307 / 2.279, 48 2.783 / 2.807, 64 3.199 / 3.205; preset 24 2.178 / 2.164, 64 3.297 / 3.291
 # Decoding's output products (wo, fc2) at 17-64 rows on Hopper by skinny.cu (TMA + wgmma,
 # split K) with their slices added by the next norm (cuda_op_residual_norm_bf16): every CUDA
 # test but the long training ones (test_cuda_ops' new test_skinny; test_cuda_model's

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (reverted with next191) best of two: B 32 off 2.267, auto (11 slices) 2.279, 4 2.238, 2 2.384; B 64 3.172 / 3.170 / 3.119 / 3.265 (second runs 2.274 / 2.314 / 2.283 / 2.410, 3.199 / 3.178 / 3.197 / 3.275)
 # next191's products with fewer slices (RETNET_CUDA_SKINNY_S: 11 automatic at the 1.3B's wo
 # and fc2, 4, 2) and the norm's slice loads three in flight (it took them one round trip a
 # slice): test_cuda_ops and test_cuda_model, then the step, fla shape at B = 32 and 64, each
