@@ -189,14 +189,6 @@ retnet_status cuda_op_gemv_multi_rms(const cuda_bf16 *x, int64_t M, int64_t K, i
 retnet_status cuda_op_gemv_glu_rms(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,
                                    const cuda_bf16 *w2, int64_t M, int64_t N, int64_t K,
                                    cuda_act act, const cuda_gemv_rms *rms, cuda_stream s);
-/* skinny.cu: y (M, N) = x (M, K) bf16 @ w (N, K)^T bf16 at 17-64 rows on Hopper, its K in
- * cuda_skinny_slices(N, K) slices left unsummed: part (S, M, N) fp32, slice s's sums at
- * part + s M N (cuda_op_residual_norm_bf16 adds them). */
-int cuda_skinny_suits(int64_t M, int64_t N, int64_t K, const void *x, const void *w);
-int cuda_skinny_slices(int64_t N, int64_t K);
-retnet_status cuda_op_skinny(float *part, const cuda_bf16 *x, const cuda_bf16 *w, int64_t M,
-                             int64_t N, int64_t K, cuda_stream s);
-
 /* The GLU FFN's hidden layer in one pass over both weights: y (M, N) bf16 =
  * act(x @ w1^T) * (x @ w2^T) (cuda_op_glu_bf16's formula on the fp32 products). */
 retnet_status cuda_op_gemv_glu(cuda_bf16 *y, const cuda_bf16 *x, const cuda_bf16 *w1,
@@ -305,13 +297,6 @@ retnet_status cuda_op_layernorm_bf16(cuda_bf16 *y, const float *x, const float *
                                      cuda_stream s);
 retnet_status cuda_op_rmsnorm_bf16(cuda_bf16 *y, const float *x, const float *w, int64_t M,
                                    int64_t d, float eps, cuda_stream s);
-/* x (M, d) += part[0] + ... + part[nsplit - 1] (each (M, d), M d floats apart, added in that
- * order; cuda_op_skinny's slices), written back, then y = LayerNorm (center, with b) or
- * RMSNorm of x, bf16: a product's split-K sums met where its residual is read anyway.
- * d <= 4096. */
-retnet_status cuda_op_residual_norm_bf16(cuda_bf16 *y, float *x, const float *part, int nsplit,
-                                         const float *w, const float *b, int64_t M, int64_t d,
-                                         int center, float eps, cuda_stream s);
 retnet_status cuda_op_head_norm_gate_bf16(cuda_bf16 *y, const float *o, const float *g,
                                           const float *w, const float *b, int64_t M, int h,
                                           int dv, float eps, int mode, cuda_stream s);

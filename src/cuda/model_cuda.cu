@@ -55,10 +55,6 @@ struct model_cuda {
     int64_t ldv;
     cuda_bf16 *xb;                   /* (n, max(d, d_value, d_ffn)): a product's bf16 operand */
     cuda_bf16 *qb, *kb, *vb;         /* retention's bf16 operands */
-    float *part;                     /* (16, n, d) decoding's output products at 17-64 rows:
-                                        their slices of K (cuda_op_skinny), part_S of them
-                                        pending, added by the next norm (pending_norm) */
-    int part_S;
     cuda_bf16 *xw;                   /* (n, d) decoding's next RMSNorm operand, bf16(x w)
                                         (rms_chain) */
     int32_t *tok;                    /* (n) */
@@ -470,7 +466,7 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
                       (void **)&d->g,  (void **)&d->o,  (void **)&d->h1, (void **)&d->h2,
                       (void **)&d->logits, (void **)&d->xb, (void **)&d->qb, (void **)&d->kb,
                       (void **)&d->vb, (void **)&d->tok, (void **)&d->pos, (void **)&d->tcache,
-                      (void **)&d->xw, (void **)&d->part};
+                      (void **)&d->xw};
     const size_t bytes[] = {4 * (size_t)(n * D),
                             4 * (size_t)(n * c->d_key), 4 * (size_t)(n * c->d_key),
                             4 * (size_t)(n * c->d_value), 4 * (size_t)(n * c->d_value),
@@ -480,8 +476,7 @@ static retnet_status acts_ready(model_cuda *d, int64_t n) {
                             2 * (size_t)(n * c->d_key), 2 * (size_t)(n * c->d_key),
                             2 * (size_t)(n * c->d_value), 4 * (size_t)n, 8 * (size_t)n,
                             is_tf(c) ? 2 * (size_t)(n * (c->d_key + c->d_value)) : 0,
-                            2 * (size_t)(n * D),
-                            n >= 17 ? 4 * (size_t)(16 * (n < 64 ? n : 64) * D) : 0};
+                            2 * (size_t)(n * D)};
     const int count = (int)(sizeof bytes / sizeof bytes[0]);
     size_t total = 0;
     for (int i = 0; i < count; i++) total += align_up(bytes[i]);
@@ -507,35 +502,6 @@ static retnet_status norm_bf16(const retnet_config *c, cuda_bf16 *y, const float
     if (c->norm == RETNET_NORM_LAYERNORM)
         return cuda_op_layernorm_bf16(y, x, w, b, n, c->d_model, c->eps, cs);
     return cuda_op_rmsnorm_bf16(y, x, w, n, c->d_model, c->eps, cs);
-}
-
-/*
- * A decoding step's output products (wo, fc2: x += a w^T) at 17-64 rows: on Hopper by
- * cuda_op_skinny, whose slices of K the next norm adds as it reads the residual
- * (pending_norm), instead of cuBLASLt's product and its split-K reduction. The 1.3B fla shape
- * at B = 64: dev/cuda/next191.sh.
- */
-static retnet_status out_product(model_cuda *d, const cuda_bf16 *a, const float *w, int64_t n,
-                                 int64_t T, int64_t K, cuda_stream cs) {
-    const int64_t D = d->cfg.d_model;
-    if (T == 1 && d->part && !d->part_S && D <= 4096 &&
-        cuda_skinny_suits(n, D, K, a, w) && cuda_skinny_slices(D, K) <= 16) {
-        TRY(cuda_op_skinny(d->part, a, (const cuda_bf16 *)w, n, D, K, cs));
-        d->part_S = cuda_skinny_slices(D, K);
-        return RETNET_OK;
-    }
-    return cuda_op_matmul(d->x, CUDA_F32, a, w, CUDA_BF16, n, D, K, 1, cs);
-}
-
-/* xb = Norm(x) (weight w, bias b), x first taking the slices an out_product left */
-static retnet_status pending_norm(model_cuda *d, const float *w, const float *b, int64_t n,
-                                  cuda_stream cs) {
-    const retnet_config *c = &d->cfg;
-    if (!d->part_S) return norm_bf16(c, d->xb, d->x, w, b, n, cs);
-    const int S = d->part_S;
-    d->part_S = 0;
-    return cuda_op_residual_norm_bf16(d->xb, d->x, d->part, S, w, b, n, c->d_model,
-                                      c->norm == RETNET_NORM_LAYERNORM, c->eps, cs);
 }
 
 static float embed_scale(const retnet_config *c) {
@@ -736,7 +702,9 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     else
         TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
     if (rc) return residual_rms(d, d->xb, p16->wo, n, c->d_value, p32->ffn_norm_w, cs);
-    return out_product(d, d->xb, p16->wo, n, T, c->d_value, cs);
+    TRY(mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1, cs));
+
+    return RETNET_OK;
 }
 
 /* One layer, in place on d->x: x += Mixer(Norm(x)); x += FFN(Norm(x))   (RETNET.md §5; the
@@ -749,17 +717,16 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
 
     const int rc = rms_chain(d, n, T, state);
     const cuda_gemv_rms rms = {d->x, c->eps};
-    if (l == 0) d->part_S = 0; /* nothing pending from a forward that stopped part way */
-    if (!rc || l == 0) TRY(pending_norm(d, p32->ret_norm_w, p32->ret_norm_b, n, cs));
+    if (!rc || l == 0) TRY(norm_bf16(c, d->xb, d->x, p32->ret_norm_w, p32->ret_norm_b, n, cs));
     if (is_tf(c)) {
         TRY(attention_forward(d, l, B, T, state, hpos, cs));
         TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
-        TRY(out_product(d, d->xb, p16->wo, n, T, c->d_value, cs));
+        TRY(mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1, cs));
     } else {
         TRY(retention_mixer(d, l, B, T, state, cs));
     }
     const int64_t nf = n * c->d_ffn;
-    if (!rc) TRY(pending_norm(d, p32->ffn_norm_w, p32->ffn_norm_b, n, cs));
+    if (!rc) TRY(norm_bf16(c, d->xb, d->x, p32->ffn_norm_w, p32->ffn_norm_b, n, cs));
     if (cuda_gemv_suits(n, D, d->xb, D)) {
         /* decoding: the hidden layer in one pass into h1's (unused) space, bf16: both GLU
          * products and act(a) * b, or fc1 with gelu in its epilogue (the act kernel's bits) */
@@ -776,7 +743,8 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
         if (rc) /* the next layer's norm, or the final one */
             return residual_rms(d, a, p16->fc2, n, c->d_ffn,
                                 l + 1 < c->n_layer ? d->l32[l + 1].ret_norm_w : d->g32.norm_w, cs);
-        return out_product(d, a, p16->fc2, n, T, c->d_ffn, cs);
+        TRY(mm(d->x, a, p16->fc2, n, D, c->d_ffn, 1, cs));
+        return RETNET_OK;
     }
     const float *w2[2] = {p16->fc1, p16->gate};
     const int64_t r2[2] = {c->d_ffn, c->d_ffn};
@@ -784,7 +752,8 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
     if (joined) { /* fc1 and gate as one product, act(h1) h2 from its rows */
         TRY(mm(joined, d->xb, p16->fc1, n, 2 * c->d_ffn, D, 0, cs));
         TRY(cuda_op_glu_rows_bf16(d->xb, joined, n, c->d_ffn, ffn_act(c), cs));
-        return out_product(d, d->xb, p16->fc2, n, T, c->d_ffn, cs);
+        TRY(mm(d->x, d->xb, p16->fc2, n, D, c->d_ffn, 1, cs));
+        return RETNET_OK;
     }
     TRY(mm(d->h1, d->xb, p16->fc1, n, c->d_ffn, D, 0, cs));
     if (c->ffn == RETNET_FFN_GLU) {
@@ -794,7 +763,8 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
     } else {
         TRY(cuda_op_act_bf16(d->xb, d->h1, nf, CUDA_ACT_GELU, cs));
     }
-    return out_product(d, d->xb, p16->fc2, n, T, c->d_ffn, cs);
+    TRY(mm(d->x, d->xb, p16->fc2, n, D, c->d_ffn, 1, cs));
+    return RETNET_OK;
 }
 
 /* The logits of rows T-1, 2T-1, ... (each sequence's last position) into last_dev (B, ldv):
@@ -810,7 +780,7 @@ static retnet_status last_logits(model_cuda *d, int32_t B, int32_t T, const void
                                  NULL};
         return cuda_op_gemv_multi_rms(d->xw, B, D, D, &o, 1, &rms, cs);
     }
-    TRY(pending_norm(d, d->g32.norm_w, d->g32.norm_b, (int64_t)B * T, cs));
+    TRY(norm_bf16(c, d->xb, d->x, d->g32.norm_w, d->g32.norm_b, (int64_t)B * T, cs));
     return cuda_op_gemm(0, 1, B, c->vocab, D, 1.0f, d->xb + (int64_t)(T - 1) * D, (int64_t)T * D,
                         wout, D, CUDA_BF16, 0.0f,
                         last_dev, d->ldv, CUDA_F32, cs);
@@ -935,7 +905,7 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
         return retnet_cuda_sync(NULL);
     }
     if (!logits) return retnet_cuda_sync(NULL);
-    TRY(pending_norm(d, d->g32.norm_w, d->g32.norm_b, n, NULL));
+    TRY(norm_bf16(c, d->xb, d->x, d->g32.norm_w, d->g32.norm_b, n));
     TRY(cuda_op_gemm(0, 1, n, c->vocab, D, 1.0f, d->xb, D, wout, D, CUDA_BF16, 0.0f, d->logits,
                      d->ldv, CUDA_F32, NULL));
     TRY(retnet_cuda_sync(NULL));

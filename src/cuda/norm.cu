@@ -66,13 +66,6 @@ typedef struct {
     double rn; /* 1 / n: the register kernels' means multiply by it (a double division is ~25
                   instructions a round; for the models' widths, powers of two, the product is
                   the quotient exactly, and elsewhere within an ulp of double) */
-    /* forward, PART (cuda_op_residual_norm_bf16): x += part[0] + ... + part[nsplit - 1] (each
-     * laid as x, pstride floats apart; added in that order), written back to xout, before
-     * the norm */
-    const float *part;
-    int64_t pstride;
-    int nsplit;
-    float *xout;
 } seg_shape;
 
 __device__ __forceinline__ float sigmoidf_(float z) { return 1.0f / (1.0f + expf(-z)); }
@@ -253,7 +246,7 @@ __device__ __forceinline__ void reg_stats(const float (&xv)[4 * K], const seg_sh
 
 /* One segment per group. y may be x (in place): each thread reads its elements before it
  * writes them, and no other thread touches them. */
-template <int T, int K, bool VEC, bool PART = false>
+template <int T, int K, bool VEC>
 __global__ void __launch_bounds__(NORM_BLOCK(T), NORM_FWD_MINB(T))
 norm_fwd_kernel(void *y, const float *x, const float *g, const float *w, const float *b,
                 seg_shape p) {
@@ -278,21 +271,6 @@ norm_fwd_kernel(void *y, const float *x, const float *g, const float *w, const f
     if (active) {
         seg_load<T, K, VEC>(xv, x + off, t, n);
         if (g) seg_load<T, K, VEC>(gv, g + off, t, n);
-        if constexpr (PART) { /* three slices' loads in flight, then their sums in order */
-            for (int q0 = 0; q0 < p.nsplit; q0 += 3) {
-                float pv[3][V];
-#pragma unroll
-                for (int u = 0; u < 3; u++)
-                    if (q0 + u < p.nsplit)
-                        seg_load<T, K, VEC>(pv[u], p.part + (q0 + u) * p.pstride + off, t, n);
-#pragma unroll
-                for (int u = 0; u < 3; u++)
-                    if (q0 + u < p.nsplit)
-#pragma unroll
-                        for (int j = 0; j < V; j++) xv[j] += pv[u][j];
-            }
-            seg_store<T, K, VEC>(p.xout + off, xv, t, n);
-        }
         if (p.xs) { /* rounded as written (no fma with what follows): the backward's f o */
             const float f = p.xs[s];
 #pragma unroll
@@ -759,9 +737,6 @@ template <int T, int K>
 static cudaError_t launch_fwd(bool vec, cudaStream_t cs, void *y, const float *x, const float *g,
                               const float *w, const float *b, const seg_shape &p) {
     const unsigned grid = cuda_blocks(p.nseg, NORM_BLOCK(T) / T, INT32_MAX);
-    if (p.part)
-        return cuda_launch(vec ? norm_fwd_kernel<T, K, true, true> : norm_fwd_kernel<T, K, false, true>,
-                           grid, NORM_BLOCK(T), 0, cs, y, x, g, w, b, p);
     return cuda_launch(vec ? norm_fwd_kernel<T, K, true> : norm_fwd_kernel<T, K, false>, grid,
                        NORM_BLOCK(T), 0, cs, y, x, g, w, b, p);
 }
@@ -877,19 +852,17 @@ static void launch_bwd(bool vec, cudaStream_t cs, int64_t spb, void *dx, void *d
 static retnet_status norm_forward(const char *fn, void *y, const float *x, const float *g,
                                   const float *w, const float *b, int64_t M, int h, int64_t n,
                                   int center, int wshared, int identity, float eps,
-                                  cuda_stream s, int bf16_out = 0, const float *xs = NULL,
-                                  const float *part = NULL, int nsplit = 0) {
+                                  cuda_stream s, int bf16_out = 0, const float *xs = NULL) {
     retnet_status st = check_shape(fn, M, h, n);
     if (st || M == 0) return st;
-    if ((xs || part) && n > NORM_NMAX)
-        return retnet_fail(RETNET_EINVAL, "%s: scaled rows and partial sums need segments of at "
-                           "most %d", fn, NORM_NMAX);
+    if (xs && n > NORM_NMAX)
+        return retnet_fail(RETNET_EINVAL, "%s: scaled rows need segments of at most %d", fn,
+                           NORM_NMAX);
     cudaStream_t cs = (cudaStream_t)s;
-    seg_shape p = {M * h, h, (int)n, center, wshared, identity, eps, bf16_out, xs, 1.0 / n,
-                   part, M * h * n, nsplit, const_cast<float *>(x)};
+    seg_shape p = {M * h, h, (int)n, center, wshared, identity, eps, bf16_out, xs, 1.0 / n};
     /* float4 loads where every segment of every operand starts on 16 bytes (8 for bf16) */
     const bool vec = n % 4 == 0 && aligned(x, 16) && aligned(g, 16) && aligned(w, 16) &&
-                     aligned(b, 16) && aligned(y, bf16_out ? 8 : 16) && aligned(part, 16);
+                     aligned(b, 16) && aligned(y, bf16_out ? 8 : 16);
     cudaError_t e = cudaSuccess;
     switch (norm_config(n)) {
 #define FWD_(i, T, K) \
@@ -1051,16 +1024,6 @@ retnet_status cuda_op_layernorm_bf16(cuda_bf16 *y, const float *x, const float *
 retnet_status cuda_op_rmsnorm_bf16(cuda_bf16 *y, const float *x, const float *w, int64_t M,
                                    int64_t d, float eps, cuda_stream s) {
     return norm_forward("cuda_op_rmsnorm_bf16", y, x, NULL, w, NULL, M, 1, d, 0, 1, 0, eps, s, 1);
-}
-
-retnet_status cuda_op_residual_norm_bf16(cuda_bf16 *y, float *x, const float *part, int nsplit,
-                                         const float *w, const float *b, int64_t M, int64_t d,
-                                         int center, float eps, cuda_stream s) {
-    if (!x || !part || nsplit < 1)
-        return retnet_fail(RETNET_EINVAL, "cuda_op_residual_norm_bf16: x, part and nsplit >= 1 "
-                           "are required");
-    return norm_forward("cuda_op_residual_norm_bf16", y, x, NULL, w, center ? b : NULL, M, 1, d,
-                        center, 1, 0, eps, s, 1, NULL, part, nsplit);
 }
 
 retnet_status cuda_op_head_norm_gate_bf16(cuda_bf16 *y, const float *o, const float *g,

@@ -1393,94 +1393,6 @@ static void test_head_norm_rows(void) {
             }
 }
 
-/* Decoding's output products at 17-64 rows (cuda_op_skinny) and the norm that meets their
- * slices (cuda_op_residual_norm_bf16); skipped where cuda_op_skinny does not run (sm_90a).
- * - skinny: the slices summed in order on the host, y = sum_s part_s, against the CPU's matmul
- *   of the same bf16 inputs by the pair rule, K = K_red + 2 + S (the slices' sums add S
- *   roundings of their own); a slice dropped or counted twice errs by ~|y|, far past it. Rows of
- *   x past M (zeros from the TMA) must leave part's rows past M alone: the buffer is poisoned
- *   with NaN past M S N floats. Shapes: M at 17, 40 and 64; N from 64 (one block row) to 2048;
- *   K from 64 (one slab) to 4096 (the 1.3B wo: 11 slices).
- * - residual norm: x + part_0 + ... + part_{S-1} is float additions in that order, so x as
- *   written back is compared bit for bit with the host's sums, and y with
- *   cuda_op_rmsnorm_bf16 / cuda_op_layernorm_bf16 of those sums (the same kernel after the
- *   additions: the same bits). */
-static void test_skinny(void) {
-    static const int64_t shapes[][3] = {{17, 64, 64}, {40, 192, 640}, {64, 2048, 4096},
-                                        {33, 128, 2816}};
-    uint64_t s = next_seed();
-    int ran = 0;
-    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-        const int64_t M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
-        float *x = frand(M * K, &s, 1), *w = frand(N * K, &s, 1);
-        uint16_t *xb = to_bf16(x, M * K), *wb = to_bf16(w, N * K);
-        void *dx = dput(xb, 2 * (size_t)(M * K)), *dw = dput(wb, 2 * (size_t)(N * K));
-        if (!cuda_skinny_suits(M, N, K, dx, dw)) {
-            DFREE(dx, dw);
-            free(x), free(w), free(xb), free(wb);
-            continue;
-        }
-        ran++;
-        const int S = cuda_skinny_slices(N, K);
-        const int64_t np = (int64_t)S * M * N;
-        float *poison = fnan(np + 64 * N);
-        float *dp = dputf(poison, np + 64 * N);
-        OK(cuda_op_skinny(dp, dx, dw, M, N, K, NULL));
-        float *part = dgetf(dp, np + 64 * N);
-        float *y = fnew(M * N), *yc = fnew(M * N);
-        for (int64_t i = 0; i < M * N; i++) {
-            float a = 0.0f;
-            for (int q = 0; q < S; q++) a += part[q * M * N + i];
-            y[i] = a;
-        }
-        int64_t touched = 0;
-        for (int64_t i = np; i < np + 64 * N; i++) touched += !isnan(part[i]);
-        op_matmul(yc, x, w, M, N, K, 0);
-        double *my = dnew(M * N);
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < N; j++) {
-                double a = 0;
-                for (int64_t k = 0; k < K; k++) a += fabs((double)x[i * K + k] * w[j * K + k]);
-                my[i * N + j] = a;
-            }
-        char what[128];
-        snprintf(what, sizeof what, "skinny M=%lld N=%lld K=%lld (%d slices)", (long long)M,
-                 (long long)N, (long long)K, S);
-        check_pair(y, yc, my, M * N, K + 2 + S, what);
-        CHECK(touched == 0, "%s: %lld floats written past its S M N", what, (long long)touched);
-
-        /* the norm that meets the slices: x = residual + the slices, then the norm */
-        const int64_t D = N;
-        float *res = frand(M * D, &s, 2), *nw = frand(D, &s, 1), *nb = frand(D, &s, 1);
-        for (int ln = 0; ln < 2; ln++) {
-            float *dres = dputf(res, M * D), *dnw = dputf(nw, D), *dnb = dputf(nb, D);
-            float *dsum = NULL;
-            void *dy = dput(NULL, 2 * (size_t)(M * D)), *dy2 = dput(NULL, 2 * (size_t)(M * D));
-            OK(cuda_op_residual_norm_bf16(dy, dres, dp, S, dnw, ln ? dnb : NULL, M, D, ln, 1e-5f,
-                                          NULL));
-            float *xg = dgetf(dres, M * D), *xh = fcopy(res, M * D);
-            for (int64_t i = 0; i < M * D; i++)
-                for (int q = 0; q < S; q++) xh[i] += part[q * M * D + i];
-            char w2[256];
-            snprintf(w2, sizeof w2, "%s: residual %s, x written back", what, ln ? "layernorm" : "rmsnorm");
-            check_same(xg, xh, sizeof(float) * (size_t)(M * D), w2);
-            dsum = dputf(xh, M * D);
-            if (ln) OK(cuda_op_layernorm_bf16(dy2, dsum, dnw, dnb, M, D, 1e-5f, NULL));
-            else OK(cuda_op_rmsnorm_bf16(dy2, dsum, dnw, M, D, 1e-5f, NULL));
-            uint16_t *ya = malloc(2 * (size_t)(M * D)), *yb = malloc(2 * (size_t)(M * D));
-            dget(ya, dy, 2 * (size_t)(M * D)), dget(yb, dy2, 2 * (size_t)(M * D));
-            snprintf(w2, sizeof w2, "%s: residual %s, y", what, ln ? "layernorm" : "rmsnorm");
-            check_same(ya, yb, 2 * (size_t)(M * D), w2);
-            DFREE(dres, dnw, dnb, dsum, dy, dy2);
-            free(xg), free(xh), free(ya), free(yb);
-        }
-        DFREE(dx, dw, dp);
-        free(x), free(w), free(xb), free(wb), free(poison), free(part), free(y), free(yc);
-        free(my), free(res), free(nw), free(nb);
-    }
-    if (!ran) fprintf(stderr, "     skinny: not on this device (sm_90a, compute capability 9.0)\n");
-}
-
 /* With arguments, only the tests named (test.h's RUN_IF; e.g. under compute-sanitizer). */
 int main(int argc, char **argv) {
     TEST_ONLY(argc, argv);
@@ -1502,7 +1414,6 @@ int main(int argc, char **argv) {
     RUN_IF(test_bf16_outputs);
     RUN_IF(test_head_norm_rows);
     RUN_IF(test_joined_products);
-    RUN_IF(test_skinny);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
 }
