@@ -287,8 +287,8 @@ static void run(const char *name, Case &c, int S, float tl) {
 
 int main(int argc, char **argv) {
     const int M = argc > 1 ? atoi(argv[1]) : 64;
-    if (M < 1 || M > 64) {
-        printf("M must be 1..64\n");
+    if (M < 1 || M > 256) {
+        printf("M must be 1..256 (past 64: cuBLASLt and the plain read only)\n");
         return 1;
     }
     int sms = 0;
@@ -362,6 +362,22 @@ int main(int argc, char **argv) {
         for (float v : b) mb = fmax(mb, fabs((double)v));
         printf("%s (N %d, K %d, %.1f MB): cuBLASLt %.2f us (%.2f TB/s)\n", sh.name, N, K, wbytes / 1e6,
                tl, wbytes / (tl * 1e-6) / 1e12);
+        if (M > 64) { /* cuBLASLt against the plain read and the tensor cores' floor */
+            unsigned *sink;
+            CK(cudaMalloc(&sink, 4));
+            const int64_t n16 = (int64_t)wbytes / 16;
+            int cr = 0;
+            const float tr = graph_us([&](cudaStream_t s) {
+                read_kernel<<<(unsigned)((n16 + 255) / 256), 256, 0, s>>>((const uint4 *)W[cr++ % copies], n16, sink);
+            });
+            const double fl = 2.0 * M * N * K;
+            printf("  plain read %.2f us; cuBLASLt %.1f TFLOP/s (%.2f us at 800)\n", tr,
+                   fl / (tl * 1e-6) / 1e12, fl / 800e12 * 1e6);
+            cudaFree(sink);
+            for (int i = 0; i < copies; i++) cudaFree(W[i]), cudaFree(T64[i]), cudaFree(T128[i]);
+            cudaFree(X), cudaFree(Y), cudaFree(Yl), cudaFree(P);
+            continue;
+        }
         Case c{X, Y, P, M, N, K, copies, &wm128, nullptr, map2d(X, K, M, 64), b.data(), mb, sms};
         {
             unsigned *sink;
