@@ -15,7 +15,13 @@
  *
  *   nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -I src -o skinny_lab \
  *     dev/cuda/skinny_lab.cu -lcublasLt
- *   ./skinny_lab [M]      (default 64)
+ *   ./skinny_lab [M]      (default 64; past 64 rows only cuBLASLt and the plain read)
+ *
+ * What it found (dev/cuda/README.md, twenty-seventh session): alone, level with cuBLASLt on
+ * q k v g and fc1 | gate and 20-30% faster on wo and fc2, whose cuBLASLt time includes its
+ * split-K reduction; in the model, with the slices added by the next norm (next191-192,
+ * reverted: 510b50a), level with cuBLASLt at B = 24-64, the slices' meeting costing there what
+ * cuBLASLt's reduction kernel costs.
  */
 #include "lt_common.cuh"
 
