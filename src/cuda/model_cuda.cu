@@ -120,6 +120,7 @@ struct model_cuda {
     void *gscr;       /* the scratch buffer the graph's attention uses */
     float *gstate, *glast;
     void *gacts;
+    int32_t *gnext, *gdnext; /* the graph's argmax ids: pinned host, device (or NULL) */
     model_cuda_grad_hook hook;       /* distributed training: gradients of a range are final */
     void *hook_ctx;
     float dropout;                   /* residual dropout of the training passes (0: off) */
@@ -127,6 +128,14 @@ struct model_cuda {
     int32_t dropout_rank;
     int32_t *dnext;                  /* (B) device: argmax tokens */
     int32_t dnext_cap;
+    /* the decoding graph's own argmax (graph_argmax, RETNET_CUDA_GRAPH_ARGMAX=0: off): its
+     * ids copied by the graph into pinned hnext; valid for the logits at next_of until the
+     * next forward */
+    int graph_argmax;
+    int32_t *hnext;
+    int32_t hnext_cap;
+    const float *next_of;
+    int32_t next_B;
 };
 
 /* What the backward reads of one layer (RETNET.md §4-5, src/model.c's layer_acts): fp32 where
@@ -287,6 +296,7 @@ void model_cuda_free(model_cuda *d) {
     retnet_cuda_free(d->tacts);
     retnet_cuda_free(d->dsum);
     retnet_cuda_free(d->dnext);
+    if (d->hnext) cudaFreeHost(d->hnext);
     if (d->gexec) cudaGraphExecDestroy(d->gexec);
     if (d->gstream) cudaStreamDestroy(d->gstream);
     if (d->gready) cudaEventDestroy(d->gready);
@@ -358,6 +368,8 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->graphs = !(ge && !strcmp(ge, "0"));
     const char *pe = getenv("RETNET_CUDA_PDL");
     d->pdl = !(pe && !strcmp(pe, "0"));
+    const char *ae = getenv("RETNET_CUDA_GRAPH_ARGMAX");
+    d->graph_argmax = !(ae && !strcmp(ae, "0"));
     /* RETNET_CUDA_WINDOW=W[,MB]: the window's W (0: off) and a layer's states (B sequences')
      * from which it runs, in MB. Default 16,8: B >= 2 at the 1.3B model's heads (4 MB a
      * sequence). With the step kernel of dev/cuda/window_lab2.cu (off -> on, next86.sh, mean
@@ -795,6 +807,10 @@ static retnet_status last_logits(model_cuda *d, int32_t B, int32_t T, const void
  * buffers they were uploaded to. RETNET_CUDA_GRAPHS=0 turns this off (every step launched
  * one by one; the same results).
  */
+static retnet_status next_ready(model_cuda *d, int32_t B);
+static retnet_status argmax_ids(model_cuda *d, const float *logits_dev, int32_t B,
+                                cudaStream_t cs, int32_t *host);
+
 static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_dev,
                                        float *last_dev) {
     const retnet_config *c = &d->cfg;
@@ -810,9 +826,13 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
         TRY(cuda_scratch(&scr, (size_t)cuda_attention_scratch_bytes(B, 1, c->n_head,
                                                                     c->d_value / c->n_head,
                                                                     c->context)));
+    /* the argmax's buffers, grown before the capture too (a regrowth moves them: the graph
+     * is then made again) */
+    if (d->graph_argmax) TRY(next_ready(d, B));
     if (!(d->gexec && d->gB == B && d->gstate == state_dev && d->glast == last_dev &&
           d->gacts == d->acts && d->gacts_rows == d->acts_rows && d->gctx == c->context &&
-          d->gscr == scr)) {
+          d->gscr == scr && d->gnext == (d->graph_argmax ? d->hnext : NULL) &&
+          d->gdnext == (d->graph_argmax ? d->dnext : NULL))) {
         if (d->gexec) cudaGraphExecDestroy(d->gexec);
         d->gexec = NULL;
         CUDA_TRY(cudaStreamBeginCapture(d->gstream, cudaStreamCaptureModeThreadLocal),
@@ -822,6 +842,7 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
         for (int l = 0; l < c->n_layer && !st; l++) st = layer_forward(d, l, B, 1, state_dev, cs);
         if (!st) st = win_advance(d, state_dev, B, cs);
         if (!st) st = last_logits(d, B, 1, state_dev, last_dev, cs);
+        if (!st && d->graph_argmax) st = argmax_ids(d, last_dev, B, (cudaStream_t)cs, d->hnext);
         cudaGraph_t g = NULL;
         cudaError_t e = cudaStreamEndCapture(d->gstream, &g);
         if (!st && e == cudaSuccess) e = cudaGraphInstantiate(&d->gexec, g, 0);
@@ -833,6 +854,8 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
         }
         d->gB = B, d->gstate = state_dev, d->glast = last_dev, d->gacts = d->acts;
         d->gctx = c->context, d->gscr = scr, d->gacts_rows = d->acts_rows;
+        d->gnext = d->graph_argmax ? d->hnext : NULL;
+        d->gdnext = d->graph_argmax ? d->dnext : NULL;
     }
     /* the graph's stream does not wait for the legacy stream by itself, where the tokens,
      * positions and states were copied (from pageable memory cudaMemcpy may return before its
@@ -840,7 +863,9 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
     CUDA_TRY(cudaEventRecord(d->gready, 0), "ordering the decoding step");
     CUDA_TRY(cudaStreamWaitEvent(d->gstream, d->gready, 0), "ordering the decoding step");
     CUDA_TRY(cudaGraphLaunch(d->gexec, d->gstream), "launching the decoding step");
-    return retnet_cuda_sync(cs);
+    TRY(retnet_cuda_sync(cs));
+    if (d->graph_argmax) d->next_of = last_dev, d->next_B = B;
+    return RETNET_OK;
 }
 
 /* A decoding step's kernels (norms, the gemv products, the retention step) launched with
@@ -863,6 +888,7 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
     if (B < 1 || T < 1)
         return retnet_fail(RETNET_EINVAL, "CUDA forward: need at least one token (B=%d, T=%d)",
                            B, T);
+    d->next_of = NULL; /* the graph's argmax ids are of the forward before */
     const retnet_config *c = &d->cfg;
     const int64_t n = (int64_t)B * T, D = c->d_model;
     for (int64_t i = 0; i < n; i++)
@@ -989,10 +1015,8 @@ __global__ void argmax_kernel(int32_t *next, const float *logits, int64_t V, int
     if (threadIdx.x == 0) next[blockIdx.x] = si[0] < V ? (int32_t)si[0] : 0;
 }
 
-retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t B,
-                                int32_t *next) {
-    if (!d || !logits_dev || !next || B < 1)
-        return retnet_fail(RETNET_EINVAL, "CUDA argmax: bad arguments");
+/* dnext (device) and hnext (pinned host) for B ids */
+static retnet_status next_ready(model_cuda *d, int32_t B) {
     if (B > d->dnext_cap) {
         retnet_cuda_free(d->dnext);
         d->dnext = NULL;
@@ -1000,11 +1024,50 @@ retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t 
         TRY(retnet_cuda_malloc((void **)&d->dnext, sizeof(int32_t) * (size_t)B, "argmax ids"));
         d->dnext_cap = B;
     }
+    if (B > d->hnext_cap) {
+        if (d->hnext) cudaFreeHost(d->hnext);
+        d->hnext = NULL;
+        d->hnext_cap = 0;
+        CUDA_TRY(cudaMallocHost((void **)&d->hnext, sizeof(int32_t) * (size_t)B),
+                 "pinned memory for the argmax ids");
+        d->hnext_cap = B;
+    }
+    return RETNET_OK;
+}
+
+/* the argmax of B rows of logits (row stride ldv) into dnext, copied into host (pinned) */
+static retnet_status argmax_ids(model_cuda *d, const float *logits_dev, int32_t B,
+                                cudaStream_t cs, int32_t *host) {
     const int vec = ((uintptr_t)logits_dev & 15) == 0; /* rows of ldv: multiples of 16 bytes */
-    argmax_kernel<<<B, 1024>>>(d->dnext, logits_dev, d->cfg.vocab, d->ldv, vec);
+    argmax_kernel<<<B, 1024, 0, cs>>>(d->dnext, logits_dev, d->cfg.vocab, d->ldv, vec);
     CUDA_LAUNCHED("argmax");
+    CUDA_TRY(cudaMemcpyAsync(host, d->dnext, sizeof(int32_t) * (size_t)B,
+                             cudaMemcpyDeviceToHost, cs),
+             "copying the argmax ids");
+    return RETNET_OK;
+}
+
+/*
+ * The greedy ids of the last decoding step. A decoding graph computes them itself, its last
+ * nodes the argmax kernel and a copy into pinned host memory, so that this call only reads
+ * them: one launch and one wait a token fewer (the fla shape at B = 1 ~1.05 ms a step, of
+ * which ~0.03-0.04 ms passed between the graph's end and the separate argmax's start under
+ * CUPTI: bench/gpu/traces/; the gain, dev/cuda/next198.sh). Elsewhere the kernel runs here.
+ * The same kernel either way: the same ids.
+ */
+retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t B,
+                                int32_t *next) {
+    if (!d || !logits_dev || !next || B < 1)
+        return retnet_fail(RETNET_EINVAL, "CUDA argmax: bad arguments");
+    if (d->next_of && d->next_of == logits_dev && d->next_B == B) {
+        memcpy(next, d->hnext, sizeof(int32_t) * (size_t)B);
+        return RETNET_OK;
+    }
+    TRY(next_ready(d, B));
+    TRY(argmax_ids(d, logits_dev, B, NULL, d->hnext));
     TRY(retnet_cuda_sync(NULL));
-    return retnet_cuda_download(next, d->dnext, sizeof(int32_t) * (size_t)B);
+    memcpy(next, d->hnext, sizeof(int32_t) * (size_t)B);
+    return RETNET_OK;
 }
 
 /* --------------------------------------------------------------------- states */
