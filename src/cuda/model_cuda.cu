@@ -1050,10 +1050,10 @@ static retnet_status argmax_ids(model_cuda *d, const float *logits_dev, int32_t 
 /*
  * The greedy ids of the last decoding step. A decoding graph computes them itself, its last
  * nodes the argmax kernel and a copy into pinned host memory, so that this call only reads
- * them: one launch and one wait a token fewer (the fla shape at B = 1 ~1.05 ms a step, of
- * which ~0.03-0.04 ms passed between the graph's end and the separate argmax's start under
- * CUPTI: bench/gpu/traces/; the gain, dev/cuda/next198.sh). Elsewhere the kernel runs here.
- * The same kernel either way: the same ids.
+ * them: one launch and one wait a token fewer. The fla shape, three runs alternated, ms: B = 1
+ * 1.041-1.048 -> 1.034-1.039, 8 1.516-1.521 -> 1.506-1.508, 64 3.187-3.201 -> 3.175-3.186
+ * (dev/cuda/next198.sh). Elsewhere the kernel runs here. The same kernel either way: the
+ * same ids.
  */
 retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t B,
                                 int32_t *next) {
