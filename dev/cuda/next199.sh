@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (reverted: fd3f6d4 has it) all tests passed (gemv 6, model 7, train 3); on / off three runs: B 4 1.411 1.408 1.407 / 1.341 1.325 1.334 ms, B 8 1.672 1.677 1.673 / 1.520 1.512 1.523: slower
 # Decoding's RMSNorms inside the mma gemv at 3-8 rows (gemv_mma_kernel's RMS: the consumer
 # sums x's squares from the fp32 rows beside the xw it reads, after its products, and scales
 # its sums by each row's norm; the producer's xw as at B = 1), so that B = 3-8 steps lose the

@@ -264,12 +264,10 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
  * and row (gemv_mma_shape). With W U = 64 (two blocks of 16 warps an SM: 64 registers) the
  * rotation's angles, whose double sincos beside 32 registers of loads in flight spilled, are
  * formed by the last warp into shared memory before it issues its loads. */
-template <int NT, int W, int U, bool RMS = false>
+template <int NT, int W, int U>
 __global__ void __launch_bounds__(32 * W, 128 / (W * U)) gemv_mma_kernel(gemv_args a) {
-    static_assert(!RMS || NT == 1, "a norm's scale: one tile of x");
     constexpr bool RC_SHARED = W * U <= 64;
     __shared__ float4 part[W][NT][32];
-    __shared__ float sss[RMS ? W : 1][8]; /* RMS: each warp's sums of x^2 by row of x */
     __shared__ rope_cs rcs[RC_SHARED ? NT : 1][2][32];
     pdl_trigger();
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
@@ -341,29 +339,6 @@ __global__ void __launch_bounds__(32 * W, 128 / (W * U)) gemv_mma_kernel(gemv_ar
             }
         }
     }
-    if constexpr (RMS) {
-        /* x's squares (y, fp32, beside the xw the products read) over this lane's columns of
-         * its row g, after the products so that these loads hold no registers beside the
-         * weights'; the quad's four lanes, then the warps in order (below) */
-        float ss = 0.0f;
-        if (xr[0]) {
-            const float4 *yr = a.ys + (int64_t)g * 2 * a.ldx8;
-#pragma unroll 4
-            for (int q = 0; q < nq; q++) {
-                const int c = (q * W + w) * 4 + t;
-                if (c < K8) {
-                    const float4 p = __ldg(yr + 2 * c), v = __ldg(yr + 2 * c + 1);
-                    ss = fmaf(p.x, p.x, ss), ss = fmaf(p.y, p.y, ss);
-                    ss = fmaf(p.z, p.z, ss), ss = fmaf(p.w, p.w, ss);
-                    ss = fmaf(v.x, v.x, ss), ss = fmaf(v.y, v.y, ss);
-                    ss = fmaf(v.z, v.z, ss), ss = fmaf(v.w, v.w, ss);
-                }
-            }
-        }
-        ss += __shfl_xor_sync(0xffffffffu, ss, 1);
-        ss += __shfl_xor_sync(0xffffffffu, ss, 2);
-        if (t == 0) sss[w][g] = ss;
-    }
 #pragma unroll
     for (int i = 0; i < NT; i++) part[w][i][lane] = make_float4(d[i][0], d[i][1], d[i][2], d[i][3]);
     __syncthreads();
@@ -378,17 +353,9 @@ __global__ void __launch_bounds__(32 * W, 128 / (W * U)) gemv_mma_kernel(gemv_ar
         }
         /* lane (g, t) holds rows n (.x, .y) and n1 (.z, .w) for rows 8 i + 2t, + 1 of x */
         const int m = 8 * i + 2 * t;
-        float r0 = 1.0f, r1 = 1.0f; /* norm.cu's 1 / sqrt(mean + eps), in double */
-        if constexpr (RMS) {
-            float s0 = 0.0f, s1 = 0.0f;
-#pragma unroll
-            for (int v = 0; v < W; v++) s0 += sss[v][m], s1 += sss[v][m + 1];
-            r0 = (float)(1.0 / sqrt((double)s0 * a.rn + a.eps));
-            r1 = (float)(1.0 / sqrt((double)s1 * a.rn + a.eps));
-        }
         if (RC_SHARED) rc[i][0] = rcs[i][0][lane], rc[i][1] = rcs[i][1][lane];
-        if (m < a.M) store_pair(sg, a.act, m, n, n1, rc[i][0], sum.x * r0, sum.z * r0);
-        if (m + 1 < a.M) store_pair(sg, a.act, m + 1, n, n1, rc[i][1], sum.y * r1, sum.w * r1);
+        if (m < a.M) store_pair(sg, a.act, m, n, n1, rc[i][0], sum.x, sum.z);
+        if (m + 1 < a.M) store_pair(sg, a.act, m + 1, n, n1, rc[i][1], sum.y, sum.w);
     }
 }
 
@@ -519,9 +486,6 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
         gemv_mma_shape(a->K8, NT, &W, &U);
         void (*const k)(gemv_args) =
             NT == 2          ? gemv_mma_kernel<2, MMA_WARPS, MMA_U>
-            : a->ys          ? (W == MMA_WARPS ? gemv_mma_kernel<1, MMA_WARPS, MMA_U, true>
-                                : U == MMA_U   ? gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U, true>
-                                               : gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U / 2, true>)
             : W == MMA_WARPS ? gemv_mma_kernel<1, MMA_WARPS, MMA_U>
             : U == MMA_U     ? gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U>
                              : gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U / 2>;
@@ -550,11 +514,8 @@ static retnet_status check(const char *fn, int64_t M, int64_t K, const void *x, 
     return RETNET_OK;
 }
 
-/* A norm's scale: one row in the FMA kernel, or one tile of the mma kernel (3-8 rows; at 2
- * rows the FMA kernel's lost 12%: gemv_fma_kernel's comment) */
 int cuda_gemv_rms_suits(int64_t M, int64_t K, const void *x, int64_t ldx) {
-    return cuda_gemv_suits(M, K, x, ldx) &&
-           (M == 1 || (M >= mma_min_m() && M <= 8 && M >= 3));
+    return cuda_gemv_suits(M, K, x, ldx) && M == 1 && mma_min_m() > 1;
 }
 
 /* the consumer's side of cuda_gemv_rms into a */
@@ -562,8 +523,8 @@ static retnet_status rms_in(gemv_args *a, const char *fn, int64_t M, int64_t K, 
                             int64_t ldx, const cuda_gemv_rms *rms) {
     if (!rms) return RETNET_OK;
     if (!cuda_gemv_rms_suits(M, K, x, ldx) || !rms->y || !aligned16(rms->y))
-        return retnet_fail(RETNET_EUNSUPPORTED, "%s: a norm's scale needs 1 row or 3-8 (M "
-                           "%lld) and 16-byte aligned rows y", fn, (long long)M);
+        return retnet_fail(RETNET_EUNSUPPORTED, "%s: a norm's scale needs the FMA kernel's rows "
+                           "(M %lld: 1) and 16-byte aligned rows y", fn, (long long)M);
     a->ys = (const float4 *)rms->y, a->rn = 1.0 / (double)K, a->eps = rms->eps;
     return RETNET_OK;
 }

@@ -530,11 +530,9 @@ static cuda_act ffn_act(const retnet_config *c) {
  * first layer's stays). The product that adds to the residual (wo, fc2) also writes
  * xw = bf16(x w_norm) (cuda_gemv_rms_out); the next product (q k v g, fc1 | gate, the output
  * layer) reads xw, sums x's squares beside it and scales its sums by the row's
- * 1 / sqrt(mean(x^2) + eps) (cuda_gemv_rms). At B = 1 (the FMA kernel) and 3-8 (the mma
- * kernel's one tile; cuda_gemv_rms_suits; at 2 rows the FMA kernel lost 12%: gemv.cu), in a
- * model with RMSNorm and retention: the fla shape at B = 1 1.079 -> 1.045 ms a step
- * (dev/cuda/next166.sh); at B = 8, where each norm launch added ~3.9 us to a layer's chain
- * (bench/gpu/traces/decode-b8-h200.txt), dev/cuda/next199.sh.
+ * 1 / sqrt(mean(x^2) + eps) (cuda_gemv_rms). At B = 1 (cuda_gemv_rms_suits; at 2 rows it
+ * lost 12%: gemv.cu), in a model with RMSNorm and retention: the fla shape 1.079 -> 1.045 ms a
+ * step (dev/cuda/next166.sh).
  */
 static int rms_chain(const model_cuda *d, int64_t n, int64_t T, const void *state) {
     const retnet_config *c = &d->cfg;
