@@ -126,16 +126,13 @@ struct model_cuda {
     float dropout;                   /* residual dropout of the training passes (0: off) */
     uint64_t dropout_seed;
     int32_t dropout_rank;
-    int32_t *dnext;                  /* (B) device: argmax tokens */
-    int32_t dnext_cap;
-    /* the decoding graph's own argmax (graph_argmax, RETNET_CUDA_GRAPH_ARGMAX=0: off): its
-     * ids copied by the graph into pinned hnext; valid for the logits at next_of until the
-     * next forward */
+    /* argmax ids (next_cap of each): dnext on the device, hnext pinned on the host. The
+     * decoding graph computes them itself (graph_argmax; RETNET_CUDA_GRAPH_ARGMAX=0: off):
+     * then hnext holds the ids of the gB rows of logits at next_of until the next forward */
+    int32_t *dnext, *hnext;
+    int32_t next_cap;
     int graph_argmax;
-    int32_t *hnext;
-    int32_t hnext_cap;
     const float *next_of;
-    int32_t next_B;
 };
 
 /* What the backward reads of one layer (RETNET.md §4-5, src/model.c's layer_acts): fp32 where
@@ -864,7 +861,7 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
     CUDA_TRY(cudaStreamWaitEvent(d->gstream, d->gready, 0), "ordering the decoding step");
     CUDA_TRY(cudaGraphLaunch(d->gexec, d->gstream), "launching the decoding step");
     TRY(retnet_cuda_sync(cs));
-    if (d->graph_argmax) d->next_of = last_dev, d->next_B = B;
+    if (d->graph_argmax) d->next_of = last_dev;
     return RETNET_OK;
 }
 
@@ -1015,23 +1012,16 @@ __global__ void argmax_kernel(int32_t *next, const float *logits, int64_t V, int
     if (threadIdx.x == 0) next[blockIdx.x] = si[0] < V ? (int32_t)si[0] : 0;
 }
 
-/* dnext (device) and hnext (pinned host) for B ids */
+/* dnext (device) and hnext (pinned host) for B ids, grown together */
 static retnet_status next_ready(model_cuda *d, int32_t B) {
-    if (B > d->dnext_cap) {
-        retnet_cuda_free(d->dnext);
-        d->dnext = NULL;
-        d->dnext_cap = 0;
-        TRY(retnet_cuda_malloc((void **)&d->dnext, sizeof(int32_t) * (size_t)B, "argmax ids"));
-        d->dnext_cap = B;
-    }
-    if (B > d->hnext_cap) {
-        if (d->hnext) cudaFreeHost(d->hnext);
-        d->hnext = NULL;
-        d->hnext_cap = 0;
-        CUDA_TRY(cudaMallocHost((void **)&d->hnext, sizeof(int32_t) * (size_t)B),
-                 "pinned memory for the argmax ids");
-        d->hnext_cap = B;
-    }
+    if (B <= d->next_cap) return RETNET_OK;
+    retnet_cuda_free(d->dnext);
+    if (d->hnext) cudaFreeHost(d->hnext);
+    d->dnext = NULL, d->hnext = NULL, d->next_cap = 0;
+    TRY(retnet_cuda_malloc((void **)&d->dnext, sizeof(int32_t) * (size_t)B, "argmax ids"));
+    CUDA_TRY(cudaMallocHost((void **)&d->hnext, sizeof(int32_t) * (size_t)B),
+             "pinned memory for the argmax ids");
+    d->next_cap = B;
     return RETNET_OK;
 }
 
@@ -1059,7 +1049,7 @@ retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t 
                                 int32_t *next) {
     if (!d || !logits_dev || !next || B < 1)
         return retnet_fail(RETNET_EINVAL, "CUDA argmax: bad arguments");
-    if (d->next_of && d->next_of == logits_dev && d->next_B == B) {
+    if (d->next_of && d->next_of == logits_dev && d->gB == B) {
         memcpy(next, d->hnext, sizeof(int32_t) * (size_t)B);
         return RETNET_OK;
     }

@@ -117,7 +117,8 @@ __global__ void __launch_bounds__(ROPE_THREADS)
                  * surrounding code, so bits could differ between P, O and versions. */
                 float u[P], v[P];
 #pragma unroll
-                for (int p = 0; p < P; p++) rope_rotate(a[k][p], bb[k][p], c[p], s[p], scale, u[p], v[p]);
+                for (int p = 0; p < P; p++)
+                    rope_rotate(a[k][p], bb[k][p], c[p], s[p], scale, u[p], v[p]);
                 st_pairs<P>(y + bt * ld + (int64_t)(h0 + k) * dk, u, v, j0, npair, half);
             }
         }
@@ -248,7 +249,8 @@ __global__ void __launch_bounds__(ROPE_THREADS)
                 if (h0 + k >= h) break;
                 float u[P], v[P]; /* rope_kernel's rotation, sign 1 */
 #pragma unroll
-                for (int p = 0; p < P; p++) rope_rotate(a[k][p], bb[k][p], c[p], s[p], scale, u[p], v[p]);
+                for (int p = 0; p < P; p++)
+                    rope_rotate(a[k][p], bb[k][p], c[p], s[p], scale, u[p], v[p]);
                 st_pairs<P>(y + bt * dkey + (int64_t)(h0 + k) * dk, u, v, j0, npair, half);
             }
         }
