@@ -81,7 +81,6 @@ typedef struct {
     /* first pair-unit of each segment: a warp of the FMA kernel takes one pair, a block of
      * the mma kernel 8 */
     int64_t first[CUDA_GEMV_MAX_OUT + 1];
-    l2pf pf; /* weights of later products to ask L2 for (pdl.cuh) */
 } gemv_args;
 
 /* The rows of pair `local` of segment g: plain, columns n, n + 1 of one weight; GLU, column n
@@ -161,7 +160,6 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     static_assert(FMA_WARPS % KS == 0, "a block holds whole pairs");
     __shared__ float part[KS > 1 ? FMA_WARPS : 1][MB][RMS ? 3 : 2];
     pdl_trigger();
-    l2pf_issue(a.pf, blockIdx.x, gridDim.x);
     const int lane = threadIdx.x & 31, wb = threadIdx.x >> 5, ks = wb % KS;
     const int64_t wid = (int64_t)blockIdx.x * (FMA_WARPS / KS) + wb / KS; /* the pair unit */
     int s = 0;
@@ -272,7 +270,6 @@ __global__ void __launch_bounds__(32 * W, 128 / (W * U)) gemv_mma_kernel(gemv_ar
     __shared__ float4 part[W][NT][32];
     __shared__ rope_cs rcs[RC_SHARED ? NT : 1][2][32];
     pdl_trigger();
-    l2pf_issue(a.pf, blockIdx.x, gridDim.x);
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     const int64_t blk = blockIdx.x;
     int s = 0;
@@ -475,7 +472,6 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     /* the FMA kernel takes up to 8 rows; a norm's scale (ys) one (rms_in's check) */
     const int mma = M >= mma_min_m() || M > 8;
     a->M = (int)M, a->first[0] = 0;
-    a->pf = l2pf_take();
     for (int i = 0; i < a->nseg; i++)
         a->first[i + 1] = a->first[i] + (mma ? (a->seg[i].P + 7) / 8 : a->seg[i].P);
     const int64_t units = a->first[a->nseg];

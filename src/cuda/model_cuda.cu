@@ -99,13 +99,6 @@ struct model_cuda {
     /* decoding steps as CUDA graphs (decode_step_graph), their kernels overlapping (pdl_scope) */
     int graphs, pdl;
     int one_product; /* q k v g (and fc1 | gate) as one product where they lie together */
-    /* decoding at up to pf_b sequences: L2 prefetches (pdl.cuh's l2pf) from the step of the
-     * FFN's weights, fc1's and gate's last pf_ffn of rows and fc2 where pf_fc2; from fc2's
-     * product, the last pf_qkv bytes of the next layer's q k v g (RETNET_CUDA_L2PF="ffn,fc2,
-     * qkv_mb,b") */
-    double pf_ffn;
-    int pf_fc2, pf_b;
-    size_t pf_qkv;
     int rms_chain;   /* decoding's RMSNorms inside the products (RETNET_CUDA_RMS_CHAIN=0: their
                         own launches) */
     int z_fused;     /* §3's key sums in the step's state update where it has no window
@@ -393,16 +386,6 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->z_fused = !(ze && !strcmp(ze, "0"));
     const char *he = getenv("RETNET_CUDA_HN_FUSED");
     d->hn_fused = he && !strcmp(he, "0") ? 0 : he && !strcmp(he, "1") ? 2 : 1;
-    const char *l2e = getenv("RETNET_CUDA_L2PF");
-    d->pf_ffn = 0.0, d->pf_fc2 = 0, d->pf_qkv = 0, d->pf_b = 8;
-    if (l2e) {
-        double f = 0, q = 0;
-        int f2 = 0, b = 8;
-        if (sscanf(l2e, "%lf,%d,%lf,%d", &f, &f2, &q, &b) >= 1) {
-            d->pf_ffn = f < 0 ? 0 : f > 1 ? 1 : f, d->pf_fc2 = f2;
-            d->pf_qkv = q > 0 ? (size_t)(q * (1 << 20)) : 0, d->pf_b = b;
-        }
-    }
     const char *ce = getenv("RETNET_CUDA_RMS_CHAIN");
     d->rms_chain = !(ce && !strcmp(ce, "0"));
     const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
@@ -548,24 +531,6 @@ static cuda_act ffn_act(const retnet_config *c) {
  * lost 12%: gemv.cu), in a model with RMSNorm and retention: the fla shape 1.079 -> 1.045 ms a
  * step (dev/cuda/next166.sh).
  */
-/* Appends the last `bytes` of a weight of `rows` rows of `cols` bf16 to r (l2pf ranges) */
-static void l2pf_tail(l2pf *r, const float *w, int64_t rows, int64_t cols, size_t bytes) {
-    const size_t all = 2 * (size_t)rows * (size_t)cols;
-    if (!w || !bytes) return;
-    if (bytes > all) bytes = all;
-    bytes &= ~(size_t)15;
-    for (int i = 0; i < L2PF_RANGES; i++)
-        if (!r->n[i]) {
-            r->p[i] = (const char *)w + (all - bytes), r->n[i] = bytes;
-            return;
-        }
-}
-
-/* Whether a decoding step of n sequences prefetches (model_cuda's pf_*) */
-static int l2pf_on(const model_cuda *d, int64_t n, int64_t T, const void *state) {
-    return T == 1 && state && n <= d->pf_b;
-}
-
 static int rms_chain(const model_cuda *d, int64_t n, int64_t T, const void *state) {
     const retnet_config *c = &d->cfg;
     return d->rms_chain && T == 1 && state && c->norm == RETNET_NORM_RMSNORM && !is_tf(c) &&
@@ -711,14 +676,6 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     const int hs = T == 1 && S && !w.W && (d->hn_fused == 2 || (d->hn_fused == 1 && !z)) &&
                    (!z || zs) && has_hn && retention_cuda_step_hn_ok(dk, dv);
     const int mode = model_head_norm_mode(c);
-    if (l2pf_on(d, B, T, state) && (d->pf_ffn > 0 || d->pf_fc2)) {
-        l2pf r = {};
-        const size_t f = (size_t)(d->pf_ffn * (double)c->d_ffn) * 2 * (size_t)c->d_model;
-        l2pf_tail(&r, p16->fc1, c->d_ffn, c->d_model, f);
-        l2pf_tail(&r, p16->gate, c->d_ffn, c->d_model, f);
-        if (d->pf_fc2) l2pf_tail(&r, p16->fc2, c->d_model, c->d_ffn, (size_t)-1);
-        l2pf_next(r);
-    }
     const retention_cuda_head_norm hn = {p16->wg ? d->g : NULL, p32->hn_w,
                                          mode == 1 ? p32->hn_b : NULL, mode, c->eps, d->xb};
     int r = hs ? retention_cuda_step_hn((int)B, h, dk, dv, d->qb, d->kb, d->vb, d->gamma, 1.0f,
@@ -792,21 +749,6 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
                                      rc ? &rms : NULL, cs));
         else
             TRY(cuda_op_gemv_multi_rms(xin, n, D, D, &o, 1, rc ? &rms : NULL, cs));
-        if (rc && l + 1 < c->n_layer && d->pf_qkv && l2pf_on(d, n, T, state)) {
-            /* the next layer's q k v g from the end (its last blocks start last) */
-            const retnet_layer_params *nx = &d->l16[l + 1];
-            const float *w4[4] = {nx->wg, nx->wv, nx->wk, nx->wq};
-            const int64_t r4[4] = {c->d_value, c->d_value, c->d_key, c->d_key};
-            l2pf r = {};
-            size_t left = d->pf_qkv;
-            for (int i = 0; i < 4 && left; i++) {
-                if (!w4[i]) continue;
-                const size_t all = 2 * (size_t)r4[i] * (size_t)D, take = left < all ? left : all;
-                l2pf_tail(&r, w4[i], r4[i], D, take);
-                left -= take;
-            }
-            l2pf_next(r);
-        }
         if (rc) /* the next layer's norm, or the final one */
             return residual_rms(d, a, p16->fc2, n, c->d_ffn,
                                 l + 1 < c->n_layer ? d->l32[l + 1].ret_norm_w : d->g32.norm_w, cs);

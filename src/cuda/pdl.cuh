@@ -27,49 +27,6 @@ __device__ __forceinline__ void pdl_trigger(void) {
 #endif
 }
 
-/* L2 prefetch of weights a later kernel of the chain reads (a decoding step's products): a
- * kernel that leaves the memory bus idle while it runs (the recurrent step, whose 4 MB of
- * state take microseconds of latency, not of bandwidth) issues bulk prefetches of up to
- * L2PF_RANGES address ranges, so that the products after it read from L2 what the bus would
- * otherwise stream only once they start. A hint: nothing waits for it, and a range evicted
- * before its use is read again from memory. The host names the ranges for the next launch
- * with l2pf_next (one launch consumes them: l2pf_take). */
-#define L2PF_RANGES 4
-struct l2pf {
-    const char *p[L2PF_RANGES]; /* 16-byte aligned */
-    unsigned long long n[L2PF_RANGES]; /* bytes, multiples of 16 */
-};
-inline thread_local l2pf l2pf_pending = {};
-static inline void l2pf_next(const l2pf &r) { l2pf_pending = r; }
-static inline l2pf l2pf_take(void) {
-    const l2pf r = l2pf_pending;
-    l2pf_pending = l2pf{};
-    return r;
-}
-
-/* Block `blk` of `nblk` issues its share of the ranges' 64 KB pieces (sm_90's
- * cp.async.bulk.prefetch.L2; nothing below it) */
-__device__ __forceinline__ void l2pf_issue(const l2pf &r, unsigned blk, unsigned nblk) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    constexpr unsigned long long piece = 1ull << 16;
-    unsigned long long g = blk + (unsigned long long)nblk * threadIdx.x, base = 0;
-    const unsigned long long step = (unsigned long long)nblk * blockDim.x;
-#pragma unroll
-    for (int i = 0; i < L2PF_RANGES; i++) {
-        const unsigned long long np = (r.n[i] + piece - 1) / piece;
-        for (; g < base + np; g += step) {
-            const unsigned long long off = (g - base) * piece;
-            const unsigned long long left = r.n[i] - off;
-            const unsigned bytes = (unsigned)(left < piece ? left : piece);
-            asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(r.p[i] + off),
-                         "r"(bytes)
-                         : "memory");
-        }
-        base += np;
-    }
-#endif
-}
-
 /* k<<<grid, block, smem, s>>>(args...), with the attribute where `pdl`, and blocks grouped in
  * thread block clusters of cluster_x along x where cluster_x > 1 (sm_90); the launch's error */
 template <typename... KArgs, typename... Args>

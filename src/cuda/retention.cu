@@ -2022,9 +2022,7 @@ template <int STEP_COLS, int STEP_RG, bool HINT, int UNR = STEP_UNROLL>
 __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
     step_rows_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
                      const float *gamma, float scale, float *S, void *o, int o_f32, float *z,
-                     const double *g64, const int64_t *pos, l2pf pf) {
-    l2pf_issue(pf, blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z),
-               gridDim.x * gridDim.y * gridDim.z);
+                     const double *g64, const int64_t *pos) {
     step_body<STEP_COLS, STEP_RG, HINT, UNR, true>(H, dk, dv, q, k, v, gamma, scale, S, o, o_f32,
                                                     z, g64, pos, {});
 }
@@ -2034,10 +2032,7 @@ template <int STEP_COLS, int STEP_RG, bool HINT, int UNR, bool Z>
 __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
     step_hn_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
                    const float *gamma, float scale, float *S, void *o, float *z,
-                   const double *g64, const int64_t *pos, retention_cuda_head_norm hn,
-                   l2pf pf) {
-    l2pf_issue(pf, blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z),
-               gridDim.x * gridDim.y * gridDim.z);
+                   const double *g64, const int64_t *pos, retention_cuda_head_norm hn) {
     step_body<STEP_COLS, STEP_RG, HINT, UNR, Z, true>(H, dk, dv, q, k, v, gamma, scale, S, o, 1,
                                                        z, g64, pos, hn);
 }
@@ -2198,10 +2193,8 @@ template <int COLS, int RG, int UNR, bool PRE, bool HINT>
 __global__ void __launch_bounds__(COLS / 4 * RG, 2)
     step_window_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
                        const float *gamma, float scale, float *S, bf16 *kw, bf16 *vw,
-                       const int *mw, int W, int phase, void *o, int o_f32, l2pf pf) {
+                       const int *mw, int W, int phase, void *o, int o_f32) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    l2pf_issue(pf, blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z),
-               gridDim.x * gridDim.y * gridDim.z);
     const int WP = window_wp(W);
     float *qs = reinterpret_cast<float *>(smem_raw), *kws = qs + dk;
     float *vws = kws + (W + 1) * dk, *coef = vws + (W + 1) * COLS, *gp = coef + WP;
@@ -2915,7 +2908,6 @@ static int step_launch(const char *fn, int B, int H, int dk, int dv, const void 
                        float *state, void *o, int o_dtype, float *z, const double *gamma64,
                        const int64_t *pos, const retention_cuda_head_norm *hn,
                        cudaStream_t stream) {
-    const l2pf pf = l2pf_take(); /* the plain step's kernel drops it */
     if (check_common(fn, B, H, dk, dv, gamma)) return 1;
     if (!q || !k || !v || !state || !o) return fail("%s: q, k, v, state and o are required", fn);
     if (!aligned16(state) || ((uintptr_t)v & 7))
@@ -2969,21 +2961,20 @@ static int step_launch(const char *fn, int B, int H, int dk, int dv, const void 
                                      : step_hn_kernel<cols, 16, true, 16, false>,
                                    grid, dim3(cols / 4 * rg), smem, stream, H, dk, dv,
                                    (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
-                                   scale, state, o, z, gamma64, pos, h, pf),
+                                   scale, state, o, z, gamma64, pos, h),
                 "step_hn_kernel launch");
         return 0;
     }
     if (z) {
         void (*kern)(int, int, int, const bf16 *, const bf16 *, const bf16 *, const float *,
-                     float, float *, void *, int, float *, const double *, const int64_t *,
-                     l2pf) =
+                     float, float *, void *, int, float *, const double *, const int64_t *) =
             rg == 16 ? (unr == 16 ? step_rows_kernel<cols, 16, true, 16>
                                   : step_rows_kernel<cols, 16, true, 8>)
                      : step_rows_kernel<cols, 32, false>;
         CUDA_OK(pdl_launch_cluster(pdl, (unsigned)grid.x, kern, grid, dim3(cols / 4 * rg), smem,
                                    stream, H, dk, dv, (const bf16 *)q, (const bf16 *)k,
                                    (const bf16 *)v, gamma, scale, state, o,
-                                   (int)(o_dtype == RETNET_CUDA_F32), z, gamma64, pos, pf),
+                                   (int)(o_dtype == RETNET_CUDA_F32), z, gamma64, pos),
                 "step_rows_kernel launch");
         return 0;
     }
@@ -3034,7 +3025,7 @@ extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const vo
     if (scale <= 0.0f) scale = 1.0f / sqrtf((float)dk);
     typedef void (*window_fn)(int, int, int, const bf16 *, const bf16 *, const bf16 *,
                               const float *, float, float *, bf16 *, bf16 *, const int *, int,
-                              int, void *, int, l2pf);
+                              int, void *, int);
     /* the large states' shape at 512 >> i columns (512 threads: 2048 / cols row groups). The
      * narrow two (B = 16-31 at the 1.3B shape, where 64 MB of a layer's states make them
      * large) with 4 rows a set: at dk 256 a thread's rows then come in 2 rounds, not 4. 1.3B
@@ -3082,7 +3073,7 @@ extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const vo
     CUDA_OK(pdl_launch(step_overlap && have_pdl(), kern, grid, dim3(cols / 4 * rg), smem, stream,
                        H, dk, dv, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
                        scale, state, (bf16 *)kw, (bf16 *)vw, m, W, phase, o,
-                       (int)(o_dtype == RETNET_CUDA_F32), l2pf_take()),
+                       (int)(o_dtype == RETNET_CUDA_F32)),
             "step_window_kernel launch");
     return 0;
 }
