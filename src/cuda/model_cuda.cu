@@ -99,8 +99,6 @@ struct model_cuda {
     /* decoding steps as CUDA graphs (decode_step_graph), their kernels overlapping (pdl_scope) */
     int graphs, pdl;
     int one_product; /* q k v g (and fc1 | gate) as one product where they lie together */
-    int out_gemv;    /* the output layer's product at up to this many rows through the gemv
-                        kernels, not cuBLASLt (RETNET_CUDA_OUT_GEMV=N; 0: never) */
     int rms_chain;   /* decoding's RMSNorms inside the products (RETNET_CUDA_RMS_CHAIN=0: their
                         own launches) */
     int z_fused;     /* §3's key sums in the step's state update where it has no window
@@ -388,8 +386,6 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->z_fused = !(ze && !strcmp(ze, "0"));
     const char *he = getenv("RETNET_CUDA_HN_FUSED");
     d->hn_fused = he && !strcmp(he, "0") ? 0 : he && !strcmp(he, "1") ? 2 : 1;
-    const char *og = getenv("RETNET_CUDA_OUT_GEMV");
-    d->out_gemv = og ? atoi(og) : CUDA_GEMV_MAX_M;
     const char *ce = getenv("RETNET_CUDA_RMS_CHAIN");
     d->rms_chain = !(ce && !strcmp(ce, "0"));
     const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
@@ -794,12 +790,6 @@ static retnet_status last_logits(model_cuda *d, int32_t B, int32_t T, const void
         return cuda_op_gemv_multi_rms(d->xw, B, D, D, &o, 1, &rms, cs);
     }
     TRY(norm_bf16(c, d->xb, d->x, d->g32.norm_w, d->g32.norm_b, (int64_t)B * T, cs));
-    const cuda_bf16 *xl = d->xb + (int64_t)(T - 1) * D; /* each sequence's last row */
-    if (B <= d->out_gemv && cuda_gemv_suits(B, D, xl, (int64_t)T * D)) {
-        const cuda_gemv_out o = {(const cuda_bf16 *)wout, last_dev, CUDA_F32, c->vocab, d->ldv,
-                                 NULL};
-        return cuda_op_gemv_multi(xl, B, D, (int64_t)T * D, &o, 1, cs);
-    }
     return cuda_op_gemm(0, 1, B, c->vocab, D, 1.0f, d->xb + (int64_t)(T - 1) * D, (int64_t)T * D,
                         wout, D, CUDA_BF16, 0.0f,
                         last_dev, d->ldv, CUDA_F32, cs);
