@@ -623,6 +623,23 @@ static int smem_suits(const gemv_args *a) {
     return G > 0 && (upb + a->nseg) * 2 * a->K8 * 16 <= SMEM_MAX;
 }
 
+/* RETNET_CUDA_CARVEOUT=P: the kernels' preferred shared-memory share of L1 (percent), so that
+ * an SM need not drain to change it before gemv_smem_kernel's blocks fit beside theirs */
+static void carve(const void *k) {
+    static int pct = -2;
+    static const void *done[64];
+    static int nd = 0;
+    if (pct == -2) {
+        const char *e = getenv("RETNET_CUDA_CARVEOUT");
+        pct = e ? atoi(e) : -1;
+    }
+    if (pct < 0) return;
+    for (int i = 0; i < nd; i++)
+        if (done[i] == k) return;
+    cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, pct);
+    if (nd < 64) done[nd++] = k;
+}
+
 /* a->seg[].P set: first[] for the kernel of M rows, and the launch */
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
@@ -646,6 +663,7 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
             : W == MMA_WARPS ? gemv_mma_kernel<1, MMA_WARPS, MMA_U>
             : U == MMA_U     ? gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U>
                              : gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U / 2>;
+        carve((const void *)k);
         CUDA_TRY(cuda_launch(k, dim3((unsigned)blocks), dim3(32 * W), 0, cs, *a), "cuda gemv");
         return RETNET_OK;
     }
@@ -661,6 +679,7 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
                      "cuda gemv (shared memory)");
             attr[a->ys != NULL] = 1;
         }
+        carve((const void *)k);
         CUDA_TRY(cuda_launch(k, dim3((unsigned)nb), dim3(32 * SMEM_WARPS), bytes, cs, *a, upb),
                  "cuda gemv (shared memory)");
         return RETNET_OK;
@@ -675,6 +694,7 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     if (!a->ys && KS == 2 && M <= 2 && a->K8 > 32 * FMA_U * KS && fma_long_u() > FMA_U)
         kf = M == 1 ? gemv_fma_kernel<1, 2, false, 2 * FMA_U>
                     : gemv_fma_kernel<2, 2, false, 2 * FMA_U>;
+    carve((const void *)kf);
     CUDA_TRY(cuda_launch(kf, dim3((unsigned)blocks), dim3(32 * FMA_WARPS), 0, cs, *a), "cuda gemv");
     return RETNET_OK;
 }
