@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (reverted: B = 1 1.032 -> 1.226 ms with fc1 | gate in it; the trace (next207) shows why; see README)
 # gemv_smem_kernel: one-row products with each block's whole share of the weights asked for
 # in shared memory by bulk copies before the programmatic-launch wait (no registers held, so
 # its blocks start beside the products before it, whose early loads fill half the register

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (reverted with next205: the carveout changed nothing for it and cost the FMA kernels 9%, 1.035 -> 1.128 ms)
 # next205's gemv_smem_kernel lost 19% at B = 1 (its blocks, 180 KB of shared memory each,
 # seemingly not starting beside the kernels before): with RETNET_CUDA_CARVEOUT=100 every
 # gemv kernel and the step's head-norm kernel prefer all of L1 as shared memory, so an SM need

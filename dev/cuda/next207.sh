@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (the kernel it traces is reverted; the record is in the README)
 # Where next205's gemv_smem_kernel loses: the B = 1 step traced as it runs (next197's CUPTI
 # injection), RETNET_CUDA_GEMV_SMEM=1 (fc1 | gate in it) against 0.
 cd "$(dirname "$0")/../.."

@@ -50,8 +50,6 @@ int cuda_sm_count(void);
  * cuda_pdl() is the setting, and false off Hopper. */
 int cuda_set_pdl(int on);
 int cuda_pdl(void);
-/* Whether the device has sm_90's programmatic launch, bulk copies and mbarriers */
-int cuda_pdl_capable(void);
 
 /* ---- launch helpers ----------------------------------------------------------------- */
 static inline unsigned cuda_blocks(int64_t n, int threads, int64_t cap = 1 << 20) {

@@ -37,7 +37,6 @@
  * accumulate in fp32 (the same error bound: K u_f32 of sum |x w|).
  */
 #include "cuda/common.cuh"
-#include "cuda/mbar.cuh"
 #include "cuda/mma.cuh"
 
 #include <stdlib.h>
@@ -261,136 +260,6 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     }
 }
 
-/* M = 1 with the block's whole share of the weights in shared memory (gemv_smem_kernel):
- * one block an SM takes a contiguous run of pair units, and before its programmatic-launch
- * wait one warp asks for all of their weight rows by bulk copies (TMA, no registers held).
- * The FMA kernel holds its early loads in registers, and the products before it (wo's 16.8 MB
- * at the 1.3B fla shape) hold half the register file the same way, so its blocks start only
- * as theirs end; this one needs shared memory, which those leave free, so its blocks start
- * beside theirs and its weights stream while the kernels before run (fc1 | gate: 23 MB, 175
- * KB an SM). Pieces: a block's run split at its segments' ends, at most CUDA_GEMV_MAX_OUT. */
-#define SMEM_WARPS 8
-#define SMEM_MAX (200 << 10) /* a block's weights: leaves room for the step's blocks */
-struct smem_piece {
-    int l0, l1;    /* the block's local units [l0, l1) */
-    int s;         /* segment */
-    int64_t u0;    /* the segment's unit of l0 */
-    int r0, r1;    /* uint4 offsets of unit l0's rows (row 1: -1 where none) */
-    int step;      /* uint4s from one unit's row to the next's */
-};
-
-template <bool RMS>
-__global__ void __launch_bounds__(32 * SMEM_WARPS) gemv_smem_kernel(gemv_args a, int upb) {
-    extern __shared__ __align__(16) uint4 wsm[];
-    __shared__ __align__(8) uint64_t bar;
-    __shared__ smem_piece pc[CUDA_GEMV_MAX_OUT];
-    __shared__ int npc;
-    __shared__ float red[SMEM_WARPS];
-    pdl_trigger();
-    const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
-    const int64_t total = a.first[a.nseg], K8 = a.K8;
-    const int64_t b0 = (int64_t)blockIdx.x * upb, b1 = b0 + upb < total ? b0 + upb : total;
-    if (tid == 0) {
-        /* the pieces and their rows' places: plain segments' pairs are consecutive rows of
-         * one weight, GLU's the same row of two */
-        int n = 0, off = 0, bytes = 0;
-        for (int s = 0; s < a.nseg && b0 < b1; s++) {
-            const int64_t f0 = a.first[s] > b0 ? a.first[s] : b0;
-            const int64_t f1 = a.first[s + 1] < b1 ? a.first[s + 1] : b1;
-            if (f0 >= f1) continue;
-            const gemv_seg &g = a.seg[s];
-            smem_piece p;
-            p.l0 = (int)(f0 - b0), p.l1 = (int)(f1 - b0), p.s = s, p.u0 = f0 - a.first[s];
-            const int64_t units = f1 - f0;
-            if (g.w2) {
-                p.r0 = off, p.r1 = off + (int)(units * K8), p.step = (int)K8;
-                off += (int)(2 * units * K8);
-            } else {
-                const int64_t rows0 = 2 * p.u0, rows = (2 * (p.u0 + units) < g.N ? 2 * (p.u0 + units) : g.N) - rows0;
-                p.r0 = off, p.r1 = off + (int)K8, p.step = (int)(2 * K8);
-                off += (int)(rows * K8);
-            }
-            pc[n++] = p;
-        }
-        npc = n;
-        bytes = off * 16;
-        mbar_init(smem_u32(&bar), 1);
-        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-        mbar_expect_tx(smem_u32(&bar), (uint32_t)bytes);
-    }
-    __syncthreads();
-    /* warp 0 asks for every row, 16 KB a copy (the weights: no kernel of the chain writes them) */
-    if (w == 0) {
-        constexpr int64_t CH = 1024; /* uint4s a copy */
-        for (int i = 0; i < npc; i++) {
-            const smem_piece &p = pc[i];
-            const gemv_seg &g = a.seg[p.s];
-            const int64_t units = p.l1 - p.l0;
-            const uint4 *src[2];
-            int64_t len[2], dst[2];
-            int nr = 0;
-            if (g.w2) {
-                src[0] = g.w + p.u0 * K8, src[1] = g.w2 + p.u0 * K8;
-                len[0] = len[1] = units * K8, dst[0] = p.r0, dst[1] = p.r1, nr = 2;
-            } else {
-                const int64_t rows0 = 2 * p.u0;
-                const int64_t rows = (2 * (p.u0 + units) < g.N ? 2 * (p.u0 + units) : g.N) - rows0;
-                src[0] = g.w + rows0 * K8, len[0] = rows * K8, dst[0] = p.r0, nr = 1;
-            }
-            for (int r = 0; r < nr; r++)
-                for (int64_t c = (int64_t)lane * CH; c < len[r]; c += 32 * CH) {
-                    const int64_t n = len[r] - c < CH ? len[r] - c : CH;
-                    bulk_load(smem_u32(wsm + dst[r] + c), src[r] + c, (uint32_t)(n * 16),
-                              smem_u32(&bar));
-                }
-        }
-    }
-    pdl_wait();
-    float rs = 1.0f; /* RMS: norm.cu's 1 / sqrt(mean + eps), in double */
-    if constexpr (RMS) {
-        float ss = 0.0f;
-        for (int64_t i = tid; i < 2 * K8; i += blockDim.x) {
-            const float4 p = __ldg(a.ys + i);
-            ss = fmaf(p.x, p.x, ss), ss = fmaf(p.y, p.y, ss), ss = fmaf(p.z, p.z, ss);
-            ss = fmaf(p.w, p.w, ss);
-        }
-        ss = warp_sum_f(ss);
-        if (lane == 0) red[w] = ss;
-        __syncthreads();
-        ss = 0.0f;
-#pragma unroll
-        for (int v = 0; v < SMEM_WARPS; v++) ss += red[v];
-        rs = (float)(1.0 / sqrt((double)ss * a.rn + a.eps));
-    }
-    mbar_wait(smem_u32(&bar), 0);
-    for (int i = 0; i < npc; i++) {
-        const smem_piece p = pc[i];
-        const gemv_seg &g = a.seg[p.s];
-        for (int l = p.l0 + w; l < p.l1; l += SMEM_WARPS) {
-            const int64_t local = p.u0 + (l - p.l0);
-            int64_t n = 0, n1 = 0;
-            int j = 0;
-            pair_rows(g, local, n, n1, j);
-            const uint4 *q0 = wsm + p.r0 + (int64_t)(l - p.l0) * p.step;
-            const uint4 *q1 = g.w2 || n1 < g.N ? wsm + p.r1 + (int64_t)(l - p.l0) * p.step : NULL;
-            float acc0 = 0.0f, acc1 = 0.0f;
-            for (int64_t k = lane; k < K8; k += 32) {
-                float f0[8], f1[8], xf[8];
-                unpack8(q0[k], f0);
-                unpack8(q1 ? q1[k] : make_uint4(0, 0, 0, 0), f1);
-                unpack8(__ldg(a.x + k), xf);
-#pragma unroll
-                for (int e = 0; e < 8; e++) {
-                    acc0 = fmaf(f0[e], xf[e], acc0);
-                    acc1 = fmaf(f1[e], xf[e], acc1);
-                }
-            }
-            acc0 = warp_sum_f(acc0), acc1 = warp_sum_f(acc1);
-            if (lane == 0) store_pair(g, a.act, 0, n, n1, rope_cs{0.0f, 0.0f}, acc0 * rs, acc1 * rs);
-        }
-    }
-}
-
 /* NT (1 or 2) tiles of 8 rows of x: M <= 8 NT; W warps a block of U loads in flight a lane
  * and row (gemv_mma_shape). With W U = 64 (two blocks of 16 warps an SM: 64 registers) the
  * rotation's angles, whose double sincos beside 32 registers of loads in flight spilled, are
@@ -597,49 +466,6 @@ static int fma_long_u(void) {
     return u;
 }
 
-/* Which one-row products take gemv_smem_kernel (RETNET_CUDA_GEMV_SMEM): 1 (the default)
- * those with a GLU segment, 2 every one without rope, 0 none; and only where a block's share
- * fits SMEM_MAX at one block an SM, on sm_90 */
-static int smem_mode(void) {
-    static int m = -1;
-    if (m < 0) {
-        const char *e = getenv("RETNET_CUDA_GEMV_SMEM");
-        m = e ? atoi(e) : 1;
-    }
-    return m;
-}
-static int smem_suits(const gemv_args *a) {
-    const int mode = smem_mode();
-    if (!mode || !cuda_pdl_capable()) return 0;
-    int glu = 0;
-    for (int i = 0; i < a->nseg; i++) {
-        if (a->seg[i].rope) return 0;
-        glu |= a->seg[i].w2 != NULL;
-    }
-    if (mode == 1 && !glu) return 0;
-    const int G = cuda_sm_count();
-    const int64_t units = a->first[a->nseg], upb = (units + G - 1) / G;
-    /* one block's rows, plus the pieces' rounding: at most one more unit a segment */
-    return G > 0 && (upb + a->nseg) * 2 * a->K8 * 16 <= SMEM_MAX;
-}
-
-/* RETNET_CUDA_CARVEOUT=P: the kernels' preferred shared-memory share of L1 (percent), so that
- * an SM need not drain to change it before gemv_smem_kernel's blocks fit beside theirs */
-static void carve(const void *k) {
-    static int pct = -2;
-    static const void *done[64];
-    static int nd = 0;
-    if (pct == -2) {
-        const char *e = getenv("RETNET_CUDA_CARVEOUT");
-        pct = e ? atoi(e) : -1;
-    }
-    if (pct < 0) return;
-    for (int i = 0; i < nd; i++)
-        if (done[i] == k) return;
-    cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, pct);
-    if (nd < 64) done[nd++] = k;
-}
-
 /* a->seg[].P set: first[] for the kernel of M rows, and the launch */
 static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     TRY(cuda_ensure_init());
@@ -663,25 +489,7 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
             : W == MMA_WARPS ? gemv_mma_kernel<1, MMA_WARPS, MMA_U>
             : U == MMA_U     ? gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U>
                              : gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U / 2>;
-        carve((const void *)k);
         CUDA_TRY(cuda_launch(k, dim3((unsigned)blocks), dim3(32 * W), 0, cs, *a), "cuda gemv");
-        return RETNET_OK;
-    }
-    if (M == 1 && smem_suits(a)) {
-        const int G = cuda_sm_count();
-        const int upb = (int)((units + G - 1) / G);
-        const int64_t nb = (units + upb - 1) / upb;
-        const size_t bytes = (size_t)upb * 2 * (size_t)a->K8 * 16;
-        void (*const k)(gemv_args, int) = a->ys ? gemv_smem_kernel<true> : gemv_smem_kernel<false>;
-        static int attr[2];
-        if (!attr[a->ys != NULL]) {
-            CUDA_TRY(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM_MAX),
-                     "cuda gemv (shared memory)");
-            attr[a->ys != NULL] = 1;
-        }
-        carve((const void *)k);
-        CUDA_TRY(cuda_launch(k, dim3((unsigned)nb), dim3(32 * SMEM_WARPS), bytes, cs, *a, upb),
-                 "cuda gemv (shared memory)");
         return RETNET_OK;
     }
 #define FMA_KS(MB) {gemv_fma_kernel<MB, 1, false>, gemv_fma_kernel<MB, 2, false>}
@@ -694,7 +502,6 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
     if (!a->ys && KS == 2 && M <= 2 && a->K8 > 32 * FMA_U * KS && fma_long_u() > FMA_U)
         kf = M == 1 ? gemv_fma_kernel<1, 2, false, 2 * FMA_U>
                     : gemv_fma_kernel<2, 2, false, 2 * FMA_U>;
-    carve((const void *)kf);
     CUDA_TRY(cuda_launch(kf, dim3((unsigned)blocks), dim3(32 * FMA_WARPS), 0, cs, *a), "cuda gemv");
     return RETNET_OK;
 }

@@ -2956,17 +2956,6 @@ static int step_launch(const char *fn, int B, int H, int dk, int dv, const void 
     if (hn) {
         smem += sizeof(float) * STEP_HN_FLOATS;
         const retention_cuda_head_norm h = *hn;
-        static int pct = -2; /* RETNET_CUDA_CARVEOUT (gemv.cu's carve) */
-        if (pct == -2) {
-            const char *e = getenv("RETNET_CUDA_CARVEOUT");
-            pct = e ? atoi(e) : -1;
-            if (pct >= 0) {
-                cudaFuncSetAttribute(step_hn_kernel<cols, 16, true, 16, true>,
-                                     cudaFuncAttributePreferredSharedMemoryCarveout, pct);
-                cudaFuncSetAttribute(step_hn_kernel<cols, 16, true, 16, false>,
-                                     cudaFuncAttributePreferredSharedMemoryCarveout, pct);
-            }
-        }
         CUDA_OK(pdl_launch_cluster(pdl, (unsigned)grid.x,
                                    z ? step_hn_kernel<cols, 16, true, 16, true>
                                      : step_hn_kernel<cols, 16, true, 16, false>,

@@ -113,8 +113,6 @@ int cuda_set_pdl(int on) {
 
 int cuda_pdl(void) { return pdl_on && rt.major >= 9; }
 
-int cuda_pdl_capable(void) { return rt.major >= 9; }
-
 retnet_status retnet_cuda_malloc(void **p, size_t bytes, const char *what) {
     *p = NULL;
     if (bytes == 0) return RETNET_OK;
