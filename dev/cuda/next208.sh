@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The session's tree (src as dc0d506: the argmax inside the decoding graph, and its review
+# mend, first run on a GPU here): every CUDA target built for sm_90a and every CUDA test; the
+# decoding record (bench/gpu/e2e.sh --only decode,peers: ours and the SDPA Transformer at 2k,
+# 8k, 32k) and the paper preset's in the time left.
+cd "$(dirname "$0")/../.."
+. dev/cuda/lib.sh
+export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
+JOBS=16 cuda_build
+TEST_TIMEOUT=150 cuda_tests
+decode_record
+left=$((530 - SECONDS))
+echo "preset with ${left} s left"
+[ "$left" -gt 30 ] && preset_record "$left"
+echo "total $((SECONDS - t0)) s"
