@@ -9,7 +9,7 @@ export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
 JOBS=16 cuda_build
 TEST_TIMEOUT=150 cuda_tests
 decode_record
-left=$((530 - SECONDS))
+left=$((470 - SECONDS))
 echo "preset with ${left} s left"
 [ "$left" -gt 30 ] && preset_record "$left"
 echo "total $((SECONDS - t0)) s"
