@@ -211,19 +211,6 @@ gemm_kernel(const __nv_bfloat16 *x, const __nv_bfloat16 *w, float *part, int M, 
     if (tid == 0 && atomicAdd(leave, 1u) == (unsigned)S - 1) *arrive = 0, *leave = 0;
 }
 
-/* y (M, N) = the S slices' partial sums, in order */
-__global__ void reduce_kernel(const float *part, float *y, int MN, int S) {
-    const int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= MN) return;
-    float v[SMAX];
-#pragma unroll
-    for (int k = 0; k < SMAX; k++) v[k] = k < S ? part[(size_t)k * MN + i] : 0.0f;
-    float a = 0.0f;
-#pragma unroll
-    for (int k = 0; k < SMAX; k++)
-        if (k < S) a += v[k];
-    y[i] = a;
-}
 
 /* Other tiles and depths (main kernel alone, and with the sum kernel), on the same inputs:
  * the blocks an SM from the occupancy API, the slices for one wave; checked against
@@ -251,7 +238,7 @@ static void sweep(const char *name, int M, int N, int K, int sms, std::vector<__
     };
     auto all_ = [&](cudaStream_t s) {
         main_(s);
-        if (S > 1) reduce_kernel<<<(MN + 255) / 256, 256, 0, s>>>(P, Y, MN, S);
+        if (S > 1) slices_sum_kernel<SMAX><<<(MN + 255) / 256, 256, 0, s>>>(P, Y, MN, S);
     };
     const float tm = graph_us(main_), ta = graph_us(all_);
     ci = 0;
@@ -364,7 +351,7 @@ int main(int argc, char **argv) {
         };
         auto our_all = [&](cudaStream_t s) {
             our_main(s);
-            if (S > 1) reduce_kernel<<<(MN + 255) / 256, 256, 0, s>>>(P, Y, MN, S);
+            if (S > 1) slices_sum_kernel<SMAX><<<(MN + 255) / 256, 256, 0, s>>>(P, Y, MN, S);
         };
         const float tl = graph_us(lt_call), tm = graph_us(our_main), ta = graph_us(our_all);
         /* the meeting needs every block resident (2 an SM): else it would wait forever */

@@ -225,13 +225,31 @@ PY
 # test_cuda_train's argmax, batch and graphs) into $OUT/tests.log, a line each, then the
 # failures
 decode_tests() {
-  local rc
   TEST_TIMEOUT=150 cuda_tests build-cuda/cuda/tests/test_cuda_gemv build-cuda/cuda/tests/test_cuda_model \
     build-cuda/cuda/tests/test_cuda_retention build-cuda/cuda/tests/test_cuda_ops
-  timeout 150 build-cuda/cuda/tests/test_cuda_train test_argmax test_batch test_graphs >>"$OUT/tests.log" 2>&1
-  rc=$?
-  echo "test_cuda_train (argmax, batch, graphs): exit $rc: $(tail -n 1 "$OUT/tests.log")"
+  train_decode_tests
   grep FAIL "$OUT/tests.log" | head
+}
+
+# train_decode_tests: test_cuda_train's decoding tests (argmax, two batches interleaved,
+# batch, graphs) into $OUT/tests.log, a line
+train_decode_tests() {
+  local rc
+  timeout 150 build-cuda/cuda/tests/test_cuda_train test_argmax test_batches_interleaved test_batch \
+    test_graphs >>"$OUT/tests.log" 2>&1
+  rc=$?
+  echo "test_cuda_train (argmax, batches interleaved, batch, graphs): exit $rc: $(tail -n 1 "$OUT/tests.log")"
+}
+
+# record_all DEADLINE: every CUDA target and test, then the decoding record (decode_record)
+# and the paper preset's (preset_record) if more than 30 s are left before DEADLINE s
+record_all() {
+  JOBS=16 cuda_build
+  TEST_TIMEOUT=150 cuda_tests
+  decode_record
+  local left=$(($1 - SECONDS))
+  echo "preset with ${left} s left"
+  [ "$left" -gt 30 ] && preset_record "$left"
 }
 
 # decode_run NAME BINARY BATCHES [VAR=VALUE...]: the 1.3B decoding step of BINARY (context 64,
@@ -243,6 +261,31 @@ decode_run() {
   env "$@" timeout 100 "$bin" bench decode ${DECODE_MODEL:---config dev/cuda/cfg-1.3b-fla.json} --device cuda \
     --batch "$bs" --context 64 --steps 48 --warmup 4 --json 2>/dev/null |
     sed "s/^{/{\"v\": \"$name\", /" >>"$OUT/decode.jsonl"
+}
+
+# trace_build: build/trace_inject.so, CUPTI's kernel records for an unmodified binary
+# (dev/cuda/trace_inject.c, injected by CUDA_INJECTION64_PATH)
+trace_build() {
+  local so h
+  so=$(find /usr/local/cuda*/ -name 'libcupti.so' 2>/dev/null | head -1)
+  h=$(find /usr/local/cuda*/ -name 'cupti.h' 2>/dev/null | head -1)
+  mkdir -p build
+  gcc -O2 -shared -fPIC -I"$(dirname "$h")" -I/usr/local/cuda/include dev/cuda/trace_inject.c \
+    -L"$(dirname "$so")" -Wl,-rpath,"$(dirname "$so")" -lcupti -o build/trace_inject.so
+  echo "inject build: exit $? (cupti: $so)"
+}
+
+# decode_trace NAME BATCH [VAR=VALUE...]: the decoding step of build-cuda/retnet ($DECODE_MODEL,
+# as decode_run; context 64, 6 steps after 2) traced (trace_build first) into
+# $OUT/trace_NAME.csv; trace_steps.py's reading of the last three steps into
+# $OUT/steps_NAME.txt, its summary and the first $ROWS (16) kernels of the last step printed
+decode_trace() {
+  local name=$1 b=$2 rows=${ROWS:-16}; shift 2
+  env "$@" CUDA_INJECTION64_PATH=$PWD/build/trace_inject.so TRACE_OUT=$OUT/trace_$name.csv \
+    timeout 120 build-cuda/retnet bench decode ${DECODE_MODEL:---config dev/cuda/cfg-1.3b-fla.json} \
+    --device cuda --batch "$b" --context 64 --steps 6 --warmup 2 >/dev/null 2>&1
+  python3 dev/cuda/trace_steps.py "$OUT/trace_$name.csv" 3 "$rows" >"$OUT/steps_$name.txt"
+  echo "== $name"; sed -n '/^over/,$p' "$OUT/steps_$name.txt"; sed -n "1,$((rows + 2))p" "$OUT/steps_$name.txt"
 }
 
 # decode_table: $OUT/decode.jsonl by batch and variant, each run's ms a step and the fastest

@@ -1,5 +1,5 @@
 /*
- * lt_common.cuh (lab): what lt_algos.cu and lt_splitk.cu share: error checks, a product as
+ * lt_common.cuh (lab): what lt_algos.cu, lt_splitk.cu and the GEMM labs share: error checks, a product as
  * src/cuda/matmul.cu asks cuBLASLt for it, and timing inside a CUDA graph.
  */
 #ifndef LT_COMMON_CUH
@@ -11,6 +11,22 @@
 
 #define CK(x) do { cudaError_t e = (x); if (e) { printf("%s: %s\n", #x, cudaGetErrorString(e)); exit(1); } } while (0)
 #define LK(x) do { cublasStatus_t e = (x); if (e) { printf("%s: %d\n", #x, (int)e); exit(1); } } while (0)
+
+/* y (M, N) = the S <= SMAX split-K slices' partial sums part (S, M, N), added in order (the
+ * GEMM labs' reduction after their own kernels) */
+template <int SMAX>
+__global__ void slices_sum_kernel(const float *part, float *y, int MN, int S) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= MN) return;
+    float v[SMAX];
+#pragma unroll
+    for (int k = 0; k < SMAX; k++) v[k] = k < S ? part[(size_t)k * MN + i] : 0.0f;
+    float a = 0.0f;
+#pragma unroll
+    for (int k = 0; k < SMAX; k++)
+        if (k < S) a += v[k];
+    y[i] = a;
+}
 
 /* y (M, N) of type ct = x (M, rows of K) @ w (N, same)^T, bf16, fp32 compute, as matmul.cu
  * forms it (the column-major transpose: w is cuBLAS's A, transposed). kr: the K each product

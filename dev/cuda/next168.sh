@@ -5,10 +5,5 @@
 cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
 export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
-JOBS=16 cuda_build
-TEST_TIMEOUT=150 cuda_tests
-decode_record
-left=$((570 - SECONDS))
-echo "preset with ${left} s left"
-[ "$left" -gt 30 ] && preset_record "$left"
+record_all 570
 echo "total $((SECONDS - t0)) s"

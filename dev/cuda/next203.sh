@@ -10,8 +10,7 @@ cd "$(dirname "$0")/../.."
 export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
 JOBS=16 cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_model build-cuda/cuda/tests/test_cuda_train
 TEST_TIMEOUT=100 cuda_tests build-cuda/cuda/tests/test_cuda_model
-timeout 100 build-cuda/cuda/tests/test_cuda_train test_argmax test_batch test_graphs >>"$OUT/tests.log" 2>&1
-echo "test_cuda_train (argmax, batch, graphs): exit $?: $(tail -n 1 "$OUT/tests.log")"
+train_decode_tests
 for i in 1 2 3; do
   decode_run "lt" build-cuda/retnet 2,3,4,8,16 RETNET_CUDA_OUT_GEMV=0
   decode_run "gemv" build-cuda/retnet 2,3,4,8,16

@@ -17,8 +17,7 @@ RETNET_CUDA_GEMV_SMEM=2 timeout 100 build-cuda/cuda/tests/test_cuda_gemv >>"$OUT
 echo "test_cuda_gemv at RETNET_CUDA_GEMV_SMEM=2: exit $?: $(tail -n 1 "$OUT/tests2.log")"
 RETNET_CUDA_GEMV_SMEM=2 timeout 100 build-cuda/cuda/tests/test_cuda_model >>"$OUT/tests2.log" 2>&1
 echo "test_cuda_model at RETNET_CUDA_GEMV_SMEM=2: exit $?: $(tail -n 1 "$OUT/tests2.log")"
-timeout 100 build-cuda/cuda/tests/test_cuda_train test_argmax test_batch test_graphs >>"$OUT/tests.log" 2>&1
-echo "test_cuda_train (argmax, batch, graphs): exit $?: $(tail -n 1 "$OUT/tests.log")"
+train_decode_tests
 grep -hiE "fail|error" "$OUT/tests.log" "$OUT/tests2.log" | head -8
 for i in 1 2 3; do
   decode_run "off" build-cuda/retnet 1,2 RETNET_CUDA_GEMV_SMEM=0

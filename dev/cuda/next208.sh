@@ -6,10 +6,5 @@
 cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
 export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
-JOBS=16 cuda_build
-TEST_TIMEOUT=150 cuda_tests
-decode_record
-left=$((470 - SECONDS))
-echo "preset with ${left} s left"
-[ "$left" -gt 30 ] && preset_record "$left"
+record_all 470
 echo "total $((SECONDS - t0)) s"

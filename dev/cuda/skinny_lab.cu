@@ -169,19 +169,6 @@ __global__ void read_kernel(const uint4 *w, int64_t n, unsigned *sink) {
     if ((v.x ^ v.y ^ v.z ^ v.w) == 0x9e3779b9u) atomicAdd(sink, 1u);
 }
 
-/* y (M, N) = the S slices' partial sums, in order */
-__global__ void reduce_kernel(const float *part, float *y, int MN, int S) {
-    const int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= MN) return;
-    float v[SMAX];
-#pragma unroll
-    for (int k = 0; k < SMAX; k++) v[k] = k < S ? part[(size_t)k * MN + i] : 0.0f;
-    float a = 0.0f;
-#pragma unroll
-    for (int k = 0; k < SMAX; k++)
-        if (k < S) a += v[k];
-    y[i] = a;
-}
 
 static PFN_cuTensorMapEncodeTiled_v12000 encoder() {
     static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
@@ -268,12 +255,12 @@ static void run(const char *name, Case &c, int S, float tl) {
     const float tp = graph_us([&](cudaStream_t st) { launch(st, 1, out); });
     const float tr = graph_us([&](cudaStream_t st) {
         launch(st, 0, out);
-        if (S > 1) reduce_kernel<<<(MN + 255) / 256, 256, 0, st>>>(c.P, c.Y, MN, S);
+        if (S > 1) slices_sum_kernel<SMAX><<<(MN + 255) / 256, 256, 0, st>>>(c.P, c.Y, MN, S);
     });
     ci = 0;
     CK(cudaMemset(c.Y, 0, (size_t)MN * 4));
     launch(0, 0, out);
-    if (S > 1) reduce_kernel<<<(MN + 255) / 256, 256>>>(c.P, c.Y, MN, S);
+    if (S > 1) slices_sum_kernel<SMAX><<<(MN + 255) / 256, 256>>>(c.P, c.Y, MN, S);
     CK(cudaDeviceSynchronize());
     std::vector<float> a((size_t)MN);
     CK(cudaMemcpy(a.data(), c.Y, (size_t)MN * 4, cudaMemcpyDeviceToHost));

@@ -1053,6 +1053,9 @@ retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t 
         memcpy(next, d->hnext, sizeof(int32_t) * (size_t)B);
         return RETNET_OK;
     }
+    /* hnext is rewritten below (and may move): the graph's ids are gone, even for the
+     * logits they were of (two batches of one model, their argmaxes after both forwards) */
+    d->next_of = NULL;
     TRY(next_ready(d, B));
     TRY(argmax_ids(d, logits_dev, B, NULL, d->hnext));
     TRY(retnet_cuda_sync(NULL));

@@ -527,6 +527,46 @@ out:
     retnet_model_free(m);
 }
 
+/* Two batches of one model (B 2 and 3), each step's argmaxes asked for after both forwards,
+ * give the ids each batch gives asked for right after its own forward (a second pair of
+ * batches, the same tokens): the decoding graph keeps its ids in memory the other batch's
+ * argmax rewrites. The two batches' ids must differ somewhere, or the test could not tell. */
+static void test_batches_interleaved(void) {
+    retnet_config c = fla_like(300, 128, 2, 2, 2);
+    retnet_model *m = make_model(&c, 9, 0);
+    if (!m) return;
+    OK(retnet_model_to_device(m, "cuda"));
+    enum { T = 9, STEPS = 5 };
+    static const int32_t Bs[2] = {2, 3};
+    retnet_batch *bt[2][2] = {{NULL, NULL}, {NULL, NULL}}; /* [interleaved or not][batch] */
+    int32_t tok[2][3 * T], next[2][2][3];
+    uint64_t s = 17;
+    int differ = 0;
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 2; k++) OK(retnet_batch_create(m, Bs[k], &bt[i][k]));
+    for (int k = 0; k < 2; k++) rand_tokens(tok[k], Bs[k] * T, c.vocab, &s);
+    for (int step = 0; step <= STEPS && bt[0][0] && bt[0][1] && bt[1][0] && bt[1][1]; step++) {
+        const int32_t len = step == 0 ? T : 1;
+        for (int k = 0; k < 2; k++) OK(retnet_batch_forward(bt[0][k], tok[k], len, NULL));
+        for (int k = 0; k < 2; k++) OK(retnet_batch_argmax(bt[0][k], next[0][k]));
+        for (int k = 0; k < 2; k++) {
+            OK(retnet_batch_forward(bt[1][k], tok[k], len, NULL));
+            OK(retnet_batch_argmax(bt[1][k], next[1][k]));
+        }
+        for (int k = 0; k < 2; k++)
+            for (int b = 0; b < Bs[k]; b++) {
+                CHECK(next[0][k][b] == next[1][k][b], "step %d batch %d seq %d: %d after both "
+                      "forwards, %d after its own", step, k, b, next[0][k][b], next[1][k][b]);
+                tok[k][b] = next[1][k][b]; /* the next step's tokens */
+            }
+        differ |= next[1][0][0] != next[1][1][0] || next[1][0][1] != next[1][1][1];
+    }
+    CHECK(differ, "the two batches chose the same ids at every step: the test cannot tell");
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 2; k++) retnet_batch_free(bt[i][k]);
+    retnet_model_free(m);
+}
+
 /* A decoding step captured as one CUDA graph computes what the same step launched op by op
  * computes, bit for bit (argmax and states), for RetNet and for the Transformer (whose graph
  * sizes the attention's grid for the whole cache, each row still split by its own length).
@@ -601,6 +641,7 @@ int main(int argc, char **argv) {
     RUN_IF(test_refused);
     RUN_IF(test_batch);
     RUN_IF(test_argmax);
+    RUN_IF(test_batches_interleaved);
     RUN_IF(test_graphs);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
