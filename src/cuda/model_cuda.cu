@@ -28,6 +28,21 @@ extern "C" {
 
 static size_t align_up(size_t b) { return (b + ALIGN - 1) / ALIGN * ALIGN; }
 
+/* One decoding step's graph and what it was captured with: a replay uses the same addresses,
+ * so any of them changing means a new capture. A model keeps N_GRAPHS, so that a server
+ * stepping several batches in turn (each its own states and logits) replays each batch's
+ * graph instead of capturing again at every step. */
+#define N_GRAPHS 4
+typedef struct {
+    cudaGraphExec_t exec; /* NULL: an empty slot */
+    uint64_t used;        /* graph_clock at its last launch */
+    int32_t B, ctx;       /* the batch and (Transformer) KV-cache capacity */
+    float *state, *last;  /* the states and the last position's logits */
+    void *acts, *scr;     /* the activations and the attention's scratch */
+    int64_t acts_rows;    /* the activations' layout */
+    int32_t *next, *dnext; /* the argmax ids: pinned host, device (or NULL) */
+} decode_graph;
+
 struct model_cuda {
     retnet_config cfg;
     int device;
@@ -114,13 +129,10 @@ struct model_cuda {
     int rows_fwd;    /* ... and in the forward's pass (with rows_fused, dk <= 256) */
     cudaStream_t gstream;
     cudaEvent_t gready;              /* recorded on the legacy stream before each replay */
-    int64_t gacts_rows;              /* the activations' layout the graph was made with */
-    cudaGraphExec_t gexec;
-    int32_t gB, gctx; /* the graph's batch and (Transformer) KV-cache capacity */
-    void *gscr;       /* the scratch buffer the graph's attention uses */
-    float *gstate, *glast;
-    void *gacts;
-    int32_t *gnext, *gdnext; /* the graph's argmax ids: pinned host, device (or NULL) */
+    decode_graph graph[N_GRAPHS];    /* the decoding graphs of the batches last stepped */
+    uint64_t graph_clock;            /* their last use, for evicting the oldest */
+    int64_t captures;                /* graphs captured so far */
+    int32_t next_B;                  /* the rows of next_of whose ids hnext holds */
     model_cuda_grad_hook hook;       /* distributed training: gradients of a range are final */
     void *hook_ctx;
     float dropout;                   /* residual dropout of the training passes (0: off) */
@@ -128,7 +140,7 @@ struct model_cuda {
     int32_t dropout_rank;
     /* argmax ids (next_cap of each): dnext on the device, hnext pinned on the host. The
      * decoding graph computes them itself (graph_argmax; RETNET_CUDA_GRAPH_ARGMAX=0: off):
-     * then hnext holds the ids of the gB rows of logits at next_of until the next forward */
+     * then hnext holds the ids of the next_B rows of logits at next_of until the next forward */
     int32_t *dnext, *hnext;
     int32_t next_cap;
     int graph_argmax;
@@ -294,7 +306,8 @@ void model_cuda_free(model_cuda *d) {
     retnet_cuda_free(d->dsum);
     retnet_cuda_free(d->dnext);
     if (d->hnext) cudaFreeHost(d->hnext);
-    if (d->gexec) cudaGraphExecDestroy(d->gexec);
+    for (int i = 0; i < N_GRAPHS; i++)
+        if (d->graph[i].exec) cudaGraphExecDestroy(d->graph[i].exec);
     if (d->gstream) cudaStreamDestroy(d->gstream);
     if (d->gready) cudaEventDestroy(d->gready);
     free(d->lm);
@@ -826,12 +839,23 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
     /* the argmax's buffers, grown before the capture too (a regrowth moves them: the graph
      * is then made again) */
     if (d->graph_argmax) TRY(next_ready(d, B));
-    if (!(d->gexec && d->gB == B && d->gstate == state_dev && d->glast == last_dev &&
-          d->gacts == d->acts && d->gacts_rows == d->acts_rows && d->gctx == c->context &&
-          d->gscr == scr && d->gnext == (d->graph_argmax ? d->hnext : NULL) &&
-          d->gdnext == (d->graph_argmax ? d->dnext : NULL))) {
-        if (d->gexec) cudaGraphExecDestroy(d->gexec);
-        d->gexec = NULL;
+    decode_graph key = {NULL, 0, B, c->context, state_dev, last_dev, d->acts, scr,
+                        d->acts_rows, d->graph_argmax ? d->hnext : NULL,
+                        d->graph_argmax ? d->dnext : NULL};
+    decode_graph *gr = NULL, *old = &d->graph[0];
+    for (int i = 0; i < N_GRAPHS && !gr; i++) {
+        decode_graph *h = &d->graph[i];
+        if (h->exec && h->B == key.B && h->ctx == key.ctx && h->state == key.state &&
+            h->last == key.last && h->acts == key.acts && h->scr == key.scr &&
+            h->acts_rows == key.acts_rows && h->next == key.next && h->dnext == key.dnext)
+            gr = h;
+        else if (!h->exec || (old->exec && h->used < old->used))
+            old = h; /* an empty slot, else the least recently used */
+    }
+    if (!gr) {
+        gr = old;
+        if (gr->exec) cudaGraphExecDestroy(gr->exec);
+        gr->exec = NULL;
         CUDA_TRY(cudaStreamBeginCapture(d->gstream, cudaStreamCaptureModeThreadLocal),
                  "capturing a decoding step");
         retnet_status st = cuda_op_embed(d->x, d->g32.embed, d->tok, B, c->d_model, c->vocab,
@@ -842,26 +866,25 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
         if (!st && d->graph_argmax) st = argmax_ids(d, last_dev, B, (cudaStream_t)cs, d->hnext);
         cudaGraph_t g = NULL;
         cudaError_t e = cudaStreamEndCapture(d->gstream, &g);
-        if (!st && e == cudaSuccess) e = cudaGraphInstantiate(&d->gexec, g, 0);
+        cudaGraphExec_t x = NULL;
+        if (!st && e == cudaSuccess) e = cudaGraphInstantiate(&x, g, 0);
         if (g) cudaGraphDestroy(g);
         if (st) return st;
-        if (e != cudaSuccess) {
-            d->gexec = NULL;
+        if (e != cudaSuccess)
             return cuda_fail_(e, "making the decoding step's graph", __FILE__, __LINE__);
-        }
-        d->gB = B, d->gstate = state_dev, d->glast = last_dev, d->gacts = d->acts;
-        d->gctx = c->context, d->gscr = scr, d->gacts_rows = d->acts_rows;
-        d->gnext = d->graph_argmax ? d->hnext : NULL;
-        d->gdnext = d->graph_argmax ? d->dnext : NULL;
+        *gr = key;
+        gr->exec = x;
+        d->captures++;
     }
+    gr->used = ++d->graph_clock;
     /* the graph's stream does not wait for the legacy stream by itself, where the tokens,
      * positions and states were copied (from pageable memory cudaMemcpy may return before its
      * DMA lands): the replay waits for everything issued there first */
     CUDA_TRY(cudaEventRecord(d->gready, 0), "ordering the decoding step");
     CUDA_TRY(cudaStreamWaitEvent(d->gstream, d->gready, 0), "ordering the decoding step");
-    CUDA_TRY(cudaGraphLaunch(d->gexec, d->gstream), "launching the decoding step");
+    CUDA_TRY(cudaGraphLaunch(gr->exec, d->gstream), "launching the decoding step");
     TRY(retnet_cuda_sync(cs));
-    if (d->graph_argmax) d->next_of = last_dev;
+    if (d->graph_argmax) d->next_of = last_dev, d->next_B = B;
     return RETNET_OK;
 }
 
@@ -1037,6 +1060,8 @@ static retnet_status argmax_ids(model_cuda *d, const float *logits_dev, int32_t 
     return RETNET_OK;
 }
 
+int64_t model_cuda_graph_captures(const model_cuda *d) { return d ? d->captures : 0; }
+
 /*
  * The greedy ids of the last decoding step. A decoding graph computes them itself, its last
  * nodes the argmax kernel and a copy into pinned host memory, so that this call only reads
@@ -1049,7 +1074,7 @@ retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t 
                                 int32_t *next) {
     if (!d || !logits_dev || !next || B < 1)
         return retnet_fail(RETNET_EINVAL, "CUDA argmax: bad arguments");
-    if (d->next_of && d->next_of == logits_dev && d->gB == B) {
+    if (d->next_of && d->next_of == logits_dev && d->next_B == B) {
         memcpy(next, d->hnext, sizeof(int32_t) * (size_t)B);
         return RETNET_OK;
     }

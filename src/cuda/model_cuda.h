@@ -99,6 +99,10 @@ retnet_status model_cuda_forward_last(model_cuda *d, const int32_t *tokens, int3
                                       float *logits_dev);
 /* The greedy next token (first largest logit) of each of B rows of device logits (B rows
  * of model_cuda_logits_stride floats). */
+/* How many decoding steps' graphs the model has captured so far (tests: batches stepped in
+ * turn replay their own graphs, not capture one a step). */
+int64_t model_cuda_graph_captures(const model_cuda *d);
+
 retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t B,
                                 int32_t *next);
 /* The device logits' row stride in floats: the vocabulary rounded up to 8 (16-byte rows) */

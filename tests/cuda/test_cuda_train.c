@@ -562,6 +562,13 @@ static void test_batches_interleaved(void) {
         differ |= next[1][0][0] != next[1][1][0] || next[1][0][1] != next[1][1][1];
     }
     CHECK(differ, "the two batches chose the same ids at every step: the test cannot tell");
+    /* each batch's one-token steps replay its own graph: one capture a batch, where a single
+     * graph a model captured again at every step (4 a round) */
+    const int64_t caps = model_cuda_graph_captures(m->device);
+    const char *ge = getenv("RETNET_CUDA_GRAPHS");
+    const int64_t want = ge && !strcmp(ge, "0") ? 0 : 4;
+    CHECK(caps == want, "%lld decoding graphs captured for 4 batches of %d steps (want %lld)",
+          (long long)caps, STEPS, (long long)want);
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 2; k++) retnet_batch_free(bt[i][k]);
     retnet_model_free(m);
