@@ -2177,8 +2177,9 @@ __device__ __forceinline__ void window_fold_rows(float4 (&a)[UNR], float4 (&b)[U
  * is read; written only on the steps that fold. Two shapes (retention_cuda_step_window picks):
  *  - small states, where the step is latency (PRE): 64 columns, 16 row groups, 8 rows a set,
  *    streaming hints: at dk <= 256 every row, and the window's old tokens, asked for before
- *    the wait, as step_kernel's small shape;
- *  - large states, where the state streams: 512 threads, as many columns as still give two
+ *    the wait, as step_kernel's small shape; 128 or 256 columns (8 or 4 row groups: WIDE)
+ *    where 64 would take more than a wave, each block's first rows before the wait;
+ *  - large states (from 1 GB a layer), where the state streams: 512 threads, as many columns as still give two
  *    blocks an SM (a head's 512 columns at the 1.3B model from B = 33), 2 rows a set (4 in
  *    the 128- and 64-column shapes): one window load and one set of scores a (b, h)
  *    instead of 8, 2 KB runs of a row, 4 row groups to sum. Read-only, B = 256 254.6 us a
@@ -2189,7 +2190,7 @@ __device__ __forceinline__ void window_fold_rows(float4 (&a)[UNR], float4 (&b)[U
  * at once, each window token's values read from shared memory once for them and its keys as
  * float4s (the fold was ~3x a read-only step, reading the values once a row: B = 256 1202 ->
  * 644 us with a set's rows, 598 with both; dev/cuda/next91.sh). */
-template <int COLS, int RG, int UNR, bool PRE, bool HINT>
+template <int COLS, int RG, int UNR, bool PRE, bool HINT, bool WIDE = false>
 __global__ void __launch_bounds__(COLS / 4 * RG, 2)
     step_window_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
                        const float *gamma, float scale, float *S, bf16 *kw, bf16 *vw,
@@ -2198,8 +2199,10 @@ __global__ void __launch_bounds__(COLS / 4 * RG, 2)
     const int WP = window_wp(W);
     float *qs = reinterpret_cast<float *>(smem_raw), *kws = qs + dk;
     float *vws = kws + (W + 1) * dk, *coef = vws + (W + 1) * COLS, *gp = coef + WP;
-    float *red = gp + WP; /* [RG][COLS] */
     constexpr int NT = COLS / 4 * RG, STEP = RG * UNR;
+    /* [RG][COLS]; WIDE: on the keys once they are read (the host checks they are as large),
+     * so that the wider blocks' shared memory grows by their values' columns alone */
+    float *red = WIDE ? kws : gp + WP;
     const int tid = threadIdx.x, c4 = tid % (COLS / 4), rg = tid / (COLS / 4);
     const int h = blockIdx.y, b = blockIdx.z, col = blockIdx.x * COLS + c4 * 4;
     const int64_t bh = (int64_t)b * H + h;
@@ -2263,6 +2266,7 @@ __global__ void __launch_bounds__(COLS / 4 * RG, 2)
             if (next) ld(t, i0 + 2 * STEP + UNR);
         }
     }
+    if (WIDE) __syncthreads(); /* every thread's scores and fold done with the keys */
     if (in) *reinterpret_cast<float4 *>(red + rg * COLS + c4 * 4) = acc;
     __syncthreads();
     for (int tt = tid; tt < COLS; tt += NT) {
@@ -2336,7 +2340,7 @@ static int g_lab_vt = 0, g_lab_flags = 0, g_lab_path = 0, g_lab_cluster = 0;
 /* the window step's forced shape (0: automatic; -1: RETNET_CUDA_WINDOW_SHAPE not read yet) */
 static int g_window_shape = -1;
 extern "C" void retention_cuda_lab_window_shape(int shape) {
-    g_window_shape = shape >= 1 && shape <= 5 ? shape : 0;
+    g_window_shape = shape >= 1 && shape <= 8 ? shape : 0;
 }
 extern "C" void retention_cuda_lab_set_tile(int vt) { g_lab_vt = vt; }
 extern "C" void retention_cuda_lab_set_flags(int flags) { g_lab_flags = flags; }
@@ -3036,16 +3040,21 @@ extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const vo
     static const window_fn wide[4] = {
         step_window_kernel<512, 4, 2, false, false>, step_window_kernel<256, 8, 2, false, false>,
         step_window_kernel<128, 16, 4, false, false>, step_window_kernel<64, 32, 4, false, false>};
-    /* 1: the small states' shape; 2 + i: wide[i]; RETNET_CUDA_WINDOW_SHAPE forces one for a
-     * whole program (the lab's A/B), retention_cuda_lab_window_shape for a test */
+    /* 1: the small states' shape; 2 + i: wide[i]; 6, 7, 8: the small states' shape at 64, 128,
+     * 256 columns (WIDE, below); RETNET_CUDA_WINDOW_SHAPE forces one for a whole program (the
+     * lab's A/B), retention_cuda_lab_window_shape for a test */
     if (g_window_shape < 0) {
         const char *e = getenv("RETNET_CUDA_WINDOW_SHAPE");
-        g_window_shape = e && e[0] >= '1' && e[0] <= '5' && !e[1] ? e[0] - '0' : 0;
+        g_window_shape = e && e[0] >= '1' && e[0] <= '8' && !e[1] ? e[0] - '0' : 0;
     }
-    int shape = g_window_shape;
+    int shape = g_window_shape >= 6 ? 1 : g_window_shape; /* 6-8: 1 at 64-256 columns */
     if (!shape) {
         shape = 1;
-        if (large_states(B, H, dk, dv)) {
+        /* the large states' shape from 1 GB of a layer's states (B = 256 at the 1.3B shapes):
+         * below it the small one at 256 columns was 1-4% faster (B = 16 2.014 -> 1.954 ms a
+         * step, 48 2.763 -> 2.664, 64 3.151 -> 3.119, 128 4.883 -> 4.802; 256 8.470 against
+         * 8.504; dev/cuda/next214.sh) */
+        if ((double)B * H * dk * dv * sizeof(float) >= 1024.0 * (1 << 20)) {
             /* the widest that is no wider than dv and still gives two blocks an SM */
             shape = 5;
             for (int i = 0; i < 3; i++)
@@ -3066,8 +3075,36 @@ extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const vo
     int cols = shape == 1 ? 64 : 512 >> (shape - 2), rg = shape == 1 ? 16 : 2048 / cols;
     while (shape > 1 && shape < 5 && window_smem(dk, W, cols, rg) > (size_t)optin)
         shape++, cols >>= 1, rg <<= 1; /* a long window of wide keys: narrower blocks */
-    const window_fn kern = shape == 1 ? step_window_kernel<64, 16, 8, true, true> : wide[shape - 2];
-    const size_t smem = window_smem(dk, W, cols, rg);
+    /* the small states' shape at 128 or 256 columns (WIDE) where 64 would take more than one
+     * wave of two blocks an SM (B >= 5 at the 1.3B shapes; 256 columns from B = 9): each
+     * block asks for its first rows before the wait and for the rest right after it, where a
+     * second wave's blocks started, and asked for their rows, only as the first wave's left.
+     * The 1.3B step, 64 / 128 / 256 columns, ms (dev/cuda/next211.sh, next212.sh): B = 8
+     * 1.505 / 1.439 / -, 10 1.899 / 1.844 / 1.808, 12 1.943 / 1.885 / 1.832, 15 2.085 /
+     * 1.942 / 1.911; the paper preset at B = 8 1.567 / 1.503. 512 columns (2 row groups) were
+     * no faster (B = 16-32) or slower (48: 2.762 against 2.662; next213.sh).
+     * RETNET_CUDA_WINDOW_WIDE=0 or 1 caps it at 64 or 128 columns (comparisons). */
+    static int wide_max = -1; /* the widest: 64 << wide_max columns */
+    if (wide_max < 0) {
+        const char *e = getenv("RETNET_CUDA_WINDOW_WIDE");
+        wide_max = e && e[0] >= '0' && e[0] <= '2' && !e[1] ? e[0] - '0' : 2;
+    }
+    int wide1 = 0; /* 64 << wide1 columns */
+    if (shape == 1 && g_window_shape != 6) {
+        if (g_window_shape >= 7) wide1 = g_window_shape - 6;
+        else
+            while (wide1 < wide_max && (64 << wide1) < dv &&
+                   (int64_t)B * H * ((dv + (64 << wide1) - 1) / (64 << wide1)) > 2 * sm_count())
+                wide1++;
+        /* the partial sums on the keys: they must be as large */
+        while (wide1 && (int64_t)(W + 1) * dk < (int64_t)16 * 64) wide1--;
+    }
+    if (wide1) cols = 64 << wide1, rg = 16 >> wide1;
+    const window_fn kern = wide1 == 2   ? step_window_kernel<256, 4, 8, true, true, true>
+                           : wide1 == 1 ? step_window_kernel<128, 8, 8, true, true, true>
+                           : shape == 1 ? step_window_kernel<64, 16, 8, true, true>
+                                        : wide[shape - 2];
+    const size_t smem = window_smem(dk, W, cols, wide1 ? 0 : rg);
     if (window_smem_ok(kern, smem)) return 1;
     dim3 grid((dv + cols - 1) / cols, H, B);
     CUDA_OK(pdl_launch(step_overlap && have_pdl(), kern, grid, dim3(cols / 4 * rg), smem, stream,

@@ -229,8 +229,9 @@ int retention_cuda_lab_wgmma_selftest(int variant, const void *a, const void *b,
 void retention_cuda_lab_set_cluster(int n);
 /* For tests and the lab: the shape of retention_cuda_step_window's kernel (0: automatic, by
  * the state's size; 1: the small states' shape; 2, 3, 4, 5: the large states' shape at 512,
- * 256, 128, 64 columns, narrower where the window's shared memory asks for it); overrides
- * RETNET_CUDA_WINDOW_SHAPE. */
+ * 256, 128, 64 columns, narrower where the window's shared memory asks for it; 6, 7, 8: the
+ * small states' shape at 64, 128, 256 columns, which 1 picks between by the blocks' waves);
+ * overrides RETNET_CUDA_WINDOW_SHAPE. */
 void retention_cuda_lab_window_shape(int shape);
 
 #ifdef __cplusplus
