@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (RETNET_CUDA_TIMING_SKIP was a local timing patch, not committed; the record is in the README)
 # The twenty-eighth session's two fixes first run on a GPU (test_cuda_attention's q amplitude;
 # test_cuda_train's test_batches_interleaved) with this session's decoding-graph cache (a
 # graph a batch, four kept: the same test now counts the captures); then ceilings, timing
