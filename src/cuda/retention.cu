@@ -2179,8 +2179,8 @@ __device__ __forceinline__ void window_fold_rows(float4 (&a)[UNR], float4 (&b)[U
  *    streaming hints: at dk <= 256 every row, and the window's old tokens, asked for before
  *    the wait, as step_kernel's small shape; 128 or 256 columns (8 or 4 row groups: WIDE)
  *    where 64 would take more than a wave, each block's first rows before the wait;
- *  - large states (from 1 GB a layer), where the state streams: 512 threads, as many columns as still give two
- *    blocks an SM (a head's 512 columns at the 1.3B model from B = 33), 2 rows a set (4 in
+ *  - large states (from 1 GB a layer: B = 256 at the 1.3B model), where the state streams:
+ *    512 threads, as many columns as still give two blocks an SM, 2 rows a set (4 in
  *    the 128- and 64-column shapes): one window load and one set of scores a (b, h)
  *    instead of 8, 2 KB runs of a row, 4 row groups to sum. Read-only, B = 256 254.6 us a
  *    layer against 403.8 for the first kernel
@@ -2641,9 +2641,10 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
     }
 }
 
-/* The decode steps' split between their shapes: where a launch's states reach 64 MB (B >= 16
- * at the 1.3B model's heads) they stream, and the kernels take their streaming shape; below,
- * the step is latency, and they ask for everything they can before the wait. */
+/* The plain decode steps' split between their shapes: where a launch's states reach 64 MB
+ * (B >= 16 at the 1.3B model's heads) they stream, and the kernels take their streaming shape;
+ * below, the step is latency, and they ask for everything they can before the wait. (The
+ * window's step has its own split, at 1 GB: retention_cuda_step_window.) */
 static bool large_states(int B, int H, int dk, int dv) {
     return (double)B * H * dk * dv * sizeof(float) >= 64.0 * (1 << 20);
 }
