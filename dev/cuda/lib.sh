@@ -232,13 +232,13 @@ decode_tests() {
 }
 
 # train_decode_tests: test_cuda_train's decoding tests (argmax, two batches interleaved,
-# batch, graphs) into $OUT/tests.log, a line
+# batch, graphs, graphs after training) into $OUT/tests.log, a line
 train_decode_tests() {
   local rc
   timeout 150 build-cuda/cuda/tests/test_cuda_train test_argmax test_batches_interleaved test_batch \
-    test_graphs >>"$OUT/tests.log" 2>&1
+    test_graphs test_graphs_after_train >>"$OUT/tests.log" 2>&1
   rc=$?
-  echo "test_cuda_train (argmax, batches interleaved, batch, graphs): exit $rc: $(tail -n 1 "$OUT/tests.log")"
+  echo "test_cuda_train (argmax, batches interleaved, batch, graphs, after training): exit $rc: $(tail -n 1 "$OUT/tests.log")"
 }
 
 # record_all DEADLINE: every CUDA target and test, then the decoding record (decode_record)

@@ -1400,6 +1400,11 @@ retnet_status model_cuda_train_begin_ex(model_cuda *d, const retnet_model *m, in
     retnet_cuda_free(d->w32);
     d->w32 = NULL;
     d->w32_bytes = 0;
+    /* the decoding graphs read the fp32 weights where they were: captured again */
+    for (int i = 0; i < N_GRAPHS; i++) {
+        if (d->graph[i].exec) cudaGraphExecDestroy(d->graph[i].exec);
+        d->graph[i].exec = NULL;
+    }
     if (d->grad_write) TRY(zero_ranges(d, m));
     return RETNET_OK;
 }

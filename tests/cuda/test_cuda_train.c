@@ -574,6 +574,87 @@ static void test_batches_interleaved(void) {
     retnet_model_free(m);
 }
 
+/* Decoding, then training, then decoding again on the same batch: a trainer moves the
+ * model's fp32 weights (into its master copy) and frees where they were, so a graph captured
+ * before must not be replayed after. Batch 1 decodes (its graph captured), one AdamW step
+ * changes the weights, then batch 1 and batch 2 (a new batch given batch 1's states) take the
+ * same steps: the same ids and the same states, bit for bit. The step must move the logits
+ * (else stale weights could not show). */
+static void test_graphs_after_train(void) {
+    retnet_config c = fla_like(300, 128, 2, 2, 2);
+    retnet_model *m = make_model(&c, 13, 0);
+    if (!m) return;
+    OK(retnet_model_to_device(m, "cuda"));
+    enum { B = 2, T = 9, STEPS = 4 };
+    retnet_batch *b1 = NULL, *b2 = NULL;
+    retnet_trainer *tr = NULL;
+    const int64_t sf = retnet_state_floats(&c);
+    float *s1 = calloc((size_t)sf, sizeof(float)), *s2 = calloc((size_t)sf, sizeof(float));
+    int32_t tok[B * T], tgt[B * T], n1[B], n2[B], nb[B];
+    uint64_t s = 29;
+    rand_tokens(tok, B * T, c.vocab, &s), rand_tokens(tgt, B * T, c.vocab, &s);
+    OK(retnet_batch_create(m, B, &b1));
+    OK(retnet_batch_create(m, B, &b2));
+    if (!b1 || !b2) goto out;
+    OK(retnet_batch_forward(b1, tok, T, NULL));
+    for (int k = 0; k < STEPS; k++) { /* one-token steps: the graph */
+        OK(retnet_batch_argmax(b1, n1));
+        OK(retnet_batch_forward(b1, n1, 1, NULL));
+    }
+    OK(retnet_batch_argmax(b1, nb));
+    OK(retnet_trainer_create(m, &tr));
+    if (!tr) goto out;
+    const retnet_train_opts o = {.form = RETNET_FORM_CHUNKWISE};
+    const retnet_adamw h = {.lr = 0.05f, .beta1 = 0.9f, .beta2 = 0.98f, .eps = 1e-8f};
+    OK(retnet_trainer_zero_grad(tr));
+    OK(retnet_trainer_accumulate(tr, tok, tgt, B, T, &o, 1.0f / (B * T), NULL, NULL));
+    OK(retnet_trainer_update(tr, 1, &h, 1.0f));
+    for (int32_t b = 0; b < B; b++) {
+        retnet_state st = {.data = s1};
+        OK(retnet_batch_get(b1, b, &st));
+        OK(retnet_batch_set(b2, b, &st));
+    }
+    for (int k = 0; k < STEPS; k++) {
+        const int32_t *in = k ? n1 : nb;
+        int32_t feed[B];
+        memcpy(feed, in, sizeof feed);
+        OK(retnet_batch_forward(b1, feed, 1, NULL));
+        OK(retnet_batch_forward(b2, feed, 1, NULL));
+        OK(retnet_batch_argmax(b1, n1));
+        OK(retnet_batch_argmax(b2, n2));
+        CHECK(!memcmp(n1, n2, sizeof n1), "step %d after training: ids %d %d (the batch decoded "
+              "before) against %d %d (a new batch with its states)", k, n1[0], n1[1], n2[0], n2[1]);
+    }
+    for (int32_t b = 0; b < B; b++) {
+        retnet_state a = {.data = s1}, bb = {.data = s2};
+        OK(retnet_batch_get(b1, b, &a));
+        OK(retnet_batch_get(b2, b, &bb));
+        CHECK(!memcmp(s1, s2, sizeof(float) * (size_t)sf), "sequence %d: states differ after "
+              "training (the batch decoded before against a new one)", b);
+    }
+    /* the control: the trained weights give other logits than the weights before */
+    {
+        retnet_model *m0 = make_model(&c, 13, 0);
+        float *l0 = malloc(sizeof(float) * (size_t)(B * T * c.vocab));
+        float *l1 = malloc(sizeof(float) * (size_t)(B * T * c.vocab));
+        if (m0 && l0 && l1) {
+            OK(retnet_forward(m0, tok, B, T, RETNET_FORM_CHUNKWISE, 0, NULL, l0));
+            OK(retnet_forward(m, tok, B, T, RETNET_FORM_CHUNKWISE, 0, NULL, l1));
+            double d = 0, mx = 0;
+            for (int64_t i = 0; i < (int64_t)B * T * c.vocab; i++)
+                d = fmax(d, fabs(l1[i] - l0[i])), mx = fmax(mx, fabs(l0[i]));
+            CHECK(d > 0.05 * mx, "the training step moved the logits by %.3g of %.3g only", d, mx);
+        }
+        free(l0), free(l1);
+        retnet_model_free(m0);
+    }
+out:
+    retnet_trainer_free(tr);
+    retnet_batch_free(b1), retnet_batch_free(b2);
+    free(s1), free(s2);
+    retnet_model_free(m);
+}
+
 /* A decoding step captured as one CUDA graph computes what the same step launched op by op
  * computes, bit for bit (argmax and states), for RetNet and for the Transformer (whose graph
  * sizes the attention's grid for the whole cache, each row still split by its own length).
@@ -649,6 +730,7 @@ int main(int argc, char **argv) {
     RUN_IF(test_batch);
     RUN_IF(test_argmax);
     RUN_IF(test_batches_interleaved);
+    RUN_IF(test_graphs_after_train);
     RUN_IF(test_graphs);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
