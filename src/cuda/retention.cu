@@ -3095,7 +3095,8 @@ extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const vo
         if (g_window_shape >= 7) wide1 = g_window_shape - 6;
         else
             while (wide1 < wide_max && (64 << wide1) < dv &&
-                   (int64_t)B * H * ((dv + (64 << wide1) - 1) / (64 << wide1)) > 2 * sm_count())
+                   (int64_t)B * H * ((dv + (64 << wide1) - 1) / (64 << wide1)) > 2 * sm_count() &&
+                   2 * window_smem(dk, W, 128 << wide1, 0) <= (size_t)optin) /* still 2 an SM */
                 wide1++;
         /* the partial sums on the keys: they must be as large */
         while (wide1 && (int64_t)(W + 1) * dk < (int64_t)16 * 64) wide1--;

@@ -680,12 +680,15 @@ static void test_step_window(void) {
                                    {3, 2, 64, 128, 4, 2, RETNET_CUDA_BF16},
                                    {3, 2, 64, 128, 1, 0, RETNET_CUDA_F32},
                                    {1, 2, 512, 128, 32, 7, RETNET_CUDA_F32},
-                                   {2, 2, 512, 128, 32, 7, RETNET_CUDA_F32}};
+                                   {2, 2, 512, 128, 32, 7, RETNET_CUDA_F32},
+                                   /* the wide shapes (7, 8) past dv's columns: dv 96 */
+                                   {1, 3, 32, 96, 32, 5, RETNET_CUDA_F32}};
     uint64_t s = seed0 * 11 + 5;
     /* every kernel shape, forced: these states are small, so the automatic choice is shape 1;
      * 2..5 are the large states' shape at 512..64 columns (wider than dv: columns past it), 6-8
      * the small states' shape at 64, 128 and 256 columns (7 and 8 only where the
-     * window's keys hold the partial sums: (W + 1) dk >= 1024, else 6's) */
+     * window's keys hold the partial sums: (W + 1) dk >= 1024, else 6's; the last extra case
+     * meets it at dk 32 with dv 96, columns past dv) */
     for (window_shape = 1; window_shape <= 8; window_shape++) {
         retention_cuda_lab_window_shape(window_shape);
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
