@@ -19,6 +19,7 @@ struct retnet_batch {
     int32_t B;
     int64_t sf;            /* floats per state */
     void *device;          /* the model_cuda when the batch was made, or NULL: the CPU */
+    uint64_t device_id;    /* its model_cuda_id */
     float *state_dev;      /* device: per layer the B states (cuda/model_cuda.h's layout) */
     float *last_dev;       /* device: (B, model_cuda_logits_stride) logits of the last position */
     int64_t *pos;          /* (B) */
@@ -38,6 +39,9 @@ retnet_status retnet_batch_create(retnet_model *m, int32_t B, retnet_batch **out
     retnet_batch *b = calloc(1, sizeof *b);
     if (!b) return retnet_fail(RETNET_ENOMEM, "out of memory");
     b->m = m, b->B = B, b->sf = retnet_state_floats(c), b->device = m->device;
+#ifdef RETNET_CUDA
+    b->device_id = m->device ? model_cuda_id(m->device) : 0;
+#endif
     b->pos = calloc((size_t)B, sizeof *b->pos);
     retnet_status st = b->pos ? RETNET_OK : retnet_fail(RETNET_ENOMEM, "out of memory");
 #ifdef RETNET_CUDA
@@ -78,18 +82,29 @@ void retnet_batch_free(retnet_batch *b) {
     free(b);
 }
 
+static int moved(const retnet_batch *b);
+
 int64_t retnet_batch_state_bytes(const retnet_batch *b) {
     if (!b) return 0;
 #ifdef RETNET_CUDA
-    if (b->device) return 4 * b->sf + model_cuda_window_bytes(b->device, b->B);
+    if (b->device && !moved(b)) return 4 * b->sf + model_cuda_window_bytes(b->device, b->B);
 #endif
     return 4 * b->sf;
 }
 
 /* The batch still fits its model: same device, same state size (a Transformer's KV cache
  * follows retnet_model_set_context). */
+static int moved(const retnet_batch *b) {
+    if (b->m->device != b->device) return 1;
+#ifdef RETNET_CUDA
+    /* a new copy may sit where the old one was */
+    if (b->device && model_cuda_id(b->device) != b->device_id) return 1;
+#endif
+    return 0;
+}
+
 static retnet_status same_place(const retnet_batch *b) {
-    if (b->m->device != b->device)
+    if (moved(b))
         return retnet_fail(RETNET_EINVAL, "batch: the model moved (retnet_model_to_device) "
                            "after the batch was made; make a new batch");
     if (retnet_state_floats(retnet_model_config(b->m)) != b->sf)
@@ -175,6 +190,8 @@ retnet_status retnet_batch_advance(retnet_batch *b, const int32_t *tokens, int32
 
 retnet_status retnet_batch_argmax(retnet_batch *b, int32_t *next) {
     if (!b || !next) return retnet_fail(RETNET_EINVAL, "batch_argmax: NULL argument");
+    retnet_status st = same_place(b);
+    if (st) return st;
     if (!b->have_last)
         return retnet_fail(RETNET_EINVAL, "batch_argmax: the last forward kept no logits "
                            "(call retnet_batch_forward with logits NULL first)");

@@ -21,6 +21,8 @@ struct retnet_trainer {
     retnet_model *m;
     float *grads, *m1, *m2; /* CPU: param_count floats each; NULL on a device */
     int device;             /* -1: the CPU; else the CUDA ordinal */
+    uint64_t device_id;     /* on a device: its model_cuda_id (a new copy at the same address
+                               is another model) */
     char name[24];
     int32_t rank, world;    /* 0 and 1 unless distributed */
     int synced;             /* on a device: the host parameters equal the master weights (no
@@ -47,7 +49,7 @@ retnet_status retnet_trainer_create(retnet_model *m, retnet_trainer **out) {
             free(t);
             return st;
         }
-        t->device = model_cuda_device(m->device);
+        t->device = model_cuda_device(m->device), t->device_id = model_cuda_id(m->device);
         snprintf(t->name, sizeof t->name, "cuda:%d", t->device);
         *out = t;
         return RETNET_OK;
@@ -104,7 +106,7 @@ retnet_status retnet_trainer_create_dist(retnet_model *m, const retnet_dist *dd,
         return st;
     }
     t->m = m;
-    t->device = model_cuda_device(m->device);
+    t->device = model_cuda_device(m->device), t->device_id = model_cuda_id(m->device);
     t->rank = dd->rank, t->world = dd->world;
     snprintf(t->name, sizeof t->name, "cuda:%d", t->device);
     *out = t;
@@ -141,7 +143,7 @@ const char *retnet_trainer_device(const retnet_trainer *t) { return t ? t->name 
 /* The device copy the trainer works on; an error if the model moved since. */
 static retnet_status dev(retnet_trainer *t, model_cuda **d) {
     *d = t->m->device;
-    if (!*d || model_cuda_device(*d) != t->device)
+    if (!*d || model_cuda_device(*d) != t->device || model_cuda_id(*d) != t->device_id)
         return retnet_fail(RETNET_EINVAL, "trainer: the model moved off %s after the trainer "
                            "was made; make a new trainer", t->name);
     return RETNET_OK;

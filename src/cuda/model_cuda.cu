@@ -46,6 +46,7 @@ typedef struct {
 struct model_cuda {
     retnet_config cfg;
     int device;
+    uint64_t id; /* unique in the process (model_cuda_id) */
     void *w32, *w16;                 /* the parameter arenas */
     size_t w32_bytes, w16_bytes;
     retnet_global_params g32, g16;   /* device addresses (see the top of the file) */
@@ -370,6 +371,8 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     TRY(retnet_cuda_init(device));
 
     model_cuda *d = (model_cuda *)calloc(1, sizeof *d);
+    static uint64_t made = 0; /* ids: a new copy at a freed one's address is still new */
+    if (d) d->id = __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED);
     if (!d) return retnet_fail(RETNET_ENOMEM, "out of memory");
     d->cfg = *c;
     d->device = device;
@@ -1349,14 +1352,20 @@ retnet_status model_cuda_train_begin(model_cuda *d, const retnet_model *m) {
 
 retnet_status model_cuda_train_begin_ex(model_cuda *d, const retnet_model *m, int moments) {
     if (!d || !m) return retnet_fail(RETNET_EINVAL, "model_cuda_train_begin: NULL argument");
-    if (d->master && (!moments || d->m1)) return RETNET_OK;
+    if (d->master && (!moments || (d->m1 && d->m2))) return RETNET_OK;
     if (d->master) { /* made without moments (a ZeRO-1 rank); a plain trainer wants them */
         const size_t b = sizeof(float) * (size_t)d->n_params;
-        TRY(retnet_cuda_malloc((void **)&d->m1, b, "AdamW's first moments"));
-        TRY(retnet_cuda_malloc((void **)&d->m2, b, "AdamW's second moments"));
-        TRY(retnet_cuda_memset0(d->m1, b, NULL));
-        TRY(retnet_cuda_memset0(d->m2, b, NULL));
-        return retnet_cuda_sync(NULL);
+        retnet_status st = d->m1 ? RETNET_OK
+                                 : retnet_cuda_malloc((void **)&d->m1, b, "AdamW's first moments");
+        if (!st && !d->m2) st = retnet_cuda_malloc((void **)&d->m2, b, "AdamW's second moments");
+        if (!st) st = retnet_cuda_memset0(d->m1, b, NULL);
+        if (!st) st = retnet_cuda_memset0(d->m2, b, NULL);
+        if (!st) st = retnet_cuda_sync(NULL);
+        if (st) { /* none half made: a later call starts again */
+            retnet_cuda_free(d->m1), retnet_cuda_free(d->m2);
+            d->m1 = d->m2 = NULL;
+        }
+        return st;
     }
     if (is_tf(&d->cfg))
         return retnet_fail(RETNET_EUNSUPPORTED, "CUDA: training the Transformer baseline on the "
@@ -1834,7 +1843,7 @@ retnet_status model_cuda_grad_norm(model_cuda *d, double *norm_out) {
 
 retnet_status model_cuda_adamw(model_cuda *d, const retnet_model *m, int64_t step,
                                const retnet_adamw *h, float clip_scale) {
-    if (!d || !d->master || !d->m1 || !m || !h)
+    if (!d || !d->master || !d->m1 || !d->m2 || !m || !h)
         return retnet_fail(RETNET_EINVAL, "CUDA adamw: the model is not training");
     TRY(model_cuda_adamw_range(d, m, step, h, clip_scale, 0, d->n_params, d->m1, d->m2));
     return retnet_cuda_sync(NULL);
@@ -1867,6 +1876,8 @@ retnet_status model_cuda_train_upload(model_cuda *d, const retnet_model *m, cons
 }
 
 int model_cuda_device(const model_cuda *d) { return d ? d->device : -1; }
+
+uint64_t model_cuda_id(const model_cuda *d) { return d ? d->id : 0; }
 
 int64_t model_cuda_logits_stride(const model_cuda *d) { return d ? d->ldv : 0; }
 

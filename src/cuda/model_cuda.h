@@ -68,6 +68,9 @@ retnet_status model_cuda_state_copy(model_cuda *d, float *state_dev, int32_t B, 
  * before no longer fit (the caller's batches must be made again). */
 void model_cuda_set_context(model_cuda *d, int32_t context);
 /* The CUDA device ordinal the model is on. */
+/* A number no other model_cuda of this process has had (a batch or trainer made on one tells
+ * it from a later copy that happens to sit at the same address). */
+uint64_t model_cuda_id(const model_cuda *d);
 int model_cuda_device(const model_cuda *d);
 /* Device bytes per sequence beyond the states themselves, for B sequences: the decoding
  * window's ring and count (model_cuda.cu's win_of; 0 without one). */

@@ -521,6 +521,25 @@ static void test_batch(void) {
     }
     retnet_state bad = {.data = bs};
     CHECK(retnet_batch_get(bt, B, &bad) == RETNET_EINVAL, "sequence B must be refused");
+    /* the model moved (to the CPU, then back: a new device copy, perhaps where the old one
+     * was): every call on the batch is refused, the argmax too, which had read the freed
+     * copy's ids */
+    {
+        int32_t in[B] = {1, 2, 3};
+        OK(retnet_batch_forward(bt, in, 1, NULL)); /* its logits kept on the device */
+        OK(retnet_model_to_device(m, "cpu"));
+        CHECK(retnet_batch_argmax(bt, next) == RETNET_EINVAL,
+              "argmax after the model moved to the cpu: not refused");
+        CHECK(retnet_batch_state_bytes(bt) == 4 * sf, "state bytes after the model moved: %lld",
+              (long long)retnet_batch_state_bytes(bt));
+        OK(retnet_model_to_device(m, "cuda"));
+        CHECK(retnet_batch_forward(bt, in, 1, NULL) == RETNET_EINVAL,
+              "forward after the model moved away and back: not refused");
+        CHECK(retnet_batch_argmax(bt, next) == RETNET_EINVAL,
+              "argmax after the model moved away and back: not refused");
+        CHECK(retnet_batch_get(bt, 0, &bad) == RETNET_EINVAL,
+              "get after the model moved away and back: not refused");
+    }
 out:
     retnet_batch_free(bt);
     free(hs), free(bs), free(lg);
