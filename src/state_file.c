@@ -215,7 +215,10 @@ static void layout_free(state_layout *L) {
 
 static retnet_status layout_make(const retnet_config *c, state_layout *L) {
     const int64_t h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
-    const int per = c->normalize ? 2 : 1;
+    const int tf = c->arch == RETNET_ARCH_TRANSFORMER;
+    /* RetNet: S (and z with §3) a layer; the Transformer: its KV cache, keys (context,
+     * d_key) then values (context, d_value) a layer (model.h's model_kv_cache) */
+    const int per = tf || c->normalize ? 2 : 1;
     L->n = c->n_layer * per;
     L->specs = calloc((size_t)L->n, sizeof *L->specs);
     L->names = calloc((size_t)L->n, sizeof *L->names);
@@ -224,7 +227,16 @@ static retnet_status layout_make(const retnet_config *c, state_layout *L) {
         layout_free(L);
         return retnet_fail(RETNET_ENOMEM, "out of memory for the state layout");
     }
-    for (int32_t l = 0; l < c->n_layer; l++) {
+    for (int32_t l = 0; l < c->n_layer && tf; l++) {
+        const int32_t i = 2 * l;
+        snprintf(L->names[i], sizeof L->names[i], "layers.%d.attention.k_cache", l);
+        L->specs[i] = (st_spec){L->names[i], ST_F32, 2, {c->context, c->d_key}};
+        L->numel[i] = (int64_t)c->context * c->d_key;
+        snprintf(L->names[i + 1], sizeof L->names[i + 1], "layers.%d.attention.v_cache", l);
+        L->specs[i + 1] = (st_spec){L->names[i + 1], ST_F32, 2, {c->context, c->d_value}};
+        L->numel[i + 1] = (int64_t)c->context * c->d_value;
+    }
+    for (int32_t l = 0; l < c->n_layer && !tf; l++) {
         int32_t i = l * per;
         snprintf(L->names[i], sizeof L->names[i], "layers.%d.retention.S", l);
         L->specs[i] = (st_spec){L->names[i], ST_F32, 3, {h, dk, dv}};
@@ -329,15 +341,19 @@ retnet_status retnet_state_load_ex(const char *path, const retnet_model *m, retn
         st = retnet_fail(RETNET_EFORMAT, "%s: the state file lacks its config, pos, last_token "
                          "or fingerprint metadata", path);
     } else if (retnet_config_from_json(cfg, strlen(cfg), NULL, &c) != RETNET_OK) {
-        st = retnet_fail(RETNET_EFORMAT, "%s: the state's config is invalid: %s", path,
-                         retnet_errmsg());
+        char why[512]; /* the message is rewritten: copied first */
+        snprintf(why, sizeof why, "%s", retnet_errmsg());
+        st = retnet_fail(RETNET_EFORMAT, "%s: the state's config is invalid: %s", path, why);
     } else if (!(theirs = config_json(&c))) {
         st = retnet_fail(RETNET_ENOMEM, "out of memory for the config JSON");
     } else if (strcmp(mine, theirs)) {
         st = retnet_fail(RETNET_EINVAL, "%s: the state is of a different model (its config: "
                          "%.1000s)", path, theirs);
-    } else if (!meta_int(pos, 0, INT64_MAX / 4, &posv)) {
-        st = retnet_fail(RETNET_EFORMAT, "%s: bad pos '%.40s' in the state file", path, pos);
+    } else if (!meta_int(pos, 0,
+                         m->cfg.arch == RETNET_ARCH_TRANSFORMER ? m->cfg.context : INT64_MAX / 4,
+                         &posv)) {
+        st = retnet_fail(RETNET_EFORMAT, "%s: bad pos '%.40s' in the state file (a "
+                         "Transformer's at most its context)", path, pos);
     } else if (!meta_int(last, -1, (long long)m->cfg.vocab - 1, &lastv)) {
         st = retnet_fail(RETNET_EFORMAT, "%s: bad last_token '%.40s' in the state file (the "
                          "model's vocabulary is 0..%d)", path, last, m->cfg.vocab - 1);

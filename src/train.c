@@ -12,6 +12,7 @@
 #include "model.h"
 #include "safetensors.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,30 +66,44 @@ retnet_status retnet_train_state_load(const char *path, retnet_model *m, float *
     const char *stp = st_meta_get(f, "step"), *extra = st_meta_get(f, "trainer");
     retnet_config c;
     char mine[4096], theirs[4096], *end = NULL;
+    long long stepv = -1;
     if (!fmt || strcmp(fmt, STATE_FORMAT) || !cfg || !stp) {
         s = retnet_fail(RETNET_EFORMAT, "%s: not a retnet training state (no \"%s\" metadata)",
                         path, STATE_FORMAT);
     } else if (retnet_config_from_json(cfg, strlen(cfg), NULL, &c) != RETNET_OK) {
-        s = retnet_fail(RETNET_EFORMAT, "%s: its config is invalid: %s", path, retnet_errmsg());
+        char why[512]; /* the message is rewritten: copied first */
+        snprintf(why, sizeof why, "%s", retnet_errmsg());
+        s = retnet_fail(RETNET_EFORMAT, "%s: its config is invalid: %s", path, why);
     } else if (retnet_config_to_json(&c, mine, sizeof mine),
                retnet_config_to_json(&m->cfg, theirs, sizeof theirs), strcmp(mine, theirs)) {
         s = retnet_fail(RETNET_EINVAL, "%s: the training state is of a different model "
-                        "(its config: %s)", path, cfg);
+                        "(its config: %.1000s)", path, cfg);
     } else {
-        *step = strtoll(stp, &end, 10);
-        if (!end || *end || *step < 0)
-            s = retnet_fail(RETNET_EFORMAT, "%s: bad step '%s'", path, stp);
+        errno = 0;
+        stepv = strtoll(stp, &end, 10);
+        if (!*stp || errno || !end || *end || stepv < 0)
+            s = retnet_fail(RETNET_EFORMAT, "%s: bad step '%.40s'", path, stp);
     }
+    if (s == RETNET_OK && extra_json && cap && strlen(extra ? extra : "{}") >= cap)
+        s = retnet_fail(RETNET_EFORMAT, "%s: the trainer metadata is longer than %zu bytes",
+                        path, cap - 1);
+    /* every tensor checked before any is read, so that a refused file changes nothing (the
+     * reader has checked their extents against the file's size: only an I/O error while
+     * reading can leave them part loaded) */
     const char *names[3] = {"params", "adamw.m1", "adamw.m2"};
     float *dst[3] = {m->params, m1, m2};
+    const st_tensor *ts[3] = {NULL, NULL, NULL};
     for (int i = 0; s == RETNET_OK && i < 3; i++) {
-        const st_tensor *t = st_find(f, names[i]);
-        if (!t || t->dtype != ST_F32 || t->numel != m->n_params)
+        ts[i] = st_find(f, names[i]);
+        if (!ts[i] || ts[i]->dtype != ST_F32 || ts[i]->numel != m->n_params)
             s = retnet_fail(RETNET_EFORMAT, "%s: tensor %s is missing or not %lld float32 values",
                             path, names[i], (long long)m->n_params);
-        else s = st_read_f32(f, t, dst[i]);
     }
-    if (s == RETNET_OK && extra_json && cap) snprintf(extra_json, cap, "%s", extra ? extra : "{}");
+    for (int i = 0; s == RETNET_OK && i < 3; i++) s = st_read_f32(f, ts[i], dst[i]);
+    if (s == RETNET_OK) {
+        *step = stepv;
+        if (extra_json && cap) snprintf(extra_json, cap, "%s", extra ? extra : "{}");
+    }
     st_close(f);
     return s;
 }

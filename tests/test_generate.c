@@ -356,6 +356,38 @@ static void test_state_file_library(void) {
     retnet_model_free(v300);
 }
 
+/* A Transformer's state is its KV cache (n_layer x context x (d_key + d_value) floats): the
+ * state file holds all of it (a key and a value tensor a layer), round trip bit for bit, and a
+ * step from the loaded state gives the logits of a step from the saved one. (It had used
+ * RetNet's layout for every model: a Transformer's save read past its state's end.) */
+static void test_state_file_transformer(void) {
+    retnet_config c;
+    retnet_model *m = NULL;
+    CHECK(retnet_config_preset("tf-tiny", &c) == RETNET_OK, "tf-tiny preset");
+    c.context = 24;
+    CHECK(retnet_model_create(&c, &m) == RETNET_OK && m, "tf model: %s", retnet_errmsg());
+    if (!m) return;
+    CHECK(retnet_model_init(m, 3) == RETNET_OK, "init");
+    const int64_t sf = retnet_state_floats(&c);
+    retnet_state st = {0, calloc((size_t)sf, sizeof(float))};
+    retnet_state back = {0, calloc((size_t)sf, sizeof(float))};
+    int32_t toks[7] = {3, 1, 4, 1, 5, 9, 2}, next = 6;
+    CHECK(retnet_forward(m, toks, 1, 7, RETNET_FORM_CHUNKWISE, 0, &st, NULL) == RETNET_OK,
+          "forward: %s", retnet_errmsg());
+    char path[600];
+    snprintf(path, sizeof path, "%s/tf.state", tmp);
+    CHECK(retnet_state_save(path, m, &st, NULL) == RETNET_OK, "tf save: %s", retnet_errmsg());
+    CHECK(retnet_state_load(path, m, &back, NULL) == RETNET_OK, "tf load: %s", retnet_errmsg());
+    CHECK(back.pos == 7 && !memcmp(back.data, st.data, sizeof(float) * (size_t)sf),
+          "tf round trip: pos %lld", (long long)back.pos);
+    float *l1 = malloc(sizeof(float) * (size_t)c.vocab), *l2 = malloc(sizeof(float) * (size_t)c.vocab);
+    CHECK(retnet_forward(m, &next, 1, 1, RETNET_FORM_RECURRENT, 0, &st, l1) == RETNET_OK &&
+          retnet_forward(m, &next, 1, 1, RETNET_FORM_RECURRENT, 0, &back, l2) == RETNET_OK &&
+          !memcmp(l1, l2, sizeof(float) * (size_t)c.vocab), "tf step from the loaded state");
+    free(l1), free(l2), free(st.data), free(back.data);
+    retnet_model_free(m);
+}
+
 /* ---------------------------------------------------------------- CLI */
 
 static void test_seeded_sampling(void) {
@@ -713,6 +745,7 @@ int main(int argc, char **argv) {
     RUN(test_xxh64);
     RUN(test_greedy_equals_parallel);
     RUN(test_state_file_library);
+    RUN(test_state_file_transformer);
     RUN(test_seeded_sampling);
     RUN(test_batch_equals_single);
     RUN(test_state_continuation);

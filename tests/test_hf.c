@@ -427,6 +427,53 @@ static void test_bad_directories(void) {
     retnet_model_free(m);
 }
 
+/* A training state that fails a check changes nothing the caller holds: the parameters, the
+ * moments and the step stay as they were when the file's params tensor is good but a moment
+ * is of another dtype or missing, or its step is empty or out of range. (The tensors were read
+ * one by one as they were checked: a good params then a bad m1 replaced the weights.) */
+static void test_train_state_refusals(void) {
+    retnet_config c;
+    retnet_model *m = NULL;
+    CHECK(retnet_config_preset("tiny", &c) == RETNET_OK, "tiny preset");
+    c.vocab = 64, c.d_model = 32, c.n_layer = 1, c.n_head = 2, c.d_key = 32, c.d_value = 64;
+    c.d_ffn = 64;
+    CHECK(retnet_model_create(&c, &m) == RETNET_OK && m, "model: %s", retnet_errmsg());
+    if (!m) return;
+    retnet_model_init(m, 5);
+    const int64_t np = retnet_config_param_count(&c);
+    float *p0 = malloc(sizeof(float) * (size_t)np), *mm = calloc((size_t)np, sizeof(float));
+    float *junk = malloc(sizeof(float) * (size_t)np);
+    for (int64_t i = 0; i < np; i++) junk[i] = 12345.0f;
+    memcpy(p0, retnet_model_params(m), sizeof(float) * (size_t)np);
+    char cfg[4096];
+    retnet_config_to_json(&c, cfg, sizeof cfg);
+    static const struct { const char *step; st_dtype m1; int n; const char *what; } bad[] = {
+        {"5", ST_BF16, 3, "m1 in bf16"}, {"5", ST_F32, 2, "m2 missing"},
+        {"", ST_F32, 3, "an empty step"}, {"99999999999999999999", ST_F32, 3, "a step past int64"},
+        {"-3", ST_F32, 3, "a negative step"}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        st_meta meta[4] = {{"format", "retnet-train"}, {"config", cfg}, {"step", bad[k].step},
+                           {"trainer", "{}"}};
+        st_spec specs[3] = {{"params", ST_F32, 1, {np}}, {"adamw.m1", bad[k].m1, 1, {np}},
+                            {"adamw.m2", ST_F32, 1, {np}}};
+        st_writer *w = NULL;
+        retnet_status st = st_writer_open(tmp_path("bad-train.safetensors"), meta, 4, specs,
+                                          bad[k].n, &w);
+        for (int t = 0; st == RETNET_OK && t < bad[k].n; t++) st = st_writer_put(w, junk, np);
+        if (st == RETNET_OK) st = st_writer_finish(w);
+        CHECK(st == RETNET_OK, "%s: writing the file: %s", bad[k].what, retnet_errmsg());
+        int64_t step = 7;
+        mm[0] = 3.0f;
+        st = retnet_train_state_load(tmp_path("bad-train.safetensors"), m, mm, mm, &step, NULL, 0);
+        CHECK(st == RETNET_EFORMAT, "%s: loaded (%s)", bad[k].what, retnet_status_name(st));
+        CHECK(!memcmp(retnet_model_params(m), p0, sizeof(float) * (size_t)np) && step == 7 &&
+                  mm[0] == 3.0f, "%s: the refused load changed the caller's data (step %lld)",
+              bad[k].what, (long long)step);
+    }
+    free(p0), free(mm), free(junk);
+    retnet_model_free(m);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/retnet_test_hf.%d", (int)getpid());
     if (mkdir(tmpdir, 0700) != 0) {
@@ -437,6 +484,7 @@ int main(void) {
     RUN(test_shards_and_names);
     RUN(test_bf16_weights);
     RUN(test_bad_directories);
+    RUN(test_train_state_refusals);
     RUN(test_fla_parity);
     rm_rf(tmpdir);
     return TEST_SUMMARY();
