@@ -297,7 +297,9 @@ int64_t retnet_batch_state_bytes(const retnet_batch *b);
 /* The next token from a row of V logits: the argmax when temperature <= 0; otherwise a draw
  * from softmax(logits / temperature) restricted to the top_k most likely (0: all) and to the
  * smallest set whose probability reaches top_p (1: all). rng: the caller's 64-bit state,
- * advanced by the draw. work: caller scratch of 2 * V floats (no allocation per token). */
+ * advanced by the draw. work: caller scratch of 2 * V floats (no allocation per token).
+ * -1 where there is no token to give: V < 1, a NaN logit (a broken model), every logit
+ * -inf, or NULL arguments; a +inf logit is chosen (the first, as greedy). */
 int32_t retnet_sample(const float *logits, int32_t V, float temperature, int32_t top_k,
                       float top_p, uint64_t *rng, float *work);
 

@@ -120,6 +120,14 @@ retnet_status retnet_batch_forward(retnet_batch *b, const int32_t *tokens, int32
     retnet_status st = same_place(b);
     if (st) return st;
     const int32_t B = b->B;
+    /* every token checked before any is run: a refused call leaves the states as they were
+     * (the CPU path runs a prefill's first T - 1 tokens apart from the last) */
+    const int32_t V = retnet_model_config(b->m)->vocab;
+    for (int64_t i = 0; i < (int64_t)B * T; i++)
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return retnet_fail(RETNET_EINVAL, "batch_forward: token %d of sequence %lld at "
+                               "position %lld is out of range: the model's vocabulary is 0..%d",
+                               tokens[i], (long long)(i / T), (long long)(i % T), V - 1);
     b->have_last = 0;
 #ifdef RETNET_CUDA
     if (b->device) {

@@ -60,10 +60,16 @@ static double uniform(uint64_t *s) {
 
 int32_t retnet_sample(const float *logits, int32_t V, float temperature, int32_t top_k,
                       float top_p, uint64_t *rng, float *work) {
+    if (!logits || V < 1) return -1;
     int32_t best = 0;
-    for (int32_t i = 1; i < V; i++)
+    for (int32_t i = 0; i < V; i++) {
+        if (isnan(logits[i])) return -1; /* a broken model: no token to give */
         if (logits[i] > logits[best]) best = i;
-    if (!(temperature > 0)) return best;
+    }
+    if (logits[best] == -INFINITY) return -1; /* every token excluded */
+    /* greedy; and +inf takes all the probability (the first such, as greedy) */
+    if (!(temperature > 0) || logits[best] == INFINITY) return best;
+    if (!rng || !work) return -1;
     /* (probability, id) pairs, sorted by probability when top-k or top-p cut the tail */
     float *pairs = work;
     double maxl = logits[best], sum = 0;

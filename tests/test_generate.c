@@ -388,6 +388,46 @@ static void test_state_file_transformer(void) {
     retnet_model_free(m);
 }
 
+/* retnet_sample where there is no token to give: a NaN logit, every logit -inf, V < 1:
+ * -1 (it had returned the last id, or read before its scratch); a +inf logit is chosen, at any
+ * temperature. And a batch forward with a bad token anywhere (here the last of a prefill) is
+ * refused before any token runs: states and positions as they were. */
+static void test_sample_and_batch_edges(void) {
+    float work[16];
+    uint64_t rng = 1;
+    const float nan_row[4] = {1, NAN, 5, 2}, inf_row[4] = {1, INFINITY, 5, 2};
+    const float none[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    CHECK(retnet_sample(nan_row, 4, 1.0f, 0, 1.0f, &rng, work) == -1, "a NaN logit sampled");
+    CHECK(retnet_sample(nan_row, 4, 0.0f, 0, 1.0f, &rng, work) == -1, "a NaN logit, greedy");
+    CHECK(retnet_sample(none, 4, 1.0f, 0, 1.0f, &rng, work) == -1, "all -inf sampled");
+    CHECK(retnet_sample(inf_row, 0, 1.0f, 0, 1.0f, &rng, work) == -1, "V = 0 sampled");
+    CHECK(retnet_sample(inf_row, 4, 1.0f, 2, 0.5f, &rng, work) == 1, "+inf not chosen (T 1)");
+    CHECK(retnet_sample(inf_row, 4, 0.0f, 0, 1.0f, &rng, work) == 1, "+inf not chosen (greedy)");
+    retnet_model *m = load(model);
+    if (!m) { CHECK(0, "model"); return; }
+    const retnet_config *c = retnet_model_config(m);
+    retnet_batch *b = NULL;
+    CHECK(retnet_batch_create(m, 2, &b) == RETNET_OK && b, "batch: %s", retnet_errmsg());
+    if (b) {
+        int32_t first[2] = {5, 6}, bad[8] = {1, 2, 3, 4, 5, 6, 7, c->vocab};
+        CHECK(retnet_batch_forward(b, first, 1, NULL) == RETNET_OK, "a step: %s", retnet_errmsg());
+        const int64_t sf = retnet_state_floats(c);
+        float *before = malloc(sizeof(float) * (size_t)sf), *after = malloc(sizeof(float) * (size_t)sf);
+        retnet_state s0 = {0, before}, s1 = {0, after};
+        retnet_batch_get(b, 0, &s0);
+        const retnet_status st = retnet_batch_forward(b, bad, 4, NULL);
+        CHECK(st == RETNET_EINVAL && strstr(retnet_errmsg(), "sequence 1 at position 3"),
+              "a bad last token: %s (%s)", retnet_status_name(st), retnet_errmsg());
+        retnet_batch_get(b, 0, &s1);
+        CHECK(s1.pos == s0.pos && !memcmp(before, after, sizeof(float) * (size_t)sf),
+              "the refused forward moved sequence 0 (pos %lld -> %lld)", (long long)s0.pos,
+              (long long)s1.pos);
+        free(before), free(after);
+    }
+    retnet_batch_free(b);
+    retnet_model_free(m);
+}
+
 /* ---------------------------------------------------------------- CLI */
 
 static void test_seeded_sampling(void) {
@@ -746,6 +786,7 @@ int main(int argc, char **argv) {
     RUN(test_greedy_equals_parallel);
     RUN(test_state_file_library);
     RUN(test_state_file_transformer);
+    RUN(test_sample_and_batch_edges);
     RUN(test_seeded_sampling);
     RUN(test_batch_equals_single);
     RUN(test_state_continuation);

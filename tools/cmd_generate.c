@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,8 +237,12 @@ static void accept(gen_ctx *g, seq *s, int32_t id, int64_t max_tokens, const cha
 }
 
 static int32_t sample(gen_ctx *g, seq *s, const float *logits) {
-    return retnet_sample(logits, g->V, g->sp.temperature, g->sp.top_k, g->sp.top_p, &s->rng,
-                         g->work);
+    const int32_t id = retnet_sample(logits, g->V, g->sp.temperature, g->sp.top_k, g->sp.top_p,
+                                     &s->rng, g->work);
+    if (id < 0)
+        FAIL("the model's logits are NaN (or all -inf) after %d generated tokens: the "
+             "checkpoint or the state is broken", (int)s->n_ids);
+    return id;
 }
 
 /* ---------------------------------------------------------------- JSON output */
@@ -320,7 +325,7 @@ static void parse_sampling(gen_ctx *g, opt *o, int64_t *max_tokens, int64_t defa
         double p = cli_double(o[O_TOPP].value, "--top-p", 0, 1);
         if (!(p > 0)) FAIL("--top-p %s is not in (0, 1]; give a probability above 0 (1: off)",
                            o[O_TOPP].value);
-        g->sp.top_p = (float)p;
+        g->sp.top_p = (float)p > 0 ? (float)p : FLT_MIN; /* below float's range: still on */
     }
     *seed = o[O_SEED].given ? (uint64_t)cli_int(o[O_SEED].value, "--seed", 0, LLONG_MAX) : 1;
     g->chunk = o[O_CHUNK].given ? (int32_t)cli_int(o[O_CHUNK].value, "--chunk", 1, 1 << 20) : 0;

@@ -224,7 +224,7 @@ static void sample(retnet_model *m, const retnet_tokenizer *tok, int64_t n, uint
     for (; k < n; k++) {
         CHECK(retnet_forward(m, &cur, 1, 1, RETNET_FORM_RECURRENT, 0, &st, logits), "");
         cur = retnet_sample(logits, c->vocab, 0.8f, 0, 0.95f, &rng, work);
-        if (cur == retnet_tokenizer_eos(tok)) break;
+        if (cur < 0 || cur == retnet_tokenizer_eos(tok)) break; /* NaN logits: the sample ends */
         ids[k] = cur;
     }
     char *text = NULL;

@@ -159,10 +159,23 @@ static int cmd_logits(int argc, char **argv) {
     double t0 = cli_now();
     CHECK(retnet_forward(m, tokens, 1, (int32_t)T, form, chunk, NULL, logits), "check the inputs");
     double dt = cli_now() - t0;
-    FILE *f = fopen(o[6].value, "wb");
-    if (!f) FAIL("cannot write '%s': %s; check the path", o[6].value, strerror(errno));
+    /* atomically: a temp file beside it, renamed over it once written in full */
+    char tmpname[4200];
+    snprintf(tmpname, sizeof tmpname, "%s.tmp.%ld", o[6].value, (long)getpid());
+    FILE *f = fopen(tmpname, "wb");
+    if (!f) FAIL("cannot write '%s': %s; check the path", tmpname, strerror(errno));
     size_t wrote = fwrite(logits, sizeof(float), (size_t)T * c->vocab, f);
-    if (fclose(f) || wrote != (size_t)T * c->vocab) FAIL("failed writing '%s'", o[6].value);
+    const int werr = ferror(f) ? errno : 0;
+    if (fclose(f) || wrote != (size_t)T * c->vocab) {
+        const int e = werr ? werr : errno;
+        remove(tmpname);
+        FAIL("failed writing '%s': %s; '%s' is as it was", tmpname, strerror(e), o[6].value);
+    }
+    if (rename(tmpname, o[6].value)) {
+        const int e = errno;
+        remove(tmpname);
+        FAIL("cannot rename '%s' to '%s': %s", tmpname, o[6].value, strerror(e));
+    }
     const char *where = o[7].given && strcmp(o[7].value, "cpu") ? ", on the GPU" : "";
     fprintf(stderr, "%lld tokens, %s form%s, %.1f ms (%.0f tokens/s); wrote [%lld, %d] float32 to %s\n",
             (long long)T, *where ? "chunkwise" : retnet_form_name(form), where, dt * 1e3, T / dt,
@@ -233,6 +246,7 @@ static int cmd_forms(int argc, char **argv) {
     }
     const retnet_config *c = retnet_model_config(m);
     int32_t *tokens = malloc(sizeof(int32_t) * T);
+    if (!tokens) FAIL("out of memory; use fewer --tokens");
     float *logits[3];
     float *state[3];
     int64_t sf = retnet_state_floats(c);
