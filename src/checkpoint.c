@@ -205,8 +205,8 @@ static retnet_status open_index(ckpt *k, const char *dir, const char *index) {
             !strcmp(e->str, "."))
             s = retnet_fail(RETNET_EFORMAT, "%s: tensor \"%.100s\": the shard must be a file "
                             "name in the directory", index, e->key);
-        int seen = 0;
-        for (const json_value *x = map->child; s == RETNET_OK && x != e; x = x->next)
+        int seen = 0; /* the first match ends the search: a shard's entries repeat its name */
+        for (const json_value *x = map->child; s == RETNET_OK && x != e && !seen; x = x->next)
             if (x->type == JSON_STRING && !strcmp(x->str, e->str)) seen = 1;
         if (s == RETNET_OK && !seen) s = ckpt_add(k, dir, e->str);
     }

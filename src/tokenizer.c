@@ -41,6 +41,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define TOKEN_MAX_BYTES 4096 /* one merged token's bytes, at most */
+
 /* ---------------------------------------------------------------- UTF-8 and classes */
 
 enum { C_OTHER = 0, C_LETTER, C_NUMBER, C_SPACE };
@@ -369,6 +371,14 @@ static retnet_status build_bpe(int32_t *left, int32_t *right, int32_t n_merges, 
                                prev - RETNET_BYTE_VOCAB, a, b);
         }
         int64_t la = t->off[a + 1] - t->off[a], lb = t->off[b + 1] - t->off[b];
+        /* a merge of merges doubles: 30 self-merges would ask for GBs of a few hundred bytes
+         * of file. Real vocabularies' tokens are at most a few hundred bytes */
+        if (la + lb > TOKEN_MAX_BYTES) {
+            retnet_tokenizer_free(t);
+            return retnet_fail(RETNET_EFORMAT, "%s: merge %d (%d %d) makes a token of %lld "
+                               "bytes, more than %d", where, i, a, b, (long long)(la + lb),
+                               TOKEN_MAX_BYTES);
+        }
         if (!retnet_add_ok(total, la + lb, &total)) goto oom;
         t->off[id + 1] = total;
     }

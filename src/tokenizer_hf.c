@@ -482,6 +482,15 @@ static int add_step(hf_ctx *c, hf_step **steps, int *n, hf_step st, const char *
     st.nb = nb;
     p[(*n)++] = st;
     if ((a && !st.a) || (b && !st.b)) return hf_bad(c, RETNET_ENOMEM, "out of memory");
+    /* replacements that lengthen, chained, multiply: 31 of "a" -> "aa" would turn one byte
+     * into 2^31. Real ones grow text a few times at most (Metaspace: 1 byte -> 3) */
+    double grow = 1;
+    for (int k = 0; k < *n; k++)
+        if (p[k].op == HF_REPLACE && p[k].na > 0 && p[k].nb > p[k].na)
+            grow *= (double)p[k].nb / (double)p[k].na;
+    if (grow > 64)
+        return hf_bad(c, RETNET_EFORMAT, "its Replace steps could grow text %.3gx (more than 64x)",
+                      grow);
     return 1;
 }
 

@@ -480,6 +480,16 @@ static void test_bad_files(void) {
     expect_bad(HEAD "vocab 9999999999\n" SPECIALS "merges 0\n", RETNET_EFORMAT, "vocab N");
     expect_bad(HEAD "vocab 262\nspecial 256 <s>\n", RETNET_EFORMAT, "special 256 <bos>");
     expect_bad(HEAD "vocab 2000000000\n" SPECIALS "merges 1999999740\n97 98\n", RETNET_EFORMAT, "truncated");
+    /* merges of merges double: 13 self-merges make a token of 8192 bytes (31 asked for 4 GB
+     * of a few hundred bytes of file): refused past TOKEN_MAX_BYTES, 12 (4096) still taken */
+    {
+        static char bomb[4096];
+        for (int nm = 12; nm <= 13; nm++) {
+            int k = sprintf(bomb, HEAD "vocab %d\n" SPECIALS "merges %d\n97 97\n", 260 + nm, nm);
+            for (int i = 1; i < nm; i++) k += sprintf(bomb + k, "%d %d\n", 259 + i, 259 + i);
+            expect_bad(bomb, nm == 12 ? RETNET_OK : RETNET_EFORMAT, "bytes, more than");
+        }
+    }
     /* GPT-2 directories: missing files, bad JSON, files that do not belong together */
     char dir[512], p[600];
     snprintf(dir, sizeof dir, "%s/g2", tmpdir);

@@ -490,6 +490,20 @@ static void test_hostile(void) {
     expect_load(b, n, RETNET_EUNSUPPORTED, "after Fuse");
     n = tiny_json(b, sizeof b, "BPE", "", LLAMA_NORM, "{\"type\": \"Strip\", \"content\": \"ab\", \"start\": 1, \"stop\": 0}");
     expect_load(b, n, RETNET_EFORMAT, "one character");
+    {
+        /* Replace steps that lengthen, chained: 7 of "a" -> "aa" grow text 128x (31 asked for
+         * 2^31 a byte): refused past 64x; 6 (64x) still taken */
+        static char dec[4096];
+        for (int ns = 6; ns <= 7; ns++) {
+            int k = sprintf(dec, "{\"type\": \"Sequence\", \"decoders\": [");
+            for (int i = 0; i < ns; i++)
+                k += sprintf(dec + k, "%s{\"type\": \"Replace\", \"pattern\": {\"String\": \"a\"}, "
+                             "\"content\": \"aa\"}", i ? ", " : "");
+            sprintf(dec + k, "]}");
+            n = tiny_json(b, sizeof b, "BPE", "", LLAMA_NORM, dec);
+            expect_load(b, n, ns == 6 ? RETNET_OK : RETNET_EFORMAT, "grow text");
+        }
+    }
     /* edits of the good file */
     struct { const char *from, *to; retnet_status st; const char *phrase; } edits[] = {
         {"\"unk_token\": \"<unk>\"", "\"unk_token\": \"<nope>\"", RETNET_EFORMAT, "unk_token"},
