@@ -627,6 +627,36 @@ static void test_chat(void) {
     result_free(&r);
 }
 
+/* A Transformer whose KV cache fills during generate stops there (stop_reason "context") and
+ * prints what it made, one prompt or a file of them, and saves its state (it had exited 1 with
+ * nothing printed and no state written). */
+static void test_context_stop(void) {
+    char tf[600], st[600], pf[600];
+    snprintf(tf, sizeof tf, "%s/tfctx.safetensors", tmp);
+    snprintf(st, sizeof st, "%s/tfctx.state", tmp);
+    snprintf(pf, sizeof pf, "%s/tfctx-prompts.txt", tmp);
+    char a[2048];
+    snprintf(a, sizeof a, "init --preset tf-tiny --seed 3 --out %s", tf);
+    result r = run(a);
+    CHECK(r.status == 0, "init tf-tiny: %s", r.err);
+    result_free(&r);
+    snprintf(a, sizeof a, "generate --model %s --prompt hi --context 10 -n 50 --json --save-state %s",
+             tf, st);
+    r = run(a);
+    CHECK(r.status == 0 && strstr(r.out, "\"stop_reason\": \"context\"") && strstr(r.out, "\"pos\": 10"),
+          "one prompt: rc %d, out %s, err %s", r.status, r.out, r.err);
+    struct stat sb;
+    CHECK(stat(st, &sb) == 0 && sb.st_size > 0, "no state written at the context's end");
+    result_free(&r);
+    FILE *f = fopen(pf, "w");
+    if (f) fputs("hi\nthere\n", f), fclose(f);
+    snprintf(a, sizeof a, "generate --model %s --prompts-file %s --context 10 -n 50 --json", tf, pf);
+    r = run(a);
+    CHECK(r.status == 0 && count_lines(r.out) == 2 && strstr(r.out, "\"context\""),
+          "prompts file: rc %d, out %s, err %s", r.status, r.out, r.err);
+    result_free(&r);
+}
+
 static void test_bad_input(void) {
     char a[4096], f[600], st[600];
     const char *M = model;
@@ -791,6 +821,7 @@ int main(int argc, char **argv) {
     RUN(test_batch_equals_single);
     RUN(test_state_continuation);
     RUN(test_chat);
+    RUN(test_context_stop);
     RUN(test_bad_input);
     RUN(test_json_keys);
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -76,7 +76,7 @@ typedef struct {
     int64_t len, cap;
     int64_t printed;       /* bytes of text already streamed */
     int done;
-    const char *reason;    /* "length", "eos", "stop" */
+    const char *reason;    /* "length", "eos", "stop", "context" (a Transformer's cache full) */
 } seq;
 
 /* -n N is the one short option: cli_parse knows only --long ones, so it is renamed first. */
@@ -233,6 +233,12 @@ static void accept(gen_ctx *g, seq *s, int32_t id, int64_t max_tokens, const cha
         s->done = 1;
         s->reason = "length";
     }
+    /* a Transformer's KV cache full: the token just drawn has no place to go */
+    const retnet_config *c = retnet_model_config(g->m);
+    if (!s->done && c->arch == RETNET_ARCH_TRANSFORMER && s->st.pos >= c->context) {
+        s->done = 1;
+        s->reason = "context";
+    }
     emit(s, out, sl > 0 ? sl - 1 : 0);
 }
 
@@ -378,7 +384,8 @@ static void usage_generate(void) {
         "                      generated_tokens, prefill_tokens_per_s, decode_tokens_per_s,\n"
         "                      state_bytes, stop_reason, pos, tokens, text) on stdout; with\n"
         "                      --prompts-file one object per sequence (JSON lines)\n"
-        "Generation stops after N tokens, at <eos> or at the stop string.\n");
+        "Generation stops after N tokens, at <eos>, at the stop string, or (a Transformer)\n"
+        "when its KV cache is full (stop_reason \"context\").\n");
 }
 
 static double rate(double n, double dt) { return dt > 0 && n > 0 ? n / dt : 0; }
