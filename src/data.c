@@ -692,6 +692,9 @@ retnet_status retnet_dataset_open(const char *dir, retnet_dataset **out) {
         if (s == RETNET_OK && retnet_tokfile_count(f) != n->inum)
             s = retnet_fail(RETNET_EFORMAT, "%s holds %lld tokens but %s says %lld; tokenize again",
                             path, (long long)retnet_tokfile_count(f), meta_path, (long long)n->inum);
+        if (s == RETNET_OK && k > 0 && retnet_tokfile_bos(f) != d->bos)
+            s = retnet_fail(RETNET_EFORMAT, "%s was tokenized with bos %d, the other split with "
+                            "%d; tokenize both again", path, retnet_tokfile_bos(f), d->bos);
         if (s == RETNET_OK) {
             d->tokens[k] = retnet_tokfile_count(f);
             d->bos = retnet_tokfile_bos(f);
@@ -861,7 +864,10 @@ retnet_status retnet_loader_set_state(retnet_loader *l, const retnet_loader_stat
                            (long long)l->f->count, l->f->path);
     if (!(s->rng[0] | s->rng[1] | s->rng[2] | s->rng[3]))
         return retnet_fail(RETNET_EINVAL, "the loader state's generator is all zero (not a saved state)");
-    if (s->next_window < 0 || s->next_window > retnet_loader_windows(l) || s->drawn < 0)
+    /* drawn counts windows drawn: a run of 2^62 of them is not a saved state (and would
+     * overflow as it counts on) */
+    if (s->next_window < 0 || s->next_window > retnet_loader_windows(l) || s->drawn < 0 ||
+        s->drawn > ((int64_t)1 << 62))
         return retnet_fail(RETNET_EINVAL, "the loader state's positions are out of range");
     memcpy(l->rng.s, s->rng, sizeof s->rng);
     l->next_window = s->next_window;

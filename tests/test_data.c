@@ -315,6 +315,10 @@ static void test_loader_resume(void) {
     retnet_loader_state zero = st;
     memset(zero.rng, 0, sizeof zero.rng);
     CHECK(retnet_loader_set_state(b, &zero) == RETNET_EINVAL, "all-zero generator");
+    /* a count of windows drawn that would overflow as it counts on (a hostile file) */
+    retnet_loader_state huge = st;
+    huge.drawn = INT64_MAX;
+    CHECK(retnet_loader_set_state(b, &huge) == RETNET_EINVAL, "drawn INT64_MAX accepted");
     retnet_loader_free(a);
     retnet_loader_free(b);
     unlink(p);

@@ -550,11 +550,16 @@ int cmd_train(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/state.safetensors", O("--resume")->value);
         CHECK(retnet_trainer_load(trainer, path, &step, js, sizeof js),
               "resume a run of this same model");
-        int saved_gpus = json_field(js, "gpus", v, sizeof v) ? atoi(v) : 1;
-        if (json_field(js, "batch", v, sizeof v) && atoi(v) * saved_gpus != h.batch * world)
-            FAIL("the run used a global batch of %d windows (--batch %s x %d GPU%s); resume with "
-                 "the same (--batch x --gpus)", atoi(v) * saved_gpus, v, saved_gpus,
-                 saved_gpus == 1 ? "" : "s");
+        /* the saved numbers in 64 bits: a hostile file's product must not overflow */
+        long long saved_gpus = json_field(js, "gpus", v, sizeof v) ? strtoll(v, NULL, 10) : 1;
+        if (saved_gpus < 1 || saved_gpus > 1 << 20)
+            FAIL("%s: the training state's \"gpus\" (%s) is not a GPU count", path, v);
+        if (json_field(js, "batch", v, sizeof v) &&
+            (strtoll(v, NULL, 10) < 1 || strtoll(v, NULL, 10) > 1 << 30 ||
+             strtoll(v, NULL, 10) * saved_gpus != (long long)h.batch * world))
+            FAIL("the run used a global batch of %lld windows (--batch %s x %lld GPU%s); resume "
+                 "with the same (--batch x --gpus)", strtoll(v, NULL, 10) * saved_gpus, v,
+                 saved_gpus, saved_gpus == 1 ? "" : "s");
         if (json_field(js, "seq", v, sizeof v) && atoi(v) != h.seq)
             FAIL("the run used --seq %s; resume with the same", v);
         if (json_field(js, "accum", v, sizeof v) && atoi(v) != h.accum)
@@ -563,6 +568,9 @@ int cmd_train(int argc, char **argv) {
             FAIL("%s: the data position in the training state does not fit this data; resume "
                  "with the same --data", path);
         if (json_field(js, "tokens_seen", v, sizeof v)) tokens_seen = strtoll(v, NULL, 10);
+        if (tokens_seen < 0 || tokens_seen > ((int64_t)1 << 62))
+            FAIL("%s: the training state's tokens_seen (%lld) is out of range", path,
+                 (long long)tokens_seen);
         if (step >= h.steps) {
             if (rank == 0)
                 fprintf(stderr, "%s: already at step %lld of %lld; nothing to do\n", cmd_name,
