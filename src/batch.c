@@ -82,7 +82,15 @@ void retnet_batch_free(retnet_batch *b) {
     free(b);
 }
 
-static int moved(const retnet_batch *b);
+/* The model's device copy is no longer the batch's: moved, or a new copy (perhaps where the
+ * old one was) */
+static int moved(const retnet_batch *b) {
+    if (b->m->device != b->device) return 1;
+#ifdef RETNET_CUDA
+    if (b->device && model_cuda_id(b->device) != b->device_id) return 1;
+#endif
+    return 0;
+}
 
 int64_t retnet_batch_state_bytes(const retnet_batch *b) {
     if (!b) return 0;
@@ -94,15 +102,6 @@ int64_t retnet_batch_state_bytes(const retnet_batch *b) {
 
 /* The batch still fits its model: same device, same state size (a Transformer's KV cache
  * follows retnet_model_set_context). */
-static int moved(const retnet_batch *b) {
-    if (b->m->device != b->device) return 1;
-#ifdef RETNET_CUDA
-    /* a new copy may sit where the old one was */
-    if (b->device && model_cuda_id(b->device) != b->device_id) return 1;
-#endif
-    return 0;
-}
-
 static retnet_status same_place(const retnet_batch *b) {
     if (moved(b))
         return retnet_fail(RETNET_EINVAL, "batch: the model moved (retnet_model_to_device) "
@@ -122,12 +121,7 @@ retnet_status retnet_batch_forward(retnet_batch *b, const int32_t *tokens, int32
     const int32_t B = b->B;
     /* every token checked before any is run: a refused call leaves the states as they were
      * (the CPU path runs a prefill's first T - 1 tokens apart from the last) */
-    const int32_t V = retnet_model_config(b->m)->vocab;
-    for (int64_t i = 0; i < (int64_t)B * T; i++)
-        if (tokens[i] < 0 || tokens[i] >= V)
-            return retnet_fail(RETNET_EINVAL, "batch_forward: token %d of sequence %lld at "
-                               "position %lld is out of range: the model's vocabulary is 0..%d",
-                               tokens[i], (long long)(i / T), (long long)(i % T), V - 1);
+    if ((st = model_check_tokens(retnet_model_config(b->m), tokens, B, T))) return st;
     b->have_last = 0;
 #ifdef RETNET_CUDA
     if (b->device) {

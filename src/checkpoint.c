@@ -31,12 +31,6 @@ int32_t retnet_model_find_tensor(const retnet_model *m, const char *name) {
     return -1;
 }
 
-/* Copies the current error message, so that it can be wrapped by a new one. */
-static const char *errmsg_copy(char *buf, size_t cap) {
-    snprintf(buf, cap, "%s", retnet_errmsg());
-    return buf;
-}
-
 /* Our config as a JSON string (malloc'ed), or NULL on ENOMEM. */
 static char *config_json(const retnet_config *c) {
     int64_t n = retnet_config_to_json(c, NULL, 0);
@@ -92,7 +86,6 @@ done:
 /* The config of a file: from its metadata (format "retnet") and/or the argument. */
 static retnet_status resolve_config(const char *path, const st_file *f, const retnet_config *arg,
                                     retnet_config *out) {
-    char msg[1024];
     int have = 0;
     const char *format = st_meta_get(f, "format");
     if (format && !strcmp(format, "retnet-train"))
@@ -113,13 +106,13 @@ static retnet_status resolve_config(const char *path, const st_file *f, const re
         if (!cj) return retnet_fail(RETNET_EFORMAT, "%s: __metadata__ has no config", path);
         if (retnet_config_from_json(cj, strlen(cj), NULL, out) != RETNET_OK)
             return retnet_fail(RETNET_EFORMAT, "%s: the config in __metadata__ is invalid: %s",
-                               path, errmsg_copy(msg, sizeof msg));
+                               path, retnet_errmsg());
         have = 1;
     }
     if (arg) {
         if (retnet_config_validate(arg) != RETNET_OK)
             return retnet_fail(RETNET_EINVAL, "%s: the given config is invalid: %s", path,
-                               errmsg_copy(msg, sizeof msg));
+                               retnet_errmsg());
         if (have) return config_agree(path, out, arg);
         *out = *arg;
         return RETNET_OK;
@@ -232,18 +225,16 @@ static retnet_status ckpt_open(const char *path, ckpt *k) {
     int64_t len = 0;
     char *text = NULL;
     if (s == RETNET_OK && retnet_read_text(cfgp, MAX_JSON_FILE, "config.json", &text, &len)) {
-        char msg[1024];
         s = retnet_fail(RETNET_EIO, "%s is a directory, not a regular file, and has no readable "
                         "config.json (a Hugging Face model directory has one): %s", path,
-                        errmsg_copy(msg, sizeof msg));
+                        retnet_errmsg());
     }
     retnet_status cs = s == RETNET_OK ? retnet_config_from_fla_json(text, (size_t)len, &k->fla_cfg)
                                       : RETNET_OK;
     if (cs != RETNET_OK) {
-        char msg[1024];
         /* an invalid file is EFORMAT; a valid one asking for what we lack keeps its status */
         s = retnet_fail(cs == RETNET_EUNSUPPORTED ? cs : RETNET_EFORMAT, "%s/%s", path,
-                        errmsg_copy(msg, sizeof msg));
+                        retnet_errmsg());
     }
     if (s == RETNET_OK) {
         if (access(idx, F_OK) == 0) s = open_index(k, path, idx);
@@ -414,8 +405,7 @@ retnet_status retnet_model_load_ex(const char *path, const retnet_config *config
         }
         if (s == RETNET_OK && bf16) s = model_make_bf16_only(m);
         if (s != RETNET_OK) {
-            char msg[1024];
-            s = retnet_fail(s, "%s: %s", path, errmsg_copy(msg, sizeof msg));
+            s = retnet_fail(s, "%s: %s", path, retnet_errmsg());
         }
     }
     for (int32_t i = 0; s == RETNET_OK && i < m->n_tensors; i++) {
@@ -574,8 +564,7 @@ retnet_status retnet_model_save_ex(const retnet_model *m, const char *path, unsi
         return write_checkpoint(path, &m->cfg, m->table, m->n_tensors, m->params, bf16, 0, dt, 0);
     char *cfg = fla_config_json(&m->cfg);
     if (!cfg) {
-        char msg[1024];
-        return retnet_fail(RETNET_EUNSUPPORTED, "%s: %s", path, errmsg_copy(msg, sizeof msg));
+        return retnet_fail(RETNET_EUNSUPPORTED, "%s: %s", path, retnet_errmsg());
     }
     retnet_status s = RETNET_OK;
     if (mkdir(path, 0777) != 0 && errno != EEXIST)

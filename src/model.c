@@ -488,11 +488,16 @@ static retnet_status check_input(const retnet_model *m, const int32_t *tokens, i
     if (B < 1 || T < 1)
         return retnet_fail(RETNET_EINVAL, "forward: need at least one token (B=%d, T=%d)", B, T);
     if (chunk < 0) return retnet_fail(RETNET_EINVAL, "forward: chunk %d must be >= 1", chunk);
+    return model_check_tokens(&m->cfg, tokens, B, T);
+}
+
+retnet_status model_check_tokens(const retnet_config *c, const int32_t *tokens, int32_t B,
+                                 int64_t T) {
     for (int64_t i = 0; i < (int64_t)B * T; i++)
-        if (tokens[i] < 0 || tokens[i] >= m->cfg.vocab)
-            return retnet_fail(RETNET_EINVAL, "token %d at position %lld is out of range: the "
-                               "model's vocabulary is 0..%d", tokens[i], (long long)i,
-                               m->cfg.vocab - 1);
+        if (tokens[i] < 0 || tokens[i] >= c->vocab)
+            return retnet_fail(RETNET_EINVAL, "token %d of sequence %lld at position %lld is out "
+                               "of range: the model's vocabulary is 0..%d", tokens[i],
+                               (long long)(i / T), (long long)(i % T), c->vocab - 1);
     return RETNET_OK;
 }
 

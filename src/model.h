@@ -44,6 +44,10 @@ struct retnet_model {
 
 /* Grows a scratch block to `floats` (contents not kept); ENOMEM names `what`. */
 retnet_status model_grow(float **buf, int64_t *cap, int64_t floats, const char *what);
+/* Every one of B x T tokens in the vocabulary, else EINVAL naming the first outside it by its
+ * sequence and position (every entry point's check: the CPU and CUDA forwards, the batch). */
+retnet_status model_check_tokens(const retnet_config *c, const int32_t *tokens, int32_t B,
+                                 int64_t T);
 
 /* The head-norm mode of ops.h for a config (ops.h's HEAD_NORM_*: 0 rms, 1 group, 2 none). */
 static inline int model_head_norm_mode(const retnet_config *c) {

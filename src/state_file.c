@@ -213,6 +213,15 @@ static void layout_free(state_layout *L) {
     free(L->numel);
 }
 
+/* Tensor i of the layout: layer l's `what`, float32 of this shape */
+static void layout_put(state_layout *L, int32_t i, int32_t l, const char *what, int32_t ndim,
+                       const int64_t *shape) {
+    snprintf(L->names[i], sizeof L->names[i], "layers.%d.%s", l, what);
+    L->specs[i] = (st_spec){L->names[i], ST_F32, ndim, {0}};
+    L->numel[i] = 1;
+    for (int32_t d = 0; d < ndim; d++) L->specs[i].shape[d] = shape[d], L->numel[i] *= shape[d];
+}
+
 static retnet_status layout_make(const retnet_config *c, state_layout *L) {
     const int64_t h = c->n_head, dk = c->d_key / h, dv = c->d_value / h;
     const int tf = c->arch == RETNET_ARCH_TRANSFORMER;
@@ -227,24 +236,13 @@ static retnet_status layout_make(const retnet_config *c, state_layout *L) {
         layout_free(L);
         return retnet_fail(RETNET_ENOMEM, "out of memory for the state layout");
     }
-    for (int32_t l = 0; l < c->n_layer && tf; l++) {
-        const int32_t i = 2 * l;
-        snprintf(L->names[i], sizeof L->names[i], "layers.%d.attention.k_cache", l);
-        L->specs[i] = (st_spec){L->names[i], ST_F32, 2, {c->context, c->d_key}};
-        L->numel[i] = (int64_t)c->context * c->d_key;
-        snprintf(L->names[i + 1], sizeof L->names[i + 1], "layers.%d.attention.v_cache", l);
-        L->specs[i + 1] = (st_spec){L->names[i + 1], ST_F32, 2, {c->context, c->d_value}};
-        L->numel[i + 1] = (int64_t)c->context * c->d_value;
-    }
-    for (int32_t l = 0; l < c->n_layer && !tf; l++) {
-        int32_t i = l * per;
-        snprintf(L->names[i], sizeof L->names[i], "layers.%d.retention.S", l);
-        L->specs[i] = (st_spec){L->names[i], ST_F32, 3, {h, dk, dv}};
-        L->numel[i] = h * dk * dv;
-        if (per == 2) {
-            snprintf(L->names[i + 1], sizeof L->names[i + 1], "layers.%d.retention.z", l);
-            L->specs[i + 1] = (st_spec){L->names[i + 1], ST_F32, 2, {h, dk}};
-            L->numel[i + 1] = h * dk;
+    for (int32_t l = 0, i = 0; l < c->n_layer; l++) {
+        if (tf) {
+            layout_put(L, i++, l, "attention.k_cache", 2, (int64_t[]){c->context, c->d_key});
+            layout_put(L, i++, l, "attention.v_cache", 2, (int64_t[]){c->context, c->d_value});
+        } else {
+            layout_put(L, i++, l, "retention.S", 3, (int64_t[]){h, dk, dv});
+            if (per == 2) layout_put(L, i++, l, "retention.z", 2, (int64_t[]){h, dk});
         }
     }
     return RETNET_OK;
@@ -341,9 +339,8 @@ retnet_status retnet_state_load_ex(const char *path, const retnet_model *m, retn
         st = retnet_fail(RETNET_EFORMAT, "%s: the state file lacks its config, pos, last_token "
                          "or fingerprint metadata", path);
     } else if (retnet_config_from_json(cfg, strlen(cfg), NULL, &c) != RETNET_OK) {
-        char why[512]; /* the message is rewritten: copied first */
-        snprintf(why, sizeof why, "%s", retnet_errmsg());
-        st = retnet_fail(RETNET_EFORMAT, "%s: the state's config is invalid: %s", path, why);
+        st = retnet_fail(RETNET_EFORMAT, "%s: the state's config is invalid: %s", path,
+                         retnet_errmsg());
     } else if (!(theirs = config_json(&c))) {
         st = retnet_fail(RETNET_ENOMEM, "out of memory for the config JSON");
     } else if (strcmp(mine, theirs)) {

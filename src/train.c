@@ -71,9 +71,7 @@ retnet_status retnet_train_state_load(const char *path, retnet_model *m, float *
         s = retnet_fail(RETNET_EFORMAT, "%s: not a retnet training state (no \"%s\" metadata)",
                         path, STATE_FORMAT);
     } else if (retnet_config_from_json(cfg, strlen(cfg), NULL, &c) != RETNET_OK) {
-        char why[512]; /* the message is rewritten: copied first */
-        snprintf(why, sizeof why, "%s", retnet_errmsg());
-        s = retnet_fail(RETNET_EFORMAT, "%s: its config is invalid: %s", path, why);
+        s = retnet_fail(RETNET_EFORMAT, "%s: its config is invalid: %s", path, retnet_errmsg());
     } else if (retnet_config_to_json(&c, mine, sizeof mine),
                retnet_config_to_json(&m->cfg, theirs, sizeof theirs), strcmp(mine, theirs)) {
         s = retnet_fail(RETNET_EINVAL, "%s: the training state is of a different model "

@@ -143,7 +143,7 @@ const char *retnet_trainer_device(const retnet_trainer *t) { return t ? t->name 
 /* The device copy the trainer works on; an error if the model moved since. */
 static retnet_status dev(retnet_trainer *t, model_cuda **d) {
     *d = t->m->device;
-    if (!*d || model_cuda_device(*d) != t->device || model_cuda_id(*d) != t->device_id)
+    if (!*d || model_cuda_id(*d) != t->device_id) /* the copy it was made on, by its id */
         return retnet_fail(RETNET_EINVAL, "trainer: the model moved off %s after the trainer "
                            "was made; make a new trainer", t->name);
     return RETNET_OK;

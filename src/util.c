@@ -13,11 +13,15 @@
 
 static _Thread_local char errmsg[1024];
 
+/* Formatted aside first: a caller may wrap the message before (retnet_errmsg() among its
+ * arguments), which vsnprintf must not read while it writes the same buffer. */
 retnet_status retnet_fail(retnet_status s, const char *fmt, ...) {
+    char msg[sizeof errmsg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(errmsg, msg, sizeof msg);
     return s;
 }
 

@@ -554,12 +554,15 @@ int cmd_train(int argc, char **argv) {
         long long saved_gpus = json_field(js, "gpus", v, sizeof v) ? strtoll(v, NULL, 10) : 1;
         if (saved_gpus < 1 || saved_gpus > 1 << 20)
             FAIL("%s: the training state's \"gpus\" (%s) is not a GPU count", path, v);
-        if (json_field(js, "batch", v, sizeof v) &&
-            (strtoll(v, NULL, 10) < 1 || strtoll(v, NULL, 10) > 1 << 30 ||
-             strtoll(v, NULL, 10) * saved_gpus != (long long)h.batch * world))
-            FAIL("the run used a global batch of %lld windows (--batch %s x %lld GPU%s); resume "
-                 "with the same (--batch x --gpus)", strtoll(v, NULL, 10) * saved_gpus, v,
-                 saved_gpus, saved_gpus == 1 ? "" : "s");
+        if (json_field(js, "batch", v, sizeof v)) {
+            const long long sb = strtoll(v, NULL, 10);
+            if (sb < 1 || sb > 1 << 30)
+                FAIL("%s: the training state's \"batch\" (%s) is not a batch size", path, v);
+            if (sb * saved_gpus != (long long)h.batch * world)
+                FAIL("the run used a global batch of %lld windows (--batch %s x %lld GPU%s); "
+                     "resume with the same (--batch x --gpus)", sb * saved_gpus, v, saved_gpus,
+                     saved_gpus == 1 ? "" : "s");
+        }
         if (json_field(js, "seq", v, sizeof v) && atoi(v) != h.seq)
             FAIL("the run used --seq %s; resume with the same", v);
         if (json_field(js, "accum", v, sizeof v) && atoi(v) != h.accum)

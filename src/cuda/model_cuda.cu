@@ -291,6 +291,14 @@ static retnet_status win_advance(const model_cuda *d, float *state, int64_t B, c
 
 /* --------------------------------------------------------------------- parameters */
 
+/* Every decoding graph forgotten (the next step captures its own). */
+static void graphs_drop(model_cuda *d) {
+    for (int i = 0; i < N_GRAPHS; i++) {
+        if (d->graph[i].exec) cudaGraphExecDestroy(d->graph[i].exec);
+        d->graph[i].exec = NULL;
+    }
+}
+
 void model_cuda_free(model_cuda *d) {
     if (!d) return;
     retnet_cuda_free(d->w32);
@@ -307,8 +315,7 @@ void model_cuda_free(model_cuda *d) {
     retnet_cuda_free(d->dsum);
     retnet_cuda_free(d->dnext);
     if (d->hnext) cudaFreeHost(d->hnext);
-    for (int i = 0; i < N_GRAPHS; i++)
-        if (d->graph[i].exec) cudaGraphExecDestroy(d->graph[i].exec);
+    graphs_drop(d);
     if (d->gstream) cudaStreamDestroy(d->gstream);
     if (d->gready) cudaEventDestroy(d->gready);
     free(d->lm);
@@ -371,9 +378,9 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     TRY(retnet_cuda_init(device));
 
     model_cuda *d = (model_cuda *)calloc(1, sizeof *d);
-    static uint64_t made = 0; /* ids: a new copy at a freed one's address is still new */
-    if (d) d->id = __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED);
     if (!d) return retnet_fail(RETNET_ENOMEM, "out of memory");
+    static uint64_t made = 0; /* ids: a new copy at a freed one's address is still new */
+    d->id = __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED);
     d->cfg = *c;
     d->device = device;
     d->ldv = ((int64_t)c->vocab + 7) / 8 * 8;
@@ -914,11 +921,7 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
     d->next_of = NULL; /* the graph's argmax ids are of the forward before */
     const retnet_config *c = &d->cfg;
     const int64_t n = (int64_t)B * T, D = c->d_model;
-    for (int64_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= c->vocab)
-            return retnet_fail(RETNET_EINVAL, "token %d at position %lld is out of range: the "
-                               "model's vocabulary is 0..%d", tokens[i], (long long)i,
-                               c->vocab - 1);
+    TRY(model_check_tokens(c, tokens, B, T));
     TRY(retnet_cuda_init(d->device));
     TRY(acts_ready(d, n));
     if (is_tf(c) && state_dev && pos)
@@ -1409,11 +1412,7 @@ retnet_status model_cuda_train_begin_ex(model_cuda *d, const retnet_model *m, in
     retnet_cuda_free(d->w32);
     d->w32 = NULL;
     d->w32_bytes = 0;
-    /* the decoding graphs read the fp32 weights where they were: captured again */
-    for (int i = 0; i < N_GRAPHS; i++) {
-        if (d->graph[i].exec) cudaGraphExecDestroy(d->graph[i].exec);
-        d->graph[i].exec = NULL;
-    }
+    graphs_drop(d); /* they read the fp32 weights where they were: captured again */
     if (d->grad_write) TRY(zero_ranges(d, m));
     return RETNET_OK;
 }

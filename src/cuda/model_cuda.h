@@ -68,10 +68,10 @@ retnet_status model_cuda_state_copy(model_cuda *d, float *state_dev, int32_t B, 
  * before no longer fit (the caller's batches must be made again). */
 void model_cuda_set_context(model_cuda *d, int32_t context);
 /* The CUDA device ordinal the model is on. */
+int model_cuda_device(const model_cuda *d);
 /* A number no other model_cuda of this process has had (a batch or trainer made on one tells
  * it from a later copy that happens to sit at the same address). */
 uint64_t model_cuda_id(const model_cuda *d);
-int model_cuda_device(const model_cuda *d);
 /* Device bytes per sequence beyond the states themselves, for B sequences: the decoding
  * window's ring and count (model_cuda.cu's win_of; 0 without one). */
 int64_t model_cuda_window_bytes(const model_cuda *d, int32_t B);
@@ -100,12 +100,11 @@ retnet_status model_cuda_forward_states(model_cuda *d, const int32_t *tokens, in
 retnet_status model_cuda_forward_last(model_cuda *d, const int32_t *tokens, int32_t B,
                                       int32_t T, float *state_dev, const int64_t *pos,
                                       float *logits_dev);
-/* The greedy next token (first largest logit) of each of B rows of device logits (B rows
- * of model_cuda_logits_stride floats). */
 /* How many decoding steps' graphs the model has captured so far (tests: batches stepped in
  * turn replay their own graphs, not capture one a step). */
 int64_t model_cuda_graph_captures(const model_cuda *d);
-
+/* The greedy next token (first largest logit) of each of B rows of device logits (B rows
+ * of model_cuda_logits_stride floats). */
 retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t B,
                                 int32_t *next);
 /* The device logits' row stride in floats: the vocabulary rounded up to 8 (16-byte rows) */
