@@ -1814,9 +1814,15 @@ template <bool HINT> __device__ __forceinline__ void step_st(float *p, float4 v)
  * block). y (B, H, dv) bf16. The 1.3B fla shape at B = 1: 1.110 -> 1.089 ms a step
  * (dev/cuda/next134.sh); the same epilogue in the window's step lost 7-11% at B = 4-8
  * (next135: clusters of 8 among two blocks an SM wait for their slowest block). */
-constexpr int STEP_HN_FLOATS = 3 * 64 + 16; /* hw, hb, hg (64 columns) and 4 double2 */
+/* hw, hb, hg (64 columns), 4 double2, and (PUSH) 8 double2: the cluster's blocks' sums */
+constexpr int STEP_HN_FLOATS = 3 * 64 + 16 + 32;
 
-template <int COLS>
+/* PUSH: each block writes its sums into slot [its rank] of every block's shared memory and
+ * one cluster barrier follows (its arrive's release orders the writes), where the pull form
+ * needs two (the sums written; then read, before any block may leave). A block's memory may
+ * be written only once it runs: the kernel arrives at the cluster's barrier at its start
+ * (early, below) and waits here before writing, or (Z) Z's own arrive and wait did that. */
+template <int COLS, bool PUSH = false, bool EARLY = false>
 __device__ __forceinline__ void step_head_norm(const float *x, const float *hw, const float *hb,
                                                const float *hg, double2 *hs,
                                                const retention_cuda_head_norm &hn, int dv,
@@ -1835,19 +1841,35 @@ __device__ __forceinline__ void step_head_norm(const float *x, const float *hw, 
         s1 += __shfl_xor_sync(0xffffffffu, s1, off), s2 += __shfl_xor_sync(0xffffffffu, s2, off);
     if (tid < COLS && lane == 0) hs[tid >> 5] = make_double2(s1, s2);
     __syncthreads();
-    if (tid == 0) hs[2] = make_double2(hs[0].x + hs[1].x, hs[0].y + hs[1].y);
-    cl.sync(); /* every block's sums written */
-    if (tid == 0) {
+    double m1, m2;
+    if constexpr (PUSH) {
+        double2 *slots = hs + 4; /* [rank] */
+        if (EARLY) cluster_wait(); /* every block of the cluster runs */
+        const unsigned nb = cl.num_blocks();
+        if (tid < (int)nb)
+            *cl.map_shared_rank(slots + cl.block_rank(), tid) =
+                make_double2(hs[0].x + hs[1].x, hs[0].y + hs[1].y);
+        cluster_arrive();
+        cluster_wait(); /* every block's sums here */
         double a = 0, q = 0;
-        for (unsigned r = 0; r < cl.num_blocks(); r++) {
-            const double2 p = *cl.map_shared_rank(hs + 2, r);
-            a += p.x, q += p.y;
+        for (unsigned r = 0; r < nb; r++) a += slots[r].x, q += slots[r].y;
+        m1 = a, m2 = q;
+    } else {
+        if (tid == 0) hs[2] = make_double2(hs[0].x + hs[1].x, hs[0].y + hs[1].y);
+        cl.sync(); /* every block's sums written */
+        if (tid == 0) {
+            double a = 0, q = 0;
+            for (unsigned r = 0; r < cl.num_blocks(); r++) {
+                const double2 p = *cl.map_shared_rank(hs + 2, r);
+                a += p.x, q += p.y;
+            }
+            hs[3] = make_double2(a, q);
         }
-        hs[3] = make_double2(a, q);
+        cl.sync(); /* every block's sums read: none leaves while another reads its memory */
+        m1 = hs[3].x, m2 = hs[3].y;
     }
-    cl.sync(); /* every block's sums read: none leaves while another reads its memory */
     if (!live) return;
-    const double rn = 1.0 / dv, m1 = hs[3].x, m2 = hs[3].y;
+    const double rn = 1.0 / dv;
     float mu = 0.0f, r = 1.0f;
     if (hn.mode != 2) {
         double mean = 0, var;
@@ -1876,7 +1898,8 @@ __device__ __forceinline__ void step_head_norm(const float *x, const float *hw, 
  * before the state's rows, wait after them). Without it a block that started after block 0
  * had written read the new z: at 16 sequences (1024 blocks) o was off by 4% of its largest
  * value, now and then (test_step_rows, dev/cuda/next141.sh). */
-template <int STEP_COLS, int STEP_RG, bool HINT, int UNR, bool Z, bool HN = false>
+template <int STEP_COLS, int STEP_RG, bool HINT, int UNR, bool Z, bool HN = false,
+          bool PUSH = false>
 __device__ __forceinline__ void step_body(int H, int dk, int dv, const bf16 *q, const bf16 *k,
                                           const bf16 *v, const float *gamma, float scale,
                                           float *S, void *o, int o_f32, float *z,
@@ -1900,6 +1923,7 @@ __device__ __forceinline__ void step_body(int H, int dk, int dv, const bf16 *q, 
      * (retention_cuda_step_overlap) they stream while the products before finish */
     float4 s[UNR];
     pdl_trigger();
+    if constexpr (HN && PUSH && !Z) cluster_arrive(); /* step_head_norm's: the blocks run */
     if (col < dv) {
 #pragma unroll
         for (int u = 0; u < UNR; u++) {
@@ -2007,7 +2031,7 @@ __device__ __forceinline__ void step_body(int H, int dk, int dv, const bf16 *q, 
             if constexpr (HN) red[t] = sum; /* row 0 of red: this thread's alone */
         }
     }
-    if constexpr (HN) step_head_norm<STEP_COLS>(red, hw, hb, hg, hs, hn, dv, bh * dv);
+    if constexpr (HN) step_head_norm<STEP_COLS, PUSH, !Z>(red, hw, hb, hg, hs, hn, dv, bh * dv);
 }
 
 template <int STEP_COLS, int STEP_RG, bool HINT, int UNR = STEP_UNROLL>
@@ -2028,13 +2052,13 @@ __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
 }
 
 /* the step, [§3's key sums,] and the head norm and gate (a cluster of a head's blocks) */
-template <int STEP_COLS, int STEP_RG, bool HINT, int UNR, bool Z>
+template <int STEP_COLS, int STEP_RG, bool HINT, int UNR, bool Z, bool PUSH = false>
 __global__ void __launch_bounds__(STEP_COLS / 4 * STEP_RG)
     step_hn_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
                    const float *gamma, float scale, float *S, void *o, float *z,
                    const double *g64, const int64_t *pos, retention_cuda_head_norm hn) {
-    step_body<STEP_COLS, STEP_RG, HINT, UNR, Z, true>(H, dk, dv, q, k, v, gamma, scale, S, o, 1,
-                                                       z, g64, pos, hn);
+    step_body<STEP_COLS, STEP_RG, HINT, UNR, Z, true, PUSH>(H, dk, dv, q, k, v, gamma, scale, S,
+                                                             o, 1, z, g64, pos, hn);
 }
 
 /* ==================================================================================== */
@@ -2959,11 +2983,20 @@ static int step_launch(const char *fn, int B, int H, int dk, int dv, const void 
     size_t smem = sizeof(float) * (2 * dk + rg * cols);
     if (z) smem += sizeof(float) * dk + sizeof(double) * 34; /* z's row, warps' sums, s, f */
     if (hn) {
+        /* the head's sums pushed into every block (one cluster barrier, not two);
+         * RETNET_CUDA_HN_PUSH=0: pulled, as before */
+        static int push = -1;
+        if (push < 0) {
+            const char *e = getenv("RETNET_CUDA_HN_PUSH");
+            push = !(e && !strcmp(e, "0"));
+        }
         smem += sizeof(float) * STEP_HN_FLOATS;
         const retention_cuda_head_norm h = *hn;
         CUDA_OK(pdl_launch_cluster(pdl, (unsigned)grid.x,
-                                   z ? step_hn_kernel<cols, 16, true, 16, true>
-                                     : step_hn_kernel<cols, 16, true, 16, false>,
+                                   z ? (push ? step_hn_kernel<cols, 16, true, 16, true, true>
+                                             : step_hn_kernel<cols, 16, true, 16, true>)
+                                     : (push ? step_hn_kernel<cols, 16, true, 16, false, true>
+                                             : step_hn_kernel<cols, 16, true, 16, false>),
                                    grid, dim3(cols / 4 * rg), smem, stream, H, dk, dv,
                                    (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, gamma,
                                    scale, state, o, z, gamma64, pos, h),
