@@ -15,7 +15,10 @@
  *     loads and resumes (the seed of the moments is printed; RETNET_TEST_SEED replays it);
  *   - a run that blows up (NaN/Inf) stops with one line naming the step, before the update,
  *     and the last checkpoint (an earlier step) is intact;
- *   - bad input fails before any work with one line on stderr, creating no files.
+ *   - bad input fails before any work with one line on stderr, creating no files;
+ *   - a run directory that holds a run is refused (one line naming it, --resume and --force)
+ *     with every file of the run byte-identical afterwards; --force replaces the run with what
+ *     a new directory would get; --resume still continues it.
  *
  * Children run with OMP_NUM_THREADS=1 (a tiny model gains nothing from threads, and a loaded
  * machine makes spinning OpenMP threads very slow) except the one 2-thread variant, and with
@@ -811,6 +814,117 @@ static void test_bad_input(void) {
     expect_error(a, "earlier run", path);
 }
 
+/* ---------------------------------------------------------------- 9: an existing run */
+
+/* The run's files in dir (model, state, log) into buf[3] (NULL where missing), sizes in n. */
+static const char *const run_file_names[3] = {"model.safetensors", "state.safetensors", "log.jsonl"};
+
+static void read_run(const char *dir, char *buf[3], size_t n[3]) {
+    char path[1024];
+    for (int k = 0; k < 3; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, run_file_names[k]);
+        n[k] = 0;
+        buf[k] = test_slurp(path, &n[k]);
+    }
+}
+
+/* A new run into a directory that holds one is refused, losing nothing; --force replaces it
+ * (with exactly what a new directory gets); --resume continues it. */
+static void test_existing_run(void) {
+    char dir[512], fresh[512], log[1024], flog[512], a[4096], want[1200];
+    snprintf(dir, sizeof dir, "%s/runE", tmp);
+    snprintf(fresh, sizeof fresh, "%s/runF", tmp);
+    snprintf(log, sizeof log, "%s/log.jsonl", dir);
+    snprintf(flog, sizeof flog, "%s/f.jsonl", tmp);
+    /* 1. new runs: into an empty directory (E) and into a missing one (F, another seed) */
+    CHECK(mkdir(dir, 0755) == 0, "cannot make %s: %s", dir, strerror(errno));
+    result r = run("train --data %s --preset tiny --out %s --steps 2 --log %s " FLAT " " SMALL,
+                   data_dir, dir, log);
+    RUN_OK(r, "a new run into an empty directory");
+    result_free(&r);
+    r = run("train --data %s --preset tiny --out %s --steps 3 --seed 3 --log %s " FLAT " " SMALL,
+            data_dir, fresh, flog);
+    RUN_OK(r, "a new run into a new directory");
+    result_free(&r);
+    CHECK(state_step(dir) == 2 && state_step(fresh) == 3, "the new runs' states are of steps "
+          "%lld and %lld, want 2 and 3", state_step(dir), state_step(fresh));
+    char *e0[3], *f0[3];
+    size_t ne0[3], nf0[3];
+    read_run(dir, e0, ne0);
+    for (int k = 0; k < 3; k++) CHECK(e0[k] && ne0[k] > 0, "the new run has no %s", run_file_names[k]);
+    int files0 = count_files(dir, "");
+    snprintf(a, sizeof a, "%s/model.safetensors", fresh);
+    f0[0] = test_slurp(a, &nf0[0]);
+    snprintf(a, sizeof a, "%s/state.safetensors", fresh);
+    f0[1] = test_slurp(a, &nf0[1]);
+    f0[2] = test_slurp(flog, &nf0[2]);
+
+    /* 2. new runs into E: refused with one line, and E's files as they were */
+    snprintf(a, sizeof a, "train --data %s --preset tiny --out %s --steps 2 --log %s " FLAT " "
+             SMALL, data_dir, dir, log);  /* the first command again */
+    r = run("%s", a);
+    snprintf(want, sizeof want, "pass --resume %s to continue it or --force to replace it", dir);
+    CHECK(strstr(r.err, want), "'retnet %s': the refusal does not say '%s':\n%s", a, want, r.err);
+    snprintf(want, sizeof want, "the run directory '%s' already holds a run", dir);
+    cli_expect_error(r, a, want);
+    snprintf(a, sizeof a, "train --data %s --preset tiny --out %s --steps 3 --seed 3 " FLAT " "
+             SMALL, data_dir, dir);  /* another run, no log */
+    expect_error(a, want, NULL);
+    snprintf(a, sizeof a, "train --data %s --resume %s --out %s --steps 4 --log %s " FLAT " "
+             SMALL, data_dir, fresh, dir, log);  /* F resumed into E */
+    snprintf(want, sizeof want, "the run directory '%s' already holds another run", dir);
+    cli_expect_error(run("%s", a), a, want);
+    char *e1[3];
+    size_t ne1[3];
+    read_run(dir, e1, ne1);
+    for (int k = 0; k < 3; k++) {
+        CHECK(e0[k] && e1[k] && ne0[k] == ne1[k] && !memcmp(e0[k], e1[k], ne0[k]),
+              "a refused run changed %s/%s", dir, run_file_names[k]);
+        free(e1[k]);
+    }
+    CHECK(count_files(dir, "") == files0, "a refused run left files in %s (%d, were %d)", dir,
+          count_files(dir, ""), files0);
+    CHECK(state_step(fresh) == 3, "a refused resume of %s changed its state (step %lld)", fresh,
+          state_step(fresh));
+
+    /* 3. --force: F's command into E gives F's run, byte for byte */
+    r = run("train --data %s --preset tiny --out %s --steps 3 --seed 3 --log %s --force " FLAT
+            " " SMALL, data_dir, dir, log);
+    RUN_OK(r, "--force over a run");
+    result_free(&r);
+    char *e2[3];
+    size_t ne2[3];
+    read_run(dir, e2, ne2);
+    for (int k = 0; k < 2; k++)
+        CHECK(f0[k] && e2[k] && nf0[k] == ne2[k] && !memcmp(f0[k], e2[k], nf0[k]),
+              "--force: %s/%s is not what a new directory got", dir, run_file_names[k]);
+    CHECK(e0[0] && e2[0] && (ne0[0] != ne2[0] || memcmp(e0[0], e2[0], ne0[0])),
+          "--force left the earlier model in place");
+    for (int k = 0; k < 3; k++) free(e2[k]);
+    jlog le = jlog_read(log), lf = jlog_read(flog);
+    check_steps(&le, 3, "--force's log");
+    check_same_numbers(&lf, &le, 3, "--force over a run vs a new run");
+    jlog_free(&le);
+    jlog_free(&lf);
+
+    /* 4. --resume continues it, in place and with --out naming the same directory */
+    r = run("train --data %s --resume %s --steps 5 --seed 3 --log %s " FLAT " " SMALL, data_dir,
+            dir, log);
+    RUN_OK(r, "--resume of a run");
+    CHECK(strstr(r.err, "steps 4..5"), "the resumed run does not say it runs steps 4..5:\n%s",
+          r.err);
+    result_free(&r);
+    r = run("train --data %s --resume %s --out %s/./ --steps 6 --seed 3 --log %s " FLAT " "
+            SMALL, data_dir, dir, dir, log);
+    RUN_OK(r, "--resume of a run with --out naming its directory");
+    result_free(&r);
+    CHECK(state_step(dir) == 6, "resumed to step 6, the state says %lld", state_step(dir));
+    le = jlog_read(log);
+    check_steps(&le, 6, "the resumed run's log");
+    jlog_free(&le);
+    for (int k = 0; k < 3; k++) free(e0[k]), free(f0[k]);
+}
+
 int main(int argc, char **argv) {
     char self[4096], bindir[4096];
     snprintf(self, sizeof self, "%s", argv[0]);
@@ -838,6 +952,7 @@ int main(int argc, char **argv) {
     RUN(test_kill);
     RUN(test_blow_up);
     RUN(test_bad_input);
+    RUN(test_existing_run);
     kill_children();
     fprintf(stderr, "test_train: %.1f s\n", now_s() - t0);
     char a[512];

@@ -9,7 +9,9 @@
  * model (RUN/model.safetensors, for generate/logits) and the training state
  * (RUN/state.safetensors: parameters, moments, step, data position), each written
  * atomically. --resume RUN continues bit-identically: the same losses as an uninterrupted run
- * with the same thread count. Ctrl-C saves a checkpoint and exits.
+ * with the same thread count. Ctrl-C saves a checkpoint and exits. A run directory that already
+ * holds a run's checkpoint is refused unless that run is the one resumed, or --force says to
+ * replace it: a new run there would overwrite the earlier one's files at its first save.
  *
  * --gpus N: data-parallel training, one process ("rank") per GPU (retnet_trainer_create_dist).
  * Without rank variables in the environment this process is the launcher: it makes the
@@ -50,12 +52,16 @@ static void usage_train(void) {
         "                    [--steps N | --time MIN] [--batch B] [--seq T] [options]\n\n"
         "Trains a RetNet on DIR/train.bin (and measures DIR/val.bin), made by `retnet tokenize`.\n"
         "Writes RUN/model.safetensors and RUN/state.safetensors (for --resume) every --save-every\n"
-        "steps, at the end, on Ctrl-C and at --time.\n\n"
+        "steps, at the end, on Ctrl-C and at --time. A RUN that already holds a run is refused:\n"
+        "continue it with --resume RUN, or replace it with --force.\n\n"
         "  --data DIR          tokenized corpus (train.bin, val.bin, meta.json)\n"
         "  --preset NAME       tiny, small, base, ... (the vocabulary must match the data's)\n"
         "  --config FILE       a JSON config instead of a preset\n"
         "  --resume RUN        continue the run in RUN (its model, optimizer and data position)\n"
-        "  --out RUN           run directory (default: the --resume directory)\n"
+        "  --out RUN           run directory (default: the --resume directory); new or empty,\n"
+        "                      or holding the run resumed\n"
+        "  --force             replace the run already in RUN: this run's checkpoints overwrite\n"
+        "                      its files, each atomically, at this run's first save\n"
         "  --steps N           total steps (a resumed run stops where an uninterrupted one would)\n"
         "  --time MIN          stop (and save) after MIN minutes of this invocation\n"
         "  --batch B           windows per micro-batch (default 8)\n"
@@ -151,6 +157,46 @@ static void ensure_dir(const char *dir) {
                  strerror(errno));
     fclose(f);
     unlink(probe);
+}
+
+/* The checkpoint files of a run that dir holds, as "model.safetensors, state.safetensors"
+ * (those of them it has) into list; 0 when it holds neither (it may not exist). */
+static int run_files(const char *dir, char *list, size_t cap) {
+    static const char *const names[] = {"model.safetensors", "state.safetensors"};
+    char path[4200];
+    struct stat sb;
+    int n = 0;
+    list[0] = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (stat(path, &sb)) continue;
+        size_t len = strlen(list);
+        snprintf(list + len, cap - len, "%s%s", n ? ", " : "", names[i]);
+        n++;
+    }
+    return n;
+}
+
+/* 1 if a and b name the same existing directory (by device and inode, so "runs/x" and
+ * "./runs/x/" are one). */
+static int same_dir(const char *a, const char *b) {
+    struct stat sa, sb;
+    return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* The run directory may hold an earlier run's checkpoint only when that run is the one
+ * resumed (resume: its directory, or NULL), or with --force: another run would replace the
+ * earlier one's checkpoints at its first save (and a new run's --log there at its start). */
+static void check_out_dir(const char *out, const char *resume, int force) {
+    char found[128];
+    if (force || !run_files(out, found, sizeof found)) return;
+    if (resume && same_dir(out, resume)) return;
+    if (resume)
+        FAIL("the run directory '%s' already holds another run (%s); resume into '%s' itself "
+             "(leave out --out), give a new --out, or pass --force to replace the run in '%s'",
+             out, found, resume, out);
+    FAIL("the run directory '%s' already holds a run (%s); pass --resume %s to continue it or "
+         "--force to replace it", out, found, out);
 }
 
 /* Opens the JSON-lines log: new for a new run; for a resumed one, the lines of the steps up
@@ -404,7 +450,7 @@ int cmd_train(int argc, char **argv) {
                {"--wd", 1},         {"--beta1", 1},       {"--beta2", 1},    {"--clip", 1},
                {"--dropout", 1},    {"--eval-every", 1},  {"--eval-batches", 1},
                {"--save-every", 1}, {"--sample-tokens", 1}, {"--seed", 1},   {"--log", 1},
-               {"--device", 1},     {"--gpus", 1}};
+               {"--device", 1},     {"--gpus", 1},        {"--force", 0}};
     const int no = sizeof o / sizeof o[0];
     cli_parse(argc, argv, o, no, NULL, 0, usage_train);
 #define O(name) cli_opt(o, no, name)
@@ -506,6 +552,7 @@ int cmd_train(int argc, char **argv) {
                  "resume without --preset/--config or start a new run", O("--resume")->value, a);
         cfg = run;
     }
+    check_out_dir(out, O("--resume")->given ? O("--resume")->value : NULL, O("--force")->given);
     if (cfg.vocab != vocab)
         FAIL("the model's vocabulary (%d) differs from the data's (%d, tokenizer %s); use a "
              "config with \"vocab\": %d", cfg.vocab, vocab, retnet_dataset_tokenizer(data), vocab);
