@@ -16,7 +16,7 @@ build/retnet tokenize --tokenizer byte --data data/corpora/tinyshakespeare.txt -
 build/retnet tokenize --tokenizer byte --data data/corpora/brown-train.txt \
   --val-data data/corpora/brown-val.txt --out data/q-brown >/dev/null
 run() { # name
-  rm -rf "runs/q-$1"
+  rm -rf "runs/q-$1" "$out/quality-$1.jsonl" # a new measurement replaces the last one
   OMP_NUM_THREADS=$threads build/retnet train --data "data/q-$1" --preset small --out "runs/q-$1" \
     --time "$minutes" --steps "$steps" --batch 8 --seq 256 --lr 2e-3 --warmup 30 \
     --eval-every 20 --eval-batches 16 --sample-tokens 0 --save-every 100000 \

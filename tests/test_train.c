@@ -18,7 +18,12 @@
  *   - bad input fails before any work with one line on stderr, creating no files;
  *   - a run directory that holds a run is refused (one line naming it, --resume and --force)
  *     with every file of the run byte-identical afterwards; --force replaces the run with what
- *     a new directory would get; --resume still continues it.
+ *     a new directory would get; --resume still continues it;
+ *   - --force removes the replaced run's checkpoint (and temp files, and the old log) before
+ *     the first step: killed before its first save, the new run leaves only its own log; a
+ *     directory holding only a run's log is refused, the log byte-identical; a new run's
+ *     non-empty --log elsewhere is refused (an empty one is fine), replaced with --force, and
+ *     kept and continued by --resume.
  *
  * Children run with OMP_NUM_THREADS=1 (a tiny model gains nothing from threads, and a loaded
  * machine makes spinning OpenMP threads very slow) except the one 2-thread variant, and with
@@ -208,6 +213,22 @@ static int wait_lines(const char *path, int lines, pid_t pid, double timeout_s) 
         if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid)
             return 0;
         sleep_s(0.001);
+    }
+    return 0;
+}
+
+/* Polls until the file contains text or the child has exited; 1 if it does. */
+static int wait_text(const char *path, const char *text, pid_t pid, double timeout_s) {
+    double t0 = now_s();
+    while (now_s() - t0 < timeout_s) {
+        char *s = test_slurp(path, NULL);
+        int found = s && strstr(s, text);
+        free(s);
+        if (found) return 1;
+        siginfo_t info = {0};
+        if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid)
+            return 0;
+        sleep_s(0.002);
     }
     return 0;
 }
@@ -925,6 +946,216 @@ static void test_existing_run(void) {
     for (int k = 0; k < 3; k++) free(e0[k]), free(f0[k]);
 }
 
+/* ---------------------------------------------------------------- 10: replacing a run */
+
+/* Runs `retnet ARGS` (a run that saves nothing for a long while) in the background until it
+ * has done step `step` (its progress line), then kills it with SIGKILL, so that it saves
+ * nothing. Its stderr into *err (the caller frees it). 1 if it was killed there. */
+static int run_killed_at(const char *args, long long step, char **err) {
+    char err_path[512], want[64];
+    snprintf(err_path, sizeof err_path, "%s/replace.err", tmp);
+    unlink(err_path);
+    *err = NULL;
+    pid_t pid = spawn(args, err_path);
+    CHECK(pid > 0, "fork failed");
+    if (pid <= 0) return 0;
+    snprintf(want, sizeof want, "step %lld/", step);
+    int got = wait_text(err_path, want, pid, 60);
+    kill(pid, SIGKILL);
+    int st = wait_child(pid, 30);
+    *err = test_slurp(err_path, NULL);
+    CHECK(got && st == 128 + SIGKILL, "'retnet %s' did not reach step %lld before the kill "
+          "(status %d), stderr:\n%s", args, step, st, *err ? *err : "");
+    return got && st == 128 + SIGKILL;
+}
+
+/* 1 if the file holds exactly the n bytes of want. */
+static int holds(const char *path, const char *want, size_t n) {
+    size_t len = 0;
+    char *s = test_slurp(path, &len);
+    int same = s && want && len == n && !memcmp(s, want, n);
+    free(s);
+    return same;
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    int ok = f && fputs(text, f) >= 0;
+    if (f) ok = fclose(f) == 0 && ok;
+    CHECK(ok, "cannot write %s", path);
+}
+
+/* 1 if the one line of s that contains `start` also contains every one of parts[0..n). */
+static int line_has(const char *s, const char *start, const char *const *parts, int n) {
+    const char *p = s ? strstr(s, start) : NULL;
+    if (!p) return 0;
+    const char *eol = strchr(p, '\n');
+    size_t len = eol ? (size_t)(eol - p) : strlen(p);
+    for (int i = 0; i < n; i++)
+        if (!memmem(p, len, parts[i], strlen(parts[i]))) return 0;
+    return 1;
+}
+
+/* --force removes the run it replaces before its first step, so that a run stopped before its
+ * first save leaves no earlier checkpoint beside its log; a directory that holds only a run's
+ * log holds a run; a new run's non-empty --log anywhere is refused unless --force; a resumed
+ * run keeps its log. */
+static void test_replace_run(void) {
+    char dir[512], log[1024], model[1024], state[1024], temp[1024], note[1024], a[4096],
+        want[1200], hdir[512], hlog[512], idir[512], ilog[512];
+    snprintf(dir, sizeof dir, "%s/runG", tmp);
+    snprintf(log, sizeof log, "%s/log.jsonl", dir);
+    snprintf(model, sizeof model, "%s/model.safetensors", dir);
+    snprintf(state, sizeof state, "%s/state.safetensors", dir);
+    snprintf(temp, sizeof temp, "%s/state.safetensors.tmp.999999", dir);
+    snprintf(note, sizeof note, "%s/notes.txt", dir);
+    /* the earlier run in G, a temp file of a write that was killed, and a file of the user's */
+    result r = run("train --data %s --preset tiny --out %s --steps 2 --log %s " FLAT " " SMALL,
+                   data_dir, dir, log);
+    RUN_OK(r, "the earlier run");
+    result_free(&r);
+    write_text(temp, "a partial state");
+    write_text(note, "the user's notes\n");
+    jlog old = jlog_read(log);
+    char old_loss[64] = "";
+    CHECK(old.n == 2 && field(old.line[0], "loss", old_loss, sizeof old_loss),
+          "the earlier run's log has %d lines, want 2", old.n);
+    jlog_free(&old);
+
+    /* 1. --force over it (another seed), killed after its first step, before any save: G holds
+     *    no checkpoint nor temp file of the earlier run, in its log only the new run's lines,
+     *    and the user's file as it was */
+    snprintf(a, sizeof a, "train --data %s --preset tiny --out %s --steps 100000 --time 2 "
+             "--save-every 100000 --eval-every 100000 --seed 3 --log %s --force " SMALL,
+             data_dir, dir, log);
+    char *e = NULL;
+    if (run_killed_at(a, 1, &e)) {
+        static const char *const all[] = {"model.safetensors", "state.safetensors",
+                                          "1 temp file", "log.jsonl"};
+        snprintf(want, sizeof want, "replacing the run in '%s' (--force): removed ", dir);
+        CHECK(line_has(e, want, all, 4), "--force does not say, in one line '%s...', that it "
+              "removes the earlier run's model, state, temp file and log:\n%s", want, e);
+    }
+    free(e);
+    CHECK(!exists(model) && !exists(state) && count_files(dir, ".tmp.") == 0,
+          "--force, stopped before its first save, left the earlier run's %s%s%sin %s",
+          exists(model) ? "model " : "", exists(state) ? "state " : "",
+          count_files(dir, ".tmp.") ? "temp file " : "", dir);
+    CHECK(holds(note, "the user's notes\n", 17), "--force changed or removed %s", note);
+    CHECK(count_files(dir, "") == 2, "after --force was killed, %s holds %d files, want 2 "
+          "(log.jsonl, notes.txt)", dir, count_files(dir, ""));
+    jlog l = jlog_read(log);
+    char new_loss[64] = "";
+    CHECK(l.n >= 1 && num(l.line[0], "step") == 1 &&
+              field(l.line[0], "loss", new_loss, sizeof new_loss) && strcmp(new_loss, old_loss),
+          "after --force was killed, the log does not start with the new run's step 1 (loss "
+          "%s, the earlier run's %s): %s", new_loss, old_loss, l.n ? l.line[0] : "(empty)");
+    jlog_free(&l);
+
+    /* 2. G holds only that log: a new run is refused (one line, naming the log), --resume has
+     *    no checkpoint to continue; the log byte-identical, no file added */
+    size_t nlog = 0;
+    char *log0 = test_slurp(log, &nlog);
+    CHECK(log0 && nlog > 0, "cannot read %s", log);
+    snprintf(a, sizeof a, "train --data %s --preset tiny --out %s --steps 2 --log %s " FLAT " "
+             SMALL, data_dir, dir, log);
+    snprintf(want, sizeof want, "the run directory '%s' already holds a run (log.jsonl, no "
+             "checkpoint to resume); pass --force", dir);
+    cli_expect_error(run("%s", a), a, want);
+    snprintf(a, sizeof a, "train --data %s --resume %s --steps 2 --log %s " SMALL, data_dir, dir,
+             log);
+    cli_expect_error(run("%s", a), a, "give the directory of an earlier run");
+    CHECK(holds(log, log0, nlog), "a refused run changed %s (the log of a run without a "
+          "checkpoint)", log);
+    CHECK(count_files(dir, "") == 2, "a refused run left files in %s", dir);
+    free(log0);
+
+    /* 3. --force replaces it */
+    r = run("train --data %s --preset tiny --out %s --steps 2 --log %s --force " FLAT " " SMALL,
+            data_dir, dir, log);
+    RUN_OK(r, "--force over a directory with only a log");
+    snprintf(want, sizeof want, "replacing the run in '%s' (--force): removed log.jsonl\n", dir);
+    CHECK(strstr(r.err, want), "--force over a directory with only a log does not say '%s':\n%s",
+          want, r.err);
+    result_free(&r);
+    CHECK(state_step(dir) == 2, "--force over a log: the state says step %lld, want 2",
+          state_step(dir));
+    l = jlog_read(log);
+    check_steps(&l, 2, "--force over a log: its log");
+    jlog_free(&l);
+
+    /* 4. a new run's --log outside its directory: refused while it holds bytes (the file
+     *    unchanged, the run directory not made), fine when empty; --force replaces it */
+    snprintf(hdir, sizeof hdir, "%s/runH", tmp);
+    snprintf(hlog, sizeof hlog, "%s/h.jsonl", tmp);
+    log0 = test_slurp(log, &nlog);
+    CHECK(log0 && nlog > 0, "cannot read %s", log);
+    write_text(hlog, log0 ? log0 : "");
+    snprintf(a, sizeof a, "train --data %s --preset tiny --out %s --steps 2 --seed 5 --log %s "
+             FLAT " " SMALL, data_dir, hdir, hlog);
+    snprintf(want, sizeof want, "the log '%s' already exists (%zu bytes); a new run would "
+             "overwrite it: give another --log or pass --force", hlog, nlog);
+    cli_expect_error(run("%s", a), a, want);
+    CHECK(holds(hlog, log0, nlog), "a refused run changed its --log %s", hlog);
+    CHECK(!exists(hdir), "a run refused for its --log made its run directory %s", hdir);
+    snprintf(idir, sizeof idir, "%s/runI2", tmp);
+    snprintf(ilog, sizeof ilog, "%s/i2.jsonl", tmp);
+    write_text(ilog, "");
+    r = run("train --data %s --preset tiny --out %s --steps 2 --log %s " FLAT " " SMALL,
+            data_dir, idir, ilog);
+    RUN_OK(r, "a new run whose --log is an empty file");
+    result_free(&r);
+    l = jlog_read(ilog);
+    check_steps(&l, 2, "a new run's empty --log");
+    jlog_free(&l);
+    r = run("%s --force", a);
+    RUN_OK(r, "--force over a --log");
+    snprintf(want, sizeof want, "replacing the log '%s' (--force)\n", hlog);
+    CHECK(strstr(r.err, want), "--force over a --log does not say '%s':\n%s", want, r.err);
+    result_free(&r);
+    l = jlog_read(hlog);
+    check_steps(&l, 2, "--force: the replaced --log");
+    jlog_free(&l);
+    CHECK(!holds(hlog, log0, nlog), "--force left the earlier --log %s as it was", hlog);
+    free(log0);
+
+    /* 5. --resume keeps its log's lines and continues it, without --force */
+    log0 = test_slurp(hlog, &nlog);
+    r = run("train --data %s --resume %s --steps 4 --seed 5 --log %s " FLAT " " SMALL, data_dir,
+            hdir, hlog);
+    RUN_OK(r, "--resume with its log");
+    result_free(&r);
+    l = jlog_read(hlog);
+    check_steps(&l, 4, "the resumed run's --log");
+    jlog_free(&l);
+    size_t n2 = 0;
+    char *log2 = test_slurp(hlog, &n2);
+    CHECK(log0 && log2 && n2 > nlog && !memcmp(log0, log2, nlog),
+          "the resumed run did not keep its log's earlier lines as they were");
+    free(log0), free(log2);
+
+    /* 6. H resumed into G with --force, killed after its first step: G's run (its
+     *    checkpoint) is gone before that step, G's log (not this run's) kept; H as it was */
+    log0 = test_slurp(log, &nlog);
+    snprintf(a, sizeof a, "train --data %s --resume %s --out %s --steps 100000 --time 2 "
+             "--save-every 100000 --eval-every 100000 --force " SMALL, data_dir, hdir, dir);
+    e = NULL;
+    if (run_killed_at(a, 5, &e)) {
+        static const char *const both[] = {"model.safetensors", "state.safetensors"};
+        snprintf(want, sizeof want, "replacing the run in '%s' (--force): removed ", dir);
+        CHECK(line_has(e, want, both, 2), "--force (a resumed run) does not say '%s' (model, "
+              "state):\n%s", want, e);
+    }
+    free(e);
+    CHECK(!exists(model) && !exists(state) && count_files(dir, ".tmp.") == 0,
+          "a resumed run with --force, stopped before its first save, left the earlier run's "
+          "checkpoint in %s", dir);
+    CHECK(holds(log, log0, nlog), "a resumed run with --force changed %s (not its log)", log);
+    CHECK(state_step(hdir) == 4, "resumed into another directory, H's state says step %lld",
+          state_step(hdir));
+    free(log0);
+}
+
 int main(int argc, char **argv) {
     char self[4096], bindir[4096];
     snprintf(self, sizeof self, "%s", argv[0]);
@@ -953,6 +1184,7 @@ int main(int argc, char **argv) {
     RUN(test_blow_up);
     RUN(test_bad_input);
     RUN(test_existing_run);
+    RUN(test_replace_run);
     kill_children();
     fprintf(stderr, "test_train: %.1f s\n", now_s() - t0);
     char a[512];

@@ -10,8 +10,12 @@
  * (RUN/state.safetensors: parameters, moments, step, data position), each written
  * atomically. --resume RUN continues bit-identically: the same losses as an uninterrupted run
  * with the same thread count. Ctrl-C saves a checkpoint and exits. A run directory that already
- * holds a run's checkpoint is refused unless that run is the one resumed, or --force says to
- * replace it: a new run there would overwrite the earlier one's files at its first save.
+ * holds a run (its checkpoint, or for a new run a non-empty --log in it: a run that stopped
+ * before its first save) is refused unless that run is the one resumed, or --force says to
+ * replace it; so is a new run's non-empty --log anywhere: a new run would overwrite them.
+ * --force removes the replaced run's checkpoints (and the old log this run writes) just before
+ * the first step, so that a run that stops before its first save never leaves its log beside
+ * the earlier run's checkpoint for --resume to continue.
  *
  * --gpus N: data-parallel training, one process ("rank") per GPU (retnet_trainer_create_dist).
  * Without rank variables in the environment this process is the launcher: it makes the
@@ -28,6 +32,7 @@
 #include "data.h"
 #include "tokenizer.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -52,16 +57,17 @@ static void usage_train(void) {
         "                    [--steps N | --time MIN] [--batch B] [--seq T] [options]\n\n"
         "Trains a RetNet on DIR/train.bin (and measures DIR/val.bin), made by `retnet tokenize`.\n"
         "Writes RUN/model.safetensors and RUN/state.safetensors (for --resume) every --save-every\n"
-        "steps, at the end, on Ctrl-C and at --time. A RUN that already holds a run is refused:\n"
-        "continue it with --resume RUN, or replace it with --force.\n\n"
+        "steps, at the end, on Ctrl-C and at --time. A RUN that already holds a run (a\n"
+        "checkpoint, or a new run's --log in RUN) is refused: continue it with --resume RUN,\n"
+        "or replace it with --force. So is a new run's --log FILE that is not empty.\n\n"
         "  --data DIR          tokenized corpus (train.bin, val.bin, meta.json)\n"
         "  --preset NAME       tiny, small, base, ... (the vocabulary must match the data's)\n"
         "  --config FILE       a JSON config instead of a preset\n"
         "  --resume RUN        continue the run in RUN (its model, optimizer and data position)\n"
         "  --out RUN           run directory (default: the --resume directory); new or empty,\n"
         "                      or holding the run resumed\n"
-        "  --force             replace the run already in RUN: this run's checkpoints overwrite\n"
-        "                      its files, each atomically, at this run's first save\n"
+        "  --force             replace the run already in RUN: its checkpoints (and a new run's\n"
+        "                      --log FILE, wherever it is) are removed just before the first step\n"
         "  --steps N           total steps (a resumed run stops where an uninterrupted one would)\n"
         "  --time MIN          stop (and save) after MIN minutes of this invocation\n"
         "  --batch B           windows per micro-batch (default 8)\n"
@@ -82,7 +88,8 @@ static void usage_train(void) {
         "  --save-every N      checkpoint every N steps (default 500)\n"
         "  --sample-tokens N   length of the sample (default 200; 0: none)\n"
         "  --seed S            initialisation, data order and dropout (default 1)\n"
-        "  --log FILE          JSON lines, one object per step\n"
+        "  --log FILE          JSON lines, one object per step; a new run's FILE must be new or\n"
+        "                      empty (or --force); a resumed run keeps its lines up to its step\n"
         "  --device D          cpu (default) or cuda / cuda:N: train on a GPU (a CUDA build;\n"
         "                      mixed precision: bf16 products, fp32 master weights and moments;\n"
         "                      dropout drops the same elements as on the cpu)\n"
@@ -159,23 +166,9 @@ static void ensure_dir(const char *dir) {
     unlink(probe);
 }
 
-/* The checkpoint files of a run that dir holds, as "model.safetensors, state.safetensors"
- * (those of them it has) into list; 0 when it holds neither (it may not exist). */
-static int run_files(const char *dir, char *list, size_t cap) {
-    static const char *const names[] = {"model.safetensors", "state.safetensors"};
-    char path[4200];
-    struct stat sb;
-    int n = 0;
-    list[0] = 0;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        if (stat(path, &sb)) continue;
-        size_t len = strlen(list);
-        snprintf(list + len, cap - len, "%s%s", n ? ", " : "", names[i]);
-        n++;
-    }
-    return n;
-}
+/* A run's checkpoints in its directory. Each is written to NAME.tmp.PID and renamed over NAME
+ * (safetensors.c's st_writer), so a write that was killed leaves NAME.tmp.PID behind. */
+static const char *const ckpt_names[] = {"model.safetensors", "state.safetensors"};
 
 /* 1 if a and b name the same existing directory (by device and inode, so "runs/x" and
  * "./runs/x/" are one). */
@@ -184,19 +177,135 @@ static int same_dir(const char *a, const char *b) {
     return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-/* The run directory may hold an earlier run's checkpoint only when that run is the one
- * resumed (resume: its directory, or NULL), or with --force: another run would replace the
- * earlier one's checkpoints at its first save (and a new run's --log there at its start). */
-static void check_out_dir(const char *out, const char *resume, int force) {
-    char found[128];
-    if (force || !run_files(out, found, sizeof found)) return;
-    if (resume && same_dir(out, resume)) return;
-    if (resume)
+/* 1 if path is a regular file of at least one byte (its size into *size). */
+static int nonempty_file(const char *path, long long *size) {
+    struct stat sb;
+    if (stat(path, &sb) || !S_ISREG(sb.st_mode) || sb.st_size == 0) return 0;
+    *size = (long long)sb.st_size;
+    return 1;
+}
+
+/* The file's name in its directory, and 1 if that directory is dir. */
+static int file_in_dir(const char *path, const char *dir, const char **name) {
+    char d[4200];
+    snprintf(d, sizeof d, "%s", path);
+    char *slash = strrchr(d, '/');
+    *name = slash ? path + (slash - d) + 1 : path;
+    if (!slash) snprintf(d, sizeof d, ".");
+    else if (slash == d) d[1] = 0; /* "/x": the root */
+    else *slash = 0;
+    return same_dir(d, dir);
+}
+
+/* What dir holds of a run, as "model.safetensors, state.safetensors, log.jsonl" into list:
+ * the checkpoints it has (their count is returned) and, when log (this run's --log, or NULL)
+ * lies in dir and is not empty, the log's name (*log_there = 1). dir may not exist. */
+static int run_files(const char *dir, const char *log, int *log_there, char *list, size_t cap) {
+    char path[4200];
+    struct stat sb;
+    int n = 0;
+    long long size;
+    const char *name;
+    list[0] = 0;
+    for (size_t i = 0; i < sizeof ckpt_names / sizeof ckpt_names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, ckpt_names[i]);
+        if (stat(path, &sb)) continue;
+        size_t len = strlen(list);
+        snprintf(list + len, cap - len, "%s%s", n ? ", " : "", ckpt_names[i]);
+        n++;
+    }
+    *log_there = log && nonempty_file(log, &size) && file_in_dir(log, dir, &name);
+    if (*log_there) {
+        size_t len = strlen(list);
+        snprintf(list + len, cap - len, "%s%s", n ? ", " : "", name);
+    }
+    return n;
+}
+
+/* The run directory may hold an earlier run (its checkpoint, or for a new run also a
+ * non-empty --log in it: a run that stopped before its first save) only when that run is the
+ * one resumed (resume: its directory, or NULL), or with --force (replace_run then removes it
+ * just before the first step). A new run's --log elsewhere may not hold an earlier log
+ * either, unless --force: the run would truncate it. A resumed run keeps the lines of its log
+ * up to the resumed step (open_log), so its log is not checked. */
+static void check_out_dir(const char *out, const char *resume, const char *log, int force) {
+    char found[4400];
+    int log_there;
+    const int ckpts = run_files(out, log, &log_there, found, sizeof found);
+    long long size;
+    if (force) return;
+    if (resume) {
+        if (!ckpts || same_dir(out, resume)) return;
         FAIL("the run directory '%s' already holds another run (%s); resume into '%s' itself "
              "(leave out --out), give a new --out, or pass --force to replace the run in '%s'",
              out, found, resume, out);
-    FAIL("the run directory '%s' already holds a run (%s); pass --resume %s to continue it or "
-         "--force to replace it", out, found, out);
+    }
+    if (ckpts)
+        FAIL("the run directory '%s' already holds a run (%s); pass --resume %s to continue it "
+             "or --force to replace it", out, found, out);
+    if (log_there)
+        FAIL("the run directory '%s' already holds a run (%s, no checkpoint to resume); pass "
+             "--force to replace it or give a new --out", out, found);
+    if (log && nonempty_file(log, &size))
+        FAIL("the log '%s' already exists (%lld bytes); a new run would overwrite it: give "
+             "another --log or pass --force to replace it", log, size);
+}
+
+static void remove_replaced(const char *path) {
+    if (unlink(path) && errno != ENOENT)
+        FAIL("cannot remove '%s' of the run replaced (--force): %s; remove it yourself or give "
+             "a new --out", path, strerror(errno));
+}
+
+/* --force, just before the first step (every check passed): removes the run being replaced
+ * from out, so that out never holds this run's log beside an earlier run's checkpoint (which
+ * --resume would continue) even when this run stops before its first save: the checkpoints,
+ * the temp files of writes that were killed, and log (a new run's --log, or NULL) wherever it
+ * is (open_log would truncate it anyway). Nothing else in out is touched; nothing when out is
+ * the directory of the run resumed (resume, or NULL). Says what went on stderr, one line. */
+static void replace_run(const char *out, const char *resume, const char *log) {
+    if (resume && same_dir(out, resume)) return;
+    char removed[4400] = "", path[4200];
+    int n = 0, temps = 0, log_in_out = 0, log_replaced = 0;
+    const char *name;
+    long long size;
+    DIR *d = opendir(out);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        for (size_t i = 0; i < sizeof ckpt_names / sizeof ckpt_names[0]; i++) {
+            const size_t len = strlen(ckpt_names[i]);
+            if (strncmp(e->d_name, ckpt_names[i], len)) continue;
+            const int temp = !strncmp(e->d_name + len, ".tmp.", 5);
+            if (e->d_name[len] && !temp) continue;
+            snprintf(path, sizeof path, "%s/%s", out, e->d_name);
+            remove_replaced(path);
+            if (temp) temps++;
+            else {
+                size_t l = strlen(removed);
+                snprintf(removed + l, sizeof removed - l, "%s%s", n++ ? ", " : "", e->d_name);
+            }
+        }
+    }
+    if (d) closedir(d);
+    if (temps) {
+        size_t l = strlen(removed);
+        snprintf(removed + l, sizeof removed - l, "%s%d temp file%s", n++ ? ", " : "", temps,
+                 temps == 1 ? "" : "s");
+    }
+    struct stat sb;
+    if (log && nonempty_file(log, &size)) {
+        log_in_out = file_in_dir(log, out, &name);
+        /* a link (such as /dev/stdout) stays: open_log truncates the file it names */
+        if (!lstat(log, &sb) && S_ISREG(sb.st_mode)) remove_replaced(log);
+        log_replaced = 1;
+        size_t l = strlen(removed);
+        snprintf(removed + l, sizeof removed - l, "%s%s", n++ ? ", " : "", log_in_out ? name : log);
+    }
+    if (!n) return;
+    if (n == 1 && log_replaced && !log_in_out)
+        fprintf(stderr, "%s: replacing the log '%s' (--force)\n", cli_cmd, log);
+    else
+        fprintf(stderr, "%s: replacing the run in '%s' (--force): removed %s\n", cli_cmd, out,
+                removed);
 }
 
 /* Opens the JSON-lines log: new for a new run; for a resumed one, the lines of the steps up
@@ -552,7 +661,9 @@ int cmd_train(int argc, char **argv) {
                  "resume without --preset/--config or start a new run", O("--resume")->value, a);
         cfg = run;
     }
-    check_out_dir(out, O("--resume")->given ? O("--resume")->value : NULL, O("--force")->given);
+    const char *resume = O("--resume")->given ? O("--resume")->value : NULL;
+    const char *log_path = O("--log")->given ? O("--log")->value : NULL;
+    check_out_dir(out, resume, log_path, O("--force")->given);
     if (cfg.vocab != vocab)
         FAIL("the model's vocabulary (%d) differs from the data's (%d, tokenizer %s); use a "
              "config with \"vocab\": %d", cfg.vocab, vocab, retnet_dataset_tokenizer(data), vocab);
@@ -645,7 +756,8 @@ int cmd_train(int argc, char **argv) {
                  "--log path", O("--log")->value);
         }
     }
-    if (rank == 0 && O("--log")->given) logf = open_log(O("--log")->value, step);
+    if (rank == 0 && O("--force")->given) replace_run(out, resume, resume ? NULL : log_path);
+    if (rank == 0 && log_path) logf = open_log(log_path, step);
     char dev_desc[128];
     if (!strcmp(retnet_trainer_device(trainer), "cpu"))
         snprintf(dev_desc, sizeof dev_desc, "%d threads", retnet_threads());
