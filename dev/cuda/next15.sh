@@ -27,7 +27,7 @@ done
 build-cuda/retnet tokenize --tokenizer byte --data README.md --out /tmp/d >/dev/null 2>&1
 for cfg in dev/cuda/cfg/bits-rms.json dev/cuda/cfg/bits-ln.json; do
   for tree in "$BASE" .; do
-    rm -rf /tmp/run; $tree/build-cuda/retnet train --data /tmp/d --config $cfg --out /tmp/run --steps 10 \
+    rm -rf /tmp/run /tmp/log.jsonl; $tree/build-cuda/retnet train --data /tmp/d --config $cfg --out /tmp/run --steps 10 \
       --batch 4 --seq 256 --eval-every 1000 --sample-tokens 0 --device cuda --log /tmp/log.jsonl >/dev/null 2>&1
     echo "$cfg $tree: exit $? $(tail -1 /tmp/log.jsonl | head -c 160)"
     cp /tmp/run/model.safetensors /tmp/model-$(basename $cfg)-$([ $tree = . ] && echo new || echo base)
