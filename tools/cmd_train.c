@@ -274,7 +274,10 @@ static void replace_run(const char *out, const char *resume, const char *log) {
         for (size_t i = 0; i < sizeof ckpt_names / sizeof ckpt_names[0]; i++) {
             const size_t len = strlen(ckpt_names[i]);
             if (strncmp(e->d_name, ckpt_names[i], len)) continue;
-            const int temp = !strncmp(e->d_name + len, ".tmp.", 5);
+            /* NAME.tmp.PID (digits only: a user's NAME.tmp.backup stays) */
+            const char *pid = e->d_name + len + 5;
+            const int temp = !strncmp(e->d_name + len, ".tmp.", 5) && *pid &&
+                             strspn(pid, "0123456789") == strlen(pid);
             if (e->d_name[len] && !temp) continue;
             snprintf(path, sizeof path, "%s/%s", out, e->d_name);
             remove_replaced(path);
