@@ -1016,6 +1016,9 @@ static void test_replace_run(void) {
     result_free(&r);
     write_text(temp, "a partial state");
     write_text(note, "the user's notes\n");
+    char keep[1024]; /* the user's, though named like a temp file: not NAME.tmp.PID */
+    snprintf(keep, sizeof keep, "%s/model.safetensors.tmp.keep", dir);
+    write_text(keep, "kept\n");
     jlog old = jlog_read(log);
     char old_loss[64] = "";
     CHECK(old.n == 2 && field(old.line[0], "loss", old_loss, sizeof old_loss),
@@ -1037,13 +1040,16 @@ static void test_replace_run(void) {
               "removes the earlier run's model, state, temp file and log:\n%s", want, e);
     }
     free(e);
-    CHECK(!exists(model) && !exists(state) && count_files(dir, ".tmp.") == 0,
+    CHECK(!exists(model) && !exists(state) && count_files(dir, ".tmp.") == 1,
           "--force, stopped before its first save, left the earlier run's %s%s%sin %s",
           exists(model) ? "model " : "", exists(state) ? "state " : "",
-          count_files(dir, ".tmp.") ? "temp file " : "", dir);
+          count_files(dir, ".tmp.") != 1 ? "temp file " : "", dir);
     CHECK(holds(note, "the user's notes\n", 17), "--force changed or removed %s", note);
-    CHECK(count_files(dir, "") == 2, "after --force was killed, %s holds %d files, want 2 "
-          "(log.jsonl, notes.txt)", dir, count_files(dir, ""));
+    CHECK(holds(keep, "kept\n", 5), "--force removed %s, which is not a temp file of a write",
+          keep);
+    CHECK(count_files(dir, "") == 3, "after --force was killed, %s holds %d files, want 3 "
+          "(log.jsonl, notes.txt, model.safetensors.tmp.keep)", dir, count_files(dir, ""));
+    unlink(keep);
     jlog l = jlog_read(log);
     char new_loss[64] = "";
     CHECK(l.n >= 1 && num(l.line[0], "step") == 1 &&
