@@ -890,7 +890,7 @@ static void test_existing_run(void) {
     cli_expect_error(r, a, want);
     snprintf(a, sizeof a, "train --data %s --preset tiny --out %s --steps 3 --seed 3 " FLAT " "
              SMALL, data_dir, dir);  /* another run, no log */
-    expect_error(a, want, NULL);
+    cli_expect_error(run("%s", a), a, want);
     snprintf(a, sizeof a, "train --data %s --resume %s --out %s --steps 4 --log %s " FLAT " "
              SMALL, data_dir, fresh, dir, log);  /* F resumed into E */
     snprintf(want, sizeof want, "the run directory '%s' already holds another run", dir);
@@ -907,6 +907,18 @@ static void test_existing_run(void) {
           count_files(dir, ""), files0);
     CHECK(state_step(fresh) == 3, "a refused resume of %s changed its state (step %lld)", fresh,
           state_step(fresh));
+
+    /* 2b. --force with a log that cannot be written (a directory): refused before anything is
+     *     removed, E's files as they were */
+    snprintf(a, sizeof a, "train --data %s --preset tiny --out %s --steps 3 --seed 3 --log %s "
+             "--force " FLAT " " SMALL, data_dir, dir, tmp);
+    cli_expect_error(run("%s", a), a, "cannot open the log");
+    read_run(dir, e1, ne1);
+    for (int k = 0; k < 3; k++) {
+        CHECK(e0[k] && e1[k] && ne0[k] == ne1[k] && !memcmp(e0[k], e1[k], ne0[k]),
+              "--force with a log it cannot open changed %s/%s", dir, run_file_names[k]);
+        free(e1[k]);
+    }
 
     /* 3. --force: F's command into E gives F's run, byte for byte */
     r = run("train --data %s --preset tiny --out %s --steps 3 --seed 3 --log %s --force " FLAT
@@ -1028,7 +1040,7 @@ static void test_replace_run(void) {
     /* 1. --force over it (another seed), killed after its first step, before any save: G holds
      *    no checkpoint nor temp file of the earlier run, in its log only the new run's lines,
      *    and the user's file as it was */
-    snprintf(a, sizeof a, "train --data %s --preset tiny --out %s --steps 100000 --time 2 "
+    snprintf(a, sizeof a, "train --data %s --preset tiny --out %s --steps 100000 --time 600 "
              "--save-every 100000 --eval-every 100000 --seed 3 --log %s --force " SMALL,
              data_dir, dir, log);
     char *e = NULL;
@@ -1143,7 +1155,7 @@ static void test_replace_run(void) {
     /* 6. H resumed into G with --force, killed after its first step: G's run (its
      *    checkpoint) is gone before that step, G's log (not this run's) kept; H as it was */
     log0 = test_slurp(log, &nlog);
-    snprintf(a, sizeof a, "train --data %s --resume %s --out %s --steps 100000 --time 2 "
+    snprintf(a, sizeof a, "train --data %s --resume %s --out %s --steps 100000 --time 600 "
              "--save-every 100000 --eval-every 100000 --force " SMALL, data_dir, hdir, dir);
     e = NULL;
     if (run_killed_at(a, 5, &e)) {

@@ -34,6 +34,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -245,10 +246,23 @@ static void check_out_dir(const char *out, const char *resume, const char *log, 
              "or --force to replace it", out, found, out);
     if (log_there)
         FAIL("the run directory '%s' already holds a run (%s, no checkpoint to resume); pass "
-             "--force to replace it or give a new --out", out, found);
-    if (log && nonempty_file(log, &size))
+             "--force to replace it or give a new --out and --log", out, found);
+    /* a link (such as /dev/stdout) is the user's choice of where the lines go: not checked */
+    struct stat lsb;
+    if (log && !lstat(log, &lsb) && S_ISREG(lsb.st_mode) && nonempty_file(log, &size))
         FAIL("the log '%s' already exists (%lld bytes); a new run would overwrite it: give "
              "another --log or pass --force to replace it", log, size);
+}
+
+/* Before --force removes anything: the log must open for writing (a directory, a read-only
+ * file or a full disk would otherwise fail the run after the run it replaces was gone). Opened
+ * without truncating; a new empty file stays (open_log writes it next). */
+static void probe_log(const char *log) {
+    const int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0)
+        FAIL("cannot open the log '%s' for writing: %s; nothing was replaced", log,
+             strerror(errno));
+    close(fd);
 }
 
 static void remove_replaced(const char *path) {
@@ -270,7 +284,10 @@ static void replace_run(const char *out, const char *resume, const char *log) {
     const char *name;
     long long size;
     DIR *d = opendir(out);
-    for (struct dirent *e; d && (e = readdir(d));) {
+    if (!d)
+        FAIL("cannot list the run directory '%s' to replace its run (--force): %s; nothing was "
+             "replaced", out, strerror(errno));
+    for (struct dirent *e; (e = readdir(d));) {
         for (size_t i = 0; i < sizeof ckpt_names / sizeof ckpt_names[0]; i++) {
             const size_t len = strlen(ckpt_names[i]);
             if (strncmp(e->d_name, ckpt_names[i], len)) continue;
@@ -288,17 +305,18 @@ static void replace_run(const char *out, const char *resume, const char *log) {
             }
         }
     }
-    if (d) closedir(d);
+    closedir(d);
     if (temps) {
         size_t l = strlen(removed);
         snprintf(removed + l, sizeof removed - l, "%s%d temp file%s", n++ ? ", " : "", temps,
                  temps == 1 ? "" : "s");
     }
     struct stat sb;
-    if (log && nonempty_file(log, &size)) {
+    /* a link (such as /dev/stdout) stays, as check_out_dir left it: open_log truncates the
+     * file it names, as before --force */
+    if (log && !lstat(log, &sb) && S_ISREG(sb.st_mode) && nonempty_file(log, &size)) {
         log_in_out = file_in_dir(log, out, &name);
-        /* a link (such as /dev/stdout) stays: open_log truncates the file it names */
-        if (!lstat(log, &sb) && S_ISREG(sb.st_mode)) remove_replaced(log);
+        remove_replaced(log);
         log_replaced = 1;
         size_t l = strlen(removed);
         snprintf(removed + l, sizeof removed - l, "%s%s", n++ ? ", " : "", log_in_out ? name : log);
@@ -759,7 +777,10 @@ int cmd_train(int argc, char **argv) {
                  "--log path", O("--log")->value);
         }
     }
-    if (rank == 0 && O("--force")->given) replace_run(out, resume, resume ? NULL : log_path);
+    if (rank == 0 && O("--force")->given) {
+        if (log_path) probe_log(log_path);
+        replace_run(out, resume, resume ? NULL : log_path);
+    }
     if (rank == 0 && log_path) logf = open_log(log_path, step);
     char dev_desc[128];
     if (!strcmp(retnet_trainer_device(trainer), "cpu"))

@@ -1909,7 +1909,7 @@ __device__ __forceinline__ void step_body(int H, int dk, int dv, const bf16 *q, 
     float *qs = reinterpret_cast<float *>(smem_raw), *ks = qs + dk;
     float *red = ks + dk; /* [STEP_RG][STEP_COLS] */
     /* HN: the block's columns of the norm's weight, bias and the gate, then 4 double2 (two
-     * warps' sums, the block's, the head's) */
+     * warps' sums, the block's, the head's) and 8 (PUSH: a slot for each block's sums) */
     float *hw = red + STEP_RG * STEP_COLS, *hb = hw + STEP_COLS, *hg = hb + STEP_COLS;
     double2 *hs = reinterpret_cast<double2 *>(hg + STEP_COLS);
     /* Z: z's row (dk), the warps' sums, s and f */
