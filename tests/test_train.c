@@ -1172,6 +1172,28 @@ static void test_replace_run(void) {
     CHECK(state_step(hdir) == 4, "resumed into another directory, H's state says step %lld",
           state_step(hdir));
     free(log0);
+
+    /* 7. a run into a directory where another run is still training (a job started twice):
+     *    refused, even with --force, and the running one's files left alone */
+    char jdir[512], jerr[512], jmodel[1024];
+    snprintf(jdir, sizeof jdir, "%s/runJ", tmp);
+    snprintf(jerr, sizeof jerr, "%s/runJ.err", tmp);
+    snprintf(jmodel, sizeof jmodel, "%s/model.safetensors", jdir);
+    snprintf(a, sizeof a, "train --data %s --preset tiny --out %s --steps 100000 --time 600 "
+             "--save-every 2 --eval-every 100000 " SMALL, data_dir, jdir);
+    pid_t pid = spawn(a, jerr);
+    CHECK(pid > 0, "fork failed");
+    if (pid > 0) {
+        const int got = wait_text(jerr, "step 2: saved", pid, 60); /* past its first save */
+        CHECK(got, "the running run did not save at step 2");
+        const int had = exists(jmodel);
+        snprintf(a, sizeof a, "train --data %s --preset tiny --out %s --steps 2 --seed 5 "
+                 "--force " FLAT " " SMALL, data_dir, jdir);
+        cli_expect_error(run("%s", a), a, "another retnet train is running in");
+        CHECK(!had || exists(jmodel), "a run refused for the lock removed %s", jmodel);
+        kill(pid, SIGKILL);
+        wait_child(pid, 30);
+    }
 }
 
 int main(int argc, char **argv) {

@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -60,7 +61,8 @@ static void usage_train(void) {
         "Writes RUN/model.safetensors and RUN/state.safetensors (for --resume) every --save-every\n"
         "steps, at the end, on Ctrl-C and at --time. A RUN that already holds a run (a\n"
         "checkpoint, or a new run's --log in RUN) is refused: continue it with --resume RUN,\n"
-        "or replace it with --force. So is a new run's --log FILE that is not empty.\n\n"
+        "or replace it with --force. So is a new run's --log FILE that is not empty, and any\n"
+        "run into a RUN where another run is still training (it holds a lock on RUN).\n\n"
         "  --data DIR          tokenized corpus (train.bin, val.bin, meta.json)\n"
         "  --preset NAME       tiny, small, base, ... (the vocabulary must match the data's)\n"
         "  --config FILE       a JSON config instead of a preset\n"
@@ -263,6 +265,23 @@ static void probe_log(const char *log) {
         FAIL("cannot open the log '%s' for writing: %s; nothing was replaced", log,
              strerror(errno));
     close(fd);
+}
+
+/* One training process a run directory at a time: rank 0 holds an exclusive lock on the
+ * directory itself (flock, released when the process exits) from before its first write, so
+ * that a second run into it (a job started twice) is refused rather than writing over the
+ * first one's files (or, with --force, removing them). The caller checks what the directory
+ * holds again under the lock: another run may have written it since the first check. Where
+ * the file system has no such locks (ENOLCK, EOPNOTSUPP) this goes without. */
+static void lock_run_dir(const char *out) {
+    const int fd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return; /* ensure_dir made and probed it: only a race could get here */
+    if (!flock(fd, LOCK_EX | LOCK_NB)) return; /* fd stays open: the lock lasts the process */
+    const int e = errno;
+    close(fd);
+    if (e == EWOULDBLOCK)
+        FAIL("another retnet train is running in '%s'; wait for it to end or give another "
+             "--out", out);
 }
 
 static void remove_replaced(const char *path) {
@@ -765,7 +784,11 @@ int cmd_train(int argc, char **argv) {
      * removes a run directory made just now */
     struct stat sb;
     int existed = stat(out, &sb) == 0;
-    if (rank == 0) ensure_dir(out);
+    if (rank == 0) {
+        ensure_dir(out);
+        lock_run_dir(out);
+        check_out_dir(out, resume, log_path, O("--force")->given); /* again, under the lock */
+    }
     if (rank == 0 && O("--log")->given) {
         char d[4200];
         snprintf(d, sizeof d, "%s", O("--log")->value);
