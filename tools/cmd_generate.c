@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,8 @@ typedef struct {
     sampler sp;
     int bf16;
     float *work;      /* 2 V floats for retnet_sample */
+    int32_t tv;       /* the tokenizer's ids: those from tv to V (a padded vocabulary) are */
+    float *masked;    /* never drawn: the logits copied here with them at -inf (or NULL) */
     retnet_batch *dev; /* single-sequence modes: the sequence's state, kept where the model runs
                           (on a GPU a step then moves a token and the logits, not the state) */
     int dev_fresh;     /* the batch holds the state of the seq (else its host copy does) */
@@ -117,6 +120,14 @@ static void ctx_open(gen_ctx *g, const char *model, const char *config, const ch
     g->sf = retnet_state_floats(g->c);
     g->work = malloc(sizeof(float) * 2 * (size_t)g->V);
     if (!g->work) FAIL("out of memory for the sampler");
+    /* a model whose vocabulary is padded past its tokenizer's (as many published ones are):
+     * an id the tokenizer cannot decode is never drawn, where a high temperature or a
+     * half-trained model could otherwise draw one and stop the text midway */
+    g->tv = tv;
+    if (tv < g->V) {
+        g->masked = malloc(sizeof(float) * (size_t)g->V);
+        if (!g->masked) FAIL("out of memory for the sampler");
+    }
 }
 
 static void seq_init(const gen_ctx *g, seq *s, uint64_t rng) {
@@ -243,6 +254,11 @@ static void accept(gen_ctx *g, seq *s, int32_t id, int64_t max_tokens, const cha
 }
 
 static int32_t sample(gen_ctx *g, seq *s, const float *logits) {
+    if (g->masked) {
+        memcpy(g->masked, logits, sizeof(float) * (size_t)g->tv);
+        for (int32_t i = g->tv; i < g->V; i++) g->masked[i] = -INFINITY;
+        logits = g->masked;
+    }
     const int32_t id = retnet_sample(logits, g->V, g->sp.temperature, g->sp.top_k, g->sp.top_p,
                                      &s->rng, g->work);
     if (id < 0)
@@ -554,7 +570,7 @@ int cmd_generate(int argc, char **argv) {
         free(prompts[0]);
         free(prompts);
         free(stop);
-        free(g.work);
+        free(g.work), free(g.masked);
         retnet_model_free(g.m);
         retnet_tokenizer_free(g.tok);
         return rc;
@@ -631,7 +647,7 @@ int cmd_generate(int argc, char **argv) {
     free(stop);
     seq_free(&s);
     retnet_batch_free(g.dev);
-    free(g.work);
+    free(g.work), free(g.masked);
     retnet_model_free(g.m);
     retnet_tokenizer_free(g.tok);
     return 0;
@@ -744,7 +760,7 @@ int cmd_chat(int argc, char **argv) {
     free(logits);
     seq_free(&s);
     retnet_batch_free(g.dev);
-    free(g.work);
+    free(g.work), free(g.masked);
     retnet_model_free(g.m);
     retnet_tokenizer_free(g.tok);
     return 0;
