@@ -230,6 +230,98 @@ static void test_logits_and_info(void) {
     cli_result_free(&r);
 }
 
+/* An output path that names an input (under another spelling) is refused before any work,
+ * and the input stays as it was: the model, a tokens file, a config, the text a tokenizer or
+ * a dataset is made from, and a .safetensors or .json file inside a model's directory. A
+ * state saved over the state it continues, and a state file beside a model's directory's
+ * files, are fine. */
+static void test_output_is_input(void) {
+    char a[4096], m[512], m2[512], toks[512], text[512], cfg[512], ds[512], fla[512];
+    snprintf(m, sizeof m, "%s/tiny.safetensors", tmpdir);
+    snprintf(m2, sizeof m2, "%s/./tiny.safetensors", tmpdir);
+    snprintf(toks, sizeof toks, "%s/toks.txt", tmpdir);
+    snprintf(text, sizeof text, "%s/src.txt", tmpdir);
+    snprintf(cfg, sizeof cfg, "%s/c.json", tmpdir);
+    snprintf(ds, sizeof ds, "%s/dsx", tmpdir);
+    snprintf(fla, sizeof fla, "%s/fladir", tmpdir);
+    FILE *f = fopen(toks, "w");
+    fprintf(f, "1, 2, 3\n");
+    fclose(f);
+    f = fopen(text, "w");
+    for (int i = 0; i < 200; i++) fprintf(f, "Speak, speak. Before we proceed any further.\n");
+    fclose(f);
+    f = fopen(cfg, "w");
+    fprintf(f, "{\"vocab\": 64, \"d_model\": 32, \"n_layer\": 1, \"n_head\": 2, \"d_ffn\": 64}\n");
+    fclose(f);
+    size_t n0[4];
+    char *b0[4] = {test_slurp(m, &n0[0]), test_slurp(toks, &n0[1]), test_slurp(text, &n0[2]),
+                   test_slurp(cfg, &n0[3])};
+    snprintf(a, sizeof a, "generate --model %s --prompt a -n 3 --save-state %s", m, m2);
+    expect_error(a, "is the --model file");
+    snprintf(a, sizeof a, "logits --model %s --tokens 1 --out %s", m, m2);
+    expect_error(a, "is the --model file");
+    snprintf(a, sizeof a, "logits --model %s --tokens-file %s --out %s/./toks.txt", m, toks, tmpdir);
+    expect_error(a, "is the --tokens-file file");
+    snprintf(a, sizeof a, "tokenizer train --vocab 300 --data %s --out %s", text, text);
+    expect_error(a, "is the --data file");
+    snprintf(a, sizeof a, "init --config %s --out %s", cfg, cfg);
+    expect_error(a, "is the --config file");
+    if (mkdir(ds, 0755)) {}
+    char dtrain[600];
+    snprintf(dtrain, sizeof dtrain, "%s/train.bin", ds);
+    snprintf(a, sizeof a, "cp %s %s", text, dtrain);
+    if (system(a)) {}
+    size_t nd0;
+    char *d0 = test_slurp(dtrain, &nd0);
+    snprintf(a, sizeof a, "tokenize --tokenizer byte --data %s --out %s", dtrain, ds);
+    expect_error(a, "is the --data file");
+    size_t nd1;
+    char *d1 = test_slurp(dtrain, &nd1);
+    CHECK(d0 && d1 && nd0 == nd1 && !memcmp(d0, d1, nd0), "tokenize changed its own --data");
+    free(d0), free(d1);
+    const char *names[4] = {"the model", "the tokens file", "the text", "the config"};
+    const char *paths[4] = {m, toks, text, cfg};
+    for (int i = 0; i < 4; i++) {
+        size_t n1;
+        char *b1 = test_slurp(paths[i], &n1);
+        CHECK(b0[i] && b1 && n0[i] == n1 && !memcmp(b0[i], b1, n1), "a refused command changed "
+              "%s (%s)", names[i], paths[i]);
+        free(b0[i]), free(b1);
+    }
+    /* a model's directory: its JSON and weights are refused, a state file beside them is not
+     * (a small model in fla's variant, which its layout holds) */
+    char fcfg[512], fm[512];
+    snprintf(fcfg, sizeof fcfg, "%s/fla.json", tmpdir);
+    snprintf(fm, sizeof fm, "%s/fla.safetensors", tmpdir);
+    f = fopen(fcfg, "w");
+    fprintf(f, "{\"vocab\": 300, \"d_model\": 32, \"n_layer\": 1, \"n_head\": 2, \"d_key\": 32, "
+               "\"d_value\": 64, \"d_ffn\": 64, \"norm\": \"rmsnorm\", \"head_norm\": \"rmsnorm\", "
+               "\"ffn\": \"glu\", \"ffn_act\": \"swish\", \"rope\": \"half\", \"decay\": \"pow2\", "
+               "\"normalize\": false, \"eps\": 1e-6, \"embed_scale\": false, \"gate\": true}\n");
+    fclose(f);
+    snprintf(a, sizeof a, "init --config %s --out %s", fcfg, fm);
+    result r = run(a);
+    CHECK(r.status == 0, "'retnet %s': %s", a, r.err);
+    cli_result_free(&r);
+    snprintf(a, sizeof a, "convert --model %s --out %s --to fla", fm, fla);
+    r = run(a);
+    CHECK(r.status == 0, "'retnet %s': %s", a, r.err);
+    cli_result_free(&r);
+    snprintf(a, sizeof a, "logits --model %s --tokens 1 --out %s/config.json", fla, fla);
+    expect_error(a, "lies in the --model directory");
+    snprintf(a, sizeof a, "generate --model %s --prompt a -n 2 --save-state %s/chat.state", fla,
+             fla);
+    r = run(a);
+    CHECK(r.status == 0, "'retnet %s' (a state beside the model's files): %s", a, r.err);
+    cli_result_free(&r);
+    /* a state saved over the state it continues */
+    snprintf(a, sizeof a, "generate --model %s --load-state %s/chat.state -n 2 --save-state "
+             "%s/chat.state", fla, fla, fla);
+    r = run(a);
+    CHECK(r.status == 0, "'retnet %s' (a state over the one it continues): %s", a, r.err);
+    cli_result_free(&r);
+}
+
 int main(int argc, char **argv) {
     char self[4096];
     snprintf(self, sizeof self, "%s", argv[0]);
@@ -249,6 +341,7 @@ int main(int argc, char **argv) {
     RUN(test_bench);
     RUN(test_logits_and_info);
     RUN(test_data_bad_input);
+    RUN(test_output_is_input);
     snprintf(a, sizeof a, "rm -rf %s", tmpdir);
     if (system(a)) {}
     (void)argc;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *cli_cmd = "retnet";
@@ -74,6 +75,31 @@ double cli_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+void cli_refuse_same(const char *out, const char *out_flag, const char *in, const char *in_flag) {
+    struct stat so, si;
+    if (!out || !in || stat(in, &si)) return;
+    if (!stat(out, &so) && so.st_dev == si.st_dev && so.st_ino == si.st_ino)
+        FAIL("%s '%s' is the %s file '%s' itself: writing it would destroy it; give another "
+             "%s", out_flag, out, in_flag, in, out_flag);
+    if (!S_ISDIR(si.st_mode)) return;
+    char dir[4200]; /* out's directory */
+    snprintf(dir, sizeof dir, "%s", out);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    /* the directory's own kinds of file: weights (model.safetensors, shards) and JSON
+     * (config.json, the shards' index); a state or logits file beside them is fine */
+    const char *base = slash ? slash + 1 - dir + out : out;
+    const size_t n = strlen(base);
+    const int own = (n >= 12 && !strcmp(base + n - 12, ".safetensors")) ||
+                    (n >= 5 && !strcmp(base + n - 5, ".json"));
+    struct stat sd;
+    if (own && !stat(dir, &sd) && sd.st_dev == si.st_dev && sd.st_ino == si.st_ino)
+        FAIL("%s '%s' lies in the %s directory '%s', beside its weights and config: writing it "
+             "could destroy one of them; give a path outside it", out_flag, out, in_flag, in);
 }
 
 char *cli_read_file(const char *path, int64_t *len) {

@@ -45,6 +45,13 @@ int cli_isatty_stderr(void);
  * none). Fails with a message. */
 retnet_model *cli_load_model(const char *path, const char *config_path);
 
+/* Before any work: fails, naming both options, when the output path `out` (given as
+ * out_flag) is the file `in` (given as in_flag) under another name, or a .safetensors or
+ * .json file directly in `in` where that is a directory (a model's: its weights, config and
+ * index): writing it would destroy the input.
+ * Either may be NULL or name nothing yet. */
+void cli_refuse_same(const char *out, const char *out_flag, const char *in, const char *in_flag);
+
 /* A copy of s with the escapes \n, \t, \r and \\ resolved (options such as --stop and
  * --doc-sep: a shell cannot easily pass a newline). Free it. */
 char *cli_unescape(const char *s);

@@ -93,6 +93,14 @@ int cmd_tokenize(int argc, char **argv) {
     if (!(to.val_fraction > 0 && to.val_fraction < 1))
         FAIL("--val-fraction %s must be above 0 and below 1", O("--val-fraction")->value);
     to.val_data = O("--val-data")->value;
+    /* the files the dataset writes into --out (src/data.c) are not the texts it reads */
+    static const char *const outs[] = {"train.bin", "val.bin", "meta.json", "tokenizer.bpe"};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", O("--out")->value, outs[i]);
+        cli_refuse_same(path, "--out", O("--data")->value, "--data");
+        cli_refuse_same(path, "--out", O("--val-data")->value, "--val-data");
+    }
     progress p = {cli_isatty_stderr(), cli_now(), cli_now(), NULL};
     to.progress = on_progress;
     to.ctx = &p;
@@ -144,6 +152,7 @@ static int tok_train(int argc, char **argv) {
     if (!O("--vocab")->given) FAIL("missing --vocab N; say how many ids the tokenizer has (>= 260)");
     if (!O("--data")->given) FAIL("missing --data TEXT; give the text to learn from");
     if (!O("--out")->given) FAIL("missing --out TOK; say where to write the tokenizer");
+    cli_refuse_same(O("--out")->value, "--out", O("--data")->value, "--data");
     int32_t vocab = (int32_t)cli_int(O("--vocab")->value, "--vocab", RETNET_BYTE_VOCAB, 1 << 24);
     progress p = {cli_isatty_stderr(), cli_now(), cli_now(), NULL};
     retnet_bpe_opts bo = {0};

@@ -326,6 +326,16 @@ enum {
     O_COUNT
 };
 
+/* --save-state may replace the --load-state file (the state continued), never an input of
+ * another kind: the model, its config or tokenizer, a prompt file */
+static void save_refuse_inputs(const opt *o) {
+    if (!o[O_SAVE].given) return;
+    const int in[] = {O_MODEL, O_CONFIG, O_TOK, O_PROMPT_FILE, O_PROMPTS_FILE};
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++)
+        if (o[in[i]].given)
+            cli_refuse_same(o[O_SAVE].value, o[O_SAVE].name, o[in[i]].value, o[in[i]].name);
+}
+
 #define OPTS                                                                                 \
     {{"--model", 1},        {"--config", 1},      {"--tokenizer", 1},   {"--prompt", 1},     \
      {"--prompt-file", 1},  {"--prompts-file", 1}, {"--load-state", 1}, {"--max-tokens", 1}, \
@@ -539,6 +549,7 @@ int cmd_generate(int argc, char **argv) {
         FAIL("give a prompt: --prompt TEXT, --prompt-file F, --prompts-file F or --load-state F");
     if (o[O_PROMPTS_FILE].given && (o[O_LOAD].given || o[O_SAVE].given))
         FAIL("--load-state and --save-state take one sequence, not a --prompts-file batch");
+    save_refuse_inputs(o);
     gen_ctx g;
     int64_t max_tokens;
     uint64_t seed;
@@ -680,6 +691,7 @@ int cmd_chat(int argc, char **argv) {
         o[O_JSON].given)
         FAIL("chat reads its prompts from stdin and stops replies at a newline; --prompt, "
              "--prompt-file, --prompts-file, --stop and --json are for 'retnet generate'");
+    save_refuse_inputs(o);
     gen_ctx g, probe = {0};
     int64_t max_tokens;
     uint64_t seed;

@@ -97,6 +97,7 @@ static int cmd_init(int argc, char **argv) {
     cli_parse(argc, argv, o, 4, NULL, 0, usage_init);
     if (o[0].given == o[1].given) FAIL("give exactly one of --preset NAME or --config FILE");
     if (!o[2].given) FAIL("missing --out FILE; say where to write the model");
+    if (o[1].given) cli_refuse_same(o[2].value, "--out", o[1].value, "--config");
     retnet_config c;
     if (o[0].given) CHECK(retnet_config_preset(o[0].value, &c), "pick one of the listed presets");
     else CHECK(retnet_config_load(o[1].value, &c), "fix the config file (docs/FILE_FORMAT.md)");
@@ -136,6 +137,8 @@ static int cmd_logits(int argc, char **argv) {
     if (!o[0].given) FAIL("missing --model FILE");
     if (o[2].given == o[3].given) FAIL("give exactly one of --tokens LIST or --tokens-file FILE");
     if (!o[6].given) FAIL("missing --out FILE; say where to write the logits");
+    for (int i = 0; i < 4; i++) /* --model, --config, --tokens-file */
+        if (i != 2 && o[i].given) cli_refuse_same(o[6].value, "--out", o[i].value, o[i].name);
     int form = RETNET_FORM_PARALLEL;
     if (o[4].given && (form = retnet_form_parse(o[4].value)) < 0)
         FAIL("unknown form '%s'; use parallel, chunkwise or recurrent", o[4].value);
