@@ -569,6 +569,15 @@ retnet_status retnet_model_save_ex(const retnet_model *m, const char *path, unsi
     retnet_status s = RETNET_OK;
     if (mkdir(path, 0777) != 0 && errno != EEXIST)
         s = retnet_fail(RETNET_EIO, "%s: cannot create the directory: %s", path, strerror(errno));
+    /* a sharded checkpoint's index there would be read before the model.safetensors written
+     * now (ckpt_open): the directory would load as its old model */
+    char *ix = join_path(path, "model.safetensors.index.json");
+    struct stat ixs;
+    if (s == RETNET_OK && ix && stat(ix, &ixs) == 0)
+        s = retnet_fail(RETNET_EINVAL, "%s holds a sharded checkpoint (model.safetensors."
+                        "index.json), whose index a load would read before the model written "
+                        "now; give a new or empty directory", path);
+    free(ix);
     char *st = join_path(path, "model.safetensors"), *cj = join_path(path, "config.json");
     char *tmp = cj ? malloc(strlen(cj) + 32) : NULL;
     if (s == RETNET_OK && (!st || !cj || !tmp)) s = retnet_fail(RETNET_ENOMEM, "out of memory");

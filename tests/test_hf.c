@@ -201,6 +201,19 @@ static void test_shards_and_names(void) {
     if (back) same_logits(m, back, "two shards");
     retnet_model_free(back);
 
+    /* another model saved into the sharded directory is refused (the index would be read
+     * before its model.safetensors: the directory loaded as the old model, silently), and
+     * the directory still loads as it was */
+    retnet_model *other = make_model(&c, 10);
+    CHECK(retnet_model_save_ex(other, dir, RETNET_SAVE_FLA) == RETNET_EINVAL &&
+              strstr(retnet_errmsg(), "sharded"),
+          "a save into a sharded directory: %s", retnet_errmsg());
+    back = NULL;
+    CHECK(retnet_model_load(dir, NULL, &back) == RETNET_OK && back, "sharded load after the "
+          "refused save: %s", retnet_errmsg());
+    if (back) same_logits(m, back, "two shards after the refused save");
+    retnet_model_free(back), retnet_model_free(other);
+
     /* a shard outside the directory is refused before anything is opened */
     char *evil = strdup(index);
     char *at = strstr(evil, "part-1.safetensors");

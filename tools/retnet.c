@@ -316,8 +316,12 @@ static int cmd_convert(int argc, char **argv) {
     }
     double t0 = cli_now();
     retnet_model *m = cli_load_model(o[0].value, o[1].value);
-    CHECK(retnet_model_save_ex(m, o[2].value, flags),
-          (flags & RETNET_SAVE_FLA) ? "convert to our format instead (--to retnet)" : "check DST");
+    /* the hint for what fla's layout cannot hold, not for a disk or path problem */
+    const retnet_status st = retnet_model_save_ex(m, o[2].value, flags);
+    if (st != RETNET_OK)
+        FAIL("%s; %s", retnet_errmsg(),
+             st == RETNET_EUNSUPPORTED ? "convert to our format instead (--to retnet)"
+                                       : "check DST");
     fprintf(stderr, "wrote %s (%s, %s) in %.1f s\n", o[2].value,
             (flags & RETNET_SAVE_FLA) ? "fla's layout" : "retnet",
             (flags & RETNET_SAVE_BF16) ? "bf16" : "f32", cli_now() - t0);
