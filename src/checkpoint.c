@@ -44,20 +44,21 @@ static void value_str(const json_value *v, char *buf, size_t cap) {
     if (!v) snprintf(buf, cap, "(absent)");
     else if (v->type == JSON_STRING) snprintf(buf, cap, "\"%s\"", v->str);
     else if (v->type == JSON_BOOL) snprintf(buf, cap, "%s", v->boolean ? "true" : "false");
+    else if (v->type == JSON_NUMBER && v->is_int) snprintf(buf, cap, "%lld", (long long)v->inum);
     else if (v->type == JSON_NUMBER) snprintf(buf, cap, "%.9g", v->num);
     else snprintf(buf, cap, "%s", json_type_name(v->type));
 }
 
 /* Compares two configs key by key through their JSON forms (so that the message can use the
  * documented names and values). Returns OK if they agree. */
-static retnet_status config_agree(const char *path, const retnet_config *file,
-                                  const retnet_config *arg) {
-    char *a = config_json(file), *b = config_json(arg);
+int retnet_config_first_diff(const retnet_config *a, const retnet_config *b, char *key,
+                             size_t kcap, char *va, char *vb, size_t vcap) {
+    char *ja = config_json(a), *jb = config_json(b);
     json_doc *da = NULL, *db = NULL;
-    retnet_status s = RETNET_OK;
-    if (!a || !b || json_parse(a, (int64_t)strlen(a), &da, NULL, 0) != RETNET_OK ||
-        json_parse(b, (int64_t)strlen(b), &db, NULL, 0) != RETNET_OK) {
-        s = retnet_fail(RETNET_ENOMEM, "%s: out of memory", path);
+    int r = 0;
+    if (!ja || !jb || json_parse(ja, (int64_t)strlen(ja), &da, NULL, 0) != RETNET_OK ||
+        json_parse(jb, (int64_t)strlen(jb), &db, NULL, 0) != RETNET_OK) {
+        r = -1;
         goto done;
     }
     for (const json_value *x = json_root(da)->child; x; x = x->next) {
@@ -67,20 +68,30 @@ static retnet_status config_agree(const char *path, const retnet_config *file,
                     : x->type == JSON_BOOL ? x->boolean == y->boolean
                     : x->num == y->num);
         if (!same) {
-            char vx[128], vy[128];
-            value_str(x, vx, sizeof vx);
-            value_str(y, vy, sizeof vy);
-            s = retnet_fail(RETNET_EFORMAT, "%s: the given config differs from the file's in "
-                            "\"%s\": %s in the file, %s given", path, x->key, vx, vy);
+            snprintf(key, kcap, "%s", x->key);
+            value_str(x, va, vcap);
+            value_str(y, vb, vcap);
+            r = 1;
             break;
         }
     }
 done:
     json_free(da);
     json_free(db);
-    free(a);
-    free(b);
-    return s;
+    free(ja);
+    free(jb);
+    return r;
+}
+
+static retnet_status config_agree(const char *path, const retnet_config *file,
+                                  const retnet_config *arg) {
+    char key[64], vx[128], vy[128];
+    const int d = retnet_config_first_diff(file, arg, key, sizeof key, vx, vy, sizeof vx);
+    if (d < 0) return retnet_fail(RETNET_ENOMEM, "%s: out of memory", path);
+    if (d > 0)
+        return retnet_fail(RETNET_EFORMAT, "%s: the given config differs from the file's in "
+                           "\"%s\": %s in the file, %s given", path, key, vx, vy);
+    return RETNET_OK;
 }
 
 /* The config of a file: from its metadata (format "retnet") and/or the argument. */

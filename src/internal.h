@@ -26,6 +26,10 @@ retnet_status retnet_read_text(const char *path, int64_t max, const char *what, 
 /* fla's config.json (config_json.c). */
 retnet_status retnet_config_from_fla_json(const char *json, size_t len, retnet_config *out);
 void retnet_clear_error(void);
+/* The first key (in config JSON order) where two configs differ, its two values as written in
+ * JSON (checkpoint.c): 1 if they differ, 0 if not, -1 on ENOMEM. */
+int retnet_config_first_diff(const retnet_config *a, const retnet_config *b, char *key,
+                             size_t kcap, char *va, char *vb, size_t vcap);
 
 /* 64-byte aligned allocation, zeroed; NULL on failure (the caller reports ENOMEM). */
 void *retnet_alloc(size_t bytes);

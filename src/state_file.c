@@ -344,8 +344,12 @@ retnet_status retnet_state_load_ex(const char *path, const retnet_model *m, retn
     } else if (!(theirs = config_json(&c))) {
         st = retnet_fail(RETNET_ENOMEM, "out of memory for the config JSON");
     } else if (strcmp(mine, theirs)) {
-        st = retnet_fail(RETNET_EINVAL, "%s: the state is of a different model (its config: "
-                         "%.1000s)", path, theirs);
+        char key[64] = "?", vs[128] = "", vm[128] = "";
+        retnet_config_first_diff(&c, &m->cfg, key, sizeof key, vs, vm, sizeof vs);
+        st = retnet_fail(RETNET_EINVAL, "%s: the state is of a different model: its \"%s\" is "
+                         "%s, the model's %s%s", path, key, vs, vm,
+                         !strcmp(key, "context") ? " (give the model the state's --context)"
+                                                 : "");
     } else if (!meta_int(pos, 0,
                          m->cfg.arch == RETNET_ARCH_TRANSFORMER ? m->cfg.context : INT64_MAX / 4,
                          &posv)) {

@@ -319,8 +319,13 @@ static void test_state_file_library(void) {
     float *big = malloc(sizeof(float) * (size_t)retnet_state_floats(retnet_model_config(v300)));
     retnet_state b3 = {0, big};
     s = retnet_state_load(path, v300, &b3, NULL);
+    /* the message names the first key that differs, with both values */
+    char vwant[96];
+    snprintf(vwant, sizeof vwant, "its \"vocab\" is %d, the model's %d", c->vocab,
+             retnet_model_config(v300)->vocab);
     CHECK(s == RETNET_EINVAL && strstr(retnet_errmsg(), "different model") &&
-          strstr(retnet_errmsg(), "config"), "other config: %s %s", retnet_status_name(s), retnet_errmsg());
+          strstr(retnet_errmsg(), vwant), "other config: %s %s (want '%s')",
+          retnet_status_name(s), retnet_errmsg(), vwant);
     free(big);
     /* a model checkpoint is not a state */
     s = retnet_state_load(model, m, &back, NULL);
