@@ -102,6 +102,9 @@ static retnet_status resolve_config(const char *path, const st_file *f, const re
     if (format && !strcmp(format, "retnet-train"))
         return retnet_fail(RETNET_EINVAL, "%s is a training state (for --resume), not a model; "
                            "give the model.safetensors beside it", path);
+    if (format && !strcmp(format, "retnet-state"))
+        return retnet_fail(RETNET_EINVAL, "%s is a decoding state (for --load-state), not a "
+                           "model; give the model it was saved with", path);
     /* Other writers use __metadata__ too (transformers writes "format": "pt"): only a file
      * that says it is ours is read for our keys. */
     if (format && !strcmp(format, "retnet")) {

@@ -519,6 +519,8 @@ static void test_bad_input(void) {
         {"{\"context\": \"a\", \"choices\": [\" b\", \" c\"], \"gold\": 2}\n", "gold 2 is not a choice index"},
         {"{\"context\": \"a\", \"choices\": [\" b\", \" c\"], \"gold\": -1}\n", "gold -1"},
         {"{\"context\": \"a\", \"choices\": [\" b\", \" c\"], \"gold\": 0.5}\n", "gold 0.5"},
+        {"{\"context\": \"a\", \"choices\": [\" b\", \" c\"], \"gold\": 1.0}\n",
+         "gold 1 is not written as an integer"},
         {"{\"context\": \"a\", \"choices\": [], \"gold\": 0}\n", "has 0 elements"},
         {"{\"context\": \"a\", \"choices\": [\" b\"], \"gold\": 0}\n", "at least 2"},
         {"{\"context\": \"a\", \"choices\": [\" b\", \"\"], \"gold\": 0}\n", "choice 1 is empty"},

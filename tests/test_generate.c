@@ -709,6 +709,12 @@ static void test_bad_input(void) {
     result r = run(a);
     CHECK(r.status == 0, "save: %s", r.err);
     result_free(&r);
+    /* a state given where a model goes; a --save-state that cannot be written, refused
+     * before the generation */
+    E("is a decoding state (for --load-state), not a model", "info %s", st);
+    E("is a decoding state", "generate --model %s --prompt hi -n 3", st);
+    E("cannot write the state", "generate --model %s --prompt hi -n 3 --save-state "
+      "/proc/nope/x.state", M);
     size_t len;
     char *bytes = test_slurp(st, &len);
     if (bytes) {

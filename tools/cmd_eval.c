@@ -452,10 +452,14 @@ static example *read_task(const char *path, int64_t *count) {
         if (chv->count < 2)
             FAIL("%s line %lld: \"choices\" has %d element%s; give at least 2 choices", path,
                  (long long)line, chv->count, chv->count == 1 ? "" : "s");
-        if (!gv->is_int || gv->inum < 0 || gv->inum >= chv->count)
-            FAIL("%s line %lld: gold %.17g is not a choice index; give an integer in [0, %d] (the "
-                 "0-based index of the right choice)", path, (long long)line, gv->num,
-                 chv->count - 1);
+        if (!gv->is_int)
+            FAIL("%s line %lld: gold %.17g is not written as an integer; give the 0-based index "
+                 "of the right choice as an integer (0, 1, ...: no fraction or exponent)", path,
+                 (long long)line, gv->num);
+        if (gv->inum < 0 || gv->inum >= chv->count)
+            FAIL("%s line %lld: gold %lld is not a choice index; give an integer in [0, %d] (the "
+                 "0-based index of the right choice)", path, (long long)line,
+                 (long long)gv->inum, chv->count - 1);
         if (idv && idv->type != JSON_STRING && idv->type != JSON_NUMBER)
             FAIL("%s line %lld: \"id\" is %s; give a string or a number", path, (long long)line,
                  a_type(idv->type));

@@ -330,6 +330,14 @@ enum {
  * another kind: the model, its config or tokenizer, a prompt file */
 static void save_refuse_inputs(const opt *o) {
     if (!o[O_SAVE].given) return;
+    /* and a directory it can be written in, before the generation rather than after it */
+    char d[4200];
+    snprintf(d, sizeof d, "%s", o[O_SAVE].value);
+    char *slash = strrchr(d, '/');
+    if (slash) *slash = 0;
+    if (access(slash ? (d[0] ? d : "/") : ".", W_OK))
+        FAIL("cannot write the state '%s': %s; give a --save-state in a writable directory",
+             o[O_SAVE].value, strerror(errno));
     const int in[] = {O_MODEL, O_CONFIG, O_TOK, O_PROMPT_FILE, O_PROMPTS_FILE};
     for (size_t i = 0; i < sizeof in / sizeof in[0]; i++)
         if (o[in[i]].given)

@@ -166,13 +166,16 @@ static int cmd_logits(int argc, char **argv) {
     char tmpname[4200];
     snprintf(tmpname, sizeof tmpname, "%s.tmp.%ld", o[6].value, (long)getpid());
     FILE *f = fopen(tmpname, "wb");
-    if (!f) FAIL("cannot write '%s': %s; check the path", tmpname, strerror(errno));
+    if (!f) FAIL("cannot write '%s': %s; check the path", o[6].value, strerror(errno));
     size_t wrote = fwrite(logits, sizeof(float), (size_t)T * c->vocab, f);
-    const int werr = ferror(f) ? errno : 0;
-    if (fclose(f) || wrote != (size_t)T * c->vocab) {
+    /* on the disk before the rename, as the library's writers do: a crash then leaves the
+     * old file or the whole new one, never an empty one under the final name */
+    const int synced = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    const int werr = ferror(f) || !synced ? errno : 0;
+    if (fclose(f) || wrote != (size_t)T * c->vocab || !synced) {
         const int e = werr ? werr : errno;
         remove(tmpname);
-        FAIL("failed writing '%s': %s; '%s' is as it was", tmpname, strerror(e), o[6].value);
+        FAIL("failed writing '%s': %s; it is as it was", o[6].value, strerror(e));
     }
     if (rename(tmpname, o[6].value)) {
         const int e = errno;
