@@ -662,6 +662,22 @@ static void test_context_stop(void) {
     CHECK(r.status == 0 && count_lines(r.out) == 2 && strstr(r.out, "\"context\""),
           "prompts file: rc %d, out %s, err %s", r.status, r.out, r.err);
     result_free(&r);
+    /* a prompt of the batch past the context is named by its line (the library's message
+     * counts the one sequence it was given: it said "sequence 0" for the third line) */
+    f = fopen(pf, "w");
+    if (f) fputs("ab\nab\nabcdefghijklmnop\n", f), fclose(f);
+    snprintf(a, sizeof a, "generate --model %s --prompts-file %s --context 10 -n 5", tf, pf);
+    char want[700];
+    snprintf(want, sizeof want, "%s line 3:", pf);
+    expect_error(a, want);
+    /* a line with a NUL byte is taken whole, as --prompt-file takes it: BOS + 5 bytes */
+    f = fopen(pf, "wb");
+    if (f) fwrite("ab\0cd\n", 1, 6, f), fclose(f);
+    snprintf(a, sizeof a, "generate --model %s --prompts-file %s -n 1 --json", model, pf);
+    r = run(a);
+    CHECK(r.status == 0 && strstr(r.out, "\"prompt_tokens\": 6"), "a NUL in a prompts file's "
+          "line: rc %d, out %s, err %s", r.status, r.out, r.err);
+    result_free(&r);
 }
 
 static void test_bad_input(void) {

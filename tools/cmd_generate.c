@@ -425,25 +425,33 @@ static void usage_generate(void) {
 static double rate(double n, double dt) { return dt > 0 && n > 0 ? n / dt : 0; }
 
 /* Lines of a file, as prompts ('\n' ends a line; a '\r' before it is dropped). */
-static char **read_lines(const char *path, int32_t *count) {
+/* The file's lines (a prompt each, CR LF or LF) and their byte lengths (*lens: a line may
+ * hold NUL bytes, which --prompt-file keeps too) */
+static char **read_lines(const char *path, int32_t *count, int64_t **lens) {
     int64_t len;
     char *buf = cli_read_file(path, &len);
     int64_t cap = 16, n = 0;
     char **lines = malloc(sizeof(char *) * (size_t)cap);
-    for (int64_t i = 0; lines && i < len;) {
+    int64_t *ls = malloc(sizeof(int64_t) * (size_t)cap);
+    for (int64_t i = 0; lines && ls && i < len;) {
         int64_t j = i;
         while (j < len && buf[j] != '\n') j++;
         int64_t e = j;
         if (e > i && buf[e - 1] == '\r') e--;
         buf[e] = 0;
-        if (n == cap) lines = realloc(lines, sizeof(char *) * (size_t)(cap *= 2));
-        if (lines) lines[n++] = buf + i;
+        if (n == cap) {
+            cap *= 2;
+            lines = realloc(lines, sizeof(char *) * (size_t)cap);
+            ls = realloc(ls, sizeof(int64_t) * (size_t)cap);
+        }
+        if (lines && ls) lines[n] = buf + i, ls[n++] = e - i;
         i = j + 1;
         if (n > (1 << 20)) FAIL("%s has more than %d lines; give fewer prompts", path, 1 << 20);
     }
-    if (!lines) FAIL("out of memory reading '%s'", path);
+    if (!lines || !ls) FAIL("out of memory reading '%s'", path);
     if (n == 0) FAIL("%s has no prompts; give one prompt per line", path);
     *count = (int32_t)n;
+    *lens = ls;
     return lines;
 }
 
@@ -461,8 +469,9 @@ static int32_t *encode(gen_ctx *g, const char *text, int64_t len, int32_t first,
     return t;
 }
 
-static int generate_batch(gen_ctx *g, char **prompts, int32_t B, int64_t max_tokens,
-                          uint64_t seed, const char *stop, int json) {
+static int generate_batch(gen_ctx *g, char **prompts, const int64_t *lens, const char *path,
+                          int32_t B, int64_t max_tokens, uint64_t seed, const char *stop,
+                          int json) {
     seq *S = calloc((size_t)B, sizeof *S);
     float *logits = malloc(sizeof(float) * (size_t)B * (size_t)g->V);
     int32_t *toks = malloc(sizeof(int32_t) * (size_t)B);
@@ -475,8 +484,16 @@ static int generate_batch(gen_ctx *g, char **prompts, int32_t B, int64_t max_tok
     for (int32_t b = 0; b < B; b++) {
         seq_init(g, &S[b], seed + (uint64_t)b);
         int64_t T;
-        int32_t *t = encode(g, prompts[b], (int64_t)strlen(prompts[b]), g->bos, &T);
-        prefill(g, &S[b], t, T, logits + (int64_t)b * g->V);
+        int32_t *t = encode(g, prompts[b], lens[b], g->bos, &T);
+        /* the prompt named by its line: the library's message counts the one sequence it
+         * was given */
+        if (T > INT32_MAX ||
+            seq_forward(g, &S[b], t, (int32_t)T, logits + (int64_t)b * g->V) != RETNET_OK)
+            FAIL("%s line %d: %s; shorten the prompt%s", path, b + 1,
+                 T > INT32_MAX ? "the prompt is too long" : retnet_errmsg(),
+                 retnet_model_config(g->m)->arch == RETNET_ARCH_TRANSFORMER
+                     ? " or give a longer --context" : "");
+        S[b].prompt_tokens += T;
         prompt_total += T;
         free(t);
     }
@@ -568,7 +585,8 @@ int cmd_generate(int argc, char **argv) {
     if (stop && !*stop) FAIL("--stop is empty; give the text to stop at");
     char **prompts = NULL;
     int32_t B = 0;
-    if (o[O_PROMPTS_FILE].given) prompts = read_lines(o[O_PROMPTS_FILE].value, &B);
+    int64_t *lens = NULL;
+    if (o[O_PROMPTS_FILE].given) prompts = read_lines(o[O_PROMPTS_FILE].value, &B, &lens);
     char *prompt = NULL;
     int64_t prompt_len = 0;
     if (o[O_PROMPT_FILE].given) prompt = cli_read_file(o[O_PROMPT_FILE].value, &prompt_len);
@@ -585,9 +603,10 @@ int cmd_generate(int argc, char **argv) {
 
     if (prompts) {
         if (g.bf16) CHECK(retnet_model_set_bf16_decode(g.m, 1), "drop --bf16");
-        int rc = generate_batch(&g, prompts, B, max_tokens, seed, stop, json);
+        int rc = generate_batch(&g, prompts, lens, o[O_PROMPTS_FILE].value, B, max_tokens, seed,
+                                stop, json);
         free(prompts[0]);
-        free(prompts);
+        free(prompts), free(lens);
         free(stop);
         free(g.work), free(g.masked);
         retnet_model_free(g.m);
