@@ -77,6 +77,17 @@ double cli_now(void) {
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
+double cli_mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return -1;
+    char line[256];
+    double kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+    fclose(f);
+    return kb > 0 ? kb * 1024.0 : -1;
+}
+
 void cli_refuse_same(const char *out, const char *out_flag, const char *in, const char *in_flag) {
     struct stat so, si;
     if (!out || !in || stat(in, &si)) return;

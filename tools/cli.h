@@ -52,6 +52,10 @@ retnet_model *cli_load_model(const char *path, const char *config_path);
  * Either may be NULL or name nothing yet. */
 void cli_refuse_same(const char *out, const char *out_flag, const char *in, const char *in_flag);
 
+/* The memory the kernel says a new allocation can have without swapping (MemAvailable of
+ * /proc/meminfo), in bytes; -1 where it cannot tell. */
+double cli_mem_available(void);
+
 /* A copy of s with the escapes \n, \t, \r and \\ resolved (options such as --stop and
  * --doc-sep: a shell cannot easily pass a newline). Free it. */
 char *cli_unescape(const char *s);

@@ -96,6 +96,20 @@ static void alias_short_n(int argc, char **argv, const opt *o, int no) {
 }
 
 /* Model, tokenizer (its ids must all be the model's) and buffers. */
+/* n states of the model fit the memory the system has free: a Transformer's KV cache grows
+ * with --context, and an allocation past that memory is only found out when it is written
+ * (the process killed by the kernel, not an error) */
+static void states_fit(const gen_ctx *g, int64_t n) {
+    const double need = 4.0 * (double)g->sf * (double)n, avail = cli_mem_available();
+    if (avail > 0 && need > avail)
+        FAIL("%lld decoding state%s of this model need %.1f GB (%s), more than the %.1f GB of "
+             "memory available; give %s", (long long)n, n == 1 ? "" : "s", need / 1e9,
+             g->c->arch == RETNET_ARCH_TRANSFORMER ? "a Transformer's KV cache of its context"
+                                                   : "the states",
+             avail / 1e9,
+             g->c->arch == RETNET_ARCH_TRANSFORMER ? "a smaller --context" : "fewer prompts");
+}
+
 static void ctx_open(gen_ctx *g, const char *model, const char *config, const char *tok_spec,
                      const char *context, const char *device) {
     memset(g, 0, sizeof *g);
@@ -118,6 +132,7 @@ static void ctx_open(gen_ctx *g, const char *model, const char *config, const ch
     g->eos = retnet_tokenizer_eos(g->tok);
     if (g->bos < 0) FAIL("the tokenizer has no <bos> token; give another --tokenizer");
     g->sf = retnet_state_floats(g->c);
+    states_fit(g, 2); /* the sequence's state and the decoding batch's copy of it */
     g->work = malloc(sizeof(float) * 2 * (size_t)g->V);
     if (!g->work) FAIL("out of memory for the sampler");
     /* a model whose vocabulary is padded past its tokenizer's (as many published ones are):
@@ -479,6 +494,7 @@ static int generate_batch(gen_ctx *g, char **prompts, const int64_t *lens, const
     retnet_state *states = malloc(sizeof(retnet_state) * (size_t)B);
     if (!S || !logits || !toks || !idx || !states)
         FAIL("out of memory for a batch of %d sequences", B);
+    states_fit(g, B); /* the batch's: one a prompt */
     double t0 = cli_now();
     int64_t prompt_total = 0;
     for (int32_t b = 0; b < B; b++) {
