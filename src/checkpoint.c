@@ -550,12 +550,12 @@ static char *fla_config_json(const retnet_config *c) {
              "  \"hidden_act\": \"%s\",\n  \"use_output_gate\": %s,\n"
              "  \"elementwise_affine\": %s,\n  \"norm_eps\": %s,\n  \"vocab_size\": %d,\n"
              "  \"tie_word_embeddings\": %s,\n  \"max_position_embeddings\": %d,\n"
-             "  \"attn_mode\": \"chunk\",\n  \"fuse_norm\": true\n}\n",
+             "  \"attn_mode\": \"chunk\",\n  \"fuse_norm\": true,\n  \"retnet_chunk\": %d\n}\n",
              c->d_model, c->n_layer, c->n_head, (double)c->d_key / c->d_model,
              (double)c->d_value / c->d_model, c->d_ffn,
              c->ffn_act == RETNET_ACT_SWISH ? "swish" : "gelu", c->gate ? "true" : "false",
              c->head_norm_affine ? "true" : "false", eps, c->vocab,
-             c->tie_embeddings ? "true" : "false", c->context);
+             c->tie_embeddings ? "true" : "false", c->context, c->chunk);
     /* fla forms widths as int(hidden_size * expand): they must come back exactly */
     retnet_config back;
     if (retnet_config_from_fla_json(out, strlen(out), &back) != RETNET_OK ||

@@ -423,6 +423,10 @@ retnet_status retnet_config_from_fla_json(const char *json, size_t len, retnet_c
         TRYD(want_bool(v, "tie_word_embeddings", &c.tie_embeddings));
     if ((v = find(root, "max_position_embeddings", 1)))
         TRYD(want_int(v, "max_position_embeddings", 1, 1 << 24, &c.context));
+    /* ours, beside fla's keys (fla and transformers keep an unknown key and ignore it): the
+     * chunkwise form's chunk, which a state records with the config, so that a model converted
+     * there and back takes its states */
+    if ((v = find(root, "retnet_chunk", 1))) TRYD(want_int(v, "retnet_chunk", 1, 1 << 24, &c.chunk));
     if ((st = retnet_config_validate(&c)) != RETNET_OK) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", retnet_errmsg());

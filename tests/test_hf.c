@@ -153,6 +153,38 @@ static void test_fla_directory(void) {
     retnet_model_free(m);
 }
 
+/* The chunkwise form's chunk goes there and back (config.json's "retnet_chunk", beside fla's
+ * keys), so that a decoding state saved with the model loads with its converted copy (a
+ * state records its model's config: before, the copy came back with fla's 64 and refused it) */
+static void test_chunk_round_trip(void) {
+    retnet_config c = fla_config();
+    c.chunk = 16;
+    retnet_model *m = make_model(&c, 21), *back = NULL;
+    char dir[512], st[512];
+    snprintf(dir, sizeof dir, "%s", tmp_path("chunk16"));
+    snprintf(st, sizeof st, "%s", tmp_path("chunk16.state"));
+    CHECK(m && retnet_model_save_ex(m, dir, RETNET_SAVE_FLA) == RETNET_OK, "save: %s",
+          retnet_errmsg());
+    CHECK(retnet_model_load(dir, NULL, &back) == RETNET_OK && back, "load: %s", retnet_errmsg());
+    if (!m || !back) goto done;
+    CHECK(retnet_model_config(back)->chunk == 16, "chunk %d after fla's layout, want 16",
+          retnet_model_config(back)->chunk);
+    {
+        const int64_t sf = retnet_state_floats(&c);
+        float *a = calloc((size_t)sf, sizeof(float)), *b = calloc((size_t)sf, sizeof(float));
+        retnet_state sa = {0, a}, sb = {0, b};
+        const int32_t toks[3] = {5, 7, 9};
+        CHECK(retnet_forward(m, toks, 1, 3, RETNET_FORM_CHUNKWISE, 0, &sa, NULL) == RETNET_OK,
+              "forward: %s", retnet_errmsg());
+        CHECK(retnet_state_save(st, m, &sa, NULL) == RETNET_OK, "state save: %s", retnet_errmsg());
+        CHECK(retnet_state_load(st, back, &sb, NULL) == RETNET_OK && sb.pos == 3,
+              "the state with the converted model: %s", retnet_errmsg());
+        free(a), free(b);
+    }
+done:
+    retnet_model_free(m), retnet_model_free(back);
+}
+
 /* The directory split into two shards, listed by model.safetensors.index.json; and the
  * unfused head norm's name. */
 static void test_shards_and_names(void) {
@@ -495,6 +527,7 @@ int main(void) {
     }
     RUN(test_fla_directory);
     RUN(test_shards_and_names);
+    RUN(test_chunk_round_trip);
     RUN(test_bf16_weights);
     RUN(test_bad_directories);
     RUN(test_train_state_refusals);
