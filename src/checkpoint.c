@@ -581,7 +581,8 @@ retnet_status retnet_model_save_ex(const retnet_model *m, const char *path, unsi
         return retnet_fail(RETNET_EUNSUPPORTED, "%s: %s", path, retnet_errmsg());
     }
     retnet_status s = RETNET_OK;
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+    const int made = mkdir(path, 0777) == 0; /* a failed save removes it again, empty */
+    if (!made && errno != EEXIST)
         s = retnet_fail(RETNET_EIO, "%s: cannot create the directory: %s", path, strerror(errno));
     /* a sharded checkpoint's index there would be read before the model.safetensors written
      * now (ckpt_open): the directory would load as its old model */
@@ -607,6 +608,10 @@ retnet_status retnet_model_save_ex(const retnet_model *m, const char *path, unsi
             s = retnet_fail(RETNET_EIO, "%s: cannot write: %s", cj, strerror(errno));
             remove(tmp);
         }
+    }
+    if (s != RETNET_OK && made) { /* the directory and what it holds are this save's alone */
+        if (st) remove(st);
+        rmdir(path);
     }
     free(cfg);
     free(st);

@@ -478,6 +478,7 @@ retnet_status retnet_dataset_build(const char *dir, const char *spec, const char
     const unsigned char *src[2] = {NULL, NULL};
     int64_t src_len[2] = {0, 0};
     char sha[2][65] = {"", ""};
+    int made = 0; /* the directory was made here */
     char *meta_path = NULL, *stored_spec = NULL, *json = NULL;
     int64_t off[2], bytes[2], tokens[2] = {0, 0};
 
@@ -523,6 +524,7 @@ retnet_status retnet_dataset_build(const char *dir, const char *spec, const char
             s = retnet_fail(RETNET_EIO, "cannot create the directory %s: %s", dir, strerror(errno));
             goto done;
         }
+        made = 1;
     } else if (!S_ISDIR(st.st_mode)) {
         s = retnet_fail(RETNET_EIO, "%s exists and is not a directory", dir);
         goto done;
@@ -605,6 +607,7 @@ retnet_status retnet_dataset_build(const char *dir, const char *spec, const char
 oom:
     s = retnet_fail(RETNET_ENOMEM, "out of memory making the dataset %s", dir);
 done:
+    if (s != RETNET_OK && made) rmdir(dir); /* made here and left empty: gone again */
     for (int k = 0; k < 2; k++) unmap_file(src[k], src_len[k]);
     free(meta_path);
     free(stored_spec);

@@ -18,9 +18,11 @@
 #include "safetensors.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -183,6 +185,30 @@ static void test_chunk_round_trip(void) {
     }
 done:
     retnet_model_free(m), retnet_model_free(back);
+}
+
+/* A save into a directory it makes that fails midway (here the file-size limit: writes past
+ * 4 KB fail with EFBIG) removes the directory again, rather than leave it empty or half
+ * written for a later load to trip on */
+static void test_failed_save_leaves_nothing(void) {
+    retnet_config c = fla_config();
+    retnet_model *m = make_model(&c, 23);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", tmp_path("toobig"));
+    struct rlimit old, lim;
+    CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0, "getrlimit");
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 4096;
+    const int limited = setrlimit(RLIMIT_FSIZE, &lim) == 0;
+    CHECK(limited, "setrlimit");
+    const retnet_status s = m ? retnet_model_save_ex(m, dir, RETNET_SAVE_FLA) : RETNET_EINVAL;
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, prev);
+    struct stat sb;
+    CHECK(s != RETNET_OK, "a save past the file-size limit succeeded");
+    CHECK(stat(dir, &sb) != 0, "a failed save left its new directory %s behind", dir);
+    retnet_model_free(m);
 }
 
 /* The directory split into two shards, listed by model.safetensors.index.json; and the
@@ -528,6 +554,7 @@ int main(void) {
     RUN(test_fla_directory);
     RUN(test_shards_and_names);
     RUN(test_chunk_round_trip);
+    RUN(test_failed_save_leaves_nothing);
     RUN(test_bf16_weights);
     RUN(test_bad_directories);
     RUN(test_train_state_refusals);
