@@ -595,6 +595,12 @@ retnet_status retnet_dataset_build(const char *dir, const char *spec, const char
         need = jw.len;
     }
     s = write_file_atomic(meta_path, json, need);
+    if (s == RETNET_OK && retnet_tokenizer_kind_of(tok) != RETNET_TOKENIZER_BPE) {
+        /* an earlier build's BPE file, which this meta.json no longer names */
+        char *p = join(dir, "tokenizer.bpe");
+        if (p) remove(p);
+        free(p);
+    }
     if (s == RETNET_OK && summary) {
         summary->tokens[0] = tokens[0];
         summary->tokens[1] = tokens[1];

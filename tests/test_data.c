@@ -580,6 +580,12 @@ static void test_dataset_bpe_valdata(void) {
         }
         retnet_dataset_free(d);
     }
+    /* made again with the byte tokenizer: the BPE copy, which its meta.json no longer names,
+     * goes with it */
+    char bpe_copy[600];
+    snprintf(bpe_copy, sizeof bpe_copy, "%s/tokenizer.bpe", dir);
+    CHECK(retnet_dataset_build(dir, "byte", txt, &o, &sum) == RETNET_OK, "%s", retnet_errmsg());
+    CHECK(access(bpe_copy, F_OK) != 0, "a byte-level rebuild left the earlier %s", bpe_copy);
     rm_dataset(dir);
     unlink(txt);
     unlink(val);
