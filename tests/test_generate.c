@@ -307,6 +307,27 @@ static void test_state_file_library(void) {
     CHECK(retnet_state_load_ex(path, m, &back, &got, extra, sizeof extra) == RETNET_OK, "load: %s", retnet_errmsg());
     CHECK(back.pos == 20 && got == 42 && !memcmp(back.data, st.data, sizeof(float) * (size_t)sf) &&
           !strcmp(extra, "{\"k\": 1}"), "round trip: pos %lld last %d extra '%s'", (long long)back.pos, got, extra);
+    /* a saved sampler value out of its range is refused by the CLI (it was replaced by the
+     * default without a word), unless the command line gives that value; an RNG state with
+     * a sign is refused too */
+    static const struct { const char *extra, *phrase, *fix; } bad_sampler[] = {
+        {"{\"temperature\": -1}", "bad saved temperature", "--temperature 0"},
+        {"{\"top_k\": -5}", "bad saved top_k", "--top-k 0"},
+        {"{\"top_p\": 5}", "bad saved top_p", "--top-p 1"},
+        {"{\"rng\": \"-1\"}", "bad saved RNG state", "--seed 1"},
+    };
+    for (size_t i = 0; i < sizeof bad_sampler / sizeof bad_sampler[0]; i++) {
+        CHECK(retnet_state_save_ex(path, m, &st, &last, bad_sampler[i].extra) == RETNET_OK,
+              "save: %s", retnet_errmsg());
+        char a[2048];
+        snprintf(a, sizeof a, "generate --model %s --load-state %s -n 2", model, path);
+        expect_error(a, bad_sampler[i].phrase);
+        snprintf(a, sizeof a, "generate --model %s --load-state %s -n 2 %s", model, path,
+                 bad_sampler[i].fix);
+        result r = run(a);
+        CHECK(r.status == 0, "'retnet %s' (the command line's value wins): %s", a, r.err);
+        result_free(&r);
+    }
     /* the plain pair, with no last token */
     CHECK(retnet_state_save(path, m, &st, NULL) == RETNET_OK, "save: %s", retnet_errmsg());
     CHECK(retnet_state_load(path, m, &back, &got) == RETNET_OK && got == -1, "no last token: %d", got);

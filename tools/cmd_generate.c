@@ -320,15 +320,30 @@ static void apply_extra(gen_ctx *g, seq *s, const char *path, const char *js, in
              retnet_tokenizer_kind_name(g->tok), retnet_tokenizer_vocab(g->tok));
     if (!given_seed && rng) {
         char *end = NULL;
-        if (rng->type != JSON_STRING || !*rng->str ||
+        /* as extra_json writes it: 1-16 hex digits, nothing else (strtoull alone would take a
+         * sign or leading blanks) */
+        if (rng->type != JSON_STRING || !*rng->str || strlen(rng->str) > 16 ||
+            strspn(rng->str, "0123456789abcdefABCDEF") != strlen(rng->str) ||
             (errno = 0, s->rng = strtoull(rng->str, &end, 16), errno || *end))
             FAIL("%s: bad saved RNG state; save the state again", path);
     }
-    if (!given_t && t && t->type == JSON_NUMBER && t->num >= 0) g->sp.temperature = (float)t->num;
-    if (!given_k && k && k->type == JSON_NUMBER && k->num >= 0 && k->num <= INT32_MAX)
-        g->sp.top_k = (int32_t)k->num;
-    if (!given_p && p && p->type == JSON_NUMBER && p->num > 0 && p->num <= 1)
+    /* a saved sampler value out of its range is refused, not silently replaced by the
+     * default (the continuation would not be the one saved); the command line's wins */
+    if (!given_t && t) {
+        if (t->type != JSON_NUMBER || !(t->num >= 0) || t->num > 1e6)
+            FAIL("%s: bad saved temperature; give --temperature or save the state again", path);
+        g->sp.temperature = (float)t->num;
+    }
+    if (!given_k && k) {
+        if (k->type != JSON_NUMBER || !k->is_int || k->inum < 0 || k->inum > INT32_MAX)
+            FAIL("%s: bad saved top_k; give --top-k or save the state again", path);
+        g->sp.top_k = (int32_t)k->inum;
+    }
+    if (!given_p && p) {
+        if (p->type != JSON_NUMBER || !(p->num > 0 && p->num <= 1))
+            FAIL("%s: bad saved top_p; give --top-p or save the state again", path);
         g->sp.top_p = (float)p->num;
+    }
     if (bf && bf->type == JSON_NUMBER && bf->num == 1) g->bf16 = 1;
     json_free(doc);
 }
