@@ -266,6 +266,8 @@ static void test_output_is_input(void) {
     expect_error(a, "is the --data file");
     snprintf(a, sizeof a, "init --config %s --out %s", cfg, cfg);
     expect_error(a, "is the --config file");
+    snprintf(a, sizeof a, "convert --model %s --out %s --dtype bf16", m, m2);
+    expect_error(a, "is the --model file");
     if (mkdir(ds, 0755)) {}
     char dtrain[600];
     snprintf(dtrain, sizeof dtrain, "%s/train.bin", ds);

@@ -734,6 +734,20 @@ static void test_blow_up(void) {
           "after the blow-up the state does not load: status %d: %s", r.status, r.err);
     result_free(&r);
     fprintf(stderr, "test_train: blew up at step %lld, state at step %lld\n", step, s);
+
+    /* diverged weights whose loss only the evaluation sees (the training loss is measured
+     * before each update): the run stops at that evaluation without saving them; it saved
+     * them, with exit 0, and logged "val_loss": -nan before */
+    char dv[512];
+    snprintf(dv, sizeof dv, "%s/runNv", tmp);
+    r = run("train --data %s --preset tiny --out %s --steps 6 --lr 10 --min-lr 10 --wd 10 "
+            "--clip 0 --warmup 0 --sample-tokens 0 --batch 2 --seq 16", data_dir, dv);
+    char mv[600];
+    snprintf(mv, sizeof mv, "%s/model.safetensors", dv);
+    CHECK(r.status != 0 && strstr(r.err, "the validation loss is") && !exists(mv),
+          "diverged weights at the last step: status %d, %s saved: %s", r.status,
+          exists(mv) ? "a model" : "nothing", r.err);
+    result_free(&r);
 }
 
 /* ---------------------------------------------------------------- 6: bad input */
@@ -762,6 +776,20 @@ static void test_bad_input(void) {
     expect_error(a, "retnet tokenize", nw);
     snprintf(a, sizeof a, "train --preset tiny --out %s --steps 2 " SMALL, nw);
     expect_error(a, "missing --data", nw);
+    /* --time 0 (it meant no limit); a Transformer whose sample would not fit its context (the
+     * first evaluation failed after the training, before any save) */
+    snprintf(a, sizeof a, "train --data %s --preset tiny --out %s --time 0 " SMALL, data_dir, nw);
+    expect_error(a, "--time 0 must be above 0", nw);
+    snprintf(path, sizeof path, "%s/tf8.json", tmp);
+    FILE *tf8 = fopen(path, "w");
+    if (tf8) {
+        fprintf(tf8, "{\"arch\": \"transformer\", \"vocab\": %d, \"d_model\": 32, \"n_layer\": 1, "
+                "\"n_head\": 2, \"context\": 8}\n", 260);
+        fclose(tf8);
+    }
+    snprintf(a, sizeof a, "train --data %s --config %s --out %s --steps 2 --batch 2 --seq 8 "
+             "--sample-tokens 20", data_dir, path, nw);
+    expect_error(a, "does not fit the Transformer's context of 8", nw);
     snprintf(a, sizeof a, "train --data %s --preset tiny --out %s --steps 2 --batch 2 --seq %lld",
              data_dir, nw, (long long)n_val_tokens + 1);
     expect_error(a, "val.bin", nw);

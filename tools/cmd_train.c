@@ -616,6 +616,8 @@ int cmd_train(int argc, char **argv) {
     hparams h = {0};
     h.steps = cli_int(VAL("--steps", "1000000000"), "--steps", 1, 1000000000000LL);
     h.time_limit_s = O("--time")->given ? 60 * cli_double(O("--time")->value, "--time", 0, 1e7) : 0;
+    if (O("--time")->given && !(h.time_limit_s > 0)) /* 0 meant no limit at all */
+        FAIL("--time %s must be above 0 minutes", O("--time")->value);
     h.batch = (int32_t)cli_int(VAL("--batch", "8"), "--batch", 1, 1 << 20);
     h.seq = (int32_t)cli_int(VAL("--seq", "256"), "--seq", 2, 1 << 24);
     h.accum = (int32_t)cli_int(VAL("--accum", "1"), "--accum", 1, 1 << 20);
@@ -704,6 +706,24 @@ int cmd_train(int argc, char **argv) {
     const char *resume = O("--resume")->given ? O("--resume")->value : NULL;
     const char *log_path = O("--log")->given ? O("--log")->value : NULL;
     check_out_dir(out, resume, log_path, O("--force")->given);
+    if (log_path) { /* the log is never one of the run's inputs, --force or not */
+        if (O("--config")->given) cli_refuse_same(log_path, "--log", O("--config")->value, "--config");
+        static const char *const ins[] = {"meta.json", "train.bin", "val.bin", "tokenizer.bpe",
+                                          "model.safetensors", "state.safetensors"};
+        for (size_t i = 0; i < sizeof ins / sizeof ins[0]; i++) {
+            char p[4200];
+            snprintf(p, sizeof p, "%s/%s", dir, ins[i]);
+            if (i < 4) cli_refuse_same(log_path, "--log", p, "--data");
+            snprintf(p, sizeof p, "%s/%s", resume ? resume : out, ins[i]);
+            if (i >= 4 && resume) cli_refuse_same(log_path, "--log", p, "--resume");
+        }
+    }
+    /* a Transformer's sample needs its prompt and tokens inside the KV cache: found out at
+     * the first evaluation otherwise, after the training (and before its save) */
+    if (cfg.arch == RETNET_ARCH_TRANSFORMER && h.sample_tokens + 1 > cfg.context)
+        FAIL("--sample-tokens %d does not fit the Transformer's context of %d; give "
+             "--sample-tokens %d or less (or 0)", (int)h.sample_tokens, cfg.context,
+             cfg.context - 1);
     if (cfg.vocab != vocab)
         FAIL("the model's vocabulary (%d) differs from the data's (%d, tokenizer %s); use a "
              "config with \"vocab\": %d", cfg.vocab, vocab, retnet_dataset_tokenizer(data), vocab);
@@ -870,6 +890,12 @@ int cmd_train(int argc, char **argv) {
         int do_eval = rank == 0 && (step % h.eval_every == 0 || step == h.steps);
         double vloss = NAN;
         if (do_eval) vloss = evaluate(m, val, &h, in, tg, logits, vocab);
+        if (do_eval && !isfinite(vloss)) { /* the update diverged: its weights are not saved */
+            if (tty) fputc('\n', stderr);
+            FAIL("step %lld: the validation loss is %s after the update: the weights diverged; "
+                 "stopped without saving them, the last checkpoint in %s is intact; lower --lr, "
+                 "--wd or raise --warmup", (long long)step, isnan(vloss) ? "NaN" : "Inf", out);
+        }
         if (logf) {
             fprintf(logf, "{\"step\": %lld, \"loss\": %.17g, \"lr\": %.9g, \"grad_norm\": %.9g, "
                     "\"tokens_per_s\": %.1f, \"tokens\": %lld, \"elapsed_s\": %.3f",

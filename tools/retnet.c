@@ -308,6 +308,10 @@ static int cmd_convert(int argc, char **argv) {
     cli_parse(argc, argv, o, 5, NULL, 0, usage_convert);
     if (!o[0].given) FAIL("missing --model SRC");
     if (!o[2].given) FAIL("missing --out DST; say where to write");
+    /* never over the checkpoint read (a bf16 copy over the float32 original loses its bits)
+     * nor over a config given for it; an fla directory's files count as the model's */
+    cli_refuse_same(o[2].value, "--out", o[0].value, "--model");
+    if (o[1].given) cli_refuse_same(o[2].value, "--out", o[1].value, "--config");
     unsigned flags = 0;
     if (o[3].given && strcmp(o[3].value, "retnet")) {
         if (strcmp(o[3].value, "fla")) FAIL("unknown --to '%s'; use retnet or fla", o[3].value);
