@@ -727,6 +727,7 @@ done:
 
 const char *retnet_dataset_tokenizer(const retnet_dataset *d) { return d->spec; }
 int32_t retnet_dataset_vocab(const retnet_dataset *d) { return d->vocab; }
+int32_t retnet_dataset_bos(const retnet_dataset *d) { return d->bos; }
 int64_t retnet_dataset_tokens(const retnet_dataset *d, const char *split) {
     int k = split_index(split);
     return k < 0 ? -1 : d->tokens[k];

@@ -127,6 +127,8 @@ void retnet_dataset_free(retnet_dataset *d);  /* NULL allowed */
  * current directory). Owned by d. */
 const char *retnet_dataset_tokenizer(const retnet_dataset *d);
 int32_t retnet_dataset_vocab(const retnet_dataset *d);
+/* The <bos> id its token files begin each window with (their headers'; -1: none). */
+int32_t retnet_dataset_bos(const retnet_dataset *d);
 /* Tokens in split "train" or "val" (-1 for another name). */
 int64_t retnet_dataset_tokens(const retnet_dataset *d, const char *split);
 

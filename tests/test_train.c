@@ -780,6 +780,26 @@ static void test_bad_input(void) {
      * first evaluation failed after the training, before any save) */
     snprintf(a, sizeof a, "train --data %s --preset tiny --out %s --time 0 " SMALL, data_dir, nw);
     expect_error(a, "--time 0 must be above 0", nw);
+    /* token files whose headers name another <bos> than the tokenizer's (each window would
+     * begin with token 3): refused */
+    {
+        char bd[512], cmd[2048];
+        snprintf(bd, sizeof bd, "%s/data_bos3", tmp);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", bd, data_dir, bd);
+        if (system(cmd)) {}
+        const char *split[2] = {"train.bin", "val.bin"};
+        for (int k = 0; k < 2; k++) {
+            char fp[700];
+            snprintf(fp, sizeof fp, "%s/%s", bd, split[k]);
+            FILE *tf = fopen(fp, "r+b");
+            if (tf) {
+                const unsigned char bos3[4] = {3, 0, 0, 0}; /* header bytes 28-31: bos */
+                fseek(tf, 28, SEEK_SET), fwrite(bos3, 1, 4, tf), fclose(tf);
+            }
+        }
+        snprintf(a, sizeof a, "train --data %s --preset tiny --out %s --steps 2 " SMALL, bd, nw);
+        expect_error(a, "begin windows with bos 3", nw);
+    }
     snprintf(path, sizeof path, "%s/tf8.json", tmp);
     FILE *tf8 = fopen(path, "w");
     if (tf8) {

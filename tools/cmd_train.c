@@ -686,6 +686,11 @@ int cmd_train(int argc, char **argv) {
     if (retnet_tokenizer_vocab(tok) != vocab)
         FAIL("the data's vocabulary (%d) differs from its tokenizer's (%d); re-run 'retnet tokenize'",
              vocab, retnet_tokenizer_vocab(tok));
+    /* each window begins with the token files' <bos>: the tokenizer's, or the model learns
+     * another start than the one generate gives it */
+    if (retnet_dataset_bos(data) != retnet_tokenizer_bos(tok))
+        FAIL("the data's token files begin windows with bos %d, its tokenizer's <bos> is %d; "
+             "re-run 'retnet tokenize'", retnet_dataset_bos(data), retnet_tokenizer_bos(tok));
 
     retnet_config cfg;
     retnet_model *m = NULL;
