@@ -35,6 +35,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -436,6 +437,15 @@ static void sample(retnet_model *m, const retnet_tokenizer *tok, int64_t n, uint
     free(st.data);
 }
 
+/* A saved number of the training state's metadata: a whole decimal integer, nothing after
+ * it ("16x" is not 16); LLONG_MIN where it is not one, which every range check refuses */
+static long long meta_int(const char *v) {
+    char *end = NULL;
+    errno = 0;
+    const long long x = strtoll(v, &end, 10);
+    return end == v || *end || errno ? LLONG_MIN : x;
+}
+
 /* Rank 0 writes the model; the training state's save is collective (rank 0 writes it). */
 static void save(retnet_model *m, retnet_trainer *t, const char *dir, int64_t step,
                  const hparams *h, const retnet_loader *ld, int64_t tokens_seen) {
@@ -774,11 +784,11 @@ int cmd_train(int argc, char **argv) {
         CHECK(retnet_trainer_load(trainer, path, &step, js, sizeof js),
               "resume a run of this same model");
         /* the saved numbers in 64 bits: a hostile file's product must not overflow */
-        long long saved_gpus = json_field(js, "gpus", v, sizeof v) ? strtoll(v, NULL, 10) : 1;
+        long long saved_gpus = json_field(js, "gpus", v, sizeof v) ? meta_int(v) : 1;
         if (saved_gpus < 1 || saved_gpus > 1 << 20)
             FAIL("%s: the training state's \"gpus\" (%s) is not a GPU count", path, v);
         if (json_field(js, "batch", v, sizeof v)) {
-            const long long sb = strtoll(v, NULL, 10);
+            const long long sb = meta_int(v);
             if (sb < 1 || sb > 1 << 30)
                 FAIL("%s: the training state's \"batch\" (%s) is not a batch size", path, v);
             if (sb * saved_gpus != (long long)h.batch * world)
@@ -786,14 +796,14 @@ int cmd_train(int argc, char **argv) {
                      "resume with the same (--batch x --gpus)", sb * saved_gpus, v, saved_gpus,
                      saved_gpus == 1 ? "" : "s");
         }
-        if (json_field(js, "seq", v, sizeof v) && atoi(v) != h.seq)
+        if (json_field(js, "seq", v, sizeof v) && meta_int(v) != h.seq)
             FAIL("the run used --seq %s; resume with the same", v);
-        if (json_field(js, "accum", v, sizeof v) && atoi(v) != h.accum)
+        if (json_field(js, "accum", v, sizeof v) && meta_int(v) != h.accum)
             FAIL("the run used --accum %s; resume with the same", v);
         if (!json_field(js, "loader", v, sizeof v) || retnet_loader_state_parse(train, v))
             FAIL("%s: the data position in the training state does not fit this data; resume "
                  "with the same --data", path);
-        if (json_field(js, "tokens_seen", v, sizeof v)) tokens_seen = strtoll(v, NULL, 10);
+        if (json_field(js, "tokens_seen", v, sizeof v)) tokens_seen = meta_int(v);
         if (tokens_seen < 0 || tokens_seen > ((int64_t)1 << 62))
             FAIL("%s: the training state's tokens_seen (%lld) is out of range", path,
                  (long long)tokens_seen);
