@@ -88,6 +88,14 @@ double cli_mem_available(void) {
     return kb > 0 ? kb * 1024.0 : -1;
 }
 
+const char *cli_split_path(const char *path, char *dir, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, cap, ".");
+    else if (slash == path) snprintf(dir, cap, "/");
+    else snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+    return slash ? slash + 1 : path;
+}
+
 void cli_refuse_same(const char *out, const char *out_flag, const char *in, const char *in_flag) {
     struct stat so, si;
     if (!out || !in || stat(in, &si)) return;
@@ -96,14 +104,9 @@ void cli_refuse_same(const char *out, const char *out_flag, const char *in, cons
              "%s", out_flag, out, in_flag, in, out_flag);
     if (!S_ISDIR(si.st_mode)) return;
     char dir[4200]; /* out's directory */
-    snprintf(dir, sizeof dir, "%s", out);
-    char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == dir) dir[1] = 0;
-    else *slash = 0;
     /* the directory's own kinds of file: weights (model.safetensors, shards) and JSON
      * (config.json, the shards' index); a state or logits file beside them is fine */
-    const char *base = slash ? slash + 1 - dir + out : out;
+    const char *base = cli_split_path(out, dir, sizeof dir);
     const size_t n = strlen(base);
     const int own = (n >= 12 && !strcmp(base + n - 12, ".safetensors")) ||
                     (n >= 5 && !strcmp(base + n - 5, ".json"));

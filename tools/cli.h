@@ -45,6 +45,10 @@ int cli_isatty_stderr(void);
  * none). Fails with a message. */
 retnet_model *cli_load_model(const char *path, const char *config_path);
 
+/* The directory `path` lies in ("." for a bare name, "/" for "/x") into dir (cap bytes);
+ * returns the path's last component (a pointer into path). */
+const char *cli_split_path(const char *path, char *dir, size_t cap);
+
 /* Before any work: fails, naming both options, when the output path `out` (given as
  * out_flag) is the file `in` (given as in_flag) under another name, or a .safetensors or
  * .json file directly in `in` where that is a directory (a model's: its weights, config and

@@ -59,8 +59,8 @@ typedef struct {
     sampler sp;
     int bf16;
     float *work;      /* 2 V floats for retnet_sample */
-    int32_t tv;       /* the tokenizer's ids: those from tv to V (a padded vocabulary) are */
-    float *masked;    /* never drawn: the logits copied here with them at -inf (or NULL) */
+    int32_t tv;       /* the tokenizer's ids: those from tv to V (a padded vocabulary) are
+                         never drawn (sample sets their logits to -inf) */
     retnet_batch *dev; /* single-sequence modes: the sequence's state, kept where the model runs
                           (on a GPU a step then moves a token and the logits, not the state) */
     int dev_fresh;     /* the batch holds the state of the seq (else its host copy does) */
@@ -139,10 +139,6 @@ static void ctx_open(gen_ctx *g, const char *model, const char *config, const ch
      * an id the tokenizer cannot decode is never drawn, where a high temperature or a
      * half-trained model could otherwise draw one and stop the text midway */
     g->tv = tv;
-    if (tv < g->V) {
-        g->masked = malloc(sizeof(float) * (size_t)g->V);
-        if (!g->masked) FAIL("out of memory for the sampler");
-    }
 }
 
 static void seq_init(const gen_ctx *g, seq *s, uint64_t rng) {
@@ -268,12 +264,9 @@ static void accept(gen_ctx *g, seq *s, int32_t id, int64_t max_tokens, const cha
     emit(s, out, sl > 0 ? sl - 1 : 0);
 }
 
-static int32_t sample(gen_ctx *g, seq *s, const float *logits) {
-    if (g->masked) {
-        memcpy(g->masked, logits, sizeof(float) * (size_t)g->tv);
-        for (int32_t i = g->tv; i < g->V; i++) g->masked[i] = -INFINITY;
-        logits = g->masked;
-    }
+/* logits: the caller's buffer of the step, masked in place (no copy a token) */
+static int32_t sample(gen_ctx *g, seq *s, float *logits) {
+    for (int32_t i = g->tv; i < g->V; i++) logits[i] = -INFINITY;
     const int32_t id = retnet_sample(logits, g->V, g->sp.temperature, g->sp.top_k, g->sp.top_p,
                                      &s->rng, g->work);
     if (id < 0)
@@ -362,10 +355,8 @@ static void save_refuse_inputs(const opt *o) {
     if (!o[O_SAVE].given) return;
     /* and a directory it can be written in, before the generation rather than after it */
     char d[4200];
-    snprintf(d, sizeof d, "%s", o[O_SAVE].value);
-    char *slash = strrchr(d, '/');
-    if (slash) *slash = 0;
-    if (access(slash ? (d[0] ? d : "/") : ".", W_OK))
+    cli_split_path(o[O_SAVE].value, d, sizeof d);
+    if (access(d, W_OK))
         FAIL("cannot write the state '%s': %s; give a --save-state in a writable directory",
              o[O_SAVE].value, strerror(errno));
     const int in[] = {O_MODEL, O_CONFIG, O_TOK, O_PROMPT_FILE, O_PROMPTS_FILE};
@@ -639,7 +630,7 @@ int cmd_generate(int argc, char **argv) {
         free(prompts[0]);
         free(prompts), free(lens);
         free(stop);
-        free(g.work), free(g.masked);
+        free(g.work);
         retnet_model_free(g.m);
         retnet_tokenizer_free(g.tok);
         return rc;
@@ -716,7 +707,7 @@ int cmd_generate(int argc, char **argv) {
     free(stop);
     seq_free(&s);
     retnet_batch_free(g.dev);
-    free(g.work), free(g.masked);
+    free(g.work);
     retnet_model_free(g.m);
     retnet_tokenizer_free(g.tok);
     return 0;
@@ -830,7 +821,7 @@ int cmd_chat(int argc, char **argv) {
     free(logits);
     seq_free(&s);
     retnet_batch_free(g.dev);
-    free(g.work), free(g.masked);
+    free(g.work);
     retnet_model_free(g.m);
     retnet_tokenizer_free(g.tok);
     return 0;

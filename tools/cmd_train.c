@@ -192,12 +192,7 @@ static int nonempty_file(const char *path, long long *size) {
 /* The file's name in its directory, and 1 if that directory is dir. */
 static int file_in_dir(const char *path, const char *dir, const char **name) {
     char d[4200];
-    snprintf(d, sizeof d, "%s", path);
-    char *slash = strrchr(d, '/');
-    *name = slash ? path + (slash - d) + 1 : path;
-    if (!slash) snprintf(d, sizeof d, ".");
-    else if (slash == d) d[1] = 0; /* "/x": the root */
-    else *slash = 0;
+    *name = cli_split_path(path, d, sizeof d);
     return same_dir(d, dir);
 }
 
@@ -826,10 +821,8 @@ int cmd_train(int argc, char **argv) {
     }
     if (rank == 0 && O("--log")->given) {
         char d[4200];
-        snprintf(d, sizeof d, "%s", O("--log")->value);
-        char *slash = strrchr(d, '/');
-        if (slash) *slash = 0;
-        if (access(slash ? (d[0] ? d : "/") : ".", W_OK)) {
+        cli_split_path(O("--log")->value, d, sizeof d);
+        if (access(d, W_OK)) {
             if (!existed) rmdir(out);
             FAIL("cannot write the log '%s': its directory is not writable; give a writable "
                  "--log path", O("--log")->value);
