@@ -235,6 +235,31 @@ static retnet_status parse_header(st_file *f, int64_t header_len) {
                             (long long)order[i]->end);
             break;
         }
+    /* The data must be packed, as the reference reader (huggingface/safetensors) requires:
+     * the tensors, in order, cover it from byte 0 to the end of the file without a gap. So a
+     * file is accepted here exactly when PyTorch's loader accepts it, and bytes appended after
+     * the data (or a hole hiding something) are refused, not silently ignored. Empty tensors
+     * sit between their neighbours. */
+    if (s == RETNET_OK) {
+        n = 0;
+        for (int32_t i = 0; i < f->n_tensors; i++) order[n++] = &f->tensors[i];
+        qsort(order, (size_t)n, sizeof *order, cmp_by_begin);
+        int64_t at = 0;
+        for (int32_t i = 0; i < n && s == RETNET_OK; i++) {
+            if (order[i]->begin != at)
+                s = retnet_fail(RETNET_EFORMAT, "%s: tensor \"%.200s\" begins at byte %lld of "
+                                "the data, but the tensors before it end at %lld: safetensors "
+                                "data must be packed without gaps (corrupt or hand-made file)",
+                                f->path, order[i]->name, (long long)order[i]->begin,
+                                (long long)at);
+            at = order[i]->end;
+        }
+        if (s == RETNET_OK && at != f->data_size)
+            s = retnet_fail(RETNET_EFORMAT, "%s: %lld bytes follow the last tensor's data (the "
+                            "tensors cover %lld of %lld data bytes): the file was appended to or "
+                            "is corrupt", f->path, (long long)(f->data_size - at), (long long)at,
+                            (long long)f->data_size);
+    }
     free(order);
     return s;
 }

@@ -582,6 +582,13 @@ static void test_truncated(void) {
         snprintf(what, sizeof what, "cut at %lld (data)", (long long)cuts[i]);
         expect_fail(what, p, RETNET_EFORMAT, "beyond the end");
     }
+    /* Bytes appended to a good file: refused, as the reference reader does. */
+    unsigned char *longer = malloc((size_t)len + 3);
+    memcpy(longer, b, (size_t)len);
+    memcpy(longer + len, "abc", 3);
+    write_file(p, longer, len + 3);
+    expect_fail("3 bytes appended", p, RETNET_EFORMAT, "3 bytes follow the last tensor's data");
+    free(longer);
     free(b);
     expect_fail("no such file", tmp_path("does_not_exist"), RETNET_EIO, "cannot open");
     expect_fail("a directory", dir, RETNET_EIO, "not a regular file");
@@ -672,6 +679,19 @@ static void test_bad_headers(void) {
         {"duplicate name", "{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]},"
          "\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}}", RETNET_EFORMAT,
          "duplicate key \"w\"", 8},
+        /* The reference reader requires packed data; so do we (a gap or a tail could hide
+         * anything, and PyTorch would refuse the file). */
+        {"gap between tensors", "{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]},"
+         "\"b\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [8, 12]}}", RETNET_EFORMAT,
+         "\"b\" begins at byte 8 of the data, but the tensors before it end at 4", 12},
+        {"data not from byte 0", "{\"w\": {\"dtype\": \"F32\", \"shape\": [1], "
+         "\"data_offsets\": [4, 8]}}", RETNET_EFORMAT, "begins at byte 4", 8},
+        {"empty tensor inside another", "{\"a\": {\"dtype\": \"F32\", \"shape\": [2], "
+         "\"data_offsets\": [0, 8]}, \"e\": {\"dtype\": \"F32\", \"shape\": [0], "
+         "\"data_offsets\": [4, 4]}}", RETNET_EFORMAT, "\"e\" begins at byte 4", 8},
+        {"bytes after the data", "{\"w\": {\"dtype\": \"F32\", \"shape\": [1], "
+         "\"data_offsets\": [0, 4]}}", RETNET_EFORMAT, "12 bytes follow the last tensor's data", 16},
+        {"data but no tensors", "{}", RETNET_EFORMAT, "4 bytes follow", 4},
         {"metadata not an object", "{\"__metadata__\": [1]}", RETNET_EFORMAT, "__metadata__", 0},
         {"metadata value not a string", "{\"__metadata__\": {\"format\": 1}}", RETNET_EFORMAT,
          "__metadata__ \"format\" must be a string", 0},
