@@ -2,10 +2,11 @@
 """The retention forward of several kernel builds and settings, timed against each other and
 against fla's chunk_retention in one process, at the benchmark's shapes (B*T = 32768).
 
-  PYTHONPATH=build/fla-src python3 dev/cuda/fwd_ab.py NAME=LIB[:TILE[:FLAGS[:PATH]]] ...
+  PYTHONPATH=build/fla-src python3 dev/cuda/fwd_ab.py NAME=LIB[:TILE[:FLAGS[:PATH[:CLUSTER]]]] ...
 
 Each setting is a library (dev/cuda/build.sh's output) with the lab's tile width (0 automatic,
-32, 64), flags and kernel path (0 automatic, 2 wgmma + TMA, 3 wgmma + cp.async). Its o is
+32, 64), flags, kernel path (0 automatic, 2 wgmma + TMA, 3 wgmma + cp.async) and blocks per
+cluster of the TMA kernel (1 none, the default; 2, 4, 8: Q and K multicast). Its o is
 checked against the first setting's (relative L2; all must stay within 2^-8, each being within
 ~2^-9 of float64: retention_lab.py). Times: median of 15 CUDA events, ms; Mtok/s; and the
 ratio to chunk_retention (when fla imports). Exit 1 when a setting's output is further than
@@ -37,12 +38,13 @@ def main():
     sets = []
     for a in sys.argv[1:]:
         name, spec = a.split('=', 1)
-        parts = spec.split(':') + ['0', '0', '0']
+        parts = spec.split(':') + ['0', '0', '0', '1']
         R = Retention(parts[0])
         tile, flags, path = (int(x or 0) for x in parts[1:4])
+        cluster = int(parts[4] or 1)
         if path and not R.has_paths:
             sys.exit(f'{name}: {parts[0]} has no kernel-path switch (path {path} asked)')
-        sets.append((name, R, tile, flags, path))
+        sets.append((name, R, tile, flags, path, cluster))
     try:
         from fla.ops.retention import chunk_retention
     except Exception as e:  # noqa: BLE001
@@ -56,7 +58,8 @@ def main():
         q, k, v, do, gam = inputs(B, T, H, dk, dv)
         ref = None
         ms, bms = [], []
-        for n, R, tile, flags, path in sets:
+        for n, R, tile, flags, path, cluster in sets:
+            R.set_cluster(cluster)
             R.set_tile(tile)
             R.set_flags(flags)
             R.set_path(path)
@@ -78,6 +81,7 @@ def main():
             R.set_tile(0)
             R.set_flags(0)
             R.set_path(0)
+            R.set_cluster(1)
         fla_ms = None
         if chunk_retention:
             # as bench/gpu/retention_bench.py calls it: (B, T, H, D), its own decays and scale
