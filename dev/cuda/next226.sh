@@ -8,8 +8,8 @@
 cd "$(dirname "$0")/../.."
 export TRITON_CACHE_DIR=/tmp/tcache PYTHONUNBUFFERED=1
 t0=$SECONDS
-dev/cuda/build.sh build/ret-cuda > "$OUT/build.log" 2>&1; echo "lib build: exit $? in $((SECONDS - t0)) s"
-L=build/ret-cuda
+[ -f build/ret-cuda/libretention_cuda.so ] || dev/cuda/build.sh build/ret-cuda > "$OUT/build.log" 2>&1; echo "lib build: exit $? in $((SECONDS - t0)) s"
+L=build/ret-cuda/libretention_cuda.so
 FWD_AB_BWD=1 PYTHONPATH=build/fla-src timeout 420 python3 dev/cuda/fwd_ab.py \
   none=$L::::1 c2=$L::::2 c4=$L::::4 none2=$L::::1 c2b=$L::::2 2>&1 | tee "$OUT/fwd_ab.log"
 echo "total $((SECONDS - t0)) s"
