@@ -23,7 +23,9 @@
  *     the first step: killed before its first save, the new run leaves only its own log; a
  *     directory holding only a run's log is refused, the log byte-identical; a new run's
  *     non-empty --log elsewhere is refused (an empty one is fine), replaced with --force, and
- *     kept and continued by --resume.
+ *     kept and continued by --resume;
+ *   - a training state holding NaN, Inf or a negative second moment is refused by --resume
+ *     (one line naming the file and the tensor), the run's files as they were.
  *
  * Children run with OMP_NUM_THREADS=1 (a tiny model gains nothing from threads, and a loaded
  * machine makes spinning OpenMP threads very slow) except the one 2-thread variant, and with
@@ -1244,6 +1246,101 @@ static void test_replace_run(void) {
     }
 }
 
+/* ---------------------------------------------------------------- 11: hostile training states */
+
+/* cp -r src dst, dst removed first; 1 on success. */
+static int copy_dir(const char *src, const char *dst) {
+    char cmd[2200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", dst, src, dst);
+    return system(cmd) == 0;
+}
+
+/* One value of a training state: tensor 0 params, 1 adamw.m1, 2 adamw.m2; at < 0 counts from
+ * the end. */
+typedef struct {
+    int tensor;
+    int64_t at;
+    float x;
+} state_edit;
+
+/* Rewrites RUN/state.safetensors through the library (a well-formed file, step and trainer
+ * JSON kept) with the n values of e set. 1 on success. */
+static int edit_state(const char *run, const state_edit *e, int n) {
+    char mp[1024], sp[1024], extra[4096];
+    snprintf(mp, sizeof mp, "%s/model.safetensors", run);
+    snprintf(sp, sizeof sp, "%s/state.safetensors", run);
+    retnet_model *m = NULL;
+    if (retnet_model_load(mp, NULL, &m) != RETNET_OK) return 0;
+    const int64_t np = retnet_config_param_count(retnet_model_config(m));
+    float *m1 = malloc(sizeof(float) * (size_t)np), *m2 = malloc(sizeof(float) * (size_t)np);
+    int64_t step = 0;
+    int ok = m1 && m2 &&
+             retnet_train_state_load(sp, m, m1, m2, &step, extra, sizeof extra) == RETNET_OK;
+    float *arr[3] = {retnet_model_params(m), m1, m2};
+    for (int i = 0; ok && i < n; i++) arr[e[i].tensor][e[i].at < 0 ? np + e[i].at : e[i].at] = e[i].x;
+    ok = ok && retnet_train_state_save(sp, m, m1, m2, step, extra) == RETNET_OK;
+    CHECK(ok, "cannot rewrite %s: %s", sp, retnet_errmsg());
+    free(m1), free(m2);
+    retnet_model_free(m);
+    return ok;
+}
+
+/* CHECKs that dir's run files (model, state, log.jsonl) are what read_run gave before, and
+ * that it holds `files` files. */
+static void check_run_unchanged(const char *dir, char *before[3], const size_t nb[3], int files,
+                                const char *what) {
+    char *after[3];
+    size_t na[3];
+    read_run(dir, after, na);
+    for (int k = 0; k < 3; k++) {
+        CHECK((!before[k] && !after[k]) ||
+                  (before[k] && after[k] && nb[k] == na[k] && !memcmp(before[k], after[k], nb[k])),
+              "%s changed %s/%s", what, dir, run_file_names[k]);
+        free(after[k]);
+    }
+    CHECK(count_files(dir, "") == files, "%s left %d files in %s, were %d", what,
+          count_files(dir, ""), dir, files);
+}
+
+/* A state holding a NaN or Inf (in the parameters or either moment) or a negative second
+ * moment is refused by --resume: one line naming the file, the tensor and the value, before
+ * any work, every file of the run (its log in it too) as it was. */
+static void test_bad_state(void) {
+    char src[512], dir[512], state[1024], log[1024], a[4096], want[2048], cmd[2200];
+    snprintf(src, sizeof src, "%s/runA0", tmp);
+    snprintf(dir, sizeof dir, "%s/runV", tmp);
+    snprintf(state, sizeof state, "%s/state.safetensors", dir);
+    snprintf(log, sizeof log, "%s/log.jsonl", dir);
+    if (!copy_dir(src, dir)) { CHECK(0, "cannot copy %s", src); return; }
+    snprintf(cmd, sizeof cmd, "cp '%s/a0.jsonl' '%s'", tmp, log);
+    CHECK(system(cmd) == 0, "cannot copy the log");
+    size_t n0 = 0;
+    char *pristine = test_slurp(state, &n0);
+    static const struct { state_edit e; const char *tensor, *what; } cases[] = {
+        {{0, 100, NAN}, "params", "holds a non-finite value (NaN at index 100)"},
+        {{1, 5, INFINITY}, "adamw.m1", "holds a non-finite value (+Inf at index 5)"},
+        {{2, -1, -INFINITY}, "adamw.m2", "holds a non-finite value (-Inf at index "},
+        {{2, 7, -1e-3f}, "adamw.m2", "holds a negative second moment (-0.001 at index 7;"},
+    };
+    for (size_t k = 0; pristine && k < sizeof cases / sizeof cases[0]; k++) {
+        FILE *f = fopen(state, "wb"); /* the pristine state back, then one value changed */
+        CHECK(f && fwrite(pristine, 1, n0, f) == n0, "cannot restore %s", state);
+        if (f) fclose(f);
+        if (!edit_state(dir, &cases[k].e, 1)) break;
+        char *before[3];
+        size_t nb[3];
+        read_run(dir, before, nb);
+        const int files = count_files(dir, "");
+        snprintf(a, sizeof a, "train --data %s --resume %s --steps 12 --log %s " SMALL, data_dir,
+                 dir, log);
+        snprintf(want, sizeof want, "%s: tensor %s %s", state, cases[k].tensor, cases[k].what);
+        cli_expect_error(run("%s", a), a, want);
+        check_run_unchanged(dir, before, nb, files, "a refused resume");
+        for (int i = 0; i < 3; i++) free(before[i]);
+    }
+    free(pristine);
+}
+
 int main(int argc, char **argv) {
     char self[4096], bindir[4096];
     snprintf(self, sizeof self, "%s", argv[0]);
@@ -1273,6 +1370,7 @@ int main(int argc, char **argv) {
     RUN(test_bad_input);
     RUN(test_existing_run);
     RUN(test_replace_run);
+    RUN(test_bad_state);
     kill_children();
     fprintf(stderr, "test_train: %.1f s\n", now_s() - t0);
     char a[512];

@@ -777,7 +777,7 @@ int cmd_train(int argc, char **argv) {
         char js[4096], v[512];
         snprintf(path, sizeof path, "%s/state.safetensors", O("--resume")->value);
         CHECK(retnet_trainer_load(trainer, path, &step, js, sizeof js),
-              "resume a run of this same model");
+              "resume an intact state of a run of this same model, or start a new run");
         /* the saved numbers in 64 bits: a hostile file's product must not overflow */
         long long saved_gpus = json_field(js, "gpus", v, sizeof v) ? meta_int(v) : 1;
         if (saved_gpus < 1 || saved_gpus > 1 << 20)
