@@ -25,7 +25,9 @@
  *     non-empty --log elsewhere is refused (an empty one is fine), replaced with --force, and
  *     kept and continued by --resume;
  *   - a training state holding NaN, Inf or a negative second moment is refused by --resume
- *     (one line naming the file and the tensor), the run's files as they were.
+ *     (one line naming the file and the tensor), the run's files as they were;
+ *   - weights that turn NaN/Inf at a step that saves but does not evaluate are not saved: the
+ *     run stops non-zero, the last checkpoint byte for byte as it was.
  *
  * Children run with OMP_NUM_THREADS=1 (a tiny model gains nothing from threads, and a loaded
  * machine makes spinning OpenMP threads very slow) except the one 2-thread variant, and with
@@ -1341,6 +1343,43 @@ static void test_bad_state(void) {
     free(pristine);
 }
 
+/* Weights that turn NaN or Inf in an update whose step saves but does not evaluate: the run
+ * stops before writing them (the loss guard saw the weights before the update, the val-loss
+ * guard runs on eval steps only), non-zero, the last checkpoint byte for byte as it was.
+ * A huge --lr x --wd does not get there (test_blow_up: the weights are ~1e11 and finite when
+ * the loss turns NaN), so the state is given one first moment near float's largest (3e38,
+ * finite, accepted) that the next update, at --lr 10, multiplies past float's range: that one
+ * weight turns Inf while the loss of the step, measured before the update, is finite. */
+static void test_diverged_save(void) {
+    char src[512], dir[512], a[4096], want[1200];
+    snprintf(src, sizeof src, "%s/runA0", tmp);
+    snprintf(dir, sizeof dir, "%s/runW", tmp);
+    if (!copy_dir(src, dir)) { CHECK(0, "cannot copy %s", src); return; }
+    const state_edit e[2] = {{1, 0, 3e38f}, {2, 0, 0.0f}};
+    if (!edit_state(dir, e, 2)) return;
+    char *before[3];
+    size_t nb[3];
+    read_run(dir, before, nb);
+    const int files = count_files(dir, "");
+    snprintf(a, sizeof a, "train --data %s --resume %s --steps 10 --lr 10 --min-lr 10 "
+             "--warmup 0 --save-every 1 --eval-every 1000000 " SMALL, data_dir, dir);
+    result r = run("%s", a);
+    const char *last = r.err;
+    for (const char *p = r.err; *p; p++)
+        if (*p == '\n' && p[1]) last = p + 1;
+    snprintf(want, sizeof want, "stopped without saving them, the last checkpoint in %s is "
+             "intact; lower --lr", dir);
+    CHECK(r.status != 0 && r.status < 128 &&
+              !strncmp(last, "retnet train: step 9: the weights diverged (", 44) &&
+              strstr(last, want),
+          "'retnet %s': weights diverged at a save step without evaluation: status %d, want a "
+          "last line 'step 9: the weights diverged (...' saying '%s':\n%s", a, r.status, want,
+          r.err);
+    result_free(&r);
+    check_run_unchanged(dir, before, nb, files, "a run whose weights diverged at a save step");
+    for (int i = 0; i < 3; i++) free(before[i]);
+}
+
 int main(int argc, char **argv) {
     char self[4096], bindir[4096];
     snprintf(self, sizeof self, "%s", argv[0]);
@@ -1371,6 +1410,7 @@ int main(int argc, char **argv) {
     RUN(test_existing_run);
     RUN(test_replace_run);
     RUN(test_bad_state);
+    RUN(test_diverged_save);
     kill_children();
     fprintf(stderr, "test_train: %.1f s\n", now_s() - t0);
     char a[512];

@@ -5,7 +5,8 @@
  * `batch` windows of `seq` tokens (each window starts with <bos>), one forward/backward each
  * into one gradient buffer, the global gradient norm (a NaN or Inf stops the run before the
  * update), clipping, AdamW. Every --eval-every steps the validation loss and a short sample
- * decoded with the recurrent form; every --save-every steps and at the end a checkpoint: the
+ * decoded with the recurrent form (a NaN or Inf there stops the run unsaved, and so does one in
+ * the weights about to be saved); every --save-every steps and at the end a checkpoint: the
  * model (RUN/model.safetensors, for generate/logits) and the training state
  * (RUN/state.safetensors: parameters, moments, step, data position), each written
  * atomically. --resume RUN continues bit-identically: the same losses as an uninterrupted run
@@ -439,6 +440,23 @@ static long long meta_int(const char *v) {
     errno = 0;
     const long long x = strtoll(v, &end, 10);
     return end == v || *end || errno ? LLONG_MIN : x;
+}
+
+/* The first parameter tensor holding a NaN or Inf, NULL if every value is finite (*what:
+ * "NaN" or "Inf"): one pass over the host parameters, which on a GPU are the master weights
+ * only after retnet_trainer_sync. */
+static const char *nonfinite_tensor(const retnet_model *m, const char **what) {
+    const int32_t n = retnet_model_tensor_count(m);
+    for (int32_t i = 0; i < n; i++) {
+        retnet_tensor t;
+        if (retnet_model_tensor(m, i, &t) || !t.data) continue; /* training has fp32 data */
+        for (int64_t k = 0; k < t.numel; k++)
+            if (!isfinite(t.data[k])) {
+                *what = isnan(t.data[k]) ? "NaN" : "Inf";
+                return t.name;
+            }
+    }
+    return NULL;
 }
 
 /* Rank 0 writes the model; the training state's save is collective (rank 0 writes it). */
@@ -904,6 +922,27 @@ int cmd_train(int argc, char **argv) {
                  "stopped without saving them, the last checkpoint in %s is intact; lower --lr, "
                  "--wd or raise --warmup", (long long)step, isnan(vloss) ? "NaN" : "Inf", out);
         }
+        /* a save writes the weights as they are: the loss guard above saw them before this
+         * update and the val-loss guard only on eval steps, so they are checked here (rank 0
+         * syncs a GPU's master weights into the host model, which the save then writes without
+         * another copy; every rank learns the verdict, so that all stop together) */
+        const int do_save = step % h.save_every == 0 || step == h.steps || stop;
+        if (do_save) {
+            const char *bad = NULL, *what = "";
+            if (rank == 0) {
+                CHECK(retnet_trainer_sync(trainer), "");
+                bad = nonfinite_tensor(m, &what);
+            }
+            double nbad = bad != NULL;
+            CHECK(retnet_trainer_sum(trainer, &nbad, 1), "");
+            if (nbad > 0) {
+                if (tty) fputc('\n', stderr);
+                FAIL("step %lld: the weights diverged (%s%s%s) after the update; stopped without "
+                     "saving them, the last checkpoint in %s is intact; lower --lr, --wd or raise "
+                     "--warmup", (long long)step, bad ? what : "found by rank 0",
+                     bad ? " in " : "", bad ? bad : "", out);
+            }
+        }
         if (logf) {
             fprintf(logf, "{\"step\": %lld, \"loss\": %.17g, \"lr\": %.9g, \"grad_norm\": %.9g, "
                     "\"tokens_per_s\": %.1f, \"tokens\": %lld, \"elapsed_s\": %.3f",
@@ -923,7 +962,7 @@ int cmd_train(int argc, char **argv) {
                     (long long)step, vloss, vloss / log(2.0));
             if (h.sample_tokens > 0) sample(m, tok, h.sample_tokens, h.seed + (uint64_t)step, stderr);
         }
-        if (step % h.save_every == 0 || step == h.steps || stop) {
+        if (do_save) {
             save(m, trainer, out, step, &h, train, tokens_seen);
             if (rank == 0 && tty && !do_eval) fprintf(stderr, "\n");
             if (rank == 0)
