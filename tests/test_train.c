@@ -27,7 +27,8 @@
  *   - a training state holding NaN, Inf or a negative second moment is refused by --resume
  *     (one line naming the file and the tensor), the run's files as they were;
  *   - weights that turn NaN/Inf at a step that saves but does not evaluate are not saved: the
- *     run stops non-zero, the last checkpoint byte for byte as it was.
+ *     run stops non-zero, the last checkpoint byte for byte as it was;
+ *   - --lr x --wd >= 1 warns (one line) and trains; below 1 it does not warn.
  *
  * Children run with OMP_NUM_THREADS=1 (a tiny model gains nothing from threads, and a loaded
  * machine makes spinning OpenMP threads very slow) except the one 2-thread variant, and with
@@ -1380,6 +1381,35 @@ static void test_diverged_save(void) {
     for (int i = 0; i < 3; i++) free(before[i]);
 }
 
+/* --lr x --wd >= 1: one warning line at the start (the decay zeroes or flips every 2-D weight
+ * each step), and the run goes on; none below 1. */
+static void test_wd_warning(void) {
+    static const struct { const char *opts, *want; } cases[] = {
+        {"--lr 0.5 --wd 2", "warning: --lr 0.5 times --wd 2 is 1, not below 1: each step at the "
+                            "peak learning rate the weight decay multiplies every 2-D weight by "
+                            "1 - lr*wd = 0 (zeroing it); lower --lr or --wd\n"},
+        {"--lr 1 --wd 3", "1 - lr*wd = -2 (flipping its sign)"},
+        {"--lr 0.5 --wd 1.9", NULL},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char a[4096];
+        snprintf(a, sizeof a, "train --data %s --preset tiny --out %s/runWd%zu --steps 1 %s "
+                 SMALL, data_dir, tmp, k, cases[k].opts);
+        result r = run("%s", a);
+        RUN_OK(r, a);
+        int warnings = 0;
+        for (const char *p = r.err; (p = strstr(p, "warning")); p++) warnings++;
+        if (cases[k].want)
+            CHECK(warnings == 1 && !strncmp(r.err, "retnet train: warning: --lr ", 28) &&
+                      strstr(r.err, cases[k].want),
+                  "'retnet %s': want one first line 'retnet train: warning: ...' with '%s':\n%s",
+                  a, cases[k].want, r.err);
+        else
+            CHECK(warnings == 0, "'retnet %s': a warning below lr*wd = 1:\n%s", a, r.err);
+        result_free(&r);
+    }
+}
+
 int main(int argc, char **argv) {
     char self[4096], bindir[4096];
     snprintf(self, sizeof self, "%s", argv[0]);
@@ -1411,6 +1441,7 @@ int main(int argc, char **argv) {
     RUN(test_replace_run);
     RUN(test_bad_state);
     RUN(test_diverged_save);
+    RUN(test_wd_warning);
     kill_children();
     fprintf(stderr, "test_train: %.1f s\n", now_s() - t0);
     char a[512];

@@ -84,7 +84,8 @@ static void usage_train(void) {
         "  --min-lr X          final learning rate (default lr/10)\n"
         "  --warmup N          warmup steps (default min(375, steps/10))\n"
         "  --schedule S        cosine (default) or linear decay after warmup\n"
-        "  --wd X              AdamW weight decay on 2-D weights (default 0.05)\n"
+        "  --wd X              AdamW weight decay on 2-D weights (default 0.05; lr x wd of 1\n"
+        "                      or more zeroes or flips them every step: warned)\n"
         "  --beta1 X --beta2 X AdamW betas (default 0.9, 0.98: the paper's)\n"
         "  --clip X            clip the global gradient norm to X (default 2.0; 0: off)\n"
         "  --dropout P         residual dropout (default 0)\n"
@@ -862,6 +863,16 @@ int cmd_train(int argc, char **argv) {
                  retnet_trainer_device(trainer));
     char gpus_desc[32] = "";
     if (O("--gpus")->given) snprintf(gpus_desc, sizeof gpus_desc, " x %d GPUs", world);
+    /* decoupled weight decay multiplies each 2-D weight by 1 - lr*wd every step: at 1 or
+     * more it zeroes or flips them all. Only a warning: a run may want the blow-up (the tests
+     * provoke divergence so). */
+    const double shrink = 1.0 - h.lr * (double)h.opt.weight_decay;
+    if (rank == 0 && shrink <= 0)
+        fprintf(stderr, "%s: warning: --lr %g times --wd %g is %g, not below 1: each step at "
+                "the peak learning rate the weight decay multiplies every 2-D weight by 1 - lr*wd "
+                "= %g (%s); lower --lr or --wd\n", cmd_name, h.lr, (double)h.opt.weight_decay,
+                h.lr * (double)h.opt.weight_decay, shrink,
+                shrink < 0 ? "flipping its sign" : "zeroing it");
     if (rank == 0)
         fprintf(stderr, "%s: %lld parameters, %s form, batch %d x %d tokens x %d%s, steps "
                 "%lld..%lld, %s\n", cmd_name, (long long)np, retnet_form_name(h.form), h.batch,
