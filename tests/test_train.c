@@ -28,7 +28,11 @@
  *     (one line naming the file and the tensor), the run's files as they were;
  *   - weights that turn NaN/Inf at a step that saves but does not evaluate are not saved: the
  *     run stops non-zero, the last checkpoint byte for byte as it was;
- *   - --lr x --wd >= 1 warns (one line) and trains; below 1 it does not warn.
+ *   - --lr x --wd >= 1 warns (one line) and trains; below 1 it does not warn;
+ *   - each invocation's first line in its log is a run record (id, start, resumed step,
+ *     arguments); a resumed log keeps the records of the lines it keeps. The other tests read
+ *     the step lines only (jlog_read): the records differ, by design, between a resumed and
+ *     an uninterrupted run.
  *
  * Children run with OMP_NUM_THREADS=1 (a tiny model gains nothing from threads, and a loaded
  * machine makes spinning OpenMP threads very slow) except the one 2-thread variant, and with
@@ -246,17 +250,23 @@ typedef struct {
     int n;
 } jlog;
 
-static jlog jlog_read(const char *path) {
+/* A log's lines. runs = 0: its step lines only, without the run records (each invocation's
+ * first line: {"run": id, "started": ..., "resumed_from_step": N, "argv": [...]}), which
+ * differ by design between a resumed run and an uninterrupted one (another id, time, step,
+ * arguments): the per-step lines are what must agree. runs = 1: every line. */
+static jlog jlog_read_all(const char *path, int runs) {
     jlog l = {test_slurp(path, NULL), {0}, 0};
     for (char *p = l.buf; p && *p && l.n < 512;) {
         char *e = strchr(p, '\n');
         if (e) *e = 0;
-        l.line[l.n++] = p;
+        if (runs || strncmp(p, "{\"run\": ", 8)) l.line[l.n++] = p;
         if (!e) break;
         p = e + 1;
     }
     return l;
 }
+
+static jlog jlog_read(const char *path) { return jlog_read_all(path, 0); }
 
 static void jlog_free(jlog *l) { free(l->buf); }
 
@@ -587,8 +597,9 @@ static void test_sigint(void) {
     pid_t pid = spawn(args, err);
     CHECK(pid > 0, "fork failed");
     if (pid <= 0) return;
-    /* once it has logged a step, its handler is in place; 59 steps remain */
-    int started = wait_lines(log, 1, pid, 30);
+    /* once it has logged a step (its second line, after the run record, which it writes
+     * before the handler is in place), its handler is in place; 59 steps remain */
+    int started = wait_lines(log, 2, pid, 30);
     CHECK(started, "the run did not log a step within 30 s");
     kill(pid, SIGINT);
     int st = wait_child(pid, 30);
@@ -1410,6 +1421,85 @@ static void test_wd_warning(void) {
     }
 }
 
+/* ---------------------------------------------------------------- 12: run records */
+
+/* CHECKs one run record: {"run": 16 hex digits, "started": UTC ISO 8601, "resumed_from_step":
+ * from, "argv": ["retnet", "train", ... arg ...]}. Its id into id (17 bytes). */
+static void check_run_record(const char *line, long long from, const char *arg, char *id,
+                             const char *what) {
+    char started[64] = "";
+    int y, mo, d, h, mi, se, used = 0;
+    int ok = line && !strncmp(line, "{\"run\": \"", 9) && strspn(line + 9, "0123456789abcdef") == 16 &&
+             line[25] == '"';
+    if (ok) snprintf(id, 17, "%.16s", line + 9);
+    ok = ok && field(line, "started", started, sizeof started) &&
+         sscanf(started, "\"%4d-%2d-%2dT%2d:%2d:%2dZ\"%n", &y, &mo, &d, &h, &mi, &se, &used) == 6 &&
+         used == 22 && !started[used] && y >= 2000;
+    ok = ok && num(line, "resumed_from_step") == (double)from && isnan(num(line, "step")) &&
+         strstr(line, "\"argv\": [\"retnet\", \"train\", ") && strstr(line, arg) &&
+         line[strlen(line) - 1] == '}';
+    CHECK(ok, "%s: not a run record resumed from step %lld with %s: %s", what, from, arg,
+          line ? line : "(none)");
+}
+
+/* Each invocation's first line in its log is its run record; a resumed run keeps the records
+ * of the lines it keeps, drops those of the lines it drops, and appends its own. */
+static void test_run_records(void) {
+    char a[512], b[512], c[512], src[512], dir[512], ida[17] = "", idb0[17] = "", idb1[17] = "";
+    snprintf(a, sizeof a, "%s/a0.jsonl", tmp);
+    snprintf(b, sizeof b, "%s/b0.jsonl", tmp);
+    jlog la = jlog_read_all(a, 1), lb = jlog_read_all(b, 1);
+    CHECK(la.n == 9, "%s: %d lines, want a run record and 8 steps", a, la.n);
+    CHECK(lb.n == 10, "%s: %d lines, want 2 run records and 8 steps", b, lb.n);
+    if (la.n == 9) check_run_record(la.line[0], 0, "\"--out\"", ida, a);
+    if (lb.n == 10) {
+        check_run_record(lb.line[0], 0, "\"--out\"", idb0, b);
+        check_run_record(lb.line[5], 4, "\"--resume\"", idb1, b);
+        CHECK(num(lb.line[4], "step") == 4 && num(lb.line[6], "step") == 5,
+              "%s: the resumed run's record is not between steps 4 and 5", b);
+    }
+    CHECK(strcmp(ida, idb0) && strcmp(idb0, idb1) && strcmp(ida, idb1),
+          "the run ids repeat: %s %s %s", ida, idb0, idb1);
+    jlog_free(&la);
+    jlog_free(&lb);
+
+    /* a log that went on past the state (an invocation that resumed from step 8, killed
+     * before its next save, mid-line): resumed from 8, its record and lines are dropped */
+    snprintf(src, sizeof src, "%s/runB0", tmp);
+    snprintf(dir, sizeof dir, "%s/runC", tmp);
+    snprintf(c, sizeof c, "%s/c.jsonl", tmp);
+    if (!copy_dir(src, dir)) { CHECK(0, "cannot copy %s", src); return; }
+    size_t nb = 0;
+    char *b0 = test_slurp(b, &nb);
+    if (!b0) { CHECK(0, "cannot read %s", b); return; }
+    char *text = malloc(nb + 512);
+    snprintf(text, nb + 512, "%s{\"run\": \"00000000deadbeef\", \"started\": "
+             "\"2000-01-01T00:00:00Z\", \"resumed_from_step\": 8, \"argv\": []}\n"
+             "{\"step\": 9, \"loss\": 1}\n{\"step\": 10, \"lo", b0);
+    write_text(c, text);
+    free(text);
+    result r = run("train --data %s --resume %s --steps 9 --log %s " FLAT " " SMALL, data_dir,
+                   dir, c);
+    RUN_OK(r, "resume with a log past its state");
+    result_free(&r);
+    size_t n = 0;
+    char *after = test_slurp(c, &n);
+    CHECK(after && n > nb && !memcmp(after, b0, nb) && !strstr(after, "deadbeef") &&
+              !strstr(after, "\"loss\": 1}") && !strstr(after, "\"lo\n"),
+          "the resumed log did not keep exactly its lines up to step 8:\n%s", after ? after : "");
+    free(after);
+    free(b0);
+    jlog lc = jlog_read_all(c, 1);
+    char idc[17] = "";
+    CHECK(lc.n == 12, "%s: %d lines, want 3 run records and 9 steps", c, lc.n);
+    if (lc.n == 12) {
+        check_run_record(lc.line[10], 8, "\"--resume\"", idc, c);
+        CHECK(num(lc.line[11], "step") == 9 && num(lc.line[11], "loss") != 1,
+              "%s: the last line is not the new step 9: %s", c, lc.line[11]);
+    }
+    jlog_free(&lc);
+}
+
 int main(int argc, char **argv) {
     char self[4096], bindir[4096];
     snprintf(self, sizeof self, "%s", argv[0]);
@@ -1442,6 +1532,7 @@ int main(int argc, char **argv) {
     RUN(test_bad_state);
     RUN(test_diverged_save);
     RUN(test_wd_warning);
+    RUN(test_run_records);
     kill_children();
     fprintf(stderr, "test_train: %.1f s\n", now_s() - t0);
     char a[512];

@@ -94,8 +94,10 @@ static void usage_train(void) {
         "  --save-every N      checkpoint every N steps (default 500)\n"
         "  --sample-tokens N   length of the sample (default 200; 0: none)\n"
         "  --seed S            initialisation, data order and dropout (default 1)\n"
-        "  --log FILE          JSON lines, one object per step; a new run's FILE must be new or\n"
-        "                      empty (or --force); a resumed run keeps its lines up to its step\n"
+        "  --log FILE          JSON lines, one object per step, after one run record per\n"
+        "                      invocation ({\"run\": id, \"started\", \"resumed_from_step\", \"argv\"});\n"
+        "                      a new run's FILE must be new or empty (or --force); a resumed run\n"
+        "                      keeps its lines up to its step\n"
         "  --device D          cpu (default) or cuda / cuda:N: train on a GPU (a CUDA build;\n"
         "                      mixed precision: bf16 products, fp32 master weights and moments;\n"
         "                      dropout drops the same elements as on the cpu)\n"
@@ -346,20 +348,65 @@ static void replace_run(const char *out, const char *resume, const char *log) {
                 removed);
 }
 
+/* 16 hex digits that tell this invocation's lines from any other's: /dev/urandom, or where
+ * that cannot be read the clock and the pid, mixed (splitmix64's finaliser). */
+static void make_run_id(char out[17]) {
+    uint64_t x = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&x, sizeof x, 1, f) != 1) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        x = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 40;
+        x = (x ^ x >> 30) * 0xbf58476d1ce4e5b9ull;
+        x = (x ^ x >> 27) * 0x94d049bb133111ebull;
+        x ^= x >> 31;
+    }
+    if (f) fclose(f);
+    snprintf(out, 17, "%016llx", (unsigned long long)x);
+}
+
+/* The log's first line from this invocation, before its steps: which process wrote the lines
+ * that follow, when it started, the step it resumed from (0: a new run) and its arguments.
+ * It has no "step" key: readers of the per-step numbers skip it, and the step lines of a
+ * resumed run stay those of an uninterrupted one. */
+static void log_run_record(FILE *f, int64_t step, int argc, char **argv) {
+    char id[17], when[32];
+    make_run_id(id);
+    const time_t now = time(NULL);
+    struct tm tm;
+    if (!gmtime_r(&now, &tm) || !strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(when, sizeof when, "unknown");
+    fprintf(f, "{\"run\": \"%s\", \"started\": \"%s\", \"resumed_from_step\": %lld, "
+            "\"argv\": [\"retnet\", \"train\"", id, when, (long long)step);
+    for (int i = 0; i < argc; i++) {
+        fputs(", ", f);
+        cli_json_string(f, argv[i], (int64_t)strlen(argv[i]));
+    }
+    fputs("]}\n", f);
+    fflush(f);
+}
+
 /* Opens the JSON-lines log: new for a new run; for a resumed one, the lines of the steps up
  * to the resumed step are kept (later ones, logged after the last checkpoint, are dropped so
- * that every step appears once). */
-static FILE *open_log(const char *path, int64_t step) {
+ * that every step appears once), and so are the run records of the invocations that wrote
+ * them (resumed from an earlier step: the one that resumed from this step logged only
+ * dropped lines). Then this invocation's run record. */
+static FILE *open_log(const char *path, int64_t step, int argc, char **argv) {
     char *keep = NULL;
     size_t kept = 0;
     FILE *old = step ? fopen(path, "r") : NULL;
     if (old) {
-        char line[8192];
-        size_t cap = 0;
-        while (fgets(line, sizeof line, old)) {
+        char *line = NULL;
+        size_t cap = 0, lcap = 0;
+        ssize_t got;
+        while ((got = getline(&line, &lcap, old)) > 0) {
+            const size_t n = (size_t)got;
+            if (line[n - 1] != '\n') continue; /* a write cut short by a kill: no line */
             const char *p = strstr(line, "\"step\": ");
-            if (!p || strtoll(p + 8, NULL, 10) > step) continue;
-            size_t n = strlen(line);
+            const char *r = strncmp(line, "{\"run\": ", 8) ? NULL
+                                                           : strstr(line, "\"resumed_from_step\": ");
+            if (r ? strtoll(r + 21, NULL, 10) >= step : !p || strtoll(p + 8, NULL, 10) > step)
+                continue;
             if (kept + n + 1 > cap) {
                 cap = 2 * (kept + n + 1);
                 char *k = realloc(keep, cap);
@@ -369,12 +416,14 @@ static FILE *open_log(const char *path, int64_t step) {
             memcpy(keep + kept, line, n);
             kept += n;
         }
+        free(line);
         fclose(old);
     }
     FILE *f = fopen(path, "w");
     if (!f) FAIL("cannot write the log '%s': %s; give a writable --log path", path, strerror(errno));
     if (kept && fwrite(keep, 1, kept, f) != kept) FAIL("cannot write the log '%s'", path);
     free(keep);
+    log_run_record(f, step, argc, argv);
     return f;
 }
 
@@ -851,7 +900,7 @@ int cmd_train(int argc, char **argv) {
         if (log_path) probe_log(log_path);
         replace_run(out, resume, resume ? NULL : log_path);
     }
-    if (rank == 0 && log_path) logf = open_log(log_path, step);
+    if (rank == 0 && log_path) logf = open_log(log_path, step, argc, argv);
     char dev_desc[128];
     if (!strcmp(retnet_trainer_device(trainer), "cpu"))
         snprintf(dev_desc, sizeof dev_desc, "%d threads", retnet_threads());
