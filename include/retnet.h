@@ -354,7 +354,9 @@ double retnet_lr_schedule(int64_t step, int64_t steps, int64_t warmup, double lr
  * hyperparameters; at most a few KB), in one safetensors file written atomically.
  * Loading refuses a state of another config ("resume of a different model"), and a file
  * that fails any check (a tensor missing or of another shape, a bad step, trainer JSON of
- * cap bytes or more) before it writes anything. */
+ * cap bytes or more) before it writes anything. It refuses a NaN or Inf in any tensor, and a
+ * negative second moment (adamw.m2), naming the first such tensor; those are found while
+ * reading (one pass over each array), so the arrays then hold what was read: discard them. */
 retnet_status retnet_train_state_save(const char *path, const retnet_model *m, const float *m1,
                                       const float *m2, int64_t step, const char *extra_json);
 retnet_status retnet_train_state_load(const char *path, retnet_model *m, float *m1, float *m2,

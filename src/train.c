@@ -29,6 +29,14 @@ double retnet_lr_schedule(int64_t step, int64_t steps, int64_t warmup, double lr
 
 #define STATE_FORMAT "retnet-train"
 
+/* The first value of x[0..n) that a resume cannot train from: NaN or Inf, or with nonneg (the
+ * second moment, whose square root the update takes) a negative one; -1 if none. */
+static int64_t first_bad(const float *x, int64_t n, int nonneg) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i]) || (nonneg && x[i] < 0)) return i;
+    return -1;
+}
+
 retnet_status retnet_train_state_save(const char *path, const retnet_model *m, const float *m1,
                                       const float *m2, int64_t step, const char *extra_json) {
     if (!path || !m || !m1 || !m2)
@@ -85,9 +93,9 @@ retnet_status retnet_train_state_load(const char *path, retnet_model *m, float *
     if (s == RETNET_OK && extra_json && cap && strlen(extra ? extra : "{}") >= cap)
         s = retnet_fail(RETNET_EFORMAT, "%s: the trainer metadata is longer than %zu bytes",
                         path, cap - 1);
-    /* every tensor checked before any is read, so that a refused file changes nothing (the
-     * reader has checked their extents against the file's size: only an I/O error while
-     * reading can leave them part loaded) */
+    /* every tensor's table entry checked before any is read, so that a file refused for its
+     * form changes nothing (the reader has checked their extents against the file's size:
+     * only an I/O error, or the values checked below, can leave them part loaded) */
     const char *names[3] = {"params", "adamw.m1", "adamw.m2"};
     float *dst[3] = {m->params, m1, m2};
     const st_tensor *ts[3] = {NULL, NULL, NULL};
@@ -97,7 +105,23 @@ retnet_status retnet_train_state_load(const char *path, retnet_model *m, float *
             s = retnet_fail(RETNET_EFORMAT, "%s: tensor %s is missing or not %lld float32 values",
                             path, names[i], (long long)m->n_params);
     }
-    for (int i = 0; s == RETNET_OK && i < 3; i++) s = st_read_f32(f, ts[i], dst[i]);
+    /* each tensor's values checked as it is read (one pass over the array): a state saved
+     * after the run diverged would resume into NaN at once, or (a negative second moment) make
+     * sqrt(v) NaN at the first update; refused, it leaves the arrays holding what was read */
+    for (int i = 0; s == RETNET_OK && i < 3; i++) {
+        s = st_read_f32(f, ts[i], dst[i]);
+        const int64_t at = s == RETNET_OK ? first_bad(dst[i], m->n_params, i == 2) : -1;
+        if (at < 0) continue;
+        const float x = dst[i][at];
+        if (isfinite(x))
+            s = retnet_fail(RETNET_EFORMAT, "%s: tensor %s holds a negative second moment (%g "
+                            "at index %lld; it must be >= 0): the file is damaged", path,
+                            names[i], (double)x, (long long)at);
+        else
+            s = retnet_fail(RETNET_EFORMAT, "%s: tensor %s holds a non-finite value (%s at "
+                            "index %lld): saved after the run diverged, or damaged", path,
+                            names[i], isnan(x) ? "NaN" : x > 0 ? "+Inf" : "-Inf", (long long)at);
+    }
     if (s == RETNET_OK) {
         *step = stepv;
         if (extra_json && cap) snprintf(extra_json, cap, "%s", extra ? extra : "{}");

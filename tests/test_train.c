@@ -23,7 +23,16 @@
  *     the first step: killed before its first save, the new run leaves only its own log; a
  *     directory holding only a run's log is refused, the log byte-identical; a new run's
  *     non-empty --log elsewhere is refused (an empty one is fine), replaced with --force, and
- *     kept and continued by --resume.
+ *     kept and continued by --resume;
+ *   - a training state holding NaN, Inf or a negative second moment is refused by --resume
+ *     (one line naming the file and the tensor), the run's files as they were;
+ *   - weights that turn NaN/Inf at a step that saves but does not evaluate are not saved: the
+ *     run stops non-zero, the last checkpoint byte for byte as it was;
+ *   - --lr x --wd >= 1 warns (one line) and trains; below 1 it does not warn;
+ *   - each invocation's first line in its log is a run record (id, start, resumed step,
+ *     arguments); a resumed log keeps the records of the lines it keeps. The other tests read
+ *     the step lines only (jlog_read): the records differ, by design, between a resumed and
+ *     an uninterrupted run.
  *
  * Children run with OMP_NUM_THREADS=1 (a tiny model gains nothing from threads, and a loaded
  * machine makes spinning OpenMP threads very slow) except the one 2-thread variant, and with
@@ -241,17 +250,23 @@ typedef struct {
     int n;
 } jlog;
 
-static jlog jlog_read(const char *path) {
+/* A log's lines. runs = 0: its step lines only, without the run records (each invocation's
+ * first line: {"run": id, "started": ..., "resumed_from_step": N, "argv": [...]}), which
+ * differ by design between a resumed run and an uninterrupted one (another id, time, step,
+ * arguments): the per-step lines are what must agree. runs = 1: every line. */
+static jlog jlog_read_all(const char *path, int runs) {
     jlog l = {test_slurp(path, NULL), {0}, 0};
     for (char *p = l.buf; p && *p && l.n < 512;) {
         char *e = strchr(p, '\n');
         if (e) *e = 0;
-        l.line[l.n++] = p;
+        if (runs || strncmp(p, "{\"run\": ", 8)) l.line[l.n++] = p;
         if (!e) break;
         p = e + 1;
     }
     return l;
 }
+
+static jlog jlog_read(const char *path) { return jlog_read_all(path, 0); }
 
 static void jlog_free(jlog *l) { free(l->buf); }
 
@@ -582,8 +597,9 @@ static void test_sigint(void) {
     pid_t pid = spawn(args, err);
     CHECK(pid > 0, "fork failed");
     if (pid <= 0) return;
-    /* once it has logged a step, its handler is in place; 59 steps remain */
-    int started = wait_lines(log, 1, pid, 30);
+    /* once it has logged a step (its second line, after the run record, which it writes
+     * before the handler is in place), its handler is in place; 59 steps remain */
+    int started = wait_lines(log, 2, pid, 30);
     CHECK(started, "the run did not log a step within 30 s");
     kill(pid, SIGINT);
     int st = wait_child(pid, 30);
@@ -1244,6 +1260,246 @@ static void test_replace_run(void) {
     }
 }
 
+/* ---------------------------------------------------------------- 11: hostile training states */
+
+/* cp -r src dst, dst removed first; 1 on success. */
+static int copy_dir(const char *src, const char *dst) {
+    char cmd[2200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", dst, src, dst);
+    return system(cmd) == 0;
+}
+
+/* One value of a training state: tensor 0 params, 1 adamw.m1, 2 adamw.m2; at < 0 counts from
+ * the end. */
+typedef struct {
+    int tensor;
+    int64_t at;
+    float x;
+} state_edit;
+
+/* Rewrites RUN/state.safetensors through the library (a well-formed file, step and trainer
+ * JSON kept) with the n values of e set. 1 on success. */
+static int edit_state(const char *run, const state_edit *e, int n) {
+    char mp[1024], sp[1024], extra[4096];
+    snprintf(mp, sizeof mp, "%s/model.safetensors", run);
+    snprintf(sp, sizeof sp, "%s/state.safetensors", run);
+    retnet_model *m = NULL;
+    if (retnet_model_load(mp, NULL, &m) != RETNET_OK) return 0;
+    const int64_t np = retnet_config_param_count(retnet_model_config(m));
+    float *m1 = malloc(sizeof(float) * (size_t)np), *m2 = malloc(sizeof(float) * (size_t)np);
+    int64_t step = 0;
+    int ok = m1 && m2 &&
+             retnet_train_state_load(sp, m, m1, m2, &step, extra, sizeof extra) == RETNET_OK;
+    float *arr[3] = {retnet_model_params(m), m1, m2};
+    for (int i = 0; ok && i < n; i++) arr[e[i].tensor][e[i].at < 0 ? np + e[i].at : e[i].at] = e[i].x;
+    ok = ok && retnet_train_state_save(sp, m, m1, m2, step, extra) == RETNET_OK;
+    CHECK(ok, "cannot rewrite %s: %s", sp, retnet_errmsg());
+    free(m1), free(m2);
+    retnet_model_free(m);
+    return ok;
+}
+
+/* CHECKs that dir's run files (model, state, log.jsonl) are what read_run gave before, and
+ * that it holds `files` files. */
+static void check_run_unchanged(const char *dir, char *before[3], const size_t nb[3], int files,
+                                const char *what) {
+    char *after[3];
+    size_t na[3];
+    read_run(dir, after, na);
+    for (int k = 0; k < 3; k++) {
+        CHECK((!before[k] && !after[k]) ||
+                  (before[k] && after[k] && nb[k] == na[k] && !memcmp(before[k], after[k], nb[k])),
+              "%s changed %s/%s", what, dir, run_file_names[k]);
+        free(after[k]);
+    }
+    CHECK(count_files(dir, "") == files, "%s left %d files in %s, were %d", what,
+          count_files(dir, ""), dir, files);
+}
+
+/* A state holding a NaN or Inf (in the parameters or either moment) or a negative second
+ * moment is refused by --resume: one line naming the file, the tensor and the value, before
+ * any work, every file of the run (its log in it too) as it was. */
+static void test_bad_state(void) {
+    char src[512], dir[512], state[1024], log[1024], a[4096], want[2048], cmd[2200];
+    snprintf(src, sizeof src, "%s/runA0", tmp);
+    snprintf(dir, sizeof dir, "%s/runV", tmp);
+    snprintf(state, sizeof state, "%s/state.safetensors", dir);
+    snprintf(log, sizeof log, "%s/log.jsonl", dir);
+    if (!copy_dir(src, dir)) { CHECK(0, "cannot copy %s", src); return; }
+    snprintf(cmd, sizeof cmd, "cp '%s/a0.jsonl' '%s'", tmp, log);
+    CHECK(system(cmd) == 0, "cannot copy the log");
+    size_t n0 = 0;
+    char *pristine = test_slurp(state, &n0);
+    static const struct { state_edit e; const char *tensor, *what; } cases[] = {
+        {{0, 100, NAN}, "params", "holds a non-finite value (NaN at index 100)"},
+        {{1, 5, INFINITY}, "adamw.m1", "holds a non-finite value (+Inf at index 5)"},
+        {{2, -1, -INFINITY}, "adamw.m2", "holds a non-finite value (-Inf at index "},
+        {{2, 7, -1e-3f}, "adamw.m2", "holds a negative second moment (-0.001 at index 7;"},
+    };
+    for (size_t k = 0; pristine && k < sizeof cases / sizeof cases[0]; k++) {
+        FILE *f = fopen(state, "wb"); /* the pristine state back, then one value changed */
+        CHECK(f && fwrite(pristine, 1, n0, f) == n0, "cannot restore %s", state);
+        if (f) fclose(f);
+        if (!edit_state(dir, &cases[k].e, 1)) break;
+        char *before[3];
+        size_t nb[3];
+        read_run(dir, before, nb);
+        const int files = count_files(dir, "");
+        snprintf(a, sizeof a, "train --data %s --resume %s --steps 12 --log %s " SMALL, data_dir,
+                 dir, log);
+        snprintf(want, sizeof want, "%s: tensor %s %s", state, cases[k].tensor, cases[k].what);
+        cli_expect_error(run("%s", a), a, want);
+        check_run_unchanged(dir, before, nb, files, "a refused resume");
+        for (int i = 0; i < 3; i++) free(before[i]);
+    }
+    free(pristine);
+}
+
+/* Weights that turn NaN or Inf in an update whose step saves but does not evaluate: the run
+ * stops before writing them (the loss guard saw the weights before the update, the val-loss
+ * guard runs on eval steps only), non-zero, the last checkpoint byte for byte as it was.
+ * A huge --lr x --wd does not get there (test_blow_up: the weights are ~1e11 and finite when
+ * the loss turns NaN), so the state is given one first moment near float's largest (3e38,
+ * finite, accepted) that the next update, at --lr 10, multiplies past float's range: that one
+ * weight turns Inf while the loss of the step, measured before the update, is finite. */
+static void test_diverged_save(void) {
+    char src[512], dir[512], a[4096], want[1200];
+    snprintf(src, sizeof src, "%s/runA0", tmp);
+    snprintf(dir, sizeof dir, "%s/runW", tmp);
+    if (!copy_dir(src, dir)) { CHECK(0, "cannot copy %s", src); return; }
+    const state_edit e[2] = {{1, 0, 3e38f}, {2, 0, 0.0f}};
+    if (!edit_state(dir, e, 2)) return;
+    char *before[3];
+    size_t nb[3];
+    read_run(dir, before, nb);
+    const int files = count_files(dir, "");
+    snprintf(a, sizeof a, "train --data %s --resume %s --steps 10 --lr 10 --min-lr 10 "
+             "--warmup 0 --save-every 1 --eval-every 1000000 " SMALL, data_dir, dir);
+    result r = run("%s", a);
+    const char *last = r.err;
+    for (const char *p = r.err; *p; p++)
+        if (*p == '\n' && p[1]) last = p + 1;
+    snprintf(want, sizeof want, "stopped without saving them, the last checkpoint in %s is "
+             "intact; lower --lr", dir);
+    CHECK(r.status != 0 && r.status < 128 &&
+              !strncmp(last, "retnet train: step 9: the weights diverged (", 44) &&
+              strstr(last, want),
+          "'retnet %s': weights diverged at a save step without evaluation: status %d, want a "
+          "last line 'step 9: the weights diverged (...' saying '%s':\n%s", a, r.status, want,
+          r.err);
+    result_free(&r);
+    check_run_unchanged(dir, before, nb, files, "a run whose weights diverged at a save step");
+    for (int i = 0; i < 3; i++) free(before[i]);
+}
+
+/* --lr x --wd >= 1: one warning line at the start (the decay zeroes or flips every 2-D weight
+ * each step), and the run goes on; none below 1. */
+static void test_wd_warning(void) {
+    static const struct { const char *opts, *want; } cases[] = {
+        {"--lr 0.5 --wd 2", "warning: --lr 0.5 times --wd 2 is 1, not below 1: each step at the "
+                            "peak learning rate the weight decay multiplies every 2-D weight by "
+                            "1 - lr*wd = 0 (zeroing it); lower --lr or --wd\n"},
+        {"--lr 1 --wd 3", "1 - lr*wd = -2 (flipping its sign)"},
+        {"--lr 0.5 --wd 1.9", NULL},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char a[4096];
+        snprintf(a, sizeof a, "train --data %s --preset tiny --out %s/runWd%zu --steps 1 %s "
+                 SMALL, data_dir, tmp, k, cases[k].opts);
+        result r = run("%s", a);
+        RUN_OK(r, a);
+        int warnings = 0;
+        for (const char *p = r.err; (p = strstr(p, "warning")); p++) warnings++;
+        if (cases[k].want)
+            CHECK(warnings == 1 && !strncmp(r.err, "retnet train: warning: --lr ", 28) &&
+                      strstr(r.err, cases[k].want),
+                  "'retnet %s': want one first line 'retnet train: warning: ...' with '%s':\n%s",
+                  a, cases[k].want, r.err);
+        else
+            CHECK(warnings == 0, "'retnet %s': a warning below lr*wd = 1:\n%s", a, r.err);
+        result_free(&r);
+    }
+}
+
+/* ---------------------------------------------------------------- 12: run records */
+
+/* CHECKs one run record: {"run": 16 hex digits, "started": UTC ISO 8601, "resumed_from_step":
+ * from, "argv": ["retnet", "train", ... arg ...]}. Its id into id (17 bytes). */
+static void check_run_record(const char *line, long long from, const char *arg, char *id,
+                             const char *what) {
+    char started[64] = "";
+    int y, mo, d, h, mi, se, used = 0;
+    int ok = line && !strncmp(line, "{\"run\": \"", 9) && strspn(line + 9, "0123456789abcdef") == 16 &&
+             line[25] == '"';
+    if (ok) snprintf(id, 17, "%.16s", line + 9);
+    ok = ok && field(line, "started", started, sizeof started) &&
+         sscanf(started, "\"%4d-%2d-%2dT%2d:%2d:%2dZ\"%n", &y, &mo, &d, &h, &mi, &se, &used) == 6 &&
+         used == 22 && !started[used] && y >= 2000;
+    ok = ok && num(line, "resumed_from_step") == (double)from && isnan(num(line, "step")) &&
+         strstr(line, "\"argv\": [\"retnet\", \"train\", ") && strstr(line, arg) &&
+         line[strlen(line) - 1] == '}';
+    CHECK(ok, "%s: not a run record resumed from step %lld with %s: %s", what, from, arg,
+          line ? line : "(none)");
+}
+
+/* Each invocation's first line in its log is its run record; a resumed run keeps the records
+ * of the lines it keeps, drops those of the lines it drops, and appends its own. */
+static void test_run_records(void) {
+    char a[512], b[512], c[512], src[512], dir[512], ida[17] = "", idb0[17] = "", idb1[17] = "";
+    snprintf(a, sizeof a, "%s/a0.jsonl", tmp);
+    snprintf(b, sizeof b, "%s/b0.jsonl", tmp);
+    jlog la = jlog_read_all(a, 1), lb = jlog_read_all(b, 1);
+    CHECK(la.n == 9, "%s: %d lines, want a run record and 8 steps", a, la.n);
+    CHECK(lb.n == 10, "%s: %d lines, want 2 run records and 8 steps", b, lb.n);
+    if (la.n == 9) check_run_record(la.line[0], 0, "\"--out\"", ida, a);
+    if (lb.n == 10) {
+        check_run_record(lb.line[0], 0, "\"--out\"", idb0, b);
+        check_run_record(lb.line[5], 4, "\"--resume\"", idb1, b);
+        CHECK(num(lb.line[4], "step") == 4 && num(lb.line[6], "step") == 5,
+              "%s: the resumed run's record is not between steps 4 and 5", b);
+    }
+    CHECK(strcmp(ida, idb0) && strcmp(idb0, idb1) && strcmp(ida, idb1),
+          "the run ids repeat: %s %s %s", ida, idb0, idb1);
+    jlog_free(&la);
+    jlog_free(&lb);
+
+    /* a log that went on past the state (an invocation that resumed from step 8, killed
+     * before its next save, mid-line): resumed from 8, its record and lines are dropped */
+    snprintf(src, sizeof src, "%s/runB0", tmp);
+    snprintf(dir, sizeof dir, "%s/runC", tmp);
+    snprintf(c, sizeof c, "%s/c.jsonl", tmp);
+    if (!copy_dir(src, dir)) { CHECK(0, "cannot copy %s", src); return; }
+    size_t nb = 0;
+    char *b0 = test_slurp(b, &nb);
+    if (!b0) { CHECK(0, "cannot read %s", b); return; }
+    char *text = malloc(nb + 512);
+    snprintf(text, nb + 512, "%s{\"run\": \"00000000deadbeef\", \"started\": "
+             "\"2000-01-01T00:00:00Z\", \"resumed_from_step\": 8, \"argv\": []}\n"
+             "{\"step\": 9, \"loss\": 1}\n{\"step\": 10, \"lo", b0);
+    write_text(c, text);
+    free(text);
+    result r = run("train --data %s --resume %s --steps 9 --log %s " FLAT " " SMALL, data_dir,
+                   dir, c);
+    RUN_OK(r, "resume with a log past its state");
+    result_free(&r);
+    size_t n = 0;
+    char *after = test_slurp(c, &n);
+    CHECK(after && n > nb && !memcmp(after, b0, nb) && !strstr(after, "deadbeef") &&
+              !strstr(after, "\"loss\": 1}") && !strstr(after, "\"lo\n"),
+          "the resumed log did not keep exactly its lines up to step 8:\n%s", after ? after : "");
+    free(after);
+    free(b0);
+    jlog lc = jlog_read_all(c, 1);
+    char idc[17] = "";
+    CHECK(lc.n == 12, "%s: %d lines, want 3 run records and 9 steps", c, lc.n);
+    if (lc.n == 12) {
+        check_run_record(lc.line[10], 8, "\"--resume\"", idc, c);
+        CHECK(num(lc.line[11], "step") == 9 && num(lc.line[11], "loss") != 1,
+              "%s: the last line is not the new step 9: %s", c, lc.line[11]);
+    }
+    jlog_free(&lc);
+}
+
 int main(int argc, char **argv) {
     char self[4096], bindir[4096];
     snprintf(self, sizeof self, "%s", argv[0]);
@@ -1273,6 +1529,10 @@ int main(int argc, char **argv) {
     RUN(test_bad_input);
     RUN(test_existing_run);
     RUN(test_replace_run);
+    RUN(test_bad_state);
+    RUN(test_diverged_save);
+    RUN(test_wd_warning);
+    RUN(test_run_records);
     kill_children();
     fprintf(stderr, "test_train: %.1f s\n", now_s() - t0);
     char a[512];

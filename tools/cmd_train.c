@@ -5,7 +5,8 @@
  * `batch` windows of `seq` tokens (each window starts with <bos>), one forward/backward each
  * into one gradient buffer, the global gradient norm (a NaN or Inf stops the run before the
  * update), clipping, AdamW. Every --eval-every steps the validation loss and a short sample
- * decoded with the recurrent form; every --save-every steps and at the end a checkpoint: the
+ * decoded with the recurrent form (a NaN or Inf there stops the run unsaved, and so does one in
+ * the weights about to be saved); every --save-every steps and at the end a checkpoint: the
  * model (RUN/model.safetensors, for generate/logits) and the training state
  * (RUN/state.safetensors: parameters, moments, step, data position), each written
  * atomically. --resume RUN continues bit-identically: the same losses as an uninterrupted run
@@ -83,7 +84,8 @@ static void usage_train(void) {
         "  --min-lr X          final learning rate (default lr/10)\n"
         "  --warmup N          warmup steps (default min(375, steps/10))\n"
         "  --schedule S        cosine (default) or linear decay after warmup\n"
-        "  --wd X              AdamW weight decay on 2-D weights (default 0.05)\n"
+        "  --wd X              AdamW weight decay on 2-D weights (default 0.05; lr x wd of 1\n"
+        "                      or more zeroes or flips them every step: warned)\n"
         "  --beta1 X --beta2 X AdamW betas (default 0.9, 0.98: the paper's)\n"
         "  --clip X            clip the global gradient norm to X (default 2.0; 0: off)\n"
         "  --dropout P         residual dropout (default 0)\n"
@@ -92,8 +94,10 @@ static void usage_train(void) {
         "  --save-every N      checkpoint every N steps (default 500)\n"
         "  --sample-tokens N   length of the sample (default 200; 0: none)\n"
         "  --seed S            initialisation, data order and dropout (default 1)\n"
-        "  --log FILE          JSON lines, one object per step; a new run's FILE must be new or\n"
-        "                      empty (or --force); a resumed run keeps its lines up to its step\n"
+        "  --log FILE          JSON lines, one object per step, after one run record per\n"
+        "                      invocation ({\"run\": id, \"started\", \"resumed_from_step\", \"argv\"});\n"
+        "                      a new run's FILE must be new or empty (or --force); a resumed run\n"
+        "                      keeps its lines up to its step\n"
         "  --device D          cpu (default) or cuda / cuda:N: train on a GPU (a CUDA build;\n"
         "                      mixed precision: bf16 products, fp32 master weights and moments;\n"
         "                      dropout drops the same elements as on the cpu)\n"
@@ -344,20 +348,65 @@ static void replace_run(const char *out, const char *resume, const char *log) {
                 removed);
 }
 
+/* 16 hex digits that tell this invocation's lines from any other's: /dev/urandom, or where
+ * that cannot be read the clock and the pid, mixed (splitmix64's finaliser). */
+static void make_run_id(char out[17]) {
+    uint64_t x = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&x, sizeof x, 1, f) != 1) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        x = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 40;
+        x = (x ^ x >> 30) * 0xbf58476d1ce4e5b9ull;
+        x = (x ^ x >> 27) * 0x94d049bb133111ebull;
+        x ^= x >> 31;
+    }
+    if (f) fclose(f);
+    snprintf(out, 17, "%016llx", (unsigned long long)x);
+}
+
+/* The log's first line from this invocation, before its steps: which process wrote the lines
+ * that follow, when it started, the step it resumed from (0: a new run) and its arguments.
+ * It has no "step" key: readers of the per-step numbers skip it, and the step lines of a
+ * resumed run stay those of an uninterrupted one. */
+static void log_run_record(FILE *f, int64_t step, int argc, char **argv) {
+    char id[17], when[32];
+    make_run_id(id);
+    const time_t now = time(NULL);
+    struct tm tm;
+    if (!gmtime_r(&now, &tm) || !strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(when, sizeof when, "unknown");
+    fprintf(f, "{\"run\": \"%s\", \"started\": \"%s\", \"resumed_from_step\": %lld, "
+            "\"argv\": [\"retnet\", \"train\"", id, when, (long long)step);
+    for (int i = 0; i < argc; i++) {
+        fputs(", ", f);
+        cli_json_string(f, argv[i], (int64_t)strlen(argv[i]));
+    }
+    fputs("]}\n", f);
+    fflush(f);
+}
+
 /* Opens the JSON-lines log: new for a new run; for a resumed one, the lines of the steps up
  * to the resumed step are kept (later ones, logged after the last checkpoint, are dropped so
- * that every step appears once). */
-static FILE *open_log(const char *path, int64_t step) {
+ * that every step appears once), and so are the run records of the invocations that wrote
+ * them (resumed from an earlier step: the one that resumed from this step logged only
+ * dropped lines). Then this invocation's run record. */
+static FILE *open_log(const char *path, int64_t step, int argc, char **argv) {
     char *keep = NULL;
     size_t kept = 0;
     FILE *old = step ? fopen(path, "r") : NULL;
     if (old) {
-        char line[8192];
-        size_t cap = 0;
-        while (fgets(line, sizeof line, old)) {
+        char *line = NULL;
+        size_t cap = 0, lcap = 0;
+        ssize_t got;
+        while ((got = getline(&line, &lcap, old)) > 0) {
+            const size_t n = (size_t)got;
+            if (line[n - 1] != '\n') continue; /* a write cut short by a kill: no line */
             const char *p = strstr(line, "\"step\": ");
-            if (!p || strtoll(p + 8, NULL, 10) > step) continue;
-            size_t n = strlen(line);
+            const char *r = strncmp(line, "{\"run\": ", 8) ? NULL
+                                                           : strstr(line, "\"resumed_from_step\": ");
+            if (r ? strtoll(r + 21, NULL, 10) >= step : !p || strtoll(p + 8, NULL, 10) > step)
+                continue;
             if (kept + n + 1 > cap) {
                 cap = 2 * (kept + n + 1);
                 char *k = realloc(keep, cap);
@@ -367,12 +416,14 @@ static FILE *open_log(const char *path, int64_t step) {
             memcpy(keep + kept, line, n);
             kept += n;
         }
+        free(line);
         fclose(old);
     }
     FILE *f = fopen(path, "w");
     if (!f) FAIL("cannot write the log '%s': %s; give a writable --log path", path, strerror(errno));
     if (kept && fwrite(keep, 1, kept, f) != kept) FAIL("cannot write the log '%s'", path);
     free(keep);
+    log_run_record(f, step, argc, argv);
     return f;
 }
 
@@ -439,6 +490,23 @@ static long long meta_int(const char *v) {
     errno = 0;
     const long long x = strtoll(v, &end, 10);
     return end == v || *end || errno ? LLONG_MIN : x;
+}
+
+/* The first parameter tensor holding a NaN or Inf, NULL if every value is finite (*what:
+ * "NaN" or "Inf"): one pass over the host parameters, which on a GPU are the master weights
+ * only after retnet_trainer_sync. */
+static const char *nonfinite_tensor(const retnet_model *m, const char **what) {
+    const int32_t n = retnet_model_tensor_count(m);
+    for (int32_t i = 0; i < n; i++) {
+        retnet_tensor t;
+        if (retnet_model_tensor(m, i, &t) || !t.data) continue; /* training has fp32 data */
+        for (int64_t k = 0; k < t.numel; k++)
+            if (!isfinite(t.data[k])) {
+                *what = isnan(t.data[k]) ? "NaN" : "Inf";
+                return t.name;
+            }
+    }
+    return NULL;
 }
 
 /* Rank 0 writes the model; the training state's save is collective (rank 0 writes it). */
@@ -777,7 +845,7 @@ int cmd_train(int argc, char **argv) {
         char js[4096], v[512];
         snprintf(path, sizeof path, "%s/state.safetensors", O("--resume")->value);
         CHECK(retnet_trainer_load(trainer, path, &step, js, sizeof js),
-              "resume a run of this same model");
+              "resume an intact state of a run of this same model, or start a new run");
         /* the saved numbers in 64 bits: a hostile file's product must not overflow */
         long long saved_gpus = json_field(js, "gpus", v, sizeof v) ? meta_int(v) : 1;
         if (saved_gpus < 1 || saved_gpus > 1 << 20)
@@ -832,7 +900,7 @@ int cmd_train(int argc, char **argv) {
         if (log_path) probe_log(log_path);
         replace_run(out, resume, resume ? NULL : log_path);
     }
-    if (rank == 0 && log_path) logf = open_log(log_path, step);
+    if (rank == 0 && log_path) logf = open_log(log_path, step, argc, argv);
     char dev_desc[128];
     if (!strcmp(retnet_trainer_device(trainer), "cpu"))
         snprintf(dev_desc, sizeof dev_desc, "%d threads", retnet_threads());
@@ -844,6 +912,16 @@ int cmd_train(int argc, char **argv) {
                  retnet_trainer_device(trainer));
     char gpus_desc[32] = "";
     if (O("--gpus")->given) snprintf(gpus_desc, sizeof gpus_desc, " x %d GPUs", world);
+    /* decoupled weight decay multiplies each 2-D weight by 1 - lr*wd every step: at 1 or
+     * more it zeroes or flips them all. Only a warning: a run may want the blow-up (the tests
+     * provoke divergence so). */
+    const double shrink = 1.0 - h.lr * (double)h.opt.weight_decay;
+    if (rank == 0 && shrink <= 0)
+        fprintf(stderr, "%s: warning: --lr %g times --wd %g is %g, not below 1: each step at "
+                "the peak learning rate the weight decay multiplies every 2-D weight by 1 - lr*wd "
+                "= %g (%s); lower --lr or --wd\n", cmd_name, h.lr, (double)h.opt.weight_decay,
+                h.lr * (double)h.opt.weight_decay, shrink,
+                shrink < 0 ? "flipping its sign" : "zeroing it");
     if (rank == 0)
         fprintf(stderr, "%s: %lld parameters, %s form, batch %d x %d tokens x %d%s, steps "
                 "%lld..%lld, %s\n", cmd_name, (long long)np, retnet_form_name(h.form), h.batch,
@@ -904,6 +982,27 @@ int cmd_train(int argc, char **argv) {
                  "stopped without saving them, the last checkpoint in %s is intact; lower --lr, "
                  "--wd or raise --warmup", (long long)step, isnan(vloss) ? "NaN" : "Inf", out);
         }
+        /* a save writes the weights as they are: the loss guard above saw them before this
+         * update and the val-loss guard only on eval steps, so they are checked here (rank 0
+         * syncs a GPU's master weights into the host model, which the save then writes without
+         * another copy; every rank learns the verdict, so that all stop together) */
+        const int do_save = step % h.save_every == 0 || step == h.steps || stop;
+        if (do_save) {
+            const char *bad = NULL, *what = "";
+            if (rank == 0) {
+                CHECK(retnet_trainer_sync(trainer), "");
+                bad = nonfinite_tensor(m, &what);
+            }
+            double nbad = bad != NULL;
+            CHECK(retnet_trainer_sum(trainer, &nbad, 1), "");
+            if (nbad > 0) {
+                if (tty) fputc('\n', stderr);
+                FAIL("step %lld: the weights diverged (%s%s%s) after the update; stopped without "
+                     "saving them, the last checkpoint in %s is intact; lower --lr, --wd or raise "
+                     "--warmup", (long long)step, bad ? what : "found by rank 0",
+                     bad ? " in " : "", bad ? bad : "", out);
+            }
+        }
         if (logf) {
             fprintf(logf, "{\"step\": %lld, \"loss\": %.17g, \"lr\": %.9g, \"grad_norm\": %.9g, "
                     "\"tokens_per_s\": %.1f, \"tokens\": %lld, \"elapsed_s\": %.3f",
@@ -923,7 +1022,7 @@ int cmd_train(int argc, char **argv) {
                     (long long)step, vloss, vloss / log(2.0));
             if (h.sample_tokens > 0) sample(m, tok, h.sample_tokens, h.seed + (uint64_t)step, stderr);
         }
-        if (step % h.save_every == 0 || step == h.steps || stop) {
+        if (do_save) {
             save(m, trainer, out, step, &h, train, tokens_seen);
             if (rank == 0 && tty && !do_eval) fprintf(stderr, "\n");
             if (rank == 0)

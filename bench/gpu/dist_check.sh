@@ -50,8 +50,9 @@ COMMON="--data $W/data --seq $SEQ --eval-every 1000 --sample-tokens 0 --save-eve
 compare() {
     python3 - "$@" <<'PY'
 import json, sys
-a = {r['step']: r for r in map(json.loads, open(sys.argv[1]))}
-b = {r['step']: r for r in map(json.loads, open(sys.argv[2]))}
+# the step lines (each invocation's run record, {"run": ...}, has no step)
+a = {r['step']: r for r in map(json.loads, open(sys.argv[1])) if 'step' in r}
+b = {r['step']: r for r in map(json.loads, open(sys.argv[2])) if 'step' in r}
 first, last = int(sys.argv[3]), int(sys.argv[4])
 steps = [s for s in range(first, last + 1) if s in a and s in b]
 if len(steps) != last - first + 1:
@@ -98,8 +99,8 @@ for G in 1 2 4 8; do
     "$R" train $COMMON --config "$W/cfg.json" --steps 100000 --batch $B --gpus "$G" \
         --out "$W/kill-$G" --log "$W/kill-$G.jsonl" >"$O/kill-$G.log" 2>&1 &
     L=$!
-    for _ in $(seq 600); do # the log appears with the first step
-        [ -f "$W/kill-$G.jsonl" ] && [ "$(wc -l <"$W/kill-$G.jsonl")" -ge 5 ] && break
+    for _ in $(seq 600); do # until 5 steps are logged (after the run record)
+        [ -f "$W/kill-$G.jsonl" ] && [ "$(grep -c '"step"' "$W/kill-$G.jsonl")" -ge 5 ] && break
         sleep 0.1
     done
     victim=

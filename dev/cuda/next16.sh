@@ -16,7 +16,7 @@ for cfg in bits-ln bits-rms; do
       tag=$cfg-$([ $tree = . ] && echo new || echo base)-$run
       rm -rf /tmp/run /tmp/log.jsonl; $tree/build-cuda/retnet train --data /tmp/d --config dev/cuda/cfg/$cfg.json --out /tmp/run \
         --steps 3 --batch 4 --seq 256 --eval-every 1000 --sample-tokens 0 --device cuda --log /tmp/log.jsonl >/dev/null 2>&1
-      echo "$tag: exit $? losses $(python3 -c 'import json,sys; print([ (r["loss"], r["grad_norm"]) for r in map(json.loads, open("/tmp/log.jsonl"))])')"
+      echo "$tag: exit $? losses $(python3 -c 'import json,sys; print([ (r["loss"], r["grad_norm"]) for r in map(json.loads, open("/tmp/log.jsonl")) if "step" in r])')"
       cp /tmp/run/model.safetensors /tmp/m-$tag
     done
   done

@@ -15,6 +15,6 @@ for dev in cpu cuda; do
   rm -rf /tmp/run-$dev
   timeout 120 build-cuda/retnet train --data /tmp/d --preset tiny --out /tmp/run-$dev --steps 20 --batch 4 \
     --seq 128 --dropout 0.1 --eval-every 1000 --sample-tokens 0 --device $dev --log /tmp/log-$dev.jsonl --force >/dev/null 2>"$OUT/train-$dev.err"
-  echo "train --dropout 0.1 --device $dev: exit $? losses $(python3 -c 'import json; r=[json.loads(l) for l in open("/tmp/log-'$dev'.jsonl")]; print([round(x["loss"],5) for x in r if x["step"] in (1,2,5,10,20)])')"
+  echo "train --dropout 0.1 --device $dev: exit $? losses $(python3 -c 'import json; r=[json.loads(l) for l in open("/tmp/log-'$dev'.jsonl")]; print([round(x["loss"],5) for x in r if x.get("step") in (1,2,5,10,20)])')"
 done
 echo "total $((SECONDS - t0)) s"
