@@ -193,9 +193,7 @@ struct ChunkRun {
                        update, 8 no O stores, 16 O stored from the registers (no TMA store),
                        32 no contraction split (run_chunk), 128 the split at any size, 256
                        the backward's dq and dk passes one after the other
-                       (retention_cuda_backward), 2048 the wgmma kernels' end waits for their O
-                       stores' writes, not only their reads; 16, 32, 128, 256, 2048 keep the
-                       results right */
+                       (retention_cuda_backward); 16, 32, 128, 256 keep the results right */
 };
 
 constexpr int NWARP = 8, NTHREAD = NWARP * 32;
@@ -1208,13 +1206,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                 }
             }
         }
-        /* the shared memory must outlive the stores' reads of it; their writes to global
-         * memory complete with the grid (as CUTLASS's and nvFuser's epilogues end). Lab flag
-         * 2048: wait for the writes too, as before */
-        if (ost && tid == 0) {
-            if (p.lab & 2048) bulk_wait_all();
-            else bulk_wait_read();
-        }
+        if (ost && tid == 0) bulk_wait_all(); /* the shared memory outlives the stores */
     } else {
         /* ---------------- warpgroup 1: the state tile, rows 64 mt + 16 wq + g (+8) -------- */
         const uint64_t dKt = wg_desc(s0 + G::K_OFF, 8192, 1024, SW_128); /* A = K^T, MN-major */
@@ -1589,13 +1581,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD) wgc_kernel(const __grid_constant__ ChunkR
                 }
             }
         }
-        /* the shared memory must outlive the stores' reads of it; their writes to global
-         * memory complete with the grid (as CUTLASS's and nvFuser's epilogues end). Lab flag
-         * 2048: wait for the writes too, as before */
-        if (ost && tid == 0) {
-            if (p.lab & 2048) bulk_wait_all();
-            else bulk_wait_read();
-        }
+        if (ost && tid == 0) bulk_wait_all(); /* the shared memory outlives the stores */
     } else {
         /* ---------------- warpgroup 1: the state tile, rows 64 mt + 16 wq + g (+8) -------- */
         const uint64_t dKt = wg_desc(s0 + G::K_OFF, KC * 16, 128, SW_NONE); /* A = K^T, MN-major */
