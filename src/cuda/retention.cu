@@ -193,8 +193,7 @@ struct ChunkRun {
                        update, 8 no O stores, 16 O stored from the registers (no TMA store),
                        32 no contraction split (run_chunk), 128 the split at any size, 256
                        the backward's dq and dk passes one after the other
-                       (retention_cuda_backward), 4096 the TMA kernel's plain grid (a block an
-                       item: no persistent grid); 16, 32, 128, 256, 4096 keep the results right */
+                       (retention_cuda_backward); 16, 32, 128, 256 keep the results right */
 };
 
 constexpr int NWARP = 8, NTHREAD = NWARP * 32;
@@ -925,7 +924,7 @@ template <int KC, int VT, int NB, int RW = 0> struct WCfg {
 /* ost: how O leaves the block. 0 from the accumulator registers (a caller's bf16 o_acc, or
  * the lab's flag 16); 1 staged in shared memory and written by TMA (tmo, a map of o); 2 the
  * same, added to what is there (fp32 o_acc, or a split's second half: run_chunk) */
-template <int KC, int VT, int NB, int RW, bool PER>
+template <int KC, int VT, int NB, int RW>
 __global__ void RET_WG_BOUNDS(NTHREAD)
     wg_kernel(const __grid_constant__ ChunkRun p, const __grid_constant__ TensorMap tmq,
               const __grid_constant__ TensorMap tmk, const __grid_constant__ TensorMap tmv,
@@ -945,19 +944,9 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
      * it cannot prove uniform gets serialized */
     const int wg = __shfl_sync(0xffffffffu, tid >> 7, 0);
     const int g = lane >> 2, t4 = lane & 3;
-    /* The items are the (b, h, VT columns) tiles, in the plain grid's order (a head's tiles
-     * together). PER false: a block is one item, at its (x, y, z). PER: a 1-D grid of
-     * what fits at once, block i walking items i, i + gridDim.x, ... with its tables, barriers
-     * and shared memory kept, and each next item's first chunk loaded under the previous
-     * item's last (at T = 2k a block's start and end cost ~7 us, about 3 chunks: fwd_waves.py) */
-    const int nx = (p.Vo + VT - 1) / VT, nitems = nx * p.H * p.B;
-    int item = PER ? (int)blockIdx.x
-                   : ((int)blockIdx.z * p.H + (int)blockIdx.y) * nx + (int)blockIdx.x;
-    const int istep = PER ? (int)gridDim.x : nitems; /* a template argument: without it the
-        loop's registers (the item, the chunk count) made the plain kernel spill 72 bytes
-        where it spilled 28 */
+    const int vo0 = blockIdx.x * VT, h = blockIdx.y, b = blockIdx.z;
     const int T = p.T, Kc = p.Kc, Vo = p.Vo, rev = p.reverse;
-    const float scale = p.scale;
+    const float gam = p.gamma[h], scale = p.scale;
     const int nchunk = (T + C - 1) / C;
     const int crank = cl > 1 ? (int)cluster_rank() : 0;
     constexpr int rows = RW; /* §3's row sums (ChunkRun::rows): 0, 1 (dq) or 2 (dk) */
@@ -974,9 +963,8 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
     /* the loads of chunk ci (one thread): its Q and K slabs, shared out over the cluster, each
      * multicast to every block; this block's V tile. Boxes start at the chunk's first row in
      * forward order (negative or past T: zero-filled) */
-    auto issue = [&](int gi, int ci, int it) { /* gi: the block's chunk count; it: the item */
-        const int h = it / nx % p.H, b = it / (nx * p.H), vo0 = it % nx * VT;
-        const int st = gi & 1, qb = NB == 2 ? st : 0;
+    auto issue = [&](int ci) {
+        const int st = ci & 1, qb = NB == 2 ? st : 0;
         const int row0 = rev ? T - (ci + 1) * C : ci * C;
         const uint32_t bar = bar_full + st * 8;
         mbar_expect_tx(bar, G::TXBYTES);
@@ -993,37 +981,31 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
     const bool no_more = p.lab & 1; /* lab: no loads after the first chunk (wrong results) */
     /* top of chunk ci: every block of the cluster is done with chunk ci - 1 (its buffers are
      * free, and this block's R buffer is written), the next loads go out, chunk ci is in */
-    int gb = 0; /* the chunks of the block's earlier items */
     auto top = [&](int ci) {
-        const int gi = gb + ci, nit = item + istep;
         if (NB == 2 && cl > 1) cluster_sync();
         else bar_all();
-        if (NB == 2 && tid == 0 && !no_more && (ci + 1 < nchunk || nit < nitems)) {
-            /* that Q buffer held chunk gi - 1's staged O: its store must have read it */
+        if (NB == 2 && tid == 0 && ci + 1 < nchunk && !no_more) {
+            /* that Q buffer held chunk ci - 1's staged O: its store must have read it */
             if (G::O_IN_Q && ost) bulk_wait_read();
-            if (ci + 1 < nchunk) issue(gi + 1, ci + 1, item);
-            else issue(gi + 1, 0, nit);
+            issue(ci + 1);
         }
         if (no_more) mbar_wait(bar_full, 0); /* only chunk 0 ever arrives */
-        else mbar_wait(bar_full + (gi & 1) * 8, (gi >> 1) & 1);
+        else mbar_wait(bar_full + (ci & 1) * 8, (ci >> 1) & 1);
     };
     /* KC = 512 (one Q / K buffer): the next chunk's loads once every block has read this one */
     auto mid = [&](int ci) {
         if (cl > 1) cluster_sync();
         else bar_all();
-        if (tid == 0 && ci + 1 < nchunk && !no_more) issue(ci + 1, ci + 1, item); /* not PER */
+        if (tid == 0 && ci + 1 < nchunk && !no_more) issue(ci + 1);
     };
     /* without a cluster the first chunk's loads go out at once, under the tables' work (the
      * issuing thread initialized the barrier itself); a multicast waits until the barriers
      * exist in every block of the cluster */
-    if (cl == 1 && tid == 0 && nchunk > 0) issue(0, 0, item);
-    decay_tables<C>(pw, pz, p.gamma[item / nx % p.H], scale, tid);
+    if (cl == 1 && tid == 0 && nchunk > 0) issue(0);
+    decay_tables<C>(pw, pz, gam, scale, tid);
     if (cl > 1) cluster_sync();
     else bar_all();
-    if (cl > 1 && tid == 0 && nchunk > 0) issue(0, 0, item);
-  for (;;) { /* the block's items (one unless PER) */
-    const int vo0 = item % nx * VT, h = item / nx % p.H, b = item / (nx * p.H);
-    const float gam = p.gamma[h];
+    if (cl > 1 && tid == 0 && nchunk > 0) issue(0);
 
     /* a chunk's row r is token j = r (forward in time) or j = 63 - r (backward); the rows that
      * hold tokens are r < L, or r >= 64 - L */
@@ -1054,9 +1036,9 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             }
         } else
         for (int ci = 0; ci < nchunk; ci++) {
-            const int c0 = ci * C, L = min(C, T - c0), gi = gb + ci;
-            const uint32_t qoff = (NB == 2 ? (gi & 1) : 0) * G::QBYTES;
-            const uint32_t voff = (gi & 1) * G::VBYTES, roff = (gi & 1) * G::RBYTES;
+            const int c0 = ci * C, L = min(C, T - c0);
+            const uint32_t qoff = (NB == 2 ? (ci & 1) : 0) * G::QBYTES;
+            const uint32_t voff = (ci & 1) * G::VBYTES, roff = (ci & 1) * G::RBYTES;
             float acc_s[32], acc_o[VT / 2];
             top(ci);
             /* every wgmma below is unconditional and waited for before its accumulators are
@@ -1086,7 +1068,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
              * gamma^(n-m) for m <= n (forward), gamma^(m-n) for m >= n (backward) */
             uint32_t pa[4][4];
             /* §3: the score gains dr of its row (rows 1) or of its key (rows 2) */
-            const float *dri = drs + (gi & 1) * C;
+            const float *dri = drs + (ci & 1) * C;
             const float dra0 = rows == 1 ? dri[rowA] : 0.0f, dra1 = rows == 1 ? dri[rowA + 8] : 0.0f;
             float rsum[2] = {0.0f, 0.0f}; /* rows 3: sum_m P_nm of the rows rowA, rowA + 8 */
 #pragma unroll
@@ -1120,13 +1102,13 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                 }
                 if constexpr (rows == 3) { /* the row sums' slots (ChunkRun::r8) */
                     constexpr int CW = KC / 32; /* a thread's columns of a slot */
-                    const float *zi = zs3 + (gi & 1) * KC;
+                    const float *zi = zs3 + (ci & 1) * KC;
 #pragma unroll
                     for (int rr = 0; rr < 2; rr++) {
                         rsum[rr] += __shfl_xor_sync(0xffffffffu, rsum[rr], 1);
                         rsum[rr] += __shfl_xor_sync(0xffffffffu, rsum[rr], 2);
                     }
-                    for (int sl = item % nx; sl < 8; sl += nx) {
+                    for (int sl = blockIdx.x; sl < 8; sl += gridDim.x) {
                         const int col0 = sl * G::W8 + t4 * CW;
                         float rp[2] = {0.0f, 0.0f};
 #pragma unroll
@@ -1153,7 +1135,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                     }
                 }
                 if (rows == 1 || rows == 2) { /* + xi (dr of the row, or 1) z: the extra state row's term */
-                    const float *zi = zs + (gi & 1) * VT;
+                    const float *zi = zs + (ci & 1) * VT;
                     const float c0 = rows == 1 ? x0 * dra0 : x0, c1 = rows == 1 ? x1 * dra1 : x1;
 #pragma unroll
                     for (int j = 0; j < G::NJ; j++) {
@@ -1224,6 +1206,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                 }
             }
         }
+        if (ost && tid == 0) bulk_wait_all(); /* the shared memory outlives the stores */
     } else {
         /* ---------------- warpgroup 1: the state tile, rows 64 mt + 16 wq + g (+8) -------- */
         const uint64_t dKt = wg_desc(s0 + G::K_OFF, 8192, 1024, SW_128); /* A = K^T, MN-major */
@@ -1251,7 +1234,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                                   lane);
             fence_async_smem();
         };
-        store_r(gb & 1);
+        store_r(0);
         /* §3's rows: dr of chunk c's rows (tokens in forward order, as loaded; 0 past the
          * sequence) read by the threads wt < C; z, the extra state row, kept by wt < VT */
         auto load_dr = [&](int c) {
@@ -1273,15 +1256,15 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
          * the same group in every n */
         const int lcg = (wt % (VT / 8)) ^ ((wt >> 3) & (VT == 64 ? 7 : 3));
         for (int ci = 0; ci < nchunk; ci++) {
-            const int L = min(C, T - ci * C), gi = gb + ci;
-            const uint32_t qoff = (NB == 2 ? (gi & 1) : 0) * G::QBYTES;
-            const uint32_t voff = (gi & 1) * G::VBYTES;
+            const int L = min(C, T - ci * C);
+            const uint32_t qoff = (NB == 2 ? (ci & 1) : 0) * G::QBYTES;
+            const uint32_t voff = (ci & 1) * G::VBYTES;
             top(ci);
             const float drn = R12 && ci + 1 < nchunk ? load_dr(ci + 1) : 0.0f; /* lands later */
             if constexpr (rows == 3) { /* the chunk's key sums, sum_j gamma^(L-1-j) k_j, by slot */
                 const int c = wt % G::W8, rg = wt / G::W8;
                 float *zp3 = reinterpret_cast<float *>(sbase + G::ZP3_OFF);
-                for (int sl = item % nx, k = 0; sl < 8; sl += nx, k++) {
+                for (int sl = blockIdx.x, k = 0; sl < 8; sl += gridDim.x, k++) {
                     const int col = sl * G::W8 + c;
                     float acc = 0.0f;
                     for (int j = rg; j < L; j += G::RG8)
@@ -1290,7 +1273,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                     zp3[k * 128 + rg * G::W8 + c] = acc;
                 }
             }
-            const float *dri = drs + (gi & 1) * C;
+            const float *dri = drs + (ci & 1) * C;
             float zp[8] = {};
             /* zeta ⊙ V, zeta = gamma^(L-1-j) for token j of the chunk (zero on empty rows);
              * same swizzled layout as V: 16-byte piece i is in row i / (VT / 8) */
@@ -1321,9 +1304,9 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             const float gl = pw[L];
             if constexpr (rows == 3) { /* z = gamma^L z + the chunk's key sums (a fixed order) */
                 const float *zp3 = reinterpret_cast<const float *>(sbase + G::ZP3_OFF);
-                const float *zo = zs3 + (gi & 1) * KC;
-                float *zn = zs3 + ((gi + 1) & 1) * KC;
-                for (int sl = item % nx, k = 0; sl < 8; sl += nx, k++)
+                const float *zo = zs3 + (ci & 1) * KC;
+                float *zn = zs3 + ((ci + 1) & 1) * KC;
+                for (int sl = blockIdx.x, k = 0; sl < 8; sl += gridDim.x, k++)
                     if (wt < G::W8) {
                         float sum = 0.0f;
                         for (int g2 = 0; g2 < G::RG8; g2++) sum += zp3[k * 128 + g2 * G::W8 + wt];
@@ -1335,9 +1318,9 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                     float sum = 0.0f;
                     for (int g2 = 0; g2 < G::NRG; g2++) sum += zpart[g2 * VT + wt];
                     zc = gl * zc + sum;
-                    zs[((gi + 1) & 1) * VT + wt] = zc;
+                    zs[((ci + 1) & 1) * VT + wt] = zc;
                 }
-                if (wt < C) drs[((gi + 1) & 1) * C + wt] = drn;
+                if (wt < C) drs[((ci + 1) & 1) * C + wt] = drn;
             }
 #pragma unroll
             for (int mt = 0; mt < G::MT; mt++)
@@ -1357,7 +1340,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                 for (int mt = 0; mt < G::MT; mt++) wg_pin(acc_r[mt]);
             }
             if constexpr (NB == 1) mid(ci);
-            if (ci + 1 < nchunk) store_r((gi + 1) & 1); /* read by warpgroup 0 in the next chunk */
+            store_r((ci + 1) & 1); /* read by warpgroup 0 in the next chunk */
         }
         if (p.s_final) {
             const float mul = p.grad_state ? scale * gam : 1.0f;
@@ -1378,16 +1361,6 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                     }
         }
     }
-    if constexpr (!PER) break;
-    gb += nchunk;
-    item += istep;
-    if (item >= nitems) break;
-    /* the next item: every thread done with this one's tables, then the new head's */
-    bar_all();
-    if (item / nx % p.H != h) decay_tables<C>(pw, pz, p.gamma[item / nx % p.H], scale, tid);
-    bar_all();
-  }
-    if (wg == 0 && ost && tid == 0) bulk_wait_all(); /* the shared memory outlives the stores */
     /* no block of the cluster leaves while a multicast into it could still be in flight */
     if (cl > 1) cluster_sync();
 #endif /* RET_WG_BODY */
@@ -2436,7 +2409,7 @@ static int wg_available(void) {
              cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
              cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess &&
              major == 9 && minor == 0 &&
-             cudaFuncGetAttributes(&fa, wg_kernel<64, 64, 2, 0, false>) == cudaSuccess &&
+             cudaFuncGetAttributes(&fa, wg_kernel<64, 64, 2, 0>) == cudaSuccess &&
              tensor_map_encoder() != nullptr &&
              fa.maxThreadsPerBlock >= NTHREAD;
         (void)cudaGetLastError();
@@ -2501,16 +2474,11 @@ template <int VT> static void o_store(const ChunkRun &r, TensorMap *m, int *ost)
 template <int KC, int VT, int NB, int RW> static int launch_wg_rw(const ChunkRun &r, cudaStream_t s) {
     using G = WCfg<KC, VT, NB, RW>;
     static_assert(sizeof(TensorMap) == sizeof(CUtensorMap), "tensor map size");
-    constexpr bool PER = NB == 2 && RW == 0; /* the persistent form: instantiated only where it can run */
     static bool attr = false; /* per instantiation */
     if (!attr) {
-        CUDA_OK(cudaFuncSetAttribute(wg_kernel<KC, VT, NB, RW, false>,
+        CUDA_OK(cudaFuncSetAttribute(wg_kernel<KC, VT, NB, RW>,
                                      cudaFuncAttributeMaxDynamicSharedMemorySize, (int)G::SMEM),
                 "cudaFuncSetAttribute (wg_kernel shared memory)");
-        if (PER)
-            CUDA_OK(cudaFuncSetAttribute(wg_kernel<KC, VT, NB, RW, PER>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)G::SMEM),
-                    "cudaFuncSetAttribute (wg_kernel shared memory)");
         attr = true;
     }
     TensorMap tq = {}, tk = {}, tv = {}, to = {};
@@ -2528,20 +2496,8 @@ template <int KC, int VT, int NB, int RW> static int launch_wg_rw(const ChunkRun
     /* O by TMA, except under clusters: a peer's multicast into this block's Q buffer does not
      * wait for this block's store from it (O_IN_Q) */
     if (r.T > 0 && cl == 1) o_store<VT>(r, &to, &ost);
-    /* more items than fit at once: a persistent grid (wg_kernel's PER), unless other
-     * launches run beside this one (r.par: a grid of the whole GPU would queue them), or the
-     * lab asks otherwise (flag 1's single chunk, 4096 the plain grid); §3's rows and clusters
-     * keep the plain grid */
-    static int occ = -1; /* per instantiation */
-    if (PER && occ < 0 &&
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, wg_kernel<KC, VT, NB, RW, PER>, NTHREAD,
-                                                      G::SMEM) != cudaSuccess)
-        occ = 0, (void)cudaGetLastError();
-    const int64_t items = (int64_t)nx * r.H * r.B, fit = (int64_t)(occ > 0 ? occ : 0) * sm_count();
-    const bool persist = PER && cl == 1 && r.par <= 1 && !(r.lab & (1 | 4096)) && fit > 0 &&
-                         items > fit;
     cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = persist ? dim3((unsigned)fit) : dim3(nx, r.H, r.B);
+    cfg.gridDim = dim3(nx, r.H, r.B);
     cfg.blockDim = dim3(NTHREAD);
     cfg.dynamicSmemBytes = G::SMEM;
     cfg.stream = s;
@@ -2549,8 +2505,7 @@ template <int KC, int VT, int NB, int RW> static int launch_wg_rw(const ChunkRun
     at[0].id = cudaLaunchAttributeClusterDimension;
     at[0].val.clusterDim.x = cl, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
     cfg.attrs = at, cfg.numAttrs = 1;
-    CUDA_OK(persist ? cudaLaunchKernelEx(&cfg, wg_kernel<KC, VT, NB, RW, PER>, r, tq, tk, tv, to, cl, ost)
-                    : cudaLaunchKernelEx(&cfg, wg_kernel<KC, VT, NB, RW, false>, r, tq, tk, tv, to, cl, ost),
+    CUDA_OK(cudaLaunchKernelEx(&cfg, wg_kernel<KC, VT, NB, RW>, r, tq, tk, tv, to, cl, ost),
             "wg_kernel launch");
     return 0;
 }
