@@ -4,6 +4,7 @@
 #   make test       installs dependencies if missing, runs every test (the command CI runs)
 #   make bench      benchmarks (tables on stdout, results in bench/)
 #   make demo       the README's first command: init a model, show the three forms agree
+#   make fuzz       libFuzzer on the file parsers, 60 s a target (needs clang; tests/fuzz/)
 #   make test-cuda  the CUDA backend's tests (CUDA=1 build; on a machine with a GPU)
 #   DEBUG=1         AddressSanitizer + UBSan build (in build-debug/)
 #   CUDA=1          the CUDA backend too (in build-cuda/; needs nvcc, see CUDA_HOME)
@@ -181,7 +182,7 @@ bench-quality: all
 # bench/REPORT.md, its plots and raw data in bench/report/ (~30 minutes on 2 quiet cores).
 # report-smoke: the same scripts at tiny sizes in under a minute, into a temporary directory
 # (what `make test` runs, as build/tests/test_report_smoke).
-.PHONY: report report-smoke
+.PHONY: report report-smoke fuzz
 report: all
 	@scripts/install-deps.sh bench
 	@bench/report.sh
@@ -192,7 +193,13 @@ report-smoke: all
 demo: deps all
 	@scripts/demo.sh
 
+# Coverage-guided fuzzing of the file parsers under ASan + UBSan (tests/fuzz/README.md):
+# FUZZ_SECONDS per target, FUZZ_TARGETS to pick some. Not part of `make test`.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 clean:
-	rm -rf build build-debug build-cuda build-cuda-debug
+	rm -rf build build-debug build-cuda build-cuda-debug build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -896,19 +896,36 @@ int retnet_loader_state_str(const retnet_loader *l, char *buf, size_t cap) {
 }
 
 retnet_status retnet_loader_state_parse(retnet_loader *l, const char *str) {
-    retnet_loader_state s;
-    int T, bos, end = -1;
-    long long count, next, drawn;
+    /* By hand, not sscanf: a number too big for its field is undefined behaviour for sscanf
+     * (glibc wraps "4294967298" into the int 2, so a damaged state would pass as T = 2). Five
+     * decimal fields (T and bos within int32), then four hex words, all ':'-separated. */
+    long long v[5];
     unsigned long long r[4];
-    if (!str || sscanf(str, STATE_FMT "%n", &T, &bos, &count, &next, &drawn, &r[0], &r[1], &r[2],
-                       &r[3], &end) != 9 || end < 0 || str[end])
+    const char *p = str;
+    int ok = str && !strncmp(str, "rtl1:", 5);
+    if (ok) p += 5;
+    for (int i = 0; ok && i < 9; i++) {
+        char *end = NULL;
+        errno = 0;
+        if (i < 5) {
+            ok = isdigit((unsigned char)p[0]) || (p[0] == '-' && isdigit((unsigned char)p[1]));
+            if (ok) v[i] = strtoll(p, &end, 10);
+        } else {
+            ok = isxdigit((unsigned char)p[0]);
+            if (ok) r[i - 5] = strtoull(p, &end, 16);
+        }
+        ok = ok && !errno && *end == (i < 8 ? ':' : '\0');
+        if (ok) p = end + 1;
+    }
+    if (!ok || v[0] < INT32_MIN || v[0] > INT32_MAX || v[1] < INT32_MIN || v[1] > INT32_MAX)
         return retnet_fail(RETNET_EFORMAT, "'%.80s' is not a loader state (rtl1:T:bos:count:next:drawn:rng)",
                            str ? str : "(null)");
-    s.T = T;
-    s.bos = bos;
-    s.count = count;
-    s.next_window = next;
-    s.drawn = drawn;
+    retnet_loader_state s;
+    s.T = (int32_t)v[0];
+    s.bos = (int32_t)v[1];
+    s.count = v[2];
+    s.next_window = v[3];
+    s.drawn = v[4];
     for (int i = 0; i < 4; i++) s.rng[i] = r[i];
     return retnet_loader_set_state(l, &s);
 }

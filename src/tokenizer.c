@@ -1013,6 +1013,12 @@ static retnet_status load_gpt2(const char *dir, retnet_tokenizer **out) {
         if (n <= 0)
             s = retnet_fail(RETNET_EFORMAT, "%s: token \"%.60s\" (id %d) is not in GPT-2's "
                             "byte-to-unicode alphabet", enc_path, m->key, id);
+        /* the pair map below tries every split of every token, hashing both parts: quadratic
+         * in a token's length (a 64 KB token in a 270 KB pair of files took 2 s). Real
+         * vocabularies' tokens are far shorter, as for load_bpe's limit */
+        else if (n > TOKEN_MAX_BYTES)
+            s = retnet_fail(RETNET_EFORMAT, "%s: token \"%.60s...\" (id %d) is %lld bytes long, "
+                            "more than %d", enc_path, m->key, id, (long long)n, TOKEN_MAX_BYTES);
         len_of[id] = n;
     }
     if (s == RETNET_OK) t->off[t->vocab] = t->off[t->vocab - 1] + len_of[t->vocab - 1];

@@ -368,6 +368,34 @@ static void check_sequential(int64_t n, int32_t T, int bos) {
     unlink(p);
 }
 
+/* Numbers too big for their field (found reading the parser while writing tests/fuzz/fuzz_data): sscanf wrapped T and bos
+ * mod 2^32, so "rtl1:4294967328:4294967552:..." passed as T = 32, bos = 256. */
+static void test_loader_state_overflow(void) {
+    const char *p = path_in("o.bin");
+    make_file(p, 260, 256, 3000);
+    retnet_loader *l = NULL;
+    CHECK(retnet_loader_open_file(p, 260, 32, 1, 9, &l) == RETNET_OK, "%s", retnet_errmsg());
+    if (!l) return;
+    char good[256];
+    retnet_loader_state_str(l, good, sizeof good);
+    CHECK(retnet_loader_state_parse(l, good) == RETNET_OK, "%s: %s", good, retnet_errmsg());
+    const char *rest = strchr(good + 5, ':');            /* ":256:3000:..." */
+    rest = rest ? strchr(rest + 1, ':') : NULL;          /* ":3000:..." */
+    if (!rest) { CHECK(0, "state string %s", good); retnet_loader_free(l); return; }
+    char bad[300];
+    snprintf(bad, sizeof bad, "rtl1:4294967328:256%s", rest);  /* T = 32 + 2^32 */
+    CHECK(retnet_loader_state_parse(l, bad) == RETNET_EFORMAT, "T beyond int32 accepted: %s", bad);
+    snprintf(bad, sizeof bad, "rtl1:32:4294967552%s", rest);   /* bos = 256 + 2^32 */
+    CHECK(retnet_loader_state_parse(l, bad) == RETNET_EFORMAT, "bos beyond int32 accepted: %s", bad);
+    snprintf(bad, sizeof bad, "rtl1:32:256:99999999999999999999%s", strchr(rest + 1, ':'));
+    CHECK(retnet_loader_state_parse(l, bad) == RETNET_EFORMAT, "count beyond int64: %s (%s)", bad,
+          retnet_errmsg());
+    snprintf(bad, sizeof bad, "rtl1: 32:256%s", rest);
+    CHECK(retnet_loader_state_parse(l, bad) == RETNET_EFORMAT, "a space accepted: %s", bad);
+    retnet_loader_free(l);
+    unlink(p);
+}
+
 static void test_loader_sequential(void) {
     check_sequential(1000, 10, 1);  /* exact multiple */
     check_sequential(1003, 10, 1);  /* a partial last window */
@@ -601,6 +629,7 @@ int main(void) {
     RUN(test_tokfile_header);
     RUN(test_loader_random);
     RUN(test_loader_resume);
+    RUN(test_loader_state_overflow);
     RUN(test_loader_sequential);
     RUN(test_loader_short);
     RUN(test_text_cut);

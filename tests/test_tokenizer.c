@@ -626,6 +626,80 @@ static void test_gpt2_bytes(void) {
     CHECK(retnet_tokenizer_decode(gpt2, &bad, 1, 0, &o, &ol) == RETNET_EINVAL, "50257 out of range");
 }
 
+/* GPT-2's files with a chain of self-merges "a a", "aa aa", ... up to a token of 2^k bytes
+ * (encoder.json: the 256 bytes in GPT-2's alphabet, the chain, <|endoftext|>). */
+static void write_gpt2_chain(const char *dir, int k) {
+    int16_t dec[512];
+    for (int i = 0; i < 512; i++) dec[i] = -1;
+    int n = 0;
+    for (int b = 0; b < 256; b++) {
+        int pr = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+        if (pr) dec[b] = (int16_t)b;
+        else dec[256 + n++] = (int16_t)b;
+    }
+    size_t cap = ((size_t)8 << k) + 16384;
+    char *enc = malloc(cap), *bpe = malloc(cap), *tok = malloc(((size_t)1 << k) + 1);
+    size_t e = (size_t)snprintf(enc, cap, "{"), v = (size_t)snprintf(bpe, cap, "#version: 0.2\n");
+    for (int cp = 0; cp < 512; cp++) {
+        if (dec[cp] < 0) continue;
+        char u[4] = {0};
+        if (cp < 0x80) u[0] = (char)cp;
+        else { u[0] = (char)(0xC0 | cp >> 6); u[1] = (char)(0x80 | (cp & 63)); }
+        e += (size_t)snprintf(enc + e, cap - e, "%s\"%s%s\": %d", e > 1 ? ", " : "",
+                              cp == '"' || cp == '\\' ? "\\" : "", u, dec[cp]);
+    }
+    strcpy(tok, "a");
+    for (int i = 0; i < k; i++) {
+        size_t l = strlen(tok);
+        v += (size_t)snprintf(bpe + v, cap - v, "%s %s\n", tok, tok);
+        memcpy(tok + l, tok, l);
+        tok[2 * l] = 0;
+        e += (size_t)snprintf(enc + e, cap - e, ", \"%s\": %d", tok, 256 + i);
+    }
+    e += (size_t)snprintf(enc + e, cap - e, ", \"<|endoftext|>\": %d}", 256 + k);
+    char p[600];
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/encoder.json", dir);
+    write_whole(p, enc, (int64_t)e);
+    snprintf(p, sizeof p, "%s/vocab.bpe", dir);
+    write_whole(p, bpe, (int64_t)v);
+    free(enc);
+    free(bpe);
+    free(tok);
+}
+
+/* A token of more than TOKEN_MAX_BYTES in encoder.json (found reading load_gpt2 while fuzzing
+ * the tokenizer loaders): the pair map tried all its splits, hashing both parts, quadratic in
+ * its length (a 64 KB token in 270 KB of files took 2 s to load, 128 KB 8 s). Refused now,
+ * naming the file. */
+static void test_gpt2_long_token(void) {
+    char dir[512], p[600];
+    snprintf(dir, sizeof dir, "%s/gpt2chain", tmpdir);
+    retnet_tokenizer *t = NULL;
+    write_gpt2_chain(dir, 12); /* 4096 bytes: still taken */
+    CHECK(retnet_tokenizer_load(dir, &t) == RETNET_OK && t && retnet_tokenizer_vocab(t) == 269,
+          "a 4096-byte token: %s", retnet_errmsg());
+    if (t) {
+        static char text[5000];
+        memset(text, 'a', 4096);
+        roundtrip(t, text, 4096, "4096 a's");
+        roundtrip(t, text, 5000 - 1, "4999 a's");
+    }
+    retnet_tokenizer_free(t);
+    t = (retnet_tokenizer *)1;
+    write_gpt2_chain(dir, 13); /* 8192 bytes */
+    retnet_status st = retnet_tokenizer_load(dir, &t);
+    CHECK(st == RETNET_EFORMAT && !t, "an 8192-byte token: status %s", retnet_status_name(st));
+    CHECK(strstr(retnet_errmsg(), "encoder.json") && strstr(retnet_errmsg(), "8192 bytes"),
+          "message: %s", retnet_errmsg());
+    if (st == RETNET_OK) retnet_tokenizer_free(t);
+    snprintf(p, sizeof p, "%s/encoder.json", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/vocab.bpe", dir);
+    unlink(p);
+    rmdir(dir);
+}
+
 static void test_spec(void) {
     retnet_tokenizer *t = (retnet_tokenizer *)1;
     CHECK(retnet_tokenizer_load("nonesuch", &t) == RETNET_EIO && !t, "unknown spec");
@@ -652,6 +726,7 @@ int main(void) {
     RUN(test_bpe_save_load);
     RUN(test_bad_files);
     RUN(test_spec);
+    RUN(test_gpt2_long_token);
     if (retnet_tokenizer_load("gpt2", &gpt2) == RETNET_OK) {
         RUN(test_gpt2_golden);
         RUN(test_gpt2_bytes);
