@@ -347,6 +347,9 @@ retnet_status retnet_trainer_load(retnet_trainer *t, const char *path, int64_t *
     if (st) return st;
     st = retnet_train_state_load(path, t->m, m1, m2, step, extra_json, cap);
 #ifdef RETNET_CUDA
+    /* a refused load may have written the host weights (retnet_train_state_load): they no
+     * longer mirror the device's, so a later save must download again */
+    if (st && ON_DEVICE(t)) t->synced = 0;
     if (!st && ON_DEVICE(t)) {
         model_cuda *d;
         if (!(st = dev(t, &d))) st = model_cuda_train_upload(d, t->m, t->m->params, m1, m2);

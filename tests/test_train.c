@@ -1498,6 +1498,34 @@ static void test_run_records(void) {
               "%s: the last line is not the new step 9: %s", c, lc.line[11]);
     }
     jlog_free(&lc);
+
+    /* a new run killed before its first step leaves only its record in the log: the same
+     * command may run again (the log holds no run), and the old record goes; a log with
+     * anything else in it is still refused */
+    snprintf(dir, sizeof dir, "%s/run_record_only", tmp);
+    snprintf(c, sizeof c, "%s/run_record_only/log.jsonl", tmp);
+    CHECK(mkdir(dir, 0755) == 0, "cannot make %s: %s", dir, strerror(errno));
+    write_text(c, "{\"run\": \"00000000feedface\", \"started\": \"2000-01-01T00:00:00Z\", "
+               "\"resumed_from_step\": 0, \"argv\": []}\n");
+    r = run("train --data %s --preset tiny --out %s --steps 2 --log %s " FLAT " " SMALL, data_dir,
+            dir, c);
+    RUN_OK(r, "a new run over a log holding only a run record");
+    result_free(&r);
+    after = test_slurp(c, &n);
+    jlog ld = jlog_read_all(c, 1);
+    CHECK(after && !strstr(after, "feedface") && ld.n == 3 && num(ld.line[2], "step") == 2,
+          "the rerun's log is not its own record and 2 steps:\n%s", after ? after : "");
+    jlog_free(&ld);
+    free(after);
+    snprintf(dir, sizeof dir, "%s/run_record_more", tmp);
+    snprintf(c, sizeof c, "%s/run_record_more/log.jsonl", tmp);
+    CHECK(mkdir(dir, 0755) == 0, "cannot make %s: %s", dir, strerror(errno));
+    write_text(c, "{\"run\": \"00000000feedface\", \"argv\": []}\nnot a run record\n");
+    char cmd[2048], want[1024];
+    snprintf(cmd, sizeof cmd, "train --data %s --preset tiny --out %s --steps 2 --log %s " FLAT
+             " " SMALL, data_dir, dir, c);
+    snprintf(want, sizeof want, "the run directory '%s' already holds a run (log.jsonl", dir);
+    cli_expect_error(run("%s", cmd), cmd, want);
 }
 
 int main(int argc, char **argv) {

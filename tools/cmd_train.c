@@ -193,6 +193,26 @@ static int nonempty_file(const char *path, long long *size) {
     return 1;
 }
 
+/* 1 if path holds something besides run records (log_run_record's lines): a log whose run
+ * stopped before its first step holds only its record, and counts as empty, so that the same
+ * command can be run again; anything else in it (steps, or a file that is no log) counts. */
+static int log_has_more(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 1;
+    char *line = NULL;
+    size_t cap = 0;
+    int more = 0;
+    while (!more && getline(&line, &cap, f) > 0) more = strncmp(line, "{\"run\": ", 8) != 0;
+    free(line);
+    fclose(f);
+    return more;
+}
+
+/* 1 if the log at path holds an earlier run's lines (its size into *size) */
+static int log_taken(const char *path, long long *size) {
+    return nonempty_file(path, size) && log_has_more(path);
+}
+
 /* The file's name in its directory, and 1 if that directory is dir. */
 static int file_in_dir(const char *path, const char *dir, const char **name) {
     char d[4200];
@@ -217,7 +237,7 @@ static int run_files(const char *dir, const char *log, int *log_there, char *lis
         snprintf(list + len, cap - len, "%s%s", n ? ", " : "", ckpt_names[i]);
         n++;
     }
-    *log_there = log && nonempty_file(log, &size) && file_in_dir(log, dir, &name);
+    *log_there = log && log_taken(log, &size) && file_in_dir(log, dir, &name);
     if (*log_there) {
         size_t len = strlen(list);
         snprintf(list + len, cap - len, "%s%s", n ? ", " : "", name);
@@ -251,7 +271,7 @@ static void check_out_dir(const char *out, const char *resume, const char *log, 
              "--force to replace it or give a new --out and --log", out, found);
     /* a link (such as /dev/stdout) is the user's choice of where the lines go: not checked */
     struct stat lsb;
-    if (log && !lstat(log, &lsb) && S_ISREG(lsb.st_mode) && nonempty_file(log, &size))
+    if (log && !lstat(log, &lsb) && S_ISREG(lsb.st_mode) && log_taken(log, &size))
         FAIL("the log '%s' already exists (%lld bytes); a new run would overwrite it: give "
              "another --log or pass --force to replace it", log, size);
 }
@@ -333,7 +353,7 @@ static void replace_run(const char *out, const char *resume, const char *log) {
     struct stat sb;
     /* a link (such as /dev/stdout) stays, as check_out_dir left it: open_log truncates the
      * file it names, as before --force */
-    if (log && !lstat(log, &sb) && S_ISREG(sb.st_mode) && nonempty_file(log, &size)) {
+    if (log && !lstat(log, &sb) && S_ISREG(sb.st_mode) && log_taken(log, &size)) {
         log_in_out = file_in_dir(log, out, &name);
         remove_replaced(log);
         log_replaced = 1;
