@@ -218,48 +218,36 @@ static retnet_status parse_header(st_file *f, int64_t header_len) {
         if (!strcmp(f->tensors[i - 1].name, f->tensors[i].name))
             return retnet_fail(RETNET_EFORMAT, "%s: tensor \"%.200s\" appears twice", f->path,
                                f->tensors[i].name);
-    /* No two byte ranges may overlap: sort by begin and compare neighbours. Empty tensors
-     * occupy no bytes and cannot overlap anything. */
+    /* The data must be packed, as the reference reader (huggingface/safetensors) requires:
+     * sorted by offset, the tensors cover it from byte 0 to the end of the file, each one
+     * beginning where the one before ends. One pass finds an overlap (a tensor beginning
+     * before that), a hole and bytes appended after the data, so a file is read here exactly
+     * when PyTorch's loader reads it. Empty tensors sit between their neighbours. */
     const st_tensor **order = malloc(sizeof *order * (size_t)(f->n_tensors + 1));
     if (!order) return retnet_fail(RETNET_ENOMEM, "%s: out of memory", f->path);
-    int32_t n = 0;
-    for (int32_t i = 0; i < f->n_tensors; i++)
-        if (f->tensors[i].end > f->tensors[i].begin) order[n++] = &f->tensors[i];
-    qsort(order, (size_t)n, sizeof *order, cmp_by_begin);
-    for (int32_t i = 1; i < n; i++)
-        if (order[i]->begin < order[i - 1]->end) {
-            s = retnet_fail(RETNET_EFORMAT, "%s: tensors \"%.200s\" [%lld, %lld] and "
-                            "\"%.200s\" [%lld, %lld] overlap", f->path, order[i - 1]->name,
-                            (long long)order[i - 1]->begin, (long long)order[i - 1]->end,
-                            order[i]->name, (long long)order[i]->begin,
-                            (long long)order[i]->end);
-            break;
-        }
-    /* The data must be packed, as the reference reader (huggingface/safetensors) requires:
-     * the tensors, in order, cover it from byte 0 to the end of the file without a gap. So a
-     * file is accepted here exactly when PyTorch's loader accepts it, and bytes appended after
-     * the data (or a hole hiding something) are refused, not silently ignored. Empty tensors
-     * sit between their neighbours. */
-    if (s == RETNET_OK) {
-        n = 0;
-        for (int32_t i = 0; i < f->n_tensors; i++) order[n++] = &f->tensors[i];
-        qsort(order, (size_t)n, sizeof *order, cmp_by_begin);
-        int64_t at = 0;
-        for (int32_t i = 0; i < n && s == RETNET_OK; i++) {
-            if (order[i]->begin != at)
-                s = retnet_fail(RETNET_EFORMAT, "%s: tensor \"%.200s\" begins at byte %lld of "
-                                "the data, but the tensors before it end at %lld: safetensors "
-                                "data must be packed without gaps (corrupt or hand-made file)",
-                                f->path, order[i]->name, (long long)order[i]->begin,
-                                (long long)at);
-            at = order[i]->end;
-        }
-        if (s == RETNET_OK && at != f->data_size)
-            s = retnet_fail(RETNET_EFORMAT, "%s: %lld bytes follow the last tensor's data (the "
-                            "tensors cover %lld of %lld data bytes): the file was appended to or "
-                            "is corrupt", f->path, (long long)(f->data_size - at), (long long)at,
-                            (long long)f->data_size);
+    for (int32_t i = 0; i < f->n_tensors; i++) order[i] = &f->tensors[i];
+    qsort(order, (size_t)f->n_tensors, sizeof *order, cmp_by_begin);
+    int64_t at = 0;
+    const st_tensor *prev = NULL; /* the tensor that ends at `at` */
+    for (int32_t i = 0; i < f->n_tensors && s == RETNET_OK; i++) {
+        const st_tensor *t = order[i];
+        if (t->begin < at)
+            s = retnet_fail(RETNET_EFORMAT, "%s: tensor \"%.200s\" begins at byte %lld of the "
+                            "data, inside \"%.200s\" [%lld, %lld]: the tensors overlap", f->path,
+                            t->name, (long long)t->begin, prev->name, (long long)prev->begin,
+                            (long long)prev->end);
+        else if (t->begin > at)
+            s = retnet_fail(RETNET_EFORMAT, "%s: tensor \"%.200s\" begins at byte %lld of the "
+                            "data, but the tensors before it end at %lld: safetensors data must "
+                            "be packed without gaps (corrupt or hand-made file)", f->path,
+                            t->name, (long long)t->begin, (long long)at);
+        if (t->end > at || !prev) at = t->end, prev = t;
     }
+    if (s == RETNET_OK && at != f->data_size)
+        s = retnet_fail(RETNET_EFORMAT, "%s: %lld bytes follow the last tensor's data (the "
+                        "tensors cover %lld of %lld data bytes): the file was appended to or is "
+                        "corrupt", f->path, (long long)(f->data_size - at), (long long)at,
+                        (long long)f->data_size);
     free(order);
     return s;
 }
