@@ -918,6 +918,32 @@ template <int KC, int VT, int NB, int RW = 0> struct WCfg {
     static_assert(!O_IN_Q || (NB == 2 && QBYTES >= OST_BYTES), "O staging in the Q buffer");
 };
 
+/* dev/cuda lab only (NVCC_EXTRA=-DRET_WG_TRACE, dev/cuda/fwd_trace.py): per block, the SM and
+ * clock64 stamps of wg_kernel's phases (slot k of block x + nx (y + ny z)), read back by
+ * retention_cuda_lab_trace. Off in every other build. */
+#ifdef RET_WG_TRACE
+#define RET_TRACE_N 24
+#define RET_TRACE_MAXB 16384
+__device__ unsigned long long g_wg_trace[RET_TRACE_MAXB * RET_TRACE_N];
+__device__ __forceinline__ void wg_stamp(int k, unsigned long long v) {
+    const unsigned bid = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+    if (bid < RET_TRACE_MAXB) g_wg_trace[bid * RET_TRACE_N + k] = v;
+}
+__device__ __forceinline__ unsigned long long wg_gtime() {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+__device__ __forceinline__ unsigned wg_smid() {
+    unsigned r;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(r));
+    return r;
+}
+#define WG_STAMP(tidv, k) do { if (tid == (tidv)) wg_stamp(k, clock64()); } while (0)
+#else
+#define WG_STAMP(tidv, k) do { } while (0)
+#endif
+
 /* RW: ChunkRun::rows (0: none; 1, 2: §3's row sums in the dq, dk pass), a template
  * argument so that the kernels without them are the code they were (with it a runtime flag,
  * the preset's step took 5 ms longer with the rows apart: dev/cuda/next112.sh) */
@@ -954,6 +980,10 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
     float *zs = reinterpret_cast<float *>(sbase + G::Z_OFF);   /* [2][VT] the extra state row */
     float *zs3 = reinterpret_cast<float *>(sbase + G::Z3_OFF); /* rows 3: [2][KC] key sums */
 
+#ifdef RET_WG_TRACE
+    if (tid == 0) wg_stamp(0, wg_smid()), wg_stamp(1, wg_gtime());
+#endif
+    WG_STAMP(0, 2);
     if (tid == 0) {
         mbar_init(bar_full, 1);
         mbar_init(bar_full + 8, 1);
@@ -984,6 +1014,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
     auto top = [&](int ci) {
         if (NB == 2 && cl > 1) cluster_sync();
         else bar_all();
+        if (ci == 0) WG_STAMP(0, 15);
         if (NB == 2 && tid == 0 && ci + 1 < nchunk && !no_more) {
             /* that Q buffer held chunk ci - 1's staged O: its store must have read it */
             if (G::O_IN_Q && ost) bulk_wait_read();
@@ -1000,12 +1031,15 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
     };
     /* without a cluster the first chunk's loads go out at once, under the tables' work (the
      * issuing thread initialized the barrier itself); a multicast waits until the barriers
-     * exist in every block of the cluster */
+     * exist in every block of the cluster. (The second chunk's loads sent with them gained
+     * nothing: the first chunk's wait at its end is for warpgroup 1, dev/cuda/next233.sh) */
     if (cl == 1 && tid == 0 && nchunk > 0) issue(0);
+    WG_STAMP(0, 16);
     decay_tables<C>(pw, pz, gam, scale, tid);
     if (cl > 1) cluster_sync();
     else bar_all();
     if (cl > 1 && tid == 0 && nchunk > 0) issue(0);
+    WG_STAMP(0, 3);
 
     /* a chunk's row r is token j = r (forward in time) or j = 63 - r (backward); the rows that
      * hold tokens are r < L, or r >= 64 - L */
@@ -1040,7 +1074,12 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             const uint32_t qoff = (NB == 2 ? (ci & 1) : 0) * G::QBYTES;
             const uint32_t voff = (ci & 1) * G::VBYTES, roff = (ci & 1) * G::RBYTES;
             float acc_s[32], acc_o[VT / 2];
+            if (ci == 1) WG_STAMP(0, 5);
+            if (ci == nchunk - 1) WG_STAMP(0, 7);
             top(ci);
+            if (ci == 0) WG_STAMP(0, 4);
+            if (ci == 1) WG_STAMP(0, 6);
+            if (ci == nchunk - 1) WG_STAMP(0, 8);
             /* every wgmma below is unconditional and waited for before its accumulators are
              * read: the compiler then keeps them asynchronous */
             wg_fence();
@@ -1206,15 +1245,30 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                 }
             }
         }
+        WG_STAMP(0, 9);
         if (ost && tid == 0) bulk_wait_all(); /* the shared memory outlives the stores */
+        WG_STAMP(0, 10);
+#ifdef RET_WG_TRACE
+        if (tid == 0) wg_stamp(11, wg_gtime());
+#endif
     } else {
         /* ---------------- warpgroup 1: the state tile, rows 64 mt + 16 wq + g (+8) -------- */
         const uint64_t dKt = wg_desc(s0 + G::K_OFF, 8192, 1024, SW_128); /* A = K^T, MN-major */
         const uint64_t dVz = wg_desc(s0 + G::VZ_OFF, 8192, G::VGRP, G::VSW); /* B, MN-major */
+        /* The state starts at zero, or at s_init. Apart, so that a block without an initial
+         * state runs only the zeros: the one loop that chose per element took warpgroup 1
+         * ~5.5 us at H8 (2.7 at H16; a chunk takes 2.3) with no s_init to read, likely its
+         * instructions' fetch (run once a block), and warpgroup 0 waited for it at the first
+         * chunk (dev/cuda/fwd_trace.py, next231.sh -> next232.sh: H8 6.8 -> 1.5 us, the
+         * forward 3-10% faster at T = 2k, the backward ~3-8%) */
         float acc_r[G::MT][VT / 2];
-        {
+#pragma unroll
+        for (int mt = 0; mt < G::MT; mt++)
+#pragma unroll
+            for (int i = 0; i < VT / 2; i++) acc_r[mt][i] = 0.0f;
+        if (p.s_init) {
             const float mul = p.grad_state ? 1.0f / (scale * gam) : 1.0f;
-            const float *si = p.s_init ? p.s_init + b * p.si_b + h * p.si_h : nullptr;
+            const float *si = p.s_init + b * p.si_b + h * p.si_h;
 #pragma unroll
             for (int mt = 0; mt < G::MT; mt++)
 #pragma unroll
@@ -1223,8 +1277,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                     for (int e = 0; e < 4; e++) {
                         const int r = mt * 64 + wq * 16 + g + (e >> 1) * 8;
                         const int c = vo0 + 8 * j + 2 * t4 + (e & 1);
-                        acc_r[mt][4 * j + e] =
-                            (si && r < Kc && c < Vo) ? mul * si[r * p.si_k + c * p.si_v] : 0.0f;
+                        if (r < Kc && c < Vo) acc_r[mt][4 * j + e] = mul * si[r * p.si_k + c * p.si_v];
                     }
         }
         auto store_r = [&](int rb) {
@@ -1234,7 +1287,9 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                                   lane);
             fence_async_smem();
         };
+        WG_STAMP(128, 17);
         store_r(0);
+        WG_STAMP(128, 12);
         /* §3's rows: dr of chunk c's rows (tokens in forward order, as loaded; 0 past the
          * sequence) read by the threads wt < C; z, the extra state row, kept by wt < VT */
         auto load_dr = [&](int c) {
@@ -1342,6 +1397,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             if constexpr (NB == 1) mid(ci);
             store_r((ci + 1) & 1); /* read by warpgroup 0 in the next chunk */
         }
+        WG_STAMP(128, 13);
         if (p.s_final) {
             const float mul = p.grad_state ? scale * gam : 1.0f;
             float *sf = p.s_final + b * p.sf_b + h * p.sf_h;
@@ -1361,6 +1417,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                     }
         }
     }
+    WG_STAMP(128, 14);
     /* no block of the cluster leaves while a multicast into it could still be in flight */
     if (cl > 1) cluster_sync();
 #endif /* RET_WG_BODY */
@@ -2370,6 +2427,17 @@ extern "C" void retention_cuda_lab_set_tile(int vt) { g_lab_vt = vt; }
 extern "C" void retention_cuda_lab_set_flags(int flags) { g_lab_flags = flags; }
 extern "C" void retention_cuda_lab_set_path(int path) { g_lab_path = path; }
 extern "C" void retention_cuda_lab_set_cluster(int n) { g_lab_cluster = n; }
+/* wg_kernel's trace (RET_WG_TRACE builds only): n blocks x 16 slots into dst; -1 elsewhere */
+extern "C" int retention_cuda_lab_trace(unsigned long long *dst, int n) {
+#ifdef RET_WG_TRACE
+    if (n > RET_TRACE_MAXB) n = RET_TRACE_MAXB;
+    if (cudaMemcpyFromSymbol(dst, g_wg_trace, (size_t)n * RET_TRACE_N * 8) != cudaSuccess) return -1;
+    return n;
+#else
+    (void)dst, (void)n;
+    return -1;
+#endif
+}
 
 static int sm_count(void) {
     static int n = 0;
