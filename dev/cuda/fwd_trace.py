@@ -28,7 +28,7 @@ R = Retention()
 L = R.lib
 L.retention_cuda_lab_trace.argtypes = [ctypes.c_void_p, ctypes.c_int]
 L.retention_cuda_lab_trace.restype = ctypes.c_int
-NS = 24
+NS = 40
 
 
 def trace(n):
@@ -109,6 +109,15 @@ for name, B, T, H, dk, dv, flags in CASES:
           ('c0', 'wait1', 'chunk', 'lastw', 'last', 'drain', 'wg1')) +
           f"{med(ph['block']):8.1f}{med(gaps):7.2f}{n / len(by_sm):7.2f}{med(heads):7.2f}"
           f"{med(tails):7.2f}", flush=True)
+    # chunk 2 from inside, us after warpgroup 0 has it (stamp 24), medians: warpgroup 0's
+    # products asked for, S in, Q R in (P built), P V in, done (O's store asked for, at the
+    # top of chunk 3); warpgroup 1 at its top (before the barrier), past it, zeta V written and
+    # its barrier, the state decayed, K^T (zeta V) in, the bf16 state stored
+    if nchunk > 3:
+        rel = lambda k: med([us(t[k] - t[24]) for t in tr])  # noqa: E731
+        print(f"{'':<24}chunk 2: wg0 ask {rel(20):.2f} S {rel(21):.2f} QR {rel(22):.2f}"
+              f" PV {rel(23):.2f} done {rel(25):.2f} | wg1 top {rel(26):.2f} in {rel(27):.2f}"
+              f" zv {rel(28):.2f} dec {rel(29):.2f} kv {rel(30):.2f} st {rel(31):.2f}", flush=True)
     # the spread, for the T = 2k cases: gaps' quartiles and the share of an SM's time
     if gaps:
         qs = st.quantiles(gaps, n=4)

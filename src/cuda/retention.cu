@@ -922,7 +922,7 @@ template <int KC, int VT, int NB, int RW = 0> struct WCfg {
  * clock64 stamps of wg_kernel's phases (slot k of block x + nx (y + ny z)), read back by
  * retention_cuda_lab_trace. Off in every other build. */
 #ifdef RET_WG_TRACE
-#define RET_TRACE_N 24
+#define RET_TRACE_N 40
 #define RET_TRACE_MAXB 16384
 __device__ unsigned long long g_wg_trace[RET_TRACE_MAXB * RET_TRACE_N];
 __device__ __forceinline__ void wg_stamp(int k, unsigned long long v) {
@@ -1075,11 +1075,13 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             const uint32_t voff = (ci & 1) * G::VBYTES, roff = (ci & 1) * G::RBYTES;
             float acc_s[32], acc_o[VT / 2];
             if (ci == 1) WG_STAMP(0, 5);
+            if (ci == 3) WG_STAMP(0, 25); /* chunk 2 done */
             if (ci == nchunk - 1) WG_STAMP(0, 7);
             top(ci);
             if (ci == 0) WG_STAMP(0, 4);
             if (ci == 1) WG_STAMP(0, 6);
             if (ci == nchunk - 1) WG_STAMP(0, 8);
+            if (ci == 2) WG_STAMP(0, 24); /* chunk 2 in */
             /* every wgmma below is unconditional and waited for before its accumulators are
              * read: the compiler then keeps them asynchronous */
             wg_fence();
@@ -1094,6 +1096,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                 wg_ss<VT, 0, 1>(acc_o, wg_at(dQ, qoff + (kk >> 2) * G::SLAB + (kk & 3) * 32),
                                 wg_at(dR, roff + kk * 2 * VT * 16), kk > 0);
             wg_commit();
+            if (ci == 2) WG_STAMP(0, 20); /* trace: products asked for */
             if constexpr (NB == 1) {
                 wg_wait<0>();
                 wg_pin(acc_s);
@@ -1101,6 +1104,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                 mid(ci);
             }
             wg_wait<1>();
+            if (ci == 2) WG_STAMP(0, 21); /* S in */
             wg_pin(acc_s);
             /* P = scale D ⊙ S as A fragments: block kb = keys 16 kb.., a0 (row, k 2t..),
              * a1 (row + 8), a2 (row, k 2t + 8..), a3 (row + 8, k 2t + 8..); D[n][m] is
@@ -1130,6 +1134,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                     if (rows == 3) rsum[rr] += v0 + v1;
                 }
             wg_wait<0>();
+            if (ci == 2) WG_STAMP(0, 22); /* Q R in (P built) */
             wg_pin(acc_o);
             {   /* xi of row n: gamma^(j+1), j = n or 63 - n */
                 const float x0 = scale * pw[rev ? C - rowA : rowA + 1];
@@ -1190,6 +1195,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                 wg_rs<VT, 1>(acc_o, pa[kb], wg_at(dV, voff + kb * 2 * G::VGRP), 1);
             wg_commit();
             wg_wait<0>();
+            if (ci == 2) WG_STAMP(0, 23); /* P V in */
             wg_pin(acc_o);
             if (p.lab & 8) continue;
             /* staged, then TMA: rows in forward order, as loaded. Not for a short chunk backward
@@ -1314,7 +1320,9 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             const int L = min(C, T - ci * C);
             const uint32_t qoff = (NB == 2 ? (ci & 1) : 0) * G::QBYTES;
             const uint32_t voff = (ci & 1) * G::VBYTES;
+            if (ci == 2) WG_STAMP(128, 26);
             top(ci);
+            if (ci == 2) WG_STAMP(128, 27);
             const float drn = R12 && ci + 1 < nchunk ? load_dr(ci + 1) : 0.0f; /* lands later */
             if constexpr (rows == 3) { /* the chunk's key sums, sum_j gamma^(L-1-j) k_j, by slot */
                 const int c = wt % G::W8, rg = wt / G::W8;
@@ -1356,6 +1364,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                 for (int c = 0; c < 8; c++) zpart[(wt / (VT / 8)) * VT + lcg * 8 + c] = zp[c];
             fence_async_smem();
             bar_wg1();
+            if (ci == 2) WG_STAMP(128, 28); /* zeta V written, warpgroup's barrier */
             const float gl = pw[L];
             if constexpr (rows == 3) { /* z = gamma^L z + the chunk's key sums (a fixed order) */
                 const float *zp3 = reinterpret_cast<const float *>(sbase + G::ZP3_OFF);
@@ -1381,6 +1390,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             for (int mt = 0; mt < G::MT; mt++)
 #pragma unroll
                 for (int i = 0; i < VT / 2; i++) acc_r[mt][i] *= gl;
+            if (ci == 2) WG_STAMP(128, 29); /* state decayed */
             if (!(p.lab & 4)) {
                 wg_fence();
 #pragma unroll
@@ -1391,11 +1401,13 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                                         wg_at(dVz, kb * 2 * G::VGRP), 1);
                 wg_commit();
                 wg_wait<0>();
+            if (ci == 2) WG_STAMP(128, 30); /* K^T (zeta V) in */
 #pragma unroll
                 for (int mt = 0; mt < G::MT; mt++) wg_pin(acc_r[mt]);
             }
             if constexpr (NB == 1) mid(ci);
             store_r((ci + 1) & 1); /* read by warpgroup 0 in the next chunk */
+            if (ci == 2) WG_STAMP(128, 31); /* bf16 state stored */
         }
         WG_STAMP(128, 13);
         if (p.s_final) {
