@@ -1392,8 +1392,8 @@ static void test_diverged_save(void) {
     for (int i = 0; i < 3; i++) free(before[i]);
 }
 
-/* --lr x --wd >= 1: one warning line at the start (the decay zeroes or flips every 2-D weight
- * each step), and the run goes on; none below 1. */
+/* --lr x --wd >= 1 (in float, as the optimizers multiply): one warning line at the start (the
+ * decay zeroes or flips every 2-D weight each step), and the run goes on; none below 1. */
 static void test_wd_warning(void) {
     static const struct { const char *opts, *want; } cases[] = {
         {"--lr 0.5 --wd 2", "warning: --lr 0.5 times --wd 2 is 1, not below 1: each step at the "
@@ -1401,6 +1401,8 @@ static void test_wd_warning(void) {
                             "1 - lr*wd = 0 (zeroing it); lower --lr or --wd\n"},
         {"--lr 1 --wd 3", "1 - lr*wd = -2 (flipping its sign)"},
         {"--lr 0.5 --wd 1.9", NULL},
+        /* below 1 in double, 1 in float, where the optimizers compute 1 - lr*wd */
+        {"--lr 0.99999999 --wd 1", "1 - lr*wd = 0 (zeroing it)"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         char a[4096];

@@ -934,13 +934,14 @@ int cmd_train(int argc, char **argv) {
     if (O("--gpus")->given) snprintf(gpus_desc, sizeof gpus_desc, " x %d GPUs", world);
     /* decoupled weight decay multiplies each 2-D weight by 1 - lr*wd every step: at 1 or
      * more it zeroes or flips them all. Only a warning: a run may want the blow-up (the tests
-     * provoke divergence so). */
-    const double shrink = 1.0 - h.lr * (double)h.opt.weight_decay;
+     * provoke divergence so). In float, as the optimizers compute it (src/optim.c,
+     * src/cuda/optim.cu): a product just below 1 in double can round to 1 there. */
+    const float shrink = 1.0f - (float)h.lr * h.opt.weight_decay;
     if (rank == 0 && shrink <= 0)
         fprintf(stderr, "%s: warning: --lr %g times --wd %g is %g, not below 1: each step at "
                 "the peak learning rate the weight decay multiplies every 2-D weight by 1 - lr*wd "
                 "= %g (%s); lower --lr or --wd\n", cmd_name, h.lr, (double)h.opt.weight_decay,
-                h.lr * (double)h.opt.weight_decay, shrink,
+                h.lr * (double)h.opt.weight_decay, (double)shrink,
                 shrink < 0 ? "flipping its sign" : "zeroing it");
     if (rank == 0)
         fprintf(stderr, "%s: %lld parameters, %s form, batch %d x %d tokens x %d%s, steps "
