@@ -8,7 +8,7 @@ phases; src/cuda/retention.cu, wg_stamp). Per case, in us (clock64 cycles conver
   first   -> chunk 0 in (the first load's latency); of it, bar: the barrier before the wait
           (warpgroup 1's start), and w1st: wave 1's blocks (first on their SM) apart
   wg1s    warpgroup 1's start (entry -> its state's first store done); of it, st: entry -> the
-          first store asked for, fen: its proxy fence
+          first store asked for
   c0      chunk 0's work; wait1: the wait for chunk 1 at its top
   chunk   a middle chunk's time, mean; lastw: the last chunk's wait; last: its work
   drain   the O stores' completion at the end (bulk_wait_all); wg1: warpgroup 1 later than that
@@ -28,7 +28,9 @@ R = Retention()
 L = R.lib
 L.retention_cuda_lab_trace.argtypes = [ctypes.c_void_p, ctypes.c_int]
 L.retention_cuda_lab_trace.restype = ctypes.c_int
-NS = 40
+NS = L.retention_cuda_lab_trace(None, 0)  # slots a block (RET_TRACE_N)
+if NS < 32:
+    sys.exit(f"{R.path}: not a traced library (build it with NVCC_EXTRA=-DRET_WG_TRACE)")
 
 
 def trace(n):
@@ -43,9 +45,10 @@ def med(xs):
     return st.median(xs) if xs else float('nan')
 
 
-print(f"{'case':<24}{'ms':>7}{'tables':>8}{'iss':>7}{'bar':>7}{'wg1s':>7}{'st':>6}{'fen':>6}{'first':>7}{'w1st':>7}{'c0':>7}{'wait1':>7}{'chunk':>7}"
-      f"{'lastw':>7}{'last':>7}{'drain':>7}{'wg1':>7}{'block':>8}{'gap':>7}{'blk/SM':>7}"
-      f"{'head':>7}{'tail':>7}")
+# the table's columns: per-block phases (medians), then the per-SM ones
+COLS = ('tables', 'iss', 'bar', 'wg1s', 'st', 'first', 'w1st', 'c0', 'wait1', 'chunk', 'lastw',
+        'last', 'drain', 'wg1', 'block', 'gap', 'blk/SM', 'head', 'tail')
+print(f"{'case':<24}{'ms':>7}" + "".join(f"{c:>7}" for c in COLS))
 CASES = [("H8 16x2k", 16, 2048, 8, 256, 512, 0),
          ("H8 2x16k", 2, 16384, 8, 256, 512, 0),
          ("H16 16x2k", 16, 2048, 16, 128, 256, 0)]
@@ -71,8 +74,7 @@ for name, B, T, H, dk, dv, flags in CASES:
     rates = [(t[11] - t[1]) / (t[10] - t[2]) for t in tr if t[10] > t[2] and t[11] > t[1]]
     ns = med(rates)
     us = lambda c: c * ns / 1e3  # noqa: E731
-    ph = {k: [] for k in ('tables', 'iss', 'bar', 'wg1s', 'st', 'fen', 'first', 'c0', 'wait1', 'chunk', 'lastw', 'last', 'drain',
-                          'wg1', 'block')}
+    ph = {k: [] for k in COLS[:15] if k != 'w1st'}
     for t in tr:
         end = max(t[10], t[14])
         ph['tables'].append(us(t[3] - t[2]))
@@ -80,7 +82,6 @@ for name, B, T, H, dk, dv, flags in CASES:
         ph['bar'].append(us(t[15] - t[3]))
         ph['wg1s'].append(us(t[12] - t[2]))
         ph['st'].append(us(t[17] - t[2]))
-        ph['fen'].append(us(t[12] - t[18]) if t[18] else float('nan'))
         ph['first'].append(us(t[4] - t[3]))
         ph['c0'].append(us(t[5] - t[4]))
         ph['wait1'].append(us(t[6] - t[5]))
@@ -103,12 +104,9 @@ for name, B, T, H, dk, dv, flags in CASES:
             gaps.append(us(b_[2] - max(a[10], a[14])))
         heads.append((bl[0][1] - g0) / 1e3)
         tails.append((g1 - bl[-1][11]) / 1e3)
-    print(f"{name:<24}{ms:7.3f}{med(ph['tables']):8.2f}" + "".join(f"{med(ph[k]):7.2f}" for k in
-          ('iss', 'bar', 'wg1s')) + f"{med(ph['st']):6.2f}{med(ph['fen']):6.2f}" +
-          "".join(f"{med(ph[k]):7.2f}" for k in ('first',)) + f"{med(w1):7.2f}" + "".join(f"{med(ph[k]):7.2f}" for k in
-          ('c0', 'wait1', 'chunk', 'lastw', 'last', 'drain', 'wg1')) +
-          f"{med(ph['block']):8.1f}{med(gaps):7.2f}{n / len(by_sm):7.2f}{med(heads):7.2f}"
-          f"{med(tails):7.2f}", flush=True)
+    ph['w1st'], ph['gap'], ph['head'], ph['tail'] = w1, gaps, heads, tails
+    row = [n / len(by_sm) if c == 'blk/SM' else med(ph[c]) for c in COLS]
+    print(f"{name:<24}{ms:7.3f}" + "".join(f"{x:7.2f}" for x in row), flush=True)
     # chunk 2 from inside, us after warpgroup 0 has it (stamp 24), medians: warpgroup 0's
     # products asked for, S in, Q R in (P built), P V in, done (O's store asked for, at the
     # top of chunk 3); warpgroup 1 at its top (before the barrier), past it, zeta V written and

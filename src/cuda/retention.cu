@@ -918,9 +918,10 @@ template <int KC, int VT, int NB, int RW = 0> struct WCfg {
     static_assert(!O_IN_Q || (NB == 2 && QBYTES >= OST_BYTES), "O staging in the Q buffer");
 };
 
-/* dev/cuda lab only (NVCC_EXTRA=-DRET_WG_TRACE, dev/cuda/fwd_trace.py): per block, the SM and
- * clock64 stamps of wg_kernel's phases (slot k of block x + nx (y + ny z)), read back by
- * retention_cuda_lab_trace. Off in every other build. */
+/* dev/cuda lab only (NVCC_EXTRA=-DRET_WG_TRACE, dev/cuda/fwd_trace.py): per block (x + nx (y +
+ * ny z)), RET_TRACE_N slots: 0 the SM, 1 and 11 %globaltimer at entry and at warpgroup 0's
+ * end, the others clock64 at wg_kernel's phases (fwd_trace.py names them), read back by
+ * retention_cuda_lab_trace. Off in every other build: the stamps compile to nothing. */
 #ifdef RET_WG_TRACE
 #define RET_TRACE_N 40
 #define RET_TRACE_MAXB 16384
@@ -1401,7 +1402,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                                         wg_at(dVz, kb * 2 * G::VGRP), 1);
                 wg_commit();
                 wg_wait<0>();
-            if (ci == 2) WG_STAMP(128, 30); /* K^T (zeta V) in */
+                if (ci == 2) WG_STAMP(128, 30); /* K^T (zeta V) in */
 #pragma unroll
                 for (int mt = 0; mt < G::MT; mt++) wg_pin(acc_r[mt]);
             }
@@ -2439,9 +2440,12 @@ extern "C" void retention_cuda_lab_set_tile(int vt) { g_lab_vt = vt; }
 extern "C" void retention_cuda_lab_set_flags(int flags) { g_lab_flags = flags; }
 extern "C" void retention_cuda_lab_set_path(int path) { g_lab_path = path; }
 extern "C" void retention_cuda_lab_set_cluster(int n) { g_lab_cluster = n; }
-/* wg_kernel's trace (RET_WG_TRACE builds only): n blocks x 16 slots into dst; -1 elsewhere */
+/* wg_kernel's trace (RET_WG_TRACE builds only): the first n blocks' slots into dst (n at
+ * most RET_TRACE_MAXB; the blocks written); dst NULL: the slots a block (RET_TRACE_N). -1 in
+ * other builds */
 extern "C" int retention_cuda_lab_trace(unsigned long long *dst, int n) {
 #ifdef RET_WG_TRACE
+    if (!dst) return RET_TRACE_N;
     if (n > RET_TRACE_MAXB) n = RET_TRACE_MAXB;
     if (cudaMemcpyFromSymbol(dst, g_wg_trace, (size_t)n * RET_TRACE_N * 8) != cudaSuccess) return -1;
     return n;
