@@ -903,11 +903,15 @@ template <int KC, int VT, int NB, int RW = 0> struct WCfg {
     static constexpr uint32_t ROWS_END = RW == 3   ? ZP3_OFF + 4 * 8 * 128
                                          : RW      ? ZP_OFF + 4 * NRG * VT
                                                    : BAR_OFF + 16;
-    /* the TMA store's O staging (fp32 at most): a buffer of its own where it fits, else the
-     * chunk's Q buffer, free once Q K^T and Q R are done (KC = 256, VT = 64; NB = 2) */
+    /* the TMA store's O staging: a buffer of its own where it fits (bf16 O fits at every
+     * shape, fp32 not at KC = 256), else the chunk's Q buffer, free once Q K^T and Q R are
+     * done (NB = 2); a buffer of its own lets the next chunk's loads go out without waiting
+     * for the store */
     static constexpr uint32_t OST_BYTES = C * VT * 4, O_OFF = (ROWS_END + 1023) & ~1023u;
-    static constexpr bool O_IN_Q = O_OFF + OST_BYTES + 1024 > 227 * 1024;
-    static constexpr size_t SMEM = (O_IN_Q ? ROWS_END : O_OFF + OST_BYTES) + 1024; /* + base alignment */
+    static constexpr bool O_IN_Q = O_OFF + OST_BYTES + 1024 > 227 * 1024; /* fp32 O */
+    static constexpr bool O16_IN_Q = O_OFF + OST_BYTES / 2 + 1024 > 227 * 1024; /* bf16 O */
+    static constexpr size_t SMEM =
+        (O16_IN_Q ? ROWS_END : O_OFF + (O_IN_Q ? OST_BYTES / 2 : OST_BYTES)) + 1024; /* + base alignment */
     static constexpr int NJ = VT / 8, MT = KC / 64;     /* n8 blocks of a row; 64-row tiles */
     static constexpr int VSW = VT == 64 ? SW_128 : SW_64; /* V rows of 128 or 64 bytes */
     static constexpr uint32_t VGRP = VT * 2 * 8;          /* bytes of 8 V rows */
@@ -991,24 +995,30 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
 
-    /* the loads of chunk ci (one thread): its Q and K slabs, shared out over the cluster, each
-     * multicast to every block; this block's V tile. Boxes start at the chunk's first row in
+    /* the loads of chunk ci (one thread, or share w of nw threads): its Q and K slabs, shared
+     * out over the cluster, each multicast to every block; this block's V tile. Boxes start at the chunk's first row in
      * forward order (negative or past T: zero-filled) */
-    auto issue = [&](int ci) {
+    auto issue = [&](int ci, int w = 0, int nw = 1) { /* this thread's share: boxes w, w + nw, .. */
         const int st = ci & 1, qb = NB == 2 ? st : 0;
         const int row0 = rev ? T - (ci + 1) * C : ci * C;
         const uint32_t bar = bar_full + st * 8;
-        mbar_expect_tx(bar, G::TXBYTES);
+        /* one arrival with every byte; another share's bytes may land first (the tx-count may
+         * go below zero; the phase cannot complete before this arrival) */
+        if (w == 0) mbar_expect_tx(bar, G::TXBYTES);
         const uint16_t mask = cl > 1 ? (uint16_t)((1u << cl) - 1u) : (uint16_t)0;
-        for (int o = crank; o < 2 * G::MT; o += cl) {
+        int j = 0;
+        for (int o = crank; o < 2 * G::MT; o += cl, j++) {
+            if (j % nw != w) continue;
             const bool isk = o >= G::MT;
             const int sl = isk ? o - G::MT : o;
             tma_load4(s0 + (isk ? G::K_OFF : G::Q_OFF) + qb * G::QBYTES + sl * G::SLAB,
                       isk ? (const void *)&tmk : (const void *)&tmq, sl * 64, h, row0, b, bar,
                       mask);
         }
-        tma_load4(s0 + G::V_OFF + st * G::VBYTES, &tmv, vo0, h, row0, b, bar, 0);
+        if (j % nw == w) tma_load4(s0 + G::V_OFF + st * G::VBYTES, &tmv, vo0, h, row0, b, bar, 0);
     };
+    /* O staged in the chunk's Q buffer (fp32 O where a buffer of its own does not fit: KC 256) */
+    const bool oq = ost && (p.o_f32 ? G::O_IN_Q : G::O16_IN_Q);
     const bool no_more = p.lab & 1; /* lab: no loads after the first chunk (wrong results) */
     /* top of chunk ci: every block of the cluster is done with chunk ci - 1 (its buffers are
      * free, and this block's R buffer is written), the next loads go out, chunk ci is in */
@@ -1016,10 +1026,21 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
         if (NB == 2 && cl > 1) cluster_sync();
         else bar_all();
         if (ci == 0) WG_STAMP(0, 15);
-        if (NB == 2 && tid == 0 && ci + 1 < nchunk && !no_more) {
-            /* that Q buffer held chunk ci - 1's staged O: its store must have read it */
-            if (G::O_IN_Q && ost) bulk_wait_read();
-            issue(ci + 1);
+        /* The next chunk's boxes go out from warpgroup 1, a share a warp: sent from thread 0,
+         * they held warpgroup 0 (this chunk's critical path) ~1.2 us of a 2.7 us chunk at H8
+         * (9 boxes; 0.6 of 1.8 at H16, 5 boxes) while warpgroup 1 waited ~1.7 us here
+         * (dev/cuda/fwd_trace.py, next237.sh -> next239.sh: the forward and the backward
+         * 14-22% faster). Not where O is staged in the Q buffer being reloaded: thread 0
+         * must first see its own store read it */
+        if (NB == 2 && ci + 1 < nchunk && !no_more) {
+            if (oq) {
+                if (tid == 0) {
+                    bulk_wait_read();
+                    issue(ci + 1);
+                }
+            } else if (tid >= 128 && lane == 0) {
+                issue(ci + 1, wq, 4);
+            }
         }
         if (no_more) mbar_wait(bar_full, 0); /* only chunk 0 ever arrives */
         else mbar_wait(bar_full + (ci & 1) * 8, (ci >> 1) & 1);
@@ -1203,7 +1224,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
              * in time: its box starts before token 0, and a TMA store at a negative coordinate
              * stops the kernel (illegal instruction, H200), where a load there reads zeros */
             if (ost && (!rev || T - (ci + 1) * C >= 0)) {
-                const uint32_t so = G::O_IN_Q ? G::Q_OFF + qoff : G::O_OFF;
+                const uint32_t so = oq ? G::Q_OFF + qoff : G::O_OFF;
                 /* the buffer is free: the last store from it has read it (a Q buffer's was
                  * waited for before its reload in top, unless the lab stopped the loads). In
                  * the Q buffer, each warp stages only its own 16 rows (O's box rows are Q's:
@@ -1212,7 +1233,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                  * (commit 4428d54) the H8 forward took 0.82 instead of 0.69 ms on the H200
                  * (dev/cuda/bisect_fwd.sh); outputs are bit-identical to the register stores
                  * either way (retention_store.py). */
-                if (!G::O_IN_Q || no_more) {
+                if (!oq || no_more) {
                     if (tid == 0) bulk_wait_read();
                     bar_wg0();
                 }
