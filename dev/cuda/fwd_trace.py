@@ -116,6 +116,8 @@ for name, B, T, H, dk, dv, flags in CASES:
         print(f"{'':<24}chunk 2: wg0 ask {rel(20):.2f} S {rel(21):.2f} QR {rel(22):.2f}"
               f" PV {rel(23):.2f} done {rel(25):.2f} | wg1 top {rel(26):.2f} in {rel(27):.2f}"
               f" zv {rel(28):.2f} dec {rel(29):.2f} kv {rel(30):.2f} st {rel(31):.2f}", flush=True)
+        print(f"{'':<24}chunk 2's O: staging buffer free {rel(32):.2f}, staged and sent {rel(33):.2f}",
+              flush=True)
     # the spread, for the T = 2k cases: gaps' quartiles and the share of an SM's time
     if gaps:
         qs = st.quantiles(gaps, n=4)

@@ -1237,8 +1237,10 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                     if (tid == 0) bulk_wait_read();
                     bar_wg0();
                 }
+                if (ci == 2) WG_STAMP(0, 32); /* the staging buffer free */
                 store_o_tma<VT>(&tmo, sbase + so, s0 + so, acc_o, rowA, rowA + 8, t4, p.o_f32, ost,
                                 vo0, Vo, h, rev ? T - (ci + 1) * C : c0, b, tid);
+                if (ci == 2) WG_STAMP(0, 33); /* O staged, its store sent */
                 continue;
             }
 #pragma unroll
