@@ -42,6 +42,11 @@
 #include <unistd.h>
 
 #define TOKEN_MAX_BYTES 4096 /* one merged token's bytes, at most */
+/* the merged tokens' bytes in all, at most this many a merge on average (past a floor): a
+ * merge line of ~10 bytes may make a token of 4096, so a file could ask ~400x its size; real
+ * vocabularies average under 16 bytes a token (GPT-2's 50k: ~6) */
+#define TOKENS_AVG_MAX 64
+#define TOKENS_FLOOR (1 << 20)
 
 /* ---------------------------------------------------------------- UTF-8 and classes */
 
@@ -381,6 +386,13 @@ static retnet_status build_bpe(int32_t *left, int32_t *right, int32_t n_merges, 
         }
         if (!retnet_add_ok(total, la + lb, &total)) goto oom;
         t->off[id + 1] = total;
+    }
+    if (total > TOKENS_FLOOR && total > (int64_t)TOKENS_AVG_MAX * n_merges) {
+        retnet_tokenizer_free(t);
+        return retnet_fail(RETNET_EFORMAT, "%s: its %d merges make tokens of %lld bytes in all, "
+                           "%lld a merge on average; more than %d on average is refused (real "
+                           "vocabularies average under 16)", where, n_merges, (long long)total,
+                           (long long)(total / n_merges), TOKENS_AVG_MAX);
     }
     t->bytes = malloc((size_t)total);
     if (!t->bytes) goto oom;

@@ -490,6 +490,23 @@ static void test_bad_files(void) {
             expect_bad(bomb, nm == 12 ? RETNET_OK : RETNET_EFORMAT, "bytes, more than");
         }
     }
+    /* many long tokens: 11 self-merges make a 2048-byte token (id 270), then it is joined
+     * with every byte, both ways (512 tokens of 2049 bytes): 1 MB of tokens from ~8 KB of
+     * file, ~1000 bytes a merge on average: refused past 64 a merge (and past 1 MB in all);
+     * the same file with the byte merges on 1 of 11 self-merges' tokens (3 bytes) is taken */
+    for (int big = 0; big <= 1; big++) {
+        const int nm = 11 + 512;
+        char *f = malloc(16384);
+        CHECK(f != NULL, "alloc");
+        if (!f) return;
+        int k = sprintf(f, HEAD "vocab %d\n" SPECIALS "merges %d\n97 97\n", 260 + nm, nm);
+        for (int i = 1; i < 11; i++) k += sprintf(f + k, "%d %d\n", 259 + i, 259 + i);
+        const int tok = big ? 270 : 260;
+        for (int b = 0; b < 256; b++) k += sprintf(f + k, "%d %d\n", tok, b);
+        for (int b = 0; b < 256; b++) k += sprintf(f + k, "%d %d\n", b, tok);
+        expect_bad(f, big ? RETNET_EFORMAT : RETNET_OK, "on average");
+        free(f);
+    }
     /* GPT-2 directories: missing files, bad JSON, files that do not belong together */
     char dir[512], p[600];
     snprintf(dir, sizeof dir, "%s/g2", tmpdir);
