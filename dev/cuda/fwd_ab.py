@@ -12,7 +12,8 @@ checked against the first setting's (relative L2; all must stay within 2^-8, eac
 ratio to chunk_retention (when fla imports). Exit 1 when a setting's output is further than
 2^-8 from the first's.
 FWD_AB_SHAPES=N times only the first N shapes (1 for a profiler's run); FWD_AB_BWD=1 times
-the backward too (a line under each shape); FWD_AB_SMALL=1 takes heads of dk 64 instead.
+the backward too (a line under each shape); FWD_AB_SMALL=1 takes heads of dk 64 instead;
+FWD_AB_F32=1 asks o and the gradients in fp32 (training's outputs).
 For A/B only: the L2 is not flushed between calls (bench/gpu/retention_bench.py, the record,
 flushes it), and the settings run in the order given at every shape, so a drift favours one
 side: name a setting twice (a b a b) to see it.
@@ -26,6 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from retention_ctypes import Retention, ev, inputs  # noqa: E402
 
 BWD = os.environ.get('FWD_AB_BWD') == '1'  # also the backward's ms (no check)
+# FWD_AB_F32=1: o and the gradients in fp32 (as training asks them)
+ODT = torch.float32 if os.environ.get('FWD_AB_F32') == '1' else torch.bfloat16
 SHAPES = (('H16 dk128 dv256', 16, 2048, 16, 128, 256), ('H16 dk128 dv256', 8, 4096, 16, 128, 256),
           ('H16 dk128 dv256', 2, 16384, 16, 128, 256), ('H8 dk256 dv512', 16, 2048, 8, 256, 512),
           ('H8 dk256 dv512', 8, 4096, 8, 256, 512), ('H8 dk256 dv512', 2, 16384, 8, 256, 512))
@@ -63,7 +66,7 @@ def main():
             R.set_tile(tile)
             R.set_flags(flags)
             R.set_path(path)
-            o = torch.full((B, T, H, dv), float('nan'), device='cuda', dtype=torch.bfloat16)
+            o = torch.full((B, T, H, dv), float('nan'), device='cuda', dtype=ODT)
             R.forward(q, k, v, gam, o=o)
             torch.cuda.synchronize()
             if ref is None:
@@ -75,7 +78,7 @@ def main():
                     bad = True
             ms.append(ev(lambda: R.forward(q, k, v, gam, o=o), reps=15, warm=3))
             if BWD:
-                gs = [torch.empty_like(x) for x in (q, k, v)]
+                gs = [torch.empty_like(x, dtype=ODT) for x in (q, k, v)]
                 bms.append(ev(lambda: R.backward(q, k, v, gam, do, dq=gs[0], dk=gs[1], dv=gs[2]),
                               reps=9, warm=2))
             R.set_tile(0)

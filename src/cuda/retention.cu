@@ -751,6 +751,17 @@ __device__ __forceinline__ void stage_o(unsigned char *st, const float (&d)[VT /
  * the shared window) and one thread (tid 0) sends the boxes of rows row0.. (outside the tensor:
  * not written) to the map; mode 2 adds. Every staged row goes out; rows of a short chunk that
  * hold no token lie past its end (the callers keep the box start at 0 or later). */
+/* the staged O's boxes to the map (one thread), then a commit of their bulk group */
+template <int VT>
+__device__ __forceinline__ void send_o(const void *tmap, uint32_t s_st, int f32, int mode, int vo0,
+                                       int vo_end, int h, int row0, int b) {
+    const int nbox = f32 ? OStage<VT, 1>::NBOX : OStage<VT, 0>::NBOX;
+    const int box = f32 ? OStage<VT, 1>::BOX : OStage<VT, 0>::BOX;
+    for (int i = 0; i < nbox; i++) /* a box wholly past the last column is not sent */
+        if (vo0 + i * (VT / nbox) < vo_end)
+            tma_store4(tmap, s_st + i * box, vo0 + i * (VT / nbox), h, row0, b, mode == 2);
+    bulk_commit();
+}
 template <int VT>
 __device__ __forceinline__ void store_o_tma(const void *tmap, unsigned char *st, uint32_t s_st,
                                             const float (&d)[VT / 2], int pr0, int pr1, int t4,
@@ -760,14 +771,7 @@ __device__ __forceinline__ void store_o_tma(const void *tmap, unsigned char *st,
     else stage_o<VT, 0>(st, d, pr0, pr1, t4);
     fence_async_smem();
     bar_wg0();
-    if (tid == 0) {
-        const int nbox = f32 ? OStage<VT, 1>::NBOX : OStage<VT, 0>::NBOX;
-        const int box = f32 ? OStage<VT, 1>::BOX : OStage<VT, 0>::BOX;
-        for (int i = 0; i < nbox; i++) /* a box wholly past the last column is not sent */
-            if (vo0 + i * (VT / nbox) < vo_end)
-                tma_store4(tmap, s_st + i * box, vo0 + i * (VT / nbox), h, row0, b, mode == 2);
-        bulk_commit();
-    }
+    if (tid == 0) send_o<VT>(tmap, s_st, f32, mode, vo0, vo_end, h, row0, b);
 }
 
 /* D (64 x N fp32) (+)= A (64 x 16) B (16 x N), bf16. SS: A and B from shared memory by
@@ -955,7 +959,11 @@ __device__ __forceinline__ unsigned wg_smid() {
 /* ost: how O leaves the block. 0 from the accumulator registers (a caller's bf16 o_acc, or
  * the lab's flag 16); 1 staged in shared memory and written by TMA (tmo, a map of o); 2 the
  * same, added to what is there (fp32 o_acc, or a split's second half: run_chunk) */
-template <int KC, int VT, int NB, int RW>
+/* OQ (KC 256 with fp32 O, which is staged in the chunk's Q buffer): warpgroup 0 only stages
+ * O; thread 128 sends it after the next top barrier, waits for its read and then sends the
+ * next chunk's Q slabs into that buffer, so neither the store nor the wait is on warpgroup 0's
+ * path (a template argument: the other kernels' code stays as it was) */
+template <int KC, int VT, int NB, int RW, bool OQ = false>
 __global__ void RET_WG_BOUNDS(NTHREAD)
     wg_kernel(const __grid_constant__ ChunkRun p, const __grid_constant__ TensorMap tmq,
               const __grid_constant__ TensorMap tmk, const __grid_constant__ TensorMap tmv,
@@ -996,29 +1004,49 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
     }
 
     /* the loads of chunk ci (one thread, or share w of nw threads): its Q and K slabs, shared
-     * out over the cluster, each multicast to every block; this block's V tile. Boxes start at the chunk's first row in
-     * forward order (negative or past T: zero-filled) */
-    auto issue = [&](int ci, int w = 0, int nw = 1) { /* this thread's share: boxes w, w + nw, .. */
+     * out over the cluster, each multicast to every block; this block's V tile. Boxes start at
+     * the chunk's first row in forward order (negative or past T: zero-filled) */
+    /* sel (OQ only): 0 every box, 1 the Q slabs only, 2 all but the Q slabs */
+    auto issue = [&](int ci, int w = 0, int nw = 1, int sel = 0) { /* share w of nw: boxes w, w + nw, .. */
         const int st = ci & 1, qb = NB == 2 ? st : 0;
         const int row0 = rev ? T - (ci + 1) * C : ci * C;
         const uint32_t bar = bar_full + st * 8;
         /* one arrival with every byte; another share's bytes may land first (the tx-count may
          * go below zero; the phase cannot complete before this arrival) */
-        if (w == 0) mbar_expect_tx(bar, G::TXBYTES);
+        if (w == 0 && (!OQ || sel != 1)) mbar_expect_tx(bar, G::TXBYTES);
         const uint16_t mask = cl > 1 ? (uint16_t)((1u << cl) - 1u) : (uint16_t)0;
-        int j = 0;
-        for (int o = crank; o < 2 * G::MT; o += cl, j++) {
-            if (j % nw != w) continue;
-            const bool isk = o >= G::MT;
-            const int sl = isk ? o - G::MT : o;
-            tma_load4(s0 + (isk ? G::K_OFF : G::Q_OFF) + qb * G::QBYTES + sl * G::SLAB,
-                      isk ? (const void *)&tmk : (const void *)&tmq, sl * 64, h, row0, b, bar,
-                      mask);
+        if constexpr (OQ) {
+            int j = 0;
+            for (int o = crank; o < 2 * G::MT; o += cl) {
+                const bool isk = o >= G::MT;
+                if (sel == 1 ? isk : sel == 2 ? !isk : false) continue;
+                if (j++ % nw != w) continue;
+                const int sl = isk ? o - G::MT : o;
+                tma_load4(s0 + (isk ? G::K_OFF : G::Q_OFF) + qb * G::QBYTES + sl * G::SLAB,
+                          isk ? (const void *)&tmk : (const void *)&tmq, sl * 64, h, row0, b, bar,
+                          mask);
+            }
+            if (sel != 1 && j % nw == w)
+                tma_load4(s0 + G::V_OFF + st * G::VBYTES, &tmv, vo0, h, row0, b, bar, 0);
+        } else {
+            int j = 0;
+            for (int o = crank; o < 2 * G::MT; o += cl, j++) {
+                if (j % nw != w) continue;
+                const bool isk = o >= G::MT;
+                const int sl = isk ? o - G::MT : o;
+                tma_load4(s0 + (isk ? G::K_OFF : G::Q_OFF) + qb * G::QBYTES + sl * G::SLAB,
+                          isk ? (const void *)&tmk : (const void *)&tmq, sl * 64, h, row0, b, bar,
+                          mask);
+            }
+            if (j % nw == w) tma_load4(s0 + G::V_OFF + st * G::VBYTES, &tmv, vo0, h, row0, b, bar, 0);
         }
-        if (j % nw == w) tma_load4(s0 + G::V_OFF + st * G::VBYTES, &tmv, vo0, h, row0, b, bar, 0);
     };
     /* O staged in the chunk's Q buffer (fp32 O where a buffer of its own does not fit: KC 256) */
     const bool oq = ost && (p.o_f32 ? G::O_IN_Q : G::O16_IN_Q);
+    /* OQ: chunk c's O was staged (backward in time a short chunk's box would start before
+     * token 0; those rows go from the registers), and its box's first row */
+    auto staged = [&](int c) { return !rev || T - (c + 1) * C >= 0; };
+    auto orow = [&](int c) { return rev ? T - (c + 1) * C : c * C; };
     const bool no_more = p.lab & 1; /* lab: no loads after the first chunk (wrong results) */
     /* top of chunk ci: every block of the cluster is done with chunk ci - 1 (its buffers are
      * free, and this block's R buffer is written), the next loads go out, chunk ci is in */
@@ -1032,7 +1060,23 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
          * (dev/cuda/fwd_trace.py, next237.sh -> next239.sh: the forward and the backward
          * 14-22% faster). Not where O is staged in the Q buffer being reloaded: thread 0
          * must first see its own store read it */
-        if (NB == 2 && ci + 1 < nchunk && !no_more) {
+        if constexpr (OQ) {
+            /* thread 128 sends chunk ci - 1's O (staged in its Q buffer), waits until the store
+             * has read it, and loads chunk ci + 1's Q there; warps 5-7 load K and V. Warpgroup
+             * 0 only stages O (next245.sh: fp32 O at KC 256 10-15% faster, its gradients'
+             * passes ~11%) */
+            if (tid == 128) {
+                if (ci > 0 && staged(ci - 1) && !(p.lab & 8))
+                    send_o<VT>(&tmo, s0 + G::Q_OFF + ((ci - 1) & 1) * G::QBYTES, 1, ost, vo0, Vo, h,
+                               orow(ci - 1), b);
+                if (ci + 1 < nchunk && !no_more) {
+                    bulk_wait_read(); /* chunk ci - 1's O, staged where chunk ci + 1's Q goes */
+                    issue(ci + 1, 0, 1, 1);
+                }
+            } else if (tid > 128 && lane == 0 && ci + 1 < nchunk && !no_more) {
+                issue(ci + 1, wq - 1, 3, 2);
+            }
+        } else if (NB == 2 && ci + 1 < nchunk && !no_more) {
             if (oq) {
                 if (tid == 0) {
                     bulk_wait_read();
@@ -1238,8 +1282,13 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                     bar_wg0();
                 }
                 if (ci == 2) WG_STAMP(0, 32); /* the staging buffer free */
-                store_o_tma<VT>(&tmo, sbase + so, s0 + so, acc_o, rowA, rowA + 8, t4, p.o_f32, ost,
-                                vo0, Vo, h, rev ? T - (ci + 1) * C : c0, b, tid);
+                if constexpr (OQ) { /* thread 128 sends it after the next top barrier */
+                    stage_o<VT, 1>(sbase + so, acc_o, rowA, rowA + 8, t4);
+                    fence_async_smem();
+                } else {
+                    store_o_tma<VT>(&tmo, sbase + so, s0 + so, acc_o, rowA, rowA + 8, t4, p.o_f32,
+                                    ost, vo0, Vo, h, rev ? T - (ci + 1) * C : c0, b, tid);
+                }
                 if (ci == 2) WG_STAMP(0, 33); /* O staged, its store sent */
                 continue;
             }
@@ -1276,6 +1325,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
             }
         }
         WG_STAMP(0, 9);
+        if constexpr (OQ) bar_all(); /* the last chunk's O staged: thread 128 sends it */
         if (ost && tid == 0) bulk_wait_all(); /* the shared memory outlives the stores */
         WG_STAMP(0, 10);
 #ifdef RET_WG_TRACE
@@ -1454,6 +1504,17 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
         }
     }
     WG_STAMP(128, 14);
+    if constexpr (OQ) {
+        if (wg == 1) {
+            bar_all();
+            if (tid == 128) {
+                if (nchunk > 0 && staged(nchunk - 1) && !(p.lab & 8))
+                    send_o<VT>(&tmo, s0 + G::Q_OFF + ((nchunk - 1) & 1) * G::QBYTES, 1, ost, vo0, Vo,
+                               h, orow(nchunk - 1), b);
+                bulk_wait_all(); /* the shared memory outlives the stores */
+            }
+        }
+    }
     /* no block of the cluster leaves while a multicast into it could still be in flight */
     if (cl > 1) cluster_sync();
 #endif /* RET_WG_BODY */
@@ -2612,6 +2673,20 @@ template <int KC, int VT, int NB, int RW> static int launch_wg_rw(const ChunkRun
     at[0].id = cudaLaunchAttributeClusterDimension;
     at[0].val.clusterDim.x = cl, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
     cfg.attrs = at, cfg.numAttrs = 1;
+    if constexpr (G::O_IN_Q) {
+        if (ost && r.o_f32) { /* fp32 O staged in the Q buffer: the OQ kernel */
+            static bool attr_oq = false;
+            if (!attr_oq) {
+                CUDA_OK(cudaFuncSetAttribute(wg_kernel<KC, VT, NB, RW, true>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)G::SMEM),
+                        "cudaFuncSetAttribute (wg_kernel shared memory)");
+                attr_oq = true;
+            }
+            CUDA_OK(cudaLaunchKernelEx(&cfg, wg_kernel<KC, VT, NB, RW, true>, r, tq, tk, tv, to, cl, ost),
+                    "wg_kernel launch");
+            return 0;
+        }
+    }
     CUDA_OK(cudaLaunchKernelEx(&cfg, wg_kernel<KC, VT, NB, RW>, r, tq, tk, tv, to, cl, ost),
             "wg_kernel launch");
     return 0;
