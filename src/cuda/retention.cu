@@ -747,10 +747,6 @@ __device__ __forceinline__ void stage_o(unsigned char *st, const float (&d)[VT /
                 *reinterpret_cast<uint32_t *>(st + off) = pack_bf16(d[4 * j + 2 * rr], d[4 * j + 2 * rr + 1]);
         }
 }
-/* warpgroup 0 after a chunk's O is in acc: stage it (st, a free 1024-aligned buffer, at s_st in
- * the shared window) and one thread (tid 0) sends the boxes of rows row0.. (outside the tensor:
- * not written) to the map; mode 2 adds. Every staged row goes out; rows of a short chunk that
- * hold no token lie past its end (the callers keep the box start at 0 or later). */
 /* the staged O's boxes to the map (one thread), then a commit of their bulk group */
 template <int VT>
 __device__ __forceinline__ void send_o(const void *tmap, uint32_t s_st, int f32, int mode, int vo0,
@@ -762,6 +758,10 @@ __device__ __forceinline__ void send_o(const void *tmap, uint32_t s_st, int f32,
             tma_store4(tmap, s_st + i * box, vo0 + i * (VT / nbox), h, row0, b, mode == 2);
     bulk_commit();
 }
+/* warpgroup 0 after a chunk's O is in acc: stage it (st, a free 1024-aligned buffer, at s_st in
+ * the shared window) and one thread (tid 0) sends the boxes of rows row0.. (outside the tensor:
+ * not written) to the map; mode 2 adds. Every staged row goes out; rows of a short chunk that
+ * hold no token lie past its end (the callers keep the box start at 0 or later). */
 template <int VT>
 __device__ __forceinline__ void store_o_tma(const void *tmap, unsigned char *st, uint32_t s_st,
                                             const float (&d)[VT / 2], int pr0, int pr1, int t4,
