@@ -907,10 +907,10 @@ template <int KC, int VT, int NB, int RW = 0> struct WCfg {
     static constexpr uint32_t ROWS_END = RW == 3   ? ZP3_OFF + 4 * 8 * 128
                                          : RW      ? ZP_OFF + 4 * NRG * VT
                                                    : BAR_OFF + 16;
-    /* the TMA store's O staging: a buffer of its own where it fits (bf16 O fits at every
-     * shape, fp32 not at KC = 256), else the chunk's Q buffer, free once Q K^T and Q R are
-     * done (NB = 2); a buffer of its own lets the next chunk's loads go out without waiting
-     * for the store */
+    /* the TMA store's O staging: a buffer of its own where it fits (bf16 O fits at KC = 256
+     * without §3's rows, fp32 O does not fit there), else the chunk's Q buffer, free once
+     * Q K^T and Q R are done (NB = 2); a buffer of its own lets the next chunk's loads go out
+     * without waiting for the store */
     static constexpr uint32_t OST_BYTES = C * VT * 4, O_OFF = (ROWS_END + 1023) & ~1023u;
     static constexpr bool O_IN_Q = O_OFF + OST_BYTES + 1024 > 227 * 1024; /* fp32 O */
     static constexpr bool O16_IN_Q = O_OFF + OST_BYTES / 2 + 1024 > 227 * 1024; /* bf16 O */
@@ -1012,7 +1012,8 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
         const int row0 = rev ? T - (ci + 1) * C : ci * C;
         const uint32_t bar = bar_full + st * 8;
         /* one arrival with every byte; another share's bytes may land first (the tx-count may
-         * go below zero; the phase cannot complete before this arrival) */
+         * go below zero, PTX allowing -(2^20 - 1); the phase cannot complete before this
+         * arrival) */
         if (w == 0 && (!OQ || sel != 1)) mbar_expect_tx(bar, G::TXBYTES);
         const uint16_t mask = cl > 1 ? (uint16_t)((1u << cl) - 1u) : (uint16_t)0;
         if constexpr (OQ) {
@@ -1289,7 +1290,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
                     store_o_tma<VT>(&tmo, sbase + so, s0 + so, acc_o, rowA, rowA + 8, t4, p.o_f32,
                                     ost, vo0, Vo, h, rev ? T - (ci + 1) * C : c0, b, tid);
                 }
-                if (ci == 2) WG_STAMP(0, 33); /* O staged, its store sent */
+                if (ci == 2) WG_STAMP(0, 33); /* O staged, its store sent (OQ: staged only) */
                 continue;
             }
 #pragma unroll
@@ -2673,8 +2674,12 @@ template <int KC, int VT, int NB, int RW> static int launch_wg_rw(const ChunkRun
     at[0].id = cudaLaunchAttributeClusterDimension;
     at[0].val.clusterDim.x = cl, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
     cfg.attrs = at, cfg.numAttrs = 1;
+    /* fp32 O staged in the Q buffer: the OQ kernel. Only without a cluster (ost is 0 with
+     * one: a peer's multicast would refill the buffer under the store) and without the lab's
+     * flag 1 (its loads stop, so thread 128 would not wait for the store before warpgroup 0
+     * stages the chunk after next there) */
     if constexpr (G::O_IN_Q) {
-        if (ost && r.o_f32) { /* fp32 O staged in the Q buffer: the OQ kernel */
+        if (ost && r.o_f32 && cl == 1 && !(r.lab & 1)) {
             static bool attr_oq = false;
             if (!attr_oq) {
                 CUDA_OK(cudaFuncSetAttribute(wg_kernel<KC, VT, NB, RW, true>,
