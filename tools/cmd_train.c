@@ -193,6 +193,10 @@ static int nonempty_file(const char *path, long long *size) {
     return 1;
 }
 
+/* how a run record (log_run_record) begins: the line's first key */
+#define RUN_RECORD "{\"run\": "
+#define RUN_RECORD_LEN (sizeof RUN_RECORD - 1)
+
 /* 1 if path holds something besides run records (log_run_record's lines): a log whose run
  * stopped before its first step holds only its record, and counts as empty, so that the same
  * command can be run again; anything else in it (steps, or a file that is no log) counts. */
@@ -202,7 +206,8 @@ static int log_has_more(const char *path) {
     char *line = NULL;
     size_t cap = 0;
     int more = 0;
-    while (!more && getline(&line, &cap, f) > 0) more = strncmp(line, "{\"run\": ", 8) != 0;
+    while (!more && getline(&line, &cap, f) > 0)
+        more = strncmp(line, RUN_RECORD, RUN_RECORD_LEN) != 0;
     free(line);
     fclose(f);
     return more;
@@ -396,7 +401,7 @@ static void log_run_record(FILE *f, int64_t step, int argc, char **argv) {
     struct tm tm;
     if (!gmtime_r(&now, &tm) || !strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
         snprintf(when, sizeof when, "unknown");
-    fprintf(f, "{\"run\": \"%s\", \"started\": \"%s\", \"resumed_from_step\": %lld, "
+    fprintf(f, RUN_RECORD "\"%s\", \"started\": \"%s\", \"resumed_from_step\": %lld, "
             "\"argv\": [\"retnet\", \"train\"", id, when, (long long)step);
     for (int i = 0; i < argc; i++) {
         fputs(", ", f);
@@ -423,8 +428,9 @@ static FILE *open_log(const char *path, int64_t step, int argc, char **argv) {
             const size_t n = (size_t)got;
             if (line[n - 1] != '\n') continue; /* a write cut short by a kill: no line */
             const char *p = strstr(line, "\"step\": ");
-            const char *r = strncmp(line, "{\"run\": ", 8) ? NULL
-                                                           : strstr(line, "\"resumed_from_step\": ");
+            const char *r = strncmp(line, RUN_RECORD, RUN_RECORD_LEN)
+                                ? NULL
+                                : strstr(line, "\"resumed_from_step\": ");
             if (r ? strtoll(r + 21, NULL, 10) >= step : !p || strtoll(p + 8, NULL, 10) > step)
                 continue;
             if (kept + n + 1 > cap) {

@@ -1016,6 +1016,9 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
          * arrival) */
         if (w == 0 && (!OQ || sel != 1)) mbar_expect_tx(bar, G::TXBYTES);
         const uint16_t mask = cl > 1 ? (uint16_t)((1u << cl) - 1u) : (uint16_t)0;
+        /* two loops where one with `if (OQ && ...)` would do: the single loop changes the
+         * other kernels' code (checked: their PTX differs), and this kernel's time moves with
+         * its register allocation (next243: a change of that kind cost 22-28% at H8) */
         if constexpr (OQ) {
             int j = 0;
             for (int o = crank; o < 2 * G::MT; o += cl) {
