@@ -18,6 +18,13 @@
  *           (products split along their contraction so that the other stages wait only for
  *           the pieces they read); its lower bound, the local waits left out
  *   mode 5  one barrier a layer (after fc2)
+ *   mode 6  mode 4's meetings, each warp draining up to `drain` landed stages of the next
+ *           product into its registers while it waits at a meeting (an arrival, then polls),
+ *           so that the producer may send more of the stream during the meeting: the ring
+ *           grows by 64 KB a drained stage (64 registers a lane; one stage at most, as 9 warps
+ *           an SM leave 168 registers a thread). drain 0 is the control (the
+ *           same code, the same x reload, no drain; -1: no meetings at all). Its meetings are stamped (%globaltimer):
+ *           each block's arrival and leaving, and each warp's waits for a stage.
  *
  * One block an SM (or two) of 1 producer warp + CW consumer warps; block b owns rows
  * [N b / G, N (b + 1) / G) of every matrix: one contiguous byte range, copied stage by stage
@@ -64,6 +71,9 @@ struct lab_t {
     unsigned *bar; /* [0] count, [1] generation */
     int dyn;       /* stages taken from a per-matrix counter (load balance), not fixed shares */
     int *grab;     /* [MAXM] the counters (zeroed before each launch) */
+    int drain;     /* mode 6: stages a warp may drain into registers at a meeting (0-1) */
+    unsigned long long *arr, *lv; /* mode 6: [meeting][block] arrival and leaving times */
+    unsigned long long *sw;       /* mode 6: [block] ns consumer warp 0 waited for stages */
 };
 
 __device__ __forceinline__ unsigned ld_acquire(const unsigned *p) {
@@ -104,6 +114,95 @@ __device__ void grid_sync(unsigned *bar, int kind, unsigned &epoch) {
 
 __device__ __forceinline__ void prefetch_l2(const void *src, uint32_t bytes) {
     asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(src), "r"(bytes) : "memory");
+}
+
+__device__ __forceinline__ bool mbar_test(uint32_t bar, uint32_t parity) {
+    uint32_t ok;
+    asm volatile("{\n.reg .pred P1;\nmbarrier.try_wait.parity.shared::cta.b64 P1, [%1], %2;\n"
+                 "selp.u32 %0, 1, 0, P1;\n}\n"
+                 : "=r"(ok)
+                 : "r"(bar), "r"(parity)
+                 : "memory");
+    return ok;
+}
+__device__ __forceinline__ unsigned long long gtime() {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
+    return t;
+}
+
+/* mode 6: a 64 KB stage is 16 uint4 a lane whatever K: K 2048 (PER 8) rows warp and warp + CW,
+ * lane's uint4s lane + 32 e; K 4096 (PER 16) row warp. v: the lane's 16 values */
+template <int PER>
+__device__ __forceinline__ void dot_stage(const uint4 (&v)[16], const float *xs, int lane,
+                                          int warp, int n, float *out) {
+#pragma unroll
+    for (int t = 0; t < 16 / PER; t++) {
+        float acc = 0.f;
+#pragma unroll
+        for (int e = 0; e < PER; e++) {
+            const int c = lane + 32 * e;
+            const uint4 w = v[t * PER + e];
+            const uint32_t ww[4] = {w.x, w.y, w.z, w.w};
+            const float4 x0 = reinterpret_cast<const float4 *>(xs)[2 * c];
+            const float4 x1 = reinterpret_cast<const float4 *>(xs)[2 * c + 1];
+            const float xx[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+#pragma unroll
+            for (int q = 0; q < 4; q++)
+                acc += __uint_as_float(ww[q] << 16) * xx[2 * q] +
+                       __uint_as_float(ww[q] & 0xffff0000u) * xx[2 * q + 1];
+        }
+#pragma unroll
+        for (int o = 16; o; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+        const int j = warp + CW * t;
+        if (!lane && j < n) out[j] = acc;
+    }
+}
+template <int PER>
+__device__ __forceinline__ void load_stage(uint4 (&v)[16], const unsigned char *st, int lane,
+                                           int warp) {
+    const uint4 *p = reinterpret_cast<const uint4 *>(st);
+#pragma unroll
+    for (int t = 0; t < 16 / PER; t++)
+#pragma unroll
+        for (int e = 0; e < PER; e++) v[t * PER + e] = p[(warp + CW * t) * (PER * 32) + lane + 32 * e];
+}
+/* the same products straight from a ring stage in shared memory */
+template <int PER>
+__device__ __forceinline__ void dot_smem(const unsigned char *st, const float *xs, int lane,
+                                         int warp, int n, float *out) {
+    const uint4 *p = reinterpret_cast<const uint4 *>(st);
+#pragma unroll
+    for (int t = 0; t < 16 / PER; t++) {
+        float acc = 0.f;
+#pragma unroll 4
+        for (int e = 0; e < PER; e++) {
+            const int c = lane + 32 * e;
+            const uint4 w = p[(warp + CW * t) * (PER * 32) + c];
+            const uint32_t ww[4] = {w.x, w.y, w.z, w.w};
+            const float4 x0 = reinterpret_cast<const float4 *>(xs)[2 * c];
+            const float4 x1 = reinterpret_cast<const float4 *>(xs)[2 * c + 1];
+            const float xx[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+#pragma unroll
+            for (int q = 0; q < 4; q++)
+                acc += __uint_as_float(ww[q] << 16) * xx[2 * q] +
+                       __uint_as_float(ww[q] & 0xffff0000u) * xx[2 * q + 1];
+        }
+#pragma unroll
+        for (int o = 16; o; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+        const int j = warp + CW * t;
+        if (!lane && j < n) out[j] = acc;
+    }
+}
+__device__ __forceinline__ void dot_any(const uint4 (&v)[16], const float *xs, int K, int lane,
+                                        int warp, int n, float *out) {
+    if (K == 2048) dot_stage<8>(v, xs, lane, warp, n, out);
+    else dot_stage<16>(v, xs, lane, warp, n, out);
+}
+__device__ __forceinline__ void load_any(uint4 (&v)[16], const unsigned char *st, int K, int lane,
+                                         int warp) {
+    if (K == 2048) load_stage<8>(v, st, lane, warp);
+    else load_stage<16>(v, st, lane, warp);
 }
 
 /* block b's rows of matrix m, and its stages (whole rows each) */
@@ -189,6 +288,72 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
     long it = 0;
     unsigned epoch = 0;
     const int tid = threadIdx.x;
+    if (a.mode == 6) { /* each warp keeps its own place in the ring (`it`) */
+        volatile unsigned *sflag = reinterpret_cast<volatile unsigned *>(sm + KMAX * 4 + 1000);
+        if (!tid) *sflag = 0;
+        uint4 rb0[16]; /* 64 registers a lane: with 9 warps an SM, 168 a thread at most */
+        int nd = 0, meet_i = 0;
+        unsigned long long swait = 0;
+        for (int mi = 0; mi < a.nm; mi++) {
+            const mat_t m = a.m[mi];
+            cbar(); /* every warp done with xs */
+            for (int i = tid; i < m.K; i += 32 * CW) xs[i] = __ldcg(a.x + i);
+            cbar();
+            int r0, r1;
+            share(m, blockIdx.x, gridDim.x, r0, r1);
+            const int rps = a.stage / (m.K * 2);
+            int k = 0;
+            for (int r = r0; r < r1; r += rps, k++) {
+                const int n = r1 - r < rps ? r1 - r : rps;
+                if (k < nd) { /* drained at the meeting before this product (nd <= 1) */
+                    dot_any(rb0, xs, m.K, lane, warp, n, a.out + m.out + r);
+                    continue;
+                }
+                const int s = (int)(it % NS);
+                const unsigned long long t0 = warp == 0 ? gtime() : 0;
+                mbar_wait(smem_u32(bars + s), (uint32_t)((it / NS) & 1));
+                if (warp == 0) swait += gtime() - t0;
+                if (m.K == 2048) dot_smem<8>(ring + (size_t)s * a.stage, xs, lane, warp, n, a.out + m.out + r);
+                else dot_smem<16>(ring + (size_t)s * a.stage, xs, lane, warp, n, a.out + m.out + r);
+                __syncwarp();
+                if (!lane) mbar_arrive(smem_u32(bars + NS + s));
+                it++;
+            }
+            nd = 0;
+            const int ph = mi % a.per_layer;
+            if (a.drain >= 0 && (ph == 1 || ph == 3) && mi + 1 < a.nm) { /* a meeting: arrive, drain, leave */
+                cbar();
+                epoch += gridDim.x;
+                if (!tid) {
+                    __threadfence();
+                    a.arr[(size_t)meet_i * gridDim.x + blockIdx.x] = gtime();
+                    atomicAdd(a.bar, 1u);
+                }
+                int nn0, nn1;
+                share(a.m[mi + 1], blockIdx.x, gridDim.x, nn0, nn1);
+                const int nrps = a.stage / (a.m[mi + 1].K * 2);
+                const int nst = (nn1 - nn0 + nrps - 1) / nrps;
+                const int maxd = (a.drain < nst ? a.drain : nst) > 0 ? 1 : 0;
+                for (;;) {
+                    if (!tid && ld_acquire(a.bar) >= epoch) *sflag = epoch;
+                    if (nd < maxd) {
+                        const int s = (int)(it % NS);
+                        if (mbar_test(smem_u32(bars + s), (uint32_t)((it / NS) & 1))) {
+                            load_any(rb0, ring + (size_t)s * a.stage, a.m[mi + 1].K, lane, warp);
+                            __syncwarp();
+                            if (!lane) mbar_arrive(smem_u32(bars + NS + s));
+                            it++, nd++;
+                        }
+                    }
+                    if (__shfl_sync(0xffffffffu, *sflag == epoch, 0)) break;
+                }
+                if (!tid) a.lv[(size_t)meet_i * gridDim.x + blockIdx.x] = gtime();
+                meet_i++;
+            }
+        }
+        if (!tid) a.sw[blockIdx.x] = swait;
+        return;
+    }
     for (int mi = 0; mi < a.nm; mi++) {
         const mat_t m = a.m[mi];
         if (a.mode >= 1 && (mi == 0 || a.mode >= 2)) { /* the product's input, from L2 */
@@ -326,21 +491,35 @@ int main(int argc, char **argv) {
     /* each shape once; ring: as many stages as fit; pf: MB of the whole grid's stream asked
      * of L2 ahead of the copies */
     printf("| mode | stages taken | barrier | stage KB | stages | L2 ahead MB | ms | GB/s |\n|---|---|---|---|---|---|---|---|\n");
-    struct cfg_t { int mode, bar, kb, pf_mb, dyn; };
+    struct cfg_t { int mode, bar, kb, pf_mb, dyn, drain; };
     cfg_t cfgs[64];
     int nc = 0;
-    for (int mode = 0; mode <= 1; mode++)
-        for (int kb = 32; kb <= 64; kb *= 2) cfgs[nc++] = cfg_t{mode, 1, kb, 0, 0};
-    /* (next67 also swept the generation barrier and 4-32 MB asked of L2 ahead: both slower) */
-    for (int dyn = 0; dyn < 2; dyn++)
-        for (int mode = dyn; mode <= 5; mode++)
-            for (int kb = 32; kb <= 64; kb *= 2)
-                if (mode != 3) cfgs[nc++] = cfg_t{mode, 1, kb, 0, dyn};
+    const bool only6 = getenv("RING_ONLY6") != NULL;
+    if (!only6) {
+        for (int mode = 0; mode <= 1; mode++)
+            for (int kb = 32; kb <= 64; kb *= 2) cfgs[nc++] = cfg_t{mode, 1, kb, 0, 0, 0};
+        /* (next67 also swept the generation barrier and 4-32 MB asked of L2 ahead: both slower) */
+        for (int dyn = 0; dyn < 2; dyn++)
+            for (int mode = dyn; mode <= 5; mode++)
+                for (int kb = 32; kb <= 64; kb *= 2)
+                    if (mode != 3) cfgs[nc++] = cfg_t{mode, 1, kb, 0, dyn, 0};
+    } else {
+        for (int mode = 1; mode <= 5; mode += 3) cfgs[nc++] = cfg_t{mode, 1, 64, 0, 0, 0};
+        cfgs[nc++] = cfg_t{5, 1, 64, 0, 0, 0};
+    }
+    for (int rep = 0; rep < 2; rep++) /* mode 6 (64 KB stages only), twice, interleaved */
+        for (int d = -1; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d};
+    const int maxmeet = 2 * L + 2;
+    unsigned long long *arr, *lv, *sw;
+    CK(cudaMalloc(&arr, (size_t)maxmeet * sms * 8));
+    CK(cudaMalloc(&lv, (size_t)maxmeet * sms * 8));
+    CK(cudaMalloc(&sw, (size_t)sms * 8));
+    a.arr = arr, a.lv = lv, a.sw = sw;
     for (int c = 0; c < nc; c++) {
         const int stage = cfgs[c].kb * 1024;
         const int ns = (227 * 1024 - KMAX * 4 - 1024) / stage;
         a.mode = cfgs[c].mode, a.bar_kind = cfgs[c].bar, a.stage = stage, a.nstages = ns;
-        a.dyn = cfgs[c].dyn;
+        a.dyn = cfgs[c].dyn, a.drain = cfgs[c].drain;
         a.pf = (int)((double)cfgs[c].pf_mb * (1 << 20) / sms / stage + 0.5);
         if (cfgs[c].pf_mb && a.pf < 1) a.pf = 1;
         const size_t smem = KMAX * 4 + 1024 + (size_t)ns * stage;
@@ -357,10 +536,49 @@ int main(int argc, char **argv) {
             if (r && ms < best) best = ms;
         }
         CK(cudaGetLastError());
-        printf("| %d | %s | %s | %d | %d | %d (%d stages a block) | %.3f | %.0f |\n", a.mode,
+        char mname[32];
+        if (a.mode == 6) snprintf(mname, sizeof mname, "6 (drain %d)", a.drain);
+        else snprintf(mname, sizeof mname, "%d", a.mode);
+        printf("| %s | %s | %s | %d | %d | %d (%d stages a block) | %.3f | %.0f |\n", mname,
                a.dyn ? "from a counter" : "fixed shares",
-               a.mode < 2 ? "-" : a.bar_kind ? "counter" : "generation", cfgs[c].kb, ns,
+               a.mode < 2 || (a.mode == 6 && a.drain < 0) ? "-" : a.bar_kind ? "counter" : "generation", cfgs[c].kb, ns,
                cfgs[c].pf_mb, a.pf, best, gb / best * 1e3);
+        if (a.mode == 6 && a.drain >= 0) { /* the last run's meetings */
+            const int nmeet = 2 * L;
+            unsigned long long *ha = (unsigned long long *)malloc((size_t)nmeet * sms * 8);
+            unsigned long long *hl = (unsigned long long *)malloc((size_t)nmeet * sms * 8);
+            unsigned long long *hs = (unsigned long long *)malloc((size_t)sms * 8);
+            CK(cudaMemcpy(ha, arr, (size_t)nmeet * sms * 8, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(hl, lv, (size_t)nmeet * sms * 8, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(hs, sw, (size_t)sms * 8, cudaMemcpyDeviceToHost));
+            double spread = 0, lat = 0, leave = 0, swm = 0, gap = 0;
+            for (int i = 0; i < nmeet; i++) {
+                unsigned long long amin = ~0ull, amax = 0, lmin = ~0ull, lmax = 0;
+                for (int b = 0; b < sms; b++) {
+                    const unsigned long long x0 = ha[(size_t)i * sms + b], x1 = hl[(size_t)i * sms + b];
+                    amin = x0 < amin ? x0 : amin, amax = x0 > amax ? x0 : amax;
+                    lmin = x1 < lmin ? x1 : lmin, lmax = x1 > lmax ? x1 : lmax;
+                }
+                spread += (double)(amax - amin), lat += (double)lmin - (double)amax,
+                    leave += (double)(lmax - lmin);
+                /* from a meeting's last leaving to the next meeting's first arrival */
+                if (i + 1 < nmeet) {
+                    unsigned long long nmin = ~0ull;
+                    for (int b = 0; b < sms; b++) {
+                        const unsigned long long x0 = ha[(size_t)(i + 1) * sms + b];
+                        nmin = x0 < nmin ? x0 : nmin;
+                    }
+                    gap += (double)nmin - (double)lmax;
+                }
+            }
+            for (int b = 0; b < sms; b++) swm += (double)hs[b];
+            printf("  drain %d: a meeting's arrivals spread %.2f us, last arrival to first leaving "
+                   "%.2f us, leavings spread %.2f us; phase between meetings (last leaving to next "
+                   "first arrival) %.2f us; warp 0's waits for stages %.1f us a block in all\n",
+                   a.drain, spread / nmeet / 1e3, lat / nmeet / 1e3, leave / nmeet / 1e3,
+                   gap / (nmeet - 1) / 1e3, swm / sms / 1e3);
+            free(ha), free(hl), free(hs);
+        }
     }
     float h[4];
     CK(cudaMemcpy(h, out, 16, cudaMemcpyDeviceToHost));
