@@ -40,6 +40,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <math.h>
+#include <vector>
+
 #include "../../src/cuda/mbar.cuh" /* smem_u32, mbarriers, bulk_load */
 
 #define CK(x)                                                                                  \
@@ -74,6 +77,10 @@ struct lab_t {
     int drain;     /* mode 6: stages a warp may drain into registers at a meeting (0-1) */
     unsigned long long *arr, *lv; /* mode 6: [meeting][block] arrival and leaving times */
     unsigned long long *sw;       /* mode 6: [block] ns consumer warp 0 waited for stages */
+    int bal;                      /* mode 6: shares by the SMs' measured speeds */
+    const double *wpre;           /* [SMs + 1] prefix of the SMs' shares, by rank */
+    const int *smrank;            /* [256] an SM id's rank */
+    int *smof;                    /* [block] its SM id (mode 6) */
 };
 
 __device__ __forceinline__ unsigned ld_acquire(const unsigned *p) {
@@ -210,6 +217,28 @@ __device__ __forceinline__ void share(const mat_t &m, int b, int G, int &r0, int
     r0 = (int)((int64_t)m.N * b / G), r1 = (int)((int64_t)m.N * (b + 1) / G);
 }
 
+__device__ __forceinline__ int sm_id() {
+    unsigned r;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(r));
+    return (int)r;
+}
+/* mode 6 with `bal`: this SM's share by the measured speed of its SM (prefix wpre over the SMs'
+ * ranks), else block b's equal share */
+__device__ __forceinline__ void share6(const lab_t &a, const mat_t &m, int &r0, int &r1) {
+    if (a.mode == 6 && a.bal == 2) { /* equal shares, placed by SM rank instead of block */
+        share(m, a.smrank[sm_id()], gridDim.x, r0, r1);
+    } else if (a.mode == 6 && a.bal) {
+        const int k = a.smrank[sm_id()];
+        r0 = (int)((double)m.N * a.wpre[k] + 0.5), r1 = (int)((double)m.N * a.wpre[k + 1] + 0.5);
+    } else {
+        share(m, blockIdx.x, gridDim.x, r0, r1);
+    }
+}
+
+__global__ void smid_kernel(int *out) {
+    if (!threadIdx.x) out[blockIdx.x] = sm_id();
+}
+
 __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
     extern __shared__ __align__(128) unsigned char sm[];
     float *xs = reinterpret_cast<float *>(sm);                         /* KMAX floats */
@@ -271,7 +300,7 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
         for (int mi = 0; mi < a.nm; mi++) {
             const mat_t m = a.m[mi];
             int r0, r1;
-            share(m, blockIdx.x, gridDim.x, r0, r1);
+            share6(a, m, r0, r1);
             const int rps = a.stage / (m.K * 2);
             for (int r = r0; r < r1; r += rps, it++) {
                 const int n = r1 - r < rps ? r1 - r : rps, s = (int)(it % NS);
@@ -300,7 +329,7 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
             for (int i = tid; i < m.K; i += 32 * CW) xs[i] = __ldcg(a.x + i);
             cbar();
             int r0, r1;
-            share(m, blockIdx.x, gridDim.x, r0, r1);
+            share6(a, m, r0, r1);
             const int rps = a.stage / (m.K * 2);
             int k = 0;
             for (int r = r0; r < r1; r += rps, k++) {
@@ -330,7 +359,7 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
                     atomicAdd(a.bar, 1u);
                 }
                 int nn0, nn1;
-                share(a.m[mi + 1], blockIdx.x, gridDim.x, nn0, nn1);
+                share6(a, a.m[mi + 1], nn0, nn1);
                 const int nrps = a.stage / (a.m[mi + 1].K * 2);
                 const int nst = (nn1 - nn0 + nrps - 1) / nrps;
                 const int maxd = (a.drain < nst ? a.drain : nst) > 0 ? 1 : 0;
@@ -351,7 +380,7 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
                 meet_i++;
             }
         }
-        if (!tid) a.sw[blockIdx.x] = swait;
+        if (!tid) a.sw[blockIdx.x] = swait, a.smof[blockIdx.x] = sm_id();
         return;
     }
     for (int mi = 0; mi < a.nm; mi++) {
@@ -491,24 +520,55 @@ int main(int argc, char **argv) {
     /* each shape once; ring: as many stages as fit; pf: MB of the whole grid's stream asked
      * of L2 ahead of the copies */
     printf("| mode | stages taken | barrier | stage KB | stages | L2 ahead MB | ms | GB/s |\n|---|---|---|---|---|---|---|---|\n");
-    struct cfg_t { int mode, bar, kb, pf_mb, dyn, drain; };
+    struct cfg_t { int mode, bar, kb, pf_mb, dyn, drain, bal; };
     cfg_t cfgs[64];
     int nc = 0;
     const bool only6 = getenv("RING_ONLY6") != NULL;
     if (!only6) {
         for (int mode = 0; mode <= 1; mode++)
-            for (int kb = 32; kb <= 64; kb *= 2) cfgs[nc++] = cfg_t{mode, 1, kb, 0, 0, 0};
+            for (int kb = 32; kb <= 64; kb *= 2) cfgs[nc++] = cfg_t{mode, 1, kb, 0, 0, 0, 0};
         /* (next67 also swept the generation barrier and 4-32 MB asked of L2 ahead: both slower) */
         for (int dyn = 0; dyn < 2; dyn++)
             for (int mode = dyn; mode <= 5; mode++)
                 for (int kb = 32; kb <= 64; kb *= 2)
-                    if (mode != 3) cfgs[nc++] = cfg_t{mode, 1, kb, 0, dyn, 0};
+                    if (mode != 3) cfgs[nc++] = cfg_t{mode, 1, kb, 0, dyn, 0, 0};
     } else {
-        for (int mode = 1; mode <= 5; mode += 3) cfgs[nc++] = cfg_t{mode, 1, 64, 0, 0, 0};
-        cfgs[nc++] = cfg_t{5, 1, 64, 0, 0, 0};
+        for (int mode = 1; mode <= 5; mode += 3) cfgs[nc++] = cfg_t{mode, 1, 64, 0, 0, 0, 0};
+        cfgs[nc++] = cfg_t{5, 1, 64, 0, 0, 0, 0};
     }
-    for (int rep = 0; rep < 2; rep++) /* mode 6 (64 KB stages only), twice, interleaved */
-        for (int d = -1; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d};
+    /* mode 6 (64 KB stages only), twice, interleaved; the first equal-shares run with the drain
+     * measures the SMs' speeds for the balanced runs after it */
+    for (int rep = 0; rep < 2; rep++) {
+        for (int d = -1; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0};
+        cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, 1, 2};
+        for (int d = 0; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 1};
+    }
+    int *d_smid, *d_smrank, *d_smof;
+    double *d_wpre;
+    CK(cudaMalloc(&d_smid, sms * sizeof(int)));
+    CK(cudaMalloc(&d_smrank, 256 * sizeof(int)));
+    CK(cudaMalloc(&d_smof, sms * sizeof(int)));
+    CK(cudaMalloc(&d_wpre, (sms + 1) * sizeof(double)));
+    int smrank[256];
+    {
+        smid_kernel<<<sms, 32>>>(d_smid);
+        int h[1024];
+        CK(cudaMemcpy(h, d_smid, sms * sizeof(int), cudaMemcpyDeviceToHost));
+        for (int i = 0; i < 256; i++) smrank[i] = -1;
+        for (int b = 0; b < sms; b++) smrank[h[b] & 255] = 0;
+        int k = 0;
+        for (int i = 0; i < 256; i++)
+            if (smrank[i] == 0) smrank[i] = k++;
+        if (k != sms) printf("(the SM ids seen once a block: %d of %d)\n", k, sms);
+        for (int i = 0; i < 256; i++)
+            if (smrank[i] < 0) smrank[i] = 0;
+        CK(cudaMemcpy(d_smrank, smrank, sizeof smrank, cudaMemcpyHostToDevice));
+        std::vector<double> pre(sms + 1);
+        for (int i = 0; i <= sms; i++) pre[i] = (double)i / sms;
+        CK(cudaMemcpy(d_wpre, pre.data(), (sms + 1) * sizeof(double), cudaMemcpyHostToDevice));
+    }
+    a.wpre = d_wpre, a.smrank = d_smrank, a.smof = d_smof;
+    bool calibrated = false;
     const int maxmeet = 2 * L + 2;
     unsigned long long *arr, *lv, *sw;
     CK(cudaMalloc(&arr, (size_t)maxmeet * sms * 8));
@@ -519,7 +579,7 @@ int main(int argc, char **argv) {
         const int stage = cfgs[c].kb * 1024;
         const int ns = (227 * 1024 - KMAX * 4 - 1024) / stage;
         a.mode = cfgs[c].mode, a.bar_kind = cfgs[c].bar, a.stage = stage, a.nstages = ns;
-        a.dyn = cfgs[c].dyn, a.drain = cfgs[c].drain;
+        a.dyn = cfgs[c].dyn, a.drain = cfgs[c].drain, a.bal = cfgs[c].bal;
         a.pf = (int)((double)cfgs[c].pf_mb * (1 << 20) / sms / stage + 0.5);
         if (cfgs[c].pf_mb && a.pf < 1) a.pf = 1;
         const size_t smem = KMAX * 4 + 1024 + (size_t)ns * stage;
@@ -537,7 +597,7 @@ int main(int argc, char **argv) {
         }
         CK(cudaGetLastError());
         char mname[32];
-        if (a.mode == 6) snprintf(mname, sizeof mname, "6 (drain %d)", a.drain);
+        if (a.mode == 6) snprintf(mname, sizeof mname, "6 (drain %d%s)", a.drain, a.bal == 2 ? ", by SM rank" : a.bal ? ", balanced" : "");
         else snprintf(mname, sizeof mname, "%d", a.mode);
         printf("| %s | %s | %s | %d | %d | %d (%d stages a block) | %.3f | %.0f |\n", mname,
                a.dyn ? "from a counter" : "fixed shares",
@@ -551,6 +611,11 @@ int main(int argc, char **argv) {
             CK(cudaMemcpy(ha, arr, (size_t)nmeet * sms * 8, cudaMemcpyDeviceToHost));
             CK(cudaMemcpy(hl, lv, (size_t)nmeet * sms * 8, cudaMemcpyDeviceToHost));
             CK(cudaMemcpy(hs, sw, (size_t)sms * 8, cudaMemcpyDeviceToHost));
+            { /* %globaltimer is ~1.7e18 ns: rebase before any double (53 bits) sees it */
+                unsigned long long base = ~0ull;
+                for (size_t i = 0; i < (size_t)nmeet * sms; i++) base = ha[i] < base ? ha[i] : base;
+                for (size_t i = 0; i < (size_t)nmeet * sms; i++) ha[i] -= base, hl[i] -= base;
+            }
             double spread = 0, lat = 0, leave = 0, swm = 0, gap = 0;
             for (int i = 0; i < nmeet; i++) {
                 unsigned long long amin = ~0ull, amax = 0, lmin = ~0ull, lmax = 0;
@@ -572,6 +637,64 @@ int main(int argc, char **argv) {
                 }
             }
             for (int b = 0; b < sms; b++) swm += (double)hs[b];
+            /* each block's lateness at a meeting, as a fraction of the phase before it: from
+             * even and odd meetings apart (is an SM's speed its own?), and in all */
+            {
+                int hsm[1024];
+                CK(cudaMemcpy(hsm, d_smof, sms * sizeof(int), cudaMemcpyDeviceToHost));
+                std::vector<double> lat_e(sms, 0), lat_o(sms, 0), lat(sms, 0);
+                int ne = 0, no = 0;
+                for (int i = 1; i < nmeet; i++) {
+                    double am = 0, lm = 0;
+                    for (int b = 0; b < sms; b++)
+                        am += (double)ha[(size_t)i * sms + b], lm += (double)hl[(size_t)(i - 1) * sms + b];
+                    am /= sms, lm /= sms;
+                    const double phase = am - lm;
+                    for (int b = 0; b < sms; b++) {
+                        const double f = ((double)ha[(size_t)i * sms + b] - am) / phase;
+                        (i % 2 ? lat_o : lat_e)[b] += f;
+                        lat[b] += f;
+                    }
+                    (i % 2 ? no : ne)++;
+                }
+                double me = 0, mo = 0, se = 0, so = 0, seo = 0, mx = -1, mn = 1;
+                for (int b = 0; b < sms; b++) {
+                    lat_e[b] /= ne, lat_o[b] /= no, lat[b] /= (nmeet - 1);
+                    me += lat_e[b] / sms, mo += lat_o[b] / sms;
+                    mx = lat[b] > mx ? lat[b] : mx, mn = lat[b] < mn ? lat[b] : mn;
+                }
+                for (int b = 0; b < sms; b++)
+                    se += (lat_e[b] - me) * (lat_e[b] - me), so += (lat_o[b] - mo) * (lat_o[b] - mo),
+                        seo += (lat_e[b] - me) * (lat_o[b] - mo);
+                printf("  an SM's lateness at a meeting, of the phase before it: %.3f to %.3f; "
+                       "correlation of even and odd meetings' %.3f\n",
+                       mn, mx, seo / sqrt(se * so + 1e-30));
+                static std::vector<double> cal(256, 0);
+                if (calibrated && a.bal == 2) { /* does the lateness follow the SM or the rows? */
+                    double m1 = 0, m2 = 0, s1 = 0, s2 = 0, s12 = 0;
+                    for (int b = 0; b < sms; b++) m1 += cal[hsm[b] & 255] / sms, m2 += lat[b] / sms;
+                    for (int b = 0; b < sms; b++) {
+                        const double u = cal[hsm[b] & 255] - m1, v = lat[b] - m2;
+                        s1 += u * u, s2 += v * v, s12 += u * v;
+                    }
+                    printf("  correlation, SM by SM, of this run's lateness (rows placed by SM rank) "
+                           "with the equal-shares run's (rows placed by block): %.3f\n",
+                           s12 / sqrt(s1 * s2 + 1e-30));
+                }
+                if (!calibrated && a.drain == 1 && !a.bal) { /* speeds -> shares by SM rank */
+                    for (int b = 0; b < sms; b++) cal[hsm[b] & 255] = lat[b];
+                    std::vector<double> w(sms, 0), pre(sms + 1, 0);
+                    double tot = 0;
+                    for (int b = 0; b < sms; b++) {
+                        const double sp = 1.0 / (1.0 + lat[b]);
+                        w[smrank[hsm[b] & 255]] = sp, tot += sp;
+                    }
+                    for (int k = 0; k < sms; k++) pre[k + 1] = pre[k] + w[k] / tot;
+                    pre[sms] = 1.0;
+                    CK(cudaMemcpy(d_wpre, pre.data(), (sms + 1) * sizeof(double), cudaMemcpyHostToDevice));
+                    calibrated = true;
+                }
+            }
             printf("  drain %d: a meeting's arrivals spread %.2f us, last arrival to first leaving "
                    "%.2f us, leavings spread %.2f us; phase between meetings (last leaving to next "
                    "first arrival) %.2f us; warp 0's waits for stages %.1f us a block in all\n",
