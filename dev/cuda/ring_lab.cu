@@ -81,6 +81,8 @@ struct lab_t {
     const double *wpre;           /* [SMs + 1] prefix of the SMs' shares, by rank */
     const int *smrank;            /* [256] an SM id's rank */
     int *smof;                    /* [block] its SM id (mode 6) */
+    int poolpct, pd; /* bal 3: the last poolpct% of a product's rows taken by the producers from a
+                      * counter, in pieces of a stage's rows / pd; the rest in equal shares */
 };
 
 __device__ __forceinline__ unsigned ld_acquire(const unsigned *p) {
@@ -225,7 +227,11 @@ __device__ __forceinline__ int sm_id() {
 /* mode 6 with `bal`: this SM's share by the measured speed of its SM (prefix wpre over the SMs'
  * ranks), else block b's equal share */
 __device__ __forceinline__ void share6(const lab_t &a, const mat_t &m, int &r0, int &r1) {
-    if (a.mode == 6 && a.bal == 2) { /* equal shares, placed by SM rank instead of block */
+    if (a.mode == 6 && a.bal == 3) { /* equal shares of the rows before the pool */
+        mat_t f = m;
+        f.N = (int)((int64_t)m.N * (100 - a.poolpct) / 100);
+        share(f, blockIdx.x, gridDim.x, r0, r1);
+    } else if (a.mode == 6 && a.bal == 2) { /* equal shares, placed by SM rank instead of block */
         share(m, a.smrank[sm_id()], gridDim.x, r0, r1);
     } else if (a.mode == 6 && a.bal) {
         const int k = a.smrank[sm_id()];
@@ -307,9 +313,34 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
                 if (it >= NS) mbar_wait(smem_u32(bars + NS + s), (uint32_t)((it / NS - 1) & 1));
                 const uint32_t bytes = (uint32_t)n * m.K * 2;
                 if (a.pf) prefetch_next();
+                if (a.mode == 6) hdr[s] = r, hdr[NS + s] = n;
                 mbar_expect_tx(smem_u32(bars + s), bytes);
                 bulk_load(smem_u32(ring + (size_t)s * a.stage), m.w + (int64_t)r * m.K, bytes,
                           smem_u32(bars + s));
+            }
+            if (a.mode == 6 && a.bal == 3) { /* the pool: a piece at a time, the next one
+                                              * asked for before the slot is waited for */
+                const int nf = (int)((int64_t)m.N * (100 - a.poolpct) / 100);
+                const int pr = rps / a.pd > 0 ? rps / a.pd : 1;
+                const int np = (m.N - nf + pr - 1) / pr;
+                int c = atomicAdd(a.grab + mi, 1);
+                for (;; it++) {
+                    const int s = (int)(it % NS);
+                    const int cn = c < np ? atomicAdd(a.grab + mi, 1) : np;
+                    if (it >= NS) mbar_wait(smem_u32(bars + NS + s), (uint32_t)((it / NS - 1) & 1));
+                    if (c >= np) { /* the end of this product's pieces for this block */
+                        hdr[s] = -1;
+                        mbar_arrive(smem_u32(bars + s));
+                        it++;
+                        break;
+                    }
+                    const int r = nf + c * pr, n = m.N - r < pr ? m.N - r : pr;
+                    hdr[s] = r, hdr[NS + s] = n;
+                    mbar_expect_tx(smem_u32(bars + s), (uint32_t)n * m.K * 2);
+                    bulk_load(smem_u32(ring + (size_t)s * a.stage), m.w + (int64_t)r * m.K,
+                              (uint32_t)n * m.K * 2, smem_u32(bars + s));
+                    c = cn;
+                }
             }
         }
         return;
@@ -321,7 +352,7 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
         volatile unsigned *sflag = reinterpret_cast<volatile unsigned *>(sm + KMAX * 4 + 1000);
         if (!tid) *sflag = 0;
         uint4 rb0[16]; /* 64 registers a lane: with 9 warps an SM, 168 a thread at most */
-        int nd = 0, meet_i = 0;
+        int nd = 0, meet_i = 0, dr_r = 0, dr_n = 0;
         unsigned long long swait = 0;
         for (int mi = 0; mi < a.nm; mi++) {
             const mat_t m = a.m[mi];
@@ -331,17 +362,25 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
             int r0, r1;
             share6(a, m, r0, r1);
             const int rps = a.stage / (m.K * 2);
-            int k = 0;
-            for (int r = r0; r < r1; r += rps, k++) {
-                const int n = r1 - r < rps ? r1 - r : rps;
+            const int nst = (r1 - r0 + rps - 1) / rps;
+            const bool pool = a.bal == 3;
+            for (int k = 0;; k++) {
+                if (!pool && k >= nst) break;
                 if (k < nd) { /* drained at the meeting before this product (nd <= 1) */
-                    dot_any(rb0, xs, m.K, lane, warp, n, a.out + m.out + r);
+                    dot_any(rb0, xs, m.K, lane, warp, dr_n, a.out + m.out + dr_r);
                     continue;
                 }
                 const int s = (int)(it % NS);
                 const unsigned long long t0 = warp == 0 ? gtime() : 0;
                 mbar_wait(smem_u32(bars + s), (uint32_t)((it / NS) & 1));
                 if (warp == 0) swait += gtime() - t0;
+                const int r = hdr[s], n = hdr[NS + s];
+                if (r < 0) { /* the pool's end */
+                    __syncwarp();
+                    if (!lane) mbar_arrive(smem_u32(bars + NS + s));
+                    it++;
+                    break;
+                }
                 if (m.K == 2048) dot_smem<8>(ring + (size_t)s * a.stage, xs, lane, warp, n, a.out + m.out + r);
                 else dot_smem<16>(ring + (size_t)s * a.stage, xs, lane, warp, n, a.out + m.out + r);
                 __syncwarp();
@@ -362,16 +401,21 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
                 share6(a, a.m[mi + 1], nn0, nn1);
                 const int nrps = a.stage / (a.m[mi + 1].K * 2);
                 const int nst = (nn1 - nn0 + nrps - 1) / nrps;
-                const int maxd = (a.drain < nst ? a.drain : nst) > 0 ? 1 : 0;
+                int maxd = (a.drain < nst ? a.drain : nst) > 0 ? 1 : 0;
                 for (;;) {
                     if (!tid && ld_acquire(a.bar) >= epoch) *sflag = epoch;
                     if (nd < maxd) {
                         const int s = (int)(it % NS);
                         if (mbar_test(smem_u32(bars + s), (uint32_t)((it / NS) & 1))) {
-                            load_any(rb0, ring + (size_t)s * a.stage, a.m[mi + 1].K, lane, warp);
-                            __syncwarp();
-                            if (!lane) mbar_arrive(smem_u32(bars + NS + s));
-                            it++, nd++;
+                            if (hdr[s] >= 0) {
+                                dr_r = hdr[s], dr_n = hdr[NS + s];
+                                load_any(rb0, ring + (size_t)s * a.stage, a.m[mi + 1].K, lane, warp);
+                                __syncwarp();
+                                if (!lane) mbar_arrive(smem_u32(bars + NS + s));
+                                it++, nd++;
+                            } else {
+                                maxd = 0; /* a pool's end: left for the product's loop */
+                            }
                         }
                     }
                     if (__shfl_sync(0xffffffffu, *sflag == epoch, 0)) break;
@@ -520,7 +564,7 @@ int main(int argc, char **argv) {
     /* each shape once; ring: as many stages as fit; pf: MB of the whole grid's stream asked
      * of L2 ahead of the copies */
     printf("| mode | stages taken | barrier | stage KB | stages | L2 ahead MB | ms | GB/s |\n|---|---|---|---|---|---|---|---|\n");
-    struct cfg_t { int mode, bar, kb, pf_mb, dyn, drain, bal; };
+    struct cfg_t { int mode, bar, kb, pf_mb, dyn, drain, bal, pool, pd; };
     cfg_t cfgs[64];
     int nc = 0;
     const bool only6 = getenv("RING_ONLY6") != NULL;
@@ -540,6 +584,11 @@ int main(int argc, char **argv) {
      * measures the SMs' speeds for the balanced runs after it */
     for (int rep = 0; rep < 2; rep++) {
         for (int d = -1; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0};
+        if (getenv("RING_POOL")) { /* bal 3: pools of 10% and 25% of a product's rows */
+            for (int pp = 10; pp <= 25; pp += 15)
+                for (int pd = 2; pd <= 4; pd += 2) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, 1, 3, pp, pd};
+            continue;
+        }
         cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, 1, 2};
         for (int d = 0; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 1};
     }
@@ -580,6 +629,7 @@ int main(int argc, char **argv) {
         const int ns = (227 * 1024 - KMAX * 4 - 1024) / stage;
         a.mode = cfgs[c].mode, a.bar_kind = cfgs[c].bar, a.stage = stage, a.nstages = ns;
         a.dyn = cfgs[c].dyn, a.drain = cfgs[c].drain, a.bal = cfgs[c].bal;
+        a.poolpct = cfgs[c].pool, a.pd = cfgs[c].pd > 0 ? cfgs[c].pd : 1;
         a.pf = (int)((double)cfgs[c].pf_mb * (1 << 20) / sms / stage + 0.5);
         if (cfgs[c].pf_mb && a.pf < 1) a.pf = 1;
         const size_t smem = KMAX * 4 + 1024 + (size_t)ns * stage;
@@ -596,9 +646,14 @@ int main(int argc, char **argv) {
             if (r && ms < best) best = ms;
         }
         CK(cudaGetLastError());
-        char mname[32];
-        if (a.mode == 6) snprintf(mname, sizeof mname, "6 (drain %d%s)", a.drain, a.bal == 2 ? ", by SM rank" : a.bal ? ", balanced" : "");
-        else snprintf(mname, sizeof mname, "%d", a.mode);
+        char mname[48];
+        if (a.mode == 6 && a.bal == 3)
+            snprintf(mname, sizeof mname, "6 (drain %d, pool %d%% / %d)", a.drain, a.poolpct, a.pd);
+        else if (a.mode == 6)
+            snprintf(mname, sizeof mname, "6 (drain %d%s)", a.drain,
+                     a.bal == 2 ? ", by SM rank" : a.bal ? ", balanced" : "");
+        else
+            snprintf(mname, sizeof mname, "%d", a.mode);
         printf("| %s | %s | %s | %d | %d | %d (%d stages a block) | %.3f | %.0f |\n", mname,
                a.dyn ? "from a counter" : "fixed shares",
                a.mode < 2 || (a.mode == 6 && a.drain < 0) ? "-" : a.bar_kind ? "counter" : "generation", cfgs[c].kb, ns,
