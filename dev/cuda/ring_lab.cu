@@ -23,7 +23,8 @@
  *           so that the producer may send more of the stream during the meeting: the ring
  *           grows by 64 KB a drained stage (64 registers a lane; one stage at most, as 9 warps
  *           an SM leave 168 registers a thread). drain 0 is the control (the
- *           same code, the same x reload, no drain; -1: no meetings at all). Its meetings are stamped (%globaltimer):
+ *           same code, the same x reload, no drain; -1: no meetings at all; bdrain: a
+ *           landed stage drained before every reload of x too). Its meetings are stamped (%globaltimer):
  *           each block's arrival and leaving, and each warp's waits for a stage.
  *
  * One block an SM (or two) of 1 producer warp + CW consumer warps; block b owns rows
@@ -81,6 +82,7 @@ struct lab_t {
     const double *wpre;           /* [SMs + 1] prefix of the SMs' shares, by rank */
     const int *smrank;            /* [256] an SM id's rank */
     int *smof;                    /* [block] its SM id (mode 6) */
+    int bdrain;      /* mode 6: also drain a landed stage (if any) before every x reload */
     int poolpct, pd; /* bal 3: the last poolpct% of a product's rows taken by the producers from a
                       * counter, in pieces of a stage's rows / pd; the rest in equal shares */
 };
@@ -356,6 +358,17 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
         unsigned long long swait = 0;
         for (int mi = 0; mi < a.nm; mi++) {
             const mat_t m = a.m[mi];
+            if (a.bdrain && nd == 0 && mi > 0) { /* a landed stage into registers before x's
+                                                   * reload, so the ring's slot refills under it */
+                const int s = (int)(it % NS);
+                if (mbar_test(smem_u32(bars + s), (uint32_t)((it / NS) & 1)) && hdr[s] >= 0) {
+                    dr_r = hdr[s], dr_n = hdr[NS + s];
+                    load_any(rb0, ring + (size_t)s * a.stage, m.K, lane, warp);
+                    __syncwarp();
+                    if (!lane) mbar_arrive(smem_u32(bars + NS + s));
+                    it++, nd = 1;
+                }
+            }
             cbar(); /* every warp done with xs */
             for (int i = tid; i < m.K; i += 32 * CW) xs[i] = __ldcg(a.x + i);
             cbar();
@@ -564,7 +577,7 @@ int main(int argc, char **argv) {
     /* each shape once; ring: as many stages as fit; pf: MB of the whole grid's stream asked
      * of L2 ahead of the copies */
     printf("| mode | stages taken | barrier | stage KB | stages | L2 ahead MB | ms | GB/s |\n|---|---|---|---|---|---|---|---|\n");
-    struct cfg_t { int mode, bar, kb, pf_mb, dyn, drain, bal, pool, pd; };
+    struct cfg_t { int mode, bar, kb, pf_mb, dyn, drain, bal, pool, pd, bdrain; };
     cfg_t cfgs[64];
     int nc = 0;
     const bool only6 = getenv("RING_ONLY6") != NULL;
@@ -584,6 +597,11 @@ int main(int argc, char **argv) {
      * measures the SMs' speeds for the balanced runs after it */
     for (int rep = 0; rep < 2; rep++) {
         for (int d = -1; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0};
+        if (getenv("RING_BDRAIN")) { /* the boundary drain, without and with meetings */
+            cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, -1, 0, 0, 0, 1};
+            cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, 1, 0, 0, 0, 1};
+            continue;
+        }
         if (getenv("RING_POOL")) { /* bal 3: pools of 10% and 25% of a product's rows */
             for (int pp = 10; pp <= 25; pp += 15)
                 for (int pd = 2; pd <= 4; pd += 2) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, 1, 3, pp, pd};
@@ -629,7 +647,7 @@ int main(int argc, char **argv) {
         const int ns = (227 * 1024 - KMAX * 4 - 1024) / stage;
         a.mode = cfgs[c].mode, a.bar_kind = cfgs[c].bar, a.stage = stage, a.nstages = ns;
         a.dyn = cfgs[c].dyn, a.drain = cfgs[c].drain, a.bal = cfgs[c].bal;
-        a.poolpct = cfgs[c].pool, a.pd = cfgs[c].pd > 0 ? cfgs[c].pd : 1;
+        a.poolpct = cfgs[c].pool, a.pd = cfgs[c].pd > 0 ? cfgs[c].pd : 1, a.bdrain = cfgs[c].bdrain;
         a.pf = (int)((double)cfgs[c].pf_mb * (1 << 20) / sms / stage + 0.5);
         if (cfgs[c].pf_mb && a.pf < 1) a.pf = 1;
         const size_t smem = KMAX * 4 + 1024 + (size_t)ns * stage;
@@ -650,8 +668,9 @@ int main(int argc, char **argv) {
         if (a.mode == 6 && a.bal == 3)
             snprintf(mname, sizeof mname, "6 (drain %d, pool %d%% / %d)", a.drain, a.poolpct, a.pd);
         else if (a.mode == 6)
-            snprintf(mname, sizeof mname, "6 (drain %d%s)", a.drain,
-                     a.bal == 2 ? ", by SM rank" : a.bal ? ", balanced" : "");
+            snprintf(mname, sizeof mname, "6 (drain %d%s%s)", a.drain,
+                     a.bal == 2 ? ", by SM rank" : a.bal ? ", balanced" : "",
+                     a.bdrain ? ", at every reload" : "");
         else
             snprintf(mname, sizeof mname, "%d", a.mode);
         printf("| %s | %s | %s | %d | %d | %d (%d stages a block) | %.3f | %.0f |\n", mname,
