@@ -24,7 +24,8 @@
  *           grows by 64 KB a drained stage (64 registers a lane; one stage at most, as 9 warps
  *           an SM leave 168 registers a thread). drain 0 is the control (the
  *           same code, the same x reload, no drain; -1: no meetings at all; bdrain: a
- *           landed stage drained before every reload of x too). Its meetings are stamped (%globaltimer):
+ *           landed stage drained before every reload of x too). Its products are checked
+ *           (x = 1: every row of every product K times the weight). Its meetings are stamped (%globaltimer):
  *           each block's arrival and leaving, and each warp's waits for a stage.
  *
  * One block an SM (or two) of 1 producer warp + CW consumer warps; block b owns rows
@@ -143,18 +144,19 @@ __device__ __forceinline__ unsigned long long gtime() {
 }
 
 /* mode 6: a 64 KB stage is 16 uint4 a lane whatever K: K 2048 (PER 8) rows warp and warp + CW,
- * lane's uint4s lane + 32 e; K 4096 (PER 16) row warp. v: the lane's 16 values */
-template <int PER>
-__device__ __forceinline__ void dot_stage(const uint4 (&v)[16], const float *xs, int lane,
-                                          int warp, int n, float *out) {
+ * lane's uint4s lane + 32 e; K 4096 (PER 16) row warp. w(t, e): the lane's value e of its row t,
+ * from registers (UNR = PER: every index known at compile time) or from the ring's stage */
+template <int PER, int UNR, class W>
+__device__ __forceinline__ void dot_rows(W w, const float *xs, int lane, int warp, int n,
+                                         float *out) {
 #pragma unroll
     for (int t = 0; t < 16 / PER; t++) {
         float acc = 0.f;
-#pragma unroll
+#pragma unroll UNR
         for (int e = 0; e < PER; e++) {
             const int c = lane + 32 * e;
-            const uint4 w = v[t * PER + e];
-            const uint32_t ww[4] = {w.x, w.y, w.z, w.w};
+            const uint4 v = w(t, e);
+            const uint32_t ww[4] = {v.x, v.y, v.z, v.w};
             const float4 x0 = reinterpret_cast<const float4 *>(xs)[2 * c];
             const float4 x1 = reinterpret_cast<const float4 *>(xs)[2 * c + 1];
             const float xx[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
@@ -168,47 +170,35 @@ __device__ __forceinline__ void dot_stage(const uint4 (&v)[16], const float *xs,
         const int j = warp + CW * t;
         if (!lane && j < n) out[j] = acc;
     }
+}
+template <int PER>
+__device__ __forceinline__ const uint4 &stage_at(const unsigned char *st, int t, int e, int lane,
+                                                 int warp) {
+    return reinterpret_cast<const uint4 *>(st)[(warp + CW * t) * (PER * 32) + lane + 32 * e];
 }
 template <int PER>
 __device__ __forceinline__ void load_stage(uint4 (&v)[16], const unsigned char *st, int lane,
                                            int warp) {
-    const uint4 *p = reinterpret_cast<const uint4 *>(st);
 #pragma unroll
     for (int t = 0; t < 16 / PER; t++)
 #pragma unroll
-        for (int e = 0; e < PER; e++) v[t * PER + e] = p[(warp + CW * t) * (PER * 32) + lane + 32 * e];
+        for (int e = 0; e < PER; e++) v[t * PER + e] = stage_at<PER>(st, t, e, lane, warp);
 }
-/* the same products straight from a ring stage in shared memory */
 template <int PER>
+__device__ __forceinline__ void dot_regs(const uint4 (&v)[16], const float *xs, int lane, int warp,
+                                         int n, float *out) {
+    dot_rows<PER, PER>([&](int t, int e) { return v[t * PER + e]; }, xs, lane, warp, n, out);
+}
+template <int PER> /* straight from the stage, 4 values a lane in flight */
 __device__ __forceinline__ void dot_smem(const unsigned char *st, const float *xs, int lane,
                                          int warp, int n, float *out) {
-    const uint4 *p = reinterpret_cast<const uint4 *>(st);
-#pragma unroll
-    for (int t = 0; t < 16 / PER; t++) {
-        float acc = 0.f;
-#pragma unroll 4
-        for (int e = 0; e < PER; e++) {
-            const int c = lane + 32 * e;
-            const uint4 w = p[(warp + CW * t) * (PER * 32) + c];
-            const uint32_t ww[4] = {w.x, w.y, w.z, w.w};
-            const float4 x0 = reinterpret_cast<const float4 *>(xs)[2 * c];
-            const float4 x1 = reinterpret_cast<const float4 *>(xs)[2 * c + 1];
-            const float xx[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
-#pragma unroll
-            for (int q = 0; q < 4; q++)
-                acc += __uint_as_float(ww[q] << 16) * xx[2 * q] +
-                       __uint_as_float(ww[q] & 0xffff0000u) * xx[2 * q + 1];
-        }
-#pragma unroll
-        for (int o = 16; o; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-        const int j = warp + CW * t;
-        if (!lane && j < n) out[j] = acc;
-    }
+    dot_rows<PER, 4>([&](int t, int e) { return stage_at<PER>(st, t, e, lane, warp); }, xs, lane,
+                     warp, n, out);
 }
 __device__ __forceinline__ void dot_any(const uint4 (&v)[16], const float *xs, int K, int lane,
                                         int warp, int n, float *out) {
-    if (K == 2048) dot_stage<8>(v, xs, lane, warp, n, out);
-    else dot_stage<16>(v, xs, lane, warp, n, out);
+    if (K == 2048) dot_regs<8>(v, xs, lane, warp, n, out);
+    else dot_regs<16>(v, xs, lane, warp, n, out);
 }
 __device__ __forceinline__ void load_any(uint4 (&v)[16], const unsigned char *st, int K, int lane,
                                          int warp) {
@@ -356,19 +346,25 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
         uint4 rb0[16]; /* 64 registers a lane: with 9 warps an SM, 168 a thread at most */
         int nd = 0, meet_i = 0, dr_r = 0, dr_n = 0;
         unsigned long long swait = 0;
+        /* the next stage into rb0 (its rows dr_r, dr_n) and its slot handed back, if it has
+         * landed and is not a pool's end (`end`: that marker is left for the product's loop) */
+        auto drain = [&](int K, bool &end) {
+            const int s = (int)(it % NS);
+            if (!mbar_test(smem_u32(bars + s), (uint32_t)((it / NS) & 1))) return false;
+            if (hdr[s] < 0) return end = true, false;
+            dr_r = hdr[s], dr_n = hdr[NS + s];
+            load_any(rb0, ring + (size_t)s * a.stage, K, lane, warp);
+            __syncwarp();
+            if (!lane) mbar_arrive(smem_u32(bars + NS + s));
+            it++;
+            return true;
+        };
         for (int mi = 0; mi < a.nm; mi++) {
             const mat_t m = a.m[mi];
-            if (a.bdrain && nd == 0 && mi > 0) { /* a landed stage into registers before x's
-                                                   * reload, so the ring's slot refills under it */
-                const int s = (int)(it % NS);
-                if (mbar_test(smem_u32(bars + s), (uint32_t)((it / NS) & 1)) && hdr[s] >= 0) {
-                    dr_r = hdr[s], dr_n = hdr[NS + s];
-                    load_any(rb0, ring + (size_t)s * a.stage, m.K, lane, warp);
-                    __syncwarp();
-                    if (!lane) mbar_arrive(smem_u32(bars + NS + s));
-                    it++, nd = 1;
-                }
-            }
+            bool end = false;
+            /* bdrain: a landed stage into registers before x's reload, so that its slot
+             * refills under the reload */
+            if (a.bdrain && nd == 0 && mi > 0 && drain(m.K, end)) nd = 1;
             cbar(); /* every warp done with xs */
             for (int i = tid; i < m.K; i += 32 * CW) xs[i] = __ldcg(a.x + i);
             cbar();
@@ -414,23 +410,11 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
                 share6(a, a.m[mi + 1], nn0, nn1);
                 const int nrps = a.stage / (a.m[mi + 1].K * 2);
                 const int nst = (nn1 - nn0 + nrps - 1) / nrps;
-                int maxd = (a.drain < nst ? a.drain : nst) > 0 ? 1 : 0;
+                const bool may = a.drain > 0 && nst > 0; /* one stage at most (rb0) */
+                bool nend = false;
                 for (;;) {
                     if (!tid && ld_acquire(a.bar) >= epoch) *sflag = epoch;
-                    if (nd < maxd) {
-                        const int s = (int)(it % NS);
-                        if (mbar_test(smem_u32(bars + s), (uint32_t)((it / NS) & 1))) {
-                            if (hdr[s] >= 0) {
-                                dr_r = hdr[s], dr_n = hdr[NS + s];
-                                load_any(rb0, ring + (size_t)s * a.stage, a.m[mi + 1].K, lane, warp);
-                                __syncwarp();
-                                if (!lane) mbar_arrive(smem_u32(bars + NS + s));
-                                it++, nd++;
-                            } else {
-                                maxd = 0; /* a pool's end: left for the product's loop */
-                            }
-                        }
-                    }
+                    if (may && nd == 0 && !nend && drain(a.m[mi + 1].K, nend)) nd = 1;
                     if (__shfl_sync(0xffffffffu, *sflag == epoch, 0)) break;
                 }
                 if (!tid) a.lv[(size_t)meet_i * gridDim.x + blockIdx.x] = gtime();
@@ -545,7 +529,10 @@ int main(int argc, char **argv) {
     int *grab;
     CK(cudaMalloc(&grab, MAXM * sizeof(int)));
     CK(cudaMemset(w, 0x3c, elems * 2)); /* bf16 0x3c3c ~ 0.0115: finite sums */
-    CK(cudaMemset(x, 0, KMAX * 4));
+    { /* x = 1: a row's product is K times the weight, which mode 6's check below asks of it */
+        std::vector<float> ones(KMAX, 1.0f);
+        CK(cudaMemcpy(x, ones.data(), KMAX * 4, cudaMemcpyHostToDevice));
+    }
     CK(cudaMemset(bar, 0, 8));
     for (int i = 0; i < a.nm; i++) a.m[i].w = w + (size_t)a.m[i].w;
     a.x = x, a.out = out, a.bar = bar, a.grab = grab;
@@ -636,6 +623,7 @@ int main(int argc, char **argv) {
     }
     a.wpre = d_wpre, a.smrank = d_smrank, a.smof = d_smof;
     bool calibrated = false;
+    std::vector<double> cal(256, 0); /* the calibrating run's lateness, by SM id */
     const int maxmeet = 2 * L + 2;
     unsigned long long *arr, *lv, *sw;
     CK(cudaMalloc(&arr, (size_t)maxmeet * sms * 8));
@@ -664,6 +652,28 @@ int main(int argc, char **argv) {
             if (r && ms < best) best = ms;
         }
         CK(cudaGetLastError());
+        long bad = -1; /* mode 6: rows wrong (printed under the table's row) */
+        if (a.mode == 6) { /* every row of every product written, and right: out set to NaN, one
+                            * more run (its stamps are the ones read below). Every term of a row
+                            * is the same 0.0115 (x = 1), at most 4096 of them summed in fp32 in
+                            * two levels (a lane, then 32 lanes): within 1e-5 relative; 1e-4 */
+            CK(cudaMemset(out, 0xff, (size_t)outs * 4));
+            CK(cudaMemsetAsync(bar, 0, 8));
+            CK(cudaMemsetAsync(grab, 0, MAXM * sizeof(int)));
+            CK(cudaLaunchCooperativeKernel((void *)ring_kernel, dim3(sms), dim3(NT), args, smem, 0));
+            CK(cudaDeviceSynchronize());
+            std::vector<float> ho(outs);
+            CK(cudaMemcpy(ho.data(), out, (size_t)outs * 4, cudaMemcpyDeviceToHost));
+            const uint32_t wb = 0x3c3c0000u;
+            float wv;
+            memcpy(&wv, &wb, 4);
+            bad = 0;
+            for (int i = 0; i < a.nm; i++)
+                for (int r = 0; r < a.m[i].N; r++) {
+                    const double want = (double)a.m[i].K * wv, got = ho[a.m[i].out + r];
+                    if (!(fabs(got - want) <= 1e-4 * want)) bad++;
+                }
+        }
         char mname[48];
         if (a.mode == 6 && a.bal == 3)
             snprintf(mname, sizeof mname, "6 (drain %d, pool %d%% / %d)", a.drain, a.poolpct, a.pd);
@@ -677,6 +687,7 @@ int main(int argc, char **argv) {
                a.dyn ? "from a counter" : "fixed shares",
                a.mode < 2 || (a.mode == 6 && a.drain < 0) ? "-" : a.bar_kind ? "counter" : "generation", cfgs[c].kb, ns,
                cfgs[c].pf_mb, a.pf, best, gb / best * 1e3);
+        if (bad >= 0) printf("  check: %ld of %d rows wrong\n", bad, outs);
         if (a.mode == 6 && a.drain >= 0) { /* the last run's meetings */
             const int nmeet = 2 * L;
             unsigned long long *ha = (unsigned long long *)malloc((size_t)nmeet * sms * 8);
@@ -743,7 +754,6 @@ int main(int argc, char **argv) {
                 printf("  an SM's lateness at a meeting, of the phase before it: %.3f to %.3f; "
                        "correlation of even and odd meetings' %.3f\n",
                        mn, mx, seo / sqrt(se * so + 1e-30));
-                static std::vector<double> cal(256, 0);
                 if (calibrated && a.bal == 2) { /* does the lateness follow the SM or the rows? */
                     double m1 = 0, m2 = 0, s1 = 0, s2 = 0, s12 = 0;
                     for (int b = 0; b < sms; b++) m1 += cal[hsm[b] & 255] / sms, m2 += lat[b] / sms;
@@ -777,8 +787,5 @@ int main(int argc, char **argv) {
             free(ha), free(hl), free(hs);
         }
     }
-    float h[4];
-    CK(cudaMemcpy(h, out, 16, cudaMemcpyDeviceToHost));
-    printf("out[0..3] %g %g %g %g (x = 0: 0)\n", h[0], h[1], h[2], h[3]);
     return 0;
 }
