@@ -84,6 +84,12 @@ struct lab_t {
     const int *smrank;            /* [256] an SM id's rank */
     int *smof;                    /* [block] its SM id (mode 6) */
     int bdrain;      /* mode 6: also drain a landed stage (if any) before every x reload */
+    int arith;       /* mode 6: 0 = the consumers wait for and hand back stages, no products
+                      * (timing only: what the arithmetic costs at the meetings) */
+    int xb;          /* mode 6: x held in shared memory as bf16 (8 bytes a weight pair read
+                      * where float x reads 16): a faster consumer */
+    int tc;          /* mode 6: the products on tensor cores (tc_rows; fixed shares, x bf16) */
+    int slot;        /* bytes between the ring's stages: stage, or stage + 16 a row (tc) */
     int poolpct, pd; /* bal 3: the last poolpct% of a product's rows taken by the producers from a
                       * counter, in pieces of a stage's rows / pd; the rest in equal shares */
 };
@@ -146,7 +152,7 @@ __device__ __forceinline__ unsigned long long gtime() {
 /* mode 6: a 64 KB stage is 16 uint4 a lane whatever K: K 2048 (PER 8) rows warp and warp + CW,
  * lane's uint4s lane + 32 e; K 4096 (PER 16) row warp. w(t, e): the lane's value e of its row t,
  * from registers (UNR = PER: every index known at compile time) or from the ring's stage */
-template <int PER, int UNR, class W>
+template <int PER, int UNR, bool XB, class W>
 __device__ __forceinline__ void dot_rows(W w, const float *xs, int lane, int warp, int n,
                                          float *out) {
 #pragma unroll
@@ -157,9 +163,20 @@ __device__ __forceinline__ void dot_rows(W w, const float *xs, int lane, int war
             const int c = lane + 32 * e;
             const uint4 v = w(t, e);
             const uint32_t ww[4] = {v.x, v.y, v.z, v.w};
-            const float4 x0 = reinterpret_cast<const float4 *>(xs)[2 * c];
-            const float4 x1 = reinterpret_cast<const float4 *>(xs)[2 * c + 1];
-            const float xx[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+            float xx[8];
+            if constexpr (XB) { /* 8 bf16 values of x */
+                const uint4 xv = reinterpret_cast<const uint4 *>(xs)[c];
+                const uint32_t xw[4] = {xv.x, xv.y, xv.z, xv.w};
+#pragma unroll
+                for (int q = 0; q < 4; q++)
+                    xx[2 * q] = __uint_as_float(xw[q] << 16),
+                    xx[2 * q + 1] = __uint_as_float(xw[q] & 0xffff0000u);
+            } else {
+                const float4 x0 = reinterpret_cast<const float4 *>(xs)[2 * c];
+                const float4 x1 = reinterpret_cast<const float4 *>(xs)[2 * c + 1];
+                xx[0] = x0.x, xx[1] = x0.y, xx[2] = x0.z, xx[3] = x0.w;
+                xx[4] = x1.x, xx[5] = x1.y, xx[6] = x1.z, xx[7] = x1.w;
+            }
 #pragma unroll
             for (int q = 0; q < 4; q++)
                 acc += __uint_as_float(ww[q] << 16) * xx[2 * q] +
@@ -184,26 +201,117 @@ __device__ __forceinline__ void load_stage(uint4 (&v)[16], const unsigned char *
 #pragma unroll
         for (int e = 0; e < PER; e++) v[t * PER + e] = stage_at<PER>(st, t, e, lane, warp);
 }
-template <int PER>
+template <int PER, bool XB>
 __device__ __forceinline__ void dot_regs(const uint4 (&v)[16], const float *xs, int lane, int warp,
                                          int n, float *out) {
-    dot_rows<PER, PER>([&](int t, int e) { return v[t * PER + e]; }, xs, lane, warp, n, out);
+    dot_rows<PER, PER, XB>([&](int t, int e) { return v[t * PER + e]; }, xs, lane, warp, n, out);
 }
-template <int PER> /* straight from the stage, 4 values a lane in flight */
+template <int PER, bool XB> /* straight from the stage, 4 values a lane in flight */
 __device__ __forceinline__ void dot_smem(const unsigned char *st, const float *xs, int lane,
                                          int warp, int n, float *out) {
-    dot_rows<PER, 4>([&](int t, int e) { return stage_at<PER>(st, t, e, lane, warp); }, xs, lane,
-                     warp, n, out);
+    dot_rows<PER, 4, XB>([&](int t, int e) { return stage_at<PER>(st, t, e, lane, warp); }, xs,
+                         lane, warp, n, out);
 }
-__device__ __forceinline__ void dot_any(const uint4 (&v)[16], const float *xs, int K, int lane,
-                                        int warp, int n, float *out) {
-    if (K == 2048) dot_regs<8>(v, xs, lane, warp, n, out);
-    else dot_regs<16>(v, xs, lane, warp, n, out);
+__device__ __forceinline__ void dot_any(const uint4 (&v)[16], const float *xs, int K, bool xb,
+                                        int lane, int warp, int n, float *out) {
+    if (K == 2048) xb ? dot_regs<8, true>(v, xs, lane, warp, n, out) : dot_regs<8, false>(v, xs, lane, warp, n, out);
+    else xb ? dot_regs<16, true>(v, xs, lane, warp, n, out) : dot_regs<16, false>(v, xs, lane, warp, n, out);
+}
+__device__ __forceinline__ void dot_stage(const unsigned char *st, const float *xs, int K, bool xb,
+                                          int lane, int warp, int n, float *out) {
+    if (K == 2048) xb ? dot_smem<8, true>(st, xs, lane, warp, n, out) : dot_smem<8, false>(st, xs, lane, warp, n, out);
+    else xb ? dot_smem<16, true>(st, xs, lane, warp, n, out) : dot_smem<16, false>(st, xs, lane, warp, n, out);
 }
 __device__ __forceinline__ void load_any(uint4 (&v)[16], const unsigned char *st, int K, int lane,
                                          int warp) {
     if (K == 2048) load_stage<8>(v, st, lane, warp);
     else load_stage<16>(v, st, lane, warp);
+}
+
+/* mode 6, tc: the products on tensor cores. A stage's rows are 2K + 16 bytes apart in the ring
+ * (one bulk copy a row), so that ldmatrix's 8 rows fall on different banks. Warp w takes
+ * columns [w K / CW, (w + 1) K / CW) of every row of the stage: m16n8k16 steps with the rows as
+ * A and x as B's column 0 (the other 7 zero: one sequence; up to 8 would cost nothing more).
+ * K 2048: 16 rows a stage, 16 steps a warp, ldmatrix.x4; K 4096: 8 rows, 32 steps, .x2 (the
+ * tile's rows 8-15 zero). A warp's fragments of a stage are 64 registers either way (rb0). Its
+ * sums go to part[warp][row], added in warp order at the product's end (the same bits each run). */
+#define TC_PR 384 /* rows of a product a block may own: the output layer's 50257 / 132 = 381 */
+template <int KK> struct tc_shape {
+    static constexpr int STEPS = KK / CW / 16; /* k-steps of 16 a warp */
+};
+__device__ __forceinline__ uint4 ldsm(uint32_t addr, bool x4) {
+    uint4 r = make_uint4(0, 0, 0, 0);
+    if (x4)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+                     : "r"(addr));
+    else /* a0 and a2: rows 0-7 at k and k + 8 */
+        asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
+                     : "=r"(r.x), "=r"(r.z)
+                     : "r"(addr));
+    return r;
+}
+/* lane's ldmatrix address for k-step i of its warp in a stage of n rows */
+template <int KK>
+__device__ __forceinline__ uint32_t tc_addr(uint32_t st, int lane, int warp, int n, int i) {
+    constexpr bool X4 = KK == 2048;
+    int row = X4 ? (lane & 15) : (lane & 7);
+    row = row < n ? row : n - 1; /* a short last stage: its missing rows' sums are dropped */
+    const int col = warp * (KK / CW) + 16 * i + (X4 ? (lane >> 4) : ((lane >> 3) & 1)) * 8;
+    return st + (uint32_t)row * (2 * KK + 16) + (uint32_t)col * 2;
+}
+/* frag(i): the A fragment of k-step i ({a0, a1, a2, a3}) */
+template <int KK, class F>
+__device__ __forceinline__ void tc_rows(F frag, const uint32_t *x32, int lane, int warp, int n,
+                                        float *prow) {
+    const int g = lane >> 2, t = lane & 3;
+    float c0 = 0.f, c1 = 0.f, c2 = 0.f, c3 = 0.f;
+#pragma unroll
+    for (int i = 0; i < tc_shape<KK>::STEPS; i++) {
+        const uint4 a = frag(i);
+        const int k2 = (warp * (KK / CW) + 16 * i) / 2; /* x's bf16 pairs */
+        const uint32_t b0 = g == 0 ? x32[k2 + t] : 0u, b1 = g == 0 ? x32[k2 + 4 + t] : 0u;
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+                     "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+                     : "+f"(c0), "+f"(c1), "+f"(c2), "+f"(c3)
+                     : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b0), "r"(b1));
+    }
+    if (t == 0) {
+        if (g < n) prow[g] = c0;
+        if (KK == 2048 && g + 8 < n) prow[g + 8] = c2;
+    }
+}
+template <int KK>
+__device__ __forceinline__ void tc_load(uint4 (&v)[16], uint32_t st, int lane, int warp, int n) {
+#pragma unroll
+    for (int i = 0; i < tc_shape<KK>::STEPS; i++) {
+        const uint4 f = ldsm(tc_addr<KK>(st, lane, warp, n, i), KK == 2048);
+        if (KK == 2048) v[i] = f;
+        else if (i & 1) v[i >> 1].z = f.x, v[i >> 1].w = f.z;
+        else v[i >> 1].x = f.x, v[i >> 1].y = f.z;
+    }
+}
+/* a stage straight from the ring, or a drained one from rb0 */
+__device__ __forceinline__ void tc_stage(uint32_t st, const uint32_t *x32, int K, int lane,
+                                         int warp, int n, float *prow) {
+    if (K == 2048)
+        tc_rows<2048>([&](int i) { return ldsm(tc_addr<2048>(st, lane, warp, n, i), true); }, x32,
+                      lane, warp, n, prow);
+    else
+        tc_rows<4096>([&](int i) { return ldsm(tc_addr<4096>(st, lane, warp, n, i), false); },
+                      x32, lane, warp, n, prow);
+}
+__device__ __forceinline__ void tc_regs(const uint4 (&v)[16], const uint32_t *x32, int K, int lane,
+                                        int warp, int n, float *prow) {
+    if (K == 2048)
+        tc_rows<2048>([&](int i) { return v[i]; }, x32, lane, warp, n, prow);
+    else
+        tc_rows<4096>(
+            [&](int i) {
+                const uint4 h = v[i >> 1];
+                return (i & 1) ? make_uint4(h.z, 0u, h.w, 0u) : make_uint4(h.x, 0u, h.y, 0u);
+            },
+            x32, lane, warp, n, prow);
 }
 
 /* block b's rows of matrix m, and its stages (whole rows each) */
@@ -237,12 +345,14 @@ __global__ void smid_kernel(int *out) {
     if (!threadIdx.x) out[blockIdx.x] = sm_id();
 }
 
-__global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
+/* TC: TC, at compile time (the other modes keep their registers) */
+template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
     extern __shared__ __align__(128) unsigned char sm[];
     float *xs = reinterpret_cast<float *>(sm);                         /* KMAX floats */
     uint64_t *bars = reinterpret_cast<uint64_t *>(sm + KMAX * 4);      /* full, empty */
     int *hdr = reinterpret_cast<int *>(sm + KMAX * 4 + 512); /* dyn: [NS] first row, [NS] rows */
-    unsigned char *ring = sm + KMAX * 4 + 1024;
+    float *part = reinterpret_cast<float *>(sm + KMAX * 4 + 1024); /* tc: [CW][TC_PR] */
+    unsigned char *ring = sm + KMAX * 4 + 1024 + (TC ? CW * TC_PR * 4 : 0);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, NS = a.nstages;
     if (threadIdx.x == 0) {
         for (int s = 0; s < NS; s++) {
@@ -252,6 +362,28 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
+    if (warp == CW && TC) { /* the producer, tc: a row a lane, each to its padded place */
+        long it = 0;
+        for (int mi = 0; mi < a.nm; mi++) {
+            const mat_t m = a.m[mi];
+            int r0, r1;
+            share6(a, m, r0, r1);
+            const int rps = a.stage / (m.K * 2);
+            for (int r = r0; r < r1; r += rps, it++) {
+                const int n = r1 - r < rps ? r1 - r : rps, s = (int)(it % NS);
+                if (it >= NS) mbar_wait(smem_u32(bars + NS + s), (uint32_t)((it / NS - 1) & 1));
+                if (!lane) {
+                    hdr[s] = r, hdr[NS + s] = n;
+                    mbar_expect_tx(smem_u32(bars + s), (uint32_t)n * m.K * 2);
+                }
+                __syncwarp();
+                if (lane < n)
+                    bulk_load(smem_u32(ring + (size_t)s * a.slot + (size_t)lane * (2 * m.K + 16)),
+                              m.w + (int64_t)(r + lane) * m.K, (uint32_t)m.K * 2, smem_u32(bars + s));
+            }
+        }
+        return;
+    }
     if (warp == CW) { /* the producer */
         if (lane) return;
         /* the L2 cursor: pf stages ahead of the copies, along the same sequence */
@@ -289,7 +421,7 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
                     const int r = c * rps, n = m.N - r < rps ? m.N - r : rps;
                     hdr[s] = r, hdr[NS + s] = n;
                     mbar_expect_tx(smem_u32(bars + s), (uint32_t)n * m.K * 2);
-                    bulk_load(smem_u32(ring + (size_t)s * a.stage), m.w + (int64_t)r * m.K,
+                    bulk_load(smem_u32(ring + (size_t)s * a.slot), m.w + (int64_t)r * m.K,
                               (uint32_t)n * m.K * 2, smem_u32(bars + s));
                 }
             }
@@ -307,7 +439,7 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
                 if (a.pf) prefetch_next();
                 if (a.mode == 6) hdr[s] = r, hdr[NS + s] = n;
                 mbar_expect_tx(smem_u32(bars + s), bytes);
-                bulk_load(smem_u32(ring + (size_t)s * a.stage), m.w + (int64_t)r * m.K, bytes,
+                bulk_load(smem_u32(ring + (size_t)s * a.slot), m.w + (int64_t)r * m.K, bytes,
                           smem_u32(bars + s));
             }
             if (a.mode == 6 && a.bal == 3) { /* the pool: a piece at a time, the next one
@@ -329,7 +461,7 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
                     const int r = nf + c * pr, n = m.N - r < pr ? m.N - r : pr;
                     hdr[s] = r, hdr[NS + s] = n;
                     mbar_expect_tx(smem_u32(bars + s), (uint32_t)n * m.K * 2);
-                    bulk_load(smem_u32(ring + (size_t)s * a.stage), m.w + (int64_t)r * m.K,
+                    bulk_load(smem_u32(ring + (size_t)s * a.slot), m.w + (int64_t)r * m.K,
                               (uint32_t)n * m.K * 2, smem_u32(bars + s));
                     c = cn;
                 }
@@ -353,7 +485,13 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
             if (!mbar_test(smem_u32(bars + s), (uint32_t)((it / NS) & 1))) return false;
             if (hdr[s] < 0) return end = true, false;
             dr_r = hdr[s], dr_n = hdr[NS + s];
-            load_any(rb0, ring + (size_t)s * a.stage, K, lane, warp);
+            if (a.arith && TC) {
+                const uint32_t st = smem_u32(ring + (size_t)s * a.slot);
+                if (K == 2048) tc_load<2048>(rb0, st, lane, warp, dr_n);
+                else tc_load<4096>(rb0, st, lane, warp, dr_n);
+            } else if (a.arith) {
+                load_any(rb0, ring + (size_t)s * a.slot, K, lane, warp);
+            }
             __syncwarp();
             if (!lane) mbar_arrive(smem_u32(bars + NS + s));
             it++;
@@ -366,7 +504,15 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
              * refills under the reload */
             if (a.bdrain && nd == 0 && mi > 0 && drain(m.K, end)) nd = 1;
             cbar(); /* every warp done with xs */
-            for (int i = tid; i < m.K; i += 32 * CW) xs[i] = __ldcg(a.x + i);
+            if (a.xb) { /* x as bf16 (round to nearest even; x = 1 exactly in the check) */
+                uint16_t *x16 = reinterpret_cast<uint16_t *>(xs);
+                for (int i = tid; i < m.K; i += 32 * CW) {
+                    const uint32_t u = __float_as_uint(__ldcg(a.x + i));
+                    x16[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+                }
+            } else {
+                for (int i = tid; i < m.K; i += 32 * CW) xs[i] = __ldcg(a.x + i);
+            }
             cbar();
             int r0, r1;
             share6(a, m, r0, r1);
@@ -376,7 +522,11 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
             for (int k = 0;; k++) {
                 if (!pool && k >= nst) break;
                 if (k < nd) { /* drained at the meeting before this product (nd <= 1) */
-                    dot_any(rb0, xs, m.K, lane, warp, dr_n, a.out + m.out + dr_r);
+                    if (a.arith && TC)
+                        tc_regs(rb0, reinterpret_cast<const uint32_t *>(xs), m.K, lane, warp, dr_n,
+                                part + warp * TC_PR + (dr_r - r0));
+                    else if (a.arith)
+                        dot_any(rb0, xs, m.K, a.xb, lane, warp, dr_n, a.out + m.out + dr_r);
                     continue;
                 }
                 const int s = (int)(it % NS);
@@ -390,13 +540,25 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
                     it++;
                     break;
                 }
-                if (m.K == 2048) dot_smem<8>(ring + (size_t)s * a.stage, xs, lane, warp, n, a.out + m.out + r);
-                else dot_smem<16>(ring + (size_t)s * a.stage, xs, lane, warp, n, a.out + m.out + r);
+                if (a.arith && TC)
+                    tc_stage(smem_u32(ring + (size_t)s * a.slot), reinterpret_cast<const uint32_t *>(xs),
+                             m.K, lane, warp, n, part + warp * TC_PR + (r - r0));
+                else if (a.arith)
+                    dot_stage(ring + (size_t)s * a.slot, xs, m.K, a.xb, lane, warp, n, a.out + m.out + r);
                 __syncwarp();
                 if (!lane) mbar_arrive(smem_u32(bars + NS + s));
                 it++;
             }
             nd = 0;
+            if (TC && a.arith) { /* the warps' sums, in warp order */
+                cbar();
+                for (int i = tid; i < r1 - r0; i += 32 * CW) {
+                    float v = 0.f;
+#pragma unroll
+                    for (int w = 0; w < CW; w++) v += part[w * TC_PR + i];
+                    a.out[m.out + r0 + i] = v;
+                }
+            }
             const int ph = mi % a.per_layer;
             if (a.drain >= 0 && (ph == 1 || ph == 3) && mi + 1 < a.nm) { /* a meeting: arrive, drain, leave */
                 cbar();
@@ -447,7 +609,7 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
                 }
             }
             if (a.mode >= 1) {
-                const uint16_t *st = reinterpret_cast<const uint16_t *>(ring + (size_t)s * a.stage);
+                const uint16_t *st = reinterpret_cast<const uint16_t *>(ring + (size_t)s * a.slot);
                 for (int j = warp; j < n; j += CW) { /* a warp a row */
                     const uint4 *row = reinterpret_cast<const uint4 *>(st + (size_t)j * m.K);
                     float acc = 0.f;
@@ -482,6 +644,14 @@ __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
                 grid_sync(a.bar, a.bar_kind, epoch); /* the state's update after q k v g */
         }
     }
+}
+
+/* RING_PATTERN: weights that differ along rows and columns, exact in bf16 (w_pat) */
+__host__ __device__ inline float w_pat(size_t e) { return (float)((int)((e % 4093) % 13) - 6) / 64.0f; }
+__host__ __device__ inline float x_pat(int i) { return (float)(i % 7 - 3) / 4.0f; }
+__global__ void fill_kernel(uint16_t *w, size_t n) {
+    for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x)
+        w[e] = (uint16_t)(__float_as_uint(w_pat(e)) >> 16);
 }
 
 __global__ void read_kernel(const uint4 *p, long n, float *sink) {
@@ -528,8 +698,31 @@ int main(int argc, char **argv) {
     CK(cudaMalloc(&bar, 8));
     int *grab;
     CK(cudaMalloc(&grab, MAXM * sizeof(int)));
-    CK(cudaMemset(w, 0x3c, elems * 2)); /* bf16 0x3c3c ~ 0.0115: finite sums */
-    { /* x = 1: a row's product is K times the weight, which mode 6's check below asks of it */
+    const bool pattern = getenv("RING_PATTERN") != NULL;
+    std::vector<double> ref, refabs; /* pattern: each row's product and its sum of |terms| */
+    if (pattern) { /* rows and columns differ: a product mapped to the wrong x or row shows */
+        fill_kernel<<<sms * 8, 256>>>(w, elems);
+        CK(cudaDeviceSynchronize());
+        std::vector<float> xs(KMAX);
+        for (int i = 0; i < KMAX; i++) xs[i] = x_pat(i);
+        CK(cudaMemcpy(x, xs.data(), KMAX * 4, cudaMemcpyHostToDevice));
+        ref.assign(outs, 0.0), refabs.assign(outs, 0.0);
+        size_t off = 0;
+        for (int i = 0; i < a.nm; i++) {
+            const mat_t &m = a.m[i];
+            for (int r = 0; r < m.N; r++) {
+                double acc = 0, ab = 0;
+                for (int c = 0; c < m.K; c++) {
+                    const double t = (double)w_pat(off + (size_t)r * m.K + c) * xs[c];
+                    acc += t, ab += fabs(t);
+                }
+                ref[m.out + r] = acc, refabs[m.out + r] = ab;
+            }
+            off += (size_t)m.N * m.K;
+        }
+    } else {
+        CK(cudaMemset(w, 0x3c, elems * 2)); /* bf16 0x3c3c ~ 0.0115: finite sums */
+        /* x = 1: a row's product is K times the weight, which mode 6's check below asks of it */
         std::vector<float> ones(KMAX, 1.0f);
         CK(cudaMemcpy(x, ones.data(), KMAX * 4, cudaMemcpyHostToDevice));
     }
@@ -560,11 +753,12 @@ int main(int argc, char **argv) {
         }
         printf("plain read: %.3f ms, %.0f GB/s\n", best, gb / best * 1e3);
     }
-    CK(cudaFuncSetAttribute(ring_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+    CK(cudaFuncSetAttribute(ring_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+    CK(cudaFuncSetAttribute(ring_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
     /* each shape once; ring: as many stages as fit; pf: MB of the whole grid's stream asked
      * of L2 ahead of the copies */
     printf("| mode | stages taken | barrier | stage KB | stages | L2 ahead MB | ms | GB/s |\n|---|---|---|---|---|---|---|---|\n");
-    struct cfg_t { int mode, bar, kb, pf_mb, dyn, drain, bal, pool, pd, bdrain; };
+    struct cfg_t { int mode, bar, kb, pf_mb, dyn, drain, bal, pool, pd, bdrain, noar, xb, tc; };
     cfg_t cfgs[64];
     int nc = 0;
     const bool only6 = getenv("RING_ONLY6") != NULL;
@@ -584,6 +778,12 @@ int main(int argc, char **argv) {
      * measures the SMs' speeds for the balanced runs after it */
     for (int rep = 0; rep < 2; rep++) {
         for (int d = -1; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0};
+        if (getenv("RING_CONS")) { /* the consumers: no arithmetic (timing only), x as bf16 */
+            for (int d = -1; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0, 0, 0, 0, 1, 0};
+            for (int d = -1; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0, 0, 0, 0, 0, 1};
+            for (int d = -1; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0, 0, 0, 0, 0, 1, 1};
+            continue;
+        }
         if (getenv("RING_BDRAIN")) { /* the boundary drain, without and with meetings */
             cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, -1, 0, 0, 0, 1};
             cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, 1, 0, 0, 0, 1};
@@ -632,20 +832,22 @@ int main(int argc, char **argv) {
     a.arr = arr, a.lv = lv, a.sw = sw;
     for (int c = 0; c < nc; c++) {
         const int stage = cfgs[c].kb * 1024;
-        const int ns = (227 * 1024 - KMAX * 4 - 1024) / stage;
+        const int tc = cfgs[c].tc, slot = stage + (tc ? 16 * 16 : 0);
+        const int ns = (227 * 1024 - KMAX * 4 - 1024 - (tc ? CW * TC_PR * 4 : 0)) / slot;
         a.mode = cfgs[c].mode, a.bar_kind = cfgs[c].bar, a.stage = stage, a.nstages = ns;
         a.dyn = cfgs[c].dyn, a.drain = cfgs[c].drain, a.bal = cfgs[c].bal;
         a.poolpct = cfgs[c].pool, a.pd = cfgs[c].pd > 0 ? cfgs[c].pd : 1, a.bdrain = cfgs[c].bdrain;
+        a.arith = !cfgs[c].noar, a.xb = cfgs[c].xb || tc, a.tc = tc, a.slot = slot;
         a.pf = (int)((double)cfgs[c].pf_mb * (1 << 20) / sms / stage + 0.5);
         if (cfgs[c].pf_mb && a.pf < 1) a.pf = 1;
-        const size_t smem = KMAX * 4 + 1024 + (size_t)ns * stage;
+        const size_t smem = KMAX * 4 + 1024 + (tc ? CW * TC_PR * 4 : 0) + (size_t)ns * slot;
         void *args[] = {&a};
         float best = 1e9;
         for (int r = 0; r <= reps; r++) {
             CK(cudaMemsetAsync(bar, 0, 8));
             CK(cudaMemsetAsync(grab, 0, MAXM * sizeof(int)));
             CK(cudaEventRecord(e0));
-            CK(cudaLaunchCooperativeKernel((void *)ring_kernel, dim3(sms), dim3(NT), args, smem, 0));
+            CK(cudaLaunchCooperativeKernel((a.tc ? (void *)ring_kernel<true> : (void *)ring_kernel<false>), dim3(sms), dim3(NT), args, smem, 0));
             CK(cudaEventRecord(e1));
             CK(cudaEventSynchronize(e1));
             CK(cudaEventElapsedTime(&ms, e0, e1));
@@ -653,14 +855,14 @@ int main(int argc, char **argv) {
         }
         CK(cudaGetLastError());
         long bad = -1; /* mode 6: rows wrong (printed under the table's row) */
-        if (a.mode == 6) { /* every row of every product written, and right: out set to NaN, one
+        if (a.mode == 6 && a.arith) { /* every row of every product written, and right: out set to NaN, one
                             * more run (its stamps are the ones read below). Every term of a row
                             * is the same 0.0115 (x = 1), at most 4096 of them summed in fp32 in
                             * two levels (a lane, then 32 lanes): within 1e-5 relative; 1e-4 */
             CK(cudaMemset(out, 0xff, (size_t)outs * 4));
             CK(cudaMemsetAsync(bar, 0, 8));
             CK(cudaMemsetAsync(grab, 0, MAXM * sizeof(int)));
-            CK(cudaLaunchCooperativeKernel((void *)ring_kernel, dim3(sms), dim3(NT), args, smem, 0));
+            CK(cudaLaunchCooperativeKernel((a.tc ? (void *)ring_kernel<true> : (void *)ring_kernel<false>), dim3(sms), dim3(NT), args, smem, 0));
             CK(cudaDeviceSynchronize());
             std::vector<float> ho(outs);
             CK(cudaMemcpy(ho.data(), out, (size_t)outs * 4, cudaMemcpyDeviceToHost));
@@ -670,17 +872,24 @@ int main(int argc, char **argv) {
             bad = 0;
             for (int i = 0; i < a.nm; i++)
                 for (int r = 0; r < a.m[i].N; r++) {
-                    const double want = (double)a.m[i].K * wv, got = ho[a.m[i].out + r];
+                    const int o = a.m[i].out + r;
+                    if (pattern) { /* exact products summed in fp32: n u sum|terms| (u = 2^-24) */
+                        const double tol = a.m[i].K * 0x1p-24 * refabs[o] + 1e-30;
+                        if (!(fabs(ho[o] - ref[o]) <= tol)) bad++;
+                        continue;
+                    }
+                    const double want = (double)a.m[i].K * wv, got = ho[o];
                     if (!(fabs(got - want) <= 1e-4 * want)) bad++;
                 }
         }
-        char mname[48];
+        char mname[96];
         if (a.mode == 6 && a.bal == 3)
             snprintf(mname, sizeof mname, "6 (drain %d, pool %d%% / %d)", a.drain, a.poolpct, a.pd);
         else if (a.mode == 6)
-            snprintf(mname, sizeof mname, "6 (drain %d%s%s)", a.drain,
+            snprintf(mname, sizeof mname, "6 (drain %d%s%s%s%s)", a.drain,
                      a.bal == 2 ? ", by SM rank" : a.bal ? ", balanced" : "",
-                     a.bdrain ? ", at every reload" : "");
+                     a.bdrain ? ", at every reload" : "", a.arith ? "" : ", no products",
+                     a.tc ? ", tensor cores" : a.xb ? ", x bf16" : "");
         else
             snprintf(mname, sizeof mname, "%d", a.mode);
         printf("| %s | %s | %s | %d | %d | %d (%d stages a block) | %.3f | %.0f |\n", mname,
