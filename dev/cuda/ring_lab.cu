@@ -89,6 +89,8 @@ struct lab_t {
     int xb;          /* mode 6: x held in shared memory as bf16 (8 bytes a weight pair read
                       * where float x reads 16): a faster consumer */
     int tc;          /* mode 6: the products on tensor cores (tc_rows; fixed shares, x bf16) */
+    int early;       /* tc: a stage's fragments into registers and its slot handed back before
+                      * its mma (the slot's hold: ldmatrix only) */
     int slot;        /* bytes between the ring's stages: stage, or stage + 16 a row (tc) */
     int poolpct, pd; /* bal 3: the last poolpct% of a product's rows taken by the producers from a
                       * counter, in pieces of a stage's rows / pd; the rest in equal shares */
@@ -265,20 +267,21 @@ template <int KK, class F>
 __device__ __forceinline__ void tc_rows(F frag, const uint32_t *x32, int lane, int warp, int n,
                                         float *prow) {
     const int g = lane >> 2, t = lane & 3;
-    float c0 = 0.f, c1 = 0.f, c2 = 0.f, c3 = 0.f;
+    float c[2][4] = {}; /* two chains of dependent mma, even and odd steps */
 #pragma unroll
     for (int i = 0; i < tc_shape<KK>::STEPS; i++) {
         const uint4 a = frag(i);
         const int k2 = (warp * (KK / CW) + 16 * i) / 2; /* x's bf16 pairs */
         const uint32_t b0 = g == 0 ? x32[k2 + t] : 0u, b1 = g == 0 ? x32[k2 + 4 + t] : 0u;
+        float *d = c[i & 1];
         asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
                      "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-                     : "+f"(c0), "+f"(c1), "+f"(c2), "+f"(c3)
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                      : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b0), "r"(b1));
     }
     if (t == 0) {
-        if (g < n) prow[g] = c0;
-        if (KK == 2048 && g + 8 < n) prow[g + 8] = c2;
+        if (g < n) prow[g] = c[0][0] + c[1][0];
+        if (KK == 2048 && g + 8 < n) prow[g + 8] = c[0][2] + c[1][2];
     }
 }
 template <int KK>
@@ -540,6 +543,17 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
                     it++;
                     break;
                 }
+                if (TC && a.arith && a.early) {
+                    const uint32_t st = smem_u32(ring + (size_t)s * a.slot);
+                    if (m.K == 2048) tc_load<2048>(rb0, st, lane, warp, n);
+                    else tc_load<4096>(rb0, st, lane, warp, n);
+                    __syncwarp();
+                    if (!lane) mbar_arrive(smem_u32(bars + NS + s));
+                    it++;
+                    tc_regs(rb0, reinterpret_cast<const uint32_t *>(xs), m.K, lane, warp, n,
+                            part + warp * TC_PR + (r - r0));
+                    continue;
+                }
                 if (a.arith && TC)
                     tc_stage(smem_u32(ring + (size_t)s * a.slot), reinterpret_cast<const uint32_t *>(xs),
                              m.K, lane, warp, n, part + warp * TC_PR + (r - r0));
@@ -758,7 +772,7 @@ int main(int argc, char **argv) {
     /* each shape once; ring: as many stages as fit; pf: MB of the whole grid's stream asked
      * of L2 ahead of the copies */
     printf("| mode | stages taken | barrier | stage KB | stages | L2 ahead MB | ms | GB/s |\n|---|---|---|---|---|---|---|---|\n");
-    struct cfg_t { int mode, bar, kb, pf_mb, dyn, drain, bal, pool, pd, bdrain, noar, xb, tc; };
+    struct cfg_t { int mode, bar, kb, pf_mb, dyn, drain, bal, pool, pd, bdrain, noar, xb, tc, early; };
     cfg_t cfgs[64];
     int nc = 0;
     const bool only6 = getenv("RING_ONLY6") != NULL;
@@ -778,6 +792,16 @@ int main(int argc, char **argv) {
      * measures the SMs' speeds for the balanced runs after it */
     for (int rep = 0; rep < 2; rep++) {
         for (int d = -1; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0};
+        if (getenv("RING_TC")) { /* the tensor-core consumer's shapes: stage KB, early release */
+            for (int kb = 32; kb <= 64; kb *= 2) {
+                for (int d = -1; d <= 1; d++) /* the floor: no products */
+                    cfgs[nc++] = cfg_t{6, 1, kb, 0, 0, d, 0, 0, 0, 0, 1, 1, 1, 0};
+                for (int e = 0; e <= 1; e++)
+                    for (int d = -1; d <= 1; d++)
+                        cfgs[nc++] = cfg_t{6, 1, kb, 0, 0, d, 0, 0, 0, 0, 0, 1, 1, e};
+            }
+            continue;
+        }
         if (getenv("RING_CONS")) { /* the consumers: no arithmetic (timing only), x as bf16 */
             for (int d = -1; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0, 0, 0, 0, 1, 0};
             for (int d = -1; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0, 0, 0, 0, 0, 1};
@@ -838,6 +862,7 @@ int main(int argc, char **argv) {
         a.dyn = cfgs[c].dyn, a.drain = cfgs[c].drain, a.bal = cfgs[c].bal;
         a.poolpct = cfgs[c].pool, a.pd = cfgs[c].pd > 0 ? cfgs[c].pd : 1, a.bdrain = cfgs[c].bdrain;
         a.arith = !cfgs[c].noar, a.xb = cfgs[c].xb || tc, a.tc = tc, a.slot = slot;
+        a.early = cfgs[c].early;
         a.pf = (int)((double)cfgs[c].pf_mb * (1 << 20) / sms / stage + 0.5);
         if (cfgs[c].pf_mb && a.pf < 1) a.pf = 1;
         const size_t smem = KMAX * 4 + 1024 + (tc ? CW * TC_PR * 4 : 0) + (size_t)ns * slot;
@@ -889,7 +914,8 @@ int main(int argc, char **argv) {
             snprintf(mname, sizeof mname, "6 (drain %d%s%s%s%s)", a.drain,
                      a.bal == 2 ? ", by SM rank" : a.bal ? ", balanced" : "",
                      a.bdrain ? ", at every reload" : "", a.arith ? "" : ", no products",
-                     a.tc ? ", tensor cores" : a.xb ? ", x bf16" : "");
+                     a.tc ? (a.early ? ", tensor cores, early release" : ", tensor cores")
+                          : a.xb ? ", x bf16" : "");
         else
             snprintf(mname, sizeof mname, "%d", a.mode);
         printf("| %s | %s | %s | %d | %d | %d (%d stages a block) | %.3f | %.0f |\n", mname,
