@@ -317,6 +317,68 @@ __device__ __forceinline__ void tc_regs(const uint4 (&v)[16], const uint32_t *x3
             x32, lane, warp, n, prow);
 }
 
+/* tc 2 (direct): the stage as the producer copied it (one bulk copy, rows 2K bytes apart, no
+ * padding) read with ld.shared.v4 instead of ldmatrix. Lane (g, t) takes 16 bytes of row g (and
+ * g + 8) at column k0 + 8 t, and the mma's k order is permuted to match: in a pair of k-steps
+ * of 32 columns, mma 1 takes words .x and .y of each lane's chunk, mma 2 .z and .w, and x the
+ * same words of its chunk at k0 + 8 t. Rows 4096 bytes apart put lanes g and g + 1 of a
+ * quarter-warp on the same banks: 2-way conflicts, ~64 bytes a clock, 3x what the stream needs.
+ * K 2048: 16 rows a stage, 8 pairs a warp (v[2j] row g, v[2j + 1] row g + 8); K 4096: 8 rows,
+ * 16 pairs (v[j] row g; rows 8-15 of the tile zero). 64 registers either way. */
+template <int KK>
+__device__ __forceinline__ void tcd_load(uint4 (&v)[16], const unsigned char *st, int lane,
+                                         int warp, int n) {
+    const int g = lane >> 2, t = lane & 3;
+    const int ra = g < n ? g : n - 1, rb = g + 8 < n ? g + 8 : n - 1;
+#pragma unroll
+    for (int j = 0; j < (KK == 2048 ? 8 : 16); j++) {
+        const int col = warp * (KK / CW) + 32 * j + 8 * t;
+        if (KK == 2048) {
+            v[2 * j] = *reinterpret_cast<const uint4 *>(st + ((size_t)ra * KK + col) * 2);
+            v[2 * j + 1] = *reinterpret_cast<const uint4 *>(st + ((size_t)rb * KK + col) * 2);
+        } else {
+            v[j] = *reinterpret_cast<const uint4 *>(st + ((size_t)ra * KK + col) * 2);
+        }
+    }
+}
+__device__ __forceinline__ void mma16(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                      uint32_t a3, uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+                 "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+template <int KK>
+__device__ __forceinline__ void tcd_rows(const uint4 (&v)[16], const unsigned char *xs, int lane,
+                                         int warp, int n, float *prow) {
+    const int g = lane >> 2, t = lane & 3;
+    float c[2][4] = {};
+#pragma unroll
+    for (int j = 0; j < (KK == 2048 ? 8 : 16); j++) {
+        const int col = warp * (KK / CW) + 32 * j + 8 * t;
+        const uint4 X = g == 0 ? *reinterpret_cast<const uint4 *>(xs + col * 2)
+                               : make_uint4(0u, 0u, 0u, 0u);
+        const uint4 A = KK == 2048 ? v[2 * j] : v[j];
+        const uint4 B = KK == 2048 ? v[2 * j + 1] : make_uint4(0u, 0u, 0u, 0u);
+        mma16(c[0], A.x, B.x, A.y, B.y, X.x, X.y);
+        mma16(c[1], A.z, B.z, A.w, B.w, X.z, X.w);
+    }
+    if (t == 0) {
+        if (g < n) prow[g] = c[0][0] + c[1][0];
+        if (KK == 2048 && g + 8 < n) prow[g + 8] = c[0][2] + c[1][2];
+    }
+}
+__device__ __forceinline__ void tcd_load_any(uint4 (&v)[16], const unsigned char *st, int K,
+                                             int lane, int warp, int n) {
+    if (K == 2048) tcd_load<2048>(v, st, lane, warp, n);
+    else tcd_load<4096>(v, st, lane, warp, n);
+}
+__device__ __forceinline__ void tcd_any(const uint4 (&v)[16], const unsigned char *xs, int K,
+                                        int lane, int warp, int n, float *prow) {
+    if (K == 2048) tcd_rows<2048>(v, xs, lane, warp, n, prow);
+    else tcd_rows<4096>(v, xs, lane, warp, n, prow);
+}
+
 /* block b's rows of matrix m, and its stages (whole rows each) */
 __device__ __forceinline__ void share(const mat_t &m, int b, int G, int &r0, int &r1) {
     r0 = (int)((int64_t)m.N * b / G), r1 = (int)((int64_t)m.N * (b + 1) / G);
@@ -365,7 +427,7 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
-    if (warp == CW && TC) { /* the producer, tc: a row a lane, each to its padded place */
+    if (warp == CW && TC && a.tc == 1) { /* the producer, tc: a row a lane, each to its padded place */
         long it = 0;
         for (int mi = 0; mi < a.nm; mi++) {
             const mat_t m = a.m[mi];
@@ -488,7 +550,9 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
             if (!mbar_test(smem_u32(bars + s), (uint32_t)((it / NS) & 1))) return false;
             if (hdr[s] < 0) return end = true, false;
             dr_r = hdr[s], dr_n = hdr[NS + s];
-            if (a.arith && TC) {
+            if (a.arith && TC && a.tc == 2) {
+                tcd_load_any(rb0, ring + (size_t)s * a.slot, K, lane, warp, dr_n);
+            } else if (a.arith && TC) {
                 const uint32_t st = smem_u32(ring + (size_t)s * a.slot);
                 if (K == 2048) tc_load<2048>(rb0, st, lane, warp, dr_n);
                 else tc_load<4096>(rb0, st, lane, warp, dr_n);
@@ -525,7 +589,10 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
             for (int k = 0;; k++) {
                 if (!pool && k >= nst) break;
                 if (k < nd) { /* drained at the meeting before this product (nd <= 1) */
-                    if (a.arith && TC)
+                    if (a.arith && TC && a.tc == 2)
+                        tcd_any(rb0, reinterpret_cast<const unsigned char *>(xs), m.K, lane, warp,
+                                dr_n, part + warp * TC_PR + (dr_r - r0));
+                    else if (a.arith && TC)
                         tc_regs(rb0, reinterpret_cast<const uint32_t *>(xs), m.K, lane, warp, dr_n,
                                 part + warp * TC_PR + (dr_r - r0));
                     else if (a.arith)
@@ -542,6 +609,15 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
                     if (!lane) mbar_arrive(smem_u32(bars + NS + s));
                     it++;
                     break;
+                }
+                if (TC && a.arith && a.tc == 2) { /* fragments into registers, slot back, mma */
+                    tcd_load_any(rb0, ring + (size_t)s * a.slot, m.K, lane, warp, n);
+                    __syncwarp();
+                    if (!lane) mbar_arrive(smem_u32(bars + NS + s));
+                    it++;
+                    tcd_any(rb0, reinterpret_cast<const unsigned char *>(xs), m.K, lane, warp, n,
+                            part + warp * TC_PR + (r - r0));
+                    continue;
                 }
                 if (TC && a.arith && a.early) {
                     const uint32_t st = smem_u32(ring + (size_t)s * a.slot);
@@ -802,6 +878,13 @@ int main(int argc, char **argv) {
             }
             continue;
         }
+        if (getenv("RING_TCD")) { /* tc 2 (direct) against tc 1, 64 KB stages; the floors */
+            for (int t = 1; t <= 2; t++)
+                for (int ar = 0; ar <= 1; ar++)
+                    for (int d = -1; d <= 1; d++)
+                        cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0, 0, 0, 0, !ar, 1, t, 0};
+            continue;
+        }
         if (getenv("RING_CONS")) { /* the consumers: no arithmetic (timing only), x as bf16 */
             for (int d = -1; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0, 0, 0, 0, 1, 0};
             for (int d = -1; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0, 0, 0, 0, 0, 1};
@@ -856,7 +939,7 @@ int main(int argc, char **argv) {
     a.arr = arr, a.lv = lv, a.sw = sw;
     for (int c = 0; c < nc; c++) {
         const int stage = cfgs[c].kb * 1024;
-        const int tc = cfgs[c].tc, slot = stage + (tc ? 16 * 16 : 0);
+        const int tc = cfgs[c].tc, slot = stage + (tc == 1 ? 16 * 16 : 0);
         const int ns = (227 * 1024 - KMAX * 4 - 1024 - (tc ? CW * TC_PR * 4 : 0)) / slot;
         a.mode = cfgs[c].mode, a.bar_kind = cfgs[c].bar, a.stage = stage, a.nstages = ns;
         a.dyn = cfgs[c].dyn, a.drain = cfgs[c].drain, a.bal = cfgs[c].bal;
@@ -914,7 +997,8 @@ int main(int argc, char **argv) {
             snprintf(mname, sizeof mname, "6 (drain %d%s%s%s%s)", a.drain,
                      a.bal == 2 ? ", by SM rank" : a.bal ? ", balanced" : "",
                      a.bdrain ? ", at every reload" : "", a.arith ? "" : ", no products",
-                     a.tc ? (a.early ? ", tensor cores, early release" : ", tensor cores")
+                     a.tc == 2 ? ", tensor cores direct"
+                     : a.tc ? (a.early ? ", tensor cores, early release" : ", tensor cores")
                           : a.xb ? ", x bf16" : "");
         else
             snprintf(mname, sizeof mname, "%d", a.mode);
