@@ -89,6 +89,8 @@ struct lab_t {
     int xb;          /* mode 6: x held in shared memory as bf16 (8 bytes a weight pair read
                       * where float x reads 16): a faster consumer */
     int tc;          /* mode 6: the products on tensor cores (tc_rows; fixed shares, x bf16) */
+    int xm;          /* mode 6: x reloaded only after meetings (and the products' sums kept
+                      * to the meeting: tc) */
     int early;       /* tc: a stage's fragments into registers and its slot handed back before
                       * its mma (the slot's hold: ldmatrix only) */
     int slot;        /* bytes between the ring's stages: stage, or stage + 16 a row (tc) */
@@ -414,10 +416,11 @@ __global__ void smid_kernel(int *out) {
 template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a) {
     extern __shared__ __align__(128) unsigned char sm[];
     float *xs = reinterpret_cast<float *>(sm);                         /* KMAX floats */
-    uint64_t *bars = reinterpret_cast<uint64_t *>(sm + KMAX * 4);      /* full, empty */
-    int *hdr = reinterpret_cast<int *>(sm + KMAX * 4 + 512); /* dyn: [NS] first row, [NS] rows */
-    float *part = reinterpret_cast<float *>(sm + KMAX * 4 + 1024); /* tc: [CW][TC_PR] */
-    unsigned char *ring = sm + KMAX * 4 + 1024 + (TC ? CW * TC_PR * 4 : 0);
+    constexpr int XSB = TC ? KMAX * 2 : KMAX * 4; /* x's bytes: TC keeps it as bf16 */
+    uint64_t *bars = reinterpret_cast<uint64_t *>(sm + XSB);      /* full, empty */
+    int *hdr = reinterpret_cast<int *>(sm + XSB + 512); /* dyn: [NS] first row, [NS] rows */
+    float *part0 = reinterpret_cast<float *>(sm + XSB + 1024); /* tc: [2][CW][TC_PR] */
+    unsigned char *ring = sm + XSB + 1024 + (TC ? 2 * CW * TC_PR * 4 : 0);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, NS = a.nstages;
     if (threadIdx.x == 0) {
         for (int s = 0; s < NS; s++) {
@@ -538,7 +541,7 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
     unsigned epoch = 0;
     const int tid = threadIdx.x;
     if (a.mode == 6) { /* each warp keeps its own place in the ring (`it`) */
-        volatile unsigned *sflag = reinterpret_cast<volatile unsigned *>(sm + KMAX * 4 + 1000);
+        volatile unsigned *sflag = reinterpret_cast<volatile unsigned *>(sm + XSB + 1000);
         if (!tid) *sflag = 0;
         uint4 rb0[16]; /* 64 registers a lane: with 9 warps an SM, 168 a thread at most */
         int nd = 0, meet_i = 0, dr_r = 0, dr_n = 0;
@@ -570,17 +573,25 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
             /* bdrain: a landed stage into registers before x's reload, so that its slot
              * refills under the reload */
             if (a.bdrain && nd == 0 && mi > 0 && drain(m.K, end)) nd = 1;
-            cbar(); /* every warp done with xs */
-            if (a.xb) { /* x as bf16 (round to nearest even; x = 1 exactly in the check) */
-                uint16_t *x16 = reinterpret_cast<uint16_t *>(xs);
-                for (int i = tid; i < m.K; i += 32 * CW) {
-                    const uint32_t u = __float_as_uint(__ldcg(a.x + i));
-                    x16[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+            /* xm: x reloaded only where a meeting came before (q k v g, fc1 | gate: a dataflow
+             * step's wo and fc2 read what the block made itself), all KMAX values then */
+            const int phm = mi % a.per_layer;
+            const bool reload = !a.xm || mi == 0 || phm == 0 || phm == 2;
+            const int xk = a.xm ? KMAX : m.K;
+            float *part = part0 + (TC && a.xm ? (mi & 1) * CW * TC_PR : 0);
+            if (reload) {
+                cbar(); /* every warp done with xs */
+                if (a.xb) { /* x as bf16 (round to nearest even; x = 1 exactly in the check) */
+                    uint16_t *x16 = reinterpret_cast<uint16_t *>(xs);
+                    for (int i = tid; i < xk; i += 32 * CW) {
+                        const uint32_t u = __float_as_uint(__ldcg(a.x + i));
+                        x16[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+                    }
+                } else {
+                    for (int i = tid; i < xk; i += 32 * CW) xs[i] = __ldcg(a.x + i);
                 }
-            } else {
-                for (int i = tid; i < m.K; i += 32 * CW) xs[i] = __ldcg(a.x + i);
+                cbar();
             }
-            cbar();
             int r0, r1;
             share6(a, m, r0, r1);
             const int rps = a.stage / (m.K * 2);
@@ -640,16 +651,25 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
                 it++;
             }
             nd = 0;
-            if (TC && a.arith) { /* the warps' sums, in warp order */
-                cbar();
-                for (int i = tid; i < r1 - r0; i += 32 * CW) {
-                    float v = 0.f;
+            const int ph = mi % a.per_layer;
+            if (TC && a.arith) { /* the warps' sums, in warp order; xm: both products of a
+                                  * half-layer at its end (their parts in two buffers) */
+                const bool at = !a.xm || ph == 1 || ph == 3 || mi + 1 == a.nm;
+                if (at) {
+                    cbar();
+                    for (int pm = (a.xm && ph % 2 == 1) ? mi - 1 : mi; pm <= mi; pm++) {
+                        int q0, q1;
+                        share6(a, a.m[pm], q0, q1);
+                        const float *pp = part0 + (a.xm ? (pm & 1) * CW * TC_PR : 0);
+                        for (int i = tid; i < q1 - q0; i += 32 * CW) {
+                            float v = 0.f;
 #pragma unroll
-                    for (int w = 0; w < CW; w++) v += part[w * TC_PR + i];
-                    a.out[m.out + r0 + i] = v;
+                            for (int w = 0; w < CW; w++) v += pp[w * TC_PR + i];
+                            a.out[a.m[pm].out + q0 + i] = v;
+                        }
+                    }
                 }
             }
-            const int ph = mi % a.per_layer;
             if (a.drain >= 0 && (ph == 1 || ph == 3) && mi + 1 < a.nm) { /* a meeting: arrive, drain, leave */
                 cbar();
                 epoch += gridDim.x;
@@ -848,7 +868,7 @@ int main(int argc, char **argv) {
     /* each shape once; ring: as many stages as fit; pf: MB of the whole grid's stream asked
      * of L2 ahead of the copies */
     printf("| mode | stages taken | barrier | stage KB | stages | L2 ahead MB | ms | GB/s |\n|---|---|---|---|---|---|---|---|\n");
-    struct cfg_t { int mode, bar, kb, pf_mb, dyn, drain, bal, pool, pd, bdrain, noar, xb, tc, early; };
+    struct cfg_t { int mode, bar, kb, pf_mb, dyn, drain, bal, pool, pd, bdrain, noar, xb, tc, early, xm; };
     cfg_t cfgs[64];
     int nc = 0;
     const bool only6 = getenv("RING_ONLY6") != NULL;
@@ -875,6 +895,16 @@ int main(int argc, char **argv) {
                 for (int e = 0; e <= 1; e++)
                     for (int d = -1; d <= 1; d++)
                         cfgs[nc++] = cfg_t{6, 1, kb, 0, 0, d, 0, 0, 0, 0, 0, 1, 1, e};
+            }
+            continue;
+        }
+        if (getenv("RING_XM")) { /* x reloaded after meetings only; tc 2, tc 1, FMA x bf16 */
+            for (int xm = 0; xm <= 1; xm++) {
+                for (int ar = 0; ar <= 1; ar++)
+                    for (int d = -1; d <= 1; d++)
+                        cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0, 0, 0, 0, !ar, 1, 2, 0, xm};
+                for (int d = 0; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0, 0, 0, 0, 0, 1, 1, 0, xm};
+                for (int d = 0; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0, 0, 0, 0, 0, 1, 0, 0, xm};
             }
             continue;
         }
@@ -940,15 +970,16 @@ int main(int argc, char **argv) {
     for (int c = 0; c < nc; c++) {
         const int stage = cfgs[c].kb * 1024;
         const int tc = cfgs[c].tc, slot = stage + (tc == 1 ? 16 * 16 : 0);
-        const int ns = (227 * 1024 - KMAX * 4 - 1024 - (tc ? CW * TC_PR * 4 : 0)) / slot;
+        const int xsb = tc ? KMAX * 2 : KMAX * 4, pb = tc ? 2 * CW * TC_PR * 4 : 0;
+        const int ns = (227 * 1024 - xsb - 1024 - pb) / slot;
         a.mode = cfgs[c].mode, a.bar_kind = cfgs[c].bar, a.stage = stage, a.nstages = ns;
         a.dyn = cfgs[c].dyn, a.drain = cfgs[c].drain, a.bal = cfgs[c].bal;
         a.poolpct = cfgs[c].pool, a.pd = cfgs[c].pd > 0 ? cfgs[c].pd : 1, a.bdrain = cfgs[c].bdrain;
         a.arith = !cfgs[c].noar, a.xb = cfgs[c].xb || tc, a.tc = tc, a.slot = slot;
-        a.early = cfgs[c].early;
+        a.early = cfgs[c].early, a.xm = cfgs[c].xm;
         a.pf = (int)((double)cfgs[c].pf_mb * (1 << 20) / sms / stage + 0.5);
         if (cfgs[c].pf_mb && a.pf < 1) a.pf = 1;
-        const size_t smem = KMAX * 4 + 1024 + (tc ? CW * TC_PR * 4 : 0) + (size_t)ns * slot;
+        const size_t smem = xsb + 1024 + pb + (size_t)ns * slot;
         void *args[] = {&a};
         float best = 1e9;
         for (int r = 0; r <= reps; r++) {
@@ -996,7 +1027,8 @@ int main(int argc, char **argv) {
         else if (a.mode == 6)
             snprintf(mname, sizeof mname, "6 (drain %d%s%s%s%s)", a.drain,
                      a.bal == 2 ? ", by SM rank" : a.bal ? ", balanced" : "",
-                     a.bdrain ? ", at every reload" : "", a.arith ? "" : ", no products",
+                     a.bdrain ? ", at every reload" : a.xm ? ", x after meetings" : "",
+                     a.arith ? "" : ", no products",
                      a.tc == 2 ? ", tensor cores direct"
                      : a.tc ? (a.early ? ", tensor cores, early release" : ", tensor cores")
                           : a.xb ? ", x bf16" : "");
