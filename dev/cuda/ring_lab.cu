@@ -89,6 +89,8 @@ struct lab_t {
     int xb;          /* mode 6: x held in shared memory as bf16 (8 bytes a weight pair read
                       * where float x reads 16): a faster consumer */
     int tc;          /* mode 6: the products on tensor cores (tc_rows; fixed shares, x bf16) */
+    const uint16_t *xg; /* tc 3: x of 8 sequences, bf16 [8][KMAX] */
+    float *out8;        /* tc 3: [row][8] */
     int xm;          /* mode 6: x reloaded only after meetings (and the products' sums kept
                       * to the meeting: tc) */
     int early;       /* tc: a stage's fragments into registers and its slot handed back before
@@ -381,6 +383,38 @@ __device__ __forceinline__ void tcd_any(const uint4 (&v)[16], const unsigned cha
     else tcd_rows<4096>(v, xs, lane, warp, n, prow);
 }
 
+/* tc 3: eight sequences (B = 8, the mma's n), x read from global memory (bf16 [8][KMAX], through
+ * L1) in the mma loop as tc 2 reads it from shared memory; a warp's sums added into acc[row][8]
+ * in shared memory (red.shared: the order, so the bits, vary between runs) */
+template <int KK>
+__device__ __forceinline__ void tcb_rows(const uint4 (&v)[16], const uint16_t *xg, int lane,
+                                         int warp, int n, float *acc) {
+    const int g = lane >> 2, t = lane & 3;
+    float c[2][4] = {};
+#pragma unroll
+    for (int j = 0; j < (KK == 2048 ? 8 : 16); j++) {
+        const int col = warp * (KK / CW) + 32 * j + 8 * t;
+        const uint4 X = __ldg(reinterpret_cast<const uint4 *>(xg + (size_t)g * KMAX + col));
+        const uint4 A = KK == 2048 ? v[2 * j] : v[j];
+        const uint4 B = KK == 2048 ? v[2 * j + 1] : make_uint4(0u, 0u, 0u, 0u);
+        mma16(c[0], A.x, B.x, A.y, B.y, X.x, X.y);
+        mma16(c[1], A.z, B.z, A.w, B.w, X.z, X.w);
+    }
+    if (g < n) {
+        atomicAdd(acc + g * 8 + 2 * t, c[0][0] + c[1][0]);
+        atomicAdd(acc + g * 8 + 2 * t + 1, c[0][1] + c[1][1]);
+    }
+    if (KK == 2048 && g + 8 < n) {
+        atomicAdd(acc + (g + 8) * 8 + 2 * t, c[0][2] + c[1][2]);
+        atomicAdd(acc + (g + 8) * 8 + 2 * t + 1, c[0][3] + c[1][3]);
+    }
+}
+__device__ __forceinline__ void tcb_any(const uint4 (&v)[16], const uint16_t *xg, int K, int lane,
+                                        int warp, int n, float *acc) {
+    if (K == 2048) tcb_rows<2048>(v, xg, lane, warp, n, acc);
+    else tcb_rows<4096>(v, xg, lane, warp, n, acc);
+}
+
 /* block b's rows of matrix m, and its stages (whole rows each) */
 __device__ __forceinline__ void share(const mat_t &m, int b, int G, int &r0, int &r1) {
     r0 = (int)((int64_t)m.N * b / G), r1 = (int)((int64_t)m.N * (b + 1) / G);
@@ -422,6 +456,8 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
     float *part0 = reinterpret_cast<float *>(sm + XSB + 1024); /* tc: [2][CW][TC_PR] */
     unsigned char *ring = sm + XSB + 1024 + (TC ? 2 * CW * TC_PR * 4 : 0);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, NS = a.nstages;
+    if (TC && a.tc == 3)
+        for (int i = threadIdx.x; i < 2 * CW * TC_PR; i += NT) part0[i] = 0.f;
     if (threadIdx.x == 0) {
         for (int s = 0; s < NS; s++) {
             mbar_init(smem_u32(bars + s), 1);
@@ -553,7 +589,7 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
             if (!mbar_test(smem_u32(bars + s), (uint32_t)((it / NS) & 1))) return false;
             if (hdr[s] < 0) return end = true, false;
             dr_r = hdr[s], dr_n = hdr[NS + s];
-            if (a.arith && TC && a.tc == 2) {
+            if (a.arith && TC && a.tc >= 2) {
                 tcd_load_any(rb0, ring + (size_t)s * a.slot, K, lane, warp, dr_n);
             } else if (a.arith && TC) {
                 const uint32_t st = smem_u32(ring + (size_t)s * a.slot);
@@ -600,7 +636,9 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
             for (int k = 0;; k++) {
                 if (!pool && k >= nst) break;
                 if (k < nd) { /* drained at the meeting before this product (nd <= 1) */
-                    if (a.arith && TC && a.tc == 2)
+                    if (a.arith && TC && a.tc == 3)
+                        tcb_any(rb0, a.xg, m.K, lane, warp, dr_n, part + (dr_r - r0) * 8);
+                    else if (a.arith && TC && a.tc == 2)
                         tcd_any(rb0, reinterpret_cast<const unsigned char *>(xs), m.K, lane, warp,
                                 dr_n, part + warp * TC_PR + (dr_r - r0));
                     else if (a.arith && TC)
@@ -621,13 +659,15 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
                     it++;
                     break;
                 }
-                if (TC && a.arith && a.tc == 2) { /* fragments into registers, slot back, mma */
+                if (TC && a.arith && a.tc >= 2) { /* fragments into registers, slot back, mma */
                     tcd_load_any(rb0, ring + (size_t)s * a.slot, m.K, lane, warp, n);
                     __syncwarp();
                     if (!lane) mbar_arrive(smem_u32(bars + NS + s));
                     it++;
-                    tcd_any(rb0, reinterpret_cast<const unsigned char *>(xs), m.K, lane, warp, n,
-                            part + warp * TC_PR + (r - r0));
+                    if (a.tc == 3) tcb_any(rb0, a.xg, m.K, lane, warp, n, part + (r - r0) * 8);
+                    else
+                        tcd_any(rb0, reinterpret_cast<const unsigned char *>(xs), m.K, lane, warp, n,
+                                part + warp * TC_PR + (r - r0));
                     continue;
                 }
                 if (TC && a.arith && a.early) {
@@ -660,7 +700,12 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
                     for (int pm = (a.xm && ph % 2 == 1) ? mi - 1 : mi; pm <= mi; pm++) {
                         int q0, q1;
                         share6(a, a.m[pm], q0, q1);
-                        const float *pp = part0 + (a.xm ? (pm & 1) * CW * TC_PR : 0);
+                        float *pp = part0 + (a.xm ? (pm & 1) * CW * TC_PR : 0);
+                        if (a.tc == 3) { /* [row][8], then zeroed for the product after next */
+                            for (int i = tid; i < (q1 - q0) * 8; i += 32 * CW)
+                                a.out8[(size_t)(a.m[pm].out + q0) * 8 + i] = pp[i], pp[i] = 0.f;
+                            continue;
+                        }
                         for (int i = tid; i < q1 - q0; i += 32 * CW) {
                             float v = 0.f;
 #pragma unroll
@@ -804,6 +849,22 @@ int main(int argc, char **argv) {
     CK(cudaMalloc(&w, elems * 2));
     CK(cudaMalloc(&x, KMAX * 4));
     CK(cudaMalloc(&out, (size_t)outs * 4));
+    float *out8;
+    uint16_t *xg;
+    CK(cudaMalloc(&out8, (size_t)outs * 8 * 4));
+    CK(cudaMalloc(&xg, (size_t)8 * KMAX * 2));
+    { /* sequence s's x: (s + 1) x_pat (exact in bf16) */
+        std::vector<uint16_t> h((size_t)8 * KMAX);
+        for (int q = 0; q < 8; q++)
+            for (int i = 0; i < KMAX; i++) {
+                const float f = (q + 1) * x_pat(i);
+                uint32_t u;
+                memcpy(&u, &f, 4);
+                h[(size_t)q * KMAX + i] = (uint16_t)(u >> 16);
+            }
+        CK(cudaMemcpy(xg, h.data(), h.size() * 2, cudaMemcpyHostToDevice));
+    }
+    a.xg = xg, a.out8 = out8;
     CK(cudaMalloc(&sink, 4));
     CK(cudaMalloc(&bar, 8));
     int *grab;
@@ -896,6 +957,11 @@ int main(int argc, char **argv) {
                     for (int d = -1; d <= 1; d++)
                         cfgs[nc++] = cfg_t{6, 1, kb, 0, 0, d, 0, 0, 0, 0, 0, 1, 1, e};
             }
+            continue;
+        }
+        if (getenv("RING_B8")) { /* eight sequences on tensor cores (tc 3) against one (tc 2) */
+            for (int t = 2; t <= 3; t++)
+                for (int d = -1; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0, 0, 0, 0, 0, 1, t, 0, 1};
             continue;
         }
         if (getenv("RING_XM")) { /* x reloaded after meetings only; tc 2, tc 1, FMA x bf16 */
@@ -999,12 +1065,14 @@ int main(int argc, char **argv) {
                             * is the same 0.0115 (x = 1), at most 4096 of them summed in fp32 in
                             * two levels (a lane, then 32 lanes): within 1e-5 relative; 1e-4 */
             CK(cudaMemset(out, 0xff, (size_t)outs * 4));
+            CK(cudaMemset(out8, 0xff, (size_t)outs * 8 * 4));
             CK(cudaMemsetAsync(bar, 0, 8));
             CK(cudaMemsetAsync(grab, 0, MAXM * sizeof(int)));
             CK(cudaLaunchCooperativeKernel((a.tc ? (void *)ring_kernel<true> : (void *)ring_kernel<false>), dim3(sms), dim3(NT), args, smem, 0));
             CK(cudaDeviceSynchronize());
-            std::vector<float> ho(outs);
+            std::vector<float> ho(outs), ho8((size_t)outs * 8);
             CK(cudaMemcpy(ho.data(), out, (size_t)outs * 4, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(ho8.data(), out8, (size_t)outs * 8 * 4, cudaMemcpyDeviceToHost));
             const uint32_t wb = 0x3c3c0000u;
             float wv;
             memcpy(&wv, &wb, 4);
@@ -1012,6 +1080,16 @@ int main(int argc, char **argv) {
             for (int i = 0; i < a.nm; i++)
                 for (int r = 0; r < a.m[i].N; r++) {
                     const int o = a.m[i].out + r;
+                    if (pattern && a.tc == 3) { /* all 8 sequences: (q + 1) times the row's */
+                        for (int q = 0; q < 8; q++) {
+                            const double tol = (q + 1) * a.m[i].K * 0x1p-24 * refabs[o] + 1e-30;
+                            if (!(fabs(ho8[(size_t)o * 8 + q] - (q + 1) * ref[o]) <= tol)) {
+                                bad++;
+                                break;
+                            }
+                        }
+                        continue;
+                    }
                     if (pattern) { /* exact products summed in fp32: n u sum|terms| (u = 2^-24) */
                         const double tol = a.m[i].K * 0x1p-24 * refabs[o] + 1e-30;
                         if (!(fabs(ho[o] - ref[o]) <= tol)) bad++;
@@ -1029,7 +1107,7 @@ int main(int argc, char **argv) {
                      a.bal == 2 ? ", by SM rank" : a.bal ? ", balanced" : "",
                      a.bdrain ? ", at every reload" : a.xm ? ", x after meetings" : "",
                      a.arith ? "" : ", no products",
-                     a.tc == 2 ? ", tensor cores direct"
+                     a.tc == 3 ? ", tensor cores direct, 8 sequences" : a.tc == 2 ? ", tensor cores direct"
                      : a.tc ? (a.early ? ", tensor cores, early release" : ", tensor cores")
                           : a.xb ? ", x bf16" : "");
         else
