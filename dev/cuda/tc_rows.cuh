@@ -1,7 +1,7 @@
 /*
  * tc_rows.cuh (lab): a warp's share of a matrix-vector product on tensor cores, straight from a
  * stage of whole rows in shared memory as one bulk copy left it (ring_lab.cu's tc 2, used by
- * step_lab.cu). NW warps split the columns; each reads its rows with ld.shared.v4 and the mma's
+ * mega_lab.cu). NW warps split the columns; each reads its rows with ld.shared.v4 and the mma's
  * k order is permuted to match. Include after defining nothing: NW is a template argument.
  */
 #ifndef RETNET_DEV_TC_ROWS_CUH
