@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Thirty-fifth session: mega_lab.cu, the whole decoding step at B = 1 as one persistent kernel
-# (the fla-shaped 1.3B: three meetings a layer, a counter a head, the products on tensor cores),
+# (the fla-shaped 1.3B: three meetings a layer, each draining a stage; a counter a head; the
+# products on tensor cores),
 # checked layer by layer against float64 at 2 and 24 layers, timed at 24 against a plain read of
 # its bytes (and timing-only variants without meetings, head waits, state bytes or products);
 # two mutants (the rotation's sign; the decay left out) must fail the check.

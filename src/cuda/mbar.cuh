@@ -57,6 +57,16 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
                     "r"(parity)
                     : "memory");
 }
+/* whether the phase of the given parity has completed, without waiting */
+__device__ __forceinline__ bool mbar_test(uint32_t bar, uint32_t parity) {
+    uint32_t ok = 0;
+    RETNET_MBAR_ASM("{\n.reg .pred P1;\nmbarrier.try_wait.parity.shared::cta.b64 P1, [%1], %2;\n"
+                    "selp.u32 %0, 1, 0, P1;\n}\n"
+                    : "=r"(ok)
+                    : "r"(bar), "r"(parity)
+                    : "memory");
+    return ok;
+}
 /* bytes (a multiple of 16; both addresses 16-byte aligned) global -> shared, counted on bar */
 __device__ __forceinline__ void bulk_load(uint32_t dst, const void *src, uint32_t bytes,
                                           uint32_t bar) {
