@@ -89,15 +89,19 @@ struct step_t {
      * loads or stores, 8 no products (stages only handed back) */
     const float *cs, *sn; /* [DK / 2] the rotation at this step's position */
     unsigned *cnt;       /* [H] heads' counters (zero before the launch) */
+    unsigned *cnt2;      /* WOS: [H] heads' counters of their sums of o^2 (zero before) */
     unsigned *bar;       /* the meetings' counter (zero before the launch) */
 };
 
-/* a segment of the block's stream: rows of rb bytes; kind 0 K 2048, 1 K 4096, 2 down's slice */
+/* a segment of the block's stream: rows of rb bytes; kind 0 K 2048, 1 K 4096, 2 down's slice,
+ * 3 wo's slice (WOS) */
 struct seg_t {
     const uint16_t *p;
     int rows, rb, kind;
 };
-__device__ __forceinline__ seg_t segment(const step_t &a, int b, int l, int i) {
+/* WOS: wo split by the block's 32 columns of o instead of by rows (kind 3: [NB][D][32] slices,
+ * the layer's second meeting gone) */
+template <bool WOS> __device__ __forceinline__ seg_t segment(const step_t &a, int b, int l, int i) {
     const int h = b / SUB, s = b % SUB;
     if (l == a.L) return seg_t{a.out + (size_t)OUTR * b * D, OUTR, 2 * D, 0};
     const layer_w &w = a.lw[l];
@@ -106,7 +110,7 @@ __device__ __forceinline__ seg_t segment(const step_t &a, int b, int l, int i) {
     case 1: return seg_t{w.k + (size_t)(h * DK + 16 * s) * D, 16, 2 * D, 0};
     case 2: return seg_t{w.v + (size_t)(h * DV + 32 * s) * D, 32, 2 * D, 0};
     case 3: return seg_t{w.g + (size_t)(h * DV + 32 * s) * D, 32, 2 * D, 0};
-    case 4: return seg_t{w.o + (size_t)16 * b * DVT, 16, 2 * DVT, 1};
+    case 4: return WOS ? seg_t{w.o + (size_t)b * D * 32, D, 64, 3} : seg_t{w.o + (size_t)16 * b * DVT, 16, 2 * DVT, 1};
     case 5: return seg_t{w.up + (size_t)FJ * b * D, FJ, 2 * D, 0};
     case 6: return seg_t{w.gate + (size_t)FJ * b * D, FJ, 2 * D, 0};
     default: return seg_t{w.down + (size_t)b * D * FJP, D, 2 * FJP, 2};
@@ -160,7 +164,7 @@ __device__ __forceinline__ void dump_xs(const step_t &a, const uint16_t *xs, siz
 /* CHECK: block 0 keeps x after every layer (a.xl) and the products' inputs (a.dump); LAB: the
  * timing-only bits (step_t.lab); DRAIN: the meetings drain a stage (meet_d). Template arguments, so that the timed kernel's registers are
  * its own (as runtime flags they cost 160 bytes of spills and ~5%) */
-template <bool CHECK, int LAB, bool DRAIN = true>
+template <bool CHECK, int LAB, bool DRAIN = true, bool WOS = false>
 __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
     extern __shared__ __align__(128) unsigned char sm[];
     uint16_t *xs = reinterpret_cast<uint16_t *>(sm);            /* 8 KB: a product's input */
@@ -168,6 +172,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
     float *red = reinterpret_cast<float *>(sm + 8192 + 64);     /* [CW] */
     float *vs = reinterpret_cast<float *>(sm + 8192 + 128);     /* [32] */
     float *gs = vs + 32, *ups = gs + 32, *us = ups + 32, *rh = us + 32; /* [32] [32] [32] [H] */
+    float *os = rh + H;                                         /* WOS: the block's o [32] */
     float *part = reinterpret_cast<float *>(sm + 9216);         /* [2][CW][PR], 16 KB */
     float *ys = part;                                           /* down's y [D]: part's place */
     float *qr = reinterpret_cast<float *>(sm + 9216 + 16384);   /* [DK] */
@@ -185,7 +190,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
         long it = 0;
         for (int l = 0; l <= a.L; l++)
             for (int i = 0; i < nseg(a, l); i++) {
-                const seg_t g = segment(a, b, l, i);
+                const seg_t g = segment<WOS>(a, b, l, i);
                 const int rps = STAGE / g.rb;
                 for (int r = 0; r < g.rows; r += rps, it++) {
                     const int n = g.rows - r < rps ? g.rows - r : rps, sl = (int)(it % NS);
@@ -212,8 +217,8 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
         cbar();
         epoch += NB;
         if (tid == 0) __threadfence(), atomicAdd(a.bar, 1u);
-        const seg_t ng = segment(a, b, nl, ni);
-        const bool may = DRAIN && ng.kind != 2 && !(LAB & 8);
+        const seg_t ng = segment<WOS>(a, b, nl, ni);
+        const bool may = DRAIN && ng.kind < 2 && !(LAB & 8);
         for (;;) {
             if (tid == 0 && ld_acquire(a.bar) >= epoch) *sflag = epoch;
             if (may && !nd) {
@@ -232,7 +237,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
     };
     float sreg[32]; /* the block's state slice: rows warp * 32 + j, column lane */
     const float gamma = 1.0f - exp2f(-5.0f - (float)h);
-    norm_in(a.x_in, a.lw[0].an, xs, red);
+    norm_in(a.x, a.lw[0].an, xs, red); /* x: x_in, copied there before the launch */
     dump_xs<CHECK>(a, xs, 0, D);
     for (int l = 0; l <= a.L; l++) {
         if (l == a.L) { /* after the last meeting A */
@@ -240,7 +245,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
             dump_xs<CHECK>(a, xs, (size_t)a.L * 8192, D);
         }
         for (int i = 0; i < nseg(a, l); i++) {
-            const seg_t g = segment(a, b, l, i);
+            const seg_t g = segment<WOS>(a, b, l, i);
             const int rps = STAGE / g.rb;
             float *pp = part + pb * CW * PR;
             for (int r = 0; r < g.rows; r += rps) {
@@ -254,18 +259,21 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 const unsigned char *st = ring + (size_t)sl * STAGE;
                 mbar_wait(smem_u32(bars + sl), (uint32_t)((it / NS) & 1));
                 it++;
-                if (g.kind == 2) { /* down: a thread a row, 24 columns */
+                if (g.kind >= 2) { /* a slice (down 24 columns, wo 32): a thread a row */
+                    const float *in = g.kind == 3 ? os : us;
+                    const int nq = g.rb / 16;
                     for (int rr = tid; rr < n && !(LAB & 8); rr += NC) {
                         const uint4 *w4 = reinterpret_cast<const uint4 *>(st + (size_t)rr * g.rb);
                         float acc = 0.f;
 #pragma unroll
-                        for (int q = 0; q < 3; q++) {
+                        for (int q = 0; q < 4; q++) {
+                            if (q >= nq) break;
                             const uint4 wv = w4[q];
                             const uint32_t ww[4] = {wv.x, wv.y, wv.z, wv.w};
 #pragma unroll
                             for (int e = 0; e < 4; e++)
-                                acc += __uint_as_float(ww[e] << 16) * us[8 * q + 2 * e] +
-                                       __uint_as_float(ww[e] & 0xffff0000u) * us[8 * q + 2 * e + 1];
+                                acc += __uint_as_float(ww[e] << 16) * in[8 * q + 2 * e] +
+                                       __uint_as_float(ww[e] & 0xffff0000u) * in[8 * q + 2 * e + 1];
                         }
                         ys[r + rr] = acc;
                     }
@@ -284,13 +292,19 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 tcd_any<CW>(v, reinterpret_cast<const unsigned char *>(xs), g.kind ? DVT : D, lane,
                             warp, n, pp + warp * PR + r);
             }
-            cbar(); /* the segment's sums (or down's y) are in shared memory */
-            if (g.kind == 2) { /* x += y, four floats an add; then meeting A */
+            cbar(); /* the segment's sums (or a slice's y) are in shared memory */
+            if (g.kind >= 2) { /* x += y, four floats an add; then meeting B (wo) or A (down) */
                 for (int q = tid; q < D / 4; q += NC) {
                     const float4 y = reinterpret_cast<const float4 *>(ys)[q];
                     asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"l"(a.x + 4 * q),
                                  "f"(y.x), "f"(y.y), "f"(y.z), "f"(y.w)
                                  : "memory");
+                }
+                if (g.kind == 3) {
+                    meet_d(l, 5); /* B: x after the mixer */
+                    norm_in(a.x, a.lw[l].mn, xs, red);
+                    dump_xs<CHECK>(a, xs, (size_t)l * 8192 + D + DVT, D);
+                    continue;
                 }
                 meet_d(l + 1, 0); /* A: x after the layer */
                 if (CHECK && b == 0)
@@ -312,7 +326,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 else if (i == 3) gs[rr] = t;
                 else if (i == 4) {
                     const int row = 16 * b + rr;
-                    a.x[row] = (l == 0 ? a.x_in[row] : __ldcg(a.x + row)) + t;
+                    a.x[row] = __ldcg(a.x + row) + t;
                 } else if (i == 5) ups[rr] = t;
                 else if (i == 6) us[rr] = swishf(t) * ups[rr];
             }
@@ -354,10 +368,32 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
 #pragma unroll
                     for (int w = 0; w < CW; w++) t += op[w * 32 + lane];
                     const int c = 32 * s + lane;
-                    a.z[h * DV + c] = t * a.lw[l].hn[c] * swishf(gs[lane]);
+                    const float z = t * a.lw[l].hn[c] * swishf(gs[lane]);
+                    if (!WOS) a.z[h * DV + c] = z;
                     float q2 = t * t;
                     for (int o2 = 16; o2; o2 >>= 1) q2 += __shfl_xor_sync(0xffffffffu, q2, o2);
                     if (!lane) a.hp[((size_t)l * H + h) * SUB + s] = q2;
+                    if (WOS) { /* the head's sums, from its 16 blocks: a wait a head, not a meeting */
+                        if (!lane) {
+                            __threadfence();
+                            atomicAdd(a.cnt2 + h, 1u);
+                            if (!(LAB & 2))
+                                while (ld_acquire(a.cnt2 + h) < (unsigned)SUB * (l + 1)) {
+                                }
+                        }
+                        __syncwarp();
+                        float hs = lane < SUB ? __ldcg(a.hp + ((size_t)l * H + h) * SUB + lane) : 0.f;
+                        /* in block order, as the !WOS path sums them */
+                        float tot = 0.f;
+                        for (int q = 0; q < SUB; q++) tot += __shfl_sync(0xffffffffu, hs, q);
+                        const uint16_t ob = bf16_rn(z * (1.0f / sqrtf(tot / DV + EPS)));
+                        os[lane] = __uint_as_float((uint32_t)ob << 16);
+                        if (CHECK) a.dump[(size_t)l * 8192 + D + h * DV + c] = ob;
+                    }
+                }
+                if (WOS) {
+                    cbar();
+                    continue;
                 }
                 meet_d(l, 4); /* M: every head's z and sums are out */
                 if (tid < H) {
@@ -369,7 +405,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 for (int c = tid; c < DVT; c += NC) xs[c] = bf16_rn(__ldcg(a.z + c) * rh[c / DV]);
                 cbar();
                 dump_xs<CHECK>(a, xs, (size_t)l * 8192 + D, DVT);
-            } else if (i == 4) {
+            } else if (i == 4 && !WOS) {
                 meet_d(l, 5); /* B: x after the mixer */
                 norm_in(a.x, a.lw[l].mn, xs, red);
                 dump_xs<CHECK>(a, xs, (size_t)l * 8192 + D + DVT, D);
@@ -436,19 +472,26 @@ struct ref_in {
     size_t out_off;
     const std::vector<float> *hf, *hcs, *hsn;
     const float *an(int l) const { return hf->data() + (size_t)l * (2 * D + DV); }
+    int wos; /* wo stored as [NB][D][32] slices */
 };
-static const float sD = sqrtf(3.0f / D), sV = sqrtf(3.0f / DVT), sF = sqrtf(3.0f / F);
-/* y = W x for the arena's N x K matrix at o0 (down: its slices, N = D, K = F) */
-static void mv(size_t o0, int N, int K, float scale, const double *x, double *y, bool down = false) {
+static const float sD = sqrtf(3.0f / D), sF = sqrtf(3.0f / F);
+/* y = W x for the arena's N x K matrix at o0; sw > 0: stored as slices of sw columns, each
+ * [N][pw] (down: 22 of 24; wo under WOS: 32 of 32) */
+static void mv(size_t o0, int N, int K, float scale, const double *x, double *y, int sw = 0,
+               int pw = 0) {
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
         double acc = 0;
         for (int c = 0; c < K; c++) {
-            const size_t e = down ? o0 + ((size_t)(c / FJ) * D + r) * FJP + c % FJ : o0 + (size_t)r * K + c;
+            const size_t e = sw ? o0 + ((size_t)(c / sw) * N + r) * pw + c % sw : o0 + (size_t)r * K + c;
             acc += (double)bf(w_at(e, scale)) * x[c];
         }
         y[r] = acc;
     }
+}
+/* y = wo o, layer l */
+static void wo_mv(const ref_in &R, int l, const double *o, double *y) {
+    mv((*R.off)[8 * l + 4], D, DVT, sqrtf(3.0f / DVT), o, y, R.wos ? 32 : 0, 32);
 }
 /* RMSNorm of x (D) with weight w, rounded to bf16 where round */
 static void rmsnorm(const double *x, const float *w, double *o, int round) {
@@ -500,7 +543,7 @@ static void ffn(const ref_in &R, int l, const double *bin, double *x) {
     mv(off[8 * l + 5], F, D, sD, bin, up.data());
     mv(off[8 * l + 6], F, D, sD, bin, u.data());
     for (int j = 0; j < F; j++) u[j] = u[j] / (1 + exp(-u[j])) * up[j];
-    mv(off[8 * l + 7], D, F, sF, u.data(), y.data(), true);
+    mv(off[8 * l + 7], D, F, sF, u.data(), y.data(), FJ, FJP);
     for (int i = 0; i < D; i++) x[i] += y[i];
 }
 /* The whole step from x_in and the states S (updated in place): logits and the new x; the
@@ -512,7 +555,7 @@ static void reference(const ref_in &R, const std::vector<double> &x_in, std::vec
     for (int l = 0; l < R.L; l++) {
         rmsnorm(x.data(), R.an(l), in.data(), round);
         mixer(R, l, in.data(), S, in.data(), round);
-        mv((*R.off)[8 * l + 4], D, DVT, sV, in.data(), y.data());
+        wo_mv(R, l, in.data(), y.data());
         for (int i = 0; i < D; i++) x[i] += y[i];
         rmsnorm(x.data(), R.an(l) + D, in.data(), round);
         ffn(R, l, in.data(), x.data());
@@ -563,7 +606,8 @@ int main(int argc, char **argv) {
         const double th = 100.0 * pow(10000.0, -2.0 * j / DK);
         hcs[j] = (float)cos(th), hsn[j] = (float)sin(th);
     }
-    const ref_in R{L, &off, out_off, &hf, &hcs, &hsn};
+    const bool wos = getenv("MEGA_WOS") != NULL;
+    const ref_in R{L, &off, out_off, &hf, &hcs, &hsn, wos};
     if (argc > 3 && !strcmp(argv[3], "ref")) { /* no GPU: how the step amplifies a small change */
         const std::vector<double> x0(hx.begin(), hx.end());
         std::vector<double> x1 = x0;
@@ -607,7 +651,7 @@ int main(int argc, char **argv) {
     CK(cudaMalloc(&d_lg, V * 4));
     CK(cudaMalloc(&d_cs, DK / 2 * 4));
     CK(cudaMalloc(&d_sn, DK / 2 * 4));
-    CK(cudaMalloc(&d_cnt, (H + 1) * 4));
+    CK(cudaMalloc(&d_cnt, (2 * H + 1) * 4));
     float *d_xl;
     CK(cudaMalloc(&d_xl, (size_t)L * D * 4));
     CK(cudaMalloc(&sink, 4));
@@ -628,18 +672,25 @@ int main(int argc, char **argv) {
     }
     a.out = w + out_off, a.fn = d_f + (size_t)L * (2 * D + DV);
     a.x_in = d_xin, a.x = d_x, a.S = d_S, a.qk = d_qk, a.z = d_z, a.hp = d_hp, a.logits = d_lg;
-    a.cs = d_cs, a.sn = d_sn, a.cnt = d_cnt, a.bar = d_cnt + H;
+    a.cs = d_cs, a.sn = d_sn, a.cnt = d_cnt, a.bar = d_cnt + H, a.cnt2 = d_cnt + H + 1;
     const size_t smem = 9216 + 16384 + 3072 + (size_t)NS * STAGE;
     const int labs[] = {0, 1, 2, 4, 8, 3, 7, 15, -1};
-    void (*kern[])(step_t) = {step_kernel<false, 0>, step_kernel<false, 1>, step_kernel<false, 2>,
-                              step_kernel<false, 4>, step_kernel<false, 8>, step_kernel<false, 3>,
-                              step_kernel<false, 7>, step_kernel<false, 15>,
-                              step_kernel<false, 0, false>, step_kernel<true, 0>};
-    for (auto k : kern)
-        CK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+#define KERNELS(W)                                                                               \
+    {step_kernel<false, 0, true, W>,  step_kernel<false, 1, true, W>,  step_kernel<false, 2, true, W>, \
+     step_kernel<false, 4, true, W>,  step_kernel<false, 8, true, W>,  step_kernel<false, 3, true, W>, \
+     step_kernel<false, 7, true, W>,  step_kernel<false, 15, true, W>, step_kernel<false, 0, false, W>, \
+     step_kernel<true, 0, true, W>}
+    void (*kern_rows[])(step_t) = KERNELS(false);
+    void (*kern_wos[])(step_t) = KERNELS(true);
+    void (**kern)(step_t) = wos ? kern_wos : kern_rows;
+    for (int k = 0; k < 10; k++)
+        CK(cudaFuncSetAttribute(kern_wos[k], cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    for (int k = 0; k < 10; k++)
+        CK(cudaFuncSetAttribute(kern_rows[k], cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     void *args[] = {&a};
     auto launch = [&](bool check) {
-        CK(cudaMemsetAsync(d_cnt, 0, (H + 1) * 4));
+        CK(cudaMemsetAsync(d_cnt, 0, (2 * H + 1) * 4));
+        CK(cudaMemcpyAsync(d_x, d_xin, D * 4, cudaMemcpyDeviceToDevice));
         CK(cudaLaunchCooperativeKernel((void *)kern[check ? 9 : 0], dim3(NB), dim3(NT), args, smem, 0));
     };
 
@@ -697,7 +748,7 @@ int main(int argc, char **argv) {
             inputs_of(ref.data(), dm, D); /* a */
             mixer(R, l, kin.data(), S, ref.data(), 0);
             inputs_of(ref.data(), dm + D, DVT); /* o */
-            mv(off[8 * l + 4], D, DVT, sV, kin.data(), y.data());
+            wo_mv(R, l, kin.data(), y.data());
             for (int i = 0; i < D; i++) x[i] += y[i];
             rmsnorm(x.data(), R.an(l) + D, ref.data(), 0);
             inputs_of(ref.data(), dm + D + DVT, D); /* b */
@@ -736,7 +787,8 @@ int main(int argc, char **argv) {
     float ms, best = 1e9, bestr = 1e9;
     std::vector<float> all;
     for (int r = 0; r < reps; r++) {
-        CK(cudaMemsetAsync(d_cnt, 0, (H + 1) * 4));
+        CK(cudaMemsetAsync(d_cnt, 0, (2 * H + 1) * 4));
+        CK(cudaMemcpyAsync(d_x, d_xin, D * 4, cudaMemcpyDeviceToDevice));
         CK(cudaEventRecord(e0));
         CK(cudaLaunchCooperativeKernel((void *)kern[li], dim3(NB), dim3(NT), args, smem, 0));
         CK(cudaEventRecord(e1));
@@ -754,9 +806,9 @@ int main(int argc, char **argv) {
     std::sort(all.begin(), all.end());
     const double bound = (lbytes + sbytes) / 4.8e12 * 1e3;
     if (lab == 0)
-        printf("step (%d layers): best %.3f ms, median %.3f; plain read of its %.3f GB %.3f ms; bound "
+        printf("step (%d layers, %s): best %.3f ms, median %.3f; plain read of its %.3f GB %.3f ms; bound "
                "(%.3f GB of weights + %.3f GB of state at 4.8 TB/s) %.3f ms: %.0f%% of it\n",
-               L, best, all[all.size() / 2], wbytes / 1e9, bestr, lbytes / 1e9, sbytes / 1e9, bound,
+               L, wos ? "wo by o's columns, 2 meetings a layer" : "wo by rows, 3 meetings a layer", best, all[all.size() / 2], wbytes / 1e9, bestr, lbytes / 1e9, sbytes / 1e9, bound,
                100.0 * bound / all[all.size() / 2]);
     else if (lab < 0)
         printf("  the same without the meetings' drain: best %.3f ms, median %.3f\n", best,
