@@ -62,7 +62,11 @@ constexpr int D = 2048, H = 8, DK = 256, DV = 512, DKT = H * DK, DVT = H * DV, F
 constexpr int NB = 128, CW = 8, NC = 32 * CW, NT = NC + 32, SUB = NB / H;
 constexpr int FJ = F / NB, FJP = 24; /* u rows a block; down's slice padded to 24 columns */
 constexpr int OUTR = V / NB;         /* output rows a block */
-constexpr int STAGE = 64 * 1024, NS = 3, PR = 256, MAXL = 24;
+#ifndef MEGA_STAGE_KB /* the ring: 192 KB in stages of this size (next264: 32, 48, 64) */
+#define MEGA_STAGE_KB 64
+#endif
+constexpr int STAGE = MEGA_STAGE_KB * 1024, NS = 192 / MEGA_STAGE_KB, PR = 256, MAXL = 24;
+static_assert(NS <= 8, "the mbarriers' 128 bytes");
 constexpr float EPS = 1e-6f;
 static_assert(F % NB == 0 && V % NB == 0 && FJ <= FJP && DV / SUB == 32, "shapes");
 
@@ -169,8 +173,8 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
     extern __shared__ __align__(128) unsigned char sm[];
     uint16_t *xs = reinterpret_cast<uint16_t *>(sm);            /* 8 KB: a product's input */
     uint64_t *bars = reinterpret_cast<uint64_t *>(sm + 8192);   /* full[NS], empty[NS] */
-    float *red = reinterpret_cast<float *>(sm + 8192 + 64);     /* [CW] */
-    float *vs = reinterpret_cast<float *>(sm + 8192 + 128);     /* [32] */
+    float *red = reinterpret_cast<float *>(sm + 8192 + 128);    /* [CW] */
+    float *vs = reinterpret_cast<float *>(sm + 8192 + 192);     /* [32] */
     float *gs = vs + 32, *ups = gs + 32, *us = ups + 32, *rh = us + 32; /* [32] [32] [32] [H] */
     float *os = rh + H;                                         /* WOS: the block's o [32] */
     float *part = reinterpret_cast<float *>(sm + 9216);         /* [2][CW][PR], 16 KB */
