@@ -5,9 +5,9 @@
  * lab (ring_lab.cu mode 6, tc 2) estimated, once it does the real work?
  *
  * 128 blocks (one an SM: 16 a head), 8 consumer warps and a producer warp each. The producer
- * streams every weight the block reads, in the order it reads them, through a ring of three
- * 64 KB stages (one bulk copy a stage) and runs ahead of the consumers across every wait,
- * bounded by the ring. A layer, for block b (head h = b / 16, s = b % 16):
+ * streams every weight the block reads, in the order it reads them, through a ring of 192 KB
+ * (three 64 KB stages, MEGA_STAGE_KB; one bulk copy a stage) and runs ahead of the consumers
+ * across every wait, bounded by the ring. A layer, for block b (head h = b / 16, s = b % 16):
  *
  *   after meeting A  x's RMSNorm (every block, from L2) -> bf16 a in shared memory
  *   q k v g          16 q rows and 16 k rows of head h (to global qk), and the 32 v and 32 g rows
@@ -25,16 +25,27 @@
  *   then meeting A of the next layer; after the last, the final norm and the output layer's
  *   250 rows a block.
  *
- * The three meetings a layer are grid barriers on one growing counter; the head's wait is a
- * counter a head. The products run on tensor cores (tc_rows.cuh), down on FMA (its rows are 48
- * bytes). The bits of x vary from run to run (the red.add order); everything else is fixed.
+ * MEGA_WOS=1: wo split by the block's own 32 columns of o instead ([128][2048][32] slices, y
+ * added to x by red.add as down's), the head norm's sums met on a second counter a head: two
+ * meetings a layer, no meeting M. The meetings are grid barriers on one growing counter; while
+ * they wait, the warps drain the next segment's first stage into registers (DRAIN), so that
+ * the producer may send more. The products run on tensor cores (tc_rows.cuh), the slices on
+ * FMA (their rows are 48 or 64 bytes). The bits of x vary from run to run (the red.add order);
+ * the rest is fixed.
  *
- * Checked against a float64 step on the host that rounds the products' inputs to bf16 where the
- * kernel does: logits, the new x and every layer's new state. Timed against a plain read of the
- * same bytes in the same run.
+ * Checked layer by layer against float64 (main: each product from the kernel's own bf16 input,
+ * block 0's copy; the rounded inputs against float64's rounding), at any layer count; timed
+ * against a plain read of the same bytes in the same run, with timing-only variants (LAB: no
+ * meetings, no head waits, no state bytes, no products) and without the drain.
+ * `mega_lab L reps ref` runs only the float64 step on the CPU: how a 2^-22 change of x_in moves
+ * it with and without the inputs rounded to bf16 (why a whole-step comparison cannot be sharp).
+ *
+ * Thirty-fifth session (dev/cuda/README.md, next262-next264): 0.97 ms a step at 24 layers (57%
+ * of the bound of reading the weights and the state once), against 1.03 for the library's
+ * kernel chain; 0.62-0.65 with the meetings, head waits, state bytes and products all left out.
  *
  * Standalone: nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Xcompiler -fopenmp
- *             mega_lab.cu
+ *             -lgomp mega_lab.cu
  */
 #include <cuda_runtime.h>
 #include <math.h>

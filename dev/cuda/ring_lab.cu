@@ -25,8 +25,19 @@
  *           an SM leave 168 registers a thread). drain 0 is the control (the
  *           same code, the same x reload, no drain; -1: no meetings at all; bdrain: a
  *           landed stage drained before every reload of x too). Its products are checked
- *           (x = 1: every row of every product K times the weight). Its meetings are stamped (%globaltimer):
- *           each block's arrival and leaving, and each warp's waits for a stage.
+ *           (x = 1: every row of every product K times the weight; RING_PATTERN: weights and x
+ *           that differ along rows and columns, every row against float64 within K 2^-24
+ *           sum|terms|). Its meetings are stamped (%globaltimer): each block's arrival and
+ *           leaving, and each warp's waits for a stage. Its consumers (thirty-fifth session):
+ *             no products (timing only: stages waited for and handed back);
+ *             xb: x as bf16 in shared memory (8 bytes of x a weight pair, not 16);
+ *             tc 1: tensor cores, rows padded in the ring (a bulk copy a row), ldmatrix;
+ *             tc 2: tensor cores straight from the stage (tc_rows.cuh: ld.shared.v4, the
+ *                   mma's k order permuted), one bulk copy a stage;
+ *             tc 3: tc 2 with eight sequences (x from L1/L2 in the mma loop);
+ *             early: tc 1's fragments into registers before the slot is handed back;
+ *             xm: x reloaded only after a meeting, as a dataflow step's wo and fc2 read what
+ *                 their own block made (tc: the sums kept to the half-layer's end).
  *
  * One block an SM (or two) of 1 producer warp + CW consumer warps; block b owns rows
  * [N b / G, N (b + 1) / G) of every matrix: one contiguous byte range, copied stage by stage
