@@ -58,16 +58,9 @@
 #include <vector>
 
 #include "../../src/cuda/mbar.cuh" /* smem_u32, mbarriers, bulk_load */
+#include "lab.cuh"             /* CK, read_kernel */
 #include "tc_rows.cuh"             /* tcd_load_any, tcd_any */
 
-#define CK(x)                                                                                  \
-    do {                                                                                       \
-        cudaError_t e_ = (x);                                                                  \
-        if (e_) {                                                                              \
-            printf("%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));          \
-            exit(1);                                                                           \
-        }                                                                                      \
-    } while (0)
 
 constexpr int D = 2048, H = 8, DK = 256, DV = 512, DKT = H * DK, DVT = H * DV, F = 2816, V = 32000;
 constexpr int NB = 128, CW = 8, NC = 32 * CW, NT = NC + 32, SUB = NB / H;
@@ -430,21 +423,6 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
             }
         }
     }
-}
-
-__global__ void read_kernel(const uint4 *p, long n, float *sink) {
-    float acc = 0.f;
-    const long stride = (long)gridDim.x * blockDim.x;
-    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-    for (; i + 3 * stride < n; i += 4 * stride) {
-        uint4 v[4];
-#pragma unroll
-        for (int u = 0; u < 4; u++) v[u] = __ldcs(p + i + u * stride);
-#pragma unroll
-        for (int u = 0; u < 4; u++) acc += __uint_as_float(v[u].x ^ v[u].y ^ v[u].z ^ v[u].w);
-    }
-    for (; i < n; i += stride) acc += __uint_as_float(p[i].x);
-    if (acc == 1.2345f) *sink = acc;
 }
 
 /* the weights' values: a hash of their place in the arena, uniform in [-scale, scale), bf16 */

@@ -57,16 +57,9 @@
 #include <vector>
 
 #include "../../src/cuda/mbar.cuh" /* smem_u32, mbarriers, bulk_load */
+#include "lab.cuh"             /* CK, read_kernel */
 #include "tc_rows.cuh"        /* tc 2: tcd_load, tcd_rows, mma16 */
 
-#define CK(x)                                                                                  \
-    do {                                                                                       \
-        cudaError_t e_ = (x);                                                                  \
-        if (e_) {                                                                              \
-            printf("%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));          \
-            exit(1);                                                                           \
-        }                                                                                      \
-    } while (0)
 
 #define CW 8 /* consumer warps */
 #define NT (32 * (CW + 1))
@@ -333,15 +326,9 @@ __device__ __forceinline__ void tcb_rows(const uint4 (&v)[16], const uint16_t *x
                                          int warp, int n, float *acc) {
     const int g = lane >> 2, t = lane & 3;
     float c[2][4] = {};
-#pragma unroll
-    for (int j = 0; j < (KK == 2048 ? 8 : 16); j++) {
-        const int col = warp * (KK / CW) + 32 * j + 8 * t;
-        const uint4 X = __ldg(reinterpret_cast<const uint4 *>(xg + (size_t)g * KMAX + col));
-        const uint4 A = KK == 2048 ? v[2 * j] : v[j];
-        const uint4 B = KK == 2048 ? v[2 * j + 1] : make_uint4(0u, 0u, 0u, 0u);
-        mma16(c[0], A.x, B.x, A.y, B.y, X.x, X.y);
-        mma16(c[1], A.z, B.z, A.w, B.w, X.z, X.w);
-    }
+    tcd_mma<KK, CW>(
+        v, [&](int col) { return __ldg(reinterpret_cast<const uint4 *>(xg + (size_t)g * KMAX + col)); },
+        lane, warp, c);
     if (g < n) {
         atomicAdd(acc + g * 8 + 2 * t, c[0][0] + c[1][0]);
         atomicAdd(acc + g * 8 + 2 * t + 1, c[0][1] + c[1][1]);
@@ -408,30 +395,9 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
-    if (warp == CW && TC && a.tc == 1) { /* the producer, tc: a row a lane, each to its padded place */
-        long it = 0;
-        for (int mi = 0; mi < a.nm; mi++) {
-            const mat_t m = a.m[mi];
-            int r0, r1;
-            share6(a, m, r0, r1);
-            const int rps = a.stage / (m.K * 2);
-            for (int r = r0; r < r1; r += rps, it++) {
-                const int n = r1 - r < rps ? r1 - r : rps, s = (int)(it % NS);
-                if (it >= NS) mbar_wait(smem_u32(bars + NS + s), (uint32_t)((it / NS - 1) & 1));
-                if (!lane) {
-                    hdr[s] = r, hdr[NS + s] = n;
-                    mbar_expect_tx(smem_u32(bars + s), (uint32_t)n * m.K * 2);
-                }
-                __syncwarp();
-                if (lane < n)
-                    bulk_load(smem_u32(ring + (size_t)s * a.slot + (size_t)lane * (2 * m.K + 16)),
-                              m.w + (int64_t)(r + lane) * m.K, (uint32_t)m.K * 2, smem_u32(bars + s));
-            }
-        }
-        return;
-    }
     if (warp == CW) { /* the producer */
-        if (lane) return;
+        const bool rows = TC && a.tc == 1; /* tc 1: a row a lane, each to its padded place */
+        if (lane && !rows) return;
         /* the L2 cursor: pf stages ahead of the copies, along the same sequence */
         int pm = 0, pr = 0, pr1 = 0;
         {
@@ -482,6 +448,14 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
                 const int n = r1 - r < rps ? r1 - r : rps, s = (int)(it % NS);
                 if (it >= NS) mbar_wait(smem_u32(bars + NS + s), (uint32_t)((it / NS - 1) & 1));
                 const uint32_t bytes = (uint32_t)n * m.K * 2;
+                if (rows) {
+                    if (!lane) hdr[s] = r, hdr[NS + s] = n, mbar_expect_tx(smem_u32(bars + s), bytes);
+                    __syncwarp();
+                    if (lane < n)
+                        bulk_load(smem_u32(ring + (size_t)s * a.slot + (size_t)lane * (2 * m.K + 16)),
+                                  m.w + (int64_t)(r + lane) * m.K, (uint32_t)m.K * 2, smem_u32(bars + s));
+                    continue;
+                }
                 if (a.pf) prefetch_next();
                 if (a.mode == 6) hdr[s] = r, hdr[NS + s] = n;
                 mbar_expect_tx(smem_u32(bars + s), bytes);
@@ -749,21 +723,6 @@ __host__ __device__ inline float x_pat(int i) { return (float)(i % 7 - 3) / 4.0f
 __global__ void fill_kernel(uint16_t *w, size_t n) {
     for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x)
         w[e] = (uint16_t)(__float_as_uint(w_pat(e)) >> 16);
-}
-
-__global__ void read_kernel(const uint4 *p, long n, float *sink) {
-    float acc = 0.f;
-    const long stride = (long)gridDim.x * blockDim.x;
-    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-    for (; i + 3 * stride < n; i += 4 * stride) {
-        uint4 v[4];
-#pragma unroll
-        for (int u = 0; u < 4; u++) v[u] = __ldcs(p + i + u * stride);
-#pragma unroll
-        for (int u = 0; u < 4; u++) acc += __uint_as_float(v[u].x ^ v[u].y ^ v[u].z ^ v[u].w);
-    }
-    for (; i < n; i += stride) acc += __uint_as_float(p[i].x);
-    if (acc == 1.2345f) *sink = acc;
 }
 
 int main(int argc, char **argv) {

@@ -40,6 +40,22 @@ __device__ __forceinline__ void mma16(float (&d)[4], uint32_t a0, uint32_t a1, u
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
+/* the mma steps of a warp's fragments v against x's chunk xf(col) (8 bf16 values at column
+ * col for the lane's column n = g of B), in two chains: c[0] + c[1] is the tile's C */
+template <int KK, int NW, class XF>
+__device__ __forceinline__ void tcd_mma(const uint4 (&v)[16], XF xf, int lane, int warp,
+                                        float (&c)[2][4]) {
+    const int t = lane & 3;
+#pragma unroll
+    for (int j = 0; j < (KK == 2048 ? 8 : 16); j++) {
+        const int col = warp * (KK / NW) + 32 * j + 8 * t;
+        const uint4 X = xf(col);
+        const uint4 A = KK == 2048 ? v[2 * j] : v[j];
+        const uint4 B = KK == 2048 ? v[2 * j + 1] : make_uint4(0u, 0u, 0u, 0u);
+        mma16(c[0], A.x, B.x, A.y, B.y, X.x, X.y);
+        mma16(c[1], A.z, B.z, A.w, B.w, X.z, X.w);
+    }
+}
 /* the warp's sums of rows g and g + 8 over its columns, x (bf16) in shared memory at xs:
  * prow[g], prow[g + 8] (rows < n), by the lanes of t = 0 */
 template <int KK, int NW>
@@ -47,16 +63,12 @@ __device__ __forceinline__ void tcd_rows(const uint4 (&v)[16], const unsigned ch
                                          int warp, int n, float *prow) {
     const int g = lane >> 2, t = lane & 3;
     float c[2][4] = {};
-#pragma unroll
-    for (int j = 0; j < (KK == 2048 ? 8 : 16); j++) {
-        const int col = warp * (KK / NW) + 32 * j + 8 * t;
-        const uint4 X = g == 0 ? *reinterpret_cast<const uint4 *>(xs + col * 2)
-                               : make_uint4(0u, 0u, 0u, 0u);
-        const uint4 A = KK == 2048 ? v[2 * j] : v[j];
-        const uint4 B = KK == 2048 ? v[2 * j + 1] : make_uint4(0u, 0u, 0u, 0u);
-        mma16(c[0], A.x, B.x, A.y, B.y, X.x, X.y);
-        mma16(c[1], A.z, B.z, A.w, B.w, X.z, X.w);
-    }
+    tcd_mma<KK, NW>(
+        v,
+        [&](int col) {
+            return g == 0 ? *reinterpret_cast<const uint4 *>(xs + col * 2) : make_uint4(0u, 0u, 0u, 0u);
+        },
+        lane, warp, c);
     if (t == 0) {
         if (g < n) prow[g] = c[0][0] + c[1][0];
         if (KK == 2048 && g + 8 < n) prow[g + 8] = c[0][2] + c[1][2];
