@@ -57,10 +57,9 @@
 #include <algorithm>
 #include <vector>
 
-#include "../../src/cuda/mbar.cuh" /* smem_u32, mbarriers, bulk_load */
-#include "lab.cuh"             /* CK, read_kernel */
+#include "../../src/cuda/mbar.cuh" /* smem_u32, mbarriers, bulk_load, mbar_test */
+#include "lab.cuh"                 /* CK, read_kernel */
 #include "tc_rows.cuh"             /* tcd_load_any, tcd_any */
-
 
 constexpr int D = 2048, H = 8, DK = 256, DV = 512, DKT = H * DK, DVT = H * DV, F = 2816, V = 32000;
 constexpr int NB = 128, CW = 8, NC = 32 * CW, NT = NC + 32, SUB = NB / H;
@@ -83,18 +82,16 @@ struct step_t {
     layer_w lw[MAXL];
     const uint16_t *out; /* [V][D] */
     const float *fn;     /* final norm [D] */
-    const float *x_in;   /* [D] this token's embedding */
-    float *x;            /* [D] the residual stream (out: the last layer's) */
+    float *x;            /* [D] in: this token's embedding; out: x after the last layer */
     float *S;            /* [L][H][DK][DV] */
     float *qk;           /* [H][2 DK]: q, then k, before the rotation */
     float *z;            /* [DVT] o w swish(g) */
     float *hp;           /* [L][H][SUB] each block's sum of o^2 */
     float *logits;       /* [V] */
     float *xl;           /* check: [L][D] x after each layer (block 0 copies it), or null */
-    uint16_t *dump;      /* check: [L + 1][8192] block 0's inputs of the products: a layer's a, o
-                          * and b (2048, 4096, 2048); the final norm's in [L] */
-    /* step_kernel's LAB, timing only, wrong results: 1 no meetings, 2 no head waits, 4 no state
-     * loads or stores, 8 no products (stages only handed back) */
+    uint16_t *dump;      /* check: [L + 1][8192] the products' bf16 inputs: a layer's a, o and b
+                          * (2048, 4096, 2048; block 0's copies, o under WOS each block's own
+                          * columns); the final norm's in [L] */
     const float *cs, *sn; /* [DK / 2] the rotation at this step's position */
     unsigned *cnt;       /* [H] heads' counters (zero before the launch) */
     unsigned *cnt2;      /* WOS: [H] heads' counters of their sums of o^2 (zero before) */
@@ -169,9 +166,11 @@ __device__ __forceinline__ void dump_xs(const step_t &a, const uint16_t *xs, siz
         for (int q = threadIdx.x; q < n; q += NC) a.dump[at + q] = xs[q];
 }
 
-/* CHECK: block 0 keeps x after every layer (a.xl) and the products' inputs (a.dump); LAB: the
- * timing-only bits (step_t.lab); DRAIN: the meetings drain a stage (meet_d). Template arguments, so that the timed kernel's registers are
- * its own (as runtime flags they cost 160 bytes of spills and ~5%) */
+/* CHECK: block 0 keeps x after every layer (a.xl) and the products' inputs (a.dump). LAB,
+ * timing only, wrong results: 1 no meetings, 2 no head waits, 4 no state loads or stores, 8 no
+ * products (stages only handed back). DRAIN: the meetings drain a stage (meet_d). WOS: wo by
+ * the block's columns of o (segment). Template arguments, so that the timed kernel's registers
+ * are its own (as runtime flags they cost 160 bytes of spills and ~5%). */
 template <bool CHECK, int LAB, bool DRAIN = true, bool WOS = false>
 __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
     extern __shared__ __align__(128) unsigned char sm[];
@@ -664,7 +663,7 @@ int main(int argc, char **argv) {
         lw.an = d_f + (size_t)l * (2 * D + DV), lw.mn = lw.an + D, lw.hn = lw.mn + D;
     }
     a.out = w + out_off, a.fn = d_f + (size_t)L * (2 * D + DV);
-    a.x_in = d_xin, a.x = d_x, a.S = d_S, a.qk = d_qk, a.z = d_z, a.hp = d_hp, a.logits = d_lg;
+    a.x = d_x, a.S = d_S, a.qk = d_qk, a.z = d_z, a.hp = d_hp, a.logits = d_lg;
     a.cs = d_cs, a.sn = d_sn, a.cnt = d_cnt, a.bar = d_cnt + H, a.cnt2 = d_cnt + H + 1;
     const size_t smem = 9216 + 16384 + 3072 + (size_t)NS * STAGE;
     const int labs[] = {0, 1, 2, 4, 8, 3, 7, 15, -1};
