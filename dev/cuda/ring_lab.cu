@@ -322,13 +322,12 @@ __device__ __forceinline__ void tc_regs(const uint4 (&v)[16], const uint32_t *x3
  * L1) in the mma loop as tc 2 reads it from shared memory; a warp's sums added into acc[row][8]
  * in shared memory (red.shared: the order, so the bits, vary between runs) */
 template <int KK>
-__device__ __forceinline__ void tcb_rows(const uint4 (&v)[16], const uint16_t *xg, int lane,
-                                         int warp, int n, float *acc) {
+__device__ __forceinline__ void tcb_rows(const uint4 (&v)[16], const uint16_t *xg, bool xsm,
+                                         int lane, int warp, int n, float *acc) {
     const int g = lane >> 2, t = lane & 3;
     float c[2][4] = {};
-    tcd_mma<KK, CW>(
-        v, [&](int col) { return __ldg(reinterpret_cast<const uint4 *>(xg + (size_t)g * KMAX + col)); },
-        lane, warp, c);
+    const uint4 *xr = reinterpret_cast<const uint4 *>(xg + (size_t)g * KMAX); /* sequence g's x */
+    tcd_mma<KK, CW>(v, [&](int col) { return xsm ? xr[col / 8] : __ldg(xr + col / 8); }, lane, warp, c);
     if (g < n) {
         atomicAdd(acc + g * 8 + 2 * t, c[0][0] + c[1][0]);
         atomicAdd(acc + g * 8 + 2 * t + 1, c[0][1] + c[1][1]);
@@ -338,10 +337,11 @@ __device__ __forceinline__ void tcb_rows(const uint4 (&v)[16], const uint16_t *x
         atomicAdd(acc + (g + 8) * 8 + 2 * t + 1, c[0][3] + c[1][3]);
     }
 }
-__device__ __forceinline__ void tcb_any(const uint4 (&v)[16], const uint16_t *xg, int K, int lane,
-                                        int warp, int n, float *acc) {
-    if (K == 2048) tcb_rows<2048>(v, xg, lane, warp, n, acc);
-    else tcb_rows<4096>(v, xg, lane, warp, n, acc);
+/* tc 4: the same with x of the 8 sequences held in shared memory (64 KB; the ring 2 stages) */
+__device__ __forceinline__ void tcb_any(const uint4 (&v)[16], const uint16_t *xg, bool xsm, int K,
+                                        int lane, int warp, int n, float *acc) {
+    if (K == 2048) tcb_rows<2048>(v, xg, xsm, lane, warp, n, acc);
+    else tcb_rows<4096>(v, xg, xsm, lane, warp, n, acc);
 }
 
 /* block b's rows of matrix m, and its stages (whole rows each) */
@@ -383,9 +383,12 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
     uint64_t *bars = reinterpret_cast<uint64_t *>(sm + XSB);      /* full, empty */
     int *hdr = reinterpret_cast<int *>(sm + XSB + 512); /* dyn: [NS] first row, [NS] rows */
     float *part0 = reinterpret_cast<float *>(sm + XSB + 1024); /* tc: [2][CW][TC_PR] */
-    unsigned char *ring = sm + XSB + 1024 + (TC ? 2 * CW * TC_PR * 4 : 0);
+    uint16_t *x8s = reinterpret_cast<uint16_t *>(sm + XSB + 1024 + (TC ? 2 * CW * TC_PR * 4 : 0));
+    unsigned char *ring = sm + XSB + 1024 + (TC ? 2 * CW * TC_PR * 4 : 0) +
+                          (TC && a.tc == 4 ? 8 * KMAX * 2 : 0); /* tc 4: x8s before it */
+    const uint16_t *xb8 = TC && a.tc == 4 ? x8s : a.xg;       /* tc 3 / 4: x of 8 sequences */
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, NS = a.nstages;
-    if (TC && a.tc == 3)
+    if (TC && a.tc >= 3)
         for (int i = threadIdx.x; i < 2 * CW * TC_PR; i += NT) part0[i] = 0.f;
     if (threadIdx.x == 0) {
         for (int s = 0; s < NS; s++) {
@@ -542,6 +545,9 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
                 } else {
                     for (int i = tid; i < xk; i += 32 * CW) xs[i] = __ldcg(a.x + i);
                 }
+                if (TC && a.tc == 4) /* the 8 sequences' x into shared memory */
+                    for (int i = tid; i < KMAX; i += 32 * CW)
+                        reinterpret_cast<uint4 *>(x8s)[i] = __ldcg(reinterpret_cast<const uint4 *>(a.xg) + i);
                 cbar();
             }
             int r0, r1;
@@ -552,8 +558,8 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
             for (int k = 0;; k++) {
                 if (!pool && k >= nst) break;
                 if (k < nd) { /* drained at the meeting before this product (nd <= 1) */
-                    if (a.arith && TC && a.tc == 3)
-                        tcb_any(rb0, a.xg, m.K, lane, warp, dr_n, part + (dr_r - r0) * 8);
+                    if (a.arith && TC && a.tc >= 3)
+                        tcb_any(rb0, xb8, a.tc == 4, m.K, lane, warp, dr_n, part + (dr_r - r0) * 8);
                     else if (a.arith && TC && a.tc == 2)
                         tcd_any<CW>(rb0, reinterpret_cast<const unsigned char *>(xs), m.K, lane, warp,
                                 dr_n, part + warp * TC_PR + (dr_r - r0));
@@ -580,7 +586,7 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
                     __syncwarp();
                     if (!lane) mbar_arrive(smem_u32(bars + NS + s));
                     it++;
-                    if (a.tc == 3) tcb_any(rb0, a.xg, m.K, lane, warp, n, part + (r - r0) * 8);
+                    if (a.tc >= 3) tcb_any(rb0, xb8, a.tc == 4, m.K, lane, warp, n, part + (r - r0) * 8);
                     else
                         tcd_any<CW>(rb0, reinterpret_cast<const unsigned char *>(xs), m.K, lane, warp, n,
                                 part + warp * TC_PR + (r - r0));
@@ -617,7 +623,7 @@ template <bool TC> __global__ void __launch_bounds__(NT, 1) ring_kernel(lab_t a)
                         int q0, q1;
                         share6(a, a.m[pm], q0, q1);
                         float *pp = part0 + (a.xm ? (pm & 1) * CW * TC_PR : 0);
-                        if (a.tc == 3) { /* [row][8], then zeroed for the product after next */
+                        if (a.tc >= 3) { /* [row][8], then zeroed for the product after next */
                             for (int i = tid; i < (q1 - q0) * 8; i += 32 * CW)
                                 a.out8[(size_t)(a.m[pm].out + q0) * 8 + i] = pp[i], pp[i] = 0.f;
                             continue;
@@ -861,8 +867,10 @@ int main(int argc, char **argv) {
             continue;
         }
         if (getenv("RING_B8")) { /* eight sequences on tensor cores (tc 3) against one (tc 2) */
-            for (int t = 2; t <= 3; t++)
+            for (int t = 2; t <= 4; t++)
                 for (int d = -1; d <= 1; d++) cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0, 0, 0, 0, 0, 1, t, 0, 1};
+            for (int d = -1; d <= 1; d++) /* tc 4's ring (2 stages) without products */
+                cfgs[nc++] = cfg_t{6, 1, 64, 0, 0, d, 0, 0, 0, 0, 1, 1, 4, 0, 1};
             continue;
         }
         if (getenv("RING_XM")) { /* x reloaded after meetings only; tc 2, tc 1, FMA x bf16 */
@@ -937,7 +945,7 @@ int main(int argc, char **argv) {
     for (int c = 0; c < nc; c++) {
         const int stage = cfgs[c].kb * 1024;
         const int tc = cfgs[c].tc, slot = stage + (tc == 1 ? 16 * 16 : 0);
-        const int xsb = tc ? KMAX * 2 : KMAX * 4, pb = tc ? 2 * CW * TC_PR * 4 : 0;
+        const int xsb = tc ? KMAX * 2 : KMAX * 4, pb = (tc ? 2 * CW * TC_PR * 4 : 0) + (tc == 4 ? 8 * KMAX * 2 : 0);
         const int ns = (227 * 1024 - xsb - 1024 - pb) / slot;
         a.mode = cfgs[c].mode, a.bar_kind = cfgs[c].bar, a.stage = stage, a.nstages = ns;
         a.dyn = cfgs[c].dyn, a.drain = cfgs[c].drain, a.bal = cfgs[c].bal;
@@ -981,7 +989,7 @@ int main(int argc, char **argv) {
             for (int i = 0; i < a.nm; i++)
                 for (int r = 0; r < a.m[i].N; r++) {
                     const int o = a.m[i].out + r;
-                    if (pattern && a.tc == 3) { /* all 8 sequences: (q + 1) times the row's */
+                    if (pattern && a.tc >= 3) { /* all 8 sequences: (q + 1) times the row's */
                         for (int q = 0; q < 8; q++) {
                             const double tol = (q + 1) * a.m[i].K * 0x1p-24 * refabs[o] + 1e-30;
                             if (!(fabs(ho8[(size_t)o * 8 + q] - (q + 1) * ref[o]) <= tol)) {
@@ -1008,6 +1016,7 @@ int main(int argc, char **argv) {
                      a.bal == 2 ? ", by SM rank" : a.bal ? ", balanced" : "",
                      a.bdrain ? ", at every reload" : a.xm ? ", x after meetings" : "",
                      a.arith ? "" : ", no products",
+                     a.tc == 4 ? ", tensor cores direct, 8 sequences, x in shared memory" :
                      a.tc == 3 ? ", tensor cores direct, 8 sequences" : a.tc == 2 ? ", tensor cores direct"
                      : a.tc ? (a.early ? ", tensor cores, early release" : ", tensor cores")
                           : a.xb ? ", x bf16" : "");
