@@ -1008,7 +1008,7 @@ int main(int argc, char **argv) {
                     if (!(fabs(got - want) <= 1e-4 * want)) bad++;
                 }
         }
-        char mname[96];
+        char mname[160];
         if (a.mode == 6 && a.bal == 3)
             snprintf(mname, sizeof mname, "6 (drain %d, pool %d%% / %d)", a.drain, a.poolpct, a.pd);
         else if (a.mode == 6)
