@@ -454,3 +454,42 @@ gemm_lab() {
   local m
   for m in "$@"; do timeout 150 build/gemm_lab "$m"; echo "exit $?"; done
 }
+
+# ring_lab_runs VAR=value...: ring_lab.cu built for sm_90a, then its mode-6 settings chosen by the
+# given variables (RING_TC, RING_TCD, RING_XM, RING_B8, ...; RING_ONLY6 and RING_PATTERN always)
+# run twice; the table's rows, checks and meeting lines to $OUT/ring_lab.txt
+ring_lab_runs() {
+  nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o /tmp/ring_lab dev/cuda/ring_lab.cu || return 1
+  local i
+  for i in 1 2; do
+    echo "== run $i"
+    env RING_ONLY6=1 RING_PATTERN=1 "$@" timeout 150 /tmp/ring_lab | grep -E "^\| [0-9]|check:|plain|drain [-0-9]+:"
+  done | tee "$OUT/ring_lab.txt"
+}
+
+# lab_mutants FILE MAIN NVCC_CMD SED_EXPR...: for each sed expression, a copy of dev/cuda with
+# that expression applied to FILE (a lab source or one of its headers), and MAIN (a .cu there)
+# built from the copy as /tmp/<MAIN's name>_mut1, _mut2, ... with NVCC_CMD; an expression that
+# changes nothing is an error
+lab_mutants() {
+  local file=$1 main=$2 nv=$3 i=0 e d
+  shift 3
+  for e in "$@"; do
+    i=$((i + 1))
+    d=/tmp/lab_mut$i
+    rm -rf "$d" && mkdir -p "$d" && cp dev/cuda/*.cu dev/cuda/*.cuh "$d"/
+    sed -i "$e" "$d/$(basename "$file")"
+    cmp -s "$file" "$d/$(basename "$file")" && { echo "mutant $i changes nothing"; return 1; }
+    $nv -I"$PWD/dev/cuda" -o "/tmp/$(basename "$main" .cu)_mut$i" "$d/$(basename "$main")" || return 1
+  done
+}
+
+# mega_build: mega_lab.cu built as /tmp/mega_lab, and its two mutants (the rotation's sign; the
+# decay left out) as /tmp/mega_lab_mut1, _mut2; $NV is the command
+mega_build() {
+  NV="nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Xcompiler -fopenmp -lgomp"
+  $NV -o /tmp/mega_lab dev/cuda/mega_lab.cu || return 1
+  lab_mutants dev/cuda/mega_lab.cu dev/cuda/mega_lab.cu "$NV" \
+    's/qr\[tid\] = q0 \* c - q1 \* sn/qr[tid] = q0 * c + q1 * sn/' \
+    's/const float sv = gamma \* sreg\[j\]/const float sv = sreg[j]/'
+}

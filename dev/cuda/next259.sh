@@ -5,21 +5,15 @@
 # with its floor (the same ring, no products). RING_PATTERN: every row checked against float64;
 # two mutants (rows 8-15 dropped; x's words swapped in tc 2's first mma) must fail the check.
 cd "$(dirname "$0")/../.."
-t0=$SECONDS
-export PATH=/usr/local/cuda/bin:$PATH
-nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o /tmp/ring_lab dev/cuda/ring_lab.cu || exit 1
-sed 's/if (KK == 2048 \&\& g + 8 < n) prow\[g + 8\]/if (KK == 2048 \&\& g + 8 < n - 1) prow[g + 8]/' dev/cuda/ring_lab.cu >/tmp/ring_mut1.cu
-sed 's/A.y, B.y, X.x, X.y/A.y, B.y, X.y, X.x/' dev/cuda/ring_lab.cu >/tmp/ring_mut2.cu
-for i in 1 2; do
-  cmp -s dev/cuda/ring_lab.cu /tmp/ring_mut$i.cu && { echo "mutant $i is the same file"; exit 1; }
-  (cd dev/cuda && nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o /tmp/ring_mut$i /tmp/ring_mut$i.cu -I.) || exit 1
-done
-for i in 1 2; do
-  echo "== run $i"
-  RING_ONLY6=1 RING_TCD=1 RING_PATTERN=1 timeout 150 /tmp/ring_lab | grep -E "^\| [0-9]|check:|plain|drain [-0-9]+:"
-done | tee "$OUT/ring_lab.txt"
+. dev/cuda/lib.sh
+NV="nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a"
+# (tc 2's code lives in tc_rows.cuh since the commit after this call)
+lab_mutants dev/cuda/tc_rows.cuh dev/cuda/ring_lab.cu "$NV" \
+  's/if (KK == 2048 \&\& g + 8 < n) prow\[g + 8\]/if (KK == 2048 \&\& g + 8 < n - 1) prow[g + 8]/' \
+  's/A.y, B.y, X.x, X.y/A.y, B.y, X.y, X.x/' || exit 1
+ring_lab_runs RING_TCD=1 || exit 1
 for i in 1 2; do
   echo "== mutant $i (tc rows: the check must fail there)"
-  RING_ONLY6=1 RING_TCD=1 RING_PATTERN=1 timeout 150 /tmp/ring_mut$i | grep -E "^\| 6.*direct|check:" | tail -6
+  RING_ONLY6=1 RING_TCD=1 RING_PATTERN=1 timeout 150 /tmp/ring_lab_mut$i | grep -E "^\| 6.*direct|check:" | tail -6
 done
 echo "total $((SECONDS - t0)) s"

@@ -4,11 +4,6 @@
 # in the mma loop, the warps' sums by red.shared) against one sequence (tc 2). RING_PATTERN:
 # every row of every sequence checked against float64.
 cd "$(dirname "$0")/../.."
-t0=$SECONDS
-export PATH=/usr/local/cuda/bin:$PATH
-nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o /tmp/ring_lab dev/cuda/ring_lab.cu || exit 1
-for i in 1 2; do
-  echo "== run $i"
-  RING_ONLY6=1 RING_B8=1 RING_PATTERN=1 timeout 150 /tmp/ring_lab | grep -E "^\| [0-9]|check:|plain|drain [-0-9]+:"
-done | tee "$OUT/ring_lab.txt"
+. dev/cuda/lib.sh
+ring_lab_runs RING_B8=1 || exit 1
 echo "total $((SECONDS - t0)) s"
