@@ -1,6 +1,6 @@
 /*
- * lab.cuh (lab): what ring_lab.cu and mega_lab.cu share on the host side of a timing: the CUDA
- * error check and the plain read that their streams are measured against.
+ * lab.cuh (lab): what ring_lab.cu and mega_lab.cu share: the CUDA error check, the plain read
+ * that their streams are measured against, and the acquire load their meetings poll with.
  */
 #ifndef RETNET_DEV_LAB_CUH
 #define RETNET_DEV_LAB_CUH
@@ -31,5 +31,12 @@ __global__ void read_kernel(const uint4 *p, long n, float *sink) {
     }
     for (; i < n; i += stride) acc += __uint_as_float(p[i].x);
     if (acc == 1.2345f) *sink = acc;
+}
+
+/* a gpu-scope acquire load: a meeting's poll, ordered before what follows it */
+__device__ __forceinline__ unsigned ld_acquire(const unsigned *p) {
+    unsigned v;
+    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
+    return v;
 }
 #endif

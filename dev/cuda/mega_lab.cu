@@ -123,11 +123,6 @@ template <bool WOS> __device__ __forceinline__ seg_t segment(const step_t &a, in
 }
 __device__ __forceinline__ int nseg(const step_t &a, int l) { return l == a.L ? 1 : 8; }
 
-__device__ __forceinline__ unsigned ld_acquire(const unsigned *p) {
-    unsigned v;
-    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
-    return v;
-}
 __device__ __forceinline__ void cbar() { asm volatile("bar.sync 1, %0;\n" ::"n"(NC) : "memory"); }
 __device__ __forceinline__ uint16_t bf16_rn(float f) {
     const uint32_t u = __float_as_uint(f);

@@ -105,11 +105,6 @@ struct lab_t {
                       * counter, in pieces of a stage's rows / pd; the rest in equal shares */
 };
 
-__device__ __forceinline__ unsigned ld_acquire(const unsigned *p) {
-    unsigned v;
-    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
-    return v;
-}
 __device__ __forceinline__ void st_release(unsigned *p, unsigned v) {
     asm volatile("st.release.gpu.global.u32 [%0], %1;\n" ::"l"(p), "r"(v) : "memory");
 }
@@ -273,11 +268,7 @@ __device__ __forceinline__ void tc_rows(F frag, const uint32_t *x32, int lane, i
         const uint4 a = frag(i);
         const int k2 = (warp * (KK / CW) + 16 * i) / 2; /* x's bf16 pairs */
         const uint32_t b0 = g == 0 ? x32[k2 + t] : 0u, b1 = g == 0 ? x32[k2 + 4 + t] : 0u;
-        float *d = c[i & 1];
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
-                     "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                     : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b0), "r"(b1));
+        mma16(c[i & 1], a.x, a.y, a.z, a.w, b0, b1);
     }
     if (t == 0) {
         if (g < n) prow[g] = c[0][0] + c[1][0];

@@ -1,8 +1,8 @@
 /*
  * tc_rows.cuh (lab): a warp's share of a matrix-vector product on tensor cores, straight from a
  * stage of whole rows in shared memory as one bulk copy left it (ring_lab.cu's tc 2, used by
- * mega_lab.cu). NW warps split the columns; each reads its rows with ld.shared.v4 and the mma's
- * k order is permuted to match. Include after defining nothing: NW is a template argument.
+ * mega_lab.cu; mma16 also serves ring_lab's tc 1). NW warps (a template argument) split the
+ * columns; each reads its rows with ld.shared.v4 and the mma's k order is permuted to match.
  */
 #ifndef RETNET_DEV_TC_ROWS_CUH
 #define RETNET_DEV_TC_ROWS_CUH
