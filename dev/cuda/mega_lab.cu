@@ -40,9 +40,10 @@
  * `mega_lab L reps ref` runs only the float64 step on the CPU: how a 2^-22 change of x_in moves
  * it with and without the inputs rounded to bf16 (why a whole-step comparison cannot be sharp).
  *
- * Thirty-fifth session (dev/cuda/README.md, next262-next264): 0.97 ms a step at 24 layers (57%
- * of the bound of reading the weights and the state once), against 1.03 for the library's
- * kernel chain; 0.62-0.65 with the meetings, head waits, state bytes and products all left out.
+ * Thirty-fifth session (dev/cuda/README.md, next262-next267): 0.97 ms a step at 24 layers (57%
+ * of the bound of reading the weights and the state once); the library's kernel chain in the
+ * same call (next267) 1.01 ms; 0.62-0.65 with the meetings, head waits, state bytes and
+ * products all left out.
  *
  * Standalone: nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Xcompiler -fopenmp
  *             -lgomp mega_lab.cu
