@@ -69,7 +69,10 @@ constexpr int OUTR = V / NB;         /* output rows a block */
 #ifndef MEGA_STAGE_KB /* the ring: 192 KB in stages of this size (next264: 32, 48, 64) */
 #define MEGA_STAGE_KB 64
 #endif
-constexpr int STAGE = MEGA_STAGE_KB * 1024, NS = 192 / MEGA_STAGE_KB, PR = 256, MAXL = 24;
+#ifndef MEGA_RING_KB /* the ring's size (next269: 96, 128, 192) */
+#define MEGA_RING_KB 192
+#endif
+constexpr int STAGE = MEGA_STAGE_KB * 1024, NS = MEGA_RING_KB / MEGA_STAGE_KB, PR = 256, MAXL = 24;
 static_assert(NS <= 8, "the mbarriers' 128 bytes");
 constexpr float EPS = 1e-6f;
 static_assert(F % NB == 0 && V % NB == 0 && FJ <= FJP && DV / SUB == 32, "shapes");
@@ -97,7 +100,20 @@ struct step_t {
     unsigned *cnt;       /* [H] heads' counters (zero before the launch) */
     unsigned *cnt2;      /* WOS: [H] heads' counters of their sums of o^2 (zero before) */
     unsigned *bar;       /* the meetings' counter (zero before the launch) */
+    unsigned long long *tr; /* TRACE: [NB][TR_N] stamps (ns), tags in trg, counts in trn */
+    unsigned *trg;          /* [NB][TR_N] what each stamp is: code << 24 | stage or layer */
+    unsigned *trn;          /* [NB][3] records of the consumer, the producer, the watcher */
 };
+/* TRACE's records a block: the consumer (thread 0) from 0, the producer from TR_P, the
+ * watcher (the producer warp's lane 1, which sees each stage land) from TR_W */
+constexpr int TR_N = 4096, TR_P = 2048, TR_W = 3072;
+enum { T_CWAIT = 1, T_CREADY, T_MEET0, T_MEET1, T_HEAD0, T_HEAD1, T_SEG0, T_SEG1, T_DRAIN,
+       T_PWAIT, T_ISSUE, T_LAND, T_END, T_BEGIN, T_ARR, T_SEEN, T_NORM0, T_NORM1, T_Z0, T_Z1 };
+__device__ __forceinline__ unsigned long long gtime() {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
 
 /* a segment of the block's stream: rows of rb bytes; kind 0 K 2048, 1 K 4096, 2 down's slice,
  * 3 wo's slice (WOS) */
@@ -124,6 +140,16 @@ template <bool WOS> __device__ __forceinline__ seg_t segment(const step_t &a, in
 }
 __device__ __forceinline__ int nseg(const step_t &a, int l) { return l == a.L ? 1 : 8; }
 
+/* a meeting's or a head's arrival, after this block's writes: MEGA_RED_ARRIVE one release
+ * reduction (nothing comes back), else a fence and an atomic add (next269 compares them) */
+__device__ __forceinline__ void arrive(unsigned *p) {
+#ifdef MEGA_RED_ARRIVE
+    asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(p) : "memory");
+#else
+    __threadfence();
+    atomicAdd(p, 1u);
+#endif
+}
 __device__ __forceinline__ void cbar() { asm volatile("bar.sync 1, %0;\n" ::"n"(NC) : "memory"); }
 __device__ __forceinline__ uint16_t bf16_rn(float f) {
     const uint32_t u = __float_as_uint(f);
@@ -167,7 +193,7 @@ __device__ __forceinline__ void dump_xs(const step_t &a, const uint16_t *xs, siz
  * products (stages only handed back). DRAIN: the meetings drain a stage (meet_d). WOS: wo by
  * the block's columns of o (segment). Template arguments, so that the timed kernel's registers
  * are its own (as runtime flags they cost 160 bytes of spills and ~5%). */
-template <bool CHECK, int LAB, bool DRAIN = true, bool WOS = false>
+template <bool CHECK, int LAB, bool DRAIN = true, bool WOS = false, bool TRACE = false>
 __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
     extern __shared__ __align__(128) unsigned char sm[];
     uint16_t *xs = reinterpret_cast<uint16_t *>(sm);            /* 8 KB: a product's input */
@@ -183,12 +209,33 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
     unsigned char *ring = sm + 9216 + 16384 + 3072;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tid = threadIdx.x;
     const int b = blockIdx.x, h = b / SUB, s = b % SUB;
+    int trc = 0, trp = TR_P, trw = TR_W; /* TRACE: the next record of each recorder */
+    auto stamp = [&](int &n, int code, long v) {
+        if (TRACE) {
+            a.tr[(size_t)b * TR_N + n] = gtime();
+            a.trg[(size_t)b * TR_N + n] = (unsigned)code << 24 | ((unsigned)v & 0xffffffu);
+            n++;
+        }
+    };
     if (tid == 0) {
         for (int i = 0; i < NS; i++) mbar_init(smem_u32(bars + i), 1), mbar_init(smem_u32(bars + NS + i), CW);
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
     if (warp == CW) { /* the producer: every segment's rows, stage by stage */
+        if (TRACE && lane == 1) { /* the watcher: each stage's landing */
+            long it = 0;
+            for (int l = 0; l <= a.L; l++)
+                for (int i = 0; i < nseg(a, l); i++) {
+                    const seg_t g = segment<WOS>(a, b, l, i);
+                    for (int r = 0; r < g.rows; r += STAGE / g.rb, it++) {
+                        mbar_wait(smem_u32(bars + it % NS), (uint32_t)((it / NS) & 1));
+                        stamp(trw, T_LAND, it);
+                    }
+                }
+            a.trn[b * 3 + 2] = trw - TR_W;
+            return;
+        }
         if (lane) return;
         long it = 0;
         for (int l = 0; l <= a.L; l++)
@@ -197,15 +244,21 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 const int rps = STAGE / g.rb;
                 for (int r = 0; r < g.rows; r += rps, it++) {
                     const int n = g.rows - r < rps ? g.rows - r : rps, sl = (int)(it % NS);
-                    if (it >= NS) mbar_wait(smem_u32(bars + NS + sl), (uint32_t)((it / NS - 1) & 1));
+                    if (it >= NS) {
+                        stamp(trp, T_PWAIT, it);
+                        mbar_wait(smem_u32(bars + NS + sl), (uint32_t)((it / NS - 1) & 1));
+                    }
+                    stamp(trp, T_ISSUE, it);
                     mbar_expect_tx(smem_u32(bars + sl), (uint32_t)(n * g.rb));
                     bulk_load(smem_u32(ring + (size_t)sl * STAGE),
                               reinterpret_cast<const unsigned char *>(g.p) + (size_t)r * g.rb,
                               (uint32_t)(n * g.rb), smem_u32(bars + sl));
                 }
             }
+        if (TRACE) a.trn[b * 3 + 1] = trp - TR_P;
         return;
     }
+    if (tid == 0) stamp(trc, T_BEGIN, 0);
     long it = 0;
     unsigned epoch = 0;
     int pb = 0; /* part's buffer: segments alternate */
@@ -217,13 +270,20 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
      * v if it lands, so that the producer may send more of the stream meanwhile (DRAIN) */
     auto meet_d = [&](int nl, int ni) {
         if (LAB & 1) return cbar();
+        if (tid == 0) stamp(trc, T_MEET0, nl * 8 + ni);
         cbar();
         epoch += NB;
-        if (tid == 0) __threadfence(), atomicAdd(a.bar, 1u);
+        if (tid == 0) {
+            arrive(a.bar);
+            stamp(trc, T_ARR, nl * 8 + ni);
+        }
         const seg_t ng = segment<WOS>(a, b, nl, ni);
         const bool may = DRAIN && ng.kind < 2 && !(LAB & 8);
         for (;;) {
-            if (tid == 0 && ld_acquire(a.bar) >= epoch) *sflag = epoch;
+            if (tid == 0 && *sflag != epoch && ld_acquire(a.bar) >= epoch) {
+                *sflag = epoch;
+                stamp(trc, T_SEEN, nl * 8 + ni);
+            }
             if (may && !nd) {
                 const int sl = (int)(it % NS);
                 if (mbar_test(smem_u32(bars + sl), (uint32_t)((it / NS) & 1))) {
@@ -231,12 +291,14 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                     tcd_load_any<CW>(v, ring + (size_t)sl * STAGE, ng.kind ? DVT : D, lane, warp, n);
                     __syncwarp();
                     if (!lane) mbar_arrive(smem_u32(bars + NS + sl));
+                    if (tid == 0) stamp(trc, T_DRAIN, it);
                     it++, nd = 1;
                 }
             }
             if (__shfl_sync(0xffffffffu, *sflag == epoch, 0)) break;
         }
         cbar();
+        if (tid == 0) stamp(trc, T_MEET1, nl * 8 + ni);
     };
     float sreg[32]; /* the block's state slice: rows warp * 32 + j, column lane */
     const float gamma = 1.0f - exp2f(-5.0f - (float)h);
@@ -260,7 +322,9 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                     continue;
                 }
                 const unsigned char *st = ring + (size_t)sl * STAGE;
+                if (tid == 0) stamp(trc, T_CWAIT, it);
                 mbar_wait(smem_u32(bars + sl), (uint32_t)((it / NS) & 1));
+                if (tid == 0) stamp(trc, T_CREADY, it);
                 it++;
                 if (g.kind >= 2) { /* a slice (down 24 columns, wo 32): a thread a row */
                     const float *in = g.kind == 3 ? os : us;
@@ -295,7 +359,9 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 tcd_any<CW>(v, reinterpret_cast<const unsigned char *>(xs), g.kind ? DVT : D, lane,
                             warp, n, pp + warp * PR + r);
             }
+            if (tid == 0) stamp(trc, T_SEG0, l * 8 + i);
             cbar(); /* the segment's sums (or a slice's y) are in shared memory */
+            if (tid == 0) stamp(trc, T_SEG1, l * 8 + i);
             if (g.kind >= 2) { /* x += y, four floats an add; then meeting B (wo) or A (down) */
                 for (int q = tid; q < D / 4; q += NC) {
                     const float4 y = reinterpret_cast<const float4 *>(ys)[q];
@@ -305,7 +371,9 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 }
                 if (g.kind == 3) {
                     meet_d(l, 5); /* B: x after the mixer */
+                    if (tid == 0) stamp(trc, T_NORM0, l);
                     norm_in(a.x, a.lw[l].mn, xs, red);
+                    if (tid == 0) stamp(trc, T_NORM1, l);
                     dump_xs<CHECK>(a, xs, (size_t)l * 8192 + D + DVT, D);
                     continue;
                 }
@@ -313,7 +381,9 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 if (CHECK && b == 0)
                     for (int q = tid; q < D; q += NC) a.xl[(size_t)l * D + q] = __ldcg(a.x + q);
                 if (l + 1 < a.L) {
+                    if (tid == 0) stamp(trc, T_NORM0, l);
                     norm_in(a.x, a.lw[l + 1].an, xs, red);
+                    if (tid == 0) stamp(trc, T_NORM1, l);
                     dump_xs<CHECK>(a, xs, (size_t)(l + 1) * 8192, D);
                 }
                 continue;
@@ -337,15 +407,17 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
             if (l == a.L) continue;
             if (i == 1) { /* q and k of this block are out: count them; the state slice in */
                 cbar();
-                if (tid == 0) __threadfence(), atomicAdd(a.cnt + h, 1u);
+                if (tid == 0) arrive(a.cnt + h);
                 const float *Sp = a.S + (((size_t)l * H + h) * DK + warp * 32) * DV + 32 * s + lane;
 #pragma unroll
                 for (int j = 0; j < 32; j++) sreg[j] = LAB & 4 ? 0.f : __ldcg(Sp + (size_t)j * DV);
             } else if (i == 3) { /* the state update, once the head's 16 blocks have counted */
+                if (tid == 0) stamp(trc, T_HEAD0, l);
                 if (tid == 0 && !(LAB & 2))
                     while (ld_acquire(a.cnt + h) < (unsigned)SUB * (l + 1)) {
                     }
                 cbar();
+                if (tid == 0) stamp(trc, T_HEAD1, l);
                 if (tid < DK / 2) { /* rope "half": pairs (j, j + dk / 2); k also by dk^-0.5 */
                     const float c = a.cs[tid], sn = a.sn[tid];
                     const float *q = a.qk + h * 2 * DK, *k = q + DK;
@@ -399,6 +471,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                     continue;
                 }
                 meet_d(l, 4); /* M: every head's z and sums are out */
+                if (tid == 0) stamp(trc, T_Z0, l);
                 if (tid < H) {
                     float t = 0.f;
                     for (int q = 0; q < SUB; q++) t += __ldcg(a.hp + ((size_t)l * H + tid) * SUB + q);
@@ -408,15 +481,22 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 for (int c = tid; c < DVT; c += NC) xs[c] = bf16_rn(__ldcg(a.z + c) * rh[c / DV]);
                 cbar();
                 dump_xs<CHECK>(a, xs, (size_t)l * 8192 + D, DVT);
+                if (tid == 0) stamp(trc, T_Z1, l);
             } else if (i == 4 && !WOS) {
                 meet_d(l, 5); /* B: x after the mixer */
+                if (tid == 0) stamp(trc, T_NORM0, l);
                 norm_in(a.x, a.lw[l].mn, xs, red);
+                if (tid == 0) stamp(trc, T_NORM1, l);
                 dump_xs<CHECK>(a, xs, (size_t)l * 8192 + D + DVT, D);
             } else if (i == 6) {
                 if (tid < FJP - FJ) us[FJ + tid] = 0.f;
                 cbar();
             }
         }
+    }
+    if (TRACE && tid == 0) {
+        stamp(trc, T_END, 0);
+        a.trn[b * 3] = trc;
     }
 }
 
@@ -805,6 +885,103 @@ int main(int argc, char **argv) {
         printf("  timing only, lab %2d (%s%s%s%s): best %.3f ms, median %.3f\n", lab,
                lab & 1 ? "no meetings " : "", lab & 2 ? "no head waits " : "",
                lab & 4 ? "no state bytes " : "", lab & 8 ? "no products" : "", best, all[all.size() / 2]);
+    }
+    /* TRACE: one more step with stamps; where each block's stream stood idle (no stage in
+     * flight between its bulk copy and its landing), and what the consumers were doing then */
+    {
+        unsigned long long *d_tr;
+        unsigned *d_trg, *d_trn;
+        CK(cudaMalloc(&d_tr, (size_t)NB * TR_N * 8));
+        CK(cudaMalloc(&d_trg, (size_t)NB * TR_N * 4));
+        CK(cudaMalloc(&d_trn, (size_t)NB * 3 * 4));
+        a.tr = d_tr, a.trg = d_trg, a.trn = d_trn;
+        void (*tk)(step_t) = wos ? step_kernel<false, 0, true, true, true> : step_kernel<false, 0, true, false, true>;
+        CK(cudaFuncSetAttribute(tk, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        std::vector<unsigned long long> ht((size_t)NB * TR_N);
+        std::vector<unsigned> hg((size_t)NB * TR_N), hn(NB * 3);
+        float tms = 0;
+        for (int r = 0; r < 3; r++) { /* the last of three */
+            CK(cudaMemsetAsync(d_cnt, 0, (2 * H + 1) * 4));
+            CK(cudaMemcpyAsync(d_x, d_xin, D * 4, cudaMemcpyDeviceToDevice));
+            CK(cudaEventRecord(e0));
+            CK(cudaLaunchCooperativeKernel((void *)tk, dim3(NB), dim3(NT), args, smem, 0));
+            CK(cudaEventRecord(e1));
+            CK(cudaEventSynchronize(e1));
+            CK(cudaEventElapsedTime(&tms, e0, e1));
+        }
+        CK(cudaMemcpy(ht.data(), d_tr, ht.size() * 8, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(hg.data(), d_trg, hg.size() * 4, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(hn.data(), d_trn, hn.size() * 4, cudaMemcpyDeviceToHost));
+        if (const char *f = getenv("MEGA_TRACE_FILE")) { /* raw: counts, tags, stamps */
+            FILE *fp = fopen(f, "wb");
+            if (fp) {
+                fwrite(hn.data(), 4, hn.size(), fp), fwrite(hg.data(), 4, hg.size(), fp);
+                fwrite(ht.data(), 8, ht.size(), fp), fclose(fp);
+            }
+        }
+        /* a block's consumer states: 0 busy, 1 waiting for a stage, 2 meeting, 3 head wait,
+         * 4 segment's barrier; the stream idle time split by them, and after the last landing */
+        const char *names[] = {"busy", "waiting for a stage", "meeting", "head wait", "segment barrier"};
+        std::vector<double> idle_by(NB * 6, 0.0), span(NB), lat, qwait;
+        unsigned long long g0 = ~0ull;
+        for (int b = 0; b < NB; b++) g0 = std::min(g0, ht[(size_t)b * TR_N]);
+        for (int b = 0; b < NB; b++) {
+            const unsigned long long *t = ht.data() + (size_t)b * TR_N;
+            const unsigned *g = hg.data() + (size_t)b * TR_N;
+            const int nc = hn[b * 3], np = hn[b * 3 + 1], nw = hn[b * 3 + 2];
+            std::vector<unsigned long long> iss, land, ready;
+            for (int k = 0; k < np; k++)
+                if (g[TR_P + k] >> 24 == T_ISSUE) iss.push_back(t[TR_P + k]);
+            for (int k = 0; k < nw; k++) land.push_back(t[TR_W + k]);
+            ready.assign(land.size(), 0);
+            /* consumer intervals */
+            std::vector<std::pair<unsigned long long, int>> ev; /* (time, state from then) */
+            for (int k = 0; k < nc; k++) {
+                const int c = g[k] >> 24;
+                const int st = c == T_CWAIT ? 1 : c == T_MEET0 ? 2 : c == T_HEAD0 ? 3 : c == T_SEG0 ? 4 : 0;
+                ev.push_back({t[k], st});
+                if ((c == T_CREADY || c == T_DRAIN) && (g[k] & 0xffffff) < ready.size())
+                    ready[g[k] & 0xffffff] = t[k];
+            }
+            const unsigned long long b0 = t[0], b1 = t[nc - 1];
+            span[b] = (b1 - b0) * 1e-3;
+            /* idle: between b0 and b1, times no stage is between its issue and landing */
+            std::vector<std::pair<unsigned long long, int>> fl; /* +1 issue, -1 land */
+            const size_t ns = std::min(iss.size(), land.size());
+            for (size_t k = 0; k < ns; k++) {
+                fl.push_back({iss[k], +1}), fl.push_back({land[k], -1});
+                lat.push_back((land[k] - iss[k]) * 1e-3);
+                if (ready[k] >= land[k]) qwait.push_back((ready[k] - land[k]) * 1e-3);
+            }
+            std::sort(fl.begin(), fl.end());
+            size_t fi = 0, ei = 0;
+            int infl = 0, cs = 0;
+            unsigned long long now = b0;
+            while (now < b1) {
+                while (fi < fl.size() && fl[fi].first <= now) infl += fl[fi++].second;
+                while (ei < ev.size() && ev[ei].first <= now) cs = ev[ei++].second;
+                unsigned long long nx = b1;
+                if (fi < fl.size()) nx = std::min(nx, fl[fi].first);
+                if (ei < ev.size()) nx = std::min(nx, ev[ei].first);
+                if (nx <= now) nx = now + 1;
+                if (infl == 0) idle_by[b * 6 + (fi >= fl.size() ? 5 : cs)] += (nx - now) * 1e-3;
+                now = nx;
+            }
+        }
+        auto med = [](std::vector<double> v) { std::sort(v.begin(), v.end()); return v.empty() ? 0.0 : v[v.size() / 2]; };
+        printf("trace (one traced step, %.3f ms by events; a block's span median %.1f us): each "
+               "block's stream idle (no stage in flight), us, mean over blocks [max]:\n",
+               tms, med(span));
+        double tot = 0;
+        for (int c = 0; c < 6; c++) {
+            double m = 0, mx = 0;
+            for (int b = 0; b < NB; b++) m += idle_by[b * 6 + c], mx = std::max(mx, idle_by[b * 6 + c]);
+            m /= NB, tot += m;
+            printf("  while the consumers were %-22s %7.1f [%7.1f]\n", c < 5 ? names[c] : "done streaming (the tail)", m, mx);
+        }
+        printf("  in all %.1f us; a stage's copy from issue to landing: median %.2f us; a landed "
+               "stage before the consumers took it: median %.2f us\n",
+               tot, med(lat), med(qwait));
     }
     return 0;
 }
