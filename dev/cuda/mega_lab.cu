@@ -69,6 +69,19 @@ constexpr int OUTR = V / NB;         /* output rows a block */
 #ifndef MEGA_STAGE_KB /* the ring: 192 KB in stages of this size (next264: 32, 48, 64) */
 #define MEGA_STAGE_KB 64
 #endif
+/* MEGA_XREP: x as the sum of this many copies, block b adding down's y (and wo's slices) into copy
+ * b % XREP, so that the red.adds of 128 blocks spread over XREP times as many L2 lines.
+ * MEGA_FIX bits: 1 wo's rows added to x by red.add (one owner: the same bits) instead of a load
+ * and a store; 2 after meeting M, z and the heads' sums loaded in one round trip; 4 q and k
+ * stored with this step's tag beside each value (8-byte stores), read by the head's blocks
+ * until every tag is this step's: no counter a head, no fence */
+#ifndef MEGA_XREP
+#define MEGA_XREP 1
+#endif
+#ifndef MEGA_FIX
+#define MEGA_FIX 0
+#endif
+constexpr int XREP = MEGA_XREP, FIX = MEGA_FIX;
 #ifndef MEGA_RING_KB /* the ring's size (next269: 96, 128, 192) */
 #define MEGA_RING_KB 192
 #endif
@@ -86,9 +99,12 @@ struct step_t {
     layer_w lw[MAXL];
     const uint16_t *out; /* [V][D] */
     const float *fn;     /* final norm [D] */
-    float *x;            /* [D] in: this token's embedding; out: x after the last layer */
+    float *x;            /* [XREP][D] in: this token's embedding (the other copies zero); out: x
+                          * after the last layer, as the sum of the copies */
     float *S;            /* [L][H][DK][DV] */
     float *qk;           /* [H][2 DK]: q, then k, before the rotation */
+    uint2 *qkt;          /* FIX 4: [H][2 DK] the same, each value beside its tag */
+    unsigned tag;        /* FIX 4: this step's tag (layer l: tag + l), unique across launches */
     float *z;            /* [DVT] o w swish(g) */
     float *hp;           /* [L][H][SUB] each block's sum of o^2 */
     float *logits;       /* [V] */
@@ -171,7 +187,15 @@ __device__ __forceinline__ float bsum(float v, float *red) { /* over the consume
 __device__ void norm_in(const float *x, const float *w, uint16_t *xs, float *red) {
     float v[8], ss = 0.f;
 #pragma unroll
-    for (int e = 0; e < 8; e++) v[e] = __ldcg(x + threadIdx.x + NC * e), ss += v[e] * v[e];
+    for (int e = 0; e < 8; e++) {
+        float c[XREP];
+#pragma unroll
+        for (int r = 0; r < XREP; r++) c[r] = __ldcg(x + r * D + threadIdx.x + NC * e);
+        v[e] = c[0];
+#pragma unroll
+        for (int r = 1; r < XREP; r++) v[e] += c[r];
+        ss += v[e] * v[e];
+    }
     const float r = 1.0f / sqrtf(bsum(ss, red) / D + EPS);
 #pragma unroll
     for (int e = 0; e < 8; e++) {
@@ -365,7 +389,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
             if (g.kind >= 2) { /* x += y, four floats an add; then meeting B (wo) or A (down) */
                 for (int q = tid; q < D / 4; q += NC) {
                     const float4 y = reinterpret_cast<const float4 *>(ys)[q];
-                    asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"l"(a.x + 4 * q),
+                    asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"l"(a.x + (b % XREP) * D + 4 * q),
                                  "f"(y.x), "f"(y.y), "f"(y.z), "f"(y.w)
                                  : "memory");
                 }
@@ -379,7 +403,11 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 }
                 meet_d(l + 1, 0); /* A: x after the layer */
                 if (CHECK && b == 0)
-                    for (int q = tid; q < D; q += NC) a.xl[(size_t)l * D + q] = __ldcg(a.x + q);
+                    for (int q = tid; q < D; q += NC) {
+                        float t = __ldcg(a.x + q);
+                        for (int r = 1; r < XREP; r++) t += __ldcg(a.x + r * D + q);
+                        a.xl[(size_t)l * D + q] = t;
+                    }
                 if (l + 1 < a.L) {
                     if (tid == 0) stamp(trc, T_NORM0, l);
                     norm_in(a.x, a.lw[l + 1].an, xs, red);
@@ -393,13 +421,24 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
 #pragma unroll
                 for (int w = 0; w < CW; w++) t += pp[w * PR + rr];
                 if (l == a.L) a.logits[OUTR * b + rr] = t;
-                else if (i == 0) a.qk[h * 2 * DK + 16 * s + rr] = t;
-                else if (i == 1) a.qk[h * 2 * DK + DK + 16 * s + rr] = t;
+                else if (i <= 1) {
+                    const int at = h * 2 * DK + i * DK + 16 * s + rr;
+                    if (FIX & 4) { /* one 8-byte store: the value and its tag land together */
+                        const unsigned tg = a.tag + l;
+                        asm volatile("st.relaxed.gpu.global.v2.u32 [%0], {%1, %2};\n" ::"l"(a.qkt + at),
+                                     "r"(__float_as_uint(t)), "r"(tg)
+                                     : "memory");
+                    } else
+                        a.qk[at] = t;
+                }
                 else if (i == 2) vs[rr] = t;
                 else if (i == 3) gs[rr] = t;
                 else if (i == 4) {
                     const int row = 16 * b + rr;
-                    a.x[row] = __ldcg(a.x + row) + t;
+                    if (FIX & 1)
+                        asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"(a.x + row), "f"(t) : "memory");
+                    else
+                        a.x[row] = __ldcg(a.x + row) + t;
                 } else if (i == 5) ups[rr] = t;
                 else if (i == 6) us[rr] = swishf(t) * ups[rr];
             }
@@ -407,22 +446,42 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
             if (l == a.L) continue;
             if (i == 1) { /* q and k of this block are out: count them; the state slice in */
                 cbar();
-                if (tid == 0) arrive(a.cnt + h);
+                if (!(FIX & 4) && tid == 0) arrive(a.cnt + h);
+                if (tid == 0) stamp(trc, T_ARR, l * 8 + 1);
                 const float *Sp = a.S + (((size_t)l * H + h) * DK + warp * 32) * DV + 32 * s + lane;
 #pragma unroll
                 for (int j = 0; j < 32; j++) sreg[j] = LAB & 4 ? 0.f : __ldcg(Sp + (size_t)j * DV);
             } else if (i == 3) { /* the state update, once the head's 16 blocks have counted */
                 if (tid == 0) stamp(trc, T_HEAD0, l);
-                if (tid == 0 && !(LAB & 2))
+                if (!(FIX & 4) && tid == 0 && !(LAB & 2))
                     while (ld_acquire(a.cnt + h) < (unsigned)SUB * (l + 1)) {
                     }
                 cbar();
                 if (tid == 0) stamp(trc, T_HEAD1, l);
                 if (tid < DK / 2) { /* rope "half": pairs (j, j + dk / 2); k also by dk^-0.5 */
                     const float c = a.cs[tid], sn = a.sn[tid];
-                    const float *q = a.qk + h * 2 * DK, *k = q + DK;
-                    const float q0 = __ldcg(q + tid), q1 = __ldcg(q + tid + DK / 2);
-                    const float k0 = __ldcg(k + tid), k1 = __ldcg(k + tid + DK / 2);
+                    float q0, q1, k0, k1;
+                    if (FIX & 4) { /* until all four carry this layer's tag */
+                        const uint2 *p = a.qkt + h * 2 * DK;
+                        const int at[4] = {tid, tid + DK / 2, DK + tid, DK + tid + DK / 2};
+                        uint32_t vv[4], tg[4];
+                        for (;;) {
+#pragma unroll
+                            for (int e = 0; e < 4; e++)
+                                asm volatile("ld.relaxed.gpu.global.v2.u32 {%0, %1}, [%2];\n"
+                                             : "=r"(vv[e]), "=r"(tg[e])
+                                             : "l"(p + at[e])
+                                             : "memory");
+                            const unsigned want = a.tag + l;
+                            if ((LAB & 2) || (tg[0] == want && tg[1] == want && tg[2] == want && tg[3] == want)) break;
+                        }
+                        q0 = __uint_as_float(vv[0]), q1 = __uint_as_float(vv[1]);
+                        k0 = __uint_as_float(vv[2]), k1 = __uint_as_float(vv[3]);
+                    } else {
+                        const float *q = a.qk + h * 2 * DK, *k = q + DK;
+                        q0 = __ldcg(q + tid), q1 = __ldcg(q + tid + DK / 2);
+                        k0 = __ldcg(k + tid), k1 = __ldcg(k + tid + DK / 2);
+                    }
                     qr[tid] = q0 * c - q1 * sn, qr[tid + DK / 2] = q1 * c + q0 * sn;
                     kr[tid] = (k0 * c - k1 * sn) * 0.0625f, kr[tid + DK / 2] = (k1 * c + k0 * sn) * 0.0625f;
                 }
@@ -472,14 +531,35 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 }
                 meet_d(l, 4); /* M: every head's z and sums are out */
                 if (tid == 0) stamp(trc, T_Z0, l);
-                if (tid < H) {
-                    float t = 0.f;
-                    for (int q = 0; q < SUB; q++) t += __ldcg(a.hp + ((size_t)l * H + tid) * SUB + q);
-                    rh[tid] = 1.0f / sqrtf(t / DV + EPS);
+                if (FIX & 2) { /* z's 16 values a thread and the sums in one round trip */
+                    float zv[DVT / NC], hv[SUB];
+#pragma unroll
+                    for (int e = 0; e < DVT / NC; e++) zv[e] = __ldcg(a.z + tid + NC * e);
+                    if (tid < H) {
+#pragma unroll
+                        for (int q = 0; q < SUB; q++) hv[q] = __ldcg(a.hp + ((size_t)l * H + tid) * SUB + q);
+                        float t = 0.f;
+#pragma unroll
+                        for (int q = 0; q < SUB; q++) t += hv[q];
+                        rh[tid] = 1.0f / sqrtf(t / DV + EPS);
+                    }
+                    cbar();
+#pragma unroll
+                    for (int e = 0; e < DVT / NC; e++) {
+                        const int c = tid + NC * e;
+                        xs[c] = bf16_rn(zv[e] * rh[c / DV]);
+                    }
+                    cbar();
+                } else {
+                    if (tid < H) {
+                        float t = 0.f;
+                        for (int q = 0; q < SUB; q++) t += __ldcg(a.hp + ((size_t)l * H + tid) * SUB + q);
+                        rh[tid] = 1.0f / sqrtf(t / DV + EPS);
+                    }
+                    cbar();
+                    for (int c = tid; c < DVT; c += NC) xs[c] = bf16_rn(__ldcg(a.z + c) * rh[c / DV]);
+                    cbar();
                 }
-                cbar();
-                for (int c = tid; c < DVT; c += NC) xs[c] = bf16_rn(__ldcg(a.z + c) * rh[c / DV]);
-                cbar();
                 dump_xs<CHECK>(a, xs, (size_t)l * 8192 + D, DVT);
                 if (tid == 0) stamp(trc, T_Z1, l);
             } else if (i == 4 && !WOS) {
@@ -711,7 +791,10 @@ int main(int argc, char **argv) {
     unsigned *d_cnt;
     CK(cudaMalloc(&d_f, nf * 4));
     CK(cudaMalloc(&d_xin, D * 4));
-    CK(cudaMalloc(&d_x, D * 4));
+    CK(cudaMalloc(&d_x, XREP * D * 4));
+    uint2 *d_qkt;
+    CK(cudaMalloc(&d_qkt, H * 2 * DK * 8));
+    CK(cudaMemset(d_qkt, 0, H * 2 * DK * 8));
     CK(cudaMalloc(&d_S, hS.size() * 4));
     CK(cudaMalloc(&d_qk, H * 2 * DK * 4));
     CK(cudaMalloc(&d_z, DVT * 4));
@@ -739,7 +822,7 @@ int main(int argc, char **argv) {
         lw.an = d_f + (size_t)l * (2 * D + DV), lw.mn = lw.an + D, lw.hn = lw.mn + D;
     }
     a.out = w + out_off, a.fn = d_f + (size_t)L * (2 * D + DV);
-    a.x = d_x, a.S = d_S, a.qk = d_qk, a.z = d_z, a.hp = d_hp, a.logits = d_lg;
+    a.x = d_x, a.S = d_S, a.qk = d_qk, a.qkt = d_qkt, a.z = d_z, a.hp = d_hp, a.logits = d_lg;
     a.cs = d_cs, a.sn = d_sn, a.cnt = d_cnt, a.bar = d_cnt + H, a.cnt2 = d_cnt + H + 1;
     const size_t smem = 9216 + 16384 + 3072 + (size_t)NS * STAGE;
     const int labs[] = {0, 1, 2, 4, 8, 3, 7, 15, -1};
@@ -756,9 +839,15 @@ int main(int argc, char **argv) {
     for (int k = 0; k < 10; k++)
         CK(cudaFuncSetAttribute(kern_rows[k], cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     void *args[] = {&a};
-    auto launch = [&](bool check) {
+    /* before each launch: the counters zero, x_in in copy 0 and the others zero, a new tag */
+    auto prep = [&]() {
         CK(cudaMemsetAsync(d_cnt, 0, (2 * H + 1) * 4));
         CK(cudaMemcpyAsync(d_x, d_xin, D * 4, cudaMemcpyDeviceToDevice));
+        if (XREP > 1) CK(cudaMemsetAsync(d_x + D, 0, (size_t)(XREP - 1) * D * 4));
+        a.tag += 64;
+    };
+    auto launch = [&](bool check) {
+        prep();
         CK(cudaLaunchCooperativeKernel((void *)kern[check ? 9 : 0], dim3(NB), dim3(NT), args, smem, 0));
     };
 
@@ -775,7 +864,15 @@ int main(int argc, char **argv) {
     CK(cudaMemcpy(gxl.data(), d_xl, gxl.size() * 4, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(gd.data(), d_dump, gd.size() * 2, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(glg.data(), d_lg, V * 4, cudaMemcpyDeviceToHost));
-    CK(cudaMemcpy(gx.data(), d_x, D * 4, cudaMemcpyDeviceToHost));
+    {
+        std::vector<float> gr((size_t)XREP * D);
+        CK(cudaMemcpy(gr.data(), d_x, gr.size() * 4, cudaMemcpyDeviceToHost));
+        for (int i = 0; i < D; i++) { /* the copies summed in the kernel's order */
+            float t = gr[i];
+            for (int r = 1; r < XREP; r++) t += gr[(size_t)r * D + i];
+            gx[i] = t;
+        }
+    }
     CK(cudaMemcpy(gS.data(), d_S, gS.size() * 4, cudaMemcpyDeviceToHost));
     {
         /* Layer by layer, from the kernel's own values: each product of the float64 step takes
@@ -855,8 +952,7 @@ int main(int argc, char **argv) {
     float ms, best = 1e9, bestr = 1e9;
     std::vector<float> all;
     for (int r = 0; r < reps; r++) {
-        CK(cudaMemsetAsync(d_cnt, 0, (2 * H + 1) * 4));
-        CK(cudaMemcpyAsync(d_x, d_xin, D * 4, cudaMemcpyDeviceToDevice));
+        prep();
         CK(cudaEventRecord(e0));
         CK(cudaLaunchCooperativeKernel((void *)kern[li], dim3(NB), dim3(NT), args, smem, 0));
         CK(cudaEventRecord(e1));
@@ -901,8 +997,7 @@ int main(int argc, char **argv) {
         std::vector<unsigned> hg((size_t)NB * TR_N), hn(NB * 3);
         float tms = 0;
         for (int r = 0; r < 3; r++) { /* the last of three */
-            CK(cudaMemsetAsync(d_cnt, 0, (2 * H + 1) * 4));
-            CK(cudaMemcpyAsync(d_x, d_xin, D * 4, cudaMemcpyDeviceToDevice));
+            prep();
             CK(cudaEventRecord(e0));
             CK(cudaLaunchCooperativeKernel((void *)tk, dim3(NB), dim3(NT), args, smem, 0));
             CK(cudaEventRecord(e1));
