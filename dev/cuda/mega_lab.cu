@@ -74,7 +74,10 @@ constexpr int OUTR = V / NB;         /* output rows a block */
  * MEGA_FIX bits: 1 wo's rows added to x by red.add (one owner: the same bits) instead of a load
  * and a store; 2 after meeting M, z and the heads' sums loaded in one round trip; 4 q and k
  * stored with this step's tag beside each value (8-byte stores), read by the head's blocks
- * until every tag is this step's: no counter a head, no fence */
+ * until every tag is this step's: no counter a head, no fence; 8 down's rows (and WOS's wo
+ * slices) added to x by each row's thread as it is made, not after the segment; 16 the state
+ * slice streamed through the ring as a segment after k (S stored a block's slice at a time,
+ * [L][H][SUB][DK][32]), not loaded into registers from global memory */
 #ifndef MEGA_XREP
 #define MEGA_XREP 1
 #endif
@@ -151,10 +154,18 @@ template <bool WOS> __device__ __forceinline__ seg_t segment(const step_t &a, in
     case 4: return WOS ? seg_t{w.o + (size_t)b * D * 32, D, 64, 3} : seg_t{w.o + (size_t)16 * b * DVT, 16, 2 * DVT, 1};
     case 5: return seg_t{w.up + (size_t)FJ * b * D, FJ, 2 * D, 0};
     case 6: return seg_t{w.gate + (size_t)FJ * b * D, FJ, 2 * D, 0};
-    default: return seg_t{w.down + (size_t)b * D * FJP, D, 2 * FJP, 2};
+    case 7: return seg_t{w.down + (size_t)b * D * FJP, D, 2 * FJP, 2};
+    default: /* FIX 16: the block's slice of the state, one stage */
+        return seg_t{reinterpret_cast<const uint16_t *>(a.S + (((size_t)l * H + h) * SUB + s) * DK * 32), 1, DK * 32 * 4, 4};
     }
 }
-__device__ __forceinline__ int nseg(const step_t &a, int l) { return l == a.L ? 1 : 8; }
+/* the segments of layer l in stream order (ii-th: segment id sid), SSEG: with the state's */
+template <bool SSEG> __device__ __forceinline__ int nseg(const step_t &a, int l) {
+    return l == a.L ? 1 : SSEG ? 9 : 8;
+}
+template <bool SSEG> __device__ __forceinline__ int sid(const step_t &a, int l, int ii) {
+    return SSEG && l < a.L ? (ii < 2 ? ii : ii == 2 ? 8 : ii - 1) : ii;
+}
 
 /* a meeting's or a head's arrival, after this block's writes: MEGA_RED_ARRIVE one release
  * reduction (nothing comes back), else a fence and an atomic add (next269 compares them) */
@@ -233,6 +244,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
     unsigned char *ring = sm + 9216 + 16384 + 3072;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tid = threadIdx.x;
     const int b = blockIdx.x, h = b / SUB, s = b % SUB;
+    constexpr bool SSEG = (FIX & 16) && !(LAB & 4);
     int trc = 0, trp = TR_P, trw = TR_W; /* TRACE: the next record of each recorder */
     auto stamp = [&](int &n, int code, long v) {
         if (TRACE) {
@@ -250,8 +262,8 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
         if (TRACE && lane == 1) { /* the watcher: each stage's landing */
             long it = 0;
             for (int l = 0; l <= a.L; l++)
-                for (int i = 0; i < nseg(a, l); i++) {
-                    const seg_t g = segment<WOS>(a, b, l, i);
+                for (int ii = 0; ii < nseg<SSEG>(a, l); ii++) {
+                    const seg_t g = segment<WOS>(a, b, l, sid<SSEG>(a, l, ii));
                     for (int r = 0; r < g.rows; r += STAGE / g.rb, it++) {
                         mbar_wait(smem_u32(bars + it % NS), (uint32_t)((it / NS) & 1));
                         stamp(trw, T_LAND, it);
@@ -263,8 +275,8 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
         if (lane) return;
         long it = 0;
         for (int l = 0; l <= a.L; l++)
-            for (int i = 0; i < nseg(a, l); i++) {
-                const seg_t g = segment<WOS>(a, b, l, i);
+            for (int ii = 0; ii < nseg<SSEG>(a, l); ii++) {
+                const seg_t g = segment<WOS>(a, b, l, sid<SSEG>(a, l, ii));
                 const int rps = STAGE / g.rb;
                 for (int r = 0; r < g.rows; r += rps, it++) {
                     const int n = g.rows - r < rps ? g.rows - r : rps, sl = (int)(it % NS);
@@ -333,7 +345,8 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
             norm_in(a.x, a.fn, xs, red);
             dump_xs<CHECK>(a, xs, (size_t)a.L * 8192, D);
         }
-        for (int i = 0; i < nseg(a, l); i++) {
+        for (int ii = 0; ii < nseg<SSEG>(a, l); ii++) {
+            const int i = sid<SSEG>(a, l, ii);
             const seg_t g = segment<WOS>(a, b, l, i);
             const int rps = STAGE / g.rb;
             float *pp = part + pb * CW * PR;
@@ -350,6 +363,14 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 mbar_wait(smem_u32(bars + sl), (uint32_t)((it / NS) & 1));
                 if (tid == 0) stamp(trc, T_CREADY, it);
                 it++;
+                if (g.kind == 4) { /* the state slice: rows warp * 32 + j, column lane */
+                    const float *sp = reinterpret_cast<const float *>(st) + warp * 32 * 32 + lane;
+#pragma unroll
+                    for (int j = 0; j < 32; j++) sreg[j] = sp[j * 32];
+                    __syncwarp();
+                    if (!lane) mbar_arrive(smem_u32(bars + NS + sl));
+                    continue;
+                }
                 if (g.kind >= 2) { /* a slice (down 24 columns, wo 32): a thread a row */
                     const float *in = g.kind == 3 ? os : us;
                     const int nq = g.rb / 16;
@@ -366,7 +387,10 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                                 acc += __uint_as_float(ww[e] << 16) * in[8 * q + 2 * e] +
                                        __uint_as_float(ww[e] & 0xffff0000u) * in[8 * q + 2 * e + 1];
                         }
-                        ys[r + rr] = acc;
+                        if (FIX & 8)
+                            asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"(a.x + (b % XREP) * D + r + rr), "f"(acc) : "memory");
+                        else
+                            ys[r + rr] = acc;
                     }
                     __syncwarp();
                     if (!lane) mbar_arrive(smem_u32(bars + NS + sl));
@@ -383,11 +407,12 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 tcd_any<CW>(v, reinterpret_cast<const unsigned char *>(xs), g.kind ? DVT : D, lane,
                             warp, n, pp + warp * PR + r);
             }
+            if (g.kind == 4) continue; /* the state is in sreg */
             if (tid == 0) stamp(trc, T_SEG0, l * 8 + i);
             cbar(); /* the segment's sums (or a slice's y) are in shared memory */
             if (tid == 0) stamp(trc, T_SEG1, l * 8 + i);
             if (g.kind >= 2) { /* x += y, four floats an add; then meeting B (wo) or A (down) */
-                for (int q = tid; q < D / 4; q += NC) {
+                for (int q = tid; q < D / 4 && !(FIX & 8); q += NC) {
                     const float4 y = reinterpret_cast<const float4 *>(ys)[q];
                     asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"l"(a.x + (b % XREP) * D + 4 * q),
                                  "f"(y.x), "f"(y.y), "f"(y.z), "f"(y.w)
@@ -449,8 +474,9 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 if (!(FIX & 4) && tid == 0) arrive(a.cnt + h);
                 if (tid == 0) stamp(trc, T_ARR, l * 8 + 1);
                 const float *Sp = a.S + (((size_t)l * H + h) * DK + warp * 32) * DV + 32 * s + lane;
+                if (!SSEG)
 #pragma unroll
-                for (int j = 0; j < 32; j++) sreg[j] = LAB & 4 ? 0.f : __ldcg(Sp + (size_t)j * DV);
+                    for (int j = 0; j < 32; j++) sreg[j] = LAB & 4 ? 0.f : __ldcg(Sp + (size_t)j * DV);
             } else if (i == 3) { /* the state update, once the head's 16 blocks have counted */
                 if (tid == 0) stamp(trc, T_HEAD0, l);
                 if (!(FIX & 4) && tid == 0 && !(LAB & 2))
@@ -489,11 +515,13 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 float o = 0.f;
                 const float vc = vs[lane];
                 float *Sp = a.S + (((size_t)l * H + h) * DK + warp * 32) * DV + 32 * s + lane;
+                if (FIX & 16) Sp = a.S + ((((size_t)l * H + h) * SUB + s) * DK + warp * 32) * 32 + lane;
+                const int sst = FIX & 16 ? 32 : DV;
 #pragma unroll
                 for (int j = 0; j < 32; j++) {
                     const float sv = gamma * sreg[j] + kr[warp * 32 + j] * vc;
                     o += qr[warp * 32 + j] * sv;
-                    if (!(LAB & 4)) Sp[(size_t)j * DV] = sv;
+                    if (!(LAB & 4)) Sp[(size_t)j * sst] = sv;
                 }
                 op[warp * 32 + lane] = o;
                 cbar();
@@ -808,7 +836,17 @@ int main(int argc, char **argv) {
     CK(cudaMalloc(&sink, 4));
     CK(cudaMemcpy(d_f, hf.data(), nf * 4, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(d_xin, hx.data(), D * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(d_S, hS.data(), hS.size() * 4, cudaMemcpyHostToDevice));
+    /* FIX 16: S as each block's slice, [L][H][SUB][DK][32] */
+    auto sperm = [&](size_t e) { /* the place of [L][H][DK][DV]'s element e */
+        if (!(FIX & 16)) return e;
+        const size_t c = e % DV, i = e / DV % DK, lh = e / ((size_t)DK * DV);
+        return ((lh * SUB + c / 32) * DK + i) * 32 + c % 32;
+    };
+    {
+        std::vector<float> t(hS.size());
+        for (size_t e = 0; e < hS.size(); e++) t[sperm(e)] = hS[e];
+        CK(cudaMemcpy(d_S, t.data(), t.size() * 4, cudaMemcpyHostToDevice));
+    }
     CK(cudaMemcpy(d_cs, hcs.data(), DK / 2 * 4, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(d_sn, hsn.data(), DK / 2 * 4, cudaMemcpyHostToDevice));
     step_t a;
@@ -873,7 +911,11 @@ int main(int argc, char **argv) {
             gx[i] = t;
         }
     }
-    CK(cudaMemcpy(gS.data(), d_S, gS.size() * 4, cudaMemcpyDeviceToHost));
+    {
+        std::vector<float> t(gS.size());
+        CK(cudaMemcpy(t.data(), d_S, t.size() * 4, cudaMemcpyDeviceToHost));
+        for (size_t e = 0; e < gS.size(); e++) gS[e] = t[sperm(e)];
+    }
     {
         /* Layer by layer, from the kernel's own values: each product of the float64 step takes
          * the kernel's bf16 input (block 0's copy), so that what remains is fp32 sums against
