@@ -77,7 +77,8 @@ constexpr int OUTR = V / NB;         /* output rows a block */
  * until every tag is this step's: no counter a head, no fence; 8 down's rows (and WOS's wo
  * slices) added to x by each row's thread as it is made, not after the segment; 16 the state
  * slice streamed through the ring as a segment after k (S stored a block's slice at a time,
- * [L][H][SUB][DK][32]), not loaded into registers from global memory */
+ * [L][H][SUB][DK][32]), not loaded into registers from global memory; 32 the layers' weight
+ * pointers read from a copy in shared memory, not from the kernel's parameters */
 #ifndef MEGA_XREP
 #define MEGA_XREP 1
 #endif
@@ -127,7 +128,7 @@ struct step_t {
  * watcher (the producer warp's lane 1, which sees each stage land) from TR_W */
 constexpr int TR_N = 4096, TR_P = 2048, TR_W = 3072;
 enum { T_CWAIT = 1, T_CREADY, T_MEET0, T_MEET1, T_HEAD0, T_HEAD1, T_SEG0, T_SEG1, T_DRAIN,
-       T_PWAIT, T_ISSUE, T_LAND, T_END, T_BEGIN, T_ARR, T_SEEN, T_NORM0, T_NORM1, T_Z0, T_Z1 };
+       T_PWAIT, T_ISSUE, T_LAND, T_END, T_BEGIN, T_ARR, T_SEEN, T_NORM0, T_NORM1, T_Z0, T_Z1, T_RED, T_SEGS };
 __device__ __forceinline__ unsigned long long gtime() {
     unsigned long long t;
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
@@ -142,10 +143,11 @@ struct seg_t {
 };
 /* WOS: wo split by the block's 32 columns of o instead of by rows (kind 3: [NB][D][32] slices,
  * the layer's second meeting gone) */
-template <bool WOS> __device__ __forceinline__ seg_t segment(const step_t &a, int b, int l, int i) {
+template <bool WOS> __device__ __forceinline__ seg_t segment(const step_t &a, int b, int l, int i,
+                                                            const layer_w *lws) {
     const int h = b / SUB, s = b % SUB;
     if (l == a.L) return seg_t{a.out + (size_t)OUTR * b * D, OUTR, 2 * D, 0};
-    const layer_w &w = a.lw[l];
+    const layer_w &w = FIX & 32 ? lws[l] : a.lw[l];
     switch (i) {
     case 0: return seg_t{w.q + (size_t)(h * DK + 16 * s) * D, 16, 2 * D, 0};
     case 1: return seg_t{w.k + (size_t)(h * DK + 16 * s) * D, 16, 2 * D, 0};
@@ -242,6 +244,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
     float *qr = reinterpret_cast<float *>(sm + 9216 + 16384);   /* [DK] */
     float *kr = qr + DK, *op = kr + DK;                         /* [DK], [CW][32] */
     unsigned char *ring = sm + 9216 + 16384 + 3072;
+    layer_w *lws = reinterpret_cast<layer_w *>(ring + (size_t)NS * STAGE); /* FIX 32: [L] */
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tid = threadIdx.x;
     const int b = blockIdx.x, h = b / SUB, s = b % SUB;
     constexpr bool SSEG = (FIX & 16) && !(LAB & 4);
@@ -257,13 +260,17 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
         for (int i = 0; i < NS; i++) mbar_init(smem_u32(bars + i), 1), mbar_init(smem_u32(bars + NS + i), CW);
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
+    if (FIX & 32)
+        for (int k = tid; k < a.L * (int)(sizeof(layer_w) / 8); k += NT)
+            reinterpret_cast<uint64_t *>(lws)[k] = reinterpret_cast<const uint64_t *>(a.lw)[k];
+    auto LW = [&](int l) -> const layer_w & { return FIX & 32 ? lws[l] : a.lw[l]; };
     __syncthreads();
     if (warp == CW) { /* the producer: every segment's rows, stage by stage */
         if (TRACE && lane == 1) { /* the watcher: each stage's landing */
             long it = 0;
             for (int l = 0; l <= a.L; l++)
                 for (int ii = 0; ii < nseg<SSEG>(a, l); ii++) {
-                    const seg_t g = segment<WOS>(a, b, l, sid<SSEG>(a, l, ii));
+                    const seg_t g = segment<WOS>(a, b, l, sid<SSEG>(a, l, ii), lws);
                     for (int r = 0; r < g.rows; r += STAGE / g.rb, it++) {
                         mbar_wait(smem_u32(bars + it % NS), (uint32_t)((it / NS) & 1));
                         stamp(trw, T_LAND, it);
@@ -276,7 +283,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
         long it = 0;
         for (int l = 0; l <= a.L; l++)
             for (int ii = 0; ii < nseg<SSEG>(a, l); ii++) {
-                const seg_t g = segment<WOS>(a, b, l, sid<SSEG>(a, l, ii));
+                const seg_t g = segment<WOS>(a, b, l, sid<SSEG>(a, l, ii), lws);
                 const int rps = STAGE / g.rb;
                 for (int r = 0; r < g.rows; r += rps, it++) {
                     const int n = g.rows - r < rps ? g.rows - r : rps, sl = (int)(it % NS);
@@ -313,7 +320,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
             arrive(a.bar);
             stamp(trc, T_ARR, nl * 8 + ni);
         }
-        const seg_t ng = segment<WOS>(a, b, nl, ni);
+        const seg_t ng = segment<WOS>(a, b, nl, ni, lws);
         const bool may = DRAIN && ng.kind < 2 && !(LAB & 8);
         for (;;) {
             if (tid == 0 && *sflag != epoch && ld_acquire(a.bar) >= epoch) {
@@ -338,7 +345,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
     };
     float sreg[32]; /* the block's state slice: rows warp * 32 + j, column lane */
     const float gamma = 1.0f - exp2f(-5.0f - (float)h);
-    norm_in(a.x, a.lw[0].an, xs, red); /* x: x_in, copied there before the launch */
+    norm_in(a.x, LW(0).an, xs, red); /* x: x_in, copied there before the launch */
     dump_xs<CHECK>(a, xs, 0, D);
     for (int l = 0; l <= a.L; l++) {
         if (l == a.L) { /* after the last meeting A */
@@ -347,7 +354,8 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
         }
         for (int ii = 0; ii < nseg<SSEG>(a, l); ii++) {
             const int i = sid<SSEG>(a, l, ii);
-            const seg_t g = segment<WOS>(a, b, l, i);
+            const seg_t g = segment<WOS>(a, b, l, i, lws);
+            if (tid == 0) stamp(trc, T_SEGS, l * 8 + i);
             const int rps = STAGE / g.rb;
             float *pp = part + pb * CW * PR;
             for (int r = 0; r < g.rows; r += rps) {
@@ -421,7 +429,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 if (g.kind == 3) {
                     meet_d(l, 5); /* B: x after the mixer */
                     if (tid == 0) stamp(trc, T_NORM0, l);
-                    norm_in(a.x, a.lw[l].mn, xs, red);
+                    norm_in(a.x, LW(l).mn, xs, red);
                     if (tid == 0) stamp(trc, T_NORM1, l);
                     dump_xs<CHECK>(a, xs, (size_t)l * 8192 + D + DVT, D);
                     continue;
@@ -435,7 +443,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                     }
                 if (l + 1 < a.L) {
                     if (tid == 0) stamp(trc, T_NORM0, l);
-                    norm_in(a.x, a.lw[l + 1].an, xs, red);
+                    norm_in(a.x, LW(l + 1).an, xs, red);
                     if (tid == 0) stamp(trc, T_NORM1, l);
                     dump_xs<CHECK>(a, xs, (size_t)(l + 1) * 8192, D);
                 }
@@ -468,6 +476,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 else if (i == 6) us[rr] = swishf(t) * ups[rr];
             }
             pb ^= 1;
+            if (tid == 0) stamp(trc, T_RED, l * 8 + i);
             if (l == a.L) continue;
             if (i == 1) { /* q and k of this block are out: count them; the state slice in */
                 cbar();
@@ -530,7 +539,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
 #pragma unroll
                     for (int w = 0; w < CW; w++) t += op[w * 32 + lane];
                     const int c = 32 * s + lane;
-                    const float z = t * a.lw[l].hn[c] * swishf(gs[lane]);
+                    const float z = t * LW(l).hn[c] * swishf(gs[lane]);
                     if (!WOS) a.z[h * DV + c] = z;
                     float q2 = t * t;
                     for (int o2 = 16; o2; o2 >>= 1) q2 += __shfl_xor_sync(0xffffffffu, q2, o2);
@@ -593,7 +602,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
             } else if (i == 4 && !WOS) {
                 meet_d(l, 5); /* B: x after the mixer */
                 if (tid == 0) stamp(trc, T_NORM0, l);
-                norm_in(a.x, a.lw[l].mn, xs, red);
+                norm_in(a.x, LW(l).mn, xs, red);
                 if (tid == 0) stamp(trc, T_NORM1, l);
                 dump_xs<CHECK>(a, xs, (size_t)l * 8192 + D + DVT, D);
             } else if (i == 6) {
@@ -862,7 +871,7 @@ int main(int argc, char **argv) {
     a.out = w + out_off, a.fn = d_f + (size_t)L * (2 * D + DV);
     a.x = d_x, a.S = d_S, a.qk = d_qk, a.qkt = d_qkt, a.z = d_z, a.hp = d_hp, a.logits = d_lg;
     a.cs = d_cs, a.sn = d_sn, a.cnt = d_cnt, a.bar = d_cnt + H, a.cnt2 = d_cnt + H + 1;
-    const size_t smem = 9216 + 16384 + 3072 + (size_t)NS * STAGE;
+    const size_t smem = 9216 + 16384 + 3072 + (size_t)NS * STAGE + MAXL * sizeof(layer_w);
     const int labs[] = {0, 1, 2, 4, 8, 3, 7, 15, -1};
 #define KERNELS(W)                                                                               \
     {step_kernel<false, 0, true, W>,  step_kernel<false, 1, true, W>,  step_kernel<false, 2, true, W>, \
