@@ -78,7 +78,8 @@ constexpr int OUTR = V / NB;         /* output rows a block */
  * slices) added to x by each row's thread as it is made, not after the segment; 16 the state
  * slice streamed through the ring as a segment after k (S stored a block's slice at a time,
  * [L][H][SUB][DK][32]), not loaded into registers from global memory; 32 the layers' weight
- * pointers read from a copy in shared memory, not from the kernel's parameters */
+ * pointers read from a copy in shared memory, not from the kernel's parameters; 64 (with 16)
+ * the state's segment after g instead of after k */
 #ifndef MEGA_XREP
 #define MEGA_XREP 1
 #endif
@@ -166,7 +167,9 @@ template <bool SSEG> __device__ __forceinline__ int nseg(const step_t &a, int l)
     return l == a.L ? 1 : SSEG ? 9 : 8;
 }
 template <bool SSEG> __device__ __forceinline__ int sid(const step_t &a, int l, int ii) {
-    return SSEG && l < a.L ? (ii < 2 ? ii : ii == 2 ? 8 : ii - 1) : ii;
+    if (!SSEG || l == a.L) return ii;
+    if (FIX & 64) return ii < 4 ? ii : ii == 4 ? 8 : ii - 1; /* q k v g S wo ... */
+    return ii < 2 ? ii : ii == 2 ? 8 : ii - 1;                /* q k S v g wo ... */
 }
 
 /* a meeting's or a head's arrival, after this block's writes: MEGA_RED_ARRIVE one release
@@ -415,11 +418,11 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 tcd_any<CW>(v, reinterpret_cast<const unsigned char *>(xs), g.kind ? DVT : D, lane,
                             warp, n, pp + warp * PR + r);
             }
-            if (g.kind == 4) continue; /* the state is in sreg */
+            if (g.kind == 4 && !(FIX & 64)) continue; /* the state is in sreg */
             if (tid == 0) stamp(trc, T_SEG0, l * 8 + i);
             cbar(); /* the segment's sums (or a slice's y) are in shared memory */
             if (tid == 0) stamp(trc, T_SEG1, l * 8 + i);
-            if (g.kind >= 2) { /* x += y, four floats an add; then meeting B (wo) or A (down) */
+            if (g.kind == 2 || g.kind == 3) { /* x += y, four floats an add; then meeting B (wo) or A (down) */
                 for (int q = tid; q < D / 4 && !(FIX & 8); q += NC) {
                     const float4 y = reinterpret_cast<const float4 *>(ys)[q];
                     asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"l"(a.x + (b % XREP) * D + 4 * q),
@@ -486,7 +489,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 if (!SSEG)
 #pragma unroll
                     for (int j = 0; j < 32; j++) sreg[j] = LAB & 4 ? 0.f : __ldcg(Sp + (size_t)j * DV);
-            } else if (i == 3) { /* the state update, once the head's 16 blocks have counted */
+            } else if (i == (FIX & 64 ? 8 : 3)) { /* the state update, once the head's 16 blocks have counted */
                 if (tid == 0) stamp(trc, T_HEAD0, l);
                 if (!(FIX & 4) && tid == 0 && !(LAB & 2))
                     while (ld_acquire(a.cnt + h) < (unsigned)SUB * (l + 1)) {
