@@ -79,7 +79,13 @@ constexpr int OUTR = V / NB;         /* output rows a block */
  * slice streamed through the ring as a segment after k (S stored a block's slice at a time,
  * [L][H][SUB][DK][32]), not loaded into registers from global memory; 32 the layers' weight
  * pointers read from a copy in shared memory, not from the kernel's parameters; 64 (with 16)
- * the state's segment after g instead of after k */
+ * the state's segment after g instead of after k; 128 (with 4 and 16; 1, 2, 8 and XREP unused)
+ * no counters, fences or red.adds: every value another block waits for is stored with its tag
+ * beside it (8 bytes) and read until the tags are the awaited ones. x is a tagged array whose
+ * rows the blocks own (16 each): wo's owner stores x + y; down's slices store their partial
+ * y, each owner sums its rows' 128 partials in block order and stores x; z and the heads'
+ * sums are tagged. The step's bits are then the same from run to run. */
+
 #ifndef MEGA_XREP
 #define MEGA_XREP 1
 #endif
@@ -87,6 +93,7 @@ constexpr int OUTR = V / NB;         /* output rows a block */
 #define MEGA_FIX 0
 #endif
 constexpr int XREP = MEGA_XREP, FIX = MEGA_FIX;
+constexpr bool LL = FIX & 128;
 #ifndef MEGA_RING_KB /* the ring's size (next269: 96, 128, 192) */
 #define MEGA_RING_KB 192
 #endif
@@ -109,7 +116,10 @@ struct step_t {
     float *S;            /* [L][H][DK][DV] */
     float *qk;           /* [H][2 DK]: q, then k, before the rotation */
     uint2 *qkt;          /* FIX 4: [H][2 DK] the same, each value beside its tag */
-    unsigned tag;        /* FIX 4: this step's tag (layer l: tag + l), unique across launches */
+    unsigned tag;        /* FIX 4, 128: this step's tag (tags tag .. tag + 127 are this launch's) */
+    uint2 *xt;           /* LL: [D] x, tagged (tag + 4 l entering layer l, + 4 l + 1 after wo) */
+    uint2 *pt;           /* LL: [NB][D] down's partial y of each block, tagged tag + 4 l + 2 */
+    uint2 *zt, *hpt;     /* LL: [DVT] z and [H][SUB] the heads' sums of o^2, tagged tag + 4 l + 3 */
     float *z;            /* [DVT] o w swish(g) */
     float *hp;           /* [L][H][SUB] each block's sum of o^2 */
     float *logits;       /* [V] */
@@ -172,6 +182,16 @@ template <bool SSEG> __device__ __forceinline__ int sid(const step_t &a, int l, 
     return ii < 2 ? ii : ii == 2 ? 8 : ii - 1;                /* q k S v g wo ... */
 }
 
+/* LL: 8 bytes, a value and its tag, stored and loaded at once */
+__device__ __forceinline__ void st_tag(uint2 *p, float v, unsigned tg) {
+    asm volatile("st.relaxed.gpu.global.v2.u32 [%0], {%1, %2};\n" ::"l"(p), "r"(__float_as_uint(v)), "r"(tg)
+                 : "memory");
+}
+__device__ __forceinline__ uint2 ld_tag(const uint2 *p) {
+    uint2 u;
+    asm volatile("ld.relaxed.gpu.global.v2.u32 {%0, %1}, [%2];\n" : "=r"(u.x), "=r"(u.y) : "l"(p) : "memory");
+    return u;
+}
 /* a meeting's or a head's arrival, after this block's writes: MEGA_RED_ARRIVE one release
  * reduction (nothing comes back), else a fence and an atomic add (next269 compares them) */
 __device__ __forceinline__ void arrive(unsigned *p) {
@@ -221,6 +241,34 @@ __device__ void norm_in(const float *x, const float *w, uint16_t *xs, float *red
     cbar();
 }
 
+/* LL: x's RMSNorm as norm_in, x read from xt until every value carries tag tg (POLL); the
+ * block's own 16 rows kept in xown */
+template <bool POLL>
+__device__ void norm_in_ll(const uint2 *xt, unsigned tg, const float *w, uint16_t *xs, float *red,
+                           float *xown) {
+    uint2 u[8];
+    for (;;) {
+        bool ok = true;
+#pragma unroll
+        for (int e = 0; e < 8; e++) u[e] = ld_tag(xt + threadIdx.x + NC * e), ok &= u[e].y == tg;
+        if (ok || !POLL) break;
+    }
+    float v[8], ss = 0.f;
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+        v[e] = __uint_as_float(u[e].x), ss += v[e] * v[e];
+        const int i = threadIdx.x + NC * e;
+        if (i >> 4 == (int)blockIdx.x) xown[i & 15] = v[e];
+    }
+    const float r = 1.0f / sqrtf(bsum(ss, red) / D + EPS);
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+        const int i = threadIdx.x + NC * e;
+        xs[i] = bf16_rn(v[e] * r * w[i]);
+    }
+    cbar();
+}
+
 /* check: block 0 keeps a copy of the products' input (xs, n values) */
 template <bool CHECK>
 __device__ __forceinline__ void dump_xs(const step_t &a, const uint16_t *xs, size_t at, int n) {
@@ -242,6 +290,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
     float *vs = reinterpret_cast<float *>(sm + 8192 + 192);     /* [32] */
     float *gs = vs + 32, *ups = gs + 32, *us = ups + 32, *rh = us + 32; /* [32] [32] [32] [H] */
     float *os = rh + H;                                         /* WOS: the block's o [32] */
+    float *xown = os + 32;                                      /* LL: x's rows 16 b.. [16] */
     float *part = reinterpret_cast<float *>(sm + 9216);         /* [2][CW][PR], 16 KB */
     float *ys = part;                                           /* down's y [D]: part's place */
     float *qr = reinterpret_cast<float *>(sm + 9216 + 16384);   /* [DK] */
@@ -348,11 +397,12 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
     };
     float sreg[32]; /* the block's state slice: rows warp * 32 + j, column lane */
     const float gamma = 1.0f - exp2f(-5.0f - (float)h);
-    norm_in(a.x, LW(0).an, xs, red); /* x: x_in, copied there before the launch */
+    if (LL) norm_in_ll<true>(a.xt, a.tag, LW(0).an, xs, red, xown);
+    else norm_in(a.x, LW(0).an, xs, red); /* x: x_in, copied there before the launch */
     dump_xs<CHECK>(a, xs, 0, D);
     for (int l = 0; l <= a.L; l++) {
         if (l == a.L) { /* after the last meeting A */
-            norm_in(a.x, a.fn, xs, red);
+            if (!LL) norm_in(a.x, a.fn, xs, red); /* LL: done after down */
             dump_xs<CHECK>(a, xs, (size_t)a.L * 8192, D);
         }
         for (int ii = 0; ii < nseg<SSEG>(a, l); ii++) {
@@ -363,7 +413,7 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
             float *pp = part + pb * CW * PR;
             for (int r = 0; r < g.rows; r += rps) {
                 const int n = g.rows - r < rps ? g.rows - r : rps, sl = (int)(it % NS);
-                if (r == 0 && nd) { /* drained at the meeting before */
+                if (!LL && r == 0 && nd) { /* drained at the meeting before */
                     nd = 0;
                     tcd_any<CW>(v, reinterpret_cast<const unsigned char *>(xs), g.kind ? DVT : D,
                                 lane, warp, n, pp + warp * PR + r);
@@ -422,6 +472,39 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
             if (tid == 0) stamp(trc, T_SEG0, l * 8 + i);
             cbar(); /* the segment's sums (or a slice's y) are in shared memory */
             if (tid == 0) stamp(trc, T_SEG1, l * 8 + i);
+            if (LL && g.kind == 2) { /* partials out; this block's rows summed; x's rows out */
+                const unsigned tp = a.tag + 4 * l + 2, ta = a.tag + 4 * (l + 1);
+                for (int q = tid; q < D; q += NC) st_tag(a.pt + (size_t)b * D + q, ys[q], tp);
+                float *pr = part + 2048; /* [NB][16] the rows' partials, in block order */
+                const int row = tid & 15, j0 = tid >> 4;
+                uint2 u[NB / 16];
+                if (tid == 0) stamp(trc, T_ARR, l * 8 + 7);
+                for (;;) {
+                    bool ok = true;
+#pragma unroll
+                    for (int e = 0; e < NB / 16; e++)
+                        u[e] = ld_tag(a.pt + (size_t)(j0 + 16 * e) * D + 16 * b + row), ok &= u[e].y == tp;
+                    if (ok || (LAB & 1)) break;
+                }
+#pragma unroll
+                for (int e = 0; e < NB / 16; e++) pr[(j0 + 16 * e) * 16 + row] = __uint_as_float(u[e].x);
+                cbar();
+                if (tid == 0) stamp(trc, T_SEEN, l * 8 + 7);
+                if (tid < 16) {
+                    float t = 0.f;
+                    for (int j = 0; j < NB; j++) t += pr[j * 16 + tid];
+                    const float xn = xown[tid] + t;
+                    st_tag(a.xt + 16 * b + tid, xn, ta);
+                }
+                if (tid == 0) stamp(trc, T_NORM0, l);
+                if (LAB & 1) norm_in_ll<false>(a.xt, ta, l + 1 < a.L ? LW(l + 1).an : a.fn, xs, red, xown);
+                else norm_in_ll<true>(a.xt, ta, l + 1 < a.L ? LW(l + 1).an : a.fn, xs, red, xown);
+                if (tid == 0) stamp(trc, T_NORM1, l);
+                if (CHECK && b == 0)
+                    for (int q = tid; q < D; q += NC) a.xl[(size_t)l * D + q] = __uint_as_float(ld_tag(a.xt + q).x);
+                dump_xs<CHECK>(a, xs, (size_t)(l + 1) * 8192, D);
+                continue;
+            }
             if (g.kind == 2 || g.kind == 3) { /* x += y, four floats an add; then meeting B (wo) or A (down) */
                 for (int q = tid; q < D / 4 && !(FIX & 8); q += NC) {
                     const float4 y = reinterpret_cast<const float4 *>(ys)[q];
@@ -471,7 +554,11 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                 else if (i == 3) gs[rr] = t;
                 else if (i == 4) {
                     const int row = 16 * b + rr;
-                    if (FIX & 1)
+                    if (LL) {
+                        const float xn = xown[rr] + t;
+                        xown[rr] = xn;
+                        st_tag(a.xt + row, xn, a.tag + 4 * l + 1);
+                    } else if (FIX & 1)
                         asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"(a.x + row), "f"(t) : "memory");
                     else
                         a.x[row] = __ldcg(a.x + row) + t;
@@ -543,10 +630,14 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                     for (int w = 0; w < CW; w++) t += op[w * 32 + lane];
                     const int c = 32 * s + lane;
                     const float z = t * LW(l).hn[c] * swishf(gs[lane]);
-                    if (!WOS) a.z[h * DV + c] = z;
+                    if (LL) st_tag(a.zt + h * DV + c, z, a.tag + 4 * l + 3);
+                    else if (!WOS) a.z[h * DV + c] = z;
                     float q2 = t * t;
                     for (int o2 = 16; o2; o2 >>= 1) q2 += __shfl_xor_sync(0xffffffffu, q2, o2);
-                    if (!lane) a.hp[((size_t)l * H + h) * SUB + s] = q2;
+                    if (!lane) {
+                        if (LL) st_tag(a.hpt + h * SUB + s, q2, a.tag + 4 * l + 3);
+                        else a.hp[((size_t)l * H + h) * SUB + s] = q2;
+                    }
                     if (WOS) { /* the head's sums, from its 16 blocks: a wait a head, not a meeting */
                         if (!lane) {
                             __threadfence();
@@ -569,6 +660,37 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                     cbar();
                     continue;
                 }
+                if (LL) { /* z and the sums, until tagged this layer's */
+                    if (tid == 0) stamp(trc, T_Z0, l);
+                    const unsigned tz = a.tag + 4 * l + 3;
+                    uint2 zu[DVT / NC];
+                    for (;;) {
+                        bool ok = true;
+#pragma unroll
+                        for (int e = 0; e < DVT / NC; e++) zu[e] = ld_tag(a.zt + tid + NC * e), ok &= zu[e].y == tz;
+                        if (ok || (LAB & 1)) break;
+                    }
+                    if (tid < H) {
+                        uint2 hu[SUB];
+                        for (;;) {
+                            bool ok = true;
+#pragma unroll
+                            for (int q = 0; q < SUB; q++) hu[q] = ld_tag(a.hpt + tid * SUB + q), ok &= hu[q].y == tz;
+                            if (ok || (LAB & 1)) break;
+                        }
+                        float t = 0.f;
+#pragma unroll
+                        for (int q = 0; q < SUB; q++) t += __uint_as_float(hu[q].x);
+                        rh[tid] = 1.0f / sqrtf(t / DV + EPS);
+                    }
+                    cbar();
+#pragma unroll
+                    for (int e = 0; e < DVT / NC; e++) {
+                        const int c = tid + NC * e;
+                        xs[c] = bf16_rn(__uint_as_float(zu[e].x) * rh[c / DV]);
+                    }
+                    cbar();
+                } else {
                 meet_d(l, 4); /* M: every head's z and sums are out */
                 if (tid == 0) stamp(trc, T_Z0, l);
                 if (FIX & 2) { /* z's 16 values a thread and the sums in one round trip */
@@ -600,12 +722,18 @@ __global__ void __launch_bounds__(NT, 1) step_kernel(step_t a) {
                     for (int c = tid; c < DVT; c += NC) xs[c] = bf16_rn(__ldcg(a.z + c) * rh[c / DV]);
                     cbar();
                 }
+                }
                 dump_xs<CHECK>(a, xs, (size_t)l * 8192 + D, DVT);
                 if (tid == 0) stamp(trc, T_Z1, l);
             } else if (i == 4 && !WOS) {
-                meet_d(l, 5); /* B: x after the mixer */
                 if (tid == 0) stamp(trc, T_NORM0, l);
-                norm_in(a.x, LW(l).mn, xs, red);
+                if (LL) { /* B: x after the mixer, tagged by its owners */
+                    if (LAB & 1) norm_in_ll<false>(a.xt, a.tag + 4 * l + 1, LW(l).mn, xs, red, xown);
+                    else norm_in_ll<true>(a.xt, a.tag + 4 * l + 1, LW(l).mn, xs, red, xown);
+                } else {
+                    meet_d(l, 5); /* B: x after the mixer */
+                    norm_in(a.x, LW(l).mn, xs, red);
+                }
                 if (tid == 0) stamp(trc, T_NORM1, l);
                 dump_xs<CHECK>(a, xs, (size_t)l * 8192 + D + DVT, D);
             } else if (i == 6) {
@@ -835,6 +963,11 @@ int main(int argc, char **argv) {
     uint2 *d_qkt;
     CK(cudaMalloc(&d_qkt, H * 2 * DK * 8));
     CK(cudaMemset(d_qkt, 0, H * 2 * DK * 8));
+    uint2 *d_tg; /* LL: xt, pt, zt, hpt */
+    const size_t ntg = D + (size_t)NB * D + DVT + H * SUB;
+    CK(cudaMalloc(&d_tg, ntg * 8));
+    CK(cudaMemset(d_tg, 0, ntg * 8));
+    std::vector<uint2> hxt(D);
     CK(cudaMalloc(&d_S, hS.size() * 4));
     CK(cudaMalloc(&d_qk, H * 2 * DK * 4));
     CK(cudaMalloc(&d_z, DVT * 4));
@@ -872,6 +1005,7 @@ int main(int argc, char **argv) {
         lw.an = d_f + (size_t)l * (2 * D + DV), lw.mn = lw.an + D, lw.hn = lw.mn + D;
     }
     a.out = w + out_off, a.fn = d_f + (size_t)L * (2 * D + DV);
+    a.xt = d_tg, a.pt = d_tg + D, a.zt = a.pt + (size_t)NB * D, a.hpt = a.zt + DVT;
     a.x = d_x, a.S = d_S, a.qk = d_qk, a.qkt = d_qkt, a.z = d_z, a.hp = d_hp, a.logits = d_lg;
     a.cs = d_cs, a.sn = d_sn, a.cnt = d_cnt, a.bar = d_cnt + H, a.cnt2 = d_cnt + H + 1;
     const size_t smem = 9216 + 16384 + 3072 + (size_t)NS * STAGE + MAXL * sizeof(layer_w);
@@ -894,7 +1028,11 @@ int main(int argc, char **argv) {
         CK(cudaMemsetAsync(d_cnt, 0, (2 * H + 1) * 4));
         CK(cudaMemcpyAsync(d_x, d_xin, D * 4, cudaMemcpyDeviceToDevice));
         if (XREP > 1) CK(cudaMemsetAsync(d_x + D, 0, (size_t)(XREP - 1) * D * 4));
-        a.tag += 64;
+        a.tag += 128;
+        if (LL) { /* x_in, tagged as x entering layer 0 */
+            for (int i = 0; i < D; i++) hxt[i] = make_uint2(*reinterpret_cast<const uint32_t *>(&hx[i]), a.tag);
+            CK(cudaMemcpy(a.xt, hxt.data(), D * 8, cudaMemcpyHostToDevice));
+        }
     };
     auto launch = [&](bool check) {
         prep();
@@ -917,6 +1055,10 @@ int main(int argc, char **argv) {
     {
         std::vector<float> gr((size_t)XREP * D);
         CK(cudaMemcpy(gr.data(), d_x, gr.size() * 4, cudaMemcpyDeviceToHost));
+        if (LL) { /* x from its tagged array */
+            CK(cudaMemcpy(hxt.data(), a.xt, D * 8, cudaMemcpyDeviceToHost));
+            for (int i = 0; i < D; i++) memcpy(&gr[i], &hxt[i].x, 4);
+        }
         for (int i = 0; i < D; i++) { /* the copies summed in the kernel's order */
             float t = gr[i];
             for (int r = 1; r < XREP; r++) t += gr[(size_t)r * D + i];
