@@ -86,11 +86,11 @@ constexpr int OUTR = V / NB;         /* output rows a block */
  * y, each owner sums its rows' 128 partials in block order and stores x; z and the heads'
  * sums are tagged. The step's bits are then the same from run to run. */
 
-#ifndef MEGA_XREP
-#define MEGA_XREP 1
+#ifndef MEGA_XREP /* next273: 2 (1 is the thirty-fifth session's form) */
+#define MEGA_XREP 2
 #endif
-#ifndef MEGA_FIX
-#define MEGA_FIX 0
+#ifndef MEGA_FIX /* next273: 95 = 1 + 2 + 4 + 8 + 16 + 64 (0 is the thirty-fifth session's form) */
+#define MEGA_FIX 95
 #endif
 constexpr int XREP = MEGA_XREP, FIX = MEGA_FIX;
 constexpr bool LL = FIX & 128;
