@@ -67,7 +67,7 @@ constexpr int NB = 128, CW = 8, NC = 32 * CW, NT = NC + 32, SUB = NB / H;
 constexpr int FJ = F / NB, FJP = 24; /* u rows a block; down's slice padded to 24 columns */
 constexpr int OUTR = V / NB;         /* output rows a block */
 #ifndef MEGA_STAGE_KB /* the ring: 192 KB in stages of this size (next264: 32, 48, 64) */
-#define MEGA_STAGE_KB 64
+#define MEGA_STAGE_KB 48 /* next277: 48 with no drain (64 was the thirty-fifth session's) */
 #endif
 /* MEGA_XREP: x as the sum of this many copies, block b adding down's y (and wo's slices) into copy
  * b % XREP, so that the red.adds of 128 blocks spread over XREP times as many L2 lines.
@@ -94,6 +94,10 @@ constexpr int OUTR = V / NB;         /* output rows a block */
 #endif
 constexpr int XREP = MEGA_XREP, FIX = MEGA_FIX;
 constexpr bool LL = FIX & 128;
+#ifndef MEGA_DRAIN /* the timed kernel drains a stage at each meeting (the other one is timed beside) */
+#define MEGA_DRAIN 0
+#endif
+constexpr bool DR = MEGA_DRAIN;
 #ifndef MEGA_RING_KB /* the ring's size (next269: 96, 128, 192) */
 #define MEGA_RING_KB 192
 #endif
@@ -1011,10 +1015,10 @@ int main(int argc, char **argv) {
     const size_t smem = 9216 + 16384 + 3072 + (size_t)NS * STAGE + MAXL * sizeof(layer_w);
     const int labs[] = {0, 1, 2, 4, 8, 3, 7, 15, -1};
 #define KERNELS(W)                                                                               \
-    {step_kernel<false, 0, true, W>,  step_kernel<false, 1, true, W>,  step_kernel<false, 2, true, W>, \
-     step_kernel<false, 4, true, W>,  step_kernel<false, 8, true, W>,  step_kernel<false, 3, true, W>, \
-     step_kernel<false, 7, true, W>,  step_kernel<false, 15, true, W>, step_kernel<false, 0, false, W>, \
-     step_kernel<true, 0, true, W>}
+    {step_kernel<false, 0, DR, W>,  step_kernel<false, 1, DR, W>,  step_kernel<false, 2, DR, W>, \
+     step_kernel<false, 4, DR, W>,  step_kernel<false, 8, DR, W>,  step_kernel<false, 3, DR, W>, \
+     step_kernel<false, 7, DR, W>,  step_kernel<false, 15, DR, W>, step_kernel<false, 0, !DR, W>, \
+     step_kernel<true, 0, DR, W>}
     void (*kern_rows[])(step_t) = KERNELS(false);
     void (*kern_wos[])(step_t) = KERNELS(true);
     void (**kern)(step_t) = wos ? kern_wos : kern_rows;
@@ -1166,12 +1170,13 @@ int main(int argc, char **argv) {
     std::sort(all.begin(), all.end());
     const double bound = (lbytes + sbytes) / 4.8e12 * 1e3;
     if (lab == 0)
-        printf("step (%d layers, %s): best %.3f ms, median %.3f; plain read of its %.3f GB %.3f ms; bound "
+        printf("step (%d layers, %s, %d KB stages, %s drain): best %.3f ms, median %.3f; plain read of its %.3f GB %.3f ms; bound "
                "(%.3f GB of weights + %.3f GB of state at 4.8 TB/s) %.3f ms: %.0f%% of it\n",
-               L, wos ? "wo by o's columns, 2 meetings a layer" : "wo by rows, 3 meetings a layer", best, all[all.size() / 2], wbytes / 1e9, bestr, lbytes / 1e9, sbytes / 1e9, bound,
+               L, wos ? "wo by o's columns, 2 meetings a layer" : "wo by rows, 3 meetings a layer",
+               STAGE / 1024, DR ? "with" : "no", best, all[all.size() / 2], wbytes / 1e9, bestr, lbytes / 1e9, sbytes / 1e9, bound,
                100.0 * bound / all[all.size() / 2]);
     else if (lab < 0)
-        printf("  the same without the meetings' drain: best %.3f ms, median %.3f\n", best,
+        printf("  the same %s the meetings' drain: best %.3f ms, median %.3f\n", DR ? "without" : "with", best,
                all[all.size() / 2]);
     else
         printf("  timing only, lab %2d (%s%s%s%s): best %.3f ms, median %.3f\n", lab,
@@ -1187,7 +1192,7 @@ int main(int argc, char **argv) {
         CK(cudaMalloc(&d_trg, (size_t)NB * TR_N * 4));
         CK(cudaMalloc(&d_trn, (size_t)NB * 3 * 4));
         a.tr = d_tr, a.trg = d_trg, a.trn = d_trn;
-        void (*tk)(step_t) = wos ? step_kernel<false, 0, true, true, true> : step_kernel<false, 0, true, false, true>;
+        void (*tk)(step_t) = wos ? step_kernel<false, 0, DR, true, true> : step_kernel<false, 0, DR, false, true>;
         CK(cudaFuncSetAttribute(tk, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
         std::vector<unsigned long long> ht((size_t)NB * TR_N);
         std::vector<unsigned> hg((size_t)NB * TR_N), hn(NB * 3);
