@@ -45,6 +45,15 @@
  * same call (next267) 1.01 ms; 0.62-0.65 with the meetings, head waits, state bytes and
  * products all left out.
  *
+ * Thirty-sixth session (next268-next278): TRACE stamps each stage's issue and landing and the
+ * consumers' waits; each block's stream stood idle ~330 us of the step, 264 of them while the
+ * consumers were busy with the serial work between stages (round trips to L2 after meetings,
+ * fences after red.adds, the state's loads), not with the products. MEGA_FIX and MEGA_XREP
+ * remove those one by one (see their comment); the defaults (x in 2 copies, FIX 95, 48 KB
+ * stages, no drain) take 0.91 ms (61%), against the library's chain 1.01-1.03 in the same call
+ * (next278). FIX 128 (every wait on tagged values, the same bits every run) is correct but slower
+ * (0.99): its polls re-read 16 KB a block while they wait.
+ *
  * Standalone: nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Xcompiler -fopenmp
  *             -lgomp mega_lab.cu
  */
