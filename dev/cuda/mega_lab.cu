@@ -232,6 +232,17 @@ __device__ __forceinline__ float bsum(float v, float *red) { /* over the consume
     for (int i = 0; i < CW; i++) t += red[i];
     return t;
 }
+/* the RMSNorm's end, from a thread's 8 values of x (columns tid + NC e) and their squares' sum */
+__device__ __forceinline__ void norm_out(const float (&v)[8], float ss, const float *w, uint16_t *xs,
+                                         float *red) {
+    const float r = 1.0f / sqrtf(bsum(ss, red) / D + EPS);
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+        const int i = threadIdx.x + NC * e;
+        xs[i] = bf16_rn(v[e] * r * w[i]);
+    }
+    cbar();
+}
 /* x's RMSNorm with weight w into xs (bf16): 8 values a thread */
 __device__ void norm_in(const float *x, const float *w, uint16_t *xs, float *red) {
     float v[8], ss = 0.f;
@@ -245,13 +256,7 @@ __device__ void norm_in(const float *x, const float *w, uint16_t *xs, float *red
         for (int r = 1; r < XREP; r++) v[e] += c[r];
         ss += v[e] * v[e];
     }
-    const float r = 1.0f / sqrtf(bsum(ss, red) / D + EPS);
-#pragma unroll
-    for (int e = 0; e < 8; e++) {
-        const int i = threadIdx.x + NC * e;
-        xs[i] = bf16_rn(v[e] * r * w[i]);
-    }
-    cbar();
+    norm_out(v, ss, w, xs, red);
 }
 
 /* LL: x's RMSNorm as norm_in, x read from xt until every value carries tag tg (POLL); the
@@ -273,13 +278,7 @@ __device__ void norm_in_ll(const uint2 *xt, unsigned tg, const float *w, uint16_
         const int i = threadIdx.x + NC * e;
         if (i >> 4 == (int)blockIdx.x) xown[i & 15] = v[e];
     }
-    const float r = 1.0f / sqrtf(bsum(ss, red) / D + EPS);
-#pragma unroll
-    for (int e = 0; e < 8; e++) {
-        const int i = threadIdx.x + NC * e;
-        xs[i] = bf16_rn(v[e] * r * w[i]);
-    }
-    cbar();
+    norm_out(v, ss, w, xs, red);
 }
 
 /* check: block 0 keeps a copy of the products' input (xs, n values) */
