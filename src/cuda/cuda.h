@@ -456,6 +456,57 @@ retnet_status cuda_op_adamw(float *p, cuda_bf16 *p_bf16, const float *g, float *
                             int64_t n, int64_t step, const retnet_adamw *h, int decayed,
                             float grad_scale, cuda_stream s);
 
+/* ==================================================================================== */
+/* decode_persistent.cu: a whole decoding step of one sequence as one kernel ------------ */
+
+/*
+ * The fla-shaped 1.3B RetNet's step at B = 1 (d 2048, 8 heads of dk 256 / dv 512, SwiGLU 2816,
+ * RMSNorm, rope "half", gate and the head's RMSNorm with weight, no §3): the embedding, every
+ * layer, the final norm and the output layer in one cooperative launch of 128 blocks on an
+ * sm_90 GPU, streaming each weight once through shared memory. Its products take the same
+ * bf16 inputs as the chain's (the norms' outputs, the head norm's output, the FFN's hidden),
+ * with fp32 accumulation; q, k and v stay fp32 (the chain rounds them to bf16), and the
+ * residual x is summed in fixed point, so the step is deterministic. Where a value of x passes
+ * 2^23 the logits come out NaN. model_cuda.cu takes it for B = 1 where cuda_pstep_shape and
+ * cuda_pstep_available say yes and RETNET_CUDA_PERSISTENT is not 0; it keeps down's packed
+ * copy (24 / 22 of down's bytes) in step with the bf16 weights.
+ */
+#define CUDA_PSTEP_MAXL 32
+typedef struct {
+    const cuda_bf16 *wq, *wk, *wv, *wg, *wo; /* (rows, cols) as the model holds them */
+    const cuda_bf16 *fc1, *gate;             /* the GLU: swish(fc1 x) * (gate x) */
+    const float *attn_norm, *ffn_norm, *head_norm; /* (d), (d), (dv: one for every head) */
+} cuda_pstep_layer;
+typedef struct {
+    int n_layer;
+    int64_t vocab;
+    cuda_pstep_layer layer[CUDA_PSTEP_MAXL];
+    const cuda_bf16 *down; /* every layer's down, packed by cuda_pstep_pack */
+    const cuda_bf16 *out; /* (vocab, d): the output layer (or the tied embedding's bf16 copy) */
+    const float *final_norm, *embed; /* (d), the fp32 embedding table (vocab, d) */
+    float embed_scale, eps;
+    const float *gamma; /* (h) decays */
+    double rope_base;
+    const int32_t *tok; /* (1) this step's token, on the device */
+    const int64_t *pos; /* (1) its position */
+    float *state;       /* layer l's S (h, dk, dv) at state + l state_layer_floats (read, written) */
+    int64_t state_layer_floats; /* a multiple of 4 */
+    float *logits;      /* (vocab) */
+} cuda_pstep;
+/* 1 where the kernel computes this config's shapes (the variant itself is the caller's check) */
+int cuda_pstep_shape(int64_t d_model, int n_head, int64_t d_key, int64_t d_value, int64_t d_ffn,
+                     int n_layer, int64_t vocab);
+/* 1 on a GPU that runs it (sm_90, 128 SMs, 226 KB of shared memory a block, cooperative launch) */
+int cuda_pstep_available(void);
+/* device bytes of its scratch, which must be zeroed once before the first step and then be
+ * left to it (it keeps the meetings' counter and the steps' tags there) */
+size_t cuda_pstep_scratch_bytes(void);
+/* down (d, d_ffn) of one layer into the kernel's layout at dst: each block's columns
+ * together, so that it reads them in one stream (cuda_pstep_pack_bytes(n_layer) for all) */
+size_t cuda_pstep_pack_bytes(int n_layer);
+retnet_status cuda_pstep_pack(cuda_bf16 *dst, const cuda_bf16 *fc2, cuda_stream s);
+retnet_status cuda_pstep_run(const cuda_pstep *p, void *scratch, cuda_stream s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -144,8 +144,18 @@ struct model_cuda {
      * then hnext holds the ids of the next_B rows of logits at next_of until the next forward */
     int32_t *dnext, *hnext;
     int32_t next_cap;
+    /* a decoding graph's tokens and positions, staged in pinned memory (hstage: B positions,
+     * then B tokens) and copied on the graph's stream: no synchronous copy a step */
+    void *hstage;
+    int32_t stage_cap;
     int graph_argmax;
     const float *next_of;
+    /* the persistent step (decode_persistent.cu) for B = 1 where the config is its variant
+     * (pstep_fits; RETNET_CUDA_PERSISTENT=0: never), its scratch (zeroed once) and down packed
+     * for it (pdown), packed again before a step when the bf16 weights changed (pstep_stale) */
+    int pstep, pstep_stale;
+    void *pstep_scr;
+    cuda_bf16 *pdown;
 };
 
 /* What the backward reads of one layer (RETNET.md §4-5, src/model.c's layer_acts): fp32 where
@@ -292,6 +302,60 @@ static retnet_status win_advance(const model_cuda *d, float *state, int64_t B, c
 /* --------------------------------------------------------------------- parameters */
 
 /* Every decoding graph forgotten (the next step captures its own). */
+/*
+ * The persistent step (decode_persistent.cu): its variant (RMSNorm, SwiGLU, rope "half", the
+ * gate and the head's RMSNorm with weight, no §3: fla's RetNet) at its shapes, with no
+ * decoding window at B = 1 and a layer's state a whole number of 16 bytes (its TMA map).
+ * Read when the model moves to the GPU.
+ */
+static int pstep_fits(const model_cuda *d) {
+    const retnet_config *c = &d->cfg;
+    if (is_tf(c) || c->norm != RETNET_NORM_RMSNORM || c->head_norm != RETNET_HEADNORM_RMSNORM ||
+        !c->head_norm_affine || c->ffn != RETNET_FFN_GLU || c->ffn_act != RETNET_ACT_SWISH ||
+        c->rope != RETNET_ROPE_HALF || !c->gate || c->normalize || win_of(d, 1) ||
+        !cuda_pstep_shape(c->d_model, c->n_head, c->d_key, c->d_value, c->d_ffn, c->n_layer,
+                          c->vocab))
+        return 0;
+    return layer_bytes(d, 1) % 16 == 0;
+}
+
+/* down's packed copy in step with the bf16 weights (before a step, outside any capture) */
+static retnet_status pstep_ready(model_cuda *d) {
+    if (!d->pstep_stale) return RETNET_OK;
+    const size_t per = cuda_pstep_pack_bytes(1) / sizeof(cuda_bf16);
+    for (int l = 0; l < d->cfg.n_layer; l++)
+        TRY(cuda_pstep_pack(d->pdown + (size_t)l * per, (const cuda_bf16 *)d->l16[l].fc2, NULL));
+    TRY(retnet_cuda_sync(NULL));
+    d->pstep_stale = 0;
+    return RETNET_OK;
+}
+
+static float embed_scale(const retnet_config *c);
+
+/* B = 1's step by the persistent kernel: logits (vocab floats, device) from d->tok, d->pos */
+static retnet_status pstep_run(model_cuda *d, float *state, float *logits, cuda_stream cs) {
+    const retnet_config *c = &d->cfg;
+    cuda_pstep p;
+    memset(&p, 0, sizeof p);
+    p.n_layer = c->n_layer, p.vocab = c->vocab;
+    for (int l = 0; l < c->n_layer; l++) {
+        const retnet_layer_params *w = &d->l16[l], *f = &d->l32[l];
+        p.layer[l] = (cuda_pstep_layer){
+            (const cuda_bf16 *)w->wq,  (const cuda_bf16 *)w->wk,   (const cuda_bf16 *)w->wv,
+            (const cuda_bf16 *)w->wg,  (const cuda_bf16 *)w->wo,   (const cuda_bf16 *)w->fc1,
+            (const cuda_bf16 *)w->gate, f->ret_norm_w, f->ffn_norm_w, f->hn_w};
+    }
+    p.down = d->pdown;
+    p.out = (const cuda_bf16 *)(c->tie_embeddings ? d->g16.embed : d->g16.out);
+    p.final_norm = d->g32.norm_w, p.embed = d->g32.embed;
+    p.embed_scale = embed_scale(c), p.eps = c->eps;
+    p.gamma = d->gamma, p.rope_base = c->rope_base;
+    p.tok = d->tok, p.pos = d->pos;
+    p.state = state, p.state_layer_floats = (int64_t)(layer_bytes(d, 1) / sizeof(float));
+    p.logits = logits;
+    return cuda_pstep_run(&p, d->pstep_scr, cs);
+}
+
 static void graphs_drop(model_cuda *d) {
     for (int i = 0; i < N_GRAPHS; i++) {
         if (d->graph[i].exec) cudaGraphExecDestroy(d->graph[i].exec);
@@ -314,7 +378,10 @@ void model_cuda_free(model_cuda *d) {
     retnet_cuda_free(d->tacts);
     retnet_cuda_free(d->dsum);
     retnet_cuda_free(d->dnext);
+    retnet_cuda_free(d->pstep_scr);
+    retnet_cuda_free(d->pdown);
     if (d->hnext) cudaFreeHost(d->hnext);
+    if (d->hstage) cudaFreeHost(d->hstage);
     graphs_drop(d);
     if (d->gstream) cudaStreamDestroy(d->gstream);
     if (d->gready) cudaEventDestroy(d->gready);
@@ -474,6 +541,17 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     }
     if (!st) st = retnet_cuda_sync(NULL); /* the conversions are done before tmp goes */
     retnet_cuda_free(tmp);
+    const char *pe2 = getenv("RETNET_CUDA_PERSISTENT");
+    if (!st && !(pe2 && !strcmp(pe2, "0")) && pstep_fits(d) && cuda_pstep_available()) {
+        st = retnet_cuda_malloc(&d->pstep_scr, cuda_pstep_scratch_bytes(),
+                                "the persistent step's scratch");
+        if (!st && cudaMemset(d->pstep_scr, 0, cuda_pstep_scratch_bytes()) != cudaSuccess)
+            st = retnet_fail(RETNET_EDEVICE, "CUDA: zeroing the persistent step's scratch");
+        if (!st)
+            st = retnet_cuda_malloc((void **)&d->pdown, cuda_pstep_pack_bytes(c->n_layer),
+                                    "the persistent step's copy of down");
+        d->pstep = !st, d->pstep_stale = 1;
+    }
     if (st) {
         model_cuda_free(d);
         return st;
@@ -831,8 +909,8 @@ static retnet_status next_ready(model_cuda *d, int32_t B);
 static retnet_status argmax_ids(model_cuda *d, const float *logits_dev, int32_t B,
                                 cudaStream_t cs, int32_t *host);
 
-static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_dev,
-                                       float *last_dev) {
+static retnet_status decode_step_graph(model_cuda *d, const int32_t *tokens, const int64_t *pos,
+                                       int32_t B, float *state_dev, float *last_dev) {
     const retnet_config *c = &d->cfg;
     if (!d->gstream)
         CUDA_TRY(cudaStreamCreateWithFlags(&d->gstream, cudaStreamNonBlocking), "a graph stream");
@@ -849,6 +927,7 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
     /* the argmax's buffers, grown before the capture too (a regrowth moves them: the graph
      * is then made again) */
     if (d->graph_argmax) TRY(next_ready(d, B));
+    if (B == 1 && d->pstep) TRY(pstep_ready(d)); /* the graph reads the packed copy */
     decode_graph key = {NULL, 0, B, c->context, state_dev, last_dev, d->acts, scr,
                         d->acts_rows, d->graph_argmax ? d->hnext : NULL,
                         d->graph_argmax ? d->dnext : NULL};
@@ -868,11 +947,16 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
         gr->exec = NULL;
         CUDA_TRY(cudaStreamBeginCapture(d->gstream, cudaStreamCaptureModeThreadLocal),
                  "capturing a decoding step");
-        retnet_status st = cuda_op_embed(d->x, d->g32.embed, d->tok, B, c->d_model, c->vocab,
-                                         embed_scale(c), cs);
-        for (int l = 0; l < c->n_layer && !st; l++) st = layer_forward(d, l, B, 1, state_dev, cs);
-        if (!st) st = win_advance(d, state_dev, B, cs);
-        if (!st) st = last_logits(d, B, 1, state_dev, last_dev, cs);
+        retnet_status st = RETNET_OK;
+        if (B == 1 && d->pstep) {
+            st = pstep_run(d, state_dev, last_dev, cs);
+        } else {
+            st = cuda_op_embed(d->x, d->g32.embed, d->tok, B, c->d_model, c->vocab,
+                               embed_scale(c), cs);
+            for (int l = 0; l < c->n_layer && !st; l++) st = layer_forward(d, l, B, 1, state_dev, cs);
+            if (!st) st = win_advance(d, state_dev, B, cs);
+            if (!st) st = last_logits(d, B, 1, state_dev, last_dev, cs);
+        }
         if (!st && d->graph_argmax) st = argmax_ids(d, last_dev, B, (cudaStream_t)cs, d->hnext);
         cudaGraph_t g = NULL;
         cudaError_t e = cudaStreamEndCapture(d->gstream, &g);
@@ -887,11 +971,30 @@ static retnet_status decode_step_graph(model_cuda *d, int32_t B, float *state_de
         d->captures++;
     }
     gr->used = ++d->graph_clock;
-    /* the graph's stream does not wait for the legacy stream by itself, where the tokens,
-     * positions and states were copied (from pageable memory cudaMemcpy may return before its
-     * DMA lands): the replay waits for everything issued there first */
+    /* the graph's stream does not wait for the legacy stream by itself, where the states
+     * were copied (from pageable memory cudaMemcpy may return before its DMA lands): the
+     * replay waits for everything issued there first. The tokens and positions go through
+     * pinned memory on the graph's stream: two synchronous copies a step cost ~10 us
+     * (dev/cuda/next285: 1.004-1.012 ms against 1.015-1.027 at B = 1) */
     CUDA_TRY(cudaEventRecord(d->gready, 0), "ordering the decoding step");
     CUDA_TRY(cudaStreamWaitEvent(d->gstream, d->gready, 0), "ordering the decoding step");
+    if (B > d->stage_cap) {
+        if (d->hstage) cudaFreeHost(d->hstage);
+        d->hstage = NULL, d->stage_cap = 0;
+        CUDA_TRY(cudaMallocHost(&d->hstage, (sizeof(int64_t) + sizeof(int32_t)) * (size_t)B),
+                 "pinned memory for the tokens");
+        d->stage_cap = B;
+    }
+    /* (the last step's copies are done: its stream was synchronized) */
+    int64_t *hp = (int64_t *)d->hstage;
+    int32_t *ht = (int32_t *)(hp + B);
+    memcpy(hp, pos, sizeof(int64_t) * (size_t)B), memcpy(ht, tokens, sizeof(int32_t) * (size_t)B);
+    CUDA_TRY(cudaMemcpyAsync(d->pos, hp, sizeof(int64_t) * (size_t)B, cudaMemcpyHostToDevice,
+                             d->gstream),
+             "copying the positions");
+    CUDA_TRY(cudaMemcpyAsync(d->tok, ht, sizeof(int32_t) * (size_t)B, cudaMemcpyHostToDevice,
+                             d->gstream),
+             "copying the tokens");
     CUDA_TRY(cudaGraphLaunch(gr->exec, d->gstream), "launching the decoding step");
     TRY(retnet_cuda_sync(cs));
     if (d->graph_argmax) d->next_of = last_dev, d->next_B = B;
@@ -937,16 +1040,26 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
         }
         pos = d->hzero;
     }
+    pdl_scope pdl(d->pdl && T == 1 && state_dev);
+    if (last_dev && T == 1 && state_dev && d->graphs)
+        return decode_step_graph(d, tokens, pos, B, state_dev, last_dev); /* copies them itself */
     TRY(retnet_cuda_upload(d->tok, tokens, sizeof(int32_t) * (size_t)n));
     TRY(retnet_cuda_upload(d->pos, pos, sizeof(int64_t) * (size_t)B));
-    pdl_scope pdl(d->pdl && T == 1 && state_dev);
 
     const float *wout = c->tie_embeddings ? d->g16.embed : d->g16.out;
     /* in a graph the Transformer's attention gets no host positions (checked above): its
      * grid is sized for the whole cache and each row's splits still follow its own length
      * (attention.cu's split_len), so the results are those of a launch sized to the step */
-    if (last_dev && T == 1 && state_dev && d->graphs)
-        return decode_step_graph(d, B, state_dev, last_dev);
+    if (B == 1 && T == 1 && state_dev && d->pstep) { /* the whole step in one launch */
+        TRY(pstep_ready(d));
+        TRY(pstep_run(d, state_dev, last_dev ? last_dev : d->logits, NULL));
+        TRY(retnet_cuda_sync(NULL));
+        if (last_dev || !logits) return RETNET_OK;
+        CUDA_TRY(cudaMemcpy(logits, d->logits, sizeof(float) * (size_t)c->vocab,
+                            cudaMemcpyDeviceToHost),
+                 "downloading the logits");
+        return RETNET_OK;
+    }
     /* the chunkwise form reads the states: the windows folded in first */
     if (T > 1 && state_dev) TRY(win_flush(d, state_dev, B, 0, B, 1));
     TRY(cuda_op_embed(d->x, d->g32.embed, d->tok, n, D, c->vocab, embed_scale(c), NULL));
@@ -1067,6 +1180,7 @@ static retnet_status argmax_ids(model_cuda *d, const float *logits_dev, int32_t 
 }
 
 int64_t model_cuda_graph_captures(const model_cuda *d) { return d ? d->captures : 0; }
+int model_cuda_persistent(const model_cuda *d) { return d ? d->pstep : 0; }
 
 /*
  * The greedy ids of the last decoding step. A decoding graph computes them itself, its last
@@ -1925,6 +2039,7 @@ retnet_status model_cuda_adamw_range(model_cuda *d, const retnet_model *m, int64
         begin > end)
         return retnet_fail(RETNET_EINVAL, "CUDA adamw_range: bad arguments");
     TRY(grads_ready(d));
+    d->pstep_stale = 1; /* the bf16 weights change */
     for (int32_t i = 0; i < m->n_tensors; i++) {
         const retnet_param_desc *p = &m->table[i];
         int64_t lo = p->offset > begin ? p->offset : begin;
@@ -1940,6 +2055,7 @@ retnet_status model_cuda_adamw_range(model_cuda *d, const retnet_model *m, int64
 retnet_status model_cuda_refresh_bf16(model_cuda *d, const retnet_model *m) {
     if (!d || !d->master || !m)
         return retnet_fail(RETNET_EINVAL, "CUDA: the model is not training");
+    d->pstep_stale = 1;
     for (int32_t i = 0; i < m->n_tensors; i++) {
         const retnet_param_desc *p = &m->table[i];
         if (has_bf16(m, p)) TRY(bf16(bf16_of(d, m, p), d->master + p->offset, p->numel));

@@ -407,6 +407,115 @@ static void test_rms_chain(void) {
     }
 }
 
+/*
+ * The persistent step (decode_persistent.cu), which takes B = 1's decoding steps for fla's
+ * variant at its shapes (d 2048, 8 heads of dk 256 / dv 512, SwiGLU 2816): here 3 layers and
+ * a vocabulary of 1024 (the kernel's only free extents). A chunkwise prefill of 40 tokens,
+ * then 20 steps, on the CPU, on the GPU with the persistent step and on the GPU with the
+ * kernel chain (RETNET_CUDA_PERSISTENT=0); logits and states of both GPU runs against the
+ * CPU by the rule. Then the same steps through device states and device logits (the CUDA
+ * graph's path) must give the host-state run's bits: x is summed in fixed point, so the step
+ * is deterministic. The persistent logits must not be the chain's bits (it ran). Last, new
+ * weights uploaded (down negated): the packed copy of down must follow them. Skipped
+ * where the kernel does not run (not sm_90, fewer than 128 SMs).
+ */
+static void test_persistent(void) {
+    enum { T = 40, STEPS = 20 };
+    retnet_config c = fla_like(1024, 2048, 3, 8, 2);
+    c.d_ffn = 2816;
+    if (!cuda_pstep_available()) {
+        fprintf(stderr, "     (skipped: the persistent step does not run on this GPU)\n");
+        return;
+    }
+    retnet_model *cpu, *gpu, *cpu2 = NULL, *off = NULL;
+    if (!make_pair(&c, 61, &cpu, &gpu)) return;
+    setenv("RETNET_CUDA_PERSISTENT", "0", 1);
+    const int made = make_pair(&c, 61, &cpu2, &off);
+    unsetenv("RETNET_CUDA_PERSISTENT");
+    retnet_model_free(cpu2);
+    if (!made) {
+        retnet_model_free(cpu), retnet_model_free(gpu);
+        return;
+    }
+    CHECK(model_cuda_persistent(gpu->device) && !model_cuda_persistent(off->device),
+          "the persistent step should be on for the first GPU model only (%d, %d)",
+          model_cuda_persistent(gpu->device), model_cuda_persistent(off->device));
+    const int32_t V = c.vocab;
+    const int64_t sf = retnet_state_floats(&c), n = (int64_t)STEPS * V;
+    float *st = calloc((size_t)(3 * sf), sizeof(float)), *lp = malloc(sizeof(float) * T * V);
+    float *lg[3];
+    for (int i = 0; i < 3; i++) lg[i] = malloc(sizeof(float) * (size_t)n);
+    retnet_model *m[3] = {cpu, gpu, off};
+    uint64_t s = 91;
+    int32_t tok[T], step[STEPS];
+    rand_tokens(tok, T, V, &s);
+    rand_tokens(step, STEPS, V, &s);
+    for (int i = 0; i < 3; i++) {
+        retnet_state sv = {.pos = 0, .data = st + i * sf};
+        OK(retnet_forward(m[i], tok, 1, T, RETNET_FORM_CHUNKWISE, 0, &sv, lp));
+        for (int t = 0; t < STEPS; t++)
+            OK(retnet_forward(m[i], step + t, 1, 1, RETNET_FORM_RECURRENT, 0, &sv,
+                              lg[i] + (int64_t)t * V));
+    }
+    const double R = chain(c.n_layer);
+    close_to(lg[1], lg[0], n, R, 0, "persistent: 20 steps, logits");
+    close_to(st + sf, st, sf, R, 0, "persistent: states after decoding");
+    close_to(lg[2], lg[0], n, R, 0, "the chain: 20 steps, logits");
+    close_to(st + 2 * sf, st, sf, R, 0, "the chain: states after decoding");
+    close_to(lg[1], lg[2], n, R, 0, "persistent against the chain, logits");
+    CHECK(memcmp(lg[1], lg[2], sizeof(float) * (size_t)n) != 0,
+          "the persistent logits are the chain's bits: did it run?");
+
+    /* device states and device logits (the graph's path): the host-state run's bits */
+    model_cuda *d = gpu->device;
+    float *S = NULL, *ld = NULL, *got = malloc(sizeof(float) * (size_t)n);
+    int64_t pos = 0;
+    OK(model_cuda_states_alloc(d, 1, &S));
+    OK(retnet_cuda_malloc((void **)&ld, sizeof(float) * (size_t)model_cuda_logits_stride(d),
+                          "test logits"));
+    if (S && ld) {
+        OK(model_cuda_forward_states(d, tok, 1, T, S, &pos, lp));
+        for (int t = 0; t < STEPS; t++) {
+            pos = T + t;
+            OK(model_cuda_forward_last(d, step + t, 1, 1, S, &pos, ld));
+            OK(retnet_cuda_download(got + (int64_t)t * V, ld, sizeof(float) * (size_t)V));
+        }
+        CHECK(!memcmp(got, lg[1], sizeof(float) * (size_t)n),
+              "persistent: the graph's steps differ from the host-state steps (not deterministic?)");
+        CHECK(model_cuda_graph_captures(d) >= 1, "persistent: no decoding graph was captured");
+    }
+    retnet_cuda_free(S), retnet_cuda_free(ld);
+    free(got);
+
+    /* new weights (down negated, as a training step would change it): the persistent step
+     * reads its packed copy of down, which must follow the upload; the CPU has them too */
+    float *np = malloc(sizeof(float) * (size_t)cpu->n_params);
+    memcpy(np, cpu->params, sizeof(float) * (size_t)cpu->n_params);
+    for (int l = 0; l < c.n_layer; l++) {
+        float *f = np + (cpu->layers[l].fc2 - cpu->params);
+        for (int64_t i = 0; i < c.d_model * c.d_ffn; i++) f[i] = -f[i];
+    }
+    memcpy(cpu->params, np, sizeof(float) * (size_t)cpu->n_params);
+    for (int i = 1; i < 3; i++) {
+        OK(model_cuda_train_begin(m[i]->device, m[i]));
+        OK(model_cuda_train_upload(m[i]->device, m[i], np, NULL, NULL));
+    }
+    for (int i = 0; i < 3; i++) {
+        retnet_state sv = {.pos = 0, .data = st + i * sf};
+        memset(sv.data, 0, sizeof(float) * (size_t)sf);
+        OK(retnet_forward(m[i], tok, 1, T, RETNET_FORM_CHUNKWISE, 0, &sv, lp));
+        for (int t = 0; t < STEPS; t++)
+            OK(retnet_forward(m[i], step + t, 1, 1, RETNET_FORM_RECURRENT, 0, &sv,
+                              lg[i] + (int64_t)t * V));
+    }
+    close_to(lg[1], lg[0], n, R, 0, "persistent after new weights, logits");
+    close_to(lg[2], lg[0], n, R, 0, "the chain after new weights, logits");
+    free(np);
+    for (int i = 0; i < 3; i++) free(lg[i]);
+    free(st), free(lp);
+    retnet_model_free(cpu), retnet_model_free(gpu), retnet_model_free(off);
+}
+
 /* What the CUDA forward does not cover is refused, and the model stays on the CPU. */
 static void test_refused(void) {
     retnet_config c;
@@ -530,6 +639,7 @@ int main(int argc, char **argv) {
     RUN_IF(test_wide_batch);
     RUN_IF(test_window);
     RUN_IF(test_rms_chain);
+    RUN_IF(test_persistent);
     RUN_IF(test_refused);
     RUN_IF(test_fla_fixture);
     retnet_cuda_shutdown();

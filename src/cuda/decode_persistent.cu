@@ -1,0 +1,612 @@
+/*
+ * decode_persistent.cu: a whole decoding step of one sequence (B = 1) as one persistent kernel,
+ * for the fla-shaped 1.3B RetNet (d 2048, 8 heads of dk 256 and dv 512, SwiGLU 2816, RMSNorm,
+ * rope "half", the gate and the head's RMSNorm, no §3, up to 32 layers, a vocabulary of a
+ * multiple of 128 up to 32768). The kernel chain of model_cuda.cu computes the same step for
+ * every variant; at this shape it spends ~45% of the step between its ~10 launches a layer,
+ * where this kernel streams every weight once through shared memory (dev/cuda/mega_lab.cu, the
+ * thirty-fifth and thirty-sixth sessions: 0.91 against the chain's 1.01-1.03 ms).
+ *
+ * 128 blocks (one an SM, 16 a head), 8 consumer warps and a producer warp each. The producer
+ * copies, in the order the consumers read them, the block's share of every weight into a ring
+ * of four 48 KB stages (bulk copies; the state's slice by a TMA tensor map) and runs ahead of
+ * the consumers across every wait. Down is read from a copy packed for it (cuda_pstep_pack:
+ * each block's 22 columns, padded to 24, contiguous), as its columns in place came in 64-byte
+ * rows at 1.117 ms a step against 0.94 without down (dev/cuda/next283). A layer,
+ * for block b (head h = b / 16, s = b % 16):
+ *
+ *   x's RMSNorm (every block, from L2) -> bf16 in shared memory
+ *   q k v g     16 q rows and 16 k rows of head h, stored with this step's tag beside each
+ *               value (8 bytes: value and tag land together, no counter or fence); the 32 v
+ *               and 32 g rows of the state columns the block owns, kept in shared memory
+ *   state       the block's 256 x 32 slice of S through the ring; once the head's q and k all
+ *               carry this layer's tag: rotation, S = gamma S + k^T v, o = q S, S stored;
+ *               z = o w swish(g) and the columns' sum of o^2 to global memory
+ *   meeting M   o = bf16(z / rms(o of the head)) for all 4096 columns
+ *   wo          16 whole rows (K 4096), added to x's rows (one adder a row)
+ *   meeting B   x's RMSNorm
+ *   up, gate    22 rows of each: u = swish(fc1) gate, kept in shared memory
+ *   down        the block's 22 columns of down for all 2048 rows, each row's sum added to x
+ *   meeting A   (the next layer); after the last, the final norm and 250 rows a block of the
+ *               output layer (vocabulary / 128)
+ *
+ * x is kept in fixed point (int64, 2^31 to the unit, in two copies that the blocks add to by
+ * turns) and added to by integer atomics: addition is then exact and associative, so the step's
+ * bits do not depend on the order of the 128 blocks' adds and a step replays bit for bit, as
+ * the chain's does (cuda.h: no floating-point atomics). Each added value is rounded to 2^-31
+ * (fp32 rounds x itself to 2^-24 of |x|). Values of x or of an addend past 2^23 do not fit:
+ * the step then writes NaN logits instead of wrong ones.
+ *
+ * The meetings are grid barriers on one counter; the kernel is launched cooperatively, so
+ * that all 128 blocks are resident or the launch fails (a spin wait on a block that never runs
+ * would hang). The last block to leave resets the counter for the next step.
+ */
+#include "cuda/common.cuh"
+#include "cuda/mbar.cuh"
+#include "cuda/tc_rows.cuh"
+
+#include <cudaTypedefs.h> /* PFN_cuTensorMapEncodeTiled (TMA maps; no link to libcuda) */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+namespace {
+constexpr int D = 2048, H = 8, DK = 256, DV = 512, DVT = H * DV, F = 2816;
+constexpr int NB = 128, CW = 8, NC = 32 * CW, NT = NC + 32, SUB = NB / H;
+constexpr int FJ = F / NB, FJP = 24;       /* up / gate rows a block; down's packed columns */
+constexpr int PR = 256;                    /* a segment's rows, at most (partial sums) */
+constexpr int STAGE = 48 * 1024, NS = 4;   /* the ring (dev/cuda/next276-277: 48 KB stages) */
+#ifndef PSTEP_XREP
+#define PSTEP_XREP 2
+#endif
+constexpr int XREP = PSTEP_XREP;           /* x's copies (next277) */
+constexpr int MAXL = CUDA_PSTEP_MAXL;
+#ifndef PSTEP_EXP
+#define PSTEP_EXP 0 /* dev (timing only): 1 down's adds dropped, 3 as float red.adds */
+#endif
+static_assert(F % NB == 0 && FJ <= FJP && FJP % 8 == 0 && DV / SUB == 32 && D == NC * 8, "shapes");
+static_assert(STAGE % (2 * FJP) == 0 && DK * 32 * 4 <= STAGE, "stages");
+
+/* shared memory: xs (a product's bf16 input) 8 KB; the mbarriers; small vectors; the partial
+ * sums; q, k and o of the state update; the ring. 220 KB in all: the rotation's cosines and
+ * sines live in the scratch, each block's own (a thread reads back only what it wrote) */
+constexpr int SM_PART = 9216, SM_QR = SM_PART + 16384;
+constexpr int SM_RING = SM_QR + 3072, SMEM = SM_RING + NS * STAGE;
+static_assert(SM_RING % 128 == 0, "TMA destinations");
+
+enum { C_BAR, C_DONE, C_BAD, C_GEN }; /* the control words (scratch, zero when allocated) */
+
+struct args {
+    cuda_pstep p;
+    unsigned long long *x; /* [XREP][D] fixed point */
+    uint2 *qkt;            /* [H][2 DK] q then k of each head, each value beside its tag */
+    float *z;              /* [DVT] o w swish(g) */
+    float *hp;             /* [MAXL][H][SUB] each block's sum of o^2 */
+    float *rot;            /* [NB][DK] each block's cosines, then sines */
+    unsigned *ctl;         /* C_BAR, C_DONE, C_BAD, C_GEN */
+};
+
+/* a CUtensorMap's storage (128 bytes, 64-byte aligned), as retention.cu keeps it */
+struct __align__(64) tmap {
+    unsigned long long opaque[16];
+};
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+constexpr int SM_BARS = 8192, SM_MISC = SM_BARS + 128; /* the mbarriers; small vectors */
+/* x in fixed point: 2^31 to the unit; |x| and each addend below 2^23 (XLIM), so that a layer's
+ * 130 adds to a row cannot wrap the int64 */
+constexpr double XONE = 2147483648.0, XINV = 1.0 / 2147483648.0;
+constexpr float XLIM = 8388608.0f;
+
+/* a segment of the block's stream: rows of rb bytes; kind 0 K 2048 rows, 1 K 4096 rows (wo),
+ * 2 down's packed columns, 3 the state slice (tensor map) */
+struct seg_t {
+    const unsigned char *p;
+    int rows, rb, kind;
+};
+__device__ __forceinline__ seg_t segment(const args &a, int b, int l, int i) {
+    const int h = b / SUB, s = b % SUB;
+    const int outr = a.p.vocab / NB;
+    if (l == a.p.n_layer)
+        return seg_t{(const unsigned char *)(a.p.out + (size_t)outr * b * D), outr, 2 * D, 0};
+    const cuda_pstep_layer &w = a.p.layer[l];
+    switch (i) {
+    case 0: return seg_t{(const unsigned char *)(w.wq + (size_t)(h * DK + 16 * s) * D), 16, 2 * D, 0};
+    case 1: return seg_t{(const unsigned char *)(w.wk + (size_t)(h * DK + 16 * s) * D), 16, 2 * D, 0};
+    case 2: return seg_t{(const unsigned char *)(w.wv + (size_t)(h * DV + 32 * s) * D), 32, 2 * D, 0};
+    case 3: return seg_t{(const unsigned char *)(w.wg + (size_t)(h * DV + 32 * s) * D), 32, 2 * D, 0};
+    case 4: return seg_t{nullptr, 1, DK * 32 * 4, 3};
+    case 5: return seg_t{(const unsigned char *)(w.wo + (size_t)16 * b * DVT), 16, 2 * DVT, 1};
+    case 6: return seg_t{(const unsigned char *)(w.gate + (size_t)FJ * b * D), FJ, 2 * D, 0};
+    case 7: return seg_t{(const unsigned char *)(w.fc1 + (size_t)FJ * b * D), FJ, 2 * D, 0};
+    default:
+        return seg_t{(const unsigned char *)(a.p.down + ((size_t)l * NB + b) * D * FJP), D, 2 * FJP, 2};
+    }
+}
+__device__ __forceinline__ int nseg(const args &a, int l) { return l == a.p.n_layer ? 1 : 9; }
+
+__device__ __forceinline__ void tma_load3(uint32_t dst, const tmap *m, int c0, int c1, int c2,
+                                          uint32_t bar) {
+    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3, %4}], [%5];\n" ::"r"(dst),
+                 "l"(m), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+                 : "memory");
+}
+__device__ __forceinline__ unsigned ld_acq(const unsigned *p) {
+    unsigned v;
+    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+__device__ __forceinline__ void st_tag(uint2 *p, float v, unsigned tg) {
+    asm volatile("st.relaxed.gpu.global.v2.u32 [%0], {%1, %2};\n" ::"l"(p), "r"(__float_as_uint(v)),
+                 "r"(tg)
+                 : "memory");
+}
+__device__ __forceinline__ uint2 ld_tag(const uint2 *p) {
+    uint2 u;
+    asm volatile("ld.relaxed.gpu.global.v2.u32 {%0, %1}, [%2];\n" : "=r"(u.x), "=r"(u.y) : "l"(p)
+                 : "memory");
+    return u;
+}
+/* v added to x's word p, in fixed point; bad: v does not fit */
+__device__ __forceinline__ void x_add(unsigned long long *p, float v, bool &bad) {
+    if (!(fabsf(v) < XLIM)) bad = true;
+    const long long f = __double2ll_rn((double)v * XONE);
+    asm volatile("red.global.add.u64 [%0], %1;\n" ::"l"(p), "l"(f) : "memory");
+}
+__device__ __forceinline__ float x_get(long long f, bool &bad) {
+    const double v = (double)f * XINV;
+    if (!(fabs(v) < (double)XLIM)) bad = true;
+    return (float)v;
+}
+/* the rotation of pair j at position pos (rope.cu's angles, in double); apart, so that the
+ * double sine's slow path keeps its stack out of the kernel's registers */
+__device__ __noinline__ void rotation(int64_t pos, double base, int j, float *cs, float *sn) {
+    const double ang = (double)pos * rope_theta(j, DK, 1, base);
+    double sd, cd;
+    sincos(ang, &sd, &cd);
+    cs[j] = (float)cd, sn[j] = (float)sd;
+}
+__device__ __forceinline__ void cbar() { asm volatile("bar.sync 1, %0;\n" ::"n"(NC) : "memory"); }
+
+__device__ __forceinline__ float bsum(float v, float *red) { /* over the consumers */
+    for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    const int w = threadIdx.x >> 5;
+    cbar();
+    if ((threadIdx.x & 31) == 0) red[w] = v;
+    cbar();
+    float t = 0.f;
+#pragma unroll
+    for (int i = 0; i < CW; i++) t += red[i];
+    return t;
+}
+/* the RMSNorm's end, from a thread's 8 values of x (columns tid + NC e); the weight's loads
+ * go out before the sum's barriers (after them, they would be one more trip to L2) */
+__device__ __forceinline__ void norm_out(const float (&v)[8], float ss, const float *w, float eps,
+                                         uint16_t *xs, float *red) {
+    float wv[8];
+#pragma unroll
+    for (int e = 0; e < 8; e++) wv[e] = __ldg(w + threadIdx.x + NC * e);
+    const float r = 1.0f / sqrtf(bsum(ss, red) / D + eps);
+#pragma unroll
+    for (int e = 0; e < 8; e++) xs[threadIdx.x + NC * e] = f32_to_bf16_bits(v[e] * r * wv[e]);
+    cbar();
+}
+/* x's RMSNorm with weight w into xs (bf16) */
+__device__ void norm_in(const unsigned long long *x, const float *w, float eps, uint16_t *xs,
+                        float *red, bool &bad) {
+    float v[8], ss = 0.f;
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+        long long t = 0;
+#pragma unroll
+        for (int r = 0; r < XREP; r++) t += (long long)__ldcg(x + r * D + threadIdx.x + NC * e);
+        v[e] = x_get(t, bad);
+        ss += v[e] * v[e];
+    }
+    norm_out(v, ss, w, eps, xs, red);
+}
+#endif
+
+/* 168 registers at most: 288 threads an SM take 12 warps' worth (registers go to warps four at
+ * a time), 65536 / (12 * 32) = 170 */
+__global__ void __launch_bounds__(NT, 1)
+    pstep_kernel(const __grid_constant__ args a, const __grid_constant__ tmap tm_state) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    extern __shared__ __align__(128) unsigned char sm[];
+    uint16_t *xs = reinterpret_cast<uint16_t *>(sm);
+    uint64_t *bars = reinterpret_cast<uint64_t *>(sm + SM_BARS); /* full[NS], empty[NS] */
+    float *red = reinterpret_cast<float *>(sm + SM_MISC);         /* [CW] */
+    float *vs = red + 16, *gs = vs + 32, *ups = gs + 32, *us = ups + 32, *rh = us + 32;
+    volatile unsigned *sflag = reinterpret_cast<volatile unsigned *>(rh + H);
+    float *part = reinterpret_cast<float *>(sm + SM_PART); /* [2][CW][PR] */
+    float *qr = reinterpret_cast<float *>(sm + SM_QR), *kr = qr + DK, *op = kr + DK;
+    float *cs = a.rot + (size_t)blockIdx.x * DK, *sn = cs + DK / 2;
+    unsigned char *ring = sm + SM_RING;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tid = threadIdx.x;
+    const int b = blockIdx.x, h = b / SUB, s = b % SUB, L = a.p.n_layer;
+    if (tid == 0) {
+        for (int i = 0; i < NS; i++)
+            mbar_init(smem_u32(bars + i), 1), mbar_init(smem_u32(bars + NS + i), CW);
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+    if (warp == CW) { /* the producer: every segment's rows, stage by stage */
+        if (lane) return;
+        long it = 0;
+        for (int l = 0; l <= L; l++)
+            for (int i = 0; i < nseg(a, l); i++) {
+                const seg_t g = segment(a, b, l, i);
+                const int rps = STAGE / g.rb;
+                for (int r = 0; r < g.rows; r += rps, it++) {
+                    const int n = g.rows - r < rps ? g.rows - r : rps, sl = (int)(it % NS);
+                    if (it >= NS) mbar_wait(smem_u32(bars + NS + sl), (uint32_t)((it / NS - 1) & 1));
+                    const uint32_t dst = smem_u32(ring + (size_t)sl * STAGE), bar = smem_u32(bars + sl);
+                    mbar_expect_tx(bar, (uint32_t)(n * g.rb));
+                    if (g.kind == 3) {
+                        tma_load3(dst, &tm_state, 32 * s, h * DK, l, bar);
+                    } else {
+                        bulk_load(dst, g.p + (size_t)r * g.rb, (uint32_t)(n * g.rb), bar);
+                    }
+                }
+            }
+        return;
+    }
+    const unsigned gen = ld_acq(a.ctl + C_GEN);
+    const unsigned tag0 = gen * 64u + 1u; /* this step's tags: tag0 + l (never 0: zeroed slots) */
+    long it = 0;
+    unsigned epoch = 0;
+    int pb = 0; /* part's buffer: segments alternate */
+    bool bad = false;
+    uint4 v[16];
+    if (tid == 0) *sflag = 0;
+    auto meet = [&]() { /* every block: a grid barrier (and what did not fit, told before it) */
+        if (bad) atomicExch(a.ctl + C_BAD, 1u);
+        cbar();
+        epoch += NB;
+        if (tid == 0) {
+            __threadfence();
+            atomicAdd(a.ctl + C_BAR, 1u);
+            while ((int)(ld_acq(a.ctl + C_BAR) - epoch) < 0) {
+            }
+        }
+        cbar();
+    };
+    float sreg[32]; /* the block's state slice: rows warp * 32 + j, column lane */
+    const float gamma = a.p.gamma[h];
+    const int tok = a.p.tok[0];
+    if (tid < DK / 2) rotation(a.p.pos[0], a.p.rope_base, tid, cs, sn);
+    { /* x from the embedding: this block's 16 rows of x's copies, and the first norm */
+        const float *e = a.p.embed + (size_t)tok * D;
+        if (tid < 16 * XREP) {
+            const int row = 16 * b + (tid & 15);
+            const float v0 = e[row] * a.p.embed_scale;
+            if (!(fabsf(v0) < XLIM)) bad = true;
+            a.x[(tid >> 4) * D + row] =
+                tid < 16 ? (unsigned long long)__double2ll_rn((double)v0 * XONE) : 0ull;
+        }
+        float v8[8], ss = 0.f;
+#pragma unroll
+        for (int q = 0; q < 8; q++) {
+            v8[q] = e[tid + NC * q] * a.p.embed_scale;
+            ss += v8[q] * v8[q];
+        }
+        norm_out(v8, ss, a.p.layer[0].attn_norm, a.p.eps, xs, red);
+    }
+    for (int l = 0; l <= L; l++) {
+        if (l == L) norm_in(a.x, a.p.final_norm, a.p.eps, xs, red, bad); /* after meeting A */
+        for (int i = 0; i < nseg(a, l); i++) {
+            const seg_t g = segment(a, b, l, i);
+            const int rps = STAGE / g.rb;
+            float *pp = part + pb * CW * PR;
+            for (int r = 0; r < g.rows; r += rps) {
+                const int n = g.rows - r < rps ? g.rows - r : rps, sl = (int)(it % NS);
+                const unsigned char *st = ring + (size_t)sl * STAGE;
+                mbar_wait(smem_u32(bars + sl), (uint32_t)((it / NS) & 1));
+                it++;
+                if (g.kind == 3) { /* the state slice: rows warp * 32 + j, column lane */
+                    const float *sp = reinterpret_cast<const float *>(st) + warp * 32 * 32 + lane;
+#pragma unroll
+                    for (int j = 0; j < 32; j++) sreg[j] = sp[j * 32];
+                } else if (g.kind == 2) { /* down's 24 columns: a thread a row, added to x (48-byte
+                                           * rows: a quarter warp's reads fall on every bank once) */
+                    unsigned long long *xr = a.x + (b % XREP) * D + r;
+                    for (int rr = tid; rr < n; rr += NC) {
+                        const uint4 *w4 = reinterpret_cast<const uint4 *>(st + (size_t)rr * g.rb);
+                        float acc = 0.f;
+#pragma unroll
+                        for (int q = 0; q < FJP / 8; q++) {
+                            const uint4 wv = w4[q];
+                            const uint32_t ww[4] = {wv.x, wv.y, wv.z, wv.w};
+#pragma unroll
+                            for (int e = 0; e < 4; e++)
+                                acc += __uint_as_float(ww[e] << 16) * us[8 * q + 2 * e] +
+                                       __uint_as_float(ww[e] & 0xffff0000u) * us[8 * q + 2 * e + 1];
+                        }
+#if PSTEP_EXP == 1
+                        if (acc == 1234.5f) x_add(xr + rr, acc, bad);
+#elif PSTEP_EXP == 3
+                        asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"((float *)(xr + rr)), "f"(acc) : "memory");
+#else
+                        x_add(xr + rr, acc, bad);
+#endif
+                    }
+                } else {
+                    tcd_load_any<CW>(v, st, g.kind ? DVT : D, lane, warp, n);
+                }
+                __syncwarp();
+                if (!lane) mbar_arrive(smem_u32(bars + NS + sl));
+                if (g.kind <= 1)
+                    tcd_any<CW>(v, reinterpret_cast<const unsigned char *>(xs), g.kind ? DVT : D,
+                                lane, warp, n, pp + warp * PR + r);
+            }
+            cbar(); /* the segment's sums are in shared memory (or its adds issued) */
+            if (g.kind == 2) { /* down: x complete after every block's adds */
+                meet(); /* A */
+                if (l + 1 < L) norm_in(a.x, a.p.layer[l + 1].attn_norm, a.p.eps, xs, red, bad);
+                continue;
+            }
+            if (g.kind == 3) { /* the state update, once the head's q and k carry this tag */
+                /* loads of this thread's own values, before the wait (not a trip after it) */
+                const float hnw = warp == 0 ? __ldg(a.p.layer[l].head_norm + 32 * s + lane) : 0.f;
+                if (tid < DK / 2) { /* rope "half": pairs (j, j + dk / 2); k also by dk^-0.5 */
+                    const float c = cs[tid], sv = sn[tid];
+                    const uint2 *p = a.qkt + h * 2 * DK;
+                    const int at[4] = {tid, tid + DK / 2, DK + tid, DK + tid + DK / 2};
+                    const unsigned want = tag0 + (unsigned)l;
+                    uint2 u[4];
+                    for (;;) {
+#pragma unroll
+                        for (int e = 0; e < 4; e++) u[e] = ld_tag(p + at[e]);
+                        if (u[0].y == want && u[1].y == want && u[2].y == want && u[3].y == want) break;
+                    }
+                    rope_rotate(__uint_as_float(u[0].x), __uint_as_float(u[1].x), c, sv, 1.0f,
+                                qr[tid], qr[tid + DK / 2]);
+                    rope_rotate(__uint_as_float(u[2].x), __uint_as_float(u[3].x), c, sv, 0.0625f,
+                                kr[tid], kr[tid + DK / 2]);
+                }
+                cbar();
+                float o = 0.f;
+                const float vc = vs[lane];
+                float *Sp = a.p.state + (size_t)l * a.p.state_layer_floats +
+                            (size_t)(h * DK + warp * 32) * DV + 32 * s + lane;
+#pragma unroll
+                for (int j = 0; j < 32; j++) {
+                    const float sv = gamma * sreg[j] + kr[warp * 32 + j] * vc;
+                    o += qr[warp * 32 + j] * sv;
+                    Sp[(size_t)j * DV] = sv;
+                }
+                op[warp * 32 + lane] = o;
+                cbar();
+                if (warp == 0) {
+                    float t = 0.f;
+#pragma unroll
+                    for (int w = 0; w < CW; w++) t += op[w * 32 + lane];
+                    const int c = 32 * s + lane;
+                    a.z[h * DV + c] = t * hnw * swish_f(gs[lane]);
+                    float q2 = t * t;
+                    for (int o2 = 16; o2; o2 >>= 1) q2 += __shfl_xor_sync(0xffffffffu, q2, o2);
+                    if (!lane) a.hp[((size_t)l * H + h) * SUB + s] = q2;
+                }
+                meet(); /* M: every head's z and sums are out */
+                float zv[DVT / NC];
+#pragma unroll
+                for (int e = 0; e < DVT / NC; e++) zv[e] = __ldcg(a.z + tid + NC * e);
+                if (tid < H) { /* the head's sums in block order */
+                    float hv[SUB], t = 0.f;
+#pragma unroll
+                    for (int q = 0; q < SUB; q++) hv[q] = __ldcg(a.hp + ((size_t)l * H + tid) * SUB + q);
+#pragma unroll
+                    for (int q = 0; q < SUB; q++) t += hv[q];
+                    rh[tid] = 1.0f / sqrtf(t / DV + a.p.eps);
+                }
+                cbar();
+#pragma unroll
+                for (int e = 0; e < DVT / NC; e++) {
+                    const int c = tid + NC * e;
+                    xs[c] = f32_to_bf16_bits(zv[e] * rh[c / DV]);
+                }
+                cbar();
+                pb ^= 1;
+                continue;
+            }
+            for (int rr = tid; rr < g.rows; rr += NC) {
+                float t = 0.f;
+#pragma unroll
+                for (int w = 0; w < CW; w++) t += pp[w * PR + rr];
+                if (l == L) {
+                    a.p.logits[(size_t)g.rows * b + rr] = t;
+                } else if (i <= 1) {
+                    st_tag(a.qkt + h * 2 * DK + i * DK + 16 * s + rr, t, tag0 + (unsigned)l);
+                } else if (i == 2) {
+                    vs[rr] = t;
+                } else if (i == 3) {
+                    gs[rr] = t;
+                } else if (i == 5) { /* wo: the block's own rows of x (one adder a row) */
+                    x_add(a.x + 16 * b + rr, t, bad);
+                } else if (i == 6) {
+                    ups[rr] = t;
+                } else if (i == 7) {
+                    us[rr] = swish_f(t) * ups[rr];
+                }
+            }
+            pb ^= 1;
+            if (l == L) continue;
+            if (i == 5) {
+                meet(); /* B: x after the mixer */
+                norm_in(a.x, a.p.layer[l].ffn_norm, a.p.eps, xs, red, bad);
+            } else if (i == 7) {
+                if (tid >= FJ && tid < FJP) us[tid] = 0.f; /* the padding's */
+                cbar();
+            }
+        }
+    }
+    /* the end: a value that did not fit makes the step's logits NaN (every block's: each
+     * sees the flags told before the last meeting, and the final norm read the same x in
+     * every block); the last block out resets the control words for the next step */
+    if (bad) *sflag = 1;
+    cbar();
+    if (tid == 0 && ld_acq(a.ctl + C_BAD)) *sflag = 1;
+    cbar();
+    if (*sflag)
+        for (int rr = tid; rr < a.p.vocab / NB; rr += NC)
+            a.p.logits[(size_t)(a.p.vocab / NB) * b + rr] = __int_as_float(0x7fc00000);
+    cbar();
+    if (tid == 0) {
+        __threadfence();
+        if (atomicAdd(a.ctl + C_DONE, 1u) == NB - 1) {
+            a.ctl[C_BAR] = 0, a.ctl[C_DONE] = 0, a.ctl[C_BAD] = 0;
+            a.ctl[C_GEN] = gen + 1;
+            __threadfence();
+        }
+    }
+#endif
+}
+
+/* down (D, F) into each block's columns: [NB][D][FJP], zeros in the padding */
+__global__ void pack_kernel(cuda_bf16 *dst, const cuda_bf16 *fc2) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (int64_t)NB * D * FJP) return;
+    const int c = (int)(i % FJP), r = (int)(i / FJP % D), b = (int)(i / ((int64_t)FJP * D));
+    dst[i] = c < FJ ? fc2[(size_t)r * F + FJ * b + c] : (cuda_bf16)0;
+}
+
+/* cuTensorMapEncodeTiled from the driver through the runtime (retention.cu fetches it the same
+ * way; that file stands alone for the kernel lab) */
+PFN_cuTensorMapEncodeTiled_v12000 encoder(void) {
+    static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
+    if (!fn) {
+        void *f = nullptr;
+        cudaDriverEntryPointQueryResult q;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault,
+                                             &q) == cudaSuccess &&
+            q == cudaDriverEntryPointSuccess)
+            fn = (PFN_cuTensorMapEncodeTiled_v12000)f;
+        (void)cudaGetLastError();
+    }
+    return fn;
+}
+/* a 3-D map (innermost first) read in boxes, zeros outside the tensor */
+retnet_status map3(tmap *m, const void *base, CUtensorMapDataType ty, int es, const uint64_t dims[3],
+                   const uint64_t strides[2], const uint32_t box[3], const char *what) {
+    PFN_cuTensorMapEncodeTiled_v12000 enc = encoder();
+    if (!enc) return retnet_fail(RETNET_EDEVICE, "CUDA: cuTensorMapEncodeTiled is not available");
+    cuuint64_t d[3] = {dims[0], dims[1], dims[2]};
+    cuuint64_t st[2] = {strides[0] * es, strides[1] * es};
+    cuuint32_t bx[3] = {box[0], box[1], box[2]}, ones[3] = {1, 1, 1};
+    const CUresult r = enc(reinterpret_cast<CUtensorMap *>(m), ty, 3, const_cast<void *>(base), d,
+                           st, bx, ones, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+                           CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS)
+        return retnet_fail(RETNET_EDEVICE, "CUDA: the persistent step's map of %s: error %d", what,
+                           (int)r);
+    return RETNET_OK;
+}
+} // namespace
+
+extern "C" int cuda_pstep_shape(int64_t d_model, int n_head, int64_t d_key, int64_t d_value,
+                                int64_t d_ffn, int n_layer, int64_t vocab) {
+    return d_model == D && n_head == H && d_key == (int64_t)H * DK && d_value == DVT &&
+           d_ffn == F && n_layer >= 1 && n_layer <= MAXL && vocab % NB == 0 && vocab >= NB &&
+           vocab / NB <= PR;
+}
+
+extern "C" int cuda_pstep_available(void) {
+    static int ok = -1;
+    if (ok >= 0) return ok;
+    ok = 0;
+    int dev = 0, per_sm = 0;
+    cudaDeviceProp pr = {};
+    cudaFuncAttributes fa = {};
+    const char *why = "";
+    cudaError_t e = cudaSuccess;
+    /* the occupancy the cooperative launch will ask for: every block resident at once, one an
+     * SM with nearly all of its shared memory (the carveout set to its largest) */
+    if ((e = cudaGetDevice(&dev)) != cudaSuccess || (e = cudaGetDeviceProperties(&pr, dev)) != cudaSuccess)
+        why = "no device";
+    else if (pr.major != 9 || !pr.cooperativeLaunch || pr.sharedMemPerBlockOptin < (size_t)SMEM)
+        why = "not a Hopper GPU with the shared memory and cooperative launches";
+    else if ((e = cudaFuncGetAttributes(&fa, pstep_kernel)) != cudaSuccess || fa.binaryVersion < 90)
+        why = "no sm_90 code";
+    else if (!encoder())
+        why = "no cuTensorMapEncodeTiled";
+    else if ((e = cudaFuncSetAttribute(pstep_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       SMEM)) != cudaSuccess ||
+             (e = cudaFuncSetAttribute(pstep_kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                       cudaSharedmemCarveoutMaxShared)) != cudaSuccess)
+        why = "the shared memory attributes";
+    else if ((e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, pstep_kernel, NT, SMEM)) !=
+                 cudaSuccess ||
+             per_sm * pr.multiProcessorCount < NB)
+        why = "the blocks do not all fit at once";
+    else
+        ok = 1;
+    (void)cudaGetLastError();
+    if (getenv("RETNET_CUDA_PSTEP_DEBUG")) {
+        size_t avail = 0;
+        (void)cudaFuncGetAttributes(&fa, pstep_kernel);
+        (void)cudaOccupancyAvailableDynamicSMemPerBlock(&avail, pstep_kernel, 1, NT);
+        fprintf(stderr,
+                "pstep: ok %d (%s; %s), %d blocks an SM of %d SMs; %d registers, %zu B static, %zu B "
+                "local, %d threads at most, %d B dynamic allowed, %zu B available, %d B asked, "
+                "%zu B opt-in, binary %d\n",
+                ok, why, cudaGetErrorString(e), per_sm, pr.multiProcessorCount, fa.numRegs,
+                fa.sharedSizeBytes, fa.localSizeBytes, fa.maxThreadsPerBlock,
+                fa.maxDynamicSharedSizeBytes, avail, SMEM, pr.sharedMemPerBlockOptin, fa.binaryVersion);
+        for (int sz : {SMEM, SMEM - 4096, 160 * 1024, 0}) {
+            int n = -1;
+            (void)cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, pstep_kernel, NT, sz);
+            fprintf(stderr, "pstep: %d B dynamic: %d blocks an SM\n", sz, n);
+        }
+        (void)cudaGetLastError();
+    }
+    return ok;
+}
+
+extern "C" size_t cuda_pstep_scratch_bytes(void) {
+    return sizeof(unsigned long long) * XREP * D + sizeof(uint2) * H * 2 * DK +
+           sizeof(float) * DVT + sizeof(float) * MAXL * H * SUB + sizeof(float) * NB * DK + 256;
+}
+
+extern "C" size_t cuda_pstep_pack_bytes(int n_layer) {
+    return sizeof(cuda_bf16) * (size_t)n_layer * NB * D * FJP;
+}
+
+extern "C" retnet_status cuda_pstep_pack(cuda_bf16 *dst, const cuda_bf16 *fc2, cuda_stream s) {
+    const int64_t n = (int64_t)NB * D * FJP;
+    pack_kernel<<<(unsigned)((n + 255) / 256), 256, 0, (cudaStream_t)s>>>(dst, fc2);
+    CUDA_LAUNCHED("packing down for the persistent step");
+    return RETNET_OK;
+}
+
+extern "C" retnet_status cuda_pstep_run(const cuda_pstep *p, void *scratch, cuda_stream cs) {
+    if (!p || !scratch || !cuda_pstep_available())
+        return retnet_fail(RETNET_EINVAL, "CUDA: the persistent step is not available here");
+    args a;
+    a.p = *p;
+    char *at = (char *)scratch;
+    a.x = (unsigned long long *)at, at += sizeof(unsigned long long) * XREP * D;
+    a.qkt = (uint2 *)at, at += sizeof(uint2) * H * 2 * DK;
+    a.z = (float *)at, at += sizeof(float) * DVT;
+    a.hp = (float *)at, at += sizeof(float) * MAXL * H * SUB;
+    a.rot = (float *)at, at += sizeof(float) * NB * DK;
+    a.ctl = (unsigned *)at;
+    tmap ms;
+    const uint64_t sd[3] = {DV, (uint64_t)H * DK, (uint64_t)p->n_layer},
+                   ss[2] = {DV, (uint64_t)p->state_layer_floats};
+    const uint32_t sb[3] = {32, DK, 1};
+    TRY(map3(&ms, p->state, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, sd, ss, sb, "the states"));
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(NB), cfg.blockDim = dim3(NT), cfg.dynamicSmemBytes = SMEM;
+    cfg.stream = (cudaStream_t)cs;
+    cudaLaunchAttribute at1[1];
+    at1[0].id = cudaLaunchAttributeCooperative, at1[0].val.cooperative = 1;
+    cfg.attrs = at1, cfg.numAttrs = 1;
+    const cudaError_t e = cudaLaunchKernelEx(&cfg, pstep_kernel, a, ms);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError(); /* a launch that failed leaves nothing behind for the next */
+        return cuda_fail_(e, "the persistent decoding step", __FILE__, __LINE__);
+    }
+    return RETNET_OK;
+}
