@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """trace_steps.py (lab): a decoding step's kernels as the GPU ran them, from trace_inject.c's
-CSV. Steps begin at each embed_kernel; of the last `steps` complete ones (default 3) it
+CSV. Steps begin at each embed_kernel (or the persistent step's kernel); of the last `steps` complete ones (default 3) it
 prints, for the last, every kernel with its start (us from the step's start), duration and the
 gap from the end of the kernel before (negative: they overlapped, programmatic dependent
 launch); then, over those steps, per kernel name: count a step, mean duration, mean gap; and
@@ -15,6 +15,8 @@ import sys
 
 def short(name):
     """base<int and bool template arguments> of a mangled kernel name"""
+    if 'pstep_kernel' in name:  # decode_persistent.cu's, in an anonymous namespace
+        return 'pstep_kernel'
     m = re.match(r'_Z(\d+)(\w+)', name)
     if not m:
         return name[:48]
@@ -43,7 +45,7 @@ def main():
             continue
         ks.append((int(p[0]), int(p[1]), int(p[3]), short(p[4])))
     ks.sort()
-    starts = [i for i, k in enumerate(ks) if k[3].startswith('embed_kernel')]
+    starts = [i for i, k in enumerate(ks) if k[3].startswith(('embed_kernel', 'pstep_kernel'))]
     if len(starts) < 2:
         print('fewer than two steps in', path)
         return

@@ -467,9 +467,10 @@ retnet_status cuda_op_adamw(float *p, cuda_bf16 *p_bf16, const float *g, float *
  * bf16 inputs as the chain's (the norms' outputs, the head norm's output, the FFN's hidden),
  * with fp32 accumulation; q, k and v stay fp32 (the chain rounds them to bf16), and the
  * residual x is summed in fixed point, so the step is deterministic. Where a value of x passes
- * 2^23 the logits come out NaN. model_cuda.cu takes it for B = 1 where cuda_pstep_shape and
- * cuda_pstep_available say yes and RETNET_CUDA_PERSISTENT is not 0; it keeps down's packed
- * copy (24 / 22 of down's bytes) in step with the bf16 weights.
+ * 2^23 the logits come out NaN. model_cuda.cu takes it for B = 1 where RETNET_CUDA_PERSISTENT=1
+ * and cuda_pstep_shape and cuda_pstep_available say yes (opt-in: no faster than the kernel
+ * chain yet); it keeps down's packed copy (23 / 22 of down's bytes) in step with the bf16
+ * weights.
  */
 #define CUDA_PSTEP_MAXL 32
 typedef struct {

@@ -3,17 +3,21 @@
  * for the fla-shaped 1.3B RetNet (d 2048, 8 heads of dk 256 and dv 512, SwiGLU 2816, RMSNorm,
  * rope "half", the gate and the head's RMSNorm, no §3, up to 32 layers, a vocabulary of a
  * multiple of 128 up to 32768). The kernel chain of model_cuda.cu computes the same step for
- * every variant; at this shape it spends ~45% of the step between its ~10 launches a layer,
- * where this kernel streams every weight once through shared memory (dev/cuda/mega_lab.cu, the
- * thirty-fifth and thirty-sixth sessions: 0.91 against the chain's 1.01-1.03 ms).
+ * every variant. This kernel streams every weight once through shared memory instead of ~10
+ * launches a layer (from dev/cuda/mega_lab.cu, 0.91 ms by its events with x in floats).
+ *
+ * Where it stands (dev/cuda/README.md, next284-next290): correct and deterministic, but no
+ * faster than the chain, which overlaps its launches (programmatic dependent launch): 998 us
+ * of kernel against the chain's 1001 (CUPTI, next287), 1.01-1.03 ms a step by `retnet bench
+ * decode` for both. The fixed point costs it ~60 us against the lab's floats (next289: the
+ * same kernel with float red.adds 0.947-0.963 ms a step, not deterministic). So it is off
+ * unless RETNET_CUDA_PERSISTENT=1 asks for it.
  *
  * 128 blocks (one an SM, 16 a head), 8 consumer warps and a producer warp each. The producer
  * copies, in the order the consumers read them, the block's share of every weight into a ring
  * of four 48 KB stages (bulk copies; the state's slice by a TMA tensor map) and runs ahead of
- * the consumers across every wait. Down is read from a copy packed for it (cuda_pstep_pack:
- * each block's 22 columns, padded to 24, contiguous), as its columns in place came in 64-byte
- * rows at 1.117 ms a step against 0.94 without down (dev/cuda/next283). A layer,
- * for block b (head h = b / 16, s = b % 16):
+ * the consumers across every wait; its other lanes compute the rotation. A layer, for block b
+ * (head h = b / 16, s = b % 16; group b / 8, j = b % 8):
  *
  *   x's RMSNorm (every block, from L2) -> bf16 in shared memory
  *   q k v g     16 q rows and 16 k rows of head h, stored with this step's tag beside each
@@ -25,17 +29,20 @@
  *   meeting M   o = bf16(z / rms(o of the head)) for all 4096 columns
  *   wo          16 whole rows (K 4096), added to x's rows (one adder a row)
  *   meeting B   x's RMSNorm
- *   up, gate    22 rows of each: u = swish(fc1) gate, kept in shared memory
- *   down        the block's 22 columns of down for all 2048 rows, each row's sum added to x
+ *   up, gate    22 rows of each: u = swish(fc1) gate, stored tagged as q and k
+ *   down        once the group's 176 values of u carry this layer's tag: rows 256 j.. of
+ *               down for the group's columns, from a copy packed by tiles (cuda_pstep_pack,
+ *               rows padded to 184), each row's sum added to x (256 adds a block; by the
+ *               block's own 22 columns it was 2048, no faster: next290)
  *   meeting A   (the next layer); after the last, the final norm and 250 rows a block of the
  *               output layer (vocabulary / 128)
  *
- * x is kept in fixed point (int64, 2^31 to the unit, in two copies that the blocks add to by
- * turns) and added to by integer atomics: addition is then exact and associative, so the step's
- * bits do not depend on the order of the 128 blocks' adds and a step replays bit for bit, as
- * the chain's does (cuda.h: no floating-point atomics). Each added value is rounded to 2^-31
- * (fp32 rounds x itself to 2^-24 of |x|). Values of x or of an addend past 2^23 do not fit:
- * the step then writes NaN logits instead of wrong ones.
+ * x is kept in fixed point (int64, 2^31 to the unit) and added to by integer atomics: addition
+ * is then exact and associative, so the step's bits do not depend on the order of the blocks'
+ * adds and a step replays bit for bit, as the chain's does (cuda.h: no floating-point
+ * atomics). Each added value is rounded to 2^-31 (fp32 rounds x itself to 2^-24 of |x|).
+ * Values of x or of an addend past 2^23 do not fit: the step then writes NaN logits instead
+ * of wrong ones.
  *
  * The meetings are grid barriers on one counter; the kernel is launched cooperatively, so
  * that all 128 blocks are resident or the launch fails (a spin wait on a block that never runs
@@ -54,19 +61,17 @@
 namespace {
 constexpr int D = 2048, H = 8, DK = 256, DV = 512, DVT = H * DV, F = 2816;
 constexpr int NB = 128, CW = 8, NC = 32 * CW, NT = NC + 32, SUB = NB / H;
-constexpr int FJ = F / NB, FJP = 24;       /* up / gate rows a block; down's packed columns */
+constexpr int FJ = F / NB;                 /* up / gate rows a block */
+/* down by tiles: a group of GB blocks shares its GC values of u (tagged, as q and k), and
+ * block j of the group takes down's rows GR j.. for those columns (rows padded to GCP) */
+constexpr int GB = 8, GR = D / GB, GC = GB * FJ, GCP = GC + 8;
 constexpr int PR = 256;                    /* a segment's rows, at most (partial sums) */
 constexpr int STAGE = 48 * 1024, NS = 4;   /* the ring (dev/cuda/next276-277: 48 KB stages) */
-#ifndef PSTEP_XREP
-#define PSTEP_XREP 2
-#endif
-constexpr int XREP = PSTEP_XREP;           /* x's copies (next277) */
+constexpr int XREP = 1; /* x's copies (next286: 4 slower; next288-289: 2 no faster than 1) */
 constexpr int MAXL = CUDA_PSTEP_MAXL;
-#ifndef PSTEP_EXP
-#define PSTEP_EXP 0 /* dev (timing only): 1 down's adds dropped, 3 as float red.adds */
-#endif
-static_assert(F % NB == 0 && FJ <= FJP && FJP % 8 == 0 && DV / SUB == 32 && D == NC * 8, "shapes");
-static_assert(STAGE % (2 * FJP) == 0 && DK * 32 * 4 <= STAGE, "stages");
+static_assert(F % NB == 0 && NB % GB == 0 && GCP % 8 == 0 && GCP <= DK && GR == NC && DV / SUB == 32 &&
+                  D == NC * 8, "shapes");
+static_assert(DK * 32 * 4 <= STAGE && STAGE / (2 * GCP) * 2 >= GR, "stages");
 
 /* shared memory: xs (a product's bf16 input) 8 KB; the mbarriers; small vectors; the partial
  * sums; q, k and o of the state update; the ring. 220 KB in all: the rotation's cosines and
@@ -81,6 +86,7 @@ struct args {
     cuda_pstep p;
     unsigned long long *x; /* [XREP][D] fixed point */
     uint2 *qkt;            /* [H][2 DK] q then k of each head, each value beside its tag */
+    uint2 *uq;             /* [NB][FJ] each block's u, beside its tag */
     float *z;              /* [DVT] o w swish(g) */
     float *hp;             /* [MAXL][H][SUB] each block's sum of o^2 */
     float *rot;            /* [NB][DK] each block's cosines, then sines */
@@ -121,7 +127,7 @@ __device__ __forceinline__ seg_t segment(const args &a, int b, int l, int i) {
     case 6: return seg_t{(const unsigned char *)(w.gate + (size_t)FJ * b * D), FJ, 2 * D, 0};
     case 7: return seg_t{(const unsigned char *)(w.fc1 + (size_t)FJ * b * D), FJ, 2 * D, 0};
     default:
-        return seg_t{(const unsigned char *)(a.p.down + ((size_t)l * NB + b) * D * FJP), D, 2 * FJP, 2};
+        return seg_t{(const unsigned char *)(a.p.down + ((size_t)l * NB + b) * GR * GCP), GR, 2 * GCP, 2};
     }
 }
 __device__ __forceinline__ int nseg(const args &a, int l) { return l == a.p.n_layer ? 1 : 9; }
@@ -149,11 +155,11 @@ __device__ __forceinline__ uint2 ld_tag(const uint2 *p) {
                  : "memory");
     return u;
 }
-/* v added to x's word p, in fixed point; bad: v does not fit */
-__device__ __forceinline__ void x_add(unsigned long long *p, float v, bool &bad) {
+/* v added to x's word i, in fixed point; bad: v does not fit */
+__device__ __forceinline__ void x_add(unsigned long long *x, int i, float v, bool &bad) {
     if (!(fabsf(v) < XLIM)) bad = true;
     const long long f = __double2ll_rn((double)v * XONE);
-    asm volatile("red.global.add.u64 [%0], %1;\n" ::"l"(p), "l"(f) : "memory");
+    asm volatile("red.global.add.u64 [%0], %1;\n" ::"l"(x + i), "l"(f) : "memory");
 }
 __device__ __forceinline__ float x_get(long long f, bool &bad) {
     const double v = (double)f * XINV;
@@ -216,12 +222,13 @@ __global__ void __launch_bounds__(NT, 1)
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     extern __shared__ __align__(128) unsigned char sm[];
     uint16_t *xs = reinterpret_cast<uint16_t *>(sm);
-    uint64_t *bars = reinterpret_cast<uint64_t *>(sm + SM_BARS); /* full[NS], empty[NS] */
+    uint64_t *bars = reinterpret_cast<uint64_t *>(sm + SM_BARS); /* full[NS], empty[NS], rot */
     float *red = reinterpret_cast<float *>(sm + SM_MISC);         /* [CW] */
-    float *vs = red + 16, *gs = vs + 32, *ups = gs + 32, *us = ups + 32, *rh = us + 32;
+    float *vs = red + 16, *gs = vs + 32, *ups = gs + 32, *rh = ups + 32;
     volatile unsigned *sflag = reinterpret_cast<volatile unsigned *>(rh + H);
     float *part = reinterpret_cast<float *>(sm + SM_PART); /* [2][CW][PR] */
     float *qr = reinterpret_cast<float *>(sm + SM_QR), *kr = qr + DK, *op = kr + DK;
+    float *ug = qr; /* the group's u [GCP] (q's place: free from wo to the next state update) */
     float *cs = a.rot + (size_t)blockIdx.x * DK, *sn = cs + DK / 2;
     unsigned char *ring = sm + SM_RING;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tid = threadIdx.x;
@@ -229,11 +236,17 @@ __global__ void __launch_bounds__(NT, 1)
     if (tid == 0) {
         for (int i = 0; i < NS; i++)
             mbar_init(smem_u32(bars + i), 1), mbar_init(smem_u32(bars + NS + i), CW);
+        mbar_init(smem_u32(bars + 2 * NS), 1); /* the rotation is ready */
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
     if (warp == CW) { /* the producer: every segment's rows, stage by stage */
-        if (lane) return;
+        if (lane) { /* its other lanes: the rotation (in double), off the consumers' path */
+            for (int j = lane - 1; j < DK / 2; j += 31) rotation(a.p.pos[0], a.p.rope_base, j, cs, sn);
+            __syncwarp(0xfffffffeu);
+            if (lane == 1) mbar_arrive(smem_u32(bars + 2 * NS));
+            return;
+        }
         long it = 0;
         for (int l = 0; l <= L; l++)
             for (int i = 0; i < nseg(a, l); i++) {
@@ -276,7 +289,6 @@ __global__ void __launch_bounds__(NT, 1)
     float sreg[32]; /* the block's state slice: rows warp * 32 + j, column lane */
     const float gamma = a.p.gamma[h];
     const int tok = a.p.tok[0];
-    if (tid < DK / 2) rotation(a.p.pos[0], a.p.rope_base, tid, cs, sn);
     { /* x from the embedding: this block's 16 rows of x's copies, and the first norm */
         const float *e = a.p.embed + (size_t)tok * D;
         if (tid < 16 * XREP) {
@@ -309,28 +321,22 @@ __global__ void __launch_bounds__(NT, 1)
                     const float *sp = reinterpret_cast<const float *>(st) + warp * 32 * 32 + lane;
 #pragma unroll
                     for (int j = 0; j < 32; j++) sreg[j] = sp[j * 32];
-                } else if (g.kind == 2) { /* down's 24 columns: a thread a row, added to x (48-byte
+                } else if (g.kind == 2) { /* down's tile: a thread a row, added to x (368-byte
                                            * rows: a quarter warp's reads fall on every bank once) */
-                    unsigned long long *xr = a.x + (b % XREP) * D + r;
+                    const int xr = (b % XREP) * D + GR * (b % GB) + r;
                     for (int rr = tid; rr < n; rr += NC) {
                         const uint4 *w4 = reinterpret_cast<const uint4 *>(st + (size_t)rr * g.rb);
                         float acc = 0.f;
 #pragma unroll
-                        for (int q = 0; q < FJP / 8; q++) {
+                        for (int q = 0; q < GCP / 8; q++) {
                             const uint4 wv = w4[q];
                             const uint32_t ww[4] = {wv.x, wv.y, wv.z, wv.w};
 #pragma unroll
                             for (int e = 0; e < 4; e++)
-                                acc += __uint_as_float(ww[e] << 16) * us[8 * q + 2 * e] +
-                                       __uint_as_float(ww[e] & 0xffff0000u) * us[8 * q + 2 * e + 1];
+                                acc += __uint_as_float(ww[e] << 16) * ug[8 * q + 2 * e] +
+                                       __uint_as_float(ww[e] & 0xffff0000u) * ug[8 * q + 2 * e + 1];
                         }
-#if PSTEP_EXP == 1
-                        if (acc == 1234.5f) x_add(xr + rr, acc, bad);
-#elif PSTEP_EXP == 3
-                        asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"((float *)(xr + rr)), "f"(acc) : "memory");
-#else
-                        x_add(xr + rr, acc, bad);
-#endif
+                        x_add(a.x, xr + rr, acc, bad);
                     }
                 } else {
                     tcd_load_any<CW>(v, st, g.kind ? DVT : D, lane, warp, n);
@@ -351,6 +357,7 @@ __global__ void __launch_bounds__(NT, 1)
                 /* loads of this thread's own values, before the wait (not a trip after it) */
                 const float hnw = warp == 0 ? __ldg(a.p.layer[l].head_norm + 32 * s + lane) : 0.f;
                 if (tid < DK / 2) { /* rope "half": pairs (j, j + dk / 2); k also by dk^-0.5 */
+                    if (l == 0) mbar_wait(smem_u32(bars + 2 * NS), 0);
                     const float c = cs[tid], sv = sn[tid];
                     const uint2 *p = a.qkt + h * 2 * DK;
                     const int at[4] = {tid, tid + DK / 2, DK + tid, DK + tid + DK / 2};
@@ -424,11 +431,11 @@ __global__ void __launch_bounds__(NT, 1)
                 } else if (i == 3) {
                     gs[rr] = t;
                 } else if (i == 5) { /* wo: the block's own rows of x (one adder a row) */
-                    x_add(a.x + 16 * b + rr, t, bad);
+                    x_add(a.x, 16 * b + rr, t, bad);
                 } else if (i == 6) {
                     ups[rr] = t;
                 } else if (i == 7) {
-                    us[rr] = swish_f(t) * ups[rr];
+                    st_tag(a.uq + FJ * b + rr, swish_f(t) * ups[rr], tag0 + (unsigned)l);
                 }
             }
             pb ^= 1;
@@ -437,7 +444,15 @@ __global__ void __launch_bounds__(NT, 1)
                 meet(); /* B: x after the mixer */
                 norm_in(a.x, a.p.layer[l].ffn_norm, a.p.eps, xs, red, bad);
             } else if (i == 7) {
-                if (tid >= FJ && tid < FJP) us[tid] = 0.f; /* the padding's */
+                if (tid < GC) { /* the group's u, each value once it carries this layer's tag */
+                    const uint2 *p = a.uq + GC * (b / GB) + tid;
+                    uint2 u;
+                    do u = ld_tag(p);
+                    while (u.y != tag0 + (unsigned)l);
+                    ug[tid] = __uint_as_float(u.x);
+                } else if (tid < GCP) {
+                    ug[tid] = 0.f; /* the padding's */
+                }
                 cbar();
             }
         }
@@ -464,12 +479,12 @@ __global__ void __launch_bounds__(NT, 1)
 #endif
 }
 
-/* down (D, F) into each block's columns: [NB][D][FJP], zeros in the padding */
+/* down (D, F) into each block's tile: [NB][GR][GCP], zeros in the padding */
 __global__ void pack_kernel(cuda_bf16 *dst, const cuda_bf16 *fc2) {
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (int64_t)NB * D * FJP) return;
-    const int c = (int)(i % FJP), r = (int)(i / FJP % D), b = (int)(i / ((int64_t)FJP * D));
-    dst[i] = c < FJ ? fc2[(size_t)r * F + FJ * b + c] : (cuda_bf16)0;
+    if (i >= (int64_t)NB * GR * GCP) return;
+    const int c = (int)(i % GCP), r = (int)(i / GCP % GR), b = (int)(i / ((int64_t)GCP * GR));
+    dst[i] = c < GC ? fc2[(size_t)(GR * (b % GB) + r) * F + GC * (b / GB) + c] : (cuda_bf16)0;
 }
 
 /* cuTensorMapEncodeTiled from the driver through the runtime (retention.cu fetches it the same
@@ -565,16 +580,16 @@ extern "C" int cuda_pstep_available(void) {
 }
 
 extern "C" size_t cuda_pstep_scratch_bytes(void) {
-    return sizeof(unsigned long long) * XREP * D + sizeof(uint2) * H * 2 * DK +
+    return sizeof(unsigned long long) * XREP * D + sizeof(uint2) * H * 2 * DK + sizeof(uint2) * NB * FJ +
            sizeof(float) * DVT + sizeof(float) * MAXL * H * SUB + sizeof(float) * NB * DK + 256;
 }
 
 extern "C" size_t cuda_pstep_pack_bytes(int n_layer) {
-    return sizeof(cuda_bf16) * (size_t)n_layer * NB * D * FJP;
+    return sizeof(cuda_bf16) * (size_t)n_layer * NB * GR * GCP;
 }
 
 extern "C" retnet_status cuda_pstep_pack(cuda_bf16 *dst, const cuda_bf16 *fc2, cuda_stream s) {
-    const int64_t n = (int64_t)NB * D * FJP;
+    const int64_t n = (int64_t)NB * GR * GCP;
     pack_kernel<<<(unsigned)((n + 255) / 256), 256, 0, (cudaStream_t)s>>>(dst, fc2);
     CUDA_LAUNCHED("packing down for the persistent step");
     return RETNET_OK;
@@ -588,6 +603,7 @@ extern "C" retnet_status cuda_pstep_run(const cuda_pstep *p, void *scratch, cuda
     char *at = (char *)scratch;
     a.x = (unsigned long long *)at, at += sizeof(unsigned long long) * XREP * D;
     a.qkt = (uint2 *)at, at += sizeof(uint2) * H * 2 * DK;
+    a.uq = (uint2 *)at, at += sizeof(uint2) * NB * FJ;
     a.z = (float *)at, at += sizeof(float) * DVT;
     a.hp = (float *)at, at += sizeof(float) * MAXL * H * SUB;
     a.rot = (float *)at, at += sizeof(float) * NB * DK;

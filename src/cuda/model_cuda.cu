@@ -150,8 +150,8 @@ struct model_cuda {
     int32_t stage_cap;
     int graph_argmax;
     const float *next_of;
-    /* the persistent step (decode_persistent.cu) for B = 1 where the config is its variant
-     * (pstep_fits; RETNET_CUDA_PERSISTENT=0: never), its scratch (zeroed once) and down packed
+    /* the persistent step (decode_persistent.cu) for B = 1 where RETNET_CUDA_PERSISTENT=1 asks
+     * for it and the config is its variant (pstep_fits), its scratch (zeroed once) and down packed
      * for it (pdown), packed again before a step when the bf16 weights changed (pstep_stale) */
     int pstep, pstep_stale;
     void *pstep_scr;
@@ -541,8 +541,9 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     }
     if (!st) st = retnet_cuda_sync(NULL); /* the conversions are done before tmp goes */
     retnet_cuda_free(tmp);
+    /* opt-in: no faster than the chain yet (decode_persistent.cu), and it keeps a copy of down */
     const char *pe2 = getenv("RETNET_CUDA_PERSISTENT");
-    if (!st && !(pe2 && !strcmp(pe2, "0")) && pstep_fits(d) && cuda_pstep_available()) {
+    if (!st && pe2 && !strcmp(pe2, "1") && pstep_fits(d) && cuda_pstep_available()) {
         st = retnet_cuda_malloc(&d->pstep_scr, cuda_pstep_scratch_bytes(),
                                 "the persistent step's scratch");
         if (!st && cudaMemset(d->pstep_scr, 0, cuda_pstep_scratch_bytes()) != cudaSuccess)
