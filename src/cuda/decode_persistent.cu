@@ -74,7 +74,16 @@ constexpr int XREP = 1; /* x's copies (next286: 4 slower; next288-289: 2 no fast
 #ifndef PSTEP_RELEASE
 #define PSTEP_RELEASE 0 /* timing experiment (next292): the meeting's arrival a release add */
 #endif
-#if PSTEP_X32
+#ifndef PSTEP_FLOATX
+#define PSTEP_FLOATX 0 /* timing experiment (next293): x as floats, float adds (not deterministic) */
+#endif
+#ifndef PSTEP_NOCHECK
+#define PSTEP_NOCHECK 0 /* timing experiment (next293): no range checks */
+#endif
+#if PSTEP_FLOATX
+typedef float xword;
+typedef float xsigned;
+#elif PSTEP_X32
 typedef unsigned xword;
 typedef int xsigned;
 #else
@@ -175,8 +184,12 @@ __device__ __forceinline__ uint2 ld_tag(const uint2 *p) {
 }
 /* v added to x's word i, in fixed point; bad: v does not fit */
 __device__ __forceinline__ void x_add(xword *x, int i, float v, bool &bad) {
+#if !PSTEP_NOCHECK
     if (!(fabsf(v) < XLIM)) bad = true;
-#if PSTEP_X32
+#endif
+#if PSTEP_FLOATX
+    asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"(x + i), "f"(v) : "memory");
+#elif PSTEP_X32
     const int f = __float2int_rn(v * (float)XONE);
     asm volatile("red.global.add.u32 [%0], %1;\n" ::"l"(x + i), "r"(f) : "memory");
 #else
@@ -184,11 +197,18 @@ __device__ __forceinline__ void x_add(xword *x, int i, float v, bool &bad) {
     asm volatile("red.global.add.u64 [%0], %1;\n" ::"l"(x + i), "l"(f) : "memory");
 #endif
 }
+#if PSTEP_FLOATX
+__device__ __forceinline__ float x_get(float f, bool &bad) { return f; }
+#else
 __device__ __forceinline__ float x_get(long long f, bool &bad) {
+#if PSTEP_NOCHECK
+    return (float)((double)f * XINV);
+#endif
     const double v = (double)f * XINV;
     if (!(fabs(v) < (double)XLIMR)) bad = true;
     return (float)v;
 }
+#endif
 /* the rotation of pair j at position pos (rope.cu's angles, in double); apart, so that the
  * double sine's slow path keeps its stack out of the kernel's registers */
 __device__ __noinline__ void rotation(int64_t pos, double base, int j, float *cs, float *sn) {
@@ -322,7 +342,11 @@ __global__ void __launch_bounds__(NT, 1)
             const int row = 16 * b + (tid & 15);
             const float v0 = e[row] * a.p.embed_scale;
             if (!(fabsf(v0) < XLIMR)) bad = true;
+#if PSTEP_FLOATX
+            a.x[(tid >> 4) * D + row] = tid < 16 ? v0 : 0.f;
+#else
             a.x[(tid >> 4) * D + row] = tid < 16 ? (xword)(xsigned)__double2ll_rn((double)v0 * XONE) : (xword)0;
+#endif
         }
         float v8[8], ss = 0.f;
 #pragma unroll
