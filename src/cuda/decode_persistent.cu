@@ -77,6 +77,9 @@ constexpr int XREP = 1; /* x's copies (next286: 4 slower; next288-289: 2 no fast
 #ifndef PSTEP_FLOATX
 #define PSTEP_FLOATX 0 /* timing experiment (next293): x as floats, float adds (not deterministic) */
 #endif
+#ifndef PSTEP_SBLK
+#define PSTEP_SBLK 0 /* timing experiment (next294): each block's state slice contiguous (wrong values) */
+#endif
 #ifndef PSTEP_NOCHECK
 #define PSTEP_NOCHECK 0 /* timing experiment (next293): no range checks */
 #endif
@@ -301,7 +304,12 @@ __global__ void __launch_bounds__(NT, 1)
                     const uint32_t dst = smem_u32(ring + (size_t)sl * STAGE), bar = smem_u32(bars + sl);
                     mbar_expect_tx(bar, (uint32_t)(n * g.rb));
                     if (g.kind == 3) {
+#if PSTEP_SBLK
+                        bulk_load(dst, a.p.state + (size_t)l * a.p.state_layer_floats + (size_t)b * DK * 32,
+                                  DK * 32 * 4, bar);
+#else
                         tma_load3(dst, &tm_state, 32 * s, h * DK, l, bar);
+#endif
                     } else {
                         bulk_load(dst, g.p + (size_t)r * g.rb, (uint32_t)(n * g.rb), bar);
                     }
@@ -432,7 +440,11 @@ __global__ void __launch_bounds__(NT, 1)
                 for (int j = 0; j < 32; j++) {
                     const float sv = gamma * sreg[j] + kr[warp * 32 + j] * vc;
                     o += qr[warp * 32 + j] * sv;
+#if PSTEP_SBLK
+                    a.p.state[(size_t)l * a.p.state_layer_floats + ((size_t)b * DK + warp * 32 + j) * 32 + lane] = sv;
+#else
                     Sp[(size_t)j * DV] = sv;
+#endif
                 }
                 op[warp * 32 + lane] = o;
                 cbar();
