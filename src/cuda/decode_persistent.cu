@@ -6,12 +6,13 @@
  * every variant. This kernel streams every weight once through shared memory instead of ~10
  * launches a layer (from dev/cuda/mega_lab.cu, 0.91 ms by its events with x in floats).
  *
- * Where it stands (dev/cuda/README.md, next284-next290): correct and deterministic, but no
+ * Where it stands (dev/cuda/README.md, next284-next294): correct and deterministic, but no
  * faster than the chain, which overlaps its launches (programmatic dependent launch): 998 us
- * of kernel against the chain's 1001 (CUPTI, next287), 1.01-1.03 ms a step by `retnet bench
- * decode` for both. The fixed point costs it ~60 us against the lab's floats (next289: the
- * same kernel with float red.adds 0.947-0.963 ms a step, not deterministic). So it is off
- * unless RETNET_CUDA_PERSISTENT=1 asks for it.
+ * of kernel against the chain's 1001 (CUPTI, next287), 1.00-1.03 ms a step by `retnet bench
+ * decode` for both. Neither x's fixed point (next293: x as floats, not deterministic, 0.985-
+ * 1.012 ms; as int32 1.004-1.007; as int64 1.009-1.015) nor the state's layout (next294: each
+ * block's slice contiguous, as the lab's, 1.014-1.036) is what keeps it from the lab's 0.91.
+ * So it is off unless RETNET_CUDA_PERSISTENT=1 asks for it.
  *
  * 128 blocks (one an SM, 16 a head), 8 consumer warps and a producer warp each. The producer
  * copies, in the order the consumers read them, the block's share of every weight into a ring
@@ -68,31 +69,6 @@ constexpr int GB = 8, GR = D / GB, GC = GB * FJ, GCP = GC + 8;
 constexpr int PR = 256;                    /* a segment's rows, at most (partial sums) */
 constexpr int STAGE = 48 * 1024, NS = 4;   /* the ring (dev/cuda/next276-277: 48 KB stages) */
 constexpr int XREP = 1; /* x's copies (next286: 4 slower; next288-289: 2 no faster than 1) */
-#ifndef PSTEP_X32
-#define PSTEP_X32 0 /* timing experiment (next292): x as int32, 2^16 to the unit */
-#endif
-#ifndef PSTEP_RELEASE
-#define PSTEP_RELEASE 0 /* timing experiment (next292): the meeting's arrival a release add */
-#endif
-#ifndef PSTEP_FLOATX
-#define PSTEP_FLOATX 0 /* timing experiment (next293): x as floats, float adds (not deterministic) */
-#endif
-#ifndef PSTEP_SBLK
-#define PSTEP_SBLK 0 /* timing experiment (next294): each block's state slice contiguous (wrong values) */
-#endif
-#ifndef PSTEP_NOCHECK
-#define PSTEP_NOCHECK 0 /* timing experiment (next293): no range checks */
-#endif
-#if PSTEP_FLOATX
-typedef float xword;
-typedef float xsigned;
-#elif PSTEP_X32
-typedef unsigned xword;
-typedef int xsigned;
-#else
-typedef unsigned long long xword;
-typedef long long xsigned;
-#endif
 constexpr int MAXL = CUDA_PSTEP_MAXL;
 static_assert(F % NB == 0 && NB % GB == 0 && GCP % 8 == 0 && GCP <= DK && GR == NC && DV / SUB == 32 &&
                   D == NC * 8, "shapes");
@@ -109,7 +85,7 @@ enum { C_BAR, C_DONE, C_BAD, C_GEN }; /* the control words (scratch, zero when a
 
 struct args {
     cuda_pstep p;
-    xword *x; /* [XREP][D] fixed point */
+    unsigned long long *x; /* [XREP][D] fixed point */
     uint2 *qkt;            /* [H][2 DK] q then k of each head, each value beside its tag */
     uint2 *uq;             /* [NB][FJ] each block's u, beside its tag */
     float *z;              /* [DVT] o w swish(g) */
@@ -127,13 +103,8 @@ struct __align__(64) tmap {
 constexpr int SM_BARS = 8192, SM_MISC = SM_BARS + 128; /* the mbarriers; small vectors */
 /* x in fixed point: 2^31 to the unit; |x| and each addend below 2^23 (XLIM), so that a layer's
  * 130 adds to a row cannot wrap the int64 */
-#if PSTEP_X32
-constexpr double XONE = 65536.0, XINV = 1.0 / 65536.0;
-constexpr float XLIM = 960.0f, XLIMR = 16384.0f; /* 17 adds a row between reads */
-#else
 constexpr double XONE = 2147483648.0, XINV = 1.0 / 2147483648.0;
-constexpr float XLIM = 8388608.0f, XLIMR = XLIM;
-#endif
+constexpr float XLIM = 8388608.0f;
 
 /* a segment of the block's stream: rows of rb bytes; kind 0 K 2048 rows, 1 K 4096 rows (wo),
  * 2 down's packed columns, 3 the state slice (tensor map) */
@@ -186,32 +157,16 @@ __device__ __forceinline__ uint2 ld_tag(const uint2 *p) {
     return u;
 }
 /* v added to x's word i, in fixed point; bad: v does not fit */
-__device__ __forceinline__ void x_add(xword *x, int i, float v, bool &bad) {
-#if !PSTEP_NOCHECK
+__device__ __forceinline__ void x_add(unsigned long long *x, int i, float v, bool &bad) {
     if (!(fabsf(v) < XLIM)) bad = true;
-#endif
-#if PSTEP_FLOATX
-    asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"(x + i), "f"(v) : "memory");
-#elif PSTEP_X32
-    const int f = __float2int_rn(v * (float)XONE);
-    asm volatile("red.global.add.u32 [%0], %1;\n" ::"l"(x + i), "r"(f) : "memory");
-#else
     const long long f = __double2ll_rn((double)v * XONE);
     asm volatile("red.global.add.u64 [%0], %1;\n" ::"l"(x + i), "l"(f) : "memory");
-#endif
 }
-#if PSTEP_FLOATX
-__device__ __forceinline__ float x_get(float f, bool &bad) { return f; }
-#else
 __device__ __forceinline__ float x_get(long long f, bool &bad) {
-#if PSTEP_NOCHECK
-    return (float)((double)f * XINV);
-#endif
     const double v = (double)f * XINV;
-    if (!(fabs(v) < (double)XLIMR)) bad = true;
+    if (!(fabs(v) < (double)XLIM)) bad = true;
     return (float)v;
 }
-#endif
 /* the rotation of pair j at position pos (rope.cu's angles, in double); apart, so that the
  * double sine's slow path keeps its stack out of the kernel's registers */
 __device__ __noinline__ void rotation(int64_t pos, double base, int j, float *cs, float *sn) {
@@ -246,14 +201,14 @@ __device__ __forceinline__ void norm_out(const float (&v)[8], float ss, const fl
     cbar();
 }
 /* x's RMSNorm with weight w into xs (bf16) */
-__device__ void norm_in(const xword *x, const float *w, float eps, uint16_t *xs,
+__device__ void norm_in(const unsigned long long *x, const float *w, float eps, uint16_t *xs,
                         float *red, bool &bad) {
     float v[8], ss = 0.f;
 #pragma unroll
     for (int e = 0; e < 8; e++) {
-        xsigned t = 0;
+        long long t = 0;
 #pragma unroll
-        for (int r = 0; r < XREP; r++) t += (xsigned)__ldcg(x + r * D + threadIdx.x + NC * e);
+        for (int r = 0; r < XREP; r++) t += (long long)__ldcg(x + r * D + threadIdx.x + NC * e);
         v[e] = x_get(t, bad);
         ss += v[e] * v[e];
     }
@@ -304,12 +259,7 @@ __global__ void __launch_bounds__(NT, 1)
                     const uint32_t dst = smem_u32(ring + (size_t)sl * STAGE), bar = smem_u32(bars + sl);
                     mbar_expect_tx(bar, (uint32_t)(n * g.rb));
                     if (g.kind == 3) {
-#if PSTEP_SBLK
-                        bulk_load(dst, a.p.state + (size_t)l * a.p.state_layer_floats + (size_t)b * DK * 32,
-                                  DK * 32 * 4, bar);
-#else
                         tma_load3(dst, &tm_state, 32 * s, h * DK, l, bar);
-#endif
                     } else {
                         bulk_load(dst, g.p + (size_t)r * g.rb, (uint32_t)(n * g.rb), bar);
                     }
@@ -330,12 +280,8 @@ __global__ void __launch_bounds__(NT, 1)
         cbar();
         epoch += NB;
         if (tid == 0) {
-#if PSTEP_RELEASE
-            asm volatile("red.release.gpu.global.add.u32 [%0], 1;\n" ::"l"(a.ctl + C_BAR) : "memory");
-#else
             __threadfence();
             atomicAdd(a.ctl + C_BAR, 1u);
-#endif
             while ((int)(ld_acq(a.ctl + C_BAR) - epoch) < 0) {
             }
         }
@@ -349,12 +295,9 @@ __global__ void __launch_bounds__(NT, 1)
         if (tid < 16 * XREP) {
             const int row = 16 * b + (tid & 15);
             const float v0 = e[row] * a.p.embed_scale;
-            if (!(fabsf(v0) < XLIMR)) bad = true;
-#if PSTEP_FLOATX
-            a.x[(tid >> 4) * D + row] = tid < 16 ? v0 : 0.f;
-#else
-            a.x[(tid >> 4) * D + row] = tid < 16 ? (xword)(xsigned)__double2ll_rn((double)v0 * XONE) : (xword)0;
-#endif
+            if (!(fabsf(v0) < XLIM)) bad = true;
+            a.x[(tid >> 4) * D + row] =
+                tid < 16 ? (unsigned long long)__double2ll_rn((double)v0 * XONE) : 0ull;
         }
         float v8[8], ss = 0.f;
 #pragma unroll
@@ -440,11 +383,7 @@ __global__ void __launch_bounds__(NT, 1)
                 for (int j = 0; j < 32; j++) {
                     const float sv = gamma * sreg[j] + kr[warp * 32 + j] * vc;
                     o += qr[warp * 32 + j] * sv;
-#if PSTEP_SBLK
-                    a.p.state[(size_t)l * a.p.state_layer_floats + ((size_t)b * DK + warp * 32 + j) * 32 + lane] = sv;
-#else
                     Sp[(size_t)j * DV] = sv;
-#endif
                 }
                 op[warp * 32 + lane] = o;
                 cbar();
@@ -642,7 +581,7 @@ extern "C" int cuda_pstep_available(void) {
 }
 
 extern "C" size_t cuda_pstep_scratch_bytes(void) {
-    return sizeof(xword) * XREP * D + sizeof(uint2) * H * 2 * DK + sizeof(uint2) * NB * FJ +
+    return sizeof(unsigned long long) * XREP * D + sizeof(uint2) * H * 2 * DK + sizeof(uint2) * NB * FJ +
            sizeof(float) * DVT + sizeof(float) * MAXL * H * SUB + sizeof(float) * NB * DK + 256;
 }
 
@@ -663,7 +602,7 @@ extern "C" retnet_status cuda_pstep_run(const cuda_pstep *p, void *scratch, cuda
     args a;
     a.p = *p;
     char *at = (char *)scratch;
-    a.x = (xword *)at, at += sizeof(xword) * XREP * D;
+    a.x = (unsigned long long *)at, at += sizeof(unsigned long long) * XREP * D;
     a.qkt = (uint2 *)at, at += sizeof(uint2) * H * 2 * DK;
     a.uq = (uint2 *)at, at += sizeof(uint2) * NB * FJ;
     a.z = (float *)at, at += sizeof(float) * DVT;
