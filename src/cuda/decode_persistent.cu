@@ -12,7 +12,9 @@
  * decode` for both. Neither x's fixed point (next293: x as floats, not deterministic, 0.985-
  * 1.012 ms; as int32 1.004-1.007; as int64 1.009-1.015) nor the state's layout (next294: each
  * block's slice contiguous, as the lab's, 1.014-1.036) is what keeps it from the lab's 0.91.
- * So it is off unless RETNET_CUDA_PERSISTENT=1 asks for it.
+ * Its ceilings (next296, timing only): without the meetings' waits 0.935-0.946 ms, without
+ * x's adds 0.969-0.973, without either or the tag waits 0.880: the rest is the stream and the
+ * consumers' work between stages. So it is off unless RETNET_CUDA_PERSISTENT=1 asks for it.
  *
  * 128 blocks (one an SM, 16 a head), 8 consumer warps and a producer warp each. The producer
  * copies, in the order the consumers read them, the block's share of every weight into a ring
@@ -70,9 +72,6 @@ constexpr int PR = 256;                    /* a segment's rows, at most (partial
 constexpr int STAGE = 48 * 1024, NS = 4;   /* the ring (dev/cuda/next276-277: 48 KB stages) */
 constexpr int XREP = 1; /* x's copies (next286: 4 slower; next288-289: 2 no faster than 1) */
 constexpr int MAXL = CUDA_PSTEP_MAXL;
-#ifndef PSTEP_SKIP
-#define PSTEP_SKIP 0 /* timing ceilings (next296), wrong results: 1 meetings, 2 head waits, 4 group waits, 8 x's adds */
-#endif
 static_assert(F % NB == 0 && NB % GB == 0 && GCP % 8 == 0 && GCP <= DK && GR == NC && DV / SUB == 32 &&
                   D == NC * 8, "shapes");
 static_assert(DK * 32 * 4 <= STAGE && STAGE / (2 * GCP) * 2 >= GR, "stages");
@@ -161,7 +160,6 @@ __device__ __forceinline__ uint2 ld_tag(const uint2 *p) {
 }
 /* v added to x's word i, in fixed point; bad: v does not fit */
 __device__ __forceinline__ void x_add(unsigned long long *x, int i, float v, bool &bad) {
-    if (PSTEP_SKIP & 8) return;
     if (!(fabsf(v) < XLIM)) bad = true;
     const long long f = __double2ll_rn((double)v * XONE);
     asm volatile("red.global.add.u64 [%0], %1;\n" ::"l"(x + i), "l"(f) : "memory");
@@ -286,7 +284,7 @@ __global__ void __launch_bounds__(NT, 1)
         if (tid == 0) {
             __threadfence();
             atomicAdd(a.ctl + C_BAR, 1u);
-            while (!(PSTEP_SKIP & 1) && (int)(ld_acq(a.ctl + C_BAR) - epoch) < 0) {
+            while ((int)(ld_acq(a.ctl + C_BAR) - epoch) < 0) {
             }
         }
         cbar();
@@ -371,7 +369,7 @@ __global__ void __launch_bounds__(NT, 1)
                     for (;;) {
 #pragma unroll
                         for (int e = 0; e < 4; e++) u[e] = ld_tag(p + at[e]);
-                        if ((PSTEP_SKIP & 2) || (u[0].y == want && u[1].y == want && u[2].y == want && u[3].y == want)) break;
+                        if (u[0].y == want && u[1].y == want && u[2].y == want && u[3].y == want) break;
                     }
                     rope_rotate(__uint_as_float(u[0].x), __uint_as_float(u[1].x), c, sv, 1.0f,
                                 qr[tid], qr[tid + DK / 2]);
@@ -453,7 +451,7 @@ __global__ void __launch_bounds__(NT, 1)
                     const uint2 *p = a.uq + GC * (b / GB) + tid;
                     uint2 u;
                     do u = ld_tag(p);
-                    while (!(PSTEP_SKIP & 4) && u.y != tag0 + (unsigned)l);
+                    while (u.y != tag0 + (unsigned)l);
                     ug[tid] = __uint_as_float(u.x);
                 } else if (tid < GCP) {
                     ug[tid] = 0.f; /* the padding's */
