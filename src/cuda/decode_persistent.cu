@@ -30,22 +30,27 @@
  *               carry this layer's tag: rotation, S = gamma S + k^T v, o = q S, S stored;
  *               z = o w swish(g) and the columns' sum of o^2 to global memory
  *   meeting M   o = bf16(z / rms(o of the head)) for all 4096 columns
- *   wo          16 whole rows (K 4096), added to x's rows (one adder a row)
- *   meeting B   x's RMSNorm
+ *   wo          16 whole rows (K 4096), added to the block's own rows of x (as read after
+ *               meeting A) and stored into both copies, xb and xa
+ *   meeting B   x's RMSNorm, from xb
  *   up, gate    22 rows of each: u = swish(fc1) gate, stored tagged as q and k
  *   down        once the group's 176 values of u carry this layer's tag: rows 256 j.. of
  *               down for the group's columns, from a copy packed by tiles (cuda_pstep_pack,
- *               rows padded to 184), each row's sum added to x (256 adds a block; by the
+ *               rows padded to 184), each row's sum added to xa (256 adds a block; by the
  *               block's own 22 columns it was 2048, no faster: next290)
- *   meeting A   (the next layer); after the last, the final norm and 250 rows a block of the
- *               output layer (vocabulary / 128)
+ *   meeting A   (the next layer, from xa); after the last, the final norm and 250 rows a
+ *               block of the output layer (vocabulary / 128)
  *
- * x is kept in fixed point (int64, 2^31 to the unit) and added to by integer atomics: addition
- * is then exact and associative, so the step's bits do not depend on the order of the blocks'
- * adds and a step replays bit for bit, as the chain's does (cuda.h: no floating-point
- * atomics). Each added value is rounded to 2^-31 (fp32 rounds x itself to 2^-24 of |x|).
- * Values of x or of an addend past 2^23 do not fit: the step then writes NaN logits instead
- * of wrong ones.
+ * x is kept in fixed point (int64, 2^31 to the unit) and down's sums are added to it by integer
+ * atomics: addition is then exact and associative, so the step's bits do not depend on the
+ * order of the blocks' adds and a step replays bit for bit, as the chain's does (cuda.h: no
+ * floating-point atomics). Two copies, because a group's down adds need not wait for every
+ * block: a block may still be reading x after meeting B while another group's adds already
+ * arrive (only the group's 8 blocks have shown, by their u, that they read it). So meeting B's
+ * readers read xb, which only wo's rows write, and down adds onto xa, which nobody reads
+ * between meeting M and meeting A (with one copy, a late reader could see some of the adds).
+ * Each added value is rounded to 2^-31 (fp32 rounds x itself to 2^-24 of |x|). Values of x or
+ * of an addend past 2^23 do not fit: the step then writes NaN logits instead of wrong ones.
  *
  * The meetings are grid barriers on one counter; the kernel is launched cooperatively, so
  * that all 128 blocks are resident or the launch fails (a spin wait on a block that never runs
@@ -70,7 +75,6 @@ constexpr int FJ = F / NB;                 /* up / gate rows a block */
 constexpr int GB = 8, GR = D / GB, GC = GB * FJ, GCP = GC + 8;
 constexpr int PR = 256;                    /* a segment's rows, at most (partial sums) */
 constexpr int STAGE = 48 * 1024, NS = 4;   /* the ring (dev/cuda/next276-277: 48 KB stages) */
-constexpr int XREP = 1; /* x's copies (next286: 4 slower; next288-289: 2 no faster than 1) */
 constexpr int MAXL = CUDA_PSTEP_MAXL;
 static_assert(F % NB == 0 && NB % GB == 0 && GCP % 8 == 0 && GCP <= DK && GR == NC && DV / SUB == 32 &&
                   D == NC * 8, "shapes");
@@ -87,13 +91,15 @@ enum { C_BAR, C_DONE, C_BAD, C_GEN }; /* the control words (scratch, zero when a
 
 struct args {
     cuda_pstep p;
-    unsigned long long *x; /* [XREP][D] fixed point */
+    unsigned long long *xa; /* [D] x in fixed point: the layer's input, down's adds */
+    unsigned long long *xb; /* [D] x after the mixer (wo's rows, one writer a row) */
     uint2 *qkt;            /* [H][2 DK] q then k of each head, each value beside its tag */
     uint2 *uq;             /* [NB][FJ] each block's u, beside its tag */
     float *z;              /* [DVT] o w swish(g) */
     float *hp;             /* [MAXL][H][SUB] each block's sum of o^2 */
     float *rot;            /* [NB][DK] each block's cosines, then sines */
     unsigned *ctl;         /* C_BAR, C_DONE, C_BAD, C_GEN */
+    unsigned delay_ns;     /* a test's: the last block reads x this late after meeting B */
 };
 
 /* a CUtensorMap's storage (128 bytes, 64-byte aligned), as retention.cu keeps it */
@@ -103,6 +109,7 @@ struct __align__(64) tmap {
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 constexpr int SM_BARS = 8192, SM_MISC = SM_BARS + 128; /* the mbarriers; small vectors */
+static_assert(SM_MISC + 512 + 16 * 8 <= SM_PART, "the small vectors and x's own rows");
 /* x in fixed point: 2^31 to the unit; |x| and each addend below 2^23 (XLIM), so that a layer's
  * 130 adds to a row cannot wrap the int64 */
 constexpr double XONE = 2147483648.0, XINV = 1.0 / 2147483648.0;
@@ -202,15 +209,15 @@ __device__ __forceinline__ void norm_out(const float (&v)[8], float ss, const fl
     for (int e = 0; e < 8; e++) xs[threadIdx.x + NC * e] = f32_to_bf16_bits(v[e] * r * wv[e]);
     cbar();
 }
-/* x's RMSNorm with weight w into xs (bf16) */
+/* x's RMSNorm with weight w into xs (bf16); own (if set): the block's 16 rows of x as read */
 __device__ void norm_in(const unsigned long long *x, const float *w, float eps, uint16_t *xs,
-                        float *red, bool &bad) {
+                        float *red, long long *own, bool &bad) {
     float v[8], ss = 0.f;
 #pragma unroll
     for (int e = 0; e < 8; e++) {
-        long long t = 0;
-#pragma unroll
-        for (int r = 0; r < XREP; r++) t += (long long)__ldcg(x + r * D + threadIdx.x + NC * e);
+        const int c = threadIdx.x + NC * e;
+        const long long t = (long long)__ldcg(x + c);
+        if (own && (c >> 4) == (int)blockIdx.x) own[c & 15] = t;
         v[e] = x_get(t, bad);
         ss += v[e] * v[e];
     }
@@ -229,6 +236,7 @@ __global__ void __launch_bounds__(NT, 1)
     float *red = reinterpret_cast<float *>(sm + SM_MISC);         /* [CW] */
     float *vs = red + 16, *gs = vs + 32, *ups = gs + 32, *rh = ups + 32;
     volatile unsigned *sflag = reinterpret_cast<volatile unsigned *>(rh + H);
+    long long *xown = reinterpret_cast<long long *>(sm + SM_MISC + 512); /* x's 16 rows of b */
     float *part = reinterpret_cast<float *>(sm + SM_PART); /* [2][CW][PR] */
     float *qr = reinterpret_cast<float *>(sm + SM_QR), *kr = qr + DK, *op = kr + DK;
     float *ug = qr; /* the group's u [GCP] (q's place: free from wo to the next state update) */
@@ -292,14 +300,12 @@ __global__ void __launch_bounds__(NT, 1)
     float sreg[32]; /* the block's state slice: rows warp * 32 + j, column lane */
     const float gamma = a.p.gamma[h];
     const int tok = a.p.tok[0];
-    { /* x from the embedding: this block's 16 rows of x's copies, and the first norm */
+    { /* x from the embedding: this block's 16 rows (for wo's rows), and the first norm */
         const float *e = a.p.embed + (size_t)tok * D;
-        if (tid < 16 * XREP) {
-            const int row = 16 * b + (tid & 15);
-            const float v0 = e[row] * a.p.embed_scale;
+        if (tid < 16) {
+            const float v0 = e[16 * b + tid] * a.p.embed_scale;
             if (!(fabsf(v0) < XLIM)) bad = true;
-            a.x[(tid >> 4) * D + row] =
-                tid < 16 ? (unsigned long long)__double2ll_rn((double)v0 * XONE) : 0ull;
+            xown[tid] = __double2ll_rn((double)v0 * XONE);
         }
         float v8[8], ss = 0.f;
 #pragma unroll
@@ -310,7 +316,7 @@ __global__ void __launch_bounds__(NT, 1)
         norm_out(v8, ss, a.p.layer[0].attn_norm, a.p.eps, xs, red);
     }
     for (int l = 0; l <= L; l++) {
-        if (l == L) norm_in(a.x, a.p.final_norm, a.p.eps, xs, red, bad); /* after meeting A */
+        if (l == L) norm_in(a.xa, a.p.final_norm, a.p.eps, xs, red, nullptr, bad); /* after meeting A */
         for (int i = 0; i < nseg(a, l); i++) {
             const seg_t g = segment(a, b, l, i);
             const int rps = STAGE / g.rb;
@@ -326,7 +332,7 @@ __global__ void __launch_bounds__(NT, 1)
                     for (int j = 0; j < 32; j++) sreg[j] = sp[j * 32];
                 } else if (g.kind == 2) { /* down's tile: a thread a row, added to x (368-byte
                                            * rows: a quarter warp's reads fall on every bank once) */
-                    const int xr = (b % XREP) * D + GR * (b % GB) + r;
+                    const int xr = GR * (b % GB) + r;
                     for (int rr = tid; rr < n; rr += NC) {
                         const uint4 *w4 = reinterpret_cast<const uint4 *>(st + (size_t)rr * g.rb);
                         float acc = 0.f;
@@ -339,7 +345,7 @@ __global__ void __launch_bounds__(NT, 1)
                                 acc += __uint_as_float(ww[e] << 16) * ug[8 * q + 2 * e] +
                                        __uint_as_float(ww[e] & 0xffff0000u) * ug[8 * q + 2 * e + 1];
                         }
-                        x_add(a.x, xr + rr, acc, bad);
+                        x_add(a.xa, xr + rr, acc, bad);
                     }
                 } else {
                     tcd_load_any<CW>(v, st, g.kind ? DVT : D, lane, warp, n);
@@ -353,7 +359,7 @@ __global__ void __launch_bounds__(NT, 1)
             cbar(); /* the segment's sums are in shared memory (or its adds issued) */
             if (g.kind == 2) { /* down: x complete after every block's adds */
                 meet(); /* A */
-                if (l + 1 < L) norm_in(a.x, a.p.layer[l + 1].attn_norm, a.p.eps, xs, red, bad);
+                if (l + 1 < L) norm_in(a.xa, a.p.layer[l + 1].attn_norm, a.p.eps, xs, red, xown, bad);
                 continue;
             }
             if (g.kind == 3) { /* the state update, once the head's q and k carry this tag */
@@ -433,8 +439,12 @@ __global__ void __launch_bounds__(NT, 1)
                     vs[rr] = t;
                 } else if (i == 3) {
                     gs[rr] = t;
-                } else if (i == 5) { /* wo: the block's own rows of x (one adder a row) */
-                    x_add(a.x, 16 * b + rr, t, bad);
+                } else if (i == 5) { /* wo: the block's own rows of x, stored (one writer a row) */
+                    if (!(fabsf(t) < XLIM)) bad = true;
+                    const unsigned long long f =
+                        (unsigned long long)(xown[rr] + __double2ll_rn((double)t * XONE));
+                    __stcg(a.xb + 16 * b + rr, f);
+                    __stcg(a.xa + 16 * b + rr, f); /* down's adds go onto it after meeting B */
                 } else if (i == 6) {
                     ups[rr] = t;
                 } else if (i == 7) {
@@ -445,7 +455,15 @@ __global__ void __launch_bounds__(NT, 1)
             if (l == L) continue;
             if (i == 5) {
                 meet(); /* B: x after the mixer */
-                norm_in(a.x, a.p.layer[l].ffn_norm, a.p.eps, xs, red, bad);
+                if (a.delay_ns && b == NB - 1) { /* the test of the two copies (test_persistent) */
+                    unsigned long long t0, t1;
+                    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+                    do {
+                        __nanosleep(500);
+                        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t1));
+                    } while (t1 - t0 < a.delay_ns);
+                }
+                norm_in(a.xb, a.p.layer[l].ffn_norm, a.p.eps, xs, red, nullptr, bad);
             } else if (i == 7) {
                 if (tid < GC) { /* the group's u, each value once it carries this layer's tag */
                     const uint2 *p = a.uq + GC * (b / GB) + tid;
@@ -583,7 +601,7 @@ extern "C" int cuda_pstep_available(void) {
 }
 
 extern "C" size_t cuda_pstep_scratch_bytes(void) {
-    return sizeof(unsigned long long) * XREP * D + sizeof(uint2) * H * 2 * DK + sizeof(uint2) * NB * FJ +
+    return sizeof(unsigned long long) * 2 * D + sizeof(uint2) * H * 2 * DK + sizeof(uint2) * NB * FJ +
            sizeof(float) * DVT + sizeof(float) * MAXL * H * SUB + sizeof(float) * NB * DK + 256;
 }
 
@@ -603,8 +621,13 @@ extern "C" retnet_status cuda_pstep_run(const cuda_pstep *p, void *scratch, cuda
         return retnet_fail(RETNET_EINVAL, "CUDA: the persistent step is not available here");
     args a;
     a.p = *p;
+    /* RETNET_CUDA_PSTEP_DELAY=us: the last block reads x that much later after meeting B, so
+     * that other groups' down adds come first (test_persistent: the bits must not change) */
+    const char *dl = getenv("RETNET_CUDA_PSTEP_DELAY");
+    a.delay_ns = dl ? (unsigned)(atoi(dl) > 0 && atoi(dl) < 1000000 ? atoi(dl) * 1000 : 0) : 0u;
     char *at = (char *)scratch;
-    a.x = (unsigned long long *)at, at += sizeof(unsigned long long) * XREP * D;
+    a.xa = (unsigned long long *)at, at += sizeof(unsigned long long) * D;
+    a.xb = (unsigned long long *)at, at += sizeof(unsigned long long) * D;
     a.qkt = (uint2 *)at, at += sizeof(uint2) * H * 2 * DK;
     a.uq = (uint2 *)at, at += sizeof(uint2) * NB * FJ;
     a.z = (float *)at, at += sizeof(float) * DVT;
