@@ -493,6 +493,8 @@ typedef struct {
     float *state;       /* layer l's S (h, dk, dv) at state + l state_layer_floats (read, written) */
     int64_t state_layer_floats; /* a multiple of 4 */
     float *logits;      /* (vocab) */
+    unsigned delay_ns;  /* a test's (test_persistent): the last block reads x this late after
+                         * each layer's second meeting; 0 in use */
 } cuda_pstep;
 /* 1 where the kernel computes this config's shapes (the variant itself is the caller's check) */
 int cuda_pstep_shape(int64_t d_model, int n_head, int64_t d_key, int64_t d_value, int64_t d_ffn,

@@ -99,7 +99,6 @@ struct args {
     float *hp;             /* [MAXL][H][SUB] each block's sum of o^2 */
     float *rot;            /* [NB][DK] each block's cosines, then sines */
     unsigned *ctl;         /* C_BAR, C_DONE, C_BAD, C_GEN */
-    unsigned delay_ns;     /* a test's: the last block reads x this late after meeting B */
 };
 
 /* a CUtensorMap's storage (128 bytes, 64-byte aligned), as retention.cu keeps it */
@@ -455,13 +454,13 @@ __global__ void __launch_bounds__(NT, 1)
             if (l == L) continue;
             if (i == 5) {
                 meet(); /* B: x after the mixer */
-                if (a.delay_ns && b == NB - 1) { /* the test of the two copies (test_persistent) */
+                if (a.p.delay_ns && b == NB - 1) { /* the test of the two copies (test_persistent) */
                     unsigned long long t0, t1;
                     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
                     do {
                         __nanosleep(500);
                         asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t1));
-                    } while (t1 - t0 < a.delay_ns);
+                    } while (t1 - t0 < a.p.delay_ns);
                 }
                 norm_in(a.xb, a.p.layer[l].ffn_norm, a.p.eps, xs, red, nullptr, bad);
             } else if (i == 7) {
@@ -621,10 +620,6 @@ extern "C" retnet_status cuda_pstep_run(const cuda_pstep *p, void *scratch, cuda
         return retnet_fail(RETNET_EINVAL, "CUDA: the persistent step is not available here");
     args a;
     a.p = *p;
-    /* RETNET_CUDA_PSTEP_DELAY=us: the last block reads x that much later after meeting B, so
-     * that other groups' down adds come first (test_persistent: the bits must not change) */
-    const char *dl = getenv("RETNET_CUDA_PSTEP_DELAY");
-    a.delay_ns = dl ? (unsigned)(atoi(dl) > 0 && atoi(dl) < 1000000 ? atoi(dl) * 1000 : 0) : 0u;
     char *at = (char *)scratch;
     a.xa = (unsigned long long *)at, at += sizeof(unsigned long long) * D;
     a.xb = (unsigned long long *)at, at += sizeof(unsigned long long) * D;

@@ -154,6 +154,7 @@ struct model_cuda {
      * for it and the config is its variant (pstep_fits), its scratch (zeroed once) and down packed
      * for it (pdown), packed again before a step when the bf16 weights changed (pstep_stale) */
     int pstep, pstep_stale;
+    unsigned pstep_delay_ns; /* RETNET_CUDA_PSTEP_DELAY (us), a test's: cuda_pstep.delay_ns */
     void *pstep_scr;
     cuda_bf16 *pdown;
 };
@@ -353,6 +354,7 @@ static retnet_status pstep_run(model_cuda *d, float *state, float *logits, cuda_
     p.tok = d->tok, p.pos = d->pos;
     p.state = state, p.state_layer_floats = (int64_t)(layer_bytes(d, 1) / sizeof(float));
     p.logits = logits;
+    p.delay_ns = d->pstep_delay_ns;
     return cuda_pstep_run(&p, d->pstep_scr, cs);
 }
 
@@ -552,6 +554,9 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
             st = retnet_cuda_malloc((void **)&d->pdown, cuda_pstep_pack_bytes(c->n_layer),
                                     "the persistent step's copy of down");
         d->pstep = !st, d->pstep_stale = 1;
+        const char *dl = getenv("RETNET_CUDA_PSTEP_DELAY");
+        const int us = dl ? atoi(dl) : 0;
+        d->pstep_delay_ns = us > 0 && us < 1000000 ? (unsigned)us * 1000u : 0u;
     }
     if (st) {
         model_cuda_free(d);
