@@ -73,6 +73,22 @@ constexpr int FJ = F / NB;                 /* up / gate rows a block */
 /* down by tiles: a group of GB blocks shares its GC values of u (tagged, as q and k), and
  * block j of the group takes down's rows GR j.. for those columns (rows padded to GCP) */
 constexpr int GB = 8, GR = D / GB, GC = GB * FJ, GCP = GC + 8;
+/* timing experiments (next299, off by default): PSTEP_OWN down by the block's own 22 columns
+ * (padded to FJP) for all rows, as before next290, no group wait; PSTEP_Y32 down's adds into a
+ * 32-bit accumulator y (2^YS to the unit, two by layer parity) that the readers after meeting
+ * A add to xa, and wo's owners zero */
+#ifndef PSTEP_OWN
+#define PSTEP_OWN 0
+#endif
+#ifndef PSTEP_Y32
+#define PSTEP_Y32 0
+#endif
+constexpr int FJP = 24;
+#if PSTEP_OWN
+constexpr int DROWS = D, DRB = 2 * FJP, NADD = NB;
+#else
+constexpr int DROWS = GR, DRB = 2 * GCP, NADD = NB / GB;
+#endif
 constexpr int PR = 256;                    /* a segment's rows, at most (partial sums) */
 constexpr int STAGE = 48 * 1024, NS = 4;   /* the ring (dev/cuda/next276-277: 48 KB stages) */
 constexpr int MAXL = CUDA_PSTEP_MAXL;
@@ -93,6 +109,7 @@ struct args {
     cuda_pstep p;
     unsigned long long *xa; /* [D] x in fixed point: the layer's input, down's adds */
     unsigned long long *xb; /* [D] x after the mixer (wo's rows, one writer a row) */
+    unsigned *y;            /* [2][D] (PSTEP_Y32) down's sums, 2^YS to the unit */
     uint2 *qkt;            /* [H][2 DK] q then k of each head, each value beside its tag */
     uint2 *uq;             /* [NB][FJ] each block's u, beside its tag */
     float *z;              /* [DVT] o w swish(g) */
@@ -113,6 +130,8 @@ static_assert(SM_MISC + 512 + 16 * 8 <= SM_PART, "the small vectors and x's own 
  * 130 adds to a row cannot wrap the int64 */
 constexpr double XONE = 2147483648.0, XINV = 1.0 / 2147483648.0;
 constexpr float XLIM = 8388608.0f;
+constexpr int YS = 20;                                     /* y: 2^20 to the unit */
+constexpr float YONE = 1048576.0f, YLIM = 2048.0f / NADD;  /* each add; the sum below 2^11 */
 
 /* a segment of the block's stream: rows of rb bytes; kind 0 K 2048 rows, 1 K 4096 rows (wo),
  * 2 down's packed columns, 3 the state slice (tensor map) */
@@ -136,7 +155,7 @@ __device__ __forceinline__ seg_t segment(const args &a, int b, int l, int i) {
     case 6: return seg_t{(const unsigned char *)(w.gate + (size_t)FJ * b * D), FJ, 2 * D, 0};
     case 7: return seg_t{(const unsigned char *)(w.fc1 + (size_t)FJ * b * D), FJ, 2 * D, 0};
     default:
-        return seg_t{(const unsigned char *)(a.p.down + ((size_t)l * NB + b) * GR * GCP), GR, 2 * GCP, 2};
+        return seg_t{(const unsigned char *)(a.p.down + ((size_t)l * NB + b) * DROWS * (DRB / 2)), DROWS, DRB, 2};
     }
 }
 __device__ __forceinline__ int nseg(const args &a, int l) { return l == a.p.n_layer ? 1 : 9; }
@@ -169,6 +188,10 @@ __device__ __forceinline__ void x_add(unsigned long long *x, int i, float v, boo
     if (!(fabsf(v) < XLIM)) bad = true;
     const long long f = __double2ll_rn((double)v * XONE);
     asm volatile("red.global.add.u64 [%0], %1;\n" ::"l"(x + i), "l"(f) : "memory");
+}
+__device__ __forceinline__ void y_add(unsigned *y, int i, float v, bool &bad) {
+    if (!(fabsf(v) < YLIM)) bad = true;
+    asm volatile("red.global.add.u32 [%0], %1;\n" ::"l"(y + i), "r"(__float2int_rn(v * YONE)) : "memory");
 }
 __device__ __forceinline__ float x_get(long long f, bool &bad) {
     const double v = (double)f * XINV;
@@ -209,13 +232,14 @@ __device__ __forceinline__ void norm_out(const float (&v)[8], float ss, const fl
     cbar();
 }
 /* x's RMSNorm with weight w into xs (bf16); own (if set): the block's 16 rows of x as read */
-__device__ void norm_in(const unsigned long long *x, const float *w, float eps, uint16_t *xs,
-                        float *red, long long *own, bool &bad) {
+__device__ void norm_in(const unsigned long long *x, const unsigned *y, const float *w, float eps,
+                        uint16_t *xs, float *red, long long *own, bool &bad) {
     float v[8], ss = 0.f;
 #pragma unroll
     for (int e = 0; e < 8; e++) {
         const int c = threadIdx.x + NC * e;
-        const long long t = (long long)__ldcg(x + c);
+        long long t = (long long)__ldcg(x + c);
+        if (y) t += (long long)(int)__ldcg(y + c) << (31 - YS);
         if (own && (c >> 4) == (int)blockIdx.x) own[c & 15] = t;
         v[e] = x_get(t, bad);
         ss += v[e] * v[e];
@@ -315,7 +339,9 @@ __global__ void __launch_bounds__(NT, 1)
         norm_out(v8, ss, a.p.layer[0].attn_norm, a.p.eps, xs, red);
     }
     for (int l = 0; l <= L; l++) {
-        if (l == L) norm_in(a.xa, a.p.final_norm, a.p.eps, xs, red, nullptr, bad); /* after meeting A */
+        if (l == L) /* after meeting A */
+            norm_in(a.xa, PSTEP_Y32 ? a.y + ((L - 1) & 1) * D : nullptr, a.p.final_norm, a.p.eps, xs, red,
+                    nullptr, bad);
         for (int i = 0; i < nseg(a, l); i++) {
             const seg_t g = segment(a, b, l, i);
             const int rps = STAGE / g.rb;
@@ -331,12 +357,12 @@ __global__ void __launch_bounds__(NT, 1)
                     for (int j = 0; j < 32; j++) sreg[j] = sp[j * 32];
                 } else if (g.kind == 2) { /* down's tile: a thread a row, added to x (368-byte
                                            * rows: a quarter warp's reads fall on every bank once) */
-                    const int xr = GR * (b % GB) + r;
+                    const int xr = PSTEP_OWN ? r : GR * (b % GB) + r;
                     for (int rr = tid; rr < n; rr += NC) {
                         const uint4 *w4 = reinterpret_cast<const uint4 *>(st + (size_t)rr * g.rb);
                         float acc = 0.f;
 #pragma unroll
-                        for (int q = 0; q < GCP / 8; q++) {
+                        for (int q = 0; q < DRB / 16; q++) {
                             const uint4 wv = w4[q];
                             const uint32_t ww[4] = {wv.x, wv.y, wv.z, wv.w};
 #pragma unroll
@@ -344,7 +370,10 @@ __global__ void __launch_bounds__(NT, 1)
                                 acc += __uint_as_float(ww[e] << 16) * ug[8 * q + 2 * e] +
                                        __uint_as_float(ww[e] & 0xffff0000u) * ug[8 * q + 2 * e + 1];
                         }
-                        x_add(a.xa, xr + rr, acc, bad);
+                        if (PSTEP_Y32)
+                            y_add(a.y + (l & 1) * D, xr + rr, acc, bad);
+                        else
+                            x_add(a.xa, xr + rr, acc, bad);
                     }
                 } else {
                     tcd_load_any<CW>(v, st, g.kind ? DVT : D, lane, warp, n);
@@ -358,7 +387,9 @@ __global__ void __launch_bounds__(NT, 1)
             cbar(); /* the segment's sums are in shared memory (or its adds issued) */
             if (g.kind == 2) { /* down: x complete after every block's adds */
                 meet(); /* A */
-                if (l + 1 < L) norm_in(a.xa, a.p.layer[l + 1].attn_norm, a.p.eps, xs, red, xown, bad);
+                if (l + 1 < L)
+                    norm_in(a.xa, PSTEP_Y32 ? a.y + (l & 1) * D : nullptr, a.p.layer[l + 1].attn_norm,
+                            a.p.eps, xs, red, xown, bad);
                 continue;
             }
             if (g.kind == 3) { /* the state update, once the head's q and k carry this tag */
@@ -444,10 +475,14 @@ __global__ void __launch_bounds__(NT, 1)
                         (unsigned long long)(xown[rr] + __double2ll_rn((double)t * XONE));
                     __stcg(a.xb + 16 * b + rr, f);
                     __stcg(a.xa + 16 * b + rr, f); /* down's adds go onto it after meeting B */
+                    if (PSTEP_Y32) __stcg(a.y + (l & 1) * D + 16 * b + rr, 0u); /* (or onto y) */
                 } else if (i == 6) {
                     ups[rr] = t;
                 } else if (i == 7) {
-                    st_tag(a.uq + FJ * b + rr, swish_f(t) * ups[rr], tag0 + (unsigned)l);
+                    if (PSTEP_OWN)
+                        ug[rr] = swish_f(t) * ups[rr];
+                    else
+                        st_tag(a.uq + FJ * b + rr, swish_f(t) * ups[rr], tag0 + (unsigned)l);
                 }
             }
             pb ^= 1;
@@ -462,7 +497,10 @@ __global__ void __launch_bounds__(NT, 1)
                         asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t1));
                     } while (t1 - t0 < a.p.delay_ns);
                 }
-                norm_in(a.xb, a.p.layer[l].ffn_norm, a.p.eps, xs, red, nullptr, bad);
+                norm_in(a.xb, nullptr, a.p.layer[l].ffn_norm, a.p.eps, xs, red, nullptr, bad);
+            } else if (i == 7 && PSTEP_OWN) {
+                if (tid >= FJ && tid < FJP) ug[tid] = 0.f; /* the padding's */
+                cbar();
             } else if (i == 7) {
                 if (tid < GC) { /* the group's u, each value once it carries this layer's tag */
                     const uint2 *p = a.uq + GC * (b / GB) + tid;
@@ -502,6 +540,12 @@ __global__ void __launch_bounds__(NT, 1)
 /* down (D, F) into each block's tile: [NB][GR][GCP], zeros in the padding */
 __global__ void pack_kernel(cuda_bf16 *dst, const cuda_bf16 *fc2) {
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (PSTEP_OWN) { /* [NB][D][FJP]: each block's columns */
+        if (i >= (int64_t)NB * D * FJP) return;
+        const int c = (int)(i % FJP), r = (int)(i / FJP % D), b = (int)(i / ((int64_t)FJP * D));
+        dst[i] = c < FJ ? fc2[(size_t)r * F + FJ * b + c] : (cuda_bf16)0;
+        return;
+    }
     if (i >= (int64_t)NB * GR * GCP) return;
     const int c = (int)(i % GCP), r = (int)(i / GCP % GR), b = (int)(i / ((int64_t)GCP * GR));
     dst[i] = c < GC ? fc2[(size_t)(GR * (b % GB) + r) * F + GC * (b / GB) + c] : (cuda_bf16)0;
@@ -600,16 +644,16 @@ extern "C" int cuda_pstep_available(void) {
 }
 
 extern "C" size_t cuda_pstep_scratch_bytes(void) {
-    return sizeof(unsigned long long) * 2 * D + sizeof(uint2) * H * 2 * DK + sizeof(uint2) * NB * FJ +
+    return sizeof(unsigned long long) * 2 * D + sizeof(unsigned) * 2 * D + sizeof(uint2) * H * 2 * DK + sizeof(uint2) * NB * FJ +
            sizeof(float) * DVT + sizeof(float) * MAXL * H * SUB + sizeof(float) * NB * DK + 256;
 }
 
 extern "C" size_t cuda_pstep_pack_bytes(int n_layer) {
-    return sizeof(cuda_bf16) * (size_t)n_layer * NB * GR * GCP;
+    return sizeof(cuda_bf16) * (size_t)n_layer * NB * DROWS * (DRB / 2);
 }
 
 extern "C" retnet_status cuda_pstep_pack(cuda_bf16 *dst, const cuda_bf16 *fc2, cuda_stream s) {
-    const int64_t n = (int64_t)NB * GR * GCP;
+    const int64_t n = (int64_t)NB * DROWS * (DRB / 2);
     pack_kernel<<<(unsigned)((n + 255) / 256), 256, 0, (cudaStream_t)s>>>(dst, fc2);
     CUDA_LAUNCHED("packing down for the persistent step");
     return RETNET_OK;
@@ -623,6 +667,7 @@ extern "C" retnet_status cuda_pstep_run(const cuda_pstep *p, void *scratch, cuda
     char *at = (char *)scratch;
     a.xa = (unsigned long long *)at, at += sizeof(unsigned long long) * D;
     a.xb = (unsigned long long *)at, at += sizeof(unsigned long long) * D;
+    a.y = (unsigned *)at, at += sizeof(unsigned) * 2 * D;
     a.qkt = (uint2 *)at, at += sizeof(uint2) * H * 2 * DK;
     a.uq = (uint2 *)at, at += sizeof(uint2) * NB * FJ;
     a.z = (float *)at, at += sizeof(float) * DVT;
