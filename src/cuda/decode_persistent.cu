@@ -6,21 +6,23 @@
  * every variant. This kernel streams every weight once through shared memory instead of ~10
  * launches a layer (from dev/cuda/mega_lab.cu, 0.91 ms by its events with x in floats).
  *
- * Where it stands (dev/cuda/README.md, next284-next294): correct and deterministic, but no
- * faster than the chain, which overlaps its launches (programmatic dependent launch): 998 us
- * of kernel against the chain's 1001 (CUPTI, next287), 1.00-1.03 ms a step by `retnet bench
- * decode` for both. Neither x's fixed point (next293: x as floats, not deterministic, 0.985-
- * 1.012 ms; as int32 1.004-1.007; as int64 1.009-1.015) nor the state's layout (next294: each
- * block's slice contiguous, as the lab's, 1.014-1.036) is what keeps it from the lab's 0.91.
- * Its ceilings (next296, timing only): without the meetings' waits 0.935-0.946 ms, without
- * x's adds 0.969-0.973, without either or the tag waits 0.880: the rest is the stream and the
- * consumers' work between stages. So it is off unless RETNET_CUDA_PERSISTENT=1 asks for it.
+ * Where it stands (dev/cuda/README.md, next284-next299): correct and deterministic, and since
+ * next299 2-4% faster than the chain, which overlaps its launches (programmatic dependent
+ * launch): 0.975-0.977 ms a step against the chain's 1.007-1.022 by `retnet bench decode`, so
+ * it takes B = 1's steps where it fits (RETNET_CUDA_PERSISTENT=0: the chain). What made the
+ * difference: x in two copies (below) with down by the block's own columns; down by tiles of
+ * 8 blocks (next290: 8x fewer adds, but a wait on the group's u) was 1.001-1.028 in the same
+ * call, and down's adds as 32-bit integers into a third vector 1.022-1.050. Against the lab's
+ * 0.91 (x in floats, not deterministic): neither x's fixed point nor the state's layout
+ * accounted for the rest (next292-next294). Its ceilings (next296, timing only, by tiles):
+ * without the meetings' waits 0.935-0.946 ms, without x's adds 0.969-0.973, without either or
+ * the tag waits 0.880: the rest is the stream and the consumers' work between stages.
  *
  * 128 blocks (one an SM, 16 a head), 8 consumer warps and a producer warp each. The producer
  * copies, in the order the consumers read them, the block's share of every weight into a ring
  * of four 48 KB stages (bulk copies; the state's slice by a TMA tensor map) and runs ahead of
  * the consumers across every wait; its other lanes compute the rotation. A layer, for block b
- * (head h = b / 16, s = b % 16; group b / 8, j = b % 8):
+ * (head h = b / 16, s = b % 16):
  *
  *   x's RMSNorm (every block, from L2) -> bf16 in shared memory
  *   q k v g     16 q rows and 16 k rows of head h, stored with this step's tag beside each
@@ -33,22 +35,21 @@
  *   wo          16 whole rows (K 4096), added to the block's own rows of x (as read after
  *               meeting A) and stored into both copies, xb and xa
  *   meeting B   x's RMSNorm, from xb
- *   up, gate    22 rows of each: u = swish(fc1) gate, stored tagged as q and k
- *   down        once the group's 176 values of u carry this layer's tag: rows 256 j.. of
- *               down for the group's columns, from a copy packed by tiles (cuda_pstep_pack,
- *               rows padded to 184), each row's sum added to xa (256 adds a block; by the
- *               block's own 22 columns it was 2048, no faster: next290)
+ *   up, gate    22 rows of each: u = swish(fc1) gate, kept in shared memory
+ *   down        the block's 22 columns of down for all 2048 rows, from a copy packed for it
+ *               (cuda_pstep_pack: each block's columns padded to 24, contiguous: down's own
+ *               layout came in 64-byte rows, next283), each row's sum added to xa
  *   meeting A   (the next layer, from xa); after the last, the final norm and 250 rows a
  *               block of the output layer (vocabulary / 128)
  *
  * x is kept in fixed point (int64, 2^31 to the unit) and down's sums are added to it by integer
  * atomics: addition is then exact and associative, so the step's bits do not depend on the
  * order of the blocks' adds and a step replays bit for bit, as the chain's does (cuda.h: no
- * floating-point atomics). Two copies, because a group's down adds need not wait for every
- * block: a block may still be reading x after meeting B while another group's adds already
- * arrive (only the group's 8 blocks have shown, by their u, that they read it). So meeting B's
- * readers read xb, which only wo's rows write, and down adds onto xa, which nobody reads
- * between meeting M and meeting A (with one copy, a late reader could see some of the adds).
+ * floating-point atomics). Two copies, because down's adds wait for nothing after meeting B:
+ * a block may still be reading x after meeting B while the first blocks' adds already arrive.
+ * So meeting B's readers read xb, which only wo's rows write, and down adds onto xa, which
+ * nobody reads between meeting M and meeting A (with one copy, a late reader could see some of
+ * the adds; test_persistent delays one to make sure it does not).
  * Each added value is rounded to 2^-31 (fp32 rounds x itself to 2^-24 of |x|). Values of x or
  * of an addend past 2^23 do not fit: the step then writes NaN logits instead of wrong ones.
  *
@@ -69,32 +70,13 @@
 namespace {
 constexpr int D = 2048, H = 8, DK = 256, DV = 512, DVT = H * DV, F = 2816;
 constexpr int NB = 128, CW = 8, NC = 32 * CW, NT = NC + 32, SUB = NB / H;
-constexpr int FJ = F / NB;                 /* up / gate rows a block */
-/* down by tiles: a group of GB blocks shares its GC values of u (tagged, as q and k), and
- * block j of the group takes down's rows GR j.. for those columns (rows padded to GCP) */
-constexpr int GB = 8, GR = D / GB, GC = GB * FJ, GCP = GC + 8;
-/* timing experiments (next299, off by default): PSTEP_OWN down by the block's own 22 columns
- * (padded to FJP) for all rows, as before next290, no group wait; PSTEP_Y32 down's adds into a
- * 32-bit accumulator y (2^YS to the unit, two by layer parity) that the readers after meeting
- * A add to xa, and wo's owners zero */
-#ifndef PSTEP_OWN
-#define PSTEP_OWN 0
-#endif
-#ifndef PSTEP_Y32
-#define PSTEP_Y32 0
-#endif
-constexpr int FJP = 24;
-#if PSTEP_OWN
-constexpr int DROWS = D, DRB = 2 * FJP, NADD = NB;
-#else
-constexpr int DROWS = GR, DRB = 2 * GCP, NADD = NB / GB;
-#endif
+/* up / gate rows a block, which are also its columns of down (packed, padded to FJP) */
+constexpr int FJ = F / NB, FJP = 24;
 constexpr int PR = 256;                    /* a segment's rows, at most (partial sums) */
 constexpr int STAGE = 48 * 1024, NS = 4;   /* the ring (dev/cuda/next276-277: 48 KB stages) */
 constexpr int MAXL = CUDA_PSTEP_MAXL;
-static_assert(F % NB == 0 && NB % GB == 0 && GCP % 8 == 0 && GCP <= DK && GR == NC && DV / SUB == 32 &&
-                  D == NC * 8, "shapes");
-static_assert(DK * 32 * 4 <= STAGE && STAGE / (2 * GCP) * 2 >= GR, "stages");
+static_assert(F % NB == 0 && FJ <= FJP && FJP % 8 == 0 && DV / SUB == 32 && D == NC * 8, "shapes");
+static_assert(DK * 32 * 4 <= STAGE && STAGE % (2 * FJP) == 0, "stages");
 
 /* shared memory: xs (a product's bf16 input) 8 KB; the mbarriers; small vectors; the partial
  * sums; q, k and o of the state update; the ring. 220 KB in all: the rotation's cosines and
@@ -109,9 +91,7 @@ struct args {
     cuda_pstep p;
     unsigned long long *xa; /* [D] x in fixed point: the layer's input, down's adds */
     unsigned long long *xb; /* [D] x after the mixer (wo's rows, one writer a row) */
-    unsigned *y;            /* [2][D] (PSTEP_Y32) down's sums, 2^YS to the unit */
     uint2 *qkt;            /* [H][2 DK] q then k of each head, each value beside its tag */
-    uint2 *uq;             /* [NB][FJ] each block's u, beside its tag */
     float *z;              /* [DVT] o w swish(g) */
     float *hp;             /* [MAXL][H][SUB] each block's sum of o^2 */
     float *rot;            /* [NB][DK] each block's cosines, then sines */
@@ -130,8 +110,6 @@ static_assert(SM_MISC + 512 + 16 * 8 <= SM_PART, "the small vectors and x's own 
  * 130 adds to a row cannot wrap the int64 */
 constexpr double XONE = 2147483648.0, XINV = 1.0 / 2147483648.0;
 constexpr float XLIM = 8388608.0f;
-constexpr int YS = 20;                                     /* y: 2^20 to the unit */
-constexpr float YONE = 1048576.0f, YLIM = 2048.0f / NADD;  /* each add; the sum below 2^11 */
 
 /* a segment of the block's stream: rows of rb bytes; kind 0 K 2048 rows, 1 K 4096 rows (wo),
  * 2 down's packed columns, 3 the state slice (tensor map) */
@@ -155,7 +133,7 @@ __device__ __forceinline__ seg_t segment(const args &a, int b, int l, int i) {
     case 6: return seg_t{(const unsigned char *)(w.gate + (size_t)FJ * b * D), FJ, 2 * D, 0};
     case 7: return seg_t{(const unsigned char *)(w.fc1 + (size_t)FJ * b * D), FJ, 2 * D, 0};
     default:
-        return seg_t{(const unsigned char *)(a.p.down + ((size_t)l * NB + b) * DROWS * (DRB / 2)), DROWS, DRB, 2};
+        return seg_t{(const unsigned char *)(a.p.down + ((size_t)l * NB + b) * D * FJP), D, 2 * FJP, 2};
     }
 }
 __device__ __forceinline__ int nseg(const args &a, int l) { return l == a.p.n_layer ? 1 : 9; }
@@ -188,10 +166,6 @@ __device__ __forceinline__ void x_add(unsigned long long *x, int i, float v, boo
     if (!(fabsf(v) < XLIM)) bad = true;
     const long long f = __double2ll_rn((double)v * XONE);
     asm volatile("red.global.add.u64 [%0], %1;\n" ::"l"(x + i), "l"(f) : "memory");
-}
-__device__ __forceinline__ void y_add(unsigned *y, int i, float v, bool &bad) {
-    if (!(fabsf(v) < YLIM)) bad = true;
-    asm volatile("red.global.add.u32 [%0], %1;\n" ::"l"(y + i), "r"(__float2int_rn(v * YONE)) : "memory");
 }
 __device__ __forceinline__ float x_get(long long f, bool &bad) {
     const double v = (double)f * XINV;
@@ -232,14 +206,13 @@ __device__ __forceinline__ void norm_out(const float (&v)[8], float ss, const fl
     cbar();
 }
 /* x's RMSNorm with weight w into xs (bf16); own (if set): the block's 16 rows of x as read */
-__device__ void norm_in(const unsigned long long *x, const unsigned *y, const float *w, float eps,
-                        uint16_t *xs, float *red, long long *own, bool &bad) {
+__device__ void norm_in(const unsigned long long *x, const float *w, float eps, uint16_t *xs,
+                        float *red, long long *own, bool &bad) {
     float v[8], ss = 0.f;
 #pragma unroll
     for (int e = 0; e < 8; e++) {
         const int c = threadIdx.x + NC * e;
-        long long t = (long long)__ldcg(x + c);
-        if (y) t += (long long)(int)__ldcg(y + c) << (31 - YS);
+        const long long t = (long long)__ldcg(x + c);
         if (own && (c >> 4) == (int)blockIdx.x) own[c & 15] = t;
         v[e] = x_get(t, bad);
         ss += v[e] * v[e];
@@ -262,7 +235,7 @@ __global__ void __launch_bounds__(NT, 1)
     long long *xown = reinterpret_cast<long long *>(sm + SM_MISC + 512); /* x's 16 rows of b */
     float *part = reinterpret_cast<float *>(sm + SM_PART); /* [2][CW][PR] */
     float *qr = reinterpret_cast<float *>(sm + SM_QR), *kr = qr + DK, *op = kr + DK;
-    float *ug = qr; /* the group's u [GCP] (q's place: free from wo to the next state update) */
+    float *us = qr; /* the block's u [FJP] (q's place: free from wo to the next state update) */
     float *cs = a.rot + (size_t)blockIdx.x * DK, *sn = cs + DK / 2;
     unsigned char *ring = sm + SM_RING;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tid = threadIdx.x;
@@ -339,9 +312,7 @@ __global__ void __launch_bounds__(NT, 1)
         norm_out(v8, ss, a.p.layer[0].attn_norm, a.p.eps, xs, red);
     }
     for (int l = 0; l <= L; l++) {
-        if (l == L) /* after meeting A */
-            norm_in(a.xa, PSTEP_Y32 ? a.y + ((L - 1) & 1) * D : nullptr, a.p.final_norm, a.p.eps, xs, red,
-                    nullptr, bad);
+        if (l == L) norm_in(a.xa, a.p.final_norm, a.p.eps, xs, red, nullptr, bad); /* after meeting A */
         for (int i = 0; i < nseg(a, l); i++) {
             const seg_t g = segment(a, b, l, i);
             const int rps = STAGE / g.rb;
@@ -355,25 +326,21 @@ __global__ void __launch_bounds__(NT, 1)
                     const float *sp = reinterpret_cast<const float *>(st) + warp * 32 * 32 + lane;
 #pragma unroll
                     for (int j = 0; j < 32; j++) sreg[j] = sp[j * 32];
-                } else if (g.kind == 2) { /* down's tile: a thread a row, added to x (368-byte
+                } else if (g.kind == 2) { /* down's columns: a thread a row, added to x (48-byte
                                            * rows: a quarter warp's reads fall on every bank once) */
-                    const int xr = PSTEP_OWN ? r : GR * (b % GB) + r;
                     for (int rr = tid; rr < n; rr += NC) {
                         const uint4 *w4 = reinterpret_cast<const uint4 *>(st + (size_t)rr * g.rb);
                         float acc = 0.f;
 #pragma unroll
-                        for (int q = 0; q < DRB / 16; q++) {
+                        for (int q = 0; q < FJP / 8; q++) {
                             const uint4 wv = w4[q];
                             const uint32_t ww[4] = {wv.x, wv.y, wv.z, wv.w};
 #pragma unroll
                             for (int e = 0; e < 4; e++)
-                                acc += __uint_as_float(ww[e] << 16) * ug[8 * q + 2 * e] +
-                                       __uint_as_float(ww[e] & 0xffff0000u) * ug[8 * q + 2 * e + 1];
+                                acc += __uint_as_float(ww[e] << 16) * us[8 * q + 2 * e] +
+                                       __uint_as_float(ww[e] & 0xffff0000u) * us[8 * q + 2 * e + 1];
                         }
-                        if (PSTEP_Y32)
-                            y_add(a.y + (l & 1) * D, xr + rr, acc, bad);
-                        else
-                            x_add(a.xa, xr + rr, acc, bad);
+                        x_add(a.xa, r + rr, acc, bad);
                     }
                 } else {
                     tcd_load_any<CW>(v, st, g.kind ? DVT : D, lane, warp, n);
@@ -387,9 +354,7 @@ __global__ void __launch_bounds__(NT, 1)
             cbar(); /* the segment's sums are in shared memory (or its adds issued) */
             if (g.kind == 2) { /* down: x complete after every block's adds */
                 meet(); /* A */
-                if (l + 1 < L)
-                    norm_in(a.xa, PSTEP_Y32 ? a.y + (l & 1) * D : nullptr, a.p.layer[l + 1].attn_norm,
-                            a.p.eps, xs, red, xown, bad);
+                if (l + 1 < L) norm_in(a.xa, a.p.layer[l + 1].attn_norm, a.p.eps, xs, red, xown, bad);
                 continue;
             }
             if (g.kind == 3) { /* the state update, once the head's q and k carry this tag */
@@ -475,14 +440,10 @@ __global__ void __launch_bounds__(NT, 1)
                         (unsigned long long)(xown[rr] + __double2ll_rn((double)t * XONE));
                     __stcg(a.xb + 16 * b + rr, f);
                     __stcg(a.xa + 16 * b + rr, f); /* down's adds go onto it after meeting B */
-                    if (PSTEP_Y32) __stcg(a.y + (l & 1) * D + 16 * b + rr, 0u); /* (or onto y) */
                 } else if (i == 6) {
                     ups[rr] = t;
                 } else if (i == 7) {
-                    if (PSTEP_OWN)
-                        ug[rr] = swish_f(t) * ups[rr];
-                    else
-                        st_tag(a.uq + FJ * b + rr, swish_f(t) * ups[rr], tag0 + (unsigned)l);
+                    us[rr] = swish_f(t) * ups[rr];
                 }
             }
             pb ^= 1;
@@ -497,20 +458,9 @@ __global__ void __launch_bounds__(NT, 1)
                         asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t1));
                     } while (t1 - t0 < a.p.delay_ns);
                 }
-                norm_in(a.xb, nullptr, a.p.layer[l].ffn_norm, a.p.eps, xs, red, nullptr, bad);
-            } else if (i == 7 && PSTEP_OWN) {
-                if (tid >= FJ && tid < FJP) ug[tid] = 0.f; /* the padding's */
-                cbar();
+                norm_in(a.xb, a.p.layer[l].ffn_norm, a.p.eps, xs, red, nullptr, bad);
             } else if (i == 7) {
-                if (tid < GC) { /* the group's u, each value once it carries this layer's tag */
-                    const uint2 *p = a.uq + GC * (b / GB) + tid;
-                    uint2 u;
-                    do u = ld_tag(p);
-                    while (u.y != tag0 + (unsigned)l);
-                    ug[tid] = __uint_as_float(u.x);
-                } else if (tid < GCP) {
-                    ug[tid] = 0.f; /* the padding's */
-                }
+                if (tid >= FJ && tid < FJP) us[tid] = 0.f; /* the padding's */
                 cbar();
             }
         }
@@ -537,18 +487,12 @@ __global__ void __launch_bounds__(NT, 1)
 #endif
 }
 
-/* down (D, F) into each block's tile: [NB][GR][GCP], zeros in the padding */
+/* down (D, F) into each block's columns: [NB][D][FJP], zeros in the padding */
 __global__ void pack_kernel(cuda_bf16 *dst, const cuda_bf16 *fc2) {
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (PSTEP_OWN) { /* [NB][D][FJP]: each block's columns */
-        if (i >= (int64_t)NB * D * FJP) return;
-        const int c = (int)(i % FJP), r = (int)(i / FJP % D), b = (int)(i / ((int64_t)FJP * D));
-        dst[i] = c < FJ ? fc2[(size_t)r * F + FJ * b + c] : (cuda_bf16)0;
-        return;
-    }
-    if (i >= (int64_t)NB * GR * GCP) return;
-    const int c = (int)(i % GCP), r = (int)(i / GCP % GR), b = (int)(i / ((int64_t)GCP * GR));
-    dst[i] = c < GC ? fc2[(size_t)(GR * (b % GB) + r) * F + GC * (b / GB) + c] : (cuda_bf16)0;
+    if (i >= (int64_t)NB * D * FJP) return;
+    const int c = (int)(i % FJP), r = (int)(i / FJP % D), b = (int)(i / ((int64_t)FJP * D));
+    dst[i] = c < FJ ? fc2[(size_t)r * F + FJ * b + c] : (cuda_bf16)0;
 }
 
 /* cuTensorMapEncodeTiled from the driver through the runtime (retention.cu fetches it the same
@@ -644,16 +588,16 @@ extern "C" int cuda_pstep_available(void) {
 }
 
 extern "C" size_t cuda_pstep_scratch_bytes(void) {
-    return sizeof(unsigned long long) * 2 * D + sizeof(unsigned) * 2 * D + sizeof(uint2) * H * 2 * DK + sizeof(uint2) * NB * FJ +
+    return sizeof(unsigned long long) * 2 * D + sizeof(uint2) * H * 2 * DK +
            sizeof(float) * DVT + sizeof(float) * MAXL * H * SUB + sizeof(float) * NB * DK + 256;
 }
 
 extern "C" size_t cuda_pstep_pack_bytes(int n_layer) {
-    return sizeof(cuda_bf16) * (size_t)n_layer * NB * DROWS * (DRB / 2);
+    return sizeof(cuda_bf16) * (size_t)n_layer * NB * D * FJP;
 }
 
 extern "C" retnet_status cuda_pstep_pack(cuda_bf16 *dst, const cuda_bf16 *fc2, cuda_stream s) {
-    const int64_t n = (int64_t)NB * DROWS * (DRB / 2);
+    const int64_t n = (int64_t)NB * D * FJP;
     pack_kernel<<<(unsigned)((n + 255) / 256), 256, 0, (cudaStream_t)s>>>(dst, fc2);
     CUDA_LAUNCHED("packing down for the persistent step");
     return RETNET_OK;
@@ -667,9 +611,7 @@ extern "C" retnet_status cuda_pstep_run(const cuda_pstep *p, void *scratch, cuda
     char *at = (char *)scratch;
     a.xa = (unsigned long long *)at, at += sizeof(unsigned long long) * D;
     a.xb = (unsigned long long *)at, at += sizeof(unsigned long long) * D;
-    a.y = (unsigned *)at, at += sizeof(unsigned) * 2 * D;
     a.qkt = (uint2 *)at, at += sizeof(uint2) * H * 2 * DK;
-    a.uq = (uint2 *)at, at += sizeof(uint2) * NB * FJ;
     a.z = (float *)at, at += sizeof(float) * DVT;
     a.hp = (float *)at, at += sizeof(float) * MAXL * H * SUB;
     a.rot = (float *)at, at += sizeof(float) * NB * DK;

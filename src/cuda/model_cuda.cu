@@ -150,10 +150,10 @@ struct model_cuda {
     int32_t stage_cap;
     int graph_argmax;
     const float *next_of;
-    /* the persistent step (decode_persistent.cu) for B = 1 where RETNET_CUDA_PERSISTENT=1 asks
-     * for it and the config is its variant (pstep_fits), its scratch (zeroed once) and down packed
+    /* the persistent step (decode_persistent.cu) for B = 1 where the config is its variant
+     * (pstep_fits) and RETNET_CUDA_PERSISTENT is not 0, its scratch (zeroed once) and down packed
      * for it (pdown), packed again before a step when the bf16 weights changed (pstep_stale) */
-    int pstep, pstep_stale;
+    int pstep, pstep_stale, pstep_asked;
     unsigned pstep_delay_ns; /* RETNET_CUDA_PSTEP_DELAY (us), a test's: cuda_pstep.delay_ns */
     void *pstep_scr;
     cuda_bf16 *pdown;
@@ -320,8 +320,22 @@ static int pstep_fits(const model_cuda *d) {
     return layer_bytes(d, 1) % 16 == 0;
 }
 
-/* down's packed copy in step with the bf16 weights (before a step, outside any capture) */
+/* down's packed copy in step with the bf16 weights (before a step, outside any capture). Made
+ * at the first step (24 / 22 of down's bytes: ~300 MB at the 1.3B shape), so that a model that
+ * only trains does not hold it; where it does not fit, the chain takes the steps (d->pstep off),
+ * unless RETNET_CUDA_PERSISTENT=1 asked for the persistent step */
 static retnet_status pstep_ready(model_cuda *d) {
+    if (!d->pdown) {
+        const retnet_status s = retnet_cuda_malloc((void **)&d->pdown, cuda_pstep_pack_bytes(d->cfg.n_layer),
+                                                   "the persistent step's copy of down");
+        if (s && d->pstep_asked) return s;
+        if (s) {
+            d->pstep = 0;
+            retnet_clear_error();
+            return RETNET_OK;
+        }
+        d->pstep_stale = 1;
+    }
     if (!d->pstep_stale) return RETNET_OK;
     const size_t per = cuda_pstep_pack_bytes(1) / sizeof(cuda_bf16);
     for (int l = 0; l < d->cfg.n_layer; l++)
@@ -402,7 +416,7 @@ void model_cuda_free(model_cuda *d) {
 int64_t model_cuda_bytes(const model_cuda *d) {
     if (!d) return 0;
     return (int64_t)(d->w32_bytes + d->w16_bytes + d->acts_bytes + d->tacts_bytes +
-                     d->states_bytes) +
+                     d->states_bytes + (d->pdown ? cuda_pstep_pack_bytes(d->cfg.n_layer) : 0)) +
            4 * d->n_params * ((d->master != NULL) + (d->grads != NULL) + (d->m1 != NULL) +
                               (d->m2 != NULL));
 }
@@ -543,17 +557,16 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     }
     if (!st) st = retnet_cuda_sync(NULL); /* the conversions are done before tmp goes */
     retnet_cuda_free(tmp);
-    /* opt-in: no faster than the chain yet (decode_persistent.cu), and it keeps a copy of down */
+    /* the persistent step where it fits (decode_persistent.cu: 2-4% faster than the chain at
+     * B = 1, next299); RETNET_CUDA_PERSISTENT=0 keeps the chain. Its copy of down is made at
+     * the first step (pstep_ready) */
     const char *pe2 = getenv("RETNET_CUDA_PERSISTENT");
-    if (!st && pe2 && !strcmp(pe2, "1") && pstep_fits(d) && cuda_pstep_available()) {
+    if (!st && !(pe2 && !strcmp(pe2, "0")) && pstep_fits(d) && cuda_pstep_available()) {
         st = retnet_cuda_malloc(&d->pstep_scr, cuda_pstep_scratch_bytes(),
                                 "the persistent step's scratch");
         if (!st && cudaMemset(d->pstep_scr, 0, cuda_pstep_scratch_bytes()) != cudaSuccess)
             st = retnet_fail(RETNET_EDEVICE, "CUDA: zeroing the persistent step's scratch");
-        if (!st)
-            st = retnet_cuda_malloc((void **)&d->pdown, cuda_pstep_pack_bytes(c->n_layer),
-                                    "the persistent step's copy of down");
-        d->pstep = !st, d->pstep_stale = 1;
+        d->pstep = !st, d->pstep_stale = 1, d->pstep_asked = pe2 && !strcmp(pe2, "1");
         const char *dl = getenv("RETNET_CUDA_PSTEP_DELAY");
         const int us = dl ? atoi(dl) : 0;
         d->pstep_delay_ns = us > 0 && us < 1000000 ? (unsigned)us * 1000u : 0u;
@@ -1056,8 +1069,8 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
     /* in a graph the Transformer's attention gets no host positions (checked above): its
      * grid is sized for the whole cache and each row's splits still follow its own length
      * (attention.cu's split_len), so the results are those of a launch sized to the step */
+    if (B == 1 && T == 1 && state_dev && d->pstep) TRY(pstep_ready(d)); /* (may turn it off) */
     if (B == 1 && T == 1 && state_dev && d->pstep) { /* the whole step in one launch */
-        TRY(pstep_ready(d));
         TRY(pstep_run(d, state_dev, last_dev ? last_dev : d->logits, NULL));
         TRY(retnet_cuda_sync(NULL));
         if (last_dev || !logits) return RETNET_OK;

@@ -411,8 +411,8 @@ static void test_rms_chain(void) {
  * The persistent step (decode_persistent.cu), which takes B = 1's decoding steps for fla's
  * variant at its shapes (d 2048, 8 heads of dk 256 / dv 512, SwiGLU 2816): here 3 layers and
  * a vocabulary of 1024 (the kernel's only free extents). A chunkwise prefill of 40 tokens,
- * then 20 steps, on the CPU, on the GPU with the persistent step (RETNET_CUDA_PERSISTENT=1)
- * and on the GPU with the kernel chain (the default); logits and states of both GPU runs against the
+ * then 20 steps, on the CPU, on the GPU with the persistent step (the default there) and on
+ * the GPU with the kernel chain (RETNET_CUDA_PERSISTENT=0); logits and states of both GPU runs against the
  * CPU by the rule. Then the same steps through device states and device logits (the CUDA
  * graph's path) must give the host-state run's bits: x is summed in fixed point, so the step
  * is deterministic. The persistent logits must not be the chain's bits (it ran). Last, new
@@ -428,11 +428,12 @@ static void test_persistent(void) {
         return;
     }
     retnet_model *cpu, *gpu, *cpu2 = NULL, *off = NULL;
-    setenv("RETNET_CUDA_PERSISTENT", "1", 1);
-    const int made1 = make_pair(&c, 61, &cpu, &gpu);
     unsetenv("RETNET_CUDA_PERSISTENT");
+    const int made1 = make_pair(&c, 61, &cpu, &gpu); /* the default: the persistent step */
     if (!made1) return;
-    const int made = make_pair(&c, 61, &cpu2, &off); /* the default: the chain */
+    setenv("RETNET_CUDA_PERSISTENT", "0", 1);
+    const int made = make_pair(&c, 61, &cpu2, &off); /* the chain */
+    unsetenv("RETNET_CUDA_PERSISTENT");
     retnet_model_free(cpu2);
     if (!made) {
         retnet_model_free(cpu), retnet_model_free(gpu);
@@ -468,7 +469,7 @@ static void test_persistent(void) {
           "the persistent logits are the chain's bits: did it run?");
 
     /* x's two copies (decode_persistent.cu): a model of the same weights whose last block
-     * reads x 50 us late after meeting B in every layer, so that the other groups' down adds
+     * reads x 50 us late after meeting B in every layer, so that the other blocks' down adds
      * arrive before it reads; with one copy of x it would read some of them. The bits must not
      * change. */
     retnet_model *cpu3 = NULL, *late = NULL;
