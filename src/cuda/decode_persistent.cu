@@ -75,9 +75,6 @@ constexpr int FJ = F / NB, FJP = 24;
 constexpr int PR = 256;                    /* a segment's rows, at most (partial sums) */
 constexpr int STAGE = 48 * 1024, NS = 4;   /* the ring (dev/cuda/next276-277: 48 KB stages) */
 constexpr int MAXL = CUDA_PSTEP_MAXL;
-#ifndef PSTEP_XA2
-#define PSTEP_XA2 0 /* timing experiment (next301): down adds onto two copies of xa by turns */
-#endif
 static_assert(F % NB == 0 && FJ <= FJP && FJP % 8 == 0 && DV / SUB == 32 && D == NC * 8, "shapes");
 static_assert(DK * 32 * 4 <= STAGE && STAGE % (2 * FJP) == 0, "stages");
 
@@ -209,14 +206,13 @@ __device__ __forceinline__ void norm_out(const float (&v)[8], float ss, const fl
     cbar();
 }
 /* x's RMSNorm with weight w into xs (bf16); own (if set): the block's 16 rows of x as read */
-__device__ void norm_in(const unsigned long long *x, const unsigned long long *x2, const float *w, float eps, uint16_t *xs,
+__device__ void norm_in(const unsigned long long *x, const float *w, float eps, uint16_t *xs,
                         float *red, long long *own, bool &bad) {
     float v[8], ss = 0.f;
 #pragma unroll
     for (int e = 0; e < 8; e++) {
         const int c = threadIdx.x + NC * e;
-        long long t = (long long)__ldcg(x + c);
-        if (PSTEP_XA2 && x2) t += (long long)__ldcg(x2 + c);
+        const long long t = (long long)__ldcg(x + c);
         if (own && (c >> 4) == (int)blockIdx.x) own[c & 15] = t;
         v[e] = x_get(t, bad);
         ss += v[e] * v[e];
@@ -316,7 +312,7 @@ __global__ void __launch_bounds__(NT, 1)
         norm_out(v8, ss, a.p.layer[0].attn_norm, a.p.eps, xs, red);
     }
     for (int l = 0; l <= L; l++) {
-        if (l == L) norm_in(a.xa, a.xa + 2 * D, a.p.final_norm, a.p.eps, xs, red, nullptr, bad); /* after meeting A */
+        if (l == L) norm_in(a.xa, a.p.final_norm, a.p.eps, xs, red, nullptr, bad); /* after meeting A */
         for (int i = 0; i < nseg(a, l); i++) {
             const seg_t g = segment(a, b, l, i);
             const int rps = STAGE / g.rb;
@@ -344,7 +340,7 @@ __global__ void __launch_bounds__(NT, 1)
                                 acc += __uint_as_float(ww[e] << 16) * us[8 * q + 2 * e] +
                                        __uint_as_float(ww[e] & 0xffff0000u) * us[8 * q + 2 * e + 1];
                         }
-                        x_add(PSTEP_XA2 && (b & 1) ? a.xa + 2 * D : a.xa, r + rr, acc, bad);
+                        x_add(a.xa, r + rr, acc, bad);
                     }
                 } else {
                     tcd_load_any<CW>(v, st, g.kind ? DVT : D, lane, warp, n);
@@ -358,7 +354,7 @@ __global__ void __launch_bounds__(NT, 1)
             cbar(); /* the segment's sums are in shared memory (or its adds issued) */
             if (g.kind == 2) { /* down: x complete after every block's adds */
                 meet(); /* A */
-                if (l + 1 < L) norm_in(a.xa, a.xa + 2 * D, a.p.layer[l + 1].attn_norm, a.p.eps, xs, red, xown, bad);
+                if (l + 1 < L) norm_in(a.xa, a.p.layer[l + 1].attn_norm, a.p.eps, xs, red, xown, bad);
                 continue;
             }
             if (g.kind == 3) { /* the state update, once the head's q and k carry this tag */
@@ -444,7 +440,6 @@ __global__ void __launch_bounds__(NT, 1)
                         (unsigned long long)(xown[rr] + __double2ll_rn((double)t * XONE));
                     __stcg(a.xb + 16 * b + rr, f);
                     __stcg(a.xa + 16 * b + rr, f); /* down's adds go onto it after meeting B */
-                    if (PSTEP_XA2) __stcg(a.xa + 2 * D + 16 * b + rr, 0ull);
                 } else if (i == 6) {
                     ups[rr] = t;
                 } else if (i == 7) {
@@ -463,7 +458,7 @@ __global__ void __launch_bounds__(NT, 1)
                         asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t1));
                     } while (t1 - t0 < a.p.delay_ns);
                 }
-                norm_in(a.xb, nullptr, a.p.layer[l].ffn_norm, a.p.eps, xs, red, nullptr, bad);
+                norm_in(a.xb, a.p.layer[l].ffn_norm, a.p.eps, xs, red, nullptr, bad);
             } else if (i == 7) {
                 if (tid >= FJ && tid < FJP) us[tid] = 0.f; /* the padding's */
                 cbar();
@@ -593,7 +588,7 @@ extern "C" int cuda_pstep_available(void) {
 }
 
 extern "C" size_t cuda_pstep_scratch_bytes(void) {
-    return sizeof(unsigned long long) * 3 * D + sizeof(uint2) * H * 2 * DK +
+    return sizeof(unsigned long long) * 2 * D + sizeof(uint2) * H * 2 * DK +
            sizeof(float) * DVT + sizeof(float) * MAXL * H * SUB + sizeof(float) * NB * DK + 256;
 }
 
@@ -615,7 +610,7 @@ extern "C" retnet_status cuda_pstep_run(const cuda_pstep *p, void *scratch, cuda
     a.p = *p;
     char *at = (char *)scratch;
     a.xa = (unsigned long long *)at, at += sizeof(unsigned long long) * D;
-    a.xb = (unsigned long long *)at, at += sizeof(unsigned long long) * 2 * D; /* (and xa's second) */
+    a.xb = (unsigned long long *)at, at += sizeof(unsigned long long) * D;
     a.qkt = (uint2 *)at, at += sizeof(uint2) * H * 2 * DK;
     a.z = (float *)at, at += sizeof(float) * DVT;
     a.hp = (float *)at, at += sizeof(float) * MAXL * H * SUB;
