@@ -154,6 +154,7 @@ struct model_cuda {
      * (pstep_fits) and RETNET_CUDA_PERSISTENT is not 0, its scratch (zeroed once) and down packed
      * for it (pdown), packed again before a step when the bf16 weights changed (pstep_stale) */
     int pstep, pstep_stale, pstep_asked;
+    int pstep_nomem;         /* RETNET_CUDA_PSTEP_NOMEM=1, a test's: the copy of down not made */
     unsigned pstep_delay_ns; /* RETNET_CUDA_PSTEP_DELAY (us), a test's: cuda_pstep.delay_ns */
     void *pstep_scr;
     cuda_bf16 *pdown;
@@ -326,8 +327,12 @@ static int pstep_fits(const model_cuda *d) {
  * unless RETNET_CUDA_PERSISTENT=1 asked for the persistent step */
 static retnet_status pstep_ready(model_cuda *d) {
     if (!d->pdown) {
-        const retnet_status s = retnet_cuda_malloc((void **)&d->pdown, cuda_pstep_pack_bytes(d->cfg.n_layer),
-                                                   "the persistent step's copy of down");
+        const retnet_status s =
+            d->pstep_nomem /* a test's stand-in for a full GPU */
+                ? retnet_fail(RETNET_ENOMEM, "CUDA: no room for the persistent step's copy of down "
+                                             "(RETNET_CUDA_PSTEP_NOMEM)")
+                : retnet_cuda_malloc((void **)&d->pdown, cuda_pstep_pack_bytes(d->cfg.n_layer),
+                                     "the persistent step's copy of down");
         if (s && d->pstep_asked) return s;
         if (s) {
             d->pstep = 0;
@@ -570,6 +575,8 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
         const char *dl = getenv("RETNET_CUDA_PSTEP_DELAY");
         const int us = dl ? atoi(dl) : 0;
         d->pstep_delay_ns = us > 0 && us < 1000000 ? (unsigned)us * 1000u : 0u;
+        const char *nm = getenv("RETNET_CUDA_PSTEP_NOMEM");
+        d->pstep_nomem = nm && !strcmp(nm, "1");
     }
     if (st) {
         model_cuda_free(d);

@@ -494,6 +494,40 @@ static void test_persistent(void) {
     }
     retnet_model_free(late);
 
+    /* where down's packed copy cannot be made (RETNET_CUDA_PSTEP_NOMEM=1 stands in for a full
+     * GPU), the default falls back to the chain: the chain's bits, and the persistent step off
+     * after the first step; under RETNET_CUDA_PERSISTENT=1 the step fails and says why */
+    for (int ask = 0; ask < 2; ask++) {
+        retnet_model *cpu4 = NULL, *nm = NULL;
+        if (ask) setenv("RETNET_CUDA_PERSISTENT", "1", 1);
+        setenv("RETNET_CUDA_PSTEP_NOMEM", "1", 1);
+        const int made4 = make_pair(&c, 61, &cpu4, &nm);
+        unsetenv("RETNET_CUDA_PERSISTENT");
+        unsetenv("RETNET_CUDA_PSTEP_NOMEM");
+        retnet_model_free(cpu4);
+        if (!made4) continue;
+        CHECK(model_cuda_persistent(nm->device), "the persistent step should be on before its first step");
+        float *lgn = malloc(sizeof(float) * (size_t)n), *sn = calloc((size_t)sf, sizeof(float));
+        retnet_state svn = {.pos = 0, .data = sn};
+        OK(retnet_forward(nm, tok, 1, T, RETNET_FORM_CHUNKWISE, 0, &svn, lp));
+        if (!ask) {
+            for (int t = 0; t < STEPS; t++)
+                OK(retnet_forward(nm, step + t, 1, 1, RETNET_FORM_RECURRENT, 0, &svn,
+                                  lgn + (int64_t)t * V));
+            CHECK(!model_cuda_persistent(nm->device),
+                  "no room for down's copy, yet the persistent step stayed on");
+            CHECK(!memcmp(lgn, lg[2], sizeof(float) * (size_t)n),
+                  "without down's copy the steps are not the chain's bits");
+        } else {
+            const retnet_status e = retnet_forward(nm, step, 1, 1, RETNET_FORM_RECURRENT, 0, &svn, lgn);
+            CHECK(e == RETNET_ENOMEM && strstr(retnet_errmsg(), "copy of down"),
+                  "RETNET_CUDA_PERSISTENT=1 without room for down's copy: status %d, \"%s\"", (int)e,
+                  retnet_errmsg());
+        }
+        free(lgn), free(sn);
+        retnet_model_free(nm);
+    }
+
     /* device states and device logits (the graph's path): the host-state run's bits */
     model_cuda *d = gpu->device;
     float *S = NULL, *ld = NULL, *got = malloc(sizeof(float) * (size_t)n);
