@@ -9,10 +9,7 @@ export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
 JOBS=16 cuda_build build-cuda/retnet cuda-tests
 TEST_TIMEOUT=200 cuda_tests
 grep -hE "persistent" "$OUT/tests.log" | head -8
-CS=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
-timeout 100 "$CS" --tool memcheck --print-limit 20 build-cuda/cuda/tests/test_cuda_model test_persistent \
-  >"$OUT/cs-memcheck.log" 2>&1
-echo "memcheck: exit $?"; grep -E "ERROR SUMMARY|passed|Invalid" "$OUT/cs-memcheck.log" | head -10
+pstep_memcheck
 for i in 1 2 3; do
   decode_run chain build-cuda/retnet 1
   decode_run pstep build-cuda/retnet 1 RETNET_CUDA_PERSISTENT=1

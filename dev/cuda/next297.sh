@@ -11,19 +11,12 @@ export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
 JOBS=16 cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_model
 TEST_TIMEOUT=200 cuda_tests build-cuda/cuda/tests/test_cuda_model
 grep -hE "persistent|FAIL" "$OUT/tests.log" | head -10
-CS=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
-timeout 100 "$CS" --tool memcheck --print-limit 20 build-cuda/cuda/tests/test_cuda_model test_persistent \
-  >"$OUT/cs-memcheck.log" 2>&1
-echo "memcheck: exit $?"; grep -E "ERROR SUMMARY|passed|Invalid" "$OUT/cs-memcheck.log" | head -10
+pstep_memcheck
 mkdir -p build && cp build-cuda/retnet build/retnet-e0
-NVF="-O3 -lineinfo -std=c++17 $CUDA_GENCODE -Xcompiler -Wall,-Wno-unused-parameter -Iinclude -Isrc"
 sed 's/norm_in(a\.xb,/norm_in(a.xa,/' src/cuda/decode_persistent.cu >build/pstep_mutant.cu
 grep -c "norm_in(a.xa," build/pstep_mutant.cu
-nvcc $NVF -c build/pstep_mutant.cu -o build-cuda/src/cuda/decode_persistent.o &&
-  make CUDA=1 build-cuda/cuda/tests/test_cuda_model >>"$OUT/build.log" 2>&1
-timeout 100 build-cuda/cuda/tests/test_cuda_model test_persistent >"$OUT/mutant.log" 2>&1
-echo "mutant: exit $? (want 1)"; grep -E "FAIL|passed" "$OUT/mutant.log" | head -4
-touch src/cuda/decode_persistent.cu && make CUDA=1 build-cuda/cuda/tests/test_cuda_model >>"$OUT/build.log" 2>&1
+pstep_variant mutant build/pstep_mutant.cu # its test_persistent must fail (exit 1)
+pstep_restore
 for i in 1 2 3; do
   decode_run chain build/retnet-e0 1
   decode_run pstep build/retnet-e0 1 RETNET_CUDA_PERSISTENT=1

@@ -9,9 +9,6 @@ cd "$(dirname "$0")/../.."
 unset CUDA_GENCODE
 JOBS=16 clean_tests 200
 grep -hE "persistent" "$OUT/tests.log" | head -8
-CS=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
-timeout 100 "$CS" --tool memcheck --print-limit 20 build-cuda/cuda/tests/test_cuda_model test_persistent \
-  >"$OUT/cs-memcheck.log" 2>&1
-echo "memcheck: exit $?"; grep -E "ERROR SUMMARY|passed|Invalid" "$OUT/cs-memcheck.log" | head -10
+pstep_memcheck
 cuobjdump --list-elf build-cuda/retnet 2>/dev/null | sed 's/.*\.\(sm_[0-9a]*\)\..*/\1/' | sort | uniq -c
 echo "total $((SECONDS - t0)) s"

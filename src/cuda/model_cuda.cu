@@ -566,12 +566,13 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
      * B = 1, next299); RETNET_CUDA_PERSISTENT=0 keeps the chain. Its copy of down is made at
      * the first step (pstep_ready) */
     const char *pe2 = getenv("RETNET_CUDA_PERSISTENT");
-    if (!st && !(pe2 && !strcmp(pe2, "0")) && pstep_fits(d) && cuda_pstep_available()) {
+    const int pmode = !pe2 ? -1 : !strcmp(pe2, "0") ? 0 : !strcmp(pe2, "1") ? 1 : -1;
+    if (!st && pmode && pstep_fits(d) && cuda_pstep_available()) {
         st = retnet_cuda_malloc(&d->pstep_scr, cuda_pstep_scratch_bytes(),
                                 "the persistent step's scratch");
         if (!st && cudaMemset(d->pstep_scr, 0, cuda_pstep_scratch_bytes()) != cudaSuccess)
             st = retnet_fail(RETNET_EDEVICE, "CUDA: zeroing the persistent step's scratch");
-        d->pstep = !st, d->pstep_stale = 1, d->pstep_asked = pe2 && !strcmp(pe2, "1");
+        d->pstep = !st, d->pstep_stale = 1, d->pstep_asked = pmode == 1;
         const char *dl = getenv("RETNET_CUDA_PSTEP_DELAY");
         const int us = dl ? atoi(dl) : 0;
         d->pstep_delay_ns = us > 0 && us < 1000000 ? (unsigned)us * 1000u : 0u;

@@ -407,6 +407,32 @@ static void test_rms_chain(void) {
     }
 }
 
+/* make_pair with RETNET_CUDA_PERSISTENT set to `mode` (NULL: unset) and `var`=`val` (a test
+ * hook of the persistent step, or NULL) while the model moves to the GPU; the CPU twin freed */
+static retnet_model *persistent_model(const retnet_config *c, const char *mode, const char *var,
+                                      const char *val) {
+    retnet_model *cpu = NULL, *gpu = NULL;
+    if (mode) setenv("RETNET_CUDA_PERSISTENT", mode, 1);
+    if (var) setenv(var, val, 1);
+    make_pair(c, 61, &cpu, &gpu);
+    unsetenv("RETNET_CUDA_PERSISTENT");
+    if (var) unsetenv(var);
+    retnet_model_free(cpu);
+    return gpu;
+}
+
+/* from a zero state: a chunkwise prefill of tok (T), then one recurrent step for each of the n
+ * ids of step, their logits into lg (n x vocab); the state is left in state */
+static void prefill_steps(retnet_model *m, const int32_t *tok, int T, const int32_t *step, int n,
+                          float *state, float *lp, float *lg) {
+    const int64_t V = m->cfg.vocab;
+    memset(state, 0, sizeof(float) * (size_t)retnet_state_floats(&m->cfg));
+    retnet_state sv = {.pos = 0, .data = state};
+    OK(retnet_forward(m, tok, 1, T, RETNET_FORM_CHUNKWISE, 0, &sv, lp));
+    for (int t = 0; t < n; t++)
+        OK(retnet_forward(m, step + t, 1, 1, RETNET_FORM_RECURRENT, 0, &sv, lg + (int64_t)t * V));
+}
+
 /*
  * The persistent step (decode_persistent.cu), which takes B = 1's decoding steps for fla's
  * variant at its shapes (d 2048, 8 heads of dk 256 / dv 512, SwiGLU 2816): here 3 layers and
@@ -427,15 +453,11 @@ static void test_persistent(void) {
         fprintf(stderr, "     (skipped: the persistent step does not run on this GPU)\n");
         return;
     }
-    retnet_model *cpu, *gpu, *cpu2 = NULL, *off = NULL;
+    retnet_model *cpu, *gpu;
     unsetenv("RETNET_CUDA_PERSISTENT");
-    const int made1 = make_pair(&c, 61, &cpu, &gpu); /* the default: the persistent step */
-    if (!made1) return;
-    setenv("RETNET_CUDA_PERSISTENT", "0", 1);
-    const int made = make_pair(&c, 61, &cpu2, &off); /* the chain */
-    unsetenv("RETNET_CUDA_PERSISTENT");
-    retnet_model_free(cpu2);
-    if (!made) {
+    if (!make_pair(&c, 61, &cpu, &gpu)) return;                /* the default: the persistent step */
+    retnet_model *off = persistent_model(&c, "0", NULL, NULL); /* the chain */
+    if (!off) {
         retnet_model_free(cpu), retnet_model_free(gpu);
         return;
     }
@@ -452,13 +474,7 @@ static void test_persistent(void) {
     int32_t tok[T], step[STEPS];
     rand_tokens(tok, T, V, &s);
     rand_tokens(step, STEPS, V, &s);
-    for (int i = 0; i < 3; i++) {
-        retnet_state sv = {.pos = 0, .data = st + i * sf};
-        OK(retnet_forward(m[i], tok, 1, T, RETNET_FORM_CHUNKWISE, 0, &sv, lp));
-        for (int t = 0; t < STEPS; t++)
-            OK(retnet_forward(m[i], step + t, 1, 1, RETNET_FORM_RECURRENT, 0, &sv,
-                              lg[i] + (int64_t)t * V));
-    }
+    for (int i = 0; i < 3; i++) prefill_steps(m[i], tok, T, step, STEPS, st + i * sf, lp, lg[i]);
     const double R = chain(c.n_layer);
     close_to(lg[1], lg[0], n, R, 0, "persistent: 20 steps, logits");
     close_to(st + sf, st, sf, R, 0, "persistent: states after decoding");
@@ -472,20 +488,10 @@ static void test_persistent(void) {
      * reads x 50 us late after meeting B in every layer, so that the other blocks' down adds
      * arrive before it reads; with one copy of x it would read some of them. The bits must not
      * change. */
-    retnet_model *cpu3 = NULL, *late = NULL;
-    setenv("RETNET_CUDA_PERSISTENT", "1", 1);
-    setenv("RETNET_CUDA_PSTEP_DELAY", "50", 1);
-    const int made3 = make_pair(&c, 61, &cpu3, &late);
-    unsetenv("RETNET_CUDA_PERSISTENT");
-    unsetenv("RETNET_CUDA_PSTEP_DELAY");
-    retnet_model_free(cpu3);
-    if (made3) {
-        float *lgd = malloc(sizeof(float) * (size_t)n), *sd = calloc((size_t)sf, sizeof(float));
-        retnet_state svd = {.pos = 0, .data = sd};
-        OK(retnet_forward(late, tok, 1, T, RETNET_FORM_CHUNKWISE, 0, &svd, lp));
-        for (int t = 0; t < STEPS; t++)
-            OK(retnet_forward(late, step + t, 1, 1, RETNET_FORM_RECURRENT, 0, &svd,
-                              lgd + (int64_t)t * V));
+    retnet_model *late = persistent_model(&c, "1", "RETNET_CUDA_PSTEP_DELAY", "50");
+    if (late) {
+        float *lgd = malloc(sizeof(float) * (size_t)n), *sd = malloc(sizeof(float) * (size_t)sf);
+        prefill_steps(late, tok, T, step, STEPS, sd, lp, lgd);
         CHECK(model_cuda_persistent(late->device), "the late reader's model has no persistent step");
         CHECK(!memcmp(lgd, lg[1], sizeof(float) * (size_t)n) &&
                   !memcmp(sd, st + sf, sizeof(float) * (size_t)sf),
@@ -498,27 +504,20 @@ static void test_persistent(void) {
      * GPU), the default falls back to the chain: the chain's bits, and the persistent step off
      * after the first step; under RETNET_CUDA_PERSISTENT=1 the step fails and says why */
     for (int ask = 0; ask < 2; ask++) {
-        retnet_model *cpu4 = NULL, *nm = NULL;
-        if (ask) setenv("RETNET_CUDA_PERSISTENT", "1", 1);
-        setenv("RETNET_CUDA_PSTEP_NOMEM", "1", 1);
-        const int made4 = make_pair(&c, 61, &cpu4, &nm);
-        unsetenv("RETNET_CUDA_PERSISTENT");
-        unsetenv("RETNET_CUDA_PSTEP_NOMEM");
-        retnet_model_free(cpu4);
-        if (!made4) continue;
+        retnet_model *nm = persistent_model(&c, ask ? "1" : NULL, "RETNET_CUDA_PSTEP_NOMEM", "1");
+        if (!nm) continue;
         CHECK(model_cuda_persistent(nm->device), "the persistent step should be on before its first step");
-        float *lgn = malloc(sizeof(float) * (size_t)n), *sn = calloc((size_t)sf, sizeof(float));
-        retnet_state svn = {.pos = 0, .data = sn};
-        OK(retnet_forward(nm, tok, 1, T, RETNET_FORM_CHUNKWISE, 0, &svn, lp));
+        float *lgn = malloc(sizeof(float) * (size_t)n), *sn = malloc(sizeof(float) * (size_t)sf);
         if (!ask) {
-            for (int t = 0; t < STEPS; t++)
-                OK(retnet_forward(nm, step + t, 1, 1, RETNET_FORM_RECURRENT, 0, &svn,
-                                  lgn + (int64_t)t * V));
+            prefill_steps(nm, tok, T, step, STEPS, sn, lp, lgn);
             CHECK(!model_cuda_persistent(nm->device),
                   "no room for down's copy, yet the persistent step stayed on");
             CHECK(!memcmp(lgn, lg[2], sizeof(float) * (size_t)n),
                   "without down's copy the steps are not the chain's bits");
         } else {
+            memset(sn, 0, sizeof(float) * (size_t)sf);
+            retnet_state svn = {.pos = 0, .data = sn};
+            OK(retnet_forward(nm, tok, 1, T, RETNET_FORM_CHUNKWISE, 0, &svn, lp));
             const retnet_status e = retnet_forward(nm, step, 1, 1, RETNET_FORM_RECURRENT, 0, &svn, lgn);
             CHECK(e == RETNET_ENOMEM && strstr(retnet_errmsg(), "copy of down"),
                   "RETNET_CUDA_PERSISTENT=1 without room for down's copy: status %d, \"%s\"", (int)e,
@@ -562,14 +561,7 @@ static void test_persistent(void) {
         OK(model_cuda_train_begin(m[i]->device, m[i]));
         OK(model_cuda_train_upload(m[i]->device, m[i], np, NULL, NULL));
     }
-    for (int i = 0; i < 3; i++) {
-        retnet_state sv = {.pos = 0, .data = st + i * sf};
-        memset(sv.data, 0, sizeof(float) * (size_t)sf);
-        OK(retnet_forward(m[i], tok, 1, T, RETNET_FORM_CHUNKWISE, 0, &sv, lp));
-        for (int t = 0; t < STEPS; t++)
-            OK(retnet_forward(m[i], step + t, 1, 1, RETNET_FORM_RECURRENT, 0, &sv,
-                              lg[i] + (int64_t)t * V));
-    }
+    for (int i = 0; i < 3; i++) prefill_steps(m[i], tok, T, step, STEPS, st + i * sf, lp, lg[i]);
     close_to(lg[1], lg[0], n, R, 0, "persistent after new weights, logits");
     close_to(lg[2], lg[0], n, R, 0, "the chain after new weights, logits");
     free(np);
