@@ -282,6 +282,13 @@ void retnet_batch_free(retnet_batch *b); /* NULL is fine */
 retnet_status retnet_batch_forward(retnet_batch *b, const int32_t *tokens, int32_t T,
                                    float *logits);
 retnet_status retnet_batch_argmax(retnet_batch *b, int32_t *next);
+/* n greedy steps: retnet_batch_argmax then retnet_batch_forward of those ids (logits NULL), n
+ * times, the ids into ids (n x B, step-major; ids[0..B) are what retnet_batch_argmax would say
+ * now). Afterwards the states stand n tokens further, and retnet_batch_argmax gives the next
+ * ids. On a GPU the steps run back to back, each step's tokens fed on the device, with no
+ * wait for the host between them. Needs a forward with logits NULL before it; a Transformer
+ * whose cache cannot take n more tokens is refused before any step. */
+retnet_status retnet_batch_greedy(retnet_batch *b, int32_t n, int32_t *ids);
 /* T tokens per sequence into the states (the chunkwise form, chunks of `chunk` tokens, 0: the
  * config's; a GPU uses its kernel's), no logits at all: a prefill whose last token is then
  * fed with retnet_batch_forward. */

@@ -211,6 +211,35 @@ retnet_status retnet_batch_argmax(retnet_batch *b, int32_t *next) {
     return RETNET_OK;
 }
 
+retnet_status retnet_batch_greedy(retnet_batch *b, int32_t n, int32_t *ids) {
+    if (!b || !ids || n < 1) return retnet_fail(RETNET_EINVAL, "batch_greedy: need ids and n >= 1");
+    retnet_status st = same_place(b);
+    if (st) return st;
+    if (!b->have_last)
+        return retnet_fail(RETNET_EINVAL, "batch_greedy: the last forward kept no logits "
+                           "(call retnet_batch_forward with logits NULL first)");
+    const retnet_config *c = retnet_model_config(b->m);
+    const int32_t B = b->B;
+    if (c->arch == RETNET_ARCH_TRANSFORMER) /* refused before any step, states untouched */
+        for (int32_t i = 0; i < B; i++)
+            if (b->pos[i] + n > c->context) return model_cache_overflow(c, i, b->pos[i] + n);
+#ifdef RETNET_CUDA
+    if (b->device) {
+        b->have_last = 0;
+        if ((st = model_cuda_greedy(b->device, B, n, b->state_dev, b->pos, b->last_dev, ids)))
+            return st;
+        for (int32_t i = 0; i < B; i++) b->pos[i] += n;
+        b->have_last = 1;
+        return RETNET_OK;
+    }
+#endif
+    for (int32_t k = 0; k < n; k++) {
+        int32_t *t = ids + (int64_t)k * B;
+        if ((st = retnet_batch_argmax(b, t)) || (st = retnet_batch_forward(b, t, 1, NULL))) return st;
+    }
+    return RETNET_OK;
+}
+
 retnet_status retnet_batch_get(retnet_batch *b, int32_t i, retnet_state *s) {
     if (!b || !s || !s->data || i < 0 || i >= b->B)
         return retnet_fail(RETNET_EINVAL, "batch_get: bad sequence %d or state", i);

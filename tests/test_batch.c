@@ -232,9 +232,84 @@ static void test_batch_context(void) {
     retnet_model_free(m);
 }
 
+/* retnet_batch_greedy is argmax then forward, n times: the same ids, states and next ids as
+ * those calls one by one on a second batch (RetNet and the Transformer); refused before a
+ * forward, for n < 1, and (the Transformer) where the cache cannot take n more tokens, then
+ * with the states and the kept logits untouched. */
+static void test_batch_greedy(void) {
+    for (int tf = 0; tf < 2; tf++) {
+        retnet_config c;
+        retnet_model *m = NULL;
+        if (tf ? retnet_config_preset("tf-tiny", &c) || retnet_model_create(&c, &m)
+               : !(m = tiny_model(7))) {
+            CHECK(0, "model: %s", retnet_errmsg());
+            return;
+        }
+        if (tf) {
+            OK(retnet_model_init(m, 3));
+            OK(retnet_model_set_context(m, 32));
+        }
+        const retnet_config *mc = retnet_model_config(m);
+        enum { B = 3, T = 20, N = 7 };
+        const int64_t sf = retnet_state_floats(mc);
+        int32_t tok[B * T], ids[N * B], ref[N * B], na[B], nb[B];
+        uint64_t s = 9;
+        rand_tokens(tok, B * T, mc->vocab, &s);
+        float *sa = calloc((size_t)sf, sizeof(float)), *sb = calloc((size_t)sf, sizeof(float));
+        retnet_batch *a = NULL, *b = NULL;
+        OK(retnet_batch_create(m, B, &a));
+        OK(retnet_batch_create(m, B, &b));
+        if (!a || !b || !sa || !sb) goto out;
+        CHECK(retnet_batch_greedy(a, 1, ids) == RETNET_EINVAL, "greedy before a forward must fail");
+        OK(retnet_batch_forward(a, tok, T, NULL));
+        OK(retnet_batch_forward(b, tok, T, NULL));
+        CHECK(retnet_batch_greedy(a, 0, ids) == RETNET_EINVAL, "greedy n = 0 must fail");
+        CHECK(retnet_batch_greedy(a, 1, NULL) == RETNET_EINVAL, "greedy without ids must fail");
+        OK(retnet_batch_greedy(a, 1, ids));
+        OK(retnet_batch_greedy(a, N - 1, ids + B));
+        for (int k = 0; k < N; k++) {
+            OK(retnet_batch_argmax(b, ref + k * B));
+            OK(retnet_batch_forward(b, ref + k * B, 1, NULL));
+        }
+        CHECK(!memcmp(ids, ref, sizeof ids), "%s: greedy ids differ from argmax + forward",
+              tf ? "transformer" : "retnet");
+        OK(retnet_batch_argmax(a, na));
+        OK(retnet_batch_argmax(b, nb));
+        CHECK(!memcmp(na, nb, sizeof na), "%s: the ids after greedy differ",
+              tf ? "transformer" : "retnet");
+        for (int i = 0; i < B; i++) {
+            retnet_state x = {.data = sa}, y = {.data = sb};
+            OK(retnet_batch_get(a, i, &x));
+            OK(retnet_batch_get(b, i, &y));
+            CHECK(x.pos == T + N && y.pos == x.pos && !memcmp(sa, sb, sizeof(float) * (size_t)sf),
+                  "%s seq %d: state after greedy differs (pos %lld, %lld)",
+                  tf ? "transformer" : "retnet", i, (long long)x.pos, (long long)y.pos);
+        }
+        if (tf) { /* 27 tokens in a cache of 32: 6 more do not fit, 5 do */
+            retnet_state x = {.data = sa};
+            OK(retnet_batch_get(a, 1, &x));
+            retnet_status st = retnet_batch_greedy(a, 6, ids);
+            CHECK(st == RETNET_EINVAL && strstr(retnet_errmsg(), "context"),
+                  "greedy past the cache: %s (%s)", retnet_status_name(st), retnet_errmsg());
+            retnet_state y = {.data = sb};
+            OK(retnet_batch_get(a, 1, &y));
+            CHECK(y.pos == x.pos && !memcmp(sa, sb, sizeof(float) * (size_t)sf),
+                  "a refused greedy run changed the state");
+            OK(retnet_batch_argmax(a, nb));
+            CHECK(!memcmp(na, nb, sizeof na), "a refused greedy run changed the kept ids");
+            OK(retnet_batch_greedy(a, 5, ids));
+        }
+    out:
+        retnet_batch_free(a), retnet_batch_free(b);
+        free(sa), free(sb);
+        retnet_model_free(m);
+    }
+}
+
 int main(void) {
     RUN(test_trainer_equals_composition);
     RUN(test_batch_cpu);
     RUN(test_batch_context);
+    RUN(test_batch_greedy);
     return TEST_SUMMARY();
 }

@@ -29,8 +29,12 @@
  * decode: for each context X, one sequence is prefilled to X tokens (chunkwise forwards of
  * --prefill-piece tokens) in a retnet_batch, its state copied out (retnet_batch_get) and into
  * every sequence of a batch of B (retnet_batch_set): a state at the right position with real
- * content. Then greedy steps, timed one by one: forward of one token per sequence (logits
- * kept on the device) and retnet_batch_argmax, whose ids are the next step's input. The bound:
+ * content. Then greedy steps: the first (the prefill's next token) by retnet_batch_forward,
+ * then runs of --queue K steps by retnet_batch_greedy (each step's tokens the argmax of the
+ * step before, fed on the device: no turn of the host between the steps of a run), each step
+ * of a run timed as the run's mean; --queue 1 times them one by one, a forward of one token
+ * per sequence (logits kept on the device) and retnet_batch_argmax, whose ids the host feeds
+ * to the next step. The bound:
  * the bytes one step must read (each 2-D weight used in a product once, bf16 on the GPU, the
  * model's own precision on the CPU; RetNet's states read once, as the issue states the bound
  * (a step with the decoding window reads them and writes them every W steps; without it, they
@@ -122,13 +126,13 @@ static double train_flops_per_token(const retnet_model *m, int64_t T, int64_t *P
 }
 
 enum { O_PRESET, O_CONFIG, O_MODEL, O_DEVICE, O_BATCH, O_SEQ, O_STEPS, O_WARMUP, O_LR, O_SEED,
-       O_PEAK, O_CONTEXT, O_PIECE, O_BW, O_JSON, O_COUNT };
+       O_PEAK, O_CONTEXT, O_PIECE, O_BW, O_JSON, O_QUEUE, O_COUNT };
 
 #define BENCH_OPTS                                                                         \
     {{"--preset", 1}, {"--config", 1}, {"--model", 1},    {"--device", 1},                 \
      {"--batch", 1},  {"--seq", 1},    {"--steps", 1},    {"--warmup", 1},                 \
      {"--lr", 1},     {"--seed", 1},   {"--peak-tflops", 1}, {"--context", 1},             \
-     {"--prefill-piece", 1}, {"--bandwidth-gbs", 1}, {"--json", 0}}
+     {"--prefill-piece", 1}, {"--bandwidth-gbs", 1}, {"--json", 0}, {"--queue", 1}}
 
 /* The model of --preset, --config (both random-initialised from seed) or --model. Training
  * needs float32 weights: a checkpoint is then loaded as float32 whatever it stores. */
@@ -205,7 +209,7 @@ static void usage_bench(void) {
         "       retnet bench decode (--preset P | --config F | --model M) [--device D]\n"
         "                           [--batch 1,8,64,256] [--context 2048,8192,32768]\n"
         "                           [--steps N] [--warmup W] [--prefill-piece P]\n"
-        "                           [--bandwidth-gbs X] [--seed S] [--json]\n\n"
+        "                           [--bandwidth-gbs X] [--queue K] [--seed S] [--json]\n\n"
         "End-to-end speed of a whole model through the library's public API.\n\n"
         "train: W warm-up and N timed training steps of the trainer (zero_grad, accumulate\n"
         "with the chunkwise form, grad_norm, AdamW update with clipping at 1.0) on one fixed\n"
@@ -222,7 +226,9 @@ static void usage_bench(void) {
         "  SXM) on a GPU, else --peak-tflops (none given on the CPU: no MFU).\n\n"
         "decode: for each context X, prefills one sequence to X tokens, copies its state into\n"
         "all B sequences of a batch (a real state at position X) and times greedy steps (one\n"
-        "token per sequence, argmax fed back). Prints ms/step (median), tokens/s (B / step),\n"
+        "token per sequence, argmax fed back: K steps queued at once through\n"
+        "retnet_batch_greedy, each step's tokens fed on the device; each step of a run of K\n"
+        "is given the run's mean). Prints ms/step (median), tokens/s (B / step),\n"
         "the state bytes per sequence (a Transformer's KV cache: the rows used at X), memory,\n"
         "and the bandwidth bound: bytes of weights read per step (2-D product weights, bf16 on\n"
         "a GPU) + the states read once (state bytes x B; a Transformer: its KV rows read and\n"
@@ -245,6 +251,8 @@ static void usage_bench(void) {
         "  --prefill-piece P   decode: tokens per prefill forward (default 2048)\n"
         "  --peak-tflops X     train: the peak for MFU (default 989 on a GPU)\n"
         "  --bandwidth-gbs X   decode: memory bandwidth for the bound (default 4800 on a GPU)\n"
+        "  --queue K           decode: greedy steps queued at once (default 8; 1: a step, its\n"
+        "                      ids to the host (retnet_batch_argmax), the next step from them)\n"
         "  --seed S            initialisation and tokens (default 1)\n"
         "  --json              one JSON object per measurement on stdout\n");
 }
@@ -252,8 +260,8 @@ static void usage_bench(void) {
 static int bench_train(int argc, char **argv) {
     opt o[] = BENCH_OPTS;
     cli_parse(argc, argv, o, O_COUNT, NULL, 0, usage_bench);
-    if (o[O_CONTEXT].given || o[O_PIECE].given || o[O_BW].given)
-        FAIL("--context, --prefill-piece and --bandwidth-gbs are for 'retnet bench decode'");
+    if (o[O_CONTEXT].given || o[O_PIECE].given || o[O_BW].given || o[O_QUEUE].given)
+        FAIL("--context, --prefill-piece, --bandwidth-gbs and --queue are for 'retnet bench decode'");
     int32_t B = (int32_t)cli_int(o[O_BATCH].given ? o[O_BATCH].value : "8", "--batch", 1, 1 << 20);
     int32_t T = (int32_t)cli_int(o[O_SEQ].given ? o[O_SEQ].value : "256", "--seq", 1, 1 << 24);
     int N = (int)cli_int(o[O_STEPS].given ? o[O_STEPS].value : "10", "--steps", 1, 1000000);
@@ -399,6 +407,7 @@ static int bench_decode(int argc, char **argv) {
     int W = (int)cli_int(o[O_WARMUP].given ? o[O_WARMUP].value : "4", "--warmup", 0, 1000000);
     int32_t piece = (int32_t)cli_int(o[O_PIECE].given ? o[O_PIECE].value : "2048",
                                      "--prefill-piece", 1, 1 << 24);
+    int K = (int)cli_int(o[O_QUEUE].given ? o[O_QUEUE].value : "8", "--queue", 1, 1 << 16);
     uint64_t seed = o[O_SEED].given ? (uint64_t)cli_int(o[O_SEED].value, "--seed", 0, LLONG_MAX) : 1;
     const char *device = o[O_DEVICE].given ? o[O_DEVICE].value : "cpu";
     double bw = on_gpu(device) ? BW_GPU_GBS : 0;
@@ -422,14 +431,14 @@ static int bench_decode(int argc, char **argv) {
             "(ready in %.1f s)\n", cli_cmd, label, (long long)np, (long long)P, wbytes / 1e9,
             device, cli_now() - t_load);
     if (!json) {
-        printf("decode %s (%lld parameters) on %s: greedy, %d timed steps after %d warm-up;\n"
+        printf("decode %s (%lld parameters) on %s: greedy, %d timed steps after %d warm-up, %s;\n"
                "every sequence of a batch starts from the state of one sequence prefilled to the "
                "context (copied: real content, right position)\n", label, (long long)np, device,
-               N, W);
+               N, W, K > 1 ? "queued --queue at a time (retnet_batch_greedy)" : "one at a time");
         printf("%8s %6s %10s %12s %14s %12s %10s %8s\n", "context", "batch", "ms/step",
                "tokens/s", "state MB/seq", "memory GB", "bound ms", "of bound");
     }
-    int32_t *toks = NULL, *next = NULL;
+    int32_t *toks = NULL, *next = NULL, *ids = NULL;
     double *dt = malloc(sizeof(double) * (size_t)N);
     if (!dt) FAIL("out of memory");
     for (int xi = 0; xi < nx; xi++) {
@@ -503,16 +512,33 @@ static int bench_decode(int argc, char **argv) {
                 CHECK(retnet_batch_set(bb, i, &st), "");
                 toks[i] = first;
             }
-            double t_prev = cli_now();
-            for (int step = 1; step <= W + N; step++) {
-                CHECK(retnet_batch_forward(bb, toks, 1, NULL), "");
-                CHECK(retnet_batch_argmax(bb, next), "");
-                double t_now = cli_now();
-                if (step > W) dt[step - W - 1] = t_now - t_prev;
-                t_prev = t_now;
-                int32_t *sw = toks;
-                toks = next;
-                next = sw;
+            if (K == 1) { /* a step, then its ids to the host, which feeds them to the next */
+                double t_prev = cli_now();
+                for (int step = 1; step <= W + N; step++) {
+                    CHECK(retnet_batch_forward(bb, toks, 1, NULL), "");
+                    CHECK(retnet_batch_argmax(bb, next), "");
+                    double t_now = cli_now();
+                    if (step > W) dt[step - W - 1] = t_now - t_prev;
+                    t_prev = t_now;
+                    int32_t *sw = toks;
+                    toks = next;
+                    next = sw;
+                }
+            } else { /* runs of K steps fed on the device; each step of a run gets its mean */
+                int most = K > W ? K : W;
+                ids = realloc(ids, sizeof(int32_t) * (size_t)most * (size_t)B);
+                if (!ids) FAIL("out of memory");
+                CHECK(retnet_batch_forward(bb, toks, 1, NULL), ""); /* the first of the warm-up */
+                if (W > 1) CHECK(retnet_batch_greedy(bb, W - 1, ids), "");
+                double t_prev = cli_now();
+                for (int done = 0; done < N;) {
+                    int k = N - done < K ? N - done : K;
+                    CHECK(retnet_batch_greedy(bb, k, ids), "");
+                    double t_now = cli_now();
+                    for (int i = 0; i < k; i++) dt[done + i] = (t_now - t_prev) / k;
+                    done += k;
+                    t_prev = t_now;
+                }
             }
             double med, lo, hi, mean = 0;
             stats(dt, N, &med, &lo, &hi);
@@ -531,14 +557,14 @@ static int bench_decode(int argc, char **argv) {
             if (json) {
                 printf("{\"bench\": \"decode\", \"impl\": \"retnet\", \"model\": \"%s\", \"device\": "
                        "\"%s\", \"arch\": \"%s\", \"params\": %lld, \"context\": %lld, \"batch\": %d, "
-                       "\"steps\": %d, \"warmup\": %d, \"ms_per_step\": %.4f, \"ms_per_step_min\": "
+                       "\"steps\": %d, \"warmup\": %d, \"queued\": %d, \"ms_per_step\": %.4f, \"ms_per_step_min\": "
                        "%.4f, \"ms_per_step_max\": %.4f, \"ms_per_step_mean\": %.4f, "
                        "\"tokens_per_s\": %.1f, \"state_bytes_per_seq\": %.0f, \"state_capacity_bytes_per_seq\": %lld, "
                        "\"weight_bytes_per_step\": %lld, \"bytes_per_step\": %.0f, \"%s\": %.0f, "
                        "\"state_from\": \"one sequence prefilled to the context, copied to all\"",
                        JS(jl, label), JS(jd, device),
                        tf ? "transformer" : "retnet", (long long)np, (long long)X,
-                       B, N, W, 1e3 * med, 1e3 * lo, 1e3 * hi, 1e3 * mean, B / med, used,
+                       B, N, W, K, 1e3 * med, 1e3 * lo, 1e3 * hi, 1e3 * mean, B / med, used,
                        (long long)sb,
                        (long long)wbytes, bytes, on_gpu(device) ? "device_bytes" : "peak_rss_bytes",
                        mem);
@@ -572,6 +598,7 @@ static int bench_decode(int argc, char **argv) {
     }
     free(toks);
     free(next);
+    free(ids);
     free(dt);
     retnet_model_free(m);
     return 0;

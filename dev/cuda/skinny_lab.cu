@@ -30,6 +30,7 @@
 #include <cuda_bf16.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 #include <vector>
 
 #include "cuda/mbar.cuh"
@@ -70,8 +71,15 @@ __device__ __forceinline__ void wg_n256(float (&d)[128], uint64_t a, uint64_t b)
                  : "l"(a), "l"(b));
 }
 
+__device__ __forceinline__ void wg_n32(float (&d)[16], uint64_t a, uint64_t b) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, %16, %17, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+                 : "l"(a), "l"(b));
+}
 template <int R> __device__ __forceinline__ void wg_mma(float (&d)[R / 2], uint64_t a, uint64_t b) {
-    if constexpr (R == 64) wg_n64(d, a, b);
+    if constexpr (R == 32) wg_n32(d, a, b);
+    else if constexpr (R == 64) wg_n64(d, a, b);
     else if constexpr (R == 128) wg_n128(d, a, b);
     else wg_n256(d, a, b);
 }
@@ -85,7 +93,7 @@ __device__ __forceinline__ void tma2d(uint32_t dst, const void *map, int c0, int
 /* P[s] (M, N) fp32 = x (M, K) W (N, K)^T over K's slice s: slabs of 64 k, [s ks, s ks + ks);
  * a stage holds SK slabs (SK boxes of each operand back to back: SK 128-byte pieces of each
  * weight row asked together) */
-template <int R, int ST, int NOMMA = 0, int SK = 1, int TILED = 0>
+template <int R, int ST, int NOMMA = 0, int SK = 1, int TILED = 0, int NOX = 0>
 __global__ void __launch_bounds__(128, 1)
 sk_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUtensorMap xmap,
           float *P, int M, int N, int nslab, int ks, const __nv_bfloat16 *wt) {
@@ -106,7 +114,7 @@ sk_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUte
     auto slabs = [&](int i) { return min(SK, k1 - (k0 + i * SK)); };
     auto load_w = [&](int i, uint32_t at) {
         const int n = slabs(i);
-        mbar_expect_tx(smem_u32(&full[i % ST]), n * (WB + XB));
+        mbar_expect_tx(smem_u32(&full[i % ST]), n * (WB + (NOX ? 0 : XB)));
         for (int j = 0; j < n; j++)
             if (TILED) /* one contiguous, pre-swizzled R x 64 tile: a 1-D bulk copy */
                 bulk_load(at + j * WB, wt + ((size_t)blockIdx.x * nslab + k0 + i * SK + j) * R * 64,
@@ -115,7 +123,7 @@ sk_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUte
                 tma2d(at + j * WB, &wmap, (k0 + i * SK + j) * 64, n0, smem_u32(&full[i % ST]));
     };
     auto load_x = [&](int i, uint32_t at) {
-        const int n = slabs(i);
+        const int n = NOX ? 0 : slabs(i); /* NOX: x never asked for (timing only) */
         for (int j = 0; j < n; j++)
             tma2d(at + SK * WB + j * XB, &xmap, (k0 + i * SK + j) * 64, 0, smem_u32(&full[i % ST]));
     };
@@ -159,6 +167,113 @@ sk_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUte
                 *reinterpret_cast<float2 *>(p + (size_t)m * N + n) =
                     make_float2(d[4 * j + 2 * h], d[4 * j + 2 * h + 1]);
         }
+}
+
+/* x shared over a cluster (the forty-first session): C blocks of neighbouring weight tiles and
+ * the same slice of K form a thread block cluster, and each asks the TMA for 64 / C of x's 64
+ * rows of a slab, multicast into every block of the cluster: x's share of what the blocks read
+ * from the L2 falls from XB / (WB + XB) to that over C. A producer warp (lane 0) fills the
+ * ring; the warpgroup multiplies; a stage is refilled once all 4 C consumer warps of the
+ * cluster have released it (each warp's lanes 0..C-1 arrive on block `lane`'s empty barrier),
+ * since the refill's multicast writes into every block's copy of it. */
+__device__ __forceinline__ uint32_t cl_rank() {
+    uint32_t r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+    return r;
+}
+__device__ __forceinline__ void cl_sync() {
+    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void tma2d_mc(uint32_t dst, const void *map, int c0, int c1, uint32_t bar,
+                                         uint16_t mask) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+                 ".multicast::cluster [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst),
+                 "l"(map), "r"(c0), "r"(c1), "r"(bar), "h"(mask)
+                 : "memory");
+}
+__device__ __forceinline__ void arrive_remote(uint32_t bar, uint32_t cta) {
+    asm volatile("{\n.reg .b32 ra;\nmapa.shared::cluster.u32 ra, %0, %1;\n"
+                 "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [ra];\n}\n" ::"r"(bar),
+                 "r"(cta)
+                 : "memory");
+}
+__device__ __forceinline__ void mbar_wait_cl(uint32_t bar, uint32_t parity) {
+    asm volatile("{\n.reg .pred P1;\nW_%=:\n"
+                 "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 P1, [%0], %1;\n"
+                 "@P1 bra D_%=;\nbra W_%=;\nD_%=:\n}\n" ::"r"(bar),
+                 "r"(parity)
+                 : "memory");
+}
+template <int R, int ST, int C, int NOMMA = 0>
+__global__ void __launch_bounds__(160, 1)
+mc_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUtensorMap xmap,
+          float *P, int M, int N, int nslab, int ks) {
+    constexpr uint32_t WB = R * 128, XB = 64 * 128, SB = WB + XB, XS = XB / C;
+    extern __shared__ unsigned char smraw[];
+    __shared__ __align__(8) uint64_t full[ST], empty[ST];
+    const uint32_t raw = smem_u32(smraw), base = (raw + 1023) & ~1023u;
+    const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
+    const int n0 = blockIdx.x * R, s = blockIdx.y;
+    const int k0 = s * ks, k1 = min(nslab, k0 + ks), nk = k1 - k0;
+    const uint32_t rank = cl_rank();
+    if (tid == 0) {
+        for (int i = 0; i < ST; i++) mbar_init(smem_u32(&full[i]), 1), mbar_init(smem_u32(&empty[i]), 4 * C);
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    cl_sync(); /* every block's barriers exist before a multicast or a remote arrival */
+    pdl_trigger();
+    if (w == 4) {
+        if (lane == 0) {
+            auto load_w = [&](int i) {
+                const uint32_t bar = smem_u32(&full[i % ST]);
+                mbar_expect_tx(bar, SB);
+                tma2d(base + (i % ST) * SB, &wmap, (k0 + i) * 64, n0, bar);
+            };
+            auto load_x = [&](int i) {
+                tma2d_mc(base + (i % ST) * SB + WB + rank * XS, &xmap, (k0 + i) * 64, rank * (64 / C),
+                         smem_u32(&full[i % ST]), (uint16_t)((1u << C) - 1));
+            };
+            for (int i = 0; i < ST && i < nk; i++) load_w(i);
+            pdl_wait();
+            for (int i = 0; i < ST && i < nk; i++) load_x(i);
+            for (int i = ST; i < nk; i++) {
+                mbar_wait_cl(smem_u32(&empty[i % ST]), ((i / ST) - 1) & 1);
+                load_w(i), load_x(i);
+            }
+        }
+        __syncwarp();
+    } else {
+        float d[R / 2];
+#pragma unroll
+        for (int i = 0; i < R / 2; i++) d[i] = 0.0f;
+        for (int i = 0; i < nk; i++) {
+            const int st = i % ST;
+            mbar_wait(smem_u32(&full[st]), (i / ST) & 1);
+            const uint32_t sw = base + st * SB, sx = sw + WB;
+            if (!NOMMA) {
+                wg_fence();
+                const uint64_t dw = wg_desc(sw, 16, 1024), dx = wg_desc(sx, 16, 1024);
+#pragma unroll
+                for (int kk = 0; kk < 4; kk++) wg_mma<R>(d, dx + (kk * 32 >> 4), dw + (kk * 32 >> 4));
+                wg_commit();
+                wg_wait<0>();
+                wg_pin(d);
+            }
+            __syncwarp();
+            if (i + ST < nk && lane < C) arrive_remote(smem_u32(&empty[st]), (uint32_t)lane);
+        }
+        float *p = P + (size_t)s * M * N;
+#pragma unroll
+        for (int j = 0; j < R / 8; j++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const int m = 16 * w + (lane >> 2) + 8 * h, n = n0 + 8 * j + 2 * (lane & 3);
+                if (m < M && n < N)
+                    *reinterpret_cast<float2 *>(p + (size_t)m * N + n) =
+                        make_float2(d[4 * j + 2 * h], d[4 * j + 2 * h + 1]);
+            }
+    }
+    cl_sync(); /* no block leaves while a peer may still write into it or arrive on it */
 }
 
 /* the plain read of n uint4 (one each a thread, one-shot grid), summed so that it is not dropped */
@@ -222,10 +337,10 @@ struct Case {
 };
 
 /* one shape: R weight rows a block, ST stages, S slices (0: about `bps` blocks an SM) */
-template <int R, int ST, int NOMMA = 0, int SK = 1, int TILED = 0>
+template <int R, int ST, int NOMMA = 0, int SK = 1, int TILED = 0, int NOX = 0>
 static void run(const char *name, Case &c, int S, float tl) {
     const size_t smem = (size_t)ST * SK * (R * 128 + 64 * 128) + 1024;
-    auto kern = sk_kernel<R, ST, NOMMA, SK, TILED>;
+    auto kern = sk_kernel<R, ST, NOMMA, SK, TILED, NOX>;
     CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     int bps = 0;
     CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&bps, kern, 128, smem));
@@ -268,8 +383,8 @@ static void run(const char *name, Case &c, int S, float tl) {
     for (int i = 0; i < MN; i++) md = fmax(md, fabs((double)a[i] - c.ylt[i]));
     const double mbytes = (double)c.N * c.K * 2;
     if (NOMMA) {
-        printf("  %-11s R %3d ST %d SK %d S %2d%s, TMA only (no products): %6.2f us (%.2f TB/s), PDL %6.2f\n",
-               name, R, ST, SK, S, TILED ? " tiled" : "", ta, (double)c.N * c.K * 2 / (ta * 1e-6) / 1e12, tp);
+        printf("  %-11s R %3d ST %d SK %d S %2d%s, TMA only (no products%s): %6.2f us (%.2f TB/s), PDL %6.2f\n",
+               name, R, ST, SK, S, TILED ? " tiled" : "", NOX ? ", no x" : "", ta, (double)c.N * c.K * 2 / (ta * 1e-6) / 1e12, tp);
         return;
     }
     printf("  %-11s R %3d ST %d SK %d%s (%3zu KB, %d a SM) S %2d (%4d blocks): alone %6.2f us (%.2f TB/s), "
@@ -278,8 +393,72 @@ static void run(const char *name, Case &c, int S, float tl) {
            md / c.mb, md / c.mb < 1e-4 ? "" : "  MISMATCH");
 }
 
+/* the cluster form: C blocks a cluster share x by multicast (S 0: about `bps` blocks an SM) */
+template <int R, int ST, int C, int NOMMA = 0>
+static void run_mc(const char *name, Case &c, int S, float tl) {
+    const size_t smem = (size_t)ST * (R * 128 + 64 * 128) + 1024;
+    auto kern = mc_kernel<R, ST, C, NOMMA>;
+    CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    CK(cudaFuncSetAttribute(kern, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+    int bps = 0;
+    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&bps, kern, 160, smem));
+    const int tiles = c.N / R, nslab = c.K / 64;
+    if (tiles % C) {
+        printf("  %-11s R %3d: %d tiles not a multiple of C %d\n", name, R, tiles, C);
+        return;
+    }
+    if (S <= 0) S = bps * c.sms / tiles;
+    if (S > nslab) S = nslab;
+    if (S > SMAX) S = SMAX;
+    if (S < 1) S = 1;
+    const int ks = (nslab + S - 1) / S;
+    S = (nslab + ks - 1) / ks;
+    const CUtensorMap xm = map2d(c.X, c.K, c.M, 64 / C);
+    const int MN = c.M * c.N;
+    int ci = 0;
+    auto launch = [&](cudaStream_t st, int pdl, float *out) {
+        cudaLaunchAttribute at[2];
+        at[0].id = cudaLaunchAttributeClusterDimension;
+        at[0].val.clusterDim.x = C, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
+        at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[1].val.programmaticStreamSerializationAllowed = 1;
+        cudaLaunchConfig_t cfg = {};
+        cfg.gridDim = dim3(tiles, S), cfg.blockDim = dim3(160), cfg.dynamicSmemBytes = smem;
+        cfg.stream = st, cfg.attrs = at, cfg.numAttrs = pdl ? 2 : 1;
+        const int cc = ci++ % c.copies;
+        CK(cudaLaunchKernelEx(&cfg, kern, (*c.wm)[cc], xm, out, c.M, c.N, nslab, ks));
+    };
+    float *out = S > 1 ? c.P : c.Y;
+    const float ta = graph_us([&](cudaStream_t st) { launch(st, 0, out); });
+    const float tp = graph_us([&](cudaStream_t st) { launch(st, 1, out); });
+    const float tr = graph_us([&](cudaStream_t st) {
+        launch(st, 0, out);
+        if (S > 1) slices_sum_kernel<SMAX><<<(MN + 255) / 256, 256, 0, st>>>(c.P, c.Y, MN, S);
+    });
+    const double mbytes = (double)c.N * c.K * 2;
+    if (NOMMA) {
+        printf("  %-11s R %3d ST %d C %d S %2d, cluster, TMA only: %6.2f us (%.2f TB/s), PDL %6.2f\n", name, R,
+               ST, C, S, ta, mbytes / (ta * 1e-6) / 1e12, tp);
+        return;
+    }
+    ci = 0;
+    CK(cudaMemset(c.Y, 0, (size_t)MN * 4));
+    launch(0, 0, out);
+    if (S > 1) slices_sum_kernel<SMAX><<<(MN + 255) / 256, 256>>>(c.P, c.Y, MN, S);
+    CK(cudaDeviceSynchronize());
+    std::vector<float> a((size_t)MN);
+    CK(cudaMemcpy(a.data(), c.Y, (size_t)MN * 4, cudaMemcpyDeviceToHost));
+    double md = 0;
+    for (int i = 0; i < MN; i++) md = fmax(md, fabs((double)a[i] - c.ylt[i]));
+    printf("  %-11s R %3d ST %d C %d (%3zu KB, %d a SM) S %2d (%4d blocks), cluster: alone %6.2f us (%.2f TB/s), "
+           "PDL %6.2f, +sum %6.2f; cuBLASLt %6.2f  %.1e%s\n",
+           name, R, ST, C, smem / 1024, bps, S, tiles * S, ta, mbytes / (ta * 1e-6) / 1e12, tp, tr, tl,
+           md / c.mb, md / c.mb < 1e-4 ? "" : "  MISMATCH");
+}
+
 int main(int argc, char **argv) {
     const int M = argc > 1 ? atoi(argv[1]) : 64;
+    const bool mc = argc > 2 && !strcmp(argv[2], "mc"); /* the cluster form against the ring */
     if (M < 1 || M > 256) {
         printf("M must be 1..256 (past 64: cuBLASLt and the plain read only)\n");
         return 1;
@@ -300,7 +479,7 @@ int main(int argc, char **argv) {
         const size_t wbytes = (size_t)N * K * 2;
         const int copies = (int)((600u << 20) / wbytes) + 1;
         std::vector<__nv_bfloat16 *> W(copies);
-        std::vector<CUtensorMap> wm64(copies), wm128(copies), wm256(copies);
+        std::vector<CUtensorMap> wm32(copies), wm64(copies), wm128(copies), wm256(copies);
         std::vector<__nv_bfloat16> h((size_t)N * K), hx((size_t)M * K);
         uint64_t st = 12345;
         auto rnd = [&]() {
@@ -312,6 +491,7 @@ int main(int argc, char **argv) {
         for (int c = 0; c < copies; c++) {
             CK(cudaMalloc(&W[c], wbytes));
             CK(cudaMemcpy(W[c], h.data(), wbytes, cudaMemcpyHostToDevice));
+            wm32[c] = map2d(W[c], K, N, 32);
             wm64[c] = map2d(W[c], K, N, 64), wm128[c] = map2d(W[c], K, N, 128);
             wm256[c] = map2d(W[c], K, N, 256);
         }
@@ -384,6 +564,33 @@ int main(int argc, char **argv) {
             cudaFree(sink);
         }
         c.wm = &wm64, c.wt = &T64;
+        if (mc) { /* what x's share costs, and the cluster form against it */
+            run<64, 4, 1>(sh.name, c, 0, tl);
+            run<64, 4, 1, 1, 0, 1>(sh.name, c, 0, tl);
+            run<64, 4>(sh.name, c, 0, tl);
+            run<64, 4>(sh.name, c, 1, tl);
+            run_mc<64, 4, 2, 1>(sh.name, c, 0, tl);
+            run_mc<64, 4, 4, 1>(sh.name, c, 0, tl);
+            run_mc<64, 4, 8, 1>(sh.name, c, 0, tl);
+            run_mc<64, 4, 2>(sh.name, c, 0, tl);
+            run_mc<64, 4, 4>(sh.name, c, 0, tl);
+            run_mc<64, 6, 4>(sh.name, c, 0, tl);
+            run_mc<64, 4, 8>(sh.name, c, 0, tl);
+            run_mc<64, 4, 4>(sh.name, c, 1, tl);
+            run_mc<64, 6, 4>(sh.name, c, 1, tl);
+            run_mc<64, 4, 8>(sh.name, c, 1, tl);
+            c.wm = &wm32;
+            run_mc<32, 6, 4>(sh.name, c, 0, tl);
+            run_mc<32, 6, 8>(sh.name, c, 1, tl);
+            run_mc<32, 8, 8>(sh.name, c, 1, tl);
+            c.wm = &wm128;
+            run_mc<128, 4, 4>(sh.name, c, 0, tl);
+            run_mc<128, 4, 4>(sh.name, c, 1, tl);
+            for (int cc = 0; cc < copies; cc++) cudaFree(T64[cc]), cudaFree(T128[cc]);
+            for (int i = 0; i < copies; i++) cudaFree(W[i]);
+            cudaFree(X), cudaFree(Y), cudaFree(Yl), cudaFree(P);
+            continue;
+        }
         run<64, 4, 1>(sh.name, c, 0, tl);
         run<64, 4, 1, 1, 1>(sh.name, c, 0, tl);
         run<64, 8, 1, 1, 1>(sh.name, c, 0, tl);

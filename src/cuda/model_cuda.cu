@@ -144,6 +144,8 @@ struct model_cuda {
      * then hnext holds the ids of the next_B rows of logits at next_of until the next forward */
     int32_t *dnext, *hnext;
     int32_t next_cap;
+    int32_t *dids; /* a greedy run's ids (model_cuda_greedy), ids_cap of them */
+    int64_t ids_cap;
     /* a decoding graph's tokens and positions, staged in pinned memory (hstage: B positions,
      * then B tokens) and copied on the graph's stream: no synchronous copy a step */
     void *hstage;
@@ -399,6 +401,7 @@ void model_cuda_free(model_cuda *d) {
     retnet_cuda_free(d->tacts);
     retnet_cuda_free(d->dsum);
     retnet_cuda_free(d->dnext);
+    retnet_cuda_free(d->dids);
     retnet_cuda_free(d->pstep_scr);
     retnet_cuda_free(d->pdown);
     if (d->hnext) cudaFreeHost(d->hnext);
@@ -936,8 +939,10 @@ static retnet_status next_ready(model_cuda *d, int32_t B);
 static retnet_status argmax_ids(model_cuda *d, const float *logits_dev, int32_t B,
                                 cudaStream_t cs, int32_t *host);
 
-static retnet_status decode_step_graph(model_cuda *d, const int32_t *tokens, const int64_t *pos,
-                                       int32_t B, float *state_dev, float *last_dev) {
+/* the decoding graph of B sequences on these states and logits: found among those kept, or
+ * captured (into the least recently used slot) */
+static retnet_status decode_graph_get(model_cuda *d, int32_t B, float *state_dev, float *last_dev,
+                                      decode_graph **out) {
     const retnet_config *c = &d->cfg;
     if (!d->gstream)
         CUDA_TRY(cudaStreamCreateWithFlags(&d->gstream, cudaStreamNonBlocking), "a graph stream");
@@ -998,6 +1003,25 @@ static retnet_status decode_step_graph(model_cuda *d, const int32_t *tokens, con
         d->captures++;
     }
     gr->used = ++d->graph_clock;
+    *out = gr;
+    return RETNET_OK;
+}
+
+/* pinned memory for B positions, then B tokens (hstage) */
+static retnet_status stage_ready(model_cuda *d, int32_t B) {
+    if (B <= d->stage_cap) return RETNET_OK;
+    if (d->hstage) cudaFreeHost(d->hstage);
+    d->hstage = NULL, d->stage_cap = 0;
+    CUDA_TRY(cudaMallocHost(&d->hstage, (sizeof(int64_t) + sizeof(int32_t)) * (size_t)B),
+             "pinned memory for the tokens");
+    d->stage_cap = B;
+    return RETNET_OK;
+}
+
+static retnet_status decode_step_graph(model_cuda *d, const int32_t *tokens, const int64_t *pos,
+                                       int32_t B, float *state_dev, float *last_dev) {
+    decode_graph *gr = NULL;
+    TRY(decode_graph_get(d, B, state_dev, last_dev, &gr));
     /* the graph's stream does not wait for the legacy stream by itself, where the states
      * were copied (from pageable memory cudaMemcpy may return before its DMA lands): the
      * replay waits for everything issued there first. The tokens and positions go through
@@ -1005,13 +1029,7 @@ static retnet_status decode_step_graph(model_cuda *d, const int32_t *tokens, con
      * (dev/cuda/next285: 1.004-1.012 ms against 1.015-1.027 at B = 1) */
     CUDA_TRY(cudaEventRecord(d->gready, 0), "ordering the decoding step");
     CUDA_TRY(cudaStreamWaitEvent(d->gstream, d->gready, 0), "ordering the decoding step");
-    if (B > d->stage_cap) {
-        if (d->hstage) cudaFreeHost(d->hstage);
-        d->hstage = NULL, d->stage_cap = 0;
-        CUDA_TRY(cudaMallocHost(&d->hstage, (sizeof(int64_t) + sizeof(int32_t)) * (size_t)B),
-                 "pinned memory for the tokens");
-        d->stage_cap = B;
-    }
+    TRY(stage_ready(d, B));
     /* (the last step's copies are done: its stream was synchronized) */
     int64_t *hp = (int64_t *)d->hstage;
     int32_t *ht = (int32_t *)(hp + B);
@@ -1023,7 +1041,7 @@ static retnet_status decode_step_graph(model_cuda *d, const int32_t *tokens, con
                              d->gstream),
              "copying the tokens");
     CUDA_TRY(cudaGraphLaunch(gr->exec, d->gstream), "launching the decoding step");
-    TRY(retnet_cuda_sync(cs));
+    TRY(retnet_cuda_sync((cuda_stream)d->gstream));
     if (d->graph_argmax) d->next_of = last_dev, d->next_B = B;
     return RETNET_OK;
 }
@@ -1232,6 +1250,84 @@ retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t 
     TRY(argmax_ids(d, logits_dev, B, NULL, d->hnext));
     TRY(retnet_cuda_sync(NULL));
     memcpy(next, d->hnext, sizeof(int32_t) * (size_t)B);
+    return RETNET_OK;
+}
+
+/* a greedy run's step i: the ids of the step before become the tokens, and ids[i] */
+__global__ void feed_kernel(int32_t *tok, int64_t *pos, int32_t *ids, const int32_t *next, int B,
+                            int advance) {
+    const int b = blockIdx.x * blockDim.x + threadIdx.x;
+    if (b >= B) return;
+    const int32_t t = next[b];
+    tok[b] = t, ids[b] = t;
+    if (advance) pos[b] += 1;
+}
+
+/*
+ * n greedy steps with no turn of the host between them. Each step's tokens are the argmax ids
+ * the decoding graph computed at the end of the step before (dnext), put in place by a small
+ * kernel beside the position's advance, so the host queues all n replays at once and waits
+ * once; a step by retnet_batch_forward and retnet_batch_argmax waits for the graph, reads the
+ * ids, stages them in pinned memory and launches the next (~15 us a step of the GPU idle:
+ * dev/cuda/README.md, forty-first session). The same graph, so the same bits. Without graphs
+ * or the graph's argmax (RETNET_CUDA_GRAPHS=0, RETNET_CUDA_GRAPH_ARGMAX=0) the steps go one
+ * at a time.
+ */
+retnet_status model_cuda_greedy(model_cuda *d, int32_t B, int32_t n, float *state_dev,
+                                const int64_t *pos, float *last_dev, int32_t *ids) {
+    if (!d || !state_dev || !pos || !last_dev || !ids || B < 1 || n < 1)
+        return retnet_fail(RETNET_EINVAL, "CUDA greedy: bad arguments");
+    const retnet_config *c = &d->cfg;
+    if (is_tf(c))
+        for (int32_t b = 0; b < B; b++)
+            if (pos[b] < 0 || pos[b] + n > c->context) return model_cache_overflow(c, b, pos[b] + n);
+    if (!d->graphs || !d->graph_argmax) {
+        int64_t *p = (int64_t *)malloc(sizeof(int64_t) * (size_t)B);
+        if (!p) return retnet_fail(RETNET_ENOMEM, "out of memory");
+        memcpy(p, pos, sizeof(int64_t) * (size_t)B);
+        retnet_status st = RETNET_OK;
+        for (int32_t i = 0; i < n && !st; i++) {
+            int32_t *t = ids + (int64_t)i * B;
+            st = model_cuda_argmax(d, last_dev, B, t);
+            if (!st) st = forward_impl(d, t, B, 1, state_dev, p, NULL, last_dev);
+            for (int32_t b = 0; b < B; b++) p[b]++;
+        }
+        free(p);
+        return st;
+    }
+    TRY(retnet_cuda_init(d->device));
+    TRY(acts_ready(d, B));
+    pdl_scope pdl(d->pdl); /* as forward_impl's steps are captured */
+    const int mine = d->next_of == last_dev && d->next_B == B; /* dnext: argmax of last_dev */
+    d->next_of = NULL;
+    decode_graph *gr = NULL;
+    TRY(decode_graph_get(d, B, state_dev, last_dev, &gr));
+    const int64_t nid = (int64_t)n * B;
+    if (nid > d->ids_cap) {
+        retnet_cuda_free(d->dids);
+        d->dids = NULL, d->ids_cap = 0;
+        TRY(retnet_cuda_malloc((void **)&d->dids, sizeof(int32_t) * (size_t)nid, "greedy ids"));
+        d->ids_cap = nid;
+    }
+    cudaStream_t gs = d->gstream;
+    CUDA_TRY(cudaEventRecord(d->gready, 0), "ordering the greedy steps");
+    CUDA_TRY(cudaStreamWaitEvent(gs, d->gready, 0), "ordering the greedy steps");
+    if (!mine) TRY(argmax_ids(d, last_dev, B, gs, d->hnext));
+    TRY(stage_ready(d, B));
+    memcpy(d->hstage, pos, sizeof(int64_t) * (size_t)B);
+    CUDA_TRY(cudaMemcpyAsync(d->pos, d->hstage, sizeof(int64_t) * (size_t)B,
+                             cudaMemcpyHostToDevice, gs),
+             "copying the positions");
+    for (int32_t i = 0; i < n; i++) {
+        feed_kernel<<<(B + 127) / 128, 128, 0, gs>>>(d->tok, d->pos, d->dids + (int64_t)i * B,
+                                                     d->dnext, B, i > 0);
+        CUDA_LAUNCHED("a greedy step's tokens");
+        CUDA_TRY(cudaGraphLaunch(gr->exec, gs), "launching a greedy step");
+    }
+    TRY(retnet_cuda_sync((cuda_stream)gs));
+    CUDA_TRY(cudaMemcpy(ids, d->dids, sizeof(int32_t) * (size_t)nid, cudaMemcpyDeviceToHost),
+             "copying the greedy ids");
+    d->next_of = last_dev, d->next_B = B; /* the last graph's ids, in hnext */
     return RETNET_OK;
 }
 

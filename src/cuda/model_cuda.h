@@ -111,6 +111,12 @@ int model_cuda_persistent(const model_cuda *d);
  * of model_cuda_logits_stride floats). */
 retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t B,
                                 int32_t *next);
+/* n greedy steps of B sequences from the logits at logits_dev (the last forward's, kept there
+ * by model_cuda_forward_last): step i's tokens, the argmax of the logits before it, into ids
+ * (n x B, step-major), each fed to the next step on the device; the states at pos advance n
+ * tokens and logits_dev then holds the last step's logits (model_cuda_argmax reads their ids). */
+retnet_status model_cuda_greedy(model_cuda *d, int32_t B, int32_t n, float *state_dev,
+                                const int64_t *pos, float *logits_dev, int32_t *ids);
 /* The device logits' row stride in floats: the vocabulary rounded up to 8 (16-byte rows) */
 int64_t model_cuda_logits_stride(const model_cuda *d);
 

@@ -548,6 +548,35 @@ static void test_persistent(void) {
     retnet_cuda_free(S), retnet_cuda_free(ld);
     free(got);
 
+    /* greedy steps queued at once (retnet_batch_greedy: each step's token fed from the graph's
+     * argmax on the device) are the persistent step's bits one step at a time */
+    {
+        retnet_batch *ga = NULL, *gb = NULL;
+        int32_t ids[STEPS], ref[STEPS];
+        float *xa = malloc(sizeof(float) * (size_t)sf), *xb = malloc(sizeof(float) * (size_t)sf);
+        OK(retnet_batch_create(gpu, 1, &ga));
+        OK(retnet_batch_create(gpu, 1, &gb));
+        if (ga && gb && xa && xb) {
+            OK(retnet_batch_forward(ga, tok, T, NULL));
+            OK(retnet_batch_forward(gb, tok, T, NULL));
+            OK(retnet_batch_greedy(ga, STEPS, ids));
+            for (int t = 0; t < STEPS; t++) {
+                OK(retnet_batch_argmax(gb, ref + t));
+                OK(retnet_batch_forward(gb, ref + t, 1, NULL));
+            }
+            retnet_state x = {.data = xa}, y = {.data = xb};
+            OK(retnet_batch_get(ga, 0, &x));
+            OK(retnet_batch_get(gb, 0, &y));
+            CHECK(!memcmp(ids, ref, sizeof ids) && x.pos == y.pos &&
+                      !memcmp(xa, xb, sizeof(float) * (size_t)sf),
+                  "persistent: greedy steps queued at once differ from one at a time (ids %d %d)",
+                  ids[STEPS - 1], ref[STEPS - 1]);
+            CHECK(model_cuda_persistent(gpu->device), "persistent: the step went off during greedy");
+        }
+        retnet_batch_free(ga), retnet_batch_free(gb);
+        free(xa), free(xb);
+    }
+
     /* new weights (down negated, as a training step would change it): the persistent step
      * reads its packed copy of down, which must follow the upload; the CPU has them too */
     float *np = malloc(sizeof(float) * (size_t)cpu->n_params);

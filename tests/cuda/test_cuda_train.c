@@ -739,6 +739,84 @@ static void test_graphs(void) {
     }
 }
 
+/* On the device, retnet_batch_greedy (n steps queued at once, each step's tokens fed from the
+ * graph's argmax on the device) against retnet_batch_argmax + retnet_batch_forward one step at
+ * a time on a second batch of the same model: the same graph replays, so the same ids, the
+ * same states and the same next ids, bit for bit. RetNet at B 1, 3 and 12 (the gemv's second
+ * tile), with the decoding window (W 4: folds inside the run), the Transformer (its cache
+ * refused past the context, nothing changed), and without graphs (the steps one at a time
+ * inside the call). The ids must change over the run, or a run that fed the same token every
+ * step could pass. */
+static void test_greedy(void) {
+    for (int run = 0; run < 6; run++) {
+        const int tf = run == 4, nograph = run == 5, win = run == 3;
+        const int B = (int[]){1, 3, 12, 3, 3, 3}[run];
+        const char *name = (const char *[]){"retnet B 1", "retnet B 3", "retnet B 12",
+                                            "retnet B 3, window 4", "transformer B 3",
+                                            "retnet B 3, no graphs"}[run];
+        retnet_config c = fla_like(300, 128, 2, 2, 2);
+        if (tf) OK(retnet_config_preset("tf-tiny", &c));
+        c.context = 64;
+        enum { T = 21, N = 23, BMAX = 12 };
+        retnet_model *m = make_model(&c, 13, 0);
+        if (!m) return;
+        if (nograph) setenv("RETNET_CUDA_GRAPHS", "0", 1); /* read when the model moves */
+        if (win) setenv("RETNET_CUDA_WINDOW", "4,0", 1);
+        OK(retnet_model_to_device(m, "cuda"));
+        unsetenv("RETNET_CUDA_GRAPHS"), unsetenv("RETNET_CUDA_WINDOW");
+        const int64_t sf = retnet_state_floats(&c);
+        int32_t tok[BMAX * T], ids[N * BMAX], ref[N * BMAX], na[BMAX], nb[BMAX];
+        uint64_t s = 17;
+        rand_tokens(tok, B * T, c.vocab, &s);
+        float *sa = calloc((size_t)sf, sizeof(float)), *sb = calloc((size_t)sf, sizeof(float));
+        retnet_batch *a = NULL, *b = NULL;
+        OK(retnet_batch_create(m, B, &a));
+        OK(retnet_batch_create(m, B, &b));
+        if (!a || !b || !sa || !sb) goto out;
+        OK(retnet_batch_forward(a, tok, T, NULL));
+        OK(retnet_batch_forward(b, tok, T, NULL));
+        OK(retnet_batch_greedy(a, 2, ids));
+        OK(retnet_batch_greedy(a, N - 2, ids + 2 * B));
+        for (int k = 0; k < N; k++) {
+            OK(retnet_batch_argmax(b, ref + k * B));
+            OK(retnet_batch_forward(b, ref + k * B, 1, NULL));
+        }
+        CHECK(!memcmp(ids, ref, sizeof(int32_t) * (size_t)(N * B)),
+              "%s: greedy ids differ from argmax + forward (first %d %d, last %d %d)", name, ids[0],
+              ref[0], ids[(N - 1) * B], ref[(N - 1) * B]);
+        int varied = 0;
+        for (int k = 1; k < N; k++) varied |= ids[k * B] != ids[0];
+        CHECK(varied, "%s: the greedy ids never changed (%d): the check could not tell", name, ids[0]);
+        OK(retnet_batch_argmax(a, na));
+        OK(retnet_batch_argmax(b, nb));
+        CHECK(!memcmp(na, nb, sizeof(int32_t) * (size_t)B), "%s: the ids after greedy differ", name);
+        for (int i = 0; i < B; i++) {
+            retnet_state x = {.data = sa}, y = {.data = sb};
+            OK(retnet_batch_get(a, i, &x));
+            OK(retnet_batch_get(b, i, &y));
+            CHECK(x.pos == T + N && y.pos == x.pos && !memcmp(sa, sb, sizeof(float) * (size_t)sf),
+                  "%s seq %d: state after greedy differs (pos %lld, %lld)", name, i,
+                  (long long)x.pos, (long long)y.pos);
+        }
+        if (tf) { /* 44 tokens in a cache of 64: 21 more do not fit */
+            retnet_state x = {.data = sa}, y = {.data = sb};
+            OK(retnet_batch_get(a, 2, &x));
+            retnet_status st = retnet_batch_greedy(a, 21, ids);
+            CHECK(st == RETNET_EINVAL && strstr(retnet_errmsg(), "context"),
+                  "%s: greedy past the cache: %s (%s)", name, retnet_status_name(st), retnet_errmsg());
+            OK(retnet_batch_get(a, 2, &y));
+            CHECK(y.pos == x.pos && !memcmp(sa, sb, sizeof(float) * (size_t)sf),
+                  "%s: a refused greedy run changed the state", name);
+            OK(retnet_batch_argmax(a, nb));
+            CHECK(!memcmp(na, nb, sizeof(int32_t) * (size_t)B), "%s: a refused run changed the ids", name);
+        }
+    out:
+        retnet_batch_free(a), retnet_batch_free(b);
+        free(sa), free(sb);
+        retnet_model_free(m);
+    }
+}
+
 int main(int argc, char **argv) {
     TEST_ONLY(argc, argv);
     if (!cuda_test_start("test_cuda_train", NULL)) return TEST_SUMMARY();
@@ -751,6 +829,7 @@ int main(int argc, char **argv) {
     RUN_IF(test_batches_interleaved);
     RUN_IF(test_graphs_after_train);
     RUN_IF(test_graphs);
+    RUN_IF(test_greedy);
     retnet_cuda_shutdown();
     return TEST_SUMMARY();
 }
