@@ -255,11 +255,11 @@ record_all() {
 # decode_run NAME BINARY BATCHES [VAR=VALUE...]: the 1.3B decoding step of BINARY (context 64,
 # 48 steps after 4) with that environment, a JSON line per batch tagged "v": NAME into
 # $OUT/decode.jsonl; for builds side by side (decode_ab compares two settings of one build).
-# The model: $DECODE_MODEL (default the fla shape; "--preset 1.3b" the paper's)
+# The model: $DECODE_MODEL (default the fla shape; "--preset 1.3b" the paper's); $DECODE_ARGS: more arguments (e.g. "--queue 1")
 decode_run() {
   local name=$1 bin=$2 bs=$3; shift 3
   env "$@" timeout 100 "$bin" bench decode ${DECODE_MODEL:---config dev/cuda/cfg-1.3b-fla.json} --device cuda \
-    --batch "$bs" --context 64 --steps 48 --warmup 4 --json 2>/dev/null |
+    --batch "$bs" --context 64 --steps 48 --warmup 4 ${DECODE_ARGS:-} --json 2>/dev/null |
     sed "s/^{/{\"v\": \"$name\", /" >>"$OUT/decode.jsonl"
 }
 
