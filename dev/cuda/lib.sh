@@ -313,7 +313,7 @@ decode_trace() {
   local name=$1 b=$2 rows=${ROWS:-16}; shift 2
   env "$@" CUDA_INJECTION64_PATH=$PWD/build/trace_inject.so TRACE_OUT=$OUT/trace_$name.csv \
     timeout 120 build-cuda/retnet bench decode ${DECODE_MODEL:---config dev/cuda/cfg-1.3b-fla.json} \
-    --device cuda --batch "$b" --context 64 --steps 6 --warmup 2 >/dev/null 2>&1
+    --device cuda --batch "$b" --context 64 --steps 6 --warmup 2 ${DECODE_ARGS:-} >/dev/null 2>&1
   python3 dev/cuda/trace_steps.py "$OUT/trace_$name.csv" 3 "$rows" >"$OUT/steps_$name.txt"
   echo "== $name"; sed -n '/^over/,$p' "$OUT/steps_$name.txt"; sed -n "1,$((rows + 2))p" "$OUT/steps_$name.txt"
 }
