@@ -53,8 +53,10 @@ static void test_bench(void) {
     const char *dec[] = {"bench decode --preset tiny --batch 1,2 --context 16,40 --steps 2 "
                          "--warmup 1 --json",
                          "bench decode --preset tf-tiny --batch 1,2 --context 16,40 --steps 2 "
-                         "--warmup 1 --json"};
-    for (int i = 0; i < 2; i++) {
+                         "--warmup 1 --json",
+                         "bench decode --preset tf-tiny --batch 1,2 --context 16,40 --steps 5 "
+                         "--warmup 3 --queue 2 --json"};
+    for (int i = 0; i < 3; i++) {
         r = run(dec[i]);
         int rows = 0;
         for (const char *p = r.out; (p = strstr(p, "\"bench\": \"decode\"")); p++) rows++;
@@ -68,6 +70,8 @@ static void test_bench(void) {
     expect_error("bench train --preset tiny --steps 0", "--steps");
     expect_error("bench decode --preset tiny --batch 0", "--batch");
     expect_error("bench decode --preset tiny --context 1,x", "--context");
+    expect_error("bench decode --preset tiny --queue 0", "--queue");
+    expect_error("bench train --preset tiny --queue 2", "--queue");
     expect_error("bench train --preset nope", "unknown preset");
 }
 

@@ -29,12 +29,14 @@
  * decode: for each context X, one sequence is prefilled to X tokens (chunkwise forwards of
  * --prefill-piece tokens) in a retnet_batch, its state copied out (retnet_batch_get) and into
  * every sequence of a batch of B (retnet_batch_set): a state at the right position with real
- * content. Then greedy steps: the first (the prefill's next token) by retnet_batch_forward,
- * then runs of --queue K steps by retnet_batch_greedy (each step's tokens the argmax of the
- * step before, fed on the device: no turn of the host between the steps of a run), each step
- * of a run timed as the run's mean; --queue 1 times them one by one, a forward of one token
- * per sequence (logits kept on the device) and retnet_batch_argmax, whose ids the host feeds
- * to the next step. The bound:
+ * content. Then greedy steps, timed one by one: a forward of one token per sequence (logits
+ * kept on the device) and retnet_batch_argmax, whose ids the host feeds to the next step. With
+ * --queue K > 1: the first step by retnet_batch_forward, then runs of K steps by
+ * retnet_batch_greedy (each step's tokens the argmax of the step before, fed on the device: no
+ * turn of the host between the steps of a run), each step of a run timed as the run's mean.
+ * On the H200 (dev/cuda/next304-305, the 1.3B fla shape) runs of 8 or 48 were level at B = 1,
+ * 1.5-2% faster at B = 8 and 1.5-2.5% slower at B = 64 (not explained: the kernels' own times
+ * were the same), so 1 stays the default. The bound:
  * the bytes one step must read (each 2-D weight used in a product once, bf16 on the GPU, the
  * model's own precision on the CPU; RetNet's states read once, as the issue states the bound
  * (a step with the decoding window reads them and writes them every W steps; without it, they
@@ -226,9 +228,9 @@ static void usage_bench(void) {
         "  SXM) on a GPU, else --peak-tflops (none given on the CPU: no MFU).\n\n"
         "decode: for each context X, prefills one sequence to X tokens, copies its state into\n"
         "all B sequences of a batch (a real state at position X) and times greedy steps (one\n"
-        "token per sequence, argmax fed back: K steps queued at once through\n"
-        "retnet_batch_greedy, each step's tokens fed on the device; each step of a run of K\n"
-        "is given the run's mean). Prints ms/step (median), tokens/s (B / step),\n"
+        "token per sequence, argmax fed back; with --queue K, runs of K steps queued at once\n"
+        "through retnet_batch_greedy, each step's tokens fed on the device, each step of a\n"
+        "run given the run's mean). Prints ms/step (median), tokens/s (B / step),\n"
         "the state bytes per sequence (a Transformer's KV cache: the rows used at X), memory,\n"
         "and the bandwidth bound: bytes of weights read per step (2-D product weights, bf16 on\n"
         "a GPU) + the states read once (state bytes x B; a Transformer: its KV rows read and\n"
@@ -251,8 +253,9 @@ static void usage_bench(void) {
         "  --prefill-piece P   decode: tokens per prefill forward (default 2048)\n"
         "  --peak-tflops X     train: the peak for MFU (default 989 on a GPU)\n"
         "  --bandwidth-gbs X   decode: memory bandwidth for the bound (default 4800 on a GPU)\n"
-        "  --queue K           decode: greedy steps queued at once (default 8; 1: a step, its\n"
-        "                      ids to the host (retnet_batch_argmax), the next step from them)\n"
+        "  --queue K           decode: greedy steps queued at once (retnet_batch_greedy; default\n"
+        "                      1: a step, its ids to the host (retnet_batch_argmax), the next\n"
+        "                      step from them)\n"
         "  --seed S            initialisation and tokens (default 1)\n"
         "  --json              one JSON object per measurement on stdout\n");
 }
@@ -407,7 +410,7 @@ static int bench_decode(int argc, char **argv) {
     int W = (int)cli_int(o[O_WARMUP].given ? o[O_WARMUP].value : "4", "--warmup", 0, 1000000);
     int32_t piece = (int32_t)cli_int(o[O_PIECE].given ? o[O_PIECE].value : "2048",
                                      "--prefill-piece", 1, 1 << 24);
-    int K = (int)cli_int(o[O_QUEUE].given ? o[O_QUEUE].value : "8", "--queue", 1, 1 << 16);
+    int K = (int)cli_int(o[O_QUEUE].given ? o[O_QUEUE].value : "1", "--queue", 1, 1 << 16);
     uint64_t seed = o[O_SEED].given ? (uint64_t)cli_int(o[O_SEED].value, "--seed", 0, LLONG_MAX) : 1;
     const char *device = o[O_DEVICE].given ? o[O_DEVICE].value : "cpu";
     double bw = on_gpu(device) ? BW_GPU_GBS : 0;
@@ -434,7 +437,7 @@ static int bench_decode(int argc, char **argv) {
         printf("decode %s (%lld parameters) on %s: greedy, %d timed steps after %d warm-up, %s;\n"
                "every sequence of a batch starts from the state of one sequence prefilled to the "
                "context (copied: real content, right position)\n", label, (long long)np, device,
-               N, W, K > 1 ? "queued --queue at a time (retnet_batch_greedy)" : "one at a time");
+               N, W, K > 1 ? "queued in runs (--queue, retnet_batch_greedy)" : "one at a time");
         printf("%8s %6s %10s %12s %14s %12s %10s %8s\n", "context", "batch", "ms/step",
                "tokens/s", "state MB/seq", "memory GB", "bound ms", "of bound");
     }
