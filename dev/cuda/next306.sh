@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Forty-first session, the final tree: every CUDA test (sm_90a); then one more look at B = 64's
+# queued steps (next304-305: 1.5-2.5% slower than one at a time): the same two with programmatic
+# dependent launch off (RETNET_CUDA_PDL=0), alternated twice.
+cd "$(dirname "$0")/../.."
+. dev/cuda/lib.sh
+export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
+JOBS=16 cuda_build build-cuda/retnet cuda-tests
+TEST_TIMEOUT=200 cuda_tests
+echo "at $((SECONDS - t0)) s"
+for i in 1 2; do
+  for q in 1 8; do
+    DECODE_ARGS="--queue $q" decode_run q$q build-cuda/retnet 64
+    DECODE_ARGS="--queue $q" decode_run q$q-nopdl build-cuda/retnet 64 RETNET_CUDA_PDL=0
+  done
+done
+python3 - "$OUT/decode.jsonl" <<'PY'
+import json, sys, collections
+t = collections.defaultdict(list)
+for l in open(sys.argv[1]):
+    try: r = json.loads(l)
+    except Exception: continue
+    if 'ms_per_step_mean' in r: t[(r['batch'], r['v'])].append(r['ms_per_step_mean'])
+for k in sorted(t): print(k, ' '.join('%.3f' % x for x in t[k]))
+PY
+echo "total $((SECONDS - t0)) s"
