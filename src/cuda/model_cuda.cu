@@ -1302,7 +1302,13 @@ retnet_status model_cuda_greedy(model_cuda *d, int32_t B, int32_t n, float *stat
     d->next_of = NULL;
     decode_graph *gr = NULL;
     TRY(decode_graph_get(d, B, state_dev, last_dev, &gr));
-    const int64_t nid = (int64_t)n * B;
+    /* the ids on the device in runs of at most 2^22 (16 MB), each copied out after its run
+     * (RETNET_CUDA_GREEDY_RUN=K: runs of K steps, a test's) */
+    int64_t most = (1 << 22) / B > 0 ? (1 << 22) / B : 1;
+    const char *rk = getenv("RETNET_CUDA_GREEDY_RUN");
+    if (rk && atoi(rk) > 0 && atoi(rk) < most) most = atoi(rk);
+    const int32_t per = (int32_t)(n < most ? n : most);
+    const int64_t nid = (int64_t)per * B;
     if (nid > d->ids_cap) {
         retnet_cuda_free(d->dids);
         d->dids = NULL, d->ids_cap = 0;
@@ -1318,15 +1324,19 @@ retnet_status model_cuda_greedy(model_cuda *d, int32_t B, int32_t n, float *stat
     CUDA_TRY(cudaMemcpyAsync(d->pos, d->hstage, sizeof(int64_t) * (size_t)B,
                              cudaMemcpyHostToDevice, gs),
              "copying the positions");
-    for (int32_t i = 0; i < n; i++) {
-        feed_kernel<<<(B + 127) / 128, 128, 0, gs>>>(d->tok, d->pos, d->dids + (int64_t)i * B,
-                                                     d->dnext, B, i > 0);
-        CUDA_LAUNCHED("a greedy step's tokens");
-        CUDA_TRY(cudaGraphLaunch(gr->exec, gs), "launching a greedy step");
+    for (int32_t done = 0; done < n; done += per) {
+        const int32_t k = n - done < per ? n - done : per;
+        for (int32_t i = 0; i < k; i++) {
+            feed_kernel<<<(B + 127) / 128, 128, 0, gs>>>(d->tok, d->pos, d->dids + (int64_t)i * B,
+                                                         d->dnext, B, done + i > 0);
+            CUDA_LAUNCHED("a greedy step's tokens");
+            CUDA_TRY(cudaGraphLaunch(gr->exec, gs), "launching a greedy step");
+        }
+        TRY(retnet_cuda_sync((cuda_stream)gs));
+        CUDA_TRY(cudaMemcpy(ids + (int64_t)done * B, d->dids, sizeof(int32_t) * (size_t)k * B,
+                            cudaMemcpyDeviceToHost),
+                 "copying the greedy ids");
     }
-    TRY(retnet_cuda_sync((cuda_stream)gs));
-    CUDA_TRY(cudaMemcpy(ids, d->dids, sizeof(int32_t) * (size_t)nid, cudaMemcpyDeviceToHost),
-             "copying the greedy ids");
     d->next_of = last_dev, d->next_B = B; /* the last graph's ids, in hnext */
     return RETNET_OK;
 }
