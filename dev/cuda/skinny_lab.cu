@@ -16,12 +16,17 @@
  *   nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -I src -o skinny_lab \
  *     dev/cuda/skinny_lab.cu -lcublasLt
  *   ./skinny_lab [M]      (default 64; past 64 rows only cuBLASLt and the plain read)
+ *   ./skinny_lab M mc     the cluster form (x multicast over C blocks, mc_kernel) against the
+ *                         ring, and the ring without products with and without x (next303)
  *
  * What it found (dev/cuda/README.md, twenty-seventh session): alone, level with cuBLASLt on
  * q k v g and fc1 | gate and 20-30% faster on wo and fc2, whose cuBLASLt time includes its
  * split-K reduction; in the model, with the slices added by the next norm (next191-192,
  * reverted: 510b50a), level with cuBLASLt at B = 24-64, the slices' meeting costing there what
- * cuBLASLt's reduction kernel costs.
+ * cuBLASLt's reduction kernel costs. The cluster form (forty-first session, next303): correct,
+ * and 1.4-2x slower than the ring (q k v g at M = 64: 22.6-35.5 us against 16.4-17.6); x's
+ * share of the ring's traffic was not what held it above a plain read (16.39 -> 15.96 us
+ * without x, the plain read 12.19).
  */
 #include "lt_common.cuh"
 
