@@ -1267,11 +1267,12 @@ __global__ void feed_kernel(int32_t *tok, int64_t *pos, int32_t *ids, const int3
  * n greedy steps with no turn of the host between them. Each step's tokens are the argmax ids
  * the decoding graph computed at the end of the step before (dnext), put in place by a small
  * kernel beside the position's advance, so the host queues all n replays at once and waits
- * once; a step by retnet_batch_forward and retnet_batch_argmax waits for the graph, reads the
- * ids, stages them in pinned memory and launches the next (~15 us a step of the GPU idle:
- * dev/cuda/README.md, forty-first session). The same graph, so the same bits. Without graphs
- * or the graph's argmax (RETNET_CUDA_GRAPHS=0, RETNET_CUDA_GRAPH_ARGMAX=0) the steps go one
- * at a time.
+ * once, where a step by retnet_batch_forward and retnet_batch_argmax waits for the graph,
+ * reads the ids, stages them in pinned memory and launches the next. The same graph, so the
+ * same bits. On the H200 at the 1.3B fla shape (dev/cuda/next304-306) that was level at
+ * B = 1, 1.5-2% faster at B = 8 and 1.5-2.5% slower at B = 64, where the kernels' own times
+ * were the same (not explained). Without graphs or the graph's argmax (RETNET_CUDA_GRAPHS=0,
+ * RETNET_CUDA_GRAPH_ARGMAX=0) the steps go one at a time.
  */
 retnet_status model_cuda_greedy(model_cuda *d, int32_t B, int32_t n, float *state_dev,
                                 const int64_t *pos, float *last_dev, int32_t *ids) {
