@@ -224,7 +224,7 @@ retnet_status retnet_batch_greedy(retnet_batch *b, int32_t n, int32_t *ids) {
         for (int32_t i = 0; i < B; i++)
             if (b->pos[i] + n > c->context) return model_cache_overflow(c, i, b->pos[i] + n);
 #ifdef RETNET_CUDA
-    if (b->device) {
+    if (b->device && model_cuda_greedy_queues(b->device)) {
         b->have_last = 0;
         if ((st = model_cuda_greedy(b->device, B, n, b->state_dev, b->pos, b->last_dev, ids)))
             return st;
@@ -233,7 +233,7 @@ retnet_status retnet_batch_greedy(retnet_batch *b, int32_t n, int32_t *ids) {
         return RETNET_OK;
     }
 #endif
-    for (int32_t k = 0; k < n; k++) {
+    for (int32_t k = 0; k < n; k++) { /* the CPU, or a GPU without decoding graphs */
         int32_t *t = ids + (int64_t)k * B;
         if ((st = retnet_batch_argmax(b, t)) || (st = retnet_batch_forward(b, t, 1, NULL))) return st;
     }

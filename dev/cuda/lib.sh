@@ -318,15 +318,17 @@ decode_trace() {
   echo "== $name"; sed -n '/^over/,$p' "$OUT/steps_$name.txt"; sed -n "1,$((rows + 2))p" "$OUT/steps_$name.txt"
 }
 
-# decode_table: $OUT/decode.jsonl by batch and variant, each run's ms a step and the fastest
+# decode_table [FIELD]: $OUT/decode.jsonl by batch and variant, each run's ms a step (FIELD,
+# default ms_per_step, the median; ms_per_step_mean for the mean) and the fastest
 decode_table() {
-  python3 - "$OUT/decode.jsonl" <<'PY'
+  python3 - "$OUT/decode.jsonl" "${1:-ms_per_step}" <<'PY'
 import json, sys, collections
 t = collections.defaultdict(list)
+f = sys.argv[2]
 for l in open(sys.argv[1]):
     try: r = json.loads(l)
     except Exception: continue
-    if 'ms_per_step' in r: t[(r['v'], r['batch'])].append(r['ms_per_step'])
+    if f in r: t[(r['v'], r['batch'])].append(r[f])
 print('variant    batch  ms/step (runs)           best')
 for (v, b), x in sorted(t.items(), key=lambda kv: (kv[0][1], kv[0][0])):
     print(f'{v:9s} {b:5d}  {" ".join(f"{y:.3f}" for y in x):24s} {min(x):.3f}')

@@ -16,13 +16,5 @@ echo "at $((SECONDS - t0)) s"
 for i in 1 2; do
   for q in 1 8; do DECODE_ARGS="--queue $q" decode_run q$q build-cuda/retnet 8,64; done
 done
-python3 - "$OUT/decode.jsonl" <<'PY'
-import json, sys, collections
-t = collections.defaultdict(list)
-for l in open(sys.argv[1]):
-    try: r = json.loads(l)
-    except Exception: continue
-    if 'ms_per_step_mean' in r: t[(r['batch'], r['v'])].append(r['ms_per_step_mean'])
-for k in sorted(t): print(k, ' '.join('%.3f' % x for x in t[k]))
-PY
+decode_table ms_per_step_mean
 echo "total $((SECONDS - t0)) s"

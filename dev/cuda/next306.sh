@@ -14,13 +14,5 @@ for i in 1 2; do
     DECODE_ARGS="--queue $q" decode_run q$q-nopdl build-cuda/retnet 64 RETNET_CUDA_PDL=0
   done
 done
-python3 - "$OUT/decode.jsonl" <<'PY'
-import json, sys, collections
-t = collections.defaultdict(list)
-for l in open(sys.argv[1]):
-    try: r = json.loads(l)
-    except Exception: continue
-    if 'ms_per_step_mean' in r: t[(r['batch'], r['v'])].append(r['ms_per_step_mean'])
-for k in sorted(t): print(k, ' '.join('%.3f' % x for x in t[k]))
-PY
+decode_table ms_per_step_mean
 echo "total $((SECONDS - t0)) s"

@@ -95,6 +95,22 @@ __device__ __forceinline__ void tma2d(uint32_t dst, const void *map, int c0, int
                  : "memory");
 }
 
+/* a warpgroup's 64 x R accumulators into p (M, N): d[4j + e] is x row 16 w + lane / 4 +
+ * 8 (e / 2), weight row n0 + 8 j + 2 (lane % 4) + e % 2 */
+template <int R>
+__device__ __forceinline__ void store_tile(const float (&d)[R / 2], float *p, int M, int N, int n0,
+                                           int w, int lane) {
+#pragma unroll
+    for (int j = 0; j < R / 8; j++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int m = 16 * w + (lane >> 2) + 8 * h, n = n0 + 8 * j + 2 * (lane & 3);
+            if (m < M && n < N)
+                *reinterpret_cast<float2 *>(p + (size_t)m * N + n) =
+                    make_float2(d[4 * j + 2 * h], d[4 * j + 2 * h + 1]);
+        }
+}
+
 /* P[s] (M, N) fp32 = x (M, K) W (N, K)^T over K's slice s: slabs of 64 k, [s ks, s ks + ks);
  * a stage holds SK slabs (SK boxes of each operand back to back: SK 128-byte pieces of each
  * weight row asked together) */
@@ -161,17 +177,7 @@ sk_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUte
         __syncthreads(); /* every thread's wgmma has read stage st */
         if (tid == 0 && i + ST < nk) load_w(i + ST, sw), load_x(i + ST, sw);
     }
-    /* d[4j + e]: x row 16 w + lane / 4 + 8 (e / 2), weight row n0 + 8 j + 2 (lane % 4) + e % 2 */
-    float *p = P + (size_t)s * M * N;
-#pragma unroll
-    for (int j = 0; j < R / 8; j++)
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-            const int m = 16 * w + (lane >> 2) + 8 * h, n = n0 + 8 * j + 2 * (lane & 3);
-            if (m < M && n < N)
-                *reinterpret_cast<float2 *>(p + (size_t)m * N + n) =
-                    make_float2(d[4 * j + 2 * h], d[4 * j + 2 * h + 1]);
-        }
+    store_tile<R>(d, P + (size_t)s * M * N, M, N, n0, w, lane);
 }
 
 /* x shared over a cluster (the forty-first session): C blocks of neighbouring weight tiles and
@@ -267,16 +273,7 @@ mc_kernel(const __grid_constant__ CUtensorMap wmap, const __grid_constant__ CUte
             __syncwarp();
             if (i + ST < nk && lane < C) arrive_remote(smem_u32(&empty[st]), (uint32_t)lane);
         }
-        float *p = P + (size_t)s * M * N;
-#pragma unroll
-        for (int j = 0; j < R / 8; j++)
-#pragma unroll
-            for (int h = 0; h < 2; h++) {
-                const int m = 16 * w + (lane >> 2) + 8 * h, n = n0 + 8 * j + 2 * (lane & 3);
-                if (m < M && n < N)
-                    *reinterpret_cast<float2 *>(p + (size_t)m * N + n) =
-                        make_float2(d[4 * j + 2 * h], d[4 * j + 2 * h + 1]);
-            }
+        store_tile<R>(d, P + (size_t)s * M * N, M, N, n0, w, lane);
     }
     cl_sync(); /* no block leaves while a peer may still write into it or arrive on it */
 }
@@ -341,6 +338,49 @@ struct Case {
     int sms;
 };
 
+/* S slices of K's nslab slabs (0: about bps blocks an SM), each whole stages of SK slabs:
+ * S and each slice's slabs ks, as both forms launch them */
+static void slices(int &S, int &ks, int bps, int sms, int tiles, int nslab, int SK) {
+    if (S <= 0) S = bps * sms / tiles;
+    if (S > nslab) S = nslab;
+    if (S > SMAX) S = SMAX;
+    if (S < 1) S = 1;
+    ks = (nslab + S - 1) / S;
+    ks = (ks + SK - 1) / SK * SK;
+    S = (nslab + ks - 1) / ks;
+}
+
+struct Timed {
+    float ta, tp, tr; /* us: alone, under programmatic launch, with the slices' sum kernel */
+    double err;       /* max |ours - cuBLASLt| / max |cuBLASLt| (check only) */
+};
+/* launch(stream, pdl, out) of a product in S slices, timed three ways (50 in a graph each);
+ * with check, run once more and summed, against cuBLASLt's outputs. ci: the launch's
+ * weight copy counter, reset for the check */
+template <class L> static Timed measure(Case &c, int S, int &ci, bool check, L launch) {
+    const int MN = c.M * c.N;
+    float *out = S > 1 ? c.P : c.Y;
+    Timed t{};
+    t.ta = graph_us([&](cudaStream_t st) { launch(st, 0, out); });
+    t.tp = graph_us([&](cudaStream_t st) { launch(st, 1, out); });
+    t.tr = graph_us([&](cudaStream_t st) {
+        launch(st, 0, out);
+        if (S > 1) slices_sum_kernel<SMAX><<<(MN + 255) / 256, 256, 0, st>>>(c.P, c.Y, MN, S);
+    });
+    if (!check) return t;
+    ci = 0;
+    CK(cudaMemset(c.Y, 0, (size_t)MN * 4));
+    launch((cudaStream_t)0, 0, out);
+    if (S > 1) slices_sum_kernel<SMAX><<<(MN + 255) / 256, 256>>>(c.P, c.Y, MN, S);
+    CK(cudaDeviceSynchronize());
+    std::vector<float> a((size_t)MN);
+    CK(cudaMemcpy(a.data(), c.Y, (size_t)MN * 4, cudaMemcpyDeviceToHost));
+    double md = 0;
+    for (int i = 0; i < MN; i++) md = fmax(md, fabs((double)a[i] - c.ylt[i]));
+    t.err = md / c.mb;
+    return t;
+}
+
 /* one shape: R weight rows a block, ST stages, S slices (0: about `bps` blocks an SM) */
 template <int R, int ST, int NOMMA = 0, int SK = 1, int TILED = 0, int NOX = 0>
 static void run(const char *name, Case &c, int S, float tl) {
@@ -350,16 +390,10 @@ static void run(const char *name, Case &c, int S, float tl) {
     int bps = 0;
     CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&bps, kern, 128, smem));
     const int tiles = c.N / R, nslab = c.K / 64;
-    if (S <= 0) S = bps * c.sms / tiles;
-    if (S > nslab) S = nslab;
-    if (S > SMAX) S = SMAX;
-    if (S < 1) S = 1;
-    int ks = (nslab + S - 1) / S;
-    ks = (ks + SK - 1) / SK * SK;
-    S = (nslab + ks - 1) / ks;
-    const int MN = c.M * c.N;
+    int ks;
+    slices(S, ks, bps, c.sms, tiles, nslab, SK);
     int ci = 0;
-    auto launch = [&](cudaStream_t st, int pdl, float *out) {
+    const Timed t = measure(c, S, ci, !NOMMA, [&](cudaStream_t st, int pdl, float *out) {
         cudaLaunchAttribute at[1];
         at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
         at[0].val.programmaticStreamSerializationAllowed = 1;
@@ -369,33 +403,17 @@ static void run(const char *name, Case &c, int S, float tl) {
         const int cc = ci++ % c.copies;
         CK(cudaLaunchKernelEx(&cfg, kern, (*c.wm)[cc], c.xm, out, c.M, c.N, nslab, ks,
                               (const __nv_bfloat16 *)(TILED ? (*c.wt)[cc] : nullptr)));
-    };
-    float *out = S > 1 ? c.P : c.Y;
-    const float ta = graph_us([&](cudaStream_t st) { launch(st, 0, out); });
-    const float tp = graph_us([&](cudaStream_t st) { launch(st, 1, out); });
-    const float tr = graph_us([&](cudaStream_t st) {
-        launch(st, 0, out);
-        if (S > 1) slices_sum_kernel<SMAX><<<(MN + 255) / 256, 256, 0, st>>>(c.P, c.Y, MN, S);
     });
-    ci = 0;
-    CK(cudaMemset(c.Y, 0, (size_t)MN * 4));
-    launch(0, 0, out);
-    if (S > 1) slices_sum_kernel<SMAX><<<(MN + 255) / 256, 256>>>(c.P, c.Y, MN, S);
-    CK(cudaDeviceSynchronize());
-    std::vector<float> a((size_t)MN);
-    CK(cudaMemcpy(a.data(), c.Y, (size_t)MN * 4, cudaMemcpyDeviceToHost));
-    double md = 0;
-    for (int i = 0; i < MN; i++) md = fmax(md, fabs((double)a[i] - c.ylt[i]));
     const double mbytes = (double)c.N * c.K * 2;
     if (NOMMA) {
         printf("  %-11s R %3d ST %d SK %d S %2d%s, TMA only (no products%s): %6.2f us (%.2f TB/s), PDL %6.2f\n",
-               name, R, ST, SK, S, TILED ? " tiled" : "", NOX ? ", no x" : "", ta, (double)c.N * c.K * 2 / (ta * 1e-6) / 1e12, tp);
+               name, R, ST, SK, S, TILED ? " tiled" : "", NOX ? ", no x" : "", t.ta, mbytes / (t.ta * 1e-6) / 1e12, t.tp);
         return;
     }
     printf("  %-11s R %3d ST %d SK %d%s (%3zu KB, %d a SM) S %2d (%4d blocks): alone %6.2f us (%.2f TB/s), "
            "PDL %6.2f, +sum %6.2f; cuBLASLt %6.2f  %.1e%s\n",
-           name, R, ST, SK, TILED ? " tiled" : "", smem / 1024, bps, S, tiles * S, ta, mbytes / (ta * 1e-6) / 1e12, tp, tr, tl,
-           md / c.mb, md / c.mb < 1e-4 ? "" : "  MISMATCH");
+           name, R, ST, SK, TILED ? " tiled" : "", smem / 1024, bps, S, tiles * S, t.ta, mbytes / (t.ta * 1e-6) / 1e12, t.tp, t.tr, tl,
+           t.err, t.err < 1e-4 ? "" : "  MISMATCH");
 }
 
 /* the cluster form: C blocks a cluster share x by multicast (S 0: about `bps` blocks an SM) */
@@ -412,16 +430,11 @@ static void run_mc(const char *name, Case &c, int S, float tl) {
         printf("  %-11s R %3d: %d tiles not a multiple of C %d\n", name, R, tiles, C);
         return;
     }
-    if (S <= 0) S = bps * c.sms / tiles;
-    if (S > nslab) S = nslab;
-    if (S > SMAX) S = SMAX;
-    if (S < 1) S = 1;
-    const int ks = (nslab + S - 1) / S;
-    S = (nslab + ks - 1) / ks;
+    int ks;
+    slices(S, ks, bps, c.sms, tiles, nslab, 1);
     const CUtensorMap xm = map2d(c.X, c.K, c.M, 64 / C);
-    const int MN = c.M * c.N;
     int ci = 0;
-    auto launch = [&](cudaStream_t st, int pdl, float *out) {
+    const Timed t = measure(c, S, ci, !NOMMA, [&](cudaStream_t st, int pdl, float *out) {
         cudaLaunchAttribute at[2];
         at[0].id = cudaLaunchAttributeClusterDimension;
         at[0].val.clusterDim.x = C, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
@@ -432,33 +445,17 @@ static void run_mc(const char *name, Case &c, int S, float tl) {
         cfg.stream = st, cfg.attrs = at, cfg.numAttrs = pdl ? 2 : 1;
         const int cc = ci++ % c.copies;
         CK(cudaLaunchKernelEx(&cfg, kern, (*c.wm)[cc], xm, out, c.M, c.N, nslab, ks));
-    };
-    float *out = S > 1 ? c.P : c.Y;
-    const float ta = graph_us([&](cudaStream_t st) { launch(st, 0, out); });
-    const float tp = graph_us([&](cudaStream_t st) { launch(st, 1, out); });
-    const float tr = graph_us([&](cudaStream_t st) {
-        launch(st, 0, out);
-        if (S > 1) slices_sum_kernel<SMAX><<<(MN + 255) / 256, 256, 0, st>>>(c.P, c.Y, MN, S);
     });
     const double mbytes = (double)c.N * c.K * 2;
     if (NOMMA) {
         printf("  %-11s R %3d ST %d C %d S %2d, cluster, TMA only: %6.2f us (%.2f TB/s), PDL %6.2f\n", name, R,
-               ST, C, S, ta, mbytes / (ta * 1e-6) / 1e12, tp);
+               ST, C, S, t.ta, mbytes / (t.ta * 1e-6) / 1e12, t.tp);
         return;
     }
-    ci = 0;
-    CK(cudaMemset(c.Y, 0, (size_t)MN * 4));
-    launch(0, 0, out);
-    if (S > 1) slices_sum_kernel<SMAX><<<(MN + 255) / 256, 256>>>(c.P, c.Y, MN, S);
-    CK(cudaDeviceSynchronize());
-    std::vector<float> a((size_t)MN);
-    CK(cudaMemcpy(a.data(), c.Y, (size_t)MN * 4, cudaMemcpyDeviceToHost));
-    double md = 0;
-    for (int i = 0; i < MN; i++) md = fmax(md, fabs((double)a[i] - c.ylt[i]));
     printf("  %-11s R %3d ST %d C %d (%3zu KB, %d a SM) S %2d (%4d blocks), cluster: alone %6.2f us (%.2f TB/s), "
            "PDL %6.2f, +sum %6.2f; cuBLASLt %6.2f  %.1e%s\n",
-           name, R, ST, C, smem / 1024, bps, S, tiles * S, ta, mbytes / (ta * 1e-6) / 1e12, tp, tr, tl,
-           md / c.mb, md / c.mb < 1e-4 ? "" : "  MISMATCH");
+           name, R, ST, C, smem / 1024, bps, S, tiles * S, t.ta, mbytes / (t.ta * 1e-6) / 1e12, t.tp, t.tr, tl,
+           t.err, t.err < 1e-4 ? "" : "  MISMATCH");
 }
 
 int main(int argc, char **argv) {

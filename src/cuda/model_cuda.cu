@@ -146,6 +146,7 @@ struct model_cuda {
     int32_t next_cap;
     int32_t *dids; /* a greedy run's ids (model_cuda_greedy), ids_cap of them */
     int64_t ids_cap;
+    int greedy_run; /* RETNET_CUDA_GREEDY_RUN, a test's: runs of at most this many steps */
     /* a decoding graph's tokens and positions, staged in pinned memory (hstage: B positions,
      * then B tokens) and copied on the graph's stream: no synchronous copy a step */
     void *hstage;
@@ -481,6 +482,8 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->pdl = !(pe && !strcmp(pe, "0"));
     const char *ae = getenv("RETNET_CUDA_GRAPH_ARGMAX");
     d->graph_argmax = !(ae && !strcmp(ae, "0"));
+    const char *gr = getenv("RETNET_CUDA_GREEDY_RUN");
+    d->greedy_run = gr ? atoi(gr) : 0;
     /* RETNET_CUDA_WINDOW=W[,MB]: the window's W (0: off) and a layer's states (B sequences')
      * from which it runs, in MB. Default 16,8: B >= 2 at the 1.3B model's heads (4 MB a
      * sequence). With the step kernel of dev/cuda/window_lab2.cu (off -> on, next86.sh, mean
@@ -1272,8 +1275,11 @@ __global__ void feed_kernel(int32_t *tok, int64_t *pos, int32_t *ids, const int3
  * same bits. On the H200 at the 1.3B fla shape (dev/cuda/next304-306) that was level at
  * B = 1, 1.5-2% faster at B = 8 and 1.5-2.5% slower at B = 64, where the kernels' own times
  * were the same (not explained). Without graphs or the graph's argmax (RETNET_CUDA_GRAPHS=0,
- * RETNET_CUDA_GRAPH_ARGMAX=0) the steps go one at a time.
+ * RETNET_CUDA_GRAPH_ARGMAX=0: model_cuda_greedy_queues is 0) retnet_batch_greedy takes the
+ * steps one at a time itself.
  */
+int model_cuda_greedy_queues(const model_cuda *d) { return d && d->graphs && d->graph_argmax; }
+
 retnet_status model_cuda_greedy(model_cuda *d, int32_t B, int32_t n, float *state_dev,
                                 const int64_t *pos, float *last_dev, int32_t *ids) {
     if (!d || !state_dev || !pos || !last_dev || !ids || B < 1 || n < 1)
@@ -1282,20 +1288,8 @@ retnet_status model_cuda_greedy(model_cuda *d, int32_t B, int32_t n, float *stat
     if (is_tf(c))
         for (int32_t b = 0; b < B; b++)
             if (pos[b] < 0 || pos[b] + n > c->context) return model_cache_overflow(c, b, pos[b] + n);
-    if (!d->graphs || !d->graph_argmax) {
-        int64_t *p = (int64_t *)malloc(sizeof(int64_t) * (size_t)B);
-        if (!p) return retnet_fail(RETNET_ENOMEM, "out of memory");
-        memcpy(p, pos, sizeof(int64_t) * (size_t)B);
-        retnet_status st = RETNET_OK;
-        for (int32_t i = 0; i < n && !st; i++) {
-            int32_t *t = ids + (int64_t)i * B;
-            st = model_cuda_argmax(d, last_dev, B, t);
-            if (!st) st = forward_impl(d, t, B, 1, state_dev, p, NULL, last_dev);
-            for (int32_t b = 0; b < B; b++) p[b]++;
-        }
-        free(p);
-        return st;
-    }
+    if (!model_cuda_greedy_queues(d))
+        return retnet_fail(RETNET_EUNSUPPORTED, "CUDA greedy: needs the decoding graphs and their argmax");
     TRY(retnet_cuda_init(d->device));
     TRY(acts_ready(d, B));
     pdl_scope pdl(d->pdl); /* as forward_impl's steps are captured */
@@ -1304,10 +1298,9 @@ retnet_status model_cuda_greedy(model_cuda *d, int32_t B, int32_t n, float *stat
     decode_graph *gr = NULL;
     TRY(decode_graph_get(d, B, state_dev, last_dev, &gr));
     /* the ids on the device in runs of at most 2^22 (16 MB), each copied out after its run
-     * (RETNET_CUDA_GREEDY_RUN=K: runs of K steps, a test's) */
+     * (d->greedy_run, a test's: shorter runs) */
     int64_t most = (1 << 22) / B > 0 ? (1 << 22) / B : 1;
-    const char *rk = getenv("RETNET_CUDA_GREEDY_RUN");
-    if (rk && atoi(rk) > 0 && atoi(rk) < most) most = atoi(rk);
+    if (d->greedy_run > 0 && d->greedy_run < most) most = d->greedy_run;
     const int32_t per = (int32_t)(n < most ? n : most);
     const int64_t nid = (int64_t)per * B;
     if (nid > d->ids_cap) {

@@ -117,6 +117,8 @@ retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t 
  * tokens and logits_dev then holds the last step's logits (model_cuda_argmax reads their ids). */
 retnet_status model_cuda_greedy(model_cuda *d, int32_t B, int32_t n, float *state_dev,
                                 const int64_t *pos, float *logits_dev, int32_t *ids);
+/* 1 where model_cuda_greedy can queue the steps (decoding graphs with their argmax on) */
+int model_cuda_greedy_queues(const model_cuda *d);
 /* The device logits' row stride in floats: the vocabulary rounded up to 8 (16-byte rows) */
 int64_t model_cuda_logits_stride(const model_cuda *d);
 

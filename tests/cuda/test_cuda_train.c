@@ -744,10 +744,10 @@ static void test_graphs(void) {
  * a time on a second batch of the same model: the same graph replays, so the same ids, the
  * same states and the same next ids, bit for bit. RetNet at B 1, 3 and 12 (the gemv's second
  * tile), with the decoding window (W 4: folds inside the run), the Transformer (its cache
- * refused past the context, nothing changed), without graphs (the steps one at a time inside
- * the call), and in runs of 5 (RETNET_CUDA_GREEDY_RUN: the ids copied out after each run).
- * RetNet's ids must change over the run, or a run that fed the same token every step could
- * pass. */
+ * refused past the context, nothing changed), without graphs (retnet_batch_greedy's own
+ * loop of argmax + forward), and in runs of 5 (RETNET_CUDA_GREEDY_RUN: the ids copied out
+ * after each run). RetNet's ids must change over the run, or a run that fed the same token
+ * every step could pass. */
 static void test_greedy(void) {
     for (int run = 0; run < 7; run++) {
         const int tf = run == 4, nograph = run == 5, win = run == 3;
@@ -755,7 +755,6 @@ static void test_greedy(void) {
         const char *name = (const char *[]){"retnet B 1", "retnet B 3", "retnet B 12",
                                             "retnet B 3, window 4", "transformer B 3",
                                             "retnet B 3, no graphs", "retnet B 3, runs of 5"}[run];
-        if (run == 6) setenv("RETNET_CUDA_GREEDY_RUN", "5", 1); /* 2, then 5 5 5 5 1 */
         retnet_config c = fla_like(300, 128, 2, 2, 2);
         if (tf) OK(retnet_config_preset("tf-tiny", &c));
         c.context = 64;
@@ -764,8 +763,10 @@ static void test_greedy(void) {
         if (!m) return;
         if (nograph) setenv("RETNET_CUDA_GRAPHS", "0", 1); /* read when the model moves */
         if (win) setenv("RETNET_CUDA_WINDOW", "4,0", 1);
+        if (run == 6) setenv("RETNET_CUDA_GREEDY_RUN", "5", 1); /* 2, then 5 5 5 5 1 */
         OK(retnet_model_to_device(m, "cuda"));
         unsetenv("RETNET_CUDA_GRAPHS"), unsetenv("RETNET_CUDA_WINDOW");
+        unsetenv("RETNET_CUDA_GREEDY_RUN");
         const int64_t sf = retnet_state_floats(&c);
         int32_t tok[BMAX * T], ids[N * BMAX], ref[N * BMAX], na[BMAX], nb[BMAX];
         uint64_t s = 17;
@@ -815,7 +816,6 @@ static void test_greedy(void) {
             CHECK(!memcmp(na, nb, sizeof(int32_t) * (size_t)B), "%s: a refused run changed the ids", name);
         }
     out:
-        unsetenv("RETNET_CUDA_GREEDY_RUN");
         retnet_batch_free(a), retnet_batch_free(b);
         free(sa), free(sb);
         retnet_model_free(m);
