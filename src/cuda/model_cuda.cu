@@ -767,15 +767,13 @@ static float *joined_out(const model_cuda *d, int64_t K, const float *const *w,
 
 /* LAB: bytes [p, p + n) asked of the L2 (policy 1: evict_last, 2: evict_first, else normal) */
 __global__ void l2_prefetch_kernel(const char *p, size_t n, int policy) {
-    pdl_trigger(); /* the next kernel need not wait for the requests' issue */
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    constexpr size_t CH = 16 << 10; /* a chunk; chunks dealt to the blocks in turn (each SM's
-                                     * copy engine makes the lines' requests) */
+    constexpr size_t CH = 64 << 10;
     uint64_t pol;
     if (policy == 1) asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(pol));
     else if (policy == 2) asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
     else asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(pol));
-    for (size_t o = ((size_t)threadIdx.x * gridDim.x + blockIdx.x) * CH; o < n;
+    for (size_t o = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * CH; o < n;
          o += (size_t)gridDim.x * blockDim.x * CH) {
         const unsigned m = (unsigned)(n - o < CH ? n - o : CH);
         asm volatile("cp.async.bulk.prefetch.L2.global.L2::cache_hint [%0], %1, %2;\n" ::"l"(p + o),
@@ -783,6 +781,7 @@ __global__ void l2_prefetch_kernel(const char *p, size_t n, int policy) {
                      : "memory");
     }
 #endif
+    pdl_trigger();
     pdl_wait(); /* its end means the kernel before it ended (the next one's wait relies on it) */
 }
 static retnet_status state_prefetch(model_cuda *d, int where, int l, int64_t B, int64_t T,
@@ -791,7 +790,7 @@ static retnet_status state_prefetch(model_cuda *d, int where, int l, int64_t B, 
     const int nl = (l + 1) % d->cfg.n_layer;
     const char *p = (const char *)state + (size_t)nl * layer_bytes(d, B);
     const size_t n = layer_state_bytes(&d->cfg, B) & ~(size_t)15;
-    CUDA_TRY(cuda_launch(l2_prefetch_kernel, dim3(cuda_sm_count()), dim3(32), 0, (cudaStream_t)cs, p, n,
+    CUDA_TRY(cuda_launch(l2_prefetch_kernel, dim3(8), dim3(128), 0, (cudaStream_t)cs, p, n,
                          d->spf_policy),
              "the states' prefetch");
     return RETNET_OK;
