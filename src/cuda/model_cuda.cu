@@ -161,9 +161,6 @@ struct model_cuda {
     unsigned pstep_delay_ns; /* RETNET_CUDA_PSTEP_DELAY (us), a test's: cuda_pstep.delay_ns */
     void *pstep_scr;
     cuda_bf16 *pdown;
-    /* LAB (RETNET_CUDA_STATE_PF=where,MB,policy): the next layer's states asked of the L2
-     * during this layer's work, so that its window step reads them from there */
-    int spf_where, spf_policy;
 };
 
 /* What the backward reads of one layer (RETNET.md §4-5, src/model.c's layer_acts): fp32 where
@@ -506,24 +503,6 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->z_fused = !(ze && !strcmp(ze, "0"));
     const char *he = getenv("RETNET_CUDA_HN_FUSED");
     d->hn_fused = he && !strcmp(he, "0") ? 0 : he && !strcmp(he, "1") ? 2 : 1;
-    const char *sp = getenv("RETNET_CUDA_STATE_PF");
-    if (sp) {
-        double mb = 0;
-        if (sscanf(sp, "%d,%lf,%d", &d->spf_where, &mb, &d->spf_policy) < 1) d->spf_where = 0;
-        if (mb > 0) {
-            int dev = 0, mx = 0;
-            (void)cudaGetDevice(&dev);
-            (void)cudaDeviceGetAttribute(&mx, cudaDevAttrMaxPersistingL2CacheSize, dev);
-            size_t want = (size_t)(mb * (1 << 20));
-            if (want > (size_t)mx) want = (size_t)mx;
-            cudaError_t e = cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, want);
-            size_t got = 0;
-            (void)cudaDeviceGetLimit(&got, cudaLimitPersistingL2CacheSize);
-            fprintf(stderr, "state_pf: where %d policy %d, persisting L2 %zu of max %d (%s)\n",
-                    d->spf_where, d->spf_policy, got, mx, cudaGetErrorString(e));
-            (void)cudaGetLastError();
-        }
-    }
     const char *ce = getenv("RETNET_CUDA_RMS_CHAIN");
     d->rms_chain = !(ce && !strcmp(ce, "0"));
     const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
@@ -765,37 +744,6 @@ static float *joined_out(const model_cuda *d, int64_t K, const float *const *w,
     return d->logits;
 }
 
-/* LAB: bytes [p, p + n) asked of the L2 (policy 1: evict_last, 2: evict_first, else normal) */
-__global__ void l2_prefetch_kernel(const char *p, size_t n, int policy) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    constexpr size_t CH = 64 << 10;
-    uint64_t pol;
-    if (policy == 1) asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(pol));
-    else if (policy == 2) asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
-    else asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(pol));
-    for (size_t o = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * CH; o < n;
-         o += (size_t)gridDim.x * blockDim.x * CH) {
-        const unsigned m = (unsigned)(n - o < CH ? n - o : CH);
-        asm volatile("cp.async.bulk.prefetch.L2.global.L2::cache_hint [%0], %1, %2;\n" ::"l"(p + o),
-                     "r"(m), "l"(pol)
-                     : "memory");
-    }
-#endif
-    pdl_trigger();
-    pdl_wait(); /* its end means the kernel before it ended (the next one's wait relies on it) */
-}
-static retnet_status state_prefetch(model_cuda *d, int where, int l, int64_t B, int64_t T,
-                                    float *state, cuda_stream cs) {
-    if (d->spf_where != where || T != 1 || !state || !win_of(d, B)) return RETNET_OK;
-    const int nl = (l + 1) % d->cfg.n_layer;
-    const char *p = (const char *)state + (size_t)nl * layer_bytes(d, B);
-    const size_t n = layer_state_bytes(&d->cfg, B) & ~(size_t)15;
-    CUDA_TRY(cuda_launch(l2_prefetch_kernel, dim3(8), dim3(128), 0, (cudaStream_t)cs, p, n,
-                         d->spf_policy),
-             "the states' prefetch");
-    return RETNET_OK;
-}
-
 /* RetNet's token mixer of layer l on d->xb = Norm(x): x += wo HeadNormGate(retention). */
 static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T, float *state,
                                      cuda_stream cs) {
@@ -881,7 +829,6 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     if (r)
         return retnet_fail(RETNET_EDEVICE, "CUDA: retention of layer %d: %s", l,
                            retention_cuda_errmsg());
-    TRY(state_prefetch(d, 1, l, B, T, state, cs));
     if (c->normalize && !zs) {
         if (T == 1 && S)
             TRY(cuda_retention_normalize_step(d->o, z, d->qb, d->kb, d->gamma64, d->pos, B, h, dk,
@@ -922,7 +869,6 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
         TRY(retention_mixer(d, l, B, T, state, cs));
     }
     const int64_t nf = n * c->d_ffn;
-    TRY(state_prefetch(d, 2, l, B, T, state, cs));
     if (!rc) TRY(norm_bf16(c, d->xb, d->x, p32->ffn_norm_w, p32->ffn_norm_b, n, cs));
     if (cuda_gemv_suits(n, D, d->xb, D)) {
         /* decoding: the hidden layer in one pass into h1's (unused) space, bf16: both GLU
@@ -937,7 +883,6 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
                                      rc ? &rms : NULL, cs));
         else
             TRY(cuda_op_gemv_multi_rms(xin, n, D, D, &o, 1, rc ? &rms : NULL, cs));
-        TRY(state_prefetch(d, 3, l, B, T, state, cs));
         if (rc) /* the next layer's norm, or the final one */
             return residual_rms(d, a, p16->fc2, n, c->d_ffn,
                                 l + 1 < c->n_layer ? d->l32[l + 1].ret_norm_w : d->g32.norm_w, cs);
