@@ -2372,7 +2372,7 @@ __device__ __forceinline__ void window_fold_rows(float4 (&a)[UNR], float4 (&b)[U
  * at once, each window token's values read from shared memory once for them and its keys as
  * float4s (the fold was ~3x a read-only step, reading the values once a row: B = 256 1202 ->
  * 644 us with a set's rows, 598 with both; dev/cuda/next91.sh). */
-template <int COLS, int RG, int UNR, bool PRE, bool HINT, bool WIDE = false, bool PRESM = false>
+template <int COLS, int RG, int UNR, bool PRE, bool HINT, bool WIDE = false>
 __global__ void __launch_bounds__(COLS / 4 * RG, 2)
     step_window_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
                        const float *gamma, float scale, float *S, bf16 *kw, bf16 *vw,
@@ -2406,16 +2406,6 @@ __global__ void __launch_bounds__(COLS / 4 * RG, 2)
     const bool fold = m > 0 && (m + phase) % W == 0;
     ld(s, r0);
     ld(t, r0 + UNR);
-    /* PRESM (LAB): the next 2 UNR rows too, into this thread's own slots of shared memory */
-    float4 *pre = reinterpret_cast<float4 *>(
-        (reinterpret_cast<uintptr_t>(gp + WP + (WIDE ? 0 : RG * COLS)) + 15) & ~(uintptr_t)15);
-    if (PRESM) {
-#pragma unroll
-        for (int u = 0; u < 2 * UNR; u++)
-            if (in && r0 + 2 * STEP + u < dk)
-                cp_async16(smem_u32(pre + u * NT + tid), Sb + (int64_t)(r0 + 2 * STEP + u) * dv, 16);
-        cp_async_commit();
-    }
     window_powers(gp, gamma[h], W);
     if (PRE) window_load<COLS>(qs, kws, vws, kw, vw, q, k, v, b, h, H, dk, dv, m, wl, W, true, false);
     pdl_wait();
@@ -2444,27 +2434,18 @@ __global__ void __launch_bounds__(COLS / 4 * RG, 2)
         for (int u = 0; u < UNR; u++)
             if (in && i0 + u < dk) step_st<HINT>(Sb + (int64_t)(i0 + u) * dv, r[u]);
     };
-    if (PRESM) cp_async_wait<0>();
-    auto nx = [&](float4(&r)[UNR], int i0, int p, int half) {
-        if (PRESM && p == 0) {
-#pragma unroll
-            for (int u = 0; u < UNR; u++) r[u] = pre[(half * UNR + u) * NT + tid];
-        } else {
-            ld(r, i0);
-        }
-    };
     for (int p = 0; p < dk; p += 2 * STEP) {
         const int i0 = p + r0, next = p + 2 * STEP < dk;
         if (fold) { /* both sets folded at once: each token's values read once for 2 UNR rows */
             window_fold_rows<COLS, UNR>(s, t, gp, kws, vws, wl, dk, i0, c4);
             st(s, i0), st(t, i0 + UNR);
             sum(s, i0), sum(t, i0 + UNR);
-            if (next) nx(s, i0 + 2 * STEP, p, 0), nx(t, i0 + 2 * STEP + UNR, p, 1);
+            if (next) ld(s, i0 + 2 * STEP), ld(t, i0 + 2 * STEP + UNR);
         } else { /* the next set asked for while the other is summed */
             sum(s, i0);
-            if (next) nx(s, i0 + 2 * STEP, p, 0);
+            if (next) ld(s, i0 + 2 * STEP);
             sum(t, i0 + UNR);
-            if (next) nx(t, i0 + 2 * STEP + UNR, p, 1);
+            if (next) ld(t, i0 + 2 * STEP + UNR);
         }
     }
     if (WIDE) __syncthreads(); /* every thread's scores and fold done with the keys */
@@ -3344,20 +3325,11 @@ extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const vo
         while (wide1 && (int64_t)(W + 1) * dk < (int64_t)16 * 64) wide1--;
     }
     if (wide1) cols = 64 << wide1, rg = 16 >> wide1;
-    static int presm = -1; /* LAB: RETNET_CUDA_WINDOW_PRESM=1 */
-    if (presm < 0) {
-        const char *e = getenv("RETNET_CUDA_WINDOW_PRESM");
-        presm = e && e[0] == '1';
-    }
-    const bool psm = presm && wide1;
-    const window_fn kern = wide1 == 2   ? (psm ? step_window_kernel<256, 4, 8, true, true, true, true>
-                                               : step_window_kernel<256, 4, 8, true, true, true>)
-                           : wide1 == 1 ? (psm ? step_window_kernel<128, 8, 8, true, true, true, true>
-                                               : step_window_kernel<128, 8, 8, true, true, true>)
+    const window_fn kern = wide1 == 2   ? step_window_kernel<256, 4, 8, true, true, true>
+                           : wide1 == 1 ? step_window_kernel<128, 8, 8, true, true, true>
                            : shape == 1 ? step_window_kernel<64, 16, 8, true, true>
                                         : wide[shape - 2];
-    const size_t smem = window_smem(dk, W, cols, wide1 ? 0 : rg) +
-                        (psm ? 16 + (size_t)(cols / 4 * rg) * 2 * 8 * 16 : 0);
+    const size_t smem = window_smem(dk, W, cols, wide1 ? 0 : rg);
     if (window_smem_ok(kern, smem)) return 1;
     dim3 grid((dv + cols - 1) / cols, H, B);
     CUDA_OK(pdl_launch(step_overlap && have_pdl(), kern, grid, dim3(cols / 4 * rg), smem, stream,
