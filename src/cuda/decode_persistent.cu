@@ -262,6 +262,11 @@ __global__ void __launch_bounds__(NT, 1)
                 for (int r = 0; r < g.rows; r += rps, it++) {
                     const int n = g.rows - r < rps ? g.rows - r : rps, sl = (int)(it % NS);
                     if (it >= NS) mbar_wait(smem_u32(bars + NS + sl), (uint32_t)((it / NS - 1) & 1));
+#ifdef PSTEP_INFLIGHT /* LAB: at most PSTEP_INFLIGHT stages asked for and not yet landed */
+                    if (it >= PSTEP_INFLIGHT)
+                        mbar_wait(smem_u32(bars + (it - PSTEP_INFLIGHT) % NS),
+                                  (uint32_t)(((it - PSTEP_INFLIGHT) / NS) & 1));
+#endif
                     const uint32_t dst = smem_u32(ring + (size_t)sl * STAGE), bar = smem_u32(bars + sl);
                     mbar_expect_tx(bar, (uint32_t)(n * g.rb));
                     if (g.kind == 3) {
