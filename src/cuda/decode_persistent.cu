@@ -74,6 +74,12 @@ constexpr int NB = 128, CW = 8, NC = 32 * CW, NT = NC + 32, SUB = NB / H;
 constexpr int FJ = F / NB, FJP = 24;
 constexpr int PR = 256;                    /* a segment's rows, at most (partial sums) */
 constexpr int STAGE = 48 * 1024, NS = 4;   /* the ring (dev/cuda/next276-277: 48 KB stages) */
+/* stages asked for and not yet landed, at most (NS: no cap); PSTEP_INFLIGHT for comparisons */
+#ifndef PSTEP_INFLIGHT
+#define PSTEP_INFLIGHT 2
+#endif
+constexpr int INFLIGHT = PSTEP_INFLIGHT;
+static_assert(INFLIGHT >= 1 && INFLIGHT <= NS, "stages in flight");
 constexpr int MAXL = CUDA_PSTEP_MAXL;
 static_assert(F % NB == 0 && FJ <= FJP && FJP % 8 == 0 && DV / SUB == 32 && D == NC * 8, "shapes");
 static_assert(DK * 32 * 4 <= STAGE && STAGE % (2 * FJP) == 0, "stages");
@@ -262,11 +268,9 @@ __global__ void __launch_bounds__(NT, 1)
                 for (int r = 0; r < g.rows; r += rps, it++) {
                     const int n = g.rows - r < rps ? g.rows - r : rps, sl = (int)(it % NS);
                     if (it >= NS) mbar_wait(smem_u32(bars + NS + sl), (uint32_t)((it / NS - 1) & 1));
-#ifdef PSTEP_INFLIGHT /* LAB: at most PSTEP_INFLIGHT stages asked for and not yet landed */
-                    if (it >= PSTEP_INFLIGHT)
-                        mbar_wait(smem_u32(bars + (it - PSTEP_INFLIGHT) % NS),
-                                  (uint32_t)(((it - PSTEP_INFLIGHT) / NS) & 1));
-#endif
+                    if (INFLIGHT < NS && it >= INFLIGHT) /* stage it - INFLIGHT has landed */
+                        mbar_wait(smem_u32(bars + (it - INFLIGHT) % NS),
+                                  (uint32_t)(((it - INFLIGHT) / NS) & 1));
                     const uint32_t dst = smem_u32(ring + (size_t)sl * STAGE), bar = smem_u32(bars + sl);
                     mbar_expect_tx(bar, (uint32_t)(n * g.rb));
                     if (g.kind == 3) {
