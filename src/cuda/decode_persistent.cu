@@ -73,7 +73,12 @@ constexpr int NB = 128, CW = 8, NC = 32 * CW, NT = NC + 32, SUB = NB / H;
 /* up / gate rows a block, which are also its columns of down (packed, padded to FJP) */
 constexpr int FJ = F / NB, FJP = 24;
 constexpr int PR = 256;                    /* a segment's rows, at most (partial sums) */
-constexpr int STAGE = 48 * 1024, NS = 4;   /* the ring (dev/cuda/next276-277: 48 KB stages) */
+/* the ring (dev/cuda/next276-277: 48 KB stages); PSTEP_STAGE and PSTEP_NS for comparisons */
+#ifndef PSTEP_STAGE
+#define PSTEP_STAGE (48 * 1024)
+#define PSTEP_NS 4
+#endif
+constexpr int STAGE = PSTEP_STAGE, NS = PSTEP_NS;
 /* stages asked for and not yet landed, at most (NS: no cap); PSTEP_INFLIGHT for comparisons */
 #ifndef PSTEP_INFLIGHT
 #define PSTEP_INFLIGHT 2
