@@ -6,9 +6,9 @@
  * every variant. This kernel streams every weight once through shared memory instead of ~10
  * launches a layer (from dev/cuda/mega_lab.cu, 0.91 ms by its events with x in floats).
  *
- * Where it stands (dev/cuda/README.md, next284-next299): correct and deterministic, and since
- * next299 2-4% faster than the chain, which overlaps its launches (programmatic dependent
- * launch): 0.975-0.977 ms a step against the chain's 1.007-1.022 by `retnet bench decode`, so
+ * Where it stands (dev/cuda/README.md, next284-next312): correct and deterministic, and 4-5%
+ * faster than the chain, which overlaps its launches (programmatic dependent launch):
+ * 0.955-0.968 ms a step against the chain's 1.005-1.019 by `retnet bench decode`, so
  * it takes B = 1's steps where it fits (RETNET_CUDA_PERSISTENT=0: the chain). What made the
  * difference: x in two copies (below) with down by the block's own columns; down by tiles of
  * 8 blocks (next290: 8x fewer adds, but a wait on the group's u) was 1.001-1.028 in the same
@@ -20,8 +20,9 @@
  *
  * 128 blocks (one an SM, 16 a head), 8 consumer warps and a producer warp each. The producer
  * copies, in the order the consumers read them, the block's share of every weight into a ring
- * of four 48 KB stages (bulk copies; the state's slice by a TMA tensor map) and runs ahead of
- * the consumers across every wait; its other lanes compute the rotation. A layer, for block b
+ * of four 48 KB stages (bulk copies; the state's slice by a TMA tensor map), at most two of
+ * them in flight, and runs ahead of the consumers across every wait; its other lanes compute
+ * the rotation. A layer, for block b
  * (head h = b / 16, s = b % 16):
  *
  *   x's RMSNorm (every block, from L2) -> bf16 in shared memory
@@ -73,13 +74,17 @@ constexpr int NB = 128, CW = 8, NC = 32 * CW, NT = NC + 32, SUB = NB / H;
 /* up / gate rows a block, which are also its columns of down (packed, padded to FJP) */
 constexpr int FJ = F / NB, FJP = 24;
 constexpr int PR = 256;                    /* a segment's rows, at most (partial sums) */
-/* the ring (dev/cuda/next276-277: 48 KB stages); PSTEP_STAGE and PSTEP_NS for comparisons */
+/* the ring (dev/cuda/next276-277: 48 KB stages; five of 36 KB with the cap 1.03-1.05 ms,
+ * next313); PSTEP_STAGE and PSTEP_NS for comparisons */
 #ifndef PSTEP_STAGE
 #define PSTEP_STAGE (48 * 1024)
 #define PSTEP_NS 4
 #endif
 constexpr int STAGE = PSTEP_STAGE, NS = PSTEP_NS;
-/* stages asked for and not yet landed, at most (NS: no cap); PSTEP_INFLIGHT for comparisons */
+/* stages asked for and not yet landed, at most (NS: no cap). Two, not every free stage: fewer
+ * of the block's own bytes queue ahead of the consumers' round trips to L2 (the meetings, x's
+ * reloads), which hold the step more than the stream does (next311-next312: 0.955-0.968 ms a
+ * step against 0.971-0.981 uncapped; one stage 0.975-0.992). PSTEP_INFLIGHT for comparisons */
 #ifndef PSTEP_INFLIGHT
 #define PSTEP_INFLIGHT 2
 #endif
