@@ -568,8 +568,8 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     }
     if (!st) st = retnet_cuda_sync(NULL); /* the conversions are done before tmp goes */
     retnet_cuda_free(tmp);
-    /* the persistent step where it fits (decode_persistent.cu: 2-4% faster than the chain at
-     * B = 1, next299); RETNET_CUDA_PERSISTENT=0 keeps the chain. Its copy of down is made at
+    /* the persistent step where it fits (decode_persistent.cu: 4-5% faster than the chain at
+     * B = 1, next312); RETNET_CUDA_PERSISTENT=0 keeps the chain. Its copy of down is made at
      * the first step (pstep_ready) */
     const char *pe2 = getenv("RETNET_CUDA_PERSISTENT");
     const int pmode = !pe2 ? -1 : !strcmp(pe2, "0") ? 0 : !strcmp(pe2, "1") ? 1 : -1;
