@@ -300,28 +300,19 @@ __global__ void __launch_bounds__(NT, 1)
     bool bad = false;
     uint4 v[16];
     if (tid == 0) *sflag = 0;
-    float sreg[32]; /* the block's state slice: rows warp * 32 + j, column lane */
-    float *Sp = nullptr; /* PSTEP_LATE_STORE: where sreg goes after meeting M's arrival */
-    auto meet = [&](bool late) { /* every block: a grid barrier (and what did not fit, told before it) */
+    auto meet = [&]() { /* every block: a grid barrier (and what did not fit, told before it) */
         if (bad) atomicExch(a.ctl + C_BAD, 1u);
         cbar();
         epoch += NB;
         if (tid == 0) {
             __threadfence();
             atomicAdd(a.ctl + C_BAR, 1u);
-        }
-#ifdef PSTEP_LATE_STORE /* LAB: the state's stores after the arrival, not ahead of its fence */
-        if (late) {
-#pragma unroll
-            for (int j = 0; j < 32; j++) Sp[(size_t)j * DV] = sreg[j];
-        }
-#endif
-        if (tid == 0) {
             while ((int)(ld_acq(a.ctl + C_BAR) - epoch) < 0) {
             }
         }
         cbar();
     };
+    float sreg[32]; /* the block's state slice: rows warp * 32 + j, column lane */
     const float gamma = a.p.gamma[h];
     const int tok = a.p.tok[0];
     { /* x from the embedding: this block's 16 rows (for wo's rows), and the first norm */
@@ -381,7 +372,7 @@ __global__ void __launch_bounds__(NT, 1)
             }
             cbar(); /* the segment's sums are in shared memory (or its adds issued) */
             if (g.kind == 2) { /* down: x complete after every block's adds */
-                meet(false); /* A */
+                meet(); /* A */
                 if (l + 1 < L) norm_in(a.xa, a.p.layer[l + 1].attn_norm, a.p.eps, xs, red, xown, bad);
                 continue;
             }
@@ -408,17 +399,13 @@ __global__ void __launch_bounds__(NT, 1)
                 cbar();
                 float o = 0.f;
                 const float vc = vs[lane];
-                Sp = a.p.state + (size_t)l * a.p.state_layer_floats +
-                     (size_t)(h * DK + warp * 32) * DV + 32 * s + lane;
+                float *Sp = a.p.state + (size_t)l * a.p.state_layer_floats +
+                            (size_t)(h * DK + warp * 32) * DV + 32 * s + lane;
 #pragma unroll
                 for (int j = 0; j < 32; j++) {
                     const float sv = gamma * sreg[j] + kr[warp * 32 + j] * vc;
                     o += qr[warp * 32 + j] * sv;
-#ifdef PSTEP_LATE_STORE
-                    sreg[j] = sv;
-#else
                     Sp[(size_t)j * DV] = sv;
-#endif
                 }
                 op[warp * 32 + lane] = o;
                 cbar();
@@ -432,7 +419,7 @@ __global__ void __launch_bounds__(NT, 1)
                     for (int o2 = 16; o2; o2 >>= 1) q2 += __shfl_xor_sync(0xffffffffu, q2, o2);
                     if (!lane) a.hp[((size_t)l * H + h) * SUB + s] = q2;
                 }
-                meet(true); /* M: every head's z and sums are out */
+                meet(); /* M: every head's z and sums are out */
                 float zv[DVT / NC];
 #pragma unroll
                 for (int e = 0; e < DVT / NC; e++) zv[e] = __ldcg(a.z + tid + NC * e);
@@ -481,7 +468,7 @@ __global__ void __launch_bounds__(NT, 1)
             pb ^= 1;
             if (l == L) continue;
             if (i == 5) {
-                meet(false); /* B: x after the mixer */
+                meet(); /* B: x after the mixer */
                 if (a.p.delay_ns && b == NB - 1) { /* the test of the two copies (test_persistent) */
                     unsigned long long t0, t1;
                     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
