@@ -76,8 +76,19 @@ constexpr int FJ = F / NB, FJP = 24;
 constexpr int PR = 256;                    /* a segment's rows, at most (partial sums) */
 /* the ring (dev/cuda/next276-277: 48 KB stages; five of 36 KB with the cap 1.03-1.05 ms,
  * next313); PSTEP_STAGE and PSTEP_NS for comparisons */
+#ifndef PSTEP_PAD /* LAB: bytes between a product's rows in a stage beyond their own (0 or 64) */
+#define PSTEP_PAD 0
+#endif
+#ifndef PSTEP_ZF /* LAB: rows past a stage's end not read by the products (tc_rows.cuh's ZF) */
+#define PSTEP_ZF 0
+#endif
+constexpr int PAD = PSTEP_PAD;
 #ifndef PSTEP_STAGE
+#if PSTEP_PAD
+#define PSTEP_STAGE (12 * (4096 + PSTEP_PAD)) /* 12 rows of K 2048, 6 of 4096, padded */
+#else
 #define PSTEP_STAGE (48 * 1024)
+#endif
 #define PSTEP_NS 4
 #endif
 constexpr int STAGE = PSTEP_STAGE, NS = PSTEP_NS;
@@ -92,7 +103,8 @@ constexpr int INFLIGHT = PSTEP_INFLIGHT;
 static_assert(INFLIGHT >= 1 && INFLIGHT <= NS, "stages in flight");
 constexpr int MAXL = CUDA_PSTEP_MAXL;
 static_assert(F % NB == 0 && FJ <= FJP && FJP % 8 == 0 && DV / SUB == 32 && D == NC * 8, "shapes");
-static_assert(DK * 32 * 4 <= STAGE && STAGE % (2 * FJP) == 0, "stages");
+static_assert(DK * 32 * 4 <= STAGE && STAGE % (2 * FJP) == 0 && STAGE % 128 == 0, "stages");
+static_assert(PAD % 16 == 0, "padded rows: bulk copies of 16-byte multiples to 16-byte places");
 
 /* shared memory: xs (a product's bf16 input) 8 KB; the mbarriers; small vectors; the partial
  * sums; q, k and o of the state update; the ring. 220 KB in all: the rotation's cosines and
@@ -153,6 +165,8 @@ __device__ __forceinline__ seg_t segment(const args &a, int b, int l, int i) {
     }
 }
 __device__ __forceinline__ int nseg(const args &a, int l) { return l == a.p.n_layer ? 1 : 9; }
+/* a segment's rows' pitch in a stage: the products' rows padded (PAD), the others as copied */
+__device__ __forceinline__ int pitch(const seg_t &g) { return g.kind <= 1 ? g.rb + PAD : g.rb; }
 
 __device__ __forceinline__ void tma_load3(uint32_t dst, const tmap *m, int c0, int c1, int c2,
                                           uint32_t bar) {
@@ -274,7 +288,7 @@ __global__ void __launch_bounds__(NT, 1)
         for (int l = 0; l <= L; l++)
             for (int i = 0; i < nseg(a, l); i++) {
                 const seg_t g = segment(a, b, l, i);
-                const int rps = STAGE / g.rb;
+                const int rps = STAGE / pitch(g);
                 for (int r = 0; r < g.rows; r += rps, it++) {
                     const int n = g.rows - r < rps ? g.rows - r : rps, sl = (int)(it % NS);
                     if (it >= NS) mbar_wait(smem_u32(bars + NS + sl), (uint32_t)((it / NS - 1) & 1));
@@ -285,6 +299,10 @@ __global__ void __launch_bounds__(NT, 1)
                     mbar_expect_tx(bar, (uint32_t)(n * g.rb));
                     if (g.kind == 3) {
                         tma_load3(dst, &tm_state, 32 * s, h * DK, l, bar);
+                    } else if (PAD && g.kind <= 1) { /* a copy a row, each to its padded place */
+                        for (int q = 0; q < n; q++)
+                            bulk_load(dst + (uint32_t)(q * pitch(g)), g.p + (size_t)(r + q) * g.rb,
+                                      (uint32_t)g.rb, bar);
                     } else {
                         bulk_load(dst, g.p + (size_t)r * g.rb, (uint32_t)(n * g.rb), bar);
                     }
@@ -334,7 +352,7 @@ __global__ void __launch_bounds__(NT, 1)
         if (l == L) norm_in(a.xa, a.p.final_norm, a.p.eps, xs, red, nullptr, bad); /* after meeting A */
         for (int i = 0; i < nseg(a, l); i++) {
             const seg_t g = segment(a, b, l, i);
-            const int rps = STAGE / g.rb;
+            const int rps = STAGE / pitch(g);
             float *pp = part + pb * CW * PR;
             for (int r = 0; r < g.rows; r += rps) {
                 const int n = g.rows - r < rps ? g.rows - r : rps, sl = (int)(it % NS);
@@ -362,7 +380,7 @@ __global__ void __launch_bounds__(NT, 1)
                         x_add(a.xa, r + rr, acc, bad);
                     }
                 } else {
-                    tcd_load_any<CW>(v, st, g.kind ? DVT : D, lane, warp, n);
+                    tcd_load_any<CW, PAD, (PSTEP_ZF != 0)>(v, st, g.kind ? DVT : D, lane, warp, n);
                 }
                 __syncwarp();
                 if (!lane) mbar_arrive(smem_u32(bars + NS + sl));

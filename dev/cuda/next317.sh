@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Written in the forty-second session after its GPU time was spent (not yet run). The
+# persistent step's products read their stage through ld.shared.v4 with two-way bank conflicts
+# (rows 4096 bytes apart: lanes g and g + 1 of a quarter-warp on the same banks; ncu, next282:
+# 40% excess wavefronts) and read whole 16-row tiles where a stage holds fewer rows (12 of K
+# 2048 in 48 KB, 6 of 4096; q and k's second stage 4): about 1.6x the rows they use. A stage is
+# released once its 8 warps have read it, and the consumers, not the stream, hold the step
+# (thirty-sixth session; next311-312), so the reads' wavefronts stand on the step's path.
+# Variants (timing switches, each passing test_persistent in its own build first):
+#   zf     rows past the stage's end not read (zeros; tc_rows.cuh's ZF)
+#   pad    the products' rows 64 bytes apart beyond their own (a bulk copy a row; stages of 12
+#          rows of 4160 bytes): no conflicts
+#   padzf  both
+# alternated three times against the default (cap 2).
+cd "$(dirname "$0")/../.."
+. dev/cuda/lib.sh
+export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
+JOBS=16 cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_model
+mkdir -p build && cp build-cuda/retnet build/retnet-e0
+pstep_variant zf src/cuda/decode_persistent.cu -DPSTEP_ZF=1
+pstep_variant pad src/cuda/decode_persistent.cu -DPSTEP_PAD=64
+pstep_variant padzf src/cuda/decode_persistent.cu -DPSTEP_PAD=64 -DPSTEP_ZF=1
+pstep_restore
+for i in 1 2 3; do
+  decode_run base build/retnet-e0 1
+  for v in zf pad padzf; do decode_run $v build/retnet-$v 1; done
+done
+decode_table ms_per_step_mean
+echo "total $((SECONDS - t0)) s"
