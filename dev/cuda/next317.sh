@@ -26,4 +26,16 @@ for i in 1 2 3; do
   for v in zf pad padzf; do decode_run $v build/retnet-$v 1; done
 done
 decode_table ms_per_step_mean
+# the products' shared-memory wavefronts and conflicts under ncu, base against padzf, if the
+# call has the time (one pstep_kernel launch each)
+if [ $((SECONDS - t0)) -lt 420 ]; then
+  NCU=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
+  for v in e0 padzf; do
+    timeout 90 "$NCU" -k regex:pstep --launch-skip 4 -c 1 --metrics \
+      gpu__time_duration.sum,smsp__sass_inst_executed_op_shared_ld.sum,l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ld.sum,l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed \
+      build/retnet-$v bench decode --config dev/cuda/cfg-1.3b-fla.json --device cuda --batch 1 \
+      --context 64 --steps 6 --warmup 2 >"$OUT/ncu-$v.txt" 2>&1
+    echo "ncu $v: exit $?"; grep -E "gpu__time|shared|dram__" "$OUT/ncu-$v.txt" | head -6
+  done
+fi
 echo "total $((SECONDS - t0)) s"
