@@ -288,6 +288,23 @@ pstep_variant() {
   grep -E "FAIL|persistent: 20 steps, logits|against the chain, logits" "$OUT/test-$name.log" | head -4
   mkdir -p build && cp build-cuda/retnet "build/retnet-$name"
 }
+# pstep_ab ROUNDS BASE NAME=FLAGS...: the CLI and test_cuda_model built, the persistent step as
+# it is kept as build/retnet-e0 (timed as BASE; with PSTEP_AB_CHAIN=1 the kernel chain too) and
+# with each NAME's nvcc FLAGS (pstep_variant: its test_persistent first); then ROUNDS rounds of
+# them all alternated (decode_run, B = 1), the means by decode_table
+pstep_ab() {
+  local rounds=$1 base=$2 v i; shift 2
+  JOBS=16 cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_model
+  mkdir -p build && cp build-cuda/retnet build/retnet-e0
+  for v in "$@"; do pstep_variant "${v%%=*}" src/cuda/decode_persistent.cu ${v#*=}; done
+  pstep_restore
+  for ((i = 0; i < rounds; i++)); do
+    [ "${PSTEP_AB_CHAIN:-0}" = 1 ] && decode_run chain build/retnet-e0 1 RETNET_CUDA_PERSISTENT=0
+    decode_run "$base" build/retnet-e0 1
+    for v in "$@"; do decode_run "${v%%=*}" "build/retnet-${v%%=*}" 1; done
+  done
+  decode_table ms_per_step_mean
+}
 pstep_restore() {
   touch src/cuda/decode_persistent.cu
   make CUDA=1 build-cuda/retnet build-cuda/cuda/tests/test_cuda_model >>"$OUT/build.log" 2>&1

@@ -15,17 +15,7 @@
 cd "$(dirname "$0")/../.."
 . dev/cuda/lib.sh
 export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
-JOBS=16 cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_model
-mkdir -p build && cp build-cuda/retnet build/retnet-e0
-pstep_variant zf src/cuda/decode_persistent.cu -DPSTEP_ZF=1
-pstep_variant pad src/cuda/decode_persistent.cu -DPSTEP_PAD=64
-pstep_variant padzf src/cuda/decode_persistent.cu -DPSTEP_PAD=64 -DPSTEP_ZF=1
-pstep_restore
-for i in 1 2 3; do
-  decode_run base build/retnet-e0 1
-  for v in zf pad padzf; do decode_run $v build/retnet-$v 1; done
-done
-decode_table ms_per_step_mean
+pstep_ab 3 base zf=-DPSTEP_ZF=1 pad=-DPSTEP_PAD=64 "padzf=-DPSTEP_PAD=64 -DPSTEP_ZF=1"
 # the products' shared-memory wavefronts and conflicts under ncu, base against padzf, if the
 # call has the time (one pstep_kernel launch each)
 if [ $((SECONDS - t0)) -lt 420 ]; then

@@ -74,21 +74,20 @@ constexpr int NB = 128, CW = 8, NC = 32 * CW, NT = NC + 32, SUB = NB / H;
 /* up / gate rows a block, which are also its columns of down (packed, padded to FJP) */
 constexpr int FJ = F / NB, FJP = 24;
 constexpr int PR = 256;                    /* a segment's rows, at most (partial sums) */
-/* the ring (dev/cuda/next276-277: 48 KB stages; five of 36 KB with the cap 1.03-1.05 ms,
- * next313); PSTEP_STAGE and PSTEP_NS for comparisons */
-#ifndef PSTEP_PAD /* LAB: bytes between a product's rows in a stage beyond their own (0 or 64) */
+/* LAB switches, off by default (dev/cuda/next317.sh): PSTEP_PAD, bytes between a product's
+ * rows in a stage beyond their own (0 or 64: no bank conflicts in tc_rows.cuh's loads);
+ * PSTEP_ZF, rows past a stage's end not read by the products (tc_rows.cuh's ZF) */
+#ifndef PSTEP_PAD
 #define PSTEP_PAD 0
 #endif
-#ifndef PSTEP_ZF /* LAB: rows past a stage's end not read by the products (tc_rows.cuh's ZF) */
+#ifndef PSTEP_ZF
 #define PSTEP_ZF 0
 #endif
 constexpr int PAD = PSTEP_PAD;
+/* the ring (dev/cuda/next276-277: 48 KB stages; five of 36 KB with the cap 1.03-1.05 ms,
+ * next313; padded rows: 12 of K 2048, 6 of 4096); PSTEP_STAGE and PSTEP_NS for comparisons */
 #ifndef PSTEP_STAGE
-#if PSTEP_PAD
-#define PSTEP_STAGE (12 * (4096 + PSTEP_PAD)) /* 12 rows of K 2048, 6 of 4096, padded */
-#else
-#define PSTEP_STAGE (48 * 1024)
-#endif
+#define PSTEP_STAGE (PSTEP_PAD ? 12 * (4096 + PSTEP_PAD) : 48 * 1024)
 #define PSTEP_NS 4
 #endif
 constexpr int STAGE = PSTEP_STAGE, NS = PSTEP_NS;

@@ -17,28 +17,28 @@
  * same banks: 2-way conflicts, ~64 bytes a clock, 3x what the stream needs. K 2048: 16 rows a
  * stage, 8 pairs a warp of 8 (v[2j] row g, v[2j + 1] row g + 8); K 4096: 8 rows, 16 pairs (v[j]
  * row g; rows 8-15 of the tile zero). 64 registers either way. Rows past n: row n - 1 read,
- * its sums dropped. */
-/* PAD: bytes between rows beyond their 2 KK (a producer that lays rows 2 KK + 64 bytes apart
- * puts lanes g and g + 1 on other banks: no conflicts); ZF: rows past n not read, zeros
- * instead (their sums are dropped either way; reading them costs wavefronts) */
+ * its sums dropped; with ZF, not read (zeros: reading them costs wavefronts). PAD: bytes
+ * between rows beyond their 2 KK (a producer that lays rows 2 KK + 64 bytes apart puts lanes g
+ * and g + 1 on other banks: no conflicts). */
 template <int KK, int NW, int PAD = 0, bool ZF = false>
 __device__ __forceinline__ void tcd_load(uint4 (&v)[16], const unsigned char *st, int lane,
                                          int warp, int n) {
     const int g = lane >> 2, t = lane & 3;
     const int ra = g < n ? g : n - 1, rb = g + 8 < n ? g + 8 : n - 1;
     const bool za = ZF && g >= n, zb = ZF && g + 8 >= n;
-    constexpr size_t P = 2 * (size_t)KK + PAD;
+    static_assert(PAD % 16 == 0, "rows on 16-byte boundaries");
+    constexpr int P = KK + PAD / 2; /* a row's pitch in bf16 values */
 #pragma unroll
     for (int j = 0; j < (KK == 2048 ? 8 : 16); j++) {
         const int col = warp * (KK / NW) + 32 * j + 8 * t;
         if (KK == 2048) {
             v[2 * j] = za ? make_uint4(0u, 0u, 0u, 0u)
-                          : *reinterpret_cast<const uint4 *>(st + ra * P + col * 2);
+                          : *reinterpret_cast<const uint4 *>(st + ((size_t)ra * P + col) * 2);
             v[2 * j + 1] = zb ? make_uint4(0u, 0u, 0u, 0u)
-                              : *reinterpret_cast<const uint4 *>(st + rb * P + col * 2);
+                              : *reinterpret_cast<const uint4 *>(st + ((size_t)rb * P + col) * 2);
         } else {
             v[j] = za ? make_uint4(0u, 0u, 0u, 0u)
-                      : *reinterpret_cast<const uint4 *>(st + ra * P + col * 2);
+                      : *reinterpret_cast<const uint4 *>(st + ((size_t)ra * P + col) * 2);
         }
     }
 }
