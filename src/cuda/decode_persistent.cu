@@ -83,6 +83,10 @@ constexpr int PR = 256;                    /* a segment's rows, at most (partial
 #ifndef PSTEP_ZF
 #define PSTEP_ZF 0
 #endif
+/* PSTEP_CH: the products' dependent mma chains (tc_rows.cuh's CH, 2 or 4) */
+#ifndef PSTEP_CH
+#define PSTEP_CH 2
+#endif
 constexpr int PAD = PSTEP_PAD;
 /* the ring (dev/cuda/next276-277: 48 KB stages; five of 36 KB with the cap 1.03-1.05 ms,
  * next313; padded rows: 12 of K 2048, 6 of 4096); PSTEP_STAGE and PSTEP_NS for comparisons */
@@ -384,7 +388,7 @@ __global__ void __launch_bounds__(NT, 1)
                 __syncwarp();
                 if (!lane) mbar_arrive(smem_u32(bars + NS + sl));
                 if (g.kind <= 1)
-                    tcd_any<CW>(v, reinterpret_cast<const unsigned char *>(xs), g.kind ? DVT : D,
+                    tcd_any<CW, PSTEP_CH>(v, reinterpret_cast<const unsigned char *>(xs), g.kind ? DVT : D,
                                 lane, warp, n, pp + warp * PR + r);
             }
             cbar(); /* the segment's sums are in shared memory (or its adds issued) */

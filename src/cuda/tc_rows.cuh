@@ -50,10 +50,12 @@ __device__ __forceinline__ void mma16(float (&d)[4], uint32_t a0, uint32_t a1, u
                  : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 /* the mma steps of a warp's fragments v against x's chunk xf(col) (8 bf16 values at column
- * col for the lane's column n = g of B), in two chains: c[0] + c[1] is the tile's C */
-template <int KK, int NW, class XF>
+ * col for the lane's column n = g of B), in CH chains (2 or 4: pairs of k-steps alternate
+ * between chain pairs, for shorter dependent runs): the sum of c[0..CH) is the tile's C */
+template <int KK, int NW, class XF, int CH = 2>
 __device__ __forceinline__ void tcd_mma(const uint4 (&v)[16], XF xf, int lane, int warp,
-                                        float (&c)[2][4]) {
+                                        float (&c)[CH][4]) {
+    static_assert(CH == 2 || CH == 4, "chains");
     const int t = lane & 3;
 #pragma unroll
     for (int j = 0; j < (KK == 2048 ? 8 : 16); j++) {
@@ -61,17 +63,18 @@ __device__ __forceinline__ void tcd_mma(const uint4 (&v)[16], XF xf, int lane, i
         const uint4 X = xf(col);
         const uint4 A = KK == 2048 ? v[2 * j] : v[j];
         const uint4 B = KK == 2048 ? v[2 * j + 1] : make_uint4(0u, 0u, 0u, 0u);
-        mma16(c[0], A.x, B.x, A.y, B.y, X.x, X.y);
-        mma16(c[1], A.z, B.z, A.w, B.w, X.z, X.w);
+        const int c0 = CH == 4 ? 2 * (j & 1) : 0;
+        mma16(c[c0], A.x, B.x, A.y, B.y, X.x, X.y);
+        mma16(c[c0 + 1], A.z, B.z, A.w, B.w, X.z, X.w);
     }
 }
 /* the warp's sums of rows g and g + 8 over its columns, x (bf16) in shared memory at xs:
  * prow[g], prow[g + 8] (rows < n), by the lanes of t = 0 */
-template <int KK, int NW>
+template <int KK, int NW, int CH = 2>
 __device__ __forceinline__ void tcd_rows(const uint4 (&v)[16], const unsigned char *xs, int lane,
                                          int warp, int n, float *prow) {
     const int g = lane >> 2, t = lane & 3;
-    float c[2][4] = {};
+    float c[CH][4] = {};
     tcd_mma<KK, NW>(
         v,
         [&](int col) {
@@ -79,8 +82,12 @@ __device__ __forceinline__ void tcd_rows(const uint4 (&v)[16], const unsigned ch
         },
         lane, warp, c);
     if (t == 0) {
-        if (g < n) prow[g] = c[0][0] + c[1][0];
-        if (KK == 2048 && g + 8 < n) prow[g + 8] = c[0][2] + c[1][2];
+        if (g < n)
+            prow[g] = CH == 4 ? (c[0][0] + c[1][0]) + (c[CH - 2][0] + c[CH - 1][0])
+                              : c[0][0] + c[1][0];
+        if (KK == 2048 && g + 8 < n)
+            prow[g + 8] = CH == 4 ? (c[0][2] + c[1][2]) + (c[CH - 2][2] + c[CH - 1][2])
+                                  : c[0][2] + c[1][2];
     }
 }
 template <int NW, int PAD = 0, bool ZF = false>
@@ -89,10 +96,10 @@ __device__ __forceinline__ void tcd_load_any(uint4 (&v)[16], const unsigned char
     if (K == 2048) tcd_load<2048, NW, PAD, ZF>(v, st, lane, warp, n);
     else tcd_load<4096, NW, PAD, ZF>(v, st, lane, warp, n);
 }
-template <int NW>
+template <int NW, int CH = 2>
 __device__ __forceinline__ void tcd_any(const uint4 (&v)[16], const unsigned char *xs, int K,
                                         int lane, int warp, int n, float *prow) {
-    if (K == 2048) tcd_rows<2048, NW>(v, xs, lane, warp, n, prow);
-    else tcd_rows<4096, NW>(v, xs, lane, warp, n, prow);
+    if (K == 2048) tcd_rows<2048, NW, CH>(v, xs, lane, warp, n, prow);
+    else tcd_rows<4096, NW, CH>(v, xs, lane, warp, n, prow);
 }
 #endif
