@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (Run in the forty-third session, next317: both switches lost and removed after it; 132b30d has them.)
 # Written in the forty-second session after its GPU time was spent (not yet run). The
 # persistent step's products read their stage through ld.shared.v4 with two-way bank conflicts
 # (rows 4096 bytes apart: lanes g and g + 1 of a quarter-warp on the same banks; ncu, next282:

@@ -74,24 +74,10 @@ constexpr int NB = 128, CW = 8, NC = 32 * CW, NT = NC + 32, SUB = NB / H;
 /* up / gate rows a block, which are also its columns of down (packed, padded to FJP) */
 constexpr int FJ = F / NB, FJP = 24;
 constexpr int PR = 256;                    /* a segment's rows, at most (partial sums) */
-/* LAB switches, off by default (dev/cuda/next317.sh): PSTEP_PAD, bytes between a product's
- * rows in a stage beyond their own (0 or 64: no bank conflicts in tc_rows.cuh's loads);
- * PSTEP_ZF, rows past a stage's end not read by the products (tc_rows.cuh's ZF) */
-#ifndef PSTEP_PAD
-#define PSTEP_PAD 0
-#endif
-#ifndef PSTEP_ZF
-#define PSTEP_ZF 0
-#endif
-/* PSTEP_CH: the products' dependent mma chains (tc_rows.cuh's CH, 2 or 4) */
-#ifndef PSTEP_CH
-#define PSTEP_CH 2
-#endif
-constexpr int PAD = PSTEP_PAD;
 /* the ring (dev/cuda/next276-277: 48 KB stages; five of 36 KB with the cap 1.03-1.05 ms,
- * next313; padded rows: 12 of K 2048, 6 of 4096); PSTEP_STAGE and PSTEP_NS for comparisons */
+ * next313); PSTEP_STAGE and PSTEP_NS for comparisons */
 #ifndef PSTEP_STAGE
-#define PSTEP_STAGE (PSTEP_PAD ? 12 * (4096 + PSTEP_PAD) : 48 * 1024)
+#define PSTEP_STAGE (48 * 1024)
 #define PSTEP_NS 4
 #endif
 constexpr int STAGE = PSTEP_STAGE, NS = PSTEP_NS;
@@ -106,8 +92,7 @@ constexpr int INFLIGHT = PSTEP_INFLIGHT;
 static_assert(INFLIGHT >= 1 && INFLIGHT <= NS, "stages in flight");
 constexpr int MAXL = CUDA_PSTEP_MAXL;
 static_assert(F % NB == 0 && FJ <= FJP && FJP % 8 == 0 && DV / SUB == 32 && D == NC * 8, "shapes");
-static_assert(DK * 32 * 4 <= STAGE && STAGE % (2 * FJP) == 0 && STAGE % 128 == 0, "stages");
-static_assert(PAD % 16 == 0, "padded rows: bulk copies of 16-byte multiples to 16-byte places");
+static_assert(DK * 32 * 4 <= STAGE && STAGE % (2 * FJP) == 0, "stages");
 
 /* shared memory: xs (a product's bf16 input) 8 KB; the mbarriers; small vectors; the partial
  * sums; q, k and o of the state update; the ring. 220 KB in all: the rotation's cosines and
@@ -168,8 +153,6 @@ __device__ __forceinline__ seg_t segment(const args &a, int b, int l, int i) {
     }
 }
 __device__ __forceinline__ int nseg(const args &a, int l) { return l == a.p.n_layer ? 1 : 9; }
-/* a segment's rows' pitch in a stage: the products' rows padded (PAD), the others as copied */
-__device__ __forceinline__ int pitch(const seg_t &g) { return g.kind <= 1 ? g.rb + PAD : g.rb; }
 
 __device__ __forceinline__ void tma_load3(uint32_t dst, const tmap *m, int c0, int c1, int c2,
                                           uint32_t bar) {
@@ -291,7 +274,7 @@ __global__ void __launch_bounds__(NT, 1)
         for (int l = 0; l <= L; l++)
             for (int i = 0; i < nseg(a, l); i++) {
                 const seg_t g = segment(a, b, l, i);
-                const int rps = STAGE / pitch(g);
+                const int rps = STAGE / g.rb;
                 for (int r = 0; r < g.rows; r += rps, it++) {
                     const int n = g.rows - r < rps ? g.rows - r : rps, sl = (int)(it % NS);
                     if (it >= NS) mbar_wait(smem_u32(bars + NS + sl), (uint32_t)((it / NS - 1) & 1));
@@ -302,10 +285,6 @@ __global__ void __launch_bounds__(NT, 1)
                     mbar_expect_tx(bar, (uint32_t)(n * g.rb));
                     if (g.kind == 3) {
                         tma_load3(dst, &tm_state, 32 * s, h * DK, l, bar);
-                    } else if (PAD && g.kind <= 1) { /* a copy a row, each to its padded place */
-                        for (int q = 0; q < n; q++)
-                            bulk_load(dst + (uint32_t)(q * pitch(g)), g.p + (size_t)(r + q) * g.rb,
-                                      (uint32_t)g.rb, bar);
                     } else {
                         bulk_load(dst, g.p + (size_t)r * g.rb, (uint32_t)(n * g.rb), bar);
                     }
@@ -355,7 +334,7 @@ __global__ void __launch_bounds__(NT, 1)
         if (l == L) norm_in(a.xa, a.p.final_norm, a.p.eps, xs, red, nullptr, bad); /* after meeting A */
         for (int i = 0; i < nseg(a, l); i++) {
             const seg_t g = segment(a, b, l, i);
-            const int rps = STAGE / pitch(g);
+            const int rps = STAGE / g.rb;
             float *pp = part + pb * CW * PR;
             for (int r = 0; r < g.rows; r += rps) {
                 const int n = g.rows - r < rps ? g.rows - r : rps, sl = (int)(it % NS);
@@ -383,12 +362,12 @@ __global__ void __launch_bounds__(NT, 1)
                         x_add(a.xa, r + rr, acc, bad);
                     }
                 } else {
-                    tcd_load_any<CW, PAD, (PSTEP_ZF != 0)>(v, st, g.kind ? DVT : D, lane, warp, n);
+                    tcd_load_any<CW>(v, st, g.kind ? DVT : D, lane, warp, n);
                 }
                 __syncwarp();
                 if (!lane) mbar_arrive(smem_u32(bars + NS + sl));
                 if (g.kind <= 1)
-                    tcd_any<CW, PSTEP_CH>(v, reinterpret_cast<const unsigned char *>(xs), g.kind ? DVT : D,
+                    tcd_any<CW>(v, reinterpret_cast<const unsigned char *>(xs), g.kind ? DVT : D,
                                 lane, warp, n, pp + warp * PR + r);
             }
             cbar(); /* the segment's sums are in shared memory (or its adds issued) */
