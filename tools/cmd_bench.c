@@ -34,7 +34,7 @@
  * --queue K > 1: the first step by retnet_batch_forward, then runs of K steps by
  * retnet_batch_greedy (each step's tokens the argmax of the step before, fed on the device: no
  * turn of the host between the steps of a run), each step of a run timed as the run's mean.
- * On the H200 (dev/cuda/next304-305, the 1.3B fla shape) runs of 8 or 48 were level at B = 1,
+ * On the H200 (dev/cuda/runs/next304-305, the 1.3B fla shape) runs of 8 or 48 were level at B = 1,
  * 1.5-2% faster at B = 8 and 1.5-2.5% slower at B = 64 (not explained: the kernels' own times
  * were the same), so 1 stays the default. The bound:
  * the bytes one step must read (each 2-D weight used in a product once, bf16 on the GPU, the

@@ -3,7 +3,7 @@
  * gemv's way against a multistage one. gemv.cu's gemv_mma_kernel holds its weights in flight
  * in registers (16 loads a lane: 64 of its 120 registers), which caps it at 2 blocks an SM; at
  * M = 8 it reads q k v g's 50 MB in 25.5 us cold where a plain read with its grid takes 14.1
- * (dev/cuda/next138.sh, next139.sh). Here:
+ * (dev/cuda/runs/next138.sh, next139.sh). Here:
  *   v0<W, U>: that kernel's scheme, reduced to one plain product (16 weight rows a block, W
  *       warps splitting K, U loads a lane and row in flight, the warps' tiles added in shared
  *       memory); W 8 U 8 is gemv.cu's before the twenty-sixth session, which then took 16 x 4

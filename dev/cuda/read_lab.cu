@@ -9,7 +9,7 @@
  * the gemv kernels do), for one-shot grids of U 16-byte loads a thread. A sum a block is
  * stored so the loads are not dropped. Standalone: nvcc -O3 -arch=sm_90a read_lab.cu
  *
- * Measured (dev/cuda/next139.sh, H200): under programmatic launch a one-shot grid of 4-16 loads
+ * Measured (dev/cuda/runs/next139.sh, H200): under programmatic launch a one-shot grid of 4-16 loads
  * a thread reads q k v g's 50 MB in 11.7-11.9 us (4.27 TB/s), fc1 | gate's 23 MB in 5.3-6.0,
  * wo's 16.8 MB in 3.8-4.4, fc2's 11.5 MB in 3.2-3.9; one load a thread is slower (15.5 us for
  * q k v g). Cold, one launch at a time (ncu): 14.0, 8.0, 6.6, 5.5 us, where the gemv kernels

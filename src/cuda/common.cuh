@@ -77,7 +77,7 @@ __device__ __forceinline__ uint16_t f32_to_bf16_bits(float x) {
  * f32_to_bf16_bits, in one instruction for two values where that takes ~6 integer ones for
  * each; a NaN becomes the canonical NaN (0x7fff), where f32_to_bf16_bits keeps its payload
  * (the rule for conversions and stored values). The norms use it (issue-bound kernels); the
- * elementwise kernels were no faster with it (dev/cuda/next17.sh) and keep f32_to_bf16_bits. */
+ * elementwise kernels were no faster with it (dev/cuda/runs/next17.sh) and keep f32_to_bf16_bits. */
 __device__ __forceinline__ uint16_t bf16_rn(float x) {
     uint16_t u;
     asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(u) : "f"(x));

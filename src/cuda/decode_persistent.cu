@@ -74,7 +74,7 @@ constexpr int NB = 128, CW = 8, NC = 32 * CW, NT = NC + 32, SUB = NB / H;
 /* up / gate rows a block, which are also its columns of down (packed, padded to FJP) */
 constexpr int FJ = F / NB, FJP = 24;
 constexpr int PR = 256;                    /* a segment's rows, at most (partial sums) */
-/* the ring (dev/cuda/next276-277: 48 KB stages; five of 36 KB with the cap 1.03-1.05 ms,
+/* the ring (dev/cuda/runs/next276-277: 48 KB stages; five of 36 KB with the cap 1.03-1.05 ms,
  * next313); PSTEP_STAGE and PSTEP_NS for comparisons */
 #ifndef PSTEP_STAGE
 #define PSTEP_STAGE (48 * 1024)

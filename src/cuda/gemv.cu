@@ -6,7 +6,7 @@
  * (the mixer's q, k, v, g; the GLU's two products with act(a) * b in the epilogue), so a small
  * matrix is not a launch's worth of latency on its own. Epilogues: the rotation of q and k,
  * the residual's addend, the GLU, and gelu (the paper's FFN: 1.3b-preset decoding at B = 1
- * 1.302 -> 1.194 ms with the §3 step's earlier loads, dev/cuda/next73.sh), each with the
+ * 1.302 -> 1.194 ms with the §3 step's earlier loads, dev/cuda/runs/next73.sh), each with the
  * bits of the separate op it replaces. Two kernels, by the rows of x:
  *
  * M <= 2, gemv_fma_kernel: two warps compute two output columns (two weight rows) for all M
@@ -27,7 +27,7 @@
  * partial tiles in shared memory in warp order; W and U by K (gemv_mma_shape: at M 3-8 one
  * round of loads a warp and 16 warps in each of an SM's block places; 8 x 8 at M 9-16). At
  * M = 1 and 2 it is slower than the FMA kernel (fewer loads in flight an SM: 1.3B decoding at
- * B = 1 1.229 -> 1.335 ms with it, dev/cuda/next32.sh); at M = 8 1.5x faster (2.807 -> 1.888
+ * B = 1 1.229 -> 1.335 ms with it, dev/cuda/runs/next32.sh); at M = 8 1.5x faster (2.807 -> 1.888
  * ms a step at B = 8). At M = 16 (two tiles) 1.35-1.84x faster than cuBLASLt's products (B =
  * 16 decoding 2.903 -> 2.429 ms a step, next44.sh); with 4 and 8 tiles (M = 32, 64) every
  * block reads all of x through L1 and lost to cuBLASLt (B = 32 3.75 -> 3.82 ms, B = 64 5.34
@@ -149,7 +149,7 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
  * squares of the fp32 y values behind the xw values it reads (the warps of a pair together
  * read every one), and the sums are scaled by the row's norm before the epilogue: no round
  * trip of its own, where reading statistics written by the producer cost one before the sums
- * (1.3B decoding at B = 1 1.087 -> 1.131 ms, dev/cuda/next148.sh). At M = 1 only: the 1.3B
+ * (1.3B decoding at B = 1 1.087 -> 1.131 ms, dev/cuda/runs/next148.sh). At M = 1 only: the 1.3B
  * step 1.080-1.121 -> 1.044-1.072 ms (next165.sh; held to 72 registers for a seventh block an
  * SM, with spills, it gained nothing). At M = 2 the step lost 12% (1.236 -> 1.385 ms), and
  * as much with the block's pair units sharing the sums (half the loads of y, next167.sh): ncu
@@ -369,7 +369,7 @@ int cuda_gemv_enabled(void) {
 }
 
 /* decoding's q, k rotated in the products (RETNET_CUDA_ROPE_EPILOGUE=0 turns it off): on the
- * H200 B = 1 decoding went 1.63 -> 1.34 ms per token (dev/cuda/next1.sh, same run) */
+ * H200 B = 1 decoding went 1.63 -> 1.34 ms per token (dev/cuda/runs/next1.sh, same run) */
 static int rope_on = -1;
 
 int cuda_gemv_rope_epilogue(void) {
@@ -410,7 +410,7 @@ static int mma_min_m(void) {
 }
 
 /* The FMA kernel's warps per row pair: 2, or RETNET_CUDA_FMA=4,1 (one, as before b231f59)
- * for comparisons. The 1.3B step (dev/cuda/next58.sh, next59.sh, the same runs): B = 1
+ * for comparisons. The 1.3B step (dev/cuda/runs/next58.sh, next59.sh, the same runs): B = 1
  * 1.165-1.183 ms with one against 1.144-1.153 with two; B = 2 1.417-1.439 against
  * 1.337-1.342. Four warps a pair (next58), for the products with K 2816 and 4096 alone (a
  * warp's whole share in one round of loads before the wait; B = 1 1.243) or for all, and 8

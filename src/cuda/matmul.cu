@@ -112,7 +112,7 @@ static retnet_status gemm(int transA, int transB, int64_t M, int64_t N, int64_t 
          * vocabulary, 50257: the output layer's N, its gradient's K and M) leaves them a
          * cutlass "align1" kernel, 4-10x slower. There the product runs as its aligned part
          * and the few rows or columns left (the paper's 1.3B: a decoding step at B = 256
-         * 9.30 -> 8.82 ms, a training step 387 -> 327 ms: dev/cuda/next99.sh). */
+         * 9.30 -> 8.82 ms, a training step 387 -> 327 ms: dev/cuda/runs/next99.sh). */
         const size_t ea = ab_type == CUDA_BF16 ? 2 : 4, ec = c_type == CUDA_BF16 ? 2 : 4;
         const bool al = align_of(A) >= 16 && align_of(B) >= 16 && align_of(C) >= 16 &&
                         align_of(Cin) >= 16 && !((size_t)lda * ea % 16) &&

@@ -67,7 +67,7 @@ struct model_cuda {
      * row starts on 16 bytes, which cuBLASLt's fast kernels need of the output layer's
      * product and of its gradient's (with cuda_op_gemm's split of odd extents: the paper's
      * vocabulary, 50257, had the output layer in a cutlass "align1" kernel, 505 us of a
-     * decoding step at B = 256; dev/cuda/next96.sh to next99.sh) */
+     * decoding step at B = 256; dev/cuda/runs/next96.sh to next99.sh) */
     int64_t ldv;
     cuda_bf16 *xb;                   /* (n, max(d, d_value, d_ffn)): a product's bf16 operand */
     cuda_bf16 *qb, *kb, *vb;         /* retention's bf16 operands */
@@ -107,7 +107,7 @@ struct model_cuda {
      * products' weight gradients (beta 0) instead of adding them to zeros; until it has run
      * (grads_unset), a reader of the buffer zeros it whole first (grads_ready). Saves a write
      * of the whole buffer a step (~1.3 ms of the 1.3B step: the preset 290.9 -> 289.5 ms,
-     * means of two runs each, dev/cuda/next127.sh; the same losses). Off for a model whose
+     * means of two runs each, dev/cuda/runs/next127.sh; the same losses). Off for a model whose
      * buffer is handed out (model_cuda_grads: the multi-GPU path reads it directly). */
     int grad_write, grads_unset;
     int64_t *zr;
@@ -663,7 +663,7 @@ static cuda_act ffn_act(const retnet_config *c) {
  * layer) reads xw, sums x's squares beside it and scales its sums by the row's
  * 1 / sqrt(mean(x^2) + eps) (cuda_gemv_rms). At B = 1 (cuda_gemv_rms_suits; at 2 rows it
  * lost 12%: gemv.cu), in a model with RMSNorm and retention: the fla shape 1.079 -> 1.045 ms a
- * step (dev/cuda/next166.sh).
+ * step (dev/cuda/runs/next166.sh).
  */
 static int rms_chain(const model_cuda *d, int64_t n, int64_t T, const void *state) {
     const retnet_config *c = &d->cfg;
@@ -797,13 +797,13 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     float *z = S && c->normalize ? S + B * layer_s_floats(c) : NULL;
     const win_ptrs w = win_at(d, state, B, l);
     /* without a window (small batches), §3's key-sum step rides in the state's update: one
-     * launch less a layer (the preset at B = 1 1.171 -> 1.149 ms, dev/cuda/next133.sh), where
+     * launch less a layer (the preset at B = 1 1.171 -> 1.149 ms, dev/cuda/runs/next133.sh), where
      * a head's blocks fit one cluster (retention_cuda_step_rows_ok). In the window's step it
      * lost at large batches (next132) */
     const int zs = T == 1 && S && !w.W && z && d->z_fused && retention_cuda_step_rows_ok(dk, dv);
     /* and the head norm and gate, where a head's blocks fit one cluster: the fla shape at
      * B = 1 1.110 -> 1.089 ms, means of three runs alternated; the paper preset, whose step
-     * also carries §3's sums, 1.151 -> 1.157 (dev/cuda/next134.sh), and 1.175-1.182 ->
+     * also carries §3's sums, 1.151 -> 1.157 (dev/cuda/runs/next134.sh), and 1.175-1.182 ->
      * 1.188-1.218 once the rows step was a cluster too (next145.sh), so not with §3 unless
      * asked */
     const int has_hn = p16->wg || c->head_norm != RETNET_HEADNORM_NONE;
@@ -1029,7 +1029,7 @@ static retnet_status decode_step_graph(model_cuda *d, const int32_t *tokens, con
      * were copied (from pageable memory cudaMemcpy may return before its DMA lands): the
      * replay waits for everything issued there first. The tokens and positions go through
      * pinned memory on the graph's stream: two synchronous copies a step cost ~10 us
-     * (dev/cuda/next285: 1.004-1.012 ms against 1.015-1.027 at B = 1) */
+     * (dev/cuda/runs/next285: 1.004-1.012 ms against 1.015-1.027 at B = 1) */
     CUDA_TRY(cudaEventRecord(d->gready, 0), "ordering the decoding step");
     CUDA_TRY(cudaStreamWaitEvent(d->gstream, d->gready, 0), "ordering the decoding step");
     TRY(stage_ready(d, B));
@@ -1235,7 +1235,7 @@ int model_cuda_persistent(const model_cuda *d) { return d ? d->pstep : 0; }
  * nodes the argmax kernel and a copy into pinned host memory, so that this call only reads
  * them: one launch and one wait a token fewer. The fla shape, three runs alternated, ms: B = 1
  * 1.041-1.048 -> 1.034-1.039, 8 1.516-1.521 -> 1.506-1.508, 64 3.187-3.201 -> 3.175-3.186
- * (dev/cuda/next198.sh). Elsewhere the kernel runs here. The same kernel either way: the
+ * (dev/cuda/runs/next198.sh). Elsewhere the kernel runs here. The same kernel either way: the
  * same ids.
  */
 retnet_status model_cuda_argmax(model_cuda *d, const float *logits_dev, int32_t B,
@@ -1272,7 +1272,7 @@ __global__ void feed_kernel(int32_t *tok, int64_t *pos, int32_t *ids, const int3
  * kernel beside the position's advance, so the host queues all n replays at once and waits
  * once, where a step by retnet_batch_forward and retnet_batch_argmax waits for the graph,
  * reads the ids, stages them in pinned memory and launches the next. The same graph, so the
- * same bits. On the H200 at the 1.3B fla shape (dev/cuda/next304-306) that was level at
+ * same bits. On the H200 at the 1.3B fla shape (dev/cuda/runs/next304-306) that was level at
  * B = 1, 1.5-2% faster at B = 8 and 1.5-2.5% slower at B = 64, where the kernels' own times
  * were the same (not explained). Without graphs or the graph's argmax (RETNET_CUDA_GRAPHS=0,
  * RETNET_CUDA_GRAPH_ARGMAX=0: model_cuda_greedy_queues is 0) retnet_batch_greedy takes the

@@ -82,7 +82,7 @@ __device__ __forceinline__ float sigmoidf_(float z) { return 1.0f / (1.0f + expf
 #define ROWS_NMAX 512 /* §3's rows in the backward: the retention kernels' widest heads */
 /* The backward's blocks an SM at least. The heads of 512 without centring (the 1.3B models'
  * rms head norm) run at 3 (80 registers, ~50 bytes of spills): 540 -> 390 us on an H200
- * (dev/cuda/next17.sh); the other variants were slower at 3 (layernorm's 221 -> 280 us), and
+ * (dev/cuda/runs/next17.sh); the other variants were slower at 3 (layernorm's 221 -> 280 us), and
  * §3's rows spill 130-200 bytes at 80 registers (passed as CENTER). */
 #define NORM_BWD_MINB(T, CENTER) ((T) == 64 && !(CENTER) ? 3 : NORM_MINB(T))
 /* The forward's: 1024 threads an SM (at most 64 registers). A block of the model norms' rows
@@ -334,7 +334,7 @@ __device__ __forceinline__ void block_partial(double *dst, const double (&a)[4 *
  * formed from the segment's sums (below). They are template arguments so that the registers
  * of what a variant lacks are not reserved (the kernel's occupancy is set by its registers).
  *
- * The kernel issues more instructions than its bytes need (ncu, dev/cuda/next123.sh: ~1100
+ * The kernel issues more instructions than its bytes need (ncu, dev/cuda/runs/next123.sh: ~1100
  * a round of 8 values a thread in the preset's variant, 60% of the issue slots busy), so each
  * value is formed once (xhat in place of x, the sigmoid once for dg and dn) and a round has no
  * integer division or double division. The sums take no column check: beyond n, dy and x
@@ -632,7 +632,7 @@ __global__ void norm_bwd_wide_kernel(void *dx, void *dg, float *stats, const flo
  * `rows_per` rows, V columns a thread: 4 (float4 loads, the rows unrolled; n a multiple of 4,
  * so the 4 share a segment) or 1. Each column's sum runs over the same rows in the same order
  * either way. (Until the per-head sums were fused into norm_bwd_kernel, this pass also took
- * the groupnorm head norm's: V 4 took a 1.3B step 330.3 -> 325.4 ms, dev/cuda/next101.sh.) */
+ * the groupnorm head norm's: V 4 took a 1.3B step 330.3 -> 325.4 ms, dev/cuda/runs/next101.sh.) */
 template <int V>
 __global__ void norm_bwd_cols_kernel(double *pw, double *pb, const float *dy, const float *x,
                                      const float *g, const float *stats, int64_t R, int64_t W,
@@ -743,7 +743,7 @@ static cudaError_t launch_fwd(bool vec, cudaStream_t cs, void *y, const float *x
 
 /* The backward's staging buffers (norm_bwd_kernel, `per` bytes a round): 3 where an SM still
  * holds as many blocks as with 2, else 2 (the rms head norm's 3 blocks of 80 registers: 389 us
- * at 2, 420 at 3 on an H200, dev/cuda/next121.sh). 0 where not even 2 fit a block's shared
+ * at 2, 420 at 3 on an H200, dev/cuda/runs/next121.sh). 0 where not even 2 fit a block's shared
  * memory (the widest rows, 4096, on GPUs with ~100 KB a block): the launch then takes the
  * scalar loads' variant. RETNET_CUDA_NORM_STAGES 2 or 3 forces a count where it fits, 0 the
  * scalar variant (for tests). A failed query is cleared, not left for the launch's error

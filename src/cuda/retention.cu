@@ -26,9 +26,9 @@
  *               Hopper" below); every contraction.
  *   wgc_kernel  Hopper (sm_90a): the same products, cp.async loads; only the lab's path 3
  *               (for comparisons). It ran KC <= 128 until the P build lost its branches
- *               (dev/cuda/next23.sh, H16 forward: 0.73 ms against TMA's 0.54, where it had been
+ *               (dev/cuda/runs/next23.sh, H16 forward: 0.73 ms against TMA's 0.54, where it had been
  *               the faster one, 0.71 against 0.90, while the P build dominated), then KC = 64
- *               until dev/cuda/next30.sh timed TMA faster there too.
+ *               until dev/cuda/runs/next30.sh timed TMA faster there too.
  *   chunk_kernel  any sm_80+ GPU: mma.sync m16n8k16 fed by ldmatrix (described next); what
  *               runs where this file was not built for sm_90a (the wgmma kernels are then
  *               stubs that the host recognises by their launch bound and never launches).
@@ -955,7 +955,7 @@ __device__ __forceinline__ unsigned wg_smid() {
 
 /* RW: ChunkRun::rows (0: none; 1, 2: §3's row sums in the dq, dk pass), a template
  * argument so that the kernels without them are the code they were (with it a runtime flag,
- * the preset's step took 5 ms longer with the rows apart: dev/cuda/next112.sh) */
+ * the preset's step took 5 ms longer with the rows apart: dev/cuda/runs/next112.sh) */
 /* ost: how O leaves the block. 0 from the accumulator registers (a caller's bf16 o_acc, or
  * the lab's flag 16); 1 staged in shared memory and written by TMA (tmo, a map of o); 2 the
  * same, added to what is there (fp32 o_acc, or a split's second half: run_chunk) */
@@ -1102,7 +1102,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
     /* without a cluster the first chunk's loads go out at once, under the tables' work (the
      * issuing thread initialized the barrier itself); a multicast waits until the barriers
      * exist in every block of the cluster. (The second chunk's loads sent with them gained
-     * nothing: the first chunk's wait at its end is for warpgroup 1, dev/cuda/next233.sh) */
+     * nothing: the first chunk's wait at its end is for warpgroup 1, dev/cuda/runs/next233.sh) */
     if (cl == 1 && tid == 0 && nchunk > 0) issue(0);
     WG_STAMP(0, 16);
     decay_tables<C>(pw, pz, gam, scale, tid);
@@ -1530,7 +1530,7 @@ __global__ void RET_WG_BOUNDS(NTHREAD)
  * order (no mirroring backward in time). Slower than TMA where a chunk's Q and K are large
  * (KC = 256: 0.85 against 1.22 ms for the H8 forward); it was faster where they are small
  * (KC <= 128, H16 forward 0.71 against 0.90 ms) until the P build lost its branches, which
- * left it bound by its loads' issue (0.73 against 0.54 ms; dev/cuda/next23.sh; unchecked
+ * left it bound by its loads' issue (0.73 against 0.54 ms; dev/cuda/runs/next23.sh; unchecked
  * loads of whole chunks from precomputed offsets gained 3%, so they were not kept); at KC = 64
  * too since (next30.sh). Now only the lab's path 3. */
 template <int KC, int VT, int NB> struct WCCfg {
@@ -1970,7 +1970,7 @@ template <bool HINT> __device__ __forceinline__ void step_st(float *p, float4 v)
  * dv / STEP_COLS blocks of one thread block cluster (at most 8); each block sums its columns
  * and reads the others' sums from their shared memory in rank order (the same sums in every
  * block). y (B, H, dv) bf16. The 1.3B fla shape at B = 1: 1.110 -> 1.089 ms a step
- * (dev/cuda/next134.sh); the same epilogue in the window's step lost 7-11% at B = 4-8
+ * (dev/cuda/runs/next134.sh); the same epilogue in the window's step lost 7-11% at B = 4-8
  * (next135: clusters of 8 among two blocks an SM wait for their slowest block). */
 /* hw, hb, hg (64 columns), 4 double2, and (PUSH) 8 double2: the cluster's blocks' sums */
 constexpr int STEP_HN_FLOATS = 3 * 64 + 16 + 32;
@@ -2055,7 +2055,7 @@ __device__ __forceinline__ void step_head_norm(const float *x, const float *hw, 
  * writes only after every block has arrived with its copy (a split cluster barrier: arrive
  * before the state's rows, wait after them). Without it a block that started after block 0
  * had written read the new z: at 16 sequences (1024 blocks) o was off by 4% of its largest
- * value, now and then (test_step_rows, dev/cuda/next141.sh). */
+ * value, now and then (test_step_rows, dev/cuda/runs/next141.sh). */
 template <int STEP_COLS, int STEP_RG, bool HINT, int UNR, bool Z, bool HN = false,
           bool PUSH = false>
 __device__ __forceinline__ void step_body(int H, int dk, int dv, const bf16 *q, const bf16 *k,
@@ -2371,7 +2371,7 @@ __device__ __forceinline__ void window_fold_rows(float4 (&a)[UNR], float4 (&b)[U
  * A thread's rows come 2 UNR in a row, so that the fold (window_fold_rows) folds both sets
  * at once, each window token's values read from shared memory once for them and its keys as
  * float4s (the fold was ~3x a read-only step, reading the values once a row: B = 256 1202 ->
- * 644 us with a set's rows, 598 with both; dev/cuda/next91.sh). */
+ * 644 us with a set's rows, 598 with both; dev/cuda/runs/next91.sh). */
 template <int COLS, int RG, int UNR, bool PRE, bool HINT, bool WIDE = false>
 __global__ void __launch_bounds__(COLS / 4 * RG, 2)
     step_window_kernel(int H, int dk, int dv, const bf16 *q, const bf16 *k, const bf16 *v,
@@ -2820,7 +2820,7 @@ static int run_chunk(ChunkRun r, cudaStream_t s) {
         return fail("retention_cuda: the section-3 row sums ride only on the wgmma kernel");
     /* Hopper: TMA loads at every KC (at KC = 64, H32 dk64 dv64, the cp.async kernel took
      * 0.250 / 0.495 ms forward at T = 2k / 16k and 0.697 / 1.134 backward, the TMA kernel
-     * 0.204 / 0.275 and 0.563 / 0.624: dev/cuda/next30.sh); the cp.async kernel when the lab
+     * 0.204 / 0.275 and 0.563 / 0.624: dev/cuda/runs/next30.sh); the cp.async kernel when the lab
      * asks (path 3) */
     if (g_lab_path == 3) {
         switch (kc * 100 + vt) {
@@ -3152,7 +3152,7 @@ static int step_launch(const char *fn, int B, int H, int dk, int dv, const void 
     /* 32 row groups, plain accesses, where the states stream (64 MB or more: B >= 16 at the
      * 1.3B model's heads; B = 64 4.82 -> 4.71 ms a decoding step, B = 256 14.78 -> 14.23);
      * 16 row groups with streaming hints below, where the step is latency (B = 1 1.18 against
-     * 1.20-1.22 with 32; dev/cuda/next51.sh). RETNET_CUDA_STEP_RG=16 or 32 forces one. The
+     * 1.20-1.22 with 32; dev/cuda/runs/next51.sh). RETNET_CUDA_STEP_RG=16 or 32 forces one. The
      * head norm's kernel comes in the small shape only. */
     static int forced = -1;
     if (forced < 0) {
@@ -3257,7 +3257,7 @@ extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const vo
     /* the large states' shape at 512 >> i columns (512 threads: 2048 / cols row groups). The
      * narrow two (B = 16-31 at the 1.3B shape, where 64 MB of a layer's states make them
      * large) with 4 rows a set: at dk 256 a thread's rows then come in 2 rounds, not 4. 1.3B
-     * step, 2 / 4 rows a set, best of two (dev/cuda/next130.sh): B = 16 2.065 / 2.033 ms; the
+     * step, 2 / 4 rows a set, best of two (dev/cuda/runs/next130.sh): B = 16 2.065 / 2.033 ms; the
      * wide two lost with 4 (B = 64 3.277 / 3.305, 256 8.604 / 8.780). (B = 4 and 8, 1.486 /
      * 1.478 and 1.671 / 1.647 in the same runs, take the small states' shape either way: the
      * runs' spread.) */
@@ -3277,7 +3277,7 @@ extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const vo
         /* the large states' shape from 1 GB of a layer's states (B = 256 at the 1.3B shapes):
          * below it the small one at 256 columns was 1-4% faster (B = 16 2.014 -> 1.954 ms a
          * step, 48 2.763 -> 2.664, 64 3.151 -> 3.119, 128 4.883 -> 4.802; 256 8.470 against
-         * 8.504; dev/cuda/next214.sh) */
+         * 8.504; dev/cuda/runs/next214.sh) */
         if ((double)B * H * dk * dv * sizeof(float) >= 1024.0 * (1 << 20)) {
             /* the widest that is no wider than dv and still gives two blocks an SM */
             shape = 5;
@@ -3303,7 +3303,7 @@ extern "C" int retention_cuda_step_window(int B, int H, int dk, int dv, const vo
      * wave of two blocks an SM (B >= 5 at the 1.3B shapes; 256 columns from B = 9): each
      * block asks for its first rows before the wait and for the rest right after it, where a
      * second wave's blocks started, and asked for their rows, only as the first wave's left.
-     * The 1.3B step, 64 / 128 / 256 columns, ms (dev/cuda/next211.sh, next212.sh): B = 8
+     * The 1.3B step, 64 / 128 / 256 columns, ms (dev/cuda/runs/next211.sh, next212.sh): B = 8
      * 1.505 / 1.439 / -, 10 1.899 / 1.844 / 1.808, 12 1.943 / 1.885 / 1.832, 15 2.085 /
      * 1.942 / 1.911; the paper preset at B = 8 1.567 / 1.503. 512 columns (2 row groups) were
      * no faster (B = 16-32) or slower (48: 2.762 against 2.662; next213.sh).

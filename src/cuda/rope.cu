@@ -208,7 +208,7 @@ retnet_status cuda_op_rope_backward_bf16(cuda_bf16 *y, const float *dx, int64_t 
  * rotating thread takes P pairs of SPLIT_HB heads of one row, not every head as rope_kernel's
  * do: a decoding step has few rows (at B = 64, rope_kernel's layout gives 8 blocks a tensor,
  * 10 us under ncu's serialised timing, though in the step's graph both layouts timed the same:
- * dev/cuda/next49.sh), and the angles cost a few more double-precision operations this way.
+ * dev/cuda/runs/next49.sh), and the angles cost a few more double-precision operations this way.
  * The same operations per element as rope_kernel, so the same bits (test_cuda_ops). */
 #define SPLIT_HB 2
 template <int P>
@@ -278,7 +278,7 @@ __global__ void __launch_bounds__(ROPE_THREADS)
  * block's loads are in flight) instead of once per pair group of each head and tensor: at
  * h = 8 the old kernel's threads formed each angle 8 times in double. 1.3B decoding, best of
  * three alternated: B = 24 2.215 -> 2.068 ms a step, 64 3.334 -> 3.201, 256 8.619 -> 8.550
- * (dev/cuda/next163.sh; the split alone at B = 64 10.2 -> 6.1 us under ncu). The angles'
+ * (dev/cuda/runs/next163.sh; the split alone at B = 64 10.2 -> 6.1 us under ncu). The angles'
  * double-precision work hides under the loads (skipping it: 0.5% more, next164.sh). The same
  * operations on each element, so the same bits (test_cuda_ops). */
 #define SPLIT_THREADS 256

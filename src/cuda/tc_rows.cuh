@@ -18,7 +18,7 @@
  * stage, 8 pairs a warp of 8 (v[2j] row g, v[2j + 1] row g + 8); K 4096: 8 rows, 16 pairs (v[j]
  * row g; rows 8-15 of the tile zero). 64 registers either way. Rows past n: row n - 1 read,
  * its sums dropped. Rows padded 64 bytes apart (no conflicts) and rows past n not read halve
- * the persistent step's wavefronts (ncu) and slow it by 1% (dev/cuda/next317.sh; 132b30d has
+ * the persistent step's wavefronts (ncu) and slow it by 1% (dev/cuda/runs/next317.sh; 132b30d has
  * both); four mma chains instead of two: level (next319.sh; 7f0d42c): the consumers' round
  * trips between stages, not these loads, hold that step. */
 template <int KK, int NW>

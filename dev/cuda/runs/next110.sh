@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Eighteenth session's last check: every CUDA test on the final tree (sm_90a build).
+cd "$(dirname "$0")/../../.."
+. dev/cuda/lib.sh
+export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
+JOBS=16 cuda_build
+TEST_TIMEOUT=150 cuda_tests
+echo "total $((SECONDS - t0)) s"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# skinny_lab.cu (new): the decoding products at M = 64 and 32 as a TMA-fed wgmma GEMM with
+# split K and fp32 partials (meant to be summed by the next kernel), R weight rows a block,
+# ST stages, against cuBLASLt: alone, under programmatic launch, and with a reduction kernel.
+cd "$(dirname "$0")/../../.."
+. dev/cuda/lib.sh
+mkdir -p build
+nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -I src -I dev/cuda -o build/skinny_lab \
+  dev/cuda/skinny_lab.cu -lcublasLt >"$OUT/skinny_build.log" 2>&1
+echo "build: exit $? at $((SECONDS - t0)) s"; grep -E "error" "$OUT/skinny_build.log" | head -5
+for m in 64 32; do timeout 150 build/skinny_lab $m; echo "exit $?"; done
+echo "total $((SECONDS - t0)) s"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# cuBLASLt's decoding products at M = 128 and 256 (B = 128, 256) against a plain read of the
+# weights and the tensor cores' floor (skinny_lab.cu past 64 rows: no kernel of ours there).
+cd "$(dirname "$0")/../../.."
+. dev/cuda/lib.sh
+mkdir -p build
+nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -I src -I dev/cuda -o build/skinny_lab \
+  dev/cuda/skinny_lab.cu -lcublasLt >"$OUT/skinny_build.log" 2>&1
+echo "build: exit $? at $((SECONDS - t0)) s"; grep -E "error" "$OUT/skinny_build.log" | head -5
+for m in 128 256; do timeout 150 build/skinny_lab $m; echo "exit $?"; done
+echo "total $((SECONDS - t0)) s"
