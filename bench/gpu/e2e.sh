@@ -199,6 +199,25 @@ if dec:
               f"{f(pt, '{:.0f}')} | {sdpa_cell} | {f(se, '{:.0f}')} | {sb} | {tf_cell} | {ratio(ot, st)} | {ratio(ot, pt)} | "
               f"{mb(o)} / {mb(p)} / {mb(s)} |")
     print()
+    if ceil and ceil[-1].get('copy_gbs_read_plus_write'):
+        # the datasheet's rate is not reached by any kernel: the same bound at the rate this
+        # run's device copy reached, for how far ours is from what the memory gives in practice
+        cg = ceil[-1]['copy_gbs_read_plus_write']
+        cells = []
+        for X in sorted({k[0] for k in keys}):
+            row = []
+            for XX, B in keys:
+                o = pick('retnet', XX, B)
+                if XX != X or not o or not o.get('bound_ms'):
+                    continue
+                ms = o.get('ms_per_step_mean') or o.get('ms_per_step')
+                row.append(f"B = {B} {100 * o['bound_ms'] * 4800 / cg / ms:.0f}%")
+            if row:
+                cells.append(f"context {X}: " + ', '.join(row))
+        if cells:
+            print(f"Ours against the same bytes at the device copy's {cg:.0f} GB/s measured in this "
+                  "run (the bound x 4800 / " + f"{cg:.0f}): " + '; '.join(cells) + '.')
+            print()
     notes = [r for r in dec + of('train') if r.get('refused') or r.get('error')]
     for r in notes:
         who = {'retnet': 'ours'}.get(r.get('impl'), r.get('impl', '?'))
