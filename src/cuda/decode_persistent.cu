@@ -97,6 +97,9 @@ constexpr int INFLIGHT = PSTEP_INFLIGHT;
 #ifndef PSTEP_EMU
 #define PSTEP_EMU 1
 #endif
+#ifndef PSTEP_EMU_STORE /* 0: the extra slices only read (a decoding window's step) */
+#define PSTEP_EMU_STORE 1
+#endif
 constexpr int EMU = PSTEP_EMU;
 static_assert(INFLIGHT >= 1 && INFLIGHT <= NS, "stages in flight");
 constexpr int MAXL = CUDA_PSTEP_MAXL;
@@ -355,7 +358,9 @@ __global__ void __launch_bounds__(NT, 1)
                     float *Sp = a.p.state + (size_t)((l + r) % L) * a.p.state_layer_floats +
                                 (size_t)(h * DK + warp * 32) * DV + 32 * s + lane;
 #pragma unroll 8
-                    for (int j = 0; j < 32; j++) Sp[(size_t)j * DV] = sp[j * 32];
+                    for (int j = 0; j < 32; j++)
+                        if (PSTEP_EMU_STORE) Sp[(size_t)j * DV] = sp[j * 32];
+                        else sreg[j] += sp[j * 32] * 0.f; /* read, kept */
                 } else if (g.kind == 3) { /* the state slice: rows warp * 32 + j, column lane */
                     const float *sp = reinterpret_cast<const float *>(st) + warp * 32 * 32 + lane;
 #pragma unroll
