@@ -97,6 +97,9 @@ constexpr int INFLIGHT = PSTEP_INFLIGHT;
 #ifndef PSTEP_EMU
 #define PSTEP_EMU 1
 #endif
+#ifndef PSTEP_EMU_BULK /* 1: the extra slices as one bulk copy of 32 contiguous KB (wv's) */
+#define PSTEP_EMU_BULK 0
+#endif
 #ifndef PSTEP_EMU_STORE /* 0: the extra slices only read (a decoding window's step) */
 #define PSTEP_EMU_STORE 1
 #endif
@@ -296,7 +299,12 @@ __global__ void __launch_bounds__(NT, 1)
                     const uint32_t dst = smem_u32(ring + (size_t)sl * STAGE), bar = smem_u32(bars + sl);
                     mbar_expect_tx(bar, (uint32_t)(n * g.rb));
                     if (g.kind == 3) {
-                        tma_load3(dst, &tm_state, 32 * s, h * DK, EMU > 1 ? (l + r) % L : l, bar);
+                        if (PSTEP_EMU_BULK && r > 0)
+                            bulk_load(dst, (const unsigned char *)a.p.layer[(l + r) % L].wv +
+                                               (size_t)b * DK * 32 * 4,
+                                      (uint32_t)(DK * 32 * 4), bar);
+                        else
+                            tma_load3(dst, &tm_state, 32 * s, h * DK, EMU > 1 ? (l + r) % L : l, bar);
                     } else {
                         bulk_load(dst, g.p + (size_t)r * g.rb, (uint32_t)(n * g.rb), bar);
                     }
