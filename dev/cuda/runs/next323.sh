@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Forty-third session: next322 with the extra slices as contiguous bulk copies, not stored
-# (PSTEP_EMU_STORE=0: what a persistent step with a decoding window, which folds the state
-# into memory every 16th step, would move), at E = 4 and 8, against the chain. Two rounds.
+# Forty-third session: next322 (the extra state slices only read, as a step with a decoding
+# window would) with each extra slice one bulk copy of 32 contiguous KB (PSTEP_EMU_BULK=1: a
+# layout with each block's slice in one piece) instead of the tensor map's 256 rows of 128
+# bytes, at E = 4 and 8, against the chain. One round.
 cd "$(dirname "$0")/../../.."
 . dev/cuda/lib.sh
 export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
