@@ -17,6 +17,11 @@
  * accounted for the rest (next292-next294). Its ceilings (next296, timing only, by tiles):
  * without the meetings' waits 0.935-0.946 ms, without x's adds 0.969-0.973, without either or
  * the tag waits 0.880: the rest is the stream and the consumers' work between stages.
+ * One sequence only: the products would take up to 8 for free (the mma's n), but each more
+ * sequence's state slices cost ~0.07-0.12 ms a step through the ring. Estimated by this
+ * kernel carrying B sequences' state traffic and x's adds (next321-next323; 00e0d7d has
+ * the switch): B = 2 1.03 ms against the chain's 1.22, 4 1.27-1.31 against 1.32-1.34, 8
+ * 1.80-1.86 against 1.43-1.46, with a window's read-only state or contiguous slices alike.
  *
  * 128 blocks (one an SM, 16 a head), 8 consumer warps and a producer warp each. The producer
  * copies, in the order the consumers read them, the block's share of every weight into a ring
@@ -89,21 +94,6 @@ constexpr int STAGE = PSTEP_STAGE, NS = PSTEP_NS;
 #define PSTEP_INFLIGHT 2
 #endif
 constexpr int INFLIGHT = PSTEP_INFLIGHT;
-/* LAB (timing only, wrong results): PSTEP_EMU = E > 1 gives the step E sequences' worth of
- * the state's traffic and x's adds, what a step of E sequences would add to this one beyond
- * its free columns of the products: E - 1 more state slices a layer through the ring (another
- * layer's, (l + e) % L) stored back as read, and E - 1 more adds of 0 to each of down's rows
- * (onto xb). An estimate of the step generalised to B = E (dev/cuda/runs/next321.sh) */
-#ifndef PSTEP_EMU
-#define PSTEP_EMU 1
-#endif
-#ifndef PSTEP_EMU_BULK /* 1: the extra slices as one bulk copy of 32 contiguous KB (wv's) */
-#define PSTEP_EMU_BULK 0
-#endif
-#ifndef PSTEP_EMU_STORE /* 0: the extra slices only read (a decoding window's step) */
-#define PSTEP_EMU_STORE 1
-#endif
-constexpr int EMU = PSTEP_EMU;
 static_assert(INFLIGHT >= 1 && INFLIGHT <= NS, "stages in flight");
 constexpr int MAXL = CUDA_PSTEP_MAXL;
 static_assert(F % NB == 0 && FJ <= FJP && FJP % 8 == 0 && DV / SUB == 32 && D == NC * 8, "shapes");
@@ -159,7 +149,7 @@ __device__ __forceinline__ seg_t segment(const args &a, int b, int l, int i) {
     case 1: return seg_t{(const unsigned char *)(w.wk + (size_t)(h * DK + 16 * s) * D), 16, 2 * D, 0};
     case 2: return seg_t{(const unsigned char *)(w.wv + (size_t)(h * DV + 32 * s) * D), 32, 2 * D, 0};
     case 3: return seg_t{(const unsigned char *)(w.wg + (size_t)(h * DV + 32 * s) * D), 32, 2 * D, 0};
-    case 4: return seg_t{nullptr, EMU, DK * 32 * 4, 3};
+    case 4: return seg_t{nullptr, 1, DK * 32 * 4, 3};
     case 5: return seg_t{(const unsigned char *)(w.wo + (size_t)16 * b * DVT), 16, 2 * DVT, 1};
     case 6: return seg_t{(const unsigned char *)(w.gate + (size_t)FJ * b * D), FJ, 2 * D, 0};
     case 7: return seg_t{(const unsigned char *)(w.fc1 + (size_t)FJ * b * D), FJ, 2 * D, 0};
@@ -299,12 +289,7 @@ __global__ void __launch_bounds__(NT, 1)
                     const uint32_t dst = smem_u32(ring + (size_t)sl * STAGE), bar = smem_u32(bars + sl);
                     mbar_expect_tx(bar, (uint32_t)(n * g.rb));
                     if (g.kind == 3) {
-                        if (PSTEP_EMU_BULK && r > 0)
-                            bulk_load(dst, (const unsigned char *)a.p.layer[(l + r) % L].wv +
-                                               (size_t)b * DK * 32 * 4,
-                                      (uint32_t)(DK * 32 * 4), bar);
-                        else
-                            tma_load3(dst, &tm_state, 32 * s, h * DK, EMU > 1 ? (l + r) % L : l, bar);
+                        tma_load3(dst, &tm_state, 32 * s, h * DK, l, bar);
                     } else {
                         bulk_load(dst, g.p + (size_t)r * g.rb, (uint32_t)(n * g.rb), bar);
                     }
@@ -361,15 +346,7 @@ __global__ void __launch_bounds__(NT, 1)
                 const unsigned char *st = ring + (size_t)sl * STAGE;
                 mbar_wait(smem_u32(bars + sl), (uint32_t)((it / NS) & 1));
                 it++;
-                if (g.kind == 3 && EMU > 1 && r > 0) { /* LAB: another layer's slice, as read */
-                    const float *sp = reinterpret_cast<const float *>(st) + warp * 32 * 32 + lane;
-                    float *Sp = a.p.state + (size_t)((l + r) % L) * a.p.state_layer_floats +
-                                (size_t)(h * DK + warp * 32) * DV + 32 * s + lane;
-#pragma unroll 8
-                    for (int j = 0; j < 32; j++)
-                        if (PSTEP_EMU_STORE) Sp[(size_t)j * DV] = sp[j * 32];
-                        else sreg[j] += sp[j * 32] * 0.f; /* read, kept */
-                } else if (g.kind == 3) { /* the state slice: rows warp * 32 + j, column lane */
+                if (g.kind == 3) { /* the state slice: rows warp * 32 + j, column lane */
                     const float *sp = reinterpret_cast<const float *>(st) + warp * 32 * 32 + lane;
 #pragma unroll
                     for (int j = 0; j < 32; j++) sreg[j] = sp[j * 32];
@@ -388,7 +365,6 @@ __global__ void __launch_bounds__(NT, 1)
                                        __uint_as_float(ww[e] & 0xffff0000u) * us[8 * q + 2 * e + 1];
                         }
                         x_add(a.xa, r + rr, acc, bad);
-                        for (int e = 1; e < EMU; e++) x_add(a.xb, r + rr, 0.f, bad); /* LAB */
                     }
                 } else {
                     tcd_load_any<CW>(v, st, g.kind ? DVT : D, lane, warp, n);
