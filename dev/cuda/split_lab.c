@@ -85,10 +85,9 @@ int main(int argc, char **argv) {
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)B * (size_t)(N + 8));
     if (!toks || !ids) return 1;
     for (int32_t i = 0; i < B; i++) toks[i] = (int32_t)((i * 7919) % c.vocab);
-    for (int bi = 0; bi < nB; bi++)
-    for (int si = 0; si < nS; si++) {
-        const int S = Ss[si];
-        B = Bs[bi];
+    for (int k = 0; k < nB * nS; k++) { /* each batch, each split */
+        const int S = Ss[k % nS];
+        B = Bs[k / nS];
         if (S < 1 || S > Smax || B % S) {
             fprintf(stderr, "S %d: skipped (B %% S or range)\n", S);
             continue;
