@@ -19,7 +19,7 @@ Those charges add up to the step's span. Means over the last `steps` complete st
 import collections
 import sys
 
-from trace_steps import short
+from trace_steps import load, step_bounds
 
 
 def kind(name):
@@ -43,14 +43,8 @@ def kind(name):
 def main():
     path = sys.argv[1]
     nsteps = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    ks = []
-    for line in open(path):
-        p = line.rstrip('\n').split(',', 4)
-        if len(p) == 5:
-            ks.append((int(p[0]), int(p[1]), short(p[4])))
-    ks.sort()
-    starts = [i for i, k in enumerate(ks) if k[2].startswith(('embed_kernel', 'pstep_kernel'))]
-    bounds = list(zip(starts[:-1], starts[1:]))[-nsteps:]
+    ks = load(path)
+    bounds = step_bounds(ks, nsteps)
     if not bounds:
         sys.exit(f'fewer than two steps in {path}')
     add = collections.defaultdict(float)
@@ -58,7 +52,7 @@ def main():
     for a, b in bounds:
         step = ks[a:b]
         end = step[0][0]
-        for s, e, name in step:
+        for s, e, _, name in step:
             if e > end:
                 add[kind(name)] += (e - end) / 1e3
                 end = e

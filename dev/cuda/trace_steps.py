@@ -34,10 +34,8 @@ def short(name):
     return base + (f'<{",".join(args)}>' if args else '')
 
 
-def main():
-    path = sys.argv[1]
-    nsteps = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    rows = int(sys.argv[3]) if len(sys.argv) > 3 else 60
+def load(path):
+    """trace_inject.c's records, by start: (start ns, end ns, grid, short name)"""
     ks = []
     for line in open(path):
         p = line.rstrip('\n').split(',', 4)
@@ -45,11 +43,25 @@ def main():
             continue
         ks.append((int(p[0]), int(p[1]), int(p[3]), short(p[4])))
     ks.sort()
+    return ks
+
+
+def step_bounds(ks, nsteps):
+    """the last nsteps complete steps' (first, past-last) indices into ks: a step begins at
+    each embed_kernel (or the persistent step's kernel)"""
     starts = [i for i, k in enumerate(ks) if k[3].startswith(('embed_kernel', 'pstep_kernel'))]
-    if len(starts) < 2:
+    return list(zip(starts[:-1], starts[1:]))[-nsteps:]
+
+
+def main():
+    path = sys.argv[1]
+    nsteps = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    rows = int(sys.argv[3]) if len(sys.argv) > 3 else 60
+    ks = load(path)
+    bounds = step_bounds(ks, nsteps)
+    if not bounds:
         print('fewer than two steps in', path)
         return
-    bounds = list(zip(starts[:-1], starts[1:]))[-nsteps:]
     per = collections.defaultdict(lambda: [0, 0.0, 0.0])
     spans, busys = [], []
     for si, (a, b) in enumerate(bounds):
