@@ -203,13 +203,6 @@ __device__ __forceinline__ void st_peer(uint32_t addr, uint32_t bar, unsigned ra
                  "r"(__float_as_uint(v)), "r"(rb)
                  : "memory");
 }
-__device__ __forceinline__ void mbar_wait_cluster(uint32_t bar, uint32_t parity) {
-    asm volatile("{\n.reg .pred P1;\nWAIT_%=:\n"
-                 "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 P1, [%0], %1;\n"
-                 "@P1 bra DONE_%=;\nbra WAIT_%=;\nDONE_%=:\n}\n" ::"r"(bar),
-                 "r"(parity)
-                 : "memory");
-}
 /* v added to x's word i, in fixed point; bad: v does not fit */
 __device__ __forceinline__ void x_add(unsigned long long *x, int i, float v, bool &bad) {
     if (!(fabsf(v) < XLIM)) bad = true;
