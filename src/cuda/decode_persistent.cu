@@ -18,11 +18,10 @@
  * without the meetings' waits 0.935-0.946 ms, without x's adds 0.969-0.973, without either or
  * the tag waits 0.880: the rest is the stream and the consumers' work between stages.
  * One sequence only: the products would take up to 8 for free (the mma's n), but each more
- * sequence's state slices and x's adds cost ~0.07-0.13 ms a step together (which of the two,
- * dev/cuda/runs/next327.sh will say). Estimated by this kernel carrying B sequences' state
- * traffic and x's adds (next321-next323; 00e0d7d has the switch): B = 2 1.03 ms against the
- * chain's 1.22, 4 1.27-1.31 against 1.32-1.34, 8 1.80-1.86 against 1.43-1.46, with a
- * window's read-only state or contiguous slices alike.
+ * sequence's state slices cost ~0.07-0.12 ms a step through the ring. Estimated by this
+ * kernel carrying B sequences' state traffic and x's adds (next321-next323; 00e0d7d has
+ * the switch): B = 2 1.03 ms against the chain's 1.22, 4 1.27-1.31 against 1.32-1.34, 8
+ * 1.80-1.86 against 1.43-1.46, with a window's read-only state or contiguous slices alike.
  *
  * 128 blocks (one an SM, 16 a head), 8 consumer warps and a producer warp each. The producer
  * copies, in the order the consumers read them, the block's share of every weight into a ring
@@ -96,16 +95,6 @@ constexpr int STAGE = PSTEP_STAGE, NS = PSTEP_NS;
 #endif
 constexpr int INFLIGHT = PSTEP_INFLIGHT;
 static_assert(INFLIGHT >= 1 && INFLIGHT <= NS, "stages in flight");
-/* LAB (off by default, dev/cuda/runs/next326.sh): PSTEP_CLUSTER=16 launches a head's 16 blocks
- * as one cluster, and q and k reach the head's blocks through distributed shared memory (each
- * block's 16 + 16 values st.async into every peer's qk, counted on the peer's mbarrier),
- * instead of tagged stores that the head's blocks poll in L2 (the head's wait: 2.3 us a layer
- * in the thirty-sixth session's trace) */
-#ifndef PSTEP_CLUSTER
-#define PSTEP_CLUSTER 0
-#endif
-constexpr int CLU = PSTEP_CLUSTER;
-static_assert(CLU == 0 || CLU == 16, "a head's blocks, or none");
 constexpr int MAXL = CUDA_PSTEP_MAXL;
 static_assert(F % NB == 0 && FJ <= FJP && FJP % 8 == 0 && DV / SUB == 32 && D == NC * 8, "shapes");
 static_assert(DK * 32 * 4 <= STAGE && STAGE % (2 * FJP) == 0, "stages");
@@ -114,8 +103,7 @@ static_assert(DK * 32 * 4 <= STAGE && STAGE % (2 * FJP) == 0, "stages");
  * sums; q, k and o of the state update; the ring. 220 KB in all: the rotation's cosines and
  * sines live in the scratch, each block's own (a thread reads back only what it wrote) */
 constexpr int SM_PART = 9216, SM_QR = SM_PART + 16384;
-constexpr int SM_QK = SM_QR + 3072;                       /* CLU: the head's q, k [2][DK] */
-constexpr int SM_RING = SM_QK + (CLU ? 2048 : 0), SMEM = SM_RING + NS * STAGE;
+constexpr int SM_RING = SM_QR + 3072, SMEM = SM_RING + NS * STAGE;
 static_assert(SM_RING % 128 == 0, "TMA destinations");
 
 enum { C_BAR, C_DONE, C_BAD, C_GEN }; /* the control words (scratch, zero when allocated) */
@@ -194,15 +182,6 @@ __device__ __forceinline__ uint2 ld_tag(const uint2 *p) {
                  : "memory");
     return u;
 }
-/* CLU: v into peer rank's copy of this block's shared word at addr, counted on its mbarrier */
-__device__ __forceinline__ void st_peer(uint32_t addr, uint32_t bar, unsigned rank, float v) {
-    uint32_t ra, rb;
-    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(ra) : "r"(addr), "r"(rank));
-    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(rb) : "r"(bar), "r"(rank));
-    asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.b32 [%0], %1, [%2];\n" ::"r"(ra),
-                 "r"(__float_as_uint(v)), "r"(rb)
-                 : "memory");
-}
 /* v added to x's word i, in fixed point; bad: v does not fit */
 __device__ __forceinline__ void x_add(unsigned long long *x, int i, float v, bool &bad) {
     if (!(fabsf(v) < XLIM)) bad = true;
@@ -280,19 +259,15 @@ __global__ void __launch_bounds__(NT, 1)
     float *us = qr; /* the block's u [FJP] (q's place: free from wo to the next state update) */
     float *cs = a.rot + (size_t)blockIdx.x * DK, *sn = cs + DK / 2;
     unsigned char *ring = sm + SM_RING;
-    float *qk = reinterpret_cast<float *>(sm + SM_QK); /* CLU: [2][DK], the head's q, k */
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tid = threadIdx.x;
     const int b = blockIdx.x, h = b / SUB, s = b % SUB, L = a.p.n_layer;
     if (tid == 0) {
         for (int i = 0; i < NS; i++)
             mbar_init(smem_u32(bars + i), 1), mbar_init(smem_u32(bars + NS + i), CW);
         mbar_init(smem_u32(bars + 2 * NS), 1); /* the rotation is ready */
-        if (CLU) mbar_init(smem_u32(bars + 2 * NS + 1), 1); /* the head's q, k landed */
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
-    if (CLU) /* every peer's mbarrier initialised before any st.async reaches it */
-        asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
     if (warp == CW) { /* the producer: every segment's rows, stage by stage */
         if (lane) { /* its other lanes: the rotation (in double), off the consumers' path */
             for (int j = lane - 1; j < DK / 2; j += 31) rotation(a.p.pos[0], a.p.rope_base, j, cs, sn);
@@ -361,9 +336,6 @@ __global__ void __launch_bounds__(NT, 1)
         norm_out(v8, ss, a.p.layer[0].attn_norm, a.p.eps, xs, red);
     }
     for (int l = 0; l <= L; l++) {
-        /* CLU: this layer's 2 KB of the head's q and k expected (the last phase completed:
-         * thread 0 waited for it) */
-        if (CLU && l < L && tid == 0) mbar_expect_tx(smem_u32(bars + 2 * NS + 1), 2 * DK * 4);
         if (l == L) norm_in(a.xa, a.p.final_norm, a.p.eps, xs, red, nullptr, bad); /* after meeting A */
         for (int i = 0; i < nseg(a, l); i++) {
             const seg_t g = segment(a, b, l, i);
@@ -419,17 +391,11 @@ __global__ void __launch_bounds__(NT, 1)
                     const int at[4] = {tid, tid + DK / 2, DK + tid, DK + tid + DK / 2};
                     const unsigned want = tag0 + (unsigned)l;
                     uint2 u[4];
-                    if (CLU) {
-                        mbar_wait_cluster(smem_u32(bars + 2 * NS + 1), (uint32_t)(l & 1));
+                    for (;;) {
 #pragma unroll
-                        for (int e = 0; e < 4; e++) u[e] = make_uint2(__float_as_uint(qk[at[e]]), want);
-                    } else
-                        for (;;) {
-#pragma unroll
-                            for (int e = 0; e < 4; e++) u[e] = ld_tag(p + at[e]);
-                            if (u[0].y == want && u[1].y == want && u[2].y == want && u[3].y == want)
-                                break;
-                        }
+                        for (int e = 0; e < 4; e++) u[e] = ld_tag(p + at[e]);
+                        if (u[0].y == want && u[1].y == want && u[2].y == want && u[3].y == want) break;
+                    }
                     rope_rotate(__uint_as_float(u[0].x), __uint_as_float(u[1].x), c, sv, 1.0f,
                                 qr[tid], qr[tid + DK / 2]);
                     rope_rotate(__uint_as_float(u[2].x), __uint_as_float(u[3].x), c, sv, 0.0625f,
@@ -486,9 +452,6 @@ __global__ void __launch_bounds__(NT, 1)
                 for (int w = 0; w < CW; w++) t += pp[w * PR + rr];
                 if (l == L) {
                     a.p.logits[(size_t)g.rows * b + rr] = t;
-                } else if (i <= 1 && CLU) {
-                    const uint32_t ad = smem_u32(qk + i * DK + 16 * s + rr), qb = smem_u32(bars + 2 * NS + 1);
-                    for (unsigned pr = 0; pr < SUB; pr++) st_peer(ad, qb, pr, t);
                 } else if (i <= 1) {
                     st_tag(a.qkt + h * 2 * DK + i * DK + 16 * s + rr, t, tag0 + (unsigned)l);
                 } else if (i == 2) {
@@ -617,8 +580,6 @@ extern "C" int cuda_pstep_available(void) {
         why = "no cuTensorMapEncodeTiled";
     else if ((e = cudaFuncSetAttribute(pstep_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        SMEM)) != cudaSuccess ||
-             (CLU && (e = cudaFuncSetAttribute(pstep_kernel, cudaFuncAttributeNonPortableClusterSizeAllowed,
-                                               1)) != cudaSuccess) ||
              (e = cudaFuncSetAttribute(pstep_kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                        cudaSharedmemCarveoutMaxShared)) != cudaSuccess)
         why = "the shared memory attributes";
@@ -687,11 +648,9 @@ extern "C" retnet_status cuda_pstep_run(const cuda_pstep *p, void *scratch, cuda
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(NB), cfg.blockDim = dim3(NT), cfg.dynamicSmemBytes = SMEM;
     cfg.stream = (cudaStream_t)cs;
-    cudaLaunchAttribute at1[2];
+    cudaLaunchAttribute at1[1];
     at1[0].id = cudaLaunchAttributeCooperative, at1[0].val.cooperative = 1;
-    at1[1].id = cudaLaunchAttributeClusterDimension;
-    at1[1].val.clusterDim.x = CLU ? CLU : 1, at1[1].val.clusterDim.y = 1, at1[1].val.clusterDim.z = 1;
-    cfg.attrs = at1, cfg.numAttrs = CLU ? 2 : 1;
+    cfg.attrs = at1, cfg.numAttrs = 1;
     const cudaError_t e = cudaLaunchKernelEx(&cfg, pstep_kernel, a, ms);
     if (e != cudaSuccess) {
         (void)cudaGetLastError(); /* a launch that failed leaves nothing behind for the next */

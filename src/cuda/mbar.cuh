@@ -57,15 +57,6 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
                     "r"(parity)
                     : "memory");
 }
-/* the same, acquiring at cluster scope: what other blocks of the cluster wrote into this
- * block's shared memory, counted on bar (st.async ... complete_tx), is then visible */
-__device__ __forceinline__ void mbar_wait_cluster(uint32_t bar, uint32_t parity) {
-    RETNET_MBAR_ASM("{\n.reg .pred P1;\nWAIT_%=:\n"
-                    "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 P1, [%0], %1;\n"
-                    "@P1 bra DONE_%=;\nbra WAIT_%=;\nDONE_%=:\n}\n" ::"r"(bar),
-                    "r"(parity)
-                    : "memory");
-}
 /* whether the phase of the given parity has completed, without waiting */
 __device__ __forceinline__ bool mbar_test(uint32_t bar, uint32_t parity) {
     uint32_t ok = 0;
