@@ -13,7 +13,6 @@
 
 #include <cublasLt.h>
 #include <cublas_v2.h>
-#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -177,17 +176,6 @@ static retnet_status gemm(int transA, int transB, int64_t M, int64_t N, int64_t 
            "cublasLtMatmulDescSetAttribute");
     LT_TRY(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opA, sizeof opA),
            "cublasLtMatmulDescSetAttribute");
-    { /* LAB (dev/cuda/runs/next328.sh): RETNET_CUDA_LT_SMS=n asks cuBLASLt for algorithms
-       * that use n SMs, leaving the rest to a concurrent stream */
-        static int32_t lt_sms = -1;
-        if (lt_sms < 0) {
-            const char *e = getenv("RETNET_CUDA_LT_SMS");
-            lt_sms = e ? atoi(e) : 0;
-        }
-        if (lt_sms > 0)
-            LT_TRY(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET, &lt_sms,
-                                                  sizeof lt_sms), "cublasLtMatmulDescSetAttribute");
-    }
     /* column-major views: our B is (transB ? K x N : N x K), A (transA ? M x K : K x M),
      * C (N x M), each with its row stride as leading dimension */
     LT_TRY(cublasLtMatrixLayoutCreate(&la, abt, transB ? K : N, transB ? N : K, ldb), "layout B");

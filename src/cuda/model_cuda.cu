@@ -948,15 +948,7 @@ static retnet_status decode_graph_get(model_cuda *d, int32_t B, float *state_dev
                                       decode_graph **out) {
     const retnet_config *c = &d->cfg;
     if (!d->gstream)
-    { /* LAB (dev/cuda/runs/next328.sh): RETNET_CUDA_GSTREAM_PRIO=1 gives the models' graph
-       * streams the highest and the lowest priority in turn (split_lab's parts) */
-        static int turn = 0;
-        const char *e = getenv("RETNET_CUDA_GSTREAM_PRIO");
-        int lo = 0, hi = 0;
-        if (e && e[0] == '1') cudaDeviceGetStreamPriorityRange(&lo, &hi);
-        CUDA_TRY(cudaStreamCreateWithPriority(&d->gstream, cudaStreamNonBlocking,
-                                              turn++ % 2 ? lo : hi), "a graph stream");
-    }
+        CUDA_TRY(cudaStreamCreateWithFlags(&d->gstream, cudaStreamNonBlocking), "a graph stream");
     if (!d->gready)
         CUDA_TRY(cudaEventCreateWithFlags(&d->gready, cudaEventDisableTiming), "a graph event");
     cuda_stream cs = (cuda_stream)d->gstream;
