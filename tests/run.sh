@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test binary of the given build directories (default: build) from the repository
 # root and ends with the suite's one summary line, "N passed, N failed". A binary that
-# crashes or exits non-zero without reporting counts as one failed test.
+# crashes or exits non-zero without reporting counts as one failed test. TEST_WRAPPER, if set,
+# is the command each binary runs under (make memcheck-cuda: compute-sanitizer).
 set -u
 cd "$(dirname "$0")/.."
 dirs=("$@")
@@ -12,7 +13,7 @@ for dir in "${dirs[@]}"; do
     case "$bin" in *.*) continue ;; esac
     [ -x "$bin" ] || continue
     echo "== $bin"
-    out=$("$bin" 2>&1); rc=$?
+    out=$(${TEST_WRAPPER:-} "$bin" 2>&1); rc=$?
     echo "$out" | grep -vE '^ok ' | sed 's/^/   /'
     line=$(echo "$out" | grep -E '[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
     if [ -n "$line" ]; then
