@@ -1063,7 +1063,11 @@ static void test_bf16_outputs(void) {
     float *dx_ = dputf(x, n), *dg_ = dputf(g, n), *dw_ = dputf(w, d), *db_ = dputf(b, d);
     float *ddy = dputf(dy, n), *dh2 = dputf(h2, n), *y32 = dput(NULL, 4 * (size_t)n);
     float *z1 = dput(NULL, 4 * (size_t)n), *z2 = dput(NULL, 4 * (size_t)n);
+    /* the norms' backward adds its weight gradients into pw, pb: zeros, though only dx is
+     * compared (an unset accumulator is a read of memory never written: initcheck) */
     float *pw = dput(NULL, 4 * (size_t)d), *pb = dput(NULL, 4 * (size_t)d);
+    OK(retnet_cuda_memset0(pw, 4 * (size_t)d, NULL));
+    OK(retnet_cuda_memset0(pb, 4 * (size_t)d, NULL));
     cuda_bf16 *y16 = dput(NULL, 2 * (size_t)n), *y16b = dput(NULL, 2 * (size_t)n);
     uint16_t *got, *want;
     char what[96];
