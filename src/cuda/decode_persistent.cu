@@ -18,10 +18,11 @@
  * without the meetings' waits 0.935-0.946 ms, without x's adds 0.969-0.973, without either or
  * the tag waits 0.880: the rest is the stream and the consumers' work between stages.
  * One sequence only: the products would take up to 8 for free (the mma's n), but each more
- * sequence's state slices cost ~0.07-0.12 ms a step through the ring. Estimated by this
- * kernel carrying B sequences' state traffic and x's adds (next321-next323; 00e0d7d has
- * the switch): B = 2 1.03 ms against the chain's 1.22, 4 1.27-1.31 against 1.32-1.34, 8
- * 1.80-1.86 against 1.43-1.46, with a window's read-only state or contiguous slices alike.
+ * sequence costs ~0.07-0.12 ms a step in state slices through the ring and adds into x.
+ * Estimated by this kernel carrying B sequences' state traffic and x's adds (next321-next323;
+ * 00e0d7d has the switch): B = 2 1.03 ms against the chain's 1.22, 4 1.27-1.31 against
+ * 1.32-1.34, 8 1.80-1.86 against 1.43-1.46, with a window's read-only state or contiguous
+ * slices alike; at 8, 0.39 ms of the extra is the slices and 0.50 x's adds (next327).
  *
  * 128 blocks (one an SM, 16 a head), 8 consumer warps and a producer warp each. The producer
  * copies, in the order the consumers read them, the block's share of every weight into a ring
