@@ -133,7 +133,9 @@ $(BUILD)/cuda/bench_cuda_ops: $(BUILD)/tests/cuda/bench_cuda_ops.o $(BUILD)/libr
 # The test command of the README and of CI: dependencies, then the release build's tests,
 # then the whole suite again under AddressSanitizer + UBSan, and where nvcc is installed the
 # CUDA backend's tests (which skip, passing, without a GPU). One closing line for all.
-test: deps
+# gnuplot too (install-deps.sh bench): the report smoke tests then check the plots as well.
+test:
+	@scripts/install-deps.sh bench
 	@$(MAKE) --no-print-directory all
 	@ln -sf ../../tests/report_smoke.sh build/tests/test_report_smoke
 	@ln -sf ../../tests/gpu_report_smoke.sh build/tests/test_gpu_report_smoke
