@@ -542,3 +542,31 @@ mega_build() {
     's/qr\[tid\] = q0 \* c - q1 \* sn/qr[tid] = q0 * c + q1 * sn/' \
     's/const float sv = gamma \* sreg\[j\]/const float sv = sreg[j]/'
 }
+
+# split_lab_build: the library and CLI (make CUDA=1), then build/split_lab linked against it
+split_lab_build() {
+  JOBS=16 cuda_build build-cuda/libretnet.a build-cuda/retnet
+  mkdir -p build
+  local L
+  L=$(make -s CUDA=1 --eval='print-ldlibs: ; @echo $(LDLIBS)' print-ldlibs)
+  gcc -O2 -std=c11 -D_GNU_SOURCE -fopenmp -Iinclude dev/cuda/split_lab.c build-cuda/libretnet.a \
+    $L -lpthread -o build/split_lab && echo "lab build: ok"
+}
+
+# split_table FILE...: split_lab's JSON lines, a line per file, batch and split: its runs' ms a
+# step and the best against the same file's S = 1
+split_table() {
+  python3 - "$@" <<'PY'
+import json, sys, os, collections
+for f in sys.argv[1:]:
+    r = collections.defaultdict(list)
+    for l in open(f):
+        try: j = json.loads(l)
+        except Exception: continue
+        r[(j['B'], j['S'])].append(j['ms_per_step'])
+    name = os.path.basename(f)[:-6]
+    for (b, s), v in sorted(r.items()):
+        base = min(r.get((b, 1), [float('nan')]))
+        print(f"{name:13s} B {b:4d} S {s}: " + " ".join(f"{x:.3f}" for x in v) + f"   best/S1 {min(v)/base:.3f}")
+PY
+}
