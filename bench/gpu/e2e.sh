@@ -208,15 +208,15 @@ if dec:
             row = []
             for XX, B in keys:
                 o = pick('retnet', XX, B)
-                if XX != X or not o or not o.get('bound_ms'):
+                if XX != X or not o or not o.get('bytes_per_step'):
                     continue
                 ms = o.get('ms_per_step_mean') or o.get('ms_per_step')
-                row.append(f"B = {B} {100 * o['bound_ms'] * 4800 / cg / ms:.0f}%")
+                row.append(f"B = {B} {100 * o['bytes_per_step'] / (cg * 1e6) / ms:.0f}%")
             if row:
                 cells.append(f"context {X}: " + ', '.join(row))
         if cells:
             print(f"Ours against the same bytes at the device copy's {cg:.0f} GB/s measured in this "
-                  "run (the bound x 4800 / " + f"{cg:.0f}): " + '; '.join(cells) + '.')
+                  "run (a step's bytes at that rate / its time): " + '; '.join(cells) + '.')
             print()
     notes = [r for r in dec + of('train') if r.get('refused') or r.get('error')]
     for r in notes:

@@ -14,6 +14,7 @@ Those charges add up to the step's span. Means over the last `steps` complete st
     head norm  the head norm and gate (norm_fwd_kernel with 64 threads)
     split      q k v g's split and rotation past 16 rows (qkvg_split*)
     act        the GLU's act (ew_kernel)
+    persistent the B = 1 step's one kernel (pstep_kernel)
     other      embedding, argmax and the rest
 """
 import collections

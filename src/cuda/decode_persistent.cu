@@ -84,6 +84,8 @@ constexpr int PR = 256;                    /* a segment's rows, at most (partial
  * next313); PSTEP_STAGE and PSTEP_NS for comparisons */
 #ifndef PSTEP_STAGE
 #define PSTEP_STAGE (48 * 1024)
+#endif
+#ifndef PSTEP_NS
 #define PSTEP_NS 4
 #endif
 constexpr int STAGE = PSTEP_STAGE, NS = PSTEP_NS;
