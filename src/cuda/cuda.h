@@ -144,13 +144,6 @@ typedef struct {
 typedef struct {
     const float *w; /* (N) the norm's weight */
     cuda_bf16 *xw;  /* (M, N) bf16(y w), 16-byte aligned */
-    /* or, with ctr, xw is the whole norm, cuda_op_rmsnorm_bf16(xw, y, w, M, N, eps)'s bits,
-     * formed by the launch's last block to finish (the norm's own launch gone; the next
-     * product reads xw as any operand). ctr: one word of device memory, zero before the
-     * call and left zero after it; one product at a time may use it. cuda_gemv_norm_suits
-     * says where. */
-    unsigned *ctr;
-    float eps;
 } cuda_gemv_rms_out;
 
 /* The next product's side: its x is such an xw, y (M, K) fp32 (x's row stride, 16-byte
@@ -189,10 +182,6 @@ retnet_status cuda_op_gemv_multi(const cuda_bf16 *x, int64_t M, int64_t K, int64
 /* Whether a product of M rows can take a norm's scale (cuda_gemv_rms): one row, in the FMA
  * kernel, and cuda_gemv_suits. */
 int cuda_gemv_rms_suits(int64_t M, int64_t K, const void *x, int64_t ldx);
-/* Whether a product of M rows (one output, fp32 y of N columns) can form the whole next
- * RMSNorm in its last block (cuda_gemv_rms_out's ctr): the tensor-core kernel's rows (M >= 3)
- * and a row the norm kernels hold in registers (N <= 4096). */
-int cuda_gemv_norm_suits(int64_t M, int64_t N, int64_t K);
 /* cuda_op_gemv_multi, cuda_op_gemv_glu with x an xw and its scale (rms not NULL) */
 retnet_status cuda_op_gemv_multi_rms(const cuda_bf16 *x, int64_t M, int64_t K, int64_t ldx,
                                      const cuda_gemv_out *out, int n_out,
@@ -308,10 +297,6 @@ retnet_status cuda_op_layernorm_bf16(cuda_bf16 *y, const float *x, const float *
                                      cuda_stream s);
 retnet_status cuda_op_rmsnorm_bf16(cuda_bf16 *y, const float *x, const float *w, int64_t M,
                                    int64_t d, float eps, cuda_stream s);
-/* The register kernels' shape for rows of d: groups of T threads, each 4 K values of a row
- * (what a copy of their sums must follow to give their bits); 0 where d takes the wide-row
- * kernel. */
-int cuda_norm_row_shape(int64_t d, int *T, int *K);
 retnet_status cuda_op_head_norm_gate_bf16(cuda_bf16 *y, const float *o, const float *g,
                                           const float *w, const float *b, int64_t M, int h,
                                           int dv, float eps, int mode, cuda_stream s);

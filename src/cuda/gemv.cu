@@ -67,11 +67,6 @@ typedef struct {
      * bf16(y nw) */
     const float *nw;
     uint16_t *xw;
-    /* ... or the whole norm into xw by the grid's last block (mma kernel, one segment):
-     * ctr the blocks' count, the norm kernels' shape (nT threads a row, 4 nK values each) */
-    unsigned *ctr;
-    float neps;
-    int nT, nK;
 } gemv_seg;
 
 typedef struct {
@@ -144,7 +139,7 @@ __device__ __forceinline__ void store_pair(const gemv_seg &g, int act, int m, in
         } else {
             if (g.cin) v += ((const float *)g.cin)[o + c];
             ((float *)g.y)[o + c] = v;
-            if (g.xw && !g.ctr) g.xw[m * g.N + n + c] = f32_to_bf16_bits(v * g.nw[n + c]);
+            if (g.xw) g.xw[m * g.N + n + c] = f32_to_bf16_bits(v * g.nw[n + c]);
         }
     }
 }
@@ -265,88 +260,11 @@ __global__ void __launch_bounds__(32 * FMA_WARPS) gemv_fma_kernel(gemv_args a) {
     }
 }
 
-/* The next RMSNorm of the M rows of y (fp32, N wide) into xw, by the grid's last block to
- * count itself (every block's stores of y before its count: the fence), with the sums of
- * norm.cu's norm_fwd_kernel<nT, nK> (cuda_norm_row_shape) in their order, so the same bits:
- * a thread's 4 nK values in double, the warp's butterfly, the group's warps in order, then
- * (float)(1 / sqrt(mean + eps)), bf16((y r) w). Rows go in passes of NB threads / nT, PASS
- * passes' loads issued together (one trip to L2 for them). The kernel's next launch may use
- * the counter once this one has ended: the last block sets it back to zero. Saves the norm's
- * launch between the residual's product and the next (dev/cuda/runs/next333.sh). */
-struct tail_args { /* the segment's fields it reads, by value: a reference into the
-                     * kernel's parameters would copy them to the stack at every launch */
-    const float *y, *nw;
-    uint16_t *xw;
-    unsigned *ctr;
-    int64_t ldy;
-    int N, M, nT, nK;
-    float eps;
-};
-template <int NB>
-__device__ __noinline__ void norm_tail(const tail_args g) {
-    constexpr int PASS = 4, NW = NB / 32;
-    __shared__ double nsum[2][NW];
-    __shared__ unsigned last;
-    __threadfence(); /* this thread's stores of y (warp 0's) before the block's count */
-    __syncthreads();
-    if (threadIdx.x == 0) last = atomicAdd(g.ctr, 1u) == gridDim.x - 1;
-    __syncthreads();
-    if (!last) return;
-    __threadfence(); /* the other blocks' y, seen through their counts */
-    const int T = g.nT, K = g.nK, G = NB / T, N = g.N, M = g.M;
-    const int tid = threadIdx.x, grp = tid / T, t = tid % T, lane = tid & 31, wp = tid >> 5;
-    const float *y = g.y;
-    float wv[8];
-#pragma unroll
-    for (int v = 0; v < 8; v++) {
-        const int c = 4 * (t + T * (v >> 2)) + (v & 3);
-        wv[v] = v < 4 * K && c < N ? g.nw[c] : 0.0f;
-    }
-    int par = 0;
-    for (int m0 = 0; m0 < M; m0 += PASS * G) {
-        float xv[PASS][8];
-#pragma unroll
-        for (int p = 0; p < PASS; p++) {
-            const int m = m0 + p * G + grp;
-#pragma unroll
-            for (int v = 0; v < 8; v++) {
-                const int c = 4 * (t + T * (v >> 2)) + (v & 3);
-                xv[p][v] = m < M && v < 4 * K && c < N ? __ldcg(y + (int64_t)m * g.ldy + c) : 0.0f;
-            }
-        }
-#pragma unroll
-        for (int p = 0; p < PASS; p++) {
-            double var = 0;
-#pragma unroll
-            for (int v = 0; v < 8; v++)
-                if (v < 4 * K) var += (double)xv[p][v] * xv[p][v];
-            var = warp_sum(var);
-            if (T > 32) { /* every thread of the block: the barrier */
-                if (lane == 0) nsum[par][wp] = var;
-                __syncthreads();
-                const double *gs = nsum[par] + grp * (T / 32);
-                var = gs[0];
-                for (int k = 1; k < T / 32; k++) var += gs[k];
-                par ^= 1;
-            }
-            const float r = (float)(1.0 / sqrt(var * (1.0 / N) + g.eps));
-            const int m = m0 + p * G + grp;
-            if (m < M)
-#pragma unroll
-                for (int v = 0; v < 8; v++) {
-                    const int c = 4 * (t + T * (v >> 2)) + (v & 3);
-                    if (v < 4 * K && c < N) g.xw[(int64_t)m * N + c] = bf16_rn(xv[p][v] * r * wv[v]);
-                }
-        }
-    }
-    if (tid == 0) *g.ctr = 0;
-}
-
 /* NT (1 or 2) tiles of 8 rows of x: M <= 8 NT; W warps a block of U loads in flight a lane
  * and row (gemv_mma_shape). With W U = 64 (two blocks of 16 warps an SM: 64 registers) the
  * rotation's angles, whose double sincos beside 32 registers of loads in flight spilled, are
  * formed by the last warp into shared memory before it issues its loads. */
-template <int NT, int W, int U, bool TAIL = false>
+template <int NT, int W, int U>
 __global__ void __launch_bounds__(32 * W, 128 / (W * U)) gemv_mma_kernel(gemv_args a) {
     constexpr bool RC_SHARED = W * U <= 64;
     __shared__ float4 part[W][NT][32];
@@ -424,7 +342,7 @@ __global__ void __launch_bounds__(32 * W, 128 / (W * U)) gemv_mma_kernel(gemv_ar
 #pragma unroll
     for (int i = 0; i < NT; i++) part[w][i][lane] = make_float4(d[i][0], d[i][1], d[i][2], d[i][3]);
     __syncthreads();
-    if (w == 0 && live)
+    if (w != 0 || !live) return;
 #pragma unroll
     for (int i = 0; i < NT; i++) {
         float4 sum = part[0][i][lane];
@@ -439,9 +357,6 @@ __global__ void __launch_bounds__(32 * W, 128 / (W * U)) gemv_mma_kernel(gemv_ar
         if (m < a.M) store_pair(sg, a.act, m, n, n1, rc[i][0], sum.x, sum.z);
         if (m + 1 < a.M) store_pair(sg, a.act, m + 1, n, n1, rc[i][1], sum.y, sum.w);
     }
-    if (TAIL) /* one segment */
-        norm_tail<32 * W>({(const float *)sg.y, sg.nw, sg.xw, sg.ctr, sg.ldy, (int)sg.N, a.M,
-                           sg.nT, sg.nK, sg.neps});
 }
 
 static int gemv_off = -1; /* RETNET_CUDA_GEMV=0: cuBLASLt for every product (comparisons) */
@@ -569,14 +484,11 @@ static retnet_status run(gemv_args *a, int64_t M, cuda_stream s) {
         const int NT = M <= 8 ? 1 : 2;
         int W, U;
         gemv_mma_shape(a->K8, NT, &W, &U);
-#define MMA_KS(TL)                                                                          \
-    (NT == 2          ? gemv_mma_kernel<2, MMA_WARPS, MMA_U, TL>                              \
-     : W == MMA_WARPS ? gemv_mma_kernel<1, MMA_WARPS, MMA_U, TL>                              \
-     : U == MMA_U     ? gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U, TL>                         \
-                      : gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U / 2, TL>)
-        void (*const ks[2])(gemv_args) = {MMA_KS(false), MMA_KS(true)};
-#undef MMA_KS
-        void (*const k)(gemv_args) = ks[a->seg[0].ctr != NULL];
+        void (*const k)(gemv_args) =
+            NT == 2          ? gemv_mma_kernel<2, MMA_WARPS, MMA_U>
+            : W == MMA_WARPS ? gemv_mma_kernel<1, MMA_WARPS, MMA_U>
+            : U == MMA_U     ? gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U>
+                             : gemv_mma_kernel<1, MMA_WARPS_LONG, MMA_U / 2>;
         CUDA_TRY(cuda_launch(k, dim3((unsigned)blocks), dim3(32 * W), 0, cs, *a), "cuda gemv");
         return RETNET_OK;
     }
@@ -604,15 +516,6 @@ static retnet_status check(const char *fn, int64_t M, int64_t K, const void *x, 
 
 int cuda_gemv_rms_suits(int64_t M, int64_t K, const void *x, int64_t ldx) {
     return cuda_gemv_suits(M, K, x, ldx) && M == 1 && mma_min_m() > 1;
-}
-
-int cuda_gemv_norm_suits(int64_t M, int64_t N, int64_t K) {
-    int T, Kn, W, U;
-    if (!cuda_gemv_suits(M, K, NULL, K) || !(M >= mma_min_m() || M > 8) ||
-        !cuda_norm_row_shape(N, &T, &Kn))
-        return 0;
-    gemv_mma_shape(K / 8, M <= 8 ? 1 : 2, &W, &U);
-    return T <= 32 * W;
 }
 
 /* the consumer's side of cuda_gemv_rms into a */
@@ -675,15 +578,6 @@ retnet_status cuda_op_gemv_multi_rms(const cuda_bf16 *x, int64_t M, int64_t K, i
                                    "multiple of 8 (%lld) and a 16-byte aligned xw", i,
                                    (long long)o->N);
             a.seg[i].nw = r->w, a.seg[i].xw = (uint16_t *)r->xw;
-            if (r->ctr) {
-                if (n_out != 1 || rms || !cuda_gemv_norm_suits(M, o->N, K) ||
-                    !cuda_norm_row_shape(o->N, &a.seg[i].nT, &a.seg[i].nK))
-                    return retnet_fail(RETNET_EUNSUPPORTED, "cuda_op_gemv_multi: the whole "
-                                       "norm in the product needs one output, M >= 3 rows in "
-                                       "the tensor-core kernel and N <= 4096 (M %lld, N %lld)",
-                                       (long long)M, (long long)o->N);
-                a.seg[i].ctr = r->ctr, a.seg[i].neps = r->eps;
-            }
         }
         a.seg[i].P = (o->N + 1) / 2;
     }

@@ -117,9 +117,6 @@ struct model_cuda {
     int one_product; /* q k v g (and fc1 | gate) as one product where they lie together */
     int rms_chain;   /* decoding's RMSNorms inside the products (RETNET_CUDA_RMS_CHAIN=0: their
                         own launches) */
-    int norm_tail;   /* decoding's RMSNorms by the residual's products' last blocks at 3-16
-                        sequences (RETNET_CUDA_NORM_TAIL=0: their own launches) */
-    unsigned *tail_ctr; /* (1) device: those products' count of finished blocks, zero */
     int z_fused;     /* §3's key sums in the step's state update where it has no window
                         (RETNET_CUDA_Z_FUSED=0: their own launch) */
     int hn_fused;    /* the head norm and gate in the step's state update where it has no
@@ -404,7 +401,6 @@ void model_cuda_free(model_cuda *d) {
     retnet_cuda_free(d->m2);
     retnet_cuda_free(d->tacts);
     retnet_cuda_free(d->dsum);
-    retnet_cuda_free(d->tail_ctr);
     retnet_cuda_free(d->dnext);
     retnet_cuda_free(d->dids);
     retnet_cuda_free(d->pstep_scr);
@@ -509,8 +505,6 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     d->hn_fused = he && !strcmp(he, "0") ? 0 : he && !strcmp(he, "1") ? 2 : 1;
     const char *ce = getenv("RETNET_CUDA_RMS_CHAIN");
     d->rms_chain = !(ce && !strcmp(ce, "0"));
-    const char *te = getenv("RETNET_CUDA_NORM_TAIL");
-    d->norm_tail = !(te && !strcmp(te, "0"));
     const char *oe = getenv("RETNET_CUDA_ONE_PRODUCT");
     d->one_product = !(oe && !strcmp(oe, "0"));
     const char *re = getenv("RETNET_CUDA_ROWS");
@@ -572,8 +566,6 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
         else st = retnet_cuda_upload(d->gamma, gh, sizeof(float) * (size_t)h);
         if (!st) st = retnet_cuda_upload(d->gamma64, m->gamma, sizeof(double) * (size_t)h);
     }
-    if (!st) st = retnet_cuda_malloc((void **)&d->tail_ctr, sizeof(unsigned), "a counter");
-    if (!st) st = retnet_cuda_memset0(d->tail_ctr, sizeof(unsigned), NULL);
     if (!st) st = retnet_cuda_sync(NULL); /* the conversions are done before tmp goes */
     retnet_cuda_free(tmp);
     /* the persistent step where it fits (decode_persistent.cu: 4-5% faster than the chain at
@@ -679,36 +671,6 @@ static int rms_chain(const model_cuda *d, int64_t n, int64_t T, const void *stat
            cuda_gemv_rms_suits(n, c->d_model, d->xw, c->d_model) &&
            cuda_gemv_suits(n, c->d_value, d->xb, c->d_value) &&
            cuda_gemv_suits(n, c->d_ffn, d->h1, c->d_ffn);
-}
-
-/*
- * At 3-16 sequences (the tensor-core gemv), a decoding step's RMSNorms after the first are
- * formed by the last block of the product that adds to the residual (wo, fc2), which then
- * writes the next product's operand xb (cuda_gemv_rms_out's ctr): the norm's launch and its
- * turn between two kernels gone, two a layer, with the separate norm's bits (test_cuda_model
- * test_norm_tail). dev/cuda/runs/next333.sh measured it.
- */
-static int norm_tail(const model_cuda *d, int64_t n, int64_t T, const void *state) {
-    const retnet_config *c = &d->cfg;
-    return d->norm_tail && T == 1 && state && c->norm == RETNET_NORM_RMSNORM && !is_tf(c) &&
-           !rms_chain(d, n, T, state) && cuda_gemv_norm_suits(n, c->d_model, c->d_value) &&
-           cuda_gemv_norm_suits(n, c->d_model, c->d_ffn) &&
-           cuda_gemv_suits(n, c->d_model, d->xb, c->d_model) &&
-           cuda_gemv_suits(n, c->d_value, d->xb, c->d_value) &&
-           cuda_gemv_suits(n, c->d_ffn, d->h1, c->d_ffn);
-}
-
-int model_cuda_norm_tail(const model_cuda *d, int32_t B) {
-    return norm_tail(d, B, 1, d); /* any state: the rule asks only that there is one */
-}
-
-/* x += a (n, K) @ w^T through the gemv, its last block writing xb = RMSNorm(x) (weight nw) */
-static retnet_status residual_tail(model_cuda *d, const cuda_bf16 *a, const float *w, int64_t n,
-                                   int64_t K, const float *nw, cuda_stream cs) {
-    const int64_t D = d->cfg.d_model;
-    const cuda_gemv_rms_out r = {nw, d->xb, d->tail_ctr, d->cfg.eps};
-    const cuda_gemv_out o = {(const cuda_bf16 *)w, d->x, CUDA_F32, D, D, d->x, NULL, 0, &r};
-    return cuda_op_gemv_multi(a, n, K, K, &o, 1, cs);
 }
 
 /* x += a (n, K) @ w^T through the gemv, also writing the next norm's pieces (weight nw) */
@@ -883,8 +845,6 @@ static retnet_status retention_mixer(model_cuda *d, int l, int64_t B, int64_t T,
     else
         TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
     if (rc) return residual_rms(d, d->xb, p16->wo, n, c->d_value, p32->ffn_norm_w, cs);
-    if (norm_tail(d, n, T, state))
-        return residual_tail(d, d->xb, p16->wo, n, c->d_value, p32->ffn_norm_w, cs);
     TRY(mm(d->x, d->xb, p16->wo, n, D, c->d_value, 1, cs));
 
     return RETNET_OK;
@@ -898,10 +858,9 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
     const retnet_layer_params *p32 = &d->l32[l], *p16 = &d->l16[l];
     const int64_t n = B * T, D = c->d_model, nv = n * c->d_value;
 
-    const int rc = rms_chain(d, n, T, state), nt = norm_tail(d, n, T, state);
+    const int rc = rms_chain(d, n, T, state);
     const cuda_gemv_rms rms = {d->x, c->eps};
-    if ((!rc && !nt) || l == 0)
-        TRY(norm_bf16(c, d->xb, d->x, p32->ret_norm_w, p32->ret_norm_b, n, cs));
+    if (!rc || l == 0) TRY(norm_bf16(c, d->xb, d->x, p32->ret_norm_w, p32->ret_norm_b, n, cs));
     if (is_tf(c)) {
         TRY(attention_forward(d, l, B, T, state, hpos, cs));
         TRY(cuda_op_f32_to_bf16(d->xb, d->o, nv, cs));
@@ -910,7 +869,7 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
         TRY(retention_mixer(d, l, B, T, state, cs));
     }
     const int64_t nf = n * c->d_ffn;
-    if (!rc && !nt) TRY(norm_bf16(c, d->xb, d->x, p32->ffn_norm_w, p32->ffn_norm_b, n, cs));
+    if (!rc) TRY(norm_bf16(c, d->xb, d->x, p32->ffn_norm_w, p32->ffn_norm_b, n, cs));
     if (cuda_gemv_suits(n, D, d->xb, D)) {
         /* decoding: the hidden layer in one pass into h1's (unused) space, bf16: both GLU
          * products and act(a) * b, or fc1 with gelu in its epilogue (the act kernel's bits) */
@@ -924,9 +883,9 @@ static retnet_status layer_forward(model_cuda *d, int l, int64_t B, int64_t T, f
                                      rc ? &rms : NULL, cs));
         else
             TRY(cuda_op_gemv_multi_rms(xin, n, D, D, &o, 1, rc ? &rms : NULL, cs));
-        const float *nw = l + 1 < c->n_layer ? d->l32[l + 1].ret_norm_w : d->g32.norm_w;
-        if (rc) return residual_rms(d, a, p16->fc2, n, c->d_ffn, nw, cs); /* the next norm */
-        if (nt) return residual_tail(d, a, p16->fc2, n, c->d_ffn, nw, cs);
+        if (rc) /* the next layer's norm, or the final one */
+            return residual_rms(d, a, p16->fc2, n, c->d_ffn,
+                                l + 1 < c->n_layer ? d->l32[l + 1].ret_norm_w : d->g32.norm_w, cs);
         TRY(mm(d->x, a, p16->fc2, n, D, c->d_ffn, 1, cs));
         return RETNET_OK;
     }
@@ -964,8 +923,7 @@ static retnet_status last_logits(model_cuda *d, int32_t B, int32_t T, const void
                                  NULL};
         return cuda_op_gemv_multi_rms(d->xw, B, D, D, &o, 1, &rms, cs);
     }
-    if (!norm_tail(d, B, T, state)) /* else the last fc2 wrote xb */
-        TRY(norm_bf16(c, d->xb, d->x, d->g32.norm_w, d->g32.norm_b, (int64_t)B * T, cs));
+    TRY(norm_bf16(c, d->xb, d->x, d->g32.norm_w, d->g32.norm_b, (int64_t)B * T, cs));
     return cuda_op_gemm(0, 1, B, c->vocab, D, 1.0f, d->xb + (int64_t)(T - 1) * D, (int64_t)T * D,
                         wout, D, CUDA_BF16, 0.0f,
                         last_dev, d->ldv, CUDA_F32, cs);

@@ -119,9 +119,6 @@ retnet_status model_cuda_greedy(model_cuda *d, int32_t B, int32_t n, float *stat
                                 const int64_t *pos, float *logits_dev, int32_t *ids);
 /* 1 where model_cuda_greedy can queue the steps (decoding graphs with their argmax on) */
 int model_cuda_greedy_queues(const model_cuda *d);
-/* 1 where a decoding step of B sequences forms its RMSNorms (but the first) in the last
- * block of the product before each (model_cuda.cu's norm_tail) */
-int model_cuda_norm_tail(const model_cuda *d, int32_t B);
 /* The device logits' row stride in floats: the vocabulary rounded up to 8 (16-byte rows) */
 int64_t model_cuda_logits_stride(const model_cuda *d);
 

@@ -731,13 +731,6 @@ static int norm_config(int64_t n) {
     return -1; /* wider than NORM_NMAX: the wide-row kernels */
 }
 
-int cuda_norm_row_shape(int64_t d, int *T, int *K) {
-    const int i = d >= 1 ? norm_config(d) : -1;
-    if (i < 0) return 0;
-    *T = norm_cfgs[i].T, *K = norm_cfgs[i].K;
-    return 1;
-}
-
 static bool aligned(const void *q, uintptr_t a) { return ((uintptr_t)q & (a - 1)) == 0; }
 
 template <int T, int K>

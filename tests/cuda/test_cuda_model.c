@@ -407,64 +407,6 @@ static void test_rms_chain(void) {
     }
 }
 
-/* Decoding's RMSNorms by the residual products' last blocks (model_cuda.cu's norm_tail, at
- * 3-16 sequences): 12 recurrent steps after a chunkwise prefill against the CPU by the rule,
- * and the bits of the same model with the norms in launches of their own
- * (RETNET_CUDA_NORM_TAIL=0), since the tail sums as the norm kernel does; the rule must say
- * the tail runs in one and not in the other, so that the comparison is not of one path with
- * itself. */
-static void test_norm_tail(void) {
-    enum { T = 9, STEPS = 12, BMAX = 12 };
-    const retnet_config c = fla_like(256, 128, 2, 2, 2);
-    static const int32_t Bs[] = {3, 8, 12};
-    for (size_t bi = 0; bi < sizeof Bs / sizeof Bs[0]; bi++) {
-        const int32_t B = Bs[bi];
-        retnet_model *cpu, *gpu, *cpu2 = NULL, *off = NULL;
-        if (!make_pair(&c, 53, &cpu, &gpu)) return;
-        setenv("RETNET_CUDA_NORM_TAIL", "0", 1);
-        const int made = make_pair(&c, 53, &cpu2, &off);
-        unsetenv("RETNET_CUDA_NORM_TAIL");
-        retnet_model_free(cpu2);
-        if (!made) {
-            retnet_model_free(cpu), retnet_model_free(gpu);
-            return;
-        }
-        CHECK(model_cuda_norm_tail(gpu->device, B), "B=%d: the norm tail would not run", B);
-        CHECK(!model_cuda_norm_tail(off->device, B), "B=%d: the norm tail runs turned off", B);
-        const int32_t V = c.vocab;
-        const int64_t sf = retnet_state_floats(&c);
-        float *st = calloc((size_t)(3 * BMAX * sf), sizeof(float));
-        float *lp = malloc(sizeof(float) * (size_t)(BMAX * T * V));
-        float *lg[3];
-        for (int i = 0; i < 3; i++) lg[i] = malloc(sizeof(float) * (size_t)(BMAX * STEPS * V));
-        retnet_model *m[3] = {cpu, gpu, off};
-        uint64_t s = 91 + B;
-        int32_t tok[BMAX * T], step[BMAX * STEPS];
-        rand_tokens(tok, B * T, V, &s);
-        rand_tokens(step, B * STEPS, V, &s);
-        for (int i = 0; i < 3; i++) {
-            retnet_state sv[BMAX];
-            for (int32_t b = 0; b < B; b++)
-                sv[b] = (retnet_state){.pos = 0, .data = st + (i * BMAX + b) * sf};
-            OK(retnet_forward(m[i], tok, B, T, RETNET_FORM_CHUNKWISE, 0, sv, lp));
-            for (int t = 0; t < STEPS; t++)
-                OK(retnet_forward(m[i], step + t * B, B, 1, RETNET_FORM_RECURRENT, 0, sv,
-                                  lg[i] + (int64_t)t * B * V));
-        }
-        const int64_t n = (int64_t)B * STEPS * V;
-        char what[96];
-        snprintf(what, sizeof what, "norm tail B=%d: %d steps, logits", B, STEPS);
-        close_to(lg[1], lg[0], n, chain(c.n_layer), 0, what);
-        CHECK(memcmp(lg[1], lg[2], sizeof(float) * (size_t)n) == 0,
-              "B=%d: the logits differ from the separate norms' bits", B);
-        CHECK(memcmp(st + BMAX * sf, st + 2 * BMAX * sf, sizeof(float) * (size_t)(B * sf)) == 0,
-              "B=%d: the states differ from the separate norms' bits", B);
-        for (int i = 0; i < 3; i++) free(lg[i]);
-        free(st), free(lp);
-        retnet_model_free(cpu), retnet_model_free(gpu), retnet_model_free(off);
-    }
-}
-
 /* make_pair with RETNET_CUDA_PERSISTENT set to `mode` (NULL: unset) and `var`=`val` (a test
  * hook of the persistent step, or NULL) while the model moves to the GPU; the CPU twin freed */
 static retnet_model *persistent_model(const retnet_config *c, const char *mode, const char *var,
@@ -780,7 +722,6 @@ int main(int argc, char **argv) {
     RUN_IF(test_wide_batch);
     RUN_IF(test_window);
     RUN_IF(test_rms_chain);
-    RUN_IF(test_norm_tail);
     RUN_IF(test_persistent);
     RUN_IF(test_refused);
     RUN_IF(test_fla_fixture);

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (reverted after it: commit 539e2e4 has the code and its tests)
 # Forty-fifth session: decoding's RMSNorms by the residual products' last blocks at 3-16
 # sequences (gemv.cu's norm_tail; model_cuda.cu's norm_tail; RETNET_CUDA_NORM_TAIL=0 off). Tests:
 # test_cuda_gemv (test_norm_tail: y and xw the separate launches' bits), test_cuda_model
