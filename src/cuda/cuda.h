@@ -488,11 +488,14 @@ typedef struct {
     float embed_scale, eps;
     const float *gamma; /* (h) decays */
     double rope_base;
-    const int32_t *tok; /* (1) this step's token, on the device */
-    const int64_t *pos; /* (1) its position */
-    float *state;       /* layer l's S (h, dk, dv) at state + l state_layer_floats (read, written) */
+    int batch;          /* B: 1 or 2 sequences (cuda_pstep_batches) */
+    const int32_t *tok; /* (B) this step's tokens, on the device */
+    const int64_t *pos; /* (B) their positions */
+    float *state;       /* layer l's S (B, h, dk, dv) at state + l state_layer_floats (read,
+                           written) */
     int64_t state_layer_floats; /* a multiple of 4 */
-    float *logits;      /* (vocab) */
+    float *logits;      /* (B, logits_stride) */
+    int64_t logits_stride;
     unsigned delay_ns;  /* a test's (test_persistent): the last block reads x this late after
                          * each layer's second meeting; 0 in use */
 } cuda_pstep;
@@ -501,6 +504,8 @@ int cuda_pstep_shape(int64_t d_model, int n_head, int64_t d_key, int64_t d_value
                      int n_layer, int64_t vocab);
 /* 1 on a GPU that runs it (sm_90, 128 SMs, 226 KB of shared memory a block, cooperative launch) */
 int cuda_pstep_available(void);
+/* The most sequences a step of it takes here: 2, 1 or 0 (not available) */
+int cuda_pstep_batches(void);
 /* device bytes of its scratch, which must be zeroed once before the first step and then be
  * left to it (it keeps the meetings' counter and the steps' tags there) */
 size_t cuda_pstep_scratch_bytes(void);

@@ -88,7 +88,10 @@ constexpr int PR = 256;                    /* a segment's rows, at most (partial
 #ifndef PSTEP_NS
 #define PSTEP_NS 4
 #endif
-constexpr int STAGE = PSTEP_STAGE, NS = PSTEP_NS;
+constexpr int STAGE1 = PSTEP_STAGE, NS = PSTEP_NS;
+/* two sequences (B = 2): stages of 42 KB, so that the second sequence's input, partial sums
+ * and state update vectors fit beside the ring */
+constexpr int STAGE2 = 43008;
 /* stages asked for and not yet landed, at most (NS: no cap). Two, not every free stage: fewer
  * of the block's own bytes queue ahead of the consumers' round trips to L2 (the meetings, x's
  * reloads), which hold the step more than the stream does (next311-next312: 0.955-0.968 ms a
@@ -100,18 +103,30 @@ constexpr int INFLIGHT = PSTEP_INFLIGHT;
 static_assert(INFLIGHT >= 1 && INFLIGHT <= NS, "stages in flight");
 constexpr int MAXL = CUDA_PSTEP_MAXL;
 static_assert(F % NB == 0 && FJ <= FJP && FJP % 8 == 0 && DV / SUB == 32 && D == NC * 8, "shapes");
-static_assert(DK * 32 * 4 <= STAGE && STAGE % (2 * FJP) == 0, "stages");
+static_assert(DK * 32 * 4 <= STAGE1 && STAGE1 % (2 * FJP) == 0 && DK * 32 * 4 <= STAGE2 &&
+                  STAGE2 % (2 * FJP) == 0,
+              "stages");
 
-/* shared memory: xs (a product's bf16 input) 8 KB; the mbarriers; small vectors; the partial
- * sums; q, k and o of the state update; the ring. 220 KB in all: the rotation's cosines and
- * sines live in the scratch, each block's own (a thread reads back only what it wrote) */
-constexpr int SM_PART = 9216, SM_QR = SM_PART + 16384;
-constexpr int SM_RING = SM_QR + 3072, SMEM = SM_RING + NS * STAGE;
-static_assert(SM_RING % 128 == 0, "TMA destinations");
+/* shared memory for E sequences: xs (each sequence's bf16 input of a product) 8 KB each; the
+ * mbarriers; small vectors (512 bytes a sequence); x's own rows; the partial sums (E a row);
+ * q, k and o of the state update (3 KB a sequence); the ring. 220 KB in all for one sequence,
+ * 224 KB for two: the rotation's cosines and sines live in the scratch, each block's own (a
+ * thread reads back only what it wrote) */
+template <int E> struct lay {
+    static constexpr int STAGE = E == 1 ? STAGE1 : STAGE2;
+    static constexpr int XS = 8192, BARS = E * XS, MISC = BARS + 128, OWN = MISC + 512 * E;
+    static constexpr int PART = (OWN + 128 * E + 1023) / 1024 * 1024;
+    static constexpr int QR = PART + 2 * CW * PR * 4 * E, RING = QR + 3072 * E;
+    static constexpr int SMEM = RING + NS * STAGE;
+};
+static_assert(lay<1>::PART == 9216 && lay<1>::RING == 28672, "one sequence's layout");
+static_assert(lay<1>::RING % 128 == 0 && lay<2>::RING % 128 == 0, "TMA destinations");
+static_assert(lay<2>::SMEM <= 232448, "two sequences' shared memory");
+constexpr int EMAX = 2;
 
 enum { C_BAR, C_DONE, C_BAD, C_GEN }; /* the control words (scratch, zero when allocated) */
 
-struct args {
+struct args { /* each per sequence (E of them, EMAX in the scratch), one after the other */
     cuda_pstep p;
     unsigned long long *xa; /* [D] x in fixed point: the layer's input, down's adds */
     unsigned long long *xb; /* [D] x after the mixer (wo's rows, one writer a row) */
@@ -119,7 +134,7 @@ struct args {
     float *z;              /* [DVT] o w swish(g) */
     float *hp;             /* [MAXL][H][SUB] each block's sum of o^2 */
     float *rot;            /* [NB][DK] each block's cosines, then sines */
-    unsigned *ctl;         /* C_BAR, C_DONE, C_BAD, C_GEN */
+    unsigned *ctl;         /* C_BAR, C_DONE, C_BAD, C_GEN (once) */
 };
 
 /* a CUtensorMap's storage (128 bytes, 64-byte aligned), as retention.cu keeps it */
@@ -128,8 +143,6 @@ struct __align__(64) tmap {
 };
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-constexpr int SM_BARS = 8192, SM_MISC = SM_BARS + 128; /* the mbarriers; small vectors */
-static_assert(SM_MISC + 512 + 16 * 8 <= SM_PART, "the small vectors and x's own rows");
 /* x in fixed point: 2^31 to the unit; |x| and each addend below 2^23 (XLIM), so that a layer's
  * 130 adds to a row cannot wrap the int64 */
 constexpr double XONE = 2147483648.0, XINV = 1.0 / 2147483648.0;
@@ -141,7 +154,7 @@ struct seg_t {
     const unsigned char *p;
     int rows, rb, kind;
 };
-__device__ __forceinline__ seg_t segment(const args &a, int b, int l, int i) {
+template <int E> __device__ __forceinline__ seg_t segment(const args &a, int b, int l, int i) {
     const int h = b / SUB, s = b % SUB;
     const int outr = a.p.vocab / NB;
     if (l == a.p.n_layer)
@@ -152,7 +165,7 @@ __device__ __forceinline__ seg_t segment(const args &a, int b, int l, int i) {
     case 1: return seg_t{(const unsigned char *)(w.wk + (size_t)(h * DK + 16 * s) * D), 16, 2 * D, 0};
     case 2: return seg_t{(const unsigned char *)(w.wv + (size_t)(h * DV + 32 * s) * D), 32, 2 * D, 0};
     case 3: return seg_t{(const unsigned char *)(w.wg + (size_t)(h * DV + 32 * s) * D), 32, 2 * D, 0};
-    case 4: return seg_t{nullptr, 1, DK * 32 * 4, 3};
+    case 4: return seg_t{nullptr, E, DK * 32 * 4, 3}; /* a slice a sequence */
     case 5: return seg_t{(const unsigned char *)(w.wo + (size_t)16 * b * DVT), 16, 2 * DVT, 1};
     case 6: return seg_t{(const unsigned char *)(w.gate + (size_t)FJ * b * D), FJ, 2 * D, 0};
     case 7: return seg_t{(const unsigned char *)(w.fc1 + (size_t)FJ * b * D), FJ, 2 * D, 0};
@@ -229,51 +242,68 @@ __device__ __forceinline__ void norm_out(const float (&v)[8], float ss, const fl
     for (int e = 0; e < 8; e++) xs[threadIdx.x + NC * e] = f32_to_bf16_bits(v[e] * r * wv[e]);
     cbar();
 }
-/* x's RMSNorm with weight w into xs (bf16); own (if set): the block's 16 rows of x as read */
+/* x's RMSNorm with weight w into xs (bf16), for each of E sequences (x and xs D and 4096
+ * apart; every sequence's loads first, one trip to L2); own (if set): the block's 16 rows of
+ * each sequence's x as read */
+template <int E>
 __device__ void norm_in(const unsigned long long *x, const float *w, float eps, uint16_t *xs,
                         float *red, long long *own, bool &bad) {
-    float v[8], ss = 0.f;
+    float v[E][8], ss[E];
 #pragma unroll
-    for (int e = 0; e < 8; e++) {
-        const int c = threadIdx.x + NC * e;
-        const long long t = (long long)__ldcg(x + c);
-        if (own && (c >> 4) == (int)blockIdx.x) own[c & 15] = t;
-        v[e] = x_get(t, bad);
-        ss += v[e] * v[e];
+    for (int q = 0; q < E; q++) {
+        ss[q] = 0.f;
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+            const int c = threadIdx.x + NC * e;
+            const long long t = (long long)__ldcg(x + q * D + c);
+            if (own && (c >> 4) == (int)blockIdx.x) own[16 * q + (c & 15)] = t;
+            v[q][e] = x_get(t, bad);
+            ss[q] += v[q][e] * v[q][e];
+        }
     }
-    norm_out(v, ss, w, eps, xs, red);
+#pragma unroll
+    for (int q = 0; q < E; q++) norm_out(v[q], ss[q], w, eps, xs + q * (DVT), red);
 }
 #endif
 
 /* 168 registers at most: 288 threads an SM take 12 warps' worth (registers go to warps four at
- * a time), 65536 / (12 * 32) = 170 */
+ * a time), 65536 / (12 * 32) = 170. E sequences (1 or 2): the products take them as the mma's
+ * columns (lanes t = 0 hold both), the rest repeats a sequence's work, which is each
+ * sequence's own: a sequence's bits do not depend on the other's */
+template <int E>
 __global__ void __launch_bounds__(NT, 1)
     pstep_kernel(const __grid_constant__ args a, const __grid_constant__ tmap tm_state) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    using Y = lay<E>;
+    constexpr int STAGE = Y::STAGE;
     extern __shared__ __align__(128) unsigned char sm[];
-    uint16_t *xs = reinterpret_cast<uint16_t *>(sm);
-    uint64_t *bars = reinterpret_cast<uint64_t *>(sm + SM_BARS); /* full[NS], empty[NS], rot */
-    float *red = reinterpret_cast<float *>(sm + SM_MISC);         /* [CW] */
-    float *vs = red + 16, *gs = vs + 32, *ups = gs + 32, *rh = ups + 32;
-    volatile unsigned *sflag = reinterpret_cast<volatile unsigned *>(rh + H);
-    long long *xown = reinterpret_cast<long long *>(sm + SM_MISC + 512); /* x's 16 rows of b */
-    float *part = reinterpret_cast<float *>(sm + SM_PART); /* [2][CW][PR] */
-    float *qr = reinterpret_cast<float *>(sm + SM_QR), *kr = qr + DK, *op = kr + DK;
-    float *us = qr; /* the block's u [FJP] (q's place: free from wo to the next state update) */
-    float *cs = a.rot + (size_t)blockIdx.x * DK, *sn = cs + DK / 2;
-    unsigned char *ring = sm + SM_RING;
+    uint16_t *xs = reinterpret_cast<uint16_t *>(sm); /* [E][DVT] */
+    uint64_t *bars = reinterpret_cast<uint64_t *>(sm + Y::BARS); /* full[NS], empty[NS], rot */
+    float *red = reinterpret_cast<float *>(sm + Y::MISC);         /* [CW] */
+    /* [E][32] each; rh [E][H] */
+    float *vs = red + 16, *gs = vs + 32 * E, *ups = gs + 32 * E, *rh = ups + 32 * E;
+    volatile unsigned *sflag = reinterpret_cast<volatile unsigned *>(rh + H * E);
+    long long *xown = reinterpret_cast<long long *>(sm + Y::OWN); /* [E][16] x's 16 rows of b */
+    float *part = reinterpret_cast<float *>(sm + Y::PART); /* [2][CW][PR][E] */
+    float *qr0 = reinterpret_cast<float *>(sm + Y::QR);   /* [E][3][DK]: q, k, o */
+    /* the block's u [E][32] (q's place: free from wo to the next state update) */
+    float *us = qr0;
+    unsigned char *ring = sm + Y::RING;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tid = threadIdx.x;
     const int b = blockIdx.x, h = b / SUB, s = b % SUB, L = a.p.n_layer;
     if (tid == 0) {
         for (int i = 0; i < NS; i++)
             mbar_init(smem_u32(bars + i), 1), mbar_init(smem_u32(bars + NS + i), CW);
-        mbar_init(smem_u32(bars + 2 * NS), 1); /* the rotation is ready */
+        mbar_init(smem_u32(bars + 2 * NS), 1); /* the rotations are ready */
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
     if (warp == CW) { /* the producer: every segment's rows, stage by stage */
-        if (lane) { /* its other lanes: the rotation (in double), off the consumers' path */
-            for (int j = lane - 1; j < DK / 2; j += 31) rotation(a.p.pos[0], a.p.rope_base, j, cs, sn);
+        if (lane) { /* its other lanes: the rotations (in double), off the consumers' path */
+            for (int q = 0; q < E; q++) {
+                float *cs = a.rot + ((size_t)q * NB + blockIdx.x) * DK, *sn = cs + DK / 2;
+                for (int j = lane - 1; j < DK / 2; j += 31) rotation(a.p.pos[q], a.p.rope_base, j, cs, sn);
+            }
             __syncwarp(0xfffffffeu);
             if (lane == 1) mbar_arrive(smem_u32(bars + 2 * NS));
             return;
@@ -281,7 +311,7 @@ __global__ void __launch_bounds__(NT, 1)
         long it = 0;
         for (int l = 0; l <= L; l++)
             for (int i = 0; i < nseg(a, l); i++) {
-                const seg_t g = segment(a, b, l, i);
+                const seg_t g = segment<E>(a, b, l, i);
                 const int rps = STAGE / g.rb;
                 for (int r = 0; r < g.rows; r += rps, it++) {
                     const int n = g.rows - r < rps ? g.rows - r : rps, sl = (int)(it % NS);
@@ -291,8 +321,8 @@ __global__ void __launch_bounds__(NT, 1)
                                   (uint32_t)(((it - INFLIGHT) / NS) & 1));
                     const uint32_t dst = smem_u32(ring + (size_t)sl * STAGE), bar = smem_u32(bars + sl);
                     mbar_expect_tx(bar, (uint32_t)(n * g.rb));
-                    if (g.kind == 3) {
-                        tma_load3(dst, &tm_state, 32 * s, h * DK, l, bar);
+                    if (g.kind == 3) { /* sequence r's slice (one a stage) */
+                        tma_load3(dst, &tm_state, 32 * s, (r * H + h) * DK, l, bar);
                     } else {
                         bulk_load(dst, g.p + (size_t)r * g.rb, (uint32_t)(n * g.rb), bar);
                     }
@@ -320,36 +350,89 @@ __global__ void __launch_bounds__(NT, 1)
         }
         cbar();
     };
-    float sreg[32]; /* the block's state slice: rows warp * 32 + j, column lane */
+    float sreg[32]; /* a sequence's state slice: rows warp * 32 + j, column lane */
     const float gamma = a.p.gamma[h];
-    const int tok = a.p.tok[0];
-    { /* x from the embedding: this block's 16 rows (for wo's rows), and the first norm */
-        const float *e = a.p.embed + (size_t)tok * D;
-        if (tid < 16) {
-            const float v0 = e[16 * b + tid] * a.p.embed_scale;
-            if (!(fabsf(v0) < XLIM)) bad = true;
-            xown[tid] = __double2ll_rn((double)v0 * XONE);
-        }
-        float v8[8], ss = 0.f;
+    /* sequence q's state update in layer l, its slice in sreg, once the head's q and k carry
+     * this layer's tag: rotation, S = gamma S + k^T v, o = q S, S stored; z = o w swish(g)
+     * and the columns' sum of o^2 to global memory */
+    auto update = [&](int q, int l) {
+        float *qr = qr0 + q * 3 * DK, *kr = qr + DK, *op = kr + DK;
+        /* loads of this thread's own values, before the wait (not a trip after it) */
+        const float hnw = warp == 0 ? __ldg(a.p.layer[l].head_norm + 32 * s + lane) : 0.f;
+        if (tid < DK / 2) { /* rope "half": pairs (j, j + dk / 2); k also by dk^-0.5 */
+            if (l == 0 && q == 0) mbar_wait(smem_u32(bars + 2 * NS), 0);
+            const float *cs = a.rot + ((size_t)q * NB + blockIdx.x) * DK, *sn = cs + DK / 2;
+            const float c = cs[tid], sv = sn[tid];
+            const uint2 *p = a.qkt + ((size_t)q * H + h) * 2 * DK;
+            const int at[4] = {tid, tid + DK / 2, DK + tid, DK + tid + DK / 2};
+            const unsigned want = tag0 + (unsigned)l;
+            uint2 u[4];
+            for (;;) {
 #pragma unroll
-        for (int q = 0; q < 8; q++) {
-            v8[q] = e[tid + NC * q] * a.p.embed_scale;
-            ss += v8[q] * v8[q];
+                for (int e = 0; e < 4; e++) u[e] = ld_tag(p + at[e]);
+                if (u[0].y == want && u[1].y == want && u[2].y == want && u[3].y == want) break;
+            }
+            rope_rotate(__uint_as_float(u[0].x), __uint_as_float(u[1].x), c, sv, 1.0f,
+                        qr[tid], qr[tid + DK / 2]);
+            rope_rotate(__uint_as_float(u[2].x), __uint_as_float(u[3].x), c, sv, 0.0625f,
+                        kr[tid], kr[tid + DK / 2]);
         }
-        norm_out(v8, ss, a.p.layer[0].attn_norm, a.p.eps, xs, red);
+        cbar();
+        float o = 0.f;
+        const float vc = vs[32 * q + lane];
+        float *Sp = a.p.state + (size_t)l * a.p.state_layer_floats +
+                    ((size_t)q * H * DK + h * DK + warp * 32) * DV + 32 * s + lane;
+#pragma unroll
+        for (int j = 0; j < 32; j++) {
+            const float sv = gamma * sreg[j] + kr[warp * 32 + j] * vc;
+            o += qr[warp * 32 + j] * sv;
+            Sp[(size_t)j * DV] = sv;
+        }
+        op[warp * 32 + lane] = o;
+        cbar();
+        if (warp == 0) {
+            float t = 0.f;
+#pragma unroll
+            for (int w = 0; w < CW; w++) t += op[w * 32 + lane];
+            const int c = 32 * s + lane;
+            a.z[(size_t)q * DVT + h * DV + c] = t * hnw * swish_f(gs[32 * q + lane]);
+            float q2 = t * t;
+            for (int o2 = 16; o2; o2 >>= 1) q2 += __shfl_xor_sync(0xffffffffu, q2, o2);
+            if (!lane) a.hp[(((size_t)q * MAXL + l) * H + h) * SUB + s] = q2;
+        }
+    };
+    { /* x from the embedding: this block's 16 rows (for wo's rows), and the first norm */
+        float v8[E][8], ss[E];
+#pragma unroll
+        for (int q = 0; q < E; q++) {
+            const float *e = a.p.embed + (size_t)a.p.tok[q] * D;
+            if (tid < 16) {
+                const float v0 = e[16 * b + tid] * a.p.embed_scale;
+                if (!(fabsf(v0) < XLIM)) bad = true;
+                xown[16 * q + tid] = __double2ll_rn((double)v0 * XONE);
+            }
+            ss[q] = 0.f;
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                v8[q][k] = e[tid + NC * k] * a.p.embed_scale;
+                ss[q] += v8[q][k] * v8[q][k];
+            }
+        }
+#pragma unroll
+        for (int q = 0; q < E; q++) norm_out(v8[q], ss[q], a.p.layer[0].attn_norm, a.p.eps, xs + q * DVT, red);
     }
     for (int l = 0; l <= L; l++) {
-        if (l == L) norm_in(a.xa, a.p.final_norm, a.p.eps, xs, red, nullptr, bad); /* after meeting A */
+        if (l == L) norm_in<E>(a.xa, a.p.final_norm, a.p.eps, xs, red, nullptr, bad); /* after meeting A */
         for (int i = 0; i < nseg(a, l); i++) {
-            const seg_t g = segment(a, b, l, i);
+            const seg_t g = segment<E>(a, b, l, i);
             const int rps = STAGE / g.rb;
-            float *pp = part + pb * CW * PR;
+            float *pp = part + pb * CW * PR * E;
             for (int r = 0; r < g.rows; r += rps) {
                 const int n = g.rows - r < rps ? g.rows - r : rps, sl = (int)(it % NS);
                 const unsigned char *st = ring + (size_t)sl * STAGE;
                 mbar_wait(smem_u32(bars + sl), (uint32_t)((it / NS) & 1));
                 it++;
-                if (g.kind == 3) { /* the state slice: rows warp * 32 + j, column lane */
+                if (g.kind == 3) { /* sequence r's state slice: rows warp * 32 + j, column lane */
                     const float *sp = reinterpret_cast<const float *>(st) + warp * 32 * 32 + lane;
 #pragma unroll
                     for (int j = 0; j < 32; j++) sreg[j] = sp[j * 32];
@@ -357,17 +440,22 @@ __global__ void __launch_bounds__(NT, 1)
                                            * rows: a quarter warp's reads fall on every bank once) */
                     for (int rr = tid; rr < n; rr += NC) {
                         const uint4 *w4 = reinterpret_cast<const uint4 *>(st + (size_t)rr * g.rb);
-                        float acc = 0.f;
+                        float acc[E];
 #pragma unroll
-                        for (int q = 0; q < FJP / 8; q++) {
-                            const uint4 wv = w4[q];
+                        for (int q = 0; q < E; q++) acc[q] = 0.f;
+#pragma unroll
+                        for (int k = 0; k < FJP / 8; k++) {
+                            const uint4 wv = w4[k];
                             const uint32_t ww[4] = {wv.x, wv.y, wv.z, wv.w};
 #pragma unroll
                             for (int e = 0; e < 4; e++)
-                                acc += __uint_as_float(ww[e] << 16) * us[8 * q + 2 * e] +
-                                       __uint_as_float(ww[e] & 0xffff0000u) * us[8 * q + 2 * e + 1];
+#pragma unroll
+                                for (int q = 0; q < E; q++)
+                                    acc[q] += __uint_as_float(ww[e] << 16) * us[32 * q + 8 * k + 2 * e] +
+                                              __uint_as_float(ww[e] & 0xffff0000u) * us[32 * q + 8 * k + 2 * e + 1];
                         }
-                        x_add(a.xa, r + rr, acc, bad);
+#pragma unroll
+                        for (int q = 0; q < E; q++) x_add(a.xa + q * D, r + rr, acc[q], bad);
                     }
                 } else {
                     tcd_load_any<CW>(v, st, g.kind ? DVT : D, lane, warp, n);
@@ -375,102 +463,76 @@ __global__ void __launch_bounds__(NT, 1)
                 __syncwarp();
                 if (!lane) mbar_arrive(smem_u32(bars + NS + sl));
                 if (g.kind <= 1)
-                    tcd_any<CW>(v, reinterpret_cast<const unsigned char *>(xs), g.kind ? DVT : D,
-                                lane, warp, n, pp + warp * PR + r);
+                    tcd_any_e<CW, E>(v, reinterpret_cast<const unsigned char *>(xs), 2 * DVT,
+                                     g.kind ? DVT : D, lane, warp, n, pp + (warp * PR + r) * E);
+                if (E > 1 && g.kind == 3 && r + 1 < E) update(r, l); /* the last: below */
             }
             cbar(); /* the segment's sums are in shared memory (or its adds issued) */
             if (g.kind == 2) { /* down: x complete after every block's adds */
                 meet(); /* A */
-                if (l + 1 < L) norm_in(a.xa, a.p.layer[l + 1].attn_norm, a.p.eps, xs, red, xown, bad);
+                if (l + 1 < L) norm_in<E>(a.xa, a.p.layer[l + 1].attn_norm, a.p.eps, xs, red, xown, bad);
                 continue;
             }
-            if (g.kind == 3) { /* the state update, once the head's q and k carry this tag */
-                /* loads of this thread's own values, before the wait (not a trip after it) */
-                const float hnw = warp == 0 ? __ldg(a.p.layer[l].head_norm + 32 * s + lane) : 0.f;
-                if (tid < DK / 2) { /* rope "half": pairs (j, j + dk / 2); k also by dk^-0.5 */
-                    if (l == 0) mbar_wait(smem_u32(bars + 2 * NS), 0);
-                    const float c = cs[tid], sv = sn[tid];
-                    const uint2 *p = a.qkt + h * 2 * DK;
-                    const int at[4] = {tid, tid + DK / 2, DK + tid, DK + tid + DK / 2};
-                    const unsigned want = tag0 + (unsigned)l;
-                    uint2 u[4];
-                    for (;;) {
-#pragma unroll
-                        for (int e = 0; e < 4; e++) u[e] = ld_tag(p + at[e]);
-                        if (u[0].y == want && u[1].y == want && u[2].y == want && u[3].y == want) break;
-                    }
-                    rope_rotate(__uint_as_float(u[0].x), __uint_as_float(u[1].x), c, sv, 1.0f,
-                                qr[tid], qr[tid + DK / 2]);
-                    rope_rotate(__uint_as_float(u[2].x), __uint_as_float(u[3].x), c, sv, 0.0625f,
-                                kr[tid], kr[tid + DK / 2]);
-                }
-                cbar();
-                float o = 0.f;
-                const float vc = vs[lane];
-                float *Sp = a.p.state + (size_t)l * a.p.state_layer_floats +
-                            (size_t)(h * DK + warp * 32) * DV + 32 * s + lane;
-#pragma unroll
-                for (int j = 0; j < 32; j++) {
-                    const float sv = gamma * sreg[j] + kr[warp * 32 + j] * vc;
-                    o += qr[warp * 32 + j] * sv;
-                    Sp[(size_t)j * DV] = sv;
-                }
-                op[warp * 32 + lane] = o;
-                cbar();
-                if (warp == 0) {
-                    float t = 0.f;
-#pragma unroll
-                    for (int w = 0; w < CW; w++) t += op[w * 32 + lane];
-                    const int c = 32 * s + lane;
-                    a.z[h * DV + c] = t * hnw * swish_f(gs[lane]);
-                    float q2 = t * t;
-                    for (int o2 = 16; o2; o2 >>= 1) q2 += __shfl_xor_sync(0xffffffffu, q2, o2);
-                    if (!lane) a.hp[((size_t)l * H + h) * SUB + s] = q2;
-                }
+            if (g.kind == 3) { /* the last sequence's update (its slice in sreg), then M */
+                update(E - 1, l);
                 meet(); /* M: every head's z and sums are out */
-                float zv[DVT / NC];
+                float zv[E][DVT / NC];
 #pragma unroll
-                for (int e = 0; e < DVT / NC; e++) zv[e] = __ldcg(a.z + tid + NC * e);
-                if (tid < H) { /* the head's sums in block order */
+                for (int q = 0; q < E; q++)
+#pragma unroll
+                    for (int e = 0; e < DVT / NC; e++) zv[q][e] = __ldcg(a.z + (size_t)q * DVT + tid + NC * e);
+                if (tid < H * E) { /* the head's sums in block order */
+                    const int q = tid / H, hh = tid % H;
                     float hv[SUB], t = 0.f;
 #pragma unroll
-                    for (int q = 0; q < SUB; q++) hv[q] = __ldcg(a.hp + ((size_t)l * H + tid) * SUB + q);
+                    for (int k = 0; k < SUB; k++)
+                        hv[k] = __ldcg(a.hp + (((size_t)q * MAXL + l) * H + hh) * SUB + k);
 #pragma unroll
-                    for (int q = 0; q < SUB; q++) t += hv[q];
+                    for (int k = 0; k < SUB; k++) t += hv[k];
                     rh[tid] = 1.0f / sqrtf(t / DV + a.p.eps);
                 }
                 cbar();
 #pragma unroll
-                for (int e = 0; e < DVT / NC; e++) {
-                    const int c = tid + NC * e;
-                    xs[c] = f32_to_bf16_bits(zv[e] * rh[c / DV]);
-                }
+                for (int q = 0; q < E; q++)
+#pragma unroll
+                    for (int e = 0; e < DVT / NC; e++) {
+                        const int c = tid + NC * e;
+                        xs[q * DVT + c] = f32_to_bf16_bits(zv[q][e] * rh[q * H + c / DV]);
+                    }
                 cbar();
                 pb ^= 1;
                 continue;
             }
             for (int rr = tid; rr < g.rows; rr += NC) {
-                float t = 0.f;
+                float t[E];
 #pragma unroll
-                for (int w = 0; w < CW; w++) t += pp[w * PR + rr];
-                if (l == L) {
-                    a.p.logits[(size_t)g.rows * b + rr] = t;
-                } else if (i <= 1) {
-                    st_tag(a.qkt + h * 2 * DK + i * DK + 16 * s + rr, t, tag0 + (unsigned)l);
-                } else if (i == 2) {
-                    vs[rr] = t;
-                } else if (i == 3) {
-                    gs[rr] = t;
-                } else if (i == 5) { /* wo: the block's own rows of x, stored (one writer a row) */
-                    if (!(fabsf(t) < XLIM)) bad = true;
-                    const unsigned long long f =
-                        (unsigned long long)(xown[rr] + __double2ll_rn((double)t * XONE));
-                    __stcg(a.xb + 16 * b + rr, f);
-                    __stcg(a.xa + 16 * b + rr, f); /* down's adds go onto it after meeting B */
-                } else if (i == 6) {
-                    ups[rr] = t;
-                } else if (i == 7) {
-                    us[rr] = swish_f(t) * ups[rr];
+                for (int q = 0; q < E; q++) {
+                    t[q] = 0.f;
+#pragma unroll
+                    for (int w = 0; w < CW; w++) t[q] += pp[(w * PR + rr) * E + q];
+                }
+#pragma unroll
+                for (int q = 0; q < E; q++) {
+                    if (l == L) {
+                        a.p.logits[(size_t)q * a.p.logits_stride + (size_t)g.rows * b + rr] = t[q];
+                    } else if (i <= 1) {
+                        st_tag(a.qkt + ((size_t)q * H + h) * 2 * DK + i * DK + 16 * s + rr, t[q],
+                               tag0 + (unsigned)l);
+                    } else if (i == 2) {
+                        vs[32 * q + rr] = t[q];
+                    } else if (i == 3) {
+                        gs[32 * q + rr] = t[q];
+                    } else if (i == 5) { /* wo: the block's own rows of x, stored (one writer a row) */
+                        if (!(fabsf(t[q]) < XLIM)) bad = true;
+                        const unsigned long long f =
+                            (unsigned long long)(xown[16 * q + rr] + __double2ll_rn((double)t[q] * XONE));
+                        __stcg(a.xb + q * D + 16 * b + rr, f);
+                        __stcg(a.xa + q * D + 16 * b + rr, f); /* down's adds go onto it after meeting B */
+                    } else if (i == 6) {
+                        ups[32 * q + rr] = t[q];
+                    } else if (i == 7) {
+                        us[32 * q + rr] = swish_f(t[q]) * ups[32 * q + rr];
+                    }
                 }
             }
             pb ^= 1;
@@ -485,9 +547,11 @@ __global__ void __launch_bounds__(NT, 1)
                         asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t1));
                     } while (t1 - t0 < a.p.delay_ns);
                 }
-                norm_in(a.xb, a.p.layer[l].ffn_norm, a.p.eps, xs, red, nullptr, bad);
+                norm_in<E>(a.xb, a.p.layer[l].ffn_norm, a.p.eps, xs, red, nullptr, bad);
             } else if (i == 7) {
-                if (tid >= FJ && tid < FJP) us[tid] = 0.f; /* the padding's */
+                if (tid >= FJ && tid < FJP)
+#pragma unroll
+                    for (int q = 0; q < E; q++) us[32 * q + tid] = 0.f; /* the padding's */
                 cbar();
             }
         }
@@ -500,8 +564,10 @@ __global__ void __launch_bounds__(NT, 1)
     if (tid == 0 && ld_acq(a.ctl + C_BAD)) *sflag = 1;
     cbar();
     if (*sflag)
-        for (int rr = tid; rr < a.p.vocab / NB; rr += NC)
-            a.p.logits[(size_t)(a.p.vocab / NB) * b + rr] = __int_as_float(0x7fc00000);
+        for (int q = 0; q < E; q++)
+            for (int rr = tid; rr < a.p.vocab / NB; rr += NC)
+                a.p.logits[(size_t)q * a.p.logits_stride + (size_t)(a.p.vocab / NB) * b + rr] =
+                    __int_as_float(0x7fc00000);
     cbar();
     if (tid == 0) {
         __threadfence();
@@ -562,31 +628,33 @@ extern "C" int cuda_pstep_shape(int64_t d_model, int n_head, int64_t d_key, int6
            vocab / NB <= PR;
 }
 
-extern "C" int cuda_pstep_available(void) {
+/* whether pstep_kernel<E> runs here: a Hopper GPU with cooperative launches and every block
+ * resident at once, one an SM with nearly all of its shared memory (the carveout set to its
+ * largest) */
+template <int E> static int available(void) {
     static int ok = -1;
     if (ok >= 0) return ok;
     ok = 0;
+    constexpr int SMEM = lay<E>::SMEM;
     int dev = 0, per_sm = 0;
     cudaDeviceProp pr = {};
     cudaFuncAttributes fa = {};
     const char *why = "";
     cudaError_t e = cudaSuccess;
-    /* the occupancy the cooperative launch will ask for: every block resident at once, one an
-     * SM with nearly all of its shared memory (the carveout set to its largest) */
     if ((e = cudaGetDevice(&dev)) != cudaSuccess || (e = cudaGetDeviceProperties(&pr, dev)) != cudaSuccess)
         why = "no device";
     else if (pr.major != 9 || !pr.cooperativeLaunch || pr.sharedMemPerBlockOptin < (size_t)SMEM)
         why = "not a Hopper GPU with the shared memory and cooperative launches";
-    else if ((e = cudaFuncGetAttributes(&fa, pstep_kernel)) != cudaSuccess || fa.binaryVersion < 90)
+    else if ((e = cudaFuncGetAttributes(&fa, pstep_kernel<E>)) != cudaSuccess || fa.binaryVersion < 90)
         why = "no sm_90 code";
     else if (!encoder())
         why = "no cuTensorMapEncodeTiled";
-    else if ((e = cudaFuncSetAttribute(pstep_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    else if ((e = cudaFuncSetAttribute(pstep_kernel<E>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        SMEM)) != cudaSuccess ||
-             (e = cudaFuncSetAttribute(pstep_kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+             (e = cudaFuncSetAttribute(pstep_kernel<E>, cudaFuncAttributePreferredSharedMemoryCarveout,
                                        cudaSharedmemCarveoutMaxShared)) != cudaSuccess)
         why = "the shared memory attributes";
-    else if ((e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, pstep_kernel, NT, SMEM)) !=
+    else if ((e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, pstep_kernel<E>, NT, SMEM)) !=
                  cudaSuccess ||
              per_sm * pr.multiProcessorCount < NB)
         why = "the blocks do not all fit at once";
@@ -595,29 +663,30 @@ extern "C" int cuda_pstep_available(void) {
     (void)cudaGetLastError();
     if (getenv("RETNET_CUDA_PSTEP_DEBUG")) {
         size_t avail = 0;
-        (void)cudaFuncGetAttributes(&fa, pstep_kernel);
-        (void)cudaOccupancyAvailableDynamicSMemPerBlock(&avail, pstep_kernel, 1, NT);
+        (void)cudaFuncGetAttributes(&fa, pstep_kernel<E>);
+        (void)cudaOccupancyAvailableDynamicSMemPerBlock(&avail, pstep_kernel<E>, 1, NT);
         fprintf(stderr,
-                "pstep: ok %d (%s; %s), %d blocks an SM of %d SMs; %d registers, %zu B static, %zu B "
-                "local, %d threads at most, %d B dynamic allowed, %zu B available, %d B asked, "
+                "pstep<%d>: ok %d (%s; %s), %d blocks an SM of %d SMs; %d registers, %zu B static, "
+                "%zu B local, %d threads at most, %d B dynamic allowed, %zu B available, %d B asked, "
                 "%zu B opt-in, binary %d\n",
-                ok, why, cudaGetErrorString(e), per_sm, pr.multiProcessorCount, fa.numRegs,
+                E, ok, why, cudaGetErrorString(e), per_sm, pr.multiProcessorCount, fa.numRegs,
                 fa.sharedSizeBytes, fa.localSizeBytes, fa.maxThreadsPerBlock,
                 fa.maxDynamicSharedSizeBytes, avail, SMEM, pr.sharedMemPerBlockOptin, fa.binaryVersion);
-        for (int sz : {SMEM, SMEM - 4096, 160 * 1024, 0}) {
-            int n = -1;
-            (void)cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, pstep_kernel, NT, sz);
-            fprintf(stderr, "pstep: %d B dynamic: %d blocks an SM\n", sz, n);
-        }
         (void)cudaGetLastError();
     }
     return ok;
 }
 
-extern "C" size_t cuda_pstep_scratch_bytes(void) {
-    return sizeof(unsigned long long) * 2 * D + sizeof(uint2) * H * 2 * DK +
-           sizeof(float) * DVT + sizeof(float) * MAXL * H * SUB + sizeof(float) * NB * DK + 256;
-}
+extern "C" int cuda_pstep_batches(void) { return available<1>() ? (available<2>() ? 2 : 1) : 0; }
+
+extern "C" int cuda_pstep_available(void) { return available<1>(); }
+
+/* a sequence's share of the scratch: xa, xb, qkt, z, hp, rot */
+static constexpr size_t SEQ_SCRATCH = sizeof(unsigned long long) * 2 * D + sizeof(uint2) * H * 2 * DK +
+                                      sizeof(float) * DVT + sizeof(float) * MAXL * H * SUB +
+                                      sizeof(float) * NB * DK;
+
+extern "C" size_t cuda_pstep_scratch_bytes(void) { return EMAX * SEQ_SCRATCH + 256; }
 
 extern "C" size_t cuda_pstep_pack_bytes(int n_layer) {
     return sizeof(cuda_bf16) * (size_t)n_layer * NB * D * FJP;
@@ -630,31 +699,39 @@ extern "C" retnet_status cuda_pstep_pack(cuda_bf16 *dst, const cuda_bf16 *fc2, c
     return RETNET_OK;
 }
 
-extern "C" retnet_status cuda_pstep_run(const cuda_pstep *p, void *scratch, cuda_stream cs) {
-    if (!p || !scratch || !cuda_pstep_available())
-        return retnet_fail(RETNET_EINVAL, "CUDA: the persistent step is not available here");
-    args a;
-    a.p = *p;
-    char *at = (char *)scratch;
-    a.xa = (unsigned long long *)at, at += sizeof(unsigned long long) * D;
-    a.xb = (unsigned long long *)at, at += sizeof(unsigned long long) * D;
-    a.qkt = (uint2 *)at, at += sizeof(uint2) * H * 2 * DK;
-    a.z = (float *)at, at += sizeof(float) * DVT;
-    a.hp = (float *)at, at += sizeof(float) * MAXL * H * SUB;
-    a.rot = (float *)at, at += sizeof(float) * NB * DK;
-    a.ctl = (unsigned *)at;
-    tmap ms;
-    const uint64_t sd[3] = {DV, (uint64_t)H * DK, (uint64_t)p->n_layer},
-                   ss[2] = {DV, (uint64_t)p->state_layer_floats};
-    const uint32_t sb[3] = {32, DK, 1};
-    TRY(map3(&ms, p->state, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, sd, ss, sb, "the states"));
+template <int E> static cudaError_t launch(const args &a, const tmap &ms, cudaStream_t cs) {
     cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(NB), cfg.blockDim = dim3(NT), cfg.dynamicSmemBytes = SMEM;
-    cfg.stream = (cudaStream_t)cs;
+    cfg.gridDim = dim3(NB), cfg.blockDim = dim3(NT), cfg.dynamicSmemBytes = lay<E>::SMEM;
+    cfg.stream = cs;
     cudaLaunchAttribute at1[1];
     at1[0].id = cudaLaunchAttributeCooperative, at1[0].val.cooperative = 1;
     cfg.attrs = at1, cfg.numAttrs = 1;
-    const cudaError_t e = cudaLaunchKernelEx(&cfg, pstep_kernel, a, ms);
+    return cudaLaunchKernelEx(&cfg, pstep_kernel<E>, a, ms);
+}
+
+extern "C" retnet_status cuda_pstep_run(const cuda_pstep *p, void *scratch, cuda_stream cs) {
+    if (!p || !scratch || p->batch < 1 || p->batch > cuda_pstep_batches())
+        return retnet_fail(RETNET_EINVAL, "CUDA: the persistent step is not available here (for "
+                           "%d sequences)", p ? p->batch : 0);
+    args a;
+    a.p = *p;
+    /* each array for EMAX sequences, one sequence's after the other's */
+    char *at = (char *)scratch;
+    a.xa = (unsigned long long *)at, at += sizeof(unsigned long long) * D * EMAX;
+    a.xb = (unsigned long long *)at, at += sizeof(unsigned long long) * D * EMAX;
+    a.qkt = (uint2 *)at, at += sizeof(uint2) * H * 2 * DK * EMAX;
+    a.z = (float *)at, at += sizeof(float) * DVT * EMAX;
+    a.hp = (float *)at, at += sizeof(float) * MAXL * H * SUB * EMAX;
+    a.rot = (float *)at, at += sizeof(float) * NB * DK * EMAX;
+    a.ctl = (unsigned *)at;
+    tmap ms;
+    /* the B sequences' states of a layer together: rows (b H + h) dk + i */
+    const uint64_t sd[3] = {DV, (uint64_t)p->batch * H * DK, (uint64_t)p->n_layer},
+                   ss[2] = {DV, (uint64_t)p->state_layer_floats};
+    const uint32_t sb[3] = {32, DK, 1};
+    TRY(map3(&ms, p->state, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, sd, ss, sb, "the states"));
+    const cudaError_t e = p->batch == 1 ? launch<1>(a, ms, (cudaStream_t)cs)
+                                        : launch<2>(a, ms, (cudaStream_t)cs);
     if (e != cudaSuccess) {
         (void)cudaGetLastError(); /* a launch that failed leaves nothing behind for the next */
         return cuda_fail_(e, "the persistent decoding step", __FILE__, __LINE__);

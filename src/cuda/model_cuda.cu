@@ -157,6 +157,9 @@ struct model_cuda {
      * (pstep_fits) and RETNET_CUDA_PERSISTENT is not 0, its scratch (zeroed once) and down packed
      * for it (pdown), packed again before a step when the bf16 weights changed (pstep_stale) */
     int pstep, pstep_stale, pstep_asked;
+    int pstep_bmax;          /* the batches it takes, 1 .. pstep_bmax (2 where the kernel runs;
+                                RETNET_CUDA_PSTEP_B=1: one sequence only); they have no decoding
+                                window, even where it goes off later (pstep_ready) */
     int pstep_nomem;         /* RETNET_CUDA_PSTEP_NOMEM=1, a test's: the copy of down not made */
     unsigned pstep_delay_ns; /* RETNET_CUDA_PSTEP_DELAY (us), a test's: cuda_pstep.delay_ns */
     void *pstep_scr;
@@ -228,7 +231,7 @@ static size_t layer_state_bytes(const retnet_config *c, int64_t B) {
  */
 static int win_of(const model_cuda *d, int64_t B) {
     const retnet_config *c = &d->cfg;
-    if (is_tf(c) || d->win_W < 1) return 0;
+    if (is_tf(c) || d->win_W < 1 || B <= d->pstep_bmax) return 0;
     return (double)B * sizeof(float) * (double)layer_s_floats(c) >= d->win_min ? d->win_W : 0;
 }
 static size_t round256(size_t n) { return (n + 255) & ~(size_t)255; }
@@ -355,8 +358,10 @@ static retnet_status pstep_ready(model_cuda *d) {
 
 static float embed_scale(const retnet_config *c);
 
-/* B = 1's step by the persistent kernel: logits (vocab floats, device) from d->tok, d->pos */
-static retnet_status pstep_run(model_cuda *d, float *state, float *logits, cuda_stream cs) {
+/* B <= pstep_bmax sequences' step by the persistent kernel: logits (B rows of ldv floats,
+ * device) from d->tok, d->pos */
+static retnet_status pstep_run(model_cuda *d, int32_t B, float *state, float *logits,
+                               cuda_stream cs) {
     const retnet_config *c = &d->cfg;
     cuda_pstep p;
     memset(&p, 0, sizeof p);
@@ -373,9 +378,9 @@ static retnet_status pstep_run(model_cuda *d, float *state, float *logits, cuda_
     p.final_norm = d->g32.norm_w, p.embed = d->g32.embed;
     p.embed_scale = embed_scale(c), p.eps = c->eps;
     p.gamma = d->gamma, p.rope_base = c->rope_base;
-    p.tok = d->tok, p.pos = d->pos;
-    p.state = state, p.state_layer_floats = (int64_t)(layer_bytes(d, 1) / sizeof(float));
-    p.logits = logits;
+    p.batch = B, p.tok = d->tok, p.pos = d->pos;
+    p.state = state, p.state_layer_floats = (int64_t)(layer_bytes(d, B) / sizeof(float));
+    p.logits = logits, p.logits_stride = d->ldv;
     p.delay_ns = d->pstep_delay_ns;
     return cuda_pstep_run(&p, d->pstep_scr, cs);
 }
@@ -579,6 +584,8 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
         if (!st && cudaMemset(d->pstep_scr, 0, cuda_pstep_scratch_bytes()) != cudaSuccess)
             st = retnet_fail(RETNET_EDEVICE, "CUDA: zeroing the persistent step's scratch");
         d->pstep = !st, d->pstep_stale = 1, d->pstep_asked = pmode == 1;
+        const char *pb = getenv("RETNET_CUDA_PSTEP_B");
+        d->pstep_bmax = !d->pstep ? 0 : pb && !strcmp(pb, "1") ? 1 : cuda_pstep_batches();
         const char *dl = getenv("RETNET_CUDA_PSTEP_DELAY");
         const int us = dl ? atoi(dl) : 0;
         d->pstep_delay_ns = us > 0 && us < 1000000 ? (unsigned)us * 1000u : 0u;
@@ -962,7 +969,7 @@ static retnet_status decode_graph_get(model_cuda *d, int32_t B, float *state_dev
     /* the argmax's buffers, grown before the capture too (a regrowth moves them: the graph
      * is then made again) */
     if (d->graph_argmax) TRY(next_ready(d, B));
-    if (B == 1 && d->pstep) TRY(pstep_ready(d)); /* the graph reads the packed copy */
+    if (B <= d->pstep_bmax && d->pstep) TRY(pstep_ready(d)); /* the graph reads the packed copy */
     decode_graph key = {NULL, 0, B, c->context, state_dev, last_dev, d->acts, scr,
                         d->acts_rows, d->graph_argmax ? d->hnext : NULL,
                         d->graph_argmax ? d->dnext : NULL};
@@ -983,8 +990,8 @@ static retnet_status decode_graph_get(model_cuda *d, int32_t B, float *state_dev
         CUDA_TRY(cudaStreamBeginCapture(d->gstream, cudaStreamCaptureModeThreadLocal),
                  "capturing a decoding step");
         retnet_status st = RETNET_OK;
-        if (B == 1 && d->pstep) {
-            st = pstep_run(d, state_dev, last_dev, cs);
+        if (B <= d->pstep_bmax && d->pstep) {
+            st = pstep_run(d, B, state_dev, last_dev, cs);
         } else {
             st = cuda_op_embed(d->x, d->g32.embed, d->tok, B, c->d_model, c->vocab,
                                embed_scale(c), cs);
@@ -1098,13 +1105,15 @@ static retnet_status forward_impl(model_cuda *d, const int32_t *tokens, int32_t 
     /* in a graph the Transformer's attention gets no host positions (checked above): its
      * grid is sized for the whole cache and each row's splits still follow its own length
      * (attention.cu's split_len), so the results are those of a launch sized to the step */
-    if (B == 1 && T == 1 && state_dev && d->pstep) TRY(pstep_ready(d)); /* (may turn it off) */
-    if (B == 1 && T == 1 && state_dev && d->pstep) { /* the whole step in one launch */
-        TRY(pstep_run(d, state_dev, last_dev ? last_dev : d->logits, NULL));
+    const int ps = B <= d->pstep_bmax && T == 1 && state_dev;
+    if (ps && d->pstep) TRY(pstep_ready(d)); /* (may turn it off) */
+    if (ps && d->pstep) { /* the whole step in one launch */
+        TRY(pstep_run(d, B, state_dev, last_dev ? last_dev : d->logits, NULL));
         TRY(retnet_cuda_sync(NULL));
         if (last_dev || !logits) return RETNET_OK;
-        CUDA_TRY(cudaMemcpy(logits, d->logits, sizeof(float) * (size_t)c->vocab,
-                            cudaMemcpyDeviceToHost),
+        CUDA_TRY(cudaMemcpy2D(logits, sizeof(float) * (size_t)c->vocab, d->logits,
+                              sizeof(float) * (size_t)d->ldv, sizeof(float) * (size_t)c->vocab,
+                              (size_t)B, cudaMemcpyDeviceToHost),
                  "downloading the logits");
         return RETNET_OK;
     }

@@ -60,23 +60,38 @@ __device__ __forceinline__ void tcd_mma(const uint4 (&v)[16], XF xf, int lane, i
         mma16(c[1], A.z, B.z, A.w, B.w, X.z, X.w);
     }
 }
-/* the warp's sums of rows g and g + 8 over its columns, x (bf16) in shared memory at xs:
- * prow[g], prow[g + 8] (rows < n), by the lanes of t = 0 */
-template <int KK, int NW>
-__device__ __forceinline__ void tcd_rows(const uint4 (&v)[16], const unsigned char *xs, int lane,
-                                         int warp, int n, float *prow) {
+/* the warp's sums of rows g and g + 8 over its columns for E <= 2 vectors x (bf16, in shared
+ * memory at xs, xb bytes apart; the mma's columns 0 .. E - 1, whose sums lanes t = 0 hold):
+ * prow[E g + e], prow[E (g + 8) + e] (rows < n) */
+template <int KK, int NW, int E>
+__device__ __forceinline__ void tcd_rows_e(const uint4 (&v)[16], const unsigned char *xs, int xb,
+                                           int lane, int warp, int n, float *prow) {
+    static_assert(E >= 1 && E <= 2, "the columns lanes t = 0 hold");
     const int g = lane >> 2, t = lane & 3;
     float c[2][4] = {};
     tcd_mma<KK, NW>(
         v,
         [&](int col) {
-            return g == 0 ? *reinterpret_cast<const uint4 *>(xs + col * 2) : make_uint4(0u, 0u, 0u, 0u);
+            return g < E ? *reinterpret_cast<const uint4 *>(xs + g * xb + col * 2)
+                         : make_uint4(0u, 0u, 0u, 0u);
         },
         lane, warp, c);
     if (t == 0) {
-        if (g < n) prow[g] = c[0][0] + c[1][0];
-        if (KK == 2048 && g + 8 < n) prow[g + 8] = c[0][2] + c[1][2];
+        if (g < n) {
+            prow[E * g] = c[0][0] + c[1][0];
+            if (E == 2) prow[E * g + 1] = c[0][1] + c[1][1];
+        }
+        if (KK == 2048 && g + 8 < n) {
+            prow[E * (g + 8)] = c[0][2] + c[1][2];
+            if (E == 2) prow[E * (g + 8) + 1] = c[0][3] + c[1][3];
+        }
     }
+}
+/* one vector: prow[g], prow[g + 8] */
+template <int KK, int NW>
+__device__ __forceinline__ void tcd_rows(const uint4 (&v)[16], const unsigned char *xs, int lane,
+                                         int warp, int n, float *prow) {
+    tcd_rows_e<KK, NW, 1>(v, xs, 0, lane, warp, n, prow);
 }
 template <int NW>
 __device__ __forceinline__ void tcd_load_any(uint4 (&v)[16], const unsigned char *st, int K,
@@ -89,5 +104,11 @@ __device__ __forceinline__ void tcd_any(const uint4 (&v)[16], const unsigned cha
                                         int lane, int warp, int n, float *prow) {
     if (K == 2048) tcd_rows<2048, NW>(v, xs, lane, warp, n, prow);
     else tcd_rows<4096, NW>(v, xs, lane, warp, n, prow);
+}
+template <int NW, int E>
+__device__ __forceinline__ void tcd_any_e(const uint4 (&v)[16], const unsigned char *xs, int xb,
+                                          int K, int lane, int warp, int n, float *prow) {
+    if (K == 2048) tcd_rows_e<2048, NW, E>(v, xs, xb, lane, warp, n, prow);
+    else tcd_rows_e<4096, NW, E>(v, xs, xb, lane, warp, n, prow);
 }
 #endif

@@ -599,6 +599,125 @@ static void test_persistent(void) {
     retnet_model_free(cpu), retnet_model_free(gpu), retnet_model_free(off);
 }
 
+/* n recurrent steps of two sequences at once from states sv (their positions in them): step
+ * t's tokens steps[t], steps[n + t]; logits into lg (n x 2 x vocab) */
+static void steps2(retnet_model *m, const int32_t *steps, int n, retnet_state *sv, float *lg) {
+    const int64_t V = m->cfg.vocab;
+    for (int t = 0; t < n; t++) {
+        const int32_t tk[2] = {steps[t], steps[n + t]};
+        OK(retnet_forward(m, tk, 2, 1, RETNET_FORM_RECURRENT, 0, sv, lg + (int64_t)t * 2 * V));
+    }
+}
+
+/*
+ * The persistent step at two sequences (cuda_pstep_batches() == 2): test_persistent's model;
+ * two prompts of different lengths (so different positions), each prefilled alone, then 20
+ * steps of both at once. Each sequence's logits and states must be the bits of the same
+ * sequence decoded alone by the persistent step: a sequence's work in the kernel is its own
+ * (the products' mma takes the two as its columns 0 and 1, each column summed apart). Both
+ * within the rule of the CPU's, and the chain's (RETNET_CUDA_PERSISTENT=0) too, whose bits the
+ * persistent ones must not be (it ran). Then the same through device states and device
+ * logits (the graph's path), and with a block reading x late (the two copies of x): the
+ * host-state run's bits.
+ */
+static void test_persistent2(void) {
+    enum { T1 = 40, T2 = 23, STEPS = 20 };
+    retnet_config c = fla_like(1024, 2048, 3, 8, 2);
+    c.d_ffn = 2816;
+    if (cuda_pstep_batches() < 2) {
+        fprintf(stderr, "     (skipped: the persistent step does not take 2 sequences here)\n");
+        return;
+    }
+    retnet_model *cpu, *gpu;
+    unsetenv("RETNET_CUDA_PERSISTENT");
+    if (!make_pair(&c, 61, &cpu, &gpu)) return;
+    retnet_model *off = persistent_model(&c, "0", NULL, NULL);
+    if (!off) {
+        retnet_model_free(cpu), retnet_model_free(gpu);
+        return;
+    }
+    const int32_t V = c.vocab;
+    const int64_t sf = retnet_state_floats(&c), n2 = (int64_t)STEPS * 2 * V;
+    float *st = calloc((size_t)(8 * sf), sizeof(float)), *lp = malloc(sizeof(float) * T1 * V);
+    float *lg[3];
+    for (int i = 0; i < 3; i++) lg[i] = malloc(sizeof(float) * (size_t)n2);
+    retnet_model *m[3] = {cpu, gpu, off};
+    uint64_t s = 93;
+    int32_t tok[T1 + T2], step[2 * STEPS];
+    rand_tokens(tok, T1 + T2, V, &s);
+    rand_tokens(step, 2 * STEPS, V, &s);
+    for (int i = 0; i < 3; i++) { /* states of model i: st + 2 i sf (sequence 0), + sf (1) */
+        retnet_state sv[2] = {{.pos = 0, .data = st + 2 * i * sf}, {.pos = 0, .data = st + (2 * i + 1) * sf}};
+        OK(retnet_forward(m[i], tok, 1, T1, RETNET_FORM_CHUNKWISE, 0, &sv[0], lp));
+        OK(retnet_forward(m[i], tok + T1, 1, T2, RETNET_FORM_CHUNKWISE, 0, &sv[1], lp));
+        steps2(m[i], step, STEPS, sv, lg[i]);
+    }
+    /* each sequence alone on the GPU (B = 1: the persistent step too) */
+    float *sa = st + 6 * sf;
+    for (int q = 0; q < 2; q++) {
+        float *lq = malloc(sizeof(float) * (size_t)STEPS * V);
+        prefill_steps(gpu, tok + (q ? T1 : 0), q ? T2 : T1, step + q * STEPS, STEPS, sa + q * sf, lp, lq);
+        int same = 1;
+        for (int t = 0; t < STEPS; t++)
+            same &= !memcmp(lq + (int64_t)t * V, lg[1] + ((int64_t)t * 2 + q) * V, sizeof(float) * (size_t)V);
+        CHECK(same, "persistent B=2: sequence %d's logits are not its bits decoded alone", q);
+        CHECK(!memcmp(sa + q * sf, st + (2 + q) * sf, sizeof(float) * (size_t)sf),
+              "persistent B=2: sequence %d's state is not its bits decoded alone", q);
+        free(lq);
+    }
+    const double R = chain(c.n_layer);
+    close_to(lg[1], lg[0], n2, R, 0, "persistent B=2: 20 steps, logits");
+    close_to(st + 2 * sf, st, 2 * sf, R, 0, "persistent B=2: states after decoding");
+    close_to(lg[2], lg[0], n2, R, 0, "the chain B=2: 20 steps, logits");
+    CHECK(memcmp(lg[1], lg[2], sizeof(float) * (size_t)n2) != 0,
+          "persistent B=2: the logits are the chain's bits: did it run?");
+    CHECK(memcmp(lg[1], lg[1] + V, sizeof(float) * (size_t)V) != 0,
+          "persistent B=2: the two sequences' first logits are the same bits");
+
+    /* device states and logits (the graph's path), from the host states after the prefills */
+    model_cuda *d = gpu->device;
+    float *S = NULL, *ld = NULL, *got = malloc(sizeof(float) * (size_t)n2);
+    float *pre = calloc((size_t)(2 * sf), sizeof(float));
+    retnet_state pv[2] = {{.pos = 0, .data = pre}, {.pos = 0, .data = pre + sf}};
+    OK(retnet_forward(gpu, tok, 1, T1, RETNET_FORM_CHUNKWISE, 0, &pv[0], lp));
+    OK(retnet_forward(gpu, tok + T1, 1, T2, RETNET_FORM_CHUNKWISE, 0, &pv[1], lp));
+    OK(model_cuda_states_alloc(d, 2, &S));
+    const int64_t ldv = model_cuda_logits_stride(d);
+    OK(retnet_cuda_malloc((void **)&ld, sizeof(float) * (size_t)(2 * ldv), "test logits"));
+    if (S && ld) {
+        OK(model_cuda_states_upload(d, S, pv, 2));
+        for (int t = 0; t < STEPS; t++) {
+            const int32_t tk[2] = {step[t], step[STEPS + t]};
+            const int64_t pos[2] = {T1 + t, T2 + t};
+            OK(model_cuda_forward_last(d, tk, 2, 1, S, pos, ld));
+            for (int q = 0; q < 2; q++)
+                OK(retnet_cuda_download(got + ((int64_t)t * 2 + q) * V, ld + q * ldv, sizeof(float) * (size_t)V));
+        }
+        CHECK(!memcmp(got, lg[1], sizeof(float) * (size_t)n2),
+              "persistent B=2: the graph's steps differ from the host-state steps");
+    }
+    retnet_cuda_free(S), retnet_cuda_free(ld);
+    free(got), free(pre);
+
+    /* a block reading x 50 us late after meeting B: the same bits */
+    retnet_model *late = persistent_model(&c, "1", "RETNET_CUDA_PSTEP_DELAY", "50");
+    if (late) {
+        float *lgd = malloc(sizeof(float) * (size_t)n2), *sd = calloc((size_t)(2 * sf), sizeof(float));
+        retnet_state sv[2] = {{.pos = 0, .data = sd}, {.pos = 0, .data = sd + sf}};
+        OK(retnet_forward(late, tok, 1, T1, RETNET_FORM_CHUNKWISE, 0, &sv[0], lp));
+        OK(retnet_forward(late, tok + T1, 1, T2, RETNET_FORM_CHUNKWISE, 0, &sv[1], lp));
+        steps2(late, step, STEPS, sv, lgd);
+        CHECK(!memcmp(lgd, lg[1], sizeof(float) * (size_t)n2) &&
+                  !memcmp(sd, st + 2 * sf, sizeof(float) * (size_t)(2 * sf)),
+              "persistent B=2: a block reading x late after meeting B changed the step's bits");
+        free(lgd), free(sd);
+    }
+    retnet_model_free(late);
+    for (int i = 0; i < 3; i++) free(lg[i]);
+    free(st), free(lp);
+    retnet_model_free(cpu), retnet_model_free(gpu), retnet_model_free(off);
+}
+
 /* What the CUDA forward does not cover is refused, and the model stays on the CPU. */
 static void test_refused(void) {
     retnet_config c;
@@ -723,6 +842,7 @@ int main(int argc, char **argv) {
     RUN_IF(test_window);
     RUN_IF(test_rms_chain);
     RUN_IF(test_persistent);
+    RUN_IF(test_persistent2);
     RUN_IF(test_refused);
     RUN_IF(test_fla_fixture);
     retnet_cuda_shutdown();
