@@ -89,9 +89,13 @@ constexpr int PR = 256;                    /* a segment's rows, at most (partial
 #define PSTEP_NS 4
 #endif
 constexpr int STAGE1 = PSTEP_STAGE, NS = PSTEP_NS;
-/* two sequences (B = 2): stages of 42 KB, so that the second sequence's input, partial sums
- * and state update vectors fit beside the ring */
-constexpr int STAGE2 = 43008;
+/* two sequences (B = 2): their partial sums take 32 rows a segment (the output layer's a stage
+ * at a time), so that the second sequence's input and state update vectors fit beside a ring
+ * of the same stages; PSTEP_STAGE2 for comparisons */
+#ifndef PSTEP_STAGE2
+#define PSTEP_STAGE2 (48 * 1024)
+#endif
+constexpr int STAGE2 = PSTEP_STAGE2;
 /* stages asked for and not yet landed, at most (NS: no cap). Two, not every free stage: fewer
  * of the block's own bytes queue ahead of the consumers' round trips to L2 (the meetings, x's
  * reloads), which hold the step more than the stream does (next311-next312: 0.955-0.968 ms a
@@ -114,14 +118,18 @@ static_assert(DK * 32 * 4 <= STAGE1 && STAGE1 % (2 * FJP) == 0 && DK * 32 * 4 <=
  * thread reads back only what it wrote) */
 template <int E> struct lay {
     static constexpr int STAGE = E == 1 ? STAGE1 : STAGE2;
+    /* the partial sums' rows a segment: every segment's (PR), or 32, all but the output
+     * layer's, whose rows are then summed a stage at a time */
+    static constexpr int PRE = E == 1 ? PR : 32;
     static constexpr int XS = 8192, BARS = E * XS, MISC = BARS + 128, OWN = MISC + 512 * E;
     static constexpr int PART = (OWN + 128 * E + 1023) / 1024 * 1024;
-    static constexpr int QR = PART + 2 * CW * PR * 4 * E, RING = QR + 3072 * E;
+    static constexpr int QR = PART + 2 * CW * PRE * 4 * E, RING = QR + 3072 * E;
     static constexpr int SMEM = RING + NS * STAGE;
 };
 static_assert(lay<1>::PART == 9216 && lay<1>::RING == 28672, "one sequence's layout");
 static_assert(lay<1>::RING % 128 == 0 && lay<2>::RING % 128 == 0, "TMA destinations");
 static_assert(lay<2>::SMEM <= 232448, "two sequences' shared memory");
+static_assert(STAGE2 / (2 * D) <= lay<2>::PRE, "an output stage's rows in the partial sums");
 constexpr int EMAX = 2;
 
 enum { C_BAR, C_DONE, C_BAD, C_GEN }; /* the control words (scratch, zero when allocated) */
@@ -284,7 +292,10 @@ __global__ void __launch_bounds__(NT, 1)
     float *vs = red + 16, *gs = vs + 32 * E, *ups = gs + 32 * E, *rh = ups + 32 * E;
     volatile unsigned *sflag = reinterpret_cast<volatile unsigned *>(rh + H * E);
     long long *xown = reinterpret_cast<long long *>(sm + Y::OWN); /* [E][16] x's 16 rows of b */
-    float *part = reinterpret_cast<float *>(sm + Y::PART); /* [2][CW][PR][E] */
+    constexpr int PRE = Y::PRE;
+    constexpr bool OSTAGE = PRE < PR; /* the output layer's sums a stage at a time */
+    float *part = reinterpret_cast<float *>(sm + Y::PART); /* [2][CW][PRE][E] */
+    int os = 0;                                            /* (OSTAGE) output stages */
     float *qr0 = reinterpret_cast<float *>(sm + Y::QR);   /* [E][3][DK]: q, k, o */
     /* the block's u [E][32] (q's place: free from wo to the next state update) */
     float *us = qr0;
@@ -425,56 +436,21 @@ __global__ void __launch_bounds__(NT, 1)
         if (l == L) norm_in<E>(a.xa, a.p.final_norm, a.p.eps, xs, red, nullptr, bad); /* after meeting A */
         for (int i = 0; i < nseg(a, l); i++) {
             const seg_t g = segment<E>(a, b, l, i);
-            const int rps = STAGE / g.rb;
-            float *pp = part + pb * CW * PR * E;
-            for (int r = 0; r < g.rows; r += rps) {
-                const int n = g.rows - r < rps ? g.rows - r : rps, sl = (int)(it % NS);
-                const unsigned char *st = ring + (size_t)sl * STAGE;
-                mbar_wait(smem_u32(bars + sl), (uint32_t)((it / NS) & 1));
-                it++;
-                if (g.kind == 3) { /* sequence r's state slice: rows warp * 32 + j, column lane */
+            if (g.kind == 3) { /* the state: each sequence's slice (a stage), then its update */
+                for (int q = 0; q < E; q++) {
+                    const int sl = (int)(it % NS);
+                    const unsigned char *st = ring + (size_t)sl * STAGE;
+                    mbar_wait(smem_u32(bars + sl), (uint32_t)((it / NS) & 1));
+                    it++;
+                    /* rows warp * 32 + j, column lane */
                     const float *sp = reinterpret_cast<const float *>(st) + warp * 32 * 32 + lane;
 #pragma unroll
                     for (int j = 0; j < 32; j++) sreg[j] = sp[j * 32];
-                } else if (g.kind == 2) { /* down's columns: a thread a row, added to x (48-byte
-                                           * rows: a quarter warp's reads fall on every bank once) */
-                    for (int rr = tid; rr < n; rr += NC) {
-                        const uint4 *w4 = reinterpret_cast<const uint4 *>(st + (size_t)rr * g.rb);
-                        float acc[E];
-#pragma unroll
-                        for (int q = 0; q < E; q++) acc[q] = 0.f;
-#pragma unroll
-                        for (int k = 0; k < FJP / 8; k++) {
-                            const uint4 wv = w4[k];
-                            const uint32_t ww[4] = {wv.x, wv.y, wv.z, wv.w};
-#pragma unroll
-                            for (int e = 0; e < 4; e++)
-#pragma unroll
-                                for (int q = 0; q < E; q++)
-                                    acc[q] += __uint_as_float(ww[e] << 16) * us[32 * q + 8 * k + 2 * e] +
-                                              __uint_as_float(ww[e] & 0xffff0000u) * us[32 * q + 8 * k + 2 * e + 1];
-                        }
-#pragma unroll
-                        for (int q = 0; q < E; q++) x_add(a.xa + q * D, r + rr, acc[q], bad);
-                    }
-                } else {
-                    tcd_load_any<CW>(v, st, g.kind ? DVT : D, lane, warp, n);
+                    __syncwarp();
+                    if (!lane) mbar_arrive(smem_u32(bars + NS + sl));
+                    cbar();
+                    update(q, l);
                 }
-                __syncwarp();
-                if (!lane) mbar_arrive(smem_u32(bars + NS + sl));
-                if (g.kind <= 1)
-                    tcd_any_e<CW, E>(v, reinterpret_cast<const unsigned char *>(xs), 2 * DVT,
-                                     g.kind ? DVT : D, lane, warp, n, pp + (warp * PR + r) * E);
-                if (E > 1 && g.kind == 3 && r + 1 < E) update(r, l); /* the last: below */
-            }
-            cbar(); /* the segment's sums are in shared memory (or its adds issued) */
-            if (g.kind == 2) { /* down: x complete after every block's adds */
-                meet(); /* A */
-                if (l + 1 < L) norm_in<E>(a.xa, a.p.layer[l + 1].attn_norm, a.p.eps, xs, red, xown, bad);
-                continue;
-            }
-            if (g.kind == 3) { /* the last sequence's update (its slice in sreg), then M */
-                update(E - 1, l);
                 meet(); /* M: every head's z and sums are out */
                 float zv[E][DVT / NC];
 #pragma unroll
@@ -503,13 +479,69 @@ __global__ void __launch_bounds__(NT, 1)
                 pb ^= 1;
                 continue;
             }
-            for (int rr = tid; rr < g.rows; rr += NC) {
+            const int rps = STAGE / g.rb;
+            float *pp = part + pb * CW * PRE * E;
+            for (int r = 0; r < g.rows; r += rps) {
+                const int n = g.rows - r < rps ? g.rows - r : rps, sl = (int)(it % NS);
+                const unsigned char *st = ring + (size_t)sl * STAGE;
+                mbar_wait(smem_u32(bars + sl), (uint32_t)((it / NS) & 1));
+                it++;
+                if (g.kind == 2) { /* down's columns: a thread a row, added to x (48-byte
+                                           * rows: a quarter warp's reads fall on every bank once) */
+                    for (int rr = tid; rr < n; rr += NC) {
+                        const uint4 *w4 = reinterpret_cast<const uint4 *>(st + (size_t)rr * g.rb);
+                        float acc[E];
+#pragma unroll
+                        for (int q = 0; q < E; q++) acc[q] = 0.f;
+#pragma unroll
+                        for (int k = 0; k < FJP / 8; k++) {
+                            const uint4 wv = w4[k];
+                            const uint32_t ww[4] = {wv.x, wv.y, wv.z, wv.w};
+#pragma unroll
+                            for (int e = 0; e < 4; e++)
+#pragma unroll
+                                for (int q = 0; q < E; q++)
+                                    acc[q] += __uint_as_float(ww[e] << 16) * us[32 * q + 8 * k + 2 * e] +
+                                              __uint_as_float(ww[e] & 0xffff0000u) * us[32 * q + 8 * k + 2 * e + 1];
+                        }
+#pragma unroll
+                        for (int q = 0; q < E; q++) x_add(a.xa + q * D, r + rr, acc[q], bad);
+                    }
+                } else {
+                    tcd_load_any<CW>(v, st, g.kind ? DVT : D, lane, warp, n);
+                }
+                __syncwarp();
+                if (!lane) mbar_arrive(smem_u32(bars + NS + sl));
+                if (OSTAGE && l == L) { /* the stage's rows (at most 12) summed and stored now */
+                    float *ps = part + (os++ & 1) * CW * PRE * E;
+                    tcd_any_e<CW, E>(v, reinterpret_cast<const unsigned char *>(xs), 2 * DVT, D,
+                                     lane, warp, n, ps + warp * PRE * E);
+                    cbar();
+                    for (int k = tid; k < n * E; k += NC) {
+                        const int rr = k / E, q = k % E;
+                        float t = 0.f;
+#pragma unroll
+                        for (int w = 0; w < CW; w++) t += ps[(w * PRE + rr) * E + q];
+                        a.p.logits[(size_t)q * a.p.logits_stride + (size_t)g.rows * b + r + rr] = t;
+                    }
+                } else if (g.kind <= 1) {
+                    tcd_any_e<CW, E>(v, reinterpret_cast<const unsigned char *>(xs), 2 * DVT,
+                                     g.kind ? DVT : D, lane, warp, n, pp + (warp * PRE + r) * E);
+                }
+            }
+            cbar(); /* the segment's sums are in shared memory (or its adds issued) */
+            if (g.kind == 2) { /* down: x complete after every block's adds */
+                meet(); /* A */
+                if (l + 1 < L) norm_in<E>(a.xa, a.p.layer[l + 1].attn_norm, a.p.eps, xs, red, xown, bad);
+                continue;
+            }
+            for (int rr = tid; rr < (OSTAGE && l == L ? 0 : g.rows); rr += NC) {
                 float t[E];
 #pragma unroll
                 for (int q = 0; q < E; q++) {
                     t[q] = 0.f;
 #pragma unroll
-                    for (int w = 0; w < CW; w++) t[q] += pp[(w * PR + rr) * E + q];
+                    for (int w = 0; w < CW; w++) t[q] += pp[(w * PRE + rr) * E + q];
                 }
 #pragma unroll
                 for (int q = 0; q < E; q++) {
