@@ -457,20 +457,20 @@ retnet_status cuda_op_adamw(float *p, cuda_bf16 *p_bf16, const float *g, float *
                             float grad_scale, cuda_stream s);
 
 /* ==================================================================================== */
-/* decode_persistent.cu: a whole decoding step of one sequence as one kernel ------------ */
+/* decode_persistent.cu: a whole decoding step of one or two sequences as one kernel ---- */
 
 /*
- * The fla-shaped 1.3B RetNet's step at B = 1 (d 2048, 8 heads of dk 256 / dv 512, SwiGLU 2816,
+ * The fla-shaped 1.3B RetNet's step at B = 1 or 2 (d 2048, 8 heads of dk 256 / dv 512, SwiGLU 2816,
  * RMSNorm, rope "half", gate and the head's RMSNorm with weight, no §3): the embedding, every
  * layer, the final norm and the output layer in one cooperative launch of 128 blocks on an
  * sm_90 GPU, streaming each weight once through shared memory. Its products take the same
  * bf16 inputs as the chain's (the norms' outputs, the head norm's output, the FFN's hidden),
  * with fp32 accumulation; q, k and v stay fp32 (the chain rounds them to bf16), and the
  * residual x is summed in fixed point, so the step is deterministic. Where a value of x passes
- * 2^23 the logits come out NaN. model_cuda.cu takes it for B = 1 where RETNET_CUDA_PERSISTENT=1
- * and cuda_pstep_shape and cuda_pstep_available say yes (opt-in: no faster than the kernel
- * chain yet); it keeps down's packed copy (23 / 22 of down's bytes) in step with the bf16
- * weights.
+ * 2^23 the logits come out NaN. model_cuda.cu takes it for B <= cuda_pstep_batches() where
+ * cuda_pstep_shape says yes, unless RETNET_CUDA_PERSISTENT=0 (faster than the kernel chain:
+ * decode_persistent.cu's header); it keeps down's packed copy (24 / 22 of down's bytes) in step
+ * with the bf16 weights.
  */
 #define CUDA_PSTEP_MAXL 32
 typedef struct {

@@ -1,34 +1,37 @@
 /*
- * decode_persistent.cu: a whole decoding step of one sequence (B = 1) as one persistent kernel,
- * for the fla-shaped 1.3B RetNet (d 2048, 8 heads of dk 256 and dv 512, SwiGLU 2816, RMSNorm,
- * rope "half", the gate and the head's RMSNorm, no §3, up to 32 layers, a vocabulary of a
- * multiple of 128 up to 32768). The kernel chain of model_cuda.cu computes the same step for
- * every variant. This kernel streams every weight once through shared memory instead of ~10
- * launches a layer (from dev/cuda/mega_lab.cu, 0.91 ms by its events with x in floats).
+ * decode_persistent.cu: a whole decoding step of one or two sequences (B = 1, 2) as one
+ * persistent kernel, for the fla-shaped 1.3B RetNet (d 2048, 8 heads of dk 256 and dv 512,
+ * SwiGLU 2816, RMSNorm, rope "half", the gate and the head's RMSNorm, no §3, up to 32 layers, a
+ * vocabulary of a multiple of 128 up to 32768). The kernel chain of model_cuda.cu computes the
+ * same step for every variant. This kernel streams every weight once through shared memory
+ * instead of ~10 launches a layer (from dev/cuda/mega_lab.cu, 0.91 ms by its events with x in
+ * floats).
  *
- * Where it stands (dev/cuda/README.md, next284-next312): correct and deterministic, and 4-5%
- * faster than the chain, which overlaps its launches (programmatic dependent launch):
- * 0.955-0.968 ms a step against the chain's 1.005-1.019 by `retnet bench decode`, so
- * it takes B = 1's steps where it fits (RETNET_CUDA_PERSISTENT=0: the chain). What made the
- * difference: x in two copies (below) with down by the block's own columns; down by tiles of
- * 8 blocks (next290: 8x fewer adds, but a wait on the group's u) was 1.001-1.028 in the same
- * call, and down's adds as 32-bit integers into a third vector 1.022-1.050. Against the lab's
- * 0.91 (x in floats, not deterministic): neither x's fixed point nor the state's layout
- * accounted for the rest (next292-next294). Its ceilings (next296, timing only, by tiles):
- * without the meetings' waits 0.935-0.946 ms, without x's adds 0.969-0.973, without either or
- * the tag waits 0.880: the rest is the stream and the consumers' work between stages.
- * One sequence only: the products would take up to 8 for free (the mma's n), but each more
- * sequence costs ~0.07-0.12 ms a step in state slices through the ring and adds into x.
- * Estimated by this kernel carrying B sequences' state traffic and x's adds (next321-next323;
- * 00e0d7d has the switch): B = 2 1.03 ms against the chain's 1.22, 4 1.27-1.31 against
- * 1.32-1.34, 8 1.80-1.86 against 1.43-1.46, with a window's read-only state or contiguous
- * slices alike; at 8, 0.39 ms of the extra is the slices and 0.50 x's adds (next327).
+ * Where it stands (dev/cuda/README.md, next284-next335): correct and deterministic, and faster
+ * than the chain, which overlaps its launches (programmatic dependent launch), by `retnet
+ * bench decode` in one call (next335): B = 1 0.911-0.928 ms a step against the chain's
+ * 1.003-1.005, B = 2 1.093-1.109 against 1.214-1.218. So it takes B = 1's and 2's steps where
+ * it fits (RETNET_CUDA_PERSISTENT=0: the chain; RETNET_CUDA_PSTEP_B=1: one sequence only).
+ * What made the difference: x in two copies (below) with down by the block's own columns
+ * (down by tiles of 8 blocks, next290, and down's adds as 32-bit integers were slower); at
+ * most two stages in flight (next311-next312); and the state's slices and updates in a loop
+ * of their own, out of the products' loop, which spills fewer registers (B = 1 0.955-0.968 ->
+ * 0.911-0.928 ms, next335). Its ceilings (next296, on the kernel of then, timing only):
+ * without the meetings' waits ~7% faster, without x's adds ~4%, without either or the tag
+ * waits ~13%: the rest is the stream and the consumers' work between stages.
+ * Two sequences take the products' mma columns 0 and 1 (lanes t = 0 hold both sums); the
+ * rest of the step is each sequence's work repeated, so each sequence's bits are its bits
+ * decoded alone (test_persistent2). More would cost more than the chain: by this kernel
+ * carrying B sequences' state traffic and x's adds (next321-next327; 00e0d7d has the switch),
+ * 4 1.27-1.31 ms against the chain's 1.32-1.34, 8 1.80-1.86 against 1.43-1.46 (at 8, 0.39 ms of
+ * the extra is the slices and 0.50 x's adds), and B = 2's estimate (1.03) fell 6% short of the
+ * kernel built (1.09).
  *
  * 128 blocks (one an SM, 16 a head), 8 consumer warps and a producer warp each. The producer
  * copies, in the order the consumers read them, the block's share of every weight into a ring
- * of four 48 KB stages (bulk copies; the state's slice by a TMA tensor map), at most two of
- * them in flight, and runs ahead of the consumers across every wait; its other lanes compute
- * the rotation. A layer, for block b
+ * of four 48 KB stages (bulk copies; each sequence's state slice by a TMA tensor map), at most
+ * two of them in flight, and runs ahead of the consumers across every wait; its other lanes
+ * compute the rotations. A layer, for block b
  * (head h = b / 16, s = b % 16):
  *
  *   x's RMSNorm (every block, from L2) -> bf16 in shared memory

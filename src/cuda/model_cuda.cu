@@ -228,6 +228,8 @@ static size_t layer_state_bytes(const retnet_config *c, int64_t B) {
  * The decoding window (retention_cuda_step_window): where a layer's states are large, a step
  * reads them and writes them only every W steps, the last tokens' k and v waiting beside them.
  * Its window W for B sequences, or 0 (none: retention_cuda_step reads and writes every step).
+ * None for the batches the persistent step takes (it reads and writes the states every step):
+ * at the 1.3B shape the window begins at B = 2, where it was level with none (next194).
  */
 static int win_of(const model_cuda *d, int64_t B) {
     const retnet_config *c = &d->cfg;
@@ -313,7 +315,8 @@ static retnet_status win_advance(const model_cuda *d, float *state, int64_t B, c
 /*
  * The persistent step (decode_persistent.cu): its variant (RMSNorm, SwiGLU, rope "half", the
  * gate and the head's RMSNorm with weight, no §3: fla's RetNet) at its shapes, with no
- * decoding window at B = 1 and a layer's state a whole number of 16 bytes (its TMA map).
+ * decoding window at B = 1 (win_of leaves it none up to its batches) and a layer's state a
+ * whole number of 16 bytes (its TMA map).
  * Read when the model moves to the GPU.
  */
 static int pstep_fits(const model_cuda *d) {
@@ -573,9 +576,9 @@ retnet_status model_cuda_create(const retnet_model *m, int device, model_cuda **
     }
     if (!st) st = retnet_cuda_sync(NULL); /* the conversions are done before tmp goes */
     retnet_cuda_free(tmp);
-    /* the persistent step where it fits (decode_persistent.cu: 4-5% faster than the chain at
-     * B = 1, next312); RETNET_CUDA_PERSISTENT=0 keeps the chain. Its copy of down is made at
-     * the first step (pstep_ready) */
+    /* the persistent step where it fits (decode_persistent.cu: 9-10% faster than the chain at
+     * B = 1 and 2, next335); RETNET_CUDA_PERSISTENT=0 keeps the chain, RETNET_CUDA_PSTEP_B=1
+     * gives it B = 1 only. Its copy of down is made at the first step (pstep_ready) */
     const char *pe2 = getenv("RETNET_CUDA_PERSISTENT");
     const int pmode = !pe2 ? -1 : !strcmp(pe2, "0") ? 0 : !strcmp(pe2, "1") ? 1 : -1;
     if (!st && pmode && pstep_fits(d) && cuda_pstep_available()) {

@@ -103,9 +103,10 @@ retnet_status model_cuda_forward_last(model_cuda *d, const int32_t *tokens, int3
 /* How many decoding steps' graphs the model has captured so far (tests: batches stepped in
  * turn replay their own graphs, not capture one a step). */
 int64_t model_cuda_graph_captures(const model_cuda *d);
-/* 1 where one sequence's decoding steps run as one persistent kernel (cuda.h's
- * decode_persistent.cu: fla's variant at the 1.3B shapes on an sm_90 GPU, asked for by
- * RETNET_CUDA_PERSISTENT=1 when the model moved to the GPU), 0 where the kernel chain runs them */
+/* 1 where decoding steps of one (and, where the GPU runs that kernel, two) sequences run as
+ * one persistent kernel (cuda.h's decode_persistent.cu: fla's variant at the 1.3B shapes on an
+ * sm_90 GPU, unless RETNET_CUDA_PERSISTENT=0 when the model moved to the GPU), 0 where the
+ * kernel chain runs them */
 int model_cuda_persistent(const model_cuda *d);
 /* The greedy next token (first largest logit) of each of B rows of device logits (B rows
  * of model_cuda_logits_stride floats). */
