@@ -116,8 +116,8 @@ static_assert(DK * 32 * 4 <= STAGE1 && STAGE1 % (2 * FJP) == 0 && DK * 32 * 4 <=
 
 /* shared memory for E sequences: xs (each sequence's bf16 input of a product) 8 KB each; the
  * mbarriers; small vectors (512 bytes a sequence); x's own rows; the partial sums (E a row);
- * q, k and o of the state update (3 KB a sequence); the ring. 220 KB in all for one sequence,
- * 224 KB for two: the rotation's cosines and sines live in the scratch, each block's own (a
+ * q, k and o of the state update (3 KB a sequence); the ring. 220 KB in all for one sequence
+ * and for two: the rotation's cosines and sines live in the scratch, each block's own (a
  * thread reads back only what it wrote) */
 template <int E> struct lay {
     static constexpr int STAGE = E == 1 ? STAGE1 : STAGE2;
@@ -132,6 +132,9 @@ template <int E> struct lay {
 static_assert(lay<1>::PART == 9216 && lay<1>::RING == 28672, "one sequence's layout");
 static_assert(lay<1>::RING % 128 == 0 && lay<2>::RING % 128 == 0, "TMA destinations");
 static_assert(lay<2>::SMEM <= 232448, "two sequences' shared memory");
+/* the small vectors (red, then vs, gs, ups [E][32] and rh [E][H]) and the flag in 512 E bytes */
+static_assert((16 + 104 * 1) * 4 + 4 <= 512 && (16 + 104 * 2) * 4 + 4 <= 1024 && 3 * 32 + H == 104,
+              "the small vectors");
 static_assert(STAGE2 / (2 * D) <= lay<2>::PRE, "an output stage's rows in the partial sums");
 constexpr int EMAX = 2;
 
