@@ -466,11 +466,11 @@ retnet_status cuda_op_adamw(float *p, cuda_bf16 *p_bf16, const float *g, float *
  * sm_90 GPU, streaming each weight once through shared memory. Its products take the same
  * bf16 inputs as the chain's (the norms' outputs, the head norm's output, the FFN's hidden),
  * with fp32 accumulation; q, k and v stay fp32 (the chain rounds them to bf16), and the
- * residual x is summed in fixed point, so the step is deterministic. Where a value of x passes
- * 2^23 the logits come out NaN. model_cuda.cu takes it for B <= cuda_pstep_batches() where
- * cuda_pstep_shape says yes, unless RETNET_CUDA_PERSISTENT=0 (faster than the kernel chain:
- * decode_persistent.cu's header); it keeps down's packed copy (24 / 22 of down's bytes) in step
- * with the bf16 weights.
+ * residual x is summed in fixed point, so the step is deterministic. Where a value of a
+ * sequence's x passes 2^23, that sequence's logits come out NaN. model_cuda.cu takes it for
+ * B <= cuda_pstep_batches() where cuda_pstep_shape says yes, unless RETNET_CUDA_PERSISTENT=0
+ * (faster than the kernel chain: decode_persistent.cu's header); it keeps down's packed copy
+ * (24 / 22 of down's bytes) in step with the bf16 weights.
  */
 #define CUDA_PSTEP_MAXL 32
 typedef struct {

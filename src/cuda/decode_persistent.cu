@@ -61,7 +61,8 @@
  * nobody reads between meeting M and meeting A (with one copy, a late reader could see some of
  * the adds; test_persistent delays one to make sure it does not).
  * Each added value is rounded to 2^-31 (fp32 rounds x itself to 2^-24 of |x|). Values of x or
- * of an addend past 2^23 do not fit: the step then writes NaN logits instead of wrong ones.
+ * of an addend past 2^23 do not fit: the step then writes NaN logits instead of wrong ones, for
+ * that sequence alone.
  *
  * The meetings are grid barriers on one counter; the kernel is launched cooperatively, so
  * that all 128 blocks are resident or the launch fails (a spin wait on a block that never runs
@@ -212,15 +213,16 @@ __device__ __forceinline__ uint2 ld_tag(const uint2 *p) {
                  : "memory");
     return u;
 }
-/* v added to x's word i, in fixed point; bad: v does not fit */
-__device__ __forceinline__ void x_add(unsigned long long *x, int i, float v, bool &bad) {
-    if (!(fabsf(v) < XLIM)) bad = true;
+/* v added to x's word i, in fixed point; bit into bad (the sequences' flags): v does not fit */
+__device__ __forceinline__ void x_add(unsigned long long *x, int i, float v, unsigned &bad,
+                                      unsigned bit) {
+    if (!(fabsf(v) < XLIM)) bad |= bit;
     const long long f = __double2ll_rn((double)v * XONE);
     asm volatile("red.global.add.u64 [%0], %1;\n" ::"l"(x + i), "l"(f) : "memory");
 }
-__device__ __forceinline__ float x_get(long long f, bool &bad) {
+__device__ __forceinline__ float x_get(long long f, unsigned &bad, unsigned bit) {
     const double v = (double)f * XINV;
-    if (!(fabs(v) < (double)XLIM)) bad = true;
+    if (!(fabs(v) < (double)XLIM)) bad |= bit;
     return (float)v;
 }
 /* the rotation of pair j at position pos (rope.cu's angles, in double); apart, so that the
@@ -261,7 +263,7 @@ __device__ __forceinline__ void norm_out(const float (&v)[8], float ss, const fl
  * each sequence's x as read */
 template <int E>
 __device__ void norm_in(const unsigned long long *x, const float *w, float eps, uint16_t *xs,
-                        float *red, long long *own, bool &bad) {
+                        float *red, long long *own, unsigned &bad) {
     float v[E][8], ss[E];
 #pragma unroll
     for (int q = 0; q < E; q++) {
@@ -271,7 +273,7 @@ __device__ void norm_in(const unsigned long long *x, const float *w, float eps, 
             const int c = threadIdx.x + NC * e;
             const long long t = (long long)__ldcg(x + q * D + c);
             if (own && (c >> 4) == (int)blockIdx.x) own[16 * q + (c & 15)] = t;
-            v[q][e] = x_get(t, bad);
+            v[q][e] = x_get(t, bad, 1u << q);
             ss[q] += v[q][e] * v[q][e];
         }
     }
@@ -352,11 +354,11 @@ __global__ void __launch_bounds__(NT, 1)
     long it = 0;
     unsigned epoch = 0;
     int pb = 0; /* part's buffer: segments alternate */
-    bool bad = false;
+    unsigned bad = 0; /* bit q: a value of sequence q's x did not fit */
     uint4 v[16];
     if (tid == 0) *sflag = 0;
     auto meet = [&]() { /* every block: a grid barrier (and what did not fit, told before it) */
-        if (bad) atomicExch(a.ctl + C_BAD, 1u);
+        if (bad) atomicOr(a.ctl + C_BAD, bad);
         cbar();
         epoch += NB;
         if (tid == 0) {
@@ -425,7 +427,7 @@ __global__ void __launch_bounds__(NT, 1)
             const float *e = a.p.embed + (size_t)a.p.tok[q] * D;
             if (tid < 16) {
                 const float v0 = e[16 * b + tid] * a.p.embed_scale;
-                if (!(fabsf(v0) < XLIM)) bad = true;
+                if (!(fabsf(v0) < XLIM)) bad |= 1u << q;
                 xown[16 * q + tid] = __double2ll_rn((double)v0 * XONE);
             }
             ss[q] = 0.f;
@@ -511,7 +513,7 @@ __global__ void __launch_bounds__(NT, 1)
                                               __uint_as_float(ww[e] & 0xffff0000u) * us[32 * q + 8 * k + 2 * e + 1];
                         }
 #pragma unroll
-                        for (int q = 0; q < E; q++) x_add(a.xa + q * D, r + rr, acc[q], bad);
+                        for (int q = 0; q < E; q++) x_add(a.xa + q * D, r + rr, acc[q], bad, 1u << q);
                     }
                 } else {
                     tcd_load_any<CW>(v, st, g.kind ? DVT : D, lane, warp, n);
@@ -561,7 +563,7 @@ __global__ void __launch_bounds__(NT, 1)
                     } else if (i == 3) {
                         gs[32 * q + rr] = t[q];
                     } else if (i == 5) { /* wo: the block's own rows of x, stored (one writer a row) */
-                        if (!(fabsf(t[q]) < XLIM)) bad = true;
+                        if (!(fabsf(t[q]) < XLIM)) bad |= 1u << q;
                         const unsigned long long f =
                             (unsigned long long)(xown[16 * q + rr] + __double2ll_rn((double)t[q] * XONE));
                         __stcg(a.xb + q * D + 16 * b + rr, f);
@@ -594,15 +596,17 @@ __global__ void __launch_bounds__(NT, 1)
             }
         }
     }
-    /* the end: a value that did not fit makes the step's logits NaN (every block's: each
+    /* the end: a value that did not fit makes its sequence's logits NaN (every block's: each
      * sees the flags told before the last meeting, and the final norm read the same x in
-     * every block); the last block out resets the control words for the next step */
-    if (bad) *sflag = 1;
+     * every block), the other sequence's are left as they are; the last block out resets the
+     * control words for the next step */
+    if (bad) atomicOr((unsigned *)sflag, bad);
     cbar();
-    if (tid == 0 && ld_acq(a.ctl + C_BAD)) *sflag = 1;
+    if (tid == 0) *sflag |= ld_acq(a.ctl + C_BAD);
     cbar();
-    if (*sflag)
-        for (int q = 0; q < E; q++)
+    const unsigned nan_of = *sflag;
+    for (int q = 0; q < E; q++)
+        if (nan_of >> q & 1)
             for (int rr = tid; rr < a.p.vocab / NB; rr += NC)
                 a.p.logits[(size_t)q * a.p.logits_stride + (size_t)(a.p.vocab / NB) * b + rr] =
                     __int_as_float(0x7fc00000);

@@ -618,7 +618,8 @@ static void steps2(retnet_model *m, const int32_t *steps, int n, retnet_state *s
  * within the rule of the CPU's, and the chain's (RETNET_CUDA_PERSISTENT=0) too, whose bits the
  * persistent ones must not be (it ran). Then the same through device states and device
  * logits (the graph's path), and with a block reading x late (the two copies of x): the
- * host-state run's bits.
+ * host-state run's bits. Last, one sequence's x past the fixed point's range: its logits NaN,
+ * the other's its bits.
  */
 static void test_persistent2(void) {
     enum { T1 = 40, T2 = 23, STEPS = 20 };
@@ -713,6 +714,36 @@ static void test_persistent2(void) {
         free(lgd), free(sd);
     }
     retnet_model_free(late);
+
+    /* a value of x past the fixed point's 2^23 makes its own sequence's logits NaN and leaves
+     * the other's bits: sequence 0's next token's embedding row given a value of 2^24, in a
+     * token neither prompt has (the GPU's weights uploaded as training would) */
+    int32_t big = -1;
+    for (int32_t v = 0; v < V && big < 0; v++) {
+        int used = step[STEPS] == v;
+        for (int i = 0; i < T1 + T2 && !used; i++) used = tok[i] == v;
+        if (!used) big = v;
+    }
+    if (big >= 0) {
+        float *np = malloc(sizeof(float) * (size_t)cpu->n_params), *sn = calloc((size_t)(2 * sf), sizeof(float));
+        float *ln = malloc(sizeof(float) * 2 * (size_t)V);
+        memcpy(np, cpu->params, sizeof(float) * (size_t)cpu->n_params);
+        np[(cpu->g.embed - cpu->params) + (int64_t)big * c.d_model] = 0x1p24f;
+        OK(model_cuda_train_begin(gpu->device, gpu));
+        OK(model_cuda_train_upload(gpu->device, gpu, np, NULL, NULL));
+        retnet_state sv[2] = {{.pos = 0, .data = sn}, {.pos = 0, .data = sn + sf}};
+        OK(retnet_forward(gpu, tok, 1, T1, RETNET_FORM_CHUNKWISE, 0, &sv[0], lp));
+        OK(retnet_forward(gpu, tok + T1, 1, T2, RETNET_FORM_CHUNKWISE, 0, &sv[1], lp));
+        const int32_t tk[2] = {big, step[STEPS]};
+        OK(retnet_forward(gpu, tk, 2, 1, RETNET_FORM_RECURRENT, 0, sv, ln));
+        int nans = 0;
+        for (int32_t v = 0; v < V; v++) nans += isnan(ln[v]) != 0;
+        CHECK(nans == V, "persistent B=2: x past 2^23 in sequence 0 left %d of %d logits not NaN",
+              V - nans, V);
+        CHECK(!memcmp(ln + V, lg[1] + V, sizeof(float) * (size_t)V),
+              "persistent B=2: sequence 1's logits changed with sequence 0's x past 2^23");
+        free(np), free(sn), free(ln);
+    }
     for (int i = 0; i < 3; i++) free(lg[i]);
     free(st), free(lp);
     retnet_model_free(cpu), retnet_model_free(gpu), retnet_model_free(off);
