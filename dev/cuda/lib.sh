@@ -263,28 +263,39 @@ decode_run() {
     sed "s/^{/{\"v\": \"$name\", /" >>"$OUT/decode.jsonl"
 }
 
-# pstep_memcheck: compute-sanitizer memcheck of test_cuda_model test_persistent (the
-# persistent decoding step), its log in $OUT/cs-memcheck.log, a summary on stdout
+# pstep_tests: the CLI, test_cuda_model and test_cuda_train built; test_cuda_model and
+# test_cuda_train's decoding tests run; the persistent step's lines of their log on stdout
+pstep_tests() {
+  JOBS=16 cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_model build-cuda/cuda/tests/test_cuda_train
+  TEST_TIMEOUT=200 cuda_tests build-cuda/cuda/tests/test_cuda_model
+  train_decode_tests
+  grep -hE "FAIL|persistent|skipped" "$OUT/tests.log" | head -20
+}
+
+# pstep_memcheck [TEST]: compute-sanitizer memcheck of test_cuda_model TEST (default
+# test_persistent, the persistent decoding step), its log in $OUT/cs-memcheck.log, a summary on
+# stdout
 pstep_memcheck() {
   local cs
   cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
-  timeout 120 "$cs" --tool memcheck --print-limit 20 build-cuda/cuda/tests/test_cuda_model test_persistent \
+  timeout 150 "$cs" --tool memcheck --print-limit 20 build-cuda/cuda/tests/test_cuda_model "${1:-test_persistent}" \
     >"$OUT/cs-memcheck.log" 2>&1
   echo "memcheck: exit $?"; grep -E "ERROR SUMMARY|passed|Invalid" "$OUT/cs-memcheck.log" | head -10
 }
 
 # pstep_variant NAME SRC [NVCC FLAGS...]: the persistent step built from SRC (a changed copy of
 # src/cuda/decode_persistent.cu, or that file with -D switches) into the CLI and
-# test_cuda_model; test_persistent run ($OUT/test-NAME.log, a line with its exit status), the
-# CLI kept as build/retnet-NAME. pstep_restore: the tree's own step again
+# test_cuda_model; test_persistent run (or the tests in $PSTEP_TESTS; $OUT/test-NAME.log, a line
+# with its exit status), the CLI kept as build/retnet-NAME. pstep_restore: the tree's own step
+# again
 pstep_variant() {
   local name=$1 src=$2; shift 2
   nvcc -O3 -lineinfo -std=c++17 ${CUDA_GENCODE:-} -Xcompiler -Wall,-Wno-unused-parameter -Iinclude -Isrc \
     "$@" -c "$src" -o build-cuda/src/cuda/decode_persistent.o &&
     make CUDA=1 build-cuda/retnet build-cuda/cuda/tests/test_cuda_model >>"$OUT/build.log" 2>&1
   echo "$name build: exit $?"
-  timeout 100 build-cuda/cuda/tests/test_cuda_model test_persistent >"$OUT/test-$name.log" 2>&1
-  echo "$name test_persistent: exit $?: $(tail -n 1 "$OUT/test-$name.log")"
+  timeout 150 build-cuda/cuda/tests/test_cuda_model ${PSTEP_TESTS:-test_persistent} >"$OUT/test-$name.log" 2>&1
+  echo "$name ${PSTEP_TESTS:-test_persistent}: exit $?: $(tail -n 1 "$OUT/test-$name.log")"
   grep -E "FAIL|persistent: 20 steps, logits|against the chain, logits" "$OUT/test-$name.log" | head -4
   mkdir -p build && cp build-cuda/retnet "build/retnet-$name"
 }

@@ -10,16 +10,10 @@
 cd "$(dirname "$0")/../../.."
 . dev/cuda/lib.sh
 export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
-JOBS=16 cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_model build-cuda/cuda/tests/test_cuda_train
-TEST_TIMEOUT=200 cuda_tests build-cuda/cuda/tests/test_cuda_model
-train_decode_tests
-grep -hE "FAIL|persistent|skipped" "$OUT/tests.log" | head -20
+pstep_tests
 RETNET_CUDA_PSTEP_DEBUG=1 timeout 60 build-cuda/retnet bench decode --config dev/cuda/cfg-1.3b-fla.json \
   --device cuda --batch 2 --context 64 --steps 4 --warmup 1 2>&1 | grep -E "pstep" | head -4
-cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
-timeout 150 "$cs" --tool memcheck --print-limit 10 build-cuda/cuda/tests/test_cuda_model test_persistent2 \
-  >"$OUT/cs-memcheck.log" 2>&1
-echo "memcheck: exit $?"; grep -E "ERROR SUMMARY|passed|Invalid" "$OUT/cs-memcheck.log" | head -5
+pstep_memcheck test_persistent2
 for i in 1 2 3; do
   decode_run p2 build-cuda/retnet 1,2
   decode_run p1 build-cuda/retnet 1,2 RETNET_CUDA_PSTEP_B=1

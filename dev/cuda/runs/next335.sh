@@ -9,18 +9,10 @@
 cd "$(dirname "$0")/../../.."
 . dev/cuda/lib.sh
 export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
-JOBS=16 cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_model build-cuda/cuda/tests/test_cuda_train
-TEST_TIMEOUT=200 cuda_tests build-cuda/cuda/tests/test_cuda_model
-train_decode_tests
-grep -hE "FAIL|persistent|skipped" "$OUT/tests.log" | head -20
-cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
-timeout 150 "$cs" --tool memcheck --print-limit 10 build-cuda/cuda/tests/test_cuda_model test_persistent2 \
-  >"$OUT/cs-memcheck.log" 2>&1
-echo "memcheck: exit $?"; grep -E "ERROR SUMMARY|passed|Invalid" "$OUT/cs-memcheck.log" | head -5
+pstep_tests
+pstep_memcheck test_persistent2
 mkdir -p build && cp build-cuda/retnet build/retnet-p2
-pstep_variant s42 src/cuda/decode_persistent.cu -DPSTEP_STAGE2=43008
-timeout 100 build-cuda/cuda/tests/test_cuda_model test_persistent2 >"$OUT/test-s42-2.log" 2>&1
-echo "s42 test_persistent2: exit $?: $(tail -n 1 "$OUT/test-s42-2.log")"
+PSTEP_TESTS="test_persistent test_persistent2" pstep_variant s42 src/cuda/decode_persistent.cu -DPSTEP_STAGE2=43008
 pstep_restore
 for i in 1 2 3; do
   decode_run p2 build/retnet-p2 1,2

@@ -8,9 +8,7 @@ export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
 JOBS=16 cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_model
 mkdir -p build && cp build-cuda/retnet build/retnet-inf2
 cuobjdump -sass build-cuda/src/cuda/decode_persistent.o > "$OUT/pstep.sass" 2>&1; echo "sass: exit $? $(wc -l < "$OUT/pstep.sass") lines"
-pstep_variant inf3 src/cuda/decode_persistent.cu -DPSTEP_INFLIGHT=3
-timeout 100 build-cuda/cuda/tests/test_cuda_model test_persistent2 >"$OUT/test-inf3-2.log" 2>&1
-echo "inf3 test_persistent2: exit $?: $(tail -n 1 "$OUT/test-inf3-2.log")"
+PSTEP_TESTS="test_persistent test_persistent2" pstep_variant inf3 src/cuda/decode_persistent.cu -DPSTEP_INFLIGHT=3
 pstep_restore
 for i in 1 2 3; do
   decode_run inf2 build/retnet-inf2 1,2

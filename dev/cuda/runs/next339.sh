@@ -9,10 +9,7 @@ export CUDA_GENCODE="-gencode arch=compute_90a,code=sm_90a"
 JOBS=16 cuda_build build-cuda/retnet build-cuda/cuda/tests/test_cuda_model
 TEST_TIMEOUT=200 cuda_tests build-cuda/cuda/tests/test_cuda_model
 grep -hE "FAIL|persistent B=2|skipped" "$OUT/tests.log" | head -12
-cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
-timeout 150 "$cs" --tool memcheck --print-limit 10 build-cuda/cuda/tests/test_cuda_model test_persistent2 \
-  >"$OUT/cs-memcheck.log" 2>&1
-echo "memcheck: exit $?"; grep -E "ERROR SUMMARY|passed|Invalid" "$OUT/cs-memcheck.log" | head -5
+pstep_memcheck test_persistent2
 for i in 1 2; do
   decode_run p2 build-cuda/retnet 1,2
   decode_run chain build-cuda/retnet 1,2 RETNET_CUDA_PERSISTENT=0
